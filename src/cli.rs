@@ -1,0 +1,114 @@
+//! The command line: clap types only, no logic.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use keyrite::hsm::keys::{KeyLabel, KeySpec};
+use keyrite::kms::{Provider, WrappingAlgorithm, WrappingKeySpec};
+
+/// Hardware-backed key ceremonies for cloud KMS key import.
+#[derive(Debug, Parser)]
+#[command(name = "keyrite", version, about)]
+pub struct Cli {
+    /// The PKCS#11 module (default: Debian's SoftHSM2).
+    #[arg(
+        long,
+        global = true,
+        env = "KEYRITE_PKCS11_MODULE",
+        value_name = "PATH"
+    )]
+    pub module: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Tokens and what they can do.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Generate a key in the token and wrap it there for a KMS import.
+    Wrap(WrapArgs),
+}
+
+/// `keyrite token …`
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// List the tokens and, for each, which wrapping algorithms it can really do (by trial).
+    Info(InfoArgs),
+}
+
+/// How to reach the token.
+#[derive(Debug, Args)]
+pub struct TokenArgs {
+    /// The token's label (may be left out when there is exactly one token).
+    #[arg(long, value_name = "LABEL")]
+    pub token: Option<String>,
+    /// Read the user PIN from the environment variable of this NAME (not the PIN itself).
+    #[arg(long, value_name = "NAME", conflicts_with = "pin_file")]
+    pub pin_env: Option<String>,
+    /// Read the user PIN from this file (mode 0600 or stricter).
+    #[arg(long, value_name = "PATH")]
+    pub pin_file: Option<PathBuf>,
+}
+
+/// `keyrite token info`
+#[derive(Debug, Args)]
+pub struct InfoArgs {
+    /// Log in with the PIN from this variable first (for tokens that demand a login).
+    #[arg(long, value_name = "NAME", conflicts_with = "pin_file")]
+    pub pin_env: Option<String>,
+    /// Log in with the PIN from this file first (mode 0600 or stricter).
+    #[arg(long, value_name = "PATH")]
+    pub pin_file: Option<PathBuf>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `keyrite wrap`
+#[derive(Debug, Args)]
+pub struct WrapArgs {
+    /// The KMS.
+    #[arg(long, value_enum)]
+    pub provider: Provider,
+    /// The import parameters, as the KMS's CLI printed them (JSON).
+    #[arg(long, value_name = "FILE")]
+    pub params: PathBuf,
+    /// The wrapping algorithm the parameters were requested for.
+    #[arg(long, value_name = "ALGORITHM")]
+    pub algorithm: WrappingAlgorithm,
+    /// The wrapping key size the parameters were requested for; checked against the key.
+    #[arg(long, value_enum, value_name = "SPEC")]
+    pub wrapping_key_spec: Option<WrappingKeySpec>,
+    /// The kind of key material to generate.
+    #[arg(long, value_enum, default_value = "AES_256", value_name = "SPEC")]
+    pub key_spec: KeySpec,
+    /// The label of the new key in the token.
+    #[arg(long, value_name = "LABEL")]
+    pub key_label: KeyLabel,
+    /// The output directory to create (must not exist).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// When the imported material expires in the KMS (RFC 3339); it never does if left out.
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    pub valid_to: Option<OffsetDateTime>,
+    /// Allow RSAES_PKCS1_V1_5, a retired algorithm.
+    #[arg(long)]
+    pub allow_legacy_pkcs1: bool,
+    /// Print the manifest as JSON instead of a summary.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub token: TokenArgs,
+}
+
+fn parse_time(s: &str) -> Result<OffsetDateTime, String> {
+    OffsetDateTime::parse(s, &Rfc3339)
+        .map_err(|e| format!("not an RFC 3339 time such as 2027-01-31T00:00:00Z ({e})"))
+}

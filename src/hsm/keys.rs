@@ -1,0 +1,348 @@
+//! Ceremony keys: the attribute template, generation in the token, lookup by label, and key
+//! check values read from the token.
+
+use std::fmt;
+
+use cryptoki::error::RvError;
+use cryptoki::mechanism::Mechanism;
+use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHandle};
+use serde::Serialize;
+
+use super::{Error, Pkcs11Failure, Token};
+
+/// The kind of key material a ceremony generates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+pub enum KeySpec {
+    /// A 256-bit AES key.
+    #[value(name = "AES_256")]
+    #[serde(rename = "AES_256")]
+    Aes256,
+}
+
+impl KeySpec {
+    /// The name on the command line and in manifests.
+    pub fn name(self) -> &'static str {
+        match self {
+            KeySpec::Aes256 => "AES_256",
+        }
+    }
+
+    /// The length of the material in bytes.
+    pub fn byte_len(self) -> usize {
+        match self {
+            KeySpec::Aes256 => 32,
+        }
+    }
+}
+
+impl fmt::Display for KeySpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A key label: 1 to 64 characters of `A-Z a-z 0-9 . _ -`, starting with a letter or digit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct KeyLabel(String);
+
+/// A key label that breaks the rules.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "key label {0:?} is not valid: use 1 to 64 of A-Z a-z 0-9 . _ -, starting with a letter or digit"
+)]
+pub struct BadKeyLabel(String);
+
+impl std::str::FromStr for KeyLabel {
+    type Err = BadKeyLabel;
+
+    fn from_str(s: &str) -> Result<Self, BadKeyLabel> {
+        let ok = (1..=64).contains(&s.len())
+            && s.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+        if ok {
+            Ok(KeyLabel(s.to_owned()))
+        } else {
+            Err(BadKeyLabel(s.to_owned()))
+        }
+    }
+}
+
+impl KeyLabel {
+    /// The label.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for KeyLabel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// How a key check value was computed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum KcvMethod {
+    /// First 3 bytes of AES-ECB(K, 16 zero bytes): `CKA_CHECK_VALUE` of an AES key.
+    #[serde(rename = "aes-ecb-zero-3")]
+    AesEcbZero3,
+    /// First 3 bytes of SHA-256(K), by `C_DigestKey`.
+    #[serde(rename = "sha256-3")]
+    Sha256First3,
+}
+
+impl KcvMethod {
+    /// The method's name in manifests and transcripts.
+    pub fn name(self) -> &'static str {
+        match self {
+            KcvMethod::AesEcbZero3 => "aes-ecb-zero-3",
+            KcvMethod::Sha256First3 => "sha256-3",
+        }
+    }
+}
+
+/// A key check value: identifies material without revealing it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Kcv {
+    /// Six lowercase hex digits.
+    pub value: String,
+    /// How it was computed.
+    pub method: KcvMethod,
+}
+
+impl fmt::Display for Kcv {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({})", self.value, self.method.name())
+    }
+}
+
+/// The outcome of asking the token for a key check value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KcvResult {
+    /// The token gave one.
+    Known(Kcv),
+    /// The token gave none; why, per method tried.
+    Unavailable(String),
+}
+
+/// A ceremony key just generated.
+#[derive(Debug)]
+pub struct GeneratedKey {
+    /// Its handle in this session.
+    pub handle: ObjectHandle,
+    /// Its `CKA_ID`.
+    pub id: Vec<u8>,
+    /// The template it was generated with, as recorded.
+    pub template: Vec<(String, String)>,
+}
+
+/// The attribute template of a ceremony key (DESIGN.md, invariant 1): a token object, private,
+/// sensitive, extractable only so it can be wrapped, not modifiable, and of no use for anything
+/// else — SoftHSM2 defaults several usage flags to true, so each is set false explicitly.
+pub fn ceremony_key_template(label: &KeyLabel, id: &[u8], spec: KeySpec) -> Vec<Attribute> {
+    let (class, key_type) = match spec {
+        KeySpec::Aes256 => (ObjectClass::SECRET_KEY, KeyType::AES),
+    };
+    vec![
+        Attribute::Class(class),
+        Attribute::KeyType(key_type),
+        Attribute::ValueLen((spec.byte_len() as u64).into()),
+        Attribute::Label(label.as_str().as_bytes().to_vec()),
+        Attribute::Id(id.to_vec()),
+        Attribute::Token(true),
+        Attribute::Private(true),
+        Attribute::Sensitive(true),
+        Attribute::Extractable(true),
+        Attribute::Modifiable(false),
+        Attribute::Encrypt(false),
+        Attribute::Decrypt(false),
+        Attribute::Sign(false),
+        Attribute::Verify(false),
+        Attribute::Wrap(false),
+        Attribute::Unwrap(false),
+        Attribute::Derive(false),
+    ]
+}
+
+/// The template as recorded in manifests: attribute names and values, never a key value.
+pub fn describe_template(template: &[Attribute]) -> Vec<(String, String)> {
+    template
+        .iter()
+        .map(|a| {
+            let value = match a {
+                Attribute::Class(c) => c.to_string(),
+                Attribute::KeyType(k) => k.to_string(),
+                Attribute::ValueLen(n) => u64::from(*n).to_string(),
+                Attribute::Label(l) => String::from_utf8_lossy(l).into_owned(),
+                Attribute::Id(id) => hex::encode(id),
+                Attribute::Token(b)
+                | Attribute::Private(b)
+                | Attribute::Sensitive(b)
+                | Attribute::Extractable(b)
+                | Attribute::Modifiable(b)
+                | Attribute::Encrypt(b)
+                | Attribute::Decrypt(b)
+                | Attribute::Sign(b)
+                | Attribute::Verify(b)
+                | Attribute::Wrap(b)
+                | Attribute::Unwrap(b)
+                | Attribute::Derive(b) => b.to_string(),
+                other => format!("{other:?}"),
+            };
+            (a.attribute_type().to_string(), value)
+        })
+        .collect()
+}
+
+impl Token {
+    /// Every object on the token (visible to this session) labelled `label`.
+    pub fn objects_labelled(&self, label: &str) -> Result<Vec<ObjectHandle>, Error> {
+        Ok(self
+            .session()
+            .find_objects(&[Attribute::Label(label.as_bytes().to_vec())])?)
+    }
+
+    /// Refuses a label that already names an object.
+    pub fn check_label_free(&self, label: &KeyLabel) -> Result<(), Error> {
+        if self.objects_labelled(label.as_str())?.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::LabelExists {
+                token: self.label().to_owned(),
+                label: label.to_string(),
+            })
+        }
+    }
+
+    /// Generates a ceremony key in the token with [`ceremony_key_template`] and a random
+    /// 16-byte `CKA_ID` from the token's RNG.
+    pub fn generate_ceremony_key(
+        &self,
+        label: &KeyLabel,
+        spec: KeySpec,
+    ) -> Result<GeneratedKey, Error> {
+        let id = self.session().generate_random_vec(16)?;
+        let template = ceremony_key_template(label, &id, spec);
+        let mechanism = match spec {
+            KeySpec::Aes256 => Mechanism::AesKeyGen,
+        };
+        let handle = self.session().generate_key(&mechanism, &template)?;
+        Ok(GeneratedKey {
+            handle,
+            id,
+            template: describe_template(&template),
+        })
+    }
+
+    /// Destroys an object.
+    pub fn destroy(&self, handle: ObjectHandle) -> Result<(), Error> {
+        Ok(self.session().destroy_object(handle)?)
+    }
+
+    /// The key check value, read from the token: `CKA_CHECK_VALUE` where the token computes it,
+    /// else SHA-256 by `C_DigestKey` where the token allows that on a sensitive key. Never the
+    /// key's value, and never a usage granted just for this.
+    pub fn key_check_value(&self, key: ObjectHandle, spec: KeySpec) -> Result<KcvResult, Error> {
+        let check_value = match self
+            .session()
+            .get_attributes(key, &[AttributeType::CheckValue])
+        {
+            Ok(attrs) => attrs.into_iter().find_map(|a| match a {
+                Attribute::CheckValue(v) if v.len() >= 3 => Some(v),
+                _ => None,
+            }),
+            Err(cryptoki::error::Error::Pkcs11(
+                RvError::AttributeTypeInvalid | RvError::AttributeSensitive,
+                _,
+            )) => None,
+            Err(e) => return Err(e.into()),
+        };
+        if let Some(v) = check_value {
+            let method = match spec {
+                KeySpec::Aes256 => KcvMethod::AesEcbZero3,
+            };
+            return Ok(KcvResult::Known(Kcv {
+                value: hex::encode(&v[..3]),
+                method,
+            }));
+        }
+        match self.digest_key_sha256(key) {
+            Ok(digest) if digest.len() >= 3 => Ok(KcvResult::Known(Kcv {
+                value: hex::encode(&digest[..3]),
+                method: KcvMethod::Sha256First3,
+            })),
+            Ok(_) => Ok(KcvResult::Unavailable(
+                "no CKA_CHECK_VALUE; C_DigestKey returned a short digest".to_owned(),
+            )),
+            Err(e) => Ok(KcvResult::Unavailable(format!(
+                "no CKA_CHECK_VALUE; C_DigestKey refused: {}",
+                Pkcs11Failure::from_error(&e)
+            ))),
+        }
+    }
+
+    /// How the token reports key check values, found on a throw-away session key of `spec`
+    /// with the ceremony template (but not a token object, not private).
+    pub fn kcv_support(&self, spec: KeySpec) -> Result<KcvResult, Error> {
+        let label: KeyLabel = KeyLabel("keyrite-kcv-trial".to_owned());
+        let mut template = ceremony_key_template(&label, b"kcv-trial", spec);
+        for a in &mut template {
+            match a {
+                Attribute::Token(b) | Attribute::Private(b) => *b = false,
+                _ => {}
+            }
+        }
+        let mechanism = match spec {
+            KeySpec::Aes256 => Mechanism::AesKeyGen,
+        };
+        let key = self.session().generate_key(&mechanism, &template)?;
+        let result = self.key_check_value(key, spec);
+        self.destroy(key)?;
+        result
+    }
+
+    fn digest_key_sha256(&self, key: ObjectHandle) -> Result<Vec<u8>, cryptoki::error::Error> {
+        self.session().digest_init(&Mechanism::Sha256)?;
+        self.session().digest_key(key)?;
+        self.session().digest_final()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_labels() {
+        for good in ["payments-2026", "a", "K.1_x"] {
+            assert!(good.parse::<KeyLabel>().is_ok(), "{good}");
+        }
+        for bad in ["", "-x", ".x", "a b", "a'b", "é", &"x".repeat(65)] {
+            assert!(bad.parse::<KeyLabel>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn template_denies_every_usage() {
+        let label: KeyLabel = "k".parse().unwrap_or_else(|_| unreachable!());
+        let t = ceremony_key_template(&label, &[1], KeySpec::Aes256);
+        for denied in [
+            AttributeType::Encrypt,
+            AttributeType::Decrypt,
+            AttributeType::Sign,
+            AttributeType::Verify,
+            AttributeType::Wrap,
+            AttributeType::Unwrap,
+            AttributeType::Derive,
+            AttributeType::Modifiable,
+        ] {
+            let found = t.iter().find(|a| a.attribute_type() == denied);
+            assert!(
+                matches!(found, Some(a) if describe_template(std::slice::from_ref(a))[0].1 == "false"),
+                "{denied} must be false"
+            );
+        }
+    }
+}

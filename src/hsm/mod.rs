@@ -1,0 +1,427 @@
+//! PKCS#11 tokens: load a module, pick a token by label, log in, and do keyrite's few token
+//! operations (generate a ceremony key, read its check value, wrap it under a KMS public key).
+//!
+//! It trusts the token to keep key material inside and to do what its mechanisms promise, and
+//! checks what it can from outside: output lengths, attributes, mechanism parameters by trial.
+//! It never asks a token for the value of a ceremony key.
+
+pub mod keys;
+pub mod wrapping;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
+use cryptoki::error::{Error as CkError, RvError};
+use cryptoki::session::{Session, UserType};
+use cryptoki::slot::Slot;
+use secrecy::SecretString;
+use serde::Serialize;
+
+/// Where Debian's `softhsm2` package installs the module; the default when none is named.
+pub const SOFTHSM2_DEBIAN: &str = "/usr/lib/softhsm/libsofthsm2.so";
+
+/// The environment variable naming the PKCS#11 module.
+pub const MODULE_ENV: &str = "KEYRITE_PKCS11_MODULE";
+
+/// A PKCS#11 call that failed: the function and the `CKR_` code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pkcs11Failure {
+    /// The function, as `C_WrapKey`.
+    pub op: String,
+    /// The return value, as `CKR_ARGUMENTS_BAD`.
+    pub rv: String,
+}
+
+impl fmt::Display for Pkcs11Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} returned {}", self.op, self.rv)
+    }
+}
+
+/// The `CKR_` name of a return value: `ArgumentsBad` → `CKR_ARGUMENTS_BAD`.
+fn ckr_name(rv: RvError) -> String {
+    let debug = format!("{rv:?}");
+    if !debug.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return debug;
+    }
+    let mut out = String::from("CKR");
+    for c in debug.chars() {
+        if c.is_ascii_uppercase() {
+            out.push('_');
+        }
+        out.push(c.to_ascii_uppercase());
+    }
+    out
+}
+
+impl Pkcs11Failure {
+    fn from_error(e: &CkError) -> Self {
+        match e {
+            CkError::Pkcs11(rv, function) => Pkcs11Failure {
+                op: format!("C_{function:?}"),
+                rv: ckr_name(*rv),
+            },
+            other => Pkcs11Failure {
+                op: "cryptoki".to_owned(),
+                rv: other.to_string(),
+            },
+        }
+    }
+
+    fn rv_is(e: &CkError, wanted: RvError) -> bool {
+        matches!(e, CkError::Pkcs11(rv, _) if *rv == wanted)
+    }
+}
+
+/// What went wrong with a token.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// No module was named and the default is absent.
+    #[error("no PKCS#11 module: none was named and {SOFTHSM2_DEBIAN} does not exist")]
+    NoModule,
+    /// The named module does not exist.
+    #[error("PKCS#11 module not found: {}", path.display())]
+    ModuleNotFound {
+        /// The path.
+        path: PathBuf,
+    },
+    /// The module exists but could not be loaded or initialised.
+    #[error("could not load PKCS#11 module {}: {reason}", path.display())]
+    ModuleLoad {
+        /// The path.
+        path: PathBuf,
+        /// What the loader said.
+        reason: String,
+    },
+    /// No token has the label.
+    #[error("no token labelled {label:?}; tokens found: {}", list_or_none(found))]
+    NoSuchToken {
+        /// The label asked for.
+        label: String,
+        /// The labels of the tokens present.
+        found: Vec<String>,
+    },
+    /// Several tokens have the label.
+    #[error("{} tokens are labelled {label:?} (serials {})", serials.len(), serials.join(", "))]
+    AmbiguousToken {
+        /// The label asked for.
+        label: String,
+        /// Their serial numbers.
+        serials: Vec<String>,
+    },
+    /// No token was named and there is not exactly one.
+    #[error(
+        "name the token with --token LABEL; tokens found: {}",
+        list_or_none(found)
+    )]
+    TokenRequired {
+        /// The labels of the tokens present.
+        found: Vec<String>,
+    },
+    /// The token refused the PIN.
+    #[error("token {token:?} refused the PIN (CKR_PIN_INCORRECT)")]
+    WrongPin {
+        /// The token label.
+        token: String,
+    },
+    /// The user PIN is locked.
+    #[error("the user PIN of token {token:?} is locked")]
+    PinLocked {
+        /// The token label.
+        token: String,
+    },
+    /// One more wrong PIN would lock the token.
+    #[error("token {token:?} reports that one more wrong PIN locks it (CKF_USER_PIN_FINAL_TRY)")]
+    PinFinalTry {
+        /// The token label.
+        token: String,
+    },
+    /// The token has no user PIN yet.
+    #[error("token {token:?} has no user PIN set")]
+    PinNotInitialized {
+        /// The token label.
+        token: String,
+    },
+    /// An object already has the label.
+    #[error("token {token:?} already holds an object labelled {label:?}")]
+    LabelExists {
+        /// The token label.
+        token: String,
+        /// The key label.
+        label: String,
+    },
+    /// The token cannot wrap the way the KMS asked.
+    #[error(
+        "token {token:?} cannot wrap with {mechanism}{}: {reason}",
+        hash.as_deref().map(|h| format!(" using {h}")).unwrap_or_default()
+    )]
+    UnsupportedWrapping {
+        /// The token label.
+        token: String,
+        /// The PKCS#11 mechanism, as `CKM_RSA_PKCS_OAEP`.
+        mechanism: &'static str,
+        /// The hash, for OAEP.
+        hash: Option<String>,
+        /// What the token said.
+        reason: String,
+    },
+    /// The token returned a wrapped key of the wrong size.
+    #[error("the token returned {actual} bytes of wrapped key where {expected} were due")]
+    WrappedLength {
+        /// The length due.
+        expected: usize,
+        /// The length returned.
+        actual: usize,
+    },
+    /// A PKCS#11 call failed.
+    #[error("{0}")]
+    Pkcs11(Pkcs11Failure),
+}
+
+fn list_or_none(found: &[String]) -> String {
+    if found.is_empty() {
+        "none".to_owned()
+    } else {
+        found
+            .iter()
+            .map(|l| format!("{l:?}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+impl From<CkError> for Error {
+    fn from(e: CkError) -> Self {
+        Error::Pkcs11(Pkcs11Failure::from_error(&e))
+    }
+}
+
+/// A loaded and initialised PKCS#11 module.
+pub struct Module {
+    ctx: Pkcs11,
+    path: PathBuf,
+}
+
+impl fmt::Debug for Module {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Module").field("path", &self.path).finish()
+    }
+}
+
+/// What a token says about itself.
+#[derive(Debug, Clone, Serialize)]
+pub struct TokenDescription {
+    /// The slot id (random on SoftHSM2; never use it to pick a token).
+    pub slot: u64,
+    /// The token label.
+    pub label: String,
+    /// The serial number.
+    pub serial: String,
+    /// The manufacturer.
+    pub manufacturer: String,
+    /// The model.
+    pub model: String,
+    /// The firmware version.
+    pub firmware: String,
+    /// The hardware version.
+    pub hardware: String,
+    /// Whether the token has been initialised.
+    pub initialized: bool,
+    #[serde(skip)]
+    slot_handle: Slot,
+    #[serde(skip)]
+    pin_locked: bool,
+    #[serde(skip)]
+    pin_final_try: bool,
+    #[serde(skip)]
+    pin_initialized: bool,
+}
+
+impl Module {
+    /// Resolves the module path: the one named, else `KEYRITE_PKCS11_MODULE` (the CLI reads it),
+    /// else Debian's SoftHSM2.
+    pub fn resolve(named: Option<&Path>) -> Result<PathBuf, Error> {
+        match named {
+            Some(p) if p.exists() => Ok(p.to_path_buf()),
+            Some(p) => Err(Error::ModuleNotFound {
+                path: p.to_path_buf(),
+            }),
+            None if Path::new(SOFTHSM2_DEBIAN).exists() => Ok(PathBuf::from(SOFTHSM2_DEBIAN)),
+            None => Err(Error::NoModule),
+        }
+    }
+
+    /// Loads and initialises the module.
+    pub fn load(path: &Path) -> Result<Self, Error> {
+        let load_err = |e: CkError| Error::ModuleLoad {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        };
+        let ctx = Pkcs11::new(path).map_err(load_err)?;
+        ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK))
+            .map_err(load_err)?;
+        Ok(Module {
+            ctx,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// The module's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The module's own description: manufacturer, library and version.
+    pub fn library_description(&self) -> Result<String, Error> {
+        let info = self.ctx.get_library_info()?;
+        Ok(format!(
+            "{} {} {} (Cryptoki {})",
+            info.manufacturer_id(),
+            info.library_description(),
+            info.library_version(),
+            info.cryptoki_version()
+        ))
+    }
+
+    /// Every slot with a token present.
+    pub fn tokens(&self) -> Result<Vec<TokenDescription>, Error> {
+        let mut out = Vec::new();
+        for slot in self.ctx.get_slots_with_token()? {
+            let info = self.ctx.get_token_info(slot)?;
+            out.push(TokenDescription {
+                slot: slot.id(),
+                label: info.label().to_owned(),
+                serial: info.serial_number().to_owned(),
+                manufacturer: info.manufacturer_id().to_owned(),
+                model: info.model().to_owned(),
+                firmware: info.firmware_version().to_string(),
+                hardware: info.hardware_version().to_string(),
+                initialized: info.token_initialized(),
+                slot_handle: slot,
+                pin_locked: info.user_pin_locked(),
+                pin_final_try: info.user_pin_final_try(),
+                pin_initialized: info.user_pin_initialized(),
+            });
+        }
+        Ok(out)
+    }
+
+    /// Finds the one initialised token with `label`, or the only initialised token when no label
+    /// is given.
+    pub fn find_token(&self, label: Option<&str>) -> Result<TokenDescription, Error> {
+        let tokens: Vec<TokenDescription> = self
+            .tokens()?
+            .into_iter()
+            .filter(|t| t.initialized)
+            .collect();
+        let found = || tokens.iter().map(|t| t.label.clone()).collect::<Vec<_>>();
+        let mut matching: Vec<&TokenDescription> = match label {
+            Some(l) => tokens.iter().filter(|t| t.label == l).collect(),
+            None => tokens.iter().collect(),
+        };
+        match (matching.len(), label) {
+            (1, _) => Ok(matching.remove(0).clone()),
+            (0, Some(l)) => Err(Error::NoSuchToken {
+                label: l.to_owned(),
+                found: found(),
+            }),
+            (_, None) => Err(Error::TokenRequired { found: found() }),
+            (_, Some(l)) => Err(Error::AmbiguousToken {
+                label: l.to_owned(),
+                serials: matching.iter().map(|t| t.serial.clone()).collect(),
+            }),
+        }
+    }
+
+    /// Opens a read-write session on the token.
+    pub fn open(&self, token: TokenDescription) -> Result<Token, Error> {
+        let session = self.ctx.open_rw_session(token.slot_handle)?;
+        Ok(Token {
+            ctx: self.ctx.clone(),
+            session,
+            info: token,
+        })
+    }
+}
+
+/// An open session on one token.
+pub struct Token {
+    ctx: Pkcs11,
+    session: Session,
+    info: TokenDescription,
+}
+
+impl fmt::Debug for Token {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Token")
+            .field("label", &self.info.label)
+            .finish()
+    }
+}
+
+impl Token {
+    /// What the token said about itself when it was found.
+    pub fn description(&self) -> &TokenDescription {
+        &self.info
+    }
+
+    /// The token label.
+    pub fn label(&self) -> &str {
+        &self.info.label
+    }
+
+    /// Logs the user in. Refuses before trying when the PIN is locked, uninitialised, or one
+    /// wrong attempt from locking.
+    pub fn login(&self, pin: &SecretString) -> Result<(), Error> {
+        let token = || self.info.label.clone();
+        if self.info.pin_locked {
+            return Err(Error::PinLocked { token: token() });
+        }
+        if !self.info.pin_initialized {
+            return Err(Error::PinNotInitialized { token: token() });
+        }
+        if self.info.pin_final_try {
+            return Err(Error::PinFinalTry { token: token() });
+        }
+        match self.session.login(UserType::User, Some(pin)) {
+            Ok(()) => Ok(()),
+            Err(e) if Pkcs11Failure::rv_is(&e, RvError::UserAlreadyLoggedIn) => Ok(()),
+            Err(e) if Pkcs11Failure::rv_is(&e, RvError::PinIncorrect) => {
+                Err(Error::WrongPin { token: token() })
+            }
+            Err(e) if Pkcs11Failure::rv_is(&e, RvError::PinLocked) => {
+                Err(Error::PinLocked { token: token() })
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub(crate) fn session(&self) -> &Session {
+        &self.session
+    }
+
+    pub(crate) fn slot(&self) -> Slot {
+        self.info.slot_handle
+    }
+
+    pub(crate) fn ctx(&self) -> &Pkcs11 {
+        &self.ctx
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ckr_names() {
+        assert_eq!(ckr_name(RvError::ArgumentsBad), "CKR_ARGUMENTS_BAD");
+        assert_eq!(ckr_name(RvError::PinIncorrect), "CKR_PIN_INCORRECT");
+        assert_eq!(
+            ckr_name(RvError::MechanismParamInvalid),
+            "CKR_MECHANISM_PARAM_INVALID"
+        );
+    }
+}

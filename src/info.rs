@@ -1,0 +1,68 @@
+//! `keyrite token info`: the module, its tokens, and what each token can really do — found by
+//! trial with throw-away public session objects, so no PIN is needed on most tokens.
+
+use serde::Serialize;
+
+use crate::Error;
+use crate::hsm::keys::{KcvResult, KeySpec};
+use crate::hsm::wrapping::AlgorithmSupport;
+use crate::hsm::{Module, TokenDescription};
+use crate::pin::PinSource;
+
+/// One token's report.
+#[derive(Debug, Serialize)]
+pub struct TokenReport {
+    /// What the token says about itself.
+    #[serde(flatten)]
+    pub token: TokenDescription,
+    /// Per wrapping algorithm, whether a trial wrap worked.
+    pub wrapping: Vec<AlgorithmSupport>,
+    /// How the token gives key check values for AES keys, or why it gives none.
+    pub kcv: String,
+}
+
+/// The whole report.
+#[derive(Debug, Serialize)]
+pub struct Report {
+    /// The module path.
+    pub module: String,
+    /// The module's own description.
+    pub library: String,
+    /// Initialised tokens, with their capabilities.
+    pub tokens: Vec<TokenReport>,
+    /// Slots whose token is not initialised.
+    pub uninitialized_slots: Vec<u64>,
+}
+
+/// Builds the report. With a PIN source, logs in first (for tokens that demand it).
+pub fn report(module: &Module, pin: Option<&PinSource>) -> Result<Report, Error> {
+    let mut tokens = Vec::new();
+    let mut uninitialized_slots = Vec::new();
+    for description in module.tokens()? {
+        if !description.initialized {
+            uninitialized_slots.push(description.slot);
+            continue;
+        }
+        let token = module.open(description.clone())?;
+        if let Some(source) = pin {
+            let pin = source.read(&format!("User PIN for token {:?}: ", description.label))?;
+            token.login(&pin)?;
+        }
+        let wrapping = token.wrapping_support()?;
+        let kcv = match token.kcv_support(KeySpec::Aes256)? {
+            KcvResult::Known(k) => format!("{} (read from the token)", k.method.name()),
+            KcvResult::Unavailable(why) => format!("none: {why}"),
+        };
+        tokens.push(TokenReport {
+            token: description,
+            wrapping,
+            kcv,
+        });
+    }
+    Ok(Report {
+        module: module.path().display().to_string(),
+        library: module.library_description()?,
+        tokens,
+        uninitialized_slots,
+    })
+}

@@ -1,0 +1,129 @@
+//! Alibaba Cloud KMS: `aliyun kms GetParametersForImport` output in, `aliyun kms
+//! ImportKeyMaterial` files out. The API takes base64 strings and a Unix expiry.
+
+use base64::Engine as _;
+use time::OffsetDateTime;
+
+use super::{
+    Error, Import, ImportParams, OutputFile, WrappingKey, base64_field, check_not_expired,
+    parse_json_object, rfc3339, script_prologue, shell_quote, string_field,
+};
+
+/// The wrapped key material, standard base64.
+pub const ENCRYPTED_KEY_MATERIAL: &str = "EncryptedKeyMaterial.b64";
+/// The import token, standard base64.
+pub const IMPORT_TOKEN: &str = "ImportToken.b64";
+
+const KEY_ID_SYNTAX: &str =
+    "an Alibaba Cloud KMS key id (letters, digits and '-', up to 128) or key ARN (acs:kms:…)";
+
+/// Parses the JSON that `aliyun kms GetParametersForImport` prints.
+pub fn parse(bytes: &[u8], now: OffsetDateTime) -> Result<ImportParams, Error> {
+    let map = parse_json_object(bytes)?;
+    let key_id = string_field(&map, "KeyId")?;
+    check_key_id(key_id)?;
+    let import_token = base64_field(&map, "ImportToken")?;
+    let public_key = WrappingKey::from_spki_der(&base64_field(&map, "PublicKey")?)?;
+    let valid_to = rfc3339("TokenExpireTime", string_field(&map, "TokenExpireTime")?)?;
+    check_not_expired(valid_to, now)?;
+    Ok(ImportParams {
+        key_id: key_id.to_owned(),
+        import_token,
+        public_key,
+        valid_to,
+    })
+}
+
+fn is_bare_key_id(s: &str) -> bool {
+    (1..=128).contains(&s.len())
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        && !s.starts_with('-')
+}
+
+/// A key id (`1234abcd-12ab-…`, `key-hzz…`) or `acs:kms:REGION:ACCOUNT:key/KEY_ID`.
+fn check_key_id(value: &str) -> Result<(), Error> {
+    let ok = match value.strip_prefix("acs:kms:") {
+        None => is_bare_key_id(value),
+        Some(rest) => {
+            let parts: Vec<&str> = rest.splitn(3, ':').collect();
+            matches!(parts.as_slice(), [region, account, resource]
+                if !region.is_empty()
+                    && region.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                    && !account.is_empty()
+                    && account.bytes().all(|b| b.is_ascii_digit())
+                    && resource.strip_prefix("key/").is_some_and(is_bare_key_id))
+        }
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::InvalidKeyId {
+            value: value.to_owned(),
+            expected: KEY_ID_SYNTAX,
+        })
+    }
+}
+
+/// `EncryptedKeyMaterial.b64`, `ImportToken.b64` and `import.sh`.
+pub fn files(import: &Import<'_>) -> Vec<OutputFile> {
+    let b64 = &base64::engine::general_purpose::STANDARD;
+    let expire_unix = import
+        .material_valid_to
+        .map_or(0, OffsetDateTime::unix_timestamp);
+    let script = format!(
+        "{prologue}exec aliyun kms ImportKeyMaterial \\\n    \
+         --KeyId {key_id} \\\n    \
+         --EncryptedKeyMaterial \"$(cat \"$here/{ENCRYPTED_KEY_MATERIAL}\")\" \\\n    \
+         --ImportToken \"$(cat \"$here/{IMPORT_TOKEN}\")\" \\\n    \
+         --KeyMaterialExpireUnix {expire_unix} \\\n    \
+         \"$@\"\n",
+        prologue = script_prologue(&format!(
+            "Imports key material wrapped in an HSM with {} into Alibaba Cloud KMS.",
+            import.algorithm
+        )),
+        key_id = shell_quote(&import.params.key_id),
+    );
+    vec![
+        OutputFile {
+            name: ENCRYPTED_KEY_MATERIAL,
+            contents: b64.encode(import.wrapped).into_bytes(),
+            executable: false,
+        },
+        OutputFile {
+            name: IMPORT_TOKEN,
+            contents: b64.encode(&import.params.import_token).into_bytes(),
+            executable: false,
+        },
+        OutputFile {
+            name: "import.sh",
+            contents: script.into_bytes(),
+            executable: true,
+        },
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_ids() {
+        for good in [
+            "1234abcd-12ab-34cd-56ef-12345678abcd",
+            "key-hzz62f1cb66fa42qo1234",
+            "acs:kms:cn-hangzhou:1234567890123456:key/key-hzz62f1cb66fa42qo1234",
+        ] {
+            assert!(check_key_id(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "",
+            "-x",
+            "key id",
+            "a'b",
+            "$(reboot)",
+            "acs:kms:cn-hangzhou:12:alias/x",
+        ] {
+            assert!(check_key_id(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,184 @@
+//! AWS KMS: `aws kms get-parameters-for-import` output in, `aws kms import-key-material` files out.
+
+use serde_json::Value;
+use time::OffsetDateTime;
+
+use super::{
+    Error, Import, ImportParams, OutputFile, WrappingKey, base64_field, check_not_expired,
+    format_time, parse_json_object, rfc3339, script_prologue, shell_quote, string_field,
+};
+
+/// The wrapped key material, raw bytes.
+pub const ENCRYPTED_KEY_MATERIAL: &str = "EncryptedKeyMaterial.bin";
+/// The import token, raw bytes.
+pub const IMPORT_TOKEN: &str = "ImportToken.bin";
+
+const KEY_ID_SYNTAX: &str =
+    "an AWS KMS key id (1234abcd-12ab-34cd-56ef-1234567890ab, mrk-…) or key ARN";
+
+/// Parses the JSON that `aws kms get-parameters-for-import` prints (CLI v1 or v2).
+pub fn parse(bytes: &[u8], now: OffsetDateTime) -> Result<ImportParams, Error> {
+    let map = parse_json_object(bytes)?;
+    let key_id = string_field(&map, "KeyId")?;
+    check_key_id(key_id)?;
+    let import_token = base64_field(&map, "ImportToken")?;
+    let public_key = WrappingKey::from_spki_der(&base64_field(&map, "PublicKey")?)?;
+    let valid_to = match map.get("ParametersValidTo") {
+        None | Some(Value::Null) => {
+            return Err(Error::MissingField {
+                field: "ParametersValidTo",
+            });
+        }
+        Some(Value::String(s)) => rfc3339("ParametersValidTo", s)?,
+        Some(Value::Number(n)) => epoch("ParametersValidTo", n)?,
+        Some(_) => {
+            return Err(Error::WrongType {
+                field: "ParametersValidTo",
+                expected: "an RFC 3339 string or a Unix time",
+            });
+        }
+    };
+    check_not_expired(valid_to, now)?;
+    Ok(ImportParams {
+        key_id: key_id.to_owned(),
+        import_token,
+        public_key,
+        valid_to,
+    })
+}
+
+/// AWS CLI v1 prints timestamps as seconds since the epoch, with a fraction.
+fn epoch(field: &'static str, n: &serde_json::Number) -> Result<OffsetDateTime, Error> {
+    let bad = || Error::BadTime {
+        field,
+        value: n.to_string(),
+    };
+    let seconds = n.as_f64().ok_or_else(bad)?;
+    // Between 1970 and the year 9999: anything else is not a time AWS hands out.
+    if !(0.0..253_402_300_800.0).contains(&seconds) {
+        return Err(bad());
+    }
+    let nanos = (seconds * 1e9) as i128;
+    OffsetDateTime::from_unix_timestamp_nanos(nanos).map_err(|_| bad())
+}
+
+fn is_key_uuid(s: &str) -> bool {
+    let groups: Vec<&str> = s.split('-').collect();
+    groups.len() == 5
+        && groups
+            .iter()
+            .zip([8, 4, 4, 4, 12])
+            .all(|(g, len)| g.len() == len && g.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+fn is_bare_key_id(s: &str) -> bool {
+    match s.strip_prefix("mrk-") {
+        Some(hex) => hex.len() == 32 && hex.bytes().all(|b| b.is_ascii_hexdigit()),
+        None => is_key_uuid(s),
+    }
+}
+
+/// A key id or key ARN: `arn:PARTITION:kms:REGION:ACCOUNT:key/KEY_ID`.
+fn check_key_id(value: &str) -> Result<(), Error> {
+    let ok = match value.strip_prefix("arn:") {
+        None => is_bare_key_id(value),
+        Some(rest) => {
+            let parts: Vec<&str> = rest.splitn(5, ':').collect();
+            matches!(parts.as_slice(), [partition, "kms", region, account, resource]
+                if partition.starts_with("aws")
+                    && partition.bytes().all(|b| b.is_ascii_lowercase() || b == b'-')
+                    && !region.is_empty()
+                    && region.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                    && account.len() == 12
+                    && account.bytes().all(|b| b.is_ascii_digit())
+                    && resource.strip_prefix("key/").is_some_and(is_bare_key_id))
+        }
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::InvalidKeyId {
+            value: value.to_owned(),
+            expected: KEY_ID_SYNTAX,
+        })
+    }
+}
+
+/// `EncryptedKeyMaterial.bin`, `ImportToken.bin` and `import.sh`.
+pub fn files(import: &Import<'_>) -> Vec<OutputFile> {
+    let expiry = match import.material_valid_to {
+        Some(t) => format!(
+            "    --expiration-model KEY_MATERIAL_EXPIRES --valid-to {} \\\n",
+            format_time(t)
+        ),
+        None => "    --expiration-model KEY_MATERIAL_DOES_NOT_EXPIRE \\\n".to_owned(),
+    };
+    let script = format!(
+        "{prologue}exec aws kms import-key-material \\\n    \
+         --key-id {key_id} \\\n    \
+         --encrypted-key-material \"fileb://$here/{ENCRYPTED_KEY_MATERIAL}\" \\\n    \
+         --import-token \"fileb://$here/{IMPORT_TOKEN}\" \\\n\
+         {expiry}    \"$@\"\n",
+        prologue = script_prologue(&format!(
+            "Imports key material wrapped in an HSM with {} into AWS KMS.",
+            import.algorithm
+        )),
+        key_id = shell_quote(&import.params.key_id),
+    );
+    vec![
+        OutputFile {
+            name: ENCRYPTED_KEY_MATERIAL,
+            contents: import.wrapped.to_vec(),
+            executable: false,
+        },
+        OutputFile {
+            name: IMPORT_TOKEN,
+            contents: import.params.import_token.clone(),
+            executable: false,
+        },
+        OutputFile {
+            name: "import.sh",
+            contents: script.into_bytes(),
+            executable: true,
+        },
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn key_ids() {
+        for good in [
+            "1234abcd-12ab-34cd-56ef-1234567890ab",
+            "mrk-1234abcd12ab34cd56ef1234567890ab",
+            "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+            "arn:aws-cn:kms:cn-north-1:111122223333:key/mrk-1234abcd12ab34cd56ef1234567890ab",
+        ] {
+            assert!(check_key_id(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "",
+            "alias/payments",
+            "1234abcd-12ab-34cd-56ef-1234567890ab'",
+            "$(reboot)",
+            "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab;x",
+            "arn:aws:kms:us-east-1:11112222333:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+            "arn:aws:s3:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+        ] {
+            assert!(check_key_id(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn epoch_times() {
+        let n = serde_json::Number::from_f64(1_700_000_000.5).unwrap();
+        assert_eq!(epoch("T", &n).unwrap().unix_timestamp(), 1_700_000_000);
+        for bad in [-1.0, 1e12] {
+            let n = serde_json::Number::from_f64(bad).unwrap();
+            assert!(epoch("T", &n).is_err());
+        }
+    }
+}

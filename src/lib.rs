@@ -1,0 +1,165 @@
+//! keyrite: hardware-backed key ceremonies for cloud KMS "bring your own key" imports.
+//!
+//! Key material is generated inside a PKCS#11 token and wrapped there under the KMS's import
+//! public key, so the plaintext never leaves the token; keyrite writes exactly the files and the
+//! next command the KMS's import call needs.
+//!
+//! - [`kms`]: import parameters in, import files out, one module per provider;
+//! - [`hsm`]: the token: module, login, ceremony keys, key check values, wrapping;
+//! - [`wrap`]: the whole job, inputs checked before the token is opened;
+//! - [`output`]: output directories that appear whole or not at all;
+//! - [`pin`]: where a PIN comes from (never the command line).
+#![deny(unsafe_code)]
+
+pub mod hsm;
+pub mod info;
+pub mod kms;
+pub mod output;
+pub mod pin;
+pub mod wrap;
+
+use std::fmt;
+use std::path::PathBuf;
+
+use kms::WrappingAlgorithm;
+
+/// A step of a wrap after the key exists; a failure there destroys the key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// Reading the key check value.
+    KeyCheckValue,
+    /// `C_WrapKey`.
+    Wrap,
+    /// Writing the output directory.
+    Write,
+}
+
+impl fmt::Display for Step {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Step::KeyCheckValue => "reading the key check value",
+            Step::Wrap => "wrapping the key (C_WrapKey)",
+            Step::Write => "writing the output directory",
+        })
+    }
+}
+
+/// Everything that can stop keyrite.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The parameters file could not be read.
+    #[error("cannot read {}: {reason}", path.display())]
+    ReadParams {
+        /// The path.
+        path: PathBuf,
+        /// What the system said.
+        reason: String,
+    },
+    /// The parameters file or the options were refused.
+    #[error("{}: {source}", path.display())]
+    Params {
+        /// The parameters file.
+        path: PathBuf,
+        /// Why.
+        source: kms::Error,
+    },
+    /// PKCS#1 v1.5 without `--allow-legacy-pkcs1`.
+    #[error("{algorithm} is a retired wrapping algorithm and needs --allow-legacy-pkcs1")]
+    LegacyRefused {
+        /// The algorithm.
+        algorithm: WrappingAlgorithm,
+    },
+    /// `--valid-to` is not in the future.
+    #[error("--valid-to {valid_to} is not in the future")]
+    ValidToPast {
+        /// The time given.
+        valid_to: String,
+    },
+    /// An output path problem.
+    #[error(transparent)]
+    Output(#[from] output::Error),
+    /// No PIN.
+    #[error(transparent)]
+    Pin(#[from] pin::Error),
+    /// The token refused or failed.
+    #[error(transparent)]
+    Hsm(#[from] hsm::Error),
+    /// A step after key generation failed; the key was destroyed (or says why not).
+    #[error(
+        "{step} failed: {source}; {}",
+        match destroyed {
+            Ok(()) => format!("the new key {key_label:?} was destroyed and nothing was written"),
+            Err(e) => format!("destroying the new key {key_label:?} also failed ({e}): remove it by hand"),
+        }
+    )]
+    Step {
+        /// The step.
+        step: Step,
+        /// What went wrong.
+        source: Box<Error>,
+        /// The label of the key generated.
+        key_label: String,
+        /// Whether the key was destroyed.
+        destroyed: Result<(), String>,
+    },
+    /// Something that cannot happen with valid data.
+    #[error("internal error: {what}")]
+    Internal {
+        /// What.
+        what: String,
+    },
+}
+
+impl Error {
+    /// One sentence on what to do about it.
+    pub fn hint(&self) -> Option<String> {
+        use hsm::Error as H;
+        Some(match self {
+            Error::Params {
+                source: kms::Error::Expired { .. },
+                ..
+            } => "Ask the KMS for new import parameters (get-parameters-for-import) and run again."
+                .to_owned(),
+            Error::Params {
+                source: kms::Error::KeySpecMismatch { .. },
+                ..
+            } => "Check that the parameters file belongs to the KMS key you meant, or fix --wrapping-key-spec."
+                .to_owned(),
+            Error::LegacyRefused { .. } => {
+                "Prefer RSAES_OAEP_SHA_256 or RSAES_OAEP_SHA_1; pass --allow-legacy-pkcs1 only if the KMS accepts nothing else."
+                    .to_owned()
+            }
+            Error::Output(output::Error::Exists { .. }) => {
+                "Choose a new --out directory; keyrite never replaces an output.".to_owned()
+            }
+            Error::Pin(pin::Error::FileMode { path, .. }) => {
+                format!("Run: chmod 600 {}", path.display())
+            }
+            Error::Pin(pin::Error::NoTerminal) => {
+                "Pass --pin-env NAME (the name of a variable holding the PIN) or --pin-file PATH."
+                    .to_owned()
+            }
+            Error::Hsm(H::NoModule | H::ModuleNotFound { .. }) => {
+                format!("Pass --module PATH or set {}; for SoftHSM2 on Debian: apt-get install softhsm2.", hsm::MODULE_ENV)
+            }
+            Error::Hsm(H::NoSuchToken { .. } | H::TokenRequired { .. } | H::AmbiguousToken { .. }) => {
+                "Run `keyrite token info` to list the tokens, then pass --token LABEL.".to_owned()
+            }
+            Error::Hsm(H::WrongPin { .. }) => {
+                "Check the PIN; nothing was changed on the token.".to_owned()
+            }
+            Error::Hsm(H::PinLocked { .. } | H::PinFinalTry { .. }) => {
+                "The token's security officer must reset the user PIN before keyrite logs in.".to_owned()
+            }
+            Error::Hsm(H::LabelExists { .. }) => {
+                "Choose another --key-label; keyrite never reuses or replaces a key.".to_owned()
+            }
+            Error::Hsm(H::UnsupportedWrapping { .. }) => {
+                "keyrite never falls back to another algorithm: use a token that supports this one (see `keyrite token info`), or ask the KMS for another wrapping algorithm."
+                    .to_owned()
+            }
+            _ => return None,
+        })
+    }
+}

@@ -1,0 +1,174 @@
+//! Output directories that appear whole or not at all (DESIGN.md, invariant 5).
+//!
+//! A directory is built under a temporary name beside its final place, every file created new
+//! and fsynced, then moved into place with `renameat2(RENAME_NOREPLACE)` — a plain `rename`
+//! would silently replace an empty directory that appeared meanwhile — and the parent fsynced.
+//! If anything fails before the move, the temporary directory is removed.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::Write as _;
+use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+use std::path::{Path, PathBuf};
+
+use rustix::fs::{CWD, RenameFlags, renameat_with};
+
+/// Why an output directory could not be written.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The output path already exists.
+    #[error("{} already exists; keyrite never replaces an output", path.display())]
+    Exists {
+        /// The path.
+        path: PathBuf,
+    },
+    /// The directory the output goes into does not exist.
+    #[error("the directory {} for the output does not exist", path.display())]
+    NoParent {
+        /// The parent directory.
+        path: PathBuf,
+    },
+    /// A file system call failed.
+    #[error("{action} {}: {reason}", path.display())]
+    Io {
+        /// What was being done.
+        action: &'static str,
+        /// On which path.
+        path: PathBuf,
+        /// What the system said.
+        reason: String,
+    },
+}
+
+fn io<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> Error + 'a {
+    move |e| Error::Io {
+        action,
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    }
+}
+
+fn parent_of(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// Checks, before any work, that `path` does not exist and its parent is a directory.
+pub fn check_absent(path: &Path) -> Result<(), Error> {
+    if fs::symlink_metadata(path).is_ok() {
+        return Err(Error::Exists {
+            path: path.to_path_buf(),
+        });
+    }
+    let parent = parent_of(path);
+    if !parent.is_dir() {
+        return Err(Error::NoParent { path: parent });
+    }
+    Ok(())
+}
+
+/// An output directory being built under a temporary name.
+#[derive(Debug)]
+pub struct StagedDir {
+    tmp: tempfile::TempDir,
+    target: PathBuf,
+}
+
+impl StagedDir {
+    /// Starts a directory that will become `target`.
+    pub fn new(target: &Path) -> Result<Self, Error> {
+        check_absent(target)?;
+        let parent = parent_of(target);
+        let name = target
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let tmp = tempfile::Builder::new()
+            .prefix(&format!(".{name}.keyrite-"))
+            .tempdir_in(&parent)
+            .map_err(io("cannot create a temporary directory in", &parent))?;
+        Ok(StagedDir {
+            tmp,
+            target: target.to_path_buf(),
+        })
+    }
+
+    /// Writes one file, created new, and fsyncs it.
+    pub fn write(&self, name: &str, contents: &[u8], executable: bool) -> Result<(), Error> {
+        let path = self.tmp.path().join(name);
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(if executable { 0o755 } else { 0o644 })
+            .open(&path)
+            .map_err(io("cannot create", &path))?;
+        file.write_all(contents)
+            .map_err(io("cannot write", &path))?;
+        file.sync_all().map_err(io("cannot sync", &path))?;
+        Ok(())
+    }
+
+    /// Moves the directory into place without replacing anything, and makes it durable.
+    pub fn commit(self) -> Result<PathBuf, Error> {
+        let tmp_path = self.tmp.path().to_path_buf();
+        fs::set_permissions(&tmp_path, fs::Permissions::from_mode(0o755))
+            .map_err(io("cannot set permissions of", &tmp_path))?;
+        File::open(&tmp_path)
+            .and_then(|d| d.sync_all())
+            .map_err(io("cannot sync", &tmp_path))?;
+        match renameat_with(CWD, &tmp_path, CWD, &self.target, RenameFlags::NOREPLACE) {
+            Ok(()) => {}
+            Err(rustix::io::Errno::EXIST) => {
+                return Err(Error::Exists {
+                    path: self.target.clone(),
+                });
+            }
+            Err(e) => return Err(io("cannot move the output into", &self.target)(e.into())),
+        }
+        // The directory now lives at its final name; the temporary name is gone.
+        let _ = self.tmp.keep();
+        let parent = parent_of(&self.target);
+        File::open(&parent)
+            .and_then(|d| d.sync_all())
+            .map_err(io("cannot sync", &parent))?;
+        Ok(self.target)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn commit_never_replaces_an_empty_directory() {
+        let base = tempfile::tempdir().unwrap();
+        let target = base.path().join("out");
+        let staged = StagedDir::new(&target).unwrap();
+        staged.write("a", b"x", false).unwrap();
+        fs::create_dir(&target).unwrap();
+        assert!(matches!(staged.commit(), Err(Error::Exists { .. })));
+        assert_eq!(fs::read_dir(&target).unwrap().count(), 0);
+        // The staging directory was removed: only `out` is left.
+        assert_eq!(fs::read_dir(base.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn commit_moves_the_whole_directory() {
+        let base = tempfile::tempdir().unwrap();
+        let target = base.path().join("out");
+        let staged = StagedDir::new(&target).unwrap();
+        staged.write("a", b"x", false).unwrap();
+        staged.write("b.sh", b"y", true).unwrap();
+        assert_eq!(staged.commit().unwrap(), target);
+        assert_eq!(fs::read(target.join("a")).unwrap(), b"x");
+        let mode = fs::metadata(target.join("b.sh"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o755);
+        assert_eq!(fs::read_dir(base.path()).unwrap().count(), 1);
+    }
+}

@@ -1,0 +1,127 @@
+//! Where a PIN comes from: an environment variable the user names, a file only its owner can
+//! read, or a no-echo prompt on a terminal. Never a command-line value, never logged: the PIN
+//! is a `SecretString` from the moment it is read (zeroised on drop, `Debug` prints REDACTED).
+
+use std::fs::File;
+use std::io::{IsTerminal as _, Read as _};
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::PathBuf;
+
+use secrecy::SecretString;
+use zeroize::Zeroizing;
+
+/// How the PIN is obtained.
+#[derive(Debug, Clone)]
+pub enum PinSource {
+    /// The environment variable of this name.
+    Env(String),
+    /// A file of mode 0600 or stricter.
+    File(PathBuf),
+    /// A no-echo prompt on the terminal.
+    Prompt,
+}
+
+/// Why no PIN could be read.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The named variable is unset or not UTF-8.
+    #[error("the environment variable {name} named by --pin-env is not set")]
+    EnvUnset {
+        /// The variable's name.
+        name: String,
+    },
+    /// The PIN file could not be read.
+    #[error("cannot read the PIN file {}: {reason}", path.display())]
+    File {
+        /// The path.
+        path: PathBuf,
+        /// What the system said.
+        reason: String,
+    },
+    /// The PIN file is readable by others.
+    #[error("the PIN file {} has mode {mode:04o}; it must not be accessible to group or others", path.display())]
+    FileMode {
+        /// The path.
+        path: PathBuf,
+        /// Its permission bits.
+        mode: u32,
+    },
+    /// The PIN is empty.
+    #[error("the PIN from {source_name} is empty")]
+    Empty {
+        /// Where it came from.
+        source_name: String,
+    },
+    /// The PIN file is not UTF-8.
+    #[error("the PIN from {source_name} is not UTF-8 text")]
+    NotText {
+        /// Where it came from.
+        source_name: String,
+    },
+    /// No source was given and there is no terminal to prompt on.
+    #[error(
+        "no PIN: standard input is not a terminal to prompt on, and neither --pin-env nor --pin-file was given"
+    )]
+    NoTerminal,
+    /// The prompt failed.
+    #[error("cannot read the PIN from the terminal: {0}")]
+    Prompt(String),
+}
+
+impl PinSource {
+    /// Reads the PIN. `prompt` is shown on the terminal when prompting.
+    pub fn read(&self, prompt: &str) -> Result<SecretString, Error> {
+        match self {
+            PinSource::Env(name) => {
+                let value =
+                    std::env::var(name).map_err(|_| Error::EnvUnset { name: name.clone() })?;
+                finish(Zeroizing::new(value), || format!("--pin-env {name}"))
+            }
+            PinSource::File(path) => {
+                let file_err = |e: std::io::Error| Error::File {
+                    path: path.clone(),
+                    reason: e.to_string(),
+                };
+                let mut file = File::open(path).map_err(file_err)?;
+                // The mode is checked on the opened file, so a swap after the check cannot slip by.
+                let mode = file.metadata().map_err(file_err)?.permissions().mode() & 0o7777;
+                if mode & 0o077 != 0 {
+                    return Err(Error::FileMode {
+                        path: path.clone(),
+                        mode,
+                    });
+                }
+                let mut bytes = Zeroizing::new(Vec::new());
+                file.read_to_end(&mut bytes).map_err(file_err)?;
+                let source_name = || format!("--pin-file {}", path.display());
+                let text = std::str::from_utf8(&bytes).map_err(|_| Error::NotText {
+                    source_name: source_name(),
+                })?;
+                let line = text.strip_suffix('\n').unwrap_or(text);
+                let line = line.strip_suffix('\r').unwrap_or(line);
+                finish(Zeroizing::new(line.to_owned()), source_name)
+            }
+            PinSource::Prompt => {
+                if !std::io::stdin().is_terminal() {
+                    return Err(Error::NoTerminal);
+                }
+                let value =
+                    rpassword::prompt_password(prompt).map_err(|e| Error::Prompt(e.to_string()))?;
+                finish(Zeroizing::new(value), || "the prompt".to_owned())
+            }
+        }
+    }
+}
+
+fn finish(
+    value: Zeroizing<String>,
+    source_name: impl Fn() -> String,
+) -> Result<SecretString, Error> {
+    if value.is_empty() {
+        return Err(Error::Empty {
+            source_name: source_name(),
+        });
+    }
+    Ok(SecretString::from(value.as_str()))
+}

@@ -1,0 +1,303 @@
+//! A wrap: turn a KMS's import parameters into the files its import call takes, with the key
+//! generated and wrapped inside the token.
+//!
+//! [`prepare`] checks every input without touching a token; [`run`] then opens the token, logs
+//! in, generates the key, reads its check value, wraps it and writes the output directory. If
+//! anything fails after the key exists, the key is destroyed and no output directory remains.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use cryptoki::object::ObjectHandle;
+use serde::Serialize;
+use sha2::{Digest as _, Sha256};
+use time::OffsetDateTime;
+
+use crate::hsm::keys::{GeneratedKey, KcvResult, KeyLabel, KeySpec};
+use crate::hsm::{Module, Token, wrapping};
+use crate::kms::{
+    ImportParams, OutputFile, Provider, WrappingAlgorithm, WrappingKeySpec, format_time,
+};
+use crate::pin::PinSource;
+use crate::{Error, Step, output};
+
+/// What the user asked for.
+#[derive(Debug, Clone)]
+pub struct WrapRequest {
+    /// The KMS.
+    pub provider: Provider,
+    /// The import parameters file, as the provider's CLI printed it.
+    pub params: PathBuf,
+    /// The wrapping algorithm.
+    pub algorithm: WrappingAlgorithm,
+    /// The wrapping key size the user expects, if they named one.
+    pub wrapping_key_spec: Option<WrappingKeySpec>,
+    /// The label of the key to generate.
+    pub key_label: KeyLabel,
+    /// The kind of key material.
+    pub key_spec: KeySpec,
+    /// The output directory to create.
+    pub out: PathBuf,
+    /// When the imported material should expire in the KMS.
+    pub material_valid_to: Option<OffsetDateTime>,
+    /// Whether RSAES-PKCS1-v1_5 is allowed.
+    pub allow_legacy_pkcs1: bool,
+}
+
+/// Which token to use and how to log in.
+#[derive(Debug, Clone)]
+pub struct TokenAccess {
+    /// The PKCS#11 module; `None` for the default.
+    pub module: Option<PathBuf>,
+    /// The token label; `None` when there is exactly one token.
+    pub token: Option<String>,
+    /// Where the PIN comes from.
+    pub pin: PinSource,
+}
+
+/// A request whose inputs have all been checked.
+#[derive(Debug)]
+pub struct PreparedWrap {
+    request: WrapRequest,
+    params: ImportParams,
+}
+
+impl PreparedWrap {
+    /// The checked import parameters.
+    pub fn params(&self) -> &ImportParams {
+        &self.params
+    }
+}
+
+/// Checks every input before any token is opened.
+pub fn prepare(request: WrapRequest, now: OffsetDateTime) -> Result<PreparedWrap, Error> {
+    if request.algorithm.is_legacy() && !request.allow_legacy_pkcs1 {
+        return Err(Error::LegacyRefused {
+            algorithm: request.algorithm,
+        });
+    }
+    if let Some(t) = request.material_valid_to {
+        if t <= now {
+            return Err(Error::ValidToPast {
+                valid_to: format_time(t),
+            });
+        }
+    }
+    output::check_absent(&request.out)?;
+    let bytes = std::fs::read(&request.params).map_err(|e| Error::ReadParams {
+        path: request.params.clone(),
+        reason: e.to_string(),
+    })?;
+    let params_err = |source| Error::Params {
+        path: request.params.clone(),
+        source,
+    };
+    let params = request
+        .provider
+        .parse_params(&bytes, now)
+        .map_err(params_err)?;
+    params
+        .check(
+            request.provider,
+            request.algorithm,
+            request.wrapping_key_spec,
+        )
+        .map_err(params_err)?;
+    Ok(PreparedWrap { request, params })
+}
+
+/// The key as the manifest records it.
+#[derive(Debug, Clone, Serialize)]
+pub struct KeyRecord {
+    /// The key label.
+    pub label: KeyLabel,
+    /// `CKA_ID`, hex.
+    pub id: String,
+    /// The kind of material.
+    pub spec: KeySpec,
+    /// The key check value, six hex digits, or `null` when the token gives none.
+    pub kcv: Option<String>,
+    /// How the check value was computed, or why there is none.
+    pub kcv_method: String,
+    /// The attribute template the key was generated with.
+    pub template: BTreeMap<String, String>,
+}
+
+/// The token as the manifest records it.
+#[derive(Debug, Clone, Serialize)]
+pub struct TokenRecord {
+    /// The module path.
+    pub module: String,
+    /// The token label.
+    pub label: String,
+    /// The serial number.
+    pub serial: String,
+    /// Manufacturer, model and firmware.
+    pub manufacturer: String,
+    /// The model.
+    pub model: String,
+    /// The firmware version.
+    pub firmware: String,
+}
+
+/// `manifest.json`: what was wrapped, how, by which token, and the SHA-256 of every file.
+#[derive(Debug, Clone, Serialize)]
+pub struct Manifest {
+    /// The keyrite version that wrote it.
+    pub keyrite_version: &'static str,
+    /// The KMS.
+    pub provider: &'static str,
+    /// The KMS key id, as the import parameters gave it.
+    pub kms_key_id: String,
+    /// The wrapping algorithm.
+    pub algorithm: &'static str,
+    /// The PKCS#11 mechanism.
+    pub mechanism: &'static str,
+    /// Its parameters.
+    pub mechanism_parameters: String,
+    /// The wrapping key's size.
+    pub wrapping_key_spec: &'static str,
+    /// SHA-256 of the wrapping key's SubjectPublicKeyInfo.
+    pub wrapping_key_sha256: String,
+    /// When the import parameters expire.
+    pub parameters_valid_to: String,
+    /// When the imported material expires in the KMS; `null` for never.
+    pub key_material_valid_to: Option<String>,
+    /// The token.
+    pub token: TokenRecord,
+    /// The key.
+    pub key: KeyRecord,
+    /// SHA-256 (hex) of every other file in the directory.
+    pub files: BTreeMap<&'static str, String>,
+}
+
+/// The result of a wrap.
+#[derive(Debug)]
+pub struct WrapOutcome {
+    /// The output directory.
+    pub out: PathBuf,
+    /// The manifest written into it.
+    pub manifest: Manifest,
+}
+
+/// Opens the module and finds the token (no session, no login yet).
+pub fn find_token(access: &TokenAccess) -> Result<(Module, crate::hsm::TokenDescription), Error> {
+    let path = Module::resolve(access.module.as_deref())?;
+    let module = Module::load(&path)?;
+    let token = module.find_token(access.token.as_deref())?;
+    Ok((module, token))
+}
+
+/// Runs a prepared wrap on a token.
+pub fn run(prepared: PreparedWrap, access: &TokenAccess) -> Result<WrapOutcome, Error> {
+    let (module, description) = find_token(access)?;
+    let pin = access
+        .pin
+        .read(&format!("User PIN for token {:?}: ", description.label))?;
+    let token = module.open(description)?;
+    token.login(&pin)?;
+    drop(pin);
+    let request = &prepared.request;
+    token.check_label_free(&request.key_label)?;
+    let public_key = &prepared.params.public_key;
+    let wrapping_key = token.import_wrapping_key(public_key)?;
+    token.check_wrapping(request.algorithm, wrapping_key, public_key.modulus_len())?;
+
+    let key = token.generate_ceremony_key(&request.key_label, request.key_spec)?;
+    let handle = key.handle;
+    match finish(&prepared, &token, &module, key, wrapping_key) {
+        Ok(outcome) => Ok(outcome),
+        Err((step, source)) => {
+            let destroyed = token.destroy(handle).map_err(|e| e.to_string());
+            Err(Error::Step {
+                step,
+                source: Box::new(source),
+                key_label: request.key_label.to_string(),
+                destroyed,
+            })
+        }
+    }
+}
+
+/// Everything after the key exists; any error names its step so the key can be destroyed.
+fn finish(
+    prepared: &PreparedWrap,
+    token: &Token,
+    module: &Module,
+    key: GeneratedKey,
+    wrapping_key: ObjectHandle,
+) -> Result<WrapOutcome, (Step, Error)> {
+    let request = &prepared.request;
+    let params = &prepared.params;
+    let kcv = token
+        .key_check_value(key.handle, request.key_spec)
+        .map_err(|e| (Step::KeyCheckValue, e.into()))?;
+    let wrapped = token
+        .wrap(
+            request.algorithm,
+            wrapping_key,
+            key.handle,
+            params.public_key.modulus_len(),
+        )
+        .map_err(|e| (Step::Wrap, e.into()))?;
+    let files = request.provider.import_files(&crate::kms::Import {
+        params,
+        algorithm: request.algorithm,
+        wrapped: &wrapped,
+        material_valid_to: request.material_valid_to,
+    });
+    let description = token.description();
+    let manifest = Manifest {
+        keyrite_version: env!("CARGO_PKG_VERSION"),
+        provider: request.provider.name(),
+        kms_key_id: params.key_id.clone(),
+        algorithm: request.algorithm.name(),
+        mechanism: wrapping::mechanism_name(request.algorithm),
+        mechanism_parameters: wrapping::mechanism_parameters(request.algorithm),
+        wrapping_key_spec: params.public_key.spec().name(),
+        wrapping_key_sha256: params.public_key.fingerprint().to_owned(),
+        parameters_valid_to: format_time(params.valid_to),
+        key_material_valid_to: request.material_valid_to.map(format_time),
+        token: TokenRecord {
+            module: module.path().display().to_string(),
+            label: description.label.clone(),
+            serial: description.serial.clone(),
+            manufacturer: description.manufacturer.clone(),
+            model: description.model.clone(),
+            firmware: description.firmware.clone(),
+        },
+        key: KeyRecord {
+            label: request.key_label.clone(),
+            id: hex::encode(&key.id),
+            spec: request.key_spec,
+            kcv: match &kcv {
+                KcvResult::Known(k) => Some(k.value.clone()),
+                KcvResult::Unavailable(_) => None,
+            },
+            kcv_method: match &kcv {
+                KcvResult::Known(k) => k.method.name().to_owned(),
+                KcvResult::Unavailable(why) => why.clone(),
+            },
+            template: key.template.into_iter().collect(),
+        },
+        files: files
+            .iter()
+            .map(|f| (f.name, hex::encode(Sha256::digest(&f.contents))))
+            .collect(),
+    };
+    let out = write_outputs(&request.out, &files, &manifest).map_err(|e| (Step::Write, e))?;
+    Ok(WrapOutcome { out, manifest })
+}
+
+fn write_outputs(out: &Path, files: &[OutputFile], manifest: &Manifest) -> Result<PathBuf, Error> {
+    let staged = output::StagedDir::new(out)?;
+    for f in files {
+        staged.write(f.name, &f.contents, f.executable)?;
+    }
+    let mut json = serde_json::to_vec_pretty(manifest).map_err(|e| Error::Internal {
+        what: format!("cannot serialise the manifest: {e}"),
+    })?;
+    json.push(b'\n');
+    staged.write("manifest.json", &json, false)?;
+    Ok(staged.commit()?)
+}
