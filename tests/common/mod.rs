@@ -1,0 +1,267 @@
+//! The token harness and the KMS side of keyrite's integration tests.
+//!
+//! Every test gets a fresh SoftHSM2 token in its own temporary directory; keyrite runs as a
+//! child process with `SOFTHSM2_CONF` pointing there. The tests play the KMS: they hold the RSA
+//! private key (made by `openssl`) and check keyrite's output with code that shares nothing with
+//! keyrite — the `rsa` crate, `openssl pkeyutl`, Python `cryptography` and PyKCS11.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use base64::Engine as _;
+use serde_json::{Value, json};
+
+/// The module the tests load (Debian's SoftHSM2; `scripts/test` installs it).
+pub const SOFTHSM2: &str = "/usr/lib/softhsm/libsofthsm2.so";
+/// The user PIN of every test token: distinctive, so a search for it cannot match by chance.
+pub const PIN: &str = "kr-Pin-7301-quince";
+/// The security officer PIN.
+pub const SO_PIN: &str = "kr-So-4422-medlar";
+/// The name of the environment variable the tests pass the PIN in.
+pub const PIN_ENV: &str = "KR_TEST_PIN";
+/// Debian's Python, which has `cryptography` and PyKCS11 from Debian packages.
+pub const PYTHON: &str = "/usr/bin/python3";
+
+/// Runs a command, panicking with its output if it cannot start.
+pub fn run(cmd: &mut Command) -> Output {
+    cmd.output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e} (scripts/test installs it)"))
+}
+
+/// Runs a command that must succeed; returns its standard output.
+pub fn run_ok(cmd: &mut Command) -> Vec<u8> {
+    let out = run(cmd);
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+/// A SoftHSM2 token in its own directory.
+pub struct SoftHsm {
+    pub dir: tempfile::TempDir,
+    pub conf: PathBuf,
+    pub label: String,
+}
+
+impl SoftHsm {
+    /// A fresh token labelled `label`.
+    pub fn new(label: &str) -> Self {
+        assert!(
+            Path::new(SOFTHSM2).exists(),
+            "{SOFTHSM2} is missing: scripts/test installs softhsm2"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let tokens = dir.path().join("tokens");
+        std::fs::create_dir(&tokens).unwrap();
+        let conf = dir.path().join("softhsm2.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
+                tokens.display()
+            ),
+        )
+        .unwrap();
+        let hsm = SoftHsm {
+            dir,
+            conf,
+            label: label.to_owned(),
+        };
+        hsm.init_token(label);
+        hsm
+    }
+
+    /// Initialises one more token in the same directory.
+    pub fn init_token(&self, label: &str) {
+        run_ok(
+            Command::new("softhsm2-util")
+                .env("SOFTHSM2_CONF", &self.conf)
+                .args(["--init-token", "--free", "--label", label])
+                .args(["--so-pin", SO_PIN, "--pin", PIN]),
+        );
+    }
+
+    /// `keyrite` with this token's configuration and the PIN in `KR_TEST_PIN`.
+    pub fn keyrite(&self) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_keyrite"));
+        cmd.env("SOFTHSM2_CONF", &self.conf)
+            .env_remove("KEYRITE_PKCS11_MODULE")
+            .env(PIN_ENV, PIN)
+            .current_dir(self.dir.path());
+        cmd
+    }
+
+    /// The token's objects as PyKCS11 sees them after logging in.
+    pub fn objects(&self) -> Vec<Value> {
+        self.objects_as(Some(PIN_ENV))
+    }
+
+    /// The token's objects as PyKCS11 sees them, logged in or not.
+    pub fn objects_as(&self, pin_env: Option<&str>) -> Vec<Value> {
+        let script = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/independent/token_objects.py"
+        );
+        let mut cmd = Command::new(PYTHON);
+        cmd.env("SOFTHSM2_CONF", &self.conf)
+            .env(PIN_ENV, PIN)
+            .args([script, SOFTHSM2, &self.label]);
+        if let Some(name) = pin_env {
+            cmd.arg(name);
+        }
+        serde_json::from_slice(&run_ok(&mut cmd)).unwrap()
+    }
+
+    /// A path inside the test's directory.
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+}
+
+/// The KMS side: an RSA key pair made by `openssl`, import parameters in each provider's shape.
+pub struct Kms {
+    pub private_pem: PathBuf,
+    pub public_der: Vec<u8>,
+}
+
+impl Kms {
+    /// A new RSA key pair of `bits` in `dir`.
+    pub fn new(dir: &Path, bits: u32) -> Self {
+        let private_pem = dir.join(format!("kms-{bits}.pem"));
+        run_ok(
+            Command::new("openssl")
+                .args([
+                    "genpkey",
+                    "-algorithm",
+                    "RSA",
+                    "-pkeyopt",
+                    &format!("rsa_keygen_bits:{bits}"),
+                    "-out",
+                ])
+                .arg(&private_pem),
+        );
+        let public_der = run_ok(
+            Command::new("openssl")
+                .args(["pkey", "-pubout", "-outform", "DER", "-in"])
+                .arg(&private_pem),
+        );
+        Kms {
+            private_pem,
+            public_der,
+        }
+    }
+
+    /// AWS `get-parameters-for-import` output (CLI v2 shape: RFC 3339 times).
+    pub fn aws_params(&self, key_id: &str, valid_to: &str) -> Value {
+        json!({
+            "KeyId": key_id,
+            "ImportToken": b64(b"aws-import-token-for-the-test"),
+            "PublicKey": b64(&self.public_der),
+            "ParametersValidTo": valid_to,
+        })
+    }
+
+    /// Alibaba `GetParametersForImport` output.
+    pub fn alibaba_params(&self, key_id: &str, valid_to: &str) -> Value {
+        json!({
+            "RequestId": "8b6ca1d6-7cb0-4a7b-b3f1-ca1a2c1b2b3c",
+            "KeyId": key_id,
+            "ImportToken": b64(b"alibaba-import-token-for-the-test"),
+            "PublicKey": b64(&self.public_der),
+            "TokenExpireTime": valid_to,
+        })
+    }
+
+    /// Unwraps with the `rsa` crate.
+    pub fn unwrap_rsa_crate(&self, wrapped: &[u8], algorithm: &str) -> Vec<u8> {
+        use rsa::pkcs8::DecodePrivateKey as _;
+        let pem = std::fs::read_to_string(&self.private_pem).unwrap();
+        let key = rsa::PrivateKey::from_pkcs8_pem(&pem).unwrap();
+        match algorithm {
+            "RSAES_OAEP_SHA_1" => key.oaep_decrypt::<sha1::Sha1>(wrapped).unwrap(),
+            "RSAES_OAEP_SHA_256" => key.oaep_decrypt::<sha2::Sha256>(wrapped).unwrap(),
+            "RSAES_PKCS1_V1_5" => key.pkcs1v15_decrypt(wrapped).unwrap(),
+            other => panic!("no unwrap for {other}"),
+        }
+    }
+
+    /// Unwraps with `openssl pkeyutl -decrypt`.
+    pub fn unwrap_openssl(&self, wrapped_file: &Path, algorithm: &str) -> Vec<u8> {
+        let mut cmd = Command::new("openssl");
+        cmd.args(["pkeyutl", "-decrypt", "-inkey"])
+            .arg(&self.private_pem)
+            .arg("-in")
+            .arg(wrapped_file);
+        match algorithm {
+            "RSAES_OAEP_SHA_1" | "RSAES_OAEP_SHA_256" => {
+                let md = if algorithm.ends_with("_1") {
+                    "sha1"
+                } else {
+                    "sha256"
+                };
+                cmd.args(["-pkeyopt", "rsa_padding_mode:oaep"])
+                    .args(["-pkeyopt", &format!("rsa_oaep_md:{md}")])
+                    .args(["-pkeyopt", &format!("rsa_mgf1_md:{md}")]);
+            }
+            "RSAES_PKCS1_V1_5" => {
+                cmd.args(["-pkeyopt", "rsa_padding_mode:pkcs1"]);
+            }
+            other => panic!("no unwrap for {other}"),
+        }
+        run_ok(&mut cmd)
+    }
+}
+
+/// Standard base64.
+pub fn b64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// The key check value of raw material, by Python `cryptography`.
+pub fn kcv_python(method: &str, material: &[u8]) -> String {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/independent/kcv.py");
+    let out = run_ok(Command::new(PYTHON).args([script, method, &hex::encode(material)]));
+    String::from_utf8(out).unwrap().trim().to_owned()
+}
+
+/// An RFC 3339 time `hours` from now (negative for the past).
+pub fn hours_from_now(hours: i64) -> String {
+    let t = time::OffsetDateTime::now_utc() + time::Duration::hours(hours);
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap()
+}
+
+/// Writes JSON to a file in `dir`.
+pub fn write_json(dir: &Path, name: &str, value: &Value) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, serde_json::to_vec_pretty(value).unwrap()).unwrap();
+    path
+}
+
+/// An AWS key ARN for tests.
+pub const AWS_ARN: &str =
+    "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+
+/// A fake CLI named `name` in `dir/bin` that writes its arguments, one per line, to
+/// `dir/NAME.args`, and the directory it ran in to `dir/NAME.cwd`.
+pub fn fake_cli(dir: &Path, name: &str) -> PathBuf {
+    let bin = dir.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let script = bin.join(name);
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\nprintf '%s\\n' \"$@\" > '{dir}/{name}.args'\npwd > '{dir}/{name}.cwd'\n",
+            dir = dir.display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    bin
+}

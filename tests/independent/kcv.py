@@ -1,0 +1,22 @@
+#!/usr/bin/python3
+"""Key check value of raw key material, computed with Python `cryptography` (no keyrite code).
+
+usage: kcv.py METHOD HEX_KEY     METHOD: aes-ecb-zero-3 | sha1-3 | sha256-3
+Prints six lowercase hex digits.
+"""
+import hashlib
+import sys
+
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+method, key = sys.argv[1], bytes.fromhex(sys.argv[2])
+if method == "aes-ecb-zero-3":
+    enc = Cipher(algorithms.AES(key), modes.ECB()).encryptor()
+    value = enc.update(bytes(16)) + enc.finalize()
+elif method == "sha1-3":
+    value = hashlib.sha1(key).digest()
+elif method == "sha256-3":
+    value = hashlib.sha256(key).digest()
+else:
+    sys.exit(f"unknown method {method}")
+print(value[:3].hex())
