@@ -316,7 +316,11 @@ impl Module {
             .into_iter()
             .filter(|t| t.initialized)
             .collect();
-        let found = || tokens.iter().map(|t| t.label.clone()).collect::<Vec<_>>();
+        let found = || {
+            let mut labels: Vec<String> = tokens.iter().map(|t| t.label.clone()).collect();
+            labels.sort();
+            labels
+        };
         let mut matching: Vec<&TokenDescription> = match label {
             Some(l) => tokens.iter().filter(|t| t.label == l).collect(),
             None => tokens.iter().collect(),

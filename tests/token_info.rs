@@ -1,0 +1,77 @@
+//! `keyrite token info` on SoftHSM2: what the token really supports, found by trial, no PIN.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+
+#[test]
+fn softhsm2_offers_oaep_sha1_and_pkcs1_but_not_oaep_sha256() {
+    let hsm = SoftHsm::new("ceremony");
+    let out = run_ok(
+        hsm.keyrite()
+            .env_remove(PIN_ENV)
+            .args(["token", "info", "--json"]),
+    );
+    let report: Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(report["module"], SOFTHSM2);
+    let tokens = report["tokens"].as_array().unwrap();
+    assert_eq!(tokens.len(), 1);
+    let t = &tokens[0];
+    assert_eq!(t["label"], "ceremony");
+    assert_eq!(t["manufacturer"], "SoftHSM project");
+    assert_eq!(t["model"], "SoftHSM v2");
+    let support: Vec<(String, bool, String)> = t["wrapping"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["algorithm"].as_str().unwrap().to_owned(),
+                a["supported"].as_bool().unwrap(),
+                a["detail"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(support.len(), 3);
+    assert_eq!(support[0].0, "RSAES_OAEP_SHA_1");
+    assert!(support[0].1);
+    assert_eq!(support[1].0, "RSAES_OAEP_SHA_256");
+    assert!(!support[1].1);
+    assert_eq!(
+        support[1].2,
+        "a trial wrap failed: C_WrapKey returned CKR_ARGUMENTS_BAD"
+    );
+    assert_eq!(support[2].0, "RSAES_PKCS1_V1_5");
+    assert!(support[2].1);
+    assert_eq!(t["kcv"], "aes-ecb-zero-3 (read from the token)");
+    // The trials used session objects only.
+    assert!(hsm.objects().is_empty());
+
+    let text = String::from_utf8(run_ok(hsm.keyrite().args(["token", "info"]))).unwrap();
+    assert!(text.contains("Token \"ceremony\""), "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.split_whitespace().take(3).collect::<Vec<_>>()
+                == ["RSAES_OAEP_SHA_256", "no", "CKM_RSA_PKCS_OAEP"]),
+        "{text}"
+    );
+}
+
+#[test]
+fn token_info_logs_in_when_asked() {
+    let hsm = SoftHsm::new("ceremony");
+    run_ok(hsm.keyrite().args(["token", "info", "--pin-env", PIN_ENV]));
+    let out =
+        run(hsm
+            .keyrite()
+            .env(PIN_ENV, "wrong")
+            .args(["token", "info", "--pin-env", PIN_ENV]));
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8(out.stderr).unwrap(),
+        "keyrite: token \"ceremony\" refused the PIN (CKR_PIN_INCORRECT)\n\
+         Check the PIN; nothing was changed on the token.\n"
+    );
+}
