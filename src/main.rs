@@ -136,7 +136,11 @@ fn print_summary(outcome: &WrapOutcome, params_valid_to: OffsetDateTime) {
     );
     println!(
         "Wrapped it in the token with {} ({}) under the {} wrapping key of {} key {}.",
-        m.algorithm, m.mechanism, m.wrapping_key_spec, m.provider, m.kms_key_id
+        m.algorithm,
+        m.mechanism,
+        m.wrapping_key_spec,
+        outcome.provider.display_name(),
+        m.kms_key_id
     );
     println!("Wrote {}/", outcome.out.display());
     for (name, digest) in &m.files {

@@ -174,6 +174,8 @@ pub struct Manifest {
 /// The result of a wrap.
 #[derive(Debug)]
 pub struct WrapOutcome {
+    /// The KMS.
+    pub provider: Provider,
     /// The output directory.
     pub out: PathBuf,
     /// The manifest written into it.
@@ -286,7 +288,11 @@ fn finish(
             .collect(),
     };
     let out = write_outputs(&request.out, &files, &manifest).map_err(|e| (Step::Write, e))?;
-    Ok(WrapOutcome { out, manifest })
+    Ok(WrapOutcome {
+        provider: request.provider,
+        out,
+        manifest,
+    })
 }
 
 fn write_outputs(out: &Path, files: &[OutputFile], manifest: &Manifest) -> Result<PathBuf, Error> {

@@ -222,11 +222,20 @@ pub fn b64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
-/// The key check value of raw material, by Python `cryptography`.
+/// The key check value of raw material, by Python `cryptography` (the key goes on stdin).
 pub fn kcv_python(method: &str, material: &[u8]) -> String {
+    use std::io::Write as _;
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/independent/kcv.py");
-    let out = run_ok(Command::new(PYTHON).args([script, method, &hex::encode(material)]));
-    String::from_utf8(out).unwrap().trim().to_owned()
+    let mut child = Command::new(PYTHON)
+        .args([script, method])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(material).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "kcv.py failed");
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }
 
 /// An RFC 3339 time `hours` from now (negative for the past).

@@ -1,15 +1,17 @@
 #!/usr/bin/python3
 """Key check value of raw key material, computed with Python `cryptography` (no keyrite code).
 
-usage: kcv.py METHOD HEX_KEY     METHOD: aes-ecb-zero-3 | sha1-3 | sha256-3
-Prints six lowercase hex digits.
+usage: kcv.py METHOD < key-material       METHOD: aes-ecb-zero-3 | sha1-3 | sha256-3
+Reads the raw key from standard input (never from the command line) and prints six lowercase
+hex digits.
 """
 import hashlib
 import sys
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-method, key = sys.argv[1], bytes.fromhex(sys.argv[2])
+method = sys.argv[1]
+key = sys.stdin.buffer.read()
 if method == "aes-ecb-zero-3":
     enc = Cipher(algorithms.AES(key), modes.ECB()).encryptor()
     value = enc.update(bytes(16)) + enc.finalize()

@@ -1,0 +1,30 @@
+# Sourced by scripts/test and scripts/demo: installs, from Debian's packages, what keyrite's
+# tests and demo use, when it is missing. Needs root (CI runs as root) only if something is.
+
+# The Debian packages missing on this machine, one per line.
+keyrite_missing_packages() {
+  { [ -e /usr/lib/softhsm/libsofthsm2.so ] && command -v softhsm2-util; } >/dev/null 2>&1 || echo softhsm2
+  command -v pkcs11-tool >/dev/null 2>&1 || echo opensc
+  command -v openssl >/dev/null 2>&1 || echo openssl
+  command -v cc >/dev/null 2>&1 || echo build-essential
+  [ -x /usr/bin/python3 ] || echo python3
+  /usr/bin/python3 -c 'import cryptography' >/dev/null 2>&1 || echo python3-cryptography
+  /usr/bin/python3 -c 'import PyKCS11' >/dev/null 2>&1 || echo python3-pykcs11
+}
+
+keyrite_install_deps() {
+  local missing
+  missing=$(keyrite_missing_packages | sort -u | tr '\n' ' ')
+  if [ -n "${missing// /}" ]; then
+    if [ "$(id -u)" -ne 0 ]; then
+      echo "keyrite: missing Debian packages: $missing" >&2
+      echo "Run as root, or: sudo apt-get install $missing" >&2
+      return 1
+    fi
+    echo "Installing Debian packages: $missing" >&2
+    apt-get update -qq
+    # shellcheck disable=SC2086
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null
+  fi
+  command -v cargo >/dev/null 2>&1 || { echo "keyrite: cargo is missing (install Rust with rustup)" >&2; return 1; }
+}
