@@ -155,6 +155,10 @@ impl Error {
             Error::Hsm(H::LabelExists { .. }) => {
                 "Choose another --key-label; keyrite never reuses or replaces a key.".to_owned()
             }
+            Error::Hsm(H::KnownAnswer { .. } | H::NoKwp { .. }) => {
+                "keyrite never wraps with a mechanism that failed its known-answer test: use RSAES_OAEP_SHA_1 or RSAES_OAEP_SHA_256, or a token whose AES key wrap with padding passes (see `keyrite token info`)."
+                    .to_owned()
+            }
             Error::Hsm(H::UnsupportedWrapping { .. }) => {
                 "keyrite never falls back to another algorithm: use a token that supports this one (see `keyrite token info`), or ask the KMS for another wrapping algorithm."
                     .to_owned()

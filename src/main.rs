@@ -106,7 +106,7 @@ fn print_report(report: &info::Report) {
         println!("  wrapping algorithms:");
         for a in &t.wrapping {
             println!(
-                "    {:<20} {:<4} {:<18} {}",
+                "    {:<24} {:<4} {}: {}",
                 a.algorithm,
                 if a.supported { "yes" } else { "no" },
                 a.mechanism,

@@ -14,7 +14,8 @@ use sha2::{Digest as _, Sha256};
 use time::OffsetDateTime;
 
 use crate::hsm::keys::{GeneratedKey, KcvResult, KeyLabel, KeySpec};
-use crate::hsm::{Module, Token, wrapping};
+use crate::hsm::wrapping::WrapMethod;
+use crate::hsm::{Module, Token};
 use crate::kms::{
     ImportParams, OutputFile, Provider, WrappingAlgorithm, WrappingKeySpec, format_time,
 };
@@ -101,6 +102,7 @@ pub fn prepare(request: WrapRequest, now: OffsetDateTime) -> Result<PreparedWrap
             request.provider,
             request.algorithm,
             request.wrapping_key_spec,
+            request.key_spec,
         )
         .map_err(params_err)?;
     Ok(PreparedWrap { request, params })
@@ -151,8 +153,8 @@ pub struct Manifest {
     pub kms_key_id: String,
     /// The wrapping algorithm.
     pub algorithm: &'static str,
-    /// The PKCS#11 mechanism.
-    pub mechanism: &'static str,
+    /// The PKCS#11 mechanism(s).
+    pub mechanism: String,
     /// Its parameters.
     pub mechanism_parameters: String,
     /// The wrapping key's size.
@@ -202,12 +204,13 @@ pub fn run(prepared: PreparedWrap, access: &TokenAccess) -> Result<WrapOutcome, 
     let request = &prepared.request;
     token.check_label_free(&request.key_label)?;
     let public_key = &prepared.params.public_key;
+    let method = token.wrap_method(request.algorithm, request.key_spec)?;
     let wrapping_key = token.import_wrapping_key(public_key)?;
-    token.check_wrapping(request.algorithm, wrapping_key, public_key.modulus_len())?;
+    token.check_wrapping(&method, wrapping_key, public_key.modulus_len())?;
 
     let key = token.generate_ceremony_key(&request.key_label, request.key_spec)?;
     let handle = key.handle;
-    match finish(&prepared, &token, &module, key, wrapping_key) {
+    match finish(&prepared, &token, &module, &method, key, wrapping_key) {
         Ok(outcome) => Ok(outcome),
         Err((step, source)) => {
             let destroyed = token.destroy(handle).map_err(|e| e.to_string());
@@ -226,6 +229,7 @@ fn finish(
     prepared: &PreparedWrap,
     token: &Token,
     module: &Module,
+    method: &WrapMethod,
     key: GeneratedKey,
     wrapping_key: ObjectHandle,
 ) -> Result<WrapOutcome, (Step, Error)> {
@@ -236,10 +240,11 @@ fn finish(
         .map_err(|e| (Step::KeyCheckValue, e.into()))?;
     let wrapped = token
         .wrap(
-            request.algorithm,
+            method,
             wrapping_key,
             key.handle,
             params.public_key.modulus_len(),
+            request.key_spec.byte_len(),
         )
         .map_err(|e| (Step::Wrap, e.into()))?;
     let files = request.provider.import_files(&crate::kms::Import {
@@ -254,8 +259,8 @@ fn finish(
         provider: request.provider.name(),
         kms_key_id: params.key_id.clone(),
         algorithm: request.algorithm.name(),
-        mechanism: wrapping::mechanism_name(request.algorithm),
-        mechanism_parameters: wrapping::mechanism_parameters(request.algorithm),
+        mechanism: method.mechanism(),
+        mechanism_parameters: method.parameters(),
         wrapping_key_spec: params.public_key.spec().name(),
         wrapping_key_sha256: params.public_key.fingerprint().to_owned(),
         parameters_valid_to: format_time(params.valid_to),

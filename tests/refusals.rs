@@ -102,6 +102,12 @@ fn refusals_have_exact_messages_and_leave_nothing_behind() {
         &["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"],
     ));
     let quote_arn = format!("{AWS_ARN}'");
+    let alibaba = json!({
+        "KeyId": "key-hzz62f1cb66fa42qo1234",
+        "ImportToken": b64(b"t"),
+        "PublicKey": b64(&kms.public_der),
+        "TokenExpireTime": hours_from_now(24),
+    });
 
     let cases = vec![
         Case {
@@ -190,7 +196,8 @@ fn refusals_have_exact_messages_and_leave_nothing_behind() {
             pin: PIN,
             status: 2,
             stderr: "error: invalid value 'SM2PKE' for '--algorithm <ALGORITHM>': unknown wrapping \
-                     algorithm \"SM2PKE\"; known: RSAES_OAEP_SHA_1, RSAES_OAEP_SHA_256, RSAES_PKCS1_V1_5\n\n\
+                     algorithm \"SM2PKE\"; known: RSAES_OAEP_SHA_1, RSAES_OAEP_SHA_256, RSA_AES_KEY_WRAP_SHA_1, \
+                     RSA_AES_KEY_WRAP_SHA_256, RSAES_PKCS1_V1_5\n\n\
                      For more information, try '--help'.\n"
                 .into(),
         },
@@ -206,6 +213,35 @@ fn refusals_have_exact_messages_and_leave_nothing_behind() {
             pin: PIN,
             status: 1,
             stderr: "keyrite: params.json: Alibaba Cloud KMS does not use RSA_3072 wrapping keys\n".into(),
+        },
+        Case {
+            name: "algorithm the provider does not accept",
+            args: with(&with(&base, "--provider", "alibaba"), "--algorithm", "RSA_AES_KEY_WRAP_SHA_1"),
+            params: alibaba.clone(),
+            pin: PIN,
+            status: 1,
+            stderr: "keyrite: params.json: Alibaba Cloud KMS does not import key material wrapped with RSA_AES_KEY_WRAP_SHA_1\n"
+                .into(),
+        },
+        Case {
+            name: "key material the provider does not import",
+            args: with(&with(&base, "--provider", "alibaba"), "--key-spec", "HMAC_256"),
+            params: alibaba.clone(),
+            pin: PIN,
+            status: 1,
+            stderr: "keyrite: params.json: Alibaba Cloud KMS does not import HMAC_256 key material\n".into(),
+        },
+        Case {
+            name: "RSA_AES_KEY_WRAP_SHA_256 on SoftHSM2 (OAEP fails after the KWP half)",
+            args: with(&base, "--algorithm", "RSA_AES_KEY_WRAP_SHA_256"),
+            params: good.clone(),
+            pin: PIN,
+            status: 1,
+            stderr: "keyrite: token \"ceremony\" cannot wrap with CKM_RSA_PKCS_OAEP using SHA-256 \
+                     (MGF1 with SHA-256): a trial wrap failed: C_WrapKey returned CKR_ARGUMENTS_BAD\n\
+                     keyrite never falls back to another algorithm: use a token that supports this \
+                     one (see `keyrite token info`), or ask the KMS for another wrapping algorithm.\n"
+                .into(),
         },
         Case {
             name: "wrapping key not the spec asked for",
@@ -341,7 +377,7 @@ fn refusals_have_exact_messages_and_leave_nothing_behind() {
         let labels: Vec<Value> = hsm.objects().iter().map(|o| o["label"].clone()).collect();
         assert_eq!(labels, [json!("taken")], "{}: token objects", case.name);
     }
-    assert_eq!(count, 21);
+    assert_eq!(count, 24);
 }
 
 #[test]

@@ -13,10 +13,26 @@ use super::{Error, Pkcs11Failure, Token};
 /// The kind of key material a ceremony generates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
 pub enum KeySpec {
-    /// A 256-bit AES key.
-    #[value(name = "AES_256")]
+    /// A 256-bit AES key (AWS `SYMMETRIC_DEFAULT`, Alibaba `Aliyun_AES_256`).
+    #[value(name = "AES_256", aliases = ["SYMMETRIC_DEFAULT", "Aliyun_AES_256"])]
     #[serde(rename = "AES_256")]
     Aes256,
+    /// A 224-bit HMAC key (a generic secret of 28 bytes).
+    #[value(name = "HMAC_224")]
+    #[serde(rename = "HMAC_224")]
+    Hmac224,
+    /// A 256-bit HMAC key (a generic secret of 32 bytes).
+    #[value(name = "HMAC_256")]
+    #[serde(rename = "HMAC_256")]
+    Hmac256,
+    /// A 384-bit HMAC key (a generic secret of 48 bytes).
+    #[value(name = "HMAC_384")]
+    #[serde(rename = "HMAC_384")]
+    Hmac384,
+    /// A 512-bit HMAC key (a generic secret of 64 bytes).
+    #[value(name = "HMAC_512")]
+    #[serde(rename = "HMAC_512")]
+    Hmac512,
 }
 
 impl KeySpec {
@@ -24,6 +40,10 @@ impl KeySpec {
     pub fn name(self) -> &'static str {
         match self {
             KeySpec::Aes256 => "AES_256",
+            KeySpec::Hmac224 => "HMAC_224",
+            KeySpec::Hmac256 => "HMAC_256",
+            KeySpec::Hmac384 => "HMAC_384",
+            KeySpec::Hmac512 => "HMAC_512",
         }
     }
 
@@ -31,6 +51,35 @@ impl KeySpec {
     pub fn byte_len(self) -> usize {
         match self {
             KeySpec::Aes256 => 32,
+            KeySpec::Hmac224 => 28,
+            KeySpec::Hmac256 => 32,
+            KeySpec::Hmac384 => 48,
+            KeySpec::Hmac512 => 64,
+        }
+    }
+
+    /// The PKCS#11 key type.
+    pub fn key_type(self) -> KeyType {
+        self.pkcs11().0
+    }
+
+    /// The PKCS#11 key type and generation mechanism.
+    fn pkcs11(self) -> (KeyType, Mechanism<'static>) {
+        match self {
+            KeySpec::Aes256 => (KeyType::AES, Mechanism::AesKeyGen),
+            KeySpec::Hmac224 | KeySpec::Hmac256 | KeySpec::Hmac384 | KeySpec::Hmac512 => {
+                (KeyType::GENERIC_SECRET, Mechanism::GenericSecretKeyGen)
+            }
+        }
+    }
+
+    /// How the token's `CKA_CHECK_VALUE` is computed for this kind of key (PKCS#11 3.0).
+    fn check_value_method(self) -> KcvMethod {
+        match self {
+            KeySpec::Aes256 => KcvMethod::AesEcbZero3,
+            KeySpec::Hmac224 | KeySpec::Hmac256 | KeySpec::Hmac384 | KeySpec::Hmac512 => {
+                KcvMethod::Sha1First3
+            }
         }
     }
 }
@@ -88,6 +137,9 @@ pub enum KcvMethod {
     /// First 3 bytes of AES-ECB(K, 16 zero bytes): `CKA_CHECK_VALUE` of an AES key.
     #[serde(rename = "aes-ecb-zero-3")]
     AesEcbZero3,
+    /// First 3 bytes of SHA-1(K): `CKA_CHECK_VALUE` of a generic secret.
+    #[serde(rename = "sha1-3")]
+    Sha1First3,
     /// First 3 bytes of SHA-256(K), by `C_DigestKey`.
     #[serde(rename = "sha256-3")]
     Sha256First3,
@@ -98,6 +150,7 @@ impl KcvMethod {
     pub fn name(self) -> &'static str {
         match self {
             KcvMethod::AesEcbZero3 => "aes-ecb-zero-3",
+            KcvMethod::Sha1First3 => "sha1-3",
             KcvMethod::Sha256First3 => "sha256-3",
         }
     }
@@ -142,11 +195,9 @@ pub struct GeneratedKey {
 /// sensitive, extractable only so it can be wrapped, not modifiable, and of no use for anything
 /// else — SoftHSM2 defaults several usage flags to true, so each is set false explicitly.
 pub fn ceremony_key_template(label: &KeyLabel, id: &[u8], spec: KeySpec) -> Vec<Attribute> {
-    let (class, key_type) = match spec {
-        KeySpec::Aes256 => (ObjectClass::SECRET_KEY, KeyType::AES),
-    };
+    let (key_type, _) = spec.pkcs11();
     vec![
-        Attribute::Class(class),
+        Attribute::Class(ObjectClass::SECRET_KEY),
         Attribute::KeyType(key_type),
         Attribute::ValueLen((spec.byte_len() as u64).into()),
         Attribute::Label(label.as_str().as_bytes().to_vec()),
@@ -225,9 +276,7 @@ impl Token {
     ) -> Result<GeneratedKey, Error> {
         let id = self.session().generate_random_vec(16)?;
         let template = ceremony_key_template(label, &id, spec);
-        let mechanism = match spec {
-            KeySpec::Aes256 => Mechanism::AesKeyGen,
-        };
+        let (_, mechanism) = spec.pkcs11();
         let handle = self.session().generate_key(&mechanism, &template)?;
         Ok(GeneratedKey {
             handle,
@@ -260,12 +309,9 @@ impl Token {
             Err(e) => return Err(e.into()),
         };
         if let Some(v) = check_value {
-            let method = match spec {
-                KeySpec::Aes256 => KcvMethod::AesEcbZero3,
-            };
             return Ok(KcvResult::Known(Kcv {
                 value: hex::encode(&v[..3]),
-                method,
+                method: spec.check_value_method(),
             }));
         }
         match self.digest_key_sha256(key) {
@@ -294,9 +340,7 @@ impl Token {
                 _ => {}
             }
         }
-        let mechanism = match spec {
-            KeySpec::Aes256 => Mechanism::AesKeyGen,
-        };
+        let (_, mechanism) = spec.pkcs11();
         let key = self.session().generate_key(&mechanism, &template)?;
         let result = self.key_check_value(key, spec);
         self.destroy(key)?;

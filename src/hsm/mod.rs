@@ -6,6 +6,7 @@
 //! It never asks a token for the value of a ceremony key.
 
 pub mod keys;
+pub mod kwp;
 pub mod wrapping;
 
 use std::fmt;
@@ -166,6 +167,26 @@ pub enum Error {
         hash: Option<String>,
         /// What the token said.
         reason: String,
+    },
+    /// The token's AES key wrap with padding failed the known-answer test.
+    #[error("token {token:?} failed the RFC 5649 known-answer test with {mechanism}: {reason}")]
+    KnownAnswer {
+        /// The token label.
+        token: String,
+        /// The mechanism tested.
+        mechanism: &'static str,
+        /// What happened.
+        reason: String,
+    },
+    /// No mechanism of the token passed as RFC 5649.
+    #[error(
+        "token {token:?} has no AES key wrap with padding (RFC 5649) keyrite can trust: {tried}"
+    )]
+    NoKwp {
+        /// The token label.
+        token: String,
+        /// What each candidate did.
+        tried: String,
     },
     /// The token returned a wrapped key of the wrong size.
     #[error("the token returned {actual} bytes of wrapped key where {expected} were due")]

@@ -2,17 +2,24 @@
 //! ceremony key under it with exactly the mechanism and hash the KMS asked for, and find out by
 //! trial what a token really supports (SoftHSM2 2.6.1 lists `CKM_RSA_PKCS_OAEP` but accepts
 //! only SHA-1).
+//!
+//! RSA-AES key wrap is composed in the token, since no token here offers
+//! `CKM_RSA_AES_KEY_WRAP`: an ephemeral AES-256 session key (sensitive, extractable, wrap-only)
+//! wraps the target with RFC 5649 KWP, the KMS public key wraps the ephemeral key with OAEP, and
+//! the ephemeral key is destroyed on every path.
 
 use cryptoki::mechanism::rsa::{PkcsMgfType, PkcsOaepParams, PkcsOaepSource};
 use cryptoki::mechanism::{Mechanism, MechanismType};
 use cryptoki::object::{Attribute, KeyType, ObjectClass, ObjectHandle};
 use serde::Serialize;
 
+use super::keys::KeySpec;
+use super::kwp::KwpMechanism;
 use super::{Error, Pkcs11Failure, Token};
 use crate::kms::{OaepHash, WrappingAlgorithm, WrappingKey};
 
-/// The PKCS#11 mechanism behind an algorithm, and its parameters.
-fn mechanism(algorithm: WrappingAlgorithm) -> Mechanism<'static> {
+/// The RSA part of an algorithm: OAEP with its hash, or PKCS#1 v1.5.
+fn rsa_mechanism(algorithm: WrappingAlgorithm) -> Mechanism<'static> {
     match algorithm.oaep_hash() {
         Some(hash) => {
             let (hash, mgf) = match hash {
@@ -25,22 +32,48 @@ fn mechanism(algorithm: WrappingAlgorithm) -> Mechanism<'static> {
     }
 }
 
-/// The mechanism's PKCS#11 name.
-pub fn mechanism_name(algorithm: WrappingAlgorithm) -> &'static str {
+fn rsa_mechanism_name(algorithm: WrappingAlgorithm) -> &'static str {
     match algorithm.oaep_hash() {
         Some(_) => "CKM_RSA_PKCS_OAEP",
         None => "CKM_RSA_PKCS",
     }
 }
 
-/// The mechanism parameters in words, for manifests and transcripts.
-pub fn mechanism_parameters(algorithm: WrappingAlgorithm) -> String {
-    match algorithm.oaep_hash() {
-        Some(OaepHash::Sha1) => "hashAlg=CKM_SHA_1, mgf=CKG_MGF1_SHA1, source=empty".to_owned(),
-        Some(OaepHash::Sha256) => {
-            "hashAlg=CKM_SHA256, mgf=CKG_MGF1_SHA256, source=empty".to_owned()
+/// How an algorithm is carried out on this token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WrapMethod {
+    /// The algorithm the KMS asked for.
+    pub algorithm: WrappingAlgorithm,
+    /// For RSA-AES: the token's RFC 5649 mechanism, which passed the known-answer test.
+    pub kwp: Option<KwpMechanism>,
+}
+
+impl WrapMethod {
+    /// The PKCS#11 mechanisms, as recorded.
+    pub fn mechanism(&self) -> String {
+        match self.kwp {
+            Some(kwp) => format!(
+                "{} + {} (composed in the token)",
+                rsa_mechanism_name(self.algorithm),
+                kwp.name()
+            ),
+            None => rsa_mechanism_name(self.algorithm).to_owned(),
         }
-        None => "none".to_owned(),
+    }
+
+    /// The mechanism parameters in words, as recorded.
+    pub fn parameters(&self) -> String {
+        let rsa = match self.algorithm.oaep_hash() {
+            Some(OaepHash::Sha1) => "hashAlg=CKM_SHA_1, mgf=CKG_MGF1_SHA1, source=empty",
+            Some(OaepHash::Sha256) => "hashAlg=CKM_SHA256, mgf=CKG_MGF1_SHA256, source=empty",
+            None => "none",
+        };
+        match self.kwp {
+            Some(_) => {
+                format!("OAEP of an ephemeral AES-256 key: {rsa}; KWP: RFC 5649, default IV")
+            }
+            None => rsa.to_owned(),
+        }
     }
 }
 
@@ -49,12 +82,33 @@ pub fn mechanism_parameters(algorithm: WrappingAlgorithm) -> String {
 pub struct AlgorithmSupport {
     /// The algorithm.
     pub algorithm: &'static str,
-    /// The PKCS#11 mechanism.
-    pub mechanism: &'static str,
+    /// The PKCS#11 mechanism(s).
+    pub mechanism: String,
     /// Whether a trial wrap succeeded.
     pub supported: bool,
     /// What the token said.
     pub detail: String,
+}
+
+/// The template of an AES-256 session key that exists only to wrap once. A session object is
+/// visible to this process alone; it is public so the no-PIN trials of `token info` can make it.
+fn ephemeral_template() -> [Attribute; 14] {
+    [
+        Attribute::Class(ObjectClass::SECRET_KEY),
+        Attribute::KeyType(KeyType::AES),
+        Attribute::ValueLen(32u64.into()),
+        Attribute::Token(false),
+        Attribute::Private(false),
+        Attribute::Sensitive(true),
+        Attribute::Extractable(true),
+        Attribute::Wrap(true),
+        Attribute::Unwrap(false),
+        Attribute::Encrypt(false),
+        Attribute::Decrypt(false),
+        Attribute::Sign(false),
+        Attribute::Verify(false),
+        Attribute::Derive(false),
+    ]
 }
 
 impl Token {
@@ -74,24 +128,41 @@ impl Token {
         Ok(self.session().create_object(&template)?)
     }
 
-    /// Checks the token offers the algorithm's mechanism for wrapping (`C_GetMechanismInfo`),
-    /// then wraps a throw-away session key under `wrapping_key` with the exact mechanism and
-    /// parameters, so an unsupported hash is found before any ceremony key exists.
-    pub fn check_wrapping(
+    /// Decides how the algorithm runs on this token for key material of `spec`: for RSA-AES,
+    /// finds the RFC 5649 mechanism by known-answer test (in a separate session, closed before any
+    /// ceremony key is touched).
+    pub fn wrap_method(
         &self,
         algorithm: WrappingAlgorithm,
+        spec: KeySpec,
+    ) -> Result<WrapMethod, Error> {
+        let kwp = if algorithm.is_rsa_aes() {
+            Some(self.select_kwp(spec)?)
+        } else {
+            None
+        };
+        Ok(WrapMethod { algorithm, kwp })
+    }
+
+    /// Checks the token offers the RSA mechanism for wrapping (`C_GetMechanismInfo`), then wraps
+    /// a throw-away AES-256 session key under `wrapping_key` exactly as the ceremony key will be,
+    /// so an unsupported hash is found before any ceremony key exists.
+    pub fn check_wrapping(
+        &self,
+        method: &WrapMethod,
         wrapping_key: ObjectHandle,
         modulus_len: usize,
     ) -> Result<(), Error> {
+        let algorithm = method.algorithm;
         let unsupported = |reason: String| Error::UnsupportedWrapping {
             token: self.label().to_owned(),
-            mechanism: mechanism_name(algorithm),
+            mechanism: rsa_mechanism_name(algorithm),
             hash: algorithm
                 .oaep_hash()
                 .map(|h| format!("{h} (MGF1 with {h})")),
             reason,
         };
-        let mech = mechanism(algorithm);
+        let mech = rsa_mechanism(algorithm);
         match self
             .ctx()
             .get_mechanism_info(self.slot(), mech.mechanism_type())
@@ -109,45 +180,54 @@ impl Token {
                 )));
             }
         }
-        let throwaway = self.session().generate_key(
-            &Mechanism::AesKeyGen,
-            &[
-                Attribute::Class(ObjectClass::SECRET_KEY),
-                Attribute::KeyType(KeyType::AES),
-                Attribute::ValueLen(32.into()),
-                Attribute::Token(false),
-                Attribute::Private(false),
-                Attribute::Sensitive(true),
-                Attribute::Extractable(true),
-            ],
-        )?;
-        let trial = self.session().wrap_key(&mech, wrapping_key, throwaway);
+        let mut template = ephemeral_template().to_vec();
+        template.retain(|a| !matches!(a, Attribute::Wrap(_)));
+        let throwaway = self
+            .session()
+            .generate_key(&Mechanism::AesKeyGen, &template)?;
+        let trial = self.wrap(method, wrapping_key, throwaway, modulus_len, 32);
         self.destroy(throwaway)?;
         match trial {
-            Ok(bytes) if bytes.len() == algorithm.wrapped_len(modulus_len) => Ok(()),
-            Ok(bytes) => Err(Error::WrappedLength {
-                expected: algorithm.wrapped_len(modulus_len),
-                actual: bytes.len(),
-            }),
-            Err(e) => Err(unsupported(format!(
-                "a trial wrap failed: {}",
-                Pkcs11Failure::from_error(&e)
-            ))),
+            Ok(_) => Ok(()),
+            Err(Error::Pkcs11(failure)) => {
+                Err(unsupported(format!("a trial wrap failed: {failure}")))
+            }
+            Err(e) => Err(e),
         }
     }
 
-    /// Wraps `key` under `wrapping_key` and checks the result has exactly the length due.
+    /// Wraps `key` (of `key_len` bytes) under `wrapping_key` and checks the result has exactly
+    /// the length due.
     pub fn wrap(
         &self,
-        algorithm: WrappingAlgorithm,
+        method: &WrapMethod,
         wrapping_key: ObjectHandle,
         key: ObjectHandle,
         modulus_len: usize,
+        key_len: usize,
     ) -> Result<Vec<u8>, Error> {
-        let wrapped = self
-            .session()
-            .wrap_key(&mechanism(algorithm), wrapping_key, key)?;
-        let expected = algorithm.wrapped_len(modulus_len);
+        let rsa = rsa_mechanism(method.algorithm);
+        let wrapped = match method.kwp {
+            None => self.session().wrap_key(&rsa, wrapping_key, key)?,
+            Some(kwp) => {
+                let ephemeral = self
+                    .session()
+                    .generate_key(&Mechanism::AesKeyGen, &ephemeral_template())?;
+                let composed = self
+                    .session()
+                    .wrap_key(&kwp.mechanism(), ephemeral, key)
+                    .and_then(|target| {
+                        let mut out = self.session().wrap_key(&rsa, wrapping_key, ephemeral)?;
+                        out.extend_from_slice(&target);
+                        Ok(out)
+                    });
+                let destroyed = self.destroy(ephemeral);
+                let composed = composed?;
+                destroyed?;
+                composed
+            }
+        };
+        let expected = method.algorithm.wrapped_len(modulus_len, key_len);
         if wrapped.len() != expected {
             return Err(Error::WrappedLength {
                 expected,
@@ -166,7 +246,7 @@ impl Token {
             &[
                 Attribute::Token(false),
                 Attribute::Private(false),
-                Attribute::ModulusBits(2048.into()),
+                Attribute::ModulusBits(2048u64.into()),
                 Attribute::PublicExponent(vec![1, 0, 1]),
                 Attribute::Wrap(true),
             ],
@@ -180,20 +260,38 @@ impl Token {
         let support = WrappingAlgorithm::ALL
             .into_iter()
             .map(|algorithm| {
-                let result = self.check_wrapping(algorithm, public, 256);
+                let result = self
+                    .wrap_method(algorithm, KeySpec::Aes256)
+                    .and_then(|m| self.check_wrapping(&m, public, 256).map(|()| m));
+                let (supported, mechanism, detail) = match result {
+                    Ok(m) => {
+                        let hash = algorithm.oaep_hash().map(|h| format!(" with {h}"));
+                        let mut detail =
+                            format!("trial wrap{} succeeded", hash.unwrap_or_default());
+                        if let Some(kwp) = m.kwp {
+                            detail.push_str(&format!(
+                                "; {} passed the RFC 5649 known-answer test",
+                                kwp.name()
+                            ));
+                        }
+                        if algorithm.is_legacy() {
+                            detail.push_str(" (legacy: needs --allow-legacy-pkcs1)");
+                        }
+                        (true, m.mechanism(), detail)
+                    }
+                    Err(e) => {
+                        let detail = match e {
+                            Error::UnsupportedWrapping { reason, .. } => reason,
+                            other => other.to_string(),
+                        };
+                        (false, rsa_mechanism_name(algorithm).to_owned(), detail)
+                    }
+                };
                 AlgorithmSupport {
                     algorithm: algorithm.name(),
-                    mechanism: mechanism_name(algorithm),
-                    supported: result.is_ok(),
-                    detail: match result {
-                        Ok(()) => match algorithm.oaep_hash() {
-                            Some(h) => format!("trial wrap with {h} succeeded"),
-                            None => "trial wrap succeeded (legacy: needs --allow-legacy-pkcs1)"
-                                .to_owned(),
-                        },
-                        Err(Error::UnsupportedWrapping { reason, .. }) => reason,
-                        Err(other) => other.to_string(),
-                    },
+                    mechanism,
+                    supported,
+                    detail,
                 }
             })
             .collect();

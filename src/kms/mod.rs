@@ -11,6 +11,7 @@ pub mod aws;
 
 use std::fmt;
 
+use crate::hsm::keys::KeySpec;
 use base64::Engine as _;
 use rsa::traits::PublicKeyParts as _;
 use serde_json::{Map, Value};
@@ -51,8 +52,23 @@ impl Provider {
     pub fn algorithms(self) -> &'static [WrappingAlgorithm] {
         use WrappingAlgorithm::*;
         match self {
-            Provider::Aws => &[RsaesOaepSha1, RsaesOaepSha256, RsaesPkcs1V15],
+            Provider::Aws => &[
+                RsaesOaepSha1,
+                RsaesOaepSha256,
+                RsaAesKeyWrapSha1,
+                RsaAesKeyWrapSha256,
+                RsaesPkcs1V15,
+            ],
             Provider::Alibaba => &[RsaesOaepSha1, RsaesOaepSha256, RsaesPkcs1V15],
+        }
+    }
+
+    /// The kinds of key material this provider imports.
+    pub fn key_specs(self) -> &'static [KeySpec] {
+        use KeySpec::*;
+        match self {
+            Provider::Aws => &[Aes256, Hmac224, Hmac256, Hmac384, Hmac512],
+            Provider::Alibaba => &[Aes256],
         }
     }
 
@@ -113,15 +129,21 @@ pub enum WrappingAlgorithm {
     RsaesOaepSha1,
     /// RSA-OAEP with SHA-256 and MGF1-SHA-256, empty label.
     RsaesOaepSha256,
+    /// RSA-OAEP (SHA-1) of an ephemeral AES-256 key, then RFC 5649 KWP of the key under it.
+    RsaAesKeyWrapSha1,
+    /// RSA-OAEP (SHA-256) of an ephemeral AES-256 key, then RFC 5649 KWP of the key under it.
+    RsaAesKeyWrapSha256,
     /// RSAES-PKCS1-v1_5 (legacy; only with `--allow-legacy-pkcs1`).
     RsaesPkcs1V15,
 }
 
 impl WrappingAlgorithm {
     /// Every algorithm keyrite knows, in the order `token info` lists them.
-    pub const ALL: [WrappingAlgorithm; 3] = [
+    pub const ALL: [WrappingAlgorithm; 5] = [
         WrappingAlgorithm::RsaesOaepSha1,
         WrappingAlgorithm::RsaesOaepSha256,
+        WrappingAlgorithm::RsaAesKeyWrapSha1,
+        WrappingAlgorithm::RsaAesKeyWrapSha256,
         WrappingAlgorithm::RsaesPkcs1V15,
     ];
 
@@ -130,6 +152,8 @@ impl WrappingAlgorithm {
         match self {
             WrappingAlgorithm::RsaesOaepSha1 => "RSAES_OAEP_SHA_1",
             WrappingAlgorithm::RsaesOaepSha256 => "RSAES_OAEP_SHA_256",
+            WrappingAlgorithm::RsaAesKeyWrapSha1 => "RSA_AES_KEY_WRAP_SHA_1",
+            WrappingAlgorithm::RsaAesKeyWrapSha256 => "RSA_AES_KEY_WRAP_SHA_256",
             WrappingAlgorithm::RsaesPkcs1V15 => "RSAES_PKCS1_V1_5",
         }
     }
@@ -137,10 +161,22 @@ impl WrappingAlgorithm {
     /// The OAEP hash, or `None` for PKCS#1 v1.5.
     pub fn oaep_hash(self) -> Option<OaepHash> {
         match self {
-            WrappingAlgorithm::RsaesOaepSha1 => Some(OaepHash::Sha1),
-            WrappingAlgorithm::RsaesOaepSha256 => Some(OaepHash::Sha256),
+            WrappingAlgorithm::RsaesOaepSha1 | WrappingAlgorithm::RsaAesKeyWrapSha1 => {
+                Some(OaepHash::Sha1)
+            }
+            WrappingAlgorithm::RsaesOaepSha256 | WrappingAlgorithm::RsaAesKeyWrapSha256 => {
+                Some(OaepHash::Sha256)
+            }
             WrappingAlgorithm::RsaesPkcs1V15 => None,
         }
+    }
+
+    /// Whether the key is wrapped under an ephemeral AES key (RSA-AES key wrap).
+    pub fn is_rsa_aes(self) -> bool {
+        matches!(
+            self,
+            WrappingAlgorithm::RsaAesKeyWrapSha1 | WrappingAlgorithm::RsaAesKeyWrapSha256
+        )
     }
 
     /// Whether the algorithm is retired and needs `--allow-legacy-pkcs1`.
@@ -148,9 +184,15 @@ impl WrappingAlgorithm {
         self == WrappingAlgorithm::RsaesPkcs1V15
     }
 
-    /// The size of the wrapped output for a wrapping key of `modulus_len` bytes.
-    pub fn wrapped_len(self, modulus_len: usize) -> usize {
-        modulus_len
+    /// The size of the wrapped output for a wrapping key of `modulus_len` bytes and key
+    /// material of `key_len` bytes: the modulus length, plus RFC 5649's output for RSA-AES
+    /// (RSA-2048 and AES-256: 256 + 40 = 296).
+    pub fn wrapped_len(self, modulus_len: usize, key_len: usize) -> usize {
+        if self.is_rsa_aes() {
+            modulus_len + 8 + key_len.div_ceil(8) * 8
+        } else {
+            modulus_len
+        }
     }
 }
 
@@ -293,7 +335,11 @@ impl ImportParams {
         provider: Provider,
         algorithm: WrappingAlgorithm,
         spec: Option<WrappingKeySpec>,
+        key_spec: KeySpec,
     ) -> Result<(), Error> {
+        if !provider.key_specs().contains(&key_spec) {
+            return Err(Error::KeySpecNotImported { provider, key_spec });
+        }
         if !provider.algorithms().contains(&algorithm) {
             return Err(Error::AlgorithmNotAllowed {
                 provider,
@@ -434,11 +480,20 @@ pub enum Error {
     },
     /// The algorithm name is unknown.
     #[error(
-        "unknown wrapping algorithm {value:?}; known: RSAES_OAEP_SHA_1, RSAES_OAEP_SHA_256, RSAES_PKCS1_V1_5"
+        "unknown wrapping algorithm {value:?}; known: {}",
+        WrappingAlgorithm::ALL.map(WrappingAlgorithm::name).join(", ")
     )]
     UnknownAlgorithm {
         /// The name given.
         value: String,
+    },
+    /// The provider does not import that kind of key material.
+    #[error("{} does not import {key_spec} key material", provider.display_name())]
+    KeySpecNotImported {
+        /// The provider.
+        provider: Provider,
+        /// The key material.
+        key_spec: KeySpec,
     },
     /// The provider does not import material wrapped that way.
     #[error("{} does not import key material wrapped with {algorithm}", provider.display_name())]

@@ -190,6 +190,19 @@ impl Kms {
         }
     }
 
+    /// Unwraps with Python `cryptography` (`tests/independent/unwrap.py`): every algorithm,
+    /// RSA-AES included.
+    pub fn unwrap_python(&self, wrapped_file: &Path, algorithm: &str) -> Vec<u8> {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/independent/unwrap.py");
+        run_ok(
+            Command::new(PYTHON)
+                .arg(script)
+                .arg(&self.private_pem)
+                .arg(algorithm)
+                .arg(wrapped_file),
+        )
+    }
+
     /// Unwraps with `openssl pkeyutl -decrypt`.
     pub fn unwrap_openssl(&self, wrapped_file: &Path, algorithm: &str) -> Vec<u8> {
         let mut cmd = Command::new("openssl");
