@@ -423,7 +423,8 @@ impl Token {
         }
     }
 
-    pub(crate) fn session(&self) -> &Session {
+    /// The underlying `cryptoki` session, for what keyrite's own methods do not cover.
+    pub fn session(&self) -> &Session {
         &self.session
     }
 
