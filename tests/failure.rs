@@ -35,7 +35,7 @@ fn wrap_args(params: &str, label: &str, out: &str) -> Vec<String> {
 /// and no staging directory left beside it.
 #[test]
 fn an_output_that_appears_during_the_run_is_never_replaced_and_the_key_is_destroyed() {
-    let hsm = SoftHsm::new("ceremony");
+    let hsm = TestToken::softhsm("ceremony");
     let kms = Kms::new(hsm.dir.path(), 2048);
     write_json(
         hsm.dir.path(),
@@ -91,7 +91,7 @@ fn all_files(dir: &Path, found: &mut Vec<std::path::PathBuf>) {
 
 #[test]
 fn the_pin_appears_in_no_output_log_or_message() {
-    let hsm = SoftHsm::new("ceremony");
+    let hsm = TestToken::softhsm("ceremony");
     let kms = Kms::new(hsm.dir.path(), 2048);
     write_json(
         hsm.dir.path(),

@@ -47,7 +47,7 @@ fn trial(name: &'static str, body: fn(&Token) -> Result<(), Failed>) -> Trial {
             token.login(&SecretString::from(PIN))?;
             return body(&token);
         }
-        let hsm = SoftHsm::new("ceremony");
+        let hsm = TestToken::softhsm("ceremony");
         let out = run(Command::new(std::env::current_exe()?)
             .args(["--exact", name, "--nocapture"])
             .env("SOFTHSM2_CONF", &hsm.conf)

@@ -71,7 +71,7 @@ const KEY_ID_SYNTAX: &str =
 
 #[test]
 fn refusals_have_exact_messages_and_leave_nothing_behind() {
-    let hsm = SoftHsm::new("ceremony");
+    let hsm = TestToken::softhsm("ceremony");
     let dir = hsm.dir.path();
     let kms = Kms::new(dir, 2048);
     let good = kms.aws_params(AWS_ARN, &hours_from_now(24));
@@ -382,7 +382,7 @@ fn refusals_have_exact_messages_and_leave_nothing_behind() {
 
 #[test]
 fn duplicate_keys_and_missing_files_are_refused() {
-    let hsm = SoftHsm::new("ceremony");
+    let hsm = TestToken::softhsm("ceremony");
     let kms = Kms::new(hsm.dir.path(), 2048);
     let good = serde_json::to_string(&kms.aws_params(AWS_ARN, &hours_from_now(24))).unwrap();
     let doubled = good.replacen('{', &format!("{{\"KeyId\": {AWS_ARN:?}, "), 1);
@@ -404,7 +404,7 @@ fn duplicate_keys_and_missing_files_are_refused() {
 
 #[test]
 fn a_token_must_be_named_when_there_are_several() {
-    let hsm = SoftHsm::new("first");
+    let hsm = TestToken::softhsm("first");
     hsm.init_token("second");
     let kms = Kms::new(hsm.dir.path(), 2048);
     write_json(

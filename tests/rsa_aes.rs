@@ -8,7 +8,7 @@ use common::*;
 use serde_json::Value;
 
 fn wrap(
-    hsm: &SoftHsm,
+    hsm: &TestToken,
     kms: &Kms,
     algorithm: &str,
     key_spec: &str,
@@ -58,7 +58,7 @@ fn check_kcv(material: &[u8], key_spec: &str, m: &Value) {
 
 #[test]
 fn rsa_aes_sha1_every_key_kind_unwraps_with_python() {
-    let hsm = SoftHsm::new("ceremony");
+    let hsm = TestToken::softhsm("ceremony");
     let kms = Kms::new(hsm.dir.path(), 2048);
     for (spec, kwp) in [
         ("AES_256", 40),
@@ -79,7 +79,7 @@ fn rsa_aes_sha1_every_key_kind_unwraps_with_python() {
 
 #[test]
 fn rsa_aes_size_formula_for_each_rsa_size() {
-    let hsm = SoftHsm::new("ceremony");
+    let hsm = TestToken::softhsm("ceremony");
     for bits in [2048usize, 3072, 4096] {
         let kms = Kms::new(hsm.dir.path(), bits as u32);
         let (wrapped, _) = wrap(
@@ -95,7 +95,7 @@ fn rsa_aes_size_formula_for_each_rsa_size() {
 
 #[test]
 fn hmac_material_with_direct_oaep() {
-    let hsm = SoftHsm::new("ceremony");
+    let hsm = TestToken::softhsm("ceremony");
     let kms = Kms::new(hsm.dir.path(), 2048);
     for spec in ["HMAC_224", "HMAC_512"] {
         let (wrapped, _) = wrap(
@@ -123,7 +123,7 @@ fn hmac_material_with_direct_oaep() {
 /// wrapped, must refuse it before any key is generated.
 #[test]
 fn rsa_aes_of_hmac_224_is_refused_on_softhsm2_by_the_known_answer_test() {
-    let hsm = SoftHsm::new("ceremony");
+    let hsm = TestToken::softhsm("ceremony");
     let kms = Kms::new(hsm.dir.path(), 2048);
     let params = write_json(
         hsm.dir.path(),

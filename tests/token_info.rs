@@ -8,7 +8,7 @@ use serde_json::Value;
 
 #[test]
 fn softhsm2_offers_oaep_sha1_and_pkcs1_but_not_oaep_sha256() {
-    let hsm = SoftHsm::new("ceremony");
+    let hsm = TestToken::softhsm("ceremony");
     let out = run_ok(
         hsm.keyrite()
             .env_remove(PIN_ENV)
@@ -75,7 +75,7 @@ fn softhsm2_offers_oaep_sha1_and_pkcs1_but_not_oaep_sha256() {
 
 #[test]
 fn token_info_logs_in_when_asked() {
-    let hsm = SoftHsm::new("ceremony");
+    let hsm = TestToken::softhsm("ceremony");
     run_ok(hsm.keyrite().args(["token", "info", "--pin-env", PIN_ENV]));
     let out =
         run(hsm

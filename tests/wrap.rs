@@ -15,7 +15,7 @@ fn manifest(out: &Path) -> Value {
     serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap()
 }
 
-fn wrap_aws(hsm: &SoftHsm, params: &Path, algorithm: &str, label: &str, out: &str) -> Command {
+fn wrap_aws(hsm: &TestToken, params: &Path, algorithm: &str, label: &str, out: &str) -> Command {
     let mut cmd = hsm.keyrite();
     cmd.args(["wrap", "--provider", "aws", "--params"])
         .arg(params)
@@ -47,7 +47,7 @@ fn unwrap_and_check(
 
 #[test]
 fn aws_oaep_sha1_unwraps_with_independent_code_and_import_sh_runs_anywhere() {
-    let hsm = SoftHsm::new("ceremony");
+    let hsm = TestToken::softhsm("ceremony");
     let kms = Kms::new(hsm.dir.path(), 2048);
     let params = write_json(
         hsm.dir.path(),
@@ -139,7 +139,7 @@ fn aws_oaep_sha1_unwraps_with_independent_code_and_import_sh_runs_anywhere() {
 
 #[test]
 fn aws_valid_to_reaches_import_sh_and_manifest() {
-    let hsm = SoftHsm::new("ceremony");
+    let hsm = TestToken::softhsm("ceremony");
     let kms = Kms::new(hsm.dir.path(), 2048);
     let params = write_json(
         hsm.dir.path(),
@@ -163,7 +163,7 @@ fn aws_valid_to_reaches_import_sh_and_manifest() {
 
 #[test]
 fn aws_cli_v1_epoch_times_are_accepted() {
-    let hsm = SoftHsm::new("ceremony");
+    let hsm = TestToken::softhsm("ceremony");
     let kms = Kms::new(hsm.dir.path(), 2048);
     let mut p = kms.aws_params(AWS_ARN, "");
     let soon = time::OffsetDateTime::now_utc().unix_timestamp() + 3600;
@@ -181,7 +181,7 @@ fn aws_cli_v1_epoch_times_are_accepted() {
 
 #[test]
 fn larger_wrapping_keys_give_modulus_length_output() {
-    let hsm = SoftHsm::new("ceremony");
+    let hsm = TestToken::softhsm("ceremony");
     for bits in [3072u32, 4096] {
         let kms = Kms::new(hsm.dir.path(), bits);
         let params = write_json(
@@ -209,7 +209,7 @@ fn larger_wrapping_keys_give_modulus_length_output() {
 
 #[test]
 fn legacy_pkcs1_with_the_flag_unwraps() {
-    let hsm = SoftHsm::new("ceremony");
+    let hsm = TestToken::softhsm("ceremony");
     let kms = Kms::new(hsm.dir.path(), 2048);
     let params = write_json(
         hsm.dir.path(),
@@ -232,7 +232,7 @@ fn legacy_pkcs1_with_the_flag_unwraps() {
 
 #[test]
 fn alibaba_outputs_base64_and_unix_expiry() {
-    let hsm = SoftHsm::new("ceremony");
+    let hsm = TestToken::softhsm("ceremony");
     let kms = Kms::new(hsm.dir.path(), 2048);
     let key_id = "key-hzz62f1cb66fa42qo1234";
     let params = write_json(
@@ -310,7 +310,7 @@ fn alibaba_outputs_base64_and_unix_expiry() {
 
 #[test]
 fn ceremony_key_attributes_seen_by_pykcs11() {
-    let hsm = SoftHsm::new("ceremony");
+    let hsm = TestToken::softhsm("ceremony");
     let kms = Kms::new(hsm.dir.path(), 2048);
     let params = write_json(
         hsm.dir.path(),

@@ -1,7 +1,8 @@
 //! The token harness and the KMS side of keyrite's integration tests.
 //!
-//! Every test gets a fresh SoftHSM2 token in its own temporary directory; keyrite runs as a
-//! child process with `SOFTHSM2_CONF` pointing there. The tests play the KMS: they hold the RSA
+//! Every test gets a fresh token (SoftHSM2, or kryoptic for what SoftHSM2 lacks) in its own
+//! temporary directory; keyrite runs as a child process with `SOFTHSM2_CONF` or `KRYOPTIC_CONF`
+//! pointing there. The tests play the KMS: they hold the RSA
 //! private key (made by `openssl`) and check keyrite's output with code that shares nothing with
 //! keyrite — the `rsa` crate, `openssl pkeyutl`, Python `cryptography` and PyKCS11.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
@@ -41,16 +42,41 @@ pub fn run_ok(cmd: &mut Command) -> Vec<u8> {
     out.stdout
 }
 
-/// A SoftHSM2 token in its own directory.
-pub struct SoftHsm {
+/// The PKCS#11 module of kryoptic, built by `scripts/test` (`scripts/lib/kryoptic.sh`).
+pub fn kryoptic_module() -> PathBuf {
+    let path = std::env::var_os("KEYRITE_KRYOPTIC_MODULE").map(PathBuf::from).expect(
+        "KEYRITE_KRYOPTIC_MODULE is not set: run scripts/test, which builds kryoptic and sets it",
+    );
+    assert!(
+        path.exists(),
+        "{} does not exist: run scripts/test",
+        path.display()
+    );
+    path
+}
+
+/// Which software token a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Debian's SoftHSM2 2.6.1.
+    SoftHsm2,
+    /// kryoptic, built from crates.io.
+    Kryoptic,
+}
+
+/// A token in its own directory, of either kind.
+pub struct TestToken {
     pub dir: tempfile::TempDir,
+    pub kind: Kind,
+    pub module: PathBuf,
+    /// The configuration: `SOFTHSM2_CONF`'s file, or `KRYOPTIC_CONF`'s database.
     pub conf: PathBuf,
     pub label: String,
 }
 
-impl SoftHsm {
-    /// A fresh token labelled `label`.
-    pub fn new(label: &str) -> Self {
+impl TestToken {
+    /// A fresh SoftHSM2 token labelled `label`.
+    pub fn softhsm(label: &str) -> Self {
         assert!(
             Path::new(SOFTHSM2).exists(),
             "{SOFTHSM2} is missing: scripts/test installs softhsm2"
@@ -67,32 +93,82 @@ impl SoftHsm {
             ),
         )
         .unwrap();
-        let hsm = SoftHsm {
+        let token = TestToken {
             dir,
+            kind: Kind::SoftHsm2,
+            module: PathBuf::from(SOFTHSM2),
             conf,
             label: label.to_owned(),
         };
-        hsm.init_token(label);
-        hsm
+        token.init_token(label);
+        token
     }
 
-    /// Initialises one more token in the same directory.
+    /// A fresh kryoptic token labelled `label`.
+    pub fn kryoptic(label: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let token = TestToken {
+            conf: dir.path().join("token.sql"),
+            dir,
+            kind: Kind::Kryoptic,
+            module: kryoptic_module(),
+            label: label.to_owned(),
+        };
+        token.init_token(label);
+        token
+    }
+
+    /// The environment variable naming the configuration.
+    pub fn conf_env(&self) -> &'static str {
+        match self.kind {
+            Kind::SoftHsm2 => "SOFTHSM2_CONF",
+            Kind::Kryoptic => "KRYOPTIC_CONF",
+        }
+    }
+
+    /// Initialises a token with the test PINs (one more, for SoftHSM2).
     pub fn init_token(&self, label: &str) {
-        run_ok(
-            Command::new("softhsm2-util")
-                .env("SOFTHSM2_CONF", &self.conf)
-                .args(["--init-token", "--free", "--label", label])
-                .args(["--so-pin", SO_PIN, "--pin", PIN]),
-        );
+        match self.kind {
+            Kind::SoftHsm2 => {
+                run_ok(
+                    Command::new("softhsm2-util")
+                        .env("SOFTHSM2_CONF", &self.conf)
+                        .args(["--init-token", "--free", "--label", label])
+                        .args(["--so-pin", SO_PIN, "--pin", PIN]),
+                );
+            }
+            Kind::Kryoptic => {
+                let tool = |args: &[&str]| {
+                    run_ok(
+                        Command::new("pkcs11-tool")
+                            .env("KRYOPTIC_CONF", &self.conf)
+                            .arg("--module")
+                            .arg(&self.module)
+                            .args(args),
+                    )
+                };
+                tool(&["--init-token", "--label", label, "--so-pin", SO_PIN]);
+                tool(
+                    &["--token-label", label, "--login", "--login-type", "so"]
+                        .into_iter()
+                        .chain(["--so-pin", SO_PIN, "--init-pin", "--pin", PIN])
+                        .collect::<Vec<_>>(),
+                );
+            }
+        }
     }
 
-    /// `keyrite` with this token's configuration and the PIN in `KR_TEST_PIN`.
+    /// `keyrite` with this token's configuration and the PIN in `KR_TEST_PIN`. SoftHSM2 is
+    /// keyrite's default module; kryoptic is named by `KEYRITE_PKCS11_MODULE`.
     pub fn keyrite(&self) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_keyrite"));
-        cmd.env("SOFTHSM2_CONF", &self.conf)
-            .env_remove("KEYRITE_PKCS11_MODULE")
+        cmd.env(self.conf_env(), &self.conf)
             .env(PIN_ENV, PIN)
             .current_dir(self.dir.path());
+        match self.kind {
+            Kind::SoftHsm2 => cmd.env_remove("KEYRITE_PKCS11_MODULE"),
+            Kind::Kryoptic => cmd.env("KEYRITE_PKCS11_MODULE", &self.module),
+        };
         cmd
     }
 
@@ -108,9 +184,11 @@ impl SoftHsm {
             "/tests/independent/token_objects.py"
         );
         let mut cmd = Command::new(PYTHON);
-        cmd.env("SOFTHSM2_CONF", &self.conf)
+        cmd.env(self.conf_env(), &self.conf)
             .env(PIN_ENV, PIN)
-            .args([script, SOFTHSM2, &self.label]);
+            .arg(script)
+            .arg(&self.module)
+            .arg(&self.label);
         if let Some(name) = pin_env {
             cmd.arg(name);
         }

@@ -2,7 +2,7 @@
 """List a token's objects and their attributes with PyKCS11 (Debian's python3-pykcs11).
 
 An independent PKCS#11 peer for keyrite's tests: it shares no code with keyrite. It prints one
-JSON object per token object, with the attributes that matter for a ceremony key, and whether
+JSON object per token object (CKO_MECHANISM objects, which kryoptic lists, left out), with the attributes that matter for a ceremony key, and whether
 CKA_VALUE could be read.
 
 usage: token_objects.py MODULE TOKEN_LABEL [PIN_ENV_NAME]
@@ -43,6 +43,8 @@ def main():
     out = []
     for obj in session.findObjects([]):
         cls, lbl = session.getAttributeValue(obj, [CKA_CLASS, CKA_LABEL])
+        if PyKCS11.CKO.get(cls) == "CKO_MECHANISM":
+            continue  # kryoptic lists its mechanisms as objects; they are not keys
         entry = {"class": PyKCS11.CKO[cls], "label": bytes(lbl).decode() if isinstance(lbl, (list, tuple)) else lbl}
         if entry["class"] == "CKO_SECRET_KEY":
             names = list(FLAGS)

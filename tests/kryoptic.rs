@@ -1,0 +1,260 @@
+//! kryoptic, the second token: every SHA-256 path (SoftHSM2 2.6.1 has none), its native RFC 5649
+//! mechanism, key check values by `C_DigestKey`, and a PIN that locks.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::process::Command;
+
+use common::*;
+use serde_json::Value;
+
+const KINDS: [(&str, usize); 5] = [
+    ("AES_256", 32),
+    ("HMAC_224", 28),
+    ("HMAC_256", 32),
+    ("HMAC_384", 48),
+    ("HMAC_512", 64),
+];
+
+fn wrap(
+    token: &TestToken,
+    params: &std::path::Path,
+    algorithm: &str,
+    spec: &str,
+    label: &str,
+) -> std::path::PathBuf {
+    run_ok(
+        token
+            .keyrite()
+            .args(["wrap", "--provider", "aws", "--params"])
+            .arg(params)
+            .args(["--algorithm", algorithm, "--key-spec", spec])
+            .args(["--key-label", label, "--out", label, "--pin-env", PIN_ENV]),
+    );
+    token.path(label)
+}
+
+fn manifest(dir: &std::path::Path) -> Value {
+    serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).unwrap()).unwrap()
+}
+
+#[test]
+fn sha256_algorithms_every_key_kind_unwrap_with_sha256_only() {
+    let token = TestToken::kryoptic("ceremony");
+    let kms = Kms::new(token.dir.path(), 2048);
+    let params = write_json(
+        token.dir.path(),
+        "p.json",
+        &kms.aws_params(AWS_ARN, &hours_from_now(24)),
+    );
+    for algorithm in ["RSAES_OAEP_SHA_256", "RSA_AES_KEY_WRAP_SHA_256"] {
+        for (spec, len) in KINDS {
+            let label = format!("{}-{}", &algorithm[..8], spec)
+                .to_lowercase()
+                .replace('_', "-");
+            let dir = wrap(&token, &params, algorithm, spec, &label);
+            let file = dir.join("EncryptedKeyMaterial.bin");
+            let material = kms.unwrap_python(&file, algorithm);
+            assert_eq!(material.len(), len, "{label}");
+            let m = manifest(&dir);
+            // kryoptic has no CKA_CHECK_VALUE; it digests a sensitive key with C_DigestKey.
+            assert_eq!(m["key"]["kcv_method"], "sha256-3", "{label}");
+            assert_eq!(
+                m["key"]["kcv"].as_str().unwrap(),
+                kcv_python("sha256-3", &material)
+            );
+            let wrapped_len = std::fs::metadata(&file).unwrap().len() as usize;
+            if algorithm == "RSAES_OAEP_SHA_256" {
+                assert_eq!(wrapped_len, 256);
+                assert_eq!(
+                    kms.unwrap_rsa_crate(&std::fs::read(&file).unwrap(), algorithm),
+                    material
+                );
+                assert_eq!(kms.unwrap_openssl(&file, algorithm), material);
+                // Nothing fell back: the same bytes do not unwrap as OAEP with SHA-1.
+                let sha1 = run(Command::new(PYTHON)
+                    .arg(concat!(
+                        env!("CARGO_MANIFEST_DIR"),
+                        "/tests/independent/unwrap.py"
+                    ))
+                    .arg(&kms.private_pem)
+                    .arg("RSAES_OAEP_SHA_1")
+                    .arg(&file));
+                assert!(!sha1.status.success(), "{label} unwrapped with SHA-1");
+            } else {
+                assert_eq!(wrapped_len, 256 + 8 + len.div_ceil(8) * 8, "{label}");
+                assert_eq!(
+                    m["mechanism"],
+                    "CKM_RSA_PKCS_OAEP + CKM_AES_KEY_WRAP_KWP (composed in the token)"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn rsa_aes_sha256_size_formula_for_each_rsa_size() {
+    let token = TestToken::kryoptic("ceremony");
+    for bits in [2048usize, 3072, 4096] {
+        let kms = Kms::new(token.dir.path(), bits as u32);
+        let params = write_json(
+            token.dir.path(),
+            &format!("p{bits}.json"),
+            &kms.aws_params(AWS_ARN, &hours_from_now(24)),
+        );
+        let dir = wrap(
+            &token,
+            &params,
+            "RSA_AES_KEY_WRAP_SHA_256",
+            "AES_256",
+            &format!("k{bits}"),
+        );
+        let file = dir.join("EncryptedKeyMaterial.bin");
+        assert_eq!(
+            std::fs::metadata(&file).unwrap().len() as usize,
+            bits / 8 + 40
+        );
+        assert_eq!(
+            kms.unwrap_python(&file, "RSA_AES_KEY_WRAP_SHA_256").len(),
+            32
+        );
+    }
+}
+
+#[test]
+fn ceremony_key_attributes_on_kryoptic() {
+    let token = TestToken::kryoptic("ceremony");
+    let kms = Kms::new(token.dir.path(), 2048);
+    let params = write_json(
+        token.dir.path(),
+        "p.json",
+        &kms.aws_params(AWS_ARN, &hours_from_now(24)),
+    );
+    wrap(&token, &params, "RSAES_OAEP_SHA_256", "AES_256", "k");
+    let objects = token.objects();
+    assert_eq!(objects.len(), 1, "{objects:?}");
+    let key = &objects[0];
+    for (attr, want) in [
+        ("token", true),
+        ("private", true),
+        ("sensitive", true),
+        ("extractable", true),
+        ("modifiable", false),
+        ("encrypt", false),
+        ("decrypt", false),
+        ("sign", false),
+        ("verify", false),
+        ("wrap", false),
+        ("unwrap", false),
+        ("derive", false),
+        ("value_readable", false),
+    ] {
+        assert_eq!(key[attr], want, "{attr}: {key}");
+    }
+}
+
+#[test]
+fn token_info_on_kryoptic() {
+    let token = TestToken::kryoptic("ceremony");
+    let report: Value =
+        serde_json::from_slice(&run_ok(token.keyrite().args(["token", "info", "--json"]))).unwrap();
+    let t = &report["tokens"][0];
+    assert_eq!(t["manufacturer"], "Kryoptic Project");
+    let supported: Vec<(&str, bool)> = t["wrapping"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["algorithm"].as_str().unwrap(),
+                a["supported"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        supported,
+        [
+            ("RSAES_OAEP_SHA_1", true),
+            ("RSAES_OAEP_SHA_256", true),
+            ("RSA_AES_KEY_WRAP_SHA_1", true),
+            ("RSA_AES_KEY_WRAP_SHA_256", true),
+            ("RSAES_PKCS1_V1_5", true),
+        ]
+    );
+    assert_eq!(
+        t["wrapping"][3]["detail"],
+        "trial wrap with SHA-256 succeeded; CKM_AES_KEY_WRAP_KWP passed the RFC 5649 known-answer test"
+    );
+    assert_eq!(t["kcv"], "sha256-3 (read from the token)");
+}
+
+/// kryoptic counts wrong PINs: keyrite reports each, refuses to try at all once the token says
+/// one more wrong PIN locks it (even with the right PIN: a mistake then would lock the token),
+/// and says plainly when the PIN is locked.
+#[test]
+fn a_pin_that_locks() {
+    let token = TestToken::kryoptic("ceremony");
+    let kms = Kms::new(token.dir.path(), 2048);
+    let params = write_json(
+        token.dir.path(),
+        "p.json",
+        &kms.aws_params(AWS_ARN, &hours_from_now(24)),
+    );
+    let attempt = |pin: &str| {
+        let out = run(token
+            .keyrite()
+            .env(PIN_ENV, pin)
+            .args(["wrap", "--provider", "aws", "--params"])
+            .arg(&params)
+            .args([
+                "--algorithm",
+                "RSAES_OAEP_SHA_256",
+                "--key-label",
+                "k",
+                "--out",
+                "out",
+            ])
+            .args(["--pin-env", PIN_ENV]));
+        assert_eq!(out.status.code(), Some(1));
+        String::from_utf8(out.stderr).unwrap()
+    };
+    let mut wrong = 0;
+    loop {
+        let stderr = attempt("wrong-pin");
+        if stderr.starts_with("keyrite: token \"ceremony\" refused the PIN (CKR_PIN_INCORRECT)\n") {
+            wrong += 1;
+            assert!(wrong < 50, "the token never warned");
+            continue;
+        }
+        assert_eq!(
+            stderr,
+            "keyrite: token \"ceremony\" reports that one more wrong PIN locks it (CKF_USER_PIN_FINAL_TRY)\n\
+             The token's security officer must reset the user PIN before keyrite logs in.\n"
+        );
+        break;
+    }
+    assert!(wrong >= 1);
+    // The right PIN is not tried either.
+    assert!(attempt(PIN).contains("CKF_USER_PIN_FINAL_TRY"));
+    // Another client spends the last try; keyrite then says the PIN is locked.
+    let out = run(Command::new("pkcs11-tool")
+        .env("KRYOPTIC_CONF", &token.conf)
+        .arg("--module")
+        .arg(&token.module)
+        .args([
+            "--token-label",
+            "ceremony",
+            "--login",
+            "--pin",
+            "wrong-pin",
+            "--list-objects",
+        ]));
+    assert!(!out.status.success());
+    assert_eq!(
+        attempt(PIN),
+        "keyrite: the user PIN of token \"ceremony\" is locked\n\
+         The token's security officer must reset the user PIN before keyrite logs in.\n"
+    );
+    assert!(!token.path("out").exists());
+}
