@@ -335,24 +335,7 @@ fn ceremony_key_attributes_seen_by_pykcs11() {
     assert_eq!(key["class"], "CKO_SECRET_KEY");
     assert_eq!(key["key_type"], "CKK_AES");
     assert_eq!(key["value_len"], 32);
-    for (attr, want) in [
-        ("token", true),
-        ("private", true),
-        ("sensitive", true),
-        ("always_sensitive", true),
-        ("extractable", true),
-        ("modifiable", false),
-        ("encrypt", false),
-        ("decrypt", false),
-        ("sign", false),
-        ("verify", false),
-        ("wrap", false),
-        ("unwrap", false),
-        ("derive", false),
-        ("value_readable", false),
-    ] {
-        assert_eq!(key[attr], want, "{attr}: {key}");
-    }
+    assert_ceremony_key(key);
     assert_eq!(key["check_value"], manifest(&hsm.path("out"))["key"]["kcv"]);
     // Private: invisible without logging in.
     assert!(hsm.objects_as(None).is_empty());

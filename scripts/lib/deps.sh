@@ -12,19 +12,23 @@ keyrite_missing_packages() {
   /usr/bin/python3 -c 'import PyKCS11' >/dev/null 2>&1 || echo python3-pykcs11
 }
 
-keyrite_install_deps() {
-  local missing
-  missing=$(keyrite_missing_packages | sort -u | tr '\n' ' ')
-  if [ -n "${missing// /}" ]; then
-    if [ "$(id -u)" -ne 0 ]; then
-      echo "keyrite: missing Debian packages: $missing" >&2
-      echo "Run as root, or: sudo apt-get install $missing" >&2
-      return 1
-    fi
-    echo "Installing Debian packages: $missing" >&2
-    apt-get update -qq
-    # shellcheck disable=SC2086
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null
+# Installs the Debian packages named in $1 (space-separated; nothing when empty).
+keyrite_apt_install() {
+  local missing=$1
+  [ -n "${missing// /}" ] || return 0
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "keyrite: missing Debian packages: $missing" >&2
+    echo "Run as root, or: sudo apt-get install $missing" >&2
+    return 1
   fi
+  echo "keyrite: installing Debian packages: $missing" >&2
+  apt-get update -qq >&2 || { echo "keyrite: apt-get update failed" >&2; return 1; }
+  # shellcheck disable=SC2086
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null ||
+    { echo "keyrite: apt-get install $missing failed" >&2; return 1; }
+}
+
+keyrite_install_deps() {
+  keyrite_apt_install "$(keyrite_missing_packages | sort -u | tr '\n' ' ')" || return 1
   command -v cargo >/dev/null 2>&1 || { echo "keyrite: cargo is missing (install Rust with rustup)" >&2; return 1; }
 }

@@ -1,5 +1,5 @@
-# Sourced by scripts/test: builds the kryoptic PKCS#11 software token (crates.io, pinned
-# version) against Debian's system OpenSSL and SQLite, once, into a per-user cache outside any
+# Sourced by scripts/test, after scripts/lib/deps.sh (for keyrite_apt_install): builds the
+# kryoptic PKCS#11 software token (crates.io, pinned version) against Debian's system OpenSSL and SQLite, once, into a per-user cache outside any
 # checkout, and exports KEYRITE_KRYOPTIC_MODULE, the absolute path of its PKCS#11 module (.so).
 # A second call finds the cached .so and returns at once. Progress goes to stderr only.
 
@@ -25,23 +25,10 @@ keyrite_kryoptic() {
     return 0
   fi
 
-  local missing
-  missing=$(keyrite_kryoptic_missing_packages | tr '\n' ' ')
-  if [ -n "${missing// /}" ]; then
-    if [ "$(id -u)" -ne 0 ]; then
-      echo "keyrite: kryoptic needs Debian packages: $missing" >&2
-      echo "Run as root, or: sudo apt-get install $missing" >&2
-      return 1
-    fi
-    echo "keyrite: installing Debian packages: $missing" >&2
-    apt-get update -qq >&2 || { echo "keyrite: apt-get update failed" >&2; return 1; }
-    # shellcheck disable=SC2086
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null ||
-      { echo "keyrite: apt-get install $missing failed" >&2; return 1; }
-  fi
+  keyrite_apt_install "$(keyrite_kryoptic_missing_packages | tr '\n' ' ')" || return 1
   command -v cargo >/dev/null 2>&1 || { echo "keyrite: cargo is missing (install Rust with rustup)" >&2; return 1; }
 
-  echo "keyrite: building kryoptic $version into $dir (takes several minutes, once)" >&2
+  echo "keyrite: building kryoptic $version into $dir (a minute or two, once)" >&2
   mkdir -p "$dir" || return 1
   # The subshell sits left of ||, where set -e has no effect: each step checks for itself.
   (

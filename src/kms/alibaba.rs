@@ -5,8 +5,9 @@ use base64::Engine as _;
 use time::OffsetDateTime;
 
 use super::{
-    Error, Import, ImportParams, OutputFile, WrappingKey, base64_field, check_not_expired,
-    parse_json_object, rfc3339, script_prologue, shell_quote, string_field,
+    Error, Import, ImportParams, OutputFile, check_not_expired, is_digits, is_region,
+    key_id_token_and_public_key, parse_json_object, rfc3339, script_prologue, shell_quote,
+    string_field,
 };
 
 /// The wrapped key material, standard base64.
@@ -20,14 +21,12 @@ const KEY_ID_SYNTAX: &str =
 /// Parses the JSON that `aliyun kms GetParametersForImport` prints.
 pub fn parse(bytes: &[u8], now: OffsetDateTime) -> Result<ImportParams, Error> {
     let map = parse_json_object(bytes)?;
-    let key_id = string_field(&map, "KeyId")?;
-    check_key_id(key_id)?;
-    let import_token = base64_field(&map, "ImportToken")?;
-    let public_key = WrappingKey::from_spki_der(&base64_field(&map, "PublicKey")?)?;
+    let (key_id, import_token, public_key) =
+        key_id_token_and_public_key(&map, is_key_id, KEY_ID_SYNTAX)?;
     let valid_to = rfc3339("TokenExpireTime", string_field(&map, "TokenExpireTime")?)?;
     check_not_expired(valid_to, now)?;
     Ok(ImportParams {
-        key_id: key_id.to_owned(),
+        key_id,
         import_token,
         public_key,
         valid_to,
@@ -41,26 +40,16 @@ fn is_bare_key_id(s: &str) -> bool {
 }
 
 /// A key id (`1234abcd-12ab-…`, `key-hzz…`) or `acs:kms:REGION:ACCOUNT:key/KEY_ID`.
-fn check_key_id(value: &str) -> Result<(), Error> {
-    let ok = match value.strip_prefix("acs:kms:") {
+fn is_key_id(value: &str) -> bool {
+    match value.strip_prefix("acs:kms:") {
         None => is_bare_key_id(value),
         Some(rest) => {
             let parts: Vec<&str> = rest.splitn(3, ':').collect();
             matches!(parts.as_slice(), [region, account, resource]
-                if !region.is_empty()
-                    && region.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-                    && !account.is_empty()
-                    && account.bytes().all(|b| b.is_ascii_digit())
+                if is_region(region)
+                    && is_digits(account)
                     && resource.strip_prefix("key/").is_some_and(is_bare_key_id))
         }
-    };
-    if ok {
-        Ok(())
-    } else {
-        Err(Error::InvalidKeyId {
-            value: value.to_owned(),
-            expected: KEY_ID_SYNTAX,
-        })
     }
 }
 
@@ -113,7 +102,7 @@ mod tests {
             "key-hzz62f1cb66fa42qo1234",
             "acs:kms:cn-hangzhou:1234567890123456:key/key-hzz62f1cb66fa42qo1234",
         ] {
-            assert!(check_key_id(good).is_ok(), "{good}");
+            assert!(is_key_id(good), "{good}");
         }
         for bad in [
             "",
@@ -123,7 +112,7 @@ mod tests {
             "$(reboot)",
             "acs:kms:cn-hangzhou:12:alias/x",
         ] {
-            assert!(check_key_id(bad).is_err(), "{bad}");
+            assert!(!is_key_id(bad), "{bad}");
         }
     }
 }

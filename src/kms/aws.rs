@@ -4,8 +4,8 @@ use serde_json::Value;
 use time::OffsetDateTime;
 
 use super::{
-    Error, Import, ImportParams, OutputFile, WrappingKey, base64_field, check_not_expired,
-    format_time, parse_json_object, rfc3339, script_prologue, shell_quote, string_field,
+    Error, Import, ImportParams, OutputFile, check_not_expired, format_time, is_digits, is_region,
+    key_id_token_and_public_key, parse_json_object, rfc3339, script_prologue, shell_quote,
 };
 
 /// The wrapped key material, raw bytes.
@@ -19,10 +19,8 @@ const KEY_ID_SYNTAX: &str =
 /// Parses the JSON that `aws kms get-parameters-for-import` prints (CLI v1 or v2).
 pub fn parse(bytes: &[u8], now: OffsetDateTime) -> Result<ImportParams, Error> {
     let map = parse_json_object(bytes)?;
-    let key_id = string_field(&map, "KeyId")?;
-    check_key_id(key_id)?;
-    let import_token = base64_field(&map, "ImportToken")?;
-    let public_key = WrappingKey::from_spki_der(&base64_field(&map, "PublicKey")?)?;
+    let (key_id, import_token, public_key) =
+        key_id_token_and_public_key(&map, is_key_id, KEY_ID_SYNTAX)?;
     let valid_to = match map.get("ParametersValidTo") {
         None | Some(Value::Null) => {
             return Err(Error::MissingField {
@@ -40,7 +38,7 @@ pub fn parse(bytes: &[u8], now: OffsetDateTime) -> Result<ImportParams, Error> {
     };
     check_not_expired(valid_to, now)?;
     Ok(ImportParams {
-        key_id: key_id.to_owned(),
+        key_id,
         import_token,
         public_key,
         valid_to,
@@ -79,28 +77,19 @@ fn is_bare_key_id(s: &str) -> bool {
 }
 
 /// A key id or key ARN: `arn:PARTITION:kms:REGION:ACCOUNT:key/KEY_ID`.
-fn check_key_id(value: &str) -> Result<(), Error> {
-    let ok = match value.strip_prefix("arn:") {
+fn is_key_id(value: &str) -> bool {
+    match value.strip_prefix("arn:") {
         None => is_bare_key_id(value),
         Some(rest) => {
             let parts: Vec<&str> = rest.splitn(5, ':').collect();
             matches!(parts.as_slice(), [partition, "kms", region, account, resource]
                 if partition.starts_with("aws")
                     && partition.bytes().all(|b| b.is_ascii_lowercase() || b == b'-')
-                    && !region.is_empty()
-                    && region.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                    && is_region(region)
                     && account.len() == 12
-                    && account.bytes().all(|b| b.is_ascii_digit())
+                    && is_digits(account)
                     && resource.strip_prefix("key/").is_some_and(is_bare_key_id))
         }
-    };
-    if ok {
-        Ok(())
-    } else {
-        Err(Error::InvalidKeyId {
-            value: value.to_owned(),
-            expected: KEY_ID_SYNTAX,
-        })
     }
 }
 
@@ -157,7 +146,7 @@ mod tests {
             "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab",
             "arn:aws-cn:kms:cn-north-1:111122223333:key/mrk-1234abcd12ab34cd56ef1234567890ab",
         ] {
-            assert!(check_key_id(good).is_ok(), "{good}");
+            assert!(is_key_id(good), "{good}");
         }
         for bad in [
             "",
@@ -168,7 +157,7 @@ mod tests {
             "arn:aws:kms:us-east-1:11112222333:key/1234abcd-12ab-34cd-56ef-1234567890ab",
             "arn:aws:s3:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab",
         ] {
-            assert!(check_key_id(bad).is_err(), "{bad}");
+            assert!(!is_key_id(bad), "{bad}");
         }
     }
 

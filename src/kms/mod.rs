@@ -595,6 +595,38 @@ mod strict {
     }
 }
 
+/// Lowercase letters, digits and `-`: a cloud region.
+pub(crate) fn is_region(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+/// One or more ASCII digits.
+pub(crate) fn is_digits(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// `KeyId`, `ImportToken` and `PublicKey`, which AWS and Alibaba print under the same names:
+/// the key id checked with `key_id_ok` (it goes into a shell script), the token and the
+/// wrapping key decoded and checked.
+pub(crate) fn key_id_token_and_public_key(
+    map: &Map<String, Value>,
+    key_id_ok: fn(&str) -> bool,
+    key_id_syntax: &'static str,
+) -> Result<(String, Vec<u8>, WrappingKey), Error> {
+    let key_id = string_field(map, "KeyId")?;
+    if !key_id_ok(key_id) {
+        return Err(Error::InvalidKeyId {
+            value: key_id.to_owned(),
+            expected: key_id_syntax,
+        });
+    }
+    let import_token = base64_field(map, "ImportToken")?;
+    let public_key = WrappingKey::from_spki_der(&base64_field(map, "PublicKey")?)?;
+    Ok((key_id.to_owned(), import_token, public_key))
+}
+
 /// Reads a required string field.
 pub(crate) fn string_field<'a>(
     map: &'a Map<String, Value>,

@@ -365,3 +365,26 @@ pub fn fake_cli(dir: &Path, name: &str) -> PathBuf {
     std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
     bin
 }
+
+/// Asserts a key, as `token_objects.py` reports it, has the ceremony template: a private,
+/// sensitive token object, extractable only to be wrapped, not modifiable, of no other use, and
+/// its value unreadable.
+pub fn assert_ceremony_key(key: &Value) {
+    for (attr, want) in [
+        ("token", true),
+        ("private", true),
+        ("sensitive", true),
+        ("extractable", true),
+        ("modifiable", false),
+        ("encrypt", false),
+        ("decrypt", false),
+        ("sign", false),
+        ("verify", false),
+        ("wrap", false),
+        ("unwrap", false),
+        ("derive", false),
+        ("value_readable", false),
+    ] {
+        assert_eq!(key[attr], want, "{attr}: {key}");
+    }
+}
