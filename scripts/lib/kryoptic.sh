@@ -1,6 +1,7 @@
 # Sourced by scripts/test, after scripts/lib/deps.sh (for keyrite_apt_install): builds the
 # kryoptic PKCS#11 software token (crates.io, pinned version) against Debian's system OpenSSL
-# and SQLite, once, into a per-user cache outside any checkout, and exports KEYRITE_KRYOPTIC_MODULE, the absolute path of its PKCS#11 module (.so).
+# and SQLite, once, into a per-user cache outside any checkout, and exports
+# KEYRITE_KRYOPTIC_MODULE, the absolute path of its PKCS#11 module (.so).
 # A second call finds the cached .so and returns at once. Progress goes to stderr only.
 
 KEYRITE_KRYOPTIC_VERSION=1.5.4
