@@ -60,7 +60,11 @@ pub struct TokenArgs {
 /// `keyrite token info`
 #[derive(Debug, Args)]
 pub struct InfoArgs {
-    /// Log in with the PIN from this variable first (for tokens that demand a login).
+    /// Report only the token with this label.
+    #[arg(long, value_name = "LABEL")]
+    pub token: Option<String>,
+    /// Log in with the PIN from this variable first (for tokens that demand a login); needs
+    /// --token when there are several tokens.
     #[arg(long, value_name = "NAME", conflicts_with = "pin_file")]
     pub pin_env: Option<String>,
     /// Log in with the PIN from this file first (mode 0600 or stricter).

@@ -34,15 +34,28 @@ pub struct Report {
     pub uninitialized_slots: Vec<u64>,
 }
 
-/// Builds the report. With a PIN source, logs in first (for tokens that demand it).
-pub fn report(module: &Module, pin: Option<&PinSource>) -> Result<Report, Error> {
+/// Builds the report: every token, or only the one labelled `token`. With a PIN source it logs
+/// in first (for tokens that demand it) — to one token only, named or the only one, since a PIN
+/// tried on every token would count as a wrong attempt on all but one.
+pub fn report(
+    module: &Module,
+    token: Option<&str>,
+    pin: Option<&PinSource>,
+) -> Result<Report, Error> {
     let mut tokens = Vec::new();
     let mut uninitialized_slots = Vec::new();
-    for description in module.tokens()? {
-        if !description.initialized {
-            uninitialized_slots.push(description.slot);
-            continue;
-        }
+    let chosen = if token.is_some() || pin.is_some() {
+        vec![module.find_token(token)?]
+    } else {
+        let all = module.tokens()?;
+        uninitialized_slots = all
+            .iter()
+            .filter(|d| !d.initialized)
+            .map(|d| d.slot)
+            .collect();
+        all.into_iter().filter(|d| d.initialized).collect()
+    };
+    for description in chosen {
         let token = module.open(description.clone())?;
         if let Some(source) = pin {
             let pin = source.read(&format!("User PIN for token {:?}: ", description.label))?;

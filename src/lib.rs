@@ -147,7 +147,7 @@ impl Error {
                 "Run `keyrite token info` to list the tokens, then pass --token LABEL.".to_owned()
             }
             Error::Hsm(H::WrongPin { .. }) => {
-                "Check the PIN; nothing was changed on the token.".to_owned()
+                "Check the PIN: most tokens lock the user PIN after a few wrong attempts (SoftHSM2 never does).".to_owned()
             }
             Error::Hsm(H::PinLocked { .. } | H::PinFinalTry { .. }) => {
                 "The token's security officer must reset the user PIN before keyrite logs in.".to_owned()

@@ -47,7 +47,7 @@ fn run(cli: Cli) -> Result<(), Error> {
             let module = Module::load(&path)?;
             let pin = (args.pin_env.is_some() || args.pin_file.is_some())
                 .then(|| pin_source(args.pin_env, args.pin_file));
-            let report = info::report(&module, pin.as_ref())?;
+            let report = info::report(&module, args.token.as_deref(), pin.as_ref())?;
             if args.json {
                 print_json(&report)
             } else {
@@ -75,6 +75,9 @@ fn run(cli: Cli) -> Result<(), Error> {
             };
             let valid_to = prepared.params().valid_to;
             let outcome = wrap::run(prepared, &access)?;
+            if let Some(warning) = &outcome.warning {
+                eprintln!("keyrite: warning: {warning}");
+            }
             if args.json {
                 print_json(&outcome.manifest)
             } else {

@@ -111,7 +111,11 @@ impl StagedDir {
     }
 
     /// Moves the directory into place without replacing anything, and makes it durable.
-    pub fn commit(self) -> Result<PathBuf, Error> {
+    ///
+    /// Once the move has succeeded the output exists and this cannot fail: a failure to fsync
+    /// the parent is returned as a warning beside the path, since the caller must then keep
+    /// whatever the output refers to.
+    pub fn commit(self) -> Result<(PathBuf, Option<String>), Error> {
         let tmp_path = self.tmp.path().to_path_buf();
         fs::set_permissions(&tmp_path, fs::Permissions::from_mode(0o755))
             .map_err(io("cannot set permissions of", &tmp_path))?;
@@ -130,10 +134,17 @@ impl StagedDir {
         // The directory now lives at its final name; the temporary name is gone.
         let _ = self.tmp.keep();
         let parent = parent_of(&self.target);
-        File::open(&parent)
+        let warning = File::open(&parent)
             .and_then(|d| d.sync_all())
-            .map_err(io("cannot sync", &parent))?;
-        Ok(self.target)
+            .err()
+            .map(|e| {
+                format!(
+                    "{} was written, but syncing {} failed: {e}",
+                    self.target.display(),
+                    parent.display()
+                )
+            });
+        Ok((self.target, warning))
     }
 }
 
@@ -162,7 +173,7 @@ mod tests {
         let staged = StagedDir::new(&target).unwrap();
         staged.write("a", b"x", false).unwrap();
         staged.write("b.sh", b"y", true).unwrap();
-        assert_eq!(staged.commit().unwrap(), target);
+        assert_eq!(staged.commit().unwrap(), (target.clone(), None));
         assert_eq!(fs::read(target.join("a")).unwrap(), b"x");
         let mode = fs::metadata(target.join("b.sh"))
             .unwrap()

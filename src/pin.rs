@@ -10,6 +10,9 @@ use std::path::PathBuf;
 use secrecy::SecretString;
 use zeroize::Zeroizing;
 
+/// The most a PIN file may hold, in bytes.
+const MAX_PIN_FILE: usize = 1024;
+
 /// How the PIN is obtained.
 #[derive(Debug, Clone)]
 pub enum PinSource {
@@ -53,7 +56,13 @@ pub enum Error {
         /// Where it came from.
         source_name: String,
     },
-    /// The PIN file is not UTF-8.
+    /// The PIN file is longer than any PIN.
+    #[error("the PIN from {source_name} is longer than 1024 bytes")]
+    TooLong {
+        /// Where it came from.
+        source_name: String,
+    },
+    /// The PIN is not UTF-8.
     #[error("the PIN from {source_name} is not UTF-8 text")]
     NotText {
         /// Where it came from.
@@ -92,9 +101,19 @@ impl PinSource {
                         mode,
                     });
                 }
-                let mut bytes = Zeroizing::new(Vec::new());
-                file.read_to_end(&mut bytes).map_err(file_err)?;
+                // Read into room made beforehand, so no copy of the PIN is left behind by a
+                // growing buffer, and never more than a PIN can be.
+                let mut bytes = Zeroizing::new(Vec::with_capacity(MAX_PIN_FILE + 1));
+                (&mut file)
+                    .take(MAX_PIN_FILE as u64 + 1)
+                    .read_to_end(&mut bytes)
+                    .map_err(file_err)?;
                 let source_name = || format!("--pin-file {}", path.display());
+                if bytes.len() > MAX_PIN_FILE {
+                    return Err(Error::TooLong {
+                        source_name: source_name(),
+                    });
+                }
                 let text = std::str::from_utf8(&bytes).map_err(|_| Error::NotText {
                     source_name: source_name(),
                 })?;

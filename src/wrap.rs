@@ -182,6 +182,8 @@ pub struct WrapOutcome {
     pub out: PathBuf,
     /// The manifest written into it.
     pub manifest: Manifest,
+    /// Something to tell the user although the wrap succeeded.
+    pub warning: Option<String>,
 }
 
 /// Opens the module and finds the token (no session, no login yet).
@@ -292,15 +294,21 @@ fn finish(
             .map(|f| (f.name, hex::encode(Sha256::digest(&f.contents))))
             .collect(),
     };
-    let out = write_outputs(&request.out, &files, &manifest).map_err(|e| (Step::Write, e))?;
+    let (out, warning) =
+        write_outputs(&request.out, &files, &manifest).map_err(|e| (Step::Write, e))?;
     Ok(WrapOutcome {
         provider: request.provider,
         out,
         manifest,
+        warning,
     })
 }
 
-fn write_outputs(out: &Path, files: &[OutputFile], manifest: &Manifest) -> Result<PathBuf, Error> {
+fn write_outputs(
+    out: &Path,
+    files: &[OutputFile],
+    manifest: &Manifest,
+) -> Result<(PathBuf, Option<String>), Error> {
     let staged = output::StagedDir::new(out)?;
     for f in files {
         staged.write(f.name, &f.contents, f.executable)?;

@@ -68,7 +68,7 @@ fn trial(name: &'static str, body: fn(&Token) -> Result<(), Failed>) -> Trial {
 
 fn kat_refuses_a_wrong_expected_answer(token: &Token) -> Result<(), Failed> {
     let session = token.session();
-    let right = kat_expected(KeySpec::Aes256);
+    let right = kat_expected(KeySpec::Aes256).unwrap();
     known_answer_test(
         session,
         KwpMechanism::Pad,

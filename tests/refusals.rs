@@ -310,7 +310,7 @@ fn refusals_have_exact_messages_and_leave_nothing_behind() {
             pin: "not-the-pin",
             status: 1,
             stderr: "keyrite: token \"ceremony\" refused the PIN (CKR_PIN_INCORRECT)\n\
-                     Check the PIN; nothing was changed on the token.\n"
+                     Check the PIN: most tokens lock the user PIN after a few wrong attempts (SoftHSM2 never does).\n"
                 .into(),
         },
         Case {

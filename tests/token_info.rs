@@ -86,6 +86,40 @@ fn token_info_logs_in_when_asked() {
     assert_eq!(
         String::from_utf8(out.stderr).unwrap(),
         "keyrite: token \"ceremony\" refused the PIN (CKR_PIN_INCORRECT)\n\
-         Check the PIN; nothing was changed on the token.\n"
+         Check the PIN: most tokens lock the user PIN after a few wrong attempts (SoftHSM2 never does).\n"
     );
+}
+
+/// A PIN is tried on one token only: with several tokens, `--token` must say which.
+#[test]
+fn token_info_logs_in_to_one_named_token_only() {
+    let hsm = TestToken::softhsm("first");
+    hsm.init_token("second");
+    let out = run(hsm.keyrite().args(["token", "info", "--pin-env", PIN_ENV]));
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8(out.stderr).unwrap(),
+        "keyrite: name the token with --token LABEL; tokens found: \"first\", \"second\"\n\
+         Run `keyrite token info` to list the tokens, then pass --token LABEL.\n"
+    );
+    let report: Value = serde_json::from_slice(&run_ok(hsm.keyrite().args([
+        "token",
+        "info",
+        "--json",
+        "--token",
+        "second",
+        "--pin-env",
+        PIN_ENV,
+    ])))
+    .unwrap();
+    let labels: Vec<&str> = report["tokens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["label"].as_str().unwrap())
+        .collect();
+    assert_eq!(labels, ["second"]);
+    let all: Value =
+        serde_json::from_slice(&run_ok(hsm.keyrite().args(["token", "info", "--json"]))).unwrap();
+    assert_eq!(all["tokens"].as_array().unwrap().len(), 2);
 }

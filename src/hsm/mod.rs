@@ -188,6 +188,14 @@ pub enum Error {
         /// What each candidate did.
         tried: String,
     },
+    /// Wrapping the key under the ephemeral AES key (the KWP half of RSA-AES) failed.
+    #[error("C_WrapKey with {mechanism} failed: {failure}")]
+    KwpWrap {
+        /// The KWP mechanism.
+        mechanism: &'static str,
+        /// What the token said.
+        failure: Pkcs11Failure,
+    },
     /// The token returned a wrapped key of the wrong size.
     #[error("the token returned {actual} bytes of wrapped key where {expected} were due")]
     WrappedLength {

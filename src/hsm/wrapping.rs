@@ -90,6 +90,14 @@ pub struct AlgorithmSupport {
     pub detail: String,
 }
 
+fn check_len(actual: usize, expected: usize) -> Result<(), Error> {
+    if actual == expected {
+        Ok(())
+    } else {
+        Err(Error::WrappedLength { expected, actual })
+    }
+}
+
 /// The template of an AES-256 session key that exists only to wrap once. A session object is
 /// visible to this process alone; it is public so the no-PIN trials of `token info` can make it.
 fn ephemeral_template() -> [Attribute; 14] {
@@ -216,10 +224,16 @@ impl Token {
                 let composed = self
                     .session()
                     .wrap_key(&kwp.mechanism(), ephemeral, key)
+                    .map_err(|e| Error::KwpWrap {
+                        mechanism: kwp.name(),
+                        failure: Pkcs11Failure::from_error(&e),
+                    })
                     .and_then(|target| {
-                        let mut out = self.session().wrap_key(&rsa, wrapping_key, ephemeral)?;
-                        out.extend_from_slice(&target);
-                        Ok(out)
+                        let rsa_part = self.session().wrap_key(&rsa, wrapping_key, ephemeral)?;
+                        // Each part is checked on its own: the token's lengths are not trusted.
+                        check_len(rsa_part.len(), modulus_len)?;
+                        check_len(target.len(), super::kwp::kwp_len(key_len))?;
+                        Ok([rsa_part, target].concat())
                     });
                 let destroyed = self.destroy(ephemeral);
                 let composed = composed?;
@@ -227,13 +241,10 @@ impl Token {
                 composed
             }
         };
-        let expected = method.algorithm.wrapped_len(modulus_len, key_len);
-        if wrapped.len() != expected {
-            return Err(Error::WrappedLength {
-                expected,
-                actual: wrapped.len(),
-            });
-        }
+        check_len(
+            wrapped.len(),
+            method.algorithm.wrapped_len(modulus_len, key_len),
+        )?;
         Ok(wrapped)
     }
 
