@@ -107,6 +107,7 @@ pub fn known_answer_test(
     token: &str,
 ) -> Result<(), Error> {
     let (kek, target) = kat_keys(spec);
+    // Throw-away keys of known value are created with CKA_VALUE set; no value is ever read.
     let secret = |value: &[u8], key_type: KeyType, wrap: bool| {
         vec![
             Attribute::Class(ObjectClass::SECRET_KEY),
