@@ -16,6 +16,7 @@ pub mod info;
 pub mod kms;
 pub mod output;
 pub mod pin;
+pub mod transcript;
 pub mod wrap;
 
 use std::fmt;

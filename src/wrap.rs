@@ -68,10 +68,96 @@ impl PreparedWrap {
     pub fn params(&self) -> &ImportParams {
         &self.params
     }
+
+    /// The request.
+    pub fn request(&self) -> &WrapRequest {
+        &self.request
+    }
+}
+
+/// A prepared wrap that the token has shown it can do: the KMS key imported as a session
+/// object, the mechanism tried on a throw-away key.
+#[derive(Debug)]
+pub struct CheckedWrap {
+    method: WrapMethod,
+    wrapping_key: ObjectHandle,
+}
+
+impl CheckedWrap {
+    /// How the token will wrap.
+    pub fn method(&self) -> &WrapMethod {
+        &self.method
+    }
+}
+
+/// Imports the KMS public key and tries the exact mechanism before any ceremony key exists.
+pub fn check_on_token(token: &Token, prepared: &PreparedWrap) -> Result<CheckedWrap, Error> {
+    let request = &prepared.request;
+    let public_key = &prepared.params.public_key;
+    let method = token.wrap_method(request.algorithm, request.key_spec)?;
+    let wrapping_key = token.import_wrapping_key(public_key)?;
+    token.check_wrapping(&method, wrapping_key, public_key.modulus_len())?;
+    Ok(CheckedWrap {
+        method,
+        wrapping_key,
+    })
+}
+
+/// Generates a ceremony key and reads what the records need: its id, template and KCV. If the
+/// KCV cannot be read, the key is destroyed.
+pub fn generate(
+    token: &Token,
+    label: &KeyLabel,
+    spec: KeySpec,
+) -> Result<(ObjectHandle, KeyRecord), Error> {
+    let key = token.generate_ceremony_key(label, spec)?;
+    match token.key_check_value(key.handle, spec) {
+        Ok(kcv) => Ok((key.handle, KeyRecord::new(label, spec, key, kcv))),
+        Err(e) => Err(Error::Step {
+            step: Step::KeyCheckValue,
+            source: Box::new(e.into()),
+            key_label: label.to_string(),
+            destroyed: token.destroy(key.handle).map_err(|e| e.to_string()),
+        }),
+    }
+}
+
+impl KeyRecord {
+    fn new(label: &KeyLabel, spec: KeySpec, key: GeneratedKey, kcv: KcvResult) -> Self {
+        KeyRecord {
+            label: label.clone(),
+            id: hex::encode(&key.id),
+            spec,
+            kcv: match &kcv {
+                KcvResult::Known(k) => Some(k.value.clone()),
+                KcvResult::Unavailable(_) => None,
+            },
+            kcv_method: match kcv {
+                KcvResult::Known(k) => k.method.name().to_owned(),
+                KcvResult::Unavailable(why) => why,
+            },
+            template: key.template.into_iter().collect(),
+        }
+    }
 }
 
 /// Checks every input before any token is opened.
 pub fn prepare(request: WrapRequest, now: OffsetDateTime) -> Result<PreparedWrap, Error> {
+    output::check_absent(&request.out)?;
+    let bytes = std::fs::read(&request.params).map_err(|e| Error::ReadParams {
+        path: request.params.clone(),
+        reason: e.to_string(),
+    })?;
+    prepare_bytes(request, &bytes, now)
+}
+
+/// Checks a request whose parameters file has been read already (a ceremony reads each file
+/// once, and hashes and parses the same bytes).
+pub fn prepare_bytes(
+    request: WrapRequest,
+    bytes: &[u8],
+    now: OffsetDateTime,
+) -> Result<PreparedWrap, Error> {
     if request.algorithm.is_legacy() && !request.allow_legacy_pkcs1 {
         return Err(Error::LegacyRefused {
             algorithm: request.algorithm,
@@ -84,18 +170,13 @@ pub fn prepare(request: WrapRequest, now: OffsetDateTime) -> Result<PreparedWrap
             });
         }
     }
-    output::check_absent(&request.out)?;
-    let bytes = std::fs::read(&request.params).map_err(|e| Error::ReadParams {
-        path: request.params.clone(),
-        reason: e.to_string(),
-    })?;
     let params_err = |source| Error::Params {
         path: request.params.clone(),
         source,
     };
     let params = request
         .provider
-        .parse_params(&bytes, now)
+        .parse_params(bytes, now)
         .map_err(params_err)?;
     params
         .check(
@@ -194,7 +275,8 @@ pub fn find_token(access: &TokenAccess) -> Result<(Module, crate::hsm::TokenDesc
     Ok((module, token))
 }
 
-/// Runs a prepared wrap on a token.
+/// Runs a prepared wrap on a token: log in, check, generate, wrap, write. Any failure after the
+/// key exists destroys it.
 pub fn run(prepared: PreparedWrap, access: &TokenAccess) -> Result<WrapOutcome, Error> {
     let (module, description) = find_token(access)?;
     let pin = access
@@ -205,48 +287,38 @@ pub fn run(prepared: PreparedWrap, access: &TokenAccess) -> Result<WrapOutcome, 
     drop(pin);
     let request = &prepared.request;
     token.check_label_free(&request.key_label)?;
-    let public_key = &prepared.params.public_key;
-    let method = token.wrap_method(request.algorithm, request.key_spec)?;
-    let wrapping_key = token.import_wrapping_key(public_key)?;
-    token.check_wrapping(&method, wrapping_key, public_key.modulus_len())?;
-
-    let key = token.generate_ceremony_key(&request.key_label, request.key_spec)?;
-    let handle = key.handle;
-    match finish(&prepared, &token, &module, &method, key, wrapping_key) {
-        Ok(outcome) => Ok(outcome),
-        Err((step, source)) => {
-            let destroyed = token.destroy(handle).map_err(|e| e.to_string());
-            Err(Error::Step {
-                step,
-                source: Box::new(source),
-                key_label: request.key_label.to_string(),
-                destroyed,
-            })
+    let checked = check_on_token(&token, &prepared)?;
+    let (handle, key) = generate(&token, &request.key_label, request.key_spec)?;
+    wrap_and_write(&token, &module, &prepared, &checked, handle, &key).map_err(|(step, source)| {
+        Error::Step {
+            step,
+            source: Box::new(source),
+            key_label: request.key_label.to_string(),
+            destroyed: token.destroy(handle).map_err(|e| e.to_string()),
         }
-    }
+    })
 }
 
-/// Everything after the key exists; any error names its step so the key can be destroyed.
-fn finish(
-    prepared: &PreparedWrap,
+/// Wraps an existing key as checked and writes the provider's files and the manifest. An error
+/// names its step; the caller decides what happens to the key.
+pub fn wrap_and_write(
     token: &Token,
     module: &Module,
-    method: &WrapMethod,
-    key: GeneratedKey,
-    wrapping_key: ObjectHandle,
+    prepared: &PreparedWrap,
+    checked: &CheckedWrap,
+    handle: ObjectHandle,
+    key: &KeyRecord,
 ) -> Result<WrapOutcome, (Step, Error)> {
     let request = &prepared.request;
     let params = &prepared.params;
-    let kcv = token
-        .key_check_value(key.handle, request.key_spec)
-        .map_err(|e| (Step::KeyCheckValue, e.into()))?;
+    let method = &checked.method;
     let wrapped = token
         .wrap(
             method,
-            wrapping_key,
-            key.handle,
+            checked.wrapping_key,
+            handle,
             params.public_key.modulus_len(),
-            request.key_spec.byte_len(),
+            key.spec.byte_len(),
         )
         .map_err(|e| (Step::Wrap, e.into()))?;
     let files = request.provider.import_files(&crate::kms::Import {
@@ -275,20 +347,7 @@ fn finish(
             model: description.model.clone(),
             firmware: description.firmware.clone(),
         },
-        key: KeyRecord {
-            label: request.key_label.clone(),
-            id: hex::encode(&key.id),
-            spec: request.key_spec,
-            kcv: match &kcv {
-                KcvResult::Known(k) => Some(k.value.clone()),
-                KcvResult::Unavailable(_) => None,
-            },
-            kcv_method: match &kcv {
-                KcvResult::Known(k) => k.method.name().to_owned(),
-                KcvResult::Unavailable(why) => why.clone(),
-            },
-            template: key.template.into_iter().collect(),
-        },
+        key: key.clone(),
         files: files
             .iter()
             .map(|f| (f.name, hex::encode(Sha256::digest(&f.contents))))

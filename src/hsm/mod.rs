@@ -7,6 +7,7 @@
 
 pub mod keys;
 pub mod kwp;
+pub mod signer;
 pub mod wrapping;
 
 use std::fmt;
@@ -195,6 +196,20 @@ pub enum Error {
         mechanism: &'static str,
         /// What the token said.
         failure: Pkcs11Failure,
+    },
+    /// The token has no ceremony signer of that label.
+    #[error("token {token:?} has no signer key labelled {label:?}")]
+    NoSigner {
+        /// The token label.
+        token: String,
+        /// The signer label.
+        label: String,
+    },
+    /// The signer key is unusable.
+    #[error("the signer key: {reason}")]
+    Signer {
+        /// What is wrong.
+        reason: String,
     },
     /// The token returned a wrapped key of the wrong size.
     #[error("the token returned {actual} bytes of wrapped key where {expected} were due")]

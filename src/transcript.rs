@@ -1,0 +1,194 @@
+//! The ceremony transcript: JSON Lines, append-only, each line fsynced before the next step and
+//! chained to the one before it by `prev`, the SHA-256 (hex) of the previous line's exact bytes
+//! without its newline. A `finish` line states the outcome; the seal line,
+//! `{v, seq, time, step:"seal", prev, signer, signature}`, carries the token's ECDSA P-256
+//! signature (DER, standard base64) over the 32-byte chain head, which is its own `prev`.
+//!
+//! The writer trusts nothing but itself: it never reads the file back. A crash leaves a valid
+//! unsealed prefix.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use serde_json::{Value, json};
+use sha2::{Digest as _, Sha256};
+
+/// The transcript format version.
+pub const VERSION: u32 = 1;
+
+/// Why a transcript could not be written.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The transcript file exists; a new run never appends to one.
+    #[error("the transcript {} already exists; each run writes a new transcript", path.display())]
+    Exists {
+        /// The path.
+        path: PathBuf,
+    },
+    /// A write failed.
+    #[error("cannot write the transcript {}: {reason}", path.display())]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// What the system said.
+        reason: String,
+    },
+}
+
+/// An open transcript, appended to line by line.
+#[derive(Debug)]
+pub struct Transcript {
+    file: File,
+    path: PathBuf,
+    seq: u64,
+    /// SHA-256 of the last line written (the chain head), or of nothing before the first line.
+    head: [u8; 32],
+}
+
+fn now() -> String {
+    crate::kms::format_time(time::OffsetDateTime::now_utc())
+}
+
+impl Transcript {
+    /// Creates a new transcript; refuses a file that exists.
+    pub fn create(path: &Path) -> Result<Self, Error> {
+        let file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(path)
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::AlreadyExists => Error::Exists {
+                    path: path.to_path_buf(),
+                },
+                _ => Error::Io {
+                    path: path.to_path_buf(),
+                    reason: e.to_string(),
+                },
+            })?;
+        // The new name is durable before the first line is.
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            File::open(parent)
+                .and_then(|d| d.sync_all())
+                .map_err(|e| Error::Io {
+                    path: path.to_path_buf(),
+                    reason: e.to_string(),
+                })?;
+        }
+        Ok(Transcript {
+            file,
+            path: path.to_path_buf(),
+            seq: 0,
+            head: Sha256::digest(b"").into(),
+        })
+    }
+
+    /// The chain head: SHA-256 of the last line written.
+    pub fn head(&self) -> [u8; 32] {
+        self.head
+    }
+
+    /// The transcript's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn write_line(&mut self, line: &Value) -> Result<(), Error> {
+        let io = |e: std::io::Error| Error::Io {
+            path: self.path.clone(),
+            reason: e.to_string(),
+        };
+        let text = serde_json::to_string(line).map_err(|e| Error::Io {
+            path: self.path.clone(),
+            reason: e.to_string(),
+        })?;
+        let mut bytes = text.into_bytes();
+        let digest: [u8; 32] = Sha256::digest(&bytes).into();
+        bytes.push(b'\n');
+        self.file.write_all(&bytes).map_err(io)?;
+        self.file.sync_all().map_err(io)?;
+        self.head = digest;
+        self.seq += 1;
+        Ok(())
+    }
+
+    /// Appends a line `{v, seq, time, step, actor, data, prev}` and fsyncs it.
+    pub fn append(&mut self, step: &str, actor: &str, data: impl Serialize) -> Result<(), Error> {
+        let data = serde_json::to_value(data).map_err(|e| Error::Io {
+            path: self.path.clone(),
+            reason: e.to_string(),
+        })?;
+        let line = json!({
+            "v": VERSION,
+            "seq": self.seq,
+            "time": now(),
+            "step": step,
+            "actor": actor,
+            "data": data,
+            "prev": hex::encode(self.head),
+        });
+        self.write_line(&line)
+    }
+
+    /// Appends the seal line: `signature` is the DER ECDSA signature over [`Transcript::head`]
+    /// by the key whose fingerprint is `signer`. Consumes the transcript: nothing follows a seal
+    /// but witness lines, which are appended by other runs.
+    pub fn seal(mut self, signer: &str, signature_der: &[u8]) -> Result<PathBuf, Error> {
+        use base64::Engine as _;
+        let line = json!({
+            "v": VERSION,
+            "seq": self.seq,
+            "time": now(),
+            "step": "seal",
+            "prev": hex::encode(self.head),
+            "signer": signer,
+            "signature": base64::engine::general_purpose::STANDARD.encode(signature_der),
+        });
+        self.write_line(&line)?;
+        Ok(self.path)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn lines_chain_by_the_previous_lines_exact_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.jsonl");
+        let mut t = Transcript::create(&path).unwrap();
+        t.append("policy", "keyrite", json!({"a": 1})).unwrap();
+        t.append("plan", "keyrite", json!({"b": "x"})).unwrap();
+        let head = t.head();
+        t.seal("fp", b"sig").unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 3);
+        let first: Value = serde_json::from_str(lines[0]).unwrap();
+        assert_eq!(first["prev"], hex::encode(Sha256::digest(b"")));
+        let second: Value = serde_json::from_str(lines[1]).unwrap();
+        assert_eq!(
+            second["prev"],
+            hex::encode(Sha256::digest(lines[0].as_bytes()))
+        );
+        let seal: Value = serde_json::from_str(lines[2]).unwrap();
+        assert_eq!(seal["prev"], hex::encode(head));
+        assert_eq!(head, <[u8; 32]>::from(Sha256::digest(lines[1].as_bytes())));
+        assert_eq!(
+            seal.as_object()
+                .unwrap()
+                .keys()
+                .cloned()
+                .collect::<Vec<_>>(),
+            ["prev", "seq", "signature", "signer", "step", "time", "v"]
+        );
+        assert!(matches!(
+            Transcript::create(&path),
+            Err(Error::Exists { .. })
+        ));
+    }
+}
