@@ -34,6 +34,49 @@ pub enum Command {
     Token(TokenCommand),
     /// Generate a key in the token and wrap it there for a KMS import.
     Wrap(WrapArgs),
+    /// Check a ceremony plan, or print the digest custodians sign.
+    #[command(subcommand)]
+    Plan(PlanCommand),
+    /// Run an approved ceremony.
+    #[command(subcommand)]
+    Ceremony(CeremonyCommand),
+}
+
+/// `keyrite plan …`
+#[derive(Debug, Subcommand)]
+pub enum PlanCommand {
+    /// Check a plan (and every file it names) against a policy, without a token.
+    Check {
+        /// The plan file.
+        plan: PathBuf,
+        /// The policy file.
+        #[arg(long, value_name = "FILE")]
+        policy: PathBuf,
+    },
+    /// Print the statement custodians sign: the SHA-256 of the plan and every file it names.
+    Digest {
+        /// The plan file.
+        plan: PathBuf,
+    },
+}
+
+/// `keyrite ceremony …`
+#[derive(Debug, Subcommand)]
+pub enum CeremonyCommand {
+    /// Run a plan once a quorum of custodians approved it, recording a sealed transcript.
+    Run {
+        /// The plan file.
+        plan: PathBuf,
+        /// The policy file (who may approve, the threshold, the signer).
+        #[arg(long, value_name = "FILE")]
+        policy: PathBuf,
+        /// The directory of approvals (`ssh-keygen -Y sign -n keyrite-plan` signatures).
+        #[arg(long, value_name = "DIR")]
+        approvals: PathBuf,
+        /// The transcript to create (must not exist).
+        #[arg(long, value_name = "FILE")]
+        transcript: PathBuf,
+    },
 }
 
 /// `keyrite token …`
@@ -41,6 +84,32 @@ pub enum Command {
 pub enum TokenCommand {
     /// List the tokens and, for each, which wrapping algorithms it can really do (by trial).
     Info(InfoArgs),
+    /// The ceremony signer: an ECDSA P-256 key pair in the token that seals transcripts.
+    #[command(subcommand)]
+    Signer(SignerCommand),
+}
+
+/// `keyrite token signer …`
+#[derive(Debug, Subcommand)]
+pub enum SignerCommand {
+    /// Make the signer key pair in the token; prints its public key (PEM) on standard output
+    /// and its fingerprint, for the policy, on standard error.
+    Create {
+        /// The signer's label.
+        #[arg(long, value_name = "LABEL")]
+        label: KeyLabel,
+        #[command(flatten)]
+        token: TokenArgs,
+    },
+    /// Print the signer's public key (PEM) again, and its fingerprint on standard error.
+    Export {
+        /// The signer's label.
+        #[arg(long, value_name = "LABEL")]
+        label: KeyLabel,
+        /// The token's label (may be left out when there is exactly one token).
+        #[arg(long, value_name = "LABEL")]
+        token: Option<String>,
+    },
 }
 
 /// How to reach the token.

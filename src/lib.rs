@@ -11,6 +11,7 @@
 //! - [`pin`]: where a PIN comes from (never the command line).
 #![deny(unsafe_code)]
 
+pub mod ceremony;
 pub mod hsm;
 pub mod info;
 pub mod kms;
@@ -104,6 +105,20 @@ pub enum Error {
         /// Whether the key was destroyed.
         destroyed: Result<(), String>,
     },
+    /// A step failed after its key existed; the caller decides the key's fate.
+    #[error("{step} failed: {source}")]
+    StepFailed {
+        /// The step.
+        step: Step,
+        /// What went wrong.
+        source: Box<Error>,
+    },
+    /// A ceremony was refused or failed.
+    #[error(transparent)]
+    Ceremony(#[from] ceremony::Error),
+    /// The transcript could not be written.
+    #[error(transparent)]
+    Transcript(#[from] transcript::Error),
     /// Something that cannot happen with valid data.
     #[error("internal error: {what}")]
     Internal {

@@ -15,7 +15,8 @@ use keyrite::pin::PinSource;
 use keyrite::wrap::{TokenAccess, WrapOutcome, WrapRequest};
 use keyrite::{Error, info, wrap};
 
-use cli::{Cli, Command, TokenCommand};
+use cli::{CeremonyCommand, Cli, Command, PlanCommand, SignerCommand, TokenCommand};
+use keyrite::ceremony::{self, RunRequest};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -55,6 +56,115 @@ fn run(cli: Cli) -> Result<(), Error> {
                 Ok(())
             }
         }
+        Command::Token(TokenCommand::Signer(SignerCommand::Create { label, token })) => {
+            let access = TokenAccess {
+                module: cli.module,
+                token: token.token,
+                pin: pin_source(token.pin_env, token.pin_file),
+            };
+            let (module, description) = wrap::find_token(&access)?;
+            let pin = access
+                .pin
+                .read(&format!("User PIN for token {:?}: ", description.label))?;
+            let token = module.open(description)?;
+            token.login(&pin)?;
+            drop(pin);
+            print_signer(&token.create_signer(&label)?)
+        }
+        Command::Token(TokenCommand::Signer(SignerCommand::Export { label, token })) => {
+            let path = Module::resolve(cli.module.as_deref())?;
+            let module = Module::load(&path)?;
+            let token = module.open(module.find_token(token.as_deref())?)?;
+            print_signer(&token.signer_public_key(&label)?)
+        }
+        Command::Plan(PlanCommand::Digest { plan }) => {
+            let plan = ceremony::plan::Plan::load(&plan)?;
+            print!("{}", plan.digest_statement());
+            Ok(())
+        }
+        Command::Plan(PlanCommand::Check { plan, policy }) => {
+            let policy = ceremony::policy::Policy::load(&policy)?;
+            let plan = ceremony::plan::Plan::load(&plan)?;
+            ceremony::prepare_wraps(&plan, OffsetDateTime::now_utc())?;
+            println!(
+                "Plan {:?} ({}) is valid: {} step{}, to run between {} and {} on token {:?} by {}.",
+                plan.ceremony_id,
+                plan.path.display(),
+                plan.steps.len(),
+                if plan.steps.len() == 1 { "" } else { "s" },
+                format_time(plan.not_before),
+                format_time(plan.not_after),
+                plan.token_label,
+                plan.operator
+            );
+            for (i, step) in plan.steps.iter().enumerate() {
+                println!("  steps[{i}] {}", describe_step(step));
+            }
+            println!(
+                "Approval needs {} of the policy's {} custodians: {}.",
+                policy.threshold,
+                policy.custodians.len(),
+                policy
+                    .custodians
+                    .iter()
+                    .map(|c| c.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            println!("Digest to sign (keyrite plan digest):");
+            print!("{}", plan.digest_statement());
+            Ok(())
+        }
+        Command::Ceremony(CeremonyCommand::Run {
+            plan,
+            policy,
+            approvals,
+            transcript,
+        }) => {
+            let req = RunRequest {
+                plan,
+                policy,
+                approvals,
+                transcript,
+                module: cli.module,
+            };
+            let prepared = ceremony::prepare(&req, OffsetDateTime::now_utc())?;
+            println!(
+                "Plan {:?} approved by {} of {} required: {}.",
+                prepared.plan.ceremony_id,
+                prepared.quorum.approvals.len(),
+                prepared.quorum.threshold,
+                prepared
+                    .quorum
+                    .approvals
+                    .iter()
+                    .map(|a| a.custodian.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            let outcome = ceremony::run(prepared, &req)?;
+            for key in &outcome.keys {
+                println!(
+                    "Key {:?} ({}): KCV {} ({}).",
+                    key.label.as_str(),
+                    key.spec,
+                    key.kcv.as_deref().unwrap_or("none"),
+                    key.kcv_method
+                );
+            }
+            for out in &outcome.outputs {
+                println!(
+                    "Wrote {}/ — next: sh {}",
+                    out.display(),
+                    out.join("import.sh").display()
+                );
+            }
+            println!(
+                "Completed. Sealed transcript: {}",
+                outcome.transcript.display()
+            );
+            Ok(())
+        }
         Command::Wrap(args) => {
             let request = WrapRequest {
                 provider: args.provider,
@@ -85,6 +195,37 @@ fn run(cli: Cli) -> Result<(), Error> {
                 Ok(())
             }
         }
+    }
+}
+
+fn print_signer(key: &keyrite::hsm::signer::SignerPublicKey) -> Result<(), Error> {
+    print!("{}", key.pem()?);
+    eprintln!(
+        "Signer fingerprint (the policy's signer_fingerprint): {}",
+        key.fingerprint()?
+    );
+    Ok(())
+}
+
+fn describe_step(step: &ceremony::plan::Step) -> String {
+    use ceremony::plan::Step;
+    match step {
+        Step::Generate {
+            key_label,
+            key_spec,
+        } => format!("generate {key_spec} key {:?}", key_label.as_str()),
+        Step::Wrap {
+            key_label,
+            provider,
+            params,
+            algorithm,
+            out,
+            ..
+        } => format!(
+            "wrap {:?} for {} ({params}) with {algorithm} into {out}",
+            key_label.as_str(),
+            provider.display_name()
+        ),
     }
 }
 

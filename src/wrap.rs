@@ -263,6 +263,8 @@ pub struct WrapOutcome {
     pub out: PathBuf,
     /// The manifest written into it.
     pub manifest: Manifest,
+    /// SHA-256 (hex) of `manifest.json` as written.
+    pub manifest_sha256: String,
     /// Something to tell the user although the wrap succeeded.
     pub warning: Option<String>,
 }
@@ -353,12 +355,13 @@ pub fn wrap_and_write(
             .map(|f| (f.name, hex::encode(Sha256::digest(&f.contents))))
             .collect(),
     };
-    let (out, warning) =
+    let (out, manifest_sha256, warning) =
         write_outputs(&request.out, &files, &manifest).map_err(|e| (Step::Write, e))?;
     Ok(WrapOutcome {
         provider: request.provider,
         out,
         manifest,
+        manifest_sha256,
         warning,
     })
 }
@@ -367,7 +370,7 @@ fn write_outputs(
     out: &Path,
     files: &[OutputFile],
     manifest: &Manifest,
-) -> Result<(PathBuf, Option<String>), Error> {
+) -> Result<(PathBuf, String, Option<String>), Error> {
     let staged = output::StagedDir::new(out)?;
     for f in files {
         staged.write(f.name, &f.contents, f.executable)?;
@@ -377,5 +380,6 @@ fn write_outputs(
     })?;
     json.push(b'\n');
     staged.write("manifest.json", &json, false)?;
-    Ok(staged.commit()?)
+    let (path, warning) = staged.commit()?;
+    Ok((path, hex::encode(Sha256::digest(&json)), warning))
 }

@@ -180,6 +180,10 @@ pub enum KcvResult {
     Unavailable(String),
 }
 
+fn marker_label(ceremony_id: &str) -> Vec<u8> {
+    format!("keyrite-ceremony:{ceremony_id}").into_bytes()
+}
+
 /// A ceremony key just generated.
 #[derive(Debug)]
 pub struct GeneratedKey {
@@ -283,6 +287,36 @@ impl Token {
             id,
             template: describe_template(&template),
         })
+    }
+
+    /// Whether a ceremony with this id already ran on the token (its marker object exists).
+    pub fn ceremony_marker_exists(&self, ceremony_id: &str) -> Result<bool, Error> {
+        Ok(!self
+            .session()
+            .find_objects(&[
+                Attribute::Class(ObjectClass::DATA),
+                Attribute::Label(marker_label(ceremony_id)),
+            ])?
+            .is_empty())
+    }
+
+    /// Leaves the marker of a ceremony run on the token: a private `CKO_DATA` object labelled
+    /// `keyrite-ceremony:ID` holding the plan's SHA-256. A plan id that already ran is refused.
+    pub fn create_ceremony_marker(
+        &self,
+        ceremony_id: &str,
+        plan_sha256: &str,
+    ) -> Result<(), Error> {
+        self.session().create_object(&[
+            Attribute::Class(ObjectClass::DATA),
+            Attribute::Token(true),
+            Attribute::Private(true),
+            Attribute::Modifiable(false),
+            Attribute::Label(marker_label(ceremony_id)),
+            Attribute::Application(b"keyrite".to_vec()),
+            Attribute::Value(plan_sha256.as_bytes().to_vec()),
+        ])?;
+        Ok(())
     }
 
     /// Destroys an object.

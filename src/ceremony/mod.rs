@@ -1,0 +1,592 @@
+//! Ceremonies: a declared plan, approved by an M-of-N quorum of custodians defined in a policy
+//! from outside the plan, run step by step on the token, every step recorded in a signed,
+//! hash-chained transcript.
+//!
+//! Everything that can be checked without the token is checked before it is opened: the policy,
+//! the plan and every file it names, the time window, the approvals, the import parameters and
+//! the outputs. The token is then opened read-only in effect until the checks that need it pass
+//! (signer fingerprint, serial, a replayed ceremony id, free labels, the mechanisms); only then
+//! is the transcript created and the first token object made.
+
+pub mod plan;
+pub mod policy;
+pub mod quorum;
+
+use std::path::{Path, PathBuf};
+
+use cryptoki::object::ObjectHandle;
+use serde_json::json;
+use time::OffsetDateTime;
+
+use crate::hsm::keys::KeyLabel;
+use crate::hsm::{Module, Token};
+use crate::kms::format_time;
+use crate::transcript::Transcript;
+use crate::wrap::{self, CheckedWrap, KeyRecord, PreparedWrap, WrapRequest};
+use plan::{Plan, Step};
+use policy::Policy;
+use quorum::Quorum;
+
+/// Why a ceremony was refused or failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A file could not be read.
+    #[error("cannot read {}: {reason}", path.display())]
+    Read {
+        /// The path.
+        path: PathBuf,
+        /// What the system said.
+        reason: String,
+    },
+    /// The policy is invalid.
+    #[error("{}: {reason}", path.display())]
+    Policy {
+        /// The policy file.
+        path: PathBuf,
+        /// The field and what is wrong.
+        reason: String,
+    },
+    /// The plan is invalid.
+    #[error("{}: {field}: {reason}", path.display())]
+    Plan {
+        /// The plan file.
+        path: PathBuf,
+        /// The field, by path.
+        field: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A wrap step's inputs were refused.
+    #[error("{}: steps[{index}]: {source}", path.display())]
+    StepInput {
+        /// The plan file.
+        path: PathBuf,
+        /// The step.
+        index: usize,
+        /// Why.
+        source: Box<crate::Error>,
+    },
+    /// Now is outside the plan's window.
+    #[error("the plan may run from {not_before} to {not_after}; it is now {now}")]
+    Window {
+        /// The plan's not_before.
+        not_before: String,
+        /// The plan's not_after.
+        not_after: String,
+        /// Now.
+        now: String,
+    },
+    /// Too few custodians approved.
+    #[error("{}", quorum_message(.0))]
+    NoQuorum(Box<Quorum>),
+    /// The token's signer is not the one the policy names.
+    #[error(
+        "the signer key {label:?} on the token has fingerprint {actual}, but the policy names {expected}"
+    )]
+    SignerMismatch {
+        /// The signer label.
+        label: String,
+        /// The policy's fingerprint.
+        expected: String,
+        /// The token's.
+        actual: String,
+    },
+    /// The token is not the production token the policy pins.
+    #[error("the policy pins token serial {expected:?}, but token {label:?} has serial {actual:?}")]
+    SerialMismatch {
+        /// The token label.
+        label: String,
+        /// The policy's serial.
+        expected: String,
+        /// The token's.
+        actual: String,
+    },
+    /// The ceremony already ran on this token.
+    #[error("ceremony {ceremony_id:?} already ran on token {token:?}; a plan runs once")]
+    Replay {
+        /// The ceremony id.
+        ceremony_id: String,
+        /// The token label.
+        token: String,
+    },
+    /// A step failed; the transcript records it and is sealed.
+    #[error("the ceremony failed at steps[{index}] ({action}): {reason}; {keys} The sealed transcript is {}", transcript.display())]
+    Failed {
+        /// The step.
+        index: usize,
+        /// Its action.
+        action: &'static str,
+        /// What went wrong.
+        reason: String,
+        /// What happened to the keys generated.
+        keys: String,
+        /// The transcript.
+        transcript: PathBuf,
+    },
+}
+
+fn quorum_message(q: &Quorum) -> String {
+    let names = |v: Vec<String>| {
+        if v.is_empty() {
+            "nobody".to_owned()
+        } else {
+            v.join(", ")
+        }
+    };
+    let mut msg = format!(
+        "the plan has {} valid approval{} of the {} the policy requires; approved by {}; not approved by {}",
+        q.approvals.len(),
+        if q.approvals.len() == 1 { "" } else { "s" },
+        q.threshold,
+        names(q.approvals.iter().map(|a| a.custodian.clone()).collect()),
+        names(q.missing.clone()),
+    );
+    for r in &q.rejected {
+        msg.push_str(&format!("; {} does not count: {}", r.file, r.reason));
+    }
+    msg
+}
+
+/// Reads a whole file once.
+pub(crate) fn read_once(path: &Path) -> Result<Vec<u8>, Error> {
+    std::fs::read(path).map_err(|e| Error::Read {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })
+}
+
+/// What `ceremony run` needs.
+#[derive(Debug, Clone)]
+pub struct RunRequest {
+    /// The plan file.
+    pub plan: PathBuf,
+    /// The policy file.
+    pub policy: PathBuf,
+    /// The directory of approval signatures.
+    pub approvals: PathBuf,
+    /// The transcript to create.
+    pub transcript: PathBuf,
+    /// The PKCS#11 module; `None` for the default.
+    pub module: Option<PathBuf>,
+}
+
+/// A ceremony checked without the token.
+#[derive(Debug)]
+pub struct Prepared {
+    /// The policy.
+    pub policy: Policy,
+    /// The plan.
+    pub plan: Plan,
+    /// The statement the custodians signed.
+    pub statement: String,
+    /// The approvals.
+    pub quorum: Quorum,
+    wraps: Vec<Option<PreparedWrap>>,
+}
+
+/// Checks the policy, the plan and its files, the window, the approvals, every wrap step's
+/// inputs and outputs, and the transcript path — all before any token is opened.
+pub fn prepare(req: &RunRequest, now: OffsetDateTime) -> Result<Prepared, crate::Error> {
+    let policy = Policy::load(&req.policy)?;
+    let plan = Plan::load(&req.plan)?;
+    if now < plan.not_before || now > plan.not_after {
+        return Err(Error::Window {
+            not_before: format_time(plan.not_before),
+            not_after: format_time(plan.not_after),
+            now: format_time(now),
+        }
+        .into());
+    }
+    let statement = plan.digest_statement();
+    let quorum = quorum::verify(&policy, &statement, &req.approvals)?;
+    let wraps = prepare_wraps(&plan, now)?;
+    if std::fs::symlink_metadata(&req.transcript).is_ok() {
+        return Err(crate::transcript::Error::Exists {
+            path: req.transcript.clone(),
+        }
+        .into());
+    }
+    Ok(Prepared {
+        policy,
+        plan,
+        statement,
+        quorum,
+        wraps,
+    })
+}
+
+/// Checks every wrap step's parameters (as read for the digest), options and output path.
+pub fn prepare_wraps(
+    plan: &Plan,
+    now: OffsetDateTime,
+) -> Result<Vec<Option<PreparedWrap>>, crate::Error> {
+    let dir = plan.dir();
+    let mut wraps = Vec::new();
+    for (index, step) in plan.steps.iter().enumerate() {
+        let Step::Wrap {
+            key_label,
+            provider,
+            params,
+            algorithm,
+            wrapping_key_spec,
+            out,
+            valid_to,
+            allow_legacy_pkcs1,
+        } = step
+        else {
+            wraps.push(None);
+            continue;
+        };
+        let key_spec = plan
+            .steps
+            .iter()
+            .find_map(|s| match s {
+                Step::Generate {
+                    key_label: l,
+                    key_spec,
+                } if l == key_label => Some(*key_spec),
+                _ => None,
+            })
+            .unwrap_or(crate::hsm::keys::KeySpec::Aes256);
+        let request = WrapRequest {
+            provider: *provider,
+            params: dir.join(params),
+            algorithm: *algorithm,
+            wrapping_key_spec: *wrapping_key_spec,
+            key_label: key_label.clone(),
+            key_spec,
+            out: dir.join(out),
+            material_valid_to: *valid_to,
+            allow_legacy_pkcs1: *allow_legacy_pkcs1,
+        };
+        let step_err = |e: crate::Error| Error::StepInput {
+            path: plan.path.clone(),
+            index,
+            source: Box::new(e),
+        };
+        crate::output::check_absent(&request.out).map_err(|e| step_err(e.into()))?;
+        let bytes = plan
+            .file(params)
+            .map(|f| f.bytes.clone())
+            .unwrap_or_default();
+        wraps.push(Some(
+            wrap::prepare_bytes(request, &bytes, now).map_err(step_err)?,
+        ));
+    }
+    Ok(wraps)
+}
+
+/// The result of a completed ceremony.
+#[derive(Debug)]
+pub struct Outcome {
+    /// The sealed transcript.
+    pub transcript: PathBuf,
+    /// Every output directory written.
+    pub outputs: Vec<PathBuf>,
+    /// The keys generated, with their check values.
+    pub keys: Vec<KeyRecord>,
+}
+
+struct Generated {
+    label: KeyLabel,
+    handle: ObjectHandle,
+    record: KeyRecord,
+    wraps_done: usize,
+}
+
+const ACTOR: &str = "keyrite";
+
+/// Runs a prepared ceremony on the token.
+pub fn run(prepared: Prepared, req: &RunRequest) -> Result<Outcome, crate::Error> {
+    let Prepared {
+        policy,
+        plan,
+        statement,
+        quorum,
+        wraps,
+    } = prepared;
+    let module_path = Module::resolve(req.module.as_deref())?;
+    let module = Module::load(&module_path)?;
+    let description = module.find_token(Some(&plan.token_label))?;
+    if let Some(expected) = &policy.token_serial {
+        if *expected != description.serial {
+            return Err(Error::SerialMismatch {
+                label: description.label.clone(),
+                expected: expected.clone(),
+                actual: description.serial.clone(),
+            }
+            .into());
+        }
+    }
+    let pin = plan
+        .pin
+        .read(&format!("User PIN for token {:?}: ", description.label))?;
+    let token = module.open(description)?;
+    token.login(&pin)?;
+    drop(pin);
+
+    // Checks that need the token but change nothing on it.
+    let signer = token.signer_public_key(&plan.signing_key_label)?;
+    let signer_fp = signer.fingerprint()?;
+    if signer_fp != policy.signer_fingerprint {
+        return Err(Error::SignerMismatch {
+            label: plan.signing_key_label.to_string(),
+            expected: policy.signer_fingerprint.clone(),
+            actual: signer_fp,
+        }
+        .into());
+    }
+    if token.ceremony_marker_exists(&plan.ceremony_id)? {
+        return Err(Error::Replay {
+            ceremony_id: plan.ceremony_id.clone(),
+            token: token.label().to_owned(),
+        }
+        .into());
+    }
+    for step in &plan.steps {
+        if let Step::Generate { key_label, .. } = step {
+            token.check_label_free(key_label)?;
+        }
+    }
+    let mut checked: Vec<Option<CheckedWrap>> = Vec::new();
+    for w in &wraps {
+        checked.push(match w {
+            Some(p) => Some(wrap::check_on_token(&token, p)?),
+            None => None,
+        });
+    }
+
+    // From here on, everything is recorded.
+    let mut t = Transcript::create(&req.transcript)?;
+    t.append(
+        "policy",
+        ACTOR,
+        json!({
+            "file": policy.path.display().to_string(),
+            "sha256": policy.digest,
+            "threshold": policy.threshold,
+            "custodians": policy.custodians.iter().map(|c| json!({"name": c.name, "key_fingerprint": c.fingerprint()})).collect::<Vec<_>>(),
+            "witnesses": policy.witnesses.iter().map(|c| json!({"name": c.name, "key_fingerprint": c.fingerprint()})).collect::<Vec<_>>(),
+            "signer_fingerprint": policy.signer_fingerprint,
+            "token_serial": policy.token_serial,
+        }),
+    )?;
+    t.append(
+        "plan",
+        ACTOR,
+        json!({
+            "ceremony_id": plan.ceremony_id,
+            "operator": plan.operator,
+            "file": plan.path.display().to_string(),
+            "sha256": plan.sha256,
+            "text": plan.text,
+            "digest_statement": statement,
+            "files": plan.files.iter().map(|f| json!({"name": f.name, "sha256": f.sha256})).collect::<Vec<_>>(),
+            "steps": plan.steps.iter().map(Step::action).collect::<Vec<_>>(),
+        }),
+    )?;
+    t.append("approvals", ACTOR, &quorum)?;
+    let d = token.description();
+    t.append(
+        "token",
+        &plan.operator,
+        json!({
+            "module": module.path().display().to_string(),
+            "library": module.library_description()?,
+            "label": d.label,
+            "serial": d.serial,
+            "manufacturer": d.manufacturer,
+            "model": d.model,
+            "firmware": d.firmware,
+            "signer_label": plan.signing_key_label,
+            "signer_fingerprint": signer_fp,
+        }),
+    )?;
+
+    let mut generated: Vec<Generated> = Vec::new();
+    let mut outputs = Vec::new();
+    let result = run_steps(
+        &mut t,
+        &token,
+        &module,
+        &plan,
+        &wraps,
+        &checked,
+        &mut generated,
+        &mut outputs,
+    );
+    let (outcome, keys) = match &result {
+        Ok(()) => ("completed", keep_all(&generated)),
+        Err(_) => ("failed", settle_failed(&token, &mut generated)),
+    };
+    let reason = result
+        .as_ref()
+        .err()
+        .map(|(i, e)| json!({"step": i, "error": e.to_string()}));
+    t.append(
+        "finish",
+        &plan.operator,
+        json!({"outcome": outcome, "failure": reason, "keys": keys}),
+    )?;
+    let head = t.head();
+    let signature = token.sign_digest(&plan.signing_key_label, &head)?;
+    let transcript = t.seal(&signer_fp, &signature)?;
+    match result {
+        Ok(()) => Ok(Outcome {
+            transcript,
+            outputs,
+            keys: generated.into_iter().map(|g| g.record).collect(),
+        }),
+        Err((index, e)) => Err(Error::Failed {
+            index,
+            action: plan.steps.get(index).map_or("", Step::action),
+            reason: e.to_string(),
+            keys: keys
+                .iter()
+                .map(|k| format!("key {} {}.", k["label"], k["fate"].as_str().unwrap_or("")))
+                .collect::<Vec<_>>()
+                .join(" "),
+            transcript,
+        }
+        .into()),
+    }
+}
+
+fn keep_all(generated: &[Generated]) -> Vec<serde_json::Value> {
+    generated
+        .iter()
+        .map(|g| json!({"label": g.label, "kcv": g.record.kcv, "fate": format!("kept ({} wrap{} written)", g.wraps_done, if g.wraps_done == 1 { "" } else { "s" })}))
+        .collect()
+}
+
+/// After a failure: a key nothing was wrapped from is destroyed; a key with wraps written is
+/// kept, since those may already be on their way to a KMS.
+fn settle_failed(token: &Token, generated: &mut [Generated]) -> Vec<serde_json::Value> {
+    generated
+        .iter()
+        .map(|g| {
+            let fate = if g.wraps_done > 0 {
+                format!(
+                    "kept ({} wrap{} written)",
+                    g.wraps_done,
+                    if g.wraps_done == 1 { "" } else { "s" }
+                )
+            } else {
+                match token.destroy(g.handle) {
+                    Ok(()) => "destroyed (nothing was wrapped from it)".to_owned(),
+                    Err(e) => format!("NOT destroyed ({e}): remove it by hand"),
+                }
+            };
+            json!({"label": g.label, "kcv": g.record.kcv, "fate": fate})
+        })
+        .collect()
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run_steps(
+    t: &mut Transcript,
+    token: &Token,
+    module: &Module,
+    plan: &Plan,
+    wraps: &[Option<PreparedWrap>],
+    checked: &[Option<CheckedWrap>],
+    generated: &mut Vec<Generated>,
+    outputs: &mut Vec<PathBuf>,
+) -> Result<(), (usize, crate::Error)> {
+    t.append(
+        "marker",
+        &plan.operator,
+        json!({"label": format!("keyrite-ceremony:{}", plan.ceremony_id), "value": plan.sha256}),
+    )
+    .map_err(|e| (0, e.into()))?;
+    token
+        .create_ceremony_marker(&plan.ceremony_id, &plan.sha256)
+        .map_err(|e| (0, e.into()))?;
+    for (index, step) in plan.steps.iter().enumerate() {
+        let fail = |e: crate::Error| (index, e);
+        match step {
+            Step::Generate {
+                key_label,
+                key_spec,
+            } => {
+                // Announced and fsynced before the token acts.
+                t.append(
+                    "generate",
+                    &plan.operator,
+                    json!({"index": index, "key_label": key_label, "key_spec": key_spec}),
+                )
+                .map_err(|e| fail(e.into()))?;
+                let (handle, record) = wrap::generate(token, key_label, *key_spec).map_err(fail)?;
+                t.append("generated", ACTOR, json!({"index": index, "key": record}))
+                    .map_err(|e| fail(e.into()))?;
+                generated.push(Generated {
+                    label: key_label.clone(),
+                    handle,
+                    record,
+                    wraps_done: 0,
+                });
+            }
+            Step::Wrap { key_label, .. } => {
+                let (Some(prepared), Some(checked)) = (&wraps[index], &checked[index]) else {
+                    return Err(fail(crate::Error::Internal {
+                        what: format!("steps[{index}] was not prepared"),
+                    }));
+                };
+                let key = generated
+                    .iter_mut()
+                    .find(|g| &g.label == key_label)
+                    .ok_or_else(|| {
+                        fail(crate::Error::Internal {
+                            what: format!("steps[{index}]: {key_label} was not generated"),
+                        })
+                    })?;
+                let params = prepared.params();
+                t.append(
+                    "wrap",
+                    &plan.operator,
+                    json!({
+                        "index": index,
+                        "key_label": key_label,
+                        "provider": prepared.request().provider.name(),
+                        "kms_key_id": params.key_id,
+                        "algorithm": prepared.request().algorithm.name(),
+                        "mechanism": checked.method().mechanism(),
+                        "mechanism_parameters": checked.method().parameters(),
+                        "wrapping_key_sha256": params.public_key.fingerprint(),
+                        "parameters_valid_to": format_time(params.valid_to),
+                        "key_material_valid_to": prepared.request().material_valid_to.map(format_time),
+                        "out": prepared.request().out.display().to_string(),
+                    }),
+                )
+                .map_err(|e| fail(e.into()))?;
+                let outcome =
+                    wrap::wrap_and_write(token, module, prepared, checked, key.handle, &key.record)
+                        .map_err(|(step, e)| {
+                            fail(crate::Error::StepFailed {
+                                step,
+                                source: Box::new(e),
+                            })
+                        })?;
+                key.wraps_done += 1;
+                let mut files = outcome.manifest.files.clone();
+                files.insert("manifest.json", outcome.manifest_sha256.clone());
+                t.append(
+                    "wrapped",
+                    ACTOR,
+                    json!({
+                        "index": index,
+                        "key_label": key_label,
+                        "kcv": key.record.kcv,
+                        "out": outcome.out.display().to_string(),
+                        "files": files,
+                        "warning": outcome.warning,
+                    }),
+                )
+                .map_err(|e| fail(e.into()))?;
+                outputs.push(outcome.out);
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,400 @@
+//! The plan: one ceremony, declared in advance and approved by the custodians before anything
+//! touches the token. It names the token by label only (the module comes from the command line,
+//! so the approved plan serves the rehearsal and the real run), the signing key, how the PIN
+//! comes, and the ordered steps. Every file it refers to is read once: the same bytes are hashed
+//! into the digest the custodians sign and parsed.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use sha2::{Digest as _, Sha256};
+use time::OffsetDateTime;
+
+use super::{Error, read_once};
+use crate::hsm::keys::{KeyLabel, KeySpec};
+use crate::kms::{Provider, WrappingAlgorithm, WrappingKeySpec};
+use crate::pin::PinSource;
+
+/// The plan format version.
+pub const VERSION: u32 = 1;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PlanFile {
+    version: u32,
+    ceremony_id: String,
+    not_before: String,
+    not_after: String,
+    operator: String,
+    token_label: String,
+    signing_key_label: String,
+    pin: String,
+    steps: Vec<StepFile>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(tag = "action", rename_all = "lowercase")]
+enum StepFile {
+    Generate(GenerateFile),
+    Wrap(WrapFile),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GenerateFile {
+    key_label: String,
+    #[serde(default = "default_spec")]
+    key_spec: String,
+}
+
+fn default_spec() -> String {
+    KeySpec::Aes256.name().to_owned()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WrapFile {
+    key_label: String,
+    provider: String,
+    params: String,
+    algorithm: String,
+    out: String,
+    wrapping_key_spec: Option<String>,
+    valid_to: Option<String>,
+    #[serde(default)]
+    allow_legacy_pkcs1: bool,
+}
+
+/// A step of a plan, checked.
+#[derive(Debug, Clone)]
+pub enum Step {
+    /// Generate a ceremony key.
+    Generate {
+        /// Its label.
+        key_label: KeyLabel,
+        /// Its kind.
+        key_spec: KeySpec,
+    },
+    /// Wrap a key generated earlier in the plan for a KMS import.
+    Wrap {
+        /// The key's label.
+        key_label: KeyLabel,
+        /// The KMS.
+        provider: Provider,
+        /// The parameters file, as the plan names it (relative to the plan).
+        params: String,
+        /// The algorithm.
+        algorithm: WrappingAlgorithm,
+        /// The wrapping key size expected, if named.
+        wrapping_key_spec: Option<WrappingKeySpec>,
+        /// The output directory, as the plan names it (relative to the plan).
+        out: String,
+        /// When the material expires in the KMS.
+        valid_to: Option<OffsetDateTime>,
+        /// Whether PKCS#1 v1.5 is allowed.
+        allow_legacy_pkcs1: bool,
+    },
+}
+
+impl Step {
+    /// The action's name: `generate` or `wrap`.
+    pub fn action(&self) -> &'static str {
+        match self {
+            Step::Generate { .. } => "generate",
+            Step::Wrap { .. } => "wrap",
+        }
+    }
+}
+
+/// A file the plan refers to, read once.
+#[derive(Debug, Clone)]
+pub struct PlanFileRef {
+    /// The path as the plan names it.
+    pub name: String,
+    /// The bytes read.
+    pub bytes: Vec<u8>,
+    /// SHA-256 (hex) of those bytes.
+    pub sha256: String,
+}
+
+/// A checked plan.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// The plan file.
+    pub path: PathBuf,
+    /// Its text, as read.
+    pub text: String,
+    /// SHA-256 (hex) of its bytes.
+    pub sha256: String,
+    /// The ceremony id.
+    pub ceremony_id: String,
+    /// Not before this time.
+    pub not_before: OffsetDateTime,
+    /// Not after this time.
+    pub not_after: OffsetDateTime,
+    /// Who runs it.
+    pub operator: String,
+    /// The token, by label.
+    pub token_label: String,
+    /// The signer key's label.
+    pub signing_key_label: KeyLabel,
+    /// Where the PIN comes from.
+    pub pin: PinSource,
+    /// The steps, in order.
+    pub steps: Vec<Step>,
+    /// Every file the steps refer to, in order of first mention.
+    pub files: Vec<PlanFileRef>,
+}
+
+fn is_id(s: &str) -> bool {
+    (1..=64).contains(&s.len())
+        && s.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+fn time_field(value: &str) -> Result<OffsetDateTime, String> {
+    OffsetDateTime::parse(value, &time::format_description::well_known::Rfc3339)
+        .map_err(|_| format!("{value:?} is not an RFC 3339 time such as 2026-12-01T09:00:00Z"))
+}
+
+/// A relative path inside the plan's directory: no `..`, not absolute, no control characters.
+fn check_relative(value: &str) -> Result<(), String> {
+    let p = Path::new(value);
+    if value.is_empty()
+        || value.chars().any(char::is_control)
+        || p.is_absolute()
+        || p.components()
+            .any(|c| !matches!(c, std::path::Component::Normal(_)))
+    {
+        return Err(format!(
+            "{value:?} must be a path relative to the plan's directory, without `..`"
+        ));
+    }
+    Ok(())
+}
+
+fn clap_value<T: clap::ValueEnum>(value: &str) -> Result<T, String> {
+    T::from_str(value, false).map_err(|_| {
+        let accepted: Vec<String> = T::value_variants()
+            .iter()
+            .filter_map(|v| v.to_possible_value().map(|p| p.get_name().to_owned()))
+            .collect();
+        format!("{value:?} is not one of {}", accepted.join(", "))
+    })
+}
+
+impl Plan {
+    /// The directory the plan's paths are relative to.
+    pub fn dir(&self) -> PathBuf {
+        self.path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default()
+    }
+
+    /// Reads and checks a plan and every file it refers to.
+    pub fn load(path: &Path) -> Result<Self, Error> {
+        let bytes = read_once(path)?;
+        let err = |field: String, reason: String| Error::Plan {
+            path: path.to_path_buf(),
+            field,
+            reason,
+        };
+        let text = String::from_utf8(bytes.clone())
+            .map_err(|_| err("(file)".into(), "not UTF-8 text".into()))?;
+        let file: PlanFile = toml::from_str(&text).map_err(|e| {
+            err(
+                "(file)".into(),
+                format!("{} (line {})", e.message(), line_of(&text, e.span())),
+            )
+        })?;
+        if file.version != VERSION {
+            return Err(err(
+                "version".into(),
+                format!("must be {VERSION}, not {}", file.version),
+            ));
+        }
+        if !is_id(&file.ceremony_id) {
+            return Err(err(
+                "ceremony_id".into(),
+                "use 1 to 64 of A-Z a-z 0-9 . _ -, starting with a letter or digit".into(),
+            ));
+        }
+        let not_before = time_field(&file.not_before).map_err(|r| err("not_before".into(), r))?;
+        let not_after = time_field(&file.not_after).map_err(|r| err("not_after".into(), r))?;
+        if not_after <= not_before {
+            return Err(err(
+                "not_after".into(),
+                "must be later than not_before".into(),
+            ));
+        }
+        if file.operator.trim().is_empty() {
+            return Err(err(
+                "operator".into(),
+                "must name who runs the ceremony".into(),
+            ));
+        }
+        if file.token_label.is_empty() || file.token_label.len() > 32 {
+            return Err(err("token_label".into(), "must be 1 to 32 bytes".into()));
+        }
+        let signing_key_label: KeyLabel =
+            file.signing_key_label
+                .parse()
+                .map_err(|e: crate::hsm::keys::BadKeyLabel| {
+                    err("signing_key_label".into(), e.to_string())
+                })?;
+        let pin = match file.pin.as_str() {
+            "prompt" => PinSource::Prompt,
+            other => match other.strip_prefix("env:") {
+                Some(name) if !name.is_empty() => PinSource::Env(name.to_owned()),
+                _ => {
+                    return Err(err(
+                        "pin".into(),
+                        format!("{other:?} is not \"prompt\" or \"env:NAME\""),
+                    ));
+                }
+            },
+        };
+        if file.steps.is_empty() {
+            return Err(err("steps".into(), "a plan needs at least one step".into()));
+        }
+        let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        let mut steps = Vec::new();
+        let mut files: Vec<PlanFileRef> = Vec::new();
+        let mut generated: Vec<KeyLabel> = Vec::new();
+        let mut outs: Vec<String> = Vec::new();
+        for (i, step) in file.steps.into_iter().enumerate() {
+            let at = |field: &str, reason: String| err(format!("steps[{i}].{field}"), reason);
+            let label = |value: &str| -> Result<KeyLabel, Error> {
+                value
+                    .parse()
+                    .map_err(|e: crate::hsm::keys::BadKeyLabel| at("key_label", e.to_string()))
+            };
+            match step {
+                StepFile::Generate(g) => {
+                    let key_label = label(&g.key_label)?;
+                    if generated.contains(&key_label) {
+                        return Err(at(
+                            "key_label",
+                            format!("{key_label:?} is generated by an earlier step"),
+                        ));
+                    }
+                    let key_spec = clap_value(&g.key_spec).map_err(|r| at("key_spec", r))?;
+                    generated.push(key_label.clone());
+                    steps.push(Step::Generate {
+                        key_label,
+                        key_spec,
+                    });
+                }
+                StepFile::Wrap(w) => {
+                    let key_label = label(&w.key_label)?;
+                    if !generated.contains(&key_label) {
+                        return Err(at(
+                            "key_label",
+                            format!("{key_label:?} is not generated by an earlier step"),
+                        ));
+                    }
+                    let provider = clap_value(&w.provider).map_err(|r| at("provider", r))?;
+                    let algorithm: WrappingAlgorithm = w
+                        .algorithm
+                        .parse()
+                        .map_err(|e: crate::kms::Error| at("algorithm", e.to_string()))?;
+                    let wrapping_key_spec = w
+                        .wrapping_key_spec
+                        .as_deref()
+                        .map(clap_value)
+                        .transpose()
+                        .map_err(|r| at("wrapping_key_spec", r))?;
+                    let valid_to = w
+                        .valid_to
+                        .as_deref()
+                        .map(time_field)
+                        .transpose()
+                        .map_err(|r| at("valid_to", r))?;
+                    check_relative(&w.params).map_err(|r| at("params", r))?;
+                    check_relative(&w.out).map_err(|r| at("out", r))?;
+                    if outs.contains(&w.out) {
+                        return Err(at(
+                            "out",
+                            format!("{:?} is the output of an earlier step", w.out),
+                        ));
+                    }
+                    outs.push(w.out.clone());
+                    if !files.iter().any(|f| f.name == w.params) {
+                        let bytes = std::fs::read(dir.join(&w.params)).map_err(|e| {
+                            at(
+                                "params",
+                                match e.kind() {
+                                    std::io::ErrorKind::NotFound => {
+                                        format!("file not found: {}", w.params)
+                                    }
+                                    _ => format!("cannot read {}: {e}", w.params),
+                                },
+                            )
+                        })?;
+                        files.push(PlanFileRef {
+                            name: w.params.clone(),
+                            sha256: hex::encode(Sha256::digest(&bytes)),
+                            bytes,
+                        });
+                    }
+                    steps.push(Step::Wrap {
+                        key_label,
+                        provider,
+                        params: w.params,
+                        algorithm,
+                        wrapping_key_spec,
+                        out: w.out,
+                        valid_to,
+                        allow_legacy_pkcs1: w.allow_legacy_pkcs1,
+                    });
+                }
+            }
+        }
+        Ok(Plan {
+            path: path.to_path_buf(),
+            sha256: hex::encode(Sha256::digest(&bytes)),
+            text,
+            ceremony_id: file.ceremony_id,
+            not_before,
+            not_after,
+            operator: file.operator,
+            token_label: file.token_label,
+            signing_key_label,
+            pin,
+            steps,
+            files,
+        })
+    }
+
+    /// The statement the custodians sign: the ceremony id, then the SHA-256 of the plan and of
+    /// every file it refers to, in `sha256sum`'s format (paths relative to the plan's
+    /// directory), so `tail -n +3 plan.digest | sha256sum -c` checks it from there.
+    pub fn digest_statement(&self) -> String {
+        let name = self
+            .path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let mut out = format!(
+            "keyrite plan digest v1\nceremony_id {}\n{}  {}\n",
+            self.ceremony_id, self.sha256, name
+        );
+        for f in &self.files {
+            out.push_str(&format!("{}  {}\n", f.sha256, f.name));
+        }
+        out
+    }
+
+    /// The bytes of a file the plan refers to.
+    pub fn file(&self, name: &str) -> Option<&PlanFileRef> {
+        self.files.iter().find(|f| f.name == name)
+    }
+}
+
+fn line_of(text: &str, span: Option<std::ops::Range<usize>>) -> usize {
+    span.map_or(0, |s| {
+        text[..s.start.min(text.len())].lines().count().max(1)
+    })
+}

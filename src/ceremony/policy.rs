@@ -1,0 +1,140 @@
+//! The policy: who may approve a plan (custodians and the threshold M), who witnesses, which
+//! token key seals transcripts, optionally which token serial is production. It is the trust
+//! anchor and comes from outside the plan: a plan never names who approves it.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use sha2::{Digest as _, Sha256};
+use ssh_key::{HashAlg, PublicKey};
+
+use super::{Error, read_once};
+
+/// The policy format version.
+pub const VERSION: u32 = 1;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PolicyFile {
+    version: u32,
+    threshold: usize,
+    signer_fingerprint: String,
+    token_serial: Option<String>,
+    custodians: Vec<PersonFile>,
+    #[serde(default)]
+    witnesses: Vec<PersonFile>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PersonFile {
+    name: String,
+    ssh_key: String,
+}
+
+/// A custodian or witness: a name and an SSH public key.
+#[derive(Debug, Clone)]
+pub struct Person {
+    /// The name.
+    pub name: String,
+    /// The SSH public key.
+    pub key: PublicKey,
+}
+
+impl Person {
+    /// The key's OpenSSH fingerprint (`SHA256:…`).
+    pub fn fingerprint(&self) -> String {
+        self.key.fingerprint(HashAlg::Sha256).to_string()
+    }
+}
+
+/// A checked policy.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    /// The file it came from.
+    pub path: PathBuf,
+    /// SHA-256 (hex) of the file's bytes, as read.
+    pub digest: String,
+    /// M: how many distinct custodians must approve.
+    pub threshold: usize,
+    /// SHA-256 (hex) of the ceremony signer's SubjectPublicKeyInfo DER.
+    pub signer_fingerprint: String,
+    /// The production token's serial, if pinned.
+    pub token_serial: Option<String>,
+    /// The custodians.
+    pub custodians: Vec<Person>,
+    /// The witnesses.
+    pub witnesses: Vec<Person>,
+}
+
+fn people(list: Vec<PersonFile>, field: &str, path: &Path) -> Result<Vec<Person>, Error> {
+    let mut out: Vec<Person> = Vec::new();
+    for (i, p) in list.into_iter().enumerate() {
+        let at = |what: &str| Error::Policy {
+            path: path.to_path_buf(),
+            reason: format!("{field}[{i}].{what}"),
+        };
+        if p.name.trim().is_empty() || p.name.chars().any(char::is_control) {
+            return Err(at(
+                "name: must be a non-empty name without control characters",
+            ));
+        }
+        let key = PublicKey::from_openssh(p.ssh_key.trim())
+            .map_err(|e| at(&format!("ssh_key: not an OpenSSH public key ({e})")))?;
+        if out.iter().any(|o| o.name == p.name) {
+            return Err(at(&format!("name: {:?} is listed twice", p.name)));
+        }
+        if out.iter().any(|o| o.key.key_data() == key.key_data()) {
+            return Err(at("ssh_key: the same key is listed twice"));
+        }
+        out.push(Person { name: p.name, key });
+    }
+    Ok(out)
+}
+
+impl Policy {
+    /// Reads and checks a policy file.
+    pub fn load(path: &Path) -> Result<Self, Error> {
+        let bytes = read_once(path)?;
+        let err = |reason: String| Error::Policy {
+            path: path.to_path_buf(),
+            reason,
+        };
+        let text = std::str::from_utf8(&bytes).map_err(|_| err("not UTF-8 text".into()))?;
+        let file: PolicyFile = toml::from_str(text).map_err(|e| err(e.message().to_owned()))?;
+        if file.version != VERSION {
+            return Err(err(format!(
+                "version: must be {VERSION}, not {}",
+                file.version
+            )));
+        }
+        let custodians = people(file.custodians, "custodians", path)?;
+        let witnesses = people(file.witnesses, "witnesses", path)?;
+        if custodians.is_empty() {
+            return Err(err("custodians: at least one custodian is needed".into()));
+        }
+        if file.threshold == 0 || file.threshold > custodians.len() {
+            return Err(err(format!(
+                "threshold: must be between 1 and the number of custodians ({}), not {}",
+                custodians.len(),
+                file.threshold
+            )));
+        }
+        let fp = file.signer_fingerprint.to_ascii_lowercase();
+        if fp.len() != 64 || !fp.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(err(
+                "signer_fingerprint: must be the 64 hex digits `keyrite token signer export` prints"
+                    .into(),
+            ));
+        }
+        Ok(Policy {
+            path: path.to_path_buf(),
+            digest: hex::encode(Sha256::digest(&bytes)),
+            threshold: file.threshold,
+            signer_fingerprint: fp,
+            token_serial: file.token_serial,
+            custodians,
+            witnesses,
+        })
+    }
+}
