@@ -111,7 +111,7 @@ pub enum Error {
         token: String,
     },
     /// A step failed; the transcript records it and is sealed.
-    #[error("the ceremony failed at steps[{index}] ({action}): {reason}; {keys} The sealed transcript is {}", transcript.display())]
+    #[error("the ceremony failed at steps[{index}] ({action}): {reason}.{keys} The sealed transcript is {}.", transcript.display())]
     Failed {
         /// The step.
         index: usize,
@@ -349,14 +349,6 @@ pub fn run(prepared: Prepared, req: &RunRequest) -> Result<Outcome, crate::Error
             token.check_label_free(key_label)?;
         }
     }
-    let mut checked: Vec<Option<CheckedWrap>> = Vec::new();
-    for w in &wraps {
-        checked.push(match w {
-            Some(p) => Some(wrap::check_on_token(&token, p)?),
-            None => None,
-        });
-    }
-
     // From here on, everything is recorded.
     let mut t = Transcript::create(&req.transcript)?;
     t.append(
@@ -412,10 +404,20 @@ pub fn run(prepared: Prepared, req: &RunRequest) -> Result<Outcome, crate::Error
         &module,
         &plan,
         &wraps,
-        &checked,
         &mut generated,
         &mut outputs,
     );
+    if let Err((index, e)) = &result {
+        t.append(
+            "failure",
+            ACTOR,
+            json!({
+                "index": index,
+                "action": plan.steps.get(*index).map_or("", Step::action),
+                "error": e.to_string(),
+            }),
+        )?;
+    }
     let (outcome, keys) = match &result {
         Ok(()) => ("completed", keep_all(&generated)),
         Err(_) => ("failed", settle_failed(&token, &mut generated)),
@@ -444,9 +446,8 @@ pub fn run(prepared: Prepared, req: &RunRequest) -> Result<Outcome, crate::Error
             reason: e.to_string(),
             keys: keys
                 .iter()
-                .map(|k| format!("key {} {}.", k["label"], k["fate"].as_str().unwrap_or("")))
-                .collect::<Vec<_>>()
-                .join(" "),
+                .map(|k| format!(" Key {}: {}.", k["label"], k["fate"].as_str().unwrap_or("")))
+                .collect(),
             transcript,
         }
         .into()),
@@ -483,17 +484,36 @@ fn settle_failed(token: &Token, generated: &mut [Generated]) -> Vec<serde_json::
         .collect()
 }
 
-#[allow(clippy::too_many_arguments)]
 fn run_steps(
     t: &mut Transcript,
     token: &Token,
     module: &Module,
     plan: &Plan,
     wraps: &[Option<PreparedWrap>],
-    checked: &[Option<CheckedWrap>],
     generated: &mut Vec<Generated>,
     outputs: &mut Vec<PathBuf>,
 ) -> Result<(), (usize, crate::Error)> {
+    // Before anything changes on the token: can it wrap every step exactly as planned?
+    let mut checked: Vec<Option<CheckedWrap>> = Vec::new();
+    for (index, w) in wraps.iter().enumerate() {
+        let Some(prepared) = w else {
+            checked.push(None);
+            continue;
+        };
+        let c = wrap::check_on_token(token, prepared).map_err(|e| (index, e))?;
+        t.append(
+            "check",
+            ACTOR,
+            json!({
+                "index": index,
+                "algorithm": prepared.request().algorithm.name(),
+                "mechanism": c.method().mechanism(),
+                "result": "a trial wrap with a throw-away key succeeded",
+            }),
+        )
+        .map_err(|e| (index, e.into()))?;
+        checked.push(Some(c));
+    }
     t.append(
         "marker",
         &plan.operator,

@@ -7,6 +7,8 @@
 //! keyrite — the `rsa` crate, `openssl pkeyutl`, Python `cryptography` and PyKCS11.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod ceremony;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -210,7 +212,9 @@ pub struct Kms {
 impl Kms {
     /// A new RSA key pair of `bits` in `dir`.
     pub fn new(dir: &Path, bits: u32) -> Self {
-        let private_pem = dir.join(format!("kms-{bits}.pem"));
+        static COUNT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = COUNT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let private_pem = dir.join(format!("kms-{bits}-{n}.pem"));
         run_ok(
             Command::new("openssl")
                 .args([

@@ -1,0 +1,358 @@
+//! Ceremonies on a real SoftHSM2 token with custodians' keys and approvals made by `ssh-keygen`,
+//! checked from the other side: the chain recomputed with `sha2`, the seal verified by
+//! `openssl pkeyutl`, approvals by `ssh-keygen -Y verify`, outputs unwrapped by the KMS side.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::process::{Command, Stdio};
+
+use base64::Engine as _;
+use common::ceremony::Ceremony;
+use common::*;
+use serde_json::Value;
+use sha2::{Digest as _, Sha256};
+
+fn stderr(out: &std::process::Output) -> String {
+    String::from_utf8(out.stderr.clone()).unwrap()
+}
+
+/// Recomputes the chain and checks the seal with openssl; returns the lines.
+fn check_chain_and_seal(c: &Ceremony, name: &str) -> Vec<(String, Value)> {
+    let lines = c.transcript(name);
+    let mut prev = hex::encode(Sha256::digest(b""));
+    for (i, (text, value)) in lines.iter().enumerate() {
+        assert_eq!(value["seq"], i as u64, "line {i}");
+        assert_eq!(value["prev"], prev, "line {i}");
+        prev = hex::encode(Sha256::digest(text.as_bytes()));
+    }
+    let (_, seal) = lines.last().unwrap();
+    assert_eq!(seal["step"], "seal");
+    assert_eq!(
+        seal.as_object().unwrap().keys().collect::<Vec<_>>(),
+        ["prev", "seq", "signature", "signer", "step", "time", "v"]
+    );
+    assert_eq!(seal["signer"], c.signer_fingerprint);
+    assert_eq!(lines[lines.len() - 2].1["step"], "finish");
+    let head = c.dir().join("head.bin");
+    let sig = c.dir().join("seal.der");
+    std::fs::write(&head, hex::decode(seal["prev"].as_str().unwrap()).unwrap()).unwrap();
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(seal["signature"].as_str().unwrap())
+        .unwrap();
+    std::fs::write(&sig, der).unwrap();
+    let out = run(Command::new("openssl")
+        .args(["pkeyutl", "-verify", "-pubin", "-inkey"])
+        .arg(&c.signer_pem)
+        .arg("-in")
+        .arg(&head)
+        .arg("-sigfile")
+        .arg(&sig));
+    assert!(
+        out.status.success(),
+        "openssl: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    lines
+}
+
+fn step<'a>(lines: &'a [(String, Value)], name: &str) -> Vec<&'a Value> {
+    lines
+        .iter()
+        .filter(|(_, v)| v["step"] == name)
+        .map(|(_, v)| &v["data"])
+        .collect()
+}
+
+#[test]
+fn three_wraps_for_three_kms_keys_unwrap_to_the_same_key_and_the_record_checks_out() {
+    let c = Ceremony::new(&["us-east-1", "eu-west-1", "ap-south-1"]);
+    let objects_before = c.token.objects().len();
+    let digest = c.digest();
+    c.approve("alice", "keyrite-plan", "alice.sig");
+    c.approve("bob", "keyrite-plan", "bob.sig");
+    let out = c.run("t.jsonl");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        stdout.contains("approved by 2 of 2 required: alice, bob"),
+        "{stdout}"
+    );
+
+    // Three outputs, three KMS keys, one key.
+    let mut materials = Vec::new();
+    for r in &c.regions {
+        let dir = c.dir().join(format!("payments-2026-{}", r.name));
+        let wrapped = std::fs::read(dir.join("EncryptedKeyMaterial.bin")).unwrap();
+        materials.push(r.kms.unwrap_rsa_crate(&wrapped, "RSAES_OAEP_SHA_1"));
+    }
+    assert_eq!(materials[0].len(), 32);
+    assert!(materials.iter().all(|m| *m == materials[0]));
+
+    let lines = check_chain_and_seal(&c, "t.jsonl");
+    let steps: Vec<&str> = lines
+        .iter()
+        .map(|(_, v)| v["step"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            "policy",
+            "plan",
+            "approvals",
+            "token",
+            "check",
+            "check",
+            "check",
+            "marker",
+            "generate",
+            "generated",
+            "wrap",
+            "wrapped",
+            "wrap",
+            "wrapped",
+            "wrap",
+            "wrapped",
+            "finish",
+            "seal"
+        ]
+    );
+    let kcv = step(&lines, "generated")[0]["key"]["kcv"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(kcv, kcv_python("aes-ecb-zero-3", &materials[0]));
+    for wrapped in step(&lines, "wrapped") {
+        assert_eq!(wrapped["kcv"], kcv);
+        let out = std::path::PathBuf::from(wrapped["out"].as_str().unwrap());
+        for (name, digest) in wrapped["files"].as_object().unwrap() {
+            let bytes = std::fs::read(c.dir().join(&out).join(name)).unwrap();
+            assert_eq!(
+                hex::encode(Sha256::digest(bytes)),
+                digest.as_str().unwrap(),
+                "{name}"
+            );
+        }
+    }
+    let plan = step(&lines, "plan")[0];
+    assert_eq!(
+        plan["digest_statement"].as_str().unwrap().as_bytes(),
+        digest.as_slice()
+    );
+    assert_eq!(
+        plan["text"].as_str().unwrap(),
+        std::fs::read_to_string(c.dir().join("plan.toml")).unwrap()
+    );
+    let policy_bytes = std::fs::read(c.dir().join("policy.toml")).unwrap();
+    assert_eq!(
+        step(&lines, "policy")[0]["sha256"],
+        hex::encode(Sha256::digest(policy_bytes))
+    );
+    let finish = step(&lines, "finish")[0];
+    assert_eq!(finish["outcome"], "completed");
+
+    // The embedded approvals verify with ssh-keygen, over the recorded statement.
+    let approvals = step(&lines, "approvals")[0]["approvals"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(approvals.len(), 2);
+    for a in &approvals {
+        let name = a["custodian"].as_str().unwrap();
+        let allowed = c.dir().join("allowed_signers");
+        std::fs::write(&allowed, format!("{name} {}\n", c.person(name).public())).unwrap();
+        let sig = c.dir().join("embedded.sig");
+        std::fs::write(&sig, a["signature"].as_str().unwrap()).unwrap();
+        let mut child = Command::new("ssh-keygen")
+            .args(["-Y", "verify", "-n", "keyrite-plan", "-I", name, "-f"])
+            .arg(&allowed)
+            .arg("-s")
+            .arg(&sig)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write as _;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(plan["digest_statement"].as_str().unwrap().as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "ssh-keygen -Y verify for {name}");
+    }
+
+    // The token: the signer pair, the new key and the run's marker; the PIN nowhere.
+    let objects = c.token.objects();
+    assert_eq!(objects.len(), objects_before + 2, "{objects:?}");
+    let key = objects
+        .iter()
+        .find(|o| o["label"] == "payments-2026")
+        .unwrap();
+    assert_ceremony_key(key);
+    assert!(
+        objects
+            .iter()
+            .any(|o| o["class"] == "CKO_DATA" && o["label"] == "keyrite-ceremony:payments-2026")
+    );
+    let mut written = vec![std::fs::read(c.dir().join("t.jsonl")).unwrap()];
+    for r in &c.regions {
+        let dir = c.dir().join(format!("payments-2026-{}", r.name));
+        for e in std::fs::read_dir(dir).unwrap() {
+            written.push(std::fs::read(e.unwrap().path()).unwrap());
+        }
+    }
+    for bytes in written {
+        assert!(!bytes.windows(PIN.len()).any(|w| w == PIN.as_bytes()));
+    }
+}
+
+#[test]
+fn quorum_and_input_refusals_happen_before_the_token_is_touched() {
+    let c = Ceremony::new(&["us-east-1"]);
+    let objects = c.token.objects();
+    let reset = |c: &Ceremony| {
+        for e in std::fs::read_dir(c.dir().join("approvals")).unwrap() {
+            std::fs::remove_file(e.unwrap().path()).unwrap();
+        }
+        c.write_plan("payments-2026", "RSAES_OAEP_SHA_1");
+        c.digest();
+    };
+    type Setup = fn(&Ceremony);
+    let cases: Vec<(&str, Setup, &str)> = vec![
+        (
+            "M-1 approvals",
+            |c| c.approve("alice", "keyrite-plan", "alice.sig"),
+            "keyrite: the plan has 1 valid approval of the 2 the policy requires; approved by alice; not approved by bob, carol\n",
+        ),
+        (
+            "a duplicate custodian",
+            |c| {
+                c.approve("alice", "keyrite-plan", "a1.sig");
+                c.approve("alice", "keyrite-plan", "a2.sig");
+            },
+            "keyrite: the plan has 1 valid approval of the 2 the policy requires; approved by alice; not approved by bob, carol; a2.sig does not count: a second approval by alice\n",
+        ),
+        (
+            "a key outside the policy",
+            |c| {
+                c.approve("alice", "keyrite-plan", "alice.sig");
+                c.approve("dave", "keyrite-plan", "dave.sig");
+            },
+            "keyrite: the plan has 1 valid approval of the 2 the policy requires; approved by alice; not approved by bob, carol; dave.sig does not count: signed by a key that is not a custodian's in the policy\n",
+        ),
+        (
+            "the wrong namespace",
+            |c| {
+                c.approve("alice", "keyrite-plan", "alice.sig");
+                c.approve("bob", "file", "bob.sig");
+            },
+            "keyrite: the plan has 1 valid approval of the 2 the policy requires; approved by alice; not approved by bob, carol; bob.sig does not count: signed in namespace \"file\", not \"keyrite-plan\"\n",
+        ),
+        (
+            "an approval of another plan",
+            |c| {
+                c.approve("alice", "keyrite-plan", "alice.sig");
+                c.write_plan("payments-2027", "RSAES_OAEP_SHA_1");
+                c.digest();
+                c.approve("bob", "keyrite-plan", "bob.sig");
+                c.write_plan("payments-2026", "RSAES_OAEP_SHA_1");
+            },
+            "keyrite: the plan has 1 valid approval of the 2 the policy requires; approved by alice; not approved by bob, carol; bob.sig does not count: bob's signature does not verify over this plan's digest (another plan, or a file changed since)\n",
+        ),
+        (
+            "a parameters file changed after approval",
+            |c| {
+                c.approve("alice", "keyrite-plan", "alice.sig");
+                c.approve("bob", "keyrite-plan", "bob.sig");
+                let p = c.dir().join("params/us-east-1.json");
+                let mut bytes = std::fs::read(&p).unwrap();
+                bytes.push(b'\n');
+                std::fs::write(&p, bytes).unwrap();
+            },
+            "keyrite: the plan has 0 valid approvals of the 2 the policy requires; approved by nobody; not approved by alice, bob, carol; alice.sig does not count: alice's signature does not verify over this plan's digest (another plan, or a file changed since); bob.sig does not count: bob's signature does not verify over this plan's digest (another plan, or a file changed since)\n",
+        ),
+    ];
+    for (name, setup, expected) in cases {
+        reset(&c);
+        setup(&c);
+        let out = c.run("t.jsonl");
+        assert_eq!(stderr(&out), expected, "{name}");
+        assert_eq!(out.status.code(), Some(1), "{name}");
+        assert!(
+            !c.dir().join("t.jsonl").exists(),
+            "{name}: a transcript was written"
+        );
+        assert!(!c.dir().join("payments-2026-us-east-1").exists(), "{name}");
+        assert_eq!(c.token.objects(), objects, "{name}: the token changed");
+    }
+
+    // An expired plan, approved by a quorum.
+    reset(&c);
+    c.write_plan_window(
+        "payments-2026",
+        &hours_from_now(-48),
+        &hours_from_now(-24),
+        "RSAES_OAEP_SHA_1",
+    );
+    c.digest();
+    c.approve("alice", "keyrite-plan", "alice.sig");
+    c.approve("bob", "keyrite-plan", "bob.sig");
+    let out = c.run("t.jsonl");
+    assert!(
+        stderr(&out).starts_with("keyrite: the plan may run from "),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!c.dir().join("t.jsonl").exists());
+    assert_eq!(c.token.objects(), objects);
+
+    // A ceremony id that already ran: refused on the second run, the token read but unchanged.
+    reset(&c);
+    c.approve("alice", "keyrite-plan", "alice.sig");
+    c.approve("carol", "keyrite-plan", "carol.sig");
+    let first = c.run("first.jsonl");
+    assert!(first.status.success(), "{}", stderr(&first));
+    let after_first = c.token.objects();
+    std::fs::rename(
+        c.dir().join("payments-2026-us-east-1"),
+        c.dir().join("moved"),
+    )
+    .unwrap();
+    let out = c.run("second.jsonl");
+    assert_eq!(
+        stderr(&out),
+        "keyrite: ceremony \"payments-2026\" already ran on token \"ceremony\"; a plan runs once\n"
+    );
+    assert!(!c.dir().join("second.jsonl").exists());
+    assert!(!c.dir().join("payments-2026-us-east-1").exists());
+    assert_eq!(c.token.objects(), after_first);
+}
+
+/// A step the token cannot do (OAEP with SHA-256 on SoftHSM2) is found by the trial before any
+/// key exists: the transcript records the failure, says `failed`, and is sealed.
+#[test]
+fn a_failed_ceremony_is_recorded_and_sealed() {
+    let c = Ceremony::new(&["us-east-1"]);
+    let objects = c.token.objects();
+    c.write_plan("payments-2026", "RSAES_OAEP_SHA_256");
+    c.digest();
+    c.approve("alice", "keyrite-plan", "alice.sig");
+    c.approve("bob", "keyrite-plan", "bob.sig");
+    let out = c.run("t.jsonl");
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        stderr(&out),
+        "keyrite: the ceremony failed at steps[1] (wrap): token \"ceremony\" cannot wrap with \
+         CKM_RSA_PKCS_OAEP using SHA-256 (MGF1 with SHA-256): a trial wrap failed: C_WrapKey \
+         returned CKR_ARGUMENTS_BAD. The sealed transcript is t.jsonl.\n"
+    );
+    let lines = check_chain_and_seal(&c, "t.jsonl");
+    let failure = step(&lines, "failure")[0];
+    assert_eq!(failure["index"], 1);
+    assert_eq!(step(&lines, "finish")[0]["outcome"], "failed");
+    assert!(step(&lines, "generate").is_empty());
+    // Nothing happened on the token, so the ceremony id is not spent.
+    assert_eq!(c.token.objects(), objects);
+}

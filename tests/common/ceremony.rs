@@ -1,0 +1,206 @@
+//! A ceremony set up as a team would: a SoftHSM2 token with its signer, custodians' SSH keys
+//! made by `ssh-keygen`, a policy, KMS keys with their import parameters, a plan, and approvals
+//! signed with `ssh-keygen -Y sign`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use super::*;
+
+/// A custodian (or outsider) with an SSH key pair made by `ssh-keygen`.
+pub struct Person {
+    pub name: &'static str,
+    pub key: PathBuf,
+}
+
+impl Person {
+    pub fn public(&self) -> String {
+        std::fs::read_to_string(format!("{}.pub", self.key.display()))
+            .unwrap()
+            .trim()
+            .to_owned()
+    }
+}
+
+/// One wrap step of the plan, with its own KMS key.
+pub struct Region {
+    pub name: String,
+    pub kms: Kms,
+}
+
+pub struct Ceremony {
+    /// The plan's window, fixed when the ceremony is set up so a rewritten plan is the same.
+    pub window: (String, String),
+    pub token: TestToken,
+    pub signer_pem: PathBuf,
+    pub signer_fingerprint: String,
+    pub people: Vec<Person>,
+    pub regions: Vec<Region>,
+}
+
+pub fn ssh_keygen(dir: &Path, name: &'static str, kind: &[&str]) -> Person {
+    let key = dir.join(format!("{name}.key"));
+    run_ok(
+        Command::new("ssh-keygen")
+            .args(["-q", "-N", "", "-C", name])
+            .args(kind)
+            .arg("-f")
+            .arg(&key),
+    );
+    Person { name, key }
+}
+
+impl Ceremony {
+    /// A token with a signer, custodians alice (Ed25519), bob (ECDSA P-256) and carol
+    /// (Ed25519), an outsider dave, and `regions` KMS keys with parameters.
+    pub fn new(regions: &[&str]) -> Self {
+        let token = TestToken::softhsm("ceremony");
+        let dir = token.dir.path().to_path_buf();
+        let out = run(token
+            .keyrite()
+            .args(["token", "signer", "create", "--label", "ceremony-signer"])
+            .args(["--pin-env", PIN_ENV]));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let signer_pem = dir.join("signer.pem");
+        std::fs::write(&signer_pem, &out.stdout).unwrap();
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        let signer_fingerprint = stderr.trim().rsplit(' ').next().unwrap().to_owned();
+        std::fs::create_dir(dir.join("keys")).unwrap();
+        std::fs::create_dir(dir.join("params")).unwrap();
+        std::fs::create_dir(dir.join("approvals")).unwrap();
+        let keys = dir.join("keys");
+        let people = vec![
+            ssh_keygen(&keys, "alice", &["-t", "ed25519"]),
+            ssh_keygen(&keys, "bob", &["-t", "ecdsa", "-b", "256"]),
+            ssh_keygen(&keys, "carol", &["-t", "ed25519"]),
+            ssh_keygen(&keys, "dave", &["-t", "ed25519"]),
+        ];
+        let regions = regions
+            .iter()
+            .map(|r| {
+                let kms = Kms::new(&dir, 2048);
+                let key_id = format!(
+                    "arn:aws:kms:{r}:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+                );
+                write_json(
+                    &dir,
+                    &format!("params/{r}.json"),
+                    &kms.aws_params(&key_id, &hours_from_now(24)),
+                );
+                Region {
+                    name: (*r).to_owned(),
+                    kms,
+                }
+            })
+            .collect();
+        let c = Ceremony {
+            window: (hours_from_now(-1), hours_from_now(24)),
+            token,
+            signer_pem,
+            signer_fingerprint,
+            people,
+            regions,
+        };
+        c.write_policy(2);
+        c.write_plan("payments-2026", "RSAES_OAEP_SHA_1");
+        c
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.token.dir.path()
+    }
+
+    pub fn person(&self, name: &str) -> &Person {
+        self.people.iter().find(|p| p.name == name).unwrap()
+    }
+
+    /// A policy with alice, bob and carol as custodians.
+    pub fn write_policy(&self, threshold: usize) {
+        let mut text = format!(
+            "version = 1\nthreshold = {threshold}\nsigner_fingerprint = \"{}\"\n",
+            self.signer_fingerprint
+        );
+        for name in ["alice", "bob", "carol"] {
+            text.push_str(&format!(
+                "\n[[custodians]]\nname = \"{name}\"\nssh_key = \"{}\"\n",
+                self.person(name).public()
+            ));
+        }
+        std::fs::write(self.dir().join("policy.toml"), text).unwrap();
+    }
+
+    /// A plan: generate one key, wrap it for every region with `algorithm`, in the window.
+    pub fn write_plan(&self, id: &str, algorithm: &str) {
+        self.write_plan_window(id, &self.window.0, &self.window.1, algorithm);
+    }
+
+    /// A plan with its own window.
+    pub fn write_plan_window(&self, id: &str, not_before: &str, not_after: &str, algorithm: &str) {
+        let mut text = format!(
+            "version = 1\nceremony_id = \"{id}\"\nnot_before = \"{}\"\nnot_after = \"{}\"\n\
+             operator = \"Olivia\"\ntoken_label = \"ceremony\"\nsigning_key_label = \"ceremony-signer\"\n\
+             pin = \"env:{PIN_ENV}\"\n\n[[steps]]\naction = \"generate\"\nkey_label = \"{id}\"\n",
+            not_before, not_after,
+        );
+        for r in &self.regions {
+            text.push_str(&format!(
+                "\n[[steps]]\naction = \"wrap\"\nkey_label = \"{id}\"\nprovider = \"aws\"\n\
+                 params = \"params/{}.json\"\nalgorithm = \"{algorithm}\"\nout = \"{id}-{}\"\n",
+                r.name, r.name
+            ));
+        }
+        std::fs::write(self.dir().join("plan.toml"), text).unwrap();
+    }
+
+    /// `keyrite plan digest plan.toml`, written to `plan.digest`.
+    pub fn digest(&self) -> Vec<u8> {
+        let digest = run_ok(self.token.keyrite().args(["plan", "digest", "plan.toml"]));
+        std::fs::write(self.dir().join("plan.digest"), &digest).unwrap();
+        digest
+    }
+
+    /// `ssh-keygen -Y sign` of `plan.digest` by `name` in `namespace`, saved as
+    /// `approvals/FILE`.
+    pub fn approve(&self, name: &str, namespace: &str, file: &str) {
+        let dir = self.dir();
+        run_ok(
+            Command::new("ssh-keygen")
+                .args(["-q", "-Y", "sign", "-n", namespace, "-f"])
+                .arg(&self.person(name).key)
+                .arg(dir.join("plan.digest")),
+        );
+        std::fs::rename(
+            dir.join("plan.digest.sig"),
+            dir.join("approvals").join(file),
+        )
+        .unwrap();
+    }
+
+    /// `keyrite ceremony run plan.toml` with a transcript named `transcript`.
+    pub fn run(&self, transcript: &str) -> Output {
+        run(self.token.keyrite().args([
+            "ceremony",
+            "run",
+            "plan.toml",
+            "--policy",
+            "policy.toml",
+            "--approvals",
+            "approvals",
+            "--transcript",
+            transcript,
+        ]))
+    }
+
+    /// The transcript's lines, parsed, with their exact bytes.
+    pub fn transcript(&self, name: &str) -> Vec<(String, serde_json::Value)> {
+        std::fs::read_to_string(self.dir().join(name))
+            .unwrap()
+            .lines()
+            .map(|l| (l.to_owned(), serde_json::from_str(l).unwrap()))
+            .collect()
+    }
+}
