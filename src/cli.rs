@@ -175,8 +175,14 @@ pub struct WrapArgs {
     #[arg(long)]
     pub allow_legacy_pkcs1: bool,
     /// Print the manifest as JSON instead of a summary.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "transcript")]
     pub json: bool,
+    /// Record the run in a new transcript, sealed by the token's signer (needs --signer-label).
+    #[arg(long, value_name = "FILE", requires = "signer_label")]
+    pub transcript: Option<PathBuf>,
+    /// The label of the token's signer key that seals the transcript.
+    #[arg(long, value_name = "LABEL", requires = "transcript")]
+    pub signer_label: Option<KeyLabel>,
     #[command(flatten)]
     pub token: TokenArgs,
 }

@@ -184,6 +184,11 @@ fn run(cli: Cli) -> Result<(), Error> {
                 pin: pin_source(args.token.pin_env, args.token.pin_file),
             };
             let valid_to = prepared.params().valid_to;
+            if let (Some(transcript), Some(signer)) = (&args.transcript, &args.signer_label) {
+                let outcome = ceremony::wrap_recorded(prepared, &access, transcript, signer)?;
+                print_ceremony_outcome(&outcome);
+                return Ok(());
+            }
             let outcome = wrap::run(prepared, &access)?;
             if let Some(warning) = &outcome.warning {
                 eprintln!("keyrite: warning: {warning}");
@@ -196,6 +201,29 @@ fn run(cli: Cli) -> Result<(), Error> {
             }
         }
     }
+}
+
+fn print_ceremony_outcome(outcome: &ceremony::Outcome) {
+    for key in &outcome.keys {
+        println!(
+            "Key {:?} ({}): KCV {} ({}).",
+            key.label.as_str(),
+            key.spec,
+            key.kcv.as_deref().unwrap_or("none"),
+            key.kcv_method
+        );
+    }
+    for out in &outcome.outputs {
+        println!(
+            "Wrote {}/ — next: sh {}",
+            out.display(),
+            out.join("import.sh").display()
+        );
+    }
+    println!(
+        "Completed. Sealed transcript: {}",
+        outcome.transcript.display()
+    );
 }
 
 fn print_signer(key: &keyrite::hsm::signer::SignerPublicKey) -> Result<(), Error> {

@@ -61,12 +61,18 @@ pub struct TokenAccess {
 pub struct PreparedWrap {
     request: WrapRequest,
     params: ImportParams,
+    params_sha256: String,
 }
 
 impl PreparedWrap {
     /// The checked import parameters.
     pub fn params(&self) -> &ImportParams {
         &self.params
+    }
+
+    /// SHA-256 (hex) of the parameters file, as read.
+    pub fn params_sha256(&self) -> &str {
+        &self.params_sha256
     }
 
     /// The request.
@@ -186,7 +192,11 @@ pub fn prepare_bytes(
             request.key_spec,
         )
         .map_err(params_err)?;
-    Ok(PreparedWrap { request, params })
+    Ok(PreparedWrap {
+        request,
+        params,
+        params_sha256: hex::encode(Sha256::digest(bytes)),
+    })
 }
 
 /// The key as the manifest records it.

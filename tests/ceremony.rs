@@ -356,3 +356,61 @@ fn a_failed_ceremony_is_recorded_and_sealed() {
     // Nothing happened on the token, so the ceremony id is not spent.
     assert_eq!(c.token.objects(), objects);
 }
+
+/// `keyrite wrap --transcript --signer-label`: a CI run recorded and sealed like a ceremony.
+#[test]
+fn a_single_wrap_can_be_recorded_and_sealed() {
+    let c = Ceremony::new(&["us-east-1"]);
+    let out = run(c.token.keyrite().args([
+        "wrap",
+        "--provider",
+        "aws",
+        "--params",
+        "params/us-east-1.json",
+        "--algorithm",
+        "RSAES_OAEP_SHA_1",
+        "--key-label",
+        "ci-key",
+        "--out",
+        "ci-out",
+        "--pin-env",
+        PIN_ENV,
+        "--transcript",
+        "w.jsonl",
+        "--signer-label",
+        "ceremony-signer",
+    ]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let lines = check_chain_and_seal(&c, "w.jsonl");
+    let steps: Vec<&str> = lines
+        .iter()
+        .map(|(_, v)| v["step"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            "request",
+            "token",
+            "check",
+            "generate",
+            "generated",
+            "wrap",
+            "wrapped",
+            "finish",
+            "seal"
+        ]
+    );
+    let wrapped = std::fs::read(c.dir().join("ci-out/EncryptedKeyMaterial.bin")).unwrap();
+    let material = c.regions[0]
+        .kms
+        .unwrap_rsa_crate(&wrapped, "RSAES_OAEP_SHA_1");
+    assert_eq!(
+        step(&lines, "generated")[0]["key"]["kcv"].as_str().unwrap(),
+        kcv_python("aes-ecb-zero-3", &material)
+    );
+    let params = std::fs::read(c.dir().join("params/us-east-1.json")).unwrap();
+    assert_eq!(
+        step(&lines, "request")[0]["params_sha256"],
+        hex::encode(Sha256::digest(params))
+    );
+}

@@ -379,10 +379,108 @@ pub fn run(prepared: Prepared, req: &RunRequest) -> Result<Outcome, crate::Error
         }),
     )?;
     t.append("approvals", ACTOR, &quorum)?;
+    token_line(
+        &mut t,
+        &token,
+        &module,
+        &plan.operator,
+        &plan.signing_key_label,
+        &signer_fp,
+    )?;
+    execute(
+        t,
+        &token,
+        &module,
+        &plan.operator,
+        (&plan.signing_key_label, &signer_fp),
+        &plan.steps,
+        &wraps,
+        Some((&plan.ceremony_id, &plan.sha256)),
+    )
+}
+
+/// `keyrite wrap --transcript T --signer-label L`: one key generated and wrapped, recorded and
+/// sealed like a ceremony (CI runs are recorded the same way), without a plan or quorum.
+pub fn wrap_recorded(
+    prepared: PreparedWrap,
+    access: &wrap::TokenAccess,
+    transcript: &Path,
+    signer_label: &KeyLabel,
+) -> Result<Outcome, crate::Error> {
+    if std::fs::symlink_metadata(transcript).is_ok() {
+        return Err(crate::transcript::Error::Exists {
+            path: transcript.to_path_buf(),
+        }
+        .into());
+    }
+    let (module, description) = wrap::find_token(access)?;
+    let pin = access
+        .pin
+        .read(&format!("User PIN for token {:?}: ", description.label))?;
+    let token = module.open(description)?;
+    token.login(&pin)?;
+    drop(pin);
+    let signer_fp = token.signer_public_key(signer_label)?.fingerprint()?;
+    let request = prepared.request().clone();
+    token.check_label_free(&request.key_label)?;
+    let operator = "keyrite wrap";
+    let mut t = Transcript::create(transcript)?;
+    t.append(
+        "request",
+        operator,
+        json!({
+            "provider": request.provider.name(),
+            "params": request.params.display().to_string(),
+            "params_sha256": prepared.params_sha256(),
+            "algorithm": request.algorithm.name(),
+            "key_label": request.key_label,
+            "key_spec": request.key_spec,
+            "out": request.out.display().to_string(),
+            "key_material_valid_to": request.material_valid_to.map(format_time),
+        }),
+    )?;
+    token_line(&mut t, &token, &module, operator, signer_label, &signer_fp)?;
+    let steps = [
+        Step::Generate {
+            key_label: request.key_label.clone(),
+            key_spec: request.key_spec,
+        },
+        Step::Wrap {
+            key_label: request.key_label.clone(),
+            provider: request.provider,
+            params: request.params.display().to_string(),
+            algorithm: request.algorithm,
+            wrapping_key_spec: request.wrapping_key_spec,
+            out: request.out.display().to_string(),
+            valid_to: request.material_valid_to,
+            allow_legacy_pkcs1: request.allow_legacy_pkcs1,
+        },
+    ];
+    execute(
+        t,
+        &token,
+        &module,
+        operator,
+        (signer_label, &signer_fp),
+        &steps,
+        &[None, Some(prepared)],
+        None,
+    )
+}
+
+/// Records which token, module and signer run the steps.
+pub(crate) fn token_line(
+    t: &mut Transcript,
+    token: &Token,
+    module: &Module,
+    operator: &str,
+    signer_label: &KeyLabel,
+    signer_fp: &str,
+) -> Result<(), crate::Error> {
     let d = token.description();
     t.append(
         "token",
-        &plan.operator,
+        operator,
         json!({
             "module": module.path().display().to_string(),
             "library": module.library_description()?,
@@ -391,19 +489,36 @@ pub fn run(prepared: Prepared, req: &RunRequest) -> Result<Outcome, crate::Error
             "manufacturer": d.manufacturer,
             "model": d.model,
             "firmware": d.firmware,
-            "signer_label": plan.signing_key_label,
+            "signer_label": signer_label,
             "signer_fingerprint": signer_fp,
         }),
     )?;
+    Ok(())
+}
 
+/// Runs steps on the token, recording each, then the outcome, and seals the transcript with
+/// the signer. `marker` (ceremony id, plan digest) is left on the token before the first change.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn execute(
+    mut t: Transcript,
+    token: &Token,
+    module: &Module,
+    operator: &str,
+    (signer_label, signer_fp): (&KeyLabel, &str),
+    steps: &[Step],
+    wraps: &[Option<PreparedWrap>],
+    marker: Option<(&str, &str)>,
+) -> Result<Outcome, crate::Error> {
     let mut generated: Vec<Generated> = Vec::new();
     let mut outputs = Vec::new();
     let result = run_steps(
         &mut t,
-        &token,
-        &module,
-        &plan,
-        &wraps,
+        token,
+        module,
+        operator,
+        steps,
+        wraps,
+        marker,
         &mut generated,
         &mut outputs,
     );
@@ -413,14 +528,14 @@ pub fn run(prepared: Prepared, req: &RunRequest) -> Result<Outcome, crate::Error
             ACTOR,
             json!({
                 "index": index,
-                "action": plan.steps.get(*index).map_or("", Step::action),
+                "action": steps.get(*index).map_or("", Step::action),
                 "error": e.to_string(),
             }),
         )?;
     }
     let (outcome, keys) = match &result {
         Ok(()) => ("completed", keep_all(&generated)),
-        Err(_) => ("failed", settle_failed(&token, &mut generated)),
+        Err(_) => ("failed", settle_failed(token, &mut generated)),
     };
     let reason = result
         .as_ref()
@@ -428,12 +543,12 @@ pub fn run(prepared: Prepared, req: &RunRequest) -> Result<Outcome, crate::Error
         .map(|(i, e)| json!({"step": i, "error": e.to_string()}));
     t.append(
         "finish",
-        &plan.operator,
+        operator,
         json!({"outcome": outcome, "failure": reason, "keys": keys}),
     )?;
     let head = t.head();
-    let signature = token.sign_digest(&plan.signing_key_label, &head)?;
-    let transcript = t.seal(&signer_fp, &signature)?;
+    let signature = token.sign_digest(signer_label, &head)?;
+    let transcript = t.seal(signer_fp, &signature)?;
     match result {
         Ok(()) => Ok(Outcome {
             transcript,
@@ -442,7 +557,7 @@ pub fn run(prepared: Prepared, req: &RunRequest) -> Result<Outcome, crate::Error
         }),
         Err((index, e)) => Err(Error::Failed {
             index,
-            action: plan.steps.get(index).map_or("", Step::action),
+            action: steps.get(index).map_or("", Step::action),
             reason: e.to_string(),
             keys: keys
                 .iter()
@@ -484,12 +599,15 @@ fn settle_failed(token: &Token, generated: &mut [Generated]) -> Vec<serde_json::
         .collect()
 }
 
+#[allow(clippy::too_many_arguments)]
 fn run_steps(
     t: &mut Transcript,
     token: &Token,
     module: &Module,
-    plan: &Plan,
+    operator: &str,
+    steps: &[Step],
     wraps: &[Option<PreparedWrap>],
+    marker: Option<(&str, &str)>,
     generated: &mut Vec<Generated>,
     outputs: &mut Vec<PathBuf>,
 ) -> Result<(), (usize, crate::Error)> {
@@ -514,16 +632,18 @@ fn run_steps(
         .map_err(|e| (index, e.into()))?;
         checked.push(Some(c));
     }
-    t.append(
-        "marker",
-        &plan.operator,
-        json!({"label": format!("keyrite-ceremony:{}", plan.ceremony_id), "value": plan.sha256}),
-    )
-    .map_err(|e| (0, e.into()))?;
-    token
-        .create_ceremony_marker(&plan.ceremony_id, &plan.sha256)
+    if let Some((ceremony_id, plan_sha256)) = marker {
+        t.append(
+            "marker",
+            operator,
+            json!({"label": format!("keyrite-ceremony:{ceremony_id}"), "value": plan_sha256}),
+        )
         .map_err(|e| (0, e.into()))?;
-    for (index, step) in plan.steps.iter().enumerate() {
+        token
+            .create_ceremony_marker(ceremony_id, plan_sha256)
+            .map_err(|e| (0, e.into()))?;
+    }
+    for (index, step) in steps.iter().enumerate() {
         let fail = |e: crate::Error| (index, e);
         match step {
             Step::Generate {
@@ -533,7 +653,7 @@ fn run_steps(
                 // Announced and fsynced before the token acts.
                 t.append(
                     "generate",
-                    &plan.operator,
+                    operator,
                     json!({"index": index, "key_label": key_label, "key_spec": key_spec}),
                 )
                 .map_err(|e| fail(e.into()))?;
@@ -564,7 +684,7 @@ fn run_steps(
                 let params = prepared.params();
                 t.append(
                     "wrap",
-                    &plan.operator,
+                    operator,
                     json!({
                         "index": index,
                         "key_label": key_label,
