@@ -414,3 +414,54 @@ fn a_single_wrap_can_be_recorded_and_sealed() {
         hex::encode(Sha256::digest(params))
     );
 }
+
+/// Custodians may come from an OpenSSH `allowed_signers` file, the same one
+/// `ssh-keygen -Y verify` reads.
+#[test]
+fn custodians_from_an_allowed_signers_file() {
+    let c = Ceremony::new(&["us-east-1"]);
+    let mut signers = String::from("# who may approve keyrite plans\n");
+    for name in ["alice", "bob", "carol"] {
+        signers.push_str(&format!(
+            "{name} namespaces=\"keyrite-plan\" {}\n",
+            c.person(name).public()
+        ));
+    }
+    std::fs::write(c.dir().join("custodians.allowed_signers"), &signers).unwrap();
+    std::fs::write(
+        c.dir().join("policy.toml"),
+        format!(
+            "version = 1\nthreshold = 2\nsigner_fingerprint = \"{}\"\ncustodians_file = \"custodians.allowed_signers\"\n",
+            c.signer_fingerprint
+        ),
+    )
+    .unwrap();
+    c.digest();
+    c.approve("carol", "keyrite-plan", "carol.sig");
+    c.approve("bob", "keyrite-plan", "bob.sig");
+    // ssh-keygen agrees with the same file.
+    let sig = c.dir().join("approvals/bob.sig");
+    let out = run(
+        Command::new("sh").arg("-c").arg(format!(
+            "ssh-keygen -Y verify -f custodians.allowed_signers -I bob -n keyrite-plan -s {} < plan.digest",
+            sig.display()
+        ))
+        .current_dir(c.dir()),
+    );
+    assert!(out.status.success());
+    let out = c.run("t.jsonl");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let lines = check_chain_and_seal(&c, "t.jsonl");
+    let policy = step(&lines, "policy")[0];
+    assert_eq!(
+        policy["custodians_file"]["sha256"],
+        hex::encode(Sha256::digest(signers.as_bytes()))
+    );
+    let approved: Vec<&str> = step(&lines, "approvals")[0]["approvals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["custodian"].as_str().unwrap())
+        .collect();
+    assert_eq!(approved, ["bob", "carol"]);
+}

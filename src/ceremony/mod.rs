@@ -362,6 +362,7 @@ pub fn run(prepared: Prepared, req: &RunRequest) -> Result<Outcome, crate::Error
             "witnesses": policy.witnesses.iter().map(|c| json!({"name": c.name, "key_fingerprint": c.fingerprint()})).collect::<Vec<_>>(),
             "signer_fingerprint": policy.signer_fingerprint,
             "token_serial": policy.token_serial,
+            "custodians_file": policy.custodians_file.as_ref().map(|(p, d)| json!({"file": p.display().to_string(), "sha256": d})),
         }),
     )?;
     t.append(

@@ -20,7 +20,9 @@ struct PolicyFile {
     threshold: usize,
     signer_fingerprint: String,
     token_serial: Option<String>,
+    #[serde(default)]
     custodians: Vec<PersonFile>,
+    custodians_file: Option<String>,
     #[serde(default)]
     witnesses: Vec<PersonFile>,
 }
@@ -65,6 +67,48 @@ pub struct Policy {
     pub custodians: Vec<Person>,
     /// The witnesses.
     pub witnesses: Vec<Person>,
+    /// The `allowed_signers` file the custodians came from, with its SHA-256, if any.
+    pub custodians_file: Option<(PathBuf, String)>,
+}
+
+/// Reads custodians from an OpenSSH `allowed_signers` file: each line is
+/// `principals [options] key-type base64 [comment]`; the first principal is the name.
+fn allowed_signers(text: &str) -> Result<Vec<PersonFile>, String> {
+    let mut out = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let (principals, rest) = line
+            .split_once(char::is_whitespace)
+            .ok_or_else(|| format!("line {}: no key", n + 1))?;
+        let rest = rest.trim_start();
+        let key = if PublicKey::from_openssh(rest).is_ok() {
+            rest
+        } else {
+            skip_options(rest).trim_start()
+        };
+        let name = principals.split(',').next().unwrap_or_default();
+        out.push(PersonFile {
+            name: name.trim_matches('"').to_owned(),
+            ssh_key: key.to_owned(),
+        });
+    }
+    Ok(out)
+}
+
+/// Skips an options field (`cert-authority,namespaces="a,b"`), which may hold quoted spaces.
+fn skip_options(s: &str) -> &str {
+    let mut quoted = false;
+    for (i, c) in s.char_indices() {
+        match c {
+            '"' => quoted = !quoted,
+            c if c.is_whitespace() && !quoted => return &s[i..],
+            _ => {}
+        }
+    }
+    ""
 }
 
 fn people(list: Vec<PersonFile>, field: &str, path: &Path) -> Result<Vec<Person>, Error> {
@@ -108,7 +152,31 @@ impl Policy {
                 file.version
             )));
         }
-        let custodians = people(file.custodians, "custodians", path)?;
+        let (listed, custodians_file) = match (&file.custodians_file, file.custodians.is_empty()) {
+            (Some(_), false) => {
+                return Err(err(
+                    "custodians_file: give custodians either inline or in a file, not both".into(),
+                ));
+            }
+            (Some(name), true) => {
+                let signers_path = path
+                    .parent()
+                    .map(Path::to_path_buf)
+                    .unwrap_or_default()
+                    .join(name);
+                let bytes = read_once(&signers_path)?;
+                let text = std::str::from_utf8(&bytes)
+                    .map_err(|_| err(format!("custodians_file: {name} is not UTF-8 text")))?;
+                let list = allowed_signers(text)
+                    .map_err(|r| err(format!("custodians_file: {name}: {r}")))?;
+                (
+                    list,
+                    Some((signers_path, hex::encode(Sha256::digest(&bytes)))),
+                )
+            }
+            (None, _) => (file.custodians, None),
+        };
+        let custodians = people(listed, "custodians", path)?;
         let witnesses = people(file.witnesses, "witnesses", path)?;
         if custodians.is_empty() {
             return Err(err("custodians: at least one custodian is needed".into()));
@@ -135,6 +203,27 @@ impl Policy {
             token_serial: file.token_serial,
             custodians,
             witnesses,
+            custodians_file,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn allowed_signers_lines() {
+        let key =
+            "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAILI+HDNs4VR2HoIuY6y9Cfita+LuVJJ+SqLJmz0CoADf";
+        let text = format!(
+            "# custodians\nalice {key} alice@laptop\n\nbob,robert namespaces=\"keyrite-plan,file x\" {key}\n"
+        );
+        let list = allowed_signers(&text).unwrap_or_default();
+        assert_eq!(list.len(), 2);
+        assert_eq!(list[0].name, "alice");
+        assert_eq!(list[0].ssh_key, format!("{key} alice@laptop"));
+        assert_eq!(list[1].name, "bob");
+        assert_eq!(list[1].ssh_key, key);
     }
 }
