@@ -145,7 +145,13 @@ impl Policy {
             reason,
         };
         let text = std::str::from_utf8(&bytes).map_err(|_| err("not UTF-8 text".into()))?;
-        let file: PolicyFile = toml::from_str(text).map_err(|e| err(e.message().to_owned()))?;
+        let file: PolicyFile = toml::from_str(text).map_err(|e| {
+            err(format!(
+                "line {}: {}",
+                super::plan::line_of(text, e.span()),
+                e.message()
+            ))
+        })?;
         if file.version != VERSION {
             return Err(err(format!(
                 "version: must be {VERSION}, not {}",
