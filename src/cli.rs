@@ -40,6 +40,31 @@ pub enum Command {
     /// Run an approved ceremony.
     #[command(subcommand)]
     Ceremony(CeremonyCommand),
+    /// Replay a transcript without an HSM: exit 0 verified, 3 an intact record of a ceremony
+    /// that failed or did not finish, 1 invalid, 2 usage.
+    Verify(VerifyArgs),
+}
+
+/// `keyrite verify`
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The transcript.
+    pub transcript: PathBuf,
+    /// The ceremony signer's public key (PEM): the trust anchor, never taken from the transcript.
+    #[arg(long, value_name = "PEM")]
+    pub signer: PathBuf,
+    /// The policy: checks its digest, the quorum and the witnesses.
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+    /// The plan: checks it and every file it names against the digest the custodians signed.
+    #[arg(long, value_name = "FILE")]
+    pub plan: Option<PathBuf>,
+    /// The directory holding the output directories: checks every file's SHA-256.
+    #[arg(long, value_name = "DIR")]
+    pub outputs: Option<PathBuf>,
+    /// Print the verdict and every check as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `keyrite plan …`

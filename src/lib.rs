@@ -18,6 +18,7 @@ pub mod kms;
 pub mod output;
 pub mod pin;
 pub mod transcript;
+pub mod verify;
 pub mod wrap;
 
 use std::fmt;
@@ -116,6 +117,9 @@ pub enum Error {
     /// A ceremony was refused or failed.
     #[error(transparent)]
     Ceremony(#[from] ceremony::Error),
+    /// `verify` could not use its inputs.
+    #[error(transparent)]
+    Verify(#[from] verify::Error),
     /// The transcript could not be written.
     #[error(transparent)]
     Transcript(#[from] transcript::Error),

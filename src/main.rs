@@ -21,16 +21,60 @@ use keyrite::ceremony::{self, RunRequest};
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             let mut stderr = std::io::stderr().lock();
             let _ = writeln!(stderr, "keyrite: {e}");
             if let Some(hint) = e.hint() {
                 let _ = writeln!(stderr, "{hint}");
             }
-            ExitCode::from(1)
+            // verify's inputs that cannot be used at all are a usage error.
+            ExitCode::from(if matches!(e, Error::Verify(_)) { 2 } else { 1 })
         }
     }
+}
+
+fn verify(args: cli::VerifyArgs) -> Result<ExitCode, Error> {
+    use keyrite::verify::{self, Status};
+    let report = verify::verify(&verify::Inputs {
+        transcript: args.transcript.clone(),
+        signer: args.signer,
+        policy: args.policy,
+        plan: args.plan,
+        outputs: args.outputs,
+    })?;
+    if args.json {
+        print_json(&report)?;
+    } else {
+        println!("Transcript {}", args.transcript.display());
+        for c in &report.checks {
+            let (status, text) = match &c.status {
+                Status::Passed { detail } => ("passed", detail.clone()),
+                Status::Failed { reason, line } => (
+                    "FAILED",
+                    match line {
+                        Some(l) => format!("line {l}: {reason}"),
+                        None => reason.clone(),
+                    },
+                ),
+                Status::NotChecked { missing } => ("not checked", format!("needs {missing}")),
+            };
+            println!("  {:<10} {:<12} {}", c.name, status, text);
+        }
+        for w in &report.witnesses {
+            let state = match w.verified {
+                Some(true) => "signature verified",
+                Some(false) => "signature does NOT verify",
+                None => "signature not checked (no --policy)",
+            };
+            println!(
+                "  witness {:?} ({}), line {}: {state}",
+                w.name, w.key_fingerprint, w.line
+            );
+        }
+        println!("{} (exit {})", report.summary, report.exit_code);
+    }
+    Ok(ExitCode::from(report.exit_code))
 }
 
 fn pin_source(env: Option<String>, file: Option<std::path::PathBuf>) -> PinSource {
@@ -41,10 +85,12 @@ fn pin_source(env: Option<String>, file: Option<std::path::PathBuf>) -> PinSourc
     }
 }
 
-fn run(cli: Cli) -> Result<(), Error> {
+fn run(cli: Cli) -> Result<ExitCode, Error> {
+    let module = cli.module;
     match cli.command {
+        Command::Verify(args) => return verify(args),
         Command::Token(TokenCommand::Info(args)) => {
-            let path = Module::resolve(cli.module.as_deref())?;
+            let path = Module::resolve(module.as_deref())?;
             let module = Module::load(&path)?;
             let pin = (args.pin_env.is_some() || args.pin_file.is_some())
                 .then(|| pin_source(args.pin_env, args.pin_file));
@@ -58,7 +104,7 @@ fn run(cli: Cli) -> Result<(), Error> {
         }
         Command::Token(TokenCommand::Signer(SignerCommand::Create { label, token })) => {
             let access = TokenAccess {
-                module: cli.module,
+                module,
                 token: token.token,
                 pin: pin_source(token.pin_env, token.pin_file),
             };
@@ -72,7 +118,7 @@ fn run(cli: Cli) -> Result<(), Error> {
             print_signer(&token.create_signer(&label)?)
         }
         Command::Token(TokenCommand::Signer(SignerCommand::Export { label, token })) => {
-            let path = Module::resolve(cli.module.as_deref())?;
+            let path = Module::resolve(module.as_deref())?;
             let module = Module::load(&path)?;
             let token = module.open(module.find_token(token.as_deref())?)?;
             print_signer(&token.signer_public_key(&label)?)
@@ -126,7 +172,7 @@ fn run(cli: Cli) -> Result<(), Error> {
                 policy,
                 approvals,
                 transcript,
-                module: cli.module,
+                module,
             };
             let prepared = ceremony::prepare(&req, OffsetDateTime::now_utc())?;
             println!(
@@ -179,7 +225,7 @@ fn run(cli: Cli) -> Result<(), Error> {
             };
             let prepared = wrap::prepare(request, OffsetDateTime::now_utc())?;
             let access = TokenAccess {
-                module: cli.module,
+                module,
                 token: args.token.token,
                 pin: pin_source(args.token.pin_env, args.token.pin_file),
             };
@@ -187,7 +233,7 @@ fn run(cli: Cli) -> Result<(), Error> {
             if let (Some(transcript), Some(signer)) = (&args.transcript, &args.signer_label) {
                 let outcome = ceremony::wrap_recorded(prepared, &access, transcript, signer)?;
                 print_ceremony_outcome(&outcome);
-                return Ok(());
+                return Ok(ExitCode::SUCCESS);
             }
             let outcome = wrap::run(prepared, &access)?;
             if let Some(warning) = &outcome.warning {
@@ -200,7 +246,8 @@ fn run(cli: Cli) -> Result<(), Error> {
                 Ok(())
             }
         }
-    }
+    }?;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn print_ceremony_outcome(outcome: &ceremony::Outcome) {

@@ -18,6 +18,15 @@ use sha2::{Digest as _, Sha256};
 /// The transcript format version.
 pub const VERSION: u32 = 1;
 
+/// The namespace witnesses sign in.
+pub const WITNESS_NAMESPACE: &str = "keyrite-witness";
+
+/// What a witness signs: the chain head at the seal line — the SHA-256 (hex) of the seal
+/// line's exact bytes — and a newline, so `tail`/`sed` and `sha256sum` rebuild it.
+pub fn witness_message(seal_line: &[u8]) -> String {
+    format!("{}\n", hex::encode(Sha256::digest(seal_line)))
+}
+
 /// Why a transcript could not be written.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

@@ -195,7 +195,12 @@ impl Plan {
 
     /// Reads and checks a plan and every file it refers to.
     pub fn load(path: &Path) -> Result<Self, Error> {
-        let bytes = read_once(path)?;
+        Self::from_bytes(path, read_once(path)?, true)
+    }
+
+    /// Checks a plan given as bytes (an auditor has it from the transcript). With
+    /// `read_files` false, the files it names are not read: `files` then lists none.
+    pub fn from_bytes(path: &Path, bytes: Vec<u8>, read_files: bool) -> Result<Self, Error> {
         let err = |field: String, reason: String| Error::Plan {
             path: path.to_path_buf(),
             field,
@@ -324,7 +329,7 @@ impl Plan {
                         ));
                     }
                     outs.push(w.out.clone());
-                    if !files.iter().any(|f| f.name == w.params) {
+                    if read_files && !files.iter().any(|f| f.name == w.params) {
                         let bytes = std::fs::read(dir.join(&w.params)).map_err(|e| {
                             at(
                                 "params",

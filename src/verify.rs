@@ -1,0 +1,878 @@
+//! `keyrite verify`: replays a transcript without an HSM and without a network, and says, check
+//! by check, whether everything happened as planned, by whom, with which keys, and that nothing
+//! was altered.
+//!
+//! It trusts only what the auditor supplies: the signer's public key (never taken from the
+//! transcript), and optionally the policy, the plan and the output files. Everything in the
+//! transcript is untrusted input.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use p256::ecdsa::signature::hazmat::PrehashVerifier as _;
+use p256::pkcs8::{DecodePublicKey as _, EncodePublicKey as _};
+use serde::Serialize;
+use serde_json::{Map, Value};
+use sha2::{Digest as _, Sha256};
+use ssh_key::{HashAlg, SshSig};
+
+use crate::ceremony::plan::{Plan, Step};
+use crate::ceremony::policy::Policy;
+use crate::ceremony::quorum::{PLAN_NAMESPACE, check_signature};
+use crate::transcript::{WITNESS_NAMESPACE, witness_message};
+
+/// What a check found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum Status {
+    /// It passed.
+    Passed {
+        /// What was found, in a few words.
+        detail: String,
+    },
+    /// It failed.
+    Failed {
+        /// Why.
+        reason: String,
+        /// The 0-based line it concerns, if one.
+        line: Option<usize>,
+    },
+    /// It could not run.
+    NotChecked {
+        /// The input it needs.
+        missing: String,
+    },
+}
+
+/// One named check.
+#[derive(Debug, Clone, Serialize)]
+pub struct Check {
+    /// Its name.
+    pub name: &'static str,
+    /// What it found.
+    #[serde(flatten)]
+    pub status: Status,
+}
+
+/// The overall verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// Sealed, completed, and every check that ran passed.
+    Verified,
+    /// An intact record of a ceremony that failed, or that did not finish (no seal).
+    Incomplete,
+    /// Something was altered or does not verify.
+    Invalid,
+}
+
+impl Verdict {
+    /// The documented exit code: 0, 3 or 1.
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Verdict::Verified => 0,
+            Verdict::Incomplete => 3,
+            Verdict::Invalid => 1,
+        }
+    }
+}
+
+/// A witness line, as found.
+#[derive(Debug, Clone, Serialize)]
+pub struct Witness {
+    /// The name recorded.
+    pub name: String,
+    /// The key fingerprint recorded.
+    pub key_fingerprint: String,
+    /// Whether its signature verified under a witness key of the policy (`None`: no policy).
+    pub verified: Option<bool>,
+    /// The line.
+    pub line: usize,
+}
+
+/// Everything `verify` found.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// The verdict.
+    pub verdict: Verdict,
+    /// Its exit code.
+    pub exit_code: u8,
+    /// What the verdict means, in one sentence.
+    pub summary: String,
+    /// Every check, in order.
+    pub checks: Vec<Check>,
+    /// The witnesses.
+    pub witnesses: Vec<Witness>,
+    /// The transcript's lines, parsed (for reports); empty entries for lines that do not parse.
+    #[serde(skip)]
+    pub lines: Vec<Option<Map<String, Value>>>,
+}
+
+/// What the auditor supplies.
+#[derive(Debug, Clone)]
+pub struct Inputs {
+    /// The transcript.
+    pub transcript: PathBuf,
+    /// The signer's public key (PEM): the trust anchor.
+    pub signer: PathBuf,
+    /// The policy.
+    pub policy: Option<PathBuf>,
+    /// The plan.
+    pub plan: Option<PathBuf>,
+    /// The directory holding the output directories.
+    pub outputs: Option<PathBuf>,
+}
+
+/// Inputs that cannot be used at all (exit code 2).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A file could not be read.
+    #[error("cannot read {}: {reason}", path.display())]
+    Read {
+        /// The path.
+        path: PathBuf,
+        /// What the system said.
+        reason: String,
+    },
+    /// The signer file is not a P-256 public key.
+    #[error("{} is not an ECDSA P-256 public key (PEM): {reason}", path.display())]
+    Signer {
+        /// The path.
+        path: PathBuf,
+        /// What the parser said.
+        reason: String,
+    },
+    /// The policy file is invalid.
+    #[error(transparent)]
+    Ceremony(#[from] crate::ceremony::Error),
+}
+
+const LINE_KEYS: [&str; 7] = ["actor", "data", "prev", "seq", "step", "time", "v"];
+const SEAL_KEYS: [&str; 7] = ["prev", "seq", "signature", "signer", "step", "time", "v"];
+
+fn failed(name: &'static str, reason: impl Into<String>, line: Option<usize>) -> Check {
+    Check {
+        name,
+        status: Status::Failed {
+            reason: reason.into(),
+            line,
+        },
+    }
+}
+
+fn passed(name: &'static str, detail: impl Into<String>) -> Check {
+    Check {
+        name,
+        status: Status::Passed {
+            detail: detail.into(),
+        },
+    }
+}
+
+fn not_checked(name: &'static str, missing: impl Into<String>) -> Check {
+    Check {
+        name,
+        status: Status::NotChecked {
+            missing: missing.into(),
+        },
+    }
+}
+
+fn read(path: &Path) -> Result<Vec<u8>, Error> {
+    std::fs::read(path).map_err(|e| Error::Read {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })
+}
+
+/// The parsed transcript, with where its seal is.
+struct Parsed<'a> {
+    raw: Vec<&'a [u8]>,
+    lines: Vec<Option<Map<String, Value>>>,
+    seal: Option<usize>,
+}
+
+impl Parsed<'_> {
+    fn first(&self, step: &str) -> Option<(usize, &Map<String, Value>)> {
+        self.all(step).into_iter().next()
+    }
+
+    fn all(&self, step: &str) -> Vec<(usize, &Map<String, Value>)> {
+        self.lines
+            .iter()
+            .enumerate()
+            .filter_map(|(i, l)| l.as_ref().map(|l| (i, l)))
+            .filter(|(_, l)| l.get("step").and_then(Value::as_str) == Some(step))
+            .collect()
+    }
+
+    fn data(&self, step: &str) -> Option<&Value> {
+        self.first(step).and_then(|(_, l)| l.get("data"))
+    }
+}
+
+/// Check 1: every line parses with exactly the format's fields, `seq` runs without gaps, and
+/// each `prev` is the SHA-256 of the previous line's exact bytes.
+fn check_chain(bytes: &[u8]) -> (Parsed<'_>, Check) {
+    let mut raw: Vec<&[u8]> = bytes.split(|&b| b == b'\n').collect();
+    let complete_last = raw.last().is_some_and(|l| l.is_empty());
+    if complete_last {
+        raw.pop();
+    }
+    let mut parsed = Parsed {
+        raw: raw.clone(),
+        lines: Vec::new(),
+        seal: None,
+    };
+    let name = "chain";
+    if raw.is_empty() {
+        return (parsed, failed(name, "the transcript is empty", None));
+    }
+    if !complete_last {
+        parsed.lines = vec![None; raw.len()];
+        return (
+            parsed,
+            failed(
+                name,
+                "the last line has no newline (cut short)",
+                Some(raw.len() - 1),
+            ),
+        );
+    }
+    let mut prev = hex::encode(Sha256::digest(b""));
+    let mut result = None;
+    for (i, line) in raw.iter().enumerate() {
+        let map = crate::kms::parse_json_object(line).ok();
+        if result.is_none() {
+            result = check_line(i, map.as_ref(), &prev).err();
+        }
+        prev = hex::encode(Sha256::digest(line));
+        parsed.lines.push(map);
+    }
+    let check = match result {
+        Some((reason, line)) => failed(name, reason, Some(line)),
+        None => passed(
+            name,
+            format!("{} lines, each chained to the one before", raw.len()),
+        ),
+    };
+    (parsed, check)
+}
+
+fn check_line(
+    i: usize,
+    map: Option<&Map<String, Value>>,
+    prev: &str,
+) -> Result<(), (String, usize)> {
+    let map = map.ok_or_else(|| ("not a JSON object (or a key appears twice)".to_owned(), i))?;
+    let is_seal = map.get("step").and_then(Value::as_str) == Some("seal");
+    let expected: &[&str] = if is_seal { &SEAL_KEYS } else { &LINE_KEYS };
+    let keys: Vec<&str> = map.keys().map(String::as_str).collect();
+    if keys != expected {
+        return Err((format!("fields {keys:?}, not {expected:?}"), i));
+    }
+    if map.get("v") != Some(&Value::from(1)) {
+        return Err(("v is not 1".to_owned(), i));
+    }
+    if map.get("seq").and_then(Value::as_u64) != Some(i as u64) {
+        return Err((format!("seq is not {i}"), i));
+    }
+    let time_ok = map
+        .get("time")
+        .and_then(Value::as_str)
+        .is_some_and(|t| crate::kms::rfc3339("time", t).is_ok());
+    if !time_ok {
+        return Err(("time is not an RFC 3339 time".to_owned(), i));
+    }
+    if !map.get("step").is_some_and(Value::is_string)
+        || (!is_seal && !map.get("actor").is_some_and(Value::is_string))
+    {
+        return Err(("step and actor must be strings".to_owned(), i));
+    }
+    if map.get("prev").and_then(Value::as_str) != Some(prev) {
+        return Err((
+            "prev is not the SHA-256 of the previous line's bytes".to_owned(),
+            i,
+        ));
+    }
+    Ok(())
+}
+
+/// Check 2: a finish line precedes exactly one seal line, only witness lines follow it, and the
+/// seal is the signer's signature over the chain head.
+fn check_seal(parsed: &mut Parsed<'_>, signer: &p256::PublicKey, signer_fp: &str) -> Check {
+    let name = "seal";
+    let seals = parsed.all("seal");
+    let (i, seal) = match seals.as_slice() {
+        [] => {
+            return not_checked(
+                name,
+                "a seal line (there is none: the ceremony did not finish)",
+            );
+        }
+        [(i, seal)] => (*i, *seal),
+        [_, (second, _), ..] => return failed(name, "a second seal line", Some(*second)),
+    };
+    if i == 0
+        || parsed.lines[i - 1]
+            .as_ref()
+            .and_then(|l| l.get("step"))
+            .and_then(Value::as_str)
+            != Some("finish")
+    {
+        return failed(
+            name,
+            "the line before the seal is not a finish line",
+            Some(i),
+        );
+    }
+    if let Some(j) = (i + 1..parsed.lines.len()).find(|&j| {
+        parsed.lines[j]
+            .as_ref()
+            .and_then(|l| l.get("step"))
+            .and_then(Value::as_str)
+            != Some("witness")
+    }) {
+        return failed(
+            name,
+            "a line other than a witness line follows the seal",
+            Some(j),
+        );
+    }
+    if seal.get("signer").and_then(Value::as_str) != Some(signer_fp) {
+        return failed(
+            name,
+            format!(
+                "sealed by the key with fingerprint {}, not by --signer ({signer_fp})",
+                seal.get("signer").and_then(Value::as_str).unwrap_or("?")
+            ),
+            Some(i),
+        );
+    }
+    let head = seal
+        .get("prev")
+        .and_then(Value::as_str)
+        .and_then(|h| hex::decode(h).ok())
+        .unwrap_or_default();
+    let signature = seal
+        .get("signature")
+        .and_then(Value::as_str)
+        .and_then(|s| {
+            use base64::Engine as _;
+            base64::engine::general_purpose::STANDARD.decode(s).ok()
+        })
+        .and_then(|der| p256::ecdsa::Signature::from_der(&der).ok());
+    let verified = signature.is_some_and(|sig| {
+        p256::ecdsa::VerifyingKey::from(signer)
+            .verify_prehash(&head, &sig)
+            .is_ok()
+    });
+    parsed.seal = Some(i);
+    if verified {
+        passed(
+            name,
+            "the signer's ECDSA P-256 signature over the chain head verifies",
+        )
+    } else {
+        failed(
+            name,
+            "the signature does not verify under --signer",
+            Some(i),
+        )
+    }
+}
+
+fn policy_checks(parsed: &Parsed<'_>, policy: Option<&Policy>) -> Vec<Check> {
+    let (Some(policy), Some((line, _))) = (policy, parsed.first("policy")) else {
+        let why = if policy.is_none() {
+            "--policy"
+        } else {
+            "a policy line (this transcript records no ceremony)"
+        };
+        return vec![not_checked("policy", why), not_checked("quorum", why)];
+    };
+    let recorded = parsed.data("policy").cloned().unwrap_or_default();
+    let mut checks = Vec::new();
+    let mut ok = recorded["sha256"] == policy.digest;
+    if let Some((_, digest)) = &policy.custodians_file {
+        ok &= recorded["custodians_file"]["sha256"] == *digest;
+    }
+    checks.push(if ok {
+        passed("policy", "the policy's SHA-256 is the one recorded")
+    } else {
+        failed(
+            "policy",
+            "the policy's SHA-256 differs from the one recorded",
+            Some(line),
+        )
+    });
+    checks.push(quorum_check(parsed, policy));
+    checks
+}
+
+fn quorum_check(parsed: &Parsed<'_>, policy: &Policy) -> Check {
+    let name = "quorum";
+    let Some((line, _)) = parsed.first("approvals") else {
+        return failed(name, "the transcript has no approvals line", None);
+    };
+    let statement = parsed
+        .data("plan")
+        .and_then(|d| d["digest_statement"].as_str())
+        .unwrap_or_default();
+    let approvals = parsed
+        .data("approvals")
+        .and_then(|d| d["approvals"].as_array())
+        .cloned()
+        .unwrap_or_default();
+    let mut who: Vec<String> = Vec::new();
+    for a in &approvals {
+        let sig = a["signature"]
+            .as_str()
+            .and_then(|s| SshSig::from_pem(s).ok());
+        let Some(sig) = sig else {
+            return failed(name, "an approval is not an SSH signature", Some(line));
+        };
+        match check_signature(policy, statement.as_bytes(), PLAN_NAMESPACE, &sig) {
+            Ok(index) => {
+                let custodian = &policy.custodians[index];
+                if a["custodian"] != custodian.name.as_str()
+                    || a["key_fingerprint"]
+                        != custodian
+                            .key
+                            .fingerprint(HashAlg::Sha256)
+                            .to_string()
+                            .as_str()
+                {
+                    return failed(
+                        name,
+                        format!(
+                            "an approval by {} is recorded under another name or key",
+                            custodian.name
+                        ),
+                        Some(line),
+                    );
+                }
+                if who.contains(&custodian.name) {
+                    return failed(
+                        name,
+                        format!("{} is counted twice", custodian.name),
+                        Some(line),
+                    );
+                }
+                who.push(custodian.name.clone());
+            }
+            Err(reason) => return failed(name, reason, Some(line)),
+        }
+    }
+    if who.len() < policy.threshold {
+        return failed(
+            name,
+            format!(
+                "{} valid approvals ({}), the policy requires {}",
+                who.len(),
+                who.join(", "),
+                policy.threshold
+            ),
+            Some(line),
+        );
+    }
+    passed(
+        name,
+        format!(
+            "{} of {} required: {}",
+            who.len(),
+            policy.threshold,
+            who.join(", ")
+        ),
+    )
+}
+
+/// The plan's digest, recomputed from its text and the recorded file digests, and the steps
+/// that ran compared with the plan's, in order.
+fn plan_checks(parsed: &Parsed<'_>, plan_file: Option<&Path>) -> Vec<Check> {
+    let Some((line, _)) = parsed.first("plan") else {
+        return vec![
+            not_checked("plan", "a plan line (this transcript records no ceremony)"),
+            not_checked("steps", "a plan"),
+        ];
+    };
+    let data = parsed.data("plan").cloned().unwrap_or_default();
+    let text = data["text"].as_str().unwrap_or_default();
+    let statement = data["digest_statement"].as_str().unwrap_or_default();
+    let recorded_name = data["file"].as_str().unwrap_or("plan.toml");
+    let path = Path::new(recorded_name);
+    let mut checks = Vec::new();
+    let embedded = Plan::from_bytes(path, text.as_bytes().to_vec(), false);
+    let plan_check = match (&embedded, plan_file) {
+        (Err(e), _) => failed(
+            "plan",
+            format!("the recorded plan text is not a valid plan: {e}"),
+            Some(line),
+        ),
+        (Ok(p), None) => {
+            let mut expected = format!(
+                "keyrite plan digest v1\nceremony_id {}\n{}  {}\n",
+                p.ceremony_id,
+                hex::encode(Sha256::digest(text.as_bytes())),
+                path.file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default()
+            );
+            for f in data["files"].as_array().cloned().unwrap_or_default() {
+                expected.push_str(&format!(
+                    "{}  {}\n",
+                    f["sha256"].as_str().unwrap_or_default(),
+                    f["name"].as_str().unwrap_or_default()
+                ));
+            }
+            if expected == statement {
+                passed(
+                    "plan",
+                    "the recorded plan text matches the digest the custodians signed (give --plan to check the files too)",
+                )
+            } else {
+                failed(
+                    "plan",
+                    "the recorded plan text does not match the recorded digest",
+                    Some(line),
+                )
+            }
+        }
+        (Ok(_), Some(file)) => match Plan::load(file) {
+            Ok(p) if p.digest_statement() == statement => passed(
+                "plan",
+                "the plan and every file it names match the digest the custodians signed",
+            ),
+            Ok(_) => failed(
+                "plan",
+                "the plan's digest (with its files) differs from the one recorded",
+                Some(line),
+            ),
+            Err(e) => failed("plan", format!("--plan: {e}"), None),
+        },
+    };
+    checks.push(plan_check);
+    checks.push(match &embedded {
+        Ok(p) => steps_check(parsed, &p.steps),
+        Err(_) => not_checked("steps", "a valid plan"),
+    });
+    checks
+}
+
+fn steps_check(parsed: &Parsed<'_>, steps: &[Step]) -> Check {
+    let name = "steps";
+    let end = parsed.seal.unwrap_or(parsed.lines.len());
+    let mut ran: Vec<(usize, &str, &Value)> = Vec::new();
+    for (i, l) in parsed.lines[..end].iter().enumerate() {
+        let Some(l) = l else { continue };
+        let step = l.get("step").and_then(Value::as_str).unwrap_or_default();
+        if matches!(
+            step,
+            "generate" | "generated" | "wrap" | "wrapped" | "failure"
+        ) {
+            ran.push((i, step, &l["data"]));
+        }
+    }
+    let failure = ran
+        .iter()
+        .find(|(_, s, _)| *s == "failure")
+        .map(|(_, _, d)| d["index"].as_u64());
+    let mut expected: Vec<(usize, &str)> = Vec::new();
+    for (index, step) in steps.iter().enumerate() {
+        let (announce, done) = match step {
+            Step::Generate { .. } => ("generate", "generated"),
+            Step::Wrap { .. } => ("wrap", "wrapped"),
+        };
+        expected.push((index, announce));
+        expected.push((index, done));
+    }
+    let mut k = 0;
+    for (line, step, data) in &ran {
+        if *step == "failure" {
+            break;
+        }
+        let Some(&(index, want)) = expected.get(k) else {
+            return failed(
+                name,
+                format!("a {step} line the plan does not have"),
+                Some(*line),
+            );
+        };
+        if *step != want || data["index"].as_u64() != Some(index as u64) {
+            return failed(
+                name,
+                format!(
+                    "{step} of steps[{}] where the plan has {want} of steps[{index}]",
+                    data["index"]
+                ),
+                Some(*line),
+            );
+        }
+        let label_ok = match &steps[index] {
+            Step::Generate { key_label, .. } => {
+                data["key_label"] == key_label.as_str()
+                    || data["key"]["label"] == key_label.as_str()
+            }
+            Step::Wrap {
+                key_label,
+                algorithm,
+                ..
+            } => {
+                data["key_label"] == key_label.as_str()
+                    && (*step == "wrapped" || data["algorithm"] == algorithm.name())
+            }
+        };
+        if !label_ok {
+            return failed(
+                name,
+                format!("steps[{index}] did not run as planned"),
+                Some(*line),
+            );
+        }
+        k += 1;
+    }
+    match failure {
+        None if k == expected.len() => passed(
+            name,
+            format!("all {} steps ran as planned, in order", steps.len()),
+        ),
+        None if parsed.seal.is_none() => passed(
+            name,
+            format!(
+                "{} of {} steps ran as planned before the record ends",
+                k / 2,
+                steps.len()
+            ),
+        ),
+        None => failed(
+            name,
+            "the transcript is sealed but not every step ran, and no failure is recorded",
+            None,
+        ),
+        Some(index) => passed(
+            name,
+            format!(
+                "the steps ran as planned until steps[{}] failed",
+                index.unwrap_or_default()
+            ),
+        ),
+    }
+}
+
+/// KCVs: the same key label has the same KCV wherever it appears; with `--outputs`, every
+/// output file's SHA-256 matches and each manifest's KCV is the one recorded.
+fn output_checks(parsed: &Parsed<'_>, outputs: Option<&Path>) -> Vec<Check> {
+    let mut kcvs: BTreeMap<String, String> = BTreeMap::new();
+    let mut kcv_check = passed("kcv", "every key label has one KCV throughout");
+    for (_, l) in parsed.all("generated") {
+        let key = &l["data"]["key"];
+        kcvs.insert(
+            key["label"].as_str().unwrap_or_default().to_owned(),
+            key["kcv"].as_str().unwrap_or_default().to_owned(),
+        );
+    }
+    for (line, l) in parsed.all("wrapped") {
+        let d = &l["data"];
+        let label = d["key_label"].as_str().unwrap_or_default();
+        if kcvs.get(label).map(String::as_str) != d["kcv"].as_str() {
+            kcv_check = failed(
+                "kcv",
+                format!("key {label:?} appears with another KCV"),
+                Some(line),
+            );
+            break;
+        }
+    }
+    let Some(dir) = outputs else {
+        return vec![kcv_check, not_checked("outputs", "--outputs")];
+    };
+    let mut count = 0;
+    for (line, l) in parsed.all("wrapped") {
+        let d = &l["data"];
+        let out = Path::new(d["out"].as_str().unwrap_or_default());
+        let Some(base) = out.file_name() else {
+            return vec![
+                kcv_check,
+                failed("outputs", "a wrap records no output directory", Some(line)),
+            ];
+        };
+        let here = dir.join(base);
+        for (file, digest) in d["files"].as_object().cloned().unwrap_or_default() {
+            let actual = std::fs::read(here.join(&file)).map(|b| hex::encode(Sha256::digest(b)));
+            if actual.as_deref().ok() != digest.as_str() {
+                return vec![
+                    kcv_check,
+                    failed(
+                        "outputs",
+                        format!(
+                            "{} differs from the transcript (or is missing)",
+                            here.join(&file).display()
+                        ),
+                        Some(line),
+                    ),
+                ];
+            }
+            count += 1;
+        }
+        let manifest_kcv = std::fs::read(here.join("manifest.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+            .map(|m| m["key"]["kcv"].clone());
+        if manifest_kcv.as_ref() != Some(&d["kcv"]) {
+            return vec![
+                kcv_check,
+                failed(
+                    "outputs",
+                    format!("{}'s manifest records another KCV", here.display()),
+                    Some(line),
+                ),
+            ];
+        }
+    }
+    vec![
+        kcv_check,
+        passed(
+            "outputs",
+            format!("{count} output files match the transcript"),
+        ),
+    ]
+}
+
+fn witness_check(parsed: &Parsed<'_>, policy: Option<&Policy>) -> (Check, Vec<Witness>) {
+    let name = "witnesses";
+    let Some(seal) = parsed.seal else {
+        return (not_checked(name, "a seal"), Vec::new());
+    };
+    let message = witness_message(parsed.raw[seal]);
+    let mut witnesses = Vec::new();
+    let mut problem = None;
+    for (line, l) in parsed.all("witness") {
+        let d = &l["data"];
+        let verified = policy.map(|policy| {
+            d["signature"]
+                .as_str()
+                .and_then(|s| SshSig::from_pem(s).ok())
+                .is_some_and(|sig| {
+                    sig.namespace() == WITNESS_NAMESPACE
+                        && policy.witnesses.iter().any(|w| {
+                            w.key.key_data() == sig.public_key()
+                                && d["name"] == w.name.as_str()
+                                && w.key
+                                    .verify(WITNESS_NAMESPACE, message.as_bytes(), &sig)
+                                    .is_ok()
+                        })
+                })
+        });
+        if verified == Some(false) && problem.is_none() {
+            problem = Some(line);
+        }
+        witnesses.push(Witness {
+            name: d["name"].as_str().unwrap_or_default().to_owned(),
+            key_fingerprint: d["key_fingerprint"].as_str().unwrap_or_default().to_owned(),
+            verified,
+            line,
+        });
+    }
+    let names = witnesses
+        .iter()
+        .map(|w| w.name.clone())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let check = match (problem, policy) {
+        (Some(line), _) => failed(
+            name,
+            "a witness signature does not verify under a witness key of the policy",
+            Some(line),
+        ),
+        (None, _) if witnesses.is_empty() => passed(name, "no witness has signed"),
+        (None, None) => not_checked(
+            name,
+            format!("--policy (to verify the signatures of {names})"),
+        ),
+        (None, Some(_)) => passed(
+            name,
+            format!("{} witness signature(s) verify: {names}", witnesses.len()),
+        ),
+    };
+    (check, witnesses)
+}
+
+/// Verifies a transcript.
+pub fn verify(inputs: &Inputs) -> Result<Report, Error> {
+    let bytes = read(&inputs.transcript)?;
+    let signer_pem = read(&inputs.signer)?;
+    let signer_err = |reason: String| Error::Signer {
+        path: inputs.signer.clone(),
+        reason,
+    };
+    let signer = std::str::from_utf8(&signer_pem)
+        .map_err(|e| signer_err(e.to_string()))
+        .and_then(|pem| {
+            p256::PublicKey::from_public_key_pem(pem).map_err(|e| signer_err(e.to_string()))
+        })?;
+    let signer_fp = signer
+        .to_public_key_der()
+        .map(|der| hex::encode(Sha256::digest(der.as_bytes())))
+        .map_err(|e| signer_err(e.to_string()))?;
+    let policy = inputs.policy.as_deref().map(Policy::load).transpose()?;
+
+    let (mut parsed, chain) = check_chain(&bytes);
+    let chain_ok = matches!(chain.status, Status::Passed { .. });
+    let mut checks = vec![chain];
+    if chain_ok {
+        checks.push(check_seal(&mut parsed, &signer, &signer_fp));
+    } else {
+        checks.push(not_checked("seal", "an intact chain"));
+    }
+    checks.extend(policy_checks(&parsed, policy.as_ref()));
+    checks.extend(plan_checks(&parsed, inputs.plan.as_deref()));
+    checks.extend(output_checks(&parsed, inputs.outputs.as_deref()));
+    let (witness, witnesses) = witness_check(&parsed, policy.as_ref());
+    checks.push(witness);
+
+    let outcome = parsed
+        .data("finish")
+        .and_then(|d| d["outcome"].as_str())
+        .map(str::to_owned);
+    let any_failed = checks
+        .iter()
+        .any(|c| matches!(c.status, Status::Failed { .. }));
+    let (verdict, summary) = if any_failed {
+        let first = checks.iter().find_map(|c| match &c.status {
+            Status::Failed { reason, line } => Some(format!(
+                "{} check failed{}: {reason}",
+                c.name,
+                line.map(|l| format!(" at line {l}")).unwrap_or_default()
+            )),
+            _ => None,
+        });
+        (
+            Verdict::Invalid,
+            format!("INVALID: {}", first.unwrap_or_default()),
+        )
+    } else if parsed.seal.is_none() {
+        (
+            Verdict::Incomplete,
+            "INCOMPLETE: an intact record without a seal: the ceremony did not finish".to_owned(),
+        )
+    } else if outcome.as_deref() != Some("completed") {
+        (
+            Verdict::Incomplete,
+            "FAILED CEREMONY: an intact, sealed record of a ceremony that failed".to_owned(),
+        )
+    } else {
+        (
+            Verdict::Verified,
+            "VERIFIED: sealed, completed, and every check that ran passed".to_owned(),
+        )
+    };
+    Ok(Report {
+        verdict,
+        exit_code: verdict.exit_code(),
+        summary,
+        checks,
+        witnesses,
+        lines: parsed.lines,
+    })
+}
