@@ -40,9 +40,54 @@ pub enum Command {
     /// Run an approved ceremony.
     #[command(subcommand)]
     Ceremony(CeremonyCommand),
+    /// Witnesses co-sign a sealed transcript with their own SSH keys.
+    #[command(subcommand)]
+    Witness(WitnessCommand),
     /// Replay a transcript without an HSM: exit 0 verified, 3 an intact record of a ceremony
     /// that failed or did not finish, 1 invalid, 2 usage.
     Verify(VerifyArgs),
+}
+
+/// `keyrite witness …`
+#[derive(Debug, Subcommand)]
+pub enum WitnessCommand {
+    /// Sign the transcript's seal with your SSH key (via ssh-keygen) and append the witness line.
+    Sign {
+        /// The sealed transcript.
+        transcript: PathBuf,
+        /// Your SSH private key (a witness key of the policy; hardware keys work).
+        #[arg(long, value_name = "FILE")]
+        ssh_key: PathBuf,
+        /// The ceremony signer's public key: the seal is verified before anything is signed.
+        #[arg(long, value_name = "PEM")]
+        signer: PathBuf,
+        /// The policy naming the witnesses.
+        #[arg(long, value_name = "FILE")]
+        policy: PathBuf,
+    },
+    /// Append a witness signature made elsewhere with
+    /// `ssh-keygen -Y sign -n keyrite-witness` over `keyrite witness message`.
+    Add {
+        /// The sealed transcript.
+        transcript: PathBuf,
+        /// The signature file ssh-keygen wrote.
+        #[arg(long, value_name = "FILE")]
+        signature: PathBuf,
+        /// The ceremony signer's public key.
+        #[arg(long, value_name = "PEM")]
+        signer: PathBuf,
+        /// The policy naming the witnesses.
+        #[arg(long, value_name = "FILE")]
+        policy: PathBuf,
+    },
+    /// Print what a witness signs: the SHA-256 of the seal line, after verifying the seal.
+    Message {
+        /// The sealed transcript.
+        transcript: PathBuf,
+        /// The ceremony signer's public key.
+        #[arg(long, value_name = "PEM")]
+        signer: PathBuf,
+    },
 }
 
 /// `keyrite verify`

@@ -19,6 +19,7 @@ pub mod output;
 pub mod pin;
 pub mod transcript;
 pub mod verify;
+pub mod witness;
 pub mod wrap;
 
 use std::fmt;
@@ -117,6 +118,9 @@ pub enum Error {
     /// A ceremony was refused or failed.
     #[error(transparent)]
     Ceremony(#[from] ceremony::Error),
+    /// A witness signature was refused.
+    #[error(transparent)]
+    Witness(#[from] witness::Error),
     /// `verify` could not use its inputs.
     #[error(transparent)]
     Verify(#[from] verify::Error),

@@ -15,7 +15,9 @@ use keyrite::pin::PinSource;
 use keyrite::wrap::{TokenAccess, WrapOutcome, WrapRequest};
 use keyrite::{Error, info, wrap};
 
-use cli::{CeremonyCommand, Cli, Command, PlanCommand, SignerCommand, TokenCommand};
+use cli::{
+    CeremonyCommand, Cli, Command, PlanCommand, SignerCommand, TokenCommand, WitnessCommand,
+};
 use keyrite::ceremony::{self, RunRequest};
 
 fn main() -> ExitCode {
@@ -89,6 +91,30 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
     let module = cli.module;
     match cli.command {
         Command::Verify(args) => return verify(args),
+        Command::Witness(WitnessCommand::Message { transcript, signer }) => {
+            print!("{}", keyrite::witness::message(&transcript, &signer)?);
+            Ok(())
+        }
+        Command::Witness(WitnessCommand::Sign {
+            transcript,
+            ssh_key,
+            signer,
+            policy,
+        }) => {
+            let name = keyrite::witness::sign(&transcript, &signer, &policy, &ssh_key)?;
+            println!("Witness {name:?} signed {}.", transcript.display());
+            Ok(())
+        }
+        Command::Witness(WitnessCommand::Add {
+            transcript,
+            signature,
+            signer,
+            policy,
+        }) => {
+            let name = keyrite::witness::add(&transcript, &signer, &policy, &signature)?;
+            println!("Witness {name:?} added to {}.", transcript.display());
+            Ok(())
+        }
         Command::Token(TokenCommand::Info(args)) => {
             let path = Module::resolve(module.as_deref())?;
             let module = Module::load(&path)?;

@@ -94,6 +94,22 @@ impl Transcript {
         })
     }
 
+    /// Opens a sealed transcript to append witness lines: the chain continues from its last
+    /// line, whose exact bytes are hashed. The caller has verified the transcript first.
+    pub fn reopen(path: &Path, last_line: &[u8], next_seq: u64) -> Result<Self, Error> {
+        let io = |e: std::io::Error| Error::Io {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        };
+        let file = OpenOptions::new().append(true).open(path).map_err(io)?;
+        Ok(Transcript {
+            file,
+            path: path.to_path_buf(),
+            seq: next_seq,
+            head: Sha256::digest(last_line).into(),
+        })
+    }
+
     /// The chain head: SHA-256 of the last line written.
     pub fn head(&self) -> [u8; 32] {
         self.head

@@ -78,6 +78,7 @@ impl Ceremony {
             ssh_keygen(&keys, "bob", &["-t", "ecdsa", "-b", "256"]),
             ssh_keygen(&keys, "carol", &["-t", "ed25519"]),
             ssh_keygen(&keys, "dave", &["-t", "ed25519"]),
+            ssh_keygen(&keys, "wendy", &["-t", "ed25519"]),
         ];
         let regions = regions
             .iter()
@@ -118,7 +119,7 @@ impl Ceremony {
         self.people.iter().find(|p| p.name == name).unwrap()
     }
 
-    /// A policy with alice, bob and carol as custodians.
+    /// A policy with alice, bob and carol as custodians and wendy as witness.
     pub fn write_policy(&self, threshold: usize) {
         let mut text = format!(
             "version = 1\nthreshold = {threshold}\nsigner_fingerprint = \"{}\"\n",
@@ -130,6 +131,10 @@ impl Ceremony {
                 self.person(name).public()
             ));
         }
+        text.push_str(&format!(
+            "\n[[witnesses]]\nname = \"wendy\"\nssh_key = \"{}\"\n",
+            self.person("wendy").public()
+        ));
         std::fs::write(self.dir().join("policy.toml"), text).unwrap();
     }
 
@@ -202,5 +207,29 @@ impl Ceremony {
             .lines()
             .map(|l| (l.to_owned(), serde_json::from_str(l).unwrap()))
             .collect()
+    }
+}
+
+impl Ceremony {
+    /// Sets up, approves (alice and bob) and runs the plan; panics unless it completes.
+    pub fn run_approved(&self, transcript: &str) {
+        self.digest();
+        self.approve("alice", "keyrite-plan", "alice.sig");
+        self.approve("bob", "keyrite-plan", "bob.sig");
+        let out = self.run(transcript);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// `keyrite verify` with the given extra arguments.
+    pub fn verify(&self, transcript: &str, extra: &[&str]) -> Output {
+        run(self
+            .token
+            .keyrite()
+            .args(["verify", transcript, "--signer", "signer.pem"])
+            .args(extra))
     }
 }
