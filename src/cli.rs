@@ -40,6 +40,9 @@ pub enum Command {
     /// Run an approved ceremony.
     #[command(subcommand)]
     Ceremony(CeremonyCommand),
+    /// PIN shares for tokens without M-of-N login.
+    #[command(subcommand)]
+    Pin(PinCommand),
     /// Witnesses co-sign a sealed transcript with their own SSH keys.
     #[command(subcommand)]
     Witness(WitnessCommand),
@@ -146,6 +149,31 @@ pub enum CeremonyCommand {
         /// The transcript to create (must not exist).
         #[arg(long, value_name = "FILE")]
         transcript: PathBuf,
+        /// A PIN share file, when the plan takes the PIN from shares (repeat for each; without
+        /// any, custodians type their shares on the terminal).
+        #[arg(long, value_name = "FILE")]
+        pin_share: Vec<PathBuf>,
+    },
+}
+
+/// `keyrite pin …`
+#[derive(Debug, Subcommand)]
+pub enum PinCommand {
+    /// Split the user PIN into N shares, any M of which rebuild it; prints each share's SHA-256
+    /// for the policy's pin_shares.
+    Split {
+        /// M: how many shares rebuild the PIN.
+        #[arg(long, value_name = "M")]
+        threshold: u8,
+        /// N: how many shares to make.
+        #[arg(long, value_name = "N")]
+        shares: u8,
+        /// A new directory for the share files (mode 0700; files 0600).
+        #[arg(long, value_name = "DIR")]
+        out_dir: PathBuf,
+        /// Read the PIN from this environment variable instead of prompting (twice).
+        #[arg(long, value_name = "NAME")]
+        pin_env: Option<String>,
     },
 }
 

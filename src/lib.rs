@@ -17,6 +17,7 @@ pub mod info;
 pub mod kms;
 pub mod output;
 pub mod pin;
+pub mod shares;
 pub mod transcript;
 pub mod verify;
 pub mod witness;
@@ -118,6 +119,9 @@ pub enum Error {
     /// A ceremony was refused or failed.
     #[error(transparent)]
     Ceremony(#[from] ceremony::Error),
+    /// PIN shares could not be made or used.
+    #[error(transparent)]
+    Shares(#[from] shares::Error),
     /// A witness signature was refused.
     #[error(transparent)]
     Witness(#[from] witness::Error),

@@ -16,9 +16,11 @@ use keyrite::wrap::{TokenAccess, WrapOutcome, WrapRequest};
 use keyrite::{Error, info, wrap};
 
 use cli::{
-    CeremonyCommand, Cli, Command, PlanCommand, SignerCommand, TokenCommand, WitnessCommand,
+    CeremonyCommand, Cli, Command, PinCommand, PlanCommand, SignerCommand, TokenCommand,
+    WitnessCommand,
 };
 use keyrite::ceremony::{self, RunRequest};
+use secrecy::ExposeSecret as _;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -91,6 +93,38 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
     let module = cli.module;
     match cli.command {
         Command::Verify(args) => return verify(args),
+        Command::Pin(PinCommand::Split {
+            threshold,
+            shares,
+            out_dir,
+            pin_env,
+        }) => {
+            let pin = match pin_env {
+                Some(name) => PinSource::Env(name).read("")?,
+                None => {
+                    let first = PinSource::Prompt.read("User PIN to split: ")?;
+                    let again = PinSource::Prompt.read("The same PIN again: ")?;
+                    if first.expose_secret() != again.expose_secret() {
+                        return Err(keyrite::shares::Error::Mismatch.into());
+                    }
+                    first
+                }
+            };
+            let made = keyrite::shares::split(&pin, threshold, shares)?;
+            drop(pin);
+            let written = keyrite::shares::write(&out_dir, &made)?;
+            println!(
+                "{} shares written; any {threshold} rebuild the PIN. Give each to one custodian.",
+                written.len()
+            );
+            println!("Put their SHA-256 in the policy, in this order:");
+            println!("pin_shares = [");
+            for (path, digest) in &written {
+                println!("    \"{digest}\",  # {}", path.display());
+            }
+            println!("]");
+            Ok(())
+        }
         Command::Witness(WitnessCommand::Message { transcript, signer }) => {
             print!("{}", keyrite::witness::message(&transcript, &signer)?);
             Ok(())
@@ -192,6 +226,7 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
             policy,
             approvals,
             transcript,
+            pin_share,
         }) => {
             let req = RunRequest {
                 plan,
@@ -199,6 +234,7 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
                 approvals,
                 transcript,
                 module,
+                pin_shares: pin_share,
             };
             let prepared = ceremony::prepare(&req, OffsetDateTime::now_utc())?;
             println!(

@@ -390,7 +390,11 @@ fn policy_checks(parsed: &Parsed<'_>, policy: Option<&Policy>) -> Vec<Check> {
         } else {
             "a policy line (this transcript records no ceremony)"
         };
-        return vec![not_checked("policy", why), not_checked("quorum", why)];
+        return vec![
+            not_checked("policy", why),
+            not_checked("quorum", why),
+            not_checked("pin_shares", why),
+        ];
     };
     let recorded = parsed.data("policy").cloned().unwrap_or_default();
     let mut checks = Vec::new();
@@ -408,7 +412,35 @@ fn policy_checks(parsed: &Parsed<'_>, policy: Option<&Policy>) -> Vec<Check> {
         )
     });
     checks.push(quorum_check(parsed, policy));
+    checks.push(shares_check(parsed, policy));
     checks
+}
+
+/// PIN share indexes, if the PIN came from shares, are distinct and among the policy's shares.
+fn shares_check(parsed: &Parsed<'_>, policy: &Policy) -> Check {
+    let name = "pin_shares";
+    let Some((line, login)) = parsed.first("login") else {
+        return passed(name, "no login line (no PIN shares used)");
+    };
+    let Some(indexes) = login["data"]["share_indexes"].as_array() else {
+        return passed(name, "the PIN did not come from shares");
+    };
+    let indexes: Vec<u64> = indexes.iter().filter_map(Value::as_u64).collect();
+    let mut seen = indexes.clone();
+    seen.sort_unstable();
+    seen.dedup();
+    let n = policy.pin_shares.len() as u64;
+    if seen.len() != indexes.len() || indexes.iter().any(|&i| i == 0 || i > n) {
+        return failed(
+            name,
+            format!("share indexes {indexes:?} are not distinct shares among the policy's {n}"),
+            Some(line),
+        );
+    }
+    passed(
+        name,
+        format!("the PIN was rebuilt from shares {indexes:?} of the policy's {n}"),
+    )
 }
 
 fn quorum_check(parsed: &Parsed<'_>, policy: &Policy) -> Check {

@@ -23,7 +23,7 @@ use crate::hsm::{Module, Token};
 use crate::kms::format_time;
 use crate::transcript::Transcript;
 use crate::wrap::{self, CheckedWrap, KeyRecord, PreparedWrap, WrapRequest};
-use plan::{Plan, Step};
+use plan::{PinSpec, Plan, Step};
 use policy::Policy;
 use quorum::Quorum;
 
@@ -169,6 +169,8 @@ pub struct RunRequest {
     pub transcript: PathBuf,
     /// The PKCS#11 module; `None` for the default.
     pub module: Option<PathBuf>,
+    /// PIN share files, when the plan takes the PIN from shares (none: typed on the terminal).
+    pub pin_shares: Vec<PathBuf>,
 }
 
 /// A ceremony checked without the token.
@@ -319,9 +321,16 @@ pub fn run(prepared: Prepared, req: &RunRequest) -> Result<Outcome, crate::Error
             .into());
         }
     }
-    let pin = plan
-        .pin
-        .read(&format!("User PIN for token {:?}: ", description.label))?;
+    let (pin, share_indexes) = match &plan.pin {
+        PinSpec::Source(source) => (
+            source.read(&format!("User PIN for token {:?}: ", description.label))?,
+            None,
+        ),
+        PinSpec::Shares => {
+            let (pin, indexes) = crate::shares::rebuild(&req.pin_shares, &policy.pin_shares)?;
+            (pin, Some(indexes))
+        }
+    };
     let token = module.open(description)?;
     token.login(&pin)?;
     drop(pin);
@@ -387,6 +396,18 @@ pub fn run(prepared: Prepared, req: &RunRequest) -> Result<Outcome, crate::Error
         &plan.operator,
         &plan.signing_key_label,
         &signer_fp,
+    )?;
+    // How the operator logged in: the PIN's source, or which shares rebuilt it — never a value.
+    t.append(
+        "login",
+        &plan.operator,
+        match (&plan.pin, &share_indexes) {
+            (_, Some(indexes)) => json!({"pin": "shares", "share_indexes": indexes}),
+            (PinSpec::Source(crate::pin::PinSource::Env(name)), None) => {
+                json!({"pin": format!("environment variable {name}")})
+            }
+            _ => json!({"pin": "prompt"}),
+        },
     )?;
     execute(
         t,

@@ -106,6 +106,15 @@ impl Step {
     }
 }
 
+/// How the ceremony's PIN comes.
+#[derive(Debug, Clone)]
+pub enum PinSpec {
+    /// From a prompt or a named environment variable.
+    Source(PinSource),
+    /// Rebuilt from M of the PIN shares the policy pins.
+    Shares,
+}
+
 /// A file the plan refers to, read once.
 #[derive(Debug, Clone)]
 pub struct PlanFileRef {
@@ -139,7 +148,7 @@ pub struct Plan {
     /// The signer key's label.
     pub signing_key_label: KeyLabel,
     /// Where the PIN comes from.
-    pub pin: PinSource,
+    pub pin: PinSpec,
     /// The steps, in order.
     pub steps: Vec<Step>,
     /// Every file the steps refer to, in order of first mention.
@@ -250,13 +259,14 @@ impl Plan {
                     err("signing_key_label".into(), e.to_string())
                 })?;
         let pin = match file.pin.as_str() {
-            "prompt" => PinSource::Prompt,
+            "prompt" => PinSpec::Source(PinSource::Prompt),
+            "shares" => PinSpec::Shares,
             other => match other.strip_prefix("env:") {
-                Some(name) if !name.is_empty() => PinSource::Env(name.to_owned()),
+                Some(name) if !name.is_empty() => PinSpec::Source(PinSource::Env(name.to_owned())),
                 _ => {
                     return Err(err(
                         "pin".into(),
-                        format!("{other:?} is not \"prompt\" or \"env:NAME\""),
+                        format!("{other:?} is not \"prompt\", \"env:NAME\" or \"shares\""),
                     ));
                 }
             },

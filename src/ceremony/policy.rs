@@ -25,6 +25,8 @@ struct PolicyFile {
     custodians_file: Option<String>,
     #[serde(default)]
     witnesses: Vec<PersonFile>,
+    #[serde(default)]
+    pin_shares: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -67,6 +69,8 @@ pub struct Policy {
     pub custodians: Vec<Person>,
     /// The witnesses.
     pub witnesses: Vec<Person>,
+    /// SHA-256 (hex) of each PIN share, in share order (index 1 first).
+    pub pin_shares: Vec<String>,
     /// The `allowed_signers` file the custodians came from, with its SHA-256, if any.
     pub custodians_file: Option<(PathBuf, String)>,
 }
@@ -201,6 +205,19 @@ impl Policy {
                     .into(),
             ));
         }
+        let pin_shares: Vec<String> = file
+            .pin_shares
+            .iter()
+            .map(|h| h.to_ascii_lowercase())
+            .collect();
+        if let Some(i) = pin_shares
+            .iter()
+            .position(|h| h.len() != 64 || !h.bytes().all(|b| b.is_ascii_hexdigit()))
+        {
+            return Err(err(format!(
+                "pin_shares[{i}]: must be the 64 hex digits `keyrite pin split` prints"
+            )));
+        }
         Ok(Policy {
             path: path.to_path_buf(),
             digest: hex::encode(Sha256::digest(&bytes)),
@@ -210,6 +227,7 @@ impl Policy {
             custodians,
             witnesses,
             custodians_file,
+            pin_shares,
         })
     }
 }

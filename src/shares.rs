@@ -1,0 +1,353 @@
+//! PIN shares, for tokens without M-of-N login: the user PIN, padded to a fixed length, split
+//! with Shamir's scheme over GF(256) into N shares of which any M rebuild it. Each share is one
+//! line of text — `keyrite-pin-share-v1:INDEX:THRESHOLD:HEX` — whose SHA-256 the policy pins,
+//! so a mistyped, corrupted or substituted share is caught the moment it is entered, without
+//! involving the PIN. The PIN is rebuilt in memory only, zeroised after login.
+
+use std::fs::OpenOptions;
+use std::io::{IsTerminal as _, Write as _};
+use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
+use std::path::{Path, PathBuf};
+
+use blahaj::{Share, Sharks};
+use secrecy::{ExposeSecret as _, SecretString};
+use sha2::{Digest as _, Sha256};
+use zeroize::Zeroizing;
+
+/// The padded length of a PIN: one length byte, the PIN, zeros.
+const PADDED: usize = 64;
+const PREFIX: &str = "keyrite-pin-share-v1";
+
+/// Why shares could not be made or used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Threshold and count do not make sense.
+    #[error("--threshold must be at least 2 and at most --shares, and --shares at most 255")]
+    Counts,
+    /// The PIN is too long to pad.
+    #[error("the PIN is longer than {} bytes", PADDED - 1)]
+    PinTooLong,
+    /// The two prompts differ.
+    #[error("the two PINs typed differ")]
+    Mismatch,
+    /// The output directory exists.
+    #[error("{} already exists; shares are written into a new directory", path.display())]
+    Exists {
+        /// The path.
+        path: PathBuf,
+    },
+    /// A file system call failed.
+    #[error("{}: {reason}", path.display())]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// What the system said.
+        reason: String,
+    },
+    /// A share is malformed.
+    #[error("{source_name} is not a keyrite PIN share")]
+    Malformed {
+        /// Where it came from.
+        source_name: String,
+    },
+    /// A share is not one the policy pins.
+    #[error(
+        "{source_name} is not one of the policy's pin_shares (mistyped, corrupted, or from another split)"
+    )]
+    NotPinned {
+        /// Where it came from.
+        source_name: String,
+    },
+    /// The same share twice.
+    #[error("{source_name} repeats share {index}")]
+    Duplicate {
+        /// Where it came from.
+        source_name: String,
+        /// Its index.
+        index: u8,
+    },
+    /// Not enough shares.
+    #[error("{given} share(s) given; {threshold} are needed")]
+    TooFew {
+        /// How many were given.
+        given: usize,
+        /// How many are needed.
+        threshold: usize,
+    },
+    /// The policy pins no shares.
+    #[error("the plan takes the PIN from shares, but the policy pins no pin_shares")]
+    NoPolicyShares,
+    /// No TTY to prompt on.
+    #[error(
+        "the plan takes the PIN from shares: pass --pin-share FILE for each, or run on a terminal to type them"
+    )]
+    NoTerminal,
+    /// The shares rebuild no valid padded PIN.
+    #[error("the shares do not rebuild a PIN")]
+    Rebuild,
+}
+
+/// One share, parsed.
+pub struct ShareText {
+    text: Zeroizing<String>,
+    index: u8,
+    threshold: u8,
+}
+
+impl std::fmt::Debug for ShareText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ShareText {{ index: {}, REDACTED }}", self.index)
+    }
+}
+
+impl ShareText {
+    /// Parses a share line (surrounding whitespace ignored).
+    pub fn parse(text: &str, source_name: &str) -> Result<Self, Error> {
+        let malformed = || Error::Malformed {
+            source_name: source_name.to_owned(),
+        };
+        let text = Zeroizing::new(text.trim().to_owned());
+        let parts: Vec<&str> = text.split(':').collect();
+        let [prefix, index, threshold, hex] = parts.as_slice() else {
+            return Err(malformed());
+        };
+        if *prefix != PREFIX || hex.len() != 2 * PADDED {
+            return Err(malformed());
+        }
+        let index: u8 = index.parse().map_err(|_| malformed())?;
+        let threshold: u8 = threshold.parse().map_err(|_| malformed())?;
+        if index == 0 || threshold < 2 || hex::decode(hex).is_err() {
+            return Err(malformed());
+        }
+        Ok(ShareText {
+            index,
+            threshold,
+            text,
+        })
+    }
+
+    /// The share's SHA-256 (hex): what the policy pins.
+    pub fn sha256(&self) -> String {
+        hex::encode(Sha256::digest(self.text.as_bytes()))
+    }
+
+    /// Its index (1..=N).
+    pub fn index(&self) -> u8 {
+        self.index
+    }
+
+    fn share(&self) -> Result<Share, Error> {
+        let hex = self.text.rsplit(':').next().unwrap_or_default();
+        let mut bytes = Zeroizing::new(vec![self.index]);
+        bytes.extend(hex::decode(hex).map_err(|_| Error::Rebuild)?);
+        Share::try_from(bytes.as_slice()).map_err(|_| Error::Rebuild)
+    }
+}
+
+/// Splits a PIN into `count` shares, any `threshold` of which rebuild it.
+pub fn split(pin: &SecretString, threshold: u8, count: u8) -> Result<Vec<ShareText>, Error> {
+    if threshold < 2 || threshold > count {
+        return Err(Error::Counts);
+    }
+    let bytes = pin.expose_secret().as_bytes();
+    if bytes.len() >= PADDED {
+        return Err(Error::PinTooLong);
+    }
+    let mut padded = Zeroizing::new(vec![0u8; PADDED]);
+    padded[0] = bytes.len() as u8;
+    padded[1..=bytes.len()].copy_from_slice(bytes);
+    Sharks(threshold)
+        .dealer(&padded)
+        .take(usize::from(count))
+        .map(|share| {
+            let raw = Zeroizing::new(Vec::<u8>::from(&share));
+            let text = format!("{PREFIX}:{}:{threshold}:{}", raw[0], hex::encode(&raw[1..]));
+            ShareText::parse(&text, "a new share")
+        })
+        .collect()
+}
+
+/// Writes shares as `share-I.txt` (mode 0600, created new) in a new directory (mode 0700).
+pub fn write(dir: &Path, shares: &[ShareText]) -> Result<Vec<(PathBuf, String)>, Error> {
+    let io = |path: &Path, e: std::io::Error| Error::Io {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    };
+    if std::fs::symlink_metadata(dir).is_ok() {
+        return Err(Error::Exists {
+            path: dir.to_path_buf(),
+        });
+    }
+    std::fs::DirBuilder::new()
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| io(dir, e))?;
+    let mut out = Vec::new();
+    for share in shares {
+        let path = dir.join(format!("share-{}.txt", share.index));
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+            .map_err(|e| io(&path, e))?;
+        file.write_all(share.text.as_bytes())
+            .and_then(|()| file.write_all(b"\n"))
+            .and_then(|()| file.sync_all())
+            .map_err(|e| io(&path, e))?;
+        out.push((path, share.sha256()));
+    }
+    Ok(out)
+}
+
+/// Rebuilds the PIN from shares that the policy pins. Each share is checked the moment it is
+/// read: pinned by the policy, not a repeat; reading stops at the threshold.
+pub struct Rebuilder<'a> {
+    pinned: &'a [String],
+    taken: Vec<ShareText>,
+}
+
+impl<'a> Rebuilder<'a> {
+    /// Starts with the policy's pinned share digests.
+    pub fn new(pinned: &'a [String]) -> Result<Self, Error> {
+        if pinned.is_empty() {
+            return Err(Error::NoPolicyShares);
+        }
+        Ok(Rebuilder {
+            pinned,
+            taken: Vec::new(),
+        })
+    }
+
+    /// Whether the threshold is reached.
+    pub fn complete(&self) -> bool {
+        self.taken
+            .first()
+            .is_some_and(|s| self.taken.len() >= usize::from(s.threshold))
+    }
+
+    /// Checks and keeps one share.
+    pub fn offer(&mut self, text: &str, source_name: &str) -> Result<(), Error> {
+        let share = ShareText::parse(text, source_name)?;
+        let digest = share.sha256();
+        if !self.pinned.iter().any(|p| p.eq_ignore_ascii_case(&digest)) {
+            return Err(Error::NotPinned {
+                source_name: source_name.to_owned(),
+            });
+        }
+        if self.taken.iter().any(|s| s.index == share.index) {
+            return Err(Error::Duplicate {
+                source_name: source_name.to_owned(),
+                index: share.index,
+            });
+        }
+        self.taken.push(share);
+        Ok(())
+    }
+
+    /// The indexes taken, in order.
+    pub fn indexes(&self) -> Vec<u8> {
+        self.taken.iter().map(|s| s.index).collect()
+    }
+
+    /// Rebuilds the PIN.
+    pub fn pin(&self) -> Result<SecretString, Error> {
+        let threshold = self.taken.first().map_or(2, |s| s.threshold);
+        if !self.complete() {
+            return Err(Error::TooFew {
+                given: self.taken.len(),
+                threshold: usize::from(threshold),
+            });
+        }
+        let shares = self
+            .taken
+            .iter()
+            .map(ShareText::share)
+            .collect::<Result<Vec<_>, _>>()?;
+        let padded = Zeroizing::new(
+            Sharks(threshold)
+                .recover(shares.iter())
+                .map_err(|_| Error::Rebuild)?,
+        );
+        let len = usize::from(*padded.first().ok_or(Error::Rebuild)?);
+        if padded.len() != PADDED || len >= PADDED || padded[len + 1..].iter().any(|&b| b != 0) {
+            return Err(Error::Rebuild);
+        }
+        let pin = std::str::from_utf8(&padded[1..=len]).map_err(|_| Error::Rebuild)?;
+        Ok(SecretString::from(pin))
+    }
+}
+
+/// Rebuilds the PIN from share files, or, with none, from shares typed on the terminal one
+/// custodian at a time (no echo, the screen cleared between). Returns the PIN and the indexes.
+pub fn rebuild(files: &[PathBuf], pinned: &[String]) -> Result<(SecretString, Vec<u8>), Error> {
+    let mut r = Rebuilder::new(pinned)?;
+    if files.is_empty() {
+        if !std::io::stdin().is_terminal() {
+            return Err(Error::NoTerminal);
+        }
+        let mut n = 1;
+        while !r.complete() {
+            let typed = Zeroizing::new(
+                rpassword::prompt_password(format!("PIN share {n} (not shown), then Enter: "))
+                    .map_err(|_| Error::NoTerminal)?,
+            );
+            match r.offer(&typed, &format!("share {n}")) {
+                Ok(()) => {
+                    n += 1;
+                    // Clear the screen for the next custodian.
+                    eprint!("\x1b[2J\x1b[H");
+                    eprintln!("Share accepted ({} so far).", r.indexes().len());
+                }
+                Err(e) => eprintln!("{e}; try again."),
+            }
+        }
+    } else {
+        for file in files {
+            if r.complete() {
+                break;
+            }
+            let text = Zeroizing::new(std::fs::read_to_string(file).map_err(|e| Error::Io {
+                path: file.clone(),
+                reason: e.to_string(),
+            })?);
+            r.offer(&text, &file.display().to_string())?;
+        }
+    }
+    Ok((r.pin()?, r.indexes()))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn any_threshold_of_the_shares_rebuild_the_pin_and_fewer_do_not() {
+        let pin = SecretString::from("kr-Pin-7301-quince");
+        let shares = split(&pin, 3, 5).unwrap();
+        let pinned: Vec<String> = shares.iter().map(ShareText::sha256).collect();
+        for combo in [[0, 1, 2], [4, 2, 0], [1, 3, 4]] {
+            let mut r = Rebuilder::new(&pinned).unwrap();
+            for i in combo {
+                r.offer(&shares[i].text, "t").unwrap();
+            }
+            assert_eq!(r.pin().unwrap().expose_secret(), "kr-Pin-7301-quince");
+        }
+        let mut r = Rebuilder::new(&pinned).unwrap();
+        r.offer(&shares[0].text, "t").unwrap();
+        r.offer(&shares[1].text, "t").unwrap();
+        assert!(matches!(
+            r.pin(),
+            Err(Error::TooFew {
+                given: 2,
+                threshold: 3
+            })
+        ));
+        assert!(matches!(
+            r.offer(&shares[1].text, "t"),
+            Err(Error::Duplicate { index: 2, .. })
+        ));
+    }
+}

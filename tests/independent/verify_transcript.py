@@ -1,0 +1,354 @@
+#!/usr/bin/python3
+"""An independent check of a keyrite ceremony transcript.
+
+    verify_transcript.py TRANSCRIPT SIGNER_PEM
+
+Written from the transcript format alone, with Python's standard library and `cryptography`; it
+shares no code with keyrite and never runs it, so an auditor need not trust keyrite to use it.
+It checks every line's shape, the sequence numbers, the SHA-256 hash chain, where the finish,
+seal and witness lines stand, and the seal: its signer against SIGNER_PEM's fingerprint and its
+ECDSA P-256 signature over the chain head. It does not check the custodians' approvals (SSH
+signatures); scripts/verify-with-openssl does, with ssh-keygen.
+
+It prints one line per check and a verdict, and exits with the same codes as
+scripts/verify-with-openssl:
+  0  every check passed: a sealed record of a completed ceremony
+  3  an intact record that is not a completed ceremony: every line valid and chained but no
+     seal (an unsealed prefix: a crash, a truncated file), or sealed and valid with a finish
+     line that says "failed"
+  1  invalid: anything else
+  2  usage error: wrong arguments, a file that cannot be read, a SIGNER_PEM that is not an
+     ECDSA P-256 public key
+
+Both tools read JSON the same strict way (RFC 8259: no NaN or Infinity, no duplicate keys, no
+lone surrogate escapes, valid UTF-8), and both refuse a line nested deeper than 64 levels,
+so that they agree on every input.
+"""
+
+import base64
+import calendar
+import hashlib
+import json
+import re
+import sys
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
+
+USAGE = "usage: verify_transcript.py TRANSCRIPT SIGNER_PEM"
+
+LINE_KEYS = frozenset({"v", "seq", "time", "step", "actor", "data", "prev"})
+SEAL_KEYS = frozenset({"v", "seq", "time", "step", "prev", "signer", "signature"})
+EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
+MAX_DEPTH = 64
+
+HEX64 = re.compile(r"[0-9a-f]{64}")
+BASE64 = re.compile(r"(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?")
+TIME = re.compile(
+    r"([0-9]{4})-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])[Tt]"
+    r"([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\.[0-9]+)?"
+    r"([Zz]|[+-]([01][0-9]|2[0-3]):[0-5][0-9])"
+)
+# Bytes that may not appear raw in a line: C0 controls but tab and CR (JSON allows those as
+# whitespace between tokens; a newline ends the line).
+RAW_CONTROL = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+CHECKS = ["file", "json", "shape", "seq", "chain", "order", "signer", "signature", "approvals", "outcome"]
+
+
+class Usage(Exception):
+    pass
+
+
+class BadJson(Exception):
+    pass
+
+
+def show(value, limit=80):
+    """A value for a message: as JSON, so control characters cannot reach the terminal."""
+    text = json.dumps(value, ensure_ascii=True)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _pairs(pairs):
+    seen = set()
+    for key, _ in pairs:
+        if key in seen:
+            raise BadJson(f"duplicate key {show(key)}")
+        seen.add(key)
+    return dict(pairs)
+
+
+def _constant(name):
+    raise BadJson(f"{name} is not JSON")
+
+
+def _walk(value):
+    """Depth of value (a scalar is 0, [] is 1) and whether any string holds a lone surrogate."""
+    depth, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, str):
+            if SURROGATE.search(item):
+                raise BadJson("a string holds a lone UTF-16 surrogate escape")
+        elif isinstance(item, dict):
+            depth = max(depth, level)
+            for key, child in item.items():
+                stack.append((key, level + 1))
+                stack.append((child, level + 1))
+        elif isinstance(item, list):
+            depth = max(depth, level)
+            stack.extend((child, level + 1) for child in item)
+    return depth
+
+
+def parse_line(raw):
+    """A line's bytes (without the newline) as a JSON object; BadJson says why not."""
+    try:
+        text = raw.decode("utf-8", errors="strict")
+    except UnicodeDecodeError:
+        raise BadJson("not valid UTF-8") from None
+    if RAW_CONTROL.search(raw):
+        raise BadJson("holds a raw control character")
+    try:
+        value = json.loads(text, object_pairs_hook=_pairs, parse_constant=_constant)
+    except BadJson:
+        raise
+    except RecursionError:
+        raise BadJson(f"nested deeper than {MAX_DEPTH} levels") from None
+    except ValueError as e:  # JSONDecodeError is one
+        raise BadJson(f"not JSON ({e})") from None
+    if not isinstance(value, dict):
+        raise BadJson(f"a JSON {type(value).__name__}, not an object")
+    if _walk(value) > MAX_DEPTH:
+        raise BadJson(f"nested deeper than {MAX_DEPTH} levels")
+    return value
+
+
+def is_number(value):
+    return type(value) in (int, float)
+
+
+def rfc3339(value):
+    if not isinstance(value, str):
+        return False
+    m = TIME.fullmatch(value)
+    if not m:
+        return False
+    year, month, day = int(m.group(1)), int(m.group(2)), int(m.group(3))
+    return day <= calendar.monthrange(year, month)[1]
+
+
+def shape_problem(obj):
+    """What is wrong with a parsed line's keys and field types, or None."""
+    step = obj.get("step")
+    want = SEAL_KEYS if step == "seal" else LINE_KEYS
+    keys = set(obj)
+    if keys != want:
+        missing = sorted(want - keys)
+        extra = sorted(keys - want)
+        parts = []
+        if missing:
+            parts.append("missing " + ", ".join(missing))
+        if extra:
+            parts.append("unexpected " + ", ".join(show(k) for k in extra))
+        kind = "a seal line" if step == "seal" else "a line"
+        return f"{kind} must have exactly the keys {', '.join(sorted(want))}: " + "; ".join(parts)
+    if not (is_number(obj["v"]) and obj["v"] == 1):
+        return f"v is {show(obj['v'])}, not 1"
+    if not is_number(obj["seq"]):
+        return f"seq is {show(obj['seq'])}, not a number"
+    if not rfc3339(obj["time"]):
+        return f"time {show(obj['time'])} is not an RFC 3339 time"
+    if not isinstance(step, str):
+        return f"step is {show(step)}, not a string"
+    if not (isinstance(obj["prev"], str) and HEX64.fullmatch(obj["prev"])):
+        return f"prev {show(obj['prev'])} is not 64 lowercase hex digits"
+    if step == "seal":
+        if not (isinstance(obj["signer"], str) and HEX64.fullmatch(obj["signer"])):
+            return f"signer {show(obj['signer'])} is not 64 lowercase hex digits"
+        if not (isinstance(obj["signature"], str) and BASE64.fullmatch(obj["signature"])):
+            return f"signature {show(obj['signature'])} is not standard base64"
+    elif not isinstance(obj["actor"], str):
+        return f"actor is {show(obj['actor'])}, not a string"
+    return None
+
+
+def load_signer(path):
+    try:
+        with open(path, "rb") as f:
+            pem = f.read()
+    except OSError as e:
+        raise Usage(f"cannot read the signer {path}: {e.strerror or e}") from None
+    try:
+        key = serialization.load_pem_public_key(pem)
+    except (ValueError, TypeError) as e:
+        raise Usage(f"{path} is not a PEM public key ({e})") from None
+    if not (isinstance(key, ec.EllipticCurvePublicKey) and key.curve.name == "secp256r1"):
+        raise Usage(f"{path} is not an ECDSA P-256 public key")
+    spki = key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return key, hashlib.sha256(spki).hexdigest()
+
+
+def verify(transcript_path, signer_path):
+    """Runs the checks; returns (results, exit code, verdict)."""
+    try:
+        with open(transcript_path, "rb") as f:
+            content = f.read()
+    except OSError as e:
+        raise Usage(f"cannot read the transcript {transcript_path}: {e.strerror or e}") from None
+    key, fingerprint = load_signer(signer_path)
+
+    results = {}
+
+    def invalid(check, reason):
+        results[check] = ("FAIL", reason)
+        for other in CHECKS:
+            results.setdefault(other, ("NOT CHECKED", f"stopped at the {check} check"))
+        results["approvals"] = ("NOT CHECKED", "this tool does not check approvals (scripts/verify-with-openssl does)")
+        return results, 1, "INVALID: this is not a valid keyrite transcript"
+
+    # file
+    if not content:
+        return invalid("file", "the file is empty")
+    raw_lines = content.split(b"\n")
+    if raw_lines[-1] != b"":
+        return invalid(
+            "file",
+            f"line {len(raw_lines) - 1}: no newline at its end (a torn or cut-off last line)",
+        )
+    raw_lines.pop()
+    n = len(raw_lines)
+    results["file"] = ("PASS", f"{n} lines, each ending in a newline")
+
+    # json
+    lines = []
+    for i, raw in enumerate(raw_lines):
+        try:
+            lines.append(parse_line(raw))
+        except BadJson as e:
+            return invalid("json", f"line {i}: {e}")
+    results["json"] = ("PASS", "every line is one JSON object (UTF-8, strict)")
+
+    # shape
+    for i, obj in enumerate(lines):
+        problem = shape_problem(obj)
+        if problem:
+            return invalid("shape", f"line {i}: {problem}")
+    results["shape"] = ("PASS", "exact keys, v 1, an RFC 3339 time, string fields, hex prev")
+
+    # seq
+    for i, obj in enumerate(lines):
+        if obj["seq"] != i:
+            return invalid("seq", f"line {i}: seq is {show(obj['seq'])}, not {i}")
+    results["seq"] = ("PASS", f"seq runs 0..{n - 1} without gaps")
+
+    # chain
+    expected = EMPTY_SHA256
+    for i, (raw, obj) in enumerate(zip(raw_lines, lines)):
+        if obj["prev"] != expected:
+            what = "SHA-256 of the empty string" if i == 0 else f"SHA-256 of line {i - 1}"
+            return invalid("chain", f"line {i}: prev is {obj['prev']}, the {what} is {expected}")
+        expected = hashlib.sha256(raw).hexdigest()
+    results["chain"] = ("PASS", f"every prev is the SHA-256 of the line before; line {n - 1} hashes to {expected}")
+
+    # order
+    seal = None
+    for i, obj in enumerate(lines):
+        step = obj["step"]
+        if seal is None:
+            if step != "seal":
+                continue
+            if i == 0:
+                return invalid("order", "line 0: a seal with no finish line before it")
+            before = lines[i - 1]
+            if before["step"] != "finish":
+                return invalid(
+                    "order",
+                    f"line {i - 1}: the line before the seal (line {i}) is {show(before['step'])}, not a finish line",
+                )
+            data = before["data"]
+            outcome = data.get("outcome") if isinstance(data, dict) else None
+            if outcome not in ("completed", "failed"):
+                return invalid(
+                    "order",
+                    f"line {i - 1}: the finish line's data.outcome is {show(outcome)}, not \"completed\" or \"failed\"",
+                )
+            seal = i
+        elif step == "seal":
+            return invalid("order", f"line {i}: a second seal (the first is line {seal})")
+        elif step != "witness":
+            return invalid("order", f"line {i}: step {show(step)} after the seal (line {seal}); only witness lines may follow it")
+    if seal is None:
+        results["order"] = ("PASS", "no seal yet; no line is out of place")
+    else:
+        results["order"] = (
+            "PASS",
+            f"finish at line {seal - 1}, seal at line {seal}, {n - 1 - seal} witness line(s) after it",
+        )
+
+    results["approvals"] = ("NOT CHECKED", "this tool does not check approvals (scripts/verify-with-openssl does)")
+
+    if seal is None:
+        why = f"no seal: the transcript ends at line {n - 1}"
+        for check in ("signer", "signature", "outcome"):
+            results[check] = ("NOT CHECKED", why)
+        return results, 3, "INCOMPLETE: every line is valid and chained, but the transcript is not sealed (an unsealed prefix: a crash or a truncated file)"
+
+    # signer
+    s = lines[seal]
+    if s["signer"] != fingerprint:
+        return invalid(
+            "signer",
+            f"line {seal}: the seal's signer is {s['signer']}, the signer PEM's fingerprint is {fingerprint}",
+        )
+    results["signer"] = ("PASS", f"the seal's signer is the signer PEM's fingerprint {fingerprint}")
+
+    # signature
+    signature = base64.b64decode(s["signature"], validate=True)
+    head = bytes.fromhex(s["prev"])
+    try:
+        key.verify(signature, head, ec.ECDSA(Prehashed(hashes.SHA256())))
+    except InvalidSignature:
+        return invalid(
+            "signature",
+            f"line {seal}: the seal's signature does not verify with the signer PEM over the chain head {s['prev']}",
+        )
+    results["signature"] = ("PASS", f"ECDSA P-256 signature over the chain head {s['prev']} verifies")
+
+    # outcome
+    outcome = lines[seal - 1]["data"]["outcome"]
+    if outcome == "failed":
+        results["outcome"] = ("FAIL", f"line {seal - 1}: the finish line says \"failed\"")
+        return results, 3, "INCOMPLETE: a valid, sealed record of a ceremony that failed"
+    results["outcome"] = ("PASS", f"line {seal - 1}: the finish line says \"completed\"")
+    return results, 0, "VALID: a sealed record of a completed ceremony"
+
+
+def main(argv):
+    if len(argv) == 2 and argv[1] in ("-h", "--help"):
+        print(USAGE)
+        print(__doc__.split("\n\n", 2)[2].rstrip())
+        return 0
+    if len(argv) != 3:
+        print(USAGE, file=sys.stderr)
+        return 2
+    sys.set_int_max_str_digits(0)
+    try:
+        results, code, verdict = verify(argv[1], argv[2])
+    except Usage as e:
+        print(f"verify_transcript.py: {e}", file=sys.stderr)
+        print(USAGE, file=sys.stderr)
+        return 2
+    for check in CHECKS:
+        status, reason = results[check]
+        print(f"{check:<10} {status:<11} {reason}")
+    print(f"verdict: {verdict} (exit {code})")
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -1,0 +1,177 @@
+//! PIN shares: split with `keyrite pin split`, pinned by the policy, any M rebuild the PIN for a
+//! real SoftHSM2 ceremony; a changed, foreign or repeated share is refused, naming it.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt as _;
+
+use common::ceremony::Ceremony;
+use common::*;
+
+/// Splits the PIN into `dir` and returns the digests printed for the policy.
+fn split(c: &Ceremony, dir: &str, threshold: &str, shares: &str) -> Vec<String> {
+    let out = String::from_utf8(run_ok(c.token.keyrite().args([
+        "pin",
+        "split",
+        "--threshold",
+        threshold,
+        "--shares",
+        shares,
+        "--out-dir",
+        dir,
+        "--pin-env",
+        PIN_ENV,
+    ])))
+    .unwrap();
+    out.lines()
+        .filter_map(|l| l.trim().strip_prefix('"'))
+        .map(|l| l[..64].to_owned())
+        .collect()
+}
+
+fn use_shares(c: &Ceremony, digests: &[String]) {
+    let mut policy = std::fs::read_to_string(c.dir().join("policy.toml")).unwrap();
+    policy = policy.replacen(
+        "\n[[custodians]]",
+        &format!("pin_shares = {digests:?}\n\n[[custodians]]"),
+        1,
+    );
+    std::fs::write(c.dir().join("policy.toml"), policy).unwrap();
+    let plan = std::fs::read_to_string(c.dir().join("plan.toml"))
+        .unwrap()
+        .replace(&format!("pin = \"env:{PIN_ENV}\""), "pin = \"shares\"");
+    std::fs::write(c.dir().join("plan.toml"), plan).unwrap();
+    c.digest();
+    c.approve("alice", "keyrite-plan", "alice.sig");
+    c.approve("bob", "keyrite-plan", "bob.sig");
+}
+
+fn run_with(c: &Ceremony, transcript: &str, shares: &[&str]) -> std::process::Output {
+    let mut cmd = c.token.keyrite();
+    // The PIN itself is not available to this run: only the shares are.
+    cmd.env_remove(PIN_ENV).args([
+        "ceremony",
+        "run",
+        "plan.toml",
+        "--policy",
+        "policy.toml",
+        "--approvals",
+        "approvals",
+        "--transcript",
+        transcript,
+    ]);
+    for s in shares {
+        cmd.args(["--pin-share", s]);
+    }
+    run(&mut cmd)
+}
+
+#[test]
+fn m_shares_log_in_for_a_real_ceremony_and_bad_shares_are_refused_by_name() {
+    let c = Ceremony::new(&["us-east-1"]);
+    let digests = split(&c, "shares", "2", "3");
+    assert_eq!(digests.len(), 3);
+    for i in 1..=3 {
+        let mode = std::fs::metadata(c.dir().join(format!("shares/share-{i}.txt")))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let other = split(&c, "other", "2", "3");
+    assert_ne!(digests, other);
+    use_shares(&c, &digests);
+    let objects = c.token.objects();
+
+    let mut changed = std::fs::read_to_string(c.dir().join("shares/share-2.txt")).unwrap();
+    let last = changed.trim_end().len() - 1;
+    let flipped = if &changed[last..last + 1] == "0" {
+        "1"
+    } else {
+        "0"
+    };
+    changed.replace_range(last..last + 1, flipped);
+    std::fs::write(c.dir().join("changed.txt"), changed).unwrap();
+
+    for (shares, expected) in [
+        (vec!["shares/share-1.txt"], "keyrite: 1 share(s) given; 2 are needed\n".to_owned()),
+        (
+            vec!["shares/share-1.txt", "changed.txt"],
+            "keyrite: changed.txt is not one of the policy's pin_shares (mistyped, corrupted, or from another split)\n".to_owned(),
+        ),
+        (
+            vec!["other/share-2.txt", "shares/share-1.txt"],
+            "keyrite: other/share-2.txt is not one of the policy's pin_shares (mistyped, corrupted, or from another split)\n".to_owned(),
+        ),
+        (
+            vec!["shares/share-3.txt", "shares/share-3.txt"],
+            "keyrite: shares/share-3.txt repeats share 3\n".to_owned(),
+        ),
+    ] {
+        let out = run_with(&c, "t.jsonl", &shares);
+        assert_eq!(String::from_utf8(out.stderr).unwrap(), expected, "{shares:?}");
+        assert!(!c.dir().join("t.jsonl").exists());
+        assert_eq!(c.token.objects(), objects);
+    }
+
+    let out = run_with(&c, "t.jsonl", &["shares/share-3.txt", "shares/share-1.txt"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines = c.transcript("t.jsonl");
+    let login = lines.iter().find(|(_, v)| v["step"] == "login").unwrap();
+    assert_eq!(login.1["data"]["share_indexes"], serde_json::json!([3, 1]));
+    let verified = c.verify("t.jsonl", &["--policy", "policy.toml", "--json"]);
+    assert_eq!(verified.status.code(), Some(0));
+    let report: serde_json::Value = serde_json::from_slice(&verified.stdout).unwrap();
+    let shares_check = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "pin_shares")
+        .unwrap();
+    assert_eq!(shares_check["status"], "passed");
+
+    // Neither the PIN nor any share appears in a file keyrite wrote.
+    let mut secrets = vec![PIN.to_owned()];
+    for i in 1..=3 {
+        let share = std::fs::read_to_string(c.dir().join(format!("shares/share-{i}.txt"))).unwrap();
+        secrets.push(share.trim().to_owned());
+        secrets.push(share.trim().rsplit(':').next().unwrap().to_owned());
+    }
+    let mut written = vec![std::fs::read(c.dir().join("t.jsonl")).unwrap()];
+    for e in std::fs::read_dir(c.dir().join("payments-2026-us-east-1")).unwrap() {
+        written.push(std::fs::read(e.unwrap().path()).unwrap());
+    }
+    for bytes in &written {
+        for s in &secrets {
+            assert!(!bytes.windows(s.len()).any(|w| w == s.as_bytes()));
+        }
+    }
+}
+
+#[test]
+fn any_two_of_three_shares_rebuild_the_pin() {
+    for pair in [["1", "2"], ["2", "3"], ["1", "3"]] {
+        let c = Ceremony::new(&["us-east-1"]);
+        let digests = split(&c, "shares", "2", "3");
+        use_shares(&c, &digests);
+        let files: Vec<String> = pair
+            .iter()
+            .map(|i| format!("shares/share-{i}.txt"))
+            .collect();
+        let out = run_with(
+            &c,
+            "t.jsonl",
+            &files.iter().map(String::as_str).collect::<Vec<_>>(),
+        );
+        assert!(
+            out.status.success(),
+            "{pair:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
