@@ -496,7 +496,7 @@ fn plan_errors_name_the_field() {
         ),
         (
             plan.replace("pin = \"env:KR_TEST_PIN\"", "pin = \"1234\""),
-            "keyrite: plan.toml: pin: \"1234\" is not \"prompt\" or \"env:NAME\"\n",
+            "keyrite: plan.toml: pin: \"1234\" is not \"prompt\", \"env:NAME\" or \"shares\"\n",
         ),
         (
             plan.replace(
