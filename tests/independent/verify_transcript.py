@@ -107,12 +107,12 @@ def _walk(value):
 
 def parse_line(raw):
     """A line's bytes (without the newline) as a JSON object; BadJson says why not."""
+    if RAW_CONTROL.search(raw):
+        raise BadJson("holds a raw control character")
     try:
         text = raw.decode("utf-8", errors="strict")
     except UnicodeDecodeError:
         raise BadJson("not valid UTF-8") from None
-    if RAW_CONTROL.search(raw):
-        raise BadJson("holds a raw control character")
     try:
         value = json.loads(text, object_pairs_hook=_pairs, parse_constant=_constant)
     except BadJson:
