@@ -101,6 +101,7 @@ fn three_wraps_for_three_kms_keys_unwrap_to_the_same_key_and_the_record_checks_o
             "plan",
             "approvals",
             "token",
+            "login",
             "check",
             "check",
             "check",
