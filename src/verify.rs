@@ -84,7 +84,8 @@ pub struct Witness {
     pub name: String,
     /// The key fingerprint recorded.
     pub key_fingerprint: String,
-    /// Whether its signature verified under a witness key of the policy (`None`: no policy).
+    /// Whether its signature verified under a witness key of the policy (`None`: no policy, and
+    /// the signature verifies under the key it carries).
     pub verified: Option<bool>,
     /// The line.
     pub line: usize,
@@ -781,21 +782,36 @@ fn witness_check(parsed: &Parsed<'_>, policy: Option<&Policy>) -> (Check, Vec<Wi
     let mut problem = None;
     for (line, l) in parsed.all("witness") {
         let d = &l["data"];
-        let verified = policy.map(|policy| {
-            d["signature"]
-                .as_str()
-                .and_then(|s| SshSig::from_pem(s).ok())
-                .is_some_and(|sig| {
-                    sig.namespace() == WITNESS_NAMESPACE
-                        && policy.witnesses.iter().any(|w| {
-                            w.key.key_data() == sig.public_key()
-                                && d["name"] == w.name.as_str()
-                                && w.key
-                                    .verify(WITNESS_NAMESPACE, message.as_bytes(), &sig)
-                                    .is_ok()
-                        })
-                })
-        });
+        let sig = d["signature"]
+            .as_str()
+            .and_then(|s| SshSig::from_pem(s).ok());
+        // Without a policy, a signature is still checked against the key it carries: an
+        // altered one fails; with a policy, the key must be a witness's and the name its own.
+        let verified = match (&sig, policy) {
+            (None, _) => Some(false),
+            (Some(sig), None) => {
+                let key = ssh_key::PublicKey::from(sig.public_key().clone());
+                let ok = sig.namespace() == WITNESS_NAMESPACE
+                    && d["key_fingerprint"]
+                        == key.fingerprint(HashAlg::Sha256).to_string().as_str()
+                    && l["actor"] == d["name"]
+                    && key
+                        .verify(WITNESS_NAMESPACE, message.as_bytes(), sig)
+                        .is_ok();
+                (!ok).then_some(false)
+            }
+            (Some(sig), Some(policy)) => Some(
+                sig.namespace() == WITNESS_NAMESPACE
+                    && policy.witnesses.iter().any(|w| {
+                        w.key.key_data() == sig.public_key()
+                            && d["name"] == w.name.as_str()
+                            && l["actor"] == w.name.as_str()
+                            && w.key
+                                .verify(WITNESS_NAMESPACE, message.as_bytes(), sig)
+                                .is_ok()
+                    }),
+            ),
+        };
         if verified == Some(false) && problem.is_none() {
             problem = Some(line);
         }
