@@ -6,6 +6,8 @@ keyrite_missing_packages() {
   { [ -e /usr/lib/softhsm/libsofthsm2.so ] && command -v softhsm2-util; } >/dev/null 2>&1 || echo softhsm2
   command -v pkcs11-tool >/dev/null 2>&1 || echo opensc
   command -v openssl >/dev/null 2>&1 || echo openssl
+  command -v ssh-keygen >/dev/null 2>&1 || echo openssh-client
+  command -v jq >/dev/null 2>&1 || echo jq
   command -v cc >/dev/null 2>&1 || echo build-essential
   [ -x /usr/bin/python3 ] || echo python3
   /usr/bin/python3 -c 'import cryptography' >/dev/null 2>&1 || echo python3-cryptography

@@ -22,13 +22,14 @@ scripts/verify-with-openssl:
 
 Both tools read JSON the same strict way (RFC 8259: no NaN or Infinity, no duplicate keys, no
 lone surrogate escapes, valid UTF-8), and both refuse a line nested deeper than 64 levels,
-so that they agree on every input.
+so that the two give the same verdict on the same bytes.
 """
 
 import base64
 import calendar
 import hashlib
 import json
+import os
 import re
 import sys
 
@@ -37,7 +38,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
-USAGE = "usage: verify_transcript.py TRANSCRIPT SIGNER_PEM"
+USAGE = "usage: verify_transcript.py TRANSCRIPT SIGNER_PEM [OUTPUTS_DIR]"
 
 LINE_KEYS = frozenset({"v", "seq", "time", "step", "actor", "data", "prev"})
 SEAL_KEYS = frozenset({"v", "seq", "time", "step", "prev", "signer", "signature"})
@@ -56,7 +57,7 @@ TIME = re.compile(
 RAW_CONTROL = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 SURROGATE = re.compile(r"[\ud800-\udfff]")
 
-CHECKS = ["file", "json", "shape", "seq", "chain", "order", "signer", "signature", "approvals", "outcome"]
+CHECKS = ["file", "json", "shape", "seq", "chain", "order", "signer", "signature", "approvals", "outputs", "outcome"]
 
 
 class Usage(Exception):
@@ -193,7 +194,33 @@ def load_signer(path):
     return key, hashlib.sha256(spki).hexdigest()
 
 
-def verify(transcript_path, signer_path):
+def check_outputs(lines, end, outputs):
+    """With OUTPUTS_DIR: every file each wrap recorded has that SHA-256. Returns (ok, reason)."""
+    if outputs is None:
+        return None, "no OUTPUTS_DIR given"
+    count = 0
+    for i, line in enumerate(lines[:end]):
+        if line["step"] != "wrapped":
+            continue
+        data = line["data"]
+        if not isinstance(data, dict) or not isinstance(data.get("out"), str) or not isinstance(data.get("files"), dict):
+            return False, f"line {i}: a wrapped line without data.out and data.files"
+        base = os.path.basename(data["out"].rstrip("/"))
+        for name, digest in data["files"].items():
+            if "/" in name or name in ("", ".", "..") or base in ("", ".", ".."):
+                return False, f"line {i}: an output path {base}/{name} outside OUTPUTS_DIR"
+            try:
+                with open(os.path.join(outputs, base, name), "rb") as f:
+                    actual = hashlib.sha256(f.read()).hexdigest()
+            except OSError:
+                actual = None
+            if actual != digest:
+                return False, f"line {i}: {base}/{name} differs from the transcript, or is missing"
+            count += 1
+    return True, f"{count} output file(s) under {outputs} match the transcript"
+
+
+def verify(transcript_path, signer_path, outputs=None):
     """Runs the checks; returns (results, exit code, verdict)."""
     try:
         with open(transcript_path, "rb") as f:
@@ -250,8 +277,11 @@ def verify(transcript_path, signer_path):
     expected = EMPTY_SHA256
     for i, (raw, obj) in enumerate(zip(raw_lines, lines)):
         if obj["prev"] != expected:
-            what = "SHA-256 of the empty string" if i == 0 else f"SHA-256 of line {i - 1}"
-            return invalid("chain", f"line {i}: prev is {obj['prev']}, the {what} is {expected}")
+            if i == 0:
+                why = f"not the SHA-256 of the empty string, {expected}"
+            else:
+                why = f"but the SHA-256 of line {i - 1} is {expected}: line {i - 1} or this prev was changed, or a line is missing"
+            return invalid("chain", f"line {i}: prev is {obj['prev']}, {why}")
         expected = hashlib.sha256(raw).hexdigest()
     results["chain"] = ("PASS", f"every prev is the SHA-256 of the line before; line {n - 1} hashes to {expected}")
 
@@ -292,6 +322,11 @@ def verify(transcript_path, signer_path):
 
     results["approvals"] = ("NOT CHECKED", "this tool does not check approvals (scripts/verify-with-openssl does)")
 
+    ok, reason = check_outputs(lines, n, outputs)
+    if ok is False:
+        return invalid("outputs", reason)
+    results["outputs"] = ("PASS" if ok else "NOT CHECKED", reason)
+
     if seal is None:
         why = f"no seal: the transcript ends at line {n - 1}"
         for check in ("signer", "signature", "outcome"):
@@ -330,15 +365,20 @@ def verify(transcript_path, signer_path):
 
 def main(argv):
     if len(argv) == 2 and argv[1] in ("-h", "--help"):
-        print(USAGE)
+        print(USAGE + "\n")
         print(__doc__.split("\n\n", 2)[2].rstrip())
         return 0
-    if len(argv) != 3:
+    if len(argv) not in (3, 4):
+        print(USAGE, file=sys.stderr)
+        return 2
+    outputs = argv[3] if len(argv) == 4 else None
+    if outputs is not None and not os.path.isdir(outputs):
+        print(f"verify_transcript.py: OUTPUTS_DIR {outputs} is not a directory", file=sys.stderr)
         print(USAGE, file=sys.stderr)
         return 2
     sys.set_int_max_str_digits(0)
     try:
-        results, code, verdict = verify(argv[1], argv[2])
+        results, code, verdict = verify(argv[1], argv[2], outputs)
     except Usage as e:
         print(f"verify_transcript.py: {e}", file=sys.stderr)
         print(USAGE, file=sys.stderr)

@@ -1,0 +1,360 @@
+//! The tamper corpus: from real sealed transcripts, every kind of alteration an auditor must
+//! catch, checked by three verifiers that share no code — `keyrite verify`,
+//! `scripts/verify-with-openssl` (sha256sum, openssl, ssh-keygen) and
+//! `tests/independent/verify_transcript.py` (Python `cryptography`). They must agree on every
+//! case: 0 verified, 3 an intact record of a failed or unfinished ceremony, 1 invalid.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::ceremony::Ceremony;
+use common::*;
+use serde_json::Value;
+use sha2::{Digest as _, Sha256};
+
+struct Case {
+    name: String,
+    lines: Vec<String>,
+    /// Verify with `--outputs` (the independent verifiers: a third argument).
+    outputs: bool,
+    /// The failed ceremony's signer rather than the main one's.
+    failed_signer: bool,
+    expected: i32,
+}
+
+fn case(name: impl Into<String>, lines: Vec<String>, expected: i32) -> Case {
+    Case {
+        name: name.into(),
+        lines,
+        outputs: false,
+        failed_signer: false,
+        expected,
+    }
+}
+
+/// Re-chains lines after an edit: each line's `seq` and `prev` recomputed over the new bytes
+/// (what a forger without the token key can do).
+fn rechain(values: &[Value]) -> Vec<String> {
+    let mut prev = hex::encode(Sha256::digest(b""));
+    let mut out = Vec::new();
+    for (i, v) in values.iter().enumerate() {
+        let mut v = v.clone();
+        v["seq"] = Value::from(i as u64);
+        v["prev"] = Value::from(prev.clone());
+        let text = serde_json::to_string(&v).unwrap();
+        prev = hex::encode(Sha256::digest(text.as_bytes()));
+        out.push(text);
+    }
+    out
+}
+
+/// Re-seals with a P-256 key that is not the token's.
+fn reseal(lines: &[String], key: &p256::ecdsa::SigningKey) -> Vec<String> {
+    use base64::Engine as _;
+    use p256::ecdsa::signature::hazmat::PrehashSigner as _;
+    use p256::pkcs8::EncodePublicKey as _;
+    let mut values: Vec<Value> = lines
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let seal = values.iter().position(|v| v["step"] == "seal").unwrap();
+    values.truncate(seal + 1);
+    let mut out = rechain(&values);
+    let head = Sha256::digest(out[seal - 1].as_bytes());
+    let sig: p256::ecdsa::Signature = key.sign_prehash(&head).unwrap();
+    let der = key.verifying_key().to_public_key_der().unwrap();
+    let mut v: Value = serde_json::from_str(&out[seal]).unwrap();
+    v["signer"] = Value::from(hex::encode(Sha256::digest(der.as_bytes())));
+    v["signature"] =
+        Value::from(base64::engine::general_purpose::STANDARD.encode(sig.to_der().as_bytes()));
+    out[seal] = serde_json::to_string(&v).unwrap();
+    out
+}
+
+fn verifiers(
+    dir: &Path,
+    transcript: &Path,
+    signer: &Path,
+    outputs: bool,
+) -> [(&'static str, i32); 3] {
+    let repo = env!("CARGO_MANIFEST_DIR");
+    let mut keyrite = Command::new(env!("CARGO_BIN_EXE_keyrite"));
+    keyrite
+        .arg("verify")
+        .arg(transcript)
+        .arg("--signer")
+        .arg(signer);
+    let mut openssl = Command::new(format!("{repo}/scripts/verify-with-openssl"));
+    openssl.arg(transcript).arg(signer);
+    let mut python = Command::new(PYTHON);
+    python
+        .arg(format!("{repo}/tests/independent/verify_transcript.py"))
+        .arg(transcript)
+        .arg(signer);
+    if outputs {
+        keyrite.arg("--outputs").arg(dir);
+        openssl.arg(dir);
+        python.arg(dir);
+    }
+    [
+        (
+            "keyrite verify",
+            run(&mut keyrite).status.code().unwrap_or(-1),
+        ),
+        (
+            "verify-with-openssl",
+            run(&mut openssl).status.code().unwrap_or(-1),
+        ),
+        (
+            "verify_transcript.py",
+            run(&mut python).status.code().unwrap_or(-1),
+        ),
+    ]
+}
+
+#[test]
+fn three_independent_verifiers_agree_on_every_tampered_transcript() {
+    let c = Ceremony::new(&["us-east-1", "eu-west-1"]);
+    c.run_approved("t.jsonl");
+    let text = std::fs::read_to_string(c.dir().join("t.jsonl")).unwrap();
+    let original: Vec<String> = text.lines().map(str::to_owned).collect();
+    let seal = original
+        .iter()
+        .position(|l| l.contains(r#""step":"seal""#))
+        .unwrap();
+    assert_eq!(seal, original.len() - 1);
+
+    // A sealed transcript with a witness line after the seal.
+    let wendy = c.person("wendy").key.display().to_string();
+    run_ok(c.token.keyrite().args([
+        "witness",
+        "sign",
+        "t.jsonl",
+        "--ssh-key",
+        &wendy,
+        "--signer",
+        "signer.pem",
+        "--policy",
+        "policy.toml",
+    ]));
+    let witnessed: Vec<String> = std::fs::read_to_string(c.dir().join("t.jsonl"))
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(witnessed.len(), original.len() + 1);
+
+    // Another ceremony's transcript, on another token, for splicing.
+    let other = Ceremony::new(&["us-east-1"]);
+    other.run_approved("o.jsonl");
+    let other_lines: Vec<String> = std::fs::read_to_string(other.dir().join("o.jsonl"))
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+
+    // A sealed record of a failed ceremony (SHA-256 OAEP is beyond SoftHSM2).
+    let failed_run = Ceremony::new(&["us-east-1"]);
+    failed_run.write_plan("payments-2026", "RSAES_OAEP_SHA_256");
+    failed_run.digest();
+    failed_run.approve("alice", "keyrite-plan", "alice.sig");
+    failed_run.approve("bob", "keyrite-plan", "bob.sig");
+    assert_eq!(failed_run.run("f.jsonl").status.code(), Some(1));
+    let failed_lines: Vec<String> = std::fs::read_to_string(failed_run.dir().join("f.jsonl"))
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+
+    let mut cases = vec![
+        case("the original", original.clone(), 0),
+        case("with a witness line", witnessed.clone(), 0),
+        case("without its last witness line", original.clone(), 0),
+    ];
+    // One byte in each line: inside its prev, and its last field. (The seal's own time and
+    // a last line's time are covered by no hash: the format signs the chain head only.)
+    for (i, line) in witnessed.iter().enumerate() {
+        let prev = line.find(r#""prev":""#).unwrap() + 20;
+        for at in [prev, line.len() - 2] {
+            let mut bytes = line.clone().into_bytes();
+            bytes[at] ^= 0x01;
+            let mut lines = witnessed.clone();
+            lines[i] = String::from_utf8_lossy(&bytes).into_owned();
+            cases.push(case(format!("byte {at} of line {i} flipped"), lines, 1));
+        }
+    }
+    for i in 0..=seal {
+        let mut lines = original.clone();
+        lines.remove(i);
+        cases.push(case(
+            format!("line {i} dropped"),
+            lines,
+            if i == seal { 3 } else { 1 },
+        ));
+        let mut lines = witnessed.clone();
+        lines.remove(i);
+        cases.push(case(format!("line {i} dropped, witness kept"), lines, 1));
+    }
+    for i in 0..witnessed.len() - 1 {
+        let mut lines = witnessed.clone();
+        lines.swap(i, i + 1);
+        cases.push(case(format!("lines {i} and {} swapped", i + 1), lines, 1));
+    }
+    for k in 1..=seal {
+        cases.push(case(
+            format!("truncated to {k} lines"),
+            original[..k].to_vec(),
+            3,
+        ));
+    }
+    let values: Vec<Value> = original
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    {
+        let mut edited = values.clone();
+        let generated = edited
+            .iter()
+            .position(|v| v["step"] == "generated")
+            .unwrap();
+        edited[generated]["data"]["key"]["kcv"] = Value::from("000000");
+        cases.push(case(
+            "a KCV changed, the chain recomputed, the seal kept",
+            rechain(&edited),
+            1,
+        ));
+    }
+    {
+        let mut edited: Vec<Value> = failed_lines
+            .iter()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let finish = edited.iter().position(|v| v["step"] == "finish").unwrap();
+        edited[finish]["data"]["outcome"] = Value::from("completed");
+        edited[finish]["data"]["reason"] = Value::Null;
+        let mut forged = case(
+            "failed changed to completed, the chain recomputed",
+            rechain(&edited),
+            1,
+        );
+        forged.failed_signer = true;
+        cases.push(forged);
+    }
+    {
+        let mut edited = values.clone();
+        let approvals = edited
+            .iter()
+            .position(|v| v["step"] == "approvals")
+            .unwrap();
+        let first = edited[approvals]["data"]["approvals"][0].clone();
+        edited[approvals]["data"]["approvals"]
+            .as_array_mut()
+            .unwrap()
+            .push(first);
+        cases.push(case(
+            "an approval duplicated, the chain recomputed",
+            rechain(&edited),
+            1,
+        ));
+    }
+    let forger = p256::ecdsa::SigningKey::from_slice(&[0x42; 32]).unwrap();
+    cases.push(case(
+        "re-sealed with another key",
+        reseal(&original, &forger),
+        1,
+    ));
+    {
+        let mut lines = original.clone();
+        let at = other_lines
+            .iter()
+            .position(|l| l.contains(r#""step":"generated""#))
+            .unwrap();
+        let here = lines
+            .iter()
+            .position(|l| l.contains(r#""step":"generated""#))
+            .unwrap();
+        lines[here] = other_lines[at].clone();
+        cases.push(case("a line spliced from another ceremony", lines, 1));
+    }
+    cases.push(case(
+        "another ceremony's whole transcript",
+        other_lines.clone(),
+        1,
+    ));
+    let mut sealed_failure = case("a sealed failed ceremony", failed_lines.clone(), 3);
+    sealed_failure.failed_signer = true;
+    cases.push(sealed_failure);
+    {
+        let mut replaced = case("an output file replaced (--outputs)", original.clone(), 1);
+        replaced.outputs = true;
+        cases.push(replaced);
+        let mut intact = case("the outputs intact (--outputs)", original.clone(), 0);
+        intact.outputs = true;
+        cases.push(intact);
+    }
+
+    let signer = c.dir().join("signer.pem");
+    let failed_signer = failed_run.dir().join("signer.pem");
+    let mut jobs = Vec::new();
+    for (n, case) in cases.iter().enumerate() {
+        let file = c.dir().join(format!("case-{n}.jsonl"));
+        let mut body = case.lines.join("\n");
+        body.push('\n');
+        std::fs::write(&file, body).unwrap();
+        let dir = c.dir().join(format!("outputs-{n}"));
+        if case.outputs {
+            std::fs::create_dir(&dir).unwrap();
+            for r in &c.regions {
+                let name = format!("payments-2026-{}", r.name);
+                run_ok(
+                    Command::new("cp")
+                        .arg("-r")
+                        .arg(c.dir().join(&name))
+                        .arg(dir.join(&name)),
+                );
+            }
+            if case.expected == 1 {
+                let victim = dir.join("payments-2026-eu-west-1/EncryptedKeyMaterial.bin");
+                let mut bytes = std::fs::read(&victim).unwrap();
+                bytes[10] ^= 0xff;
+                std::fs::write(&victim, bytes).unwrap();
+            }
+        }
+        let key = if case.failed_signer {
+            &failed_signer
+        } else {
+            &signer
+        };
+        jobs.push((case, file, dir, key.clone()));
+    }
+    // The shell verifier takes a fraction of a second per line: run the cases four at a time.
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let disagreements = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for _ in 0..4 {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some((case, file, dir, key)) = jobs.get(i) else {
+                        break;
+                    };
+                    for (verifier, code) in verifiers(dir, file, key, case.outputs) {
+                        if code != case.expected {
+                            disagreements.lock().unwrap().push(format!(
+                                "{}: {verifier} exited {code}, expected {}",
+                                case.name, case.expected
+                            ));
+                        }
+                    }
+                }
+            });
+        }
+    });
+    let disagreements = disagreements.into_inner().unwrap();
+    println!("{} tamper cases, each checked by 3 verifiers", cases.len());
+    assert!(disagreements.is_empty(), "{}", disagreements.join("\n"));
+    assert!(cases.len() > 60);
+}
