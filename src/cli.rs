@@ -33,7 +33,7 @@ pub enum Command {
     #[command(subcommand)]
     Token(TokenCommand),
     /// Generate a key in the token and wrap it there for a KMS import.
-    Wrap(WrapArgs),
+    Wrap(Box<WrapArgs>),
     /// Check a ceremony plan, or print the digest custodians sign.
     #[command(subcommand)]
     Plan(PlanCommand),
@@ -248,12 +248,30 @@ pub struct WrapArgs {
     /// The KMS.
     #[arg(long, value_enum)]
     pub provider: Provider,
-    /// The import parameters, as the KMS's CLI printed them (JSON).
+    /// The import parameters, as the KMS's CLI printed them (JSON; for azure and vault also a
+    /// bare PEM public key).
     #[arg(long, value_name = "FILE")]
     pub params: PathBuf,
-    /// The wrapping algorithm the parameters were requested for.
+    /// The wrapping algorithm: for aws and alibaba the one the parameters were requested for;
+    /// for gcp the import job's method decides (checked if given); azure takes
+    /// RSA_AES_KEY_WRAP_SHA_1 only; vault defaults to RSA_AES_KEY_WRAP_SHA_256.
     #[arg(long, value_name = "ALGORITHM")]
-    pub algorithm: WrappingAlgorithm,
+    pub algorithm: Option<WrappingAlgorithm>,
+    /// gcp: the key in the import job's key ring that the new version is imported into.
+    #[arg(long, value_name = "NAME")]
+    pub gcp_key: Option<String>,
+    /// azure: the name of the key the import creates in the Managed HSM.
+    #[arg(long, value_name = "NAME")]
+    pub azure_key: Option<String>,
+    /// azure: the key exchange key's full versioned id, needed when --params is a bare PEM.
+    #[arg(long, value_name = "URL")]
+    pub azure_kid: Option<String>,
+    /// vault: the name of the transit key the import creates.
+    #[arg(long, value_name = "NAME")]
+    pub vault_key: Option<String>,
+    /// vault: the transit mount's path [default: transit].
+    #[arg(long, value_name = "PATH")]
+    pub vault_mount: Option<String>,
     /// The wrapping key size the parameters were requested for; checked against the key.
     #[arg(long, value_enum, value_name = "SPEC")]
     pub wrapping_key_spec: Option<WrappingKeySpec>,

@@ -69,6 +69,9 @@ pub enum Error {
         /// Why.
         source: kms::Error,
     },
+    /// The options were refused for the provider, before any file was read.
+    #[error(transparent)]
+    Options(kms::Error),
     /// PKCS#1 v1.5 without `--allow-legacy-pkcs1`.
     #[error("{algorithm} is a retired wrapping algorithm and needs --allow-legacy-pkcs1")]
     LegacyRefused {
@@ -153,6 +156,21 @@ impl Error {
                 source: kms::Error::KeySpecMismatch { .. },
                 ..
             } => "Check that the parameters file belongs to the KMS key you meant, or fix --wrapping-key-spec."
+                .to_owned(),
+            Error::Params {
+                source: kms::Error::JobNotActive { .. } | kms::Error::JobExpired { .. },
+                ..
+            } => "Create a new import job (gcloud kms import-jobs create), describe it again and run again."
+                .to_owned(),
+            Error::Params {
+                source: kms::Error::NoImportOperation { .. },
+                ..
+            } => "Make the key exchange key with import as its only operation (az keyvault key create --kty RSA-HSM --ops import) and show it again."
+                .to_owned(),
+            Error::Params {
+                source: kms::Error::KekDisabled { .. } | kms::Error::KekExpired { .. },
+                ..
+            } => "Make a new key exchange key (az keyvault key create --kty RSA-HSM --ops import) and show it again."
                 .to_owned(),
             Error::LegacyRefused { .. } => {
                 "Prefer RSAES_OAEP_SHA_256 or RSAES_OAEP_SHA_1; pass --allow-legacy-pkcs1 only if the KMS accepts nothing else."

@@ -10,7 +10,7 @@ use clap::Parser as _;
 use time::OffsetDateTime;
 
 use keyrite::hsm::Module;
-use keyrite::kms::{format_time, shell_quote};
+use keyrite::kms::{ProviderOptions, format_time, shell_quote};
 use keyrite::pin::PinSource;
 use keyrite::wrap::{TokenAccess, WrapOutcome, WrapRequest};
 use keyrite::{Error, info, wrap};
@@ -278,6 +278,13 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
                 provider: args.provider,
                 params: args.params,
                 algorithm: args.algorithm,
+                options: ProviderOptions {
+                    gcp_key: args.gcp_key,
+                    azure_key: args.azure_key,
+                    azure_kid: args.azure_kid,
+                    vault_key: args.vault_key,
+                    vault_mount: args.vault_mount,
+                },
                 wrapping_key_spec: args.wrapping_key_spec,
                 key_label: args.key_label,
                 key_spec: args.key_spec,
@@ -402,7 +409,7 @@ fn print_report(report: &info::Report) {
     }
 }
 
-fn print_summary(outcome: &WrapOutcome, params_valid_to: OffsetDateTime) {
+fn print_summary(outcome: &WrapOutcome, params_valid_to: Option<OffsetDateTime>) {
     let m = &outcome.manifest;
     let kcv = match &m.key.kcv {
         Some(v) => format!("KCV {v} ({})", m.key.kcv_method),
@@ -428,10 +435,15 @@ fn print_summary(outcome: &WrapOutcome, params_valid_to: OffsetDateTime) {
         println!("  {name:<26} sha256 {digest}");
     }
     println!("  {:<26} (the record of this wrap)", "manifest.json");
-    println!(
-        "The import parameters expire at {}: import before then.",
-        format_time(params_valid_to)
-    );
+    if let Some(valid_to) = params_valid_to {
+        println!(
+            "The import parameters expire at {}: import before then.",
+            format_time(valid_to)
+        );
+    }
+    if let Some(note) = outcome.provider.import_note() {
+        println!("{note}");
+    }
     let script = outcome.out.join("import.sh");
     let shown = script.display().to_string();
     let safe = shown

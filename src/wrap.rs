@@ -17,7 +17,8 @@ use crate::hsm::keys::{GeneratedKey, KcvResult, KeyLabel, KeySpec};
 use crate::hsm::wrapping::WrapMethod;
 use crate::hsm::{Module, Token};
 use crate::kms::{
-    ImportParams, OutputFile, Provider, WrappingAlgorithm, WrappingKeySpec, format_time,
+    ImportParams, OutputFile, Provider, ProviderOptions, WrappingAlgorithm, WrappingKeySpec,
+    format_time,
 };
 use crate::pin::PinSource;
 use crate::{Error, Step, output};
@@ -29,8 +30,11 @@ pub struct WrapRequest {
     pub provider: Provider,
     /// The import parameters file, as the provider's CLI printed it.
     pub params: PathBuf,
-    /// The wrapping algorithm.
-    pub algorithm: WrappingAlgorithm,
+    /// The wrapping algorithm; `None` to take the one the parameters fix (a Google import job)
+    /// or the provider's default (Azure, Vault).
+    pub algorithm: Option<WrappingAlgorithm>,
+    /// What the provider needs beyond the parameters file (`--gcp-key`, `--azure-key`, …).
+    pub options: ProviderOptions,
     /// The wrapping key size the user expects, if they named one.
     pub wrapping_key_spec: Option<WrappingKeySpec>,
     /// The label of the key to generate.
@@ -61,10 +65,17 @@ pub struct TokenAccess {
 pub struct PreparedWrap {
     request: WrapRequest,
     params: ImportParams,
+    algorithm: WrappingAlgorithm,
     params_sha256: String,
 }
 
 impl PreparedWrap {
+    /// The wrapping algorithm, settled: the one asked for, else the one the parameters fix,
+    /// else the provider's default.
+    pub fn algorithm(&self) -> WrappingAlgorithm {
+        self.algorithm
+    }
+
     /// The checked import parameters.
     pub fn params(&self) -> &ImportParams {
         &self.params
@@ -100,7 +111,7 @@ impl CheckedWrap {
 pub fn check_on_token(token: &Token, prepared: &PreparedWrap) -> Result<CheckedWrap, Error> {
     let request = &prepared.request;
     let public_key = &prepared.params.public_key;
-    let method = token.wrap_method(request.algorithm, request.key_spec)?;
+    let method = token.wrap_method(prepared.algorithm, request.key_spec)?;
     let wrapping_key = token.import_wrapping_key(public_key)?;
     token.check_wrapping(&method, wrapping_key, public_key.modulus_len())?;
     Ok(CheckedWrap {
@@ -164,10 +175,10 @@ pub fn prepare_bytes(
     bytes: &[u8],
     now: OffsetDateTime,
 ) -> Result<PreparedWrap, Error> {
-    if request.algorithm.is_legacy() && !request.allow_legacy_pkcs1 {
-        return Err(Error::LegacyRefused {
-            algorithm: request.algorithm,
-        });
+    if let Some(algorithm) = request.algorithm {
+        if algorithm.is_legacy() && !request.allow_legacy_pkcs1 {
+            return Err(Error::LegacyRefused { algorithm });
+        }
     }
     if let Some(t) = request.material_valid_to {
         if t <= now {
@@ -176,15 +187,23 @@ pub fn prepare_bytes(
             });
         }
     }
+    request
+        .provider
+        .check_options(
+            &request.options,
+            request.algorithm,
+            request.material_valid_to.is_some(),
+        )
+        .map_err(Error::Options)?;
     let params_err = |source| Error::Params {
         path: request.params.clone(),
         source,
     };
     let params = request
         .provider
-        .parse_params(bytes, now)
+        .parse_params(bytes, &request.options, now)
         .map_err(params_err)?;
-    params
+    let algorithm = params
         .check(
             request.provider,
             request.algorithm,
@@ -195,6 +214,7 @@ pub fn prepare_bytes(
     Ok(PreparedWrap {
         request,
         params,
+        algorithm,
         params_sha256: hex::encode(Sha256::digest(bytes)),
     })
 }
@@ -252,8 +272,12 @@ pub struct Manifest {
     pub wrapping_key_spec: &'static str,
     /// SHA-256 of the wrapping key's SubjectPublicKeyInfo.
     pub wrapping_key_sha256: String,
-    /// When the import parameters expire.
-    pub parameters_valid_to: String,
+    /// What the wrapping key belongs to, where that is not the KMS key: a Google import job, an
+    /// Azure key exchange key, a Vault mount's wrapping key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wrapping_key_id: Option<String>,
+    /// When the import parameters expire; `null` for never.
+    pub parameters_valid_to: Option<String>,
     /// When the imported material expires in the KMS; `null` for never.
     pub key_material_valid_to: Option<String>,
     /// The token.
@@ -333,23 +357,31 @@ pub fn wrap_and_write(
             key.spec.byte_len(),
         )
         .map_err(|e| (Step::Wrap, e.into()))?;
-    let files = request.provider.import_files(&crate::kms::Import {
+    let description = token.description();
+    let token_model = format!(
+        "{}, {}, firmware {}",
+        description.manufacturer, description.model, description.firmware
+    );
+    let files = crate::kms::Import {
         params,
-        algorithm: request.algorithm,
+        algorithm: prepared.algorithm,
+        key_spec: key.spec,
         wrapped: &wrapped,
         material_valid_to: request.material_valid_to,
-    });
-    let description = token.description();
+        token: &token_model,
+    }
+    .files();
     let manifest = Manifest {
         keyrite_version: env!("CARGO_PKG_VERSION"),
         provider: request.provider.name(),
         kms_key_id: params.key_id.clone(),
-        algorithm: request.algorithm.name(),
+        algorithm: prepared.algorithm.name(),
         mechanism: method.mechanism(),
         mechanism_parameters: method.parameters(),
         wrapping_key_spec: params.public_key.spec().name(),
         wrapping_key_sha256: params.public_key.fingerprint().to_owned(),
-        parameters_valid_to: format_time(params.valid_to),
+        wrapping_key_id: params.wrapping_key_id.clone(),
+        parameters_valid_to: params.valid_to.map(format_time),
         key_material_valid_to: request.material_valid_to.map(format_time),
         token: TokenRecord {
             module: module.path().display().to_string(),

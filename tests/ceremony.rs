@@ -478,8 +478,8 @@ fn plan_errors_name_the_field() {
             "keyrite: plan.toml: steps[1].params: file not found: params/eu.json\n",
         ),
         (
-            plan.replace("provider = \"aws\"", "provider = \"gcp\""),
-            "keyrite: plan.toml: steps[1].provider: \"gcp\" is not one of aws, alibaba\n",
+            plan.replace("provider = \"aws\"", "provider = \"oci\""),
+            "keyrite: plan.toml: steps[1].provider: \"oci\" is not one of aws, alibaba, gcp, azure, vault\n",
         ),
         (
             plan.replace(

@@ -235,6 +235,7 @@ pub fn prepare_wraps(
             out,
             valid_to,
             allow_legacy_pkcs1,
+            options,
         } = step
         else {
             wraps.push(None);
@@ -254,7 +255,8 @@ pub fn prepare_wraps(
         let request = WrapRequest {
             provider: *provider,
             params: dir.join(params),
-            algorithm: *algorithm,
+            algorithm: Some(*algorithm),
+            options: options.clone(),
             wrapping_key_spec: *wrapping_key_spec,
             key_label: key_label.clone(),
             key_spec,
@@ -454,7 +456,7 @@ pub fn wrap_recorded(
             "provider": request.provider.name(),
             "params": request.params.display().to_string(),
             "params_sha256": prepared.params_sha256(),
-            "algorithm": request.algorithm.name(),
+            "algorithm": prepared.algorithm().name(),
             "key_label": request.key_label,
             "key_spec": request.key_spec,
             "out": request.out.display().to_string(),
@@ -471,11 +473,12 @@ pub fn wrap_recorded(
             key_label: request.key_label.clone(),
             provider: request.provider,
             params: request.params.display().to_string(),
-            algorithm: request.algorithm,
+            algorithm: prepared.algorithm(),
             wrapping_key_spec: request.wrapping_key_spec,
             out: request.out.display().to_string(),
             valid_to: request.material_valid_to,
             allow_legacy_pkcs1: request.allow_legacy_pkcs1,
+            options: request.options.clone(),
         },
     ];
     execute(
@@ -646,7 +649,7 @@ fn run_steps(
             ACTOR,
             json!({
                 "index": index,
-                "algorithm": prepared.request().algorithm.name(),
+                "algorithm": prepared.algorithm().name(),
                 "mechanism": c.method().mechanism(),
                 "result": "a trial wrap with a throw-away key succeeded",
             }),
@@ -712,11 +715,11 @@ fn run_steps(
                         "key_label": key_label,
                         "provider": prepared.request().provider.name(),
                         "kms_key_id": params.key_id,
-                        "algorithm": prepared.request().algorithm.name(),
+                        "algorithm": prepared.algorithm().name(),
                         "mechanism": checked.method().mechanism(),
                         "mechanism_parameters": checked.method().parameters(),
                         "wrapping_key_sha256": params.public_key.fingerprint(),
-                        "parameters_valid_to": format_time(params.valid_to),
+                        "parameters_valid_to": params.valid_to.map(format_time),
                         "key_material_valid_to": prepared.request().material_valid_to.map(format_time),
                         "out": prepared.request().out.display().to_string(),
                     }),

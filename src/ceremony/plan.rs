@@ -12,7 +12,7 @@ use time::OffsetDateTime;
 
 use super::{Error, read_once};
 use crate::hsm::keys::{KeyLabel, KeySpec};
-use crate::kms::{Provider, WrappingAlgorithm, WrappingKeySpec};
+use crate::kms::{Provider, ProviderOptions, WrappingAlgorithm, WrappingKeySpec};
 use crate::pin::PinSource;
 
 /// The plan format version.
@@ -36,7 +36,7 @@ struct PlanFile {
 #[serde(tag = "action", rename_all = "lowercase")]
 enum StepFile {
     Generate(GenerateFile),
-    Wrap(WrapFile),
+    Wrap(Box<WrapFile>),
 }
 
 #[derive(Debug, Deserialize)]
@@ -63,6 +63,11 @@ struct WrapFile {
     valid_to: Option<String>,
     #[serde(default)]
     allow_legacy_pkcs1: bool,
+    gcp_key: Option<String>,
+    azure_key: Option<String>,
+    azure_kid: Option<String>,
+    vault_key: Option<String>,
+    vault_mount: Option<String>,
 }
 
 /// A step of a plan, checked.
@@ -93,6 +98,9 @@ pub enum Step {
         valid_to: Option<OffsetDateTime>,
         /// Whether PKCS#1 v1.5 is allowed.
         allow_legacy_pkcs1: bool,
+        /// What the provider needs beyond the parameters file (`gcp_key`, `azure_key`,
+        /// `azure_kid`, `vault_key`, `vault_mount`), checked with the parameters.
+        options: ProviderOptions,
     },
 }
 
@@ -303,6 +311,7 @@ impl Plan {
                     });
                 }
                 StepFile::Wrap(w) => {
+                    let w = *w;
                     let key_label = label(&w.key_label)?;
                     if !generated.contains(&key_label) {
                         return Err(at(
@@ -366,6 +375,13 @@ impl Plan {
                         out: w.out,
                         valid_to,
                         allow_legacy_pkcs1: w.allow_legacy_pkcs1,
+                        options: ProviderOptions {
+                            gcp_key: w.gcp_key,
+                            azure_key: w.azure_key,
+                            azure_kid: w.azure_kid,
+                            vault_key: w.vault_key,
+                            vault_mount: w.vault_mount,
+                        },
                     });
                 }
             }

@@ -5,7 +5,7 @@ use base64::Engine as _;
 use time::OffsetDateTime;
 
 use super::{
-    Error, Import, ImportParams, OutputFile, check_not_expired, is_digits, is_region,
+    Error, Import, ImportParams, OutputFile, Target, check_not_expired, is_digits, is_region,
     key_id_token_and_public_key, parse_json_object, rfc3339, script_prologue, shell_quote,
     string_field,
 };
@@ -27,9 +27,11 @@ pub fn parse(bytes: &[u8], now: OffsetDateTime) -> Result<ImportParams, Error> {
     check_not_expired(valid_to, now)?;
     Ok(ImportParams {
         key_id,
-        import_token,
         public_key,
-        valid_to,
+        valid_to: Some(valid_to),
+        fixed_algorithm: None,
+        wrapping_key_id: None,
+        target: Target::Alibaba { import_token },
     })
 }
 
@@ -54,7 +56,7 @@ fn is_key_id(value: &str) -> bool {
 }
 
 /// `EncryptedKeyMaterial.b64`, `ImportToken.b64` and `import.sh`.
-pub fn files(import: &Import<'_>) -> Vec<OutputFile> {
+pub fn files(import: &Import<'_>, import_token: &[u8]) -> Vec<OutputFile> {
     let b64 = &base64::engine::general_purpose::STANDARD;
     let expire_unix = import
         .material_valid_to
@@ -66,10 +68,13 @@ pub fn files(import: &Import<'_>) -> Vec<OutputFile> {
          --ImportToken \"$(cat \"$here/{IMPORT_TOKEN}\")\" \\\n    \
          --KeyMaterialExpireUnix {expire_unix} \\\n    \
          \"$@\"\n",
-        prologue = script_prologue(&format!(
-            "Imports key material wrapped in an HSM with {} into Alibaba Cloud KMS.",
-            import.algorithm
-        )),
+        prologue = script_prologue(
+            &format!(
+                "Imports key material wrapped in an HSM with {} into Alibaba Cloud KMS.",
+                import.algorithm
+            ),
+            "--profile NAME or --endpoint-url URL",
+        ),
         key_id = shell_quote(&import.params.key_id),
     );
     vec![
@@ -80,7 +85,7 @@ pub fn files(import: &Import<'_>) -> Vec<OutputFile> {
         },
         OutputFile {
             name: IMPORT_TOKEN,
-            contents: b64.encode(&import.params.import_token).into_bytes(),
+            contents: b64.encode(import_token).into_bytes(),
             executable: false,
         },
         OutputFile {

@@ -4,8 +4,9 @@ use serde_json::Value;
 use time::OffsetDateTime;
 
 use super::{
-    Error, Import, ImportParams, OutputFile, check_not_expired, format_time, is_digits, is_region,
-    key_id_token_and_public_key, parse_json_object, rfc3339, script_prologue, shell_quote,
+    Error, Import, ImportParams, OutputFile, Target, check_not_expired, format_time, is_digits,
+    is_region, key_id_token_and_public_key, parse_json_object, rfc3339, script_prologue,
+    shell_quote,
 };
 
 /// The wrapped key material, raw bytes.
@@ -39,9 +40,11 @@ pub fn parse(bytes: &[u8], now: OffsetDateTime) -> Result<ImportParams, Error> {
     check_not_expired(valid_to, now)?;
     Ok(ImportParams {
         key_id,
-        import_token,
         public_key,
-        valid_to,
+        valid_to: Some(valid_to),
+        fixed_algorithm: None,
+        wrapping_key_id: None,
+        target: Target::Aws { import_token },
     })
 }
 
@@ -94,7 +97,7 @@ fn is_key_id(value: &str) -> bool {
 }
 
 /// `EncryptedKeyMaterial.bin`, `ImportToken.bin` and `import.sh`.
-pub fn files(import: &Import<'_>) -> Vec<OutputFile> {
+pub fn files(import: &Import<'_>, import_token: &[u8]) -> Vec<OutputFile> {
     let expiry = match import.material_valid_to {
         Some(t) => format!(
             "    --expiration-model KEY_MATERIAL_EXPIRES --valid-to {} \\\n",
@@ -108,10 +111,13 @@ pub fn files(import: &Import<'_>) -> Vec<OutputFile> {
          --encrypted-key-material \"fileb://$here/{ENCRYPTED_KEY_MATERIAL}\" \\\n    \
          --import-token \"fileb://$here/{IMPORT_TOKEN}\" \\\n\
          {expiry}    \"$@\"\n",
-        prologue = script_prologue(&format!(
-            "Imports key material wrapped in an HSM with {} into AWS KMS.",
-            import.algorithm
-        )),
+        prologue = script_prologue(
+            &format!(
+                "Imports key material wrapped in an HSM with {} into AWS KMS.",
+                import.algorithm
+            ),
+            "--profile NAME or --endpoint-url URL",
+        ),
         key_id = shell_quote(&import.params.key_id),
     );
     vec![
@@ -122,7 +128,7 @@ pub fn files(import: &Import<'_>) -> Vec<OutputFile> {
         },
         OutputFile {
             name: IMPORT_TOKEN,
-            contents: import.params.import_token.clone(),
+            contents: import_token.to_vec(),
             executable: false,
         },
         OutputFile {

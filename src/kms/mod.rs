@@ -5,9 +5,18 @@
 //! JSON is parsed strictly (duplicate keys refused), every identifier that reaches a generated
 //! shell script is checked against the provider's syntax and single-quoted, the wrapping public
 //! key must be RSA of at least 2048 bits, and expired parameters are refused.
+//!
+//! Providers differ in what their parameters hold: AWS and Alibaba hand out an import token and
+//! an expiry for one KMS key; a Google import job fixes the wrapping algorithm and expires but
+//! has no token; an Azure key exchange key or a Vault wrapping key may never expire. What the
+//! parameters do not name (the key to import into, an Azure `kid` beside a bare PEM) comes from
+//! [`ProviderOptions`], checked as strictly as the parameters.
 
 pub mod alibaba;
 pub mod aws;
+pub mod azure;
+pub mod gcp;
+pub mod vault;
 
 use std::fmt;
 
@@ -29,6 +38,12 @@ pub enum Provider {
     Aws,
     /// Alibaba Cloud KMS (`aliyun kms ImportKeyMaterial`).
     Alibaba,
+    /// Google Cloud KMS (`gcloud kms keys versions import`).
+    Gcp,
+    /// Azure Key Vault Managed HSM (`az keyvault key import --byok-file`).
+    Azure,
+    /// HashiCorp Vault transit (`vault write transit/keys/NAME/import`).
+    Vault,
 }
 
 impl Provider {
@@ -37,6 +52,9 @@ impl Provider {
         match self {
             Provider::Aws => "aws",
             Provider::Alibaba => "alibaba",
+            Provider::Gcp => "gcp",
+            Provider::Azure => "azure",
+            Provider::Vault => "vault",
         }
     }
 
@@ -45,6 +63,9 @@ impl Provider {
         match self {
             Provider::Aws => "AWS KMS",
             Provider::Alibaba => "Alibaba Cloud KMS",
+            Provider::Gcp => "Google Cloud KMS",
+            Provider::Azure => "Azure Managed HSM",
+            Provider::Vault => "HashiCorp Vault transit",
         }
     }
 
@@ -60,7 +81,103 @@ impl Provider {
                 RsaesPkcs1V15,
             ],
             Provider::Alibaba => &[RsaesOaepSha1, RsaesOaepSha256, RsaesPkcs1V15],
+            Provider::Gcp => &[RsaesOaepSha256, RsaAesKeyWrapSha1, RsaAesKeyWrapSha256],
+            Provider::Azure => &[RsaAesKeyWrapSha1],
+            Provider::Vault => &[RsaAesKeyWrapSha256, RsaAesKeyWrapSha1],
         }
+    }
+
+    /// The algorithm used when neither `--algorithm` nor the parameters name one: Azure's BYOK
+    /// takes only RSA-AES with SHA-1, Vault's import defaults to SHA-256. `None` where the user
+    /// must say (AWS, Alibaba) or the parameters do (a Google import job's method).
+    pub fn default_algorithm(self) -> Option<WrappingAlgorithm> {
+        match self {
+            Provider::Azure => Some(WrappingAlgorithm::RsaAesKeyWrapSha1),
+            Provider::Vault => Some(WrappingAlgorithm::RsaAesKeyWrapSha256),
+            Provider::Aws | Provider::Alibaba | Provider::Gcp => None,
+        }
+    }
+
+    /// Whether the provider's import call can set an expiry for the imported material
+    /// (`--valid-to`).
+    pub fn material_expiry(self) -> bool {
+        matches!(self, Provider::Aws | Provider::Alibaba | Provider::Azure)
+    }
+
+    /// Something to tell the user about this provider's import, beside the command to run.
+    pub fn import_note(self) -> Option<&'static str> {
+        match self {
+            Provider::Azure => Some(
+                "AES keys import into Azure Managed HSM only (kty oct-HSM); a Key Vault cannot import them.",
+            ),
+            Provider::Aws | Provider::Alibaba | Provider::Gcp | Provider::Vault => None,
+        }
+    }
+
+    /// Checks the options of a request before the parameters are read: the provider gets the
+    /// options it needs and no others, each of its syntax; an algorithm is named where nothing
+    /// else names one; `--valid-to` only where the import call can carry it.
+    pub fn check_options(
+        self,
+        options: &ProviderOptions,
+        algorithm: Option<WrappingAlgorithm>,
+        material_expires: bool,
+    ) -> Result<(), Error> {
+        let given = [
+            ("--gcp-key", options.gcp_key.is_some(), Provider::Gcp),
+            ("--azure-key", options.azure_key.is_some(), Provider::Azure),
+            ("--azure-kid", options.azure_kid.is_some(), Provider::Azure),
+            ("--vault-key", options.vault_key.is_some(), Provider::Vault),
+            (
+                "--vault-mount",
+                options.vault_mount.is_some(),
+                Provider::Vault,
+            ),
+        ];
+        for (option, is_given, owner) in given {
+            if is_given && owner != self {
+                return Err(Error::OptionNotForProvider {
+                    option,
+                    provider: self,
+                    owner,
+                });
+            }
+        }
+        let missing = match self {
+            Provider::Gcp if options.gcp_key.is_none() => Some(gcp::KEY_OPTION),
+            Provider::Azure if options.azure_key.is_none() => Some(azure::KEY_OPTION),
+            Provider::Vault if options.vault_key.is_none() => Some(vault::KEY_OPTION),
+            _ => None,
+        };
+        if let Some((option, meaning)) = missing {
+            return Err(Error::OptionRequired {
+                option,
+                meaning,
+                provider: self,
+            });
+        }
+        if let Some(name) = &options.gcp_key {
+            gcp::check_key_name(name)?;
+        }
+        if let Some(name) = &options.azure_key {
+            azure::check_key_name(name)?;
+        }
+        if let Some(kid) = &options.azure_kid {
+            azure::managed_hsm_of("--azure-kid", kid)?;
+        }
+        if let Some(name) = &options.vault_key {
+            vault::check_key_name(name)?;
+        }
+        if let Some(mount) = &options.vault_mount {
+            vault::check_mount(mount)?;
+        }
+        if algorithm.is_none() && self.default_algorithm().is_none() && self != Provider::Gcp {
+            return Err(Error::AlgorithmRequired { provider: self });
+        }
+        if material_expires && !self.material_expiry() {
+            return Err(Error::ValidToUnsupported { provider: self });
+        }
+        Ok(())
     }
 
     /// The kinds of key material this provider imports.
@@ -69,6 +186,9 @@ impl Provider {
         match self {
             Provider::Aws => &[Aes256, Hmac224, Hmac256, Hmac384, Hmac512],
             Provider::Alibaba => &[Aes256],
+            Provider::Gcp | Provider::Azure => &[Aes256],
+            // Vault's HMAC keys are 32 to 512 bytes: HMAC_224's 28 bytes are refused there.
+            Provider::Vault => &[Aes256, Hmac256, Hmac384, Hmac512],
         }
     }
 
@@ -78,24 +198,44 @@ impl Provider {
         match self {
             Provider::Aws => &[Rsa2048, Rsa3072, Rsa4096],
             Provider::Alibaba => &[Rsa2048],
+            Provider::Gcp => &[Rsa3072, Rsa4096],
+            Provider::Azure => &[Rsa2048, Rsa3072, Rsa4096],
+            // Vault's import reads the first 512 bytes as the RSA part.
+            Provider::Vault => &[Rsa4096],
         }
     }
 
-    /// Parses the import parameters file of this provider.
-    pub fn parse_params(self, bytes: &[u8], now: OffsetDateTime) -> Result<ImportParams, Error> {
+    /// Parses the import parameters file of this provider, with the options
+    /// [`Provider::check_options`] accepted.
+    pub fn parse_params(
+        self,
+        bytes: &[u8],
+        options: &ProviderOptions,
+        now: OffsetDateTime,
+    ) -> Result<ImportParams, Error> {
         match self {
             Provider::Aws => aws::parse(bytes, now),
             Provider::Alibaba => alibaba::parse(bytes, now),
+            Provider::Gcp => gcp::parse(bytes, options, now),
+            Provider::Azure => azure::parse(bytes, options, now),
+            Provider::Vault => vault::parse(bytes, options),
         }
     }
+}
 
-    /// The files the provider's import call takes, `import.sh` included.
-    pub fn import_files(self, import: &Import<'_>) -> Vec<OutputFile> {
-        match self {
-            Provider::Aws => aws::files(import),
-            Provider::Alibaba => alibaba::files(import),
-        }
-    }
+/// What a provider needs beyond its parameters file. Each is for one provider only.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProviderOptions {
+    /// Google: the key (in the import job's key ring) a new version is imported into.
+    pub gcp_key: Option<String>,
+    /// Azure: the name of the key the import creates in the Managed HSM.
+    pub azure_key: Option<String>,
+    /// Azure: the key exchange key's full versioned id, when the parameters are a bare PEM.
+    pub azure_kid: Option<String>,
+    /// Vault: the name of the transit key the import creates.
+    pub vault_key: Option<String>,
+    /// Vault: the transit mount's path (default `transit`).
+    pub vault_mount: Option<String>,
 }
 
 impl fmt::Display for Provider {
@@ -317,29 +457,80 @@ impl WrappingKey {
 /// Import parameters as a KMS handed them out, checked.
 #[derive(Debug, Clone)]
 pub struct ImportParams {
-    /// The KMS key id (or ARN) exactly as the KMS printed it; safe to single-quote in a script.
+    /// The KMS key the material goes into, as manifests record it: an AWS or Alibaba key id or
+    /// ARN exactly as printed, a Google `cryptoKeys` name, an Azure key URL, a Vault key path.
     pub key_id: String,
-    /// The import token, raw bytes.
-    pub import_token: Vec<u8>,
     /// The RSA wrapping public key.
     pub public_key: WrappingKey,
-    /// When the import token and wrapping key expire.
-    pub valid_to: OffsetDateTime,
+    /// When the parameters (import token, import job, key exchange key) expire; `None` for never.
+    pub valid_to: Option<OffsetDateTime>,
+    /// The algorithm the parameters themselves fix (a Google import job's method).
+    pub fixed_algorithm: Option<FixedAlgorithm>,
+    /// What the wrapping key belongs to, where that is not the KMS key itself: a Google import
+    /// job, an Azure key exchange key, a Vault mount's wrapping key.
+    pub wrapping_key_id: Option<String>,
+    /// What the provider's import call needs, each value checked against the provider's syntax.
+    pub target: Target,
+}
+
+/// An algorithm fixed by the parameters, and what fixed it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FixedAlgorithm {
+    /// The algorithm.
+    pub algorithm: WrappingAlgorithm,
+    /// What fixed it, in the provider's words (`importMethod RSA_OAEP_3072_SHA1_AES_256`).
+    pub by: String,
+}
+
+/// The provider-specific half of checked import parameters.
+#[derive(Debug, Clone)]
+pub enum Target {
+    /// AWS KMS: the import token, raw bytes.
+    Aws {
+        /// The import token.
+        import_token: Vec<u8>,
+    },
+    /// Alibaba Cloud KMS: the import token, raw bytes.
+    Alibaba {
+        /// The import token.
+        import_token: Vec<u8>,
+    },
+    /// Google Cloud KMS: the import job and the key.
+    Gcp(gcp::Target),
+    /// Azure Managed HSM: the key exchange key and the key to create.
+    Azure(azure::Target),
+    /// HashiCorp Vault transit: the mount and the key to create.
+    Vault(vault::Target),
 }
 
 impl ImportParams {
-    /// Checks the parameters against what the user asked for: the algorithm is one the provider
-    /// imports, the wrapping key has the size the user named and the provider hands out.
+    /// Checks the parameters against what the user asked for and settles the algorithm: the one
+    /// asked for, which must agree with one the parameters fix, else the one they fix, else the
+    /// provider's default. It must be one the provider imports, and the wrapping key must have
+    /// the size the user named and the provider hands out.
     pub fn check(
         &self,
         provider: Provider,
-        algorithm: WrappingAlgorithm,
+        requested: Option<WrappingAlgorithm>,
         spec: Option<WrappingKeySpec>,
         key_spec: KeySpec,
-    ) -> Result<(), Error> {
+    ) -> Result<WrappingAlgorithm, Error> {
         if !provider.key_specs().contains(&key_spec) {
             return Err(Error::KeySpecNotImported { provider, key_spec });
         }
+        let algorithm = match (requested, &self.fixed_algorithm) {
+            (Some(requested), Some(fixed)) if requested != fixed.algorithm => {
+                return Err(Error::AlgorithmMismatch {
+                    requested,
+                    fixed: fixed.clone(),
+                });
+            }
+            (Some(requested), _) => requested,
+            (None, Some(fixed)) => fixed.algorithm,
+            (None, None) => provider
+                .default_algorithm()
+                .ok_or(Error::AlgorithmRequired { provider })?,
+        };
         if !provider.algorithms().contains(&algorithm) {
             return Err(Error::AlgorithmNotAllowed {
                 provider,
@@ -355,7 +546,7 @@ impl ImportParams {
                 return Err(Error::KeySpecMismatch { expected, actual });
             }
         }
-        Ok(())
+        Ok(algorithm)
     }
 }
 
@@ -366,10 +557,27 @@ pub struct Import<'a> {
     pub params: &'a ImportParams,
     /// The algorithm the material was wrapped with.
     pub algorithm: WrappingAlgorithm,
+    /// The kind of key material wrapped.
+    pub key_spec: KeySpec,
     /// The wrapped key material, exactly as the token produced it.
     pub wrapped: &'a [u8],
     /// When the imported material should expire in the KMS; `None` for never.
     pub material_valid_to: Option<OffsetDateTime>,
+    /// The token that wrapped it, for the record: manufacturer, model and firmware.
+    pub token: &'a str,
+}
+
+impl Import<'_> {
+    /// The files the provider's import call takes, `import.sh` included.
+    pub fn files(&self) -> Vec<OutputFile> {
+        match &self.params.target {
+            Target::Aws { import_token } => aws::files(self, import_token),
+            Target::Alibaba { import_token } => alibaba::files(self, import_token),
+            Target::Gcp(target) => gcp::files(self, target),
+            Target::Azure(target) => azure::files(self, target),
+            Target::Vault(target) => vault::files(self, target),
+        }
+    }
 }
 
 /// One file of an output directory.
@@ -503,6 +711,139 @@ pub enum Error {
         /// The algorithm.
         algorithm: WrappingAlgorithm,
     },
+    /// Neither the user, the parameters nor the provider name an algorithm.
+    #[error(
+        "{} needs --algorithm: the wrapping algorithm the import parameters were requested for",
+        provider.display_name()
+    )]
+    AlgorithmRequired {
+        /// The provider.
+        provider: Provider,
+    },
+    /// The algorithm asked for is not the one the parameters fix.
+    #[error("{} wraps with {}, not the {requested} asked for", fixed.by, fixed.algorithm)]
+    AlgorithmMismatch {
+        /// What the user asked for.
+        requested: WrappingAlgorithm,
+        /// What the parameters fix.
+        fixed: FixedAlgorithm,
+    },
+    /// An option the provider needs is missing.
+    #[error("{} needs {option}: {meaning}", provider.display_name())]
+    OptionRequired {
+        /// The option.
+        option: &'static str,
+        /// What it names.
+        meaning: &'static str,
+        /// The provider.
+        provider: Provider,
+    },
+    /// An option of another provider was given.
+    #[error("{option} is for --provider {owner}, not {provider}")]
+    OptionNotForProvider {
+        /// The option.
+        option: &'static str,
+        /// The provider of the request.
+        provider: Provider,
+        /// The provider the option is for.
+        owner: Provider,
+    },
+    /// `--valid-to` for a provider whose import sets no expiry.
+    #[error("{} sets no expiry on imported key material: leave out --valid-to", provider.display_name())]
+    ValidToUnsupported {
+        /// The provider.
+        provider: Provider,
+    },
+    /// A name that reaches the import script is not of the provider's syntax.
+    #[error("{field} {value:?} is not {expected}")]
+    InvalidName {
+        /// Where it came from (a field of the parameters, or an option).
+        field: &'static str,
+        /// The value, as found.
+        value: String,
+        /// What a valid one looks like.
+        expected: &'static str,
+    },
+    /// A PEM public key is malformed.
+    #[error("{field} is not a PEM public key (-----BEGIN PUBLIC KEY-----): {reason}")]
+    Pem {
+        /// Where it came from.
+        field: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A Google import job is not `ACTIVE`.
+    #[error("the import job {name} is {state}, not ACTIVE")]
+    JobNotActive {
+        /// The job's name.
+        name: String,
+        /// Its state.
+        state: String,
+    },
+    /// A Google import job has expired.
+    #[error("the import job {name} expired at {expire_time}")]
+    JobExpired {
+        /// The job's name.
+        name: String,
+        /// When it expired (RFC 3339).
+        expire_time: String,
+    },
+    /// A Google import method keyrite does not implement.
+    #[error(
+        "importMethod {value:?} is not one keyrite wraps for; known: {}",
+        gcp::ImportMethod::ALL.map(gcp::ImportMethod::name).join(", ")
+    )]
+    UnknownImportMethod {
+        /// The method, as found.
+        value: String,
+    },
+    /// The job's public key is not the size its method names.
+    #[error("the import job's public key is {}, but importMethod {} names RSA-{}", actual.name(), method.name(), method.bits())]
+    ImportMethodKeySize {
+        /// The method.
+        method: gcp::ImportMethod,
+        /// The key's size.
+        actual: WrappingKeySpec,
+    },
+    /// An Azure key exchange key that does not allow `import`.
+    #[error(
+        "the key exchange key's key.keyOps are {ops}; a BYOK key exchange key must allow import"
+    )]
+    NoImportOperation {
+        /// The operations it allows, as JSON.
+        ops: String,
+    },
+    /// An Azure key exchange key that is not RSA-HSM.
+    #[error("key.kty is {kty:?}; a BYOK key exchange key is RSA-HSM")]
+    KeyTypeNotRsaHsm {
+        /// The key type, as found.
+        kty: String,
+    },
+    /// An Azure key exchange key that is disabled.
+    #[error("the key exchange key {kid} is disabled (attributes.enabled is false)")]
+    KekDisabled {
+        /// Its id.
+        kid: String,
+    },
+    /// An Azure key exchange key that has expired.
+    #[error("the key exchange key {kid} expired at {expires}")]
+    KekExpired {
+        /// Its id.
+        kid: String,
+        /// When (RFC 3339).
+        expires: String,
+    },
+    /// `--azure-kid` differs from the `kid` the parameters hold.
+    #[error("--azure-kid {given:?} is not the key exchange key's key.kid {kid:?}")]
+    KidMismatch {
+        /// The option's value.
+        given: String,
+        /// The parameters' value.
+        kid: String,
+    },
+    /// A bare PEM key exchange key without its id.
+    #[error("a PEM key exchange key needs --azure-kid URL: its full versioned key id")]
+    KidRequired,
 }
 
 /// Parses JSON, refusing duplicate keys at any depth (serde_json keeps the last one silently).
@@ -642,6 +983,64 @@ pub(crate) fn string_field<'a>(
     }
 }
 
+/// Finds a value by a dotted path (`publicKey.pem`); `None` if any part is missing or null.
+pub(crate) fn value_at<'a>(map: &'a Map<String, Value>, path: &str) -> Option<&'a Value> {
+    let mut parts = path.split('.');
+    let mut value = map.get(parts.next()?)?;
+    for part in parts {
+        value = value.as_object()?.get(part)?;
+    }
+    (!value.is_null()).then_some(value)
+}
+
+/// Reads a required string at a dotted path, naming the whole path in errors.
+pub(crate) fn string_at<'a>(
+    map: &'a Map<String, Value>,
+    path: &'static str,
+) -> Result<&'a str, Error> {
+    match value_at(map, path) {
+        None => Err(Error::MissingField { field: path }),
+        Some(Value::String(s)) => Ok(s),
+        Some(_) => Err(Error::WrongType {
+            field: path,
+            expected: "a string",
+        }),
+    }
+}
+
+/// Whether a parameters file is a bare PEM rather than JSON.
+pub(crate) fn is_pem(bytes: &[u8]) -> bool {
+    bytes.trim_ascii_start().starts_with(b"-----BEGIN ")
+}
+
+/// Decodes a PEM `PUBLIC KEY` block (a SubjectPublicKeyInfo) strictly: one block, nothing but
+/// whitespace around it, a body of standard base64.
+pub(crate) fn spki_from_pem(field: &'static str, text: &str) -> Result<WrappingKey, Error> {
+    const BEGIN: &str = "-----BEGIN PUBLIC KEY-----";
+    const END: &str = "-----END PUBLIC KEY-----";
+    let bad = |reason: &str| Error::Pem {
+        field,
+        reason: reason.to_owned(),
+    };
+    let body = text
+        .trim()
+        .strip_prefix(BEGIN)
+        .ok_or_else(|| bad("it does not start with -----BEGIN PUBLIC KEY-----"))?
+        .strip_suffix(END)
+        .ok_or_else(|| bad("it does not end with -----END PUBLIC KEY-----"))?;
+    if body.contains('-') {
+        return Err(bad("it holds more than one PEM block or PEM headers"));
+    }
+    let b64: String = body.split_ascii_whitespace().collect();
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .map_err(|_| bad("its body is not valid base64"))?;
+    if der.is_empty() {
+        return Err(bad("it is empty"));
+    }
+    WrappingKey::from_spki_der(&der)
+}
+
 /// Reads a required standard-base64 field.
 pub(crate) fn base64_field(
     map: &Map<String, Value>,
@@ -696,12 +1095,13 @@ pub fn shell_quote(value: &str) -> String {
 }
 
 /// The shell prologue every `import.sh` starts with: strict mode and the directory the script
-/// lives in, so it runs from anywhere and finds its files beside itself.
-pub(crate) fn script_prologue(comment: &str) -> String {
+/// lives in, so it runs from anywhere and finds its files beside itself. `arguments` gives
+/// examples of what the script passes on to the CLI.
+pub(crate) fn script_prologue(comment: &str, arguments: &str) -> String {
     format!(
         "#!/bin/sh\n\
          # Written by keyrite {version}. {comment}\n\
-         # Arguments are passed on to the CLI (for example --profile NAME or --endpoint-url URL).\n\
+         # Arguments are passed on to the CLI (for example {arguments}).\n\
          set -eu\n\
          here=$(CDPATH='' cd -- \"$(dirname -- \"$0\")\" && pwd)\n",
         version = env!("CARGO_PKG_VERSION"),

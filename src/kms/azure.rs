@@ -1,0 +1,340 @@
+//! Azure Managed HSM: a key exchange key (KEK) as `az keyvault key show` prints it (or its public
+//! key as PEM with `--azure-kid`) in, a `.byok` file as Microsoft's BYOK specification defines it
+//! and `az keyvault key import` out.
+//!
+//! The `.byok` file is `{"schema_version":"1.0.0","header":{"kid":KID,"alg":"dir","enc":
+//! "CKM_RSA_AES_KEY_WRAP"},"ciphertext":BASE64URL,"generator":TEXT}`: the ciphertext is
+//! RSA-OAEP with SHA-1 of an ephemeral AES key followed by RFC 5649 of the key under it, and
+//! `kid` is the KEK's full versioned id exactly as given. AES keys (`oct-HSM`) import into a
+//! Managed HSM only, so the KEK must be one of a Managed HSM.
+
+use base64::Engine as _;
+use base64::alphabet;
+use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
+use base64::engine::{DecodePaddingMode, general_purpose};
+use serde_json::{Map, Value};
+use time::OffsetDateTime;
+
+use super::{
+    Error, Import, ImportParams, OutputFile, Provider, ProviderOptions, Target as AnyTarget,
+    WrappingKey, format_time, is_pem, parse_json_object, rfc3339, script_prologue, shell_quote,
+    spki_from_pem, string_at, value_at,
+};
+
+/// The key transfer blob.
+pub const BYOK_FILE: &str = "key.byok";
+
+/// The Managed HSM host suffix (Azure public cloud).
+const MANAGED_HSM_HOST: &str = ".managedhsm.azure.net";
+
+const KID_SYNTAX: &str = "a versioned key id of an Azure Managed HSM \
+     (https://NAME.managedhsm.azure.net/keys/KEY/VERSION); AES keys import into a Managed HSM only, \
+     not into a Key Vault";
+/// The option naming the key the material goes into, and what it means.
+pub(crate) const KEY_OPTION: (&str, &str) = (
+    "--azure-key NAME",
+    "the name of the key the import creates in the Managed HSM",
+);
+const KEY_NAME_SYNTAX: &str = "an Azure key name (1 to 127 of A-Z a-z 0-9 -)";
+
+/// Where the material goes: the KEK's id and the key the import creates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// The KEK's full versioned id, exactly as given; the `.byok` header's `kid`.
+    pub kid: String,
+    /// The Managed HSM's name (from the `kid`).
+    pub hsm: String,
+    /// The name of the key to create.
+    pub key: String,
+}
+
+/// Checks a KEK id from `field` (`https://HSM.managedhsm.azure.net/keys/NAME/VERSION`) and
+/// returns the Managed HSM's name.
+pub(crate) fn managed_hsm_of(field: &'static str, kid: &str) -> Result<String, Error> {
+    let bad = || Error::InvalidName {
+        field,
+        value: kid.to_owned(),
+        expected: KID_SYNTAX,
+    };
+    let rest = kid.strip_prefix("https://").ok_or_else(bad)?;
+    let parts: Vec<&str> = rest.split('/').collect();
+    let [host, "keys", name, version] = parts.as_slice() else {
+        return Err(bad());
+    };
+    let hsm = host
+        .strip_suffix(MANAGED_HSM_HOST)
+        .filter(|h| is_hsm_name(h))
+        .ok_or_else(bad)?;
+    if !is_key_name(name)
+        || !(1..=64).contains(&version.len())
+        || !version.bytes().all(|b| b.is_ascii_alphanumeric())
+    {
+        return Err(bad());
+    }
+    Ok(hsm.to_owned())
+}
+
+/// A Managed HSM (or vault) name: 3 to 24 of `a-z A-Z 0-9 -`, starting with a letter, ending with
+/// a letter or digit, no `--`.
+fn is_hsm_name(s: &str) -> bool {
+    (3..=24).contains(&s.len())
+        && s.bytes().next().is_some_and(|b| b.is_ascii_alphabetic())
+        && s.bytes().last().is_some_and(|b| b.is_ascii_alphanumeric())
+        && !s.contains("--")
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+}
+
+/// A key name: 1 to 127 of `a-z A-Z 0-9 -`.
+fn is_key_name(s: &str) -> bool {
+    (1..=127).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+}
+
+/// Checks the name given with `--azure-key`.
+pub(crate) fn check_key_name(name: &str) -> Result<(), Error> {
+    if is_key_name(name) {
+        Ok(())
+    } else {
+        Err(Error::InvalidName {
+            field: "--azure-key",
+            value: name.to_owned(),
+            expected: KEY_NAME_SYNTAX,
+        })
+    }
+}
+
+/// A JWK number: base64url as JWK says, or standard base64 as some `az` versions print it;
+/// padding optional. The two alphabets share 62 characters, so there is no ambiguity.
+fn jwk_bytes(map: &Map<String, Value>, field: &'static str) -> Result<Vec<u8>, Error> {
+    const INDIFFERENT: GeneralPurposeConfig =
+        GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent);
+    const URL: GeneralPurpose = GeneralPurpose::new(&alphabet::URL_SAFE, INDIFFERENT);
+    const STANDARD: GeneralPurpose = GeneralPurpose::new(&alphabet::STANDARD, INDIFFERENT);
+    let text = string_at(map, field)?;
+    let engine = if text.contains(['-', '_']) {
+        &URL
+    } else {
+        &STANDARD
+    };
+    match engine.decode(text) {
+        Ok(bytes) if !bytes.is_empty() => Ok(bytes),
+        _ => Err(Error::Base64 { field }),
+    }
+}
+
+/// The KEK's public key from its JWK modulus and exponent.
+fn jwk_public_key(map: &Map<String, Value>) -> Result<WrappingKey, Error> {
+    use rsa::pkcs8::EncodePublicKey as _;
+    let n = jwk_bytes(map, "key.n")?;
+    let e = jwk_bytes(map, "key.e")?;
+    let reason = |e: &dyn std::fmt::Display| Error::PublicKey {
+        reason: e.to_string(),
+    };
+    let key = rsa::PublicKey::new(
+        rsa::BoxedUint::from_be_slice_vartime(&n),
+        rsa::BoxedUint::from_be_slice_vartime(&e),
+    )
+    .map_err(|e| reason(&e))?;
+    let der = key.to_public_key_der().map_err(|e| reason(&e))?;
+    WrappingKey::from_spki_der(der.as_bytes())
+}
+
+/// Parses `az keyvault key show` output, or a PEM with `--azure-kid`.
+pub fn parse(
+    bytes: &[u8],
+    options: &ProviderOptions,
+    now: OffsetDateTime,
+) -> Result<ImportParams, Error> {
+    let (kid_text, hsm, public_key, valid_to) = if is_pem(bytes) {
+        let text = std::str::from_utf8(bytes).map_err(|_| Error::Pem {
+            field: "the parameters file",
+            reason: "it is not UTF-8 text".into(),
+        })?;
+        let public_key = spki_from_pem("the parameters file", text)?;
+        let kid_text = options.azure_kid.clone().ok_or(Error::KidRequired)?;
+        let hsm = managed_hsm_of("--azure-kid", &kid_text)?;
+        (kid_text, hsm, public_key, None)
+    } else {
+        let map = parse_json_object(bytes)?;
+        let kid_text = string_at(&map, "key.kid")?;
+        let hsm = managed_hsm_of("key.kid", kid_text)?;
+        if let Some(given) = &options.azure_kid {
+            if given != kid_text {
+                return Err(Error::KidMismatch {
+                    given: given.clone(),
+                    kid: kid_text.to_owned(),
+                });
+            }
+        }
+        let kty = string_at(&map, "key.kty")?;
+        if kty != "RSA-HSM" {
+            return Err(Error::KeyTypeNotRsaHsm {
+                kty: kty.to_owned(),
+            });
+        }
+        match value_at(&map, "key.keyOps") {
+            None => {
+                return Err(Error::MissingField {
+                    field: "key.keyOps",
+                });
+            }
+            Some(Value::Array(ops)) => {
+                if !ops.iter().any(|op| op.as_str() == Some("import")) {
+                    return Err(Error::NoImportOperation {
+                        ops: Value::Array(ops.clone()).to_string(),
+                    });
+                }
+            }
+            Some(_) => {
+                return Err(Error::WrongType {
+                    field: "key.keyOps",
+                    expected: "a list of operations",
+                });
+            }
+        }
+        match value_at(&map, "attributes.enabled") {
+            None | Some(Value::Bool(true)) => {}
+            Some(Value::Bool(false)) => {
+                return Err(Error::KekDisabled {
+                    kid: kid_text.to_owned(),
+                });
+            }
+            Some(_) => {
+                return Err(Error::WrongType {
+                    field: "attributes.enabled",
+                    expected: "true or false",
+                });
+            }
+        }
+        let expires = match value_at(&map, "attributes.expires") {
+            None => None,
+            Some(_) => Some(rfc3339(
+                "attributes.expires",
+                string_at(&map, "attributes.expires")?,
+            )?),
+        };
+        if let Some(t) = expires {
+            if t <= now {
+                return Err(Error::KekExpired {
+                    kid: kid_text.to_owned(),
+                    expires: format_time(t),
+                });
+            }
+        }
+        let public_key = jwk_public_key(&map)?;
+        (kid_text.to_owned(), hsm, public_key, expires)
+    };
+    let key = options.azure_key.as_deref().ok_or(Error::OptionRequired {
+        option: KEY_OPTION.0,
+        meaning: KEY_OPTION.1,
+        provider: Provider::Azure,
+    })?;
+    check_key_name(key)?;
+    Ok(ImportParams {
+        key_id: format!("https://{hsm}{MANAGED_HSM_HOST}/keys/{key}"),
+        public_key,
+        valid_to,
+        fixed_algorithm: None,
+        wrapping_key_id: Some(kid_text.clone()),
+        target: AnyTarget::Azure(Target {
+            kid: kid_text,
+            hsm,
+            key: key.to_owned(),
+        }),
+    })
+}
+
+/// The `.byok` file, exactly as Microsoft's BYOK specification lays it out. JSON strings are
+/// written by `serde_json`, so any `kid` or token name is escaped.
+pub fn byok(import: &Import<'_>, target: &Target) -> String {
+    let string = |s: String| Value::String(s).to_string();
+    format!(
+        "{{\"schema_version\":\"1.0.0\",\"header\":{{\"kid\":{kid},\"alg\":\"dir\",\
+         \"enc\":\"CKM_RSA_AES_KEY_WRAP\"}},\"ciphertext\":{ciphertext},\"generator\":{generator}}}",
+        kid = string(target.kid.clone()),
+        ciphertext = string(general_purpose::URL_SAFE_NO_PAD.encode(import.wrapped)),
+        generator = string(format!(
+            "keyrite {}; {}",
+            env!("CARGO_PKG_VERSION"),
+            import.token
+        )),
+    )
+}
+
+/// `key.byok` and `import.sh`.
+pub fn files(import: &Import<'_>, target: &Target) -> Vec<OutputFile> {
+    let expires = match import.material_valid_to {
+        Some(t) => format!("    --expires {} \\\n", format_time(t)),
+        None => String::new(),
+    };
+    let script = format!(
+        "{prologue}# AES keys import into Azure Managed HSM only (kty oct-HSM); a Key Vault cannot import them.\n\
+         exec az keyvault key import \\\n    \
+         --hsm-name {hsm} \\\n    \
+         --name {key} \\\n    \
+         --byok-file \"$here/{BYOK_FILE}\" \\\n    \
+         --kty oct-HSM \\\n\
+         {expires}    \"$@\"\n",
+        prologue = script_prologue(
+            &format!(
+                "Imports key material wrapped in an HSM with {} into Azure Managed HSM.",
+                import.algorithm
+            ),
+            "--subscription ID",
+        ),
+        hsm = shell_quote(&target.hsm),
+        key = shell_quote(&target.key),
+    );
+    vec![
+        OutputFile {
+            name: BYOK_FILE,
+            contents: byok(import, target).into_bytes(),
+            executable: false,
+        },
+        OutputFile {
+            name: "import.sh",
+            contents: script.into_bytes(),
+            executable: true,
+        },
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn kids() {
+        let hsm = managed_hsm_of(
+            "key.kid",
+            "https://contoso-hsm.managedhsm.azure.net/keys/KEKforBYOK/eba63d27e4e34e028839b53fac905621",
+        )
+        .unwrap();
+        assert_eq!(hsm, "contoso-hsm");
+        for bad in [
+            "",
+            // A Key Vault cannot import AES keys.
+            "https://contoso.vault.azure.net/keys/kek/eba63d27e4e34e028839b53fac905621",
+            // Not versioned.
+            "https://contoso.managedhsm.azure.net/keys/kek",
+            "https://contoso.managedhsm.azure.net/keys/kek/",
+            "http://contoso.managedhsm.azure.net/keys/kek/v1",
+            "https://contoso.managedhsm.azure.net.evil.example/keys/kek/v1",
+            "https://con'toso.managedhsm.azure.net/keys/kek/v1",
+            "https://contoso.managedhsm.azure.net/keys/k$(reboot)/v1",
+            "https://contoso.managedhsm.azure.net/keys/kek/v1/extra",
+            "https://c--x.managedhsm.azure.net/keys/kek/v1",
+            "https://1contoso.managedhsm.azure.net/keys/kek/v1",
+        ] {
+            assert!(managed_hsm_of("key.kid", bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn key_names() {
+        assert!(check_key_name("payments-2026").is_ok());
+        for bad in ["", "a_b", "a'b", "a b", &"k".repeat(128)] {
+            assert!(check_key_name(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,342 @@
+//! Google Cloud KMS: an import job as `gcloud kms import-jobs describe --format=json` prints it
+//! in, `gcloud kms keys versions import` files out.
+//!
+//! The job fixes the wrapping: its `importMethod` names the algorithm and the RSA size, and it
+//! holds no import token. Jobs expire (three days after creation); a job that is not `ACTIVE` or
+//! has expired is refused. The key ring, location and project come from the job's `name`; the key
+//! a new version is imported into from `--gcp-key`.
+
+use std::fmt;
+
+use time::OffsetDateTime;
+
+use super::{
+    Error, FixedAlgorithm, Import, ImportParams, OutputFile, ProviderOptions, Target as AnyTarget,
+    WrappingAlgorithm, format_time, is_region, parse_json_object, rfc3339, script_prologue,
+    shell_quote, spki_from_pem, string_at,
+};
+
+/// The wrapped key material, raw bytes.
+pub const WRAPPED_KEY: &str = "wrapped-key.bin";
+
+/// How a Google import job wants key material wrapped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImportMethod {
+    /// RSA-OAEP (SHA-1) of an AES-256 key, then RFC 5649; RSA-3072.
+    RsaOaep3072Sha1Aes256,
+    /// RSA-OAEP (SHA-1) of an AES-256 key, then RFC 5649; RSA-4096.
+    RsaOaep4096Sha1Aes256,
+    /// RSA-OAEP (SHA-256) of an AES-256 key, then RFC 5649; RSA-3072.
+    RsaOaep3072Sha256Aes256,
+    /// RSA-OAEP (SHA-256) of an AES-256 key, then RFC 5649; RSA-4096.
+    RsaOaep4096Sha256Aes256,
+    /// RSA-OAEP (SHA-256) of the key itself; RSA-3072.
+    RsaOaep3072Sha256,
+    /// RSA-OAEP (SHA-256) of the key itself; RSA-4096.
+    RsaOaep4096Sha256,
+}
+
+impl ImportMethod {
+    /// Every method keyrite wraps for.
+    pub const ALL: [ImportMethod; 6] = [
+        ImportMethod::RsaOaep3072Sha1Aes256,
+        ImportMethod::RsaOaep4096Sha1Aes256,
+        ImportMethod::RsaOaep3072Sha256Aes256,
+        ImportMethod::RsaOaep4096Sha256Aes256,
+        ImportMethod::RsaOaep3072Sha256,
+        ImportMethod::RsaOaep4096Sha256,
+    ];
+
+    /// Google's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            ImportMethod::RsaOaep3072Sha1Aes256 => "RSA_OAEP_3072_SHA1_AES_256",
+            ImportMethod::RsaOaep4096Sha1Aes256 => "RSA_OAEP_4096_SHA1_AES_256",
+            ImportMethod::RsaOaep3072Sha256Aes256 => "RSA_OAEP_3072_SHA256_AES_256",
+            ImportMethod::RsaOaep4096Sha256Aes256 => "RSA_OAEP_4096_SHA256_AES_256",
+            ImportMethod::RsaOaep3072Sha256 => "RSA_OAEP_3072_SHA256",
+            ImportMethod::RsaOaep4096Sha256 => "RSA_OAEP_4096_SHA256",
+        }
+    }
+
+    /// The wrapping algorithm (AWS spelling): Google's `_AES_256` methods are RSA-AES key wrap
+    /// (`CKM_RSA_AES_KEY_WRAP`), the others direct OAEP.
+    pub fn algorithm(self) -> WrappingAlgorithm {
+        match self {
+            ImportMethod::RsaOaep3072Sha1Aes256 | ImportMethod::RsaOaep4096Sha1Aes256 => {
+                WrappingAlgorithm::RsaAesKeyWrapSha1
+            }
+            ImportMethod::RsaOaep3072Sha256Aes256 | ImportMethod::RsaOaep4096Sha256Aes256 => {
+                WrappingAlgorithm::RsaAesKeyWrapSha256
+            }
+            ImportMethod::RsaOaep3072Sha256 | ImportMethod::RsaOaep4096Sha256 => {
+                WrappingAlgorithm::RsaesOaepSha256
+            }
+        }
+    }
+
+    /// The RSA size the method names.
+    pub fn bits(self) -> usize {
+        match self {
+            ImportMethod::RsaOaep3072Sha1Aes256
+            | ImportMethod::RsaOaep3072Sha256Aes256
+            | ImportMethod::RsaOaep3072Sha256 => 3072,
+            ImportMethod::RsaOaep4096Sha1Aes256
+            | ImportMethod::RsaOaep4096Sha256Aes256
+            | ImportMethod::RsaOaep4096Sha256 => 4096,
+        }
+    }
+}
+
+impl fmt::Display for ImportMethod {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Where the material goes: the import job and the key, each part checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// The project id.
+    pub project: String,
+    /// The location (`global`, `us-east1`, …).
+    pub location: String,
+    /// The key ring.
+    pub key_ring: String,
+    /// The import job's id.
+    pub import_job: String,
+    /// The key a version is imported into.
+    pub key: String,
+    /// The job's method.
+    pub method: ImportMethod,
+}
+
+const JOB_NAME_SYNTAX: &str = "a Google Cloud KMS import job name \
+     (projects/PROJECT/locations/LOCATION/keyRings/KEY_RING/importJobs/JOB)";
+/// The option naming the key the material goes into, and what it means.
+pub(crate) const KEY_OPTION: (&str, &str) = (
+    "--gcp-key NAME",
+    "the key in the import job's key ring that the new version is imported into",
+);
+const KEY_NAME_SYNTAX: &str = "a Google Cloud KMS key id (1 to 63 of A-Z a-z 0-9 _ -)";
+
+/// A key ring, key or import job id: 1 to 63 of `A-Z a-z 0-9 _ -`.
+fn is_resource_id(s: &str) -> bool {
+    (1..=63).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// A project id (6 to 30 of `a-z 0-9 -`, starting with a letter, not ending with `-`) or a
+/// project number.
+fn is_project(s: &str) -> bool {
+    let id = (6..=30).contains(&s.len())
+        && s.bytes().next().is_some_and(|b| b.is_ascii_lowercase())
+        && !s.ends_with('-')
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    let number = (1..=20).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit());
+    id || number
+}
+
+/// Checks a key id given with `--gcp-key`.
+pub(crate) fn check_key_name(name: &str) -> Result<(), Error> {
+    if is_resource_id(name) {
+        Ok(())
+    } else {
+        Err(Error::InvalidName {
+            field: "--gcp-key",
+            value: name.to_owned(),
+            expected: KEY_NAME_SYNTAX,
+        })
+    }
+}
+
+/// Splits `projects/P/locations/L/keyRings/R/importJobs/J` into its checked parts.
+fn parse_job_name(name: &str) -> Option<(&str, &str, &str, &str)> {
+    let parts: Vec<&str> = name.split('/').collect();
+    match parts.as_slice() {
+        [
+            "projects",
+            project,
+            "locations",
+            location,
+            "keyRings",
+            ring,
+            "importJobs",
+            job,
+        ] if is_project(project)
+            && location.len() <= 63
+            && is_region(location)
+            && is_resource_id(ring)
+            && is_resource_id(job) =>
+        {
+            Some((project, location, ring, job))
+        }
+        _ => None,
+    }
+}
+
+/// Parses an import job and checks it can be used now.
+pub fn parse(
+    bytes: &[u8],
+    options: &ProviderOptions,
+    now: OffsetDateTime,
+) -> Result<ImportParams, Error> {
+    let map = parse_json_object(bytes)?;
+    let name = string_at(&map, "name")?;
+    let (project, location, key_ring, import_job) =
+        parse_job_name(name).ok_or_else(|| Error::InvalidName {
+            field: "name",
+            value: name.to_owned(),
+            expected: JOB_NAME_SYNTAX,
+        })?;
+    let state = string_at(&map, "state")?;
+    if state != "ACTIVE" {
+        return Err(Error::JobNotActive {
+            name: name.to_owned(),
+            state: state.to_owned(),
+        });
+    }
+    let expire_time = rfc3339("expireTime", string_at(&map, "expireTime")?)?;
+    if expire_time <= now {
+        return Err(Error::JobExpired {
+            name: name.to_owned(),
+            expire_time: format_time(expire_time),
+        });
+    }
+    let method_name = string_at(&map, "importMethod")?;
+    let method = ImportMethod::ALL
+        .into_iter()
+        .find(|m| m.name() == method_name)
+        .ok_or_else(|| Error::UnknownImportMethod {
+            value: method_name.to_owned(),
+        })?;
+    let public_key = spki_from_pem("publicKey.pem", string_at(&map, "publicKey.pem")?)?;
+    if public_key.spec().bits() != method.bits() {
+        return Err(Error::ImportMethodKeySize {
+            method,
+            actual: public_key.spec(),
+        });
+    }
+    let key = options.gcp_key.as_deref().ok_or(Error::OptionRequired {
+        option: KEY_OPTION.0,
+        meaning: KEY_OPTION.1,
+        provider: super::Provider::Gcp,
+    })?;
+    check_key_name(key)?;
+    Ok(ImportParams {
+        key_id: format!(
+            "projects/{project}/locations/{location}/keyRings/{key_ring}/cryptoKeys/{key}"
+        ),
+        public_key,
+        valid_to: Some(expire_time),
+        fixed_algorithm: Some(FixedAlgorithm {
+            algorithm: method.algorithm(),
+            by: format!("the import job's importMethod {method}"),
+        }),
+        wrapping_key_id: Some(name.to_owned()),
+        target: AnyTarget::Gcp(Target {
+            project: project.to_owned(),
+            location: location.to_owned(),
+            key_ring: key_ring.to_owned(),
+            import_job: import_job.to_owned(),
+            key: key.to_owned(),
+            method,
+        }),
+    })
+}
+
+/// `wrapped-key.bin` and `import.sh`. keyrite imports AES-256 material into Google
+/// (`google-symmetric-encryption`, a key of purpose `ENCRYPT_DECRYPT`).
+pub fn files(import: &Import<'_>, target: &Target) -> Vec<OutputFile> {
+    let script = format!(
+        "{prologue}exec gcloud kms keys versions import \\\n    \
+         --import-job {job} \\\n    \
+         --location {location} \\\n    \
+         --keyring {ring} \\\n    \
+         --key {key} \\\n    \
+         --project {project} \\\n    \
+         --algorithm google-symmetric-encryption \\\n    \
+         --wrapped-key-file \"$here/{WRAPPED_KEY}\" \\\n    \
+         \"$@\"\n",
+        prologue = script_prologue(
+            &format!(
+                "Imports key material wrapped in an HSM with {} (importMethod {}) into Google Cloud KMS.",
+                import.algorithm, target.method
+            ),
+            "--impersonate-service-account SA or --verbosity debug",
+        ),
+        job = shell_quote(&target.import_job),
+        location = shell_quote(&target.location),
+        ring = shell_quote(&target.key_ring),
+        key = shell_quote(&target.key),
+        project = shell_quote(&target.project),
+    );
+    vec![
+        OutputFile {
+            name: WRAPPED_KEY,
+            contents: import.wrapped.to_vec(),
+            executable: false,
+        },
+        OutputFile {
+            name: "import.sh",
+            contents: script.into_bytes(),
+            executable: true,
+        },
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn job_names() {
+        assert_eq!(
+            parse_job_name(
+                "projects/my-project/locations/us-east1/keyRings/ring_1/importJobs/job-2"
+            ),
+            Some(("my-project", "us-east1", "ring_1", "job-2"))
+        );
+        assert!(
+            parse_job_name("projects/123456/locations/global/keyRings/r/importJobs/j").is_some()
+        );
+        for bad in [
+            "",
+            "projects/my-project/locations/us-east1/keyRings/ring/importJobs/",
+            "projects/my-project/locations/us-east1/keyRings/ring/cryptoKeys/k",
+            "projects/My-Project/locations/us-east1/keyRings/ring/importJobs/j",
+            "projects/my-project/locations/us-east1/keyRings/ri'ng/importJobs/j",
+            "projects/my-project/locations/us-east1/keyRings/ring/importJobs/$(reboot)",
+            "projects/my-project/locations/US/keyRings/ring/importJobs/j",
+            "projects/my-project/locations/us-east1/keyRings/ring/importJobs/j/x",
+            "projects/proj-/locations/us-east1/keyRings/ring/importJobs/j",
+        ] {
+            assert!(parse_job_name(bad).is_none(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn key_names() {
+        assert!(check_key_name("payments-2026_a").is_ok());
+        for bad in ["", "a b", "a'b", "a/b", &"k".repeat(64)] {
+            assert!(check_key_name(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn methods_name_algorithm_and_size() {
+        for m in ImportMethod::ALL {
+            let n = m.name();
+            assert!(n.contains(&m.bits().to_string()), "{n}");
+            let hash = if n.contains("SHA1") {
+                "SHA_1"
+            } else {
+                "SHA_256"
+            };
+            assert!(m.algorithm().name().ends_with(hash), "{n}");
+            assert_eq!(m.algorithm().is_rsa_aes(), n.ends_with("_AES_256"), "{n}");
+        }
+    }
+}
