@@ -34,6 +34,12 @@ pub enum Command {
     Token(TokenCommand),
     /// Generate a key in the token and wrap it there for a KMS import.
     Wrap(Box<WrapArgs>),
+    /// The token's ceremony keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Wrap a key already in the token under new import parameters (expired or deleted
+    /// material, another region or provider), after proving by its KCV it is the same key.
+    Rewrap(Box<RewrapArgs>),
     /// Check a ceremony plan, or print the digest custodians sign.
     #[command(subcommand)]
     Plan(PlanCommand),
@@ -113,6 +119,36 @@ pub struct VerifyArgs {
     /// Print the verdict and every check as JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+/// `keyrite rewrap`: the options of `keyrite wrap`, `--key-label` naming the existing key.
+#[derive(Debug, Args)]
+pub struct RewrapArgs {
+    /// The KCV the existing key must have (6 hex digits, any case).
+    #[arg(long, value_name = "HEX", conflicts_with = "from_transcript")]
+    pub expect_kcv: Option<String>,
+    /// Take the expected KCV from an earlier transcript (verified first, with --signer).
+    #[arg(long, value_name = "FILE", requires = "signer")]
+    pub from_transcript: Option<PathBuf>,
+    /// The signer's public key that sealed --from-transcript.
+    #[arg(long, value_name = "PEM")]
+    pub signer: Option<PathBuf>,
+    #[command(flatten)]
+    pub wrap: WrapArgs,
+}
+
+/// `keyrite keys …`
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// List the token's secret keys: label, id, kind, KCV and the attributes that matter —
+    /// never a value.
+    List {
+        #[command(flatten)]
+        token: TokenArgs,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// `keyrite plan …`

@@ -111,6 +111,46 @@ pub enum Error {
         /// Whether the key was destroyed.
         destroyed: Result<(), String>,
     },
+    /// `rewrap` was given no KCV to prove the key.
+    #[error(
+        "rewrap needs the KCV the key must have: --expect-kcv HEX, or --from-transcript T --signer PEM"
+    )]
+    RewrapNeedsKcv,
+    /// `rewrap` cannot record its own transcript.
+    #[error(
+        "keyrite rewrap does not write transcripts; record a rewrap with a ceremony plan's rewrap step"
+    )]
+    RewrapRecording,
+    /// The existing key's KCV is not the one expected: it is not the same material.
+    #[error(
+        "key {label:?} on the token has KCV {actual}, not the {expected} expected; nothing was wrapped"
+    )]
+    KcvMismatch {
+        /// The key label.
+        label: String,
+        /// The KCV expected.
+        expected: String,
+        /// The KCV the token gives.
+        actual: String,
+    },
+    /// The existing key no longer has a ceremony key's protections.
+    #[error(
+        "key {label:?} is not a ceremony key (it must be sensitive since it was made, extractable only by wrapping, and not modifiable)"
+    )]
+    NotCeremonyKey {
+        /// The key label.
+        label: String,
+    },
+    /// The existing key is of another kind.
+    #[error("key {label:?} is {actual}, not {expected}")]
+    ExistingSpec {
+        /// The key label.
+        label: String,
+        /// The kind expected.
+        expected: hsm::keys::KeySpec,
+        /// What the token holds.
+        actual: String,
+    },
     /// A step failed after its key existed; the caller decides the key's fate.
     #[error("{step} failed: {source}")]
     StepFailed {

@@ -16,14 +16,15 @@ use keyrite::wrap::{TokenAccess, WrapOutcome, WrapRequest};
 use keyrite::{Error, info, wrap};
 
 use cli::{
-    CeremonyCommand, Cli, Command, PinCommand, PlanCommand, SignerCommand, TokenCommand,
-    WitnessCommand,
+    CeremonyCommand, Cli, Command, KeysCommand, PinCommand, PlanCommand, SignerCommand,
+    TokenCommand, WitnessCommand,
 };
 use keyrite::ceremony::{self, RunRequest};
 use secrecy::ExposeSecret as _;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let verifying = matches!(cli.command, Command::Verify(_));
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
@@ -33,7 +34,11 @@ fn main() -> ExitCode {
                 let _ = writeln!(stderr, "{hint}");
             }
             // verify's inputs that cannot be used at all are a usage error.
-            ExitCode::from(if matches!(e, Error::Verify(_)) { 2 } else { 1 })
+            ExitCode::from(if verifying && matches!(e, Error::Verify(_)) {
+                2
+            } else {
+                1
+            })
         }
     }
 }
@@ -148,6 +153,52 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
             let name = keyrite::witness::add(&transcript, &signer, &policy, &signature)?;
             println!("Witness {name:?} added to {}.", transcript.display());
             Ok(())
+        }
+        Command::Keys(KeysCommand::List { token, json }) => {
+            let access = TokenAccess {
+                module,
+                token: token.token,
+                pin: pin_source(token.pin_env, token.pin_file),
+            };
+            let (module, description) = wrap::find_token(&access)?;
+            let pin = access
+                .pin
+                .read(&format!("User PIN for token {:?}: ", description.label))?;
+            let token = module.open(description)?;
+            token.login(&pin)?;
+            drop(pin);
+            let keys: Vec<_> = token.secret_keys()?.into_iter().map(|(_, k)| k).collect();
+            if json {
+                print_json(&keys)
+            } else {
+                let flag = |name: &str, v: Option<bool>| match v {
+                    Some(true) => name.to_owned(),
+                    Some(false) => format!("!{name}"),
+                    None => format!("{name}?"),
+                };
+                println!("{} secret key(s) on token {:?}", keys.len(), token.label());
+                for k in &keys {
+                    println!(
+                        "  {:<24} {:<9} KCV {} ({})  id {}",
+                        k.label,
+                        k.spec.map_or("-", |s| s.name()),
+                        k.kcv.as_deref().unwrap_or("none"),
+                        k.kcv_method,
+                        k.id
+                    );
+                    println!(
+                        "  {:<24} {} {} {} {} {} {}",
+                        "",
+                        flag("sensitive", k.sensitive),
+                        flag("always-sensitive", k.always_sensitive),
+                        flag("extractable", k.extractable),
+                        flag("never-extractable", k.never_extractable),
+                        flag("modifiable", k.modifiable),
+                        flag("wrap-with-trusted", k.wrap_with_trusted)
+                    );
+                }
+                Ok(())
+            }
         }
         Command::Token(TokenCommand::Info(args)) => {
             let path = Module::resolve(module.as_deref())?;
@@ -274,30 +325,7 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
             Ok(())
         }
         Command::Wrap(args) => {
-            let request = WrapRequest {
-                provider: args.provider,
-                params: args.params,
-                algorithm: args.algorithm,
-                options: ProviderOptions {
-                    gcp_key: args.gcp_key,
-                    azure_key: args.azure_key,
-                    azure_kid: args.azure_kid,
-                    vault_key: args.vault_key,
-                    vault_mount: args.vault_mount,
-                },
-                wrapping_key_spec: args.wrapping_key_spec,
-                key_label: args.key_label,
-                key_spec: args.key_spec,
-                out: args.out,
-                material_valid_to: args.valid_to,
-                allow_legacy_pkcs1: args.allow_legacy_pkcs1,
-            };
-            let prepared = wrap::prepare(request, OffsetDateTime::now_utc())?;
-            let access = TokenAccess {
-                module,
-                token: args.token.token,
-                pin: pin_source(args.token.pin_env, args.token.pin_file),
-            };
+            let (prepared, access) = prepare_wrap(&args, module)?;
             let valid_to = prepared.params().valid_to;
             if let (Some(transcript), Some(signer)) = (&args.transcript, &args.signer_label) {
                 let outcome = ceremony::wrap_recorded(prepared, &access, transcript, signer)?;
@@ -305,18 +333,75 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
                 return Ok(ExitCode::SUCCESS);
             }
             let outcome = wrap::run(prepared, &access)?;
-            if let Some(warning) = &outcome.warning {
-                eprintln!("keyrite: warning: {warning}");
+            finish_wrap(&args, &outcome, valid_to)
+        }
+        Command::Rewrap(args) => {
+            if args.wrap.transcript.is_some() {
+                return Err(Error::RewrapRecording);
             }
-            if args.json {
-                print_json(&outcome.manifest)
-            } else {
-                print_summary(&outcome, valid_to);
-                Ok(())
-            }
+            // The KCV expected: given, or recorded in an earlier transcript that verifies.
+            let expected = match (&args.expect_kcv, &args.from_transcript, &args.signer) {
+                (Some(kcv), _, _) => kcv.clone(),
+                (None, Some(transcript), Some(signer)) => {
+                    keyrite::verify::recorded_kcv(transcript, signer, &args.wrap.key_label)?
+                }
+                _ => return Err(Error::RewrapNeedsKcv),
+            };
+            let (prepared, access) = prepare_wrap(&args.wrap, module)?;
+            let valid_to = prepared.params().valid_to;
+            let outcome = wrap::rewrap(prepared, &access, &expected)?;
+            finish_wrap(&args.wrap, &outcome, valid_to)
         }
     }?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Checks a wrap's inputs (no token yet) and says how to reach the token.
+fn prepare_wrap(
+    args: &cli::WrapArgs,
+    module: Option<std::path::PathBuf>,
+) -> Result<(wrap::PreparedWrap, TokenAccess), Error> {
+    let request = WrapRequest {
+        provider: args.provider,
+        params: args.params.clone(),
+        algorithm: args.algorithm,
+        options: ProviderOptions {
+            gcp_key: args.gcp_key.clone(),
+            azure_key: args.azure_key.clone(),
+            azure_kid: args.azure_kid.clone(),
+            vault_key: args.vault_key.clone(),
+            vault_mount: args.vault_mount.clone(),
+        },
+        wrapping_key_spec: args.wrapping_key_spec,
+        key_label: args.key_label.clone(),
+        key_spec: args.key_spec,
+        out: args.out.clone(),
+        material_valid_to: args.valid_to,
+        allow_legacy_pkcs1: args.allow_legacy_pkcs1,
+    };
+    let prepared = wrap::prepare(request, OffsetDateTime::now_utc())?;
+    let access = TokenAccess {
+        module,
+        token: args.token.token.clone(),
+        pin: pin_source(args.token.pin_env.clone(), args.token.pin_file.clone()),
+    };
+    Ok((prepared, access))
+}
+
+fn finish_wrap(
+    args: &cli::WrapArgs,
+    outcome: &WrapOutcome,
+    valid_to: Option<OffsetDateTime>,
+) -> Result<(), Error> {
+    if let Some(warning) = &outcome.warning {
+        eprintln!("keyrite: warning: {warning}");
+    }
+    if args.json {
+        print_json(&outcome.manifest)
+    } else {
+        print_summary(outcome, valid_to);
+        Ok(())
+    }
 }
 
 fn print_ceremony_outcome(outcome: &ceremony::Outcome) {
@@ -364,11 +449,24 @@ fn describe_step(step: &ceremony::plan::Step) -> String {
             params,
             algorithm,
             out,
+            existing,
             ..
         } => format!(
-            "wrap {:?} for {} ({params}) with {algorithm} into {out}",
+            "{} {:?} for {} ({params}) with {algorithm} into {out}{}",
+            step.action(),
             key_label.as_str(),
-            provider.display_name()
+            provider.display_name(),
+            existing
+                .as_ref()
+                .map(|(kcv, _)| format!(" (the existing key, KCV {kcv})"))
+                .unwrap_or_default()
+        ),
+        Step::Destroy {
+            key_label,
+            expect_kcv,
+        } => format!(
+            "destroy the existing key {:?} (KCV {expect_kcv})",
+            key_label.as_str()
         ),
     }
 }

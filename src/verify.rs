@@ -147,6 +147,22 @@ pub enum Error {
     /// The policy file is invalid.
     #[error(transparent)]
     Ceremony(#[from] crate::ceremony::Error),
+    /// An earlier transcript does not verify.
+    #[error("{} does not verify: {summary}", path.display())]
+    NotVerified {
+        /// The transcript.
+        path: PathBuf,
+        /// What verify said.
+        summary: String,
+    },
+    /// An earlier transcript records no KCV for the key.
+    #[error("{} records no KCV for a key labelled {label:?}", path.display())]
+    NoKcv {
+        /// The transcript.
+        path: PathBuf,
+        /// The key label.
+        label: String,
+    },
 }
 
 const LINE_KEYS: [&str; 7] = ["actor", "data", "prev", "seq", "step", "time", "v"];
@@ -178,6 +194,11 @@ fn not_checked(name: &'static str, missing: impl Into<String>) -> Check {
             missing: missing.into(),
         },
     }
+}
+
+/// A line's field, or null: the transcript is untrusted, a field may be missing.
+fn field<'a>(line: &'a Map<String, Value>, name: &str) -> &'a Value {
+    line.get(name).unwrap_or(&Value::Null)
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, Error> {
@@ -423,7 +444,7 @@ fn shares_check(parsed: &Parsed<'_>, policy: &Policy) -> Check {
     let Some((line, login)) = parsed.first("login") else {
         return passed(name, "no login line (no PIN shares used)");
     };
-    let Some(indexes) = login["data"]["share_indexes"].as_array() else {
+    let Some(indexes) = field(login, "data")["share_indexes"].as_array() else {
         return passed(name, "the PIN did not come from shares");
     };
     let indexes: Vec<u64> = indexes.iter().filter_map(Value::as_u64).collect();
@@ -602,9 +623,17 @@ fn steps_check(parsed: &Parsed<'_>, steps: &[Step]) -> Check {
         let step = l.get("step").and_then(Value::as_str).unwrap_or_default();
         if matches!(
             step,
-            "generate" | "generated" | "wrap" | "wrapped" | "failure"
+            "generate"
+                | "generated"
+                | "wrap"
+                | "wrapped"
+                | "rewrap"
+                | "rewrapped"
+                | "destroy"
+                | "destroyed"
+                | "failure"
         ) {
-            ran.push((i, step, &l["data"]));
+            ran.push((i, step, field(l, "data")));
         }
     }
     let failure = ran
@@ -613,10 +642,7 @@ fn steps_check(parsed: &Parsed<'_>, steps: &[Step]) -> Check {
         .map(|(_, _, d)| d["index"].as_u64());
     let mut expected: Vec<(usize, &str)> = Vec::new();
     for (index, step) in steps.iter().enumerate() {
-        let (announce, done) = match step {
-            Step::Generate { .. } => ("generate", "generated"),
-            Step::Wrap { .. } => ("wrap", "wrapped"),
-        };
+        let (announce, done) = step.record_names();
         expected.push((index, announce));
         expected.push((index, done));
     }
@@ -650,11 +676,19 @@ fn steps_check(parsed: &Parsed<'_>, steps: &[Step]) -> Check {
             Step::Wrap {
                 key_label,
                 algorithm,
+                existing,
                 ..
             } => {
                 data["key_label"] == key_label.as_str()
-                    && (*step == "wrapped" || data["algorithm"] == algorithm.name())
+                    && (step.ends_with("ed") || data["algorithm"] == algorithm.name())
+                    && existing
+                        .as_ref()
+                        .is_none_or(|(kcv, _)| data.get("kcv").is_none_or(|k| k == kcv.as_str()))
             }
+            Step::Destroy {
+                key_label,
+                expect_kcv,
+            } => data["key_label"] == key_label.as_str() && data["kcv"] == expect_kcv.as_str(),
         };
         if !label_ok {
             return failed(
@@ -698,17 +732,18 @@ fn steps_check(parsed: &Parsed<'_>, steps: &[Step]) -> Check {
 fn output_checks(parsed: &Parsed<'_>, outputs: Option<&Path>) -> Vec<Check> {
     let mut kcvs: BTreeMap<String, String> = BTreeMap::new();
     let mut kcv_check = passed("kcv", "every key label has one KCV throughout");
-    for (_, l) in parsed.all("generated") {
-        let key = &l["data"]["key"];
-        kcvs.insert(
-            key["label"].as_str().unwrap_or_default().to_owned(),
-            key["kcv"].as_str().unwrap_or_default().to_owned(),
-        );
-    }
-    for (line, l) in parsed.all("wrapped") {
-        let d = &l["data"];
-        let label = d["key_label"].as_str().unwrap_or_default();
-        if kcvs.get(label).map(String::as_str) != d["kcv"].as_str() {
+    // In transcript order: the first line naming a key's KCV fixes it.
+    for (line, l) in parsed.lines.iter().enumerate() {
+        let Some(l) = l else { continue };
+        let d = field(l, "data");
+        let (label, kcv) = match l.get("step").and_then(Value::as_str) {
+            Some("generated") => (&d["key"]["label"], &d["key"]["kcv"]),
+            Some("wrapped" | "rewrapped" | "destroy" | "destroyed") => (&d["key_label"], &d["kcv"]),
+            _ => continue,
+        };
+        let label = label.as_str().unwrap_or_default().to_owned();
+        let kcv = kcv.as_str().unwrap_or_default().to_owned();
+        if kcvs.entry(label.clone()).or_insert_with(|| kcv.clone()) != &kcv {
             kcv_check = failed(
                 "kcv",
                 format!("key {label:?} appears with another KCV"),
@@ -721,8 +756,10 @@ fn output_checks(parsed: &Parsed<'_>, outputs: Option<&Path>) -> Vec<Check> {
         return vec![kcv_check, not_checked("outputs", "--outputs")];
     };
     let mut count = 0;
-    for (line, l) in parsed.all("wrapped") {
-        let d = &l["data"];
+    let mut wraps = parsed.all("wrapped");
+    wraps.extend(parsed.all("rewrapped"));
+    for (line, l) in wraps {
+        let d = field(l, "data");
         let out = Path::new(d["out"].as_str().unwrap_or_default());
         let Some(base) = out.file_name() else {
             return vec![
@@ -781,7 +818,7 @@ fn witness_check(parsed: &Parsed<'_>, policy: Option<&Policy>) -> (Check, Vec<Wi
     let mut witnesses = Vec::new();
     let mut problem = None;
     for (line, l) in parsed.all("witness") {
-        let d = &l["data"];
+        let d = field(l, "data");
         let sig = d["signature"]
             .as_str()
             .and_then(|s| SshSig::from_pem(s).ok());
@@ -794,7 +831,7 @@ fn witness_check(parsed: &Parsed<'_>, policy: Option<&Policy>) -> (Check, Vec<Wi
                 let ok = sig.namespace() == WITNESS_NAMESPACE
                     && d["key_fingerprint"]
                         == key.fingerprint(HashAlg::Sha256).to_string().as_str()
-                    && l["actor"] == d["name"]
+                    && *field(l, "actor") == d["name"]
                     && key
                         .verify(WITNESS_NAMESPACE, message.as_bytes(), sig)
                         .is_ok();
@@ -805,7 +842,7 @@ fn witness_check(parsed: &Parsed<'_>, policy: Option<&Policy>) -> (Check, Vec<Wi
                     && policy.witnesses.iter().any(|w| {
                         w.key.key_data() == sig.public_key()
                             && d["name"] == w.name.as_str()
-                            && l["actor"] == w.name.as_str()
+                            && *field(l, "actor") == w.name.as_str()
                             && w.key
                                 .verify(WITNESS_NAMESPACE, message.as_bytes(), sig)
                                 .is_ok()
@@ -923,4 +960,47 @@ pub fn verify(inputs: &Inputs) -> Result<Report, Error> {
         witnesses,
         lines: parsed.lines,
     })
+}
+
+/// The KCV an earlier transcript recorded for `label`, after verifying that transcript: it must
+/// be verified (sealed, completed, intact) under `signer`.
+pub fn recorded_kcv(
+    transcript: &Path,
+    signer: &Path,
+    label: &crate::hsm::keys::KeyLabel,
+) -> Result<String, crate::Error> {
+    let report = verify(&Inputs {
+        transcript: transcript.to_path_buf(),
+        signer: signer.to_path_buf(),
+        policy: None,
+        plan: None,
+        outputs: None,
+    })?;
+    if report.verdict != Verdict::Verified {
+        return Err(Error::NotVerified {
+            path: transcript.to_path_buf(),
+            summary: report.summary,
+        }
+        .into());
+    }
+    report
+        .lines
+        .iter()
+        .flatten()
+        .find_map(|l| {
+            let d = field(l, "data");
+            match l.get("step").and_then(Value::as_str) {
+                Some("generated") if d["key"]["label"] == label.as_str() => {
+                    d["key"]["kcv"].as_str().map(str::to_owned)
+                }
+                _ => None,
+            }
+        })
+        .ok_or_else(|| {
+            Error::NoKcv {
+                path: transcript.to_path_buf(),
+                label: label.to_string(),
+            }
+            .into()
+        })
 }

@@ -311,6 +311,74 @@ pub fn find_token(access: &TokenAccess) -> Result<(Module, crate::hsm::TokenDesc
     Ok((module, token))
 }
 
+/// The existing key labelled `label`, for a rewrap or a destroy: it must still have a ceremony
+/// key's protections, be of the kind expected, and have the KCV expected — proof that it is the
+/// same material as before. Nothing is wrapped or destroyed otherwise.
+pub fn existing_key(
+    token: &Token,
+    label: &KeyLabel,
+    expected_kcv: &str,
+    spec: KeySpec,
+) -> Result<(ObjectHandle, KeyRecord), Error> {
+    let (handle, info) = token.secret_key(label)?;
+    if !info.is_ceremony_key() {
+        return Err(Error::NotCeremonyKey {
+            label: label.to_string(),
+        });
+    }
+    if info.spec != Some(spec) {
+        return Err(Error::ExistingSpec {
+            label: label.to_string(),
+            expected: spec,
+            actual: info.key_type.clone(),
+        });
+    }
+    match &info.kcv {
+        Some(kcv) if kcv.eq_ignore_ascii_case(expected_kcv) => {}
+        actual => {
+            return Err(Error::KcvMismatch {
+                label: label.to_string(),
+                expected: expected_kcv.to_ascii_lowercase(),
+                actual: actual.clone().unwrap_or_else(|| "none".to_owned()),
+            });
+        }
+    }
+    let record = KeyRecord {
+        label: label.clone(),
+        id: info.id.clone(),
+        spec,
+        kcv: info.kcv.clone(),
+        kcv_method: info.kcv_method.clone(),
+        template: BTreeMap::new(),
+    };
+    Ok((handle, record))
+}
+
+/// Re-wraps an existing key under new import parameters: the same material, proven by its KCV.
+/// A failure never destroys the key: it existed before this run.
+pub fn rewrap(
+    prepared: PreparedWrap,
+    access: &TokenAccess,
+    expected_kcv: &str,
+) -> Result<WrapOutcome, Error> {
+    let (module, description) = find_token(access)?;
+    let pin = access
+        .pin
+        .read(&format!("User PIN for token {:?}: ", description.label))?;
+    let token = module.open(description)?;
+    token.login(&pin)?;
+    drop(pin);
+    let request = &prepared.request;
+    let (handle, key) = existing_key(&token, &request.key_label, expected_kcv, request.key_spec)?;
+    let checked = check_on_token(&token, &prepared)?;
+    wrap_and_write(&token, &module, &prepared, &checked, handle, &key).map_err(|(step, source)| {
+        Error::StepFailed {
+            step,
+            source: Box::new(source),
+        }
+    })
+}
+
 /// Runs a prepared wrap on a token: log in, check, generate, wrap, write. Any failure after the
 /// key exists destroys it.
 pub fn run(prepared: PreparedWrap, access: &TokenAccess) -> Result<WrapOutcome, Error> {

@@ -236,6 +236,7 @@ pub fn prepare_wraps(
             valid_to,
             allow_legacy_pkcs1,
             options,
+            existing,
         } = step
         else {
             wraps.push(None);
@@ -251,6 +252,7 @@ pub fn prepare_wraps(
                 } if l == key_label => Some(*key_spec),
                 _ => None,
             })
+            .or(existing.as_ref().map(|(_, spec)| *spec))
             .unwrap_or(crate::hsm::keys::KeySpec::Aes256);
         let request = WrapRequest {
             provider: *provider,
@@ -297,6 +299,8 @@ struct Generated {
     handle: ObjectHandle,
     record: KeyRecord,
     wraps_done: usize,
+    /// An existing key (rewrapped or destroyed), never destroyed because a step failed.
+    existing: bool,
 }
 
 const ACTOR: &str = "keyrite";
@@ -356,8 +360,23 @@ pub fn run(prepared: Prepared, req: &RunRequest) -> Result<Outcome, crate::Error
         .into());
     }
     for step in &plan.steps {
-        if let Step::Generate { key_label, .. } = step {
-            token.check_label_free(key_label)?;
+        match step {
+            Step::Generate { key_label, .. } => token.check_label_free(key_label)?,
+            Step::Wrap {
+                key_label,
+                existing: Some((kcv, spec)),
+                ..
+            } => {
+                wrap::existing_key(&token, key_label, kcv, *spec)?;
+            }
+            Step::Destroy {
+                key_label,
+                expect_kcv,
+            } => {
+                let (_, info) = token.secret_key(key_label)?;
+                wrap::existing_key(&token, key_label, expect_kcv, info.spec.unwrap_or_default())?;
+            }
+            Step::Wrap { .. } => {}
         }
     }
     // From here on, everything is recorded.
@@ -478,6 +497,7 @@ pub fn wrap_recorded(
             out: request.out.display().to_string(),
             valid_to: request.material_valid_to,
             allow_legacy_pkcs1: request.allow_legacy_pkcs1,
+            existing: None,
             options: request.options.clone(),
         },
     ];
@@ -607,7 +627,9 @@ fn settle_failed(token: &Token, generated: &mut [Generated]) -> Vec<serde_json::
     generated
         .iter()
         .map(|g| {
-            let fate = if g.wraps_done > 0 {
+            let fate = if g.existing {
+                "kept (it existed before this ceremony)".to_owned()
+            } else if g.wraps_done > 0 {
                 format!(
                     "kept ({} wrap{} written)",
                     g.wraps_done,
@@ -690,9 +712,51 @@ fn run_steps(
                     handle,
                     record,
                     wraps_done: 0,
+                    existing: false,
                 });
             }
-            Step::Wrap { key_label, .. } => {
+            Step::Destroy {
+                key_label,
+                expect_kcv,
+            } => {
+                let (handle, info) = token.secret_key(key_label).map_err(|e| fail(e.into()))?;
+                let (_, record) =
+                    wrap::existing_key(token, key_label, expect_kcv, info.spec.unwrap_or_default())
+                        .map_err(fail)?;
+                t.append(
+                    "destroy",
+                    operator,
+                    json!({"index": index, "key_label": key_label, "kcv": record.kcv}),
+                )
+                .map_err(|e| fail(e.into()))?;
+                token.destroy(handle).map_err(|e| fail(e.into()))?;
+                generated.retain(|g| &g.label != key_label);
+                t.append(
+                    "destroyed",
+                    ACTOR,
+                    json!({"index": index, "key_label": key_label, "kcv": record.kcv}),
+                )
+                .map_err(|e| fail(e.into()))?;
+            }
+            Step::Wrap {
+                key_label,
+                existing,
+                ..
+            } => {
+                if let Some((kcv, spec)) = existing {
+                    if !generated.iter().any(|g| &g.label == key_label) {
+                        let (handle, record) =
+                            wrap::existing_key(token, key_label, kcv, *spec).map_err(fail)?;
+                        generated.push(Generated {
+                            label: key_label.clone(),
+                            handle,
+                            record,
+                            wraps_done: 0,
+                            existing: true,
+                        });
+                    }
+                }
+                let (announce, done) = step.record_names();
                 let (Some(prepared), Some(checked)) = (&wraps[index], &checked[index]) else {
                     return Err(fail(crate::Error::Internal {
                         what: format!("steps[{index}] was not prepared"),
@@ -708,7 +772,7 @@ fn run_steps(
                     })?;
                 let params = prepared.params();
                 t.append(
-                    "wrap",
+                    announce,
                     operator,
                     json!({
                         "index": index,
@@ -737,7 +801,7 @@ fn run_steps(
                 let mut files = outcome.manifest.files.clone();
                 files.insert("manifest.json", outcome.manifest_sha256.clone());
                 t.append(
-                    "wrapped",
+                    done,
                     ACTOR,
                     json!({
                         "index": index,

@@ -11,11 +11,12 @@ use serde::Serialize;
 use super::{Error, Pkcs11Failure, Token};
 
 /// The kind of key material a ceremony generates.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, clap::ValueEnum)]
 pub enum KeySpec {
     /// A 256-bit AES key (AWS `SYMMETRIC_DEFAULT`, Alibaba `Aliyun_AES_256`).
     #[value(name = "AES_256", aliases = ["SYMMETRIC_DEFAULT", "Aliyun_AES_256"])]
     #[serde(rename = "AES_256")]
+    #[default]
     Aes256,
     /// A 224-bit HMAC key (a generic secret of 28 bytes).
     #[value(name = "HMAC_224")]
@@ -422,5 +423,158 @@ mod tests {
                 "{denied} must be false"
             );
         }
+    }
+}
+
+/// A secret key on the token as `keys list` shows it: attributes and check value, never a value.
+#[derive(Debug, Clone, Serialize)]
+pub struct KeyInfo {
+    /// `CKA_LABEL`.
+    pub label: String,
+    /// `CKA_ID`, hex.
+    pub id: String,
+    /// The kind of material, when keyrite knows it (`AES_256`, `HMAC_256`…).
+    pub spec: Option<KeySpec>,
+    /// The PKCS#11 key type and length, as the token reports them.
+    pub key_type: String,
+    /// The key check value, six hex digits, when the token gives one.
+    pub kcv: Option<String>,
+    /// How it was computed, or why there is none.
+    pub kcv_method: String,
+    /// `CKA_START_DATE`, where the token records one.
+    pub start_date: Option<String>,
+    /// `CKA_SENSITIVE`.
+    pub sensitive: Option<bool>,
+    /// `CKA_EXTRACTABLE`.
+    pub extractable: Option<bool>,
+    /// `CKA_ALWAYS_SENSITIVE`.
+    pub always_sensitive: Option<bool>,
+    /// `CKA_NEVER_EXTRACTABLE`.
+    pub never_extractable: Option<bool>,
+    /// `CKA_MODIFIABLE`.
+    pub modifiable: Option<bool>,
+    /// `CKA_WRAP_WITH_TRUSTED`.
+    pub wrap_with_trusted: Option<bool>,
+}
+
+impl KeyInfo {
+    /// Whether the key still has a ceremony key's protections: sensitive since it was made,
+    /// extractable only by wrapping, not modifiable.
+    pub fn is_ceremony_key(&self) -> bool {
+        self.sensitive == Some(true)
+            && self.always_sensitive == Some(true)
+            && self.extractable == Some(true)
+            && self.modifiable != Some(true)
+    }
+}
+
+fn spec_of(key_type: KeyType, len: usize) -> Option<KeySpec> {
+    [
+        KeySpec::Aes256,
+        KeySpec::Hmac224,
+        KeySpec::Hmac256,
+        KeySpec::Hmac384,
+        KeySpec::Hmac512,
+    ]
+    .into_iter()
+    .find(|s| s.key_type() == key_type && s.byte_len() == len)
+}
+
+impl Token {
+    /// Every secret key on the token, by label (needs a login for private keys).
+    pub fn secret_keys(&self) -> Result<Vec<(ObjectHandle, KeyInfo)>, Error> {
+        let mut out = Vec::new();
+        for handle in self
+            .session()
+            .find_objects(&[Attribute::Class(ObjectClass::SECRET_KEY)])?
+        {
+            out.push((handle, self.key_info(handle)?));
+        }
+        out.sort_by(|a, b| a.1.label.cmp(&b.1.label).then(a.1.id.cmp(&b.1.id)));
+        Ok(out)
+    }
+
+    /// The one secret key labelled `label`.
+    pub fn secret_key(&self, label: &KeyLabel) -> Result<(ObjectHandle, KeyInfo), Error> {
+        let mut found: Vec<_> = self
+            .secret_keys()?
+            .into_iter()
+            .filter(|(_, k)| k.label == label.as_str())
+            .collect();
+        match found.len() {
+            1 => Ok(found.remove(0)),
+            n => Err(Error::KeyCount {
+                token: self.label().to_owned(),
+                label: label.to_string(),
+                count: n,
+            }),
+        }
+    }
+
+    fn key_info(&self, handle: ObjectHandle) -> Result<KeyInfo, Error> {
+        let attrs = self.session().get_attributes(
+            handle,
+            &[
+                AttributeType::Label,
+                AttributeType::Id,
+                AttributeType::KeyType,
+                AttributeType::ValueLen,
+                AttributeType::StartDate,
+                AttributeType::Sensitive,
+                AttributeType::Extractable,
+                AttributeType::AlwaysSensitive,
+                AttributeType::NeverExtractable,
+                AttributeType::Modifiable,
+                AttributeType::WrapWithTrusted,
+            ],
+        )?;
+        let mut info = KeyInfo {
+            label: String::new(),
+            id: String::new(),
+            spec: None,
+            key_type: String::new(),
+            kcv: None,
+            kcv_method: String::new(),
+            start_date: None,
+            sensitive: None,
+            extractable: None,
+            always_sensitive: None,
+            never_extractable: None,
+            modifiable: None,
+            wrap_with_trusted: None,
+        };
+        let mut key_type = None;
+        let mut len = 0usize;
+        for a in attrs {
+            match a {
+                Attribute::Label(l) => info.label = String::from_utf8_lossy(&l).into_owned(),
+                Attribute::Id(id) => info.id = hex::encode(id),
+                Attribute::KeyType(t) => key_type = Some(t),
+                Attribute::ValueLen(n) => len = usize::try_from(u64::from(n)).unwrap_or(0),
+                Attribute::StartDate(d) if !d.is_empty() => info.start_date = Some(d.to_string()),
+                Attribute::Sensitive(b) => info.sensitive = Some(b),
+                Attribute::Extractable(b) => info.extractable = Some(b),
+                Attribute::AlwaysSensitive(b) => info.always_sensitive = Some(b),
+                Attribute::NeverExtractable(b) => info.never_extractable = Some(b),
+                Attribute::Modifiable(b) => info.modifiable = Some(b),
+                Attribute::WrapWithTrusted(b) => info.wrap_with_trusted = Some(b),
+                _ => {}
+            }
+        }
+        if let Some(t) = key_type {
+            info.key_type = format!("{t} ({len} bytes)");
+            info.spec = spec_of(t, len);
+        }
+        match info.spec {
+            Some(spec) => match self.key_check_value(handle, spec)? {
+                KcvResult::Known(k) => {
+                    info.kcv = Some(k.value);
+                    info.kcv_method = k.method.name().to_owned();
+                }
+                KcvResult::Unavailable(why) => info.kcv_method = why,
+            },
+            None => info.kcv_method = "not a kind of key keyrite makes".to_owned(),
+        }
+        Ok(info)
     }
 }

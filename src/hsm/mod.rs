@@ -197,6 +197,16 @@ pub enum Error {
         /// What the token said.
         failure: Pkcs11Failure,
     },
+    /// Not exactly one secret key has the label.
+    #[error("token {token:?} holds {count} secret keys labelled {label:?}, not one")]
+    KeyCount {
+        /// The token label.
+        token: String,
+        /// The key label.
+        label: String,
+        /// How many there are.
+        count: usize,
+    },
     /// The token has no ceremony signer of that label.
     #[error("token {token:?} has no signer key labelled {label:?}")]
     NoSigner {

@@ -1,0 +1,253 @@
+//! Key lifecycle: the same material re-wrapped for new import parameters and proven the same by
+//! its KCV, the token's keys listed without values, keys destroyed only by an approved plan.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::ceremony::Ceremony;
+use common::*;
+use serde_json::Value;
+
+fn unwrap(c: &Ceremony, region: usize, dir: &str) -> Vec<u8> {
+    let wrapped = std::fs::read(c.dir().join(dir).join("EncryptedKeyMaterial.bin")).unwrap();
+    c.regions[region]
+        .kms
+        .unwrap_rsa_crate(&wrapped, "RSAES_OAEP_SHA_1")
+}
+
+fn wrap_args<'a>(params: &'a str, label: &'a str, out: &'a str) -> Vec<&'a str> {
+    vec![
+        "--provider",
+        "aws",
+        "--params",
+        params,
+        "--algorithm",
+        "RSAES_OAEP_SHA_1",
+        "--key-label",
+        label,
+        "--out",
+        out,
+        "--pin-env",
+        PIN_ENV,
+    ]
+}
+
+#[test]
+fn a_rewrap_gives_the_same_material_under_new_parameters_and_a_wrong_kcv_stops_it() {
+    let c = Ceremony::new(&["us-east-1", "eu-west-1"]);
+    // The first import, recorded: generate and wrap for us-east-1.
+    let mut first = vec!["wrap"];
+    first.extend(wrap_args("params/us-east-1.json", "payments", "first"));
+    first.extend([
+        "--transcript",
+        "first.jsonl",
+        "--signer-label",
+        "ceremony-signer",
+    ]);
+    run_ok(c.token.keyrite().args(&first));
+    let kcv = c
+        .transcript("first.jsonl")
+        .iter()
+        .find(|(_, v)| v["step"] == "generated")
+        .map(|(_, v)| v["data"]["key"]["kcv"].as_str().unwrap().to_owned())
+        .unwrap();
+
+    // A wrong KCV (another key's) is refused before anything is wrapped.
+    let mut wrong = vec!["rewrap", "--expect-kcv", "ABCDEF"];
+    wrong.extend(wrap_args("params/eu-west-1.json", "payments", "second"));
+    let out = run(c.token.keyrite().args(&wrong));
+    assert_eq!(
+        String::from_utf8(out.stderr).unwrap(),
+        format!(
+            "keyrite: key \"payments\" on the token has KCV {kcv}, not the abcdef expected; nothing was wrapped\n"
+        )
+    );
+    assert!(!c.dir().join("second").exists());
+
+    // Re-wrapped for eu-west-1 with the KCV from the verified transcript.
+    let mut again = vec![
+        "rewrap",
+        "--from-transcript",
+        "first.jsonl",
+        "--signer",
+        "signer.pem",
+    ];
+    again.extend(wrap_args("params/eu-west-1.json", "payments", "second"));
+    run_ok(c.token.keyrite().args(&again));
+    let a = unwrap(&c, 0, "first");
+    let b = unwrap(&c, 1, "second");
+    assert_eq!(a, b, "the same material under both KMS keys");
+    let manifest: Value =
+        serde_json::from_slice(&std::fs::read(c.dir().join("second/manifest.json")).unwrap())
+            .unwrap();
+    assert_eq!(manifest["key"]["kcv"], kcv.as_str());
+    assert_eq!(kcv, kcv_python("aes-ecb-zero-3", &a));
+
+    // The expected KCV in upper case works too; a rewrap never generates.
+    let mut upper = vec!["rewrap", "--expect-kcv"];
+    let kcv_upper = kcv.to_uppercase();
+    upper.push(&kcv_upper);
+    upper.extend(wrap_args("params/eu-west-1.json", "payments", "third"));
+    run_ok(c.token.keyrite().args(&upper));
+    let keys: Vec<Value> = c
+        .token
+        .objects()
+        .into_iter()
+        .filter(|o| o["class"] == "CKO_SECRET_KEY")
+        .collect();
+    assert_eq!(keys.len(), 1);
+
+    // keys list: stable JSON, the KCV, the flags, never a value.
+    let listed = run_ok(
+        c.token
+            .keyrite()
+            .args(["keys", "list", "--json", "--pin-env", PIN_ENV]),
+    );
+    let list: Value = serde_json::from_slice(&listed).unwrap();
+    let entry = &list[0];
+    assert_eq!(
+        entry.as_object().unwrap().keys().collect::<Vec<_>>(),
+        [
+            "always_sensitive",
+            "extractable",
+            "id",
+            "kcv",
+            "kcv_method",
+            "key_type",
+            "label",
+            "modifiable",
+            "never_extractable",
+            "sensitive",
+            "spec",
+            "start_date",
+            "wrap_with_trusted"
+        ]
+    );
+    assert_eq!(entry["label"], "payments");
+    assert_eq!(entry["kcv"], kcv.as_str());
+    assert_eq!(entry["sensitive"], true);
+    assert_eq!(entry["modifiable"], false);
+    let text = String::from_utf8(listed).unwrap();
+    assert!(!text.contains(&hex::encode(&a)) && !text.contains(&base64_of(&a)));
+}
+
+fn base64_of(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// One generate and three wraps for three "regions" on two providers; then a second ceremony
+/// that re-wraps the same key and a third that destroys it, each approved and verified.
+#[test]
+fn the_key_lifecycle_in_ceremonies() {
+    let c = Ceremony::new(&["us-east-1", "eu-west-1", "cn-hangzhou"]);
+    let alibaba = c.regions[2]
+        .kms
+        .alibaba_params("key-hzz62f1cb66fa42qo1234", &hours_from_now(24));
+    write_json(c.dir(), "params/cn-hangzhou.json", &alibaba);
+    let plan = std::fs::read_to_string(c.dir().join("plan.toml")).unwrap();
+    let plan = plan.replacen(
+        "provider = \"aws\"\nparams = \"params/cn-hangzhou.json\"",
+        "provider = \"alibaba\"\nparams = \"params/cn-hangzhou.json\"",
+        1,
+    );
+    std::fs::write(c.dir().join("plan.toml"), &plan).unwrap();
+    c.run_approved("t1.jsonl");
+    let full = [
+        "--policy",
+        "policy.toml",
+        "--plan",
+        "plan.toml",
+        "--outputs",
+        ".",
+    ];
+    assert_eq!(c.verify("t1.jsonl", &full).status.code(), Some(0));
+    let kcv = c
+        .transcript("t1.jsonl")
+        .iter()
+        .find(|(_, v)| v["step"] == "generated")
+        .map(|(_, v)| v["data"]["key"]["kcv"].as_str().unwrap().to_owned())
+        .unwrap();
+    let material = unwrap(&c, 0, "payments-2026-us-east-1");
+
+    // The KMS deleted the material: a new ceremony re-wraps the same key for new parameters.
+    let kms = Kms::new(c.dir(), 2048);
+    write_json(
+        c.dir(),
+        "params/us-east-1-again.json",
+        &kms.aws_params(AWS_ARN, &hours_from_now(24)),
+    );
+    let rewrap = format!(
+        "version = 1\nceremony_id = \"payments-2026-reimport\"\nnot_before = \"{}\"\nnot_after = \"{}\"\n\
+         operator = \"Olivia\"\ntoken_label = \"ceremony\"\nsigning_key_label = \"ceremony-signer\"\n\
+         pin = \"env:{PIN_ENV}\"\n\n[[steps]]\naction = \"rewrap\"\nkey_label = \"payments-2026\"\n\
+         expect_kcv = \"{kcv}\"\nprovider = \"aws\"\nparams = \"params/us-east-1-again.json\"\n\
+         algorithm = \"RSAES_OAEP_SHA_1\"\nout = \"reimport\"\n",
+        c.window.0, c.window.1
+    );
+    std::fs::write(c.dir().join("plan.toml"), rewrap).unwrap();
+    for f in std::fs::read_dir(c.dir().join("approvals")).unwrap() {
+        std::fs::remove_file(f.unwrap().path()).unwrap();
+    }
+    c.run_approved("t2.jsonl");
+    assert_eq!(c.verify("t2.jsonl", &full).status.code(), Some(0));
+    let wrapped = std::fs::read(c.dir().join("reimport/EncryptedKeyMaterial.bin")).unwrap();
+    assert_eq!(kms.unwrap_rsa_crate(&wrapped, "RSAES_OAEP_SHA_1"), material);
+    let rewrapped = c
+        .transcript("t2.jsonl")
+        .into_iter()
+        .find(|(_, v)| v["step"] == "rewrapped")
+        .unwrap();
+    assert_eq!(rewrapped.1["data"]["kcv"], kcv.as_str());
+
+    // Destroying it needs the quorum: one approval is not enough, two are.
+    let destroy = format!(
+        "version = 1\nceremony_id = \"payments-2026-end\"\nnot_before = \"{}\"\nnot_after = \"{}\"\n\
+         operator = \"Olivia\"\ntoken_label = \"ceremony\"\nsigning_key_label = \"ceremony-signer\"\n\
+         pin = \"env:{PIN_ENV}\"\n\n[[steps]]\naction = \"destroy\"\nkey_label = \"payments-2026\"\n\
+         expect_kcv = \"{kcv}\"\n",
+        c.window.0, c.window.1
+    );
+    std::fs::write(c.dir().join("plan.toml"), destroy).unwrap();
+    for f in std::fs::read_dir(c.dir().join("approvals")).unwrap() {
+        std::fs::remove_file(f.unwrap().path()).unwrap();
+    }
+    c.digest();
+    c.approve("carol", "keyrite-plan", "carol.sig");
+    let refused = c.run("t3.jsonl");
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        c.token
+            .objects()
+            .iter()
+            .any(|o| o["label"] == "payments-2026")
+    );
+    c.approve("alice", "keyrite-plan", "alice.sig");
+    let out = c.run("t3.jsonl");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !c.token
+            .objects()
+            .iter()
+            .any(|o| o["label"] == "payments-2026")
+    );
+    let destroyed = c
+        .transcript("t3.jsonl")
+        .into_iter()
+        .find(|(_, v)| v["step"] == "destroyed")
+        .unwrap();
+    assert_eq!(destroyed.1["data"]["kcv"], kcv.as_str());
+    assert_eq!(
+        c.verify(
+            "t3.jsonl",
+            &["--policy", "policy.toml", "--plan", "plan.toml"]
+        )
+        .status
+        .code(),
+        Some(0)
+    );
+}
