@@ -1,0 +1,317 @@
+//! End to end: the real AWS CLI against a KMS emulator that really unwraps (ministack, started
+//! by `scripts/test`). Create an EXTERNAL key, get import parameters, wrap in the token, run the
+//! `import.sh` keyrite wrote, use the key, delete the material, bring the same key back from the
+//! HSM with `keyrite rewrap`, and decrypt the old ciphertext again.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use common::*;
+use serde_json::Value;
+
+struct Aws {
+    url: String,
+    cli: String,
+}
+
+impl Aws {
+    fn new() -> Self {
+        let url = std::env::var("KEYRITE_EMULATOR_URL").expect(
+            "KEYRITE_EMULATOR_URL is not set: run scripts/test, which starts the KMS emulator",
+        );
+        let cli = std::env::var("KEYRITE_AWS_CLI").unwrap_or_else(|_| "/usr/bin/aws".to_owned());
+        Aws { url, cli }
+    }
+
+    fn env(cmd: &mut Command) -> &mut Command {
+        cmd.env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("AWS_DEFAULT_REGION", "us-east-1")
+            .env("AWS_PAGER", "")
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        let mut cmd = Command::new(&self.cli);
+        Self::env(&mut cmd)
+            .args([
+                "--endpoint-url",
+                &self.url,
+                "--region",
+                "us-east-1",
+                "--output",
+                "json",
+            ])
+            .args(args);
+        run(&mut cmd)
+    }
+
+    fn json(&self, args: &[&str]) -> Value {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "aws {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
+    }
+
+    fn params(&self, key: &str, algorithm: &str, dir: &Path, name: &str) -> std::path::PathBuf {
+        let p = self.json(&[
+            "kms",
+            "get-parameters-for-import",
+            "--key-id",
+            key,
+            "--wrapping-algorithm",
+            algorithm,
+            "--wrapping-key-spec",
+            "RSA_2048",
+        ]);
+        write_json(dir, name, &p)
+    }
+
+    /// Runs keyrite's import.sh unchanged, with only --endpoint-url added, and Debian's AWS CLI
+    /// first on PATH.
+    fn import(&self, out: &Path) -> Output {
+        let bin = Path::new(&self.cli).parent().unwrap().display().to_string();
+        let mut cmd = Command::new("sh");
+        Self::env(&mut cmd)
+            .arg(out.join("import.sh"))
+            .args(["--endpoint-url", &self.url, "--region", "us-east-1"])
+            .env("PATH", format!("{bin}:/usr/bin:/bin"));
+        run(&mut cmd)
+    }
+
+    fn state(&self, key: &str) -> String {
+        self.json(&["kms", "describe-key", "--key-id", key])["KeyMetadata"]["KeyState"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+}
+
+fn b64(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+fn lifecycle(token: &TestToken, algorithm: &str, extra: &[&str]) {
+    let aws = Aws::new();
+    let dir = token.dir.path();
+    let key = aws.json(&[
+        "kms",
+        "create-key",
+        "--origin",
+        "EXTERNAL",
+        "--description",
+        "keyrite e2e",
+    ])["KeyMetadata"]["KeyId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(aws.state(&key), "PendingImport");
+    let params = aws.params(&key, algorithm, dir, "params.json");
+    let wrap = run(token
+        .keyrite()
+        .args(["wrap", "--provider", "aws", "--params"])
+        .arg(&params)
+        .args([
+            "--algorithm",
+            algorithm,
+            "--key-label",
+            "e2e",
+            "--out",
+            "first",
+            "--pin-env",
+            PIN_ENV,
+        ])
+        .args(extra));
+    assert!(
+        wrap.status.success(),
+        "{algorithm}: {}",
+        String::from_utf8_lossy(&wrap.stderr)
+    );
+    let imported = aws.import(&dir.join("first"));
+    assert!(
+        imported.status.success(),
+        "{algorithm}: {}",
+        String::from_utf8_lossy(&imported.stderr)
+    );
+    assert_eq!(aws.state(&key), "Enabled");
+
+    let message = format!("keyrite end to end with {algorithm}");
+    let ciphertext = aws.json(&[
+        "kms",
+        "encrypt",
+        "--key-id",
+        &key,
+        "--plaintext",
+        &b64(message.as_bytes()),
+    ])["CiphertextBlob"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // The material is deleted in the KMS; the HSM still holds it.
+    aws.json(&["kms", "delete-imported-key-material", "--key-id", &key]);
+    assert_eq!(aws.state(&key), "PendingImport");
+    let kcv =
+        serde_json::from_slice::<Value>(&std::fs::read(dir.join("first/manifest.json")).unwrap())
+            .unwrap()["key"]["kcv"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+    let params = aws.params(&key, algorithm, dir, "params-again.json");
+    let rewrap = run(token
+        .keyrite()
+        .args([
+            "rewrap",
+            "--expect-kcv",
+            &kcv,
+            "--provider",
+            "aws",
+            "--params",
+        ])
+        .arg(&params)
+        .args([
+            "--algorithm",
+            algorithm,
+            "--key-label",
+            "e2e",
+            "--out",
+            "again",
+            "--pin-env",
+            PIN_ENV,
+        ])
+        .args(extra));
+    assert!(
+        rewrap.status.success(),
+        "{algorithm}: {}",
+        String::from_utf8_lossy(&rewrap.stderr)
+    );
+    let imported = aws.import(&dir.join("again"));
+    assert!(
+        imported.status.success(),
+        "{algorithm}: {}",
+        String::from_utf8_lossy(&imported.stderr)
+    );
+    assert_eq!(aws.state(&key), "Enabled");
+
+    // The old ciphertext decrypts again to the original message: the same key came back.
+    let plain = aws.json(&["kms", "decrypt", "--ciphertext-blob", &ciphertext])["Plaintext"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    use base64::Engine as _;
+    let plain = base64::engine::general_purpose::STANDARD
+        .decode(plain)
+        .unwrap();
+    assert_eq!(plain, message.as_bytes(), "{algorithm}");
+}
+
+#[test]
+fn aws_oaep_sha1_on_softhsm2() {
+    lifecycle(&TestToken::softhsm("ceremony"), "RSAES_OAEP_SHA_1", &[]);
+}
+
+#[test]
+fn aws_rsa_aes_sha1_on_softhsm2() {
+    lifecycle(
+        &TestToken::softhsm("ceremony"),
+        "RSA_AES_KEY_WRAP_SHA_1",
+        &[],
+    );
+}
+
+#[test]
+fn aws_pkcs1_v1_5_on_softhsm2_with_the_legacy_flag() {
+    lifecycle(
+        &TestToken::softhsm("ceremony"),
+        "RSAES_PKCS1_V1_5",
+        &["--allow-legacy-pkcs1"],
+    );
+}
+
+#[test]
+fn aws_oaep_sha256_on_kryoptic() {
+    lifecycle(&TestToken::kryoptic("ceremony"), "RSAES_OAEP_SHA_256", &[]);
+}
+
+#[test]
+fn aws_rsa_aes_sha256_on_kryoptic() {
+    lifecycle(
+        &TestToken::kryoptic("ceremony"),
+        "RSA_AES_KEY_WRAP_SHA_256",
+        &[],
+    );
+}
+
+#[test]
+fn an_expired_token_is_refused_by_keyrite_and_a_wrong_pairing_by_the_kms() {
+    let aws = Aws::new();
+    let token = TestToken::softhsm("ceremony");
+    let dir = token.dir.path();
+    let create = |aws: &Aws| {
+        aws.json(&["kms", "create-key", "--origin", "EXTERNAL"])["KeyMetadata"]["KeyId"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let key = create(&aws);
+    let params = aws.params(&key, "RSAES_OAEP_SHA_1", dir, "params.json");
+
+    // Expired: refused before the token is opened (a module that does not exist is never reached).
+    let mut p: Value = serde_json::from_slice(&std::fs::read(&params).unwrap()).unwrap();
+    p["ParametersValidTo"] = Value::from("2020-01-01T00:00:00+00:00");
+    let expired = write_json(dir, "expired.json", &p);
+    let out = run(token
+        .keyrite()
+        .env("KEYRITE_PKCS11_MODULE", "/nonexistent/module.so")
+        .args(["wrap", "--provider", "aws", "--params"])
+        .arg(&expired)
+        .args([
+            "--algorithm",
+            "RSAES_OAEP_SHA_1",
+            "--key-label",
+            "k",
+            "--out",
+            "x",
+            "--pin-env",
+            PIN_ENV,
+        ]));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("the import parameters expired at 2020-01-01T00:00:00Z")
+    );
+    assert!(!dir.join("x").exists());
+
+    // A wrong pairing: parameters of one KMS key, imported into another. keyrite cannot know;
+    // the KMS refuses, and import.sh passes the CLI's error and status through.
+    let other = create(&aws);
+    let mut p: Value = serde_json::from_slice(&std::fs::read(&params).unwrap()).unwrap();
+    p["KeyId"] = Value::from(other.clone());
+    let swapped = write_json(dir, "swapped.json", &p);
+    run_ok(
+        token
+            .keyrite()
+            .args(["wrap", "--provider", "aws", "--params"])
+            .arg(&swapped)
+            .args([
+                "--algorithm",
+                "RSAES_OAEP_SHA_1",
+                "--key-label",
+                "k",
+                "--out",
+                "swapped",
+                "--pin-env",
+                PIN_ENV,
+            ]),
+    );
+    let out = aws.import(&dir.join("swapped"));
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("An error occurred"), "{stderr}");
+    assert_eq!(aws.state(&other), "PendingImport");
+}
