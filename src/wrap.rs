@@ -303,6 +303,19 @@ pub struct WrapOutcome {
     pub warning: Option<String>,
 }
 
+/// Finds the token, reads the PIN (asking for it by the token's label), opens a session and
+/// logs in; the PIN is dropped (zeroised) as soon as the token has it.
+pub fn open_logged_in(access: &TokenAccess) -> Result<(Module, Token), Error> {
+    let (module, description) = find_token(access)?;
+    let pin = access
+        .pin
+        .read(&format!("User PIN for token {:?}: ", description.label))?;
+    let token = module.open(description)?;
+    token.login(&pin)?;
+    drop(pin);
+    Ok((module, token))
+}
+
 /// Opens the module and finds the token (no session, no login yet).
 pub fn find_token(access: &TokenAccess) -> Result<(Module, crate::hsm::TokenDescription), Error> {
     let path = Module::resolve(access.module.as_deref())?;
@@ -361,13 +374,7 @@ pub fn rewrap(
     access: &TokenAccess,
     expected_kcv: &str,
 ) -> Result<WrapOutcome, Error> {
-    let (module, description) = find_token(access)?;
-    let pin = access
-        .pin
-        .read(&format!("User PIN for token {:?}: ", description.label))?;
-    let token = module.open(description)?;
-    token.login(&pin)?;
-    drop(pin);
+    let (module, token) = open_logged_in(access)?;
     let request = &prepared.request;
     let (handle, key) = existing_key(&token, &request.key_label, expected_kcv, request.key_spec)?;
     let checked = check_on_token(&token, &prepared)?;
@@ -382,13 +389,7 @@ pub fn rewrap(
 /// Runs a prepared wrap on a token: log in, check, generate, wrap, write. Any failure after the
 /// key exists destroys it.
 pub fn run(prepared: PreparedWrap, access: &TokenAccess) -> Result<WrapOutcome, Error> {
-    let (module, description) = find_token(access)?;
-    let pin = access
-        .pin
-        .read(&format!("User PIN for token {:?}: ", description.label))?;
-    let token = module.open(description)?;
-    token.login(&pin)?;
-    drop(pin);
+    let (module, token) = open_logged_in(access)?;
     let request = &prepared.request;
     token.check_label_free(&request.key_label)?;
     let checked = check_on_token(&token, &prepared)?;

@@ -456,13 +456,7 @@ pub fn wrap_recorded(
         }
         .into());
     }
-    let (module, description) = wrap::find_token(access)?;
-    let pin = access
-        .pin
-        .read(&format!("User PIN for token {:?}: ", description.label))?;
-    let token = module.open(description)?;
-    token.login(&pin)?;
-    drop(pin);
+    let (module, token) = wrap::open_logged_in(access)?;
     let signer_fp = token.signer_public_key(signer_label)?.fingerprint()?;
     let request = prepared.request().clone();
     token.check_label_free(&request.key_label)?;

@@ -78,21 +78,12 @@ pub fn files(import: &Import<'_>, import_token: &[u8]) -> Vec<OutputFile> {
         key_id = shell_quote(&import.params.key_id),
     );
     vec![
-        OutputFile {
-            name: ENCRYPTED_KEY_MATERIAL,
-            contents: b64.encode(import.wrapped).into_bytes(),
-            executable: false,
-        },
-        OutputFile {
-            name: IMPORT_TOKEN,
-            contents: b64.encode(import_token).into_bytes(),
-            executable: false,
-        },
-        OutputFile {
-            name: "import.sh",
-            contents: script.into_bytes(),
-            executable: true,
-        },
+        OutputFile::data(
+            ENCRYPTED_KEY_MATERIAL,
+            b64.encode(import.wrapped).into_bytes(),
+        ),
+        OutputFile::data(IMPORT_TOKEN, b64.encode(import_token).into_bytes()),
+        OutputFile::script(script),
     ]
 }
 

@@ -121,21 +121,9 @@ pub fn files(import: &Import<'_>, import_token: &[u8]) -> Vec<OutputFile> {
         key_id = shell_quote(&import.params.key_id),
     );
     vec![
-        OutputFile {
-            name: ENCRYPTED_KEY_MATERIAL,
-            contents: import.wrapped.to_vec(),
-            executable: false,
-        },
-        OutputFile {
-            name: IMPORT_TOKEN,
-            contents: import_token.to_vec(),
-            executable: false,
-        },
-        OutputFile {
-            name: "import.sh",
-            contents: script.into_bytes(),
-            executable: true,
-        },
+        OutputFile::data(ENCRYPTED_KEY_MATERIAL, import.wrapped.to_vec()),
+        OutputFile::data(IMPORT_TOKEN, import_token.to_vec()),
+        OutputFile::script(script),
     ]
 }
 

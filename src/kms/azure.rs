@@ -285,16 +285,8 @@ pub fn files(import: &Import<'_>, target: &Target) -> Vec<OutputFile> {
         key = shell_quote(&target.key),
     );
     vec![
-        OutputFile {
-            name: BYOK_FILE,
-            contents: byok(import, target).into_bytes(),
-            executable: false,
-        },
-        OutputFile {
-            name: "import.sh",
-            contents: script.into_bytes(),
-            executable: true,
-        },
+        OutputFile::data(BYOK_FILE, byok(import, target).into_bytes()),
+        OutputFile::script(script),
     ]
 }
 

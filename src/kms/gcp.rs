@@ -274,16 +274,8 @@ pub fn files(import: &Import<'_>, target: &Target) -> Vec<OutputFile> {
         project = shell_quote(&target.project),
     );
     vec![
-        OutputFile {
-            name: WRAPPED_KEY,
-            contents: import.wrapped.to_vec(),
-            executable: false,
-        },
-        OutputFile {
-            name: "import.sh",
-            contents: script.into_bytes(),
-            executable: true,
-        },
+        OutputFile::data(WRAPPED_KEY, import.wrapped.to_vec()),
+        OutputFile::script(script),
     ]
 }
 

@@ -591,6 +591,26 @@ pub struct OutputFile {
     pub executable: bool,
 }
 
+impl OutputFile {
+    /// A data file.
+    pub fn data(name: &'static str, contents: Vec<u8>) -> Self {
+        OutputFile {
+            name,
+            contents,
+            executable: false,
+        }
+    }
+
+    /// The provider's `import.sh`.
+    pub fn script(text: String) -> Self {
+        OutputFile {
+            name: "import.sh",
+            contents: text.into_bytes(),
+            executable: true,
+        }
+    }
+}
+
 /// Why import parameters or options were refused.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

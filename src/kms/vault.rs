@@ -159,18 +159,13 @@ pub fn files(import: &Import<'_>, target: &Target) -> Vec<OutputFile> {
         key_type = key_type(import.key_spec),
     );
     vec![
-        OutputFile {
-            name: CIPHERTEXT,
-            contents: base64::engine::general_purpose::STANDARD
+        OutputFile::data(
+            CIPHERTEXT,
+            base64::engine::general_purpose::STANDARD
                 .encode(import.wrapped)
                 .into_bytes(),
-            executable: false,
-        },
-        OutputFile {
-            name: "import.sh",
-            contents: script.into_bytes(),
-            executable: true,
-        },
+        ),
+        OutputFile::script(script),
     ]
 }
 
