@@ -119,6 +119,10 @@ pub struct VerifyArgs {
     /// Print the verdict and every check as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Also write the audit report, one self-contained HTML page, to FILE (created new; never
+    /// replaces a file). The exit code stays the verdict's.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
 }
 
 /// `keyrite rewrap`: the options of `keyrite wrap`, `--key-label` naming the existing key.

@@ -17,6 +17,7 @@ pub mod info;
 pub mod kms;
 pub mod output;
 pub mod pin;
+pub mod report;
 pub mod shares;
 pub mod transcript;
 pub mod verify;

@@ -45,6 +45,20 @@ fn main() -> ExitCode {
 
 fn verify(args: cli::VerifyArgs) -> Result<ExitCode, Error> {
     use keyrite::verify::{self, Status};
+    // A report that cannot be written is a usage error (exit 2), like verify's other unusable
+    // inputs; it is refused before anything is verified.
+    let report_failed = |e: keyrite::report::Error| {
+        eprintln!("keyrite: {e}");
+        eprintln!(
+            "Choose a new --report path in an existing directory; keyrite never replaces a file."
+        );
+        Ok(ExitCode::from(2))
+    };
+    if let Some(path) = &args.report {
+        if let Err(e) = keyrite::report::check_absent(path) {
+            return report_failed(e);
+        }
+    }
     let report = verify::verify(&verify::Inputs {
         transcript: args.transcript.clone(),
         signer: args.signer,
@@ -82,6 +96,13 @@ fn verify(args: cli::VerifyArgs) -> Result<ExitCode, Error> {
             );
         }
         println!("{} (exit {})", report.summary, report.exit_code);
+    }
+    if let Some(path) = &args.report {
+        let html = keyrite::report::render(&report, &args.transcript);
+        if let Err(e) = keyrite::report::write(path, &html) {
+            return report_failed(e);
+        }
+        eprintln!("keyrite: audit report written to {}", path.display());
     }
     Ok(ExitCode::from(report.exit_code))
 }

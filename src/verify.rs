@@ -107,6 +107,12 @@ pub struct Report {
     /// The transcript's lines, parsed (for reports); empty entries for lines that do not parse.
     #[serde(skip)]
     pub lines: Vec<Option<Map<String, Value>>>,
+    /// The policy given with `--policy`, as checked (for reports).
+    #[serde(skip)]
+    pub policy: Option<Policy>,
+    /// The SHA-256 (hex) of the `--signer` key's SubjectPublicKeyInfo DER (for reports).
+    #[serde(skip)]
+    pub signer_fingerprint: String,
 }
 
 /// What the auditor supplies.
@@ -959,6 +965,8 @@ pub fn verify(inputs: &Inputs) -> Result<Report, Error> {
         checks,
         witnesses,
         lines: parsed.lines,
+        policy,
+        signer_fingerprint: signer_fp,
     })
 }
 

@@ -8,6 +8,8 @@ keyrite_missing_packages() {
   command -v openssl >/dev/null 2>&1 || echo openssl
   command -v ssh-keygen >/dev/null 2>&1 || echo openssh-client
   command -v jq >/dev/null 2>&1 || echo jq
+  # tests/report.rs opens the audit reports in a real headless browser.
+  command -v chromium >/dev/null 2>&1 || echo chromium
   command -v cc >/dev/null 2>&1 || echo build-essential
   [ -x /usr/bin/python3 ] || echo python3
   /usr/bin/python3 -c 'import cryptography' >/dev/null 2>&1 || echo python3-cryptography
