@@ -181,13 +181,7 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
                 token: token.token,
                 pin: pin_source(token.pin_env, token.pin_file),
             };
-            let (module, description) = wrap::find_token(&access)?;
-            let pin = access
-                .pin
-                .read(&format!("User PIN for token {:?}: ", description.label))?;
-            let token = module.open(description)?;
-            token.login(&pin)?;
-            drop(pin);
+            let (_module, token) = wrap::open_logged_in(&access)?;
             let keys: Vec<_> = token.secret_keys()?.into_iter().map(|(_, k)| k).collect();
             if json {
                 print_json(&keys)
@@ -240,13 +234,7 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
                 token: token.token,
                 pin: pin_source(token.pin_env, token.pin_file),
             };
-            let (module, description) = wrap::find_token(&access)?;
-            let pin = access
-                .pin
-                .read(&format!("User PIN for token {:?}: ", description.label))?;
-            let token = module.open(description)?;
-            token.login(&pin)?;
-            drop(pin);
+            let (_module, token) = wrap::open_logged_in(&access)?;
             print_signer(&token.create_signer(&label)?)
         }
         Command::Token(TokenCommand::Signer(SignerCommand::Export { label, token })) => {
