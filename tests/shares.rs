@@ -175,3 +175,63 @@ fn any_two_of_three_shares_rebuild_the_pin() {
         );
     }
 }
+
+/// With no --pin-share, custodians type their shares on the terminal (a real pty, from
+/// `script`): a wrong share is refused and asked again, each accepted share clears the screen,
+/// reading stops at the threshold.
+#[test]
+fn shares_typed_on_a_terminal_one_custodian_at_a_time() {
+    let c = Ceremony::new(&["us-east-1"]);
+    let digests = split(&c, "shares", "2", "3");
+    use_shares(&c, &digests);
+    let share = |i: u8| {
+        std::fs::read_to_string(c.dir().join(format!("shares/share-{i}.txt")))
+            .unwrap()
+            .trim()
+            .to_owned()
+    };
+    let foreign = split(&c, "foreign", "2", "3");
+    assert_eq!(foreign.len(), 3);
+    let stranger = std::fs::read_to_string(c.dir().join("foreign/share-2.txt")).unwrap();
+    let typed = format!("{}\n{}\n{}\n", stranger.trim(), share(2), share(3));
+    let command = format!(
+        "{} ceremony run plan.toml --policy policy.toml --approvals approvals --transcript t.jsonl",
+        env!("CARGO_BIN_EXE_keyrite")
+    );
+    let mut child = std::process::Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .current_dir(c.dir())
+        .env(c.token.conf_env(), &c.token.conf)
+        .env_remove("KEYRITE_PKCS11_MODULE")
+        .env_remove(PIN_ENV)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write as _;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(typed.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let screen = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{screen}");
+    assert!(
+        screen.contains("is not one of the policy's pin_shares"),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("\x1b[2J"),
+        "the screen is cleared between custodians"
+    );
+    assert!(
+        screen.contains("Completed. Sealed transcript: t.jsonl"),
+        "{screen}"
+    );
+    let lines = c.transcript("t.jsonl");
+    let login = lines.iter().find(|(_, v)| v["step"] == "login").unwrap();
+    assert_eq!(login.1["data"]["share_indexes"], serde_json::json!([2, 3]));
+}
