@@ -117,7 +117,7 @@ impl ShareText {
         }
         let index: u8 = index.parse().map_err(|_| malformed())?;
         let threshold: u8 = threshold.parse().map_err(|_| malformed())?;
-        if index == 0 || threshold < 2 || hex::decode(hex).is_err() {
+        if index == 0 || threshold < 2 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(malformed());
         }
         Ok(ShareText {
@@ -140,7 +140,8 @@ impl ShareText {
     fn share(&self) -> Result<Share, Error> {
         let hex = self.text.rsplit(':').next().unwrap_or_default();
         let mut bytes = Zeroizing::new(vec![self.index]);
-        bytes.extend(hex::decode(hex).map_err(|_| Error::Rebuild)?);
+        let decoded = Zeroizing::new(hex::decode(hex).map_err(|_| Error::Rebuild)?);
+        bytes.extend_from_slice(&decoded);
         Share::try_from(bytes.as_slice()).map_err(|_| Error::Rebuild)
     }
 }
@@ -162,7 +163,8 @@ pub fn split(pin: &SecretString, threshold: u8, count: u8) -> Result<Vec<ShareTe
         .take(usize::from(count))
         .map(|share| {
             let raw = Zeroizing::new(Vec::<u8>::from(&share));
-            let text = format!("{PREFIX}:{}:{threshold}:{}", raw[0], hex::encode(&raw[1..]));
+            let hex = Zeroizing::new(hex::encode(&raw[1..]));
+            let text = Zeroizing::new(format!("{PREFIX}:{}:{threshold}:{}", raw[0], hex.as_str()));
             ShareText::parse(&text, "a new share")
         })
         .collect()

@@ -411,33 +411,58 @@ fn check_seal(parsed: &mut Parsed<'_>, signer: &p256::PublicKey, signer_fp: &str
     }
 }
 
-fn policy_checks(parsed: &Parsed<'_>, policy: Option<&Policy>) -> Vec<Check> {
-    let (Some(policy), Some((line, _))) = (policy, parsed.first("policy")) else {
-        let why = if policy.is_none() {
-            "--policy"
-        } else {
-            "a policy line (this transcript records no ceremony)"
-        };
+fn policy_checks(parsed: &Parsed<'_>, policy: Option<&Policy>, signer_fp: &str) -> Vec<Check> {
+    let Some(policy) = policy else {
         return vec![
-            not_checked("policy", why),
-            not_checked("quorum", why),
-            not_checked("pin_shares", why),
+            not_checked("policy", "--policy"),
+            not_checked("quorum", "--policy"),
+            not_checked("pin_shares", "--policy"),
+        ];
+    };
+    // The auditor asked for the policy: a transcript that records none was made without it.
+    let Some((line, _)) = parsed.first("policy") else {
+        let why = "the transcript records no policy, so no quorum approved what it records";
+        return vec![
+            failed("policy", why, None),
+            failed("quorum", why, None),
+            not_checked("pin_shares", "a policy line"),
         ];
     };
     let recorded = parsed.data("policy").cloned().unwrap_or_default();
+    let token = parsed.data("token").cloned().unwrap_or_default();
     let mut checks = Vec::new();
-    let mut ok = recorded["sha256"] == policy.digest;
-    if let Some((_, digest)) = &policy.custodians_file {
-        ok &= recorded["custodians_file"]["sha256"] == *digest;
+    let mut problems = Vec::new();
+    if recorded["sha256"] != policy.digest {
+        problems.push("the policy's SHA-256 differs from the one recorded".to_owned());
     }
-    checks.push(if ok {
-        passed("policy", "the policy's SHA-256 is the one recorded")
-    } else {
-        failed(
+    if let Some((_, digest)) = &policy.custodians_file {
+        if recorded["custodians_file"]["sha256"] != *digest {
+            problems.push("the custodians file's SHA-256 differs from the one recorded".to_owned());
+        }
+    }
+    // The policy names the ceremony signer: --signer and the token that sealed must be it.
+    if signer_fp != policy.signer_fingerprint {
+        problems.push(format!(
+            "--signer has fingerprint {signer_fp}, but the policy names {}",
+            policy.signer_fingerprint
+        ));
+    }
+    if token["signer_fingerprint"] != policy.signer_fingerprint.as_str() {
+        problems.push("the token's signer recorded is not the policy's".to_owned());
+    }
+    if let Some(serial) = &policy.token_serial {
+        if token["serial"] != serial.as_str() {
+            problems.push(format!(
+                "the token's serial is not {serial:?}, the one the policy pins"
+            ));
+        }
+    }
+    checks.push(match problems.first() {
+        None => passed(
             "policy",
-            "the policy's SHA-256 differs from the one recorded",
-            Some(line),
-        )
+            "the policy's SHA-256 is the one recorded, and it names this signer",
+        ),
+        Some(p) => failed("policy", p.clone(), Some(line)),
     });
     checks.push(quorum_check(parsed, policy));
     checks.push(shares_check(parsed, policy));
@@ -552,6 +577,10 @@ fn quorum_check(parsed: &Parsed<'_>, policy: &Policy) -> Check {
 /// that ran compared with the plan's, in order.
 fn plan_checks(parsed: &Parsed<'_>, plan_file: Option<&Path>) -> Vec<Check> {
     let Some((line, _)) = parsed.first("plan") else {
+        if plan_file.is_some() {
+            let why = "the transcript records no plan, so it is not a run of --plan";
+            return vec![failed("plan", why, None), failed("steps", why, None)];
+        }
         return vec![
             not_checked("plan", "a plan line (this transcript records no ceremony)"),
             not_checked("steps", "a plan"),
@@ -562,62 +591,77 @@ fn plan_checks(parsed: &Parsed<'_>, plan_file: Option<&Path>) -> Vec<Check> {
     let statement = data["digest_statement"].as_str().unwrap_or_default();
     let recorded_name = data["file"].as_str().unwrap_or("plan.toml");
     let path = Path::new(recorded_name);
-    let mut checks = Vec::new();
-    let embedded = Plan::from_bytes(path, text.as_bytes().to_vec(), false);
-    let plan_check = match (&embedded, plan_file) {
-        (Err(e), _) => failed(
-            "plan",
-            format!("the recorded plan text is not a valid plan: {e}"),
-            Some(line),
-        ),
-        (Ok(p), None) => {
-            let mut expected = format!(
-                "keyrite plan digest v1\nceremony_id {}\n{}  {}\n",
-                p.ceremony_id,
-                hex::encode(Sha256::digest(text.as_bytes())),
-                path.file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default()
-            );
-            for f in data["files"].as_array().cloned().unwrap_or_default() {
-                expected.push_str(&format!(
-                    "{}  {}\n",
-                    f["sha256"].as_str().unwrap_or_default(),
-                    f["name"].as_str().unwrap_or_default()
-                ));
-            }
-            if expected == statement {
-                passed(
-                    "plan",
-                    "the recorded plan text matches the digest the custodians signed (give --plan to check the files too)",
-                )
-            } else {
+    let embedded = match Plan::from_bytes(path, text.as_bytes().to_vec(), false) {
+        Ok(p) => p,
+        Err(e) => {
+            return vec![
                 failed(
                     "plan",
-                    "the recorded plan text does not match the recorded digest",
+                    format!("the recorded plan text is not a valid plan: {e}"),
                     Some(line),
-                )
-            }
+                ),
+                not_checked("steps", "a valid plan"),
+            ];
         }
-        (Ok(_), Some(file)) => match Plan::load(file) {
-            Ok(p) if p.digest_statement() == statement => passed(
+    };
+    // The recorded text must be the plan the custodians signed: its SHA-256 and the recorded
+    // files' rebuild the recorded statement exactly.
+    let mut expected = format!(
+        "keyrite plan digest v1\nceremony_id {}\n{}  {}\n",
+        embedded.ceremony_id,
+        hex::encode(Sha256::digest(text.as_bytes())),
+        path.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    );
+    for f in data["files"].as_array().cloned().unwrap_or_default() {
+        expected.push_str(&format!(
+            "{}  {}\n",
+            f["sha256"].as_str().unwrap_or_default(),
+            f["name"].as_str().unwrap_or_default()
+        ));
+    }
+    if expected != statement {
+        return vec![
+            failed(
+                "plan",
+                "the recorded plan text does not match the recorded digest",
+                Some(line),
+            ),
+            not_checked("steps", "a plan that matches its digest"),
+        ];
+    }
+    let Some(file) = plan_file else {
+        return vec![
+            passed(
+                "plan",
+                "the recorded plan text matches the digest the custodians signed (give --plan to check the files too)",
+            ),
+            steps_check(parsed, &embedded.steps),
+        ];
+    };
+    // With --plan, the auditor's plan and its files are the reference, steps included.
+    match Plan::load(file) {
+        Ok(p) if p.digest_statement() == statement => vec![
+            passed(
                 "plan",
                 "the plan and every file it names match the digest the custodians signed",
             ),
-            Ok(_) => failed(
+            steps_check(parsed, &p.steps),
+        ],
+        Ok(_) => vec![
+            failed(
                 "plan",
                 "the plan's digest (with its files) differs from the one recorded",
                 Some(line),
             ),
-            Err(e) => failed("plan", format!("--plan: {e}"), None),
-        },
-    };
-    checks.push(plan_check);
-    checks.push(match &embedded {
-        Ok(p) => steps_check(parsed, &p.steps),
-        Err(_) => not_checked("steps", "a valid plan"),
-    });
-    checks
+            not_checked("steps", "a plan that matches the transcript"),
+        ],
+        Err(e) => vec![
+            failed("plan", format!("--plan: {e}"), None),
+            not_checked("steps", "a valid --plan"),
+        ],
+    }
 }
 
 fn steps_check(parsed: &Parsed<'_>, steps: &[Step]) -> Check {
@@ -855,6 +899,11 @@ fn witness_check(parsed: &Parsed<'_>, policy: Option<&Policy>) -> (Check, Vec<Wi
                     }),
             ),
         };
+        let repeated = witnesses.iter().any(|w: &Witness| {
+            w.key_fingerprint == d["key_fingerprint"].as_str().unwrap_or_default()
+                || w.name == d["name"].as_str().unwrap_or_default()
+        });
+        let verified = if repeated { Some(false) } else { verified };
         if verified == Some(false) && problem.is_none() {
             problem = Some(line);
         }
@@ -916,7 +965,7 @@ pub fn verify(inputs: &Inputs) -> Result<Report, Error> {
     } else {
         checks.push(not_checked("seal", "an intact chain"));
     }
-    checks.extend(policy_checks(&parsed, policy.as_ref()));
+    checks.extend(policy_checks(&parsed, policy.as_ref(), &signer_fp));
     checks.extend(plan_checks(&parsed, inputs.plan.as_deref()));
     checks.extend(output_checks(&parsed, inputs.outputs.as_deref()));
     let (witness, witnesses) = witness_check(&parsed, policy.as_ref());

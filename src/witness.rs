@@ -121,6 +121,18 @@ pub fn add(
     signature_file: &Path,
 ) -> Result<String, crate::Error> {
     let policy_loaded = Policy::load(policy)?;
+    // One witness at a time: held until the line is appended, so two never chain from the
+    // same last line.
+    let lock = std::fs::File::open(transcript).map_err(|e| crate::ceremony::Error::Read {
+        path: transcript.to_path_buf(),
+        reason: e.to_string(),
+    })?;
+    rustix::fs::flock(&lock, rustix::fs::FlockOperation::LockExclusive).map_err(|e| {
+        crate::ceremony::Error::Read {
+            path: transcript.to_path_buf(),
+            reason: format!("cannot lock it: {e}"),
+        }
+    })?;
     let (report, seal_line) = sealed(transcript, signer, Some(policy))?;
     let text = std::fs::read(signature_file).map_err(|e| crate::ceremony::Error::Read {
         path: signature_file.to_path_buf(),

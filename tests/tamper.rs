@@ -358,3 +358,88 @@ fn three_independent_verifiers_agree_on_every_tampered_transcript() {
     assert!(disagreements.is_empty(), "{}", disagreements.join("\n"));
     assert!(cases.len() > 60);
 }
+
+/// A forger copies a real transcript's public parts and seals it with their own key, handing
+/// the auditor that key's PEM: chain and seal hold, but the policy names another signer. And a
+/// transcript made without any quorum fails when the auditor asks for the policy and the plan.
+#[test]
+fn the_policy_names_the_signer_and_a_record_without_quorum_fails_the_policy() {
+    use p256::pkcs8::{EncodePublicKey as _, LineEnding};
+    let c = Ceremony::new(&["us-east-1"]);
+    c.run_approved("t.jsonl");
+    let original: Vec<String> = std::fs::read_to_string(c.dir().join("t.jsonl"))
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    let forger = p256::ecdsa::SigningKey::from_slice(&[0x42; 32]).unwrap();
+    let mut body = reseal(&original, &forger).join("\n");
+    body.push('\n');
+    std::fs::write(c.dir().join("forged.jsonl"), body).unwrap();
+    let pem = forger
+        .verifying_key()
+        .to_public_key_pem(LineEnding::LF)
+        .unwrap();
+    std::fs::write(c.dir().join("forger.pem"), pem).unwrap();
+    let verify = |transcript: &str, signer: &str, extra: &[&str]| {
+        run(c
+            .token
+            .keyrite()
+            .args(["verify", transcript, "--signer", signer, "--json"])
+            .args(extra))
+    };
+    // Without the policy the forgery is internally consistent...
+    assert_eq!(
+        verify("forged.jsonl", "forger.pem", &[]).status.code(),
+        Some(0)
+    );
+    // ...with it, the signer is not the policy's.
+    let out = verify("forged.jsonl", "forger.pem", &["--policy", "policy.toml"]);
+    assert_eq!(out.status.code(), Some(1));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let policy = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "policy")
+        .unwrap();
+    assert_eq!(policy["status"], "failed");
+    assert!(
+        policy["reason"]
+            .as_str()
+            .unwrap()
+            .contains("but the policy names")
+    );
+
+    // A single recorded wrap has no quorum: asked for the policy and a plan, verify fails it.
+    run_ok(c.token.keyrite().args([
+        "wrap",
+        "--provider",
+        "aws",
+        "--params",
+        "params/us-east-1.json",
+        "--algorithm",
+        "RSAES_OAEP_SHA_1",
+        "--key-label",
+        "unapproved",
+        "--out",
+        "unapproved",
+        "--pin-env",
+        PIN_ENV,
+        "--transcript",
+        "w.jsonl",
+        "--signer-label",
+        "ceremony-signer",
+    ]));
+    assert_eq!(verify("w.jsonl", "signer.pem", &[]).status.code(), Some(0));
+    assert_eq!(
+        verify(
+            "w.jsonl",
+            "signer.pem",
+            &["--policy", "policy.toml", "--plan", "plan.toml"]
+        )
+        .status
+        .code(),
+        Some(1)
+    );
+}

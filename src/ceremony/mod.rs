@@ -561,8 +561,11 @@ pub(crate) fn execute(
         &mut generated,
         &mut outputs,
     );
+    // A failed run is recorded, and its keys settled, whatever the transcript can still take:
+    // a key nothing was wrapped from is destroyed even if the disk is full.
+    let mut unrecorded = None;
     if let Err((index, e)) = &result {
-        t.append(
+        if let Err(w) = t.append(
             "failure",
             ACTOR,
             json!({
@@ -570,12 +573,20 @@ pub(crate) fn execute(
                 "action": steps.get(*index).map_or("", Step::action),
                 "error": e.to_string(),
             }),
-        )?;
+        ) {
+            unrecorded = Some(w);
+        }
     }
     let (outcome, keys) = match &result {
         Ok(()) => ("completed", keep_all(&generated)),
-        Err(_) => ("failed", settle_failed(token, &mut generated)),
+        Err(_) => (
+            "failed",
+            settle_failed(&mut t, token, operator, &generated, &mut unrecorded),
+        ),
     };
+    if let Some(e) = unrecorded {
+        return Err(e.into());
+    }
     let reason = result
         .as_ref()
         .err()
@@ -617,7 +628,13 @@ fn keep_all(generated: &[Generated]) -> Vec<serde_json::Value> {
 
 /// After a failure: a key nothing was wrapped from is destroyed; a key with wraps written is
 /// kept, since those may already be on their way to a KMS.
-fn settle_failed(token: &Token, generated: &mut [Generated]) -> Vec<serde_json::Value> {
+fn settle_failed(
+    t: &mut Transcript,
+    token: &Token,
+    operator: &str,
+    generated: &[Generated],
+    unrecorded: &mut Option<crate::transcript::Error>,
+) -> Vec<serde_json::Value> {
     generated
         .iter()
         .map(|g| {
@@ -630,6 +647,16 @@ fn settle_failed(token: &Token, generated: &mut [Generated]) -> Vec<serde_json::
                     if g.wraps_done == 1 { "" } else { "s" }
                 )
             } else {
+                // Announced before the token acts, like every token action.
+                if unrecorded.is_none() {
+                    if let Err(e) = t.append(
+                        "destroy",
+                        operator,
+                        json!({"key_label": g.label, "kcv": g.record.kcv, "why": "the ceremony failed and nothing was wrapped from it"}),
+                    ) {
+                        *unrecorded = Some(e);
+                    }
+                }
                 match token.destroy(g.handle) {
                     Ok(()) => "destroyed (nothing was wrapped from it)".to_owned(),
                     Err(e) => format!("NOT destroyed ({e}): remove it by hand"),
@@ -699,15 +726,16 @@ fn run_steps(
                 )
                 .map_err(|e| fail(e.into()))?;
                 let (handle, record) = wrap::generate(token, key_label, *key_spec).map_err(fail)?;
-                t.append("generated", ACTOR, json!({"index": index, "key": record}))
-                    .map_err(|e| fail(e.into()))?;
+                // Known to the run before anything else can fail, so a failure settles it.
                 generated.push(Generated {
                     label: key_label.clone(),
                     handle,
-                    record,
+                    record: record.clone(),
                     wraps_done: 0,
                     existing: false,
                 });
+                t.append("generated", ACTOR, json!({"index": index, "key": record}))
+                    .map_err(|e| fail(e.into()))?;
             }
             Step::Destroy {
                 key_label,

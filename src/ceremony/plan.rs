@@ -334,7 +334,7 @@ impl Plan {
         let mut steps = Vec::new();
         let mut files: Vec<PlanFileRef> = Vec::new();
         let mut generated: Vec<KeyLabel> = Vec::new();
-        let mut outs: Vec<String> = Vec::new();
+        let mut outs: Vec<PathBuf> = Vec::new();
         for (i, step) in file.steps.into_iter().enumerate() {
             let step_kind = match &step {
                 StepFile::Generate(_) => "generate",
@@ -444,13 +444,15 @@ impl Plan {
                         .map_err(|r| at("valid_to", r))?;
                     check_relative(&w.params).map_err(|r| at("params", r))?;
                     check_relative(&w.out).map_err(|r| at("out", r))?;
-                    if outs.contains(&w.out) {
+                    // Compared as paths: "a", "a/" and "./a" are one directory.
+                    let normal: PathBuf = Path::new(&w.out).components().collect();
+                    if outs.contains(&normal) {
                         return Err(at(
                             "out",
                             format!("{:?} is the output of an earlier step", w.out),
                         ));
                     }
-                    outs.push(w.out.clone());
+                    outs.push(normal);
                     if read_files && !files.iter().any(|f| f.name == w.params) {
                         let bytes = std::fs::read(dir.join(&w.params)).map_err(|e| {
                             at(

@@ -91,7 +91,25 @@ fn allowed_signers(text: &str) -> Result<Vec<PersonFile>, String> {
         let key = if PublicKey::from_openssh(rest).is_ok() {
             rest
         } else {
-            skip_options(rest).trim_start()
+            let key = skip_options(rest).trim_start();
+            let options = &rest[..rest.len() - key.len()];
+            if options.contains("cert-authority") || options.contains("valid-") {
+                return Err(format!(
+                    "line {}: cert-authority and valid-before/valid-after are not supported; list the custodian's own key",
+                    n + 1
+                ));
+            }
+            // A key restricted to other namespaces may not approve plans.
+            if let Some(list) = options
+                .split("namespaces=\"")
+                .nth(1)
+                .and_then(|v| v.split('"').next())
+            {
+                if !list.split(',').any(|ns| ns.trim() == "keyrite-plan") {
+                    continue;
+                }
+            }
+            key
         };
         let name = principals.split(',').next().unwrap_or_default();
         out.push(PersonFile {
