@@ -47,7 +47,7 @@ fn verify(args: cli::VerifyArgs) -> Result<ExitCode, Error> {
     use keyrite::verify::{self, Status};
     // A report that cannot be written is a usage error (exit 2), like verify's other unusable
     // inputs; it is refused before anything is verified.
-    let report_failed = |e: keyrite::report::Error| {
+    let report_failed = |e: keyrite::output::Error| {
         eprintln!("keyrite: {e}");
         eprintln!(
             "Choose a new --report path in an existing directory; keyrite never replaces a file."
@@ -55,7 +55,7 @@ fn verify(args: cli::VerifyArgs) -> Result<ExitCode, Error> {
         Ok(ExitCode::from(2))
     };
     if let Some(path) = &args.report {
-        if let Err(e) = keyrite::report::check_absent(path) {
+        if let Err(e) = keyrite::output::check_absent(path) {
             return report_failed(e);
         }
     }
@@ -105,6 +105,14 @@ fn verify(args: cli::VerifyArgs) -> Result<ExitCode, Error> {
         eprintln!("keyrite: audit report written to {}", path.display());
     }
     Ok(ExitCode::from(report.exit_code))
+}
+
+fn token_access(module: Option<std::path::PathBuf>, token: &cli::TokenArgs) -> TokenAccess {
+    TokenAccess {
+        module,
+        token: token.token.clone(),
+        pin: pin_source(token.pin_env.clone(), token.pin_file.clone()),
+    }
 }
 
 fn pin_source(env: Option<String>, file: Option<std::path::PathBuf>) -> PinSource {
@@ -176,11 +184,7 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
             Ok(())
         }
         Command::Keys(KeysCommand::List { token, json }) => {
-            let access = TokenAccess {
-                module,
-                token: token.token,
-                pin: pin_source(token.pin_env, token.pin_file),
-            };
+            let access = token_access(module, &token);
             let (_module, token) = wrap::open_logged_in(&access)?;
             let keys: Vec<_> = token.secret_keys()?.into_iter().map(|(_, k)| k).collect();
             if json {
@@ -229,11 +233,7 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
             }
         }
         Command::Token(TokenCommand::Signer(SignerCommand::Create { label, token })) => {
-            let access = TokenAccess {
-                module,
-                token: token.token,
-                pin: pin_source(token.pin_env, token.pin_file),
-            };
+            let access = token_access(module, &token);
             let (_module, token) = wrap::open_logged_in(&access)?;
             print_signer(&token.create_signer(&label)?)
         }
@@ -389,11 +389,7 @@ fn prepare_wrap(
         allow_legacy_pkcs1: args.allow_legacy_pkcs1,
     };
     let prepared = wrap::prepare(request, OffsetDateTime::now_utc())?;
-    let access = TokenAccess {
-        module,
-        token: args.token.token.clone(),
-        pin: pin_source(args.token.pin_env.clone(), args.token.pin_file.clone()),
-    };
+    let access = token_access(module, &args.token);
     Ok((prepared, access))
 }
 

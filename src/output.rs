@@ -69,6 +69,43 @@ pub fn check_absent(path: &Path) -> Result<(), Error> {
     Ok(())
 }
 
+/// Writes one file, created new: a temporary file in the same directory, fsynced, moved into
+/// place with a no-clobber rename, then the directory fsynced.
+pub fn write_new_file(path: &Path, contents: &[u8]) -> Result<(), Error> {
+    use std::io::Write as _;
+    check_absent(path)?;
+    let parent = parent_of(path);
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut tmp = tempfile::Builder::new()
+        .prefix(&format!(".{name}.keyrite-"))
+        .tempfile_in(&parent)
+        .map_err(io("cannot create a temporary file in", &parent))?;
+    let tmp_path = tmp.path().to_path_buf();
+    tmp.write_all(contents)
+        .map_err(io("cannot write", &tmp_path))?;
+    tmp.as_file()
+        .set_permissions(fs::Permissions::from_mode(0o644))
+        .map_err(io("cannot set permissions of", &tmp_path))?;
+    tmp.as_file()
+        .sync_all()
+        .map_err(io("cannot sync", &tmp_path))?;
+    tmp.persist_noclobber(path).map_err(|e| {
+        if e.error.kind() == std::io::ErrorKind::AlreadyExists {
+            Error::Exists {
+                path: path.to_path_buf(),
+            }
+        } else {
+            io("cannot move the output into", path)(e.error)
+        }
+    })?;
+    File::open(&parent)
+        .and_then(|d| d.sync_all())
+        .map_err(io("cannot sync", &parent))
+}
+
 /// An output directory being built under a temporary name.
 #[derive(Debug)]
 pub struct StagedDir {
@@ -164,6 +201,20 @@ mod tests {
         assert_eq!(fs::read_dir(&target).unwrap().count(), 0);
         // The staging directory was removed: only `out` is left.
         assert_eq!(fs::read_dir(base.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn a_new_file_never_replaces_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("report.html");
+        write_new_file(&path, b"one").unwrap();
+        assert!(matches!(
+            write_new_file(&path, b"two"),
+            Err(Error::Exists { .. })
+        ));
+        assert_eq!(fs::read(&path).unwrap(), b"one");
+        // No temporary file is left beside it.
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 
     #[test]

@@ -8,10 +8,7 @@
 //! final place, fsynced, then moved into place without ever replacing a file.
 
 use std::collections::BTreeSet;
-use std::fs::{self, File};
-use std::io::Write as _;
-use std::os::unix::fs::PermissionsExt as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use base64::Engine as _;
 use maud::{DOCTYPE, Markup, PreEscaped, html};
@@ -20,97 +17,9 @@ use sha2::{Digest as _, Sha256};
 
 use crate::verify::{Report, Status, Verdict};
 
-/// Why a report could not be written.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum Error {
-    /// The report path already exists.
-    #[error("{} already exists; keyrite never replaces an output", path.display())]
-    Exists {
-        /// The path.
-        path: PathBuf,
-    },
-    /// The directory the report goes into does not exist.
-    #[error("the directory {} for the report does not exist", path.display())]
-    NoParent {
-        /// The parent directory.
-        path: PathBuf,
-    },
-    /// A file system call failed.
-    #[error("{action} {}: {reason}", path.display())]
-    Io {
-        /// What was being done.
-        action: &'static str,
-        /// On which path.
-        path: PathBuf,
-        /// What the system said.
-        reason: String,
-    },
-}
-
-fn io<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> Error + 'a {
-    move |e| Error::Io {
-        action,
-        path: path.to_path_buf(),
-        reason: e.to_string(),
-    }
-}
-
-fn parent_of(path: &Path) -> PathBuf {
-    match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    }
-}
-
-/// Checks, before any work, that `path` does not exist and its parent is a directory.
-pub fn check_absent(path: &Path) -> Result<(), Error> {
-    if fs::symlink_metadata(path).is_ok() {
-        return Err(Error::Exists {
-            path: path.to_path_buf(),
-        });
-    }
-    let parent = parent_of(path);
-    if !parent.is_dir() {
-        return Err(Error::NoParent { path: parent });
-    }
-    Ok(())
-}
-
-/// Writes `html` to `path`, created new: a temporary file in the same directory, fsynced, moved
-/// into place with a no-clobber rename, then the directory fsynced.
-pub fn write(path: &Path, html: &str) -> Result<(), Error> {
-    check_absent(path)?;
-    let parent = parent_of(path);
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let mut tmp = tempfile::Builder::new()
-        .prefix(&format!(".{name}.keyrite-"))
-        .tempfile_in(&parent)
-        .map_err(io("cannot create a temporary file in", &parent))?;
-    let tmp_path = tmp.path().to_path_buf();
-    tmp.write_all(html.as_bytes())
-        .map_err(io("cannot write", &tmp_path))?;
-    tmp.as_file()
-        .set_permissions(fs::Permissions::from_mode(0o644))
-        .map_err(io("cannot set permissions of", &tmp_path))?;
-    tmp.as_file()
-        .sync_all()
-        .map_err(io("cannot sync", &tmp_path))?;
-    tmp.persist_noclobber(path).map_err(|e| {
-        if e.error.kind() == std::io::ErrorKind::AlreadyExists {
-            Error::Exists {
-                path: path.to_path_buf(),
-            }
-        } else {
-            io("cannot move the report into", path)(e.error)
-        }
-    })?;
-    File::open(&parent)
-        .and_then(|d| d.sync_all())
-        .map_err(io("cannot sync", &parent))
+/// Writes `html` to `path`, created new (see [`crate::output::write_new_file`]).
+pub fn write(path: &Path, html: &str) -> Result<(), crate::output::Error> {
+    crate::output::write_new_file(path, html.as_bytes())
 }
 
 /// The stylesheet: inline (the page loads nothing), allowed by its hash in the CSP.
@@ -764,20 +673,6 @@ pub fn render(report: &Report, transcript: &Path) -> String {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-
-    #[test]
-    fn write_never_replaces_a_file() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("report.html");
-        write(&path, "<p>one</p>").unwrap();
-        assert!(matches!(
-            write(&path, "<p>two</p>"),
-            Err(Error::Exists { .. })
-        ));
-        assert_eq!(fs::read_to_string(&path).unwrap(), "<p>one</p>");
-        // No temporary file is left beside it.
-        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
-    }
 
     #[test]
     fn the_csp_allows_only_this_stylesheet() {
