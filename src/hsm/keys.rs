@@ -315,6 +315,7 @@ impl Token {
             Attribute::Modifiable(false),
             Attribute::Label(marker_label(ceremony_id)),
             Attribute::Application(b"keyrite".to_vec()),
+            // A data object's value, written (the plan's digest): never a key's, never read.
             Attribute::Value(plan_sha256.as_bytes().to_vec()),
         ])?;
         Ok(())
