@@ -40,6 +40,9 @@ pub enum Command {
     /// Wrap a key already in the token under new import parameters (expired or deleted
     /// material, another region or provider), after proving by its KCV it is the same key.
     Rewrap(Box<RewrapArgs>),
+    /// Unwrap a backup (made with --provider pkcs11-backup) inside this token, the backup
+    /// token, and prove by its key check values that it is the same key.
+    Restore(RestoreArgs),
     /// Check a ceremony plan, or print the digest custodians sign.
     #[command(subcommand)]
     Plan(PlanCommand),
@@ -225,6 +228,49 @@ pub enum TokenCommand {
     /// The ceremony signer: an ECDSA P-256 key pair in the token that seals transcripts.
     #[command(subcommand)]
     Signer(SignerCommand),
+    /// The backup key: an RSA-3072 key pair in a second token that receives backups, its
+    /// private key able only to unwrap.
+    #[command(subcommand)]
+    BackupKey(BackupKeyCommand),
+}
+
+/// `keyrite token backup-key …`
+#[derive(Debug, Subcommand)]
+pub enum BackupKeyCommand {
+    /// Make the backup key pair in this token; prints its public key (PEM) on standard output
+    /// (the --params of `wrap`/`rewrap --provider pkcs11-backup`) and, on standard error, its
+    /// fingerprint and the algorithms the token was seen to unwrap.
+    Create {
+        /// The backup key's label.
+        #[arg(long, value_name = "LABEL")]
+        label: KeyLabel,
+        #[command(flatten)]
+        token: TokenArgs,
+    },
+    /// Print the backup key's public key (PEM) again, with the same report on standard error.
+    Export {
+        /// The backup key's label.
+        #[arg(long, value_name = "LABEL")]
+        label: KeyLabel,
+        #[command(flatten)]
+        token: TokenArgs,
+    },
+}
+
+/// `keyrite restore`
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// The backup directory (`--out` of the wrap or rewrap that made it).
+    #[arg(long, value_name = "DIR")]
+    pub backup: PathBuf,
+    /// The key's label: must be the one the backup holds, and free on this token.
+    #[arg(long, value_name = "LABEL")]
+    pub key_label: KeyLabel,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub token: TokenArgs,
 }
 
 /// `keyrite token signer …`

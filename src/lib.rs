@@ -18,6 +18,7 @@ pub mod kms;
 pub mod output;
 pub mod pin;
 pub mod report;
+pub mod restore;
 pub mod shares;
 pub mod transcript;
 pub mod verify;
@@ -136,7 +137,7 @@ pub enum Error {
     },
     /// The existing key no longer has a ceremony key's protections.
     #[error(
-        "key {label:?} is not a ceremony key (it must be sensitive since it was made, extractable only by wrapping, and not modifiable)"
+        "key {label:?} is not a ceremony key (it must be sensitive since it was made or restored, extractable only by wrapping, of no other use, and not modifiable)"
     )]
     NotCeremonyKey {
         /// The key label.
@@ -148,7 +149,7 @@ pub enum Error {
         /// The key label.
         label: String,
         /// The kind expected.
-        expected: hsm::keys::KeySpec,
+        expected: String,
         /// What the token holds.
         actual: String,
     },
@@ -160,6 +161,15 @@ pub enum Error {
         /// What went wrong.
         source: Box<Error>,
     },
+    /// A backup's key gave no check value, so no second token could prove it restored it.
+    #[error("the token gives no key check value to record in a backup ({why})")]
+    BackupWithoutKcv {
+        /// Why not.
+        why: String,
+    },
+    /// A backup was refused or could not be restored.
+    #[error(transparent)]
+    Restore(#[from] restore::Error),
     /// A ceremony was refused or failed.
     #[error(transparent)]
     Ceremony(#[from] ceremony::Error),

@@ -16,7 +16,7 @@ use keyrite::wrap::{TokenAccess, WrapOutcome, WrapRequest};
 use keyrite::{Error, info, wrap};
 
 use cli::{
-    CeremonyCommand, Cli, Command, KeysCommand, PinCommand, PlanCommand, SignerCommand,
+    BackupKeyCommand, CeremonyCommand, Cli, Command, KeysCommand, PinCommand, PlanCommand, SignerCommand,
     TokenCommand, WitnessCommand,
 };
 use keyrite::ceremony::{self, RunRequest};
@@ -237,6 +237,46 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
             let (_module, token) = wrap::open_logged_in(&access)?;
             print_signer(&token.create_signer(&label)?)
         }
+        Command::Token(TokenCommand::BackupKey(command)) => {
+            let (label, token, create) = match command {
+                BackupKeyCommand::Create { label, token } => (label, token, true),
+                BackupKeyCommand::Export { label, token } => (label, token, false),
+            };
+            let access = token_access(module, &token);
+            let (_module, token) = wrap::open_logged_in(&access)?;
+            let key = if create {
+                token.create_backup_key(&label)?
+            } else {
+                token.backup_key(&label)?
+            };
+            print_backup_key(&key, &label);
+            Ok(())
+        }
+        Command::Restore(args) => {
+            let backup = keyrite::restore::load(&args.backup, &args.key_label)?;
+            let access = token_access(module, &args.token);
+            let restored = keyrite::restore::run(backup, &access)?;
+            if args.json {
+                return print_json(&restored).map(|()| ExitCode::SUCCESS);
+            }
+            println!(
+                "Restored {} key {:?} (id {}) into token {:?} (serial {}), unwrapped there from {}.",
+                restored.spec,
+                restored.label.as_str(),
+                restored.id,
+                restored.token,
+                restored.token_serial,
+                restored.algorithm
+            );
+            for (method, value) in &restored.matched {
+                println!("  KCV {value} ({method}) matches the backup's record");
+            }
+            println!(
+                "Its KCV on this token is {} ({}): use it with rewrap --expect-kcv.",
+                restored.kcv, restored.kcv_method
+            );
+            Ok(())
+        }
         Command::Token(TokenCommand::Signer(SignerCommand::Export { label, token })) => {
             let path = Module::resolve(module.as_deref())?;
             let module = Module::load(&path)?;
@@ -430,6 +470,17 @@ fn print_ceremony_outcome(outcome: &ceremony::Outcome) {
         "Completed. Sealed transcript: {}",
         outcome.transcript.display()
     );
+}
+
+fn print_backup_key(key: &keyrite::hsm::backup::BackupKey, label: &keyrite::hsm::keys::KeyLabel) {
+    print!("{}", key.pem);
+    eprintln!("Backup key {:?}: SHA-256 {}", label.as_str(), key.fingerprint);
+    for algorithm in &key.unwraps {
+        eprintln!("  this token unwraps backups made with --algorithm {algorithm}");
+    }
+    for (algorithm, why) in &key.refuses {
+        eprintln!("  this token cannot unwrap {algorithm}: {why}");
+    }
 }
 
 fn print_signer(key: &keyrite::hsm::signer::SignerPublicKey) -> Result<(), Error> {

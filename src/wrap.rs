@@ -128,7 +128,7 @@ pub fn generate(
     spec: KeySpec,
 ) -> Result<(ObjectHandle, KeyRecord), Error> {
     let key = token.generate_ceremony_key(label, spec)?;
-    match token.key_check_value(key.handle, spec) {
+    match token.key_check_value(key.handle, spec.key_type()) {
         Ok(kcv) => Ok((key.handle, KeyRecord::new(label, spec, key, kcv))),
         Err(e) => Err(Error::Step {
             step: Step::KeyCheckValue,
@@ -154,6 +154,7 @@ impl KeyRecord {
                 KcvResult::Unavailable(why) => why,
             },
             template: key.template.into_iter().collect(),
+            check_values: BTreeMap::new(),
         }
     }
 }
@@ -234,6 +235,10 @@ pub struct KeyRecord {
     pub kcv_method: String,
     /// The attribute template the key was generated with.
     pub template: BTreeMap<String, String>,
+    /// For a backup: every check value the token gives, by method, so the token that restores
+    /// it can compare whichever it computes.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub check_values: BTreeMap<String, String>,
 }
 
 /// The token as the manifest records it.
@@ -325,13 +330,14 @@ pub fn find_token(access: &TokenAccess) -> Result<(Module, crate::hsm::TokenDesc
 }
 
 /// The existing key labelled `label`, for a rewrap or a destroy: it must still have a ceremony
-/// key's protections, be of the kind expected, and have the KCV expected — proof that it is the
-/// same material as before. Nothing is wrapped or destroyed otherwise.
+/// key's protections, be of the kind expected (`None`: whatever the token says it is), and have
+/// the KCV expected — proof that it is the same material as before. Nothing is wrapped or
+/// destroyed otherwise.
 pub fn existing_key(
     token: &Token,
     label: &KeyLabel,
     expected_kcv: &str,
-    spec: KeySpec,
+    spec: Option<KeySpec>,
 ) -> Result<(ObjectHandle, KeyRecord), Error> {
     let (handle, info) = token.secret_key(label)?;
     if !info.is_ceremony_key() {
@@ -339,13 +345,19 @@ pub fn existing_key(
             label: label.to_string(),
         });
     }
-    if info.spec != Some(spec) {
-        return Err(Error::ExistingSpec {
-            label: label.to_string(),
-            expected: spec,
-            actual: info.key_type.clone(),
-        });
-    }
+    // A token that does not report the length of an unwrapped key leaves AES_256 as the only
+    // AES kind keyrite makes; the KCV below proves the material.
+    let spec = match spec.or(info.spec) {
+        Some(spec) if info.may_be(spec) => spec,
+        None if info.may_be(KeySpec::Aes256) => KeySpec::Aes256,
+        expected => {
+            return Err(Error::ExistingSpec {
+                label: label.to_string(),
+                expected: expected.map_or("a kind keyrite makes".to_owned(), |s| s.to_string()),
+                actual: info.key_type.clone(),
+            });
+        }
+    };
     match &info.kcv {
         Some(kcv) if kcv.eq_ignore_ascii_case(expected_kcv) => {}
         actual => {
@@ -363,6 +375,7 @@ pub fn existing_key(
         kcv: info.kcv.clone(),
         kcv_method: info.kcv_method.clone(),
         template: BTreeMap::new(),
+        check_values: BTreeMap::new(),
     };
     Ok((handle, record))
 }
@@ -376,7 +389,7 @@ pub fn rewrap(
 ) -> Result<WrapOutcome, Error> {
     let (module, token) = open_logged_in(access)?;
     let request = &prepared.request;
-    let (handle, key) = existing_key(&token, &request.key_label, expected_kcv, request.key_spec)?;
+    let (handle, key) = existing_key(&token, &request.key_label, expected_kcv, Some(request.key_spec))?;
     let checked = check_on_token(&token, &prepared)?;
     wrap_and_write(&token, &module, &prepared, &checked, handle, &key).map_err(|(step, source)| {
         Error::StepFailed {
@@ -426,6 +439,19 @@ pub fn wrap_and_write(
             key.spec.byte_len(),
         )
         .map_err(|e| (Step::Wrap, e.into()))?;
+    let mut key = key.clone();
+    if request.provider == Provider::Pkcs11Backup {
+        let (values, why) = token
+            .check_values(handle, key.spec.key_type())
+            .map_err(|e| (Step::KeyCheckValue, e.into()))?;
+        if values.is_empty() {
+            return Err((Step::KeyCheckValue, Error::BackupWithoutKcv { why }));
+        }
+        key.check_values = values
+            .into_iter()
+            .map(|k| (k.method.name().to_owned(), k.value))
+            .collect();
+    }
     let description = token.description();
     let token_model = format!(
         "{}, {}, firmware {}",
@@ -435,6 +461,7 @@ pub fn wrap_and_write(
         params,
         algorithm: prepared.algorithm,
         key_spec: key.spec,
+        key_label: key.label.as_str(),
         wrapped: &wrapped,
         material_valid_to: request.material_valid_to,
         token: &token_model,
@@ -460,7 +487,7 @@ pub fn wrap_and_write(
             model: description.model.clone(),
             firmware: description.firmware.clone(),
         },
-        key: key.clone(),
+        key,
         files: files
             .iter()
             .map(|f| (f.name, hex::encode(Sha256::digest(&f.contents))))

@@ -367,14 +367,13 @@ pub fn run(prepared: Prepared, req: &RunRequest) -> Result<Outcome, crate::Error
                 existing: Some((kcv, spec)),
                 ..
             } => {
-                wrap::existing_key(&token, key_label, kcv, *spec)?;
+                wrap::existing_key(&token, key_label, kcv, Some(*spec))?;
             }
             Step::Destroy {
                 key_label,
                 expect_kcv,
             } => {
-                let (_, info) = token.secret_key(key_label)?;
-                wrap::existing_key(&token, key_label, expect_kcv, info.spec.unwrap_or_default())?;
+                wrap::existing_key(&token, key_label, expect_kcv, None)?;
             }
             Step::Wrap { .. } => {}
         }
@@ -741,10 +740,8 @@ fn run_steps(
                 key_label,
                 expect_kcv,
             } => {
-                let (handle, info) = token.secret_key(key_label).map_err(|e| fail(e.into()))?;
-                let (_, record) =
-                    wrap::existing_key(token, key_label, expect_kcv, info.spec.unwrap_or_default())
-                        .map_err(fail)?;
+                let (handle, record) =
+                    wrap::existing_key(token, key_label, expect_kcv, None).map_err(fail)?;
                 t.append(
                     "destroy",
                     operator,
@@ -768,7 +765,7 @@ fn run_steps(
                 if let Some((kcv, spec)) = existing {
                     if !generated.iter().any(|g| &g.label == key_label) {
                         let (handle, record) =
-                            wrap::existing_key(token, key_label, kcv, *spec).map_err(fail)?;
+                            wrap::existing_key(token, key_label, kcv, Some(*spec)).map_err(fail)?;
                         generated.push(Generated {
                             label: key_label.clone(),
                             handle,

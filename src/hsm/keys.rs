@@ -74,14 +74,17 @@ impl KeySpec {
         }
     }
 
-    /// How the token's `CKA_CHECK_VALUE` is computed for this kind of key (PKCS#11 3.0).
-    fn check_value_method(self) -> KcvMethod {
-        match self {
-            KeySpec::Aes256 => KcvMethod::AesEcbZero3,
-            KeySpec::Hmac224 | KeySpec::Hmac256 | KeySpec::Hmac384 | KeySpec::Hmac512 => {
-                KcvMethod::Sha1First3
-            }
-        }
+}
+
+/// How the token's `CKA_CHECK_VALUE` is computed for a key type (PKCS#11 3.0); `None` for types
+/// keyrite does not make.
+fn check_value_method(key_type: KeyType) -> Option<KcvMethod> {
+    if key_type == KeyType::AES {
+        Some(KcvMethod::AesEcbZero3)
+    } else if key_type == KeyType::GENERIC_SECRET {
+        Some(KcvMethod::Sha1First3)
+    } else {
+        None
     }
 }
 
@@ -222,6 +225,17 @@ pub fn ceremony_key_template(label: &KeyLabel, id: &[u8], spec: KeySpec) -> Vec<
     ]
 }
 
+/// The template of a key restored from a backup by `C_UnwrapKey`: the ceremony template without
+/// `CKA_VALUE_LEN`, which an unwrap takes from the material, and with `CKA_MODIFIABLE=false`
+/// last. SoftHSM2 2.6.1 applies an unwrap template in order, so an attribute after
+/// `CKA_MODIFIABLE=false` (or `CKA_VALUE_LEN` anywhere) fails with `CKR_ATTRIBUTE_READ_ONLY`.
+pub fn restore_key_template(label: &KeyLabel, id: &[u8], spec: KeySpec) -> Vec<Attribute> {
+    let mut template = ceremony_key_template(label, id, spec);
+    template.retain(|a| !matches!(a, Attribute::ValueLen(_) | Attribute::Modifiable(_)));
+    template.push(Attribute::Modifiable(false));
+    template
+}
+
 /// The template as recorded in manifests: attribute names and values, never a key value.
 pub fn describe_template(template: &[Attribute]) -> Vec<(String, String)> {
     template
@@ -329,7 +343,23 @@ impl Token {
     /// The key check value, read from the token: `CKA_CHECK_VALUE` where the token computes it,
     /// else SHA-256 by `C_DigestKey` where the token allows that on a sensitive key. Never the
     /// key's value, and never a usage granted just for this.
-    pub fn key_check_value(&self, key: ObjectHandle, spec: KeySpec) -> Result<KcvResult, Error> {
+    pub fn key_check_value(&self, key: ObjectHandle, key_type: KeyType) -> Result<KcvResult, Error> {
+        let (values, why) = self.check_values(key, key_type)?;
+        Ok(match values.into_iter().next() {
+            Some(kcv) => KcvResult::Known(kcv),
+            None => KcvResult::Unavailable(why),
+        })
+    }
+
+    /// Every key check value the token gives for `key`, best first: `CKA_CHECK_VALUE`, then
+    /// SHA-256 by `C_DigestKey`. A backup records them all, so a second token that computes only
+    /// one of them can still prove it holds the same material. With none, says why.
+    pub fn check_values(
+        &self,
+        key: ObjectHandle,
+        key_type: KeyType,
+    ) -> Result<(Vec<Kcv>, String), Error> {
+        let mut values = Vec::new();
         let check_value = match self
             .session()
             .get_attributes(key, &[AttributeType::CheckValue])
@@ -344,25 +374,27 @@ impl Token {
             )) => None,
             Err(e) => return Err(e.into()),
         };
-        if let Some(v) = check_value {
-            return Ok(KcvResult::Known(Kcv {
+        if let (Some(v), Some(method)) = (check_value, check_value_method(key_type)) {
+            values.push(Kcv {
                 value: hex::encode(&v[..3]),
-                method: spec.check_value_method(),
-            }));
+                method,
+            });
         }
-        match self.digest_key_sha256(key) {
-            Ok(digest) if digest.len() >= 3 => Ok(KcvResult::Known(Kcv {
-                value: hex::encode(&digest[..3]),
-                method: KcvMethod::Sha256First3,
-            })),
-            Ok(_) => Ok(KcvResult::Unavailable(
-                "no CKA_CHECK_VALUE; C_DigestKey returned a short digest".to_owned(),
-            )),
-            Err(e) => Ok(KcvResult::Unavailable(format!(
+        let why = match self.digest_key_sha256(key) {
+            Ok(digest) if digest.len() >= 3 => {
+                values.push(Kcv {
+                    value: hex::encode(&digest[..3]),
+                    method: KcvMethod::Sha256First3,
+                });
+                String::new()
+            }
+            Ok(_) => "no CKA_CHECK_VALUE; C_DigestKey returned a short digest".to_owned(),
+            Err(e) => format!(
                 "no CKA_CHECK_VALUE; C_DigestKey refused: {}",
                 Pkcs11Failure::from_error(&e)
-            ))),
-        }
+            ),
+        };
+        Ok((values, why))
     }
 
     /// How the token reports key check values, found on a throw-away session key of `spec`
@@ -378,7 +410,7 @@ impl Token {
         }
         let (_, mechanism) = spec.pkcs11();
         let key = self.session().generate_key(&mechanism, &template)?;
-        let result = self.key_check_value(key, spec);
+        let result = self.key_check_value(key, spec.key_type());
         self.destroy(key)?;
         result
     }
@@ -438,6 +470,9 @@ pub struct KeyInfo {
     pub spec: Option<KeySpec>,
     /// The PKCS#11 key type and length, as the token reports them.
     pub key_type: String,
+    /// `CKA_VALUE_LEN` in bytes, where the token reports it (SoftHSM2 does not for keys it
+    /// unwrapped).
+    pub value_len: Option<usize>,
     /// The key check value, six hex digits, when the token gives one.
     pub kcv: Option<String>,
     /// How it was computed, or why there is none.
@@ -456,16 +491,36 @@ pub struct KeyInfo {
     pub modifiable: Option<bool>,
     /// `CKA_WRAP_WITH_TRUSTED`.
     pub wrap_with_trusted: Option<bool>,
+    /// `CKA_LOCAL`: generated in this token (`true`), or unwrapped or imported (`false`).
+    pub local: Option<bool>,
+    /// The usages the key allows (`CKA_ENCRYPT`, `CKA_DERIVE`, …): none, for a ceremony key.
+    pub usages: Vec<&'static str>,
+    #[serde(skip)]
+    pkcs11_type: Option<KeyType>,
 }
 
 impl KeyInfo {
-    /// Whether the key still has a ceremony key's protections: sensitive since it was made,
-    /// extractable only by wrapping, not modifiable.
+    /// Whether the key still has a ceremony key's protections: sensitive, extractable only by
+    /// wrapping, of no other use, not modifiable; and either sensitive since it was made in this
+    /// token, or unwrapped into it (`CKA_LOCAL` false: restored from a backup, whose record
+    /// proves the material was never in the clear — PKCS#11 never marks an unwrapped key
+    /// always-sensitive).
     pub fn is_ceremony_key(&self) -> bool {
         self.sensitive == Some(true)
-            && self.always_sensitive == Some(true)
             && self.extractable == Some(true)
             && self.modifiable != Some(true)
+            && self.usages.is_empty()
+            && (self.always_sensitive == Some(true) || self.local == Some(false))
+    }
+
+    /// Whether the key may be of `spec`: it is, or the token does not report its length and the
+    /// key type agrees (a key SoftHSM2 unwrapped). The KCV, over the whole material, and the
+    /// length check of every wrap settle the rest.
+    pub fn may_be(&self, spec: KeySpec) -> bool {
+        self.spec == Some(spec)
+            || (self.spec.is_none()
+                && self.value_len.is_none()
+                && self.pkcs11_type == Some(spec.key_type()))
     }
 }
 
@@ -527,6 +582,14 @@ impl Token {
                 AttributeType::NeverExtractable,
                 AttributeType::Modifiable,
                 AttributeType::WrapWithTrusted,
+                AttributeType::Local,
+                AttributeType::Encrypt,
+                AttributeType::Decrypt,
+                AttributeType::Sign,
+                AttributeType::Verify,
+                AttributeType::Wrap,
+                AttributeType::Unwrap,
+                AttributeType::Derive,
             ],
         )?;
         let mut info = KeyInfo {
@@ -534,6 +597,7 @@ impl Token {
             id: String::new(),
             spec: None,
             key_type: String::new(),
+            value_len: None,
             kcv: None,
             kcv_method: String::new(),
             start_date: None,
@@ -543,15 +607,19 @@ impl Token {
             never_extractable: None,
             modifiable: None,
             wrap_with_trusted: None,
+            local: None,
+            usages: Vec::new(),
+            pkcs11_type: None,
         };
-        let mut key_type = None;
-        let mut len = 0usize;
         for a in attrs {
             match a {
                 Attribute::Label(l) => info.label = String::from_utf8_lossy(&l).into_owned(),
                 Attribute::Id(id) => info.id = hex::encode(id),
-                Attribute::KeyType(t) => key_type = Some(t),
-                Attribute::ValueLen(n) => len = usize::try_from(u64::from(n)).unwrap_or(0),
+                Attribute::KeyType(t) => info.pkcs11_type = Some(t),
+                Attribute::ValueLen(n) => {
+                    // SoftHSM2 reports 0 for a key it unwrapped: no length, not an empty key.
+                    info.value_len = usize::try_from(u64::from(n)).ok().filter(|&n| n > 0)
+                }
                 Attribute::StartDate(d) if !d.is_empty() => info.start_date = Some(d.to_string()),
                 Attribute::Sensitive(b) => info.sensitive = Some(b),
                 Attribute::Extractable(b) => info.extractable = Some(b),
@@ -559,22 +627,34 @@ impl Token {
                 Attribute::NeverExtractable(b) => info.never_extractable = Some(b),
                 Attribute::Modifiable(b) => info.modifiable = Some(b),
                 Attribute::WrapWithTrusted(b) => info.wrap_with_trusted = Some(b),
+                Attribute::Local(b) => info.local = Some(b),
+                Attribute::Encrypt(true) => info.usages.push("encrypt"),
+                Attribute::Decrypt(true) => info.usages.push("decrypt"),
+                Attribute::Sign(true) => info.usages.push("sign"),
+                Attribute::Verify(true) => info.usages.push("verify"),
+                Attribute::Wrap(true) => info.usages.push("wrap"),
+                Attribute::Unwrap(true) => info.usages.push("unwrap"),
+                Attribute::Derive(true) => info.usages.push("derive"),
                 _ => {}
             }
         }
-        if let Some(t) = key_type {
-            info.key_type = format!("{t} ({len} bytes)");
-            info.spec = spec_of(t, len);
-        }
-        match info.spec {
-            Some(spec) => match self.key_check_value(handle, spec)? {
-                KcvResult::Known(k) => {
-                    info.kcv = Some(k.value);
-                    info.kcv_method = k.method.name().to_owned();
+        if let Some(t) = info.pkcs11_type {
+            info.key_type = match info.value_len {
+                Some(len) => format!("{t} ({len} bytes)"),
+                None => format!("{t} (length not reported)"),
+            };
+            info.spec = info.value_len.and_then(|len| spec_of(t, len));
+            if check_value_method(t).is_some() {
+                match self.key_check_value(handle, t)? {
+                    KcvResult::Known(k) => {
+                        info.kcv = Some(k.value);
+                        info.kcv_method = k.method.name().to_owned();
+                    }
+                    KcvResult::Unavailable(why) => info.kcv_method = why,
                 }
-                KcvResult::Unavailable(why) => info.kcv_method = why,
-            },
-            None => info.kcv_method = "not a kind of key keyrite makes".to_owned(),
+            } else {
+                info.kcv_method = "not a kind of key keyrite makes".to_owned();
+            }
         }
         Ok(info)
     }

@@ -5,6 +5,7 @@
 //! checks what it can from outside: output lengths, attributes, mechanism parameters by trial.
 //! It never asks a token for the value of a ceremony key.
 
+pub mod backup;
 pub mod keys;
 pub mod kwp;
 pub mod signer;
@@ -228,6 +229,36 @@ pub enum Error {
         expected: usize,
         /// The length returned.
         actual: usize,
+    },
+    /// The token has no backup key of that label.
+    #[error("token {token:?} has no backup key pair labelled {label:?}")]
+    NoBackupKey {
+        /// The token label.
+        token: String,
+        /// The backup key label.
+        label: String,
+    },
+    /// The token has no backup key with the public key a backup was made for.
+    #[error("token {token:?} holds no backup key whose public key has SHA-256 {fingerprint}")]
+    NoBackupKeyFor {
+        /// The token label.
+        token: String,
+        /// The public key's fingerprint.
+        fingerprint: String,
+    },
+    /// The backup key is unusable.
+    #[error("the backup key: {reason}")]
+    BackupKey {
+        /// What is wrong.
+        reason: String,
+    },
+    /// Unwrapping a backup failed.
+    #[error("C_UnwrapKey of {what} failed: {failure}")]
+    BackupUnwrap {
+        /// What was being unwrapped, and with which mechanism.
+        what: String,
+        /// What the token said.
+        failure: Pkcs11Failure,
     },
     /// A PKCS#11 call failed.
     #[error("{0}")]

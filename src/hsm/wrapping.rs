@@ -19,7 +19,7 @@ use super::{Error, Pkcs11Failure, Token};
 use crate::kms::{OaepHash, WrappingAlgorithm, WrappingKey};
 
 /// The RSA part of an algorithm: OAEP with its hash, or PKCS#1 v1.5.
-fn rsa_mechanism(algorithm: WrappingAlgorithm) -> Mechanism<'static> {
+pub(crate) fn rsa_mechanism(algorithm: WrappingAlgorithm) -> Mechanism<'static> {
     match algorithm.oaep_hash() {
         Some(hash) => {
             let (hash, mgf) = match hash {

@@ -15,6 +15,7 @@
 pub mod alibaba;
 pub mod aws;
 pub mod azure;
+pub mod backup;
 pub mod gcp;
 pub mod vault;
 
@@ -44,6 +45,10 @@ pub enum Provider {
     Azure,
     /// HashiCorp Vault transit (`vault write transit/keys/NAME/import`).
     Vault,
+    /// A second PKCS#11 token (`keyrite restore`), under the backup key made there by
+    /// `keyrite token backup-key create`.
+    #[value(name = "pkcs11-backup")]
+    Pkcs11Backup,
 }
 
 impl Provider {
@@ -55,6 +60,7 @@ impl Provider {
             Provider::Gcp => "gcp",
             Provider::Azure => "azure",
             Provider::Vault => "vault",
+            Provider::Pkcs11Backup => "pkcs11-backup",
         }
     }
 
@@ -66,6 +72,7 @@ impl Provider {
             Provider::Gcp => "Google Cloud KMS",
             Provider::Azure => "Azure Managed HSM",
             Provider::Vault => "HashiCorp Vault transit",
+            Provider::Pkcs11Backup => "backup token",
         }
     }
 
@@ -83,7 +90,7 @@ impl Provider {
             Provider::Alibaba => &[RsaesOaepSha1, RsaesOaepSha256, RsaesPkcs1V15],
             Provider::Gcp => &[RsaesOaepSha256, RsaAesKeyWrapSha1, RsaAesKeyWrapSha256],
             Provider::Azure => &[RsaAesKeyWrapSha1],
-            Provider::Vault => &[RsaAesKeyWrapSha256, RsaAesKeyWrapSha1],
+            Provider::Vault | Provider::Pkcs11Backup => &[RsaAesKeyWrapSha256, RsaAesKeyWrapSha1],
         }
     }
 
@@ -93,7 +100,9 @@ impl Provider {
     pub fn default_algorithm(self) -> Option<WrappingAlgorithm> {
         match self {
             Provider::Azure => Some(WrappingAlgorithm::RsaAesKeyWrapSha1),
-            Provider::Vault => Some(WrappingAlgorithm::RsaAesKeyWrapSha256),
+            Provider::Vault | Provider::Pkcs11Backup => {
+                Some(WrappingAlgorithm::RsaAesKeyWrapSha256)
+            }
             Provider::Aws | Provider::Alibaba | Provider::Gcp => None,
         }
     }
@@ -110,6 +119,7 @@ impl Provider {
             Provider::Azure => Some(
                 "AES keys import into Azure Managed HSM only (kty oct-HSM); a Key Vault cannot import them.",
             ),
+            Provider::Pkcs11Backup => Some(backup::NOTE),
             Provider::Aws | Provider::Alibaba | Provider::Gcp | Provider::Vault => None,
         }
     }
@@ -189,6 +199,7 @@ impl Provider {
             Provider::Gcp | Provider::Azure => &[Aes256],
             // Vault's HMAC keys are 32 to 512 bytes: HMAC_224's 28 bytes are refused there.
             Provider::Vault => &[Aes256, Hmac256, Hmac384, Hmac512],
+            Provider::Pkcs11Backup => &[Aes256, Hmac224, Hmac256, Hmac384, Hmac512],
         }
     }
 
@@ -199,7 +210,7 @@ impl Provider {
             Provider::Aws => &[Rsa2048, Rsa3072, Rsa4096],
             Provider::Alibaba => &[Rsa2048],
             Provider::Gcp => &[Rsa3072, Rsa4096],
-            Provider::Azure => &[Rsa2048, Rsa3072, Rsa4096],
+            Provider::Azure | Provider::Pkcs11Backup => &[Rsa2048, Rsa3072, Rsa4096],
             // Vault's import reads the first 512 bytes as the RSA part.
             Provider::Vault => &[Rsa4096],
         }
@@ -219,6 +230,7 @@ impl Provider {
             Provider::Gcp => gcp::parse(bytes, options, now),
             Provider::Azure => azure::parse(bytes, options, now),
             Provider::Vault => vault::parse(bytes, options),
+            Provider::Pkcs11Backup => backup::parse(bytes),
         }
     }
 }
@@ -501,6 +513,8 @@ pub enum Target {
     Azure(azure::Target),
     /// HashiCorp Vault transit: the mount and the key to create.
     Vault(vault::Target),
+    /// A second PKCS#11 token, which restores the key itself.
+    Backup,
 }
 
 impl ImportParams {
@@ -559,6 +573,8 @@ pub struct Import<'a> {
     pub algorithm: WrappingAlgorithm,
     /// The kind of key material wrapped.
     pub key_spec: KeySpec,
+    /// The key's label in the token.
+    pub key_label: &'a str,
     /// The wrapped key material, exactly as the token produced it.
     pub wrapped: &'a [u8],
     /// When the imported material should expire in the KMS; `None` for never.
@@ -576,6 +592,7 @@ impl Import<'_> {
             Target::Gcp(target) => gcp::files(self, target),
             Target::Azure(target) => azure::files(self, target),
             Target::Vault(target) => vault::files(self, target),
+            Target::Backup => backup::files(self),
         }
     }
 }

@@ -1,0 +1,339 @@
+//! `keyrite restore`: a backup made with `--provider pkcs11-backup` unwrapped inside the backup
+//! token, proven to be the same material by the key check values its manifest records.
+//!
+//! [`load`] reads and checks the backup directory before any token is opened; [`run`] finds the
+//! backup key by its public key's fingerprint, unwraps, compares every check value the two
+//! tokens have in common, and checks the restored key's protections. Anything wrong after the
+//! key exists destroys it.
+//!
+//! The manifest is trusted as far as its provenance: `keyrite verify T --outputs DIR` checks the
+//! directory against the sealed transcript of the run that wrote it.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use cryptoki::object::ObjectHandle;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
+
+use crate::hsm::keys::{KeyLabel, KeySpec};
+use crate::hsm::Token;
+use crate::kms::{self, WrappingAlgorithm, backup::WRAPPED};
+use crate::wrap::{TokenAccess, open_logged_in};
+
+/// The most a backup manifest may hold.
+const MAX_MANIFEST: u64 = 1 << 20;
+
+/// Why a backup was refused or not restored.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A file of the backup could not be read.
+    #[error("cannot read {}: {reason}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// What the system said.
+        reason: String,
+    },
+    /// The manifest is not a backup manifest keyrite wrote.
+    #[error("{}: {reason}", path.display())]
+    Manifest {
+        /// The manifest.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The backup holds another key.
+    #[error("the backup holds key {holds:?}, not {asked:?}")]
+    OtherKey {
+        /// The label asked for.
+        asked: String,
+        /// The label the manifest records.
+        holds: String,
+    },
+    /// A file differs from the digest the manifest records.
+    #[error("{} does not match the SHA-256 the manifest records for it", path.display())]
+    Digest {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The wrapped key has the wrong length.
+    #[error("{} is {actual} bytes; a {spec} key wrapped with {algorithm} under an RSA-{bits} key is {expected}", path.display())]
+    Length {
+        /// The file.
+        path: PathBuf,
+        /// Its length.
+        actual: usize,
+        /// The length due.
+        expected: usize,
+        /// The key kind.
+        spec: KeySpec,
+        /// The algorithm.
+        algorithm: WrappingAlgorithm,
+        /// The backup key's size.
+        bits: usize,
+    },
+    /// The backup token gives no check value the backup records.
+    #[error(
+        "the restored key's check values ({token}) share no method with the backup's ({backup}): nothing proves it is the same key, so it was destroyed"
+    )]
+    NoCommonKcv {
+        /// What the backup token gives.
+        token: String,
+        /// What the manifest records.
+        backup: String,
+    },
+    /// A check value differs.
+    #[error(
+        "the restored key's {method} check value is {actual}, the backup records {expected}: it is not the same key, so it was destroyed"
+    )]
+    KcvMismatch {
+        /// The method.
+        method: String,
+        /// The value recorded.
+        expected: String,
+        /// The value the token gives.
+        actual: String,
+    },
+    /// The restored key lacks a ceremony key's protections.
+    #[error(
+        "the restored key {label:?} is not protected as a ceremony key on this token (sensitive, extractable only by wrapping, of no other use, not modifiable), so it was destroyed"
+    )]
+    Unprotected {
+        /// The key label.
+        label: String,
+    },
+}
+
+#[derive(Debug, Deserialize)]
+struct ManifestKey {
+    label: String,
+    id: String,
+    spec: String,
+    #[serde(default)]
+    check_values: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct BackupManifest {
+    provider: String,
+    algorithm: String,
+    wrapping_key_sha256: String,
+    key: ManifestKey,
+    files: BTreeMap<String, String>,
+}
+
+/// A backup directory, read and checked.
+#[derive(Debug)]
+pub struct Backup {
+    dir: PathBuf,
+    label: KeyLabel,
+    id: Vec<u8>,
+    spec: KeySpec,
+    algorithm: WrappingAlgorithm,
+    backup_key_sha256: String,
+    check_values: BTreeMap<String, String>,
+    wrapped: Vec<u8>,
+}
+
+fn read(path: &Path, limit: u64) -> Result<Vec<u8>, Error> {
+    use std::io::Read as _;
+    let fail = |reason: String| Error::Read {
+        path: path.to_owned(),
+        reason,
+    };
+    let file = std::fs::File::open(path).map_err(|e| fail(e.to_string()))?;
+    let mut bytes = Vec::new();
+    file.take(limit + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| fail(e.to_string()))?;
+    if bytes.len() as u64 > limit {
+        return Err(fail(format!("it is larger than {limit} bytes")));
+    }
+    Ok(bytes)
+}
+
+/// Reads a backup directory and checks it holds `label`, before any token is opened: the
+/// manifest, the digests of its files, the algorithm, the key kind and the wrapped length.
+pub fn load(dir: &Path, label: &KeyLabel) -> Result<Backup, Error> {
+    let manifest_path = dir.join("manifest.json");
+    let bad = |reason: String| Error::Manifest {
+        path: manifest_path.clone(),
+        reason,
+    };
+    let bytes = read(&manifest_path, MAX_MANIFEST)?;
+    let map = kms::parse_json_object(&bytes).map_err(|e| bad(e.to_string()))?;
+    let m: BackupManifest = serde_json::from_value(serde_json::Value::Object(map))
+        .map_err(|e| bad(format!("it is not a keyrite manifest: {e}")))?;
+    if m.provider != kms::Provider::Pkcs11Backup.name() {
+        return Err(bad(format!(
+            "it records a wrap for {:?}, not a backup (--provider pkcs11-backup)",
+            m.provider
+        )));
+    }
+    if m.key.label != label.as_str() {
+        return Err(Error::OtherKey {
+            asked: label.to_string(),
+            holds: m.key.label,
+        });
+    }
+    let algorithm: WrappingAlgorithm = m
+        .algorithm
+        .parse()
+        .ok()
+        .filter(|a| kms::Provider::Pkcs11Backup.algorithms().contains(a))
+        .ok_or_else(|| bad(format!("algorithm {:?} is not one a backup uses", m.algorithm)))?;
+    let spec = <KeySpec as clap::ValueEnum>::value_variants()
+        .iter()
+        .copied()
+        .find(|s| s.name() == m.key.spec)
+        .ok_or_else(|| bad(format!("key spec {:?} is not one keyrite makes", m.key.spec)))?;
+    let id = hex::decode(&m.key.id).map_err(|_| bad("key.id is not hex".into()))?;
+    if m.key.check_values.is_empty() {
+        return Err(bad("it records no check values for the key".into()));
+    }
+    let is_hex6 = |v: &str| v.len() == 6 && v.bytes().all(|b| b.is_ascii_hexdigit());
+    if !m.key.check_values.values().all(|v| is_hex6(v)) {
+        return Err(bad("a check value is not six hex digits".into()));
+    }
+    let mut wrapped = None;
+    for (name, digest) in &m.files {
+        if name.contains('/') || name == "manifest.json" {
+            return Err(bad(format!("it names a file {name:?} outside the backup")));
+        }
+        let path = dir.join(name);
+        let contents = read(&path, MAX_MANIFEST)?;
+        if !hex::encode(Sha256::digest(&contents)).eq_ignore_ascii_case(digest) {
+            return Err(Error::Digest { path });
+        }
+        if name == WRAPPED {
+            wrapped = Some(contents);
+        }
+    }
+    let wrapped = wrapped.ok_or_else(|| bad(format!("it lists no {WRAPPED}")))?;
+    Ok(Backup {
+        dir: dir.to_owned(),
+        label: label.clone(),
+        id,
+        spec,
+        algorithm,
+        backup_key_sha256: m.wrapping_key_sha256,
+        check_values: m.key.check_values,
+        wrapped,
+    })
+}
+
+/// A key restored into the backup token.
+#[derive(Debug, Serialize)]
+pub struct Restored {
+    /// The key label.
+    pub label: KeyLabel,
+    /// `CKA_ID`, hex (the same as on the first token).
+    pub id: String,
+    /// The kind of material.
+    pub spec: KeySpec,
+    /// The token it was restored into.
+    pub token: String,
+    /// Its serial.
+    pub token_serial: String,
+    /// The algorithm the backup was wrapped with.
+    pub algorithm: &'static str,
+    /// The check values the two tokens share, which matched.
+    pub matched: BTreeMap<String, String>,
+    /// The key's check value on this token, as `keys list` and `rewrap --expect-kcv` use it.
+    pub kcv: String,
+    /// Its method.
+    pub kcv_method: String,
+}
+
+/// Restores a backup into the token: see the module documentation.
+pub fn run(backup: Backup, access: &TokenAccess) -> Result<Restored, crate::Error> {
+    let (_module, token) = open_logged_in(access)?;
+    token.check_label_free(&backup.label)?;
+    let (private, backup_key) = token.backup_private_key(&backup.backup_key_sha256)?;
+    let modulus_len = backup_key.modulus_len();
+    let bits = backup_key.spec().bits();
+    let expected = backup
+        .algorithm
+        .wrapped_len(modulus_len, backup.spec.byte_len());
+    if backup.wrapped.len() != expected {
+        return Err(Error::Length {
+            path: backup.dir.join(WRAPPED),
+            actual: backup.wrapped.len(),
+            expected,
+            spec: backup.spec,
+            algorithm: backup.algorithm,
+            bits,
+        }
+        .into());
+    }
+    let kwp = token.select_kwp(backup.spec)?;
+    let (rsa_part, kwp_part) = backup.wrapped.split_at(modulus_len);
+    let handle = token.restore_backup(
+        private,
+        backup.algorithm,
+        kwp,
+        rsa_part,
+        kwp_part,
+        &backup.label,
+        &backup.id,
+        backup.spec,
+    )?;
+    match prove(&token, handle, &backup) {
+        Ok(restored) => Ok(restored),
+        Err(e) => {
+            token.destroy(handle)?;
+            Err(e)
+        }
+    }
+}
+
+/// Compares the restored key's check values with the backup's and checks its protections.
+fn prove(token: &Token, handle: ObjectHandle, backup: &Backup) -> Result<Restored, crate::Error> {
+    let (values, why) = token.check_values(handle, backup.spec.key_type())?;
+    let mut matched = BTreeMap::new();
+    for kcv in &values {
+        if let Some(expected) = backup.check_values.get(kcv.method.name()) {
+            if !expected.eq_ignore_ascii_case(&kcv.value) {
+                return Err(Error::KcvMismatch {
+                    method: kcv.method.name().to_owned(),
+                    expected: expected.to_ascii_lowercase(),
+                    actual: kcv.value.clone(),
+                }
+                .into());
+            }
+            matched.insert(kcv.method.name().to_owned(), kcv.value.clone());
+        }
+    }
+    let Some(first) = values.first().filter(|_| !matched.is_empty()) else {
+        return Err(Error::NoCommonKcv {
+            token: if values.is_empty() {
+                why
+            } else {
+                values.iter().map(|k| k.method.name()).collect::<Vec<_>>().join(", ")
+            },
+            backup: backup.check_values.keys().cloned().collect::<Vec<_>>().join(", "),
+        }
+        .into());
+    };
+    let (_, info) = token.secret_key(&backup.label)?;
+    if !info.is_ceremony_key() || !info.may_be(backup.spec) {
+        return Err(Error::Unprotected {
+            label: backup.label.to_string(),
+        }
+        .into());
+    }
+    let description = token.description();
+    Ok(Restored {
+        label: backup.label.clone(),
+        id: hex::encode(&backup.id),
+        spec: backup.spec,
+        token: description.label.clone(),
+        token_serial: description.serial.clone(),
+        algorithm: backup.algorithm.name(),
+        matched,
+        kcv: first.value.clone(),
+        kcv_method: first.method.name().to_owned(),
+    })
+}

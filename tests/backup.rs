@@ -1,0 +1,372 @@
+//! Backups to a second token: `token backup-key create` there, a wrap with `--provider
+//! pkcs11-backup` here, `restore` there, unwrapped inside that token. Every pair of tokens that
+//! can unwrap is tried; the restored key re-wraps to the same material, which a KMS private key
+//! unwraps outside both tokens.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+
+const ARN_2: &str = "arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+
+/// Wraps for AWS under a fresh KMS key pair and unwraps the output with the KMS private key.
+fn aws_material(token: &TestToken, args: &[&str], arn: &str, out: &str) -> Vec<u8> {
+    let kms = Kms::new(token.dir.path(), 2048);
+    let params = format!("{out}.params.json");
+    write_json(
+        token.dir.path(),
+        &params,
+        &kms.aws_params(arn, &hours_from_now(24)),
+    );
+    let mut cmd = token.keyrite();
+    cmd.args(args).args([
+        "--provider",
+        "aws",
+        "--params",
+        &params,
+        "--algorithm",
+        "RSAES_OAEP_SHA_1",
+        "--out",
+        out,
+        "--pin-env",
+        PIN_ENV,
+    ]);
+    run_ok(&mut cmd);
+    let wrapped = std::fs::read(token.path(out).join("EncryptedKeyMaterial.bin")).unwrap();
+    kms.unwrap_rsa_crate(&wrapped, "RSAES_OAEP_SHA_1")
+}
+
+fn backup_key(dst: &TestToken) -> std::path::PathBuf {
+    let out = run(dst.keyrite().args([
+        "token",
+        "backup-key",
+        "create",
+        "--label",
+        "backup-2026",
+        "--pin-env",
+        PIN_ENV,
+    ]));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let pem = dst.path("backup-2026.pem");
+    std::fs::write(&pem, &out.stdout).unwrap();
+    pem
+}
+
+fn secret_keys(token: &TestToken) -> Vec<Value> {
+    token
+        .objects()
+        .into_iter()
+        .filter(|o| o["class"] == "CKO_SECRET_KEY")
+        .collect()
+}
+
+/// Generate in `src`, back up to `dst`, restore there, re-wrap there: the same material.
+fn round_trip(src: &TestToken, dst: &TestToken, algorithm: &str, spec: &str) {
+    let pem = backup_key(dst);
+    let original = aws_material(
+        src,
+        &["wrap", "--key-label", "payments", "--key-spec", spec],
+        AWS_ARN,
+        "first",
+    );
+    let listed: Value = serde_json::from_slice(&run_ok(
+        src.keyrite()
+            .args(["keys", "list", "--json", "--pin-env", PIN_ENV]),
+    ))
+    .unwrap();
+    let kcv = listed[0]["kcv"].as_str().unwrap().to_owned();
+
+    // The backup, a re-wrap of the existing key under the backup key.
+    let backup = dst.path("backup");
+    run_ok(src.keyrite().args([
+        "rewrap",
+        "--provider",
+        "pkcs11-backup",
+        "--params",
+        pem.to_str().unwrap(),
+        "--algorithm",
+        algorithm,
+        "--key-label",
+        "payments",
+        "--key-spec",
+        spec,
+        "--expect-kcv",
+        &kcv,
+        "--out",
+        backup.to_str().unwrap(),
+        "--pin-env",
+        PIN_ENV,
+    ]));
+    let manifest: Value =
+        serde_json::from_slice(&std::fs::read(backup.join("manifest.json")).unwrap()).unwrap();
+    let recorded = manifest["key"]["check_values"].as_object().unwrap();
+    assert_eq!(
+        recorded["sha256-3"],
+        kcv_python("sha256-3", &original).as_str(),
+        "the backup records the SHA-256 check value of the material"
+    );
+
+    // A manifest whose check values do not match the material is refused, and the restored
+    // key destroyed: nothing is left on the backup token.
+    let forged = dst.path("forged");
+    std::fs::create_dir(&forged).unwrap();
+    for f in ["backup.bin", "import.sh"] {
+        std::fs::copy(backup.join(f), forged.join(f)).unwrap();
+    }
+    let mut m = manifest.clone();
+    for v in m["key"]["check_values"].as_object_mut().unwrap().values_mut() {
+        *v = Value::from("000000");
+    }
+    write_json(&forged, "manifest.json", &m);
+    let out = run(dst.keyrite().args([
+        "restore",
+        "--backup",
+        "forged",
+        "--key-label",
+        "payments",
+        "--pin-env",
+        PIN_ENV,
+    ]));
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        stderr.contains("check value is") && stderr.contains("the backup records 000000"),
+        "{stderr}"
+    );
+    assert!(secret_keys(dst).is_empty(), "nothing left on the backup token");
+
+    // The real restore.
+    let restored: Value = serde_json::from_slice(&run_ok(dst.keyrite().args([
+        "restore",
+        "--backup",
+        "backup",
+        "--key-label",
+        "payments",
+        "--json",
+        "--pin-env",
+        PIN_ENV,
+    ])))
+    .unwrap();
+    assert_eq!(restored["id"], listed[0]["id"], "the same CKA_ID on both tokens");
+    assert!(
+        restored["matched"]
+            .as_object()
+            .unwrap()
+            .contains_key("sha256-3")
+    );
+    let keys = secret_keys(dst);
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    let key = &keys[0];
+    for (attr, want) in [
+        ("token", true),
+        ("private", true),
+        ("sensitive", true),
+        ("extractable", true),
+        ("modifiable", false),
+        ("encrypt", false),
+        ("decrypt", false),
+        ("sign", false),
+        ("verify", false),
+        ("wrap", false),
+        ("unwrap", false),
+        ("derive", false),
+        ("value_readable", false),
+    ] {
+        assert_eq!(key[attr], want, "{attr} of the restored key: {key}");
+    }
+
+    // Re-wrapped on the backup token under another KMS key: the same material.
+    let again = aws_material(
+        dst,
+        &[
+            "rewrap",
+            "--key-label",
+            "payments",
+            "--key-spec",
+            spec,
+            "--expect-kcv",
+            restored["kcv"].as_str().unwrap(),
+        ],
+        ARN_2,
+        "second",
+    );
+    assert_eq!(again, original, "the restored key is the same material");
+
+    // A second restore of the same backup is refused: the label is taken.
+    let out = run(dst.keyrite().args([
+        "restore",
+        "--backup",
+        "backup",
+        "--key-label",
+        "payments",
+        "--pin-env",
+        PIN_ENV,
+    ]));
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(secret_keys(dst).len(), 1);
+}
+
+#[test]
+fn softhsm_to_softhsm() {
+    round_trip(
+        &TestToken::softhsm("primary"),
+        &TestToken::softhsm("vault-b"),
+        "RSA_AES_KEY_WRAP_SHA_1",
+        "AES_256",
+    );
+}
+
+#[test]
+fn softhsm_to_kryoptic() {
+    round_trip(
+        &TestToken::softhsm("primary"),
+        &TestToken::kryoptic("vault-b"),
+        "RSA_AES_KEY_WRAP_SHA_1",
+        "AES_256",
+    );
+}
+
+#[test]
+fn kryoptic_to_softhsm_hmac() {
+    round_trip(
+        &TestToken::kryoptic("primary"),
+        &TestToken::softhsm("vault-b"),
+        "RSA_AES_KEY_WRAP_SHA_1",
+        "HMAC_256",
+    );
+}
+
+#[test]
+fn kryoptic_to_kryoptic_sha256() {
+    round_trip(
+        &TestToken::kryoptic("primary"),
+        &TestToken::kryoptic("vault-b"),
+        "RSA_AES_KEY_WRAP_SHA_256",
+        "AES_256",
+    );
+}
+
+/// SoftHSM2 2.6.1 cannot unwrap OAEP with SHA-256: `backup-key create` says so, and a backup made
+/// that way is refused with the token's own words, nothing left behind.
+#[test]
+fn softhsm_refuses_a_sha256_backup_and_says_so_beforehand() {
+    let src = TestToken::kryoptic("primary");
+    let dst = TestToken::softhsm("vault-b");
+    let out = run(dst.keyrite().args([
+        "token",
+        "backup-key",
+        "create",
+        "--label",
+        "backup-2026",
+        "--pin-env",
+        PIN_ENV,
+    ]));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        stderr.contains("this token unwraps backups made with --algorithm RSA_AES_KEY_WRAP_SHA_1")
+            && stderr.contains("this token cannot unwrap RSA_AES_KEY_WRAP_SHA_256"),
+        "{stderr}"
+    );
+    std::fs::write(dst.path("bk.pem"), &out.stdout).unwrap();
+    run_ok(src.keyrite().args([
+        "wrap",
+        "--provider",
+        "pkcs11-backup",
+        "--params",
+        dst.path("bk.pem").to_str().unwrap(),
+        "--key-label",
+        "payments",
+        "--out",
+        dst.path("backup").to_str().unwrap(),
+        "--pin-env",
+        PIN_ENV,
+    ]));
+    let out = run(dst.keyrite().args([
+        "restore",
+        "--backup",
+        "backup",
+        "--key-label",
+        "payments",
+        "--pin-env",
+        PIN_ENV,
+    ]));
+    assert_eq!(
+        String::from_utf8(out.stderr).unwrap(),
+        "keyrite: C_UnwrapKey of the ephemeral key (CKM_RSA_PKCS_OAEP, RSA_AES_KEY_WRAP_SHA_256) failed: C_UnwrapKey returned CKR_ARGUMENTS_BAD\n"
+    );
+    assert!(secret_keys(&dst).is_empty());
+}
+
+/// The backup file is standard RSA-AES key wrap: with a backup key made by openssl, Python
+/// `cryptography` unwraps it to the material a KMS import of the same key receives; and a
+/// restore names the wrong key, a wrap manifest or a changed file before any token is opened.
+#[test]
+fn the_backup_is_rsa_aes_and_restore_checks_the_directory_first() {
+    let src = TestToken::softhsm("primary");
+    let outside = Kms::new(src.dir.path(), 3072);
+    let pem = run_ok(
+        std::process::Command::new("openssl")
+            .args(["pkey", "-pubout", "-in"])
+            .arg(&outside.private_pem),
+    );
+    std::fs::write(src.path("outside.pem"), pem).unwrap();
+    let original = aws_material(
+        &src,
+        &["wrap", "--key-label", "payments"],
+        AWS_ARN,
+        "first",
+    );
+    let kcv = kcv_python("aes-ecb-zero-3", &original);
+    run_ok(src.keyrite().args([
+        "rewrap",
+        "--provider",
+        "pkcs11-backup",
+        "--params",
+        "outside.pem",
+        "--algorithm",
+        "RSA_AES_KEY_WRAP_SHA_1",
+        "--key-label",
+        "payments",
+        "--expect-kcv",
+        &kcv,
+        "--out",
+        "backup",
+        "--pin-env",
+        PIN_ENV,
+    ]));
+    let material = outside.unwrap_python(&src.path("backup/backup.bin"), "RSA_AES_KEY_WRAP_SHA_1");
+    assert_eq!(material, original);
+    let script = std::fs::read_to_string(src.path("backup/import.sh")).unwrap();
+    assert!(script.contains("exec keyrite restore --backup \"$here\" --key-label 'payments' \"$@\""));
+
+    let restore = |dir: &str, label: &str| {
+        let out = run(src.keyrite().args([
+            "restore",
+            "--backup",
+            dir,
+            "--key-label",
+            label,
+            "--module",
+            "/nonexistent/module.so",
+        ]));
+        assert_eq!(out.status.code(), Some(1));
+        String::from_utf8(out.stderr).unwrap()
+    };
+    assert_eq!(
+        restore("backup", "other"),
+        "keyrite: the backup holds key \"payments\", not \"other\"\n"
+    );
+    assert_eq!(
+        restore("first", "payments"),
+        "keyrite: first/manifest.json: it records a wrap for \"aws\", not a backup (--provider pkcs11-backup)\n"
+    );
+    let mut bytes = std::fs::read(src.path("backup/backup.bin")).unwrap();
+    bytes[100] ^= 1;
+    std::fs::write(src.path("backup/backup.bin"), bytes).unwrap();
+    assert_eq!(
+        restore("backup", "payments"),
+        "keyrite: backup/backup.bin does not match the SHA-256 the manifest records for it\n"
+    );
+}
