@@ -16,8 +16,8 @@ use keyrite::wrap::{TokenAccess, WrapOutcome, WrapRequest};
 use keyrite::{Error, info, wrap};
 
 use cli::{
-    BackupKeyCommand, CeremonyCommand, Cli, Command, KeysCommand, PinCommand, PlanCommand, SignerCommand,
-    TokenCommand, WitnessCommand,
+    BackupKeyCommand, CeremonyCommand, Cli, Command, KeysCommand, PinCommand, PlanCommand,
+    SignerCommand, TokenCommand, WitnessCommand,
 };
 use keyrite::ceremony::{self, RunRequest};
 use secrecy::ExposeSecret as _;
@@ -200,21 +200,33 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
                     println!(
                         "  {:<24} {:<9} KCV {} ({})  id {}",
                         k.label,
-                        k.spec.map_or("-", |s| s.name()),
+                        k.spec.map_or(k.key_type.as_str(), |s| s.name()),
                         k.kcv.as_deref().unwrap_or("none"),
                         k.kcv_method,
                         k.id
                     );
                     println!(
-                        "  {:<24} {} {} {} {} {} {}",
+                        "  {:<24} {} {} {} {} {} {} {}",
                         "",
                         flag("sensitive", k.sensitive),
                         flag("always-sensitive", k.always_sensitive),
                         flag("extractable", k.extractable),
                         flag("never-extractable", k.never_extractable),
                         flag("modifiable", k.modifiable),
-                        flag("wrap-with-trusted", k.wrap_with_trusted)
+                        flag("wrap-with-trusted", k.wrap_with_trusted),
+                        match k.local {
+                            Some(true) => "generated here",
+                            Some(false) => "unwrapped or imported",
+                            None => "origin not reported",
+                        }
                     );
+                    if !k.usages.is_empty() {
+                        println!(
+                            "  {:<24} usable to {}: not a ceremony key",
+                            "",
+                            k.usages.join(", ")
+                        );
+                    }
                 }
                 Ok(())
             }
@@ -474,7 +486,11 @@ fn print_ceremony_outcome(outcome: &ceremony::Outcome) {
 
 fn print_backup_key(key: &keyrite::hsm::backup::BackupKey, label: &keyrite::hsm::keys::KeyLabel) {
     print!("{}", key.pem);
-    eprintln!("Backup key {:?}: SHA-256 {}", label.as_str(), key.fingerprint);
+    eprintln!(
+        "Backup key {:?}: SHA-256 {}",
+        label.as_str(),
+        key.fingerprint
+    );
     for algorithm in &key.unwraps {
         eprintln!("  this token unwraps backups made with --algorithm {algorithm}");
     }

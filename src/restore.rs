@@ -16,8 +16,8 @@ use cryptoki::object::ObjectHandle;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
-use crate::hsm::keys::{KeyLabel, KeySpec};
 use crate::hsm::Token;
+use crate::hsm::keys::{KeyLabel, KeySpec};
 use crate::kms::{self, WrappingAlgorithm, backup::WRAPPED};
 use crate::wrap::{TokenAccess, open_logged_in};
 
@@ -183,12 +183,22 @@ pub fn load(dir: &Path, label: &KeyLabel) -> Result<Backup, Error> {
         .parse()
         .ok()
         .filter(|a| kms::Provider::Pkcs11Backup.algorithms().contains(a))
-        .ok_or_else(|| bad(format!("algorithm {:?} is not one a backup uses", m.algorithm)))?;
+        .ok_or_else(|| {
+            bad(format!(
+                "algorithm {:?} is not one a backup uses",
+                m.algorithm
+            ))
+        })?;
     let spec = <KeySpec as clap::ValueEnum>::value_variants()
         .iter()
         .copied()
         .find(|s| s.name() == m.key.spec)
-        .ok_or_else(|| bad(format!("key spec {:?} is not one keyrite makes", m.key.spec)))?;
+        .ok_or_else(|| {
+            bad(format!(
+                "key spec {:?} is not one keyrite makes",
+                m.key.spec
+            ))
+        })?;
     let id = hex::decode(&m.key.id).map_err(|_| bad("key.id is not hex".into()))?;
     if m.key.check_values.is_empty() {
         return Err(bad("it records no check values for the key".into()));
@@ -311,9 +321,18 @@ fn prove(token: &Token, handle: ObjectHandle, backup: &Backup) -> Result<Restore
             token: if values.is_empty() {
                 why
             } else {
-                values.iter().map(|k| k.method.name()).collect::<Vec<_>>().join(", ")
+                values
+                    .iter()
+                    .map(|k| k.method.name())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             },
-            backup: backup.check_values.keys().cloned().collect::<Vec<_>>().join(", "),
+            backup: backup
+                .check_values
+                .keys()
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", "),
         }
         .into());
     };

@@ -389,7 +389,12 @@ pub fn rewrap(
 ) -> Result<WrapOutcome, Error> {
     let (module, token) = open_logged_in(access)?;
     let request = &prepared.request;
-    let (handle, key) = existing_key(&token, &request.key_label, expected_kcv, Some(request.key_spec))?;
+    let (handle, key) = existing_key(
+        &token,
+        &request.key_label,
+        expected_kcv,
+        Some(request.key_spec),
+    )?;
     let checked = check_on_token(&token, &prepared)?;
     wrap_and_write(&token, &module, &prepared, &checked, handle, &key).map_err(|(step, source)| {
         Error::StepFailed {

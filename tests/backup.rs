@@ -48,7 +48,11 @@ fn backup_key(dst: &TestToken) -> std::path::PathBuf {
         "--pin-env",
         PIN_ENV,
     ]));
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let pem = dst.path("backup-2026.pem");
     std::fs::write(&pem, &out.stdout).unwrap();
     pem
@@ -71,10 +75,13 @@ fn round_trip(src: &TestToken, dst: &TestToken, algorithm: &str, spec: &str) {
         AWS_ARN,
         "first",
     );
-    let listed: Value = serde_json::from_slice(&run_ok(
-        src.keyrite()
-            .args(["keys", "list", "--json", "--pin-env", PIN_ENV]),
-    ))
+    let listed: Value = serde_json::from_slice(&run_ok(src.keyrite().args([
+        "keys",
+        "list",
+        "--json",
+        "--pin-env",
+        PIN_ENV,
+    ])))
     .unwrap();
     let kcv = listed[0]["kcv"].as_str().unwrap().to_owned();
 
@@ -116,7 +123,11 @@ fn round_trip(src: &TestToken, dst: &TestToken, algorithm: &str, spec: &str) {
         std::fs::copy(backup.join(f), forged.join(f)).unwrap();
     }
     let mut m = manifest.clone();
-    for v in m["key"]["check_values"].as_object_mut().unwrap().values_mut() {
+    for v in m["key"]["check_values"]
+        .as_object_mut()
+        .unwrap()
+        .values_mut()
+    {
         *v = Value::from("000000");
     }
     write_json(&forged, "manifest.json", &m);
@@ -135,7 +146,10 @@ fn round_trip(src: &TestToken, dst: &TestToken, algorithm: &str, spec: &str) {
         stderr.contains("check value is") && stderr.contains("the backup records 000000"),
         "{stderr}"
     );
-    assert!(secret_keys(dst).is_empty(), "nothing left on the backup token");
+    assert!(
+        secret_keys(dst).is_empty(),
+        "nothing left on the backup token"
+    );
 
     // The real restore.
     let restored: Value = serde_json::from_slice(&run_ok(dst.keyrite().args([
@@ -149,7 +163,10 @@ fn round_trip(src: &TestToken, dst: &TestToken, algorithm: &str, spec: &str) {
         PIN_ENV,
     ])))
     .unwrap();
-    assert_eq!(restored["id"], listed[0]["id"], "the same CKA_ID on both tokens");
+    assert_eq!(
+        restored["id"], listed[0]["id"],
+        "the same CKA_ID on both tokens"
+    );
     assert!(
         restored["matched"]
             .as_object()
@@ -312,12 +329,7 @@ fn the_backup_is_rsa_aes_and_restore_checks_the_directory_first() {
             .arg(&outside.private_pem),
     );
     std::fs::write(src.path("outside.pem"), pem).unwrap();
-    let original = aws_material(
-        &src,
-        &["wrap", "--key-label", "payments"],
-        AWS_ARN,
-        "first",
-    );
+    let original = aws_material(&src, &["wrap", "--key-label", "payments"], AWS_ARN, "first");
     let kcv = kcv_python("aes-ecb-zero-3", &original);
     run_ok(src.keyrite().args([
         "rewrap",
@@ -339,7 +351,9 @@ fn the_backup_is_rsa_aes_and_restore_checks_the_directory_first() {
     let material = outside.unwrap_python(&src.path("backup/backup.bin"), "RSA_AES_KEY_WRAP_SHA_1");
     assert_eq!(material, original);
     let script = std::fs::read_to_string(src.path("backup/import.sh")).unwrap();
-    assert!(script.contains("exec keyrite restore --backup \"$here\" --key-label 'payments' \"$@\""));
+    assert!(
+        script.contains("exec keyrite restore --backup \"$here\" --key-label 'payments' \"$@\"")
+    );
 
     let restore = |dir: &str, label: &str| {
         let out = run(src.keyrite().args([
@@ -369,4 +383,60 @@ fn the_backup_is_rsa_aes_and_restore_checks_the_directory_first() {
         restore("backup", "payments"),
         "keyrite: backup/backup.bin does not match the SHA-256 the manifest records for it\n"
     );
+}
+
+/// A ceremony backs up the key it generates (a plan `wrap` step with provider pkcs11-backup);
+/// the transcript verifies with its outputs, and the backup restores on the second token.
+#[test]
+fn a_ceremony_backs_up_its_key_and_the_backup_restores() {
+    use common::ceremony::Ceremony;
+    let c = Ceremony::new(&["us-east-1"]);
+    let dst = TestToken::kryoptic("vault-b");
+    let pem = backup_key(&dst);
+    std::fs::copy(&pem, c.dir().join("params/backup-2026.pem")).unwrap();
+    c.write_policy(2);
+    c.write_plan("payments", "RSAES_OAEP_SHA_1");
+    let mut plan = std::fs::read_to_string(c.dir().join("plan.toml")).unwrap();
+    plan.push_str(
+        "\n[[steps]]\naction = \"wrap\"\nkey_label = \"payments\"\nprovider = \"pkcs11-backup\"\n\
+         params = \"params/backup-2026.pem\"\nalgorithm = \"RSA_AES_KEY_WRAP_SHA_1\"\nout = \"payments-backup\"\n",
+    );
+    std::fs::write(c.dir().join("plan.toml"), plan).unwrap();
+    c.run_approved("t.jsonl");
+    let out = c.verify(
+        "t.jsonl",
+        &[
+            "--policy",
+            "policy.toml",
+            "--plan",
+            "plan.toml",
+            "--outputs",
+            ".",
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+
+    let restored: Value = serde_json::from_slice(&run_ok(dst.keyrite().args([
+        "restore",
+        "--backup",
+        c.dir().join("payments-backup").to_str().unwrap(),
+        "--key-label",
+        "payments",
+        "--json",
+        "--pin-env",
+        PIN_ENV,
+    ])))
+    .unwrap();
+    let wrapped =
+        std::fs::read(c.dir().join("payments-us-east-1/EncryptedKeyMaterial.bin")).unwrap();
+    let material = c.regions[0]
+        .kms
+        .unwrap_rsa_crate(&wrapped, "RSAES_OAEP_SHA_1");
+    assert_eq!(restored["kcv"], kcv_python("sha256-3", &material).as_str());
+    assert_eq!(restored["kcv_method"], "sha256-3");
 }

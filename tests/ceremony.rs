@@ -479,7 +479,7 @@ fn plan_errors_name_the_field() {
         ),
         (
             plan.replace("provider = \"aws\"", "provider = \"oci\""),
-            "keyrite: plan.toml: steps[1].provider: \"oci\" is not one of aws, alibaba, gcp, azure, vault\n",
+            "keyrite: plan.toml: steps[1].provider: \"oci\" is not one of aws, alibaba, gcp, azure, vault, pkcs11-backup\n",
         ),
         (
             plan.replace(

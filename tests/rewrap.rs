@@ -115,14 +115,20 @@ fn a_rewrap_gives_the_same_material_under_new_parameters_and_a_wrong_kcv_stops_i
             "kcv_method",
             "key_type",
             "label",
+            "local",
             "modifiable",
             "never_extractable",
             "sensitive",
             "spec",
             "start_date",
+            "usages",
+            "value_len",
             "wrap_with_trusted"
         ]
     );
+    assert_eq!(entry["local"], true);
+    assert_eq!(entry["usages"], serde_json::json!([]));
+    assert_eq!(entry["value_len"], 32);
     assert_eq!(entry["label"], "payments");
     assert_eq!(entry["kcv"], kcv.as_str());
     assert_eq!(entry["sensitive"], true);

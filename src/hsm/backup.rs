@@ -145,10 +145,7 @@ impl Token {
     }
 
     /// The RSA public key object's key, checked as a wrapping key.
-    fn rsa_public_key(
-        &self,
-        public: ObjectHandle,
-    ) -> Result<(WrappingKey, rsa::PublicKey), Error> {
+    fn rsa_public_key(&self, public: ObjectHandle) -> Result<(WrappingKey, rsa::PublicKey), Error> {
         let attrs = self.session().get_attributes(
             public,
             &[AttributeType::Modulus, AttributeType::PublicExponent],

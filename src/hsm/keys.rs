@@ -73,7 +73,6 @@ impl KeySpec {
             }
         }
     }
-
 }
 
 /// How the token's `CKA_CHECK_VALUE` is computed for a key type (PKCS#11 3.0); `None` for types
@@ -343,7 +342,11 @@ impl Token {
     /// The key check value, read from the token: `CKA_CHECK_VALUE` where the token computes it,
     /// else SHA-256 by `C_DigestKey` where the token allows that on a sensitive key. Never the
     /// key's value, and never a usage granted just for this.
-    pub fn key_check_value(&self, key: ObjectHandle, key_type: KeyType) -> Result<KcvResult, Error> {
+    pub fn key_check_value(
+        &self,
+        key: ObjectHandle,
+        key_type: KeyType,
+    ) -> Result<KcvResult, Error> {
         let (values, why) = self.check_values(key, key_type)?;
         Ok(match values.into_iter().next() {
             Some(kcv) => KcvResult::Known(kcv),
