@@ -156,6 +156,36 @@ pub enum KeysCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Destroy a key on purpose, ending its life: runs an approved plan whose only steps
+    /// destroy this key (after checking its KCV), and records a sealed transcript.
+    Destroy {
+        /// The key to destroy; the plan must destroy it and nothing else.
+        #[arg(long, value_name = "LABEL")]
+        key_label: KeyLabel,
+        /// The plan file.
+        #[arg(long, value_name = "FILE")]
+        plan: PathBuf,
+        #[command(flatten)]
+        run: RunArgs,
+    },
+}
+
+/// What every approved run takes beside its plan: the policy, the approvals, the transcript.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The policy file (who may approve, the threshold, the signer).
+    #[arg(long, value_name = "FILE")]
+    pub policy: PathBuf,
+    /// The directory of approvals (`ssh-keygen -Y sign -n keyrite-plan` signatures).
+    #[arg(long, value_name = "DIR")]
+    pub approvals: PathBuf,
+    /// The transcript to create (must not exist).
+    #[arg(long, value_name = "FILE")]
+    pub transcript: PathBuf,
+    /// A PIN share file, when the plan takes the PIN from shares (repeat for each; without
+    /// any, custodians type their shares on the terminal).
+    #[arg(long, value_name = "FILE")]
+    pub pin_share: Vec<PathBuf>,
 }
 
 /// `keyrite plan …`
@@ -183,19 +213,8 @@ pub enum CeremonyCommand {
     Run {
         /// The plan file.
         plan: PathBuf,
-        /// The policy file (who may approve, the threshold, the signer).
-        #[arg(long, value_name = "FILE")]
-        policy: PathBuf,
-        /// The directory of approvals (`ssh-keygen -Y sign -n keyrite-plan` signatures).
-        #[arg(long, value_name = "DIR")]
-        approvals: PathBuf,
-        /// The transcript to create (must not exist).
-        #[arg(long, value_name = "FILE")]
-        transcript: PathBuf,
-        /// A PIN share file, when the plan takes the PIN from shares (repeat for each; without
-        /// any, custodians type their shares on the terminal).
-        #[arg(long, value_name = "FILE")]
-        pin_share: Vec<PathBuf>,
+        #[command(flatten)]
+        run: RunArgs,
     },
 }
 

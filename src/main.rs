@@ -333,58 +333,14 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
             print!("{}", plan.digest_statement());
             Ok(())
         }
-        Command::Ceremony(CeremonyCommand::Run {
-            plan,
-            policy,
-            approvals,
-            transcript,
-            pin_share,
-        }) => {
-            let req = RunRequest {
-                plan,
-                policy,
-                approvals,
-                transcript,
-                module,
-                pin_shares: pin_share,
-            };
-            let prepared = ceremony::prepare(&req, OffsetDateTime::now_utc())?;
-            println!(
-                "Plan {:?} approved by {} of {} required: {}.",
-                prepared.plan.ceremony_id,
-                prepared.quorum.approvals.len(),
-                prepared.quorum.threshold,
-                prepared
-                    .quorum
-                    .approvals
-                    .iter()
-                    .map(|a| a.custodian.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            );
-            let outcome = ceremony::run(prepared, &req)?;
-            for key in &outcome.keys {
-                println!(
-                    "Key {:?} ({}): KCV {} ({}).",
-                    key.label.as_str(),
-                    key.spec,
-                    key.kcv.as_deref().unwrap_or("none"),
-                    key.kcv_method
-                );
-            }
-            for out in &outcome.outputs {
-                println!(
-                    "Wrote {}/ — next: sh {}",
-                    out.display(),
-                    out.join("import.sh").display()
-                );
-            }
-            println!(
-                "Completed. Sealed transcript: {}",
-                outcome.transcript.display()
-            );
-            Ok(())
+        Command::Ceremony(CeremonyCommand::Run { plan, run }) => {
+            run_ceremony(module, plan, run, None)
         }
+        Command::Keys(KeysCommand::Destroy {
+            key_label,
+            plan,
+            run,
+        }) => run_ceremony(module, plan, run, Some(&key_label)),
         Command::Wrap(args) => {
             let (prepared, access) = prepare_wrap(&args, module)?;
             let valid_to = prepared.params().valid_to;
@@ -415,6 +371,62 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
         }
     }?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Runs an approved plan; for `keys destroy`, only a plan that destroys `destroying` and nothing
+/// else.
+fn run_ceremony(
+    module: Option<std::path::PathBuf>,
+    plan: std::path::PathBuf,
+    run: cli::RunArgs,
+    destroying: Option<&keyrite::hsm::keys::KeyLabel>,
+) -> Result<(), Error> {
+    let req = RunRequest {
+        plan,
+        policy: run.policy,
+        approvals: run.approvals,
+        transcript: run.transcript,
+        module,
+        pin_shares: run.pin_share,
+    };
+    let prepared = ceremony::prepare(&req, OffsetDateTime::now_utc())?;
+    if let Some(label) = destroying {
+        ceremony::check_destroys_only(&prepared.plan, label)?;
+    }
+    let destroys: Vec<_> = prepared
+        .plan
+        .steps
+        .iter()
+        .filter_map(|step| match step {
+            ceremony::plan::Step::Destroy {
+                key_label,
+                expect_kcv,
+            } => Some((key_label.clone(), expect_kcv.clone())),
+            _ => None,
+        })
+        .collect();
+    println!(
+        "Plan {:?} approved by {} of {} required: {}.",
+        prepared.plan.ceremony_id,
+        prepared.quorum.approvals.len(),
+        prepared.quorum.threshold,
+        prepared
+            .quorum
+            .approvals
+            .iter()
+            .map(|a| a.custodian.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let outcome = ceremony::run(prepared, &req)?;
+    for (label, kcv) in &destroys {
+        println!(
+            "Destroyed key {:?} (KCV {kcv}, checked first).",
+            label.as_str()
+        );
+    }
+    print_ceremony_outcome(&outcome);
+    Ok(())
 }
 
 /// Checks a wrap's inputs (no token yet) and says how to reach the token.

@@ -206,7 +206,24 @@ fn the_key_lifecycle_in_ceremonies() {
         .unwrap();
     assert_eq!(rewrapped.1["data"]["kcv"], kcv.as_str());
 
-    // Destroying it needs the quorum: one approval is not enough, two are.
+    // Destroying it (`keys destroy`) needs the quorum: one approval is not enough, two are; and
+    // a plan that does anything but destroy the key named is refused.
+    let keys_destroy = |label: &str| {
+        run(c.token.keyrite().args([
+            "keys",
+            "destroy",
+            "--key-label",
+            label,
+            "--plan",
+            "plan.toml",
+            "--policy",
+            "policy.toml",
+            "--approvals",
+            "approvals",
+            "--transcript",
+            "t3.jsonl",
+        ]))
+    };
     let destroy = format!(
         "version = 1\nceremony_id = \"payments-2026-end\"\nnot_before = \"{}\"\nnot_after = \"{}\"\n\
          operator = \"Olivia\"\ntoken_label = \"ceremony\"\nsigning_key_label = \"ceremony-signer\"\n\
@@ -220,8 +237,13 @@ fn the_key_lifecycle_in_ceremonies() {
     }
     c.digest();
     c.approve("carol", "keyrite-plan", "carol.sig");
-    let refused = c.run("t3.jsonl");
+    let refused = keys_destroy("payments-2026");
     assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("approval"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
     assert!(
         c.token
             .objects()
@@ -229,12 +251,21 @@ fn the_key_lifecycle_in_ceremonies() {
             .any(|o| o["label"] == "payments-2026")
     );
     c.approve("alice", "keyrite-plan", "alice.sig");
-    let out = c.run("t3.jsonl");
+    let other = keys_destroy("payments-2027");
+    assert_eq!(
+        String::from_utf8(other.stderr).unwrap(),
+        "keyrite: plan.toml: keys destroy runs only a plan whose steps destroy \"payments-2027\"; steps[0] destroys \"payments-2026\"\n"
+    );
+    assert!(!c.dir().join("t3.jsonl").exists());
+    let out = keys_destroy("payments-2026");
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    assert!(String::from_utf8(out.stdout).unwrap().contains(&format!(
+        "Destroyed key \"payments-2026\" (KCV {kcv}, checked first)."
+    )),);
     assert!(
         !c.token
             .objects()

@@ -31,6 +31,16 @@ use quorum::Quorum;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
+    /// `keys destroy` was given a plan that does more, or other, than destroy its key.
+    #[error("{}: keys destroy runs only a plan whose steps destroy {label:?}; {reason}", plan.display())]
+    NotADestroyPlan {
+        /// The plan.
+        plan: PathBuf,
+        /// The key to destroy.
+        label: String,
+        /// What the plan does instead.
+        reason: String,
+    },
     /// A file could not be read.
     #[error("cannot read {}: {reason}", path.display())]
     Read {
@@ -281,6 +291,32 @@ pub fn prepare_wraps(
         ));
     }
     Ok(wraps)
+}
+
+/// Refuses, for `keys destroy`, a plan that does anything but destroy `label`: an operator who
+/// means to end a key's life never runs a generate or a wrap by mistake.
+pub fn check_destroys_only(plan: &plan::Plan, label: &KeyLabel) -> Result<(), Error> {
+    let refuse = |reason: String| Error::NotADestroyPlan {
+        plan: plan.path.clone(),
+        label: label.to_string(),
+        reason,
+    };
+    for (i, step) in plan.steps.iter().enumerate() {
+        match step {
+            Step::Destroy { key_label, .. } if key_label == label => {}
+            Step::Destroy { key_label, .. } => {
+                return Err(refuse(format!(
+                    "steps[{i}] destroys {:?}",
+                    key_label.as_str()
+                )));
+            }
+            other => return Err(refuse(format!("steps[{i}] is a {} step", other.action()))),
+        }
+    }
+    if plan.steps.is_empty() {
+        return Err(refuse("it has no steps".into()));
+    }
+    Ok(())
 }
 
 /// The result of a completed ceremony.
