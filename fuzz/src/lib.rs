@@ -1,0 +1,88 @@
+//! What keyrite's fuzz targets share: the fixed clock, the auditor's fixtures (made by
+//! `fuzz/make-seeds` from a real ceremony) and the steps every parsed set of import parameters
+//! goes through after parsing.
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use keyrite::ceremony::policy::Policy;
+use keyrite::hsm::keys::KeySpec;
+use keyrite::kms::{Import, ImportParams, Provider, WrappingAlgorithm};
+use keyrite::verify::Signer;
+
+/// The time the targets run at: 2026-06-01T00:00:00Z, so the seeds' expiries (2099) are ahead
+/// and a run does not depend on the day.
+pub fn now() -> time::OffsetDateTime {
+    time::OffsetDateTime::from_unix_timestamp(1_780_272_000)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+}
+
+/// The policy the seeds' approvals, PIN shares and transcripts were made under.
+pub fn policy() -> &'static Policy {
+    static POLICY: OnceLock<Policy> = OnceLock::new();
+    POLICY.get_or_init(|| {
+        Policy::from_bytes(
+            Path::new("fixtures/policy.toml"),
+            include_bytes!("../fixtures/policy.toml"),
+        )
+        .unwrap_or_else(|e| panic!("fixtures/policy.toml: {e}"))
+    })
+}
+
+/// The ceremony signer that sealed the seed transcript.
+pub fn signer() -> &'static Signer {
+    static SIGNER: OnceLock<Signer> = OnceLock::new();
+    SIGNER.get_or_init(|| {
+        Signer::from_pem(
+            Path::new("fixtures/signer.pem"),
+            include_bytes!("../fixtures/signer.pem"),
+        )
+        .unwrap_or_else(|e| panic!("fixtures/signer.pem: {e}"))
+    })
+}
+
+/// The plan digest statement the seed approvals sign.
+pub fn statement() -> &'static str {
+    include_str!("../fixtures/plan.digest")
+}
+
+/// A directory of this process's own, removed when the process ends normally.
+pub fn scratch() -> &'static Path {
+    static DIR: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
+    &DIR.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("a temporary directory: {e}"));
+        let path = dir.path().to_path_buf();
+        (dir, path)
+    })
+    .1
+}
+
+/// What `keyrite wrap` does with parameters once they parse: check them against every
+/// algorithm and key kind, then write (in memory) the files the provider's import takes, with
+/// wrapped bytes of the length the algorithm gives.
+pub fn after_parse(provider: Provider, params: &ImportParams) {
+    for &key_spec in <KeySpec as clap::ValueEnum>::value_variants() {
+        for requested in std::iter::once(None).chain(WrappingAlgorithm::ALL.map(Some)) {
+            let Ok(algorithm) = params.check(provider, requested, None, key_spec) else {
+                continue;
+            };
+            let wrapped =
+                vec![
+                    0x5a;
+                    algorithm.wrapped_len(params.public_key.modulus_len(), key_spec.byte_len())
+                ];
+            let import = Import {
+                params,
+                algorithm,
+                key_spec,
+                key_label: "fuzz-key",
+                wrapped: &wrapped,
+                material_valid_to: params.valid_to,
+                token: "fuzz token",
+            };
+            for file in import.files() {
+                assert!(!file.name.contains('/'), "an output file name with a /");
+            }
+        }
+    }
+}
