@@ -118,6 +118,11 @@ pub enum Error {
         "rewrap needs the KCV the key must have: --expect-kcv HEX, or --from-transcript T --signer PEM"
     )]
     RewrapNeedsKcv,
+    /// `rewrap --wrap-with-trusted`: the existing key's attribute decides.
+    #[error(
+        "rewrap takes no --wrap-with-trusted: it reads CKA_WRAP_WITH_TRUSTED from the existing key"
+    )]
+    RewrapTrusted,
     /// `rewrap` cannot record its own transcript.
     #[error(
         "keyrite rewrap does not write transcripts; record a rewrap with a ceremony plan's rewrap step"
@@ -160,6 +165,14 @@ pub enum Error {
         step: Step,
         /// What went wrong.
         source: Box<Error>,
+    },
+    /// `--wrap-with-trusted` with RSA-AES, whose ephemeral key nobody can mark trusted.
+    #[error(
+        "{algorithm} cannot wrap a CKA_WRAP_WITH_TRUSTED key: its ephemeral AES key would itself need CKA_TRUSTED, which only the security officer can set; use RSAES_OAEP_SHA_256 or RSAES_OAEP_SHA_1"
+    )]
+    TrustedNeedsDirect {
+        /// The algorithm.
+        algorithm: WrappingAlgorithm,
     },
     /// A backup's key gave no check value, so no second token could prove it restored it.
     #[error("the token gives no key check value to record in a backup ({why})")]
@@ -254,6 +267,10 @@ impl Error {
             }
             Error::Hsm(H::KnownAnswer { .. } | H::NoKwp { .. }) => {
                 "keyrite never wraps with a mechanism that failed its known-answer test: use RSAES_OAEP_SHA_1 or RSAES_OAEP_SHA_256, or a token whose AES key wrap with padding passes (see `keyrite token info`)."
+                    .to_owned()
+            }
+            Error::Hsm(H::NoTrustedKey { .. }) => {
+                "The security officer stores the KMS key first (keyrite token trust-wrapping-key); `keyrite token info` says whether the token can trust a key at all."
                     .to_owned()
             }
             Error::Hsm(H::UnsupportedWrapping { .. }) => {

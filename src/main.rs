@@ -249,6 +249,44 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
             let (_module, token) = wrap::open_logged_in(&access)?;
             print_signer(&token.create_signer(&label)?)
         }
+        Command::Token(TokenCommand::TrustWrappingKey(args)) => {
+            let now = OffsetDateTime::now_utc();
+            let options = ProviderOptions {
+                gcp_key: args.gcp_key,
+                ..ProviderOptions::default()
+            };
+            let bytes = std::fs::read(&args.params).map_err(|e| Error::ReadParams {
+                path: args.params.clone(),
+                reason: e.to_string(),
+            })?;
+            let params = args
+                .provider
+                .parse_params(&bytes, &options, now)
+                .map_err(|source| Error::Params {
+                    path: args.params.clone(),
+                    source,
+                })?;
+            let path = Module::resolve(module.as_deref())?;
+            let module = Module::load(&path)?;
+            let description = module.find_token(args.token.as_deref())?;
+            let pin = pin_source(args.so_pin_env, args.so_pin_file).read(&format!(
+                "Security officer PIN for token {:?}: ",
+                description.label
+            ))?;
+            let token = module.open(description)?;
+            token.login_so(&pin)?;
+            drop(pin);
+            token.trust_wrapping_key(&params.public_key, &args.label)?;
+            println!(
+                "Stored {} wrapping key {} (SHA-256 {}) on token {:?} as trusted object {:?}: keys made with --wrap-with-trusted can be wrapped under it.",
+                args.provider.display_name(),
+                params.key_id,
+                params.public_key.fingerprint(),
+                token.label(),
+                args.label.as_str()
+            );
+            Ok(())
+        }
         Command::Token(TokenCommand::BackupKey(command)) => {
             let (label, token, create) = match command {
                 BackupKeyCommand::Create { label, token } => (label, token, true),
@@ -356,6 +394,9 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
             if args.wrap.transcript.is_some() {
                 return Err(Error::RewrapRecording);
             }
+            if args.wrap.wrap_with_trusted {
+                return Err(Error::RewrapTrusted);
+            }
             // The KCV expected: given, or recorded in an earlier transcript that verifies.
             let expected = match (&args.expect_kcv, &args.from_transcript, &args.signer) {
                 (Some(kcv), _, _) => kcv.clone(),
@@ -451,6 +492,7 @@ fn prepare_wrap(
         out: args.out.clone(),
         material_valid_to: args.valid_to,
         allow_legacy_pkcs1: args.allow_legacy_pkcs1,
+        wrap_with_trusted: args.wrap_with_trusted,
     };
     let prepared = wrap::prepare(request, OffsetDateTime::now_utc())?;
     let access = token_access(module, &args.token);
@@ -526,7 +568,16 @@ fn describe_step(step: &ceremony::plan::Step) -> String {
         Step::Generate {
             key_label,
             key_spec,
-        } => format!("generate {key_spec} key {:?}", key_label.as_str()),
+            wrap_with_trusted,
+        } => format!(
+            "generate {key_spec} key {:?}{}",
+            key_label.as_str(),
+            if *wrap_with_trusted {
+                " with CKA_WRAP_WITH_TRUSTED"
+            } else {
+                ""
+            }
+        ),
         Step::Wrap {
             key_label,
             provider,
@@ -584,6 +635,7 @@ fn print_report(report: &info::Report) {
             );
         }
         println!("  key check values: {}", t.kcv);
+        println!("  CKA_WRAP_WITH_TRUSTED: {}", t.wrap_with_trusted.detail);
     }
     for slot in &report.uninitialized_slots {
         println!();

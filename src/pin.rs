@@ -29,7 +29,7 @@ pub enum PinSource {
 #[non_exhaustive]
 pub enum Error {
     /// The named variable is unset or not UTF-8.
-    #[error("the environment variable {name} named by --pin-env is not set")]
+    #[error("the environment variable {name}, named to hold the PIN, is not set")]
     EnvUnset {
         /// The variable's name.
         name: String,
@@ -85,7 +85,9 @@ impl PinSource {
             PinSource::Env(name) => {
                 let value =
                     std::env::var(name).map_err(|_| Error::EnvUnset { name: name.clone() })?;
-                finish(Zeroizing::new(value), || format!("--pin-env {name}"))
+                finish(Zeroizing::new(value), || {
+                    format!("the environment variable {name}")
+                })
             }
             PinSource::File(path) => {
                 let file_err = |e: std::io::Error| Error::File {
@@ -108,7 +110,7 @@ impl PinSource {
                     .take(MAX_PIN_FILE as u64 + 1)
                     .read_to_end(&mut bytes)
                     .map_err(file_err)?;
-                let source_name = || format!("--pin-file {}", path.display());
+                let source_name = || format!("the PIN file {}", path.display());
                 if bytes.len() > MAX_PIN_FILE {
                     return Err(Error::TooLong {
                         source_name: source_name(),

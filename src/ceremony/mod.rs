@@ -252,16 +252,16 @@ pub fn prepare_wraps(
             wraps.push(None);
             continue;
         };
-        let key_spec = plan
-            .steps
-            .iter()
-            .find_map(|s| match s {
-                Step::Generate {
-                    key_label: l,
-                    key_spec,
-                } if l == key_label => Some(*key_spec),
-                _ => None,
-            })
+        let generated = plan.steps.iter().find_map(|s| match s {
+            Step::Generate {
+                key_label: l,
+                key_spec,
+                wrap_with_trusted,
+            } if l == key_label => Some((*key_spec, *wrap_with_trusted)),
+            _ => None,
+        });
+        let key_spec = generated
+            .map(|(spec, _)| spec)
             .or(existing.as_ref().map(|(_, spec)| *spec))
             .unwrap_or(crate::hsm::keys::KeySpec::Aes256);
         let request = WrapRequest {
@@ -275,6 +275,7 @@ pub fn prepare_wraps(
             out: dir.join(out),
             material_valid_to: *valid_to,
             allow_legacy_pkcs1: *allow_legacy_pkcs1,
+            wrap_with_trusted: generated.is_some_and(|(_, trusted)| trusted),
         };
         let step_err = |e: crate::Error| Error::StepInput {
             path: plan.path.clone(),
@@ -507,6 +508,7 @@ pub fn wrap_recorded(
             "algorithm": prepared.algorithm().name(),
             "key_label": request.key_label,
             "key_spec": request.key_spec,
+            "wrap_with_trusted": request.wrap_with_trusted,
             "out": request.out.display().to_string(),
             "key_material_valid_to": request.material_valid_to.map(format_time),
         }),
@@ -516,6 +518,7 @@ pub fn wrap_recorded(
         Step::Generate {
             key_label: request.key_label.clone(),
             key_spec: request.key_spec,
+            wrap_with_trusted: request.wrap_with_trusted,
         },
         Step::Wrap {
             key_label: request.key_label.clone(),
@@ -721,7 +724,16 @@ fn run_steps(
             checked.push(None);
             continue;
         };
-        let c = wrap::check_on_token(token, prepared).map_err(|e| (index, e))?;
+        // An existing key's own attribute decides; a generated one's, its plan step.
+        let trusted = match steps.get(index) {
+            Some(Step::Wrap {
+                key_label,
+                existing: Some(_),
+                ..
+            }) => wrap::is_wrap_with_trusted(token, key_label).map_err(|e| (index, e))?,
+            _ => prepared.request().wrap_with_trusted,
+        };
+        let c = wrap::check_on_token(token, prepared, trusted).map_err(|e| (index, e))?;
         t.append(
             "check",
             ACTOR,
@@ -752,6 +764,7 @@ fn run_steps(
             Step::Generate {
                 key_label,
                 key_spec,
+                wrap_with_trusted,
             } => {
                 // Announced and fsynced before the token acts.
                 t.append(
@@ -760,7 +773,9 @@ fn run_steps(
                     json!({"index": index, "key_label": key_label, "key_spec": key_spec}),
                 )
                 .map_err(|e| fail(e.into()))?;
-                let (handle, record) = wrap::generate(token, key_label, *key_spec).map_err(fail)?;
+                let (handle, record) =
+                    wrap::generate(token, key_label, *key_spec, *wrap_with_trusted)
+                        .map_err(fail)?;
                 // Known to the run before anything else can fail, so a failure settles it.
                 generated.push(Generated {
                     label: key_label.clone(),
