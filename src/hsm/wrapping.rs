@@ -254,11 +254,9 @@ impl Token {
         Ok(wrapped)
     }
 
-    /// What the token can really do, for every algorithm keyrite knows: a throw-away RSA-2048
-    /// key pair is generated as public session objects (no login needed) and each algorithm is
-    /// tried with it.
-    pub fn wrapping_support(&self) -> Result<Vec<AlgorithmSupport>, Error> {
-        let (public, private) = self.session().generate_key_pair(
+    /// A throw-away RSA-2048 key pair for trials: public session objects, so no login is needed.
+    fn throwaway_rsa_pair(&self) -> Result<(ObjectHandle, ObjectHandle), Error> {
+        Ok(self.session().generate_key_pair(
             &Mechanism::RsaPkcsKeyPairGen,
             &[
                 Attribute::Token(false),
@@ -273,7 +271,14 @@ impl Token {
                 Attribute::Sensitive(true),
                 Attribute::Unwrap(true),
             ],
-        )?;
+        )?)
+    }
+
+    /// What the token can really do, for every algorithm keyrite knows: a throw-away RSA-2048
+    /// key pair is generated as public session objects (no login needed) and each algorithm is
+    /// tried with it.
+    pub fn wrapping_support(&self) -> Result<Vec<AlgorithmSupport>, Error> {
+        let (public, private) = self.throwaway_rsa_pair()?;
         let support = WrappingAlgorithm::ALL
             .into_iter()
             .map(|algorithm| {
@@ -404,22 +409,7 @@ impl Token {
     /// Tries, with throw-away public session objects, whether the token refuses to wrap a
     /// `CKA_WRAP_WITH_TRUSTED` key under a key nobody trusted, and whether it knows `CKA_TRUSTED`.
     pub fn trusted_wrap_support(&self) -> Result<TrustedWrapSupport, Error> {
-        let (public, private) = self.session().generate_key_pair(
-            &Mechanism::RsaPkcsKeyPairGen,
-            &[
-                Attribute::Token(false),
-                Attribute::Private(false),
-                Attribute::ModulusBits(2048u64.into()),
-                Attribute::PublicExponent(vec![1, 0, 1]),
-                Attribute::Wrap(true),
-            ],
-            &[
-                Attribute::Token(false),
-                Attribute::Private(false),
-                Attribute::Sensitive(true),
-                Attribute::Unwrap(true),
-            ],
-        )?;
+        let (public, private) = self.throwaway_rsa_pair()?;
         let modulus = self
             .session()
             .get_attributes(public, &[AttributeType::Modulus])?;

@@ -224,6 +224,28 @@ impl Ceremony {
         );
     }
 
+    /// Asserts `keyrite verify` with the policy, the plan and the outputs (this directory)
+    /// exits 0.
+    pub fn assert_verifies(&self, transcript: &str) {
+        let out = self.verify(
+            transcript,
+            &[
+                "--policy",
+                "policy.toml",
+                "--plan",
+                "plan.toml",
+                "--outputs",
+                ".",
+            ],
+        );
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
+
     /// `keyrite verify` with the given extra arguments.
     pub fn verify(&self, transcript: &str, extra: &[&str]) -> Output {
         run(self
