@@ -23,6 +23,7 @@ use keyrite::ceremony::{self, RunRequest};
 use secrecy::ExposeSecret as _;
 
 fn main() -> ExitCode {
+    keyrite::pin::harden_process();
     let cli = Cli::parse();
     let verifying = matches!(cli.command, Command::Verify(_));
     match run(cli) {

@@ -254,4 +254,44 @@ impl Ceremony {
             .args(["verify", transcript, "--signer", "signer.pem"])
             .args(extra))
     }
+
+    /// Splits the PIN into `dir` and returns the digests printed for the policy.
+    pub fn split_pin(&self, dir: &str, threshold: &str, shares: &str) -> Vec<String> {
+        let out = String::from_utf8(run_ok(self.token.keyrite().args([
+            "pin",
+            "split",
+            "--threshold",
+            threshold,
+            "--shares",
+            shares,
+            "--out-dir",
+            dir,
+            "--pin-env",
+            PIN_ENV,
+        ])))
+        .unwrap();
+        out.lines()
+            .filter_map(|l| l.trim().strip_prefix('"'))
+            .map(|l| l[..64].to_owned())
+            .collect()
+    }
+
+    /// Pins the shares' digests in the policy, makes the plan take its PIN from shares, and has
+    /// alice and bob approve it.
+    pub fn use_shares(&self, digests: &[String]) {
+        let mut policy = std::fs::read_to_string(self.dir().join("policy.toml")).unwrap();
+        policy = policy.replacen(
+            "\n[[custodians]]",
+            &format!("pin_shares = {digests:?}\n\n[[custodians]]"),
+            1,
+        );
+        std::fs::write(self.dir().join("policy.toml"), policy).unwrap();
+        let plan = std::fs::read_to_string(self.dir().join("plan.toml"))
+            .unwrap()
+            .replace(&format!("pin = \"env:{PIN_ENV}\""), "pin = \"shares\"");
+        std::fs::write(self.dir().join("plan.toml"), plan).unwrap();
+        self.digest();
+        self.approve("alice", "keyrite-plan", "alice.sig");
+        self.approve("bob", "keyrite-plan", "bob.sig");
+    }
 }
