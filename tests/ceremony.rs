@@ -279,7 +279,7 @@ fn quorum_and_input_refusals_happen_before_the_token_is_touched() {
         reset(&c);
         setup(&c);
         let out = c.run("t.jsonl");
-        assert_eq!(stderr(&out), expected, "{name}");
+        assert_refused(&out.stderr, expected, name);
         assert_eq!(out.status.code(), Some(1), "{name}");
         assert!(
             !c.dir().join("t.jsonl").exists(),
@@ -514,7 +514,7 @@ fn plan_errors_name_the_field() {
                 .token
                 .keyrite()
                 .args(["plan", "check", "plan.toml", "--policy", "policy.toml"]));
-        assert_eq!(stderr(&out), expected);
+        assert_refused(&out.stderr, expected, "plan check");
         assert_eq!(out.status.code(), Some(1));
     }
 }

@@ -72,7 +72,7 @@ fn m_shares_log_in_for_a_real_ceremony_and_bad_shares_are_refused_by_name() {
         ),
     ] {
         let out = run_with(&c, "t.jsonl", &shares);
-        assert_eq!(String::from_utf8(out.stderr).unwrap(), expected, "{shares:?}");
+        assert_refused(&out.stderr, &expected, &format!("{shares:?}"));
         assert!(!c.dir().join("t.jsonl").exists());
         assert_eq!(c.token.objects(), objects);
     }
