@@ -14,6 +14,7 @@
 pub mod ceremony;
 pub mod hsm;
 pub mod info;
+mod input;
 pub mod kms;
 pub mod output;
 pub mod pin;

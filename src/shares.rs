@@ -17,6 +17,8 @@ use zeroize::Zeroizing;
 /// The padded length of a PIN: one length byte, the PIN, zeros.
 const PADDED: usize = 64;
 const PREFIX: &str = "keyrite-pin-share-v1";
+/// The most a share file may hold: a share is one line of about 160 bytes.
+const MAX_SHARE_FILE: usize = 1024;
 
 /// Why shares could not be made or used.
 #[derive(Debug, thiserror::Error)]
@@ -281,6 +283,33 @@ impl<'a> Rebuilder<'a> {
     }
 }
 
+/// Reads a share file: at most [`MAX_SHARE_FILE`] bytes of UTF-8, read into room made
+/// beforehand so a growing buffer leaves no copy of the share behind.
+fn read_share_file(path: &Path) -> Result<Zeroizing<String>, Error> {
+    use std::io::Read as _;
+    let io = |e: std::io::Error| Error::Io {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    };
+    let file = std::fs::File::open(path).map_err(io)?;
+    let mut bytes = Zeroizing::new(Vec::with_capacity(MAX_SHARE_FILE + 1));
+    file.take(MAX_SHARE_FILE as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(io)?;
+    if bytes.len() > MAX_SHARE_FILE {
+        return Err(Error::Io {
+            path: path.to_path_buf(),
+            reason: format!(
+                "it is larger than {MAX_SHARE_FILE} bytes, the most keyrite reads from a share file"
+            ),
+        });
+    }
+    let text = std::str::from_utf8(&bytes).map_err(|_| Error::Malformed {
+        source_name: path.display().to_string(),
+    })?;
+    Ok(Zeroizing::new(text.to_owned()))
+}
+
 /// Rebuilds the PIN from share files, or, with none, from shares typed on the terminal one
 /// custodian at a time (no echo, the screen cleared between). Returns the PIN and the indexes.
 pub fn rebuild(files: &[PathBuf], pinned: &[String]) -> Result<(SecretString, Vec<u8>), Error> {
@@ -310,10 +339,7 @@ pub fn rebuild(files: &[PathBuf], pinned: &[String]) -> Result<(SecretString, Ve
             if r.complete() {
                 break;
             }
-            let text = Zeroizing::new(std::fs::read_to_string(file).map_err(|e| Error::Io {
-                path: file.clone(),
-                reason: e.to_string(),
-            })?);
+            let text = read_share_file(file)?;
             r.offer(&text, &file.display().to_string())?;
         }
     }
@@ -351,5 +377,28 @@ mod tests {
             r.offer(&shares[1].text, "t"),
             Err(Error::Duplicate { index: 2, .. })
         ));
+    }
+
+    #[test]
+    fn a_share_file_is_read_up_to_its_limit() {
+        let pin = SecretString::from("kr-Pin-7301-quince");
+        let shares = split(&pin, 2, 2).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let good = dir.path().join("share.txt");
+        std::fs::write(&good, format!("{}\n", shares[0].text.as_str())).unwrap();
+        let text = read_share_file(&good).unwrap();
+        assert_eq!(text.trim(), shares[0].text.as_str());
+
+        let big = dir.path().join("big.txt");
+        std::fs::write(&big, vec![b' '; MAX_SHARE_FILE + 1]).unwrap();
+        assert_eq!(
+            read_share_file(&big).unwrap_err().to_string(),
+            format!(
+                "{}: it is larger than 1024 bytes, the most keyrite reads from a share file",
+                big.display()
+            )
+        );
+        let endless = Path::new("/dev/zero");
+        assert!(matches!(read_share_file(endless), Err(Error::Io { .. })));
     }
 }

@@ -207,8 +207,8 @@ fn field<'a>(line: &'a Map<String, Value>, name: &str) -> &'a Value {
     line.get(name).unwrap_or(&Value::Null)
 }
 
-fn read(path: &Path) -> Result<Vec<u8>, Error> {
-    std::fs::read(path).map_err(|e| Error::Read {
+fn read(path: &Path, limit: u64) -> Result<Vec<u8>, Error> {
+    crate::input::read(path, limit).map_err(|e| Error::Read {
         path: path.to_path_buf(),
         reason: e.to_string(),
     })
@@ -271,15 +271,15 @@ fn check_chain(bytes: &[u8]) -> (Parsed<'_>, Check) {
     let mut prev = hex::encode(Sha256::digest(b""));
     let mut result = None;
     for (i, line) in raw.iter().enumerate() {
-        let map = crate::kms::parse_json_object(line).ok();
+        let map = parse_line(line);
         if result.is_none() {
-            result = check_line(i, map.as_ref(), &prev).err();
+            result = check_line(i, map.as_ref(), &prev).err().map(|e| (e, i));
         }
         prev = hex::encode(Sha256::digest(line));
         parsed.lines.push(map);
     }
     let check = match result {
-        Some((reason, line)) => failed(name, reason, Some(line)),
+        Some((reason, line)) => failed(name, reason.to_string(), Some(line)),
         None => passed(
             name,
             format!("{} lines, each chained to the one before", raw.len()),
@@ -288,41 +288,85 @@ fn check_chain(bytes: &[u8]) -> (Parsed<'_>, Check) {
     (parsed, check)
 }
 
-fn check_line(
-    i: usize,
+/// One transcript line's bytes (without its newline) as a JSON object; `None` if they are not
+/// one, or repeat a key.
+pub fn parse_line(line: &[u8]) -> Option<Map<String, Value>> {
+    crate::kms::parse_json_object(line).ok()
+}
+
+/// Why a transcript line does not have the format.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum LineError {
+    /// The bytes are not a JSON object without repeated keys.
+    #[error("not a JSON object (or a key appears twice)")]
+    NotAnObject,
+    /// The fields are not exactly the format's.
+    #[error("fields {found:?}, not {expected:?}")]
+    Fields {
+        /// The fields found, in order.
+        found: Vec<String>,
+        /// The fields of such a line.
+        expected: &'static [&'static str],
+    },
+    /// `v` is not the format version.
+    #[error("v is not 1")]
+    Version,
+    /// `seq` is not the line's position.
+    #[error("seq is not {expected}")]
+    Seq {
+        /// The line's 0-based position.
+        expected: usize,
+    },
+    /// `time` is not an RFC 3339 time.
+    #[error("time is not an RFC 3339 time")]
+    Time,
+    /// `step` or `actor` is not a string.
+    #[error("step and actor must be strings")]
+    StepOrActor,
+    /// `prev` is not the chain head before the line.
+    #[error("prev is not the SHA-256 of the previous line's bytes")]
+    Prev,
+}
+
+/// Checks a line parsed by [`parse_line`] against the format: exactly the format's fields (the
+/// seal's own), `v` 1, `seq` equal to `index` (0-based), an RFC 3339 `time`, string `step` and
+/// `actor`, and `prev` equal to `prev`, the SHA-256 (hex) of the line before (of nothing for
+/// line 0).
+pub fn check_line(
+    index: usize,
     map: Option<&Map<String, Value>>,
     prev: &str,
-) -> Result<(), (String, usize)> {
-    let map = map.ok_or_else(|| ("not a JSON object (or a key appears twice)".to_owned(), i))?;
+) -> Result<(), LineError> {
+    let map = map.ok_or(LineError::NotAnObject)?;
     let is_seal = map.get("step").and_then(Value::as_str) == Some("seal");
-    let expected: &[&str] = if is_seal { &SEAL_KEYS } else { &LINE_KEYS };
-    let keys: Vec<&str> = map.keys().map(String::as_str).collect();
-    if keys != expected {
-        return Err((format!("fields {keys:?}, not {expected:?}"), i));
+    let expected: &'static [&'static str] = if is_seal { &SEAL_KEYS } else { &LINE_KEYS };
+    if !map.keys().map(String::as_str).eq(expected.iter().copied()) {
+        return Err(LineError::Fields {
+            found: map.keys().cloned().collect(),
+            expected,
+        });
     }
     if map.get("v") != Some(&Value::from(1)) {
-        return Err(("v is not 1".to_owned(), i));
+        return Err(LineError::Version);
     }
-    if map.get("seq").and_then(Value::as_u64) != Some(i as u64) {
-        return Err((format!("seq is not {i}"), i));
+    if map.get("seq").and_then(Value::as_u64) != Some(index as u64) {
+        return Err(LineError::Seq { expected: index });
     }
     let time_ok = map
         .get("time")
         .and_then(Value::as_str)
         .is_some_and(|t| crate::kms::rfc3339("time", t).is_ok());
     if !time_ok {
-        return Err(("time is not an RFC 3339 time".to_owned(), i));
+        return Err(LineError::Time);
     }
     if !map.get("step").is_some_and(Value::is_string)
         || (!is_seal && !map.get("actor").is_some_and(Value::is_string))
     {
-        return Err(("step and actor must be strings".to_owned(), i));
+        return Err(LineError::StepOrActor);
     }
     if map.get("prev").and_then(Value::as_str) != Some(prev) {
-        return Err((
-            "prev is not the SHA-256 of the previous line's bytes".to_owned(),
-            i,
-        ));
+        return Err(LineError::Prev);
     }
     Ok(())
 }
@@ -819,7 +863,8 @@ fn output_checks(parsed: &Parsed<'_>, outputs: Option<&Path>) -> Vec<Check> {
         };
         let here = dir.join(base);
         for (file, digest) in d["files"].as_object().cloned().unwrap_or_default() {
-            let actual = std::fs::read(here.join(&file)).map(|b| hex::encode(Sha256::digest(b)));
+            let actual = crate::input::read(&here.join(&file), crate::input::MAX_SMALL)
+                .map(|b| hex::encode(Sha256::digest(b)));
             if actual.as_deref().ok() != digest.as_str() {
                 return vec![
                     kcv_check,
@@ -835,7 +880,7 @@ fn output_checks(parsed: &Parsed<'_>, outputs: Option<&Path>) -> Vec<Check> {
             }
             count += 1;
         }
-        let manifest_kcv = std::fs::read(here.join("manifest.json"))
+        let manifest_kcv = crate::input::read(&here.join("manifest.json"), crate::input::MAX_SMALL)
             .ok()
             .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
             .map(|m| m["key"]["kcv"].clone());
@@ -938,36 +983,78 @@ fn witness_check(parsed: &Parsed<'_>, policy: Option<&Policy>) -> (Check, Vec<Wi
     (check, witnesses)
 }
 
+/// The auditor's trust anchor: the ceremony signer's ECDSA P-256 public key.
+#[derive(Debug, Clone)]
+pub struct Signer {
+    key: p256::PublicKey,
+    fingerprint: String,
+}
+
+impl Signer {
+    /// Parses the signer's public key, as `keyrite token signer export` prints it (PEM), from
+    /// the bytes of the file at `path`.
+    pub fn from_pem(path: &Path, pem: &[u8]) -> Result<Self, Error> {
+        let signer_err = |reason: String| Error::Signer {
+            path: path.to_path_buf(),
+            reason,
+        };
+        let key = std::str::from_utf8(pem)
+            .map_err(|e| signer_err(e.to_string()))
+            .and_then(|pem| {
+                p256::PublicKey::from_public_key_pem(pem).map_err(|e| signer_err(e.to_string()))
+            })?;
+        let fingerprint = key
+            .to_public_key_der()
+            .map(|der| hex::encode(Sha256::digest(der.as_bytes())))
+            .map_err(|e| signer_err(e.to_string()))?;
+        Ok(Signer { key, fingerprint })
+    }
+
+    /// The SHA-256 (hex) of its SubjectPublicKeyInfo DER.
+    pub fn fingerprint(&self) -> &str {
+        &self.fingerprint
+    }
+}
+
 /// Verifies a transcript.
 pub fn verify(inputs: &Inputs) -> Result<Report, Error> {
-    let bytes = read(&inputs.transcript)?;
-    let signer_pem = read(&inputs.signer)?;
-    let signer_err = |reason: String| Error::Signer {
-        path: inputs.signer.clone(),
-        reason,
-    };
-    let signer = std::str::from_utf8(&signer_pem)
-        .map_err(|e| signer_err(e.to_string()))
-        .and_then(|pem| {
-            p256::PublicKey::from_public_key_pem(pem).map_err(|e| signer_err(e.to_string()))
-        })?;
-    let signer_fp = signer
-        .to_public_key_der()
-        .map(|der| hex::encode(Sha256::digest(der.as_bytes())))
-        .map_err(|e| signer_err(e.to_string()))?;
+    let bytes = read(&inputs.transcript, crate::input::MAX_TRANSCRIPT)?;
+    let signer = Signer::from_pem(
+        &inputs.signer,
+        &read(&inputs.signer, crate::input::MAX_SMALL)?,
+    )?;
     let policy = inputs.policy.as_deref().map(Policy::load).transpose()?;
+    Ok(verify_transcript(
+        &bytes,
+        &signer,
+        policy,
+        inputs.plan.as_deref(),
+        inputs.outputs.as_deref(),
+    ))
+}
 
-    let (mut parsed, chain) = check_chain(&bytes);
+/// Verifies the transcript `bytes` once [`verify`] has read its inputs: under `signer`, with
+/// the policy, the plan (read from its path, with the files it names) and the output files (read
+/// from their directory) where given.
+pub fn verify_transcript(
+    bytes: &[u8],
+    signer: &Signer,
+    policy: Option<Policy>,
+    plan: Option<&Path>,
+    outputs: Option<&Path>,
+) -> Report {
+    let signer_fp = signer.fingerprint.clone();
+    let (mut parsed, chain) = check_chain(bytes);
     let chain_ok = matches!(chain.status, Status::Passed { .. });
     let mut checks = vec![chain];
     if chain_ok {
-        checks.push(check_seal(&mut parsed, &signer, &signer_fp));
+        checks.push(check_seal(&mut parsed, &signer.key, &signer_fp));
     } else {
         checks.push(not_checked("seal", "an intact chain"));
     }
     checks.extend(policy_checks(&parsed, policy.as_ref(), &signer_fp));
-    checks.extend(plan_checks(&parsed, inputs.plan.as_deref()));
-    checks.extend(output_checks(&parsed, inputs.outputs.as_deref()));
+    checks.extend(plan_checks(&parsed, plan));
+    checks.extend(output_checks(&parsed, outputs));
     let (witness, witnesses) = witness_check(&parsed, policy.as_ref());
     checks.push(witness);
 
@@ -1007,7 +1094,7 @@ pub fn verify(inputs: &Inputs) -> Result<Report, Error> {
             "VERIFIED: sealed, completed, and every check that ran passed".to_owned(),
         )
     };
-    Ok(Report {
+    Report {
         verdict,
         exit_code: verdict.exit_code(),
         summary,
@@ -1016,7 +1103,7 @@ pub fn verify(inputs: &Inputs) -> Result<Report, Error> {
         lines: parsed.lines,
         policy,
         signer_fingerprint: signer_fp,
-    })
+    }
 }
 
 /// The KCV an earlier transcript recorded for `label`, after verifying that transcript: it must
@@ -1060,4 +1147,69 @@ pub fn recorded_kcv(
             }
             .into()
         })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn a_transcript_is_read_up_to_16_mib_and_a_signer_key_up_to_1_mib() {
+        let dir = tempfile::tempdir().unwrap();
+        let transcript = dir.path().join("t.jsonl");
+        let signer = dir.path().join("signer.pem");
+        std::fs::File::create(&transcript)
+            .unwrap()
+            .set_len(crate::input::MAX_TRANSCRIPT + 1)
+            .unwrap();
+        std::fs::File::create(&signer)
+            .unwrap()
+            .set_len(crate::input::MAX_SMALL + 1)
+            .unwrap();
+        let inputs = Inputs {
+            transcript: transcript.clone(),
+            signer: signer.clone(),
+            policy: None,
+            plan: None,
+            outputs: None,
+        };
+        let too_large = |path: &Path, limit: &str| {
+            format!(
+                "cannot read {}: it is larger than {limit}, the most keyrite reads from such a file",
+                path.display()
+            )
+        };
+        assert_eq!(
+            verify(&inputs).unwrap_err().to_string(),
+            too_large(&transcript, "16 MiB")
+        );
+        std::fs::write(&transcript, b"").unwrap();
+        assert_eq!(
+            verify(&inputs).unwrap_err().to_string(),
+            too_large(&signer, "1 MiB")
+        );
+    }
+
+    #[test]
+    fn line_errors_read_as_before() {
+        let prev = hex::encode(Sha256::digest(b""));
+        let line = |text: &str| check_line(0, parse_line(text.as_bytes()).as_ref(), &prev);
+        assert_eq!(
+            line("[]").unwrap_err().to_string(),
+            "not a JSON object (or a key appears twice)"
+        );
+        assert_eq!(
+            line(r#"{"v":1}"#).unwrap_err().to_string(),
+            r#"fields ["v"], not ["actor", "data", "prev", "seq", "step", "time", "v"]"#
+        );
+        let good = format!(
+            r#"{{"actor":"a","data":{{}},"prev":"{prev}","seq":0,"step":"s","time":"2026-01-01T00:00:00Z","v":1}}"#
+        );
+        assert_eq!(line(&good), Ok(()));
+        assert_eq!(
+            check_line(1, parse_line(good.as_bytes()).as_ref(), &prev),
+            Err(LineError::Seq { expected: 1 })
+        );
+    }
 }

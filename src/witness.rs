@@ -99,9 +99,11 @@ fn sealed(
     let Some(seal_index) = seal_index else {
         return Err(not_sealed(report.summary.clone()).into());
     };
-    let bytes = std::fs::read(transcript).map_err(|e| crate::ceremony::Error::Read {
-        path: transcript.to_path_buf(),
-        reason: e.to_string(),
+    let bytes = crate::input::read(transcript, crate::input::MAX_TRANSCRIPT).map_err(|e| {
+        crate::ceremony::Error::Read {
+            path: transcript.to_path_buf(),
+            reason: e.to_string(),
+        }
     })?;
     let seal_line = bytes
         .split(|&b| b == b'\n')
@@ -134,9 +136,11 @@ pub fn add(
         }
     })?;
     let (report, seal_line) = sealed(transcript, signer, Some(policy))?;
-    let text = std::fs::read(signature_file).map_err(|e| crate::ceremony::Error::Read {
-        path: signature_file.to_path_buf(),
-        reason: e.to_string(),
+    let text = crate::input::read(signature_file, crate::input::MAX_SMALL).map_err(|e| {
+        crate::ceremony::Error::Read {
+            path: signature_file.to_path_buf(),
+            reason: e.to_string(),
+        }
     })?;
     let sig = SshSig::from_pem(&text).map_err(|e| Error::NotSignature {
         path: signature_file.to_path_buf(),
@@ -168,9 +172,11 @@ pub fn add(
         }
         .into());
     }
-    let bytes = std::fs::read(transcript).map_err(|e| crate::ceremony::Error::Read {
-        path: transcript.to_path_buf(),
-        reason: e.to_string(),
+    let bytes = crate::input::read(transcript, crate::input::MAX_TRANSCRIPT).map_err(|e| {
+        crate::ceremony::Error::Read {
+            path: transcript.to_path_buf(),
+            reason: e.to_string(),
+        }
     })?;
     let lines: Vec<&[u8]> = bytes
         .split(|&b| b == b'\n')

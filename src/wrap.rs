@@ -181,9 +181,11 @@ impl KeyRecord {
 /// Checks every input before any token is opened.
 pub fn prepare(request: WrapRequest, now: OffsetDateTime) -> Result<PreparedWrap, Error> {
     output::check_absent(&request.out)?;
-    let bytes = std::fs::read(&request.params).map_err(|e| Error::ReadParams {
-        path: request.params.clone(),
-        reason: e.to_string(),
+    let bytes = crate::input::read(&request.params, crate::input::MAX_SMALL).map_err(|e| {
+        Error::ReadParams {
+            path: request.params.clone(),
+            reason: e.to_string(),
+        }
     })?;
     prepare_bytes(request, &bytes, now)
 }
@@ -563,4 +565,38 @@ fn write_outputs(
     staged.write("manifest.json", &json, false)?;
     let (path, warning) = staged.commit()?;
     Ok((path, hex::encode(Sha256::digest(&json)), warning))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn a_parameters_file_is_read_up_to_1_mib() {
+        let dir = tempfile::tempdir().unwrap();
+        let params = dir.path().join("params.json");
+        std::fs::write(&params, vec![b' '; (crate::input::MAX_SMALL + 1) as usize]).unwrap();
+        let request = WrapRequest {
+            provider: Provider::Aws,
+            params: params.clone(),
+            algorithm: Some(WrappingAlgorithm::RsaesOaepSha1),
+            options: ProviderOptions::default(),
+            wrapping_key_spec: None,
+            key_label: "k".parse().unwrap(),
+            key_spec: KeySpec::Aes256,
+            out: dir.path().join("out"),
+            material_valid_to: None,
+            allow_legacy_pkcs1: false,
+        };
+        assert_eq!(
+            prepare(request, OffsetDateTime::now_utc())
+                .unwrap_err()
+                .to_string(),
+            format!(
+                "cannot read {}: it is larger than 1 MiB, the most keyrite reads from such a file",
+                params.display()
+            )
+        );
+    }
 }

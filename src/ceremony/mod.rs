@@ -158,9 +158,9 @@ fn quorum_message(q: &Quorum) -> String {
     msg
 }
 
-/// Reads a whole file once.
+/// Reads a whole file once, up to [`crate::input::MAX_SMALL`].
 pub(crate) fn read_once(path: &Path) -> Result<Vec<u8>, Error> {
-    std::fs::read(path).map_err(|e| Error::Read {
+    crate::input::read(path, crate::input::MAX_SMALL).map_err(|e| Error::Read {
         path: path.to_path_buf(),
         reason: e.to_string(),
     })

@@ -460,17 +460,19 @@ impl Plan {
                     }
                     outs.push(normal);
                     if read_files && !files.iter().any(|f| f.name == w.params) {
-                        let bytes = std::fs::read(dir.join(&w.params)).map_err(|e| {
-                            at(
-                                "params",
-                                match e.kind() {
-                                    std::io::ErrorKind::NotFound => {
-                                        format!("file not found: {}", w.params)
-                                    }
-                                    _ => format!("cannot read {}: {e}", w.params),
-                                },
-                            )
-                        })?;
+                        let bytes =
+                            crate::input::read(&dir.join(&w.params), crate::input::MAX_SMALL)
+                                .map_err(|e| {
+                                    at(
+                                        "params",
+                                        match e.kind() {
+                                            std::io::ErrorKind::NotFound => {
+                                                format!("file not found: {}", w.params)
+                                            }
+                                            _ => format!("cannot read {}: {e}", w.params),
+                                        },
+                                    )
+                                })?;
                         files.push(PlanFileRef {
                             name: w.params.clone(),
                             sha256: hex::encode(Sha256::digest(&bytes)),
@@ -547,4 +549,45 @@ pub(crate) fn line_of(text: &str, span: Option<std::ops::Range<usize>>) -> usize
         .filter(|&&b| b == b'\n')
         .count()
         + 1
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn a_plan_and_the_files_it_names_are_read_up_to_1_mib() {
+        let dir = tempfile::tempdir().unwrap();
+        let plan = dir.path().join("plan.toml");
+        std::fs::write(
+            &plan,
+            "version = 1\nceremony_id = \"c\"\nnot_before = \"2026-01-01T00:00:00Z\"\n\
+             not_after = \"2026-01-02T00:00:00Z\"\noperator = \"O\"\ntoken_label = \"t\"\n\
+             signing_key_label = \"s\"\npin = \"prompt\"\n\n[[steps]]\naction = \"generate\"\n\
+             key_label = \"k\"\n\n[[steps]]\naction = \"wrap\"\nkey_label = \"k\"\n\
+             provider = \"aws\"\nparams = \"big.json\"\nalgorithm = \"RSAES_OAEP_SHA_1\"\nout = \"o\"\n",
+        )
+        .unwrap();
+        let big = dir.path().join("big.json");
+        std::fs::write(&big, vec![b' '; (crate::input::MAX_SMALL + 1) as usize]).unwrap();
+        assert_eq!(
+            Plan::load(&plan).unwrap_err().to_string(),
+            format!(
+                "{}: steps[1].params: cannot read big.json: it is larger than 1 MiB, the most keyrite reads from such a file",
+                plan.display()
+            )
+        );
+        std::fs::write(&big, b"{}").unwrap();
+        assert_eq!(Plan::load(&plan).unwrap().files[0].bytes, b"{}");
+
+        std::fs::write(&plan, vec![b'#'; (crate::input::MAX_SMALL + 1) as usize]).unwrap();
+        assert_eq!(
+            Plan::load(&plan).unwrap_err().to_string(),
+            format!(
+                "cannot read {}: it is larger than 1 MiB, the most keyrite reads from such a file",
+                plan.display()
+            )
+        );
+    }
 }

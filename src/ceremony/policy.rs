@@ -161,12 +161,17 @@ fn people(list: Vec<PersonFile>, field: &str, path: &Path) -> Result<Vec<Person>
 impl Policy {
     /// Reads and checks a policy file.
     pub fn load(path: &Path) -> Result<Self, Error> {
-        let bytes = read_once(path)?;
+        Self::from_bytes(path, &read_once(path)?)
+    }
+
+    /// Checks a policy given as the bytes of the file at `path`. A `custodians_file` it names
+    /// is read from beside `path`.
+    pub fn from_bytes(path: &Path, bytes: &[u8]) -> Result<Self, Error> {
         let err = |reason: String| Error::Policy {
             path: path.to_path_buf(),
             reason,
         };
-        let text = std::str::from_utf8(&bytes).map_err(|_| err("not UTF-8 text".into()))?;
+        let text = std::str::from_utf8(bytes).map_err(|_| err("not UTF-8 text".into()))?;
         let file: PolicyFile = toml::from_str(text).map_err(|e| {
             err(format!(
                 "line {}: {}",
@@ -238,7 +243,7 @@ impl Policy {
         }
         Ok(Policy {
             path: path.to_path_buf(),
-            digest: hex::encode(Sha256::digest(&bytes)),
+            digest: hex::encode(Sha256::digest(bytes)),
             threshold: file.threshold,
             signer_fingerprint: fp,
             token_serial: file.token_serial,
@@ -252,6 +257,7 @@ impl Policy {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     #[test]
@@ -267,5 +273,33 @@ mod tests {
         assert_eq!(list[0].ssh_key, format!("{key} alice@laptop"));
         assert_eq!(list[1].name, "bob");
         assert_eq!(list[1].ssh_key, key);
+    }
+
+    #[test]
+    fn a_policy_and_its_custodians_file_are_read_up_to_1_mib() {
+        let dir = tempfile::tempdir().unwrap();
+        let big = dir.path().join("big.toml");
+        std::fs::write(&big, vec![b'#'; (crate::input::MAX_SMALL + 1) as usize]).unwrap();
+        assert_eq!(
+            Policy::load(&big).unwrap_err().to_string(),
+            format!(
+                "cannot read {}: it is larger than 1 MiB, the most keyrite reads from such a file",
+                big.display()
+            )
+        );
+        // A custodians file that never ends stops at the limit too.
+        let endless = dir.path().join("endless.toml");
+        std::fs::write(
+            &endless,
+            format!(
+                "version = 1\nthreshold = 1\nsigner_fingerprint = \"{}\"\ncustodians_file = \"/dev/zero\"\n",
+                "0".repeat(64)
+            ),
+        )
+        .unwrap();
+        assert_eq!(
+            Policy::load(&endless).unwrap_err().to_string(),
+            "cannot read /dev/zero: it is larger than 1 MiB, the most keyrite reads from such a file"
+        );
     }
 }

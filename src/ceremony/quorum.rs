@@ -78,6 +78,28 @@ pub fn check_signature(
     Ok(index)
 }
 
+/// Checks the approval file named `file`, whose bytes are `bytes`: an SSH signature (PEM) in
+/// the plan namespace over `statement` by one of the policy's custodians. Says why not, as the
+/// rejection recorded for the file.
+pub fn check_approval(
+    policy: &Policy,
+    statement: &str,
+    file: &str,
+    bytes: &[u8],
+) -> Result<Approval, String> {
+    let sig = SshSig::from_pem(bytes).map_err(|e| format!("not an SSH signature ({e})"))?;
+    let index = check_signature(policy, statement.as_bytes(), PLAN_NAMESPACE, &sig)?;
+    let custodian = &policy.custodians[index];
+    Ok(Approval {
+        custodian: custodian.name.clone(),
+        key_fingerprint: custodian.key.fingerprint(HashAlg::Sha256).to_string(),
+        file: file.to_owned(),
+        signature: sig
+            .to_pem(LineEnding::LF)
+            .map_err(|e| format!("cannot re-encode the signature: {e}"))?,
+    })
+}
+
 /// Reads every file in `dir` and counts the approvals of the statement.
 pub fn verify(policy: &Policy, statement: &str, dir: &Path) -> Result<Quorum, Error> {
     let read_err = |path: PathBuf, e: std::io::Error| Error::Read {
@@ -97,24 +119,14 @@ pub fn verify(policy: &Policy, statement: &str, dir: &Path) -> Result<Quorum, Er
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let bytes = std::fs::read(&path).map_err(|e| read_err(path.clone(), e))?;
-        let outcome = SshSig::from_pem(&bytes)
-            .map_err(|e| format!("not an SSH signature ({e})"))
-            .and_then(|sig| {
-                let index = check_signature(policy, statement.as_bytes(), PLAN_NAMESPACE, &sig)?;
-                let custodian = &policy.custodians[index];
-                if approvals.iter().any(|a| a.custodian == custodian.name) {
-                    return Err(format!("a second approval by {}", custodian.name));
-                }
-                Ok(Approval {
-                    custodian: custodian.name.clone(),
-                    key_fingerprint: custodian.key.fingerprint(HashAlg::Sha256).to_string(),
-                    file: file.clone(),
-                    signature: sig
-                        .to_pem(LineEnding::LF)
-                        .map_err(|e| format!("cannot re-encode the signature: {e}"))?,
-                })
-            });
+        let bytes = crate::input::read(&path, crate::input::MAX_SMALL)
+            .map_err(|e| read_err(path.clone(), e))?;
+        let outcome = check_approval(policy, statement, &file, &bytes).and_then(|a| {
+            if approvals.iter().any(|b| b.custodian == a.custodian) {
+                return Err(format!("a second approval by {}", a.custodian));
+            }
+            Ok(a)
+        });
         match outcome {
             Ok(a) => approvals.push(a),
             Err(reason) => rejected.push(Rejected { file, reason }),
@@ -136,4 +148,36 @@ pub fn verify(policy: &Policy, statement: &str, dir: &Path) -> Result<Quorum, Er
         return Err(Error::NoQuorum(Box::new(quorum)));
     }
     Ok(quorum)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn an_approval_file_is_read_up_to_1_mib() {
+        let policy = Policy::from_bytes(
+            Path::new("policy.toml"),
+            include_bytes!("../../ceremony/policy.toml"),
+        )
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let big = dir.path().join("alice.sig");
+        std::fs::write(&big, vec![b'-'; (crate::input::MAX_SMALL + 1) as usize]).unwrap();
+        assert_eq!(
+            verify(&policy, "statement", dir.path())
+                .unwrap_err()
+                .to_string(),
+            format!(
+                "cannot read {}: it is larger than 1 MiB, the most keyrite reads from such a file",
+                big.display()
+            )
+        );
+        std::fs::write(&big, b"not a signature").unwrap();
+        let Err(Error::NoQuorum(q)) = verify(&policy, "statement", dir.path()) else {
+            panic!("a quorum from nothing");
+        };
+        assert_eq!(q.rejected[0].file, "alice.sig");
+    }
 }
