@@ -312,6 +312,10 @@ impl Error {
                 "Fix the plan (ceremony/README.md documents every field); a changed plan needs new approvals."
                     .to_owned()
             }
+            Error::Ceremony(ceremony::Error::Read { .. }) => {
+                "Check the path names the plan, policy or approval meant; keyrite reads at most 1 MiB of each."
+                    .to_owned()
+            }
             Error::Ceremony(ceremony::Error::Policy { .. }) => {
                 "Fix the policy (ceremony/README.md documents every field).".to_owned()
             }
@@ -329,6 +333,10 @@ impl Error {
                 .to_owned(),
             Error::ValidToPast { .. } => {
                 "Give a --valid-to in the future (RFC 3339), or leave it out for material that never expires."
+                    .to_owned()
+            }
+            Error::Verify(verify::Error::Read { .. }) => {
+                "Pass the transcript and signer files keyrite wrote; it reads at most 16 MiB of a transcript."
                     .to_owned()
             }
             Error::Verify(verify::Error::Signer { .. }) => {

@@ -588,6 +588,7 @@ mod tests {
             out: dir.path().join("out"),
             material_valid_to: None,
             allow_legacy_pkcs1: false,
+            wrap_with_trusted: false,
         };
         assert_eq!(
             prepare(request, OffsetDateTime::now_utc())
