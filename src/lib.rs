@@ -12,6 +12,7 @@
 #![deny(unsafe_code)]
 
 pub mod ceremony;
+pub mod fault;
 pub mod hsm;
 pub mod info;
 mod input;
@@ -310,6 +311,14 @@ impl Error {
             }
             Error::Ceremony(ceremony::Error::Plan { .. } | ceremony::Error::StepInput { .. }) => {
                 "Fix the plan (ceremony/README.md documents every field); a changed plan needs new approvals."
+                    .to_owned()
+            }
+            Error::Ceremony(ceremony::Error::Replay { left, .. }) if !left.is_empty() => {
+                "If that run was interrupted, check its transcript (keyrite verify) and end its keys with an approved destroy plan (keyrite keys destroy); a new run needs a new ceremony_id and new approvals."
+                    .to_owned()
+            }
+            Error::Ceremony(ceremony::Error::Replay { .. }) => {
+                "A plan runs once per token: give a new ceremony_id, and have it approved again."
                     .to_owned()
             }
             Error::Ceremony(ceremony::Error::Read { .. }) => {

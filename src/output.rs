@@ -181,6 +181,7 @@ impl StagedDir {
         file.write_all(contents)
             .map_err(io("cannot write", &path))?;
         file.sync_all().map_err(io("cannot sync", &path))?;
+        crate::fault::point("output-file");
         Ok(())
     }
 
@@ -196,6 +197,7 @@ impl StagedDir {
         File::open(&tmp_path)
             .and_then(|d| d.sync_all())
             .map_err(io("cannot sync", &tmp_path))?;
+        crate::fault::point("output-staged");
         match renameat_with(CWD, &tmp_path, CWD, &self.target, RenameFlags::NOREPLACE) {
             Ok(()) => {}
             Err(rustix::io::Errno::EXIST) => {
@@ -207,6 +209,7 @@ impl StagedDir {
         }
         // The directory now lives at its final name; the temporary name is gone.
         let _ = self.tmp.keep();
+        crate::fault::point("output-moved");
         let parent = parent_of(&self.target);
         let warning = File::open(&parent)
             .and_then(|d| d.sync_all())

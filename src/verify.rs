@@ -463,8 +463,17 @@ fn policy_checks(parsed: &Parsed<'_>, policy: Option<&Policy>, signer_fp: &str) 
             not_checked("pin_shares", "--policy"),
         ];
     };
-    // The auditor asked for the policy: a transcript that records none was made without it.
+    // The auditor asked for the policy: a transcript that records none was made without it —
+    // unless it is the unsealed record of a run killed before it got that far.
     let Some((line, _)) = parsed.first("policy") else {
+        if parsed.seal.is_none() {
+            let why = "the policy line, which the interrupted run did not reach";
+            return vec![
+                not_checked("policy", why),
+                not_checked("quorum", why),
+                not_checked("pin_shares", why),
+            ];
+        }
         let why = "the transcript records no policy, so no quorum approved what it records";
         return vec![
             failed("policy", why, None),
@@ -491,10 +500,11 @@ fn policy_checks(parsed: &Parsed<'_>, policy: Option<&Policy>, signer_fp: &str) 
             policy.signer_fingerprint
         ));
     }
-    if token["signer_fingerprint"] != policy.signer_fingerprint.as_str() {
+    let token_reached = parsed.first("token").is_some() || parsed.seal.is_some();
+    if token_reached && token["signer_fingerprint"] != policy.signer_fingerprint.as_str() {
         problems.push("the token's signer recorded is not the policy's".to_owned());
     }
-    if let Some(serial) = &policy.token_serial {
+    if let Some(serial) = policy.token_serial.as_ref().filter(|_| token_reached) {
         if token["serial"] != serial.as_str() {
             problems.push(format!(
                 "the token's serial is not {serial:?}, the one the policy pins"
@@ -543,6 +553,12 @@ fn shares_check(parsed: &Parsed<'_>, policy: &Policy) -> Check {
 fn quorum_check(parsed: &Parsed<'_>, policy: &Policy) -> Check {
     let name = "quorum";
     let Some((line, _)) = parsed.first("approvals") else {
+        if parsed.seal.is_none() {
+            return not_checked(
+                name,
+                "the approvals line, which the interrupted run did not reach",
+            );
+        }
         return failed(name, "the transcript has no approvals line", None);
     };
     let statement = parsed
@@ -621,6 +637,10 @@ fn quorum_check(parsed: &Parsed<'_>, policy: &Policy) -> Check {
 /// that ran compared with the plan's, in order.
 fn plan_checks(parsed: &Parsed<'_>, plan_file: Option<&Path>) -> Vec<Check> {
     let Some((line, _)) = parsed.first("plan") else {
+        if plan_file.is_some() && parsed.seal.is_none() {
+            let why = "the plan line, which the interrupted run did not reach";
+            return vec![not_checked("plan", why), not_checked("steps", why)];
+        }
         if plan_file.is_some() {
             let why = "the transcript records no plan, so it is not a run of --plan";
             return vec![failed("plan", why, None), failed("steps", why, None)];

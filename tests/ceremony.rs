@@ -322,9 +322,10 @@ fn quorum_and_input_refusals_happen_before_the_token_is_touched() {
     )
     .unwrap();
     let out = c.run("second.jsonl");
-    assert_eq!(
-        stderr(&out),
-        "keyrite: ceremony \"payments-2026\" already ran on token \"ceremony\"; a plan runs once\n"
+    assert_refused(
+        &out.stderr,
+        "keyrite: ceremony \"payments-2026\" already ran on token \"ceremony\"; a plan runs once (the key it generated, \"payments-2026\", is on the token)\n",
+        "replay",
     );
     assert!(!c.dir().join("second.jsonl").exists());
     assert!(!c.dir().join("payments-2026-us-east-1").exists());

@@ -113,12 +113,26 @@ pub enum Error {
         actual: String,
     },
     /// The ceremony already ran on this token.
-    #[error("ceremony {ceremony_id:?} already ran on token {token:?}; a plan runs once")]
+    #[error(
+        "ceremony {ceremony_id:?} already ran on token {token:?}; a plan runs once{}",
+        match left.as_slice() {
+            [] => String::new(),
+            labels => format!(
+                " (the key{} it generated, {}, {} on the token)",
+                if labels.len() == 1 { "" } else { "s" },
+                labels.iter().map(|l| format!("{l:?}")).collect::<Vec<_>>().join(", "),
+                if labels.len() == 1 { "is" } else { "are" }
+            ),
+        }
+    )]
     Replay {
         /// The ceremony id.
         ceremony_id: String,
         /// The token label.
         token: String,
+        /// The labels of the keys the plan generates that are on the token (a run that was
+        /// interrupted leaves them).
+        left: Vec<String>,
     },
     /// A step failed; the transcript records it and is sealed.
     #[error("the ceremony failed at steps[{index}] ({action}): {reason}.{keys} The sealed transcript is {}.", transcript.display())]
@@ -390,9 +404,18 @@ pub fn run(prepared: Prepared, req: &RunRequest) -> Result<Outcome, crate::Error
         .into());
     }
     if token.ceremony_marker_exists(&plan.ceremony_id)? {
+        let mut left = Vec::new();
+        for step in &plan.steps {
+            if let Step::Generate { key_label, .. } = step {
+                if !token.objects_labelled(key_label.as_str())?.is_empty() {
+                    left.push(key_label.to_string());
+                }
+            }
+        }
         return Err(Error::Replay {
             ceremony_id: plan.ceremony_id.clone(),
             token: token.label().to_owned(),
+            left,
         }
         .into());
     }
