@@ -1,7 +1,9 @@
-//! Fault injection for the kill tests: with the `fault-injection` feature — which only the test
-//! suite's build enables (`scripts/test`); a release build has none of it — `KEYRITE_FAULT=NAME:N`
-//! makes the process kill itself with SIGKILL the N-th time it passes the point NAME, as a power
-//! cut or `kill -9` would, leaving no chance to clean up.
+//! Fault injection for the kill and token-fault tests: with the `fault-injection` feature —
+//! which only the test suite's build enables (`scripts/test`); a release build has none of it —
+//! `KEYRITE_FAULT=NAME:N` makes the process kill itself with SIGKILL the N-th time it passes the
+//! point NAME, as a power cut or `kill -9` would, leaving no chance to clean up; with
+//! `NAME:N:stop` it stops itself (SIGSTOP) there, so a test can break the token under it and let
+//! it continue.
 //!
 //! The points: `transcript-line` (a transcript line written and fsynced), `output-file` (a file of
 //! a staged output directory written and fsynced), `output-staged` (a staged directory complete,
@@ -15,8 +17,13 @@ pub fn point(name: &str) {
     let Ok(spec) = std::env::var("KEYRITE_FAULT") else {
         return;
     };
-    let Some((target, nth)) = spec.rsplit_once(':') else {
+    let mut parts = spec.split(':');
+    let (Some(target), Some(nth)) = (parts.next(), parts.next()) else {
         return;
+    };
+    let signal = match parts.next() {
+        Some("stop") => rustix::process::Signal::STOP,
+        _ => rustix::process::Signal::KILL,
     };
     if target != name {
         return;
@@ -35,8 +42,7 @@ pub fn point(name: &str) {
         }
     };
     if nth.parse() == Ok(count) {
-        let _ =
-            rustix::process::kill_process(rustix::process::getpid(), rustix::process::Signal::KILL);
+        let _ = rustix::process::kill_process(rustix::process::getpid(), signal);
     }
 }
 

@@ -134,8 +134,14 @@ pub enum Error {
         /// interrupted leaves them).
         left: Vec<String>,
     },
-    /// A step failed; the transcript records it and is sealed.
-    #[error("the ceremony failed at steps[{index}] ({action}): {reason}.{keys} The sealed transcript is {}.", transcript.display())]
+    /// A step failed; the transcript records it, sealed if the token can still sign.
+    #[error(
+        "the ceremony failed at steps[{index}] ({action}): {reason}.{keys} {}",
+        match sealed {
+            None => format!("The sealed transcript is {}.", transcript.display()),
+            Some(e) => format!("The transcript {} records the failure but could not be sealed: {e}.", transcript.display()),
+        }
+    )]
     Failed {
         /// The step.
         index: usize,
@@ -145,6 +151,8 @@ pub enum Error {
         reason: String,
         /// What happened to the keys generated.
         keys: String,
+        /// Why the transcript could not be sealed, if it could not.
+        sealed: Option<String>,
         /// The transcript.
         transcript: PathBuf,
     },
@@ -658,15 +666,21 @@ pub(crate) fn execute(
         json!({"outcome": outcome, "failure": reason, "keys": keys}),
     )?;
     let head = t.head();
-    let signature = token.sign_digest(signer_label, &head)?;
-    let transcript = t.seal(signer_fp, &signature)?;
-    match result {
-        Ok(()) => Ok(Outcome {
+    let path = t.path().to_path_buf();
+    // A token that broke under the run may no longer sign: the failure is recorded all the same,
+    // and said, in an unsealed transcript.
+    let sealed = token
+        .sign_digest(signer_label, &head)
+        .map_err(crate::Error::from)
+        .and_then(|signature| Ok(t.seal(signer_fp, &signature)?));
+    match (result, sealed) {
+        (Ok(()), Ok(transcript)) => Ok(Outcome {
             transcript,
             outputs,
             keys: generated.into_iter().map(|g| g.record).collect(),
         }),
-        Err((index, e)) => Err(Error::Failed {
+        (Ok(()), Err(e)) => Err(e),
+        (Err((index, e)), sealed) => Err(Error::Failed {
             index,
             action: steps.get(index).map_or("", Step::action),
             reason: e.to_string(),
@@ -674,7 +688,8 @@ pub(crate) fn execute(
                 .iter()
                 .map(|k| format!(" Key {}: {}.", k["label"], k["fate"].as_str().unwrap_or("")))
                 .collect(),
-            transcript,
+            sealed: sealed.err().map(|e| e.to_string()),
+            transcript: path,
         }
         .into()),
     }
