@@ -135,27 +135,43 @@ pub enum Error {
         left: Vec<String>,
     },
     /// A step failed; the transcript records it, sealed if the token can still sign.
-    #[error(
-        "the ceremony failed at steps[{index}] ({action}): {reason}.{keys} {}",
-        match sealed {
-            None => format!("The sealed transcript is {}.", transcript.display()),
-            Some(e) => format!("The transcript {} records the failure but could not be sealed: {e}.", transcript.display()),
+    #[error("{0}")]
+    Failed(Box<StepFailure>),
+}
+
+/// A ceremony step that failed, and what became of the keys and the transcript.
+#[derive(Debug)]
+pub struct StepFailure {
+    /// The step.
+    pub index: usize,
+    /// Its action.
+    pub action: &'static str,
+    /// What went wrong.
+    pub reason: String,
+    /// What happened to the keys generated.
+    pub keys: String,
+    /// Why the transcript could not be sealed, if it could not.
+    pub sealed: Option<String>,
+    /// The transcript.
+    pub transcript: PathBuf,
+}
+
+impl std::fmt::Display for StepFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the ceremony failed at steps[{}] ({}): {}.{} ",
+            self.index, self.action, self.reason, self.keys
+        )?;
+        match &self.sealed {
+            None => write!(f, "The sealed transcript is {}.", self.transcript.display()),
+            Some(e) => write!(
+                f,
+                "The transcript {} records the failure but could not be sealed: {e}.",
+                self.transcript.display()
+            ),
         }
-    )]
-    Failed {
-        /// The step.
-        index: usize,
-        /// Its action.
-        action: &'static str,
-        /// What went wrong.
-        reason: String,
-        /// What happened to the keys generated.
-        keys: String,
-        /// Why the transcript could not be sealed, if it could not.
-        sealed: Option<String>,
-        /// The transcript.
-        transcript: PathBuf,
-    },
+    }
 }
 
 fn quorum_message(q: &Quorum) -> String {
@@ -680,7 +696,7 @@ pub(crate) fn execute(
             keys: generated.into_iter().map(|g| g.record).collect(),
         }),
         (Ok(()), Err(e)) => Err(e),
-        (Err((index, e)), sealed) => Err(Error::Failed {
+        (Err((index, e)), sealed) => Err(Error::Failed(Box::new(StepFailure {
             index,
             action: steps.get(index).map_or("", Step::action),
             reason: e.to_string(),
@@ -690,7 +706,7 @@ pub(crate) fn execute(
                 .collect(),
             sealed: sealed.err().map(|e| e.to_string()),
             transcript: path,
-        }
+        }))
         .into()),
     }
 }
