@@ -333,6 +333,12 @@ fn no_pin_share_or_key_material_in_anything_keyrite_writes() {
         }
     }
     assert!(hits.is_empty(), "{hits:#?}");
+    println!(
+        "{} needles searched for in {} places ({} bytes): no hit",
+        needles.len(),
+        written.len(),
+        written.iter().map(|(_, b)| b.len()).sum::<usize>()
+    );
     assert!(written.len() > 40, "{} places searched", written.len());
 }
 
