@@ -215,6 +215,11 @@ pub enum CeremonyCommand {
         plan: PathBuf,
         #[command(flatten)]
         run: RunArgs,
+        /// Continue an interrupted run of this plan from its unsealed transcript: the keys it
+        /// generated (proven by the KCVs it recorded) and the outputs it wrote are taken over;
+        /// the rest runs as planned, into the new --transcript.
+        #[arg(long, value_name = "FILE")]
+        resume_from: Option<PathBuf>,
     },
 }
 

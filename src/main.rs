@@ -342,7 +342,7 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Plan(PlanCommand::Check { plan, policy }) => {
             let policy = ceremony::policy::Policy::load(&policy)?;
             let plan = ceremony::plan::Plan::load(&plan)?;
-            ceremony::prepare_wraps(&plan, OffsetDateTime::now_utc())?;
+            ceremony::prepare_wraps(&plan, OffsetDateTime::now_utc(), &[])?;
             println!(
                 "Plan {:?} ({}) is valid: {} step{}, to run between {} and {} on token {:?} by {}.",
                 plan.ceremony_id,
@@ -372,14 +372,16 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
             print!("{}", plan.digest_statement());
             Ok(())
         }
-        Command::Ceremony(CeremonyCommand::Run { plan, run }) => {
-            run_ceremony(module, plan, run, None)
-        }
+        Command::Ceremony(CeremonyCommand::Run {
+            plan,
+            run,
+            resume_from,
+        }) => run_ceremony(module, plan, run, None, resume_from),
         Command::Keys(KeysCommand::Destroy {
             key_label,
             plan,
             run,
-        }) => run_ceremony(module, plan, run, Some(&key_label)),
+        }) => run_ceremony(module, plan, run, Some(&key_label), None),
         Command::Wrap(args) => {
             let (prepared, access) = prepare_wrap(&args, module)?;
             let valid_to = prepared.params().valid_to;
@@ -422,6 +424,7 @@ fn run_ceremony(
     plan: std::path::PathBuf,
     run: cli::RunArgs,
     destroying: Option<&keyrite::hsm::keys::KeyLabel>,
+    resume_from: Option<std::path::PathBuf>,
 ) -> Result<(), Error> {
     let req = RunRequest {
         plan,
@@ -430,6 +433,7 @@ fn run_ceremony(
         transcript: run.transcript,
         module,
         pin_shares: run.pin_share,
+        resume_from,
     };
     let prepared = ceremony::prepare(&req, OffsetDateTime::now_utc())?;
     if let Some(label) = destroying {

@@ -745,6 +745,7 @@ fn steps_check(parsed: &Parsed<'_>, steps: &[Step]) -> Check {
                 | "rewrapped"
                 | "destroy"
                 | "destroyed"
+                | "resumed"
                 | "failure"
         ) {
             ran.push((i, step, field(l, "data")));
@@ -772,7 +773,10 @@ fn steps_check(parsed: &Parsed<'_>, steps: &[Step]) -> Check {
                 Some(*line),
             );
         };
-        if *step != want || data["index"].as_u64() != Some(index as u64) {
+        // A step the interrupted run finished, taken over by a resumed run: one line stands
+        // for its announcement and its result.
+        let resumed = *step == "resumed" && k % 2 == 0;
+        if (*step != want && !resumed) || data["index"].as_u64() != Some(index as u64) {
             return failed(
                 name,
                 format!(
@@ -784,8 +788,9 @@ fn steps_check(parsed: &Parsed<'_>, steps: &[Step]) -> Check {
         }
         let label_ok = match &steps[index] {
             Step::Generate { key_label, .. } => {
-                data["key_label"] == key_label.as_str()
-                    || data["key"]["label"] == key_label.as_str()
+                (data["key_label"] == key_label.as_str()
+                    || data["key"]["label"] == key_label.as_str())
+                    && (!resumed || data["action"] == "generate")
             }
             Step::Wrap {
                 key_label,
@@ -794,6 +799,7 @@ fn steps_check(parsed: &Parsed<'_>, steps: &[Step]) -> Check {
                 ..
             } => {
                 data["key_label"] == key_label.as_str()
+                    && (!resumed || data["action"] == want)
                     && (step.ends_with("ed") || data["algorithm"] == algorithm.name())
                     && existing
                         .as_ref()
@@ -811,7 +817,7 @@ fn steps_check(parsed: &Parsed<'_>, steps: &[Step]) -> Check {
                 Some(*line),
             );
         }
-        k += 1;
+        k += if resumed { 2 } else { 1 };
     }
     match failure {
         None if k == expected.len() => passed(
@@ -852,6 +858,8 @@ fn output_checks(parsed: &Parsed<'_>, outputs: Option<&Path>) -> Vec<Check> {
         let d = field(l, "data");
         let (label, kcv) = match l.get("step").and_then(Value::as_str) {
             Some("generated") => (&d["key"]["label"], &d["key"]["kcv"]),
+            Some("resumed") if d.get("key").is_some() => (&d["key"]["label"], &d["key"]["kcv"]),
+            Some("resumed") => (&d["key_label"], &d["kcv"]),
             Some("wrapped" | "rewrapped" | "destroy" | "destroyed") => (&d["key_label"], &d["kcv"]),
             _ => continue,
         };
@@ -872,6 +880,12 @@ fn output_checks(parsed: &Parsed<'_>, outputs: Option<&Path>) -> Vec<Check> {
     let mut count = 0;
     let mut wraps = parsed.all("wrapped");
     wraps.extend(parsed.all("rewrapped"));
+    wraps.extend(
+        parsed
+            .all("resumed")
+            .into_iter()
+            .filter(|(_, l)| field(l, "data").get("out").is_some()),
+    );
     for (line, l) in wraps {
         let d = field(l, "data");
         let out = Path::new(d["out"].as_str().unwrap_or_default());

@@ -210,8 +210,78 @@ fn a_ceremony_killed_at_any_point_leaves_a_state_to_reason_about() {
             };
             assert_refused(again.stderr.as_slice(), expected, point);
             assert!(!dir.join("t2.jsonl").exists(), "{point}: {stderr}");
+
+            // With --resume-from, the run continues: the outputs the interrupted run recorded
+            // are put back (one it moved into place without recording stays aside).
+            for region in REGIONS {
+                let name = format!("payments-2026-{region}");
+                let recorded = transcript.iter().any(|l| {
+                    l["step"] == "wrapped"
+                        && l["data"]["out"]
+                            .as_str()
+                            .is_some_and(|o| o.ends_with(&name))
+                });
+                if recorded && dir.join(format!("kept-{name}")).exists() {
+                    std::fs::rename(dir.join(format!("kept-{name}")), dir.join(&name)).unwrap();
+                }
+            }
+            let resumed = run(c.token.keyrite().args([
+                "ceremony",
+                "run",
+                "plan.toml",
+                "--policy",
+                "policy.toml",
+                "--approvals",
+                "approvals",
+                "--transcript",
+                "t3.jsonl",
+                "--resume-from",
+                "t.jsonl",
+            ]));
+            assert!(
+                resumed.status.success(),
+                "{point}: {}",
+                String::from_utf8_lossy(&resumed.stderr)
+            );
+            let verified = c.verify(
+                "t3.jsonl",
+                &[
+                    "--policy",
+                    "policy.toml",
+                    "--plan",
+                    "plan.toml",
+                    "--outputs",
+                    ".",
+                ],
+            );
+            assert_eq!(
+                verified.status.code(),
+                Some(0),
+                "{point}: {}",
+                String::from_utf8_lossy(&verified.stdout)
+            );
+            // One key material in all three outputs, with the KCV the interrupted run recorded.
+            let materials: Vec<Vec<u8>> = REGIONS
+                .iter()
+                .zip(&c.regions)
+                .map(|(region, r)| {
+                    let wrapped = std::fs::read(
+                        dir.join(format!("payments-2026-{region}/EncryptedKeyMaterial.bin")),
+                    )
+                    .unwrap();
+                    r.kms.unwrap_rsa_crate(&wrapped, "RSAES_OAEP_SHA_1")
+                })
+                .collect();
+            assert!(materials.iter().all(|m| m == &materials[0]), "{point}");
+            if let Some(g) = transcript.iter().find(|l| l["step"] == "generated") {
+                assert_eq!(
+                    g["data"]["key"]["kcv"],
+                    kcv_python("aes-ecb-zero-3", &materials[0]).as_str(),
+                    "{point}"
+                );
+            }
             outcomes.push(format!(
-                "{point}: re-run refused{}",
+                "{point}: re-run refused{}, resumed",
                 if key_left { ", key named" } else { "" }
             ));
         }

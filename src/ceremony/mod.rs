@@ -11,6 +11,7 @@
 pub mod plan;
 pub mod policy;
 pub mod quorum;
+pub mod resume;
 
 use std::path::{Path, PathBuf};
 
@@ -134,6 +135,14 @@ pub enum Error {
         /// interrupted leaves them).
         left: Vec<String>,
     },
+    /// `--resume-from` names a transcript this run cannot continue.
+    #[error("cannot resume from {}: {reason}", path.display())]
+    Resume {
+        /// The interrupted transcript.
+        path: PathBuf,
+        /// Why not.
+        reason: String,
+    },
     /// A step failed; the transcript records it, sealed if the token can still sign.
     #[error("{0}")]
     Failed(Box<StepFailure>),
@@ -219,6 +228,8 @@ pub struct RunRequest {
     pub module: Option<PathBuf>,
     /// PIN share files, when the plan takes the PIN from shares (none: typed on the terminal).
     pub pin_shares: Vec<PathBuf>,
+    /// The unsealed transcript of an interrupted run of this plan, to continue from.
+    pub resume_from: Option<PathBuf>,
 }
 
 /// A ceremony checked without the token.
@@ -233,6 +244,7 @@ pub struct Prepared {
     /// The approvals.
     pub quorum: Quorum,
     wraps: Vec<Option<PreparedWrap>>,
+    resume: Option<resume::Resume>,
 }
 
 /// Checks the policy, the plan and its files, the window, the approvals, every wrap step's
@@ -250,7 +262,26 @@ pub fn prepare(req: &RunRequest, now: OffsetDateTime) -> Result<Prepared, crate:
     }
     let statement = plan.digest_statement();
     let quorum = quorum::verify(&policy, &statement, &req.approvals)?;
-    let wraps = prepare_wraps(&plan, now)?;
+    let resume = match &req.resume_from {
+        Some(path) => Some(resume::load(path, &plan, &policy)?),
+        None => None,
+    };
+    // The outputs of wraps the interrupted run wrote must be there as it recorded them.
+    let mut done = Vec::new();
+    for (index, data) in resume.iter().flat_map(|r| &r.wrapped) {
+        if !resume.as_ref().is_some_and(|r| r.output_intact(data)) {
+            return Err(Error::Resume {
+                path: req.resume_from.clone().unwrap_or_default(),
+                reason: format!(
+                    "the output of steps[{index}], {}, is not as it recorded it",
+                    data["out"].as_str().unwrap_or_default()
+                ),
+            }
+            .into());
+        }
+        done.push(*index);
+    }
+    let wraps = prepare_wraps(&plan, now, &done)?;
     if std::fs::symlink_metadata(&req.transcript).is_ok() {
         return Err(crate::transcript::Error::Exists {
             path: req.transcript.clone(),
@@ -263,13 +294,16 @@ pub fn prepare(req: &RunRequest, now: OffsetDateTime) -> Result<Prepared, crate:
         statement,
         quorum,
         wraps,
+        resume,
     })
 }
 
-/// Checks every wrap step's parameters (as read for the digest), options and output path.
+/// Checks every wrap step's parameters (as read for the digest), options and output path — the
+/// output must not exist, but for the steps in `done` (written by the run being resumed).
 pub fn prepare_wraps(
     plan: &Plan,
     now: OffsetDateTime,
+    done: &[usize],
 ) -> Result<Vec<Option<PreparedWrap>>, crate::Error> {
     let dir = plan.dir();
     let mut wraps = Vec::new();
@@ -320,7 +354,9 @@ pub fn prepare_wraps(
             index,
             source: Box::new(e),
         };
-        crate::output::check_absent(&request.out).map_err(|e| step_err(e.into()))?;
+        if !done.contains(&index) {
+            crate::output::check_absent(&request.out).map_err(|e| step_err(e.into()))?;
+        }
         let bytes = plan
             .file(params)
             .map(|f| f.bytes.clone())
@@ -388,6 +424,7 @@ pub fn run(prepared: Prepared, req: &RunRequest) -> Result<Outcome, crate::Error
         statement,
         quorum,
         wraps,
+        resume,
     } = prepared;
     let module_path = Module::resolve(req.module.as_deref())?;
     let module = Module::load(&module_path)?;
@@ -427,7 +464,29 @@ pub fn run(prepared: Prepared, req: &RunRequest) -> Result<Outcome, crate::Error
         }
         .into());
     }
-    if token.ceremony_marker_exists(&plan.ceremony_id)? {
+    let marker_exists = token.ceremony_marker_exists(&plan.ceremony_id)?;
+    if let Some(r) = &resume {
+        let refuse = |reason: String| Error::Resume {
+            path: r.path.clone(),
+            reason,
+        };
+        if !marker_exists {
+            return Err(refuse(format!(
+                "ceremony {:?} never changed token {:?} (no marker): run the plan without --resume-from",
+                plan.ceremony_id,
+                token.label()
+            ))
+            .into());
+        }
+        for label in &r.announced {
+            if !r.generated.contains_key(label) && !token.objects_labelled(label)?.is_empty() {
+                return Err(refuse(format!(
+                    "key {label:?} is on the token, but the run stopped while generating it and recorded no KCV: end it with an approved destroy plan"
+                ))
+                .into());
+            }
+        }
+    } else if marker_exists {
         let mut left = Vec::new();
         for step in &plan.steps {
             if let Step::Generate { key_label, .. } = step {
@@ -445,6 +504,10 @@ pub fn run(prepared: Prepared, req: &RunRequest) -> Result<Outcome, crate::Error
     }
     for step in &plan.steps {
         match step {
+            Step::Generate { key_label, .. }
+                if resume
+                    .as_ref()
+                    .is_some_and(|r| r.generated.contains_key(key_label.as_str())) => {}
             Step::Generate { key_label, .. } => token.check_label_free(key_label)?,
             Step::Wrap {
                 key_label,
@@ -513,6 +576,19 @@ pub fn run(prepared: Prepared, req: &RunRequest) -> Result<Outcome, crate::Error
             _ => json!({"pin": "prompt"}),
         },
     )?;
+    if let Some(r) = &resume {
+        t.append(
+            "resume",
+            &plan.operator,
+            json!({
+                "from": r.path.display().to_string(),
+                "sha256": r.sha256,
+                "lines": r.lines,
+                "keys": r.generated.keys().collect::<Vec<_>>(),
+                "wraps": r.wrapped.keys().collect::<Vec<_>>(),
+            }),
+        )?;
+    }
     execute(
         t,
         &token,
@@ -521,7 +597,10 @@ pub fn run(prepared: Prepared, req: &RunRequest) -> Result<Outcome, crate::Error
         (&plan.signing_key_label, &signer_fp),
         &plan.steps,
         &wraps,
-        Some((&plan.ceremony_id, &plan.sha256)),
+        match &resume {
+            Some(r) => Continue::Resume(r),
+            None => Continue::Marker(&plan.ceremony_id, &plan.sha256),
+        },
     )
 }
 
@@ -588,7 +667,7 @@ pub fn wrap_recorded(
         (signer_label, &signer_fp),
         &steps,
         &[None, Some(prepared)],
-        None,
+        Continue::Single,
     )
 }
 
@@ -620,8 +699,19 @@ pub(crate) fn token_line(
     Ok(())
 }
 
+/// How a run starts on the token.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Continue<'a> {
+    /// A single recorded wrap: no plan, no marker.
+    Single,
+    /// A plan's first run: the marker (ceremony id, plan digest) is left before the first change.
+    Marker(&'a str, &'a str),
+    /// A plan's run resumed: its keys and finished wraps are taken from the interrupted record.
+    Resume(&'a resume::Resume),
+}
+
 /// Runs steps on the token, recording each, then the outcome, and seals the transcript with
-/// the signer. `marker` (ceremony id, plan digest) is left on the token before the first change.
+/// the signer.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn execute(
     mut t: Transcript,
@@ -631,7 +721,7 @@ pub(crate) fn execute(
     (signer_label, signer_fp): (&KeyLabel, &str),
     steps: &[Step],
     wraps: &[Option<PreparedWrap>],
-    marker: Option<(&str, &str)>,
+    start: Continue<'_>,
 ) -> Result<Outcome, crate::Error> {
     let mut generated: Vec<Generated> = Vec::new();
     let mut outputs = Vec::new();
@@ -642,7 +732,7 @@ pub(crate) fn execute(
         operator,
         steps,
         wraps,
-        marker,
+        start,
         &mut generated,
         &mut outputs,
     );
@@ -711,6 +801,14 @@ pub(crate) fn execute(
     }
 }
 
+/// The key record of `label`, if the run resumes from a transcript that records it generated.
+fn resumed_key<'a>(start: Continue<'a>, label: &KeyLabel) -> Option<&'a serde_json::Value> {
+    match start {
+        Continue::Resume(r) => r.generated.get(label.as_str()),
+        _ => None,
+    }
+}
+
 fn keep_all(generated: &[Generated]) -> Vec<serde_json::Value> {
     generated
         .iter()
@@ -767,7 +865,7 @@ fn run_steps(
     operator: &str,
     steps: &[Step],
     wraps: &[Option<PreparedWrap>],
-    marker: Option<(&str, &str)>,
+    start: Continue<'_>,
     generated: &mut Vec<Generated>,
     outputs: &mut Vec<PathBuf>,
 ) -> Result<(), (usize, crate::Error)> {
@@ -801,7 +899,7 @@ fn run_steps(
         .map_err(|e| (index, e.into()))?;
         checked.push(Some(c));
     }
-    if let Some((ceremony_id, plan_sha256)) = marker {
+    if let Continue::Marker(ceremony_id, plan_sha256) = start {
         t.append(
             "marker",
             operator,
@@ -820,6 +918,27 @@ fn run_steps(
                 key_spec,
                 wrap_with_trusted,
             } => {
+                if let Some(record) = resumed_key(start, key_label) {
+                    // Generated by the interrupted run: the token's key must have the KCV it
+                    // recorded.
+                    let kcv = record["kcv"].as_str().unwrap_or_default();
+                    let (handle, key) =
+                        wrap::existing_key(token, key_label, kcv, Some(*key_spec)).map_err(fail)?;
+                    generated.push(Generated {
+                        label: key_label.clone(),
+                        handle,
+                        record: key,
+                        wraps_done: 0,
+                        existing: true,
+                    });
+                    t.append(
+                        "resumed",
+                        operator,
+                        json!({"index": index, "action": "generate", "key": record}),
+                    )
+                    .map_err(|e| fail(e.into()))?;
+                    continue;
+                }
                 // Announced and fsynced before the token acts.
                 t.append(
                     "generate",
@@ -881,6 +1000,30 @@ fn run_steps(
                     }
                 }
                 let (announce, done) = step.record_names();
+                if let Continue::Resume(r) = start {
+                    if let Some(data) = r.wrapped.get(&index) {
+                        // Written by the interrupted run, and checked on disk before the token
+                        // was opened.
+                        if let Some(key) = generated.iter_mut().find(|g| &g.label == key_label) {
+                            key.wraps_done += 1;
+                        }
+                        t.append(
+                            "resumed",
+                            operator,
+                            json!({
+                                "index": index,
+                                "action": announce,
+                                "key_label": key_label,
+                                "kcv": data["kcv"],
+                                "out": data["out"],
+                                "files": data["files"],
+                            }),
+                        )
+                        .map_err(|e| fail(e.into()))?;
+                        outputs.push(PathBuf::from(data["out"].as_str().unwrap_or_default()));
+                        continue;
+                    }
+                }
                 let (Some(prepared), Some(checked)) = (&wraps[index], &checked[index]) else {
                     return Err(fail(crate::Error::Internal {
                         what: format!("steps[{index}] was not prepared"),
