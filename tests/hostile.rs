@@ -179,11 +179,12 @@ fn bad_inputs_are_refused_with_their_message_and_change_nothing() {
     std::os::unix::fs::symlink(dir.join("elsewhere"), dir.join("linked-out")).unwrap();
     std::fs::create_dir(dir.join("elsewhere")).unwrap();
 
-    let ceremony = |extra: &[&'static str]| -> Vec<&'static str> {
+    // `ceremony run` of `plan` with PIN shares 1 and `second`, then `extra`.
+    let run_with = |plan: &'static str, second: &'static str, extra: &[&'static str]| {
         let mut v = vec![
             "ceremony",
             "run",
-            "plan.toml",
+            plan,
             "--policy",
             "policy.toml",
             "--approvals",
@@ -193,41 +194,14 @@ fn bad_inputs_are_refused_with_their_message_and_change_nothing() {
             "--pin-share",
             "shares/share-1.txt",
             "--pin-share",
-            "shares/share-2.txt",
+            second,
         ];
         v.extend(extra);
         v
     };
-    let ceremony_one_share = |share: &'static str| -> Vec<&'static str> {
-        vec![
-            "ceremony",
-            "run",
-            "plan.toml",
-            "--policy",
-            "policy.toml",
-            "--approvals",
-            "approvals",
-            "--transcript",
-            "new.jsonl",
-            "--pin-share",
-            "shares/share-1.txt",
-            "--pin-share",
-            share,
-        ]
-    };
-    let run_plan = |p: &'static str| -> Vec<&'static str> {
-        vec![
-            "ceremony",
-            "run",
-            p,
-            "--policy",
-            "policy.toml",
-            "--approvals",
-            "approvals",
-            "--transcript",
-            "new.jsonl",
-        ]
-    };
+    let ceremony = |extra: &[&'static str]| run_with("plan.toml", "shares/share-2.txt", extra);
+    let ceremony_one_share = |share: &'static str| run_with("plan.toml", share, &[]);
+    let run_plan = |p: &'static str| run_with(p, "shares/share-2.txt", &[]);
     let verify = |t: &'static str| vec!["verify", t, "--signer", "signer.pem"];
     let check = |p: &'static str, pol: &'static str| vec!["plan", "check", p, "--policy", pol];
     let p = |name: &'static str| wrap_args(name, "aws", "RSAES_OAEP_SHA_1", "out");

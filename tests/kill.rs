@@ -25,21 +25,11 @@ fn copy_dir(from: &Path, to: &Path) {
 }
 
 fn ceremony(c: &Ceremony, transcript: &str, fault: Option<&str>) -> std::process::Output {
-    let mut cmd = c.token.keyrite();
+    let mut cmd = c.run_command(transcript);
     if let Some(f) = fault {
         cmd.env("KEYRITE_FAULT", f);
     }
-    run(cmd.args([
-        "ceremony",
-        "run",
-        "plan.toml",
-        "--policy",
-        "policy.toml",
-        "--approvals",
-        "approvals",
-        "--transcript",
-        transcript,
-    ]))
+    run(&mut cmd)
 }
 
 /// An output directory is whole: every file its manifest lists has the digest listed, and
@@ -225,19 +215,7 @@ fn a_ceremony_killed_at_any_point_leaves_a_state_to_reason_about() {
                     std::fs::rename(dir.join(format!("kept-{name}")), dir.join(&name)).unwrap();
                 }
             }
-            let resumed = run(c.token.keyrite().args([
-                "ceremony",
-                "run",
-                "plan.toml",
-                "--policy",
-                "policy.toml",
-                "--approvals",
-                "approvals",
-                "--transcript",
-                "t3.jsonl",
-                "--resume-from",
-                "t.jsonl",
-            ]));
+            let resumed = run(c.run_command("t3.jsonl").args(["--resume-from", "t.jsonl"]));
             assert!(
                 resumed.status.success(),
                 "{point}: {}",

@@ -10,19 +10,9 @@ use common::ceremony::Ceremony;
 use common::*;
 
 fn run_with(c: &Ceremony, transcript: &str, shares: &[&str]) -> std::process::Output {
-    let mut cmd = c.token.keyrite();
+    let mut cmd = c.run_command(transcript);
     // The PIN itself is not available to this run: only the shares are.
-    cmd.env_remove(PIN_ENV).args([
-        "ceremony",
-        "run",
-        "plan.toml",
-        "--policy",
-        "policy.toml",
-        "--approvals",
-        "approvals",
-        "--transcript",
-        transcript,
-    ]);
+    cmd.env_remove(PIN_ENV);
     for s in shares {
         cmd.args(["--pin-share", s]);
     }

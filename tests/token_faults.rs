@@ -17,20 +17,8 @@ use serde_json::Value;
 /// under it, and the run continues.
 fn run_broken(c: &Ceremony, n: usize, breaks: impl FnOnce()) -> std::process::Output {
     let child = c
-        .token
-        .keyrite()
+        .run_command("t.jsonl")
         .env("KEYRITE_FAULT", format!("transcript-line:{n}:stop"))
-        .args([
-            "ceremony",
-            "run",
-            "plan.toml",
-            "--policy",
-            "policy.toml",
-            "--approvals",
-            "approvals",
-            "--transcript",
-            "t.jsonl",
-        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

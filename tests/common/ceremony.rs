@@ -185,9 +185,11 @@ impl Ceremony {
         .unwrap();
     }
 
-    /// `keyrite ceremony run plan.toml` with a transcript named `transcript`.
-    pub fn run(&self, transcript: &str) -> Output {
-        run(self.token.keyrite().args([
+    /// The command `keyrite ceremony run plan.toml` with a transcript named `transcript`, for
+    /// the caller to add to.
+    pub fn run_command(&self, transcript: &str) -> Command {
+        let mut cmd = self.token.keyrite();
+        cmd.args([
             "ceremony",
             "run",
             "plan.toml",
@@ -197,7 +199,13 @@ impl Ceremony {
             "approvals",
             "--transcript",
             transcript,
-        ]))
+        ]);
+        cmd
+    }
+
+    /// `keyrite ceremony run plan.toml` with a transcript named `transcript`.
+    pub fn run(&self, transcript: &str) -> Output {
+        run(&mut self.run_command(transcript))
     }
 
     /// The transcript's lines, parsed, with their exact bytes.
