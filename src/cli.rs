@@ -215,6 +215,11 @@ pub enum CeremonyCommand {
         plan: PathBuf,
         #[command(flatten)]
         run: RunArgs,
+        /// Continue an interrupted run of this plan from its unsealed transcript: the keys it
+        /// generated (proven by the KCVs it recorded) and the outputs it wrote are taken over;
+        /// the rest runs as planned, into the new --transcript.
+        #[arg(long, value_name = "FILE")]
+        resume_from: Option<PathBuf>,
     },
 }
 
@@ -247,10 +252,39 @@ pub enum TokenCommand {
     /// The ceremony signer: an ECDSA P-256 key pair in the token that seals transcripts.
     #[command(subcommand)]
     Signer(SignerCommand),
+    /// As the security officer, store a KMS wrapping public key as a CKA_TRUSTED token object,
+    /// so keys made with --wrap-with-trusted can be wrapped under it (and under nothing else).
+    TrustWrappingKey(TrustArgs),
     /// The backup key: an RSA-3072 key pair in a second token that receives backups, its
     /// private key able only to unwrap.
     #[command(subcommand)]
     BackupKey(BackupKeyCommand),
+}
+
+/// `keyrite token trust-wrapping-key`
+#[derive(Debug, Args)]
+pub struct TrustArgs {
+    /// The KMS whose import parameters hold the key.
+    #[arg(long, value_enum)]
+    pub provider: Provider,
+    /// The import parameters, as the KMS's CLI printed them.
+    #[arg(long, value_name = "FILE")]
+    pub params: PathBuf,
+    /// gcp: the key in the import job's key ring (as for wrap).
+    #[arg(long, value_name = "NAME")]
+    pub gcp_key: Option<String>,
+    /// The label of the trusted object to create.
+    #[arg(long, value_name = "LABEL")]
+    pub label: KeyLabel,
+    /// The token's label (may be left out when there is exactly one token).
+    #[arg(long, value_name = "LABEL")]
+    pub token: Option<String>,
+    /// Read the security officer's PIN from the environment variable of this NAME.
+    #[arg(long, value_name = "NAME", conflicts_with = "so_pin_file")]
+    pub so_pin_env: Option<String>,
+    /// Read the security officer's PIN from this file (mode 0600 or stricter).
+    #[arg(long, value_name = "PATH")]
+    pub so_pin_file: Option<PathBuf>,
 }
 
 /// `keyrite token backup-key …`
@@ -395,6 +429,11 @@ pub struct WrapArgs {
     /// Allow RSAES_PKCS1_V1_5, a retired algorithm.
     #[arg(long)]
     pub allow_legacy_pkcs1: bool,
+    /// Generate the key with CKA_WRAP_WITH_TRUSTED: the token will wrap it only under a KMS key
+    /// the security officer stored as trusted (`keyrite token trust-wrapping-key`), never under
+    /// any other. Direct RSA-OAEP only. (A rewrap reads the attribute from the key.)
+    #[arg(long)]
+    pub wrap_with_trusted: bool,
     /// Print the manifest as JSON instead of a summary.
     #[arg(long, conflicts_with = "transcript")]
     pub json: bool,

@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use crate::Error;
 use crate::hsm::keys::{KcvResult, KeySpec};
-use crate::hsm::wrapping::AlgorithmSupport;
+use crate::hsm::wrapping::{AlgorithmSupport, TrustedWrapSupport};
 use crate::hsm::{Module, TokenDescription};
 use crate::pin::PinSource;
 
@@ -19,6 +19,8 @@ pub struct TokenReport {
     pub wrapping: Vec<AlgorithmSupport>,
     /// How the token gives key check values for AES keys, or why it gives none.
     pub kcv: String,
+    /// Whether the token enforces `CKA_WRAP_WITH_TRUSTED` (`wrap --wrap-with-trusted`).
+    pub wrap_with_trusted: TrustedWrapSupport,
 }
 
 /// The whole report.
@@ -66,10 +68,12 @@ pub fn report(
             KcvResult::Known(k) => format!("{} (read from the token)", k.method.name()),
             KcvResult::Unavailable(why) => format!("none: {why}"),
         };
+        let wrap_with_trusted = token.trusted_wrap_support()?;
         tokens.push(TokenReport {
             token: description,
             wrapping,
             kcv,
+            wrap_with_trusted,
         });
     }
     Ok(Report {

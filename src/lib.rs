@@ -12,6 +12,7 @@
 #![deny(unsafe_code)]
 
 pub mod ceremony;
+pub mod fault;
 pub mod hsm;
 pub mod info;
 mod input;
@@ -119,6 +120,11 @@ pub enum Error {
         "rewrap needs the KCV the key must have: --expect-kcv HEX, or --from-transcript T --signer PEM"
     )]
     RewrapNeedsKcv,
+    /// `rewrap --wrap-with-trusted`: the existing key's attribute decides.
+    #[error(
+        "rewrap takes no --wrap-with-trusted: it reads CKA_WRAP_WITH_TRUSTED from the existing key"
+    )]
+    RewrapTrusted,
     /// `rewrap` cannot record its own transcript.
     #[error(
         "keyrite rewrap does not write transcripts; record a rewrap with a ceremony plan's rewrap step"
@@ -161,6 +167,14 @@ pub enum Error {
         step: Step,
         /// What went wrong.
         source: Box<Error>,
+    },
+    /// `--wrap-with-trusted` with RSA-AES, whose ephemeral key nobody can mark trusted.
+    #[error(
+        "{algorithm} cannot wrap a CKA_WRAP_WITH_TRUSTED key: its ephemeral AES key would itself need CKA_TRUSTED, which only the security officer can set; use RSAES_OAEP_SHA_256 or RSAES_OAEP_SHA_1"
+    )]
+    TrustedNeedsDirect {
+        /// The algorithm.
+        algorithm: WrappingAlgorithm,
     },
     /// A backup's key gave no check value, so no second token could prove it restored it.
     #[error("the token gives no key check value to record in a backup ({why})")]
@@ -257,8 +271,93 @@ impl Error {
                 "keyrite never wraps with a mechanism that failed its known-answer test: use RSAES_OAEP_SHA_1 or RSAES_OAEP_SHA_256, or a token whose AES key wrap with padding passes (see `keyrite token info`)."
                     .to_owned()
             }
+            Error::Hsm(H::NoTrustedKey { .. }) => {
+                "The security officer stores the KMS key first (keyrite token trust-wrapping-key); `keyrite token info` says whether the token can trust a key at all."
+                    .to_owned()
+            }
             Error::Hsm(H::UnsupportedWrapping { .. }) => {
                 "keyrite never falls back to another algorithm: use a token that supports this one (see `keyrite token info`), or ask the KMS for another wrapping algorithm."
+                    .to_owned()
+            }
+            Error::Hsm(H::BackupUnwrap { .. }) => {
+                "Make the backup again with an algorithm this token unwraps: `keyrite token backup-key export` on it lists them."
+                    .to_owned()
+            }
+            Error::Hsm(H::NoBackupKeyFor { .. } | H::NoBackupKey { .. }) => {
+                "Restore on the token that made the backup key (--token LABEL), or make the backup again under this token's key."
+                    .to_owned()
+            }
+            Error::Output(output::Error::NotWritable { .. } | output::Error::NoRoom { .. }) => {
+                "Choose an --out on a writable file system with room; nothing was generated."
+                    .to_owned()
+            }
+            Error::Output(output::Error::NoParent { .. }) => {
+                "Create the parent directory first, or choose another --out.".to_owned()
+            }
+            Error::ReadParams { .. } => {
+                "Pass the file the KMS's CLI printed (see the README's provider table).".to_owned()
+            }
+            Error::Params { .. } | Error::Options(_) => {
+                "Pass the import parameters exactly as the KMS's CLI printed them, with the options that provider takes (README: Providers, Options of keyrite wrap)."
+                    .to_owned()
+            }
+            Error::Restore(restore::Error::KcvMismatch { .. } | restore::Error::NoCommonKcv { .. }) => {
+                "Check the backup against the sealed transcript of the run that made it (keyrite verify T --outputs DIR) before trusting it again."
+                    .to_owned()
+            }
+            Error::Restore(_) => {
+                "Pass the directory a wrap or rewrap with --provider pkcs11-backup wrote, unchanged, and the key label it holds."
+                    .to_owned()
+            }
+            Error::Ceremony(ceremony::Error::Plan { .. } | ceremony::Error::StepInput { .. }) => {
+                "Fix the plan (ceremony/README.md documents every field); a changed plan needs new approvals."
+                    .to_owned()
+            }
+            Error::Ceremony(ceremony::Error::Replay { left, .. }) if !left.is_empty() => {
+                "If that run was interrupted, check its transcript (keyrite verify) and end its keys with an approved destroy plan (keyrite keys destroy); a new run needs a new ceremony_id and new approvals."
+                    .to_owned()
+            }
+            Error::Ceremony(ceremony::Error::Replay { .. }) => {
+                "A plan runs once per token: give a new ceremony_id, and have it approved again."
+                    .to_owned()
+            }
+            Error::Ceremony(ceremony::Error::Read { .. }) => {
+                "Check the path names the plan, policy or approval meant; keyrite reads at most 1 MiB of each."
+                    .to_owned()
+            }
+            Error::Ceremony(ceremony::Error::Policy { .. }) => {
+                "Fix the policy (ceremony/README.md documents every field).".to_owned()
+            }
+            Error::Ceremony(ceremony::Error::NoQuorum(_)) => {
+                "Each custodian signs the output of `keyrite plan digest` with ssh-keygen -Y sign -n keyrite-plan; put the signatures in the approvals directory."
+                    .to_owned()
+            }
+            Error::Shares(
+                shares::Error::Malformed { .. }
+                | shares::Error::NotPinned { .. }
+                | shares::Error::Duplicate { .. }
+                | shares::Error::TooFew { .. }
+                | shares::Error::Io { .. },
+            ) => "Use the share files `keyrite pin split` wrote, unchanged, from as many custodians as the threshold."
+                .to_owned(),
+            Error::ValidToPast { .. } => {
+                "Give a --valid-to in the future (RFC 3339), or leave it out for material that never expires."
+                    .to_owned()
+            }
+            Error::Verify(verify::Error::Read { .. }) => {
+                "Pass the transcript and signer files keyrite wrote; it reads at most 16 MiB of a transcript."
+                    .to_owned()
+            }
+            Error::Verify(verify::Error::Signer { .. }) => {
+                "Pass the signer's public key as `keyrite token signer export` printed it.".to_owned()
+            }
+            Error::Witness(
+                witness::Error::NotSignature { .. }
+                | witness::Error::Namespace { .. }
+                | witness::Error::NotWitness { .. }
+                | witness::Error::BadSignature { .. },
+            ) => {
+                "Sign with `keyrite witness sign` (or ssh-keygen -Y sign -n keyrite-witness over `keyrite witness message`) with a witness key of the policy."
                     .to_owned()
             }
             _ => return None,

@@ -23,6 +23,7 @@ use keyrite::ceremony::{self, RunRequest};
 use secrecy::ExposeSecret as _;
 
 fn main() -> ExitCode {
+    keyrite::pin::harden_process();
     let cli = Cli::parse();
     let verifying = matches!(cli.command, Command::Verify(_));
     match run(cli) {
@@ -249,6 +250,44 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
             let (_module, token) = wrap::open_logged_in(&access)?;
             print_signer(&token.create_signer(&label)?)
         }
+        Command::Token(TokenCommand::TrustWrappingKey(args)) => {
+            let now = OffsetDateTime::now_utc();
+            let options = ProviderOptions {
+                gcp_key: args.gcp_key,
+                ..ProviderOptions::default()
+            };
+            let bytes = std::fs::read(&args.params).map_err(|e| Error::ReadParams {
+                path: args.params.clone(),
+                reason: e.to_string(),
+            })?;
+            let params = args
+                .provider
+                .parse_params(&bytes, &options, now)
+                .map_err(|source| Error::Params {
+                    path: args.params.clone(),
+                    source,
+                })?;
+            let path = Module::resolve(module.as_deref())?;
+            let module = Module::load(&path)?;
+            let description = module.find_token(args.token.as_deref())?;
+            let pin = pin_source(args.so_pin_env, args.so_pin_file).read(&format!(
+                "Security officer PIN for token {:?}: ",
+                description.label
+            ))?;
+            let token = module.open(description)?;
+            token.login_so(&pin)?;
+            drop(pin);
+            token.trust_wrapping_key(&params.public_key, &args.label)?;
+            println!(
+                "Stored {} wrapping key {} (SHA-256 {}) on token {:?} as trusted object {:?}: keys made with --wrap-with-trusted can be wrapped under it.",
+                args.provider.display_name(),
+                params.key_id,
+                params.public_key.fingerprint(),
+                token.label(),
+                args.label.as_str()
+            );
+            Ok(())
+        }
         Command::Token(TokenCommand::BackupKey(command)) => {
             let (label, token, create) = match command {
                 BackupKeyCommand::Create { label, token } => (label, token, true),
@@ -303,7 +342,7 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Plan(PlanCommand::Check { plan, policy }) => {
             let policy = ceremony::policy::Policy::load(&policy)?;
             let plan = ceremony::plan::Plan::load(&plan)?;
-            ceremony::prepare_wraps(&plan, OffsetDateTime::now_utc())?;
+            ceremony::prepare_wraps(&plan, OffsetDateTime::now_utc(), &[])?;
             println!(
                 "Plan {:?} ({}) is valid: {} step{}, to run between {} and {} on token {:?} by {}.",
                 plan.ceremony_id,
@@ -333,14 +372,16 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
             print!("{}", plan.digest_statement());
             Ok(())
         }
-        Command::Ceremony(CeremonyCommand::Run { plan, run }) => {
-            run_ceremony(module, plan, run, None)
-        }
+        Command::Ceremony(CeremonyCommand::Run {
+            plan,
+            run,
+            resume_from,
+        }) => run_ceremony(module, plan, run, None, resume_from),
         Command::Keys(KeysCommand::Destroy {
             key_label,
             plan,
             run,
-        }) => run_ceremony(module, plan, run, Some(&key_label)),
+        }) => run_ceremony(module, plan, run, Some(&key_label), None),
         Command::Wrap(args) => {
             let (prepared, access) = prepare_wrap(&args, module)?;
             let valid_to = prepared.params().valid_to;
@@ -355,6 +396,9 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Rewrap(args) => {
             if args.wrap.transcript.is_some() {
                 return Err(Error::RewrapRecording);
+            }
+            if args.wrap.wrap_with_trusted {
+                return Err(Error::RewrapTrusted);
             }
             // The KCV expected: given, or recorded in an earlier transcript that verifies.
             let expected = match (&args.expect_kcv, &args.from_transcript, &args.signer) {
@@ -380,6 +424,7 @@ fn run_ceremony(
     plan: std::path::PathBuf,
     run: cli::RunArgs,
     destroying: Option<&keyrite::hsm::keys::KeyLabel>,
+    resume_from: Option<std::path::PathBuf>,
 ) -> Result<(), Error> {
     let req = RunRequest {
         plan,
@@ -388,6 +433,7 @@ fn run_ceremony(
         transcript: run.transcript,
         module,
         pin_shares: run.pin_share,
+        resume_from,
     };
     let prepared = ceremony::prepare(&req, OffsetDateTime::now_utc())?;
     if let Some(label) = destroying {
@@ -451,6 +497,7 @@ fn prepare_wrap(
         out: args.out.clone(),
         material_valid_to: args.valid_to,
         allow_legacy_pkcs1: args.allow_legacy_pkcs1,
+        wrap_with_trusted: args.wrap_with_trusted,
     };
     let prepared = wrap::prepare(request, OffsetDateTime::now_utc())?;
     let access = token_access(module, &args.token);
@@ -526,7 +573,16 @@ fn describe_step(step: &ceremony::plan::Step) -> String {
         Step::Generate {
             key_label,
             key_spec,
-        } => format!("generate {key_spec} key {:?}", key_label.as_str()),
+            wrap_with_trusted,
+        } => format!(
+            "generate {key_spec} key {:?}{}",
+            key_label.as_str(),
+            if *wrap_with_trusted {
+                " with CKA_WRAP_WITH_TRUSTED"
+            } else {
+                ""
+            }
+        ),
         Step::Wrap {
             key_label,
             provider,
@@ -584,6 +640,7 @@ fn print_report(report: &info::Report) {
             );
         }
         println!("  key check values: {}", t.kcv);
+        println!("  CKA_WRAP_WITH_TRUSTED: {}", t.wrap_with_trusted.detail);
     }
     for slot in &report.uninitialized_slots {
         println!();

@@ -28,6 +28,25 @@ pub enum Error {
         /// The parent directory.
         path: PathBuf,
     },
+    /// The directory the output goes into cannot be written.
+    #[error("the directory {} for the output is not writable: {reason}", path.display())]
+    NotWritable {
+        /// The parent directory.
+        path: PathBuf,
+        /// What the system said.
+        reason: String,
+    },
+    /// The file system of the output is (nearly) full.
+    #[error(
+        "the file system of {} has {free} bytes free; keyrite wants at least {MIN_FREE} before it writes outputs",
+        path.display()
+    )]
+    NoRoom {
+        /// The parent directory.
+        path: PathBuf,
+        /// The bytes available to an unprivileged writer.
+        free: u64,
+    },
     /// A file system call failed.
     #[error("{action} {}: {reason}", path.display())]
     Io {
@@ -55,7 +74,12 @@ fn parent_of(path: &Path) -> PathBuf {
     }
 }
 
-/// Checks, before any work, that `path` does not exist and its parent is a directory.
+/// The room an output's file system must have before keyrite writes (outputs are a few KB; a
+/// file system this full is refused before a key is generated rather than half-way through).
+pub const MIN_FREE: u64 = 1 << 20;
+
+/// Checks, before any work, that `path` does not exist, and its parent is a directory keyrite
+/// can write on a file system with room.
 pub fn check_absent(path: &Path) -> Result<(), Error> {
     if fs::symlink_metadata(path).is_ok() {
         return Err(Error::Exists {
@@ -65,6 +89,19 @@ pub fn check_absent(path: &Path) -> Result<(), Error> {
     let parent = parent_of(path);
     if !parent.is_dir() {
         return Err(Error::NoParent { path: parent });
+    }
+    rustix::fs::access(&parent, rustix::fs::Access::WRITE_OK).map_err(|e| Error::NotWritable {
+        path: parent.clone(),
+        reason: std::io::Error::from(e).to_string(),
+    })?;
+    let stat = rustix::fs::statvfs(&parent).map_err(|e| Error::Io {
+        action: "cannot read the file system of",
+        path: parent.clone(),
+        reason: std::io::Error::from(e).to_string(),
+    })?;
+    let free = stat.f_bavail.saturating_mul(stat.f_frsize);
+    if free < MIN_FREE {
+        return Err(Error::NoRoom { path: parent, free });
     }
     Ok(())
 }
@@ -144,6 +181,7 @@ impl StagedDir {
         file.write_all(contents)
             .map_err(io("cannot write", &path))?;
         file.sync_all().map_err(io("cannot sync", &path))?;
+        crate::fault::point("output-file");
         Ok(())
     }
 
@@ -159,6 +197,7 @@ impl StagedDir {
         File::open(&tmp_path)
             .and_then(|d| d.sync_all())
             .map_err(io("cannot sync", &tmp_path))?;
+        crate::fault::point("output-staged");
         match renameat_with(CWD, &tmp_path, CWD, &self.target, RenameFlags::NOREPLACE) {
             Ok(()) => {}
             Err(rustix::io::Errno::EXIST) => {
@@ -170,6 +209,7 @@ impl StagedDir {
         }
         // The directory now lives at its final name; the temporary name is gone.
         let _ = self.tmp.keep();
+        crate::fault::point("output-moved");
         let parent = parent_of(&self.target);
         let warning = File::open(&parent)
             .and_then(|d| d.sync_all())

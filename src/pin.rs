@@ -7,7 +7,7 @@ use std::io::{IsTerminal as _, Read as _};
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::PathBuf;
 
-use secrecy::SecretString;
+use secrecy::{ExposeSecret as _, SecretString};
 use zeroize::Zeroizing;
 
 /// The most a PIN file may hold, in bytes.
@@ -29,7 +29,7 @@ pub enum PinSource {
 #[non_exhaustive]
 pub enum Error {
     /// The named variable is unset or not UTF-8.
-    #[error("the environment variable {name} named by --pin-env is not set")]
+    #[error("the environment variable {name}, named to hold the PIN, is not set")]
     EnvUnset {
         /// The variable's name.
         name: String,
@@ -85,7 +85,9 @@ impl PinSource {
             PinSource::Env(name) => {
                 let value =
                     std::env::var(name).map_err(|_| Error::EnvUnset { name: name.clone() })?;
-                finish(Zeroizing::new(value), || format!("--pin-env {name}"))
+                finish(Zeroizing::new(value), || {
+                    format!("the environment variable {name}")
+                })
             }
             PinSource::File(path) => {
                 let file_err = |e: std::io::Error| Error::File {
@@ -101,14 +103,16 @@ impl PinSource {
                         mode,
                     });
                 }
-                // Read into room made beforehand, so no copy of the PIN is left behind by a
-                // growing buffer, and never more than a PIN can be.
-                let mut bytes = Zeroizing::new(Vec::with_capacity(MAX_PIN_FILE + 1));
+                // Read into room made (and locked in memory) beforehand, so no copy of the PIN
+                // is left behind by a growing buffer, and never more than a PIN can be.
+                let mut bytes = Zeroizing::new(vec![0u8; MAX_PIN_FILE + 1]);
+                lock_in_memory(&bytes);
+                bytes.clear();
                 (&mut file)
                     .take(MAX_PIN_FILE as u64 + 1)
                     .read_to_end(&mut bytes)
                     .map_err(file_err)?;
-                let source_name = || format!("--pin-file {}", path.display());
+                let source_name = || format!("the PIN file {}", path.display());
                 if bytes.len() > MAX_PIN_FILE {
                     return Err(Error::TooLong {
                         source_name: source_name(),
@@ -142,5 +146,31 @@ fn finish(
             source_name: source_name(),
         });
     }
-    Ok(SecretString::from(value.as_str()))
+    let pin = SecretString::from(value.as_str());
+    lock_in_memory(pin.expose_secret().as_bytes());
+    Ok(pin)
+}
+
+/// Locks the pages holding `secret` in memory (`mlock`) so they are never written to swap, where
+/// the platform and `RLIMIT_MEMLOCK` allow; best effort, since a refusal must not stop a
+/// ceremony. The lock is kept until the process exits (a CLI run lives seconds), so the pages
+/// stay locked while the secret, then its zeroised remains, are in them.
+pub fn lock_in_memory(secret: &[u8]) {
+    if let Ok(guard) = region::lock(secret.as_ptr(), secret.len()) {
+        std::mem::forget(guard);
+    }
+}
+
+/// Hardens the process before any secret is read: no core dumps (`RLIMIT_CORE` 0) and not
+/// dumpable (`PR_SET_DUMPABLE` 0: no core file, no ptrace attach or `/proc/PID/mem` read by
+/// other processes of the same user). Best effort: both calls only lower what the process may
+/// do, and a kernel that refuses one leaves the run as it was.
+pub fn harden_process() {
+    use rustix::process::{DumpableBehavior, Resource, Rlimit, set_dumpable_behavior, setrlimit};
+    let zero = Rlimit {
+        current: Some(0),
+        maximum: Some(0),
+    };
+    let _ = setrlimit(Resource::Core, zero);
+    let _ = set_dumpable_behavior(DumpableBehavior::NotDumpable);
 }

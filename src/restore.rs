@@ -163,7 +163,13 @@ pub fn load(dir: &Path, label: &KeyLabel) -> Result<Backup, Error> {
         reason,
     };
     let bytes = read(&manifest_path, MAX_MANIFEST)?;
-    let map = kms::parse_json_object(&bytes).map_err(|e| bad(e.to_string()))?;
+    let map = kms::parse_json_object(&bytes).map_err(|e| {
+        bad(match e {
+            kms::Error::Json { reason } => format!("it is not valid JSON: {reason}"),
+            kms::Error::DuplicateKey { key } => format!("it has the key {key:?} more than once"),
+            _ => "it is not a JSON object".to_owned(),
+        })
+    })?;
     let m: BackupManifest = serde_json::from_value(serde_json::Value::Object(map))
         .map_err(|e| bad(format!("it is not a keyrite manifest: {e}")))?;
     if m.provider != kms::Provider::Pkcs11Backup.name() {

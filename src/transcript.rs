@@ -136,6 +136,7 @@ impl Transcript {
         self.file.sync_all().map_err(io)?;
         self.head = digest;
         self.seq += 1;
+        crate::fault::point("transcript-line");
         Ok(())
     }
 

@@ -47,6 +47,9 @@ pub struct WrapRequest {
     pub material_valid_to: Option<OffsetDateTime>,
     /// Whether RSAES-PKCS1-v1_5 is allowed.
     pub allow_legacy_pkcs1: bool,
+    /// Generate the key with `CKA_WRAP_WITH_TRUSTED`: it can then be wrapped only under a KMS
+    /// key the security officer stored as trusted (`token trust-wrapping-key`); direct RSA only.
+    pub wrap_with_trusted: bool,
 }
 
 /// Which token to use and how to log in.
@@ -107,13 +110,28 @@ impl CheckedWrap {
     }
 }
 
-/// Imports the KMS public key and tries the exact mechanism before any ceremony key exists.
-pub fn check_on_token(token: &Token, prepared: &PreparedWrap) -> Result<CheckedWrap, Error> {
+/// Imports the KMS public key and tries the exact mechanism before any ceremony key exists. For
+/// a key with `CKA_WRAP_WITH_TRUSTED` (`trusted`), the KMS key is instead the token object the
+/// security officer stored as trusted, and the trial key carries the attribute too.
+pub fn check_on_token(
+    token: &Token,
+    prepared: &PreparedWrap,
+    trusted: bool,
+) -> Result<CheckedWrap, Error> {
     let request = &prepared.request;
     let public_key = &prepared.params.public_key;
+    if trusted && prepared.algorithm.is_rsa_aes() {
+        return Err(Error::TrustedNeedsDirect {
+            algorithm: prepared.algorithm,
+        });
+    }
     let method = token.wrap_method(prepared.algorithm, request.key_spec)?;
-    let wrapping_key = token.import_wrapping_key(public_key)?;
-    token.check_wrapping(&method, wrapping_key, public_key.modulus_len())?;
+    let wrapping_key = if trusted {
+        token.trusted_wrapping_key(public_key)?
+    } else {
+        token.import_wrapping_key(public_key)?
+    };
+    token.check_wrapping(&method, wrapping_key, public_key.modulus_len(), trusted)?;
     Ok(CheckedWrap {
         method,
         wrapping_key,
@@ -126,8 +144,9 @@ pub fn generate(
     token: &Token,
     label: &KeyLabel,
     spec: KeySpec,
+    wrap_with_trusted: bool,
 ) -> Result<(ObjectHandle, KeyRecord), Error> {
-    let key = token.generate_ceremony_key(label, spec)?;
+    let key = token.generate_ceremony_key(label, spec, wrap_with_trusted)?;
     match token.key_check_value(key.handle, spec.key_type()) {
         Ok(kcv) => Ok((key.handle, KeyRecord::new(label, spec, key, kcv))),
         Err(e) => Err(Error::Step {
@@ -183,6 +202,11 @@ pub fn prepare_bytes(
             return Err(Error::LegacyRefused { algorithm });
         }
     }
+    if let (true, Some(algorithm)) = (request.wrap_with_trusted, request.algorithm) {
+        if algorithm.is_rsa_aes() {
+            return Err(Error::TrustedNeedsDirect { algorithm });
+        }
+    }
     if let Some(t) = request.material_valid_to {
         if t <= now {
             return Err(Error::ValidToPast {
@@ -214,6 +238,9 @@ pub fn prepare_bytes(
             request.key_spec,
         )
         .map_err(params_err)?;
+    if request.wrap_with_trusted && algorithm.is_rsa_aes() {
+        return Err(Error::TrustedNeedsDirect { algorithm });
+    }
     Ok(PreparedWrap {
         request,
         params,
@@ -382,6 +409,11 @@ pub fn existing_key(
     Ok((handle, record))
 }
 
+/// Whether the existing key labelled `label` can be wrapped only under trusted keys.
+pub fn is_wrap_with_trusted(token: &Token, label: &KeyLabel) -> Result<bool, Error> {
+    Ok(token.secret_key(label)?.1.wrap_with_trusted == Some(true))
+}
+
 /// Re-wraps an existing key under new import parameters: the same material, proven by its KCV.
 /// A failure never destroys the key: it existed before this run.
 pub fn rewrap(
@@ -397,7 +429,8 @@ pub fn rewrap(
         expected_kcv,
         Some(request.key_spec),
     )?;
-    let checked = check_on_token(&token, &prepared)?;
+    let trusted = is_wrap_with_trusted(&token, &request.key_label)?;
+    let checked = check_on_token(&token, &prepared, trusted)?;
     wrap_and_write(&token, &module, &prepared, &checked, handle, &key).map_err(|(step, source)| {
         Error::StepFailed {
             step,
@@ -412,8 +445,13 @@ pub fn run(prepared: PreparedWrap, access: &TokenAccess) -> Result<WrapOutcome, 
     let (module, token) = open_logged_in(access)?;
     let request = &prepared.request;
     token.check_label_free(&request.key_label)?;
-    let checked = check_on_token(&token, &prepared)?;
-    let (handle, key) = generate(&token, &request.key_label, request.key_spec)?;
+    let checked = check_on_token(&token, &prepared, request.wrap_with_trusted)?;
+    let (handle, key) = generate(
+        &token,
+        &request.key_label,
+        request.key_spec,
+        request.wrap_with_trusted,
+    )?;
     wrap_and_write(&token, &module, &prepared, &checked, handle, &key).map_err(|(step, source)| {
         Error::Step {
             step,
@@ -550,6 +588,7 @@ mod tests {
             out: dir.path().join("out"),
             material_valid_to: None,
             allow_legacy_pkcs1: false,
+            wrap_with_trusted: false,
         };
         assert_eq!(
             prepare(request, OffsetDateTime::now_utc())

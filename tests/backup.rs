@@ -38,7 +38,8 @@ fn aws_material(token: &TestToken, args: &[&str], arn: &str, out: &str) -> Vec<u
     kms.unwrap_rsa_crate(&wrapped, "RSAES_OAEP_SHA_1")
 }
 
-fn backup_key(dst: &TestToken) -> std::path::PathBuf {
+/// `token backup-key create` on `dst`: the PEM's path, and what it said on standard error.
+fn backup_key(dst: &TestToken) -> (std::path::PathBuf, String) {
     let out = run(dst.keyrite().args([
         "token",
         "backup-key",
@@ -48,14 +49,19 @@ fn backup_key(dst: &TestToken) -> std::path::PathBuf {
         "--pin-env",
         PIN_ENV,
     ]));
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(out.status.success(), "{stderr}");
     let pem = dst.path("backup-2026.pem");
     std::fs::write(&pem, &out.stdout).unwrap();
-    pem
+    (pem, stderr)
+}
+
+/// `keyrite restore` of `dir` (relative to `token`'s directory) for `label`.
+fn restore(token: &TestToken, dir: &str, label: &str, extra: &[&str]) -> std::process::Output {
+    run(token
+        .keyrite()
+        .args(["restore", "--backup", dir, "--key-label", label])
+        .args(extra))
 }
 
 fn secret_keys(token: &TestToken) -> Vec<Value> {
@@ -68,7 +74,7 @@ fn secret_keys(token: &TestToken) -> Vec<Value> {
 
 /// Generate in `src`, back up to `dst`, restore there, re-wrap there: the same material.
 fn round_trip(src: &TestToken, dst: &TestToken, algorithm: &str, spec: &str) {
-    let pem = backup_key(dst);
+    let (pem, _) = backup_key(dst);
     let original = aws_material(
         src,
         &["wrap", "--key-label", "payments", "--key-spec", spec],
@@ -131,15 +137,7 @@ fn round_trip(src: &TestToken, dst: &TestToken, algorithm: &str, spec: &str) {
         *v = Value::from("000000");
     }
     write_json(&forged, "manifest.json", &m);
-    let out = run(dst.keyrite().args([
-        "restore",
-        "--backup",
-        "forged",
-        "--key-label",
-        "payments",
-        "--pin-env",
-        PIN_ENV,
-    ]));
+    let out = restore(dst, "forged", "payments", &["--pin-env", PIN_ENV]);
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8(out.stderr).unwrap();
     assert!(
@@ -152,16 +150,9 @@ fn round_trip(src: &TestToken, dst: &TestToken, algorithm: &str, spec: &str) {
     );
 
     // The real restore.
-    let restored: Value = serde_json::from_slice(&run_ok(dst.keyrite().args([
-        "restore",
-        "--backup",
-        "backup",
-        "--key-label",
-        "payments",
-        "--json",
-        "--pin-env",
-        PIN_ENV,
-    ])))
+    let restored: Value = serde_json::from_slice(
+        &restore(dst, "backup", "payments", &["--json", "--pin-env", PIN_ENV]).stdout,
+    )
     .unwrap();
     assert_eq!(
         restored["id"], listed[0]["id"],
@@ -175,24 +166,7 @@ fn round_trip(src: &TestToken, dst: &TestToken, algorithm: &str, spec: &str) {
     );
     let keys = secret_keys(dst);
     assert_eq!(keys.len(), 1, "{keys:?}");
-    let key = &keys[0];
-    for (attr, want) in [
-        ("token", true),
-        ("private", true),
-        ("sensitive", true),
-        ("extractable", true),
-        ("modifiable", false),
-        ("encrypt", false),
-        ("decrypt", false),
-        ("sign", false),
-        ("verify", false),
-        ("wrap", false),
-        ("unwrap", false),
-        ("derive", false),
-        ("value_readable", false),
-    ] {
-        assert_eq!(key[attr], want, "{attr} of the restored key: {key}");
-    }
+    assert_ceremony_key(&keys[0]);
 
     // Re-wrapped on the backup token under another KMS key: the same material.
     let again = aws_material(
@@ -212,15 +186,7 @@ fn round_trip(src: &TestToken, dst: &TestToken, algorithm: &str, spec: &str) {
     assert_eq!(again, original, "the restored key is the same material");
 
     // A second restore of the same backup is refused: the label is taken.
-    let out = run(dst.keyrite().args([
-        "restore",
-        "--backup",
-        "backup",
-        "--key-label",
-        "payments",
-        "--pin-env",
-        PIN_ENV,
-    ]));
+    let out = restore(dst, "backup", "payments", &["--pin-env", PIN_ENV]);
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(secret_keys(dst).len(), 1);
 }
@@ -271,28 +237,18 @@ fn kryoptic_to_kryoptic_sha256() {
 fn softhsm_refuses_a_sha256_backup_and_says_so_beforehand() {
     let src = TestToken::kryoptic("primary");
     let dst = TestToken::softhsm("vault-b");
-    let out = run(dst.keyrite().args([
-        "token",
-        "backup-key",
-        "create",
-        "--label",
-        "backup-2026",
-        "--pin-env",
-        PIN_ENV,
-    ]));
-    let stderr = String::from_utf8(out.stderr).unwrap();
+    let (pem, stderr) = backup_key(&dst);
     assert!(
         stderr.contains("this token unwraps backups made with --algorithm RSA_AES_KEY_WRAP_SHA_1")
             && stderr.contains("this token cannot unwrap RSA_AES_KEY_WRAP_SHA_256"),
         "{stderr}"
     );
-    std::fs::write(dst.path("bk.pem"), &out.stdout).unwrap();
     run_ok(src.keyrite().args([
         "wrap",
         "--provider",
         "pkcs11-backup",
         "--params",
-        dst.path("bk.pem").to_str().unwrap(),
+        pem.to_str().unwrap(),
         "--key-label",
         "payments",
         "--out",
@@ -300,18 +256,11 @@ fn softhsm_refuses_a_sha256_backup_and_says_so_beforehand() {
         "--pin-env",
         PIN_ENV,
     ]));
-    let out = run(dst.keyrite().args([
-        "restore",
-        "--backup",
-        "backup",
-        "--key-label",
-        "payments",
-        "--pin-env",
-        PIN_ENV,
-    ]));
-    assert_eq!(
-        String::from_utf8(out.stderr).unwrap(),
-        "keyrite: C_UnwrapKey of the ephemeral key (CKM_RSA_PKCS_OAEP, RSA_AES_KEY_WRAP_SHA_256) failed: C_UnwrapKey returned CKR_ARGUMENTS_BAD\n"
+    let out = restore(&dst, "backup", "payments", &["--pin-env", PIN_ENV]);
+    assert_refused(
+        &out.stderr,
+        "keyrite: C_UnwrapKey of the ephemeral key (CKM_RSA_PKCS_OAEP, RSA_AES_KEY_WRAP_SHA_256) failed: C_UnwrapKey returned CKR_ARGUMENTS_BAD\n",
+        "SHA-256 backup on SoftHSM2",
     );
     assert!(secret_keys(&dst).is_empty());
 }
@@ -355,32 +304,30 @@ fn the_backup_is_rsa_aes_and_restore_checks_the_directory_first() {
         script.contains("exec keyrite restore --backup \"$here\" --key-label 'payments' \"$@\"")
     );
 
-    let restore = |dir: &str, label: &str| {
-        let out = run(src.keyrite().args([
-            "restore",
-            "--backup",
-            dir,
-            "--key-label",
-            label,
-            "--module",
-            "/nonexistent/module.so",
-        ]));
+    let refused = |dir: &str, label: &str| {
+        let out = restore(&src, dir, label, &["--module", "/nonexistent/module.so"]);
         assert_eq!(out.status.code(), Some(1));
-        String::from_utf8(out.stderr).unwrap()
+        String::from_utf8(out.stderr)
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap()
+            .to_owned()
+            + "\n"
     };
     assert_eq!(
-        restore("backup", "other"),
+        refused("backup", "other"),
         "keyrite: the backup holds key \"payments\", not \"other\"\n"
     );
     assert_eq!(
-        restore("first", "payments"),
+        refused("first", "payments"),
         "keyrite: first/manifest.json: it records a wrap for \"aws\", not a backup (--provider pkcs11-backup)\n"
     );
     let mut bytes = std::fs::read(src.path("backup/backup.bin")).unwrap();
     bytes[100] ^= 1;
     std::fs::write(src.path("backup/backup.bin"), bytes).unwrap();
     assert_eq!(
-        restore("backup", "payments"),
+        refused("backup", "payments"),
         "keyrite: backup/backup.bin does not match the SHA-256 the manifest records for it\n"
     );
 }
@@ -392,7 +339,7 @@ fn a_ceremony_backs_up_its_key_and_the_backup_restores() {
     use common::ceremony::Ceremony;
     let c = Ceremony::new(&["us-east-1"]);
     let dst = TestToken::kryoptic("vault-b");
-    let pem = backup_key(&dst);
+    let (pem, _) = backup_key(&dst);
     std::fs::copy(&pem, c.dir().join("params/backup-2026.pem")).unwrap();
     c.write_policy(2);
     c.write_plan("payments", "RSAES_OAEP_SHA_1");
@@ -403,35 +350,16 @@ fn a_ceremony_backs_up_its_key_and_the_backup_restores() {
     );
     std::fs::write(c.dir().join("plan.toml"), plan).unwrap();
     c.run_approved("t.jsonl");
-    let out = c.verify(
-        "t.jsonl",
-        &[
-            "--policy",
-            "policy.toml",
-            "--plan",
-            "plan.toml",
-            "--outputs",
-            ".",
-        ],
-    );
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    c.assert_verifies("t.jsonl");
 
-    let restored: Value = serde_json::from_slice(&run_ok(dst.keyrite().args([
-        "restore",
-        "--backup",
-        c.dir().join("payments-backup").to_str().unwrap(),
-        "--key-label",
+    let backup = c.dir().join("payments-backup");
+    let out = restore(
+        &dst,
+        backup.to_str().unwrap(),
         "payments",
-        "--json",
-        "--pin-env",
-        PIN_ENV,
-    ])))
-    .unwrap();
+        &["--json", "--pin-env", PIN_ENV],
+    );
+    let restored: Value = serde_json::from_slice(&out.stdout).unwrap();
     let wrapped =
         std::fs::read(c.dir().join("payments-us-east-1/EncryptedKeyMaterial.bin")).unwrap();
     let material = c.regions[0]

@@ -279,7 +279,7 @@ fn quorum_and_input_refusals_happen_before_the_token_is_touched() {
         reset(&c);
         setup(&c);
         let out = c.run("t.jsonl");
-        assert_eq!(stderr(&out), expected, "{name}");
+        assert_refused(&out.stderr, expected, name);
         assert_eq!(out.status.code(), Some(1), "{name}");
         assert!(
             !c.dir().join("t.jsonl").exists(),
@@ -322,9 +322,10 @@ fn quorum_and_input_refusals_happen_before_the_token_is_touched() {
     )
     .unwrap();
     let out = c.run("second.jsonl");
-    assert_eq!(
-        stderr(&out),
-        "keyrite: ceremony \"payments-2026\" already ran on token \"ceremony\"; a plan runs once\n"
+    assert_refused(
+        &out.stderr,
+        "keyrite: ceremony \"payments-2026\" already ran on token \"ceremony\"; a plan runs once (the key it generated, \"payments-2026\", is on the token)\n",
+        "replay",
     );
     assert!(!c.dir().join("second.jsonl").exists());
     assert!(!c.dir().join("payments-2026-us-east-1").exists());
@@ -514,7 +515,7 @@ fn plan_errors_name_the_field() {
                 .token
                 .keyrite()
                 .args(["plan", "check", "plan.toml", "--policy", "policy.toml"]));
-        assert_eq!(stderr(&out), expected);
+        assert_refused(&out.stderr, expected, "plan check");
         assert_eq!(out.status.code(), Some(1));
     }
 }

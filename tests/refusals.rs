@@ -353,8 +353,7 @@ fn refusals_have_exact_messages_and_leave_nothing_behind() {
     for case in cases {
         write_json(dir, "params.json", &case.params);
         let out = run(hsm.keyrite().env(PIN_ENV, case.pin).args(&case.args));
-        let stderr = String::from_utf8(out.stderr).unwrap();
-        assert_eq!(stderr, case.stderr, "{}: stderr", case.name);
+        assert_refused(&out.stderr, &case.stderr, case.name);
         assert_eq!(
             out.status.code(),
             Some(case.status),
@@ -389,14 +388,16 @@ fn duplicate_keys_and_missing_files_are_refused() {
     std::fs::write(hsm.path("params.json"), doubled).unwrap();
     let base = std_args("params.json", "out");
     let out = run(hsm.keyrite().args(&base));
-    assert_eq!(
-        String::from_utf8(out.stderr).unwrap(),
-        "keyrite: params.json: the parameters file has the key \"KeyId\" more than once\n"
+    assert_refused(
+        &out.stderr,
+        "keyrite: params.json: the parameters file has the key \"KeyId\" more than once\n",
+        "duplicate KeyId",
     );
     let out = run(hsm.keyrite().args(with(&base, "--params", "missing.json")));
-    assert_eq!(
-        String::from_utf8(out.stderr).unwrap(),
-        "keyrite: cannot read missing.json: No such file or directory (os error 2)\n"
+    assert_refused(
+        &out.stderr,
+        "keyrite: cannot read missing.json: No such file or directory (os error 2)\n",
+        "missing parameters file",
     );
     assert!(hsm.objects().is_empty());
     assert!(!hsm.path("out").exists());

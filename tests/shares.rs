@@ -9,58 +9,10 @@ use std::os::unix::fs::PermissionsExt as _;
 use common::ceremony::Ceremony;
 use common::*;
 
-/// Splits the PIN into `dir` and returns the digests printed for the policy.
-fn split(c: &Ceremony, dir: &str, threshold: &str, shares: &str) -> Vec<String> {
-    let out = String::from_utf8(run_ok(c.token.keyrite().args([
-        "pin",
-        "split",
-        "--threshold",
-        threshold,
-        "--shares",
-        shares,
-        "--out-dir",
-        dir,
-        "--pin-env",
-        PIN_ENV,
-    ])))
-    .unwrap();
-    out.lines()
-        .filter_map(|l| l.trim().strip_prefix('"'))
-        .map(|l| l[..64].to_owned())
-        .collect()
-}
-
-fn use_shares(c: &Ceremony, digests: &[String]) {
-    let mut policy = std::fs::read_to_string(c.dir().join("policy.toml")).unwrap();
-    policy = policy.replacen(
-        "\n[[custodians]]",
-        &format!("pin_shares = {digests:?}\n\n[[custodians]]"),
-        1,
-    );
-    std::fs::write(c.dir().join("policy.toml"), policy).unwrap();
-    let plan = std::fs::read_to_string(c.dir().join("plan.toml"))
-        .unwrap()
-        .replace(&format!("pin = \"env:{PIN_ENV}\""), "pin = \"shares\"");
-    std::fs::write(c.dir().join("plan.toml"), plan).unwrap();
-    c.digest();
-    c.approve("alice", "keyrite-plan", "alice.sig");
-    c.approve("bob", "keyrite-plan", "bob.sig");
-}
-
 fn run_with(c: &Ceremony, transcript: &str, shares: &[&str]) -> std::process::Output {
-    let mut cmd = c.token.keyrite();
+    let mut cmd = c.run_command(transcript);
     // The PIN itself is not available to this run: only the shares are.
-    cmd.env_remove(PIN_ENV).args([
-        "ceremony",
-        "run",
-        "plan.toml",
-        "--policy",
-        "policy.toml",
-        "--approvals",
-        "approvals",
-        "--transcript",
-        transcript,
-    ]);
+    cmd.env_remove(PIN_ENV);
     for s in shares {
         cmd.args(["--pin-share", s]);
     }
@@ -70,7 +22,7 @@ fn run_with(c: &Ceremony, transcript: &str, shares: &[&str]) -> std::process::Ou
 #[test]
 fn m_shares_log_in_for_a_real_ceremony_and_bad_shares_are_refused_by_name() {
     let c = Ceremony::new(&["us-east-1"]);
-    let digests = split(&c, "shares", "2", "3");
+    let digests = c.split_pin("shares", "2", "3");
     assert_eq!(digests.len(), 3);
     for i in 1..=3 {
         let mode = std::fs::metadata(c.dir().join(format!("shares/share-{i}.txt")))
@@ -79,9 +31,9 @@ fn m_shares_log_in_for_a_real_ceremony_and_bad_shares_are_refused_by_name() {
             .mode();
         assert_eq!(mode & 0o777, 0o600);
     }
-    let other = split(&c, "other", "2", "3");
+    let other = c.split_pin("other", "2", "3");
     assert_ne!(digests, other);
-    use_shares(&c, &digests);
+    c.use_shares(&digests);
     let objects = c.token.objects();
 
     let mut changed = std::fs::read_to_string(c.dir().join("shares/share-2.txt")).unwrap();
@@ -110,7 +62,7 @@ fn m_shares_log_in_for_a_real_ceremony_and_bad_shares_are_refused_by_name() {
         ),
     ] {
         let out = run_with(&c, "t.jsonl", &shares);
-        assert_eq!(String::from_utf8(out.stderr).unwrap(), expected, "{shares:?}");
+        assert_refused(&out.stderr, &expected, &format!("{shares:?}"));
         assert!(!c.dir().join("t.jsonl").exists());
         assert_eq!(c.token.objects(), objects);
     }
@@ -157,8 +109,8 @@ fn m_shares_log_in_for_a_real_ceremony_and_bad_shares_are_refused_by_name() {
 fn any_two_of_three_shares_rebuild_the_pin() {
     for pair in [["1", "2"], ["2", "3"], ["1", "3"]] {
         let c = Ceremony::new(&["us-east-1"]);
-        let digests = split(&c, "shares", "2", "3");
-        use_shares(&c, &digests);
+        let digests = c.split_pin("shares", "2", "3");
+        c.use_shares(&digests);
         let files: Vec<String> = pair
             .iter()
             .map(|i| format!("shares/share-{i}.txt"))
@@ -182,15 +134,15 @@ fn any_two_of_three_shares_rebuild_the_pin() {
 #[test]
 fn shares_typed_on_a_terminal_one_custodian_at_a_time() {
     let c = Ceremony::new(&["us-east-1"]);
-    let digests = split(&c, "shares", "2", "3");
-    use_shares(&c, &digests);
+    let digests = c.split_pin("shares", "2", "3");
+    c.use_shares(&digests);
     let share = |i: u8| {
         std::fs::read_to_string(c.dir().join(format!("shares/share-{i}.txt")))
             .unwrap()
             .trim()
             .to_owned()
     };
-    let foreign = split(&c, "foreign", "2", "3");
+    let foreign = c.split_pin("foreign", "2", "3");
     assert_eq!(foreign.len(), 3);
     let stranger = std::fs::read_to_string(c.dir().join("foreign/share-2.txt")).unwrap();
     let typed = format!("{}\n{}\n{}\n", stranger.trim(), share(2), share(3));

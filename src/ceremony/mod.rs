@@ -11,6 +11,7 @@
 pub mod plan;
 pub mod policy;
 pub mod quorum;
+pub mod resume;
 
 use std::path::{Path, PathBuf};
 
@@ -113,27 +114,73 @@ pub enum Error {
         actual: String,
     },
     /// The ceremony already ran on this token.
-    #[error("ceremony {ceremony_id:?} already ran on token {token:?}; a plan runs once")]
+    #[error(
+        "ceremony {ceremony_id:?} already ran on token {token:?}; a plan runs once{}",
+        match left.as_slice() {
+            [] => String::new(),
+            labels => format!(
+                " (the key{} it generated, {}, {} on the token)",
+                if labels.len() == 1 { "" } else { "s" },
+                labels.iter().map(|l| format!("{l:?}")).collect::<Vec<_>>().join(", "),
+                if labels.len() == 1 { "is" } else { "are" }
+            ),
+        }
+    )]
     Replay {
         /// The ceremony id.
         ceremony_id: String,
         /// The token label.
         token: String,
+        /// The labels of the keys the plan generates that are on the token (a run that was
+        /// interrupted leaves them).
+        left: Vec<String>,
     },
-    /// A step failed; the transcript records it and is sealed.
-    #[error("the ceremony failed at steps[{index}] ({action}): {reason}.{keys} The sealed transcript is {}.", transcript.display())]
-    Failed {
-        /// The step.
-        index: usize,
-        /// Its action.
-        action: &'static str,
-        /// What went wrong.
+    /// `--resume-from` names a transcript this run cannot continue.
+    #[error("cannot resume from {}: {reason}", path.display())]
+    Resume {
+        /// The interrupted transcript.
+        path: PathBuf,
+        /// Why not.
         reason: String,
-        /// What happened to the keys generated.
-        keys: String,
-        /// The transcript.
-        transcript: PathBuf,
     },
+    /// A step failed; the transcript records it, sealed if the token can still sign.
+    #[error("{0}")]
+    Failed(Box<StepFailure>),
+}
+
+/// A ceremony step that failed, and what became of the keys and the transcript.
+#[derive(Debug)]
+pub struct StepFailure {
+    /// The step.
+    pub index: usize,
+    /// Its action.
+    pub action: &'static str,
+    /// What went wrong.
+    pub reason: String,
+    /// What happened to the keys generated.
+    pub keys: String,
+    /// Why the transcript could not be sealed, if it could not.
+    pub sealed: Option<String>,
+    /// The transcript.
+    pub transcript: PathBuf,
+}
+
+impl std::fmt::Display for StepFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the ceremony failed at steps[{}] ({}): {}.{} ",
+            self.index, self.action, self.reason, self.keys
+        )?;
+        match &self.sealed {
+            None => write!(f, "The sealed transcript is {}.", self.transcript.display()),
+            Some(e) => write!(
+                f,
+                "The transcript {} records the failure but could not be sealed: {e}.",
+                self.transcript.display()
+            ),
+        }
+    }
 }
 
 fn quorum_message(q: &Quorum) -> String {
@@ -181,6 +228,8 @@ pub struct RunRequest {
     pub module: Option<PathBuf>,
     /// PIN share files, when the plan takes the PIN from shares (none: typed on the terminal).
     pub pin_shares: Vec<PathBuf>,
+    /// The unsealed transcript of an interrupted run of this plan, to continue from.
+    pub resume_from: Option<PathBuf>,
 }
 
 /// A ceremony checked without the token.
@@ -195,6 +244,7 @@ pub struct Prepared {
     /// The approvals.
     pub quorum: Quorum,
     wraps: Vec<Option<PreparedWrap>>,
+    resume: Option<resume::Resume>,
 }
 
 /// Checks the policy, the plan and its files, the window, the approvals, every wrap step's
@@ -212,7 +262,26 @@ pub fn prepare(req: &RunRequest, now: OffsetDateTime) -> Result<Prepared, crate:
     }
     let statement = plan.digest_statement();
     let quorum = quorum::verify(&policy, &statement, &req.approvals)?;
-    let wraps = prepare_wraps(&plan, now)?;
+    let resume = match &req.resume_from {
+        Some(path) => Some(resume::load(path, &plan, &policy)?),
+        None => None,
+    };
+    // The outputs of wraps the interrupted run wrote must be there as it recorded them.
+    let mut done = Vec::new();
+    for (index, data) in resume.iter().flat_map(|r| &r.wrapped) {
+        if !resume.as_ref().is_some_and(|r| r.output_intact(data)) {
+            return Err(Error::Resume {
+                path: req.resume_from.clone().unwrap_or_default(),
+                reason: format!(
+                    "the output of steps[{index}], {}, is not as it recorded it",
+                    data["out"].as_str().unwrap_or_default()
+                ),
+            }
+            .into());
+        }
+        done.push(*index);
+    }
+    let wraps = prepare_wraps(&plan, now, &done)?;
     if std::fs::symlink_metadata(&req.transcript).is_ok() {
         return Err(crate::transcript::Error::Exists {
             path: req.transcript.clone(),
@@ -225,13 +294,16 @@ pub fn prepare(req: &RunRequest, now: OffsetDateTime) -> Result<Prepared, crate:
         statement,
         quorum,
         wraps,
+        resume,
     })
 }
 
-/// Checks every wrap step's parameters (as read for the digest), options and output path.
+/// Checks every wrap step's parameters (as read for the digest), options and output path — the
+/// output must not exist, but for the steps in `done` (written by the run being resumed).
 pub fn prepare_wraps(
     plan: &Plan,
     now: OffsetDateTime,
+    done: &[usize],
 ) -> Result<Vec<Option<PreparedWrap>>, crate::Error> {
     let dir = plan.dir();
     let mut wraps = Vec::new();
@@ -252,16 +324,16 @@ pub fn prepare_wraps(
             wraps.push(None);
             continue;
         };
-        let key_spec = plan
-            .steps
-            .iter()
-            .find_map(|s| match s {
-                Step::Generate {
-                    key_label: l,
-                    key_spec,
-                } if l == key_label => Some(*key_spec),
-                _ => None,
-            })
+        let generated = plan.steps.iter().find_map(|s| match s {
+            Step::Generate {
+                key_label: l,
+                key_spec,
+                wrap_with_trusted,
+            } if l == key_label => Some((*key_spec, *wrap_with_trusted)),
+            _ => None,
+        });
+        let key_spec = generated
+            .map(|(spec, _)| spec)
             .or(existing.as_ref().map(|(_, spec)| *spec))
             .unwrap_or(crate::hsm::keys::KeySpec::Aes256);
         let request = WrapRequest {
@@ -275,13 +347,16 @@ pub fn prepare_wraps(
             out: dir.join(out),
             material_valid_to: *valid_to,
             allow_legacy_pkcs1: *allow_legacy_pkcs1,
+            wrap_with_trusted: generated.is_some_and(|(_, trusted)| trusted),
         };
         let step_err = |e: crate::Error| Error::StepInput {
             path: plan.path.clone(),
             index,
             source: Box::new(e),
         };
-        crate::output::check_absent(&request.out).map_err(|e| step_err(e.into()))?;
+        if !done.contains(&index) {
+            crate::output::check_absent(&request.out).map_err(|e| step_err(e.into()))?;
+        }
         let bytes = plan
             .file(params)
             .map(|f| f.bytes.clone())
@@ -349,6 +424,7 @@ pub fn run(prepared: Prepared, req: &RunRequest) -> Result<Outcome, crate::Error
         statement,
         quorum,
         wraps,
+        resume,
     } = prepared;
     let module_path = Module::resolve(req.module.as_deref())?;
     let module = Module::load(&module_path)?;
@@ -388,15 +464,50 @@ pub fn run(prepared: Prepared, req: &RunRequest) -> Result<Outcome, crate::Error
         }
         .into());
     }
-    if token.ceremony_marker_exists(&plan.ceremony_id)? {
+    let marker_exists = token.ceremony_marker_exists(&plan.ceremony_id)?;
+    if let Some(r) = &resume {
+        let refuse = |reason: String| Error::Resume {
+            path: r.path.clone(),
+            reason,
+        };
+        if !marker_exists {
+            return Err(refuse(format!(
+                "ceremony {:?} never changed token {:?} (no marker): run the plan without --resume-from",
+                plan.ceremony_id,
+                token.label()
+            ))
+            .into());
+        }
+        for label in &r.announced {
+            if !r.generated.contains_key(label) && !token.objects_labelled(label)?.is_empty() {
+                return Err(refuse(format!(
+                    "key {label:?} is on the token, but the run stopped while generating it and recorded no KCV: end it with an approved destroy plan"
+                ))
+                .into());
+            }
+        }
+    } else if marker_exists {
+        let mut left = Vec::new();
+        for step in &plan.steps {
+            if let Step::Generate { key_label, .. } = step {
+                if !token.objects_labelled(key_label.as_str())?.is_empty() {
+                    left.push(key_label.to_string());
+                }
+            }
+        }
         return Err(Error::Replay {
             ceremony_id: plan.ceremony_id.clone(),
             token: token.label().to_owned(),
+            left,
         }
         .into());
     }
     for step in &plan.steps {
         match step {
+            Step::Generate { key_label, .. }
+                if resume
+                    .as_ref()
+                    .is_some_and(|r| r.generated.contains_key(key_label.as_str())) => {}
             Step::Generate { key_label, .. } => token.check_label_free(key_label)?,
             Step::Wrap {
                 key_label,
@@ -465,6 +576,19 @@ pub fn run(prepared: Prepared, req: &RunRequest) -> Result<Outcome, crate::Error
             _ => json!({"pin": "prompt"}),
         },
     )?;
+    if let Some(r) = &resume {
+        t.append(
+            "resume",
+            &plan.operator,
+            json!({
+                "from": r.path.display().to_string(),
+                "sha256": r.sha256,
+                "lines": r.lines,
+                "keys": r.generated.keys().collect::<Vec<_>>(),
+                "wraps": r.wrapped.keys().collect::<Vec<_>>(),
+            }),
+        )?;
+    }
     execute(
         t,
         &token,
@@ -473,7 +597,10 @@ pub fn run(prepared: Prepared, req: &RunRequest) -> Result<Outcome, crate::Error
         (&plan.signing_key_label, &signer_fp),
         &plan.steps,
         &wraps,
-        Some((&plan.ceremony_id, &plan.sha256)),
+        match &resume {
+            Some(r) => Continue::Resume(r),
+            None => Continue::Marker(&plan.ceremony_id, &plan.sha256),
+        },
     )
 }
 
@@ -507,6 +634,7 @@ pub fn wrap_recorded(
             "algorithm": prepared.algorithm().name(),
             "key_label": request.key_label,
             "key_spec": request.key_spec,
+            "wrap_with_trusted": request.wrap_with_trusted,
             "out": request.out.display().to_string(),
             "key_material_valid_to": request.material_valid_to.map(format_time),
         }),
@@ -516,6 +644,7 @@ pub fn wrap_recorded(
         Step::Generate {
             key_label: request.key_label.clone(),
             key_spec: request.key_spec,
+            wrap_with_trusted: request.wrap_with_trusted,
         },
         Step::Wrap {
             key_label: request.key_label.clone(),
@@ -538,7 +667,7 @@ pub fn wrap_recorded(
         (signer_label, &signer_fp),
         &steps,
         &[None, Some(prepared)],
-        None,
+        Continue::Single,
     )
 }
 
@@ -570,8 +699,19 @@ pub(crate) fn token_line(
     Ok(())
 }
 
+/// How a run starts on the token.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Continue<'a> {
+    /// A single recorded wrap: no plan, no marker.
+    Single,
+    /// A plan's first run: the marker (ceremony id, plan digest) is left before the first change.
+    Marker(&'a str, &'a str),
+    /// A plan's run resumed: its keys and finished wraps are taken from the interrupted record.
+    Resume(&'a resume::Resume),
+}
+
 /// Runs steps on the token, recording each, then the outcome, and seals the transcript with
-/// the signer. `marker` (ceremony id, plan digest) is left on the token before the first change.
+/// the signer.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn execute(
     mut t: Transcript,
@@ -581,7 +721,7 @@ pub(crate) fn execute(
     (signer_label, signer_fp): (&KeyLabel, &str),
     steps: &[Step],
     wraps: &[Option<PreparedWrap>],
-    marker: Option<(&str, &str)>,
+    start: Continue<'_>,
 ) -> Result<Outcome, crate::Error> {
     let mut generated: Vec<Generated> = Vec::new();
     let mut outputs = Vec::new();
@@ -592,7 +732,7 @@ pub(crate) fn execute(
         operator,
         steps,
         wraps,
-        marker,
+        start,
         &mut generated,
         &mut outputs,
     );
@@ -632,15 +772,21 @@ pub(crate) fn execute(
         json!({"outcome": outcome, "failure": reason, "keys": keys}),
     )?;
     let head = t.head();
-    let signature = token.sign_digest(signer_label, &head)?;
-    let transcript = t.seal(signer_fp, &signature)?;
-    match result {
-        Ok(()) => Ok(Outcome {
+    let path = t.path().to_path_buf();
+    // A token that broke under the run may no longer sign: the failure is recorded all the same,
+    // and said, in an unsealed transcript.
+    let sealed = token
+        .sign_digest(signer_label, &head)
+        .map_err(crate::Error::from)
+        .and_then(|signature| Ok(t.seal(signer_fp, &signature)?));
+    match (result, sealed) {
+        (Ok(()), Ok(transcript)) => Ok(Outcome {
             transcript,
             outputs,
             keys: generated.into_iter().map(|g| g.record).collect(),
         }),
-        Err((index, e)) => Err(Error::Failed {
+        (Ok(()), Err(e)) => Err(e),
+        (Err((index, e)), sealed) => Err(Error::Failed(Box::new(StepFailure {
             index,
             action: steps.get(index).map_or("", Step::action),
             reason: e.to_string(),
@@ -648,9 +794,18 @@ pub(crate) fn execute(
                 .iter()
                 .map(|k| format!(" Key {}: {}.", k["label"], k["fate"].as_str().unwrap_or("")))
                 .collect(),
-            transcript,
-        }
+            sealed: sealed.err().map(|e| e.to_string()),
+            transcript: path,
+        }))
         .into()),
+    }
+}
+
+/// The key record of `label`, if the run resumes from a transcript that records it generated.
+fn resumed_key<'a>(start: Continue<'a>, label: &KeyLabel) -> Option<&'a serde_json::Value> {
+    match start {
+        Continue::Resume(r) => r.generated.get(label.as_str()),
+        _ => None,
     }
 }
 
@@ -710,7 +865,7 @@ fn run_steps(
     operator: &str,
     steps: &[Step],
     wraps: &[Option<PreparedWrap>],
-    marker: Option<(&str, &str)>,
+    start: Continue<'_>,
     generated: &mut Vec<Generated>,
     outputs: &mut Vec<PathBuf>,
 ) -> Result<(), (usize, crate::Error)> {
@@ -721,7 +876,16 @@ fn run_steps(
             checked.push(None);
             continue;
         };
-        let c = wrap::check_on_token(token, prepared).map_err(|e| (index, e))?;
+        // An existing key's own attribute decides; a generated one's, its plan step.
+        let trusted = match steps.get(index) {
+            Some(Step::Wrap {
+                key_label,
+                existing: Some(_),
+                ..
+            }) => wrap::is_wrap_with_trusted(token, key_label).map_err(|e| (index, e))?,
+            _ => prepared.request().wrap_with_trusted,
+        };
+        let c = wrap::check_on_token(token, prepared, trusted).map_err(|e| (index, e))?;
         t.append(
             "check",
             ACTOR,
@@ -735,7 +899,7 @@ fn run_steps(
         .map_err(|e| (index, e.into()))?;
         checked.push(Some(c));
     }
-    if let Some((ceremony_id, plan_sha256)) = marker {
+    if let Continue::Marker(ceremony_id, plan_sha256) = start {
         t.append(
             "marker",
             operator,
@@ -752,7 +916,29 @@ fn run_steps(
             Step::Generate {
                 key_label,
                 key_spec,
+                wrap_with_trusted,
             } => {
+                if let Some(record) = resumed_key(start, key_label) {
+                    // Generated by the interrupted run: the token's key must have the KCV it
+                    // recorded.
+                    let kcv = record["kcv"].as_str().unwrap_or_default();
+                    let (handle, key) =
+                        wrap::existing_key(token, key_label, kcv, Some(*key_spec)).map_err(fail)?;
+                    generated.push(Generated {
+                        label: key_label.clone(),
+                        handle,
+                        record: key,
+                        wraps_done: 0,
+                        existing: true,
+                    });
+                    t.append(
+                        "resumed",
+                        operator,
+                        json!({"index": index, "action": "generate", "key": record}),
+                    )
+                    .map_err(|e| fail(e.into()))?;
+                    continue;
+                }
                 // Announced and fsynced before the token acts.
                 t.append(
                     "generate",
@@ -760,7 +946,9 @@ fn run_steps(
                     json!({"index": index, "key_label": key_label, "key_spec": key_spec}),
                 )
                 .map_err(|e| fail(e.into()))?;
-                let (handle, record) = wrap::generate(token, key_label, *key_spec).map_err(fail)?;
+                let (handle, record) =
+                    wrap::generate(token, key_label, *key_spec, *wrap_with_trusted)
+                        .map_err(fail)?;
                 // Known to the run before anything else can fail, so a failure settles it.
                 generated.push(Generated {
                     label: key_label.clone(),
@@ -812,6 +1000,30 @@ fn run_steps(
                     }
                 }
                 let (announce, done) = step.record_names();
+                if let Continue::Resume(r) = start {
+                    if let Some(data) = r.wrapped.get(&index) {
+                        // Written by the interrupted run, and checked on disk before the token
+                        // was opened.
+                        if let Some(key) = generated.iter_mut().find(|g| &g.label == key_label) {
+                            key.wraps_done += 1;
+                        }
+                        t.append(
+                            "resumed",
+                            operator,
+                            json!({
+                                "index": index,
+                                "action": announce,
+                                "key_label": key_label,
+                                "kcv": data["kcv"],
+                                "out": data["out"],
+                                "files": data["files"],
+                            }),
+                        )
+                        .map_err(|e| fail(e.into()))?;
+                        outputs.push(PathBuf::from(data["out"].as_str().unwrap_or_default()));
+                        continue;
+                    }
+                }
                 let (Some(prepared), Some(checked)) = (&wraps[index], &checked[index]) else {
                     return Err(fail(crate::Error::Internal {
                         what: format!("steps[{index}] was not prepared"),

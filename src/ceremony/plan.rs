@@ -54,6 +54,8 @@ struct GenerateFile {
     key_label: String,
     #[serde(default = "default_spec")]
     key_spec: String,
+    #[serde(default)]
+    wrap_with_trusted: bool,
 }
 
 fn default_spec() -> String {
@@ -92,6 +94,9 @@ pub enum Step {
         key_label: KeyLabel,
         /// Its kind.
         key_spec: KeySpec,
+        /// Whether it gets `CKA_WRAP_WITH_TRUSTED` (wrapped only under keys the security
+        /// officer marked trusted).
+        wrap_with_trusted: bool,
     },
     /// Wrap a key generated earlier in the plan for a KMS import.
     Wrap {
@@ -362,6 +367,7 @@ impl Plan {
                     steps.push(Step::Generate {
                         key_label,
                         key_spec,
+                        wrap_with_trusted: g.wrap_with_trusted,
                     });
                 }
                 StepFile::Destroy(d) => {

@@ -200,10 +200,17 @@ pub struct GeneratedKey {
 
 /// The attribute template of a ceremony key (DESIGN.md, invariant 1): a token object, private,
 /// sensitive, extractable only so it can be wrapped, not modifiable, and of no use for anything
-/// else — SoftHSM2 defaults several usage flags to true, so each is set false explicitly.
-pub fn ceremony_key_template(label: &KeyLabel, id: &[u8], spec: KeySpec) -> Vec<Attribute> {
+/// else — SoftHSM2 defaults several usage flags to true, so each is set false explicitly. With
+/// `wrap_with_trusted`, also `CKA_WRAP_WITH_TRUSTED`: only keys the security officer marked
+/// `CKA_TRUSTED` may wrap it.
+pub fn ceremony_key_template(
+    label: &KeyLabel,
+    id: &[u8],
+    spec: KeySpec,
+    wrap_with_trusted: bool,
+) -> Vec<Attribute> {
     let (key_type, _) = spec.pkcs11();
-    vec![
+    let mut template = vec![
         Attribute::Class(ObjectClass::SECRET_KEY),
         Attribute::KeyType(key_type),
         Attribute::ValueLen((spec.byte_len() as u64).into()),
@@ -221,7 +228,11 @@ pub fn ceremony_key_template(label: &KeyLabel, id: &[u8], spec: KeySpec) -> Vec<
         Attribute::Wrap(false),
         Attribute::Unwrap(false),
         Attribute::Derive(false),
-    ]
+    ];
+    if wrap_with_trusted {
+        template.push(Attribute::WrapWithTrusted(true));
+    }
+    template
 }
 
 /// The template of a key restored from a backup by `C_UnwrapKey`: the ceremony template without
@@ -229,7 +240,7 @@ pub fn ceremony_key_template(label: &KeyLabel, id: &[u8], spec: KeySpec) -> Vec<
 /// last. SoftHSM2 2.6.1 applies an unwrap template in order, so an attribute after
 /// `CKA_MODIFIABLE=false` (or `CKA_VALUE_LEN` anywhere) fails with `CKR_ATTRIBUTE_READ_ONLY`.
 pub fn restore_key_template(label: &KeyLabel, id: &[u8], spec: KeySpec) -> Vec<Attribute> {
-    let mut template = ceremony_key_template(label, id, spec);
+    let mut template = ceremony_key_template(label, id, spec, false);
     template.retain(|a| !matches!(a, Attribute::ValueLen(_) | Attribute::Modifiable(_)));
     template.push(Attribute::Modifiable(false));
     template
@@ -257,7 +268,8 @@ pub fn describe_template(template: &[Attribute]) -> Vec<(String, String)> {
                 | Attribute::Verify(b)
                 | Attribute::Wrap(b)
                 | Attribute::Unwrap(b)
-                | Attribute::Derive(b) => b.to_string(),
+                | Attribute::Derive(b)
+                | Attribute::WrapWithTrusted(b) => b.to_string(),
                 other => format!("{other:?}"),
             };
             (a.attribute_type().to_string(), value)
@@ -291,9 +303,10 @@ impl Token {
         &self,
         label: &KeyLabel,
         spec: KeySpec,
+        wrap_with_trusted: bool,
     ) -> Result<GeneratedKey, Error> {
         let id = self.session().generate_random_vec(16)?;
-        let template = ceremony_key_template(label, &id, spec);
+        let template = ceremony_key_template(label, &id, spec, wrap_with_trusted);
         let (_, mechanism) = spec.pkcs11();
         let handle = self.session().generate_key(&mechanism, &template)?;
         Ok(GeneratedKey {
@@ -404,7 +417,7 @@ impl Token {
     /// with the ceremony template (but not a token object, not private).
     pub fn kcv_support(&self, spec: KeySpec) -> Result<KcvResult, Error> {
         let label: KeyLabel = KeyLabel("keyrite-kcv-trial".to_owned());
-        let mut template = ceremony_key_template(&label, b"kcv-trial", spec);
+        let mut template = ceremony_key_template(&label, b"kcv-trial", spec, false);
         for a in &mut template {
             match a {
                 Attribute::Token(b) | Attribute::Private(b) => *b = false,
@@ -442,7 +455,7 @@ mod tests {
     #[test]
     fn template_denies_every_usage() {
         let label: KeyLabel = "k".parse().unwrap_or_else(|_| unreachable!());
-        let t = ceremony_key_template(&label, &[1], KeySpec::Aes256);
+        let t = ceremony_key_template(&label, &[1], KeySpec::Aes256, false);
         for denied in [
             AttributeType::Encrypt,
             AttributeType::Decrypt,

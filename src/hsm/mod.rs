@@ -260,6 +260,24 @@ pub enum Error {
         /// What the token said.
         failure: Pkcs11Failure,
     },
+    /// No trusted token object holds the KMS key a wrap-with-trusted key must be wrapped under.
+    #[error(
+        "token {token:?} holds no key marked CKA_TRUSTED with the wrapping public key of SHA-256 {fingerprint}"
+    )]
+    NoTrustedKey {
+        /// The token label.
+        token: String,
+        /// The KMS public key's fingerprint.
+        fingerprint: String,
+    },
+    /// The token would not store a trusted wrapping key.
+    #[error("token {token:?} would not store a CKA_TRUSTED wrapping key: {failure}")]
+    TrustRefused {
+        /// The token label.
+        token: String,
+        /// What the token said.
+        failure: Pkcs11Failure,
+    },
     /// A PKCS#11 call failed.
     #[error("{0}")]
     Pkcs11(Pkcs11Failure),
@@ -322,6 +340,10 @@ pub struct TokenDescription {
     pin_final_try: bool,
     #[serde(skip)]
     pin_initialized: bool,
+    #[serde(skip)]
+    so_pin_locked: bool,
+    #[serde(skip)]
+    so_pin_final_try: bool,
 }
 
 impl Module {
@@ -388,6 +410,8 @@ impl Module {
                 pin_locked: info.user_pin_locked(),
                 pin_final_try: info.user_pin_final_try(),
                 pin_initialized: info.user_pin_initialized(),
+                so_pin_locked: info.so_pin_locked(),
+                so_pin_final_try: info.so_pin_final_try(),
             });
         }
         Ok(out)
@@ -477,6 +501,28 @@ impl Token {
         match self.session.login(UserType::User, Some(pin)) {
             Ok(()) => Ok(()),
             Err(e) if Pkcs11Failure::rv_is(&e, RvError::UserAlreadyLoggedIn) => Ok(()),
+            Err(e) if Pkcs11Failure::rv_is(&e, RvError::PinIncorrect) => {
+                Err(Error::WrongPin { token: token() })
+            }
+            Err(e) if Pkcs11Failure::rv_is(&e, RvError::PinLocked) => {
+                Err(Error::PinLocked { token: token() })
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Logs the security officer in (for `token trust-wrapping-key`), with the same refusals as
+    /// [`Token::login`] where the token reports them for the SO PIN.
+    pub fn login_so(&self, pin: &SecretString) -> Result<(), Error> {
+        let token = || self.info.label.clone();
+        if self.info.so_pin_locked {
+            return Err(Error::PinLocked { token: token() });
+        }
+        if self.info.so_pin_final_try {
+            return Err(Error::PinFinalTry { token: token() });
+        }
+        match self.session.login(UserType::So, Some(pin)) {
+            Ok(()) => Ok(()),
             Err(e) if Pkcs11Failure::rv_is(&e, RvError::PinIncorrect) => {
                 Err(Error::WrongPin { token: token() })
             }

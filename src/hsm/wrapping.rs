@@ -8,12 +8,13 @@
 //! wraps the target with RFC 5649 KWP, the KMS public key wraps the ephemeral key with OAEP, and
 //! the ephemeral key is destroyed on every path.
 
+use cryptoki::error::RvError;
 use cryptoki::mechanism::rsa::{PkcsMgfType, PkcsOaepParams, PkcsOaepSource};
 use cryptoki::mechanism::{Mechanism, MechanismType};
-use cryptoki::object::{Attribute, KeyType, ObjectClass, ObjectHandle};
+use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHandle};
 use serde::Serialize;
 
-use super::keys::KeySpec;
+use super::keys::{KeyLabel, KeySpec};
 use super::kwp::KwpMechanism;
 use super::{Error, Pkcs11Failure, Token};
 use crate::kms::{OaepHash, WrappingAlgorithm, WrappingKey};
@@ -153,13 +154,15 @@ impl Token {
     }
 
     /// Checks the token offers the RSA mechanism for wrapping (`C_GetMechanismInfo`), then wraps
-    /// a throw-away AES-256 session key under `wrapping_key` exactly as the ceremony key will be,
-    /// so an unsupported hash is found before any ceremony key exists.
+    /// a throw-away AES-256 session key under `wrapping_key` exactly as the ceremony key will be
+    /// (`CKA_WRAP_WITH_TRUSTED` included), so an unsupported hash, or a token that will not wrap
+    /// such a key, is found before any ceremony key exists.
     pub fn check_wrapping(
         &self,
         method: &WrapMethod,
         wrapping_key: ObjectHandle,
         modulus_len: usize,
+        wrap_with_trusted: bool,
     ) -> Result<(), Error> {
         let algorithm = method.algorithm;
         let unsupported = |reason: String| Error::UnsupportedWrapping {
@@ -190,6 +193,9 @@ impl Token {
         }
         let mut template = ephemeral_template().to_vec();
         template.retain(|a| !matches!(a, Attribute::Wrap(_)));
+        if wrap_with_trusted {
+            template.push(Attribute::WrapWithTrusted(true));
+        }
         let throwaway = self
             .session()
             .generate_key(&Mechanism::AesKeyGen, &template)?;
@@ -248,11 +254,9 @@ impl Token {
         Ok(wrapped)
     }
 
-    /// What the token can really do, for every algorithm keyrite knows: a throw-away RSA-2048
-    /// key pair is generated as public session objects (no login needed) and each algorithm is
-    /// tried with it.
-    pub fn wrapping_support(&self) -> Result<Vec<AlgorithmSupport>, Error> {
-        let (public, private) = self.session().generate_key_pair(
+    /// A throw-away RSA-2048 key pair for trials: public session objects, so no login is needed.
+    fn throwaway_rsa_pair(&self) -> Result<(ObjectHandle, ObjectHandle), Error> {
+        Ok(self.session().generate_key_pair(
             &Mechanism::RsaPkcsKeyPairGen,
             &[
                 Attribute::Token(false),
@@ -267,13 +271,20 @@ impl Token {
                 Attribute::Sensitive(true),
                 Attribute::Unwrap(true),
             ],
-        )?;
+        )?)
+    }
+
+    /// What the token can really do, for every algorithm keyrite knows: a throw-away RSA-2048
+    /// key pair is generated as public session objects (no login needed) and each algorithm is
+    /// tried with it.
+    pub fn wrapping_support(&self) -> Result<Vec<AlgorithmSupport>, Error> {
+        let (public, private) = self.throwaway_rsa_pair()?;
         let support = WrappingAlgorithm::ALL
             .into_iter()
             .map(|algorithm| {
                 let result = self
                     .wrap_method(algorithm, KeySpec::Aes256)
-                    .and_then(|m| self.check_wrapping(&m, public, 256).map(|()| m));
+                    .and_then(|m| self.check_wrapping(&m, public, 256, false).map(|()| m));
                 let (supported, mechanism, detail) = match result {
                     Ok(m) => {
                         let hash = algorithm.oaep_hash().map(|h| format!(" with {h}"));
@@ -309,5 +320,160 @@ impl Token {
         self.destroy(public)?;
         self.destroy(private)?;
         Ok(support)
+    }
+}
+
+/// Whether the token enforces `CKA_WRAP_WITH_TRUSTED`, found without the security officer.
+#[derive(Debug, Clone, Serialize)]
+pub struct TrustedWrapSupport {
+    /// Whether a wrap of a `CKA_WRAP_WITH_TRUSTED` key under an untrusted key was refused.
+    pub enforced: bool,
+    /// Who may set `CKA_TRUSTED`: `security officer` (an ordinary session was refused),
+    /// `anyone` (an ordinary session set it: no protection), or `nobody` (the token does not
+    /// know the attribute: a `CKA_WRAP_WITH_TRUSTED` key can never be wrapped there).
+    pub trusted_set_by: &'static str,
+    /// What the trials showed, in words.
+    pub detail: String,
+}
+
+impl Token {
+    /// Finds the token object the security officer marked `CKA_TRUSTED` that holds `key`.
+    pub fn trusted_wrapping_key(&self, key: &WrappingKey) -> Result<ObjectHandle, Error> {
+        let candidates = self.session().find_objects(&[
+            Attribute::Class(ObjectClass::PUBLIC_KEY),
+            Attribute::KeyType(KeyType::RSA),
+            Attribute::Token(true),
+        ])?;
+        for handle in candidates {
+            let attrs = match self.session().get_attributes(
+                handle,
+                &[
+                    AttributeType::Modulus,
+                    AttributeType::PublicExponent,
+                    AttributeType::Trusted,
+                ],
+            ) {
+                Ok(attrs) => attrs,
+                Err(_) => continue,
+            };
+            let (mut n, mut e, mut trusted) = (None, None, false);
+            for a in attrs {
+                match a {
+                    Attribute::Modulus(v) => n = Some(v),
+                    Attribute::PublicExponent(v) => e = Some(v),
+                    Attribute::Trusted(b) => trusted = b,
+                    _ => {}
+                }
+            }
+            let strip =
+                |v: &[u8]| -> Vec<u8> { v.iter().copied().skip_while(|&b| b == 0).collect() };
+            if trusted
+                && n.as_deref().map(strip).as_deref() == Some(strip(key.modulus()).as_slice())
+                && e.as_deref().map(strip).as_deref() == Some(strip(key.exponent()).as_slice())
+            {
+                return Ok(handle);
+            }
+        }
+        Err(Error::NoTrustedKey {
+            token: self.label().to_owned(),
+            fingerprint: key.fingerprint().to_owned(),
+        })
+    }
+
+    /// Stores `key` as a public token object marked `CKA_TRUSTED`, able only to wrap: needs the
+    /// security officer's login. Refuses a label already taken.
+    pub fn trust_wrapping_key(&self, key: &WrappingKey, label: &KeyLabel) -> Result<(), Error> {
+        self.check_label_free(label)?;
+        self.session()
+            .create_object(&[
+                Attribute::Class(ObjectClass::PUBLIC_KEY),
+                Attribute::KeyType(KeyType::RSA),
+                Attribute::Token(true),
+                Attribute::Private(false),
+                Attribute::Label(label.as_str().as_bytes().to_vec()),
+                Attribute::Modulus(key.modulus().to_vec()),
+                Attribute::PublicExponent(key.exponent().to_vec()),
+                Attribute::Wrap(true),
+                Attribute::Encrypt(false),
+                Attribute::Verify(false),
+                Attribute::Trusted(true),
+                Attribute::Modifiable(false),
+            ])
+            .map_err(|e| Error::TrustRefused {
+                token: self.label().to_owned(),
+                failure: Pkcs11Failure::from_error(&e),
+            })?;
+        Ok(())
+    }
+
+    /// Tries, with throw-away public session objects, whether the token refuses to wrap a
+    /// `CKA_WRAP_WITH_TRUSTED` key under a key nobody trusted, and whether it knows `CKA_TRUSTED`.
+    pub fn trusted_wrap_support(&self) -> Result<TrustedWrapSupport, Error> {
+        let (public, private) = self.throwaway_rsa_pair()?;
+        let modulus = self
+            .session()
+            .get_attributes(public, &[AttributeType::Modulus])?;
+        let mut trusted_template = vec![
+            Attribute::Class(ObjectClass::PUBLIC_KEY),
+            Attribute::KeyType(KeyType::RSA),
+            Attribute::Token(false),
+            Attribute::Private(false),
+            Attribute::PublicExponent(vec![1, 0, 1]),
+            Attribute::Wrap(true),
+            Attribute::Trusted(true),
+        ];
+        trusted_template.extend(modulus);
+        let set_trusted = self.session().create_object(&trusted_template);
+        let trusted_set_by = match set_trusted {
+            Ok(handle) => {
+                self.destroy(handle)?;
+                "anyone"
+            }
+            Err(e) if Pkcs11Failure::rv_is(&e, RvError::AttributeTypeInvalid) => "nobody",
+            Err(_) => "security officer",
+        };
+        let mut template = ephemeral_template().to_vec();
+        template.retain(|a| !matches!(a, Attribute::Wrap(_)));
+        template.push(Attribute::WrapWithTrusted(true));
+        let key = self
+            .session()
+            .generate_key(&Mechanism::AesKeyGen, &template)?;
+        let trial = self.session().wrap_key(
+            &rsa_mechanism(WrappingAlgorithm::RsaesOaepSha1),
+            public,
+            key,
+        );
+        self.destroy(key)?;
+        self.destroy(public)?;
+        self.destroy(private)?;
+        let (enforced, detail) = match (trial, trusted_set_by) {
+            (Ok(_), _) => (
+                false,
+                "NOT enforced: a key nobody trusted wrapped a CKA_WRAP_WITH_TRUSTED key".to_owned(),
+            ),
+            (Err(e), "security officer") => (
+                true,
+                format!(
+                    "enforced: a key nobody trusted could not wrap a CKA_WRAP_WITH_TRUSTED key ({}), and only the security officer may mark a key CKA_TRUSTED (keyrite token trust-wrapping-key)",
+                    Pkcs11Failure::from_error(&e).rv
+                ),
+            ),
+            (Err(_), "anyone") => (
+                false,
+                "NOT a protection: the token refuses untrusted wrapping keys, but an ordinary session may mark any key CKA_TRUSTED".to_owned(),
+            ),
+            (Err(e), _) => (
+                true,
+                format!(
+                    "every wrap refused: the token does not know CKA_TRUSTED ({}), so a CKA_WRAP_WITH_TRUSTED key can never be wrapped here",
+                    Pkcs11Failure::from_error(&e).rv
+                ),
+            ),
+        };
+        Ok(TrustedWrapSupport {
+            enforced,
+            trusted_set_by,
+            detail,
+        })
     }
 }

@@ -667,6 +667,12 @@ pub enum Error {
         /// The field name.
         field: &'static str,
     },
+    /// A field that must hold data is empty.
+    #[error("{field} in the parameters file is empty")]
+    Empty {
+        /// The field name.
+        field: &'static str,
+    },
     /// A timestamp is malformed or out of range.
     #[error("{field} in the parameters file is not a valid time: {value}")]
     BadTime {
@@ -885,6 +891,16 @@ pub enum Error {
 
 /// Parses JSON, refusing duplicate keys at any depth (serde_json keeps the last one silently).
 pub fn parse_json_object(bytes: &[u8]) -> Result<Map<String, Value>, Error> {
+    if bytes.starts_with(b"\xef\xbb\xbf") {
+        return Err(Error::Json {
+            reason: "it starts with a byte order mark (save it as UTF-8 without one)".to_owned(),
+        });
+    }
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(Error::Json {
+            reason: "it is empty".to_owned(),
+        });
+    }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = serde::de::DeserializeSeed::deserialize(strict::StrictValue, &mut de)
         .and_then(|v| de.end().map(|()| v))
@@ -1088,7 +1104,7 @@ pub(crate) fn base64_field(
         .decode(text)
         .map_err(|_| Error::Base64 { field })?;
     if bytes.is_empty() {
-        return Err(Error::Base64 { field });
+        return Err(Error::Empty { field });
     }
     Ok(bytes)
 }

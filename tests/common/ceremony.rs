@@ -185,9 +185,11 @@ impl Ceremony {
         .unwrap();
     }
 
-    /// `keyrite ceremony run plan.toml` with a transcript named `transcript`.
-    pub fn run(&self, transcript: &str) -> Output {
-        run(self.token.keyrite().args([
+    /// The command `keyrite ceremony run plan.toml` with a transcript named `transcript`, for
+    /// the caller to add to.
+    pub fn run_command(&self, transcript: &str) -> Command {
+        let mut cmd = self.token.keyrite();
+        cmd.args([
             "ceremony",
             "run",
             "plan.toml",
@@ -197,7 +199,13 @@ impl Ceremony {
             "approvals",
             "--transcript",
             transcript,
-        ]))
+        ]);
+        cmd
+    }
+
+    /// `keyrite ceremony run plan.toml` with a transcript named `transcript`.
+    pub fn run(&self, transcript: &str) -> Output {
+        run(&mut self.run_command(transcript))
     }
 
     /// The transcript's lines, parsed, with their exact bytes.
@@ -224,6 +232,28 @@ impl Ceremony {
         );
     }
 
+    /// Asserts `keyrite verify` with the policy, the plan and the outputs (this directory)
+    /// exits 0.
+    pub fn assert_verifies(&self, transcript: &str) {
+        let out = self.verify(
+            transcript,
+            &[
+                "--policy",
+                "policy.toml",
+                "--plan",
+                "plan.toml",
+                "--outputs",
+                ".",
+            ],
+        );
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
+
     /// `keyrite verify` with the given extra arguments.
     pub fn verify(&self, transcript: &str, extra: &[&str]) -> Output {
         run(self
@@ -231,5 +261,45 @@ impl Ceremony {
             .keyrite()
             .args(["verify", transcript, "--signer", "signer.pem"])
             .args(extra))
+    }
+
+    /// Splits the PIN into `dir` and returns the digests printed for the policy.
+    pub fn split_pin(&self, dir: &str, threshold: &str, shares: &str) -> Vec<String> {
+        let out = String::from_utf8(run_ok(self.token.keyrite().args([
+            "pin",
+            "split",
+            "--threshold",
+            threshold,
+            "--shares",
+            shares,
+            "--out-dir",
+            dir,
+            "--pin-env",
+            PIN_ENV,
+        ])))
+        .unwrap();
+        out.lines()
+            .filter_map(|l| l.trim().strip_prefix('"'))
+            .map(|l| l[..64].to_owned())
+            .collect()
+    }
+
+    /// Pins the shares' digests in the policy, makes the plan take its PIN from shares, and has
+    /// alice and bob approve it.
+    pub fn use_shares(&self, digests: &[String]) {
+        let mut policy = std::fs::read_to_string(self.dir().join("policy.toml")).unwrap();
+        policy = policy.replacen(
+            "\n[[custodians]]",
+            &format!("pin_shares = {digests:?}\n\n[[custodians]]"),
+            1,
+        );
+        std::fs::write(self.dir().join("policy.toml"), policy).unwrap();
+        let plan = std::fs::read_to_string(self.dir().join("plan.toml"))
+            .unwrap()
+            .replace(&format!("pin = \"env:{PIN_ENV}\""), "pin = \"shares\"");
+        std::fs::write(self.dir().join("plan.toml"), plan).unwrap();
+        self.digest();
+        self.approve("alice", "keyrite-plan", "alice.sig");
+        self.approve("bob", "keyrite-plan", "bob.sig");
     }
 }

@@ -392,3 +392,16 @@ pub fn assert_ceremony_key(key: &Value) {
         assert_eq!(key[attr], want, "{attr}: {key}");
     }
 }
+
+/// Asserts keyrite refused with exactly `expected` (its message lines), followed by at most one
+/// line of what to do.
+pub fn assert_refused(stderr: &[u8], expected: &str, context: &str) {
+    let stderr = String::from_utf8_lossy(stderr);
+    let rest = stderr
+        .strip_prefix(expected)
+        .unwrap_or_else(|| panic!("{context}: expected {expected:?}, got {stderr:?}"));
+    assert!(
+        rest.is_empty() || (rest.ends_with('\n') && rest.lines().count() == 1),
+        "{context}: more than one line after the message: {stderr:?}"
+    );
+}

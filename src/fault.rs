@@ -1,0 +1,52 @@
+//! Fault injection for the kill and token-fault tests: with the `fault-injection` feature —
+//! which only the test suite's build enables (`scripts/test`); a release build has none of it —
+//! `KEYRITE_FAULT=NAME:N` makes the process kill itself with SIGKILL the N-th time it passes the
+//! point NAME, as a power cut or `kill -9` would, leaving no chance to clean up; with
+//! `NAME:N:stop` it stops itself (SIGSTOP) there, so a test can break the token under it and let
+//! it continue.
+//!
+//! The points: `transcript-line` (a transcript line written and fsynced), `output-file` (a file of
+//! a staged output directory written and fsynced), `output-staged` (a staged directory complete,
+//! before its move into place) and `output-moved` (moved, before the parent is fsynced).
+
+/// Passes the fault point `name`.
+#[cfg(feature = "fault-injection")]
+pub fn point(name: &str) {
+    use std::sync::Mutex;
+    static PASSED: Mutex<Vec<(String, u64)>> = Mutex::new(Vec::new());
+    let Ok(spec) = std::env::var("KEYRITE_FAULT") else {
+        return;
+    };
+    let mut parts = spec.split(':');
+    let (Some(target), Some(nth)) = (parts.next(), parts.next()) else {
+        return;
+    };
+    let signal = match parts.next() {
+        Some("stop") => rustix::process::Signal::STOP,
+        _ => rustix::process::Signal::KILL,
+    };
+    if target != name {
+        return;
+    }
+    let Ok(mut passed) = PASSED.lock() else {
+        return;
+    };
+    let count = match passed.iter_mut().find(|(n, _)| n == name) {
+        Some((_, c)) => {
+            *c += 1;
+            *c
+        }
+        None => {
+            passed.push((name.to_owned(), 1));
+            1
+        }
+    };
+    if nth.parse() == Ok(count) {
+        let _ = rustix::process::kill_process(rustix::process::getpid(), signal);
+    }
+}
+
+/// Passes the fault point `name`: nothing, in a build without the `fault-injection` feature.
+#[cfg(not(feature = "fault-injection"))]
+#[inline(always)]
+pub fn point(_name: &str) {}

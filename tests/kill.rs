@@ -1,0 +1,269 @@
+//! Kill the ceremony at every step: a real ceremony (SoftHSM2, three custodians, three wrap
+//! steps) is killed with SIGKILL after each transcript line and in the middle of each output
+//! write (the `fault-injection` build of `scripts/test`). After each kill: the transcript
+//! verifies as incomplete (exit 3), every output directory is whole with the digests its
+//! manifest names or absent, nothing but hidden staging directories is left, and a re-run of the
+//! same plan either completes (the kill came before the token changed) or is refused, naming the
+//! key the interrupted run left.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::os::unix::process::ExitStatusExt as _;
+use std::path::Path;
+use std::process::Command;
+
+use common::ceremony::Ceremony;
+use common::*;
+use serde_json::Value;
+use sha2::Digest as _;
+
+const REGIONS: [&str; 3] = ["us-east-1", "eu-west-1", "ap-south-1"];
+
+fn copy_dir(from: &Path, to: &Path) {
+    run_ok(Command::new("cp").arg("-a").arg(from).arg(to));
+}
+
+fn ceremony(c: &Ceremony, transcript: &str, fault: Option<&str>) -> std::process::Output {
+    let mut cmd = c.run_command(transcript);
+    if let Some(f) = fault {
+        cmd.env("KEYRITE_FAULT", f);
+    }
+    run(&mut cmd)
+}
+
+/// An output directory is whole: every file its manifest lists has the digest listed, and
+/// nothing else is in it.
+fn assert_whole(dir: &Path) {
+    let manifest: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).unwrap()).unwrap();
+    let files = manifest["files"].as_object().unwrap();
+    for (name, digest) in files {
+        let bytes = std::fs::read(dir.join(name)).unwrap();
+        assert_eq!(
+            hex::encode(sha2::Sha256::digest(&bytes)),
+            digest.as_str().unwrap(),
+            "{}",
+            dir.display()
+        );
+    }
+    assert_eq!(
+        std::fs::read_dir(dir).unwrap().count(),
+        files.len() + 1,
+        "{}",
+        dir.display()
+    );
+}
+
+#[test]
+fn a_ceremony_killed_at_any_point_leaves_a_state_to_reason_about() {
+    let c = Ceremony::new(&REGIONS);
+    let dir = c.dir().to_path_buf();
+    c.digest();
+    for who in ["alice", "bob", "carol"] {
+        c.approve(who, "keyrite-plan", &format!("{who}.sig"));
+    }
+    copy_dir(&dir.join("tokens"), &dir.join("pristine-tokens"));
+    let reset = || {
+        std::fs::remove_dir_all(dir.join("tokens")).unwrap();
+        copy_dir(&dir.join("pristine-tokens"), &dir.join("tokens"));
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            if name.starts_with("payments-2026-")
+                || name.starts_with("kept-")
+                || name.contains("keyrite")
+            {
+                std::fs::remove_dir_all(&path).unwrap();
+            } else if name.ends_with(".jsonl") {
+                std::fs::remove_file(&path).unwrap();
+            }
+        }
+    };
+
+    // A run without faults: how many transcript lines and output files there are to kill at.
+    let out = ceremony(&c, "t.jsonl", None);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines = std::fs::read_to_string(dir.join("t.jsonl"))
+        .unwrap()
+        .lines()
+        .count();
+    let mut points: Vec<String> = (1..lines).map(|n| format!("transcript-line:{n}")).collect();
+    points.extend((1..=3 * 4).map(|n| format!("output-file:{n}")));
+    points.extend((1..=3).map(|n| format!("output-staged:{n}")));
+    points.extend((1..=3).map(|n| format!("output-moved:{n}")));
+
+    let mut outcomes = Vec::new();
+    for point in &points {
+        reset();
+        let out = ceremony(&c, "t.jsonl", Some(point));
+        assert_eq!(
+            out.status.signal(),
+            Some(9),
+            "{point}: keyrite was not killed (is it built with --features fault-injection, as scripts/test builds it?): {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+
+        // The transcript is an intact record of a ceremony that did not finish.
+        let verified = c.verify(
+            "t.jsonl",
+            &["--policy", "policy.toml", "--plan", "plan.toml"],
+        );
+        assert_eq!(
+            verified.status.code(),
+            Some(3),
+            "{point}: {}",
+            String::from_utf8_lossy(&verified.stdout)
+        );
+        let transcript: Vec<Value> = std::fs::read_to_string(dir.join("t.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+
+        // Each output is whole or absent; a whole one is the one the transcript names, if it
+        // got that far; nothing a user could take for an output is left.
+        for region in REGIONS {
+            let name = format!("payments-2026-{region}");
+            let out_dir = dir.join(&name);
+            if !out_dir.exists() {
+                continue;
+            }
+            assert_whole(&out_dir);
+            let manifest_sha = hex::encode(sha2::Sha256::digest(
+                std::fs::read(out_dir.join("manifest.json")).unwrap(),
+            ));
+            if let Some(wrapped) = transcript.iter().find(|l| {
+                l["step"] == "wrapped"
+                    && l["data"]["out"]
+                        .as_str()
+                        .is_some_and(|o| o.ends_with(&name))
+            }) {
+                assert_eq!(
+                    wrapped["data"]["files"]["manifest.json"],
+                    manifest_sha.as_str(),
+                    "{point}"
+                );
+            }
+        }
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+            if name.contains("keyrite") {
+                assert!(
+                    name.starts_with('.'),
+                    "{point}: {name} is left beside the outputs"
+                );
+            }
+        }
+
+        // The same plan again, into a new transcript.
+        let key_left = c
+            .token
+            .objects()
+            .iter()
+            .any(|o| o["label"] == "payments-2026");
+        let mut again = ceremony(&c, "t2.jsonl", None);
+        if String::from_utf8_lossy(&again.stderr)
+            .contains("already exists; keyrite never replaces an output")
+        {
+            // An output the interrupted run finished is refused before the token is opened;
+            // with the outputs moved aside, the token's state decides.
+            for region in REGIONS {
+                let name = format!("payments-2026-{region}");
+                if dir.join(&name).exists() {
+                    std::fs::rename(dir.join(&name), dir.join(format!("kept-{name}"))).unwrap();
+                }
+            }
+            again = ceremony(&c, "t2.jsonl", None);
+        }
+        let stderr = String::from_utf8_lossy(&again.stderr).into_owned();
+        if again.status.success() {
+            assert!(
+                !key_left,
+                "{point}: a re-run succeeded although a key was left"
+            );
+            assert_eq!(
+                c.verify("t2.jsonl", &["--outputs", "."]).status.code(),
+                Some(0),
+                "{point}"
+            );
+            outcomes.push(format!("{point}: re-run completed"));
+        } else {
+            let expected = if key_left {
+                "keyrite: ceremony \"payments-2026\" already ran on token \"ceremony\"; a plan runs once (the key it generated, \"payments-2026\", is on the token)\n"
+            } else {
+                "keyrite: ceremony \"payments-2026\" already ran on token \"ceremony\"; a plan runs once\n"
+            };
+            assert_refused(again.stderr.as_slice(), expected, point);
+            assert!(!dir.join("t2.jsonl").exists(), "{point}: {stderr}");
+
+            // With --resume-from, the run continues: the outputs the interrupted run recorded
+            // are put back (one it moved into place without recording stays aside).
+            for region in REGIONS {
+                let name = format!("payments-2026-{region}");
+                let recorded = transcript.iter().any(|l| {
+                    l["step"] == "wrapped"
+                        && l["data"]["out"]
+                            .as_str()
+                            .is_some_and(|o| o.ends_with(&name))
+                });
+                if recorded && dir.join(format!("kept-{name}")).exists() {
+                    std::fs::rename(dir.join(format!("kept-{name}")), dir.join(&name)).unwrap();
+                }
+            }
+            let resumed = run(c.run_command("t3.jsonl").args(["--resume-from", "t.jsonl"]));
+            assert!(
+                resumed.status.success(),
+                "{point}: {}",
+                String::from_utf8_lossy(&resumed.stderr)
+            );
+            let verified = c.verify(
+                "t3.jsonl",
+                &[
+                    "--policy",
+                    "policy.toml",
+                    "--plan",
+                    "plan.toml",
+                    "--outputs",
+                    ".",
+                ],
+            );
+            assert_eq!(
+                verified.status.code(),
+                Some(0),
+                "{point}: {}",
+                String::from_utf8_lossy(&verified.stdout)
+            );
+            // One key material in all three outputs, with the KCV the interrupted run recorded.
+            let materials: Vec<Vec<u8>> = REGIONS
+                .iter()
+                .zip(&c.regions)
+                .map(|(region, r)| {
+                    let wrapped = std::fs::read(
+                        dir.join(format!("payments-2026-{region}/EncryptedKeyMaterial.bin")),
+                    )
+                    .unwrap();
+                    r.kms.unwrap_rsa_crate(&wrapped, "RSAES_OAEP_SHA_1")
+                })
+                .collect();
+            assert!(materials.iter().all(|m| m == &materials[0]), "{point}");
+            if let Some(g) = transcript.iter().find(|l| l["step"] == "generated") {
+                assert_eq!(
+                    g["data"]["key"]["kcv"],
+                    kcv_python("aes-ecb-zero-3", &materials[0]).as_str(),
+                    "{point}"
+                );
+            }
+            outcomes.push(format!(
+                "{point}: re-run refused{}, resumed",
+                if key_left { ", key named" } else { "" }
+            ));
+        }
+    }
+    println!("{} kill points:\n{}", points.len(), outcomes.join("\n"));
+    assert!(points.len() >= 30, "{} kill points", points.len());
+}

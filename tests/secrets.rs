@@ -1,0 +1,407 @@
+//! Secrets never reach a file or a log: every command runs with a known PIN, SO PIN and PIN
+//! shares, and every byte keyrite writes — standard output and error, outputs, transcripts, the
+//! report, anything left in its temporary directory — is searched for them and for the key
+//! material (which the test gets by unwrapping the outputs with the KMS private keys). And the
+//! process is hardened while it holds a PIN: no core dumps, the PIN's pages locked in memory.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::io::Write as _;
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use base64::Engine as _;
+use common::ceremony::Ceremony;
+use common::*;
+
+/// Every file below `dir`, but the token's storage.
+fn files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            if path.file_name().is_some_and(|n| n != "tokens") {
+                files(&path, out);
+            }
+        } else {
+            out.push(path);
+        }
+    }
+}
+
+/// The forms a secret could leak in: raw, hex (both cases) and base64.
+fn forms(secret: &[u8]) -> Vec<Vec<u8>> {
+    vec![
+        secret.to_vec(),
+        hex::encode(secret).into_bytes(),
+        hex::encode_upper(secret).into_bytes(),
+        base64::engine::general_purpose::STANDARD
+            .encode(secret)
+            .into_bytes(),
+    ]
+}
+
+#[test]
+fn no_pin_share_or_key_material_in_anything_keyrite_writes() {
+    let c = Ceremony::new(&["us-east-1"]);
+    let dir = c.dir().to_path_buf();
+    let tmp = dir.join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    let backup = TestToken::softhsm("vault-b");
+    let mut written: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut record = |what: &str, cmd: &mut Command| -> std::process::Output {
+        let out = run(cmd.env("TMPDIR", &tmp).env("SO_PIN_FOR_TEST", SO_PIN));
+        written.push((format!("{what}: stdout"), out.stdout.clone()));
+        written.push((format!("{what}: stderr"), out.stderr.clone()));
+        out
+    };
+    let k = || c.token.keyrite();
+
+    // PIN shares, then a ceremony that takes its PIN from two of them.
+    let digests = c.split_pin("shares", "2", "3");
+    c.use_shares(&digests);
+    record(
+        "plan check",
+        k().args(["plan", "check", "plan.toml", "--policy", "policy.toml"]),
+    );
+    record("plan digest", k().args(["plan", "digest", "plan.toml"]));
+    let ran = record(
+        "ceremony run",
+        c.run_command("t.jsonl").env_remove(PIN_ENV).args([
+            "--pin-share",
+            "shares/share-1.txt",
+            "--pin-share",
+            "shares/share-3.txt",
+        ]),
+    );
+    assert!(
+        ran.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ran.stderr)
+    );
+    let material = c.regions[0].kms.unwrap_rsa_crate(
+        &std::fs::read(dir.join("payments-2026-us-east-1/EncryptedKeyMaterial.bin")).unwrap(),
+        "RSAES_OAEP_SHA_1",
+    );
+
+    // Single wraps: PIN from the environment, from a file, and a wrong one.
+    let kms = Kms::new(&dir, 2048);
+    write_json(
+        &dir,
+        "p.json",
+        &kms.aws_params(AWS_ARN, &hours_from_now(24)),
+    );
+    std::fs::write(dir.join("pin.txt"), PIN).unwrap();
+    std::fs::set_permissions(dir.join("pin.txt"), std::fs::Permissions::from_mode(0o600)).unwrap();
+    let wrap = |label: &'static str, out: &'static str| -> Vec<&'static str> {
+        vec![
+            "wrap",
+            "--provider",
+            "aws",
+            "--params",
+            "p.json",
+            "--algorithm",
+            "RSAES_OAEP_SHA_1",
+            "--key-label",
+            label,
+            "--out",
+            out,
+        ]
+    };
+    record(
+        "wrap --pin-file",
+        k().args(wrap("second", "second"))
+            .args(["--pin-file", "pin.txt", "--json"]),
+    );
+    record(
+        "wrap, wrong PIN",
+        k().env(PIN_ENV, format!("{PIN}x"))
+            .args(wrap("third", "third"))
+            .args(["--pin-env", PIN_ENV]),
+    );
+    let second = kms.unwrap_rsa_crate(
+        &std::fs::read(dir.join("second/EncryptedKeyMaterial.bin")).unwrap(),
+        "RSAES_OAEP_SHA_1",
+    );
+    let kcv = kcv_python("aes-ecb-zero-3", &second);
+    record(
+        "rewrap",
+        k().args([
+            "rewrap",
+            "--expect-kcv",
+            &kcv,
+            "--provider",
+            "aws",
+            "--params",
+            "p.json",
+        ])
+        .args([
+            "--algorithm",
+            "RSAES_OAEP_SHA_1",
+            "--key-label",
+            "second",
+            "--out",
+            "again",
+        ])
+        .args(["--pin-env", PIN_ENV]),
+    );
+    record(
+        "keys list",
+        k().args(["keys", "list", "--pin-env", PIN_ENV]),
+    );
+    record(
+        "keys list --json",
+        k().args(["keys", "list", "--json", "--pin-env", PIN_ENV]),
+    );
+    record(
+        "token info",
+        k().args(["token", "info", "--json", "--pin-env", PIN_ENV]),
+    );
+    record(
+        "signer export",
+        k().args(["token", "signer", "export", "--label", "ceremony-signer"]),
+    );
+    record(
+        "trust-wrapping-key",
+        k().args([
+            "token",
+            "trust-wrapping-key",
+            "--provider",
+            "aws",
+            "--params",
+            "p.json",
+        ])
+        .args(["--label", "kms-trusted", "--so-pin-env", "SO_PIN_FOR_TEST"]),
+    );
+
+    // A backup into a second token and its restore.
+    let pem = record(
+        "backup-key create",
+        backup.keyrite().args([
+            "token",
+            "backup-key",
+            "create",
+            "--label",
+            "bk",
+            "--pin-env",
+            PIN_ENV,
+        ]),
+    );
+    std::fs::write(dir.join("bk.pem"), &pem.stdout).unwrap();
+    record(
+        "rewrap to backup",
+        k().args([
+            "rewrap",
+            "--expect-kcv",
+            &kcv,
+            "--provider",
+            "pkcs11-backup",
+            "--params",
+            "bk.pem",
+        ])
+        .args([
+            "--algorithm",
+            "RSA_AES_KEY_WRAP_SHA_1",
+            "--key-label",
+            "second",
+            "--out",
+            "bk-out",
+        ])
+        .args(["--pin-env", PIN_ENV]),
+    );
+    let restored = record(
+        "restore",
+        backup
+            .keyrite()
+            .arg("restore")
+            .arg("--backup")
+            .arg(dir.join("bk-out"))
+            .args(["--key-label", "second", "--pin-env", PIN_ENV]),
+    );
+    assert!(
+        restored.status.success(),
+        "{}",
+        String::from_utf8_lossy(&restored.stderr)
+    );
+
+    // The auditor's and the witness's side.
+    let verified = record(
+        "verify",
+        k().args([
+            "verify",
+            "t.jsonl",
+            "--signer",
+            "signer.pem",
+            "--policy",
+            "policy.toml",
+        ])
+        .args([
+            "--plan",
+            "plan.toml",
+            "--outputs",
+            ".",
+            "--json",
+            "--report",
+            "report.html",
+        ]),
+    );
+    assert_eq!(verified.status.code(), Some(0));
+    record(
+        "witness sign",
+        k().args([
+            "witness",
+            "sign",
+            "t.jsonl",
+            "--signer",
+            "signer.pem",
+            "--policy",
+            "policy.toml",
+        ])
+        .arg("--ssh-key")
+        .arg(&c.person("wendy").key),
+    );
+
+    // The secrets, in every form.
+    let mut needles: Vec<(String, Vec<u8>)> = Vec::new();
+    for (name, secret) in [("PIN", PIN.as_bytes()), ("SO PIN", SO_PIN.as_bytes())] {
+        needles.extend(forms(secret).into_iter().map(|f| (name.to_owned(), f)));
+    }
+    for i in 1..=3 {
+        let share = std::fs::read_to_string(dir.join(format!("shares/share-{i}.txt"))).unwrap();
+        let payload = share.trim().rsplit(':').next().unwrap().to_owned();
+        needles.push((format!("share {i}"), share.trim().as_bytes().to_vec()));
+        needles.push((format!("share {i} payload"), payload.as_bytes().to_vec()));
+        needles.extend(
+            forms(&hex::decode(&payload).unwrap())
+                .into_iter()
+                .map(|f| (format!("share {i} bytes"), f)),
+        );
+    }
+    for (name, m) in [("ceremony key", &material), ("wrapped key", &second)] {
+        assert_eq!(m.len(), 32);
+        needles.extend(forms(m).into_iter().map(|f| (name.to_owned(), f)));
+    }
+
+    // Every file keyrite wrote: both token directories, minus the token storage, the share files
+    // (`pin split` writes them on purpose), and what the test itself put there (SSH and KMS
+    // private keys, the PIN file).
+    let mut paths = Vec::new();
+    files(&dir, &mut paths);
+    files(backup.dir.path(), &mut paths);
+    paths.retain(|p| {
+        let name = p.file_name().unwrap().to_string_lossy();
+        !(p.starts_with(dir.join("shares"))
+            || p.starts_with(dir.join("keys"))
+            || name.starts_with("kms-")
+            || name == "pin.txt")
+    });
+    assert!(
+        paths.iter().any(|p| p.ends_with("report.html"))
+            && paths.iter().any(|p| p.ends_with("t.jsonl"))
+    );
+    for p in &paths {
+        written.push((p.display().to_string(), std::fs::read(p).unwrap()));
+    }
+    let found = |bytes: &[u8], needle: &[u8]| bytes.windows(needle.len()).any(|w| w == needle);
+    // The search finds what is there: the PIN file and a share file hold their secrets.
+    assert!(found(
+        &std::fs::read(dir.join("pin.txt")).unwrap(),
+        PIN.as_bytes()
+    ));
+    let share2 = std::fs::read(dir.join("shares/share-2.txt")).unwrap();
+    assert!(
+        needles
+            .iter()
+            .any(|(n, needle)| n == "share 2 payload" && found(&share2, needle))
+    );
+    let mut hits = Vec::new();
+    for (where_, bytes) in &written {
+        for (name, needle) in &needles {
+            if found(bytes, needle) {
+                hits.push(format!("{name} in {where_}"));
+            }
+        }
+    }
+    assert!(hits.is_empty(), "{hits:#?}");
+    println!(
+        "{} needles searched for in {} places ({} bytes): no hit",
+        needles.len(),
+        written.len(),
+        written.iter().map(|(_, b)| b.len()).sum::<usize>()
+    );
+    assert!(written.len() > 40, "{} places searched", written.len());
+}
+
+/// While keyrite holds a PIN it cannot dump core and keeps the PIN's pages out of swap: it is
+/// stopped waiting for the PIN on a FIFO, and its /proc entries are read.
+#[test]
+fn the_process_holding_a_pin_cannot_dump_core_and_locks_the_pin_in_memory() {
+    let hsm = TestToken::softhsm("ceremony");
+    let kms = Kms::new(hsm.dir.path(), 2048);
+    write_json(
+        hsm.dir.path(),
+        "p.json",
+        &kms.aws_params(AWS_ARN, &hours_from_now(24)),
+    );
+    let fifo = hsm.path("pin.fifo");
+    run_ok(Command::new("mkfifo").args(["-m", "600"]).arg(&fifo));
+    let child = hsm
+        .keyrite()
+        .args([
+            "wrap",
+            "--provider",
+            "aws",
+            "--params",
+            "p.json",
+            "--algorithm",
+        ])
+        .args([
+            "RSAES_OAEP_SHA_1",
+            "--key-label",
+            "k",
+            "--out",
+            "out",
+            "--pin-file",
+            "pin.fifo",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let mut writer = std::fs::OpenOptions::new().write(true).open(&fifo).unwrap();
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
+    let core = limits
+        .lines()
+        .find(|l| l.starts_with("Max core file size"))
+        .unwrap();
+    assert_eq!(
+        core.split_whitespace().collect::<Vec<_>>()[4..6],
+        ["0", "0"],
+        "{core}"
+    );
+    // The PIN buffer is locked before the PIN is read into it (SoftHSM2 itself locks nothing:
+    // VmLck stays 0 kB until keyrite has opened the PIN file).
+    let locked_kb = || -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+        let line = status.lines().find(|l| l.starts_with("VmLck:")).unwrap();
+        line.split_whitespace().nth(1).unwrap().parse().unwrap()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while locked_kb() == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no page locked while waiting for the PIN"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    writeln!(writer, "{PIN}").unwrap();
+    drop(writer);
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

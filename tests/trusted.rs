@@ -1,0 +1,257 @@
+//! `CKA_WRAP_WITH_TRUSTED`: the security officer stores a KMS key as trusted, a key made with
+//! `--wrap-with-trusted` wraps under it and under nothing else — checked by keyrite's own
+//! refusal and by an independent PyKCS11 attempt — and a token that cannot trust a key says so.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+
+const SO_ENV: &str = "KR_TEST_SO_PIN";
+
+fn params(token: &TestToken, name: &str) -> Kms {
+    let kms = Kms::new(token.dir.path(), 2048);
+    write_json(
+        token.dir.path(),
+        name,
+        &kms.aws_params(AWS_ARN, &hours_from_now(24)),
+    );
+    kms
+}
+
+/// `token trust-wrapping-key` of the key in `params`, with `so_pin` as the officer's PIN.
+fn trust(token: &TestToken, params: &str, so_pin: &str) -> std::process::Output {
+    run(token.keyrite().env(SO_ENV, so_pin).args([
+        "token",
+        "trust-wrapping-key",
+        "--provider",
+        "aws",
+        "--params",
+        params,
+        "--label",
+        "kms-us-east-1",
+        "--so-pin-env",
+        SO_ENV,
+    ]))
+}
+
+/// `keyrite wrap` or `keyrite rewrap` of "payments" for AWS with OAEP SHA-1.
+fn wrap(
+    token: &TestToken,
+    command: &str,
+    params: &str,
+    out: &str,
+    extra: &[&str],
+) -> std::process::Output {
+    run(token
+        .keyrite()
+        .arg(command)
+        .args([
+            "--provider",
+            "aws",
+            "--params",
+            params,
+            "--algorithm",
+            "RSAES_OAEP_SHA_1",
+            "--key-label",
+            "payments",
+            "--out",
+            out,
+            "--pin-env",
+            PIN_ENV,
+        ])
+        .args(extra))
+}
+
+fn wrap_attempt(token: &TestToken) -> String {
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/independent/wrap_attempt.py"
+    );
+    let out = run_ok(
+        std::process::Command::new(PYTHON)
+            .env(token.conf_env(), &token.conf)
+            .env(PIN_ENV, PIN)
+            .arg(script)
+            .arg(&token.module)
+            .arg(&token.label)
+            .arg(PIN_ENV)
+            .arg("payments"),
+    );
+    String::from_utf8(out).unwrap().trim().to_owned()
+}
+
+#[test]
+fn softhsm_wraps_a_trusted_only_key_under_the_officers_key_and_nothing_else() {
+    let token = TestToken::softhsm("ceremony");
+    let kms = params(&token, "p.json");
+
+    // The user PIN is not the security officer's.
+    let out = trust(&token, "p.json", PIN);
+    assert_eq!(
+        String::from_utf8(out.stderr)
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap(),
+        "keyrite: token \"ceremony\" refused the PIN (CKR_PIN_INCORRECT)"
+    );
+    let out = trust(&token, "p.json", SO_PIN);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let out = wrap(&token, "wrap", "p.json", "first", &["--wrap-with-trusted"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let wrapped = std::fs::read(token.path("first/EncryptedKeyMaterial.bin")).unwrap();
+    let material = kms.unwrap_rsa_crate(&wrapped, "RSAES_OAEP_SHA_1");
+    assert_eq!(material.len(), 32);
+    let manifest: Value =
+        serde_json::from_slice(&std::fs::read(token.path("first/manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["key"]["template"]["CKA_WRAP_WITH_TRUSTED"], "true");
+    let listed: Value = serde_json::from_slice(&run_ok(token.keyrite().args([
+        "keys",
+        "list",
+        "--json",
+        "--pin-env",
+        PIN_ENV,
+    ])))
+    .unwrap();
+    assert_eq!(listed[0]["wrap_with_trusted"], true);
+
+    // The token itself refuses any other wrapping key: PyKCS11 tries one of its own.
+    assert_eq!(wrap_attempt(&token), "refused CKR_KEY_NOT_WRAPPABLE");
+
+    // A rewrap under a KMS key nobody trusted stops before wrapping, nothing written.
+    let _other = params(&token, "other.json");
+    let kcv = listed[0]["kcv"].as_str().unwrap();
+    let out = wrap(
+        &token,
+        "rewrap",
+        "other.json",
+        "second",
+        &["--expect-kcv", kcv],
+    );
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        stderr.starts_with(
+            "keyrite: token \"ceremony\" holds no key marked CKA_TRUSTED with the wrapping public key of SHA-256 "
+        ),
+        "{stderr}"
+    );
+    assert!(!token.path("second").exists());
+
+    // Under the trusted key again: the same material.
+    let out = wrap(&token, "rewrap", "p.json", "third", &["--expect-kcv", kcv]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let again = std::fs::read(token.path("third/EncryptedKeyMaterial.bin")).unwrap();
+    assert_eq!(kms.unwrap_rsa_crate(&again, "RSAES_OAEP_SHA_1"), material);
+}
+
+#[test]
+fn rsa_aes_cannot_wrap_a_trusted_only_key() {
+    let token = TestToken::softhsm("ceremony");
+    let _kms = params(&token, "p.json");
+    let out = run(token.keyrite().args([
+        "wrap",
+        "--wrap-with-trusted",
+        "--provider",
+        "aws",
+        "--params",
+        "p.json",
+        "--algorithm",
+        "RSA_AES_KEY_WRAP_SHA_1",
+        "--key-label",
+        "payments",
+        "--out",
+        "first",
+        "--module",
+        "/nonexistent/module.so",
+    ]));
+    assert_eq!(
+        String::from_utf8(out.stderr).unwrap(),
+        "keyrite: RSA_AES_KEY_WRAP_SHA_1 cannot wrap a CKA_WRAP_WITH_TRUSTED key: its ephemeral AES key would itself need CKA_TRUSTED, which only the security officer can set; use RSAES_OAEP_SHA_256 or RSAES_OAEP_SHA_1\n"
+    );
+}
+
+#[test]
+fn kryoptic_cannot_trust_a_key_and_says_so() {
+    let token = TestToken::kryoptic("ceremony");
+    let _kms = params(&token, "p.json");
+    let info: Value =
+        serde_json::from_slice(&run_ok(token.keyrite().args(["token", "info", "--json"]))).unwrap();
+    assert_eq!(
+        info["tokens"][0]["wrap_with_trusted"]["trusted_set_by"],
+        "nobody"
+    );
+    let out = trust(&token, "p.json", SO_PIN);
+    assert_eq!(
+        String::from_utf8(out.stderr)
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap(),
+        "keyrite: token \"ceremony\" would not store a CKA_TRUSTED wrapping key: C_CreateObject returned CKR_ATTRIBUTE_TYPE_INVALID"
+    );
+    let out = wrap(&token, "wrap", "p.json", "first", &["--wrap-with-trusted"]);
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        stderr.starts_with(
+            "keyrite: token \"ceremony\" holds no key marked CKA_TRUSTED with the wrapping public key"
+        ),
+        "{stderr}"
+    );
+    assert!(
+        token
+            .objects()
+            .iter()
+            .all(|o| o["class"] != "CKO_SECRET_KEY"),
+        "no key was generated"
+    );
+}
+
+/// A plan's generate step can ask for `wrap_with_trusted`; the ceremony wraps under the trusted
+/// KMS key, and the transcript verifies.
+#[test]
+fn a_ceremony_generates_a_trusted_only_key() {
+    use common::ceremony::Ceremony;
+    let c = Ceremony::new(&["us-east-1"]);
+    let out = trust(&c.token, "params/us-east-1.json", SO_PIN);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    c.write_policy(2);
+    c.write_plan("payments", "RSAES_OAEP_SHA_1");
+    let plan = std::fs::read_to_string(c.dir().join("plan.toml")).unwrap();
+    let plan = plan.replacen(
+        "action = \"generate\"\nkey_label = \"payments\"\n",
+        "action = \"generate\"\nkey_label = \"payments\"\nwrap_with_trusted = true\n",
+        1,
+    );
+    std::fs::write(c.dir().join("plan.toml"), plan).unwrap();
+    c.run_approved("t.jsonl");
+    let generated = c
+        .transcript("t.jsonl")
+        .into_iter()
+        .find(|(_, v)| v["step"] == "generated")
+        .unwrap();
+    assert_eq!(
+        generated.1["data"]["key"]["template"]["CKA_WRAP_WITH_TRUSTED"],
+        "true"
+    );
+    c.assert_verifies("t.jsonl");
+    assert_eq!(wrap_attempt(&c.token), "refused CKR_KEY_NOT_WRAPPABLE");
+}
