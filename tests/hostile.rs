@@ -355,3 +355,34 @@ fn bad_inputs_are_refused_with_their_message_and_change_nothing() {
     assert_eq!(tree(&dir), tree_before, "files changed");
     assert_eq!(c.token.objects(), objects_before, "token changed");
 }
+
+/// An output file replaced by a FIFO: `verify --outputs` reads only plain files, so it reports
+/// the file as changed instead of waiting forever for a writer.
+#[test]
+fn verify_outputs_never_waits_on_a_fifo() {
+    let c = Ceremony::new(&["us-east-1"]);
+    c.run_approved("t.jsonl");
+    let token_file = c.dir().join("payments-2026-us-east-1/ImportToken.bin");
+    std::fs::remove_file(&token_file).unwrap();
+    run_ok(Command::new("mkfifo").arg(&token_file));
+    let out = run(c
+        .token
+        .keyrite()
+        .args([
+            "verify",
+            "t.jsonl",
+            "--signer",
+            "signer.pem",
+            "--outputs",
+            ".",
+        ])
+        .stdin(std::process::Stdio::null()));
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        stdout.contains(
+            "payments-2026-us-east-1/ImportToken.bin differs from the transcript (or is missing)"
+        ),
+        "{stdout}"
+    );
+}
