@@ -21,6 +21,10 @@ use crate::ceremony::policy::Policy;
 use crate::ceremony::quorum::{PLAN_NAMESPACE, check_signature};
 use crate::transcript::{WITNESS_NAMESPACE, witness_message};
 
+mod head;
+
+use head::{DataView, Head};
+
 /// What a check found.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
@@ -253,8 +257,6 @@ struct Parsed {
     witnesses: Vec<(usize, Map<String, Value>)>,
     /// Every line, when the caller asked to keep them.
     lines: Option<Vec<Option<Map<String, Value>>>>,
-    /// The last line's exact bytes.
-    last_line: Vec<u8>,
 }
 
 impl Parsed {
@@ -269,7 +271,6 @@ impl Parsed {
             after_seal: None,
             witnesses: Vec::new(),
             lines: keep_lines.then(Vec::new),
-            last_line: Vec::new(),
         }
     }
 
@@ -284,32 +285,46 @@ impl Parsed {
         self.first(step).and_then(|(_, l)| l.get("data"))
     }
 
-    /// Takes note of line `i` (its exact bytes, its fields if it parses); `after_finish` if the
-    /// line before is a finish line.
+    /// Whether a line of `step` must be kept: the first of a step the checks look up, the first
+    /// seal line, or a witness line.
+    fn wants(&self, step: &str) -> bool {
+        match step {
+            "seal" => self.first_seal.is_none(),
+            "witness" => true,
+            _ => FIRSTS.contains(&step) && self.first(step).is_none(),
+        }
+    }
+
+    /// Takes note of line `i`: its exact bytes, its step if it has one, and its fields if
+    /// [`Parsed::wants`] it; `after_finish` if the line before is a finish line.
     fn observe(
         &mut self,
         i: usize,
         raw: &[u8],
+        step: Option<&str>,
         map: Option<&Map<String, Value>>,
         after_finish: bool,
     ) {
-        let step = map.and_then(|m| m.get("step")).and_then(Value::as_str);
         if self.first_seal.is_some() && step != Some("witness") && self.after_seal.is_none() {
             self.after_seal = Some(i);
         }
-        if let (Some(map), Some(step)) = (map, step) {
-            match step {
-                "seal" if self.first_seal.is_none() => {
-                    self.finish_before_seal = after_finish;
-                    self.first_seal = Some((i, map.clone(), raw.to_vec()));
-                }
-                "seal" if self.second_seal.is_none() => self.second_seal = Some(i),
-                "witness" => self.witnesses.push((i, map.clone())),
-                _ if FIRSTS.contains(&step) && self.first(step).is_none() => {
-                    self.firsts.push((i, map.clone()));
-                }
-                _ => {}
+        if self.first_seal.is_some() && step == Some("seal") && self.second_seal.is_none() {
+            self.second_seal = Some(i);
+        }
+        let (Some(step), Some(map)) = (step, map) else {
+            return;
+        };
+        match step {
+            "seal" if self.first_seal.is_none() => {
+                self.finish_before_seal = after_finish;
+                self.first_seal = Some((i, map.clone(), raw.to_vec()));
             }
+            "seal" => {}
+            "witness" => self.witnesses.push((i, map.clone())),
+            _ if FIRSTS.contains(&step) && self.first(step).is_none() => {
+                self.firsts.push((i, map.clone()));
+            }
+            _ => {}
         }
     }
 }
@@ -331,9 +346,9 @@ impl Chain {
         }
     }
 
-    fn feed(&mut self, i: usize, raw: &[u8], map: Option<&Map<String, Value>>) {
+    fn feed(&mut self, i: usize, raw: &[u8], head: Option<&Head<'_>>) {
         if self.broken.is_none() {
-            if let Err(e) = check_line(i, map, &hex::encode(self.head)) {
+            if let Err(e) = check_head(i, head, &self.head) {
                 self.broken = Some((e, i));
             }
         }
@@ -441,6 +456,45 @@ pub fn check_line(
         return Err(LineError::StepOrActor);
     }
     if map.get("prev").and_then(Value::as_str) != Some(prev) {
+        return Err(LineError::Prev);
+    }
+    Ok(())
+}
+
+/// [`check_line`] on a line read by [`Head::parse`], against the chain head `prev` (raw bytes):
+/// the same rules, in the same order, with the same errors.
+fn check_head(index: usize, head: Option<&Head<'_>>, prev: &[u8; 32]) -> Result<(), LineError> {
+    let head = head.ok_or(LineError::NotAnObject)?;
+    let is_seal = head.step() == Some("seal");
+    let expected: &'static [&'static str] = if is_seal { &SEAL_KEYS } else { &LINE_KEYS };
+    let mut keys: Vec<&str> = head.keys.iter().map(|k| k.as_ref()).collect();
+    keys.sort_unstable();
+    if keys != expected {
+        return Err(LineError::Fields {
+            found: keys.into_iter().map(str::to_owned).collect(),
+            expected,
+        });
+    }
+    if head.v != head::Scalar::U64(1) {
+        return Err(LineError::Version);
+    }
+    if head.seq.as_u64() != Some(index as u64) {
+        return Err(LineError::Seq { expected: index });
+    }
+    let time_ok = head
+        .time
+        .as_str()
+        .is_some_and(|t| crate::kms::rfc3339("time", t).is_ok());
+    if !time_ok {
+        return Err(LineError::Time);
+    }
+    if head.step().is_none() || (!is_seal && head.actor.as_str().is_none()) {
+        return Err(LineError::StepOrActor);
+    }
+    let mut hex_prev = [0u8; 64];
+    let prev_ok = hex::encode_to_slice(prev, &mut hex_prev).is_ok()
+        && head.prev.as_str().map(str::as_bytes) == Some(&hex_prev[..]);
+    if !prev_ok {
         return Err(LineError::Prev);
     }
     Ok(())
@@ -837,6 +891,18 @@ impl Steps {
         }
     }
 
+    /// Whether a line of `step` must be fed with its data: the first plan line, and step lines
+    /// while the steps run is being checked.
+    fn wants(&self, step: &str) -> bool {
+        match &self.plan {
+            None => step == "plan",
+            Some((_, Ok(run))) => {
+                STEP_LINES.contains(&step) && run.broken.is_none() && run.failure.is_none()
+            }
+            Some((_, Err(_))) => false,
+        }
+    }
+
     /// Notes the first seal line.
     fn on_seal(&mut self) {
         if self.at_seal.is_none() {
@@ -1017,15 +1083,14 @@ impl Kcvs {
         }
     }
 
-    fn feed(&mut self, line: usize, step: &str, d: &Value) {
+    fn feed(&mut self, line: usize, step: &str, d: &DataView<'_>) {
         if self.broken.is_some() {
             return;
         }
         let (label, kcv) = match step {
-            "generated" => (&d["key"]["label"], &d["key"]["kcv"]),
-            "resumed" if d.get("key").is_some() => (&d["key"]["label"], &d["key"]["kcv"]),
-            "resumed" => (&d["key_label"], &d["kcv"]),
-            "wrapped" | "rewrapped" | "destroy" | "destroyed" => (&d["key_label"], &d["kcv"]),
+            "generated" => (&d.key_label_in_key, &d.kcv_in_key),
+            "resumed" if d.has_key => (&d.key_label_in_key, &d.kcv_in_key),
+            "resumed" | "wrapped" | "rewrapped" | "destroy" | "destroyed" => (&d.key_label, &d.kcv),
             _ => return,
         };
         let label = label.as_str().unwrap_or_default();
@@ -1069,6 +1134,11 @@ impl<'a> Outputs<'a> {
             files: 0,
             broken: [None, None, None],
         }
+    }
+
+    /// Whether a line of `step` must be fed with its data.
+    fn wants(&self, step: &str) -> bool {
+        self.dir.is_some() && matches!(step, "wrapped" | "rewrapped" | "resumed")
     }
 
     fn feed(&mut self, line: usize, step: &str, d: &Value) {
@@ -1270,20 +1340,24 @@ pub fn verify(inputs: &Inputs) -> Result<Report, Error> {
         inputs.keep_lines,
     );
     let mut reader = std::io::BufReader::with_capacity(1 << 20, file);
-    let mut line = Vec::new();
+    // Two buffers in turn: the line being read, and the last complete one.
+    let mut lines = [Vec::new(), Vec::new()];
+    let mut this = 0;
     let limit = crate::input::MAX_TRANSCRIPT_LINE;
     let cut_short = loop {
+        let line = &mut lines[this];
         line.clear();
         let n = (&mut reader)
             .take(limit + 1)
-            .read_until(b'\n', &mut line)
+            .read_until(b'\n', line)
             .map_err(|e| read_err(e.to_string()))?;
         if n == 0 {
             break false;
         }
         if line.last() == Some(&b'\n') {
             line.pop();
-            stream.line(&line);
+            stream.line(line);
+            this = 1 - this;
         } else if line.len() as u64 > limit {
             return Err(read_err(format!(
                 "line {} is larger than {}, the most keyrite reads of one transcript line",
@@ -1295,7 +1369,7 @@ pub fn verify(inputs: &Inputs) -> Result<Report, Error> {
             break true;
         }
     };
-    Ok(stream.finish(cut_short, &signer, policy))
+    Ok(stream.finish(cut_short, &lines[1 - this], &signer, policy))
 }
 
 /// Verifies the transcript `bytes` once [`verify`] has read its inputs: under `signer`, with
@@ -1312,10 +1386,11 @@ pub fn verify_transcript(
     let mut lines: Vec<&[u8]> = bytes.split(|&b| b == b'\n').collect();
     // What follows the last newline: nothing, or a line cut short.
     let cut_short = lines.pop().is_some_and(|rest| !rest.is_empty());
-    for line in lines {
+    for line in &lines {
         stream.line(line);
     }
-    stream.finish(cut_short, signer, policy)
+    let last = lines.last().copied().unwrap_or_default();
+    stream.finish(cut_short, last, signer, policy)
 }
 
 /// One pass over a transcript's lines: the chain checked, what the other checks need kept, and
@@ -1346,34 +1421,40 @@ impl<'a> Stream<'a> {
         }
     }
 
-    /// Feeds one line's exact bytes, without its newline.
+    /// Feeds one line's exact bytes, without its newline. The line is read once without being
+    /// built ([`Head`]); its whole `Map` is built only when a check needs more.
     fn line(&mut self, raw: &[u8]) {
         let i = self.parsed.count;
-        let map = parse_line(raw);
-        self.chain.feed(i, raw, map.as_ref());
-        self.parsed.observe(i, raw, map.as_ref(), self.after_finish);
-        let step = map
-            .as_ref()
-            .and_then(|m| m.get("step"))
-            .and_then(Value::as_str);
-        if let (Some(m), Some(step)) = (&map, step) {
-            let data = field(m, "data");
+        let head = Head::parse(raw);
+        self.chain.feed(i, raw, head.as_ref());
+        let step = head.as_ref().and_then(Head::step);
+        let wanted = self.parsed.lines.is_some()
+            || step.is_some_and(|s| {
+                self.parsed.wants(s) || self.steps.wants(s) || self.outputs.wants(s)
+            });
+        let map = if wanted { parse_line(raw) } else { None };
+        self.parsed
+            .observe(i, raw, step, map.as_ref(), self.after_finish);
+        if let (Some(step), Some(head)) = (step, &head) {
+            let data = map.as_ref().map(|m| field(m, "data"));
             if step == "plan" && self.steps.plan.is_none() {
-                self.steps.on_plan(i, data, self.plan_file);
+                if let Some(data) = data {
+                    self.steps.on_plan(i, data, self.plan_file);
+                }
             }
             if STEP_LINES.contains(&step) {
-                self.steps.feed(i, step, data);
+                self.steps.feed(i, step, data.unwrap_or(&Value::Null));
             }
-            self.kcvs.feed(i, step, data);
-            self.outputs.feed(i, step, data);
+            if let Some(data) = data {
+                self.outputs.feed(i, step, data);
+            }
+            self.kcvs.feed(i, step, &head.data);
             if step == "seal" {
                 self.steps.on_seal();
             }
         }
         self.after_finish = step == Some("finish");
         self.parsed.count += 1;
-        self.parsed.last_line.clear();
-        self.parsed.last_line.extend_from_slice(raw);
         if let Some(lines) = &mut self.parsed.lines {
             lines.push(map);
         }
@@ -1381,7 +1462,13 @@ impl<'a> Stream<'a> {
 
     /// The report, once every line has been fed; `cut_short` if the input ends inside a line,
     /// which then counts as a line but is not parsed — nor is any other line.
-    fn finish(self, cut_short: bool, signer: &Signer, policy: Option<Policy>) -> Report {
+    fn finish(
+        self,
+        cut_short: bool,
+        last_line: &[u8],
+        signer: &Signer,
+        policy: Option<Policy>,
+    ) -> Report {
         let Stream {
             plan_file,
             outputs_dir,
@@ -1464,7 +1551,7 @@ impl<'a> Stream<'a> {
             lines: parsed.lines.unwrap_or_default(),
             line_count: parsed.count,
             seal_line: parsed.first_seal.map(|(_, _, raw)| raw),
-            last_line: parsed.last_line,
+            last_line: last_line.to_vec(),
             policy,
             signer_fingerprint: signer_fp,
         }
@@ -1567,6 +1654,147 @@ mod tests {
         let report = verify(&inputs).unwrap();
         assert_eq!(report.line_count, 17);
         assert_eq!(report.verdict, Verdict::Invalid);
+    }
+
+    /// A line's fields with `data` and the other values given: `{data}` and `{rest}` spliced in.
+    fn line_with(prev: &str, data: &str, rest: &str) -> String {
+        format!(
+            r#"{{"actor":"a","data":{data},"prev":"{prev}","seq":0,"step":"generated","time":"2026-01-01T00:00:00Z"{rest}}}"#
+        )
+    }
+
+    #[test]
+    fn the_one_pass_reader_and_the_map_agree_on_every_line() {
+        let prev_bytes: [u8; 32] = Sha256::digest(b"").into();
+        let prev = hex::encode(prev_bytes);
+        let mut lines: Vec<String> = [
+            "",
+            " ",
+            "[]",
+            "{}",
+            "null",
+            "\u{feff}{}",
+            r#"{"v":1}"#,
+            r#"{"v":1,"v":1}"#,
+            r#"{"a":{"b":1,"b":2}}"#,
+            r#"{"a":[{"b":1},{"b":1,"b":1}]}"#,
+            r#"{"a":"\ud800"}"#,
+            r#"{"a":"\u00e9\n"}"#,
+            r#"{"a":1e400}"#,
+            r#"{"a":1} x"#,
+            r#"{"a":1}  "#,
+            "{\"a\":\"\u{1}\"}",
+        ]
+        .map(str::to_owned)
+        .to_vec();
+        for rest in [
+            r#","v":1"#,
+            r#","v":1.0"#,
+            r#","v":-1"#,
+            r#","v":"1""#,
+            r#","v":1,"x":0"#,
+            "",
+        ] {
+            for data in [
+                "{}",
+                "[]",
+                "null",
+                r#"{"key":{"label":"k","kcv":"abcdef"}}"#,
+                r#"{"key":{"label":"k","label":"k"}}"#,
+                r#"{"key_label":"k\u0041","kcv":7,"key":null}"#,
+            ] {
+                lines.push(line_with(&prev, data, rest));
+            }
+        }
+        for (seq, time, step, actor, prev_field) in [
+            (
+                "-0",
+                "\"2026-01-01T00:00:00Z\"",
+                "\"s\"",
+                "\"a\"",
+                format!("\"{prev}\""),
+            ),
+            (
+                "0.0",
+                "\"2026-01-01T00:00:00Z\"",
+                "\"s\"",
+                "\"a\"",
+                format!("\"{prev}\""),
+            ),
+            (
+                "0",
+                "\"2026-02-30T00:00:00Z\"",
+                "\"s\"",
+                "\"a\"",
+                format!("\"{prev}\""),
+            ),
+            (
+                "0",
+                "\"2026-01-01T00:00:00Z\"",
+                "1",
+                "\"a\"",
+                format!("\"{prev}\""),
+            ),
+            (
+                "0",
+                "\"2026-01-01T00:00:00Z\"",
+                "\"s\"",
+                "null",
+                format!("\"{prev}\""),
+            ),
+            (
+                "0",
+                "\"2026-01-01T00:00:00Z\"",
+                "\"s\"",
+                "\"a\"",
+                format!("\"{}\"", prev.to_uppercase()),
+            ),
+            (
+                "0",
+                "\"2026-01-01T00:00:00Z\"",
+                "\"s\"",
+                "\"a\"",
+                "\"\\u0065\"".to_owned(),
+            ),
+            (
+                "0",
+                "\"2026-01-01T00:00:00Z\"",
+                "\"seal\"",
+                "\"a\"",
+                format!("\"{prev}\""),
+            ),
+        ] {
+            lines.push(format!(
+                r#"{{"actor":{actor},"data":{{}},"prev":{prev_field},"seq":{seq},"step":{step},"time":{time},"v":1}}"#
+            ));
+        }
+        lines.push(format!(
+            r#"{{"prev":"{prev}","seq":0,"signature":"c2ln","signer":"fp","step":"seal","time":"2026-01-01T00:00:00Z","v":1}}"#
+        ));
+        for line in &lines {
+            let map = parse_line(line.as_bytes());
+            let head = Head::parse(line.as_bytes());
+            assert_eq!(map.is_some(), head.is_some(), "{line}");
+            assert_eq!(
+                check_line(0, map.as_ref(), &prev),
+                check_head(0, head.as_ref(), &prev_bytes),
+                "{line}"
+            );
+            if let (Some(map), Some(head)) = (&map, &head) {
+                let d = field(map, "data");
+                let text = |v: &Value| v.as_str().map(str::to_owned);
+                let own = |s: &head::Scalar<'_>| s.as_str().map(str::to_owned);
+                assert_eq!(own(&head.data.key_label), text(&d["key_label"]), "{line}");
+                assert_eq!(own(&head.data.kcv), text(&d["kcv"]), "{line}");
+                assert_eq!(
+                    own(&head.data.key_label_in_key),
+                    text(&d["key"]["label"]),
+                    "{line}"
+                );
+                assert_eq!(own(&head.data.kcv_in_key), text(&d["key"]["kcv"]), "{line}");
+                assert_eq!(head.data.has_key, d.get("key").is_some(), "{line}");
+            }
+        }
     }
 
     #[test]
