@@ -5,9 +5,10 @@
 //! `NAME:N:stop` it stops itself (SIGSTOP) there, so a test can break the token under it and let
 //! it continue.
 //!
-//! The points: `transcript-line` (a transcript line written and fsynced), `output-file` (a file of
-//! a staged output directory written and fsynced), `output-staged` (a staged directory complete,
-//! before its move into place) and `output-moved` (moved, before the parent is fsynced).
+//! The points: `transcript-line` (a transcript line written, and fsynced if it announces a token
+//! action), `output-file` (a file of a staged output directory written), `output-staged` (a
+//! staged directory complete and fsynced, before its move into place) and `output-moved` (moved,
+//! before the parent is fsynced).
 
 /// Passes the fault point `name`.
 #[cfg(feature = "fault-injection")]

@@ -13,9 +13,14 @@ use std::path::Path;
 /// `verify`. Real ones are a few KB.
 pub(crate) const MAX_SMALL: u64 = 1 << 20;
 
-/// The limit for a transcript, which `verify` and `witness` read whole. A ceremony's transcript
-/// is tens of KB; its longest line holds the plan's text, itself at most [`MAX_SMALL`].
+/// The limit for a transcript that `ceremony run --resume-from` reads whole. A ceremony's
+/// transcript is tens of KB; its longest line holds the plan's text, itself at most
+/// [`MAX_SMALL`].
 pub(crate) const MAX_TRANSCRIPT: u64 = 16 << 20;
+
+/// The limit for one line of a transcript, which `verify` and `witness` read line by line, so a
+/// transcript may have any number of lines.
+pub(crate) const MAX_TRANSCRIPT_LINE: u64 = 16 << 20;
 
 /// A limit for people: `1 MiB`, `16 MiB`, `1024 bytes`.
 pub(crate) fn describe(limit: u64) -> String {

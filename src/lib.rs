@@ -345,7 +345,7 @@ impl Error {
                     .to_owned()
             }
             Error::Verify(verify::Error::Read { .. }) => {
-                "Pass the transcript and signer files keyrite wrote; it reads at most 16 MiB of a transcript."
+                "Pass the transcript and signer files keyrite wrote; it reads at most 16 MiB of one transcript line."
                     .to_owned()
             }
             Error::Verify(verify::Error::Signer { .. }) => {

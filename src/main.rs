@@ -66,6 +66,8 @@ fn verify(args: cli::VerifyArgs) -> Result<ExitCode, Error> {
         policy: args.policy,
         plan: args.plan,
         outputs: args.outputs,
+        // Only the HTML report shows every line; without it, memory stays flat.
+        keep_lines: args.report.is_some(),
     })?;
     if args.json {
         print_json(&report)?;

@@ -1,9 +1,11 @@
 //! Output directories that appear whole or not at all (DESIGN.md, invariant 5).
 //!
-//! A directory is built under a temporary name beside its final place, every file created new
-//! and fsynced, then moved into place with `renameat2(RENAME_NOREPLACE)` — a plain `rename`
-//! would silently replace an empty directory that appeared meanwhile — and the parent fsynced.
-//! If anything fails before the move, the temporary directory is removed.
+//! A directory is built under a temporary name beside its final place, every file created new;
+//! then its files and the directory are fsynced (in one round: the fsyncs run concurrently, so
+//! the file system commits them together rather than one after another), it is moved into place
+//! with `renameat2(RENAME_NOREPLACE)` — a plain `rename` would silently replace an empty
+//! directory that appeared meanwhile — and the parent fsynced. If anything fails before the
+//! move, the temporary directory is removed.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write as _;
@@ -148,6 +150,8 @@ pub fn write_new_file(path: &Path, contents: &[u8]) -> Result<(), Error> {
 pub struct StagedDir {
     tmp: tempfile::TempDir,
     target: PathBuf,
+    /// The files written, still open: [`StagedDir::commit`] fsyncs them.
+    files: Vec<(PathBuf, File)>,
 }
 
 impl StagedDir {
@@ -166,11 +170,12 @@ impl StagedDir {
         Ok(StagedDir {
             tmp,
             target: target.to_path_buf(),
+            files: Vec::new(),
         })
     }
 
-    /// Writes one file, created new, and fsyncs it.
-    pub fn write(&self, name: &str, contents: &[u8], executable: bool) -> Result<(), Error> {
+    /// Writes one file, created new; [`StagedDir::commit`] makes it durable.
+    pub fn write(&mut self, name: &str, contents: &[u8], executable: bool) -> Result<(), Error> {
         let path = self.tmp.path().join(name);
         let mut file = OpenOptions::new()
             .write(true)
@@ -180,23 +185,59 @@ impl StagedDir {
             .map_err(io("cannot create", &path))?;
         file.write_all(contents)
             .map_err(io("cannot write", &path))?;
-        file.sync_all().map_err(io("cannot sync", &path))?;
         crate::fault::point("output-file");
+        self.files.push((path, file));
         Ok(())
     }
 
-    /// Moves the directory into place without replacing anything, and makes it durable.
+    /// Makes every file and the directory durable, then moves it into place without replacing
+    /// anything, and makes the move durable.
     ///
     /// Once the move has succeeded the output exists and this cannot fail: a failure to fsync
     /// the parent is returned as a warning beside the path, since the caller must then keep
     /// whatever the output refers to.
     pub fn commit(self) -> Result<(PathBuf, Option<String>), Error> {
+        self.commit_with(|| Ok(()))
+    }
+
+    /// [`StagedDir::commit`], with `also` run in the same round as the fsyncs of the files and
+    /// the directory: the caller makes durable there what must be durable before the output
+    /// appears (the transcript line announcing it). If `also` fails, nothing is moved.
+    pub fn commit_with(
+        self,
+        also: impl FnOnce() -> Result<(), Error> + Send,
+    ) -> Result<(PathBuf, Option<String>), Error> {
         let tmp_path = self.tmp.path().to_path_buf();
         fs::set_permissions(&tmp_path, fs::Permissions::from_mode(0o755))
             .map_err(io("cannot set permissions of", &tmp_path))?;
-        File::open(&tmp_path)
-            .and_then(|d| d.sync_all())
-            .map_err(io("cannot sync", &tmp_path))?;
+        let dir = File::open(&tmp_path).map_err(io("cannot open", &tmp_path))?;
+        // One round: every fsync in flight at once, so the file system can commit them
+        // together; each is waited for before anything moves.
+        let results: Vec<Result<(), Error>> = std::thread::scope(|scope| {
+            let also = scope.spawn(also);
+            let syncs: Vec<_> = self
+                .files
+                .iter()
+                .map(|(path, file)| (path.as_path(), file))
+                .chain([(tmp_path.as_path(), &dir)])
+                .map(|(path, file)| {
+                    scope.spawn(move || file.sync_all().map_err(io("cannot sync", path)))
+                })
+                .collect();
+            std::iter::once(also)
+                .chain(syncs)
+                .map(|handle| {
+                    handle.join().unwrap_or_else(|_| {
+                        Err(Error::Io {
+                            action: "cannot sync",
+                            path: tmp_path.clone(),
+                            reason: "the thread syncing it panicked".to_owned(),
+                        })
+                    })
+                })
+                .collect()
+        });
+        results.into_iter().collect::<Result<(), Error>>()?;
         crate::fault::point("output-staged");
         match renameat_with(CWD, &tmp_path, CWD, &self.target, RenameFlags::NOREPLACE) {
             Ok(()) => {}
@@ -234,7 +275,7 @@ mod tests {
     fn commit_never_replaces_an_empty_directory() {
         let base = tempfile::tempdir().unwrap();
         let target = base.path().join("out");
-        let staged = StagedDir::new(&target).unwrap();
+        let mut staged = StagedDir::new(&target).unwrap();
         staged.write("a", b"x", false).unwrap();
         fs::create_dir(&target).unwrap();
         assert!(matches!(staged.commit(), Err(Error::Exists { .. })));
@@ -258,10 +299,28 @@ mod tests {
     }
 
     #[test]
+    fn nothing_moves_when_what_must_be_durable_first_is_not() {
+        let base = tempfile::tempdir().unwrap();
+        let target = base.path().join("out");
+        let mut staged = StagedDir::new(&target).unwrap();
+        staged.write("a", b"x", false).unwrap();
+        let refused = staged.commit_with(|| {
+            Err(Error::Io {
+                action: "cannot sync the transcript",
+                path: PathBuf::from("t.jsonl"),
+                reason: "disk full".to_owned(),
+            })
+        });
+        assert!(matches!(refused, Err(Error::Io { .. })));
+        assert!(!target.exists());
+        assert_eq!(fs::read_dir(base.path()).unwrap().count(), 0);
+    }
+
+    #[test]
     fn commit_moves_the_whole_directory() {
         let base = tempfile::tempdir().unwrap();
         let target = base.path().join("out");
-        let staged = StagedDir::new(&target).unwrap();
+        let mut staged = StagedDir::new(&target).unwrap();
         staged.write("a", b"x", false).unwrap();
         staged.write("b.sh", b"y", true).unwrap();
         assert_eq!(staged.commit().unwrap(), (target.clone(), None));

@@ -1,8 +1,13 @@
-//! The ceremony transcript: JSON Lines, append-only, each line fsynced before the next step and
-//! chained to the one before it by `prev`, the SHA-256 (hex) of the previous line's exact bytes
+//! The ceremony transcript: JSON Lines, append-only, chained line to line by `prev`, the SHA-256 (hex) of the previous line's exact bytes
 //! without its newline. A `finish` line states the outcome; the seal line,
 //! `{v, seq, time, step:"seal", prev, signer, signature}`, carries the token's ECDSA P-256
 //! signature (DER, standard base64) over the 32-byte chain head, which is its own `prev`.
+//!
+//! A line is durable (fsynced) before anything it announces happens: [`Transcript::append`]
+//! writes and fsyncs; [`Transcript::append_unsynced`] only writes, for lines that announce
+//! nothing irreversible (a result, a trial), which become durable with the next fsync — at the
+//! latest the seal's. The file is written in order, so an fsync makes every line before it
+//! durable too.
 //!
 //! The writer trusts nothing but itself: it never reads the file back. A crash leaves a valid
 //! unsealed prefix.
@@ -120,7 +125,15 @@ impl Transcript {
         &self.path
     }
 
-    fn write_line(&mut self, line: &Value) -> Result<(), Error> {
+    /// Makes every line written so far durable (fsync).
+    pub fn sync(&self) -> Result<(), Error> {
+        self.file.sync_all().map_err(|e| Error::Io {
+            path: self.path.clone(),
+            reason: e.to_string(),
+        })
+    }
+
+    fn write_line(&mut self, line: &Value, durable: bool) -> Result<(), Error> {
         let io = |e: std::io::Error| Error::Io {
             path: self.path.clone(),
             reason: e.to_string(),
@@ -133,15 +146,39 @@ impl Transcript {
         let digest: [u8; 32] = Sha256::digest(&bytes).into();
         bytes.push(b'\n');
         self.file.write_all(&bytes).map_err(io)?;
-        self.file.sync_all().map_err(io)?;
+        if durable {
+            self.sync()?;
+        }
         self.head = digest;
         self.seq += 1;
         crate::fault::point("transcript-line");
         Ok(())
     }
 
-    /// Appends a line `{v, seq, time, step, actor, data, prev}` and fsyncs it.
+    /// Appends a line `{v, seq, time, step, actor, data, prev}` and fsyncs it: for a line that
+    /// must be durable before what it announces happens.
     pub fn append(&mut self, step: &str, actor: &str, data: impl Serialize) -> Result<(), Error> {
+        self.append_line(step, actor, data, true)
+    }
+
+    /// Appends a line like [`Transcript::append`] without fsyncing it: it becomes durable with
+    /// the next line appended with `append`, [`Transcript::sync`], or the seal.
+    pub fn append_unsynced(
+        &mut self,
+        step: &str,
+        actor: &str,
+        data: impl Serialize,
+    ) -> Result<(), Error> {
+        self.append_line(step, actor, data, false)
+    }
+
+    fn append_line(
+        &mut self,
+        step: &str,
+        actor: &str,
+        data: impl Serialize,
+        durable: bool,
+    ) -> Result<(), Error> {
         let data = serde_json::to_value(data).map_err(|e| Error::Io {
             path: self.path.clone(),
             reason: e.to_string(),
@@ -155,7 +192,7 @@ impl Transcript {
             "data": data,
             "prev": hex::encode(self.head),
         });
-        self.write_line(&line)
+        self.write_line(&line, durable)
     }
 
     /// Appends the seal line: `signature` is the DER ECDSA signature over [`Transcript::head`]
@@ -172,7 +209,7 @@ impl Transcript {
             "signer": signer,
             "signature": base64::engine::general_purpose::STANDARD.encode(signature_der),
         });
-        self.write_line(&line)?;
+        self.write_line(&line, true)?;
         Ok(self.path)
     }
 }

@@ -21,6 +21,10 @@ use crate::ceremony::policy::Policy;
 use crate::ceremony::quorum::{PLAN_NAMESPACE, check_signature};
 use crate::transcript::{WITNESS_NAMESPACE, witness_message};
 
+mod head;
+
+use head::{DataView, Head};
+
 /// What a check found.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
@@ -104,9 +108,19 @@ pub struct Report {
     pub checks: Vec<Check>,
     /// The witnesses.
     pub witnesses: Vec<Witness>,
-    /// The transcript's lines, parsed (for reports); empty entries for lines that do not parse.
+    /// The transcript's lines, parsed (for reports), when [`Inputs::keep_lines`] asked for
+    /// them; empty entries for lines that do not parse.
     #[serde(skip)]
     pub lines: Vec<Option<Map<String, Value>>>,
+    /// How many lines the transcript has.
+    #[serde(skip)]
+    pub line_count: usize,
+    /// The exact bytes of the first seal line, if there is one: witnesses sign its digest.
+    #[serde(skip)]
+    pub seal_line: Option<Vec<u8>>,
+    /// The exact bytes of the last line (without its newline).
+    #[serde(skip)]
+    pub last_line: Vec<u8>,
     /// The policy given with `--policy`, as checked (for reports).
     #[serde(skip)]
     pub policy: Option<Policy>,
@@ -128,6 +142,9 @@ pub struct Inputs {
     pub plan: Option<PathBuf>,
     /// The directory holding the output directories.
     pub outputs: Option<PathBuf>,
+    /// Keep every parsed line in [`Report::lines`] (for the HTML report): memory then grows
+    /// with the transcript.
+    pub keep_lines: bool,
 }
 
 /// Inputs that cannot be used at all (exit code 2).
@@ -214,78 +231,151 @@ fn read(path: &Path, limit: u64) -> Result<Vec<u8>, Error> {
     })
 }
 
-/// The parsed transcript, with where its seal is.
-struct Parsed<'a> {
-    raw: Vec<&'a [u8]>,
-    lines: Vec<Option<Map<String, Value>>>,
+/// The steps whose first line the checks look up.
+const FIRSTS: [&str; 6] = ["policy", "token", "plan", "approvals", "login", "finish"];
+
+/// What one pass over the transcript keeps for the checks: the first line of each step they
+/// look up, the first seal line and the witness lines — never every line (unless the caller asks,
+/// for the HTML report), so memory stays flat however long the transcript is. The steps, KCVs
+/// and outputs are checked as the lines go by ([`Stream`]).
+struct Parsed {
+    /// How many lines there are (a last line cut short included).
+    count: usize,
+    /// The first line of each step of [`FIRSTS`] that appears.
+    firsts: Vec<(usize, Map<String, Value>)>,
+    /// The seal line, once [`check_seal`] has found it in its place.
     seal: Option<usize>,
+    /// The first seal line: its index, its fields and its exact bytes.
+    first_seal: Option<(usize, Map<String, Value>, Vec<u8>)>,
+    /// The second seal line, if there is one.
+    second_seal: Option<usize>,
+    /// Whether the line before the first seal line is a finish line.
+    finish_before_seal: bool,
+    /// The first line after the first seal line that is not a witness line.
+    after_seal: Option<usize>,
+    /// Every witness line.
+    witnesses: Vec<(usize, Map<String, Value>)>,
+    /// Every line, when the caller asked to keep them.
+    lines: Option<Vec<Option<Map<String, Value>>>>,
 }
 
-impl Parsed<'_> {
-    fn first(&self, step: &str) -> Option<(usize, &Map<String, Value>)> {
-        self.all(step).into_iter().next()
+impl Parsed {
+    fn new(keep_lines: bool) -> Self {
+        Parsed {
+            count: 0,
+            firsts: Vec::new(),
+            seal: None,
+            first_seal: None,
+            second_seal: None,
+            finish_before_seal: false,
+            after_seal: None,
+            witnesses: Vec::new(),
+            lines: keep_lines.then(Vec::new),
+        }
     }
 
-    fn all(&self, step: &str) -> Vec<(usize, &Map<String, Value>)> {
-        self.lines
+    fn first(&self, step: &str) -> Option<(usize, &Map<String, Value>)> {
+        self.firsts
             .iter()
-            .enumerate()
-            .filter_map(|(i, l)| l.as_ref().map(|l| (i, l)))
-            .filter(|(_, l)| l.get("step").and_then(Value::as_str) == Some(step))
-            .collect()
+            .find(|(_, l)| l.get("step").and_then(Value::as_str) == Some(step))
+            .map(|(i, l)| (*i, l))
     }
 
     fn data(&self, step: &str) -> Option<&Value> {
         self.first(step).and_then(|(_, l)| l.get("data"))
     }
+
+    /// Whether a line of `step` must be kept: the first of a step the checks look up, the first
+    /// seal line, or a witness line.
+    fn wants(&self, step: &str) -> bool {
+        match step {
+            "seal" => self.first_seal.is_none(),
+            "witness" => true,
+            _ => FIRSTS.contains(&step) && self.first(step).is_none(),
+        }
+    }
+
+    /// Takes note of line `i`: its exact bytes, its step if it has one, and its fields if
+    /// [`Parsed::wants`] it; `after_finish` if the line before is a finish line.
+    fn observe(
+        &mut self,
+        i: usize,
+        raw: &[u8],
+        step: Option<&str>,
+        map: Option<&Map<String, Value>>,
+        after_finish: bool,
+    ) {
+        if self.first_seal.is_some() && step != Some("witness") && self.after_seal.is_none() {
+            self.after_seal = Some(i);
+        }
+        if self.first_seal.is_some() && step == Some("seal") && self.second_seal.is_none() {
+            self.second_seal = Some(i);
+        }
+        let (Some(step), Some(map)) = (step, map) else {
+            return;
+        };
+        match step {
+            "seal" if self.first_seal.is_none() => {
+                self.finish_before_seal = after_finish;
+                self.first_seal = Some((i, map.clone(), raw.to_vec()));
+            }
+            "seal" => {}
+            "witness" => self.witnesses.push((i, map.clone())),
+            _ if FIRSTS.contains(&step) && self.first(step).is_none() => {
+                self.firsts.push((i, map.clone()));
+            }
+            _ => {}
+        }
+    }
 }
 
 /// Check 1: every line parses with exactly the format's fields, `seq` runs without gaps, and
-/// each `prev` is the SHA-256 of the previous line's exact bytes.
-fn check_chain(bytes: &[u8]) -> (Parsed<'_>, Check) {
-    let mut raw: Vec<&[u8]> = bytes.split(|&b| b == b'\n').collect();
-    let complete_last = raw.last().is_some_and(|l| l.is_empty());
-    if complete_last {
-        raw.pop();
+/// each `prev` is the SHA-256 of the previous line's exact bytes. Fed line by line.
+struct Chain {
+    /// The chain head: SHA-256 of the last line fed, or of nothing.
+    head: [u8; 32],
+    /// The first line that breaks the format, and how.
+    broken: Option<(LineError, usize)>,
+}
+
+impl Chain {
+    fn new() -> Self {
+        Chain {
+            head: Sha256::digest(b"").into(),
+            broken: None,
+        }
     }
-    let mut parsed = Parsed {
-        raw: raw.clone(),
-        lines: Vec::new(),
-        seal: None,
-    };
-    let name = "chain";
-    if raw.is_empty() {
-        return (parsed, failed(name, "the transcript is empty", None));
+
+    fn feed(&mut self, i: usize, raw: &[u8], head: Option<&Head<'_>>) {
+        if self.broken.is_none() {
+            if let Err(e) = check_head(i, head, &self.head) {
+                self.broken = Some((e, i));
+            }
+        }
+        self.head = Sha256::digest(raw).into();
     }
-    if !complete_last {
-        parsed.lines = vec![None; raw.len()];
-        return (
-            parsed,
-            failed(
+
+    /// The check, once every line has been fed; `cut_short` if the last line has no newline.
+    fn check(&self, count: usize, cut_short: bool) -> Check {
+        let name = "chain";
+        if count == 0 {
+            return failed(name, "the transcript is empty", None);
+        }
+        if cut_short {
+            return failed(
                 name,
                 "the last line has no newline (cut short)",
-                Some(raw.len() - 1),
-            ),
-        );
-    }
-    let mut prev = hex::encode(Sha256::digest(b""));
-    let mut result = None;
-    for (i, line) in raw.iter().enumerate() {
-        let map = parse_line(line);
-        if result.is_none() {
-            result = check_line(i, map.as_ref(), &prev).err().map(|e| (e, i));
+                Some(count - 1),
+            );
         }
-        prev = hex::encode(Sha256::digest(line));
-        parsed.lines.push(map);
+        match &self.broken {
+            Some((reason, line)) => failed(name, reason.to_string(), Some(*line)),
+            None => passed(
+                name,
+                format!("{count} lines, each chained to the one before"),
+            ),
+        }
     }
-    let check = match result {
-        Some((reason, line)) => failed(name, reason.to_string(), Some(line)),
-        None => passed(
-            name,
-            format!("{} lines, each chained to the one before", raw.len()),
-        ),
-    };
-    (parsed, check)
 }
 
 /// One transcript line's bytes (without its newline) as a JSON object; `None` if they are not
@@ -371,41 +461,67 @@ pub fn check_line(
     Ok(())
 }
 
+/// [`check_line`] on a line read by [`Head::parse`], against the chain head `prev` (raw bytes):
+/// the same rules, in the same order, with the same errors.
+fn check_head(index: usize, head: Option<&Head<'_>>, prev: &[u8; 32]) -> Result<(), LineError> {
+    let head = head.ok_or(LineError::NotAnObject)?;
+    let is_seal = head.step() == Some("seal");
+    let expected: &'static [&'static str] = if is_seal { &SEAL_KEYS } else { &LINE_KEYS };
+    let mut keys: Vec<&str> = head.keys.iter().map(|k| k.as_ref()).collect();
+    keys.sort_unstable();
+    if keys != expected {
+        return Err(LineError::Fields {
+            found: keys.into_iter().map(str::to_owned).collect(),
+            expected,
+        });
+    }
+    if head.v != head::Scalar::U64(1) {
+        return Err(LineError::Version);
+    }
+    if head.seq.as_u64() != Some(index as u64) {
+        return Err(LineError::Seq { expected: index });
+    }
+    let time_ok = head
+        .time
+        .as_str()
+        .is_some_and(|t| crate::kms::rfc3339("time", t).is_ok());
+    if !time_ok {
+        return Err(LineError::Time);
+    }
+    if head.step().is_none() || (!is_seal && head.actor.as_str().is_none()) {
+        return Err(LineError::StepOrActor);
+    }
+    let mut hex_prev = [0u8; 64];
+    let prev_ok = hex::encode_to_slice(prev, &mut hex_prev).is_ok()
+        && head.prev.as_str().map(str::as_bytes) == Some(&hex_prev[..]);
+    if !prev_ok {
+        return Err(LineError::Prev);
+    }
+    Ok(())
+}
+
 /// Check 2: a finish line precedes exactly one seal line, only witness lines follow it, and the
 /// seal is the signer's signature over the chain head.
-fn check_seal(parsed: &mut Parsed<'_>, signer: &p256::PublicKey, signer_fp: &str) -> Check {
+fn check_seal(parsed: &mut Parsed, signer: &p256::PublicKey, signer_fp: &str) -> Check {
     let name = "seal";
-    let seals = parsed.all("seal");
-    let (i, seal) = match seals.as_slice() {
-        [] => {
-            return not_checked(
-                name,
-                "a seal line (there is none: the ceremony did not finish)",
-            );
-        }
-        [(i, seal)] => (*i, *seal),
-        [_, (second, _), ..] => return failed(name, "a second seal line", Some(*second)),
+    let Some((i, seal, _)) = &parsed.first_seal else {
+        return not_checked(
+            name,
+            "a seal line (there is none: the ceremony did not finish)",
+        );
     };
-    if i == 0
-        || parsed.lines[i - 1]
-            .as_ref()
-            .and_then(|l| l.get("step"))
-            .and_then(Value::as_str)
-            != Some("finish")
-    {
+    let i = *i;
+    if let Some(second) = parsed.second_seal {
+        return failed(name, "a second seal line", Some(second));
+    }
+    if i == 0 || !parsed.finish_before_seal {
         return failed(
             name,
             "the line before the seal is not a finish line",
             Some(i),
         );
     }
-    if let Some(j) = (i + 1..parsed.lines.len()).find(|&j| {
-        parsed.lines[j]
-            .as_ref()
-            .and_then(|l| l.get("step"))
-            .and_then(Value::as_str)
-            != Some("witness")
-    }) {
+    if let Some(j) = parsed.after_seal {
         return failed(
             name,
             "a line other than a witness line follows the seal",
@@ -455,7 +571,7 @@ fn check_seal(parsed: &mut Parsed<'_>, signer: &p256::PublicKey, signer_fp: &str
     }
 }
 
-fn policy_checks(parsed: &Parsed<'_>, policy: Option<&Policy>, signer_fp: &str) -> Vec<Check> {
+fn policy_checks(parsed: &Parsed, policy: Option<&Policy>, signer_fp: &str) -> Vec<Check> {
     let Some(policy) = policy else {
         return vec![
             not_checked("policy", "--policy"),
@@ -524,7 +640,7 @@ fn policy_checks(parsed: &Parsed<'_>, policy: Option<&Policy>, signer_fp: &str) 
 }
 
 /// PIN share indexes, if the PIN came from shares, are distinct and among the policy's shares.
-fn shares_check(parsed: &Parsed<'_>, policy: &Policy) -> Check {
+fn shares_check(parsed: &Parsed, policy: &Policy) -> Check {
     let name = "pin_shares";
     let Some((line, login)) = parsed.first("login") else {
         return passed(name, "no login line (no PIN shares used)");
@@ -550,7 +666,7 @@ fn shares_check(parsed: &Parsed<'_>, policy: &Policy) -> Check {
     )
 }
 
-fn quorum_check(parsed: &Parsed<'_>, policy: &Policy) -> Check {
+fn quorum_check(parsed: &Parsed, policy: &Policy) -> Check {
     let name = "quorum";
     let Some((line, _)) = parsed.first("approvals") else {
         if parsed.seal.is_none() {
@@ -633,24 +749,14 @@ fn quorum_check(parsed: &Parsed<'_>, policy: &Policy) -> Check {
     )
 }
 
-/// The plan's digest, recomputed from its text and the recorded file digests, and the steps
-/// that ran compared with the plan's, in order.
-fn plan_checks(parsed: &Parsed<'_>, plan_file: Option<&Path>) -> Vec<Check> {
-    let Some((line, _)) = parsed.first("plan") else {
-        if plan_file.is_some() && parsed.seal.is_none() {
-            let why = "the plan line, which the interrupted run did not reach";
-            return vec![not_checked("plan", why), not_checked("steps", why)];
-        }
-        if plan_file.is_some() {
-            let why = "the transcript records no plan, so it is not a run of --plan";
-            return vec![failed("plan", why, None), failed("steps", why, None)];
-        }
-        return vec![
-            not_checked("plan", "a plan line (this transcript records no ceremony)"),
-            not_checked("steps", "a plan"),
-        ];
-    };
-    let data = parsed.data("plan").cloned().unwrap_or_default();
+/// The plan check at the first plan line: the plan's digest, recomputed from its text and the
+/// recorded file digests (with `--plan`, the auditor's plan and its files); and the steps the
+/// steps check compares the transcript with, or that check's result when it cannot run.
+fn plan_check(
+    line: usize,
+    data: &Value,
+    plan_file: Option<&Path>,
+) -> (Check, Result<Vec<Step>, Check>) {
     let text = data["text"].as_str().unwrap_or_default();
     let statement = data["digest_statement"].as_str().unwrap_or_default();
     let recorded_name = data["file"].as_str().unwrap_or("plan.toml");
@@ -658,14 +764,14 @@ fn plan_checks(parsed: &Parsed<'_>, plan_file: Option<&Path>) -> Vec<Check> {
     let embedded = match Plan::from_bytes(path, text.as_bytes().to_vec(), false) {
         Ok(p) => p,
         Err(e) => {
-            return vec![
+            return (
                 failed(
                     "plan",
                     format!("the recorded plan text is not a valid plan: {e}"),
                     Some(line),
                 ),
-                not_checked("steps", "a valid plan"),
-            ];
+                Err(not_checked("steps", "a valid plan")),
+            );
         }
     };
     // The recorded text must be the plan the custodians signed: its SHA-256 and the recorded
@@ -686,107 +792,214 @@ fn plan_checks(parsed: &Parsed<'_>, plan_file: Option<&Path>) -> Vec<Check> {
         ));
     }
     if expected != statement {
-        return vec![
+        return (
             failed(
                 "plan",
                 "the recorded plan text does not match the recorded digest",
                 Some(line),
             ),
-            not_checked("steps", "a plan that matches its digest"),
-        ];
+            Err(not_checked("steps", "a plan that matches its digest")),
+        );
     }
     let Some(file) = plan_file else {
-        return vec![
+        return (
             passed(
                 "plan",
                 "the recorded plan text matches the digest the custodians signed (give --plan to check the files too)",
             ),
-            steps_check(parsed, &embedded.steps),
-        ];
+            Ok(embedded.steps),
+        );
     };
     // With --plan, the auditor's plan and its files are the reference, steps included.
     match Plan::load(file) {
-        Ok(p) if p.digest_statement() == statement => vec![
+        Ok(p) if p.digest_statement() == statement => (
             passed(
                 "plan",
                 "the plan and every file it names match the digest the custodians signed",
             ),
-            steps_check(parsed, &p.steps),
-        ],
-        Ok(_) => vec![
+            Ok(p.steps),
+        ),
+        Ok(_) => (
             failed(
                 "plan",
                 "the plan's digest (with its files) differs from the one recorded",
                 Some(line),
             ),
-            not_checked("steps", "a plan that matches the transcript"),
-        ],
-        Err(e) => vec![
+            Err(not_checked("steps", "a plan that matches the transcript")),
+        ),
+        Err(e) => (
             failed("plan", format!("--plan: {e}"), None),
-            not_checked("steps", "a valid --plan"),
-        ],
+            Err(not_checked("steps", "a valid --plan")),
+        ),
     }
 }
 
-fn steps_check(parsed: &Parsed<'_>, steps: &[Step]) -> Check {
-    let name = "steps";
-    let end = parsed.seal.unwrap_or(parsed.lines.len());
-    let mut ran: Vec<(usize, &str, &Value)> = Vec::new();
-    for (i, l) in parsed.lines[..end].iter().enumerate() {
-        let Some(l) = l else { continue };
-        let step = l.get("step").and_then(Value::as_str).unwrap_or_default();
-        if matches!(
-            step,
-            "generate"
-                | "generated"
-                | "wrap"
-                | "wrapped"
-                | "rewrap"
-                | "rewrapped"
-                | "destroy"
-                | "destroyed"
-                | "resumed"
-                | "failure"
-        ) {
-            ran.push((i, step, field(l, "data")));
+/// The lines the steps check reads: announcements, results and a recorded failure.
+const STEP_LINES: [&str; 10] = [
+    "generate",
+    "generated",
+    "wrap",
+    "wrapped",
+    "rewrap",
+    "rewrapped",
+    "destroy",
+    "destroyed",
+    "resumed",
+    "failure",
+];
+
+/// The plan and steps checks, fed line by line: the steps that ran, compared with the plan's,
+/// in order, up to the seal. Nothing is kept per line, so memory stays flat.
+struct Steps {
+    /// Decided at the first plan line: the plan check, and the steps run (or why not).
+    plan: Option<(Check, Result<StepsRun, Check>)>,
+    /// The first step line before the plan line, if any: keyrite records the plan first, so
+    /// the steps check fails there.
+    early: Option<(usize, String)>,
+    /// The steps run as it stood at the first seal line (if the plan came before): lines after
+    /// the seal count only if that line turns out not to be the seal.
+    at_seal: Option<Option<StepsRun>>,
+}
+
+impl Steps {
+    fn new() -> Self {
+        Steps {
+            plan: None,
+            early: None,
+            at_seal: None,
         }
     }
-    let failure = ran
-        .iter()
-        .find(|(_, s, _)| *s == "failure")
-        .map(|(_, _, d)| d["index"].as_u64());
-    let mut expected: Vec<(usize, &str)> = Vec::new();
-    for (index, step) in steps.iter().enumerate() {
-        let (announce, done) = step.record_names();
-        expected.push((index, announce));
-        expected.push((index, done));
-    }
-    let mut k = 0;
-    for (line, step, data) in &ran {
-        if *step == "failure" {
-            break;
+
+    fn on_plan(&mut self, line: usize, data: &Value, plan_file: Option<&Path>) {
+        let (check, steps) = plan_check(line, data, plan_file);
+        let mut run = steps.map(StepsRun::new);
+        if let (Ok(run), Some((early, step))) = (&mut run, &self.early) {
+            run.broken = Some(failed(
+                "steps",
+                format!("a {step} line before the plan line"),
+                Some(*early),
+            ));
         }
-        let Some(&(index, want)) = expected.get(k) else {
-            return failed(
+        self.plan = Some((check, run));
+    }
+
+    fn feed(&mut self, line: usize, step: &str, data: &Value) {
+        match &mut self.plan {
+            None if self.early.is_none() => self.early = Some((line, step.to_owned())),
+            Some((_, Ok(run))) => run.feed(line, step, data),
+            _ => {}
+        }
+    }
+
+    /// Whether a line of `step` must be fed with its data: the first plan line, and step lines
+    /// while the steps run is being checked.
+    fn wants(&self, step: &str) -> bool {
+        match &self.plan {
+            None => step == "plan",
+            Some((_, Ok(run))) => {
+                STEP_LINES.contains(&step) && run.broken.is_none() && run.failure.is_none()
+            }
+            Some((_, Err(_))) => false,
+        }
+    }
+
+    /// Notes the first seal line.
+    fn on_seal(&mut self) {
+        if self.at_seal.is_none() {
+            self.at_seal = Some(match &self.plan {
+                Some((_, Ok(run))) => Some(run.clone()),
+                _ => None,
+            });
+        }
+    }
+
+    /// The plan and steps checks, once every line has been fed and the seal found (or not).
+    fn checks(self, seal: Option<usize>, plan_file: Option<&Path>) -> Vec<Check> {
+        match self.plan {
+            None if plan_file.is_some() && seal.is_none() => {
+                let why = "the plan line, which the interrupted run did not reach";
+                vec![not_checked("plan", why), not_checked("steps", why)]
+            }
+            None if plan_file.is_some() => {
+                let why = "the transcript records no plan, so it is not a run of --plan";
+                vec![failed("plan", why, None), failed("steps", why, None)]
+            }
+            None => vec![
+                not_checked("plan", "a plan line (this transcript records no ceremony)"),
+                not_checked("steps", "a plan"),
+            ],
+            Some((plan, Err(steps))) => vec![plan, steps],
+            Some((plan, Ok(run))) => {
+                // With a seal, the steps are those before it (only witness lines follow a
+                // seal, so the plan line came before it).
+                let run = match (seal, self.at_seal) {
+                    (Some(_), Some(Some(at_seal))) => at_seal,
+                    _ => run,
+                };
+                vec![plan, run.check(seal.is_some())]
+            }
+        }
+    }
+}
+
+/// The steps check against known steps: the lines that ran, one after the other.
+#[derive(Clone)]
+struct StepsRun {
+    steps: Vec<Step>,
+    /// How many of the expected lines (an announcement and a result per step) have run.
+    k: usize,
+    /// The check, once a line broke the order.
+    broken: Option<Check>,
+    /// The step index a failure line records, once one is met: the lines stop there.
+    failure: Option<Option<u64>>,
+}
+
+impl StepsRun {
+    fn new(steps: Vec<Step>) -> Self {
+        StepsRun {
+            steps,
+            k: 0,
+            broken: None,
+            failure: None,
+        }
+    }
+
+    fn feed(&mut self, line: usize, step: &str, data: &Value) {
+        let name = "steps";
+        if self.broken.is_some() || self.failure.is_some() {
+            return;
+        }
+        if step == "failure" {
+            self.failure = Some(data["index"].as_u64());
+            return;
+        }
+        let k = self.k;
+        let Some((index, want)) = self.steps.get(k / 2).map(|s| {
+            let (announce, done) = s.record_names();
+            (k / 2, if k % 2 == 0 { announce } else { done })
+        }) else {
+            self.broken = Some(failed(
                 name,
                 format!("a {step} line the plan does not have"),
-                Some(*line),
-            );
+                Some(line),
+            ));
+            return;
         };
         // A step the interrupted run finished, taken over by a resumed run: one line stands
         // for its announcement and its result.
-        let resumed = *step == "resumed" && k % 2 == 0;
-        if (*step != want && !resumed) || data["index"].as_u64() != Some(index as u64) {
-            return failed(
+        let resumed = step == "resumed" && k % 2 == 0;
+        if (step != want && !resumed) || data["index"].as_u64() != Some(index as u64) {
+            self.broken = Some(failed(
                 name,
                 format!(
                     "{step} of steps[{}] where the plan has {want} of steps[{index}]",
                     data["index"]
                 ),
-                Some(*line),
-            );
+                Some(line),
+            ));
+            return;
         }
-        let label_ok = match &steps[index] {
+        let label_ok = match &self.steps[index] {
             Step::Generate { key_label, .. } => {
                 (data["key_label"] == key_label.as_str()
                     || data["key"]["label"] == key_label.as_str())
@@ -811,155 +1024,212 @@ fn steps_check(parsed: &Parsed<'_>, steps: &[Step]) -> Check {
             } => data["key_label"] == key_label.as_str() && data["kcv"] == expect_kcv.as_str(),
         };
         if !label_ok {
-            return failed(
+            self.broken = Some(failed(
                 name,
                 format!("steps[{index}] did not run as planned"),
-                Some(*line),
-            );
+                Some(line),
+            ));
+            return;
         }
-        k += if resumed { 2 } else { 1 };
+        self.k += if resumed { 2 } else { 1 };
     }
-    match failure {
-        None if k == expected.len() => passed(
-            name,
-            format!("all {} steps ran as planned, in order", steps.len()),
-        ),
-        None if parsed.seal.is_none() => passed(
-            name,
-            format!(
-                "{} of {} steps ran as planned before the record ends",
-                k / 2,
-                steps.len()
+
+    fn check(self, sealed: bool) -> Check {
+        let name = "steps";
+        if let Some(broken) = self.broken {
+            return broken;
+        }
+        match self.failure {
+            None if self.k == 2 * self.steps.len() => passed(
+                name,
+                format!("all {} steps ran as planned, in order", self.steps.len()),
             ),
-        ),
-        None => failed(
-            name,
-            "the transcript is sealed but not every step ran, and no failure is recorded",
-            None,
-        ),
-        Some(index) => passed(
-            name,
-            format!(
-                "the steps ran as planned until steps[{}] failed",
-                index.unwrap_or_default()
+            None if !sealed => passed(
+                name,
+                format!(
+                    "{} of {} steps ran as planned before the record ends",
+                    self.k / 2,
+                    self.steps.len()
+                ),
             ),
-        ),
+            None => failed(
+                name,
+                "the transcript is sealed but not every step ran, and no failure is recorded",
+                None,
+            ),
+            Some(index) => passed(
+                name,
+                format!(
+                    "the steps ran as planned until steps[{}] failed",
+                    index.unwrap_or_default()
+                ),
+            ),
+        }
     }
 }
 
-/// KCVs: the same key label has the same KCV wherever it appears; with `--outputs`, every
-/// output file's SHA-256 matches and each manifest's KCV is the one recorded.
-fn output_checks(parsed: &Parsed<'_>, outputs: Option<&Path>) -> Vec<Check> {
-    let mut kcvs: BTreeMap<String, String> = BTreeMap::new();
-    let mut kcv_check = passed("kcv", "every key label has one KCV throughout");
-    // In transcript order: the first line naming a key's KCV fixes it.
-    for (line, l) in parsed.lines.iter().enumerate() {
-        let Some(l) = l else { continue };
-        let d = field(l, "data");
-        let (label, kcv) = match l.get("step").and_then(Value::as_str) {
-            Some("generated") => (&d["key"]["label"], &d["key"]["kcv"]),
-            Some("resumed") if d.get("key").is_some() => (&d["key"]["label"], &d["key"]["kcv"]),
-            Some("resumed") => (&d["key_label"], &d["kcv"]),
-            Some("wrapped" | "rewrapped" | "destroy" | "destroyed") => (&d["key_label"], &d["kcv"]),
-            _ => continue,
+/// The KCV check, fed line by line: the same key label has the same KCV wherever it appears
+/// (the first line naming a key's KCV fixes it).
+struct Kcvs {
+    kcvs: BTreeMap<String, String>,
+    broken: Option<Check>,
+}
+
+impl Kcvs {
+    fn new() -> Self {
+        Kcvs {
+            kcvs: BTreeMap::new(),
+            broken: None,
+        }
+    }
+
+    fn feed(&mut self, line: usize, step: &str, d: &DataView<'_>) {
+        if self.broken.is_some() {
+            return;
+        }
+        let (label, kcv) = match step {
+            "generated" => (&d.key_label_in_key, &d.kcv_in_key),
+            "resumed" if d.has_key => (&d.key_label_in_key, &d.kcv_in_key),
+            "resumed" | "wrapped" | "rewrapped" | "destroy" | "destroyed" => (&d.key_label, &d.kcv),
+            _ => return,
         };
-        let label = label.as_str().unwrap_or_default().to_owned();
-        let kcv = kcv.as_str().unwrap_or_default().to_owned();
-        if kcvs.entry(label.clone()).or_insert_with(|| kcv.clone()) != &kcv {
-            kcv_check = failed(
+        let label = label.as_str().unwrap_or_default();
+        let kcv = kcv.as_str().unwrap_or_default();
+        let known = match self.kcvs.get(label) {
+            Some(known) => known,
+            None => {
+                self.kcvs.insert(label.to_owned(), kcv.to_owned());
+                return;
+            }
+        };
+        if known != kcv {
+            self.broken = Some(failed(
                 "kcv",
                 format!("key {label:?} appears with another KCV"),
                 Some(line),
-            );
-            break;
+            ));
         }
     }
-    let Some(dir) = outputs else {
-        return vec![kcv_check, not_checked("outputs", "--outputs")];
-    };
-    let mut count = 0;
-    let mut wraps = parsed.all("wrapped");
-    wraps.extend(parsed.all("rewrapped"));
-    wraps.extend(
-        parsed
-            .all("resumed")
-            .into_iter()
-            .filter(|(_, l)| field(l, "data").get("out").is_some()),
-    );
-    for (line, l) in wraps {
-        let d = field(l, "data");
+
+    fn check(self) -> Check {
+        self.broken
+            .unwrap_or_else(|| passed("kcv", "every key label has one KCV throughout"))
+    }
+}
+
+/// The outputs check, fed line by line (with `--outputs`): every output file's SHA-256 matches
+/// and each manifest's KCV is the one recorded. The failure reported is the first of the wrapped
+/// lines, else of the rewrapped lines, else of the resumed ones.
+struct Outputs<'a> {
+    dir: Option<&'a Path>,
+    files: usize,
+    /// The first failure among wrapped, rewrapped and resumed lines.
+    broken: [Option<Check>; 3],
+}
+
+impl<'a> Outputs<'a> {
+    fn new(dir: Option<&'a Path>) -> Self {
+        Outputs {
+            dir,
+            files: 0,
+            broken: [None, None, None],
+        }
+    }
+
+    /// Whether a line of `step` must be fed with its data.
+    fn wants(&self, step: &str) -> bool {
+        self.dir.is_some() && matches!(step, "wrapped" | "rewrapped" | "resumed")
+    }
+
+    fn feed(&mut self, line: usize, step: &str, d: &Value) {
+        let Some(dir) = self.dir else { return };
+        let kind = match step {
+            "wrapped" => 0,
+            "rewrapped" => 1,
+            "resumed" if d.get("out").is_some() => 2,
+            _ => return,
+        };
+        if self.broken[kind].is_some() {
+            return;
+        }
         let out = Path::new(d["out"].as_str().unwrap_or_default());
         let Some(base) = out.file_name() else {
-            return vec![
-                kcv_check,
-                failed("outputs", "a wrap records no output directory", Some(line)),
-            ];
+            self.broken[kind] = Some(failed(
+                "outputs",
+                "a wrap records no output directory",
+                Some(line),
+            ));
+            return;
         };
         let here = dir.join(base);
-        for (file, digest) in d["files"].as_object().cloned().unwrap_or_default() {
-            // The names come from the transcript: only a plain file directly in the output
-            // directory is read (never a path elsewhere, a FIFO or a device that would hang).
-            let path = here.join(&file);
-            let plain = !file.is_empty()
-                && file != "."
-                && file != ".."
-                && !file.contains('/')
-                && std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_file());
-            let actual = if plain {
-                crate::input::read(&path, crate::input::MAX_SMALL)
-                    .map(|b| hex::encode(Sha256::digest(b)))
-                    .ok()
-            } else {
-                None
-            };
-            if actual.as_deref() != digest.as_str() {
-                return vec![
-                    kcv_check,
-                    failed(
+        if let Some(files) = d["files"].as_object() {
+            for (file, digest) in files {
+                // The names come from the transcript: only a plain file directly in the output
+                // directory is read (never a path elsewhere, a FIFO or a device that would hang).
+                let path = here.join(file);
+                let plain = !file.is_empty()
+                    && file != "."
+                    && file != ".."
+                    && !file.contains('/')
+                    && std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_file());
+                let actual = if plain {
+                    crate::input::read(&path, crate::input::MAX_SMALL)
+                        .map(|b| hex::encode(Sha256::digest(b)))
+                        .ok()
+                } else {
+                    None
+                };
+                if actual.as_deref() != digest.as_str() {
+                    self.broken[kind] = Some(failed(
                         "outputs",
                         format!(
                             "{} differs from the transcript (or is missing)",
-                            here.join(&file).display()
+                            here.join(file).display()
                         ),
                         Some(line),
-                    ),
-                ];
+                    ));
+                    return;
+                }
+                self.files += 1;
             }
-            count += 1;
         }
         let manifest_kcv = crate::input::read(&here.join("manifest.json"), crate::input::MAX_SMALL)
             .ok()
             .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
             .map(|m| m["key"]["kcv"].clone());
         if manifest_kcv.as_ref() != Some(&d["kcv"]) {
-            return vec![
-                kcv_check,
-                failed(
-                    "outputs",
-                    format!("{}'s manifest records another KCV", here.display()),
-                    Some(line),
-                ),
-            ];
+            self.broken[kind] = Some(failed(
+                "outputs",
+                format!("{}'s manifest records another KCV", here.display()),
+                Some(line),
+            ));
         }
     }
-    vec![
-        kcv_check,
-        passed(
-            "outputs",
-            format!("{count} output files match the transcript"),
-        ),
-    ]
+
+    fn check(self) -> Check {
+        if self.dir.is_none() {
+            return not_checked("outputs", "--outputs");
+        }
+        let files = self.files;
+        self.broken.into_iter().flatten().next().unwrap_or_else(|| {
+            passed(
+                "outputs",
+                format!("{files} output files match the transcript"),
+            )
+        })
+    }
 }
 
-fn witness_check(parsed: &Parsed<'_>, policy: Option<&Policy>) -> (Check, Vec<Witness>) {
+fn witness_check(parsed: &Parsed, policy: Option<&Policy>) -> (Check, Vec<Witness>) {
     let name = "witnesses";
-    let Some(seal) = parsed.seal else {
+    let (Some(_), Some((_, _, seal_line))) = (parsed.seal, &parsed.first_seal) else {
         return (not_checked(name, "a seal"), Vec::new());
     };
-    let message = witness_message(parsed.raw[seal]);
+    let message = witness_message(seal_line);
     let mut witnesses = Vec::new();
     let mut problem = None;
-    for (line, l) in parsed.all("witness") {
+    for (line, l) in &parsed.witnesses {
+        let line = *line;
         let d = field(l, "data");
         let sig = d["signature"]
             .as_str()
@@ -1063,26 +1333,61 @@ impl Signer {
     }
 }
 
-/// Verifies a transcript.
+/// Verifies a transcript, reading it line by line: memory stays flat however many lines it has
+/// (no line may be longer than 16 MiB).
 pub fn verify(inputs: &Inputs) -> Result<Report, Error> {
-    let bytes = read(&inputs.transcript, crate::input::MAX_TRANSCRIPT)?;
+    use std::io::{BufRead as _, Read as _};
+    let read_err = |reason: String| Error::Read {
+        path: inputs.transcript.clone(),
+        reason,
+    };
+    let file = std::fs::File::open(&inputs.transcript).map_err(|e| read_err(e.to_string()))?;
     let signer = Signer::from_pem(
         &inputs.signer,
         &read(&inputs.signer, crate::input::MAX_SMALL)?,
     )?;
     let policy = inputs.policy.as_deref().map(Policy::load).transpose()?;
-    Ok(verify_transcript(
-        &bytes,
-        &signer,
-        policy,
+    let mut stream = Stream::new(
         inputs.plan.as_deref(),
         inputs.outputs.as_deref(),
-    ))
+        inputs.keep_lines,
+    );
+    let mut reader = std::io::BufReader::with_capacity(1 << 20, file);
+    // Two buffers in turn: the line being read, and the last complete one.
+    let mut lines = [Vec::new(), Vec::new()];
+    let mut this = 0;
+    let limit = crate::input::MAX_TRANSCRIPT_LINE;
+    let cut_short = loop {
+        let line = &mut lines[this];
+        line.clear();
+        let n = (&mut reader)
+            .take(limit + 1)
+            .read_until(b'\n', line)
+            .map_err(|e| read_err(e.to_string()))?;
+        if n == 0 {
+            break false;
+        }
+        if line.last() == Some(&b'\n') {
+            line.pop();
+            stream.line(line);
+            this = 1 - this;
+        } else if line.len() as u64 > limit {
+            return Err(read_err(format!(
+                "line {} is larger than {}, the most keyrite reads of one transcript line",
+                stream.parsed.count,
+                crate::input::describe(limit)
+            )));
+        } else {
+            // The end of the file, in the middle of a line.
+            break true;
+        }
+    };
+    Ok(stream.finish(cut_short, &lines[1 - this], &signer, policy))
 }
 
 /// Verifies the transcript `bytes` once [`verify`] has read its inputs: under `signer`, with
 /// the policy, the plan (read from its path, with the files it names) and the output files (read
-/// from their directory) where given.
+/// from their directory) where given. The report keeps every parsed line.
 pub fn verify_transcript(
     bytes: &[u8],
     signer: &Signer,
@@ -1090,66 +1395,179 @@ pub fn verify_transcript(
     plan: Option<&Path>,
     outputs: Option<&Path>,
 ) -> Report {
-    let signer_fp = signer.fingerprint.clone();
-    let (mut parsed, chain) = check_chain(bytes);
-    let chain_ok = matches!(chain.status, Status::Passed { .. });
-    let mut checks = vec![chain];
-    if chain_ok {
-        checks.push(check_seal(&mut parsed, &signer.key, &signer_fp));
-    } else {
-        checks.push(not_checked("seal", "an intact chain"));
+    let mut stream = Stream::new(plan, outputs, true);
+    let mut lines: Vec<&[u8]> = bytes.split(|&b| b == b'\n').collect();
+    // What follows the last newline: nothing, or a line cut short.
+    let cut_short = lines.pop().is_some_and(|rest| !rest.is_empty());
+    for line in &lines {
+        stream.line(line);
     }
-    checks.extend(policy_checks(&parsed, policy.as_ref(), &signer_fp));
-    checks.extend(plan_checks(&parsed, plan));
-    checks.extend(output_checks(&parsed, outputs));
-    let (witness, witnesses) = witness_check(&parsed, policy.as_ref());
-    checks.push(witness);
+    let last = lines.last().copied().unwrap_or_default();
+    stream.finish(cut_short, last, signer, policy)
+}
 
-    let outcome = parsed
-        .data("finish")
-        .and_then(|d| d["outcome"].as_str())
-        .map(str::to_owned);
-    let any_failed = checks
-        .iter()
-        .any(|c| matches!(c.status, Status::Failed { .. }));
-    let (verdict, summary) = if any_failed {
-        let first = checks.iter().find_map(|c| match &c.status {
-            Status::Failed { reason, line } => Some(format!(
-                "{} check failed{}: {reason}",
-                c.name,
-                line.map(|l| format!(" at line {l}")).unwrap_or_default()
-            )),
-            _ => None,
-        });
-        (
-            Verdict::Invalid,
-            format!("INVALID: {}", first.unwrap_or_default()),
-        )
-    } else if parsed.seal.is_none() {
-        (
-            Verdict::Incomplete,
-            "INCOMPLETE: an intact record without a seal: the ceremony did not finish".to_owned(),
-        )
-    } else if outcome.as_deref() != Some("completed") {
-        (
-            Verdict::Incomplete,
-            "FAILED CEREMONY: an intact, sealed record of a ceremony that failed".to_owned(),
-        )
-    } else {
-        (
-            Verdict::Verified,
-            "VERIFIED: sealed, completed, and every check that ran passed".to_owned(),
-        )
-    };
-    Report {
-        verdict,
-        exit_code: verdict.exit_code(),
-        summary,
-        checks,
-        witnesses,
-        lines: parsed.lines,
-        policy,
-        signer_fingerprint: signer_fp,
+/// One pass over a transcript's lines: the chain checked, what the other checks need kept, and
+/// the steps, KCV and outputs checks fed as the lines go by.
+struct Stream<'a> {
+    plan_file: Option<&'a Path>,
+    outputs_dir: Option<&'a Path>,
+    chain: Chain,
+    parsed: Parsed,
+    steps: Steps,
+    kcvs: Kcvs,
+    outputs: Outputs<'a>,
+    /// Whether the line before is a finish line.
+    after_finish: bool,
+}
+
+impl<'a> Stream<'a> {
+    fn new(plan_file: Option<&'a Path>, outputs_dir: Option<&'a Path>, keep_lines: bool) -> Self {
+        Stream {
+            plan_file,
+            outputs_dir,
+            chain: Chain::new(),
+            parsed: Parsed::new(keep_lines),
+            steps: Steps::new(),
+            kcvs: Kcvs::new(),
+            outputs: Outputs::new(outputs_dir),
+            after_finish: false,
+        }
+    }
+
+    /// Feeds one line's exact bytes, without its newline. The line is read once without being
+    /// built ([`Head`]); its whole `Map` is built only when a check needs more.
+    fn line(&mut self, raw: &[u8]) {
+        let i = self.parsed.count;
+        let head = Head::parse(raw);
+        self.chain.feed(i, raw, head.as_ref());
+        let step = head.as_ref().and_then(Head::step);
+        let wanted = self.parsed.lines.is_some()
+            || step.is_some_and(|s| {
+                self.parsed.wants(s) || self.steps.wants(s) || self.outputs.wants(s)
+            });
+        let map = if wanted { parse_line(raw) } else { None };
+        self.parsed
+            .observe(i, raw, step, map.as_ref(), self.after_finish);
+        if let (Some(step), Some(head)) = (step, &head) {
+            let data = map.as_ref().map(|m| field(m, "data"));
+            if step == "plan" && self.steps.plan.is_none() {
+                if let Some(data) = data {
+                    self.steps.on_plan(i, data, self.plan_file);
+                }
+            }
+            if STEP_LINES.contains(&step) {
+                self.steps.feed(i, step, data.unwrap_or(&Value::Null));
+            }
+            if let Some(data) = data {
+                self.outputs.feed(i, step, data);
+            }
+            self.kcvs.feed(i, step, &head.data);
+            if step == "seal" {
+                self.steps.on_seal();
+            }
+        }
+        self.after_finish = step == Some("finish");
+        self.parsed.count += 1;
+        if let Some(lines) = &mut self.parsed.lines {
+            lines.push(map);
+        }
+    }
+
+    /// The report, once every line has been fed; `cut_short` if the input ends inside a line,
+    /// which then counts as a line but is not parsed — nor is any other line.
+    fn finish(
+        self,
+        cut_short: bool,
+        last_line: &[u8],
+        signer: &Signer,
+        policy: Option<Policy>,
+    ) -> Report {
+        let Stream {
+            plan_file,
+            outputs_dir,
+            chain,
+            mut parsed,
+            mut steps,
+            mut kcvs,
+            mut outputs,
+            ..
+        } = self;
+        if cut_short {
+            let count = parsed.count + 1;
+            let keep_lines = parsed.lines.is_some();
+            parsed = Parsed::new(keep_lines);
+            parsed.count = count;
+            parsed.lines = keep_lines.then(|| vec![None; count]);
+            steps = Steps::new();
+            kcvs = Kcvs::new();
+            outputs = Outputs::new(outputs_dir);
+        }
+        let signer_fp = signer.fingerprint.clone();
+        let chain = chain.check(parsed.count, cut_short);
+        let chain_ok = matches!(chain.status, Status::Passed { .. });
+        let mut checks = vec![chain];
+        if chain_ok {
+            checks.push(check_seal(&mut parsed, &signer.key, &signer_fp));
+        } else {
+            checks.push(not_checked("seal", "an intact chain"));
+        }
+        checks.extend(policy_checks(&parsed, policy.as_ref(), &signer_fp));
+        checks.extend(steps.checks(parsed.seal, plan_file));
+        checks.push(kcvs.check());
+        checks.push(outputs.check());
+        let (witness, witnesses) = witness_check(&parsed, policy.as_ref());
+        checks.push(witness);
+
+        let outcome = parsed
+            .data("finish")
+            .and_then(|d| d["outcome"].as_str())
+            .map(str::to_owned);
+        let any_failed = checks
+            .iter()
+            .any(|c| matches!(c.status, Status::Failed { .. }));
+        let (verdict, summary) = if any_failed {
+            let first = checks.iter().find_map(|c| match &c.status {
+                Status::Failed { reason, line } => Some(format!(
+                    "{} check failed{}: {reason}",
+                    c.name,
+                    line.map(|l| format!(" at line {l}")).unwrap_or_default()
+                )),
+                _ => None,
+            });
+            (
+                Verdict::Invalid,
+                format!("INVALID: {}", first.unwrap_or_default()),
+            )
+        } else if parsed.seal.is_none() {
+            (
+                Verdict::Incomplete,
+                "INCOMPLETE: an intact record without a seal: the ceremony did not finish"
+                    .to_owned(),
+            )
+        } else if outcome.as_deref() != Some("completed") {
+            (
+                Verdict::Incomplete,
+                "FAILED CEREMONY: an intact, sealed record of a ceremony that failed".to_owned(),
+            )
+        } else {
+            (
+                Verdict::Verified,
+                "VERIFIED: sealed, completed, and every check that ran passed".to_owned(),
+            )
+        };
+        Report {
+            verdict,
+            exit_code: verdict.exit_code(),
+            summary,
+            checks,
+            witnesses,
+            lines: parsed.lines.unwrap_or_default(),
+            line_count: parsed.count,
+            seal_line: parsed.first_seal.map(|(_, _, raw)| raw),
+            last_line: last_line.to_vec(),
+            policy,
+            signer_fingerprint: signer_fp,
+        }
     }
 }
 
@@ -1166,6 +1584,7 @@ pub fn recorded_kcv(
         policy: None,
         plan: None,
         outputs: None,
+        keep_lines: true,
     })?;
     if report.verdict != Verdict::Verified {
         return Err(Error::NotVerified {
@@ -1202,13 +1621,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_transcript_is_read_up_to_16_mib_and_a_signer_key_up_to_1_mib() {
+    fn a_transcript_line_is_read_up_to_16_mib_and_a_signer_key_up_to_1_mib() {
         let dir = tempfile::tempdir().unwrap();
         let transcript = dir.path().join("t.jsonl");
         let signer = dir.path().join("signer.pem");
+        // One line of zeros, one byte longer than a line may be.
         std::fs::File::create(&transcript)
             .unwrap()
-            .set_len(crate::input::MAX_TRANSCRIPT + 1)
+            .set_len(crate::input::MAX_TRANSCRIPT_LINE + 1)
             .unwrap();
         std::fs::File::create(&signer)
             .unwrap()
@@ -1220,22 +1640,174 @@ mod tests {
             policy: None,
             plan: None,
             outputs: None,
+            keep_lines: false,
         };
-        let too_large = |path: &Path, limit: &str| {
+        assert_eq!(
+            verify(&inputs).unwrap_err().to_string(),
             format!(
-                "cannot read {}: it is larger than {limit}, the most keyrite reads from such a file",
-                path.display()
+                "cannot read {}: it is larger than 1 MiB, the most keyrite reads from such a file",
+                signer.display()
             )
-        };
+        );
+        use p256::pkcs8::{EncodePublicKey as _, LineEnding};
+        let key = p256::SecretKey::from_slice(&[7u8; 32])
+            .unwrap()
+            .public_key();
+        std::fs::write(&signer, key.to_public_key_pem(LineEnding::LF).unwrap()).unwrap();
         assert_eq!(
             verify(&inputs).unwrap_err().to_string(),
-            too_large(&transcript, "16 MiB")
+            format!(
+                "cannot read {}: line 0 is larger than 16 MiB, the most keyrite reads of one transcript line",
+                transcript.display()
+            )
         );
-        std::fs::write(&transcript, b"").unwrap();
-        assert_eq!(
-            verify(&inputs).unwrap_err().to_string(),
-            too_large(&signer, "1 MiB")
-        );
+        // A whole transcript may be longer: it is read a line at a time.
+        let line = [vec![b' '; 1 << 20], vec![b'\n']].concat();
+        std::fs::write(&transcript, line.repeat(17)).unwrap();
+        let report = verify(&inputs).unwrap();
+        assert_eq!(report.line_count, 17);
+        assert_eq!(report.verdict, Verdict::Invalid);
+    }
+
+    /// A line's fields with `data` and the other values given: `{data}` and `{rest}` spliced in.
+    fn line_with(prev: &str, data: &str, rest: &str) -> String {
+        format!(
+            r#"{{"actor":"a","data":{data},"prev":"{prev}","seq":0,"step":"generated","time":"2026-01-01T00:00:00Z"{rest}}}"#
+        )
+    }
+
+    #[test]
+    fn the_one_pass_reader_and_the_map_agree_on_every_line() {
+        let prev_bytes: [u8; 32] = Sha256::digest(b"").into();
+        let prev = hex::encode(prev_bytes);
+        let mut lines: Vec<String> = [
+            "",
+            " ",
+            "[]",
+            "{}",
+            "null",
+            "\u{feff}{}",
+            r#"{"v":1}"#,
+            r#"{"v":1,"v":1}"#,
+            r#"{"a":{"b":1,"b":2}}"#,
+            r#"{"a":[{"b":1},{"b":1,"b":1}]}"#,
+            r#"{"a":"\ud800"}"#,
+            r#"{"a":"\u00e9\n"}"#,
+            r#"{"a":1e400}"#,
+            r#"{"a":1} x"#,
+            r#"{"a":1}  "#,
+            "{\"a\":\"\u{1}\"}",
+        ]
+        .map(str::to_owned)
+        .to_vec();
+        for rest in [
+            r#","v":1"#,
+            r#","v":1.0"#,
+            r#","v":-1"#,
+            r#","v":"1""#,
+            r#","v":1,"x":0"#,
+            "",
+        ] {
+            for data in [
+                "{}",
+                "[]",
+                "null",
+                r#"{"key":{"label":"k","kcv":"abcdef"}}"#,
+                r#"{"key":{"label":"k","label":"k"}}"#,
+                r#"{"key_label":"k\u0041","kcv":7,"key":null}"#,
+            ] {
+                lines.push(line_with(&prev, data, rest));
+            }
+        }
+        for (seq, time, step, actor, prev_field) in [
+            (
+                "-0",
+                "\"2026-01-01T00:00:00Z\"",
+                "\"s\"",
+                "\"a\"",
+                format!("\"{prev}\""),
+            ),
+            (
+                "0.0",
+                "\"2026-01-01T00:00:00Z\"",
+                "\"s\"",
+                "\"a\"",
+                format!("\"{prev}\""),
+            ),
+            (
+                "0",
+                "\"2026-02-30T00:00:00Z\"",
+                "\"s\"",
+                "\"a\"",
+                format!("\"{prev}\""),
+            ),
+            (
+                "0",
+                "\"2026-01-01T00:00:00Z\"",
+                "1",
+                "\"a\"",
+                format!("\"{prev}\""),
+            ),
+            (
+                "0",
+                "\"2026-01-01T00:00:00Z\"",
+                "\"s\"",
+                "null",
+                format!("\"{prev}\""),
+            ),
+            (
+                "0",
+                "\"2026-01-01T00:00:00Z\"",
+                "\"s\"",
+                "\"a\"",
+                format!("\"{}\"", prev.to_uppercase()),
+            ),
+            (
+                "0",
+                "\"2026-01-01T00:00:00Z\"",
+                "\"s\"",
+                "\"a\"",
+                "\"\\u0065\"".to_owned(),
+            ),
+            (
+                "0",
+                "\"2026-01-01T00:00:00Z\"",
+                "\"seal\"",
+                "\"a\"",
+                format!("\"{prev}\""),
+            ),
+        ] {
+            lines.push(format!(
+                r#"{{"actor":{actor},"data":{{}},"prev":{prev_field},"seq":{seq},"step":{step},"time":{time},"v":1}}"#
+            ));
+        }
+        lines.push(format!(
+            r#"{{"prev":"{prev}","seq":0,"signature":"c2ln","signer":"fp","step":"seal","time":"2026-01-01T00:00:00Z","v":1}}"#
+        ));
+        for line in &lines {
+            let map = parse_line(line.as_bytes());
+            let head = Head::parse(line.as_bytes());
+            assert_eq!(map.is_some(), head.is_some(), "{line}");
+            assert_eq!(
+                check_line(0, map.as_ref(), &prev),
+                check_head(0, head.as_ref(), &prev_bytes),
+                "{line}"
+            );
+            if let (Some(map), Some(head)) = (&map, &head) {
+                let d = field(map, "data");
+                let text = |v: &Value| v.as_str().map(str::to_owned);
+                let own = |s: &head::Scalar<'_>| s.as_str().map(str::to_owned);
+                assert_eq!(own(&head.data.key_label), text(&d["key_label"]), "{line}");
+                assert_eq!(own(&head.data.kcv), text(&d["kcv"]), "{line}");
+                assert_eq!(
+                    own(&head.data.key_label_in_key),
+                    text(&d["key"]["label"]),
+                    "{line}"
+                );
+                assert_eq!(own(&head.data.kcv_in_key), text(&d["key"]["kcv"]), "{line}");
+                assert_eq!(head.data.has_key, d.get("key").is_some(), "{line}");
+            }
+        }
     }
 
     #[test]

@@ -82,13 +82,8 @@ fn sealed(
         policy: policy.map(Path::to_path_buf),
         plan: None,
         outputs: None,
+        keep_lines: false,
     })?;
-    let seal_index = report.lines.iter().position(|l| {
-        l.as_ref()
-            .and_then(|l| l.get("step"))
-            .and_then(|s| s.as_str())
-            == Some("seal")
-    });
     let not_sealed = |summary: String| Error::NotSealed {
         path: transcript.to_path_buf(),
         summary,
@@ -96,20 +91,9 @@ fn sealed(
     if report.verdict == Verdict::Invalid {
         return Err(not_sealed(report.summary.clone()).into());
     }
-    let Some(seal_index) = seal_index else {
+    let Some(seal_line) = report.seal_line.clone() else {
         return Err(not_sealed(report.summary.clone()).into());
     };
-    let bytes = crate::input::read(transcript, crate::input::MAX_TRANSCRIPT).map_err(|e| {
-        crate::ceremony::Error::Read {
-            path: transcript.to_path_buf(),
-            reason: e.to_string(),
-        }
-    })?;
-    let seal_line = bytes
-        .split(|&b| b == b'\n')
-        .nth(seal_index)
-        .unwrap_or_default()
-        .to_vec();
     Ok((report, seal_line))
 }
 
@@ -172,18 +156,8 @@ pub fn add(
         }
         .into());
     }
-    let bytes = crate::input::read(transcript, crate::input::MAX_TRANSCRIPT).map_err(|e| {
-        crate::ceremony::Error::Read {
-            path: transcript.to_path_buf(),
-            reason: e.to_string(),
-        }
-    })?;
-    let lines: Vec<&[u8]> = bytes
-        .split(|&b| b == b'\n')
-        .filter(|l| !l.is_empty())
-        .collect();
-    let last = lines.last().copied().unwrap_or_default();
-    let mut t = Transcript::reopen(transcript, last, lines.len() as u64)?;
+    // Verified under the lock just now: the chain continues from its last line.
+    let mut t = Transcript::reopen(transcript, &report.last_line, report.line_count as u64)?;
     t.append(
         "witness",
         &witness.name,

@@ -21,6 +21,7 @@ use crate::kms::{
     format_time,
 };
 use crate::pin::PinSource;
+use crate::transcript::Transcript;
 use crate::{Error, Step, output};
 
 /// What the user asked for.
@@ -431,12 +432,12 @@ pub fn rewrap(
     )?;
     let trusted = is_wrap_with_trusted(&token, &request.key_label)?;
     let checked = check_on_token(&token, &prepared, trusted)?;
-    wrap_and_write(&token, &module, &prepared, &checked, handle, &key).map_err(|(step, source)| {
-        Error::StepFailed {
+    wrap_and_write(&token, &module, &prepared, &checked, handle, &key, None).map_err(
+        |(step, source)| Error::StepFailed {
             step,
             source: Box::new(source),
-        }
-    })
+        },
+    )
 }
 
 /// Runs a prepared wrap on a token: log in, check, generate, wrap, write. Any failure after the
@@ -452,18 +453,22 @@ pub fn run(prepared: PreparedWrap, access: &TokenAccess) -> Result<WrapOutcome, 
         request.key_spec,
         request.wrap_with_trusted,
     )?;
-    wrap_and_write(&token, &module, &prepared, &checked, handle, &key).map_err(|(step, source)| {
-        Error::Step {
+    wrap_and_write(&token, &module, &prepared, &checked, handle, &key, None).map_err(
+        |(step, source)| Error::Step {
             step,
             source: Box::new(source),
             key_label: request.key_label.to_string(),
             destroyed: token.destroy(handle).map_err(|e| e.to_string()),
-        }
-    })
+        },
+    )
 }
 
 /// Wraps an existing key as checked and writes the provider's files and the manifest. An error
 /// names its step; the caller decides what happens to the key.
+///
+/// `announced`: the transcript whose last line announces this wrap. That line is made durable
+/// in the same round as the output's files, before the output directory appears, so no output
+/// ever exists that the transcript does not announce.
 pub fn wrap_and_write(
     token: &Token,
     module: &Module,
@@ -471,6 +476,7 @@ pub fn wrap_and_write(
     checked: &CheckedWrap,
     handle: ObjectHandle,
     key: &KeyRecord,
+    announced: Option<&Transcript>,
 ) -> Result<WrapOutcome, (Step, Error)> {
     let request = &prepared.request;
     let params = &prepared.params;
@@ -539,7 +545,7 @@ pub fn wrap_and_write(
             .collect(),
     };
     let (out, manifest_sha256, warning) =
-        write_outputs(&request.out, &files, &manifest).map_err(|e| (Step::Write, e))?;
+        write_outputs(&request.out, &files, &manifest, announced).map_err(|e| (Step::Write, e))?;
     Ok(WrapOutcome {
         provider: request.provider,
         out,
@@ -553,8 +559,9 @@ fn write_outputs(
     out: &Path,
     files: &[OutputFile],
     manifest: &Manifest,
+    announced: Option<&Transcript>,
 ) -> Result<(PathBuf, String, Option<String>), Error> {
-    let staged = output::StagedDir::new(out)?;
+    let mut staged = output::StagedDir::new(out)?;
     for f in files {
         staged.write(f.name, &f.contents, f.executable)?;
     }
@@ -563,7 +570,17 @@ fn write_outputs(
     })?;
     json.push(b'\n');
     staged.write("manifest.json", &json, false)?;
-    let (path, warning) = staged.commit()?;
+    let (path, warning) = staged.commit_with(|| match announced {
+        Some(t) => t.sync().map_err(|e| output::Error::Io {
+            action: "cannot sync the transcript",
+            path: t.path().to_path_buf(),
+            reason: match e {
+                crate::transcript::Error::Io { reason, .. } => reason,
+                other => other.to_string(),
+            },
+        }),
+        None => Ok(()),
+    })?;
     Ok((path, hex::encode(Sha256::digest(&json)), warning))
 }
 

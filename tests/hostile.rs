@@ -287,7 +287,7 @@ fn bad_inputs_are_refused_with_their_message_and_change_nothing() {
         ("share: not UTF-8", f("s.txt", vec![0xff; 16]), ceremony_one_share("s.txt"), 1, "keyrite: s.txt is not a keyrite PIN share"),
         ("share: NUL byte", f("s.txt", b"keyrite-pin-share-v1:1:2:\x0000\n".to_vec()), ceremony_one_share("s.txt"), 1, "keyrite: s.txt is not a keyrite PIN share"),
         // Transcripts.
-        ("transcript: larger than 16 MiB", f("t.jsonl", [transcript.as_bytes(), &vec![b'\n'; 16 << 20]].concat()), verify("t.jsonl"), 2, "keyrite: cannot read t.jsonl: it is larger than 16 MiB, the most keyrite reads from such a file"),
+        ("transcript: a line larger than 16 MiB", f("t.jsonl", [transcript.as_bytes(), &vec![b' '; (16 << 20) + 1]].concat()), verify("t.jsonl"), 2, "keyrite: cannot read t.jsonl: line 13 is larger than 16 MiB, the most keyrite reads of one transcript line"),
         ("transcript: empty", f("t.jsonl", vec![]), verify("t.jsonl"), 1, "chain      FAILED       the transcript is empty"),
         ("transcript: CRLF line ends", f("t.jsonl", crlf.clone()), verify("t.jsonl"), 1, "chain      FAILED       line 1: prev is not the SHA-256 of the previous line's bytes"),
         ("transcript: byte order mark", f("t.jsonl", t_bom.clone()), verify("t.jsonl"), 1, "chain      FAILED       line 0: not a JSON object (or a key appears twice)"),

@@ -527,7 +527,7 @@ pub fn run(prepared: Prepared, req: &RunRequest) -> Result<Outcome, crate::Error
     }
     // From here on, everything is recorded.
     let mut t = Transcript::create(&req.transcript)?;
-    t.append(
+    t.append_unsynced(
         "policy",
         ACTOR,
         json!({
@@ -541,7 +541,7 @@ pub fn run(prepared: Prepared, req: &RunRequest) -> Result<Outcome, crate::Error
             "custodians_file": policy.custodians_file.as_ref().map(|(p, d)| json!({"file": p.display().to_string(), "sha256": d})),
         }),
     )?;
-    t.append(
+    t.append_unsynced(
         "plan",
         ACTOR,
         json!({
@@ -555,7 +555,7 @@ pub fn run(prepared: Prepared, req: &RunRequest) -> Result<Outcome, crate::Error
             "steps": plan.steps.iter().map(Step::action).collect::<Vec<_>>(),
         }),
     )?;
-    t.append("approvals", ACTOR, &quorum)?;
+    t.append_unsynced("approvals", ACTOR, &quorum)?;
     token_line(
         &mut t,
         &token,
@@ -565,7 +565,7 @@ pub fn run(prepared: Prepared, req: &RunRequest) -> Result<Outcome, crate::Error
         &signer_fp,
     )?;
     // How the operator logged in: the PIN's source, or which shares rebuilt it — never a value.
-    t.append(
+    t.append_unsynced(
         "login",
         &plan.operator,
         match (&plan.pin, &share_indexes) {
@@ -624,7 +624,7 @@ pub fn wrap_recorded(
     token.check_label_free(&request.key_label)?;
     let operator = "keyrite wrap";
     let mut t = Transcript::create(transcript)?;
-    t.append(
+    t.append_unsynced(
         "request",
         operator,
         json!({
@@ -681,7 +681,7 @@ pub(crate) fn token_line(
     signer_fp: &str,
 ) -> Result<(), crate::Error> {
     let d = token.description();
-    t.append(
+    t.append_unsynced(
         "token",
         operator,
         json!({
@@ -886,7 +886,7 @@ fn run_steps(
             _ => prepared.request().wrap_with_trusted,
         };
         let c = wrap::check_on_token(token, prepared, trusted).map_err(|e| (index, e))?;
-        t.append(
+        t.append_unsynced(
             "check",
             ACTOR,
             json!({
@@ -957,7 +957,7 @@ fn run_steps(
                     wraps_done: 0,
                     existing: false,
                 });
-                t.append("generated", ACTOR, json!({"index": index, "key": record}))
+                t.append_unsynced("generated", ACTOR, json!({"index": index, "key": record}))
                     .map_err(|e| fail(e.into()))?;
             }
             Step::Destroy {
@@ -974,7 +974,7 @@ fn run_steps(
                 .map_err(|e| fail(e.into()))?;
                 token.destroy(handle).map_err(|e| fail(e.into()))?;
                 generated.retain(|g| &g.label != key_label);
-                t.append(
+                t.append_unsynced(
                     "destroyed",
                     ACTOR,
                     json!({"index": index, "key_label": key_label, "kcv": record.kcv}),
@@ -1038,7 +1038,9 @@ fn run_steps(
                         })
                     })?;
                 let params = prepared.params();
-                t.append(
+                // Written now, before the token wraps; made durable with the output's files,
+                // before the output appears (a wrap changes nothing on the token).
+                t.append_unsynced(
                     announce,
                     operator,
                     json!({
@@ -1056,18 +1058,27 @@ fn run_steps(
                     }),
                 )
                 .map_err(|e| fail(e.into()))?;
-                let outcome =
-                    wrap::wrap_and_write(token, module, prepared, checked, key.handle, &key.record)
-                        .map_err(|(step, e)| {
-                            fail(crate::Error::StepFailed {
-                                step,
-                                source: Box::new(e),
-                            })
-                        })?;
+                let outcome = wrap::wrap_and_write(
+                    token,
+                    module,
+                    prepared,
+                    checked,
+                    key.handle,
+                    &key.record,
+                    Some(&*t),
+                )
+                .map_err(|(step, e)| {
+                    fail(crate::Error::StepFailed {
+                        step,
+                        source: Box::new(e),
+                    })
+                })?;
                 key.wraps_done += 1;
                 let mut files = outcome.manifest.files.clone();
                 files.insert("manifest.json", outcome.manifest_sha256.clone());
-                t.append(
+                // Names the output only once it is durable; durable itself with the next line
+                // that announces a token action, or the seal.
+                t.append_unsynced(
                     done,
                     ACTOR,
                     json!({

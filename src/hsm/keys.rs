@@ -360,23 +360,26 @@ impl Token {
         key: ObjectHandle,
         key_type: KeyType,
     ) -> Result<KcvResult, Error> {
-        let (values, why) = self.check_values(key, key_type)?;
-        Ok(match values.into_iter().next() {
-            Some(kcv) => KcvResult::Known(kcv),
-            None => KcvResult::Unavailable(why),
+        // The token's own check value is the best; C_DigestKey is asked only without one.
+        if let Some(kcv) = self.check_value_attribute(key, key_type)? {
+            return Ok(KcvResult::Known(kcv));
+        }
+        Ok(match self.digest_kcv(key) {
+            Ok(kcv) => KcvResult::Known(kcv),
+            Err(why) => KcvResult::Unavailable(why),
         })
     }
 
-    /// Every key check value the token gives for `key`, best first: `CKA_CHECK_VALUE`, then
-    /// SHA-256 by `C_DigestKey`. A backup records them all, so a second token that computes only
-    /// one of them can still prove it holds the same material. With none, says why.
-    pub fn check_values(
+    /// `CKA_CHECK_VALUE` as a KCV, where the token computes one for this key type.
+    fn check_value_attribute(
         &self,
         key: ObjectHandle,
         key_type: KeyType,
-    ) -> Result<(Vec<Kcv>, String), Error> {
-        let mut values = Vec::new();
-        let check_value = match self
+    ) -> Result<Option<Kcv>, Error> {
+        let Some(method) = check_value_method(key_type) else {
+            return Ok(None);
+        };
+        let value = match self
             .session()
             .get_attributes(key, &[AttributeType::CheckValue])
         {
@@ -390,27 +393,47 @@ impl Token {
             )) => None,
             Err(e) => return Err(e.into()),
         };
-        if let (Some(v), Some(method)) = (check_value, check_value_method(key_type)) {
-            values.push(Kcv {
-                value: hex::encode(&v[..3]),
-                method,
-            });
-        }
-        let why = match self.digest_key_sha256(key) {
-            Ok(digest) if digest.len() >= 3 => {
-                values.push(Kcv {
-                    value: hex::encode(&digest[..3]),
-                    method: KcvMethod::Sha256First3,
-                });
+        Ok(value.map(|v| Kcv {
+            value: hex::encode(&v[..3]),
+            method,
+        }))
+    }
+
+    /// Every key check value the token gives for `key`, best first: `CKA_CHECK_VALUE`, then
+    /// SHA-256 by `C_DigestKey`. A backup records them all, so a second token that computes only
+    /// one of them can still prove it holds the same material. With none, says why.
+    pub fn check_values(
+        &self,
+        key: ObjectHandle,
+        key_type: KeyType,
+    ) -> Result<(Vec<Kcv>, String), Error> {
+        let mut values: Vec<Kcv> = self
+            .check_value_attribute(key, key_type)?
+            .into_iter()
+            .collect();
+        let why = match self.digest_kcv(key) {
+            Ok(kcv) => {
+                values.push(kcv);
                 String::new()
             }
-            Ok(_) => "no CKA_CHECK_VALUE; C_DigestKey returned a short digest".to_owned(),
-            Err(e) => format!(
-                "no CKA_CHECK_VALUE; C_DigestKey refused: {}",
-                Pkcs11Failure::from_error(&e)
-            ),
+            Err(why) => why,
         };
         Ok((values, why))
+    }
+
+    /// The first 3 bytes of SHA-256 of the key by `C_DigestKey`, or why the token gives none.
+    fn digest_kcv(&self, key: ObjectHandle) -> Result<Kcv, String> {
+        match self.digest_key_sha256(key) {
+            Ok(digest) if digest.len() >= 3 => Ok(Kcv {
+                value: hex::encode(&digest[..3]),
+                method: KcvMethod::Sha256First3,
+            }),
+            Ok(_) => Err("no CKA_CHECK_VALUE; C_DigestKey returned a short digest".to_owned()),
+            Err(e) => Err(format!(
+                "no CKA_CHECK_VALUE; C_DigestKey refused: {}",
+                Pkcs11Failure::from_error(&e)
+            )),
+        }
     }
 
     /// How the token reports key check values, found on a throw-away session key of `spec`

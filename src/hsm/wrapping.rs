@@ -99,6 +99,27 @@ fn check_len(actual: usize, expected: usize) -> Result<(), Error> {
     }
 }
 
+/// The modulus of the RSA-2048 public key trials wrap under: made once with `openssl genpkey`,
+/// its private half discarded. Only throw-away keys are ever wrapped under it.
+const TRIAL_MODULUS: [u8; 256] = [
+    0x9a, 0x33, 0x88, 0x3c, 0xd4, 0x63, 0xbe, 0x0b, 0x1f, 0x55, 0x28, 0x82, 0x06, 0xbc, 0x24, 0x70,
+    0x6e, 0xc4, 0xce, 0xcd, 0xb3, 0x79, 0x23, 0x37, 0xd9, 0x43, 0x61, 0x42, 0x53, 0xc9, 0xf1, 0x77,
+    0xc2, 0x94, 0xcf, 0x0c, 0x07, 0x43, 0x8c, 0xb5, 0x5d, 0x7b, 0x85, 0x08, 0x13, 0x9c, 0x86, 0x40,
+    0x21, 0xf7, 0x24, 0xfb, 0x36, 0xc2, 0x76, 0xe1, 0x12, 0xa0, 0xc0, 0x91, 0xe3, 0x1a, 0x4c, 0x74,
+    0xb4, 0xaf, 0x71, 0x56, 0xd3, 0xd2, 0xcb, 0xc8, 0x55, 0x5d, 0x84, 0x72, 0xfb, 0x0f, 0x51, 0x9e,
+    0xcd, 0xb5, 0xd9, 0x9f, 0xc8, 0xba, 0x27, 0xd0, 0xed, 0x62, 0x2c, 0x50, 0xf9, 0x56, 0x17, 0x83,
+    0x59, 0x02, 0xd2, 0x59, 0xf1, 0xd1, 0x74, 0x3f, 0xd3, 0x17, 0xf9, 0x70, 0xd9, 0x98, 0x6a, 0x4e,
+    0x4c, 0x88, 0x5d, 0xc6, 0x80, 0x17, 0xdd, 0xa1, 0xbb, 0x11, 0x97, 0xae, 0x99, 0xf9, 0x5d, 0xdd,
+    0xc3, 0x5b, 0x47, 0x04, 0x9d, 0xa7, 0xa4, 0x16, 0x91, 0x12, 0xa8, 0x85, 0xe7, 0x75, 0xe8, 0xbb,
+    0xf1, 0xfb, 0x27, 0x32, 0x98, 0xfc, 0x4d, 0x85, 0x1d, 0x1d, 0xfb, 0x7d, 0x19, 0xee, 0x98, 0x44,
+    0x23, 0x93, 0xb3, 0x7d, 0xbb, 0xf5, 0x26, 0xad, 0xc3, 0x70, 0xb2, 0x6e, 0x0d, 0x92, 0xe0, 0x95,
+    0x30, 0x72, 0x94, 0x3a, 0x83, 0x65, 0x30, 0x4d, 0xe1, 0x4e, 0xaf, 0x8a, 0x54, 0x58, 0xe3, 0xd9,
+    0x02, 0x70, 0x9e, 0x5e, 0x97, 0xa8, 0x89, 0xab, 0x49, 0x07, 0x6d, 0x6e, 0x23, 0x98, 0x83, 0x02,
+    0xc2, 0xe6, 0x8d, 0xac, 0xe0, 0x09, 0x10, 0x02, 0x65, 0xc6, 0x74, 0xb6, 0x90, 0xf4, 0xd6, 0xeb,
+    0x4a, 0x59, 0xc3, 0x55, 0x90, 0x9b, 0x6b, 0x61, 0xf0, 0xbe, 0xd6, 0xeb, 0xb8, 0x77, 0xe5, 0x9f,
+    0xef, 0xcc, 0xc6, 0x2d, 0x10, 0x70, 0x30, 0xb2, 0x12, 0x35, 0x6b, 0x3c, 0x94, 0xaa, 0x86, 0xf5,
+];
+
 /// The template of an AES-256 session key that exists only to wrap once. A session object is
 /// visible to this process alone; it is public so the no-PIN trials of `token info` can make it.
 fn ephemeral_template() -> [Attribute; 14] {
@@ -254,31 +275,27 @@ impl Token {
         Ok(wrapped)
     }
 
-    /// A throw-away RSA-2048 key pair for trials: public session objects, so no login is needed.
-    fn throwaway_rsa_pair(&self) -> Result<(ObjectHandle, ObjectHandle), Error> {
-        Ok(self.session().generate_key_pair(
-            &Mechanism::RsaPkcsKeyPairGen,
-            &[
-                Attribute::Token(false),
-                Attribute::Private(false),
-                Attribute::ModulusBits(2048u64.into()),
-                Attribute::PublicExponent(vec![1, 0, 1]),
-                Attribute::Wrap(true),
-            ],
-            &[
-                Attribute::Token(false),
-                Attribute::Private(false),
-                Attribute::Sensitive(true),
-                Attribute::Unwrap(true),
-            ],
-        )?)
+    /// The RSA-2048 public key of [`TRIAL_MODULUS`] as a public session object that can only
+    /// wrap, for trials: no login is needed, and no key pair is generated (RSA key generation
+    /// takes a software token most of a second).
+    fn trial_wrapping_key(&self) -> Result<ObjectHandle, Error> {
+        Ok(self.session().create_object(&[
+            Attribute::Class(ObjectClass::PUBLIC_KEY),
+            Attribute::KeyType(KeyType::RSA),
+            Attribute::Token(false),
+            Attribute::Private(false),
+            Attribute::Modulus(TRIAL_MODULUS.to_vec()),
+            Attribute::PublicExponent(vec![1, 0, 1]),
+            Attribute::Wrap(true),
+            Attribute::Encrypt(false),
+            Attribute::Verify(false),
+        ])?)
     }
 
-    /// What the token can really do, for every algorithm keyrite knows: a throw-away RSA-2048
-    /// key pair is generated as public session objects (no login needed) and each algorithm is
-    /// tried with it.
+    /// What the token can really do, for every algorithm keyrite knows: each algorithm is tried
+    /// under an RSA-2048 public key imported as a public session object (no login needed).
     pub fn wrapping_support(&self) -> Result<Vec<AlgorithmSupport>, Error> {
-        let (public, private) = self.throwaway_rsa_pair()?;
+        let public = self.trial_wrapping_key()?;
         let support = WrappingAlgorithm::ALL
             .into_iter()
             .map(|algorithm| {
@@ -318,7 +335,6 @@ impl Token {
             })
             .collect();
         self.destroy(public)?;
-        self.destroy(private)?;
         Ok(support)
     }
 }
@@ -409,20 +425,17 @@ impl Token {
     /// Tries, with throw-away public session objects, whether the token refuses to wrap a
     /// `CKA_WRAP_WITH_TRUSTED` key under a key nobody trusted, and whether it knows `CKA_TRUSTED`.
     pub fn trusted_wrap_support(&self) -> Result<TrustedWrapSupport, Error> {
-        let (public, private) = self.throwaway_rsa_pair()?;
-        let modulus = self
-            .session()
-            .get_attributes(public, &[AttributeType::Modulus])?;
-        let mut trusted_template = vec![
+        let public = self.trial_wrapping_key()?;
+        let trusted_template = [
             Attribute::Class(ObjectClass::PUBLIC_KEY),
             Attribute::KeyType(KeyType::RSA),
             Attribute::Token(false),
             Attribute::Private(false),
             Attribute::PublicExponent(vec![1, 0, 1]),
+            Attribute::Modulus(TRIAL_MODULUS.to_vec()),
             Attribute::Wrap(true),
             Attribute::Trusted(true),
         ];
-        trusted_template.extend(modulus);
         let set_trusted = self.session().create_object(&trusted_template);
         let trusted_set_by = match set_trusted {
             Ok(handle) => {
@@ -445,7 +458,6 @@ impl Token {
         );
         self.destroy(key)?;
         self.destroy(public)?;
-        self.destroy(private)?;
         let (enforced, detail) = match (trial, trusted_set_by) {
             (Ok(_), _) => (
                 false,
