@@ -82,15 +82,17 @@ impl Transcript {
                     reason: e.to_string(),
                 },
             })?;
-        // The new name is durable before the first line is.
-        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            File::open(parent)
-                .and_then(|d| d.sync_all())
-                .map_err(|e| Error::Io {
-                    path: path.to_path_buf(),
-                    reason: e.to_string(),
-                })?;
-        }
+        // The new name is durable before the first line is (a bare file name is in `.`).
+        let parent = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        File::open(parent)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| Error::Io {
+                path: path.to_path_buf(),
+                reason: e.to_string(),
+            })?;
         Ok(Transcript {
             file,
             path: path.to_path_buf(),
