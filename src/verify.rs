@@ -346,13 +346,14 @@ impl Chain {
         }
     }
 
-    fn feed(&mut self, i: usize, raw: &[u8], head: Option<&Head<'_>>) {
+    /// Feeds line `i`, read as `head`, whose SHA-256 is `digest`.
+    fn feed(&mut self, i: usize, head: Option<&Head<'_>>, digest: [u8; 32]) {
         if self.broken.is_none() {
             if let Err(e) = check_head(i, head, &self.head) {
                 self.broken = Some((e, i));
             }
         }
-        self.head = Sha256::digest(raw).into();
+        self.head = digest;
     }
 
     /// The check, once every line has been fed; `cut_short` if the last line has no newline.
@@ -1336,12 +1337,10 @@ impl Signer {
 /// Verifies a transcript, reading it line by line: memory stays flat however many lines it has
 /// (no line may be longer than 16 MiB).
 pub fn verify(inputs: &Inputs) -> Result<Report, Error> {
-    use std::io::{BufRead as _, Read as _};
-    let read_err = |reason: String| Error::Read {
+    let file = std::fs::File::open(&inputs.transcript).map_err(|e| Error::Read {
         path: inputs.transcript.clone(),
-        reason,
-    };
-    let file = std::fs::File::open(&inputs.transcript).map_err(|e| read_err(e.to_string()))?;
+        reason: e.to_string(),
+    })?;
     let signer = Signer::from_pem(
         &inputs.signer,
         &read(&inputs.signer, crate::input::MAX_SMALL)?,
@@ -1352,37 +1351,105 @@ pub fn verify(inputs: &Inputs) -> Result<Report, Error> {
         inputs.outputs.as_deref(),
         inputs.keep_lines,
     );
-    let mut reader = std::io::BufReader::with_capacity(1 << 20, file);
-    // Two buffers in turn: the line being read, and the last complete one.
-    let mut lines = [Vec::new(), Vec::new()];
-    let mut this = 0;
+    // One thread reads the lines and hashes them while this one checks them: each byte is
+    // hashed once, beside the parsing rather than before it.
+    let mut last = Vec::new();
+    let cut_short = std::thread::scope(|scope| {
+        let (batches, received) = std::sync::mpsc::sync_channel::<Batch>(4);
+        let reader = scope.spawn(|| read_batches(file, &inputs.transcript, batches));
+        for batch in received {
+            for &(start, end, digest) in &batch.lines {
+                stream.line(&batch.bytes[start..end], digest);
+            }
+            if let Some(&(start, end, _)) = batch.lines.last() {
+                last.clear();
+                last.extend_from_slice(&batch.bytes[start..end]);
+            }
+        }
+        reader.join().unwrap_or_else(|_| {
+            Err(Error::Read {
+                path: inputs.transcript.clone(),
+                reason: "the thread reading it stopped".to_owned(),
+            })
+        })
+    })?;
+    Ok(stream.finish(cut_short, &last, &signer, policy))
+}
+
+/// Complete lines read from a transcript: their bytes, and where each line is (without its
+/// newline) with its SHA-256.
+struct Batch {
+    bytes: Vec<u8>,
+    lines: Vec<(usize, usize, [u8; 32])>,
+}
+
+impl Batch {
+    /// About this many bytes of lines go in a batch.
+    const SIZE: usize = 1 << 18;
+
+    fn new() -> Self {
+        Batch {
+            bytes: Vec::with_capacity(Self::SIZE + 4096),
+            lines: Vec::new(),
+        }
+    }
+}
+
+/// Reads the transcript's lines, hashes each, and sends them in batches; returns whether the
+/// file ends inside a line (which is not sent). A line may hold at most 16 MiB.
+fn read_batches(
+    file: std::fs::File,
+    path: &Path,
+    batches: std::sync::mpsc::SyncSender<Batch>,
+) -> Result<bool, Error> {
+    use std::io::{BufRead as _, Read as _};
+    let read_err = |reason: String| Error::Read {
+        path: path.to_path_buf(),
+        reason,
+    };
     let limit = crate::input::MAX_TRANSCRIPT_LINE;
+    let mut reader = std::io::BufReader::with_capacity(1 << 20, file);
+    let mut batch = Batch::new();
+    let mut count = 0;
     let cut_short = loop {
-        let line = &mut lines[this];
-        line.clear();
+        let start = batch.bytes.len();
         let n = (&mut reader)
             .take(limit + 1)
-            .read_until(b'\n', line)
+            .read_until(b'\n', &mut batch.bytes)
             .map_err(|e| read_err(e.to_string()))?;
         if n == 0 {
             break false;
         }
-        if line.last() == Some(&b'\n') {
-            line.pop();
-            stream.line(line);
-            this = 1 - this;
-        } else if line.len() as u64 > limit {
+        if batch.bytes.last() == Some(&b'\n') {
+            let end = batch.bytes.len() - 1;
+            let digest = Sha256::digest(&batch.bytes[start..end]).into();
+            batch.lines.push((start, end, digest));
+            count += 1;
+            if batch.bytes.len() >= Batch::SIZE {
+                // The checking thread has gone only if it panicked: nothing more to read for.
+                if batches
+                    .send(std::mem::replace(&mut batch, Batch::new()))
+                    .is_err()
+                {
+                    return Ok(false);
+                }
+            }
+        } else if n as u64 > limit {
             return Err(read_err(format!(
-                "line {} is larger than {}, the most keyrite reads of one transcript line",
-                stream.parsed.count,
+                "line {count} is larger than {}, the most keyrite reads of one transcript line",
                 crate::input::describe(limit)
             )));
         } else {
             // The end of the file, in the middle of a line.
+            batch.bytes.truncate(start);
             break true;
         }
     };
-    Ok(stream.finish(cut_short, &lines[1 - this], &signer, policy))
+    if !batch.lines.is_empty() {
+        // As above: a send fails only if the checking thread has gone.
+        let _ = batches.send(batch);
+    }
+    Ok(cut_short)
 }
 
 /// Verifies the transcript `bytes` once [`verify`] has read its inputs: under `signer`, with
@@ -1400,7 +1467,7 @@ pub fn verify_transcript(
     // What follows the last newline: nothing, or a line cut short.
     let cut_short = lines.pop().is_some_and(|rest| !rest.is_empty());
     for line in &lines {
-        stream.line(line);
+        stream.line(line, Sha256::digest(line).into());
     }
     let last = lines.last().copied().unwrap_or_default();
     stream.finish(cut_short, last, signer, policy)
@@ -1434,12 +1501,12 @@ impl<'a> Stream<'a> {
         }
     }
 
-    /// Feeds one line's exact bytes, without its newline. The line is read once without being
-    /// built ([`Head`]); its whole `Map` is built only when a check needs more.
-    fn line(&mut self, raw: &[u8]) {
+    /// Feeds one line's exact bytes, without its newline, and their SHA-256. The line is read
+    /// once without being built ([`Head`]); its whole `Map` is built only when a check needs more.
+    fn line(&mut self, raw: &[u8], digest: [u8; 32]) {
         let i = self.parsed.count;
         let head = Head::parse(raw);
-        self.chain.feed(i, raw, head.as_ref());
+        self.chain.feed(i, head.as_ref(), digest);
         let step = head.as_ref().and_then(Head::step);
         let wanted = self.parsed.lines.is_some()
             || step.is_some_and(|s| {
@@ -1784,9 +1851,14 @@ mod tests {
         lines.push(format!(
             r#"{{"prev":"{prev}","seq":0,"signature":"c2ln","signer":"fp","step":"seal","time":"2026-01-01T00:00:00Z","v":1}}"#
         ));
+        let mut lines: Vec<Vec<u8>> = lines.into_iter().map(String::into_bytes).collect();
+        lines.push(b"{\"a\":\"\xff\"}".to_vec());
+        lines.push(b"{\"a\":1}\xff".to_vec());
+        lines.push(b"{\"a\xc3\":1}".to_vec());
         for line in &lines {
-            let map = parse_line(line.as_bytes());
-            let head = Head::parse(line.as_bytes());
+            let map = parse_line(line);
+            let head = Head::parse(line);
+            let line = String::from_utf8_lossy(line);
             assert_eq!(map.is_some(), head.is_some(), "{line}");
             assert_eq!(
                 check_line(0, map.as_ref(), &prev),

@@ -80,7 +80,10 @@ impl<'a> Head<'a> {
     /// The line's bytes (without the newline) read as a JSON object; `None` where
     /// [`crate::kms::parse_json_object`] refuses them, or they are not an object.
     pub(super) fn parse(line: &'a [u8]) -> Option<Self> {
-        let mut de = serde_json::Deserializer::from_slice(line);
+        // Valid UTF-8 is checked once for the whole line, not string by string; invalid UTF-8
+        // anywhere is refused, as it is inside a string or a syntax error outside one.
+        let text = std::str::from_utf8(line).ok()?;
+        let mut de = serde_json::Deserializer::from_str(text);
         let head = de.deserialize_any(HeadVisitor).ok()?;
         de.end().ok()?;
         head
