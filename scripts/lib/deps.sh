@@ -8,6 +8,8 @@ keyrite_missing_packages() {
   command -v openssl >/dev/null 2>&1 || echo openssl
   command -v ssh-keygen >/dev/null 2>&1 || echo openssh-client
   command -v jq >/dev/null 2>&1 || echo jq
+  # tests/durability.rs traces a ceremony's system calls.
+  command -v strace >/dev/null 2>&1 || echo strace
   # tests/report.rs opens the audit reports in a real headless browser.
   command -v chromium >/dev/null 2>&1 || echo chromium
   command -v cc >/dev/null 2>&1 || echo build-essential
