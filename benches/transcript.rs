@@ -1,0 +1,155 @@
+//! Big transcripts for `scripts/bench`'s verify figures, sealed by a real token.
+//!
+//! ```text
+//! transcript MODULE TOKEN_LABEL PIN_ENV SIGNER_LABEL LINES OUT
+//! ```
+//!
+//! Writes a new transcript `OUT` of exactly `LINES` lines (at least 4) with keyrite's own
+//! [`Transcript`] writer: a `token` line, then `generate`, `generated`, `wrap`, `wrapped` lines in
+//! turn for keys of a thousand tenants (each key's lines as a ceremony writes them: attribute
+//! template, KCV, KMS key id, mechanism, output file digests), a `finish` line, and the seal: the
+//! token's signer key signs the chain head with `CKM_ECDSA`, as `keyrite ceremony run` does.
+//! Lines are written unsynced and made durable once, by the seal. No plan, policy or approvals:
+//! `keyrite verify OUT --signer PEM` checks the chain, the seal and the KCVs.
+#![allow(missing_docs)]
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use keyrite::hsm::Module;
+use keyrite::hsm::keys::{KeyLabel, KeySpec, ceremony_key_template, describe_template};
+use keyrite::transcript::Transcript;
+use secrecy::SecretString;
+use serde_json::json;
+use sha2::{Digest as _, Sha256};
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("transcript: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> Result<(), Box<dyn std::error::Error>> {
+    // `cargo bench` appends `--bench`.
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--bench")
+        .collect();
+    let [module, label, pin_env, signer, lines, out] = args.as_slice() else {
+        return Err("usage: transcript MODULE TOKEN_LABEL PIN_ENV SIGNER_LABEL LINES OUT".into());
+    };
+    let lines: u64 = lines.parse()?;
+    if lines < 4 {
+        return Err("a transcript of fewer than 4 lines has no room for its steps".into());
+    }
+    let signer: KeyLabel = signer.parse()?;
+    let module_path = PathBuf::from(module);
+    let module = Module::load(&module_path)?;
+    let token = module.open(module.find_token(Some(label))?)?;
+    token.login(&SecretString::from(std::env::var(pin_env)?))?;
+    let signer_fp = token.signer_public_key(&signer)?.fingerprint()?;
+    let d = token.description();
+
+    let mut t = Transcript::create(std::path::Path::new(out))?;
+    t.append_unsynced(
+        "token",
+        "keyrite",
+        json!({
+            "module": module_path.display().to_string(),
+            "library": module.library_description()?,
+            "label": d.label,
+            "serial": d.serial,
+            "manufacturer": d.manufacturer,
+            "model": d.model,
+            "firmware": d.firmware,
+            "signer_label": signer,
+            "signer_fingerprint": signer_fp,
+        }),
+    )?;
+    for i in 0..lines - 3 {
+        let key = i / 4;
+        let tenant = key % 1000;
+        let key_label: KeyLabel = format!("tenant-{tenant:04}-aes").parse()?;
+        // One KCV per label throughout, as verify's kcv check demands.
+        let kcv = hex::encode(&Sha256::digest(key_label.as_str())[..3]);
+        let out_dir = format!("import/tenant-{tenant:04}/key-{key:07}");
+        let (step, actor, data) = match i % 4 {
+            0 => (
+                "generate",
+                "Olivia Operator",
+                json!({"index": 2 * key, "key_label": key_label, "key_spec": KeySpec::Aes256}),
+            ),
+            1 => {
+                let id = Sha256::digest(key.to_be_bytes());
+                let template = describe_template(&ceremony_key_template(
+                    &key_label,
+                    &id[..16],
+                    KeySpec::Aes256,
+                    false,
+                ));
+                (
+                    "generated",
+                    "keyrite",
+                    json!({"index": 2 * key, "key": {
+                        "label": key_label,
+                        "id": hex::encode(&id[..16]),
+                        "spec": KeySpec::Aes256,
+                        "kcv": kcv,
+                        "kcv_method": "aes-ecb-zero-3",
+                        "template": template.into_iter().collect::<std::collections::BTreeMap<_, _>>(),
+                    }}),
+                )
+            }
+            2 => (
+                "wrap",
+                "Olivia Operator",
+                json!({
+                    "index": 2 * key + 1,
+                    "key_label": key_label,
+                    "provider": "aws",
+                    "kms_key_id": format!("arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-{key:012}"),
+                    "algorithm": "RSAES_OAEP_SHA_1",
+                    "mechanism": "CKM_RSA_PKCS_OAEP",
+                    "mechanism_parameters": "hashAlg=CKM_SHA_1, mgf=CKG_MGF1_SHA1, source=empty",
+                    "wrapping_key_sha256": hex::encode(Sha256::digest(format!("kms-{key}"))),
+                    "parameters_valid_to": "2026-11-25T17:34:22Z",
+                    "key_material_valid_to": null,
+                    "out": out_dir,
+                }),
+            ),
+            _ => {
+                let digest = |name: &str| hex::encode(Sha256::digest(format!("{key}/{name}")));
+                (
+                    "wrapped",
+                    "keyrite",
+                    json!({
+                        "index": 2 * key + 1,
+                        "key_label": key_label,
+                        "kcv": kcv,
+                        "out": out_dir,
+                        "files": {
+                            "EncryptedKeyMaterial.bin": digest("EncryptedKeyMaterial.bin"),
+                            "ImportToken.bin": digest("ImportToken.bin"),
+                            "import.sh": digest("import.sh"),
+                            "manifest.json": digest("manifest.json"),
+                        },
+                        "warning": null,
+                    }),
+                )
+            }
+        };
+        t.append_unsynced(step, actor, data)?;
+    }
+    t.append_unsynced(
+        "finish",
+        "Olivia Operator",
+        json!({"outcome": "completed", "failure": null, "keys": []}),
+    )?;
+    let signature = token.sign_digest(&signer, &t.head())?;
+    t.seal(&signer_fp, &signature)?;
+    Ok(())
+}
