@@ -239,8 +239,13 @@ def render_ceremony(r, w):
         f"{len(fs['other'])} other (the transcript's directory when it is created). Before these "
         f"changes every line was fsynced on its own and every output file one after the other.\n"
     )
+    start = r.get("startup", {}).get("version")
     w(
-        f"What remains of the overhead besides fsyncs: the process start, reading and checking the "
+        f"Of the {ms(med(over))} of overhead, then: the transcript's fsyncs {ms(sum(t))}, the "
+        f"outputs' at most {ms(sum(o))} (less in wall time, as they run concurrently)"
+        + (f", the process start about {ms(med(start))} (`keyrite --version`, section 5)" if start else "")
+        + ". "
+        f"The rest: reading and checking the "
         f"policy, the plan and its parameters files, the three approvals' SSH signatures (Ed25519), "
         f"the transcript's JSON and hashing, the seal's check against the signer's public key, and "
         f"writing three import directories. Per round the overhead is {ratio(med(over) / med(ops))} "
@@ -308,15 +313,17 @@ def render_startup(r, w):
         for n_text, m in mem.items():
             w(f"| {int(n_text):,} | {m['keyrite'] / 1024:.1f} MiB | {m['sha256sum'] / 1024:.1f} MiB |")
         sizes = list(mem)
-        first, last = mem[sizes[0]]["keyrite"], mem[sizes[-1]]["keyrite"]
+        mid, last = mem[sizes[-2]]["keyrite"], mem[sizes[-1]]["keyrite"]
         w(
-            f"\nFrom {int(sizes[0]):,} to {int(sizes[-1]):,} lines keyrite's peak goes from "
-            f"{first / 1024:.1f} to {last / 1024:.1f} MiB ({last / first:.2f}×): `verify` streams, "
-            f"keeping the first line of each kind the checks look up, the seal, the witnesses and a "
-            f"KCV per key label — flat in the number of lines. (Before, it read the whole file and "
-            f"kept every line parsed: 2.3 GB for this million-line transcript, had its 16 MiB limit "
-            f"allowed it; the Python verifier, which also keeps every line, needs about 4 GB.) Only "
-            f"`verify --report` keeps every line, to draw them.\n"
+            f"\nFrom {int(sizes[-2]):,} to {int(sizes[-1]):,} lines keyrite's peak goes from "
+            f"{mid / 1024:.1f} to {last / 1024:.1f} MiB ({last / mid:.2f}×): `verify` streams, keeping "
+            f"the first line of each kind the checks look up, the seal, the witnesses and a KCV per "
+            f"key label — flat in the number of lines. What a 10-line transcript does not use is the "
+            f"read buffer (1 MiB) and the batches of lines in flight between the reading and the "
+            f"checking thread (up to five of 256 KiB), which only a longer file fills. Before, "
+            f"`verify` read the whole file and kept every line parsed: 2.3 GB for this million-line "
+            f"transcript, had its 16 MiB limit allowed it; the Python verifier, which also keeps "
+            f"every line, needs about 4 GB. Only `verify --report` keeps every line, to draw them.\n"
         )
     w("## 5. Start-up\n")
     w(
