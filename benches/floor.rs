@@ -213,7 +213,13 @@ fn ceremony_ops(
     let generated = token.generate_ceremony_key(&key, KeySpec::Aes256, false)?;
     token.key_check_value(generated.handle, KeySpec::Aes256.key_type())?;
     for (method, handle, modulus_len) in &checked {
-        token.wrap(method, *handle, generated.handle, *modulus_len, 32)?;
+        token.wrap(
+            method,
+            *handle,
+            generated.handle,
+            *modulus_len,
+            KeySpec::Aes256,
+        )?;
     }
     token.sign_digest(&signer, &[0x42; 32])?;
     Ok((wrapping_keys.len(), start.elapsed().as_secs_f64()))

@@ -131,7 +131,8 @@ pub struct VerifyArgs {
 /// `keyrite rewrap`: the options of `keyrite wrap`, `--key-label` naming the existing key.
 #[derive(Debug, Args)]
 pub struct RewrapArgs {
-    /// The KCV the existing key must have (6 hex digits, any case).
+    /// The KCV the existing key must have (6 hex digits, any case; for a key pair, the 64 of
+    /// its public key's SHA-256).
     #[arg(long, value_name = "HEX", conflicts_with = "from_transcript")]
     pub expect_kcv: Option<String>,
     /// Take the expected KCV from an earlier transcript (verified first, with --signer).
@@ -399,6 +400,10 @@ pub struct WrapArgs {
     /// gcp: the key in the import job's key ring that the new version is imported into.
     #[arg(long, value_name = "NAME")]
     pub gcp_key: Option<String>,
+    /// gcp: the new version's algorithm, for a key pair (rsa-sign-pss-2048-sha256,
+    /// ec-sign-p256-sha256, …); it must take the --key-spec.
+    #[arg(long, value_name = "NAME")]
+    pub gcp_algorithm: Option<String>,
     /// azure: the name of the key the import creates in the Managed HSM.
     #[arg(long, value_name = "NAME")]
     pub azure_key: Option<String>,

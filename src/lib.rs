@@ -238,6 +238,26 @@ impl Error {
                 ..
             } => "Make a new key exchange key (az keyvault key create --kty RSA-HSM --ops import) and show it again."
                 .to_owned(),
+            Error::Params {
+                source: kms::Error::PrivateKeyNeedsRsaAes { .. },
+                ..
+            } => "Ask the KMS for import parameters for RSA_AES_KEY_WRAP_SHA_256 (or _SHA_1) and pass that --algorithm."
+                .to_owned(),
+            Error::Params {
+                source: kms::Error::WrappingKeyTooSmallFor { .. },
+                ..
+            } => "Ask the KMS for import parameters with an RSA_3072 or RSA_4096 wrapping key (get-parameters-for-import --wrapping-key-spec) and run again."
+                .to_owned(),
+            Error::Params {
+                source: kms::Error::GcpAlgorithmMismatch { .. } | kms::Error::OptionRequired { provider: kms::Provider::Gcp, .. },
+                ..
+            } => "Pass --gcp-algorithm with the algorithm of the Google key (gcloud kms keys describe shows its versionTemplate), one that takes this --key-spec."
+                .to_owned(),
+            Error::Params {
+                source: kms::Error::KeyVaultNoSecretKeys { .. },
+                ..
+            } => "Import AES keys into a Managed HSM: use a key exchange key made there (az keyvault key create --hsm-name …)."
+                .to_owned(),
             Error::LegacyRefused { .. } => {
                 "Prefer RSAES_OAEP_SHA_256 or RSAES_OAEP_SHA_1; pass --allow-legacy-pkcs1 only if the KMS accepts nothing else."
                     .to_owned()
@@ -268,7 +288,7 @@ impl Error {
                 "Choose another --key-label; keyrite never reuses or replaces a key.".to_owned()
             }
             Error::Hsm(H::KnownAnswer { .. } | H::NoKwp { .. }) => {
-                "keyrite never wraps with a mechanism that failed its known-answer test: use RSAES_OAEP_SHA_1 or RSAES_OAEP_SHA_256, or a token whose AES key wrap with padding passes (see `keyrite token info`)."
+                "keyrite never wraps with a mechanism that failed its known-answer test: use a token whose AES key wrap with padding passes (see `keyrite token info`), or, for a secret key, RSAES_OAEP_SHA_1 or RSAES_OAEP_SHA_256."
                     .to_owned()
             }
             Error::Hsm(H::NoTrustedKey { .. }) => {

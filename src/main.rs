@@ -189,7 +189,7 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Keys(KeysCommand::List { token, json }) => {
             let access = token_access(module, &token);
             let (_module, token) = wrap::open_logged_in(&access)?;
-            let keys: Vec<_> = token.secret_keys()?.into_iter().map(|(_, k)| k).collect();
+            let keys: Vec<_> = token.keys()?.into_iter().map(|(_, k)| k).collect();
             if json {
                 print_json(&keys)
             } else {
@@ -488,6 +488,7 @@ fn prepare_wrap(
         algorithm: args.algorithm,
         options: ProviderOptions {
             gcp_key: args.gcp_key.clone(),
+            gcp_algorithm: args.gcp_algorithm.clone(),
             azure_key: args.azure_key.clone(),
             azure_kid: args.azure_kid.clone(),
             vault_key: args.vault_key.clone(),
@@ -653,12 +654,18 @@ fn print_report(report: &info::Report) {
 fn print_summary(outcome: &WrapOutcome, params_valid_to: Option<OffsetDateTime>) {
     let m = &outcome.manifest;
     let kcv = match &m.key.kcv {
+        Some(v) if m.key.spec.is_asymmetric() => format!("public key SHA-256 {v}"),
         Some(v) => format!("KCV {v} ({})", m.key.kcv_method),
         None => format!("no KCV: {}", m.key.kcv_method),
     };
     println!(
-        "Generated {} key {:?} in token {:?} (serial {}): {kcv}.",
+        "Generated {} key{} {:?} in token {:?} (serial {}): {kcv}.",
         m.key.spec,
+        if m.key.spec.is_asymmetric() {
+            " pair"
+        } else {
+            ""
+        },
         m.key.label.as_str(),
         m.token.label,
         m.token.serial
@@ -682,7 +689,7 @@ fn print_summary(outcome: &WrapOutcome, params_valid_to: Option<OffsetDateTime>)
             format_time(valid_to)
         );
     }
-    if let Some(note) = outcome.provider.import_note() {
+    if let Some(note) = outcome.provider.import_note(m.key.spec) {
         println!("{note}");
     }
     let script = outcome.out.join("import.sh");

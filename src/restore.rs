@@ -65,8 +65,8 @@ pub enum Error {
         path: PathBuf,
         /// Its length.
         actual: usize,
-        /// The length due.
-        expected: usize,
+        /// The length due, or its bounds.
+        expected: String,
         /// The key kind.
         spec: KeySpec,
         /// The algorithm.
@@ -270,14 +270,21 @@ pub fn run(backup: Backup, access: &TokenAccess) -> Result<Restored, crate::Erro
     let (private, backup_key) = token.backup_private_key(&backup.backup_key_sha256)?;
     let modulus_len = backup_key.modulus_len();
     let bits = backup_key.spec().bits();
-    let expected = backup
+    let bounds = backup
         .algorithm
-        .wrapped_len(modulus_len, backup.spec.byte_len());
-    if backup.wrapped.len() != expected {
+        .wrapped_len_bounds(modulus_len, backup.spec);
+    let fits = bounds.is_some_and(|(min, max)| {
+        (min..=max).contains(&backup.wrapped.len()) && (backup.wrapped.len() - modulus_len) % 8 == 0
+    });
+    if !fits {
         return Err(Error::Length {
             path: backup.dir.join(WRAPPED),
             actual: backup.wrapped.len(),
-            expected,
+            expected: match bounds {
+                Some((min, max)) if min == max => min.to_string(),
+                Some((min, max)) => format!("{min} to {max}"),
+                None => "impossible".to_owned(),
+            },
             spec: backup.spec,
             algorithm: backup.algorithm,
             bits,
@@ -299,7 +306,7 @@ pub fn run(backup: Backup, access: &TokenAccess) -> Result<Restored, crate::Erro
     match prove(&token, handle, &backup) {
         Ok(restored) => Ok(restored),
         Err(e) => {
-            token.destroy(handle)?;
+            token.destroy_key(handle)?;
             Err(e)
         }
     }
@@ -342,7 +349,7 @@ fn prove(token: &Token, handle: ObjectHandle, backup: &Backup) -> Result<Restore
         }
         .into());
     };
-    let (_, info) = token.secret_key(&backup.label)?;
+    let (_, info) = token.key(&backup.label)?;
     if !info.is_ceremony_key() || !info.may_be(backup.spec) {
         return Err(Error::Unprotected {
             label: backup.label.to_string(),

@@ -154,7 +154,7 @@ pub fn generate(
             step: Step::KeyCheckValue,
             source: Box::new(e.into()),
             key_label: label.to_string(),
-            destroyed: token.destroy(key.handle).map_err(|e| e.to_string()),
+            destroyed: token.destroy_key(key.handle).map_err(|e| e.to_string()),
         }),
     }
 }
@@ -259,7 +259,8 @@ pub struct KeyRecord {
     pub id: String,
     /// The kind of material.
     pub spec: KeySpec,
-    /// The key check value, six hex digits, or `null` when the token gives none.
+    /// The key check value, six hex digits, or `null` when the token gives none; for a key pair,
+    /// the SHA-256 of its public key (SubjectPublicKeyInfo DER), 64 hex digits.
     pub kcv: Option<String>,
     /// How the check value was computed, or why there is none.
     pub kcv_method: String,
@@ -369,7 +370,7 @@ pub fn existing_key(
     expected_kcv: &str,
     spec: Option<KeySpec>,
 ) -> Result<(ObjectHandle, KeyRecord), Error> {
-    let (handle, info) = token.secret_key(label)?;
+    let (handle, info) = token.key(label)?;
     if !info.is_ceremony_key() {
         return Err(Error::NotCeremonyKey {
             label: label.to_string(),
@@ -412,7 +413,7 @@ pub fn existing_key(
 
 /// Whether the existing key labelled `label` can be wrapped only under trusted keys.
 pub fn is_wrap_with_trusted(token: &Token, label: &KeyLabel) -> Result<bool, Error> {
-    Ok(token.secret_key(label)?.1.wrap_with_trusted == Some(true))
+    Ok(token.key(label)?.1.wrap_with_trusted == Some(true))
 }
 
 /// Re-wraps an existing key under new import parameters: the same material, proven by its KCV.
@@ -458,7 +459,7 @@ pub fn run(prepared: PreparedWrap, access: &TokenAccess) -> Result<WrapOutcome, 
             step,
             source: Box::new(source),
             key_label: request.key_label.to_string(),
-            destroyed: token.destroy(handle).map_err(|e| e.to_string()),
+            destroyed: token.destroy_key(handle).map_err(|e| e.to_string()),
         },
     )
 }
@@ -487,7 +488,7 @@ pub fn wrap_and_write(
             checked.wrapping_key,
             handle,
             params.public_key.modulus_len(),
-            key.spec.byte_len(),
+            key.spec,
         )
         .map_err(|e| (Step::Wrap, e.into()))?;
     let mut key = key.clone();
@@ -508,7 +509,7 @@ pub fn wrap_and_write(
         "{}, {}, firmware {}",
         description.manufacturer, description.model, description.firmware
     );
-    let files = crate::kms::Import {
+    let mut files = crate::kms::Import {
         params,
         algorithm: prepared.algorithm,
         key_spec: key.spec,
@@ -518,6 +519,9 @@ pub fn wrap_and_write(
         token: &token_model,
     }
     .files();
+    if key.spec.is_asymmetric() {
+        files.push(public_pem(token, handle, &key).map_err(|e| (Step::Wrap, e))?);
+    }
     let manifest = Manifest {
         keyrite_version: env!("CARGO_PKG_VERSION"),
         provider: request.provider.name(),
@@ -553,6 +557,23 @@ pub fn wrap_and_write(
         manifest_sha256,
         warning,
     })
+}
+
+/// `public.pem`: the public key of the key pair whose private key was wrapped, to compare with
+/// what the KMS reports after the import. Its fingerprint must be the identity recorded.
+fn public_pem(token: &Token, handle: ObjectHandle, key: &KeyRecord) -> Result<OutputFile, Error> {
+    let public = token.public_key_of(handle)?;
+    if key.kcv.as_deref() != Some(public.fingerprint().as_str()) {
+        return Err(Error::KcvMismatch {
+            label: key.label.to_string(),
+            expected: key.kcv.clone().unwrap_or_else(|| "none".to_owned()),
+            actual: public.fingerprint(),
+        });
+    }
+    Ok(OutputFile::data(
+        crate::kms::PUBLIC_PEM,
+        public.pem()?.into_bytes(),
+    ))
 }
 
 fn write_outputs(

@@ -128,7 +128,7 @@ fn ephemeral_destroyed_when_the_second_wrap_fails(token: &Token) -> Result<(), F
         algorithm: WrappingAlgorithm::RsaAesKeyWrapSha256,
         kwp: Some(KwpMechanism::Pad),
     };
-    match token.wrap(&method, public, target, 256, 32) {
+    match token.wrap(&method, public, target, 256, KeySpec::Aes256) {
         Err(Error::Pkcs11(failure)) => {
             assert_eq!(failure.to_string(), "C_WrapKey returned CKR_ARGUMENTS_BAD")
         }
@@ -144,7 +144,12 @@ fn ephemeral_destroyed_when_the_second_wrap_fails(token: &Token) -> Result<(), F
         algorithm: WrappingAlgorithm::RsaAesKeyWrapSha1,
         kwp: Some(KwpMechanism::Pad),
     };
-    assert_eq!(token.wrap(&method, public, target, 256, 32)?.len(), 296);
+    assert_eq!(
+        token
+            .wrap(&method, public, target, 256, KeySpec::Aes256)?
+            .len(),
+        296
+    );
     assert_eq!(secret_keys()?, [target]);
     Ok(())
 }

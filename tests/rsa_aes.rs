@@ -147,8 +147,9 @@ fn rsa_aes_of_hmac_224_is_refused_on_softhsm2_by_the_known_answer_test() {
         "keyrite: token \"ceremony\" has no AES key wrap with padding (RFC 5649) keyrite can trust: \
          CKM_AES_KEY_WRAP_PAD: it wrapped a 28-byte HMAC_224 key of known value to 40 bytes that \
          differ from RFC 5649\n\
-         keyrite never wraps with a mechanism that failed its known-answer test: use RSAES_OAEP_SHA_1 \
-         or RSAES_OAEP_SHA_256, or a token whose AES key wrap with padding passes (see `keyrite token info`).\n"
+         keyrite never wraps with a mechanism that failed its known-answer test: use a token whose \
+         AES key wrap with padding passes (see `keyrite token info`), or, for a secret key, \
+         RSAES_OAEP_SHA_1 or RSAES_OAEP_SHA_256.\n"
     );
     assert!(hsm.objects().is_empty());
     assert!(!hsm.path("out").exists());

@@ -59,18 +59,17 @@ pub fn scratch() -> &'static Path {
 
 /// What `keyrite wrap` does with parameters once they parse: check them against every
 /// algorithm and key kind, then write (in memory) the files the provider's import takes, with
-/// wrapped bytes of the length the algorithm gives.
+/// wrapped bytes of the (least) length the algorithm gives.
 pub fn after_parse(provider: Provider, params: &ImportParams) {
     for &key_spec in <KeySpec as clap::ValueEnum>::value_variants() {
         for requested in std::iter::once(None).chain(WrappingAlgorithm::ALL.map(Some)) {
             let Ok(algorithm) = params.check(provider, requested, None, key_spec) else {
                 continue;
             };
-            let wrapped =
-                vec![
-                    0x5a;
-                    algorithm.wrapped_len(params.public_key.modulus_len(), key_spec.byte_len())
-                ];
+            let (len, _) = algorithm
+                .wrapped_len_bounds(params.public_key.modulus_len(), key_spec)
+                .expect("check() accepts only what the algorithm can carry");
+            let wrapped = vec![0x5a; len];
             let import = Import {
                 params,
                 algorithm,

@@ -340,7 +340,7 @@ pub fn prepare_wraps(
             provider: *provider,
             params: dir.join(params),
             algorithm: Some(*algorithm),
-            options: options.clone(),
+            options: (**options).clone(),
             wrapping_key_spec: *wrapping_key_spec,
             key_label: key_label.clone(),
             key_spec,
@@ -656,7 +656,7 @@ pub fn wrap_recorded(
             valid_to: request.material_valid_to,
             allow_legacy_pkcs1: request.allow_legacy_pkcs1,
             existing: None,
-            options: request.options.clone(),
+            options: Box::new(request.options.clone()),
         },
     ];
     execute(
@@ -847,7 +847,7 @@ fn settle_failed(
                         *unrecorded = Some(e);
                     }
                 }
-                match token.destroy(g.handle) {
+                match token.destroy_key(g.handle) {
                     Ok(()) => "destroyed (nothing was wrapped from it)".to_owned(),
                     Err(e) => format!("NOT destroyed ({e}): remove it by hand"),
                 }
@@ -972,7 +972,7 @@ fn run_steps(
                     json!({"index": index, "key_label": key_label, "kcv": record.kcv}),
                 )
                 .map_err(|e| fail(e.into()))?;
-                token.destroy(handle).map_err(|e| fail(e.into()))?;
+                token.destroy_key(handle).map_err(|e| fail(e.into()))?;
                 generated.retain(|g| &g.label != key_label);
                 t.append_unsynced(
                     "destroyed",

@@ -75,6 +75,7 @@ struct WrapFile {
     #[serde(default)]
     allow_legacy_pkcs1: bool,
     gcp_key: Option<String>,
+    gcp_algorithm: Option<String>,
     azure_key: Option<String>,
     azure_kid: Option<String>,
     vault_key: Option<String>,
@@ -116,9 +117,9 @@ pub enum Step {
         valid_to: Option<OffsetDateTime>,
         /// Whether PKCS#1 v1.5 is allowed.
         allow_legacy_pkcs1: bool,
-        /// What the provider needs beyond the parameters file (`gcp_key`, `azure_key`,
+        /// What the provider needs beyond the parameters file (`gcp_key`, `gcp_algorithm`, `azure_key`,
         /// `azure_kid`, `vault_key`, `vault_mount`), checked with the parameters.
-        options: ProviderOptions,
+        options: Box<ProviderOptions>,
         /// For a rewrap: the key already exists on the token and must have this KCV, and be of
         /// this kind.
         existing: Option<(String, KeySpec)>,
@@ -212,13 +213,14 @@ fn is_id(s: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
-/// Six hex digits, any case; returned lowercase.
+/// A key check value: six hex digits, or a key pair's 64 (its public key's SHA-256); any case,
+/// returned lowercase.
 fn check_kcv(value: &str) -> Result<String, String> {
-    if value.len() == 6 && value.bytes().all(|b| b.is_ascii_hexdigit()) {
+    if matches!(value.len(), 6 | 64) && value.bytes().all(|b| b.is_ascii_hexdigit()) {
         Ok(value.to_ascii_lowercase())
     } else {
         Err(format!(
-            "{value:?} is not a key check value of 6 hex digits"
+            "{value:?} is not a key check value of 6 hex digits (or 64, a key pair's public key SHA-256)"
         ))
     }
 }
@@ -488,13 +490,14 @@ impl Plan {
                         out: w.out,
                         valid_to,
                         allow_legacy_pkcs1: w.allow_legacy_pkcs1,
-                        options: ProviderOptions {
+                        options: Box::new(ProviderOptions {
                             gcp_key: w.gcp_key,
+                            gcp_algorithm: w.gcp_algorithm,
                             azure_key: w.azure_key,
                             azure_kid: w.azure_kid,
                             vault_key: w.vault_key,
                             vault_mount: w.vault_mount,
-                        },
+                        }),
                         existing,
                     });
                 }

@@ -259,7 +259,7 @@ impl Token {
 
     /// Unwraps a backup (`rsa_part ‖ kwp_part`) into a new token key with
     /// [`restore_key_template`], labelled `label` with `CKA_ID` `id`. The ephemeral key is
-    /// destroyed on every path. If the unwrap fails, every secret key that appeared meanwhile is
+    /// destroyed on every path. If the unwrap fails, every secret or private key that appeared meanwhile is
     /// destroyed: SoftHSM2 2.6.1 leaves a half-made token object, without label or value, behind
     /// a failed `C_UnwrapKey`.
     #[allow(clippy::too_many_arguments)]
@@ -275,11 +275,14 @@ impl Token {
         spec: KeySpec,
     ) -> Result<ObjectHandle, Error> {
         let rsa = rsa_mechanism(algorithm);
-        let secret_keys = || {
-            self.session()
-                .find_objects(&[Attribute::Class(ObjectClass::SECRET_KEY)])
+        let keys = || -> Result<Vec<ObjectHandle>, Error> {
+            let mut keys = Vec::new();
+            for class in [ObjectClass::SECRET_KEY, ObjectClass::PRIVATE_KEY] {
+                keys.extend(self.session().find_objects(&[Attribute::Class(class)])?);
+            }
+            Ok(keys)
         };
-        let before = secret_keys()?;
+        let before = keys()?;
         let ephemeral = self
             .session()
             .unwrap_key(&rsa, private, rsa_part, &ephemeral_unwrap_template())
@@ -301,7 +304,7 @@ impl Token {
             });
         let destroyed = self.destroy(ephemeral);
         if restored.is_err() {
-            for left in secret_keys()? {
+            for left in keys()? {
                 if !before.contains(&left) {
                     self.destroy(left)?;
                 }

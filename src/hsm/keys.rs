@@ -34,7 +34,51 @@ pub enum KeySpec {
     #[value(name = "HMAC_512")]
     #[serde(rename = "HMAC_512")]
     Hmac512,
+    /// An RSA key pair of 2048 bits (public exponent 65537).
+    #[value(name = "RSA_2048")]
+    #[serde(rename = "RSA_2048")]
+    Rsa2048,
+    /// An RSA key pair of 3072 bits.
+    #[value(name = "RSA_3072")]
+    #[serde(rename = "RSA_3072")]
+    Rsa3072,
+    /// An RSA key pair of 4096 bits.
+    #[value(name = "RSA_4096")]
+    #[serde(rename = "RSA_4096")]
+    Rsa4096,
+    /// An EC key pair on NIST P-256 (AWS `ECC_NIST_P256`).
+    #[value(name = "EC_P256", aliases = ["ECC_NIST_P256"])]
+    #[serde(rename = "EC_P256")]
+    EcP256,
+    /// An EC key pair on NIST P-384 (AWS `ECC_NIST_P384`).
+    #[value(name = "EC_P384", aliases = ["ECC_NIST_P384"])]
+    #[serde(rename = "EC_P384")]
+    EcP384,
+    /// An EC key pair on NIST P-521 (AWS `ECC_NIST_P521`).
+    #[value(name = "EC_P521", aliases = ["ECC_NIST_P521"])]
+    #[serde(rename = "EC_P521")]
+    EcP521,
+    /// An EC key pair on secp256k1 (AWS `ECC_SECG_P256K1`).
+    #[value(name = "EC_SECP256K1", aliases = ["ECC_SECG_P256K1"])]
+    #[serde(rename = "EC_SECP256K1")]
+    EcSecp256k1,
 }
+
+/// Every kind of key material, in the order help and tables list them.
+pub const ALL_KEY_SPECS: [KeySpec; 12] = [
+    KeySpec::Aes256,
+    KeySpec::Hmac224,
+    KeySpec::Hmac256,
+    KeySpec::Hmac384,
+    KeySpec::Hmac512,
+    KeySpec::Rsa2048,
+    KeySpec::Rsa3072,
+    KeySpec::Rsa4096,
+    KeySpec::EcP256,
+    KeySpec::EcP384,
+    KeySpec::EcP521,
+    KeySpec::EcSecp256k1,
+];
 
 impl KeySpec {
     /// The name on the command line and in manifests.
@@ -45,32 +89,55 @@ impl KeySpec {
             KeySpec::Hmac256 => "HMAC_256",
             KeySpec::Hmac384 => "HMAC_384",
             KeySpec::Hmac512 => "HMAC_512",
+            KeySpec::Rsa2048 => "RSA_2048",
+            KeySpec::Rsa3072 => "RSA_3072",
+            KeySpec::Rsa4096 => "RSA_4096",
+            KeySpec::EcP256 => "EC_P256",
+            KeySpec::EcP384 => "EC_P384",
+            KeySpec::EcP521 => "EC_P521",
+            KeySpec::EcSecp256k1 => "EC_SECP256K1",
         }
     }
 
-    /// The length of the material in bytes.
-    pub fn byte_len(self) -> usize {
+    /// The length of secret material in bytes; `None` for a key pair, whose private key is
+    /// wrapped as a PKCS#8 encoding of the token's making.
+    pub fn secret_len(self) -> Option<usize> {
         match self {
-            KeySpec::Aes256 => 32,
-            KeySpec::Hmac224 => 28,
-            KeySpec::Hmac256 => 32,
-            KeySpec::Hmac384 => 48,
-            KeySpec::Hmac512 => 64,
+            KeySpec::Aes256 => Some(32),
+            KeySpec::Hmac224 => Some(28),
+            KeySpec::Hmac256 => Some(32),
+            KeySpec::Hmac384 => Some(48),
+            KeySpec::Hmac512 => Some(64),
+            _ => None,
         }
     }
 
-    /// The PKCS#11 key type.
+    /// Whether this is a key pair (RSA or EC) rather than a secret key.
+    pub fn is_asymmetric(self) -> bool {
+        self.secret_len().is_none()
+    }
+
+    /// The PKCS#11 key type (of the private key, for a key pair).
     pub fn key_type(self) -> KeyType {
-        self.pkcs11().0
+        match self {
+            KeySpec::Aes256 => KeyType::AES,
+            KeySpec::Hmac224 | KeySpec::Hmac256 | KeySpec::Hmac384 | KeySpec::Hmac512 => {
+                KeyType::GENERIC_SECRET
+            }
+            KeySpec::Rsa2048 | KeySpec::Rsa3072 | KeySpec::Rsa4096 => KeyType::RSA,
+            KeySpec::EcP256 | KeySpec::EcP384 | KeySpec::EcP521 | KeySpec::EcSecp256k1 => {
+                KeyType::EC
+            }
+        }
     }
 
-    /// The PKCS#11 key type and generation mechanism.
-    fn pkcs11(self) -> (KeyType, Mechanism<'static>) {
-        match self {
-            KeySpec::Aes256 => (KeyType::AES, Mechanism::AesKeyGen),
-            KeySpec::Hmac224 | KeySpec::Hmac256 | KeySpec::Hmac384 | KeySpec::Hmac512 => {
-                (KeyType::GENERIC_SECRET, Mechanism::GenericSecretKeyGen)
-            }
+    /// The generation mechanism.
+    fn mechanism(self) -> Mechanism<'static> {
+        match self.key_type() {
+            KeyType::AES => Mechanism::AesKeyGen,
+            KeyType::RSA => Mechanism::RsaPkcsKeyPairGen,
+            KeyType::EC => Mechanism::EccKeyPairGen,
+            _ => Mechanism::GenericSecretKeyGen,
         }
     }
 }
@@ -146,6 +213,10 @@ pub enum KcvMethod {
     /// First 3 bytes of SHA-256(K), by `C_DigestKey`.
     #[serde(rename = "sha256-3")]
     Sha256First3,
+    /// A key pair's identity: SHA-256 of its public key's SubjectPublicKeyInfo DER (64 hex
+    /// digits), in place of a check value, which a private key does not have.
+    #[serde(rename = "spki-sha256")]
+    SpkiSha256,
 }
 
 impl KcvMethod {
@@ -155,6 +226,7 @@ impl KcvMethod {
             KcvMethod::AesEcbZero3 => "aes-ecb-zero-3",
             KcvMethod::Sha1First3 => "sha1-3",
             KcvMethod::Sha256First3 => "sha256-3",
+            KcvMethod::SpkiSha256 => "spki-sha256",
         }
     }
 }
@@ -162,7 +234,7 @@ impl KcvMethod {
 /// A key check value: identifies material without revealing it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Kcv {
-    /// Six lowercase hex digits.
+    /// Six lowercase hex digits; for a key pair, the 64 of its public key's SHA-256.
     pub value: String,
     /// How it was computed.
     pub method: KcvMethod,
@@ -209,11 +281,18 @@ pub fn ceremony_key_template(
     spec: KeySpec,
     wrap_with_trusted: bool,
 ) -> Vec<Attribute> {
-    let (key_type, _) = spec.pkcs11();
     let mut template = vec![
-        Attribute::Class(ObjectClass::SECRET_KEY),
-        Attribute::KeyType(key_type),
-        Attribute::ValueLen((spec.byte_len() as u64).into()),
+        Attribute::Class(if spec.is_asymmetric() {
+            ObjectClass::PRIVATE_KEY
+        } else {
+            ObjectClass::SECRET_KEY
+        }),
+        Attribute::KeyType(spec.key_type()),
+    ];
+    if let Some(len) = spec.secret_len() {
+        template.push(Attribute::ValueLen((len as u64).into()));
+    }
+    template.extend([
         Attribute::Label(label.as_str().as_bytes().to_vec()),
         Attribute::Id(id.to_vec()),
         Attribute::Token(true),
@@ -221,14 +300,27 @@ pub fn ceremony_key_template(
         Attribute::Sensitive(true),
         Attribute::Extractable(true),
         Attribute::Modifiable(false),
-        Attribute::Encrypt(false),
-        Attribute::Decrypt(false),
-        Attribute::Sign(false),
-        Attribute::Verify(false),
-        Attribute::Wrap(false),
-        Attribute::Unwrap(false),
-        Attribute::Derive(false),
-    ];
+    ]);
+    if spec.is_asymmetric() {
+        // A private key can sign, recover, decrypt, unwrap and derive: none of it.
+        template.extend([
+            Attribute::Sign(false),
+            Attribute::SignRecover(false),
+            Attribute::Decrypt(false),
+            Attribute::Unwrap(false),
+            Attribute::Derive(false),
+        ]);
+    } else {
+        template.extend([
+            Attribute::Encrypt(false),
+            Attribute::Decrypt(false),
+            Attribute::Sign(false),
+            Attribute::Verify(false),
+            Attribute::Wrap(false),
+            Attribute::Unwrap(false),
+            Attribute::Derive(false),
+        ]);
+    }
     if wrap_with_trusted {
         template.push(Attribute::WrapWithTrusted(true));
     }
@@ -269,6 +361,8 @@ pub fn describe_template(template: &[Attribute]) -> Vec<(String, String)> {
                 | Attribute::Wrap(b)
                 | Attribute::Unwrap(b)
                 | Attribute::Derive(b)
+                | Attribute::SignRecover(b)
+                | Attribute::VerifyRecover(b)
                 | Attribute::WrapWithTrusted(b) => b.to_string(),
                 other => format!("{other:?}"),
             };
@@ -298,7 +392,7 @@ impl Token {
     }
 
     /// Generates a ceremony key in the token with [`ceremony_key_template`] and a random
-    /// 16-byte `CKA_ID` from the token's RNG.
+    /// 16-byte `CKA_ID` from the token's RNG; for a key pair, the public key object beside it.
     pub fn generate_ceremony_key(
         &self,
         label: &KeyLabel,
@@ -306,9 +400,14 @@ impl Token {
         wrap_with_trusted: bool,
     ) -> Result<GeneratedKey, Error> {
         let id = self.session().generate_random_vec(16)?;
-        let template = ceremony_key_template(label, &id, spec, wrap_with_trusted);
-        let (_, mechanism) = spec.pkcs11();
-        let handle = self.session().generate_key(&mechanism, &template)?;
+        let (handle, template) = if spec.is_asymmetric() {
+            let (_, private, template) = self.generate_pair(label, &id, spec, wrap_with_trusted)?;
+            (private, template)
+        } else {
+            let template = ceremony_key_template(label, &id, spec, wrap_with_trusted);
+            let handle = self.session().generate_key(&spec.mechanism(), &template)?;
+            (handle, template)
+        };
         Ok(GeneratedKey {
             handle,
             id,
@@ -360,6 +459,9 @@ impl Token {
         key: ObjectHandle,
         key_type: KeyType,
     ) -> Result<KcvResult, Error> {
+        if let Some(kcv) = self.public_key_kcv(key, key_type)? {
+            return Ok(KcvResult::Known(kcv));
+        }
         // The token's own check value is the best; C_DigestKey is asked only without one.
         if let Some(kcv) = self.check_value_attribute(key, key_type)? {
             return Ok(KcvResult::Known(kcv));
@@ -368,6 +470,17 @@ impl Token {
             Ok(kcv) => KcvResult::Known(kcv),
             Err(why) => KcvResult::Unavailable(why),
         })
+    }
+
+    /// A private key's identity, its public key's fingerprint; `None` for a secret key.
+    fn public_key_kcv(&self, key: ObjectHandle, key_type: KeyType) -> Result<Option<Kcv>, Error> {
+        if key_type != KeyType::RSA && key_type != KeyType::EC {
+            return Ok(None);
+        }
+        Ok(Some(Kcv {
+            value: self.public_key_of(key)?.fingerprint(),
+            method: KcvMethod::SpkiSha256,
+        }))
     }
 
     /// `CKA_CHECK_VALUE` as a KCV, where the token computes one for this key type.
@@ -407,6 +520,9 @@ impl Token {
         key: ObjectHandle,
         key_type: KeyType,
     ) -> Result<(Vec<Kcv>, String), Error> {
+        if let Some(kcv) = self.public_key_kcv(key, key_type)? {
+            return Ok((vec![kcv], String::new()));
+        }
         let mut values: Vec<Kcv> = self
             .check_value_attribute(key, key_type)?
             .into_iter()
@@ -447,8 +563,7 @@ impl Token {
                 _ => {}
             }
         }
-        let (_, mechanism) = spec.pkcs11();
-        let key = self.session().generate_key(&mechanism, &template)?;
+        let key = self.session().generate_key(&spec.mechanism(), &template)?;
         let result = self.key_check_value(key, spec.key_type());
         self.destroy(key)?;
         result
@@ -498,7 +613,8 @@ mod tests {
     }
 }
 
-/// A secret key on the token as `keys list` shows it: attributes and check value, never a value.
+/// A secret or private key on the token as `keys list` shows it: attributes and check value (a
+/// key pair's public key fingerprint), never a value.
 #[derive(Debug, Clone, Serialize)]
 pub struct KeyInfo {
     /// `CKA_LABEL`.
@@ -512,7 +628,8 @@ pub struct KeyInfo {
     /// `CKA_VALUE_LEN` in bytes, where the token reports it (SoftHSM2 does not for keys it
     /// unwrapped).
     pub value_len: Option<usize>,
-    /// The key check value, six hex digits, when the token gives one.
+    /// The key check value, six hex digits, when the token gives one; for a private key, its
+    /// public key's SHA-256 fingerprint.
     pub kcv: Option<String>,
     /// How it was computed, or why there is none.
     pub kcv_method: String,
@@ -564,35 +681,29 @@ impl KeyInfo {
 }
 
 fn spec_of(key_type: KeyType, len: usize) -> Option<KeySpec> {
-    [
-        KeySpec::Aes256,
-        KeySpec::Hmac224,
-        KeySpec::Hmac256,
-        KeySpec::Hmac384,
-        KeySpec::Hmac512,
-    ]
-    .into_iter()
-    .find(|s| s.key_type() == key_type && s.byte_len() == len)
+    ALL_KEY_SPECS
+        .into_iter()
+        .find(|s| s.key_type() == key_type && s.secret_len() == Some(len))
 }
 
 impl Token {
-    /// Every secret key on the token, by label (needs a login for private keys).
-    pub fn secret_keys(&self) -> Result<Vec<(ObjectHandle, KeyInfo)>, Error> {
+    /// Every secret key and private key on the token, by label (needs a login for private
+    /// objects).
+    pub fn keys(&self) -> Result<Vec<(ObjectHandle, KeyInfo)>, Error> {
         let mut out = Vec::new();
-        for handle in self
-            .session()
-            .find_objects(&[Attribute::Class(ObjectClass::SECRET_KEY)])?
-        {
-            out.push((handle, self.key_info(handle)?));
+        for class in [ObjectClass::SECRET_KEY, ObjectClass::PRIVATE_KEY] {
+            for handle in self.session().find_objects(&[Attribute::Class(class)])? {
+                out.push((handle, self.key_info(handle)?));
+            }
         }
         out.sort_by(|a, b| a.1.label.cmp(&b.1.label).then(a.1.id.cmp(&b.1.id)));
         Ok(out)
     }
 
-    /// The one secret key labelled `label`.
-    pub fn secret_key(&self, label: &KeyLabel) -> Result<(ObjectHandle, KeyInfo), Error> {
+    /// The one secret or private key labelled `label`.
+    pub fn key(&self, label: &KeyLabel) -> Result<(ObjectHandle, KeyInfo), Error> {
         let mut found: Vec<_> = self
-            .secret_keys()?
+            .keys()?
             .into_iter()
             .filter(|(_, k)| k.label == label.as_str())
             .collect();
@@ -629,8 +740,13 @@ impl Token {
                 AttributeType::Wrap,
                 AttributeType::Unwrap,
                 AttributeType::Derive,
+                AttributeType::SignRecover,
+                AttributeType::Modulus,
+                AttributeType::EcParams,
             ],
         )?;
+        let mut modulus_bits = None;
+        let mut ec_params = None;
         let mut info = KeyInfo {
             label: String::new(),
             id: String::new(),
@@ -674,16 +790,21 @@ impl Token {
                 Attribute::Wrap(true) => info.usages.push("wrap"),
                 Attribute::Unwrap(true) => info.usages.push("unwrap"),
                 Attribute::Derive(true) => info.usages.push("derive"),
+                Attribute::SignRecover(true) => info.usages.push("sign-recover"),
+                Attribute::Modulus(m) => modulus_bits = Some(m.len() * 8),
+                Attribute::EcParams(p) => ec_params = Some(p),
                 _ => {}
             }
         }
         if let Some(t) = info.pkcs11_type {
-            info.key_type = match info.value_len {
-                Some(len) => format!("{t} ({len} bytes)"),
-                None => format!("{t} (length not reported)"),
+            let pair = super::pair::spec_of_pair(t, modulus_bits, ec_params.as_deref());
+            info.key_type = match (info.value_len, pair) {
+                (_, Some(spec)) => format!("{t} ({spec})"),
+                (Some(len), None) => format!("{t} ({len} bytes)"),
+                (None, None) => format!("{t} (length not reported)"),
             };
-            info.spec = info.value_len.and_then(|len| spec_of(t, len));
-            if check_value_method(t).is_some() {
+            info.spec = pair.or_else(|| info.value_len.and_then(|len| spec_of(t, len)));
+            if check_value_method(t).is_some() || pair.is_some() {
                 match self.key_check_value(handle, t)? {
                     KcvResult::Known(k) => {
                         info.kcv = Some(k.value);

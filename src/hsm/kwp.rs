@@ -78,19 +78,28 @@ pub fn kwp_len(len: usize) -> usize {
     8 + len.div_ceil(8) * 8
 }
 
+/// The length of the known-answer target for a private key: its PKCS#8 encoding may be of any
+/// length, so the test wraps one that is not a multiple of 8.
+const PKCS8_KAT_LEN: usize = 67;
+
 /// The known-answer test's wrapping key, and a target of the kind and length of `spec`: a token
 /// may be right for some lengths only (SoftHSM2 2.6.1's `CKM_AES_KEY_WRAP_PAD` zero-pads a
-/// 28-byte key to 32 bytes before wrapping), so the test uses the length about to be wrapped.
-fn kat_keys(spec: KeySpec) -> ([u8; 32], Vec<u8>) {
+/// 28-byte key to 32 bytes before wrapping, and a private key's PKCS#8 just the same), so the
+/// test uses the length about to be wrapped; for a private key, a generic secret of 67 bytes.
+fn kat_keys(spec: KeySpec) -> ([u8; 32], KeyType, Vec<u8>) {
     let kek: [u8; 32] = std::array::from_fn(|i| i as u8);
-    let target = (0..spec.byte_len()).map(|i| 0xa0 ^ i as u8).collect();
-    (kek, target)
+    let (key_type, len) = match spec.secret_len() {
+        Some(len) => (spec.key_type(), len),
+        None => (KeyType::GENERIC_SECRET, PKCS8_KAT_LEN),
+    };
+    let target = (0..len).map(|i| 0xa0 ^ i as u8).collect();
+    (kek, key_type, target)
 }
 
 /// RFC 5649 of the known-answer target for `spec` under the known-answer key, computed on the
 /// host; `None` if the host cannot (then nothing is trusted).
 pub fn kat_expected(spec: KeySpec) -> Option<Vec<u8>> {
-    let (kek, target) = kat_keys(spec);
+    let (kek, _, target) = kat_keys(spec);
     let mut buf = vec![0u8; kwp_len(target.len())];
     let kwp = aes_kw::KwpAes256::new_from_slice(&kek).ok()?;
     let out = kwp.wrap_key(&target, &mut buf).ok()?;
@@ -106,7 +115,7 @@ pub fn known_answer_test(
     expected: &[u8],
     token: &str,
 ) -> Result<(), Error> {
-    let (kek, target) = kat_keys(spec);
+    let (kek, target_type, target) = kat_keys(spec);
     // Throw-away keys of known value are created with CKA_VALUE set; no value is ever read.
     let secret = |value: &[u8], key_type: KeyType, wrap: bool| {
         vec![
@@ -121,7 +130,7 @@ pub fn known_answer_test(
         ]
     };
     let kek_handle = session.create_object(&secret(&kek, KeyType::AES, true))?;
-    let target_handle = match session.create_object(&secret(&target, spec.key_type(), false)) {
+    let target_handle = match session.create_object(&secret(&target, target_type, false)) {
         Ok(h) => h,
         Err(e) => {
             session.destroy_object(kek_handle)?;
@@ -139,8 +148,13 @@ pub fn known_answer_test(
     match wrapped {
         Ok(bytes) if bytes == expected => Ok(()),
         Ok(bytes) => Err(refused(format!(
-            "it wrapped a {}-byte {spec} key of known value to {} bytes that differ from RFC 5649",
+            "it wrapped a {}-byte {} of known value to {} bytes that differ from RFC 5649",
             target.len(),
+            if spec.is_asymmetric() {
+                format!("secret (standing for the PKCS#8 of a {spec} private key)")
+            } else {
+                format!("{spec} key")
+            },
             bytes.len()
         ))),
         Err(e) => Err(refused(format!(
@@ -216,6 +230,7 @@ mod tests {
         assert_eq!(kat_expected(KeySpec::Aes256).unwrap().len(), 40);
         assert_eq!(kat_expected(KeySpec::Hmac224).unwrap().len(), 40);
         assert_eq!(kat_expected(KeySpec::Hmac512).unwrap().len(), 72);
+        assert_eq!(kat_expected(KeySpec::Rsa2048).unwrap().len(), 80);
     }
 
     #[test]

@@ -8,6 +8,7 @@
 pub mod backup;
 pub mod keys;
 pub mod kwp;
+pub mod pair;
 pub mod signer;
 pub mod wrapping;
 
@@ -230,6 +231,21 @@ pub enum Error {
         /// The length returned.
         actual: usize,
     },
+    /// The token returned an RFC 5649 wrap of a private key of an impossible size.
+    #[error(
+        "the token returned {actual} bytes of AES-wrapped private key where a multiple of 8 between {min} and {max} was due"
+    )]
+    WrappedLengthOutOfBounds {
+        /// The least length due.
+        min: usize,
+        /// The greatest length due.
+        max: usize,
+        /// The length returned.
+        actual: usize,
+    },
+    /// A private key was to be wrapped without RSA-AES.
+    #[error("a private key can be wrapped only with RSA-AES (RSA_AES_KEY_WRAP_SHA_1 or _SHA_256)")]
+    PrivateKeyNeedsRsaAes,
     /// The token has no backup key of that label.
     #[error("token {token:?} has no backup key pair labelled {label:?}")]
     NoBackupKey {
@@ -237,6 +253,14 @@ pub enum Error {
         token: String,
         /// The backup key label.
         label: String,
+    },
+    /// A key pair's public key could not be established.
+    #[error("the public key of {label:?}: {reason}")]
+    PublicKey {
+        /// The key label.
+        label: String,
+        /// What is wrong.
+        reason: String,
     },
     /// The token has no backup key with the public key a backup was made for.
     #[error("token {token:?} holds no backup key whose public key has SHA-256 {fingerprint}")]

@@ -41,12 +41,7 @@ impl SignerPublicKey {
 /// Parses `CKA_EC_POINT`: a DER OCTET STRING around the SEC1 point (PKCS#11), or the bare point
 /// (some tokens).
 fn parse_ec_point(raw: &[u8]) -> Result<p256::PublicKey, Error> {
-    // An uncompressed P-256 point is 65 bytes starting with 0x04; wrapped in an OCTET STRING it
-    // is 67 bytes starting with 0x04 0x41.
-    let bare = match raw {
-        [0x04, 0x41, rest @ ..] if rest.len() == 0x41 => rest,
-        _ => raw,
-    };
+    let bare = super::pair::bare_ec_point(raw, 32).unwrap_or(raw);
     p256::PublicKey::from_sec1_bytes(bare).map_err(|e| Error::Signer {
         reason: format!("CKA_EC_POINT is not a P-256 point: {e}"),
     })

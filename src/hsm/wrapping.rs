@@ -99,6 +99,23 @@ fn check_len(actual: usize, expected: usize) -> Result<(), Error> {
     }
 }
 
+/// Checks the RFC 5649 part of an RSA-AES wrap: exact for a secret key; for a private key, a
+/// multiple of 8 within the bounds of its PKCS#8 encoding.
+fn check_kwp_len(actual: usize, spec: KeySpec) -> Result<(), Error> {
+    match (spec.secret_len(), super::pair::pkcs8_len_bounds(spec)) {
+        (Some(len), _) => check_len(actual, super::kwp::kwp_len(len)),
+        (None, Some((min, max))) => {
+            let (min, max) = (super::kwp::kwp_len(min), super::kwp::kwp_len(max));
+            if actual % 8 == 0 && (min..=max).contains(&actual) {
+                Ok(())
+            } else {
+                Err(Error::WrappedLengthOutOfBounds { min, max, actual })
+            }
+        }
+        (None, None) => Err(Error::PrivateKeyNeedsRsaAes),
+    }
+}
+
 /// The modulus of the RSA-2048 public key trials wrap under: made once with `openssl genpkey`,
 /// its private half discarded. Only throw-away keys are ever wrapped under it.
 const TRIAL_MODULUS: [u8; 256] = [
@@ -220,7 +237,13 @@ impl Token {
         let throwaway = self
             .session()
             .generate_key(&Mechanism::AesKeyGen, &template)?;
-        let trial = self.wrap(method, wrapping_key, throwaway, modulus_len, 32);
+        let trial = self.wrap(
+            method,
+            wrapping_key,
+            throwaway,
+            modulus_len,
+            KeySpec::Aes256,
+        );
         self.destroy(throwaway)?;
         match trial {
             Ok(_) => Ok(()),
@@ -231,15 +254,16 @@ impl Token {
         }
     }
 
-    /// Wraps `key` (of `key_len` bytes) under `wrapping_key` and checks the result has exactly
-    /// the length due.
+    /// Wraps `key` (material of `spec`) under `wrapping_key` and checks the result has exactly
+    /// the length due: for a private key, whose PKCS#8 is of the token's making, an RFC 5649
+    /// output within the bounds for `spec`.
     pub fn wrap(
         &self,
         method: &WrapMethod,
         wrapping_key: ObjectHandle,
         key: ObjectHandle,
         modulus_len: usize,
-        key_len: usize,
+        spec: KeySpec,
     ) -> Result<Vec<u8>, Error> {
         let rsa = rsa_mechanism(method.algorithm);
         let wrapped = match method.kwp {
@@ -259,7 +283,7 @@ impl Token {
                         let rsa_part = self.session().wrap_key(&rsa, wrapping_key, ephemeral)?;
                         // Each part is checked on its own: the token's lengths are not trusted.
                         check_len(rsa_part.len(), modulus_len)?;
-                        check_len(target.len(), super::kwp::kwp_len(key_len))?;
+                        check_kwp_len(target.len(), spec)?;
                         Ok([rsa_part, target].concat())
                     });
                 let destroyed = self.destroy(ephemeral);
@@ -268,10 +292,15 @@ impl Token {
                 composed
             }
         };
-        check_len(
-            wrapped.len(),
-            method.algorithm.wrapped_len(modulus_len, key_len),
-        )?;
+        match spec.secret_len() {
+            Some(len) => check_len(
+                wrapped.len(),
+                method.algorithm.wrapped_len(modulus_len, len),
+            )?,
+            // A private key is only ever wrapped with RSA-AES, whose parts were checked above.
+            None if method.kwp.is_some() => {}
+            None => return Err(Error::PrivateKeyNeedsRsaAes),
+        }
         Ok(wrapped)
     }
 

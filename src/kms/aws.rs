@@ -3,6 +3,8 @@
 use serde_json::Value;
 use time::OffsetDateTime;
 
+use crate::hsm::keys::KeySpec;
+
 use super::{
     Error, Import, ImportParams, OutputFile, Target, check_not_expired, format_time, is_digits,
     is_region, key_id_token_and_public_key, parse_json_object, rfc3339, script_prologue,
@@ -96,6 +98,26 @@ fn is_key_id(value: &str) -> bool {
     }
 }
 
+/// AWS's `KeySpec` for the material and the `KeyUsage` a key of it is created with (an RSA key
+/// may instead be `ENCRYPT_DECRYPT`, an EC key `KEY_AGREEMENT`). `None` for AES-256, AWS's
+/// default (`SYMMETRIC_DEFAULT`, `ENCRYPT_DECRYPT`).
+pub fn key_spec(spec: KeySpec) -> Option<(&'static str, &'static str)> {
+    Some(match spec {
+        KeySpec::Aes256 => return None,
+        KeySpec::Hmac224 => ("HMAC_224", "GENERATE_VERIFY_MAC"),
+        KeySpec::Hmac256 => ("HMAC_256", "GENERATE_VERIFY_MAC"),
+        KeySpec::Hmac384 => ("HMAC_384", "GENERATE_VERIFY_MAC"),
+        KeySpec::Hmac512 => ("HMAC_512", "GENERATE_VERIFY_MAC"),
+        KeySpec::Rsa2048 => ("RSA_2048", "SIGN_VERIFY"),
+        KeySpec::Rsa3072 => ("RSA_3072", "SIGN_VERIFY"),
+        KeySpec::Rsa4096 => ("RSA_4096", "SIGN_VERIFY"),
+        KeySpec::EcP256 => ("ECC_NIST_P256", "SIGN_VERIFY"),
+        KeySpec::EcP384 => ("ECC_NIST_P384", "SIGN_VERIFY"),
+        KeySpec::EcP521 => ("ECC_NIST_P521", "SIGN_VERIFY"),
+        KeySpec::EcSecp256k1 => ("ECC_SECG_P256K1", "SIGN_VERIFY"),
+    })
+}
+
 /// `EncryptedKeyMaterial.bin`, `ImportToken.bin` and `import.sh`.
 pub fn files(import: &Import<'_>, import_token: &[u8]) -> Vec<OutputFile> {
     let expiry = match import.material_valid_to {
@@ -105,8 +127,16 @@ pub fn files(import: &Import<'_>, import_token: &[u8]) -> Vec<OutputFile> {
         ),
         None => "    --expiration-model KEY_MATERIAL_DOES_NOT_EXPIRE \\\n".to_owned(),
     };
+    let create = key_spec(import.key_spec).map_or(String::new(), |(spec, usage)| {
+        format!(
+            "# The KMS key must have been created for {} material:\n\
+             #   aws kms create-key --origin EXTERNAL --key-spec {spec} --key-usage {usage}\n\
+             # (an RSA key may be ENCRYPT_DECRYPT instead, an EC key KEY_AGREEMENT).\n",
+            import.key_spec
+        )
+    });
     let script = format!(
-        "{prologue}exec aws kms import-key-material \\\n    \
+        "{prologue}{create}exec aws kms import-key-material \\\n    \
          --key-id {key_id} \\\n    \
          --encrypted-key-material \"fileb://$here/{ENCRYPTED_KEY_MATERIAL}\" \\\n    \
          --import-token \"fileb://$here/{IMPORT_TOKEN}\" \\\n\

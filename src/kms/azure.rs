@@ -1,12 +1,13 @@
-//! Azure Managed HSM: a key exchange key (KEK) as `az keyvault key show` prints it (or its public
-//! key as PEM with `--azure-kid`) in, a `.byok` file as Microsoft's BYOK specification defines it
-//! and `az keyvault key import` out.
+//! Azure Key Vault and Managed HSM: a key exchange key (KEK) as `az keyvault key show` prints it
+//! (or its public key as PEM with `--azure-kid`) in, a `.byok` file as Microsoft's BYOK
+//! specification defines it and `az keyvault key import` out.
 //!
 //! The `.byok` file is `{"schema_version":"1.0.0","header":{"kid":KID,"alg":"dir","enc":
 //! "CKM_RSA_AES_KEY_WRAP"},"ciphertext":BASE64URL,"generator":TEXT}`: the ciphertext is
 //! RSA-OAEP with SHA-1 of an ephemeral AES key followed by RFC 5649 of the key under it, and
-//! `kid` is the KEK's full versioned id exactly as given. AES keys (`oct-HSM`) import into a
-//! Managed HSM only, so the KEK must be one of a Managed HSM.
+//! `kid` is the KEK's full versioned id exactly as given. The key is imported where the KEK is:
+//! AES keys (`oct-HSM`) into a Managed HSM only; RSA and EC keys (`RSA-HSM`, `EC-HSM`) into a
+//! Managed HSM or a Key Vault (Premium).
 
 use base64::Engine as _;
 use base64::alphabet;
@@ -14,6 +15,8 @@ use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
 use base64::engine::{DecodePaddingMode, general_purpose};
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
+
+use crate::hsm::keys::KeySpec;
 
 use super::{
     Error, Import, ImportParams, OutputFile, Provider, ProviderOptions, Target as AnyTarget,
@@ -26,15 +29,46 @@ pub const BYOK_FILE: &str = "key.byok";
 
 /// The Managed HSM host suffix (Azure public cloud).
 const MANAGED_HSM_HOST: &str = ".managedhsm.azure.net";
+/// Where AES keys go.
+pub(crate) const AES_NOTE: &str =
+    "AES keys import into Azure Managed HSM only (kty oct-HSM); a Key Vault cannot import them.";
 
-const KID_SYNTAX: &str = "a versioned key id of an Azure Managed HSM \
-     (https://NAME.managedhsm.azure.net/keys/KEY/VERSION); AES keys import into a Managed HSM only, \
-     not into a Key Vault";
+/// The Key Vault host suffix (Azure public cloud).
+const KEY_VAULT_HOST: &str = ".vault.azure.net";
+
+const KID_SYNTAX: &str = "a versioned key id of an Azure Managed HSM or Key Vault \
+     (https://NAME.managedhsm.azure.net/keys/KEY/VERSION, https://NAME.vault.azure.net/keys/KEY/VERSION)";
 /// The option naming the key the material goes into, and what it means.
 pub(crate) const KEY_OPTION: (&str, &str) = (
     "--azure-key NAME",
-    "the name of the key the import creates in the Managed HSM",
+    "the name of the key the import creates in the Managed HSM or Key Vault",
 );
+
+/// Where an Azure key lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Store {
+    /// A Managed HSM (`NAME.managedhsm.azure.net`, `az … --hsm-name`).
+    ManagedHsm,
+    /// A Key Vault (`NAME.vault.azure.net`, `az … --vault-name`).
+    KeyVault,
+}
+
+impl Store {
+    fn host(self) -> &'static str {
+        match self {
+            Store::ManagedHsm => MANAGED_HSM_HOST,
+            Store::KeyVault => KEY_VAULT_HOST,
+        }
+    }
+
+    /// The store's kind, for people.
+    pub fn display_name(self) -> &'static str {
+        match self {
+            Store::ManagedHsm => "Azure Managed HSM",
+            Store::KeyVault => "Azure Key Vault",
+        }
+    }
+}
 const KEY_NAME_SYNTAX: &str = "an Azure key name (1 to 127 of A-Z a-z 0-9 -)";
 
 /// Where the material goes: the KEK's id and the key the import creates.
@@ -42,15 +76,17 @@ const KEY_NAME_SYNTAX: &str = "an Azure key name (1 to 127 of A-Z a-z 0-9 -)";
 pub struct Target {
     /// The KEK's full versioned id, exactly as given; the `.byok` header's `kid`.
     pub kid: String,
-    /// The Managed HSM's name (from the `kid`).
+    /// The Managed HSM's or Key Vault's name (from the `kid`).
     pub hsm: String,
+    /// Whether that is a Managed HSM or a Key Vault.
+    pub store: Store,
     /// The name of the key to create.
     pub key: String,
 }
 
-/// Checks a KEK id from `field` (`https://HSM.managedhsm.azure.net/keys/NAME/VERSION`) and
-/// returns the Managed HSM's name.
-pub(crate) fn managed_hsm_of(field: &'static str, kid: &str) -> Result<String, Error> {
+/// Checks a KEK id from `field` (`https://NAME.managedhsm.azure.net/keys/KEY/VERSION` or
+/// `https://NAME.vault.azure.net/keys/KEY/VERSION`) and returns where it lives.
+pub(crate) fn store_of(field: &'static str, kid: &str) -> Result<(Store, String), Error> {
     let bad = || Error::InvalidName {
         field,
         value: kid.to_owned(),
@@ -61,9 +97,13 @@ pub(crate) fn managed_hsm_of(field: &'static str, kid: &str) -> Result<String, E
     let [host, "keys", name, version] = parts.as_slice() else {
         return Err(bad());
     };
-    let hsm = host
-        .strip_suffix(MANAGED_HSM_HOST)
-        .filter(|h| is_hsm_name(h))
+    let (store, hsm) = [Store::ManagedHsm, Store::KeyVault]
+        .into_iter()
+        .find_map(|store| {
+            host.strip_suffix(store.host())
+                .filter(|h| is_hsm_name(h))
+                .map(|h| (store, h))
+        })
         .ok_or_else(bad)?;
     if !is_key_name(name)
         || !(1..=64).contains(&version.len())
@@ -71,7 +111,7 @@ pub(crate) fn managed_hsm_of(field: &'static str, kid: &str) -> Result<String, E
     {
         return Err(bad());
     }
-    Ok(hsm.to_owned())
+    Ok((store, hsm.to_owned()))
 }
 
 /// A Managed HSM (or vault) name: 3 to 24 of `a-z A-Z 0-9 -`, starting with a letter, ending with
@@ -144,19 +184,19 @@ pub fn parse(
     options: &ProviderOptions,
     now: OffsetDateTime,
 ) -> Result<ImportParams, Error> {
-    let (kid_text, hsm, public_key, valid_to) = if is_pem(bytes) {
+    let (kid_text, store, hsm, public_key, valid_to) = if is_pem(bytes) {
         let text = std::str::from_utf8(bytes).map_err(|_| Error::Pem {
             field: "the parameters file",
             reason: "it is not UTF-8 text".into(),
         })?;
         let public_key = spki_from_pem("the parameters file", text)?;
         let kid_text = options.azure_kid.clone().ok_or(Error::KidRequired)?;
-        let hsm = managed_hsm_of("--azure-kid", &kid_text)?;
-        (kid_text, hsm, public_key, None)
+        let (store, hsm) = store_of("--azure-kid", &kid_text)?;
+        (kid_text, store, hsm, public_key, None)
     } else {
         let map = parse_json_object(bytes)?;
         let kid_text = string_at(&map, "key.kid")?;
-        let hsm = managed_hsm_of("key.kid", kid_text)?;
+        let (store, hsm) = store_of("key.kid", kid_text)?;
         if let Some(given) = &options.azure_kid {
             if given != kid_text {
                 return Err(Error::KidMismatch {
@@ -221,7 +261,7 @@ pub fn parse(
             }
         }
         let public_key = jwk_public_key(&map)?;
-        (kid_text.to_owned(), hsm, public_key, expires)
+        (kid_text.to_owned(), store, hsm, public_key, expires)
     };
     let key = options.azure_key.as_deref().ok_or(Error::OptionRequired {
         option: KEY_OPTION.0,
@@ -230,7 +270,7 @@ pub fn parse(
     })?;
     check_key_name(key)?;
     Ok(ImportParams {
-        key_id: format!("https://{hsm}{MANAGED_HSM_HOST}/keys/{key}"),
+        key_id: format!("https://{hsm}{}/keys/{key}", store.host()),
         public_key,
         valid_to,
         fixed_algorithm: None,
@@ -238,6 +278,7 @@ pub fn parse(
         target: AnyTarget::Azure(Target {
             kid: kid_text,
             hsm,
+            store,
             key: key.to_owned(),
         }),
     })
@@ -260,29 +301,66 @@ pub fn byok(import: &Import<'_>, target: &Target) -> String {
     )
 }
 
+/// Azure's `--kty` for the material, and `--curve` for an EC key.
+fn kty(spec: KeySpec) -> (&'static str, Option<&'static str>) {
+    match spec {
+        KeySpec::EcP256 => ("EC-HSM", Some("P-256")),
+        KeySpec::EcP384 => ("EC-HSM", Some("P-384")),
+        KeySpec::EcP521 => ("EC-HSM", Some("P-521")),
+        KeySpec::EcSecp256k1 => ("EC-HSM", Some("P-256K")),
+        KeySpec::Rsa2048 | KeySpec::Rsa3072 | KeySpec::Rsa4096 => ("RSA-HSM", None),
+        _ => ("oct-HSM", None),
+    }
+}
+
+impl Target {
+    /// Refuses AES material for a Key Vault: only a Managed HSM imports it.
+    pub fn check_spec(&self, spec: KeySpec) -> Result<(), Error> {
+        if self.store == Store::KeyVault && !spec.is_asymmetric() {
+            return Err(Error::KeyVaultNoSecretKeys {
+                vault: self.hsm.clone(),
+                key_spec: spec,
+            });
+        }
+        Ok(())
+    }
+}
+
 /// `key.byok` and `import.sh`.
 pub fn files(import: &Import<'_>, target: &Target) -> Vec<OutputFile> {
     let expires = match import.material_valid_to {
         Some(t) => format!("    --expires {} \\\n", format_time(t)),
         None => String::new(),
     };
+    let (kty, curve) = kty(import.key_spec);
+    let curve = curve.map_or(String::new(), |c| format!("    --curve {c} \\\n"));
+    let store = match target.store {
+        Store::ManagedHsm => "--hsm-name",
+        Store::KeyVault => "--vault-name",
+    };
     let script = format!(
-        "{prologue}# AES keys import into Azure Managed HSM only (kty oct-HSM); a Key Vault cannot import them.\n\
-         exec az keyvault key import \\\n    \
-         --hsm-name {hsm} \\\n    \
+        "{prologue}{note}exec az keyvault key import \\\n    \
+         {store} {hsm} \\\n    \
          --name {key} \\\n    \
          --byok-file \"$here/{BYOK_FILE}\" \\\n    \
-         --kty oct-HSM \\\n\
-         {expires}    \"$@\"\n",
+         --kty {kty} \\\n\
+         {curve}{expires}    \"$@\"\n",
         prologue = script_prologue(
             &format!(
-                "Imports key material wrapped in an HSM with {} into Azure Managed HSM.",
-                import.algorithm
+                "Imports {} key material wrapped in an HSM with {} into {}.",
+                import.key_spec,
+                import.algorithm,
+                target.store.display_name()
             ),
             "--subscription ID",
         ),
         hsm = shell_quote(&target.hsm),
         key = shell_quote(&target.key),
+        note = if import.key_spec.is_asymmetric() {
+            String::new()
+        } else {
+            format!("# {AES_NOTE}\n")
+        },
     );
     vec![
         OutputFile::data(BYOK_FILE, byok(import, target).into_bytes()),
@@ -297,16 +375,21 @@ mod tests {
 
     #[test]
     fn kids() {
-        let hsm = managed_hsm_of(
+        let hsm = store_of(
             "key.kid",
             "https://contoso-hsm.managedhsm.azure.net/keys/KEKforBYOK/eba63d27e4e34e028839b53fac905621",
         )
         .unwrap();
-        assert_eq!(hsm, "contoso-hsm");
+        assert_eq!(hsm, (Store::ManagedHsm, "contoso-hsm".to_owned()));
+        let vault = store_of(
+            "key.kid",
+            "https://contoso.vault.azure.net/keys/kek/eba63d27e4e34e028839b53fac905621",
+        )
+        .unwrap();
+        assert_eq!(vault, (Store::KeyVault, "contoso".to_owned()));
         for bad in [
             "",
-            // A Key Vault cannot import AES keys.
-            "https://contoso.vault.azure.net/keys/kek/eba63d27e4e34e028839b53fac905621",
+            "https://contoso.vault.azure.net.evil.example/keys/kek/v1",
             // Not versioned.
             "https://contoso.managedhsm.azure.net/keys/kek",
             "https://contoso.managedhsm.azure.net/keys/kek/",
@@ -318,7 +401,7 @@ mod tests {
             "https://c--x.managedhsm.azure.net/keys/kek/v1",
             "https://1contoso.managedhsm.azure.net/keys/kek/v1",
         ] {
-            assert!(managed_hsm_of("key.kid", bad).is_err(), "{bad}");
+            assert!(store_of("key.kid", bad).is_err(), "{bad}");
         }
     }
 

@@ -10,6 +10,8 @@ use std::fmt;
 
 use time::OffsetDateTime;
 
+use crate::hsm::keys::KeySpec;
+
 use super::{
     Error, FixedAlgorithm, Import, ImportParams, OutputFile, ProviderOptions, Target as AnyTarget,
     WrappingAlgorithm, format_time, is_region, parse_json_object, rfc3339, script_prologue,
@@ -109,6 +111,96 @@ pub struct Target {
     pub key: String,
     /// The job's method.
     pub method: ImportMethod,
+    /// The version's algorithm (`gcloud … --algorithm`), as `--gcp-algorithm` gave it; `None`
+    /// for AES-256 material, which is `google-symmetric-encryption`.
+    pub algorithm: Option<String>,
+}
+
+/// The algorithm of imported AES-256 material.
+const SYMMETRIC: &str = "google-symmetric-encryption";
+
+/// The key spec whose material a Google Cloud KMS algorithm takes (`gcloud kms keys versions
+/// import --algorithm`), for the algorithms keyrite imports.
+pub fn algorithm_spec(name: &str) -> Option<KeySpec> {
+    let rsa = |bits: &str| match bits {
+        "2048" => Some(KeySpec::Rsa2048),
+        "3072" => Some(KeySpec::Rsa3072),
+        "4096" => Some(KeySpec::Rsa4096),
+        _ => None,
+    };
+    let with_hash = |rest: &str| {
+        let (bits, hash) = rest.split_once('-')?;
+        let spec = rsa(bits)?;
+        match hash {
+            "sha256" => Some(spec),
+            "sha512" if spec == KeySpec::Rsa4096 => Some(spec),
+            _ => None,
+        }
+    };
+    match name {
+        SYMMETRIC => Some(KeySpec::Aes256),
+        "ec-sign-p256-sha256" => Some(KeySpec::EcP256),
+        "ec-sign-p384-sha384" => Some(KeySpec::EcP384),
+        "ec-sign-secp256k1-sha256" => Some(KeySpec::EcSecp256k1),
+        _ => {
+            if let Some(rest) = name.strip_prefix("rsa-sign-pss-") {
+                with_hash(rest)
+            } else if let Some(rest) = name.strip_prefix("rsa-sign-pkcs1-") {
+                with_hash(rest)
+            } else if let Some(bits) = name.strip_prefix("rsa-sign-raw-pkcs1-") {
+                rsa(bits)
+            } else if let Some(rest) = name.strip_prefix("rsa-decrypt-oaep-") {
+                let (bits, hash) = rest.split_once('-')?;
+                (hash == "sha1")
+                    .then(|| rsa(bits))
+                    .flatten()
+                    .or_else(|| with_hash(rest))
+            } else {
+                None
+            }
+        }
+    }
+}
+
+/// The option choosing the version's algorithm.
+pub(crate) const ALGORITHM_OPTION: (&str, &str) = (
+    "--gcp-algorithm NAME",
+    "the imported version's algorithm (e.g. rsa-sign-pss-2048-sha256, ec-sign-p256-sha256), which the key's purpose must allow",
+);
+
+/// Checks an algorithm given with `--gcp-algorithm`.
+pub(crate) fn check_algorithm_name(name: &str) -> Result<(), Error> {
+    if algorithm_spec(name).is_some() {
+        Ok(())
+    } else {
+        Err(Error::InvalidName {
+            field: "--gcp-algorithm",
+            value: name.to_owned(),
+            expected: "a Google Cloud KMS algorithm keyrite imports \
+                 (google-symmetric-encryption, rsa-sign-pss-2048-sha256, rsa-sign-pkcs1-3072-sha256, \
+                 rsa-decrypt-oaep-4096-sha256, ec-sign-p256-sha256, ec-sign-p384-sha384, ec-sign-secp256k1-sha256, …)",
+        })
+    }
+}
+
+impl Target {
+    /// The version's algorithm for material of `spec`: `--gcp-algorithm` must name one that
+    /// takes it; AES-256 material needs none.
+    pub fn algorithm_for(&self, spec: KeySpec) -> Result<&str, Error> {
+        match self.algorithm.as_deref() {
+            Some(name) if algorithm_spec(name) == Some(spec) => Ok(name),
+            Some(name) => Err(Error::GcpAlgorithmMismatch {
+                algorithm: name.to_owned(),
+                key_spec: spec,
+            }),
+            None if spec == KeySpec::Aes256 => Ok(SYMMETRIC),
+            None => Err(Error::OptionRequired {
+                option: ALGORITHM_OPTION.0,
+                meaning: ALGORITHM_OPTION.1,
+                provider: super::Provider::Gcp,
+            }),
+        }
+    }
 }
 
 const JOB_NAME_SYNTAX: &str = "a Google Cloud KMS import job name \
@@ -243,12 +335,14 @@ pub fn parse(
             import_job: import_job.to_owned(),
             key: key.to_owned(),
             method,
+            algorithm: options.gcp_algorithm.clone(),
         }),
     })
 }
 
-/// `wrapped-key.bin` and `import.sh`. keyrite imports AES-256 material into Google
-/// (`google-symmetric-encryption`, a key of purpose `ENCRYPT_DECRYPT`).
+/// `wrapped-key.bin` and `import.sh`: AES-256 material as `google-symmetric-encryption` (a key
+/// of purpose `ENCRYPT_DECRYPT`), a key pair's private key as the `--gcp-algorithm` that
+/// [`ImportParams::check`](super::ImportParams::check) accepted for it.
 pub fn files(import: &Import<'_>, target: &Target) -> Vec<OutputFile> {
     let script = format!(
         "{prologue}exec gcloud kms keys versions import \\\n    \
@@ -257,7 +351,7 @@ pub fn files(import: &Import<'_>, target: &Target) -> Vec<OutputFile> {
          --keyring {ring} \\\n    \
          --key {key} \\\n    \
          --project {project} \\\n    \
-         --algorithm google-symmetric-encryption \\\n    \
+         --algorithm {algorithm} \\\n    \
          --wrapped-key-file \"$here/{WRAPPED_KEY}\" \\\n    \
          \"$@\"\n",
         prologue = script_prologue(
@@ -272,6 +366,8 @@ pub fn files(import: &Import<'_>, target: &Target) -> Vec<OutputFile> {
         ring = shell_quote(&target.key_ring),
         key = shell_quote(&target.key),
         project = shell_quote(&target.project),
+        // check() refused the parameters unless algorithm_for succeeds for this key spec.
+        algorithm = shell_quote(target.algorithm_for(import.key_spec).unwrap_or(SYMMETRIC)),
     );
     vec![
         OutputFile::data(WRAPPED_KEY, import.wrapped.to_vec()),
@@ -282,6 +378,35 @@ pub fn files(import: &Import<'_>, target: &Target) -> Vec<OutputFile> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn algorithms_and_the_material_they_take() {
+        for (name, spec) in [
+            ("google-symmetric-encryption", KeySpec::Aes256),
+            ("rsa-sign-pss-2048-sha256", KeySpec::Rsa2048),
+            ("rsa-sign-pkcs1-3072-sha256", KeySpec::Rsa3072),
+            ("rsa-sign-pss-4096-sha512", KeySpec::Rsa4096),
+            ("rsa-sign-raw-pkcs1-2048", KeySpec::Rsa2048),
+            ("rsa-decrypt-oaep-3072-sha1", KeySpec::Rsa3072),
+            ("rsa-decrypt-oaep-4096-sha512", KeySpec::Rsa4096),
+            ("ec-sign-p256-sha256", KeySpec::EcP256),
+            ("ec-sign-p384-sha384", KeySpec::EcP384),
+            ("ec-sign-secp256k1-sha256", KeySpec::EcSecp256k1),
+        ] {
+            assert_eq!(algorithm_spec(name), Some(spec), "{name}");
+        }
+        for bad in [
+            "",
+            "rsa-sign-pss-2048-sha512",
+            "rsa-sign-pss-1024-sha256",
+            "ec-sign-p521-sha512",
+            "ec-sign-p256-sha384",
+            "rsa-decrypt-oaep-2048-sha384",
+            "hmac-sha256",
+        ] {
+            assert_eq!(algorithm_spec(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn job_names() {

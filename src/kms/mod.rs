@@ -29,6 +29,9 @@ use sha2::{Digest as _, Sha256};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
+/// The public key of a key pair whose private key was wrapped, written beside the import files.
+pub const PUBLIC_PEM: &str = "public.pem";
+
 /// The smallest RSA wrapping key keyrite accepts.
 pub const MIN_RSA_BITS: usize = 2048;
 
@@ -70,7 +73,7 @@ impl Provider {
             Provider::Aws => "AWS KMS",
             Provider::Alibaba => "Alibaba Cloud KMS",
             Provider::Gcp => "Google Cloud KMS",
-            Provider::Azure => "Azure Managed HSM",
+            Provider::Azure => "Azure Key Vault",
             Provider::Vault => "HashiCorp Vault transit",
             Provider::Pkcs11Backup => "backup token",
         }
@@ -113,14 +116,19 @@ impl Provider {
         matches!(self, Provider::Aws | Provider::Alibaba | Provider::Azure)
     }
 
-    /// Something to tell the user about this provider's import, beside the command to run.
-    pub fn import_note(self) -> Option<&'static str> {
+    /// Something to tell the user about this provider's import of `spec` material, beside the
+    /// command to run.
+    pub fn import_note(self, spec: KeySpec) -> Option<String> {
         match self {
-            Provider::Azure => Some(
-                "AES keys import into Azure Managed HSM only (kty oct-HSM); a Key Vault cannot import them.",
-            ),
-            Provider::Pkcs11Backup => Some(backup::NOTE),
-            Provider::Aws | Provider::Alibaba | Provider::Gcp | Provider::Vault => None,
+            Provider::Azure if !spec.is_asymmetric() => Some(azure::AES_NOTE.to_owned()),
+            Provider::Pkcs11Backup => Some(backup::NOTE.to_owned()),
+            Provider::Aws => aws::key_spec(spec).map(|(aws_spec, usage)| {
+                format!(
+                    "The AWS KMS key must have been created for this material: \
+                     aws kms create-key --origin EXTERNAL --key-spec {aws_spec} --key-usage {usage}"
+                )
+            }),
+            _ => None,
         }
     }
 
@@ -135,6 +143,11 @@ impl Provider {
     ) -> Result<(), Error> {
         let given = [
             ("--gcp-key", options.gcp_key.is_some(), Provider::Gcp),
+            (
+                "--gcp-algorithm",
+                options.gcp_algorithm.is_some(),
+                Provider::Gcp,
+            ),
             ("--azure-key", options.azure_key.is_some(), Provider::Azure),
             ("--azure-kid", options.azure_kid.is_some(), Provider::Azure),
             ("--vault-key", options.vault_key.is_some(), Provider::Vault),
@@ -169,11 +182,14 @@ impl Provider {
         if let Some(name) = &options.gcp_key {
             gcp::check_key_name(name)?;
         }
+        if let Some(name) = &options.gcp_algorithm {
+            gcp::check_algorithm_name(name)?;
+        }
         if let Some(name) = &options.azure_key {
             azure::check_key_name(name)?;
         }
         if let Some(kid) = &options.azure_kid {
-            azure::managed_hsm_of("--azure-kid", kid)?;
+            azure::store_of("--azure-kid", kid)?;
         }
         if let Some(name) = &options.vault_key {
             vault::check_key_name(name)?;
@@ -194,12 +210,34 @@ impl Provider {
     pub fn key_specs(self) -> &'static [KeySpec] {
         use KeySpec::*;
         match self {
-            Provider::Aws => &[Aes256, Hmac224, Hmac256, Hmac384, Hmac512],
+            Provider::Aws | Provider::Pkcs11Backup => &crate::hsm::keys::ALL_KEY_SPECS,
             Provider::Alibaba => &[Aes256],
-            Provider::Gcp | Provider::Azure => &[Aes256],
-            // Vault's HMAC keys are 32 to 512 bytes: HMAC_224's 28 bytes are refused there.
-            Provider::Vault => &[Aes256, Hmac256, Hmac384, Hmac512],
-            Provider::Pkcs11Backup => &[Aes256, Hmac224, Hmac256, Hmac384, Hmac512],
+            // Google imports no P-521 key.
+            Provider::Gcp => &[
+                Aes256,
+                Rsa2048,
+                Rsa3072,
+                Rsa4096,
+                EcP256,
+                EcP384,
+                EcSecp256k1,
+            ],
+            Provider::Azure => &[
+                Aes256,
+                Rsa2048,
+                Rsa3072,
+                Rsa4096,
+                EcP256,
+                EcP384,
+                EcP521,
+                EcSecp256k1,
+            ],
+            // Vault's HMAC keys are 32 to 512 bytes: HMAC_224's 28 bytes are refused there. Its
+            // transit engine has no secp256k1 keys.
+            Provider::Vault => &[
+                Aes256, Hmac256, Hmac384, Hmac512, Rsa2048, Rsa3072, Rsa4096, EcP256, EcP384,
+                EcP521,
+            ],
         }
     }
 
@@ -240,6 +278,8 @@ impl Provider {
 pub struct ProviderOptions {
     /// Google: the key (in the import job's key ring) a new version is imported into.
     pub gcp_key: Option<String>,
+    /// Google: the imported version's algorithm, for a key pair.
+    pub gcp_algorithm: Option<String>,
     /// Azure: the name of the key the import creates in the Managed HSM.
     pub azure_key: Option<String>,
     /// Azure: the key exchange key's full versioned id, when the parameters are a bare PEM.
@@ -344,6 +384,26 @@ impl WrappingAlgorithm {
             modulus_len + 8 + key_len.div_ceil(8) * 8
         } else {
             modulus_len
+        }
+    }
+}
+
+impl WrappingAlgorithm {
+    /// The least and greatest size of the wrapped output for key material of `spec` under a
+    /// wrapping key of `modulus_len` bytes: one size for a secret key; for a private key, whose
+    /// PKCS#8 encoding the token makes, the RSA part and RFC 5649 of the encoding's bounds.
+    /// `None` where the algorithm cannot carry the material (a private key without RSA-AES).
+    pub fn wrapped_len_bounds(self, modulus_len: usize, spec: KeySpec) -> Option<(usize, usize)> {
+        match (spec.secret_len(), crate::hsm::pair::pkcs8_len_bounds(spec)) {
+            (Some(len), _) => {
+                let len = self.wrapped_len(modulus_len, len);
+                Some((len, len))
+            }
+            (None, Some((min, max))) if self.is_rsa_aes() => Some((
+                self.wrapped_len(modulus_len, min),
+                self.wrapped_len(modulus_len, max),
+            )),
+            (None, _) => None,
         }
     }
 }
@@ -509,7 +569,7 @@ pub enum Target {
     },
     /// Google Cloud KMS: the import job and the key.
     Gcp(gcp::Target),
-    /// Azure Managed HSM: the key exchange key and the key to create.
+    /// Azure Managed HSM or Key Vault: the key exchange key and the key to create.
     Azure(azure::Target),
     /// HashiCorp Vault transit: the mount and the key to create.
     Vault(vault::Target),
@@ -559,6 +619,27 @@ impl ImportParams {
             if expected != actual {
                 return Err(Error::KeySpecMismatch { expected, actual });
             }
+        }
+        match &self.target {
+            Target::Gcp(target) => {
+                target.algorithm_for(key_spec)?;
+            }
+            Target::Azure(target) => target.check_spec(key_spec)?,
+            _ => {}
+        }
+        if key_spec.is_asymmetric() && !algorithm.is_rsa_aes() {
+            return Err(Error::PrivateKeyNeedsRsaAes {
+                key_spec,
+                algorithm,
+            });
+        }
+        // AWS KMS: "You cannot use the RSA_2048 wrapping key spec with the RSA_AES_KEY_WRAP_SHA_*
+        // wrapping algorithms to wrap ECC_NIST_P521 key material."
+        if provider == Provider::Aws
+            && key_spec == KeySpec::EcP521
+            && actual == WrappingKeySpec::Rsa2048
+        {
+            return Err(Error::WrappingKeyTooSmallFor { provider, key_spec });
         }
         Ok(algorithm)
     }
@@ -741,6 +822,45 @@ pub enum Error {
     /// The provider does not import that kind of key material.
     #[error("{} does not import {key_spec} key material", provider.display_name())]
     KeySpecNotImported {
+        /// The provider.
+        provider: Provider,
+        /// The key material.
+        key_spec: KeySpec,
+    },
+    /// A Key Vault imports key pairs only.
+    #[error(
+        "{key_spec} key material cannot be imported into the Azure Key Vault {vault:?}: a Key Vault imports RSA and EC keys only, AES keys go into a Managed HSM"
+    )]
+    KeyVaultNoSecretKeys {
+        /// The Key Vault's name.
+        vault: String,
+        /// The key material.
+        key_spec: KeySpec,
+    },
+    /// The Google algorithm named does not take this material.
+    #[error("the Google Cloud KMS algorithm {algorithm} does not take {key_spec} key material")]
+    GcpAlgorithmMismatch {
+        /// The algorithm given.
+        algorithm: String,
+        /// The key material.
+        key_spec: KeySpec,
+    },
+    /// Direct RSA cannot carry a private key.
+    #[error(
+        "a {key_spec} private key cannot be wrapped with {algorithm}: its PKCS#8 encoding is longer than one RSA block can carry, so a key pair needs RSA_AES_KEY_WRAP_SHA_1 or RSA_AES_KEY_WRAP_SHA_256"
+    )]
+    PrivateKeyNeedsRsaAes {
+        /// The key material.
+        key_spec: KeySpec,
+        /// The algorithm asked for.
+        algorithm: WrappingAlgorithm,
+    },
+    /// The provider refuses this material under a wrapping key of this size.
+    #[error(
+        "{} does not import {key_spec} key material under an RSA_2048 wrapping key",
+        provider.display_name()
+    )]
+    WrappingKeyTooSmallFor {
         /// The provider.
         provider: Provider,
         /// The key material.

@@ -128,6 +128,14 @@ fn key_type(spec: KeySpec) -> &'static str {
     match spec {
         KeySpec::Aes256 => "aes256-gcm96",
         KeySpec::Hmac224 | KeySpec::Hmac256 | KeySpec::Hmac384 | KeySpec::Hmac512 => "hmac",
+        KeySpec::Rsa2048 => "rsa-2048",
+        KeySpec::Rsa3072 => "rsa-3072",
+        KeySpec::Rsa4096 => "rsa-4096",
+        KeySpec::EcP256 => "ecdsa-p256",
+        KeySpec::EcP384 => "ecdsa-p384",
+        KeySpec::EcP521 => "ecdsa-p521",
+        // Not in Vault's key_specs: refused before anything is written.
+        KeySpec::EcSecp256k1 => "unsupported",
     }
 }
 

@@ -1,0 +1,422 @@
+//! Key pairs (RSA and EC): generated in the token, the private key with the ceremony template,
+//! the public key kept beside it as a token object with the same label and `CKA_ID`.
+//!
+//! A private key has no key check value; its identity is the SHA-256 of its public key's
+//! SubjectPublicKeyInfo DER, which the team can compare with what the KMS reports after the
+//! import (`aws kms get-public-key`, `gcloud kms keys versions get-public-key`). The
+//! SubjectPublicKeyInfo is built here from the public key object's attributes (`CKA_MODULUS`
+//! and `CKA_PUBLIC_EXPONENT`, or `CKA_EC_PARAMS` and `CKA_EC_POINT`), and checked against what
+//! the private key object itself reports (an RSA private key's modulus and exponent;
+//! `CKA_PUBLIC_KEY_INFO` where the token fills it), so a public key object that does not belong
+//! to the private key is refused.
+
+use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHandle};
+use der::asn1::{BitString, ObjectIdentifier, UintRef};
+use der::{Decode as _, Encode as _};
+use sha2::{Digest as _, Sha256};
+use spki::{AlgorithmIdentifierOwned, SubjectPublicKeyInfoOwned};
+
+use super::keys::{KeyLabel, KeySpec, ceremony_key_template};
+use super::{Error, Token};
+
+/// `rsaEncryption`.
+const RSA_ENCRYPTION: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
+/// `id-ecPublicKey`.
+const EC_PUBLIC_KEY: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
+
+/// The named curve of an EC key spec and the size of its field elements in bytes.
+fn curve(spec: KeySpec) -> Option<(ObjectIdentifier, usize)> {
+    match spec {
+        KeySpec::EcP256 => Some((ObjectIdentifier::new_unwrap("1.2.840.10045.3.1.7"), 32)),
+        KeySpec::EcP384 => Some((ObjectIdentifier::new_unwrap("1.3.132.0.34"), 48)),
+        KeySpec::EcP521 => Some((ObjectIdentifier::new_unwrap("1.3.132.0.35"), 66)),
+        KeySpec::EcSecp256k1 => Some((ObjectIdentifier::new_unwrap("1.3.132.0.10"), 32)),
+        _ => None,
+    }
+}
+
+/// The modulus size of an RSA key spec in bits.
+fn rsa_bits(spec: KeySpec) -> Option<usize> {
+    match spec {
+        KeySpec::Rsa2048 => Some(2048),
+        KeySpec::Rsa3072 => Some(3072),
+        KeySpec::Rsa4096 => Some(4096),
+        _ => None,
+    }
+}
+
+/// The key spec of an RSA key of `bits`, or of the EC curve whose `CKA_EC_PARAMS` are `params`.
+pub fn spec_of_pair(
+    key_type: KeyType,
+    bits: Option<usize>,
+    params: Option<&[u8]>,
+) -> Option<KeySpec> {
+    crate::hsm::keys::ALL_KEY_SPECS.into_iter().find(|&s| {
+        s.key_type() == key_type
+            && match (rsa_bits(s), curve(s)) {
+                (Some(b), _) => bits == Some(b),
+                (_, Some((oid, _))) => params.is_some_and(|p| oid.to_der().is_ok_and(|d| d == p)),
+                _ => false,
+            }
+    })
+}
+
+/// The bounds on the length of a private key's PKCS#8 encoding, for the length check of a
+/// wrap: the token chooses the encoding (an EC key's public point and curve are optional inside
+/// it, an RSA integer may be a byte shorter), so the bounds are wide; the KMS parses the DER.
+pub fn pkcs8_len_bounds(spec: KeySpec) -> Option<(usize, usize)> {
+    if let Some(bits) = rsa_bits(spec) {
+        // n, d and e, then five half-size integers, with their headers.
+        let m = bits / 8;
+        return Some((m * 9 / 2 - 16, m * 9 / 2 + 100));
+    }
+    // The scalar alone, up to the scalar, the curve and the public point with their headers.
+    curve(spec).map(|(_, f)| (f + 30, 3 * f + 60))
+}
+
+/// The public key object's template: a token object, public, not modifiable, of no use to the
+/// token (the KMS holds the working copy), with the label and `CKA_ID` of its private key.
+fn public_template(label: &KeyLabel, id: &[u8], spec: KeySpec) -> Vec<Attribute> {
+    let mut template = vec![
+        Attribute::Class(ObjectClass::PUBLIC_KEY),
+        Attribute::KeyType(spec.key_type()),
+        Attribute::Label(label.as_str().as_bytes().to_vec()),
+        Attribute::Id(id.to_vec()),
+        Attribute::Token(true),
+        Attribute::Private(false),
+        Attribute::Encrypt(false),
+        Attribute::Verify(false),
+        Attribute::VerifyRecover(false),
+        Attribute::Wrap(false),
+        Attribute::Derive(false),
+    ];
+    if let Some(bits) = rsa_bits(spec) {
+        template.push(Attribute::ModulusBits((bits as u64).into()));
+        template.push(Attribute::PublicExponent(vec![1, 0, 1]));
+    }
+    if let Some((oid, _)) = curve(spec) {
+        if let Ok(params) = oid.to_der() {
+            template.push(Attribute::EcParams(params));
+        }
+    }
+    template.push(Attribute::Modifiable(false));
+    template
+}
+
+/// A public key, as the token holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublicKey {
+    /// Its SubjectPublicKeyInfo, DER.
+    pub spki: Vec<u8>,
+}
+
+impl PublicKey {
+    /// SHA-256 of the SubjectPublicKeyInfo, 64 lowercase hex digits: the key pair's identity.
+    pub fn fingerprint(&self) -> String {
+        hex::encode(Sha256::digest(&self.spki))
+    }
+
+    /// The public key as PEM (`-----BEGIN PUBLIC KEY-----`), as `openssl pkey -pubin` reads it.
+    pub fn pem(&self) -> Result<String, Error> {
+        der::pem::encode_string("PUBLIC KEY", der::pem::LineEnding::LF, &self.spki).map_err(|e| {
+            Error::PublicKey {
+                label: String::new(),
+                reason: format!("cannot encode the public key as PEM: {e}"),
+            }
+        })
+    }
+}
+
+/// The SubjectPublicKeyInfo DER of an RSA public key.
+fn rsa_spki(modulus: &[u8], exponent: &[u8]) -> Result<Vec<u8>, der::Error> {
+    let key = pkcs1::RsaPublicKey {
+        modulus: UintRef::new(modulus)?,
+        public_exponent: UintRef::new(exponent)?,
+    };
+    SubjectPublicKeyInfoOwned {
+        algorithm: AlgorithmIdentifierOwned {
+            oid: RSA_ENCRYPTION,
+            parameters: Some(der::asn1::Null.into()),
+        },
+        subject_public_key: BitString::from_bytes(&key.to_der()?)?,
+    }
+    .to_der()
+}
+
+/// The uncompressed point (`04 ‖ x ‖ y`, coordinates of `field` bytes) in `CKA_EC_POINT`: a DER
+/// OCTET STRING around it, as PKCS#11 says (SoftHSM2 and kryoptic), or the bare point (some
+/// tokens). `None` if it is neither.
+pub(crate) fn bare_ec_point(raw: &[u8], field: usize) -> Option<&[u8]> {
+    let len = 1 + 2 * field;
+    let point = match <&der::asn1::OctetStringRef>::from_der(raw) {
+        Ok(o) if o.as_bytes().len() == len => o.as_bytes(),
+        _ if raw.len() == len => raw,
+        _ => return None,
+    };
+    (point.first() == Some(&0x04)).then_some(point)
+}
+
+/// The SubjectPublicKeyInfo DER of an EC public key on the named curve `oid`, from `CKA_EC_POINT`: the uncompressed point, which PKCS#11 says is wrapped in a DER
+/// OCTET STRING (SoftHSM2 and kryoptic do) and some tokens give bare.
+fn ec_spki(oid: ObjectIdentifier, ec_point: &[u8], field: usize) -> Result<Vec<u8>, String> {
+    let point = bare_ec_point(ec_point, field).ok_or_else(|| {
+        format!(
+            "CKA_EC_POINT is not an uncompressed point of {} bytes",
+            1 + 2 * field
+        )
+    })?;
+    SubjectPublicKeyInfoOwned {
+        algorithm: AlgorithmIdentifierOwned {
+            oid: EC_PUBLIC_KEY,
+            parameters: Some(oid.into()),
+        },
+        subject_public_key: BitString::from_bytes(point).map_err(|e| e.to_string())?,
+    }
+    .to_der()
+    .map_err(|e| e.to_string())
+}
+
+fn bytes_of(attrs: &[Attribute], want: AttributeType) -> Option<&[u8]> {
+    attrs.iter().find_map(|a| match (a, want) {
+        (Attribute::Modulus(v), AttributeType::Modulus)
+        | (Attribute::PublicExponent(v), AttributeType::PublicExponent)
+        | (Attribute::EcParams(v), AttributeType::EcParams)
+        | (Attribute::EcPoint(v), AttributeType::EcPoint)
+        | (Attribute::PublicKeyInfo(v), AttributeType::PublicKeyInfo)
+        | (Attribute::Id(v), AttributeType::Id)
+        | (Attribute::Label(v), AttributeType::Label) => Some(v.as_slice()),
+        _ => None,
+    })
+}
+
+impl Token {
+    /// Generates a ceremony key pair: the private key with [`ceremony_key_template`], the public key
+    /// as a token object beside it. Returns (public, private).
+    pub fn generate_pair(
+        &self,
+        label: &KeyLabel,
+        id: &[u8],
+        spec: KeySpec,
+        wrap_with_trusted: bool,
+    ) -> Result<(ObjectHandle, ObjectHandle, Vec<Attribute>), Error> {
+        let private = ceremony_key_template(label, id, spec, wrap_with_trusted);
+        let (public_handle, private_handle) = self.session().generate_key_pair(
+            &spec_mechanism(spec),
+            &public_template(label, id, spec),
+            &private,
+        )?;
+        Ok((public_handle, private_handle, private))
+    }
+
+    /// The public key of the private key `private`: built from the public key object with its
+    /// label and `CKA_ID`, and checked against what the private key object reports.
+    pub fn public_key_of(&self, private: ObjectHandle) -> Result<PublicKey, Error> {
+        let own = self.session().get_attributes(
+            private,
+            &[
+                AttributeType::KeyType,
+                AttributeType::Label,
+                AttributeType::Id,
+                AttributeType::Modulus,
+                AttributeType::PublicExponent,
+                AttributeType::EcParams,
+                AttributeType::PublicKeyInfo,
+            ],
+        )?;
+        let label =
+            String::from_utf8_lossy(bytes_of(&own, AttributeType::Label).unwrap_or_default())
+                .into_owned();
+        let bad = |reason: String| Error::PublicKey {
+            label: label.clone(),
+            reason,
+        };
+        let key_type = own.iter().find_map(|a| match a {
+            Attribute::KeyType(t) => Some(*t),
+            _ => None,
+        });
+        let id = bytes_of(&own, AttributeType::Id)
+            .unwrap_or_default()
+            .to_vec();
+        let publics = self.session().find_objects(&[
+            Attribute::Class(ObjectClass::PUBLIC_KEY),
+            Attribute::Label(label.as_bytes().to_vec()),
+            Attribute::Id(id),
+        ])?;
+        let [public] = publics.as_slice() else {
+            return Err(bad(format!(
+                "the token holds {} public key objects with its label and CKA_ID; keyrite keeps exactly one",
+                publics.len()
+            )));
+        };
+        let attrs = self.session().get_attributes(
+            *public,
+            &[
+                AttributeType::Modulus,
+                AttributeType::PublicExponent,
+                AttributeType::EcParams,
+                AttributeType::EcPoint,
+            ],
+        )?;
+        let spki = if key_type == Some(KeyType::RSA) {
+            let (Some(n), Some(e)) = (
+                bytes_of(&attrs, AttributeType::Modulus),
+                bytes_of(&attrs, AttributeType::PublicExponent),
+            ) else {
+                return Err(bad(
+                    "the public key object has no modulus or exponent".into()
+                ));
+            };
+            // An RSA private key carries its modulus and exponent: they must be the same.
+            if bytes_of(&own, AttributeType::Modulus).is_some_and(|m| m != n)
+                || bytes_of(&own, AttributeType::PublicExponent).is_some_and(|x| x != e)
+            {
+                return Err(bad(
+                    "the public key object's modulus or exponent differs from the private key's"
+                        .into(),
+                ));
+            }
+            rsa_spki(n, e).map_err(|e| bad(e.to_string()))?
+        } else {
+            let (Some(params), Some(point)) = (
+                bytes_of(&attrs, AttributeType::EcParams),
+                bytes_of(&attrs, AttributeType::EcPoint),
+            ) else {
+                return Err(bad(
+                    "it is neither RSA nor EC with a curve and a point".into()
+                ));
+            };
+            let Some((oid, field)) = spec_of_pair(KeyType::EC, None, Some(params)).and_then(curve)
+            else {
+                return Err(bad("it is on a curve keyrite does not make keys on".into()));
+            };
+            if bytes_of(&own, AttributeType::EcParams).is_some_and(|p| p != params) {
+                return Err(bad(
+                    "the public key object's curve differs from the private key's".into(),
+                ));
+            }
+            ec_spki(oid, point, field).map_err(bad)?
+        };
+        // Where the token says what the private key's public key is, it must be this one.
+        if let Some(info) = bytes_of(&own, AttributeType::PublicKeyInfo) {
+            if !info.is_empty() && info != spki.as_slice() {
+                return Err(bad(
+                    "the private key's CKA_PUBLIC_KEY_INFO differs from its public key object"
+                        .into(),
+                ));
+            }
+        }
+        Ok(PublicKey { spki })
+    }
+
+    /// Destroys a ceremony key; for a private key, its public key object too.
+    pub fn destroy_key(&self, handle: ObjectHandle) -> Result<(), Error> {
+        let attrs = self.session().get_attributes(
+            handle,
+            &[
+                AttributeType::Class,
+                AttributeType::Label,
+                AttributeType::Id,
+            ],
+        )?;
+        let is_private = attrs
+            .iter()
+            .any(|a| matches!(a, Attribute::Class(c) if *c == ObjectClass::PRIVATE_KEY));
+        let publics = match (
+            is_private,
+            bytes_of(&attrs, AttributeType::Label),
+            bytes_of(&attrs, AttributeType::Id),
+        ) {
+            (true, Some(label), Some(id)) => self.session().find_objects(&[
+                Attribute::Class(ObjectClass::PUBLIC_KEY),
+                Attribute::Label(label.to_vec()),
+                Attribute::Id(id.to_vec()),
+            ])?,
+            _ => Vec::new(),
+        };
+        self.destroy(handle)?;
+        for public in publics {
+            self.destroy(public)?;
+        }
+        Ok(())
+    }
+}
+
+fn spec_mechanism(spec: KeySpec) -> cryptoki::mechanism::Mechanism<'static> {
+    match spec.key_type() {
+        KeyType::RSA => cryptoki::mechanism::Mechanism::RsaPkcsKeyPairGen,
+        _ => cryptoki::mechanism::Mechanism::EccKeyPairGen,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// The SubjectPublicKeyInfo built here is the one `openssl` writes for the same key.
+    #[test]
+    fn spki_matches_openssl() {
+        // openssl ecparam -name prime256v1 -genkey | openssl ec -pubout -outform DER | xxd -p
+        let openssl = hex::decode(concat!(
+            "3059301306072a8648ce3d020106082a8648ce3d030107034200",
+            "0496162f6233c094b76b4296952b19d4b20e24ff66774cc3b74fcedc2ed581d7a8",
+            "2b37ccd93e0f145eb385fabe13db048e67d40147132f5baf316443bad402f484"
+        ))
+        .unwrap();
+        let point = &openssl[openssl.len() - 65..];
+        let oid = curve(KeySpec::EcP256).unwrap().0;
+        let wrapped = der::asn1::OctetString::new(point)
+            .unwrap()
+            .to_der()
+            .unwrap();
+        assert_eq!(ec_spki(oid, &wrapped, 32).unwrap(), openssl);
+        assert_eq!(ec_spki(oid, point, 32).unwrap(), openssl);
+        assert!(ec_spki(oid, &point[1..], 32).is_err());
+    }
+
+    #[test]
+    fn rsa_spki_has_the_standard_prefix() {
+        let n = [0xc5u8; 256];
+        let der = rsa_spki(&n, &[1, 0, 1]).unwrap();
+        assert_eq!(
+            hex::encode(&der[..24]),
+            "30820122300d06092a864886f70d01010105000382010f00"
+        );
+        assert_eq!(der.len(), 294);
+    }
+
+    #[test]
+    fn pkcs8_bounds_hold_what_the_tokens_wrote() {
+        // Lengths of the PKCS#8 kryoptic 1.5.4 and SoftHSM2 2.6.1 produced (measured).
+        for (spec, len) in [
+            (KeySpec::Rsa2048, 1217),
+            (KeySpec::Rsa4096, 2374),
+            (KeySpec::EcP256, 67),
+            (KeySpec::EcP384, 80),
+            (KeySpec::EcP521, 98),
+            (KeySpec::EcSecp256k1, 64),
+        ] {
+            let (min, max) = pkcs8_len_bounds(spec).unwrap();
+            assert!(
+                (min..=max).contains(&len),
+                "{spec}: {len} not in {min}..={max}"
+            );
+        }
+        assert_eq!(pkcs8_len_bounds(KeySpec::Aes256), None);
+    }
+
+    #[test]
+    fn specs_of_pairs() {
+        assert_eq!(
+            spec_of_pair(KeyType::RSA, Some(3072), None),
+            Some(KeySpec::Rsa3072)
+        );
+        assert_eq!(spec_of_pair(KeyType::RSA, Some(1024), None), None);
+        let p384 = curve(KeySpec::EcP384).unwrap().0.to_der().unwrap();
+        assert_eq!(
+            spec_of_pair(KeyType::EC, None, Some(&p384)),
+            Some(KeySpec::EcP384)
+        );
+        assert_eq!(spec_of_pair(KeyType::EC, None, Some(&[6, 1, 0])), None);
+    }
+}
