@@ -168,6 +168,9 @@ pub enum Error {
         /// What went wrong.
         source: Box<Error>,
     },
+    /// `--wrap-with-trusted` for a key pair, which only RSA-AES can carry.
+    #[error("{}", ceremony::plan::TRUSTED_PAIR)]
+    TrustedKeyPair,
     /// `--wrap-with-trusted` with RSA-AES, whose ephemeral key nobody can mark trusted.
     #[error(
         "{algorithm} cannot wrap a CKA_WRAP_WITH_TRUSTED key: its ephemeral AES key would itself need CKA_TRUSTED, which only the security officer can set; use RSAES_OAEP_SHA_256 or RSAES_OAEP_SHA_1"
@@ -258,6 +261,14 @@ impl Error {
                 ..
             } => "Import AES keys into a Managed HSM: use a key exchange key made there (az keyvault key create --hsm-name …)."
                 .to_owned(),
+            Error::TrustedKeyPair => {
+                "Leave out --wrap-with-trusted (or wrap_with_trusted in the plan) for a key pair."
+                    .to_owned()
+            }
+            Error::Hsm(H::PublicKey { .. }) => {
+                "A key pair keeps its public key object beside its private key, with the same label and CKA_ID: check the token's objects (keyrite keys list)."
+                    .to_owned()
+            }
             Error::LegacyRefused { .. } => {
                 "Prefer RSAES_OAEP_SHA_256 or RSAES_OAEP_SHA_1; pass --allow-legacy-pkcs1 only if the KMS accepts nothing else."
                     .to_owned()

@@ -670,6 +670,12 @@ fn print_summary(outcome: &WrapOutcome, params_valid_to: Option<OffsetDateTime>)
         m.token.label,
         m.token.serial
     );
+    if m.key.discarded > 0 {
+        println!(
+            "The token made {} {} key pair(s) before it whose private key it encodes other than by RFC 5915 (a private key shorter than the curve's size); keyrite destroyed them.",
+            m.key.discarded, m.key.spec
+        );
+    }
     println!(
         "Wrapped it in the token with {} ({}) under the {} wrapping key of {} key {}.",
         m.algorithm,

@@ -17,7 +17,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
 use crate::hsm::Token;
-use crate::hsm::keys::{KeyLabel, KeySpec};
+use crate::hsm::keys::{KcvMethod, KeyLabel, KeySpec};
+use crate::hsm::pair::PublicKey;
 use crate::kms::{self, WrappingAlgorithm, backup::WRAPPED};
 use crate::wrap::{TokenAccess, open_logged_in};
 
@@ -96,6 +97,16 @@ pub enum Error {
         /// The value the token gives.
         actual: String,
     },
+    /// The token does not say which public key a restored private key has.
+    #[error(
+        "the token does not report the public key of the restored {spec} key {label:?}, so nothing proves it is the key the backup records; it was destroyed"
+    )]
+    PairUnproven {
+        /// The key label.
+        label: String,
+        /// The key kind.
+        spec: KeySpec,
+    },
     /// The restored key lacks a ceremony key's protections.
     #[error(
         "the restored key {label:?} is not protected as a ceremony key on this token (sensitive, extractable only by wrapping, of no other use, not modifiable), so it was destroyed"
@@ -135,6 +146,9 @@ pub struct Backup {
     backup_key_sha256: String,
     check_values: BTreeMap<String, String>,
     wrapped: Vec<u8>,
+    /// For a key pair: its public key, from the backup's `public.pem`, whose fingerprint the
+    /// manifest records.
+    public_key: Option<PublicKey>,
 }
 
 fn read(path: &Path, limit: u64) -> Result<Vec<u8>, Error> {
@@ -209,11 +223,22 @@ pub fn load(dir: &Path, label: &KeyLabel) -> Result<Backup, Error> {
     if m.key.check_values.is_empty() {
         return Err(bad("it records no check values for the key".into()));
     }
-    let is_hex6 = |v: &str| v.len() == 6 && v.bytes().all(|b| b.is_ascii_hexdigit());
-    if !m.key.check_values.values().all(|v| is_hex6(v)) {
-        return Err(bad("a check value is not six hex digits".into()));
+    let is_hex = |v: &str, len| v.len() == len && v.bytes().all(|b| b.is_ascii_hexdigit());
+    let check_values_ok = m.key.check_values.iter().all(|(method, v)| {
+        if method == KcvMethod::SpkiSha256.name() {
+            spec.is_asymmetric() && is_hex(v, 64)
+        } else {
+            !spec.is_asymmetric() && is_hex(v, 6)
+        }
+    });
+    if !check_values_ok {
+        return Err(bad(
+            "a check value is not six hex digits (for a key pair: the 64 of its public key's SHA-256)"
+                .into(),
+        ));
     }
     let mut wrapped = None;
+    let mut public_pem = None;
     for (name, digest) in &m.files {
         if name.contains('/') || name == "manifest.json" {
             return Err(bad(format!("it names a file {name:?} outside the backup")));
@@ -225,9 +250,31 @@ pub fn load(dir: &Path, label: &KeyLabel) -> Result<Backup, Error> {
         }
         if name == WRAPPED {
             wrapped = Some(contents);
+        } else if name == kms::PUBLIC_PEM {
+            public_pem = Some(contents);
         }
     }
     let wrapped = wrapped.ok_or_else(|| bad(format!("it lists no {WRAPPED}")))?;
+    let public_key = match (spec.is_asymmetric(), public_pem) {
+        (false, _) => None,
+        (true, None) => {
+            return Err(bad(format!(
+                "it lists no {} for the key pair",
+                kms::PUBLIC_PEM
+            )));
+        }
+        (true, Some(pem)) => {
+            let public =
+                PublicKey::from_pem(&pem).map_err(|e| bad(format!("{}: {e}", kms::PUBLIC_PEM)))?;
+            if m.key.check_values.get(KcvMethod::SpkiSha256.name()) != Some(&public.fingerprint()) {
+                return Err(bad(format!(
+                    "{} is not the public key whose SHA-256 it records",
+                    kms::PUBLIC_PEM
+                )));
+            }
+            Some(public)
+        }
+    };
     Ok(Backup {
         dir: dir.to_owned(),
         label: label.clone(),
@@ -237,6 +284,7 @@ pub fn load(dir: &Path, label: &KeyLabel) -> Result<Backup, Error> {
         backup_key_sha256: m.wrapping_key_sha256,
         check_values: m.key.check_values,
         wrapped,
+        public_key,
     })
 }
 
@@ -303,6 +351,12 @@ pub fn run(backup: Backup, access: &TokenAccess) -> Result<Restored, crate::Erro
         &backup.id,
         backup.spec,
     )?;
+    if let Some(public) = &backup.public_key {
+        if let Err(e) = store_public_key(&token, handle, &backup, public) {
+            token.destroy_key(handle)?;
+            return Err(e);
+        }
+    }
     match prove(&token, handle, &backup) {
         Ok(restored) => Ok(restored),
         Err(e) => {
@@ -310,6 +364,38 @@ pub fn run(backup: Backup, access: &TokenAccess) -> Result<Restored, crate::Erro
             Err(e)
         }
     }
+}
+
+/// For a key pair: the public key the restored private key reports must be the backup's, which
+/// is then stored beside it as its public key object. A token that reports none for the key (an
+/// EC key: PKCS#11 has no way to ask for it without a usage the ceremony template denies)
+/// proves nothing, and the key is not kept.
+fn store_public_key(
+    token: &Token,
+    handle: ObjectHandle,
+    backup: &Backup,
+    public: &PublicKey,
+) -> Result<(), crate::Error> {
+    match token.own_public_key(handle)? {
+        Some(own) if own == *public => {}
+        Some(own) => {
+            return Err(Error::KcvMismatch {
+                method: KcvMethod::SpkiSha256.name().to_owned(),
+                expected: public.fingerprint(),
+                actual: own.fingerprint(),
+            }
+            .into());
+        }
+        None => {
+            return Err(Error::PairUnproven {
+                label: backup.label.to_string(),
+                spec: backup.spec,
+            }
+            .into());
+        }
+    }
+    token.create_public_key(&backup.label, &backup.id, backup.spec, public)?;
+    Ok(())
 }
 
 /// Compares the restored key's check values with the backup's and checks its protections.

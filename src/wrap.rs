@@ -127,6 +127,7 @@ pub fn check_on_token(
         });
     }
     let method = token.wrap_method(prepared.algorithm, request.key_spec)?;
+    token.check_pair_support(request.key_spec)?;
     let wrapping_key = if trusted {
         token.trusted_wrapping_key(public_key)?
     } else {
@@ -175,6 +176,7 @@ impl KeyRecord {
             },
             template: key.template.into_iter().collect(),
             check_values: BTreeMap::new(),
+            discarded: key.discarded,
         }
     }
 }
@@ -202,6 +204,9 @@ pub fn prepare_bytes(
         if algorithm.is_legacy() && !request.allow_legacy_pkcs1 {
             return Err(Error::LegacyRefused { algorithm });
         }
+    }
+    if request.wrap_with_trusted && request.key_spec.is_asymmetric() {
+        return Err(Error::TrustedKeyPair);
     }
     if let (true, Some(algorithm)) = (request.wrap_with_trusted, request.algorithm) {
         if algorithm.is_rsa_aes() {
@@ -270,6 +275,14 @@ pub struct KeyRecord {
     /// it can compare whichever it computes.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub check_values: BTreeMap<String, String>,
+    /// EC key pairs the token made and keyrite destroyed before this one, because the token's
+    /// PKCS#8 of their private key was not RFC 5915.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub discarded: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// The token as the manifest records it.
@@ -407,6 +420,7 @@ pub fn existing_key(
         kcv_method: info.kcv_method.clone(),
         template: BTreeMap::new(),
         check_values: BTreeMap::new(),
+        discarded: 0,
     };
     Ok((handle, record))
 }

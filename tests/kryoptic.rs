@@ -35,10 +35,6 @@ fn wrap(
     token.path(label)
 }
 
-fn manifest(dir: &std::path::Path) -> Value {
-    serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).unwrap()).unwrap()
-}
-
 #[test]
 fn sha256_algorithms_every_key_kind_unwrap_with_sha256_only() {
     let token = TestToken::kryoptic("ceremony");

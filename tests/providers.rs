@@ -1,4 +1,4 @@
-//! Google Cloud KMS import jobs, Azure Managed HSM `.byok` files and HashiCorp Vault transit
+//! Google Cloud KMS import jobs, Azure Key Vault `.byok` files and HashiCorp Vault transit
 //! imports, for every algorithm and key kind keyrite accepts for them: SHA-1 paths on SoftHSM2,
 //! SHA-256 paths on kryoptic. The tests play each KMS: they hold the RSA private key, unwrap
 //! keyrite's output with Python `cryptography` (`tests/independent/unwrap.py`), compare the KCV
@@ -17,91 +17,6 @@ use common::ceremony::Ceremony;
 use common::*;
 use serde_json::{Value, json};
 
-const GCP_JOB: &str =
-    "projects/keyrite-test/locations/us-east1/keyRings/ceremony-ring/importJobs/job-1";
-const GCP_KEY: &str =
-    "projects/keyrite-test/locations/us-east1/keyRings/ceremony-ring/cryptoKeys/payments-2026";
-const AZURE_KID: &str =
-    "https://contoso-hsm.managedhsm.azure.net/keys/KEKforBYOK/eba63d27e4e34e028839b53fac905621";
-
-/// The KMS public key as PEM (`-----BEGIN PUBLIC KEY-----`, 64 columns).
-fn public_pem(kms: &Kms) -> String {
-    let b64 = b64(&kms.public_der);
-    let mut pem = String::from("-----BEGIN PUBLIC KEY-----\n");
-    for line in b64.as_bytes().chunks(64) {
-        pem.push_str(std::str::from_utf8(line).unwrap());
-        pem.push('\n');
-    }
-    pem.push_str("-----END PUBLIC KEY-----\n");
-    pem
-}
-
-/// An import job as `gcloud kms import-jobs describe --format=json` prints it.
-fn gcp_job(kms: &Kms, method: &str, state: &str, expire_time: &str) -> Value {
-    json!({
-        "attestation": {
-            "content": b64(b"an attestation bundle keyrite ignores"),
-            "format": "CAVIUM_V2_COMPRESSED"
-        },
-        "createTime": hours_from_now(-1),
-        "expireEventTime": null,
-        "expireTime": expire_time,
-        "generateTime": hours_from_now(-1),
-        "importMethod": method,
-        "name": GCP_JOB,
-        "protectionLevel": "HSM",
-        "publicKey": {"pem": public_pem(kms)},
-        "state": state
-    })
-}
-
-/// A key exchange key as `az keyvault key show` prints it.
-fn azure_kek(kms: &Kms, kid: &str, ops: &[&str]) -> Value {
-    use rsa::pkcs8::DecodePublicKey as _;
-    use rsa::traits::PublicKeyParts as _;
-    let key = rsa::PublicKey::from_public_key_der(&kms.public_der).unwrap();
-    let url = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
-    json!({
-        "attributes": {
-            "created": "2026-01-05T10:00:00+00:00",
-            "enabled": true,
-            "expires": null,
-            "exportable": false,
-            "hsmPlatform": "2",
-            "notBefore": null,
-            "recoverableDays": 7,
-            "recoveryLevel": "CustomizedRecoverable+Purgeable",
-            "updated": "2026-01-05T10:00:00+00:00"
-        },
-        "key": {
-            "crv": null, "d": null, "dp": null, "dq": null,
-            "e": url(&key.e_bytes()),
-            "k": null,
-            "keyOps": ops,
-            "kid": kid,
-            "kty": "RSA-HSM",
-            "n": url(&key.n_bytes()),
-            "p": null, "q": null, "qi": null, "t": null, "x": null, "y": null
-        },
-        "managed": null,
-        "releasePolicy": null,
-        "tags": null
-    })
-}
-
-/// The wrapping key as `vault read -format=json transit/wrapping_key` prints it.
-fn vault_wrapping_key(kms: &Kms) -> Value {
-    json!({
-        "request_id": "6c9d7d0f-3b1a-4f5e-9c7e-1f2a3b4c5d6e",
-        "lease_id": "",
-        "lease_duration": 0,
-        "renewable": false,
-        "data": {"public_key": public_pem(kms)},
-        "warnings": null,
-        "mount_type": "transit"
-    })
-}
-
 /// `keyrite wrap --provider PROVIDER --params PARAMS ARGS --key-label LABEL --out LABEL`.
 fn wrap(token: &TestToken, provider: &str, params: &Path, args: &[&str], label: &str) -> PathBuf {
     run_ok(
@@ -113,10 +28,6 @@ fn wrap(token: &TestToken, provider: &str, params: &Path, args: &[&str], label: 
             .args(["--key-label", label, "--out", label, "--pin-env", PIN_ENV]),
     );
     token.path(label)
-}
-
-fn manifest(dir: &Path) -> Value {
-    serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).unwrap()).unwrap()
 }
 
 /// Unwraps raw wrapped bytes with Python `cryptography`.
@@ -196,7 +107,7 @@ fn gcp_wrap_and_check(token: &TestToken, method: &str, bits: u32, algorithm: &st
     let job = write_json(
         token.dir.path(),
         &format!("{label}.json"),
-        &gcp_job(&kms, method, "ACTIVE", &hours_from_now(72)),
+        &kms.gcp_job(method, "ACTIVE", &hours_from_now(72)),
     );
     // The job decides the algorithm; --algorithm is left out.
     let out = wrap(token, "gcp", &job, &["--gcp-key", "payments-2026"], &label);
@@ -284,12 +195,7 @@ fn gcp_algorithm_given_must_be_the_jobs() {
     let job = write_json(
         token.dir.path(),
         "job.json",
-        &gcp_job(
-            &kms,
-            "RSA_OAEP_3072_SHA1_AES_256",
-            "ACTIVE",
-            &hours_from_now(72),
-        ),
+        &kms.gcp_job("RSA_OAEP_3072_SHA1_AES_256", "ACTIVE", &hours_from_now(72)),
     );
     let out = wrap(
         &token,
@@ -366,7 +272,7 @@ fn azure_rsa_aes_sha1_for_every_kek_size_on_softhsm2() {
         let kek = write_json(
             token.dir.path(),
             &format!("kek{bits}.json"),
-            &azure_kek(&kms, AZURE_KID, &["import"]),
+            &kms.azure_kek(AZURE_KID, &["import"]),
         );
         let out = wrap(
             &token,
@@ -419,7 +325,7 @@ fn azure_pem_with_kid_expiry_and_explicit_algorithm() {
     let token = TestToken::softhsm("ceremony");
     let kms = Kms::new(token.dir.path(), 2048);
     let pem = token.path("kek.pem");
-    std::fs::write(&pem, public_pem(&kms)).unwrap();
+    std::fs::write(&pem, kms.public_pem()).unwrap();
     let out = run_ok(
         token
             .keyrite()
@@ -455,7 +361,7 @@ fn azure_rsa_aes_sha1_on_kryoptic() {
     let kek = write_json(
         token.dir.path(),
         "kek.json",
-        &azure_kek(&kms, AZURE_KID, &["import"]),
+        &kms.azure_kek(AZURE_KID, &["import"]),
     );
     let out = wrap(
         &token,
@@ -482,9 +388,9 @@ const VAULT_SPECS: [(&str, &str, usize); 4] = [
 
 fn vault_wrap_and_check(token: &TestToken, algorithm: Option<&str>, hash_function: &str) {
     let kms = Kms::new(token.dir.path(), 4096);
-    let json_params = write_json(token.dir.path(), "wk.json", &vault_wrapping_key(&kms));
+    let json_params = write_json(token.dir.path(), "wk.json", &kms.vault_wrapping_key());
     let pem_params = token.path("wk.pem");
-    std::fs::write(&pem_params, public_pem(&kms)).unwrap();
+    std::fs::write(&pem_params, kms.public_pem()).unwrap();
     let expected_algorithm = algorithm.unwrap_or("RSA_AES_KEY_WRAP_SHA_256");
     for (i, (spec, vault_type, kwp)) in VAULT_SPECS.into_iter().enumerate() {
         let label = spec.to_lowercase().replace('_', "-");
@@ -553,7 +459,7 @@ fn vault_rsa_aes_sha256_by_default_every_key_kind_on_kryoptic() {
 fn vault_mount_and_key_names_are_quoted_in_import_sh() {
     let token = TestToken::softhsm("ceremony");
     let kms = Kms::new(token.dir.path(), 4096);
-    let params = write_json(token.dir.path(), "wk.json", &vault_wrapping_key(&kms));
+    let params = write_json(token.dir.path(), "wk.json", &kms.vault_wrapping_key());
     let out = wrap(
         &token,
         "vault",
@@ -641,12 +547,7 @@ fn check_refusals(token: &TestToken, cases: Vec<Refusal>) {
 fn gcp_refusals() {
     let token = TestToken::softhsm("ceremony");
     let kms = Kms::new(token.dir.path(), 3072);
-    let good = gcp_job(
-        &kms,
-        "RSA_OAEP_3072_SHA1_AES_256",
-        "ACTIVE",
-        &hours_from_now(72),
-    );
+    let good = kms.gcp_job("RSA_OAEP_3072_SHA1_AES_256", "ACTIVE", &hours_from_now(72));
     let key = vec!["--gcp-key", "payments-2026"];
     let hint = "Create a new import job (gcloud kms import-jobs create), describe it again and run again.\n";
     let hostile =
@@ -790,18 +691,18 @@ fn gcp_refusals() {
 fn azure_refusals() {
     let token = TestToken::softhsm("ceremony");
     let kms = Kms::new(token.dir.path(), 2048);
-    let good = azure_kek(&kms, AZURE_KID, &["import"]);
+    let good = kms.azure_kek(AZURE_KID, &["import"]);
     let key = vec!["--azure-key", "payments-2026"];
     let key_vault_kid = "https://contoso.vault.azure.net/keys/kek/eba63d27e4e34e028839b53fac905621";
     let hostile_kid = "https://contoso-hsm.managedhsm.azure.net/keys/k'$(touch pwned)'/eba63d27e4e34e028839b53fac905621";
-    let kid_syntax = "is not a versioned key id of an Azure Managed HSM \
-                      (https://NAME.managedhsm.azure.net/keys/KEY/VERSION); AES keys import into a \
-                      Managed HSM only, not into a Key Vault";
+    let kid_syntax = "is not a versioned key id of an Azure Managed HSM or Key Vault \
+                      (https://NAME.managedhsm.azure.net/keys/KEY/VERSION, \
+                      https://NAME.vault.azure.net/keys/KEY/VERSION)";
     let cases = vec![
         Refusal {
             name: "a KEK without import in its operations",
             provider: "azure",
-            params: json_bytes(&azure_kek(&kms, AZURE_KID, &["encrypt", "decrypt", "wrapKey"])),
+            params: json_bytes(&kms.azure_kek(AZURE_KID, &["encrypt", "decrypt", "wrapKey"])),
             args: key.clone(),
             stderr: "keyrite: params: the key exchange key's key.keyOps are \
                      [\"encrypt\",\"decrypt\",\"wrapKey\"]; a BYOK key exchange key must allow import\n\
@@ -828,7 +729,12 @@ fn azure_refusals() {
             provider: "azure",
             params: json_bytes(&edit(&good, &["key", "kid"], json!(key_vault_kid))),
             args: key.clone(),
-            stderr: format!("keyrite: params: key.kid {key_vault_kid:?} {kid_syntax}\n"),
+            stderr: "keyrite: params: AES_256 key material cannot be imported into the Azure Key \
+                     Vault \"contoso\": a Key Vault imports RSA and EC keys only, AES keys go into a \
+                     Managed HSM\n\
+                     Import AES keys into a Managed HSM: use a key exchange key made there \
+                     (az keyvault key create --hsm-name …).\n"
+                .into(),
         },
         Refusal {
             name: "a hostile kid",
@@ -840,14 +746,14 @@ fn azure_refusals() {
         Refusal {
             name: "a hostile --azure-kid beside a PEM",
             provider: "azure",
-            params: public_pem(&kms).into_bytes(),
+            params: kms.public_pem().into_bytes(),
             args: vec!["--azure-key", "payments-2026", "--azure-kid", hostile_kid],
             stderr: format!("keyrite: --azure-kid {hostile_kid:?} {kid_syntax}\n"),
         },
         Refusal {
             name: "a PEM without --azure-kid",
             provider: "azure",
-            params: public_pem(&kms).into_bytes(),
+            params: kms.public_pem().into_bytes(),
             args: key.clone(),
             stderr: "keyrite: params: a PEM key exchange key needs --azure-kid URL: its full versioned key id\n"
                 .into(),
@@ -872,7 +778,7 @@ fn azure_refusals() {
             provider: "azure",
             params: json_bytes(&good),
             args: vec!["--azure-key", "payments-2026", "--algorithm", "RSA_AES_KEY_WRAP_SHA_256"],
-            stderr: "keyrite: params: Azure Managed HSM does not import key material wrapped with \
+            stderr: "keyrite: params: Azure Key Vault does not import key material wrapped with \
                      RSA_AES_KEY_WRAP_SHA_256\n"
                 .into(),
         },
@@ -901,8 +807,8 @@ fn azure_refusals() {
             provider: "azure",
             params: json_bytes(&good),
             args: vec![],
-            stderr: "keyrite: Azure Managed HSM needs --azure-key NAME: the name of the key the import \
-                     creates in the Managed HSM\n"
+            stderr: "keyrite: Azure Key Vault needs --azure-key NAME: the name of the key the import \
+                     creates in the Managed HSM or Key Vault\n"
                 .into(),
         },
         Refusal {
@@ -919,7 +825,7 @@ fn azure_refusals() {
             provider: "azure",
             params: json_bytes(&good),
             args: vec!["--azure-key", "payments-2026", "--key-spec", "HMAC_256"],
-            stderr: "keyrite: params: Azure Managed HSM does not import HMAC_256 key material\n".into(),
+            stderr: "keyrite: params: Azure Key Vault does not import HMAC_256 key material\n".into(),
         },
     ];
     check_refusals(&token, cases);
@@ -929,21 +835,21 @@ fn azure_refusals() {
 fn vault_refusals() {
     let token = TestToken::softhsm("ceremony");
     let kms = Kms::new(token.dir.path(), 4096);
-    let good = vault_wrapping_key(&kms);
+    let good = kms.vault_wrapping_key();
     let small = Kms::new(token.dir.path(), 2048);
     let key = vec!["--vault-key", "payments-2026"];
     let cases = vec![
         Refusal {
             name: "an RSA-2048 wrapping key",
             provider: "vault",
-            params: json_bytes(&vault_wrapping_key(&small)),
+            params: json_bytes(&small.vault_wrapping_key()),
             args: key.clone(),
             stderr: "keyrite: params: HashiCorp Vault transit does not use RSA_2048 wrapping keys\n".into(),
         },
         Refusal {
             name: "an RSA-2048 wrapping key as PEM",
             provider: "vault",
-            params: public_pem(&small).into_bytes(),
+            params: small.public_pem().into_bytes(),
             args: key.clone(),
             stderr: "keyrite: params: HashiCorp Vault transit does not use RSA_2048 wrapping keys\n".into(),
         },
@@ -973,7 +879,7 @@ fn vault_refusals() {
         Refusal {
             name: "two PEM blocks",
             provider: "vault",
-            params: format!("{}{}", public_pem(&kms), public_pem(&kms)).into_bytes(),
+            params: format!("{}{}", kms.public_pem(), kms.public_pem()).into_bytes(),
             args: key.clone(),
             stderr: "keyrite: params: the parameters file is not a PEM public key (-----BEGIN PUBLIC KEY-----): \
                      it holds more than one PEM block or PEM headers\n"
@@ -1047,19 +953,14 @@ fn a_plan_wraps_one_key_for_google_azure_and_vault() {
     write_json(
         &dir,
         "params/gcp-job.json",
-        &gcp_job(
-            &gcp,
-            "RSA_OAEP_3072_SHA1_AES_256",
-            "ACTIVE",
-            &hours_from_now(72),
-        ),
+        &gcp.gcp_job("RSA_OAEP_3072_SHA1_AES_256", "ACTIVE", &hours_from_now(72)),
     );
     write_json(
         &dir,
         "params/azure-kek.json",
-        &azure_kek(&azure, AZURE_KID, &["import"]),
+        &azure.azure_kek(AZURE_KID, &["import"]),
     );
-    std::fs::write(dir.join("params/vault.pem"), public_pem(&vault)).unwrap();
+    std::fs::write(dir.join("params/vault.pem"), vault.public_pem()).unwrap();
     let plan = |extra: &str| {
         format!(
             "version = 1\nceremony_id = \"byok-2026\"\nnot_before = \"{}\"\nnot_after = \"{}\"\n\

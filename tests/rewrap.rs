@@ -104,7 +104,19 @@ fn a_rewrap_gives_the_same_material_under_new_parameters_and_a_wrong_kcv_stops_i
             .args(["keys", "list", "--json", "--pin-env", PIN_ENV]),
     );
     let list: Value = serde_json::from_slice(&listed).unwrap();
-    let entry = &list[0];
+    let labels: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["label"].as_str().unwrap())
+        .collect();
+    assert_eq!(labels, ["ceremony-signer", "payments"]);
+    // The signer's private key is listed too, identified by its public key's fingerprint: the
+    // one the policy pins.
+    assert_eq!(list[0]["kcv"], c.signer_fingerprint.as_str());
+    assert_eq!(list[0]["kcv_method"], "spki-sha256");
+    assert_eq!(list[0]["spec"], "EC_P256");
+    let entry = &list[1];
     assert_eq!(
         entry.as_object().unwrap().keys().collect::<Vec<_>>(),
         [

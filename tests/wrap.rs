@@ -11,10 +11,6 @@ use common::*;
 use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 
-fn manifest(out: &Path) -> Value {
-    serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap()
-}
-
 fn wrap_aws(hsm: &TestToken, params: &Path, algorithm: &str, label: &str, out: &str) -> Command {
     let mut cmd = hsm.keyrite();
     cmd.args(["wrap", "--provider", "aws", "--params"])

@@ -268,6 +268,9 @@ pub struct GeneratedKey {
     pub id: Vec<u8>,
     /// The template it was generated with, as recorded.
     pub template: Vec<(String, String)>,
+    /// EC key pairs generated and destroyed before this one because the token's PKCS#8 of
+    /// their private key was not RFC 5915 (see [`super::pair::EC_ATTEMPTS`]).
+    pub discarded: usize,
 }
 
 /// The attribute template of a ceremony key (DESIGN.md, invariant 1): a token object, private,
@@ -393,6 +396,8 @@ impl Token {
 
     /// Generates a ceremony key in the token with [`ceremony_key_template`] and a random
     /// 16-byte `CKA_ID` from the token's RNG; for a key pair, the public key object beside it.
+    /// An EC key pair whose private key the token would encode other than by RFC 5915 is
+    /// destroyed and another generated, up to [`super::pair::EC_ATTEMPTS`] in all.
     pub fn generate_ceremony_key(
         &self,
         label: &KeyLabel,
@@ -400,9 +405,24 @@ impl Token {
         wrap_with_trusted: bool,
     ) -> Result<GeneratedKey, Error> {
         let id = self.session().generate_random_vec(16)?;
+        let mut discarded = 0;
         let (handle, template) = if spec.is_asymmetric() {
-            let (_, private, template) = self.generate_pair(label, &id, spec, wrap_with_trusted)?;
-            (private, template)
+            loop {
+                let (_, private, template) =
+                    self.generate_pair(label, &id, spec, wrap_with_trusted)?;
+                match self.check_pkcs8(private, spec) {
+                    Ok(_) => break (private, template),
+                    Err(e) => {
+                        self.destroy_key(private)?;
+                        discarded += 1;
+                        if !matches!(e, Error::NotRfc5915 { .. })
+                            || discarded == super::pair::EC_ATTEMPTS
+                        {
+                            return Err(e);
+                        }
+                    }
+                }
+            }
         } else {
             let template = ceremony_key_template(label, &id, spec, wrap_with_trusted);
             let handle = self.session().generate_key(&spec.mechanism(), &template)?;
@@ -412,6 +432,7 @@ impl Token {
             handle,
             id,
             template: describe_template(&template),
+            discarded,
         })
     }
 

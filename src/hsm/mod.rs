@@ -254,6 +254,28 @@ pub enum Error {
         /// The backup key label.
         label: String,
     },
+    /// The token's PKCS#8 length could not be learnt.
+    #[error(
+        "the token cannot show the length of its PKCS#8 encoding of an EC private key (C_WrapKey with CKM_AES_GCM under an ephemeral key): {failure}"
+    )]
+    Pkcs8Probe {
+        /// What the token said.
+        failure: Pkcs11Failure,
+    },
+    /// The token's PKCS#8 of an EC key is not RFC 5915.
+    #[error(
+        "token {token:?} encodes this {spec} private key as {len} bytes of PKCS#8, where RFC 5915 (a private key of exactly the curve's size) gives {expected}"
+    )]
+    NotRfc5915 {
+        /// The token label.
+        token: String,
+        /// The key kind.
+        spec: keys::KeySpec,
+        /// The length the token makes.
+        len: usize,
+        /// The lengths RFC 5915 allows.
+        expected: String,
+    },
     /// A key pair's public key could not be established.
     #[error("the public key of {label:?}: {reason}")]
     PublicKey {

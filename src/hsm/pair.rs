@@ -10,6 +10,8 @@
 //! `CKA_PUBLIC_KEY_INFO` where the token fills it), so a public key object that does not belong
 //! to the private key is refused.
 
+use cryptoki::mechanism::Mechanism;
+use cryptoki::mechanism::aead::GcmParams;
 use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHandle};
 use der::asn1::{BitString, ObjectIdentifier, UintRef};
 use der::{Decode as _, Encode as _};
@@ -17,7 +19,7 @@ use sha2::{Digest as _, Sha256};
 use spki::{AlgorithmIdentifierOwned, SubjectPublicKeyInfoOwned};
 
 use super::keys::{KeyLabel, KeySpec, ceremony_key_template};
-use super::{Error, Token};
+use super::{Error, Pkcs11Failure, Token};
 
 /// `rsaEncryption`.
 const RSA_ENCRYPTION: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
@@ -74,6 +76,39 @@ pub fn pkcs8_len_bounds(spec: KeySpec) -> Option<(usize, usize)> {
     curve(spec).map(|(_, f)| (f + 30, 3 * f + 60))
 }
 
+/// The length of a DER element whose content is `len` bytes.
+fn tlv(len: usize) -> usize {
+    1 + match len {
+        0..=127 => 1,
+        128..=255 => 2,
+        _ => 3,
+    } + len
+}
+
+/// The lengths an RFC 5915 encoding of an EC private key of `spec` can have inside PKCS#8:
+/// `ECPrivateKey` with its private key of exactly the curve's size, with or without the
+/// optional curve and public key.
+pub fn rfc5915_lens(spec: KeySpec) -> Vec<usize> {
+    let Some((oid, field)) = curve(spec) else {
+        return Vec::new();
+    };
+    let oid_len = oid.to_der().map_or(0, |d| d.len());
+    let mut lens = Vec::new();
+    for params in [0, tlv(oid_len)] {
+        for public in [0, tlv(tlv(2 * field + 2))] {
+            let ec_private_key = tlv(3 + tlv(field) + params + public);
+            // version, AlgorithmIdentifier { id-ecPublicKey, curve }, OCTET STRING.
+            lens.push(tlv(3 + tlv(9 + oid_len) + tlv(ec_private_key)));
+        }
+    }
+    lens
+}
+
+/// How many key pairs of an EC spec keyrite generates at most to get one whose PKCS#8 is RFC
+/// 5915: a token that drops a leading zero byte of the private key (kryoptic 1.5.4 does) makes a
+/// short encoding for one P-521 key in two and one P-256 or P-384 key in 256.
+pub const EC_ATTEMPTS: usize = 32;
+
 /// The public key object's template: a token object, public, not modifiable, of no use to the
 /// token (the KMS holds the working copy), with the label and `CKA_ID` of its private key.
 fn public_template(label: &KeyLabel, id: &[u8], spec: KeySpec) -> Vec<Attribute> {
@@ -114,6 +149,16 @@ impl PublicKey {
     /// SHA-256 of the SubjectPublicKeyInfo, 64 lowercase hex digits: the key pair's identity.
     pub fn fingerprint(&self) -> String {
         hex::encode(Sha256::digest(&self.spki))
+    }
+
+    /// A public key from PEM (`-----BEGIN PUBLIC KEY-----`), checked to be SubjectPublicKeyInfo.
+    pub fn from_pem(pem: &[u8]) -> Result<Self, String> {
+        let (label, der) = der::pem::decode_vec(pem).map_err(|e| e.to_string())?;
+        if label != "PUBLIC KEY" {
+            return Err(format!("a PEM {label:?}, not a PUBLIC KEY"));
+        }
+        SubjectPublicKeyInfoOwned::from_der(&der).map_err(|e| e.to_string())?;
+        Ok(PublicKey { spki: der })
     }
 
     /// The public key as PEM (`-----BEGIN PUBLIC KEY-----`), as `openssl pkey -pubin` reads it.
@@ -176,6 +221,34 @@ fn ec_spki(oid: ObjectIdentifier, ec_point: &[u8], field: usize) -> Result<Vec<u
     .map_err(|e| e.to_string())
 }
 
+/// What a private key object may say about its public key.
+const OWN_ATTRIBUTES: [AttributeType; 7] = [
+    AttributeType::KeyType,
+    AttributeType::Label,
+    AttributeType::Id,
+    AttributeType::Modulus,
+    AttributeType::PublicExponent,
+    AttributeType::EcParams,
+    AttributeType::PublicKeyInfo,
+];
+
+/// The SubjectPublicKeyInfo a private key object reports itself: `CKA_PUBLIC_KEY_INFO` where the
+/// token fills it (kryoptic), else an RSA key's modulus and exponent (every token keeps them);
+/// `None` for an EC key without `CKA_PUBLIC_KEY_INFO` (SoftHSM2; kryoptic for a key it
+/// unwrapped).
+fn own_spki(attrs: &[Attribute]) -> Result<Option<Vec<u8>>, String> {
+    if let Some(info) = bytes_of(attrs, AttributeType::PublicKeyInfo).filter(|i| !i.is_empty()) {
+        return Ok(Some(info.to_vec()));
+    }
+    match (
+        bytes_of(attrs, AttributeType::Modulus),
+        bytes_of(attrs, AttributeType::PublicExponent),
+    ) {
+        (Some(n), Some(e)) if !n.is_empty() => rsa_spki(n, e).map(Some).map_err(|e| e.to_string()),
+        _ => Ok(None),
+    }
+}
+
 fn bytes_of(attrs: &[Attribute], want: AttributeType) -> Option<&[u8]> {
     attrs.iter().find_map(|a| match (a, want) {
         (Attribute::Modulus(v), AttributeType::Modulus)
@@ -211,18 +284,7 @@ impl Token {
     /// The public key of the private key `private`: built from the public key object with its
     /// label and `CKA_ID`, and checked against what the private key object reports.
     pub fn public_key_of(&self, private: ObjectHandle) -> Result<PublicKey, Error> {
-        let own = self.session().get_attributes(
-            private,
-            &[
-                AttributeType::KeyType,
-                AttributeType::Label,
-                AttributeType::Id,
-                AttributeType::Modulus,
-                AttributeType::PublicExponent,
-                AttributeType::EcParams,
-                AttributeType::PublicKeyInfo,
-            ],
-        )?;
+        let own = self.session().get_attributes(private, &OWN_ATTRIBUTES)?;
         let label =
             String::from_utf8_lossy(bytes_of(&own, AttributeType::Label).unwrap_or_default())
                 .into_owned();
@@ -266,15 +328,6 @@ impl Token {
                     "the public key object has no modulus or exponent".into()
                 ));
             };
-            // An RSA private key carries its modulus and exponent: they must be the same.
-            if bytes_of(&own, AttributeType::Modulus).is_some_and(|m| m != n)
-                || bytes_of(&own, AttributeType::PublicExponent).is_some_and(|x| x != e)
-            {
-                return Err(bad(
-                    "the public key object's modulus or exponent differs from the private key's"
-                        .into(),
-                ));
-            }
             rsa_spki(n, e).map_err(|e| bad(e.to_string()))?
         } else {
             let (Some(params), Some(point)) = (
@@ -296,16 +349,151 @@ impl Token {
             }
             ec_spki(oid, point, field).map_err(bad)?
         };
-        // Where the token says what the private key's public key is, it must be this one.
-        if let Some(info) = bytes_of(&own, AttributeType::PublicKeyInfo) {
-            if !info.is_empty() && info != spki.as_slice() {
-                return Err(bad(
-                    "the private key's CKA_PUBLIC_KEY_INFO differs from its public key object"
-                        .into(),
-                ));
-            }
+        // Where the private key says what its public key is, it must be this one.
+        if own_spki(&own).map_err(&bad)?.is_some_and(|o| o != spki) {
+            return Err(bad(
+                "the public key object is not the one the private key reports".into(),
+            ));
         }
         Ok(PublicKey { spki })
+    }
+
+    /// The public key the private key object itself reports (see [`own_spki`]); `None` where it
+    /// reports none, as an EC key the token unwrapped.
+    pub fn own_public_key(&self, private: ObjectHandle) -> Result<Option<PublicKey>, Error> {
+        let own = self.session().get_attributes(private, &OWN_ATTRIBUTES)?;
+        own_spki(&own)
+            .map(|spki| spki.map(|spki| PublicKey { spki }))
+            .map_err(|reason| Error::PublicKey {
+                label: String::from_utf8_lossy(
+                    bytes_of(&own, AttributeType::Label).unwrap_or_default(),
+                )
+                .into_owned(),
+                reason,
+            })
+    }
+
+    /// Stores `public` as the public key object of the private key labelled `label` with
+    /// `CKA_ID` `id` (a key restored from a backup), with the template a generated pair's
+    /// public key gets.
+    pub fn create_public_key(
+        &self,
+        label: &KeyLabel,
+        id: &[u8],
+        spec: KeySpec,
+        public: &PublicKey,
+    ) -> Result<ObjectHandle, Error> {
+        let bad = |reason: String| Error::PublicKey {
+            label: label.to_string(),
+            reason,
+        };
+        let info =
+            SubjectPublicKeyInfoOwned::from_der(&public.spki).map_err(|e| bad(e.to_string()))?;
+        let key = info.subject_public_key.raw_bytes();
+        let mut template = public_template(label, id, spec);
+        template.retain(|a| {
+            !matches!(
+                a,
+                Attribute::ModulusBits(_) | Attribute::PublicExponent(_) | Attribute::Modifiable(_)
+            )
+        });
+        if info.algorithm.oid == RSA_ENCRYPTION && rsa_bits(spec).is_some() {
+            let rsa =
+                pkcs1::RsaPublicKey::<UintRef>::from_der(key).map_err(|e| bad(e.to_string()))?;
+            template.push(Attribute::Modulus(rsa.modulus.as_bytes().to_vec()));
+            template.push(Attribute::PublicExponent(
+                rsa.public_exponent.as_bytes().to_vec(),
+            ));
+        } else if info.algorithm.oid == EC_PUBLIC_KEY && curve(spec).is_some() {
+            let point = der::asn1::OctetString::new(key).and_then(|o| o.to_der());
+            template.push(Attribute::EcPoint(point.map_err(|e| bad(e.to_string()))?));
+        } else {
+            return Err(bad(format!("it is not a {spec} public key")));
+        }
+        template.push(Attribute::Modifiable(false));
+        Ok(self.session().create_object(&template)?)
+    }
+
+    /// The exact length of the PKCS#8 encoding the token makes of the private key `key`, learnt
+    /// inside the token: `C_WrapKey` with AES-GCM (16-byte tag) under an ephemeral AES-256
+    /// session key, destroyed on every path, and the output thrown away. Nothing but the length
+    /// leaves the token, and it is not recorded.
+    pub fn pkcs8_len(&self, key: ObjectHandle) -> Result<usize, Error> {
+        let ephemeral = self.session().generate_key(
+            &Mechanism::AesKeyGen,
+            &super::wrapping::ephemeral_template(),
+        )?;
+        let result = self.session().generate_random_vec(12).and_then(|mut iv| {
+            let params = GcmParams::new(&mut iv, &[], 128.into())?;
+            self.session()
+                .wrap_key(&Mechanism::AesGcm(params), ephemeral, key)
+                .map(|out| zeroize::Zeroizing::new(out).len())
+        });
+        let destroyed = self.destroy(ephemeral);
+        let len = result.map_err(|e| Error::Pkcs8Probe {
+            failure: Pkcs11Failure::from_error(&e),
+        })?;
+        destroyed?;
+        len.checked_sub(16).ok_or(Error::Pkcs8Probe {
+            failure: Pkcs11Failure {
+                op: "C_WrapKey".to_owned(),
+                rv: "an AES-GCM output shorter than its tag".to_owned(),
+            },
+        })
+    }
+
+    /// Checks the PKCS#8 the token makes of the private key `key` of `spec` is what the KMS
+    /// expects, and returns its length: for an EC key, RFC 5915 (a private key of exactly the
+    /// curve's size). An RSA key's PKCS#8 is plain DER whatever its length, and is not probed.
+    pub fn check_pkcs8(&self, key: ObjectHandle, spec: KeySpec) -> Result<Option<usize>, Error> {
+        if curve(spec).is_none() {
+            return Ok(None);
+        }
+        let len = self.pkcs8_len(key)?;
+        let expected = rfc5915_lens(spec);
+        if expected.contains(&len) {
+            Ok(Some(len))
+        } else {
+            Err(Error::NotRfc5915 {
+                token: self.label().to_owned(),
+                spec,
+                len,
+                expected: expected
+                    .iter()
+                    .map(usize::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })
+        }
+    }
+
+    /// Whether the token can make and check an EC key pair of `spec` before a ceremony key
+    /// exists: a throw-away session key pair of the curve is generated, its PKCS#8 length
+    /// probed (see [`Token::pkcs8_len`]), and both halves destroyed.
+    pub fn check_pair_support(&self, spec: KeySpec) -> Result<(), Error> {
+        let Some((oid, _)) = curve(spec) else {
+            return Ok(());
+        };
+        let params = oid.to_der().map_err(|e| Error::PublicKey {
+            label: String::new(),
+            reason: e.to_string(),
+        })?;
+        let (public, private) = self.session().generate_key_pair(
+            &Mechanism::EccKeyPairGen,
+            &[Attribute::Token(false), Attribute::EcParams(params)],
+            &[
+                Attribute::Token(false),
+                Attribute::Private(true),
+                Attribute::Sensitive(true),
+                Attribute::Extractable(true),
+                Attribute::Sign(false),
+                Attribute::Derive(false),
+            ],
+        )?;
+        let probed = self.pkcs8_len(private);
+        self.destroy(private)?;
+        self.destroy(public)?;
+        probed.map(|_| ())
     }
 
     /// Destroys a ceremony key; for a private key, its public key object too.
@@ -341,10 +529,10 @@ impl Token {
     }
 }
 
-fn spec_mechanism(spec: KeySpec) -> cryptoki::mechanism::Mechanism<'static> {
+fn spec_mechanism(spec: KeySpec) -> Mechanism<'static> {
     match spec.key_type() {
-        KeyType::RSA => cryptoki::mechanism::Mechanism::RsaPkcsKeyPairGen,
-        _ => cryptoki::mechanism::Mechanism::EccKeyPairGen,
+        KeyType::RSA => Mechanism::RsaPkcsKeyPairGen,
+        _ => Mechanism::EccKeyPairGen,
     }
 }
 
@@ -403,6 +591,18 @@ mod tests {
             );
         }
         assert_eq!(pkcs8_len_bounds(KeySpec::Aes256), None);
+    }
+
+    #[test]
+    fn rfc5915_lengths() {
+        // Without curve and public key: what kryoptic 1.5.4 and SoftHSM2 2.6.1 write (measured);
+        // with the public key: what `openssl pkcs8 -topk8 -nocrypt` writes for a key `openssl
+        // ecparam -genkey` made (P-256: 138 bytes, measured).
+        assert_eq!(rfc5915_lens(KeySpec::EcP256), [67, 138, 79, 150]);
+        assert_eq!(rfc5915_lens(KeySpec::EcP384)[0], 80);
+        assert_eq!(rfc5915_lens(KeySpec::EcP521)[0], 98);
+        assert_eq!(rfc5915_lens(KeySpec::EcSecp256k1)[0], 64);
+        assert!(rfc5915_lens(KeySpec::Rsa2048).is_empty());
     }
 
     #[test]

@@ -139,7 +139,7 @@ const TRIAL_MODULUS: [u8; 256] = [
 
 /// The template of an AES-256 session key that exists only to wrap once. A session object is
 /// visible to this process alone; it is public so the no-PIN trials of `token info` can make it.
-fn ephemeral_template() -> [Attribute; 14] {
+pub(crate) fn ephemeral_template() -> [Attribute; 14] {
     [
         Attribute::Class(ObjectClass::SECRET_KEY),
         Attribute::KeyType(KeyType::AES),
@@ -266,6 +266,8 @@ impl Token {
         spec: KeySpec,
     ) -> Result<Vec<u8>, Error> {
         let rsa = rsa_mechanism(method.algorithm);
+        // An EC private key's PKCS#8 is checked (RFC 5915) and its length learnt first.
+        let exact = self.check_pkcs8(key, spec)?;
         let wrapped = match method.kwp {
             None => self.session().wrap_key(&rsa, wrapping_key, key)?,
             Some(kwp) => {
@@ -283,7 +285,10 @@ impl Token {
                         let rsa_part = self.session().wrap_key(&rsa, wrapping_key, ephemeral)?;
                         // Each part is checked on its own: the token's lengths are not trusted.
                         check_len(rsa_part.len(), modulus_len)?;
-                        check_kwp_len(target.len(), spec)?;
+                        match exact {
+                            Some(len) => check_len(target.len(), super::kwp::kwp_len(len))?,
+                            None => check_kwp_len(target.len(), spec)?,
+                        }
                         Ok([rsa_part, target].concat())
                     });
                 let destroyed = self.destroy(ephemeral);

@@ -312,6 +312,99 @@ impl Kms {
     }
 }
 
+pub const GCP_JOB: &str =
+    "projects/keyrite-test/locations/us-east1/keyRings/ceremony-ring/importJobs/job-1";
+pub const GCP_KEY: &str =
+    "projects/keyrite-test/locations/us-east1/keyRings/ceremony-ring/cryptoKeys/payments-2026";
+pub const AZURE_KID: &str =
+    "https://contoso-hsm.managedhsm.azure.net/keys/KEKforBYOK/eba63d27e4e34e028839b53fac905621";
+
+/// Import parameters in each provider's shape, for this KMS key.
+impl Kms {
+    /// The KMS public key as PEM (`-----BEGIN PUBLIC KEY-----`, 64 columns).
+    pub fn public_pem(&self) -> String {
+        let b64 = b64(&self.public_der);
+        let mut pem = String::from("-----BEGIN PUBLIC KEY-----\n");
+        for line in b64.as_bytes().chunks(64) {
+            pem.push_str(std::str::from_utf8(line).unwrap());
+            pem.push('\n');
+        }
+        pem.push_str("-----END PUBLIC KEY-----\n");
+        pem
+    }
+
+    /// An import job as `gcloud kms import-jobs describe --format=json` prints it.
+    pub fn gcp_job(&self, method: &str, state: &str, expire_time: &str) -> Value {
+        json!({
+            "attestation": {
+                "content": b64(b"an attestation bundle keyrite ignores"),
+                "format": "CAVIUM_V2_COMPRESSED"
+            },
+            "createTime": hours_from_now(-1),
+            "expireEventTime": null,
+            "expireTime": expire_time,
+            "generateTime": hours_from_now(-1),
+            "importMethod": method,
+            "name": GCP_JOB,
+            "protectionLevel": "HSM",
+            "publicKey": {"pem": self.public_pem()},
+            "state": state
+        })
+    }
+
+    /// A key exchange key as `az keyvault key show` prints it.
+    pub fn azure_kek(&self, kid: &str, ops: &[&str]) -> Value {
+        use rsa::pkcs8::DecodePublicKey as _;
+        use rsa::traits::PublicKeyParts as _;
+        let key = rsa::PublicKey::from_public_key_der(&self.public_der).unwrap();
+        let url = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
+        json!({
+            "attributes": {
+                "created": "2026-01-05T10:00:00+00:00",
+                "enabled": true,
+                "expires": null,
+                "exportable": false,
+                "hsmPlatform": "2",
+                "notBefore": null,
+                "recoverableDays": 7,
+                "recoveryLevel": "CustomizedRecoverable+Purgeable",
+                "updated": "2026-01-05T10:00:00+00:00"
+            },
+            "key": {
+                "crv": null, "d": null, "dp": null, "dq": null,
+                "e": url(&key.e_bytes()),
+                "k": null,
+                "keyOps": ops,
+                "kid": kid,
+                "kty": "RSA-HSM",
+                "n": url(&key.n_bytes()),
+                "p": null, "q": null, "qi": null, "t": null, "x": null, "y": null
+            },
+            "managed": null,
+            "releasePolicy": null,
+            "tags": null
+        })
+    }
+
+    /// The wrapping key as `vault read -format=json transit/wrapping_key` prints it.
+    pub fn vault_wrapping_key(&self) -> Value {
+        json!({
+            "request_id": "6c9d7d0f-3b1a-4f5e-9c7e-1f2a3b4c5d6e",
+            "lease_id": "",
+            "lease_duration": 0,
+            "renewable": false,
+            "data": {"public_key": self.public_pem()},
+            "warnings": null,
+            "mount_type": "transit"
+        })
+    }
+}
+
+/// An output directory's `manifest.json`.
+pub fn manifest(dir: &Path) -> Value {
+    serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).unwrap()).unwrap()
+}
+
 /// Standard base64.
 pub fn b64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)

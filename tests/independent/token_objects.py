@@ -2,8 +2,10 @@
 """List a token's objects and their attributes with PyKCS11 (Debian's python3-pykcs11).
 
 An independent PKCS#11 peer for keyrite's tests: it shares no code with keyrite. It prints one
-JSON object per token object (CKO_MECHANISM objects, which kryoptic lists, left out), with the attributes that matter for a ceremony key, and whether
-CKA_VALUE could be read.
+JSON object per token object (CKO_MECHANISM objects, which kryoptic lists, left out), with the
+attributes that matter for a ceremony key, and whether CKA_VALUE could be read. For a private
+key, its usage flags and whether any private component could be read; for a public key, the
+SHA-256 of its SubjectPublicKeyInfo, built here by `cryptography` from the key's attributes.
 
 usage: token_objects.py MODULE TOKEN_LABEL [PIN_ENV_NAME]
 Without PIN_ENV_NAME it lists what is visible without logging in.
@@ -12,7 +14,15 @@ import json
 import os
 import sys
 
+import hashlib
+
 import PyKCS11
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from PyKCS11.LowLevel import (
+    CKA_EC_PARAMS, CKA_EC_POINT, CKA_ID, CKA_LOCAL, CKA_MODULUS, CKA_PRIME_1, CKA_PRIVATE_EXPONENT,
+    CKA_PUBLIC_EXPONENT, CKA_SIGN_RECOVER,
+)
 from PyKCS11.LowLevel import (
     CKA_CLASS, CKA_DECRYPT, CKA_DERIVE, CKA_ENCRYPT, CKA_EXTRACTABLE, CKA_KEY_TYPE,
     CKA_LABEL, CKA_MODIFIABLE, CKA_PRIVATE, CKA_SENSITIVE, CKA_SIGN, CKA_TOKEN, CKA_UNWRAP,
@@ -27,6 +37,48 @@ FLAGS = {
     "unwrap": CKA_UNWRAP, "derive": CKA_DERIVE, "always_sensitive": CKA_ALWAYS_SENSITIVE,
     "never_extractable": CKA_NEVER_EXTRACTABLE,
 }
+
+PRIVATE_FLAGS = {
+    "token": CKA_TOKEN, "private": CKA_PRIVATE, "sensitive": CKA_SENSITIVE,
+    "extractable": CKA_EXTRACTABLE, "modifiable": CKA_MODIFIABLE, "decrypt": CKA_DECRYPT,
+    "sign": CKA_SIGN, "sign_recover": CKA_SIGN_RECOVER, "unwrap": CKA_UNWRAP,
+    "derive": CKA_DERIVE, "always_sensitive": CKA_ALWAYS_SENSITIVE,
+    "never_extractable": CKA_NEVER_EXTRACTABLE, "local": CKA_LOCAL,
+}
+
+# The DER OIDs of the named curves in CKA_EC_PARAMS.
+CURVES = {
+    "06082a8648ce3d030107": ec.SECP256R1(), "06052b81040022": ec.SECP384R1(),
+    "06052b81040023": ec.SECP521R1(), "06052b8104000a": ec.SECP256K1(),
+}
+
+
+def readable(session, obj, attribute):
+    """Whether the token gives the value of a secret attribute (it must not)."""
+    try:
+        value = session.getAttributeValue(obj, [attribute])[0]
+    except PyKCS11.PyKCS11Error:
+        return False
+    return value is not None and len(value) > 0
+
+
+def public_key_sha256(session, obj, key_type):
+    """SHA-256 of the SubjectPublicKeyInfo of a public key object, from its attributes."""
+    if key_type == "CKK_RSA":
+        n, e = session.getAttributeValue(obj, [CKA_MODULUS, CKA_PUBLIC_EXPONENT])
+        key = rsa.RSAPublicNumbers(int.from_bytes(bytes(e), "big"),
+                                   int.from_bytes(bytes(n), "big")).public_key()
+    else:
+        params, point = session.getAttributeValue(obj, [CKA_EC_PARAMS, CKA_EC_POINT])
+        curve = CURVES[bytes(params).hex()]
+        point = bytes(point)
+        bare_len = 1 + 2 * ((curve.key_size + 7) // 8)
+        if len(point) != bare_len:  # a DER OCTET STRING around the point, as PKCS#11 says
+            point = point[len(point) - bare_len:]
+        key = ec.EllipticCurvePublicKey.from_encoded_point(curve, point)
+    der = key.public_bytes(serialization.Encoding.DER,
+                           serialization.PublicFormat.SubjectPublicKeyInfo)
+    return hashlib.sha256(der).hexdigest()
 
 
 def main():
@@ -61,6 +113,21 @@ def main():
             entry["value_readable"] = value is not None
             check = session.getAttributeValue(obj, [CKA_CHECK_VALUE])[0]
             entry["check_value"] = bytes(check).hex() if check else None
+        if entry["class"] == "CKO_PRIVATE_KEY":
+            names = list(PRIVATE_FLAGS)
+            values = session.getAttributeValue(obj, [PRIVATE_FLAGS[n] for n in names])
+            entry.update({n: bool(v) for n, v in zip(names, values)})
+            key_type, key_id = session.getAttributeValue(obj, [CKA_KEY_TYPE, CKA_ID])
+            entry["key_type"] = PyKCS11.CKK[key_type]
+            entry["id"] = bytes(key_id).hex()
+            secret = CKA_PRIVATE_EXPONENT if entry["key_type"] == "CKK_RSA" else CKA_VALUE
+            entry["value_readable"] = readable(session, obj, secret) or (
+                entry["key_type"] == "CKK_RSA" and readable(session, obj, CKA_PRIME_1))
+        if entry["class"] == "CKO_PUBLIC_KEY":
+            key_type, key_id = session.getAttributeValue(obj, [CKA_KEY_TYPE, CKA_ID])
+            entry["key_type"] = PyKCS11.CKK[key_type]
+            entry["id"] = bytes(key_id).hex()
+            entry["spki_sha256"] = public_key_sha256(session, obj, entry["key_type"])
         out.append(entry)
     print(json.dumps(out, sort_keys=True))
 

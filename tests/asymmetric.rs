@@ -1,0 +1,822 @@
+//! Key pairs (RSA and EC) generated in the token and imported as PKCS#8 inside RSA-AES, for every
+//! key spec each provider takes, on kryoptic (the token whose AES key wrap with padding passes
+//! for every length; SoftHSM2's is refused, as a test below shows).
+//!
+//! The tests play each KMS: Python `cryptography` unwraps keyrite's output with the KMS private
+//! key (`tests/independent/unwrap.py`) and parses the PKCS#8 strictly
+//! (`tests/independent/pkcs8.py`: one DER PrivateKeyInfo and nothing after it, RFC 5915 inside
+//! for EC); its public key must be `public.pem`, the token's public key object (read by
+//! PyKCS11), `openssl`'s reading of `public.pem`, and the fingerprint the manifest records.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use base64::Engine as _;
+use common::*;
+use serde_json::{Value, json};
+
+/// The key pairs kryoptic 1.5.4 generates (secp256k1 it refuses: see below).
+const PAIRS: [&str; 6] = [
+    "RSA_2048", "RSA_3072", "RSA_4096", "EC_P256", "EC_P384", "EC_P521",
+];
+
+/// `keyrite wrap` that must succeed; returns the output directory.
+fn wrap(token: &TestToken, provider: &str, params: &Path, args: &[&str], label: &str) -> String {
+    let out = run(token
+        .keyrite()
+        .args(["wrap", "--provider", provider, "--params"])
+        .arg(params)
+        .args(args)
+        .args(["--key-label", label, "--out", label, "--pin-env", PIN_ENV]));
+    assert!(
+        out.status.success(),
+        "{provider} {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// The SHA-256 of the DER of a PEM public key, by `openssl`.
+fn openssl_fingerprint(pem: &Path) -> String {
+    let der = run_ok(
+        Command::new("openssl")
+            .args(["pkey", "-pubin", "-outform", "DER", "-in"])
+            .arg(pem),
+    );
+    use sha2::Digest as _;
+    hex::encode(sha2::Sha256::digest(der))
+}
+
+/// Plays the KMS for one output: unwraps `wrapped` (the RSA-AES bytes the provider's files
+/// carry), parses the PKCS#8, and checks it against `public.pem`, the token and the manifest,
+/// and the size against the formula. Returns the PKCS#8 bytes.
+fn check_pair(
+    token: &TestToken,
+    kms: &Kms,
+    out: &Path,
+    spec: &str,
+    algorithm: &str,
+    wrapped: &[u8],
+) -> Vec<u8> {
+    let wrapped_file = out.with_extension("wrapped");
+    std::fs::write(&wrapped_file, wrapped).unwrap();
+    let material = kms.unwrap_python(&wrapped_file, algorithm);
+    let material_file = out.with_extension("pkcs8");
+    std::fs::write(&material_file, &material).unwrap();
+    let parsed: Value = serde_json::from_slice(&run_ok(
+        Command::new(PYTHON)
+            .arg(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/independent/pkcs8.py"
+            ))
+            .arg(&material_file)
+            .arg(spec)
+            .arg(out.join("public.pem")),
+    ))
+    .unwrap();
+    let fingerprint = parsed["spki_sha256"].as_str().unwrap().to_owned();
+    assert_eq!(parsed["len"], material.len());
+
+    // The size: the RSA part, then RFC 5649 of the PKCS#8 (8 bytes more, rounded up to 8).
+    let modulus_len = {
+        use rsa::pkcs8::DecodePublicKey as _;
+        use rsa::traits::PublicKeyParts as _;
+        rsa::PublicKey::from_public_key_der(&kms.public_der)
+            .unwrap()
+            .size()
+    };
+    assert_eq!(
+        wrapped.len(),
+        modulus_len + 8 + material.len().div_ceil(8) * 8,
+        "{spec}"
+    );
+
+    // The manifest records the fingerprint as the key's identity, and public.pem's digest.
+    let m = manifest(out);
+    assert_eq!(m["key"]["spec"], spec);
+    assert_eq!(m["key"]["kcv"], fingerprint.as_str(), "{spec}");
+    assert_eq!(m["key"]["kcv_method"], "spki-sha256");
+    assert_eq!(
+        m["files"]["public.pem"],
+        sha256_hex(&std::fs::read(out.join("public.pem")).unwrap())
+    );
+    assert_eq!(openssl_fingerprint(&out.join("public.pem")), fingerprint);
+
+    // The token: the private key is a ceremony key and its value cannot be read; the public key
+    // object beside it (same label and CKA_ID) is the same public key.
+    let label = m["key"]["label"].as_str().unwrap();
+    let objects = token.objects();
+    let private: Vec<&Value> = objects
+        .iter()
+        .filter(|o| o["label"] == label && o["class"] == "CKO_PRIVATE_KEY")
+        .collect();
+    let public: Vec<&Value> = objects
+        .iter()
+        .filter(|o| o["label"] == label && o["class"] == "CKO_PUBLIC_KEY")
+        .collect();
+    assert_eq!((private.len(), public.len()), (1, 1), "{spec}: {objects:?}");
+    let (private, public) = (private[0], public[0]);
+    for (flag, value) in [
+        ("token", true),
+        ("private", true),
+        ("sensitive", true),
+        ("extractable", true),
+        ("modifiable", false),
+        ("sign", false),
+        ("sign_recover", false),
+        ("decrypt", false),
+        ("unwrap", false),
+        ("derive", false),
+        ("always_sensitive", true),
+        ("local", true),
+        ("value_readable", false),
+    ] {
+        assert_eq!(private[flag], value, "{spec}: {flag}");
+    }
+    assert_eq!(public["id"], private["id"]);
+    assert_eq!(public["id"], m["key"]["id"]);
+    assert_eq!(public["spki_sha256"], fingerprint.as_str(), "{spec}");
+    material
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
+#[test]
+fn aws_every_key_pair_on_kryoptic() {
+    let token = TestToken::kryoptic("ceremony");
+    // RSA-3072: AWS refuses P-521 material under RSA-2048 (tested below).
+    let kms = Kms::new(token.dir.path(), 3072);
+    let params = write_json(
+        token.dir.path(),
+        "params.json",
+        &kms.aws_params(AWS_ARN, &hours_from_now(24)),
+    );
+    for (spec, aws_spec) in PAIRS.into_iter().zip([
+        "RSA_2048",
+        "RSA_3072",
+        "RSA_4096",
+        "ECC_NIST_P256",
+        "ECC_NIST_P384",
+        "ECC_NIST_P521",
+    ]) {
+        let label = spec.to_lowercase().replace('_', "-");
+        let args = [
+            "--algorithm",
+            "RSA_AES_KEY_WRAP_SHA_256",
+            "--key-spec",
+            spec,
+        ];
+        let stdout = wrap(&token, "aws", &params, &args, &label);
+        let out = token.path(&label);
+        let wrapped = std::fs::read(out.join("EncryptedKeyMaterial.bin")).unwrap();
+        check_pair(
+            &token,
+            &kms,
+            &out,
+            spec,
+            "RSA_AES_KEY_WRAP_SHA_256",
+            &wrapped,
+        );
+        let create = format!(
+            "aws kms create-key --origin EXTERNAL --key-spec {aws_spec} --key-usage SIGN_VERIFY"
+        );
+        assert!(stdout.contains(&create), "{stdout}");
+        assert!(stdout.contains("key pair"), "{stdout}");
+        let script = std::fs::read_to_string(out.join("import.sh")).unwrap();
+        assert!(script.contains(&format!("#   {create}\n")), "{script}");
+    }
+}
+
+#[test]
+fn azure_key_vault_and_managed_hsm_key_pairs_on_kryoptic() {
+    let token = TestToken::kryoptic("ceremony");
+    let kms = Kms::new(token.dir.path(), 2048);
+    let key_vault = "https://contoso.vault.azure.net/keys/kek/eba63d27e4e34e028839b53fac905621";
+    let managed_hsm =
+        "https://contoso-hsm.managedhsm.azure.net/keys/KEKforBYOK/eba63d27e4e34e028839b53fac905621";
+    for (i, (spec, kty)) in PAIRS
+        .into_iter()
+        .zip([
+            "RSA-HSM",
+            "RSA-HSM",
+            "RSA-HSM",
+            "EC-HSM --curve P-256",
+            "EC-HSM --curve P-384",
+            "EC-HSM --curve P-521",
+        ])
+        .enumerate()
+    {
+        let (kid, store) = if i % 2 == 0 {
+            (key_vault, "--vault-name 'contoso'")
+        } else {
+            (managed_hsm, "--hsm-name 'contoso-hsm'")
+        };
+        let params = write_json(
+            token.dir.path(),
+            &format!("kek-{i}.json"),
+            &kms.azure_kek(kid, &["import"]),
+        );
+        let label = spec.to_lowercase().replace('_', "-");
+        let args = ["--azure-key", "signing-2026", "--key-spec", spec];
+        wrap(&token, "azure", &params, &args, &label);
+        let out = token.path(&label);
+        let byok: Value =
+            serde_json::from_slice(&std::fs::read(out.join("key.byok")).unwrap()).unwrap();
+        assert_eq!(byok["header"]["kid"], kid);
+        assert_eq!(byok["header"]["enc"], "CKM_RSA_AES_KEY_WRAP");
+        let wrapped = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(byok["ciphertext"].as_str().unwrap())
+            .unwrap();
+        check_pair(&token, &kms, &out, spec, "RSA_AES_KEY_WRAP_SHA_1", &wrapped);
+        // import.sh, flattened to one line: the store, the key type and the curve.
+        let script = std::fs::read_to_string(out.join("import.sh"))
+            .unwrap()
+            .replace(" \\\n    ", " ");
+        assert!(
+            script.contains(&format!(
+                "az keyvault key import {store} --name 'signing-2026'"
+            )),
+            "{script}"
+        );
+        assert!(script.contains(&format!("--kty {kty} ")), "{script}");
+        assert!(!script.contains("AES keys import"), "{script}");
+    }
+}
+
+#[test]
+fn google_key_pairs_with_their_algorithms_on_kryoptic() {
+    let token = TestToken::kryoptic("ceremony");
+    let kms = Kms::new(token.dir.path(), 3072);
+    let job = write_json(
+        token.dir.path(),
+        "job.json",
+        &kms.gcp_job(
+            "RSA_OAEP_3072_SHA256_AES_256",
+            "ACTIVE",
+            &hours_from_now(72),
+        ),
+    );
+    // Google imports no P-521 key; each spec with an algorithm of another purpose or padding.
+    for (spec, algorithm) in [
+        ("RSA_2048", "rsa-sign-pss-2048-sha256"),
+        ("RSA_3072", "rsa-decrypt-oaep-3072-sha256"),
+        ("RSA_4096", "rsa-sign-pkcs1-4096-sha512"),
+        ("EC_P256", "ec-sign-p256-sha256"),
+        ("EC_P384", "ec-sign-p384-sha384"),
+    ] {
+        let label = spec.to_lowercase().replace('_', "-");
+        let args = [
+            "--gcp-key",
+            "signing-2026",
+            "--gcp-algorithm",
+            algorithm,
+            "--key-spec",
+            spec,
+        ];
+        wrap(&token, "gcp", &job, &args, &label);
+        let out = token.path(&label);
+        let wrapped = std::fs::read(out.join("wrapped-key.bin")).unwrap();
+        check_pair(
+            &token,
+            &kms,
+            &out,
+            spec,
+            "RSA_AES_KEY_WRAP_SHA_256",
+            &wrapped,
+        );
+        let script = std::fs::read_to_string(out.join("import.sh")).unwrap();
+        assert!(
+            script.contains(&format!("--algorithm '{algorithm}'")),
+            "{script}"
+        );
+    }
+}
+
+#[test]
+fn vault_key_pairs_on_kryoptic() {
+    let token = TestToken::kryoptic("ceremony");
+    let kms = Kms::new(token.dir.path(), 4096);
+    let params = write_json(token.dir.path(), "wk.json", &kms.vault_wrapping_key());
+    for (spec, vault_type) in PAIRS.into_iter().zip([
+        "rsa-2048",
+        "rsa-3072",
+        "rsa-4096",
+        "ecdsa-p256",
+        "ecdsa-p384",
+        "ecdsa-p521",
+    ]) {
+        let label = spec.to_lowercase().replace('_', "-");
+        let args = ["--vault-key", "signing-2026", "--key-spec", spec];
+        wrap(&token, "vault", &params, &args, &label);
+        let out = token.path(&label);
+        let b64 = std::fs::read_to_string(out.join("ciphertext.b64")).unwrap();
+        let wrapped = base64::engine::general_purpose::STANDARD
+            .decode(b64.trim())
+            .unwrap();
+        check_pair(
+            &token,
+            &kms,
+            &out,
+            spec,
+            "RSA_AES_KEY_WRAP_SHA_256",
+            &wrapped,
+        );
+        let script = std::fs::read_to_string(out.join("import.sh")).unwrap();
+        assert!(script.contains(&format!("type={vault_type}")), "{script}");
+    }
+}
+
+/// Every refusal happens before the token is opened (the module named does not exist) and
+/// leaves nothing behind.
+#[test]
+fn key_pairs_refused_where_a_provider_or_an_algorithm_cannot_take_them() {
+    let token = TestToken::kryoptic("ceremony");
+    let small = Kms::new(token.dir.path(), 2048);
+    let large = Kms::new(token.dir.path(), 3072);
+    let aws_2048 = write_json(
+        token.dir.path(),
+        "aws-2048.json",
+        &small.aws_params(AWS_ARN, &hours_from_now(24)),
+    );
+    let alibaba = write_json(
+        token.dir.path(),
+        "alibaba.json",
+        &small.alibaba_params(
+            "key-4f1a2b3c-1234-5678-9abc-0123456789ab",
+            &hours_from_now(24),
+        ),
+    );
+    let gcp = write_json(
+        token.dir.path(),
+        "job.json",
+        &large.gcp_job(
+            "RSA_OAEP_3072_SHA256_AES_256",
+            "ACTIVE",
+            &hours_from_now(72),
+        ),
+    );
+    let gcp_direct = write_json(
+        token.dir.path(),
+        "job-direct.json",
+        &large.gcp_job("RSA_OAEP_3072_SHA256", "ACTIVE", &hours_from_now(72)),
+    );
+    let vault = write_json(
+        token.dir.path(),
+        "vault.json",
+        &Kms::new(token.dir.path(), 4096).vault_wrapping_key(),
+    );
+    // Files are named relative to the token directory, keyrite's working directory.
+    let (aws_2048, alibaba, gcp, gcp_direct, vault) = (
+        file_name(&aws_2048),
+        file_name(&alibaba),
+        file_name(&gcp),
+        file_name(&gcp_direct),
+        file_name(&vault),
+    );
+    let cases: Vec<(&str, &str, Vec<&str>, String)> = vec![
+        (
+            "aws",
+            &aws_2048,
+            vec![
+                "--algorithm",
+                "RSA_AES_KEY_WRAP_SHA_256",
+                "--key-spec",
+                "EC_P521",
+            ],
+            "keyrite: aws-2048.json: AWS KMS does not import EC_P521 key material under an RSA_2048 \
+             wrapping key\n\
+             Ask the KMS for import parameters with an RSA_3072 or RSA_4096 wrapping key \
+             (get-parameters-for-import --wrapping-key-spec) and run again.\n"
+                .to_owned(),
+        ),
+        (
+            "aws",
+            &aws_2048,
+            vec![
+                "--algorithm",
+                "RSAES_OAEP_SHA_256",
+                "--key-spec",
+                "RSA_2048",
+            ],
+            "keyrite: aws-2048.json: a RSA_2048 private key cannot be wrapped with RSAES_OAEP_SHA_256: \
+             its PKCS#8 encoding is longer than one RSA block can carry, so a key pair needs \
+             RSA_AES_KEY_WRAP_SHA_1 or RSA_AES_KEY_WRAP_SHA_256\n\
+             Ask the KMS for import parameters for RSA_AES_KEY_WRAP_SHA_256 (or _SHA_1) and pass \
+             that --algorithm.\n"
+                .to_owned(),
+        ),
+        (
+            "aws",
+            &aws_2048,
+            vec![
+                "--algorithm",
+                "RSA_AES_KEY_WRAP_SHA_256",
+                "--key-spec",
+                "EC_P256",
+                "--wrap-with-trusted",
+            ],
+            "keyrite: a key pair cannot have CKA_WRAP_WITH_TRUSTED: its private key is wrapped \
+             with RSA-AES, whose ephemeral AES key would itself need CKA_TRUSTED, which only the \
+             security officer can set\n"
+                .to_owned(),
+        ),
+        (
+            "alibaba",
+            &alibaba,
+            vec!["--algorithm", "RSAES_OAEP_SHA_256", "--key-spec", "EC_P256"],
+            "keyrite: alibaba.json: Alibaba Cloud KMS does not import EC_P256 key material\n".to_owned(),
+        ),
+        (
+            "gcp",
+            &gcp,
+            vec!["--gcp-key", "k", "--key-spec", "RSA_2048"],
+            "keyrite: job.json: Google Cloud KMS needs --gcp-algorithm NAME: the imported \
+             version's algorithm (e.g. rsa-sign-pss-2048-sha256, ec-sign-p256-sha256), which the \
+             key's purpose must allow\n\
+             Pass --gcp-algorithm with the algorithm of the Google key (gcloud kms keys describe \
+             shows its versionTemplate), one that takes this --key-spec.\n"
+                .to_owned(),
+        ),
+        (
+            "gcp",
+            &gcp,
+            vec![
+                "--gcp-key",
+                "k",
+                "--gcp-algorithm",
+                "rsa-sign-pss-2048-sha256",
+                "--key-spec",
+                "EC_P256",
+            ],
+            "keyrite: job.json: the Google Cloud KMS algorithm rsa-sign-pss-2048-sha256 does not \
+             take EC_P256 key material\n"
+                .to_owned(),
+        ),
+        (
+            "gcp",
+            &gcp,
+            vec![
+                "--gcp-key",
+                "k",
+                "--gcp-algorithm",
+                "ec-sign-p521-sha512",
+                "--key-spec",
+                "EC_P521",
+            ],
+            "keyrite: --gcp-algorithm \"ec-sign-p521-sha512\" is not a Google Cloud KMS algorithm \
+             keyrite imports"
+                .to_owned(),
+        ),
+        (
+            "gcp",
+            &gcp,
+            vec!["--gcp-key", "k", "--key-spec", "EC_P521"],
+            "keyrite: job.json: Google Cloud KMS does not import EC_P521 key material\n".to_owned(),
+        ),
+        (
+            "gcp",
+            &gcp_direct,
+            vec![
+                "--gcp-key",
+                "k",
+                "--gcp-algorithm",
+                "ec-sign-p256-sha256",
+                "--key-spec",
+                "EC_P256",
+            ],
+            "keyrite: job-direct.json: a EC_P256 private key cannot be wrapped with RSAES_OAEP_SHA_256"
+                .to_owned(),
+        ),
+        (
+            "vault",
+            &vault,
+            vec!["--vault-key", "k", "--key-spec", "EC_SECP256K1"],
+            "keyrite: vault.json: HashiCorp Vault transit does not import EC_SECP256K1 key material\n"
+                .to_owned(),
+        ),
+    ];
+    for (provider, params, args, expected) in cases {
+        let out = run(token
+            .keyrite()
+            .env("KEYRITE_PKCS11_MODULE", "/nonexistent/libpkcs11.so")
+            .args(["wrap", "--provider", provider, "--params"])
+            .arg(params)
+            .args(&args)
+            .args(["--key-label", "k", "--out", "out", "--pin-env", PIN_ENV]));
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(out.status.code(), Some(1), "{provider} {args:?}: {stderr}");
+        assert!(
+            stderr.starts_with(&expected),
+            "{provider} {args:?}:\nexpected {expected:?}\ngot      {stderr:?}"
+        );
+        assert_eq!(stderr.lines().count(), 2, "{stderr}");
+        assert!(!token.path("out").exists());
+    }
+    assert!(token.objects().is_empty());
+}
+
+fn file_name(path: &Path) -> &str {
+    path.file_name().unwrap().to_str().unwrap()
+}
+
+/// SoftHSM2 2.6.1's `CKM_AES_KEY_WRAP_PAD` zero-pads what it wraps to a multiple of 8 bytes, and
+/// a private key's PKCS#8 is of any length: the known-answer test refuses it before a key pair
+/// is generated. The test shows the padding itself with PyKCS11: a P-256 key generated in
+/// SoftHSM2 and wrapped under a known AES key unwraps (RFC 5649, by `cryptography`) to its
+/// 67-byte PKCS#8 followed by 5 zero bytes.
+#[test]
+fn softhsm2_pads_private_keys_and_is_refused_for_key_pairs() {
+    let token = TestToken::softhsm("ceremony");
+    let kms = Kms::new(token.dir.path(), 2048);
+    let params = write_json(
+        token.dir.path(),
+        "params.json",
+        &kms.aws_params(AWS_ARN, &hours_from_now(24)),
+    );
+    for spec in ["RSA_2048", "EC_P256", "EC_P384"] {
+        let out = run(token
+            .keyrite()
+            .args(["wrap", "--provider", "aws", "--params"])
+            .arg(&params)
+            .args(["--algorithm", "RSA_AES_KEY_WRAP_SHA_1", "--key-spec", spec])
+            .args(["--key-label", "k", "--out", "out", "--pin-env", PIN_ENV]));
+        assert_eq!(out.status.code(), Some(1));
+        assert_refused(
+            &out.stderr,
+            &format!(
+                "keyrite: token \"ceremony\" has no AES key wrap with padding (RFC 5649) keyrite \
+                 can trust: CKM_AES_KEY_WRAP_PAD: it wrapped a 67-byte secret (standing for the \
+                 PKCS#8 of a {spec} private key) of known value to 80 bytes that differ from RFC \
+                 5649\n"
+            ),
+            spec,
+        );
+        assert!(token.objects().is_empty(), "{spec}");
+        assert!(!token.path("out").exists());
+    }
+    let padded = run_ok(
+        Command::new(PYTHON)
+            .env(token.conf_env(), &token.conf)
+            .env(PIN_ENV, PIN)
+            .arg(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/independent/wrap_private_key.py"
+            ))
+            .args([SOFTHSM2, "ceremony", PIN_ENV, "0x210A", "P-256", "1"]),
+    );
+    let padded: Value = serde_json::from_slice(&padded).unwrap();
+    assert_eq!(
+        padded,
+        json!({"pkcs8_len": [67], "unwrapped_len": [72], "trailing": ["0000000000"], "scalar_len": [32]})
+    );
+}
+
+/// kryoptic 1.5.4 refuses to generate a secp256k1 key pair: keyrite says so with the token's
+/// words and leaves nothing behind.
+#[test]
+fn kryoptic_cannot_make_secp256k1_keys_and_nothing_is_left() {
+    let token = TestToken::kryoptic("ceremony");
+    let kms = Kms::new(token.dir.path(), 2048);
+    let params = write_json(
+        token.dir.path(),
+        "params.json",
+        &kms.aws_params(AWS_ARN, &hours_from_now(24)),
+    );
+    let out = run(token
+        .keyrite()
+        .args(["wrap", "--provider", "aws", "--params"])
+        .arg(&params)
+        .args([
+            "--algorithm",
+            "RSA_AES_KEY_WRAP_SHA_256",
+            "--key-spec",
+            "EC_SECP256K1",
+        ])
+        .args(["--key-label", "k", "--out", "out", "--pin-env", PIN_ENV]));
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        stderr.starts_with("keyrite: C_GenerateKeyPair returned CKR_GENERAL_ERROR"),
+        "{stderr}"
+    );
+    assert!(token.objects().is_empty());
+    assert!(!token.path("out").exists());
+}
+
+/// The same key pair under new import parameters, proven by its public key's fingerprint; a
+/// wrong fingerprint wraps nothing; `keys list` shows the pair by that fingerprint.
+#[test]
+fn a_key_pair_is_rewrapped_proven_by_its_fingerprint() {
+    let token = TestToken::kryoptic("ceremony");
+    let kms = Kms::new(token.dir.path(), 3072);
+    let aws = write_json(
+        token.dir.path(),
+        "aws.json",
+        &kms.aws_params(AWS_ARN, &hours_from_now(24)),
+    );
+    let args = [
+        "--algorithm",
+        "RSA_AES_KEY_WRAP_SHA_256",
+        "--key-spec",
+        "EC_P384",
+    ];
+    wrap(&token, "aws", &aws, &args, "signing");
+    let first_dir = token.path("signing");
+    let first = check_pair(
+        &token,
+        &kms,
+        &first_dir,
+        "EC_P384",
+        "RSA_AES_KEY_WRAP_SHA_256",
+        &std::fs::read(first_dir.join("EncryptedKeyMaterial.bin")).unwrap(),
+    );
+    let fingerprint = manifest(&first_dir)["key"]["kcv"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let vault = write_json(
+        token.dir.path(),
+        "wk.json",
+        &Kms::new(token.dir.path(), 4096).vault_wrapping_key(),
+    );
+    let vault_kms_dir = token.dir.path();
+    let wrong = "ab".repeat(32);
+    let refused = run(token
+        .keyrite()
+        .args([
+            "rewrap",
+            "--expect-kcv",
+            &wrong,
+            "--provider",
+            "vault",
+            "--params",
+        ])
+        .arg(&vault)
+        .args(["--vault-key", "signing", "--key-spec", "EC_P384"])
+        .args([
+            "--key-label",
+            "signing",
+            "--out",
+            "again",
+            "--pin-env",
+            PIN_ENV,
+        ]));
+    assert_eq!(refused.status.code(), Some(1));
+    assert_refused(
+        &refused.stderr,
+        &format!(
+            "keyrite: key \"signing\" on the token has KCV {fingerprint}, not the {wrong} \
+             expected; nothing was wrapped\n"
+        ),
+        "wrong fingerprint",
+    );
+    assert!(!token.path("again").exists());
+
+    let aws_again = write_json(
+        vault_kms_dir,
+        "aws-again.json",
+        &kms.aws_params(AWS_ARN, &hours_from_now(24)),
+    );
+    run_ok(
+        token
+            .keyrite()
+            .args([
+                "rewrap",
+                "--expect-kcv",
+                &fingerprint.to_uppercase(),
+                "--provider",
+                "aws",
+                "--params",
+            ])
+            .arg(&aws_again)
+            .args([
+                "--algorithm",
+                "RSA_AES_KEY_WRAP_SHA_1",
+                "--key-spec",
+                "EC_P384",
+            ])
+            .args([
+                "--key-label",
+                "signing",
+                "--out",
+                "again",
+                "--pin-env",
+                PIN_ENV,
+            ]),
+    );
+    let again_dir = token.path("again");
+    let again = check_pair(
+        &token,
+        &kms,
+        &again_dir,
+        "EC_P384",
+        "RSA_AES_KEY_WRAP_SHA_1",
+        &std::fs::read(again_dir.join("EncryptedKeyMaterial.bin")).unwrap(),
+    );
+    assert_eq!(again, first, "the rewrap carries the same private key");
+    assert_eq!(
+        std::fs::read(again_dir.join("public.pem")).unwrap(),
+        std::fs::read(first_dir.join("public.pem")).unwrap()
+    );
+
+    let listed: Value = serde_json::from_slice(&run_ok(token.keyrite().args([
+        "keys",
+        "list",
+        "--json",
+        "--pin-env",
+        PIN_ENV,
+    ])))
+    .unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+    assert_eq!(listed[0]["label"], "signing");
+    assert_eq!(listed[0]["spec"], "EC_P384");
+    assert_eq!(listed[0]["kcv"], fingerprint.as_str());
+    assert_eq!(listed[0]["kcv_method"], "spki-sha256");
+    assert_eq!(listed[0]["usages"], json!([]));
+}
+
+/// kryoptic 1.5.4 writes an EC private key into PKCS#8 without its leading zero bytes, against
+/// RFC 5915: shown with PyKCS11 on 64 P-521 keys (the first of a P-521 key's 66 bytes is zero
+/// for one key in two). keyrite learns the length of the token's encoding inside the token and
+/// keeps only keys whose encoding is RFC 5915: every one of its outputs parses strictly, and
+/// the keys it destroyed on the way are counted in the manifest and said on stdout.
+#[test]
+fn only_rfc5915_encodings_of_ec_keys_leave_the_token() {
+    let token = TestToken::kryoptic("ceremony");
+    let measured = run_ok(
+        Command::new(PYTHON)
+            .env(token.conf_env(), &token.conf)
+            .env(PIN_ENV, PIN)
+            .arg(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/independent/wrap_private_key.py"
+            ))
+            .arg(&token.module)
+            .args(["ceremony", PIN_ENV, "0x210B", "P-521", "64"]),
+    );
+    let measured: Value = serde_json::from_slice(&measured).unwrap();
+    let scalars: Vec<u64> = measured["scalar_len"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap())
+        .collect();
+    assert!(scalars.contains(&66), "{scalars:?}");
+    assert!(
+        scalars.iter().any(|&n| n < 66),
+        "kryoptic wrote every P-521 key with 66 bytes: {scalars:?}"
+    );
+    assert!(
+        measured["trailing"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|t| t == "")
+    );
+
+    let kms = Kms::new(token.dir.path(), 3072);
+    let params = write_json(
+        token.dir.path(),
+        "params.json",
+        &kms.aws_params(AWS_ARN, &hours_from_now(24)),
+    );
+    let mut discarded = 0;
+    for i in 0..8 {
+        let label = format!("p521-{i}");
+        let args = [
+            "--algorithm",
+            "RSA_AES_KEY_WRAP_SHA_256",
+            "--key-spec",
+            "EC_P521",
+        ];
+        let stdout = wrap(&token, "aws", &params, &args, &label);
+        let out = token.path(&label);
+        let wrapped = std::fs::read(out.join("EncryptedKeyMaterial.bin")).unwrap();
+        let material = check_pair(
+            &token,
+            &kms,
+            &out,
+            "EC_P521",
+            "RSA_AES_KEY_WRAP_SHA_256",
+            &wrapped,
+        );
+        assert_eq!(material.len(), 98);
+        let n = manifest(&out)["key"]["discarded"].as_u64().unwrap_or(0);
+        assert_eq!(
+            stdout.contains(&format!("The token made {n} EC_P521 key pair(s) before it")),
+            n > 0,
+            "{stdout}"
+        );
+        discarded += n;
+    }
+    // Only the eight keys kept are left on the token, each with its public key.
+    let objects = token.objects();
+    assert_eq!(objects.len(), 16, "{objects:?} ({discarded} destroyed)");
+}
