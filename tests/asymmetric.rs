@@ -382,7 +382,7 @@ fn key_pairs_refused_where_a_provider_or_an_algorithm_cannot_take_them() {
     let cases: Vec<(&str, &str, Vec<&str>, String)> = vec![
         (
             "aws",
-            &aws_2048,
+            aws_2048,
             vec![
                 "--algorithm",
                 "RSA_AES_KEY_WRAP_SHA_256",
@@ -397,7 +397,7 @@ fn key_pairs_refused_where_a_provider_or_an_algorithm_cannot_take_them() {
         ),
         (
             "aws",
-            &aws_2048,
+            aws_2048,
             vec![
                 "--algorithm",
                 "RSAES_OAEP_SHA_256",
@@ -413,7 +413,7 @@ fn key_pairs_refused_where_a_provider_or_an_algorithm_cannot_take_them() {
         ),
         (
             "aws",
-            &aws_2048,
+            aws_2048,
             vec![
                 "--algorithm",
                 "RSA_AES_KEY_WRAP_SHA_256",
@@ -428,13 +428,13 @@ fn key_pairs_refused_where_a_provider_or_an_algorithm_cannot_take_them() {
         ),
         (
             "alibaba",
-            &alibaba,
+            alibaba,
             vec!["--algorithm", "RSAES_OAEP_SHA_256", "--key-spec", "EC_P256"],
             "keyrite: alibaba.json: Alibaba Cloud KMS does not import EC_P256 key material\n".to_owned(),
         ),
         (
             "gcp",
-            &gcp,
+            gcp,
             vec!["--gcp-key", "k", "--key-spec", "RSA_2048"],
             "keyrite: job.json: Google Cloud KMS needs --gcp-algorithm NAME: the imported \
              version's algorithm (e.g. rsa-sign-pss-2048-sha256, ec-sign-p256-sha256), which the \
@@ -445,7 +445,7 @@ fn key_pairs_refused_where_a_provider_or_an_algorithm_cannot_take_them() {
         ),
         (
             "gcp",
-            &gcp,
+            gcp,
             vec![
                 "--gcp-key",
                 "k",
@@ -460,7 +460,7 @@ fn key_pairs_refused_where_a_provider_or_an_algorithm_cannot_take_them() {
         ),
         (
             "gcp",
-            &gcp,
+            gcp,
             vec![
                 "--gcp-key",
                 "k",
@@ -475,13 +475,13 @@ fn key_pairs_refused_where_a_provider_or_an_algorithm_cannot_take_them() {
         ),
         (
             "gcp",
-            &gcp,
+            gcp,
             vec!["--gcp-key", "k", "--key-spec", "EC_P521"],
             "keyrite: job.json: Google Cloud KMS does not import EC_P521 key material\n".to_owned(),
         ),
         (
             "gcp",
-            &gcp_direct,
+            gcp_direct,
             vec![
                 "--gcp-key",
                 "k",
@@ -495,7 +495,7 @@ fn key_pairs_refused_where_a_provider_or_an_algorithm_cannot_take_them() {
         ),
         (
             "vault",
-            &vault,
+            vault,
             vec!["--vault-key", "k", "--key-spec", "EC_SECP256K1"],
             "keyrite: vault.json: HashiCorp Vault transit does not import EC_SECP256K1 key material\n"
                 .to_owned(),
