@@ -92,11 +92,6 @@ impl Aws {
     }
 }
 
-fn b64(bytes: &[u8]) -> String {
-    use base64::Engine as _;
-    base64::engine::general_purpose::STANDARD.encode(bytes)
-}
-
 fn lifecycle(token: &TestToken, algorithm: &str, extra: &[&str]) {
     let aws = Aws::new();
     let dir = token.dir.path();
@@ -314,4 +309,176 @@ fn an_expired_token_is_refused_by_keyrite_and_a_wrong_pairing_by_the_kms() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("An error occurred"), "{stderr}");
     assert_eq!(aws.state(&other), "PendingImport");
+}
+
+/// A key pair made in the token, imported into EXTERNAL keys of the matching AWS key spec with
+/// keyrite's import.sh: the emulator's `get-public-key` is `public.pem`, and a signature the
+/// emulator makes with the imported key verifies under `public.pem` with `openssl`. Then the
+/// material is deleted and the same key pair brought back from the token by `keyrite rewrap`,
+/// proven by its fingerprint, and the emulator signs again under the same public key.
+#[test]
+fn aws_key_pairs_sign_in_the_kms_as_the_token_made_them() {
+    let token = TestToken::kryoptic("ceremony");
+    let aws = Aws::new();
+    let dir = token.dir.path();
+    let message = dir.join("message.txt");
+    std::fs::write(
+        &message,
+        b"keyrite signs nothing; the KMS does, with the token's key\n",
+    )
+    .unwrap();
+    for (spec, aws_spec, signing, openssl_opts) in [
+        (
+            "RSA_2048",
+            "RSA_2048",
+            "RSASSA_PSS_SHA_256",
+            &[
+                "-sigopt",
+                "rsa_padding_mode:pss",
+                "-sigopt",
+                "rsa_pss_saltlen:32",
+            ][..],
+        ),
+        ("RSA_3072", "RSA_3072", "RSASSA_PKCS1_V1_5_SHA_256", &[][..]),
+        ("EC_P256", "ECC_NIST_P256", "ECDSA_SHA_256", &[][..]),
+        ("EC_P384", "ECC_NIST_P384", "ECDSA_SHA_384", &[][..]),
+    ] {
+        let key = aws.json(&[
+            "kms",
+            "create-key",
+            "--origin",
+            "EXTERNAL",
+            "--key-spec",
+            aws_spec,
+            "--key-usage",
+            "SIGN_VERIFY",
+        ])["KeyMetadata"]["KeyId"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let label = spec.to_lowercase().replace('_', "-");
+        let params = aws.params(
+            &key,
+            "RSA_AES_KEY_WRAP_SHA_256",
+            dir,
+            &format!("{label}.json"),
+        );
+        let out = dir.join(&label);
+        run_ok(
+            token
+                .keyrite()
+                .args(["wrap", "--provider", "aws", "--params"])
+                .arg(&params)
+                .args([
+                    "--algorithm",
+                    "RSA_AES_KEY_WRAP_SHA_256",
+                    "--key-spec",
+                    spec,
+                ])
+                .args(["--key-label", &label, "--out", &label, "--pin-env", PIN_ENV]),
+        );
+        let script = std::fs::read_to_string(out.join("import.sh")).unwrap();
+        assert!(script.contains(&format!("--key-spec {aws_spec} --key-usage SIGN_VERIFY")));
+        let imported = aws.import(&out);
+        assert!(
+            imported.status.success(),
+            "{spec}: {}",
+            String::from_utf8_lossy(&imported.stderr)
+        );
+        assert_eq!(aws.state(&key), "Enabled");
+        let public_pem = out.join("public.pem");
+        let check = |round: &str| {
+            let kms_public = aws.json(&["kms", "get-public-key", "--key-id", &key])["PublicKey"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+            let ours = run_ok(
+                Command::new("openssl")
+                    .args(["pkey", "-pubin", "-outform", "DER", "-in"])
+                    .arg(&public_pem),
+            );
+            assert_eq!(kms_public, b64(&ours), "{spec} {round}: get-public-key");
+            let signature = aws.json(&[
+                "kms",
+                "sign",
+                "--key-id",
+                &key,
+                "--message",
+                &format!("fileb://{}", message.display()),
+                "--message-type",
+                "RAW",
+                "--signing-algorithm",
+                signing,
+            ])["Signature"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+            let sig_file = dir.join(format!("{label}-{round}.sig"));
+            use base64::Engine as _;
+            std::fs::write(
+                &sig_file,
+                base64::engine::general_purpose::STANDARD
+                    .decode(signature)
+                    .unwrap(),
+            )
+            .unwrap();
+            let digest = if signing.ends_with("384") {
+                "-sha384"
+            } else {
+                "-sha256"
+            };
+            let verified = run(Command::new("openssl")
+                .args(["dgst", digest, "-verify"])
+                .arg(&public_pem)
+                .args(openssl_opts)
+                .arg("-signature")
+                .arg(&sig_file)
+                .arg(&message));
+            assert!(
+                verified.status.success(),
+                "{spec} {round}: {}{}",
+                String::from_utf8_lossy(&verified.stdout),
+                String::from_utf8_lossy(&verified.stderr)
+            );
+        };
+        check("imported");
+
+        aws.json(&["kms", "delete-imported-key-material", "--key-id", &key]);
+        assert_eq!(aws.state(&key), "PendingImport");
+        let fingerprint = manifest(&out)["key"]["kcv"].as_str().unwrap().to_owned();
+        let params = aws.params(
+            &key,
+            "RSA_AES_KEY_WRAP_SHA_256",
+            dir,
+            &format!("{label}-again.json"),
+        );
+        let again = format!("{label}-again");
+        run_ok(
+            token
+                .keyrite()
+                .args([
+                    "rewrap",
+                    "--expect-kcv",
+                    &fingerprint,
+                    "--provider",
+                    "aws",
+                    "--params",
+                ])
+                .arg(&params)
+                .args([
+                    "--algorithm",
+                    "RSA_AES_KEY_WRAP_SHA_256",
+                    "--key-spec",
+                    spec,
+                ])
+                .args(["--key-label", &label, "--out", &again, "--pin-env", PIN_ENV]),
+        );
+        let imported = aws.import(&dir.join(&again));
+        assert!(
+            imported.status.success(),
+            "{spec} again: {}",
+            String::from_utf8_lossy(&imported.stderr)
+        );
+        check("reimported");
+    }
 }
