@@ -52,9 +52,12 @@ fn openssl_fingerprint(pem: &Path) -> String {
 
 /// Plays the KMS for one output: unwraps `wrapped` (the RSA-AES bytes the provider's files
 /// carry), parses the PKCS#8, and checks it against `public.pem`, the token and the manifest,
-/// and the size against the formula. Returns the PKCS#8 bytes.
+/// and the size against the formula. Returns the PKCS#8 bytes. The key was generated in
+/// `token`, unless it was restored there from a backup (`CKA_LOCAL` and `CKA_ALWAYS_SENSITIVE`
+/// false, as PKCS#11 marks an unwrapped key).
 fn check_pair(
     token: &TestToken,
+    restored: bool,
     kms: &Kms,
     out: &Path,
     spec: &str,
@@ -130,8 +133,8 @@ fn check_pair(
         ("decrypt", false),
         ("unwrap", false),
         ("derive", false),
-        ("always_sensitive", true),
-        ("local", true),
+        ("always_sensitive", !restored),
+        ("local", !restored),
         ("value_readable", false),
     ] {
         assert_eq!(private[flag], value, "{spec}: {flag}");
@@ -177,6 +180,7 @@ fn aws_every_key_pair_on_kryoptic() {
         let wrapped = std::fs::read(out.join("EncryptedKeyMaterial.bin")).unwrap();
         check_pair(
             &token,
+            false,
             &kms,
             &out,
             spec,
@@ -233,7 +237,15 @@ fn azure_key_vault_and_managed_hsm_key_pairs_on_kryoptic() {
         let wrapped = base64::engine::general_purpose::URL_SAFE_NO_PAD
             .decode(byok["ciphertext"].as_str().unwrap())
             .unwrap();
-        check_pair(&token, &kms, &out, spec, "RSA_AES_KEY_WRAP_SHA_1", &wrapped);
+        check_pair(
+            &token,
+            false,
+            &kms,
+            &out,
+            spec,
+            "RSA_AES_KEY_WRAP_SHA_1",
+            &wrapped,
+        );
         // import.sh, flattened to one line: the store, the key type and the curve.
         let script = std::fs::read_to_string(out.join("import.sh"))
             .unwrap()
@@ -284,6 +296,7 @@ fn google_key_pairs_with_their_algorithms_on_kryoptic() {
         let wrapped = std::fs::read(out.join("wrapped-key.bin")).unwrap();
         check_pair(
             &token,
+            false,
             &kms,
             &out,
             spec,
@@ -321,6 +334,7 @@ fn vault_key_pairs_on_kryoptic() {
             .unwrap();
         check_pair(
             &token,
+            false,
             &kms,
             &out,
             spec,
@@ -630,6 +644,7 @@ fn a_key_pair_is_rewrapped_proven_by_its_fingerprint() {
     let first_dir = token.path("signing");
     let first = check_pair(
         &token,
+        false,
         &kms,
         &first_dir,
         "EC_P384",
@@ -714,6 +729,7 @@ fn a_key_pair_is_rewrapped_proven_by_its_fingerprint() {
     let again_dir = token.path("again");
     let again = check_pair(
         &token,
+        false,
         &kms,
         &again_dir,
         "EC_P384",
@@ -801,6 +817,7 @@ fn only_rfc5915_encodings_of_ec_keys_leave_the_token() {
         let wrapped = std::fs::read(out.join("EncryptedKeyMaterial.bin")).unwrap();
         let material = check_pair(
             &token,
+            false,
             &kms,
             &out,
             "EC_P521",
@@ -819,4 +836,220 @@ fn only_rfc5915_encodings_of_ec_keys_leave_the_token() {
     // Only the eight keys kept are left on the token, each with its public key.
     let objects = token.objects();
     assert_eq!(objects.len(), 16, "{objects:?} ({discarded} destroyed)");
+}
+
+/// A key pair backed up to a second token and restored there: an RSA key is proven by the
+/// public key the restored private key reports (its modulus and exponent), kept beside it as its
+/// public key object, and re-wraps there to the same PKCS#8; a public.pem that is not the
+/// backed-up key's is caught and nothing is kept; an EC key, whose restored private key reports
+/// no public key, is not kept either.
+#[test]
+fn a_key_pair_backed_up_and_restored_on_a_second_token() {
+    let src = TestToken::kryoptic("ceremony");
+    let dst = TestToken::kryoptic("backup");
+    let created = run(dst.keyrite().args([
+        "token",
+        "backup-key",
+        "create",
+        "--label",
+        "backup-2026",
+        "--pin-env",
+        PIN_ENV,
+    ]));
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
+    let backup_pem = src.path("backup-2026.pem");
+    std::fs::write(&backup_pem, &created.stdout).unwrap();
+
+    let kms = Kms::new(src.dir.path(), 3072);
+    let aws = write_json(
+        src.dir.path(),
+        "aws.json",
+        &kms.aws_params(AWS_ARN, &hours_from_now(24)),
+    );
+    for spec in ["RSA_3072", "EC_P256"] {
+        let backup_objects = dst.objects();
+        let label = spec.to_lowercase().replace('_', "-");
+        let args = [
+            "--algorithm",
+            "RSA_AES_KEY_WRAP_SHA_256",
+            "--key-spec",
+            spec,
+        ];
+        wrap(&src, "aws", &aws, &args, &label);
+        let first_dir = src.path(&label);
+        let original = check_pair(
+            &src,
+            false,
+            &kms,
+            &first_dir,
+            spec,
+            "RSA_AES_KEY_WRAP_SHA_256",
+            &std::fs::read(first_dir.join("EncryptedKeyMaterial.bin")).unwrap(),
+        );
+        let fingerprint = manifest(&first_dir)["key"]["kcv"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let backup = dst.path(&format!("{label}-backup"));
+        run_ok(
+            src.keyrite()
+                .args(["rewrap", "--provider", "pkcs11-backup", "--params"])
+                .arg(&backup_pem)
+                .args([
+                    "--algorithm",
+                    "RSA_AES_KEY_WRAP_SHA_256",
+                    "--key-spec",
+                    spec,
+                ])
+                .args(["--key-label", &label, "--expect-kcv", &fingerprint, "--out"])
+                .arg(&backup)
+                .args(["--pin-env", PIN_ENV]),
+        );
+        let m = manifest(&backup);
+        assert_eq!(
+            m["key"]["check_values"],
+            json!({"spki-sha256": fingerprint})
+        );
+        assert_eq!(openssl_fingerprint(&backup.join("public.pem")), fingerprint);
+
+        let restore = |dir: &Path| {
+            run(dst.keyrite().args(["restore", "--backup"]).arg(dir).args([
+                "--key-label",
+                &label,
+                "--json",
+                "--pin-env",
+                PIN_ENV,
+            ]))
+        };
+        if spec.starts_with("EC") {
+            let out = restore(&backup);
+            assert_eq!(out.status.code(), Some(1));
+            assert_refused(
+                &out.stderr,
+                &format!(
+                    "keyrite: the token does not report the public key of the restored {spec} \
+                     key \"{label}\", so nothing proves it is the key the backup records; it was \
+                     destroyed\n"
+                ),
+                spec,
+            );
+            assert_eq!(dst.objects(), backup_objects, "{spec}: something was left");
+            continue;
+        }
+
+        // A public.pem that is another key's, with the manifest made to agree, is refused: the
+        // restored private key says which public key it has.
+        let forged = dst.path("forged");
+        copy_dir(&backup, &forged);
+        let other = Kms::new(src.dir.path(), 3072);
+        std::fs::write(forged.join("public.pem"), other.public_pem()).unwrap();
+        let mut fm = manifest(&forged);
+        let other_fingerprint = openssl_fingerprint(&forged.join("public.pem"));
+        fm["key"]["check_values"]["spki-sha256"] = json!(other_fingerprint);
+        fm["files"]["public.pem"] = json!(sha256_hex(
+            &std::fs::read(forged.join("public.pem")).unwrap()
+        ));
+        std::fs::write(
+            forged.join("manifest.json"),
+            serde_json::to_vec(&fm).unwrap(),
+        )
+        .unwrap();
+        let out = restore(&forged);
+        assert_eq!(out.status.code(), Some(1));
+        assert_refused(
+            &out.stderr,
+            &format!(
+                "keyrite: the restored key's spki-sha256 check value is {fingerprint}, the backup \
+                 records {other_fingerprint}: it is not the same key, so it was destroyed\n"
+            ),
+            "forged public.pem",
+        );
+        assert_eq!(
+            dst.objects(),
+            backup_objects,
+            "the forged restore left something"
+        );
+
+        let out = restore(&backup);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let restored: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(restored["kcv"], fingerprint.as_str());
+        assert_eq!(restored["kcv_method"], "spki-sha256");
+        let objects = dst.objects();
+        let private = objects
+            .iter()
+            .find(|o| o["label"] == label.as_str() && o["class"] == "CKO_PRIVATE_KEY")
+            .unwrap();
+        let public = objects
+            .iter()
+            .find(|o| o["label"] == label.as_str() && o["class"] == "CKO_PUBLIC_KEY")
+            .unwrap();
+        assert_eq!(public["spki_sha256"], fingerprint.as_str());
+        assert_eq!(public["id"], private["id"]);
+        for (flag, value) in [
+            ("sensitive", true),
+            ("extractable", true),
+            ("sign", false),
+            ("decrypt", false),
+            ("local", false),
+            ("value_readable", false),
+        ] {
+            assert_eq!(private[flag], value, "restored {flag}");
+        }
+
+        // The restored key wraps, on the second token, to the same PKCS#8.
+        let dst_kms = Kms::new(dst.dir.path(), 3072);
+        let dst_params = write_json(
+            dst.dir.path(),
+            "aws.json",
+            &dst_kms.aws_params(AWS_ARN, &hours_from_now(24)),
+        );
+        run_ok(
+            dst.keyrite()
+                .args(["rewrap", "--provider", "aws", "--params"])
+                .arg(&dst_params)
+                .args([
+                    "--algorithm",
+                    "RSA_AES_KEY_WRAP_SHA_256",
+                    "--key-spec",
+                    spec,
+                ])
+                .args([
+                    "--key-label",
+                    &label,
+                    "--expect-kcv",
+                    &fingerprint,
+                    "--out",
+                    "again",
+                ])
+                .args(["--pin-env", PIN_ENV]),
+        );
+        let again_dir = dst.path("again");
+        let again = check_pair(
+            &dst,
+            true,
+            &dst_kms,
+            &again_dir,
+            spec,
+            "RSA_AES_KEY_WRAP_SHA_256",
+            &std::fs::read(again_dir.join("EncryptedKeyMaterial.bin")).unwrap(),
+        );
+        assert_eq!(again, original);
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+    }
 }
