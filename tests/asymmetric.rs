@@ -1053,3 +1053,77 @@ fn copy_dir(from: &Path, to: &Path) {
         std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
     }
 }
+
+/// A ceremony generates a key pair and wraps it for two regions: the transcript records the
+/// public key's fingerprint as the key's identity, `keyrite verify` (with the outputs) and the
+/// independent verifiers accept it, and each output unwraps to the one PKCS#8.
+#[test]
+fn a_ceremony_generates_and_wraps_a_key_pair() {
+    let c = common::ceremony::Ceremony::on(
+        TestToken::kryoptic("ceremony"),
+        &["us-east-1", "eu-west-1"],
+    );
+    let plan = std::fs::read_to_string(c.dir().join("plan.toml"))
+        .unwrap()
+        .replace(
+            "action = \"generate\"\nkey_label = \"payments-2026\"\n",
+            "action = \"generate\"\nkey_label = \"payments-2026\"\nkey_spec = \"EC_P384\"\n",
+        )
+        .replace("RSAES_OAEP_SHA_1", "RSA_AES_KEY_WRAP_SHA_256");
+    assert!(plan.contains("EC_P384"));
+    std::fs::write(c.dir().join("plan.toml"), plan).unwrap();
+    c.run_approved("t.jsonl");
+    c.assert_verifies("t.jsonl");
+
+    let lines = c.transcript("t.jsonl");
+    let generated = &lines
+        .iter()
+        .find(|(_, l)| l["step"] == "generated")
+        .unwrap()
+        .1;
+    let fingerprint = generated["data"]["key"]["kcv"].as_str().unwrap().to_owned();
+    assert_eq!(fingerprint.len(), 64);
+    assert_eq!(generated["data"]["key"]["kcv_method"], "spki-sha256");
+    assert_eq!(generated["data"]["key"]["spec"], "EC_P384");
+
+    let mut materials = Vec::new();
+    for r in &c.regions {
+        let out = c.dir().join(format!("payments-2026-{}", r.name));
+        assert_eq!(openssl_fingerprint(&out.join("public.pem")), fingerprint);
+        let wrapped = std::fs::read(out.join("EncryptedKeyMaterial.bin")).unwrap();
+        materials.push(check_pair(
+            &c.token,
+            false,
+            &r.kms,
+            &out,
+            "EC_P384",
+            "RSA_AES_KEY_WRAP_SHA_256",
+            &wrapped,
+        ));
+    }
+    assert_eq!(materials[0], materials[1]);
+
+    let repo = env!("CARGO_MANIFEST_DIR");
+    for mut verifier in [
+        {
+            let mut cmd = Command::new(format!("{repo}/scripts/verify-with-openssl"));
+            cmd.args(["t.jsonl", "signer.pem", "."]);
+            cmd
+        },
+        {
+            let mut cmd = Command::new(PYTHON);
+            cmd.arg(format!("{repo}/tests/independent/verify_transcript.py"))
+                .args(["t.jsonl", "signer.pem", "."]);
+            cmd
+        },
+    ] {
+        let out = run(verifier.current_dir(c.dir()));
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{verifier:?}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}

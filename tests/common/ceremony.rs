@@ -54,7 +54,11 @@ impl Ceremony {
     /// A token with a signer, custodians alice (Ed25519), bob (ECDSA P-256) and carol
     /// (Ed25519), an outsider dave, and `regions` KMS keys with parameters.
     pub fn new(regions: &[&str]) -> Self {
-        let token = TestToken::softhsm("ceremony");
+        Self::on(TestToken::softhsm("ceremony"), regions)
+    }
+
+    /// The same on `token` (labelled "ceremony").
+    pub fn on(token: TestToken, regions: &[&str]) -> Self {
         let dir = token.dir.path().to_path_buf();
         let out = run(token
             .keyrite()
