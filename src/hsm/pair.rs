@@ -358,8 +358,9 @@ impl Token {
         Ok(PublicKey { spki })
     }
 
-    /// The public key the private key object itself reports (see [`own_spki`]); `None` where it
-    /// reports none, as an EC key the token unwrapped.
+    /// The public key the private key object itself reports: `CKA_PUBLIC_KEY_INFO` where the
+    /// token fills it, else an RSA key's modulus and exponent; `None` where it reports none, as
+    /// an EC key the token unwrapped.
     pub fn own_public_key(&self, private: ObjectHandle) -> Result<Option<PublicKey>, Error> {
         let own = self.session().get_attributes(private, &OWN_ATTRIBUTES)?;
         own_spki(&own)
