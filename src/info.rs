@@ -5,6 +5,7 @@ use serde::Serialize;
 
 use crate::Error;
 use crate::hsm::keys::{KcvResult, KeySpec};
+use crate::hsm::pair::KeyPairSupport;
 use crate::hsm::wrapping::{AlgorithmSupport, TrustedWrapSupport};
 use crate::hsm::{Module, TokenDescription};
 use crate::pin::PinSource;
@@ -21,6 +22,8 @@ pub struct TokenReport {
     pub kcv: String,
     /// Whether the token enforces `CKA_WRAP_WITH_TRUSTED` (`wrap --wrap-with-trusted`).
     pub wrap_with_trusted: TrustedWrapSupport,
+    /// Whether keyrite can wrap key pairs on the token.
+    pub key_pairs: KeyPairSupport,
 }
 
 /// The whole report.
@@ -69,11 +72,13 @@ pub fn report(
             KcvResult::Unavailable(why) => format!("none: {why}"),
         };
         let wrap_with_trusted = token.trusted_wrap_support()?;
+        let key_pairs = token.key_pair_support()?;
         tokens.push(TokenReport {
             token: description,
             wrapping,
             kcv,
             wrap_with_trusted,
+            key_pairs,
         });
     }
     Ok(Report {

@@ -644,6 +644,15 @@ fn print_report(report: &info::Report) {
         }
         println!("  key check values: {}", t.kcv);
         println!("  CKA_WRAP_WITH_TRUSTED: {}", t.wrap_with_trusted.detail);
+        println!(
+            "  key pairs: {}: {}",
+            match (t.key_pairs.rsa, t.key_pairs.ec) {
+                (true, true) => "yes",
+                (true, false) => "RSA only",
+                _ => "no",
+            },
+            t.key_pairs.detail
+        );
     }
     for slot in &report.uninitialized_slots {
         println!();

@@ -167,6 +167,15 @@ fn token_info_on_kryoptic() {
         "trial wrap with SHA-256 succeeded; CKM_AES_KEY_WRAP_KWP passed the RFC 5649 known-answer test"
     );
     assert_eq!(t["kcv"], "sha256-3 (read from the token)");
+    assert_eq!(t["key_pairs"]["rsa"], true);
+    assert_eq!(t["key_pairs"]["ec"], true);
+    assert_eq!(
+        t["key_pairs"]["detail"],
+        "CKM_AES_KEY_WRAP_KWP passed the RFC 5649 known-answer test for a length that is not a \
+         multiple of 8; EC encodings are checked for RFC 5915 by an AES-GCM length trial"
+    );
+    // The trials used session objects only.
+    assert!(token.objects().is_empty());
 }
 
 /// kryoptic counts wrong PINs: keyrite reports each, refuses to try at all once the token says

@@ -60,6 +60,14 @@ fn softhsm2_offers_oaep_sha1_and_pkcs1_but_not_oaep_sha256() {
     .map(|(a, s, d)| (a.to_owned(), s, d.to_owned()));
     assert_eq!(support, expected);
     assert_eq!(t["kcv"], "aes-ecb-zero-3 (read from the token)");
+    assert_eq!(t["key_pairs"]["rsa"], false);
+    assert_eq!(t["key_pairs"]["ec"], false);
+    assert_eq!(
+        t["key_pairs"]["detail"],
+        "token \"ceremony\" has no AES key wrap with padding (RFC 5649) keyrite can trust: \
+         CKM_AES_KEY_WRAP_PAD: it wrapped a 67-byte secret (standing for the PKCS#8 of a EC_P256 \
+         private key) of known value to 80 bytes that differ from RFC 5649"
+    );
     // The trials used session objects only.
     assert!(hsm.objects().is_empty());
 

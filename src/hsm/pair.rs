@@ -138,6 +138,17 @@ fn public_template(label: &KeyLabel, id: &[u8], spec: KeySpec) -> Vec<Attribute>
     template
 }
 
+/// Whether a token can wrap key pairs, as `token info` reports it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct KeyPairSupport {
+    /// RSA key pairs.
+    pub rsa: bool,
+    /// EC key pairs.
+    pub ec: bool,
+    /// How that was found out.
+    pub detail: String,
+}
+
 /// A public key, as the token holds it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PublicKey {
@@ -479,12 +490,14 @@ impl Token {
             label: String::new(),
             reason: e.to_string(),
         })?;
+        // Session objects, visible to this process alone; public, so `token info` can make
+        // them without a PIN.
         let (public, private) = self.session().generate_key_pair(
             &Mechanism::EccKeyPairGen,
             &[Attribute::Token(false), Attribute::EcParams(params)],
             &[
                 Attribute::Token(false),
-                Attribute::Private(true),
+                Attribute::Private(false),
                 Attribute::Sensitive(true),
                 Attribute::Extractable(true),
                 Attribute::Sign(false),
@@ -495,6 +508,43 @@ impl Token {
         self.destroy(private)?;
         self.destroy(public)?;
         probed.map(|_| ())
+    }
+
+    /// Whether keyrite can wrap key pairs on this token, in words, for `token info`: the RFC
+    /// 5649 mechanism must pass the known-answer test for a length that is not a multiple of 8,
+    /// and an EC key's PKCS#8 length must be learnt (AES-GCM) to check it is RFC 5915.
+    pub fn key_pair_support(&self) -> Result<KeyPairSupport, Error> {
+        let no = |detail: String| KeyPairSupport {
+            rsa: false,
+            ec: false,
+            detail,
+        };
+        let kwp = match self.select_kwp(KeySpec::EcP256) {
+            Ok(kwp) => kwp,
+            Err(e @ (Error::NoKwp { .. } | Error::KnownAnswer { .. })) => {
+                return Ok(no(e.to_string()));
+            }
+            Err(e) => return Err(e),
+        };
+        let passed = format!(
+            "{} passed the RFC 5649 known-answer test for a length that is not a multiple of 8",
+            kwp.name()
+        );
+        Ok(match self.check_pair_support(KeySpec::EcP256) {
+            Ok(()) => KeyPairSupport {
+                rsa: true,
+                ec: true,
+                detail: format!(
+                    "{passed}; EC encodings are checked for RFC 5915 by an AES-GCM length trial"
+                ),
+            },
+            Err(e @ (Error::Pkcs8Probe { .. } | Error::Pkcs11(_))) => KeyPairSupport {
+                rsa: true,
+                ec: false,
+                detail: format!("RSA only: {passed}; a P-256 trial failed: {e}"),
+            },
+            Err(e) => return Err(e),
+        })
     }
 
     /// Destroys a ceremony key; for a private key, its public key object too.
