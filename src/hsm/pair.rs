@@ -547,8 +547,20 @@ impl Token {
         })
     }
 
-    /// Destroys a ceremony key; for a private key, its public key object too.
+    /// Destroys a ceremony key; for a private key, its public key object too. The key itself
+    /// goes first, so its failure is the one reported.
     pub fn destroy_key(&self, handle: ObjectHandle) -> Result<(), Error> {
+        let publics = self.public_objects_of(handle);
+        self.destroy(handle)?;
+        for public in publics? {
+            self.destroy(public)?;
+        }
+        Ok(())
+    }
+
+    /// The public key objects beside a private key (its label and `CKA_ID`); none for a
+    /// secret key.
+    fn public_objects_of(&self, handle: ObjectHandle) -> Result<Vec<ObjectHandle>, Error> {
         let attrs = self.session().get_attributes(
             handle,
             &[
@@ -560,23 +572,20 @@ impl Token {
         let is_private = attrs
             .iter()
             .any(|a| matches!(a, Attribute::Class(c) if *c == ObjectClass::PRIVATE_KEY));
-        let publics = match (
-            is_private,
-            bytes_of(&attrs, AttributeType::Label),
-            bytes_of(&attrs, AttributeType::Id),
-        ) {
-            (true, Some(label), Some(id)) => self.session().find_objects(&[
-                Attribute::Class(ObjectClass::PUBLIC_KEY),
-                Attribute::Label(label.to_vec()),
-                Attribute::Id(id.to_vec()),
-            ])?,
-            _ => Vec::new(),
-        };
-        self.destroy(handle)?;
-        for public in publics {
-            self.destroy(public)?;
-        }
-        Ok(())
+        Ok(
+            match (
+                is_private,
+                bytes_of(&attrs, AttributeType::Label),
+                bytes_of(&attrs, AttributeType::Id),
+            ) {
+                (true, Some(label), Some(id)) => self.session().find_objects(&[
+                    Attribute::Class(ObjectClass::PUBLIC_KEY),
+                    Attribute::Label(label.to_vec()),
+                    Attribute::Id(id.to_vec()),
+                ])?,
+                _ => Vec::new(),
+            },
+        )
     }
 }
 
