@@ -10,6 +10,7 @@ use clap::Parser as _;
 use time::OffsetDateTime;
 
 use keyrite::hsm::Module;
+use keyrite::hsm::keys::KcvMethod;
 use keyrite::kms::{ProviderOptions, format_time, shell_quote};
 use keyrite::pin::PinSource;
 use keyrite::wrap::{TokenAccess, WrapOutcome, WrapRequest};
@@ -198,10 +199,19 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
                     Some(false) => format!("!{name}"),
                     None => format!("{name}?"),
                 };
-                println!("{} secret key(s) on token {:?}", keys.len(), token.label());
+                println!(
+                    "{} secret and private key(s) on token {:?}",
+                    keys.len(),
+                    token.label()
+                );
                 for k in &keys {
+                    let identity = if k.kcv_method == KcvMethod::SpkiSha256.name() {
+                        "public key SHA-256"
+                    } else {
+                        "KCV"
+                    };
                     println!(
-                        "  {:<24} {:<9} KCV {} ({})  id {}",
+                        "  {:<24} {:<12} {identity} {} ({})  id {}",
                         k.label,
                         k.spec.map_or(k.key_type.as_str(), |s| s.name()),
                         k.kcv.as_deref().unwrap_or("none"),
