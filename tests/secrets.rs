@@ -405,3 +405,203 @@ fn the_process_holding_a_pin_cannot_dump_core_and_locks_the_pin_in_memory() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// The private half of a key pair is in nothing keyrite writes either: key pairs generated on
+/// kryoptic, wrapped for AWS and Vault, listed, backed up to a second token, restored and
+/// wrapped there. The needles are each private key's PKCS#8 (unwrapped from an output with the
+/// KMS private key) and its private numbers (RSA d, p, q; the EC private value), as Python
+/// `cryptography` reads them from that PKCS#8.
+#[test]
+fn no_private_key_of_a_key_pair_in_anything_keyrite_writes() {
+    let src = TestToken::kryoptic("ceremony");
+    let dst = TestToken::kryoptic("backup");
+    let mut written: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut record = |what: &str, cmd: &mut Command| -> std::process::Output {
+        let out = run(cmd);
+        assert!(
+            out.status.success(),
+            "{what}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        written.push((format!("{what}: stdout"), out.stdout.clone()));
+        written.push((format!("{what}: stderr"), out.stderr.clone()));
+        out
+    };
+    let kms = Kms::new(src.dir.path(), 3072);
+    write_json(
+        src.dir.path(),
+        "aws.json",
+        &kms.aws_params(AWS_ARN, &hours_from_now(24)),
+    );
+    let vault = Kms::new(src.dir.path(), 4096);
+    write_json(src.dir.path(), "vault.json", &vault.vault_wrapping_key());
+    let created = record(
+        "backup-key create",
+        dst.keyrite().args([
+            "token",
+            "backup-key",
+            "create",
+            "--label",
+            "backup-2026",
+            "--pin-env",
+            PIN_ENV,
+        ]),
+    );
+    std::fs::write(src.path("backup.pem"), &created.stdout).unwrap();
+
+    let mut materials = Vec::new();
+    for (spec, label) in [("RSA_2048", "rsa"), ("EC_P256", "ec")] {
+        record(
+            &format!("wrap {spec}"),
+            src.keyrite()
+                .args(["wrap", "--provider", "aws", "--params", "aws.json"])
+                .args([
+                    "--algorithm",
+                    "RSA_AES_KEY_WRAP_SHA_256",
+                    "--key-spec",
+                    spec,
+                ])
+                .args(["--key-label", label, "--out", label, "--pin-env", PIN_ENV]),
+        );
+        let fingerprint = manifest(&src.path(label))["key"]["kcv"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        record(
+            &format!("rewrap {spec} for vault"),
+            src.keyrite()
+                .args(["rewrap", "--provider", "vault", "--params", "vault.json"])
+                .args([
+                    "--vault-key",
+                    label,
+                    "--key-spec",
+                    spec,
+                    "--expect-kcv",
+                    &fingerprint,
+                ])
+                .args(["--key-label", label, "--out", &format!("{label}-vault")])
+                .args(["--pin-env", PIN_ENV]),
+        );
+        record(
+            &format!("backup {spec}"),
+            src.keyrite()
+                .args([
+                    "rewrap",
+                    "--provider",
+                    "pkcs11-backup",
+                    "--params",
+                    "backup.pem",
+                ])
+                .args(["--key-spec", spec, "--expect-kcv", &fingerprint])
+                .args(["--key-label", label, "--out"])
+                .arg(dst.path(&format!("{label}-backup")))
+                .args(["--pin-env", PIN_ENV]),
+        );
+        let wrapped = src.path(label).join("EncryptedKeyMaterial.bin");
+        materials.push((
+            spec,
+            kms.unwrap_python(&wrapped, "RSA_AES_KEY_WRAP_SHA_256"),
+        ));
+    }
+    record(
+        "restore",
+        dst.keyrite()
+            .args(["restore", "--backup", "rsa-backup", "--key-label", "rsa"])
+            .args(["--pin-env", PIN_ENV]),
+    );
+    for (token, name) in [(&src, "src"), (&dst, "dst")] {
+        record(
+            &format!("keys list {name}"),
+            token.keyrite().args(["keys", "list", "--pin-env", PIN_ENV]),
+        );
+        record(
+            &format!("keys list --json {name}"),
+            token
+                .keyrite()
+                .args(["keys", "list", "--json", "--pin-env", PIN_ENV]),
+        );
+        record(
+            &format!("token info {name}"),
+            token
+                .keyrite()
+                .args(["token", "info", "--json", "--pin-env", PIN_ENV]),
+        );
+    }
+
+    // The needles: each PKCS#8 and its private numbers, in every form.
+    let mut needles: Vec<(String, Vec<u8>)> = Vec::new();
+    for (spec, pkcs8) in &materials {
+        needles.extend(
+            forms(pkcs8)
+                .into_iter()
+                .map(|f| (format!("{spec} PKCS#8"), f)),
+        );
+        let mut python = Command::new(PYTHON)
+            .arg("-c")
+            .arg(concat!(
+                "import sys\n",
+                "from cryptography.hazmat.primitives import serialization\n",
+                "from cryptography.hazmat.primitives.asymmetric import ec, rsa\n",
+                "k = serialization.load_der_private_key(sys.stdin.buffer.read(), None)\n",
+                "if isinstance(k, rsa.RSAPrivateKey):\n",
+                "    n = k.private_numbers()\n",
+                "    values = [n.d, n.p, n.q]\n",
+                "else:\n",
+                "    values = [k.private_numbers().private_value]\n",
+                "for v in values:\n",
+                "    print(v.to_bytes((v.bit_length() + 7) // 8, 'big').hex())\n",
+            ))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        python.stdin.take().unwrap().write_all(pkcs8).unwrap();
+        let out = python.wait_with_output().unwrap();
+        assert!(out.status.success());
+        let numbers: Vec<Vec<u8>> = String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(|l| hex::decode(l).unwrap())
+            .collect();
+        assert_eq!(numbers.len(), if spec.starts_with("RSA") { 3 } else { 1 });
+        for (i, number) in numbers.iter().enumerate() {
+            // The search finds what is there: each number is inside its PKCS#8.
+            assert!(pkcs8.windows(number.len()).any(|w| w == number.as_slice()));
+            needles.extend(
+                forms(number)
+                    .into_iter()
+                    .map(|f| (format!("{spec} private number {i}"), f)),
+            );
+        }
+    }
+
+    // Every file keyrite wrote in both token directories, but the tokens' own storage and the
+    // KMS private keys the test made.
+    let mut paths = Vec::new();
+    files(src.dir.path(), &mut paths);
+    files(dst.dir.path(), &mut paths);
+    paths.retain(|p| {
+        let name = p.file_name().unwrap().to_string_lossy();
+        !(name.starts_with("kms-") || *p == src.conf || *p == dst.conf)
+    });
+    assert!(paths.iter().any(|p| p.ends_with("rsa-backup/public.pem")));
+    for p in &paths {
+        written.push((p.display().to_string(), std::fs::read(p).unwrap()));
+    }
+    let found = |bytes: &[u8], needle: &[u8]| bytes.windows(needle.len()).any(|w| w == needle);
+    let mut hits = Vec::new();
+    for (where_, bytes) in &written {
+        for (name, needle) in &needles {
+            if found(bytes, needle) {
+                hits.push(format!("{name} in {where_}"));
+            }
+        }
+    }
+    assert!(hits.is_empty(), "{hits:#?}");
+    assert!(written.len() > 40, "{} places searched", written.len());
+    println!(
+        "{} needles searched for in {} places: no hit",
+        needles.len(),
+        written.len()
+    );
+}
