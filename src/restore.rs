@@ -219,6 +219,12 @@ pub fn load(dir: &Path, label: &KeyLabel) -> Result<Backup, Error> {
                 m.key.spec
             ))
         })?;
+    if !kms::Provider::Pkcs11Backup.key_specs().contains(&spec) {
+        return Err(bad(format!(
+            "it holds a {spec} key, which keyrite does not back up: a restored EC private key \
+             reports no public key, so nothing could prove it is the key backed up"
+        )));
+    }
     let id = hex::decode(&m.key.id).map_err(|_| bad("key.id is not hex".into()))?;
     if m.key.check_values.is_empty() {
         return Err(bad("it records no check values for the key".into()));

@@ -149,7 +149,17 @@ pub fn generate(
     wrap_with_trusted: bool,
 ) -> Result<(ObjectHandle, KeyRecord), Error> {
     let key = token.generate_ceremony_key(label, spec, wrap_with_trusted)?;
-    match token.key_check_value(key.handle, spec.key_type()) {
+    let kcv = match token.key_check_value(key.handle, spec.key_type()) {
+        // A key pair without its identity cannot be proven later: it is not kept.
+        Ok(KcvResult::Unavailable(reason)) if spec.is_asymmetric() => {
+            Err(crate::hsm::Error::PublicKey {
+                label: label.to_string(),
+                reason,
+            })
+        }
+        other => other,
+    };
+    match kcv {
         Ok(kcv) => Ok((key.handle, KeyRecord::new(label, spec, key, kcv))),
         Err(e) => Err(Error::Step {
             step: Step::KeyCheckValue,

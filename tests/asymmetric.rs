@@ -762,7 +762,8 @@ fn a_key_pair_is_rewrapped_proven_by_its_fingerprint() {
 /// RFC 5915: shown with PyKCS11 on 64 P-521 keys (the first of a P-521 key's 66 bytes is zero
 /// for one key in two). keyrite learns the length of the token's encoding inside the token and
 /// keeps only keys whose encoding is RFC 5915: every one of its outputs parses strictly, and
-/// the keys it destroyed on the way are counted in the manifest and said on stdout.
+/// the keys it destroyed on the way (keys are made until at least one was) are counted in the
+/// manifest and said on stdout, and are gone from the token.
 #[test]
 fn only_rfc5915_encodings_of_ec_keys_leave_the_token() {
     let token = TestToken::kryoptic("ceremony");
@@ -803,8 +804,14 @@ fn only_rfc5915_encodings_of_ec_keys_leave_the_token() {
         "params.json",
         &kms.aws_params(AWS_ARN, &hours_from_now(24)),
     );
+    // At least 8 keys, and on until one was discarded (one P-521 key in two is; 24 at most).
     let mut discarded = 0;
-    for i in 0..8 {
+    let mut kept = 0;
+    for i in 0..24 {
+        if i >= 8 && discarded > 0 {
+            break;
+        }
+        kept += 1;
         let label = format!("p521-{i}");
         let args = [
             "--algorithm",
@@ -833,16 +840,21 @@ fn only_rfc5915_encodings_of_ec_keys_leave_the_token() {
         );
         discarded += n;
     }
-    // Only the eight keys kept are left on the token, each with its public key.
+    assert!(discarded > 0, "no P-521 key was discarded in {kept}");
+    // Only the keys kept are left on the token, each with its public key.
     let objects = token.objects();
-    assert_eq!(objects.len(), 16, "{objects:?} ({discarded} destroyed)");
+    assert_eq!(
+        objects.len(),
+        2 * kept,
+        "{objects:?} ({discarded} destroyed)"
+    );
 }
 
 /// A key pair backed up to a second token and restored there: an RSA key is proven by the
 /// public key the restored private key reports (its modulus and exponent), kept beside it as its
 /// public key object, and re-wraps there to the same PKCS#8; a public.pem that is not the
-/// backed-up key's is caught and nothing is kept; an EC key, whose restored private key reports
-/// no public key, is not kept either.
+/// backed-up key's is caught and nothing is kept. An EC key, whose restored private key would
+/// report no public key, is not backed up at all.
 #[test]
 fn a_key_pair_backed_up_and_restored_on_a_second_token() {
     let src = TestToken::kryoptic("ceremony");
@@ -895,19 +907,38 @@ fn a_key_pair_backed_up_and_restored_on_a_second_token() {
             .unwrap()
             .to_owned();
         let backup = dst.path(&format!("{label}-backup"));
-        run_ok(
-            src.keyrite()
-                .args(["rewrap", "--provider", "pkcs11-backup", "--params"])
-                .arg(&backup_pem)
-                .args([
-                    "--algorithm",
-                    "RSA_AES_KEY_WRAP_SHA_256",
-                    "--key-spec",
-                    spec,
-                ])
-                .args(["--key-label", &label, "--expect-kcv", &fingerprint, "--out"])
-                .arg(&backup)
-                .args(["--pin-env", PIN_ENV]),
+        let backed_up = run(src
+            .keyrite()
+            .args(["rewrap", "--provider", "pkcs11-backup", "--params"])
+            .arg(&backup_pem)
+            .args([
+                "--algorithm",
+                "RSA_AES_KEY_WRAP_SHA_256",
+                "--key-spec",
+                spec,
+            ])
+            .args(["--key-label", &label, "--expect-kcv", &fingerprint, "--out"])
+            .arg(&backup)
+            .args(["--pin-env", PIN_ENV]));
+        if spec.starts_with("EC") {
+            // No token here reports the public key of an EC key it unwrapped, so nothing could
+            // prove a restore: EC keys are not backed up, and the refusal comes first.
+            assert_eq!(backed_up.status.code(), Some(1));
+            assert_refused(
+                &backed_up.stderr,
+                &format!(
+                    "keyrite: {}: backup token does not import {spec} key material\n",
+                    backup_pem.display()
+                ),
+                spec,
+            );
+            assert!(!backup.exists());
+            continue;
+        }
+        assert!(
+            backed_up.status.success(),
+            "{}",
+            String::from_utf8_lossy(&backed_up.stderr)
         );
         let m = manifest(&backup);
         assert_eq!(
@@ -925,21 +956,6 @@ fn a_key_pair_backed_up_and_restored_on_a_second_token() {
                 PIN_ENV,
             ]))
         };
-        if spec.starts_with("EC") {
-            let out = restore(&backup);
-            assert_eq!(out.status.code(), Some(1));
-            assert_refused(
-                &out.stderr,
-                &format!(
-                    "keyrite: the token does not report the public key of the restored {spec} \
-                     key \"{label}\", so nothing proves it is the key the backup records; it was \
-                     destroyed\n"
-                ),
-                spec,
-            );
-            assert_eq!(dst.objects(), backup_objects, "{spec}: something was left");
-            continue;
-        }
 
         // A public.pem that is another key's, with the manifest made to agree, is refused: the
         // restored private key says which public key it has.
@@ -972,6 +988,33 @@ fn a_key_pair_backed_up_and_restored_on_a_second_token() {
             dst.objects(),
             backup_objects,
             "the forged restore left something"
+        );
+        // A manifest claiming an EC key is refused before the token is opened.
+        let ec_claim = dst.path("ec-claim");
+        copy_dir(&backup, &ec_claim);
+        let mut em = manifest(&ec_claim);
+        em["key"]["spec"] = json!("EC_P256");
+        std::fs::write(
+            ec_claim.join("manifest.json"),
+            serde_json::to_vec(&em).unwrap(),
+        )
+        .unwrap();
+        let out = run(dst
+            .keyrite()
+            .env("KEYRITE_PKCS11_MODULE", "/nonexistent/libpkcs11.so")
+            .args(["restore", "--backup"])
+            .arg(&ec_claim)
+            .args(["--key-label", &label, "--pin-env", PIN_ENV]));
+        assert_eq!(out.status.code(), Some(1));
+        assert_refused(
+            &out.stderr,
+            &format!(
+                "keyrite: {}: it holds a EC_P256 key, which keyrite does not back up: a restored \
+                 EC private key reports no public key, so nothing could prove it is the key \
+                 backed up\n",
+                ec_claim.join("manifest.json").display()
+            ),
+            "EC manifest",
         );
 
         let out = restore(&backup);
@@ -1126,4 +1169,143 @@ fn a_ceremony_generates_and_wraps_a_key_pair() {
             String::from_utf8_lossy(&out.stderr)
         );
     }
+}
+
+fn key_pair_objects(token: &TestToken, args: &[&str]) -> String {
+    let out = run_ok(
+        Command::new(PYTHON)
+            .env(token.conf_env(), &token.conf)
+            .env(PIN_ENV, PIN)
+            .arg(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/independent/key_pair_objects.py"
+            ))
+            .arg(&token.module)
+            .args([token.label.as_str(), PIN_ENV])
+            .args(args),
+    );
+    String::from_utf8(out).unwrap().trim().to_owned()
+}
+
+fn listed(token: &TestToken, label: &str) -> Value {
+    let list: Value = serde_json::from_slice(&run_ok(token.keyrite().args([
+        "keys",
+        "list",
+        "--json",
+        "--pin-env",
+        PIN_ENV,
+    ])))
+    .unwrap();
+    list.as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["label"] == label)
+        .unwrap()
+        .clone()
+}
+
+/// A public key object is believed only as far as the private key backs it: someone with the
+/// PIN who puts another public key beside a key pair, or a second one, gets a key without an
+/// identity, which nothing that needs one (rewrap, destroy, backup) accepts.
+#[test]
+fn a_public_key_object_that_is_not_the_private_keys_is_refused() {
+    let token = TestToken::kryoptic("ceremony");
+    let kms = Kms::new(token.dir.path(), 3072);
+    let params = write_json(
+        token.dir.path(),
+        "params.json",
+        &kms.aws_params(AWS_ARN, &hours_from_now(24)),
+    );
+    let args = [
+        "--algorithm",
+        "RSA_AES_KEY_WRAP_SHA_256",
+        "--key-spec",
+        "RSA_2048",
+    ];
+    wrap(&token, "aws", &params, &args, "signing");
+    let fingerprint = manifest(&token.path("signing"))["key"]["kcv"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(listed(&token, "signing")["kcv"], fingerprint.as_str());
+
+    // Another RSA public key in place of the real one.
+    let other = Kms::new(token.dir.path(), 2048);
+    let pem = token.path("other.pem");
+    std::fs::write(&pem, other.public_pem()).unwrap();
+    let fake = key_pair_objects(
+        &token,
+        &["replace-public", "signing", pem.to_str().unwrap()],
+    );
+    let entry = listed(&token, "signing");
+    assert_eq!(entry["kcv"], Value::Null);
+    assert_eq!(
+        entry["kcv_method"],
+        "the public key object is not the one the private key reports"
+    );
+    for expected in [&fake, &fingerprint] {
+        let out = run(token
+            .keyrite()
+            .args(["rewrap", "--provider", "aws", "--params"])
+            .arg(&params)
+            .args(args)
+            .args([
+                "--key-label",
+                "signing",
+                "--expect-kcv",
+                expected,
+                "--out",
+                "again",
+            ])
+            .args(["--pin-env", PIN_ENV]));
+        assert_eq!(out.status.code(), Some(1));
+        assert_refused(
+            &out.stderr,
+            &format!(
+                "keyrite: key \"signing\" on the token has KCV none, not the {expected} expected; \
+                 nothing was wrapped\n"
+            ),
+            "replaced public key",
+        );
+        assert!(!token.path("again").exists());
+    }
+
+    // The real one back, and a second beside it.
+    std::fs::write(
+        &pem,
+        std::fs::read(token.path("signing").join("public.pem")).unwrap(),
+    )
+    .unwrap();
+    key_pair_objects(
+        &token,
+        &["replace-public", "signing", pem.to_str().unwrap()],
+    );
+    assert_eq!(listed(&token, "signing")["kcv"], fingerprint.as_str());
+    key_pair_objects(&token, &["add-public", "signing", pem.to_str().unwrap()]);
+    assert_eq!(
+        listed(&token, "signing")["kcv_method"],
+        "the token holds 2 public key objects with its label and CKA_ID; keyrite keeps exactly one"
+    );
+}
+
+/// SoftHSM2 says nothing of an EC private key's public key: a pair generated in the token
+/// (CKA_LOCAL, always sensitive) is identified by its public key object; an EC private key
+/// imported with a matching public key object — its value known outside the token — is not.
+#[test]
+fn an_ec_key_that_reports_no_public_key_is_believed_only_if_generated_here() {
+    let token = TestToken::softhsm("ceremony");
+    let generated = key_pair_objects(&token, &["generate-ec", "generated"]);
+    let entry = listed(&token, "generated");
+    assert_eq!(entry["kcv"], generated.as_str());
+    assert_eq!(entry["kcv_method"], "spki-sha256");
+    assert_eq!(entry["spec"], "EC_P256");
+
+    key_pair_objects(&token, &["import-ec", "imported"]);
+    let entry = listed(&token, "imported");
+    assert_eq!(entry["kcv"], Value::Null);
+    assert_eq!(
+        entry["kcv_method"],
+        "the private key reports no public key of its own and was not generated in this token \
+         (CKA_LOCAL, CKA_ALWAYS_SENSITIVE), so its public key object proves nothing"
+    );
 }

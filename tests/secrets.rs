@@ -407,10 +407,11 @@ fn the_process_holding_a_pin_cannot_dump_core_and_locks_the_pin_in_memory() {
 }
 
 /// The private half of a key pair is in nothing keyrite writes either: key pairs generated on
-/// kryoptic, wrapped for AWS and Vault, listed, backed up to a second token, restored and
-/// wrapped there. The needles are each private key's PKCS#8 (unwrapped from an output with the
-/// KMS private key) and its private numbers (RSA d, p, q; the EC private value), as Python
-/// `cryptography` reads them from that PKCS#8.
+/// kryoptic, wrapped for AWS and Vault, listed, and (RSA) backed up to a second token and
+/// restored there. The needles are each private key's PKCS#8 (unwrapped from an output with the
+/// KMS private key) and its private numbers (RSA d, p, q, d mod (p-1), d mod (q-1), q⁻¹ mod p,
+/// any one of which gives the key away; the EC private value), as Python `cryptography` reads
+/// them from that PKCS#8.
 #[test]
 fn no_private_key_of_a_key_pair_in_anything_keyrite_writes() {
     let src = TestToken::kryoptic("ceremony");
@@ -482,21 +483,24 @@ fn no_private_key_of_a_key_pair_in_anything_keyrite_writes() {
                 .args(["--key-label", label, "--out", &format!("{label}-vault")])
                 .args(["--pin-env", PIN_ENV]),
         );
-        record(
-            &format!("backup {spec}"),
-            src.keyrite()
-                .args([
-                    "rewrap",
-                    "--provider",
-                    "pkcs11-backup",
-                    "--params",
-                    "backup.pem",
-                ])
-                .args(["--key-spec", spec, "--expect-kcv", &fingerprint])
-                .args(["--key-label", label, "--out"])
-                .arg(dst.path(&format!("{label}-backup")))
-                .args(["--pin-env", PIN_ENV]),
-        );
+        // EC keys are not backed up (a restore could not prove them).
+        if spec.starts_with("RSA") {
+            record(
+                &format!("backup {spec}"),
+                src.keyrite()
+                    .args([
+                        "rewrap",
+                        "--provider",
+                        "pkcs11-backup",
+                        "--params",
+                        "backup.pem",
+                    ])
+                    .args(["--key-spec", spec, "--expect-kcv", &fingerprint])
+                    .args(["--key-label", label, "--out"])
+                    .arg(dst.path(&format!("{label}-backup")))
+                    .args(["--pin-env", PIN_ENV]),
+            );
+        }
         let wrapped = src.path(label).join("EncryptedKeyMaterial.bin");
         materials.push((
             spec,
@@ -545,7 +549,7 @@ fn no_private_key_of_a_key_pair_in_anything_keyrite_writes() {
                 "k = serialization.load_der_private_key(sys.stdin.buffer.read(), None)\n",
                 "if isinstance(k, rsa.RSAPrivateKey):\n",
                 "    n = k.private_numbers()\n",
-                "    values = [n.d, n.p, n.q]\n",
+                "    values = [n.d, n.p, n.q, n.dmp1, n.dmq1, n.iqmp]\n",
                 "else:\n",
                 "    values = [k.private_numbers().private_value]\n",
                 "for v in values:\n",
@@ -563,7 +567,7 @@ fn no_private_key_of_a_key_pair_in_anything_keyrite_writes() {
             .lines()
             .map(|l| hex::decode(l).unwrap())
             .collect();
-        assert_eq!(numbers.len(), if spec.starts_with("RSA") { 3 } else { 1 });
+        assert_eq!(numbers.len(), if spec.starts_with("RSA") { 6 } else { 1 });
         for (i, number) in numbers.iter().enumerate() {
             // The search finds what is there: each number is inside its PKCS#8.
             assert!(pkcs8.windows(number.len()).any(|w| w == number.as_slice()));

@@ -480,8 +480,11 @@ impl Token {
         key: ObjectHandle,
         key_type: KeyType,
     ) -> Result<KcvResult, Error> {
-        if let Some(kcv) = self.public_key_kcv(key, key_type)? {
-            return Ok(KcvResult::Known(kcv));
+        match self.public_key_kcv(key, key_type) {
+            Ok(Some(kcv)) => return Ok(KcvResult::Known(kcv)),
+            Ok(None) => {}
+            Err(Error::PublicKey { reason, .. }) => return Ok(KcvResult::Unavailable(reason)),
+            Err(e) => return Err(e),
         }
         // The token's own check value is the best; C_DigestKey is asked only without one.
         if let Some(kcv) = self.check_value_attribute(key, key_type)? {
@@ -493,7 +496,10 @@ impl Token {
         })
     }
 
-    /// A private key's identity, its public key's fingerprint; `None` for a secret key.
+    /// A private key's identity, its public key's fingerprint; `None` for a secret key. An
+    /// `Error::PublicKey` says why a private key has none (a key another tool made without its
+    /// public key object beside it, say): the key is then listed without one, and nothing that
+    /// needs its identity accepts it.
     fn public_key_kcv(&self, key: ObjectHandle, key_type: KeyType) -> Result<Option<Kcv>, Error> {
         if key_type != KeyType::RSA && key_type != KeyType::EC {
             return Ok(None);
@@ -541,8 +547,11 @@ impl Token {
         key: ObjectHandle,
         key_type: KeyType,
     ) -> Result<(Vec<Kcv>, String), Error> {
-        if let Some(kcv) = self.public_key_kcv(key, key_type)? {
-            return Ok((vec![kcv], String::new()));
+        match self.public_key_kcv(key, key_type) {
+            Ok(Some(kcv)) => return Ok((vec![kcv], String::new())),
+            Ok(None) => {}
+            Err(Error::PublicKey { reason, .. }) => return Ok((Vec::new(), reason)),
+            Err(e) => return Err(e),
         }
         let mut values: Vec<Kcv> = self
             .check_value_attribute(key, key_type)?

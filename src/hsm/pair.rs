@@ -8,7 +8,8 @@
 //! and `CKA_PUBLIC_EXPONENT`, or `CKA_EC_PARAMS` and `CKA_EC_POINT`), and checked against what
 //! the private key object itself reports (an RSA private key's modulus and exponent;
 //! `CKA_PUBLIC_KEY_INFO` where the token fills it), so a public key object that does not belong
-//! to the private key is refused.
+//! to the private key is refused. An EC private key that reports nothing is believed only if it
+//! was generated in this token and never left it sensitive.
 
 use cryptoki::mechanism::Mechanism;
 use cryptoki::mechanism::aead::GcmParams;
@@ -63,9 +64,10 @@ pub fn spec_of_pair(
     })
 }
 
-/// The bounds on the length of a private key's PKCS#8 encoding, for the length check of a
-/// wrap: the token chooses the encoding (an EC key's public point and curve are optional inside
-/// it, an RSA integer may be a byte shorter), so the bounds are wide; the KMS parses the DER.
+/// The bounds on the length of a private key's PKCS#8 encoding, for the length check of an RSA
+/// key's wrap and of a backup before it is restored: the token chooses the encoding (an EC key's
+/// public point and curve are optional inside it, an RSA integer may be a byte shorter), so the
+/// bounds are wide. An EC key's exact length is learnt and checked too ([`rfc5915_lens`]).
 pub fn pkcs8_len_bounds(spec: KeySpec) -> Option<(usize, usize)> {
     if let Some(bits) = rsa_bits(spec) {
         // n, d and e, then five half-size integers, with their headers.
@@ -232,8 +234,10 @@ fn ec_spki(oid: ObjectIdentifier, ec_point: &[u8], field: usize) -> Result<Vec<u
     .map_err(|e| e.to_string())
 }
 
-/// What a private key object may say about its public key.
-const OWN_ATTRIBUTES: [AttributeType; 7] = [
+/// What a private key object may say about its public key, and about where it was made.
+const OWN_ATTRIBUTES: [AttributeType; 9] = [
+    AttributeType::Local,
+    AttributeType::AlwaysSensitive,
     AttributeType::KeyType,
     AttributeType::Label,
     AttributeType::Id,
@@ -360,11 +364,34 @@ impl Token {
             }
             ec_spki(oid, point, field).map_err(bad)?
         };
-        // Where the private key says what its public key is, it must be this one.
-        if own_spki(&own).map_err(&bad)?.is_some_and(|o| o != spki) {
-            return Err(bad(
-                "the public key object is not the one the private key reports".into(),
-            ));
+        // Where the private key says what its public key is, it must be this one. Where it
+        // says nothing (an EC key, on most tokens), only a pair generated in this token, never
+        // out of it, is taken at its public key object's word: an imported private key (known
+        // outside) beside a copied public key object would otherwise pass for the real one.
+        match own_spki(&own).map_err(&bad)? {
+            Some(o) if o != spki => {
+                return Err(bad(
+                    "the public key object is not the one the private key reports".into(),
+                ));
+            }
+            Some(_) => {}
+            None => {
+                let generated_here = [AttributeType::Local, AttributeType::AlwaysSensitive]
+                    .iter()
+                    .all(|t| {
+                        own.iter().any(|a| match (a, t) {
+                            (Attribute::Local(b), AttributeType::Local)
+                            | (Attribute::AlwaysSensitive(b), AttributeType::AlwaysSensitive) => *b,
+                            _ => false,
+                        })
+                    });
+                if !generated_here {
+                    return Err(bad(
+                        "the private key reports no public key of its own and was not generated in this token (CKA_LOCAL, CKA_ALWAYS_SENSITIVE), so its public key object proves nothing"
+                            .into(),
+                    ));
+                }
+            }
         }
         Ok(PublicKey { spki })
     }

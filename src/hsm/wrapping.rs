@@ -265,6 +265,10 @@ impl Token {
         modulus_len: usize,
         spec: KeySpec,
     ) -> Result<Vec<u8>, Error> {
+        // A private key goes out only inside RSA-AES.
+        if spec.is_asymmetric() && method.kwp.is_none() {
+            return Err(Error::PrivateKeyNeedsRsaAes);
+        }
         let rsa = rsa_mechanism(method.algorithm);
         // An EC private key's PKCS#8 is checked (RFC 5915) and its length learnt first.
         let exact = self.check_pkcs8(key, spec)?;
@@ -297,14 +301,12 @@ impl Token {
                 composed
             }
         };
-        match spec.secret_len() {
-            Some(len) => check_len(
+        // A private key's RSA-AES parts were each checked above.
+        if let Some(len) = spec.secret_len() {
+            check_len(
                 wrapped.len(),
                 method.algorithm.wrapped_len(modulus_len, len),
-            )?,
-            // A private key is only ever wrapped with RSA-AES, whose parts were checked above.
-            None if method.kwp.is_some() => {}
-            None => return Err(Error::PrivateKeyNeedsRsaAes),
+            )?;
         }
         Ok(wrapped)
     }

@@ -210,7 +210,12 @@ impl Provider {
     pub fn key_specs(self) -> &'static [KeySpec] {
         use KeySpec::*;
         match self {
-            Provider::Aws | Provider::Pkcs11Backup => &crate::hsm::keys::ALL_KEY_SPECS,
+            Provider::Aws => &crate::hsm::keys::ALL_KEY_SPECS,
+            // A restored EC private key reports no public key on the tokens keyrite knows, so
+            // nothing could prove it is the key backed up: EC keys are not backed up.
+            Provider::Pkcs11Backup => &[
+                Aes256, Hmac224, Hmac256, Hmac384, Hmac512, Rsa2048, Rsa3072, Rsa4096,
+            ],
             Provider::Alibaba => &[Aes256],
             // Google imports no P-521 key.
             Provider::Gcp => &[
