@@ -23,6 +23,30 @@ const PAIRS: [&str; 6] = [
     "RSA_2048", "RSA_3072", "RSA_4096", "EC_P256", "EC_P384", "EC_P521",
 ];
 
+/// An independent PyKCS11 script of `tests/independent/` against `token`, logged in with the
+/// PIN in `PIN_ENV`.
+fn pykcs11(token: &TestToken, script: &str) -> Command {
+    let mut cmd = Command::new(PYTHON);
+    cmd.env(token.conf_env(), &token.conf)
+        .env(PIN_ENV, PIN)
+        .arg(format!(
+            "{}/tests/independent/{script}",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .arg(&token.module)
+        .args([token.label.as_str(), PIN_ENV]);
+    cmd
+}
+
+/// AWS import parameters for `kms`, valid for a day, written to `name` in the token's directory.
+fn aws_params(token: &TestToken, kms: &Kms, name: &str) -> std::path::PathBuf {
+    write_json(
+        token.dir.path(),
+        name,
+        &kms.aws_params(AWS_ARN, &hours_from_now(24)),
+    )
+}
+
 /// `keyrite wrap` that must succeed; returns the output directory.
 fn wrap(token: &TestToken, provider: &str, params: &Path, args: &[&str], label: &str) -> String {
     let out = run(token
@@ -155,11 +179,7 @@ fn aws_every_key_pair_on_kryoptic() {
     let token = TestToken::kryoptic("ceremony");
     // RSA-3072: AWS refuses P-521 material under RSA-2048 (tested below).
     let kms = Kms::new(token.dir.path(), 3072);
-    let params = write_json(
-        token.dir.path(),
-        "params.json",
-        &kms.aws_params(AWS_ARN, &hours_from_now(24)),
-    );
+    let params = aws_params(&token, &kms, "params.json");
     for (spec, aws_spec) in PAIRS.into_iter().zip([
         "RSA_2048",
         "RSA_3072",
@@ -353,11 +373,7 @@ fn key_pairs_refused_where_a_provider_or_an_algorithm_cannot_take_them() {
     let token = TestToken::kryoptic("ceremony");
     let small = Kms::new(token.dir.path(), 2048);
     let large = Kms::new(token.dir.path(), 3072);
-    let aws_2048 = write_json(
-        token.dir.path(),
-        "aws-2048.json",
-        &small.aws_params(AWS_ARN, &hours_from_now(24)),
-    );
+    let aws_2048 = aws_params(&token, &small, "aws-2048.json");
     let alibaba = write_json(
         token.dir.path(),
         "alibaba.json",
@@ -548,11 +564,7 @@ fn file_name(path: &Path) -> &str {
 fn softhsm2_pads_private_keys_and_is_refused_for_key_pairs() {
     let token = TestToken::softhsm("ceremony");
     let kms = Kms::new(token.dir.path(), 2048);
-    let params = write_json(
-        token.dir.path(),
-        "params.json",
-        &kms.aws_params(AWS_ARN, &hours_from_now(24)),
-    );
+    let params = aws_params(&token, &kms, "params.json");
     for spec in ["RSA_2048", "EC_P256", "EC_P384"] {
         let out = run(token
             .keyrite()
@@ -574,16 +586,7 @@ fn softhsm2_pads_private_keys_and_is_refused_for_key_pairs() {
         assert!(token.objects().is_empty(), "{spec}");
         assert!(!token.path("out").exists());
     }
-    let padded = run_ok(
-        Command::new(PYTHON)
-            .env(token.conf_env(), &token.conf)
-            .env(PIN_ENV, PIN)
-            .arg(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/tests/independent/wrap_private_key.py"
-            ))
-            .args([SOFTHSM2, "ceremony", PIN_ENV, "0x210A", "P-256", "1"]),
-    );
+    let padded = run_ok(pykcs11(&token, "wrap_private_key.py").args(["0x210A", "P-256", "1"]));
     let padded: Value = serde_json::from_slice(&padded).unwrap();
     assert_eq!(
         padded,
@@ -597,11 +600,7 @@ fn softhsm2_pads_private_keys_and_is_refused_for_key_pairs() {
 fn kryoptic_cannot_make_secp256k1_keys_and_nothing_is_left() {
     let token = TestToken::kryoptic("ceremony");
     let kms = Kms::new(token.dir.path(), 2048);
-    let params = write_json(
-        token.dir.path(),
-        "params.json",
-        &kms.aws_params(AWS_ARN, &hours_from_now(24)),
-    );
+    let params = aws_params(&token, &kms, "params.json");
     let out = run(token
         .keyrite()
         .args(["wrap", "--provider", "aws", "--params"])
@@ -629,11 +628,7 @@ fn kryoptic_cannot_make_secp256k1_keys_and_nothing_is_left() {
 fn a_key_pair_is_rewrapped_proven_by_its_fingerprint() {
     let token = TestToken::kryoptic("ceremony");
     let kms = Kms::new(token.dir.path(), 3072);
-    let aws = write_json(
-        token.dir.path(),
-        "aws.json",
-        &kms.aws_params(AWS_ARN, &hours_from_now(24)),
-    );
+    let aws = aws_params(&token, &kms, "aws.json");
     let args = [
         "--algorithm",
         "RSA_AES_KEY_WRAP_SHA_256",
@@ -661,7 +656,6 @@ fn a_key_pair_is_rewrapped_proven_by_its_fingerprint() {
         "wk.json",
         &Kms::new(token.dir.path(), 4096).vault_wrapping_key(),
     );
-    let vault_kms_dir = token.dir.path();
     let wrong = "ab".repeat(32);
     let refused = run(token
         .keyrite()
@@ -694,11 +688,7 @@ fn a_key_pair_is_rewrapped_proven_by_its_fingerprint() {
     );
     assert!(!token.path("again").exists());
 
-    let aws_again = write_json(
-        vault_kms_dir,
-        "aws-again.json",
-        &kms.aws_params(AWS_ARN, &hours_from_now(24)),
-    );
+    let aws_again = aws_params(&token, &kms, "aws-again.json");
     run_ok(
         token
             .keyrite()
@@ -767,17 +757,7 @@ fn a_key_pair_is_rewrapped_proven_by_its_fingerprint() {
 #[test]
 fn only_rfc5915_encodings_of_ec_keys_leave_the_token() {
     let token = TestToken::kryoptic("ceremony");
-    let measured = run_ok(
-        Command::new(PYTHON)
-            .env(token.conf_env(), &token.conf)
-            .env(PIN_ENV, PIN)
-            .arg(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/tests/independent/wrap_private_key.py"
-            ))
-            .arg(&token.module)
-            .args(["ceremony", PIN_ENV, "0x210B", "P-521", "64"]),
-    );
+    let measured = run_ok(pykcs11(&token, "wrap_private_key.py").args(["0x210B", "P-521", "64"]));
     let measured: Value = serde_json::from_slice(&measured).unwrap();
     let scalars: Vec<u64> = measured["scalar_len"]
         .as_array()
@@ -799,11 +779,7 @@ fn only_rfc5915_encodings_of_ec_keys_leave_the_token() {
     );
 
     let kms = Kms::new(token.dir.path(), 3072);
-    let params = write_json(
-        token.dir.path(),
-        "params.json",
-        &kms.aws_params(AWS_ARN, &hours_from_now(24)),
-    );
+    let params = aws_params(&token, &kms, "params.json");
     // At least 8 keys, and on until one was discarded (one P-521 key in two is; 24 at most).
     let mut discarded = 0;
     let mut kept = 0;
@@ -877,11 +853,7 @@ fn a_key_pair_backed_up_and_restored_on_a_second_token() {
     std::fs::write(&backup_pem, &created.stdout).unwrap();
 
     let kms = Kms::new(src.dir.path(), 3072);
-    let aws = write_json(
-        src.dir.path(),
-        "aws.json",
-        &kms.aws_params(AWS_ARN, &hours_from_now(24)),
-    );
+    let aws = aws_params(&src, &kms, "aws.json");
     for spec in ["RSA_3072", "EC_P256"] {
         let backup_objects = dst.objects();
         let label = spec.to_lowercase().replace('_', "-");
@@ -1050,11 +1022,7 @@ fn a_key_pair_backed_up_and_restored_on_a_second_token() {
 
         // The restored key wraps, on the second token, to the same PKCS#8.
         let dst_kms = Kms::new(dst.dir.path(), 3072);
-        let dst_params = write_json(
-            dst.dir.path(),
-            "aws.json",
-            &dst_kms.aws_params(AWS_ARN, &hours_from_now(24)),
-        );
+        let dst_params = aws_params(&dst, &dst_kms, "aws.json");
         run_ok(
             dst.keyrite()
                 .args(["rewrap", "--provider", "aws", "--params"])
@@ -1172,18 +1140,7 @@ fn a_ceremony_generates_and_wraps_a_key_pair() {
 }
 
 fn key_pair_objects(token: &TestToken, args: &[&str]) -> String {
-    let out = run_ok(
-        Command::new(PYTHON)
-            .env(token.conf_env(), &token.conf)
-            .env(PIN_ENV, PIN)
-            .arg(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/tests/independent/key_pair_objects.py"
-            ))
-            .arg(&token.module)
-            .args([token.label.as_str(), PIN_ENV])
-            .args(args),
-    );
+    let out = run_ok(pykcs11(token, "key_pair_objects.py").args(args));
     String::from_utf8(out).unwrap().trim().to_owned()
 }
 
@@ -1211,11 +1168,7 @@ fn listed(token: &TestToken, label: &str) -> Value {
 fn a_public_key_object_that_is_not_the_private_keys_is_refused() {
     let token = TestToken::kryoptic("ceremony");
     let kms = Kms::new(token.dir.path(), 3072);
-    let params = write_json(
-        token.dir.path(),
-        "params.json",
-        &kms.aws_params(AWS_ARN, &hours_from_now(24)),
-    );
+    let params = aws_params(&token, &kms, "params.json");
     let args = [
         "--algorithm",
         "RSA_AES_KEY_WRAP_SHA_256",

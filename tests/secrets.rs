@@ -30,6 +30,24 @@ fn files(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
+/// Whether `needle` occurs in `bytes`.
+fn found(bytes: &[u8], needle: &[u8]) -> bool {
+    bytes.windows(needle.len()).any(|w| w == needle)
+}
+
+/// Every needle found in what was written, as "NEEDLE in PLACE".
+fn hits(written: &[(String, Vec<u8>)], needles: &[(String, Vec<u8>)]) -> Vec<String> {
+    let mut hits = Vec::new();
+    for (where_, bytes) in written {
+        for (name, needle) in needles {
+            if found(bytes, needle) {
+                hits.push(format!("{name} in {where_}"));
+            }
+        }
+    }
+    hits
+}
+
 /// The forms a secret could leak in: raw, hex (both cases) and base64.
 fn forms(secret: &[u8]) -> Vec<Vec<u8>> {
     vec![
@@ -303,7 +321,6 @@ fn no_pin_share_or_key_material_in_anything_keyrite_writes() {
     for p in &paths {
         written.push((p.display().to_string(), std::fs::read(p).unwrap()));
     }
-    let found = |bytes: &[u8], needle: &[u8]| bytes.windows(needle.len()).any(|w| w == needle);
     // The search finds what is there: the PIN file and a share file hold their secrets.
     assert!(found(
         &std::fs::read(dir.join("pin.txt")).unwrap(),
@@ -315,14 +332,7 @@ fn no_pin_share_or_key_material_in_anything_keyrite_writes() {
             .iter()
             .any(|(n, needle)| n == "share 2 payload" && found(&share2, needle))
     );
-    let mut hits = Vec::new();
-    for (where_, bytes) in &written {
-        for (name, needle) in &needles {
-            if found(bytes, needle) {
-                hits.push(format!("{name} in {where_}"));
-            }
-        }
-    }
+    let hits = hits(&written, &needles);
     assert!(hits.is_empty(), "{hits:#?}");
     println!(
         "{} needles searched for in {} places ({} bytes): no hit",
@@ -592,15 +602,7 @@ fn no_private_key_of_a_key_pair_in_anything_keyrite_writes() {
     for p in &paths {
         written.push((p.display().to_string(), std::fs::read(p).unwrap()));
     }
-    let found = |bytes: &[u8], needle: &[u8]| bytes.windows(needle.len()).any(|w| w == needle);
-    let mut hits = Vec::new();
-    for (where_, bytes) in &written {
-        for (name, needle) in &needles {
-            if found(bytes, needle) {
-                hits.push(format!("{name} in {where_}"));
-            }
-        }
-    }
+    let hits = hits(&written, &needles);
     assert!(hits.is_empty(), "{hits:#?}");
     assert!(written.len() > 40, "{} places searched", written.len());
     println!(

@@ -132,7 +132,7 @@ impl KeySpec {
     }
 
     /// The generation mechanism.
-    fn mechanism(self) -> Mechanism<'static> {
+    pub(crate) fn mechanism(self) -> Mechanism<'static> {
         match self.key_type() {
             KeyType::AES => Mechanism::AesKeyGen,
             KeyType::RSA => Mechanism::RsaPkcsKeyPairGen,
@@ -405,13 +405,13 @@ impl Token {
         wrap_with_trusted: bool,
     ) -> Result<GeneratedKey, Error> {
         let id = self.session().generate_random_vec(16)?;
+        let template = ceremony_key_template(label, &id, spec, wrap_with_trusted);
         let mut discarded = 0;
-        let (handle, template) = if spec.is_asymmetric() {
+        let handle = if spec.is_asymmetric() {
             loop {
-                let (_, private, template) =
-                    self.generate_pair(label, &id, spec, wrap_with_trusted)?;
+                let private = self.generate_pair(&template, label, &id, spec)?;
                 match self.check_pkcs8(private, spec) {
-                    Ok(_) => break (private, template),
+                    Ok(_) => break private,
                     Err(e) => {
                         self.destroy_key(private)?;
                         discarded += 1;
@@ -424,9 +424,7 @@ impl Token {
                 }
             }
         } else {
-            let template = ceremony_key_template(label, &id, spec, wrap_with_trusted);
-            let handle = self.session().generate_key(&spec.mechanism(), &template)?;
-            (handle, template)
+            self.session().generate_key(&spec.mechanism(), &template)?
         };
         Ok(GeneratedKey {
             handle,
@@ -623,8 +621,7 @@ mod tests {
     #[test]
     fn template_denies_every_usage() {
         let label: KeyLabel = "k".parse().unwrap_or_else(|_| unreachable!());
-        let t = ceremony_key_template(&label, &[1], KeySpec::Aes256, false);
-        for denied in [
+        let secret = [
             AttributeType::Encrypt,
             AttributeType::Decrypt,
             AttributeType::Sign,
@@ -633,12 +630,40 @@ mod tests {
             AttributeType::Unwrap,
             AttributeType::Derive,
             AttributeType::Modifiable,
+        ];
+        let private = [
+            AttributeType::Sign,
+            AttributeType::SignRecover,
+            AttributeType::Decrypt,
+            AttributeType::Unwrap,
+            AttributeType::Derive,
+            AttributeType::Modifiable,
+        ];
+        for (spec, denied) in [
+            (KeySpec::Aes256, &secret[..]),
+            (KeySpec::Rsa2048, &private[..]),
+            (KeySpec::EcP256, &private[..]),
         ] {
-            let found = t.iter().find(|a| a.attribute_type() == denied);
-            assert!(
-                matches!(found, Some(a) if describe_template(std::slice::from_ref(a))[0].1 == "false"),
-                "{denied} must be false"
-            );
+            let t = ceremony_key_template(&label, &[1], spec, false);
+            for &denied in denied {
+                let found = t.iter().find(|a| a.attribute_type() == denied);
+                assert!(
+                    matches!(found, Some(a) if describe_template(std::slice::from_ref(a))[0].1 == "false"),
+                    "{spec}: {denied} must be false"
+                );
+            }
+            // Sensitive, extractable only to be wrapped, a token object.
+            for granted in [
+                AttributeType::Sensitive,
+                AttributeType::Extractable,
+                AttributeType::Token,
+            ] {
+                let found = t.iter().find(|a| a.attribute_type() == granted);
+                assert!(
+                    matches!(found, Some(a) if describe_template(std::slice::from_ref(a))[0].1 == "true"),
+                    "{spec}: {granted} must be true"
+                );
+            }
         }
     }
 }

@@ -19,7 +19,7 @@ use der::{Decode as _, Encode as _};
 use sha2::{Digest as _, Sha256};
 use spki::{AlgorithmIdentifierOwned, SubjectPublicKeyInfoOwned};
 
-use super::keys::{KeyLabel, KeySpec, ceremony_key_template};
+use super::keys::{KeyLabel, KeySpec};
 use super::{Error, Pkcs11Failure, Token};
 
 /// `rsaEncryption`.
@@ -278,22 +278,21 @@ fn bytes_of(attrs: &[Attribute], want: AttributeType) -> Option<&[u8]> {
 }
 
 impl Token {
-    /// Generates a ceremony key pair: the private key with [`ceremony_key_template`], the public key
-    /// as a token object beside it. Returns (public, private).
-    pub fn generate_pair(
+    /// Generates a key pair: the private key with `private` (the ceremony template), the public
+    /// key as a token object beside it with the same label and `CKA_ID`. Returns the private key.
+    pub(crate) fn generate_pair(
         &self,
+        private: &[Attribute],
         label: &KeyLabel,
         id: &[u8],
         spec: KeySpec,
-        wrap_with_trusted: bool,
-    ) -> Result<(ObjectHandle, ObjectHandle, Vec<Attribute>), Error> {
-        let private = ceremony_key_template(label, id, spec, wrap_with_trusted);
-        let (public_handle, private_handle) = self.session().generate_key_pair(
-            &spec_mechanism(spec),
+    ) -> Result<ObjectHandle, Error> {
+        let (_, private) = self.session().generate_key_pair(
+            &spec.mechanism(),
             &public_template(label, id, spec),
-            &private,
+            private,
         )?;
-        Ok((public_handle, private_handle, private))
+        Ok(private)
     }
 
     /// The public key of the private key `private`: built from the public key object with its
@@ -613,13 +612,6 @@ impl Token {
                 _ => Vec::new(),
             },
         )
-    }
-}
-
-fn spec_mechanism(spec: KeySpec) -> Mechanism<'static> {
-    match spec.key_type() {
-        KeyType::RSA => Mechanism::RsaPkcsKeyPairGen,
-        _ => Mechanism::EccKeyPairGen,
     }
 }
 
