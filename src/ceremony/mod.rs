@@ -539,6 +539,10 @@ pub fn run(prepared: Prepared, req: &RunRequest) -> Result<Outcome, crate::Error
             "signer_fingerprint": policy.signer_fingerprint,
             "token_serial": policy.token_serial,
             "custodians_file": policy.custodians_file.as_ref().map(|(p, d)| json!({"file": p.display().to_string(), "sha256": d})),
+            "module_sha256": policy.module_sha256,
+            "module_path": policy.module_path.as_ref().map(|p| p.display().to_string()),
+            "require_trusted_wrapping": policy.require_trusted_wrapping,
+            "witnesses_required": policy.witnesses_required,
         }),
     )?;
     t.append_unsynced(

@@ -27,6 +27,12 @@ struct PolicyFile {
     witnesses: Vec<PersonFile>,
     #[serde(default)]
     pin_shares: Vec<String>,
+    module_sha256: Option<String>,
+    module_path: Option<String>,
+    #[serde(default)]
+    require_trusted_wrapping: bool,
+    #[serde(default)]
+    witnesses_required: usize,
 }
 
 #[derive(Debug, Deserialize)]
@@ -73,6 +79,14 @@ pub struct Policy {
     pub pin_shares: Vec<String>,
     /// The `allowed_signers` file the custodians came from, with its SHA-256, if any.
     pub custodians_file: Option<(PathBuf, String)>,
+    /// SHA-256 (hex) of the PKCS#11 module file a ceremony must load, if pinned.
+    pub module_sha256: Option<String>,
+    /// The absolute path a ceremony must load the module from, if pinned.
+    pub module_path: Option<PathBuf>,
+    /// Every generated key must be wrappable only under keys the security officer trusted.
+    pub require_trusted_wrapping: bool,
+    /// How many distinct witnesses of the policy must co-sign a transcript.
+    pub witnesses_required: usize,
 }
 
 /// Reads custodians from an OpenSSH `allowed_signers` file: each line is
@@ -241,6 +255,27 @@ impl Policy {
                 "pin_shares[{i}]: must be the 64 hex digits `keyrite pin split` prints"
             )));
         }
+        let module_sha256 = file.module_sha256.map(|h| h.to_ascii_lowercase());
+        if module_sha256
+            .as_ref()
+            .is_some_and(|h| h.len() != 64 || !h.bytes().all(|b| b.is_ascii_hexdigit()))
+        {
+            return Err(err(
+                "module_sha256: must be the 64 hex digits `sha256sum` prints of the module file"
+                    .into(),
+            ));
+        }
+        let module_path = file.module_path.map(PathBuf::from);
+        if module_path.as_ref().is_some_and(|p| !p.is_absolute()) {
+            return Err(err("module_path: must be an absolute path".into()));
+        }
+        if file.witnesses_required > witnesses.len() {
+            return Err(err(format!(
+                "witnesses_required: must be at most the number of witnesses ({}), not {}",
+                witnesses.len(),
+                file.witnesses_required
+            )));
+        }
         Ok(Policy {
             path: path.to_path_buf(),
             digest: hex::encode(Sha256::digest(bytes)),
@@ -251,6 +286,10 @@ impl Policy {
             witnesses,
             custodians_file,
             pin_shares,
+            module_sha256,
+            module_path,
+            require_trusted_wrapping: file.require_trusted_wrapping,
+            witnesses_required: file.witnesses_required,
         })
     }
 }
