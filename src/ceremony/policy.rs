@@ -147,6 +147,39 @@ fn skip_options(s: &str) -> &str {
     ""
 }
 
+/// What makes two SSH public keys one person's: the key itself, not its encoding. An Ed25519
+/// key written as `ssh-ed25519` and as `sk-ssh-ed25519@openssh.com` (any FIDO application), or
+/// a P-256 key as `ecdsa-sha2-nistp256` and as `sk-ecdsa-sha2-nistp256@openssh.com`, is one key:
+/// whoever holds its private half can make signatures of either kind. RSA keys are compared by
+/// modulus and exponent. An EC point must be uncompressed (as OpenSSH writes it), so that one
+/// point has one encoding here.
+fn identity(key: &PublicKey) -> Result<Vec<u8>, &'static str> {
+    use ssh_key::public::KeyData;
+    let point = |curve: &str, sec1: &[u8]| {
+        if sec1.first() == Some(&0x04) {
+            Ok([curve.as_bytes(), b":", sec1].concat())
+        } else {
+            Err("an EC point must be uncompressed, as OpenSSH writes it")
+        }
+    };
+    match key.key_data() {
+        KeyData::Ed25519(k) => Ok([b"ed25519:".as_slice(), &k.0].concat()),
+        KeyData::SkEd25519(k) => Ok([b"ed25519:".as_slice(), &k.public_key().0].concat()),
+        KeyData::Ecdsa(k) => point(k.curve().as_str(), k.as_sec1_bytes()),
+        KeyData::SkEcdsaSha2NistP256(k) => point("nistp256", k.ec_point().as_bytes()),
+        KeyData::Rsa(k) => {
+            let (Some(e), Some(n)) = (k.e.as_positive_bytes(), k.n.as_positive_bytes()) else {
+                return Err("an RSA key's modulus and exponent must be positive");
+            };
+            Ok([b"rsa:".as_slice(), &(e.len() as u64).to_be_bytes(), e, n].concat())
+        }
+        _ => key
+            .to_bytes()
+            .map_err(|_| "the key cannot be encoded")
+            .map(|bytes| [b"other:".as_slice(), &bytes].concat()),
+    }
+}
+
 fn people(list: Vec<PersonFile>, field: &str, path: &Path) -> Result<Vec<Person>, Error> {
     let mut out: Vec<Person> = Vec::new();
     for (i, p) in list.into_iter().enumerate() {
@@ -164,8 +197,12 @@ fn people(list: Vec<PersonFile>, field: &str, path: &Path) -> Result<Vec<Person>
         if out.iter().any(|o| o.name == p.name) {
             return Err(at(&format!("name: {:?} is listed twice", p.name)));
         }
-        if out.iter().any(|o| o.key.key_data() == key.key_data()) {
-            return Err(at("ssh_key: the same key is listed twice"));
+        let id = identity(&key).map_err(|why| at(&format!("ssh_key: {why}")))?;
+        if let Some(o) = out.iter().find(|o| identity(&o.key).as_ref() == Ok(&id)) {
+            return Err(at(&format!(
+                "ssh_key: the same key as {:?}'s (written another way, perhaps as an sk- key): one key is one person",
+                o.name
+            )));
         }
         out.push(Person { name: p.name, key });
     }
@@ -225,6 +262,17 @@ impl Policy {
         };
         let custodians = people(listed, "custodians", path)?;
         let witnesses = people(file.witnesses, "witnesses", path)?;
+        if let Some((i, (w, c))) = witnesses.iter().enumerate().find_map(|(i, w)| {
+            custodians
+                .iter()
+                .find(|c| identity(&c.key).ok() == identity(&w.key).ok())
+                .map(|c| (i, (w, c)))
+        }) {
+            return Err(err(format!(
+                "witnesses[{i}].ssh_key: {:?}'s key is custodian {:?}'s: a witness's signature must be evidence from someone other than the custodians",
+                w.name, c.name
+            )));
+        }
         if custodians.is_empty() {
             return Err(err("custodians: at least one custodian is needed".into()));
         }
