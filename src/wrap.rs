@@ -13,7 +13,7 @@ use serde::Serialize;
 use sha2::{Digest as _, Sha256};
 use time::OffsetDateTime;
 
-use crate::hsm::keys::{GeneratedKey, KcvResult, KeyLabel, KeySpec};
+use crate::hsm::keys::{GeneratedKey, KcvResult, KeyInfo, KeyLabel, KeySpec};
 use crate::hsm::wrapping::WrapMethod;
 use crate::hsm::{Module, Token};
 use crate::kms::{
@@ -422,7 +422,13 @@ pub fn existing_key(
             });
         }
     }
-    let record = KeyRecord {
+    Ok((handle, key_record(label, spec, &info)))
+}
+
+/// The record of a key that exists on the token, as the token reports it now (no template:
+/// the one it was made with is not the token's to tell).
+pub(crate) fn key_record(label: &KeyLabel, spec: KeySpec, info: &KeyInfo) -> KeyRecord {
+    KeyRecord {
         label: label.clone(),
         id: info.id.clone(),
         spec,
@@ -431,8 +437,7 @@ pub fn existing_key(
         template: BTreeMap::new(),
         check_values: BTreeMap::new(),
         discarded: 0,
-    };
-    Ok((handle, record))
+    }
 }
 
 /// Whether the existing key labelled `label` can be wrapped only under trusted keys.

@@ -259,6 +259,15 @@ fn marker_label(ceremony_id: &str) -> Vec<u8> {
     format!("keyrite-ceremony:{ceremony_id}").into_bytes()
 }
 
+/// A ceremony's marker object on the token, as [`Token::ceremony_markers`] reads it.
+#[derive(Debug)]
+pub struct CeremonyMarker {
+    /// `CKA_PRIVATE`: a private object needs the user PIN to be created or destroyed.
+    pub private: Option<bool>,
+    /// `CKA_VALUE`: the SHA-256 (hex, as text) of the plan that left it.
+    pub value: Vec<u8>,
+}
+
 /// A ceremony key just generated.
 #[derive(Debug)]
 pub struct GeneratedKey {
@@ -434,19 +443,41 @@ impl Token {
         })
     }
 
-    /// Whether a ceremony with this id already ran on the token (its marker object exists).
-    pub fn ceremony_marker_exists(&self, ceremony_id: &str) -> Result<bool, Error> {
-        Ok(!self
-            .session()
-            .find_objects(&[
-                Attribute::Class(ObjectClass::DATA),
-                Attribute::Label(marker_label(ceremony_id)),
-            ])?
-            .is_empty())
+    /// The markers of ceremony `ceremony_id` on the token (none: it never ran here; normally
+    /// one otherwise): whether each is a private object, and the value it holds.
+    pub fn ceremony_markers(&self, ceremony_id: &str) -> Result<Vec<CeremonyMarker>, Error> {
+        let mut markers = Vec::new();
+        for handle in self.session().find_objects(&[
+            Attribute::Class(ObjectClass::DATA),
+            Attribute::Label(marker_label(ceremony_id)),
+        ])? {
+            let mut marker = CeremonyMarker {
+                private: None,
+                value: Vec::new(),
+            };
+            for a in self
+                .session()
+                .get_attributes(handle, &[AttributeType::Private, AttributeType::Value])?
+            {
+                match a {
+                    Attribute::Private(b) => marker.private = Some(b),
+                    Attribute::Value(v) => marker.value = v,
+                    _ => {}
+                }
+            }
+            markers.push(marker);
+        }
+        Ok(markers)
     }
 
-    /// Leaves the marker of a ceremony run on the token: a private `CKO_DATA` object labelled
-    /// `keyrite-ceremony:ID` holding the plan's SHA-256. A plan id that already ran is refused.
+    /// Leaves the marker of a ceremony run on the token: a `CKO_DATA` object labelled
+    /// `keyrite-ceremony:ID` holding the plan's SHA-256, made before the run's first change to
+    /// the token. A plan id that already ran is refused, and `--resume-from` continues only the
+    /// plan whose SHA-256 the marker holds. The marker is private (`CKA_PRIVATE`) and not
+    /// modifiable: nobody can create, change or destroy one without the user PIN, so a
+    /// marker is evidence that a PIN holder ran the plan it names. Every token keyrite runs on
+    /// (SoftHSM2, kryoptic) makes it private; a token that could not would fail here, before
+    /// any key is made.
     pub fn create_ceremony_marker(
         &self,
         ceremony_id: &str,
