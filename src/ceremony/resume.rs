@@ -211,8 +211,10 @@ pub fn prove(
     kcv: &str,
 ) -> Result<TakenKey, crate::Error> {
     let refuse = |reason: String| resume.refuse(reason, KEY_NOT_PROVEN);
+    let key = label;
+    let label = label.as_str();
     let (handle, info) = token
-        .key(label)
+        .key(key)
         .map_err(|e| refuse(format!("it records key {label:?} generated, but {e}")))?;
     if !info.is_ceremony_key() {
         return Err(refuse(format!(
@@ -250,6 +252,6 @@ pub fn prove(
     }
     Ok(TakenKey {
         handle,
-        record: crate::wrap::key_record(label, spec, &info),
+        record: crate::wrap::key_record(key, spec, &info),
     })
 }
