@@ -141,14 +141,16 @@ pub fn check_on_token(
 }
 
 /// Generates a ceremony key and reads what the records need: its id, template and KCV. If the
-/// KCV cannot be read, the key is destroyed.
+/// KCV cannot be read, the key is destroyed. `plan`: the SHA-256 of the plan generating it,
+/// which its `CKA_ID` is bound to.
 pub fn generate(
     token: &Token,
     label: &KeyLabel,
     spec: KeySpec,
     wrap_with_trusted: bool,
+    plan: Option<&str>,
 ) -> Result<(ObjectHandle, KeyRecord), Error> {
-    let key = token.generate_ceremony_key(label, spec, wrap_with_trusted)?;
+    let key = token.generate_ceremony_key(label, spec, wrap_with_trusted, plan)?;
     let kcv = match token.key_check_value(key.handle, spec.key_type()) {
         // A key pair without its identity cannot be proven later: it is not kept.
         Ok(KcvResult::Unavailable(reason)) if spec.is_asymmetric() => {
@@ -482,6 +484,7 @@ pub fn run(prepared: PreparedWrap, access: &TokenAccess) -> Result<WrapOutcome, 
         &request.key_label,
         request.key_spec,
         request.wrap_with_trusted,
+        None,
     )?;
     wrap_and_write(&token, &module, &prepared, &checked, handle, &key, None).map_err(
         |(step, source)| Error::Step {

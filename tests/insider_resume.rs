@@ -182,8 +182,9 @@ print(json.dumps({"material": material.hex(), "files": digests}))
     )
 }
 
-/// A PyKCS11 session logged in with the PIN (a PIN holder acting on the token directly).
-fn pkcs11_as_pin_holder(c: &Ceremony, args: &[&str]) {
+/// A PyKCS11 read-write session acting on the token directly: logged in with the PIN (a PIN
+/// holder) or not (anyone who can load the module).
+fn pkcs11(c: &Ceremony, login: bool, args: &[&str]) {
     const SCRIPT: &str = r#"
 import os, sys
 import PyKCS11
@@ -194,7 +195,8 @@ lib.load(module)
 slot = [s for s in lib.getSlotList(tokenPresent=True)
         if lib.getTokenInfo(s).label.strip() == token][0]
 session = lib.openSession(slot, PyKCS11.CKF_SERIAL_SESSION | PyKCS11.CKF_RW_SESSION)
-session.login(os.environ[pin_env])
+if pin_env != "-":
+    session.login(os.environ[pin_env])
 if action == "plant-key":
     label, value = sys.argv[5], bytes.fromhex(sys.argv[6])
     session.createObject([
@@ -203,9 +205,14 @@ if action == "plant-key":
         (CKA_SENSITIVE, True), (CKA_EXTRACTABLE, True), (CKA_ENCRYPT, False),
         (CKA_DECRYPT, False), (CKA_SIGN, False), (CKA_VERIFY, False), (CKA_WRAP, False),
         (CKA_UNWRAP, False), (CKA_DERIVE, False), (CKA_MODIFIABLE, False)])
+elif action == "public-marker":
+    ceremony_id, value = sys.argv[5], sys.argv[6].encode()
+    session.createObject([
+        (CKA_CLASS, CKO_DATA), (CKA_TOKEN, True), (CKA_PRIVATE, False),
+        (CKA_LABEL, "keyrite-ceremony:" + ceremony_id), (CKA_APPLICATION, "keyrite"),
+        (CKA_VALUE, value)])
 else:
     raise SystemExit("unknown action " + action)
-session.logout()
 "#;
     run_ok(
         Command::new(PYTHON)
@@ -213,7 +220,7 @@ session.logout()
             .env(PIN_ENV, PIN)
             .args(["-c", SCRIPT])
             .arg(&c.token.module)
-            .args([c.token.label.as_str(), PIN_ENV])
+            .args([c.token.label.as_str(), if login { PIN_ENV } else { "-" }])
             .args(args),
     );
 }
@@ -483,7 +490,7 @@ fn a_key_planted_under_the_plans_label_by_a_pin_holder_is_not_taken_over() {
     // A key of known value with the ceremony template, made with C_CreateObject, and a
     // `generated` line claiming it with its KCV.
     let value = [0x42u8; 32];
-    pkcs11_as_pin_holder(&c, &["plant-key", KEY, &hex::encode(value)]);
+    pkcs11(&c, true, &["plant-key", KEY, &hex::encode(value)]);
     let kcv = kcv_python("aes-ecb-zero-3", &value);
     let mut values = t.clone();
     values.push(json!({
@@ -579,4 +586,117 @@ fn a_generated_line_without_a_kcv_is_refused_by_its_line() {
         PASS_THE_RECORD,
         &before,
     );
+}
+
+#[test]
+fn a_public_marker_anyone_can_make_without_the_pin_is_not_a_marker() {
+    let c = approved();
+    // Killed once the marker is announced, before the token makes it.
+    killed(
+        &c,
+        "t.jsonl",
+        &format!("transcript-line:{}", 6 + REGIONS.len()),
+    );
+    let t = lines(&c, "t.jsonl");
+    assert_eq!(t.last().unwrap()["step"], "marker");
+    assert!(c.token.objects().iter().all(|o| o["class"] != "CKO_DATA"));
+    let before = state(&c);
+    let refused = resume(&c, "t.jsonl", "t2.jsonl");
+    assert_refusal(
+        &c,
+        &refused,
+        &format!(
+            "cannot resume from t.jsonl: ceremony \"{KEY}\" never changed token \"ceremony\" (no marker)"
+        ),
+        "Run the plan without --resume-from.\n",
+        &before,
+    );
+
+    // A public marker holding this plan's SHA-256, made in a session that never logged in.
+    let plan = hex::encode(Sha256::digest(
+        std::fs::read(c.dir().join("plan.toml")).unwrap(),
+    ));
+    pkcs11(&c, false, &["public-marker", KEY, &plan]);
+    assert!(
+        c.token
+            .objects_as(None)
+            .iter()
+            .any(|o| o["label"] == format!("keyrite-ceremony:{KEY}"))
+    );
+    let before = state(&c);
+    let refused = resume(&c, "t.jsonl", "t2.jsonl");
+    assert_refusal(
+        &c,
+        &refused,
+        &format!(
+            "cannot resume from t.jsonl: the marker of ceremony \"{KEY}\" on token \"ceremony\" is a public object, which anyone can make without the PIN; keyrite makes its markers private"
+        ),
+        "keyrite left no such object: have the token's objects checked (pkcs11-tool --list-objects --login) before a ceremony runs on it.\n",
+        &before,
+    );
+}
+
+#[test]
+fn the_key_another_approved_plan_generated_under_the_same_label_is_not_taken_over() {
+    let c = approved();
+    // Plan X is killed once its generate is announced: its marker is on the token, no key.
+    killed(
+        &c,
+        "t.jsonl",
+        &format!("transcript-line:{}", 7 + REGIONS.len()),
+    );
+    let t = lines(&c, "t.jsonl");
+    assert_eq!(t.last().unwrap()["step"], "generate");
+    let plan_x = std::fs::read_to_string(c.dir().join("plan.toml")).unwrap();
+
+    // Plan Y, a new ceremony id generating the same label for other outputs, is approved and
+    // runs to completion.
+    let plan_y = plan_x
+        .replace(
+            &format!("ceremony_id = \"{KEY}\""),
+            &format!("ceremony_id = \"{KEY}-retry\""),
+        )
+        .replace(&format!("out = \"{KEY}-"), "out = \"retry-");
+    assert_ne!(plan_x, plan_y);
+    std::fs::write(c.dir().join("plan.toml"), &plan_y).unwrap();
+    c.run_approved("ty.jsonl");
+    let kcv = token_kcv(&c);
+
+    // Plan X approved again (its approvals were in the same files), and its record forged to
+    // claim Y's key as the one it generated.
+    std::fs::write(c.dir().join("plan.toml"), &plan_x).unwrap();
+    c.digest();
+    c.approve("alice", "keyrite-plan", "alice.sig");
+    c.approve("bob", "keyrite-plan", "bob.sig");
+    let y_key = lines(&c, "ty.jsonl")
+        .into_iter()
+        .find(|l| l["step"] == "generated")
+        .unwrap()["data"]["key"]
+        .clone();
+    let mut values = t.clone();
+    values.push(json!({
+        "v": 1,
+        "seq": 0,
+        "time": t.last().unwrap()["time"],
+        "step": "generated",
+        "actor": "keyrite",
+        "data": {"index": 0, "key": y_key},
+        "prev": "",
+    }));
+    let raw = raw_lines(&c, "t.jsonl");
+    write_rechained(&c, "t.jsonl", &raw, &values, raw.len());
+
+    let before = state(&c);
+    let refused = resume(&c, "t.jsonl", "t2.jsonl");
+    assert_refusal(
+        &c,
+        &refused,
+        &format!(
+            "cannot resume from t.jsonl: key \"{KEY}\" on the token was not generated by a run of this plan (its CKA_ID {} is not bound to the plan's SHA-256)",
+            y_key["id"].as_str().unwrap()
+        ),
+        KEY_NOT_PROVEN,
+        &before,
+    );
+    assert_eq!(y_key["kcv"], kcv.as_str());
 }

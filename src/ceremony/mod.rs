@@ -469,7 +469,7 @@ fn check_marker(
 }
 
 /// What to do about a marker keyrite did not leave.
-const FOREIGN_MARKER: &str = "keyrite left no such object: have the token's objects checked (keyrite keys list; pkcs11-tool --list-objects) before a ceremony runs on it.";
+const FOREIGN_MARKER: &str = "keyrite left no such object: have the token's objects checked (pkcs11-tool --list-objects --login) before a ceremony runs on it.";
 
 /// Runs a prepared ceremony on the token.
 pub fn run(prepared: Prepared, req: &RunRequest) -> Result<Outcome, crate::Error> {
@@ -545,7 +545,14 @@ pub fn run(prepared: Prepared, req: &RunRequest) -> Result<Outcome, crate::Error
             } = step
             {
                 if let Some(kcv) = r.generated.get(key_label.as_str()) {
-                    taken.push(resume::prove(r, &token, key_label, *key_spec, kcv)?);
+                    taken.push(resume::prove(
+                        r,
+                        &token,
+                        key_label,
+                        *key_spec,
+                        kcv,
+                        &plan.sha256,
+                    )?);
                 }
             }
         }
@@ -662,7 +669,7 @@ pub fn run(prepared: Prepared, req: &RunRequest) -> Result<Outcome, crate::Error
         &plan.steps,
         &wraps,
         match &resume {
-            Some(_) => Continue::Resume(&taken),
+            Some(_) => Continue::Resume(&taken, &plan.sha256),
             None => Continue::Marker(&plan.ceremony_id, &plan.sha256),
         },
     )
@@ -770,9 +777,20 @@ pub(crate) enum Continue<'a> {
     Single,
     /// A plan's first run: the marker (ceremony id, plan digest) is left before the first change.
     Marker(&'a str, &'a str),
-    /// A plan's run resumed: the keys the interrupted run generated, proven on the token, are
-    /// taken over; every other step, every wrap included, runs again.
-    Resume(&'a [resume::TakenKey]),
+    /// A plan's run resumed (the plan's SHA-256): the keys the interrupted run generated,
+    /// proven on the token, are taken over; every other step, every wrap included, runs again.
+    Resume(&'a [resume::TakenKey], &'a str),
+}
+
+impl Continue<'_> {
+    /// The SHA-256 of the plan that runs, which the `CKA_ID` of every key it generates is
+    /// bound to; `None` for a single recorded wrap.
+    fn plan(&self) -> Option<&str> {
+        match self {
+            Continue::Single => None,
+            Continue::Marker(_, plan) | Continue::Resume(_, plan) => Some(plan),
+        }
+    }
 }
 
 /// Runs steps on the token, recording each, then the outcome, and seals the transcript with
@@ -869,7 +887,7 @@ pub(crate) fn execute(
 /// The key labelled `label`, if the run resumes and took it over from the interrupted run.
 fn resumed_key<'a>(start: Continue<'a>, label: &KeyLabel) -> Option<&'a resume::TakenKey> {
     match start {
-        Continue::Resume(taken) => taken.iter().find(|k| &k.record.label == label),
+        Continue::Resume(taken, _) => taken.iter().find(|k| &k.record.label == label),
         _ => None,
     }
 }
@@ -1008,9 +1026,14 @@ fn run_steps(
                     json!({"index": index, "key_label": key_label, "key_spec": key_spec}),
                 )
                 .map_err(|e| fail(e.into()))?;
-                let (handle, record) =
-                    wrap::generate(token, key_label, *key_spec, *wrap_with_trusted)
-                        .map_err(fail)?;
+                let (handle, record) = wrap::generate(
+                    token,
+                    key_label,
+                    *key_spec,
+                    *wrap_with_trusted,
+                    start.plan(),
+                )
+                .map_err(fail)?;
                 // Known to the run before anything else can fail, so a failure settles it.
                 generated.push(Generated {
                     label: key_label.clone(),
