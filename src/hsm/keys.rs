@@ -666,6 +666,26 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_plan_key_id_binds_its_plan_only() {
+        let (plan, other) = ("a".repeat(64), "b".repeat(64));
+        let id = hex::encode(plan_key_id(&[7; 8], &plan));
+        assert_eq!(id.len(), 32);
+        assert!(id.starts_with("0707070707070707"));
+        assert!(plan_key_id_binds(&id, &plan));
+        assert!(!plan_key_id_binds(&id, &other));
+        // Another nonce with the same tag, a random id, a shorter one, no hex: none binds.
+        let forged = format!("0808080808080808{}", &id[16..]);
+        for id in [
+            forged.as_str(),
+            "00112233445566778899aabbccddeeff",
+            &id[..30],
+            "zz",
+        ] {
+            assert!(!plan_key_id_binds(id, &plan), "{id}");
+        }
+    }
+
+    #[test]
     fn key_labels() {
         for good in ["payments-2026", "a", "K.1_x"] {
             assert!(good.parse::<KeyLabel>().is_ok(), "{good}");
