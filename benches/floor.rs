@@ -157,7 +157,7 @@ fn wrap_loop(
             log.sync_all()?;
         }
         let handle = if calls {
-            let generated = token.generate_ceremony_key(key_label, KeySpec::Aes256, false)?;
+            let generated = token.generate_ceremony_key(key_label, KeySpec::Aes256, false, None)?;
             token.key_check_value(generated.handle, KeySpec::Aes256.key_type())?;
             generated.handle
         } else {
@@ -200,7 +200,7 @@ fn ceremony_ops(
     let start = Instant::now();
     let token = login(module, label, pin_env)?;
     token.signer_public_key(&signer)?.fingerprint()?;
-    token.ceremony_marker_exists(ceremony_id)?;
+    token.ceremony_markers(ceremony_id)?;
     token.check_label_free(&key)?;
     let mut checked = Vec::new();
     for wk in &wrapping_keys {
@@ -210,7 +210,7 @@ fn ceremony_ops(
         checked.push((method, handle, wk.modulus_len()));
     }
     token.create_ceremony_marker(ceremony_id, &"0".repeat(64))?;
-    let generated = token.generate_ceremony_key(&key, KeySpec::Aes256, false)?;
+    let generated = token.generate_ceremony_key(&key, KeySpec::Aes256, false, None)?;
     token.key_check_value(generated.handle, KeySpec::Aes256.key_type())?;
     for (method, handle, modulus_len) in &checked {
         token.wrap(

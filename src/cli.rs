@@ -216,9 +216,12 @@ pub enum CeremonyCommand {
         plan: PathBuf,
         #[command(flatten)]
         run: RunArgs,
-        /// Continue an interrupted run of this plan from its unsealed transcript: the keys it
-        /// generated (proven by the KCVs it recorded) and the outputs it wrote are taken over;
-        /// the rest runs as planned, into the new --transcript.
+        /// Continue an interrupted run of this plan from its unsealed transcript, into the new
+        /// --transcript. That record is unsigned, so resume trusts nothing in it the token did
+        /// not sign: it takes over only the keys it records as generated, each proven again on
+        /// the token (generated there, always sensitive, with the KCV recorded), and re-does
+        /// every wrap. Every planned output directory must be absent: move aside any the
+        /// interrupted run left (they hold only wrapped material).
         #[arg(long, value_name = "FILE")]
         resume_from: Option<PathBuf>,
     },

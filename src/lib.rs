@@ -352,6 +352,7 @@ impl Error {
                 "A plan runs once per token: give a new ceremony_id, and have it approved again."
                     .to_owned()
             }
+            Error::Ceremony(ceremony::Error::Resume { advice, .. }) => (*advice).to_owned(),
             Error::Ceremony(ceremony::Error::Read { .. }) => {
                 "Check the path names the plan, policy or approval meant; keyrite reads at most 1 MiB of each."
                     .to_owned()

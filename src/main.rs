@@ -354,7 +354,7 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Plan(PlanCommand::Check { plan, policy }) => {
             let policy = ceremony::policy::Policy::load(&policy)?;
             let plan = ceremony::plan::Plan::load(&plan)?;
-            ceremony::prepare_wraps(&plan, OffsetDateTime::now_utc(), &[])?;
+            ceremony::prepare_wraps(&plan, OffsetDateTime::now_utc())?;
             println!(
                 "Plan {:?} ({}) is valid: {} step{}, to run between {} and {} on token {:?} by {}.",
                 plan.ceremony_id,

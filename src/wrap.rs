@@ -13,7 +13,7 @@ use serde::Serialize;
 use sha2::{Digest as _, Sha256};
 use time::OffsetDateTime;
 
-use crate::hsm::keys::{GeneratedKey, KcvResult, KeyLabel, KeySpec};
+use crate::hsm::keys::{GeneratedKey, KcvResult, KeyInfo, KeyLabel, KeySpec};
 use crate::hsm::wrapping::WrapMethod;
 use crate::hsm::{Module, Token};
 use crate::kms::{
@@ -141,14 +141,16 @@ pub fn check_on_token(
 }
 
 /// Generates a ceremony key and reads what the records need: its id, template and KCV. If the
-/// KCV cannot be read, the key is destroyed.
+/// KCV cannot be read, the key is destroyed. `plan`: the SHA-256 of the plan generating it,
+/// which its `CKA_ID` is bound to.
 pub fn generate(
     token: &Token,
     label: &KeyLabel,
     spec: KeySpec,
     wrap_with_trusted: bool,
+    plan: Option<&str>,
 ) -> Result<(ObjectHandle, KeyRecord), Error> {
-    let key = token.generate_ceremony_key(label, spec, wrap_with_trusted)?;
+    let key = token.generate_ceremony_key(label, spec, wrap_with_trusted, plan)?;
     let kcv = match token.key_check_value(key.handle, spec.key_type()) {
         // A key pair without its identity cannot be proven later: it is not kept.
         Ok(KcvResult::Unavailable(reason)) if spec.is_asymmetric() => {
@@ -422,7 +424,13 @@ pub fn existing_key(
             });
         }
     }
-    let record = KeyRecord {
+    Ok((handle, key_record(label, spec, &info)))
+}
+
+/// The record of a key that exists on the token, as the token reports it now (no template:
+/// the one it was made with is not the token's to tell).
+pub(crate) fn key_record(label: &KeyLabel, spec: KeySpec, info: &KeyInfo) -> KeyRecord {
+    KeyRecord {
         label: label.clone(),
         id: info.id.clone(),
         spec,
@@ -431,8 +439,7 @@ pub fn existing_key(
         template: BTreeMap::new(),
         check_values: BTreeMap::new(),
         discarded: 0,
-    };
-    Ok((handle, record))
+    }
 }
 
 /// Whether the existing key labelled `label` can be wrapped only under trusted keys.
@@ -477,6 +484,7 @@ pub fn run(prepared: PreparedWrap, access: &TokenAccess) -> Result<WrapOutcome, 
         &request.key_label,
         request.key_spec,
         request.wrap_with_trusted,
+        None,
     )?;
     wrap_and_write(&token, &module, &prepared, &checked, handle, &key, None).map_err(
         |(step, source)| Error::Step {

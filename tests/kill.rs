@@ -4,7 +4,10 @@
 //! verifies as incomplete (exit 3), every output directory is whole with the digests its
 //! manifest names or absent, nothing but hidden staging directories is left, and a re-run of the
 //! same plan either completes (the kill came before the token changed) or is refused, naming the
-//! key the interrupted run left.
+//! key the interrupted run left. Then `--resume-from` completes the interrupted ceremony: it is
+//! refused while an output the killed run left is in place (a resumed run re-does every wrap
+//! and vouches only for outputs it writes), and with those moved aside it completes, its outputs
+//! unwrapping to the one key whose KCV the interrupted run recorded.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -98,6 +101,7 @@ fn a_ceremony_killed_at_any_point_leaves_a_state_to_reason_about() {
     points.extend((1..=3).map(|n| format!("output-moved:{n}")));
 
     let mut outcomes = Vec::new();
+    let mut refusals = 0;
     for point in &points {
         reset();
         let out = ceremony(&c, "t.jsonl", Some(point));
@@ -187,7 +191,9 @@ fn a_ceremony_killed_at_any_point_leaves_a_state_to_reason_about() {
                 "{point}: a re-run succeeded although a key was left"
             );
             assert_eq!(
-                c.verify("t2.jsonl", &["--outputs", "."]).status.code(),
+                c.verify("t2.jsonl", &["--policy", "policy.toml", "--outputs", "."])
+                    .status
+                    .code(),
                 Some(0),
                 "{point}"
             );
@@ -201,19 +207,41 @@ fn a_ceremony_killed_at_any_point_leaves_a_state_to_reason_about() {
             assert_refused(again.stderr.as_slice(), expected, point);
             assert!(!dir.join("t2.jsonl").exists(), "{point}: {stderr}");
 
-            // With --resume-from, the run continues: the outputs the interrupted run recorded
-            // are put back (one it moved into place without recording stays aside).
-            for region in REGIONS {
-                let name = format!("payments-2026-{region}");
-                let recorded = transcript.iter().any(|l| {
-                    l["step"] == "wrapped"
-                        && l["data"]["out"]
-                            .as_str()
-                            .is_some_and(|o| o.ends_with(&name))
-                });
-                if recorded && dir.join(format!("kept-{name}")).exists() {
-                    std::fs::rename(dir.join(format!("kept-{name}")), dir.join(&name)).unwrap();
+            // With --resume-from, the run continues, re-doing every wrap: while an output the
+            // killed run left is in place, resume is refused before the token is opened, naming
+            // it; moved aside, the run completes.
+            let left: Vec<String> = REGIONS
+                .iter()
+                .enumerate()
+                .filter(|(_, region)| dir.join(format!("kept-payments-2026-{region}")).exists())
+                .map(|(i, region)| format!("payments-2026-{region} (steps[{}])", i + 1))
+                .collect();
+            if !left.is_empty() {
+                for region in REGIONS {
+                    let kept = dir.join(format!("kept-payments-2026-{region}"));
+                    if kept.exists() {
+                        std::fs::rename(&kept, dir.join(format!("payments-2026-{region}")))
+                            .unwrap();
+                    }
                 }
+                let objects = c.token.objects();
+                let refused = run(c.run_command("t3.jsonl").args(["--resume-from", "t.jsonl"]));
+                let expected = format!(
+                    "keyrite: cannot resume from t.jsonl: the output director{} {} already exist{}; a resumed run re-does every wrap, and keyrite vouches only for outputs it writes in this run\n",
+                    if left.len() == 1 { "y" } else { "ies" },
+                    left.join(", "),
+                    if left.len() == 1 { "s" } else { "" },
+                );
+                assert_refused(&refused.stderr, &expected, point);
+                assert!(!dir.join("t3.jsonl").exists(), "{point}");
+                assert_eq!(c.token.objects(), objects, "{point}");
+                for region in REGIONS {
+                    let name = format!("payments-2026-{region}");
+                    if dir.join(&name).exists() {
+                        std::fs::rename(dir.join(&name), dir.join(format!("kept-{name}"))).unwrap();
+                    }
+                }
+                refusals += 1;
             }
             let resumed = run(c.run_command("t3.jsonl").args(["--resume-from", "t.jsonl"]));
             assert!(
@@ -259,11 +287,20 @@ fn a_ceremony_killed_at_any_point_leaves_a_state_to_reason_about() {
                 );
             }
             outcomes.push(format!(
-                "{point}: re-run refused{}, resumed",
-                if key_left { ", key named" } else { "" }
+                "{point}: re-run refused{}, {}resumed",
+                if key_left { ", key named" } else { "" },
+                if left.is_empty() {
+                    ""
+                } else {
+                    "resume refused while outputs were left, "
+                }
             ));
         }
     }
     println!("{} kill points:\n{}", points.len(), outcomes.join("\n"));
     assert!(points.len() >= 30, "{} kill points", points.len());
+    assert!(
+        refusals > 0,
+        "no kill point left an output for resume to refuse"
+    );
 }

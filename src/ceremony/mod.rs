@@ -142,6 +142,8 @@ pub enum Error {
         path: PathBuf,
         /// Why not.
         reason: String,
+        /// What to do.
+        advice: &'static str,
     },
     /// A step failed; the transcript records it, sealed if the token can still sign.
     #[error("{0}")]
@@ -266,22 +268,36 @@ pub fn prepare(req: &RunRequest, now: OffsetDateTime) -> Result<Prepared, crate:
         Some(path) => Some(resume::load(path, &plan, &policy)?),
         None => None,
     };
-    // The outputs of wraps the interrupted run wrote must be there as it recorded them.
-    let mut done = Vec::new();
-    for (index, data) in resume.iter().flat_map(|r| &r.wrapped) {
-        if !resume.as_ref().is_some_and(|r| r.output_intact(data)) {
-            return Err(Error::Resume {
-                path: req.resume_from.clone().unwrap_or_default(),
-                reason: format!(
-                    "the output of steps[{index}], {}, is not as it recorded it",
-                    data["out"].as_str().unwrap_or_default()
-                ),
-            }
-            .into());
+    // A resumed run re-does every wrap, so, as for a first run, no planned output may exist:
+    // one the interrupted run left (or anyone put there) is refused by name, not vouched for.
+    if let Some(r) = &resume {
+        let dir = plan.dir();
+        let existing: Vec<String> = plan
+            .steps
+            .iter()
+            .enumerate()
+            .filter_map(|(index, step)| match step {
+                Step::Wrap { out, .. } if std::fs::symlink_metadata(dir.join(out)).is_ok() => {
+                    Some(format!("{} (steps[{index}])", dir.join(out).display()))
+                }
+                _ => None,
+            })
+            .collect();
+        if !existing.is_empty() {
+            return Err(r
+                .refuse(
+                    format!(
+                        "the output director{} {} already exist{}; a resumed run re-does every wrap, and keyrite vouches only for outputs it writes in this run",
+                        if existing.len() == 1 { "y" } else { "ies" },
+                        existing.join(", "),
+                        if existing.len() == 1 { "s" } else { "" },
+                    ),
+                    resume::MOVE_OUTPUT_ASIDE,
+                )
+                .into());
         }
-        done.push(*index);
     }
-    let wraps = prepare_wraps(&plan, now, &done)?;
+    let wraps = prepare_wraps(&plan, now)?;
     if std::fs::symlink_metadata(&req.transcript).is_ok() {
         return Err(crate::transcript::Error::Exists {
             path: req.transcript.clone(),
@@ -298,12 +314,11 @@ pub fn prepare(req: &RunRequest, now: OffsetDateTime) -> Result<Prepared, crate:
     })
 }
 
-/// Checks every wrap step's parameters (as read for the digest), options and output path — the
-/// output must not exist, but for the steps in `done` (written by the run being resumed).
+/// Checks every wrap step's parameters (as read for the digest), options and output path (the
+/// output must not exist).
 pub fn prepare_wraps(
     plan: &Plan,
     now: OffsetDateTime,
-    done: &[usize],
 ) -> Result<Vec<Option<PreparedWrap>>, crate::Error> {
     let dir = plan.dir();
     let mut wraps = Vec::new();
@@ -354,9 +369,7 @@ pub fn prepare_wraps(
             index,
             source: Box::new(e),
         };
-        if !done.contains(&index) {
-            crate::output::check_absent(&request.out).map_err(|e| step_err(e.into()))?;
-        }
+        crate::output::check_absent(&request.out).map_err(|e| step_err(e.into()))?;
         let bytes = plan
             .file(params)
             .map(|f| f.bytes.clone())
@@ -416,6 +429,48 @@ struct Generated {
 
 const ACTOR: &str = "keyrite";
 
+/// Refuses to resume unless the token holds exactly one marker of the plan's ceremony id, a
+/// private object (which only a PIN holder can create) holding this plan's SHA-256.
+fn check_marker(
+    r: &resume::Resume,
+    markers: &[crate::hsm::keys::CeremonyMarker],
+    plan: &Plan,
+    token: &str,
+) -> Result<(), Error> {
+    let id = &plan.ceremony_id;
+    match markers {
+        [] => Err(r.refuse(
+            format!("ceremony {id:?} never changed token {token:?} (no marker)"),
+            "Run the plan without --resume-from.",
+        )),
+        [marker] if marker.private != Some(true) => Err(r.refuse(
+            format!(
+                "the marker of ceremony {id:?} on token {token:?} is a public object, which anyone can make without the PIN; keyrite makes its markers private"
+            ),
+            FOREIGN_MARKER,
+        )),
+        [marker] if marker.value != plan.sha256.as_bytes() => Err(r.refuse(
+            format!(
+                "the marker of ceremony {id:?} on token {token:?} was left by another plan (its SHA-256 is {}, this plan's is {})",
+                String::from_utf8_lossy(&marker.value).escape_debug(),
+                plan.sha256
+            ),
+            "Resume with the plan that ran (the marker holds its SHA-256); a new plan needs a new ceremony_id and new approvals.",
+        )),
+        [_] => Ok(()),
+        more => Err(r.refuse(
+            format!(
+                "token {token:?} holds {} markers of ceremony {id:?}, not one",
+                more.len()
+            ),
+            FOREIGN_MARKER,
+        )),
+    }
+}
+
+/// What to do about a marker keyrite did not leave.
+const FOREIGN_MARKER: &str = "keyrite left no such object: have the token's objects checked (pkcs11-tool --list-objects --login) before a ceremony runs on it.";
+
 /// Runs a prepared ceremony on the token.
 pub fn run(prepared: Prepared, req: &RunRequest) -> Result<Outcome, crate::Error> {
     let Prepared {
@@ -464,29 +519,44 @@ pub fn run(prepared: Prepared, req: &RunRequest) -> Result<Outcome, crate::Error
         }
         .into());
     }
-    let marker_exists = token.ceremony_marker_exists(&plan.ceremony_id)?;
+    let markers = token.ceremony_markers(&plan.ceremony_id)?;
+    let mut taken = Vec::new();
     if let Some(r) = &resume {
-        let refuse = |reason: String| Error::Resume {
-            path: r.path.clone(),
-            reason,
-        };
-        if !marker_exists {
-            return Err(refuse(format!(
-                "ceremony {:?} never changed token {:?} (no marker): run the plan without --resume-from",
-                plan.ceremony_id,
-                token.label()
-            ))
-            .into());
-        }
+        check_marker(r, &markers, &plan, token.label())?;
         for label in &r.announced {
             if !r.generated.contains_key(label) && !token.objects_labelled(label)?.is_empty() {
-                return Err(refuse(format!(
-                    "key {label:?} is on the token, but the run stopped while generating it and recorded no KCV: end it with an approved destroy plan"
-                ))
-                .into());
+                return Err(r
+                    .refuse(
+                        format!(
+                            "key {label:?} is on the token, but the run stopped while generating it and recorded no KCV"
+                        ),
+                        "End the key with an approved destroy plan (keyrite keys destroy), then run the plan under a new ceremony_id.",
+                    )
+                    .into());
             }
         }
-    } else if marker_exists {
+        // Every key the record says was generated, proven on the token before anything is
+        // recorded or changed.
+        for step in &plan.steps {
+            if let Step::Generate {
+                key_label,
+                key_spec,
+                ..
+            } = step
+            {
+                if let Some(kcv) = r.generated.get(key_label.as_str()) {
+                    taken.push(resume::prove(
+                        r,
+                        &token,
+                        key_label,
+                        *key_spec,
+                        kcv,
+                        &plan.sha256,
+                    )?);
+                }
+            }
+        }
+    } else if !markers.is_empty() {
         let mut left = Vec::new();
         for step in &plan.steps {
             if let Step::Generate { key_label, .. } = step {
@@ -505,9 +575,7 @@ pub fn run(prepared: Prepared, req: &RunRequest) -> Result<Outcome, crate::Error
     for step in &plan.steps {
         match step {
             Step::Generate { key_label, .. }
-                if resume
-                    .as_ref()
-                    .is_some_and(|r| r.generated.contains_key(key_label.as_str())) => {}
+                if taken.iter().any(|k| &k.record.label == key_label) => {}
             Step::Generate { key_label, .. } => token.check_label_free(key_label)?,
             Step::Wrap {
                 key_label,
@@ -588,8 +656,7 @@ pub fn run(prepared: Prepared, req: &RunRequest) -> Result<Outcome, crate::Error
                 "from": r.path.display().to_string(),
                 "sha256": r.sha256,
                 "lines": r.lines,
-                "keys": r.generated.keys().collect::<Vec<_>>(),
-                "wraps": r.wrapped.keys().collect::<Vec<_>>(),
+                "keys": taken.iter().map(|k| &k.record.label).collect::<Vec<_>>(),
             }),
         )?;
     }
@@ -602,7 +669,7 @@ pub fn run(prepared: Prepared, req: &RunRequest) -> Result<Outcome, crate::Error
         &plan.steps,
         &wraps,
         match &resume {
-            Some(r) => Continue::Resume(r),
+            Some(_) => Continue::Resume(&taken, &plan.sha256),
             None => Continue::Marker(&plan.ceremony_id, &plan.sha256),
         },
     )
@@ -710,8 +777,20 @@ pub(crate) enum Continue<'a> {
     Single,
     /// A plan's first run: the marker (ceremony id, plan digest) is left before the first change.
     Marker(&'a str, &'a str),
-    /// A plan's run resumed: its keys and finished wraps are taken from the interrupted record.
-    Resume(&'a resume::Resume),
+    /// A plan's run resumed (the plan's SHA-256): the keys the interrupted run generated,
+    /// proven on the token, are taken over; every other step, every wrap included, runs again.
+    Resume(&'a [resume::TakenKey], &'a str),
+}
+
+impl Continue<'_> {
+    /// The SHA-256 of the plan that runs, which the `CKA_ID` of every key it generates is
+    /// bound to; `None` for a single recorded wrap.
+    fn plan(&self) -> Option<&str> {
+        match self {
+            Continue::Single => None,
+            Continue::Marker(_, plan) | Continue::Resume(_, plan) => Some(plan),
+        }
+    }
 }
 
 /// Runs steps on the token, recording each, then the outcome, and seals the transcript with
@@ -805,10 +884,10 @@ pub(crate) fn execute(
     }
 }
 
-/// The key record of `label`, if the run resumes from a transcript that records it generated.
-fn resumed_key<'a>(start: Continue<'a>, label: &KeyLabel) -> Option<&'a serde_json::Value> {
+/// The key labelled `label`, if the run resumes and took it over from the interrupted run.
+fn resumed_key<'a>(start: Continue<'a>, label: &KeyLabel) -> Option<&'a resume::TakenKey> {
     match start {
-        Continue::Resume(r) => r.generated.get(label.as_str()),
+        Continue::Resume(taken, _) => taken.iter().find(|k| &k.record.label == label),
         _ => None,
     }
 }
@@ -922,23 +1001,20 @@ fn run_steps(
                 key_spec,
                 wrap_with_trusted,
             } => {
-                if let Some(record) = resumed_key(start, key_label) {
-                    // Generated by the interrupted run: the token's key must have the KCV it
-                    // recorded.
-                    let kcv = record["kcv"].as_str().unwrap_or_default();
-                    let (handle, key) =
-                        wrap::existing_key(token, key_label, kcv, Some(*key_spec)).map_err(fail)?;
+                if let Some(key) = resumed_key(start, key_label) {
+                    // Generated by the interrupted run, and proven on the token before this
+                    // record began: recorded as the token reports it now.
                     generated.push(Generated {
                         label: key_label.clone(),
-                        handle,
-                        record: key,
+                        handle: key.handle,
+                        record: key.record.clone(),
                         wraps_done: 0,
                         existing: true,
                     });
                     t.append(
                         "resumed",
                         operator,
-                        json!({"index": index, "action": "generate", "key": record}),
+                        json!({"index": index, "action": "generate", "key": key.record}),
                     )
                     .map_err(|e| fail(e.into()))?;
                     continue;
@@ -950,9 +1026,14 @@ fn run_steps(
                     json!({"index": index, "key_label": key_label, "key_spec": key_spec}),
                 )
                 .map_err(|e| fail(e.into()))?;
-                let (handle, record) =
-                    wrap::generate(token, key_label, *key_spec, *wrap_with_trusted)
-                        .map_err(fail)?;
+                let (handle, record) = wrap::generate(
+                    token,
+                    key_label,
+                    *key_spec,
+                    *wrap_with_trusted,
+                    start.plan(),
+                )
+                .map_err(fail)?;
                 // Known to the run before anything else can fail, so a failure settles it.
                 generated.push(Generated {
                     label: key_label.clone(),
@@ -1004,30 +1085,6 @@ fn run_steps(
                     }
                 }
                 let (announce, done) = step.record_names();
-                if let Continue::Resume(r) = start {
-                    if let Some(data) = r.wrapped.get(&index) {
-                        // Written by the interrupted run, and checked on disk before the token
-                        // was opened.
-                        if let Some(key) = generated.iter_mut().find(|g| &g.label == key_label) {
-                            key.wraps_done += 1;
-                        }
-                        t.append(
-                            "resumed",
-                            operator,
-                            json!({
-                                "index": index,
-                                "action": announce,
-                                "key_label": key_label,
-                                "kcv": data["kcv"],
-                                "out": data["out"],
-                                "files": data["files"],
-                            }),
-                        )
-                        .map_err(|e| fail(e.into()))?;
-                        outputs.push(PathBuf::from(data["out"].as_str().unwrap_or_default()));
-                        continue;
-                    }
-                }
                 let (Some(prepared), Some(checked)) = (&wraps[index], &checked[index]) else {
                     return Err(fail(crate::Error::Internal {
                         what: format!("steps[{index}] was not prepared"),

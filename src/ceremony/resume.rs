@@ -1,21 +1,44 @@
 //! `ceremony run --resume-from T`: a ceremony killed part-way (power cut, SIGKILL) continues
-//! from its unsealed transcript `T` into a new one, with the keys `T` records as generated —
-//! each proven by the KCV `T` recorded — and the wraps `T` records as written, whose outputs are
-//! checked on disk. Everything else runs as planned.
+//! from its unsealed transcript `T` into a new one.
 //!
-//! `T` must be an intact, unsealed, unfinished record of this plan under this policy: its chain
-//! is recomputed, its plan digest and policy digest compared. The new transcript names `T` by
-//! its SHA-256, so an auditor verifies both.
+//! `T` is unsealed, so anyone who can write the file can rewrite it and recompute its chain:
+//! resume trusts nothing in it that the token did not sign. From `T` it takes only which keys
+//! the interrupted run generated and the KCV it recorded for each; every such key is proven
+//! again on the token — generated in this token (`CKA_LOCAL` and `CKA_ALWAYS_SENSITIVE`), by a
+//! run of this plan (its `CKA_ID` is bound to the plan's SHA-256), with a ceremony key's
+//! protections, of the plan's key spec and with that KCV — before it is taken over. No wrap is ever carried over: every wrap step runs again, into output directories that
+//! must not exist when the resumed run starts, so the sealed record vouches only for outputs
+//! the resumed run made itself.
+//!
+//! `T` must be an intact, unsealed record of this plan under this policy: its chain is
+//! recomputed, its plan digest and policy digest compared, and the token's ceremony marker must
+//! hold this plan's SHA-256. The new transcript names `T` by its SHA-256 and line count.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use cryptoki::object::ObjectHandle;
 use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 
 use super::Error;
-use super::plan::Plan;
+use super::plan::{Plan, Step};
 use super::policy::Policy;
+use crate::hsm::Token;
+use crate::hsm::keys::{KeyLabel, KeySpec};
+use crate::wrap::KeyRecord;
+
+/// What to do about a transcript that is not an intact record of this plan's interrupted run.
+const PASS_THE_RECORD: &str = "Pass the transcript the interrupted run of this plan left, as it left it; keyrite verify T --policy POLICY --plan PLAN says whether it is intact.";
+
+/// What to do about a run that ended.
+const RUN_ENDED: &str = "That run ended: a new run needs a new ceremony_id and new approvals.";
+
+/// What to do when the token does not prove a key the interrupted record claims.
+pub(super) const KEY_NOT_PROVEN: &str = "Resume only from the transcript the interrupted run wrote, unaltered; if it is that one, the token's key is not the key that run generated: end it with an approved destroy plan (keyrite keys destroy).";
+
+/// What to do about a planned output that exists.
+pub(super) const MOVE_OUTPUT_ASIDE: &str = "Move it aside (it holds only wrapped material) and resume again: the resumed run writes every output anew.";
 
 /// What an interrupted transcript records, checked against the plan and policy.
 #[derive(Debug)]
@@ -26,19 +49,38 @@ pub struct Resume {
     pub sha256: String,
     /// How many lines it has.
     pub lines: usize,
-    /// The keys it records as generated: label → the `generated` line's key record.
-    pub generated: BTreeMap<String, Value>,
+    /// The keys it records as generated: label → the KCV it recorded.
+    pub generated: BTreeMap<String, String>,
     /// The labels it announced for generation (a key may exist without a recorded KCV).
     pub announced: Vec<String>,
-    /// The wraps it records as written: step index → the `wrapped`/`rewrapped` line's data.
-    pub wrapped: BTreeMap<usize, Value>,
+}
+
+/// A key the interrupted run generated, proven on the token and taken over.
+#[derive(Debug)]
+pub struct TakenKey {
+    /// Its handle in this session.
+    pub handle: ObjectHandle,
+    /// Its record, as the token reports it now.
+    pub record: KeyRecord,
+}
+
+impl Resume {
+    /// A refusal of this resume, with what to do.
+    pub fn refuse(&self, reason: String, advice: &'static str) -> Error {
+        Error::Resume {
+            path: self.path.clone(),
+            reason,
+            advice,
+        }
+    }
 }
 
 /// Reads and checks the interrupted transcript at `path`.
 pub fn load(path: &Path, plan: &Plan, policy: &Policy) -> Result<Resume, Error> {
-    let refuse = |reason: String| Error::Resume {
+    let refuse = |reason: String, advice: &'static str| Error::Resume {
         path: path.to_path_buf(),
         reason,
+        advice,
     };
     let bytes =
         crate::input::read(path, crate::input::MAX_TRANSCRIPT).map_err(|e| Error::Read {
@@ -46,8 +88,19 @@ pub fn load(path: &Path, plan: &Plan, policy: &Policy) -> Result<Resume, Error> 
             reason: e.to_string(),
         })?;
     let Some(body) = bytes.strip_suffix(b"\n") else {
-        return Err(refuse("it is empty or its last line is cut short".into()));
+        return Err(refuse(
+            "it is empty or its last line is cut short".into(),
+            PASS_THE_RECORD,
+        ));
     };
+    let generates: Vec<&str> = plan
+        .steps
+        .iter()
+        .filter_map(|s| match s {
+            Step::Generate { key_label, .. } => Some(key_label.as_str()),
+            _ => None,
+        })
+        .collect();
     let mut head: [u8; 32] = Sha256::digest(b"").into();
     let mut resume = Resume {
         path: path.to_path_buf(),
@@ -55,17 +108,17 @@ pub fn load(path: &Path, plan: &Plan, policy: &Policy) -> Result<Resume, Error> 
         lines: 0,
         generated: BTreeMap::new(),
         announced: Vec::new(),
-        wrapped: BTreeMap::new(),
     };
     let (mut plan_ok, mut policy_ok) = (false, false);
     for (i, raw) in body.split(|&b| b == b'\n').enumerate() {
+        let n = i + 1;
         let line: Value = serde_json::from_slice(raw)
-            .map_err(|_| refuse(format!("line {} is not JSON", i + 1)))?;
+            .map_err(|_| refuse(format!("line {n} is not JSON"), PASS_THE_RECORD))?;
         if line["prev"] != hex::encode(head).as_str() {
-            return Err(refuse(format!(
-                "line {} is not chained to the one before",
-                i + 1
-            )));
+            return Err(refuse(
+                format!("line {n} is not chained to the one before"),
+                PASS_THE_RECORD,
+            ));
         }
         head = Sha256::digest(raw).into();
         resume.lines += 1;
@@ -74,14 +127,16 @@ pub fn load(path: &Path, plan: &Plan, policy: &Policy) -> Result<Resume, Error> 
             "seal" => {
                 return Err(refuse(
                     "it is sealed: its run ended, there is nothing to resume".into(),
+                    RUN_ENDED,
                 ));
             }
-            // A run that completed every step but was stopped before its seal: resuming takes
-            // every step over and seals the new record.
+            // A run that completed every step but was stopped before its seal (or whose seal
+            // was cut off): resuming re-does every wrap and seals a new record of its own.
             "finish" if data["outcome"] != "completed" => {
                 return Err(refuse(
                     "its run failed and settled its keys (its finish line says so): there is nothing to resume"
                         .into(),
+                    RUN_ENDED,
                 ));
             }
             "policy" => policy_ok = data["sha256"] == policy.digest.as_str(),
@@ -90,35 +145,123 @@ pub fn load(path: &Path, plan: &Plan, policy: &Policy) -> Result<Resume, Error> 
                 .announced
                 .push(data["key_label"].as_str().unwrap_or_default().to_owned()),
             "generated" => {
-                let label = data["key"]["label"].as_str().unwrap_or_default().to_owned();
-                resume.generated.insert(label, data["key"].clone());
-            }
-            "wrapped" | "rewrapped" => {
-                if let Some(index) = data["index"].as_u64() {
-                    resume.wrapped.insert(index as usize, data.clone());
+                let label = data["key"]["label"].as_str().unwrap_or_default();
+                if !generates.contains(&label) {
+                    return Err(refuse(
+                        format!(
+                            "line {n} records key {label:?} generated, which the plan does not generate"
+                        ),
+                        PASS_THE_RECORD,
+                    ));
+                }
+                let Some(kcv) = data["key"]["kcv"].as_str().filter(|k| !k.is_empty()) else {
+                    return Err(refuse(
+                        format!(
+                            "line {n} records key {label:?} generated without a KCV, and resume takes over only a key the token proves by its KCV"
+                        ),
+                        PASS_THE_RECORD,
+                    ));
+                };
+                if !kcv.bytes().all(|b| b.is_ascii_hexdigit()) {
+                    return Err(refuse(
+                        format!(
+                            "line {n} records key {label:?} generated with a KCV that is not hex digits"
+                        ),
+                        PASS_THE_RECORD,
+                    ));
+                }
+                if resume
+                    .generated
+                    .insert(label.to_owned(), kcv.to_owned())
+                    .is_some()
+                {
+                    return Err(refuse(
+                        format!("line {n} records key {label:?} generated a second time"),
+                        PASS_THE_RECORD,
+                    ));
                 }
             }
             _ => {}
         }
     }
     if !policy_ok {
-        return Err(refuse("it is not a run under this policy".into()));
+        return Err(refuse(
+            "it is not a run under this policy".into(),
+            PASS_THE_RECORD,
+        ));
     }
     if !plan_ok {
-        return Err(refuse("it is not a run of this plan".into()));
+        return Err(refuse(
+            "it is not a run of this plan".into(),
+            PASS_THE_RECORD,
+        ));
     }
     Ok(resume)
 }
 
-impl Resume {
-    /// Whether the output of a wrap `T` records is on disk as `T` recorded it.
-    pub fn output_intact(&self, data: &Value) -> bool {
-        let out = Path::new(data["out"].as_str().unwrap_or_default());
-        data["files"].as_object().is_some_and(|files| {
-            files.iter().all(|(name, digest)| {
-                crate::input::read(&out.join(name), crate::input::MAX_SMALL)
-                    .is_ok_and(|b| hex::encode(Sha256::digest(b)) == digest.as_str().unwrap_or(""))
-            })
-        })
+/// Proves on the token the key labelled `label` that the interrupted record says it generated
+/// with KCV `kcv`: a ceremony key, generated in this token and sensitive ever since
+/// (`CKA_LOCAL` and `CKA_ALWAYS_SENSITIVE` true: a key unwrapped into the token or created from
+/// a known value is neither), by a run of the plan `plan_sha256` (its `CKA_ID`, see
+/// [`crate::hsm::keys::plan_key_id`]: not another plan's key under the same label), of `spec`,
+/// with that KCV. Changes nothing on the token.
+pub fn prove(
+    resume: &Resume,
+    token: &Token,
+    label: &KeyLabel,
+    spec: KeySpec,
+    kcv: &str,
+    plan_sha256: &str,
+) -> Result<TakenKey, crate::Error> {
+    let refuse = |reason: String| resume.refuse(reason, KEY_NOT_PROVEN);
+    let key = label;
+    let label = label.as_str();
+    let (handle, info) = token
+        .key(key)
+        .map_err(|e| refuse(format!("it records key {label:?} generated, but {e}")))?;
+    if !info.is_ceremony_key() {
+        return Err(refuse(format!(
+            "key {label:?} on the token is not a ceremony key (sensitive, extractable only by wrapping, of no other use, not modifiable)"
+        ))
+        .into());
     }
+    if info.local != Some(true) || info.always_sensitive != Some(true) {
+        let show = |b: Option<bool>| b.map_or("not reported".to_owned(), |b| b.to_string());
+        return Err(refuse(format!(
+            "key {label:?} on the token was not generated in this token (CKA_LOCAL {}, CKA_ALWAYS_SENSITIVE {}), but the plan generates it",
+            show(info.local),
+            show(info.always_sensitive)
+        ))
+        .into());
+    }
+    if !crate::hsm::keys::plan_key_id_binds(&info.id, plan_sha256) {
+        return Err(refuse(format!(
+            "key {label:?} on the token was not generated by a run of this plan (its CKA_ID {} is not bound to the plan's SHA-256)",
+            info.id
+        ))
+        .into());
+    }
+    if !info.may_be(spec) {
+        return Err(refuse(format!(
+            "key {label:?} on the token is {}, but the plan generates {spec}",
+            info.key_type
+        ))
+        .into());
+    }
+    if !info
+        .kcv
+        .as_deref()
+        .is_some_and(|k| k.eq_ignore_ascii_case(kcv))
+    {
+        return Err(refuse(format!(
+            "it records key {label:?} generated with KCV {}, but the token's key has KCV {}",
+            kcv.to_ascii_lowercase(),
+            info.kcv.as_deref().unwrap_or("none")
+        ))
+        .into());
+    }
+    Ok(TakenKey {
+        handle,
+        record: crate::wrap::key_record(key, spec, &info),
+    })
 }
