@@ -150,6 +150,15 @@ pub enum Error {
         /// The key label.
         label: String,
     },
+    /// The key under a ceremony label is a public object, which anyone can create without the
+    /// PIN.
+    #[error(
+        "key {label:?} on the token is a public object (CKA_PRIVATE false), which anyone can create without the PIN: keyrite never takes it for a ceremony key"
+    )]
+    PublicKeyObject {
+        /// The key label.
+        label: String,
+    },
     /// The existing key is of another kind.
     #[error("key {label:?} is {actual}, not {expected}")]
     ExistingSpec {
@@ -267,6 +276,10 @@ impl Error {
             }
             Error::Hsm(H::PublicKey { .. }) => {
                 "A key pair keeps its public key object beside its private key, with the same label and CKA_ID: check the token's objects (keyrite keys list)."
+                    .to_owned()
+            }
+            Error::PublicKeyObject { .. } => {
+                "keyrite makes every key private: have the token's objects checked (pkcs11-tool --list-objects --login) and remove the public one before running again."
                     .to_owned()
             }
             Error::LegacyRefused { .. } => {

@@ -396,6 +396,11 @@ pub fn existing_key(
     spec: Option<KeySpec>,
 ) -> Result<(ObjectHandle, KeyRecord), Error> {
     let (handle, info) = token.key(label)?;
+    if info.private != Some(true) {
+        return Err(Error::PublicKeyObject {
+            label: label.to_string(),
+        });
+    }
     if !info.is_ceremony_key() {
         return Err(Error::NotCeremonyKey {
             label: label.to_string(),

@@ -781,6 +781,9 @@ pub struct KeyInfo {
     pub wrap_with_trusted: Option<bool>,
     /// `CKA_LOCAL`: generated in this token (`true`), or unwrapped or imported (`false`).
     pub local: Option<bool>,
+    /// `CKA_PRIVATE`: only a logged-in session sees or makes it. A public key object can be made
+    /// by anyone who can open a session, without the PIN.
+    pub private: Option<bool>,
     /// The usages the key allows (`CKA_ENCRYPT`, `CKA_DERIVE`, …): none, for a ceremony key.
     pub usages: Vec<&'static str>,
     #[serde(skip)]
@@ -788,13 +791,15 @@ pub struct KeyInfo {
 }
 
 impl KeyInfo {
-    /// Whether the key still has a ceremony key's protections: sensitive, extractable only by
+    /// Whether the key still has a ceremony key's protections: private (made by a session that
+    /// knew the PIN), sensitive, extractable only by
     /// wrapping, of no other use, not modifiable; and either sensitive since it was made in this
     /// token, or unwrapped into it (`CKA_LOCAL` false: restored from a backup, whose record
     /// proves the material was never in the clear — PKCS#11 never marks an unwrapped key
     /// always-sensitive).
     pub fn is_ceremony_key(&self) -> bool {
-        self.sensitive == Some(true)
+        self.private == Some(true)
+            && self.sensitive == Some(true)
             && self.extractable == Some(true)
             && self.modifiable != Some(true)
             && self.usages.is_empty()
@@ -865,6 +870,7 @@ impl Token {
                 AttributeType::Modifiable,
                 AttributeType::WrapWithTrusted,
                 AttributeType::Local,
+                AttributeType::Private,
                 AttributeType::Encrypt,
                 AttributeType::Decrypt,
                 AttributeType::Sign,
@@ -895,6 +901,7 @@ impl Token {
             modifiable: None,
             wrap_with_trusted: None,
             local: None,
+            private: None,
             usages: Vec::new(),
             pkcs11_type: None,
         };
@@ -915,6 +922,7 @@ impl Token {
                 Attribute::Modifiable(b) => info.modifiable = Some(b),
                 Attribute::WrapWithTrusted(b) => info.wrap_with_trusted = Some(b),
                 Attribute::Local(b) => info.local = Some(b),
+                Attribute::Private(b) => info.private = Some(b),
                 Attribute::Encrypt(true) => info.usages.push("encrypt"),
                 Attribute::Decrypt(true) => info.usages.push("decrypt"),
                 Attribute::Sign(true) => info.usages.push("sign"),
