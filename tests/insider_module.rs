@@ -788,3 +788,29 @@ fn require_trusted_wrapping_refuses_a_rewrap_of_a_key_that_is_not_trusted_only()
     assert_eq!(c.token.objects(), objects);
     assert_files(c.dir(), &before, "files");
 }
+
+#[test]
+fn kryoptic_loads_from_the_sealed_copy_and_keeps_the_signer_private_and_fixed() {
+    let token = TestToken::kryoptic("ceremony");
+    let out = run(token
+        .keyrite()
+        .args(["token", "signer", "create", "--label", "ceremony-signer"])
+        .args(["--pin-env", PIN_ENV]));
+    assert_ok(&out);
+    // No protection refused: the only line on standard error is the fingerprint.
+    let err = stderr(&out);
+    assert!(
+        err.starts_with("Signer fingerprint (the policy's signer_fingerprint): ")
+            && err.lines().count() == 1,
+        "{err}"
+    );
+    let objects = signer_objects(&token, "ceremony-signer");
+    assert_eq!(objects.len(), 2, "{objects:?}");
+    for o in &objects {
+        assert_eq!(o["private"], true, "{o}");
+        assert_eq!(o["modifiable"], false, "{o}");
+    }
+    let exported = export(&token, "ceremony-signer");
+    assert_ok(&exported);
+    assert_eq!(exported.stdout, out.stdout);
+}

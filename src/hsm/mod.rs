@@ -718,7 +718,49 @@ impl Token {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn a_module_file_is_loaded_from_a_sealed_copy_of_the_bytes_hashed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("module.so");
+        std::fs::write(&path, b"the module as hashed").unwrap();
+        let file = ModuleFile::read(&path).unwrap();
+        assert_eq!(
+            file.sha256(),
+            hex::encode(Sha256::digest(b"the module as hashed"))
+        );
+        // The file changed in place, then replaced: the copy the loader opens is as hashed.
+        std::fs::write(&path, b"a shim written in place").unwrap();
+        let other = dir.path().join("other.so");
+        std::fs::write(&other, b"a shim renamed over it").unwrap();
+        std::fs::rename(&other, &path).unwrap();
+        let loaded = file.loaded_path();
+        assert!(loaded.starts_with("/proc/self/fd"));
+        assert_eq!(
+            std::fs::read_link(&loaded).unwrap(),
+            Path::new("/memfd:keyrite-module (deleted)")
+        );
+        assert_eq!(std::fs::read(&loaded).unwrap(), b"the module as hashed");
+        // Sealed: nothing writes it, through any path.
+        let write = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&loaded)
+            .and_then(|mut f| f.write_all(b"x"));
+        assert!(write.is_err());
+        assert_eq!(std::fs::read(&loaded).unwrap(), b"the module as hashed");
+    }
+
+    #[test]
+    fn a_module_path_that_is_not_a_regular_file_is_refused() {
+        assert_eq!(
+            ModuleFile::read(Path::new("/dev/zero"))
+                .unwrap_err()
+                .to_string(),
+            "cannot read PKCS#11 module /dev/zero: it is not a regular file"
+        );
+    }
 
     #[test]
     fn ckr_names() {
