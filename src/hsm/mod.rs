@@ -15,6 +15,7 @@ pub mod wrapping;
 use std::fmt;
 use std::io::{Read as _, Write as _};
 use std::os::fd::{AsRawFd as _, OwnedFd};
+use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -396,7 +397,12 @@ impl ModuleFile {
             path: path.to_path_buf(),
             reason,
         };
-        let mut file = std::fs::File::open(path).map_err(|e| err(e.to_string()))?;
+        // Non-blocking, so that a FIFO put where the module belongs is refused, not waited on.
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
+            .open(path)
+            .map_err(|e| err(e.to_string()))?;
         let meta = file.metadata().map_err(|e| err(e.to_string()))?;
         if !meta.is_file() {
             return Err(err("it is not a regular file".to_owned()));
@@ -754,6 +760,20 @@ mod tests {
 
     #[test]
     fn a_module_path_that_is_not_a_regular_file_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("module.so");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        assert_eq!(
+            ModuleFile::read(&fifo).unwrap_err().to_string(),
+            format!(
+                "cannot read PKCS#11 module {}: it is not a regular file",
+                fifo.display()
+            )
+        );
         assert_eq!(
             ModuleFile::read(Path::new("/dev/zero"))
                 .unwrap_err()
