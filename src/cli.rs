@@ -342,14 +342,15 @@ pub enum SignerCommand {
         #[command(flatten)]
         token: TokenArgs,
     },
-    /// Print the signer's public key (PEM) again, and its fingerprint on standard error.
+    /// Print the signer's public key (PEM) again, and its fingerprint on standard error, once a
+    /// fresh signature by the signer's private key verifies under it (a login is needed: both
+    /// signer objects are private).
     Export {
         /// The signer's label.
         #[arg(long, value_name = "LABEL")]
         label: KeyLabel,
-        /// The token's label (may be left out when there is exactly one token).
-        #[arg(long, value_name = "LABEL")]
-        token: Option<String>,
+        #[command(flatten)]
+        token: TokenArgs,
     },
 }
 

@@ -296,7 +296,7 @@ impl Error {
                 "Pass --pin-env NAME (the name of a variable holding the PIN) or --pin-file PATH."
                     .to_owned()
             }
-            Error::Hsm(H::NoModule | H::ModuleNotFound { .. }) => {
+            Error::Hsm(H::NoModule | H::ModuleNotFound { .. } | H::ModuleRead { .. }) => {
                 format!("Pass --module PATH or set {}; for SoftHSM2 on Debian: apt-get install softhsm2.", hsm::MODULE_ENV)
             }
             Error::Hsm(H::NoSuchToken { .. } | H::TokenRequired { .. } | H::AmbiguousToken { .. }) => {
@@ -368,6 +368,31 @@ impl Error {
             Error::Ceremony(ceremony::Error::Resume { advice, .. }) => (*advice).to_owned(),
             Error::Ceremony(ceremony::Error::Read { .. }) => {
                 "Check the path names the plan, policy or approval meant; keyrite reads at most 1 MiB of each."
+                    .to_owned()
+            }
+            Error::Ceremony(ceremony::Error::ModuleUnpinned { .. }) => {
+                "Put the SHA-256 of the module file the ceremony loads there, as `sha256sum MODULE` prints it (for SoftHSM2 on Debian: sha256sum /usr/lib/softhsm/libsofthsm2.so)."
+                    .to_owned()
+            }
+            Error::Ceremony(ceremony::Error::ModulePath { expected, .. }) => format!(
+                "Run with --module {} (or {} set to it), the module the policy pins.",
+                expected.display(),
+                hsm::MODULE_ENV
+            ),
+            Error::Ceremony(ceremony::Error::ModuleDigest { .. }) => format!(
+                "Run with the module the policy pins (--module PATH or {}); if this module is the one meant, the security team puts its sha256sum in the policy's module_sha256.",
+                hsm::MODULE_ENV
+            ),
+            Error::Ceremony(ceremony::Error::TrustedWrappingRequired { .. }) => {
+                "Set wrap_with_trusted = true on every generate step (a changed plan needs new approvals); the security officer marks each KMS wrapping key trusted first (keyrite token trust-wrapping-key)."
+                    .to_owned()
+            }
+            Error::Ceremony(ceremony::Error::ExistingNotTrusted { .. }) => {
+                "A key made without CKA_WRAP_WITH_TRUSTED never gains it: leave it out of this plan, or wrap it under a policy without require_trusted_wrapping."
+                    .to_owned()
+            }
+            Error::Hsm(H::SignerUnproven { .. }) => {
+                "Nothing was printed or signed. A session without the PIN can add public objects to a token: list the token's objects of that label, remove what is not the signer's with the security team, or make a new signer (keyrite token signer create) and pin its fingerprint."
                     .to_owned()
             }
             Error::Ceremony(ceremony::Error::Policy { .. }) => {

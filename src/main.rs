@@ -260,7 +260,11 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Token(TokenCommand::Signer(SignerCommand::Create { label, token })) => {
             let access = token_access(module, &token);
             let (_module, token) = wrap::open_logged_in(&access)?;
-            print_signer(&token.create_signer(&label)?)
+            let created = token.create_signer(&label)?;
+            for weakened in &created.weakened {
+                eprintln!("keyrite: warning: {weakened}");
+            }
+            print_signer(&created.public)
         }
         Command::Token(TokenCommand::TrustWrappingKey(args)) => {
             let now = OffsetDateTime::now_utc();
@@ -341,9 +345,9 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
             Ok(())
         }
         Command::Token(TokenCommand::Signer(SignerCommand::Export { label, token })) => {
-            let path = Module::resolve(module.as_deref())?;
-            let module = Module::load(&path)?;
-            let token = module.open(module.find_token(token.as_deref())?)?;
+            // Both signer objects are private: the public key is read, and proven, logged in.
+            let access = token_access(module, &token);
+            let (_module, token) = wrap::open_logged_in(&access)?;
             print_signer(&token.signer_public_key(&label)?)
         }
         Command::Plan(PlanCommand::Digest { plan }) => {
@@ -354,6 +358,7 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Plan(PlanCommand::Check { plan, policy }) => {
             let policy = ceremony::policy::Policy::load(&policy)?;
             let plan = ceremony::plan::Plan::load(&plan)?;
+            ceremony::check_trusted_wrapping(&policy, &plan)?;
             ceremony::prepare_wraps(&plan, OffsetDateTime::now_utc())?;
             println!(
                 "Plan {:?} ({}) is valid: {} step{}, to run between {} and {} on token {:?} by {}.",

@@ -178,7 +178,8 @@ fn no_pin_share_or_key_material_in_anything_keyrite_writes() {
     );
     record(
         "signer export",
-        k().args(["token", "signer", "export", "--label", "ceremony-signer"]),
+        k().args(["token", "signer", "export", "--label", "ceremony-signer"])
+            .args(["--pin-env", PIN_ENV]),
     );
     record(
         "trust-wrapping-key",

@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 
 use cryptoki::object::ObjectHandle;
 use serde_json::json;
+use sha2::{Digest as _, Sha256};
 use time::OffsetDateTime;
 
 use crate::hsm::keys::KeyLabel;
@@ -57,6 +58,80 @@ pub enum Error {
         path: PathBuf,
         /// The field and what is wrong.
         reason: String,
+    },
+    /// A policy that takes the PIN from shares leaves the module free.
+    #[error(
+        "{}: module_sha256: a policy with pin_shares must pin the PKCS#11 module, which is given the PIN the shares rebuild",
+        path.display()
+    )]
+    ModuleUnpinned {
+        /// The policy file.
+        path: PathBuf,
+    },
+    /// The module is not at the path the policy pins.
+    #[error(
+        "the PKCS#11 module {} is not the module_path {} that the policy {} pins; it was not loaded",
+        module.display(),
+        expected.display(),
+        policy.display()
+    )]
+    ModulePath {
+        /// The module path resolved for this run.
+        module: PathBuf,
+        /// The policy's module_path.
+        expected: PathBuf,
+        /// The policy file.
+        policy: PathBuf,
+    },
+    /// The module file is not the one the policy pins.
+    #[error(
+        "the PKCS#11 module {} has SHA-256 {actual}, but the policy {} pins module_sha256 = {expected}; it was not loaded",
+        module.display(),
+        policy.display()
+    )]
+    ModuleDigest {
+        /// The module path resolved for this run.
+        module: PathBuf,
+        /// The policy's module_sha256.
+        expected: String,
+        /// The SHA-256 of the file read.
+        actual: String,
+        /// The policy file.
+        policy: PathBuf,
+    },
+    /// A generate step would make a key that can be wrapped under any key, where the policy
+    /// requires trusted wrapping.
+    #[error(
+        "{}: steps[{index}].wrap_with_trusted: the policy {} sets require_trusted_wrapping = true, so every generate step must set wrap_with_trusted = true",
+        plan.display(),
+        policy.display()
+    )]
+    TrustedWrappingRequired {
+        /// The plan file.
+        plan: PathBuf,
+        /// The step.
+        index: usize,
+        /// The policy file.
+        policy: PathBuf,
+    },
+    /// A wrap or rewrap of an existing key that is not `CKA_WRAP_WITH_TRUSTED`, where the policy
+    /// requires trusted wrapping.
+    #[error(
+        "{}: steps[{index}]: key {label:?} on token {token:?} is not CKA_WRAP_WITH_TRUSTED, and the policy {} sets require_trusted_wrapping = true",
+        plan.display(),
+        policy.display()
+    )]
+    ExistingNotTrusted {
+        /// The plan file.
+        plan: PathBuf,
+        /// The step.
+        index: usize,
+        /// The key label.
+        label: String,
+        /// The token label.
+        token: String,
+        /// The policy file.
+        policy: PathBuf,
     },
     /// The plan is invalid.
     #[error("{}: {field}: {reason}", path.display())]
@@ -254,6 +329,7 @@ pub struct Prepared {
 pub fn prepare(req: &RunRequest, now: OffsetDateTime) -> Result<Prepared, crate::Error> {
     let policy = Policy::load(&req.policy)?;
     let plan = Plan::load(&req.plan)?;
+    check_trusted_wrapping(&policy, &plan)?;
     if now < plan.not_before || now > plan.not_after {
         return Err(Error::Window {
             not_before: format_time(plan.not_before),
@@ -381,6 +457,62 @@ pub fn prepare_wraps(
     Ok(wraps)
 }
 
+/// Refuses, under a policy with `require_trusted_wrapping`, a plan with a generate step
+/// without `wrap_with_trusted = true` (a wrap of an existing key is checked on the token).
+pub fn check_trusted_wrapping(policy: &Policy, plan: &Plan) -> Result<(), Error> {
+    if !policy.require_trusted_wrapping {
+        return Ok(());
+    }
+    match plan.steps.iter().position(|s| {
+        matches!(
+            s,
+            Step::Generate {
+                wrap_with_trusted: false,
+                ..
+            }
+        )
+    }) {
+        Some(index) => Err(Error::TrustedWrappingRequired {
+            plan: plan.path.clone(),
+            index,
+            policy: policy.path.clone(),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// The PKCS#11 module for a run under `policy`: the path resolved as for every command, then
+/// checked against the policy's `module_path`, read once and hashed, and checked against its
+/// `module_sha256` — all before anything of it is loaded; then exactly the bytes hashed are
+/// loaded (see [`crate::hsm::ModuleFile`]).
+pub fn load_module(policy: &Policy, named: Option<&Path>) -> Result<Module, crate::Error> {
+    let path = Module::resolve(named)?;
+    if let Some(expected) = &policy.module_path {
+        if std::path::absolute(&path).ok().as_deref() != Some(expected.as_path()) {
+            return Err(Error::ModulePath {
+                module: path,
+                expected: expected.clone(),
+                policy: policy.path.clone(),
+            }
+            .into());
+        }
+    }
+    let file = crate::hsm::ModuleFile::read(&path)?;
+    if let Some(expected) = &policy.module_sha256 {
+        if file.sha256() != expected {
+            return Err(Error::ModuleDigest {
+                module: path,
+                expected: expected.clone(),
+                actual: file.sha256().to_owned(),
+                policy: policy.path.clone(),
+            }
+            .into());
+        }
+    }
+    crate::fault::point("module-checked");
+    Ok(file.load()?)
+}
+
 /// Refuses, for `keys destroy`, a plan that does anything but destroy `label`: an operator who
 /// means to end a key's life never runs a generate or a wrap by mistake.
 pub fn check_destroys_only(plan: &plan::Plan, label: &KeyLabel) -> Result<(), Error> {
@@ -481,8 +613,7 @@ pub fn run(prepared: Prepared, req: &RunRequest) -> Result<Outcome, crate::Error
         wraps,
         resume,
     } = prepared;
-    let module_path = Module::resolve(req.module.as_deref())?;
-    let module = Module::load(&module_path)?;
+    let module = load_module(&policy, req.module.as_deref())?;
     let description = module.find_token(Some(&plan.token_label))?;
     if let Some(expected) = &policy.token_serial {
         if *expected != description.serial {
@@ -572,7 +703,7 @@ pub fn run(prepared: Prepared, req: &RunRequest) -> Result<Outcome, crate::Error
         }
         .into());
     }
-    for step in &plan.steps {
+    for (index, step) in plan.steps.iter().enumerate() {
         match step {
             Step::Generate { key_label, .. }
                 if taken.iter().any(|k| &k.record.label == key_label) => {}
@@ -583,6 +714,18 @@ pub fn run(prepared: Prepared, req: &RunRequest) -> Result<Outcome, crate::Error
                 ..
             } => {
                 wrap::existing_key(&token, key_label, kcv, Some(*spec))?;
+                if policy.require_trusted_wrapping
+                    && !wrap::is_wrap_with_trusted(&token, key_label)?
+                {
+                    return Err(Error::ExistingNotTrusted {
+                        plan: plan.path.clone(),
+                        index,
+                        label: key_label.to_string(),
+                        token: token.label().to_owned(),
+                        policy: policy.path.clone(),
+                    }
+                    .into());
+                }
             }
             Step::Destroy {
                 key_label,
@@ -752,11 +895,15 @@ pub(crate) fn token_line(
     signer_fp: &str,
 ) -> Result<(), crate::Error> {
     let d = token.description();
+    let (keyrite_path, keyrite_sha256) = keyrite_binary()?;
     t.append_unsynced(
         "token",
         operator,
         json!({
             "module": module.path().display().to_string(),
+            "module_sha256": module.sha256(),
+            "keyrite_path": keyrite_path,
+            "keyrite_sha256": keyrite_sha256,
             "library": module.library_description()?,
             "label": d.label,
             "serial": d.serial,
@@ -768,6 +915,29 @@ pub(crate) fn token_line(
         }),
     )?;
     Ok(())
+}
+
+/// The running keyrite binary: where `/proc/self/exe` points, and the SHA-256 of its bytes
+/// (read through `/proc/self/exe`, so the file that runs, even if its path was replaced).
+fn keyrite_binary() -> Result<(String, String), Error> {
+    use std::io::Read as _;
+    let exe = Path::new("/proc/self/exe");
+    let err = |e: std::io::Error| Error::Read {
+        path: exe.to_path_buf(),
+        reason: e.to_string(),
+    };
+    let path = std::fs::read_link(exe).map_err(err)?;
+    let mut file = std::fs::File::open(exe).map_err(err)?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = file.read(&mut buf).map_err(err)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok((path.display().to_string(), hex::encode(hasher.finalize())))
 }
 
 /// How a run starts on the token.

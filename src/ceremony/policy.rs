@@ -313,6 +313,13 @@ impl Policy {
                     .into(),
             ));
         }
+        // The module is given the PIN the shares rebuild: a quorum that any module could
+        // receive would protect nothing.
+        if !pin_shares.is_empty() && module_sha256.is_none() {
+            return Err(Error::ModuleUnpinned {
+                path: path.to_path_buf(),
+            });
+        }
         let module_path = file.module_path.map(PathBuf::from);
         if module_path.as_ref().is_some_and(|p| !p.is_absolute()) {
             return Err(err("module_path: must be an absolute path".into()));

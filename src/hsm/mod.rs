@@ -13,7 +13,11 @@ pub mod signer;
 pub mod wrapping;
 
 use std::fmt;
+use std::io::{Read as _, Write as _};
+use std::os::fd::{AsRawFd as _, OwnedFd};
+use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
 use cryptoki::error::{Error as CkError, RvError};
@@ -21,6 +25,7 @@ use cryptoki::session::{Session, UserType};
 use cryptoki::slot::Slot;
 use secrecy::SecretString;
 use serde::Serialize;
+use sha2::{Digest as _, Sha256};
 
 /// Where Debian's `softhsm2` package installs the module; the default when none is named.
 pub const SOFTHSM2_DEBIAN: &str = "/usr/lib/softhsm/libsofthsm2.so";
@@ -90,6 +95,14 @@ pub enum Error {
     ModuleNotFound {
         /// The path.
         path: PathBuf,
+    },
+    /// The module file could not be read into the sealed copy keyrite loads.
+    #[error("cannot read PKCS#11 module {}: {reason}", path.display())]
+    ModuleRead {
+        /// The path.
+        path: PathBuf,
+        /// What the system said.
+        reason: String,
     },
     /// The module exists but could not be loaded or initialised.
     #[error("could not load PKCS#11 module {}: {reason}", path.display())]
@@ -216,6 +229,16 @@ pub enum Error {
         token: String,
         /// The signer label.
         label: String,
+    },
+    /// The signer's public key object is not proven to belong to its private key.
+    #[error("token {token:?}: the signer {label:?} is not proven: {reason}")]
+    SignerUnproven {
+        /// The token label.
+        token: String,
+        /// The signer label.
+        label: String,
+        /// Why not.
+        reason: String,
     },
     /// The signer key is unusable.
     #[error("the signer key: {reason}")]
@@ -347,15 +370,123 @@ impl From<CkError> for Error {
     }
 }
 
+/// A module file read once, hashed, and copied into a sealed anonymous file (a `memfd` that
+/// nothing can write, grow or shrink any more): what [`ModuleFile::load`] maps is exactly the
+/// bytes [`ModuleFile::sha256`] names. Replacing the file on disk, or writing into it, after it
+/// was read changes nothing that keyrite loads.
+pub struct ModuleFile {
+    path: PathBuf,
+    sha256: String,
+    image: OwnedFd,
+}
+
+impl fmt::Debug for ModuleFile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ModuleFile")
+            .field("path", &self.path)
+            .field("sha256", &self.sha256)
+            .finish()
+    }
+}
+
+impl ModuleFile {
+    /// Reads the module file at `path` (a regular file) once into a sealed copy, and hashes it.
+    pub fn read(path: &Path) -> Result<Self, Error> {
+        use rustix::fs::{MemfdFlags, SealFlags};
+        let err = |reason: String| Error::ModuleRead {
+            path: path.to_path_buf(),
+            reason,
+        };
+        // Non-blocking, so that a FIFO put where the module belongs is refused, not waited on.
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
+            .open(path)
+            .map_err(|e| err(e.to_string()))?;
+        let meta = file.metadata().map_err(|e| err(e.to_string()))?;
+        if !meta.is_file() {
+            return Err(err("it is not a regular file".to_owned()));
+        }
+        let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
+        file.read_to_end(&mut bytes)
+            .map_err(|e| err(e.to_string()))?;
+        drop(file);
+        let sha256 = hex::encode(Sha256::digest(&bytes));
+        // MFD_EXEC says the copy is to be mapped executable (Linux 6.3 and later, where a
+        // memfd made without it may be refused execution); older kernels do not know it.
+        let flags = MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING;
+        let image = rustix::fs::memfd_create("keyrite-module", flags | MemfdFlags::EXEC)
+            .or_else(|e| match e {
+                rustix::io::Errno::INVAL => rustix::fs::memfd_create("keyrite-module", flags),
+                e => Err(e),
+            })
+            .map_err(|e| err(format!("cannot make its sealed copy (memfd_create): {e}")))?;
+        let mut copy = std::fs::File::from(image);
+        copy.write_all(&bytes)
+            .map_err(|e| err(format!("cannot write its sealed copy: {e}")))?;
+        drop(bytes);
+        rustix::fs::fcntl_add_seals(
+            &copy,
+            SealFlags::SHRINK | SealFlags::GROW | SealFlags::WRITE | SealFlags::SEAL,
+        )
+        .map_err(|e| err(format!("cannot seal its copy (F_ADD_SEALS): {e}")))?;
+        Ok(ModuleFile {
+            path: path.to_path_buf(),
+            sha256,
+            image: OwnedFd::from(copy),
+        })
+    }
+
+    /// The path the module was read from.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// SHA-256 (hex) of the module file's bytes as read: what `sha256sum` prints of it.
+    pub fn sha256(&self) -> &str {
+        &self.sha256
+    }
+
+    /// The path the dynamic loader opens: the sealed copy, `/proc/self/fd/N`.
+    pub fn loaded_path(&self) -> PathBuf {
+        PathBuf::from(format!("/proc/self/fd/{}", self.image.as_raw_fd()))
+    }
+
+    /// Loads and initialises the sealed copy, and nothing else.
+    pub fn load(self) -> Result<Module, Error> {
+        let load_err = |e: CkError| Error::ModuleLoad {
+            path: self.path.clone(),
+            reason: e.to_string(),
+        };
+        let ctx = Pkcs11::new(self.loaded_path()).map_err(load_err)?;
+        ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK))
+            .map_err(load_err)?;
+        Ok(Module {
+            ctx,
+            path: self.path,
+            sha256: self.sha256,
+            image: Arc::new(self.image),
+        })
+    }
+}
+
 /// A loaded and initialised PKCS#11 module.
 pub struct Module {
     ctx: Pkcs11,
     path: PathBuf,
+    sha256: String,
+    /// The sealed copy the library was loaded from, open as long as the library may be: the
+    /// loader knows the library by the name `/proc/self/fd/N`, which must not name another file
+    /// meanwhile.
+    image: Arc<OwnedFd>,
 }
 
 impl fmt::Debug for Module {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Module").field("path", &self.path).finish()
+        f.debug_struct("Module")
+            .field("path", &self.path)
+            .field("sha256", &self.sha256)
+            .finish()
     }
 }
 
@@ -406,24 +537,19 @@ impl Module {
         }
     }
 
-    /// Loads and initialises the module.
+    /// Reads the module file once and loads exactly what was read (see [`ModuleFile`]).
     pub fn load(path: &Path) -> Result<Self, Error> {
-        let load_err = |e: CkError| Error::ModuleLoad {
-            path: path.to_path_buf(),
-            reason: e.to_string(),
-        };
-        let ctx = Pkcs11::new(path).map_err(load_err)?;
-        ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK))
-            .map_err(load_err)?;
-        Ok(Module {
-            ctx,
-            path: path.to_path_buf(),
-        })
+        ModuleFile::read(path)?.load()
     }
 
-    /// The module's path.
+    /// The module's path, as resolved.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// SHA-256 (hex) of the module file's bytes that were loaded.
+    pub fn sha256(&self) -> &str {
+        &self.sha256
     }
 
     /// The module's own description: manufacturer, library and version.
@@ -501,6 +627,7 @@ impl Module {
             ctx: self.ctx.clone(),
             session,
             info: token,
+            _image: Arc::clone(&self.image),
         })
     }
 }
@@ -510,6 +637,8 @@ pub struct Token {
     ctx: Pkcs11,
     session: Session,
     info: TokenDescription,
+    /// The module's sealed copy, open while the token's library is loaded.
+    _image: Arc<OwnedFd>,
 }
 
 impl fmt::Debug for Token {
@@ -595,7 +724,63 @@ impl Token {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn a_module_file_is_loaded_from_a_sealed_copy_of_the_bytes_hashed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("module.so");
+        std::fs::write(&path, b"the module as hashed").unwrap();
+        let file = ModuleFile::read(&path).unwrap();
+        assert_eq!(
+            file.sha256(),
+            hex::encode(Sha256::digest(b"the module as hashed"))
+        );
+        // The file changed in place, then replaced: the copy the loader opens is as hashed.
+        std::fs::write(&path, b"a shim written in place").unwrap();
+        let other = dir.path().join("other.so");
+        std::fs::write(&other, b"a shim renamed over it").unwrap();
+        std::fs::rename(&other, &path).unwrap();
+        let loaded = file.loaded_path();
+        assert!(loaded.starts_with("/proc/self/fd"));
+        assert_eq!(
+            std::fs::read_link(&loaded).unwrap(),
+            Path::new("/memfd:keyrite-module (deleted)")
+        );
+        assert_eq!(std::fs::read(&loaded).unwrap(), b"the module as hashed");
+        // Sealed: nothing writes it, through any path.
+        let write = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&loaded)
+            .and_then(|mut f| f.write_all(b"x"));
+        assert!(write.is_err());
+        assert_eq!(std::fs::read(&loaded).unwrap(), b"the module as hashed");
+    }
+
+    #[test]
+    fn a_module_path_that_is_not_a_regular_file_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("module.so");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        assert_eq!(
+            ModuleFile::read(&fifo).unwrap_err().to_string(),
+            format!(
+                "cannot read PKCS#11 module {}: it is not a regular file",
+                fifo.display()
+            )
+        );
+        assert_eq!(
+            ModuleFile::read(Path::new("/dev/zero"))
+                .unwrap_err()
+                .to_string(),
+            "cannot read PKCS#11 module /dev/zero: it is not a regular file"
+        );
+    }
 
     #[test]
     fn ckr_names() {

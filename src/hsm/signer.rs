@@ -47,6 +47,56 @@ fn parse_ec_point(raw: &[u8]) -> Result<p256::PublicKey, Error> {
     })
 }
 
+/// An attribute keyrite asks of both signer objects, which a token may refuse.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Protection {
+    /// `CKA_PRIVATE=true` on the public key object: only a logged-in session sees it, so no
+    /// session without the PIN can destroy or shadow it.
+    PublicPrivate,
+    /// `CKA_MODIFIABLE=false` on the public key object.
+    PublicFixed,
+    /// `CKA_MODIFIABLE=false` on the private key object.
+    PrivateFixed,
+}
+
+impl Protection {
+    const ALL: [Protection; 3] = [
+        Protection::PublicPrivate,
+        Protection::PublicFixed,
+        Protection::PrivateFixed,
+    ];
+
+    fn describe(self) -> &'static str {
+        match self {
+            Protection::PublicPrivate => "CKA_PRIVATE=true on the public key object",
+            Protection::PublicFixed => "CKA_MODIFIABLE=false on the public key object",
+            Protection::PrivateFixed => "CKA_MODIFIABLE=false on the private key object",
+        }
+    }
+}
+
+/// A new signer: its public key, and what the token would not do.
+#[derive(Debug)]
+pub struct CreatedSigner {
+    /// The public key, proven by a signature of the new private key.
+    pub public: SignerPublicKey,
+    /// Each protection the token refused or did not keep, said in a sentence.
+    pub weakened: Vec<String>,
+}
+
+/// A token's refusal of an attribute value in a template.
+fn refuses_template(e: &cryptoki::error::Error) -> bool {
+    use cryptoki::error::RvError;
+    [
+        RvError::AttributeValueInvalid,
+        RvError::AttributeTypeInvalid,
+        RvError::TemplateInconsistent,
+        RvError::AttributeReadOnly,
+    ]
+    .into_iter()
+    .any(|rv| super::Pkcs11Failure::rv_is(e, rv))
+}
+
 impl Token {
     fn signer_objects(
         &self,
@@ -60,35 +110,108 @@ impl Token {
         ])?)
     }
 
-    /// Generates the signer key pair: the private key never leaves the token and can only sign.
-    pub fn create_signer(&self, label: &KeyLabel) -> Result<SignerPublicKey, Error> {
-        self.check_label_free(label)?;
+    fn generate_signer(
+        &self,
+        label: &KeyLabel,
+        without: Option<Protection>,
+    ) -> Result<(ObjectHandle, ObjectHandle), cryptoki::error::Error> {
         let id = self.session().generate_random_vec(16)?;
         let label_bytes = label.as_str().as_bytes().to_vec();
-        let (public, _private) = self.session().generate_key_pair(
-            &Mechanism::EccKeyPairGen,
-            &[
-                Attribute::Token(true),
-                Attribute::Private(false),
-                Attribute::EcParams(P256_PARAMS.to_vec()),
-                Attribute::Verify(true),
-                Attribute::Label(label_bytes.clone()),
-                Attribute::Id(id.clone()),
-            ],
-            &[
-                Attribute::Token(true),
-                Attribute::Private(true),
-                Attribute::Sensitive(true),
-                Attribute::Extractable(false),
-                Attribute::Sign(true),
-                Attribute::Decrypt(false),
-                Attribute::Derive(false),
-                Attribute::Unwrap(false),
-                Attribute::Label(label_bytes),
-                Attribute::Id(id),
-            ],
-        )?;
-        self.read_signer_public(public)
+        let wanted = |p: Protection| without != Some(p);
+        let mut public = vec![
+            Attribute::Token(true),
+            Attribute::EcParams(P256_PARAMS.to_vec()),
+            Attribute::Verify(true),
+            Attribute::Label(label_bytes.clone()),
+            Attribute::Id(id.clone()),
+        ];
+        if wanted(Protection::PublicPrivate) {
+            public.push(Attribute::Private(true));
+        }
+        if wanted(Protection::PublicFixed) {
+            public.push(Attribute::Modifiable(false));
+        }
+        let mut private = vec![
+            Attribute::Token(true),
+            Attribute::Private(true),
+            Attribute::Sensitive(true),
+            Attribute::Extractable(false),
+            Attribute::Sign(true),
+            Attribute::Decrypt(false),
+            Attribute::Derive(false),
+            Attribute::Unwrap(false),
+            Attribute::Label(label_bytes),
+            Attribute::Id(id),
+        ];
+        if wanted(Protection::PrivateFixed) {
+            private.push(Attribute::Modifiable(false));
+        }
+        self.session()
+            .generate_key_pair(&Mechanism::EccKeyPairGen, &public, &private)
+    }
+
+    /// Generates the signer key pair: the private key never leaves the token and can only sign;
+    /// both objects are private (seen only after a login) and not modifiable, where the token
+    /// allows — a protection it refuses is left out of the template alone, and said in
+    /// [`CreatedSigner::weakened`]. The new pair is proven like [`Token::signer_public_key`].
+    pub fn create_signer(&self, label: &KeyLabel) -> Result<CreatedSigner, Error> {
+        self.check_label_free(label)?;
+        let mut weakened = Vec::new();
+        let (public, private) = match self.generate_signer(label, None) {
+            Ok(pair) => pair,
+            Err(first) if refuses_template(&first) => {
+                let mut found = None;
+                for p in Protection::ALL {
+                    match self.generate_signer(label, Some(p)) {
+                        Ok(pair) => {
+                            found = Some((pair, p));
+                            break;
+                        }
+                        Err(e) if refuses_template(&e) => {}
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+                let Some((pair, p)) = found else {
+                    return Err(first.into());
+                };
+                weakened.push(format!(
+                    "token {:?} refused {} ({}); the signer was made without it",
+                    self.label(),
+                    p.describe(),
+                    super::Pkcs11Failure::from_error(&first).rv
+                ));
+                pair
+            }
+            Err(e) => return Err(e.into()),
+        };
+        // What the token kept, read back: a token may accept a template and ignore part of it.
+        for (object, p, attribute) in [
+            (public, Protection::PublicPrivate, AttributeType::Private),
+            (public, Protection::PublicFixed, AttributeType::Modifiable),
+            (private, Protection::PrivateFixed, AttributeType::Modifiable),
+        ] {
+            let wanted = attribute == AttributeType::Private;
+            let kept = self
+                .session()
+                .get_attributes(object, &[attribute])
+                .ok()
+                .and_then(|attrs| {
+                    attrs.into_iter().find_map(|a| match a {
+                        Attribute::Private(b) | Attribute::Modifiable(b) => Some(b),
+                        _ => None,
+                    })
+                });
+            if kept != Some(wanted) && !weakened.iter().any(|w| w.contains(p.describe())) {
+                weakened.push(format!(
+                    "token {:?} does not report {} on the new signer",
+                    self.label(),
+                    p.describe()
+                ));
+            }
+        }
+        let public = self.read_signer_public(public)?;
+        self.prove(label, private, &public, &challenge()?)?;
+        Ok(CreatedSigner { public, weakened })
     }
 
     fn read_signer_public(&self, public: ObjectHandle) -> Result<SignerPublicKey, Error> {
@@ -109,27 +232,14 @@ impl Token {
         })
     }
 
-    /// The signer's public key (no login needed: it is a public object).
-    pub fn signer_public_key(&self, label: &KeyLabel) -> Result<SignerPublicKey, Error> {
-        match self
-            .signer_objects(label, ObjectClass::PUBLIC_KEY)?
-            .as_slice()
-        {
-            [one] => self.read_signer_public(*one),
-            [] => Err(Error::NoSigner {
-                token: self.label().to_owned(),
-                label: label.to_string(),
-            }),
-            _ => Err(Error::Signer {
-                reason: format!("several EC public keys are labelled {label:?}"),
-            }),
-        }
-    }
-
-    /// Signs a 32-byte digest with the signer's private key; returns the DER signature, checked
-    /// against the public key before it is returned.
-    pub fn sign_digest(&self, label: &KeyLabel, digest: &[u8; 32]) -> Result<Vec<u8>, Error> {
-        use p256::ecdsa::signature::hazmat::PrehashVerifier as _;
+    /// The signer's private key object and the public key its public key object holds, not yet
+    /// proven to be a pair. Needs a login: both objects are private.
+    fn signer_pair(&self, label: &KeyLabel) -> Result<(ObjectHandle, SignerPublicKey), Error> {
+        let unproven = |reason: String| Error::SignerUnproven {
+            token: self.label().to_owned(),
+            label: label.to_string(),
+            reason,
+        };
         let private = match self
             .signer_objects(label, ObjectClass::PRIVATE_KEY)?
             .as_slice()
@@ -141,12 +251,43 @@ impl Token {
                     label: label.to_string(),
                 });
             }
-            _ => {
-                return Err(Error::Signer {
-                    reason: format!("several EC private keys are labelled {label:?}"),
-                });
+            several => {
+                return Err(unproven(format!(
+                    "{} EC private key objects have that label, where a signer has one",
+                    several.len()
+                )));
             }
         };
+        let public = match self
+            .signer_objects(label, ObjectClass::PUBLIC_KEY)?
+            .as_slice()
+        {
+            [one] => *one,
+            [] => {
+                return Err(unproven(
+                    "no EC public key object has that label".to_owned(),
+                ));
+            }
+            several => {
+                return Err(unproven(format!(
+                    "{} EC public key objects have that label, where a signer has one",
+                    several.len()
+                )));
+            }
+        };
+        Ok((private, self.read_signer_public(public)?))
+    }
+
+    /// Signs `digest` with `private`; returns the low-S signature once it verifies under
+    /// `public`: the proof that the two are one key pair.
+    fn prove(
+        &self,
+        label: &KeyLabel,
+        private: ObjectHandle,
+        public: &SignerPublicKey,
+        digest: &[u8; 32],
+    ) -> Result<p256::ecdsa::Signature, Error> {
+        use p256::ecdsa::signature::hazmat::PrehashVerifier as _;
         let raw = self.session().sign(&Mechanism::Ecdsa, private, digest)?;
         let signature = p256::ecdsa::Signature::from_slice(&raw).map_err(|e| Error::Signer {
             reason: format!(
@@ -154,14 +295,51 @@ impl Token {
                 raw.len()
             ),
         })?;
-        let public = self.signer_public_key(label)?;
+        // (r, n - s) verifies as well as (r, s): the seal carries the low one only, so that no
+        // one can make a second valid seal line from the first.
+        let signature = signature.normalize_s().unwrap_or(signature);
         p256::ecdsa::VerifyingKey::from(&public.key)
             .verify_prehash(digest, &signature)
-            .map_err(|_| Error::Signer {
-                reason: "the token's signature does not verify under its own public key".to_owned(),
+            .map_err(|_| Error::SignerUnproven {
+                token: self.label().to_owned(),
+                label: label.to_string(),
+                reason: "a signature by its private key does not verify under the public key object of that label, which is therefore not the signer's".to_owned(),
             })?;
+        Ok(signature)
+    }
+
+    /// The signer's public key, proven: a fresh random challenge signed with the signer's
+    /// private key verifies under it. Needs a login (both signer objects are private); refused
+    /// when the token holds anything but exactly one private and one public EC key of that
+    /// label that make a pair — a public object anyone could have made is never believed.
+    pub fn signer_public_key(&self, label: &KeyLabel) -> Result<SignerPublicKey, Error> {
+        let (private, public) = self.signer_pair(label)?;
+        self.prove(label, private, &public, &challenge()?)?;
+        Ok(public)
+    }
+
+    /// Signs a 32-byte digest with the signer's private key; returns the DER of the low-S
+    /// signature, checked against the signer's public key object before it is returned.
+    pub fn sign_digest(&self, label: &KeyLabel, digest: &[u8; 32]) -> Result<Vec<u8>, Error> {
+        let (private, public) = self.signer_pair(label)?;
+        let signature = self.prove(label, private, &public, digest)?;
         Ok(signature.to_der().as_bytes().to_vec())
     }
+}
+
+/// 32 random bytes from the operating system (`getrandom`): a challenge the token cannot
+/// have seen before.
+fn challenge() -> Result<[u8; 32], Error> {
+    let mut out = [0u8; 32];
+    let mut filled = 0;
+    while filled < out.len() {
+        filled +=
+            rustix::rand::getrandom(&mut out[filled..], rustix::rand::GetRandomFlags::empty())
+                .map_err(|e| Error::Signer {
+                    reason: format!("no random challenge from the system (getrandom): {e}"),
+                })?;
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -288,13 +288,16 @@ impl Ceremony {
             .collect()
     }
 
-    /// Pins the shares' digests in the policy, makes the plan take its PIN from shares, and has
-    /// alice and bob approve it.
+    /// Pins the shares' digests and the token's module (which a policy with shares must pin)
+    /// in the policy, makes the plan take its PIN from shares, and has alice and bob approve it.
     pub fn use_shares(&self, digests: &[String]) {
         let mut policy = std::fs::read_to_string(self.dir().join("policy.toml")).unwrap();
         policy = policy.replacen(
             "\n[[custodians]]",
-            &format!("pin_shares = {digests:?}\n\n[[custodians]]"),
+            &format!(
+                "pin_shares = {digests:?}\nmodule_sha256 = \"{}\"\n\n[[custodians]]",
+                sha256sum(&self.token.module)
+            ),
             1,
         );
         std::fs::write(self.dir().join("policy.toml"), policy).unwrap();

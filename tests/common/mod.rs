@@ -498,3 +498,9 @@ pub fn assert_refused(stderr: &[u8], expected: &str, context: &str) {
         "{context}: more than one line after the message: {stderr:?}"
     );
 }
+
+/// SHA-256 (hex) of a file, as `sha256sum` prints it.
+pub fn sha256sum(path: &Path) -> String {
+    let out = String::from_utf8(run_ok(Command::new("sha256sum").arg(path))).unwrap();
+    out.split_whitespace().next().unwrap().to_owned()
+}

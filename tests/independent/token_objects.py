@@ -5,7 +5,8 @@ An independent PKCS#11 peer for keyrite's tests: it shares no code with keyrite.
 JSON object per token object (CKO_MECHANISM objects, which kryoptic lists, left out), with the
 attributes that matter for a ceremony key, and whether CKA_VALUE could be read. For a private
 key, its usage flags and whether any private component could be read; for a public key, the
-SHA-256 of its SubjectPublicKeyInfo, built here by `cryptography` from the key's attributes.
+SHA-256 of its SubjectPublicKeyInfo, built here by `cryptography` from the key's attributes, and
+whether it is private and modifiable.
 
 usage: token_objects.py MODULE TOKEN_LABEL [PIN_ENV_NAME]
 Without PIN_ENV_NAME it lists what is visible without logging in.
@@ -128,6 +129,8 @@ def main():
             entry["key_type"] = PyKCS11.CKK[key_type]
             entry["id"] = bytes(key_id).hex()
             entry["spki_sha256"] = public_key_sha256(session, obj, entry["key_type"])
+            private, modifiable = session.getAttributeValue(obj, [CKA_PRIVATE, CKA_MODIFIABLE])
+            entry["private"], entry["modifiable"] = bool(private), bool(modifiable)
         out.append(entry)
     print(json.dumps(out, sort_keys=True))
 
