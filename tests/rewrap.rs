@@ -130,6 +130,7 @@ fn a_rewrap_gives_the_same_material_under_new_parameters_and_a_wrong_kcv_stops_i
             "local",
             "modifiable",
             "never_extractable",
+            "private",
             "sensitive",
             "spec",
             "start_date",

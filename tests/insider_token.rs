@@ -1,0 +1,149 @@
+//! Objects anyone can make. A read-write session that never logs in may still create public
+//! objects on a token, and on a soft token the operator may even copy the token's files and
+//! drop the real key from the copy. A public key of the attacker's value, labelled like a
+//! ceremony key, with every protection a ceremony key has and a 24-bit KCV brute-forced to the
+//! approved one, must never be taken for the ceremony key: it is refused because it is public,
+//! before its KCV is even compared — by an approved rewrap, an approved destroy and a direct
+//! rewrap alike — and nothing changes.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::process::Command;
+
+use common::ceremony::Ceremony;
+use common::*;
+
+/// Plants a public AES-256 key labelled `label` with the value `value`, without logging in, and
+/// returns its KCV (AES-ECB of a zero block, as SoftHSM2 computes it).
+fn plant_public_key(c: &Ceremony, label: &str, value: &[u8]) -> String {
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/independent/plant_object.py"
+    );
+    run_ok(
+        Command::new(PYTHON)
+            .env(c.token.conf_env(), &c.token.conf)
+            .arg(script)
+            .arg(&c.token.module)
+            .args([
+                c.token.label.as_str(),
+                "aes-key",
+                label,
+                &hex::encode(value),
+            ]),
+    );
+    kcv_python("aes-ecb-zero-3", value)
+}
+
+/// Writes `plan.toml` with one step and has alice and bob approve it.
+fn write_approved_plan(c: &Ceremony, id: &str, step: &str) {
+    let plan = format!(
+        "version = 1\nceremony_id = \"{id}\"\nnot_before = \"{}\"\nnot_after = \"{}\"\n\
+         operator = \"Olivia\"\ntoken_label = \"ceremony\"\nsigning_key_label = \"ceremony-signer\"\n\
+         pin = \"env:{PIN_ENV}\"\n\n[[steps]]\n{step}",
+        c.window.0, c.window.1
+    );
+    std::fs::write(c.dir().join("plan.toml"), plan).unwrap();
+    for f in std::fs::read_dir(c.dir().join("approvals")).unwrap() {
+        std::fs::remove_file(f.unwrap().path()).unwrap();
+    }
+    c.digest();
+    c.approve("alice", "keyrite-plan", "alice.sig");
+    c.approve("bob", "keyrite-plan", "bob.sig");
+}
+
+const REFUSAL: &str = "keyrite: key \"legacy\" on the token is a public object (CKA_PRIVATE false), which anyone can create without the PIN: keyrite never takes it for a ceremony key\n";
+
+#[test]
+fn a_public_look_alike_is_never_rewrapped_or_destroyed() {
+    let c = Ceremony::new(&["us-east-1"]);
+    let attacker_key = [0x5a; 32];
+    let kcv = plant_public_key(&c, "legacy", &attacker_key);
+    let before = c.token.objects();
+    assert!(
+        before
+            .iter()
+            .any(|o| o["label"] == "legacy" && o["private"] == false),
+        "the planted key is public: {before:?}"
+    );
+
+    // An approved rewrap whose expect_kcv the look-alike matches.
+    write_approved_plan(
+        &c,
+        "legacy-rewrap",
+        &format!(
+            "action = \"rewrap\"\nkey_label = \"legacy\"\nexpect_kcv = \"{kcv}\"\nprovider = \"aws\"\n\
+             params = \"params/us-east-1.json\"\nalgorithm = \"RSAES_OAEP_SHA_1\"\nout = \"reimport\"\n"
+        ),
+    );
+    let out = c.run("t.jsonl");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_refused(&out.stderr, REFUSAL, "approved rewrap");
+    assert!(!c.dir().join("t.jsonl").exists());
+    assert!(!c.dir().join("reimport").exists());
+
+    // A direct rewrap by someone who has the PIN, told the same KCV.
+    let out = run(c.token.keyrite().args([
+        "rewrap",
+        "--key-label",
+        "legacy",
+        "--expect-kcv",
+        &kcv,
+        "--provider",
+        "aws",
+        "--params",
+        "params/us-east-1.json",
+        "--algorithm",
+        "RSAES_OAEP_SHA_1",
+        "--out",
+        "reimport",
+        "--pin-env",
+        PIN_ENV,
+    ]));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_refused(&out.stderr, REFUSAL, "rewrap");
+    assert!(!c.dir().join("reimport").exists());
+
+    // An approved destroy: a transcript saying "destroyed" while a private key of that label
+    // lives on elsewhere would be a lie; the look-alike is not the key the custodians meant.
+    write_approved_plan(
+        &c,
+        "legacy-end",
+        &format!("action = \"destroy\"\nkey_label = \"legacy\"\nexpect_kcv = \"{kcv}\"\n"),
+    );
+    let out = run(c.token.keyrite().args([
+        "keys",
+        "destroy",
+        "--key-label",
+        "legacy",
+        "--plan",
+        "plan.toml",
+        "--policy",
+        "policy.toml",
+        "--approvals",
+        "approvals",
+        "--transcript",
+        "t.jsonl",
+    ]));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_refused(&out.stderr, REFUSAL, "keys destroy");
+    assert!(!c.dir().join("t.jsonl").exists());
+    assert_eq!(c.token.objects(), before);
+}
