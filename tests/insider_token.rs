@@ -27,12 +27,7 @@ fn plant_public_key(c: &Ceremony, label: &str, value: &[u8]) -> String {
             .env(c.token.conf_env(), &c.token.conf)
             .arg(script)
             .arg(&c.token.module)
-            .args([
-                c.token.label.as_str(),
-                "aes-key",
-                label,
-                &hex::encode(value),
-            ]),
+            .args([c.token.label.as_str(), label, &hex::encode(value)]),
     );
     kcv_python("aes-ecb-zero-3", value)
 }
