@@ -150,6 +150,20 @@ pub enum Error {
         /// The key label.
         label: String,
     },
+    /// An earlier transcript was sealed by a key that is not this token's signer.
+    #[error(
+        "the transcript was sealed by the key {sealed}, but the signer {signer:?} of token {token:?} is {actual}: keyrite believes a recorded KCV only from a record this token sealed"
+    )]
+    RecordOfAnotherToken {
+        /// The token.
+        token: String,
+        /// The signer label the transcript names.
+        signer: String,
+        /// The fingerprint of the key that sealed the transcript.
+        sealed: String,
+        /// The fingerprint of the token's signer.
+        actual: String,
+    },
     /// The key under a ceremony label is a public object, which anyone can create without the
     /// PIN.
     #[error(
@@ -276,6 +290,10 @@ impl Error {
             }
             Error::Hsm(H::PublicKey { .. }) => {
                 "A key pair keeps its public key object beside its private key, with the same label and CKA_ID: check the token's objects (keyrite keys list)."
+                    .to_owned()
+            }
+            Error::RecordOfAnotherToken { .. } => {
+                "Pass the transcript a ceremony on this token wrote (with its signer's --signer), or --expect-kcv with the KCV the custodians approved."
                     .to_owned()
             }
             Error::PublicKeyObject { .. } => {

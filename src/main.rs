@@ -418,16 +418,23 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
                 return Err(Error::RewrapTrusted);
             }
             // The KCV expected: given, or recorded in an earlier transcript that verifies.
-            let expected = match (&args.expect_kcv, &args.from_transcript, &args.signer) {
-                (Some(kcv), _, _) => kcv.clone(),
-                (None, Some(transcript), Some(signer)) => {
-                    keyrite::verify::recorded_kcv(transcript, signer, &args.wrap.key_label)?
-                }
+            let recorded = match (&args.expect_kcv, &args.from_transcript, &args.signer) {
+                (Some(_), _, _) => None,
+                (None, Some(transcript), Some(signer)) => Some(keyrite::verify::recorded_kcv(
+                    transcript,
+                    signer,
+                    &args.wrap.key_label,
+                )?),
                 _ => return Err(Error::RewrapNeedsKcv),
+            };
+            let expected = match (&args.expect_kcv, &recorded) {
+                (Some(kcv), _) => kcv.clone(),
+                (None, Some(r)) => r.kcv.clone(),
+                (None, None) => return Err(Error::RewrapNeedsKcv),
             };
             let (prepared, access) = prepare_wrap(&args.wrap, module)?;
             let valid_to = prepared.params().valid_to;
-            let outcome = wrap::rewrap(prepared, &access, &expected)?;
+            let outcome = wrap::rewrap(prepared, &access, &expected, recorded.as_ref())?;
             finish_wrap(&args.wrap, &outcome, valid_to)
         }
     }?;

@@ -178,6 +178,12 @@ pub enum Error {
         /// What verify said.
         summary: String,
     },
+    /// An earlier transcript names no token signer.
+    #[error("{} names no token signer (its token line has no signer_label)", path.display())]
+    NoSignerLabel {
+        /// The transcript.
+        path: PathBuf,
+    },
     /// An earlier transcript records no KCV for the key.
     #[error("{} records no KCV for a key labelled {label:?}", path.display())]
     NoKcv {
@@ -1638,13 +1644,27 @@ impl<'a> Stream<'a> {
     }
 }
 
+/// A key's KCV as an earlier, verified transcript records it, with the token signer that sealed
+/// that transcript: the KCV is believed only on the token whose signer this is.
+#[derive(Debug)]
+pub struct RecordedKcv {
+    /// The KCV.
+    pub kcv: String,
+    /// The label of the signer that sealed the transcript, as its `token` line records it.
+    pub signer_label: crate::hsm::keys::KeyLabel,
+    /// The SHA-256 (hex) of that signer's SubjectPublicKeyInfo: the `--signer` key verify used.
+    pub signer_fingerprint: String,
+}
+
 /// The KCV an earlier transcript recorded for `label`, after verifying that transcript: it must
-/// be verified (sealed, completed, intact) under `signer`.
+/// be verified (sealed, completed, intact) under `signer`. Anyone can seal a transcript with a
+/// key of their own: the caller compares [`RecordedKcv::signer_fingerprint`] with the signer of
+/// the token it acts on.
 pub fn recorded_kcv(
     transcript: &Path,
     signer: &Path,
     label: &crate::hsm::keys::KeyLabel,
-) -> Result<String, crate::Error> {
+) -> Result<RecordedKcv, crate::Error> {
     let report = verify(&Inputs {
         transcript: transcript.to_path_buf(),
         signer: signer.to_path_buf(),
@@ -1660,7 +1680,11 @@ pub fn recorded_kcv(
         }
         .into());
     }
-    report
+    let no_kcv = || Error::NoKcv {
+        path: transcript.to_path_buf(),
+        label: label.to_string(),
+    };
+    let kcv = report
         .lines
         .iter()
         .flatten()
@@ -1673,13 +1697,22 @@ pub fn recorded_kcv(
                 _ => None,
             }
         })
-        .ok_or_else(|| {
-            Error::NoKcv {
-                path: transcript.to_path_buf(),
-                label: label.to_string(),
-            }
-            .into()
-        })
+        .ok_or_else(no_kcv)?;
+    let signer_label = report
+        .lines
+        .iter()
+        .flatten()
+        .find(|l| l.get("step").and_then(Value::as_str) == Some("token"))
+        .and_then(|l| field(l, "data")["signer_label"].as_str())
+        .and_then(|s| s.parse::<crate::hsm::keys::KeyLabel>().ok())
+        .ok_or_else(|| Error::NoSignerLabel {
+            path: transcript.to_path_buf(),
+        })?;
+    Ok(RecordedKcv {
+        kcv,
+        signer_label,
+        signer_fingerprint: report.signer_fingerprint,
+    })
 }
 
 #[cfg(test)]

@@ -454,12 +454,27 @@ pub fn is_wrap_with_trusted(token: &Token, label: &KeyLabel) -> Result<bool, Err
 
 /// Re-wraps an existing key under new import parameters: the same material, proven by its KCV.
 /// A failure never destroys the key: it existed before this run.
+///
+/// With `recorded`, the KCV comes from an earlier transcript, believed only if this token's
+/// signer sealed it.
 pub fn rewrap(
     prepared: PreparedWrap,
     access: &TokenAccess,
     expected_kcv: &str,
+    recorded: Option<&crate::verify::RecordedKcv>,
 ) -> Result<WrapOutcome, Error> {
     let (module, token) = open_logged_in(access)?;
+    if let Some(r) = recorded {
+        let actual = token.signer_public_key(&r.signer_label)?.fingerprint()?;
+        if actual != r.signer_fingerprint {
+            return Err(Error::RecordOfAnotherToken {
+                token: token.label().to_owned(),
+                signer: r.signer_label.to_string(),
+                sealed: r.signer_fingerprint.clone(),
+                actual,
+            });
+        }
+    }
     let request = &prepared.request;
     let (handle, key) = existing_key(
         &token,

@@ -142,3 +142,110 @@ fn a_public_look_alike_is_never_rewrapped_or_destroyed() {
     assert!(!c.dir().join("t.jsonl").exists());
     assert_eq!(c.token.objects(), before);
 }
+
+/// `rewrap --from-transcript T --signer PEM` believes the KCV `T` records only if the token's
+/// own signer sealed `T`: a record sealed again with a forger's key verifies under the forger's
+/// `--signer`, and is refused, before anything is wrapped.
+#[test]
+fn a_kcv_is_believed_only_from_a_record_this_tokens_signer_sealed() {
+    let c = Ceremony::new(&["us-east-1"]);
+    let aws = |out: &'static str| {
+        [
+            "--provider",
+            "aws",
+            "--params",
+            "params/us-east-1.json",
+            "--algorithm",
+            "RSAES_OAEP_SHA_1",
+            "--key-label",
+            "payments",
+            "--out",
+            out,
+            "--pin-env",
+            PIN_ENV,
+        ]
+    };
+    run_ok(c.token.keyrite().arg("wrap").args(aws("first")).args([
+        "--transcript",
+        "first.jsonl",
+        "--signer-label",
+        "ceremony-signer",
+    ]));
+    let dir = c.dir();
+    run_ok(
+        Command::new("openssl")
+            .args([
+                "ecparam",
+                "-name",
+                "prime256v1",
+                "-genkey",
+                "-noout",
+                "-out",
+            ])
+            .arg(dir.join("forger.pem")),
+    );
+    run_ok(
+        Command::new("openssl")
+            .args(["ec", "-pubout", "-in"])
+            .arg(dir.join("forger.pem"))
+            .arg("-out")
+            .arg(dir.join("forger.pub.pem")),
+    );
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/independent/reseal.py");
+    run_ok(
+        Command::new(PYTHON)
+            .arg(script)
+            .arg(dir.join("first.jsonl"))
+            .arg(dir.join("forged.jsonl"))
+            .arg(dir.join("forger.pem")),
+    );
+    let forger = String::from_utf8(run_ok(Command::new("sh").arg("-c").arg(format!(
+        "openssl pkey -pubin -in {} -outform DER | sha256sum | cut -d' ' -f1",
+        dir.join("forger.pub.pem").display()
+    ))))
+    .unwrap()
+    .trim()
+    .to_owned();
+    let before = c.token.objects();
+    let out = run(c
+        .token
+        .keyrite()
+        .args([
+            "rewrap",
+            "--from-transcript",
+            "forged.jsonl",
+            "--signer",
+            "forger.pub.pem",
+        ])
+        .args(aws("second")));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_refused(
+        &out.stderr,
+        &format!(
+            "keyrite: the transcript was sealed by the key {forger}, but the signer \"ceremony-signer\" of token \"ceremony\" is {}: keyrite believes a recorded KCV only from a record this token sealed\n",
+            c.signer_fingerprint
+        ),
+        "rewrap from a forged record",
+    );
+    assert!(!dir.join("second").exists());
+    assert_eq!(c.token.objects(), before);
+    // The record the token sealed is believed.
+    run_ok(
+        c.token
+            .keyrite()
+            .args([
+                "rewrap",
+                "--from-transcript",
+                "first.jsonl",
+                "--signer",
+                "signer.pem",
+            ])
+            .args(aws("second")),
+    );
+    assert!(dir.join("second/manifest.json").exists());
+}
