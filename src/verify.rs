@@ -68,15 +68,19 @@ pub enum Verdict {
     Incomplete,
     /// Something was altered or does not verify.
     Invalid,
+    /// Sealed, completed, and every check that ran passed, but verified without a policy
+    /// (`--no-policy`): nothing says a quorum approved it.
+    NotApproved,
 }
 
 impl Verdict {
-    /// The documented exit code: 0, 3 or 1.
+    /// The documented exit code: 0, 3, 1 or 4.
     pub fn exit_code(self) -> u8 {
         match self {
             Verdict::Verified => 0,
             Verdict::Incomplete => 3,
             Verdict::Invalid => 1,
+            Verdict::NotApproved => 4,
         }
     }
 }
@@ -1616,6 +1620,11 @@ impl<'a> Stream<'a> {
                 Verdict::Incomplete,
                 "FAILED CEREMONY: an intact, sealed record of a ceremony that failed".to_owned(),
             )
+        } else if policy.is_none() {
+            (
+                Verdict::NotApproved,
+                "NOT APPROVED (no policy: quorum not checked): sealed, completed, and every check that ran passed, but without --policy nothing says who approved it".to_owned(),
+            )
         } else {
             (
                 Verdict::Verified,
@@ -1639,7 +1648,8 @@ impl<'a> Stream<'a> {
 }
 
 /// The KCV an earlier transcript recorded for `label`, after verifying that transcript: it must
-/// be verified (sealed, completed, intact) under `signer`.
+/// be sealed, completed and intact under `signer` (verified without a policy: the token's seal
+/// is what vouches for the KCV, not who approved that run).
 pub fn recorded_kcv(
     transcript: &Path,
     signer: &Path,
@@ -1653,7 +1663,7 @@ pub fn recorded_kcv(
         outputs: None,
         keep_lines: true,
     })?;
-    if report.verdict != Verdict::Verified {
+    if report.verdict != Verdict::NotApproved {
         return Err(Error::NotVerified {
             path: transcript.to_path_buf(),
             summary: report.summary,

@@ -202,7 +202,7 @@ fn bad_inputs_are_refused_with_their_message_and_change_nothing() {
     let ceremony = |extra: &[&'static str]| run_with("plan.toml", "shares/share-2.txt", extra);
     let ceremony_one_share = |share: &'static str| run_with("plan.toml", share, &[]);
     let run_plan = |p: &'static str| run_with(p, "shares/share-2.txt", &[]);
-    let verify = |t: &'static str| vec!["verify", t, "--signer", "signer.pem"];
+    let verify = |t: &'static str| vec!["verify", t, "--signer", "signer.pem", "--no-policy"];
     let check = |p: &'static str, pol: &'static str| vec!["plan", "check", p, "--policy", pol];
     let p = |name: &'static str| wrap_args(name, "aws", "RSAES_OAEP_SHA_1", "out");
 
@@ -269,7 +269,7 @@ fn bad_inputs_are_refused_with_their_message_and_change_nothing() {
         // Policies.
         ("policy: larger than 1 MiB", f("bad-policy.toml", [policy.as_bytes(), &vec![b'#'; 1 << 20]].concat()), check("plan.toml", "bad-policy.toml"), 1, "keyrite: cannot read bad-policy.toml: it is larger than 1 MiB, the most keyrite reads from such a file"),
         ("policy: empty", f("bad-policy.toml", vec![]), check("plan.toml", "bad-policy.toml"), 1, "keyrite: bad-policy.toml: line 1: missing field `version`"),
-        ("policy: unknown field", f("bad-policy.toml", policy_with("threshold", "quorum = 2\nthreshold")), check("plan.toml", "bad-policy.toml"), 1, "keyrite: bad-policy.toml: line 2: unknown field `quorum`, expected one of `version`, `threshold`, `signer_fingerprint`, `token_serial`, `custodians`, `custodians_file`, `witnesses`, `pin_shares`"),
+        ("policy: unknown field", f("bad-policy.toml", policy_with("threshold", "quorum = 2\nthreshold")), check("plan.toml", "bad-policy.toml"), 1, "keyrite: bad-policy.toml: line 2: unknown field `quorum`, expected one of `version`, `threshold`, `signer_fingerprint`, `token_serial`, `custodians`, `custodians_file`, `witnesses`, `pin_shares`, `module_sha256`, `module_path`, `require_trusted_wrapping`, `witnesses_required`"),
         ("policy: threshold 0", f("bad-policy.toml", policy_with("threshold = 2", "threshold = 0")), check("plan.toml", "bad-policy.toml"), 1, "keyrite: bad-policy.toml: threshold: must be between 1 and the number of custodians (3), not 0"),
         ("policy: threshold above the custodians", f("bad-policy.toml", policy_with("threshold = 2", "threshold = 4")), check("plan.toml", "bad-policy.toml"), 1, "keyrite: bad-policy.toml: threshold: must be between 1 and the number of custodians (3), not 4"),
         ("policy: a custodian twice", f("bad-policy.toml", policy_with("name = \"bob\"", "name = \"alice\"")), check("plan.toml", "bad-policy.toml"), 1, "keyrite: bad-policy.toml: custodians[1].name: \"alice\" is listed twice"),
@@ -295,7 +295,7 @@ fn bad_inputs_are_refused_with_their_message_and_change_nothing() {
         ("transcript: a line not JSON", f("t.jsonl", t_garbage.clone()), verify("t.jsonl"), 1, "chain      FAILED       line 0: not a JSON object (or a key appears twice)"),
         ("transcript: not UTF-8", f("t.jsonl", t_bin.clone()), verify("t.jsonl"), 1, "chain      FAILED       line 0: not a JSON object (or a key appears twice)"),
         ("transcript: NUL byte", f("t.jsonl", t_nul.clone()), verify("t.jsonl"), 1, "chain      FAILED       line 0: not a JSON object (or a key appears twice)"),
-        ("verify: signer not a PEM key", f("s.pem", b"hello".to_vec()), vec!["verify", "good.jsonl", "--signer", "s.pem"], 2, "keyrite: s.pem is not an ECDSA P-256 public key (PEM): ASN.1 error: PEM error: PEM preamble contains invalid data (NUL byte)"),
+        ("verify: signer not a PEM key", f("s.pem", b"hello".to_vec()), vec!["verify", "good.jsonl", "--signer", "s.pem", "--no-policy"], 2, "keyrite: s.pem is not an ECDSA P-256 public key (PEM): ASN.1 error: PEM error: PEM preamble contains invalid data (NUL byte)"),
         // Backups and witnesses.
         ("restore: not a backup", none.clone(), vec!["restore", "--backup", "seed-us-east-1", "--key-label", "seed", "--pin-env", PIN_ENV], 1, "keyrite: seed-us-east-1/manifest.json: it records a wrap for \"aws\", not a backup (--provider pkcs11-backup)"),
         ("restore: manifest truncated", f("b/manifest.json", b"{\"provider\": \"pkcs11-".to_vec()), vec!["restore", "--backup", "b", "--key-label", "seed", "--pin-env", PIN_ENV], 1, "keyrite: b/manifest.json: it is not valid JSON: EOF while parsing a string at line 1 column 21"),
@@ -373,6 +373,8 @@ fn verify_outputs_never_waits_on_a_fifo() {
             "t.jsonl",
             "--signer",
             "signer.pem",
+            "--policy",
+            "policy.toml",
             "--outputs",
             ".",
         ])

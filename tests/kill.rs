@@ -187,7 +187,9 @@ fn a_ceremony_killed_at_any_point_leaves_a_state_to_reason_about() {
                 "{point}: a re-run succeeded although a key was left"
             );
             assert_eq!(
-                c.verify("t2.jsonl", &["--outputs", "."]).status.code(),
+                c.verify("t2.jsonl", &["--policy", "policy.toml", "--outputs", "."])
+                    .status
+                    .code(),
                 Some(0),
                 "{point}"
             );

@@ -1,24 +1,30 @@
 #!/usr/bin/python3
 """An independent check of a keyrite ceremony transcript.
 
-    verify_transcript.py TRANSCRIPT SIGNER_PEM
+    verify_transcript.py TRANSCRIPT SIGNER_PEM (--policy POLICY | --no-policy) [OUTPUTS_DIR]
 
 Written from the transcript format alone, with Python's standard library and `cryptography`; it
 shares no code with keyrite and never runs it, so an auditor need not trust keyrite to use it.
 It checks every line's shape, the sequence numbers, the SHA-256 hash chain, where the finish,
 seal and witness lines stand, and the seal: its signer against SIGNER_PEM's fingerprint and its
-ECDSA P-256 signature over the chain head. It does not check the custodians' approvals (SSH
-signatures); scripts/verify-with-openssl does, with ssh-keygen.
+ECDSA P-256 signature over the chain head. With --policy POLICY (the policy TOML, read with
+tomllib) it also checks that the transcript's policy line records the SHA-256 of that file and
+that the seal's signer is the policy's signer_fingerprint. It does not check the custodians'
+approvals (SSH signatures); scripts/verify-with-openssl does, with ssh-keygen. Without a policy
+(--no-policy: one of the two must be given) nothing says a quorum approved the record, so the
+best verdict is NOT APPROVED (exit 4), never 0.
 
 It prints one line per check and a verdict, and exits with the same codes as
 scripts/verify-with-openssl:
-  0  every check passed: a sealed record of a completed ceremony
+  0  every check passed, with --policy: a sealed record of a completed ceremony
+  4  every check passed, but --no-policy: a sealed record of a completed ceremony that nothing
+     here says a quorum approved ("NOT APPROVED (no policy: quorum not checked)")
   3  an intact record that is not a completed ceremony: every line valid and chained but no
      seal (an unsealed prefix: a crash, a truncated file), or sealed and valid with a finish
      line that says "failed"
   1  invalid: anything else
-  2  usage error: wrong arguments, a file that cannot be read, a SIGNER_PEM that is not an
-     ECDSA P-256 public key
+  2  usage error: wrong arguments (neither --policy nor --no-policy), a file that cannot be
+     read, a SIGNER_PEM that is not an ECDSA P-256 public key, a POLICY that is not TOML
 
 Both tools read JSON the same strict way (RFC 8259: no NaN or Infinity, no duplicate keys, no
 lone surrogate escapes, valid UTF-8), and both refuse a line nested deeper than 64 levels,
@@ -32,13 +38,14 @@ import json
 import os
 import re
 import sys
+import tomllib
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
-USAGE = "usage: verify_transcript.py TRANSCRIPT SIGNER_PEM [OUTPUTS_DIR]"
+USAGE = "usage: verify_transcript.py TRANSCRIPT SIGNER_PEM (--policy POLICY | --no-policy) [OUTPUTS_DIR]"
 
 LINE_KEYS = frozenset({"v", "seq", "time", "step", "actor", "data", "prev"})
 SEAL_KEYS = frozenset({"v", "seq", "time", "step", "prev", "signer", "signature"})
@@ -57,7 +64,7 @@ TIME = re.compile(
 RAW_CONTROL = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 SURROGATE = re.compile(r"[\ud800-\udfff]")
 
-CHECKS = ["file", "json", "shape", "seq", "chain", "order", "signer", "signature", "approvals", "outputs", "outcome"]
+CHECKS = ["file", "json", "shape", "seq", "chain", "order", "signer", "signature", "policy", "approvals", "outputs", "outcome"]
 
 
 class Usage(Exception):
@@ -194,6 +201,43 @@ def load_signer(path):
     return key, hashlib.sha256(spki).hexdigest()
 
 
+def load_policy(path):
+    """The policy file's bytes' SHA-256 and its TOML, as a dict."""
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+    except OSError as e:
+        raise Usage(f"cannot read the policy {path}: {e.strerror or e}") from None
+    try:
+        policy = tomllib.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
+        raise Usage(f"{path} is not a TOML policy ({e})") from None
+    if not isinstance(policy.get("signer_fingerprint"), str):
+        raise Usage(f"{path} has no signer_fingerprint")
+    return hashlib.sha256(raw).hexdigest(), policy
+
+
+def check_policy(lines, seal, fingerprint, policy):
+    """With POLICY: the transcript records its digest and the seal is by its signer.
+    Returns (ok, reason): ok None when it cannot be checked."""
+    if policy is None:
+        return None, "no POLICY given (--no-policy): no quorum is checked"
+    digest, pol = policy
+    want = pol["signer_fingerprint"].lower()
+    if want != fingerprint:
+        return False, f"the policy names the signer {show(want)}, but the signer PEM's fingerprint is {fingerprint}"
+    at = next((i for i, l in enumerate(lines) if l["step"] == "policy"), None)
+    if at is None:
+        if seal is None:
+            return None, "no policy line yet (the record ends before it)"
+        return False, "the transcript records no policy line, so no quorum approved what it records"
+    data = lines[at]["data"]
+    recorded = data.get("sha256") if isinstance(data, dict) else None
+    if recorded != digest:
+        return False, f"line {at}: the policy line records the SHA-256 {show(recorded)}, but POLICY's is {digest}"
+    return True, f"line {at} records the policy's SHA-256 {digest}; it names the signer {want}"
+
+
 def check_outputs(lines, end, outputs):
     """With OUTPUTS_DIR: every file each wrap recorded has that SHA-256. Returns (ok, reason)."""
     if outputs is None:
@@ -220,14 +264,15 @@ def check_outputs(lines, end, outputs):
     return True, f"{count} output file(s) under {outputs} match the transcript"
 
 
-def verify(transcript_path, signer_path, outputs=None):
-    """Runs the checks; returns (results, exit code, verdict)."""
+def verify(transcript_path, signer_path, policy_path, outputs=None):
+    """Runs the checks (policy_path None: --no-policy); returns (results, exit code, verdict)."""
     try:
         with open(transcript_path, "rb") as f:
             content = f.read()
     except OSError as e:
         raise Usage(f"cannot read the transcript {transcript_path}: {e.strerror or e}") from None
     key, fingerprint = load_signer(signer_path)
+    policy = None if policy_path is None else load_policy(policy_path)
 
     results = {}
 
@@ -320,6 +365,11 @@ def verify(transcript_path, signer_path, outputs=None):
             f"finish at line {seal - 1}, seal at line {seal}, {n - 1 - seal} witness line(s) after it",
         )
 
+    ok, reason = check_policy(lines, seal, fingerprint, policy)
+    if ok is False:
+        return invalid("policy", reason)
+    results["policy"] = ("PASS" if ok else "NOT CHECKED", reason)
+
     results["approvals"] = ("NOT CHECKED", "this tool does not check approvals (scripts/verify-with-openssl does)")
 
     ok, reason = check_outputs(lines, n, outputs)
@@ -360,6 +410,8 @@ def verify(transcript_path, signer_path, outputs=None):
         results["outcome"] = ("FAIL", f"line {seal - 1}: the finish line says \"failed\"")
         return results, 3, "INCOMPLETE: a valid, sealed record of a ceremony that failed"
     results["outcome"] = ("PASS", f"line {seal - 1}: the finish line says \"completed\"")
+    if policy is None:
+        return results, 4, "NOT APPROVED (no policy: quorum not checked): a sealed record of a completed ceremony, verified without a policy"
     return results, 0, "VALID: a sealed record of a completed ceremony"
 
 
@@ -368,17 +420,39 @@ def main(argv):
         print(USAGE + "\n")
         print(__doc__.split("\n\n", 2)[2].rstrip())
         return 0
-    if len(argv) not in (3, 4):
+    args, policy, no_policy = [], None, False
+    rest = argv[1:]
+    while rest:
+        arg = rest.pop(0)
+        if arg == "--policy" and rest and policy is None:
+            policy = rest.pop(0)
+        elif arg == "--no-policy" and not no_policy:
+            no_policy = True
+        elif arg.startswith("--"):
+            print(f"verify_transcript.py: unknown or repeated option {arg}", file=sys.stderr)
+            print(USAGE, file=sys.stderr)
+            return 2
+        else:
+            args.append(arg)
+    if (policy is None) == (not no_policy):
+        print(
+            "verify_transcript.py: give --policy POLICY (the policy the ceremony ran under), "
+            "or --no-policy to verify without it (the verdict is then NOT APPROVED, exit 4)",
+            file=sys.stderr,
+        )
         print(USAGE, file=sys.stderr)
         return 2
-    outputs = argv[3] if len(argv) == 4 else None
+    if len(args) not in (2, 3):
+        print(USAGE, file=sys.stderr)
+        return 2
+    outputs = args[2] if len(args) == 3 else None
     if outputs is not None and not os.path.isdir(outputs):
         print(f"verify_transcript.py: OUTPUTS_DIR {outputs} is not a directory", file=sys.stderr)
         print(USAGE, file=sys.stderr)
         return 2
     sys.set_int_max_str_digits(0)
     try:
-        results, code, verdict = verify(argv[1], argv[2], outputs)
+        results, code, verdict = verify(args[0], args[1], policy, outputs)
     except Usage as e:
         print(f"verify_transcript.py: {e}", file=sys.stderr)
         print(USAGE, file=sys.stderr)
