@@ -11,13 +11,19 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use common::ceremony::Ceremony;
-use common::verifiers::{VERIFIERS, verifiers};
+use common::verifiers::{
+    VERIFIERS, high_s_twin, low_s_seal, pin_holder_reseal, pin_holder_reseal_edited, verifiers,
+    write_lines,
+};
 use common::*;
+use serde_json::{Value, json};
 
 /// A ceremony run and sealed, approved by alice and bob, for the cases to start from.
 fn sealed() -> Ceremony {
     let c = Ceremony::new(&["us-east-1"]);
     c.run_approved("t.jsonl");
+    // Sealed low-S as keyrite seals once `sign_digest` normalizes (a no-op then).
+    low_s_seal(&c.dir().join("t.jsonl"));
     c
 }
 
@@ -145,4 +151,308 @@ fn without_the_policy_no_verifier_says_verified() {
     assert_eq!(report["exit_code"], 4);
 
     all_three(&t, &signer, Some(&policy), Some(c.dir()), 0, VERIFIED);
+}
+
+/// The lines of the transcript `name`, parsed.
+fn values(c: &Ceremony, name: &str) -> Vec<Value> {
+    c.transcript(name).into_iter().map(|(_, v)| v).collect()
+}
+
+/// Where the first line of `step` is.
+fn at(values: &[Value], step: &str) -> usize {
+    values.iter().position(|v| v["step"] == step).unwrap()
+}
+
+/// A line of `step` by `actor` with `data` (seq and prev are set when the lines are re-chained).
+fn line(step: &str, actor: &str, data: Value) -> Value {
+    json!({"actor": actor, "data": data, "prev": "", "seq": 0, "step": step,
+           "time": "2026-12-02T06:00:00Z", "v": 1})
+}
+
+/// Attack 3, by a PIN holder: sealed records that contradict themselves, each re-chained and
+/// sealed with the token's own signer key, so every signature holds. Each is INVALID in all
+/// three verifiers, by the structure rule it breaks.
+#[test]
+fn sealed_records_that_contradict_themselves_are_invalid_in_all_three() {
+    let c = sealed();
+    let original = values(&c, "t.jsonl");
+    let (signer, policy) = (path(&c, "signer.pem"), path(&c, "policy.toml"));
+    let finish = at(&original, "finish");
+    let operator = original[finish]["actor"].as_str().unwrap().to_owned();
+    let seal = original.len() - 1;
+    assert_eq!(finish, seal - 1);
+
+    // (what, the lines, the line keyrite names, why)
+    let mut cases: Vec<(&str, Vec<Value>, usize, String)> = Vec::new();
+    {
+        // Completed, then failed: two finish lines.
+        let mut v = original.clone();
+        let mut failed = v[finish].clone();
+        failed["data"]["outcome"] = json!("failed");
+        v.insert(finish + 1, failed);
+        cases.push((
+            "two finish lines",
+            v,
+            finish + 1,
+            format!("a second finish line (the first is line {finish})"),
+        ));
+    }
+    {
+        // A failure recorded, the finish says completed.
+        let mut v = original.clone();
+        v.insert(
+            finish,
+            line("failure", "keyrite", json!({"index": 1, "action": "wrap", "error": "C_WrapKey returned CKR_GENERAL_ERROR"})),
+        );
+        cases.push((
+            "a failure line with finish completed",
+            v,
+            finish + 1,
+            format!("a failure line (line {finish}), but the finish line says \"completed\""),
+        ));
+    }
+    {
+        let mut v = original.clone();
+        v[finish]["data"]["outcome"] = json!("failed");
+        cases.push((
+            "finish failed without a failure line",
+            v,
+            finish,
+            "the finish line says \"failed\", but no failure line records why".to_owned(),
+        ));
+    }
+    let generated = at(&original, "generated");
+    {
+        // The generate step claimed as carried over from an interrupted run that is named nowhere.
+        let mut v = original.clone();
+        let mut resumed = v[generated].clone();
+        resumed["step"] = json!("resumed");
+        resumed["data"]["action"] = json!("generate");
+        v.splice(generated - 1..=generated, [resumed]);
+        cases.push((
+            "resumed without a resume line",
+            v,
+            generated - 1,
+            "a resumed line without a resume line before it naming the interrupted record (data.sha256)".to_owned(),
+        ));
+    }
+    let wrap = at(&original, "wrap");
+    let wrapped = at(&original, "wrapped");
+    {
+        // A resume line naming a record, and the wrap carried over: resume re-does every wrap.
+        let mut v = original.clone();
+        let mut resumed = v[wrapped].clone();
+        resumed["step"] = json!("resumed");
+        resumed["data"]["action"] = json!("wrap");
+        v.splice(wrap..=wrapped, [resumed]);
+        let login = at(&v, "login");
+        v.insert(
+            login + 1,
+            line("resume", &operator, json!({"from": "t0.jsonl", "sha256": "ab".repeat(32), "lines": 9, "keys": [], "wraps": []})),
+        );
+        let resumed = at(&v, "resumed");
+        cases.push((
+            "a resumed wrap",
+            v,
+            resumed,
+            "a resumed line with data.action \"wrap\": a resume carries over only generated keys and re-does every wrap".to_owned(),
+        ));
+    }
+    {
+        // An extra wrap recorded under a step name keyrite never writes.
+        let mut v = original.clone();
+        let mut extra = v[wrapped].clone();
+        extra["step"] = json!("wrapped-extra");
+        v.insert(wrapped + 1, extra);
+        cases.push((
+            "an extra wrap under an unknown step name",
+            v,
+            wrapped + 1,
+            "unknown step \"wrapped-extra\": keyrite records no such step".to_owned(),
+        ));
+    }
+    for (n, (name, v, line, reason)) in cases.into_iter().enumerate() {
+        let lines = pin_holder_reseal(&c.token, "ceremony-signer", &v);
+        let file = path(&c, &format!("case-{n}.jsonl"));
+        write_lines(&file, &lines);
+        let outs = all_three(
+            &file,
+            &signer,
+            Some(&policy),
+            None,
+            1,
+            &format!("INVALID: structure check failed at line {line}: {reason} (exit 1)"),
+        );
+        // Only the new rule catches it: the chain and the token's seal hold.
+        let keyrite = stdout(&outs, 0);
+        for check in ["chain", "seal"] {
+            assert!(
+                keyrite
+                    .lines()
+                    .any(|l| l.starts_with(&format!("  {check:<10} passed"))),
+                "{name}: {keyrite}"
+            );
+        }
+        for which in [1, 2] {
+            assert!(
+                stdout(&outs, which)
+                    .contains(&format!("structure  FAIL        line {line}: {reason}\n")),
+                "{name}: {}",
+                stdout(&outs, which)
+            );
+        }
+    }
+}
+
+/// `keyrite witness sign` by `who` (a witness of the policy, or not), on the transcript `name`.
+fn witness(c: &Ceremony, name: &str, who: &str) -> Output {
+    let key = c.person(who).key.display().to_string();
+    run(c.token.keyrite().args([
+        "witness",
+        "sign",
+        name,
+        "--ssh-key",
+        &key,
+        "--signer",
+        "signer.pem",
+        "--policy",
+        "policy.toml",
+    ]))
+}
+
+/// The OpenSSH fingerprint of `who`'s key, as ssh-keygen prints it.
+fn ssh_fingerprint(c: &Ceremony, who: &str) -> String {
+    let out = run_ok(
+        Command::new("ssh-keygen")
+            .arg("-lf")
+            .arg(format!("{}.pub", c.person(who).key.display())),
+    );
+    String::from_utf8(out)
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .to_owned()
+}
+
+/// Attack 6: bytes no signature covers are read alike. A number that is not a canonical
+/// integer (`1e400`, in a line a PIN holder re-sealed), the seal written `"v":1.0`, a witness
+/// line nested 70 deep, a witness line naming another key than the one that signed, and the
+/// high-S twin of the seal: INVALID in all three, each by name; the untouched, witnessed
+/// transcript is VERIFIED by all three.
+#[test]
+fn bytes_no_signature_covers_give_one_verdict() {
+    let c = sealed();
+    let (signer, policy) = (path(&c, "signer.pem"), path(&c, "policy.toml"));
+    let original: Vec<String> = std::fs::read_to_string(path(&c, "t.jsonl"))
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    let seal = original.len() - 1;
+    let check = |name: &str, lines: &[String], keyrite_says: String| {
+        let file = path(&c, name);
+        write_lines(&file, lines);
+        all_three(&file, &signer, Some(&policy), None, 1, &keyrite_says);
+    };
+
+    // 1e400 in a note, sealed by the token's key.
+    let mut v = values(&c, "t.jsonl");
+    let generated = at(&v, "generated");
+    v[generated]["data"]["note"] = json!(0);
+    let lines = pin_holder_reseal_edited(&c.token, "ceremony-signer", &v, |i, text| {
+        if i == generated {
+            text.replace(r#""note":0"#, r#""note":1e400"#)
+        } else {
+            text
+        }
+    });
+    assert!(lines[generated].contains(r#""note":1e400"#));
+    check(
+        "note.jsonl",
+        &lines,
+        format!(
+            "INVALID: chain check failed at line {generated}: the number 1e400 is not a canonical integer (digits only, no fraction, exponent or -0, within 64 bits) (exit 1)"
+        ),
+    );
+
+    // The seal line written "v":1.0: its own bytes are covered by no signature.
+    let mut lines = original.clone();
+    assert!(lines[seal].ends_with(r#""v":1}"#));
+    lines[seal] = lines[seal].replace(r#""v":1}"#, r#""v":1.0}"#);
+    check(
+        "v.jsonl",
+        &lines,
+        format!("INVALID: chain check failed at line {seal}: v is not 1 (exit 1)"),
+    );
+
+    // The high-S twin of the seal verifies under the signer as well.
+    let mut lines = original.clone();
+    lines[seal] = high_s_twin(&lines[seal]);
+    check(
+        "high-s.jsonl",
+        &lines,
+        format!(
+            "INVALID: seal check failed at line {seal}: the signature is high-S (s > n/2): keyrite seals with low-S only, so this seal line is not one keyrite made (exit 1)"
+        ),
+    );
+
+    // Wendy, a witness of the policy, co-signs: all three verify her signature.
+    assert!(witness(&c, "t.jsonl", "wendy").status.success());
+    let witnessed: Vec<String> = std::fs::read_to_string(path(&c, "t.jsonl"))
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    let w = seal + 1;
+    assert_eq!(witnessed.len(), w + 1);
+    all_three(
+        &path(&c, "t.jsonl"),
+        &signer,
+        Some(&policy),
+        None,
+        0,
+        VERIFIED,
+    );
+
+    // Her line, nested 70 deep where no signature reaches.
+    let mut v: Value = serde_json::from_str(&witnessed[w]).unwrap();
+    let mut deep = json!(0);
+    for _ in 0..68 {
+        deep = json!([deep]);
+    }
+    v["data"]["note"] = deep;
+    let mut lines = witnessed.clone();
+    lines[w] = serde_json::to_string(&v).unwrap();
+    check(
+        "deep.jsonl",
+        &lines,
+        format!("INVALID: chain check failed at line {w}: nested deeper than 64 levels (exit 1)"),
+    );
+    // 64 deep is within the limit, in all three.
+    let mut v: Value = serde_json::from_str(&witnessed[w]).unwrap();
+    let mut deep = json!(0);
+    for _ in 0..62 {
+        deep = json!([deep]);
+    }
+    v["data"]["note"] = deep;
+    lines[w] = serde_json::to_string(&v).unwrap();
+    let file = path(&c, "deep-64.jsonl");
+    write_lines(&file, &lines);
+    all_three(&file, &signer, Some(&policy), None, 0, VERIFIED);
+
+    // Her line naming alice's key, though wendy's key made the signature.
+    let mut v: Value = serde_json::from_str(&witnessed[w]).unwrap();
+    let (alice, wendy) = (ssh_fingerprint(&c, "alice"), ssh_fingerprint(&c, "wendy"));
+    assert_eq!(v["data"]["key_fingerprint"], wendy.as_str());
+    v["data"]["key_fingerprint"] = json!(alice);
+    let mut lines = witnessed.clone();
+    lines[w] = serde_json::to_string(&v).unwrap();
+    check(
+        "fingerprint.jsonl",
+        &lines,
+        format!(
+            "INVALID: witnesses check failed at line {w}: the witness line records the key \"{alice}\", but the signature was made by {wendy} (exit 1)"
+        ),
+    );
 }

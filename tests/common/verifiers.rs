@@ -13,13 +13,19 @@ use super::*;
 /// Re-chains lines after an edit: each line's `seq` and `prev` recomputed over the new bytes
 /// (what a forger without the token key can do).
 pub fn rechain(values: &[Value]) -> Vec<String> {
+    rechain_edited(values, |_, text| text)
+}
+
+/// [`rechain`], with `edit` applied to each line's text (given its index) before the next line
+/// chains to it: for bytes `serde_json` would not write, such as `1e400`.
+pub fn rechain_edited(values: &[Value], edit: impl Fn(usize, String) -> String) -> Vec<String> {
     let mut prev = hex::encode(Sha256::digest(b""));
     let mut out = Vec::new();
     for (i, v) in values.iter().enumerate() {
         let mut v = v.clone();
         v["seq"] = Value::from(i as u64);
         v["prev"] = Value::from(prev.clone());
-        let text = serde_json::to_string(&v).unwrap();
+        let text = edit(i, serde_json::to_string(&v).unwrap());
         prev = hex::encode(Sha256::digest(text.as_bytes()));
         out.push(text);
     }
@@ -104,4 +110,96 @@ pub fn verifier_codes(
     outputs: Option<&Path>,
 ) -> [i32; 3] {
     verifiers(transcript, signer, policy, outputs, &[]).map(|o| o.status.code().unwrap_or(-1))
+}
+
+/// A seal line's signature, decoded.
+fn seal_signature(seal: &Value) -> p256::ecdsa::Signature {
+    use base64::Engine as _;
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(seal["signature"].as_str().unwrap())
+        .unwrap();
+    p256::ecdsa::Signature::from_der(&der).unwrap()
+}
+
+/// The seal line `seal` with `signature` in place of its own.
+fn with_signature(seal: &Value, signature: &p256::ecdsa::Signature) -> String {
+    use base64::Engine as _;
+    let mut seal = seal.clone();
+    seal["signature"] = Value::from(
+        base64::engine::general_purpose::STANDARD.encode(signature.to_der().as_bytes()),
+    );
+    serde_json::to_string(&seal).unwrap()
+}
+
+/// Rewrites the seal of the transcript at `path` (sealed, not yet witnessed) with the low-S form
+/// of its own signature, which verifies as the token's did: for fixtures sealed before keyrite
+/// normalized its seals to low-S. A no-op once it does.
+pub fn low_s_seal(path: &Path) {
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+    let seal: Value = serde_json::from_str(lines.last().unwrap()).unwrap();
+    assert_eq!(seal["step"], "seal");
+    if let Some(low) = seal_signature(&seal).normalize_s() {
+        *lines.last_mut().unwrap() = with_signature(&seal, &low);
+        std::fs::write(path, lines.join("\n") + "\n").unwrap();
+    }
+}
+
+/// The high-S twin of a low-S seal line: (r, n - s), which verifies as well over the same head.
+pub fn high_s_twin(seal_line: &str) -> String {
+    let seal: Value = serde_json::from_str(seal_line).unwrap();
+    let sig = seal_signature(&seal);
+    assert!(sig.normalize_s().is_none(), "the seal is already high-S");
+    let (r, s) = sig.split_scalars();
+    let high = p256::ecdsa::Signature::from_scalars(r, -*s).unwrap();
+    assert!(high.normalize_s().is_some());
+    with_signature(&seal, &high)
+}
+
+/// What a PIN holder can do: re-chain `values` (a transcript ending in its seal line) and seal
+/// the new chain head with the token's own signer key (`tests/independent/seal_as_pin_holder.py`,
+/// PyKCS11), low-S as keyrite seals. Every signature holds; only verify's rules about what a
+/// record may say can catch what it says.
+pub fn pin_holder_reseal(token: &TestToken, signer_label: &str, values: &[Value]) -> Vec<String> {
+    pin_holder_reseal_edited(token, signer_label, values, |_, text| text)
+}
+
+/// [`pin_holder_reseal`], with the lines re-chained by [`rechain_edited`].
+pub fn pin_holder_reseal_edited(
+    token: &TestToken,
+    signer_label: &str,
+    values: &[Value],
+    edit: impl Fn(usize, String) -> String,
+) -> Vec<String> {
+    let mut out = rechain_edited(values, edit);
+    let seal = out.len() - 1;
+    let seal_value: Value = serde_json::from_str(&out[seal]).unwrap();
+    assert_eq!(seal_value["step"], "seal");
+    let head = hex::encode(Sha256::digest(out[seal - 1].as_bytes()));
+    assert_eq!(seal_value["prev"], head.as_str());
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/independent/seal_as_pin_holder.py"
+    );
+    let raw = run_ok(
+        Command::new(PYTHON)
+            .env(token.conf_env(), &token.conf)
+            .env(PIN_ENV, PIN)
+            .arg(script)
+            .arg(&token.module)
+            .arg(&token.label)
+            .arg(PIN_ENV)
+            .arg(signer_label)
+            .arg(&head),
+    );
+    let raw = hex::decode(String::from_utf8(raw).unwrap().trim()).unwrap();
+    let sig = p256::ecdsa::Signature::from_slice(&raw).unwrap();
+    let sig = sig.normalize_s().unwrap_or(sig);
+    out[seal] = with_signature(&seal_value, &sig);
+    out
+}
+
+/// Writes `lines` as a transcript file.
+pub fn write_lines(path: &Path, lines: &[String]) {
+    std::fs::write(path, lines.join("\n") + "\n").unwrap();
 }

@@ -6,8 +6,14 @@
 Written from the transcript format alone, with Python's standard library and `cryptography`; it
 shares no code with keyrite and never runs it, so an auditor need not trust keyrite to use it.
 It checks every line's shape, the sequence numbers, the SHA-256 hash chain, where the finish,
-seal and witness lines stand, and the seal: its signer against SIGNER_PEM's fingerprint and its
-ECDSA P-256 signature over the chain head. With --policy POLICY (the policy TOML, read with
+seal and witness lines stand, the record's structure (only the step names keyrite records;
+exactly one finish line, followed only by the seal; a failure line if and only if the finish
+says "failed"; resumed lines only under a resume line naming the interrupted record by
+data.sha256, and only for a generated key), and the seal: its signer against SIGNER_PEM's
+fingerprint and its low-S ECDSA P-256 signature over the chain head. Each witness line's SSH
+signature (PROTOCOL.sshsig, Ed25519, ECDSA or RSA keys) must verify over the seal under the key
+it carries, whose fingerprint must be the recorded key_fingerprint; with a policy, the key must
+be a witness of it by that name. With --policy POLICY (the policy TOML, read with
 tomllib) it also checks that the transcript's policy line records the SHA-256 of that file and
 that the seal's signer is the policy's signer_fingerprint. It does not check the custodians'
 approvals (SSH signatures); scripts/verify-with-openssl does, with ssh-keygen. Without a policy
@@ -26,9 +32,10 @@ scripts/verify-with-openssl:
   2  usage error: wrong arguments (neither --policy nor --no-policy), a file that cannot be
      read, a SIGNER_PEM that is not an ECDSA P-256 public key, a POLICY that is not TOML
 
-Both tools read JSON the same strict way (RFC 8259: no NaN or Infinity, no duplicate keys, no
-lone surrogate escapes, valid UTF-8), and both refuse a line nested deeper than 64 levels,
-so that the two give the same verdict on the same bytes.
+All three verifiers read JSON the same strict way (RFC 8259: no NaN or Infinity, no duplicate
+keys, no lone surrogate escapes, valid UTF-8), refuse a line nested deeper than 64 levels, and
+accept only canonical integers within 64 bits (-?(0|[1-9][0-9]*), not -0, -2^63 .. 2^64-1: no
+fraction, no exponent), so that they give the same verdict on the same bytes.
 """
 
 import base64
@@ -43,7 +50,7 @@ import tomllib
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
+from cryptography.hazmat.primitives.asymmetric.utils import Prehashed, decode_dss_signature
 
 USAGE = "usage: verify_transcript.py TRANSCRIPT SIGNER_PEM (--policy POLICY | --no-policy) [OUTPUTS_DIR]"
 
@@ -64,7 +71,16 @@ TIME = re.compile(
 RAW_CONTROL = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 SURROGATE = re.compile(r"[\ud800-\udfff]")
 
-CHECKS = ["file", "json", "shape", "seq", "chain", "order", "signer", "signature", "policy", "approvals", "outputs", "outcome"]
+CHECKS = [
+    "file", "json", "shape", "seq", "chain", "order", "structure", "signer", "signature", "policy", "approvals",
+    "witnesses", "outputs", "outcome",
+]
+KNOWN_STEPS = frozenset(
+    "policy plan approvals token login resume resumed check marker generate generated wrap wrapped rewrap rewrapped "
+    "destroy destroyed failure finish seal witness request".split()
+)
+# The order of the P-256 group: a seal's s must be at most half of it (low-S).
+P256_N = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
 
 
 class Usage(Exception):
@@ -92,6 +108,21 @@ def _pairs(pairs):
 
 def _constant(name):
     raise BadJson(f"{name} is not JSON")
+
+
+INT_MIN, INT_MAX = -(2**63), 2**64 - 1
+
+
+def _int(text):
+    """An integer as written: canonical (no -0) and within 64 bits, as every verifier requires."""
+    value = int(text)
+    if text == "-0" or not INT_MIN <= value <= INT_MAX:
+        raise BadJson(f"the number {text[:40]} is not a canonical integer (digits only, no fraction, exponent or -0, within 64 bits)")
+    return value
+
+
+def _float(text):
+    raise BadJson(f"the number {text[:40]} is not a canonical integer (digits only, no fraction, exponent or -0, within 64 bits)")
 
 
 def _walk(value):
@@ -122,7 +153,9 @@ def parse_line(raw):
     except UnicodeDecodeError:
         raise BadJson("not valid UTF-8") from None
     try:
-        value = json.loads(text, object_pairs_hook=_pairs, parse_constant=_constant)
+        value = json.loads(
+            text, object_pairs_hook=_pairs, parse_constant=_constant, parse_int=_int, parse_float=_float
+        )
     except BadJson:
         raise
     except RecursionError:
@@ -199,6 +232,170 @@ def load_signer(path):
         raise Usage(f"{path} is not an ECDSA P-256 public key")
     spki = key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     return key, hashlib.sha256(spki).hexdigest()
+
+
+def check_structure(lines):
+    """Known steps only; one finish line, followed only by the seal; a failure line if and only if
+    the finish says "failed"; resumed lines only under a resume line naming the interrupted record
+    (data.sha256), and only for a generated key. Returns a problem, or None."""
+    finish = failure = resume = None
+    for i, obj in enumerate(lines):
+        step, data = obj["step"], obj["data"] if isinstance(obj.get("data"), dict) else {}
+        if step not in KNOWN_STEPS:
+            return f"line {i}: unknown step {show(step)}: keyrite records no such step"
+        if step == "finish" and finish is not None:
+            return f"line {i}: a second finish line (the first is line {finish})"
+        if finish is not None and i == finish + 1 and step != "seal":
+            return f"line {i}: a {show(step)} line after the finish line (line {finish}): only the seal may follow it"
+        if step == "finish":
+            finish = i
+        elif step == "failure" and failure is None:
+            failure = i
+        elif step == "resume" and resume is None:
+            if isinstance(data.get("sha256"), str) and re.fullmatch(r"[0-9a-fA-F]{64}", data["sha256"]):
+                resume = i
+        elif step == "resumed":
+            if resume is None:
+                return f"line {i}: a resumed line without a resume line before it naming the interrupted record (data.sha256)"
+            if data.get("action") != "generate":
+                return f"line {i}: a resumed line with data.action {show(data.get('action'))}: a resume carries over only generated keys and re-does every wrap"
+    if finish is not None:
+        data = lines[finish]["data"] if isinstance(lines[finish]["data"], dict) else {}
+        if failure is not None and data.get("outcome") == "completed":
+            return f"line {finish}: a failure line (line {failure}), but the finish line says \"completed\""
+        if failure is None and data.get("outcome") == "failed":
+            return f"line {finish}: the finish line says \"failed\", but no failure line records why"
+    return None
+
+
+class BadSshSig(Exception):
+    pass
+
+
+def _ssh_string(buf, at):
+    if at + 4 > len(buf):
+        raise BadSshSig("truncated")
+    n = int.from_bytes(buf[at:at + 4], "big")
+    if at + 4 + n > len(buf):
+        raise BadSshSig("truncated")
+    return buf[at + 4:at + 4 + n], at + 4 + n
+
+
+def _ssh_fields(buf, count):
+    out, at = [], 0
+    for _ in range(count):
+        value, at = _ssh_string(buf, at)
+        out.append(value)
+    return out, buf[at:]
+
+
+def ssh_fingerprint(blob):
+    return "SHA256:" + base64.b64encode(hashlib.sha256(blob).digest()).decode().rstrip("=")
+
+
+def sshsig_verify(armored, namespace, message):
+    """Verifies an armored SSH signature (PROTOCOL.sshsig) over message in namespace with the key
+    it carries (Ed25519, ECDSA or RSA). Returns the key's public blob; BadSshSig says why not."""
+    from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
+    from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+
+    text = armored.strip()
+    head, tail = "-----BEGIN SSH SIGNATURE-----", "-----END SSH SIGNATURE-----"
+    if not (text.startswith(head) and text.endswith(tail)):
+        raise BadSshSig("not an armored SSH signature")
+    try:
+        blob = base64.b64decode("".join(text[len(head):-len(tail)].split()), validate=True)
+    except ValueError:
+        raise BadSshSig("not base64") from None
+    if blob[:6] != b"SSHSIG" or blob[6:10] != (1).to_bytes(4, "big"):
+        raise BadSshSig("not an SSHSIG version 1 blob")
+    (key, ns, reserved, hash_alg, sig), rest = _ssh_fields(blob[10:], 5)
+    if rest:
+        raise BadSshSig("trailing bytes")
+    if ns != namespace.encode():
+        raise BadSshSig(f"namespace {show(ns.decode(errors='replace'))}, not {namespace}")
+    hashes_by_name = {b"sha256": hashes.SHA256(), b"sha512": hashes.SHA512()}
+    if hash_alg not in hashes_by_name:
+        raise BadSshSig("unknown hash algorithm")
+    h = hashlib.new(hash_alg.decode(), message).digest()
+    signed = b"SSHSIG" + b"".join(len(f).to_bytes(4, "big") + f for f in (namespace.encode(), reserved, hash_alg, h))
+    (sig_type, sig_blob), rest = _ssh_fields(sig, 2)
+    if rest:
+        raise BadSshSig("trailing bytes in the signature")
+    (key_type,), key_rest = _ssh_fields(key, 1)
+    try:
+        if key_type == b"ssh-ed25519" and sig_type == key_type:
+            (pk,), _ = _ssh_fields(key_rest, 1)
+            ed25519.Ed25519PublicKey.from_public_bytes(pk).verify(sig_blob, signed)
+        elif key_type.startswith(b"ecdsa-sha2-nistp") and sig_type == key_type:
+            curves = {b"nistp256": (ec.SECP256R1(), hashes.SHA256()), b"nistp384": (ec.SECP384R1(), hashes.SHA384()),
+                      b"nistp521": (ec.SECP521R1(), hashes.SHA512())}
+            (curve, q), _ = _ssh_fields(key_rest, 2)
+            if curve not in curves:
+                raise BadSshSig("unknown curve")
+            (r, s), _ = _ssh_fields(sig_blob, 2)
+            public = ec.EllipticCurvePublicKey.from_encoded_point(curves[curve][0], q)
+            der = encode_dss_signature(int.from_bytes(r, "big"), int.from_bytes(s, "big"))
+            public.verify(der, signed, ec.ECDSA(curves[curve][1]))
+        elif key_type == b"ssh-rsa" and sig_type in (b"rsa-sha2-256", b"rsa-sha2-512"):
+            (e, n), _ = _ssh_fields(key_rest, 2)
+            public = rsa.RSAPublicNumbers(int.from_bytes(e, "big"), int.from_bytes(n, "big")).public_key()
+            digest = hashes.SHA256() if sig_type == b"rsa-sha2-256" else hashes.SHA512()
+            public.verify(sig_blob, signed, padding.PKCS1v15(), digest)
+        else:
+            raise BadSshSig(f"unsupported key or signature type {show(key_type.decode(errors='replace'))}")
+    except (InvalidSignature, ValueError):
+        raise BadSshSig("the signature does not verify") from None
+    return key
+
+
+def policy_keys(policy, field):
+    """The (name, public key blob) of each of the policy's custodians or witnesses listed inline."""
+    out = []
+    for person in policy.get(field, []) if isinstance(policy.get(field), list) else []:
+        try:
+            out.append((person["name"], base64.b64decode(person["ssh_key"].split()[1], validate=True)))
+        except (KeyError, IndexError, TypeError, AttributeError, ValueError):
+            continue
+    return out
+
+
+def check_witnesses(lines, raw_lines, seal, policy):
+    """Each witness line's SSH signature verifies over the seal (namespace keyrite-witness) under
+    the key it carries, whose fingerprint is the one recorded, and the actor is the name
+    recorded; with POLICY, the key is a witness of it by that name; nobody signs twice.
+    Returns (problem or None, names of the witnesses, how many)."""
+    message = (hashlib.sha256(raw_lines[seal]).hexdigest() + "\n").encode()
+    witnesses = policy_keys(policy[1], "witnesses") if policy else []
+    custodians = policy_keys(policy[1], "custodians") if policy else []
+    seen, names = set(), []
+    for i in range(seal + 1, len(lines)):
+        data = lines[i]["data"] if isinstance(lines[i]["data"], dict) else {}
+        name, fp, sig = data.get("name"), data.get("key_fingerprint"), data.get("signature")
+        if not isinstance(sig, str):
+            return f"line {i}: the witness signature is not an SSH signature", names
+        try:
+            key = sshsig_verify(sig, "keyrite-witness", message)
+        except BadSshSig as e:
+            return f"line {i}: the witness signature does not verify over this seal ({e})", names
+        actual = ssh_fingerprint(key)
+        if fp != actual:
+            return f"line {i}: the witness line records the key {show(fp)}, but the signature was made by {actual}", names
+        if lines[i]["actor"] != name:
+            return f"line {i}: the witness line's actor is not its name", names
+        if policy:
+            by_key = [n for n, k in witnesses if k == key]
+            if not by_key:
+                also = [n for n, k in custodians if k == key]
+                extra = f" (it is custodian {also[0]}'s key)" if also else ""
+                return f"line {i}: {actual} is not a witness key of the policy{extra}", names
+            if by_key[0] != name:
+                return f"line {i}: signed by {by_key[0]}'s key, recorded as {show(name)}", names
+        if actual in seen or name in names:
+            return f"line {i}: {show(name)} has signed twice", names
+        seen.add(actual)
+        names.append(name)
+    return None, names
 
 
 def load_policy(path):
@@ -365,6 +562,14 @@ def verify(transcript_path, signer_path, policy_path, outputs=None):
             f"finish at line {seal - 1}, seal at line {seal}, {n - 1 - seal} witness line(s) after it",
         )
 
+    problem = check_structure(lines)
+    if problem:
+        return invalid("structure", problem)
+    results["structure"] = (
+        "PASS",
+        "known steps only; one finish line, consistent with the failure lines, before the seal; resumed keys under a resume line",
+    )
+
     ok, reason = check_policy(lines, seal, fingerprint, policy)
     if ok is False:
         return invalid("policy", reason)
@@ -379,7 +584,7 @@ def verify(transcript_path, signer_path, policy_path, outputs=None):
 
     if seal is None:
         why = f"no seal: the transcript ends at line {n - 1}"
-        for check in ("signer", "signature", "outcome"):
+        for check in ("signer", "signature", "witnesses", "outcome"):
             results[check] = ("NOT CHECKED", why)
         return results, 3, "INCOMPLETE: every line is valid and chained, but the transcript is not sealed (an unsealed prefix: a crash or a truncated file)"
 
@@ -396,13 +601,28 @@ def verify(transcript_path, signer_path, policy_path, outputs=None):
     signature = base64.b64decode(s["signature"], validate=True)
     head = bytes.fromhex(s["prev"])
     try:
+        _, sig_s = decode_dss_signature(signature)
+    except ValueError:
+        sig_s = 0
+    if sig_s > P256_N // 2:
+        return invalid(
+            "signature",
+            f"line {seal}: the seal's signature is high-S (s > n/2): keyrite seals with low-S only, so this seal line is not one keyrite made",
+        )
+    try:
         key.verify(signature, head, ec.ECDSA(Prehashed(hashes.SHA256())))
     except InvalidSignature:
         return invalid(
             "signature",
             f"line {seal}: the seal's signature does not verify with the signer PEM over the chain head {s['prev']}",
         )
-    results["signature"] = ("PASS", f"ECDSA P-256 signature over the chain head {s['prev']} verifies")
+    results["signature"] = ("PASS", f"low-S ECDSA P-256 signature over the chain head {s['prev']} verifies")
+
+    # witnesses
+    problem, names = check_witnesses(lines, raw_lines, seal, policy)
+    if problem:
+        return invalid("witnesses", problem)
+    results["witnesses"] = ("PASS", f"{len(names)} witness signature(s) verify: {', '.join(names) or 'none'}")
 
     # outcome
     outcome = lines[seal - 1]["data"]["outcome"]
