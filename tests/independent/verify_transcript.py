@@ -44,6 +44,7 @@ import hashlib
 import json
 import os
 import re
+import stat
 import sys
 import tomllib
 
@@ -435,30 +436,67 @@ def check_policy(lines, seal, fingerprint, policy):
     return True, f"line {at} records the policy's SHA-256 {digest}; it names the signer {want}"
 
 
+def read_regular(path):
+    """The bytes of the regular file at path, never through a symlink and never waiting (a FIFO or
+    a device in its place is refused, not read). Raises OSError with the reason."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError("not a regular file")
+        chunks = []
+        while True:
+            chunk = os.read(fd, 1 << 16)
+            if not chunk:
+                return b"".join(chunks)
+            chunks.append(chunk)
+    finally:
+        os.close(fd)
+
+
 def check_outputs(lines, end, outputs):
-    """With OUTPUTS_DIR: every file each wrap recorded has that SHA-256. Returns (ok, reason)."""
+    """With OUTPUTS_DIR: for each wrapped and rewrapped line, its output directory is a directory
+    (not a symlink) holding exactly the files recorded, each a regular file (never followed, never
+    waited on) with that SHA-256. Returns (ok, reason)."""
     if outputs is None:
         return None, "no OUTPUTS_DIR given"
     count = 0
     for i, line in enumerate(lines[:end]):
-        if line["step"] != "wrapped":
+        if line["step"] not in ("wrapped", "rewrapped"):
             continue
         data = line["data"]
         if not isinstance(data, dict) or not isinstance(data.get("out"), str) or not isinstance(data.get("files"), dict):
-            return False, f"line {i}: a wrapped line without data.out and data.files"
+            return False, f"line {i}: a {line['step']} line without data.out and data.files"
         base = os.path.basename(data["out"].rstrip("/"))
+        here = os.path.join(outputs, base)
+        if base in ("", ".", ".."):
+            return False, f"line {i}: an output path {show(base)} outside OUTPUTS_DIR"
+        try:
+            mode = os.lstat(here).st_mode
+        except OSError:
+            mode = 0
+        if stat.S_ISLNK(mode):
+            return False, f"line {i}: {base} is a symlink: an output directory is never followed"
+        if not stat.S_ISDIR(mode):
+            return False, f"line {i}: {base} is not a directory (or is missing)"
         for name, digest in data["files"].items():
-            if "/" in name or name in ("", ".", "..") or base in ("", ".", ".."):
+            if "/" in name or name in ("", ".", ".."):
                 return False, f"line {i}: an output path {base}/{name} outside OUTPUTS_DIR"
+            path = os.path.join(here, name)
             try:
-                with open(os.path.join(outputs, base, name), "rb") as f:
-                    actual = hashlib.sha256(f.read()).hexdigest()
-            except OSError:
+                actual = hashlib.sha256(read_regular(path)).hexdigest()
+            except OSError as e:
+                if os.path.islink(path):
+                    return False, f"line {i}: {base}/{name} is a symlink: an output file is never followed"
+                if e.args == ("not a regular file",):
+                    return False, f"line {i}: {base}/{name} is not a regular file"
                 actual = None
             if actual != digest:
                 return False, f"line {i}: {base}/{name} differs from the transcript, or is missing"
             count += 1
-    return True, f"{count} output file(s) under {outputs} match the transcript"
+        extra = sorted(set(os.listdir(here)) - set(data["files"]))
+        if extra:
+            return False, f"line {i}: {base} holds {show(extra[0])}, which the transcript does not list"
+    return True, f"{count} output file(s) under {outputs} match the transcript, and nothing else is there"
 
 
 def verify(transcript_path, signer_path, policy_path, outputs=None):
