@@ -667,7 +667,43 @@ fn check_seal(parsed: &mut Parsed, signer: &p256::PublicKey, signer_fp: &str) ->
     }
 }
 
-fn policy_checks(parsed: &Parsed, policy: Option<&Policy>, signer_fp: &str) -> Vec<Check> {
+/// With `require_trusted_wrapping`: why the record does not show every key made wrappable only
+/// under trusted keys — a generate step of the recorded plan without `wrap_with_trusted`, or a
+/// generated (or resumed) key whose template lacks `CKA_WRAP_WITH_TRUSTED` (`untrusted`, the
+/// first such line and its label).
+fn untrusted_generate(parsed: &Parsed, untrusted: Option<&(usize, String)>) -> Option<String> {
+    let text = parsed
+        .data("plan")
+        .and_then(|d| d["text"].as_str())
+        .unwrap_or_default();
+    if let Ok(plan) = Plan::from_bytes(Path::new("plan.toml"), text.as_bytes().to_vec(), false) {
+        for (i, step) in plan.steps.iter().enumerate() {
+            if let Step::Generate {
+                key_label,
+                wrap_with_trusted: false,
+                ..
+            } = step
+            {
+                return Some(format!(
+                    "steps[{i}] of the plan generates {:?} without wrap_with_trusted, but the policy requires trusted wrapping",
+                    key_label.as_str()
+                ));
+            }
+        }
+    }
+    untrusted.map(|(line, label)| {
+        format!(
+            "the key {label:?} was generated without CKA_WRAP_WITH_TRUSTED (line {line}), but the policy requires trusted wrapping"
+        )
+    })
+}
+
+fn policy_checks(
+    parsed: &Parsed,
+    policy: Option<&Policy>,
+    signer_fp: &str,
+    untrusted: Option<&(usize, String)>,
+) -> Vec<Check> {
     let Some(policy) = policy else {
         return vec![
             not_checked("policy", "--policy"),
@@ -721,6 +757,28 @@ fn policy_checks(parsed: &Parsed, policy: Option<&Policy>, signer_fp: &str) -> V
             problems.push(format!(
                 "the token's serial is not {serial:?}, the one the policy pins"
             ));
+        }
+    }
+    if let Some(pinned) = policy.module_sha256.as_ref().filter(|_| token_reached) {
+        if token["module_sha256"] != pinned.as_str() {
+            problems.push(format!(
+                "the token line records the module SHA-256 {}, but the policy pins module_sha256 = {pinned}",
+                token["module_sha256"].as_str().unwrap_or("(none)")
+            ));
+        }
+    }
+    if let Some(pinned) = policy.module_path.as_ref().filter(|_| token_reached) {
+        if token["module"] != pinned.display().to_string().as_str() {
+            problems.push(format!(
+                "the token line records the module {}, but the policy pins module_path = {}",
+                token["module"].as_str().unwrap_or("(none)"),
+                pinned.display()
+            ));
+        }
+    }
+    if policy.require_trusted_wrapping {
+        if let Some(why) = untrusted_generate(parsed, untrusted) {
+            problems.push(why);
         }
     }
     checks.push(match problems.first() {
@@ -1822,6 +1880,9 @@ struct Stream<'a> {
     structure: Structure,
     kcvs: Kcvs,
     outputs: Outputs<'a>,
+    /// The first generated (or resumed) key whose template lacks `CKA_WRAP_WITH_TRUSTED`: its
+    /// line and label.
+    untrusted: Option<(usize, String)>,
     /// Whether the line before is a finish line.
     after_finish: bool,
 }
@@ -1837,6 +1898,7 @@ impl<'a> Stream<'a> {
             structure: Structure::new(),
             kcvs: Kcvs::new(),
             outputs: Outputs::new(outputs_dir),
+            untrusted: None,
             after_finish: false,
         }
     }
@@ -1854,6 +1916,7 @@ impl<'a> Stream<'a> {
                     || self.steps.wants(s)
                     || self.structure.wants(s)
                     || self.outputs.wants(s)
+                    || (self.untrusted.is_none() && matches!(s, "generated" | "resumed"))
             });
         let map = if wanted { parse_line(raw) } else { None };
         self.parsed
@@ -1869,6 +1932,12 @@ impl<'a> Stream<'a> {
                 self.steps.feed(i, step, data.unwrap_or(&Value::Null));
             }
             self.structure.feed(i, step, data);
+            if let (Some(data), "generated" | "resumed", None) = (data, step, &self.untrusted) {
+                if data["key"]["template"]["CKA_WRAP_WITH_TRUSTED"] != "true" {
+                    let label = data["key"]["label"].as_str().unwrap_or_default();
+                    self.untrusted = Some((i, label.to_owned()));
+                }
+            }
             if let Some(data) = data {
                 self.outputs.feed(i, step, data);
             }
@@ -1902,6 +1971,7 @@ impl<'a> Stream<'a> {
             mut structure,
             mut kcvs,
             mut outputs,
+            mut untrusted,
             ..
         } = self;
         if cut_short {
@@ -1913,6 +1983,7 @@ impl<'a> Stream<'a> {
             steps = Steps::new();
             structure = Structure::new();
             kcvs = Kcvs::new();
+            untrusted = None;
             outputs = Outputs::new(outputs_dir);
         }
         let signer_fp = signer.fingerprint.clone();
@@ -1924,7 +1995,12 @@ impl<'a> Stream<'a> {
         } else {
             checks.push(not_checked("seal", "an intact chain"));
         }
-        checks.extend(policy_checks(&parsed, policy.as_ref(), &signer_fp));
+        checks.extend(policy_checks(
+            &parsed,
+            policy.as_ref(),
+            &signer_fp,
+            untrusted.as_ref(),
+        ));
         checks.push(if chain_ok {
             structure.check()
         } else {

@@ -606,3 +606,182 @@ fn output_directories_are_judged_alike() {
         ),
     );
 }
+
+/// The SHA-256 (hex) of a file.
+fn sha256_file(path: &Path) -> String {
+    use sha2::{Digest as _, Sha256};
+    hex::encode(Sha256::digest(std::fs::read(path).unwrap()))
+}
+
+/// Adds `lines` to the policy, before its first custodian.
+fn pin_in_policy(c: &Ceremony, lines: &str) {
+    let text = std::fs::read_to_string(path(c, "policy.toml")).unwrap();
+    let text = text.replacen("\n[[custodians]]", &format!("{lines}\n\n[[custodians]]"), 1);
+    std::fs::write(path(c, "policy.toml"), text).unwrap();
+}
+
+/// The policy's pins, checked by all three verifiers against what the token line records: a
+/// PIN holder who loaded another module (its digest recorded) or recorded none re-seals in vain —
+/// INVALID, naming both digests. With `require_trusted_wrapping`, a plan generating a key without
+/// `wrap_with_trusted` is INVALID too.
+#[test]
+fn the_module_the_policy_pins_is_the_one_recorded() {
+    let c = Ceremony::new(&["us-east-1"]);
+    let module = sha256_file(&c.token.module);
+    pin_in_policy(&c, &format!("module_sha256 = \"{module}\""));
+    c.run_approved("t.jsonl");
+    low_s_seal(&path(&c, "t.jsonl"));
+    let (signer, policy) = (path(&c, "signer.pem"), path(&c, "policy.toml"));
+    let original = values(&c, "t.jsonl");
+    let token = at(&original, "token");
+    let policy_line = at(&original, "policy");
+    // Until `ceremony run` records the module's digest, the intact record has none to match.
+    match original[token]["data"]["module_sha256"].as_str() {
+        Some(recorded) => {
+            assert_eq!(recorded, module);
+            all_three(
+                &path(&c, "t.jsonl"),
+                &signer,
+                Some(&policy),
+                None,
+                0,
+                VERIFIED,
+            );
+        }
+        None => {
+            all_three(
+                &path(&c, "t.jsonl"),
+                &signer,
+                Some(&policy),
+                None,
+                1,
+                &format!(
+                    "INVALID: policy check failed at line {policy_line}: the token line records the module SHA-256 (none), but the policy pins module_sha256 = {module} (exit 1)"
+                ),
+            );
+        }
+    }
+    let other = sha256_file(Path::new("/bin/true"));
+    let mut v = original.clone();
+    v[token]["data"]["module_sha256"] = json!(other);
+    let file = path(&c, "other-module.jsonl");
+    write_lines(&file, &pin_holder_reseal(&c.token, "ceremony-signer", &v));
+    all_three(
+        &file,
+        &signer,
+        Some(&policy),
+        None,
+        1,
+        &format!(
+            "INVALID: policy check failed at line {policy_line}: the token line records the module SHA-256 {other}, but the policy pins module_sha256 = {module} (exit 1)"
+        ),
+    );
+    let mut v = original.clone();
+    v[token]["data"]
+        .as_object_mut()
+        .unwrap()
+        .remove("module_sha256");
+    let file = path(&c, "no-module.jsonl");
+    write_lines(&file, &pin_holder_reseal(&c.token, "ceremony-signer", &v));
+    all_three(
+        &file,
+        &signer,
+        Some(&policy),
+        None,
+        1,
+        &format!(
+            "INVALID: policy check failed at line {policy_line}: the token line records the module SHA-256 (none), but the policy pins module_sha256 = {module} (exit 1)"
+        ),
+    );
+
+    // A policy requiring trusted wrapping, recorded by a PIN holder over a plan that does not.
+    pin_in_policy(&c, "require_trusted_wrapping = true");
+    let strict = sha256_file(&policy);
+    let mut v = original.clone();
+    v[token]["data"]["module_sha256"] = json!(module);
+    v[policy_line]["data"]["sha256"] = json!(strict);
+    let file = path(&c, "untrusted.jsonl");
+    write_lines(&file, &pin_holder_reseal(&c.token, "ceremony-signer", &v));
+    all_three(
+        &file,
+        &signer,
+        Some(&policy),
+        None,
+        1,
+        &format!(
+            "INVALID: policy check failed at line {policy_line}: steps[0] of the plan generates \"payments-2026\" without wrap_with_trusted, but the policy requires trusted wrapping (exit 1)"
+        ),
+    );
+}
+
+/// `witnesses_required = 2`: a sealed, completed record that fewer witnesses of the policy
+/// co-signed is not VERIFIED but INCOMPLETE (exit 3) in all three, saying how many; once wendy
+/// (`witness sign`) and dave (`ssh-keygen -Y sign`, then `witness add`) have co-signed, VERIFIED.
+#[test]
+fn witnesses_required_unmet_then_met() {
+    let c = Ceremony::new(&["us-east-1"]);
+    let mut text = std::fs::read_to_string(path(&c, "policy.toml")).unwrap();
+    text.push_str(&format!(
+        "\n[[witnesses]]\nname = \"dave\"\nssh_key = \"{}\"\n",
+        c.person("dave").public()
+    ));
+    std::fs::write(path(&c, "policy.toml"), text).unwrap();
+    pin_in_policy(&c, "witnesses_required = 2");
+    c.run_approved("t.jsonl");
+    let t = path(&c, "t.jsonl");
+    low_s_seal(&t);
+    let (signer, policy) = (path(&c, "signer.pem"), path(&c, "policy.toml"));
+    let incomplete = |n: usize| {
+        format!(
+            "INCOMPLETE: sealed and completed, but {n} of 2 required witnesses have co-signed (exit 3)"
+        )
+    };
+    let outs = all_three(&t, &signer, Some(&policy), None, 3, &incomplete(0));
+    for which in [1, 2] {
+        assert!(
+            stdout(&outs, which).ends_with(
+                "verdict: INCOMPLETE: sealed and completed, but 0 of 2 required witnesses have co-signed (exit 3)\n"
+            ),
+            "{}",
+            stdout(&outs, which)
+        );
+    }
+    assert!(witness(&c, "t.jsonl", "wendy").status.success());
+    all_three(&t, &signer, Some(&policy), None, 3, &incomplete(1));
+    // Without the policy nothing counts witnesses: NOT APPROVED, as ever.
+    all_three(&t, &signer, None, None, 4, NOT_APPROVED);
+
+    // Dave signs elsewhere with ssh-keygen; keyrite witness add appends his line.
+    let message =
+        run_ok(
+            c.token
+                .keyrite()
+                .args(["witness", "message", "t.jsonl", "--signer", "signer.pem"]),
+        );
+    std::fs::write(path(&c, "seal.head"), message).unwrap();
+    run_ok(
+        Command::new("ssh-keygen")
+            .args(["-q", "-Y", "sign", "-n", "keyrite-witness", "-f"])
+            .arg(&c.person("dave").key)
+            .arg(path(&c, "seal.head")),
+    );
+    run_ok(c.token.keyrite().args([
+        "witness",
+        "add",
+        "t.jsonl",
+        "--signature",
+        "seal.head.sig",
+        "--signer",
+        "signer.pem",
+        "--policy",
+        "policy.toml",
+    ]));
+    let outs = all_three(&t, &signer, Some(&policy), None, 0, VERIFIED);
+    assert!(
+        stdout(&outs, 0).contains(
+            "  witnesses  passed       2 of 2 required witnesses have co-signed: wendy, dave\n"
+        ),
+        "{}",
+        stdout(&outs, 0)
+    );
+}

@@ -14,8 +14,13 @@ fingerprint and its low-S ECDSA P-256 signature over the chain head. Each witnes
 signature (PROTOCOL.sshsig, Ed25519, ECDSA or RSA keys) must verify over the seal under the key
 it carries, whose fingerprint must be the recorded key_fingerprint; with a policy, the key must
 be a witness of it by that name. With --policy POLICY (the policy TOML, read with
-tomllib) it also checks that the transcript's policy line records the SHA-256 of that file and
-that the seal's signer is the policy's signer_fingerprint. It does not check the custodians'
+tomllib) it also checks that the transcript's policy line records the SHA-256 of that file, that
+the seal's signer is the policy's signer_fingerprint, that the token line records the module
+the policy pins (module_sha256 against data.module_sha256, module_path against data.module),
+that with require_trusted_wrapping every generate step of the recorded plan has
+wrap_with_trusted and every generated key's template CKA_WRAP_WITH_TRUSTED "true", that each
+witness is a witness of the policy (its inline [[witnesses]]), and that at least
+witnesses_required of them co-signed (fewer: exit 3). It does not check the custodians'
 approvals (SSH signatures); scripts/verify-with-openssl does, with ssh-keygen. Without a policy
 (--no-policy: one of the two must be given) nothing says a quorum approved the record, so the
 best verdict is NOT APPROVED (exit 4), never 0.
@@ -27,7 +32,7 @@ scripts/verify-with-openssl:
      here says a quorum approved ("NOT APPROVED (no policy: quorum not checked)")
   3  an intact record that is not a completed ceremony: every line valid and chained but no
      seal (an unsealed prefix: a crash, a truncated file), or sealed and valid with a finish
-     line that says "failed"
+     line that says "failed", or fewer witnesses than the policy's witnesses_required
   1  invalid: anything else
   2  usage error: wrong arguments (neither --policy nor --no-policy), a file that cannot be
      read, a SIGNER_PEM that is not an ECDSA P-256 public key, a POLICY that is not TOML
@@ -433,7 +438,45 @@ def check_policy(lines, seal, fingerprint, policy):
     recorded = data.get("sha256") if isinstance(data, dict) else None
     if recorded != digest:
         return False, f"line {at}: the policy line records the SHA-256 {show(recorded)}, but POLICY's is {digest}"
+    token = next((l for l in lines if l["step"] == "token"), None)
+    if token is not None or seal is not None:
+        tdata = token["data"] if token is not None and isinstance(token["data"], dict) else {}
+        pinned = pol.get("module_sha256")
+        if isinstance(pinned, str) and tdata.get("module_sha256") != pinned.lower():
+            got = tdata.get("module_sha256") if isinstance(tdata.get("module_sha256"), str) else "(none)"
+            return False, f"line {at}: the token line records the module SHA-256 {got}, but the policy pins module_sha256 = {pinned.lower()}"
+        pinned = pol.get("module_path")
+        if isinstance(pinned, str) and tdata.get("module") != pinned:
+            got = tdata.get("module") if isinstance(tdata.get("module"), str) else "(none)"
+            return False, f"line {at}: the token line records the module {show(got)}, but the policy pins module_path = {pinned}"
+    if pol.get("require_trusted_wrapping") is True:
+        why = untrusted_generate(lines)
+        if why:
+            return False, f"line {at}: {why}"
     return True, f"line {at} records the policy's SHA-256 {digest}; it names the signer {want}"
+
+
+def untrusted_generate(lines):
+    """Why the record does not show every key made wrappable only under trusted keys, or None: a
+    generate step of the recorded plan without wrap_with_trusted, or a generated (or resumed) key
+    whose template lacks CKA_WRAP_WITH_TRUSTED."""
+    plan = next((l for l in lines if l["step"] == "plan"), None)
+    text = plan["data"].get("text") if plan is not None and isinstance(plan["data"], dict) else None
+    try:
+        steps = tomllib.loads(text).get("steps", []) if isinstance(text, str) else []
+    except tomllib.TOMLDecodeError:
+        steps = []
+    for k, step in enumerate(steps if isinstance(steps, list) else []):
+        if isinstance(step, dict) and step.get("action") == "generate" and step.get("wrap_with_trusted") is not True:
+            return f"steps[{k}] of the plan generates {show(step.get('key_label'))} without wrap_with_trusted, but the policy requires trusted wrapping"
+    for i, l in enumerate(lines):
+        if l["step"] in ("generated", "resumed"):
+            key = l["data"].get("key") if isinstance(l["data"], dict) else None
+            template = key.get("template") if isinstance(key, dict) else None
+            if not (isinstance(template, dict) and template.get("CKA_WRAP_WITH_TRUSTED") == "true"):
+                label = key.get("label") if isinstance(key, dict) else None
+                return f"the key {show(label)} was generated without CKA_WRAP_WITH_TRUSTED (line {i}), but the policy requires trusted wrapping"
+    return None
 
 
 def read_regular(path):
@@ -668,6 +711,10 @@ def verify(transcript_path, signer_path, policy_path, outputs=None):
         results["outcome"] = ("FAIL", f"line {seal - 1}: the finish line says \"failed\"")
         return results, 3, "INCOMPLETE: a valid, sealed record of a ceremony that failed"
     results["outcome"] = ("PASS", f"line {seal - 1}: the finish line says \"completed\"")
+    required = policy[1].get("witnesses_required", 0) if policy else 0
+    if isinstance(required, int) and len(names) < required:
+        results["witnesses"] = ("FAIL", f"{len(names)} of {required} required witnesses have co-signed")
+        return results, 3, f"INCOMPLETE: sealed and completed, but {len(names)} of {required} required witnesses have co-signed"
     if policy is None:
         return results, 4, "NOT APPROVED (no policy: quorum not checked): a sealed record of a completed ceremony, verified without a policy"
     return results, 0, "VALID: a sealed record of a completed ceremony"
