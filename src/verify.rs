@@ -771,7 +771,9 @@ fn policy_checks(
         if token["module"] != pinned.display().to_string().as_str() {
             problems.push(format!(
                 "the token line records the module {}, but the policy pins module_path = {}",
-                token["module"].as_str().unwrap_or("(none)"),
+                token["module"]
+                    .as_str()
+                    .map_or_else(|| "(none)".to_owned(), |m| format!("{m:?}")),
                 pinned.display()
             ));
         }

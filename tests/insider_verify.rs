@@ -621,14 +621,20 @@ fn pin_in_policy(c: &Ceremony, lines: &str) {
 }
 
 /// The policy's pins, checked by all three verifiers against what the token line records: a
-/// PIN holder who loaded another module (its digest recorded) or recorded none re-seals in vain —
-/// INVALID, naming both digests. With `require_trusted_wrapping`, a plan generating a key without
+/// PIN holder who loaded another module (its digest recorded), recorded none, or loaded it from
+/// another path re-seals in vain — INVALID, naming both digests (or paths). With `require_trusted_wrapping`, a plan generating a key without
 /// `wrap_with_trusted` is INVALID too.
 #[test]
 fn the_module_the_policy_pins_is_the_one_recorded() {
     let c = Ceremony::new(&["us-east-1"]);
     let module = sha256_file(&c.token.module);
-    pin_in_policy(&c, &format!("module_sha256 = \"{module}\""));
+    pin_in_policy(
+        &c,
+        &format!(
+            "module_sha256 = \"{module}\"\nmodule_path = \"{}\"",
+            c.token.module.display()
+        ),
+    );
     c.run_approved("t.jsonl");
     low_s_seal(&path(&c, "t.jsonl"));
     let (signer, policy) = (path(&c, "signer.pem"), path(&c, "policy.toml"));
@@ -691,6 +697,24 @@ fn the_module_the_policy_pins_is_the_one_recorded() {
         1,
         &format!(
             "INVALID: policy check failed at line {policy_line}: the token line records the module SHA-256 (none), but the policy pins module_sha256 = {module} (exit 1)"
+        ),
+    );
+
+    // The module the policy pins by its digest, recorded as loaded from another path.
+    let mut v = original.clone();
+    v[token]["data"]["module_sha256"] = json!(module);
+    v[token]["data"]["module"] = json!("/opt/evil/libpkcs11.so");
+    let file = path(&c, "other-path.jsonl");
+    write_lines(&file, &pin_holder_reseal(&c.token, "ceremony-signer", &v));
+    all_three(
+        &file,
+        &signer,
+        Some(&policy),
+        None,
+        1,
+        &format!(
+            "INVALID: policy check failed at line {policy_line}: the token line records the module \"/opt/evil/libpkcs11.so\", but the policy pins module_path = {} (exit 1)",
+            c.token.module.display()
         ),
     );
 

@@ -32,7 +32,8 @@ pub fn rechain_edited(values: &[Value], edit: impl Fn(usize, String) -> String) 
     out
 }
 
-/// Re-seals with a P-256 key that is not the token's.
+/// Re-seals with a P-256 key that is not the token's (low-S, as keyrite seals: only the key
+/// gives it away).
 pub fn reseal(lines: &[String], key: &p256::ecdsa::SigningKey) -> Vec<String> {
     use base64::Engine as _;
     use p256::ecdsa::signature::hazmat::PrehashSigner as _;
@@ -46,6 +47,7 @@ pub fn reseal(lines: &[String], key: &p256::ecdsa::SigningKey) -> Vec<String> {
     let mut out = rechain(&values);
     let head = Sha256::digest(out[seal - 1].as_bytes());
     let sig: p256::ecdsa::Signature = key.sign_prehash(&head).unwrap();
+    let sig = sig.normalize_s().unwrap_or(sig);
     let der = key.verifying_key().to_public_key_der().unwrap();
     let mut v: Value = serde_json::from_str(&out[seal]).unwrap();
     v["signer"] = Value::from(hex::encode(Sha256::digest(der.as_bytes())));
