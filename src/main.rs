@@ -101,7 +101,9 @@ fn verify(args: cli::VerifyArgs) -> Result<ExitCode, Error> {
             let state = match w.verified {
                 Some(true) => "signature verified",
                 Some(false) => "signature does NOT verify",
-                None => "signature not checked (no --policy)",
+                None => {
+                    "signature verifies under the key it carries (no --policy: not held to the policy's witnesses)"
+                }
             };
             println!(
                 "  witness {:?} ({}), line {}: {state}",
