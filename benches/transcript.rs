@@ -10,7 +10,8 @@
 //! template, KCV, KMS key id, mechanism, output file digests), a `finish` line, and the seal: the
 //! token's signer key signs the chain head with `CKM_ECDSA`, as `keyrite ceremony run` does.
 //! Lines are written unsynced and made durable once, by the seal. No plan, policy or approvals:
-//! `keyrite verify OUT --signer PEM` checks the chain, the seal and the KCVs.
+//! `keyrite verify OUT --signer PEM --no-policy` checks the chain, the seal and the KCVs (the
+//! verdict: NOT APPROVED, exit 4, as no policy approved it).
 #![allow(missing_docs)]
 
 use std::path::PathBuf;

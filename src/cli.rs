@@ -110,9 +110,14 @@ pub struct VerifyArgs {
     /// The ceremony signer's public key (PEM): the trust anchor, never taken from the transcript.
     #[arg(long, value_name = "PEM")]
     pub signer: PathBuf,
-    /// The policy: checks its digest, the quorum and the witnesses.
-    #[arg(long, value_name = "FILE")]
+    /// The policy: checks its digest, the quorum and the witnesses. Required unless
+    /// --no-policy is given.
+    #[arg(long, value_name = "FILE", conflicts_with = "no_policy")]
     pub policy: Option<PathBuf>,
+    /// Verify without a policy: no quorum is checked, so the verdict is at best NOT APPROVED
+    /// (exit 4), never VERIFIED.
+    #[arg(long)]
+    pub no_policy: bool,
     /// The plan: checks it and every file it names against the digest the custodians signed.
     #[arg(long, value_name = "FILE")]
     pub plan: Option<PathBuf>,

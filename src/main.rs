@@ -56,6 +56,15 @@ fn verify(args: cli::VerifyArgs) -> Result<ExitCode, Error> {
         );
         Ok(ExitCode::from(2))
     };
+    if args.policy.is_none() && !args.no_policy {
+        eprintln!(
+            "keyrite: verify needs the policy: without it no quorum is checked, and nothing says who approved the transcript"
+        );
+        eprintln!(
+            "Give --policy POLICY (the policy the ceremony ran under), or --no-policy to verify without it (the verdict is then NOT APPROVED, exit 4)."
+        );
+        return Ok(ExitCode::from(2));
+    }
     if let Some(path) = &args.report {
         if let Err(e) = keyrite::output::check_absent(path) {
             return report_failed(e);
@@ -92,7 +101,9 @@ fn verify(args: cli::VerifyArgs) -> Result<ExitCode, Error> {
             let state = match w.verified {
                 Some(true) => "signature verified",
                 Some(false) => "signature does NOT verify",
-                None => "signature not checked (no --policy)",
+                None => {
+                    "signature verifies under the key it carries (no --policy: not held to the policy's witnesses)"
+                }
             };
             println!(
                 "  witness {:?} ({}), line {}: {state}",

@@ -35,6 +35,7 @@ h2 { font-size: 1.25rem; margin: 2rem 0 .5rem; padding-bottom: .2rem; border-bot
   border: 2px solid; margin: 0 0 .5rem; }
 .verdict-verified { color: var(--ok); background: var(--ok-bg); }
 .verdict-incomplete { color: var(--warn); background: var(--warn-bg); }
+.verdict-not-approved { color: var(--warn); background: var(--warn-bg); }
 .verdict-invalid { color: var(--bad); background: var(--bad-bg); }
 .summary { margin: .25rem 0; }
 .broken { font-weight: 700; color: var(--bad); }
@@ -191,6 +192,11 @@ fn verdict_words(v: Verdict) -> (&'static str, &'static str, &'static str) {
             "INVALID",
             "verdict-invalid",
             "exit 1: something was altered or does not verify",
+        ),
+        Verdict::NotApproved => (
+            "NOT APPROVED (no policy: quorum not checked)",
+            "verdict-not-approved",
+            "exit 4: sealed, completed, and every check that ran passed, but verified without a policy",
         ),
     }
 }

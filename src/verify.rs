@@ -68,15 +68,19 @@ pub enum Verdict {
     Incomplete,
     /// Something was altered or does not verify.
     Invalid,
+    /// Sealed, completed, and every check that ran passed, but verified without a policy
+    /// (`--no-policy`): nothing says a quorum approved it.
+    NotApproved,
 }
 
 impl Verdict {
-    /// The documented exit code: 0, 3 or 1.
+    /// The documented exit code: 0, 3, 1 or 4.
     pub fn exit_code(self) -> u8 {
         match self {
             Verdict::Verified => 0,
             Verdict::Incomplete => 3,
             Verdict::Invalid => 1,
+            Verdict::NotApproved => 4,
         }
     }
 }
@@ -352,10 +356,19 @@ impl Chain {
         }
     }
 
-    /// Feeds line `i`, read as `head`, whose SHA-256 is `digest`.
-    fn feed(&mut self, i: usize, head: Option<&Head<'_>>, digest: [u8; 32]) {
+    /// Feeds line `i`, its exact bytes `raw` read as `head`, whose SHA-256 is `digest`.
+    fn feed(&mut self, i: usize, raw: &[u8], head: Option<&Head<'_>>, digest: [u8; 32]) {
         if self.broken.is_none() {
-            if let Err(e) = check_head(i, head, &self.head) {
+            // serde_json refuses a number beyond f64 (1e400) as it builds the line: name it.
+            let number = || {
+                serde_json::from_slice::<serde::de::IgnoredAny>(raw).is_ok()
+                    && matches!(check_tokens(raw), Err(LineError::Number { .. }))
+            };
+            let checked = match head {
+                None if number() => check_tokens(raw),
+                _ => check_head(i, head, &self.head).and_then(|()| check_tokens(raw)),
+            };
+            if let Err(e) = checked {
                 self.broken = Some((e, i));
             }
         }
@@ -424,6 +437,80 @@ pub enum LineError {
     /// `prev` is not the chain head before the line.
     #[error("prev is not the SHA-256 of the previous line's bytes")]
     Prev,
+    /// A number that is not a canonical integer of 64 bits.
+    #[error(
+        "the number {found} is not a canonical integer (digits only, no fraction, exponent or -0, within 64 bits)"
+    )]
+    Number {
+        /// The number as written (its first 40 characters).
+        found: String,
+    },
+    /// Objects and arrays nested deeper than [`MAX_DEPTH`].
+    #[error("nested deeper than {MAX_DEPTH} levels")]
+    Depth,
+}
+
+/// How deep objects and arrays may nest in a line (the line's own object is level 1): the same
+/// limit in all three verifiers.
+pub const MAX_DEPTH: usize = 64;
+
+/// Checks what the JSON grammar leaves open, on the exact bytes of a line that parses: every
+/// number is a canonical integer that fits 64 bits (`-?(0|[1-9][0-9]*)`, not `-0`, between
+/// -2^63 and 2^64-1), and nothing nests deeper than [`MAX_DEPTH`]. Every line is held to it,
+/// witness lines included, so no verifier reads a number or a depth another would refuse.
+fn check_tokens(raw: &[u8]) -> Result<(), LineError> {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    let mut i = 0;
+    while i < raw.len() {
+        let b = raw[i];
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            i += 1;
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'{' | b'[' => {
+                depth += 1;
+                if depth > MAX_DEPTH {
+                    return Err(LineError::Depth);
+                }
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            b'-' | b'0'..=b'9' => {
+                let end = raw[i..]
+                    .iter()
+                    .position(|c| !matches!(c, b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9'))
+                    .map_or(raw.len(), |n| i + n);
+                let text = String::from_utf8_lossy(&raw[i..end]);
+                if !canonical_integer(&text) {
+                    return Err(LineError::Number {
+                        found: text.chars().take(40).collect(),
+                    });
+                }
+                i = end;
+                continue;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    Ok(())
+}
+
+/// `-?(0|[1-9][0-9]*)`, not `-0`, and within i64 or u64.
+fn canonical_integer(text: &str) -> bool {
+    let digits = text.strip_prefix('-').unwrap_or(text);
+    let form = !digits.is_empty()
+        && digits.bytes().all(|c| c.is_ascii_digit())
+        && (digits == "0" || !digits.starts_with('0'))
+        && text != "-0";
+    form && (text.parse::<i64>().is_ok() || text.parse::<u64>().is_ok())
 }
 
 /// Checks a line parsed by [`parse_line`] against the format: exactly the format's fields (the
@@ -558,12 +645,20 @@ fn check_seal(parsed: &mut Parsed, signer: &p256::PublicKey, signer_fp: &str) ->
             base64::engine::general_purpose::STANDARD.decode(s).ok()
         })
         .and_then(|der| p256::ecdsa::Signature::from_der(&der).ok());
+    parsed.seal = Some(i);
+    // A high-S signature is the twin of a valid low-S one: anyone could make a second seal line.
+    if signature.is_some_and(|sig| sig.normalize_s().is_some()) {
+        return failed(
+            name,
+            "the signature is high-S (s > n/2): keyrite seals with low-S only, so this seal line is not one keyrite made",
+            Some(i),
+        );
+    }
     let verified = signature.is_some_and(|sig| {
         p256::ecdsa::VerifyingKey::from(signer)
             .verify_prehash(&head, &sig)
             .is_ok()
     });
-    parsed.seal = Some(i);
     if verified {
         passed(
             name,
@@ -578,7 +673,43 @@ fn check_seal(parsed: &mut Parsed, signer: &p256::PublicKey, signer_fp: &str) ->
     }
 }
 
-fn policy_checks(parsed: &Parsed, policy: Option<&Policy>, signer_fp: &str) -> Vec<Check> {
+/// With `require_trusted_wrapping`: why the record does not show every key made wrappable only
+/// under trusted keys — a generate step of the recorded plan without `wrap_with_trusted`, or a
+/// generated (or resumed) key whose template lacks `CKA_WRAP_WITH_TRUSTED` (`untrusted`, the
+/// first such line and its label).
+fn untrusted_generate(parsed: &Parsed, untrusted: Option<&(usize, String)>) -> Option<String> {
+    let text = parsed
+        .data("plan")
+        .and_then(|d| d["text"].as_str())
+        .unwrap_or_default();
+    if let Ok(plan) = Plan::from_bytes(Path::new("plan.toml"), text.as_bytes().to_vec(), false) {
+        for (i, step) in plan.steps.iter().enumerate() {
+            if let Step::Generate {
+                key_label,
+                wrap_with_trusted: false,
+                ..
+            } = step
+            {
+                return Some(format!(
+                    "steps[{i}] of the plan generates {:?} without wrap_with_trusted, but the policy requires trusted wrapping",
+                    key_label.as_str()
+                ));
+            }
+        }
+    }
+    untrusted.map(|(line, label)| {
+        format!(
+            "the key {label:?} was generated without CKA_WRAP_WITH_TRUSTED (line {line}), but the policy requires trusted wrapping"
+        )
+    })
+}
+
+fn policy_checks(
+    parsed: &Parsed,
+    policy: Option<&Policy>,
+    signer_fp: &str,
+    untrusted: Option<&(usize, String)>,
+) -> Vec<Check> {
     let Some(policy) = policy else {
         return vec![
             not_checked("policy", "--policy"),
@@ -632,6 +763,30 @@ fn policy_checks(parsed: &Parsed, policy: Option<&Policy>, signer_fp: &str) -> V
             problems.push(format!(
                 "the token's serial is not {serial:?}, the one the policy pins"
             ));
+        }
+    }
+    if let Some(pinned) = policy.module_sha256.as_ref().filter(|_| token_reached) {
+        if token["module_sha256"] != pinned.as_str() {
+            problems.push(format!(
+                "the token line records the module SHA-256 {}, but the policy pins module_sha256 = {pinned}",
+                token["module_sha256"].as_str().unwrap_or("(none)")
+            ));
+        }
+    }
+    if let Some(pinned) = policy.module_path.as_ref().filter(|_| token_reached) {
+        if token["module"] != pinned.display().to_string().as_str() {
+            problems.push(format!(
+                "the token line records the module {}, but the policy pins module_path = {}",
+                token["module"]
+                    .as_str()
+                    .map_or_else(|| "(none)".to_owned(), |m| format!("{m:?}")),
+                pinned.display()
+            ));
+        }
+    }
+    if policy.require_trusted_wrapping {
+        if let Some(why) = untrusted_generate(parsed, untrusted) {
+            problems.push(why);
         }
     }
     checks.push(match problems.first() {
@@ -1075,6 +1230,147 @@ impl StepsRun {
     }
 }
 
+/// The step names keyrite records; a line under any other name is refused.
+pub const KNOWN_STEPS: [&str; 22] = [
+    "policy",
+    "plan",
+    "approvals",
+    "token",
+    "login",
+    "resume",
+    "resumed",
+    "check",
+    "marker",
+    "generate",
+    "generated",
+    "wrap",
+    "wrapped",
+    "rewrap",
+    "rewrapped",
+    "destroy",
+    "destroyed",
+    "failure",
+    "finish",
+    "seal",
+    "witness",
+    "request",
+];
+
+/// Whether a resume line's data names the interrupted record by its SHA-256 (64 hex digits).
+fn names_a_record(data: &Value) -> bool {
+    data["sha256"]
+        .as_str()
+        .is_some_and(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// The structure check, fed line by line: only known step names; at most one finish line, and
+/// nothing but the seal after it; a failure line if and only if the finish says `failed`;
+/// `resumed` lines only after a `resume` line that names the interrupted record by its SHA-256,
+/// and only for a generated key (a resume re-does every wrap).
+struct Structure {
+    /// The first problem found, and its line.
+    broken: Option<(String, usize)>,
+    /// The finish line: its index and outcome.
+    finish: Option<(usize, Value)>,
+    /// The first failure line.
+    failure: Option<usize>,
+    /// The first resume line that names a record.
+    resume: Option<usize>,
+    /// The line before, if it is a finish line.
+    after_finish: Option<usize>,
+}
+
+impl Structure {
+    fn new() -> Self {
+        Structure {
+            broken: None,
+            finish: None,
+            failure: None,
+            resume: None,
+            after_finish: None,
+        }
+    }
+
+    /// Whether a line of `step` must be fed with its data.
+    fn wants(&self, step: &str) -> bool {
+        self.broken.is_none() && matches!(step, "finish" | "resume" | "resumed")
+    }
+
+    fn feed(&mut self, line: usize, step: &str, data: Option<&Value>) {
+        if self.broken.is_none() {
+            self.broken = self
+                .problem(step, data.unwrap_or(&Value::Null))
+                .map(|why| (why, line));
+        }
+        if step == "finish" && self.finish.is_none() {
+            let outcome = data.map_or(Value::Null, |d| d["outcome"].clone());
+            self.finish = Some((line, outcome));
+        }
+        self.after_finish = (step == "finish").then_some(line);
+        match step {
+            "failure" => {
+                self.failure.get_or_insert(line);
+            }
+            "resume" if names_a_record(data.unwrap_or(&Value::Null)) => {
+                self.resume.get_or_insert(line);
+            }
+            _ => {}
+        }
+    }
+
+    /// What is wrong with a `step` line with `data` where it stands, if anything.
+    fn problem(&self, step: &str, data: &Value) -> Option<String> {
+        if !KNOWN_STEPS.contains(&step) {
+            return Some(format!(
+                "unknown step {:?}: keyrite records no such step",
+                step.chars().take(40).collect::<String>()
+            ));
+        }
+        if let (Some((first, _)), "finish") = (&self.finish, step) {
+            return Some(format!("a second finish line (the first is line {first})"));
+        }
+        if let (Some(finish), false) = (self.after_finish, step == "seal") {
+            return Some(format!(
+                "a {step:?} line after the finish line (line {finish}): only the seal may follow it"
+            ));
+        }
+        match step {
+            "resumed" if self.resume.is_none() => Some(
+                "a resumed line without a resume line before it naming the interrupted record (data.sha256)"
+                    .to_owned(),
+            ),
+            "resumed" if data["action"] != "generate" => Some(format!(
+                "a resumed line with data.action {}: a resume carries over only generated keys and re-does every wrap",
+                data["action"]
+            )),
+            _ => None,
+        }
+    }
+
+    fn check(self) -> Check {
+        let name = "structure";
+        if let Some((why, line)) = self.broken {
+            return failed(name, why, Some(line));
+        }
+        match (&self.finish, self.failure) {
+            (Some((line, outcome)), Some(failure)) if outcome == "completed" => failed(
+                name,
+                format!("a failure line (line {failure}), but the finish line says \"completed\""),
+                Some(*line),
+            ),
+            (Some((line, outcome)), None) if outcome == "failed" => failed(
+                name,
+                "the finish line says \"failed\", but no failure line records why",
+                Some(*line),
+            ),
+            _ => passed(
+                name,
+                "known steps only; one finish line, consistent with the failure lines, before the seal; resumed keys under a resume line",
+            ),
+        }
+    }
+}
+
 /// The KCV check, fed line by line: the same key label has the same KCV wherever it appears
 /// (the first line naming a key's KCV fixes it).
 struct Kcvs {
@@ -1169,47 +1465,88 @@ impl<'a> Outputs<'a> {
             return;
         };
         let here = dir.join(base);
-        if let Some(files) = d["files"].as_object() {
-            for (file, digest) in files {
-                // The names come from the transcript: only a plain file directly in the output
-                // directory is read (never a path elsewhere, a FIFO or a device that would hang).
-                let path = here.join(file);
-                let plain = !file.is_empty()
-                    && file != "."
-                    && file != ".."
-                    && !file.contains('/')
-                    && std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_file());
-                let actual = if plain {
-                    crate::input::read(&path, crate::input::MAX_SMALL)
-                        .map(|b| hex::encode(Sha256::digest(b)))
-                        .ok()
-                } else {
-                    None
-                };
-                if actual.as_deref() != digest.as_str() {
-                    self.broken[kind] = Some(failed(
-                        "outputs",
-                        format!(
-                            "{} differs from the transcript (or is missing)",
-                            here.join(file).display()
-                        ),
-                        Some(line),
-                    ));
-                    return;
-                }
-                self.files += 1;
+        let broken = |why: String| Some(failed("outputs", why, Some(line)));
+        // The directory itself, never through a symlink.
+        match std::fs::symlink_metadata(&here) {
+            Ok(m) if m.file_type().is_symlink() => {
+                self.broken[kind] = broken(format!(
+                    "{} is a symlink: an output directory is never followed",
+                    here.display()
+                ));
+                return;
+            }
+            Ok(m) if m.is_dir() => {}
+            _ => {
+                self.broken[kind] = broken(format!(
+                    "{} is not a directory (or is missing)",
+                    here.display()
+                ));
+                return;
             }
         }
-        let manifest_kcv = crate::input::read(&here.join("manifest.json"), crate::input::MAX_SMALL)
-            .ok()
-            .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
-            .map(|m| m["key"]["kcv"].clone());
-        if manifest_kcv.as_ref() != Some(&d["kcv"]) {
-            self.broken[kind] = Some(failed(
-                "outputs",
-                format!("{}'s manifest records another KCV", here.display()),
-                Some(line),
+        let empty = Map::new();
+        let files = d["files"].as_object().unwrap_or(&empty);
+        for (file, digest) in files {
+            // The names come from the transcript: only a regular file directly in the output
+            // directory is read, never through a symlink and never waiting (a FIFO, a device).
+            let path = here.join(file);
+            let plain = !file.is_empty() && file != "." && file != ".." && !file.contains('/');
+            let read = if plain {
+                crate::input::read_regular(&path, crate::input::MAX_SMALL)
+            } else {
+                Err(std::io::Error::other("not a file name"))
+            };
+            let why = match read {
+                Ok(b)
+                    if hex::encode(Sha256::digest(&b)).as_str()
+                        == digest.as_str().unwrap_or_default() =>
+                {
+                    None
+                }
+                Ok(_) => Some("differs from the transcript".to_owned()),
+                Err(_)
+                    if std::fs::symlink_metadata(&path)
+                        .is_ok_and(|m| m.file_type().is_symlink()) =>
+                {
+                    Some("is a symlink: an output file is never followed".to_owned())
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => {
+                    Some("is not a regular file".to_owned())
+                }
+                Err(_) => Some("differs from the transcript (or is missing)".to_owned()),
+            };
+            if let Some(why) = why {
+                self.broken[kind] = broken(format!("{} {why}", path.display()));
+                return;
+            }
+            self.files += 1;
+        }
+        // Nothing beside the recorded files: an extra script is not what the ceremony wrote.
+        let mut extra: Vec<String> = std::fs::read_dir(&here)
+            .map(|entries| {
+                entries
+                    .flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .filter(|name| !files.contains_key(name))
+                    .collect()
+            })
+            .unwrap_or_default();
+        extra.sort();
+        if let Some(name) = extra.first() {
+            self.broken[kind] = broken(format!(
+                "{} holds {name:?}, which the transcript does not list",
+                here.display()
             ));
+            return;
+        }
+        let manifest_kcv =
+            crate::input::read_regular(&here.join("manifest.json"), crate::input::MAX_SMALL)
+                .ok()
+                .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+                .map(|m| m["key"]["kcv"].clone());
+        if manifest_kcv.as_ref() != Some(&d["kcv"]) {
+            self.broken[kind] =
+                broken(format!("{}'s manifest records another KCV", here.display()));
         }
     }
 
@@ -1227,59 +1564,85 @@ impl<'a> Outputs<'a> {
     }
 }
 
-fn witness_check(parsed: &Parsed, policy: Option<&Policy>) -> (Check, Vec<Witness>) {
+/// What the witness lines prove: each signature verifies (namespace `keyrite-witness`, over the
+/// seal line's digest) under the key it carries, whose fingerprint is the one recorded, and the
+/// actor is the name recorded; with a policy, the key is a witness of the policy by that name.
+/// No witness signs twice. Returns the check, the witnesses, and how many distinct witnesses of
+/// the policy co-signed.
+fn witness_check(parsed: &Parsed, policy: Option<&Policy>) -> (Check, Vec<Witness>, usize) {
     let name = "witnesses";
     let (Some(_), Some((_, _, seal_line))) = (parsed.seal, &parsed.first_seal) else {
-        return (not_checked(name, "a seal"), Vec::new());
+        return (not_checked(name, "a seal"), Vec::new(), 0);
     };
     let message = witness_message(seal_line);
     let mut witnesses = Vec::new();
-    let mut problem = None;
+    let mut problem: Option<(String, usize)> = None;
     for (line, l) in &parsed.witnesses {
         let line = *line;
         let d = field(l, "data");
+        let recorded_name = d["name"].as_str().unwrap_or_default();
+        let recorded_fp = d["key_fingerprint"].as_str().unwrap_or_default();
         let sig = d["signature"]
             .as_str()
             .and_then(|s| SshSig::from_pem(s).ok());
-        // Without a policy, a signature is still checked against the key it carries: an
-        // altered one fails; with a policy, the key must be a witness's and the name its own.
-        let verified = match (&sig, policy) {
-            (None, _) => Some(false),
-            (Some(sig), None) => {
+        let why = match &sig {
+            None => Some("the witness signature is not an SSH signature".to_owned()),
+            Some(sig) => {
                 let key = ssh_key::PublicKey::from(sig.public_key().clone());
-                let ok = sig.namespace() == WITNESS_NAMESPACE
-                    && d["key_fingerprint"]
-                        == key.fingerprint(HashAlg::Sha256).to_string().as_str()
-                    && *field(l, "actor") == d["name"]
-                    && key
+                let actual = key.fingerprint(HashAlg::Sha256).to_string();
+                if sig.namespace() != WITNESS_NAMESPACE
+                    || key
                         .verify(WITNESS_NAMESPACE, message.as_bytes(), sig)
-                        .is_ok();
-                (!ok).then_some(false)
+                        .is_err()
+                {
+                    Some("the witness signature does not verify over this seal".to_owned())
+                } else if recorded_fp != actual {
+                    Some(format!(
+                        "the witness line records the key {}, but the signature was made by {actual}",
+                        d["key_fingerprint"]
+                    ))
+                } else if *field(l, "actor") != d["name"] {
+                    Some("the witness line's actor is not its name".to_owned())
+                } else {
+                    policy.and_then(|p| {
+                        let witness = p
+                            .witnesses
+                            .iter()
+                            .find(|w| w.key.key_data() == sig.public_key());
+                        match witness {
+                            Some(w) if w.name == recorded_name => None,
+                            Some(w) => Some(format!(
+                                "signed by {}'s key, recorded as {:?}",
+                                w.name, recorded_name
+                            )),
+                            None => Some(format!(
+                                "{actual} is not a witness key of the policy{}",
+                                p.custodians
+                                    .iter()
+                                    .find(|c| c.key.key_data() == sig.public_key())
+                                    .map(|c| format!(" (it is custodian {}'s key)", c.name))
+                                    .unwrap_or_default()
+                            )),
+                        }
+                    })
+                }
             }
-            (Some(sig), Some(policy)) => Some(
-                sig.namespace() == WITNESS_NAMESPACE
-                    && policy.witnesses.iter().any(|w| {
-                        w.key.key_data() == sig.public_key()
-                            && d["name"] == w.name.as_str()
-                            && *field(l, "actor") == w.name.as_str()
-                            && w.key
-                                .verify(WITNESS_NAMESPACE, message.as_bytes(), sig)
-                                .is_ok()
-                    }),
-            ),
         };
-        let repeated = witnesses.iter().any(|w: &Witness| {
-            w.key_fingerprint == d["key_fingerprint"].as_str().unwrap_or_default()
-                || w.name == d["name"].as_str().unwrap_or_default()
-        });
-        let verified = if repeated { Some(false) } else { verified };
-        if verified == Some(false) && problem.is_none() {
-            problem = Some(line);
+        let repeated = witnesses
+            .iter()
+            .any(|w: &Witness| w.key_fingerprint == recorded_fp || w.name == recorded_name);
+        let why = why.or_else(|| repeated.then(|| format!("{recorded_name:?} has signed twice")));
+        if let (Some(why), None) = (&why, &problem) {
+            problem = Some((why.clone(), line));
         }
         witnesses.push(Witness {
-            name: d["name"].as_str().unwrap_or_default().to_owned(),
-            key_fingerprint: d["key_fingerprint"].as_str().unwrap_or_default().to_owned(),
-            verified,
+            name: recorded_name.to_owned(),
+            key_fingerprint: recorded_fp.to_owned(),
+            verified: match (&why, policy) {
+                (Some(_), _) => Some(false),
+                (None, Some(_)) => Some(true),
+                (None, None) => None,
+            },
             line,
         });
     }
@@ -1288,23 +1651,58 @@ fn witness_check(parsed: &Parsed, policy: Option<&Policy>) -> (Check, Vec<Witnes
         .map(|w| w.name.clone())
         .collect::<Vec<_>>()
         .join(", ");
+    let count = witnesses.len();
+    let valid = if problem.is_none() && policy.is_some() {
+        count
+    } else {
+        0
+    };
+    // A witness who is also a custodian is not independent evidence: say so.
+    let doubles: Vec<String> = policy
+        .map(|p| {
+            p.witnesses
+                .iter()
+                .filter_map(|w| {
+                    p.custodians
+                        .iter()
+                        .find(|c| c.key.key_data() == w.key.key_data())
+                        .map(|c| format!("witness {} is custodian {} (one key)", w.name, c.name))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let note = if doubles.is_empty() {
+        String::new()
+    } else {
+        format!("; {}", doubles.join(", "))
+    };
     let check = match (problem, policy) {
-        (Some(line), _) => failed(
+        (Some((why, line)), _) => failed(name, why, Some(line)),
+        (None, Some(p)) if p.witnesses_required > 0 => passed(
             name,
-            "a witness signature does not verify under a witness key of the policy",
-            Some(line),
+            format!(
+                "{count} of {} required witnesses have co-signed{}{note}",
+                p.witnesses_required,
+                if count > 0 {
+                    format!(": {names}")
+                } else {
+                    String::new()
+                }
+            ),
         ),
-        (None, _) if witnesses.is_empty() => passed(name, "no witness has signed"),
+        (None, _) if witnesses.is_empty() => passed(name, format!("no witness has signed{note}")),
         (None, None) => not_checked(
             name,
-            format!("--policy (to verify the signatures of {names})"),
+            format!(
+                "--policy (to verify the signatures of {names} against the policy's witnesses)"
+            ),
         ),
         (None, Some(_)) => passed(
             name,
-            format!("{} witness signature(s) verify: {names}", witnesses.len()),
+            format!("{count} witness signature(s) verify: {names}{note}"),
         ),
     };
-    (check, witnesses)
+    (check, witnesses, valid)
 }
 
 /// The auditor's trust anchor: the ceremony signer's ECDSA P-256 public key.
@@ -1487,8 +1885,12 @@ struct Stream<'a> {
     chain: Chain,
     parsed: Parsed,
     steps: Steps,
+    structure: Structure,
     kcvs: Kcvs,
     outputs: Outputs<'a>,
+    /// The first generated (or resumed) key whose template lacks `CKA_WRAP_WITH_TRUSTED`: its
+    /// line and label.
+    untrusted: Option<(usize, String)>,
     /// Whether the line before is a finish line.
     after_finish: bool,
 }
@@ -1501,8 +1903,10 @@ impl<'a> Stream<'a> {
             chain: Chain::new(),
             parsed: Parsed::new(keep_lines),
             steps: Steps::new(),
+            structure: Structure::new(),
             kcvs: Kcvs::new(),
             outputs: Outputs::new(outputs_dir),
+            untrusted: None,
             after_finish: false,
         }
     }
@@ -1512,11 +1916,15 @@ impl<'a> Stream<'a> {
     fn line(&mut self, raw: &[u8], digest: [u8; 32]) {
         let i = self.parsed.count;
         let head = Head::parse(raw);
-        self.chain.feed(i, head.as_ref(), digest);
+        self.chain.feed(i, raw, head.as_ref(), digest);
         let step = head.as_ref().and_then(Head::step);
         let wanted = self.parsed.lines.is_some()
             || step.is_some_and(|s| {
-                self.parsed.wants(s) || self.steps.wants(s) || self.outputs.wants(s)
+                self.parsed.wants(s)
+                    || self.steps.wants(s)
+                    || self.structure.wants(s)
+                    || self.outputs.wants(s)
+                    || (self.untrusted.is_none() && matches!(s, "generated" | "resumed"))
             });
         let map = if wanted { parse_line(raw) } else { None };
         self.parsed
@@ -1530,6 +1938,13 @@ impl<'a> Stream<'a> {
             }
             if STEP_LINES.contains(&step) {
                 self.steps.feed(i, step, data.unwrap_or(&Value::Null));
+            }
+            self.structure.feed(i, step, data);
+            if let (Some(data), "generated" | "resumed", None) = (data, step, &self.untrusted) {
+                if data["key"]["template"]["CKA_WRAP_WITH_TRUSTED"] != "true" {
+                    let label = data["key"]["label"].as_str().unwrap_or_default();
+                    self.untrusted = Some((i, label.to_owned()));
+                }
             }
             if let Some(data) = data {
                 self.outputs.feed(i, step, data);
@@ -1561,8 +1976,10 @@ impl<'a> Stream<'a> {
             chain,
             mut parsed,
             mut steps,
+            mut structure,
             mut kcvs,
             mut outputs,
+            mut untrusted,
             ..
         } = self;
         if cut_short {
@@ -1572,7 +1989,9 @@ impl<'a> Stream<'a> {
             parsed.count = count;
             parsed.lines = keep_lines.then(|| vec![None; count]);
             steps = Steps::new();
+            structure = Structure::new();
             kcvs = Kcvs::new();
+            untrusted = None;
             outputs = Outputs::new(outputs_dir);
         }
         let signer_fp = signer.fingerprint.clone();
@@ -1584,12 +2003,23 @@ impl<'a> Stream<'a> {
         } else {
             checks.push(not_checked("seal", "an intact chain"));
         }
-        checks.extend(policy_checks(&parsed, policy.as_ref(), &signer_fp));
+        checks.extend(policy_checks(
+            &parsed,
+            policy.as_ref(),
+            &signer_fp,
+            untrusted.as_ref(),
+        ));
+        checks.push(if chain_ok {
+            structure.check()
+        } else {
+            not_checked("structure", "an intact chain")
+        });
         checks.extend(steps.checks(parsed.seal, plan_file));
         checks.push(kcvs.check());
         checks.push(outputs.check());
-        let (witness, witnesses) = witness_check(&parsed, policy.as_ref());
+        let (witness, witnesses, cosigned) = witness_check(&parsed, policy.as_ref());
         checks.push(witness);
+        let required = policy.as_ref().map_or(0, |p| p.witnesses_required);
 
         let outcome = parsed
             .data("finish")
@@ -1621,6 +2051,18 @@ impl<'a> Stream<'a> {
             (
                 Verdict::Incomplete,
                 "FAILED CEREMONY: an intact, sealed record of a ceremony that failed".to_owned(),
+            )
+        } else if cosigned < required {
+            (
+                Verdict::Incomplete,
+                format!(
+                    "INCOMPLETE: sealed and completed, but {cosigned} of {required} required witnesses have co-signed"
+                ),
+            )
+        } else if policy.is_none() {
+            (
+                Verdict::NotApproved,
+                "NOT APPROVED (no policy: quorum not checked): sealed, completed, and every check that ran passed, but without --policy nothing says who approved it".to_owned(),
             )
         } else {
             (
@@ -1673,7 +2115,7 @@ pub fn recorded_kcv(
         outputs: None,
         keep_lines: true,
     })?;
-    if report.verdict != Verdict::Verified {
+    if report.verdict != Verdict::NotApproved {
         return Err(Error::NotVerified {
             path: transcript.to_path_buf(),
             summary: report.summary,

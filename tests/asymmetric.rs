@@ -1118,13 +1118,13 @@ fn a_ceremony_generates_and_wraps_a_key_pair() {
     for mut verifier in [
         {
             let mut cmd = Command::new(format!("{repo}/scripts/verify-with-openssl"));
-            cmd.args(["t.jsonl", "signer.pem", "."]);
+            cmd.args(["t.jsonl", "signer.pem", "--policy", "policy.toml", "."]);
             cmd
         },
         {
             let mut cmd = Command::new(PYTHON);
             cmd.arg(format!("{repo}/tests/independent/verify_transcript.py"))
-                .args(["t.jsonl", "signer.pem", "."]);
+                .args(["t.jsonl", "signer.pem", "--policy", "policy.toml", "."]);
             cmd
         },
     ] {

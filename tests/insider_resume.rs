@@ -15,6 +15,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use common::ceremony::Ceremony;
+use common::verifiers::{VERIFIERS, verifiers};
 use common::*;
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
@@ -225,47 +226,32 @@ else:
     );
 }
 
-/// The three verifiers on `transcript` with the plan, the policy and this directory's outputs:
-/// `keyrite verify`, `tests/independent/verify_transcript.py`, `scripts/verify-with-openssl`.
-/// Each one's name, exit code and output.
+/// Every verifier's exit code and output for `transcript`, with the policy, the plan (keyrite)
+/// and the outputs under the ceremony's directory.
 fn three_verifiers(c: &Ceremony, transcript: &str) -> Vec<(&'static str, Option<i32>, String)> {
-    let repo = env!("CARGO_MANIFEST_DIR");
-    let mut keyrite = c.token.keyrite();
-    keyrite
-        .args(["verify", transcript, "--signer", "signer.pem"])
-        .args([
-            "--policy",
-            "policy.toml",
-            "--plan",
-            "plan.toml",
-            "--outputs",
-            ".",
-        ]);
-    let mut python = Command::new(PYTHON);
-    python
-        .arg(format!("{repo}/tests/independent/verify_transcript.py"))
-        .args([transcript, "signer.pem", "."]);
-    let mut openssl = Command::new(format!("{repo}/scripts/verify-with-openssl"));
-    openssl.args([transcript, "signer.pem", "."]);
-    [
-        ("keyrite verify", keyrite),
-        ("verify_transcript.py", python),
-        ("verify-with-openssl", openssl),
-    ]
-    .into_iter()
-    .map(|(name, mut cmd)| {
-        let out = run(cmd.current_dir(c.dir()));
-        (
-            name,
-            out.status.code(),
-            format!(
-                "{}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            ),
-        )
-    })
-    .collect()
+    let plan = c.dir().join("plan.toml");
+    let outputs = verifiers(
+        &c.dir().join(transcript),
+        &c.signer_pem,
+        Some(&c.dir().join("policy.toml")),
+        Some(c.dir()),
+        &["--plan", plan.to_str().unwrap()],
+    );
+    VERIFIERS
+        .into_iter()
+        .zip(outputs)
+        .map(|(name, out)| {
+            (
+                name,
+                out.status.code(),
+                format!(
+                    "{}{}",
+                    String::from_utf8_lossy(&out.stdout),
+                    String::from_utf8_lossy(&out.stderr)
+                ),
+            )
+        })
+        .collect()
 }
 
 fn assert_all_verify(c: &Ceremony, transcript: &str) {

@@ -31,12 +31,12 @@ def log(msg):
     print(f"bench: {msg}", file=sys.stderr, flush=True)
 
 
-def timed(cmd, env=None, cwd=None):
-    """Wall time of a command that must succeed (seconds) and its stdout."""
+def timed(cmd, env=None, cwd=None, code=0):
+    """Wall time of a command that must exit with `code` (seconds) and its stdout."""
     start = time.perf_counter()
     out = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True)
     seconds = time.perf_counter() - start
-    if out.returncode != 0:
+    if out.returncode != code:
         raise SystemExit(
             f"bench: {' '.join(map(str, cmd))} failed ({out.returncode}):\n"
             f"{out.stdout.decode(errors='replace')[-2000:]}\n{out.stderr.decode(errors='replace')[-2000:]}"
@@ -305,8 +305,10 @@ class Bench:
     # ---------------------------------------------------------------- verify
 
     def hyperfine(self, commands, runs, cwd):
+        # The verifiers exit 4 on these transcripts (no policy: a sealed, completed record that no
+        # quorum approved), which verify() checks once for each before timing.
         out = os.path.join(self.work, "hyperfine.json")
-        cmd = ["hyperfine", "-N", "--style", "none", "--warmup", "2", "--runs", str(runs), "--export-json", out]
+        cmd = ["hyperfine", "-N", "-i", "--style", "none", "--warmup", "2", "--runs", str(runs), "--export-json", out]
         subprocess.run(cmd + commands, cwd=cwd, check=True, capture_output=True)
         with open(out) as f:
             return [r["times"] for r in json.load(f)["results"]]
@@ -332,10 +334,13 @@ class Bench:
         self.note("verify start")
         for n in sizes:
             t = f"t{n}.jsonl"
-            keyrite = [self.keyrite, "verify", t, "--signer", "signer.pem"]
-            python = [PYTHON, verifier, t, "signer.pem"]
+            keyrite = [self.keyrite, "verify", t, "--signer", "signer.pem", "--no-policy"]
+            python = [PYTHON, verifier, t, "signer.pem", "--no-policy"]
             sha = ["sha256sum", t]
             if n < 1_000_000:
+                # The verdict every timed run gives: NOT APPROVED (exit 4), as hyperfine -i hides it.
+                timed(keyrite, cwd=d, code=4)
+                timed(python, cwd=d, code=4)
                 runs = 20 if not self.args.quick else 3
                 log(f"verify: {n:,} lines, {runs} runs each (hyperfine)")
                 k, s, p = self.hyperfine([" ".join(keyrite), " ".join(sha), " ".join(python)], runs, d)
@@ -346,16 +351,16 @@ class Bench:
                 k, s = [], []
                 for r in range(rounds):
                     for what in (["k", "s"] if r % 2 == 0 else ["s", "k"]):
-                        seconds, _ = timed(keyrite if what == "k" else sha, cwd=d)
+                        seconds, _ = timed(keyrite if what == "k" else sha, cwd=d, code=4 if what == "k" else 0)
                         (k if what == "k" else s).append(seconds)
-                p = [timed(python, cwd=d)[0]]
+                p = [timed(python, cwd=d, code=4)[0]]
                 results[n] = {"keyrite": k, "sha256sum": s, "python": p}
         self.note("verify end")
         # Memory: peak RSS, by /usr/bin/time.
         memory = {}
         for n in sizes:
             rss = {}
-            for name, cmd in (("keyrite", [self.keyrite, "verify", f"t{n}.jsonl", "--signer", "signer.pem"]),
+            for name, cmd in (("keyrite", [self.keyrite, "verify", f"t{n}.jsonl", "--signer", "signer.pem", "--no-policy"]),
                               ("sha256sum", ["sha256sum", f"t{n}.jsonl"])):
                 out = subprocess.run(["/usr/bin/time", "-f", "%M"] + cmd, cwd=d, capture_output=True)
                 rss[name] = int(out.stderr.decode().strip().splitlines()[-1])

@@ -260,7 +260,7 @@ def render_verify(r, w):
         "Transcripts made by `benches/transcript.rs` with keyrite's own transcript writer: a token "
         "line, then `generate`, `generated` (attribute template, KCV), `wrap` (KMS key id, mechanism, "
         "output) and `wrapped` (file digests) lines for keys of a thousand tenants, a finish line, "
-        "and the seal signed by the SoftHSM2 token's ECDSA key. `keyrite verify T --signer PEM` "
+        "and the seal signed by the SoftHSM2 token's ECDSA key. `keyrite verify T --signer PEM --no-policy` "
         "checks every line's fields, the hash chain, the seal and the KCVs (no policy or plan: the "
         "transcript has none). Baselines: `sha256sum` over the same bytes (what a hash chain check "
         "cannot avoid: every byte hashed once) and the independent Python verifier "

@@ -8,6 +8,8 @@ keyrite_missing_packages() {
   command -v openssl >/dev/null 2>&1 || echo openssl
   command -v ssh-keygen >/dev/null 2>&1 || echo openssh-client
   command -v jq >/dev/null 2>&1 || echo jq
+  # scripts/verify-with-openssl reads the policy with tomlq (Debian's yq).
+  command -v tomlq >/dev/null 2>&1 || echo yq
   # tests/durability.rs traces a ceremony's system calls.
   command -v strace >/dev/null 2>&1 || echo strace
   # tests/report.rs opens the audit reports in a real headless browser.

@@ -258,13 +258,16 @@ impl Ceremony {
         );
     }
 
-    /// `keyrite verify` with the given extra arguments.
+    /// `keyrite verify` with the given extra arguments (and `--no-policy` unless they give
+    /// `--policy`).
     pub fn verify(&self, transcript: &str, extra: &[&str]) -> Output {
-        run(self
-            .token
-            .keyrite()
-            .args(["verify", transcript, "--signer", "signer.pem"])
-            .args(extra))
+        let mut cmd = self.token.keyrite();
+        cmd.args(["verify", transcript, "--signer", "signer.pem"])
+            .args(extra);
+        if !extra.contains(&"--policy") {
+            cmd.arg("--no-policy");
+        }
+        run(&mut cmd)
     }
 
     /// Splits the PIN into `dir` and returns the digests printed for the policy.

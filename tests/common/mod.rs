@@ -8,6 +8,7 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 pub mod ceremony;
+pub mod verifiers;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -1,28 +1,46 @@
 #!/usr/bin/python3
 """An independent check of a keyrite ceremony transcript.
 
-    verify_transcript.py TRANSCRIPT SIGNER_PEM
+    verify_transcript.py TRANSCRIPT SIGNER_PEM (--policy POLICY | --no-policy) [OUTPUTS_DIR]
 
 Written from the transcript format alone, with Python's standard library and `cryptography`; it
 shares no code with keyrite and never runs it, so an auditor need not trust keyrite to use it.
 It checks every line's shape, the sequence numbers, the SHA-256 hash chain, where the finish,
-seal and witness lines stand, and the seal: its signer against SIGNER_PEM's fingerprint and its
-ECDSA P-256 signature over the chain head. It does not check the custodians' approvals (SSH
-signatures); scripts/verify-with-openssl does, with ssh-keygen.
+seal and witness lines stand, the record's structure (only the step names keyrite records;
+exactly one finish line, followed only by the seal; a failure line if and only if the finish
+says "failed"; resumed lines only under a resume line naming the interrupted record by
+data.sha256, and only for a generated key), and the seal: its signer against SIGNER_PEM's
+fingerprint and its low-S ECDSA P-256 signature over the chain head. Each witness line's SSH
+signature (PROTOCOL.sshsig, Ed25519, ECDSA or RSA keys) must verify over the seal under the key
+it carries, whose fingerprint must be the recorded key_fingerprint; with a policy, the key must
+be a witness of it by that name. With --policy POLICY (the policy TOML, read with
+tomllib) it also checks that the transcript's policy line records the SHA-256 of that file, that
+the seal's signer is the policy's signer_fingerprint, that the token line records the module
+the policy pins (module_sha256 against data.module_sha256, module_path against data.module),
+that with require_trusted_wrapping every generate step of the recorded plan has
+wrap_with_trusted and every generated key's template CKA_WRAP_WITH_TRUSTED "true", that each
+witness is a witness of the policy (its inline [[witnesses]]), and that at least
+witnesses_required of them co-signed (fewer: exit 3). It does not check the custodians'
+approvals (SSH signatures); scripts/verify-with-openssl does, with ssh-keygen. Without a policy
+(--no-policy: one of the two must be given) nothing says a quorum approved the record, so the
+best verdict is NOT APPROVED (exit 4), never 0.
 
 It prints one line per check and a verdict, and exits with the same codes as
 scripts/verify-with-openssl:
-  0  every check passed: a sealed record of a completed ceremony
+  0  every check passed, with --policy: a sealed record of a completed ceremony
+  4  every check passed, but --no-policy: a sealed record of a completed ceremony that nothing
+     here says a quorum approved ("NOT APPROVED (no policy: quorum not checked)")
   3  an intact record that is not a completed ceremony: every line valid and chained but no
      seal (an unsealed prefix: a crash, a truncated file), or sealed and valid with a finish
-     line that says "failed"
+     line that says "failed", or fewer witnesses than the policy's witnesses_required
   1  invalid: anything else
-  2  usage error: wrong arguments, a file that cannot be read, a SIGNER_PEM that is not an
-     ECDSA P-256 public key
+  2  usage error: wrong arguments (neither --policy nor --no-policy), a file that cannot be
+     read, a SIGNER_PEM that is not an ECDSA P-256 public key, a POLICY that is not TOML
 
-Both tools read JSON the same strict way (RFC 8259: no NaN or Infinity, no duplicate keys, no
-lone surrogate escapes, valid UTF-8), and both refuse a line nested deeper than 64 levels,
-so that the two give the same verdict on the same bytes.
+All three verifiers read JSON the same strict way (RFC 8259: no NaN or Infinity, no duplicate
+keys, no lone surrogate escapes, valid UTF-8), refuse a line nested deeper than 64 levels, and
+accept only canonical integers within 64 bits (-?(0|[1-9][0-9]*), not -0, -2^63 .. 2^64-1: no
+fraction, no exponent), so that they give the same verdict on the same bytes.
 """
 
 import base64
@@ -31,14 +49,16 @@ import hashlib
 import json
 import os
 import re
+import stat
 import sys
+import tomllib
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
+from cryptography.hazmat.primitives.asymmetric.utils import Prehashed, decode_dss_signature
 
-USAGE = "usage: verify_transcript.py TRANSCRIPT SIGNER_PEM [OUTPUTS_DIR]"
+USAGE = "usage: verify_transcript.py TRANSCRIPT SIGNER_PEM (--policy POLICY | --no-policy) [OUTPUTS_DIR]"
 
 LINE_KEYS = frozenset({"v", "seq", "time", "step", "actor", "data", "prev"})
 SEAL_KEYS = frozenset({"v", "seq", "time", "step", "prev", "signer", "signature"})
@@ -57,7 +77,16 @@ TIME = re.compile(
 RAW_CONTROL = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 SURROGATE = re.compile(r"[\ud800-\udfff]")
 
-CHECKS = ["file", "json", "shape", "seq", "chain", "order", "signer", "signature", "approvals", "outputs", "outcome"]
+CHECKS = [
+    "file", "json", "shape", "seq", "chain", "order", "structure", "signer", "signature", "policy", "approvals",
+    "witnesses", "outputs", "outcome",
+]
+KNOWN_STEPS = frozenset(
+    "policy plan approvals token login resume resumed check marker generate generated wrap wrapped rewrap rewrapped "
+    "destroy destroyed failure finish seal witness request".split()
+)
+# The order of the P-256 group: a seal's s must be at most half of it (low-S).
+P256_N = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
 
 
 class Usage(Exception):
@@ -85,6 +114,21 @@ def _pairs(pairs):
 
 def _constant(name):
     raise BadJson(f"{name} is not JSON")
+
+
+INT_MIN, INT_MAX = -(2**63), 2**64 - 1
+
+
+def _int(text):
+    """An integer as written: canonical (no -0) and within 64 bits, as every verifier requires."""
+    value = int(text)
+    if text == "-0" or not INT_MIN <= value <= INT_MAX:
+        raise BadJson(f"the number {text[:40]} is not a canonical integer (digits only, no fraction, exponent or -0, within 64 bits)")
+    return value
+
+
+def _float(text):
+    raise BadJson(f"the number {text[:40]} is not a canonical integer (digits only, no fraction, exponent or -0, within 64 bits)")
 
 
 def _walk(value):
@@ -115,7 +159,9 @@ def parse_line(raw):
     except UnicodeDecodeError:
         raise BadJson("not valid UTF-8") from None
     try:
-        value = json.loads(text, object_pairs_hook=_pairs, parse_constant=_constant)
+        value = json.loads(
+            text, object_pairs_hook=_pairs, parse_constant=_constant, parse_int=_int, parse_float=_float
+        )
     except BadJson:
         raise
     except RecursionError:
@@ -194,40 +240,317 @@ def load_signer(path):
     return key, hashlib.sha256(spki).hexdigest()
 
 
+def check_structure(lines):
+    """Known steps only; one finish line, followed only by the seal; a failure line if and only if
+    the finish says "failed"; resumed lines only under a resume line naming the interrupted record
+    (data.sha256), and only for a generated key. Returns a problem, or None."""
+    finish = failure = resume = None
+    for i, obj in enumerate(lines):
+        step, data = obj["step"], obj["data"] if isinstance(obj.get("data"), dict) else {}
+        if step not in KNOWN_STEPS:
+            return f"line {i}: unknown step {show(step)}: keyrite records no such step"
+        if step == "finish" and finish is not None:
+            return f"line {i}: a second finish line (the first is line {finish})"
+        if finish is not None and i == finish + 1 and step != "seal":
+            return f"line {i}: a {show(step)} line after the finish line (line {finish}): only the seal may follow it"
+        if step == "finish":
+            finish = i
+        elif step == "failure" and failure is None:
+            failure = i
+        elif step == "resume" and resume is None:
+            if isinstance(data.get("sha256"), str) and re.fullmatch(r"[0-9a-fA-F]{64}", data["sha256"]):
+                resume = i
+        elif step == "resumed":
+            if resume is None:
+                return f"line {i}: a resumed line without a resume line before it naming the interrupted record (data.sha256)"
+            if data.get("action") != "generate":
+                return f"line {i}: a resumed line with data.action {show(data.get('action'))}: a resume carries over only generated keys and re-does every wrap"
+    if finish is not None:
+        data = lines[finish]["data"] if isinstance(lines[finish]["data"], dict) else {}
+        if failure is not None and data.get("outcome") == "completed":
+            return f"line {finish}: a failure line (line {failure}), but the finish line says \"completed\""
+        if failure is None and data.get("outcome") == "failed":
+            return f"line {finish}: the finish line says \"failed\", but no failure line records why"
+    return None
+
+
+class BadSshSig(Exception):
+    pass
+
+
+def _ssh_string(buf, at):
+    if at + 4 > len(buf):
+        raise BadSshSig("truncated")
+    n = int.from_bytes(buf[at:at + 4], "big")
+    if at + 4 + n > len(buf):
+        raise BadSshSig("truncated")
+    return buf[at + 4:at + 4 + n], at + 4 + n
+
+
+def _ssh_fields(buf, count):
+    out, at = [], 0
+    for _ in range(count):
+        value, at = _ssh_string(buf, at)
+        out.append(value)
+    return out, buf[at:]
+
+
+def ssh_fingerprint(blob):
+    return "SHA256:" + base64.b64encode(hashlib.sha256(blob).digest()).decode().rstrip("=")
+
+
+def sshsig_verify(armored, namespace, message):
+    """Verifies an armored SSH signature (PROTOCOL.sshsig) over message in namespace with the key
+    it carries (Ed25519, ECDSA or RSA). Returns the key's public blob; BadSshSig says why not."""
+    from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
+    from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+
+    text = armored.strip()
+    head, tail = "-----BEGIN SSH SIGNATURE-----", "-----END SSH SIGNATURE-----"
+    if not (text.startswith(head) and text.endswith(tail)):
+        raise BadSshSig("not an armored SSH signature")
+    try:
+        blob = base64.b64decode("".join(text[len(head):-len(tail)].split()), validate=True)
+    except ValueError:
+        raise BadSshSig("not base64") from None
+    if blob[:6] != b"SSHSIG" or blob[6:10] != (1).to_bytes(4, "big"):
+        raise BadSshSig("not an SSHSIG version 1 blob")
+    (key, ns, reserved, hash_alg, sig), rest = _ssh_fields(blob[10:], 5)
+    if rest:
+        raise BadSshSig("trailing bytes")
+    if ns != namespace.encode():
+        raise BadSshSig(f"namespace {show(ns.decode(errors='replace'))}, not {namespace}")
+    hashes_by_name = {b"sha256": hashes.SHA256(), b"sha512": hashes.SHA512()}
+    if hash_alg not in hashes_by_name:
+        raise BadSshSig("unknown hash algorithm")
+    h = hashlib.new(hash_alg.decode(), message).digest()
+    signed = b"SSHSIG" + b"".join(len(f).to_bytes(4, "big") + f for f in (namespace.encode(), reserved, hash_alg, h))
+    (sig_type, sig_blob), rest = _ssh_fields(sig, 2)
+    if rest:
+        raise BadSshSig("trailing bytes in the signature")
+    (key_type,), key_rest = _ssh_fields(key, 1)
+    try:
+        if key_type == b"ssh-ed25519" and sig_type == key_type:
+            (pk,), _ = _ssh_fields(key_rest, 1)
+            ed25519.Ed25519PublicKey.from_public_bytes(pk).verify(sig_blob, signed)
+        elif key_type.startswith(b"ecdsa-sha2-nistp") and sig_type == key_type:
+            curves = {b"nistp256": (ec.SECP256R1(), hashes.SHA256()), b"nistp384": (ec.SECP384R1(), hashes.SHA384()),
+                      b"nistp521": (ec.SECP521R1(), hashes.SHA512())}
+            (curve, q), _ = _ssh_fields(key_rest, 2)
+            if curve not in curves:
+                raise BadSshSig("unknown curve")
+            (r, s), _ = _ssh_fields(sig_blob, 2)
+            public = ec.EllipticCurvePublicKey.from_encoded_point(curves[curve][0], q)
+            der = encode_dss_signature(int.from_bytes(r, "big"), int.from_bytes(s, "big"))
+            public.verify(der, signed, ec.ECDSA(curves[curve][1]))
+        elif key_type == b"ssh-rsa" and sig_type in (b"rsa-sha2-256", b"rsa-sha2-512"):
+            (e, n), _ = _ssh_fields(key_rest, 2)
+            public = rsa.RSAPublicNumbers(int.from_bytes(e, "big"), int.from_bytes(n, "big")).public_key()
+            digest = hashes.SHA256() if sig_type == b"rsa-sha2-256" else hashes.SHA512()
+            public.verify(sig_blob, signed, padding.PKCS1v15(), digest)
+        else:
+            raise BadSshSig(f"unsupported key or signature type {show(key_type.decode(errors='replace'))}")
+    except (InvalidSignature, ValueError):
+        raise BadSshSig("the signature does not verify") from None
+    return key
+
+
+def policy_keys(policy, field):
+    """The (name, public key blob) of each of the policy's custodians or witnesses listed inline."""
+    out = []
+    for person in policy.get(field, []) if isinstance(policy.get(field), list) else []:
+        try:
+            out.append((person["name"], base64.b64decode(person["ssh_key"].split()[1], validate=True)))
+        except (KeyError, IndexError, TypeError, AttributeError, ValueError):
+            continue
+    return out
+
+
+def check_witnesses(lines, raw_lines, seal, policy):
+    """Each witness line's SSH signature verifies over the seal (namespace keyrite-witness) under
+    the key it carries, whose fingerprint is the one recorded, and the actor is the name
+    recorded; with POLICY, the key is a witness of it by that name; nobody signs twice.
+    Returns (problem or None, names of the witnesses, how many)."""
+    message = (hashlib.sha256(raw_lines[seal]).hexdigest() + "\n").encode()
+    witnesses = policy_keys(policy[1], "witnesses") if policy else []
+    custodians = policy_keys(policy[1], "custodians") if policy else []
+    seen, names = set(), []
+    for i in range(seal + 1, len(lines)):
+        data = lines[i]["data"] if isinstance(lines[i]["data"], dict) else {}
+        name, fp, sig = data.get("name"), data.get("key_fingerprint"), data.get("signature")
+        if not isinstance(sig, str):
+            return f"line {i}: the witness signature is not an SSH signature", names
+        try:
+            key = sshsig_verify(sig, "keyrite-witness", message)
+        except BadSshSig as e:
+            return f"line {i}: the witness signature does not verify over this seal ({e})", names
+        actual = ssh_fingerprint(key)
+        if fp != actual:
+            return f"line {i}: the witness line records the key {show(fp)}, but the signature was made by {actual}", names
+        if lines[i]["actor"] != name:
+            return f"line {i}: the witness line's actor is not its name", names
+        if policy:
+            by_key = [n for n, k in witnesses if k == key]
+            if not by_key:
+                also = [n for n, k in custodians if k == key]
+                extra = f" (it is custodian {also[0]}'s key)" if also else ""
+                return f"line {i}: {actual} is not a witness key of the policy{extra}", names
+            if by_key[0] != name:
+                return f"line {i}: signed by {by_key[0]}'s key, recorded as {show(name)}", names
+        if actual in seen or name in names:
+            return f"line {i}: {show(name)} has signed twice", names
+        seen.add(actual)
+        names.append(name)
+    return None, names
+
+
+def load_policy(path):
+    """The policy file's bytes' SHA-256 and its TOML, as a dict."""
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+    except OSError as e:
+        raise Usage(f"cannot read the policy {path}: {e.strerror or e}") from None
+    try:
+        policy = tomllib.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
+        raise Usage(f"{path} is not a TOML policy ({e})") from None
+    if not isinstance(policy.get("signer_fingerprint"), str):
+        raise Usage(f"{path} has no signer_fingerprint")
+    return hashlib.sha256(raw).hexdigest(), policy
+
+
+def check_policy(lines, seal, fingerprint, policy):
+    """With POLICY: the transcript records its digest and the seal is by its signer.
+    Returns (ok, reason): ok None when it cannot be checked."""
+    if policy is None:
+        return None, "no POLICY given (--no-policy): no quorum is checked"
+    digest, pol = policy
+    want = pol["signer_fingerprint"].lower()
+    if want != fingerprint:
+        return False, f"the policy names the signer {show(want)}, but the signer PEM's fingerprint is {fingerprint}"
+    at = next((i for i, l in enumerate(lines) if l["step"] == "policy"), None)
+    if at is None:
+        if seal is None:
+            return None, "no policy line yet (the record ends before it)"
+        return False, "the transcript records no policy line, so no quorum approved what it records"
+    data = lines[at]["data"]
+    recorded = data.get("sha256") if isinstance(data, dict) else None
+    if recorded != digest:
+        return False, f"line {at}: the policy line records the SHA-256 {show(recorded)}, but POLICY's is {digest}"
+    token = next((l for l in lines if l["step"] == "token"), None)
+    if token is not None or seal is not None:
+        tdata = token["data"] if token is not None and isinstance(token["data"], dict) else {}
+        pinned = pol.get("module_sha256")
+        if isinstance(pinned, str) and tdata.get("module_sha256") != pinned.lower():
+            got = tdata.get("module_sha256") if isinstance(tdata.get("module_sha256"), str) else "(none)"
+            return False, f"line {at}: the token line records the module SHA-256 {got}, but the policy pins module_sha256 = {pinned.lower()}"
+        pinned = pol.get("module_path")
+        if isinstance(pinned, str) and tdata.get("module") != pinned:
+            got = tdata.get("module") if isinstance(tdata.get("module"), str) else "(none)"
+            return False, f"line {at}: the token line records the module {show(got)}, but the policy pins module_path = {pinned}"
+    if pol.get("require_trusted_wrapping") is True:
+        why = untrusted_generate(lines)
+        if why:
+            return False, f"line {at}: {why}"
+    return True, f"line {at} records the policy's SHA-256 {digest}; it names the signer {want}"
+
+
+def untrusted_generate(lines):
+    """Why the record does not show every key made wrappable only under trusted keys, or None: a
+    generate step of the recorded plan without wrap_with_trusted, or a generated (or resumed) key
+    whose template lacks CKA_WRAP_WITH_TRUSTED."""
+    plan = next((l for l in lines if l["step"] == "plan"), None)
+    text = plan["data"].get("text") if plan is not None and isinstance(plan["data"], dict) else None
+    try:
+        steps = tomllib.loads(text).get("steps", []) if isinstance(text, str) else []
+    except tomllib.TOMLDecodeError:
+        steps = []
+    for k, step in enumerate(steps if isinstance(steps, list) else []):
+        if isinstance(step, dict) and step.get("action") == "generate" and step.get("wrap_with_trusted") is not True:
+            return f"steps[{k}] of the plan generates {show(step.get('key_label'))} without wrap_with_trusted, but the policy requires trusted wrapping"
+    for i, l in enumerate(lines):
+        if l["step"] in ("generated", "resumed"):
+            key = l["data"].get("key") if isinstance(l["data"], dict) else None
+            template = key.get("template") if isinstance(key, dict) else None
+            if not (isinstance(template, dict) and template.get("CKA_WRAP_WITH_TRUSTED") == "true"):
+                label = key.get("label") if isinstance(key, dict) else None
+                return f"the key {show(label)} was generated without CKA_WRAP_WITH_TRUSTED (line {i}), but the policy requires trusted wrapping"
+    return None
+
+
+def read_regular(path):
+    """The bytes of the regular file at path, never through a symlink and never waiting (a FIFO or
+    a device in its place is refused, not read). Raises OSError with the reason."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError("not a regular file")
+        chunks = []
+        while True:
+            chunk = os.read(fd, 1 << 16)
+            if not chunk:
+                return b"".join(chunks)
+            chunks.append(chunk)
+    finally:
+        os.close(fd)
+
+
 def check_outputs(lines, end, outputs):
-    """With OUTPUTS_DIR: every file each wrap recorded has that SHA-256. Returns (ok, reason)."""
+    """With OUTPUTS_DIR: for each wrapped and rewrapped line, its output directory is a directory
+    (not a symlink) holding exactly the files recorded, each a regular file (never followed, never
+    waited on) with that SHA-256. Returns (ok, reason)."""
     if outputs is None:
         return None, "no OUTPUTS_DIR given"
     count = 0
     for i, line in enumerate(lines[:end]):
-        if line["step"] != "wrapped":
+        if line["step"] not in ("wrapped", "rewrapped"):
             continue
         data = line["data"]
         if not isinstance(data, dict) or not isinstance(data.get("out"), str) or not isinstance(data.get("files"), dict):
-            return False, f"line {i}: a wrapped line without data.out and data.files"
+            return False, f"line {i}: a {line['step']} line without data.out and data.files"
         base = os.path.basename(data["out"].rstrip("/"))
+        here = os.path.join(outputs, base)
+        if base in ("", ".", ".."):
+            return False, f"line {i}: an output path {show(base)} outside OUTPUTS_DIR"
+        try:
+            mode = os.lstat(here).st_mode
+        except OSError:
+            mode = 0
+        if stat.S_ISLNK(mode):
+            return False, f"line {i}: {base} is a symlink: an output directory is never followed"
+        if not stat.S_ISDIR(mode):
+            return False, f"line {i}: {base} is not a directory (or is missing)"
         for name, digest in data["files"].items():
-            if "/" in name or name in ("", ".", "..") or base in ("", ".", ".."):
+            if "/" in name or name in ("", ".", ".."):
                 return False, f"line {i}: an output path {base}/{name} outside OUTPUTS_DIR"
+            path = os.path.join(here, name)
             try:
-                with open(os.path.join(outputs, base, name), "rb") as f:
-                    actual = hashlib.sha256(f.read()).hexdigest()
-            except OSError:
+                actual = hashlib.sha256(read_regular(path)).hexdigest()
+            except OSError as e:
+                if os.path.islink(path):
+                    return False, f"line {i}: {base}/{name} is a symlink: an output file is never followed"
+                if e.args == ("not a regular file",):
+                    return False, f"line {i}: {base}/{name} is not a regular file"
                 actual = None
             if actual != digest:
                 return False, f"line {i}: {base}/{name} differs from the transcript, or is missing"
             count += 1
-    return True, f"{count} output file(s) under {outputs} match the transcript"
+        extra = sorted(set(os.listdir(here)) - set(data["files"]))
+        if extra:
+            return False, f"line {i}: {base} holds {show(extra[0])}, which the transcript does not list"
+    return True, f"{count} output file(s) under {outputs} match the transcript, and nothing else is there"
 
 
-def verify(transcript_path, signer_path, outputs=None):
-    """Runs the checks; returns (results, exit code, verdict)."""
+def verify(transcript_path, signer_path, policy_path, outputs=None):
+    """Runs the checks (policy_path None: --no-policy); returns (results, exit code, verdict)."""
     try:
         with open(transcript_path, "rb") as f:
             content = f.read()
     except OSError as e:
         raise Usage(f"cannot read the transcript {transcript_path}: {e.strerror or e}") from None
     key, fingerprint = load_signer(signer_path)
+    policy = None if policy_path is None else load_policy(policy_path)
 
     results = {}
 
@@ -320,6 +643,19 @@ def verify(transcript_path, signer_path, outputs=None):
             f"finish at line {seal - 1}, seal at line {seal}, {n - 1 - seal} witness line(s) after it",
         )
 
+    problem = check_structure(lines)
+    if problem:
+        return invalid("structure", problem)
+    results["structure"] = (
+        "PASS",
+        "known steps only; one finish line, consistent with the failure lines, before the seal; resumed keys under a resume line",
+    )
+
+    ok, reason = check_policy(lines, seal, fingerprint, policy)
+    if ok is False:
+        return invalid("policy", reason)
+    results["policy"] = ("PASS" if ok else "NOT CHECKED", reason)
+
     results["approvals"] = ("NOT CHECKED", "this tool does not check approvals (scripts/verify-with-openssl does)")
 
     ok, reason = check_outputs(lines, n, outputs)
@@ -329,7 +665,7 @@ def verify(transcript_path, signer_path, outputs=None):
 
     if seal is None:
         why = f"no seal: the transcript ends at line {n - 1}"
-        for check in ("signer", "signature", "outcome"):
+        for check in ("signer", "signature", "witnesses", "outcome"):
             results[check] = ("NOT CHECKED", why)
         return results, 3, "INCOMPLETE: every line is valid and chained, but the transcript is not sealed (an unsealed prefix: a crash or a truncated file)"
 
@@ -346,13 +682,28 @@ def verify(transcript_path, signer_path, outputs=None):
     signature = base64.b64decode(s["signature"], validate=True)
     head = bytes.fromhex(s["prev"])
     try:
+        _, sig_s = decode_dss_signature(signature)
+    except ValueError:
+        sig_s = 0
+    if sig_s > P256_N // 2:
+        return invalid(
+            "signature",
+            f"line {seal}: the seal's signature is high-S (s > n/2): keyrite seals with low-S only, so this seal line is not one keyrite made",
+        )
+    try:
         key.verify(signature, head, ec.ECDSA(Prehashed(hashes.SHA256())))
     except InvalidSignature:
         return invalid(
             "signature",
             f"line {seal}: the seal's signature does not verify with the signer PEM over the chain head {s['prev']}",
         )
-    results["signature"] = ("PASS", f"ECDSA P-256 signature over the chain head {s['prev']} verifies")
+    results["signature"] = ("PASS", f"low-S ECDSA P-256 signature over the chain head {s['prev']} verifies")
+
+    # witnesses
+    problem, names = check_witnesses(lines, raw_lines, seal, policy)
+    if problem:
+        return invalid("witnesses", problem)
+    results["witnesses"] = ("PASS", f"{len(names)} witness signature(s) verify: {', '.join(names) or 'none'}")
 
     # outcome
     outcome = lines[seal - 1]["data"]["outcome"]
@@ -360,6 +711,12 @@ def verify(transcript_path, signer_path, outputs=None):
         results["outcome"] = ("FAIL", f"line {seal - 1}: the finish line says \"failed\"")
         return results, 3, "INCOMPLETE: a valid, sealed record of a ceremony that failed"
     results["outcome"] = ("PASS", f"line {seal - 1}: the finish line says \"completed\"")
+    required = policy[1].get("witnesses_required", 0) if policy else 0
+    if isinstance(required, int) and len(names) < required:
+        results["witnesses"] = ("FAIL", f"{len(names)} of {required} required witnesses have co-signed")
+        return results, 3, f"INCOMPLETE: sealed and completed, but {len(names)} of {required} required witnesses have co-signed"
+    if policy is None:
+        return results, 4, "NOT APPROVED (no policy: quorum not checked): a sealed record of a completed ceremony, verified without a policy"
     return results, 0, "VALID: a sealed record of a completed ceremony"
 
 
@@ -368,17 +725,39 @@ def main(argv):
         print(USAGE + "\n")
         print(__doc__.split("\n\n", 2)[2].rstrip())
         return 0
-    if len(argv) not in (3, 4):
+    args, policy, no_policy = [], None, False
+    rest = argv[1:]
+    while rest:
+        arg = rest.pop(0)
+        if arg == "--policy" and rest and policy is None:
+            policy = rest.pop(0)
+        elif arg == "--no-policy" and not no_policy:
+            no_policy = True
+        elif arg.startswith("--"):
+            print(f"verify_transcript.py: unknown or repeated option {arg}", file=sys.stderr)
+            print(USAGE, file=sys.stderr)
+            return 2
+        else:
+            args.append(arg)
+    if (policy is None) == (not no_policy):
+        print(
+            "verify_transcript.py: give --policy POLICY (the policy the ceremony ran under), "
+            "or --no-policy to verify without it (the verdict is then NOT APPROVED, exit 4)",
+            file=sys.stderr,
+        )
         print(USAGE, file=sys.stderr)
         return 2
-    outputs = argv[3] if len(argv) == 4 else None
+    if len(args) not in (2, 3):
+        print(USAGE, file=sys.stderr)
+        return 2
+    outputs = args[2] if len(args) == 3 else None
     if outputs is not None and not os.path.isdir(outputs):
         print(f"verify_transcript.py: OUTPUTS_DIR {outputs} is not a directory", file=sys.stderr)
         print(USAGE, file=sys.stderr)
         return 2
     sys.set_int_max_str_digits(0)
     try:
-        results, code, verdict = verify(argv[1], argv[2], outputs)
+        results, code, verdict = verify(args[0], args[1], policy, outputs)
     except Usage as e:
         print(f"verify_transcript.py: {e}", file=sys.stderr)
         print(USAGE, file=sys.stderr)
