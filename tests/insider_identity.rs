@@ -9,6 +9,7 @@
 mod common;
 
 use common::ceremony::Ceremony;
+use common::verifiers::{VERIFIERS, verifiers};
 use common::*;
 use ssh_key::PublicKey;
 use ssh_key::public::{KeyData, SkEcdsaSha2NistP256, SkEd25519};
@@ -145,26 +146,37 @@ fn a_witness_who_is_a_custodian_is_refused() {
 }
 
 #[test]
-fn verify_refuses_such_a_policy_too() {
+fn the_three_verifiers_refuse_such_a_policy_too() {
     let c = Ceremony::new(&["us-east-1"]);
     c.run_approved("t.jsonl");
     let alice = c.person("alice").public();
-    write_policy(
-        &c,
-        2,
-        &[("alice", alice.clone()), ("dave", as_sk(&alice))],
-        &[],
-    );
-    let out = c.verify("t.jsonl", &["--policy", "policy.toml"]);
-    assert_eq!(
-        out.status.code(),
-        Some(2),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains("custodians[1].ssh_key: the same key as \"alice\"'s"),
-        "{stderr}"
-    );
+    let bob = c.person("bob").public();
+    let policy = c.dir().join("policy.toml");
+    let cases = [
+        (
+            vec![("alice", alice.clone()), ("dave", as_sk(&alice))],
+            vec![],
+            "custodians[1].ssh_key: the same key as \"alice\"'s (written another way, perhaps as an sk- key): one key is one person",
+        ),
+        (
+            vec![("alice", alice.clone()), ("bob", bob)],
+            vec![("wendy", as_sk(&alice))],
+            "witnesses[0].ssh_key: \"wendy\"'s key is custodian \"alice\"'s: a witness's signature must be evidence from someone other than the custodians",
+        ),
+    ];
+    for (custodians, witnesses, reason) in cases {
+        write_policy(&c, 2, &custodians, &witnesses);
+        let outputs = verifiers(
+            &c.dir().join("t.jsonl"),
+            &c.signer_pem,
+            Some(&policy),
+            None,
+            &[],
+        );
+        for (name, out) in VERIFIERS.into_iter().zip(outputs) {
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{name}: {stderr}");
+            assert!(stderr.contains(reason), "{name}: {stderr}");
+        }
+    }
 }

@@ -20,7 +20,9 @@ the policy pins (module_sha256 against data.module_sha256, module_path against d
 that with require_trusted_wrapping every generate step of the recorded plan has
 wrap_with_trusted and every generated key's template CKA_WRAP_WITH_TRUSTED "true", that each
 witness is a witness of the policy (its inline [[witnesses]]), and that at least
-witnesses_required of them co-signed (fewer: exit 3). It does not check the custodians'
+witnesses_required of them co-signed (fewer: exit 3). A policy that lists one key twice,
+however it is written (an Ed25519 or P-256 key and its sk- twin are one key), as two custodians,
+two witnesses, or a witness who is a custodian, is refused (exit 2). It does not check the custodians'
 approvals (SSH signatures); scripts/verify-with-openssl does, with ssh-keygen. Without a policy
 (--no-policy: one of the two must be given) nothing says a quorum approved the record, so the
 best verdict is NOT APPROVED (exit 4), never 0.
@@ -404,6 +406,52 @@ def check_witnesses(lines, raw_lines, seal, policy):
     return None, names
 
 
+def key_identity(blob):
+    """The key an OpenSSH public key blob holds, whatever its encoding: an Ed25519 or P-256 key
+    written as its sk- (security key) twin, whose FIDO application is not part of the key, is
+    the same key; an RSA key is its exponent and modulus. One key is one person."""
+    fields, rest = [], blob
+    while rest:
+        n = int.from_bytes(rest[:4], "big")
+        if len(rest) < 4 + n:
+            raise ValueError("a field runs past the end of the key")
+        fields.append(rest[4:4 + n])
+        rest = rest[4 + n:]
+    kind = fields[0] if fields else b""
+    if kind in (b"ssh-ed25519", b"sk-ssh-ed25519@openssh.com") and len(fields) >= 2:
+        return (b"ed25519", fields[1])
+    if (kind.startswith(b"ecdsa-sha2-") or kind == b"sk-ecdsa-sha2-nistp256@openssh.com") and len(fields) >= 3:
+        return (b"ecdsa", fields[1], fields[2])
+    if kind == b"ssh-rsa" and len(fields) == 3:
+        return (b"rsa", fields[1].lstrip(b"\0"), fields[2].lstrip(b"\0"))
+    return (b"other", blob)
+
+
+def check_people(path, policy):
+    """No key listed twice, however it is written: not as two custodians or witnesses, and no
+    witness who is a custodian."""
+    seen = {}
+    for field in ("custodians", "witnesses"):
+        for i, (name, blob) in enumerate(policy_keys(policy, field)):
+            try:
+                identity = key_identity(blob)
+            except ValueError as e:
+                raise Usage(f"{path}: {field}[{i}].ssh_key: {e}") from None
+            if identity in seen:
+                other_field, other = seen[identity]
+                if other_field == field:
+                    raise Usage(
+                        f"{path}: {field}[{i}].ssh_key: the same key as {json.dumps(other)}'s "
+                        "(written another way, perhaps as an sk- key): one key is one person"
+                    )
+                raise Usage(
+                    f"{path}: {field}[{i}].ssh_key: {json.dumps(name)}'s key is custodian "
+                    f"{json.dumps(other)}'s: a witness's signature must be evidence from someone "
+                    "other than the custodians"
+                )
+            seen[identity] = (field, name)
+
+
 def load_policy(path):
     """The policy file's bytes' SHA-256 and its TOML, as a dict."""
     try:
@@ -417,6 +465,7 @@ def load_policy(path):
         raise Usage(f"{path} is not a TOML policy ({e})") from None
     if not isinstance(policy.get("signer_fingerprint"), str):
         raise Usage(f"{path} has no signer_fingerprint")
+    check_people(path, policy)
     return hashlib.sha256(raw).hexdigest(), policy
 
 
