@@ -323,6 +323,13 @@ pub struct RestoreArgs {
     /// The key's label: must be the one the backup holds, and free on this token.
     #[arg(long, value_name = "LABEL")]
     pub key_label: KeyLabel,
+    /// The sealed transcript of the run that wrote the backup: the backup directory must be an
+    /// output it records, file for file.
+    #[arg(long, value_name = "FILE")]
+    pub transcript: PathBuf,
+    /// The public key (PEM) of the signer that sealed --transcript.
+    #[arg(long, value_name = "PEM")]
+    pub signer: PathBuf,
     /// Print the result as JSON.
     #[arg(long)]
     pub json: bool,
