@@ -6,8 +6,10 @@
 //! tokens have in common, and checks the restored key's protections. Anything wrong after the
 //! key exists destroys it.
 //!
-//! The manifest is trusted as far as its provenance: `keyrite verify T --outputs DIR` checks the
-//! directory against the sealed transcript of the run that wrote it.
+//! The manifest is believed only as far as its provenance: before any token is opened, `keyrite
+//! restore` checks the directory against the sealed transcript of the run that wrote it
+//! ([`crate::verify::recorded_output`], over [`Backup::manifest_sha256`] and
+//! [`Backup::listing`]).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -209,21 +209,23 @@ fn no_pin_share_or_key_material_in_anything_keyrite_writes() {
     );
     std::fs::write(dir.join("bk.pem"), &pem.stdout).unwrap();
     record(
-        "rewrap to backup",
+        "recorded wrap to backup",
         k().args([
-            "rewrap",
-            "--expect-kcv",
-            &kcv,
+            "wrap",
             "--provider",
             "pkcs11-backup",
             "--params",
             "bk.pem",
+            "--transcript",
+            "bk.jsonl",
+            "--signer-label",
+            "ceremony-signer",
         ])
         .args([
             "--algorithm",
             "RSA_AES_KEY_WRAP_SHA_1",
             "--key-label",
-            "second",
+            "fourth",
             "--out",
             "bk-out",
         ])
@@ -236,7 +238,11 @@ fn no_pin_share_or_key_material_in_anything_keyrite_writes() {
             .arg("restore")
             .arg("--backup")
             .arg(dir.join("bk-out"))
-            .args(["--key-label", "second", "--pin-env", PIN_ENV]),
+            .arg("--transcript")
+            .arg(dir.join("bk.jsonl"))
+            .arg("--signer")
+            .arg(dir.join("signer.pem"))
+            .args(["--key-label", "fourth", "--pin-env", PIN_ENV]),
     );
     assert!(
         restored.status.success(),
