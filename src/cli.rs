@@ -42,6 +42,16 @@ pub enum Command {
     Rewrap(Box<RewrapArgs>),
     /// Unwrap a backup (made with --provider pkcs11-backup) inside this token, the backup
     /// token, and prove by its key check values that it is the same key.
+    ///
+    /// Anyone can wrap a key of their own under the backup key's public key and write a
+    /// manifest to match it, so restore believes a backup directory only as a sealed record of
+    /// the run that wrote it: --transcript must verify under --signer, one of its wrapped or
+    /// rewrapped lines must record this manifest.json, and the directory (a directory itself,
+    /// not a symbolic link) must hold exactly the regular files that line records. Such a
+    /// record comes from `keyrite wrap --provider pkcs11-backup --transcript T --signer-label L`
+    /// or a ceremony plan's wrap step; `keyrite rewrap` writes none. --signer is the trust
+    /// anchor, as for `keyrite verify`: pass the signer.pem the security team holds, never one
+    /// that came with the backup.
     Restore(RestoreArgs),
     /// Check a ceremony plan, or print the digest custodians sign.
     #[command(subcommand)]
@@ -322,12 +332,20 @@ pub enum BackupKeyCommand {
 /// `keyrite restore`
 #[derive(Debug, Args)]
 pub struct RestoreArgs {
-    /// The backup directory (`--out` of the wrap or rewrap that made it).
+    /// The backup directory (`--out` of the recorded wrap that made it).
     #[arg(long, value_name = "DIR")]
     pub backup: PathBuf,
     /// The key's label: must be the one the backup holds, and free on this token.
     #[arg(long, value_name = "LABEL")]
     pub key_label: KeyLabel,
+    /// The sealed transcript of the run that wrote the backup: the backup directory must be an
+    /// output it records, file for file.
+    #[arg(long, value_name = "FILE")]
+    pub transcript: PathBuf,
+    /// The public key (PEM) of the signer that sealed --transcript: the one the security team
+    /// holds (the trust anchor; a transcript verifies under whatever key sealed it).
+    #[arg(long, value_name = "PEM")]
+    pub signer: PathBuf,
     /// Print the result as JSON.
     #[arg(long)]
     pub json: bool,

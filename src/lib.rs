@@ -368,7 +368,7 @@ impl Error {
                     .to_owned()
             }
             Error::Restore(_) => {
-                "Pass the directory a wrap or rewrap with --provider pkcs11-backup wrote, unchanged, and the key label it holds."
+                "Pass the directory a recorded wrap with --provider pkcs11-backup wrote, unchanged, and the key label it holds."
                     .to_owned()
             }
             Error::Ceremony(ceremony::Error::Plan { .. } | ceremony::Error::StepInput { .. }) => {
@@ -434,6 +434,14 @@ impl Error {
             }
             Error::Verify(verify::Error::Read { .. }) => {
                 "Pass the transcript and signer files keyrite wrote; it reads at most 16 MiB of one transcript line."
+                    .to_owned()
+            }
+            Error::Verify(verify::Error::NotRecorded { .. }) => {
+                "Pass the sealed transcript of the run that made the backup (keyrite wrap --provider pkcs11-backup --transcript, or a ceremony's wrap step), and check the directory with `keyrite verify T --outputs DIR`."
+                    .to_owned()
+            }
+            Error::Verify(verify::Error::NotVerified { .. }) => {
+                "Pass a transcript that `keyrite verify T --signer PEM` reports VERIFIED, with the signer.pem the security team holds: a transcript sealed by any other key proves nothing."
                     .to_owned()
             }
             Error::Verify(verify::Error::Signer { .. }) => {

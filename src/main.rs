@@ -332,6 +332,13 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
         }
         Command::Restore(args) => {
             let backup = keyrite::restore::load(&args.backup, &args.key_label)?;
+            keyrite::verify::recorded_output(
+                &args.transcript,
+                &args.signer,
+                &args.backup,
+                backup.manifest_sha256(),
+                backup.listing(),
+            )?;
             let access = token_access(module, &args.token);
             let restored = keyrite::restore::run(backup, &access)?;
             if args.json {

@@ -6,8 +6,10 @@
 //! tokens have in common, and checks the restored key's protections. Anything wrong after the
 //! key exists destroys it.
 //!
-//! The manifest is trusted as far as its provenance: `keyrite verify T --outputs DIR` checks the
-//! directory against the sealed transcript of the run that wrote it.
+//! The manifest is believed only as far as its provenance: before any token is opened, `keyrite
+//! restore` checks the directory against the sealed transcript of the run that wrote it
+//! ([`crate::verify::recorded_output`], over [`Backup::manifest_sha256`] and
+//! [`Backup::listing`]).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -35,6 +37,14 @@ pub enum Error {
         /// The file.
         path: PathBuf,
         /// What the system said.
+        reason: String,
+    },
+    /// The backup directory is not a plain directory of regular files.
+    #[error("{}: {reason}", path.display())]
+    NotPlain {
+        /// The directory, or the entry in it.
+        path: PathBuf,
+        /// What it is instead.
         reason: String,
     },
     /// The manifest is not a backup manifest keyrite wrote.
@@ -146,6 +156,11 @@ pub struct Backup {
     backup_key_sha256: String,
     check_values: BTreeMap<String, String>,
     wrapped: Vec<u8>,
+    /// SHA-256 (hex) of the manifest's bytes, as read and parsed.
+    manifest_sha256: String,
+    /// SHA-256 (hex) of every file the directory held, by name, as listed before the manifest
+    /// was read.
+    listing: BTreeMap<String, String>,
     /// For a key pair: its public key, from the backup's `public.pem`, whose fingerprint the
     /// manifest records.
     public_key: Option<PublicKey>,
@@ -168,9 +183,51 @@ fn read(path: &Path, limit: u64) -> Result<Vec<u8>, Error> {
     Ok(bytes)
 }
 
+/// The SHA-256 (hex) of every file in `dir`, by name. `dir` must be a directory itself, not a
+/// symbolic link to one, and hold only regular files: nothing is opened that could block (a
+/// FIFO) or lead elsewhere (a symbolic link).
+fn list(dir: &Path) -> Result<BTreeMap<String, String>, Error> {
+    let not_plain = |path: &Path, reason: &str| Error::NotPlain {
+        path: path.to_owned(),
+        reason: reason.to_owned(),
+    };
+    let cannot = |e: std::io::Error| Error::Read {
+        path: dir.to_owned(),
+        reason: e.to_string(),
+    };
+    let meta = std::fs::symlink_metadata(dir).map_err(cannot)?;
+    if meta.file_type().is_symlink() {
+        return Err(not_plain(
+            dir,
+            "it is a symbolic link, not the backup directory itself",
+        ));
+    }
+    if !meta.is_dir() {
+        return Err(not_plain(dir, "it is not a directory"));
+    }
+    let mut listing = BTreeMap::new();
+    for entry in std::fs::read_dir(dir).map_err(cannot)? {
+        let entry = entry.map_err(cannot)?;
+        let path = entry.path();
+        if !entry.file_type().map_err(cannot)?.is_file() {
+            return Err(not_plain(
+                &path,
+                "it is not a regular file (a backup holds only the files keyrite wrote)",
+            ));
+        }
+        let bytes = read(&path, MAX_MANIFEST)?;
+        listing.insert(
+            entry.file_name().to_string_lossy().into_owned(),
+            hex::encode(Sha256::digest(bytes)),
+        );
+    }
+    Ok(listing)
+}
+
 /// Reads a backup directory and checks it holds `label`, before any token is opened: the
 /// manifest, the digests of its files, the algorithm, the key kind and the wrapped length.
 pub fn load(dir: &Path, label: &KeyLabel) -> Result<Backup, Error> {
+    let listing = list(dir)?;
     let manifest_path = dir.join("manifest.json");
     let bad = |reason: String| Error::Manifest {
         path: manifest_path.clone(),
@@ -290,8 +347,23 @@ pub fn load(dir: &Path, label: &KeyLabel) -> Result<Backup, Error> {
         backup_key_sha256: m.wrapping_key_sha256,
         check_values: m.key.check_values,
         wrapped,
+        manifest_sha256: hex::encode(Sha256::digest(&bytes)),
+        listing,
         public_key,
     })
+}
+
+impl Backup {
+    /// SHA-256 (hex) of the manifest as read: the files it lists were checked against it, so a
+    /// sealed record of this digest vouches for every byte restored.
+    pub fn manifest_sha256(&self) -> &str {
+        &self.manifest_sha256
+    }
+
+    /// SHA-256 (hex) of every file the directory held, by name.
+    pub fn listing(&self) -> &BTreeMap<String, String> {
+        &self.listing
+    }
 }
 
 /// A key restored into the backup token.

@@ -182,6 +182,16 @@ pub enum Error {
         /// What verify said.
         summary: String,
     },
+    /// An output directory is not one an earlier transcript records.
+    #[error("{} is not an output {} records: {reason}", dir.display(), transcript.display())]
+    NotRecorded {
+        /// The directory.
+        dir: PathBuf,
+        /// The transcript.
+        transcript: PathBuf,
+        /// What does not match.
+        reason: String,
+    },
     /// An earlier transcript names no token signer.
     #[error("{} names no token signer (its token line has no signer_label)", path.display())]
     NoSignerLabel {
@@ -2098,15 +2108,9 @@ pub struct RecordedKcv {
     pub signer_fingerprint: String,
 }
 
-/// The KCV an earlier transcript recorded for `label`, after verifying that transcript: it must
-/// be verified (sealed, completed, intact) under `signer`. Anyone can seal a transcript with a
-/// key of their own: the caller compares [`RecordedKcv::signer_fingerprint`] with the signer of
-/// the token it acts on.
-pub fn recorded_kcv(
-    transcript: &Path,
-    signer: &Path,
-    label: &crate::hsm::keys::KeyLabel,
-) -> Result<RecordedKcv, crate::Error> {
+/// An earlier transcript that carries facts into this run, verified under `signer` with every
+/// line kept: it must be sealed, completed and intact.
+fn verified(transcript: &Path, signer: &Path) -> Result<Report, crate::Error> {
     let report = verify(&Inputs {
         transcript: transcript.to_path_buf(),
         signer: signer.to_path_buf(),
@@ -2122,6 +2126,64 @@ pub fn recorded_kcv(
         }
         .into());
     }
+    Ok(report)
+}
+
+/// Checks that the output directory `dir`, whose `manifest.json` was read with the SHA-256
+/// `manifest_sha256` and which held the files `found` (name to SHA-256, hex), is one an earlier
+/// transcript records as written: `transcript` verifies under `signer`, one of its
+/// `wrapped`/`rewrapped` lines records that manifest, and `found` is exactly the files that line
+/// records, with their digests. A directory anyone
+/// assembled — their own key wrapped under the same public key, with a manifest to match — is in
+/// no sealed record.
+pub fn recorded_output(
+    transcript: &Path,
+    signer: &Path,
+    dir: &Path,
+    manifest_sha256: &str,
+    found: &BTreeMap<String, String>,
+) -> Result<(), crate::Error> {
+    let report = verified(transcript, signer)?;
+    let refuse = |reason: String| Error::NotRecorded {
+        dir: dir.to_path_buf(),
+        transcript: transcript.to_path_buf(),
+        reason,
+    };
+    let recorded = report
+        .lines
+        .iter()
+        .flatten()
+        .filter(|l| {
+            matches!(
+                l.get("step").and_then(Value::as_str),
+                Some("wrapped" | "rewrapped")
+            )
+        })
+        .map(|l| &field(l, "data")["files"])
+        .find(|files| files["manifest.json"] == manifest_sha256)
+        .and_then(Value::as_object)
+        .ok_or_else(|| refuse("no wrap it records wrote this manifest.json".to_owned()))?;
+    for (name, digest) in recorded {
+        if found.get(name).map(String::as_str) != digest.as_str() {
+            return Err(refuse(format!("{name} is not the file the transcript records")).into());
+        }
+    }
+    if let Some(extra) = found.keys().find(|name| !recorded.contains_key(*name)) {
+        return Err(refuse(format!("{extra} is in no record of this output")).into());
+    }
+    Ok(())
+}
+
+/// The KCV an earlier transcript recorded for `label`, after verifying that transcript: it must
+/// be verified (sealed, completed, intact) under `signer`. Anyone can seal a transcript with a
+/// key of their own: the caller compares [`RecordedKcv::signer_fingerprint`] with the signer of
+/// the token it acts on.
+pub fn recorded_kcv(
+    transcript: &Path,
+    signer: &Path,
+    label: &crate::hsm::keys::KeyLabel,
+) -> Result<RecordedKcv, crate::Error> {
+    let report = verified(transcript, signer)?;
     let no_kcv = || Error::NoKcv {
         path: transcript.to_path_buf(),
         label: label.to_string(),

@@ -851,6 +851,17 @@ fn a_key_pair_backed_up_and_restored_on_a_second_token() {
     );
     let backup_pem = src.path("backup-2026.pem");
     std::fs::write(&backup_pem, &created.stdout).unwrap();
+    let made = run(src
+        .keyrite()
+        .args(["token", "signer", "create", "--label", "ceremony-signer"])
+        .args(["--pin-env", PIN_ENV]));
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let signer = src.path("signer.pem");
+    std::fs::write(&signer, &made.stdout).unwrap();
 
     let kms = Kms::new(src.dir.path(), 3072);
     let aws = aws_params(&src, &kms, "aws.json");
@@ -863,35 +874,20 @@ fn a_key_pair_backed_up_and_restored_on_a_second_token() {
             "--key-spec",
             spec,
         ];
-        wrap(&src, "aws", &aws, &args, &label);
-        let first_dir = src.path(&label);
-        let original = check_pair(
-            &src,
-            false,
-            &kms,
-            &first_dir,
-            spec,
-            "RSA_AES_KEY_WRAP_SHA_256",
-            &std::fs::read(first_dir.join("EncryptedKeyMaterial.bin")).unwrap(),
-        );
-        let fingerprint = manifest(&first_dir)["key"]["kcv"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+        // The backup, recorded: generated and backed up in one run that the source token's
+        // signer seals.
         let backup = dst.path(&format!("{label}-backup"));
+        let transcript = src.path(&format!("{label}-backup.jsonl"));
         let backed_up = run(src
             .keyrite()
-            .args(["rewrap", "--provider", "pkcs11-backup", "--params"])
+            .args(["wrap", "--provider", "pkcs11-backup", "--params"])
             .arg(&backup_pem)
-            .args([
-                "--algorithm",
-                "RSA_AES_KEY_WRAP_SHA_256",
-                "--key-spec",
-                spec,
-            ])
-            .args(["--key-label", &label, "--expect-kcv", &fingerprint, "--out"])
+            .args(args)
+            .args(["--key-label", &label, "--out"])
             .arg(&backup)
-            .args(["--pin-env", PIN_ENV]));
+            .arg("--transcript")
+            .arg(&transcript)
+            .args(["--signer-label", "ceremony-signer", "--pin-env", PIN_ENV]));
         if spec.starts_with("EC") {
             // No token here reports the public key of an EC key it unwrapped, so nothing could
             // prove a restore: EC keys are not backed up, and the refusal comes first.
@@ -912,6 +908,28 @@ fn a_key_pair_backed_up_and_restored_on_a_second_token() {
             "{}",
             String::from_utf8_lossy(&backed_up.stderr)
         );
+        let fingerprint = manifest(&backup)["key"]["check_values"]["spki-sha256"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let first_dir = src.path(&label);
+        run_ok(
+            src.keyrite()
+                .args(["rewrap", "--provider", "aws", "--params"])
+                .arg(&aws)
+                .args(args)
+                .args(["--key-label", &label, "--expect-kcv", &fingerprint])
+                .args(["--out", &label, "--pin-env", PIN_ENV]),
+        );
+        let original = check_pair(
+            &src,
+            false,
+            &kms,
+            &first_dir,
+            spec,
+            "RSA_AES_KEY_WRAP_SHA_256",
+            &std::fs::read(first_dir.join("EncryptedKeyMaterial.bin")).unwrap(),
+        );
         let m = manifest(&backup);
         assert_eq!(
             m["key"]["check_values"],
@@ -920,17 +938,21 @@ fn a_key_pair_backed_up_and_restored_on_a_second_token() {
         assert_eq!(openssl_fingerprint(&backup.join("public.pem")), fingerprint);
 
         let restore = |dir: &Path| {
-            run(dst.keyrite().args(["restore", "--backup"]).arg(dir).args([
-                "--key-label",
-                &label,
-                "--json",
-                "--pin-env",
-                PIN_ENV,
-            ]))
+            run(dst
+                .keyrite()
+                .args(["restore", "--backup"])
+                .arg(dir)
+                .arg("--transcript")
+                .arg(&transcript)
+                .arg("--signer")
+                .arg(&signer)
+                .args(["--key-label", &label, "--json", "--pin-env", PIN_ENV]))
         };
 
-        // A public.pem that is another key's, with the manifest made to agree, is refused: the
-        // restored private key says which public key it has.
+        // A public.pem that is another key's, with the manifest made to agree, is refused before
+        // the token is opened: no sealed record wrote that manifest. (The restored private key's
+        // own public key is still compared after the unwrap, but a file editor no longer
+        // reaches it: every byte restored is bound to the sealed record.)
         let forged = dst.path("forged");
         copy_dir(&backup, &forged);
         let other = Kms::new(src.dir.path(), 3072);
@@ -951,8 +973,10 @@ fn a_key_pair_backed_up_and_restored_on_a_second_token() {
         assert_refused(
             &out.stderr,
             &format!(
-                "keyrite: the restored key's spki-sha256 check value is {fingerprint}, the backup \
-                 records {other_fingerprint}: it is not the same key, so it was destroyed\n"
+                "keyrite: {} is not an output {} records: no wrap it records wrote this \
+                 manifest.json\n",
+                forged.display(),
+                transcript.display()
             ),
             "forged public.pem",
         );
@@ -976,6 +1000,10 @@ fn a_key_pair_backed_up_and_restored_on_a_second_token() {
             .env("KEYRITE_PKCS11_MODULE", "/nonexistent/libpkcs11.so")
             .args(["restore", "--backup"])
             .arg(&ec_claim)
+            .arg("--transcript")
+            .arg(&transcript)
+            .arg("--signer")
+            .arg(&signer)
             .args(["--key-label", &label, "--pin-env", PIN_ENV]));
         assert_eq!(out.status.code(), Some(1));
         assert_refused(

@@ -8,6 +8,7 @@ mod common;
 
 use common::*;
 use serde_json::Value;
+use std::path::{Path, PathBuf};
 
 const ARN_2: &str = "arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
 
@@ -56,12 +57,66 @@ fn backup_key(dst: &TestToken) -> (std::path::PathBuf, String) {
     (pem, stderr)
 }
 
-/// `keyrite restore` of `dir` (relative to `token`'s directory) for `label`.
-fn restore(token: &TestToken, dir: &str, label: &str, extra: &[&str]) -> std::process::Output {
+/// The sealed transcript of a recorded backup and the PEM of the signer that sealed it.
+struct Record {
+    transcript: PathBuf,
+    signer: PathBuf,
+}
+
+/// `keyrite restore` of `dir` (relative to `token`'s directory) for `label`, with the record of
+/// the run that made it.
+fn restore(
+    token: &TestToken,
+    dir: &str,
+    label: &str,
+    record: &Record,
+    extra: &[&str],
+) -> std::process::Output {
     run(token
         .keyrite()
         .args(["restore", "--backup", dir, "--key-label", label])
+        .arg("--transcript")
+        .arg(&record.transcript)
+        .arg("--signer")
+        .arg(&record.signer)
         .args(extra))
+}
+
+/// A recorded backup: a signer "ceremony-signer" made on `src`, then `keyrite wrap --provider
+/// pkcs11-backup --transcript` there, generating `label` and writing its backup to `out` under
+/// `pem`, in a transcript sealed by that signer.
+fn recorded_backup(
+    src: &TestToken,
+    pem: &Path,
+    algorithm: &str,
+    label: &str,
+    spec: &str,
+    out: &Path,
+) -> Record {
+    let signer = src.path("signer.pem");
+    let made = run(src
+        .keyrite()
+        .args(["token", "signer", "create", "--label", "ceremony-signer"])
+        .args(["--pin-env", PIN_ENV]));
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    std::fs::write(&signer, &made.stdout).unwrap();
+    let transcript = src.path(&format!("{label}-backup.jsonl"));
+    run_ok(
+        src.keyrite()
+            .args(["wrap", "--provider", "pkcs11-backup", "--params"])
+            .arg(pem)
+            .args(["--algorithm", algorithm, "--key-label", label])
+            .args(["--key-spec", spec, "--out"])
+            .arg(out)
+            .arg("--transcript")
+            .arg(&transcript)
+            .args(["--signer-label", "ceremony-signer", "--pin-env", PIN_ENV]),
+    );
+    Record { transcript, signer }
 }
 
 fn secret_keys(token: &TestToken) -> Vec<Value> {
@@ -75,12 +130,10 @@ fn secret_keys(token: &TestToken) -> Vec<Value> {
 /// Generate in `src`, back up to `dst`, restore there, re-wrap there: the same material.
 fn round_trip(src: &TestToken, dst: &TestToken, algorithm: &str, spec: &str) {
     let (pem, _) = backup_key(dst);
-    let original = aws_material(
-        src,
-        &["wrap", "--key-label", "payments", "--key-spec", spec],
-        AWS_ARN,
-        "first",
-    );
+    // The backup, recorded: the key generated and wrapped under the backup key in one run
+    // sealed by the source token's signer.
+    let backup = dst.path("backup");
+    let record = recorded_backup(src, &pem, algorithm, "payments", spec, &backup);
     let listed: Value = serde_json::from_slice(&run_ok(src.keyrite().args([
         "keys",
         "list",
@@ -89,29 +142,28 @@ fn round_trip(src: &TestToken, dst: &TestToken, algorithm: &str, spec: &str) {
         PIN_ENV,
     ])))
     .unwrap();
-    let kcv = listed[0]["kcv"].as_str().unwrap().to_owned();
-
-    // The backup, a re-wrap of the existing key under the backup key.
-    let backup = dst.path("backup");
-    run_ok(src.keyrite().args([
-        "rewrap",
-        "--provider",
-        "pkcs11-backup",
-        "--params",
-        pem.to_str().unwrap(),
-        "--algorithm",
-        algorithm,
-        "--key-label",
-        "payments",
-        "--key-spec",
-        spec,
-        "--expect-kcv",
-        &kcv,
-        "--out",
-        backup.to_str().unwrap(),
-        "--pin-env",
-        PIN_ENV,
-    ]));
+    let listed = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["label"] == "payments")
+        .unwrap()
+        .clone();
+    let kcv = listed["kcv"].as_str().unwrap().to_owned();
+    let original = aws_material(
+        src,
+        &[
+            "rewrap",
+            "--key-label",
+            "payments",
+            "--key-spec",
+            spec,
+            "--expect-kcv",
+            &kcv,
+        ],
+        AWS_ARN,
+        "first",
+    );
     let manifest: Value =
         serde_json::from_slice(&std::fs::read(backup.join("manifest.json")).unwrap()).unwrap();
     let recorded = manifest["key"]["check_values"].as_object().unwrap();
@@ -121,8 +173,10 @@ fn round_trip(src: &TestToken, dst: &TestToken, algorithm: &str, spec: &str) {
         "the backup records the SHA-256 check value of the material"
     );
 
-    // A manifest whose check values do not match the material is refused, and the restored
-    // key destroyed: nothing is left on the backup token.
+    // A manifest whose check values do not match the material is refused before any token is
+    // opened: no sealed record wrote it. (The check-value comparison after the unwrap is no
+    // longer reachable by editing files: every byte restored is bound to the sealed record, so
+    // the token would have to compute another value for the recorded key.)
     let forged = dst.path("forged");
     std::fs::create_dir(&forged).unwrap();
     for f in ["backup.bin", "import.sh"] {
@@ -137,12 +191,17 @@ fn round_trip(src: &TestToken, dst: &TestToken, algorithm: &str, spec: &str) {
         *v = Value::from("000000");
     }
     write_json(&forged, "manifest.json", &m);
-    let out = restore(dst, "forged", "payments", &["--pin-env", PIN_ENV]);
+    let out = restore(dst, "forged", "payments", &record, &["--pin-env", PIN_ENV]);
     assert_eq!(out.status.code(), Some(1));
-    let stderr = String::from_utf8(out.stderr).unwrap();
-    assert!(
-        stderr.contains("check value is") && stderr.contains("the backup records 000000"),
-        "{stderr}"
+    assert_eq!(
+        String::from_utf8(out.stderr).unwrap(),
+        format!(
+            "keyrite: forged is not an output {} records: no wrap it records wrote this manifest.json\n\
+             Pass the sealed transcript of the run that made the backup (keyrite wrap --provider \
+             pkcs11-backup --transcript, or a ceremony's wrap step), and check the directory with \
+             `keyrite verify T --outputs DIR`.\n",
+            record.transcript.display()
+        )
     );
     assert!(
         secret_keys(dst).is_empty(),
@@ -151,11 +210,18 @@ fn round_trip(src: &TestToken, dst: &TestToken, algorithm: &str, spec: &str) {
 
     // The real restore.
     let restored: Value = serde_json::from_slice(
-        &restore(dst, "backup", "payments", &["--json", "--pin-env", PIN_ENV]).stdout,
+        &restore(
+            dst,
+            "backup",
+            "payments",
+            &record,
+            &["--json", "--pin-env", PIN_ENV],
+        )
+        .stdout,
     )
     .unwrap();
     assert_eq!(
-        restored["id"], listed[0]["id"],
+        restored["id"], listed["id"],
         "the same CKA_ID on both tokens"
     );
     assert!(
@@ -186,7 +252,7 @@ fn round_trip(src: &TestToken, dst: &TestToken, algorithm: &str, spec: &str) {
     assert_eq!(again, original, "the restored key is the same material");
 
     // A second restore of the same backup is refused: the label is taken.
-    let out = restore(dst, "backup", "payments", &["--pin-env", PIN_ENV]);
+    let out = restore(dst, "backup", "payments", &record, &["--pin-env", PIN_ENV]);
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(secret_keys(dst).len(), 1);
 }
@@ -243,20 +309,15 @@ fn softhsm_refuses_a_sha256_backup_and_says_so_beforehand() {
             && stderr.contains("this token cannot unwrap RSA_AES_KEY_WRAP_SHA_256"),
         "{stderr}"
     );
-    run_ok(src.keyrite().args([
-        "wrap",
-        "--provider",
-        "pkcs11-backup",
-        "--params",
-        pem.to_str().unwrap(),
-        "--key-label",
+    let record = recorded_backup(
+        &src,
+        &pem,
+        "RSA_AES_KEY_WRAP_SHA_256",
         "payments",
-        "--out",
-        dst.path("backup").to_str().unwrap(),
-        "--pin-env",
-        PIN_ENV,
-    ]));
-    let out = restore(&dst, "backup", "payments", &["--pin-env", PIN_ENV]);
+        "AES_256",
+        &dst.path("backup"),
+    );
+    let out = restore(&dst, "backup", "payments", &record, &["--pin-env", PIN_ENV]);
     assert_refused(
         &out.stderr,
         "keyrite: C_UnwrapKey of the ephemeral key (CKM_RSA_PKCS_OAEP, RSA_AES_KEY_WRAP_SHA_256) failed: C_UnwrapKey returned CKR_ARGUMENTS_BAD\n",
@@ -278,25 +339,36 @@ fn the_backup_is_rsa_aes_and_restore_checks_the_directory_first() {
             .arg(&outside.private_pem),
     );
     std::fs::write(src.path("outside.pem"), pem).unwrap();
-    let original = aws_material(&src, &["wrap", "--key-label", "payments"], AWS_ARN, "first");
-    let kcv = kcv_python("aes-ecb-zero-3", &original);
-    run_ok(src.keyrite().args([
-        "rewrap",
-        "--provider",
-        "pkcs11-backup",
-        "--params",
-        "outside.pem",
-        "--algorithm",
+    let record = recorded_backup(
+        &src,
+        &src.path("outside.pem"),
         "RSA_AES_KEY_WRAP_SHA_1",
-        "--key-label",
         "payments",
-        "--expect-kcv",
-        &kcv,
-        "--out",
-        "backup",
+        "AES_256",
+        &src.path("backup"),
+    );
+    let listed: Value = serde_json::from_slice(&run_ok(src.keyrite().args([
+        "keys",
+        "list",
+        "--json",
         "--pin-env",
         PIN_ENV,
-    ]));
+    ])))
+    .unwrap();
+    let listed = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["label"] == "payments")
+        .unwrap()
+        .clone();
+    let kcv = listed["kcv"].as_str().unwrap().to_owned();
+    let original = aws_material(
+        &src,
+        &["rewrap", "--key-label", "payments", "--expect-kcv", &kcv],
+        AWS_ARN,
+        "first",
+    );
     let material = outside.unwrap_python(&src.path("backup/backup.bin"), "RSA_AES_KEY_WRAP_SHA_1");
     assert_eq!(material, original);
     let script = std::fs::read_to_string(src.path("backup/import.sh")).unwrap();
@@ -305,7 +377,13 @@ fn the_backup_is_rsa_aes_and_restore_checks_the_directory_first() {
     );
 
     let refused = |dir: &str, label: &str| {
-        let out = restore(&src, dir, label, &["--module", "/nonexistent/module.so"]);
+        let out = restore(
+            &src,
+            dir,
+            label,
+            &record,
+            &["--module", "/nonexistent/module.so"],
+        );
         assert_eq!(out.status.code(), Some(1));
         String::from_utf8(out.stderr)
             .unwrap()
@@ -357,6 +435,10 @@ fn a_ceremony_backs_up_its_key_and_the_backup_restores() {
         &dst,
         backup.to_str().unwrap(),
         "payments",
+        &Record {
+            transcript: c.dir().join("t.jsonl"),
+            signer: c.signer_pem.clone(),
+        },
         &["--json", "--pin-env", PIN_ENV],
     );
     let restored: Value = serde_json::from_slice(&out.stdout).unwrap();

@@ -297,8 +297,8 @@ fn bad_inputs_are_refused_with_their_message_and_change_nothing() {
         ("transcript: NUL byte", f("t.jsonl", t_nul.clone()), verify("t.jsonl"), 1, "chain      FAILED       line 0: not a JSON object (or a key appears twice)"),
         ("verify: signer not a PEM key", f("s.pem", b"hello".to_vec()), vec!["verify", "good.jsonl", "--signer", "s.pem", "--no-policy"], 2, "keyrite: s.pem is not an ECDSA P-256 public key (PEM): ASN.1 error: PEM error: PEM preamble contains invalid data (NUL byte)"),
         // Backups and witnesses.
-        ("restore: not a backup", none.clone(), vec!["restore", "--backup", "seed-us-east-1", "--key-label", "seed", "--pin-env", PIN_ENV], 1, "keyrite: seed-us-east-1/manifest.json: it records a wrap for \"aws\", not a backup (--provider pkcs11-backup)"),
-        ("restore: manifest truncated", f("b/manifest.json", b"{\"provider\": \"pkcs11-".to_vec()), vec!["restore", "--backup", "b", "--key-label", "seed", "--pin-env", PIN_ENV], 1, "keyrite: b/manifest.json: it is not valid JSON: EOF while parsing a string at line 1 column 21"),
+        ("restore: not a backup", none.clone(), vec!["restore", "--backup", "seed-us-east-1", "--key-label", "seed", "--transcript", "good.jsonl", "--signer", "signer.pem", "--pin-env", PIN_ENV], 1, "keyrite: seed-us-east-1/manifest.json: it records a wrap for \"aws\", not a backup (--provider pkcs11-backup)"),
+        ("restore: manifest truncated", f("b/manifest.json", b"{\"provider\": \"pkcs11-".to_vec()), vec!["restore", "--backup", "b", "--key-label", "seed", "--transcript", "good.jsonl", "--signer", "signer.pem", "--pin-env", PIN_ENV], 1, "keyrite: b/manifest.json: it is not valid JSON: EOF while parsing a string at line 1 column 21"),
         ("witness: a signature that is not one", f("w.sig", b"garbage".to_vec()), vec!["witness", "add", "good.jsonl", "--signature", "w.sig", "--signer", "signer.pem", "--policy", "seed-policy.toml"], 1, "keyrite: w.sig is not an SSH signature: PEM preamble contains invalid data (NUL byte)"),
     ];
 

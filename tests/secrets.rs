@@ -209,21 +209,23 @@ fn no_pin_share_or_key_material_in_anything_keyrite_writes() {
     );
     std::fs::write(dir.join("bk.pem"), &pem.stdout).unwrap();
     record(
-        "rewrap to backup",
+        "recorded wrap to backup",
         k().args([
-            "rewrap",
-            "--expect-kcv",
-            &kcv,
+            "wrap",
             "--provider",
             "pkcs11-backup",
             "--params",
             "bk.pem",
+            "--transcript",
+            "bk.jsonl",
+            "--signer-label",
+            "ceremony-signer",
         ])
         .args([
             "--algorithm",
             "RSA_AES_KEY_WRAP_SHA_1",
             "--key-label",
-            "second",
+            "fourth",
             "--out",
             "bk-out",
         ])
@@ -236,7 +238,11 @@ fn no_pin_share_or_key_material_in_anything_keyrite_writes() {
             .arg("restore")
             .arg("--backup")
             .arg(dir.join("bk-out"))
-            .args(["--key-label", "second", "--pin-env", PIN_ENV]),
+            .arg("--transcript")
+            .arg(dir.join("bk.jsonl"))
+            .arg("--signer")
+            .arg(dir.join("signer.pem"))
+            .args(["--key-label", "fourth", "--pin-env", PIN_ENV]),
     );
     assert!(
         restored.status.success(),
@@ -462,23 +468,71 @@ fn no_private_key_of_a_key_pair_in_anything_keyrite_writes() {
     std::fs::write(src.path("backup.pem"), &created.stdout).unwrap();
 
     let mut materials = Vec::new();
+    let made = record(
+        "signer create",
+        src.keyrite()
+            .args(["token", "signer", "create", "--label", "ceremony-signer"])
+            .args(["--pin-env", PIN_ENV]),
+    );
+    let signer = src.path("signer.pem");
+    std::fs::write(&signer, &made.stdout).unwrap();
     for (spec, label) in [("RSA_2048", "rsa"), ("EC_P256", "ec")] {
-        record(
-            &format!("wrap {spec}"),
-            src.keyrite()
-                .args(["wrap", "--provider", "aws", "--params", "aws.json"])
-                .args([
-                    "--algorithm",
-                    "RSA_AES_KEY_WRAP_SHA_256",
-                    "--key-spec",
-                    spec,
-                ])
-                .args(["--key-label", label, "--out", label, "--pin-env", PIN_ENV]),
-        );
-        let fingerprint = manifest(&src.path(label))["key"]["kcv"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+        let aws = [
+            "--provider",
+            "aws",
+            "--params",
+            "aws.json",
+            "--algorithm",
+            "RSA_AES_KEY_WRAP_SHA_256",
+            "--key-spec",
+            spec,
+        ];
+        let fingerprint = if spec.starts_with("RSA") {
+            // The backup is recorded: generated and backed up in one run sealed by the signer,
+            // then wrapped for AWS by its fingerprint.
+            record(
+                &format!("recorded backup {spec}"),
+                src.keyrite()
+                    .args(["wrap", "--provider", "pkcs11-backup", "--params"])
+                    .args(["backup.pem", "--key-spec", spec, "--key-label", label])
+                    .arg("--out")
+                    .arg(dst.path(&format!("{label}-backup")))
+                    .arg("--transcript")
+                    .arg(src.path(&format!("{label}-backup.jsonl")))
+                    .args(["--signer-label", "ceremony-signer", "--pin-env", PIN_ENV]),
+            );
+            let fingerprint = manifest(&dst.path(&format!("{label}-backup")))["key"]
+                ["check_values"]["spki-sha256"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+            record(
+                &format!("rewrap {spec}"),
+                src.keyrite()
+                    .arg("rewrap")
+                    .args(aws)
+                    .args(["--key-label", label, "--expect-kcv", &fingerprint])
+                    .args(["--out", label, "--pin-env", PIN_ENV]),
+            );
+            fingerprint
+        } else {
+            // EC keys are not backed up (a restore could not prove them).
+            record(
+                &format!("wrap {spec}"),
+                src.keyrite().arg("wrap").args(aws).args([
+                    "--key-label",
+                    label,
+                    "--out",
+                    label,
+                    "--pin-env",
+                    PIN_ENV,
+                ]),
+            );
+            manifest(&src.path(label))["key"]["kcv"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        };
         record(
             &format!("rewrap {spec} for vault"),
             src.keyrite()
@@ -494,24 +548,6 @@ fn no_private_key_of_a_key_pair_in_anything_keyrite_writes() {
                 .args(["--key-label", label, "--out", &format!("{label}-vault")])
                 .args(["--pin-env", PIN_ENV]),
         );
-        // EC keys are not backed up (a restore could not prove them).
-        if spec.starts_with("RSA") {
-            record(
-                &format!("backup {spec}"),
-                src.keyrite()
-                    .args([
-                        "rewrap",
-                        "--provider",
-                        "pkcs11-backup",
-                        "--params",
-                        "backup.pem",
-                    ])
-                    .args(["--key-spec", spec, "--expect-kcv", &fingerprint])
-                    .args(["--key-label", label, "--out"])
-                    .arg(dst.path(&format!("{label}-backup")))
-                    .args(["--pin-env", PIN_ENV]),
-            );
-        }
         let wrapped = src.path(label).join("EncryptedKeyMaterial.bin");
         materials.push((
             spec,
@@ -522,6 +558,10 @@ fn no_private_key_of_a_key_pair_in_anything_keyrite_writes() {
         "restore",
         dst.keyrite()
             .args(["restore", "--backup", "rsa-backup", "--key-label", "rsa"])
+            .arg("--transcript")
+            .arg(src.path("rsa-backup.jsonl"))
+            .arg("--signer")
+            .arg(&signer)
             .args(["--pin-env", PIN_ENV]),
     );
     for (token, name) in [(&src, "src"), (&dst, "dst")] {

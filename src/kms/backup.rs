@@ -48,7 +48,7 @@ pub fn files(import: &Import<'_>) -> Vec<OutputFile> {
                 "Restores the {} key wrapped in an HSM with {} into the backup token, inside it.",
                 import.key_spec, import.algorithm
             ),
-            "--token LABEL --pin-env NAME or --module PATH",
+            "--transcript T --signer PEM, the sealed record of this backup and its signer's key, with --token LABEL --pin-env NAME",
         ),
         label = shell_quote(import.key_label),
     );
