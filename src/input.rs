@@ -34,7 +34,11 @@ pub(crate) fn describe(limit: u64) -> String {
 /// Reads the file at `path`, refusing it if it holds more than `limit` bytes: the error (of
 /// kind `FileTooLarge`) says the limit.
 pub(crate) fn read(path: &Path, limit: u64) -> std::io::Result<Vec<u8>> {
-    let file = std::fs::File::open(path)?;
+    read_limited(std::fs::File::open(path)?, limit)
+}
+
+/// Reads `file` to its end, refusing it if it holds more than `limit` bytes.
+fn read_limited(file: std::fs::File, limit: u64) -> std::io::Result<Vec<u8>> {
     let mut bytes = Vec::new();
     file.take(limit.saturating_add(1)).read_to_end(&mut bytes)?;
     if bytes.len() as u64 > limit {
@@ -66,18 +70,7 @@ pub(crate) fn read_regular(path: &Path, limit: u64) -> std::io::Result<Vec<u8>> 
             "it is not a regular file",
         ));
     }
-    let mut bytes = Vec::new();
-    file.take(limit.saturating_add(1)).read_to_end(&mut bytes)?;
-    if bytes.len() as u64 > limit {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::FileTooLarge,
-            format!(
-                "it is larger than {}, the most keyrite reads from such a file",
-                describe(limit)
-            ),
-        ));
-    }
-    Ok(bytes)
+    read_limited(file, limit)
 }
 
 #[cfg(test)]
