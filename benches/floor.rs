@@ -200,7 +200,7 @@ fn ceremony_ops(
     let start = Instant::now();
     let token = login(module, label, pin_env)?;
     token.signer_public_key(&signer)?.fingerprint()?;
-    token.ceremony_markers(ceremony_id)?;
+    token.ceremony_markers(ceremony_id, &"0".repeat(64))?;
     token.check_label_free(&key)?;
     let mut checked = Vec::new();
     for wk in &wrapping_keys {

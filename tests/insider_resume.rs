@@ -523,6 +523,10 @@ fn a_marker_left_by_another_plan_of_the_same_ceremony_id_is_refused() {
     c.approve("bob", "keyrite-plan", "bob.sig");
     let text = std::fs::read_to_string(c.dir().join("plan.toml")).unwrap();
     let second_plan = hex::encode(Sha256::digest(text.as_bytes()));
+    assert_ne!(
+        first_plan, second_plan,
+        "the marker holds the first plan's SHA-256"
+    );
     let raw = raw_lines(&c, "t.jsonl");
     let mut values = t.clone();
     let at = values.iter().position(|l| l["step"] == "plan").unwrap();
@@ -537,7 +541,7 @@ fn a_marker_left_by_another_plan_of_the_same_ceremony_id_is_refused() {
         &c,
         &refused,
         &format!(
-            "cannot resume from t.jsonl: the marker of ceremony \"{KEY}\" on token \"ceremony\" was left by another plan (its SHA-256 is {first_plan}, this plan's is {second_plan})"
+            "cannot resume from t.jsonl: the marker of ceremony \"{KEY}\" on token \"ceremony\" was left by another plan (it does not hold this plan's SHA-256, {second_plan})"
         ),
         "Resume with the plan that ran (the marker holds its SHA-256); a new plan needs a new ceremony_id and new approvals.\n",
         &before,

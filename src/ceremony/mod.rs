@@ -581,10 +581,9 @@ fn check_marker(
             ),
             FOREIGN_MARKER,
         )),
-        [marker] if marker.value != plan.sha256.as_bytes() => Err(r.refuse(
+        [marker] if !marker.this_plan => Err(r.refuse(
             format!(
-                "the marker of ceremony {id:?} on token {token:?} was left by another plan (its SHA-256 is {}, this plan's is {})",
-                String::from_utf8_lossy(&marker.value).escape_debug(),
+                "the marker of ceremony {id:?} on token {token:?} was left by another plan (it does not hold this plan's SHA-256, {})",
                 plan.sha256
             ),
             "Resume with the plan that ran (the marker holds its SHA-256); a new plan needs a new ceremony_id and new approvals.",
@@ -650,7 +649,7 @@ pub fn run(prepared: Prepared, req: &RunRequest) -> Result<Outcome, crate::Error
         }
         .into());
     }
-    let markers = token.ceremony_markers(&plan.ceremony_id)?;
+    let markers = token.ceremony_markers(&plan.ceremony_id, &plan.sha256)?;
     let mut taken = Vec::new();
     if let Some(r) = &resume {
         check_marker(r, &markers, &plan, token.label())?;

@@ -285,8 +285,9 @@ fn marker_label(ceremony_id: &str) -> Vec<u8> {
 pub struct CeremonyMarker {
     /// `CKA_PRIVATE`: a private object needs the user PIN to be created or destroyed.
     pub private: Option<bool>,
-    /// `CKA_VALUE`: the SHA-256 (hex, as text) of the plan that left it.
-    pub value: Vec<u8>,
+    /// Whether it holds the SHA-256 of the plan asked about: found by that value, which is
+    /// never read back (keyrite asks a token for no object's `CKA_VALUE`).
+    pub this_plan: bool,
 }
 
 /// A ceremony key just generated.
@@ -470,28 +471,37 @@ impl Token {
     }
 
     /// The markers of ceremony `ceremony_id` on the token (none: it never ran here; normally
-    /// one otherwise): whether each is a private object, and the value it holds.
-    pub fn ceremony_markers(&self, ceremony_id: &str) -> Result<Vec<CeremonyMarker>, Error> {
-        let mut markers = Vec::new();
-        for handle in self.session().find_objects(&[
+    /// one otherwise): whether each is a private object, and whether it holds `plan_sha256`.
+    pub fn ceremony_markers(
+        &self,
+        ceremony_id: &str,
+        plan_sha256: &str,
+    ) -> Result<Vec<CeremonyMarker>, Error> {
+        let labelled = [
             Attribute::Class(ObjectClass::DATA),
             Attribute::Label(marker_label(ceremony_id)),
-        ])? {
-            let mut marker = CeremonyMarker {
-                private: None,
-                value: Vec::new(),
-            };
-            for a in self
+        ];
+        let this_plan = self.session().find_objects(
+            &[
+                labelled.to_vec(),
+                vec![Attribute::Value(plan_sha256.as_bytes().to_vec())],
+            ]
+            .concat(),
+        )?;
+        let mut markers = Vec::new();
+        for handle in self.session().find_objects(&labelled)? {
+            let private = self
                 .session()
-                .get_attributes(handle, &[AttributeType::Private, AttributeType::Value])?
-            {
-                match a {
-                    Attribute::Private(b) => marker.private = Some(b),
-                    Attribute::Value(v) => marker.value = v,
-                    _ => {}
-                }
-            }
-            markers.push(marker);
+                .get_attributes(handle, &[AttributeType::Private])?
+                .into_iter()
+                .find_map(|a| match a {
+                    Attribute::Private(b) => Some(b),
+                    _ => None,
+                });
+            markers.push(CeremonyMarker {
+                private,
+                this_plan: this_plan.contains(&handle),
+            });
         }
         Ok(markers)
     }
