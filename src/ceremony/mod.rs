@@ -919,7 +919,6 @@ pub(crate) fn token_line(
 /// The running keyrite binary: where `/proc/self/exe` points, and the SHA-256 of its bytes
 /// (read through `/proc/self/exe`, so the file that runs, even if its path was replaced).
 fn keyrite_binary() -> Result<(String, String), Error> {
-    use std::io::Read as _;
     let exe = Path::new("/proc/self/exe");
     let err = |e: std::io::Error| Error::Read {
         path: exe.to_path_buf(),
@@ -930,7 +929,7 @@ fn keyrite_binary() -> Result<(String, String), Error> {
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 1 << 16];
     loop {
-        let n = file.read(&mut buf).map_err(err)?;
+        let n = std::io::Read::read(&mut file, &mut buf).map_err(err)?;
         if n == 0 {
             break;
         }

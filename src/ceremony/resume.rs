@@ -6,9 +6,10 @@
 //! the interrupted run generated and the KCV it recorded for each; every such key is proven
 //! again on the token — generated in this token (`CKA_LOCAL` and `CKA_ALWAYS_SENSITIVE`), by a
 //! run of this plan (its `CKA_ID` is bound to the plan's SHA-256), with a ceremony key's
-//! protections, of the plan's key spec and with that KCV — before it is taken over. No wrap is ever carried over: every wrap step runs again, into output directories that
-//! must not exist when the resumed run starts, so the sealed record vouches only for outputs
-//! the resumed run made itself.
+//! protections, of the plan's key spec and with that KCV — before it is taken over. No wrap is
+//! ever carried over: every wrap step runs again, into output directories that must not exist
+//! when the resumed run starts, so the sealed record vouches only for outputs the resumed run
+//! made itself.
 //!
 //! `T` must be an intact, unsealed record of this plan under this policy: its chain is
 //! recomputed, its plan digest and policy digest compared, and the token's ceremony marker must
