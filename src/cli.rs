@@ -311,11 +311,21 @@ pub struct TrustArgs {
 pub enum BackupKeyCommand {
     /// Make the backup key pair in this token; prints its public key (PEM) on standard output
     /// (the --params of `wrap`/`rewrap --provider pkcs11-backup`) and, on standard error, its
-    /// fingerprint and the algorithms the token was seen to unwrap.
+    /// fingerprint and the algorithms the token was seen to unwrap. Its private key can unwrap
+    /// only into the ceremony template: what it unwraps is never readable.
     Create {
         /// The backup key's label.
         #[arg(long, value_name = "LABEL")]
         label: KeyLabel,
+        /// For backups of key pairs (RSA-AES). Its PIN holder can unwrap any backup made for it
+        /// into a readable key, so it is made only under a policy that says
+        /// `accept_backup_unwrap_oracle = true` (--policy).
+        #[arg(long)]
+        for_key_pairs: bool,
+        /// The policy whose `accept_backup_unwrap_oracle = true` accepts a backup key whose PIN
+        /// holder could read what it unwraps.
+        #[arg(long, value_name = "POLICY")]
+        policy: Option<PathBuf>,
         #[command(flatten)]
         token: TokenArgs,
     },
@@ -421,7 +431,9 @@ pub struct WrapArgs {
     pub params: PathBuf,
     /// The wrapping algorithm: for aws and alibaba the one the parameters were requested for;
     /// for gcp the import job's method decides (checked if given); azure takes
-    /// RSA_AES_KEY_WRAP_SHA_1 only; vault defaults to RSA_AES_KEY_WRAP_SHA_256.
+    /// RSA_AES_KEY_WRAP_SHA_1 only; vault defaults to RSA_AES_KEY_WRAP_SHA_256; pkcs11-backup
+    /// wraps a secret key with RSAES_OAEP_SHA_256 (default) or RSAES_OAEP_SHA_1 and a key pair
+    /// with RSA_AES_KEY_WRAP_SHA_256 (default) or RSA_AES_KEY_WRAP_SHA_1.
     #[arg(long, value_name = "ALGORITHM")]
     pub algorithm: Option<WrappingAlgorithm>,
     /// gcp: the key in the import job's key ring that the new version is imported into.

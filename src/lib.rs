@@ -345,6 +345,10 @@ impl Error {
                 "Make the backup again with an algorithm this token unwraps: `keyrite token backup-key export` on it lists them."
                     .to_owned()
             }
+            Error::Hsm(H::BackupKeyOracle { .. }) => {
+                "Nothing was left on the token. For secret keys, make the backup key without --for-key-pairs on a token whose `keyrite token info` says it applies unwrap templates; to accept the risk, name a policy with accept_backup_unwrap_oracle = true (--policy)."
+                    .to_owned()
+            }
             Error::Hsm(H::NoBackupKeyFor { .. } | H::NoBackupKey { .. }) => {
                 "Restore on the token that made the backup key (--token LABEL), or make the backup again under this token's key."
                     .to_owned()

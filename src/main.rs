@@ -317,15 +317,33 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
         }
         Command::Token(TokenCommand::BackupKey(command)) => {
             let (label, token, create) = match command {
-                BackupKeyCommand::Create { label, token } => (label, token, true),
-                BackupKeyCommand::Export { label, token } => (label, token, false),
+                BackupKeyCommand::Create {
+                    label,
+                    for_key_pairs,
+                    policy,
+                    token,
+                } => {
+                    let kind = if for_key_pairs {
+                        keyrite::hsm::backup::BackupKeyKind::KeyPairs
+                    } else {
+                        keyrite::hsm::backup::BackupKeyKind::SecretKeys
+                    };
+                    let accept = match policy {
+                        Some(path) => {
+                            keyrite::ceremony::policy::Policy::load(&path)?
+                                .accept_backup_unwrap_oracle
+                        }
+                        None => false,
+                    };
+                    (label, token, Some((kind, accept)))
+                }
+                BackupKeyCommand::Export { label, token } => (label, token, None),
             };
             let access = token_access(module, &token);
             let (_module, token) = wrap::open_logged_in(&access)?;
-            let key = if create {
-                token.create_backup_key(&label)?
-            } else {
-                token.backup_key(&label)?
+            let key = match create {
+                Some((kind, accept)) => token.create_backup_key(&label, kind, accept)?,
+                None => token.backup_key(&label)?,
             };
             print_backup_key(&key, &label);
             Ok(())
@@ -598,6 +616,14 @@ fn print_backup_key(key: &keyrite::hsm::backup::BackupKey, label: &keyrite::hsm:
     }
     for (algorithm, why) in &key.refuses {
         eprintln!("  this token cannot unwrap {algorithm}: {why}");
+    }
+    match &key.oracle {
+        Some(why) => eprintln!(
+            "  WARNING: whoever holds this token's PIN can unwrap a backup made for this key into a key they can read: {why}"
+        ),
+        None => eprintln!(
+            "  what it unwraps takes the ceremony template (CKA_UNWRAP_TEMPLATE, applied by this token): never readable, of no use but to be wrapped"
+        ),
     }
 }
 

@@ -417,14 +417,17 @@ pub fn run(backup: Backup, access: &TokenAccess) -> Result<Restored, crate::Erro
         }
         .into());
     }
-    let kwp = token.select_kwp(backup.spec)?;
-    let (rsa_part, kwp_part) = backup.wrapped.split_at(modulus_len);
+    let kwp = if backup.algorithm.is_rsa_aes() {
+        Some(token.select_kwp(backup.spec)?)
+    } else {
+        None
+    };
     let handle = token.restore_backup(
         private,
         backup.algorithm,
         kwp,
-        rsa_part,
-        kwp_part,
+        &backup.wrapped,
+        modulus_len,
         &backup.label,
         &backup.id,
         backup.spec,

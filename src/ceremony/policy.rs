@@ -33,6 +33,8 @@ struct PolicyFile {
     require_trusted_wrapping: bool,
     #[serde(default)]
     witnesses_required: usize,
+    #[serde(default)]
+    accept_backup_unwrap_oracle: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -87,6 +89,10 @@ pub struct Policy {
     pub require_trusted_wrapping: bool,
     /// How many distinct witnesses of the policy must co-sign a transcript.
     pub witnesses_required: usize,
+    /// `token backup-key create` may make a backup key whose PIN holder could unwrap a backup
+    /// into a readable key (a key-pair backup key, or a token that ignores
+    /// `CKA_UNWRAP_TEMPLATE`).
+    pub accept_backup_unwrap_oracle: bool,
 }
 
 /// Reads custodians from an OpenSSH `allowed_signers` file: each line is
@@ -345,6 +351,7 @@ impl Policy {
             module_path,
             require_trusted_wrapping: file.require_trusted_wrapping,
             witnesses_required: file.witnesses_required,
+            accept_backup_unwrap_oracle: file.accept_backup_unwrap_oracle,
         })
     }
 }

@@ -1,10 +1,20 @@
 //! Backups to a second token. `token backup-key create` makes an RSA key pair there whose
-//! private key can only unwrap and never leaves the token; a first token wraps a ceremony key
-//! under its public key with RSA-AES (`--provider pkcs11-backup`); [`Token::restore_backup`]
-//! unwraps it in the second token: OAEP to an ephemeral AES-256 session key that can only
-//! unwrap, then RFC 5649 KWP of the key with the ceremony template, the ephemeral key destroyed
-//! on every path.
+//! private key can only unwrap, never leaves the token, and carries a `CKA_UNWRAP_TEMPLATE`:
+//! what it unwraps must take the template it prescribes, so its PIN holder cannot unwrap a
+//! backup into a readable key.
+//!
+//! A backup key is of one of two kinds. For secret keys (the default), the first token wraps
+//! the key directly with RSA-OAEP (`--provider pkcs11-backup --algorithm RSAES_OAEP_*`) and the
+//! template is the ceremony template: whatever is unwrapped is a sensitive token key with no
+//! usage. For key pairs, whose PKCS#8 encoding is too long for OAEP, the first token wraps with
+//! RSA-AES, and [`Token::restore_backup`] unwraps OAEP to an ephemeral AES-256 session key that
+//! can only unwrap, then RFC 5649 KWP of the key with the ceremony template, the ephemeral key
+//! destroyed on every path. The template can bind only that ephemeral key: the key it unwraps
+//! next would need a template inside the template, which SoftHSM2 2.6.1 and kryoptic 1.5.4 both
+//! refuse. So the PIN holder of a key-pair backup key can unwrap any backup made for it into a
+//! readable key, and keyrite makes one only where the policy accepts that in so many words.
 
+use cryptoki::error::RvError;
 use cryptoki::mechanism::Mechanism;
 use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHandle};
 use rsa::pkcs8::{EncodePublicKey as _, LineEnding};
@@ -12,6 +22,7 @@ use serde::Serialize;
 
 use super::keys::{KeyLabel, KeySpec, restore_key_template};
 use super::kwp::KwpMechanism;
+use super::template::{Element, UnwrapTemplate};
 use super::wrapping::rsa_mechanism;
 use super::{Error, Pkcs11Failure, Token};
 use crate::kms::{WrappingAlgorithm, WrappingKey};
@@ -19,17 +30,76 @@ use crate::kms::{WrappingAlgorithm, WrappingKey};
 /// The size of a backup key pair, in bits.
 pub const BACKUP_KEY_BITS: u64 = 3072;
 
-/// A backup key's public half, and which RSA-AES algorithms its token was seen to unwrap.
+/// What a backup key unwraps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BackupKeyKind {
+    /// Secret keys, wrapped directly with RSA-OAEP: its unwrap template is the ceremony
+    /// template.
+    SecretKeys,
+    /// Key pairs, wrapped with RSA-AES: its unwrap template binds only the ephemeral AES key.
+    KeyPairs,
+}
+
+impl BackupKeyKind {
+    /// The algorithms backups for this kind of backup key use.
+    pub fn algorithms(self) -> [WrappingAlgorithm; 2] {
+        match self {
+            BackupKeyKind::SecretKeys => [
+                WrappingAlgorithm::RsaesOaepSha256,
+                WrappingAlgorithm::RsaesOaepSha1,
+            ],
+            BackupKeyKind::KeyPairs => [
+                WrappingAlgorithm::RsaAesKeyWrapSha256,
+                WrappingAlgorithm::RsaAesKeyWrapSha1,
+            ],
+        }
+    }
+
+    /// The kind of backup key a backup of `spec` needs.
+    pub fn for_spec(spec: KeySpec) -> BackupKeyKind {
+        if spec.is_asymmetric() {
+            BackupKeyKind::KeyPairs
+        } else {
+            BackupKeyKind::SecretKeys
+        }
+    }
+
+    /// The template everything this backup key unwraps must take (class, flags: no label, id
+    /// or key type, which differ from key to key).
+    fn unwrap_template(self) -> Vec<Element> {
+        let template = match self {
+            BackupKeyKind::SecretKeys => {
+                restore_key_template(&KeyLabel::trial(), b"", KeySpec::Aes256)
+            }
+            BackupKeyKind::KeyPairs => ephemeral_unwrap_template().to_vec(),
+        };
+        let kept: Vec<Attribute> = template
+            .into_iter()
+            .filter(|a| {
+                !matches!(
+                    a,
+                    Attribute::Label(_) | Attribute::Id(_) | Attribute::KeyType(_)
+                )
+            })
+            .collect();
+        Element::from_attributes(&kept).unwrap_or_default()
+    }
+}
+
+/// A backup key's public half, and what its token was seen to do with it.
 #[derive(Debug, Clone, Serialize)]
 pub struct BackupKey {
     /// The SubjectPublicKeyInfo, PEM.
     pub pem: String,
     /// SHA-256 (hex) of the SubjectPublicKeyInfo DER.
     pub fingerprint: String,
-    /// The RSA-AES algorithms a trial unwrap succeeded with.
+    /// The algorithms a trial unwrap succeeded with.
     pub unwraps: Vec<&'static str>,
     /// The algorithms whose trial failed, and what the token said.
     pub refuses: Vec<(&'static str, String)>,
+    /// How its PIN holder could unwrap a backup into a readable key, if they could.
+    pub oracle: Option<String>,
 }
 
 /// The template of the ephemeral AES-256 key a backup's RSA part unwraps to: a session object
@@ -52,52 +122,93 @@ fn ephemeral_unwrap_template() -> [Attribute; 13] {
     ]
 }
 
-/// The RSA-AES algorithms a backup may use.
-const BACKUP_ALGORITHMS: [WrappingAlgorithm; 2] = [
-    WrappingAlgorithm::RsaAesKeyWrapSha256,
-    WrappingAlgorithm::RsaAesKeyWrapSha1,
-];
+/// The template of a throw-away AES-256 session key that the host could read: what a PIN holder
+/// would ask an unwrap for.
+fn readable_template() -> [Attribute; 6] {
+    [
+        Attribute::Class(ObjectClass::SECRET_KEY),
+        Attribute::KeyType(KeyType::AES),
+        Attribute::Token(false),
+        Attribute::Private(true),
+        Attribute::Sensitive(false),
+        Attribute::Extractable(true),
+    ]
+}
 
 impl Token {
-    /// Makes a backup key pair: the public key a token object that can only wrap, the private
-    /// key sensitive, never extractable, able only to unwrap. Then tries, with throw-away session
-    /// keys, which OAEP hashes the token unwraps with.
-    pub fn create_backup_key(&self, label: &KeyLabel) -> Result<BackupKey, Error> {
+    /// Makes a backup key pair of `kind`: the public key a token object that can only wrap, the
+    /// private key sensitive, never extractable, able only to unwrap, with the kind's
+    /// `CKA_UNWRAP_TEMPLATE`. Then tries, with throw-away keys, which algorithms the token
+    /// unwraps with and whether an unwrap into a readable key is refused. A backup key whose PIN
+    /// holder could unwrap a backup into a readable key is destroyed again unless
+    /// `accept_oracle` (the policy's `accept_backup_unwrap_oracle`).
+    pub fn create_backup_key(
+        &self,
+        label: &KeyLabel,
+        kind: BackupKeyKind,
+        accept_oracle: bool,
+    ) -> Result<BackupKey, Error> {
         self.check_label_free(label)?;
         let id = self.session().generate_random_vec(16)?;
         let label_bytes = label.as_str().as_bytes().to_vec();
-        self.session().generate_key_pair(
-            &Mechanism::RsaPkcsKeyPairGen,
-            &[
-                Attribute::Token(true),
-                Attribute::Private(false),
-                Attribute::Modifiable(false),
-                Attribute::ModulusBits(BACKUP_KEY_BITS.into()),
-                Attribute::PublicExponent(vec![1, 0, 1]),
-                Attribute::Wrap(true),
-                Attribute::Encrypt(false),
-                Attribute::Verify(false),
-                Attribute::Label(label_bytes.clone()),
-                Attribute::Id(id.clone()),
-            ],
-            &[
-                Attribute::Token(true),
-                Attribute::Private(true),
-                Attribute::Modifiable(false),
-                Attribute::Sensitive(true),
-                Attribute::Extractable(false),
-                Attribute::Unwrap(true),
-                Attribute::Decrypt(false),
-                Attribute::Sign(false),
-                Attribute::Derive(false),
-                Attribute::Label(label_bytes),
-                Attribute::Id(id),
-            ],
-        )?;
-        self.backup_key(label)
+        let public_template = [
+            Attribute::Token(true),
+            Attribute::Private(false),
+            Attribute::Modifiable(false),
+            Attribute::ModulusBits(BACKUP_KEY_BITS.into()),
+            Attribute::PublicExponent(vec![1, 0, 1]),
+            Attribute::Wrap(true),
+            Attribute::Encrypt(false),
+            Attribute::Verify(false),
+            Attribute::Label(label_bytes.clone()),
+            Attribute::Id(id.clone()),
+        ];
+        let template = UnwrapTemplate::new(&kind.unwrap_template());
+        let (public, private) = template.with(|unwrap_template| {
+            self.session().generate_key_pair(
+                &Mechanism::RsaPkcsKeyPairGen,
+                &public_template,
+                &[
+                    Attribute::Token(true),
+                    Attribute::Private(true),
+                    Attribute::Sensitive(true),
+                    Attribute::Extractable(false),
+                    Attribute::Unwrap(true),
+                    Attribute::Decrypt(false),
+                    Attribute::Sign(false),
+                    Attribute::Derive(false),
+                    Attribute::Label(label_bytes),
+                    Attribute::Id(id),
+                    unwrap_template,
+                    Attribute::Modifiable(false),
+                ],
+            )
+        })?;
+        let key = self.backup_key(label);
+        let refuse = match &key {
+            Ok(k) if accept_oracle => return Ok(k.clone()),
+            Ok(BackupKey {
+                oracle: Some(why), ..
+            }) => Some(why.clone()),
+            Ok(_) => None,
+            Err(_) => Some(String::new()),
+        };
+        if let Some(why) = refuse {
+            self.destroy(private)?;
+            self.destroy(public)?;
+            if !why.is_empty() {
+                return Err(Error::BackupKeyOracle {
+                    token: self.label().to_owned(),
+                    label: label.to_string(),
+                    why,
+                });
+            }
+        }
+        key
     }
 
-    /// The backup key labelled `label`: its public key and what the token unwraps with.
+    /// The backup key labelled `label`: its public key, what the token unwraps with, and whether
+    /// its PIN holder could unwrap a backup into a readable key.
     pub fn backup_key(&self, label: &KeyLabel) -> Result<BackupKey, Error> {
         let (public, private, (key, rsa_key)) = self.backup_pair(label)?;
         let pem = rsa_key
@@ -107,18 +218,79 @@ impl Token {
             })?;
         let mut unwraps = Vec::new();
         let mut refuses = Vec::new();
-        for algorithm in BACKUP_ALGORITHMS {
-            match self.trial_unwrap(algorithm, public, private) {
-                Ok(()) => unwraps.push(algorithm.name()),
-                Err(e) => refuses.push((algorithm.name(), e.to_string())),
+        for kind in [BackupKeyKind::SecretKeys, BackupKeyKind::KeyPairs] {
+            for algorithm in kind.algorithms() {
+                match self.trial_unwrap(kind, algorithm, public, private) {
+                    Ok(()) => unwraps.push(algorithm.name()),
+                    Err(e) => refuses.push((algorithm.name(), e.to_string())),
+                }
             }
         }
+        let key_pairs = BackupKeyKind::KeyPairs
+            .algorithms()
+            .iter()
+            .any(|a| unwraps.contains(&a.name()));
+        let oracle = match self.readable_unwrap(public, private)? {
+            Some(how) => Some(how),
+            None if key_pairs => Some(
+                "it unwraps RSA-AES backups, so it gives its PIN holder an AES key that unwraps \
+                 the backed-up key under any template, a readable one too: an unwrap template \
+                 inside the template would forbid that, and this token refuses one"
+                    .to_owned(),
+            ),
+            None => None,
+        };
         Ok(BackupKey {
             pem,
             fingerprint: key.fingerprint().to_owned(),
             unwraps,
             refuses,
+            oracle,
         })
+    }
+
+    /// Whether the backup key lets a throw-away key wrapped under it be unwrapped into one the
+    /// host can read: how, if it does; `None` if the token refused (`CKR_TEMPLATE_INCONSISTENT`
+    /// or another refusal) or could wrap with neither OAEP hash.
+    fn readable_unwrap(
+        &self,
+        public: ObjectHandle,
+        private: ObjectHandle,
+    ) -> Result<Option<String>, Error> {
+        let throwaway = self.throwaway_key()?;
+        let mut found = None;
+        for algorithm in BackupKeyKind::SecretKeys.algorithms() {
+            let rsa = rsa_mechanism(algorithm);
+            let Ok(wrapped) = self.session().wrap_key(&rsa, public, throwaway) else {
+                continue;
+            };
+            if let Ok(readable) =
+                self.session()
+                    .unwrap_key(&rsa, private, &wrapped, &readable_template())
+            {
+                self.destroy(readable)?;
+                found = Some(format!(
+                    "a key wrapped under it with {algorithm} was unwrapped into a readable key: the \
+                     token does not apply its CKA_UNWRAP_TEMPLATE, or the key has none"
+                ));
+            }
+            break;
+        }
+        self.destroy(throwaway)?;
+        Ok(found)
+    }
+
+    /// A throw-away AES-256 session key that can be wrapped.
+    fn throwaway_key(&self) -> Result<ObjectHandle, Error> {
+        let mut template = ephemeral_unwrap_template().to_vec();
+        template.retain(|a| !matches!(a, Attribute::Extractable(_) | Attribute::Private(_)));
+        template.extend([
+            Attribute::ValueLen(32u64.into()),
+            Attribute::Extractable(true),
+        ]);
+        Ok(self
+            .session()
+            .generate_key(&Mechanism::AesKeyGen, &template)?)
     }
 
     fn backup_pair(
@@ -179,37 +351,46 @@ impl Token {
         Ok((checked, key))
     }
 
-    /// Wraps a throw-away AES-256 session key under the backup key and unwraps it again.
+    /// Wraps a throw-away AES-256 session key under the backup key with `algorithm`'s OAEP and
+    /// unwraps it again as a backup of `kind` would be: for secret keys, to a token key with the
+    /// ceremony template (destroyed at once); for key pairs, to an ephemeral session key.
     fn trial_unwrap(
         &self,
+        kind: BackupKeyKind,
         algorithm: WrappingAlgorithm,
         public: ObjectHandle,
         private: ObjectHandle,
     ) -> Result<(), Error> {
         let rsa = rsa_mechanism(algorithm);
-        let mut template = ephemeral_unwrap_template().to_vec();
-        template.retain(|a| !matches!(a, Attribute::Extractable(_) | Attribute::Private(_)));
-        template.extend([
-            Attribute::ValueLen(32u64.into()),
-            Attribute::Extractable(true),
-        ]);
-        let throwaway = self
-            .session()
-            .generate_key(&Mechanism::AesKeyGen, &template)?;
+        let template = match kind {
+            BackupKeyKind::SecretKeys => {
+                restore_key_template(&KeyLabel::trial(), b"trial", KeySpec::Aes256)
+            }
+            BackupKeyKind::KeyPairs => ephemeral_unwrap_template().to_vec(),
+        };
+        let throwaway = self.throwaway_key()?;
         let result = self
             .session()
             .wrap_key(&rsa, public, throwaway)
             .and_then(|wrapped| {
-                let back = self.session().unwrap_key(
-                    &rsa,
-                    private,
-                    &wrapped,
-                    &ephemeral_unwrap_template(),
-                )?;
+                let back = self
+                    .session()
+                    .unwrap_key(&rsa, private, &wrapped, &template)?;
                 self.session().destroy_object(back)
             });
         self.destroy(throwaway)?;
-        result.map_err(|e| Error::Pkcs11(Pkcs11Failure::from_error(&e)))
+        result.map_err(|e| match e {
+            cryptoki::error::Error::Pkcs11(RvError::TemplateInconsistent, _) => {
+                Error::BackupKey {
+                    reason: match kind {
+                        BackupKeyKind::SecretKeys => "its unwrap template is a key-pair backup key's (made with --for-key-pairs)",
+                        BackupKeyKind::KeyPairs => "its unwrap template is a secret-key backup key's (made without --for-key-pairs)",
+                    }
+                    .to_owned(),
+                }
+            }
+            e => Error::Pkcs11(Pkcs11Failure::from_error(&e)),
+        })
     }
 
     /// The private key of the backup key whose SubjectPublicKeyInfo has SHA-256 `fingerprint`,
@@ -257,24 +438,26 @@ impl Token {
         })
     }
 
-    /// Unwraps a backup (`rsa_part ‖ kwp_part`) into a new token key with
-    /// [`restore_key_template`], labelled `label` with `CKA_ID` `id`. The ephemeral key is
-    /// destroyed on every path. If the unwrap fails, every secret or private key that appeared meanwhile is
-    /// destroyed: SoftHSM2 2.6.1 leaves a half-made token object, without label or value, behind
-    /// a failed `C_UnwrapKey`.
+    /// Unwraps a backup into a new token key with [`restore_key_template`], labelled `label`
+    /// with `CKA_ID` `id`: with RSA-OAEP, `wrapped` is the key under the backup key; with
+    /// RSA-AES, it is `rsa_part ‖ kwp_part` and the ephemeral key is destroyed on every path. If
+    /// the unwrap fails, every secret or private key that appeared meanwhile is destroyed:
+    /// SoftHSM2 2.6.1 leaves a half-made token object, without label or value, behind a failed
+    /// `C_UnwrapKey`.
     #[allow(clippy::too_many_arguments)]
     pub fn restore_backup(
         &self,
         private: ObjectHandle,
         algorithm: WrappingAlgorithm,
-        kwp: KwpMechanism,
-        rsa_part: &[u8],
-        kwp_part: &[u8],
+        kwp: Option<KwpMechanism>,
+        wrapped: &[u8],
+        modulus_len: usize,
         label: &KeyLabel,
         id: &[u8],
         spec: KeySpec,
     ) -> Result<ObjectHandle, Error> {
         let rsa = rsa_mechanism(algorithm);
+        let template = restore_key_template(label, id, spec);
         let keys = || -> Result<Vec<ObjectHandle>, Error> {
             let mut keys = Vec::new();
             for class in [ObjectClass::SECRET_KEY, ObjectClass::PRIVATE_KEY] {
@@ -283,6 +466,44 @@ impl Token {
             Ok(keys)
         };
         let before = keys()?;
+        let restored = match (algorithm.is_rsa_aes(), kwp) {
+            (false, _) => self
+                .session()
+                .unwrap_key(&rsa, private, wrapped, &template)
+                .map_err(|e| Error::BackupUnwrap {
+                    what: format!("the key (CKM_RSA_PKCS_OAEP, {algorithm})"),
+                    failure: Pkcs11Failure::from_error(&e),
+                }),
+            (true, Some(kwp)) => {
+                let (rsa_part, kwp_part) = wrapped.split_at(modulus_len.min(wrapped.len()));
+                self.unwrap_rsa_aes(private, algorithm, kwp, rsa_part, kwp_part, &template)
+            }
+            (true, None) => Err(Error::BackupKey {
+                reason: "an RSA-AES backup needs RFC 5649 in the token".to_owned(),
+            }),
+        };
+        if restored.is_err() {
+            for left in keys()? {
+                if !before.contains(&left) {
+                    self.destroy(left)?;
+                }
+            }
+        }
+        restored
+    }
+
+    /// OAEP to the ephemeral key, then RFC 5649 of the key under it with `template`; the
+    /// ephemeral key destroyed on every path.
+    fn unwrap_rsa_aes(
+        &self,
+        private: ObjectHandle,
+        algorithm: WrappingAlgorithm,
+        kwp: KwpMechanism,
+        rsa_part: &[u8],
+        kwp_part: &[u8],
+        template: &[Attribute],
+    ) -> Result<ObjectHandle, Error> {
+        let rsa = rsa_mechanism(algorithm);
         let ephemeral = self
             .session()
             .unwrap_key(&rsa, private, rsa_part, &ephemeral_unwrap_template())
@@ -292,24 +513,12 @@ impl Token {
             })?;
         let restored = self
             .session()
-            .unwrap_key(
-                &kwp.mechanism(),
-                ephemeral,
-                kwp_part,
-                &restore_key_template(label, id, spec),
-            )
+            .unwrap_key(&kwp.mechanism(), ephemeral, kwp_part, template)
             .map_err(|e| Error::BackupUnwrap {
                 what: format!("the key ({})", kwp.name()),
                 failure: Pkcs11Failure::from_error(&e),
             });
         let destroyed = self.destroy(ephemeral);
-        if restored.is_err() {
-            for left in keys()? {
-                if !before.contains(&left) {
-                    self.destroy(left)?;
-                }
-            }
-        }
         let restored = restored?;
         if let Err(e) = destroyed {
             self.destroy(restored)?;

@@ -189,6 +189,11 @@ impl std::str::FromStr for KeyLabel {
 }
 
 impl KeyLabel {
+    /// The label of keyrite's throw-away trial objects.
+    pub(crate) fn trial() -> KeyLabel {
+        KeyLabel("keyrite-trial".to_owned())
+    }
+
     /// The label.
     pub fn as_str(&self) -> &str {
         &self.0

@@ -10,6 +10,7 @@ pub mod keys;
 pub mod kwp;
 pub mod pair;
 pub mod signer;
+pub mod template;
 pub mod wrapping;
 
 use std::fmt;
@@ -314,6 +315,18 @@ pub enum Error {
         token: String,
         /// The public key's fingerprint.
         fingerprint: String,
+    },
+    /// The backup key would let its PIN holder unwrap a backup into a readable key.
+    #[error(
+        "the backup key {label:?} on token {token:?} would let whoever holds the token's PIN unwrap a backup into a key they can read: {why}"
+    )]
+    BackupKeyOracle {
+        /// The token label.
+        token: String,
+        /// The backup key label.
+        label: String,
+        /// How.
+        why: String,
     },
     /// The backup key is unusable.
     #[error("the backup key: {reason}")]

@@ -93,7 +93,14 @@ impl Provider {
             Provider::Alibaba => &[RsaesOaepSha1, RsaesOaepSha256, RsaesPkcs1V15],
             Provider::Gcp => &[RsaesOaepSha256, RsaAesKeyWrapSha1, RsaAesKeyWrapSha256],
             Provider::Azure => &[RsaAesKeyWrapSha1],
-            Provider::Vault | Provider::Pkcs11Backup => &[RsaAesKeyWrapSha256, RsaAesKeyWrapSha1],
+            Provider::Vault => &[RsaAesKeyWrapSha256, RsaAesKeyWrapSha1],
+            // Secret keys directly with OAEP, key pairs with RSA-AES: see crate::hsm::backup.
+            Provider::Pkcs11Backup => &[
+                RsaesOaepSha256,
+                RsaesOaepSha1,
+                RsaAesKeyWrapSha256,
+                RsaAesKeyWrapSha1,
+            ],
         }
     }
 
@@ -107,6 +114,18 @@ impl Provider {
                 Some(WrappingAlgorithm::RsaAesKeyWrapSha256)
             }
             Provider::Aws | Provider::Alibaba | Provider::Gcp => None,
+        }
+    }
+
+    /// The algorithm used for `key_spec` material when neither `--algorithm` nor the parameters
+    /// name one: [`Provider::default_algorithm`], but for a backup, whose algorithm follows the
+    /// kind of key (a secret key directly with RSA-OAEP, a key pair with RSA-AES).
+    pub fn default_algorithm_for(self, key_spec: KeySpec) -> Option<WrappingAlgorithm> {
+        match self {
+            Provider::Pkcs11Backup if !key_spec.is_asymmetric() => {
+                Some(WrappingAlgorithm::RsaesOaepSha256)
+            }
+            _ => self.default_algorithm(),
         }
     }
 
@@ -607,7 +626,7 @@ impl ImportParams {
             (Some(requested), _) => requested,
             (None, Some(fixed)) => fixed.algorithm,
             (None, None) => provider
-                .default_algorithm()
+                .default_algorithm_for(key_spec)
                 .ok_or(Error::AlgorithmRequired { provider })?,
         };
         if !provider.algorithms().contains(&algorithm) {
@@ -634,6 +653,13 @@ impl ImportParams {
         }
         if key_spec.is_asymmetric() && !algorithm.is_rsa_aes() {
             return Err(Error::PrivateKeyNeedsRsaAes {
+                key_spec,
+                algorithm,
+            });
+        }
+        if provider == Provider::Pkcs11Backup && !key_spec.is_asymmetric() && algorithm.is_rsa_aes()
+        {
+            return Err(Error::BackupOfSecretKeyNeedsOaep {
                 key_spec,
                 algorithm,
             });
@@ -855,6 +881,16 @@ pub enum Error {
         "a {key_spec} private key cannot be wrapped with {algorithm}: its PKCS#8 encoding is longer than one RSA block can carry, so a key pair needs RSA_AES_KEY_WRAP_SHA_1 or RSA_AES_KEY_WRAP_SHA_256"
     )]
     PrivateKeyNeedsRsaAes {
+        /// The key material.
+        key_spec: KeySpec,
+        /// The algorithm asked for.
+        algorithm: WrappingAlgorithm,
+    },
+    /// A backup of a secret key with RSA-AES.
+    #[error(
+        "a backup of a {key_spec} key is wrapped directly with RSA-OAEP (RSAES_OAEP_SHA_256 or RSAES_OAEP_SHA_1), not {algorithm}: RSA-AES would hand the backup token's PIN holder an AES key that unwraps the backup into a key they can read"
+    )]
+    BackupOfSecretKeyNeedsOaep {
         /// The key material.
         key_spec: KeySpec,
         /// The algorithm asked for.
