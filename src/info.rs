@@ -4,6 +4,7 @@
 use serde::Serialize;
 
 use crate::Error;
+use crate::hsm::backup::UnwrapTemplateSupport;
 use crate::hsm::keys::{KcvResult, KeySpec};
 use crate::hsm::pair::KeyPairSupport;
 use crate::hsm::wrapping::{AlgorithmSupport, TrustedWrapSupport};
@@ -24,6 +25,8 @@ pub struct TokenReport {
     pub wrap_with_trusted: TrustedWrapSupport,
     /// Whether keyrite can wrap key pairs on the token.
     pub key_pairs: KeyPairSupport,
+    /// Whether the token applies `CKA_UNWRAP_TEMPLATE` (what a backup key relies on).
+    pub unwrap_template: UnwrapTemplateSupport,
 }
 
 /// The whole report.
@@ -73,12 +76,14 @@ pub fn report(
         };
         let wrap_with_trusted = token.trusted_wrap_support()?;
         let key_pairs = token.key_pair_support()?;
+        let unwrap_template = token.unwrap_template_support()?;
         tokens.push(TokenReport {
             token: description,
             wrapping,
             kcv,
             wrap_with_trusted,
             key_pairs,
+            unwrap_template,
         });
     }
     Ok(Report {

@@ -835,15 +835,14 @@ fn only_rfc5915_encodings_of_ec_keys_leave_the_token() {
 fn a_key_pair_backed_up_and_restored_on_a_second_token() {
     let src = TestToken::kryoptic("ceremony");
     let dst = TestToken::kryoptic("backup");
-    let created = run(dst.keyrite().args([
-        "token",
-        "backup-key",
-        "create",
-        "--label",
-        "backup-2026",
-        "--pin-env",
-        PIN_ENV,
-    ]));
+    let created = run(dst
+        .keyrite()
+        .args(["token", "backup-key", "create", "--label", "backup-2026"])
+        .args(["--for-key-pairs", "--policy"])
+        .arg(common::ceremony::policy_accepting_backup_oracle(
+            dst.dir.path(),
+        ))
+        .args(["--pin-env", PIN_ENV]));
     assert!(
         created.status.success(),
         "{}",

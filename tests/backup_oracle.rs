@@ -10,7 +10,7 @@
 
 mod common;
 
-use common::ceremony::ssh_keygen;
+use common::ceremony::policy_accepting_backup_oracle;
 use common::*;
 use serde_json::Value;
 use std::path::PathBuf;
@@ -190,17 +190,7 @@ fn a_key_pair_backup_key_is_made_only_where_the_policy_accepts_what_its_pin_hold
     );
     assert!(dst.objects().is_empty(), "nothing is left on the token");
 
-    let alice = ssh_keygen(dst.dir.path(), "alice", &["-t", "ed25519"]);
-    let policy = dst.path("policy.toml");
-    std::fs::write(
-        &policy,
-        format!(
-            "version = 1\nthreshold = 1\nsigner_fingerprint = \"{}\"\naccept_backup_unwrap_oracle = true\n\n[[custodians]]\nname = \"alice\"\nssh_key = \"{}\"\n",
-            "0".repeat(64),
-            alice.public()
-        ),
-    )
-    .unwrap();
+    let policy = policy_accepting_backup_oracle(dst.dir.path());
     let made = create(
         &dst,
         "pairs",

@@ -223,7 +223,7 @@ fn no_pin_share_or_key_material_in_anything_keyrite_writes() {
         ])
         .args([
             "--algorithm",
-            "RSA_AES_KEY_WRAP_SHA_1",
+            "RSAES_OAEP_SHA_1",
             "--key-label",
             "fourth",
             "--out",
@@ -455,15 +455,13 @@ fn no_private_key_of_a_key_pair_in_anything_keyrite_writes() {
     write_json(src.dir.path(), "vault.json", &vault.vault_wrapping_key());
     let created = record(
         "backup-key create",
-        dst.keyrite().args([
-            "token",
-            "backup-key",
-            "create",
-            "--label",
-            "backup-2026",
-            "--pin-env",
-            PIN_ENV,
-        ]),
+        dst.keyrite()
+            .args(["token", "backup-key", "create", "--label", "backup-2026"])
+            .args(["--for-key-pairs", "--policy"])
+            .arg(common::ceremony::policy_accepting_backup_oracle(
+                dst.dir.path(),
+            ))
+            .args(["--pin-env", PIN_ENV]),
     );
     std::fs::write(src.path("backup.pem"), &created.stdout).unwrap();
 

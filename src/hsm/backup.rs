@@ -102,6 +102,15 @@ pub struct BackupKey {
     pub oracle: Option<String>,
 }
 
+/// Whether the token applies an unwrapping key's `CKA_UNWRAP_TEMPLATE` (`token info`).
+#[derive(Debug, Clone, Serialize)]
+pub struct UnwrapTemplateSupport {
+    /// An unwrap that contradicted the template was refused, and one that kept it worked.
+    pub applied: bool,
+    /// What the trials showed, in words.
+    pub detail: String,
+}
+
 /// The template of the ephemeral AES-256 key a backup's RSA part unwraps to: a session object
 /// that can only unwrap, and never be read or wrapped.
 fn ephemeral_unwrap_template() -> [Attribute; 13] {
@@ -280,12 +289,105 @@ impl Token {
         Ok(found)
     }
 
-    /// A throw-away AES-256 session key that can be wrapped.
+    /// Whether the token applies `CKA_UNWRAP_TEMPLATE`, found with a throw-away RSA-2048 session
+    /// key pair whose template says `CKA_SENSITIVE=true`: a throw-away key wrapped under it must
+    /// unwrap as a sensitive key and be refused as a readable one.
+    pub fn unwrap_template_support(&self) -> Result<UnwrapTemplateSupport, Error> {
+        let template = UnwrapTemplate::new(&[Element::Bool(AttributeType::Sensitive, true)]);
+        let pair = template.with(|unwrap_template| {
+            self.session().generate_key_pair(
+                &Mechanism::RsaPkcsKeyPairGen,
+                &[
+                    Attribute::Token(false),
+                    Attribute::Private(false),
+                    Attribute::ModulusBits(2048u64.into()),
+                    Attribute::PublicExponent(vec![1, 0, 1]),
+                    Attribute::Wrap(true),
+                ],
+                &[
+                    Attribute::Token(false),
+                    Attribute::Private(false),
+                    Attribute::Sensitive(true),
+                    Attribute::Unwrap(true),
+                    unwrap_template,
+                ],
+            )
+        });
+        let (public, private) = match pair {
+            Ok(pair) => pair,
+            Err(e) => {
+                return Ok(UnwrapTemplateSupport {
+                    applied: false,
+                    detail: format!(
+                        "NOT applied: a key pair with one could not be made ({}): no backup key here",
+                        Pkcs11Failure::from_error(&e)
+                    ),
+                });
+            }
+        };
+        let throwaway = self.throwaway_key()?;
+        let mut public_template = readable_template().to_vec();
+        public_template.retain(|a| !matches!(a, Attribute::Private(_)));
+        public_template.push(Attribute::Private(false));
+        let mut sensitive_template = public_template.clone();
+        for a in &mut sensitive_template {
+            if let Attribute::Sensitive(b) = a {
+                *b = true;
+            }
+        }
+        let mut outcome = None;
+        for algorithm in BackupKeyKind::SecretKeys.algorithms() {
+            let rsa = rsa_mechanism(algorithm);
+            let Ok(wrapped) = self.session().wrap_key(&rsa, public, throwaway) else {
+                continue;
+            };
+            let try_unwrap = |template: &[Attribute]| {
+                let made = self.session().unwrap_key(&rsa, private, &wrapped, template);
+                if let Ok(handle) = made {
+                    self.destroy(handle)?;
+                }
+                Ok::<_, Error>(made.map(|_| ()))
+            };
+            outcome = Some((
+                try_unwrap(&public_template)?,
+                try_unwrap(&sensitive_template)?,
+            ));
+            break;
+        }
+        self.destroy(throwaway)?;
+        self.destroy(private)?;
+        self.destroy(public)?;
+        let (applied, detail) = match outcome {
+            None => (false, "not tried: the token wraps with neither OAEP hash".to_owned()),
+            Some((Err(refused), Ok(()))) => (
+                true,
+                format!(
+                    "applied: an unwrap into a readable key was refused ({}), so a backup key's PIN holder cannot read what it unwraps",
+                    Pkcs11Failure::from_error(&refused).rv
+                ),
+            ),
+            Some((Ok(()), _)) => (
+                false,
+                "NOT applied: a key unwrapped under a key whose template says sensitive came out readable; a backup key here needs the policy's accept_backup_unwrap_oracle".to_owned(),
+            ),
+            Some((Err(_), Err(e))) => (
+                false,
+                format!(
+                    "not known: the token refused the unwrap that kept the template too ({})",
+                    Pkcs11Failure::from_error(&e)
+                ),
+            ),
+        };
+        Ok(UnwrapTemplateSupport { applied, detail })
+    }
+
+    /// A throw-away AES-256 public session key that can be wrapped.
     fn throwaway_key(&self) -> Result<ObjectHandle, Error> {
         let mut template = ephemeral_unwrap_template().to_vec();
         template.retain(|a| !matches!(a, Attribute::Extractable(_) | Attribute::Private(_)));
         template.extend([
             Attribute::ValueLen(32u64.into()),
+            Attribute::Private(false),
             Attribute::Extractable(true),
         ]);
         Ok(self

@@ -22,6 +22,23 @@ impl Person {
     }
 }
 
+/// A policy in `dir` whose one custodian is a new SSH key and that says
+/// `accept_backup_unwrap_oracle = true`: what `token backup-key create --for-key-pairs` needs.
+pub fn policy_accepting_backup_oracle(dir: &Path) -> PathBuf {
+    let alice = ssh_keygen(dir, "alice", &["-t", "ed25519"]);
+    let policy = dir.join("backup-policy.toml");
+    std::fs::write(
+        &policy,
+        format!(
+            "version = 1\nthreshold = 1\nsigner_fingerprint = \"{}\"\naccept_backup_unwrap_oracle = true\n\n[[custodians]]\nname = \"alice\"\nssh_key = \"{}\"\n",
+            "0".repeat(64),
+            alice.public()
+        ),
+    )
+    .unwrap();
+    policy
+}
+
 /// One wrap step of the plan, with its own KMS key.
 pub struct Region {
     pub name: String,
