@@ -1,5 +1,5 @@
 //! Backups to a second token: `token backup-key create` there, a wrap with `--provider
-//! pkcs11-backup` here, `restore` there, unwrapped inside that token. Every pair of tokens that
+//! pkcs11-backup` here (RSA-OAEP), `restore` there, unwrapped inside that token. Every pair of tokens that
 //! can unwrap is tried; the restored key re-wraps to the same material, which a KMS private key
 //! unwraps outside both tokens.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -262,7 +262,7 @@ fn softhsm_to_softhsm() {
     round_trip(
         &TestToken::softhsm("primary"),
         &TestToken::softhsm("vault-b"),
-        "RSA_AES_KEY_WRAP_SHA_1",
+        "RSAES_OAEP_SHA_1",
         "AES_256",
     );
 }
@@ -272,7 +272,7 @@ fn softhsm_to_kryoptic() {
     round_trip(
         &TestToken::softhsm("primary"),
         &TestToken::kryoptic("vault-b"),
-        "RSA_AES_KEY_WRAP_SHA_1",
+        "RSAES_OAEP_SHA_1",
         "AES_256",
     );
 }
@@ -282,7 +282,7 @@ fn kryoptic_to_softhsm_hmac() {
     round_trip(
         &TestToken::kryoptic("primary"),
         &TestToken::softhsm("vault-b"),
-        "RSA_AES_KEY_WRAP_SHA_1",
+        "RSAES_OAEP_SHA_1",
         "HMAC_256",
     );
 }
@@ -292,7 +292,7 @@ fn kryoptic_to_kryoptic_sha256() {
     round_trip(
         &TestToken::kryoptic("primary"),
         &TestToken::kryoptic("vault-b"),
-        "RSA_AES_KEY_WRAP_SHA_256",
+        "RSAES_OAEP_SHA_256",
         "AES_256",
     );
 }
@@ -305,14 +305,14 @@ fn softhsm_refuses_a_sha256_backup_and_says_so_beforehand() {
     let dst = TestToken::softhsm("vault-b");
     let (pem, stderr) = backup_key(&dst);
     assert!(
-        stderr.contains("this token unwraps backups made with --algorithm RSA_AES_KEY_WRAP_SHA_1")
-            && stderr.contains("this token cannot unwrap RSA_AES_KEY_WRAP_SHA_256"),
+        stderr.contains("this token unwraps backups made with --algorithm RSAES_OAEP_SHA_1")
+            && stderr.contains("this token cannot unwrap RSAES_OAEP_SHA_256"),
         "{stderr}"
     );
     let record = recorded_backup(
         &src,
         &pem,
-        "RSA_AES_KEY_WRAP_SHA_256",
+        "RSAES_OAEP_SHA_256",
         "payments",
         "AES_256",
         &dst.path("backup"),
@@ -320,17 +320,17 @@ fn softhsm_refuses_a_sha256_backup_and_says_so_beforehand() {
     let out = restore(&dst, "backup", "payments", &record, &["--pin-env", PIN_ENV]);
     assert_refused(
         &out.stderr,
-        "keyrite: C_UnwrapKey of the ephemeral key (CKM_RSA_PKCS_OAEP, RSA_AES_KEY_WRAP_SHA_256) failed: C_UnwrapKey returned CKR_ARGUMENTS_BAD\n",
+        "keyrite: C_UnwrapKey of the key (CKM_RSA_PKCS_OAEP, RSAES_OAEP_SHA_256) failed: C_UnwrapKey returned CKR_ARGUMENTS_BAD\n",
         "SHA-256 backup on SoftHSM2",
     );
     assert!(secret_keys(&dst).is_empty());
 }
 
-/// The backup file is standard RSA-AES key wrap: with a backup key made by openssl, Python
+/// The backup file is standard RSA-OAEP: with a backup key made by openssl, Python
 /// `cryptography` unwraps it to the material a KMS import of the same key receives; and a
 /// restore names the wrong key, a wrap manifest or a changed file before any token is opened.
 #[test]
-fn the_backup_is_rsa_aes_and_restore_checks_the_directory_first() {
+fn the_backup_is_rsa_oaep_and_restore_checks_the_directory_first() {
     let src = TestToken::softhsm("primary");
     let outside = Kms::new(src.dir.path(), 3072);
     let pem = run_ok(
@@ -342,7 +342,7 @@ fn the_backup_is_rsa_aes_and_restore_checks_the_directory_first() {
     let record = recorded_backup(
         &src,
         &src.path("outside.pem"),
-        "RSA_AES_KEY_WRAP_SHA_1",
+        "RSAES_OAEP_SHA_1",
         "payments",
         "AES_256",
         &src.path("backup"),
@@ -369,7 +369,7 @@ fn the_backup_is_rsa_aes_and_restore_checks_the_directory_first() {
         AWS_ARN,
         "first",
     );
-    let material = outside.unwrap_python(&src.path("backup/backup.bin"), "RSA_AES_KEY_WRAP_SHA_1");
+    let material = outside.unwrap_python(&src.path("backup/backup.bin"), "RSAES_OAEP_SHA_1");
     assert_eq!(material, original);
     let script = std::fs::read_to_string(src.path("backup/import.sh")).unwrap();
     assert!(
@@ -424,7 +424,7 @@ fn a_ceremony_backs_up_its_key_and_the_backup_restores() {
     let mut plan = std::fs::read_to_string(c.dir().join("plan.toml")).unwrap();
     plan.push_str(
         "\n[[steps]]\naction = \"wrap\"\nkey_label = \"payments\"\nprovider = \"pkcs11-backup\"\n\
-         params = \"params/backup-2026.pem\"\nalgorithm = \"RSA_AES_KEY_WRAP_SHA_1\"\nout = \"payments-backup\"\n",
+         params = \"params/backup-2026.pem\"\nalgorithm = \"RSAES_OAEP_SHA_1\"\nout = \"payments-backup\"\n",
     );
     std::fs::write(c.dir().join("plan.toml"), plan).unwrap();
     c.run_approved("t.jsonl");

@@ -118,7 +118,7 @@ fn a_backup_directory_no_sealed_record_wrote_is_refused_and_the_backup_token_is_
         src.keyrite()
             .args(["wrap", "--provider", "pkcs11-backup", "--params"])
             .arg(&pem)
-            .args(["--algorithm", "RSA_AES_KEY_WRAP_SHA_1"])
+            .args(["--algorithm", "RSAES_OAEP_SHA_1"])
             .args(["--key-label", "payments", "--key-spec", "AES_256", "--out"])
             .arg(&backup)
             .arg("--transcript")
