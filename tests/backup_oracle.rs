@@ -13,7 +13,7 @@ mod common;
 use common::ceremony::policy_accepting_backup_oracle;
 use common::*;
 use serde_json::Value;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 const ORACLE: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -45,7 +45,7 @@ fn backup(src: &TestToken, pem: &PathBuf, label: &str, spec: &str, algorithm: &s
 }
 
 /// The oracle script against `dst`'s key `key_label` and the backup in `dir`.
-fn oracle(dst: &TestToken, key_label: &str, dir: &PathBuf, algorithm: &str) -> Value {
+fn oracle(dst: &TestToken, key_label: &str, dir: &Path, algorithm: &str) -> Value {
     let out = run_ok(
         std::process::Command::new(PYTHON)
             .arg(ORACLE)

@@ -125,7 +125,7 @@ mod tests {
 
     fn ulong_at(bytes: &[u8], offset: usize) -> CK_ULONG {
         let mut b = [0u8; size_of::<CK_ULONG>()];
-        b.copy_from_slice(&bytes[offset..offset + b.len()]);
+        b.copy_from_slice(&bytes[offset..offset + size_of::<CK_ULONG>()]);
         CK_ULONG::from_ne_bytes(b)
     }
 
