@@ -77,6 +77,8 @@ impl Token {
                 Attribute::Wrap(true),
                 Attribute::Encrypt(false),
                 Attribute::Verify(false),
+                Attribute::VerifyRecover(false),
+                Attribute::Derive(false),
                 Attribute::Label(label_bytes.clone()),
                 Attribute::Id(id.clone()),
             ],

@@ -10,6 +10,8 @@ pub mod keys;
 pub mod kwp;
 pub mod pair;
 pub mod signer;
+#[cfg(test)]
+mod usage;
 pub mod wrapping;
 
 use std::fmt;
