@@ -91,6 +91,7 @@ impl Token {
                 Attribute::Unwrap(true),
                 Attribute::Decrypt(false),
                 Attribute::Sign(false),
+                Attribute::SignRecover(false),
                 Attribute::Derive(false),
                 Attribute::Label(label_bytes),
                 Attribute::Id(id),
