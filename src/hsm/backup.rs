@@ -100,7 +100,8 @@ impl Token {
         self.backup_key(label)
     }
 
-    /// The backup key labelled `label`: its public key and what the token unwraps with.
+    /// The backup key labelled `label`: its public key, as its private key object carries it,
+    /// and what the token unwraps with.
     pub fn backup_key(&self, label: &KeyLabel) -> Result<BackupKey, Error> {
         let (public, private, (key, rsa_key)) = self.backup_pair(label)?;
         let pem = rsa_key
@@ -124,6 +125,13 @@ impl Token {
         })
     }
 
+    /// The backup key pair labelled `label`: its public and private key objects, and the public
+    /// key the private key object itself carries (`CKA_MODULUS` and `CKA_PUBLIC_EXPONENT`, which
+    /// PKCS#11 keeps on an RSA private key, sensitive or not). The public key object is only
+    /// compared with it: anyone who can open a session may destroy a public object and create
+    /// another of the same label and `CKA_ID` without the PIN. Refused unless the token holds
+    /// exactly one private key, a private object, and one public key object of that label, and
+    /// both hold the same public key.
     fn backup_pair(
         &self,
         label: &KeyLabel,
@@ -135,36 +143,85 @@ impl Token {
                 Attribute::Label(label.as_str().as_bytes().to_vec()),
             ])
         };
-        match (
-            find(ObjectClass::PUBLIC_KEY)?.as_slice(),
-            find(ObjectClass::PRIVATE_KEY)?.as_slice(),
-        ) {
-            ([public], [private]) => Ok((*public, *private, self.rsa_public_key(*public)?)),
-            _ => Err(Error::NoBackupKey {
+        let unproven = |reason: String| Error::BackupKeyUnproven {
+            token: self.label().to_owned(),
+            label: label.to_string(),
+            reason,
+        };
+        let private = match find(ObjectClass::PRIVATE_KEY)?.as_slice() {
+            [one] => *one,
+            [] => {
+                return Err(Error::NoBackupKey {
+                    token: self.label().to_owned(),
+                    label: label.to_string(),
+                });
+            }
+            several => {
+                return Err(unproven(format!(
+                    "{} RSA private key objects have that label, where a backup key has one",
+                    several.len()
+                )));
+            }
+        };
+        if !self.is_private_object(private)? {
+            return Err(unproven(
+                "its private key object is a public object, which anyone can create without the PIN"
+                    .to_owned(),
+            ));
+        }
+        let Some(own) = self.rsa_public_key(private)? else {
+            return Err(unproven(
+                "the token gives no modulus and public exponent on its private key object, so nothing proves which public key is its own"
+                    .to_owned(),
+            ));
+        };
+        let public = match find(ObjectClass::PUBLIC_KEY)?.as_slice() {
+            [one] => *one,
+            [] => {
+                return Err(unproven(
+                    "no RSA public key object has that label, where a backup key has one"
+                        .to_owned(),
+                ));
+            }
+            several => {
+                return Err(unproven(format!(
+                    "{} RSA public key objects have that label, where a backup key has one",
+                    several.len()
+                )));
+            }
+        };
+        // A public key object the token cannot read as a wrapping key is not the private key's.
+        let theirs = self.rsa_public_key(public).ok().flatten();
+        if theirs.is_none_or(|(key, _)| key.fingerprint() != own.0.fingerprint()) {
+            return Err(Error::BackupPublicKeySwapped {
                 token: self.label().to_owned(),
                 label: label.to_string(),
-            }),
+            });
         }
+        Ok((public, private, own))
     }
 
-    /// The RSA public key object's key, checked as a wrapping key.
-    fn rsa_public_key(&self, public: ObjectHandle) -> Result<(WrappingKey, rsa::PublicKey), Error> {
+    /// The RSA public key an object carries in `CKA_MODULUS` and `CKA_PUBLIC_EXPONENT` (a public
+    /// key object, or an RSA private key object, which keeps both), checked as a wrapping key;
+    /// `None` where the token gives neither.
+    fn rsa_public_key(
+        &self,
+        object: ObjectHandle,
+    ) -> Result<Option<(WrappingKey, rsa::PublicKey)>, Error> {
         let attrs = self.session().get_attributes(
-            public,
+            object,
             &[AttributeType::Modulus, AttributeType::PublicExponent],
         )?;
         let (mut n, mut e) = (None, None);
         for a in attrs {
             match a {
-                Attribute::Modulus(v) => n = Some(v),
-                Attribute::PublicExponent(v) => e = Some(v),
+                Attribute::Modulus(v) if !v.is_empty() => n = Some(v),
+                Attribute::PublicExponent(v) if !v.is_empty() => e = Some(v),
                 _ => {}
             }
         }
         let (Some(n), Some(e)) = (n, e) else {
-            return Err(Error::BackupKey {
-                reason: "the token did not return the public key's modulus and exponent".into(),
-            });
+            return Ok(None);
         };
         let key = rsa::PublicKey::new(
             rsa::BoxedUint::from_be_slice_vartime(&n),
@@ -179,7 +236,7 @@ impl Token {
         let checked = WrappingKey::from_spki_der(der.as_bytes()).map_err(|e| Error::BackupKey {
             reason: e.to_string(),
         })?;
-        Ok((checked, key))
+        Ok(Some((checked, key)))
     }
 
     /// Wraps a throw-away AES-256 session key under the backup key and unwraps it again.
@@ -216,48 +273,40 @@ impl Token {
     }
 
     /// The private key of the backup key whose SubjectPublicKeyInfo has SHA-256 `fingerprint`,
-    /// and that public key.
+    /// and that public key: the one the private key object itself carries (see
+    /// [`Token::backup_pair`]), never a public key object's. Only private objects are backup
+    /// keys: one a session without the PIN created is passed over.
     pub fn backup_private_key(
         &self,
         fingerprint: &str,
     ) -> Result<(ObjectHandle, WrappingKey), Error> {
-        let publics = self.session().find_objects(&[
-            Attribute::Class(ObjectClass::PUBLIC_KEY),
+        let privates = self.session().find_objects(&[
+            Attribute::Class(ObjectClass::PRIVATE_KEY),
             Attribute::KeyType(KeyType::RSA),
         ])?;
-        for public in publics {
-            let Ok((key, _)) = self.rsa_public_key(public) else {
+        let mut found = Vec::new();
+        for private in privates {
+            // An RSA key that is not of a wrapping key's size, or that carries no public key,
+            // is no backup key.
+            let Ok(Some((key, _))) = self.rsa_public_key(private) else {
                 continue;
             };
-            if key.fingerprint() != fingerprint {
-                continue;
-            }
-            let id = self
-                .session()
-                .get_attributes(public, &[AttributeType::Id])?
-                .into_iter()
-                .find_map(|a| match a {
-                    Attribute::Id(id) => Some(id),
-                    _ => None,
-                });
-            if let Some(id) = id {
-                if let [private] = self
-                    .session()
-                    .find_objects(&[
-                        Attribute::Class(ObjectClass::PRIVATE_KEY),
-                        Attribute::KeyType(KeyType::RSA),
-                        Attribute::Id(id),
-                    ])?
-                    .as_slice()
-                {
-                    return Ok((*private, key));
-                }
+            if key.fingerprint() == fingerprint && self.is_private_object(private)? {
+                found.push((private, key));
             }
         }
-        Err(Error::NoBackupKeyFor {
-            token: self.label().to_owned(),
-            fingerprint: fingerprint.to_owned(),
-        })
+        match found.len() {
+            1 => Ok(found.remove(0)),
+            0 => Err(Error::NoBackupKeyFor {
+                token: self.label().to_owned(),
+                fingerprint: fingerprint.to_owned(),
+            }),
+            count => Err(Error::BackupKeyCopies {
+                token: self.label().to_owned(),
+                fingerprint: fingerprint.to_owned(),
+                count,
+            }),
+        }
     }
 
     /// Unwraps a backup (`rsa_part ‖ kwp_part`) into a new token key with

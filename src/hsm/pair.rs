@@ -360,8 +360,10 @@ impl Token {
                 AttributeType::PublicExponent,
                 AttributeType::EcParams,
                 AttributeType::EcPoint,
+                AttributeType::Private,
             ],
         )?;
+        let public_is_private = attrs.contains(&Attribute::Private(true));
         let spki = if key_type == Some(KeyType::RSA) {
             let (Some(n), Some(e)) = (
                 bytes_of(&attrs, AttributeType::Modulus),
@@ -395,7 +397,9 @@ impl Token {
         // Where the private key says what its public key is, it must be this one. Where it
         // says nothing (an EC key, on most tokens), only a pair generated in this token, never
         // out of it, is taken at its public key object's word: an imported private key (known
-        // outside) beside a copied public key object would otherwise pass for the real one.
+        // outside) beside a copied public key object would otherwise pass for the real one. And
+        // only a public key object that is itself private: anyone may destroy a public one and
+        // create another in its place, with the same label and CKA_ID, without the PIN.
         match own_spki(&own).map_err(&bad)? {
             Some(o) if o != spki => {
                 return Err(bad(
@@ -416,6 +420,12 @@ impl Token {
                 if !generated_here {
                     return Err(bad(
                         "the private key reports no public key of its own and was not generated in this token (CKA_LOCAL, CKA_ALWAYS_SENSITIVE), so its public key object proves nothing"
+                            .into(),
+                    ));
+                }
+                if !public_is_private {
+                    return Err(bad(
+                        "the private key reports no public key of its own, and its public key object is a public object anyone can create without the PIN, so it proves nothing"
                             .into(),
                     ));
                 }
@@ -601,6 +611,15 @@ impl Token {
             self.destroy(public)?;
         }
         Ok(())
+    }
+
+    /// Whether `object` is a private object (`CKA_PRIVATE` true): one that only a session that
+    /// knew the PIN can create, see or destroy.
+    pub(crate) fn is_private_object(&self, object: ObjectHandle) -> Result<bool, Error> {
+        Ok(self
+            .session()
+            .get_attributes(object, &[AttributeType::Private])?
+            .contains(&Attribute::Private(true)))
     }
 
     /// The public key objects beside a private key (its label and `CKA_ID`); none for a
