@@ -288,6 +288,10 @@ impl Error {
                 "Leave out --wrap-with-trusted (or wrap_with_trusted in the plan) for a key pair."
                     .to_owned()
             }
+            Error::Hsm(H::BackupKeyUnproven { .. } | H::BackupPublicKeySwapped { .. } | H::BackupKeyCopies { .. }) => {
+                "Nothing was exported or restored: have the backup token's objects checked (pkcs11-tool --list-objects --login); a backup key is an RSA private key, a private object, and one public key object of its label holding its public key."
+                    .to_owned()
+            }
             Error::Hsm(H::PublicKey { .. }) => {
                 "A key pair keeps its public key object beside its private key, with the same label and CKA_ID: check the token's objects (keyrite keys list)."
                     .to_owned()

@@ -1269,8 +1269,12 @@ fn a_public_key_object_that_is_not_the_private_keys_is_refused() {
 }
 
 /// SoftHSM2 says nothing of an EC private key's public key: a pair generated in the token
-/// (CKA_LOCAL, always sensitive) is identified by its public key object; an EC private key
-/// imported with a matching public key object — its value known outside the token — is not.
+/// (CKA_LOCAL, always sensitive) is identified by its public key object if that is a private
+/// object, which nobody can make without the PIN; an EC private key imported with a matching
+/// public key object — its value known outside the token — is not, nor a pair whose public key
+/// object is public: a session without the PIN may destroy it and create another. Such a
+/// session cannot see a private public key object, and one it adds beside it (with the CKA_ID
+/// a manifest records) leaves the key without an identity.
 #[test]
 fn an_ec_key_that_reports_no_public_key_is_believed_only_if_generated_here() {
     let token = TestToken::softhsm("ceremony");
@@ -1287,5 +1291,33 @@ fn an_ec_key_that_reports_no_public_key_is_believed_only_if_generated_here() {
         entry["kcv_method"],
         "the private key reports no public key of its own and was not generated in this token \
          (CKA_LOCAL, CKA_ALWAYS_SENSITIVE), so its public key object proves nothing"
+    );
+
+    key_pair_objects(&token, &["generate-ec-public-object", "exposed"]);
+    let entry = listed(&token, "exposed");
+    assert_eq!(entry["kcv"], Value::Null);
+    assert_eq!(
+        entry["kcv_method"],
+        "the private key reports no public key of its own, and its public key object is a \
+         public object anyone can create without the PIN, so it proves nothing"
+    );
+
+    let added: Value =
+        serde_json::from_slice(&run_ok(token.independent("swap_public_key.py").args([
+            "generated",
+            "ec-p256",
+            &hex::encode("generated"),
+        ])))
+        .unwrap();
+    assert_eq!(
+        (&added["found"], &added["created"]),
+        (&json!(0), &json!(true)),
+        "{added}"
+    );
+    let entry = listed(&token, "generated");
+    assert_eq!(entry["kcv"], Value::Null);
+    assert_eq!(
+        entry["kcv_method"],
+        "the token holds 2 public key objects with its label and CKA_ID; keyrite keeps exactly one"
     );
 }

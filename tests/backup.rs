@@ -7,7 +7,7 @@
 mod common;
 
 use common::*;
-use serde_json::Value;
+use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 
 const ARN_2: &str = "arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
@@ -449,4 +449,122 @@ fn a_ceremony_backs_up_its_key_and_the_backup_restores() {
         .unwrap_rsa_crate(&wrapped, "RSAES_OAEP_SHA_1");
     assert_eq!(restored["kcv"], kcv_python("sha256-3", &material).as_str());
     assert_eq!(restored["kcv_method"], "sha256-3");
+}
+
+/// Without logging in, an attacker destroys the backup key's public key object and creates one
+/// holding their own RSA key, with the same label and CKA_ID (PyKCS11, `swap_public_key.py`);
+/// kryoptic lets them destroy it but not create another. keyrite takes the public key from the
+/// private key object (an RSA private key keeps its modulus and exponent, readable on a
+/// sensitive key on both tokens): `backup-key export` refuses and prints no PEM, so no backup is
+/// made under the attacker's key, and `restore` of a backup made before the swap still finds
+/// the genuine private key and restores.
+fn a_swapped_backup_public_key_is_refused(dst: TestToken) {
+    let (pem, said) = backup_key(&dst);
+    let genuine = said.lines().next().unwrap().rsplit(' ').next().unwrap();
+    let src = TestToken::softhsm("primary");
+    let backup = dst.path("backup");
+    let record = recorded_backup(
+        &src,
+        &pem,
+        "RSA_AES_KEY_WRAP_SHA_1",
+        "payments",
+        "AES_256",
+        &backup,
+    );
+
+    let swapped: Value = serde_json::from_slice(&run_ok(
+        dst.independent("swap_public_key.py")
+            .args(["backup-2026", "rsa-3072"]),
+    ))
+    .unwrap();
+    let planted = dst.kind == Kind::SoftHsm2;
+    assert_eq!(
+        (
+            &swapped["found"],
+            &swapped["destroyed"],
+            &swapped["created"]
+        ),
+        (&json!(1), &json!(1), &json!(planted)),
+        "{swapped}"
+    );
+    let objects = dst.objects();
+    let public: Vec<&Value> = objects
+        .iter()
+        .filter(|o| o["class"] == "CKO_PUBLIC_KEY" && o["label"] == "backup-2026")
+        .collect();
+    let refusal = if planted {
+        let attacker = swapped["attacker_spki_sha256"].as_str().unwrap();
+        assert_ne!(attacker, genuine);
+        assert_eq!(public.len(), 1);
+        assert_eq!(public[0]["spki_sha256"], attacker, "the swap took");
+        let private = objects
+            .iter()
+            .find(|o| o["class"] == "CKO_PRIVATE_KEY" && o["label"] == "backup-2026")
+            .unwrap();
+        assert_eq!(public[0]["id"], private["id"], "the same CKA_ID");
+        "the public key object labelled \"backup-2026\" is not the private key's: a public \
+         object anyone can create without the PIN"
+    } else {
+        assert_eq!(
+            swapped["create_error"],
+            "CKR_USER_NOT_LOGGED_IN (0x00000101)"
+        );
+        assert!(public.is_empty());
+        "the backup key \"backup-2026\" is not proven: no RSA public key object has that \
+         label, where a backup key has one"
+    };
+
+    let out = run(dst.keyrite().args([
+        "token",
+        "backup-key",
+        "export",
+        "--label",
+        "backup-2026",
+        "--pin-env",
+        PIN_ENV,
+    ]));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        out.stdout.is_empty(),
+        "no PEM: {:?}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert_refused(
+        &out.stderr,
+        &format!("keyrite: token \"vault-b\": {refusal}\n"),
+        "export after the swap",
+    );
+
+    let out = restore(
+        &dst,
+        "backup",
+        "payments",
+        &record,
+        &["--json", "--pin-env", PIN_ENV],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let restored: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        restored["matched"]
+            .as_object()
+            .is_some_and(|m| !m.is_empty()),
+        "{restored}"
+    );
+    let keys = secret_keys(&dst);
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    assert_ceremony_key(&keys[0]);
+}
+
+#[test]
+fn a_swapped_backup_public_key_is_refused_on_softhsm2() {
+    a_swapped_backup_public_key_is_refused(TestToken::softhsm("vault-b"));
+}
+
+#[test]
+fn a_swapped_backup_public_key_is_refused_on_kryoptic() {
+    a_swapped_backup_public_key_is_refused(TestToken::kryoptic("vault-b"));
 }

@@ -133,15 +133,89 @@ fn ephemeral_unwrap_template() -> [Attribute; 13] {
 
 /// The template of a throw-away AES-256 session key that the host could read: what a PIN holder
 /// would ask an unwrap for.
-fn readable_template() -> [Attribute; 6] {
-    [
-        Attribute::Class(ObjectClass::SECRET_KEY),
-        Attribute::KeyType(KeyType::AES),
-        Attribute::Token(false),
-        Attribute::Private(true),
-        Attribute::Sensitive(false),
-        Attribute::Extractable(true),
+fn readable_template() -> Vec<Attribute> {
+    let mut template = ephemeral_unwrap_template().to_vec();
+    for a in &mut template {
+        match a {
+            Attribute::Sensitive(b) | Attribute::Unwrap(b) => *b = false,
+            Attribute::Extractable(b) => *b = true,
+            _ => {}
+        }
+    }
+    template
+}
+
+/// The template of a throw-away AES-256 public session key that is wrapped in a trial: of no
+/// use, extractable.
+fn throwaway_template() -> Vec<Attribute> {
+    let mut template = readable_template();
+    template.retain(|a| !matches!(a, Attribute::Private(_)));
+    template.extend([Attribute::Private(false), Attribute::ValueLen(32u64.into())]);
+    template
+}
+
+/// A backup key's public key object: a token object that can only wrap.
+fn backup_public_template(label: &[u8], id: &[u8]) -> Vec<Attribute> {
+    vec![
+        Attribute::Token(true),
+        Attribute::Private(false),
+        Attribute::Modifiable(false),
+        Attribute::ModulusBits(BACKUP_KEY_BITS.into()),
+        Attribute::PublicExponent(vec![1, 0, 1]),
+        Attribute::Wrap(true),
+        Attribute::Encrypt(false),
+        Attribute::Verify(false),
+        Attribute::VerifyRecover(false),
+        Attribute::Derive(false),
+        Attribute::Label(label.to_vec()),
+        Attribute::Id(id.to_vec()),
     ]
+}
+
+/// A backup key's private key, but for its `CKA_UNWRAP_TEMPLATE` and `CKA_MODIFIABLE=false`,
+/// which come last: sensitive, never extractable, able only to unwrap.
+fn backup_private_template(label: &[u8], id: &[u8]) -> Vec<Attribute> {
+    vec![
+        Attribute::Token(true),
+        Attribute::Private(true),
+        Attribute::Sensitive(true),
+        Attribute::Extractable(false),
+        Attribute::Unwrap(true),
+        Attribute::Decrypt(false),
+        Attribute::Sign(false),
+        Attribute::SignRecover(false),
+        Attribute::Derive(false),
+        Attribute::Label(label.to_vec()),
+        Attribute::Id(id.to_vec()),
+    ]
+}
+
+/// The throw-away RSA-2048 public session key pair of [`Token::unwrap_template_support`]: the
+/// public key wraps, the private key unwraps (its unwrap template is added to it).
+fn trial_pair_templates() -> (Vec<Attribute>, Vec<Attribute>) {
+    (
+        vec![
+            Attribute::Token(false),
+            Attribute::Private(false),
+            Attribute::ModulusBits(2048u64.into()),
+            Attribute::PublicExponent(vec![1, 0, 1]),
+            Attribute::Wrap(true),
+            Attribute::Encrypt(false),
+            Attribute::Verify(false),
+            Attribute::VerifyRecover(false),
+            Attribute::Derive(false),
+        ],
+        vec![
+            Attribute::Token(false),
+            Attribute::Private(false),
+            Attribute::Sensitive(true),
+            Attribute::Unwrap(true),
+            Attribute::Decrypt(false),
+            Attribute::Sign(false),
+            Attribute::SignRecover(false),
+            Attribute::Derive(false),
+        ],
+    )
 }
 
 impl Token {
@@ -160,37 +234,17 @@ impl Token {
         self.check_label_free(label)?;
         let id = self.session().generate_random_vec(16)?;
         let label_bytes = label.as_str().as_bytes().to_vec();
-        let public_template = [
-            Attribute::Token(true),
-            Attribute::Private(false),
-            Attribute::Modifiable(false),
-            Attribute::ModulusBits(BACKUP_KEY_BITS.into()),
-            Attribute::PublicExponent(vec![1, 0, 1]),
-            Attribute::Wrap(true),
-            Attribute::Encrypt(false),
-            Attribute::Verify(false),
-            Attribute::Label(label_bytes.clone()),
-            Attribute::Id(id.clone()),
-        ];
+        let public_template = backup_public_template(&label_bytes, &id);
         let template = UnwrapTemplate::new(&kind.unwrap_template());
         let (public, private) = template.with(|unwrap_template| {
             self.session().generate_key_pair(
                 &Mechanism::RsaPkcsKeyPairGen,
                 &public_template,
                 &[
-                    Attribute::Token(true),
-                    Attribute::Private(true),
-                    Attribute::Sensitive(true),
-                    Attribute::Extractable(false),
-                    Attribute::Unwrap(true),
-                    Attribute::Decrypt(false),
-                    Attribute::Sign(false),
-                    Attribute::Derive(false),
-                    Attribute::Label(label_bytes),
-                    Attribute::Id(id),
-                    unwrap_template,
-                    Attribute::Modifiable(false),
-                ],
+                    backup_private_template(&label_bytes, &id),
+                    vec![unwrap_template, Attribute::Modifiable(false)],
+                ]
+                .concat(),
             )
         })?;
         let key = self.backup_key(label);
@@ -294,23 +348,12 @@ impl Token {
     /// unwrap as a sensitive key and be refused as a readable one.
     pub fn unwrap_template_support(&self) -> Result<UnwrapTemplateSupport, Error> {
         let template = UnwrapTemplate::new(&[Element::Bool(AttributeType::Sensitive, true)]);
+        let (public_template, private_template) = trial_pair_templates();
         let pair = template.with(|unwrap_template| {
             self.session().generate_key_pair(
                 &Mechanism::RsaPkcsKeyPairGen,
-                &[
-                    Attribute::Token(false),
-                    Attribute::Private(false),
-                    Attribute::ModulusBits(2048u64.into()),
-                    Attribute::PublicExponent(vec![1, 0, 1]),
-                    Attribute::Wrap(true),
-                ],
-                &[
-                    Attribute::Token(false),
-                    Attribute::Private(false),
-                    Attribute::Sensitive(true),
-                    Attribute::Unwrap(true),
-                    unwrap_template,
-                ],
+                &public_template,
+                &[private_template, vec![unwrap_template]].concat(),
             )
         });
         let (public, private) = match pair {
@@ -383,16 +426,9 @@ impl Token {
 
     /// A throw-away AES-256 public session key that can be wrapped.
     fn throwaway_key(&self) -> Result<ObjectHandle, Error> {
-        let mut template = ephemeral_unwrap_template().to_vec();
-        template.retain(|a| !matches!(a, Attribute::Extractable(_) | Attribute::Private(_)));
-        template.extend([
-            Attribute::ValueLen(32u64.into()),
-            Attribute::Private(false),
-            Attribute::Extractable(true),
-        ]);
         Ok(self
             .session()
-            .generate_key(&Mechanism::AesKeyGen, &template)?)
+            .generate_key(&Mechanism::AesKeyGen, &throwaway_template())?)
     }
 
     fn backup_pair(
@@ -406,36 +442,85 @@ impl Token {
                 Attribute::Label(label.as_str().as_bytes().to_vec()),
             ])
         };
-        match (
-            find(ObjectClass::PUBLIC_KEY)?.as_slice(),
-            find(ObjectClass::PRIVATE_KEY)?.as_slice(),
-        ) {
-            ([public], [private]) => Ok((*public, *private, self.rsa_public_key(*public)?)),
-            _ => Err(Error::NoBackupKey {
+        let unproven = |reason: String| Error::BackupKeyUnproven {
+            token: self.label().to_owned(),
+            label: label.to_string(),
+            reason,
+        };
+        let private = match find(ObjectClass::PRIVATE_KEY)?.as_slice() {
+            [one] => *one,
+            [] => {
+                return Err(Error::NoBackupKey {
+                    token: self.label().to_owned(),
+                    label: label.to_string(),
+                });
+            }
+            several => {
+                return Err(unproven(format!(
+                    "{} RSA private key objects have that label, where a backup key has one",
+                    several.len()
+                )));
+            }
+        };
+        if !self.is_private_object(private)? {
+            return Err(unproven(
+                "its private key object is a public object, which anyone can create without the PIN"
+                    .to_owned(),
+            ));
+        }
+        let Some(own) = self.rsa_public_key(private)? else {
+            return Err(unproven(
+                "the token gives no modulus and public exponent on its private key object, so nothing proves which public key is its own"
+                    .to_owned(),
+            ));
+        };
+        let public = match find(ObjectClass::PUBLIC_KEY)?.as_slice() {
+            [one] => *one,
+            [] => {
+                return Err(unproven(
+                    "no RSA public key object has that label, where a backup key has one"
+                        .to_owned(),
+                ));
+            }
+            several => {
+                return Err(unproven(format!(
+                    "{} RSA public key objects have that label, where a backup key has one",
+                    several.len()
+                )));
+            }
+        };
+        // A public key object the token cannot read as a wrapping key is not the private key's.
+        let theirs = self.rsa_public_key(public).ok().flatten();
+        if theirs.is_none_or(|(key, _)| key.fingerprint() != own.0.fingerprint()) {
+            return Err(Error::BackupPublicKeySwapped {
                 token: self.label().to_owned(),
                 label: label.to_string(),
-            }),
+            });
         }
+        Ok((public, private, own))
     }
 
-    /// The RSA public key object's key, checked as a wrapping key.
-    fn rsa_public_key(&self, public: ObjectHandle) -> Result<(WrappingKey, rsa::PublicKey), Error> {
+    /// The RSA public key an object carries in `CKA_MODULUS` and `CKA_PUBLIC_EXPONENT` (a public
+    /// key object, or an RSA private key object, which keeps both), checked as a wrapping key;
+    /// `None` where the token gives neither.
+    fn rsa_public_key(
+        &self,
+        object: ObjectHandle,
+    ) -> Result<Option<(WrappingKey, rsa::PublicKey)>, Error> {
         let attrs = self.session().get_attributes(
-            public,
+            object,
             &[AttributeType::Modulus, AttributeType::PublicExponent],
         )?;
         let (mut n, mut e) = (None, None);
         for a in attrs {
             match a {
-                Attribute::Modulus(v) => n = Some(v),
-                Attribute::PublicExponent(v) => e = Some(v),
+                Attribute::Modulus(v) if !v.is_empty() => n = Some(v),
+                Attribute::PublicExponent(v) if !v.is_empty() => e = Some(v),
                 _ => {}
             }
         }
         let (Some(n), Some(e)) = (n, e) else {
-            return Err(Error::BackupKey {
-                reason: "the token did not return the public key's modulus and exponent".into(),
-            });
+            return Ok(None);
         };
         let key = rsa::PublicKey::new(
             rsa::BoxedUint::from_be_slice_vartime(&n),
@@ -450,7 +535,7 @@ impl Token {
         let checked = WrappingKey::from_spki_der(der.as_bytes()).map_err(|e| Error::BackupKey {
             reason: e.to_string(),
         })?;
-        Ok((checked, key))
+        Ok(Some((checked, key)))
     }
 
     /// Wraps a throw-away AES-256 session key under the backup key with `algorithm`'s OAEP and
@@ -496,48 +581,40 @@ impl Token {
     }
 
     /// The private key of the backup key whose SubjectPublicKeyInfo has SHA-256 `fingerprint`,
-    /// and that public key.
+    /// and that public key: the one the private key object itself carries (see
+    /// [`Token::backup_pair`]), never a public key object's. Only private objects are backup
+    /// keys: one a session without the PIN created is passed over.
     pub fn backup_private_key(
         &self,
         fingerprint: &str,
     ) -> Result<(ObjectHandle, WrappingKey), Error> {
-        let publics = self.session().find_objects(&[
-            Attribute::Class(ObjectClass::PUBLIC_KEY),
+        let privates = self.session().find_objects(&[
+            Attribute::Class(ObjectClass::PRIVATE_KEY),
             Attribute::KeyType(KeyType::RSA),
         ])?;
-        for public in publics {
-            let Ok((key, _)) = self.rsa_public_key(public) else {
+        let mut found = Vec::new();
+        for private in privates {
+            // An RSA key that is not of a wrapping key's size, or that carries no public key,
+            // is no backup key.
+            let Ok(Some((key, _))) = self.rsa_public_key(private) else {
                 continue;
             };
-            if key.fingerprint() != fingerprint {
-                continue;
-            }
-            let id = self
-                .session()
-                .get_attributes(public, &[AttributeType::Id])?
-                .into_iter()
-                .find_map(|a| match a {
-                    Attribute::Id(id) => Some(id),
-                    _ => None,
-                });
-            if let Some(id) = id {
-                if let [private] = self
-                    .session()
-                    .find_objects(&[
-                        Attribute::Class(ObjectClass::PRIVATE_KEY),
-                        Attribute::KeyType(KeyType::RSA),
-                        Attribute::Id(id),
-                    ])?
-                    .as_slice()
-                {
-                    return Ok((*private, key));
-                }
+            if key.fingerprint() == fingerprint && self.is_private_object(private)? {
+                found.push((private, key));
             }
         }
-        Err(Error::NoBackupKeyFor {
-            token: self.label().to_owned(),
-            fingerprint: fingerprint.to_owned(),
-        })
+        match found.len() {
+            1 => Ok(found.remove(0)),
+            0 => Err(Error::NoBackupKeyFor {
+                token: self.label().to_owned(),
+                fingerprint: fingerprint.to_owned(),
+            }),
+            count => Err(Error::BackupKeyCopies {
+                token: self.label().to_owned(),
+                fingerprint: fingerprint.to_owned(),
+                count,
+            }),
+        }
     }
 
     /// Unwraps a backup into a new token key with [`restore_key_template`], labelled `label`
@@ -627,5 +704,62 @@ impl Token {
             return Err(e);
         }
         Ok(restored)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hsm::usage::assert_usages;
+    use cryptoki::object::AttributeType;
+
+    #[test]
+    fn every_backup_template_sets_every_usage() {
+        let secret = ObjectClass::SECRET_KEY;
+        let (public, private) = (ObjectClass::PUBLIC_KEY, ObjectClass::PRIVATE_KEY);
+        let (wrap, unwrap) = ([AttributeType::Wrap], [AttributeType::Unwrap]);
+        assert_usages("ephemeral", &ephemeral_unwrap_template(), secret, &unwrap);
+        assert_usages("readable probe", &readable_template(), secret, &[]);
+        assert_usages("throw-away", &throwaway_template(), secret, &[]);
+        let (label, id) = (b"bk".as_slice(), [1u8; 16]);
+        assert_usages(
+            "backup public",
+            &backup_public_template(label, &id),
+            public,
+            &wrap,
+        );
+        assert_usages(
+            "backup private",
+            &backup_private_template(label, &id),
+            private,
+            &unwrap,
+        );
+        let (trial_public, trial_private) = trial_pair_templates();
+        assert_usages("trial public", &trial_public, public, &wrap);
+        assert_usages("trial private", &trial_private, private, &unwrap);
+    }
+
+    #[test]
+    fn a_secret_key_backup_key_prescribes_the_ceremony_template() {
+        let elements = BackupKeyKind::SecretKeys.unwrap_template();
+        for (attribute, value) in [
+            (AttributeType::Token, true),
+            (AttributeType::Private, true),
+            (AttributeType::Sensitive, true),
+            (AttributeType::Extractable, true),
+            (AttributeType::Modifiable, false),
+            (AttributeType::Decrypt, false),
+            (AttributeType::Unwrap, false),
+            (AttributeType::Derive, false),
+        ] {
+            assert!(
+                elements.contains(&Element::Bool(attribute, value)),
+                "{attribute}"
+            );
+        }
+        assert!(elements.contains(&Element::Class(ObjectClass::SECRET_KEY)));
+        let ephemeral = BackupKeyKind::KeyPairs.unwrap_template();
+        assert!(ephemeral.contains(&Element::Bool(AttributeType::Token, false)));
+        assert!(ephemeral.contains(&Element::Bool(AttributeType::Extractable, false)));
     }
 }

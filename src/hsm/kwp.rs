@@ -106,6 +106,28 @@ pub fn kat_expected(spec: KeySpec) -> Option<Vec<u8>> {
     (out.len() == kwp_len(target.len())).then(|| out.to_vec())
 }
 
+/// The template of a throw-away key of known value for the known-answer test: a public session
+/// object, created with `CKA_VALUE` set (no value is ever read), that can only wrap (`wrap`,
+/// the wrapping key) or nothing at all (the target).
+pub(crate) fn kat_key_template(value: &[u8], key_type: KeyType, wrap: bool) -> Vec<Attribute> {
+    vec![
+        Attribute::Class(ObjectClass::SECRET_KEY),
+        Attribute::KeyType(key_type),
+        Attribute::Token(false),
+        Attribute::Private(false),
+        Attribute::Sensitive(false),
+        Attribute::Extractable(true),
+        Attribute::Wrap(wrap),
+        Attribute::Unwrap(false),
+        Attribute::Encrypt(false),
+        Attribute::Decrypt(false),
+        Attribute::Sign(false),
+        Attribute::Verify(false),
+        Attribute::Derive(false),
+        Attribute::Value(value.to_vec()),
+    ]
+}
+
 /// Wraps the known-answer target with `mechanism` in `session` (session objects only, destroyed
 /// afterwards) and compares with `expected`.
 pub fn known_answer_test(
@@ -116,21 +138,9 @@ pub fn known_answer_test(
     token: &str,
 ) -> Result<(), Error> {
     let (kek, target_type, target) = kat_keys(spec);
-    // Throw-away keys of known value are created with CKA_VALUE set; no value is ever read.
-    let secret = |value: &[u8], key_type: KeyType, wrap: bool| {
-        vec![
-            Attribute::Class(ObjectClass::SECRET_KEY),
-            Attribute::KeyType(key_type),
-            Attribute::Token(false),
-            Attribute::Private(false),
-            Attribute::Sensitive(false),
-            Attribute::Extractable(true),
-            Attribute::Wrap(wrap),
-            Attribute::Value(value.to_vec()),
-        ]
-    };
-    let kek_handle = session.create_object(&secret(&kek, KeyType::AES, true))?;
-    let target_handle = match session.create_object(&secret(&target, target_type, false)) {
+    let kek_handle = session.create_object(&kat_key_template(&kek, KeyType::AES, true))?;
+    let target_handle = match session.create_object(&kat_key_template(&target, target_type, false))
+    {
         Ok(h) => h,
         Err(e) => {
             session.destroy_object(kek_handle)?;

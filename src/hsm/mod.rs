@@ -11,6 +11,8 @@ pub mod kwp;
 pub mod pair;
 pub mod signer;
 pub mod template;
+#[cfg(test)]
+mod usage;
 pub mod wrapping;
 
 use std::fmt;
@@ -240,6 +242,38 @@ pub enum Error {
         label: String,
         /// Why not.
         reason: String,
+    },
+    /// The backup key's public half is not proven to be its private key's.
+    #[error("token {token:?}: the backup key {label:?} is not proven: {reason}")]
+    BackupKeyUnproven {
+        /// The token label.
+        token: String,
+        /// The backup key label.
+        label: String,
+        /// Why not.
+        reason: String,
+    },
+    /// The backup key's public key object holds another public key than its private key.
+    #[error(
+        "token {token:?}: the public key object labelled {label:?} is not the private key's: a public object anyone can create without the PIN"
+    )]
+    BackupPublicKeySwapped {
+        /// The token label.
+        token: String,
+        /// The backup key label.
+        label: String,
+    },
+    /// More than one private key holds the public key a backup was made for.
+    #[error(
+        "token {token:?} holds {count} private keys whose public key has SHA-256 {fingerprint}, where a backup key has one"
+    )]
+    BackupKeyCopies {
+        /// The token label.
+        token: String,
+        /// The public key's fingerprint.
+        fingerprint: String,
+        /// How many there are.
+        count: usize,
     },
     /// The signer key is unusable.
     #[error("the signer key: {reason}")]

@@ -111,8 +111,9 @@ pub fn rfc5915_lens(spec: KeySpec) -> Vec<usize> {
 /// short encoding for one P-521 key in two and one P-256 or P-384 key in 256.
 pub const EC_ATTEMPTS: usize = 32;
 
-/// The public key object's template: a token object, public, not modifiable, of no use to the
-/// token (the KMS holds the working copy), with the label and `CKA_ID` of its private key.
+/// The public key object's template: a token object, private (only a session that knew the PIN
+/// can make, see or destroy it), not modifiable, of no use to the token (the KMS holds the
+/// working copy), with the label and `CKA_ID` of its private key.
 fn public_template(label: &KeyLabel, id: &[u8], spec: KeySpec) -> Vec<Attribute> {
     let mut template = vec![
         Attribute::Class(ObjectClass::PUBLIC_KEY),
@@ -120,7 +121,7 @@ fn public_template(label: &KeyLabel, id: &[u8], spec: KeySpec) -> Vec<Attribute>
         Attribute::Label(label.as_str().as_bytes().to_vec()),
         Attribute::Id(id.to_vec()),
         Attribute::Token(true),
-        Attribute::Private(false),
+        Attribute::Private(true),
         Attribute::Encrypt(false),
         Attribute::Verify(false),
         Attribute::VerifyRecover(false),
@@ -277,6 +278,34 @@ fn bytes_of(attrs: &[Attribute], want: AttributeType) -> Option<&[u8]> {
     })
 }
 
+/// The templates of the throw-away EC key pair on the curve `params` of
+/// [`Token::check_pair_support`], public key then private key: session objects, visible to this
+/// process alone, public so `token info` can make them without a PIN, and of no use at all.
+fn trial_pair_templates(params: Vec<u8>) -> (Vec<Attribute>, Vec<Attribute>) {
+    (
+        vec![
+            Attribute::Token(false),
+            Attribute::EcParams(params),
+            Attribute::Encrypt(false),
+            Attribute::Verify(false),
+            Attribute::VerifyRecover(false),
+            Attribute::Wrap(false),
+            Attribute::Derive(false),
+        ],
+        vec![
+            Attribute::Token(false),
+            Attribute::Private(false),
+            Attribute::Sensitive(true),
+            Attribute::Extractable(true),
+            Attribute::Sign(false),
+            Attribute::SignRecover(false),
+            Attribute::Decrypt(false),
+            Attribute::Unwrap(false),
+            Attribute::Derive(false),
+        ],
+    )
+}
+
 impl Token {
     /// Generates a key pair: the private key with `private` (the ceremony template), the public
     /// key as a token object beside it with the same label and `CKA_ID`. Returns the private key.
@@ -331,8 +360,10 @@ impl Token {
                 AttributeType::PublicExponent,
                 AttributeType::EcParams,
                 AttributeType::EcPoint,
+                AttributeType::Private,
             ],
         )?;
+        let public_is_private = attrs.contains(&Attribute::Private(true));
         let spki = if key_type == Some(KeyType::RSA) {
             let (Some(n), Some(e)) = (
                 bytes_of(&attrs, AttributeType::Modulus),
@@ -366,7 +397,9 @@ impl Token {
         // Where the private key says what its public key is, it must be this one. Where it
         // says nothing (an EC key, on most tokens), only a pair generated in this token, never
         // out of it, is taken at its public key object's word: an imported private key (known
-        // outside) beside a copied public key object would otherwise pass for the real one.
+        // outside) beside a copied public key object would otherwise pass for the real one. And
+        // only a public key object that is itself private: anyone may destroy a public one and
+        // create another in its place, with the same label and CKA_ID, without the PIN.
         match own_spki(&own).map_err(&bad)? {
             Some(o) if o != spki => {
                 return Err(bad(
@@ -387,6 +420,12 @@ impl Token {
                 if !generated_here {
                     return Err(bad(
                         "the private key reports no public key of its own and was not generated in this token (CKA_LOCAL, CKA_ALWAYS_SENSITIVE), so its public key object proves nothing"
+                            .into(),
+                    ));
+                }
+                if !public_is_private {
+                    return Err(bad(
+                        "the private key reports no public key of its own, and its public key object is a public object anyone can create without the PIN, so it proves nothing"
                             .into(),
                     ));
                 }
@@ -516,20 +555,10 @@ impl Token {
             label: String::new(),
             reason: e.to_string(),
         })?;
-        // Session objects, visible to this process alone; public, so `token info` can make
-        // them without a PIN.
-        let (public, private) = self.session().generate_key_pair(
-            &Mechanism::EccKeyPairGen,
-            &[Attribute::Token(false), Attribute::EcParams(params)],
-            &[
-                Attribute::Token(false),
-                Attribute::Private(false),
-                Attribute::Sensitive(true),
-                Attribute::Extractable(true),
-                Attribute::Sign(false),
-                Attribute::Derive(false),
-            ],
-        )?;
+        let (public, private) = trial_pair_templates(params);
+        let (public, private) =
+            self.session()
+                .generate_key_pair(&Mechanism::EccKeyPairGen, &public, &private)?;
         let probed = self.pkcs8_len(private);
         self.destroy(private)?;
         self.destroy(public)?;
@@ -582,6 +611,15 @@ impl Token {
             self.destroy(public)?;
         }
         Ok(())
+    }
+
+    /// Whether `object` is a private object (`CKA_PRIVATE` true): one that only a session that
+    /// knew the PIN can create, see or destroy.
+    pub(crate) fn is_private_object(&self, object: ObjectHandle) -> Result<bool, Error> {
+        Ok(self
+            .session()
+            .get_attributes(object, &[AttributeType::Private])?
+            .contains(&Attribute::Private(true)))
     }
 
     /// The public key objects beside a private key (its label and `CKA_ID`); none for a
@@ -682,6 +720,21 @@ mod tests {
         assert_eq!(rfc5915_lens(KeySpec::EcP521)[0], 98);
         assert_eq!(rfc5915_lens(KeySpec::EcSecp256k1)[0], 64);
         assert!(rfc5915_lens(KeySpec::Rsa2048).is_empty());
+    }
+
+    #[test]
+    fn key_pair_templates_grant_no_usage() {
+        use crate::hsm::usage::assert_usages;
+        let label: KeyLabel = "k".parse().unwrap();
+        for spec in [KeySpec::Rsa2048, KeySpec::EcP256] {
+            let public = public_template(&label, &[1], spec);
+            assert_usages("public key object", &public, ObjectClass::PUBLIC_KEY, &[]);
+            assert!(public.contains(&Attribute::Private(true)), "{spec}");
+            assert!(public.contains(&Attribute::Modifiable(false)), "{spec}");
+        }
+        let (public, private) = trial_pair_templates(vec![6, 1, 0]);
+        assert_usages("trial public key", &public, ObjectClass::PUBLIC_KEY, &[]);
+        assert_usages("trial private key", &private, ObjectClass::PRIVATE_KEY, &[]);
     }
 
     #[test]

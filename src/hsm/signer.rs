@@ -97,6 +97,52 @@ fn refuses_template(e: &cryptoki::error::Error) -> bool {
     .any(|rv| super::Pkcs11Failure::rv_is(e, rv))
 }
 
+/// The signer's templates, public key then private key: the public key can only verify, the
+/// private key only sign and never leaves the token; both private and not modifiable, but for
+/// the protection `without`, which the token refused.
+fn signer_templates(
+    label: &KeyLabel,
+    id: &[u8],
+    without: Option<Protection>,
+) -> (Vec<Attribute>, Vec<Attribute>) {
+    let label_bytes = label.as_str().as_bytes().to_vec();
+    let wanted = |p: Protection| without != Some(p);
+    let mut public = vec![
+        Attribute::Token(true),
+        Attribute::EcParams(P256_PARAMS.to_vec()),
+        Attribute::Verify(true),
+        Attribute::VerifyRecover(false),
+        Attribute::Encrypt(false),
+        Attribute::Wrap(false),
+        Attribute::Derive(false),
+        Attribute::Label(label_bytes.clone()),
+        Attribute::Id(id.to_vec()),
+    ];
+    if wanted(Protection::PublicPrivate) {
+        public.push(Attribute::Private(true));
+    }
+    if wanted(Protection::PublicFixed) {
+        public.push(Attribute::Modifiable(false));
+    }
+    let mut private = vec![
+        Attribute::Token(true),
+        Attribute::Private(true),
+        Attribute::Sensitive(true),
+        Attribute::Extractable(false),
+        Attribute::Sign(true),
+        Attribute::SignRecover(false),
+        Attribute::Decrypt(false),
+        Attribute::Derive(false),
+        Attribute::Unwrap(false),
+        Attribute::Label(label_bytes),
+        Attribute::Id(id.to_vec()),
+    ];
+    if wanted(Protection::PrivateFixed) {
+        private.push(Attribute::Modifiable(false));
+    }
+    (public, private)
+}
+
 impl Token {
     fn signer_objects(
         &self,
@@ -116,36 +162,7 @@ impl Token {
         without: Option<Protection>,
     ) -> Result<(ObjectHandle, ObjectHandle), cryptoki::error::Error> {
         let id = self.session().generate_random_vec(16)?;
-        let label_bytes = label.as_str().as_bytes().to_vec();
-        let wanted = |p: Protection| without != Some(p);
-        let mut public = vec![
-            Attribute::Token(true),
-            Attribute::EcParams(P256_PARAMS.to_vec()),
-            Attribute::Verify(true),
-            Attribute::Label(label_bytes.clone()),
-            Attribute::Id(id.clone()),
-        ];
-        if wanted(Protection::PublicPrivate) {
-            public.push(Attribute::Private(true));
-        }
-        if wanted(Protection::PublicFixed) {
-            public.push(Attribute::Modifiable(false));
-        }
-        let mut private = vec![
-            Attribute::Token(true),
-            Attribute::Private(true),
-            Attribute::Sensitive(true),
-            Attribute::Extractable(false),
-            Attribute::Sign(true),
-            Attribute::Decrypt(false),
-            Attribute::Derive(false),
-            Attribute::Unwrap(false),
-            Attribute::Label(label_bytes),
-            Attribute::Id(id),
-        ];
-        if wanted(Protection::PrivateFixed) {
-            private.push(Attribute::Modifiable(false));
-        }
+        let (public, private) = signer_templates(label, &id, without);
         self.session()
             .generate_key_pair(&Mechanism::EccKeyPairGen, &public, &private)
     }
@@ -345,6 +362,27 @@ fn challenge() -> Result<[u8; 32], Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_signer_can_only_sign_and_verify() {
+        use crate::hsm::usage::assert_usages;
+        let label: KeyLabel = "s".parse().unwrap_or_else(|_| unreachable!());
+        for without in [None].into_iter().chain(Protection::ALL.map(Some)) {
+            let (public, private) = signer_templates(&label, &[1], without);
+            assert_usages(
+                "signer public key",
+                &public,
+                ObjectClass::PUBLIC_KEY,
+                &[AttributeType::Verify],
+            );
+            assert_usages(
+                "signer private key",
+                &private,
+                ObjectClass::PRIVATE_KEY,
+                &[AttributeType::Sign],
+            );
+        }
+    }
 
     #[test]
     fn ec_points_with_and_without_the_octet_string() {

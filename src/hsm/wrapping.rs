@@ -158,21 +158,67 @@ pub(crate) fn ephemeral_template() -> [Attribute; 14] {
     ]
 }
 
+/// The template of a throw-away AES-256 session key that a trial wraps: the ephemeral key's,
+/// but of no use at all, not even to wrap.
+pub(crate) fn throwaway_template() -> Vec<Attribute> {
+    ephemeral_template()
+        .into_iter()
+        .map(|a| match a {
+            Attribute::Wrap(_) => Attribute::Wrap(false),
+            other => other,
+        })
+        .collect()
+}
+
+/// The template of an RSA public key as a session object that can only wrap: a KMS's wrapping
+/// key, or the trials' key. It is public so the no-PIN trials of `token info` can make it.
+pub(crate) fn wrapping_key_template(modulus: &[u8], exponent: &[u8]) -> Vec<Attribute> {
+    vec![
+        Attribute::Class(ObjectClass::PUBLIC_KEY),
+        Attribute::KeyType(KeyType::RSA),
+        Attribute::Token(false),
+        Attribute::Private(false),
+        Attribute::Modulus(modulus.to_vec()),
+        Attribute::PublicExponent(exponent.to_vec()),
+        Attribute::Wrap(true),
+        Attribute::Encrypt(false),
+        Attribute::Verify(false),
+        Attribute::VerifyRecover(false),
+        Attribute::Derive(false),
+    ]
+}
+
+/// The template of the token object `token trust-wrapping-key` stores: the KMS's wrapping key,
+/// able only to wrap, marked `CKA_TRUSTED`, public and not modifiable.
+pub(crate) fn trusted_key_template(key: &WrappingKey, label: &KeyLabel) -> Vec<Attribute> {
+    let mut template: Vec<Attribute> = wrapping_key_template(key.modulus(), key.exponent())
+        .into_iter()
+        .map(|a| match a {
+            Attribute::Token(_) => Attribute::Token(true),
+            other => other,
+        })
+        .collect();
+    template.extend([
+        Attribute::Label(label.as_str().as_bytes().to_vec()),
+        Attribute::Trusted(true),
+        Attribute::Modifiable(false),
+    ]);
+    template
+}
+
+/// The template of the trial's key that an ordinary session tries to mark `CKA_TRUSTED`.
+pub(crate) fn trusted_trial_template() -> Vec<Attribute> {
+    let mut template = wrapping_key_template(&TRIAL_MODULUS, &[1, 0, 1]);
+    template.push(Attribute::Trusted(true));
+    template
+}
+
 impl Token {
     /// Imports an RSA public key as a session object that can only wrap.
     pub fn import_wrapping_key(&self, key: &WrappingKey) -> Result<ObjectHandle, Error> {
-        let template = [
-            Attribute::Class(ObjectClass::PUBLIC_KEY),
-            Attribute::KeyType(KeyType::RSA),
-            Attribute::Token(false),
-            Attribute::Private(false),
-            Attribute::Modulus(key.modulus().to_vec()),
-            Attribute::PublicExponent(key.exponent().to_vec()),
-            Attribute::Wrap(true),
-            Attribute::Encrypt(false),
-            Attribute::Verify(false),
-        ];
-        Ok(self.session().create_object(&template)?)
+        Ok(self
+            .session()
+            .create_object(&wrapping_key_template(key.modulus(), key.exponent()))?)
     }
 
     /// Decides how the algorithm runs on this token for key material of `spec`: for RSA-AES,
@@ -229,8 +275,7 @@ impl Token {
                 )));
             }
         }
-        let mut template = ephemeral_template().to_vec();
-        template.retain(|a| !matches!(a, Attribute::Wrap(_)));
+        let mut template = throwaway_template();
         if wrap_with_trusted {
             template.push(Attribute::WrapWithTrusted(true));
         }
@@ -315,17 +360,9 @@ impl Token {
     /// wrap, for trials: no login is needed, and no key pair is generated (RSA key generation
     /// takes a software token most of a second).
     fn trial_wrapping_key(&self) -> Result<ObjectHandle, Error> {
-        Ok(self.session().create_object(&[
-            Attribute::Class(ObjectClass::PUBLIC_KEY),
-            Attribute::KeyType(KeyType::RSA),
-            Attribute::Token(false),
-            Attribute::Private(false),
-            Attribute::Modulus(TRIAL_MODULUS.to_vec()),
-            Attribute::PublicExponent(vec![1, 0, 1]),
-            Attribute::Wrap(true),
-            Attribute::Encrypt(false),
-            Attribute::Verify(false),
-        ])?)
+        Ok(self
+            .session()
+            .create_object(&wrapping_key_template(&TRIAL_MODULUS, &[1, 0, 1]))?)
     }
 
     /// What the token can really do, for every algorithm keyrite knows: each algorithm is tried
@@ -437,20 +474,7 @@ impl Token {
     pub fn trust_wrapping_key(&self, key: &WrappingKey, label: &KeyLabel) -> Result<(), Error> {
         self.check_label_free(label)?;
         self.session()
-            .create_object(&[
-                Attribute::Class(ObjectClass::PUBLIC_KEY),
-                Attribute::KeyType(KeyType::RSA),
-                Attribute::Token(true),
-                Attribute::Private(false),
-                Attribute::Label(label.as_str().as_bytes().to_vec()),
-                Attribute::Modulus(key.modulus().to_vec()),
-                Attribute::PublicExponent(key.exponent().to_vec()),
-                Attribute::Wrap(true),
-                Attribute::Encrypt(false),
-                Attribute::Verify(false),
-                Attribute::Trusted(true),
-                Attribute::Modifiable(false),
-            ])
+            .create_object(&trusted_key_template(key, label))
             .map_err(|e| Error::TrustRefused {
                 token: self.label().to_owned(),
                 failure: Pkcs11Failure::from_error(&e),
@@ -462,17 +486,7 @@ impl Token {
     /// `CKA_WRAP_WITH_TRUSTED` key under a key nobody trusted, and whether it knows `CKA_TRUSTED`.
     pub fn trusted_wrap_support(&self) -> Result<TrustedWrapSupport, Error> {
         let public = self.trial_wrapping_key()?;
-        let trusted_template = [
-            Attribute::Class(ObjectClass::PUBLIC_KEY),
-            Attribute::KeyType(KeyType::RSA),
-            Attribute::Token(false),
-            Attribute::Private(false),
-            Attribute::PublicExponent(vec![1, 0, 1]),
-            Attribute::Modulus(TRIAL_MODULUS.to_vec()),
-            Attribute::Wrap(true),
-            Attribute::Trusted(true),
-        ];
-        let set_trusted = self.session().create_object(&trusted_template);
+        let set_trusted = self.session().create_object(&trusted_trial_template());
         let trusted_set_by = match set_trusted {
             Ok(handle) => {
                 self.destroy(handle)?;
@@ -481,8 +495,7 @@ impl Token {
             Err(e) if Pkcs11Failure::rv_is(&e, RvError::AttributeTypeInvalid) => "nobody",
             Err(_) => "security officer",
         };
-        let mut template = ephemeral_template().to_vec();
-        template.retain(|a| !matches!(a, Attribute::Wrap(_)));
+        let mut template = throwaway_template();
         template.push(Attribute::WrapWithTrusted(true));
         let key = self
             .session()

@@ -202,6 +202,21 @@ impl TestToken {
     pub fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }
+
+    /// An independent PyKCS11 script of `tests/independent/` against this token: its module
+    /// and label are the first arguments, the PIN is in `PIN_ENV` for a script that logs in.
+    pub fn independent(&self, script: &str) -> Command {
+        let mut cmd = Command::new(PYTHON);
+        cmd.env(self.conf_env(), &self.conf)
+            .env(PIN_ENV, PIN)
+            .arg(format!(
+                "{}/tests/independent/{script}",
+                env!("CARGO_MANIFEST_DIR")
+            ))
+            .arg(&self.module)
+            .arg(&self.label);
+        cmd
+    }
 }
 
 /// The KMS side: an RSA key pair made by `openssl`, import parameters in each provider's shape.

@@ -8,7 +8,10 @@ ACTION:
   add-public PEM       create one more such public key object, keeping the others
   import-ec            create a P-256 private key of known value (CKA_LOCAL false, as every
                        imported key) with the ceremony protections, and its public key object
-  generate-ec          generate a P-256 key pair in the token with the ceremony protections
+  generate-ec          generate a P-256 key pair in the token with the ceremony protections,
+                       its public key object private, as keyrite makes it
+  generate-ec-public-object
+                       the same with a public key object that is a public object
 Prints the SHA-256 of the SubjectPublicKeyInfo of the public key object it created. Shares no
 code with keyrite.
 """
@@ -76,10 +79,10 @@ def main():
                               (CKA_ID, b"imported")] + PROTECTED)
         key = private_key.public_key()
         session.createObject(public_template(key, label, b"imported"))
-    elif action == "generate-ec":
+    elif action in ("generate-ec", "generate-ec-public-object"):
         public, _ = session.generateKeyPair(
             [(CKA_TOKEN, True), (CKA_EC_PARAMS, P256), (CKA_LABEL, label), (CKA_ID, b"generated"),
-             (CKA_VERIFY, False)],
+             (CKA_VERIFY, False), (CKA_PRIVATE, action == "generate-ec")],
             [(CKA_LABEL, label), (CKA_ID, b"generated")] + PROTECTED,
             PyKCS11.Mechanism(CKM_EC_KEY_PAIR_GEN))
         point = bytes(session.getAttributeValue(public, [CKA_EC_POINT])[0])

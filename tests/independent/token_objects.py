@@ -8,6 +8,10 @@ key, its usage flags and whether any private component could be read; for a publ
 SHA-256 of its SubjectPublicKeyInfo, built here by `cryptography` from the key's attributes, and
 whether it is private and modifiable.
 
+Each object also has "attributes": every boolean attribute PKCS#11 gives its class (storage,
+key, and the usages of a secret, private or public key), plus CKA_LOCAL and, for a data object,
+CKA_APPLICATION, each read on its own: true or false, or null where the token gives none.
+
 usage: token_objects.py MODULE TOKEN_LABEL [PIN_ENV_NAME]
 Without PIN_ENV_NAME it lists what is visible without logging in.
 """
@@ -46,6 +50,45 @@ PRIVATE_FLAGS = {
     "derive": CKA_DERIVE, "always_sensitive": CKA_ALWAYS_SENSITIVE,
     "never_extractable": CKA_NEVER_EXTRACTABLE, "local": CKA_LOCAL,
 }
+
+# Every boolean attribute of each class, by PKCS#11 3.0's tables: storage objects, then keys,
+# then each key class's own. CKA_COPYABLE and CKA_DESTROYABLE are read as bytes (PyKCS11 does
+# not know them as booleans).
+STORAGE = ["CKA_TOKEN", "CKA_PRIVATE", "CKA_MODIFIABLE", "CKA_COPYABLE", "CKA_DESTROYABLE"]
+KEY = STORAGE + ["CKA_DERIVE", "CKA_LOCAL"]
+ALL_ATTRIBUTES = {
+    "CKO_DATA": STORAGE,
+    "CKO_SECRET_KEY": KEY + [
+        "CKA_SENSITIVE", "CKA_EXTRACTABLE", "CKA_ALWAYS_SENSITIVE", "CKA_NEVER_EXTRACTABLE",
+        "CKA_ENCRYPT", "CKA_DECRYPT", "CKA_SIGN", "CKA_VERIFY", "CKA_WRAP", "CKA_UNWRAP",
+        "CKA_WRAP_WITH_TRUSTED", "CKA_TRUSTED",
+    ],
+    "CKO_PRIVATE_KEY": KEY + [
+        "CKA_SENSITIVE", "CKA_EXTRACTABLE", "CKA_ALWAYS_SENSITIVE", "CKA_NEVER_EXTRACTABLE",
+        "CKA_DECRYPT", "CKA_SIGN", "CKA_SIGN_RECOVER", "CKA_UNWRAP", "CKA_WRAP_WITH_TRUSTED",
+        "CKA_ALWAYS_AUTHENTICATE",
+    ],
+    "CKO_PUBLIC_KEY": KEY + [
+        "CKA_ENCRYPT", "CKA_VERIFY", "CKA_VERIFY_RECOVER", "CKA_WRAP", "CKA_TRUSTED",
+    ],
+}
+
+
+def all_attributes(session, obj, cls):
+    """Every boolean attribute of the object's class, read one at a time."""
+    out = {}
+    for name in ALL_ATTRIBUTES.get(cls, []):
+        try:
+            value = session.getAttributeValue(obj, [PyKCS11.CKA[name]], allAsBinary=True)[0]
+        except PyKCS11.PyKCS11Error:
+            value = None
+        key = name[len("CKA_"):].lower()
+        out[key] = None if value is None or len(value) != 1 else bool(value[0])
+    if cls == "CKO_DATA":
+        application = session.getAttributeValue(obj, [PyKCS11.CKA["CKA_APPLICATION"]])[0]
+        out["application"] = application
+    return out
+
 
 # The DER OIDs of the named curves in CKA_EC_PARAMS.
 CURVES = {
@@ -99,6 +142,7 @@ def main():
         if PyKCS11.CKO.get(cls) == "CKO_MECHANISM":
             continue  # kryoptic lists its mechanisms as objects; they are not keys
         entry = {"class": PyKCS11.CKO[cls], "label": bytes(lbl).decode() if isinstance(lbl, (list, tuple)) else lbl}
+        entry["attributes"] = all_attributes(session, obj, entry["class"])
         if entry["class"] == "CKO_SECRET_KEY":
             names = list(FLAGS)
             values = session.getAttributeValue(obj, [FLAGS[n] for n in names])
