@@ -8,8 +8,9 @@
 //! The points: `transcript-line` (a transcript line written, and fsynced if it announces a token
 //! action), `output-file` (a file of a staged output directory written), `output-staged` (a
 //! staged directory complete and fsynced, before its move into place), `output-moved` (moved,
-//! before the parent is fsynced) and `module-checked` (a ceremony's PKCS#11 module read, hashed
-//! and found as the policy pins it, before it is loaded).
+//! before the parent is fsynced), `module-checked` (a ceremony's PKCS#11 module read, hashed
+//! and found as the policy pins it, before it is loaded) and `witness-verified` (a transcript
+//! verified and a witness signature checked against it, before the witness line is appended).
 
 /// Passes the fault point `name`.
 #[cfg(feature = "fault-injection")]

@@ -24,6 +24,7 @@ pub mod restore;
 pub mod shares;
 pub mod transcript;
 pub mod verify;
+pub mod visible;
 pub mod witness;
 pub mod wrap;
 

@@ -13,6 +13,7 @@ use keyrite::hsm::Module;
 use keyrite::hsm::keys::KcvMethod;
 use keyrite::kms::{ProviderOptions, format_time, shell_quote};
 use keyrite::pin::PinSource;
+use keyrite::visible::visible;
 use keyrite::wrap::{TokenAccess, WrapOutcome, WrapRequest};
 use keyrite::{Error, info, wrap};
 
@@ -395,20 +396,35 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
             let policy = ceremony::policy::Policy::load(&policy)?;
             let plan = ceremony::plan::Plan::load(&plan)?;
             ceremony::check_trusted_wrapping(&policy, &plan)?;
-            ceremony::prepare_wraps(&plan, OffsetDateTime::now_utc())?;
+            let wraps = ceremony::prepare_wraps(&plan, OffsetDateTime::now_utc())?;
+            // Everything shown that came from a file or the command line goes through visible():
+            // a newline or a bidi override in a name must not redraw what the custodians read.
             println!(
                 "Plan {:?} ({}) is valid: {} step{}, to run between {} and {} on token {:?} by {}.",
                 plan.ceremony_id,
-                plan.path.display(),
+                visible(&plan.path.to_string_lossy()),
                 plan.steps.len(),
                 if plan.steps.len() == 1 { "" } else { "s" },
                 format_time(plan.not_before),
                 format_time(plan.not_after),
                 plan.token_label,
-                plan.operator
+                visible(&plan.operator)
             );
-            for (i, step) in plan.steps.iter().enumerate() {
+            for (i, (step, wrap)) in plan.steps.iter().zip(&wraps).enumerate() {
                 println!("  steps[{i}] {}", describe_step(step));
+                if let Some(wrap) = wrap {
+                    let params = wrap.params();
+                    println!(
+                        "    KMS key {}, wrapping key SHA-256 {}{}",
+                        visible(&params.key_id),
+                        params.public_key.fingerprint(),
+                        params
+                            .wrapping_key_id
+                            .as_deref()
+                            .map(|id| format!(" ({})", visible(id)))
+                            .unwrap_or_default()
+                    );
+                }
             }
             println!(
                 "Approval needs {} of the policy's {} custodians: {}.",
@@ -417,12 +433,19 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
                 policy
                     .custodians
                     .iter()
-                    .map(|c| c.name.as_str())
+                    .map(|c| visible(&c.name))
                     .collect::<Vec<_>>()
                     .join(", ")
             );
-            println!("Digest to sign (keyrite plan digest):");
-            print!("{}", plan.digest_statement());
+            let statement = plan.digest_statement_visible();
+            if statement == plan.digest_statement() {
+                println!("Digest to sign (keyrite plan digest):");
+            } else {
+                println!(
+                    "Digest to sign, its names shown escaped (keyrite plan digest prints the bytes to sign):"
+                );
+            }
+            print!("{statement}");
             Ok(())
         }
         Command::Ceremony(CeremonyCommand::Run {
@@ -661,10 +684,12 @@ fn describe_step(step: &ceremony::plan::Step) -> String {
             existing,
             ..
         } => format!(
-            "{} {:?} for {} ({params}) with {algorithm} into {out}{}",
+            "{} {:?} for {} ({}) with {algorithm} into {}{}",
             step.action(),
             key_label.as_str(),
             provider.display_name(),
+            visible(params),
+            visible(out),
             existing
                 .as_ref()
                 .map(|(kcv, _)| format!(" (the existing key, KCV {kcv})"))

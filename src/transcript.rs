@@ -101,20 +101,17 @@ impl Transcript {
         })
     }
 
-    /// Opens a sealed transcript to append witness lines: the chain continues from its last
-    /// line, whose exact bytes are hashed. The caller has verified the transcript first.
-    pub fn reopen(path: &Path, last_line: &[u8], next_seq: u64) -> Result<Self, Error> {
-        let io = |e: std::io::Error| Error::Io {
-            path: path.to_path_buf(),
-            reason: e.to_string(),
-        };
-        let file = OpenOptions::new().append(true).open(path).map_err(io)?;
-        Ok(Transcript {
+    /// Continues a sealed transcript to append witness lines, through `file`, the transcript
+    /// opened for appending (`O_APPEND`) and verified through that same open file by the
+    /// caller; `path` only names it. The chain continues from its last line, whose exact bytes
+    /// are hashed.
+    pub fn reopen(file: File, path: &Path, last_line: &[u8], next_seq: u64) -> Self {
+        Transcript {
             file,
             path: path.to_path_buf(),
             seq: next_seq,
             head: Sha256::digest(last_line).into(),
-        })
+        }
     }
 
     /// The chain head: SHA-256 of the last line written.

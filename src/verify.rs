@@ -1762,6 +1762,12 @@ pub fn verify(inputs: &Inputs) -> Result<Report, Error> {
         path: inputs.transcript.clone(),
         reason: e.to_string(),
     })?;
+    verify_open(file, inputs)
+}
+
+/// Verifies the transcript read from `file`, from where its offset is to its end, as [`verify`]
+/// does; `inputs.transcript` only names it. `witness` verifies and appends through one open file.
+pub fn verify_open(file: std::fs::File, inputs: &Inputs) -> Result<Report, Error> {
     let signer = Signer::from_pem(
         &inputs.signer,
         &read(&inputs.signer, crate::input::MAX_SMALL)?,

@@ -2,9 +2,16 @@
 //! the record does not rest on the token alone. A witness signs, in namespace
 //! `keyrite-witness`, the chain head at the seal line — the SHA-256 (hex) of the seal line —
 //! and keyrite appends the signature as a witness line, chained like every line.
+//!
+//! The transcript is opened once, never through a symbolic link, and locked; it is verified,
+//! and the witness line appended, through that one open file, so the line goes into the file
+//! that was verified whatever its path names meanwhile. It trusts the policy for who the
+//! witnesses are and `--signer` for whose seal they witness.
 
+use std::fs::File;
+use std::io::{Seek as _, Write as _};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 
 use serde_json::json;
 use ssh_key::{HashAlg, LineEnding, SshSig};
@@ -63,27 +70,125 @@ pub enum Error {
         /// What it said.
         reason: String,
     },
+    /// The transcript's path is a symbolic link.
+    #[error(
+        "{} is a symbolic link: keyrite reads and appends to a transcript only by its own name; name the file itself",
+        path.display()
+    )]
+    Symlink {
+        /// The path.
+        path: PathBuf,
+    },
+    /// The transcript is not a regular file.
+    #[error("{} is not a regular file", path.display())]
+    NotRegular {
+        /// The path.
+        path: PathBuf,
+    },
+    /// The transcript changed after it was verified.
+    #[error(
+        "{} changed while it was being verified (written by something that does not take its lock); nothing was appended: run the command again",
+        path.display()
+    )]
+    Changed {
+        /// The path.
+        path: PathBuf,
+    },
 }
 
 /// The message a witness signs for `transcript`, after checking it is intact and sealed.
 pub fn message(transcript: &Path, signer: &Path) -> Result<String, crate::Error> {
-    let (_, seal_line) = sealed(transcript, signer, None)?;
-    Ok(witness_message(&seal_line))
+    let file = open(transcript, Access::Read)?;
+    let sealed = sealed(file, transcript, signer, None)?;
+    Ok(witness_message(&sealed.seal_line))
+}
+
+/// How the transcript is opened.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Access {
+    /// To read it.
+    Read,
+    /// To verify it and append a witness line, holding its lock.
+    Append,
+}
+
+/// Opens the transcript once: never through a symbolic link (`O_NOFOLLOW`), never waiting on
+/// a FIFO (`O_NONBLOCK`), a regular file only. To append, it is opened `O_APPEND` and locked
+/// (`flock`), held until the line is appended, so two witnesses never chain from the same last
+/// line.
+fn open(transcript: &Path, access: Access) -> Result<File, crate::Error> {
+    use rustix::fs::{FlockOperation, Mode, OFlags};
+    let read_err = |reason: String| crate::ceremony::Error::Read {
+        path: transcript.to_path_buf(),
+        reason,
+    };
+    let flags = match access {
+        Access::Read => OFlags::RDONLY,
+        Access::Append => OFlags::RDWR | OFlags::APPEND,
+    };
+    let fd = rustix::fs::open(
+        transcript,
+        flags | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| {
+        let link = std::fs::symlink_metadata(transcript).is_ok_and(|m| m.file_type().is_symlink());
+        if e == rustix::io::Errno::LOOP && link {
+            crate::Error::from(Error::Symlink {
+                path: transcript.to_path_buf(),
+            })
+        } else {
+            read_err(std::io::Error::from(e).to_string()).into()
+        }
+    })?;
+    let file = File::from(fd);
+    let metadata = file.metadata().map_err(|e| read_err(e.to_string()))?;
+    if !metadata.is_file() {
+        return Err(Error::NotRegular {
+            path: transcript.to_path_buf(),
+        }
+        .into());
+    }
+    if access == Access::Append {
+        rustix::fs::flock(&file, FlockOperation::LockExclusive)
+            .map_err(|e| read_err(format!("cannot lock it: {e}")))?;
+    }
+    Ok(file)
+}
+
+/// A transcript verified as intact and sealed through its open file.
+struct Sealed {
+    file: File,
+    report: verify::Report,
+    seal_line: Vec<u8>,
+    /// How many bytes were verified: the file's length then.
+    verified_len: u64,
 }
 
 fn sealed(
+    file: File,
     transcript: &Path,
     signer: &Path,
     policy: Option<&Path>,
-) -> Result<(verify::Report, Vec<u8>), crate::Error> {
-    let report = verify::verify(&verify::Inputs {
-        transcript: transcript.to_path_buf(),
-        signer: signer.to_path_buf(),
-        policy: policy.map(Path::to_path_buf),
-        plan: None,
-        outputs: None,
-        keep_lines: false,
-    })?;
+) -> Result<Sealed, crate::Error> {
+    let read_err = |e: std::io::Error| crate::ceremony::Error::Read {
+        path: transcript.to_path_buf(),
+        reason: e.to_string(),
+    };
+    // The same open file (a duplicate descriptor shares its offset): read to its end.
+    let reader = file.try_clone().map_err(read_err)?;
+    let report = verify::verify_open(
+        reader,
+        &verify::Inputs {
+            transcript: transcript.to_path_buf(),
+            signer: signer.to_path_buf(),
+            policy: policy.map(Path::to_path_buf),
+            plan: None,
+            outputs: None,
+            keep_lines: false,
+        },
+    )?;
+    let verified_len = (&file).stream_position().map_err(read_err)?;
     let not_sealed = |summary: String| Error::NotSealed {
         path: transcript.to_path_buf(),
         summary,
@@ -94,7 +199,12 @@ fn sealed(
     let Some(seal_line) = report.seal_line.clone() else {
         return Err(not_sealed(report.summary.clone()).into());
     };
-    Ok((report, seal_line))
+    Ok(Sealed {
+        file,
+        report,
+        seal_line,
+        verified_len,
+    })
 }
 
 /// Appends a witness line for `signature_file` (made with `ssh-keygen -Y sign -n
@@ -107,19 +217,12 @@ pub fn add(
     signature_file: &Path,
 ) -> Result<String, crate::Error> {
     let policy_loaded = Policy::load(policy)?;
-    // One witness at a time: held until the line is appended, so two never chain from the
-    // same last line.
-    let lock = std::fs::File::open(transcript).map_err(|e| crate::ceremony::Error::Read {
-        path: transcript.to_path_buf(),
-        reason: e.to_string(),
-    })?;
-    rustix::fs::flock(&lock, rustix::fs::FlockOperation::LockExclusive).map_err(|e| {
-        crate::ceremony::Error::Read {
-            path: transcript.to_path_buf(),
-            reason: format!("cannot lock it: {e}"),
-        }
-    })?;
-    let (report, seal_line) = sealed(transcript, signer, Some(policy))?;
+    let sealed = sealed(
+        open(transcript, Access::Append)?,
+        transcript,
+        signer,
+        Some(policy),
+    )?;
     let text = crate::input::read(signature_file, crate::input::MAX_SMALL).map_err(|e| {
         crate::ceremony::Error::Read {
             path: signature_file.to_path_buf(),
@@ -130,34 +233,71 @@ pub fn add(
         path: signature_file.to_path_buf(),
         reason: e.to_string(),
     })?;
+    append(sealed, transcript, &policy_loaded, &sig)
+}
+
+/// Checks `sig` is a witness's of the policy over the verified transcript's seal, then appends
+/// its witness line through the open file that was verified.
+fn append(
+    sealed: Sealed,
+    transcript: &Path,
+    policy: &Policy,
+    sig: &SshSig,
+) -> Result<String, crate::Error> {
     if sig.namespace() != WITNESS_NAMESPACE {
         return Err(Error::Namespace {
             namespace: sig.namespace().to_owned(),
         }
         .into());
     }
-    let witness = policy_loaded
+    let witness = policy
         .witnesses
         .iter()
         .find(|w| w.key.key_data() == sig.public_key())
         .ok_or_else(|| Error::NotWitness {
             fingerprint: sig.public_key().fingerprint(HashAlg::Sha256).to_string(),
         })?;
-    let message = witness_message(&seal_line);
+    let message = witness_message(&sealed.seal_line);
     witness
         .key
-        .verify(WITNESS_NAMESPACE, message.as_bytes(), &sig)
+        .verify(WITNESS_NAMESPACE, message.as_bytes(), sig)
         .map_err(|_| Error::BadSignature {
             name: witness.name.clone(),
         })?;
-    if report.witnesses.iter().any(|w| w.name == witness.name) {
+    if sealed
+        .report
+        .witnesses
+        .iter()
+        .any(|w| w.name == witness.name)
+    {
         return Err(Error::AlreadySigned {
             name: witness.name.clone(),
         }
         .into());
     }
-    // Verified under the lock just now: the chain continues from its last line.
-    let mut t = Transcript::reopen(transcript, &report.last_line, report.line_count as u64)?;
+    crate::fault::point("witness-verified");
+    // Verified under the lock: the chain continues from its last line, unless something that
+    // ignores the lock wrote to the file meanwhile.
+    let len = sealed
+        .file
+        .metadata()
+        .map_err(|e| crate::ceremony::Error::Read {
+            path: transcript.to_path_buf(),
+            reason: e.to_string(),
+        })?
+        .len();
+    if len != sealed.verified_len {
+        return Err(Error::Changed {
+            path: transcript.to_path_buf(),
+        }
+        .into());
+    }
+    let mut t = Transcript::reopen(
+        sealed.file,
+        transcript,
+        &sealed.report.last_line,
+        sealed.report.line_count as u64,
+    );
     t.append(
         "witness",
         &witness.name,
@@ -172,39 +312,49 @@ pub fn add(
 }
 
 /// Signs the transcript's seal with `ssh-keygen -Y sign` and the witness's key (ssh-keygen
-/// handles passphrases, agents and hardware keys), then appends it as [`add`] does.
+/// handles passphrases, agents and hardware keys), then appends it as [`add`] does. The message
+/// goes to ssh-keygen on its standard input and the signature comes back on its standard
+/// output: no file is written anywhere else than the transcript.
 pub fn sign(
     transcript: &Path,
     signer: &Path,
     policy: &Path,
     ssh_key: &Path,
 ) -> Result<String, crate::Error> {
-    let message = message(transcript, signer)?;
-    let dir = tempfile::tempdir().map_err(|e| Error::SshKeygen {
-        reason: e.to_string(),
-    })?;
-    let file = dir.path().join("seal.head");
-    std::fs::write(&file, &message).map_err(|e| Error::SshKeygen {
-        reason: e.to_string(),
-    })?;
-    let out = Command::new("ssh-keygen")
-        .args(["-q", "-Y", "sign", "-n", WITNESS_NAMESPACE, "-f"])
-        .arg(ssh_key)
-        .arg(&file)
-        .output()
-        .map_err(|e| Error::SshKeygen {
-            reason: e.to_string(),
-        })?;
-    if !out.status.success() {
-        return Err(Error::SshKeygen {
-            reason: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
-        }
-        .into());
-    }
-    add(
+    let policy_loaded = Policy::load(policy)?;
+    let sealed = sealed(
+        open(transcript, Access::Append)?,
         transcript,
         signer,
-        policy,
-        &dir.path().join("seal.head.sig"),
-    )
+        Some(policy),
+    )?;
+    let message = witness_message(&sealed.seal_line);
+    let failed = |reason: String| Error::SshKeygen { reason };
+    let mut child = Command::new("ssh-keygen")
+        .args(["-q", "-Y", "sign", "-n", WITNESS_NAMESPACE, "-f"])
+        .arg(ssh_key)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| failed(e.to_string()))?;
+    // The message is 65 bytes, far less than a pipe holds: written whole before ssh-keygen reads.
+    let written = child
+        .stdin
+        .take()
+        .map(|mut stdin| stdin.write_all(message.as_bytes()));
+    let out = child
+        .wait_with_output()
+        .map_err(|e| failed(e.to_string()))?;
+    if !out.status.success() {
+        return Err(failed(String::from_utf8_lossy(&out.stderr).trim().to_owned()).into());
+    }
+    match written {
+        Some(Ok(())) => {}
+        Some(Err(e)) => return Err(failed(format!("cannot give it the message: {e}")).into()),
+        None => return Err(failed("it has no standard input".to_owned()).into()),
+    }
+    let sig = SshSig::from_pem(&out.stdout)
+        .map_err(|e| failed(format!("it printed no SSH signature: {e}")))?;
+    append(sealed, transcript, &policy_loaded, &sig)
 }

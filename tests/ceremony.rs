@@ -519,3 +519,111 @@ fn plan_errors_name_the_field() {
         assert_eq!(out.status.code(), Some(1));
     }
 }
+
+/// No character that could redraw a terminal line or reorder what is read: controls other
+/// than the newline ending each line, bidi embeddings, overrides, isolates and marks.
+fn assert_plain(text: &str, context: &str) {
+    let bad: Vec<char> = text
+        .chars()
+        .filter(|&ch| {
+            (ch.is_control() && ch != '\n')
+                || matches!(ch, '\u{200e}' | '\u{200f}' | '\u{61c}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+        })
+        .collect();
+    assert!(bad.is_empty(), "{context}: {bad:?} in {text:?}");
+}
+
+#[test]
+fn plan_check_shows_names_escaped_and_each_wraps_kms_key_and_wrapping_key() {
+    let c = Ceremony::new(&["us-east-1", "eu-west-1"]);
+    // A parameters file and an output named with a right-to-left override, in a plan whose own
+    // name holds a newline and one too.
+    let params = "params/us-east-1\u{202e}nosj.json";
+    std::fs::rename(c.dir().join("params/us-east-1.json"), c.dir().join(params)).unwrap();
+    let plan_name = "plan\n\u{202e}.toml";
+    let text = std::fs::read_to_string(c.dir().join("plan.toml"))
+        .unwrap()
+        .replace("params/us-east-1.json", params)
+        .replace(
+            "out = \"payments-2026-us-east-1\"",
+            "out = \"payments-2026-us-east-1\u{202e}txt\"",
+        );
+    std::fs::write(c.dir().join(plan_name), &text).unwrap();
+    let out = run(c
+        .token
+        .keyrite()
+        .args(["plan", "check", plan_name, "--policy", "policy.toml"]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let shown = String::from_utf8(out.stdout).unwrap();
+    assert_plain(&shown, "plan check");
+
+    // The wrapping keys' fingerprints, computed from the KMS side's private keys by openssl.
+    let fingerprint = |kms: &Kms| {
+        let out = run_ok(Command::new("sh").arg("-c").arg(format!(
+            "openssl pkey -in '{}' -pubout -outform DER | sha256sum",
+            kms.private_pem.display()
+        )));
+        String::from_utf8(out).unwrap()[..64].to_owned()
+    };
+    let arn = |region: &str| {
+        format!("arn:aws:kms:{region}:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab")
+    };
+    let sha = |name: &str| hex::encode(Sha256::digest(std::fs::read(c.dir().join(name)).unwrap()));
+    let lines: Vec<&str> = shown.lines().collect();
+    assert!(
+        lines[0].starts_with("Plan \"payments-2026\" (plan\\n\\u{202e}.toml) is valid: 3 steps,"),
+        "{}",
+        lines[0]
+    );
+    assert_eq!(
+        lines[1..6],
+        [
+            "  steps[0] generate AES_256 key \"payments-2026\"".to_owned(),
+            "  steps[1] wrap \"payments-2026\" for AWS KMS (params/us-east-1\\u{202e}nosj.json) \
+             with RSAES_OAEP_SHA_1 into payments-2026-us-east-1\\u{202e}txt"
+                .to_owned(),
+            format!(
+                "    KMS key {}, wrapping key SHA-256 {}",
+                arn("us-east-1"),
+                fingerprint(&c.regions[0].kms)
+            ),
+            "  steps[2] wrap \"payments-2026\" for AWS KMS (params/eu-west-1.json) \
+             with RSAES_OAEP_SHA_1 into payments-2026-eu-west-1"
+                .to_owned(),
+            format!(
+                "    KMS key {}, wrapping key SHA-256 {}",
+                arn("eu-west-1"),
+                fingerprint(&c.regions[1].kms)
+            ),
+        ]
+    );
+    assert_eq!(
+        lines[7..],
+        [
+            "Digest to sign, its names shown escaped (keyrite plan digest prints the bytes to sign):"
+                .to_owned(),
+            "keyrite plan digest v1".to_owned(),
+            "ceremony_id payments-2026".to_owned(),
+            format!("{}  plan\\n\\u{{202e}}.toml", sha(plan_name)),
+            format!("{}  params/us-east-1\\u{{202e}}nosj.json", sha(params)),
+            format!("{}  params/eu-west-1.json", sha("params/eu-west-1.json")),
+        ]
+    );
+
+    // A newline in a path the plan names is refused, and the refusal shows it escaped too.
+    std::fs::write(c.dir().join("plan.toml"), text.replace("txt\"", "\\ntxt\"")).unwrap();
+    let out =
+        run(c
+            .token
+            .keyrite()
+            .args(["plan", "check", "plan.toml", "--policy", "policy.toml"]));
+    assert_eq!(out.status.code(), Some(1));
+    let refusal = stderr(&out);
+    assert_plain(&refusal, "refusal");
+    assert!(
+        refusal.starts_with(
+            "keyrite: plan.toml: steps[1].out: \"payments-2026-us-east-1\\u{202e}\\ntxt\" must be a path"
+        ),
+        "{refusal}"
+    );
+}

@@ -658,8 +658,29 @@ fn gcp_refusals() {
             params: json_bytes(&good),
             args: vec!["--gcp-key", "k'$(touch pwned)'"],
             stderr: "keyrite: --gcp-key \"k'$(touch pwned)'\" is not a Google Cloud KMS key id \
-                     (1 to 63 of A-Z a-z 0-9 _ -)\n"
+                     (1 to 63 of A-Z a-z 0-9 _ -, not starting with -)\n"
                 .into(),
+        },
+        Refusal {
+            // gcloud would read `--key -h` as its own help option.
+            name: "a --gcp-key that gcloud would read as an option",
+            provider: "gcp",
+            params: json_bytes(&good),
+            args: vec!["--gcp-key=-h"],
+            stderr: "keyrite: --gcp-key \"-h\" is not a Google Cloud KMS key id \
+                     (1 to 63 of A-Z a-z 0-9 _ -, not starting with -)\n"
+                .into(),
+        },
+        Refusal {
+            name: "a job name with a segment gcloud would read as an option",
+            provider: "gcp",
+            params: json_bytes(&edit(&good, &["name"], json!(GCP_JOB.replace("keyRings/", "keyRings/-")))),
+            args: key.clone(),
+            stderr: format!(
+                "keyrite: params: name {:?} is not a Google Cloud KMS import job name \
+                 (projects/PROJECT/locations/LOCATION/keyRings/KEY_RING/importJobs/JOB)\n",
+                GCP_JOB.replace("keyRings/", "keyRings/-")
+            ),
         },
         Refusal {
             name: "another provider's option",
@@ -817,7 +838,16 @@ fn azure_refusals() {
             params: json_bytes(&good),
             args: vec!["--azure-key", "x';touch pwned;'"],
             stderr: "keyrite: --azure-key \"x';touch pwned;'\" is not an Azure key name \
-                     (1 to 127 of A-Z a-z 0-9 -)\n"
+                     (1 to 127 of A-Z a-z 0-9 -, not starting with -)\n"
+                .into(),
+        },
+        Refusal {
+            name: "an --azure-key that az would read as an option",
+            provider: "azure",
+            params: json_bytes(&good),
+            args: vec!["--azure-key=-h"],
+            stderr: "keyrite: --azure-key \"-h\" is not an Azure key name \
+                     (1 to 127 of A-Z a-z 0-9 -, not starting with -)\n"
                 .into(),
         },
         Refusal {
@@ -909,7 +939,17 @@ fn vault_refusals() {
             params: json_bytes(&good),
             args: vec!["--vault-key", "payments-2026", "--vault-mount", "transit/../sys"],
             stderr: "keyrite: --vault-mount \"transit/../sys\" is not a Vault mount path (segments of \
-                     A-Z a-z 0-9 . _ - separated by /, no . or .. segment)\n"
+                     A-Z a-z 0-9 . _ - separated by /, no . or .. segment, not starting with -)\n"
+                .into(),
+        },
+        Refusal {
+            // vault would read the path `-h/keys/…/import` as its own help option.
+            name: "a --vault-mount that vault would read as an option",
+            provider: "vault",
+            params: json_bytes(&good),
+            args: vec!["--vault-key", "payments-2026", "--vault-mount=-h"],
+            stderr: "keyrite: --vault-mount \"-h\" is not a Vault mount path (segments of \
+                     A-Z a-z 0-9 . _ - separated by /, no . or .. segment, not starting with -)\n"
                 .into(),
         },
         Refusal {

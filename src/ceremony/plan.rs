@@ -530,6 +530,17 @@ impl Plan {
     /// every file it refers to, in `sha256sum`'s format (paths relative to the plan's
     /// directory), so `tail -n +3 plan.digest | sha256sum -c` checks it from there.
     pub fn digest_statement(&self) -> String {
+        self.statement(str::to_owned)
+    }
+
+    /// The digest statement as `plan check` shows it: each file name with its control, bidi
+    /// and other invisible characters escaped ([`crate::visible::visible`]). For names without
+    /// them it is [`Plan::digest_statement`] itself.
+    pub fn digest_statement_visible(&self) -> String {
+        self.statement(crate::visible::visible)
+    }
+
+    fn statement(&self, show: impl Fn(&str) -> String) -> String {
         let name = self
             .path
             .file_name()
@@ -537,10 +548,12 @@ impl Plan {
             .unwrap_or_default();
         let mut out = format!(
             "keyrite plan digest v1\nceremony_id {}\n{}  {}\n",
-            self.ceremony_id, self.sha256, name
+            self.ceremony_id,
+            self.sha256,
+            show(&name)
         );
         for f in &self.files {
-            out.push_str(&format!("{}  {}\n", f.sha256, f.name));
+            out.push_str(&format!("{}  {}\n", f.sha256, show(&f.name)));
         }
         out
     }

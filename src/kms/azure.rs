@@ -69,7 +69,7 @@ impl Store {
         }
     }
 }
-const KEY_NAME_SYNTAX: &str = "an Azure key name (1 to 127 of A-Z a-z 0-9 -)";
+const KEY_NAME_SYNTAX: &str = "an Azure key name (1 to 127 of A-Z a-z 0-9 -, not starting with -)";
 
 /// Where the material goes: the KEK's id and the key the import creates.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -129,9 +129,10 @@ fn is_key_name(s: &str) -> bool {
     (1..=127).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
 }
 
-/// Checks the name given with `--azure-key`.
+/// Checks the name given with `--azure-key`: not starting with `-` either, which `az` would read
+/// as an option of its own in `import.sh`.
 pub(crate) fn check_key_name(name: &str) -> Result<(), Error> {
-    if is_key_name(name) {
+    if is_key_name(name) && !name.starts_with('-') {
         Ok(())
     } else {
         Err(Error::InvalidName {
@@ -408,7 +409,7 @@ mod tests {
     #[test]
     fn key_names() {
         assert!(check_key_name("payments-2026").is_ok());
-        for bad in ["", "a_b", "a'b", "a b", &"k".repeat(128)] {
+        for bad in ["", "a_b", "a'b", "a b", "-h", &"k".repeat(128)] {
             assert!(check_key_name(bad).is_err(), "{bad}");
         }
     }

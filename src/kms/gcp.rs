@@ -210,11 +210,14 @@ pub(crate) const KEY_OPTION: (&str, &str) = (
     "--gcp-key NAME",
     "the key in the import job's key ring that the new version is imported into",
 );
-const KEY_NAME_SYNTAX: &str = "a Google Cloud KMS key id (1 to 63 of A-Z a-z 0-9 _ -)";
+const KEY_NAME_SYNTAX: &str =
+    "a Google Cloud KMS key id (1 to 63 of A-Z a-z 0-9 _ -, not starting with -)";
 
-/// A key ring, key or import job id: 1 to 63 of `A-Z a-z 0-9 _ -`.
+/// A key ring, key or import job id: 1 to 63 of `A-Z a-z 0-9 _ -`, not starting with `-`, which
+/// `gcloud` would read as an option of its own in `import.sh`.
 fn is_resource_id(s: &str) -> bool {
     (1..=63).contains(&s.len())
+        && !s.starts_with('-')
         && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
@@ -259,6 +262,7 @@ fn parse_job_name(name: &str) -> Option<(&str, &str, &str, &str)> {
             job,
         ] if is_project(project)
             && location.len() <= 63
+            && !location.starts_with('-')
             && is_region(location)
             && is_resource_id(ring)
             && is_resource_id(job) =>
@@ -429,6 +433,9 @@ mod tests {
             "projects/my-project/locations/US/keyRings/ring/importJobs/j",
             "projects/my-project/locations/us-east1/keyRings/ring/importJobs/j/x",
             "projects/proj-/locations/us-east1/keyRings/ring/importJobs/j",
+            "projects/my-project/locations/-h/keyRings/ring/importJobs/j",
+            "projects/my-project/locations/us-east1/keyRings/-h/importJobs/j",
+            "projects/my-project/locations/us-east1/keyRings/ring/importJobs/-h",
         ] {
             assert!(parse_job_name(bad).is_none(), "{bad}");
         }
@@ -437,7 +444,7 @@ mod tests {
     #[test]
     fn key_names() {
         assert!(check_key_name("payments-2026_a").is_ok());
-        for bad in ["", "a b", "a'b", "a/b", &"k".repeat(64)] {
+        for bad in ["", "a b", "a'b", "a/b", "-h", "--help", &"k".repeat(64)] {
             assert!(check_key_name(bad).is_err(), "{bad}");
         }
     }

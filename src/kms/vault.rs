@@ -28,8 +28,8 @@ pub(crate) const KEY_OPTION: (&str, &str) = (
     "the name of the transit key the import creates",
 );
 const KEY_NAME_SYNTAX: &str = "a Vault transit key name (A-Z a-z 0-9 _, and . - @ inside)";
-const MOUNT_SYNTAX: &str =
-    "a Vault mount path (segments of A-Z a-z 0-9 . _ - separated by /, no . or .. segment)";
+const MOUNT_SYNTAX: &str = "a Vault mount path (segments of A-Z a-z 0-9 . _ - separated by /, \
+     no . or .. segment, not starting with -)";
 
 /// Where the material goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,9 +68,11 @@ pub(crate) fn check_key_name(name: &str) -> Result<(), Error> {
     }
 }
 
-/// Checks the path given with `--vault-mount`.
+/// Checks the path given with `--vault-mount`. It must not start with `-`: `import.sh` passes it
+/// to `vault write`, which would read it as an option.
 pub(crate) fn check_mount(mount: &str) -> Result<(), Error> {
     let ok = (1..=255).contains(&mount.len())
+        && !mount.starts_with('-')
         && mount.split('/').all(|seg| {
             !seg.is_empty()
                 && seg != "."
@@ -197,7 +199,16 @@ mod tests {
             assert!(check_mount(good).is_ok(), "{good}");
         }
         for bad in [
-            "", "/transit", "transit/", "a//b", "..", "a/../b", "a b", "a'b",
+            "",
+            "/transit",
+            "transit/",
+            "a//b",
+            "..",
+            "a/../b",
+            "a b",
+            "a'b",
+            "-h",
+            "-h/transit",
         ] {
             assert!(check_mount(bad).is_err(), "{bad}");
         }

@@ -520,3 +520,20 @@ pub fn sha256sum(path: &Path) -> String {
     let out = String::from_utf8(run_ok(Command::new("sha256sum").arg(path))).unwrap();
     out.split_whitespace().next().unwrap().to_owned()
 }
+
+/// Waits (up to 20 s) until the process `pid` has stopped itself at the fault point `point`
+/// (`KEYRITE_FAULT=POINT:N:stop`, in the `fault-injection` build that `scripts/test` makes).
+pub fn wait_stopped(pid: u32, point: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+        if stat.split_whitespace().nth(2) == Some("T") {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "keyrite did not stop at {point} (is it built with --features fault-injection, as scripts/test builds it?)"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
