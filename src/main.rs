@@ -364,7 +364,7 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
                 println!("  KCV {value} ({method}) matches the backup's record");
             }
             println!(
-                "Its KCV on this token is {} ({}): use it with rewrap --expect-kcv.",
+                "Its KCV on this token is {} ({}); a restored key is proven by its full check value: give rewrap --expect-kcv the check_sha256 its backup's manifest records.",
                 restored.kcv, restored.kcv_method
             );
             Ok(())

@@ -420,7 +420,7 @@ pub fn existing_key(
     spec: Option<KeySpec>,
 ) -> Result<(ObjectHandle, KeyRecord), Error> {
     let (handle, info, spec) = ceremony_key(token, label, spec)?;
-    check_expected(label, &info, expected)?;
+    check_expected(label, spec, &info, expected)?;
     Ok((handle, key_record(label, spec, &info)))
 }
 
@@ -454,10 +454,10 @@ pub fn recorded_key(
     )?;
     match &recorded.check_sha256 {
         Some(full) => {
-            check_expected(label, &info, full)?;
+            check_expected(label, spec, &info, full)?;
             differs("KCV", &recorded.kcv, info.kcv.as_deref())?;
         }
-        None => check_expected(label, &info, &recorded.kcv)?,
+        None => check_expected(label, spec, &info, &recorded.kcv)?,
     }
     Ok((handle, key_record(label, spec, &info)))
 }
@@ -498,13 +498,17 @@ fn ceremony_key(
 
 /// Compares the key's check value with `expected`: a 6-hex KCV only for a key generated in
 /// this token, else the 64-hex full check value (a key pair's public key SHA-256 is its `kcv`).
-fn check_expected(label: &KeyLabel, info: &KeyInfo, expected: &str) -> Result<(), Error> {
+fn check_expected(
+    label: &KeyLabel,
+    spec: KeySpec,
+    info: &KeyInfo,
+    expected: &str,
+) -> Result<(), Error> {
     let expected = expected.to_ascii_lowercase();
     if !matches!(expected.len(), 6 | 64) || !expected.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(Error::BadExpectedKcv { value: expected });
     }
-    let is_pair = info.kcv_method == crate::hsm::keys::KcvMethod::SpkiSha256.name();
-    if expected.len() == 64 && !is_pair {
+    if expected.len() == 64 && !spec.is_asymmetric() {
         return match &info.check_sha256 {
             Some(full) if *full == expected => Ok(()),
             Some(full) => Err(Error::CheckValueMismatch {
