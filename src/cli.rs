@@ -146,11 +146,14 @@ pub struct VerifyArgs {
 /// `keyrite rewrap`: the options of `keyrite wrap`, `--key-label` naming the existing key.
 #[derive(Debug, Args)]
 pub struct RewrapArgs {
-    /// The KCV the existing key must have (6 hex digits, any case; for a key pair, the 64 of
-    /// its public key's SHA-256).
+    /// The check value the existing key must have, any case: its 6-hex KCV (accepted only for a
+    /// key generated in this token), or its 64-hex full check value (check_sha256 in keys list
+    /// and manifests; required for a key unwrapped or created in the token; for a key pair, its
+    /// public key's SHA-256).
     #[arg(long, value_name = "HEX", conflicts_with = "from_transcript")]
     pub expect_kcv: Option<String>,
-    /// Take the expected KCV from an earlier transcript (verified first, with --signer).
+    /// Take what the key must be from an earlier transcript (verified first, with --signer):
+    /// its CKA_ID, its KCV by the same method, and its full check value where recorded.
     #[arg(long, value_name = "FILE", requires = "signer")]
     pub from_transcript: Option<PathBuf>,
     /// The signer's public key that sealed --from-transcript.

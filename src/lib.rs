@@ -143,6 +143,60 @@ pub enum Error {
         /// The KCV the token gives.
         actual: String,
     },
+    /// The check value a rewrap or destroy was given is neither a KCV nor a full check value.
+    #[error(
+        "{value:?} is not a check value: give the key's 6-hex KCV, or its 64-hex full check value (keys list shows both)"
+    )]
+    BadExpectedKcv {
+        /// What was given.
+        value: String,
+    },
+    /// A 3-byte KCV was given for a key that was not generated in this token: whoever knows
+    /// the material can make such a key match any KCV.
+    #[error(
+        "key {label:?} on the token was not generated in it ({origin}): anyone with the PIN can create a key of a value they know whose 3-byte KCV is any they want (about 2^24 tries), so keyrite proves such a key only by its full check value: give --expect-kcv (or the plan's expect_kcv) the 64-hex check_sha256 recorded for it, or --from-transcript a record of it"
+    )]
+    KcvTooShort {
+        /// The key label.
+        label: String,
+        /// Its `CKA_LOCAL` and `CKA_ALWAYS_SENSITIVE`, as the token reports them.
+        origin: String,
+    },
+    /// A full check value was asked for, but the token computes none for the key.
+    #[error(
+        "key {label:?} on the token has no full check value (the token gives no SHA-256 by C_DigestKey for it), so it cannot be proven by one; nothing was wrapped"
+    )]
+    NoCheckSha256 {
+        /// The key label.
+        label: String,
+    },
+    /// The existing key's full check value is not the one expected: it is not the same
+    /// material.
+    #[error(
+        "key {label:?} on the token has the SHA-256 check value {actual}, not the {expected} expected; nothing was wrapped"
+    )]
+    CheckValueMismatch {
+        /// The key label.
+        label: String,
+        /// The check value expected.
+        expected: String,
+        /// The check value the token gives.
+        actual: String,
+    },
+    /// The existing key differs from what a sealed record says of it.
+    #[error(
+        "key {label:?} on the token has {what} {actual}, but the transcript records {recorded}: it is not the key recorded; nothing was wrapped"
+    )]
+    NotTheRecordedKey {
+        /// The key label.
+        label: String,
+        /// What differs (`CKA_ID`, the KCV method, the full check value).
+        what: &'static str,
+        /// What the record says.
+        recorded: String,
+        /// What the token says.
+        actual: String,
+    },
     /// The existing key no longer has a ceremony key's protections.
     #[error(
         "key {label:?} is not a ceremony key (it must be sensitive since it was made or restored, extractable only by wrapping, of no other use, and not modifiable)"
@@ -299,6 +353,14 @@ impl Error {
             }
             Error::RecordOfAnotherToken { .. } => {
                 "Pass the transcript a ceremony on this token wrote (with its signer's --signer), or --expect-kcv with the KCV the custodians approved."
+                    .to_owned()
+            }
+            Error::Hsm(H::SameLabel { .. }) => {
+                "keyrite makes one key per label, always private: have the token's objects checked (pkcs11-tool --list-objects --login) and remove the one that is not the ceremony key before running again."
+                    .to_owned()
+            }
+            Error::KcvTooShort { .. } => {
+                "Take the full check value from the record of the key (the backup's manifest or the transcript that made it), never from the token itself."
                     .to_owned()
             }
             Error::PublicKeyObject { .. } => {

@@ -204,7 +204,8 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
             let (_module, token) = wrap::open_logged_in(&access)?;
             let keys: Vec<_> = token.keys()?.into_iter().map(|(_, k)| k).collect();
             if json {
-                print_json(&keys)
+                // ASCII only: a label's bidi override or C1 control reaches no terminal raw.
+                print_json_ascii(&keys)
             } else {
                 let flag = |name: &str, v: Option<bool>| match v {
                     Some(true) => name.to_owned(),
@@ -224,7 +225,7 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
                     };
                     println!(
                         "  {:<24} {:<12} {identity} {} ({})  id {}",
-                        k.label,
+                        keyrite::hsm::keys::visible(&k.label),
                         k.spec.map_or(k.key_type.as_str(), |s| s.name()),
                         k.kcv.as_deref().unwrap_or("none"),
                         k.kcv_method,
@@ -245,6 +246,12 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
                             None => "origin not reported",
                         }
                     );
+                    if let Some(full) = &k.check_sha256 {
+                        println!("  {:<24} check_sha256 {full}", "");
+                    }
+                    if let Some(planted) = k.planted {
+                        println!("  {:<24} PLANTED: {planted}", "");
+                    }
                     if !k.usages.is_empty() {
                         println!(
                             "  {:<24} usable to {}: not a ceremony key",
@@ -376,7 +383,7 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
                 println!("  KCV {value} ({method}) matches the backup's record");
             }
             println!(
-                "Its KCV on this token is {} ({}): use it with rewrap --expect-kcv.",
+                "Its KCV on this token is {} ({}); a restored key is proven by its full check value: give rewrap --expect-kcv the check_sha256 its backup's manifest records.",
                 restored.kcv, restored.kcv_method
             );
             Ok(())
@@ -476,24 +483,18 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
             if args.wrap.wrap_with_trusted {
                 return Err(Error::RewrapTrusted);
             }
-            // The KCV expected: given, or recorded in an earlier transcript that verifies.
-            let recorded = match (&args.expect_kcv, &args.from_transcript, &args.signer) {
-                (Some(_), _, _) => None,
-                (None, Some(transcript), Some(signer)) => Some(keyrite::verify::recorded_kcv(
-                    transcript,
-                    signer,
-                    &args.wrap.key_label,
-                )?),
+            // The check value expected: given, or recorded in an earlier transcript that
+            // verifies (with the key's CKA_ID and KCV method).
+            let expected = match (&args.expect_kcv, &args.from_transcript, &args.signer) {
+                (Some(value), _, _) => wrap::Expected::Given(value.clone()),
+                (None, Some(transcript), Some(signer)) => wrap::Expected::Recorded(
+                    keyrite::verify::recorded_kcv(transcript, signer, &args.wrap.key_label)?,
+                ),
                 _ => return Err(Error::RewrapNeedsKcv),
-            };
-            let expected = match (&args.expect_kcv, &recorded) {
-                (Some(kcv), _) => kcv.clone(),
-                (None, Some(r)) => r.kcv.clone(),
-                (None, None) => return Err(Error::RewrapNeedsKcv),
             };
             let (prepared, access) = prepare_wrap(&args.wrap, module)?;
             let valid_to = prepared.params().valid_to;
-            let outcome = wrap::rewrap(prepared, &access, &expected, recorded.as_ref())?;
+            let outcome = wrap::rewrap(prepared, &access, &expected)?;
             finish_wrap(&args.wrap, &outcome, valid_to)
         }
     }?;
@@ -703,6 +704,26 @@ fn describe_step(step: &ceremony::plan::Step) -> String {
             key_label.as_str()
         ),
     }
+}
+
+/// [`print_json`] with every character beyond ASCII written as a JSON `\uXXXX` escape, so
+/// that what a token holds cannot reach the terminal as a control or a bidi override.
+fn print_json_ascii<T: serde::Serialize>(value: &T) -> Result<(), Error> {
+    let text = serde_json::to_string_pretty(value).map_err(|e| Error::Internal {
+        what: format!("cannot serialise JSON: {e}"),
+    })?;
+    let mut ascii = String::with_capacity(text.len());
+    for c in text.chars() {
+        if u32::from(c) < 0x7f {
+            ascii.push(c);
+        } else {
+            for unit in c.encode_utf16(&mut [0; 2]) {
+                ascii.push_str(&format!("\\u{unit:04x}"));
+            }
+        }
+    }
+    println!("{ascii}");
+    Ok(())
 }
 
 fn print_json<T: serde::Serialize>(value: &T) -> Result<(), Error> {

@@ -1186,14 +1186,14 @@ impl StepsRun {
                 data["key_label"] == key_label.as_str()
                     && (!resumed || data["action"] == want)
                     && (step.ends_with("ed") || data["algorithm"] == algorithm.name())
-                    && existing
-                        .as_ref()
-                        .is_none_or(|(kcv, _)| data.get("kcv").is_none_or(|k| k == kcv.as_str()))
+                    && existing.as_ref().is_none_or(|(expected, _)| {
+                        data.get("kcv").is_none() || proves(data, expected)
+                    })
             }
             Step::Destroy {
                 key_label,
                 expect_kcv,
-            } => data["key_label"] == key_label.as_str() && data["kcv"] == expect_kcv.as_str(),
+            } => data["key_label"] == key_label.as_str() && proves(data, expect_kcv),
         };
         if !label_ok {
             self.broken = Some(failed(
@@ -1388,10 +1388,18 @@ impl Structure {
     }
 }
 
-/// The KCV check, fed line by line: the same key label has the same KCV wherever it appears
-/// (the first line naming a key's KCV fixes it).
+/// Whether a line's `data` records the key by the check value a plan step expects: its KCV (a
+/// key pair's public key SHA-256), or its full check value (`check_sha256`) for 64 hex digits.
+fn proves(data: &Value, expected: &str) -> bool {
+    data.get("kcv").is_some_and(|k| k == expected)
+        || (expected.len() == 64 && data.get("check_sha256").is_some_and(|k| k == expected))
+}
+
+/// The KCV check, fed line by line: the same key label has the same KCV, and the same full
+/// check value (`check_sha256`, or none), wherever it appears (the first line naming a key
+/// fixes both).
 struct Kcvs {
-    kcvs: BTreeMap<String, String>,
+    kcvs: BTreeMap<String, (String, String)>,
     broken: Option<Check>,
 }
 
@@ -1407,33 +1415,46 @@ impl Kcvs {
         if self.broken.is_some() {
             return;
         }
-        let (label, kcv) = match step {
-            "generated" => (&d.key_label_in_key, &d.kcv_in_key),
-            "resumed" if d.has_key => (&d.key_label_in_key, &d.kcv_in_key),
-            "resumed" | "wrapped" | "rewrapped" | "destroy" | "destroyed" => (&d.key_label, &d.kcv),
+        let (label, kcv, full) = match step {
+            "generated" => (&d.key_label_in_key, &d.kcv_in_key, &d.check_sha256_in_key),
+            "resumed" if d.has_key => (&d.key_label_in_key, &d.kcv_in_key, &d.check_sha256_in_key),
+            "resumed" | "wrapped" | "rewrapped" | "destroy" | "destroyed" => {
+                (&d.key_label, &d.kcv, &d.check_sha256)
+            }
             _ => return,
         };
         let label = label.as_str().unwrap_or_default();
         let kcv = kcv.as_str().unwrap_or_default();
-        let known = match self.kcvs.get(label) {
+        let full = full.as_str().unwrap_or_default();
+        let (known_kcv, known_full) = match self.kcvs.get(label) {
             Some(known) => known,
             None => {
-                self.kcvs.insert(label.to_owned(), kcv.to_owned());
+                self.kcvs
+                    .insert(label.to_owned(), (kcv.to_owned(), full.to_owned()));
                 return;
             }
         };
-        if known != kcv {
-            self.broken = Some(failed(
-                "kcv",
-                format!("key {label:?} appears with another KCV"),
-                Some(line),
-            ));
-        }
+        let other = if known_kcv != kcv {
+            "KCV"
+        } else if known_full != full {
+            "full check value (check_sha256)"
+        } else {
+            return;
+        };
+        self.broken = Some(failed(
+            "kcv",
+            format!("key {label:?} appears with another {other}"),
+            Some(line),
+        ));
     }
 
     fn check(self) -> Check {
-        self.broken
-            .unwrap_or_else(|| passed("kcv", "every key label has one KCV throughout"))
+        self.broken.unwrap_or_else(|| {
+            passed(
+                "kcv",
+                "every key label has one KCV and one full check value throughout",
+            )
+        })
     }
 }
 
@@ -1556,15 +1577,25 @@ impl<'a> Outputs<'a> {
             ));
             return;
         }
-        let manifest_kcv =
+        let manifest_key =
             crate::input::read_regular(&here.join("manifest.json"), crate::input::MAX_SMALL)
                 .ok()
                 .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
-                .map(|m| m["key"]["kcv"].clone());
-        if manifest_kcv.as_ref() != Some(&d["kcv"]) {
-            self.broken[kind] =
-                broken(format!("{}'s manifest records another KCV", here.display()));
+                .map(|m| m["key"].clone());
+        match manifest_key {
+            Some(key) if key["kcv"] != d["kcv"] => {}
+            // Absent and null alike: no full check value.
+            Some(key) if key["check_sha256"] == d["check_sha256"] => return,
+            Some(_) => {
+                self.broken[kind] = broken(format!(
+                    "{}'s manifest records another full check value (check_sha256)",
+                    here.display()
+                ));
+                return;
+            }
+            None => {}
         }
+        self.broken[kind] = broken(format!("{}'s manifest records another KCV", here.display()));
     }
 
     fn check(self) -> Check {
@@ -2109,12 +2140,18 @@ impl<'a> Stream<'a> {
     }
 }
 
-/// A key's KCV as an earlier, verified transcript records it, with the token signer that sealed
-/// that transcript: the KCV is believed only on the token whose signer this is.
+/// A key as an earlier, verified transcript records its generation, with the token signer that
+/// sealed that transcript: the record is believed only on the token whose signer this is.
 #[derive(Debug)]
 pub struct RecordedKcv {
     /// The KCV.
     pub kcv: String,
+    /// How it was computed (`aes-ecb-zero-3`, `sha256-3`, `spki-sha256`…).
+    pub kcv_method: String,
+    /// The key's `CKA_ID`, hex.
+    pub id: String,
+    /// Its full check value, where the record has one.
+    pub check_sha256: Option<String>,
     /// The label of the signer that sealed the transcript, as its `token` line records it.
     pub signer_label: crate::hsm::keys::KeyLabel,
     /// The SHA-256 (hex) of that signer's SubjectPublicKeyInfo: the `--signer` key verify used.
@@ -2201,20 +2238,25 @@ pub fn recorded_kcv(
         path: transcript.to_path_buf(),
         label: label.to_string(),
     };
-    let kcv = report
+    let key = report
         .lines
         .iter()
         .flatten()
         .find_map(|l| {
             let d = field(l, "data");
             match l.get("step").and_then(Value::as_str) {
-                Some("generated") if d["key"]["label"] == label.as_str() => {
-                    d["key"]["kcv"].as_str().map(str::to_owned)
-                }
+                Some("generated") if d["key"]["label"] == label.as_str() => Some(&d["key"]),
                 _ => None,
             }
         })
         .ok_or_else(no_kcv)?;
+    let text = |name: &str| key[name].as_str().map(str::to_owned);
+    let kcv = text("kcv").ok_or_else(no_kcv)?;
+    let (kcv_method, id, check_sha256) = (
+        text("kcv_method").unwrap_or_default(),
+        text("id").unwrap_or_default(),
+        text("check_sha256"),
+    );
     let signer_label = report
         .lines
         .iter()
@@ -2227,6 +2269,9 @@ pub fn recorded_kcv(
         })?;
     Ok(RecordedKcv {
         kcv,
+        kcv_method,
+        id,
+        check_sha256,
         signer_label,
         signer_fingerprint: report.signer_fingerprint,
     })

@@ -161,8 +161,16 @@ pub fn generate(
         }
         other => other,
     };
+    let check_sha256 = if spec.is_asymmetric() {
+        None
+    } else {
+        token.check_sha256(key.handle)
+    };
     match kcv {
-        Ok(kcv) => Ok((key.handle, KeyRecord::new(label, spec, key, kcv))),
+        Ok(kcv) => Ok((
+            key.handle,
+            KeyRecord::new(label, spec, key, kcv, check_sha256),
+        )),
         Err(e) => Err(Error::Step {
             step: Step::KeyCheckValue,
             source: Box::new(e.into()),
@@ -173,7 +181,13 @@ pub fn generate(
 }
 
 impl KeyRecord {
-    fn new(label: &KeyLabel, spec: KeySpec, key: GeneratedKey, kcv: KcvResult) -> Self {
+    fn new(
+        label: &KeyLabel,
+        spec: KeySpec,
+        key: GeneratedKey,
+        kcv: KcvResult,
+        check_sha256: Option<String>,
+    ) -> Self {
         KeyRecord {
             label: label.clone(),
             id: hex::encode(&key.id),
@@ -186,6 +200,7 @@ impl KeyRecord {
                 KcvResult::Known(k) => k.method.name().to_owned(),
                 KcvResult::Unavailable(why) => why,
             },
+            check_sha256,
             template: key.template.into_iter().collect(),
             check_values: BTreeMap::new(),
             discarded: key.discarded,
@@ -281,6 +296,10 @@ pub struct KeyRecord {
     pub kcv: Option<String>,
     /// How the check value was computed, or why there is none.
     pub kcv_method: String,
+    /// A secret key's full-length check value: SHA-256 of the material by `C_DigestKey`, 64
+    /// hex digits, where the token computes it; `null` otherwise, and for a key pair (whose
+    /// `kcv` is its public key's full SHA-256).
+    pub check_sha256: Option<String>,
     /// The attribute template the key was generated with.
     pub template: BTreeMap<String, String>,
     /// For a backup: every check value the token gives, by method, so the token that restores
@@ -385,16 +404,71 @@ pub fn find_token(access: &TokenAccess) -> Result<(Module, crate::hsm::TokenDesc
     Ok((module, token))
 }
 
-/// The existing key labelled `label`, for a rewrap or a destroy: it must still have a ceremony
-/// key's protections, be of the kind expected (`None`: whatever the token says it is), and have
-/// the KCV expected — proof that it is the same material as before. Nothing is wrapped or
-/// destroyed otherwise.
+/// The existing key labelled `label`, for a rewrap or a destroy, proven to be the key meant
+/// before anything is wrapped or destroyed: the one secret or private key of that label (two
+/// are refused, each named), a private object (a public one anyone can make), with a ceremony
+/// key's protections, of the kind expected (`None`: whatever the token says it is), and with
+/// the check value expected. `expected` is the 6-hex KCV, accepted only for a key generated in
+/// this token ([`KeyInfo::generated_here`]: nobody chose its value), or the 64-hex full check
+/// value (`check_sha256`; a key pair's public key SHA-256), required for a key unwrapped or
+/// created in it: whoever knows a key's material can make it match a 3-byte KCV in about 2^24
+/// tries.
 pub fn existing_key(
     token: &Token,
     label: &KeyLabel,
-    expected_kcv: &str,
+    expected: &str,
     spec: Option<KeySpec>,
 ) -> Result<(ObjectHandle, KeyRecord), Error> {
+    let (handle, info, spec) = ceremony_key(token, label, spec)?;
+    check_expected(label, spec, &info, expected)?;
+    Ok((handle, key_record(label, spec, &info)))
+}
+
+/// [`existing_key`] for a rewrap `--from-transcript`: the key must be the one a sealed record
+/// made — its `CKA_ID`, its KCV by the same method, and its full check value where the record
+/// has one (required for a key not generated in this token).
+pub fn recorded_key(
+    token: &Token,
+    label: &KeyLabel,
+    recorded: &crate::verify::RecordedKcv,
+    spec: Option<KeySpec>,
+) -> Result<(ObjectHandle, KeyRecord), Error> {
+    let (handle, info, spec) = ceremony_key(token, label, spec)?;
+    let differs = |what, recorded: &str, actual: Option<&str>| {
+        if actual.is_some_and(|a| a.eq_ignore_ascii_case(recorded)) {
+            Ok(())
+        } else {
+            Err(Error::NotTheRecordedKey {
+                label: label.to_string(),
+                what,
+                recorded: recorded.to_owned(),
+                actual: actual.unwrap_or("none").to_owned(),
+            })
+        }
+    };
+    differs("CKA_ID", &recorded.id, Some(&info.id))?;
+    differs(
+        "a KCV computed by",
+        &recorded.kcv_method,
+        Some(&info.kcv_method),
+    )?;
+    match &recorded.check_sha256 {
+        Some(full) => {
+            check_expected(label, spec, &info, full)?;
+            differs("KCV", &recorded.kcv, info.kcv.as_deref())?;
+        }
+        None => check_expected(label, spec, &info, &recorded.kcv)?,
+    }
+    Ok((handle, key_record(label, spec, &info)))
+}
+
+/// The one key labelled `label`, a private object with a ceremony key's protections, of `spec`
+/// (or of a kind keyrite makes); its check value is not yet compared.
+fn ceremony_key(
+    token: &Token,
+    label: &KeyLabel,
+    spec: Option<KeySpec>,
+) -> Result<(ObjectHandle, KeyInfo, KeySpec), Error> {
     let (handle, info) = token.key(label)?;
     if info.private != Some(true) {
         return Err(Error::PublicKeyObject {
@@ -407,7 +481,7 @@ pub fn existing_key(
         });
     }
     // A token that does not report the length of an unwrapped key leaves AES_256 as the only
-    // AES kind keyrite makes; the KCV below proves the material.
+    // AES kind keyrite makes; the check value proves the material.
     let spec = match spec.or(info.spec) {
         Some(spec) if info.may_be(spec) => spec,
         None if info.may_be(KeySpec::Aes256) => KeySpec::Aes256,
@@ -419,17 +493,53 @@ pub fn existing_key(
             });
         }
     };
-    match &info.kcv {
-        Some(kcv) if kcv.eq_ignore_ascii_case(expected_kcv) => {}
-        actual => {
-            return Err(Error::KcvMismatch {
-                label: label.to_string(),
-                expected: expected_kcv.to_ascii_lowercase(),
-                actual: actual.clone().unwrap_or_else(|| "none".to_owned()),
-            });
-        }
+    Ok((handle, info, spec))
+}
+
+/// Compares the key's check value with `expected`: a 6-hex KCV only for a key generated in
+/// this token, else the 64-hex full check value (a key pair's public key SHA-256 is its `kcv`).
+fn check_expected(
+    label: &KeyLabel,
+    spec: KeySpec,
+    info: &KeyInfo,
+    expected: &str,
+) -> Result<(), Error> {
+    let expected = expected.to_ascii_lowercase();
+    if !matches!(expected.len(), 6 | 64) || !expected.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(Error::BadExpectedKcv { value: expected });
     }
-    Ok((handle, key_record(label, spec, &info)))
+    if expected.len() == 64 && !spec.is_asymmetric() {
+        return match &info.check_sha256 {
+            Some(full) if *full == expected => Ok(()),
+            Some(full) => Err(Error::CheckValueMismatch {
+                label: label.to_string(),
+                expected,
+                actual: full.clone(),
+            }),
+            None => Err(Error::NoCheckSha256 {
+                label: label.to_string(),
+            }),
+        };
+    }
+    if expected.len() == 6 && !info.generated_here() {
+        let show = |b: Option<bool>| b.map_or("not reported".to_owned(), |b| b.to_string());
+        return Err(Error::KcvTooShort {
+            label: label.to_string(),
+            origin: format!(
+                "CKA_LOCAL {}, CKA_ALWAYS_SENSITIVE {}",
+                show(info.local),
+                show(info.always_sensitive)
+            ),
+        });
+    }
+    match &info.kcv {
+        Some(kcv) if kcv.eq_ignore_ascii_case(&expected) => Ok(()),
+        actual => Err(Error::KcvMismatch {
+            label: label.to_string(),
+            expected,
+            actual: actual.clone().unwrap_or_else(|| "none".to_owned()),
+        }),
+    }
 }
 
 /// The record of a key that exists on the token, as the token reports it now (no template:
@@ -441,6 +551,7 @@ pub(crate) fn key_record(label: &KeyLabel, spec: KeySpec, info: &KeyInfo) -> Key
         spec,
         kcv: info.kcv.clone(),
         kcv_method: info.kcv_method.clone(),
+        check_sha256: info.check_sha256.clone(),
         template: BTreeMap::new(),
         check_values: BTreeMap::new(),
         discarded: 0,
@@ -452,19 +563,27 @@ pub fn is_wrap_with_trusted(token: &Token, label: &KeyLabel) -> Result<bool, Err
     Ok(token.key(label)?.1.wrap_with_trusted == Some(true))
 }
 
-/// Re-wraps an existing key under new import parameters: the same material, proven by its KCV.
-/// A failure never destroys the key: it existed before this run.
-///
-/// With `recorded`, the KCV comes from an earlier transcript, believed only if this token's
-/// signer sealed it.
+/// How a rewrap proves the existing key is the one meant.
+#[derive(Debug)]
+pub enum Expected {
+    /// A check value given out of band: the 6-hex KCV or the 64-hex full check value (see
+    /// [`existing_key`]).
+    Given(String),
+    /// What an earlier transcript records of the key, believed only if this token's signer
+    /// sealed it (see [`recorded_key`]).
+    Recorded(crate::verify::RecordedKcv),
+}
+
+/// Re-wraps an existing key under new import parameters: the same material, proven by its
+/// check value (and, from a record, its `CKA_ID` and KCV method). A failure never destroys the
+/// key: it existed before this run.
 pub fn rewrap(
     prepared: PreparedWrap,
     access: &TokenAccess,
-    expected_kcv: &str,
-    recorded: Option<&crate::verify::RecordedKcv>,
+    expected: &Expected,
 ) -> Result<WrapOutcome, Error> {
     let (module, token) = open_logged_in(access)?;
-    if let Some(r) = recorded {
+    if let Expected::Recorded(r) = expected {
         let actual = token.signer_public_key(&r.signer_label)?.fingerprint()?;
         if actual != r.signer_fingerprint {
             return Err(Error::RecordOfAnotherToken {
@@ -476,12 +595,11 @@ pub fn rewrap(
         }
     }
     let request = &prepared.request;
-    let (handle, key) = existing_key(
-        &token,
-        &request.key_label,
-        expected_kcv,
-        Some(request.key_spec),
-    )?;
+    let spec = Some(request.key_spec);
+    let (handle, key) = match expected {
+        Expected::Given(value) => existing_key(&token, &request.key_label, value, spec)?,
+        Expected::Recorded(r) => recorded_key(&token, &request.key_label, r, spec)?,
+    };
     let trusted = is_wrap_with_trusted(&token, &request.key_label)?;
     let checked = check_on_token(&token, &prepared, trusted)?;
     wrap_and_write(&token, &module, &prepared, &checked, handle, &key, None).map_err(

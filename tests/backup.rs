@@ -234,20 +234,42 @@ fn round_trip(src: &TestToken, dst: &TestToken, algorithm: &str, spec: &str) {
     assert_eq!(keys.len(), 1, "{keys:?}");
     assert_ceremony_key(&keys[0]);
 
-    // Re-wrapped on the backup token under another KMS key: the same material.
-    let again = aws_material(
-        dst,
-        &[
+    // Re-wrapped on the backup token under another KMS key: the same material. A restored key
+    // was not generated there, so its 3-byte KCV does not prove it (anyone who knows a key's
+    // value can match one); the full check value the backup's manifest records does.
+    let full = manifest["key"]["check_sha256"].as_str().unwrap();
+    assert_eq!(full, kcv_python("sha256", &original));
+    let args = |expect: &str, value: &str| {
+        [
             "rewrap",
             "--key-label",
             "payments",
             "--key-spec",
             spec,
-            "--expect-kcv",
-            restored["kcv"].as_str().unwrap(),
-        ],
+            expect,
+            value,
+        ]
+        .map(str::to_owned)
+    };
+    let with_full = args("--expect-kcv", full);
+    let again = aws_material(
+        dst,
+        &with_full.iter().map(String::as_str).collect::<Vec<_>>(),
         ARN_2,
         "second",
+    );
+    let refused = run(dst
+        .keyrite()
+        .args(args("--expect-kcv", restored["kcv"].as_str().unwrap()))
+        .args(["--provider", "aws", "--params", "second.params.json"])
+        .args(["--algorithm", "RSAES_OAEP_SHA_1", "--out", "never"])
+        .args(["--pin-env", PIN_ENV]));
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr)
+            .contains("was not generated in it (CKA_LOCAL false, CKA_ALWAYS_SENSITIVE "),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
     );
     assert_eq!(again, original, "the restored key is the same material");
 

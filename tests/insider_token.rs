@@ -18,35 +18,8 @@ use common::*;
 /// Plants a public AES-256 key labelled `label` with the value `value`, without logging in, and
 /// returns its KCV (AES-ECB of a zero block, as SoftHSM2 computes it).
 fn plant_public_key(c: &Ceremony, label: &str, value: &[u8]) -> String {
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/independent/plant_object.py"
-    );
-    run_ok(
-        Command::new(PYTHON)
-            .env(c.token.conf_env(), &c.token.conf)
-            .arg(script)
-            .arg(&c.token.module)
-            .args([c.token.label.as_str(), label, &hex::encode(value)]),
-    );
+    c.token.plant_key(label, value, false);
     kcv_python("aes-ecb-zero-3", value)
-}
-
-/// Writes `plan.toml` with one step and has alice and bob approve it.
-fn write_approved_plan(c: &Ceremony, id: &str, step: &str) {
-    let plan = format!(
-        "version = 1\nceremony_id = \"{id}\"\nnot_before = \"{}\"\nnot_after = \"{}\"\n\
-         operator = \"Olivia\"\ntoken_label = \"ceremony\"\nsigning_key_label = \"ceremony-signer\"\n\
-         pin = \"env:{PIN_ENV}\"\n\n[[steps]]\n{step}",
-        c.window.0, c.window.1
-    );
-    std::fs::write(c.dir().join("plan.toml"), plan).unwrap();
-    for f in std::fs::read_dir(c.dir().join("approvals")).unwrap() {
-        std::fs::remove_file(f.unwrap().path()).unwrap();
-    }
-    c.digest();
-    c.approve("alice", "keyrite-plan", "alice.sig");
-    c.approve("bob", "keyrite-plan", "bob.sig");
 }
 
 const REFUSAL: &str = "keyrite: key \"legacy\" on the token is a public object (CKA_PRIVATE false), which anyone can create without the PIN: keyrite never takes it for a ceremony key\n";
@@ -65,8 +38,7 @@ fn a_public_look_alike_is_never_rewrapped_or_destroyed() {
     );
 
     // An approved rewrap whose expect_kcv the look-alike matches.
-    write_approved_plan(
-        &c,
+    c.write_approved_plan(
         "legacy-rewrap",
         &format!(
             "action = \"rewrap\"\nkey_label = \"legacy\"\nexpect_kcv = \"{kcv}\"\nprovider = \"aws\"\n\
@@ -113,8 +85,7 @@ fn a_public_look_alike_is_never_rewrapped_or_destroyed() {
 
     // An approved destroy: a transcript saying "destroyed" while a private key of that label
     // lives on elsewhere would be a lie; the look-alike is not the key the custodians meant.
-    write_approved_plan(
-        &c,
+    c.write_approved_plan(
         "legacy-end",
         &format!("action = \"destroy\"\nkey_label = \"legacy\"\nexpect_kcv = \"{kcv}\"\n"),
     );

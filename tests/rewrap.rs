@@ -121,6 +121,7 @@ fn a_rewrap_gives_the_same_material_under_new_parameters_and_a_wrong_kcv_stops_i
         entry.as_object().unwrap().keys().collect::<Vec<_>>(),
         [
             "always_sensitive",
+            "check_sha256",
             "extractable",
             "id",
             "kcv",
@@ -130,6 +131,7 @@ fn a_rewrap_gives_the_same_material_under_new_parameters_and_a_wrong_kcv_stops_i
             "local",
             "modifiable",
             "never_extractable",
+            "planted",
             "private",
             "sensitive",
             "spec",
@@ -144,6 +146,11 @@ fn a_rewrap_gives_the_same_material_under_new_parameters_and_a_wrong_kcv_stops_i
     assert_eq!(entry["value_len"], 32);
     assert_eq!(entry["label"], "payments");
     assert_eq!(entry["kcv"], kcv.as_str());
+    // The full check value is SHA-256 of the material, as Python computes it from the bytes the
+    // KMS unwrapped; the manifest records the same.
+    assert_eq!(entry["check_sha256"], kcv_python("sha256", &a).as_str());
+    assert_eq!(manifest["key"]["check_sha256"], entry["check_sha256"]);
+    assert_eq!(entry["planted"], Value::Null);
     assert_eq!(entry["sensitive"], true);
     assert_eq!(entry["modifiable"], false);
     let text = String::from_utf8(listed).unwrap();

@@ -674,13 +674,13 @@ pub fn run(prepared: Prepared, req: &RunRequest) -> Result<Outcome, crate::Error
                 ..
             } = step
             {
-                if let Some(kcv) = r.generated.get(key_label.as_str()) {
+                if let Some(recorded) = r.generated.get(key_label.as_str()) {
                     taken.push(resume::prove(
                         r,
                         &token,
                         key_label,
                         *key_spec,
-                        kcv,
+                        recorded,
                         &plan.sha256,
                     )?);
                 }
@@ -1093,7 +1093,7 @@ fn settle_failed(
                     if let Err(e) = t.append(
                         "destroy",
                         operator,
-                        json!({"key_label": g.label, "kcv": g.record.kcv, "why": "the ceremony failed and nothing was wrapped from it"}),
+                        json!({"key_label": g.label, "kcv": g.record.kcv, "check_sha256": g.record.check_sha256, "why": "the ceremony failed and nothing was wrapped from it"}),
                     ) {
                         *unrecorded = Some(e);
                     }
@@ -1222,7 +1222,7 @@ fn run_steps(
                 t.append(
                     "destroy",
                     operator,
-                    json!({"index": index, "key_label": key_label, "kcv": record.kcv}),
+                    json!({"index": index, "key_label": key_label, "kcv": record.kcv, "check_sha256": record.check_sha256}),
                 )
                 .map_err(|e| fail(e.into()))?;
                 token.destroy_key(handle).map_err(|e| fail(e.into()))?;
@@ -1230,7 +1230,7 @@ fn run_steps(
                 t.append_unsynced(
                     "destroyed",
                     ACTOR,
-                    json!({"index": index, "key_label": key_label, "kcv": record.kcv}),
+                    json!({"index": index, "key_label": key_label, "kcv": record.kcv, "check_sha256": record.check_sha256}),
                 )
                 .map_err(|e| fail(e.into()))?;
             }
@@ -1314,6 +1314,7 @@ fn run_steps(
                         "index": index,
                         "key_label": key_label,
                         "kcv": key.record.kcv,
+                        "check_sha256": key.record.check_sha256,
                         "out": outcome.out.display().to_string(),
                         "files": files,
                         "warning": outcome.warning,

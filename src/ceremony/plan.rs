@@ -216,14 +216,15 @@ fn is_id(s: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
-/// A key check value: six hex digits, or a key pair's 64 (its public key's SHA-256); any case,
-/// returned lowercase.
+/// A key check value: six hex digits (the KCV, accepted on the token only for a key generated
+/// there), or 64 (a secret key's full check value, `check_sha256`, or a key pair's public key
+/// SHA-256); any case, returned lowercase.
 fn check_kcv(value: &str) -> Result<String, String> {
     if matches!(value.len(), 6 | 64) && value.bytes().all(|b| b.is_ascii_hexdigit()) {
         Ok(value.to_ascii_lowercase())
     } else {
         Err(format!(
-            "{value:?} is not a key check value of 6 hex digits (or 64, a key pair's public key SHA-256)"
+            "{value:?} is not a key check value of 6 hex digits (or 64: the full check value, check_sha256, or a key pair's public key SHA-256)"
         ))
     }
 }

@@ -3,10 +3,11 @@
 //!
 //! `T` is unsealed, so anyone who can write the file can rewrite it and recompute its chain:
 //! resume trusts nothing in it that the token did not sign. From `T` it takes only which keys
-//! the interrupted run generated and the KCV it recorded for each; every such key is proven
+//! the interrupted run generated and what it recorded of each; every such key is proven
 //! again on the token — generated in this token (`CKA_LOCAL` and `CKA_ALWAYS_SENSITIVE`), by a
-//! run of this plan (its `CKA_ID` is bound to the plan's SHA-256), with a ceremony key's
-//! protections, of the plan's key spec and with that KCV — before it is taken over. No wrap is
+//! run of this plan (its `CKA_ID`, the one recorded, is bound to the plan's SHA-256), with a
+//! ceremony key's protections, of the plan's key spec and with the KCV recorded, by the method
+//! recorded, and the full check value where one is recorded — before it is taken over. No wrap is
 //! ever carried over: every wrap step runs again, into output directories that must not exist
 //! when the resumed run starts, so the sealed record vouches only for outputs the resumed run
 //! made itself.
@@ -50,10 +51,23 @@ pub struct Resume {
     pub sha256: String,
     /// How many lines it has.
     pub lines: usize,
-    /// The keys it records as generated: label → the KCV it recorded.
-    pub generated: BTreeMap<String, String>,
+    /// The keys it records as generated, by label.
+    pub generated: BTreeMap<String, RecordedKey>,
     /// The labels it announced for generation (a key may exist without a recorded KCV).
     pub announced: Vec<String>,
+}
+
+/// What the interrupted run recorded of a key it generated.
+#[derive(Debug)]
+pub struct RecordedKey {
+    /// The KCV.
+    pub kcv: String,
+    /// How it was computed.
+    pub kcv_method: String,
+    /// `CKA_ID`, hex.
+    pub id: String,
+    /// The full check value, where recorded.
+    pub check_sha256: Option<String>,
 }
 
 /// A key the interrupted run generated, proven on the token and taken over.
@@ -171,11 +185,14 @@ pub fn load(path: &Path, plan: &Plan, policy: &Policy) -> Result<Resume, Error> 
                         PASS_THE_RECORD,
                     ));
                 }
-                if resume
-                    .generated
-                    .insert(label.to_owned(), kcv.to_owned())
-                    .is_some()
-                {
+                let text = |name: &str| data["key"][name].as_str().map(str::to_owned);
+                let key = RecordedKey {
+                    kcv: kcv.to_owned(),
+                    kcv_method: text("kcv_method").unwrap_or_default(),
+                    id: text("id").unwrap_or_default(),
+                    check_sha256: text("check_sha256"),
+                };
+                if resume.generated.insert(label.to_owned(), key).is_some() {
                     return Err(refuse(
                         format!("line {n} records key {label:?} generated a second time"),
                         PASS_THE_RECORD,
@@ -201,25 +218,33 @@ pub fn load(path: &Path, plan: &Plan, policy: &Policy) -> Result<Resume, Error> 
 }
 
 /// Proves on the token the key labelled `label` that the interrupted record says it generated
-/// with KCV `kcv`: a ceremony key, generated in this token and sensitive ever since
-/// (`CKA_LOCAL` and `CKA_ALWAYS_SENSITIVE` true: a key unwrapped into the token or created from
-/// a known value is neither), by a run of the plan `plan_sha256` (its `CKA_ID`, see
-/// [`crate::hsm::keys::plan_key_id`]: not another plan's key under the same label), of `spec`,
-/// with that KCV. Changes nothing on the token.
+/// as `recorded`: the one key of that label, a ceremony key, generated in this token and
+/// sensitive ever since (`CKA_LOCAL` and `CKA_ALWAYS_SENSITIVE` true: a key unwrapped into the
+/// token or created from a known value is neither), by a run of the plan `plan_sha256` (its
+/// `CKA_ID`, the one recorded, see [`crate::hsm::keys::plan_key_id`]: not another plan's key
+/// under the same label), of `spec`, with the KCV recorded by the method recorded, and the full
+/// check value where one is recorded. Changes nothing on the token.
 pub fn prove(
     resume: &Resume,
     token: &Token,
     label: &KeyLabel,
     spec: KeySpec,
-    kcv: &str,
+    recorded: &RecordedKey,
     plan_sha256: &str,
 ) -> Result<TakenKey, crate::Error> {
+    let kcv = recorded.kcv.as_str();
     let refuse = |reason: String| resume.refuse(reason, KEY_NOT_PROVEN);
     let key = label;
     let label = label.as_str();
     let (handle, info) = token
         .key(key)
         .map_err(|e| refuse(format!("it records key {label:?} generated, but {e}")))?;
+    if info.private != Some(true) {
+        return Err(refuse(format!(
+            "key {label:?} on the token is a public object (CKA_PRIVATE false), which anyone can create without the PIN"
+        ))
+        .into());
+    }
     if !info.is_ceremony_key() {
         return Err(refuse(format!(
             "key {label:?} on the token is not a ceremony key (sensitive, extractable only by wrapping, of no other use, not modifiable)"
@@ -232,6 +257,13 @@ pub fn prove(
             "key {label:?} on the token was not generated in this token (CKA_LOCAL {}, CKA_ALWAYS_SENSITIVE {}), but the plan generates it",
             show(info.local),
             show(info.always_sensitive)
+        ))
+        .into());
+    }
+    if !info.id.eq_ignore_ascii_case(&recorded.id) {
+        return Err(refuse(format!(
+            "it records key {label:?} generated with CKA_ID {}, but the token's key has CKA_ID {}",
+            recorded.id, info.id
         ))
         .into());
     }
@@ -260,6 +292,27 @@ pub fn prove(
             info.kcv.as_deref().unwrap_or("none")
         ))
         .into());
+    }
+    if info.kcv_method != recorded.kcv_method {
+        return Err(refuse(format!(
+            "it records key {label:?} generated with a KCV computed by {}, but the token's key's is computed by {}",
+            recorded.kcv_method, info.kcv_method
+        ))
+        .into());
+    }
+    if let Some(full) = &recorded.check_sha256 {
+        if !info
+            .check_sha256
+            .as_deref()
+            .is_some_and(|c| c.eq_ignore_ascii_case(full))
+        {
+            return Err(refuse(format!(
+                "it records key {label:?} generated with the SHA-256 check value {}, but the token's key has {}",
+                full.to_ascii_lowercase(),
+                info.check_sha256.as_deref().unwrap_or("none")
+            ))
+            .into());
+        }
     }
     Ok(TakenKey {
         handle,

@@ -669,6 +669,16 @@ impl Token {
         result
     }
 
+    /// The full-length check value of a secret key: SHA-256 of its material by `C_DigestKey`
+    /// (64 hex digits), or `None` where the token computes none. SoftHSM2 and kryoptic both
+    /// digest a sensitive key; the key is granted no usage for it.
+    pub fn check_sha256(&self, key: ObjectHandle) -> Option<String> {
+        self.digest_key_sha256(key)
+            .ok()
+            .filter(|d| d.len() == 32)
+            .map(hex::encode)
+    }
+
     fn digest_key_sha256(&self, key: ObjectHandle) -> Result<Vec<u8>, cryptoki::error::Error> {
         self.session().digest_init(&Mechanism::Sha256)?;
         self.session().digest_key(key)?;
@@ -697,6 +707,24 @@ mod tests {
             "zz",
         ] {
             assert!(!plan_key_id_binds(id, &plan), "{id}");
+        }
+    }
+
+    #[test]
+    fn labels_are_shown_visibly() {
+        for (label, shown) in [
+            ("payments-2026", "payments-2026"),
+            ("a\nb", "a\\u{a}b"),
+            ("\u{1b}[2K\u{1b}[1Apayments", "\\u{1b}[2K\\u{1b}[1Apayments"),
+            ("pay\u{202e}stnem", "pay\\u{202e}stnem"),
+            (
+                "x\u{7f}\u{85}\u{200b}\u{2066}",
+                "x\\u{7f}\\u{85}\\u{200b}\\u{2066}",
+            ),
+            ("a\\u{1b}", "a\\\\u{1b}"),
+            ("é", "é"),
+        ] {
+            assert_eq!(visible(label), shown, "{label:?}");
         }
     }
 
@@ -780,6 +808,14 @@ pub struct KeyInfo {
     pub kcv: Option<String>,
     /// How it was computed, or why there is none.
     pub kcv_method: String,
+    /// The full-length check value of a secret key: SHA-256 of its material by `C_DigestKey`
+    /// (64 hex digits), where the token computes it. A 3-byte KCV is matched by a key of one's
+    /// choosing in about 2^24 tries; this is not. `None` for a key pair, whose `kcv` is already
+    /// its public key's full SHA-256.
+    pub check_sha256: Option<String>,
+    /// Why the key is not what it seems, when it is a secret or private key that is a public
+    /// object ([`PLANTED`]): nobody needs the PIN to make one.
+    pub planted: Option<&'static str>,
     /// `CKA_START_DATE`, where the token records one.
     pub start_date: Option<String>,
     /// `CKA_SENSITIVE`.
@@ -805,20 +841,55 @@ pub struct KeyInfo {
     pkcs11_type: Option<KeyType>,
 }
 
+/// What `keys list` says of a secret or private key that is a public object (`CKA_PRIVATE`
+/// false): a read-write session that never logged in can create one, of a value it chose.
+pub const PLANTED: &str = "public object: anyone can create it without the PIN; not a ceremony key";
+
 impl KeyInfo {
     /// Whether the key still has a ceremony key's protections: private (made by a session that
     /// knew the PIN), sensitive, extractable only by
-    /// wrapping, of no other use, not modifiable; and either sensitive since it was made in this
-    /// token, or unwrapped into it (`CKA_LOCAL` false: restored from a backup, whose record
-    /// proves the material was never in the clear — PKCS#11 never marks an unwrapped key
-    /// always-sensitive).
+    /// wrapping, of no other use, not modifiable; and either generated in this token and
+    /// sensitive ever since ([`KeyInfo::generated_here`]), or unwrapped or created in it
+    /// (`CKA_LOCAL` false: restored from a backup — PKCS#11 never marks an unwrapped key
+    /// always-sensitive — whose material someone may know, so only its full check value proves
+    /// it).
     pub fn is_ceremony_key(&self) -> bool {
         self.private == Some(true)
             && self.sensitive == Some(true)
             && self.extractable == Some(true)
             && self.modifiable != Some(true)
             && self.usages.is_empty()
-            && (self.always_sensitive == Some(true) || self.local == Some(false))
+            && (self.generated_here() || self.local == Some(false))
+    }
+
+    /// Generated in this token and sensitive since (`CKA_LOCAL` and `CKA_ALWAYS_SENSITIVE`
+    /// true): nobody ever chose or saw its value, so nobody can make such a key have a KCV they
+    /// want. A key unwrapped into the token or created from a value (`C_CreateObject`) is neither.
+    pub fn generated_here(&self) -> bool {
+        self.local == Some(true) && self.always_sensitive == Some(true)
+    }
+
+    /// How `keys list` and refusals describe the key among others of its label: its `CKA_ID`,
+    /// whether it is a private object, and where it came from.
+    pub fn describe(&self) -> String {
+        format!(
+            "id {} ({}, {})",
+            if self.id.is_empty() {
+                "(none)"
+            } else {
+                &self.id
+            },
+            match self.private {
+                Some(true) => "private",
+                Some(false) => "public object",
+                None => "CKA_PRIVATE not reported",
+            },
+            match self.local {
+                Some(true) => "generated in this token",
+                Some(false) => "unwrapped or created (CKA_LOCAL false)",
+                None => "CKA_LOCAL not reported",
+            }
+        )
     }
 
     /// Whether the key may be of `spec`: it is, or the token does not report its length and the
@@ -830,6 +901,26 @@ impl KeyInfo {
                 && self.value_len.is_none()
                 && self.pkcs11_type == Some(spec.key_type()))
     }
+}
+
+/// `text` as a terminal shows it harmlessly: every control character (a newline, an escape
+/// sequence's ESC, DEL, C1), bidirectional override and invisible format character written
+/// `\u{…}`, and a backslash doubled, so a label of a planter's making can neither erase nor
+/// fake a line of `keys list`.
+pub fn visible(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        let hidden = c.is_control()
+            || matches!(c,
+                '\u{ad}' | '\u{61c}' | '\u{180e}' | '\u{200b}'..='\u{200f}'
+                | '\u{2028}'..='\u{202e}' | '\u{2060}'..='\u{2069}' | '\u{feff}');
+        match c {
+            '\\' => out.push_str("\\\\"),
+            c if hidden => out.push_str(&format!("\\u{{{:x}}}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 fn spec_of(key_type: KeyType, len: usize) -> Option<KeySpec> {
@@ -852,7 +943,9 @@ impl Token {
         Ok(out)
     }
 
-    /// The one secret or private key labelled `label`.
+    /// The one secret or private key labelled `label`. Two or more (a private key and a public
+    /// object planted beside it, say) are refused, each named by [`KeyInfo::describe`]: keyrite
+    /// never picks one of them.
     pub fn key(&self, label: &KeyLabel) -> Result<(ObjectHandle, KeyInfo), Error> {
         let mut found: Vec<_> = self
             .keys()?
@@ -861,10 +954,19 @@ impl Token {
             .collect();
         match found.len() {
             1 => Ok(found.remove(0)),
-            n => Err(Error::KeyCount {
+            0 => Err(Error::KeyCount {
                 token: self.label().to_owned(),
                 label: label.to_string(),
-                count: n,
+                count: 0,
+            }),
+            _ => Err(Error::SameLabel {
+                token: self.label().to_owned(),
+                label: label.to_string(),
+                keys: found
+                    .iter()
+                    .map(|(_, k)| k.describe())
+                    .collect::<Vec<_>>()
+                    .join("; "),
             }),
         }
     }
@@ -908,6 +1010,8 @@ impl Token {
             value_len: None,
             kcv: None,
             kcv_method: String::new(),
+            check_sha256: None,
+            planted: None,
             start_date: None,
             sensitive: None,
             extractable: None,
@@ -959,6 +1063,9 @@ impl Token {
                 (None, None) => format!("{t} (length not reported)"),
             };
             info.spec = pair.or_else(|| info.value_len.and_then(|len| spec_of(t, len)));
+            if check_value_method(t).is_some() {
+                info.check_sha256 = self.check_sha256(handle);
+            }
             if check_value_method(t).is_some() || pair.is_some() {
                 match self.key_check_value(handle, t)? {
                     KcvResult::Known(k) => {
@@ -970,6 +1077,9 @@ impl Token {
             } else {
                 info.kcv_method = "not a kind of key keyrite makes".to_owned();
             }
+        }
+        if info.private == Some(false) {
+            info.planted = Some(PLANTED);
         }
         Ok(info)
     }

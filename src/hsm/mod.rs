@@ -215,6 +215,18 @@ pub enum Error {
         /// What the token said.
         failure: Pkcs11Failure,
     },
+    /// Two or more secret or private keys have the label.
+    #[error(
+        "token {token:?} holds more than one key labelled {label:?}: {keys}; keyrite takes a key by its label only when one key has it"
+    )]
+    SameLabel {
+        /// The token label.
+        token: String,
+        /// The key label.
+        label: String,
+        /// Each key, as [`keys::KeyInfo::describe`] names it.
+        keys: String,
+    },
     /// Not exactly one secret key has the label.
     #[error("token {token:?} holds {count} secret keys labelled {label:?}, not one")]
     KeyCount {

@@ -1,7 +1,7 @@
 //! A transcript line read in one pass without building it: the JSON is checked exactly as
 //! strictly as [`crate::kms::parse_json_object`] checks it (serde_json's grammar, strings
 //! decoded, no key repeated at any depth), but only the fields the line checks and the KCV check
-//! need are kept, borrowed from the line where they need no unescaping. `verify` builds a line's
+//! (the KCV and the full check value) need are kept, borrowed from the line where they need no unescaping. `verify` builds a line's
 //! whole `Map` only when a check needs more than this.
 
 use std::borrow::Cow;
@@ -54,12 +54,16 @@ pub(super) struct DataView<'a> {
     pub(super) key_label: Scalar<'a>,
     /// `data.kcv`.
     pub(super) kcv: Scalar<'a>,
+    /// `data.check_sha256`.
+    pub(super) check_sha256: Scalar<'a>,
     /// Whether `data` has a `key` field (of any type).
     pub(super) has_key: bool,
     /// `data.key.label`, when `data.key` is an object.
     pub(super) key_label_in_key: Scalar<'a>,
     /// `data.key.kcv`, when `data.key` is an object.
     pub(super) kcv_in_key: Scalar<'a>,
+    /// `data.key.check_sha256`, when `data.key` is an object.
+    pub(super) check_sha256_in_key: Scalar<'a>,
 }
 
 /// A line's top-level fields.
@@ -348,8 +352,10 @@ impl<'a> Visitor<'a> for Object<'_, '_, 'a> {
                 (Place::Top, "prev") => Kept::Scalar(&mut head.prev),
                 (Place::Data, "key_label") => Kept::Scalar(&mut head.data.key_label),
                 (Place::Data, "kcv") => Kept::Scalar(&mut head.data.kcv),
+                (Place::Data, "check_sha256") => Kept::Scalar(&mut head.data.check_sha256),
                 (Place::Key, "label") => Kept::Scalar(&mut head.data.key_label_in_key),
                 (Place::Key, "kcv") => Kept::Scalar(&mut head.data.kcv_in_key),
+                (Place::Key, "check_sha256") => Kept::Scalar(&mut head.data.check_sha256_in_key),
                 (Place::Top, "data") => Kept::Object(Place::Data),
                 (Place::Data, "key") => {
                     head.data.has_key = true;

@@ -182,6 +182,24 @@ impl Ceremony {
         std::fs::write(self.dir().join("plan.toml"), text).unwrap();
     }
 
+    /// Writes `plan.toml` for ceremony `id` with the one step `step` (TOML after `[[steps]]`),
+    /// and has alice and bob approve it (earlier approvals removed).
+    pub fn write_approved_plan(&self, id: &str, step: &str) {
+        let plan = format!(
+            "version = 1\nceremony_id = \"{id}\"\nnot_before = \"{}\"\nnot_after = \"{}\"\n\
+             operator = \"Olivia\"\ntoken_label = \"ceremony\"\nsigning_key_label = \"ceremony-signer\"\n\
+             pin = \"env:{PIN_ENV}\"\n\n[[steps]]\n{step}",
+            self.window.0, self.window.1
+        );
+        std::fs::write(self.dir().join("plan.toml"), plan).unwrap();
+        for f in std::fs::read_dir(self.dir().join("approvals")).unwrap() {
+            std::fs::remove_file(f.unwrap().path()).unwrap();
+        }
+        self.digest();
+        self.approve("alice", "keyrite-plan", "alice.sig");
+        self.approve("bob", "keyrite-plan", "bob.sig");
+    }
+
     /// `keyrite plan digest plan.toml`, written to `plan.digest`.
     pub fn digest(&self) -> Vec<u8> {
         let digest = run_ok(self.token.keyrite().args(["plan", "digest", "plan.toml"]));

@@ -198,6 +198,28 @@ impl TestToken {
         serde_json::from_slice(&run_ok(&mut cmd)).unwrap()
     }
 
+    /// Creates an AES-256 key of the value `value` labelled `label`, with every protection a
+    /// ceremony key has and `CKA_ID` sixteen zero bytes, by `tests/independent/plant_object.py`
+    /// (PyKCS11, no keyrite code): with `login` false, as anyone on the host can, a public object
+    /// from a session that never logged in; with `login`, as a PIN holder can, a private object
+    /// (`C_CreateObject`: `CKA_LOCAL` false).
+    pub fn plant_key(&self, label: &str, value: &[u8], login: bool) {
+        let script = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/independent/plant_object.py"
+        );
+        let mut cmd = Command::new(PYTHON);
+        cmd.env(self.conf_env(), &self.conf)
+            .env(PIN_ENV, PIN)
+            .arg(script)
+            .arg(&self.module)
+            .args([self.label.as_str(), label, &hex::encode(value)]);
+        if login {
+            cmd.arg(PIN_ENV);
+        }
+        run_ok(&mut cmd);
+    }
+
     /// A path inside the test's directory.
     pub fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)

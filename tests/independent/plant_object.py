@@ -1,15 +1,19 @@
 #!/usr/bin/python3
-"""Plant a public object on a token without logging in, as anyone on the host can.
+"""Plant a key of known value on a token: without logging in, as anyone on the host can; or with
+the PIN, as a PIN holder can.
 
 An attacker's tool for keyrite's tests, written with PyKCS11 (Debian's python3-pykcs11); it
 shares no code with keyrite. A read-write session that never calls C_Login may still create
 public token objects; this creates a public AES key of known value, labelled like a ceremony key
-and with every protection a ceremony key has:
+and with every protection a ceremony key has. Given PIN_ENV_NAME (the name of a variable holding
+the user PIN) it logs in and makes the same key a private object, by C_CreateObject: a key of a
+value its maker knows, which the token marks CKA_LOCAL false:
 
-    plant_object.py MODULE TOKEN_LABEL LABEL HEX_VALUE
+    plant_object.py MODULE TOKEN_LABEL LABEL HEX_VALUE [PIN_ENV_NAME]
 
 It prints the new object's handle.
 """
+import os
 import sys
 
 import PyKCS11
@@ -28,8 +32,11 @@ def main():
         s for s in lib.getSlotList(tokenPresent=True) if lib.getTokenInfo(s).label.strip() == token
     )
     session = lib.openSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION)
+    private = len(sys.argv) > 5
+    if private:
+        session.login(os.environ[sys.argv[5]])
     template = [
-        (CKA_TOKEN, True), (CKA_PRIVATE, False), (CKA_LABEL, label),
+        (CKA_TOKEN, True), (CKA_PRIVATE, private), (CKA_LABEL, label),
         (CKA_VALUE, bytes.fromhex(value)), (CKA_CLASS, CKO_SECRET_KEY), (CKA_KEY_TYPE, CKK_AES),
         (CKA_ID, bytes(16)), (CKA_SENSITIVE, True), (CKA_EXTRACTABLE, True),
         (CKA_MODIFIABLE, False), (CKA_ENCRYPT, False), (CKA_DECRYPT, False), (CKA_SIGN, False),

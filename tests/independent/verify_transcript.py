@@ -9,7 +9,8 @@ It checks every line's shape, the sequence numbers, the SHA-256 hash chain, wher
 seal and witness lines stand, the record's structure (only the step names keyrite records;
 exactly one finish line, followed only by the seal; a failure line if and only if the finish
 says "failed"; resumed lines only under a resume line naming the interrupted record by
-data.sha256, and only for a generated key), and the seal: its signer against SIGNER_PEM's
+data.sha256, and only for a generated key), that each key label has one KCV and one full check
+value (data.check_sha256, or none) wherever the record names it, and the seal: its signer against SIGNER_PEM's
 fingerprint and its low-S ECDSA P-256 signature over the chain head. Each witness line's SSH
 signature (PROTOCOL.sshsig, Ed25519, ECDSA or RSA keys) must verify over the seal under the key
 it carries, whose fingerprint must be the recorded key_fingerprint; with a policy, the key must
@@ -80,7 +81,7 @@ RAW_CONTROL = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 CHECKS = [
-    "file", "json", "shape", "seq", "chain", "order", "structure", "signer", "signature", "policy", "approvals",
+    "file", "json", "shape", "seq", "chain", "order", "structure", "kcv", "signer", "signature", "policy", "approvals",
     "witnesses", "outputs", "outcome",
 ]
 KNOWN_STEPS = frozenset(
@@ -273,6 +274,35 @@ def check_structure(lines):
             return f"line {finish}: a failure line (line {failure}), but the finish line says \"completed\""
         if failure is None and data.get("outcome") == "failed":
             return f"line {finish}: the finish line says \"failed\", but no failure line records why"
+    return None
+
+
+def as_text(value):
+    """A field as the KCV check compares it: a string, or "" for anything else (absent, null)."""
+    return value if isinstance(value, str) else ""
+
+
+def check_kcvs(lines):
+    """The same key label has the same KCV, and the same full check value (check_sha256, or none),
+    wherever a generated or resumed line's data.key, or a resumed, wrapped, rewrapped, destroy or
+    destroyed line's data records it; the first such line fixes both. Returns a problem, or None."""
+    known = {}
+    for i, obj in enumerate(lines):
+        step, data = obj["step"], obj["data"] if isinstance(obj.get("data"), dict) else {}
+        if step == "generated" or (step == "resumed" and "key" in data):
+            key = data.get("key") if isinstance(data.get("key"), dict) else {}
+            label, kcv, full = key.get("label"), key.get("kcv"), key.get("check_sha256")
+        elif step in ("resumed", "wrapped", "rewrapped", "destroy", "destroyed"):
+            label, kcv, full = data.get("key_label"), data.get("kcv"), data.get("check_sha256")
+        else:
+            continue
+        label, seen = as_text(label), (as_text(kcv), as_text(full))
+        if label not in known:
+            known[label] = seen
+        elif known[label][0] != seen[0]:
+            return f"line {i}: key {show(label)} appears with another KCV"
+        elif known[label][1] != seen[1]:
+            return f"line {i}: key {show(label)} appears with another full check value (check_sha256)"
     return None
 
 
@@ -699,6 +729,11 @@ def verify(transcript_path, signer_path, policy_path, outputs=None):
         "PASS",
         "known steps only; one finish line, consistent with the failure lines, before the seal; resumed keys under a resume line",
     )
+
+    problem = check_kcvs(lines)
+    if problem:
+        return invalid("kcv", problem)
+    results["kcv"] = ("PASS", "every key label has one KCV and one full check value throughout")
 
     ok, reason = check_policy(lines, seal, fingerprint, policy)
     if ok is False:
