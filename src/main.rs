@@ -225,7 +225,7 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
                     };
                     println!(
                         "  {:<24} {:<12} {identity} {} ({})  id {}",
-                        keyrite::hsm::keys::visible(&k.label),
+                        visible(&k.label),
                         k.spec.map_or(k.key_type.as_str(), |s| s.name()),
                         k.kcv.as_deref().unwrap_or("none"),
                         k.kcv_method,

@@ -34,6 +34,7 @@ mod tests {
                 "\\u{2066}\\u{2069}\\u{200f}\\u{61c}\\u{feff}\\u{2028}",
             ),
             ("\\u{202e}", "\\\\u{202e}"),
+            ("x\u{7f}\u{85}\u{200b}", "x\\u{7f}\\u{85}\\u{200b}"),
         ] {
             assert_eq!(visible(text), shown, "{text:?}");
         }

@@ -177,7 +177,7 @@ fn a_planted_look_alike_beside_the_ceremony_key_is_refused_naming_both() {
         "{text}"
     );
     assert!(
-        text.contains("\\u{1b}[2K\\u{1b}[1Apayments\\u{a}forged  AES_256  KCV 000000"),
+        text.contains("\\u{1b}[2K\\u{1b}[1Apayments\\nforged  AES_256  KCV 000000"),
         "{text}"
     );
     assert_eq!(

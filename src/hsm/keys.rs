@@ -711,24 +711,6 @@ mod tests {
     }
 
     #[test]
-    fn labels_are_shown_visibly() {
-        for (label, shown) in [
-            ("payments-2026", "payments-2026"),
-            ("a\nb", "a\\u{a}b"),
-            ("\u{1b}[2K\u{1b}[1Apayments", "\\u{1b}[2K\\u{1b}[1Apayments"),
-            ("pay\u{202e}stnem", "pay\\u{202e}stnem"),
-            (
-                "x\u{7f}\u{85}\u{200b}\u{2066}",
-                "x\\u{7f}\\u{85}\\u{200b}\\u{2066}",
-            ),
-            ("a\\u{1b}", "a\\\\u{1b}"),
-            ("é", "é"),
-        ] {
-            assert_eq!(visible(label), shown, "{label:?}");
-        }
-    }
-
-    #[test]
     fn key_labels() {
         for good in ["payments-2026", "a", "K.1_x"] {
             assert!(good.parse::<KeyLabel>().is_ok(), "{good}");
@@ -901,26 +883,6 @@ impl KeyInfo {
                 && self.value_len.is_none()
                 && self.pkcs11_type == Some(spec.key_type()))
     }
-}
-
-/// `text` as a terminal shows it harmlessly: every control character (a newline, an escape
-/// sequence's ESC, DEL, C1), bidirectional override and invisible format character written
-/// `\u{…}`, and a backslash doubled, so a label of a planter's making can neither erase nor
-/// fake a line of `keys list`.
-pub fn visible(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        let hidden = c.is_control()
-            || matches!(c,
-                '\u{ad}' | '\u{61c}' | '\u{180e}' | '\u{200b}'..='\u{200f}'
-                | '\u{2028}'..='\u{202e}' | '\u{2060}'..='\u{2069}' | '\u{feff}');
-        match c {
-            '\\' => out.push_str("\\\\"),
-            c if hidden => out.push_str(&format!("\\u{{{:x}}}", u32::from(c))),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 fn spec_of(key_type: KeyType, len: usize) -> Option<KeySpec> {
