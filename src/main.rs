@@ -385,8 +385,10 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
                     t.signer_fingerprint
                 ),
                 Provenance::ExpectedKcv { value } => println!(
-                    "  The manifest names token {:?} (serial {}), unproven; the key has the check value {value} given with --expect-kcv",
-                    restored.source.label, restored.source.serial
+                    "  The manifest names token {:?} (serial {}), unproven; the key has the check value {} given with --expect-kcv",
+                    restored.source.label,
+                    restored.source.serial,
+                    value.value()
                 ),
             }
             for (method, value) in &restored.matched {

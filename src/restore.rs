@@ -136,20 +136,16 @@ pub enum Error {
     },
     /// The sealed record names another source token than the manifest claims.
     #[error(
-        "the backup's manifest claims source token {claimed_label:?} (serial {claimed_serial}), but the token line of {} records token {recorded_label:?} (serial {recorded_serial})",
-        transcript.display()
+        "the backup's manifest claims source token {:?} (serial {}), but the token line of {} records token {:?} (serial {})",
+        claimed.label, claimed.serial, transcript.display(), recorded.label, recorded.serial
     )]
     OtherSource {
         /// The transcript.
         transcript: PathBuf,
-        /// The token label the manifest claims.
-        claimed_label: String,
-        /// Its serial, as the manifest claims it.
-        claimed_serial: String,
-        /// The token label the transcript records.
-        recorded_label: String,
-        /// Its serial, as the transcript records it.
-        recorded_serial: String,
+        /// The source token the manifest claims.
+        claimed: Box<Source>,
+        /// The token the transcript records.
+        recorded: Box<Source>,
     },
     /// A 3-byte check value was given where a full one is needed.
     #[error(
@@ -240,6 +236,12 @@ impl ExpectedKcv {
     }
 }
 
+impl Serialize for ExpectedKcv {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.value())
+    }
+}
+
 impl std::str::FromStr for ExpectedKcv {
     type Err = String;
 
@@ -281,7 +283,7 @@ pub enum Provenance {
     /// A check value given out of band, which the restored key must have.
     ExpectedKcv {
         /// The value.
-        value: String,
+        value: ExpectedKcv,
     },
 }
 
@@ -540,10 +542,11 @@ impl Backup {
                 {
                     return Err(Error::OtherSource {
                         transcript,
-                        claimed_label: self.source.label.clone(),
-                        claimed_serial: self.source.serial.clone(),
-                        recorded_label: recorded.token_label,
-                        recorded_serial: recorded.token_serial,
+                        claimed: Box::new(self.source.clone()),
+                        recorded: Box::new(Source {
+                            label: recorded.token_label,
+                            serial: recorded.token_serial,
+                        }),
                     }
                     .into());
                 }
@@ -552,9 +555,7 @@ impl Backup {
             Proof::Expected(ExpectedKcv::Short(value)) if self.spec.is_asymmetric() => {
                 return Err(Error::ShortExpectedKcv { value, pair: true }.into());
             }
-            Proof::Expected(expected) => Provenance::ExpectedKcv {
-                value: expected.value().to_owned(),
-            },
+            Proof::Expected(value) => Provenance::ExpectedKcv { value },
         };
         Ok(Proven {
             backup: self,
@@ -572,9 +573,9 @@ pub struct Proven {
 
 impl Proven {
     /// The check value given out of band, if that is the provenance.
-    fn expected(&self) -> Option<ExpectedKcv> {
+    fn expected(&self) -> Option<&ExpectedKcv> {
         match &self.provenance {
-            Provenance::ExpectedKcv { value } => value.parse().ok(),
+            Provenance::ExpectedKcv { value } => Some(value),
             Provenance::Transcript(_) => None,
         }
     }
@@ -760,12 +761,12 @@ fn unwrap_proven(
         backup.spec,
     )?;
     if let Some(public) = &backup.public_key {
-        if let Err(e) = store_public_key(&token, handle, &backup, public) {
+        if let Err(e) = store_public_key(token, handle, backup, public) {
             token.destroy_key(handle)?;
             return Err(e);
         }
     }
-    match prove(&token, handle, proven, record) {
+    match prove(token, handle, proven, record) {
         Ok(restored) => Ok((handle, restored)),
         Err(e) => {
             token.destroy_key(handle)?;
@@ -860,7 +861,7 @@ fn prove(
         token.full_check_value(handle)
     };
     let expected = proven.expected();
-    match (&expected, &check_sha256) {
+    match (expected, &check_sha256) {
         (None, _) => {}
         (Some(ExpectedKcv::Full(value)), Ok(actual)) if value == actual => {}
         (Some(ExpectedKcv::Full(value)), Ok(actual)) => {
