@@ -8,6 +8,7 @@ use time::format_description::well_known::Rfc3339;
 
 use keyrite::hsm::keys::{KeyLabel, KeySpec};
 use keyrite::kms::{Provider, WrappingAlgorithm, WrappingKeySpec};
+use keyrite::restore::ExpectedKcv;
 
 /// Hardware-backed key ceremonies for cloud KMS key import.
 #[derive(Debug, Parser)]
@@ -41,17 +42,23 @@ pub enum Command {
     /// material, another region or provider), after proving by its KCV it is the same key.
     Rewrap(Box<RewrapArgs>),
     /// Unwrap a backup (made with --provider pkcs11-backup) inside this token, the backup
-    /// token, and prove by its key check values that it is the same key.
+    /// token, prove by its key check values that it is the same key, and record the restore in
+    /// a transcript sealed by this token's signer.
     ///
     /// Anyone can wrap a key of their own under the backup key's public key and write a
-    /// manifest to match it, so restore believes a backup directory only as a sealed record of
-    /// the run that wrote it: --transcript must verify under --signer, one of its wrapped or
-    /// rewrapped lines must record this manifest.json, and the directory (a directory itself,
-    /// not a symbolic link) must hold exactly the regular files that line records. Such a
-    /// record comes from `keyrite wrap --provider pkcs11-backup --transcript T --signer-label L`
-    /// or a ceremony plan's wrap step; `keyrite rewrap` writes none. --signer is the trust
-    /// anchor, as for `keyrite verify`: pass the signer.pem the security team holds, never one
-    /// that came with the backup.
+    /// manifest to match it, so restore believes a backup directory only with proof of where it
+    /// came from, one of two. Either the sealed record of the run that wrote it: --transcript
+    /// must verify under --signer, one of its wrapped or rewrapped lines must record this
+    /// manifest.json, its token line must be the source token the manifest names, and the
+    /// directory (a directory itself, not a symbolic link) must hold exactly the regular files
+    /// that line records. Such a record comes from `keyrite wrap --provider pkcs11-backup
+    /// --transcript T --signer-label L` or a ceremony plan's wrap step; `keyrite rewrap` writes
+    /// none. --signer is the trust anchor, as for `keyrite verify`: pass the signer.pem the
+    /// security team holds, never one that came with the backup. Or the key's check value,
+    /// given out of band with --expect-kcv, which the restored key must have.
+    ///
+    /// The restore is recorded in a new transcript (--record), sealed by this token's signer
+    /// (--signer-label): check it with `keyrite verify R --signer PEM --no-policy`.
     Restore(RestoreArgs),
     /// Check a ceremony plan, or print the digest custodians sign.
     #[command(subcommand)]
@@ -352,13 +359,27 @@ pub struct RestoreArgs {
     #[arg(long, value_name = "LABEL")]
     pub key_label: KeyLabel,
     /// The sealed transcript of the run that wrote the backup: the backup directory must be an
-    /// output it records, file for file.
-    #[arg(long, value_name = "FILE")]
-    pub transcript: PathBuf,
+    /// output it records, file for file, and its token line the source token the manifest
+    /// names (needs --signer).
+    #[arg(long, value_name = "FILE", requires = "signer")]
+    pub transcript: Option<PathBuf>,
     /// The public key (PEM) of the signer that sealed --transcript: the one the security team
     /// holds (the trust anchor; a transcript verifies under whatever key sealed it).
-    #[arg(long, value_name = "PEM")]
-    pub signer: PathBuf,
+    #[arg(long, value_name = "PEM", requires = "transcript")]
+    pub signer: Option<PathBuf>,
+    /// Instead of --transcript: the key's check value, given out of band, which the restored
+    /// key must have. The 64 hex digits of its full check value (a secret key's SHA-256 by
+    /// C_DigestKey, a key pair's spki-sha256); the 6 of a KCV only where this token computes no
+    /// full value, since anyone who chooses the key matches 3 bytes in about 2^24 tries.
+    #[arg(long, value_name = "HEX", conflicts_with = "transcript")]
+    pub expect_kcv: Option<ExpectedKcv>,
+    /// Record the restore in this new transcript, sealed by this token's signer (required,
+    /// with --signer-label).
+    #[arg(long, value_name = "FILE")]
+    pub record: Option<PathBuf>,
+    /// The label of this token's signer key, which seals --record.
+    #[arg(long, value_name = "LABEL")]
+    pub signer_label: Option<KeyLabel>,
     /// Print the result as JSON.
     #[arg(long)]
     pub json: bool,

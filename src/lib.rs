@@ -438,6 +438,26 @@ impl Error {
                 "Check the backup against the sealed transcript of the run that made it (keyrite verify T --outputs DIR) before trusting it again."
                     .to_owned()
             }
+            Error::Restore(restore::Error::ShortExpectedKcv { pair: true, .. }) => {
+                "Pass --expect-kcv with the key pair's spki-sha256 (64 hex digits, as `keyrite keys list` on the source token shows it), or --transcript T --signer PEM, the sealed record of the run that made the backup."
+                    .to_owned()
+            }
+            Error::Restore(restore::Error::ShortExpectedKcv { pair: false, .. }) => {
+                "Pass --expect-kcv with the key's full check value (64 hex digits, the check_sha256 the source token reports), or --transcript T --signer PEM, the sealed record of the run that made the backup."
+                    .to_owned()
+            }
+            Error::Restore(restore::Error::NoFullCheckValue { .. }) => {
+                "On this token pass the key's 6-digit KCV with --expect-kcv, or --transcript T --signer PEM, the sealed record of the run that made the backup."
+                    .to_owned()
+            }
+            Error::Restore(restore::Error::ExpectedKcvMismatch { .. }) => {
+                "This backup does not hold the key expected: find out where the directory came from before restoring anything from it."
+                    .to_owned()
+            }
+            Error::Restore(restore::Error::OtherSource { .. }) => {
+                "Pass the transcript of the run on the token that made this backup, and check the directory with `keyrite verify T --outputs DIR`."
+                    .to_owned()
+            }
             Error::Restore(_) => {
                 "Pass the directory a recorded wrap with --provider pkcs11-backup wrote, unchanged, and the key label it holds."
                     .to_owned()

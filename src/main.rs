@@ -357,16 +357,39 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
             Ok(())
         }
         Command::Restore(args) => {
-            let backup = keyrite::restore::load(&args.backup, &args.key_label)?;
-            keyrite::verify::recorded_output(
-                &args.transcript,
-                &args.signer,
-                &args.backup,
-                backup.manifest_sha256(),
-                backup.listing(),
-            )?;
+            use keyrite::restore::{Proof, Provenance, RecordTo};
+            let (Some(record), Some(signer_label)) = (args.record, args.signer_label) else {
+                eprintln!(
+                    "keyrite: restore needs --record R.jsonl and --signer-label S: a restore puts a key under a ceremony label on this token, and is believed only from its sealed record"
+                );
+                eprintln!(
+                    "Give --record (a new transcript file) and --signer-label (this token's signer, from `keyrite token signer create`); check the record with `keyrite verify R.jsonl --signer PEM --no-policy`."
+                );
+                return Ok(ExitCode::from(2));
+            };
+            let proof = match (args.transcript, args.signer, args.expect_kcv) {
+                (Some(transcript), Some(signer), None) => Proof::Recorded { transcript, signer },
+                (None, None, Some(kcv)) => Proof::Expected(kcv),
+                _ => {
+                    eprintln!(
+                        "keyrite: restore needs proof of where the backup came from: --transcript T --signer PEM (the sealed record of the run that made it), or --expect-kcv HEX (the key's check value, given out of band)"
+                    );
+                    eprintln!(
+                        "Anyone can write a backup directory under the backup key's public key: pass one of the two."
+                    );
+                    return Ok(ExitCode::from(2));
+                }
+            };
+            let proven = keyrite::restore::load(&args.backup, &args.key_label)?.proven(proof)?;
             let access = token_access(module, &args.token);
-            let restored = keyrite::restore::run(backup, &access)?;
+            let restored = keyrite::restore::run(
+                proven,
+                &access,
+                &RecordTo {
+                    path: record,
+                    signer_label,
+                },
+            )?;
             if args.json {
                 return print_json(&restored).map(|()| ExitCode::SUCCESS);
             }
@@ -379,13 +402,32 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
                 restored.token_serial,
                 restored.algorithm
             );
+            match &restored.provenance {
+                Provenance::Transcript(t) => println!(
+                    "  From token {:?} (serial {}), as the manifest and the token line of {} (sealed by {}) record it",
+                    restored.source.label,
+                    restored.source.serial,
+                    t.transcript.display(),
+                    t.signer_fingerprint
+                ),
+                Provenance::ExpectedKcv { value } => println!(
+                    "  The manifest names token {:?} (serial {}), unproven; the key has the check value {} given with --expect-kcv",
+                    restored.source.label,
+                    restored.source.serial,
+                    value.value()
+                ),
+            }
             for (method, value) in &restored.matched {
                 println!("  KCV {value} ({method}) matches the backup's record");
+            }
+            if let Some(full) = &restored.check_sha256 {
+                println!("  Full check value (SHA-256) {full}");
             }
             println!(
                 "Its KCV on this token is {} ({}); a restored key is proven by its full check value: give rewrap --expect-kcv the check_sha256 its backup's manifest records.",
                 restored.kcv, restored.kcv_method
             );
+            println!("Recorded and sealed in {}.", restored.record.display());
             Ok(())
         }
         Command::Token(TokenCommand::Signer(SignerCommand::Export { label, token })) => {

@@ -381,6 +381,63 @@ fn plan_section(report: &Report) -> Markup {
     }
 }
 
+/// A recorded restore: the backup as read, what proved where it came from, and the key restored.
+fn restore_section(report: &Report) -> Markup {
+    let Some((line, l)) = first(report, "restore") else {
+        return html! {};
+    };
+    let d = l.get("data").unwrap_or(&Value::Null);
+    let p = &d["provenance"];
+    let restored = first(report, "restored");
+    let key = restored
+        .and_then(|(_, l)| l.get("data"))
+        .map_or(&Value::Null, |d| &d["key"]);
+    let done = restored.and_then(|(_, l)| l.get("data"));
+    html! {
+        section aria-labelledby="restore" {
+            h2 id="restore" { "Restore" }
+            dl {
+                dt { "Backup" } dd { (text(&d["backup"])) " (recorded on " (line_link(line)) ")" }
+                dt { "Key" } dd { (text(&d["key_label"])) }
+                dt { "Manifest SHA-256" } dd class="mono" { (text(&d["manifest_sha256"])) }
+                dt { "Source token" } dd { (text(&d["source"]["label"])) ", serial " span class="mono" { (text(&d["source"]["serial"])) } }
+                dt { "Proven by" } dd {
+                    @match p["by"].as_str() {
+                        Some("transcript") => {
+                            "the sealed transcript " span class="mono" { (text(&p["transcript"])) }
+                            " (SHA-256 " span class="mono" { (text(&p["sha256"])) }
+                            ", chain head " span class="mono" { (text(&p["chain_head"])) }
+                            ", signer " span class="mono" { (text(&p["signer_fingerprint"])) }
+                            "), whose token line records token " (text(&p["token_label"]))
+                            ", serial " span class="mono" { (text(&p["token_serial"])) }
+                        }
+                        Some("expected_kcv") => {
+                            "the check value " span class="mono" { (text(&p["value"])) }
+                            " given out of band; the source token is the manifest's claim"
+                        }
+                        _ => { span class="failed" { "nothing the transcript records" } }
+                    }
+                }
+                @match (restored, done) {
+                    (Some((rline, _)), Some(done)) => {
+                        dt { "Restored" } dd {
+                            (text(&key["label"])) " (" (text(&key["spec"])) ", id "
+                            span class="mono" { (text(&key["id"])) } ") on " (line_link(rline))
+                        }
+                        dt { "Check values matched" } dd class="mono" {
+                            @for (method, value) in done["matched"].as_object().cloned().unwrap_or_default() {
+                                (text(&value)) " (" (method) ") "
+                            }
+                            @if !done["expected"].is_null() { (text(&done["expected"])) " (--expect-kcv)" }
+                        }
+                    }
+                    _ => { dt { "Restored" } dd class="failed" { "nothing: the transcript records no restored line" } }
+                }
+            }
+        }
+    }
+}
+
 fn quorum_section(report: &Report) -> Markup {
     let Some((line, _)) = first(report, "approvals") else {
         return html! {
@@ -655,6 +712,7 @@ pub fn render(report: &Report, transcript: &Path) -> String {
                     nav aria-label="Sections" {
                         a href="#policy" { "Policy" } " · "
                         a href="#plan" { "Plan" } " · "
+                        @if first(report, "restore").is_some() { a href="#restore" { "Restore" } " · " }
                         a href="#quorum" { "Quorum" } " · "
                         a href="#timeline" { "Timeline" } " · "
                         a href="#checks" { "Checks" } " · "
@@ -664,6 +722,7 @@ pub fn render(report: &Report, transcript: &Path) -> String {
                 main {
                     (policy_section(report))
                     (plan_section(report))
+                    (restore_section(report))
                     (quorum_section(report))
                     (timeline_section(report))
                     (checks_section(report))

@@ -1,28 +1,45 @@
 //! `keyrite restore`: a backup made with `--provider pkcs11-backup` unwrapped inside the backup
-//! token, proven to be the same material by the key check values its manifest records.
+//! token, proven to be the same material by the key check values its manifest records, and
+//! recorded in a transcript sealed by the backup token's signer.
 //!
-//! [`load`] reads and checks the backup directory before any token is opened; [`run`] finds the
-//! backup key by its public key's fingerprint, unwraps, compares every check value the two
-//! tokens have in common, and checks the restored key's protections. Anything wrong after the
-//! key exists destroys it.
+//! [`load`] reads and checks the backup directory before any token is opened; [`Backup::proven`]
+//! then proves where it came from, still before any token is opened; [`run`] finds the backup
+//! key by its public key's fingerprint, unwraps, compares every check value the two tokens have
+//! in common (and the one given out of band), and checks the restored key's protections.
+//! Anything wrong after the key exists destroys it.
 //!
-//! The manifest is believed only as far as its provenance: before any token is opened, `keyrite
-//! restore` checks the directory against the sealed transcript of the run that wrote it
-//! ([`crate::verify::recorded_output`], over [`Backup::manifest_sha256`] and
-//! [`Backup::listing`]).
+//! The manifest is believed only as far as its provenance, which is one of two:
+//! - the sealed transcript of the run that wrote it ([`crate::verify::recorded_output`], over
+//!   [`Backup::manifest_sha256`] and [`Backup::listing`]), whose token line must name the
+//!   source token the manifest claims;
+//! - a check value given out of band (`--expect-kcv`), which the restored key must have. Anyone
+//!   who chooses the key finds one with a given 3-byte check value in about 2^24 tries, so where
+//!   the token computes the key's full check value (the SHA-256 of a secret key by
+//!   `C_DigestKey`, a key pair's public key SHA-256), only that is accepted.
+//!
+//! The restore is recorded, in a new transcript sealed by the backup token's signer: the token
+//! line, a `restore` line (the backup's files and their digests, the manifest's SHA-256, the
+//! provenance, the source token), fsynced before the token acts, then a `restored` line (the key
+//! and every check value matched) or a `failure` line, the finish line and the seal.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use cryptoki::object::ObjectHandle;
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 use sha2::{Digest as _, Sha256};
 
 use crate::hsm::Token;
 use crate::hsm::keys::{KcvMethod, KeyLabel, KeySpec};
 use crate::hsm::pair::PublicKey;
 use crate::kms::{self, WrappingAlgorithm, backup::WRAPPED};
+use crate::transcript::Transcript;
+use crate::verify::RecordedOutput;
 use crate::wrap::{TokenAccess, open_logged_in};
+
+/// Who writes the lines of a restore's transcript.
+const OPERATOR: &str = "keyrite restore";
 
 /// The most a backup manifest may hold.
 const MAX_MANIFEST: u64 = 1 << 20;
@@ -117,6 +134,50 @@ pub enum Error {
         /// The key kind.
         spec: KeySpec,
     },
+    /// The sealed record names another source token than the manifest claims.
+    #[error(
+        "the backup's manifest claims source token {:?} (serial {}), but the token line of {} records token {:?} (serial {})",
+        claimed.label, claimed.serial, transcript.display(), recorded.label, recorded.serial
+    )]
+    OtherSource {
+        /// The transcript.
+        transcript: PathBuf,
+        /// The source token the manifest claims.
+        claimed: Box<Source>,
+        /// The token the transcript records.
+        recorded: Box<Source>,
+    },
+    /// A 3-byte check value was given where a full one is needed.
+    #[error(
+        "--expect-kcv {value} is a 3-byte check value, which anyone who chooses the key matches in about 2^24 tries (seconds); {}, so only that proves the key, and nothing was left on the token",
+        if *pair { "a key pair's full check value is its public key's SHA-256 (spki-sha256)" } else { "this token computes the key's full check value, the SHA-256 of its value by C_DigestKey" }
+    )]
+    ShortExpectedKcv {
+        /// The value given.
+        value: String,
+        /// Whether the key is a key pair.
+        pair: bool,
+    },
+    /// The full check value given cannot be compared: the token computes none.
+    #[error(
+        "--expect-kcv gives a full SHA-256 check value, but this token computes none for the restored key ({why}), so it was destroyed"
+    )]
+    NoFullCheckValue {
+        /// Why the token gives none.
+        why: String,
+    },
+    /// The restored key does not have the check value given out of band.
+    #[error(
+        "the restored key's {method} check value is {actual}, not the {expected} given with --expect-kcv: it is not the key expected, so it was destroyed"
+    )]
+    ExpectedKcvMismatch {
+        /// The method compared.
+        method: String,
+        /// The value given.
+        expected: String,
+        /// The value the token gives (for a 3-byte value given: every one it gives).
+        actual: String,
+    },
     /// The restored key lacks a ceremony key's protections.
     #[error(
         "the restored key {label:?} is not protected as a ceremony key on this token (sensitive, extractable only by wrapping, of no other use, not modifiable), so it was destroyed"
@@ -141,14 +202,105 @@ struct BackupManifest {
     provider: String,
     algorithm: String,
     wrapping_key_sha256: String,
+    token: Source,
     key: ManifestKey,
     files: BTreeMap<String, String>,
+}
+
+/// The token a backup came from, as its manifest claims it.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct Source {
+    /// The token label.
+    pub label: String,
+    /// Its serial.
+    pub serial: String,
+}
+
+/// A check value given out of band (`--expect-kcv`): six hex digits (a 3-byte KCV) or 64 (a
+/// full check value: the SHA-256 of a secret key by `C_DigestKey`, a key pair's public key
+/// SHA-256).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExpectedKcv {
+    /// A 3-byte check value, lowercase.
+    Short(String),
+    /// A full check value, lowercase.
+    Full(String),
+}
+
+impl ExpectedKcv {
+    /// The value, lowercase hex.
+    pub fn value(&self) -> &str {
+        match self {
+            ExpectedKcv::Short(v) | ExpectedKcv::Full(v) => v,
+        }
+    }
+}
+
+impl Serialize for ExpectedKcv {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.value())
+    }
+}
+
+impl std::str::FromStr for ExpectedKcv {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let hex = s.bytes().all(|b| b.is_ascii_hexdigit());
+        match s.len() {
+            6 if hex => Ok(ExpectedKcv::Short(s.to_ascii_lowercase())),
+            64 if hex => Ok(ExpectedKcv::Full(s.to_ascii_lowercase())),
+            _ => Err(
+                "not a check value: give the 64 hex digits of the key's full check value (or, where the token computes none, the 6 of its KCV)"
+                    .to_owned(),
+            ),
+        }
+    }
+}
+
+/// What proves where a backup came from, as asked for.
+#[derive(Debug, Clone)]
+pub enum Proof {
+    /// The sealed transcript of the run that wrote it, and the public key (PEM) of the signer
+    /// the restorer trusts.
+    Recorded {
+        /// The transcript.
+        transcript: PathBuf,
+        /// The signer's public key.
+        signer: PathBuf,
+    },
+    /// A check value given out of band.
+    Expected(ExpectedKcv),
+}
+
+/// What proved where a backup came from, before any token was opened.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "by", rename_all = "snake_case")]
+pub enum Provenance {
+    /// The sealed transcript of the run that wrote it, whose token line is the source token the
+    /// manifest claims.
+    Transcript(RecordedOutput),
+    /// A check value given out of band, which the restored key must have.
+    ExpectedKcv {
+        /// The value.
+        value: ExpectedKcv,
+    },
+}
+
+/// Where the restore is recorded: a new transcript, sealed by this token's signer.
+#[derive(Debug, Clone)]
+pub struct RecordTo {
+    /// The transcript to create.
+    pub path: PathBuf,
+    /// The label of the backup token's signer.
+    pub signer_label: KeyLabel,
 }
 
 /// A backup directory, read and checked.
 #[derive(Debug)]
 pub struct Backup {
     dir: PathBuf,
+    source: Source,
     label: KeyLabel,
     id: Vec<u8>,
     spec: KeySpec,
@@ -340,6 +492,7 @@ pub fn load(dir: &Path, label: &KeyLabel) -> Result<Backup, Error> {
     };
     Ok(Backup {
         dir: dir.to_owned(),
+        source: m.token,
         label: label.clone(),
         id,
         spec,
@@ -364,10 +517,87 @@ impl Backup {
     pub fn listing(&self) -> &BTreeMap<String, String> {
         &self.listing
     }
+
+    /// The token the backup came from, as the manifest claims it.
+    pub fn source(&self) -> &Source {
+        &self.source
+    }
+
+    /// Proves where the backup came from, before any token is opened: with the sealed
+    /// transcript, the directory must be an output it records and its token line the source
+    /// token the manifest claims; with a check value given out of band, a key pair (whose full
+    /// check value, its public key's SHA-256, is always known) needs the full value.
+    pub fn proven(self, proof: Proof) -> Result<Proven, crate::Error> {
+        let provenance = match proof {
+            Proof::Recorded { transcript, signer } => {
+                let recorded = crate::verify::recorded_output(
+                    &transcript,
+                    &signer,
+                    &self.dir,
+                    &self.manifest_sha256,
+                    &self.listing,
+                )?;
+                if recorded.token_serial != self.source.serial
+                    || recorded.token_label != self.source.label
+                {
+                    return Err(Error::OtherSource {
+                        transcript,
+                        claimed: Box::new(self.source.clone()),
+                        recorded: Box::new(Source {
+                            label: recorded.token_label,
+                            serial: recorded.token_serial,
+                        }),
+                    }
+                    .into());
+                }
+                Provenance::Transcript(recorded)
+            }
+            Proof::Expected(ExpectedKcv::Short(value)) if self.spec.is_asymmetric() => {
+                return Err(Error::ShortExpectedKcv { value, pair: true }.into());
+            }
+            Proof::Expected(value) => Provenance::ExpectedKcv { value },
+        };
+        Ok(Proven {
+            backup: self,
+            provenance,
+        })
+    }
+}
+
+/// A backup whose provenance was proven: the only kind [`run`] restores.
+#[derive(Debug)]
+pub struct Proven {
+    backup: Backup,
+    provenance: Provenance,
+}
+
+impl Proven {
+    /// The check value given out of band, if that is the provenance.
+    fn expected(&self) -> Option<&ExpectedKcv> {
+        match &self.provenance {
+            Provenance::ExpectedKcv { value } => Some(value),
+            Provenance::Transcript(_) => None,
+        }
+    }
+
+    /// The `restore` line's data: the backup as read, and what proved it.
+    fn record(&self) -> serde_json::Value {
+        let b = &self.backup;
+        json!({
+            "backup": b.dir.display().to_string(),
+            "key_label": b.label,
+            "files": b.listing,
+            "manifest_sha256": b.manifest_sha256,
+            "source": b.source,
+            "algorithm": b.algorithm.name(),
+            "backup_key_sha256": b.backup_key_sha256,
+            "provenance": self.provenance,
+        })
+    }
 }
 
 /// A key restored into the backup token.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Restored {
     /// The key label.
     pub label: KeyLabel,
@@ -383,16 +613,117 @@ pub struct Restored {
     pub algorithm: &'static str,
     /// The check values the two tokens share, which matched.
     pub matched: BTreeMap<String, String>,
+    /// The key's full check value on this token: for a secret key the SHA-256 of its value by
+    /// `C_DigestKey`, for a key pair its public key's SHA-256; `None` where the token computes
+    /// none.
+    pub check_sha256: Option<String>,
+    /// The check value given with `--expect-kcv`, which the key has, if one was.
+    pub expected: Option<String>,
+    /// The token the backup came from, as the manifest claims it (with a transcript: as its
+    /// token line records it too).
+    pub source: Source,
+    /// What proved where the backup came from.
+    pub provenance: Provenance,
+    /// The sealed transcript of this restore.
+    pub record: PathBuf,
     /// The key's check value on this token, as `keys list` and `rewrap --expect-kcv` use it.
     pub kcv: String,
     /// Its method.
     pub kcv_method: String,
 }
 
-/// Restores a backup into the token: see the module documentation.
-pub fn run(backup: Backup, access: &TokenAccess) -> Result<Restored, crate::Error> {
-    let (_module, token) = open_logged_in(access)?;
-    token.check_label_free(&backup.label)?;
+/// Restores a proven backup into the token and records it: see the module documentation. A
+/// restore that fails is recorded as failed, and leaves the token as it was.
+pub fn run(
+    proven: Proven,
+    access: &TokenAccess,
+    record: &RecordTo,
+) -> Result<Restored, crate::Error> {
+    if std::fs::symlink_metadata(&record.path).is_ok() {
+        return Err(crate::transcript::Error::Exists {
+            path: record.path.clone(),
+        }
+        .into());
+    }
+    let (module, token) = open_logged_in(access)?;
+    let signer_fp = token
+        .signer_public_key(&record.signer_label)?
+        .fingerprint()?;
+    token.check_label_free(&proven.backup.label)?;
+    let mut t = Transcript::create(&record.path)?;
+    crate::ceremony::token_line(
+        &mut t,
+        &token,
+        &module,
+        OPERATOR,
+        &record.signer_label,
+        &signer_fp,
+    )?;
+    // Durable before the token acts.
+    t.append("restore", OPERATOR, proven.record())?;
+    let result = unwrap_proven(&token, &proven, &record.path);
+    let recorded = match &result {
+        Ok((_, restored)) => t
+            .append_unsynced(
+                "restored",
+                OPERATOR,
+                json!({
+                    "key": {
+                        "label": restored.label,
+                        "id": restored.id,
+                        "spec": restored.spec,
+                        "kcv": restored.kcv,
+                        "kcv_method": restored.kcv_method,
+                    },
+                    "matched": restored.matched,
+                    "check_sha256": restored.check_sha256,
+                    "expected": restored.expected,
+                }),
+            )
+            .and_then(|()| {
+                t.append(
+                    "finish",
+                    OPERATOR,
+                    json!({"outcome": "completed", "failure": null, "keys": [{"label": restored.label, "kcv": restored.kcv, "fate": "restored"}]}),
+                )
+            }),
+        Err(e) => t
+            .append(
+                "failure",
+                OPERATOR,
+                json!({"action": "restore", "error": e.to_string()}),
+            )
+            .and_then(|()| {
+                t.append(
+                    "finish",
+                    OPERATOR,
+                    json!({"outcome": "failed", "failure": {"error": e.to_string()}, "keys": []}),
+                )
+            }),
+    };
+    let sealed = recorded.map_err(crate::Error::from).and_then(|()| {
+        let signature = token.sign_digest(&record.signer_label, &t.head())?;
+        Ok(t.seal(&signer_fp, &signature)?)
+    });
+    match (result, sealed) {
+        (Ok((_, restored)), Ok(_)) => Ok(restored),
+        // A restore its record does not seal is not kept.
+        (Ok((handle, _)), Err(e)) => {
+            token.destroy_key(handle)?;
+            Err(e)
+        }
+        (Err(e), _) => Err(e),
+    }
+}
+
+/// Unwraps the backup inside the token and proves the key: the key's handle and what was
+/// restored. Anything wrong after the key exists destroys it.
+fn unwrap_proven(
+    token: &Token,
+    proven: &Proven,
+    record: &Path,
+) -> Result<(ObjectHandle, Restored), crate::Error> {
+    let backup = &proven.backup;
     let (private, backup_key) = token.backup_private_key(&backup.backup_key_sha256)?;
     let modulus_len = backup_key.modulus_len();
     let bits = backup_key.spec().bits();
@@ -433,13 +764,13 @@ pub fn run(backup: Backup, access: &TokenAccess) -> Result<Restored, crate::Erro
         backup.spec,
     )?;
     if let Some(public) = &backup.public_key {
-        if let Err(e) = store_public_key(&token, handle, &backup, public) {
+        if let Err(e) = store_public_key(token, handle, backup, public) {
             token.destroy_key(handle)?;
             return Err(e);
         }
     }
-    match prove(&token, handle, &backup) {
-        Ok(restored) => Ok(restored),
+    match prove(token, handle, proven, record) {
+        Ok(restored) => Ok((handle, restored)),
         Err(e) => {
             token.destroy_key(handle)?;
             Err(e)
@@ -479,8 +810,15 @@ fn store_public_key(
     Ok(())
 }
 
-/// Compares the restored key's check values with the backup's and checks its protections.
-fn prove(token: &Token, handle: ObjectHandle, backup: &Backup) -> Result<Restored, crate::Error> {
+/// Compares the restored key's check values with the backup's and with the one given out of
+/// band, and checks its protections.
+fn prove(
+    token: &Token,
+    handle: ObjectHandle,
+    proven: &Proven,
+    record: &Path,
+) -> Result<Restored, crate::Error> {
+    let backup = &proven.backup;
     let (values, why) = token.check_values(handle, backup.spec.key_type())?;
     let mut matched = BTreeMap::new();
     for kcv in &values {
@@ -516,6 +854,56 @@ fn prove(token: &Token, handle: ObjectHandle, backup: &Backup) -> Result<Restore
         }
         .into());
     };
+    let check_sha256 = if backup.spec.is_asymmetric() {
+        values
+            .iter()
+            .find(|k| k.method == KcvMethod::SpkiSha256)
+            .map(|k| k.value.clone())
+            .ok_or_else(|| why.clone())
+    } else {
+        token.full_check_value(handle)
+    };
+    let expected = proven.expected();
+    match (expected, &check_sha256) {
+        (None, _) => {}
+        (Some(ExpectedKcv::Full(value)), Ok(actual)) if value == actual => {}
+        (Some(ExpectedKcv::Full(value)), Ok(actual)) => {
+            return Err(Error::ExpectedKcvMismatch {
+                method: if backup.spec.is_asymmetric() {
+                    KcvMethod::SpkiSha256.name().to_owned()
+                } else {
+                    "full SHA-256 (C_DigestKey)".to_owned()
+                },
+                expected: value.clone(),
+                actual: actual.clone(),
+            }
+            .into());
+        }
+        (Some(ExpectedKcv::Full(_)), Err(why)) => {
+            return Err(Error::NoFullCheckValue { why: why.clone() }.into());
+        }
+        (Some(ExpectedKcv::Short(value)), Ok(_)) => {
+            return Err(Error::ShortExpectedKcv {
+                value: value.clone(),
+                pair: false,
+            }
+            .into());
+        }
+        (Some(ExpectedKcv::Short(value)), Err(_)) => {
+            if !values.iter().any(|k| k.value == *value) {
+                return Err(Error::ExpectedKcvMismatch {
+                    method: "3-byte".to_owned(),
+                    expected: value.clone(),
+                    actual: values
+                        .iter()
+                        .map(|k| k.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                }
+                .into());
+            }
+        }
+    }
     let (_, info) = token.key(&backup.label)?;
     if !info.is_ceremony_key() || !info.may_be(backup.spec) {
         return Err(Error::Unprotected {
@@ -532,6 +920,11 @@ fn prove(token: &Token, handle: ObjectHandle, backup: &Backup) -> Result<Restore
         token_serial: description.serial.clone(),
         algorithm: backup.algorithm.name(),
         matched,
+        check_sha256: check_sha256.ok(),
+        expected: expected.map(|e| e.value().to_owned()),
+        source: backup.source.clone(),
+        provenance: proven.provenance.clone(),
+        record: record.to_owned(),
         kcv: first.value.clone(),
         kcv_method: first.method.name().to_owned(),
     })

@@ -131,6 +131,9 @@ pub struct Report {
     /// The SHA-256 (hex) of the `--signer` key's SubjectPublicKeyInfo DER (for reports).
     #[serde(skip)]
     pub signer_fingerprint: String,
+    /// The SHA-256 (hex) of the transcript's bytes, as read and verified.
+    #[serde(skip)]
+    pub sha256: String,
 }
 
 /// What the auditor supplies.
@@ -1241,7 +1244,7 @@ impl StepsRun {
 }
 
 /// The step names keyrite records; a line under any other name is refused.
-pub const KNOWN_STEPS: [&str; 22] = [
+pub const KNOWN_STEPS: [&str; 24] = [
     "policy",
     "plan",
     "approvals",
@@ -1264,6 +1267,8 @@ pub const KNOWN_STEPS: [&str; 22] = [
     "seal",
     "witness",
     "request",
+    "restore",
+    "restored",
 ];
 
 /// Whether a resume line's data names the interrupted record by its SHA-256 (64 hex digits).
@@ -1276,7 +1281,9 @@ fn names_a_record(data: &Value) -> bool {
 /// The structure check, fed line by line: only known step names; at most one finish line, and
 /// nothing but the seal after it; a failure line if and only if the finish says `failed`;
 /// `resumed` lines only after a `resume` line that names the interrupted record by its SHA-256,
-/// and only for a generated key (a resume re-does every wrap).
+/// and only for a generated key (a resume re-does every wrap); a `restored` line only after the
+/// `restore` line of the same key, one for one, and a completed finish only once every restore
+/// line has its restored line.
 struct Structure {
     /// The first problem found, and its line.
     broken: Option<(String, usize)>,
@@ -1288,6 +1295,8 @@ struct Structure {
     resume: Option<usize>,
     /// The line before, if it is a finish line.
     after_finish: Option<usize>,
+    /// The restore line no restored line has answered yet, and the key label it restores.
+    restoring: Option<(usize, Value)>,
 }
 
 impl Structure {
@@ -1298,12 +1307,17 @@ impl Structure {
             failure: None,
             resume: None,
             after_finish: None,
+            restoring: None,
         }
     }
 
     /// Whether a line of `step` must be fed with its data.
     fn wants(&self, step: &str) -> bool {
-        self.broken.is_none() && matches!(step, "finish" | "resume" | "resumed")
+        self.broken.is_none()
+            && matches!(
+                step,
+                "finish" | "resume" | "resumed" | "restore" | "restored"
+            )
     }
 
     fn feed(&mut self, line: usize, step: &str, data: Option<&Value>) {
@@ -1324,6 +1338,11 @@ impl Structure {
             "resume" if names_a_record(data.unwrap_or(&Value::Null)) => {
                 self.resume.get_or_insert(line);
             }
+            "restore" => {
+                let label = data.map_or(Value::Null, |d| d["key_label"].clone());
+                self.restoring = Some((line, label));
+            }
+            "restored" => self.restoring = None,
             _ => {}
         }
     }
@@ -1353,6 +1372,19 @@ impl Structure {
                 "a resumed line with data.action {}: a resume carries over only generated keys and re-does every wrap",
                 data["action"]
             )),
+            "restore" => self.restoring.as_ref().map(|(first, _)| {
+                format!("a second restore line before the restored line of the first (line {first})")
+            }),
+            "restored" => match &self.restoring {
+                None => Some("a restored line without a restore line before it".to_owned()),
+                Some((first, label)) if data["key"]["label"] != *label || !label.is_string() => {
+                    Some(format!(
+                        "a restored line for key {}, but the restore line (line {first}) restores {label}",
+                        data["key"]["label"]
+                    ))
+                }
+                Some(_) => None,
+            },
             _ => None,
         }
     }
@@ -1380,9 +1412,19 @@ impl Structure {
                 "the finish line says \"failed\", but no failure line records why",
                 Some(*line),
             ),
+            (Some((line, outcome)), _) if outcome == "completed" && self.restoring.is_some() => {
+                failed(
+                    name,
+                    format!(
+                        "the finish line says \"completed\", but the restore line (line {}) has no restored line",
+                        self.restoring.as_ref().map_or(0, |(l, _)| *l)
+                    ),
+                    Some(*line),
+                )
+            }
             _ => passed(
                 name,
-                "known steps only; one finish line, consistent with the failure lines, before the seal; resumed keys under a resume line",
+                "known steps only; one finish line, consistent with the failure lines, before the seal; resumed keys under a resume line; each restore answered by its restored line",
             ),
         }
     }
@@ -1812,7 +1854,7 @@ pub fn verify_open(file: std::fs::File, inputs: &Inputs) -> Result<Report, Error
     // One thread reads the lines and hashes them while this one checks them: each byte is
     // hashed once, beside the parsing rather than before it.
     let mut last = Vec::new();
-    let cut_short = std::thread::scope(|scope| {
+    let (cut_short, sha256) = std::thread::scope(|scope| {
         let (batches, received) = std::sync::mpsc::sync_channel::<Batch>(4);
         let reader = scope.spawn(|| read_batches(file, &inputs.transcript, batches));
         for batch in received {
@@ -1831,7 +1873,7 @@ pub fn verify_open(file: std::fs::File, inputs: &Inputs) -> Result<Report, Error
             })
         })
     })?;
-    Ok(stream.finish(cut_short, &last, &signer, policy))
+    Ok(stream.finish(cut_short, &last, &signer, policy, sha256))
 }
 
 /// Complete lines read from a transcript: their bytes, and where each line is (without its
@@ -1854,12 +1896,13 @@ impl Batch {
 }
 
 /// Reads the transcript's lines, hashes each, and sends them in batches; returns whether the
-/// file ends inside a line (which is not sent). A line may hold at most 16 MiB.
+/// file ends inside a line (which is not sent), and the SHA-256 (hex) of every byte read. A
+/// line may hold at most 16 MiB.
 fn read_batches(
     file: std::fs::File,
     path: &Path,
     batches: std::sync::mpsc::SyncSender<Batch>,
-) -> Result<bool, Error> {
+) -> Result<(bool, String), Error> {
     use std::io::{BufRead as _, Read as _};
     let read_err = |reason: String| Error::Read {
         path: path.to_path_buf(),
@@ -1869,12 +1912,14 @@ fn read_batches(
     let mut reader = std::io::BufReader::with_capacity(1 << 20, file);
     let mut batch = Batch::new();
     let mut count = 0;
+    let mut file_digest = Sha256::new();
     let cut_short = loop {
         let start = batch.bytes.len();
         let n = (&mut reader)
             .take(limit + 1)
             .read_until(b'\n', &mut batch.bytes)
             .map_err(|e| read_err(e.to_string()))?;
+        file_digest.update(&batch.bytes[start..]);
         if n == 0 {
             break false;
         }
@@ -1889,7 +1934,7 @@ fn read_batches(
                     .send(std::mem::replace(&mut batch, Batch::new()))
                     .is_err()
                 {
-                    return Ok(false);
+                    return Ok((false, String::new()));
                 }
             }
         } else if n as u64 > limit {
@@ -1907,7 +1952,7 @@ fn read_batches(
         // As above: a send fails only if the checking thread has gone.
         let _ = batches.send(batch);
     }
-    Ok(cut_short)
+    Ok((cut_short, hex::encode(file_digest.finalize())))
 }
 
 /// Verifies the transcript `bytes` once [`verify`] has read its inputs: under `signer`, with
@@ -1928,7 +1973,8 @@ pub fn verify_transcript(
         stream.line(line, Sha256::digest(line).into());
     }
     let last = lines.last().copied().unwrap_or_default();
-    stream.finish(cut_short, last, signer, policy)
+    let sha256 = hex::encode(Sha256::digest(bytes));
+    stream.finish(cut_short, last, signer, policy, sha256)
 }
 
 /// One pass over a transcript's lines: the chain checked, what the other checks need kept, and
@@ -2023,6 +2069,7 @@ impl<'a> Stream<'a> {
         last_line: &[u8],
         signer: &Signer,
         policy: Option<Policy>,
+        sha256: String,
     ) -> Report {
         let Stream {
             plan_file,
@@ -2136,6 +2183,7 @@ impl<'a> Stream<'a> {
             last_line: last_line.to_vec(),
             policy,
             signer_fingerprint: signer_fp,
+            sha256,
         }
     }
 }
@@ -2179,20 +2227,37 @@ fn verified(transcript: &Path, signer: &Path) -> Result<Report, crate::Error> {
     Ok(report)
 }
 
+/// The sealed record an output directory was found in, as [`recorded_output`] checked it.
+#[derive(Debug, Clone, Serialize)]
+pub struct RecordedOutput {
+    /// The transcript.
+    pub transcript: PathBuf,
+    /// The SHA-256 (hex) of its bytes, as verified.
+    pub sha256: String,
+    /// The chain head its seal signs (the seal line's `prev`).
+    pub chain_head: String,
+    /// The SHA-256 (hex) of the SubjectPublicKeyInfo of the signer that sealed it.
+    pub signer_fingerprint: String,
+    /// The label of the token that ran it, as its token line records it.
+    pub token_label: String,
+    /// That token's serial, as its token line records it.
+    pub token_serial: String,
+}
+
 /// Checks that the output directory `dir`, whose `manifest.json` was read with the SHA-256
 /// `manifest_sha256` and which held the files `found` (name to SHA-256, hex), is one an earlier
 /// transcript records as written: `transcript` verifies under `signer`, one of its
 /// `wrapped`/`rewrapped` lines records that manifest, and `found` is exactly the files that line
 /// records, with their digests. A directory anyone
 /// assembled — their own key wrapped under the same public key, with a manifest to match — is in
-/// no sealed record.
+/// no sealed record. Returns the record, with the token its token line names.
 pub fn recorded_output(
     transcript: &Path,
     signer: &Path,
     dir: &Path,
     manifest_sha256: &str,
     found: &BTreeMap<String, String>,
-) -> Result<(), crate::Error> {
+) -> Result<RecordedOutput, crate::Error> {
     let report = verified(transcript, signer)?;
     let refuse = |reason: String| Error::NotRecorded {
         dir: dir.to_path_buf(),
@@ -2221,7 +2286,28 @@ pub fn recorded_output(
     if let Some(extra) = found.keys().find(|name| !recorded.contains_key(*name)) {
         return Err(refuse(format!("{extra} is in no record of this output")).into());
     }
-    Ok(())
+    let token = report
+        .lines
+        .iter()
+        .flatten()
+        .find(|l| l.get("step").and_then(Value::as_str) == Some("token"))
+        .map(|l| field(l, "data"))
+        .ok_or_else(|| refuse("it records no token line".to_owned()))?;
+    let text = |v: &Value| v.as_str().unwrap_or_default().to_owned();
+    let chain_head = report
+        .seal_line
+        .as_deref()
+        .and_then(parse_line)
+        .map(|seal| text(field(&seal, "prev")))
+        .unwrap_or_default();
+    Ok(RecordedOutput {
+        transcript: transcript.to_path_buf(),
+        sha256: report.sha256.clone(),
+        chain_head,
+        signer_fingerprint: report.signer_fingerprint.clone(),
+        token_label: text(&token["label"]),
+        token_serial: text(&token["serial"]),
+    })
 }
 
 /// The KCV an earlier transcript recorded for `label`, after verifying that transcript: it must

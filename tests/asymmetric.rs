@@ -15,6 +15,7 @@ use std::path::Path;
 use std::process::Command;
 
 use base64::Engine as _;
+use common::backup::{self, Proof, Record, backup_command, backup_key_for_pairs};
 use common::*;
 use serde_json::{Value, json};
 
@@ -835,32 +836,8 @@ fn only_rfc5915_encodings_of_ec_keys_leave_the_token() {
 fn a_key_pair_backed_up_and_restored_on_a_second_token() {
     let src = TestToken::kryoptic("ceremony");
     let dst = TestToken::kryoptic("backup");
-    let created = run(dst
-        .keyrite()
-        .args(["token", "backup-key", "create", "--label", "backup-2026"])
-        .args(["--for-key-pairs", "--policy"])
-        .arg(common::ceremony::policy_accepting_backup_oracle(
-            dst.dir.path(),
-        ))
-        .args(["--pin-env", PIN_ENV]));
-    assert!(
-        created.status.success(),
-        "{}",
-        String::from_utf8_lossy(&created.stderr)
-    );
-    let backup_pem = src.path("backup-2026.pem");
-    std::fs::write(&backup_pem, &created.stdout).unwrap();
-    let made = run(src
-        .keyrite()
-        .args(["token", "signer", "create", "--label", "ceremony-signer"])
-        .args(["--pin-env", PIN_ENV]));
-    assert!(
-        made.status.success(),
-        "{}",
-        String::from_utf8_lossy(&made.stderr)
-    );
-    let signer = src.path("signer.pem");
-    std::fs::write(&signer, &made.stdout).unwrap();
+    let (backup_pem, _) = backup_key_for_pairs(&dst);
+    let signer = backup::signer(&src, backup::SIGNER);
 
     let kms = Kms::new(src.dir.path(), 3072);
     let aws = aws_params(&src, &kms, "aws.json");
@@ -877,16 +854,15 @@ fn a_key_pair_backed_up_and_restored_on_a_second_token() {
         // signer seals.
         let backup = dst.path(&format!("{label}-backup"));
         let transcript = src.path(&format!("{label}-backup.jsonl"));
-        let backed_up = run(src
-            .keyrite()
-            .args(["wrap", "--provider", "pkcs11-backup", "--params"])
-            .arg(&backup_pem)
-            .args(args)
-            .args(["--key-label", &label, "--out"])
-            .arg(&backup)
-            .arg("--transcript")
-            .arg(&transcript)
-            .args(["--signer-label", "ceremony-signer", "--pin-env", PIN_ENV]));
+        let backed_up = run(&mut backup_command(
+            &src,
+            &backup_pem,
+            "RSA_AES_KEY_WRAP_SHA_256",
+            &label,
+            spec,
+            &backup,
+            &transcript,
+        ));
         if spec.starts_with("EC") {
             // No token here reports the public key of an EC key it unwrapped, so nothing could
             // prove a restore: EC keys are not backed up, and the refusal comes first.
@@ -936,16 +912,19 @@ fn a_key_pair_backed_up_and_restored_on_a_second_token() {
         );
         assert_eq!(openssl_fingerprint(&backup.join("public.pem")), fingerprint);
 
+        let record = Record {
+            transcript: transcript.clone(),
+            signer: signer.clone(),
+        };
         let restore = |dir: &Path| {
-            run(dst
-                .keyrite()
-                .args(["restore", "--backup"])
-                .arg(dir)
-                .arg("--transcript")
-                .arg(&transcript)
-                .arg("--signer")
-                .arg(&signer)
-                .args(["--key-label", &label, "--json", "--pin-env", PIN_ENV]))
+            backup::restore(
+                &dst,
+                dir,
+                &label,
+                Proof::Record(&record),
+                &["--json", "--pin-env", PIN_ENV],
+            )
+            .out
         };
 
         // A public.pem that is another key's, with the manifest made to agree, is refused before
@@ -994,16 +973,19 @@ fn a_key_pair_backed_up_and_restored_on_a_second_token() {
             serde_json::to_vec(&em).unwrap(),
         )
         .unwrap();
-        let out = run(dst
-            .keyrite()
-            .env("KEYRITE_PKCS11_MODULE", "/nonexistent/libpkcs11.so")
-            .args(["restore", "--backup"])
-            .arg(&ec_claim)
-            .arg("--transcript")
-            .arg(&transcript)
-            .arg("--signer")
-            .arg(&signer)
-            .args(["--key-label", &label, "--pin-env", PIN_ENV]));
+        let out = backup::restore(
+            &dst,
+            &ec_claim,
+            &label,
+            Proof::Record(&record),
+            &[
+                "--module",
+                "/nonexistent/libpkcs11.so",
+                "--pin-env",
+                PIN_ENV,
+            ],
+        )
+        .out;
         assert_eq!(out.status.code(), Some(1));
         assert_refused(
             &out.stderr,

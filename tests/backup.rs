@@ -6,9 +6,11 @@
 
 mod common;
 
+use common::backup::{Proof, Record, backup_key, plan_step, recorded_backup, restore};
+use common::verifiers::VERIFIERS;
 use common::*;
 use serde_json::{Value, json};
-use std::path::{Path, PathBuf};
+use sha2::Digest as _;
 
 const ARN_2: &str = "arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
 
@@ -37,86 +39,6 @@ fn aws_material(token: &TestToken, args: &[&str], arn: &str, out: &str) -> Vec<u
     run_ok(&mut cmd);
     let wrapped = std::fs::read(token.path(out).join("EncryptedKeyMaterial.bin")).unwrap();
     kms.unwrap_rsa_crate(&wrapped, "RSAES_OAEP_SHA_1")
-}
-
-/// `token backup-key create` on `dst`: the PEM's path, and what it said on standard error.
-fn backup_key(dst: &TestToken) -> (std::path::PathBuf, String) {
-    let out = run(dst.keyrite().args([
-        "token",
-        "backup-key",
-        "create",
-        "--label",
-        "backup-2026",
-        "--pin-env",
-        PIN_ENV,
-    ]));
-    let stderr = String::from_utf8(out.stderr).unwrap();
-    assert!(out.status.success(), "{stderr}");
-    let pem = dst.path("backup-2026.pem");
-    std::fs::write(&pem, &out.stdout).unwrap();
-    (pem, stderr)
-}
-
-/// The sealed transcript of a recorded backup and the PEM of the signer that sealed it.
-struct Record {
-    transcript: PathBuf,
-    signer: PathBuf,
-}
-
-/// `keyrite restore` of `dir` (relative to `token`'s directory) for `label`, with the record of
-/// the run that made it.
-fn restore(
-    token: &TestToken,
-    dir: &str,
-    label: &str,
-    record: &Record,
-    extra: &[&str],
-) -> std::process::Output {
-    run(token
-        .keyrite()
-        .args(["restore", "--backup", dir, "--key-label", label])
-        .arg("--transcript")
-        .arg(&record.transcript)
-        .arg("--signer")
-        .arg(&record.signer)
-        .args(extra))
-}
-
-/// A recorded backup: a signer "ceremony-signer" made on `src`, then `keyrite wrap --provider
-/// pkcs11-backup --transcript` there, generating `label` and writing its backup to `out` under
-/// `pem`, in a transcript sealed by that signer.
-fn recorded_backup(
-    src: &TestToken,
-    pem: &Path,
-    algorithm: &str,
-    label: &str,
-    spec: &str,
-    out: &Path,
-) -> Record {
-    let signer = src.path("signer.pem");
-    let made = run(src
-        .keyrite()
-        .args(["token", "signer", "create", "--label", "ceremony-signer"])
-        .args(["--pin-env", PIN_ENV]));
-    assert!(
-        made.status.success(),
-        "{}",
-        String::from_utf8_lossy(&made.stderr)
-    );
-    std::fs::write(&signer, &made.stdout).unwrap();
-    let transcript = src.path(&format!("{label}-backup.jsonl"));
-    run_ok(
-        src.keyrite()
-            .args(["wrap", "--provider", "pkcs11-backup", "--params"])
-            .arg(pem)
-            .args(["--algorithm", algorithm, "--key-label", label])
-            .args(["--key-spec", spec, "--out"])
-            .arg(out)
-            .arg("--transcript")
-            .arg(&transcript)
-            .args(["--signer-label", "ceremony-signer", "--pin-env", PIN_ENV]),
-    );
-    Record { transcript, signer }
 }
 
 fn secret_keys(token: &TestToken) -> Vec<Value> {
@@ -191,7 +113,14 @@ fn round_trip(src: &TestToken, dst: &TestToken, algorithm: &str, spec: &str) {
         *v = Value::from("000000");
     }
     write_json(&forged, "manifest.json", &m);
-    let out = restore(dst, "forged", "payments", &record, &["--pin-env", PIN_ENV]);
+    let out = restore(
+        dst,
+        "forged",
+        "payments",
+        Proof::Record(&record),
+        &["--pin-env", PIN_ENV],
+    )
+    .out;
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(
         String::from_utf8(out.stderr).unwrap(),
@@ -208,22 +137,41 @@ fn round_trip(src: &TestToken, dst: &TestToken, algorithm: &str, spec: &str) {
         "nothing left on the backup token"
     );
 
-    // The real restore.
-    let restored: Value = serde_json::from_slice(
-        &restore(
-            dst,
-            "backup",
-            "payments",
-            &record,
-            &["--json", "--pin-env", PIN_ENV],
-        )
-        .stdout,
-    )
-    .unwrap();
+    // The real restore, recorded on the backup token; the record verifies in the three
+    // verifiers (without a policy: nothing approves a restore by quorum).
+    let done = restore(
+        dst,
+        "backup",
+        "payments",
+        Proof::Record(&record),
+        &["--json", "--pin-env", PIN_ENV],
+    );
+    let restored: Value = serde_json::from_slice(&done.out.stdout).unwrap();
     assert_eq!(
         restored["id"], listed["id"],
         "the same CKA_ID on both tokens"
     );
+    assert_eq!(
+        restored["check_sha256"],
+        hex::encode(sha2::Sha256::digest(&original)).as_str(),
+        "the full check value is the SHA-256 of the material the KMS receives"
+    );
+    assert_eq!(restored["record"], done.record.to_str().unwrap());
+    for (name, out) in VERIFIERS.iter().zip(common::verifiers::verifiers(
+        &done.record,
+        &done.signer,
+        None,
+        None,
+        &[],
+    )) {
+        assert_eq!(
+            out.status.code(),
+            Some(4),
+            "{name}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
     assert!(
         restored["matched"]
             .as_object()
@@ -273,9 +221,17 @@ fn round_trip(src: &TestToken, dst: &TestToken, algorithm: &str, spec: &str) {
     );
     assert_eq!(again, original, "the restored key is the same material");
 
-    // A second restore of the same backup is refused: the label is taken.
-    let out = restore(dst, "backup", "payments", &record, &["--pin-env", PIN_ENV]);
-    assert_eq!(out.status.code(), Some(1));
+    // A second restore of the same backup is refused before anything is recorded: the label is
+    // taken.
+    let again = restore(
+        dst,
+        "backup",
+        "payments",
+        Proof::Record(&record),
+        &["--pin-env", PIN_ENV],
+    );
+    assert_eq!(again.out.status.code(), Some(1));
+    assert!(!again.record.exists());
     assert_eq!(secret_keys(dst).len(), 1);
 }
 
@@ -339,13 +295,32 @@ fn softhsm_refuses_a_sha256_backup_and_says_so_beforehand() {
         "AES_256",
         &dst.path("backup"),
     );
-    let out = restore(&dst, "backup", "payments", &record, &["--pin-env", PIN_ENV]);
+    let failed = restore(
+        &dst,
+        "backup",
+        "payments",
+        Proof::Record(&record),
+        &["--pin-env", PIN_ENV],
+    );
     assert_refused(
-        &out.stderr,
+        &failed.out.stderr,
         "keyrite: C_UnwrapKey of the key (CKM_RSA_PKCS_OAEP, RSAES_OAEP_SHA_256) failed: C_UnwrapKey returned CKR_ARGUMENTS_BAD\n",
         "SHA-256 backup on SoftHSM2",
     );
     assert!(secret_keys(&dst).is_empty());
+    // The failed restore is recorded as failed and sealed: each verifier says so (exit 3).
+    let lines: Vec<Value> = std::fs::read_to_string(&failed.record)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let steps: Vec<&str> = lines.iter().map(|l| l["step"].as_str().unwrap()).collect();
+    assert_eq!(steps, ["token", "restore", "failure", "finish", "seal"]);
+    assert_eq!(lines[3]["data"]["outcome"], "failed");
+    assert_eq!(
+        common::verifiers::verifier_codes(&failed.record, &failed.signer, None, None),
+        [3, 3, 3]
+    );
 }
 
 /// The backup file is standard RSA-OAEP: with a backup key made by openssl, Python
@@ -403,9 +378,10 @@ fn the_backup_is_rsa_oaep_and_restore_checks_the_directory_first() {
             &src,
             dir,
             label,
-            &record,
+            Proof::Record(&record),
             &["--module", "/nonexistent/module.so"],
-        );
+        )
+        .out;
         assert_eq!(out.status.code(), Some(1));
         String::from_utf8(out.stderr)
             .unwrap()
@@ -444,10 +420,12 @@ fn a_ceremony_backs_up_its_key_and_the_backup_restores() {
     c.write_policy(2);
     c.write_plan("payments", "RSAES_OAEP_SHA_1");
     let mut plan = std::fs::read_to_string(c.dir().join("plan.toml")).unwrap();
-    plan.push_str(
-        "\n[[steps]]\naction = \"wrap\"\nkey_label = \"payments\"\nprovider = \"pkcs11-backup\"\n\
-         params = \"params/backup-2026.pem\"\nalgorithm = \"RSAES_OAEP_SHA_1\"\nout = \"payments-backup\"\n",
-    );
+    plan.push_str(&plan_step(
+        "payments",
+        "params/backup-2026.pem",
+        "RSAES_OAEP_SHA_1",
+        "payments-backup",
+    ));
     std::fs::write(c.dir().join("plan.toml"), plan).unwrap();
     c.run_approved("t.jsonl");
     c.assert_verifies("t.jsonl");
@@ -455,14 +433,15 @@ fn a_ceremony_backs_up_its_key_and_the_backup_restores() {
     let backup = c.dir().join("payments-backup");
     let out = restore(
         &dst,
-        backup.to_str().unwrap(),
+        &backup,
         "payments",
-        &Record {
+        Proof::Record(&Record {
             transcript: c.dir().join("t.jsonl"),
             signer: c.signer_pem.clone(),
-        },
+        }),
         &["--json", "--pin-env", PIN_ENV],
-    );
+    )
+    .out;
     let restored: Value = serde_json::from_slice(&out.stdout).unwrap();
     let wrapped =
         std::fs::read(c.dir().join("payments-us-east-1/EncryptedKeyMaterial.bin")).unwrap();
@@ -488,7 +467,7 @@ fn a_swapped_backup_public_key_is_refused(dst: TestToken) {
     let record = recorded_backup(
         &src,
         &pem,
-        "RSA_AES_KEY_WRAP_SHA_1",
+        "RSAES_OAEP_SHA_1",
         "payments",
         "AES_256",
         &backup,
@@ -561,9 +540,10 @@ fn a_swapped_backup_public_key_is_refused(dst: TestToken) {
         &dst,
         "backup",
         "payments",
-        &record,
+        Proof::Record(&record),
         &["--json", "--pin-env", PIN_ENV],
-    );
+    )
+    .out;
     assert!(
         out.status.success(),
         "{}",

@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use base64::Engine as _;
+use common::backup::{self, Proof, Record, backup_command, restore_command};
 use common::ceremony::Ceremony;
 use common::*;
 
@@ -194,7 +195,8 @@ fn no_pin_share_or_key_material_in_anything_keyrite_writes() {
         .args(["--label", "kms-trusted", "--so-pin-env", "SO_PIN_FOR_TEST"]),
     );
 
-    // A backup into a second token and its restore.
+    // A backup into a second token and its restore, recorded there.
+    backup::signer(&backup, backup::RESTORE_SIGNER);
     let pem = record(
         "backup-key create",
         backup.keyrite().args([
@@ -210,39 +212,29 @@ fn no_pin_share_or_key_material_in_anything_keyrite_writes() {
     std::fs::write(dir.join("bk.pem"), &pem.stdout).unwrap();
     record(
         "recorded wrap to backup",
-        k().args([
-            "wrap",
-            "--provider",
-            "pkcs11-backup",
-            "--params",
-            "bk.pem",
-            "--transcript",
-            "bk.jsonl",
-            "--signer-label",
-            "ceremony-signer",
-        ])
-        .args([
-            "--algorithm",
+        &mut backup_command(
+            &c.token,
+            &dir.join("bk.pem"),
             "RSAES_OAEP_SHA_1",
-            "--key-label",
             "fourth",
-            "--out",
-            "bk-out",
-        ])
-        .args(["--pin-env", PIN_ENV]),
+            "AES_256",
+            &dir.join("bk-out"),
+            &dir.join("bk.jsonl"),
+        ),
     );
     let restored = record(
         "restore",
-        backup
-            .keyrite()
-            .arg("restore")
-            .arg("--backup")
-            .arg(dir.join("bk-out"))
-            .arg("--transcript")
-            .arg(dir.join("bk.jsonl"))
-            .arg("--signer")
-            .arg(dir.join("signer.pem"))
-            .args(["--key-label", "fourth", "--pin-env", PIN_ENV]),
+        restore_command(
+            &backup,
+            dir.join("bk-out"),
+            "fourth",
+            Proof::Record(&Record {
+                transcript: dir.join("bk.jsonl"),
+                signer: dir.join("signer.pem"),
+            }),
+            &backup.path("restore.jsonl"),
+        )
+        .args(["--pin-env", PIN_ENV]),
     );
     assert!(
         restored.status.success(),
@@ -453,6 +445,7 @@ fn no_private_key_of_a_key_pair_in_anything_keyrite_writes() {
     );
     let vault = Kms::new(src.dir.path(), 4096);
     write_json(src.dir.path(), "vault.json", &vault.vault_wrapping_key());
+    backup::signer(&dst, backup::RESTORE_SIGNER);
     let created = record(
         "backup-key create",
         dst.keyrite()
@@ -490,14 +483,15 @@ fn no_private_key_of_a_key_pair_in_anything_keyrite_writes() {
             // then wrapped for AWS by its fingerprint.
             record(
                 &format!("recorded backup {spec}"),
-                src.keyrite()
-                    .args(["wrap", "--provider", "pkcs11-backup", "--params"])
-                    .args(["backup.pem", "--key-spec", spec, "--key-label", label])
-                    .arg("--out")
-                    .arg(dst.path(&format!("{label}-backup")))
-                    .arg("--transcript")
-                    .arg(src.path(&format!("{label}-backup.jsonl")))
-                    .args(["--signer-label", "ceremony-signer", "--pin-env", PIN_ENV]),
+                &mut backup_command(
+                    &src,
+                    &src.path("backup.pem"),
+                    "RSA_AES_KEY_WRAP_SHA_256",
+                    label,
+                    spec,
+                    &dst.path(&format!("{label}-backup")),
+                    &src.path(&format!("{label}-backup.jsonl")),
+                ),
             );
             let fingerprint = manifest(&dst.path(&format!("{label}-backup")))["key"]
                 ["check_values"]["spki-sha256"]
@@ -554,13 +548,17 @@ fn no_private_key_of_a_key_pair_in_anything_keyrite_writes() {
     }
     record(
         "restore",
-        dst.keyrite()
-            .args(["restore", "--backup", "rsa-backup", "--key-label", "rsa"])
-            .arg("--transcript")
-            .arg(src.path("rsa-backup.jsonl"))
-            .arg("--signer")
-            .arg(&signer)
-            .args(["--pin-env", PIN_ENV]),
+        restore_command(
+            &dst,
+            "rsa-backup",
+            "rsa",
+            Proof::Record(&Record {
+                transcript: src.path("rsa-backup.jsonl"),
+                signer: signer.clone(),
+            }),
+            &dst.path("restore.jsonl"),
+        )
+        .args(["--pin-env", PIN_ENV]),
     );
     for (token, name) in [(&src, "src"), (&dst, "dst")] {
         record(

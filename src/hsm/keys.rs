@@ -652,6 +652,22 @@ impl Token {
         }
     }
 
+    /// The full check value of a secret key: the SHA-256 (64 hex digits) of its value by
+    /// `C_DigestKey`, or why the token gives none.
+    pub fn full_check_value(&self, key: ObjectHandle) -> Result<String, String> {
+        match self.digest_key_sha256(key) {
+            Ok(digest) if digest.len() == 32 => Ok(hex::encode(digest)),
+            Ok(digest) => Err(format!(
+                "C_DigestKey returned {} bytes, not the 32 of a SHA-256",
+                digest.len()
+            )),
+            Err(e) => Err(format!(
+                "C_DigestKey refused: {}",
+                Pkcs11Failure::from_error(&e)
+            )),
+        }
+    }
+
     /// How the token reports key check values, found on a throw-away session key of `spec`
     /// with the ceremony template (but not a token object, not private).
     pub fn kcv_support(&self, spec: KeySpec) -> Result<KcvResult, Error> {

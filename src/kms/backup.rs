@@ -16,7 +16,7 @@ use super::{
 pub const WRAPPED: &str = "backup.bin";
 
 /// What to tell the user beside the command to run.
-pub const NOTE: &str = "Carry the directory to the backup token's machine; the restore unwraps it inside that token and checks the key check values.";
+pub const NOTE: &str = "Carry the directory, with the sealed transcript of this run, to the backup token's machine; the restore (--transcript T --signer PEM --record R --signer-label S) unwraps it inside that token, checks the key check values and records itself.";
 
 /// Parses the backup key's public key (a PEM `PUBLIC KEY` block).
 pub fn parse(bytes: &[u8]) -> Result<ImportParams, Error> {

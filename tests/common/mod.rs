@@ -7,6 +7,7 @@
 //! keyrite — the `rsa` crate, `openssl pkeyutl`, Python `cryptography` and PyKCS11.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod backup;
 pub mod ceremony;
 pub mod verifiers;
 

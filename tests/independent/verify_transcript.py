@@ -9,8 +9,10 @@ It checks every line's shape, the sequence numbers, the SHA-256 hash chain, wher
 seal and witness lines stand, the record's structure (only the step names keyrite records;
 exactly one finish line, followed only by the seal; a failure line if and only if the finish
 says "failed"; resumed lines only under a resume line naming the interrupted record by
-data.sha256, and only for a generated key), that each key label has one KCV and one full check
-value (data.check_sha256, or none) wherever the record names it, and the seal: its signer against SIGNER_PEM's
+data.sha256, and only for a generated key; a restored line only after the restore line of the
+same key, one for one, and a completed finish only once each restore line has its restored
+line), that each key label has one KCV and one full check value (data.check_sha256, or none)
+wherever the record names it, and the seal: its signer against SIGNER_PEM's
 fingerprint and its low-S ECDSA P-256 signature over the chain head. Each witness line's SSH
 signature (PROTOCOL.sshsig, Ed25519, ECDSA or RSA keys) must verify over the seal under the key
 it carries, whose fingerprint must be the recorded key_fingerprint; with a policy, the key must
@@ -86,7 +88,7 @@ CHECKS = [
 ]
 KNOWN_STEPS = frozenset(
     "policy plan approvals token login resume resumed check marker generate generated wrap wrapped rewrap rewrapped "
-    "destroy destroyed failure finish seal witness request".split()
+    "destroy destroyed failure finish seal witness request restore restored".split()
 )
 # The order of the P-256 group: a seal's s must be at most half of it (low-S).
 P256_N = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
@@ -246,8 +248,10 @@ def load_signer(path):
 def check_structure(lines):
     """Known steps only; one finish line, followed only by the seal; a failure line if and only if
     the finish says "failed"; resumed lines only under a resume line naming the interrupted record
-    (data.sha256), and only for a generated key. Returns a problem, or None."""
-    finish = failure = resume = None
+    (data.sha256), and only for a generated key; a restored line only after the restore line of the
+    same key (data.key.label against data.key_label), one for one, and a completed finish only once
+    each restore line has its restored line. Returns a problem, or None."""
+    finish = failure = resume = restoring = None
     for i, obj in enumerate(lines):
         step, data = obj["step"], obj["data"] if isinstance(obj.get("data"), dict) else {}
         if step not in KNOWN_STEPS:
@@ -268,8 +272,22 @@ def check_structure(lines):
                 return f"line {i}: a resumed line without a resume line before it naming the interrupted record (data.sha256)"
             if data.get("action") != "generate":
                 return f"line {i}: a resumed line with data.action {show(data.get('action'))}: a resume carries over only generated keys and re-does every wrap"
+        elif step == "restore":
+            if restoring is not None:
+                return f"line {i}: a second restore line before the restored line of the first (line {restoring[0]})"
+            restoring = (i, data.get("key_label"))
+        elif step == "restored":
+            if restoring is None:
+                return f"line {i}: a restored line without a restore line before it"
+            key = data.get("key") if isinstance(data.get("key"), dict) else {}
+            label = key.get("label")
+            if not isinstance(restoring[1], str) or not isinstance(label, str) or label != restoring[1]:
+                return f"line {i}: a restored line for key {show(label)}, but the restore line (line {restoring[0]}) restores {show(restoring[1])}"
+            restoring = None
     if finish is not None:
         data = lines[finish]["data"] if isinstance(lines[finish]["data"], dict) else {}
+        if restoring is not None and data.get("outcome") == "completed":
+            return f"line {finish}: the finish line says \"completed\", but the restore line (line {restoring[0]}) has no restored line"
         if failure is not None and data.get("outcome") == "completed":
             return f"line {finish}: a failure line (line {failure}), but the finish line says \"completed\""
         if failure is None and data.get("outcome") == "failed":
@@ -727,7 +745,7 @@ def verify(transcript_path, signer_path, policy_path, outputs=None):
         return invalid("structure", problem)
     results["structure"] = (
         "PASS",
-        "known steps only; one finish line, consistent with the failure lines, before the seal; resumed keys under a resume line",
+        "known steps only; one finish line, consistent with the failure lines, before the seal; resumed keys under a resume line; each restore answered by its restored line",
     )
 
     problem = check_kcvs(lines)
