@@ -582,7 +582,7 @@ impl Token {
 
     /// The private key of the backup key whose SubjectPublicKeyInfo has SHA-256 `fingerprint`,
     /// and that public key: the one the private key object itself carries (see
-    /// [`Token::backup_pair`]), never a public key object's. Only private objects are backup
+    /// `backup_pair`), never a public key object's. Only private objects are backup
     /// keys: one a session without the PIN created is passed over.
     pub fn backup_private_key(
         &self,
