@@ -381,7 +381,7 @@ impl Error {
                 "Pass --pin-env NAME (the name of a variable holding the PIN) or --pin-file PATH."
                     .to_owned()
             }
-            Error::Hsm(H::NoModule | H::ModuleNotFound { .. } | H::ModuleRead { .. }) => {
+            Error::Hsm(H::NoModule | H::ModuleNotFound { .. } | H::ModuleRead { .. } | H::ModuleNotRegular { .. }) => {
                 format!("Pass --module PATH or set {}; for SoftHSM2 on Debian: apt-get install softhsm2.", hsm::MODULE_ENV)
             }
             Error::Hsm(H::NoSuchToken { .. } | H::TokenRequired { .. } | H::AmbiguousToken { .. }) => {

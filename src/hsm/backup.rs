@@ -363,7 +363,7 @@ impl Token {
                     applied: false,
                     detail: format!(
                         "NOT applied: a key pair with one could not be made ({}): no backup key here",
-                        Pkcs11Failure::from_error(&e)
+                        Pkcs11Failure::from_error(e)
                     ),
                 });
             }
@@ -406,7 +406,7 @@ impl Token {
                 true,
                 format!(
                     "applied: an unwrap into a readable key was refused ({}), so a backup key's PIN holder cannot read what it unwraps",
-                    Pkcs11Failure::from_error(&refused).rv
+                    Pkcs11Failure::from_error(refused).code()
                 ),
             ),
             Some((Ok(()), _)) => (
@@ -417,7 +417,7 @@ impl Token {
                 false,
                 format!(
                     "not known: the token refused the unwrap that kept the template too ({})",
-                    Pkcs11Failure::from_error(&e)
+                    Pkcs11Failure::from_error(e)
                 ),
             ),
         };
@@ -576,7 +576,7 @@ impl Token {
                     .to_owned(),
                 }
             }
-            e => Error::Pkcs11(Pkcs11Failure::from_error(&e)),
+            e => Error::Pkcs11(Pkcs11Failure::from_error(e)),
         })
     }
 
@@ -651,7 +651,7 @@ impl Token {
                 .unwrap_key(&rsa, private, wrapped, &template)
                 .map_err(|e| Error::BackupUnwrap {
                     what: format!("the key (CKM_RSA_PKCS_OAEP, {algorithm})"),
-                    failure: Pkcs11Failure::from_error(&e),
+                    failure: Pkcs11Failure::from_error(e),
                 }),
             (true, Some(kwp)) => {
                 let (rsa_part, kwp_part) = wrapped.split_at(modulus_len.min(wrapped.len()));
@@ -688,14 +688,14 @@ impl Token {
             .unwrap_key(&rsa, private, rsa_part, &ephemeral_unwrap_template())
             .map_err(|e| Error::BackupUnwrap {
                 what: format!("the ephemeral key (CKM_RSA_PKCS_OAEP, {algorithm})"),
-                failure: Pkcs11Failure::from_error(&e),
+                failure: Pkcs11Failure::from_error(e),
             })?;
         let restored = self
             .session()
             .unwrap_key(&kwp.mechanism(), ephemeral, kwp_part, template)
             .map_err(|e| Error::BackupUnwrap {
                 what: format!("the key ({})", kwp.name()),
-                failure: Pkcs11Failure::from_error(&e),
+                failure: Pkcs11Failure::from_error(e),
             });
         let destroyed = self.destroy(ephemeral);
         let restored = restored?;

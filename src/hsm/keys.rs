@@ -647,7 +647,7 @@ impl Token {
             Ok(_) => Err("no CKA_CHECK_VALUE; C_DigestKey returned a short digest".to_owned()),
             Err(e) => Err(format!(
                 "no CKA_CHECK_VALUE; C_DigestKey refused: {}",
-                Pkcs11Failure::from_error(&e)
+                Pkcs11Failure::from_error(e)
             )),
         }
     }
@@ -663,7 +663,7 @@ impl Token {
             )),
             Err(e) => Err(format!(
                 "C_DigestKey refused: {}",
-                Pkcs11Failure::from_error(&e)
+                Pkcs11Failure::from_error(e)
             )),
         }
     }

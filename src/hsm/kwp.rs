@@ -169,7 +169,7 @@ pub fn known_answer_test(
         ))),
         Err(e) => Err(refused(format!(
             "the trial wrap failed: {}",
-            Pkcs11Failure::from_error(&e)
+            Pkcs11Failure::from_error(e)
         ))),
     }
 }

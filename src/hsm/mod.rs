@@ -6,6 +6,7 @@
 //! It never asks a token for the value of a ceremony key.
 
 pub mod backup;
+mod error;
 pub mod keys;
 pub mod kwp;
 pub mod pair;
@@ -14,6 +15,8 @@ pub mod template;
 #[cfg(test)]
 mod usage;
 pub mod wrapping;
+
+pub use error::{Error, ModuleReadStep, Pkcs11Failure, ckr_name};
 
 use std::fmt;
 use std::io::{Read as _, Write as _};
@@ -35,399 +38,6 @@ pub const SOFTHSM2_DEBIAN: &str = "/usr/lib/softhsm/libsofthsm2.so";
 
 /// The environment variable naming the PKCS#11 module.
 pub const MODULE_ENV: &str = "KEYRITE_PKCS11_MODULE";
-
-/// A PKCS#11 call that failed: the function and the `CKR_` code.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Pkcs11Failure {
-    /// The function, as `C_WrapKey`.
-    pub op: String,
-    /// The return value, as `CKR_ARGUMENTS_BAD`.
-    pub rv: String,
-}
-
-impl fmt::Display for Pkcs11Failure {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} returned {}", self.op, self.rv)
-    }
-}
-
-/// The `CKR_` name of a return value: `ArgumentsBad` → `CKR_ARGUMENTS_BAD`.
-fn ckr_name(rv: RvError) -> String {
-    let debug = format!("{rv:?}");
-    if !debug.bytes().all(|b| b.is_ascii_alphanumeric()) {
-        return debug;
-    }
-    let mut out = String::from("CKR");
-    for c in debug.chars() {
-        if c.is_ascii_uppercase() {
-            out.push('_');
-        }
-        out.push(c.to_ascii_uppercase());
-    }
-    out
-}
-
-impl Pkcs11Failure {
-    fn from_error(e: &CkError) -> Self {
-        match e {
-            CkError::Pkcs11(rv, function) => Pkcs11Failure {
-                op: format!("C_{function:?}"),
-                rv: ckr_name(*rv),
-            },
-            other => Pkcs11Failure {
-                op: "cryptoki".to_owned(),
-                rv: other.to_string(),
-            },
-        }
-    }
-
-    fn rv_is(e: &CkError, wanted: RvError) -> bool {
-        matches!(e, CkError::Pkcs11(rv, _) if *rv == wanted)
-    }
-}
-
-/// What went wrong with a token.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum Error {
-    /// No module was named and the default is absent.
-    #[error("no PKCS#11 module: none was named and {SOFTHSM2_DEBIAN} does not exist")]
-    NoModule,
-    /// The named module does not exist.
-    #[error("PKCS#11 module not found: {}", path.display())]
-    ModuleNotFound {
-        /// The path.
-        path: PathBuf,
-    },
-    /// The module file could not be read into the sealed copy keyrite loads.
-    #[error("cannot read PKCS#11 module {}: {reason}", path.display())]
-    ModuleRead {
-        /// The path.
-        path: PathBuf,
-        /// What the system said.
-        reason: String,
-    },
-    /// The module exists but could not be loaded or initialised.
-    #[error("could not load PKCS#11 module {}: {reason}", path.display())]
-    ModuleLoad {
-        /// The path.
-        path: PathBuf,
-        /// What the loader said.
-        reason: String,
-    },
-    /// No token has the label.
-    #[error("no token labelled {label:?}; tokens found: {}", list_or_none(found))]
-    NoSuchToken {
-        /// The label asked for.
-        label: String,
-        /// The labels of the tokens present.
-        found: Vec<String>,
-    },
-    /// Several tokens have the label.
-    #[error("{} tokens are labelled {label:?} (serials {})", serials.len(), serials.join(", "))]
-    AmbiguousToken {
-        /// The label asked for.
-        label: String,
-        /// Their serial numbers.
-        serials: Vec<String>,
-    },
-    /// No token was named and there is not exactly one.
-    #[error(
-        "name the token with --token LABEL; tokens found: {}",
-        list_or_none(found)
-    )]
-    TokenRequired {
-        /// The labels of the tokens present.
-        found: Vec<String>,
-    },
-    /// The token refused the PIN.
-    #[error("token {token:?} refused the PIN (CKR_PIN_INCORRECT)")]
-    WrongPin {
-        /// The token label.
-        token: String,
-    },
-    /// The user PIN is locked.
-    #[error("the user PIN of token {token:?} is locked")]
-    PinLocked {
-        /// The token label.
-        token: String,
-    },
-    /// One more wrong PIN would lock the token.
-    #[error("token {token:?} reports that one more wrong PIN locks it (CKF_USER_PIN_FINAL_TRY)")]
-    PinFinalTry {
-        /// The token label.
-        token: String,
-    },
-    /// The token has no user PIN yet.
-    #[error("token {token:?} has no user PIN set")]
-    PinNotInitialized {
-        /// The token label.
-        token: String,
-    },
-    /// An object already has the label.
-    #[error("token {token:?} already holds an object labelled {label:?}")]
-    LabelExists {
-        /// The token label.
-        token: String,
-        /// The key label.
-        label: String,
-    },
-    /// The token cannot wrap the way the KMS asked.
-    #[error(
-        "token {token:?} cannot wrap with {mechanism}{}: {reason}",
-        hash.as_deref().map(|h| format!(" using {h}")).unwrap_or_default()
-    )]
-    UnsupportedWrapping {
-        /// The token label.
-        token: String,
-        /// The PKCS#11 mechanism, as `CKM_RSA_PKCS_OAEP`.
-        mechanism: &'static str,
-        /// The hash, for OAEP.
-        hash: Option<String>,
-        /// What the token said.
-        reason: String,
-    },
-    /// The token's AES key wrap with padding failed the known-answer test.
-    #[error("token {token:?} failed the RFC 5649 known-answer test with {mechanism}: {reason}")]
-    KnownAnswer {
-        /// The token label.
-        token: String,
-        /// The mechanism tested.
-        mechanism: &'static str,
-        /// What happened.
-        reason: String,
-    },
-    /// No mechanism of the token passed as RFC 5649.
-    #[error(
-        "token {token:?} has no AES key wrap with padding (RFC 5649) keyrite can trust: {tried}"
-    )]
-    NoKwp {
-        /// The token label.
-        token: String,
-        /// What each candidate did.
-        tried: String,
-    },
-    /// Wrapping the key under the ephemeral AES key (the KWP half of RSA-AES) failed.
-    #[error("C_WrapKey with {mechanism} failed: {failure}")]
-    KwpWrap {
-        /// The KWP mechanism.
-        mechanism: &'static str,
-        /// What the token said.
-        failure: Pkcs11Failure,
-    },
-    /// Two or more secret or private keys have the label.
-    #[error(
-        "token {token:?} holds more than one key labelled {label:?}: {keys}; keyrite takes a key by its label only when one key has it"
-    )]
-    SameLabel {
-        /// The token label.
-        token: String,
-        /// The key label.
-        label: String,
-        /// Each key, as [`keys::KeyInfo::describe`] names it.
-        keys: String,
-    },
-    /// Not exactly one secret key has the label.
-    #[error("token {token:?} holds {count} secret keys labelled {label:?}, not one")]
-    KeyCount {
-        /// The token label.
-        token: String,
-        /// The key label.
-        label: String,
-        /// How many there are.
-        count: usize,
-    },
-    /// The token has no ceremony signer of that label.
-    #[error("token {token:?} has no signer key labelled {label:?}")]
-    NoSigner {
-        /// The token label.
-        token: String,
-        /// The signer label.
-        label: String,
-    },
-    /// The signer's public key object is not proven to belong to its private key.
-    #[error("token {token:?}: the signer {label:?} is not proven: {reason}")]
-    SignerUnproven {
-        /// The token label.
-        token: String,
-        /// The signer label.
-        label: String,
-        /// Why not.
-        reason: String,
-    },
-    /// The backup key's public half is not proven to be its private key's.
-    #[error("token {token:?}: the backup key {label:?} is not proven: {reason}")]
-    BackupKeyUnproven {
-        /// The token label.
-        token: String,
-        /// The backup key label.
-        label: String,
-        /// Why not.
-        reason: String,
-    },
-    /// The backup key's public key object holds another public key than its private key.
-    #[error(
-        "token {token:?}: the public key object labelled {label:?} is not the private key's: a public object anyone can create without the PIN"
-    )]
-    BackupPublicKeySwapped {
-        /// The token label.
-        token: String,
-        /// The backup key label.
-        label: String,
-    },
-    /// More than one private key holds the public key a backup was made for.
-    #[error(
-        "token {token:?} holds {count} private keys whose public key has SHA-256 {fingerprint}, where a backup key has one"
-    )]
-    BackupKeyCopies {
-        /// The token label.
-        token: String,
-        /// The public key's fingerprint.
-        fingerprint: String,
-        /// How many there are.
-        count: usize,
-    },
-    /// The signer key is unusable.
-    #[error("the signer key: {reason}")]
-    Signer {
-        /// What is wrong.
-        reason: String,
-    },
-    /// The token returned a wrapped key of the wrong size.
-    #[error("the token returned {actual} bytes of wrapped key where {expected} were due")]
-    WrappedLength {
-        /// The length due.
-        expected: usize,
-        /// The length returned.
-        actual: usize,
-    },
-    /// The token returned an RFC 5649 wrap of a private key of an impossible size.
-    #[error(
-        "the token returned {actual} bytes of AES-wrapped private key where a multiple of 8 between {min} and {max} was due"
-    )]
-    WrappedLengthOutOfBounds {
-        /// The least length due.
-        min: usize,
-        /// The greatest length due.
-        max: usize,
-        /// The length returned.
-        actual: usize,
-    },
-    /// A private key was to be wrapped without RSA-AES.
-    #[error("a private key can be wrapped only with RSA-AES (RSA_AES_KEY_WRAP_SHA_1 or _SHA_256)")]
-    PrivateKeyNeedsRsaAes,
-    /// The token has no backup key of that label.
-    #[error("token {token:?} has no backup key pair labelled {label:?}")]
-    NoBackupKey {
-        /// The token label.
-        token: String,
-        /// The backup key label.
-        label: String,
-    },
-    /// The token's PKCS#8 length could not be learnt.
-    #[error(
-        "the token cannot show the length of its PKCS#8 encoding of an EC private key (C_WrapKey with CKM_AES_GCM under an ephemeral key): {failure}"
-    )]
-    Pkcs8Probe {
-        /// What the token said.
-        failure: Pkcs11Failure,
-    },
-    /// The token's PKCS#8 of an EC key is not RFC 5915.
-    #[error(
-        "token {token:?} encodes this {spec} private key as {len} bytes of PKCS#8, where RFC 5915 (a private key of exactly the curve's size) gives {expected}"
-    )]
-    NotRfc5915 {
-        /// The token label.
-        token: String,
-        /// The key kind.
-        spec: keys::KeySpec,
-        /// The length the token makes.
-        len: usize,
-        /// The lengths RFC 5915 allows.
-        expected: String,
-    },
-    /// A key pair's public key could not be established.
-    #[error("the public key of {label:?}: {reason}")]
-    PublicKey {
-        /// The key label.
-        label: String,
-        /// What is wrong.
-        reason: String,
-    },
-    /// The token has no backup key with the public key a backup was made for.
-    #[error("token {token:?} holds no backup key whose public key has SHA-256 {fingerprint}")]
-    NoBackupKeyFor {
-        /// The token label.
-        token: String,
-        /// The public key's fingerprint.
-        fingerprint: String,
-    },
-    /// The backup key would let its PIN holder unwrap a backup into a readable key.
-    #[error(
-        "the backup key {label:?} on token {token:?} would let whoever holds the token's PIN unwrap a backup into a key they can read: {why}"
-    )]
-    BackupKeyOracle {
-        /// The token label.
-        token: String,
-        /// The backup key label.
-        label: String,
-        /// How.
-        why: String,
-    },
-    /// The backup key is unusable.
-    #[error("the backup key: {reason}")]
-    BackupKey {
-        /// What is wrong.
-        reason: String,
-    },
-    /// Unwrapping a backup failed.
-    #[error("C_UnwrapKey of {what} failed: {failure}")]
-    BackupUnwrap {
-        /// What was being unwrapped, and with which mechanism.
-        what: String,
-        /// What the token said.
-        failure: Pkcs11Failure,
-    },
-    /// No trusted token object holds the KMS key a wrap-with-trusted key must be wrapped under.
-    #[error(
-        "token {token:?} holds no key marked CKA_TRUSTED with the wrapping public key of SHA-256 {fingerprint}"
-    )]
-    NoTrustedKey {
-        /// The token label.
-        token: String,
-        /// The KMS public key's fingerprint.
-        fingerprint: String,
-    },
-    /// The token would not store a trusted wrapping key.
-    #[error("token {token:?} would not store a CKA_TRUSTED wrapping key: {failure}")]
-    TrustRefused {
-        /// The token label.
-        token: String,
-        /// What the token said.
-        failure: Pkcs11Failure,
-    },
-    /// A PKCS#11 call failed.
-    #[error("{0}")]
-    Pkcs11(Pkcs11Failure),
-}
-
-fn list_or_none(found: &[String]) -> String {
-    if found.is_empty() {
-        "none".to_owned()
-    } else {
-        found
-            .iter()
-            .map(|l| format!("{l:?}"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    }
-}
-
-impl From<CkError> for Error {
-    fn from(e: CkError) -> Self {
-        Error::Pkcs11(Pkcs11Failure::from_error(&e))
-    }
-}
 
 /// A module file read once, hashed, and copied into a sealed anonymous file (a `memfd` that
 /// nothing can write, grow or shrink any more): what [`ModuleFile::load`] maps is exactly the
@@ -452,23 +62,28 @@ impl ModuleFile {
     /// Reads the module file at `path` (a regular file) once into a sealed copy, and hashes it.
     pub fn read(path: &Path) -> Result<Self, Error> {
         use rustix::fs::{MemfdFlags, SealFlags};
-        let err = |reason: String| Error::ModuleRead {
-            path: path.to_path_buf(),
-            reason,
+        let err = |step: ModuleReadStep| {
+            move |source: std::io::Error| Error::ModuleRead {
+                path: path.to_path_buf(),
+                step,
+                source,
+            }
         };
         // Non-blocking, so that a FIFO put where the module belongs is refused, not waited on.
         let mut file = std::fs::OpenOptions::new()
             .read(true)
             .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
             .open(path)
-            .map_err(|e| err(e.to_string()))?;
-        let meta = file.metadata().map_err(|e| err(e.to_string()))?;
+            .map_err(err(ModuleReadStep::Read))?;
+        let meta = file.metadata().map_err(err(ModuleReadStep::Read))?;
         if !meta.is_file() {
-            return Err(err("it is not a regular file".to_owned()));
+            return Err(Error::ModuleNotRegular {
+                path: path.to_path_buf(),
+            });
         }
         let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
         file.read_to_end(&mut bytes)
-            .map_err(|e| err(e.to_string()))?;
+            .map_err(err(ModuleReadStep::Read))?;
         drop(file);
         let sha256 = hex::encode(Sha256::digest(&bytes));
         // MFD_EXEC says the copy is to be mapped executable (Linux 6.3 and later, where a
@@ -479,16 +94,16 @@ impl ModuleFile {
                 rustix::io::Errno::INVAL => rustix::fs::memfd_create("keyrite-module", flags),
                 e => Err(e),
             })
-            .map_err(|e| err(format!("cannot make its sealed copy (memfd_create): {e}")))?;
+            .map_err(|e| err(ModuleReadStep::MakeCopy)(e.into()))?;
         let mut copy = std::fs::File::from(image);
         copy.write_all(&bytes)
-            .map_err(|e| err(format!("cannot write its sealed copy: {e}")))?;
+            .map_err(err(ModuleReadStep::WriteCopy))?;
         drop(bytes);
         rustix::fs::fcntl_add_seals(
             &copy,
             SealFlags::SHRINK | SealFlags::GROW | SealFlags::WRITE | SealFlags::SEAL,
         )
-        .map_err(|e| err(format!("cannot seal its copy (F_ADD_SEALS): {e}")))?;
+        .map_err(|e| err(ModuleReadStep::SealCopy)(e.into()))?;
         Ok(ModuleFile {
             path: path.to_path_buf(),
             sha256,
@@ -513,9 +128,9 @@ impl ModuleFile {
 
     /// Loads and initialises the sealed copy, and nothing else.
     pub fn load(self) -> Result<Module, Error> {
-        let load_err = |e: CkError| Error::ModuleLoad {
+        let load_err = |source: CkError| Error::ModuleLoad {
             path: self.path.clone(),
-            reason: e.to_string(),
+            source,
         };
         let ctx = Pkcs11::new(self.loaded_path()).map_err(load_err)?;
         ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK))
@@ -838,16 +453,6 @@ mod tests {
                 .unwrap_err()
                 .to_string(),
             "cannot read PKCS#11 module /dev/zero: it is not a regular file"
-        );
-    }
-
-    #[test]
-    fn ckr_names() {
-        assert_eq!(ckr_name(RvError::ArgumentsBad), "CKR_ARGUMENTS_BAD");
-        assert_eq!(ckr_name(RvError::PinIncorrect), "CKR_PIN_INCORRECT");
-        assert_eq!(
-            ckr_name(RvError::MechanismParamInvalid),
-            "CKR_MECHANISM_PARAM_INVALID"
         );
     }
 }

@@ -508,14 +508,11 @@ impl Token {
         });
         let destroyed = self.destroy(ephemeral);
         let len = result.map_err(|e| Error::Pkcs8Probe {
-            failure: Pkcs11Failure::from_error(&e),
+            failure: Pkcs11Failure::from_error(e),
         })?;
         destroyed?;
         len.checked_sub(16).ok_or(Error::Pkcs8Probe {
-            failure: Pkcs11Failure {
-                op: "C_WrapKey".to_owned(),
-                rv: "an AES-GCM output shorter than its tag".to_owned(),
-            },
+            failure: Pkcs11Failure::ShortGcmOutput,
         })
     }
 

@@ -195,7 +195,7 @@ impl Token {
                     "token {:?} refused {} ({}); the signer was made without it",
                     self.label(),
                     p.describe(),
-                    super::Pkcs11Failure::from_error(&first).rv
+                    super::Pkcs11Failure::from_error(first).code()
                 ));
                 pair
             }

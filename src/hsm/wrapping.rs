@@ -271,7 +271,7 @@ impl Token {
             Err(e) => {
                 return Err(unsupported(format!(
                     "C_GetMechanismInfo: {}",
-                    Pkcs11Failure::from_error(&e).rv
+                    Pkcs11Failure::from_error(e).code()
                 )));
             }
         }
@@ -328,7 +328,7 @@ impl Token {
                     .wrap_key(&kwp.mechanism(), ephemeral, key)
                     .map_err(|e| Error::KwpWrap {
                         mechanism: kwp.name(),
-                        failure: Pkcs11Failure::from_error(&e),
+                        failure: Pkcs11Failure::from_error(e),
                     })
                     .and_then(|target| {
                         let rsa_part = self.session().wrap_key(&rsa, wrapping_key, ephemeral)?;
@@ -477,7 +477,7 @@ impl Token {
             .create_object(&trusted_key_template(key, label))
             .map_err(|e| Error::TrustRefused {
                 token: self.label().to_owned(),
-                failure: Pkcs11Failure::from_error(&e),
+                failure: Pkcs11Failure::from_error(e),
             })?;
         Ok(())
     }
@@ -516,7 +516,7 @@ impl Token {
                 true,
                 format!(
                     "enforced: a key nobody trusted could not wrap a CKA_WRAP_WITH_TRUSTED key ({}), and only the security officer may mark a key CKA_TRUSTED (keyrite token trust-wrapping-key)",
-                    Pkcs11Failure::from_error(&e).rv
+                    Pkcs11Failure::from_error(e).code()
                 ),
             ),
             (Err(_), "anyone") => (
@@ -527,7 +527,7 @@ impl Token {
                 true,
                 format!(
                     "every wrap refused: the token does not know CKA_TRUSTED ({}), so a CKA_WRAP_WITH_TRUSTED key can never be wrapped here",
-                    Pkcs11Failure::from_error(&e).rv
+                    Pkcs11Failure::from_error(e).code()
                 ),
             ),
         };

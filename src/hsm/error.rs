@@ -1,0 +1,611 @@
+//! What can go wrong with a token, as facts: which token, which object, and for a PKCS#11 call
+//! that failed, the function and the return value as cryptoki's own values
+//! ([`Pkcs11Failure`]). The words for what to do about it are the command line's.
+
+use std::borrow::Cow;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use cryptoki::context::Function;
+use cryptoki::error::{Error as CkError, RvError};
+
+use super::SOFTHSM2_DEBIAN;
+use super::keys;
+
+/// A PKCS#11 call that failed.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum Pkcs11Failure {
+    /// The function returned an error code.
+    #[error("C_{function:?} returned {}", ckr_name(*rv))]
+    Returned {
+        /// The function, as cryptoki names it (`Function::WrapKey` for `C_WrapKey`).
+        function: Function,
+        /// Its return value.
+        rv: RvError,
+    },
+    /// cryptoki failed without a PKCS#11 return value (a value it could not convert, a
+    /// function the module lacks).
+    #[error("cryptoki returned {0}")]
+    Cryptoki(#[source] Arc<CkError>),
+    /// `C_WrapKey` with `CKM_AES_GCM` returned less than its 16-byte tag.
+    #[error("C_WrapKey returned an AES-GCM output shorter than its tag")]
+    ShortGcmOutput,
+}
+
+impl Pkcs11Failure {
+    pub(super) fn from_error(e: CkError) -> Self {
+        match e {
+            CkError::Pkcs11(rv, function) => Pkcs11Failure::Returned { function, rv },
+            other => Pkcs11Failure::Cryptoki(Arc::new(other)),
+        }
+    }
+
+    /// The return value, if the call returned one.
+    pub fn rv(&self) -> Option<RvError> {
+        match self {
+            Pkcs11Failure::Returned { rv, .. } => Some(*rv),
+            _ => None,
+        }
+    }
+
+    /// What the call returned, as `CKR_ARGUMENTS_BAD`, or what cryptoki said.
+    pub fn code(&self) -> String {
+        match self {
+            Pkcs11Failure::Returned { rv, .. } => ckr_name(*rv).into_owned(),
+            Pkcs11Failure::Cryptoki(e) => e.to_string(),
+            Pkcs11Failure::ShortGcmOutput => "an AES-GCM output shorter than its tag".to_owned(),
+        }
+    }
+
+    pub(super) fn rv_is(e: &CkError, wanted: RvError) -> bool {
+        matches!(e, CkError::Pkcs11(rv, _) if *rv == wanted)
+    }
+}
+
+/// The part of reading a module file that failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ModuleReadStep {
+    /// Opening or reading the file.
+    Read,
+    /// `memfd_create`.
+    MakeCopy,
+    /// Writing the copy.
+    WriteCopy,
+    /// `F_ADD_SEALS`.
+    SealCopy,
+}
+
+impl ModuleReadStep {
+    fn prefix(self) -> &'static str {
+        match self {
+            ModuleReadStep::Read => "",
+            ModuleReadStep::MakeCopy => "cannot make its sealed copy (memfd_create): ",
+            ModuleReadStep::WriteCopy => "cannot write its sealed copy: ",
+            ModuleReadStep::SealCopy => "cannot seal its copy (F_ADD_SEALS): ",
+        }
+    }
+}
+
+/// The PKCS#11 name of a return value: the constant cryptoki maps to it (cryptoki 0.12.1,
+/// `src/error/rv.rs`), one arm per variant, so a new variant fails to compile here rather than
+/// print a made-up name.
+pub fn ckr_name(rv: RvError) -> Cow<'static, str> {
+    Cow::Borrowed(match rv {
+        RvError::Cancel => "CKR_CANCEL",
+        RvError::HostMemory => "CKR_HOST_MEMORY",
+        RvError::SlotIdInvalid => "CKR_SLOT_ID_INVALID",
+        RvError::GeneralError => "CKR_GENERAL_ERROR",
+        RvError::FunctionFailed => "CKR_FUNCTION_FAILED",
+        RvError::ArgumentsBad => "CKR_ARGUMENTS_BAD",
+        RvError::NoEvent => "CKR_NO_EVENT",
+        RvError::NeedToCreateThreads => "CKR_NEED_TO_CREATE_THREADS",
+        RvError::CantLock => "CKR_CANT_LOCK",
+        RvError::AttributeReadOnly => "CKR_ATTRIBUTE_READ_ONLY",
+        RvError::AttributeSensitive => "CKR_ATTRIBUTE_SENSITIVE",
+        RvError::AttributeTypeInvalid => "CKR_ATTRIBUTE_TYPE_INVALID",
+        RvError::AttributeValueInvalid => "CKR_ATTRIBUTE_VALUE_INVALID",
+        RvError::ActionProhibited => "CKR_ACTION_PROHIBITED",
+        RvError::DataInvalid => "CKR_DATA_INVALID",
+        RvError::DataLenRange => "CKR_DATA_LEN_RANGE",
+        RvError::DeviceError => "CKR_DEVICE_ERROR",
+        RvError::DeviceMemory => "CKR_DEVICE_MEMORY",
+        RvError::DeviceRemoved => "CKR_DEVICE_REMOVED",
+        RvError::EncryptedDataInvalid => "CKR_ENCRYPTED_DATA_INVALID",
+        RvError::EncryptedDataLenRange => "CKR_ENCRYPTED_DATA_LEN_RANGE",
+        RvError::FunctionCanceled => "CKR_FUNCTION_CANCELED",
+        RvError::FunctionNotParallel => "CKR_FUNCTION_NOT_PARALLEL",
+        RvError::FunctionNotSupported => "CKR_FUNCTION_NOT_SUPPORTED",
+        RvError::CurveNotSupported => "CKR_CURVE_NOT_SUPPORTED",
+        RvError::KeyHandleInvalid => "CKR_KEY_HANDLE_INVALID",
+        RvError::KeySizeRange => "CKR_KEY_SIZE_RANGE",
+        RvError::KeyTypeInconsistent => "CKR_KEY_TYPE_INCONSISTENT",
+        RvError::KeyNotNeeded => "CKR_KEY_NOT_NEEDED",
+        RvError::KeyChanged => "CKR_KEY_CHANGED",
+        RvError::KeyNeeded => "CKR_KEY_NEEDED",
+        RvError::KeyIndigestible => "CKR_KEY_INDIGESTIBLE",
+        RvError::KeyFunctionNotPermitted => "CKR_KEY_FUNCTION_NOT_PERMITTED",
+        RvError::KeyNotWrappable => "CKR_KEY_NOT_WRAPPABLE",
+        RvError::KeyUnextractable => "CKR_KEY_UNEXTRACTABLE",
+        RvError::MechanismInvalid => "CKR_MECHANISM_INVALID",
+        RvError::MechanismParamInvalid => "CKR_MECHANISM_PARAM_INVALID",
+        RvError::ObjectHandleInvalid => "CKR_OBJECT_HANDLE_INVALID",
+        RvError::OperationActive => "CKR_OPERATION_ACTIVE",
+        RvError::OperationNotInitialized => "CKR_OPERATION_NOT_INITIALIZED",
+        RvError::PinIncorrect => "CKR_PIN_INCORRECT",
+        RvError::PinInvalid => "CKR_PIN_INVALID",
+        RvError::PinLenRange => "CKR_PIN_LEN_RANGE",
+        RvError::PinExpired => "CKR_PIN_EXPIRED",
+        RvError::PinLocked => "CKR_PIN_LOCKED",
+        RvError::SessionClosed => "CKR_SESSION_CLOSED",
+        RvError::SessionCount => "CKR_SESSION_COUNT",
+        RvError::SessionHandleInvalid => "CKR_SESSION_HANDLE_INVALID",
+        RvError::SessionParallelNotSupported => "CKR_SESSION_PARALLEL_NOT_SUPPORTED",
+        RvError::SessionReadOnly => "CKR_SESSION_READ_ONLY",
+        RvError::SessionExists => "CKR_SESSION_EXISTS",
+        RvError::SessionReadOnlyExists => "CKR_SESSION_READ_ONLY_EXISTS",
+        RvError::SessionReadWriteSoExists => "CKR_SESSION_READ_WRITE_SO_EXISTS",
+        RvError::SignatureInvalid => "CKR_SIGNATURE_INVALID",
+        RvError::SignatureLenRange => "CKR_SIGNATURE_LEN_RANGE",
+        RvError::TemplateIncomplete => "CKR_TEMPLATE_INCOMPLETE",
+        RvError::TemplateInconsistent => "CKR_TEMPLATE_INCONSISTENT",
+        RvError::TokenNotPresent => "CKR_TOKEN_NOT_PRESENT",
+        RvError::TokenNotRecognized => "CKR_TOKEN_NOT_RECOGNIZED",
+        RvError::TokenWriteProtected => "CKR_TOKEN_WRITE_PROTECTED",
+        RvError::UnwrappingKeyHandleInvalid => "CKR_UNWRAPPING_KEY_HANDLE_INVALID",
+        RvError::UnwrappingKeySizeRange => "CKR_UNWRAPPING_KEY_SIZE_RANGE",
+        RvError::UserAlreadyLoggedIn => "CKR_USER_ALREADY_LOGGED_IN",
+        RvError::UserNotLoggedIn => "CKR_USER_NOT_LOGGED_IN",
+        RvError::UserPinNotInitialized => "CKR_USER_PIN_NOT_INITIALIZED",
+        RvError::UserTypeInvalid => "CKR_USER_TYPE_INVALID",
+        RvError::UserAnotherAlreadyLoggedIn => "CKR_USER_ANOTHER_ALREADY_LOGGED_IN",
+        RvError::UserTooManyTypes => "CKR_USER_TOO_MANY_TYPES",
+        RvError::WrappedKeyInvalid => "CKR_WRAPPED_KEY_INVALID",
+        RvError::WrappedKeyLenRange => "CKR_WRAPPED_KEY_LEN_RANGE",
+        RvError::WrappingKeyHandleInvalid => "CKR_WRAPPING_KEY_HANDLE_INVALID",
+        RvError::WrappingKeySizeRange => "CKR_WRAPPING_KEY_SIZE_RANGE",
+        RvError::WrappingKeyTypeInconsistent => "CKR_WRAPPING_KEY_TYPE_INCONSISTENT",
+        RvError::RandomSeedNotSupported => "CKR_RANDOM_SEED_NOT_SUPPORTED",
+        RvError::RandomNoRng => "CKR_RANDOM_NO_RNG",
+        RvError::DomainParamsInvalid => "CKR_DOMAIN_PARAMS_INVALID",
+        RvError::BufferTooSmall => "CKR_BUFFER_TOO_SMALL",
+        RvError::SavedStateInvalid => "CKR_SAVED_STATE_INVALID",
+        RvError::InformationSensitive => "CKR_INFORMATION_SENSITIVE",
+        RvError::StateUnsaveable => "CKR_STATE_UNSAVEABLE",
+        RvError::CryptokiNotInitialized => "CKR_CRYPTOKI_NOT_INITIALIZED",
+        RvError::CryptokiAlreadyInitialized => "CKR_CRYPTOKI_ALREADY_INITIALIZED",
+        RvError::MutexBad => "CKR_MUTEX_BAD",
+        RvError::MutexNotLocked => "CKR_MUTEX_NOT_LOCKED",
+        RvError::NewPinMode => "CKR_NEW_PIN_MODE",
+        RvError::NextOtp => "CKR_NEXT_OTP",
+        RvError::ExceededMaxIterations => "CKR_EXCEEDED_MAX_ITERATIONS",
+        RvError::FipsSelfTestFailed => "CKR_FIPS_SELF_TEST_FAILED",
+        RvError::LibraryLoadFailed => "CKR_LIBRARY_LOAD_FAILED",
+        RvError::PinTooWeak => "CKR_PIN_TOO_WEAK",
+        RvError::PublicKeyInvalid => "CKR_PUBLIC_KEY_INVALID",
+        RvError::FunctionRejected => "CKR_FUNCTION_REJECTED",
+        RvError::UnwrappingKeyTypeInconsistent => "CKR_UNWRAPPING_KEY_TYPE_INCONSISTENT",
+        RvError::VendorDefined(code) => {
+            return Cow::Owned(format!("vendor-defined return value {code:#x}"));
+        }
+        RvError::UnknownErrorCode(code) => {
+            return Cow::Owned(format!("undefined return value {code:#x}"));
+        }
+    })
+}
+
+/// What went wrong with a token.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// No module was named and the default is absent.
+    #[error("no PKCS#11 module: none was named and {SOFTHSM2_DEBIAN} does not exist")]
+    NoModule,
+    /// The named module does not exist.
+    #[error("PKCS#11 module not found: {}", path.display())]
+    ModuleNotFound {
+        /// The path.
+        path: PathBuf,
+    },
+    /// The module file could not be read into the sealed copy keyrite loads.
+    #[error("cannot read PKCS#11 module {}: {}{source}", path.display(), step.prefix())]
+    ModuleRead {
+        /// The path.
+        path: PathBuf,
+        /// Which part of reading it failed.
+        step: ModuleReadStep,
+        /// What the system said.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The module path names something other than a regular file (a FIFO, a device).
+    #[error("cannot read PKCS#11 module {}: it is not a regular file", path.display())]
+    ModuleNotRegular {
+        /// The path.
+        path: PathBuf,
+    },
+    /// The module exists but could not be loaded or initialised.
+    #[error("could not load PKCS#11 module {}: {source}", path.display())]
+    ModuleLoad {
+        /// The path.
+        path: PathBuf,
+        /// What the loader or `C_Initialize` said.
+        #[source]
+        source: CkError,
+    },
+    /// No token has the label.
+    #[error("no token labelled {label:?}; tokens found: {}", list_or_none(found))]
+    NoSuchToken {
+        /// The label asked for.
+        label: String,
+        /// The labels of the tokens present.
+        found: Vec<String>,
+    },
+    /// Several tokens have the label.
+    #[error("{} tokens are labelled {label:?} (serials {})", serials.len(), serials.join(", "))]
+    AmbiguousToken {
+        /// The label asked for.
+        label: String,
+        /// Their serial numbers.
+        serials: Vec<String>,
+    },
+    /// No token was named and there is not exactly one.
+    #[error(
+        "name the token with --token LABEL; tokens found: {}",
+        list_or_none(found)
+    )]
+    TokenRequired {
+        /// The labels of the tokens present.
+        found: Vec<String>,
+    },
+    /// The token refused the PIN.
+    #[error("token {token:?} refused the PIN (CKR_PIN_INCORRECT)")]
+    WrongPin {
+        /// The token label.
+        token: String,
+    },
+    /// The user PIN is locked.
+    #[error("the user PIN of token {token:?} is locked")]
+    PinLocked {
+        /// The token label.
+        token: String,
+    },
+    /// One more wrong PIN would lock the token.
+    #[error("token {token:?} reports that one more wrong PIN locks it (CKF_USER_PIN_FINAL_TRY)")]
+    PinFinalTry {
+        /// The token label.
+        token: String,
+    },
+    /// The token has no user PIN yet.
+    #[error("token {token:?} has no user PIN set")]
+    PinNotInitialized {
+        /// The token label.
+        token: String,
+    },
+    /// An object already has the label.
+    #[error("token {token:?} already holds an object labelled {label:?}")]
+    LabelExists {
+        /// The token label.
+        token: String,
+        /// The key label.
+        label: String,
+    },
+    /// The token cannot wrap the way the KMS asked.
+    #[error(
+        "token {token:?} cannot wrap with {mechanism}{}: {reason}",
+        hash.as_deref().map(|h| format!(" using {h}")).unwrap_or_default()
+    )]
+    UnsupportedWrapping {
+        /// The token label.
+        token: String,
+        /// The PKCS#11 mechanism, as `CKM_RSA_PKCS_OAEP`.
+        mechanism: &'static str,
+        /// The hash, for OAEP.
+        hash: Option<String>,
+        /// What the token said.
+        reason: String,
+    },
+    /// The token's AES key wrap with padding failed the known-answer test.
+    #[error("token {token:?} failed the RFC 5649 known-answer test with {mechanism}: {reason}")]
+    KnownAnswer {
+        /// The token label.
+        token: String,
+        /// The mechanism tested.
+        mechanism: &'static str,
+        /// What happened.
+        reason: String,
+    },
+    /// No mechanism of the token passed as RFC 5649.
+    #[error(
+        "token {token:?} has no AES key wrap with padding (RFC 5649) keyrite can trust: {tried}"
+    )]
+    NoKwp {
+        /// The token label.
+        token: String,
+        /// What each candidate did.
+        tried: String,
+    },
+    /// Wrapping the key under the ephemeral AES key (the KWP half of RSA-AES) failed.
+    #[error("C_WrapKey with {mechanism} failed: {failure}")]
+    KwpWrap {
+        /// The KWP mechanism.
+        mechanism: &'static str,
+        /// What the token said.
+        failure: Pkcs11Failure,
+    },
+    /// Two or more secret or private keys have the label.
+    #[error(
+        "token {token:?} holds more than one key labelled {label:?}: {keys}; keyrite takes a key by its label only when one key has it"
+    )]
+    SameLabel {
+        /// The token label.
+        token: String,
+        /// The key label.
+        label: String,
+        /// Each key, as [`keys::KeyInfo::describe`] names it.
+        keys: String,
+    },
+    /// Not exactly one secret key has the label.
+    #[error("token {token:?} holds {count} secret keys labelled {label:?}, not one")]
+    KeyCount {
+        /// The token label.
+        token: String,
+        /// The key label.
+        label: String,
+        /// How many there are.
+        count: usize,
+    },
+    /// The token has no ceremony signer of that label.
+    #[error("token {token:?} has no signer key labelled {label:?}")]
+    NoSigner {
+        /// The token label.
+        token: String,
+        /// The signer label.
+        label: String,
+    },
+    /// The signer's public key object is not proven to belong to its private key.
+    #[error("token {token:?}: the signer {label:?} is not proven: {reason}")]
+    SignerUnproven {
+        /// The token label.
+        token: String,
+        /// The signer label.
+        label: String,
+        /// Why not.
+        reason: String,
+    },
+    /// The backup key's public half is not proven to be its private key's.
+    #[error("token {token:?}: the backup key {label:?} is not proven: {reason}")]
+    BackupKeyUnproven {
+        /// The token label.
+        token: String,
+        /// The backup key label.
+        label: String,
+        /// Why not.
+        reason: String,
+    },
+    /// The backup key's public key object holds another public key than its private key.
+    #[error(
+        "token {token:?}: the public key object labelled {label:?} is not the private key's: a public object anyone can create without the PIN"
+    )]
+    BackupPublicKeySwapped {
+        /// The token label.
+        token: String,
+        /// The backup key label.
+        label: String,
+    },
+    /// More than one private key holds the public key a backup was made for.
+    #[error(
+        "token {token:?} holds {count} private keys whose public key has SHA-256 {fingerprint}, where a backup key has one"
+    )]
+    BackupKeyCopies {
+        /// The token label.
+        token: String,
+        /// The public key's fingerprint.
+        fingerprint: String,
+        /// How many there are.
+        count: usize,
+    },
+    /// The signer key is unusable.
+    #[error("the signer key: {reason}")]
+    Signer {
+        /// What is wrong.
+        reason: String,
+    },
+    /// The token returned a wrapped key of the wrong size.
+    #[error("the token returned {actual} bytes of wrapped key where {expected} were due")]
+    WrappedLength {
+        /// The length due.
+        expected: usize,
+        /// The length returned.
+        actual: usize,
+    },
+    /// The token returned an RFC 5649 wrap of a private key of an impossible size.
+    #[error(
+        "the token returned {actual} bytes of AES-wrapped private key where a multiple of 8 between {min} and {max} was due"
+    )]
+    WrappedLengthOutOfBounds {
+        /// The least length due.
+        min: usize,
+        /// The greatest length due.
+        max: usize,
+        /// The length returned.
+        actual: usize,
+    },
+    /// A private key was to be wrapped without RSA-AES.
+    #[error("a private key can be wrapped only with RSA-AES (RSA_AES_KEY_WRAP_SHA_1 or _SHA_256)")]
+    PrivateKeyNeedsRsaAes,
+    /// The token has no backup key of that label.
+    #[error("token {token:?} has no backup key pair labelled {label:?}")]
+    NoBackupKey {
+        /// The token label.
+        token: String,
+        /// The backup key label.
+        label: String,
+    },
+    /// The token's PKCS#8 length could not be learnt.
+    #[error(
+        "the token cannot show the length of its PKCS#8 encoding of an EC private key (C_WrapKey with CKM_AES_GCM under an ephemeral key): {failure}"
+    )]
+    Pkcs8Probe {
+        /// What the token said.
+        failure: Pkcs11Failure,
+    },
+    /// The token's PKCS#8 of an EC key is not RFC 5915.
+    #[error(
+        "token {token:?} encodes this {spec} private key as {len} bytes of PKCS#8, where RFC 5915 (a private key of exactly the curve's size) gives {expected}"
+    )]
+    NotRfc5915 {
+        /// The token label.
+        token: String,
+        /// The key kind.
+        spec: keys::KeySpec,
+        /// The length the token makes.
+        len: usize,
+        /// The lengths RFC 5915 allows.
+        expected: String,
+    },
+    /// A key pair's public key could not be established.
+    #[error("the public key of {label:?}: {reason}")]
+    PublicKey {
+        /// The key label.
+        label: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The token has no backup key with the public key a backup was made for.
+    #[error("token {token:?} holds no backup key whose public key has SHA-256 {fingerprint}")]
+    NoBackupKeyFor {
+        /// The token label.
+        token: String,
+        /// The public key's fingerprint.
+        fingerprint: String,
+    },
+    /// The backup key would let its PIN holder unwrap a backup into a readable key.
+    #[error(
+        "the backup key {label:?} on token {token:?} would let whoever holds the token's PIN unwrap a backup into a key they can read: {why}"
+    )]
+    BackupKeyOracle {
+        /// The token label.
+        token: String,
+        /// The backup key label.
+        label: String,
+        /// How.
+        why: String,
+    },
+    /// The backup key is unusable.
+    #[error("the backup key: {reason}")]
+    BackupKey {
+        /// What is wrong.
+        reason: String,
+    },
+    /// Unwrapping a backup failed.
+    #[error("C_UnwrapKey of {what} failed: {failure}")]
+    BackupUnwrap {
+        /// What was being unwrapped, and with which mechanism.
+        what: String,
+        /// What the token said.
+        failure: Pkcs11Failure,
+    },
+    /// No trusted token object holds the KMS key a wrap-with-trusted key must be wrapped under.
+    #[error(
+        "token {token:?} holds no key marked CKA_TRUSTED with the wrapping public key of SHA-256 {fingerprint}"
+    )]
+    NoTrustedKey {
+        /// The token label.
+        token: String,
+        /// The KMS public key's fingerprint.
+        fingerprint: String,
+    },
+    /// The token would not store a trusted wrapping key.
+    #[error("token {token:?} would not store a CKA_TRUSTED wrapping key: {failure}")]
+    TrustRefused {
+        /// The token label.
+        token: String,
+        /// What the token said.
+        failure: Pkcs11Failure,
+    },
+    /// A PKCS#11 call failed.
+    #[error("{0}")]
+    Pkcs11(Pkcs11Failure),
+}
+
+fn list_or_none(found: &[String]) -> String {
+    if found.is_empty() {
+        "none".to_owned()
+    } else {
+        found
+            .iter()
+            .map(|l| format!("{l:?}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+impl From<CkError> for Error {
+    fn from(e: CkError) -> Self {
+        Error::Pkcs11(Pkcs11Failure::from_error(e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use cryptoki::error::Rv;
+
+    use super::*;
+
+    /// A return value as the module returns it, through cryptoki's own mapping.
+    fn returned(code: cryptoki_sys::CK_RV) -> RvError {
+        match Rv::from(code) {
+            Rv::Error(rv) => rv,
+            Rv::Ok => panic!("{code:#x} is CKR_OK"),
+        }
+    }
+
+    #[test]
+    fn return_values_are_named_as_pkcs11_names_them() {
+        for (code, name) in [
+            (cryptoki_sys::CKR_ARGUMENTS_BAD, "CKR_ARGUMENTS_BAD"),
+            (cryptoki_sys::CKR_PIN_INCORRECT, "CKR_PIN_INCORRECT"),
+            (
+                cryptoki_sys::CKR_MECHANISM_PARAM_INVALID,
+                "CKR_MECHANISM_PARAM_INVALID",
+            ),
+            (cryptoki_sys::CKR_FUNCTION_CANCELED, "CKR_FUNCTION_CANCELED"),
+            (
+                cryptoki_sys::CKR_TEMPLATE_INCONSISTENT,
+                "CKR_TEMPLATE_INCONSISTENT",
+            ),
+            (
+                cryptoki_sys::CKR_UNWRAPPING_KEY_TYPE_INCONSISTENT,
+                "CKR_UNWRAPPING_KEY_TYPE_INCONSISTENT",
+            ),
+            (cryptoki_sys::CKR_SESSION_READ_ONLY, "CKR_SESSION_READ_ONLY"),
+        ] {
+            assert_eq!(ckr_name(returned(code)), name);
+        }
+        assert_eq!(
+            ckr_name(returned(cryptoki_sys::CKR_VENDOR_DEFINED + 2)),
+            "vendor-defined return value 0x80000002"
+        );
+    }
+
+    #[test]
+    fn a_failure_keeps_the_function_and_the_return_value() {
+        let failure = Pkcs11Failure::from_error(CkError::Pkcs11(
+            RvError::KeyUnextractable,
+            Function::WrapKey,
+        ));
+        assert_eq!(failure.rv(), Some(RvError::KeyUnextractable));
+        assert!(matches!(
+            failure,
+            Pkcs11Failure::Returned {
+                function: Function::WrapKey,
+                ..
+            }
+        ));
+        assert_eq!(
+            failure.to_string(),
+            "C_WrapKey returned CKR_KEY_UNEXTRACTABLE"
+        );
+    }
+}
