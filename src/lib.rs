@@ -261,7 +261,7 @@ pub enum Error {
     #[error("the token gives no key check value to record in a backup ({why})")]
     BackupWithoutKcv {
         /// Why not.
-        why: String,
+        why: hsm::NoKcv,
     },
     /// A backup was refused or could not be restored.
     #[error(transparent)]

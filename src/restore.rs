@@ -30,9 +30,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sha2::{Digest as _, Sha256};
 
-use crate::hsm::Token;
-use crate::hsm::keys::{KcvMethod, KeyLabel, KeySpec};
+use crate::hsm::keys::{Kcv, KcvMethod, KeyLabel, KeySpec};
 use crate::hsm::pair::PublicKey;
+use crate::hsm::{NoKcv, Token};
 use crate::kms::{self, WrappingAlgorithm, backup::WRAPPED};
 use crate::transcript::Transcript;
 use crate::verify::RecordedOutput;
@@ -164,7 +164,7 @@ pub enum Error {
     )]
     NoFullCheckValue {
         /// Why the token gives none.
-        why: String,
+        why: NoKcv,
     },
     /// The restored key does not have the check value given out of band.
     #[error(
@@ -819,9 +819,10 @@ fn prove(
     record: &Path,
 ) -> Result<Restored, crate::Error> {
     let backup = &proven.backup;
-    let (values, why) = token.check_values(handle, backup.spec.key_type())?;
+    let given = token.check_values(handle, backup.spec.key_type())?;
+    let values: &[Kcv] = given.as_deref().unwrap_or_default();
     let mut matched = BTreeMap::new();
-    for kcv in &values {
+    for kcv in values {
         if let Some(expected) = backup.check_values.get(kcv.method.name()) {
             if !expected.eq_ignore_ascii_case(&kcv.value) {
                 return Err(Error::KcvMismatch {
@@ -836,14 +837,13 @@ fn prove(
     }
     let Some(first) = values.first().filter(|_| !matched.is_empty()) else {
         return Err(Error::NoCommonKcv {
-            token: if values.is_empty() {
-                why
-            } else {
-                values
+            token: match &given {
+                Err(why) => why.to_string(),
+                Ok(values) => values
                     .iter()
                     .map(|k| k.method.name())
                     .collect::<Vec<_>>()
-                    .join(", ")
+                    .join(", "),
             },
             backup: backup
                 .check_values
@@ -855,11 +855,11 @@ fn prove(
         .into());
     };
     let check_sha256 = if backup.spec.is_asymmetric() {
-        values
-            .iter()
-            .find(|k| k.method == KcvMethod::SpkiSha256)
-            .map(|k| k.value.clone())
-            .ok_or_else(|| why.clone())
+        match token.public_key_of(handle) {
+            Ok(public) => Ok(public.fingerprint()),
+            Err(crate::hsm::Error::PublicKey { problem, .. }) => Err(NoKcv::PublicKey(problem)),
+            Err(e) => return Err(e.into()),
+        }
     } else {
         token.full_check_value(handle)
     };

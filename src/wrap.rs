@@ -153,10 +153,10 @@ pub fn generate(
     let key = token.generate_ceremony_key(label, spec, wrap_with_trusted, plan)?;
     let kcv = match token.key_check_value(key.handle, spec.key_type()) {
         // A key pair without its identity cannot be proven later: it is not kept.
-        Ok(KcvResult::Unavailable(reason)) if spec.is_asymmetric() => {
+        Ok(KcvResult::Unavailable(crate::hsm::NoKcv::PublicKey(problem))) => {
             Err(crate::hsm::Error::PublicKey {
                 label: label.to_string(),
-                reason,
+                problem,
             })
         }
         other => other,
@@ -198,7 +198,7 @@ impl KeyRecord {
             },
             kcv_method: match kcv {
                 KcvResult::Known(k) => k.method.name().to_owned(),
-                KcvResult::Unavailable(why) => why,
+                KcvResult::Unavailable(why) => why.to_string(),
             },
             check_sha256,
             template: key.template.into_iter().collect(),
@@ -663,12 +663,10 @@ pub fn wrap_and_write(
         .map_err(|e| (Step::Wrap, e.into()))?;
     let mut key = key.clone();
     if request.provider == Provider::Pkcs11Backup {
-        let (values, why) = token
+        let values = token
             .check_values(handle, key.spec.key_type())
-            .map_err(|e| (Step::KeyCheckValue, e.into()))?;
-        if values.is_empty() {
-            return Err((Step::KeyCheckValue, Error::BackupWithoutKcv { why }));
-        }
+            .map_err(|e| (Step::KeyCheckValue, e.into()))?
+            .map_err(|why| (Step::KeyCheckValue, Error::BackupWithoutKcv { why }))?;
         key.check_values = values
             .into_iter()
             .map(|k| (k.method.name().to_owned(), k.value))

@@ -63,6 +63,87 @@ impl Pkcs11Failure {
     }
 }
 
+/// Why a key pair's public key cannot be established from its token objects.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum PublicKeyProblem {
+    /// Not exactly one public key object has the private key's label and `CKA_ID`.
+    #[error(
+        "the token holds {count} public key objects with its label and CKA_ID; keyrite keeps exactly one"
+    )]
+    PublicObjects {
+        /// How many there are.
+        count: usize,
+    },
+    /// An RSA public key object without `CKA_MODULUS` or `CKA_PUBLIC_EXPONENT`.
+    #[error("the public key object has no modulus or exponent")]
+    NoModulus,
+    /// A public key object that is neither RSA nor EC with `CKA_EC_PARAMS` and `CKA_EC_POINT`.
+    #[error("it is neither RSA nor EC with a curve and a point")]
+    NotRsaOrEc,
+    /// An EC key on a curve keyrite does not make keys on.
+    #[error("it is on a curve keyrite does not make keys on")]
+    UnknownCurve,
+    /// The public key object's `CKA_EC_PARAMS` differ from the private key's.
+    #[error("the public key object's curve differs from the private key's")]
+    CurveDiffers,
+    /// The private key reports a public key, and it is another one.
+    #[error("the public key object is not the one the private key reports")]
+    NotReported,
+    /// The private key reports none, and was not generated in this token.
+    #[error(
+        "the private key reports no public key of its own and was not generated in this token (CKA_LOCAL, CKA_ALWAYS_SENSITIVE), so its public key object proves nothing"
+    )]
+    NotGeneratedHere,
+    /// The private key reports none, and its public key object is a public object.
+    #[error(
+        "the private key reports no public key of its own, and its public key object is a public object anyone can create without the PIN, so it proves nothing"
+    )]
+    PublicObject,
+    /// `CKA_EC_POINT` is not an uncompressed point of the curve's size.
+    #[error("CKA_EC_POINT is not an uncompressed point of {len} bytes")]
+    EcPoint {
+        /// The length of an uncompressed point on the curve.
+        len: usize,
+    },
+    /// A public key to store for a key of `spec` is of another kind.
+    #[error("it is not a {spec} public key")]
+    NotOfSpec {
+        /// The kind of key it was to be.
+        spec: keys::KeySpec,
+    },
+    /// The attributes do not make a well-formed key.
+    #[error("{0}")]
+    Der(#[from] der::Error),
+    /// The key could not be written as PEM.
+    #[error("cannot encode the public key as PEM: {0}")]
+    Pem(#[source] der::pem::Error),
+}
+
+/// Why the token gives no check value for a key.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum NoKcv {
+    /// A key pair whose public key cannot be established: its identity.
+    #[error("{0}")]
+    PublicKey(PublicKeyProblem),
+    /// `C_DigestKey` returned fewer bytes than a check value takes.
+    #[error("no CKA_CHECK_VALUE; C_DigestKey returned a short digest")]
+    ShortDigest,
+    /// `C_DigestKey` returned fewer than the 32 bytes of a SHA-256, where the full value is due.
+    #[error("C_DigestKey returned {len} bytes, not the 32 of a SHA-256")]
+    NotSha256 {
+        /// How many it returned.
+        len: usize,
+    },
+    /// The token has no `CKA_CHECK_VALUE` for the key and refused `C_DigestKey`.
+    #[error("no CKA_CHECK_VALUE; C_DigestKey refused: {0}")]
+    DigestRefused(Pkcs11Failure),
+    /// The token refused `C_DigestKey`, where the full value is due.
+    #[error("C_DigestKey refused: {0}")]
+    FullDigestRefused(Pkcs11Failure),
+}
+
 /// The part of reading a module file that failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ModuleReadStep {
@@ -465,12 +546,12 @@ pub enum Error {
         expected: String,
     },
     /// A key pair's public key could not be established.
-    #[error("the public key of {label:?}: {reason}")]
+    #[error("the public key of {label:?}: {problem}")]
     PublicKey {
         /// The key label.
         label: String,
         /// What is wrong.
-        reason: String,
+        problem: PublicKeyProblem,
     },
     /// The token has no backup key with the public key a backup was made for.
     #[error("token {token:?} holds no backup key whose public key has SHA-256 {fingerprint}")]

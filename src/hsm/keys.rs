@@ -8,7 +8,7 @@ use cryptoki::mechanism::Mechanism;
 use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHandle};
 use serde::Serialize;
 
-use super::{Error, Pkcs11Failure, Token};
+use super::{Error, NoKcv, Pkcs11Failure, Token};
 
 /// The kind of key material a ceremony generates.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, clap::ValueEnum)]
@@ -252,12 +252,12 @@ impl fmt::Display for Kcv {
 }
 
 /// The outcome of asking the token for a key check value.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum KcvResult {
     /// The token gave one.
     Known(Kcv),
-    /// The token gave none; why, per method tried.
-    Unavailable(String),
+    /// The token gave none; why.
+    Unavailable(NoKcv),
 }
 
 /// The `CKA_ID` of a key a plan generates: 8 random bytes, then the first 8 bytes of
@@ -553,7 +553,9 @@ impl Token {
         match self.public_key_kcv(key, key_type) {
             Ok(Some(kcv)) => return Ok(KcvResult::Known(kcv)),
             Ok(None) => {}
-            Err(Error::PublicKey { reason, .. }) => return Ok(KcvResult::Unavailable(reason)),
+            Err(Error::PublicKey { problem, .. }) => {
+                return Ok(KcvResult::Unavailable(NoKcv::PublicKey(problem)));
+            }
             Err(e) => return Err(e),
         }
         // The token's own check value is the best; C_DigestKey is asked only without one.
@@ -611,60 +613,47 @@ impl Token {
 
     /// Every key check value the token gives for `key`, best first: `CKA_CHECK_VALUE`, then
     /// SHA-256 by `C_DigestKey`. A backup records them all, so a second token that computes only
-    /// one of them can still prove it holds the same material. With none, says why.
+    /// one of them can still prove it holds the same material. With none, says why: the inner
+    /// `Ok` is never empty.
     pub fn check_values(
         &self,
         key: ObjectHandle,
         key_type: KeyType,
-    ) -> Result<(Vec<Kcv>, String), Error> {
+    ) -> Result<Result<Vec<Kcv>, NoKcv>, Error> {
         match self.public_key_kcv(key, key_type) {
-            Ok(Some(kcv)) => return Ok((vec![kcv], String::new())),
+            Ok(Some(kcv)) => return Ok(Ok(vec![kcv])),
             Ok(None) => {}
-            Err(Error::PublicKey { reason, .. }) => return Ok((Vec::new(), reason)),
+            Err(Error::PublicKey { problem, .. }) => return Ok(Err(NoKcv::PublicKey(problem))),
             Err(e) => return Err(e),
         }
-        let mut values: Vec<Kcv> = self
-            .check_value_attribute(key, key_type)?
-            .into_iter()
-            .collect();
-        let why = match self.digest_kcv(key) {
-            Ok(kcv) => {
-                values.push(kcv);
-                String::new()
-            }
-            Err(why) => why,
-        };
-        Ok((values, why))
+        let attribute = self.check_value_attribute(key, key_type)?;
+        Ok(match (attribute, self.digest_kcv(key)) {
+            (Some(a), Ok(d)) => Ok(vec![a, d]),
+            (Some(a), Err(_)) => Ok(vec![a]),
+            (None, Ok(d)) => Ok(vec![d]),
+            (None, Err(why)) => Err(why),
+        })
     }
 
     /// The first 3 bytes of SHA-256 of the key by `C_DigestKey`, or why the token gives none.
-    fn digest_kcv(&self, key: ObjectHandle) -> Result<Kcv, String> {
+    fn digest_kcv(&self, key: ObjectHandle) -> Result<Kcv, NoKcv> {
         match self.digest_key_sha256(key) {
             Ok(digest) if digest.len() >= 3 => Ok(Kcv {
                 value: hex::encode(&digest[..3]),
                 method: KcvMethod::Sha256First3,
             }),
-            Ok(_) => Err("no CKA_CHECK_VALUE; C_DigestKey returned a short digest".to_owned()),
-            Err(e) => Err(format!(
-                "no CKA_CHECK_VALUE; C_DigestKey refused: {}",
-                Pkcs11Failure::from_error(e)
-            )),
+            Ok(_) => Err(NoKcv::ShortDigest),
+            Err(e) => Err(NoKcv::DigestRefused(Pkcs11Failure::from_error(e))),
         }
     }
 
     /// The full check value of a secret key: the SHA-256 (64 hex digits) of its value by
     /// `C_DigestKey`, or why the token gives none.
-    pub fn full_check_value(&self, key: ObjectHandle) -> Result<String, String> {
+    pub fn full_check_value(&self, key: ObjectHandle) -> Result<String, NoKcv> {
         match self.digest_key_sha256(key) {
             Ok(digest) if digest.len() == 32 => Ok(hex::encode(digest)),
-            Ok(digest) => Err(format!(
-                "C_DigestKey returned {} bytes, not the 32 of a SHA-256",
-                digest.len()
-            )),
-            Err(e) => Err(format!(
-                "C_DigestKey refused: {}",
-                Pkcs11Failure::from_error(e)
-            )),
+            Ok(digest) => Err(NoKcv::NotSha256 { len: digest.len() }),
+            Err(e) => Err(NoKcv::FullDigestRefused(Pkcs11Failure::from_error(e))),
         }
     }
 
@@ -1050,7 +1039,7 @@ impl Token {
                         info.kcv = Some(k.value);
                         info.kcv_method = k.method.name().to_owned();
                     }
-                    KcvResult::Unavailable(why) => info.kcv_method = why,
+                    KcvResult::Unavailable(why) => info.kcv_method = why.to_string(),
                 }
             } else {
                 info.kcv_method = "not a kind of key keyrite makes".to_owned();

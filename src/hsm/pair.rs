@@ -20,7 +20,7 @@ use sha2::{Digest as _, Sha256};
 use spki::{AlgorithmIdentifierOwned, SubjectPublicKeyInfoOwned};
 
 use super::keys::{KeyLabel, KeySpec};
-use super::{Error, Pkcs11Failure, Token};
+use super::{Error, Pkcs11Failure, PublicKeyProblem, Token};
 
 /// `rsaEncryption`.
 const RSA_ENCRYPTION: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
@@ -180,7 +180,7 @@ impl PublicKey {
         der::pem::encode_string("PUBLIC KEY", der::pem::LineEnding::LF, &self.spki).map_err(|e| {
             Error::PublicKey {
                 label: String::new(),
-                reason: format!("cannot encode the public key as PEM: {e}"),
+                problem: PublicKeyProblem::Pem(e),
             }
         })
     }
@@ -217,22 +217,21 @@ pub(crate) fn bare_ec_point(raw: &[u8], field: usize) -> Option<&[u8]> {
 
 /// The SubjectPublicKeyInfo DER of an EC public key on the named curve `oid`, from `CKA_EC_POINT`: the uncompressed point, which PKCS#11 says is wrapped in a DER
 /// OCTET STRING (SoftHSM2 and kryoptic do) and some tokens give bare.
-fn ec_spki(oid: ObjectIdentifier, ec_point: &[u8], field: usize) -> Result<Vec<u8>, String> {
-    let point = bare_ec_point(ec_point, field).ok_or_else(|| {
-        format!(
-            "CKA_EC_POINT is not an uncompressed point of {} bytes",
-            1 + 2 * field
-        )
-    })?;
-    SubjectPublicKeyInfoOwned {
+fn ec_spki(
+    oid: ObjectIdentifier,
+    ec_point: &[u8],
+    field: usize,
+) -> Result<Vec<u8>, PublicKeyProblem> {
+    let point =
+        bare_ec_point(ec_point, field).ok_or(PublicKeyProblem::EcPoint { len: 1 + 2 * field })?;
+    Ok(SubjectPublicKeyInfoOwned {
         algorithm: AlgorithmIdentifierOwned {
             oid: EC_PUBLIC_KEY,
             parameters: Some(oid.into()),
         },
-        subject_public_key: BitString::from_bytes(point).map_err(|e| e.to_string())?,
+        subject_public_key: BitString::from_bytes(point)?,
     }
-    .to_der()
-    .map_err(|e| e.to_string())
+    .to_der()?)
 }
 
 /// What a private key object may say about its public key, and about where it was made.
@@ -252,7 +251,7 @@ const OWN_ATTRIBUTES: [AttributeType; 9] = [
 /// token fills it (kryoptic), else an RSA key's modulus and exponent (every token keeps them);
 /// `None` for an EC key without `CKA_PUBLIC_KEY_INFO` (SoftHSM2; kryoptic for a key it
 /// unwrapped).
-fn own_spki(attrs: &[Attribute]) -> Result<Option<Vec<u8>>, String> {
+fn own_spki(attrs: &[Attribute]) -> Result<Option<Vec<u8>>, der::Error> {
     if let Some(info) = bytes_of(attrs, AttributeType::PublicKeyInfo).filter(|i| !i.is_empty()) {
         return Ok(Some(info.to_vec()));
     }
@@ -260,7 +259,7 @@ fn own_spki(attrs: &[Attribute]) -> Result<Option<Vec<u8>>, String> {
         bytes_of(attrs, AttributeType::Modulus),
         bytes_of(attrs, AttributeType::PublicExponent),
     ) {
-        (Some(n), Some(e)) if !n.is_empty() => rsa_spki(n, e).map(Some).map_err(|e| e.to_string()),
+        (Some(n), Some(e)) if !n.is_empty() => rsa_spki(n, e).map(Some),
         _ => Ok(None),
     }
 }
@@ -331,9 +330,9 @@ impl Token {
         let label =
             String::from_utf8_lossy(bytes_of(&own, AttributeType::Label).unwrap_or_default())
                 .into_owned();
-        let bad = |reason: String| Error::PublicKey {
+        let bad = |problem: PublicKeyProblem| Error::PublicKey {
             label: label.clone(),
-            reason,
+            problem,
         };
         let key_type = own.iter().find_map(|a| match a {
             Attribute::KeyType(t) => Some(*t),
@@ -348,10 +347,9 @@ impl Token {
             Attribute::Id(id),
         ])?;
         let [public] = publics.as_slice() else {
-            return Err(bad(format!(
-                "the token holds {} public key objects with its label and CKA_ID; keyrite keeps exactly one",
-                publics.len()
-            )));
+            return Err(bad(PublicKeyProblem::PublicObjects {
+                count: publics.len(),
+            }));
         };
         let attrs = self.session().get_attributes(
             *public,
@@ -369,28 +367,22 @@ impl Token {
                 bytes_of(&attrs, AttributeType::Modulus),
                 bytes_of(&attrs, AttributeType::PublicExponent),
             ) else {
-                return Err(bad(
-                    "the public key object has no modulus or exponent".into()
-                ));
+                return Err(bad(PublicKeyProblem::NoModulus));
             };
-            rsa_spki(n, e).map_err(|e| bad(e.to_string()))?
+            rsa_spki(n, e).map_err(|e| bad(e.into()))?
         } else {
             let (Some(params), Some(point)) = (
                 bytes_of(&attrs, AttributeType::EcParams),
                 bytes_of(&attrs, AttributeType::EcPoint),
             ) else {
-                return Err(bad(
-                    "it is neither RSA nor EC with a curve and a point".into()
-                ));
+                return Err(bad(PublicKeyProblem::NotRsaOrEc));
             };
             let Some((oid, field)) = spec_of_pair(KeyType::EC, None, Some(params)).and_then(curve)
             else {
-                return Err(bad("it is on a curve keyrite does not make keys on".into()));
+                return Err(bad(PublicKeyProblem::UnknownCurve));
             };
             if bytes_of(&own, AttributeType::EcParams).is_some_and(|p| p != params) {
-                return Err(bad(
-                    "the public key object's curve differs from the private key's".into(),
-                ));
+                return Err(bad(PublicKeyProblem::CurveDiffers));
             }
             ec_spki(oid, point, field).map_err(bad)?
         };
@@ -400,11 +392,9 @@ impl Token {
         // outside) beside a copied public key object would otherwise pass for the real one. And
         // only a public key object that is itself private: anyone may destroy a public one and
         // create another in its place, with the same label and CKA_ID, without the PIN.
-        match own_spki(&own).map_err(&bad)? {
+        match own_spki(&own).map_err(|e| bad(e.into()))? {
             Some(o) if o != spki => {
-                return Err(bad(
-                    "the public key object is not the one the private key reports".into(),
-                ));
+                return Err(bad(PublicKeyProblem::NotReported));
             }
             Some(_) => {}
             None => {
@@ -418,16 +408,10 @@ impl Token {
                         })
                     });
                 if !generated_here {
-                    return Err(bad(
-                        "the private key reports no public key of its own and was not generated in this token (CKA_LOCAL, CKA_ALWAYS_SENSITIVE), so its public key object proves nothing"
-                            .into(),
-                    ));
+                    return Err(bad(PublicKeyProblem::NotGeneratedHere));
                 }
                 if !public_is_private {
-                    return Err(bad(
-                        "the private key reports no public key of its own, and its public key object is a public object anyone can create without the PIN, so it proves nothing"
-                            .into(),
-                    ));
+                    return Err(bad(PublicKeyProblem::PublicObject));
                 }
             }
         }
@@ -441,12 +425,12 @@ impl Token {
         let own = self.session().get_attributes(private, &OWN_ATTRIBUTES)?;
         own_spki(&own)
             .map(|spki| spki.map(|spki| PublicKey { spki }))
-            .map_err(|reason| Error::PublicKey {
+            .map_err(|e| Error::PublicKey {
                 label: String::from_utf8_lossy(
                     bytes_of(&own, AttributeType::Label).unwrap_or_default(),
                 )
                 .into_owned(),
-                reason,
+                problem: e.into(),
             })
     }
 
@@ -460,12 +444,11 @@ impl Token {
         spec: KeySpec,
         public: &PublicKey,
     ) -> Result<ObjectHandle, Error> {
-        let bad = |reason: String| Error::PublicKey {
+        let bad = |problem: PublicKeyProblem| Error::PublicKey {
             label: label.to_string(),
-            reason,
+            problem,
         };
-        let info =
-            SubjectPublicKeyInfoOwned::from_der(&public.spki).map_err(|e| bad(e.to_string()))?;
+        let info = SubjectPublicKeyInfoOwned::from_der(&public.spki).map_err(|e| bad(e.into()))?;
         let key = info.subject_public_key.raw_bytes();
         let mut template = public_template(label, id, spec);
         template.retain(|a| {
@@ -475,17 +458,16 @@ impl Token {
             )
         });
         if info.algorithm.oid == RSA_ENCRYPTION && rsa_bits(spec).is_some() {
-            let rsa =
-                pkcs1::RsaPublicKey::<UintRef>::from_der(key).map_err(|e| bad(e.to_string()))?;
+            let rsa = pkcs1::RsaPublicKey::<UintRef>::from_der(key).map_err(|e| bad(e.into()))?;
             template.push(Attribute::Modulus(rsa.modulus.as_bytes().to_vec()));
             template.push(Attribute::PublicExponent(
                 rsa.public_exponent.as_bytes().to_vec(),
             ));
         } else if info.algorithm.oid == EC_PUBLIC_KEY && curve(spec).is_some() {
             let point = der::asn1::OctetString::new(key).and_then(|o| o.to_der());
-            template.push(Attribute::EcPoint(point.map_err(|e| bad(e.to_string()))?));
+            template.push(Attribute::EcPoint(point.map_err(|e| bad(e.into()))?));
         } else {
-            return Err(bad(format!("it is not a {spec} public key")));
+            return Err(bad(PublicKeyProblem::NotOfSpec { spec }));
         }
         template.push(Attribute::Modifiable(false));
         Ok(self.session().create_object(&template)?)
@@ -550,7 +532,7 @@ impl Token {
         };
         let params = oid.to_der().map_err(|e| Error::PublicKey {
             label: String::new(),
-            reason: e.to_string(),
+            problem: e.into(),
         })?;
         let (public, private) = trial_pair_templates(params);
         let (public, private) =
