@@ -6,9 +6,9 @@ use clap::{Args, Parser, Subcommand};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use keyrite::hsm::keys::{KeyLabel, KeySpec};
-use keyrite::kms::{Provider, WrappingAlgorithm, WrappingKeySpec};
+use keyrite::kms::Provider;
 use keyrite::restore::ExpectedKcv;
+use keyrite::spec::{KeyLabel, KeySpec, WrappingAlgorithm, WrappingKeySpec};
 
 /// Hardware-backed key ceremonies for cloud KMS key import.
 #[derive(Debug, Parser)]

@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use keyrite::ceremony::policy::Policy;
-use keyrite::hsm::keys::KeySpec;
-use keyrite::kms::{Import, ImportParams, Provider, WrappingAlgorithm};
+use keyrite::kms::{Import, ImportParams, Provider};
+use keyrite::spec::{KeySpec, WrappingAlgorithm};
 use keyrite::verify::Signer;
 
 /// The time the targets run at: 2026-06-01T00:00:00Z, so the seeds' expiries (2099) are ahead

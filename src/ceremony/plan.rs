@@ -11,9 +11,9 @@ use sha2::{Digest as _, Sha256};
 use time::OffsetDateTime;
 
 use super::{Error, read_once};
-use crate::hsm::keys::{KeyLabel, KeySpec};
-use crate::kms::{Provider, ProviderOptions, WrappingAlgorithm, WrappingKeySpec};
+use crate::kms::{Provider, ProviderOptions};
 use crate::pin::PinSource;
+use crate::spec::{KeyLabel, KeySpec, WrappingAlgorithm, WrappingKeySpec};
 
 /// The plan format version.
 pub const VERSION: u32 = 1;
@@ -322,7 +322,7 @@ impl Plan {
         let signing_key_label: KeyLabel =
             file.signing_key_label
                 .parse()
-                .map_err(|e: crate::hsm::keys::BadKeyLabel| {
+                .map_err(|e: crate::spec::BadKeyLabel| {
                     err("signing_key_label".into(), e.to_string())
                 })?;
         let pin = match file.pin.as_str() {
@@ -357,7 +357,7 @@ impl Plan {
             let label = |value: &str| -> Result<KeyLabel, Error> {
                 value
                     .parse()
-                    .map_err(|e: crate::hsm::keys::BadKeyLabel| at("key_label", e.to_string()))
+                    .map_err(|e: crate::spec::BadKeyLabel| at("key_label", e.to_string()))
             };
             match step {
                 StepFile::Generate(g) => {
@@ -445,7 +445,7 @@ impl Plan {
                     let algorithm: WrappingAlgorithm = w
                         .algorithm
                         .parse()
-                        .map_err(|e: crate::kms::Error| at("algorithm", e.to_string()))?;
+                        .map_err(|e: crate::spec::Error| at("algorithm", e.to_string()))?;
                     let wrapping_key_spec = w
                         .wrapping_key_spec
                         .as_deref()

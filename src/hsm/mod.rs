@@ -340,7 +340,7 @@ pub enum Error {
         /// The token label.
         token: String,
         /// The key kind.
-        spec: keys::KeySpec,
+        spec: crate::spec::KeySpec,
         /// The length the token makes.
         len: usize,
         /// The lengths RFC 5915 allows.
