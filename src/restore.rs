@@ -36,7 +36,7 @@ use crate::hsm::pair::PublicKey;
 use crate::json;
 use crate::kms::{self, backup::WRAPPED};
 use crate::spec::WrappingAlgorithm;
-use crate::spec::{KeyLabel, KeySpec};
+use crate::spec::{ALL_KEY_SPECS, KeyLabel, KeySpec};
 use crate::transcript::Transcript;
 use crate::verify::RecordedOutput;
 use crate::wrap::{TokenAccess, open_logged_in};
@@ -421,9 +421,8 @@ pub fn load(dir: &Path, label: &KeyLabel) -> Result<Backup, Error> {
                 m.algorithm
             ))
         })?;
-    let spec = <KeySpec as clap::ValueEnum>::value_variants()
-        .iter()
-        .copied()
+    let spec = ALL_KEY_SPECS
+        .into_iter()
         .find(|s| s.name() == m.key.spec)
         .ok_or_else(|| {
             bad(format!(

@@ -19,55 +19,43 @@ use sha2::{Digest as _, Sha256};
 pub const MIN_RSA_BITS: usize = 2048;
 
 /// The kind of key material a ceremony generates.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub enum KeySpec {
     /// A 256-bit AES key (AWS `SYMMETRIC_DEFAULT`, Alibaba `Aliyun_AES_256`).
-    #[value(name = "AES_256", aliases = ["SYMMETRIC_DEFAULT", "Aliyun_AES_256"])]
     #[serde(rename = "AES_256")]
     #[default]
     Aes256,
     /// A 224-bit HMAC key (a generic secret of 28 bytes).
-    #[value(name = "HMAC_224")]
     #[serde(rename = "HMAC_224")]
     Hmac224,
     /// A 256-bit HMAC key (a generic secret of 32 bytes).
-    #[value(name = "HMAC_256")]
     #[serde(rename = "HMAC_256")]
     Hmac256,
     /// A 384-bit HMAC key (a generic secret of 48 bytes).
-    #[value(name = "HMAC_384")]
     #[serde(rename = "HMAC_384")]
     Hmac384,
     /// A 512-bit HMAC key (a generic secret of 64 bytes).
-    #[value(name = "HMAC_512")]
     #[serde(rename = "HMAC_512")]
     Hmac512,
     /// An RSA key pair of 2048 bits (public exponent 65537).
-    #[value(name = "RSA_2048")]
     #[serde(rename = "RSA_2048")]
     Rsa2048,
     /// An RSA key pair of 3072 bits.
-    #[value(name = "RSA_3072")]
     #[serde(rename = "RSA_3072")]
     Rsa3072,
     /// An RSA key pair of 4096 bits.
-    #[value(name = "RSA_4096")]
     #[serde(rename = "RSA_4096")]
     Rsa4096,
     /// An EC key pair on NIST P-256 (AWS `ECC_NIST_P256`).
-    #[value(name = "EC_P256", aliases = ["ECC_NIST_P256"])]
     #[serde(rename = "EC_P256")]
     EcP256,
     /// An EC key pair on NIST P-384 (AWS `ECC_NIST_P384`).
-    #[value(name = "EC_P384", aliases = ["ECC_NIST_P384"])]
     #[serde(rename = "EC_P384")]
     EcP384,
     /// An EC key pair on NIST P-521 (AWS `ECC_NIST_P521`).
-    #[value(name = "EC_P521", aliases = ["ECC_NIST_P521"])]
     #[serde(rename = "EC_P521")]
     EcP521,
     /// An EC key pair on secp256k1 (AWS `ECC_SECG_P256K1`).
-    #[value(name = "EC_SECP256K1", aliases = ["ECC_SECG_P256K1"])]
     #[serde(rename = "EC_SECP256K1")]
     EcSecp256k1,
 }
@@ -147,6 +135,34 @@ impl KeySpec {
             KeyType::EC => Mechanism::EccKeyPairGen,
             _ => Mechanism::GenericSecretKeyGen,
         }
+    }
+}
+
+impl KeySpec {
+    /// The other names a KMS gives this kind of key material, accepted wherever its name is.
+    pub fn aliases(self) -> &'static [&'static str] {
+        match self {
+            KeySpec::Aes256 => &["SYMMETRIC_DEFAULT", "Aliyun_AES_256"],
+            KeySpec::EcP256 => &["ECC_NIST_P256"],
+            KeySpec::EcP384 => &["ECC_NIST_P384"],
+            KeySpec::EcP521 => &["ECC_NIST_P521"],
+            KeySpec::EcSecp256k1 => &["ECC_SECG_P256K1"],
+            _ => &[],
+        }
+    }
+}
+
+impl std::str::FromStr for KeySpec {
+    type Err = Error;
+
+    /// Parses a name or an alias, exactly as spelt.
+    fn from_str(s: &str) -> Result<Self, Error> {
+        ALL_KEY_SPECS
+            .into_iter()
+            .find(|k| k.name() == s || k.aliases().contains(&s))
+            .ok_or_else(|| Error::UnknownKeySpec {
+                value: s.to_owned(),
+            })
     }
 }
 
@@ -374,20 +390,24 @@ impl std::str::FromStr for WrappingAlgorithm {
 }
 
 /// The size of the KMS's RSA wrapping key (AWS spelling).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WrappingKeySpec {
     /// RSA 2048 bits.
-    #[value(name = "RSA_2048")]
     Rsa2048,
     /// RSA 3072 bits.
-    #[value(name = "RSA_3072")]
     Rsa3072,
     /// RSA 4096 bits.
-    #[value(name = "RSA_4096")]
     Rsa4096,
 }
 
 impl WrappingKeySpec {
+    /// Every wrapping key size, smallest first.
+    pub const ALL: [WrappingKeySpec; 3] = [
+        WrappingKeySpec::Rsa2048,
+        WrappingKeySpec::Rsa3072,
+        WrappingKeySpec::Rsa4096,
+    ];
+
     /// The modulus size in bits.
     pub fn bits(self) -> usize {
         match self {
@@ -413,6 +433,26 @@ impl WrappingKeySpec {
             4096 => Some(WrappingKeySpec::Rsa4096),
             _ => None,
         }
+    }
+}
+
+impl fmt::Display for WrappingKeySpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for WrappingKeySpec {
+    type Err = Error;
+
+    /// Parses the AWS name, exactly as spelt.
+    fn from_str(s: &str) -> Result<Self, Error> {
+        WrappingKeySpec::ALL
+            .into_iter()
+            .find(|k| k.name() == s)
+            .ok_or_else(|| Error::UnknownWrappingKeySpec {
+                value: s.to_owned(),
+            })
     }
 }
 
@@ -498,12 +538,45 @@ pub enum Error {
         /// The name given.
         value: String,
     },
+    /// The kind of key material is unknown.
+    #[error(
+        "unknown key spec {value:?}; known: {}",
+        ALL_KEY_SPECS.map(KeySpec::name).join(", ")
+    )]
+    UnknownKeySpec {
+        /// The name given.
+        value: String,
+    },
+    /// The wrapping key size is unknown.
+    #[error(
+        "unknown wrapping key spec {value:?}; known: {}",
+        WrappingKeySpec::ALL.map(WrappingKeySpec::name).join(", ")
+    )]
+    UnknownWrappingKeySpec {
+        /// The name given.
+        value: String,
+    },
 }
 
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn names_parse_back() {
+        for spec in ALL_KEY_SPECS {
+            assert_eq!(spec.name().parse::<KeySpec>().unwrap(), spec);
+            for alias in spec.aliases() {
+                assert_eq!(alias.parse::<KeySpec>().unwrap(), spec);
+            }
+        }
+        for spec in WrappingKeySpec::ALL {
+            assert_eq!(spec.name().parse::<WrappingKeySpec>().unwrap(), spec);
+        }
+        assert!("aes_256".parse::<KeySpec>().is_err());
+        assert!("RSA_1024".parse::<WrappingKeySpec>().is_err());
+    }
 
     #[test]
     fn key_labels() {

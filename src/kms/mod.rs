@@ -33,7 +33,7 @@ use crate::timestamp::format_time;
 pub const PUBLIC_PEM: &str = "public.pem";
 
 /// A KMS keyrite writes import files for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Provider {
     /// AWS KMS (`aws kms import-key-material`).
     Aws,
@@ -47,11 +47,20 @@ pub enum Provider {
     Vault,
     /// A second PKCS#11 token (`keyrite restore`), under the backup key made there by
     /// `keyrite token backup-key create`.
-    #[value(name = "pkcs11-backup")]
     Pkcs11Backup,
 }
 
 impl Provider {
+    /// Every provider, in the order help lists them.
+    pub const ALL: [Provider; 6] = [
+        Provider::Aws,
+        Provider::Alibaba,
+        Provider::Gcp,
+        Provider::Azure,
+        Provider::Vault,
+        Provider::Pkcs11Backup,
+    ];
+
     /// The provider's name on the command line and in manifests.
     pub fn name(self) -> &'static str {
         match self {
@@ -317,6 +326,20 @@ impl fmt::Display for Provider {
     }
 }
 
+impl std::str::FromStr for Provider {
+    type Err = Error;
+
+    /// Parses the name on the command line, exactly as spelt.
+    fn from_str(s: &str) -> Result<Self, Error> {
+        Provider::ALL
+            .into_iter()
+            .find(|p| p.name() == s)
+            .ok_or_else(|| Error::UnknownProvider {
+                value: s.to_owned(),
+            })
+    }
+}
+
 /// Import parameters as a KMS handed them out, checked.
 #[derive(Debug, Clone)]
 pub struct ImportParams {
@@ -567,6 +590,15 @@ pub enum Error {
         provider: Provider,
         /// What the parameters hold.
         actual: WrappingKeySpec,
+    },
+    /// The provider name is unknown.
+    #[error(
+        "unknown provider {value:?}; known: {}",
+        Provider::ALL.map(Provider::name).join(", ")
+    )]
+    UnknownProvider {
+        /// The name given.
+        value: String,
     },
     /// The provider does not import that kind of key material.
     #[error("{} does not import {key_spec} key material", provider.display_name())]
