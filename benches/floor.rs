@@ -36,10 +36,10 @@ use std::time::Instant;
 use base64::Engine as _;
 use cryptoki::mechanism::rsa::{PkcsMgfType, PkcsOaepParams, PkcsOaepSource};
 use cryptoki::mechanism::{Mechanism, MechanismType};
-use keyrite::hsm::keys::{KeyLabel, KeySpec, ceremony_key_template};
+use keyrite::hsm::keys::ceremony_key_template;
 use keyrite::hsm::{Module, Token};
-use keyrite::kms::{WrappingAlgorithm, WrappingKey};
 use keyrite::output::StagedDir;
+use keyrite::spec::{KeyLabel, KeySpec, WrappingAlgorithm, WrappingKey};
 use secrecy::SecretString;
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;

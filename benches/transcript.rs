@@ -18,7 +18,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use keyrite::hsm::Module;
-use keyrite::hsm::keys::{KeyLabel, KeySpec, ceremony_key_template, describe_template};
+use keyrite::hsm::keys::{ceremony_key_template, describe_template};
+use keyrite::spec::{KeyLabel, KeySpec};
 use keyrite::transcript::Transcript;
 use secrecy::SecretString;
 use serde_json::json;

@@ -2,13 +2,14 @@
 
 use std::path::PathBuf;
 
+use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use keyrite::hsm::keys::{KeyLabel, KeySpec};
-use keyrite::kms::{Provider, WrappingAlgorithm, WrappingKeySpec};
+use keyrite::kms::Provider;
 use keyrite::restore::ExpectedKcv;
+use keyrite::spec::{ALL_KEY_SPECS, KeyLabel, KeySpec, WrappingAlgorithm, WrappingKeySpec};
 
 /// Hardware-backed key ceremonies for cloud KMS key import.
 #[derive(Debug, Parser)]
@@ -294,7 +295,7 @@ pub enum TokenCommand {
 #[derive(Debug, Args)]
 pub struct TrustArgs {
     /// The KMS whose import parameters hold the key.
-    #[arg(long, value_enum)]
+    #[arg(long, value_parser = provider_parser())]
     pub provider: Provider,
     /// The import parameters, as the KMS's CLI printed them.
     #[arg(long, value_name = "FILE")]
@@ -447,7 +448,7 @@ pub struct InfoArgs {
 #[derive(Debug, Args)]
 pub struct WrapArgs {
     /// The KMS.
-    #[arg(long, value_enum)]
+    #[arg(long, value_parser = provider_parser())]
     pub provider: Provider,
     /// The import parameters, as the KMS's CLI printed them (JSON; for azure and vault also a
     /// bare PEM public key).
@@ -480,10 +481,15 @@ pub struct WrapArgs {
     #[arg(long, value_name = "PATH")]
     pub vault_mount: Option<String>,
     /// The wrapping key size the parameters were requested for; checked against the key.
-    #[arg(long, value_enum, value_name = "SPEC")]
+    #[arg(long, value_parser = wrapping_key_spec_parser(), value_name = "SPEC")]
     pub wrapping_key_spec: Option<WrappingKeySpec>,
     /// The kind of key material to generate.
-    #[arg(long, value_enum, default_value = "AES_256", value_name = "SPEC")]
+    #[arg(
+        long,
+        value_parser = key_spec_parser(),
+        default_value = "AES_256",
+        value_name = "SPEC"
+    )]
     pub key_spec: KeySpec,
     /// The label of the new key in the token.
     #[arg(long, value_name = "LABEL")]
@@ -513,6 +519,55 @@ pub struct WrapArgs {
     pub signer_label: Option<KeyLabel>,
     #[command(flatten)]
     pub token: TokenArgs,
+}
+
+/// `--provider`: the names `Provider` parses, each with its help line.
+fn provider_parser() -> impl TypedValueParser<Value = Provider> {
+    let help = |p: Provider| match p {
+        Provider::Aws => "AWS KMS (`aws kms import-key-material`)",
+        Provider::Alibaba => "Alibaba Cloud KMS (`aliyun kms ImportKeyMaterial`)",
+        Provider::Gcp => "Google Cloud KMS (`gcloud kms keys versions import`)",
+        Provider::Azure => "Azure Key Vault Managed HSM (`az keyvault key import --byok-file`)",
+        Provider::Vault => "HashiCorp Vault transit (`vault write transit/keys/NAME/import`)",
+        Provider::Pkcs11Backup => {
+            "A second PKCS#11 token (`keyrite restore`), under the backup key made there by `keyrite token backup-key create`"
+        }
+    };
+    PossibleValuesParser::new(Provider::ALL.map(|p| PossibleValue::new(p.name()).help(help(p))))
+        .try_map(|s| s.parse::<Provider>())
+}
+
+/// `--wrapping-key-spec`: the names `WrappingKeySpec` parses, each with its help line.
+fn wrapping_key_spec_parser() -> impl TypedValueParser<Value = WrappingKeySpec> {
+    PossibleValuesParser::new(
+        WrappingKeySpec::ALL
+            .map(|w| PossibleValue::new(w.name()).help(format!("RSA {} bits", w.bits()))),
+    )
+    .try_map(|s| s.parse::<WrappingKeySpec>())
+}
+
+/// `--key-spec`: the names and aliases `KeySpec` parses, each name with its help line.
+fn key_spec_parser() -> impl TypedValueParser<Value = KeySpec> {
+    let help = |k: KeySpec| match k {
+        KeySpec::Aes256 => "A 256-bit AES key (AWS `SYMMETRIC_DEFAULT`, Alibaba `Aliyun_AES_256`)",
+        KeySpec::Hmac224 => "A 224-bit HMAC key (a generic secret of 28 bytes)",
+        KeySpec::Hmac256 => "A 256-bit HMAC key (a generic secret of 32 bytes)",
+        KeySpec::Hmac384 => "A 384-bit HMAC key (a generic secret of 48 bytes)",
+        KeySpec::Hmac512 => "A 512-bit HMAC key (a generic secret of 64 bytes)",
+        KeySpec::Rsa2048 => "An RSA key pair of 2048 bits (public exponent 65537)",
+        KeySpec::Rsa3072 => "An RSA key pair of 3072 bits",
+        KeySpec::Rsa4096 => "An RSA key pair of 4096 bits",
+        KeySpec::EcP256 => "An EC key pair on NIST P-256 (AWS `ECC_NIST_P256`)",
+        KeySpec::EcP384 => "An EC key pair on NIST P-384 (AWS `ECC_NIST_P384`)",
+        KeySpec::EcP521 => "An EC key pair on NIST P-521 (AWS `ECC_NIST_P521`)",
+        KeySpec::EcSecp256k1 => "An EC key pair on secp256k1 (AWS `ECC_SECG_P256K1`)",
+    };
+    PossibleValuesParser::new(ALL_KEY_SPECS.map(|k| {
+        PossibleValue::new(k.name())
+            .help(help(k))
+            .aliases(k.aliases().iter().copied())
+    }))
+    .try_map(|s| s.parse::<KeySpec>())
 }
 
 fn parse_time(s: &str) -> Result<OffsetDateTime, String> {

@@ -5,11 +5,12 @@ use serde::Serialize;
 
 use crate::Error;
 use crate::hsm::backup::UnwrapTemplateSupport;
-use crate::hsm::keys::{KcvResult, KeySpec};
+use crate::hsm::keys::KcvResult;
 use crate::hsm::pair::KeyPairSupport;
 use crate::hsm::wrapping::{AlgorithmSupport, TrustedWrapSupport};
 use crate::hsm::{Module, TokenDescription};
 use crate::pin::PinSource;
+use crate::spec::KeySpec;
 
 /// One token's report.
 #[derive(Debug, Serialize)]

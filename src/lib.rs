@@ -16,12 +16,15 @@ pub mod fault;
 pub mod hsm;
 pub mod info;
 mod input;
+pub mod json;
 pub mod kms;
 pub mod output;
 pub mod pin;
 pub mod report;
 pub mod restore;
 pub mod shares;
+pub mod spec;
+pub mod timestamp;
 pub mod transcript;
 pub mod verify;
 pub mod visible;
@@ -31,7 +34,7 @@ pub mod wrap;
 use std::fmt;
 use std::path::PathBuf;
 
-use kms::WrappingAlgorithm;
+use spec::WrappingAlgorithm;
 
 /// A step of a wrap after the key exists; a failure there destroys the key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

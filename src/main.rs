@@ -11,8 +11,9 @@ use time::OffsetDateTime;
 
 use keyrite::hsm::Module;
 use keyrite::hsm::keys::KcvMethod;
-use keyrite::kms::{ProviderOptions, format_time, shell_quote};
+use keyrite::kms::{ProviderOptions, shell_quote};
 use keyrite::pin::PinSource;
+use keyrite::timestamp::format_time;
 use keyrite::visible::visible;
 use keyrite::wrap::{TokenAccess, WrapOutcome, WrapRequest};
 use keyrite::{Error, info, wrap};
@@ -549,7 +550,7 @@ fn run_ceremony(
     module: Option<std::path::PathBuf>,
     plan: std::path::PathBuf,
     run: cli::RunArgs,
-    destroying: Option<&keyrite::hsm::keys::KeyLabel>,
+    destroying: Option<&keyrite::spec::KeyLabel>,
     resume_from: Option<std::path::PathBuf>,
 ) -> Result<(), Error> {
     let req = RunRequest {
@@ -670,7 +671,7 @@ fn print_ceremony_outcome(outcome: &ceremony::Outcome) {
     );
 }
 
-fn print_backup_key(key: &keyrite::hsm::backup::BackupKey, label: &keyrite::hsm::keys::KeyLabel) {
+fn print_backup_key(key: &keyrite::hsm::backup::BackupKey, label: &keyrite::spec::KeyLabel) {
     print!("{}", key.pem);
     eprintln!(
         "Backup key {:?}: SHA-256 {}",

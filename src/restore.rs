@@ -30,10 +30,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sha2::{Digest as _, Sha256};
 
-use crate::hsm::keys::{Kcv, KcvMethod, KeyLabel, KeySpec};
-use crate::hsm::pair::PublicKey;
+use crate::hsm::keys::{Kcv, KcvMethod};
 use crate::hsm::{NoKcv, Token};
-use crate::kms::{self, WrappingAlgorithm, backup::WRAPPED};
+use crate::hsm::pair::PublicKey;
+use crate::json;
+use crate::kms::{self, backup::WRAPPED};
+use crate::spec::{ALL_KEY_SPECS, KeyLabel, KeySpec, WrappingAlgorithm};
 use crate::transcript::Transcript;
 use crate::verify::RecordedOutput;
 use crate::wrap::{TokenAccess, open_logged_in};
@@ -386,10 +388,10 @@ pub fn load(dir: &Path, label: &KeyLabel) -> Result<Backup, Error> {
         reason,
     };
     let bytes = read(&manifest_path, MAX_MANIFEST)?;
-    let map = kms::parse_json_object(&bytes).map_err(|e| {
+    let map = json::parse_json_object(&bytes).map_err(|e| {
         bad(match e {
-            kms::Error::Json { reason } => format!("it is not valid JSON: {reason}"),
-            kms::Error::DuplicateKey { key } => format!("it has the key {key:?} more than once"),
+            json::Error::Syntax { reason } => format!("it is not valid JSON: {reason}"),
+            json::Error::DuplicateKey { key } => format!("it has the key {key:?} more than once"),
             _ => "it is not a JSON object".to_owned(),
         })
     })?;
@@ -418,9 +420,8 @@ pub fn load(dir: &Path, label: &KeyLabel) -> Result<Backup, Error> {
                 m.algorithm
             ))
         })?;
-    let spec = <KeySpec as clap::ValueEnum>::value_variants()
-        .iter()
-        .copied()
+    let spec = ALL_KEY_SPECS
+        .into_iter()
         .find(|s| s.name() == m.key.spec)
         .ok_or_else(|| {
             bad(format!(

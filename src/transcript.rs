@@ -63,7 +63,7 @@ pub struct Transcript {
 }
 
 fn now() -> String {
-    crate::kms::format_time(time::OffsetDateTime::now_utc())
+    crate::timestamp::format_time(time::OffsetDateTime::now_utc())
 }
 
 impl Transcript {

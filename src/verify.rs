@@ -414,7 +414,7 @@ impl Chain {
 /// One transcript line's bytes (without its newline) as a JSON object; `None` if they are not
 /// one, or repeat a key.
 pub fn parse_line(line: &[u8]) -> Option<Map<String, Value>> {
-    crate::kms::parse_json_object(line).ok()
+    crate::json::parse_json_object(line).ok()
 }
 
 /// Why a transcript line does not have the format.
@@ -553,7 +553,7 @@ pub fn check_line(
     let time_ok = map
         .get("time")
         .and_then(Value::as_str)
-        .is_some_and(|t| crate::kms::rfc3339("time", t).is_ok());
+        .is_some_and(|t| crate::timestamp::rfc3339("time", t).is_ok());
     if !time_ok {
         return Err(LineError::Time);
     }
@@ -591,7 +591,7 @@ fn check_head(index: usize, head: Option<&Head<'_>>, prev: &[u8; 32]) -> Result<
     let time_ok = head
         .time
         .as_str()
-        .is_some_and(|t| crate::kms::rfc3339("time", t).is_ok());
+        .is_some_and(|t| crate::timestamp::rfc3339("time", t).is_ok());
     if !time_ok {
         return Err(LineError::Time);
     }
@@ -2201,7 +2201,7 @@ pub struct RecordedKcv {
     /// Its full check value, where the record has one.
     pub check_sha256: Option<String>,
     /// The label of the signer that sealed the transcript, as its `token` line records it.
-    pub signer_label: crate::hsm::keys::KeyLabel,
+    pub signer_label: crate::spec::KeyLabel,
     /// The SHA-256 (hex) of that signer's SubjectPublicKeyInfo: the `--signer` key verify used.
     pub signer_fingerprint: String,
 }
@@ -2317,7 +2317,7 @@ pub fn recorded_output(
 pub fn recorded_kcv(
     transcript: &Path,
     signer: &Path,
-    label: &crate::hsm::keys::KeyLabel,
+    label: &crate::spec::KeyLabel,
 ) -> Result<RecordedKcv, crate::Error> {
     let report = verified(transcript, signer)?;
     let no_kcv = || Error::NoKcv {
@@ -2349,7 +2349,7 @@ pub fn recorded_kcv(
         .flatten()
         .find(|l| l.get("step").and_then(Value::as_str) == Some("token"))
         .and_then(|l| field(l, "data")["signer_label"].as_str())
-        .and_then(|s| s.parse::<crate::hsm::keys::KeyLabel>().ok())
+        .and_then(|s| s.parse::<crate::spec::KeyLabel>().ok())
         .ok_or_else(|| Error::NoSignerLabel {
             path: transcript.to_path_buf(),
         })?;

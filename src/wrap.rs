@@ -13,14 +13,13 @@ use serde::Serialize;
 use sha2::{Digest as _, Sha256};
 use time::OffsetDateTime;
 
-use crate::hsm::keys::{GeneratedKey, KcvResult, KeyInfo, KeyLabel, KeySpec};
+use crate::hsm::keys::{GeneratedKey, KcvResult, KeyInfo};
 use crate::hsm::wrapping::WrapMethod;
 use crate::hsm::{Module, Token};
-use crate::kms::{
-    ImportParams, OutputFile, Provider, ProviderOptions, WrappingAlgorithm, WrappingKeySpec,
-    format_time,
-};
+use crate::kms::{ImportParams, OutputFile, Provider, ProviderOptions};
 use crate::pin::PinSource;
+use crate::spec::{KeyLabel, KeySpec, WrappingAlgorithm, WrappingKeySpec};
+use crate::timestamp::format_time;
 use crate::transcript::Transcript;
 use crate::{Error, Step, output};
 

@@ -14,11 +14,10 @@ use std::process::Command;
 use common::*;
 use cryptoki::mechanism::Mechanism;
 use cryptoki::object::{Attribute, KeyType, ObjectClass};
-use keyrite::hsm::keys::KeySpec;
 use keyrite::hsm::kwp::{KwpMechanism, kat_expected, known_answer_test};
 use keyrite::hsm::wrapping::WrapMethod;
 use keyrite::hsm::{Error, Module, Token};
-use keyrite::kms::{WrappingAlgorithm, WrappingKey};
+use keyrite::spec::{KeySpec, WrappingAlgorithm, WrappingKey};
 use libtest_mimic::{Arguments, Failed, Trial};
 use secrecy::SecretString;
 

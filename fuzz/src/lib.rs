@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use keyrite::ceremony::policy::Policy;
-use keyrite::hsm::keys::KeySpec;
-use keyrite::kms::{Import, ImportParams, Provider, WrappingAlgorithm};
+use keyrite::kms::{Import, ImportParams, Provider};
+use keyrite::spec::{ALL_KEY_SPECS, WrappingAlgorithm};
 use keyrite::verify::Signer;
 
 /// The time the targets run at: 2026-06-01T00:00:00Z, so the seeds' expiries (2099) are ahead
@@ -61,7 +61,7 @@ pub fn scratch() -> &'static Path {
 /// algorithm and key kind, then write (in memory) the files the provider's import takes, with
 /// wrapped bytes of the (least) length the algorithm gives.
 pub fn after_parse(provider: Provider, params: &ImportParams) {
-    for &key_spec in <KeySpec as clap::ValueEnum>::value_variants() {
+    for key_spec in ALL_KEY_SPECS {
         for requested in std::iter::once(None).chain(WrappingAlgorithm::ALL.map(Some)) {
             let Ok(algorithm) = params.check(provider, requested, None, key_spec) else {
                 continue;

@@ -20,9 +20,9 @@ use serde_json::json;
 use sha2::{Digest as _, Sha256};
 use time::OffsetDateTime;
 
-use crate::hsm::keys::KeyLabel;
 use crate::hsm::{Module, Token};
-use crate::kms::format_time;
+use crate::spec::KeyLabel;
+use crate::timestamp::format_time;
 use crate::transcript::Transcript;
 use crate::wrap::{self, CheckedWrap, KeyRecord, PreparedWrap, WrapRequest};
 use plan::{PinSpec, Plan, Step};
@@ -426,7 +426,7 @@ pub fn prepare_wraps(
         let key_spec = generated
             .map(|(spec, _)| spec)
             .or(existing.as_ref().map(|(_, spec)| *spec))
-            .unwrap_or(crate::hsm::keys::KeySpec::Aes256);
+            .unwrap_or(crate::spec::KeySpec::Aes256);
         let request = WrapRequest {
             provider: *provider,
             params: dir.join(params),

@@ -11,9 +11,9 @@ use sha2::{Digest as _, Sha256};
 use time::OffsetDateTime;
 
 use super::{Error, read_once};
-use crate::hsm::keys::{KeyLabel, KeySpec};
-use crate::kms::{Provider, ProviderOptions, WrappingAlgorithm, WrappingKeySpec};
+use crate::kms::{Provider, ProviderOptions};
 use crate::pin::PinSource;
+use crate::spec::{ALL_KEY_SPECS, KeyLabel, KeySpec, WrappingAlgorithm, WrappingKeySpec};
 
 /// The plan format version.
 pub const VERSION: u32 = 1;
@@ -250,14 +250,8 @@ fn check_relative(value: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn clap_value<T: clap::ValueEnum>(value: &str) -> Result<T, String> {
-    T::from_str(value, false).map_err(|_| {
-        let accepted: Vec<String> = T::value_variants()
-            .iter()
-            .filter_map(|v| v.to_possible_value().map(|p| p.get_name().to_owned()))
-            .collect();
-        format!("{value:?} is not one of {}", accepted.join(", "))
-    })
+fn clap_value<T: std::str::FromStr>(value: &str, accepted: &[&str]) -> Result<T, String> {
+    T::from_str(value).map_err(|_| format!("{value:?} is not one of {}", accepted.join(", ")))
 }
 
 impl Plan {
@@ -322,7 +316,7 @@ impl Plan {
         let signing_key_label: KeyLabel =
             file.signing_key_label
                 .parse()
-                .map_err(|e: crate::hsm::keys::BadKeyLabel| {
+                .map_err(|e: crate::spec::BadKeyLabel| {
                     err("signing_key_label".into(), e.to_string())
                 })?;
         let pin = match file.pin.as_str() {
@@ -357,7 +351,7 @@ impl Plan {
             let label = |value: &str| -> Result<KeyLabel, Error> {
                 value
                     .parse()
-                    .map_err(|e: crate::hsm::keys::BadKeyLabel| at("key_label", e.to_string()))
+                    .map_err(|e: crate::spec::BadKeyLabel| at("key_label", e.to_string()))
             };
             match step {
                 StepFile::Generate(g) => {
@@ -369,7 +363,8 @@ impl Plan {
                         ));
                     }
                     let key_spec: KeySpec =
-                        clap_value(&g.key_spec).map_err(|r| at("key_spec", r))?;
+                        clap_value(&g.key_spec, &ALL_KEY_SPECS.map(KeySpec::name))
+                            .map_err(|r| at("key_spec", r))?;
                     if g.wrap_with_trusted && key_spec.is_asymmetric() {
                         return Err(at("wrap_with_trusted", TRUSTED_PAIR.to_owned()));
                     }
@@ -420,8 +415,11 @@ impl Plan {
                                 )
                             })
                             .and_then(|k| check_kcv(k).map_err(|r| at("expect_kcv", r)))?;
-                        let spec = clap_value(w.key_spec.as_deref().unwrap_or("AES_256"))
-                            .map_err(|r| at("key_spec", r))?;
+                        let spec = clap_value(
+                            w.key_spec.as_deref().unwrap_or("AES_256"),
+                            &ALL_KEY_SPECS.map(KeySpec::name),
+                        )
+                        .map_err(|r| at("key_spec", r))?;
                         Some((kcv, spec))
                     } else {
                         if !generated.contains(&key_label) {
@@ -441,15 +439,16 @@ impl Plan {
                         }
                         None
                     };
-                    let provider = clap_value(&w.provider).map_err(|r| at("provider", r))?;
+                    let provider = clap_value(&w.provider, &Provider::ALL.map(Provider::name))
+                        .map_err(|r| at("provider", r))?;
                     let algorithm: WrappingAlgorithm = w
                         .algorithm
                         .parse()
-                        .map_err(|e: crate::kms::Error| at("algorithm", e.to_string()))?;
+                        .map_err(|e: crate::spec::Error| at("algorithm", e.to_string()))?;
                     let wrapping_key_spec = w
                         .wrapping_key_spec
                         .as_deref()
-                        .map(clap_value)
+                        .map(|s| clap_value(s, &WrappingKeySpec::ALL.map(WrappingKeySpec::name)))
                         .transpose()
                         .map_err(|r| at("wrapping_key_spec", r))?;
                     let valid_to = w

@@ -27,7 +27,7 @@ use super::Error;
 use super::plan::{Plan, Step};
 use super::policy::Policy;
 use crate::hsm::Token;
-use crate::hsm::keys::{KeyLabel, KeySpec};
+use crate::spec::{KeyLabel, KeySpec};
 use crate::wrap::KeyRecord;
 
 /// What to do about a transcript that is not an intact record of this plan's interrupted run.

@@ -20,12 +20,12 @@ use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHan
 use rsa::pkcs8::{EncodePublicKey as _, LineEnding};
 use serde::Serialize;
 
-use super::keys::{KeyLabel, KeySpec, restore_key_template};
+use super::keys::restore_key_template;
 use super::kwp::KwpMechanism;
 use super::template::{Element, UnwrapTemplate};
 use super::wrapping::rsa_mechanism;
 use super::{Error, Pkcs11Failure, Token};
-use crate::kms::{WrappingAlgorithm, WrappingKey};
+use crate::spec::{KeyLabel, KeySpec, WrappingAlgorithm, WrappingKey};
 
 /// The size of a backup key pair, in bits.
 pub const BACKUP_KEY_BITS: u64 = 3072;

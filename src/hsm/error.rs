@@ -10,7 +10,7 @@ use cryptoki::context::Function;
 use cryptoki::error::{Error as CkError, RvError};
 
 use super::SOFTHSM2_DEBIAN;
-use super::keys;
+use crate::spec;
 
 /// A PKCS#11 call that failed.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -110,7 +110,7 @@ pub enum PublicKeyProblem {
     #[error("it is not a {spec} public key")]
     NotOfSpec {
         /// The kind of key it was to be.
-        spec: keys::KeySpec,
+        spec: spec::KeySpec,
     },
     /// The attributes do not make a well-formed key.
     #[error("{0}")]
@@ -423,7 +423,7 @@ pub enum Error {
         token: String,
         /// The key label.
         label: String,
-        /// Each key, as [`keys::KeyInfo::describe`] names it.
+        /// Each key, as [`super::keys::KeyInfo::describe`] names it.
         keys: String,
     },
     /// Not exactly one secret key has the label.
@@ -539,7 +539,7 @@ pub enum Error {
         /// The token label.
         token: String,
         /// The key kind.
-        spec: keys::KeySpec,
+        spec: spec::KeySpec,
         /// The length the token makes.
         len: usize,
         /// The lengths RFC 5915 allows.

@@ -9,138 +9,7 @@ use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHan
 use serde::Serialize;
 
 use super::{Error, NoKcv, Pkcs11Failure, Token};
-
-/// The kind of key material a ceremony generates.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, clap::ValueEnum)]
-pub enum KeySpec {
-    /// A 256-bit AES key (AWS `SYMMETRIC_DEFAULT`, Alibaba `Aliyun_AES_256`).
-    #[value(name = "AES_256", aliases = ["SYMMETRIC_DEFAULT", "Aliyun_AES_256"])]
-    #[serde(rename = "AES_256")]
-    #[default]
-    Aes256,
-    /// A 224-bit HMAC key (a generic secret of 28 bytes).
-    #[value(name = "HMAC_224")]
-    #[serde(rename = "HMAC_224")]
-    Hmac224,
-    /// A 256-bit HMAC key (a generic secret of 32 bytes).
-    #[value(name = "HMAC_256")]
-    #[serde(rename = "HMAC_256")]
-    Hmac256,
-    /// A 384-bit HMAC key (a generic secret of 48 bytes).
-    #[value(name = "HMAC_384")]
-    #[serde(rename = "HMAC_384")]
-    Hmac384,
-    /// A 512-bit HMAC key (a generic secret of 64 bytes).
-    #[value(name = "HMAC_512")]
-    #[serde(rename = "HMAC_512")]
-    Hmac512,
-    /// An RSA key pair of 2048 bits (public exponent 65537).
-    #[value(name = "RSA_2048")]
-    #[serde(rename = "RSA_2048")]
-    Rsa2048,
-    /// An RSA key pair of 3072 bits.
-    #[value(name = "RSA_3072")]
-    #[serde(rename = "RSA_3072")]
-    Rsa3072,
-    /// An RSA key pair of 4096 bits.
-    #[value(name = "RSA_4096")]
-    #[serde(rename = "RSA_4096")]
-    Rsa4096,
-    /// An EC key pair on NIST P-256 (AWS `ECC_NIST_P256`).
-    #[value(name = "EC_P256", aliases = ["ECC_NIST_P256"])]
-    #[serde(rename = "EC_P256")]
-    EcP256,
-    /// An EC key pair on NIST P-384 (AWS `ECC_NIST_P384`).
-    #[value(name = "EC_P384", aliases = ["ECC_NIST_P384"])]
-    #[serde(rename = "EC_P384")]
-    EcP384,
-    /// An EC key pair on NIST P-521 (AWS `ECC_NIST_P521`).
-    #[value(name = "EC_P521", aliases = ["ECC_NIST_P521"])]
-    #[serde(rename = "EC_P521")]
-    EcP521,
-    /// An EC key pair on secp256k1 (AWS `ECC_SECG_P256K1`).
-    #[value(name = "EC_SECP256K1", aliases = ["ECC_SECG_P256K1"])]
-    #[serde(rename = "EC_SECP256K1")]
-    EcSecp256k1,
-}
-
-/// Every kind of key material, in the order help and tables list them.
-pub const ALL_KEY_SPECS: [KeySpec; 12] = [
-    KeySpec::Aes256,
-    KeySpec::Hmac224,
-    KeySpec::Hmac256,
-    KeySpec::Hmac384,
-    KeySpec::Hmac512,
-    KeySpec::Rsa2048,
-    KeySpec::Rsa3072,
-    KeySpec::Rsa4096,
-    KeySpec::EcP256,
-    KeySpec::EcP384,
-    KeySpec::EcP521,
-    KeySpec::EcSecp256k1,
-];
-
-impl KeySpec {
-    /// The name on the command line and in manifests.
-    pub fn name(self) -> &'static str {
-        match self {
-            KeySpec::Aes256 => "AES_256",
-            KeySpec::Hmac224 => "HMAC_224",
-            KeySpec::Hmac256 => "HMAC_256",
-            KeySpec::Hmac384 => "HMAC_384",
-            KeySpec::Hmac512 => "HMAC_512",
-            KeySpec::Rsa2048 => "RSA_2048",
-            KeySpec::Rsa3072 => "RSA_3072",
-            KeySpec::Rsa4096 => "RSA_4096",
-            KeySpec::EcP256 => "EC_P256",
-            KeySpec::EcP384 => "EC_P384",
-            KeySpec::EcP521 => "EC_P521",
-            KeySpec::EcSecp256k1 => "EC_SECP256K1",
-        }
-    }
-
-    /// The length of secret material in bytes; `None` for a key pair, whose private key is
-    /// wrapped as a PKCS#8 encoding of the token's making.
-    pub fn secret_len(self) -> Option<usize> {
-        match self {
-            KeySpec::Aes256 => Some(32),
-            KeySpec::Hmac224 => Some(28),
-            KeySpec::Hmac256 => Some(32),
-            KeySpec::Hmac384 => Some(48),
-            KeySpec::Hmac512 => Some(64),
-            _ => None,
-        }
-    }
-
-    /// Whether this is a key pair (RSA or EC) rather than a secret key.
-    pub fn is_asymmetric(self) -> bool {
-        self.secret_len().is_none()
-    }
-
-    /// The PKCS#11 key type (of the private key, for a key pair).
-    pub fn key_type(self) -> KeyType {
-        match self {
-            KeySpec::Aes256 => KeyType::AES,
-            KeySpec::Hmac224 | KeySpec::Hmac256 | KeySpec::Hmac384 | KeySpec::Hmac512 => {
-                KeyType::GENERIC_SECRET
-            }
-            KeySpec::Rsa2048 | KeySpec::Rsa3072 | KeySpec::Rsa4096 => KeyType::RSA,
-            KeySpec::EcP256 | KeySpec::EcP384 | KeySpec::EcP521 | KeySpec::EcSecp256k1 => {
-                KeyType::EC
-            }
-        }
-    }
-
-    /// The generation mechanism.
-    pub(crate) fn mechanism(self) -> Mechanism<'static> {
-        match self.key_type() {
-            KeyType::AES => Mechanism::AesKeyGen,
-            KeyType::RSA => Mechanism::RsaPkcsKeyPairGen,
-            KeyType::EC => Mechanism::EccKeyPairGen,
-            _ => Mechanism::GenericSecretKeyGen,
-        }
-    }
-}
+use crate::spec::{ALL_KEY_SPECS, KeyLabel, KeySpec};
 
 /// How the token's `CKA_CHECK_VALUE` is computed for a key type (PKCS#11 3.0); `None` for types
 /// keyrite does not make.
@@ -151,58 +20,6 @@ fn check_value_method(key_type: KeyType) -> Option<KcvMethod> {
         Some(KcvMethod::Sha1First3)
     } else {
         None
-    }
-}
-
-impl fmt::Display for KeySpec {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-/// A key label: 1 to 64 characters of `A-Z a-z 0-9 . _ -`, starting with a letter or digit.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(transparent)]
-pub struct KeyLabel(String);
-
-/// A key label that breaks the rules.
-#[derive(Debug, thiserror::Error)]
-#[error(
-    "key label {0:?} is not valid: use 1 to 64 of A-Z a-z 0-9 . _ -, starting with a letter or digit"
-)]
-pub struct BadKeyLabel(String);
-
-impl std::str::FromStr for KeyLabel {
-    type Err = BadKeyLabel;
-
-    fn from_str(s: &str) -> Result<Self, BadKeyLabel> {
-        let ok = (1..=64).contains(&s.len())
-            && s.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
-            && s.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
-        if ok {
-            Ok(KeyLabel(s.to_owned()))
-        } else {
-            Err(BadKeyLabel(s.to_owned()))
-        }
-    }
-}
-
-impl KeyLabel {
-    /// The label of keyrite's throw-away trial objects.
-    pub(crate) fn trial() -> KeyLabel {
-        KeyLabel("keyrite-trial".to_owned())
-    }
-
-    /// The label.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for KeyLabel {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
     }
 }
 
@@ -660,7 +477,7 @@ impl Token {
     /// How the token reports key check values, found on a throw-away session key of `spec`
     /// with the ceremony template (but not a token object, not private).
     pub fn kcv_support(&self, spec: KeySpec) -> Result<KcvResult, Error> {
-        let label: KeyLabel = KeyLabel("keyrite-kcv-trial".to_owned());
+        let label: KeyLabel = KeyLabel::kcv_trial();
         let mut template = ceremony_key_template(&label, b"kcv-trial", spec, false);
         for a in &mut template {
             match a {
@@ -712,16 +529,6 @@ mod tests {
             "zz",
         ] {
             assert!(!plan_key_id_binds(id, &plan), "{id}");
-        }
-    }
-
-    #[test]
-    fn key_labels() {
-        for good in ["payments-2026", "a", "K.1_x"] {
-            assert!(good.parse::<KeyLabel>().is_ok(), "{good}");
-        }
-        for bad in ["", "-x", ".x", "a b", "a'b", "é", &"x".repeat(65)] {
-            assert!(bad.parse::<KeyLabel>().is_err(), "{bad}");
         }
     }
 

@@ -15,8 +15,8 @@ use cryptoki::object::{Attribute, KeyType, ObjectClass};
 use cryptoki::session::Session;
 use serde::Serialize;
 
-use super::keys::KeySpec;
 use super::{Error, Pkcs11Failure, Token};
+use crate::spec::KeySpec;
 
 /// `CKM_AES_KEY_WRAP_KWP`, which `cryptoki` 0.12 has no constant for.
 const CKM_AES_KEY_WRAP_KWP: c_ulong = 0x210B;

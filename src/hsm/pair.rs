@@ -19,34 +19,13 @@ use der::{Decode as _, Encode as _};
 use sha2::{Digest as _, Sha256};
 use spki::{AlgorithmIdentifierOwned, SubjectPublicKeyInfoOwned};
 
-use super::keys::{KeyLabel, KeySpec};
 use super::{Error, Pkcs11Failure, PublicKeyProblem, Token};
+use crate::spec::{ALL_KEY_SPECS, KeyLabel, KeySpec, curve, rsa_bits};
 
 /// `rsaEncryption`.
 const RSA_ENCRYPTION: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
 /// `id-ecPublicKey`.
 const EC_PUBLIC_KEY: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
-
-/// The named curve of an EC key spec and the size of its field elements in bytes.
-fn curve(spec: KeySpec) -> Option<(ObjectIdentifier, usize)> {
-    match spec {
-        KeySpec::EcP256 => Some((ObjectIdentifier::new_unwrap("1.2.840.10045.3.1.7"), 32)),
-        KeySpec::EcP384 => Some((ObjectIdentifier::new_unwrap("1.3.132.0.34"), 48)),
-        KeySpec::EcP521 => Some((ObjectIdentifier::new_unwrap("1.3.132.0.35"), 66)),
-        KeySpec::EcSecp256k1 => Some((ObjectIdentifier::new_unwrap("1.3.132.0.10"), 32)),
-        _ => None,
-    }
-}
-
-/// The modulus size of an RSA key spec in bits.
-fn rsa_bits(spec: KeySpec) -> Option<usize> {
-    match spec {
-        KeySpec::Rsa2048 => Some(2048),
-        KeySpec::Rsa3072 => Some(3072),
-        KeySpec::Rsa4096 => Some(4096),
-        _ => None,
-    }
-}
 
 /// The key spec of an RSA key of `bits`, or of the EC curve whose `CKA_EC_PARAMS` are `params`.
 pub fn spec_of_pair(
@@ -54,7 +33,7 @@ pub fn spec_of_pair(
     bits: Option<usize>,
     params: Option<&[u8]>,
 ) -> Option<KeySpec> {
-    crate::hsm::keys::ALL_KEY_SPECS.into_iter().find(|&s| {
+    ALL_KEY_SPECS.into_iter().find(|&s| {
         s.key_type() == key_type
             && match (rsa_bits(s), curve(s)) {
                 (Some(b), _) => bits == Some(b),
@@ -62,20 +41,6 @@ pub fn spec_of_pair(
                 _ => false,
             }
     })
-}
-
-/// The bounds on the length of a private key's PKCS#8 encoding, for the length check of an RSA
-/// key's wrap and of a backup before it is restored: the token chooses the encoding (an EC key's
-/// public point and curve are optional inside it, an RSA integer may be a byte shorter), so the
-/// bounds are wide. An EC key's exact length is learnt and checked too ([`rfc5915_lens`]).
-pub fn pkcs8_len_bounds(spec: KeySpec) -> Option<(usize, usize)> {
-    if let Some(bits) = rsa_bits(spec) {
-        // n, d and e, then five half-size integers, with their headers.
-        let m = bits / 8;
-        return Some((m * 9 / 2 - 16, m * 9 / 2 + 100));
-    }
-    // The scalar alone, up to the scalar, the curve and the public point with their headers.
-    curve(spec).map(|(_, f)| (f + 30, 3 * f + 60))
 }
 
 /// The length of a DER element whose content is `len` bytes.
@@ -667,26 +632,6 @@ mod tests {
             "30820122300d06092a864886f70d01010105000382010f00"
         );
         assert_eq!(der.len(), 294);
-    }
-
-    #[test]
-    fn pkcs8_bounds_hold_what_the_tokens_wrote() {
-        // Lengths of the PKCS#8 kryoptic 1.5.4 and SoftHSM2 2.6.1 produced (measured).
-        for (spec, len) in [
-            (KeySpec::Rsa2048, 1217),
-            (KeySpec::Rsa4096, 2374),
-            (KeySpec::EcP256, 67),
-            (KeySpec::EcP384, 80),
-            (KeySpec::EcP521, 98),
-            (KeySpec::EcSecp256k1, 64),
-        ] {
-            let (min, max) = pkcs8_len_bounds(spec).unwrap();
-            assert!(
-                (min..=max).contains(&len),
-                "{spec}: {len} not in {min}..={max}"
-            );
-        }
-        assert_eq!(pkcs8_len_bounds(KeySpec::Aes256), None);
     }
 
     #[test]

@@ -7,8 +7,8 @@ use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHan
 use p256::pkcs8::{EncodePublicKey as _, LineEnding};
 use sha2::{Digest as _, Sha256};
 
-use super::keys::KeyLabel;
 use super::{Error, Token};
+use crate::spec::KeyLabel;
 
 /// DER of the OID of the P-256 curve (prime256v1), as `CKA_EC_PARAMS` takes it.
 const P256_PARAMS: [u8; 10] = [0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];

@@ -140,12 +140,13 @@ fn a_template_missing_a_usage_or_granting_one_fails() {
 
 #[test]
 fn every_template_keyrite_makes_objects_with_sets_every_usage() {
-    use super::keys::{ALL_KEY_SPECS, KeyLabel, ceremony_key_template, restore_key_template};
+    use super::keys::{ceremony_key_template, restore_key_template};
     use super::kwp::kat_key_template;
     use super::wrapping::{
         ephemeral_template, throwaway_template, trusted_key_template, trusted_trial_template,
         wrapping_key_template,
     };
+    use crate::spec::{ALL_KEY_SPECS, KeyLabel};
     use cryptoki::object::KeyType;
     let label: KeyLabel = "k".parse().unwrap_or_else(|_| unreachable!());
     for spec in ALL_KEY_SPECS {
@@ -194,7 +195,7 @@ fn every_template_keyrite_makes_objects_with_sets_every_usage() {
     )
     .unwrap_or_else(|_| unreachable!());
     let key =
-        crate::kms::WrappingKey::from_spki_der(der.as_bytes()).unwrap_or_else(|_| unreachable!());
+        crate::spec::WrappingKey::from_spki_der(der.as_bytes()).unwrap_or_else(|_| unreachable!());
     assert_usages(
         "trusted wrapping key",
         &trusted_key_template(&key, &label),

@@ -14,10 +14,9 @@ use cryptoki::mechanism::{Mechanism, MechanismType};
 use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHandle};
 use serde::Serialize;
 
-use super::keys::{KeyLabel, KeySpec};
 use super::kwp::KwpMechanism;
 use super::{Error, Pkcs11Failure, Token};
-use crate::kms::{OaepHash, WrappingAlgorithm, WrappingKey};
+use crate::spec::{KeyLabel, KeySpec, OaepHash, WrappingAlgorithm, WrappingKey};
 
 /// The RSA part of an algorithm: OAEP with its hash, or PKCS#1 v1.5.
 pub(crate) fn rsa_mechanism(algorithm: WrappingAlgorithm) -> Mechanism<'static> {
@@ -102,7 +101,7 @@ fn check_len(actual: usize, expected: usize) -> Result<(), Error> {
 /// Checks the RFC 5649 part of an RSA-AES wrap: exact for a secret key; for a private key, a
 /// multiple of 8 within the bounds of its PKCS#8 encoding.
 fn check_kwp_len(actual: usize, spec: KeySpec) -> Result<(), Error> {
-    match (spec.secret_len(), super::pair::pkcs8_len_bounds(spec)) {
+    match (spec.secret_len(), crate::spec::pkcs8_len_bounds(spec)) {
         (Some(len), _) => check_len(actual, super::kwp::kwp_len(len)),
         (None, Some((min, max))) => {
             let (min, max) = (super::kwp::kwp_len(min), super::kwp::kwp_len(max));

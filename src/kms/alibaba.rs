@@ -6,9 +6,10 @@ use time::OffsetDateTime;
 
 use super::{
     Error, Import, ImportParams, OutputFile, Target, check_not_expired, is_digits, is_region,
-    key_id_token_and_public_key, parse_json_object, rfc3339, script_prologue, shell_quote,
-    string_field,
+    key_id_token_and_public_key, script_prologue, shell_quote,
 };
+use crate::json::{parse_json_object, string_field};
+use crate::timestamp::rfc3339;
 
 /// The wrapped key material, standard base64.
 pub const ENCRYPTED_KEY_MATERIAL: &str = "EncryptedKeyMaterial.b64";

@@ -3,13 +3,14 @@
 use serde_json::Value;
 use time::OffsetDateTime;
 
-use crate::hsm::keys::KeySpec;
+use crate::spec::KeySpec;
 
 use super::{
-    Error, Import, ImportParams, OutputFile, Target, check_not_expired, format_time, is_digits,
-    is_region, key_id_token_and_public_key, parse_json_object, rfc3339, script_prologue,
-    shell_quote,
+    Error, Import, ImportParams, OutputFile, Target, check_not_expired, is_digits, is_region,
+    key_id_token_and_public_key, script_prologue, shell_quote,
 };
+use crate::json::{self, parse_json_object};
+use crate::timestamp::{self, format_time, rfc3339};
 
 /// The wrapped key material, raw bytes.
 pub const ENCRYPTED_KEY_MATERIAL: &str = "EncryptedKeyMaterial.bin";
@@ -26,17 +27,19 @@ pub fn parse(bytes: &[u8], now: OffsetDateTime) -> Result<ImportParams, Error> {
         key_id_token_and_public_key(&map, is_key_id, KEY_ID_SYNTAX)?;
     let valid_to = match map.get("ParametersValidTo") {
         None | Some(Value::Null) => {
-            return Err(Error::MissingField {
+            return Err(json::Error::MissingField {
                 field: "ParametersValidTo",
-            });
+            }
+            .into());
         }
         Some(Value::String(s)) => rfc3339("ParametersValidTo", s)?,
         Some(Value::Number(n)) => epoch("ParametersValidTo", n)?,
         Some(_) => {
-            return Err(Error::WrongType {
+            return Err(json::Error::WrongType {
                 field: "ParametersValidTo",
                 expected: "an RFC 3339 string or a Unix time",
-            });
+            }
+            .into());
         }
     };
     check_not_expired(valid_to, now)?;
@@ -52,9 +55,11 @@ pub fn parse(bytes: &[u8], now: OffsetDateTime) -> Result<ImportParams, Error> {
 
 /// AWS CLI v1 prints timestamps as seconds since the epoch, with a fraction.
 fn epoch(field: &'static str, n: &serde_json::Number) -> Result<OffsetDateTime, Error> {
-    let bad = || Error::BadTime {
-        field,
-        value: n.to_string(),
+    let bad = || {
+        Error::from(timestamp::Error::BadTime {
+            field,
+            value: n.to_string(),
+        })
     };
     let seconds = n.as_f64().ok_or_else(bad)?;
     // Between 1970 and the year 9999: anything else is not a time AWS hands out.

@@ -16,13 +16,13 @@ use base64::engine::{DecodePaddingMode, general_purpose};
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
-use crate::hsm::keys::KeySpec;
-
 use super::{
     Error, Import, ImportParams, OutputFile, Provider, ProviderOptions, Target as AnyTarget,
-    WrappingKey, format_time, is_pem, parse_json_object, rfc3339, script_prologue, shell_quote,
-    spki_from_pem, string_at, value_at,
+    is_pem, script_prologue, shell_quote, spki_from_pem,
 };
+use crate::json::{self, parse_json_object, string_at, value_at};
+use crate::spec::{KeySpec, WrappingKey};
+use crate::timestamp::{format_time, rfc3339};
 
 /// The key transfer blob.
 pub const BYOK_FILE: &str = "key.byok";
@@ -176,7 +176,7 @@ fn jwk_public_key(map: &Map<String, Value>) -> Result<WrappingKey, Error> {
     )
     .map_err(|e| reason(&e))?;
     let der = key.to_public_key_der().map_err(|e| reason(&e))?;
-    WrappingKey::from_spki_der(der.as_bytes())
+    Ok(WrappingKey::from_spki_der(der.as_bytes())?)
 }
 
 /// Parses `az keyvault key show` output, or a PEM with `--azure-kid`.
@@ -214,9 +214,10 @@ pub fn parse(
         }
         match value_at(&map, "key.keyOps") {
             None => {
-                return Err(Error::MissingField {
+                return Err(json::Error::MissingField {
                     field: "key.keyOps",
-                });
+                }
+                .into());
             }
             Some(Value::Array(ops)) => {
                 if !ops.iter().any(|op| op.as_str() == Some("import")) {
@@ -226,10 +227,11 @@ pub fn parse(
                 }
             }
             Some(_) => {
-                return Err(Error::WrongType {
+                return Err(json::Error::WrongType {
                     field: "key.keyOps",
                     expected: "a list of operations",
-                });
+                }
+                .into());
             }
         }
         match value_at(&map, "attributes.enabled") {
@@ -240,10 +242,11 @@ pub fn parse(
                 });
             }
             Some(_) => {
-                return Err(Error::WrongType {
+                return Err(json::Error::WrongType {
                     field: "attributes.enabled",
                     expected: "true or false",
-                });
+                }
+                .into());
             }
         }
         let expires = match value_at(&map, "attributes.expires") {

@@ -10,13 +10,13 @@ use std::fmt;
 
 use time::OffsetDateTime;
 
-use crate::hsm::keys::KeySpec;
-
 use super::{
     Error, FixedAlgorithm, Import, ImportParams, OutputFile, ProviderOptions, Target as AnyTarget,
-    WrappingAlgorithm, format_time, is_region, parse_json_object, rfc3339, script_prologue,
-    shell_quote, spki_from_pem, string_at,
+    is_region, script_prologue, shell_quote, spki_from_pem,
 };
+use crate::json::{parse_json_object, string_at};
+use crate::spec::{KeySpec, WrappingAlgorithm};
+use crate::timestamp::{format_time, rfc3339};
 
 /// The wrapped key material, raw bytes.
 pub const WRAPPED_KEY: &str = "wrapped-key.bin";

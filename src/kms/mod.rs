@@ -21,22 +21,19 @@ pub mod vault;
 
 use std::fmt;
 
-use crate::hsm::keys::KeySpec;
 use base64::Engine as _;
-use rsa::traits::PublicKeyParts as _;
 use serde_json::{Map, Value};
-use sha2::{Digest as _, Sha256};
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
+
+use crate::json::string_field;
+use crate::spec::{KeySpec, WrappingAlgorithm, WrappingKey, WrappingKeySpec};
+use crate::timestamp::format_time;
 
 /// The public key of a key pair whose private key was wrapped, written beside the import files.
 pub const PUBLIC_PEM: &str = "public.pem";
 
-/// The smallest RSA wrapping key keyrite accepts.
-pub const MIN_RSA_BITS: usize = 2048;
-
 /// A KMS keyrite writes import files for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Provider {
     /// AWS KMS (`aws kms import-key-material`).
     Aws,
@@ -50,11 +47,20 @@ pub enum Provider {
     Vault,
     /// A second PKCS#11 token (`keyrite restore`), under the backup key made there by
     /// `keyrite token backup-key create`.
-    #[value(name = "pkcs11-backup")]
     Pkcs11Backup,
 }
 
 impl Provider {
+    /// Every provider, in the order help lists them.
+    pub const ALL: [Provider; 6] = [
+        Provider::Aws,
+        Provider::Alibaba,
+        Provider::Gcp,
+        Provider::Azure,
+        Provider::Vault,
+        Provider::Pkcs11Backup,
+    ];
+
     /// The provider's name on the command line and in manifests.
     pub fn name(self) -> &'static str {
         match self {
@@ -229,7 +235,7 @@ impl Provider {
     pub fn key_specs(self) -> &'static [KeySpec] {
         use KeySpec::*;
         match self {
-            Provider::Aws => &crate::hsm::keys::ALL_KEY_SPECS,
+            Provider::Aws => &crate::spec::ALL_KEY_SPECS,
             // A restored EC private key reports no public key on the tokens keyrite knows, so
             // nothing could prove it is the key backed up: EC keys are not backed up.
             Provider::Pkcs11Backup => &[
@@ -320,233 +326,17 @@ impl fmt::Display for Provider {
     }
 }
 
-/// The hash OAEP uses, for both the label digest and MGF1.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OaepHash {
-    /// SHA-1.
-    Sha1,
-    /// SHA-256.
-    Sha256,
-}
-
-impl fmt::Display for OaepHash {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            OaepHash::Sha1 => "SHA-1",
-            OaepHash::Sha256 => "SHA-256",
-        })
-    }
-}
-
-/// How key material is wrapped under the KMS public key (AWS spelling).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum WrappingAlgorithm {
-    /// RSA-OAEP with SHA-1 and MGF1-SHA-1, empty label.
-    RsaesOaepSha1,
-    /// RSA-OAEP with SHA-256 and MGF1-SHA-256, empty label.
-    RsaesOaepSha256,
-    /// RSA-OAEP (SHA-1) of an ephemeral AES-256 key, then RFC 5649 KWP of the key under it.
-    RsaAesKeyWrapSha1,
-    /// RSA-OAEP (SHA-256) of an ephemeral AES-256 key, then RFC 5649 KWP of the key under it.
-    RsaAesKeyWrapSha256,
-    /// RSAES-PKCS1-v1_5 (legacy; only with `--allow-legacy-pkcs1`).
-    RsaesPkcs1V15,
-}
-
-impl WrappingAlgorithm {
-    /// Every algorithm keyrite knows, in the order `token info` lists them.
-    pub const ALL: [WrappingAlgorithm; 5] = [
-        WrappingAlgorithm::RsaesOaepSha1,
-        WrappingAlgorithm::RsaesOaepSha256,
-        WrappingAlgorithm::RsaAesKeyWrapSha1,
-        WrappingAlgorithm::RsaAesKeyWrapSha256,
-        WrappingAlgorithm::RsaesPkcs1V15,
-    ];
-
-    /// The AWS name of the algorithm.
-    pub fn name(self) -> &'static str {
-        match self {
-            WrappingAlgorithm::RsaesOaepSha1 => "RSAES_OAEP_SHA_1",
-            WrappingAlgorithm::RsaesOaepSha256 => "RSAES_OAEP_SHA_256",
-            WrappingAlgorithm::RsaAesKeyWrapSha1 => "RSA_AES_KEY_WRAP_SHA_1",
-            WrappingAlgorithm::RsaAesKeyWrapSha256 => "RSA_AES_KEY_WRAP_SHA_256",
-            WrappingAlgorithm::RsaesPkcs1V15 => "RSAES_PKCS1_V1_5",
-        }
-    }
-
-    /// The OAEP hash, or `None` for PKCS#1 v1.5.
-    pub fn oaep_hash(self) -> Option<OaepHash> {
-        match self {
-            WrappingAlgorithm::RsaesOaepSha1 | WrappingAlgorithm::RsaAesKeyWrapSha1 => {
-                Some(OaepHash::Sha1)
-            }
-            WrappingAlgorithm::RsaesOaepSha256 | WrappingAlgorithm::RsaAesKeyWrapSha256 => {
-                Some(OaepHash::Sha256)
-            }
-            WrappingAlgorithm::RsaesPkcs1V15 => None,
-        }
-    }
-
-    /// Whether the key is wrapped under an ephemeral AES key (RSA-AES key wrap).
-    pub fn is_rsa_aes(self) -> bool {
-        matches!(
-            self,
-            WrappingAlgorithm::RsaAesKeyWrapSha1 | WrappingAlgorithm::RsaAesKeyWrapSha256
-        )
-    }
-
-    /// Whether the algorithm is retired and needs `--allow-legacy-pkcs1`.
-    pub fn is_legacy(self) -> bool {
-        self == WrappingAlgorithm::RsaesPkcs1V15
-    }
-
-    /// The size of the wrapped output for a wrapping key of `modulus_len` bytes and key
-    /// material of `key_len` bytes: the modulus length, plus RFC 5649's output for RSA-AES
-    /// (RSA-2048 and AES-256: 256 + 40 = 296).
-    pub fn wrapped_len(self, modulus_len: usize, key_len: usize) -> usize {
-        if self.is_rsa_aes() {
-            modulus_len + 8 + key_len.div_ceil(8) * 8
-        } else {
-            modulus_len
-        }
-    }
-}
-
-impl WrappingAlgorithm {
-    /// The least and greatest size of the wrapped output for key material of `spec` under a
-    /// wrapping key of `modulus_len` bytes: one size for a secret key; for a private key, whose
-    /// PKCS#8 encoding the token makes, the RSA part and RFC 5649 of the encoding's bounds.
-    /// `None` where the algorithm cannot carry the material (a private key without RSA-AES).
-    pub fn wrapped_len_bounds(self, modulus_len: usize, spec: KeySpec) -> Option<(usize, usize)> {
-        match (spec.secret_len(), crate::hsm::pair::pkcs8_len_bounds(spec)) {
-            (Some(len), _) => {
-                let len = self.wrapped_len(modulus_len, len);
-                Some((len, len))
-            }
-            (None, Some((min, max))) if self.is_rsa_aes() => Some((
-                self.wrapped_len(modulus_len, min),
-                self.wrapped_len(modulus_len, max),
-            )),
-            (None, _) => None,
-        }
-    }
-}
-
-impl fmt::Display for WrappingAlgorithm {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl std::str::FromStr for WrappingAlgorithm {
+impl std::str::FromStr for Provider {
     type Err = Error;
 
+    /// Parses the name on the command line, exactly as spelt.
     fn from_str(s: &str) -> Result<Self, Error> {
-        WrappingAlgorithm::ALL
+        Provider::ALL
             .into_iter()
-            .find(|a| a.name() == s)
-            .ok_or_else(|| Error::UnknownAlgorithm {
+            .find(|p| p.name() == s)
+            .ok_or_else(|| Error::UnknownProvider {
                 value: s.to_owned(),
             })
-    }
-}
-
-/// The size of the KMS's RSA wrapping key (AWS spelling).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum WrappingKeySpec {
-    /// RSA 2048 bits.
-    #[value(name = "RSA_2048")]
-    Rsa2048,
-    /// RSA 3072 bits.
-    #[value(name = "RSA_3072")]
-    Rsa3072,
-    /// RSA 4096 bits.
-    #[value(name = "RSA_4096")]
-    Rsa4096,
-}
-
-impl WrappingKeySpec {
-    /// The modulus size in bits.
-    pub fn bits(self) -> usize {
-        match self {
-            WrappingKeySpec::Rsa2048 => 2048,
-            WrappingKeySpec::Rsa3072 => 3072,
-            WrappingKeySpec::Rsa4096 => 4096,
-        }
-    }
-
-    /// The AWS name.
-    pub fn name(self) -> &'static str {
-        match self {
-            WrappingKeySpec::Rsa2048 => "RSA_2048",
-            WrappingKeySpec::Rsa3072 => "RSA_3072",
-            WrappingKeySpec::Rsa4096 => "RSA_4096",
-        }
-    }
-
-    fn from_bits(bits: usize) -> Option<Self> {
-        match bits {
-            2048 => Some(WrappingKeySpec::Rsa2048),
-            3072 => Some(WrappingKeySpec::Rsa3072),
-            4096 => Some(WrappingKeySpec::Rsa4096),
-            _ => None,
-        }
-    }
-}
-
-/// The KMS's RSA wrapping public key, checked.
-#[derive(Debug, Clone)]
-pub struct WrappingKey {
-    modulus: Vec<u8>,
-    exponent: Vec<u8>,
-    spec: WrappingKeySpec,
-    spki_sha256: String,
-}
-
-impl WrappingKey {
-    /// Parses a DER SubjectPublicKeyInfo and checks it is RSA of a size KMSs use (2048, 3072 or
-    /// 4096 bits).
-    pub fn from_spki_der(der: &[u8]) -> Result<Self, Error> {
-        use rsa::pkcs8::DecodePublicKey as _;
-        let key = rsa::PublicKey::from_public_key_der(der).map_err(|e| Error::PublicKey {
-            reason: e.to_string(),
-        })?;
-        let bits = usize::try_from(key.n().bit_width()).unwrap_or(usize::MAX);
-        if bits < MIN_RSA_BITS {
-            return Err(Error::KeyTooSmall { bits });
-        }
-        let spec = WrappingKeySpec::from_bits(bits).ok_or(Error::KeySizeUnusual { bits })?;
-        Ok(WrappingKey {
-            modulus: key.n_bytes().to_vec(),
-            exponent: key.e_bytes().to_vec(),
-            spec,
-            spki_sha256: hex::encode(Sha256::digest(der)),
-        })
-    }
-
-    /// The modulus, big-endian, without leading zeros.
-    pub fn modulus(&self) -> &[u8] {
-        &self.modulus
-    }
-
-    /// The public exponent, big-endian.
-    pub fn exponent(&self) -> &[u8] {
-        &self.exponent
-    }
-
-    /// The key's size.
-    pub fn spec(&self) -> WrappingKeySpec {
-        self.spec
-    }
-
-    /// The modulus length in bytes: the exact length of an RSA ciphertext under this key.
-    pub fn modulus_len(&self) -> usize {
-        self.spec.bits() / 8
-    }
-
-    /// SHA-256 (hex) of the SubjectPublicKeyInfo DER: the key's fingerprint in manifests.
-    pub fn fingerprint(&self) -> &str {
-        &self.spki_sha256
     }
 }
 
@@ -744,35 +534,15 @@ impl OutputFile {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// The parameters file is not JSON.
-    #[error("the parameters file is not valid JSON: {reason}")]
-    Json {
-        /// What the parser said.
-        reason: String,
-    },
-    /// The parameters file names a key twice.
-    #[error("the parameters file has the key {key:?} more than once")]
-    DuplicateKey {
-        /// The repeated key.
-        key: String,
-    },
-    /// The parameters file is JSON but not an object.
-    #[error("the parameters file is not a JSON object")]
-    NotAnObject,
-    /// A field the provider always prints is missing.
-    #[error("the parameters file has no {field}")]
-    MissingField {
-        /// The field name.
-        field: &'static str,
-    },
-    /// A field has the wrong JSON type.
-    #[error("{field} in the parameters file must be {expected}")]
-    WrongType {
-        /// The field name.
-        field: &'static str,
-        /// What it must be.
-        expected: &'static str,
-    },
+    /// The parameters file is not strict JSON, or a field of it is missing or of the wrong type.
+    #[error(transparent)]
+    Json(#[from] crate::json::Error),
+    /// A time in the parameters file is not RFC 3339.
+    #[error(transparent)]
+    Time(#[from] crate::timestamp::Error),
+    /// The wrapping key is not one keyrite wraps under.
+    #[error(transparent)]
+    Spec(#[from] crate::spec::Error),
     /// A field is not valid base64.
     #[error("{field} in the parameters file is not valid base64")]
     Base64 {
@@ -784,14 +554,6 @@ pub enum Error {
     Empty {
         /// The field name.
         field: &'static str,
-    },
-    /// A timestamp is malformed or out of range.
-    #[error("{field} in the parameters file is not a valid time: {value}")]
-    BadTime {
-        /// The field name.
-        field: &'static str,
-        /// The value, as found.
-        value: String,
     },
     /// The key id is not of the provider's syntax.
     #[error("KeyId {value:?} is not {expected}")]
@@ -813,18 +575,6 @@ pub enum Error {
         /// What the parser said.
         reason: String,
     },
-    /// The public key is too small.
-    #[error("PublicKey is RSA-{bits}; keyrite needs at least RSA-2048")]
-    KeyTooSmall {
-        /// Its size.
-        bits: usize,
-    },
-    /// The public key has a size no KMS hands out.
-    #[error("PublicKey is RSA-{bits}; wrapping keys are RSA-2048, RSA-3072 or RSA-4096")]
-    KeySizeUnusual {
-        /// Its size.
-        bits: usize,
-    },
     /// The public key is not the size the user named.
     #[error("PublicKey is {}, not the {} asked for", actual.name(), expected.name())]
     KeySpecMismatch {
@@ -841,12 +591,12 @@ pub enum Error {
         /// What the parameters hold.
         actual: WrappingKeySpec,
     },
-    /// The algorithm name is unknown.
+    /// The provider name is unknown.
     #[error(
-        "unknown wrapping algorithm {value:?}; known: {}",
-        WrappingAlgorithm::ALL.map(WrappingAlgorithm::name).join(", ")
+        "unknown provider {value:?}; known: {}",
+        Provider::ALL.map(Provider::name).join(", ")
     )]
-    UnknownAlgorithm {
+    UnknownProvider {
         /// The name given.
         value: String,
     },
@@ -1050,106 +800,6 @@ pub enum Error {
     KidRequired,
 }
 
-/// Parses JSON, refusing duplicate keys at any depth (serde_json keeps the last one silently).
-pub fn parse_json_object(bytes: &[u8]) -> Result<Map<String, Value>, Error> {
-    if bytes.starts_with(b"\xef\xbb\xbf") {
-        return Err(Error::Json {
-            reason: "it starts with a byte order mark (save it as UTF-8 without one)".to_owned(),
-        });
-    }
-    if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(Error::Json {
-            reason: "it is empty".to_owned(),
-        });
-    }
-    let mut de = serde_json::Deserializer::from_slice(bytes);
-    let value = serde::de::DeserializeSeed::deserialize(strict::StrictValue, &mut de)
-        .and_then(|v| de.end().map(|()| v))
-        .map_err(|e| match strict::duplicate_key(&e) {
-            Some(key) => Error::DuplicateKey { key },
-            None => Error::Json {
-                reason: e.to_string(),
-            },
-        })?;
-    match value {
-        Value::Object(map) => Ok(map),
-        _ => Err(Error::NotAnObject),
-    }
-}
-
-mod strict {
-    //! A `serde_json::Value` that refuses duplicate object keys.
-    use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
-    use serde_json::{Map, Value};
-    use std::fmt;
-
-    const DUPLICATE: &str = "duplicate key ";
-
-    pub(super) fn duplicate_key(e: &serde_json::Error) -> Option<String> {
-        let msg = e.to_string();
-        let rest = msg.strip_prefix(DUPLICATE)?;
-        let end = rest.find(" at line ").unwrap_or(rest.len());
-        serde_json::from_str(&rest[..end]).ok()
-    }
-
-    pub(super) struct StrictValue;
-
-    impl<'de> DeserializeSeed<'de> for StrictValue {
-        type Value = Value;
-        fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
-            d.deserialize_any(self)
-        }
-    }
-
-    impl<'de> Visitor<'de> for StrictValue {
-        type Value = Value;
-
-        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("a JSON value")
-        }
-        fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
-            Ok(Value::Bool(v))
-        }
-        fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
-            Ok(Value::from(v))
-        }
-        fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
-            Ok(Value::from(v))
-        }
-        fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
-            Ok(Value::from(v))
-        }
-        fn visit_str<E>(self, v: &str) -> Result<Value, E> {
-            Ok(Value::String(v.to_owned()))
-        }
-        fn visit_string<E>(self, v: String) -> Result<Value, E> {
-            Ok(Value::String(v))
-        }
-        fn visit_unit<E>(self) -> Result<Value, E> {
-            Ok(Value::Null)
-        }
-        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
-            let mut items = Vec::new();
-            while let Some(item) = seq.next_element_seed(StrictValue)? {
-                items.push(item);
-            }
-            Ok(Value::Array(items))
-        }
-        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
-            let mut out = Map::new();
-            while let Some(key) = map.next_key::<String>()? {
-                if out.contains_key(&key) {
-                    let quoted = serde_json::to_string(&key).unwrap_or_default();
-                    return Err(de::Error::custom(format_args!("{DUPLICATE}{quoted}")));
-                }
-                let value = map.next_value_seed(StrictValue)?;
-                out.insert(key, value);
-            }
-            Ok(Value::Object(out))
-        }
-    }
-}
-
 /// Lowercase letters, digits and `-`: a cloud region.
 pub(crate) fn is_region(s: &str) -> bool {
     !s.is_empty()
@@ -1182,46 +832,6 @@ pub(crate) fn key_id_token_and_public_key(
     Ok((key_id.to_owned(), import_token, public_key))
 }
 
-/// Reads a required string field.
-pub(crate) fn string_field<'a>(
-    map: &'a Map<String, Value>,
-    field: &'static str,
-) -> Result<&'a str, Error> {
-    match map.get(field) {
-        None | Some(Value::Null) => Err(Error::MissingField { field }),
-        Some(Value::String(s)) => Ok(s),
-        Some(_) => Err(Error::WrongType {
-            field,
-            expected: "a string",
-        }),
-    }
-}
-
-/// Finds a value by a dotted path (`publicKey.pem`); `None` if any part is missing or null.
-pub(crate) fn value_at<'a>(map: &'a Map<String, Value>, path: &str) -> Option<&'a Value> {
-    let mut parts = path.split('.');
-    let mut value = map.get(parts.next()?)?;
-    for part in parts {
-        value = value.as_object()?.get(part)?;
-    }
-    (!value.is_null()).then_some(value)
-}
-
-/// Reads a required string at a dotted path, naming the whole path in errors.
-pub(crate) fn string_at<'a>(
-    map: &'a Map<String, Value>,
-    path: &'static str,
-) -> Result<&'a str, Error> {
-    match value_at(map, path) {
-        None => Err(Error::MissingField { field: path }),
-        Some(Value::String(s)) => Ok(s),
-        Some(_) => Err(Error::WrongType {
-            field: path,
-            expected: "a string",
-        }),
-    }
-}
-
 /// Whether a parameters file is a bare PEM rather than JSON.
 pub(crate) fn is_pem(bytes: &[u8]) -> bool {
     bytes.trim_ascii_start().starts_with(b"-----BEGIN ")
@@ -1252,7 +862,7 @@ pub(crate) fn spki_from_pem(field: &'static str, text: &str) -> Result<WrappingK
     if der.is_empty() {
         return Err(bad("it is empty"));
     }
-    WrappingKey::from_spki_der(&der)
+    Ok(WrappingKey::from_spki_der(&der)?)
 }
 
 /// Reads a required standard-base64 field.
@@ -1268,24 +878,6 @@ pub(crate) fn base64_field(
         return Err(Error::Empty { field });
     }
     Ok(bytes)
-}
-
-/// Parses an RFC 3339 time.
-pub(crate) fn rfc3339(field: &'static str, text: &str) -> Result<OffsetDateTime, Error> {
-    OffsetDateTime::parse(text, &Rfc3339).map_err(|_| Error::BadTime {
-        field,
-        value: text.to_owned(),
-    })
-}
-
-/// Formats a time as RFC 3339 in UTC, to the second.
-pub fn format_time(t: OffsetDateTime) -> String {
-    let t = t
-        .to_offset(time::UtcOffset::UTC)
-        .replace_nanosecond(0)
-        .unwrap_or(t);
-    t.format(&Rfc3339)
-        .unwrap_or_else(|_| t.unix_timestamp().to_string())
 }
 
 /// Refuses parameters whose expiry has passed.
@@ -1326,30 +918,6 @@ pub(crate) fn script_prologue(comment: &str, arguments: &str) -> String {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-
-    #[test]
-    fn duplicate_keys_are_refused_at_any_depth() {
-        let e = parse_json_object(br#"{"a": 1, "b": {"c": 1, "c": 2}}"#).unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            r#"the parameters file has the key "c" more than once"#
-        );
-        let e = parse_json_object(br#"{"KeyId": "x", "KeyId": "y"}"#).unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            r#"the parameters file has the key "KeyId" more than once"#
-        );
-        assert!(parse_json_object(br#"{"a": [{"c": 1}, {"c": 2}]}"#).is_ok());
-    }
-
-    #[test]
-    fn trailing_bytes_and_non_objects_are_refused() {
-        assert!(matches!(
-            parse_json_object(b"{} {}"),
-            Err(Error::Json { .. })
-        ));
-        assert!(matches!(parse_json_object(b"[1]"), Err(Error::NotAnObject)));
-    }
 
     #[test]
     fn shell_quote_survives_quotes() {

@@ -10,11 +10,11 @@
 use base64::Engine as _;
 
 use super::{
-    Error, Import, ImportParams, OaepHash, OutputFile, Provider, ProviderOptions,
-    Target as AnyTarget, is_pem, parse_json_object, script_prologue, shell_quote, spki_from_pem,
-    string_at,
+    Error, Import, ImportParams, OutputFile, Provider, ProviderOptions, Target as AnyTarget,
+    is_pem, script_prologue, shell_quote, spki_from_pem,
 };
-use crate::hsm::keys::KeySpec;
+use crate::json::{parse_json_object, string_at};
+use crate::spec::{KeySpec, OaepHash};
 
 /// The wrapped key material, standard base64 (what `ciphertext=@FILE` reads).
 pub const CIPHERTEXT: &str = "ciphertext.b64";
@@ -216,7 +216,7 @@ mod tests {
 
     #[test]
     fn hash_function_is_the_oaep_hash() {
-        use crate::kms::WrappingAlgorithm;
+        use crate::spec::WrappingAlgorithm;
         assert_eq!(
             hash_function(WrappingAlgorithm::RsaAesKeyWrapSha1.oaep_hash()),
             "SHA1"

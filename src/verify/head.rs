@@ -1,5 +1,5 @@
 //! A transcript line read in one pass without building it: the JSON is checked exactly as
-//! strictly as [`crate::kms::parse_json_object`] checks it (serde_json's grammar, strings
+//! strictly as [`crate::json::parse_json_object`] checks it (serde_json's grammar, strings
 //! decoded, no key repeated at any depth), but only the fields the line checks and the KCV check
 //! (the KCV and the full check value) need are kept, borrowed from the line where they need no unescaping. `verify` builds a line's
 //! whole `Map` only when a check needs more than this.
@@ -82,7 +82,7 @@ pub(super) struct Head<'a> {
 
 impl<'a> Head<'a> {
     /// The line's bytes (without the newline) read as a JSON object; `None` where
-    /// [`crate::kms::parse_json_object`] refuses them, or they are not an object.
+    /// [`crate::json::parse_json_object`] refuses them, or they are not an object.
     pub(super) fn parse(line: &'a [u8]) -> Option<Self> {
         // Valid UTF-8 is checked once for the whole line, not string by string; invalid UTF-8
         // anywhere is refused, as it is inside a string or a syntax error outside one.
