@@ -19,7 +19,6 @@ mod input;
 pub mod kms;
 pub mod output;
 pub mod pin;
-pub mod report;
 pub mod restore;
 pub mod shares;
 pub mod transcript;
