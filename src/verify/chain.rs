@@ -283,22 +283,8 @@ pub(super) fn check_seal(parsed: &mut Parsed, signer: &p256::PublicKey, signer_f
         );
     };
     let i = *i;
-    if let Some(second) = parsed.second_seal {
-        return failed(name, "a second seal line", Some(second));
-    }
-    if i == 0 || !parsed.finish_before_seal {
-        return failed(
-            name,
-            "the line before the seal is not a finish line",
-            Some(i),
-        );
-    }
-    if let Some(j) = parsed.after_seal {
-        return failed(
-            name,
-            "a line other than a witness line follows the seal",
-            Some(j),
-        );
+    if let Some(misplaced) = misplaced_seal(parsed, i) {
+        return misplaced;
     }
     if seal.get("signer").and_then(Value::as_str) != Some(signer_fp) {
         return failed(
@@ -310,6 +296,38 @@ pub(super) fn check_seal(parsed: &mut Parsed, signer: &p256::PublicKey, signer_f
             Some(i),
         );
     }
+    let check = seal_signature(seal, signer, i);
+    parsed.seal = Some(i);
+    check
+}
+
+/// Why the first seal line, line `i`, is not where a seal stands: a second seal line, no finish
+/// line just before it, or a line other than a witness line after it.
+fn misplaced_seal(parsed: &Parsed, i: usize) -> Option<Check> {
+    let name = "seal";
+    if let Some(second) = parsed.second_seal {
+        return Some(failed(name, "a second seal line", Some(second)));
+    }
+    if i == 0 || !parsed.finish_before_seal {
+        return Some(failed(
+            name,
+            "the line before the seal is not a finish line",
+            Some(i),
+        ));
+    }
+    parsed.after_seal.map(|j| {
+        failed(
+            name,
+            "a line other than a witness line follows the seal",
+            Some(j),
+        )
+    })
+}
+
+/// The seal line `seal` (line `i`) signs its `prev`, the chain head, under `signer`, with a
+/// low-S signature.
+fn seal_signature(seal: &Map<String, Value>, signer: &p256::PublicKey, i: usize) -> Check {
+    let name = "seal";
     let head = seal
         .get("prev")
         .and_then(Value::as_str)
@@ -323,7 +341,6 @@ pub(super) fn check_seal(parsed: &mut Parsed, signer: &p256::PublicKey, signer_f
             base64::engine::general_purpose::STANDARD.decode(s).ok()
         })
         .and_then(|der| p256::ecdsa::Signature::from_der(&der).ok());
-    parsed.seal = Some(i);
     // A high-S signature is the twin of a valid low-S one: anyone could make a second seal line.
     if signature.is_some_and(|sig| sig.normalize_s().is_some()) {
         return failed(

@@ -47,6 +47,8 @@ fn untrusted_generate(parsed: &Parsed, untrusted: Option<&(usize, String)>) -> O
     })
 }
 
+/// The policy, quorum and PIN shares checks, in that order: with `--policy`, against the
+/// policy line the transcript records.
 pub(super) fn policy_checks(
     parsed: &Parsed,
     policy: Option<&Policy>,
@@ -60,27 +62,53 @@ pub(super) fn policy_checks(
             not_checked("pin_shares", "--policy"),
         ];
     };
+    let Some((line, _)) = parsed.first("policy") else {
+        return without_policy_line(parsed);
+    };
+    let problems = policy_problems(parsed, policy, signer_fp, untrusted);
+    vec![
+        match problems.first() {
+            None => passed(
+                "policy",
+                "the policy's SHA-256 is the one recorded, and it names this signer",
+            ),
+            Some(p) => failed("policy", p.clone(), Some(line)),
+        },
+        quorum_check(parsed, policy),
+        shares_check(parsed, policy),
+    ]
+}
+
+/// The policy checks of a transcript without a policy line, when the auditor gave one.
+fn without_policy_line(parsed: &Parsed) -> Vec<Check> {
     // The auditor asked for the policy: a transcript that records none was made without it —
     // unless it is the unsealed record of a run killed before it got that far.
-    let Some((line, _)) = parsed.first("policy") else {
-        if parsed.seal.is_none() {
-            let why = "the policy line, which the interrupted run did not reach";
-            return vec![
-                not_checked("policy", why),
-                not_checked("quorum", why),
-                not_checked("pin_shares", why),
-            ];
-        }
-        let why = "the transcript records no policy, so no quorum approved what it records";
+    if parsed.seal.is_none() {
+        let why = "the policy line, which the interrupted run did not reach";
         return vec![
-            failed("policy", why, None),
-            failed("quorum", why, None),
-            not_checked("pin_shares", "a policy line"),
+            not_checked("policy", why),
+            not_checked("quorum", why),
+            not_checked("pin_shares", why),
         ];
-    };
+    }
+    let why = "the transcript records no policy, so no quorum approved what it records";
+    vec![
+        failed("policy", why, None),
+        failed("quorum", why, None),
+        not_checked("pin_shares", "a policy line"),
+    ]
+}
+
+/// What the record says against the policy, in the order the policy check reports it: the
+/// policy's and its custodians file's digests, the signer it names, what it pins of the token,
+/// and trusted wrapping where it requires it.
+fn policy_problems(
+    parsed: &Parsed,
+    policy: &Policy,
+    signer_fp: &str,
+    untrusted: Option<&(usize, String)>,
+) -> Vec<String> {
     let recorded = parsed.data("policy").cloned().unwrap_or_default();
-    let token = parsed.data("token").cloned().unwrap_or_default();
-    let mut checks = Vec::new();
     let mut problems = Vec::new();
     if recorded["sha256"] != policy.digest {
         problems.push("the policy's SHA-256 differs from the one recorded".to_owned());
@@ -97,18 +125,33 @@ pub(super) fn policy_checks(
             policy.signer_fingerprint
         ));
     }
-    let token_reached = parsed.first("token").is_some() || parsed.seal.is_some();
-    if token_reached && token["signer_fingerprint"] != policy.signer_fingerprint.as_str() {
+    if parsed.first("token").is_some() || parsed.seal.is_some() {
+        problems.extend(token_problems(parsed, policy));
+    }
+    if policy.require_trusted_wrapping {
+        if let Some(why) = untrusted_generate(parsed, untrusted) {
+            problems.push(why);
+        }
+    }
+    problems
+}
+
+/// What the token line records against what the policy pins: the signer, and the serial, the
+/// module's SHA-256 and its path where the policy pins them.
+fn token_problems(parsed: &Parsed, policy: &Policy) -> Vec<String> {
+    let token = parsed.data("token").cloned().unwrap_or_default();
+    let mut problems = Vec::new();
+    if token["signer_fingerprint"] != policy.signer_fingerprint.as_str() {
         problems.push("the token's signer recorded is not the policy's".to_owned());
     }
-    if let Some(serial) = policy.token_serial.as_ref().filter(|_| token_reached) {
+    if let Some(serial) = &policy.token_serial {
         if token["serial"] != serial.as_str() {
             problems.push(format!(
                 "the token's serial is not {serial:?}, the one the policy pins"
             ));
         }
     }
-    if let Some(pinned) = policy.module_sha256.as_ref().filter(|_| token_reached) {
+    if let Some(pinned) = &policy.module_sha256 {
         if token["module_sha256"] != pinned.as_str() {
             problems.push(format!(
                 "the token line records the module SHA-256 {}, but the policy pins module_sha256 = {pinned}",
@@ -116,7 +159,7 @@ pub(super) fn policy_checks(
             ));
         }
     }
-    if let Some(pinned) = policy.module_path.as_ref().filter(|_| token_reached) {
+    if let Some(pinned) = &policy.module_path {
         if token["module"] != pinned.display().to_string().as_str() {
             problems.push(format!(
                 "the token line records the module {}, but the policy pins module_path = {}",
@@ -127,21 +170,7 @@ pub(super) fn policy_checks(
             ));
         }
     }
-    if policy.require_trusted_wrapping {
-        if let Some(why) = untrusted_generate(parsed, untrusted) {
-            problems.push(why);
-        }
-    }
-    checks.push(match problems.first() {
-        None => passed(
-            "policy",
-            "the policy's SHA-256 is the one recorded, and it names this signer",
-        ),
-        Some(p) => failed("policy", p.clone(), Some(line)),
-    });
-    checks.push(quorum_check(parsed, policy));
-    checks.push(shares_check(parsed, policy));
-    checks
+    problems
 }
 
 /// PIN share indexes, if the PIN came from shares, are distinct and among the policy's shares.
@@ -191,46 +220,10 @@ fn quorum_check(parsed: &Parsed, policy: &Policy) -> Check {
         .and_then(|d| d["approvals"].as_array())
         .cloned()
         .unwrap_or_default();
-    let mut who: Vec<String> = Vec::new();
-    for a in &approvals {
-        let sig = a["signature"]
-            .as_str()
-            .and_then(|s| SshSig::from_pem(s).ok());
-        let Some(sig) = sig else {
-            return failed(name, "an approval is not an SSH signature", Some(line));
-        };
-        match check_signature(policy, statement.as_bytes(), PLAN_NAMESPACE, &sig) {
-            Ok(index) => {
-                let custodian = &policy.custodians[index];
-                if a["custodian"] != custodian.name.as_str()
-                    || a["key_fingerprint"]
-                        != custodian
-                            .key
-                            .fingerprint(HashAlg::Sha256)
-                            .to_string()
-                            .as_str()
-                {
-                    return failed(
-                        name,
-                        format!(
-                            "an approval by {} is recorded under another name or key",
-                            custodian.name
-                        ),
-                        Some(line),
-                    );
-                }
-                if who.contains(&custodian.name) {
-                    return failed(
-                        name,
-                        format!("{} is counted twice", custodian.name),
-                        Some(line),
-                    );
-                }
-                who.push(custodian.name.clone());
-            }
-            Err(reason) => return failed(name, reason, Some(line)),
-        }
-    }
+    let who = match approvers(policy, statement, &approvals) {
+        Ok(who) => who,
+        Err(why) => return failed(name, why, Some(line)),
+    };
     if who.len() < policy.threshold {
         return failed(
             name,
@@ -252,4 +245,38 @@ fn quorum_check(parsed: &Parsed, policy: &Policy) -> Check {
             who.join(", ")
         ),
     )
+}
+
+/// The custodians whose `approvals` of the plan digest `statement` verify under their keys of
+/// the policy, recorded under their names and keys, each once; or why one does not count.
+fn approvers(policy: &Policy, statement: &str, approvals: &[Value]) -> Result<Vec<String>, String> {
+    let mut who: Vec<String> = Vec::new();
+    for a in approvals {
+        let sig = a["signature"]
+            .as_str()
+            .and_then(|s| SshSig::from_pem(s).ok());
+        let Some(sig) = sig else {
+            return Err("an approval is not an SSH signature".to_owned());
+        };
+        let index = check_signature(policy, statement.as_bytes(), PLAN_NAMESPACE, &sig)?;
+        let custodian = &policy.custodians[index];
+        if a["custodian"] != custodian.name.as_str()
+            || a["key_fingerprint"]
+                != custodian
+                    .key
+                    .fingerprint(HashAlg::Sha256)
+                    .to_string()
+                    .as_str()
+        {
+            return Err(format!(
+                "an approval by {} is recorded under another name or key",
+                custodian.name
+            ));
+        }
+        if who.contains(&custodian.name) {
+            return Err(format!("{} is counted twice", custodian.name));
+        }
+        who.push(custodian.name.clone());
+    }
+    Ok(who)
 }
