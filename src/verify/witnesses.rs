@@ -6,6 +6,7 @@
 //! only the key its signature carries.
 
 use serde::Serialize;
+use serde_json::{Map, Value};
 use ssh_key::{HashAlg, SshSig};
 
 use super::parsed::Parsed;
@@ -48,52 +49,7 @@ pub(super) fn witness_check(
         let d = field(l, "data");
         let recorded_name = d["name"].as_str().unwrap_or_default();
         let recorded_fp = d["key_fingerprint"].as_str().unwrap_or_default();
-        let sig = d["signature"]
-            .as_str()
-            .and_then(|s| SshSig::from_pem(s).ok());
-        let why = match &sig {
-            None => Some("the witness signature is not an SSH signature".to_owned()),
-            Some(sig) => {
-                let key = ssh_key::PublicKey::from(sig.public_key().clone());
-                let actual = key.fingerprint(HashAlg::Sha256).to_string();
-                if sig.namespace() != WITNESS_NAMESPACE
-                    || key
-                        .verify(WITNESS_NAMESPACE, message.as_bytes(), sig)
-                        .is_err()
-                {
-                    Some("the witness signature does not verify over this seal".to_owned())
-                } else if recorded_fp != actual {
-                    Some(format!(
-                        "the witness line records the key {}, but the signature was made by {actual}",
-                        d["key_fingerprint"]
-                    ))
-                } else if *field(l, "actor") != d["name"] {
-                    Some("the witness line's actor is not its name".to_owned())
-                } else {
-                    policy.and_then(|p| {
-                        let witness = p
-                            .witnesses
-                            .iter()
-                            .find(|w| w.key.key_data() == sig.public_key());
-                        match witness {
-                            Some(w) if w.name == recorded_name => None,
-                            Some(w) => Some(format!(
-                                "signed by {}'s key, recorded as {:?}",
-                                w.name, recorded_name
-                            )),
-                            None => Some(format!(
-                                "{actual} is not a witness key of the policy{}",
-                                p.custodians
-                                    .iter()
-                                    .find(|c| c.key.key_data() == sig.public_key())
-                                    .map(|c| format!(" (it is custodian {}'s key)", c.name))
-                                    .unwrap_or_default()
-                            )),
-                        }
-                    })
-                }
-            }
-        };
+        let why = signature_problem(l, &message, policy);
         let repeated = witnesses
             .iter()
             .any(|w: &Witness| w.key_fingerprint == recorded_fp || w.name == recorded_name);
@@ -112,37 +68,93 @@ pub(super) fn witness_check(
             line,
         });
     }
-    let names = witnesses
-        .iter()
-        .map(|w| w.name.clone())
-        .collect::<Vec<_>>()
-        .join(", ");
     let count = witnesses.len();
     let valid = if problem.is_none() && policy.is_some() {
         count
     } else {
         0
     };
-    // A witness who is also a custodian is not independent evidence: say so.
-    let doubles: Vec<String> = policy
-        .map(|p| {
-            p.witnesses
-                .iter()
-                .filter_map(|w| {
-                    p.custodians
-                        .iter()
-                        .find(|c| c.key.key_data() == w.key.key_data())
-                        .map(|c| format!("witness {} is custodian {} (one key)", w.name, c.name))
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    let note = if doubles.is_empty() {
-        String::new()
-    } else {
-        format!("; {}", doubles.join(", "))
+    let check = witnesses_verdict(name, problem, policy, &witnesses);
+    (check, witnesses, valid)
+}
+
+/// What is wrong with one witness line's signature, if anything: it is an SSH signature in the
+/// witness namespace over `message` (the seal's witness message), made by the key the line
+/// records, by the actor the line names; with a policy, by that witness of the policy.
+fn signature_problem(
+    l: &Map<String, Value>,
+    message: &str,
+    policy: Option<&Policy>,
+) -> Option<String> {
+    let d = field(l, "data");
+    let recorded_name = d["name"].as_str().unwrap_or_default();
+    let recorded_fp = d["key_fingerprint"].as_str().unwrap_or_default();
+    let sig = d["signature"]
+        .as_str()
+        .and_then(|s| SshSig::from_pem(s).ok());
+    let Some(sig) = &sig else {
+        return Some("the witness signature is not an SSH signature".to_owned());
     };
-    let check = match (problem, policy) {
+    let key = ssh_key::PublicKey::from(sig.public_key().clone());
+    let actual = key.fingerprint(HashAlg::Sha256).to_string();
+    if sig.namespace() != WITNESS_NAMESPACE
+        || key
+            .verify(WITNESS_NAMESPACE, message.as_bytes(), sig)
+            .is_err()
+    {
+        Some("the witness signature does not verify over this seal".to_owned())
+    } else if recorded_fp != actual {
+        Some(format!(
+            "the witness line records the key {}, but the signature was made by {actual}",
+            d["key_fingerprint"]
+        ))
+    } else if *field(l, "actor") != d["name"] {
+        Some("the witness line's actor is not its name".to_owned())
+    } else {
+        policy.and_then(|p| policy_problem(p, sig, recorded_name, &actual))
+    }
+}
+
+/// Whether the key that made `sig` is the policy's witness named `recorded_name`; if it is not a
+/// witness key at all, says whose custodian key it is, when it is one.
+fn policy_problem(p: &Policy, sig: &SshSig, recorded_name: &str, actual: &str) -> Option<String> {
+    let witness = p
+        .witnesses
+        .iter()
+        .find(|w| w.key.key_data() == sig.public_key());
+    match witness {
+        Some(w) if w.name == recorded_name => None,
+        Some(w) => Some(format!(
+            "signed by {}'s key, recorded as {:?}",
+            w.name, recorded_name
+        )),
+        None => Some(format!(
+            "{actual} is not a witness key of the policy{}",
+            p.custodians
+                .iter()
+                .find(|c| c.key.key_data() == sig.public_key())
+                .map(|c| format!(" (it is custodian {}'s key)", c.name))
+                .unwrap_or_default()
+        )),
+    }
+}
+
+/// The check's outcome: the first problem found, else how many witnesses co-signed (against the
+/// policy's requirement, when it has one), noting a witness who is also a custodian.
+fn witnesses_verdict(
+    name: &'static str,
+    problem: Option<(String, usize)>,
+    policy: Option<&Policy>,
+    witnesses: &[Witness],
+) -> Check {
+    let names = witnesses
+        .iter()
+        .map(|w| w.name.clone())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let count = witnesses.len();
+    let note = custodian_note(policy);
+    match (problem, policy) {
         (Some((why, line)), _) => failed(name, why, Some(line)),
         (None, Some(p)) if p.witnesses_required > 0 => passed(
             name,
@@ -167,6 +179,28 @@ pub(super) fn witness_check(
             name,
             format!("{count} witness signature(s) verify: {names}{note}"),
         ),
-    };
-    (check, witnesses, valid)
+    }
+}
+
+/// A witness who is also a custodian is not independent evidence: the note that says so (empty,
+/// or `"; witness W is custodian C (one key)"`, for each such witness of the policy).
+fn custodian_note(policy: Option<&Policy>) -> String {
+    let doubles: Vec<String> = policy
+        .map(|p| {
+            p.witnesses
+                .iter()
+                .filter_map(|w| {
+                    p.custodians
+                        .iter()
+                        .find(|c| c.key.key_data() == w.key.key_data())
+                        .map(|c| format!("witness {} is custodian {} (one key)", w.name, c.name))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    if doubles.is_empty() {
+        String::new()
+    } else {
+        format!("; {}", doubles.join(", "))
+    }
 }
