@@ -56,100 +56,28 @@ impl<'a> Outputs<'a> {
             ));
             return;
         };
-        let here = dir.join(base);
-        let broken = |why: String| Some(failed("outputs", why, Some(line)));
-        // The directory itself, never through a symlink.
-        match std::fs::symlink_metadata(&here) {
-            Ok(m) if m.file_type().is_symlink() => {
-                self.broken[kind] = broken(format!(
-                    "{} is a symlink: an output directory is never followed",
-                    here.display()
-                ));
-                return;
-            }
-            Ok(m) if m.is_dir() => {}
-            _ => {
-                self.broken[kind] = broken(format!(
-                    "{} is not a directory (or is missing)",
-                    here.display()
-                ));
-                return;
-            }
+        if let Some(why) = self.directory_problem(&dir.join(base), d) {
+            self.broken[kind] = Some(failed("outputs", why, Some(line)));
+        }
+    }
+
+    /// What is wrong with the output directory `here` of the wrap recorded as `d`, if anything:
+    /// it is a directory (not a symlink), each recorded file has its recorded SHA-256 (counted
+    /// as it matches), nothing else is in it, and its manifest records the wrap's check values.
+    fn directory_problem(&mut self, here: &Path, d: &Value) -> Option<String> {
+        if let Some(why) = not_a_directory(here) {
+            return Some(why);
         }
         let empty = Map::new();
         let files = d["files"].as_object().unwrap_or(&empty);
         for (file, digest) in files {
-            // The names come from the transcript: only a regular file directly in the output
-            // directory is read, never through a symlink and never waiting (a FIFO, a device).
             let path = here.join(file);
-            let plain = !file.is_empty() && file != "." && file != ".." && !file.contains('/');
-            let read = if plain {
-                crate::input::read_regular(&path, crate::input::MAX_SMALL)
-            } else {
-                Err(std::io::Error::other("not a file name"))
-            };
-            let why = match read {
-                Ok(b)
-                    if hex::encode(Sha256::digest(&b)).as_str()
-                        == digest.as_str().unwrap_or_default() =>
-                {
-                    None
-                }
-                Ok(_) => Some("differs from the transcript".to_owned()),
-                Err(_)
-                    if std::fs::symlink_metadata(&path)
-                        .is_ok_and(|m| m.file_type().is_symlink()) =>
-                {
-                    Some("is a symlink: an output file is never followed".to_owned())
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => {
-                    Some("is not a regular file".to_owned())
-                }
-                Err(_) => Some("differs from the transcript (or is missing)".to_owned()),
-            };
-            if let Some(why) = why {
-                self.broken[kind] = broken(format!("{} {why}", path.display()));
-                return;
+            if let Some(why) = file_problem(&path, file, digest) {
+                return Some(format!("{} {why}", path.display()));
             }
             self.files += 1;
         }
-        // Nothing beside the recorded files: an extra script is not what the ceremony wrote.
-        let mut extra: Vec<String> = std::fs::read_dir(&here)
-            .map(|entries| {
-                entries
-                    .flatten()
-                    .map(|e| e.file_name().to_string_lossy().into_owned())
-                    .filter(|name| !files.contains_key(name))
-                    .collect()
-            })
-            .unwrap_or_default();
-        extra.sort();
-        if let Some(name) = extra.first() {
-            self.broken[kind] = broken(format!(
-                "{} holds {name:?}, which the transcript does not list",
-                here.display()
-            ));
-            return;
-        }
-        let manifest_key =
-            crate::input::read_regular(&here.join("manifest.json"), crate::input::MAX_SMALL)
-                .ok()
-                .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
-                .map(|m| m["key"].clone());
-        match manifest_key {
-            Some(key) if key["kcv"] != d["kcv"] => {}
-            // Absent and null alike: no full check value.
-            Some(key) if key["check_sha256"] == d["check_sha256"] => return,
-            Some(_) => {
-                self.broken[kind] = broken(format!(
-                    "{}'s manifest records another full check value (check_sha256)",
-                    here.display()
-                ));
-                return;
-            }
-            None => {}
-        }
-        self.broken[kind] = broken(format!("{}'s manifest records another KCV", here.display()));
+        extra_file(here, files).or_else(|| manifest_problem(here, d))
     }
 
     pub(super) fn check(self) -> Check {
@@ -164,4 +92,91 @@ impl<'a> Outputs<'a> {
             )
         })
     }
+}
+
+/// Why `here` is not an output directory, if it is not: the directory itself is never followed
+/// through a symlink.
+fn not_a_directory(here: &Path) -> Option<String> {
+    match std::fs::symlink_metadata(here) {
+        Ok(m) if m.file_type().is_symlink() => Some(format!(
+            "{} is a symlink: an output directory is never followed",
+            here.display()
+        )),
+        Ok(m) if m.is_dir() => None,
+        _ => Some(format!(
+            "{} is not a directory (or is missing)",
+            here.display()
+        )),
+    }
+}
+
+/// What is wrong with the output file `file` at `path`, if anything, against its recorded
+/// `digest`. The names come from the transcript: only a regular file directly in the output
+/// directory is read, never through a symlink and never waiting (a FIFO, a device).
+fn file_problem(path: &Path, file: &str, digest: &Value) -> Option<String> {
+    let plain = !file.is_empty() && file != "." && file != ".." && !file.contains('/');
+    let read = if plain {
+        crate::input::read_regular(path, crate::input::MAX_SMALL)
+    } else {
+        Err(std::io::Error::other("not a file name"))
+    };
+    match read {
+        Ok(b)
+            if hex::encode(Sha256::digest(&b)).as_str() == digest.as_str().unwrap_or_default() =>
+        {
+            None
+        }
+        Ok(_) => Some("differs from the transcript".to_owned()),
+        Err(_) if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) => {
+            Some("is a symlink: an output file is never followed".to_owned())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => {
+            Some("is not a regular file".to_owned())
+        }
+        Err(_) => Some("differs from the transcript (or is missing)".to_owned()),
+    }
+}
+
+/// The first file (by name) in `here` that `files` does not list, if any: an extra script is not
+/// what the ceremony wrote.
+fn extra_file(here: &Path, files: &Map<String, Value>) -> Option<String> {
+    let mut extra: Vec<String> = std::fs::read_dir(here)
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|name| !files.contains_key(name))
+                .collect()
+        })
+        .unwrap_or_default();
+    extra.sort();
+    extra.first().map(|name| {
+        format!(
+            "{} holds {name:?}, which the transcript does not list",
+            here.display()
+        )
+    })
+}
+
+/// What is wrong with the manifest in `here`, if anything: it records the KCV and the full check
+/// value (`check_sha256`) the wrap `d` does.
+fn manifest_problem(here: &Path, d: &Value) -> Option<String> {
+    let manifest_key =
+        crate::input::read_regular(&here.join("manifest.json"), crate::input::MAX_SMALL)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+            .map(|m| m["key"].clone());
+    match manifest_key {
+        Some(key) if key["kcv"] != d["kcv"] => {}
+        // Absent and null alike: no full check value.
+        Some(key) if key["check_sha256"] == d["check_sha256"] => return None,
+        Some(_) => {
+            return Some(format!(
+                "{}'s manifest records another full check value (check_sha256)",
+                here.display()
+            ));
+        }
+        None => {}
+    }
+    Some(format!("{}'s manifest records another KCV", here.display()))
 }
