@@ -41,22 +41,7 @@ fn plan_check(
     };
     // The recorded text must be the plan the custodians signed: its SHA-256 and the recorded
     // files' rebuild the recorded statement exactly.
-    let mut expected = format!(
-        "keyrite plan digest v1\nceremony_id {}\n{}  {}\n",
-        embedded.ceremony_id,
-        hex::encode(Sha256::digest(text.as_bytes())),
-        path.file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default()
-    );
-    for f in data["files"].as_array().cloned().unwrap_or_default() {
-        expected.push_str(&format!(
-            "{}  {}\n",
-            f["sha256"].as_str().unwrap_or_default(),
-            f["name"].as_str().unwrap_or_default()
-        ));
-    }
-    if expected != statement {
+    if recorded_statement(&embedded, text, path, data) != statement {
         return (
             failed(
                 "plan",
@@ -75,7 +60,37 @@ fn plan_check(
             Ok(embedded.steps),
         );
     };
-    // With --plan, the auditor's plan and its files are the reference, steps included.
+    auditor_plan_check(line, statement, file)
+}
+
+/// The digest statement the recorded plan text and the recorded file digests rebuild, in the
+/// form the custodians signed.
+fn recorded_statement(embedded: &Plan, text: &str, path: &Path, data: &Value) -> String {
+    let mut expected = format!(
+        "keyrite plan digest v1\nceremony_id {}\n{}  {}\n",
+        embedded.ceremony_id,
+        hex::encode(Sha256::digest(text.as_bytes())),
+        path.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    );
+    for f in data["files"].as_array().cloned().unwrap_or_default() {
+        expected.push_str(&format!(
+            "{}  {}\n",
+            f["sha256"].as_str().unwrap_or_default(),
+            f["name"].as_str().unwrap_or_default()
+        ));
+    }
+    expected
+}
+
+/// With --plan, the auditor's plan and its files are the reference, steps included: its digest
+/// statement must be the one recorded (`statement`, at `line`).
+fn auditor_plan_check(
+    line: usize,
+    statement: &str,
+    file: &Path,
+) -> (Check, Result<Vec<Step>, Check>) {
     match Plan::load(file) {
         Ok(p) if p.digest_statement() == statement => (
             passed(
