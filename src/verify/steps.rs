@@ -284,30 +284,7 @@ impl StepsRun {
             ));
             return;
         }
-        let label_ok = match &self.steps[index] {
-            Step::Generate { key_label, .. } => {
-                (data["key_label"] == key_label.as_str()
-                    || data["key"]["label"] == key_label.as_str())
-                    && (!resumed || data["action"] == "generate")
-            }
-            Step::Wrap {
-                key_label,
-                algorithm,
-                existing,
-                ..
-            } => {
-                data["key_label"] == key_label.as_str()
-                    && (!resumed || data["action"] == want)
-                    && (step.ends_with("ed") || data["algorithm"] == algorithm.name())
-                    && existing.as_ref().is_none_or(|(expected, _)| {
-                        data.get("kcv").is_none() || proves(data, expected)
-                    })
-            }
-            Step::Destroy {
-                key_label,
-                expect_kcv,
-            } => data["key_label"] == key_label.as_str() && proves(data, expect_kcv),
-        };
+        let label_ok = ran_as_planned(&self.steps[index], step, want, resumed, data);
         if !label_ok {
             self.broken = Some(failed(
                 name,
@@ -350,6 +327,35 @@ impl StepsRun {
                 ),
             ),
         }
+    }
+}
+
+/// Whether a `step` line (`want`, the line the plan expects; `resumed`, a resumed run's line
+/// standing for an announcement and its result) records the key, algorithm and check value the
+/// `planned` step names.
+fn ran_as_planned(planned: &Step, step: &str, want: &str, resumed: bool, data: &Value) -> bool {
+    match planned {
+        Step::Generate { key_label, .. } => {
+            (data["key_label"] == key_label.as_str() || data["key"]["label"] == key_label.as_str())
+                && (!resumed || data["action"] == "generate")
+        }
+        Step::Wrap {
+            key_label,
+            algorithm,
+            existing,
+            ..
+        } => {
+            data["key_label"] == key_label.as_str()
+                && (!resumed || data["action"] == want)
+                && (step.ends_with("ed") || data["algorithm"] == algorithm.name())
+                && existing
+                    .as_ref()
+                    .is_none_or(|(expected, _)| data.get("kcv").is_none() || proves(data, expected))
+        }
+        Step::Destroy {
+            key_label,
+            expect_kcv,
+        } => data["key_label"] == key_label.as_str() && proves(data, expect_kcv),
     }
 }
 
