@@ -18,7 +18,7 @@ use super::policy::policy_checks;
 use super::steps::{STEP_LINES, Steps};
 use super::structure::Structure;
 use super::witnesses::witness_check;
-use super::{Error, Report, Signer, Status, Verdict, field, not_checked, parse_line};
+use super::{Check, Error, Report, Signer, Status, Verdict, field, not_checked, parse_line};
 use crate::ceremony::policy::Policy;
 
 /// Complete lines read from a transcript: their bytes, and where each line is (without its
@@ -188,6 +188,25 @@ impl<'a> Stream<'a> {
         }
     }
 
+    /// The stream of an input that ends inside a line: that line counts as a line but is not
+    /// parsed, nor is any other line; only the chain is kept.
+    fn unparsed(self) -> Self {
+        let count = self.parsed.count + 1;
+        let keep_lines = self.parsed.lines.is_some();
+        let mut parsed = Parsed::new(keep_lines);
+        parsed.count = count;
+        parsed.lines = keep_lines.then(|| vec![None; count]);
+        Stream {
+            parsed,
+            steps: Steps::new(),
+            structure: Structure::new(),
+            kcvs: Kcvs::new(),
+            untrusted: None,
+            outputs: Outputs::new(self.outputs_dir),
+            ..self
+        }
+    }
+
     /// The report, once every line has been fed; `cut_short` if the input ends inside a line,
     /// which then counts as a line but is not parsed — nor is any other line.
     pub(super) fn finish(
@@ -198,30 +217,18 @@ impl<'a> Stream<'a> {
         policy: Option<Policy>,
         sha256: String,
     ) -> Report {
+        let stream = if cut_short { self.unparsed() } else { self };
         let Stream {
             plan_file,
-            outputs_dir,
             chain,
             mut parsed,
-            mut steps,
-            mut structure,
-            mut kcvs,
-            mut outputs,
-            mut untrusted,
+            steps,
+            structure,
+            kcvs,
+            outputs,
+            untrusted,
             ..
-        } = self;
-        if cut_short {
-            let count = parsed.count + 1;
-            let keep_lines = parsed.lines.is_some();
-            parsed = Parsed::new(keep_lines);
-            parsed.count = count;
-            parsed.lines = keep_lines.then(|| vec![None; count]);
-            steps = Steps::new();
-            structure = Structure::new();
-            kcvs = Kcvs::new();
-            untrusted = None;
-            outputs = Outputs::new(outputs_dir);
-        }
+        } = stream;
         let signer_fp = signer.fingerprint.clone();
         let chain = chain.check(parsed.count, cut_short);
         let chain_ok = matches!(chain.status, Status::Passed { .. });
@@ -248,56 +255,14 @@ impl<'a> Stream<'a> {
         let (witness, witnesses, cosigned) = witness_check(&parsed, policy.as_ref());
         checks.push(witness);
         let required = policy.as_ref().map_or(0, |p| p.witnesses_required);
-
-        let outcome = parsed
-            .data("finish")
-            .and_then(|d| d["outcome"].as_str())
-            .map(str::to_owned);
-        let any_failed = checks
-            .iter()
-            .any(|c| matches!(c.status, Status::Failed { .. }));
-        let (verdict, summary) = if any_failed {
-            let first = checks.iter().find_map(|c| match &c.status {
-                Status::Failed { reason, line } => Some(format!(
-                    "{} check failed{}: {reason}",
-                    c.name,
-                    line.map(|l| format!(" at line {l}")).unwrap_or_default()
-                )),
-                _ => None,
-            });
-            (
-                Verdict::Invalid,
-                format!("INVALID: {}", first.unwrap_or_default()),
-            )
-        } else if parsed.seal.is_none() {
-            (
-                Verdict::Incomplete,
-                "INCOMPLETE: an intact record without a seal: the ceremony did not finish"
-                    .to_owned(),
-            )
-        } else if outcome.as_deref() != Some("completed") {
-            (
-                Verdict::Incomplete,
-                "FAILED CEREMONY: an intact, sealed record of a ceremony that failed".to_owned(),
-            )
-        } else if cosigned < required {
-            (
-                Verdict::Incomplete,
-                format!(
-                    "INCOMPLETE: sealed and completed, but {cosigned} of {required} required witnesses have co-signed"
-                ),
-            )
-        } else if policy.is_none() {
-            (
-                Verdict::NotApproved,
-                "NOT APPROVED (no policy: quorum not checked): sealed, completed, and every check that ran passed, but without --policy nothing says who approved it".to_owned(),
-            )
-        } else {
-            (
-                Verdict::Verified,
-                "VERIFIED: sealed, completed, and every check that ran passed".to_owned(),
-            )
-        };
+        let outcome = parsed.data("finish").and_then(|d| d["outcome"].as_str());
+        let (verdict, summary) = verdict(
+            &checks,
+            parsed.seal.is_some(),
+            outcome,
+            (cosigned, required),
+            policy.is_some(),
+        );
         Report {
             verdict,
             exit_code: verdict.exit_code(),
@@ -312,5 +277,61 @@ impl<'a> Stream<'a> {
             signer_fingerprint: signer_fp,
             sha256,
         }
+    }
+}
+
+/// The verdict and its summary line: the first failed check, else whether the record is sealed,
+/// the ceremony completed, enough witnesses (`cosigned` of `required`) co-signed, and a policy
+/// said who approved it.
+fn verdict(
+    checks: &[Check],
+    sealed: bool,
+    outcome: Option<&str>,
+    (cosigned, required): (usize, usize),
+    with_policy: bool,
+) -> (Verdict, String) {
+    let any_failed = checks
+        .iter()
+        .any(|c| matches!(c.status, Status::Failed { .. }));
+    if any_failed {
+        let first = checks.iter().find_map(|c| match &c.status {
+            Status::Failed { reason, line } => Some(format!(
+                "{} check failed{}: {reason}",
+                c.name,
+                line.map(|l| format!(" at line {l}")).unwrap_or_default()
+            )),
+            _ => None,
+        });
+        (
+            Verdict::Invalid,
+            format!("INVALID: {}", first.unwrap_or_default()),
+        )
+    } else if !sealed {
+        (
+            Verdict::Incomplete,
+            "INCOMPLETE: an intact record without a seal: the ceremony did not finish".to_owned(),
+        )
+    } else if outcome != Some("completed") {
+        (
+            Verdict::Incomplete,
+            "FAILED CEREMONY: an intact, sealed record of a ceremony that failed".to_owned(),
+        )
+    } else if cosigned < required {
+        (
+            Verdict::Incomplete,
+            format!(
+                "INCOMPLETE: sealed and completed, but {cosigned} of {required} required witnesses have co-signed"
+            ),
+        )
+    } else if !with_policy {
+        (
+            Verdict::NotApproved,
+            "NOT APPROVED (no policy: quorum not checked): sealed, completed, and every check that ran passed, but without --policy nothing says who approved it".to_owned(),
+        )
+    } else {
+        (
+            Verdict::Verified,
+            "VERIFIED: sealed, completed, and every check that ran passed".to_owned(),
+        )
     }
 }
