@@ -20,7 +20,6 @@ pub mod json;
 pub mod kms;
 pub mod output;
 pub mod pin;
-pub mod report;
 pub mod restore;
 pub mod shares;
 pub mod spec;

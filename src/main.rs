@@ -115,8 +115,8 @@ fn verify(args: cli::VerifyArgs) -> Result<ExitCode, Error> {
         println!("{} (exit {})", report.summary, report.exit_code);
     }
     if let Some(path) = &args.report {
-        let html = keyrite::report::render(&report, &args.transcript);
-        if let Err(e) = keyrite::report::write(path, &html) {
+        let html = keyrite::verify::report::render(&report, &args.transcript);
+        if let Err(e) = keyrite::verify::report::write(path, &html) {
             return report_failed(e);
         }
         eprintln!("keyrite: audit report written to {}", path.display());

@@ -11,6 +11,6 @@ use libfuzzer_sys::fuzz_target;
 fuzz_target!(|data: &[u8]| {
     for policy in [None, Some(keyrite_fuzz::policy().clone())] {
         let report = verify_transcript(data, keyrite_fuzz::signer(), policy, None, None);
-        let _ = keyrite::report::render(&report, Path::new("transcript.jsonl"));
+        let _ = keyrite::verify::report::render(&report, Path::new("transcript.jsonl"));
     }
 });

@@ -1,0 +1,544 @@
+//! The chain and seal checks, on each line's exact bytes: every line has exactly the format's
+//! fields, canonical integers and a bounded depth, `seq` runs without gaps and each `prev` is the
+//! SHA-256 of the line before; one seal line follows the finish line, signed over the chain head
+//! by the key the auditor gives.
+//!
+//! It trusts the `--signer` key and nothing in the transcript: the seal's own `signer` field is
+//! only compared with that key's fingerprint.
+
+use p256::ecdsa::signature::hazmat::PrehashVerifier as _;
+use serde_json::{Map, Value};
+use sha2::{Digest as _, Sha256};
+
+use super::head::{self, Head};
+use super::parsed::Parsed;
+use super::{Check, failed, not_checked, passed};
+
+const LINE_KEYS: [&str; 7] = ["actor", "data", "prev", "seq", "step", "time", "v"];
+const SEAL_KEYS: [&str; 7] = ["prev", "seq", "signature", "signer", "step", "time", "v"];
+
+/// Check 1: every line parses with exactly the format's fields, `seq` runs without gaps, and
+/// each `prev` is the SHA-256 of the previous line's exact bytes. Fed line by line.
+pub(super) struct Chain {
+    /// The chain head: SHA-256 of the last line fed, or of nothing.
+    head: [u8; 32],
+    /// The first line that breaks the format, and how.
+    broken: Option<(LineError, usize)>,
+}
+
+impl Chain {
+    pub(super) fn new() -> Self {
+        Chain {
+            head: Sha256::digest(b"").into(),
+            broken: None,
+        }
+    }
+
+    /// Feeds line `i`, its exact bytes `raw` read as `head`, whose SHA-256 is `digest`.
+    pub(super) fn feed(&mut self, i: usize, raw: &[u8], head: Option<&Head<'_>>, digest: [u8; 32]) {
+        if self.broken.is_none() {
+            // serde_json refuses a number beyond f64 (1e400) as it builds the line: name it.
+            let number = || {
+                serde_json::from_slice::<serde::de::IgnoredAny>(raw).is_ok()
+                    && matches!(check_tokens(raw), Err(LineError::Number { .. }))
+            };
+            let checked = match head {
+                None if number() => check_tokens(raw),
+                _ => check_head(i, head, &self.head).and_then(|()| check_tokens(raw)),
+            };
+            if let Err(e) = checked {
+                self.broken = Some((e, i));
+            }
+        }
+        self.head = digest;
+    }
+
+    /// The check, once every line has been fed; `cut_short` if the last line has no newline.
+    pub(super) fn check(&self, count: usize, cut_short: bool) -> Check {
+        let name = "chain";
+        if count == 0 {
+            return failed(name, "the transcript is empty", None);
+        }
+        if cut_short {
+            return failed(
+                name,
+                "the last line has no newline (cut short)",
+                Some(count - 1),
+            );
+        }
+        match &self.broken {
+            Some((reason, line)) => failed(name, reason.to_string(), Some(*line)),
+            None => passed(
+                name,
+                format!("{count} lines, each chained to the one before"),
+            ),
+        }
+    }
+}
+
+/// One transcript line's bytes (without its newline) as a JSON object; `None` if they are not
+/// one, or repeat a key.
+pub fn parse_line(line: &[u8]) -> Option<Map<String, Value>> {
+    crate::json::parse_json_object(line).ok()
+}
+
+/// Why a transcript line does not have the format.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum LineError {
+    /// The bytes are not a JSON object without repeated keys.
+    #[error("not a JSON object (or a key appears twice)")]
+    NotAnObject,
+    /// The fields are not exactly the format's.
+    #[error("fields {found:?}, not {expected:?}")]
+    Fields {
+        /// The fields found, in order.
+        found: Vec<String>,
+        /// The fields of such a line.
+        expected: &'static [&'static str],
+    },
+    /// `v` is not the format version.
+    #[error("v is not 1")]
+    Version,
+    /// `seq` is not the line's position.
+    #[error("seq is not {expected}")]
+    Seq {
+        /// The line's 0-based position.
+        expected: usize,
+    },
+    /// `time` is not an RFC 3339 time.
+    #[error("time is not an RFC 3339 time")]
+    Time,
+    /// `step` or `actor` is not a string.
+    #[error("step and actor must be strings")]
+    StepOrActor,
+    /// `prev` is not the chain head before the line.
+    #[error("prev is not the SHA-256 of the previous line's bytes")]
+    Prev,
+    /// A number that is not a canonical integer of 64 bits.
+    #[error(
+        "the number {found} is not a canonical integer (digits only, no fraction, exponent or -0, within 64 bits)"
+    )]
+    Number {
+        /// The number as written (its first 40 characters).
+        found: String,
+    },
+    /// Objects and arrays nested deeper than [`MAX_DEPTH`].
+    #[error("nested deeper than {MAX_DEPTH} levels")]
+    Depth,
+}
+
+/// How deep objects and arrays may nest in a line (the line's own object is level 1): the same
+/// limit in all three verifiers.
+pub const MAX_DEPTH: usize = 64;
+
+/// Checks what the JSON grammar leaves open, on the exact bytes of a line that parses: every
+/// number is a canonical integer that fits 64 bits (`-?(0|[1-9][0-9]*)`, not `-0`, between
+/// -2^63 and 2^64-1), and nothing nests deeper than [`MAX_DEPTH`]. Every line is held to it,
+/// witness lines included, so no verifier reads a number or a depth another would refuse.
+fn check_tokens(raw: &[u8]) -> Result<(), LineError> {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    let mut i = 0;
+    while i < raw.len() {
+        let b = raw[i];
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            i += 1;
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'{' | b'[' => {
+                depth += 1;
+                if depth > MAX_DEPTH {
+                    return Err(LineError::Depth);
+                }
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            b'-' | b'0'..=b'9' => {
+                let end = raw[i..]
+                    .iter()
+                    .position(|c| !matches!(c, b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9'))
+                    .map_or(raw.len(), |n| i + n);
+                let text = String::from_utf8_lossy(&raw[i..end]);
+                if !canonical_integer(&text) {
+                    return Err(LineError::Number {
+                        found: text.chars().take(40).collect(),
+                    });
+                }
+                i = end;
+                continue;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    Ok(())
+}
+
+/// `-?(0|[1-9][0-9]*)`, not `-0`, and within i64 or u64.
+fn canonical_integer(text: &str) -> bool {
+    let digits = text.strip_prefix('-').unwrap_or(text);
+    let form = !digits.is_empty()
+        && digits.bytes().all(|c| c.is_ascii_digit())
+        && (digits == "0" || !digits.starts_with('0'))
+        && text != "-0";
+    form && (text.parse::<i64>().is_ok() || text.parse::<u64>().is_ok())
+}
+
+/// Checks a line parsed by [`parse_line`] against the format: exactly the format's fields (the
+/// seal's own), `v` 1, `seq` equal to `index` (0-based), an RFC 3339 `time`, string `step` and
+/// `actor`, and `prev` equal to `prev`, the SHA-256 (hex) of the line before (of nothing for
+/// line 0).
+pub fn check_line(
+    index: usize,
+    map: Option<&Map<String, Value>>,
+    prev: &str,
+) -> Result<(), LineError> {
+    let map = map.ok_or(LineError::NotAnObject)?;
+    let is_seal = map.get("step").and_then(Value::as_str) == Some("seal");
+    let expected: &'static [&'static str] = if is_seal { &SEAL_KEYS } else { &LINE_KEYS };
+    if !map.keys().map(String::as_str).eq(expected.iter().copied()) {
+        return Err(LineError::Fields {
+            found: map.keys().cloned().collect(),
+            expected,
+        });
+    }
+    if map.get("v") != Some(&Value::from(1)) {
+        return Err(LineError::Version);
+    }
+    if map.get("seq").and_then(Value::as_u64) != Some(index as u64) {
+        return Err(LineError::Seq { expected: index });
+    }
+    let time_ok = map
+        .get("time")
+        .and_then(Value::as_str)
+        .is_some_and(|t| crate::timestamp::rfc3339("time", t).is_ok());
+    if !time_ok {
+        return Err(LineError::Time);
+    }
+    if !map.get("step").is_some_and(Value::is_string)
+        || (!is_seal && !map.get("actor").is_some_and(Value::is_string))
+    {
+        return Err(LineError::StepOrActor);
+    }
+    if map.get("prev").and_then(Value::as_str) != Some(prev) {
+        return Err(LineError::Prev);
+    }
+    Ok(())
+}
+
+/// [`check_line`] on a line read by [`Head::parse`], against the chain head `prev` (raw bytes):
+/// the same rules, in the same order, with the same errors.
+fn check_head(index: usize, head: Option<&Head<'_>>, prev: &[u8; 32]) -> Result<(), LineError> {
+    let head = head.ok_or(LineError::NotAnObject)?;
+    let is_seal = head.step() == Some("seal");
+    let expected: &'static [&'static str] = if is_seal { &SEAL_KEYS } else { &LINE_KEYS };
+    let mut keys: Vec<&str> = head.keys.iter().map(|k| k.as_ref()).collect();
+    keys.sort_unstable();
+    if keys != expected {
+        return Err(LineError::Fields {
+            found: keys.into_iter().map(str::to_owned).collect(),
+            expected,
+        });
+    }
+    if head.v != head::Scalar::U64(1) {
+        return Err(LineError::Version);
+    }
+    if head.seq.as_u64() != Some(index as u64) {
+        return Err(LineError::Seq { expected: index });
+    }
+    let time_ok = head
+        .time
+        .as_str()
+        .is_some_and(|t| crate::timestamp::rfc3339("time", t).is_ok());
+    if !time_ok {
+        return Err(LineError::Time);
+    }
+    if head.step().is_none() || (!is_seal && head.actor.as_str().is_none()) {
+        return Err(LineError::StepOrActor);
+    }
+    let mut hex_prev = [0u8; 64];
+    let prev_ok = hex::encode_to_slice(prev, &mut hex_prev).is_ok()
+        && head.prev.as_str().map(str::as_bytes) == Some(&hex_prev[..]);
+    if !prev_ok {
+        return Err(LineError::Prev);
+    }
+    Ok(())
+}
+
+/// Check 2: a finish line precedes exactly one seal line, only witness lines follow it, and the
+/// seal is the signer's signature over the chain head.
+pub(super) fn check_seal(parsed: &mut Parsed, signer: &p256::PublicKey, signer_fp: &str) -> Check {
+    let name = "seal";
+    let Some((i, seal, _)) = &parsed.first_seal else {
+        return not_checked(
+            name,
+            "a seal line (there is none: the ceremony did not finish)",
+        );
+    };
+    let i = *i;
+    if let Some(misplaced) = misplaced_seal(parsed, i) {
+        return misplaced;
+    }
+    if seal.get("signer").and_then(Value::as_str) != Some(signer_fp) {
+        return failed(
+            name,
+            format!(
+                "sealed by the key with fingerprint {}, not by --signer ({signer_fp})",
+                seal.get("signer").and_then(Value::as_str).unwrap_or("?")
+            ),
+            Some(i),
+        );
+    }
+    let check = seal_signature(seal, signer, i);
+    parsed.seal = Some(i);
+    check
+}
+
+/// Why the first seal line, line `i`, is not where a seal stands: a second seal line, no finish
+/// line just before it, or a line other than a witness line after it.
+fn misplaced_seal(parsed: &Parsed, i: usize) -> Option<Check> {
+    let name = "seal";
+    if let Some(second) = parsed.second_seal {
+        return Some(failed(name, "a second seal line", Some(second)));
+    }
+    if i == 0 || !parsed.finish_before_seal {
+        return Some(failed(
+            name,
+            "the line before the seal is not a finish line",
+            Some(i),
+        ));
+    }
+    parsed.after_seal.map(|j| {
+        failed(
+            name,
+            "a line other than a witness line follows the seal",
+            Some(j),
+        )
+    })
+}
+
+/// The seal line `seal` (line `i`) signs its `prev`, the chain head, under `signer`, with a
+/// low-S signature.
+fn seal_signature(seal: &Map<String, Value>, signer: &p256::PublicKey, i: usize) -> Check {
+    let name = "seal";
+    let head = seal
+        .get("prev")
+        .and_then(Value::as_str)
+        .and_then(|h| hex::decode(h).ok())
+        .unwrap_or_default();
+    let signature = seal
+        .get("signature")
+        .and_then(Value::as_str)
+        .and_then(|s| {
+            use base64::Engine as _;
+            base64::engine::general_purpose::STANDARD.decode(s).ok()
+        })
+        .and_then(|der| p256::ecdsa::Signature::from_der(&der).ok());
+    // A high-S signature is the twin of a valid low-S one: anyone could make a second seal line.
+    if signature.is_some_and(|sig| sig.normalize_s().is_some()) {
+        return failed(
+            name,
+            "the signature is high-S (s > n/2): keyrite seals with low-S only, so this seal line is not one keyrite made",
+            Some(i),
+        );
+    }
+    let verified = signature.is_some_and(|sig| {
+        p256::ecdsa::VerifyingKey::from(signer)
+            .verify_prehash(&head, &sig)
+            .is_ok()
+    });
+    if verified {
+        passed(
+            name,
+            "the signer's ECDSA P-256 signature over the chain head verifies",
+        )
+    } else {
+        failed(
+            name,
+            "the signature does not verify under --signer",
+            Some(i),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::verify::field;
+
+    /// A line's fields with `data` and the other values given: `{data}` and `{rest}` spliced in.
+    fn line_with(prev: &str, data: &str, rest: &str) -> String {
+        format!(
+            r#"{{"actor":"a","data":{data},"prev":"{prev}","seq":0,"step":"generated","time":"2026-01-01T00:00:00Z"{rest}}}"#
+        )
+    }
+
+    #[test]
+    fn the_one_pass_reader_and_the_map_agree_on_every_line() {
+        let prev_bytes: [u8; 32] = Sha256::digest(b"").into();
+        let prev = hex::encode(prev_bytes);
+        let mut lines: Vec<String> = [
+            "",
+            " ",
+            "[]",
+            "{}",
+            "null",
+            "\u{feff}{}",
+            r#"{"v":1}"#,
+            r#"{"v":1,"v":1}"#,
+            r#"{"a":{"b":1,"b":2}}"#,
+            r#"{"a":[{"b":1},{"b":1,"b":1}]}"#,
+            r#"{"a":"\ud800"}"#,
+            r#"{"a":"\u00e9\n"}"#,
+            r#"{"a":1e400}"#,
+            r#"{"a":1} x"#,
+            r#"{"a":1}  "#,
+            "{\"a\":\"\u{1}\"}",
+        ]
+        .map(str::to_owned)
+        .to_vec();
+        for rest in [
+            r#","v":1"#,
+            r#","v":1.0"#,
+            r#","v":-1"#,
+            r#","v":"1""#,
+            r#","v":1,"x":0"#,
+            "",
+        ] {
+            for data in [
+                "{}",
+                "[]",
+                "null",
+                r#"{"key":{"label":"k","kcv":"abcdef"}}"#,
+                r#"{"key":{"label":"k","label":"k"}}"#,
+                r#"{"key_label":"k\u0041","kcv":7,"key":null}"#,
+            ] {
+                lines.push(line_with(&prev, data, rest));
+            }
+        }
+        for (seq, time, step, actor, prev_field) in [
+            (
+                "-0",
+                "\"2026-01-01T00:00:00Z\"",
+                "\"s\"",
+                "\"a\"",
+                format!("\"{prev}\""),
+            ),
+            (
+                "0.0",
+                "\"2026-01-01T00:00:00Z\"",
+                "\"s\"",
+                "\"a\"",
+                format!("\"{prev}\""),
+            ),
+            (
+                "0",
+                "\"2026-02-30T00:00:00Z\"",
+                "\"s\"",
+                "\"a\"",
+                format!("\"{prev}\""),
+            ),
+            (
+                "0",
+                "\"2026-01-01T00:00:00Z\"",
+                "1",
+                "\"a\"",
+                format!("\"{prev}\""),
+            ),
+            (
+                "0",
+                "\"2026-01-01T00:00:00Z\"",
+                "\"s\"",
+                "null",
+                format!("\"{prev}\""),
+            ),
+            (
+                "0",
+                "\"2026-01-01T00:00:00Z\"",
+                "\"s\"",
+                "\"a\"",
+                format!("\"{}\"", prev.to_uppercase()),
+            ),
+            (
+                "0",
+                "\"2026-01-01T00:00:00Z\"",
+                "\"s\"",
+                "\"a\"",
+                "\"\\u0065\"".to_owned(),
+            ),
+            (
+                "0",
+                "\"2026-01-01T00:00:00Z\"",
+                "\"seal\"",
+                "\"a\"",
+                format!("\"{prev}\""),
+            ),
+        ] {
+            lines.push(format!(
+                r#"{{"actor":{actor},"data":{{}},"prev":{prev_field},"seq":{seq},"step":{step},"time":{time},"v":1}}"#
+            ));
+        }
+        lines.push(format!(
+            r#"{{"prev":"{prev}","seq":0,"signature":"c2ln","signer":"fp","step":"seal","time":"2026-01-01T00:00:00Z","v":1}}"#
+        ));
+        let mut lines: Vec<Vec<u8>> = lines.into_iter().map(String::into_bytes).collect();
+        lines.push(b"{\"a\":\"\xff\"}".to_vec());
+        lines.push(b"{\"a\":1}\xff".to_vec());
+        lines.push(b"{\"a\xc3\":1}".to_vec());
+        for line in &lines {
+            let map = parse_line(line);
+            let head = Head::parse(line);
+            let line = String::from_utf8_lossy(line);
+            assert_eq!(map.is_some(), head.is_some(), "{line}");
+            assert_eq!(
+                check_line(0, map.as_ref(), &prev),
+                check_head(0, head.as_ref(), &prev_bytes),
+                "{line}"
+            );
+            if let (Some(map), Some(head)) = (&map, &head) {
+                let d = field(map, "data");
+                let text = |v: &Value| v.as_str().map(str::to_owned);
+                let own = |s: &head::Scalar<'_>| s.as_str().map(str::to_owned);
+                assert_eq!(own(&head.data.key_label), text(&d["key_label"]), "{line}");
+                assert_eq!(own(&head.data.kcv), text(&d["kcv"]), "{line}");
+                assert_eq!(
+                    own(&head.data.key_label_in_key),
+                    text(&d["key"]["label"]),
+                    "{line}"
+                );
+                assert_eq!(own(&head.data.kcv_in_key), text(&d["key"]["kcv"]), "{line}");
+                assert_eq!(head.data.has_key, d.get("key").is_some(), "{line}");
+            }
+        }
+    }
+
+    #[test]
+    fn line_errors_read_as_before() {
+        let prev = hex::encode(Sha256::digest(b""));
+        let line = |text: &str| check_line(0, parse_line(text.as_bytes()).as_ref(), &prev);
+        assert_eq!(
+            line("[]").unwrap_err().to_string(),
+            "not a JSON object (or a key appears twice)"
+        );
+        assert_eq!(
+            line(r#"{"v":1}"#).unwrap_err().to_string(),
+            r#"fields ["v"], not ["actor", "data", "prev", "seq", "step", "time", "v"]"#
+        );
+        let good = format!(
+            r#"{{"actor":"a","data":{{}},"prev":"{prev}","seq":0,"step":"s","time":"2026-01-01T00:00:00Z","v":1}}"#
+        );
+        assert_eq!(line(&good), Ok(()));
+        assert_eq!(
+            check_line(1, parse_line(good.as_bytes()).as_ref(), &prev),
+            Err(LineError::Seq { expected: 1 })
+        );
+    }
+}

@@ -1,0 +1,196 @@
+//! The structure check: only the step names keyrite records; one finish line, consistent with
+//! the failure lines, followed by nothing but the seal; resumed keys only under a resume line
+//! that names the interrupted record; each restore line answered by its restored line.
+//!
+//! It trusts nothing: every line it reads is the transcript's.
+
+use serde_json::Value;
+
+use super::{Check, failed, passed};
+
+/// The step names keyrite records; a line under any other name is refused.
+pub const KNOWN_STEPS: [&str; 24] = [
+    "policy",
+    "plan",
+    "approvals",
+    "token",
+    "login",
+    "resume",
+    "resumed",
+    "check",
+    "marker",
+    "generate",
+    "generated",
+    "wrap",
+    "wrapped",
+    "rewrap",
+    "rewrapped",
+    "destroy",
+    "destroyed",
+    "failure",
+    "finish",
+    "seal",
+    "witness",
+    "request",
+    "restore",
+    "restored",
+];
+
+/// Whether a resume line's data names the interrupted record by its SHA-256 (64 hex digits).
+fn names_a_record(data: &Value) -> bool {
+    data["sha256"]
+        .as_str()
+        .is_some_and(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// The structure check, fed line by line: only known step names; at most one finish line, and
+/// nothing but the seal after it; a failure line if and only if the finish says `failed`;
+/// `resumed` lines only after a `resume` line that names the interrupted record by its SHA-256,
+/// and only for a generated key (a resume re-does every wrap); a `restored` line only after the
+/// `restore` line of the same key, one for one, and a completed finish only once every restore
+/// line has its restored line.
+pub(super) struct Structure {
+    /// The first problem found, and its line.
+    broken: Option<(String, usize)>,
+    /// The finish line: its index and outcome.
+    finish: Option<(usize, Value)>,
+    /// The first failure line.
+    failure: Option<usize>,
+    /// The first resume line that names a record.
+    resume: Option<usize>,
+    /// The line before, if it is a finish line.
+    after_finish: Option<usize>,
+    /// The restore line no restored line has answered yet, and the key label it restores.
+    restoring: Option<(usize, Value)>,
+}
+
+impl Structure {
+    pub(super) fn new() -> Self {
+        Structure {
+            broken: None,
+            finish: None,
+            failure: None,
+            resume: None,
+            after_finish: None,
+            restoring: None,
+        }
+    }
+
+    /// Whether a line of `step` must be fed with its data.
+    pub(super) fn wants(&self, step: &str) -> bool {
+        self.broken.is_none()
+            && matches!(
+                step,
+                "finish" | "resume" | "resumed" | "restore" | "restored"
+            )
+    }
+
+    pub(super) fn feed(&mut self, line: usize, step: &str, data: Option<&Value>) {
+        if self.broken.is_none() {
+            self.broken = self
+                .problem(step, data.unwrap_or(&Value::Null))
+                .map(|why| (why, line));
+        }
+        if step == "finish" && self.finish.is_none() {
+            let outcome = data.map_or(Value::Null, |d| d["outcome"].clone());
+            self.finish = Some((line, outcome));
+        }
+        self.after_finish = (step == "finish").then_some(line);
+        match step {
+            "failure" => {
+                self.failure.get_or_insert(line);
+            }
+            "resume" if names_a_record(data.unwrap_or(&Value::Null)) => {
+                self.resume.get_or_insert(line);
+            }
+            "restore" => {
+                let label = data.map_or(Value::Null, |d| d["key_label"].clone());
+                self.restoring = Some((line, label));
+            }
+            "restored" => self.restoring = None,
+            _ => {}
+        }
+    }
+
+    /// What is wrong with a `step` line with `data` where it stands, if anything.
+    fn problem(&self, step: &str, data: &Value) -> Option<String> {
+        if !KNOWN_STEPS.contains(&step) {
+            return Some(format!(
+                "unknown step {:?}: keyrite records no such step",
+                step.chars().take(40).collect::<String>()
+            ));
+        }
+        if let (Some((first, _)), "finish") = (&self.finish, step) {
+            return Some(format!("a second finish line (the first is line {first})"));
+        }
+        if let (Some(finish), false) = (self.after_finish, step == "seal") {
+            return Some(format!(
+                "a {step:?} line after the finish line (line {finish}): only the seal may follow it"
+            ));
+        }
+        match step {
+            "resumed" if self.resume.is_none() => Some(
+                "a resumed line without a resume line before it naming the interrupted record (data.sha256)"
+                    .to_owned(),
+            ),
+            "resumed" if data["action"] != "generate" => Some(format!(
+                "a resumed line with data.action {}: a resume carries over only generated keys and re-does every wrap",
+                data["action"]
+            )),
+            "restore" => self.restoring.as_ref().map(|(first, _)| {
+                format!("a second restore line before the restored line of the first (line {first})")
+            }),
+            "restored" => match &self.restoring {
+                None => Some("a restored line without a restore line before it".to_owned()),
+                Some((first, label)) if data["key"]["label"] != *label || !label.is_string() => {
+                    Some(format!(
+                        "a restored line for key {}, but the restore line (line {first}) restores {label}",
+                        data["key"]["label"]
+                    ))
+                }
+                Some(_) => None,
+            },
+            _ => None,
+        }
+    }
+
+    pub(super) fn check(self) -> Check {
+        let name = "structure";
+        if let Some((why, line)) = self.broken {
+            return failed(name, why, Some(line));
+        }
+        match (&self.finish, self.failure) {
+            (Some((line, outcome)), _) if outcome != "completed" && outcome != "failed" => failed(
+                name,
+                format!(
+                    "the finish line's data.outcome is {outcome}, not \"completed\" or \"failed\""
+                ),
+                Some(*line),
+            ),
+            (Some((line, outcome)), Some(failure)) if outcome == "completed" => failed(
+                name,
+                format!("a failure line (line {failure}), but the finish line says \"completed\""),
+                Some(*line),
+            ),
+            (Some((line, outcome)), None) if outcome == "failed" => failed(
+                name,
+                "the finish line says \"failed\", but no failure line records why",
+                Some(*line),
+            ),
+            (Some((line, outcome)), _) if outcome == "completed" && self.restoring.is_some() => {
+                failed(
+                    name,
+                    format!(
+                        "the finish line says \"completed\", but the restore line (line {}) has no restored line",
+                        self.restoring.as_ref().map_or(0, |(l, _)| *l)
+                    ),
+                    Some(*line),
+                )
+            }
+            _ => passed(
+                name,
+                "known steps only; one finish line, consistent with the failure lines, before the seal; resumed keys under a resume line; each restore answered by its restored line",
+            ),
+        }
+    }
+}
