@@ -1,0 +1,468 @@
+//! What a ceremony checks before the token acts: without the token, the policy, the plan and
+//! every file it names, the window, the approvals, every wrap step's inputs and outputs, the
+//! transcript path and the PKCS#11 module; then, logged in, the checks that need the token but
+//! change nothing on it (the signer, a replayed or resumed ceremony, free labels, existing
+//! keys). It trusts the policy only once loaded, and the token only for what it reports.
+
+use std::path::{Path, PathBuf};
+
+use time::OffsetDateTime;
+
+use super::plan::{Plan, Step};
+use super::policy::Policy;
+use super::quorum::{self, Quorum};
+use super::{Error, resume};
+use crate::spec::KeyLabel;
+use crate::hsm::{Module, Token};
+use crate::timestamp::format_time;
+use crate::wrap::{self, PreparedWrap, WrapRequest};
+
+/// What `ceremony run` needs.
+#[derive(Debug, Clone)]
+pub struct RunRequest {
+    /// The plan file.
+    pub plan: PathBuf,
+    /// The policy file.
+    pub policy: PathBuf,
+    /// The directory of approval signatures.
+    pub approvals: PathBuf,
+    /// The transcript to create.
+    pub transcript: PathBuf,
+    /// The PKCS#11 module; `None` for the default.
+    pub module: Option<PathBuf>,
+    /// PIN share files, when the plan takes the PIN from shares (none: typed on the terminal).
+    pub pin_shares: Vec<PathBuf>,
+    /// The unsealed transcript of an interrupted run of this plan, to continue from.
+    pub resume_from: Option<PathBuf>,
+}
+
+/// A ceremony checked without the token.
+#[derive(Debug)]
+pub struct Prepared {
+    /// The policy.
+    pub policy: Policy,
+    /// The plan.
+    pub plan: Plan,
+    /// The statement the custodians signed.
+    pub statement: String,
+    /// The approvals.
+    pub quorum: Quorum,
+    pub(super) wraps: Vec<Option<PreparedWrap>>,
+    pub(super) resume: Option<resume::Resume>,
+}
+
+/// Checks the policy, the plan and its files, the window, the approvals, every wrap step's
+/// inputs and outputs, and the transcript path — all before any token is opened.
+pub fn prepare(req: &RunRequest, now: OffsetDateTime) -> Result<Prepared, crate::Error> {
+    let policy = Policy::load(&req.policy)?;
+    let plan = Plan::load(&req.plan)?;
+    check_trusted_wrapping(&policy, &plan)?;
+    if now < plan.not_before || now > plan.not_after {
+        return Err(Error::Window {
+            not_before: format_time(plan.not_before),
+            not_after: format_time(plan.not_after),
+            now: format_time(now),
+        }
+        .into());
+    }
+    let statement = plan.digest_statement();
+    let quorum = quorum::verify(&policy, &statement, &req.approvals)?;
+    let resume = match &req.resume_from {
+        Some(path) => Some(resume::load(path, &plan, &policy)?),
+        None => None,
+    };
+    // A resumed run re-does every wrap, so, as for a first run, no planned output may exist:
+    // one the interrupted run left (or anyone put there) is refused by name, not vouched for.
+    if let Some(r) = &resume {
+        let dir = plan.dir();
+        let existing: Vec<String> = plan
+            .steps
+            .iter()
+            .enumerate()
+            .filter_map(|(index, step)| match step {
+                Step::Wrap { out, .. } if std::fs::symlink_metadata(dir.join(out)).is_ok() => {
+                    Some(format!("{} (steps[{index}])", dir.join(out).display()))
+                }
+                _ => None,
+            })
+            .collect();
+        if !existing.is_empty() {
+            return Err(r
+                .refuse(
+                    format!(
+                        "the output director{} {} already exist{}; a resumed run re-does every wrap, and keyrite vouches only for outputs it writes in this run",
+                        if existing.len() == 1 { "y" } else { "ies" },
+                        existing.join(", "),
+                        if existing.len() == 1 { "s" } else { "" },
+                    ),
+                    resume::MOVE_OUTPUT_ASIDE,
+                )
+                .into());
+        }
+    }
+    let wraps = prepare_wraps(&plan, now)?;
+    if std::fs::symlink_metadata(&req.transcript).is_ok() {
+        return Err(crate::transcript::Error::Exists {
+            path: req.transcript.clone(),
+        }
+        .into());
+    }
+    Ok(Prepared {
+        policy,
+        plan,
+        statement,
+        quorum,
+        wraps,
+        resume,
+    })
+}
+
+/// Checks every wrap step's parameters (as read for the digest), options and output path (the
+/// output must not exist).
+pub fn prepare_wraps(
+    plan: &Plan,
+    now: OffsetDateTime,
+) -> Result<Vec<Option<PreparedWrap>>, crate::Error> {
+    let dir = plan.dir();
+    let mut wraps = Vec::new();
+    for (index, step) in plan.steps.iter().enumerate() {
+        let Step::Wrap {
+            key_label,
+            provider,
+            params,
+            algorithm,
+            wrapping_key_spec,
+            out,
+            valid_to,
+            allow_legacy_pkcs1,
+            options,
+            existing,
+        } = step
+        else {
+            wraps.push(None);
+            continue;
+        };
+        let generated = plan.steps.iter().find_map(|s| match s {
+            Step::Generate {
+                key_label: l,
+                key_spec,
+                wrap_with_trusted,
+            } if l == key_label => Some((*key_spec, *wrap_with_trusted)),
+            _ => None,
+        });
+        // The plan's checks make every wrapped key generated earlier or existing (a rewrap).
+        let key_spec = generated
+            .map(|(spec, _)| spec)
+            .or(existing.as_ref().map(|(_, spec)| *spec))
+            .ok_or_else(|| crate::Error::Internal {
+                what: format!("steps[{index}]: {key_label} is neither generated nor existing"),
+            })?;
+        let request = WrapRequest {
+            provider: *provider,
+            params: dir.join(params),
+            algorithm: Some(*algorithm),
+            options: (**options).clone(),
+            wrapping_key_spec: *wrapping_key_spec,
+            key_label: key_label.clone(),
+            key_spec,
+            out: dir.join(out),
+            material_valid_to: *valid_to,
+            allow_legacy_pkcs1: *allow_legacy_pkcs1,
+            wrap_with_trusted: generated.is_some_and(|(_, trusted)| trusted),
+        };
+        let step_err = |e: crate::Error| Error::StepInput {
+            path: plan.path.clone(),
+            index,
+            source: Box::new(e),
+        };
+        crate::output::check_absent(&request.out).map_err(|e| step_err(e.into()))?;
+        let file = plan.file(params).ok_or_else(|| crate::Error::Internal {
+            what: format!("steps[{index}].params {params:?} was not read with the plan"),
+        })?;
+        wraps.push(Some(
+            wrap::prepare_bytes(request, &file.bytes, now).map_err(step_err)?,
+        ));
+    }
+    Ok(wraps)
+}
+
+/// Refuses, under a policy with `require_trusted_wrapping`, a plan with a generate step
+/// without `wrap_with_trusted = true` (a wrap of an existing key is checked on the token).
+pub fn check_trusted_wrapping(policy: &Policy, plan: &Plan) -> Result<(), Error> {
+    if !policy.require_trusted_wrapping {
+        return Ok(());
+    }
+    match plan.steps.iter().position(|s| {
+        matches!(
+            s,
+            Step::Generate {
+                wrap_with_trusted: false,
+                ..
+            }
+        )
+    }) {
+        Some(index) => Err(Error::TrustedWrappingRequired {
+            plan: plan.path.clone(),
+            index,
+            policy: policy.path.clone(),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// The PKCS#11 module for a run under `policy`: the path resolved as for every command, then
+/// checked against the policy's `module_path`, read once and hashed, and checked against its
+/// `module_sha256` — all before anything of it is loaded; then exactly the bytes hashed are
+/// loaded (see [`crate::hsm::ModuleFile`]).
+pub fn load_module(policy: &Policy, named: Option<&Path>) -> Result<Module, crate::Error> {
+    let path = Module::resolve(named)?;
+    if let Some(expected) = &policy.module_path {
+        if std::path::absolute(&path).ok().as_deref() != Some(expected.as_path()) {
+            return Err(Error::ModulePath {
+                module: path,
+                expected: expected.clone(),
+                policy: policy.path.clone(),
+            }
+            .into());
+        }
+    }
+    let file = crate::hsm::ModuleFile::read(&path)?;
+    if let Some(expected) = &policy.module_sha256 {
+        if file.sha256() != expected {
+            return Err(Error::ModuleDigest {
+                module: path,
+                expected: expected.clone(),
+                actual: file.sha256().to_owned(),
+                policy: policy.path.clone(),
+            }
+            .into());
+        }
+    }
+    crate::fault::point("module-checked");
+    Ok(file.load()?)
+}
+
+/// Refuses, for `keys destroy`, a plan that does anything but destroy `label`: an operator who
+/// means to end a key's life never runs a generate or a wrap by mistake.
+pub fn check_destroys_only(plan: &Plan, label: &KeyLabel) -> Result<(), Error> {
+    let refuse = |reason: String| Error::NotADestroyPlan {
+        plan: plan.path.clone(),
+        label: label.to_string(),
+        reason,
+    };
+    for (i, step) in plan.steps.iter().enumerate() {
+        match step {
+            Step::Destroy { key_label, .. } if key_label == label => {}
+            Step::Destroy { key_label, .. } => {
+                return Err(refuse(format!(
+                    "steps[{i}] destroys {:?}",
+                    key_label.as_str()
+                )));
+            }
+            other => return Err(refuse(format!("steps[{i}] is a {} step", other.action()))),
+        }
+    }
+    if plan.steps.is_empty() {
+        return Err(refuse("it has no steps".into()));
+    }
+    Ok(())
+}
+
+/// Refuses to resume unless the token holds exactly one marker of the plan's ceremony id, a
+/// private object (which only a PIN holder can create) holding this plan's SHA-256.
+fn check_marker(
+    r: &resume::Resume,
+    markers: &[crate::hsm::keys::CeremonyMarker],
+    plan: &Plan,
+    token: &str,
+) -> Result<(), Error> {
+    let id = &plan.ceremony_id;
+    match markers {
+        [] => Err(r.refuse(
+            format!("ceremony {id:?} never changed token {token:?} (no marker)"),
+            "Run the plan without --resume-from.",
+        )),
+        [marker] if marker.private != Some(true) => Err(r.refuse(
+            format!(
+                "the marker of ceremony {id:?} on token {token:?} is a public object, which anyone can make without the PIN; keyrite makes its markers private"
+            ),
+            FOREIGN_MARKER,
+        )),
+        [marker] if !marker.this_plan => Err(r.refuse(
+            format!(
+                "the marker of ceremony {id:?} on token {token:?} was left by another plan (it does not hold this plan's SHA-256, {})",
+                plan.sha256
+            ),
+            "Resume with the plan that ran (the marker holds its SHA-256); a new plan needs a new ceremony_id and new approvals.",
+        )),
+        [_] => Ok(()),
+        more => Err(r.refuse(
+            format!(
+                "token {token:?} holds {} markers of ceremony {id:?}, not one",
+                more.len()
+            ),
+            FOREIGN_MARKER,
+        )),
+    }
+}
+
+/// What to do about a marker keyrite did not leave.
+const FOREIGN_MARKER: &str = "keyrite left no such object: have the token's objects checked (pkcs11-tool --list-objects --login) before a ceremony runs on it.";
+
+/// Refuses a token whose serial is not the one the policy pins (checked before login).
+pub(super) fn check_serial(
+    policy: &Policy,
+    description: &crate::hsm::TokenDescription,
+) -> Result<(), Error> {
+    match &policy.token_serial {
+        Some(expected) if *expected != description.serial => Err(Error::SerialMismatch {
+            label: description.label.clone(),
+            expected: expected.clone(),
+            actual: description.serial.clone(),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// What the checks on the logged-in token found.
+pub(super) struct OnToken {
+    /// The signer's fingerprint, the one the policy names.
+    pub(super) signer_fp: String,
+    /// The keys a resumed run takes over, proven on the token.
+    pub(super) taken: Vec<resume::TakenKey>,
+}
+
+/// The checks that need the token but change nothing on it: the signer, a replayed ceremony or
+/// the run resumed, then every step's labels and existing keys.
+pub(super) fn check_on_token(
+    token: &Token,
+    policy: &Policy,
+    plan: &Plan,
+    resume: Option<&resume::Resume>,
+) -> Result<OnToken, crate::Error> {
+    let signer_fp = token
+        .signer_public_key(&plan.signing_key_label)?
+        .fingerprint()?;
+    if signer_fp != policy.signer_fingerprint {
+        return Err(Error::SignerMismatch {
+            label: plan.signing_key_label.to_string(),
+            expected: policy.signer_fingerprint.clone(),
+            actual: signer_fp,
+        }
+        .into());
+    }
+    let markers = token.ceremony_markers(&plan.ceremony_id, &plan.sha256)?;
+    let taken = match resume {
+        Some(r) => take_over(r, &markers, token, plan)?,
+        None if markers.is_empty() => Vec::new(),
+        None => return Err(replay(token, plan)?.into()),
+    };
+    check_steps(token, policy, plan, &taken)?;
+    Ok(OnToken { signer_fp, taken })
+}
+
+/// A resumed run: the marker is this plan's, no key is half-generated, and every key the record
+/// says was generated is proven on the token, before anything is recorded or changed.
+fn take_over(
+    r: &resume::Resume,
+    markers: &[crate::hsm::keys::CeremonyMarker],
+    token: &Token,
+    plan: &Plan,
+) -> Result<Vec<resume::TakenKey>, crate::Error> {
+    check_marker(r, markers, plan, token.label())?;
+    for label in &r.announced {
+        if !r.generated.contains_key(label) && !token.objects_labelled(label)?.is_empty() {
+            return Err(r
+                .refuse(
+                    format!(
+                        "key {label:?} is on the token, but the run stopped while generating it and recorded no KCV"
+                    ),
+                    "End the key with an approved destroy plan (keyrite keys destroy), then run the plan under a new ceremony_id.",
+                )
+                .into());
+        }
+    }
+    let mut taken = Vec::new();
+    for step in &plan.steps {
+        if let Step::Generate {
+            key_label,
+            key_spec,
+            ..
+        } = step
+        {
+            if let Some(recorded) = r.generated.get(key_label.as_str()) {
+                taken.push(resume::prove(
+                    r,
+                    token,
+                    key_label,
+                    *key_spec,
+                    recorded,
+                    &plan.sha256,
+                )?);
+            }
+        }
+    }
+    Ok(taken)
+}
+
+/// The refusal of a plan whose marker is on the token: it ran; the keys it generated that are
+/// still there are named.
+fn replay(token: &Token, plan: &Plan) -> Result<Error, crate::Error> {
+    let mut left = Vec::new();
+    for step in &plan.steps {
+        if let Step::Generate { key_label, .. } = step {
+            if !token.objects_labelled(key_label.as_str())?.is_empty() {
+                left.push(key_label.to_string());
+            }
+        }
+    }
+    Ok(Error::Replay {
+        ceremony_id: plan.ceremony_id.clone(),
+        token: token.label().to_owned(),
+        left,
+    })
+}
+
+/// Every label a step generates is free (unless taken over), and every key a rewrap or destroy
+/// names exists with its KCV (and, under `require_trusted_wrapping`, a rewrapped key is
+/// `CKA_WRAP_WITH_TRUSTED`).
+fn check_steps(
+    token: &Token,
+    policy: &Policy,
+    plan: &Plan,
+    taken: &[resume::TakenKey],
+) -> Result<(), crate::Error> {
+    for (index, step) in plan.steps.iter().enumerate() {
+        match step {
+            Step::Generate { key_label, .. }
+                if taken.iter().any(|k| &k.record.label == key_label) => {}
+            Step::Generate { key_label, .. } => token.check_label_free(key_label)?,
+            Step::Wrap {
+                key_label,
+                existing: Some((kcv, spec)),
+                ..
+            } => {
+                wrap::existing_key(token, key_label, kcv, Some(*spec))?;
+                if policy.require_trusted_wrapping && !wrap::is_wrap_with_trusted(token, key_label)?
+                {
+                    return Err(Error::ExistingNotTrusted {
+                        plan: plan.path.clone(),
+                        index,
+                        label: key_label.to_string(),
+                        token: token.label().to_owned(),
+                        policy: policy.path.clone(),
+                    }
+                    .into());
+                }
+            }
+            Step::Destroy {
+                key_label,
+                expect_kcv,
+            } => {
+                wrap::existing_key(token, key_label, expect_kcv, None)?;
+            }
+            Step::Wrap { .. } => {}
+        }
+    }
+    Ok(())
+}

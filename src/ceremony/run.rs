@@ -1,0 +1,625 @@
+//! A ceremony's run on the token: `run` (a prepared plan) and `wrap_recorded` (one recorded
+//! wrap) open the token, check it, and record the opening lines; a [`Run`] then carries the
+//! steps out one method per kind — `generate`, `wrap`, `destroy` — each announced before the
+//! token acts and recorded after, settles the keys if a step fails, and seals the transcript.
+//! It trusts what the preflight checked, and the token for what it reports.
+
+use std::path::{Path, PathBuf};
+
+use cryptoki::object::ObjectHandle;
+use serde_json::json;
+
+use super::plan::{PinSpec, Step};
+use super::preflight::{self, OnToken, Prepared, RunRequest};
+use super::record::{self, token_line};
+use super::{ACTOR, Error, Outcome, StepFailure, resume};
+use crate::spec::{KeyLabel, KeySpec};
+use crate::hsm::{Module, Token};
+use crate::timestamp::format_time;
+use crate::transcript::Transcript;
+use crate::wrap::{self, CheckedWrap, KeyRecord, PreparedWrap};
+
+/// Runs a prepared ceremony on the token.
+pub fn run(prepared: Prepared, req: &RunRequest) -> Result<Outcome, crate::Error> {
+    let Prepared {
+        policy,
+        plan,
+        statement,
+        quorum,
+        wraps,
+        resume,
+    } = prepared;
+    let module = preflight::load_module(&policy, req.module.as_deref())?;
+    let description = module.find_token(Some(&plan.token_label))?;
+    preflight::check_serial(&policy, &description)?;
+    let (pin, share_indexes) = match &plan.pin {
+        PinSpec::Source(source) => (
+            source.read(&format!("User PIN for token {:?}: ", description.label))?,
+            None,
+        ),
+        PinSpec::Shares => {
+            let (pin, indexes) = crate::shares::rebuild(&req.pin_shares, &policy.pin_shares)?;
+            (pin, Some(indexes))
+        }
+    };
+    let token = module.open(description)?;
+    token.login(&pin)?;
+    drop(pin);
+    let OnToken { signer_fp, taken } =
+        preflight::check_on_token(&token, &policy, &plan, resume.as_ref())?;
+    // From here on, everything is recorded.
+    let mut t = Transcript::create(&req.transcript)?;
+    record::ceremony_lines(&mut t, &policy, &plan, &statement, &quorum)?;
+    token_line(
+        &mut t,
+        &token,
+        &module,
+        &plan.operator,
+        &plan.signing_key_label,
+        &signer_fp,
+    )?;
+    record::login_line(&mut t, &plan, share_indexes.as_deref())?;
+    if let Some(r) = &resume {
+        record::resume_line(&mut t, &plan, r, &taken)?;
+    }
+    Run {
+        t,
+        token: &token,
+        module: &module,
+        operator: &plan.operator,
+        steps: &plan.steps,
+        wraps: &wraps,
+        start: match &resume {
+            Some(_) => Continue::Resume(&taken, &plan.sha256),
+            None => Continue::Marker(&plan.ceremony_id, &plan.sha256),
+        },
+        generated: Vec::new(),
+        outputs: Vec::new(),
+    }
+    .execute(&plan.signing_key_label, &signer_fp)
+}
+
+/// `keyrite wrap --transcript T --signer-label L`: one key generated and wrapped, recorded and
+/// sealed like a ceremony (CI runs are recorded the same way), without a plan or quorum.
+pub fn wrap_recorded(
+    prepared: PreparedWrap,
+    access: &wrap::TokenAccess,
+    transcript: &Path,
+    signer_label: &KeyLabel,
+) -> Result<Outcome, crate::Error> {
+    if std::fs::symlink_metadata(transcript).is_ok() {
+        return Err(crate::transcript::Error::Exists {
+            path: transcript.to_path_buf(),
+        }
+        .into());
+    }
+    let (module, token) = wrap::open_logged_in(access)?;
+    let signer_fp = token.signer_public_key(signer_label)?.fingerprint()?;
+    let request = prepared.request().clone();
+    token.check_label_free(&request.key_label)?;
+    let operator = "keyrite wrap";
+    let mut t = Transcript::create(transcript)?;
+    t.append_unsynced(
+        "request",
+        operator,
+        json!({
+            "provider": request.provider.name(),
+            "params": request.params.display().to_string(),
+            "params_sha256": prepared.params_sha256(),
+            "algorithm": prepared.algorithm().name(),
+            "key_label": request.key_label,
+            "key_spec": request.key_spec,
+            "wrap_with_trusted": request.wrap_with_trusted,
+            "out": request.out.display().to_string(),
+            "key_material_valid_to": request.material_valid_to.map(format_time),
+        }),
+    )?;
+    token_line(&mut t, &token, &module, operator, signer_label, &signer_fp)?;
+    let steps = [
+        Step::Generate {
+            key_label: request.key_label.clone(),
+            key_spec: request.key_spec,
+            wrap_with_trusted: request.wrap_with_trusted,
+        },
+        Step::Wrap {
+            key_label: request.key_label.clone(),
+            provider: request.provider,
+            params: request.params.display().to_string(),
+            algorithm: prepared.algorithm(),
+            wrapping_key_spec: request.wrapping_key_spec,
+            out: request.out.display().to_string(),
+            valid_to: request.material_valid_to,
+            allow_legacy_pkcs1: request.allow_legacy_pkcs1,
+            existing: None,
+            options: Box::new(request.options.clone()),
+        },
+    ];
+    Run {
+        t,
+        token: &token,
+        module: &module,
+        operator,
+        steps: &steps,
+        wraps: &[None, Some(prepared)],
+        start: Continue::Single,
+        generated: Vec::new(),
+        outputs: Vec::new(),
+    }
+    .execute(signer_label, &signer_fp)
+}
+
+/// How a run starts on the token.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Continue<'a> {
+    /// A single recorded wrap: no plan, no marker.
+    Single,
+    /// A plan's first run: the marker (ceremony id, plan digest) is left before the first change.
+    Marker(&'a str, &'a str),
+    /// A plan's run resumed (the plan's SHA-256): the keys the interrupted run generated,
+    /// proven on the token, are taken over; every other step, every wrap included, runs again.
+    Resume(&'a [resume::TakenKey], &'a str),
+}
+
+impl Continue<'_> {
+    /// The SHA-256 of the plan that runs, which the `CKA_ID` of every key it generates is
+    /// bound to; `None` for a single recorded wrap.
+    fn plan(&self) -> Option<&str> {
+        match self {
+            Continue::Single => None,
+            Continue::Marker(_, plan) | Continue::Resume(_, plan) => Some(plan),
+        }
+    }
+}
+
+/// A key the run holds: generated by it, taken over from an interrupted run, or existing.
+struct Generated {
+    label: KeyLabel,
+    handle: ObjectHandle,
+    record: KeyRecord,
+    wraps_done: usize,
+    /// An existing key (rewrapped or destroyed), never destroyed because a step failed.
+    existing: bool,
+}
+
+/// What became of a key when the run ended.
+struct Settled {
+    label: KeyLabel,
+    kcv: Option<String>,
+    fate: String,
+}
+
+impl Settled {
+    /// As the `finish` line records it.
+    fn to_json(&self) -> serde_json::Value {
+        json!({"label": self.label, "kcv": self.kcv, "fate": self.fate})
+    }
+}
+
+/// The step that failed, and why.
+struct Failed {
+    index: usize,
+    action: &'static str,
+    error: crate::Error,
+}
+
+/// A run of steps on a logged-in token, recorded in its transcript.
+pub(super) struct Run<'a> {
+    /// The transcript, its opening lines written.
+    t: Transcript,
+    token: &'a Token,
+    module: &'a Module,
+    /// Who the steps' announcements name.
+    operator: &'a str,
+    steps: &'a [Step],
+    /// For each step, its wrap prepared without the token (`None` for a step that wraps nothing).
+    wraps: &'a [Option<PreparedWrap>],
+    start: Continue<'a>,
+    /// The keys the run holds, in the order it came to hold them.
+    generated: Vec<Generated>,
+    /// Every output directory written.
+    outputs: Vec<PathBuf>,
+}
+
+impl Run<'_> {
+    /// Runs the steps, recording each, then the outcome, and seals the transcript with the
+    /// signer.
+    fn execute(
+        mut self,
+        signer_label: &KeyLabel,
+        signer_fp: &str,
+    ) -> Result<Outcome, crate::Error> {
+        let result = self.run_steps();
+        // A failed run is recorded, and its keys settled, whatever the transcript can still
+        // take: a key nothing was wrapped from is destroyed even if the disk is full.
+        let mut unrecorded = None;
+        if let Err(f) = &result {
+            if let Err(w) = self.t.append(
+                "failure",
+                ACTOR,
+                json!({
+                    "index": f.index,
+                    "action": f.action,
+                    "error": f.error.to_string(),
+                }),
+            ) {
+                unrecorded = Some(w);
+            }
+        }
+        let (outcome, keys) = match &result {
+            Ok(()) => ("completed", self.keep_all()),
+            Err(_) => ("failed", self.settle_failed(&mut unrecorded)),
+        };
+        if let Some(e) = unrecorded {
+            return Err(e.into());
+        }
+        let reason = result
+            .as_ref()
+            .err()
+            .map(|f| json!({"step": f.index, "error": f.error.to_string()}));
+        self.t.append(
+            "finish",
+            self.operator,
+            json!({"outcome": outcome, "failure": reason, "keys": keys.iter().map(Settled::to_json).collect::<Vec<_>>()}),
+        )?;
+        let head = self.t.head();
+        let path = self.t.path().to_path_buf();
+        // A token that broke under the run may no longer sign: the failure is recorded all the
+        // same, and said, in an unsealed transcript.
+        let sealed = self
+            .token
+            .sign_digest(signer_label, &head)
+            .map_err(crate::Error::from)
+            .and_then(|signature| Ok(self.t.seal(signer_fp, &signature)?));
+        match (result, sealed) {
+            (Ok(()), Ok(transcript)) => Ok(Outcome {
+                transcript,
+                outputs: self.outputs,
+                keys: self.generated.into_iter().map(|g| g.record).collect(),
+            }),
+            (Ok(()), Err(e)) => Err(e),
+            (Err(f), sealed) => Err(Error::Failed(Box::new(StepFailure {
+                index: f.index,
+                action: f.action,
+                reason: f.error.to_string(),
+                keys: keys
+                    .iter()
+                    .map(|k| {
+                        format!(
+                            " Key {}: {}.",
+                            serde_json::Value::from(k.label.as_str()),
+                            k.fate
+                        )
+                    })
+                    .collect(),
+                sealed: sealed.err().map(|e| e.to_string()),
+                transcript: path,
+            }))
+            .into()),
+        }
+    }
+
+    /// Checks every wrap on the token, leaves the marker, then runs each step in order.
+    fn run_steps(&mut self) -> Result<(), Box<Failed>> {
+        let checked = self.check_wraps()?;
+        let (steps, wraps) = (self.steps, self.wraps);
+        for (index, step) in steps.iter().enumerate() {
+            let fail = |error: crate::Error| {
+                Box::new(Failed {
+                    index,
+                    action: step.action(),
+                    error,
+                })
+            };
+            if index == 0 {
+                self.leave_marker().map_err(fail)?;
+            }
+            match step {
+                Step::Generate {
+                    key_label,
+                    key_spec,
+                    wrap_with_trusted,
+                } => self.generate(index, key_label, *key_spec, *wrap_with_trusted),
+                Step::Destroy {
+                    key_label,
+                    expect_kcv,
+                } => self.destroy(index, key_label, expect_kcv),
+                Step::Wrap {
+                    key_label,
+                    existing,
+                    ..
+                } => {
+                    let (Some(Some(prepared)), Some(Some(checked))) =
+                        (wraps.get(index), checked.get(index))
+                    else {
+                        return Err(fail(crate::Error::Internal {
+                            what: format!("steps[{index}] was not prepared"),
+                        }));
+                    };
+                    self.wrap(index, step, key_label, existing.as_ref(), prepared, checked)
+                }
+            }
+            .map_err(fail)?;
+        }
+        Ok(())
+    }
+
+    /// Before anything changes on the token: can it wrap every step exactly as planned? Each
+    /// check is recorded.
+    fn check_wraps(&mut self) -> Result<Vec<Option<CheckedWrap>>, Box<Failed>> {
+        let mut checked = Vec::new();
+        for (index, (step, w)) in self.steps.iter().zip(self.wraps).enumerate() {
+            let Some(prepared) = w else {
+                checked.push(None);
+                continue;
+            };
+            let fail = |error: crate::Error| {
+                Box::new(Failed {
+                    index,
+                    action: step.action(),
+                    error,
+                })
+            };
+            // An existing key's own attribute decides; a generated one's, its plan step.
+            let trusted = match step {
+                Step::Wrap {
+                    key_label,
+                    existing: Some(_),
+                    ..
+                } => wrap::is_wrap_with_trusted(self.token, key_label).map_err(fail)?,
+                _ => prepared.request().wrap_with_trusted,
+            };
+            let c = wrap::check_on_token(self.token, prepared, trusted).map_err(fail)?;
+            self.t
+                .append_unsynced(
+                    "check",
+                    ACTOR,
+                    json!({
+                        "index": index,
+                        "algorithm": prepared.algorithm().name(),
+                        "mechanism": c.method().mechanism(),
+                        "result": "a trial wrap with a throw-away key succeeded",
+                    }),
+                )
+                .map_err(|e| fail(e.into()))?;
+            checked.push(Some(c));
+        }
+        Ok(checked)
+    }
+
+    /// A plan's first run leaves its marker, announced first, before the first change.
+    fn leave_marker(&mut self) -> Result<(), crate::Error> {
+        if let Continue::Marker(ceremony_id, plan_sha256) = self.start {
+            self.t.append(
+                "marker",
+                self.operator,
+                json!({"label": format!("keyrite-ceremony:{ceremony_id}"), "value": plan_sha256}),
+            )?;
+            self.token
+                .create_ceremony_marker(ceremony_id, plan_sha256)?;
+        }
+        Ok(())
+    }
+
+    /// Generates a key (or records the one the interrupted run generated).
+    fn generate(
+        &mut self,
+        index: usize,
+        key_label: &KeyLabel,
+        key_spec: KeySpec,
+        wrap_with_trusted: bool,
+    ) -> Result<(), crate::Error> {
+        if let Some(key) = self.resumed_key(key_label) {
+            // Generated by the interrupted run, and proven on the token before this record
+            // began: recorded as the token reports it now.
+            let (handle, record) = (key.handle, key.record.clone());
+            self.generated.push(Generated {
+                label: key_label.clone(),
+                handle,
+                record: record.clone(),
+                wraps_done: 0,
+                existing: true,
+            });
+            self.t.append(
+                "resumed",
+                self.operator,
+                json!({"index": index, "action": "generate", "key": record}),
+            )?;
+            return Ok(());
+        }
+        // Announced and fsynced before the token acts.
+        self.t.append(
+            "generate",
+            self.operator,
+            json!({"index": index, "key_label": key_label, "key_spec": key_spec}),
+        )?;
+        let (handle, record) = wrap::generate(
+            self.token,
+            key_label,
+            key_spec,
+            wrap_with_trusted,
+            self.start.plan(),
+        )?;
+        // Known to the run before anything else can fail, so a failure settles it.
+        self.generated.push(Generated {
+            label: key_label.clone(),
+            handle,
+            record: record.clone(),
+            wraps_done: 0,
+            existing: false,
+        });
+        self.t
+            .append_unsynced("generated", ACTOR, json!({"index": index, "key": record}))?;
+        Ok(())
+    }
+
+    /// The key labelled `label`, if the run resumes and took it over from the interrupted run.
+    fn resumed_key(&self, label: &KeyLabel) -> Option<&resume::TakenKey> {
+        match self.start {
+            Continue::Resume(taken, _) => taken.iter().find(|k| &k.record.label == label),
+            _ => None,
+        }
+    }
+
+    /// Destroys an existing key that has the KCV the plan names.
+    fn destroy(
+        &mut self,
+        index: usize,
+        key_label: &KeyLabel,
+        expect_kcv: &str,
+    ) -> Result<(), crate::Error> {
+        let (handle, record) = wrap::existing_key(self.token, key_label, expect_kcv, None)?;
+        self.t.append(
+            "destroy",
+            self.operator,
+            json!({"index": index, "key_label": key_label, "kcv": record.kcv, "check_sha256": record.check_sha256}),
+        )?;
+        self.token.destroy_key(handle)?;
+        self.generated.retain(|g| &g.label != key_label);
+        self.t.append_unsynced(
+            "destroyed",
+            ACTOR,
+            json!({"index": index, "key_label": key_label, "kcv": record.kcv, "check_sha256": record.check_sha256}),
+        )?;
+        Ok(())
+    }
+
+    /// Wraps a key the run holds (or, for a rewrap, an existing key it finds) and writes the
+    /// output.
+    fn wrap(
+        &mut self,
+        index: usize,
+        step: &Step,
+        key_label: &KeyLabel,
+        existing: Option<&(String, KeySpec)>,
+        prepared: &PreparedWrap,
+        checked: &CheckedWrap,
+    ) -> Result<(), crate::Error> {
+        if let Some((kcv, spec)) = existing {
+            if !self.generated.iter().any(|g| &g.label == key_label) {
+                let (handle, record) = wrap::existing_key(self.token, key_label, kcv, Some(*spec))?;
+                self.generated.push(Generated {
+                    label: key_label.clone(),
+                    handle,
+                    record,
+                    wraps_done: 0,
+                    existing: true,
+                });
+            }
+        }
+        let (announce, done) = step.record_names();
+        let key = self
+            .generated
+            .iter_mut()
+            .find(|g| &g.label == key_label)
+            .ok_or_else(|| crate::Error::Internal {
+                what: format!("steps[{index}]: {key_label} was not generated"),
+            })?;
+        let params = prepared.params();
+        // Written now, before the token wraps; made durable with the output's files, before
+        // the output appears (a wrap changes nothing on the token).
+        self.t.append_unsynced(
+            announce,
+            self.operator,
+            json!({
+                "index": index,
+                "key_label": key_label,
+                "provider": prepared.request().provider.name(),
+                "kms_key_id": params.key_id,
+                "algorithm": prepared.algorithm().name(),
+                "mechanism": checked.method().mechanism(),
+                "mechanism_parameters": checked.method().parameters(),
+                "wrapping_key_sha256": params.public_key.fingerprint(),
+                "parameters_valid_to": params.valid_to.map(format_time),
+                "key_material_valid_to": prepared.request().material_valid_to.map(format_time),
+                "out": prepared.request().out.display().to_string(),
+            }),
+        )?;
+        let outcome = wrap::wrap_and_write(
+            self.token,
+            self.module,
+            prepared,
+            checked,
+            key.handle,
+            &key.record,
+            Some(&self.t),
+        )
+        .map_err(|(step, e)| crate::Error::StepFailed {
+            step,
+            source: Box::new(e),
+        })?;
+        key.wraps_done += 1;
+        let mut files = outcome.manifest.files.clone();
+        files.insert("manifest.json", outcome.manifest_sha256.clone());
+        // Names the output only once it is durable; durable itself with the next line that
+        // announces a token action, or the seal.
+        self.t.append_unsynced(
+            done,
+            ACTOR,
+            json!({
+                "index": index,
+                "key_label": key_label,
+                "kcv": key.record.kcv,
+                "check_sha256": key.record.check_sha256,
+                "out": outcome.out.display().to_string(),
+                "files": files,
+                "warning": outcome.warning,
+            }),
+        )?;
+        self.outputs.push(outcome.out);
+        Ok(())
+    }
+
+    /// After success: every key is kept.
+    fn keep_all(&self) -> Vec<Settled> {
+        self.generated
+            .iter()
+            .map(|g| Settled {
+                label: g.label.clone(),
+                kcv: g.record.kcv.clone(),
+                fate: kept(g.wraps_done),
+            })
+            .collect()
+    }
+
+    /// After a failure: a key nothing was wrapped from is destroyed; a key with wraps written
+    /// is kept, since those may already be on their way to a KMS.
+    fn settle_failed(&mut self, unrecorded: &mut Option<crate::transcript::Error>) -> Vec<Settled> {
+        let mut settled = Vec::new();
+        for g in &self.generated {
+            let fate = if g.existing {
+                "kept (it existed before this ceremony)".to_owned()
+            } else if g.wraps_done > 0 {
+                kept(g.wraps_done)
+            } else {
+                // Announced before the token acts, like every token action.
+                if unrecorded.is_none() {
+                    if let Err(e) = self.t.append(
+                        "destroy",
+                        self.operator,
+                        json!({"key_label": g.label, "kcv": g.record.kcv, "check_sha256": g.record.check_sha256, "why": "the ceremony failed and nothing was wrapped from it"}),
+                    ) {
+                        *unrecorded = Some(e);
+                    }
+                }
+                match self.token.destroy_key(g.handle) {
+                    Ok(()) => "destroyed (nothing was wrapped from it)".to_owned(),
+                    Err(e) => format!("NOT destroyed ({e}): remove it by hand"),
+                }
+            };
+            settled.push(Settled {
+                label: g.label.clone(),
+                kcv: g.record.kcv.clone(),
+                fate,
+            });
+        }
+        settled
+    }
+}
+
+/// The fate of a key kept for its wraps.
+fn kept(wraps_done: usize) -> String {
+    format!(
+        "kept ({wraps_done} wrap{} written)",
+        if wraps_done == 1 { "" } else { "s" }
+    )
+}
