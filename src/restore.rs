@@ -632,6 +632,20 @@ pub struct Restored {
     pub kcv_method: String,
 }
 
+/// Reads the backup directory `dir` holding the key labelled `label` ([`load`]), proves where
+/// it came from ([`Backup::proven`]), both before any token is opened, then restores it and
+/// records the restore ([`run`]).
+pub fn restore(
+    dir: &Path,
+    label: &KeyLabel,
+    proof: Proof,
+    access: &TokenAccess,
+    record: &RecordTo,
+) -> Result<Restored, crate::Error> {
+    let proven = load(dir, label)?.proven(proof)?;
+    run(proven, access, record)
+}
+
 /// Restores a proven backup into the token and records it: see the module documentation. A
 /// restore that fails is recorded as failed, and leaves the token as it was.
 pub fn run(
