@@ -209,7 +209,7 @@ pub fn write(dir: &Path, shares: &[ShareText]) -> Result<Vec<(PathBuf, String)>,
 
 /// Reads the user PIN — from the environment variable `pin_env`, or typed twice on the
 /// terminal, the two compared — splits it into `count` shares, any `threshold` of which
-/// rebuild it, and writes them to the new directory `dir` (see [`write`]). The PIN is dropped
+/// rebuild it, and writes them to the new directory `dir` (see [`write()`]). The PIN is dropped
 /// (zeroised) before anything is written. Returns each share file with its SHA-256.
 pub fn split_pin(
     pin_env: Option<String>,
