@@ -31,8 +31,8 @@ use serde_json::json;
 use sha2::{Digest as _, Sha256};
 
 use crate::hsm::keys::{Kcv, KcvMethod};
-use crate::hsm::{NoKcv, Token};
 use crate::hsm::pair::PublicKey;
+use crate::hsm::{NoKcv, Token};
 use crate::json;
 use crate::kms::{self, backup::WRAPPED};
 use crate::spec::{ALL_KEY_SPECS, KeyLabel, KeySpec, WrappingAlgorithm};
@@ -631,6 +631,20 @@ pub struct Restored {
     pub kcv: String,
     /// Its method.
     pub kcv_method: String,
+}
+
+/// Reads the backup directory `dir` holding the key labelled `label` ([`load`]), proves where
+/// it came from ([`Backup::proven`]), both before any token is opened, then restores it and
+/// records the restore ([`run`]).
+pub fn restore(
+    dir: &Path,
+    label: &KeyLabel,
+    proof: Proof,
+    access: &TokenAccess,
+    record: &RecordTo,
+) -> Result<Restored, crate::Error> {
+    let proven = load(dir, label)?.proven(proof)?;
+    run(proven, access, record)
 }
 
 /// Restores a proven backup into the token and records it: see the module documentation. A

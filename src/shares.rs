@@ -14,6 +14,8 @@ use secrecy::{ExposeSecret as _, SecretString};
 use sha2::{Digest as _, Sha256};
 use zeroize::Zeroizing;
 
+use crate::pin::PinSource;
+
 /// The padded length of a PIN: one length byte, the PIN, zeros.
 const PADDED: usize = 64;
 const PREFIX: &str = "keyrite-pin-share-v1";
@@ -203,6 +205,32 @@ pub fn write(dir: &Path, shares: &[ShareText]) -> Result<Vec<(PathBuf, String)>,
         out.push((path, share.sha256()));
     }
     Ok(out)
+}
+
+/// Reads the user PIN — from the environment variable `pin_env`, or typed twice on the
+/// terminal, the two compared — splits it into `count` shares, any `threshold` of which
+/// rebuild it, and writes them to the new directory `dir` (see [`write()`]). The PIN is dropped
+/// (zeroised) before anything is written. Returns each share file with its SHA-256.
+pub fn split_pin(
+    pin_env: Option<String>,
+    threshold: u8,
+    count: u8,
+    dir: &Path,
+) -> Result<Vec<(PathBuf, String)>, crate::Error> {
+    let pin = match pin_env {
+        Some(name) => PinSource::Env(name).read("")?,
+        None => {
+            let first = PinSource::Prompt.read("User PIN to split: ")?;
+            let again = PinSource::Prompt.read("The same PIN again: ")?;
+            if first.expose_secret() != again.expose_secret() {
+                return Err(Error::Mismatch.into());
+            }
+            first
+        }
+    };
+    let made = split(&pin, threshold, count)?;
+    drop(pin);
+    Ok(write(dir, &made)?)
 }
 
 /// Rebuilds the PIN from shares that the policy pins. Each share is checked the moment it is

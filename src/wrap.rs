@@ -573,6 +573,36 @@ pub enum Expected {
     Recorded(crate::verify::RecordedKcv),
 }
 
+/// Where a rewrap is told to take what the existing key must be.
+#[derive(Debug)]
+pub enum ExpectedSource {
+    /// A check value given out of band.
+    Given(String),
+    /// An earlier transcript, verified under the signer's public key (PEM) first.
+    Transcript {
+        /// The sealed transcript.
+        transcript: PathBuf,
+        /// The signer's public key that sealed it.
+        signer: PathBuf,
+    },
+}
+
+/// Checks a rewrap's inputs before any token is opened: what the key must be (an earlier
+/// transcript verified and read first), then the request as [`prepare`] checks it.
+pub fn prepare_rewrap(
+    request: WrapRequest,
+    source: ExpectedSource,
+    now: OffsetDateTime,
+) -> Result<(PreparedWrap, Expected), Error> {
+    let expected = match source {
+        ExpectedSource::Given(value) => Expected::Given(value),
+        ExpectedSource::Transcript { transcript, signer } => Expected::Recorded(
+            crate::verify::recorded_kcv(&transcript, &signer, &request.key_label)?,
+        ),
+    };
+    Ok((prepare(request, now)?, expected))
+}
+
 /// Re-wraps an existing key under new import parameters: the same material, proven by its
 /// check value (and, from a record, its `CKA_ID` and KCV method). A failure never destroys the
 /// key: it existed before this run.

@@ -24,8 +24,8 @@ use std::path::{Path, PathBuf};
 
 pub use error::{Error, StepFailure};
 pub use preflight::{
-    Prepared, RunRequest, check_destroys_only, check_trusted_wrapping, load_module, prepare,
-    prepare_wraps,
+    CheckedPlan, Prepared, RunRequest, check_destroys_only, check_plan, check_trusted_wrapping,
+    load_module, prepare, prepare_wraps,
 };
 pub(crate) use record::token_line;
 pub use run::{run, wrap_recorded};

@@ -12,8 +12,8 @@ use super::plan::{Plan, Step};
 use super::policy::Policy;
 use super::quorum::{self, Quorum};
 use super::{Error, resume};
-use crate::spec::KeyLabel;
 use crate::hsm::{Module, Token};
+use crate::spec::KeyLabel;
 use crate::timestamp::format_time;
 use crate::wrap::{self, PreparedWrap, WrapRequest};
 
@@ -208,6 +208,36 @@ pub fn check_trusted_wrapping(policy: &Policy, plan: &Plan) -> Result<(), Error>
         }),
         None => Ok(()),
     }
+}
+
+/// A plan checked against its policy without a token, as `plan check` shows it.
+#[derive(Debug)]
+pub struct CheckedPlan {
+    /// The policy.
+    pub policy: Policy,
+    /// The plan.
+    pub plan: Plan,
+    /// Each step's prepared wrap, `None` for a step that wraps nothing.
+    pub wraps: Vec<Option<PreparedWrap>>,
+}
+
+/// Checks a plan, and every file it names, against a policy without a token: the policy and
+/// the plan read and validated, the policy's trusted-wrapping rule, and every wrap step's
+/// parameters, options and output (see [`prepare_wraps`]).
+pub fn check_plan(
+    plan: &Path,
+    policy: &Path,
+    now: OffsetDateTime,
+) -> Result<CheckedPlan, crate::Error> {
+    let policy = Policy::load(policy)?;
+    let plan = Plan::load(plan)?;
+    check_trusted_wrapping(&policy, &plan)?;
+    let wraps = prepare_wraps(&plan, now)?;
+    Ok(CheckedPlan {
+        policy,
+        plan,
+        wraps,
+    })
 }
 
 /// The PKCS#11 module for a run under `policy`: the path resolved as for every command, then

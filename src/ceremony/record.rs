@@ -12,8 +12,8 @@ use super::plan::{PinSpec, Plan, Step};
 use super::policy::Policy;
 use super::quorum::Quorum;
 use super::{ACTOR, Error, resume};
-use crate::spec::KeyLabel;
 use crate::hsm::{Module, Token};
+use crate::spec::KeyLabel;
 use crate::transcript::Transcript;
 
 /// Records the policy, the plan and the approvals a ceremony runs under.

@@ -1,0 +1,142 @@
+//! `keyrite ceremony run` (and the run behind `keys destroy`): an approved plan run on the
+//! token. The library checks the plan, the policy and the quorum and runs the steps; this file
+//! prints who approved it, what was destroyed and what was made.
+
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+use time::OffsetDateTime;
+
+use keyrite::Error;
+use keyrite::ceremony::{self, RunRequest};
+use keyrite::spec::KeyLabel;
+
+/// What every approved run takes beside its plan: the policy, the approvals, the transcript.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The policy file (who may approve, the threshold, the signer).
+    #[arg(long, value_name = "FILE")]
+    pub policy: PathBuf,
+    /// The directory of approvals (`ssh-keygen -Y sign -n keyrite-plan` signatures).
+    #[arg(long, value_name = "DIR")]
+    pub approvals: PathBuf,
+    /// The transcript to create (must not exist).
+    #[arg(long, value_name = "FILE")]
+    pub transcript: PathBuf,
+    /// A PIN share file, when the plan takes the PIN from shares (repeat for each; without
+    /// any, custodians type their shares on the terminal).
+    #[arg(long, value_name = "FILE")]
+    pub pin_share: Vec<PathBuf>,
+}
+
+/// `keyrite ceremony …`
+#[derive(Debug, Subcommand)]
+pub enum CeremonyCommand {
+    /// Run a plan once a quorum of custodians approved it, recording a sealed transcript.
+    Run {
+        /// The plan file.
+        plan: PathBuf,
+        #[command(flatten)]
+        run: RunArgs,
+        /// Continue an interrupted run of this plan from its unsealed transcript, into the new
+        /// --transcript. That record is unsigned, so resume trusts nothing in it the token did
+        /// not sign: it takes over only the keys it records as generated, each proven again on
+        /// the token (generated there, always sensitive, with the KCV recorded), and re-does
+        /// every wrap. Every planned output directory must be absent: move aside any the
+        /// interrupted run left (they hold only wrapped material).
+        #[arg(long, value_name = "FILE")]
+        resume_from: Option<PathBuf>,
+    },
+}
+
+/// Runs a `ceremony` subcommand.
+pub fn run(command: CeremonyCommand, module: Option<PathBuf>) -> Result<(), Error> {
+    let CeremonyCommand::Run {
+        plan,
+        run,
+        resume_from,
+    } = command;
+    run_plan(module, plan, run, None, resume_from)
+}
+
+/// Runs an approved plan; for `keys destroy`, only a plan that destroys `destroying` and nothing
+/// else.
+pub fn run_plan(
+    module: Option<PathBuf>,
+    plan: PathBuf,
+    run: RunArgs,
+    destroying: Option<&KeyLabel>,
+    resume_from: Option<PathBuf>,
+) -> Result<(), Error> {
+    let req = RunRequest {
+        plan,
+        policy: run.policy,
+        approvals: run.approvals,
+        transcript: run.transcript,
+        module,
+        pin_shares: run.pin_share,
+        resume_from,
+    };
+    let prepared = ceremony::prepare(&req, OffsetDateTime::now_utc())?;
+    if let Some(label) = destroying {
+        ceremony::check_destroys_only(&prepared.plan, label)?;
+    }
+    let destroys: Vec<_> = prepared
+        .plan
+        .steps
+        .iter()
+        .filter_map(|step| match step {
+            ceremony::plan::Step::Destroy {
+                key_label,
+                expect_kcv,
+            } => Some((key_label.clone(), expect_kcv.clone())),
+            _ => None,
+        })
+        .collect();
+    println!(
+        "Plan {:?} approved by {} of {} required: {}.",
+        prepared.plan.ceremony_id,
+        prepared.quorum.approvals.len(),
+        prepared.quorum.threshold,
+        prepared
+            .quorum
+            .approvals
+            .iter()
+            .map(|a| a.custodian.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let outcome = ceremony::run(prepared, &req)?;
+    for (label, kcv) in &destroys {
+        println!(
+            "Destroyed key {:?} (KCV {kcv}, checked first).",
+            label.as_str()
+        );
+    }
+    print_outcome(&outcome);
+    Ok(())
+}
+
+/// Prints the keys a ceremony made, its outputs and its sealed transcript.
+pub fn print_outcome(outcome: &ceremony::Outcome) {
+    for key in &outcome.keys {
+        println!(
+            "Key {:?} ({}): KCV {} ({}).",
+            key.label.as_str(),
+            key.spec,
+            key.kcv.as_deref().unwrap_or("none"),
+            key.kcv_method
+        );
+    }
+    for out in &outcome.outputs {
+        println!(
+            "Wrote {}/ — next: sh {}",
+            out.display(),
+            out.join("import.sh").display()
+        );
+    }
+    println!(
+        "Completed. Sealed transcript: {}",
+        outcome.transcript.display()
+    );
+}

@@ -1,0 +1,150 @@
+//! `keyrite plan check` and `keyrite plan digest`: a ceremony plan checked against its policy
+//! without a token, or the statement custodians sign. The library reads and checks; this file
+//! shows what custodians read, every name from a file or the command line through `visible`.
+
+use std::path::PathBuf;
+
+use clap::Subcommand;
+use time::OffsetDateTime;
+
+use keyrite::Error;
+use keyrite::ceremony::{self, CheckedPlan, plan::Step};
+use keyrite::timestamp::format_time;
+use keyrite::visible::visible;
+
+/// `keyrite plan …`
+#[derive(Debug, Subcommand)]
+pub enum PlanCommand {
+    /// Check a plan (and every file it names) against a policy, without a token.
+    Check {
+        /// The plan file.
+        plan: PathBuf,
+        /// The policy file.
+        #[arg(long, value_name = "FILE")]
+        policy: PathBuf,
+    },
+    /// Print the statement custodians sign: the SHA-256 of the plan and every file it names.
+    Digest {
+        /// The plan file.
+        plan: PathBuf,
+    },
+}
+
+/// Runs a `plan` subcommand.
+pub fn run(command: PlanCommand) -> Result<(), Error> {
+    match command {
+        PlanCommand::Digest { plan } => {
+            let plan = ceremony::plan::Plan::load(&plan)?;
+            print!("{}", plan.digest_statement());
+        }
+        PlanCommand::Check { plan, policy } => {
+            let checked = ceremony::check_plan(&plan, &policy, OffsetDateTime::now_utc())?;
+            print_check(&checked);
+        }
+    }
+    Ok(())
+}
+
+/// Prints a checked plan: its steps, the approval it needs, and the digest to sign.
+fn print_check(checked: &CheckedPlan) {
+    let CheckedPlan {
+        policy,
+        plan,
+        wraps,
+    } = checked;
+    // Everything shown that came from a file or the command line goes through visible():
+    // a newline or a bidi override in a name must not redraw what the custodians read.
+    println!(
+        "Plan {:?} ({}) is valid: {} step{}, to run between {} and {} on token {:?} by {}.",
+        plan.ceremony_id,
+        visible(&plan.path.to_string_lossy()),
+        plan.steps.len(),
+        if plan.steps.len() == 1 { "" } else { "s" },
+        format_time(plan.not_before),
+        format_time(plan.not_after),
+        plan.token_label,
+        visible(&plan.operator)
+    );
+    for (i, (step, wrap)) in plan.steps.iter().zip(wraps).enumerate() {
+        println!("  steps[{i}] {}", describe_step(step));
+        if let Some(wrap) = wrap {
+            let params = wrap.params();
+            println!(
+                "    KMS key {}, wrapping key SHA-256 {}{}",
+                visible(&params.key_id),
+                params.public_key.fingerprint(),
+                params
+                    .wrapping_key_id
+                    .as_deref()
+                    .map(|id| format!(" ({})", visible(id)))
+                    .unwrap_or_default()
+            );
+        }
+    }
+    println!(
+        "Approval needs {} of the policy's {} custodians: {}.",
+        policy.threshold,
+        policy.custodians.len(),
+        policy
+            .custodians
+            .iter()
+            .map(|c| visible(&c.name))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let statement = plan.digest_statement_visible();
+    if statement == plan.digest_statement() {
+        println!("Digest to sign (keyrite plan digest):");
+    } else {
+        println!(
+            "Digest to sign, its names shown escaped (keyrite plan digest prints the bytes to sign):"
+        );
+    }
+    print!("{statement}");
+}
+
+/// One line on what a step does, its names through `visible`.
+fn describe_step(step: &Step) -> String {
+    match step {
+        Step::Generate {
+            key_label,
+            key_spec,
+            wrap_with_trusted,
+        } => format!(
+            "generate {key_spec} key {:?}{}",
+            key_label.as_str(),
+            if *wrap_with_trusted {
+                " with CKA_WRAP_WITH_TRUSTED"
+            } else {
+                ""
+            }
+        ),
+        Step::Wrap {
+            key_label,
+            provider,
+            params,
+            algorithm,
+            out,
+            existing,
+            ..
+        } => format!(
+            "{} {:?} for {} ({}) with {algorithm} into {}{}",
+            step.action(),
+            key_label.as_str(),
+            provider.display_name(),
+            visible(params),
+            visible(out),
+            existing
+                .as_ref()
+                .map(|(kcv, _)| format!(" (the existing key, KCV {kcv})"))
+                .unwrap_or_default()
+        ),
+        Step::Destroy {
+            key_label,
+            expect_kcv,
+        } => format!(
+            "destroy the existing key {:?} (KCV {expect_kcv})",
+            key_label.as_str()
+        ),
+    }
+}

@@ -1,0 +1,60 @@
+//! `keyrite rewrap`: a key already in the token wrapped under new import parameters, once
+//! proven the same key. This file says where what the key must be comes from (a check value or
+//! an earlier transcript) and prints the outcome as `wrap` does.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use time::OffsetDateTime;
+
+use keyrite::Error;
+use keyrite::wrap::{self, ExpectedSource};
+
+use super::token_access;
+use super::wrap::{WrapArgs, finish, request};
+
+/// `keyrite rewrap`: the options of `keyrite wrap`, `--key-label` naming the existing key.
+#[derive(Debug, Args)]
+pub struct RewrapArgs {
+    /// The check value the existing key must have, any case: its 6-hex KCV (accepted only for a
+    /// key generated in this token), or its 64-hex full check value (check_sha256 in keys list
+    /// and manifests; required for a key unwrapped or created in the token; for a key pair, its
+    /// public key's SHA-256).
+    #[arg(long, value_name = "HEX", conflicts_with = "from_transcript")]
+    pub expect_kcv: Option<String>,
+    /// Take what the key must be from an earlier transcript (verified first, with --signer):
+    /// its CKA_ID, its KCV by the same method, and its full check value where recorded.
+    #[arg(long, value_name = "FILE", requires = "signer")]
+    pub from_transcript: Option<PathBuf>,
+    /// The signer's public key that sealed --from-transcript.
+    #[arg(long, value_name = "PEM")]
+    pub signer: Option<PathBuf>,
+    #[command(flatten)]
+    pub wrap: WrapArgs,
+}
+
+/// Re-wraps the existing key, after proving it is the key expected.
+pub fn run(args: &RewrapArgs, module: Option<PathBuf>) -> Result<(), Error> {
+    if args.wrap.transcript.is_some() {
+        return Err(Error::RewrapRecording);
+    }
+    if args.wrap.wrap_with_trusted {
+        return Err(Error::RewrapTrusted);
+    }
+    // The check value expected: given, or recorded in an earlier transcript that verifies
+    // (with the key's CKA_ID and KCV method).
+    let source = match (&args.expect_kcv, &args.from_transcript, &args.signer) {
+        (Some(value), _, _) => ExpectedSource::Given(value.clone()),
+        (None, Some(transcript), Some(signer)) => ExpectedSource::Transcript {
+            transcript: transcript.clone(),
+            signer: signer.clone(),
+        },
+        _ => return Err(Error::RewrapNeedsKcv),
+    };
+    let (prepared, expected) =
+        wrap::prepare_rewrap(request(&args.wrap), source, OffsetDateTime::now_utc())?;
+    let access = token_access(module, &args.wrap.token);
+    let valid_to = prepared.params().valid_to;
+    let outcome = wrap::rewrap(prepared, &access, &expected)?;
+    finish(&args.wrap, &outcome, valid_to)
+}

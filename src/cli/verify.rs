@@ -1,0 +1,126 @@
+//! `keyrite verify`: a transcript replayed without an HSM. The library verifies and renders the
+//! audit report; this file refuses unusable inputs (exit 2), prints the checks and the verdict,
+//! and exits with the verdict's code.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Args;
+
+use keyrite::Error;
+use keyrite::verify::{self, Status};
+
+use super::print::print_json;
+
+/// `keyrite verify`
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The transcript.
+    pub transcript: PathBuf,
+    /// The ceremony signer's public key (PEM): the trust anchor, never taken from the transcript.
+    #[arg(long, value_name = "PEM")]
+    pub signer: PathBuf,
+    /// The policy: checks its digest, the quorum and the witnesses. Required unless
+    /// --no-policy is given.
+    #[arg(long, value_name = "FILE", conflicts_with = "no_policy")]
+    pub policy: Option<PathBuf>,
+    /// Verify without a policy: no quorum is checked, so the verdict is at best NOT APPROVED
+    /// (exit 4), never VERIFIED.
+    #[arg(long)]
+    pub no_policy: bool,
+    /// The plan: checks it and every file it names against the digest the custodians signed.
+    #[arg(long, value_name = "FILE")]
+    pub plan: Option<PathBuf>,
+    /// The directory holding the output directories: checks every file's SHA-256.
+    #[arg(long, value_name = "DIR")]
+    pub outputs: Option<PathBuf>,
+    /// Print the verdict and every check as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Also write the audit report, one self-contained HTML page, to FILE (created new; never
+    /// replaces a file). The exit code stays the verdict's.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+}
+
+/// Verifies the transcript and prints the verdict; the exit code is the verdict's.
+pub fn run(args: VerifyArgs) -> Result<ExitCode, Error> {
+    // A report that cannot be written is a usage error (exit 2), like verify's other unusable
+    // inputs; it is refused before anything is verified.
+    let report_failed = |e: keyrite::output::Error| {
+        eprintln!("keyrite: {e}");
+        eprintln!(
+            "Choose a new --report path in an existing directory; keyrite never replaces a file."
+        );
+        Ok(ExitCode::from(2))
+    };
+    if args.policy.is_none() && !args.no_policy {
+        eprintln!(
+            "keyrite: verify needs the policy: without it no quorum is checked, and nothing says who approved the transcript"
+        );
+        eprintln!(
+            "Give --policy POLICY (the policy the ceremony ran under), or --no-policy to verify without it (the verdict is then NOT APPROVED, exit 4)."
+        );
+        return Ok(ExitCode::from(2));
+    }
+    if let Some(path) = &args.report {
+        if let Err(e) = keyrite::output::check_absent(path) {
+            return report_failed(e);
+        }
+    }
+    let report = verify::verify(&verify::Inputs {
+        transcript: args.transcript.clone(),
+        signer: args.signer,
+        policy: args.policy,
+        plan: args.plan,
+        outputs: args.outputs,
+        // Only the HTML report shows every line; without it, memory stays flat.
+        keep_lines: args.report.is_some(),
+    })?;
+    if args.json {
+        print_json(&report)?;
+    } else {
+        print_report(&report, &args.transcript);
+    }
+    if let Some(path) = &args.report {
+        let html = keyrite::verify::report::render(&report, &args.transcript);
+        if let Err(e) = keyrite::verify::report::write(path, &html) {
+            return report_failed(e);
+        }
+        eprintln!("keyrite: audit report written to {}", path.display());
+    }
+    Ok(ExitCode::from(report.exit_code))
+}
+
+/// Prints every check, every witness and the verdict.
+fn print_report(report: &verify::Report, transcript: &std::path::Path) {
+    println!("Transcript {}", transcript.display());
+    for c in &report.checks {
+        let (status, text) = match &c.status {
+            Status::Passed { detail } => ("passed", detail.clone()),
+            Status::Failed { reason, line } => (
+                "FAILED",
+                match line {
+                    Some(l) => format!("line {l}: {reason}"),
+                    None => reason.clone(),
+                },
+            ),
+            Status::NotChecked { missing } => ("not checked", format!("needs {missing}")),
+        };
+        println!("  {:<10} {:<12} {}", c.name, status, text);
+    }
+    for w in &report.witnesses {
+        let state = match w.verified {
+            Some(true) => "signature verified",
+            Some(false) => "signature does NOT verify",
+            None => {
+                "signature verifies under the key it carries (no --policy: not held to the policy's witnesses)"
+            }
+        };
+        println!(
+            "  witness {:?} ({}), line {}: {state}",
+            w.name, w.key_fingerprint, w.line
+        );
+    }
+    println!("{} (exit {})", report.summary, report.exit_code);
+}

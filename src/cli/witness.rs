@@ -1,0 +1,78 @@
+//! `keyrite witness …`: witnesses co-sign a sealed transcript with their own SSH keys. The
+//! library verifies the seal and the policy's witnesses; this file only prints what it did.
+
+use std::path::PathBuf;
+
+use clap::Subcommand;
+
+use keyrite::{Error, witness};
+
+/// `keyrite witness …`
+#[derive(Debug, Subcommand)]
+pub enum WitnessCommand {
+    /// Sign the transcript's seal with your SSH key (via ssh-keygen) and append the witness line.
+    Sign {
+        /// The sealed transcript.
+        transcript: PathBuf,
+        /// Your SSH private key (a witness key of the policy; hardware keys work).
+        #[arg(long, value_name = "FILE")]
+        ssh_key: PathBuf,
+        /// The ceremony signer's public key: the seal is verified before anything is signed.
+        #[arg(long, value_name = "PEM")]
+        signer: PathBuf,
+        /// The policy naming the witnesses.
+        #[arg(long, value_name = "FILE")]
+        policy: PathBuf,
+    },
+    /// Append a witness signature made elsewhere with
+    /// `ssh-keygen -Y sign -n keyrite-witness` over `keyrite witness message`.
+    Add {
+        /// The sealed transcript.
+        transcript: PathBuf,
+        /// The signature file ssh-keygen wrote.
+        #[arg(long, value_name = "FILE")]
+        signature: PathBuf,
+        /// The ceremony signer's public key.
+        #[arg(long, value_name = "PEM")]
+        signer: PathBuf,
+        /// The policy naming the witnesses.
+        #[arg(long, value_name = "FILE")]
+        policy: PathBuf,
+    },
+    /// Print what a witness signs: the SHA-256 of the seal line, after verifying the seal.
+    Message {
+        /// The sealed transcript.
+        transcript: PathBuf,
+        /// The ceremony signer's public key.
+        #[arg(long, value_name = "PEM")]
+        signer: PathBuf,
+    },
+}
+
+/// Runs a `witness` subcommand.
+pub fn run(command: WitnessCommand) -> Result<(), Error> {
+    match command {
+        WitnessCommand::Message { transcript, signer } => {
+            print!("{}", witness::message(&transcript, &signer)?);
+        }
+        WitnessCommand::Sign {
+            transcript,
+            ssh_key,
+            signer,
+            policy,
+        } => {
+            let name = witness::sign(&transcript, &signer, &policy, &ssh_key)?;
+            println!("Witness {name:?} signed {}.", transcript.display());
+        }
+        WitnessCommand::Add {
+            transcript,
+            signature,
+            signer,
+            policy,
+        } => {
+            let name = witness::add(&transcript, &signer, &policy, &signature)?;
+            println!("Witness {name:?} added to {}.", transcript.display());
+        }
+    }
+    Ok(())
+}
