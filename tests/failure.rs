@@ -25,7 +25,7 @@ fn an_output_that_appears_during_the_run_is_never_replaced_and_the_key_is_destro
 
     let child = hsm
         .keyrite()
-        .args(Wrap::wrap().aws_oaep_sha1("params.json", "payments-2026", "out"))
+        .args(Wrap::new("wrap").aws_oaep_sha1("params.json", "payments-2026", "out"))
         .args(["--pin-file", "pin.fifo"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -83,29 +83,29 @@ fn the_pin_appears_in_no_output_log_or_message() {
     };
     record(
         hsm.keyrite()
-            .args(Wrap::wrap().aws_oaep_sha1("params.json", "a", "out-a"))
+            .args(Wrap::new("wrap").aws_oaep_sha1("params.json", "a", "out-a"))
             .args(["--pin-env", PIN_ENV]),
     );
     record(
         hsm.keyrite()
-            .args(Wrap::wrap().aws_oaep_sha1("params.json", "b", "out-b"))
+            .args(Wrap::new("wrap").aws_oaep_sha1("params.json", "b", "out-b"))
             .args(["--pin-file", "pin.txt"])
             .arg("--json"),
     );
     record(
         hsm.keyrite()
-            .args(Wrap::wrap().aws_oaep_sha1("params.json", "a", "out-c"))
+            .args(Wrap::new("wrap").aws_oaep_sha1("params.json", "a", "out-c"))
             .args(["--pin-env", PIN_ENV]),
     );
     record(
         hsm.keyrite()
-            .args(Wrap::wrap().aws_oaep_sha1("params.json", "c", "out-d"))
+            .args(Wrap::new("wrap").aws_oaep_sha1("params.json", "c", "out-d"))
             .args(["--algorithm", "RSAES_OAEP_SHA_256", "--pin-env", PIN_ENV]),
     );
     record(
         hsm.keyrite()
             .env(PIN_ENV, format!("{PIN}x"))
-            .args(Wrap::wrap().aws_oaep_sha1("params.json", "d", "out-e"))
+            .args(Wrap::new("wrap").aws_oaep_sha1("params.json", "d", "out-e"))
             .args(["--pin-env", PIN_ENV]),
     );
     record(

@@ -24,7 +24,7 @@ struct Case {
 
 /// `keyrite wrap` of "payments-2026" for AWS with OAEP SHA-1, as strings [`with`] can change.
 fn std_args(params: &str, out: &str) -> Vec<String> {
-    Wrap::wrap()
+    Wrap::new("wrap")
         .aws_oaep_sha1(params, "payments-2026", out)
         .pin()
         .into_iter()

@@ -20,7 +20,7 @@ fn unwrap(c: &Ceremony, region: usize, dir: &str) -> Vec<u8> {
 fn a_rewrap_gives_the_same_material_under_new_parameters_and_a_wrong_kcv_stops_it() {
     let c = Ceremony::new(&["us-east-1", "eu-west-1"]);
     // The first import, recorded: generate and wrap for us-east-1.
-    Wrap::wrap()
+    Wrap::new("wrap")
         .aws_oaep_sha1("params/us-east-1.json", "payments", "first")
         .pin()
         .recorded("first.jsonl")

@@ -89,7 +89,7 @@ pub fn backup_command(
     out: &Path,
     transcript: &Path,
 ) -> Command {
-    Wrap::wrap()
+    Wrap::new("wrap")
         .provider("pkcs11-backup", pem)
         .algorithm(algorithm)
         .label(label)

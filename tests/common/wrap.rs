@@ -28,11 +28,6 @@ impl Wrap {
         }
     }
 
-    /// `keyrite wrap`, with no arguments yet.
-    pub fn wrap() -> Self {
-        Self::new("wrap")
-    }
-
     /// `keyrite rewrap`, with no arguments yet.
     pub fn rewrap() -> Self {
         Self::new("rewrap")
@@ -40,7 +35,7 @@ impl Wrap {
 
     /// `keyrite wrap --provider aws --params PARAMS`.
     pub fn aws(params: impl AsRef<OsStr>) -> Self {
-        Self::wrap().provider("aws", params)
+        Self::new("wrap").provider("aws", params)
     }
 
     /// `--provider PROVIDER --params PARAMS`.
