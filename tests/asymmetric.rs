@@ -24,28 +24,9 @@ const PAIRS: [&str; 6] = [
     "RSA_2048", "RSA_3072", "RSA_4096", "EC_P256", "EC_P384", "EC_P521",
 ];
 
-/// An independent PyKCS11 script of `tests/independent/` against `token`, logged in with the
-/// PIN in `PIN_ENV`.
-fn pykcs11(token: &TestToken, script: &str) -> Command {
-    let mut cmd = Command::new(PYTHON);
-    cmd.env(token.conf_env(), &token.conf)
-        .env(PIN_ENV, PIN)
-        .arg(format!(
-            "{}/tests/independent/{script}",
-            env!("CARGO_MANIFEST_DIR")
-        ))
-        .arg(&token.module)
-        .args([token.label.as_str(), PIN_ENV]);
-    cmd
-}
-
 /// AWS import parameters for `kms`, valid for a day, written to `name` in the token's directory.
 fn aws_params(token: &TestToken, kms: &Kms, name: &str) -> std::path::PathBuf {
-    write_json(
-        token.dir.path(),
-        name,
-        &kms.aws_params(AWS_ARN, &hours_from_now(24)),
-    )
+    kms.write_aws_params(token.dir.path(), name)
 }
 
 /// `keyrite wrap` that must succeed; returns the output directory.
@@ -587,7 +568,12 @@ fn softhsm2_pads_private_keys_and_is_refused_for_key_pairs() {
         assert!(token.objects().is_empty(), "{spec}");
         assert!(!token.path("out").exists());
     }
-    let padded = run_ok(pykcs11(&token, "wrap_private_key.py").args(["0x210A", "P-256", "1"]));
+    let padded = run_ok(
+        token
+            .independent("wrap_private_key.py")
+            .arg(PIN_ENV)
+            .args(["0x210A", "P-256", "1"]),
+    );
     let padded: Value = serde_json::from_slice(&padded).unwrap();
     assert_eq!(
         padded,
@@ -758,7 +744,12 @@ fn a_key_pair_is_rewrapped_proven_by_its_fingerprint() {
 #[test]
 fn only_rfc5915_encodings_of_ec_keys_leave_the_token() {
     let token = TestToken::kryoptic("ceremony");
-    let measured = run_ok(pykcs11(&token, "wrap_private_key.py").args(["0x210B", "P-521", "64"]));
+    let measured = run_ok(
+        token
+            .independent("wrap_private_key.py")
+            .arg(PIN_ENV)
+            .args(["0x210B", "P-521", "64"]),
+    );
     let measured: Value = serde_json::from_slice(&measured).unwrap();
     let scalars: Vec<u64> = measured["scalar_len"]
         .as_array()
@@ -1149,7 +1140,12 @@ fn a_ceremony_generates_and_wraps_a_key_pair() {
 }
 
 fn key_pair_objects(token: &TestToken, args: &[&str]) -> String {
-    let out = run_ok(pykcs11(token, "key_pair_objects.py").args(args));
+    let out = run_ok(
+        token
+            .independent("key_pair_objects.py")
+            .arg(PIN_ENV)
+            .args(args),
+    );
     String::from_utf8(out).unwrap().trim().to_owned()
 }
 

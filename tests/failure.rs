@@ -9,25 +9,8 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 use base64::Engine as _;
+use common::wrap::Wrap;
 use common::*;
-
-fn wrap_args(params: &str, label: &str, out: &str) -> Vec<String> {
-    [
-        "wrap",
-        "--provider",
-        "aws",
-        "--params",
-        params,
-        "--algorithm",
-        "RSAES_OAEP_SHA_1",
-        "--key-label",
-        label,
-        "--out",
-        out,
-    ]
-    .map(String::from)
-    .to_vec()
-}
 
 /// keyrite reads the PIN from a FIFO after it has checked its inputs. The test holds the PIN
 /// back until it has created an empty `out` directory: the final no-clobber move must then
@@ -36,18 +19,13 @@ fn wrap_args(params: &str, label: &str, out: &str) -> Vec<String> {
 #[test]
 fn an_output_that_appears_during_the_run_is_never_replaced_and_the_key_is_destroyed() {
     let hsm = TestToken::softhsm("ceremony");
-    let kms = Kms::new(hsm.dir.path(), 2048);
-    write_json(
-        hsm.dir.path(),
-        "params.json",
-        &kms.aws_params(AWS_ARN, &hours_from_now(24)),
-    );
+    aws_kms(hsm.dir.path(), "params.json");
     let fifo = hsm.path("pin.fifo");
     run_ok(Command::new("mkfifo").args(["-m", "600"]).arg(&fifo));
 
     let child = hsm
         .keyrite()
-        .args(wrap_args("params.json", "payments-2026", "out"))
+        .args(Wrap::new("wrap").aws_oaep_sha1("params.json", "payments-2026", "out"))
         .args(["--pin-file", "pin.fifo"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -92,12 +70,7 @@ fn all_files(dir: &Path, found: &mut Vec<std::path::PathBuf>) {
 #[test]
 fn the_pin_appears_in_no_output_log_or_message() {
     let hsm = TestToken::softhsm("ceremony");
-    let kms = Kms::new(hsm.dir.path(), 2048);
-    write_json(
-        hsm.dir.path(),
-        "params.json",
-        &kms.aws_params(AWS_ARN, &hours_from_now(24)),
-    );
+    aws_kms(hsm.dir.path(), "params.json");
     let pin_file = hsm.path("pin.txt");
     std::fs::write(&pin_file, PIN).unwrap();
     std::fs::set_permissions(&pin_file, std::fs::Permissions::from_mode(0o600)).unwrap();
@@ -110,29 +83,29 @@ fn the_pin_appears_in_no_output_log_or_message() {
     };
     record(
         hsm.keyrite()
-            .args(wrap_args("params.json", "a", "out-a"))
+            .args(Wrap::new("wrap").aws_oaep_sha1("params.json", "a", "out-a"))
             .args(["--pin-env", PIN_ENV]),
     );
     record(
         hsm.keyrite()
-            .args(wrap_args("params.json", "b", "out-b"))
+            .args(Wrap::new("wrap").aws_oaep_sha1("params.json", "b", "out-b"))
             .args(["--pin-file", "pin.txt"])
             .arg("--json"),
     );
     record(
         hsm.keyrite()
-            .args(wrap_args("params.json", "a", "out-c"))
+            .args(Wrap::new("wrap").aws_oaep_sha1("params.json", "a", "out-c"))
             .args(["--pin-env", PIN_ENV]),
     );
     record(
         hsm.keyrite()
-            .args(wrap_args("params.json", "c", "out-d"))
+            .args(Wrap::new("wrap").aws_oaep_sha1("params.json", "c", "out-d"))
             .args(["--algorithm", "RSAES_OAEP_SHA_256", "--pin-env", PIN_ENV]),
     );
     record(
         hsm.keyrite()
             .env(PIN_ENV, format!("{PIN}x"))
-            .args(wrap_args("params.json", "d", "out-e"))
+            .args(Wrap::new("wrap").aws_oaep_sha1("params.json", "d", "out-e"))
             .args(["--pin-env", PIN_ENV]),
     );
     record(

@@ -711,22 +711,8 @@ fn require_trusted_wrapping_refuses_a_plan_without_it_and_runs_one_with_it() {
             .len(),
         32
     );
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/independent/wrap_attempt.py"
-    );
-    let attempt = run_ok(
-        Command::new(PYTHON)
-            .env(c.token.conf_env(), &c.token.conf)
-            .env(PIN_ENV, PIN)
-            .arg(script)
-            .arg(&c.token.module)
-            .arg(&c.token.label)
-            .arg(PIN_ENV)
-            .arg("payments-2026"),
-    );
     assert_eq!(
-        String::from_utf8(attempt).unwrap().trim(),
+        c.token.wrap_attempt("payments-2026"),
         "refused CKR_KEY_NOT_WRAPPABLE"
     );
 }

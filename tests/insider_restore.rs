@@ -346,12 +346,7 @@ fn material(src: &TestToken, label: &str) -> Vec<u8> {
         .as_str()
         .unwrap()
         .to_owned();
-    let kms = Kms::new(src.dir.path(), 2048);
-    write_json(
-        src.dir.path(),
-        "kms.json",
-        &kms.aws_params(AWS_ARN, &hours_from_now(24)),
-    );
+    let kms = aws_kms(src.dir.path(), "kms.json");
     run_ok(
         src.keyrite()
             .args(["rewrap", "--provider", "aws", "--params", "kms.json"])

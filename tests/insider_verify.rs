@@ -599,12 +599,7 @@ fn output_directories_are_judged_alike() {
         .as_str()
         .unwrap()
         .to_owned();
-    let kms = Kms::new(c.dir(), 2048);
-    write_json(
-        c.dir(),
-        "params/again.json",
-        &kms.aws_params(AWS_ARN, &hours_from_now(24)),
-    );
+    aws_kms(c.dir(), "params/again.json");
     let plan = format!(
         "version = 1\nceremony_id = \"payments-2026-reimport\"\nnot_before = \"{}\"\nnot_after = \"{}\"\n\
          operator = \"Olivia\"\ntoken_label = \"ceremony\"\nsigning_key_label = \"ceremony-signer\"\n\

@@ -39,11 +39,7 @@ fn wrap(
 fn sha256_algorithms_every_key_kind_unwrap_with_sha256_only() {
     let token = TestToken::kryoptic("ceremony");
     let kms = Kms::new(token.dir.path(), 2048);
-    let params = write_json(
-        token.dir.path(),
-        "p.json",
-        &kms.aws_params(AWS_ARN, &hours_from_now(24)),
-    );
+    let params = kms.write_aws_params(token.dir.path(), "p.json");
     for algorithm in ["RSAES_OAEP_SHA_256", "RSA_AES_KEY_WRAP_SHA_256"] {
         for (spec, len) in KINDS {
             let label = format!("{}-{}", &algorithm[..8], spec)
@@ -94,11 +90,7 @@ fn rsa_aes_sha256_size_formula_for_each_rsa_size() {
     let token = TestToken::kryoptic("ceremony");
     for bits in [2048usize, 3072, 4096] {
         let kms = Kms::new(token.dir.path(), bits as u32);
-        let params = write_json(
-            token.dir.path(),
-            &format!("p{bits}.json"),
-            &kms.aws_params(AWS_ARN, &hours_from_now(24)),
-        );
+        let params = kms.write_aws_params(token.dir.path(), &format!("p{bits}.json"));
         let dir = wrap(
             &token,
             &params,
@@ -122,11 +114,7 @@ fn rsa_aes_sha256_size_formula_for_each_rsa_size() {
 fn ceremony_key_attributes_on_kryoptic() {
     let token = TestToken::kryoptic("ceremony");
     let kms = Kms::new(token.dir.path(), 2048);
-    let params = write_json(
-        token.dir.path(),
-        "p.json",
-        &kms.aws_params(AWS_ARN, &hours_from_now(24)),
-    );
+    let params = kms.write_aws_params(token.dir.path(), "p.json");
     wrap(&token, &params, "RSAES_OAEP_SHA_256", "AES_256", "k");
     let objects = token.objects();
     assert_eq!(objects.len(), 1, "{objects:?}");
@@ -185,11 +173,7 @@ fn token_info_on_kryoptic() {
 fn a_pin_that_locks() {
     let token = TestToken::kryoptic("ceremony");
     let kms = Kms::new(token.dir.path(), 2048);
-    let params = write_json(
-        token.dir.path(),
-        "p.json",
-        &kms.aws_params(AWS_ARN, &hours_from_now(24)),
-    );
+    let params = kms.write_aws_params(token.dir.path(), "p.json");
     let attempt = |pin: &str| {
         let out = run(token
             .keyrite()

@@ -7,6 +7,7 @@ mod common;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
 
+use common::wrap::Wrap;
 use common::*;
 use serde_json::{Value, json};
 
@@ -21,24 +22,14 @@ struct Case {
     stderr: String,
 }
 
+/// `keyrite wrap` of "payments-2026" for AWS with OAEP SHA-1, as strings [`with`] can change.
 fn std_args(params: &str, out: &str) -> Vec<String> {
-    [
-        "wrap",
-        "--provider",
-        "aws",
-        "--params",
-        params,
-        "--algorithm",
-        "RSAES_OAEP_SHA_1",
-        "--key-label",
-        "payments-2026",
-        "--out",
-        out,
-        "--pin-env",
-        PIN_ENV,
-    ]
-    .map(String::from)
-    .to_vec()
+    Wrap::new("wrap")
+        .aws_oaep_sha1(params, "payments-2026", out)
+        .pin()
+        .into_iter()
+        .map(|a| a.into_string().unwrap())
+        .collect()
 }
 
 fn with(args: &[String], flag: &str, value: &str) -> Vec<String> {
@@ -407,12 +398,7 @@ fn duplicate_keys_and_missing_files_are_refused() {
 fn a_token_must_be_named_when_there_are_several() {
     let hsm = TestToken::softhsm("first");
     hsm.init_token("second");
-    let kms = Kms::new(hsm.dir.path(), 2048);
-    write_json(
-        hsm.dir.path(),
-        "params.json",
-        &kms.aws_params(AWS_ARN, &hours_from_now(24)),
-    );
+    aws_kms(hsm.dir.path(), "params.json");
     let out = run(hsm.keyrite().args(std_args("params.json", "out")));
     assert_eq!(
         String::from_utf8(out.stderr).unwrap(),

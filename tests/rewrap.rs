@@ -5,6 +5,7 @@
 mod common;
 
 use common::ceremony::Ceremony;
+use common::wrap::Wrap;
 use common::*;
 use serde_json::Value;
 
@@ -15,36 +16,15 @@ fn unwrap(c: &Ceremony, region: usize, dir: &str) -> Vec<u8> {
         .unwrap_rsa_crate(&wrapped, "RSAES_OAEP_SHA_1")
 }
 
-fn wrap_args<'a>(params: &'a str, label: &'a str, out: &'a str) -> Vec<&'a str> {
-    vec![
-        "--provider",
-        "aws",
-        "--params",
-        params,
-        "--algorithm",
-        "RSAES_OAEP_SHA_1",
-        "--key-label",
-        label,
-        "--out",
-        out,
-        "--pin-env",
-        PIN_ENV,
-    ]
-}
-
 #[test]
 fn a_rewrap_gives_the_same_material_under_new_parameters_and_a_wrong_kcv_stops_it() {
     let c = Ceremony::new(&["us-east-1", "eu-west-1"]);
     // The first import, recorded: generate and wrap for us-east-1.
-    let mut first = vec!["wrap"];
-    first.extend(wrap_args("params/us-east-1.json", "payments", "first"));
-    first.extend([
-        "--transcript",
-        "first.jsonl",
-        "--signer-label",
-        "ceremony-signer",
-    ]);
-    run_ok(c.token.keyrite().args(&first));
+    Wrap::new("wrap")
+        .aws_oaep_sha1("params/us-east-1.json", "payments", "first")
+        .pin()
+        .recorded("first.jsonl")
+        .ok(&c.token);
     let kcv = c
         .transcript("first.jsonl")
         .iter()
@@ -53,9 +33,11 @@ fn a_rewrap_gives_the_same_material_under_new_parameters_and_a_wrong_kcv_stops_i
         .unwrap();
 
     // A wrong KCV (another key's) is refused before anything is wrapped.
-    let mut wrong = vec!["rewrap", "--expect-kcv", "ABCDEF"];
-    wrong.extend(wrap_args("params/eu-west-1.json", "payments", "second"));
-    let out = run(c.token.keyrite().args(&wrong));
+    let out = Wrap::rewrap()
+        .args(["--expect-kcv", "ABCDEF"])
+        .aws_oaep_sha1("params/eu-west-1.json", "payments", "second")
+        .pin()
+        .run(&c.token);
     assert_eq!(
         String::from_utf8(out.stderr).unwrap(),
         format!(
@@ -65,15 +47,11 @@ fn a_rewrap_gives_the_same_material_under_new_parameters_and_a_wrong_kcv_stops_i
     assert!(!c.dir().join("second").exists());
 
     // Re-wrapped for eu-west-1 with the KCV from the verified transcript.
-    let mut again = vec![
-        "rewrap",
-        "--from-transcript",
-        "first.jsonl",
-        "--signer",
-        "signer.pem",
-    ];
-    again.extend(wrap_args("params/eu-west-1.json", "payments", "second"));
-    run_ok(c.token.keyrite().args(&again));
+    Wrap::rewrap()
+        .args(["--from-transcript", "first.jsonl", "--signer", "signer.pem"])
+        .aws_oaep_sha1("params/eu-west-1.json", "payments", "second")
+        .pin()
+        .ok(&c.token);
     let a = unwrap(&c, 0, "first");
     let b = unwrap(&c, 1, "second");
     assert_eq!(a, b, "the same material under both KMS keys");
@@ -84,11 +62,11 @@ fn a_rewrap_gives_the_same_material_under_new_parameters_and_a_wrong_kcv_stops_i
     assert_eq!(kcv, kcv_python("aes-ecb-zero-3", &a));
 
     // The expected KCV in upper case works too; a rewrap never generates.
-    let mut upper = vec!["rewrap", "--expect-kcv"];
-    let kcv_upper = kcv.to_uppercase();
-    upper.push(&kcv_upper);
-    upper.extend(wrap_args("params/eu-west-1.json", "payments", "third"));
-    run_ok(c.token.keyrite().args(&upper));
+    Wrap::rewrap()
+        .args(["--expect-kcv", &kcv.to_uppercase()])
+        .aws_oaep_sha1("params/eu-west-1.json", "payments", "third")
+        .pin()
+        .ok(&c.token);
     let keys: Vec<Value> = c
         .token
         .objects()
@@ -197,12 +175,7 @@ fn the_key_lifecycle_in_ceremonies() {
     let material = unwrap(&c, 0, "payments-2026-us-east-1");
 
     // The KMS deleted the material: a new ceremony re-wraps the same key for new parameters.
-    let kms = Kms::new(c.dir(), 2048);
-    write_json(
-        c.dir(),
-        "params/us-east-1-again.json",
-        &kms.aws_params(AWS_ARN, &hours_from_now(24)),
-    );
+    let kms = aws_kms(c.dir(), "params/us-east-1-again.json");
     let rewrap = format!(
         "version = 1\nceremony_id = \"payments-2026-reimport\"\nnot_before = \"{}\"\nnot_after = \"{}\"\n\
          operator = \"Olivia\"\ntoken_label = \"ceremony\"\nsigning_key_label = \"ceremony-signer\"\n\

@@ -14,11 +14,7 @@ fn wrap(
     key_spec: &str,
     label: &str,
 ) -> (Vec<u8>, Value) {
-    let params = write_json(
-        hsm.dir.path(),
-        &format!("{label}.json"),
-        &kms.aws_params(AWS_ARN, &hours_from_now(24)),
-    );
+    let params = kms.write_aws_params(hsm.dir.path(), &format!("{label}.json"));
     let out = format!("{label}-out");
     run_ok(
         hsm.keyrite()
@@ -125,11 +121,7 @@ fn hmac_material_with_direct_oaep() {
 fn rsa_aes_of_hmac_224_is_refused_on_softhsm2_by_the_known_answer_test() {
     let hsm = TestToken::softhsm("ceremony");
     let kms = Kms::new(hsm.dir.path(), 2048);
-    let params = write_json(
-        hsm.dir.path(),
-        "p.json",
-        &kms.aws_params(AWS_ARN, &hours_from_now(24)),
-    );
+    let params = kms.write_aws_params(hsm.dir.path(), "p.json");
     let out = run(hsm
         .keyrite()
         .args(["wrap", "--provider", "aws", "--params"])

@@ -105,12 +105,7 @@ fn no_pin_share_or_key_material_in_anything_keyrite_writes() {
     );
 
     // Single wraps: PIN from the environment, from a file, and a wrong one.
-    let kms = Kms::new(&dir, 2048);
-    write_json(
-        &dir,
-        "p.json",
-        &kms.aws_params(AWS_ARN, &hours_from_now(24)),
-    );
+    let kms = aws_kms(&dir, "p.json");
     std::fs::write(dir.join("pin.txt"), PIN).unwrap();
     std::fs::set_permissions(dir.join("pin.txt"), std::fs::Permissions::from_mode(0o600)).unwrap();
     let wrap = |label: &'static str, out: &'static str| -> Vec<&'static str> {
@@ -347,12 +342,7 @@ fn no_pin_share_or_key_material_in_anything_keyrite_writes() {
 #[test]
 fn the_process_holding_a_pin_cannot_dump_core_and_locks_the_pin_in_memory() {
     let hsm = TestToken::softhsm("ceremony");
-    let kms = Kms::new(hsm.dir.path(), 2048);
-    write_json(
-        hsm.dir.path(),
-        "p.json",
-        &kms.aws_params(AWS_ARN, &hours_from_now(24)),
-    );
+    aws_kms(hsm.dir.path(), "p.json");
     let fifo = hsm.path("pin.fifo");
     run_ok(Command::new("mkfifo").args(["-m", "600"]).arg(&fifo));
     let child = hsm
@@ -438,11 +428,7 @@ fn no_private_key_of_a_key_pair_in_anything_keyrite_writes() {
         out
     };
     let kms = Kms::new(src.dir.path(), 3072);
-    write_json(
-        src.dir.path(),
-        "aws.json",
-        &kms.aws_params(AWS_ARN, &hours_from_now(24)),
-    );
+    kms.write_aws_params(src.dir.path(), "aws.json");
     let vault = Kms::new(src.dir.path(), 4096);
     write_json(src.dir.path(), "vault.json", &vault.vault_wrapping_key());
     backup::signer(&dst, backup::RESTORE_SIGNER);

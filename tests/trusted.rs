@@ -5,20 +5,11 @@
 
 mod common;
 
+use common::wrap::Wrap;
 use common::*;
 use serde_json::Value;
 
 const SO_ENV: &str = "KR_TEST_SO_PIN";
-
-fn params(token: &TestToken, name: &str) -> Kms {
-    let kms = Kms::new(token.dir.path(), 2048);
-    write_json(
-        token.dir.path(),
-        name,
-        &kms.aws_params(AWS_ARN, &hours_from_now(24)),
-    );
-    kms
-}
 
 /// `token trust-wrapping-key` of the key in `params`, with `so_pin` as the officer's PIN.
 fn trust(token: &TestToken, params: &str, so_pin: &str) -> std::process::Output {
@@ -44,48 +35,17 @@ fn wrap(
     out: &str,
     extra: &[&str],
 ) -> std::process::Output {
-    run(token
-        .keyrite()
-        .arg(command)
-        .args([
-            "--provider",
-            "aws",
-            "--params",
-            params,
-            "--algorithm",
-            "RSAES_OAEP_SHA_1",
-            "--key-label",
-            "payments",
-            "--out",
-            out,
-            "--pin-env",
-            PIN_ENV,
-        ])
-        .args(extra))
-}
-
-fn wrap_attempt(token: &TestToken) -> String {
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/independent/wrap_attempt.py"
-    );
-    let out = run_ok(
-        std::process::Command::new(PYTHON)
-            .env(token.conf_env(), &token.conf)
-            .env(PIN_ENV, PIN)
-            .arg(script)
-            .arg(&token.module)
-            .arg(&token.label)
-            .arg(PIN_ENV)
-            .arg("payments"),
-    );
-    String::from_utf8(out).unwrap().trim().to_owned()
+    Wrap::new(command)
+        .aws_oaep_sha1(params, "payments", out)
+        .pin()
+        .args(extra)
+        .run(token)
 }
 
 #[test]
 fn softhsm_wraps_a_trusted_only_key_under_the_officers_key_and_nothing_else() {
     let token = TestToken::softhsm("ceremony");
-    let kms = params(&token, "p.json");
+    let kms = aws_kms(token.dir.path(), "p.json");
 
     // The user PIN is not the security officer's.
     let out = trust(&token, "p.json", PIN);
@@ -127,10 +87,13 @@ fn softhsm_wraps_a_trusted_only_key_under_the_officers_key_and_nothing_else() {
     assert_eq!(listed[0]["wrap_with_trusted"], true);
 
     // The token itself refuses any other wrapping key: PyKCS11 tries one of its own.
-    assert_eq!(wrap_attempt(&token), "refused CKR_KEY_NOT_WRAPPABLE");
+    assert_eq!(
+        token.wrap_attempt("payments"),
+        "refused CKR_KEY_NOT_WRAPPABLE"
+    );
 
     // A rewrap under a KMS key nobody trusted stops before wrapping, nothing written.
-    let _other = params(&token, "other.json");
+    let _other = aws_kms(token.dir.path(), "other.json");
     let kcv = listed[0]["kcv"].as_str().unwrap();
     let out = wrap(
         &token,
@@ -162,7 +125,7 @@ fn softhsm_wraps_a_trusted_only_key_under_the_officers_key_and_nothing_else() {
 #[test]
 fn rsa_aes_cannot_wrap_a_trusted_only_key() {
     let token = TestToken::softhsm("ceremony");
-    let _kms = params(&token, "p.json");
+    let _kms = aws_kms(token.dir.path(), "p.json");
     let out = run(token.keyrite().args([
         "wrap",
         "--wrap-with-trusted",
@@ -188,7 +151,7 @@ fn rsa_aes_cannot_wrap_a_trusted_only_key() {
 #[test]
 fn kryoptic_cannot_trust_a_key_and_says_so() {
     let token = TestToken::kryoptic("ceremony");
-    let _kms = params(&token, "p.json");
+    let _kms = aws_kms(token.dir.path(), "p.json");
     let info: Value =
         serde_json::from_slice(&run_ok(token.keyrite().args(["token", "info", "--json"]))).unwrap();
     assert_eq!(
@@ -253,5 +216,8 @@ fn a_ceremony_generates_a_trusted_only_key() {
         "true"
     );
     c.assert_verifies("t.jsonl");
-    assert_eq!(wrap_attempt(&c.token), "refused CKR_KEY_NOT_WRAPPABLE");
+    assert_eq!(
+        c.token.wrap_attempt("payments"),
+        "refused CKR_KEY_NOT_WRAPPABLE"
+    );
 }

@@ -45,11 +45,7 @@ fn unwrap_and_check(
 fn aws_oaep_sha1_unwraps_with_independent_code_and_import_sh_runs_anywhere() {
     let hsm = TestToken::softhsm("ceremony");
     let kms = Kms::new(hsm.dir.path(), 2048);
-    let params = write_json(
-        hsm.dir.path(),
-        "params.json",
-        &kms.aws_params(AWS_ARN, &hours_from_now(24)),
-    );
+    let params = kms.write_aws_params(hsm.dir.path(), "params.json");
     let out = run_ok(&mut wrap_aws(
         &hsm,
         &params,
@@ -137,11 +133,7 @@ fn aws_oaep_sha1_unwraps_with_independent_code_and_import_sh_runs_anywhere() {
 fn aws_valid_to_reaches_import_sh_and_manifest() {
     let hsm = TestToken::softhsm("ceremony");
     let kms = Kms::new(hsm.dir.path(), 2048);
-    let params = write_json(
-        hsm.dir.path(),
-        "params.json",
-        &kms.aws_params(AWS_ARN, &hours_from_now(24)),
-    );
+    let params = kms.write_aws_params(hsm.dir.path(), "params.json");
     run_ok(
         wrap_aws(&hsm, &params, "RSAES_OAEP_SHA_1", "k", "out")
             .args(["--valid-to", "2099-01-31T00:00:00Z"]),
@@ -180,11 +172,7 @@ fn larger_wrapping_keys_give_modulus_length_output() {
     let hsm = TestToken::softhsm("ceremony");
     for bits in [3072u32, 4096] {
         let kms = Kms::new(hsm.dir.path(), bits);
-        let params = write_json(
-            hsm.dir.path(),
-            &format!("p{bits}.json"),
-            &kms.aws_params(AWS_ARN, &hours_from_now(24)),
-        );
+        let params = kms.write_aws_params(hsm.dir.path(), &format!("p{bits}.json"));
         let out = format!("out{bits}");
         run_ok(
             wrap_aws(&hsm, &params, "RSAES_OAEP_SHA_1", &format!("k{bits}"), &out)
@@ -207,11 +195,7 @@ fn larger_wrapping_keys_give_modulus_length_output() {
 fn legacy_pkcs1_with_the_flag_unwraps() {
     let hsm = TestToken::softhsm("ceremony");
     let kms = Kms::new(hsm.dir.path(), 2048);
-    let params = write_json(
-        hsm.dir.path(),
-        "params.json",
-        &kms.aws_params(AWS_ARN, &hours_from_now(24)),
-    );
+    let params = kms.write_aws_params(hsm.dir.path(), "params.json");
     run_ok(wrap_aws(&hsm, &params, "RSAES_PKCS1_V1_5", "k", "out").arg("--allow-legacy-pkcs1"));
     let dir = hsm.path("out");
     let wrapped = std::fs::read(dir.join("EncryptedKeyMaterial.bin")).unwrap();
@@ -308,11 +292,7 @@ fn alibaba_outputs_base64_and_unix_expiry() {
 fn ceremony_key_attributes_seen_by_pykcs11() {
     let hsm = TestToken::softhsm("ceremony");
     let kms = Kms::new(hsm.dir.path(), 2048);
-    let params = write_json(
-        hsm.dir.path(),
-        "params.json",
-        &kms.aws_params(AWS_ARN, &hours_from_now(24)),
-    );
+    let params = kms.write_aws_params(hsm.dir.path(), "params.json");
     run_ok(&mut wrap_aws(
         &hsm,
         &params,

@@ -9,13 +9,14 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use super::wrap::Wrap;
 use super::*;
 
 /// The backup key's label on the backup token.
 pub const BACKUP_KEY: &str = "backup-2026";
 
 /// The label of the signer that seals a recorded backup on the source token.
-pub const SIGNER: &str = "ceremony-signer";
+pub use super::wrap::SIGNER;
 
 /// The label of the signer that seals a restore's record on the backup token.
 pub const RESTORE_SIGNER: &str = "restore-signer";
@@ -88,16 +89,15 @@ pub fn backup_command(
     out: &Path,
     transcript: &Path,
 ) -> Command {
-    let mut cmd = src.keyrite();
-    cmd.args(["wrap", "--provider", "pkcs11-backup", "--params"])
-        .arg(pem)
-        .args(["--algorithm", algorithm, "--key-label", label])
-        .args(["--key-spec", spec, "--out"])
-        .arg(out)
-        .arg("--transcript")
-        .arg(transcript)
-        .args(["--signer-label", SIGNER, "--pin-env", PIN_ENV]);
-    cmd
+    Wrap::new("wrap")
+        .provider("pkcs11-backup", pem)
+        .algorithm(algorithm)
+        .label(label)
+        .spec(spec)
+        .out(out)
+        .recorded(transcript)
+        .pin()
+        .command(src)
 }
 
 /// A recorded backup: [`SIGNER`] made on `src` if it is not there yet, then [`backup_command`],

@@ -10,6 +10,7 @@
 pub mod backup;
 pub mod ceremony;
 pub mod verifiers;
+pub mod wrap;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -242,6 +243,15 @@ impl TestToken {
     }
 }
 
+impl TestToken {
+    /// What the token says when PyKCS11 (`tests/independent/wrap_attempt.py`, logged in) tries
+    /// to wrap the key `label` under a wrapping key of its own: `refused CKR_…` or `wrapped`.
+    pub fn wrap_attempt(&self, label: &str) -> String {
+        let out = run_ok(self.independent("wrap_attempt.py").args([PIN_ENV, label]));
+        String::from_utf8(out).unwrap().trim().to_owned()
+    }
+}
+
 /// The KMS side: an RSA key pair made by `openssl`, import parameters in each provider's shape.
 pub struct Kms {
     pub private_pem: PathBuf,
@@ -285,6 +295,12 @@ impl Kms {
             "PublicKey": b64(&self.public_der),
             "ParametersValidTo": valid_to,
         })
+    }
+
+    /// This key's AWS import parameters ([`Kms::aws_params`] for [`AWS_ARN`], valid for a day),
+    /// written to `name` in `dir`.
+    pub fn write_aws_params(&self, dir: &Path, name: &str) -> PathBuf {
+        write_json(dir, name, &self.aws_params(AWS_ARN, &hours_from_now(24)))
     }
 
     /// Alibaba `GetParametersForImport` output.
@@ -477,6 +493,14 @@ pub fn write_json(dir: &Path, name: &str, value: &Value) -> PathBuf {
     let path = dir.join(name);
     std::fs::write(&path, serde_json::to_vec_pretty(value).unwrap()).unwrap();
     path
+}
+
+/// A new 2,048-bit KMS key in `dir`, its AWS import parameters written to `name` there
+/// ([`Kms::write_aws_params`]).
+pub fn aws_kms(dir: &Path, name: &str) -> Kms {
+    let kms = Kms::new(dir, 2048);
+    kms.write_aws_params(dir, name);
+    kms
 }
 
 /// An AWS key ARN for tests.
