@@ -4,11 +4,23 @@
 //! public key, so the plaintext never leaves the token; keyrite writes exactly the files and the
 //! next command the KMS's import call needs.
 //!
+//! At the bottom, importing nothing of keyrite:
+//! - [`spec`]: key kinds, labels, wrapping algorithms and keys, the PKCS#8 size arithmetic;
+//! - [`json`], [`timestamp`]: strict JSON and RFC 3339;
+//! - [`pin`]: where a PIN comes from (never the command line), held as a secret;
+//! - [`output`]: output directories that appear whole or not at all.
+//!
+//! Above them, neither importing the other:
 //! - [`kms`]: import parameters in, import files out, one module per provider;
 //! - [`hsm`]: the token: module, login, ceremony keys, key check values, wrapping;
-//! - [`wrap`]: the whole job, inputs checked before the token is opened;
-//! - [`output`]: output directories that appear whole or not at all;
-//! - [`pin`]: where a PIN comes from (never the command line).
+//! - [`transcript`]: the hash-chained, signed record of a ceremony.
+//!
+//! The jobs, built on those:
+//! - [`wrap`]: one wrap or rewrap, inputs checked before the token is opened;
+//! - [`token`]: token information, signer and backup keys, trusted wrapping keys;
+//! - [`ceremony`]: a quorum-approved plan run step by step into a transcript;
+//! - [`restore`], [`shares`], [`witness`]: backups, PIN shares, witness signatures;
+//! - [`verify`]: a transcript replayed without a token (it imports no [`hsm`]), and its report.
 #![deny(unsafe_code)]
 
 pub mod ceremony;
