@@ -110,14 +110,15 @@ pub enum Error {
         policy: PathBuf,
     },
     /// The plan is invalid.
-    #[error("{}: {field}: {reason}", path.display())]
+    #[error("{}: {field}: {problem}", path.display())]
     Plan {
         /// The plan file.
         path: PathBuf,
         /// The field, by path.
-        field: String,
+        field: super::plan::Field,
         /// What is wrong.
-        reason: String,
+        #[source]
+        problem: Box<super::plan::Problem>,
     },
     /// A wrap step's inputs were refused.
     #[error("{}: steps[{index}]: {source}", path.display())]
