@@ -28,12 +28,13 @@ pub enum Error {
         reason: String,
     },
     /// The policy is invalid.
-    #[error("{}: {reason}", path.display())]
+    #[error("{}: {problem}", path.display())]
     Policy {
         /// The policy file.
         path: PathBuf,
         /// The field and what is wrong.
-        reason: String,
+        #[source]
+        problem: Box<super::policy::Problem>,
     },
     /// A policy that takes the PIN from shares leaves the module free.
     #[error(
