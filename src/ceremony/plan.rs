@@ -353,8 +353,8 @@ pub enum Problem {
     #[error("must be 1 to 32 bytes")]
     TokenLabel,
     /// A key label breaks the rules.
-    #[error("{0}")]
-    KeyLabel(#[source] crate::spec::BadKeyLabel),
+    #[error(transparent)]
+    KeyLabel(crate::spec::BadKeyLabel),
     /// Not a way for the PIN to come.
     #[error("{0:?} is not \"prompt\", \"env:NAME\" or \"shares\"")]
     Pin(String),
@@ -362,8 +362,8 @@ pub enum Problem {
     #[error("a plan needs at least one step")]
     NoSteps,
     /// Not one of the names the field takes.
-    #[error("{0}")]
-    NotOneOf(#[source] NotOneOf),
+    #[error(transparent)]
+    NotOneOf(NotOneOf),
     /// A key pair with `wrap_with_trusted`.
     #[error("{TRUSTED_PAIR}")]
     TrustedPair,
@@ -397,8 +397,8 @@ pub enum Problem {
     )]
     NotAKcv(String),
     /// Not a wrapping algorithm.
-    #[error("{0}")]
-    Algorithm(#[source] crate::spec::Error),
+    #[error(transparent)]
+    Algorithm(crate::spec::Error),
     /// A path that leaves the plan's directory.
     #[error("{0:?} must be a path relative to the plan's directory, without `..`")]
     NotRelative(String),
