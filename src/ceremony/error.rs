@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use super::plan::Action;
 use super::quorum::Quorum;
 
 /// Why a ceremony was refused or failed.
@@ -17,7 +18,7 @@ pub enum Error {
         /// The key to destroy.
         label: String,
         /// What the plan does instead.
-        reason: String,
+        reason: NotDestroy,
     },
     /// A file could not be read.
     #[error("cannot read {}: {reason}", path.display())]
@@ -28,12 +29,13 @@ pub enum Error {
         reason: String,
     },
     /// The policy is invalid.
-    #[error("{}: {reason}", path.display())]
+    #[error("{}: {problem}", path.display())]
     Policy {
         /// The policy file.
         path: PathBuf,
         /// The field and what is wrong.
-        reason: String,
+        #[source]
+        problem: Box<super::policy::Problem>,
     },
     /// A policy that takes the PIN from shares leaves the module free.
     #[error(
@@ -110,14 +112,15 @@ pub enum Error {
         policy: PathBuf,
     },
     /// The plan is invalid.
-    #[error("{}: {field}: {reason}", path.display())]
+    #[error("{}: {field}: {problem}", path.display())]
     Plan {
         /// The plan file.
         path: PathBuf,
         /// The field, by path.
-        field: String,
+        field: super::plan::Field,
         /// What is wrong.
-        reason: String,
+        #[source]
+        problem: Box<super::plan::Problem>,
     },
     /// A wrap step's inputs were refused.
     #[error("{}: steps[{index}]: {source}", path.display())]
@@ -199,6 +202,30 @@ pub enum Error {
     /// A step failed; the transcript records it, sealed if the token can still sign.
     #[error("{0}")]
     Failed(Box<StepFailure>),
+}
+
+/// What a plan given to `keys destroy` does instead of destroying only its key.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NotDestroy {
+    /// A step destroys another key.
+    #[error("steps[{index}] destroys {label:?}")]
+    Other {
+        /// The step.
+        index: usize,
+        /// The key it destroys.
+        label: String,
+    },
+    /// A step does something else.
+    #[error("steps[{index}] is a {action} step")]
+    Action {
+        /// The step.
+        index: usize,
+        /// What it does.
+        action: Action,
+    },
+    /// No steps at all.
+    #[error("it has no steps")]
+    NoSteps,
 }
 
 /// A ceremony step that failed, and what became of the keys and the transcript.

@@ -137,25 +137,30 @@ pub enum Step {
 }
 
 impl Step {
-    /// The action's name: `generate`, `wrap`, `rewrap` or `destroy`.
-    pub fn action(&self) -> &'static str {
+    /// The step's action.
+    pub fn kind(&self) -> Action {
         match self {
-            Step::Generate { .. } => "generate",
-            Step::Wrap { existing: None, .. } => "wrap",
+            Step::Generate { .. } => Action::Generate,
+            Step::Wrap { existing: None, .. } => Action::Wrap,
             Step::Wrap {
                 existing: Some(_), ..
-            } => "rewrap",
-            Step::Destroy { .. } => "destroy",
+            } => Action::Rewrap,
+            Step::Destroy { .. } => Action::Destroy,
         }
+    }
+
+    /// The action's name: `generate`, `wrap`, `rewrap` or `destroy`.
+    pub fn action(&self) -> &'static str {
+        self.kind().name()
     }
 
     /// The transcript step names announcing this step and recording its result.
     pub fn record_names(&self) -> (&'static str, &'static str) {
-        match self.action() {
-            "generate" => ("generate", "generated"),
-            "wrap" => ("wrap", "wrapped"),
-            "rewrap" => ("rewrap", "rewrapped"),
-            _ => ("destroy", "destroyed"),
+        match self.kind() {
+            Action::Generate => ("generate", "generated"),
+            Action::Wrap => ("wrap", "wrapped"),
+            Action::Rewrap => ("rewrap", "rewrapped"),
+            Action::Destroy => ("destroy", "destroyed"),
         }
     }
 }
@@ -209,6 +214,210 @@ pub struct Plan {
     pub files: Vec<PlanFileRef>,
 }
 
+/// A step's action, as a plan's `action` field and the transcript name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Generate a ceremony key.
+    Generate,
+    /// Wrap a key generated earlier in the plan.
+    Wrap,
+    /// Wrap a key that exists on the token.
+    Rewrap,
+    /// Destroy a key that exists on the token.
+    Destroy,
+}
+
+impl Action {
+    /// Every action, in the order the documentation lists them.
+    pub const ALL: [Action; 4] = [
+        Action::Generate,
+        Action::Wrap,
+        Action::Rewrap,
+        Action::Destroy,
+    ];
+
+    /// The name a plan gives it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Action::Generate => "generate",
+            Action::Wrap => "wrap",
+            Action::Rewrap => "rewrap",
+            Action::Destroy => "destroy",
+        }
+    }
+}
+
+impl std::fmt::Display for Action {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A name that is not one of a closed set of choices.
+#[derive(Debug, thiserror::Error)]
+#[error("{value:?} is not one of {}", choice.accepted().join(", "))]
+pub struct NotOneOf {
+    /// The name given.
+    pub value: String,
+    /// What it should have named.
+    pub choice: Choice,
+}
+
+impl std::str::FromStr for Action {
+    type Err = NotOneOf;
+
+    /// Parses the name, exactly as spelt.
+    fn from_str(s: &str) -> Result<Self, NotOneOf> {
+        Action::ALL
+            .into_iter()
+            .find(|a| a.name() == s)
+            .ok_or_else(|| NotOneOf {
+                value: s.to_owned(),
+                choice: Choice::Action,
+            })
+    }
+}
+
+/// A closed set of names a plan field takes one of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Choice {
+    /// A step's action.
+    Action,
+    /// A key spec (`key_spec`).
+    KeySpec,
+    /// A KMS (`provider`).
+    Provider,
+    /// A wrapping key size (`wrapping_key_spec`).
+    WrappingKeySpec,
+}
+
+impl Choice {
+    /// The names accepted, in order.
+    pub fn accepted(self) -> Vec<&'static str> {
+        match self {
+            Choice::Action => Action::ALL.map(Action::name).to_vec(),
+            Choice::KeySpec => ALL_KEY_SPECS.map(KeySpec::name).to_vec(),
+            Choice::Provider => Provider::ALL.map(Provider::name).to_vec(),
+            Choice::WrappingKeySpec => WrappingKeySpec::ALL.map(WrappingKeySpec::name).to_vec(),
+        }
+    }
+}
+
+/// A field of a plan, as a refusal names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Field {
+    /// A line of a file that does not parse.
+    Line(usize),
+    /// A top-level field.
+    Top(&'static str),
+    /// A field of the step at this index.
+    Step(usize, &'static str),
+}
+
+impl std::fmt::Display for Field {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Field::Line(n) => write!(f, "line {n}"),
+            Field::Top(name) => f.write_str(name),
+            Field::Step(i, name) => write!(f, "steps[{i}].{name}"),
+        }
+    }
+}
+
+/// What is wrong with a field of a plan.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Problem {
+    /// The file is not UTF-8.
+    #[error("not UTF-8 text")]
+    NotUtf8,
+    /// The file is not a plan's TOML.
+    #[error("{}", .0.message())]
+    Toml(#[source] Box<toml::de::Error>),
+    /// Another format version.
+    #[error("must be {VERSION}, not {0}")]
+    Version(u32),
+    /// The ceremony id breaks the rules.
+    #[error("use 1 to 64 of A-Z a-z 0-9 . _ -, starting with a letter or digit")]
+    CeremonyId,
+    /// Not a time.
+    #[error("{0:?} is not an RFC 3339 time such as 2026-12-01T09:00:00Z")]
+    NotATime(String),
+    /// The window ends before it starts.
+    #[error("must be later than not_before")]
+    EmptyWindow,
+    /// Nobody runs the ceremony.
+    #[error("must name who runs the ceremony")]
+    NoOperator,
+    /// The token label is empty or longer than PKCS#11 allows.
+    #[error("must be 1 to 32 bytes")]
+    TokenLabel,
+    /// A key label breaks the rules.
+    #[error(transparent)]
+    KeyLabel(crate::spec::BadKeyLabel),
+    /// Not a way for the PIN to come.
+    #[error("{0:?} is not \"prompt\", \"env:NAME\" or \"shares\"")]
+    Pin(String),
+    /// No steps.
+    #[error("a plan needs at least one step")]
+    NoSteps,
+    /// Not one of the names the field takes.
+    #[error(transparent)]
+    NotOneOf(NotOneOf),
+    /// A key pair with `wrap_with_trusted`.
+    #[error("{TRUSTED_PAIR}")]
+    TrustedPair,
+    /// A generate step's label is generated by an earlier step.
+    #[error("{:?} is generated by an earlier step", .0.as_str())]
+    GeneratedTwice(KeyLabel),
+    /// A destroy step names a key the plan generates.
+    #[error("{:?} is generated by this plan; destroy existing keys only", .0.as_str())]
+    DestroyGenerated(KeyLabel),
+    /// A rewrap step names a key the plan generates.
+    #[error(
+        "{:?} is generated by this plan; rewrap existing keys only (use wrap)",
+        .0.as_str()
+    )]
+    RewrapGenerated(KeyLabel),
+    /// A wrap step names a key no earlier step generates.
+    #[error(
+        "{:?} is not generated by an earlier step (to wrap a key already on the token, use rewrap)",
+        .0.as_str()
+    )]
+    WrapNotGenerated(KeyLabel),
+    /// A rewrap step without `expect_kcv`.
+    #[error("a rewrap names the KCV the existing key must have")]
+    NoExpectKcv,
+    /// A wrap step with a rewrap step's fields.
+    #[error("expect_kcv and key_spec belong to rewrap steps")]
+    RewrapFields,
+    /// Not a key check value.
+    #[error(
+        "{0:?} is not a key check value of 6 hex digits (or 64: the full check value, check_sha256, or a key pair's public key SHA-256)"
+    )]
+    NotAKcv(String),
+    /// Not a wrapping algorithm.
+    #[error(transparent)]
+    Algorithm(crate::spec::Error),
+    /// A path that leaves the plan's directory.
+    #[error("{0:?} must be a path relative to the plan's directory, without `..`")]
+    NotRelative(String),
+    /// An output directory named by an earlier step.
+    #[error("{0:?} is the output of an earlier step")]
+    OutputTwice(String),
+    /// The parameters file is missing.
+    #[error("file not found: {0}")]
+    ParamsNotFound(String),
+    /// The parameters file cannot be read.
+    #[error("cannot read {name}: {source}")]
+    ParamsUnreadable {
+        /// The file, as the plan names it.
+        name: String,
+        /// What the system said.
+        source: std::io::Error,
+    },
+}
+
 fn is_id(s: &str) -> bool {
     (1..=64).contains(&s.len())
         && s.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
@@ -219,23 +428,21 @@ fn is_id(s: &str) -> bool {
 /// A key check value: six hex digits (the KCV, accepted on the token only for a key generated
 /// there), or 64 (a secret key's full check value, `check_sha256`, or a key pair's public key
 /// SHA-256); any case, returned lowercase.
-fn check_kcv(value: &str) -> Result<String, String> {
+fn check_kcv(value: &str) -> Result<String, Problem> {
     if matches!(value.len(), 6 | 64) && value.bytes().all(|b| b.is_ascii_hexdigit()) {
         Ok(value.to_ascii_lowercase())
     } else {
-        Err(format!(
-            "{value:?} is not a key check value of 6 hex digits (or 64: the full check value, check_sha256, or a key pair's public key SHA-256)"
-        ))
+        Err(Problem::NotAKcv(value.to_owned()))
     }
 }
 
-fn time_field(value: &str) -> Result<OffsetDateTime, String> {
+fn time_field(value: &str) -> Result<OffsetDateTime, Problem> {
     OffsetDateTime::parse(value, &time::format_description::well_known::Rfc3339)
-        .map_err(|_| format!("{value:?} is not an RFC 3339 time such as 2026-12-01T09:00:00Z"))
+        .map_err(|_| Problem::NotATime(value.to_owned()))
 }
 
 /// A relative path inside the plan's directory: no `..`, not absolute, no control characters.
-fn check_relative(value: &str) -> Result<(), String> {
+fn check_relative(value: &str) -> Result<(), Problem> {
     let p = Path::new(value);
     if value.is_empty()
         || value.chars().any(char::is_control)
@@ -243,15 +450,252 @@ fn check_relative(value: &str) -> Result<(), String> {
         || p.components()
             .any(|c| !matches!(c, std::path::Component::Normal(_)))
     {
-        return Err(format!(
-            "{value:?} must be a path relative to the plan's directory, without `..`"
-        ));
+        return Err(Problem::NotRelative(value.to_owned()));
     }
     Ok(())
 }
 
-fn clap_value<T: std::str::FromStr>(value: &str, accepted: &[&str]) -> Result<T, String> {
-    T::from_str(value).map_err(|_| format!("{value:?} is not one of {}", accepted.join(", ")))
+/// Parses one of a closed set of names, exactly as spelt; a refusal lists `choice`'s names.
+fn one_of<T: std::str::FromStr>(value: &str, choice: Choice) -> Result<T, Problem> {
+    T::from_str(value).map_err(|_| {
+        Problem::NotOneOf(NotOneOf {
+            value: value.to_owned(),
+            choice,
+        })
+    })
+}
+
+fn key_label(value: &str) -> Result<KeyLabel, Problem> {
+    value.parse().map_err(Problem::KeyLabel)
+}
+
+/// A refusal of the field named, in the part of the plan being checked.
+type At = (&'static str, Problem);
+
+/// Names the field a problem is in.
+fn at(field: &'static str) -> impl FnOnce(Problem) -> At {
+    move |problem| (field, problem)
+}
+
+/// The top-level fields of a plan, checked.
+struct Header {
+    not_before: OffsetDateTime,
+    not_after: OffsetDateTime,
+    signing_key_label: KeyLabel,
+    pin: PinSpec,
+}
+
+impl Header {
+    /// Checks the top-level fields, in the order the plan format lists them.
+    fn check(file: &PlanFile) -> Result<Header, At> {
+        if file.version != VERSION {
+            return Err(("version", Problem::Version(file.version)));
+        }
+        if !is_id(&file.ceremony_id) {
+            return Err(("ceremony_id", Problem::CeremonyId));
+        }
+        let not_before = time_field(&file.not_before).map_err(at("not_before"))?;
+        let not_after = time_field(&file.not_after).map_err(at("not_after"))?;
+        if not_after <= not_before {
+            return Err(("not_after", Problem::EmptyWindow));
+        }
+        if file.operator.trim().is_empty() {
+            return Err(("operator", Problem::NoOperator));
+        }
+        if file.token_label.is_empty() || file.token_label.len() > 32 {
+            return Err(("token_label", Problem::TokenLabel));
+        }
+        let signing_key_label =
+            key_label(&file.signing_key_label).map_err(at("signing_key_label"))?;
+        let pin = pin(&file.pin).map_err(at("pin"))?;
+        if file.steps.is_empty() {
+            return Err(("steps", Problem::NoSteps));
+        }
+        Ok(Header {
+            not_before,
+            not_after,
+            signing_key_label,
+            pin,
+        })
+    }
+}
+
+/// `prompt`, `env:NAME` or `shares`.
+fn pin(value: &str) -> Result<PinSpec, Problem> {
+    match value {
+        "prompt" => Ok(PinSpec::Source(PinSource::Prompt)),
+        "shares" => Ok(PinSpec::Shares),
+        other => match other.strip_prefix("env:") {
+            Some(name) if !name.is_empty() => Ok(PinSpec::Source(PinSource::Env(name.to_owned()))),
+            _ => Err(Problem::Pin(other.to_owned())),
+        },
+    }
+}
+
+/// The steps checked so far, and what they settle for the steps after them.
+struct Steps {
+    /// The plan's directory, which the parameters files are read from.
+    dir: PathBuf,
+    /// Whether the parameters files are read.
+    read_files: bool,
+    checked: Vec<Step>,
+    files: Vec<PlanFileRef>,
+    /// The labels generated so far.
+    generated: Vec<KeyLabel>,
+    /// The output directories named so far, as normal paths.
+    outs: Vec<PathBuf>,
+}
+
+impl Steps {
+    /// Checks the next step.
+    fn add(&mut self, step: StepFile) -> Result<(), At> {
+        let step = match step {
+            StepFile::Generate(g) => self.generate(g)?,
+            StepFile::Wrap(w) => self.wrap(*w)?,
+            StepFile::Rewrap(w) => self.rewrap(*w)?,
+            StepFile::Destroy(d) => self.destroy(d)?,
+        };
+        self.checked.push(step);
+        Ok(())
+    }
+
+    /// A generate step: a label no earlier step generates, a key spec, and
+    /// `wrap_with_trusted` only for a secret key.
+    fn generate(&mut self, g: GenerateFile) -> Result<Step, At> {
+        let key_label = key_label(&g.key_label).map_err(at("key_label"))?;
+        if self.generated.contains(&key_label) {
+            return Err(("key_label", Problem::GeneratedTwice(key_label)));
+        }
+        let key_spec: KeySpec = one_of(&g.key_spec, Choice::KeySpec).map_err(at("key_spec"))?;
+        if g.wrap_with_trusted && key_spec.is_asymmetric() {
+            return Err(("wrap_with_trusted", Problem::TrustedPair));
+        }
+        self.generated.push(key_label.clone());
+        Ok(Step::Generate {
+            key_label,
+            key_spec,
+            wrap_with_trusted: g.wrap_with_trusted,
+        })
+    }
+
+    /// A destroy step: a key the plan does not generate, and its KCV.
+    fn destroy(&self, d: DestroyFile) -> Result<Step, At> {
+        let key_label = key_label(&d.key_label).map_err(at("key_label"))?;
+        if self.generated.contains(&key_label) {
+            return Err(("key_label", Problem::DestroyGenerated(key_label)));
+        }
+        Ok(Step::Destroy {
+            key_label,
+            expect_kcv: check_kcv(&d.expect_kcv).map_err(at("expect_kcv"))?,
+        })
+    }
+
+    /// A wrap step: a key an earlier step generates, without a rewrap step's fields.
+    fn wrap(&mut self, w: WrapFile) -> Result<Step, At> {
+        let key_label = key_label(&w.key_label).map_err(at("key_label"))?;
+        if !self.generated.contains(&key_label) {
+            return Err(("key_label", Problem::WrapNotGenerated(key_label)));
+        }
+        if w.expect_kcv.is_some() || w.key_spec.is_some() {
+            return Err(("expect_kcv", Problem::RewrapFields));
+        }
+        self.wrapping(w, key_label, None)
+    }
+
+    /// A rewrap step: a key the plan does not generate, its KCV and its kind (AES_256 unless
+    /// named).
+    fn rewrap(&mut self, w: WrapFile) -> Result<Step, At> {
+        let key_label = key_label(&w.key_label).map_err(at("key_label"))?;
+        if self.generated.contains(&key_label) {
+            return Err(("key_label", Problem::RewrapGenerated(key_label)));
+        }
+        let kcv = w
+            .expect_kcv
+            .as_deref()
+            .ok_or(Problem::NoExpectKcv)
+            .and_then(check_kcv)
+            .map_err(at("expect_kcv"))?;
+        let spec = one_of(w.key_spec.as_deref().unwrap_or("AES_256"), Choice::KeySpec)
+            .map_err(at("key_spec"))?;
+        self.wrapping(w, key_label, Some((kcv, spec)))
+    }
+
+    /// What a wrap and a rewrap step share: the KMS, the algorithm, the wrapping key size and
+    /// expiry, a parameters file and a fresh output directory inside the plan's directory.
+    fn wrapping(
+        &mut self,
+        w: WrapFile,
+        key_label: KeyLabel,
+        existing: Option<(String, KeySpec)>,
+    ) -> Result<Step, At> {
+        let provider = one_of(&w.provider, Choice::Provider).map_err(at("provider"))?;
+        let algorithm: WrappingAlgorithm = w
+            .algorithm
+            .parse()
+            .map_err(|e| ("algorithm", Problem::Algorithm(e)))?;
+        let wrapping_key_spec = w
+            .wrapping_key_spec
+            .as_deref()
+            .map(|s| one_of(s, Choice::WrappingKeySpec))
+            .transpose()
+            .map_err(at("wrapping_key_spec"))?;
+        let valid_to = w
+            .valid_to
+            .as_deref()
+            .map(time_field)
+            .transpose()
+            .map_err(at("valid_to"))?;
+        check_relative(&w.params).map_err(at("params"))?;
+        check_relative(&w.out).map_err(at("out"))?;
+        // Compared as paths: "a", "a/" and "./a" are one directory.
+        let normal: PathBuf = Path::new(&w.out).components().collect();
+        if self.outs.contains(&normal) {
+            return Err(("out", Problem::OutputTwice(w.out)));
+        }
+        self.outs.push(normal);
+        self.read_params(&w.params).map_err(at("params"))?;
+        Ok(Step::Wrap {
+            key_label,
+            provider,
+            params: w.params,
+            algorithm,
+            wrapping_key_spec,
+            out: w.out,
+            valid_to,
+            allow_legacy_pkcs1: w.allow_legacy_pkcs1,
+            options: Box::new(ProviderOptions {
+                gcp_key: w.gcp_key,
+                gcp_algorithm: w.gcp_algorithm,
+                azure_key: w.azure_key,
+                azure_kid: w.azure_kid,
+                vault_key: w.vault_key,
+                vault_mount: w.vault_mount,
+            }),
+            existing,
+        })
+    }
+
+    /// Reads a parameters file once, if files are read and no earlier step named it.
+    fn read_params(&mut self, name: &str) -> Result<(), Problem> {
+        if !self.read_files || self.files.iter().any(|f| f.name == name) {
+            return Ok(());
+        }
+        let bytes = crate::input::read(&self.dir.join(name), crate::input::MAX_SMALL).map_err(
+            |e| match e.kind() {
+                std::io::ErrorKind::NotFound => Problem::ParamsNotFound(name.to_owned()),
+                _ => Problem::ParamsUnreadable {
+                    name: name.to_owned(),
+                    source: e,
+                },
+            },
+        )?;
+        self.files.push(PlanFileRef {
+            name: name.to_owned(),
+            sha256: hex::encode(Sha256::digest(&bytes)),
+            bytes,
+        });
+        Ok(())
+    }
 }
 
 impl Plan {
@@ -271,258 +715,46 @@ impl Plan {
     /// Checks a plan given as bytes (an auditor has it from the transcript). With
     /// `read_files` false, the files it names are not read: `files` then lists none.
     pub fn from_bytes(path: &Path, bytes: Vec<u8>, read_files: bool) -> Result<Self, Error> {
-        let err = |field: String, reason: String| Error::Plan {
+        let err = |field: Field, problem: Problem| Error::Plan {
             path: path.to_path_buf(),
             field,
-            reason,
+            problem: Box::new(problem),
         };
-        let text = String::from_utf8(bytes.clone())
-            .map_err(|_| err("line 1".into(), "not UTF-8 text".into()))?;
+        let text =
+            String::from_utf8(bytes.clone()).map_err(|_| err(Field::Line(1), Problem::NotUtf8))?;
         let file: PlanFile = toml::from_str(&text).map_err(|e| {
             err(
-                format!("line {}", line_of(&text, e.span())),
-                e.message().to_owned(),
+                Field::Line(line_of(&text, e.span())),
+                Problem::Toml(Box::new(e)),
             )
         })?;
-        if file.version != VERSION {
-            return Err(err(
-                "version".into(),
-                format!("must be {VERSION}, not {}", file.version),
-            ));
-        }
-        if !is_id(&file.ceremony_id) {
-            return Err(err(
-                "ceremony_id".into(),
-                "use 1 to 64 of A-Z a-z 0-9 . _ -, starting with a letter or digit".into(),
-            ));
-        }
-        let not_before = time_field(&file.not_before).map_err(|r| err("not_before".into(), r))?;
-        let not_after = time_field(&file.not_after).map_err(|r| err("not_after".into(), r))?;
-        if not_after <= not_before {
-            return Err(err(
-                "not_after".into(),
-                "must be later than not_before".into(),
-            ));
-        }
-        if file.operator.trim().is_empty() {
-            return Err(err(
-                "operator".into(),
-                "must name who runs the ceremony".into(),
-            ));
-        }
-        if file.token_label.is_empty() || file.token_label.len() > 32 {
-            return Err(err("token_label".into(), "must be 1 to 32 bytes".into()));
-        }
-        let signing_key_label: KeyLabel =
-            file.signing_key_label
-                .parse()
-                .map_err(|e: crate::spec::BadKeyLabel| {
-                    err("signing_key_label".into(), e.to_string())
-                })?;
-        let pin = match file.pin.as_str() {
-            "prompt" => PinSpec::Source(PinSource::Prompt),
-            "shares" => PinSpec::Shares,
-            other => match other.strip_prefix("env:") {
-                Some(name) if !name.is_empty() => PinSpec::Source(PinSource::Env(name.to_owned())),
-                _ => {
-                    return Err(err(
-                        "pin".into(),
-                        format!("{other:?} is not \"prompt\", \"env:NAME\" or \"shares\""),
-                    ));
-                }
-            },
+        let header = Header::check(&file).map_err(|(f, p)| err(Field::Top(f), p))?;
+        let mut steps = Steps {
+            dir: path.parent().map(Path::to_path_buf).unwrap_or_default(),
+            read_files,
+            checked: Vec::new(),
+            files: Vec::new(),
+            generated: Vec::new(),
+            outs: Vec::new(),
         };
-        if file.steps.is_empty() {
-            return Err(err("steps".into(), "a plan needs at least one step".into()));
-        }
-        let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
-        let mut steps = Vec::new();
-        let mut files: Vec<PlanFileRef> = Vec::new();
-        let mut generated: Vec<KeyLabel> = Vec::new();
-        let mut outs: Vec<PathBuf> = Vec::new();
         for (i, step) in file.steps.into_iter().enumerate() {
-            let step_kind = match &step {
-                StepFile::Generate(_) => "generate",
-                StepFile::Wrap(_) => "wrap",
-                StepFile::Rewrap(_) => "rewrap",
-                StepFile::Destroy(_) => "destroy",
-            };
-            let at = |field: &str, reason: String| err(format!("steps[{i}].{field}"), reason);
-            let label = |value: &str| -> Result<KeyLabel, Error> {
-                value
-                    .parse()
-                    .map_err(|e: crate::spec::BadKeyLabel| at("key_label", e.to_string()))
-            };
-            match step {
-                StepFile::Generate(g) => {
-                    let key_label = label(&g.key_label)?;
-                    if generated.contains(&key_label) {
-                        return Err(at(
-                            "key_label",
-                            format!("{:?} is generated by an earlier step", key_label.as_str()),
-                        ));
-                    }
-                    let key_spec: KeySpec =
-                        clap_value(&g.key_spec, &ALL_KEY_SPECS.map(KeySpec::name))
-                            .map_err(|r| at("key_spec", r))?;
-                    if g.wrap_with_trusted && key_spec.is_asymmetric() {
-                        return Err(at("wrap_with_trusted", TRUSTED_PAIR.to_owned()));
-                    }
-                    generated.push(key_label.clone());
-                    steps.push(Step::Generate {
-                        key_label,
-                        key_spec,
-                        wrap_with_trusted: g.wrap_with_trusted,
-                    });
-                }
-                StepFile::Destroy(d) => {
-                    let key_label = label(&d.key_label)?;
-                    if generated.contains(&key_label) {
-                        return Err(at(
-                            "key_label",
-                            format!(
-                                "{:?} is generated by this plan; destroy existing keys only",
-                                key_label.as_str()
-                            ),
-                        ));
-                    }
-                    steps.push(Step::Destroy {
-                        key_label,
-                        expect_kcv: check_kcv(&d.expect_kcv).map_err(|r| at("expect_kcv", r))?,
-                    });
-                }
-                StepFile::Wrap(w) | StepFile::Rewrap(w) => {
-                    let rewrap = matches!(step_kind, "rewrap");
-                    let w = *w;
-                    let key_label = label(&w.key_label)?;
-                    let existing = if rewrap {
-                        if generated.contains(&key_label) {
-                            return Err(at(
-                                "key_label",
-                                format!(
-                                    "{:?} is generated by this plan; rewrap existing keys only (use wrap)",
-                                    key_label.as_str()
-                                ),
-                            ));
-                        }
-                        let kcv = w
-                            .expect_kcv
-                            .as_deref()
-                            .ok_or_else(|| {
-                                at(
-                                    "expect_kcv",
-                                    "a rewrap names the KCV the existing key must have".to_owned(),
-                                )
-                            })
-                            .and_then(|k| check_kcv(k).map_err(|r| at("expect_kcv", r)))?;
-                        let spec = clap_value(
-                            w.key_spec.as_deref().unwrap_or("AES_256"),
-                            &ALL_KEY_SPECS.map(KeySpec::name),
-                        )
-                        .map_err(|r| at("key_spec", r))?;
-                        Some((kcv, spec))
-                    } else {
-                        if !generated.contains(&key_label) {
-                            return Err(at(
-                                "key_label",
-                                format!(
-                                    "{:?} is not generated by an earlier step (to wrap a key already on the token, use rewrap)",
-                                    key_label.as_str()
-                                ),
-                            ));
-                        }
-                        if w.expect_kcv.is_some() || w.key_spec.is_some() {
-                            return Err(at(
-                                "expect_kcv",
-                                "expect_kcv and key_spec belong to rewrap steps".to_owned(),
-                            ));
-                        }
-                        None
-                    };
-                    let provider = clap_value(&w.provider, &Provider::ALL.map(Provider::name))
-                        .map_err(|r| at("provider", r))?;
-                    let algorithm: WrappingAlgorithm = w
-                        .algorithm
-                        .parse()
-                        .map_err(|e: crate::spec::Error| at("algorithm", e.to_string()))?;
-                    let wrapping_key_spec = w
-                        .wrapping_key_spec
-                        .as_deref()
-                        .map(|s| clap_value(s, &WrappingKeySpec::ALL.map(WrappingKeySpec::name)))
-                        .transpose()
-                        .map_err(|r| at("wrapping_key_spec", r))?;
-                    let valid_to = w
-                        .valid_to
-                        .as_deref()
-                        .map(time_field)
-                        .transpose()
-                        .map_err(|r| at("valid_to", r))?;
-                    check_relative(&w.params).map_err(|r| at("params", r))?;
-                    check_relative(&w.out).map_err(|r| at("out", r))?;
-                    // Compared as paths: "a", "a/" and "./a" are one directory.
-                    let normal: PathBuf = Path::new(&w.out).components().collect();
-                    if outs.contains(&normal) {
-                        return Err(at(
-                            "out",
-                            format!("{:?} is the output of an earlier step", w.out),
-                        ));
-                    }
-                    outs.push(normal);
-                    if read_files && !files.iter().any(|f| f.name == w.params) {
-                        let bytes =
-                            crate::input::read(&dir.join(&w.params), crate::input::MAX_SMALL)
-                                .map_err(|e| {
-                                    at(
-                                        "params",
-                                        match e.kind() {
-                                            std::io::ErrorKind::NotFound => {
-                                                format!("file not found: {}", w.params)
-                                            }
-                                            _ => format!("cannot read {}: {e}", w.params),
-                                        },
-                                    )
-                                })?;
-                        files.push(PlanFileRef {
-                            name: w.params.clone(),
-                            sha256: hex::encode(Sha256::digest(&bytes)),
-                            bytes,
-                        });
-                    }
-                    steps.push(Step::Wrap {
-                        key_label,
-                        provider,
-                        params: w.params,
-                        algorithm,
-                        wrapping_key_spec,
-                        out: w.out,
-                        valid_to,
-                        allow_legacy_pkcs1: w.allow_legacy_pkcs1,
-                        options: Box::new(ProviderOptions {
-                            gcp_key: w.gcp_key,
-                            gcp_algorithm: w.gcp_algorithm,
-                            azure_key: w.azure_key,
-                            azure_kid: w.azure_kid,
-                            vault_key: w.vault_key,
-                            vault_mount: w.vault_mount,
-                        }),
-                        existing,
-                    });
-                }
-            }
+            steps
+                .add(step)
+                .map_err(|(f, p)| err(Field::Step(i, f), p))?;
         }
         Ok(Plan {
             path: path.to_path_buf(),
             sha256: hex::encode(Sha256::digest(&bytes)),
             text,
             ceremony_id: file.ceremony_id,
-            not_before,
-            not_after,
+            not_before: header.not_before,
+            not_after: header.not_after,
             operator: file.operator,
             token_label: file.token_label,
-            signing_key_label,
-            pin,
-            steps,
-            files,
+            signing_key_label: header.signing_key_label,
+            pin: header.pin,
+            steps: steps.checked,
+            files: steps.files,
         })
     }
 
@@ -578,6 +810,540 @@ pub(crate) fn line_of(text: &str, span: Option<std::ops::Range<usize>>) -> usize
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    const HEADER: &str = "version = 1\nceremony_id = \"c\"\nnot_before = \"2026-01-01T00:00:00Z\"\n\
+        not_after = \"2026-01-02T00:00:00Z\"\noperator = \"O\"\ntoken_label = \"t\"\n\
+        signing_key_label = \"s\"\npin = \"prompt\"\n";
+
+    const GENERATE_K: &str = "[[steps]]\naction = \"generate\"\nkey_label = \"k\"\n";
+
+    /// A wrap step's fields beyond the action and the label.
+    const WRAP: &str = "provider = \"aws\"\nparams = \"p.json\"\nalgorithm = \"RSAES_OAEP_SHA_256\"\nout = \"o\"\n";
+
+    /// The plan's text checked without reading the files it names: `Ok(())` or the refusal.
+    fn check(text: &str) -> Result<Plan, String> {
+        Plan::from_bytes(Path::new("plan.toml"), text.as_bytes().to_vec(), false)
+            .map_err(|e| e.to_string())
+    }
+
+    /// Runs a table: each row is a plan's text and the message it is refused with, or `None`
+    /// for a plan accepted.
+    fn table(rows: &[(String, Option<&str>)]) {
+        for (text, want) in rows {
+            let got = check(text).map(|_| ());
+            let want = want.map_or(Ok(()), |m| Err(format!("plan.toml: {m}")));
+            assert_eq!(got, want, "for the plan\n{text}");
+        }
+    }
+
+    /// The header with `field`'s line replaced by `line` (removed if empty), then `steps`.
+    fn header(field: &str, line: &str, steps: &str) -> String {
+        let mut out = String::new();
+        for l in HEADER.lines() {
+            if l.starts_with(&format!("{field} =")) {
+                if !line.is_empty() {
+                    out.push_str(line);
+                    out.push('\n');
+                }
+            } else {
+                out.push_str(l);
+                out.push('\n');
+            }
+        }
+        out + "\n" + steps
+    }
+
+    /// The header, then the steps.
+    fn steps(steps: &[&str]) -> String {
+        format!("{HEADER}\n{}", steps.join("\n"))
+    }
+
+    #[test]
+    fn the_file_refusals() {
+        table(&[
+            (
+                format!("{HEADER}colour = \"red\"\n{GENERATE_K}"),
+                Some(
+                    "line 9: unknown field `colour`, expected one of `version`, `ceremony_id`, `not_before`, `not_after`, `operator`, `token_label`, `signing_key_label`, `pin`, `steps`",
+                ),
+            ),
+            (
+                header("operator", "", GENERATE_K),
+                Some("line 1: missing field `operator`"),
+            ),
+            (
+                steps(&["[[steps]]\naction = \"sign\"\nkey_label = \"k\"\n"]),
+                Some(
+                    "line 11: unknown variant `sign`, expected one of `generate`, `wrap`, `rewrap`, `destroy`",
+                ),
+            ),
+        ]);
+        assert_eq!(
+            Plan::from_bytes(Path::new("plan.toml"), vec![0xff], false)
+                .unwrap_err()
+                .to_string(),
+            "plan.toml: line 1: not UTF-8 text"
+        );
+    }
+
+    #[test]
+    fn the_header_refusals() {
+        let id64 = format!("ceremony_id = \"{}\"", "a".repeat(64));
+        let id65 = format!("ceremony_id = \"{}\"", "a".repeat(65));
+        let label33 = format!("token_label = \"{}\"", "t".repeat(33));
+        let label32 = format!("token_label = \"{}\"", "t".repeat(32));
+        let id_rule =
+            "ceremony_id: use 1 to 64 of A-Z a-z 0-9 . _ -, starting with a letter or digit";
+        table(&[
+            (
+                header("version", "version = 2", GENERATE_K),
+                Some("version: must be 1, not 2"),
+            ),
+            (
+                header("ceremony_id", "ceremony_id = \"\"", GENERATE_K),
+                Some(id_rule),
+            ),
+            (
+                header("ceremony_id", "ceremony_id = \"-c\"", GENERATE_K),
+                Some(id_rule),
+            ),
+            (
+                header("ceremony_id", "ceremony_id = \"c/d\"", GENERATE_K),
+                Some(id_rule),
+            ),
+            (header("ceremony_id", &id65, GENERATE_K), Some(id_rule)),
+            (header("ceremony_id", &id64, GENERATE_K), None),
+            (
+                header("ceremony_id", "ceremony_id = \"0.a_b-C\"", GENERATE_K),
+                None,
+            ),
+            (
+                header("not_before", "not_before = \"2026-01-01\"", GENERATE_K),
+                Some(
+                    "not_before: \"2026-01-01\" is not an RFC 3339 time such as 2026-12-01T09:00:00Z",
+                ),
+            ),
+            (
+                header("not_after", "not_after = \"tomorrow\"", GENERATE_K),
+                Some(
+                    "not_after: \"tomorrow\" is not an RFC 3339 time such as 2026-12-01T09:00:00Z",
+                ),
+            ),
+            (
+                header(
+                    "not_after",
+                    "not_after = \"2026-01-01T00:00:00Z\"",
+                    GENERATE_K,
+                ),
+                Some("not_after: must be later than not_before"),
+            ),
+            (
+                header(
+                    "not_after",
+                    "not_after = \"2026-01-01T01:00:00+02:00\"",
+                    GENERATE_K,
+                ),
+                Some("not_after: must be later than not_before"),
+            ),
+            (
+                header("operator", "operator = \" \\t\"", GENERATE_K),
+                Some("operator: must name who runs the ceremony"),
+            ),
+            (
+                header("token_label", "token_label = \"\"", GENERATE_K),
+                Some("token_label: must be 1 to 32 bytes"),
+            ),
+            (
+                header("token_label", &label33, GENERATE_K),
+                Some("token_label: must be 1 to 32 bytes"),
+            ),
+            (header("token_label", &label32, GENERATE_K), None),
+            (
+                header(
+                    "signing_key_label",
+                    "signing_key_label = \"a b\"",
+                    GENERATE_K,
+                ),
+                Some(
+                    "signing_key_label: key label \"a b\" is not valid: use 1 to 64 of A-Z a-z 0-9 . _ -, starting with a letter or digit",
+                ),
+            ),
+            (
+                header("pin", "pin = \"ask\"", GENERATE_K),
+                Some("pin: \"ask\" is not \"prompt\", \"env:NAME\" or \"shares\""),
+            ),
+            (
+                header("pin", "pin = \"env:\"", GENERATE_K),
+                Some("pin: \"env:\" is not \"prompt\", \"env:NAME\" or \"shares\""),
+            ),
+            (header("pin", "pin = \"env:KEYRITE_PIN\"", GENERATE_K), None),
+            (header("pin", "pin = \"shares\"", GENERATE_K), None),
+            (
+                header("", "", "steps = []\n"),
+                Some("steps: a plan needs at least one step"),
+            ),
+        ]);
+    }
+
+    #[test]
+    fn the_generate_refusals() {
+        let generate = |fields: &str| format!("[[steps]]\naction = \"generate\"\n{fields}");
+        table(&[
+            (
+                steps(&[&generate("key_label = \"-k\"\n")]),
+                Some(
+                    "steps[0].key_label: key label \"-k\" is not valid: use 1 to 64 of A-Z a-z 0-9 . _ -, starting with a letter or digit",
+                ),
+            ),
+            (
+                steps(&[GENERATE_K, GENERATE_K]),
+                Some("steps[1].key_label: \"k\" is generated by an earlier step"),
+            ),
+            (
+                steps(&[&generate("key_label = \"k\"\nkey_spec = \"AES_512\"\n")]),
+                Some(
+                    "steps[0].key_spec: \"AES_512\" is not one of AES_256, HMAC_224, HMAC_256, HMAC_384, HMAC_512, RSA_2048, RSA_3072, RSA_4096, EC_P256, EC_P384, EC_P521, EC_SECP256K1",
+                ),
+            ),
+            (
+                steps(&[&generate("key_label = \"k\"\nkey_spec = \"aes_256\"\n")]),
+                Some(
+                    "steps[0].key_spec: \"aes_256\" is not one of AES_256, HMAC_224, HMAC_256, HMAC_384, HMAC_512, RSA_2048, RSA_3072, RSA_4096, EC_P256, EC_P384, EC_P521, EC_SECP256K1",
+                ),
+            ),
+            (
+                steps(&[&generate(
+                    "key_label = \"k\"\nkey_spec = \"RSA_2048\"\nwrap_with_trusted = true\n",
+                )]),
+                Some(&format!("steps[0].wrap_with_trusted: {TRUSTED_PAIR}")),
+            ),
+            (
+                steps(&[&generate(
+                    "key_label = \"k\"\nkey_spec = \"ECC_NIST_P256\"\nwrap_with_trusted = true\n",
+                )]),
+                Some(&format!("steps[0].wrap_with_trusted: {TRUSTED_PAIR}")),
+            ),
+            (
+                steps(&[&generate(
+                    "key_label = \"k\"\nkey_spec = \"HMAC_256\"\nwrap_with_trusted = true\n",
+                )]),
+                None,
+            ),
+            (
+                steps(&[&generate(
+                    "key_label = \"k\"\nkey_spec = \"SYMMETRIC_DEFAULT\"\n",
+                )]),
+                None,
+            ),
+            (
+                steps(&[GENERATE_K, &generate("key_label = \"k2\"\n")]),
+                None,
+            ),
+        ]);
+        let plan = check(&steps(&[GENERATE_K])).unwrap();
+        let Step::Generate {
+            key_spec,
+            wrap_with_trusted,
+            ..
+        } = &plan.steps[0]
+        else {
+            panic!("not a generate step");
+        };
+        assert_eq!((*key_spec, *wrap_with_trusted), (KeySpec::Aes256, false));
+    }
+
+    #[test]
+    fn the_destroy_refusals() {
+        let destroy = |fields: &str| format!("[[steps]]\naction = \"destroy\"\n{fields}");
+        let kcv_rule = "is not a key check value of 6 hex digits (or 64: the full check value, check_sha256, or a key pair's public key SHA-256)";
+        table(&[
+            (
+                steps(&[&destroy("key_label = \"\"\nexpect_kcv = \"a1b2c3\"\n")]),
+                Some(
+                    "steps[0].key_label: key label \"\" is not valid: use 1 to 64 of A-Z a-z 0-9 . _ -, starting with a letter or digit",
+                ),
+            ),
+            (
+                steps(&[
+                    GENERATE_K,
+                    &destroy("key_label = \"k\"\nexpect_kcv = \"a1b2c3\"\n"),
+                ]),
+                Some(
+                    "steps[1].key_label: \"k\" is generated by this plan; destroy existing keys only",
+                ),
+            ),
+            (
+                steps(&[&destroy("key_label = \"old\"\nexpect_kcv = \"a1b2c\"\n")]),
+                Some(&format!("steps[0].expect_kcv: \"a1b2c\" {kcv_rule}")),
+            ),
+            (
+                steps(&[&destroy("key_label = \"old\"\nexpect_kcv = \"a1b2cg\"\n")]),
+                Some(&format!("steps[0].expect_kcv: \"a1b2cg\" {kcv_rule}")),
+            ),
+            (
+                steps(&[&destroy(&format!(
+                    "key_label = \"old\"\nexpect_kcv = \"{}\"\n",
+                    "a".repeat(63)
+                ))]),
+                Some(&format!(
+                    "steps[0].expect_kcv: \"{}\" {kcv_rule}",
+                    "a".repeat(63)
+                )),
+            ),
+            (
+                steps(&[&destroy("key_label = \"old\"\n")]),
+                Some("line 10: missing field `expect_kcv`"),
+            ),
+            (
+                steps(&[&destroy(&format!(
+                    "key_label = \"old\"\nexpect_kcv = \"{}\"\n",
+                    "F".repeat(64)
+                ))]),
+                None,
+            ),
+        ]);
+        let plan = check(&steps(&[&destroy(
+            "key_label = \"old\"\nexpect_kcv = \"A1B2C3\"\n",
+        )]))
+        .unwrap();
+        let Step::Destroy { expect_kcv, .. } = &plan.steps[0] else {
+            panic!("not a destroy step");
+        };
+        assert_eq!(expect_kcv, "a1b2c3");
+    }
+
+    #[test]
+    fn the_wrap_refusals() {
+        let wrap =
+            |fields: &str| format!("[[steps]]\naction = \"wrap\"\nkey_label = \"k\"\n{fields}");
+        let with = |field: &str, line: &str| {
+            let mut fields: String = WRAP
+                .lines()
+                .filter(|l| !l.starts_with(&format!("{field} =")))
+                .map(|l| format!("{l}\n"))
+                .collect();
+            fields.push_str(line);
+            fields.push('\n');
+            steps(&[GENERATE_K, &wrap(&fields)])
+        };
+        let relative = "must be a path relative to the plan's directory, without `..`";
+        table(&[
+            (
+                steps(&[&wrap(WRAP)]),
+                Some(
+                    "steps[0].key_label: \"k\" is not generated by an earlier step (to wrap a key already on the token, use rewrap)",
+                ),
+            ),
+            (
+                with("expect_kcv", "expect_kcv = \"a1b2c3\""),
+                Some("steps[1].expect_kcv: expect_kcv and key_spec belong to rewrap steps"),
+            ),
+            (
+                with("key_spec", "key_spec = \"AES_256\""),
+                Some("steps[1].expect_kcv: expect_kcv and key_spec belong to rewrap steps"),
+            ),
+            (
+                with("provider", "provider = \"AWS\""),
+                Some(
+                    "steps[1].provider: \"AWS\" is not one of aws, alibaba, gcp, azure, vault, pkcs11-backup",
+                ),
+            ),
+            (
+                with("algorithm", "algorithm = \"RSA\""),
+                Some(
+                    "steps[1].algorithm: unknown wrapping algorithm \"RSA\"; known: RSAES_OAEP_SHA_1, RSAES_OAEP_SHA_256, RSA_AES_KEY_WRAP_SHA_1, RSA_AES_KEY_WRAP_SHA_256, RSAES_PKCS1_V1_5",
+                ),
+            ),
+            (
+                with("wrapping_key_spec", "wrapping_key_spec = \"RSA_1024\""),
+                Some(
+                    "steps[1].wrapping_key_spec: \"RSA_1024\" is not one of RSA_2048, RSA_3072, RSA_4096",
+                ),
+            ),
+            (
+                with("valid_to", "valid_to = \"2027\""),
+                Some(
+                    "steps[1].valid_to: \"2027\" is not an RFC 3339 time such as 2026-12-01T09:00:00Z",
+                ),
+            ),
+            (
+                with("params", "params = \"../p.json\""),
+                Some(&format!("steps[1].params: \"../p.json\" {relative}")),
+            ),
+            (
+                with("params", "params = \"/p.json\""),
+                Some(&format!("steps[1].params: \"/p.json\" {relative}")),
+            ),
+            (
+                with("params", "params = \"\""),
+                Some(&format!("steps[1].params: \"\" {relative}")),
+            ),
+            (
+                with("params", "params = \"./p.json\""),
+                Some(&format!("steps[1].params: \"./p.json\" {relative}")),
+            ),
+            (
+                with("params", "params = \"p\\n.json\""),
+                Some(&format!("steps[1].params: \"p\\n.json\" {relative}")),
+            ),
+            (
+                with("out", "out = \"a/../o\""),
+                Some(&format!("steps[1].out: \"a/../o\" {relative}")),
+            ),
+            (
+                steps(&[
+                    GENERATE_K,
+                    &wrap(WRAP),
+                    &wrap(&WRAP.replace("\"o\"", "\"o/\"")),
+                ]),
+                Some("steps[2].out: \"o/\" is the output of an earlier step"),
+            ),
+            (
+                steps(&[
+                    GENERATE_K,
+                    &wrap(WRAP),
+                    &wrap(&WRAP.replace("\"o\"", "\"o/./\"")),
+                ]),
+                Some("steps[2].out: \"o/./\" is the output of an earlier step"),
+            ),
+            (
+                with("colour", "colour = \"red\""),
+                Some(
+                    "line 10: unknown field `colour`, expected one of `key_label`, `provider`, `params`, `algorithm`, `out`, `wrapping_key_spec`, `valid_to`, `allow_legacy_pkcs1`, `gcp_key`, `gcp_algorithm`, `azure_key`, `azure_kid`, `vault_key`, `vault_mount`, `expect_kcv`, `key_spec`",
+                ),
+            ),
+            (
+                with("valid_to", "valid_to = \"2027-01-01T00:00:00Z\""),
+                None,
+            ),
+            (
+                with("wrapping_key_spec", "wrapping_key_spec = \"RSA_4096\""),
+                None,
+            ),
+            (with("out", "out = \"outputs/aws\""), None),
+            (
+                steps(&[
+                    GENERATE_K,
+                    &wrap(WRAP),
+                    &wrap(&WRAP.replace("\"o\"", "\"o2\"")),
+                ]),
+                None,
+            ),
+        ]);
+        let plan = check(&steps(&[GENERATE_K, &wrap(WRAP)])).unwrap();
+        assert_eq!(plan.steps[1].action(), "wrap");
+        assert!(plan.files.is_empty(), "files read without read_files");
+    }
+
+    #[test]
+    fn the_rewrap_refusals() {
+        let rewrap =
+            |fields: &str| format!("[[steps]]\naction = \"rewrap\"\nkey_label = \"old\"\n{fields}");
+        table(&[
+            (
+                steps(&[
+                    "[[steps]]\naction = \"generate\"\nkey_label = \"old\"\n",
+                    &rewrap(&format!("expect_kcv = \"a1b2c3\"\n{WRAP}")),
+                ]),
+                Some(
+                    "steps[1].key_label: \"old\" is generated by this plan; rewrap existing keys only (use wrap)",
+                ),
+            ),
+            (
+                steps(&[&rewrap(WRAP)]),
+                Some("steps[0].expect_kcv: a rewrap names the KCV the existing key must have"),
+            ),
+            (
+                steps(&[&rewrap(&format!("expect_kcv = \"a1b2c3d\"\n{WRAP}"))]),
+                Some(
+                    "steps[0].expect_kcv: \"a1b2c3d\" is not a key check value of 6 hex digits (or 64: the full check value, check_sha256, or a key pair's public key SHA-256)",
+                ),
+            ),
+            (
+                steps(&[&rewrap(&format!(
+                    "expect_kcv = \"a1b2c3\"\nkey_spec = \"AES\"\n{WRAP}"
+                ))]),
+                Some(
+                    "steps[0].key_spec: \"AES\" is not one of AES_256, HMAC_224, HMAC_256, HMAC_384, HMAC_512, RSA_2048, RSA_3072, RSA_4096, EC_P256, EC_P384, EC_P521, EC_SECP256K1",
+                ),
+            ),
+            (
+                steps(&[&rewrap(&format!(
+                    "expect_kcv = \"a1b2c3\"\n{}",
+                    WRAP.replace("aws", "ibm")
+                ))]),
+                Some(
+                    "steps[0].provider: \"ibm\" is not one of aws, alibaba, gcp, azure, vault, pkcs11-backup",
+                ),
+            ),
+            (
+                steps(&[
+                    &rewrap(&format!("expect_kcv = \"a1b2c3\"\n{WRAP}")),
+                    &rewrap(&format!(
+                        "expect_kcv = \"a1b2c3\"\n{}",
+                        WRAP.replace("\"o\"", "\"o//\"")
+                    )),
+                ]),
+                Some("steps[1].out: \"o//\" is the output of an earlier step"),
+            ),
+        ]);
+        let plan = check(&steps(&[&rewrap(&format!(
+            "expect_kcv = \"A1B2C3\"\nkey_spec = \"HMAC_256\"\n{WRAP}"
+        ))]))
+        .unwrap();
+        let Step::Wrap { existing, .. } = &plan.steps[0] else {
+            panic!("not a wrap step");
+        };
+        assert_eq!(existing, &Some(("a1b2c3".to_owned(), KeySpec::Hmac256)));
+        assert_eq!(plan.steps[0].record_names(), ("rewrap", "rewrapped"));
+        let plan = check(&steps(&[&rewrap(&format!(
+            "expect_kcv = \"a1b2c3\"\n{WRAP}"
+        ))]))
+        .unwrap();
+        let Step::Wrap { existing, .. } = &plan.steps[0] else {
+            panic!("not a wrap step");
+        };
+        assert_eq!(existing, &Some(("a1b2c3".to_owned(), KeySpec::Aes256)));
+    }
+
+    #[test]
+    fn a_parameters_file_is_read_once_and_must_exist() {
+        let dir = tempfile::tempdir().unwrap();
+        let plan = dir.path().join("plan.toml");
+        let wrap = |out: &str| {
+            format!(
+                "[[steps]]\naction = \"wrap\"\nkey_label = \"k\"\n{}",
+                WRAP.replace("\"o\"", out)
+            )
+        };
+        std::fs::write(&plan, steps(&[GENERATE_K, &wrap("\"o\""), &wrap("\"o2\"")])).unwrap();
+        assert_eq!(
+            Plan::load(&plan).unwrap_err().to_string(),
+            format!(
+                "{}: steps[1].params: file not found: p.json",
+                plan.display()
+            )
+        );
+        std::fs::write(dir.path().join("p.json"), b"{}").unwrap();
+        let files = Plan::load(&plan).unwrap().files;
+        assert_eq!(files.len(), 1);
+        assert_eq!(
+            (files[0].name.as_str(), files[0].bytes.as_slice()),
+            ("p.json", b"{}".as_slice())
+        );
+    }
+
+    #[test]
+    fn an_action_parses_from_its_name() {
+        for action in Action::ALL {
+            assert_eq!(action.name().parse::<Action>().unwrap(), action);
+            assert_eq!(action.to_string(), action.name());
+        }
+        assert_eq!(
+            "Wrap".parse::<Action>().unwrap_err().to_string(),
+            "\"Wrap\" is not one of generate, wrap, rewrap, destroy"
+        );
+    }
 
     #[test]
     fn a_plan_and_the_files_it_names_are_read_up_to_1_mib() {

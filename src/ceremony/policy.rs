@@ -95,9 +95,174 @@ pub struct Policy {
     pub accept_backup_unwrap_oracle: bool,
 }
 
+/// Which list of people an entry is in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum List {
+    /// `custodians` (or the `custodians_file` they came from).
+    Custodians,
+    /// `witnesses`.
+    Witnesses,
+}
+
+impl std::fmt::Display for List {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            List::Custodians => "custodians",
+            List::Witnesses => "witnesses",
+        })
+    }
+}
+
+/// Why an SSH public key cannot stand for one person.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum KeyIdentity {
+    /// A compressed EC point, which has a second encoding.
+    #[error("an EC point must be uncompressed, as OpenSSH writes it")]
+    CompressedPoint,
+    /// An RSA key with a zero or negative number.
+    #[error("an RSA key's modulus and exponent must be positive")]
+    RsaNotPositive,
+    /// A key `ssh-key` cannot encode.
+    #[error("the key cannot be encoded")]
+    Unencodable,
+}
+
+/// What is wrong with a custodian's or a witness's entry.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PersonProblem {
+    /// An empty name, or one with control characters.
+    #[error("name: must be a non-empty name without control characters")]
+    Name,
+    /// Not an OpenSSH public key.
+    #[error("ssh_key: not an OpenSSH public key ({0})")]
+    NotAKey(#[source] ssh_key::Error),
+    /// A name listed before.
+    #[error("name: {0:?} is listed twice")]
+    NameTwice(String),
+    /// A key that cannot stand for one person.
+    #[error("ssh_key: {0}")]
+    Identity(#[source] KeyIdentity),
+    /// The key of a person listed before, perhaps written another way.
+    #[error(
+        "ssh_key: the same key as {0:?}'s (written another way, perhaps as an sk- key): one key is one person"
+    )]
+    KeyTwice(String),
+}
+
+/// A line of an `allowed_signers` file keyrite cannot use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum SignersProblem {
+    /// Principals without a key.
+    #[error("no key")]
+    NoKey,
+    /// A certificate authority, or a key valid only for a time.
+    #[error(
+        "cert-authority and valid-before/valid-after are not supported; list the custodian's own key"
+    )]
+    Unsupported,
+}
+
+/// What is wrong with a policy.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Problem {
+    /// The file is not UTF-8.
+    #[error("not UTF-8 text")]
+    NotUtf8,
+    /// The file is not a policy's TOML.
+    #[error("line {line}: {}", error.message())]
+    Toml {
+        /// Where.
+        line: usize,
+        /// What the TOML parser said.
+        #[source]
+        error: Box<toml::de::Error>,
+    },
+    /// Another format version.
+    #[error("version: must be {VERSION}, not {0}")]
+    Version(u32),
+    /// Custodians both inline and in a file.
+    #[error("custodians_file: give custodians either inline or in a file, not both")]
+    CustodiansTwice,
+    /// The custodians file is not UTF-8.
+    #[error("custodians_file: {0} is not UTF-8 text")]
+    SignersNotUtf8(String),
+    /// A line of the custodians file cannot be used.
+    #[error("custodians_file: {name}: line {line}: {problem}")]
+    Signers {
+        /// The file, as the policy names it.
+        name: String,
+        /// The 1-based line.
+        line: usize,
+        /// What is wrong with it.
+        #[source]
+        problem: SignersProblem,
+    },
+    /// A custodian's or a witness's entry.
+    #[error("{list}[{index}].{problem}")]
+    Person {
+        /// The list.
+        list: List,
+        /// The entry.
+        index: usize,
+        /// What is wrong with it.
+        #[source]
+        problem: PersonProblem,
+    },
+    /// A witness who is a custodian.
+    #[error(
+        "witnesses[{index}].ssh_key: {witness:?}'s key is custodian {custodian:?}'s: a witness's signature must be evidence from someone other than the custodians"
+    )]
+    WitnessIsCustodian {
+        /// The witness's entry.
+        index: usize,
+        /// The witness's name.
+        witness: String,
+        /// The custodian's name.
+        custodian: String,
+    },
+    /// No custodians.
+    #[error("custodians: at least one custodian is needed")]
+    NoCustodians,
+    /// M is zero or more than N.
+    #[error(
+        "threshold: must be between 1 and the number of custodians ({custodians}), not {threshold}"
+    )]
+    Threshold {
+        /// M.
+        threshold: usize,
+        /// N.
+        custodians: usize,
+    },
+    /// Not a signer fingerprint.
+    #[error("signer_fingerprint: must be the 64 hex digits `keyrite token signer export` prints")]
+    SignerFingerprint,
+    /// Not a PIN share's digest.
+    #[error("pin_shares[{0}]: must be the 64 hex digits `keyrite pin split` prints")]
+    PinShare(usize),
+    /// Not a module file's digest.
+    #[error("module_sha256: must be the 64 hex digits `sha256sum` prints of the module file")]
+    ModuleSha256,
+    /// A relative module path.
+    #[error("module_path: must be an absolute path")]
+    ModulePath,
+    /// More witnesses required than listed.
+    #[error(
+        "witnesses_required: must be at most the number of witnesses ({witnesses}), not {required}"
+    )]
+    WitnessesRequired {
+        /// witnesses_required.
+        required: usize,
+        /// How many are listed.
+        witnesses: usize,
+    },
+}
+
 /// Reads custodians from an OpenSSH `allowed_signers` file: each line is
-/// `principals [options] key-type base64 [comment]`; the first principal is the name.
-fn allowed_signers(text: &str) -> Result<Vec<PersonFile>, String> {
+/// `principals [options] key-type base64 [comment]`; the first principal is the name. A
+/// refusal names the 1-based line.
+fn allowed_signers(text: &str) -> Result<Vec<PersonFile>, (usize, SignersProblem)> {
     let mut out = Vec::new();
     for (n, line) in text.lines().enumerate() {
         let line = line.trim();
@@ -106,7 +271,7 @@ fn allowed_signers(text: &str) -> Result<Vec<PersonFile>, String> {
         }
         let (principals, rest) = line
             .split_once(char::is_whitespace)
-            .ok_or_else(|| format!("line {}: no key", n + 1))?;
+            .ok_or((n + 1, SignersProblem::NoKey))?;
         let rest = rest.trim_start();
         let key = if PublicKey::from_openssh(rest).is_ok() {
             rest
@@ -114,10 +279,7 @@ fn allowed_signers(text: &str) -> Result<Vec<PersonFile>, String> {
             let key = skip_options(rest).trim_start();
             let options = &rest[..rest.len() - key.len()];
             if options.contains("cert-authority") || options.contains("valid-") {
-                return Err(format!(
-                    "line {}: cert-authority and valid-before/valid-after are not supported; list the custodian's own key",
-                    n + 1
-                ));
+                return Err((n + 1, SignersProblem::Unsupported));
             }
             // A key restricted to other namespaces may not approve plans.
             if let Some(list) = options
@@ -159,13 +321,13 @@ fn skip_options(s: &str) -> &str {
 /// whoever holds its private half can make signatures of either kind. RSA keys are compared by
 /// modulus and exponent. An EC point must be uncompressed (as OpenSSH writes it), so that one
 /// point has one encoding here.
-fn identity(key: &PublicKey) -> Result<Vec<u8>, &'static str> {
+fn identity(key: &PublicKey) -> Result<Vec<u8>, KeyIdentity> {
     use ssh_key::public::KeyData;
     let point = |curve: &str, sec1: &[u8]| {
         if sec1.first() == Some(&0x04) {
             Ok([curve.as_bytes(), b":", sec1].concat())
         } else {
-            Err("an EC point must be uncompressed, as OpenSSH writes it")
+            Err(KeyIdentity::CompressedPoint)
         }
     };
     match key.key_data() {
@@ -175,44 +337,148 @@ fn identity(key: &PublicKey) -> Result<Vec<u8>, &'static str> {
         KeyData::SkEcdsaSha2NistP256(k) => point("nistp256", k.ec_point().as_bytes()),
         KeyData::Rsa(k) => {
             let (Some(e), Some(n)) = (k.e.as_positive_bytes(), k.n.as_positive_bytes()) else {
-                return Err("an RSA key's modulus and exponent must be positive");
+                return Err(KeyIdentity::RsaNotPositive);
             };
             Ok([b"rsa:".as_slice(), &(e.len() as u64).to_be_bytes(), e, n].concat())
         }
         _ => key
             .to_bytes()
-            .map_err(|_| "the key cannot be encoded")
+            .map_err(|_| KeyIdentity::Unencodable)
             .map(|bytes| [b"other:".as_slice(), &bytes].concat()),
     }
 }
 
-fn people(list: Vec<PersonFile>, field: &str, path: &Path) -> Result<Vec<Person>, Error> {
+/// A list of custodians or witnesses: names without control characters, OpenSSH public keys,
+/// no name and no key twice.
+fn people(list: Vec<PersonFile>, which: List) -> Result<Vec<Person>, Problem> {
     let mut out: Vec<Person> = Vec::new();
-    for (i, p) in list.into_iter().enumerate() {
-        let at = |what: &str| Error::Policy {
-            path: path.to_path_buf(),
-            reason: format!("{field}[{i}].{what}"),
+    for (index, p) in list.into_iter().enumerate() {
+        let at = |problem| Problem::Person {
+            list: which,
+            index,
+            problem,
         };
         if p.name.trim().is_empty() || p.name.chars().any(char::is_control) {
-            return Err(at(
-                "name: must be a non-empty name without control characters",
-            ));
+            return Err(at(PersonProblem::Name));
         }
-        let key = PublicKey::from_openssh(p.ssh_key.trim())
-            .map_err(|e| at(&format!("ssh_key: not an OpenSSH public key ({e})")))?;
+        let key =
+            PublicKey::from_openssh(p.ssh_key.trim()).map_err(|e| at(PersonProblem::NotAKey(e)))?;
         if out.iter().any(|o| o.name == p.name) {
-            return Err(at(&format!("name: {:?} is listed twice", p.name)));
+            return Err(at(PersonProblem::NameTwice(p.name)));
         }
-        let id = identity(&key).map_err(|why| at(&format!("ssh_key: {why}")))?;
+        let id = identity(&key).map_err(|why| at(PersonProblem::Identity(why)))?;
         if let Some(o) = out.iter().find(|o| identity(&o.key).as_ref() == Ok(&id)) {
-            return Err(at(&format!(
-                "ssh_key: the same key as {:?}'s (written another way, perhaps as an sk- key): one key is one person",
-                o.name
-            )));
+            return Err(at(PersonProblem::KeyTwice(o.name.clone())));
         }
         out.push(Person { name: p.name, key });
     }
     Ok(out)
+}
+
+/// A custodians file: its path and the SHA-256 (hex) of its bytes.
+type SignersFile = (PathBuf, String);
+
+/// The custodians as listed, inline or in the `custodians_file` beside the policy at `path`
+/// (with that file's path and SHA-256).
+fn listed_custodians(
+    file: &mut PolicyFile,
+    path: &Path,
+) -> Result<(Vec<PersonFile>, Option<SignersFile>), Error> {
+    let err = |problem| Error::Policy {
+        path: path.to_path_buf(),
+        problem: Box::new(problem),
+    };
+    let Some(name) = &file.custodians_file else {
+        return Ok((std::mem::take(&mut file.custodians), None));
+    };
+    if !file.custodians.is_empty() {
+        return Err(err(Problem::CustodiansTwice));
+    }
+    let signers_path = path
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
+        .join(name);
+    let bytes = read_once(&signers_path)?;
+    let text =
+        std::str::from_utf8(&bytes).map_err(|_| err(Problem::SignersNotUtf8(name.clone())))?;
+    let list = allowed_signers(text).map_err(|(line, problem)| {
+        err(Problem::Signers {
+            name: name.clone(),
+            line,
+            problem,
+        })
+    })?;
+    Ok((
+        list,
+        Some((signers_path, hex::encode(Sha256::digest(&bytes)))),
+    ))
+}
+
+/// No witness has a custodian's key: a witness's signature is evidence from someone else.
+fn witnesses_apart(custodians: &[Person], witnesses: &[Person]) -> Result<(), Problem> {
+    for (index, w) in witnesses.iter().enumerate() {
+        if let Some(c) = custodians
+            .iter()
+            .find(|c| identity(&c.key).ok() == identity(&w.key).ok())
+        {
+            return Err(Problem::WitnessIsCustodian {
+                index,
+                witness: w.name.clone(),
+                custodian: c.name.clone(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// M of N: at least one custodian, and M between 1 and N.
+fn threshold(threshold: usize, custodians: &[Person]) -> Result<usize, Problem> {
+    if custodians.is_empty() {
+        return Err(Problem::NoCustodians);
+    }
+    if threshold == 0 || threshold > custodians.len() {
+        return Err(Problem::Threshold {
+            threshold,
+            custodians: custodians.len(),
+        });
+    }
+    Ok(threshold)
+}
+
+/// 64 hex digits, any case, returned lowercase.
+fn sha256_hex(value: &str) -> Option<String> {
+    (value.len() == 64 && value.bytes().all(|b| b.is_ascii_hexdigit()))
+        .then(|| value.to_ascii_lowercase())
+}
+
+/// The SHA-256 of each PIN share, in share order.
+fn pin_shares(shares: &[String]) -> Result<Vec<String>, Problem> {
+    shares
+        .iter()
+        .enumerate()
+        .map(|(i, h)| sha256_hex(h).ok_or(Problem::PinShare(i)))
+        .collect()
+}
+
+/// The module's absolute path, if pinned.
+fn module_path(value: Option<String>) -> Result<Option<PathBuf>, Problem> {
+    let path = value.map(PathBuf::from);
+    if path.as_ref().is_some_and(|p| !p.is_absolute()) {
+        return Err(Problem::ModulePath);
+    }
+    Ok(path)
+}
+
+/// How many witnesses must co-sign: no more than are listed.
+fn witnesses_required(required: usize, witnesses: &[Person]) -> Result<usize, Problem> {
+    if required > witnesses.len() {
+        return Err(Problem::WitnessesRequired {
+            required,
+            witnesses: witnesses.len(),
+        });
+    }
+    Ok(required)
 }
 
 impl Policy {
@@ -224,101 +490,35 @@ impl Policy {
     /// Checks a policy given as the bytes of the file at `path`. A `custodians_file` it names
     /// is read from beside `path`.
     pub fn from_bytes(path: &Path, bytes: &[u8]) -> Result<Self, Error> {
-        let err = |reason: String| Error::Policy {
+        let err = |problem| Error::Policy {
             path: path.to_path_buf(),
-            reason,
+            problem: Box::new(problem),
         };
-        let text = std::str::from_utf8(bytes).map_err(|_| err("not UTF-8 text".into()))?;
-        let file: PolicyFile = toml::from_str(text).map_err(|e| {
-            err(format!(
-                "line {}: {}",
-                super::plan::line_of(text, e.span()),
-                e.message()
-            ))
+        let text = std::str::from_utf8(bytes).map_err(|_| err(Problem::NotUtf8))?;
+        let mut file: PolicyFile = toml::from_str(text).map_err(|e| {
+            err(Problem::Toml {
+                line: super::plan::line_of(text, e.span()),
+                error: Box::new(e),
+            })
         })?;
         if file.version != VERSION {
-            return Err(err(format!(
-                "version: must be {VERSION}, not {}",
-                file.version
-            )));
+            return Err(err(Problem::Version(file.version)));
         }
-        let (listed, custodians_file) = match (&file.custodians_file, file.custodians.is_empty()) {
-            (Some(_), false) => {
-                return Err(err(
-                    "custodians_file: give custodians either inline or in a file, not both".into(),
-                ));
-            }
-            (Some(name), true) => {
-                let signers_path = path
-                    .parent()
-                    .map(Path::to_path_buf)
-                    .unwrap_or_default()
-                    .join(name);
-                let bytes = read_once(&signers_path)?;
-                let text = std::str::from_utf8(&bytes)
-                    .map_err(|_| err(format!("custodians_file: {name} is not UTF-8 text")))?;
-                let list = allowed_signers(text)
-                    .map_err(|r| err(format!("custodians_file: {name}: {r}")))?;
-                (
-                    list,
-                    Some((signers_path, hex::encode(Sha256::digest(&bytes)))),
-                )
-            }
-            (None, _) => (file.custodians, None),
-        };
-        let custodians = people(listed, "custodians", path)?;
-        let witnesses = people(file.witnesses, "witnesses", path)?;
-        if let Some((i, (w, c))) = witnesses.iter().enumerate().find_map(|(i, w)| {
-            custodians
-                .iter()
-                .find(|c| identity(&c.key).ok() == identity(&w.key).ok())
-                .map(|c| (i, (w, c)))
-        }) {
-            return Err(err(format!(
-                "witnesses[{i}].ssh_key: {:?}'s key is custodian {:?}'s: a witness's signature must be evidence from someone other than the custodians",
-                w.name, c.name
-            )));
-        }
-        if custodians.is_empty() {
-            return Err(err("custodians: at least one custodian is needed".into()));
-        }
-        if file.threshold == 0 || file.threshold > custodians.len() {
-            return Err(err(format!(
-                "threshold: must be between 1 and the number of custodians ({}), not {}",
-                custodians.len(),
-                file.threshold
-            )));
-        }
-        let fp = file.signer_fingerprint.to_ascii_lowercase();
-        if fp.len() != 64 || !fp.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(err(
-                "signer_fingerprint: must be the 64 hex digits `keyrite token signer export` prints"
-                    .into(),
-            ));
-        }
-        let pin_shares: Vec<String> = file
-            .pin_shares
-            .iter()
-            .map(|h| h.to_ascii_lowercase())
-            .collect();
-        if let Some(i) = pin_shares
-            .iter()
-            .position(|h| h.len() != 64 || !h.bytes().all(|b| b.is_ascii_hexdigit()))
-        {
-            return Err(err(format!(
-                "pin_shares[{i}]: must be the 64 hex digits `keyrite pin split` prints"
-            )));
-        }
-        let module_sha256 = file.module_sha256.map(|h| h.to_ascii_lowercase());
-        if module_sha256
-            .as_ref()
-            .is_some_and(|h| h.len() != 64 || !h.bytes().all(|b| b.is_ascii_hexdigit()))
-        {
-            return Err(err(
-                "module_sha256: must be the 64 hex digits `sha256sum` prints of the module file"
-                    .into(),
-            ));
-        }
+        let (listed, custodians_file) = listed_custodians(&mut file, path)?;
+        let custodians = people(listed, List::Custodians).map_err(err)?;
+        let witnesses =
+            people(std::mem::take(&mut file.witnesses), List::Witnesses).map_err(err)?;
+        witnesses_apart(&custodians, &witnesses).map_err(err)?;
+        let threshold = threshold(file.threshold, &custodians).map_err(err)?;
+        let signer_fingerprint =
+            sha256_hex(&file.signer_fingerprint).ok_or_else(|| err(Problem::SignerFingerprint))?;
+        let pin_shares = pin_shares(&file.pin_shares).map_err(err)?;
+        let module_sha256 = file
+            .module_sha256
+            .as_deref()
+            .map(|h| sha256_hex(h).ok_or(Problem::ModuleSha256))
+            .transpose()
+            .map_err(err)?;
         // The module is given the PIN the shares rebuild: a quorum that any module could
         // receive would protect nothing.
         if !pin_shares.is_empty() && module_sha256.is_none() {
@@ -326,22 +526,14 @@ impl Policy {
                 path: path.to_path_buf(),
             });
         }
-        let module_path = file.module_path.map(PathBuf::from);
-        if module_path.as_ref().is_some_and(|p| !p.is_absolute()) {
-            return Err(err("module_path: must be an absolute path".into()));
-        }
-        if file.witnesses_required > witnesses.len() {
-            return Err(err(format!(
-                "witnesses_required: must be at most the number of witnesses ({}), not {}",
-                witnesses.len(),
-                file.witnesses_required
-            )));
-        }
+        let module_path = module_path(file.module_path).map_err(err)?;
+        let witnesses_required =
+            witnesses_required(file.witnesses_required, &witnesses).map_err(err)?;
         Ok(Policy {
             path: path.to_path_buf(),
             digest: hex::encode(Sha256::digest(bytes)),
-            threshold: file.threshold,
-            signer_fingerprint: fp,
+            threshold,
+            signer_fingerprint,
             token_serial: file.token_serial,
             custodians,
             witnesses,
@@ -350,7 +542,7 @@ impl Policy {
             module_sha256,
             module_path,
             require_trusted_wrapping: file.require_trusted_wrapping,
-            witnesses_required: file.witnesses_required,
+            witnesses_required,
             accept_backup_unwrap_oracle: file.accept_backup_unwrap_oracle,
         })
     }
@@ -360,6 +552,336 @@ impl Policy {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    const ALICE: &str =
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAILI+HDNs4VR2HoIuY6y9Cfita+LuVJJ+SqLJmz0CoADf alice";
+    const BOB: &str =
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAV339dPiE5s3wefEWCva+sos9lIoRBDqJQd9vb71emK bob";
+    const CAROL: &str =
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAINVJAfcG9MAqLIK04O29iPTCIooNXJyIKWBxICmWk3WJ carol";
+    const WENDY: &str =
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAVdYYzrQoFI2eAgF+wlVQ85jzb29/0H1/04F4sOsi6+ wendy";
+    /// Alice's key written as a FIDO key.
+    const ALICE_SK: &str = "sk-ssh-ed25519@openssh.com AAAAGnNrLXNzaC1lZDI1NTE5QG9wZW5zc2guY29tAAAAILI+HDNs4VR2HoIuY6y9Cfita+LuVJJ+SqLJmz0CoADfAAAABHNzaDo=";
+    /// A P-256 key, its point uncompressed.
+    const EC: &str = "ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAABBBHeW4p8D7BlH8DkMj8zFF5d98KfqLUWn05YPIrQivDinHmXSy5S7cMIsRUcnTsg1t0o0+uHZ1iSWJTsbMknoBY0=";
+    /// The same key, its point compressed.
+    const EC_COMPRESSED: &str = "ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAAAhA3eW4p8D7BlH8DkMj8zFF5d98KfqLUWn05YPIrQivDin";
+
+    const TOP: &str = "version = 1\nthreshold = 2\nsigner_fingerprint = \"0000000000000000000000000000000000000000000000000000000000000000\"\n";
+
+    fn person(list: &str, name: &str, key: &str) -> String {
+        format!("[[{list}]]\nname = \"{name}\"\nssh_key = \"{key}\"\n")
+    }
+
+    /// alice, bob and carol custodians, wendy a witness.
+    fn people() -> String {
+        [
+            person("custodians", "alice", ALICE),
+            person("custodians", "bob", BOB),
+            person("custodians", "carol", CAROL),
+            person("witnesses", "wendy", WENDY),
+        ]
+        .concat()
+    }
+
+    /// The top-level fields with `field`'s line replaced by `line` (added if `field` is not
+    /// there), then `tables`.
+    fn top(field: &str, line: &str, tables: &str) -> String {
+        let mut out: String = TOP
+            .lines()
+            .filter(|l| !l.starts_with(&format!("{field} =")))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        if !line.is_empty() {
+            out.push_str(line);
+            out.push('\n');
+        }
+        out + tables
+    }
+
+    /// Runs a table: each row is a policy's text and the message it is refused with, or `None`
+    /// for a policy accepted.
+    fn table(rows: &[(String, Option<&str>)]) {
+        for (text, want) in rows {
+            let got = Policy::from_bytes(Path::new("policy.toml"), text.as_bytes())
+                .map(|_| ())
+                .map_err(|e| e.to_string());
+            let want = want.map_or(Ok(()), |m| Err(format!("policy.toml: {m}")));
+            assert_eq!(got, want, "for the policy\n{text}");
+        }
+    }
+
+    #[test]
+    fn the_file_and_field_refusals() {
+        let share = "a".repeat(64);
+        let module = format!("module_sha256 = \"{}\"\n", "B".repeat(64));
+        table(&[
+            (
+                top("colour", "colour = 1", &people()),
+                Some(
+                    "line 4: unknown field `colour`, expected one of `version`, `threshold`, `signer_fingerprint`, `token_serial`, `custodians`, `custodians_file`, `witnesses`, `pin_shares`, `module_sha256`, `module_path`, `require_trusted_wrapping`, `witnesses_required`, `accept_backup_unwrap_oracle`",
+                ),
+            ),
+            (
+                top("version", "version = 2", &people()),
+                Some("version: must be 1, not 2"),
+            ),
+            (
+                top("threshold", "threshold = 0", &people()),
+                Some("threshold: must be between 1 and the number of custodians (3), not 0"),
+            ),
+            (
+                top("threshold", "threshold = 4", &people()),
+                Some("threshold: must be between 1 and the number of custodians (3), not 4"),
+            ),
+            (top("threshold", "threshold = 3", &people()), None),
+            (
+                top(
+                    "signer_fingerprint",
+                    &format!("signer_fingerprint = \"{}\"", "0".repeat(63)),
+                    &people(),
+                ),
+                Some(
+                    "signer_fingerprint: must be the 64 hex digits `keyrite token signer export` prints",
+                ),
+            ),
+            (
+                top(
+                    "signer_fingerprint",
+                    &format!("signer_fingerprint = \"{}\"", "g".repeat(64)),
+                    &people(),
+                ),
+                Some(
+                    "signer_fingerprint: must be the 64 hex digits `keyrite token signer export` prints",
+                ),
+            ),
+            (
+                top(
+                    "pin_shares",
+                    &format!(
+                        "pin_shares = [\"{share}\", \"{}\"]\n{module}",
+                        "a".repeat(65)
+                    ),
+                    &people(),
+                ),
+                Some("pin_shares[1]: must be the 64 hex digits `keyrite pin split` prints"),
+            ),
+            (
+                top("module_sha256", "module_sha256 = \"abc\"", &people()),
+                Some(
+                    "module_sha256: must be the 64 hex digits `sha256sum` prints of the module file",
+                ),
+            ),
+            (
+                top(
+                    "pin_shares",
+                    &format!("pin_shares = [\"{share}\"]"),
+                    &people(),
+                ),
+                Some(
+                    "module_sha256: a policy with pin_shares must pin the PKCS#11 module, which is given the PIN the shares rebuild",
+                ),
+            ),
+            (
+                top(
+                    "pin_shares",
+                    &format!("pin_shares = [\"{share}\"]\n{module}"),
+                    &people(),
+                ),
+                None,
+            ),
+            (
+                top(
+                    "module_path",
+                    "module_path = \"lib/softhsm2.so\"",
+                    &people(),
+                ),
+                Some("module_path: must be an absolute path"),
+            ),
+            (
+                top(
+                    "module_path",
+                    "module_path = \"/usr/lib/softhsm/libsofthsm2.so\"",
+                    &people(),
+                ),
+                None,
+            ),
+            (
+                top("witnesses_required", "witnesses_required = 2", &people()),
+                Some("witnesses_required: must be at most the number of witnesses (1), not 2"),
+            ),
+            (
+                top("witnesses_required", "witnesses_required = 1", &people()),
+                None,
+            ),
+        ]);
+        assert_eq!(
+            Policy::from_bytes(Path::new("policy.toml"), &[0xff])
+                .unwrap_err()
+                .to_string(),
+            "policy.toml: not UTF-8 text"
+        );
+        let policy = Policy::from_bytes(
+            Path::new("policy.toml"),
+            top(
+                "signer_fingerprint",
+                &format!("signer_fingerprint = \"{}\"\n{module}", "A".repeat(64)),
+                &people(),
+            )
+            .as_bytes(),
+        )
+        .unwrap();
+        assert_eq!(policy.signer_fingerprint, "a".repeat(64));
+        assert_eq!(policy.module_sha256, Some("b".repeat(64)));
+    }
+
+    #[test]
+    fn the_people_refusals() {
+        let with = |extra: &str| top("", "", &(people() + extra));
+        table(&[
+            (
+                top("", "", &person("custodians", "", ALICE)),
+                Some("custodians[0].name: must be a non-empty name without control characters"),
+            ),
+            (
+                top("", "", &person("custodians", " ", ALICE)),
+                Some("custodians[0].name: must be a non-empty name without control characters"),
+            ),
+            (
+                with(&person("custodians", "dave\\u001b[2J", EC)),
+                Some("custodians[3].name: must be a non-empty name without control characters"),
+            ),
+            (
+                with(&person("custodians", "dave", "ssh-ed25519 AAAA")),
+                Some(
+                    "custodians[3].ssh_key: not an OpenSSH public key (Base64 encoding error: invalid Base64 length)",
+                ),
+            ),
+            (
+                with(&person("custodians", "bob", EC)),
+                Some("custodians[3].name: \"bob\" is listed twice"),
+            ),
+            (
+                with(&person("custodians", "dave", EC_COMPRESSED)),
+                Some(
+                    "custodians[3].ssh_key: an EC point must be uncompressed, as OpenSSH writes it",
+                ),
+            ),
+            (
+                with(&person("custodians", "dave", ALICE_SK)),
+                Some(
+                    "custodians[3].ssh_key: the same key as \"alice\"'s (written another way, perhaps as an sk- key): one key is one person",
+                ),
+            ),
+            (
+                with(&person("witnesses", "", EC)),
+                Some("witnesses[1].name: must be a non-empty name without control characters"),
+            ),
+            (
+                with(&person("witnesses", "wendy", EC)),
+                Some("witnesses[1].name: \"wendy\" is listed twice"),
+            ),
+            (
+                with(&person("witnesses", "walt", WENDY)),
+                Some(
+                    "witnesses[1].ssh_key: the same key as \"wendy\"'s (written another way, perhaps as an sk- key): one key is one person",
+                ),
+            ),
+            (
+                with(&person("witnesses", "walt", ALICE_SK)),
+                Some(
+                    "witnesses[1].ssh_key: \"walt\"'s key is custodian \"alice\"'s: a witness's signature must be evidence from someone other than the custodians",
+                ),
+            ),
+            (
+                top("", "", &person("witnesses", "wendy", WENDY)),
+                Some("custodians: at least one custodian is needed"),
+            ),
+            (with(&person("custodians", "dave", EC)), None),
+            (with(&person("witnesses", "walt", EC)), None),
+        ]);
+    }
+
+    #[test]
+    fn the_custodians_file_refusals() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("policy.toml");
+        let signers = dir.path().join("allowed_signers");
+        let refusal = |lines: &[u8]| {
+            std::fs::write(&signers, lines).unwrap();
+            Policy::load(&path)
+                .map(|p| p.custodians.len())
+                .map_err(|e| e.to_string())
+        };
+        std::fs::write(
+            &path,
+            top("", "custodians_file = \"allowed_signers\"", &people()),
+        )
+        .unwrap();
+        assert_eq!(
+            refusal(b"").unwrap_err(),
+            format!(
+                "{}: custodians_file: give custodians either inline or in a file, not both",
+                path.display()
+            )
+        );
+        std::fs::write(
+            &path,
+            top(
+                "threshold",
+                "threshold = 1\ncustodians_file = \"allowed_signers\"",
+                "",
+            ),
+        )
+        .unwrap();
+        let key = |name: &str, options: &str, key: &str| format!("{name} {options}{key}\n");
+        let rows: [(String, Result<usize, String>); 7] = [
+            (
+                "\u{ff}".to_owned(),
+                Err("custodians_file: allowed_signers is not UTF-8 text".to_owned()),
+            ),
+            (
+                format!("# custodians\n{}alice\n", key("bob", "", BOB)),
+                Err("custodians_file: allowed_signers: line 3: no key".to_owned()),
+            ),
+            (
+                key("alice", "cert-authority ", ALICE),
+                Err("custodians_file: allowed_signers: line 1: cert-authority and valid-before/valid-after are not supported; list the custodian's own key".to_owned()),
+            ),
+            (
+                key("alice", "valid-before=\"20300101\" ", ALICE),
+                Err("custodians_file: allowed_signers: line 1: cert-authority and valid-before/valid-after are not supported; list the custodian's own key".to_owned()),
+            ),
+            (
+                key("\"\"", "", ALICE),
+                Err("custodians[0].name: must be a non-empty name without control characters".to_owned()),
+            ),
+            (
+                [key("alice", "", ALICE), key("bob", "namespaces=\"file\" ", BOB)].concat(),
+                Ok(1),
+            ),
+            (
+                [key("alice", "", ALICE), key("bob,robert", "namespaces=\"file,keyrite-plan\" ", BOB)].concat(),
+                Ok(2),
+            ),
+        ];
+        for (lines, want) in rows {
+            let want = want.map_err(|m| format!("{}: {m}", path.display()));
+            let lines = if lines == "\u{ff}" {
+                vec![0xff]
+            } else {
+                lines.into_bytes()
+            };
+            assert_eq!(refusal(&lines), want, "for the custodians file\n{lines:?}");
+        }
+        let policy = Policy::load(&path).unwrap();
+        let bytes = std::fs::read(&signers).unwrap();
+        assert_eq!(
+            policy.custodians_file,
+            Some((signers, hex::encode(Sha256::digest(bytes))))
+        );
+    }
 
     #[test]
     fn allowed_signers_lines() {

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use time::OffsetDateTime;
 
+use super::error::NotDestroy;
 use super::plan::{Plan, Step};
 use super::policy::Policy;
 use super::quorum::{self, Quorum};
@@ -275,25 +276,30 @@ pub fn load_module(policy: &Policy, named: Option<&Path>) -> Result<Module, crat
 /// Refuses, for `keys destroy`, a plan that does anything but destroy `label`: an operator who
 /// means to end a key's life never runs a generate or a wrap by mistake.
 pub fn check_destroys_only(plan: &Plan, label: &KeyLabel) -> Result<(), Error> {
-    let refuse = |reason: String| Error::NotADestroyPlan {
+    let refuse = |reason: NotDestroy| Error::NotADestroyPlan {
         plan: plan.path.clone(),
         label: label.to_string(),
         reason,
     };
-    for (i, step) in plan.steps.iter().enumerate() {
+    for (index, step) in plan.steps.iter().enumerate() {
         match step {
             Step::Destroy { key_label, .. } if key_label == label => {}
             Step::Destroy { key_label, .. } => {
-                return Err(refuse(format!(
-                    "steps[{i}] destroys {:?}",
-                    key_label.as_str()
-                )));
+                return Err(refuse(NotDestroy::Other {
+                    index,
+                    label: key_label.to_string(),
+                }));
             }
-            other => return Err(refuse(format!("steps[{i}] is a {} step", other.action()))),
+            other => {
+                return Err(refuse(NotDestroy::Action {
+                    index,
+                    action: other.kind(),
+                }));
+            }
         }
     }
     if plan.steps.is_empty() {
-        return Err(refuse("it has no steps".into()));
+        return Err(refuse(NotDestroy::NoSteps));
     }
     Ok(())
 }
@@ -495,4 +501,49 @@ fn check_steps(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn keys_destroy_refuses_a_plan_that_does_anything_else() {
+        let header = "version = 1\nceremony_id = \"c\"\nnot_before = \"2026-01-01T00:00:00Z\"\n\
+            not_after = \"2026-01-02T00:00:00Z\"\noperator = \"O\"\ntoken_label = \"t\"\n\
+            signing_key_label = \"s\"\npin = \"prompt\"\n";
+        let destroy = |label: &str| {
+            format!(
+                "[[steps]]\naction = \"destroy\"\nkey_label = \"{label}\"\nexpect_kcv = \"a1b2c3\"\n"
+            )
+        };
+        let generate = "[[steps]]\naction = \"generate\"\nkey_label = \"new\"\n";
+        let rows = [
+            (destroy("old") + &destroy("old"), Ok(())),
+            (
+                destroy("old") + &destroy("other"),
+                Err("steps[1] destroys \"other\""),
+            ),
+            (
+                destroy("old") + generate,
+                Err("steps[1] is a generate step"),
+            ),
+        ];
+        let label: KeyLabel = "old".parse().unwrap();
+        for (steps, want) in rows {
+            let plan = Plan::from_bytes(
+                Path::new("plan.toml"),
+                format!("{header}{steps}").into_bytes(),
+                false,
+            )
+            .unwrap();
+            assert_eq!(
+                check_destroys_only(&plan, &label).map_err(|e| e.to_string()),
+                want.map_err(|m| format!(
+                    "plan.toml: keys destroy runs only a plan whose steps destroy \"old\"; {m}"
+                ))
+            );
+        }
+    }
 }

@@ -258,7 +258,8 @@ fn approvers(policy: &Policy, statement: &str, approvals: &[Value]) -> Result<Ve
         let Some(sig) = sig else {
             return Err("an approval is not an SSH signature".to_owned());
         };
-        let index = check_signature(policy, statement.as_bytes(), PLAN_NAMESPACE, &sig)?;
+        let index = check_signature(policy, statement.as_bytes(), PLAN_NAMESPACE, &sig)
+            .map_err(|refusal| refusal.to_string())?;
         let custodian = &policy.custodians[index];
         if a["custodian"] != custodian.name.as_str()
             || a["key_fingerprint"]
