@@ -62,12 +62,13 @@ impl fmt::Display for Step {
 #[non_exhaustive]
 pub enum Error {
     /// The parameters file could not be read.
-    #[error("cannot read {}: {reason}", path.display())]
+    #[error("cannot read {}: {source}", path.display())]
     ReadParams {
         /// The path.
         path: PathBuf,
         /// What the system said.
-        reason: String,
+        #[source]
+        source: std::io::Error,
     },
     /// The parameters file or the options were refused.
     #[error("{}: {source}", path.display())]
@@ -117,7 +118,7 @@ pub enum Error {
         /// The label of the key generated.
         key_label: String,
         /// Whether the key was destroyed.
-        destroyed: Result<(), String>,
+        destroyed: Result<(), Box<hsm::Error>>,
     },
     /// `rewrap` was given no KCV to prove the key.
     #[error(

@@ -124,7 +124,7 @@ pub struct Trusted {
 pub fn trust_wrapping_key(req: &TrustRequest, now: OffsetDateTime) -> Result<Trusted, Error> {
     let bytes = std::fs::read(&req.params).map_err(|e| Error::ReadParams {
         path: req.params.clone(),
-        reason: e.to_string(),
+        source: e,
     })?;
     let params = req
         .provider

@@ -174,7 +174,7 @@ pub fn generate(
             step: Step::KeyCheckValue,
             source: Box::new(e.into()),
             key_label: label.to_string(),
-            destroyed: token.destroy_key(key.handle).map_err(|e| e.to_string()),
+            destroyed: token.destroy_key(key.handle).map_err(Box::new),
         }),
     }
 }
@@ -213,7 +213,7 @@ pub fn prepare(request: WrapRequest, now: OffsetDateTime) -> Result<PreparedWrap
     let bytes = crate::input::read(&request.params, crate::input::MAX_SMALL).map_err(|e| {
         Error::ReadParams {
             path: request.params.clone(),
-            reason: e.to_string(),
+            source: e,
         }
     })?;
     prepare_bytes(request, &bytes, now)
@@ -658,7 +658,7 @@ pub fn run(prepared: PreparedWrap, access: &TokenAccess) -> Result<WrapOutcome, 
             step,
             source: Box::new(source),
             key_label: request.key_label.to_string(),
-            destroyed: token.destroy_key(handle).map_err(|e| e.to_string()),
+            destroyed: token.destroy_key(handle).map_err(Box::new),
         },
     )
 }
@@ -792,9 +792,9 @@ fn write_outputs(
         Some(t) => t.sync().map_err(|e| output::Error::Io {
             action: "cannot sync the transcript",
             path: t.path().to_path_buf(),
-            reason: match e {
-                crate::transcript::Error::Io { reason, .. } => reason,
-                other => other.to_string(),
+            source: match e {
+                crate::transcript::Error::Io { source, .. } => source,
+                other => std::io::Error::other(other),
             },
         }),
         None => Ok(()),

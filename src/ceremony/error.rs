@@ -5,27 +5,62 @@ use std::path::PathBuf;
 
 use super::quorum::Quorum;
 
+/// What a plan given to `keys destroy` does besides destroying its key.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum NotDestroyOnly {
+    /// A step destroys another key.
+    #[error("steps[{index}] destroys {key_label:?}")]
+    OtherKey {
+        /// The step's index.
+        index: usize,
+        /// The key it destroys.
+        key_label: String,
+    },
+    /// A step of another kind.
+    #[error("steps[{index}] is a {action} step")]
+    OtherStep {
+        /// The step's index.
+        index: usize,
+        /// Its action.
+        action: &'static str,
+    },
+    /// No steps at all.
+    #[error("it has no steps")]
+    NoSteps,
+}
+
 /// Why a ceremony was refused or failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// `keys destroy` was given a plan that does more, or other, than destroy its key.
-    #[error("{}: keys destroy runs only a plan whose steps destroy {label:?}; {reason}", plan.display())]
+    #[error("{}: keys destroy runs only a plan whose steps destroy {label:?}; {does}", plan.display())]
     NotADestroyPlan {
         /// The plan.
         plan: PathBuf,
         /// The key to destroy.
         label: String,
         /// What the plan does instead.
-        reason: String,
+        does: NotDestroyOnly,
     },
     /// A file could not be read.
-    #[error("cannot read {}: {reason}", path.display())]
+    #[error("cannot read {}: {source}", path.display())]
     Read {
         /// The path.
         path: PathBuf,
         /// What the system said.
-        reason: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A transcript could not be locked to append to it.
+    #[error("cannot read {}: cannot lock it: {source}", path.display())]
+    Lock {
+        /// The path.
+        path: PathBuf,
+        /// What the system said.
+        #[source]
+        source: std::io::Error,
     },
     /// The policy is invalid.
     #[error("{}: {reason}", path.display())]

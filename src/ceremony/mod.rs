@@ -22,7 +22,7 @@ mod run;
 
 use std::path::{Path, PathBuf};
 
-pub use error::{Error, StepFailure};
+pub use error::{Error, NotDestroyOnly, StepFailure};
 pub use preflight::{
     CheckedPlan, Prepared, RunRequest, check_destroys_only, check_plan, check_trusted_wrapping,
     load_module, prepare, prepare_wraps,
@@ -39,7 +39,7 @@ const ACTOR: &str = "keyrite";
 pub(crate) fn read_once(path: &Path) -> Result<Vec<u8>, Error> {
     crate::input::read(path, crate::input::MAX_SMALL).map_err(|e| Error::Read {
         path: path.to_path_buf(),
-        reason: e.to_string(),
+        source: e,
     })
 }
 

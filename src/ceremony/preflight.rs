@@ -11,7 +11,7 @@ use time::OffsetDateTime;
 use super::plan::{Plan, Step};
 use super::policy::Policy;
 use super::quorum::{self, Quorum};
-use super::{Error, resume};
+use super::{Error, NotDestroyOnly, resume};
 use crate::hsm::{Module, Token};
 use crate::spec::KeyLabel;
 use crate::timestamp::format_time;
@@ -275,25 +275,30 @@ pub fn load_module(policy: &Policy, named: Option<&Path>) -> Result<Module, crat
 /// Refuses, for `keys destroy`, a plan that does anything but destroy `label`: an operator who
 /// means to end a key's life never runs a generate or a wrap by mistake.
 pub fn check_destroys_only(plan: &Plan, label: &KeyLabel) -> Result<(), Error> {
-    let refuse = |reason: String| Error::NotADestroyPlan {
+    let refuse = |does: NotDestroyOnly| Error::NotADestroyPlan {
         plan: plan.path.clone(),
         label: label.to_string(),
-        reason,
+        does,
     };
     for (i, step) in plan.steps.iter().enumerate() {
         match step {
             Step::Destroy { key_label, .. } if key_label == label => {}
             Step::Destroy { key_label, .. } => {
-                return Err(refuse(format!(
-                    "steps[{i}] destroys {:?}",
-                    key_label.as_str()
-                )));
+                return Err(refuse(NotDestroyOnly::OtherKey {
+                    index: i,
+                    key_label: key_label.as_str().to_owned(),
+                }));
             }
-            other => return Err(refuse(format!("steps[{i}] is a {} step", other.action()))),
+            other => {
+                return Err(refuse(NotDestroyOnly::OtherStep {
+                    index: i,
+                    action: other.action(),
+                }));
+            }
         }
     }
     if plan.steps.is_empty() {
-        return Err(refuse("it has no steps".into()));
+        return Err(refuse(NotDestroyOnly::NoSteps));
     }
     Ok(())
 }

@@ -139,7 +139,7 @@ fn keyrite_binary() -> Result<(String, String), Error> {
     let exe = Path::new("/proc/self/exe");
     let err = |e: std::io::Error| Error::Read {
         path: exe.to_path_buf(),
-        reason: e.to_string(),
+        source: e,
     };
     let path = std::fs::read_link(exe).map_err(err)?;
     let mut file = std::fs::File::open(exe).map_err(err)?;

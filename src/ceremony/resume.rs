@@ -100,7 +100,7 @@ pub fn load(path: &Path, plan: &Plan, policy: &Policy) -> Result<Resume, Error> 
     let bytes =
         crate::input::read(path, crate::input::MAX_TRANSCRIPT).map_err(|e| Error::Read {
             path: path.to_path_buf(),
-            reason: e.to_string(),
+            source: e,
         })?;
     let Some(body) = bytes.strip_suffix(b"\n") else {
         return Err(refuse(

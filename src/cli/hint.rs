@@ -188,7 +188,7 @@ pub fn hint(e: &Error) -> Option<String> {
                 .to_owned()
         }
         Error::Ceremony(ceremony::Error::Resume { advice, .. }) => (*advice).to_owned(),
-        Error::Ceremony(ceremony::Error::Read { .. }) => {
+        Error::Ceremony(ceremony::Error::Read { .. } | ceremony::Error::Lock { .. }) => {
             "Check the path names the plan, policy or approval meant; keyrite reads at most 1 MiB of each."
                 .to_owned()
         }

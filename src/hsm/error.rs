@@ -120,6 +120,24 @@ pub enum PublicKeyProblem {
     Pem(#[source] der::pem::Error),
 }
 
+/// Why a PEM file holds no public key.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum PemKeyProblem {
+    /// It is not PEM.
+    #[error("{0}")]
+    Pem(#[source] der::pem::Error),
+    /// A PEM block of another kind.
+    #[error("a PEM {label:?}, not a PUBLIC KEY")]
+    Label {
+        /// The block's label.
+        label: String,
+    },
+    /// Its body is not a SubjectPublicKeyInfo.
+    #[error("{0}")]
+    Der(#[source] der::Error),
+}
+
 /// Why the token gives no check value for a key.
 #[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
