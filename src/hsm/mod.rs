@@ -17,7 +17,9 @@ mod usage;
 pub mod wrapping;
 
 pub use error::{
-    Error, ModuleReadStep, NoKcv, PemKeyProblem, Pkcs11Failure, PublicKeyProblem, ckr_name,
+    BackupKeyProblem, BackupUnproven, Error, KnownAnswerFailure, ModuleReadStep, NoKcv,
+    PemKeyProblem, Pkcs11Failure, PublicKeyProblem, SignerProblem, Unproven, WrappingUnsupported,
+    ckr_name,
 };
 
 use std::fmt;
