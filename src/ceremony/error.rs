@@ -34,6 +34,21 @@ pub enum NotDestroyOnly {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
+    /// A wrap step, or the token access it shares with `keyrite wrap`, failed.
+    #[error(transparent)]
+    Wrap(#[from] crate::wrap::Error),
+    /// The token refused or failed.
+    #[error(transparent)]
+    Hsm(#[from] crate::hsm::Error),
+    /// The transcript could not be written.
+    #[error(transparent)]
+    Transcript(#[from] crate::transcript::Error),
+    /// No PIN.
+    #[error(transparent)]
+    Pin(#[from] crate::pin::Error),
+    /// The PIN could not be rebuilt from its shares.
+    #[error(transparent)]
+    Shares(#[from] crate::shares::Error),
     /// `keys destroy` was given a plan that does more, or other, than destroy its key.
     #[error("{}: keys destroy runs only a plan whose steps destroy {label:?}; {does}", plan.display())]
     NotADestroyPlan {
@@ -162,7 +177,7 @@ pub enum Error {
         /// The step.
         index: usize,
         /// Why.
-        source: Box<crate::Error>,
+        source: Box<crate::wrap::Error>,
     },
     /// Now is outside the plan's window.
     #[error("the plan may run from {not_before} to {not_after}; it is now {now}")]
