@@ -31,8 +31,6 @@ pub mod visible;
 pub mod witness;
 pub mod wrap;
 
-pub use wrap::Step;
-
 /// Everything that can stop keyrite: each module's own error.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -57,6 +55,8 @@ pub enum Error {
     Verify(#[from] verify::Error),
 }
 
+/// The errors of the modules below `wrap` reach [`Error`] as `wrap::Error`'s, so each has one
+/// place in it (and `?` works in the modules above, `restore`, `token`, `witness`).
 macro_rules! through_wrap {
     ($($module:ident),*) => {$(
         impl From<$module::Error> for Error {
