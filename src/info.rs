@@ -3,7 +3,6 @@
 
 use serde::Serialize;
 
-use crate::Error;
 use crate::hsm::backup::UnwrapTemplateSupport;
 use crate::hsm::keys::KcvResult;
 use crate::hsm::pair::KeyPairSupport;
@@ -11,6 +10,7 @@ use crate::hsm::wrapping::{AlgorithmSupport, TrustedWrapSupport};
 use crate::hsm::{Module, TokenDescription};
 use crate::pin::PinSource;
 use crate::spec::KeySpec;
+use crate::wrap::Error;
 
 /// One token's report.
 #[derive(Debug, Serialize)]

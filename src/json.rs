@@ -10,10 +10,11 @@ use serde_json::{Map, Value};
 #[non_exhaustive]
 pub enum Error {
     /// The parameters file is not JSON.
-    #[error("the parameters file is not valid JSON: {reason}")]
+    #[error("the parameters file is not valid JSON: {source}")]
     Syntax {
-        /// What the parser said.
-        reason: String,
+        /// Why not.
+        #[source]
+        source: Syntax,
     },
     /// The parameters file names a key twice.
     #[error("the parameters file has the key {key:?} more than once")]
@@ -40,16 +41,31 @@ pub enum Error {
     },
 }
 
+/// Why bytes are not JSON.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Syntax {
+    /// They start with a UTF-8 byte order mark.
+    #[error("it starts with a byte order mark (save it as UTF-8 without one)")]
+    ByteOrderMark,
+    /// They are nothing but whitespace.
+    #[error("it is empty")]
+    Empty,
+    /// What the parser said.
+    #[error(transparent)]
+    Parser(serde_json::Error),
+}
+
 /// Parses JSON, refusing duplicate keys at any depth (serde_json keeps the last one silently).
 pub fn parse_json_object(bytes: &[u8]) -> Result<Map<String, Value>, Error> {
     if bytes.starts_with(b"\xef\xbb\xbf") {
         return Err(Error::Syntax {
-            reason: "it starts with a byte order mark (save it as UTF-8 without one)".to_owned(),
+            source: Syntax::ByteOrderMark,
         });
     }
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(Error::Syntax {
-            reason: "it is empty".to_owned(),
+            source: Syntax::Empty,
         });
     }
     let mut de = serde_json::Deserializer::from_slice(bytes);
@@ -58,7 +74,7 @@ pub fn parse_json_object(bytes: &[u8]) -> Result<Map<String, Value>, Error> {
         .map_err(|e| match strict::duplicate_key(&e) {
             Some(key) => Error::DuplicateKey { key },
             None => Error::Syntax {
-                reason: e.to_string(),
+                source: Syntax::Parser(e),
             },
         })?;
     match value {

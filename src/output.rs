@@ -31,12 +31,13 @@ pub enum Error {
         path: PathBuf,
     },
     /// The directory the output goes into cannot be written.
-    #[error("the directory {} for the output is not writable: {reason}", path.display())]
+    #[error("the directory {} for the output is not writable: {source}", path.display())]
     NotWritable {
         /// The parent directory.
         path: PathBuf,
         /// What the system said.
-        reason: String,
+        #[source]
+        source: std::io::Error,
     },
     /// The file system of the output is (nearly) full.
     #[error(
@@ -50,14 +51,21 @@ pub enum Error {
         free: u64,
     },
     /// A file system call failed.
-    #[error("{action} {}: {reason}", path.display())]
+    #[error("{action} {}: {source}", path.display())]
     Io {
         /// What was being done.
         action: &'static str,
         /// On which path.
         path: PathBuf,
         /// What the system said.
-        reason: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A thread syncing a file panicked.
+    #[error("cannot sync {}: the thread syncing it panicked", path.display())]
+    SyncPanicked {
+        /// The file.
+        path: PathBuf,
     },
 }
 
@@ -65,7 +73,7 @@ fn io<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -
     move |e| Error::Io {
         action,
         path: path.to_path_buf(),
-        reason: e.to_string(),
+        source: e,
     }
 }
 
@@ -94,12 +102,12 @@ pub fn check_absent(path: &Path) -> Result<(), Error> {
     }
     rustix::fs::access(&parent, rustix::fs::Access::WRITE_OK).map_err(|e| Error::NotWritable {
         path: parent.clone(),
-        reason: std::io::Error::from(e).to_string(),
+        source: std::io::Error::from(e),
     })?;
     let stat = rustix::fs::statvfs(&parent).map_err(|e| Error::Io {
         action: "cannot read the file system of",
         path: parent.clone(),
-        reason: std::io::Error::from(e).to_string(),
+        source: std::io::Error::from(e),
     })?;
     let free = stat.f_bavail.saturating_mul(stat.f_frsize);
     if free < MIN_FREE {
@@ -228,10 +236,8 @@ impl StagedDir {
                 .chain(syncs)
                 .map(|handle| {
                     handle.join().unwrap_or_else(|_| {
-                        Err(Error::Io {
-                            action: "cannot sync",
+                        Err(Error::SyncPanicked {
                             path: tmp_path.clone(),
-                            reason: "the thread syncing it panicked".to_owned(),
                         })
                     })
                 })
@@ -308,7 +314,7 @@ mod tests {
             Err(Error::Io {
                 action: "cannot sync the transcript",
                 path: PathBuf::from("t.jsonl"),
-                reason: "disk full".to_owned(),
+                source: std::io::Error::from(std::io::ErrorKind::StorageFull),
             })
         });
         assert!(matches!(refused, Err(Error::Io { .. })));

@@ -35,12 +35,13 @@ pub enum Error {
         name: String,
     },
     /// The PIN file could not be read.
-    #[error("cannot read the PIN file {}: {reason}", path.display())]
+    #[error("cannot read the PIN file {}: {source}", path.display())]
     File {
         /// The path.
         path: PathBuf,
         /// What the system said.
-        reason: String,
+        #[source]
+        source: std::io::Error,
     },
     /// The PIN file is readable by others.
     #[error("the PIN file {} has mode {mode:04o}; it must not be accessible to group or others", path.display())]
@@ -90,9 +91,9 @@ impl PinSource {
                 })
             }
             PinSource::File(path) => {
-                let file_err = |e: std::io::Error| Error::File {
+                let file_err = |source: std::io::Error| Error::File {
                     path: path.clone(),
-                    reason: e.to_string(),
+                    source,
                 };
                 let mut file = File::open(path).map_err(file_err)?;
                 // The mode is checked on the opened file, so a swap after the check cannot slip by.

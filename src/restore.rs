@@ -32,7 +32,7 @@ use sha2::{Digest as _, Sha256};
 
 use crate::hsm::keys::{Kcv, KcvMethod};
 use crate::hsm::pair::PublicKey;
-use crate::hsm::{NoKcv, Token};
+use crate::hsm::{NoKcv, PemKeyProblem, Token};
 use crate::json;
 use crate::kms::{self, backup::WRAPPED};
 use crate::spec::{ALL_KEY_SPECS, KeyLabel, KeySpec, WrappingAlgorithm};
@@ -46,33 +46,138 @@ const OPERATOR: &str = "keyrite restore";
 /// The most a backup manifest may hold.
 const MAX_MANIFEST: u64 = 1 << 20;
 
+/// What a backup directory, or an entry in it, is instead of a plain directory or file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum NotPlain {
+    /// The directory is a symbolic link.
+    #[error("it is a symbolic link, not the backup directory itself")]
+    Symlink,
+    /// The path is not a directory.
+    #[error("it is not a directory")]
+    NotDirectory,
+    /// An entry is not a regular file.
+    #[error("it is not a regular file (a backup holds only the files keyrite wrote)")]
+    NotRegularFile,
+}
+
+/// Why a manifest is not a backup manifest keyrite wrote.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ManifestProblem {
+    /// It is not JSON.
+    #[error("it is not valid JSON: {0}")]
+    NotJson(#[source] json::Syntax),
+    /// It names a key twice.
+    #[error("it has the key {key:?} more than once")]
+    DuplicateKey {
+        /// The repeated key.
+        key: String,
+    },
+    /// It is JSON but not an object.
+    #[error("it is not a JSON object")]
+    NotAnObject,
+    /// Its fields are not a manifest's.
+    #[error("it is not a keyrite manifest: {0}")]
+    NotKeyrite(#[source] serde_json::Error),
+    /// It records a wrap for a KMS.
+    #[error("it records a wrap for {provider:?}, not a backup (--provider pkcs11-backup)")]
+    NotABackup {
+        /// The provider it records.
+        provider: String,
+    },
+    /// Its algorithm is not a backup's.
+    #[error("algorithm {algorithm:?} is not one a backup uses")]
+    Algorithm {
+        /// The algorithm, as recorded.
+        algorithm: String,
+    },
+    /// Its key spec is unknown.
+    #[error("key spec {spec:?} is not one keyrite makes")]
+    KeySpec {
+        /// The key spec, as recorded.
+        spec: String,
+    },
+    /// It holds a kind of key keyrite does not back up.
+    #[error(
+        "it holds a {spec} key, which keyrite does not back up: a restored EC private key reports no public key, so nothing could prove it is the key backed up"
+    )]
+    NotBackedUp {
+        /// The key spec.
+        spec: KeySpec,
+    },
+    /// `key.id` is not hex.
+    #[error("key.id is not hex")]
+    IdNotHex,
+    /// It records no check value.
+    #[error("it records no check values for the key")]
+    NoCheckValues,
+    /// A check value of the wrong form.
+    #[error(
+        "a check value is not six hex digits (for a key pair: the 64 of its public key's SHA-256)"
+    )]
+    CheckValue,
+    /// It names a file outside the backup directory.
+    #[error("it names a file {name:?} outside the backup")]
+    Outside {
+        /// The name.
+        name: String,
+    },
+    /// It lists no wrapped key.
+    #[error("it lists no {WRAPPED}")]
+    NoWrapped,
+    /// It lists no public key for a key pair.
+    #[error("it lists no {} for the key pair", kms::PUBLIC_PEM)]
+    NoPublicPem,
+    /// Its public key file holds no public key.
+    #[error("{}: {source}", kms::PUBLIC_PEM)]
+    PublicPem {
+        /// Why not.
+        #[source]
+        source: PemKeyProblem,
+    },
+    /// Its public key file is not the key whose fingerprint it records.
+    #[error("{} is not the public key whose SHA-256 it records", kms::PUBLIC_PEM)]
+    PublicPemNotRecorded,
+}
+
 /// Why a backup was refused or not restored.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// A file of the backup could not be read.
-    #[error("cannot read {}: {reason}", path.display())]
+    #[error("cannot read {}: {source}", path.display())]
     Read {
         /// The file.
         path: PathBuf,
         /// What the system said.
-        reason: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A file of the backup is larger than any file a backup holds.
+    #[error("cannot read {}: it is larger than {limit} bytes", path.display())]
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+        /// The most it may hold.
+        limit: u64,
     },
     /// The backup directory is not a plain directory of regular files.
-    #[error("{}: {reason}", path.display())]
+    #[error("{}: {what}", path.display())]
     NotPlain {
         /// The directory, or the entry in it.
         path: PathBuf,
         /// What it is instead.
-        reason: String,
+        what: NotPlain,
     },
     /// The manifest is not a backup manifest keyrite wrote.
-    #[error("{}: {reason}", path.display())]
+    #[error("{}: {problem}", path.display())]
     Manifest {
         /// The manifest.
         path: PathBuf,
         /// What is wrong.
-        reason: String,
+        #[source]
+        problem: ManifestProblem,
     },
     /// The backup holds another key.
     #[error("the backup holds key {holds:?}, not {asked:?}")]
@@ -244,18 +349,22 @@ impl Serialize for ExpectedKcv {
     }
 }
 
-impl std::str::FromStr for ExpectedKcv {
-    type Err = String;
+/// A value given as a check value that is neither 6 nor 64 hex digits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "not a check value: give the 64 hex digits of the key's full check value (or, where the token computes none, the 6 of its KCV)"
+)]
+pub struct NotACheckValue;
 
-    fn from_str(s: &str) -> Result<Self, String> {
+impl std::str::FromStr for ExpectedKcv {
+    type Err = NotACheckValue;
+
+    fn from_str(s: &str) -> Result<Self, NotACheckValue> {
         let hex = s.bytes().all(|b| b.is_ascii_hexdigit());
         match s.len() {
             6 if hex => Ok(ExpectedKcv::Short(s.to_ascii_lowercase())),
             64 if hex => Ok(ExpectedKcv::Full(s.to_ascii_lowercase())),
-            _ => Err(
-                "not a check value: give the 64 hex digits of the key's full check value (or, where the token computes none, the 6 of its KCV)"
-                    .to_owned(),
-            ),
+            _ => Err(NotACheckValue),
         }
     }
 }
@@ -322,17 +431,18 @@ pub struct Backup {
 
 fn read(path: &Path, limit: u64) -> Result<Vec<u8>, Error> {
     use std::io::Read as _;
-    let fail = |reason: String| Error::Read {
+    let fail = |source: std::io::Error| Error::Read {
         path: path.to_owned(),
-        reason,
+        source,
     };
-    let file = std::fs::File::open(path).map_err(|e| fail(e.to_string()))?;
+    let file = std::fs::File::open(path).map_err(fail)?;
     let mut bytes = Vec::new();
-    file.take(limit + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| fail(e.to_string()))?;
+    file.take(limit + 1).read_to_end(&mut bytes).map_err(fail)?;
     if bytes.len() as u64 > limit {
-        return Err(fail(format!("it is larger than {limit} bytes")));
+        return Err(Error::TooLarge {
+            path: path.to_owned(),
+            limit,
+        });
     }
     Ok(bytes)
 }
@@ -341,33 +451,27 @@ fn read(path: &Path, limit: u64) -> Result<Vec<u8>, Error> {
 /// symbolic link to one, and hold only regular files: nothing is opened that could block (a
 /// FIFO) or lead elsewhere (a symbolic link).
 fn list(dir: &Path) -> Result<BTreeMap<String, String>, Error> {
-    let not_plain = |path: &Path, reason: &str| Error::NotPlain {
+    let not_plain = |path: &Path, what: NotPlain| Error::NotPlain {
         path: path.to_owned(),
-        reason: reason.to_owned(),
+        what,
     };
-    let cannot = |e: std::io::Error| Error::Read {
+    let cannot = |source: std::io::Error| Error::Read {
         path: dir.to_owned(),
-        reason: e.to_string(),
+        source,
     };
     let meta = std::fs::symlink_metadata(dir).map_err(cannot)?;
     if meta.file_type().is_symlink() {
-        return Err(not_plain(
-            dir,
-            "it is a symbolic link, not the backup directory itself",
-        ));
+        return Err(not_plain(dir, NotPlain::Symlink));
     }
     if !meta.is_dir() {
-        return Err(not_plain(dir, "it is not a directory"));
+        return Err(not_plain(dir, NotPlain::NotDirectory));
     }
     let mut listing = BTreeMap::new();
     for entry in std::fs::read_dir(dir).map_err(cannot)? {
         let entry = entry.map_err(cannot)?;
         let path = entry.path();
         if !entry.file_type().map_err(cannot)?.is_file() {
-            return Err(not_plain(
-                &path,
-                "it is not a regular file (a backup holds only the files keyrite wrote)",
-            ));
+            return Err(not_plain(&path, NotPlain::NotRegularFile));
         }
         let bytes = read(&path, MAX_MANIFEST)?;
         listing.insert(
@@ -383,25 +487,24 @@ fn list(dir: &Path) -> Result<BTreeMap<String, String>, Error> {
 pub fn load(dir: &Path, label: &KeyLabel) -> Result<Backup, Error> {
     let listing = list(dir)?;
     let manifest_path = dir.join("manifest.json");
-    let bad = |reason: String| Error::Manifest {
+    let bad = |problem: ManifestProblem| Error::Manifest {
         path: manifest_path.clone(),
-        reason,
+        problem,
     };
     let bytes = read(&manifest_path, MAX_MANIFEST)?;
     let map = json::parse_json_object(&bytes).map_err(|e| {
         bad(match e {
-            json::Error::Syntax { reason } => format!("it is not valid JSON: {reason}"),
-            json::Error::DuplicateKey { key } => format!("it has the key {key:?} more than once"),
-            _ => "it is not a JSON object".to_owned(),
+            json::Error::Syntax { source } => ManifestProblem::NotJson(source),
+            json::Error::DuplicateKey { key } => ManifestProblem::DuplicateKey { key },
+            _ => ManifestProblem::NotAnObject,
         })
     })?;
     let m: BackupManifest = serde_json::from_value(serde_json::Value::Object(map))
-        .map_err(|e| bad(format!("it is not a keyrite manifest: {e}")))?;
+        .map_err(|e| bad(ManifestProblem::NotKeyrite(e)))?;
     if m.provider != kms::Provider::Pkcs11Backup.name() {
-        return Err(bad(format!(
-            "it records a wrap for {:?}, not a backup (--provider pkcs11-backup)",
-            m.provider
-        )));
+        return Err(bad(ManifestProblem::NotABackup {
+            provider: m.provider,
+        }));
     }
     if m.key.label != label.as_str() {
         return Err(Error::OtherKey {
@@ -415,29 +518,24 @@ pub fn load(dir: &Path, label: &KeyLabel) -> Result<Backup, Error> {
         .ok()
         .filter(|a| kms::Provider::Pkcs11Backup.algorithms().contains(a))
         .ok_or_else(|| {
-            bad(format!(
-                "algorithm {:?} is not one a backup uses",
-                m.algorithm
-            ))
+            bad(ManifestProblem::Algorithm {
+                algorithm: m.algorithm.clone(),
+            })
         })?;
     let spec = ALL_KEY_SPECS
         .into_iter()
         .find(|s| s.name() == m.key.spec)
         .ok_or_else(|| {
-            bad(format!(
-                "key spec {:?} is not one keyrite makes",
-                m.key.spec
-            ))
+            bad(ManifestProblem::KeySpec {
+                spec: m.key.spec.clone(),
+            })
         })?;
     if !kms::Provider::Pkcs11Backup.key_specs().contains(&spec) {
-        return Err(bad(format!(
-            "it holds a {spec} key, which keyrite does not back up: a restored EC private key \
-             reports no public key, so nothing could prove it is the key backed up"
-        )));
+        return Err(bad(ManifestProblem::NotBackedUp { spec }));
     }
-    let id = hex::decode(&m.key.id).map_err(|_| bad("key.id is not hex".into()))?;
+    let id = hex::decode(&m.key.id).map_err(|_| bad(ManifestProblem::IdNotHex))?;
     if m.key.check_values.is_empty() {
-        return Err(bad("it records no check values for the key".into()));
+        return Err(bad(ManifestProblem::NoCheckValues));
     }
     let is_hex = |v: &str, len| v.len() == len && v.bytes().all(|b| b.is_ascii_hexdigit());
     let check_values_ok = m.key.check_values.iter().all(|(method, v)| {
@@ -448,16 +546,13 @@ pub fn load(dir: &Path, label: &KeyLabel) -> Result<Backup, Error> {
         }
     });
     if !check_values_ok {
-        return Err(bad(
-            "a check value is not six hex digits (for a key pair: the 64 of its public key's SHA-256)"
-                .into(),
-        ));
+        return Err(bad(ManifestProblem::CheckValue));
     }
     let mut wrapped = None;
     let mut public_pem = None;
     for (name, digest) in &m.files {
         if name.contains('/') || name == "manifest.json" {
-            return Err(bad(format!("it names a file {name:?} outside the backup")));
+            return Err(bad(ManifestProblem::Outside { name: name.clone() }));
         }
         let path = dir.join(name);
         let contents = read(&path, MAX_MANIFEST)?;
@@ -470,23 +565,17 @@ pub fn load(dir: &Path, label: &KeyLabel) -> Result<Backup, Error> {
             public_pem = Some(contents);
         }
     }
-    let wrapped = wrapped.ok_or_else(|| bad(format!("it lists no {WRAPPED}")))?;
+    let wrapped = wrapped.ok_or_else(|| bad(ManifestProblem::NoWrapped))?;
     let public_key = match (spec.is_asymmetric(), public_pem) {
         (false, _) => None,
         (true, None) => {
-            return Err(bad(format!(
-                "it lists no {} for the key pair",
-                kms::PUBLIC_PEM
-            )));
+            return Err(bad(ManifestProblem::NoPublicPem));
         }
         (true, Some(pem)) => {
-            let public =
-                PublicKey::from_pem(&pem).map_err(|e| bad(format!("{}: {e}", kms::PUBLIC_PEM)))?;
+            let public = PublicKey::from_pem(&pem)
+                .map_err(|e| bad(ManifestProblem::PublicPem { source: e }))?;
             if m.key.check_values.get(KcvMethod::SpkiSha256.name()) != Some(&public.fingerprint()) {
-                return Err(bad(format!(
-                    "{} is not the public key whose SHA-256 it records",
-                    kms::PUBLIC_PEM
-                )));
+                return Err(bad(ManifestProblem::PublicPemNotRecorded));
             }
             Some(public)
         }

@@ -42,12 +42,13 @@ pub enum Error {
         path: PathBuf,
     },
     /// A file system call failed.
-    #[error("{}: {reason}", path.display())]
+    #[error("{}: {source}", path.display())]
     Io {
         /// The path.
         path: PathBuf,
-        /// What the system said.
-        reason: String,
+        /// What the system said, or [`TooLarge`] (kind `FileTooLarge`).
+        #[source]
+        source: std::io::Error,
     },
     /// A share is malformed.
     #[error("{source_name} is not a keyrite PIN share")]
@@ -176,9 +177,9 @@ pub fn split(pin: &SecretString, threshold: u8, count: u8) -> Result<Vec<ShareTe
 
 /// Writes shares as `share-I.txt` (mode 0600, created new) in a new directory (mode 0700).
 pub fn write(dir: &Path, shares: &[ShareText]) -> Result<Vec<(PathBuf, String)>, Error> {
-    let io = |path: &Path, e: std::io::Error| Error::Io {
+    let io = |path: &Path, source: std::io::Error| Error::Io {
         path: path.to_path_buf(),
-        reason: e.to_string(),
+        source,
     };
     if std::fs::symlink_metadata(dir).is_ok() {
         return Err(Error::Exists {
@@ -311,13 +312,18 @@ impl<'a> Rebuilder<'a> {
     }
 }
 
+/// A share file larger than the most keyrite reads from one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("it is larger than {MAX_SHARE_FILE} bytes, the most keyrite reads from a share file")]
+pub struct TooLarge;
+
 /// Reads a share file: at most [`MAX_SHARE_FILE`] bytes of UTF-8, read into room made
 /// beforehand so a growing buffer leaves no copy of the share behind.
 fn read_share_file(path: &Path) -> Result<Zeroizing<String>, Error> {
     use std::io::Read as _;
-    let io = |e: std::io::Error| Error::Io {
+    let io = |source: std::io::Error| Error::Io {
         path: path.to_path_buf(),
-        reason: e.to_string(),
+        source,
     };
     let file = std::fs::File::open(path).map_err(io)?;
     let mut bytes = Zeroizing::new(Vec::with_capacity(MAX_SHARE_FILE + 1));
@@ -325,12 +331,10 @@ fn read_share_file(path: &Path) -> Result<Zeroizing<String>, Error> {
         .read_to_end(&mut bytes)
         .map_err(io)?;
     if bytes.len() > MAX_SHARE_FILE {
-        return Err(Error::Io {
-            path: path.to_path_buf(),
-            reason: format!(
-                "it is larger than {MAX_SHARE_FILE} bytes, the most keyrite reads from a share file"
-            ),
-        });
+        return Err(io(std::io::Error::new(
+            std::io::ErrorKind::FileTooLarge,
+            TooLarge,
+        )));
     }
     let text = std::str::from_utf8(&bytes).map_err(|_| Error::Malformed {
         source_name: path.display().to_string(),

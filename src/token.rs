@@ -20,7 +20,7 @@ use crate::info;
 use crate::kms::{Provider, ProviderOptions};
 use crate::pin::PinSource;
 use crate::spec::KeyLabel;
-use crate::wrap::{TokenAccess, open_logged_in};
+use crate::wrap::{self, TokenAccess, open_logged_in};
 
 /// Reports every token of the module (or only the one labelled `token`) and what it can do;
 /// with a PIN source, after logging in (see [`info::report`]).
@@ -31,7 +31,7 @@ pub fn info(
 ) -> Result<info::Report, Error> {
     let path = Module::resolve(module)?;
     let module = Module::load(&path)?;
-    info::report(&module, token, pin)
+    Ok(info::report(&module, token, pin)?)
 }
 
 /// A token's secret and private keys, as `keys list` shows them.
@@ -122,14 +122,14 @@ pub struct Trusted {
 /// Reads and checks the import parameters, then, logged in as the security officer, stores
 /// their wrapping public key as a `CKA_TRUSTED` object labelled `req.label`.
 pub fn trust_wrapping_key(req: &TrustRequest, now: OffsetDateTime) -> Result<Trusted, Error> {
-    let bytes = std::fs::read(&req.params).map_err(|e| Error::ReadParams {
+    let bytes = std::fs::read(&req.params).map_err(|e| wrap::Error::ReadParams {
         path: req.params.clone(),
-        reason: e.to_string(),
+        source: e,
     })?;
     let params = req
         .provider
         .parse_params(&bytes, &req.options, now)
-        .map_err(|source| Error::Params {
+        .map_err(|source| wrap::Error::Params {
             path: req.params.clone(),
             source,
         })?;

@@ -43,12 +43,22 @@ pub enum Error {
         path: PathBuf,
     },
     /// A write failed.
-    #[error("cannot write the transcript {}: {reason}", path.display())]
+    #[error("cannot write the transcript {}: {source}", path.display())]
     Io {
         /// The path.
         path: PathBuf,
         /// What the system said.
-        reason: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A line could not be serialised.
+    #[error("cannot write the transcript {}: {source}", path.display())]
+    Serialize {
+        /// The path.
+        path: PathBuf,
+        /// What serde said.
+        #[source]
+        source: serde_json::Error,
     },
 }
 
@@ -79,7 +89,7 @@ impl Transcript {
                 },
                 _ => Error::Io {
                     path: path.to_path_buf(),
-                    reason: e.to_string(),
+                    source: e,
                 },
             })?;
         // The new name is durable before the first line is (a bare file name is in `.`).
@@ -91,7 +101,7 @@ impl Transcript {
             .and_then(|d| d.sync_all())
             .map_err(|e| Error::Io {
                 path: path.to_path_buf(),
-                reason: e.to_string(),
+                source: e,
             })?;
         Ok(Transcript {
             file,
@@ -128,18 +138,18 @@ impl Transcript {
     pub fn sync(&self) -> Result<(), Error> {
         self.file.sync_all().map_err(|e| Error::Io {
             path: self.path.clone(),
-            reason: e.to_string(),
+            source: e,
         })
     }
 
     fn write_line(&mut self, line: &Value, durable: bool) -> Result<(), Error> {
         let io = |e: std::io::Error| Error::Io {
             path: self.path.clone(),
-            reason: e.to_string(),
+            source: e,
         };
-        let text = serde_json::to_string(line).map_err(|e| Error::Io {
+        let text = serde_json::to_string(line).map_err(|e| Error::Serialize {
             path: self.path.clone(),
-            reason: e.to_string(),
+            source: e,
         })?;
         let mut bytes = text.into_bytes();
         let digest: [u8; 32] = Sha256::digest(&bytes).into();
@@ -178,9 +188,9 @@ impl Transcript {
         data: impl Serialize,
         durable: bool,
     ) -> Result<(), Error> {
-        let data = serde_json::to_value(data).map_err(|e| Error::Io {
+        let data = serde_json::to_value(data).map_err(|e| Error::Serialize {
             path: self.path.clone(),
-            reason: e.to_string(),
+            source: e,
         })?;
         let line = json!({
             "v": VERSION,

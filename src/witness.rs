@@ -20,6 +20,33 @@ use crate::ceremony::policy::Policy;
 use crate::transcript::{Transcript, WITNESS_NAMESPACE, witness_message};
 use crate::verify::{self, Verdict};
 
+/// How `ssh-keygen -Y sign` failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SshKeygenFailure {
+    /// It could not be started.
+    #[error("{0}")]
+    Spawn(#[source] std::io::Error),
+    /// Waiting for it failed.
+    #[error("{0}")]
+    Wait(#[source] std::io::Error),
+    /// It exited with an error.
+    #[error("{stderr}")]
+    Refused {
+        /// What it printed on standard error, trimmed.
+        stderr: String,
+    },
+    /// The message could not be written to it.
+    #[error("cannot give it the message: {0}")]
+    Stdin(#[source] std::io::Error),
+    /// It had no standard input.
+    #[error("it has no standard input")]
+    NoStdin,
+    /// Its output is not an SSH signature.
+    #[error("it printed no SSH signature: {0}")]
+    NoSignature(#[source] ssh_key::Error),
+}
+
 /// Why a witness signature was refused.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -33,12 +60,13 @@ pub enum Error {
         summary: String,
     },
     /// The signature file is not an SSH signature.
-    #[error("{} is not an SSH signature: {reason}", path.display())]
+    #[error("{} is not an SSH signature: {source}", path.display())]
     NotSignature {
         /// The file.
         path: PathBuf,
         /// What the parser said.
-        reason: String,
+        #[source]
+        source: ssh_key::Error,
     },
     /// Signed in another namespace.
     #[error("the signature is in namespace {namespace:?}, not \"keyrite-witness\"")]
@@ -65,10 +93,11 @@ pub enum Error {
         name: String,
     },
     /// `ssh-keygen` failed.
-    #[error("ssh-keygen -Y sign failed: {reason}")]
+    #[error("ssh-keygen -Y sign failed: {source}")]
     SshKeygen {
-        /// What it said.
-        reason: String,
+        /// What went wrong.
+        #[source]
+        source: SshKeygenFailure,
     },
     /// The transcript's path is a symbolic link.
     #[error(
@@ -118,9 +147,9 @@ enum Access {
 /// line.
 fn open(transcript: &Path, access: Access) -> Result<File, crate::Error> {
     use rustix::fs::{FlockOperation, Mode, OFlags};
-    let read_err = |reason: String| crate::ceremony::Error::Read {
+    let read_err = |source: std::io::Error| crate::ceremony::Error::Read {
         path: transcript.to_path_buf(),
-        reason,
+        source,
     };
     let flags = match access {
         Access::Read => OFlags::RDONLY,
@@ -138,11 +167,11 @@ fn open(transcript: &Path, access: Access) -> Result<File, crate::Error> {
                 path: transcript.to_path_buf(),
             })
         } else {
-            read_err(std::io::Error::from(e).to_string()).into()
+            read_err(std::io::Error::from(e)).into()
         }
     })?;
     let file = File::from(fd);
-    let metadata = file.metadata().map_err(|e| read_err(e.to_string()))?;
+    let metadata = file.metadata().map_err(read_err)?;
     if !metadata.is_file() {
         return Err(Error::NotRegular {
             path: transcript.to_path_buf(),
@@ -150,8 +179,12 @@ fn open(transcript: &Path, access: Access) -> Result<File, crate::Error> {
         .into());
     }
     if access == Access::Append {
-        rustix::fs::flock(&file, FlockOperation::LockExclusive)
-            .map_err(|e| read_err(format!("cannot lock it: {e}")))?;
+        rustix::fs::flock(&file, FlockOperation::LockExclusive).map_err(|e| {
+            crate::ceremony::Error::Lock {
+                path: transcript.to_path_buf(),
+                source: std::io::Error::from(e),
+            }
+        })?;
     }
     Ok(file)
 }
@@ -173,7 +206,7 @@ fn sealed(
 ) -> Result<Sealed, crate::Error> {
     let read_err = |e: std::io::Error| crate::ceremony::Error::Read {
         path: transcript.to_path_buf(),
-        reason: e.to_string(),
+        source: e,
     };
     // The same open file (a duplicate descriptor shares its offset): read to its end.
     let reader = file.try_clone().map_err(read_err)?;
@@ -226,12 +259,12 @@ pub fn add(
     let text = crate::input::read(signature_file, crate::input::MAX_SMALL).map_err(|e| {
         crate::ceremony::Error::Read {
             path: signature_file.to_path_buf(),
-            reason: e.to_string(),
+            source: e,
         }
     })?;
     let sig = SshSig::from_pem(&text).map_err(|e| Error::NotSignature {
         path: signature_file.to_path_buf(),
-        reason: e.to_string(),
+        source: e,
     })?;
     append(sealed, transcript, &policy_loaded, &sig)
 }
@@ -283,7 +316,7 @@ fn append(
         .metadata()
         .map_err(|e| crate::ceremony::Error::Read {
             path: transcript.to_path_buf(),
-            reason: e.to_string(),
+            source: e,
         })?
         .len();
     if len != sealed.verified_len {
@@ -329,7 +362,7 @@ pub fn sign(
         Some(policy),
     )?;
     let message = witness_message(&sealed.seal_line);
-    let failed = |reason: String| Error::SshKeygen { reason };
+    let failed = |source: SshKeygenFailure| Error::SshKeygen { source };
     let mut child = Command::new("ssh-keygen")
         .args(["-q", "-Y", "sign", "-n", WITNESS_NAMESPACE, "-f"])
         .arg(ssh_key)
@@ -337,7 +370,7 @@ pub fn sign(
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|e| failed(e.to_string()))?;
+        .map_err(|e| failed(SshKeygenFailure::Spawn(e)))?;
     // The message is 65 bytes, far less than a pipe holds: written whole before ssh-keygen reads.
     let written = child
         .stdin
@@ -345,16 +378,19 @@ pub fn sign(
         .map(|mut stdin| stdin.write_all(message.as_bytes()));
     let out = child
         .wait_with_output()
-        .map_err(|e| failed(e.to_string()))?;
+        .map_err(|e| failed(SshKeygenFailure::Wait(e)))?;
     if !out.status.success() {
-        return Err(failed(String::from_utf8_lossy(&out.stderr).trim().to_owned()).into());
+        return Err(failed(SshKeygenFailure::Refused {
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+        })
+        .into());
     }
     match written {
         Some(Ok(())) => {}
-        Some(Err(e)) => return Err(failed(format!("cannot give it the message: {e}")).into()),
-        None => return Err(failed("it has no standard input".to_owned()).into()),
+        Some(Err(e)) => return Err(failed(SshKeygenFailure::Stdin(e)).into()),
+        None => return Err(failed(SshKeygenFailure::NoStdin).into()),
     }
-    let sig = SshSig::from_pem(&out.stdout)
-        .map_err(|e| failed(format!("it printed no SSH signature: {e}")))?;
+    let sig =
+        SshSig::from_pem(&out.stdout).map_err(|e| failed(SshKeygenFailure::NoSignature(e)))?;
     append(sealed, transcript, &policy_loaded, &sig)
 }

@@ -85,11 +85,11 @@ fn kat_refuses_a_wrong_expected_answer(token: &Token) -> Result<(), Failed> {
         "ceremony",
     ) {
         Err(Error::KnownAnswer {
-            mechanism, reason, ..
+            mechanism, source, ..
         }) => {
             assert_eq!(mechanism, "CKM_AES_KEY_WRAP_PAD");
             assert_eq!(
-                reason,
+                source.to_string(),
                 "it wrapped a 32-byte AES_256 key of known value to 40 bytes that differ from RFC 5649"
             );
         }

@@ -10,6 +10,21 @@ use super::quorum::Quorum;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
+    /// A wrap step, or the token access it shares with `keyrite wrap`, failed.
+    #[error(transparent)]
+    Wrap(#[from] crate::wrap::Error),
+    /// The token refused or failed.
+    #[error(transparent)]
+    Hsm(#[from] crate::hsm::Error),
+    /// The transcript could not be written.
+    #[error(transparent)]
+    Transcript(#[from] crate::transcript::Error),
+    /// No PIN.
+    #[error(transparent)]
+    Pin(#[from] crate::pin::Error),
+    /// The PIN could not be rebuilt from its shares.
+    #[error(transparent)]
+    Shares(#[from] crate::shares::Error),
     /// `keys destroy` was given a plan that does more, or other, than destroy its key.
     #[error("{}: keys destroy runs only a plan whose steps destroy {label:?}; {reason}", plan.display())]
     NotADestroyPlan {
@@ -21,12 +36,22 @@ pub enum Error {
         reason: NotDestroy,
     },
     /// A file could not be read.
-    #[error("cannot read {}: {reason}", path.display())]
+    #[error("cannot read {}: {source}", path.display())]
     Read {
         /// The path.
         path: PathBuf,
         /// What the system said.
-        reason: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A transcript could not be locked to append to it.
+    #[error("cannot read {}: cannot lock it: {source}", path.display())]
+    Lock {
+        /// The path.
+        path: PathBuf,
+        /// What the system said.
+        #[source]
+        source: std::io::Error,
     },
     /// The policy is invalid.
     #[error("{}: {problem}", path.display())]
@@ -130,7 +155,7 @@ pub enum Error {
         /// The step.
         index: usize,
         /// Why.
-        source: Box<crate::Error>,
+        source: Box<crate::wrap::Error>,
     },
     /// Now is outside the plan's window.
     #[error("the plan may run from {not_before} to {not_after}; it is now {now}")]

@@ -39,7 +39,7 @@ const ACTOR: &str = "keyrite";
 pub(crate) fn read_once(path: &Path) -> Result<Vec<u8>, Error> {
     crate::input::read(path, crate::input::MAX_SMALL).map_err(|e| Error::Read {
         path: path.to_path_buf(),
-        reason: e.to_string(),
+        source: e,
     })
 }
 

@@ -54,7 +54,7 @@ pub struct Prepared {
 
 /// Checks the policy, the plan and its files, the window, the approvals, every wrap step's
 /// inputs and outputs, and the transcript path — all before any token is opened.
-pub fn prepare(req: &RunRequest, now: OffsetDateTime) -> Result<Prepared, crate::Error> {
+pub fn prepare(req: &RunRequest, now: OffsetDateTime) -> Result<Prepared, Error> {
     let policy = Policy::load(&req.policy)?;
     let plan = Plan::load(&req.plan)?;
     check_trusted_wrapping(&policy, &plan)?;
@@ -63,8 +63,7 @@ pub fn prepare(req: &RunRequest, now: OffsetDateTime) -> Result<Prepared, crate:
             not_before: format_time(plan.not_before),
             not_after: format_time(plan.not_after),
             now: format_time(now),
-        }
-        .into());
+        });
     }
     let statement = plan.digest_statement();
     let quorum = quorum::verify(&policy, &statement, &req.approvals)?;
@@ -97,8 +96,7 @@ pub fn prepare(req: &RunRequest, now: OffsetDateTime) -> Result<Prepared, crate:
                         if existing.len() == 1 { "s" } else { "" },
                     ),
                     resume::MOVE_OUTPUT_ASIDE,
-                )
-                .into());
+                ));
         }
     }
     let wraps = prepare_wraps(&plan, now)?;
@@ -120,10 +118,7 @@ pub fn prepare(req: &RunRequest, now: OffsetDateTime) -> Result<Prepared, crate:
 
 /// Checks every wrap step's parameters (as read for the digest), options and output path (the
 /// output must not exist).
-pub fn prepare_wraps(
-    plan: &Plan,
-    now: OffsetDateTime,
-) -> Result<Vec<Option<PreparedWrap>>, crate::Error> {
+pub fn prepare_wraps(plan: &Plan, now: OffsetDateTime) -> Result<Vec<Option<PreparedWrap>>, Error> {
     let dir = plan.dir();
     let mut wraps = Vec::new();
     for (index, step) in plan.steps.iter().enumerate() {
@@ -155,7 +150,7 @@ pub fn prepare_wraps(
         let key_spec = generated
             .map(|(spec, _)| spec)
             .or(existing.as_ref().map(|(_, spec)| *spec))
-            .ok_or_else(|| crate::Error::Internal {
+            .ok_or_else(|| crate::wrap::Error::Internal {
                 what: format!("steps[{index}]: {key_label} is neither generated nor existing"),
             })?;
         let request = WrapRequest {
@@ -171,15 +166,17 @@ pub fn prepare_wraps(
             allow_legacy_pkcs1: *allow_legacy_pkcs1,
             wrap_with_trusted: generated.is_some_and(|(_, trusted)| trusted),
         };
-        let step_err = |e: crate::Error| Error::StepInput {
+        let step_err = |e: crate::wrap::Error| Error::StepInput {
             path: plan.path.clone(),
             index,
             source: Box::new(e),
         };
         crate::output::check_absent(&request.out).map_err(|e| step_err(e.into()))?;
-        let file = plan.file(params).ok_or_else(|| crate::Error::Internal {
-            what: format!("steps[{index}].params {params:?} was not read with the plan"),
-        })?;
+        let file = plan
+            .file(params)
+            .ok_or_else(|| crate::wrap::Error::Internal {
+                what: format!("steps[{index}].params {params:?} was not read with the plan"),
+            })?;
         wraps.push(Some(
             wrap::prepare_bytes(request, &file.bytes, now).map_err(step_err)?,
         ));
@@ -225,11 +222,7 @@ pub struct CheckedPlan {
 /// Checks a plan, and every file it names, against a policy without a token: the policy and
 /// the plan read and validated, the policy's trusted-wrapping rule, and every wrap step's
 /// parameters, options and output (see [`prepare_wraps`]).
-pub fn check_plan(
-    plan: &Path,
-    policy: &Path,
-    now: OffsetDateTime,
-) -> Result<CheckedPlan, crate::Error> {
+pub fn check_plan(plan: &Path, policy: &Path, now: OffsetDateTime) -> Result<CheckedPlan, Error> {
     let policy = Policy::load(policy)?;
     let plan = Plan::load(plan)?;
     check_trusted_wrapping(&policy, &plan)?;
@@ -245,7 +238,7 @@ pub fn check_plan(
 /// checked against the policy's `module_path`, read once and hashed, and checked against its
 /// `module_sha256` — all before anything of it is loaded; then exactly the bytes hashed are
 /// loaded (see [`crate::hsm::ModuleFile`]).
-pub fn load_module(policy: &Policy, named: Option<&Path>) -> Result<Module, crate::Error> {
+pub fn load_module(policy: &Policy, named: Option<&Path>) -> Result<Module, Error> {
     let path = Module::resolve(named)?;
     if let Some(expected) = &policy.module_path {
         if std::path::absolute(&path).ok().as_deref() != Some(expected.as_path()) {
@@ -253,8 +246,7 @@ pub fn load_module(policy: &Policy, named: Option<&Path>) -> Result<Module, crat
                 module: path,
                 expected: expected.clone(),
                 policy: policy.path.clone(),
-            }
-            .into());
+            });
         }
     }
     let file = crate::hsm::ModuleFile::read(&path)?;
@@ -265,8 +257,7 @@ pub fn load_module(policy: &Policy, named: Option<&Path>) -> Result<Module, crat
                 expected: expected.clone(),
                 actual: file.sha256().to_owned(),
                 policy: policy.path.clone(),
-            }
-            .into());
+            });
         }
     }
     crate::fault::point("module-checked");
@@ -375,7 +366,7 @@ pub(super) fn check_on_token(
     policy: &Policy,
     plan: &Plan,
     resume: Option<&resume::Resume>,
-) -> Result<OnToken, crate::Error> {
+) -> Result<OnToken, Error> {
     let signer_fp = token
         .signer_public_key(&plan.signing_key_label)?
         .fingerprint()?;
@@ -384,14 +375,13 @@ pub(super) fn check_on_token(
             label: plan.signing_key_label.to_string(),
             expected: policy.signer_fingerprint.clone(),
             actual: signer_fp,
-        }
-        .into());
+        });
     }
     let markers = token.ceremony_markers(&plan.ceremony_id, &plan.sha256)?;
     let taken = match resume {
         Some(r) => take_over(r, &markers, token, plan)?,
         None if markers.is_empty() => Vec::new(),
-        None => return Err(replay(token, plan)?.into()),
+        None => return Err(replay(token, plan)?),
     };
     check_steps(token, policy, plan, &taken)?;
     Ok(OnToken { signer_fp, taken })
@@ -404,7 +394,7 @@ fn take_over(
     markers: &[crate::hsm::keys::CeremonyMarker],
     token: &Token,
     plan: &Plan,
-) -> Result<Vec<resume::TakenKey>, crate::Error> {
+) -> Result<Vec<resume::TakenKey>, Error> {
     check_marker(r, markers, plan, token.label())?;
     for label in &r.announced {
         if !r.generated.contains_key(label) && !token.objects_labelled(label)?.is_empty() {
@@ -414,8 +404,7 @@ fn take_over(
                         "key {label:?} is on the token, but the run stopped while generating it and recorded no KCV"
                     ),
                     "End the key with an approved destroy plan (keyrite keys destroy), then run the plan under a new ceremony_id.",
-                )
-                .into());
+                ));
         }
     }
     let mut taken = Vec::new();
@@ -443,7 +432,7 @@ fn take_over(
 
 /// The refusal of a plan whose marker is on the token: it ran; the keys it generated that are
 /// still there are named.
-fn replay(token: &Token, plan: &Plan) -> Result<Error, crate::Error> {
+fn replay(token: &Token, plan: &Plan) -> Result<Error, Error> {
     let mut left = Vec::new();
     for step in &plan.steps {
         if let Step::Generate { key_label, .. } = step {
@@ -467,7 +456,7 @@ fn check_steps(
     policy: &Policy,
     plan: &Plan,
     taken: &[resume::TakenKey],
-) -> Result<(), crate::Error> {
+) -> Result<(), Error> {
     for (index, step) in plan.steps.iter().enumerate() {
         match step {
             Step::Generate { key_label, .. }
@@ -487,8 +476,7 @@ fn check_steps(
                         label: key_label.to_string(),
                         token: token.label().to_owned(),
                         policy: policy.path.clone(),
-                    }
-                    .into());
+                    });
                 }
             }
             Step::Destroy {

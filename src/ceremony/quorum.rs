@@ -127,10 +127,7 @@ pub fn check_approval(
 
 /// Reads every file in `dir` and counts the approvals of the statement.
 pub fn verify(policy: &Policy, statement: &str, dir: &Path) -> Result<Quorum, Error> {
-    let read_err = |path: PathBuf, e: std::io::Error| Error::Read {
-        path,
-        reason: e.to_string(),
-    };
+    let read_err = |path: PathBuf, e: std::io::Error| Error::Read { path, source: e };
     let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(|e| read_err(dir.to_path_buf(), e))?
         .filter_map(|e| e.ok().map(|e| e.path()))

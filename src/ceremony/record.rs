@@ -23,7 +23,7 @@ pub(super) fn ceremony_lines(
     plan: &Plan,
     statement: &str,
     quorum: &Quorum,
-) -> Result<(), crate::Error> {
+) -> Result<(), Error> {
     t.append_unsynced(
         "policy",
         ACTOR,
@@ -66,7 +66,7 @@ pub(super) fn login_line(
     t: &mut Transcript,
     plan: &Plan,
     share_indexes: Option<&[u8]>,
-) -> Result<(), crate::Error> {
+) -> Result<(), Error> {
     t.append_unsynced(
         "login",
         &plan.operator,
@@ -87,7 +87,7 @@ pub(super) fn resume_line(
     plan: &Plan,
     r: &resume::Resume,
     taken: &[resume::TakenKey],
-) -> Result<(), crate::Error> {
+) -> Result<(), Error> {
     t.append(
         "resume",
         &plan.operator,
@@ -109,7 +109,7 @@ pub(crate) fn token_line(
     operator: &str,
     signer_label: &KeyLabel,
     signer_fp: &str,
-) -> Result<(), crate::Error> {
+) -> Result<(), Error> {
     let d = token.description();
     let (keyrite_path, keyrite_sha256) = keyrite_binary()?;
     t.append_unsynced(
@@ -139,7 +139,7 @@ fn keyrite_binary() -> Result<(String, String), Error> {
     let exe = Path::new("/proc/self/exe");
     let err = |e: std::io::Error| Error::Read {
         path: exe.to_path_buf(),
-        reason: e.to_string(),
+        source: e,
     };
     let path = std::fs::read_link(exe).map_err(err)?;
     let mut file = std::fs::File::open(exe).map_err(err)?;

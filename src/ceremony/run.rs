@@ -20,7 +20,7 @@ use crate::transcript::Transcript;
 use crate::wrap::{self, CheckedWrap, KeyRecord, PreparedWrap};
 
 /// Runs a prepared ceremony on the token.
-pub fn run(prepared: Prepared, req: &RunRequest) -> Result<Outcome, crate::Error> {
+pub fn run(prepared: Prepared, req: &RunRequest) -> Result<Outcome, Error> {
     let Prepared {
         policy,
         plan,
@@ -86,7 +86,7 @@ pub fn wrap_recorded(
     access: &wrap::TokenAccess,
     transcript: &Path,
     signer_label: &KeyLabel,
-) -> Result<Outcome, crate::Error> {
+) -> Result<Outcome, Error> {
     if std::fs::symlink_metadata(transcript).is_ok() {
         return Err(crate::transcript::Error::Exists {
             path: transcript.to_path_buf(),
@@ -199,7 +199,7 @@ impl Settled {
 struct Failed {
     index: usize,
     action: &'static str,
-    error: crate::Error,
+    error: Error,
 }
 
 /// A run of steps on a logged-in token, recorded in its transcript.
@@ -223,11 +223,7 @@ pub(super) struct Run<'a> {
 impl Run<'_> {
     /// Runs the steps, recording each, then the outcome, and seals the transcript with the
     /// signer.
-    fn execute(
-        mut self,
-        signer_label: &KeyLabel,
-        signer_fp: &str,
-    ) -> Result<Outcome, crate::Error> {
+    fn execute(mut self, signer_label: &KeyLabel, signer_fp: &str) -> Result<Outcome, Error> {
         let result = self.run_steps();
         // A failed run is recorded, and its keys settled, whatever the transcript can still
         // take: a key nothing was wrapped from is destroyed even if the disk is full.
@@ -268,7 +264,7 @@ impl Run<'_> {
         let sealed = self
             .token
             .sign_digest(signer_label, &head)
-            .map_err(crate::Error::from)
+            .map_err(Error::from)
             .and_then(|signature| Ok(self.t.seal(signer_fp, &signature)?));
         match (result, sealed) {
             (Ok(()), Ok(transcript)) => Ok(Outcome {
@@ -293,8 +289,7 @@ impl Run<'_> {
                     .collect(),
                 sealed: sealed.err().map(|e| e.to_string()),
                 transcript: path,
-            }))
-            .into()),
+            }))),
         }
     }
 
@@ -303,7 +298,7 @@ impl Run<'_> {
         let checked = self.check_wraps()?;
         let (steps, wraps) = (self.steps, self.wraps);
         for (index, step) in steps.iter().enumerate() {
-            let fail = |error: crate::Error| {
+            let fail = |error: Error| {
                 Box::new(Failed {
                     index,
                     action: step.action(),
@@ -331,9 +326,12 @@ impl Run<'_> {
                     let (Some(Some(prepared)), Some(Some(checked))) =
                         (wraps.get(index), checked.get(index))
                     else {
-                        return Err(fail(crate::Error::Internal {
-                            what: format!("steps[{index}] was not prepared"),
-                        }));
+                        return Err(fail(
+                            crate::wrap::Error::Internal {
+                                what: format!("steps[{index}] was not prepared"),
+                            }
+                            .into(),
+                        ));
                     };
                     self.wrap(index, step, key_label, existing.as_ref(), prepared, checked)
                 }
@@ -352,7 +350,7 @@ impl Run<'_> {
                 checked.push(None);
                 continue;
             };
-            let fail = |error: crate::Error| {
+            let fail = |error: Error| {
                 Box::new(Failed {
                     index,
                     action: step.action(),
@@ -365,10 +363,13 @@ impl Run<'_> {
                     key_label,
                     existing: Some(_),
                     ..
-                } => wrap::is_wrap_with_trusted(self.token, key_label).map_err(fail)?,
+                } => {
+                    wrap::is_wrap_with_trusted(self.token, key_label).map_err(|e| fail(e.into()))?
+                }
                 _ => prepared.request().wrap_with_trusted,
             };
-            let c = wrap::check_on_token(self.token, prepared, trusted).map_err(fail)?;
+            let c =
+                wrap::check_on_token(self.token, prepared, trusted).map_err(|e| fail(e.into()))?;
             self.t
                 .append_unsynced(
                     "check",
@@ -387,7 +388,7 @@ impl Run<'_> {
     }
 
     /// A plan's first run leaves its marker, announced first, before the first change.
-    fn leave_marker(&mut self) -> Result<(), crate::Error> {
+    fn leave_marker(&mut self) -> Result<(), Error> {
         if let Continue::Marker(ceremony_id, plan_sha256) = self.start {
             self.t.append(
                 "marker",
@@ -407,7 +408,7 @@ impl Run<'_> {
         key_label: &KeyLabel,
         key_spec: KeySpec,
         wrap_with_trusted: bool,
-    ) -> Result<(), crate::Error> {
+    ) -> Result<(), Error> {
         if let Some(key) = self.resumed_key(key_label) {
             // Generated by the interrupted run, and proven on the token before this record
             // began: recorded as the token reports it now.
@@ -466,7 +467,7 @@ impl Run<'_> {
         index: usize,
         key_label: &KeyLabel,
         expect_kcv: &str,
-    ) -> Result<(), crate::Error> {
+    ) -> Result<(), Error> {
         let (handle, record) = wrap::existing_key(self.token, key_label, expect_kcv, None)?;
         self.t.append(
             "destroy",
@@ -493,7 +494,7 @@ impl Run<'_> {
         existing: Option<&(String, KeySpec)>,
         prepared: &PreparedWrap,
         checked: &CheckedWrap,
-    ) -> Result<(), crate::Error> {
+    ) -> Result<(), Error> {
         if let Some((kcv, spec)) = existing {
             if !self.generated.iter().any(|g| &g.label == key_label) {
                 let (handle, record) = wrap::existing_key(self.token, key_label, kcv, Some(*spec))?;
@@ -511,7 +512,7 @@ impl Run<'_> {
             .generated
             .iter_mut()
             .find(|g| &g.label == key_label)
-            .ok_or_else(|| crate::Error::Internal {
+            .ok_or_else(|| crate::wrap::Error::Internal {
                 what: format!("steps[{index}]: {key_label} was not generated"),
             })?;
         let params = prepared.params();
@@ -543,7 +544,7 @@ impl Run<'_> {
             &key.record,
             Some(&self.t),
         )
-        .map_err(|(step, e)| crate::Error::StepFailed {
+        .map_err(|(step, e)| crate::wrap::Error::StepFailed {
             step,
             source: Box::new(e),
         })?;

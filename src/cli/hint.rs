@@ -2,261 +2,327 @@
 //! binary's words. The library's errors state the facts; this table only reads them.
 
 use keyrite::hsm::Error as H;
+use keyrite::wrap::Error as W;
 use keyrite::{Error, ceremony, hsm, kms, output, pin, restore, shares, verify, witness};
 
 /// One sentence on what to do about `e`, if keyrite has one.
 pub fn hint(e: &Error) -> Option<String> {
+    match e {
+        Error::Wrap(e) => wrap(e),
+        Error::Ceremony(e) => ceremony(e),
+        Error::Restore(e) => restore(e),
+        Error::Shares(e) => shares(e),
+        Error::Verify(e) => verify(e),
+        Error::Witness(e) => witness(e),
+        _ => None,
+    }
+}
+
+fn wrap(e: &W) -> Option<String> {
     Some(match e {
-        Error::Params {
+        W::Hsm(e) => return hsm(e),
+        W::Output(e) => return output(e),
+        W::Pin(e) => return pin(e),
+        W::Params {
             source: kms::Error::Expired { .. },
             ..
         } => "Ask the KMS for new import parameters (get-parameters-for-import) and run again."
             .to_owned(),
-        Error::Params {
+        W::Params {
             source: kms::Error::KeySpecMismatch { .. },
             ..
         } => "Check that the parameters file belongs to the KMS key you meant, or fix --wrapping-key-spec."
             .to_owned(),
-        Error::Params {
+        W::Params {
             source: kms::Error::JobNotActive { .. } | kms::Error::JobExpired { .. },
             ..
         } => "Create a new import job (gcloud kms import-jobs create), describe it again and run again."
             .to_owned(),
-        Error::Params {
+        W::Params {
             source: kms::Error::NoImportOperation { .. },
             ..
         } => "Make the key exchange key with import as its only operation (az keyvault key create --kty RSA-HSM --ops import) and show it again."
             .to_owned(),
-        Error::Params {
+        W::Params {
             source: kms::Error::KekDisabled { .. } | kms::Error::KekExpired { .. },
             ..
         } => "Make a new key exchange key (az keyvault key create --kty RSA-HSM --ops import) and show it again."
             .to_owned(),
-        Error::Params {
+        W::Params {
             source: kms::Error::PrivateKeyNeedsRsaAes { .. },
             ..
         } => "Ask the KMS for import parameters for RSA_AES_KEY_WRAP_SHA_256 (or _SHA_1) and pass that --algorithm."
             .to_owned(),
-        Error::Params {
+        W::Params {
             source: kms::Error::WrappingKeyTooSmallFor { .. },
             ..
         } => "Ask the KMS for import parameters with an RSA_3072 or RSA_4096 wrapping key (get-parameters-for-import --wrapping-key-spec) and run again."
             .to_owned(),
-        Error::Params {
+        W::Params {
             source: kms::Error::GcpAlgorithmMismatch { .. } | kms::Error::OptionRequired { provider: kms::Provider::Gcp, .. },
             ..
         } => "Pass --gcp-algorithm with the algorithm of the Google key (gcloud kms keys describe shows its versionTemplate), one that takes this --key-spec."
             .to_owned(),
-        Error::Params {
+        W::Params {
             source: kms::Error::KeyVaultNoSecretKeys { .. },
             ..
         } => "Import AES keys into a Managed HSM: use a key exchange key made there (az keyvault key create --hsm-name …)."
             .to_owned(),
-        Error::TrustedKeyPair => {
+        W::TrustedKeyPair => {
             "Leave out --wrap-with-trusted (or wrap_with_trusted in the plan) for a key pair."
                 .to_owned()
         }
-        Error::Hsm(H::BackupKeyUnproven { .. } | H::BackupPublicKeySwapped { .. } | H::BackupKeyCopies { .. }) => {
-            "Nothing was exported or restored: have the backup token's objects checked (pkcs11-tool --list-objects --login); a backup key is an RSA private key, a private object, and one public key object of its label holding its public key."
-                .to_owned()
-        }
-        Error::Hsm(H::PublicKey { .. }) => {
-            "A key pair keeps its public key object beside its private key, with the same label and CKA_ID: check the token's objects (keyrite keys list)."
-                .to_owned()
-        }
-        Error::RecordOfAnotherToken { .. } => {
+        W::RecordOfAnotherToken { .. } => {
             "Pass the transcript a ceremony on this token wrote (with its signer's --signer), or --expect-kcv with the KCV the custodians approved."
                 .to_owned()
         }
-        Error::Hsm(H::SameLabel { .. }) => {
-            "keyrite makes one key per label, always private: have the token's objects checked (pkcs11-tool --list-objects --login) and remove the one that is not the ceremony key before running again."
-                .to_owned()
-        }
-        Error::KcvTooShort { .. } => {
+        W::KcvTooShort { .. } => {
             "Take the full check value from the record of the key (the backup's manifest or the transcript that made it), never from the token itself."
                 .to_owned()
         }
-        Error::PublicKeyObject { .. } => {
+        W::PublicKeyObject { .. } => {
             "keyrite makes every key private: have the token's objects checked (pkcs11-tool --list-objects --login) and remove the public one before running again."
                 .to_owned()
         }
-        Error::LegacyRefused { .. } => {
+        W::LegacyRefused { .. } => {
             "Prefer RSAES_OAEP_SHA_256 or RSAES_OAEP_SHA_1; pass --allow-legacy-pkcs1 only if the KMS accepts nothing else."
                 .to_owned()
         }
-        Error::Output(output::Error::Exists { .. }) => {
-            "Choose a new --out directory; keyrite never replaces an output.".to_owned()
-        }
-        Error::Pin(pin::Error::FileMode { path, .. }) => {
-            format!("Run: chmod 600 {}", path.display())
-        }
-        Error::Pin(pin::Error::NoTerminal) => {
-            "Pass --pin-env NAME (the name of a variable holding the PIN) or --pin-file PATH."
-                .to_owned()
-        }
-        Error::Hsm(H::NoModule | H::ModuleNotFound { .. } | H::ModuleRead { .. } | H::ModuleNotRegular { .. }) => {
-            format!("Pass --module PATH or set {}; for SoftHSM2 on Debian: apt-get install softhsm2.", hsm::MODULE_ENV)
-        }
-        Error::Hsm(H::NoSuchToken { .. } | H::TokenRequired { .. } | H::AmbiguousToken { .. }) => {
-            "Run `keyrite token info` to list the tokens, then pass --token LABEL.".to_owned()
-        }
-        Error::Hsm(H::WrongPin { .. }) => {
-            "Check the PIN: most tokens lock the user PIN after a few wrong attempts (SoftHSM2 never does).".to_owned()
-        }
-        Error::Hsm(H::PinLocked { .. } | H::PinFinalTry { .. }) => {
-            "The token's security officer must reset the user PIN before keyrite logs in.".to_owned()
-        }
-        Error::Hsm(H::LabelExists { .. }) => {
-            "Choose another --key-label; keyrite never reuses or replaces a key.".to_owned()
-        }
-        Error::Hsm(H::KnownAnswer { .. } | H::NoKwp { .. }) => {
-            "keyrite never wraps with a mechanism that failed its known-answer test: use a token whose AES key wrap with padding passes (see `keyrite token info`), or, for a secret key, RSAES_OAEP_SHA_1 or RSAES_OAEP_SHA_256."
-                .to_owned()
-        }
-        Error::Hsm(H::NoTrustedKey { .. }) => {
-            "The security officer stores the KMS key first (keyrite token trust-wrapping-key); `keyrite token info` says whether the token can trust a key at all."
-                .to_owned()
-        }
-        Error::Hsm(H::UnsupportedWrapping { .. }) => {
-            "keyrite never falls back to another algorithm: use a token that supports this one (see `keyrite token info`), or ask the KMS for another wrapping algorithm."
-                .to_owned()
-        }
-        Error::Hsm(H::BackupUnwrap { .. }) => {
-            "Make the backup again with an algorithm this token unwraps: `keyrite token backup-key export` on it lists them."
-                .to_owned()
-        }
-        Error::Hsm(H::BackupKeyOracle { .. }) => {
-            "Nothing was left on the token. For secret keys, make the backup key without --for-key-pairs on a token whose `keyrite token info` says it applies unwrap templates; to accept the risk, name a policy with accept_backup_unwrap_oracle = true (--policy)."
-                .to_owned()
-        }
-        Error::Hsm(H::NoBackupKeyFor { .. } | H::NoBackupKey { .. }) => {
-            "Restore on the token that made the backup key (--token LABEL), or make the backup again under this token's key."
-                .to_owned()
-        }
-        Error::Output(output::Error::NotWritable { .. } | output::Error::NoRoom { .. }) => {
-            "Choose an --out on a writable file system with room; nothing was generated."
-                .to_owned()
-        }
-        Error::Output(output::Error::NoParent { .. }) => {
-            "Create the parent directory first, or choose another --out.".to_owned()
-        }
-        Error::ReadParams { .. } => {
+        W::ReadParams { .. } => {
             "Pass the file the KMS's CLI printed (see the README's provider table).".to_owned()
         }
-        Error::Params { .. } | Error::Options(_) => {
+        W::Params { .. } | W::Options(_) => {
             "Pass the import parameters exactly as the KMS's CLI printed them, with the options that provider takes (README: Providers, Options of keyrite wrap)."
                 .to_owned()
         }
-        Error::Restore(restore::Error::KcvMismatch { .. } | restore::Error::NoCommonKcv { .. }) => {
+        W::ValidToPast { .. } => {
+            "Give a --valid-to in the future (RFC 3339), or leave it out for material that never expires."
+                .to_owned()
+        }
+        _ => return None,
+    })
+}
+
+fn hsm(e: &H) -> Option<String> {
+    Some(match e {
+        H::BackupKeyUnproven { .. } | H::BackupPublicKeySwapped { .. } | H::BackupKeyCopies { .. } => {
+            "Nothing was exported or restored: have the backup token's objects checked (pkcs11-tool --list-objects --login); a backup key is an RSA private key, a private object, and one public key object of its label holding its public key."
+                .to_owned()
+        }
+        H::PublicKey { .. } => {
+            "A key pair keeps its public key object beside its private key, with the same label and CKA_ID: check the token's objects (keyrite keys list)."
+                .to_owned()
+        }
+        H::SameLabel { .. } => {
+            "keyrite makes one key per label, always private: have the token's objects checked (pkcs11-tool --list-objects --login) and remove the one that is not the ceremony key before running again."
+                .to_owned()
+        }
+        H::NoModule | H::ModuleNotFound { .. } | H::ModuleRead { .. } | H::ModuleNotRegular { .. } => {
+            format!("Pass --module PATH or set {}; for SoftHSM2 on Debian: apt-get install softhsm2.", hsm::MODULE_ENV)
+        }
+        H::NoSuchToken { .. } | H::TokenRequired { .. } | H::AmbiguousToken { .. } => {
+            "Run `keyrite token info` to list the tokens, then pass --token LABEL.".to_owned()
+        }
+        H::WrongPin { .. } => {
+            "Check the PIN: most tokens lock the user PIN after a few wrong attempts (SoftHSM2 never does).".to_owned()
+        }
+        H::PinLocked { .. } | H::PinFinalTry { .. } => {
+            "The token's security officer must reset the user PIN before keyrite logs in.".to_owned()
+        }
+        H::LabelExists { .. } => {
+            "Choose another --key-label; keyrite never reuses or replaces a key.".to_owned()
+        }
+        H::KnownAnswer { .. } | H::NoKwp { .. } => {
+            "keyrite never wraps with a mechanism that failed its known-answer test: use a token whose AES key wrap with padding passes (see `keyrite token info`), or, for a secret key, RSAES_OAEP_SHA_1 or RSAES_OAEP_SHA_256."
+                .to_owned()
+        }
+        H::NoTrustedKey { .. } => {
+            "The security officer stores the KMS key first (keyrite token trust-wrapping-key); `keyrite token info` says whether the token can trust a key at all."
+                .to_owned()
+        }
+        H::UnsupportedWrapping { .. } => {
+            "keyrite never falls back to another algorithm: use a token that supports this one (see `keyrite token info`), or ask the KMS for another wrapping algorithm."
+                .to_owned()
+        }
+        H::BackupUnwrap { .. } => {
+            "Make the backup again with an algorithm this token unwraps: `keyrite token backup-key export` on it lists them."
+                .to_owned()
+        }
+        H::BackupKeyOracle { .. } => {
+            "Nothing was left on the token. For secret keys, make the backup key without --for-key-pairs on a token whose `keyrite token info` says it applies unwrap templates; to accept the risk, name a policy with accept_backup_unwrap_oracle = true (--policy)."
+                .to_owned()
+        }
+        H::NoBackupKeyFor { .. } | H::NoBackupKey { .. } => {
+            "Restore on the token that made the backup key (--token LABEL), or make the backup again under this token's key."
+                .to_owned()
+        }
+        H::SignerUnproven { .. } => {
+            "Nothing was printed or signed. A session without the PIN can add public objects to a token: list the token's objects of that label, remove what is not the signer's with the security team, or make a new signer (keyrite token signer create) and pin its fingerprint."
+                .to_owned()
+        }
+        _ => return None,
+    })
+}
+
+fn output(e: &output::Error) -> Option<String> {
+    Some(match e {
+        output::Error::Exists { .. } => {
+            "Choose a new --out directory; keyrite never replaces an output.".to_owned()
+        }
+        output::Error::NotWritable { .. } | output::Error::NoRoom { .. } => {
+            "Choose an --out on a writable file system with room; nothing was generated.".to_owned()
+        }
+        output::Error::NoParent { .. } => {
+            "Create the parent directory first, or choose another --out.".to_owned()
+        }
+        _ => return None,
+    })
+}
+
+fn pin(e: &pin::Error) -> Option<String> {
+    Some(match e {
+        pin::Error::FileMode { path, .. } => {
+            format!("Run: chmod 600 {}", path.display())
+        }
+        pin::Error::NoTerminal => {
+            "Pass --pin-env NAME (the name of a variable holding the PIN) or --pin-file PATH."
+                .to_owned()
+        }
+        _ => return None,
+    })
+}
+
+fn restore(e: &restore::Error) -> Option<String> {
+    Some(match e {
+        restore::Error::KcvMismatch { .. } | restore::Error::NoCommonKcv { .. } => {
             "Check the backup against the sealed transcript of the run that made it (keyrite verify T --outputs DIR) before trusting it again."
                 .to_owned()
         }
-        Error::Restore(restore::Error::ShortExpectedKcv { pair: true, .. }) => {
+        restore::Error::ShortExpectedKcv { pair: true, .. } => {
             "Pass --expect-kcv with the key pair's spki-sha256 (64 hex digits, as `keyrite keys list` on the source token shows it), or --transcript T --signer PEM, the sealed record of the run that made the backup."
                 .to_owned()
         }
-        Error::Restore(restore::Error::ShortExpectedKcv { pair: false, .. }) => {
+        restore::Error::ShortExpectedKcv { pair: false, .. } => {
             "Pass --expect-kcv with the key's full check value (64 hex digits, the check_sha256 the source token reports), or --transcript T --signer PEM, the sealed record of the run that made the backup."
                 .to_owned()
         }
-        Error::Restore(restore::Error::NoFullCheckValue { .. }) => {
+        restore::Error::NoFullCheckValue { .. } => {
             "On this token pass the key's 6-digit KCV with --expect-kcv, or --transcript T --signer PEM, the sealed record of the run that made the backup."
                 .to_owned()
         }
-        Error::Restore(restore::Error::ExpectedKcvMismatch { .. }) => {
+        restore::Error::ExpectedKcvMismatch { .. } => {
             "This backup does not hold the key expected: find out where the directory came from before restoring anything from it."
                 .to_owned()
         }
-        Error::Restore(restore::Error::OtherSource { .. }) => {
+        restore::Error::OtherSource { .. } => {
             "Pass the transcript of the run on the token that made this backup, and check the directory with `keyrite verify T --outputs DIR`."
                 .to_owned()
         }
-        Error::Restore(_) => {
+        _ => {
             "Pass the directory a recorded wrap with --provider pkcs11-backup wrote, unchanged, and the key label it holds."
                 .to_owned()
         }
-        Error::Ceremony(ceremony::Error::Plan { .. } | ceremony::Error::StepInput { .. }) => {
+            })
+}
+
+fn ceremony(e: &ceremony::Error) -> Option<String> {
+    Some(match e {
+        ceremony::Error::Wrap(e) => return wrap(e),
+        ceremony::Error::Hsm(e) => return hsm(e),
+        ceremony::Error::Pin(e) => return pin(e),
+        ceremony::Error::Shares(e) => return shares(e),
+        ceremony::Error::Plan { .. } | ceremony::Error::StepInput { .. } => {
             "Fix the plan (ceremony/README.md documents every field); a changed plan needs new approvals."
                 .to_owned()
         }
-        Error::Ceremony(ceremony::Error::Replay { left, .. }) if !left.is_empty() => {
+        ceremony::Error::Replay { left, .. } if !left.is_empty() => {
             "If that run was interrupted, check its transcript (keyrite verify) and end its keys with an approved destroy plan (keyrite keys destroy); a new run needs a new ceremony_id and new approvals."
                 .to_owned()
         }
-        Error::Ceremony(ceremony::Error::Replay { .. }) => {
+        ceremony::Error::Replay { .. } => {
             "A plan runs once per token: give a new ceremony_id, and have it approved again."
                 .to_owned()
         }
-        Error::Ceremony(ceremony::Error::Resume { advice, .. }) => (*advice).to_owned(),
-        Error::Ceremony(ceremony::Error::Read { .. }) => {
+        ceremony::Error::Resume { advice, .. } => (*advice).to_owned(),
+        ceremony::Error::Read { .. } | ceremony::Error::Lock { .. } => {
             "Check the path names the plan, policy or approval meant; keyrite reads at most 1 MiB of each."
                 .to_owned()
         }
-        Error::Ceremony(ceremony::Error::ModuleUnpinned { .. }) => {
+        ceremony::Error::ModuleUnpinned { .. } => {
             "Put the SHA-256 of the module file the ceremony loads there, as `sha256sum MODULE` prints it (for SoftHSM2 on Debian: sha256sum /usr/lib/softhsm/libsofthsm2.so)."
                 .to_owned()
         }
-        Error::Ceremony(ceremony::Error::ModulePath { expected, .. }) => format!(
+        ceremony::Error::ModulePath { expected, .. } => format!(
             "Run with --module {} (or {} set to it), the module the policy pins.",
             expected.display(),
             hsm::MODULE_ENV
         ),
-        Error::Ceremony(ceremony::Error::ModuleDigest { .. }) => format!(
+        ceremony::Error::ModuleDigest { .. } => format!(
             "Run with the module the policy pins (--module PATH or {}); if this module is the one meant, the security team puts its sha256sum in the policy's module_sha256.",
             hsm::MODULE_ENV
         ),
-        Error::Ceremony(ceremony::Error::TrustedWrappingRequired { .. }) => {
+        ceremony::Error::TrustedWrappingRequired { .. } => {
             "Set wrap_with_trusted = true on every generate step (a changed plan needs new approvals); the security officer marks each KMS wrapping key trusted first (keyrite token trust-wrapping-key)."
                 .to_owned()
         }
-        Error::Ceremony(ceremony::Error::ExistingNotTrusted { .. }) => {
+        ceremony::Error::ExistingNotTrusted { .. } => {
             "A key made without CKA_WRAP_WITH_TRUSTED never gains it: leave it out of this plan, or wrap it under a policy without require_trusted_wrapping."
                 .to_owned()
         }
-        Error::Hsm(H::SignerUnproven { .. }) => {
-            "Nothing was printed or signed. A session without the PIN can add public objects to a token: list the token's objects of that label, remove what is not the signer's with the security team, or make a new signer (keyrite token signer create) and pin its fingerprint."
-                .to_owned()
-        }
-        Error::Ceremony(ceremony::Error::Policy { .. }) => {
+        ceremony::Error::Policy { .. } => {
             "Fix the policy (ceremony/README.md documents every field).".to_owned()
         }
-        Error::Ceremony(ceremony::Error::NoQuorum(_)) => {
+        ceremony::Error::NoQuorum(_) => {
             "Each custodian signs the output of `keyrite plan digest` with ssh-keygen -Y sign -n keyrite-plan; put the signatures in the approvals directory."
                 .to_owned()
         }
-        Error::Shares(
+        _ => return None,
+    })
+}
+
+fn shares(e: &shares::Error) -> Option<String> {
+    Some(match e {
+
             shares::Error::Malformed { .. }
             | shares::Error::NotPinned { .. }
             | shares::Error::Duplicate { .. }
             | shares::Error::TooFew { .. }
-            | shares::Error::Io { .. },
-        ) => "Use the share files `keyrite pin split` wrote, unchanged, from as many custodians as the threshold."
+            | shares::Error::Io { .. }
+         => "Use the share files `keyrite pin split` wrote, unchanged, from as many custodians as the threshold."
             .to_owned(),
-        Error::ValidToPast { .. } => {
-            "Give a --valid-to in the future (RFC 3339), or leave it out for material that never expires."
-                .to_owned()
-        }
-        Error::Verify(verify::Error::Read { .. }) => {
+        _ => return None,
+    })
+}
+
+fn verify(e: &verify::Error) -> Option<String> {
+    Some(match e {
+        verify::Error::Read { .. } => {
             "Pass the transcript and signer files keyrite wrote; it reads at most 16 MiB of one transcript line."
                 .to_owned()
         }
-        Error::Verify(verify::Error::NotRecorded { .. }) => {
+        verify::Error::NotRecorded { .. } => {
             "Pass the sealed transcript of the run that made the backup (keyrite wrap --provider pkcs11-backup --transcript, or a ceremony's wrap step), and check the directory with `keyrite verify T --outputs DIR`."
                 .to_owned()
         }
-        Error::Verify(verify::Error::NotVerified { .. }) => {
+        verify::Error::NotVerified { .. } => {
             "Pass a transcript that `keyrite verify T --signer PEM` reports VERIFIED, with the signer.pem the security team holds: a transcript sealed by any other key proves nothing."
                 .to_owned()
         }
-        Error::Verify(verify::Error::Signer { .. }) => {
+        verify::Error::Signer { .. } => {
             "Pass the signer's public key as `keyrite token signer export` printed it.".to_owned()
         }
-        Error::Witness(
+        _ => return None,
+    })
+}
+
+fn witness(e: &witness::Error) -> Option<String> {
+    Some(match e {
+
             witness::Error::NotSignature { .. }
             | witness::Error::Namespace { .. }
             | witness::Error::NotWitness { .. }
-            | witness::Error::BadSignature { .. },
-        ) => {
+            | witness::Error::BadSignature { .. }
+         => {
             "Sign with `keyrite witness sign` (or ssh-keygen -Y sign -n keyrite-witness over `keyrite witness message`) with a witness key of the policy."
                 .to_owned()
         }

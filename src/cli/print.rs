@@ -5,7 +5,7 @@ use keyrite::Error;
 
 /// Prints `value` as pretty JSON.
 pub fn print_json<T: serde::Serialize>(value: &T) -> Result<(), Error> {
-    let text = serde_json::to_string_pretty(value).map_err(|e| Error::Internal {
+    let text = serde_json::to_string_pretty(value).map_err(|e| keyrite::wrap::Error::Internal {
         what: format!("cannot serialise JSON: {e}"),
     })?;
     println!("{text}");
@@ -15,7 +15,7 @@ pub fn print_json<T: serde::Serialize>(value: &T) -> Result<(), Error> {
 /// [`print_json`] with every character beyond ASCII written as a JSON `\uXXXX` escape, so
 /// that what a token holds cannot reach the terminal as a control or a bidi override.
 pub fn print_json_ascii<T: serde::Serialize>(value: &T) -> Result<(), Error> {
-    let text = serde_json::to_string_pretty(value).map_err(|e| Error::Internal {
+    let text = serde_json::to_string_pretty(value).map_err(|e| keyrite::wrap::Error::Internal {
         what: format!("cannot serialise JSON: {e}"),
     })?;
     let mut ascii = String::with_capacity(text.len());

@@ -36,10 +36,10 @@ pub struct RewrapArgs {
 /// Re-wraps the existing key, after proving it is the key expected.
 pub fn run(args: &RewrapArgs, module: Option<PathBuf>) -> Result<(), Error> {
     if args.wrap.transcript.is_some() {
-        return Err(Error::RewrapRecording);
+        return Err(wrap::Error::RewrapRecording.into());
     }
     if args.wrap.wrap_with_trusted {
-        return Err(Error::RewrapTrusted);
+        return Err(wrap::Error::RewrapTrusted.into());
     }
     // The check value expected: given, or recorded in an earlier transcript that verifies
     // (with the key's CKA_ID and KCV method).
@@ -49,7 +49,7 @@ pub fn run(args: &RewrapArgs, module: Option<PathBuf>) -> Result<(), Error> {
             transcript: transcript.clone(),
             signer: signer.clone(),
         },
-        _ => return Err(Error::RewrapNeedsKcv),
+        _ => return Err(wrap::Error::RewrapNeedsKcv.into()),
     };
     let (prepared, expected) =
         wrap::prepare_rewrap(request(&args.wrap), source, OffsetDateTime::now_utc())?;

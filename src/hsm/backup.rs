@@ -24,7 +24,7 @@ use super::keys::restore_key_template;
 use super::kwp::KwpMechanism;
 use super::template::{Element, UnwrapTemplate};
 use super::wrapping::rsa_mechanism;
-use super::{Error, Pkcs11Failure, Token};
+use super::{BackupKeyProblem, BackupUnproven, Error, Pkcs11Failure, Token};
 use crate::spec::{KeyLabel, KeySpec, WrappingAlgorithm, WrappingKey};
 
 /// The size of a backup key pair, in bits.
@@ -277,7 +277,7 @@ impl Token {
         let pem = rsa_key
             .to_public_key_pem(LineEnding::LF)
             .map_err(|e| Error::BackupKey {
-                reason: e.to_string(),
+                source: BackupKeyProblem::Spki(e),
             })?;
         let mut unwraps = Vec::new();
         let mut refuses = Vec::new();
@@ -442,10 +442,10 @@ impl Token {
                 Attribute::Label(label.as_str().as_bytes().to_vec()),
             ])
         };
-        let unproven = |reason: String| Error::BackupKeyUnproven {
+        let unproven = |why: BackupUnproven| Error::BackupKeyUnproven {
             token: self.label().to_owned(),
             label: label.to_string(),
-            reason,
+            why,
         };
         let private = match find(ObjectClass::PRIVATE_KEY)?.as_slice() {
             [one] => *one,
@@ -456,37 +456,26 @@ impl Token {
                 });
             }
             several => {
-                return Err(unproven(format!(
-                    "{} RSA private key objects have that label, where a backup key has one",
-                    several.len()
-                )));
+                return Err(unproven(BackupUnproven::PrivateObjects {
+                    count: several.len(),
+                }));
             }
         };
         if !self.is_private_object(private)? {
-            return Err(unproven(
-                "its private key object is a public object, which anyone can create without the PIN"
-                    .to_owned(),
-            ));
+            return Err(unproven(BackupUnproven::PrivateIsPublic));
         }
         let Some(own) = self.rsa_public_key(private)? else {
-            return Err(unproven(
-                "the token gives no modulus and public exponent on its private key object, so nothing proves which public key is its own"
-                    .to_owned(),
-            ));
+            return Err(unproven(BackupUnproven::NoOwnPublicKey));
         };
         let public = match find(ObjectClass::PUBLIC_KEY)?.as_slice() {
             [one] => *one,
             [] => {
-                return Err(unproven(
-                    "no RSA public key object has that label, where a backup key has one"
-                        .to_owned(),
-                ));
+                return Err(unproven(BackupUnproven::NoPublicObject));
             }
             several => {
-                return Err(unproven(format!(
-                    "{} RSA public key objects have that label, where a backup key has one",
-                    several.len()
-                )));
+                return Err(unproven(BackupUnproven::PublicObjects {
+                    count: several.len(),
+                }));
             }
         };
         // A public key object the token cannot read as a wrapping key is not the private key's.
@@ -527,13 +516,13 @@ impl Token {
             rsa::BoxedUint::from_be_slice_vartime(&e),
         )
         .map_err(|e| Error::BackupKey {
-            reason: e.to_string(),
+            source: BackupKeyProblem::Rsa(e),
         })?;
         let der = key.to_public_key_der().map_err(|e| Error::BackupKey {
-            reason: e.to_string(),
+            source: BackupKeyProblem::Spki(e),
         })?;
         let checked = WrappingKey::from_spki_der(der.as_bytes()).map_err(|e| Error::BackupKey {
-            reason: e.to_string(),
+            source: BackupKeyProblem::Spec(e),
         })?;
         Ok(Some((checked, key)))
     }
@@ -567,15 +556,12 @@ impl Token {
             });
         self.destroy(throwaway)?;
         result.map_err(|e| match e {
-            cryptoki::error::Error::Pkcs11(RvError::TemplateInconsistent, _) => {
-                Error::BackupKey {
-                    reason: match kind {
-                        BackupKeyKind::SecretKeys => "its unwrap template is a key-pair backup key's (made with --for-key-pairs)",
-                        BackupKeyKind::KeyPairs => "its unwrap template is a secret-key backup key's (made without --for-key-pairs)",
-                    }
-                    .to_owned(),
-                }
-            }
+            cryptoki::error::Error::Pkcs11(RvError::TemplateInconsistent, _) => Error::BackupKey {
+                source: match kind {
+                    BackupKeyKind::SecretKeys => BackupKeyProblem::TemplateForKeyPairs,
+                    BackupKeyKind::KeyPairs => BackupKeyProblem::TemplateForSecretKeys,
+                },
+            },
             e => Error::Pkcs11(Pkcs11Failure::from_error(e)),
         })
     }
@@ -658,7 +644,7 @@ impl Token {
                 self.unwrap_rsa_aes(private, algorithm, kwp, rsa_part, kwp_part, &template)
             }
             (true, None) => Err(Error::BackupKey {
-                reason: "an RSA-AES backup needs RFC 5649 in the token".to_owned(),
+                source: BackupKeyProblem::NoKwp,
             }),
         };
         if restored.is_err() {

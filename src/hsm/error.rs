@@ -120,6 +120,24 @@ pub enum PublicKeyProblem {
     Pem(#[source] der::pem::Error),
 }
 
+/// Why a PEM file holds no public key.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum PemKeyProblem {
+    /// It is not PEM.
+    #[error("{0}")]
+    Pem(#[source] der::pem::Error),
+    /// A PEM block of another kind.
+    #[error("a PEM {label:?}, not a PUBLIC KEY")]
+    Label {
+        /// The block's label.
+        label: String,
+    },
+    /// Its body is not a SubjectPublicKeyInfo.
+    #[error("{0}")]
+    Der(#[source] der::Error),
+}
+
 /// Why the token gives no check value for a key.
 #[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
@@ -142,6 +160,157 @@ pub enum NoKcv {
     /// The token refused `C_DigestKey`, where the full value is due.
     #[error("C_DigestKey refused: {0}")]
     FullDigestRefused(Pkcs11Failure),
+}
+
+/// Why a token cannot wrap with an RSA mechanism.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum WrappingUnsupported {
+    /// The token does not list the mechanism for wrapping.
+    #[error("the token does not offer it for wrapping")]
+    NotOffered,
+    /// `C_GetMechanismInfo` failed.
+    #[error("C_GetMechanismInfo: {}", .0.code())]
+    MechanismInfo(Pkcs11Failure),
+    /// A wrap of a throw-away key failed.
+    #[error("a trial wrap failed: {0}")]
+    TrialWrap(Pkcs11Failure),
+}
+
+/// How a token failed the RFC 5649 known-answer test.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum KnownAnswerFailure {
+    /// It wrapped the known key to other bytes.
+    #[error(
+        "it wrapped a {len}-byte {} of known value to {wrapped_len} bytes that differ from RFC 5649",
+        known_material(*spec)
+    )]
+    Differs {
+        /// The length of the known key material.
+        len: usize,
+        /// The kind of key the material stands for.
+        spec: spec::KeySpec,
+        /// The length of what it returned.
+        wrapped_len: usize,
+    },
+    /// The wrap itself failed.
+    #[error("the trial wrap failed: {0}")]
+    TrialWrap(Pkcs11Failure),
+}
+
+fn known_material(spec: spec::KeySpec) -> String {
+    if spec.is_asymmetric() {
+        format!("secret (standing for the PKCS#8 of a {spec} private key)")
+    } else {
+        format!("{spec} key")
+    }
+}
+
+/// Why a signer's public key object is not proven to be its private key's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Unproven {
+    /// Several private keys have the label.
+    #[error("{count} EC private key objects have that label, where a signer has one")]
+    PrivateObjects {
+        /// How many.
+        count: usize,
+    },
+    /// No public key has the label.
+    #[error("no EC public key object has that label")]
+    NoPublicObject,
+    /// Several public keys have the label.
+    #[error("{count} EC public key objects have that label, where a signer has one")]
+    PublicObjects {
+        /// How many.
+        count: usize,
+    },
+    /// A signature by the private key does not verify under the public key object.
+    #[error(
+        "a signature by its private key does not verify under the public key object of that label, which is therefore not the signer's"
+    )]
+    NotAPair,
+}
+
+/// Why a backup key's public key is not proven to be its private key's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum BackupUnproven {
+    /// Several private keys have the label.
+    #[error("{count} RSA private key objects have that label, where a backup key has one")]
+    PrivateObjects {
+        /// How many.
+        count: usize,
+    },
+    /// The private key object is a public object.
+    #[error("its private key object is a public object, which anyone can create without the PIN")]
+    PrivateIsPublic,
+    /// The private key object carries no public key.
+    #[error(
+        "the token gives no modulus and public exponent on its private key object, so nothing proves which public key is its own"
+    )]
+    NoOwnPublicKey,
+    /// No public key has the label.
+    #[error("no RSA public key object has that label, where a backup key has one")]
+    NoPublicObject,
+    /// Several public keys have the label.
+    #[error("{count} RSA public key objects have that label, where a backup key has one")]
+    PublicObjects {
+        /// How many.
+        count: usize,
+    },
+}
+
+/// What is wrong with the signer key.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SignerProblem {
+    /// Its public key cannot be encoded.
+    #[error("{0}")]
+    Spki(#[source] p256::pkcs8::spki::Error),
+    /// The token gave no `CKA_EC_POINT`.
+    #[error("the token gave no CKA_EC_POINT")]
+    NoEcPoint,
+    /// `CKA_EC_POINT` is not a P-256 point.
+    #[error("CKA_EC_POINT is not a P-256 point: {0}")]
+    EcPoint(#[source] p256::elliptic_curve::Error),
+    /// `CKM_ECDSA` returned something other than `r||s`.
+    #[error("CKM_ECDSA returned {len} bytes that are not r||s: {source}")]
+    NotRs {
+        /// How many bytes it returned.
+        len: usize,
+        /// What the ECDSA code said.
+        #[source]
+        source: p256::ecdsa::Error,
+    },
+    /// `getrandom` failed.
+    #[error("no random challenge from the system (getrandom): {0}")]
+    NoChallenge(#[source] std::io::Error),
+}
+
+/// What is wrong with the backup key.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BackupKeyProblem {
+    /// Its modulus and exponent make no RSA key.
+    #[error("{0}")]
+    Rsa(#[source] rsa::Error),
+    /// Its public key cannot be encoded.
+    #[error("{0}")]
+    Spki(#[source] spki::Error),
+    /// It is not a key keyrite wraps under.
+    #[error("{0}")]
+    Spec(#[source] spec::Error),
+    /// A secret-key backup with a key-pair backup key.
+    #[error("its unwrap template is a key-pair backup key's (made with --for-key-pairs)")]
+    TemplateForKeyPairs,
+    /// A key-pair backup with a secret-key backup key.
+    #[error("its unwrap template is a secret-key backup key's (made without --for-key-pairs)")]
+    TemplateForSecretKeys,
+    /// An RSA-AES backup where the token has no RFC 5649.
+    #[error("an RSA-AES backup needs RFC 5649 in the token")]
+    NoKwp,
 }
 
 /// The part of reading a module file that failed.
@@ -373,7 +542,7 @@ pub enum Error {
     },
     /// The token cannot wrap the way the KMS asked.
     #[error(
-        "token {token:?} cannot wrap with {mechanism}{}: {reason}",
+        "token {token:?} cannot wrap with {mechanism}{}: {source}",
         hash.as_deref().map(|h| format!(" using {h}")).unwrap_or_default()
     )]
     UnsupportedWrapping {
@@ -384,17 +553,19 @@ pub enum Error {
         /// The hash, for OAEP.
         hash: Option<String>,
         /// What the token said.
-        reason: String,
+        #[source]
+        source: WrappingUnsupported,
     },
     /// The token's AES key wrap with padding failed the known-answer test.
-    #[error("token {token:?} failed the RFC 5649 known-answer test with {mechanism}: {reason}")]
+    #[error("token {token:?} failed the RFC 5649 known-answer test with {mechanism}: {source}")]
     KnownAnswer {
         /// The token label.
         token: String,
         /// The mechanism tested.
         mechanism: &'static str,
         /// What happened.
-        reason: String,
+        #[source]
+        source: KnownAnswerFailure,
     },
     /// No mechanism of the token passed as RFC 5649.
     #[error(
@@ -445,24 +616,24 @@ pub enum Error {
         label: String,
     },
     /// The signer's public key object is not proven to belong to its private key.
-    #[error("token {token:?}: the signer {label:?} is not proven: {reason}")]
+    #[error("token {token:?}: the signer {label:?} is not proven: {why}")]
     SignerUnproven {
         /// The token label.
         token: String,
         /// The signer label.
         label: String,
         /// Why not.
-        reason: String,
+        why: Unproven,
     },
     /// The backup key's public half is not proven to be its private key's.
-    #[error("token {token:?}: the backup key {label:?} is not proven: {reason}")]
+    #[error("token {token:?}: the backup key {label:?} is not proven: {why}")]
     BackupKeyUnproven {
         /// The token label.
         token: String,
         /// The backup key label.
         label: String,
         /// Why not.
-        reason: String,
+        why: BackupUnproven,
     },
     /// The backup key's public key object holds another public key than its private key.
     #[error(
@@ -487,10 +658,11 @@ pub enum Error {
         count: usize,
     },
     /// The signer key is unusable.
-    #[error("the signer key: {reason}")]
+    #[error("the signer key: {source}")]
     Signer {
         /// What is wrong.
-        reason: String,
+        #[source]
+        source: SignerProblem,
     },
     /// The token returned a wrapped key of the wrong size.
     #[error("the token returned {actual} bytes of wrapped key where {expected} were due")]
@@ -574,10 +746,11 @@ pub enum Error {
         why: String,
     },
     /// The backup key is unusable.
-    #[error("the backup key: {reason}")]
+    #[error("the backup key: {source}")]
     BackupKey {
         /// What is wrong.
-        reason: String,
+        #[source]
+        source: BackupKeyProblem,
     },
     /// Unwrapping a backup failed.
     #[error("C_UnwrapKey of {what} failed: {failure}")]

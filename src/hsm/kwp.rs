@@ -15,7 +15,7 @@ use cryptoki::object::{Attribute, KeyType, ObjectClass};
 use cryptoki::session::Session;
 use serde::Serialize;
 
-use super::{Error, Pkcs11Failure, Token};
+use super::{Error, KnownAnswerFailure, Pkcs11Failure, Token};
 use crate::spec::KeySpec;
 
 /// `CKM_AES_KEY_WRAP_KWP`, which `cryptoki` 0.12 has no constant for.
@@ -150,26 +150,20 @@ pub fn known_answer_test(
     let wrapped = session.wrap_key(&mechanism.mechanism(), kek_handle, target_handle);
     session.destroy_object(target_handle)?;
     session.destroy_object(kek_handle)?;
-    let refused = |reason: String| Error::KnownAnswer {
+    let refused = |source: KnownAnswerFailure| Error::KnownAnswer {
         token: token.to_owned(),
         mechanism: mechanism.name(),
-        reason,
+        source,
     };
     match wrapped {
         Ok(bytes) if bytes == expected => Ok(()),
-        Ok(bytes) => Err(refused(format!(
-            "it wrapped a {}-byte {} of known value to {} bytes that differ from RFC 5649",
-            target.len(),
-            if spec.is_asymmetric() {
-                format!("secret (standing for the PKCS#8 of a {spec} private key)")
-            } else {
-                format!("{spec} key")
-            },
-            bytes.len()
-        ))),
-        Err(e) => Err(refused(format!(
-            "the trial wrap failed: {}",
-            Pkcs11Failure::from_error(e)
+        Ok(bytes) => Err(refused(KnownAnswerFailure::Differs {
+            len: target.len(),
+            spec,
+            wrapped_len: bytes.len(),
+        })),
+        Err(e) => Err(refused(KnownAnswerFailure::TrialWrap(
+            Pkcs11Failure::from_error(e),
         ))),
     }
 }
@@ -197,8 +191,8 @@ impl Token {
             session.close()?;
             match result {
                 Ok(()) => return Ok(candidate),
-                Err(Error::KnownAnswer { reason, .. }) => {
-                    tried.push(format!("{}: {reason}", candidate.name()))
+                Err(Error::KnownAnswer { source, .. }) => {
+                    tried.push(format!("{}: {source}", candidate.name()))
                 }
                 Err(e) => return Err(e),
             }

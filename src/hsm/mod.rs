@@ -16,7 +16,11 @@ pub mod template;
 mod usage;
 pub mod wrapping;
 
-pub use error::{Error, ModuleReadStep, NoKcv, Pkcs11Failure, PublicKeyProblem, ckr_name};
+pub use error::{
+    BackupKeyProblem, BackupUnproven, Error, KnownAnswerFailure, ModuleReadStep, NoKcv,
+    PemKeyProblem, Pkcs11Failure, PublicKeyProblem, SignerProblem, Unproven, WrappingUnsupported,
+    ckr_name,
+};
 
 use std::fmt;
 use std::io::{Read as _, Write as _};

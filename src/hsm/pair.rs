@@ -19,7 +19,7 @@ use der::{Decode as _, Encode as _};
 use sha2::{Digest as _, Sha256};
 use spki::{AlgorithmIdentifierOwned, SubjectPublicKeyInfoOwned};
 
-use super::{Error, Pkcs11Failure, PublicKeyProblem, Token};
+use super::{Error, PemKeyProblem, Pkcs11Failure, PublicKeyProblem, Token};
 use crate::spec::{ALL_KEY_SPECS, KeyLabel, KeySpec, curve, rsa_bits};
 
 /// `rsaEncryption`.
@@ -131,12 +131,14 @@ impl PublicKey {
     }
 
     /// A public key from PEM (`-----BEGIN PUBLIC KEY-----`), checked to be SubjectPublicKeyInfo.
-    pub fn from_pem(pem: &[u8]) -> Result<Self, String> {
-        let (label, der) = der::pem::decode_vec(pem).map_err(|e| e.to_string())?;
+    pub fn from_pem(pem: &[u8]) -> Result<Self, PemKeyProblem> {
+        let (label, der) = der::pem::decode_vec(pem).map_err(PemKeyProblem::Pem)?;
         if label != "PUBLIC KEY" {
-            return Err(format!("a PEM {label:?}, not a PUBLIC KEY"));
+            return Err(PemKeyProblem::Label {
+                label: label.to_owned(),
+            });
         }
-        SubjectPublicKeyInfoOwned::from_der(&der).map_err(|e| e.to_string())?;
+        SubjectPublicKeyInfoOwned::from_der(&der).map_err(PemKeyProblem::Der)?;
         Ok(PublicKey { spki: der })
     }
 

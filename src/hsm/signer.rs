@@ -7,7 +7,7 @@ use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHan
 use p256::pkcs8::{EncodePublicKey as _, LineEnding};
 use sha2::{Digest as _, Sha256};
 
-use super::{Error, Token};
+use super::{Error, SignerProblem, Token, Unproven};
 use crate::spec::KeyLabel;
 
 /// DER of the OID of the P-256 curve (prime256v1), as `CKA_EC_PARAMS` takes it.
@@ -25,14 +25,14 @@ impl SignerPublicKey {
         self.key
             .to_public_key_pem(LineEnding::LF)
             .map_err(|e| Error::Signer {
-                reason: e.to_string(),
+                source: SignerProblem::Spki(e),
             })
     }
 
     /// SHA-256 (hex) of the SubjectPublicKeyInfo DER: the fingerprint a policy pins.
     pub fn fingerprint(&self) -> Result<String, Error> {
         let der = self.key.to_public_key_der().map_err(|e| Error::Signer {
-            reason: e.to_string(),
+            source: SignerProblem::Spki(e),
         })?;
         Ok(hex::encode(Sha256::digest(der.as_bytes())))
     }
@@ -43,7 +43,7 @@ impl SignerPublicKey {
 fn parse_ec_point(raw: &[u8]) -> Result<p256::PublicKey, Error> {
     let bare = super::pair::bare_ec_point(raw, 32).unwrap_or(raw);
     p256::PublicKey::from_sec1_bytes(bare).map_err(|e| Error::Signer {
-        reason: format!("CKA_EC_POINT is not a P-256 point: {e}"),
+        source: SignerProblem::EcPoint(e),
     })
 }
 
@@ -242,7 +242,7 @@ impl Token {
                 _ => None,
             })
             .ok_or_else(|| Error::Signer {
-                reason: "the token gave no CKA_EC_POINT".to_owned(),
+                source: SignerProblem::NoEcPoint,
             })?;
         Ok(SignerPublicKey {
             key: parse_ec_point(&point)?,
@@ -252,10 +252,10 @@ impl Token {
     /// The signer's private key object and the public key its public key object holds, not yet
     /// proven to be a pair. Needs a login: both objects are private.
     fn signer_pair(&self, label: &KeyLabel) -> Result<(ObjectHandle, SignerPublicKey), Error> {
-        let unproven = |reason: String| Error::SignerUnproven {
+        let unproven = |why: Unproven| Error::SignerUnproven {
             token: self.label().to_owned(),
             label: label.to_string(),
-            reason,
+            why,
         };
         let private = match self
             .signer_objects(label, ObjectClass::PRIVATE_KEY)?
@@ -269,10 +269,9 @@ impl Token {
                 });
             }
             several => {
-                return Err(unproven(format!(
-                    "{} EC private key objects have that label, where a signer has one",
-                    several.len()
-                )));
+                return Err(unproven(Unproven::PrivateObjects {
+                    count: several.len(),
+                }));
             }
         };
         let public = match self
@@ -281,15 +280,12 @@ impl Token {
         {
             [one] => *one,
             [] => {
-                return Err(unproven(
-                    "no EC public key object has that label".to_owned(),
-                ));
+                return Err(unproven(Unproven::NoPublicObject));
             }
             several => {
-                return Err(unproven(format!(
-                    "{} EC public key objects have that label, where a signer has one",
-                    several.len()
-                )));
+                return Err(unproven(Unproven::PublicObjects {
+                    count: several.len(),
+                }));
             }
         };
         Ok((private, self.read_signer_public(public)?))
@@ -307,10 +303,10 @@ impl Token {
         use p256::ecdsa::signature::hazmat::PrehashVerifier as _;
         let raw = self.session().sign(&Mechanism::Ecdsa, private, digest)?;
         let signature = p256::ecdsa::Signature::from_slice(&raw).map_err(|e| Error::Signer {
-            reason: format!(
-                "CKM_ECDSA returned {} bytes that are not r||s: {e}",
-                raw.len()
-            ),
+            source: SignerProblem::NotRs {
+                len: raw.len(),
+                source: e,
+            },
         })?;
         // (r, n - s) verifies as well as (r, s): the seal carries the low one only, so that no
         // one can make a second valid seal line from the first.
@@ -320,7 +316,7 @@ impl Token {
             .map_err(|_| Error::SignerUnproven {
                 token: self.label().to_owned(),
                 label: label.to_string(),
-                reason: "a signature by its private key does not verify under the public key object of that label, which is therefore not the signer's".to_owned(),
+                why: Unproven::NotAPair,
             })?;
         Ok(signature)
     }
@@ -353,7 +349,7 @@ fn challenge() -> Result<[u8; 32], Error> {
         filled +=
             rustix::rand::getrandom(&mut out[filled..], rustix::rand::GetRandomFlags::empty())
                 .map_err(|e| Error::Signer {
-                    reason: format!("no random challenge from the system (getrandom): {e}"),
+                    source: SignerProblem::NoChallenge(e.into()),
                 })?;
     }
     Ok(out)

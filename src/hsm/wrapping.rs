@@ -15,7 +15,7 @@ use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHan
 use serde::Serialize;
 
 use super::kwp::KwpMechanism;
-use super::{Error, Pkcs11Failure, Token};
+use super::{Error, Pkcs11Failure, Token, WrappingUnsupported};
 use crate::spec::{KeyLabel, KeySpec, OaepHash, WrappingAlgorithm, WrappingKey};
 
 /// The RSA part of an algorithm: OAEP with its hash, or PKCS#1 v1.5.
@@ -248,13 +248,13 @@ impl Token {
         wrap_with_trusted: bool,
     ) -> Result<(), Error> {
         let algorithm = method.algorithm;
-        let unsupported = |reason: String| Error::UnsupportedWrapping {
+        let unsupported = |source: WrappingUnsupported| Error::UnsupportedWrapping {
             token: self.label().to_owned(),
             mechanism: rsa_mechanism_name(algorithm),
             hash: algorithm
                 .oaep_hash()
                 .map(|h| format!("{h} (MGF1 with {h})")),
-            reason,
+            source,
         };
         let mech = rsa_mechanism(algorithm);
         match self
@@ -263,14 +263,11 @@ impl Token {
         {
             Ok(info) if info.wrap() => {}
             Ok(_) => {
-                return Err(unsupported(
-                    "the token does not offer it for wrapping".into(),
-                ));
+                return Err(unsupported(WrappingUnsupported::NotOffered));
             }
             Err(e) => {
-                return Err(unsupported(format!(
-                    "C_GetMechanismInfo: {}",
-                    Pkcs11Failure::from_error(e).code()
+                return Err(unsupported(WrappingUnsupported::MechanismInfo(
+                    Pkcs11Failure::from_error(e),
                 )));
             }
         }
@@ -292,7 +289,7 @@ impl Token {
         match trial {
             Ok(_) => Ok(()),
             Err(Error::Pkcs11(failure)) => {
-                Err(unsupported(format!("a trial wrap failed: {failure}")))
+                Err(unsupported(WrappingUnsupported::TrialWrap(failure)))
             }
             Err(e) => Err(e),
         }
@@ -392,7 +389,7 @@ impl Token {
                     }
                     Err(e) => {
                         let detail = match e {
-                            Error::UnsupportedWrapping { reason, .. } => reason,
+                            Error::UnsupportedWrapping { source, .. } => source.to_string(),
                             other => other.to_string(),
                         };
                         (false, rsa_mechanism_name(algorithm).to_owned(), detail)

@@ -17,8 +17,8 @@ use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
 use super::{
-    Error, Import, ImportParams, OutputFile, Provider, ProviderOptions, Target as AnyTarget,
-    is_pem, script_prologue, shell_quote, spki_from_pem,
+    Error, Import, ImportParams, JwkKeyProblem, OutputFile, PemProblem, Provider, ProviderOptions,
+    Target as AnyTarget, is_pem, script_prologue, shell_quote, spki_from_pem,
 };
 use crate::json::{self, parse_json_object, string_at, value_at};
 use crate::spec::{KeySpec, WrappingKey};
@@ -167,15 +167,13 @@ fn jwk_public_key(map: &Map<String, Value>) -> Result<WrappingKey, Error> {
     use rsa::pkcs8::EncodePublicKey as _;
     let n = jwk_bytes(map, "key.n")?;
     let e = jwk_bytes(map, "key.e")?;
-    let reason = |e: &dyn std::fmt::Display| Error::PublicKey {
-        reason: e.to_string(),
-    };
+    let refused = |source: JwkKeyProblem| Error::PublicKey { source };
     let key = rsa::PublicKey::new(
         rsa::BoxedUint::from_be_slice_vartime(&n),
         rsa::BoxedUint::from_be_slice_vartime(&e),
     )
-    .map_err(|e| reason(&e))?;
-    let der = key.to_public_key_der().map_err(|e| reason(&e))?;
+    .map_err(|e| refused(e.into()))?;
+    let der = key.to_public_key_der().map_err(|e| refused(e.into()))?;
     Ok(WrappingKey::from_spki_der(der.as_bytes())?)
 }
 
@@ -188,7 +186,7 @@ pub fn parse(
     let (kid_text, store, hsm, public_key, valid_to) = if is_pem(bytes) {
         let text = std::str::from_utf8(bytes).map_err(|_| Error::Pem {
             field: "the parameters file",
-            reason: "it is not UTF-8 text".into(),
+            problem: PemProblem::NotUtf8,
         })?;
         let public_key = spki_from_pem("the parameters file", text)?;
         let kid_text = options.azure_kid.clone().ok_or(Error::KidRequired)?;

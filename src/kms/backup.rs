@@ -8,8 +8,8 @@
 //! first token gives so the second can prove it holds the same material, and `import.sh`.
 
 use super::{
-    Error, Import, ImportParams, OutputFile, Target, is_pem, script_prologue, shell_quote,
-    spki_from_pem,
+    Error, Import, ImportParams, OutputFile, PemProblem, Target, is_pem, script_prologue,
+    shell_quote, spki_from_pem,
 };
 
 /// The wrapped key: RSA-OAEP of an ephemeral AES-256 key, then RFC 5649 of the key under it.
@@ -23,10 +23,9 @@ pub fn parse(bytes: &[u8]) -> Result<ImportParams, Error> {
     let text = std::str::from_utf8(bytes)
         .ok()
         .filter(|_| is_pem(bytes))
-        .ok_or_else(|| Error::Pem {
+        .ok_or(Error::Pem {
             field: "the backup key file",
-            reason: "it is not a PEM public key (keyrite token backup-key create prints one)"
-                .into(),
+            problem: PemProblem::NotBackupKey,
         })?;
     let public_key = spki_from_pem("the backup key file", text)?;
     Ok(ImportParams {

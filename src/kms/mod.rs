@@ -16,6 +16,7 @@ pub mod alibaba;
 pub mod aws;
 pub mod azure;
 pub mod backup;
+mod error;
 pub mod gcp;
 pub mod vault;
 
@@ -28,6 +29,8 @@ use time::OffsetDateTime;
 use crate::json::string_field;
 use crate::spec::{KeySpec, WrappingAlgorithm, WrappingKey, WrappingKeySpec};
 use crate::timestamp::format_time;
+
+pub use error::{Error, JwkKeyProblem, PemProblem};
 
 /// The public key of a key pair whose private key was wrapped, written beside the import files.
 pub const PUBLIC_PEM: &str = "public.pem";
@@ -530,276 +533,6 @@ impl OutputFile {
     }
 }
 
-/// Why import parameters or options were refused.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum Error {
-    /// The parameters file is not strict JSON, or a field of it is missing or of the wrong type.
-    #[error(transparent)]
-    Json(#[from] crate::json::Error),
-    /// A time in the parameters file is not RFC 3339.
-    #[error(transparent)]
-    Time(#[from] crate::timestamp::Error),
-    /// The wrapping key is not one keyrite wraps under.
-    #[error(transparent)]
-    Spec(#[from] crate::spec::Error),
-    /// A field is not valid base64.
-    #[error("{field} in the parameters file is not valid base64")]
-    Base64 {
-        /// The field name.
-        field: &'static str,
-    },
-    /// A field that must hold data is empty.
-    #[error("{field} in the parameters file is empty")]
-    Empty {
-        /// The field name.
-        field: &'static str,
-    },
-    /// The key id is not of the provider's syntax.
-    #[error("KeyId {value:?} is not {expected}")]
-    InvalidKeyId {
-        /// The value, as found.
-        value: String,
-        /// What a key id of this provider looks like.
-        expected: &'static str,
-    },
-    /// The parameters have expired.
-    #[error("the import parameters expired at {valid_to}")]
-    Expired {
-        /// When they expired (RFC 3339).
-        valid_to: String,
-    },
-    /// The public key is not an RSA SubjectPublicKeyInfo.
-    #[error("PublicKey is not an RSA public key (SubjectPublicKeyInfo): {reason}")]
-    PublicKey {
-        /// What the parser said.
-        reason: String,
-    },
-    /// The public key is not the size the user named.
-    #[error("PublicKey is {}, not the {} asked for", actual.name(), expected.name())]
-    KeySpecMismatch {
-        /// What the user asked for.
-        expected: WrappingKeySpec,
-        /// What the parameters hold.
-        actual: WrappingKeySpec,
-    },
-    /// The provider does not hand out wrapping keys of that size.
-    #[error("{} does not use {} wrapping keys", provider.display_name(), actual.name())]
-    KeySpecNotAllowed {
-        /// The provider.
-        provider: Provider,
-        /// What the parameters hold.
-        actual: WrappingKeySpec,
-    },
-    /// The provider name is unknown.
-    #[error(
-        "unknown provider {value:?}; known: {}",
-        Provider::ALL.map(Provider::name).join(", ")
-    )]
-    UnknownProvider {
-        /// The name given.
-        value: String,
-    },
-    /// The provider does not import that kind of key material.
-    #[error("{} does not import {key_spec} key material", provider.display_name())]
-    KeySpecNotImported {
-        /// The provider.
-        provider: Provider,
-        /// The key material.
-        key_spec: KeySpec,
-    },
-    /// A Key Vault imports key pairs only.
-    #[error(
-        "{key_spec} key material cannot be imported into the Azure Key Vault {vault:?}: a Key Vault imports RSA and EC keys only, AES keys go into a Managed HSM"
-    )]
-    KeyVaultNoSecretKeys {
-        /// The Key Vault's name.
-        vault: String,
-        /// The key material.
-        key_spec: KeySpec,
-    },
-    /// The Google algorithm named does not take this material.
-    #[error("the Google Cloud KMS algorithm {algorithm} does not take {key_spec} key material")]
-    GcpAlgorithmMismatch {
-        /// The algorithm given.
-        algorithm: String,
-        /// The key material.
-        key_spec: KeySpec,
-    },
-    /// Direct RSA cannot carry a private key.
-    #[error(
-        "a {key_spec} private key cannot be wrapped with {algorithm}: its PKCS#8 encoding is longer than one RSA block can carry, so a key pair needs RSA_AES_KEY_WRAP_SHA_1 or RSA_AES_KEY_WRAP_SHA_256"
-    )]
-    PrivateKeyNeedsRsaAes {
-        /// The key material.
-        key_spec: KeySpec,
-        /// The algorithm asked for.
-        algorithm: WrappingAlgorithm,
-    },
-    /// A backup of a secret key with RSA-AES.
-    #[error(
-        "a backup of a {key_spec} key is wrapped directly with RSA-OAEP (RSAES_OAEP_SHA_256 or RSAES_OAEP_SHA_1), not {algorithm}: RSA-AES would hand the backup token's PIN holder an AES key that unwraps the backup into a key they can read"
-    )]
-    BackupOfSecretKeyNeedsOaep {
-        /// The key material.
-        key_spec: KeySpec,
-        /// The algorithm asked for.
-        algorithm: WrappingAlgorithm,
-    },
-    /// The provider refuses this material under a wrapping key of this size.
-    #[error(
-        "{} does not import {key_spec} key material under an RSA_2048 wrapping key",
-        provider.display_name()
-    )]
-    WrappingKeyTooSmallFor {
-        /// The provider.
-        provider: Provider,
-        /// The key material.
-        key_spec: KeySpec,
-    },
-    /// The provider does not import material wrapped that way.
-    #[error("{} does not import key material wrapped with {algorithm}", provider.display_name())]
-    AlgorithmNotAllowed {
-        /// The provider.
-        provider: Provider,
-        /// The algorithm.
-        algorithm: WrappingAlgorithm,
-    },
-    /// Neither the user, the parameters nor the provider name an algorithm.
-    #[error(
-        "{} needs --algorithm: the wrapping algorithm the import parameters were requested for",
-        provider.display_name()
-    )]
-    AlgorithmRequired {
-        /// The provider.
-        provider: Provider,
-    },
-    /// The algorithm asked for is not the one the parameters fix.
-    #[error("{} wraps with {}, not the {requested} asked for", fixed.by, fixed.algorithm)]
-    AlgorithmMismatch {
-        /// What the user asked for.
-        requested: WrappingAlgorithm,
-        /// What the parameters fix.
-        fixed: FixedAlgorithm,
-    },
-    /// An option the provider needs is missing.
-    #[error("{} needs {option}: {meaning}", provider.display_name())]
-    OptionRequired {
-        /// The option.
-        option: &'static str,
-        /// What it names.
-        meaning: &'static str,
-        /// The provider.
-        provider: Provider,
-    },
-    /// An option of another provider was given.
-    #[error("{option} is for --provider {owner}, not {provider}")]
-    OptionNotForProvider {
-        /// The option.
-        option: &'static str,
-        /// The provider of the request.
-        provider: Provider,
-        /// The provider the option is for.
-        owner: Provider,
-    },
-    /// `--valid-to` for a provider whose import sets no expiry.
-    #[error("{} sets no expiry on imported key material: leave out --valid-to", provider.display_name())]
-    ValidToUnsupported {
-        /// The provider.
-        provider: Provider,
-    },
-    /// A name that reaches the import script is not of the provider's syntax.
-    #[error("{field} {value:?} is not {expected}")]
-    InvalidName {
-        /// Where it came from (a field of the parameters, or an option).
-        field: &'static str,
-        /// The value, as found.
-        value: String,
-        /// What a valid one looks like.
-        expected: &'static str,
-    },
-    /// A PEM public key is malformed.
-    #[error("{field} is not a PEM public key (-----BEGIN PUBLIC KEY-----): {reason}")]
-    Pem {
-        /// Where it came from.
-        field: &'static str,
-        /// What is wrong.
-        reason: String,
-    },
-    /// A Google import job is not `ACTIVE`.
-    #[error("the import job {name} is {state}, not ACTIVE")]
-    JobNotActive {
-        /// The job's name.
-        name: String,
-        /// Its state.
-        state: String,
-    },
-    /// A Google import job has expired.
-    #[error("the import job {name} expired at {expire_time}")]
-    JobExpired {
-        /// The job's name.
-        name: String,
-        /// When it expired (RFC 3339).
-        expire_time: String,
-    },
-    /// A Google import method keyrite does not implement.
-    #[error(
-        "importMethod {value:?} is not one keyrite wraps for; known: {}",
-        gcp::ImportMethod::ALL.map(gcp::ImportMethod::name).join(", ")
-    )]
-    UnknownImportMethod {
-        /// The method, as found.
-        value: String,
-    },
-    /// The job's public key is not the size its method names.
-    #[error("the import job's public key is {}, but importMethod {} names RSA-{}", actual.name(), method.name(), method.bits())]
-    ImportMethodKeySize {
-        /// The method.
-        method: gcp::ImportMethod,
-        /// The key's size.
-        actual: WrappingKeySpec,
-    },
-    /// An Azure key exchange key that does not allow `import`.
-    #[error(
-        "the key exchange key's key.keyOps are {ops}; a BYOK key exchange key must allow import"
-    )]
-    NoImportOperation {
-        /// The operations it allows, as JSON.
-        ops: String,
-    },
-    /// An Azure key exchange key that is not RSA-HSM.
-    #[error("key.kty is {kty:?}; a BYOK key exchange key is RSA-HSM")]
-    KeyTypeNotRsaHsm {
-        /// The key type, as found.
-        kty: String,
-    },
-    /// An Azure key exchange key that is disabled.
-    #[error("the key exchange key {kid} is disabled (attributes.enabled is false)")]
-    KekDisabled {
-        /// Its id.
-        kid: String,
-    },
-    /// An Azure key exchange key that has expired.
-    #[error("the key exchange key {kid} expired at {expires}")]
-    KekExpired {
-        /// Its id.
-        kid: String,
-        /// When (RFC 3339).
-        expires: String,
-    },
-    /// `--azure-kid` differs from the `kid` the parameters hold.
-    #[error("--azure-kid {given:?} is not the key exchange key's key.kid {kid:?}")]
-    KidMismatch {
-        /// The option's value.
-        given: String,
-        /// The parameters' value.
-        kid: String,
-    },
-    /// A bare PEM key exchange key without its id.
-    #[error("a PEM key exchange key needs --azure-kid URL: its full versioned key id")]
-    KidRequired,
-}
-
 /// Lowercase letters, digits and `-`: a cloud region.
 pub(crate) fn is_region(s: &str) -> bool {
     !s.is_empty()
@@ -842,25 +575,22 @@ pub(crate) fn is_pem(bytes: &[u8]) -> bool {
 pub(crate) fn spki_from_pem(field: &'static str, text: &str) -> Result<WrappingKey, Error> {
     const BEGIN: &str = "-----BEGIN PUBLIC KEY-----";
     const END: &str = "-----END PUBLIC KEY-----";
-    let bad = |reason: &str| Error::Pem {
-        field,
-        reason: reason.to_owned(),
-    };
+    let bad = |problem: PemProblem| Error::Pem { field, problem };
     let body = text
         .trim()
         .strip_prefix(BEGIN)
-        .ok_or_else(|| bad("it does not start with -----BEGIN PUBLIC KEY-----"))?
+        .ok_or_else(|| bad(PemProblem::NoBegin))?
         .strip_suffix(END)
-        .ok_or_else(|| bad("it does not end with -----END PUBLIC KEY-----"))?;
+        .ok_or_else(|| bad(PemProblem::NoEnd))?;
     if body.contains('-') {
-        return Err(bad("it holds more than one PEM block or PEM headers"));
+        return Err(bad(PemProblem::MoreThanOneBlock));
     }
     let b64: String = body.split_ascii_whitespace().collect();
     let der = base64::engine::general_purpose::STANDARD
         .decode(b64)
-        .map_err(|_| bad("its body is not valid base64"))?;
+        .map_err(|_| bad(PemProblem::Base64))?;
     if der.is_empty() {
-        return Err(bad("it is empty"));
+        return Err(bad(PemProblem::Empty));
     }
     Ok(WrappingKey::from_spki_der(&der)?)
 }

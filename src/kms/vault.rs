@@ -10,8 +10,8 @@
 use base64::Engine as _;
 
 use super::{
-    Error, Import, ImportParams, OutputFile, Provider, ProviderOptions, Target as AnyTarget,
-    is_pem, script_prologue, shell_quote, spki_from_pem,
+    Error, Import, ImportParams, OutputFile, PemProblem, Provider, ProviderOptions,
+    Target as AnyTarget, is_pem, script_prologue, shell_quote, spki_from_pem,
 };
 use crate::json::{parse_json_object, string_at};
 use crate::spec::{KeySpec, OaepHash};
@@ -97,7 +97,7 @@ pub fn parse(bytes: &[u8], options: &ProviderOptions) -> Result<ImportParams, Er
     let public_key = if is_pem(bytes) {
         let text = std::str::from_utf8(bytes).map_err(|_| Error::Pem {
             field: "the parameters file",
-            reason: "it is not UTF-8 text".into(),
+            problem: PemProblem::NotUtf8,
         })?;
         spki_from_pem("the parameters file", text)?
     } else {
