@@ -7,8 +7,9 @@
 # Everything that talks to the token runs inside that namespace, through keyrite_opencryptoki_exec.
 #
 #   keyrite_opencryptoki_install
-#   keyrite_opencryptoki_start        exports KEYRITE_OPENCRYPTOKI_MODULE, KEYRITE_OPENCRYPTOKI_DIR
-#                                     and KEYRITE_OPENCRYPTOKI_LABEL; the token is slot 0
+#   keyrite_opencryptoki_start        exports KEYRITE_OPENCRYPTOKI_MODULE, KEYRITE_OPENCRYPTOKI_DIR,
+#                                     KEYRITE_OPENCRYPTOKI_LABEL and KEYRITE_OPENCRYPTOKI_PIN (the
+#                                     test user PIN, for tests/opencryptoki.rs); the token is slot 0
 #   keyrite_opencryptoki_exec CMD...  runs CMD in the namespace (with this shell's environment)
 #   keyrite_opencryptoki_stop         stops pkcsslotd and the namespace by their PIDs, removes
 #                                     the directory
@@ -91,7 +92,9 @@ keyrite_opencryptoki_start() {
 
   KEYRITE_OPENCRYPTOKI_MODULE=$KEYRITE_OPENCRYPTOKI_LIB
   KEYRITE_OPENCRYPTOKI_LABEL=$label
-  export KEYRITE_OPENCRYPTOKI_MODULE KEYRITE_OPENCRYPTOKI_DIR KEYRITE_OPENCRYPTOKI_LABEL
+  KEYRITE_OPENCRYPTOKI_PIN=$pin
+  export KEYRITE_OPENCRYPTOKI_MODULE KEYRITE_OPENCRYPTOKI_DIR KEYRITE_OPENCRYPTOKI_LABEL \
+    KEYRITE_OPENCRYPTOKI_PIN
   echo "keyrite: openCryptoki soft token \"$label\" (pkcsslotd pid $keyrite_opencryptoki_slotd_pid," \
     "namespace pid $keyrite_opencryptoki_ns_pid) in $dir" >&2
 }
