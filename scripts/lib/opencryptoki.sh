@@ -13,6 +13,9 @@
 #   keyrite_opencryptoki_exec CMD...  runs CMD in the namespace (with this shell's environment)
 #   keyrite_opencryptoki_stop         stops pkcsslotd and the namespace by their PIDs, removes
 #                                     the directory
+#   keyrite_opencryptoki_tests ARGS   starts the token, runs `cargo nextest run ARGS --test
+#                                     opencryptoki` in the namespace, stops it (tests/opencryptoki.rs
+#                                     needs this; the main test run must leave that binary out)
 #
 # The token is initialised with the label $KEYRITE_TOKEN_LABEL (default keyrite-ock), the SO PIN
 # $KEYRITE_TOKEN_SO_PIN and the user PIN $KEYRITE_TOKEN_PIN (defaults kr-S4422 and kr-P7301: at
@@ -113,4 +116,13 @@ keyrite_opencryptoki_stop() {
     rm -rf "$KEYRITE_OPENCRYPTOKI_DIR"
     KEYRITE_OPENCRYPTOKI_DIR=
   fi
+}
+
+keyrite_opencryptoki_tests() {
+  local status
+  keyrite_opencryptoki_start || { keyrite_opencryptoki_stop; return 1; }
+  keyrite_opencryptoki_exec cargo nextest run "$@" --test opencryptoki
+  status=$?
+  keyrite_opencryptoki_stop
+  return $status
 }
