@@ -261,8 +261,9 @@ impl Module {
                 Ok(info) => info,
                 Err(e) => {
                     unreadable.push(format!(
-                        "slot {}: its token info could not be read ({e}): slot skipped",
-                        slot.id()
+                        "slot {}: its token info could not be read ({}): slot skipped",
+                        slot.id(),
+                        Pkcs11Failure::from_error(e)
                     ));
                     continue;
                 }
