@@ -83,7 +83,8 @@ keyrite_tpm2_start() {
   DBUS_SESSION_BUS_ADDRESS=$(head -n 1 "$dir/bus.address")
   export DBUS_SESSION_BUS_ADDRESS
 
-  bus_name=com.intel.tss2.Tabrmd.keyrite$$
+  # BASHPID, not $$: unique in subshells too.
+  bus_name=com.intel.tss2.Tabrmd.keyrite$BASHPID
   # CI runs as root, which tpm2-abrmd refuses without --allow-root.
   tpm2-abrmd --session --allow-root --dbus-name="$bus_name" --flush-all \
     --tcti="swtpm:host=127.0.0.1,port=$port" >"$dir/tabrmd.log" 2>&1 &
