@@ -41,6 +41,9 @@ pub struct Report {
     pub tokens: Vec<TokenReport>,
     /// Slots whose token is not initialised.
     pub uninitialized_slots: Vec<u64>,
+    /// What could not be read in a slot's token info, naming the slot and the field.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// Builds the report: every token, or only the one labelled `token`. With a PIN source it logs
@@ -53,10 +56,13 @@ pub fn report(
 ) -> Result<Report, Error> {
     let mut tokens = Vec::new();
     let mut uninitialized_slots = Vec::new();
+    let mut warnings = Vec::new();
     let chosen = if token.is_some() || pin.is_some() {
         vec![module.find_token(token)?]
     } else {
-        let all = module.tokens()?;
+        let list = module.tokens()?;
+        warnings = list.unreadable;
+        let all = list.tokens;
         uninitialized_slots = all
             .iter()
             .filter(|d| !d.initialized)
@@ -65,6 +71,7 @@ pub fn report(
         all.into_iter().filter(|d| d.initialized).collect()
     };
     for description in chosen {
+        warnings.extend(description.warnings.iter().cloned());
         let token = module.open(description.clone())?;
         if let Some(source) = pin {
             let pin = source.read(&format!("User PIN for token {:?}: ", description.label))?;
@@ -92,5 +99,6 @@ pub fn report(
         library: module.library_description()?,
         tokens,
         uninitialized_slots,
+        warnings,
     })
 }

@@ -199,6 +199,20 @@ pub struct TokenDescription {
     so_pin_locked: bool,
     #[serde(skip)]
     so_pin_final_try: bool,
+    /// What keyrite could not read in the token's info, each naming the slot and the field; the
+    /// token is usable all the same.
+    #[serde(skip)]
+    pub warnings: Vec<String>,
+}
+
+/// The slots with a token present, as [`Module::tokens`] found them.
+#[derive(Debug)]
+pub struct TokenList {
+    /// The tokens whose info could be read.
+    pub tokens: Vec<TokenDescription>,
+    /// One warning per slot whose token info could not be read at all, naming the slot; those
+    /// slots are left out, so one odd slot never stops a command that needs another.
+    pub unreadable: Vec<String>,
 }
 
 impl Module {
@@ -243,10 +257,33 @@ impl Module {
     }
 
     /// Every slot with a token present.
-    pub fn tokens(&self) -> Result<Vec<TokenDescription>, Error> {
+    pub fn tokens(&self) -> Result<TokenList, Error> {
         let mut out = Vec::new();
+        let mut unreadable = Vec::new();
         for slot in self.ctx.get_slots_with_token()? {
-            let info = self.ctx.get_token_info(slot)?;
+            let info = match self.ctx.get_token_info(slot) {
+                Ok(info) => info,
+                Err(e) => {
+                    unreadable.push(format!(
+                        "slot {}: its token info could not be read ({}): slot skipped",
+                        slot.id(),
+                        Pkcs11Failure::from_error(e)
+                    ));
+                    continue;
+                }
+            };
+            // The patched cryptoki (vendor/cryptoki) hands back a clock it cannot parse.
+            let warnings = info
+                .unparsed_utc_time()
+                .map(|raw| {
+                    format!(
+                        "slot {}: the token info field utcTime is {:?}, not YYYYMMDDhhmmss: ignored",
+                        slot.id(),
+                        String::from_utf8_lossy(&raw)
+                    )
+                })
+                .into_iter()
+                .collect();
             out.push(TokenDescription {
                 slot: slot.id(),
                 label: info.label().to_owned(),
@@ -262,9 +299,13 @@ impl Module {
                 pin_initialized: info.user_pin_initialized(),
                 so_pin_locked: info.so_pin_locked(),
                 so_pin_final_try: info.so_pin_final_try(),
+                warnings,
             });
         }
-        Ok(out)
+        Ok(TokenList {
+            tokens: out,
+            unreadable,
+        })
     }
 
     /// Finds the one initialised token with `label`, or the only initialised token when no label
@@ -272,6 +313,7 @@ impl Module {
     pub fn find_token(&self, label: Option<&str>) -> Result<TokenDescription, Error> {
         let tokens: Vec<TokenDescription> = self
             .tokens()?
+            .tokens
             .into_iter()
             .filter(|t| t.initialized)
             .collect();

@@ -493,9 +493,23 @@ impl Token {
         };
         let mut template = throwaway_template();
         template.push(Attribute::WrapWithTrusted(true));
-        let key = self
+        let key = match self
             .session()
-            .generate_key(&Mechanism::AesKeyGen, &template)?;
+            .generate_key(&Mechanism::AesKeyGen, &template)
+        {
+            Ok(key) => key,
+            Err(e) => {
+                self.destroy(public)?;
+                return Ok(TrustedWrapSupport {
+                    enforced: false,
+                    trusted_set_by,
+                    detail: format!(
+                        "no: the token would not generate a key with CKA_WRAP_WITH_TRUSTED ({}), so wrap --wrap-with-trusted cannot be used here",
+                        Pkcs11Failure::from_error(e).code()
+                    ),
+                });
+            }
+        };
         let trial = self.session().wrap_key(
             &rsa_mechanism(WrappingAlgorithm::RsaesOaepSha1),
             public,

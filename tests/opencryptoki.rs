@@ -1,0 +1,165 @@
+//! openCryptoki's soft token, whose token info has a clock (`utcTime`) in no PKCS#11 form: one
+//! odd field is a warning naming the slot and the field, never a failed command, and the token is
+//! found by its label and wraps.
+//!
+//! openCryptoki has one daemon and fixed paths, so these tests share the one token that
+//! `scripts/lib/opencryptoki.sh` starts in a private namespace, and run inside it:
+//! `keyrite_opencryptoki_start && keyrite_opencryptoki_exec cargo nextest run --test opencryptoki`.
+//! Each test's keys carry labels of their own.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::*;
+use serde_json::Value;
+
+/// A variable that `keyrite_opencryptoki_start` exports.
+fn started(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!(
+            "{name} is not set: run these tests through keyrite_opencryptoki_exec after keyrite_opencryptoki_start (scripts/lib/opencryptoki.sh)"
+        )
+    })
+}
+
+/// keyrite on the openCryptoki module, in `dir`, with the user PIN in [`PIN_ENV`].
+fn keyrite(dir: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_keyrite"));
+    cmd.current_dir(dir)
+        .env(
+            "KEYRITE_PKCS11_MODULE",
+            started("KEYRITE_OPENCRYPTOKI_MODULE"),
+        )
+        .env(PIN_ENV, started("KEYRITE_OPENCRYPTOKI_PIN"));
+    cmd
+}
+
+/// The token's objects, as pkcs11-tool lists them after a user login: each one's heading
+/// (`Secret Key Object; AES length 32`, `Public Key Object; RSA 2048 bits`, …) and label.
+fn objects() -> Vec<(String, String)> {
+    let out = run_ok(
+        Command::new("pkcs11-tool")
+            .arg("--module")
+            .arg(started("KEYRITE_OPENCRYPTOKI_MODULE"))
+            .args(["--login", "--pin", &started("KEYRITE_OPENCRYPTOKI_PIN")])
+            .arg("--list-objects"),
+    );
+    let mut objects: Vec<(String, String)> = Vec::new();
+    for line in String::from_utf8(out).unwrap().lines() {
+        if line.contains(" Object") && !line.starts_with(' ') {
+            objects.push((line.to_owned(), String::new()));
+        } else if let (Some(label), Some(last)) =
+            (line.trim().strip_prefix("label:"), objects.last_mut())
+        {
+            last.1 = label.trim().to_owned();
+        }
+    }
+    objects
+}
+
+fn clock_warning(stderr: &str) {
+    assert!(
+        stderr.contains("keyrite: warning: slot 0: the token info field utcTime is \""),
+        "no warning naming the slot and the field: {stderr}"
+    );
+    assert!(stderr.contains("not YYYYMMDDhhmmss: ignored"), "{stderr}");
+}
+
+#[test]
+fn token_info_warns_of_the_clock_and_reports_the_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let label = started("KEYRITE_OPENCRYPTOKI_LABEL");
+    let out = run(keyrite(dir.path()).args(["token", "info"]));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    clock_warning(&stderr);
+    assert!(
+        stdout.contains(&format!("Token {label:?} (slot 0)")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(
+            "RSAES_OAEP_SHA_256       yes  CKM_RSA_PKCS_OAEP: trial wrap with SHA-256 succeeded"
+        ),
+        "{stdout}"
+    );
+    // A trial the token refuses is a "no" with its reason, not the end of the report.
+    assert!(
+        stdout.contains("CKA_WRAP_WITH_TRUSTED: no: the token would not generate a key with CKA_WRAP_WITH_TRUSTED (CKR_ATTRIBUTE_TYPE_INVALID)"),
+        "{stdout}"
+    );
+
+    let out = run(keyrite(dir.path()).args(["token", "info", "--json"]));
+    assert!(out.status.success());
+    clock_warning(&String::from_utf8_lossy(&out.stderr));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let warnings = report["warnings"].as_array().unwrap();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0]
+            .as_str()
+            .unwrap()
+            .starts_with("slot 0: the token info field utcTime is \""),
+        "{warnings:?}"
+    );
+    assert_eq!(report["tokens"][0]["label"], label.as_str());
+}
+
+#[test]
+fn the_token_with_the_odd_clock_is_found_by_label_and_wraps() {
+    let dir = tempfile::tempdir().unwrap();
+    let label = started("KEYRITE_OPENCRYPTOKI_LABEL");
+    let kms = Kms::new(dir.path(), 2048);
+    let params = kms.write_aws_params(dir.path(), "p.json");
+    let before = objects();
+    for algorithm in ["RSAES_OAEP_SHA_1", "RSAES_OAEP_SHA_256"] {
+        let key_label = format!("ock-clock-{}", algorithm.to_lowercase().replace('_', "-"));
+        assert!(
+            before.iter().all(|(_, l)| *l != key_label),
+            "{key_label} is already on the token"
+        );
+        let out: PathBuf = dir.path().join(&key_label);
+        run_ok(
+            keyrite(dir.path())
+                .args(["wrap", "--provider", "aws", "--params"])
+                .arg(&params)
+                .args(["--algorithm", algorithm, "--key-label", &key_label])
+                .args(["--token", &label, "--pin-env", PIN_ENV, "--out"])
+                .arg(&out),
+        );
+        let file = out.join("EncryptedKeyMaterial.bin");
+        let material = kms.unwrap_rsa_crate(&std::fs::read(&file).unwrap(), algorithm);
+        assert_eq!(material.len(), 32, "{algorithm}");
+        assert_eq!(
+            kms.unwrap_openssl(&file, algorithm),
+            material,
+            "{algorithm}"
+        );
+        let m = manifest(&out);
+        // openCryptoki has no CKA_CHECK_VALUE; keyrite digests the key with C_DigestKey.
+        assert_eq!(m["key"]["kcv_method"], "sha256-3", "{algorithm}");
+        assert_eq!(
+            m["key"]["kcv"].as_str().unwrap(),
+            kcv_python("sha256-3", &material),
+            "{algorithm}"
+        );
+    }
+    // The two keys, and nothing else: no trial key or imported KMS key stayed behind.
+    let mut added: Vec<(String, String)> = objects()
+        .into_iter()
+        .filter(|o| !before.contains(o))
+        .collect();
+    added.sort();
+    let heading = "Secret Key Object; AES length 32".to_owned();
+    assert_eq!(
+        added,
+        [
+            (heading.clone(), "ock-clock-rsaes-oaep-sha-1".to_owned()),
+            (heading, "ock-clock-rsaes-oaep-sha-256".to_owned()),
+        ]
+    );
+}
