@@ -12,6 +12,10 @@
 //! The writer trusts nothing but itself: it never reads the file back. A crash leaves a valid
 //! unsealed prefix.
 
+pub mod entry;
+
+pub use entry::{Entry, Step};
+
 use std::fs::{File, OpenOptions};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
