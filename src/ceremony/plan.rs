@@ -14,6 +14,7 @@ use super::{Error, read_once};
 use crate::kms::{Provider, ProviderOptions};
 use crate::pin::PinSource;
 use crate::spec::{ALL_KEY_SPECS, KeyLabel, KeySpec, WrappingAlgorithm, WrappingKeySpec};
+use crate::transcript::Step as TranscriptStep;
 
 /// The plan format version.
 pub const VERSION: u32 = 1;
@@ -150,12 +151,14 @@ impl Step {
     }
 
     /// The transcript step names announcing this step and recording its result.
-    pub fn record_names(&self) -> (&'static str, &'static str) {
-        match self.action() {
-            "generate" => ("generate", "generated"),
-            "wrap" => ("wrap", "wrapped"),
-            "rewrap" => ("rewrap", "rewrapped"),
-            _ => ("destroy", "destroyed"),
+    pub fn record_names(&self) -> (TranscriptStep, TranscriptStep) {
+        match self {
+            Step::Generate { .. } => (TranscriptStep::Generate, TranscriptStep::Generated),
+            Step::Wrap { existing: None, .. } => (TranscriptStep::Wrap, TranscriptStep::Wrapped),
+            Step::Wrap {
+                existing: Some(_), ..
+            } => (TranscriptStep::Rewrap, TranscriptStep::Rewrapped),
+            Step::Destroy { .. } => (TranscriptStep::Destroy, TranscriptStep::Destroyed),
         }
     }
 }

@@ -28,9 +28,10 @@ fn is_zero(n: &usize) -> bool {
 /// Declares [`Entry`] and [`Step`] from one list of `Variant(Data) = "name"`.
 macro_rules! entries {
     ($($(#[$doc:meta])* $variant:ident($data:ty) = $name:literal,)*) => {
-        /// One transcript line's step and data.
+        /// One transcript line's step and data. Read from a whole line, it ignores the line's
+        /// other fields (`v`, `seq`, `time`, `actor`, `prev`), which the chain check reads.
         #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-        #[serde(tag = "step", content = "data", deny_unknown_fields)]
+        #[serde(tag = "step", content = "data")]
         pub enum Entry {
             $($(#[$doc])* #[serde(rename = $name)] $variant($data),)*
         }
@@ -48,7 +49,7 @@ macro_rules! entries {
             pub const ALL: [Step; [$($name,)*].len() + 1] = [$(Step::$variant,)* Step::Seal];
 
             /// Its name in the line's `step`.
-            pub fn as_str(self) -> &'static str {
+            pub const fn as_str(self) -> &'static str {
                 match self {
                     $(Step::$variant => $name,)*
                     Step::Seal => "seal",
@@ -116,6 +117,17 @@ entries! {
     Restored(RestoredData) = "restored",
 }
 
+/// The step names keyrite records, the seal's last.
+pub const STEP_NAMES: [&str; Step::ALL.len()] = {
+    let mut names = [""; Step::ALL.len()];
+    let mut i = 0;
+    while i < names.len() {
+        names[i] = Step::ALL[i].as_str();
+        i += 1;
+    }
+    names
+};
+
 impl Step {
     /// The step named `name`, if keyrite records one.
     pub fn from_name(name: &str) -> Option<Step> {
@@ -132,6 +144,11 @@ impl Entry {
         serde_json::from_value(Value::Object(line))
     }
 
+    /// The entry of a whole line's exact bytes: its `step` and `data`.
+    pub fn from_line(line: &[u8]) -> Result<Entry, serde_json::Error> {
+        serde_json::from_slice(line)
+    }
+
     /// Its `data`, as the line holds it.
     pub fn data(&self) -> Result<Value, serde_json::Error> {
         let mut value = serde_json::to_value(self)?;
@@ -140,6 +157,15 @@ impl Entry {
             .and_then(|m| m.remove("data"))
             .unwrap_or(Value::Null))
     }
+}
+
+/// Why a line does not read as its entry, in serde's words, which name the field, without its
+/// position in the line.
+pub fn misfit(e: &serde_json::Error) -> String {
+    let e = e.to_string();
+    e.rsplit_once(" at line ")
+        .map_or(e.as_str(), |(why, _)| why)
+        .to_owned()
 }
 
 /// A person the policy names.
@@ -331,8 +357,9 @@ pub struct Key {
     pub id: String,
     /// The kind of material.
     pub spec: String,
-    /// The key check value, or `null` when the token gives none.
-    #[serde(deserialize_with = "present")]
+    /// The key check value, or `null` when the token gives none (as it is read, absent too:
+    /// resume refuses a key without one by its own words).
+    #[serde(default)]
     pub kcv: Option<String>,
     /// How it was computed, or why there is none.
     pub kcv_method: String,
@@ -546,9 +573,10 @@ pub struct FinishData {
     pub keys: Vec<Settled>,
 }
 
-/// The `witness` line.
+/// The `witness` line. Unlike every other line's, its data may hold fields it does not name:
+/// witness lines follow the seal, where no signature covers them, and verify reads only the
+/// fields it checks (the chain check still bounds the rest).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct WitnessData {
     /// The witness's name.
     pub name: String,
@@ -613,8 +641,39 @@ pub struct RestoreData {
     pub algorithm: String,
     /// The backup key's SHA-256.
     pub backup_key_sha256: String,
-    /// What proved where it came from (`by` names how).
-    pub provenance: Value,
+    /// What proved where it came from.
+    pub provenance: Provenance,
+}
+
+/// What proved where a backup came from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "by", rename_all = "snake_case")]
+pub enum Provenance {
+    /// The sealed transcript of the run that wrote it.
+    Transcript(RecordedTranscript),
+    /// A check value given out of band.
+    ExpectedKcv {
+        /// The value.
+        value: String,
+    },
+}
+
+/// The sealed transcript a backup was found in.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecordedTranscript {
+    /// The transcript.
+    pub transcript: String,
+    /// The SHA-256 of its bytes.
+    pub sha256: String,
+    /// The chain head its seal signs.
+    pub chain_head: String,
+    /// The SHA-256 of its signer's public key.
+    pub signer_fingerprint: String,
+    /// The label of the token that ran it.
+    pub token_label: String,
+    /// That token's serial.
+    pub token_serial: String,
 }
 
 /// A key restored, as the token reports it.
@@ -866,7 +925,9 @@ mod tests {
                 },
                 algorithm: "a".into(),
                 backup_key_sha256: "00".into(),
-                provenance: json!({"by": "expected_kcv", "value": "abcdef"}),
+                provenance: Provenance::ExpectedKcv {
+                    value: "abcdef".into(),
+                },
             }),
             Entry::Restored(RestoredData {
                 key: RestoredKey {
@@ -938,6 +999,36 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("missing field `failure`"), "{e}");
+    }
+
+    #[test]
+    fn a_provenance_is_tagged_by_how_and_refuses_unknown_fields() {
+        let by_transcript = json!({"by": "transcript", "transcript": "t", "sha256": "00",
+            "chain_head": "00", "signer_fingerprint": "00", "token_label": "l", "token_serial": "1"});
+        let p: Provenance = serde_json::from_value(by_transcript.clone()).unwrap();
+        assert_eq!(serde_json::to_value(&p).unwrap(), by_transcript);
+        let mut extra = by_transcript;
+        extra["note"] = json!("x");
+        assert!(serde_json::from_value::<Provenance>(extra).is_err());
+        let by_kcv = json!({"by": "expected_kcv", "value": "abcdef", "note": "x"});
+        assert!(serde_json::from_value::<Provenance>(by_kcv).is_err());
+    }
+
+    #[test]
+    fn a_whole_line_reads_as_its_entry() {
+        let line = br#"{"actor":"a","data":{"label":"l","value":"v"},"prev":"00","seq":3,"step":"marker","time":"t","v":1}"#;
+        assert_eq!(
+            Entry::from_line(line).unwrap(),
+            Entry::Marker(MarkerData {
+                label: "l".into(),
+                value: "v".into()
+            })
+        );
+        let extra = br#"{"data":{"label":"l","value":"v","x":1},"step":"marker"}"#;
+        assert!(Entry::from_line(extra).is_err());
+        assert_eq!(STEP_NAMES.len(), 24);
+        assert_eq!(STEP_NAMES[0], "policy");
+        assert_eq!(STEP_NAMES[23], "seal");
     }
 
     #[test]
