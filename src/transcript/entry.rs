@@ -3,7 +3,7 @@
 //! read them back. A line is `{v, seq, time, step, actor, data, prev}`; an entry is its `step`
 //! and `data` (serde's adjacent tagging), and its data refuses a field it does not name.
 //!
-//! Adding a step is one line of [`entries!`]: the variant, its name, and so [`Step::ALL`].
+//! Adding a step is one line of `entries!`: the variant, its name, and so [`Step::ALL`].
 //! The seal line (`{v, seq, time, step:"seal", prev, signer, signature}`) has no actor and no
 //! data: it is a [`Step`] but not an entry.
 //!
