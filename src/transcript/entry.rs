@@ -647,7 +647,7 @@ pub struct RestoreData {
 
 /// What proved where a backup came from.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "by", rename_all = "snake_case")]
+#[serde(tag = "by", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Provenance {
     /// The sealed transcript of the run that wrote it.
     Transcript(RecordedTranscript),
