@@ -145,7 +145,17 @@ pub fn load(path: &Path, plan: &Plan, policy: &Policy) -> Result<Resume, Error> 
                 RUN_ENDED,
             ));
         }
-        if LineStep::from_name(step).is_none() {
+        // Only the lines it takes something from are read as their entries.
+        if !matches!(
+            LineStep::from_name(step),
+            Some(
+                LineStep::Policy
+                    | LineStep::Plan
+                    | LineStep::Generate
+                    | LineStep::Generated
+                    | LineStep::Finish
+            )
+        ) {
             continue;
         }
         let entry = Entry::from_line(raw).map_err(|e| {

@@ -357,14 +357,15 @@ pub struct Key {
     pub id: String,
     /// The kind of material.
     pub spec: String,
-    /// The key check value, or `null` when the token gives none (as it is read, absent too:
-    /// resume refuses a key without one by its own words).
+    /// The key check value, or `null` when the token gives none. Read, an absent one is
+    /// `null` too, as verify's KCV check and resume have always taken it (resume refuses a key
+    /// without one in its own words).
     #[serde(default)]
     pub kcv: Option<String>,
     /// How it was computed, or why there is none.
     pub kcv_method: String,
-    /// The full check value, or `null`.
-    #[serde(deserialize_with = "present")]
+    /// The full check value, or `null` (read, an absent one is `null`, as for `kcv`).
+    #[serde(default)]
     pub check_sha256: Option<String>,
     /// The attribute template.
     pub template: BTreeMap<String, String>,
