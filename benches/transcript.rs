@@ -14,15 +14,15 @@
 //! verdict: NOT APPROVED, exit 4, as no policy approved it).
 #![allow(missing_docs)]
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use keyrite::hsm::Module;
 use keyrite::hsm::keys::{ceremony_key_template, describe_template};
 use keyrite::spec::{KeyLabel, KeySpec};
-use keyrite::transcript::Transcript;
+use keyrite::transcript::{Entry, Transcript, entry};
 use secrecy::SecretString;
-use serde_json::json;
 use sha2::{Digest as _, Sha256};
 
 fn main() -> ExitCode {
@@ -58,32 +58,39 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
 
     let mut t = Transcript::create(std::path::Path::new(out))?;
     t.append_unsynced(
-        "token",
         "keyrite",
-        json!({
-            "module": module_path.display().to_string(),
-            "library": module.library_description()?,
-            "label": d.label,
-            "serial": d.serial,
-            "manufacturer": d.manufacturer,
-            "model": d.model,
-            "firmware": d.firmware,
-            "signer_label": signer,
-            "signer_fingerprint": signer_fp,
+        &Entry::Token(entry::TokenData {
+            module: module_path.display().to_string(),
+            module_sha256: module.sha256().to_owned(),
+            keyrite_path: "target/release/keyrite".to_owned(),
+            keyrite_sha256: hex::encode(Sha256::digest(b"keyrite")),
+            library: module.library_description()?,
+            label: d.label.clone(),
+            serial: d.serial.clone(),
+            manufacturer: d.manufacturer.clone(),
+            model: d.model.clone(),
+            firmware: d.firmware.clone(),
+            signer_label: signer.as_str().to_owned(),
+            signer_fingerprint: signer_fp.clone(),
         }),
     )?;
     for i in 0..lines - 3 {
         let key = i / 4;
         let tenant = key % 1000;
         let key_label: KeyLabel = format!("tenant-{tenant:04}-aes").parse()?;
+        let label = key_label.as_str().to_owned();
         // One KCV per label throughout, as verify's kcv check demands.
         let kcv = hex::encode(&Sha256::digest(key_label.as_str())[..3]);
         let out_dir = format!("import/tenant-{tenant:04}/key-{key:07}");
-        let (step, actor, data) = match i % 4 {
+        let index = usize::try_from(2 * key)?;
+        let (actor, entry) = match i % 4 {
             0 => (
-                "generate",
                 "Olivia Operator",
-                json!({"index": 2 * key, "key_label": key_label, "key_spec": KeySpec::Aes256}),
+                Entry::Generate(entry::GenerateData {
+                    index,
+                    key_label: label,
+                    key_spec: KeySpec::Aes256.name().to_owned(),
+                }),
             ),
             1 => {
                 let id = Sha256::digest(key.to_be_bytes());
@@ -94,62 +101,73 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
                     false,
                 ));
                 (
-                    "generated",
                     "keyrite",
-                    json!({"index": 2 * key, "key": {
-                        "label": key_label,
-                        "id": hex::encode(&id[..16]),
-                        "spec": KeySpec::Aes256,
-                        "kcv": kcv,
-                        "kcv_method": "aes-ecb-zero-3",
-                        "template": template.into_iter().collect::<std::collections::BTreeMap<_, _>>(),
-                    }}),
+                    Entry::Generated(entry::GeneratedData {
+                        index,
+                        key: entry::Key {
+                            label,
+                            id: hex::encode(&id[..16]),
+                            spec: KeySpec::Aes256.name().to_owned(),
+                            kcv: Some(kcv),
+                            kcv_method: "aes-ecb-zero-3".to_owned(),
+                            check_sha256: None,
+                            template: template.into_iter().collect(),
+                            check_values: BTreeMap::new(),
+                            discarded: 0,
+                        },
+                    }),
                 )
             }
             2 => (
-                "wrap",
                 "Olivia Operator",
-                json!({
-                    "index": 2 * key + 1,
-                    "key_label": key_label,
-                    "provider": "aws",
-                    "kms_key_id": format!("arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-{key:012}"),
-                    "algorithm": "RSAES_OAEP_SHA_1",
-                    "mechanism": "CKM_RSA_PKCS_OAEP",
-                    "mechanism_parameters": "hashAlg=CKM_SHA_1, mgf=CKG_MGF1_SHA1, source=empty",
-                    "wrapping_key_sha256": hex::encode(Sha256::digest(format!("kms-{key}"))),
-                    "parameters_valid_to": "2026-11-25T17:34:22Z",
-                    "key_material_valid_to": null,
-                    "out": out_dir,
+                Entry::Wrap(entry::WrapData {
+                    index: index + 1,
+                    key_label: label,
+                    provider: "aws".to_owned(),
+                    kms_key_id: format!(
+                        "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-{key:012}"
+                    ),
+                    algorithm: "RSAES_OAEP_SHA_1".to_owned(),
+                    mechanism: "CKM_RSA_PKCS_OAEP".to_owned(),
+                    mechanism_parameters: "hashAlg=CKM_SHA_1, mgf=CKG_MGF1_SHA1, source=empty"
+                        .to_owned(),
+                    wrapping_key_sha256: hex::encode(Sha256::digest(format!("kms-{key}"))),
+                    parameters_valid_to: Some("2026-11-25T17:34:22Z".to_owned()),
+                    key_material_valid_to: None,
+                    out: out_dir,
                 }),
             ),
             _ => {
                 let digest = |name: &str| hex::encode(Sha256::digest(format!("{key}/{name}")));
+                let files = [
+                    "EncryptedKeyMaterial.bin",
+                    "ImportToken.bin",
+                    "import.sh",
+                    "manifest.json",
+                ];
                 (
-                    "wrapped",
                     "keyrite",
-                    json!({
-                        "index": 2 * key + 1,
-                        "key_label": key_label,
-                        "kcv": kcv,
-                        "out": out_dir,
-                        "files": {
-                            "EncryptedKeyMaterial.bin": digest("EncryptedKeyMaterial.bin"),
-                            "ImportToken.bin": digest("ImportToken.bin"),
-                            "import.sh": digest("import.sh"),
-                            "manifest.json": digest("manifest.json"),
-                        },
-                        "warning": null,
+                    Entry::Wrapped(entry::WrappedData {
+                        index: index + 1,
+                        key_label: label,
+                        kcv: Some(kcv),
+                        check_sha256: None,
+                        out: out_dir,
+                        files: files.map(|f| (f.to_owned(), digest(f))).into(),
+                        warning: None,
                     }),
                 )
             }
         };
-        t.append_unsynced(step, actor, data)?;
+        t.append_unsynced(actor, &entry)?;
     }
     t.append_unsynced(
-        "finish",
         "Olivia Operator",
-        json!({"outcome": "completed", "failure": null, "keys": []}),
+        &Entry::Finish(entry::FinishData {
+            outcome: "completed".to_owned(),
+            failure: None,
+            keys: Vec::new(),
+        }),
     )?;
     let signature = token.sign_digest(&signer, &t.head())?;
     t.seal(&signer_fp, &signature)?;

@@ -27,7 +27,6 @@ use std::path::{Path, PathBuf};
 
 use cryptoki::object::ObjectHandle;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use sha2::{Digest as _, Sha256};
 
 use crate::hsm::keys::{Kcv, KcvMethod};
@@ -36,7 +35,7 @@ use crate::hsm::{NoKcv, PemKeyProblem, Token};
 use crate::json;
 use crate::kms::{self, backup::WRAPPED};
 use crate::spec::{ALL_KEY_SPECS, KeyLabel, KeySpec, WrappingAlgorithm};
-use crate::transcript::Transcript;
+use crate::transcript::{Entry, Transcript, entry};
 use crate::verify::RecordedOutput;
 use crate::wrap::{TokenAccess, open_logged_in};
 
@@ -670,18 +669,35 @@ impl Proven {
         }
     }
 
-    /// The `restore` line's data: the backup as read, and what proved it.
-    fn record(&self) -> serde_json::Value {
+    /// The `restore` line: the backup as read, and what proved it.
+    fn entry(&self) -> Entry {
         let b = &self.backup;
-        json!({
-            "backup": b.dir.display().to_string(),
-            "key_label": b.label,
-            "files": b.listing,
-            "manifest_sha256": b.manifest_sha256,
-            "source": b.source,
-            "algorithm": b.algorithm.name(),
-            "backup_key_sha256": b.backup_key_sha256,
-            "provenance": self.provenance,
+        Entry::Restore(entry::RestoreData {
+            backup: b.dir.display().to_string(),
+            key_label: b.label.as_str().to_owned(),
+            files: b.listing.clone(),
+            manifest_sha256: b.manifest_sha256.clone(),
+            source: entry::Source {
+                label: b.source.label.clone(),
+                serial: b.source.serial.clone(),
+            },
+            algorithm: b.algorithm.name().to_owned(),
+            backup_key_sha256: b.backup_key_sha256.clone(),
+            provenance: match &self.provenance {
+                Provenance::Transcript(r) => {
+                    entry::Provenance::Transcript(entry::RecordedTranscript {
+                        transcript: r.transcript.display().to_string(),
+                        sha256: r.sha256.clone(),
+                        chain_head: r.chain_head.clone(),
+                        signer_fingerprint: r.signer_fingerprint.clone(),
+                        token_label: r.token_label.clone(),
+                        token_serial: r.token_serial.clone(),
+                    })
+                }
+                Provenance::ExpectedKcv { value } => entry::Provenance::ExpectedKcv {
+                    value: value.value().to_owned(),
+                },
+            },
         })
     }
 }
@@ -764,44 +780,59 @@ pub fn run(
         &signer_fp,
     )?;
     // Durable before the token acts.
-    t.append("restore", OPERATOR, proven.record())?;
+    t.append(OPERATOR, &proven.entry())?;
     let result = unwrap_proven(&token, &proven, &record.path);
     let recorded = match &result {
         Ok((_, restored)) => t
             .append_unsynced(
-                "restored",
                 OPERATOR,
-                json!({
-                    "key": {
-                        "label": restored.label,
-                        "id": restored.id,
-                        "spec": restored.spec,
-                        "kcv": restored.kcv,
-                        "kcv_method": restored.kcv_method,
+                &Entry::Restored(entry::RestoredData {
+                    key: entry::RestoredKey {
+                        label: restored.label.as_str().to_owned(),
+                        id: restored.id.clone(),
+                        spec: restored.spec.name().to_owned(),
+                        kcv: restored.kcv.clone(),
+                        kcv_method: restored.kcv_method.clone(),
                     },
-                    "matched": restored.matched,
-                    "check_sha256": restored.check_sha256,
-                    "expected": restored.expected,
+                    matched: restored.matched.clone(),
+                    check_sha256: restored.check_sha256.clone(),
+                    expected: restored.expected.clone(),
                 }),
             )
             .and_then(|()| {
                 t.append(
-                    "finish",
                     OPERATOR,
-                    json!({"outcome": "completed", "failure": null, "keys": [{"label": restored.label, "kcv": restored.kcv, "fate": "restored"}]}),
+                    &Entry::Finish(entry::FinishData {
+                        outcome: "completed".to_owned(),
+                        failure: None,
+                        keys: vec![entry::Settled {
+                            label: restored.label.as_str().to_owned(),
+                            kcv: Some(restored.kcv.clone()),
+                            fate: "restored".to_owned(),
+                        }],
+                    }),
                 )
             }),
         Err(e) => t
             .append(
-                "failure",
                 OPERATOR,
-                json!({"action": "restore", "error": e.to_string()}),
+                &Entry::Failure(entry::FailureData {
+                    index: None,
+                    action: "restore".to_owned(),
+                    error: e.to_string(),
+                }),
             )
             .and_then(|()| {
                 t.append(
-                    "finish",
                     OPERATOR,
-                    json!({"outcome": "failed", "failure": {"error": e.to_string()}, "keys": []}),
+                    &Entry::Finish(entry::FinishData {
+                        outcome: "failed".to_owned(),
+                        failure: Some(entry::FinishFailure {
+                            step: None,
+                            error: e.to_string(),
+                        }),
+                        keys: vec![],
+                    }),
                 )
             }),
     };

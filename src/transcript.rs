@@ -12,11 +12,14 @@
 //! The writer trusts nothing but itself: it never reads the file back. A crash leaves a valid
 //! unsealed prefix.
 
+pub mod entry;
+
+pub use entry::{Entry, Step};
+
 use std::fs::{File, OpenOptions};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
-use serde::Serialize;
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 
@@ -164,31 +167,20 @@ impl Transcript {
         Ok(())
     }
 
-    /// Appends a line `{v, seq, time, step, actor, data, prev}` and fsyncs it: for a line that
-    /// must be durable before what it announces happens.
-    pub fn append(&mut self, step: &str, actor: &str, data: impl Serialize) -> Result<(), Error> {
-        self.append_line(step, actor, data, true)
+    /// Appends a line `{v, seq, time, step, actor, data, prev}` of `entry` and fsyncs it: for a
+    /// line that must be durable before what it announces happens.
+    pub fn append(&mut self, actor: &str, entry: &Entry) -> Result<(), Error> {
+        self.append_line(actor, entry, true)
     }
 
     /// Appends a line like [`Transcript::append`] without fsyncing it: it becomes durable with
     /// the next line appended with `append`, [`Transcript::sync`], or the seal.
-    pub fn append_unsynced(
-        &mut self,
-        step: &str,
-        actor: &str,
-        data: impl Serialize,
-    ) -> Result<(), Error> {
-        self.append_line(step, actor, data, false)
+    pub fn append_unsynced(&mut self, actor: &str, entry: &Entry) -> Result<(), Error> {
+        self.append_line(actor, entry, false)
     }
 
-    fn append_line(
-        &mut self,
-        step: &str,
-        actor: &str,
-        data: impl Serialize,
-        durable: bool,
-    ) -> Result<(), Error> {
-        let data = serde_json::to_value(data).map_err(|e| Error::Serialize {
+    fn append_line(&mut self, actor: &str, entry: &Entry, durable: bool) -> Result<(), Error> {
+        let data = entry.data().map_err(|e| Error::Serialize {
             path: self.path.clone(),
             source: e,
         })?;
@@ -196,7 +188,7 @@ impl Transcript {
             "v": VERSION,
             "seq": self.seq,
             "time": now(),
-            "step": step,
+            "step": entry.step().as_str(),
             "actor": actor,
             "data": data,
             "prev": hex::encode(self.head),
@@ -213,7 +205,7 @@ impl Transcript {
             "v": VERSION,
             "seq": self.seq,
             "time": now(),
-            "step": "seal",
+            "step": Step::Seal.as_str(),
             "prev": hex::encode(self.head),
             "signer": signer,
             "signature": base64::engine::general_purpose::STANDARD.encode(signature_der),
@@ -233,8 +225,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.jsonl");
         let mut t = Transcript::create(&path).unwrap();
-        t.append("policy", "keyrite", json!({"a": 1})).unwrap();
-        t.append("plan", "keyrite", json!({"b": "x"})).unwrap();
+        let marker = |value: &str| {
+            Entry::Marker(entry::MarkerData {
+                label: "l".into(),
+                value: value.into(),
+            })
+        };
+        t.append("keyrite", &marker("a")).unwrap();
+        t.append("keyrite", &marker("b")).unwrap();
         let head = t.head();
         t.seal("fp", b"sig").unwrap();
         let text = std::fs::read_to_string(&path).unwrap();

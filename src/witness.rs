@@ -13,11 +13,11 @@ use std::io::{Seek as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use serde_json::json;
 use ssh_key::{HashAlg, LineEnding, SshSig};
 
 use crate::ceremony::policy::Policy;
-use crate::transcript::{Transcript, WITNESS_NAMESPACE, witness_message};
+use crate::transcript::entry::WitnessData;
+use crate::transcript::{Entry, Transcript, WITNESS_NAMESPACE, witness_message};
 use crate::verify::{self, Verdict};
 
 /// How `ssh-keygen -Y sign` failed.
@@ -332,13 +332,12 @@ fn append(
         sealed.report.line_count as u64,
     );
     t.append(
-        "witness",
         &witness.name,
-        json!({
-            "name": witness.name,
-            "key_fingerprint": witness.fingerprint(),
-            "message": message.trim_end(),
-            "signature": sig.to_pem(LineEnding::LF).unwrap_or_default(),
+        &Entry::Witness(WitnessData {
+            name: witness.name.clone(),
+            key_fingerprint: witness.fingerprint(),
+            message: message.trim_end().to_owned(),
+            signature: sig.to_pem(LineEnding::LF).unwrap_or_default(),
         }),
     )?;
     Ok(witness.name.clone())

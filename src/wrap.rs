@@ -311,6 +311,23 @@ pub struct KeyRecord {
     pub discarded: usize,
 }
 
+impl KeyRecord {
+    /// As a transcript line records it.
+    pub fn entry(&self) -> crate::transcript::entry::Key {
+        crate::transcript::entry::Key {
+            label: self.label.as_str().to_owned(),
+            id: self.id.clone(),
+            spec: self.spec.name().to_owned(),
+            kcv: self.kcv.clone(),
+            kcv_method: self.kcv_method.clone(),
+            check_sha256: self.check_sha256.clone(),
+            template: self.template.clone(),
+            check_values: self.check_values.clone(),
+            discarded: self.discarded,
+        }
+    }
+}
+
 fn is_zero(n: &usize) -> bool {
     *n == 0
 }

@@ -838,3 +838,69 @@ fn witnesses_required_unmet_then_met() {
         stdout(&outs, 0)
     );
 }
+
+/// keyrite verify reads each line as the typed entry of its step: a sealed record whose data
+/// holds a field keyrite never writes, lacks one it always writes, or holds one of another type
+/// is INVALID, naming the line and the field, though its chain and seal hold.
+#[test]
+fn data_that_does_not_fit_its_step_is_invalid() {
+    let c = sealed();
+    let (signer, policy) = (path(&c, "signer.pem"), path(&c, "policy.toml"));
+    let original = values(&c, "t.jsonl");
+    let wrapped = at(&original, "wrapped");
+    let token = at(&original, "token");
+    let mut extra = original.clone();
+    extra[wrapped]["data"]["note"] = json!("an extra field");
+    let mut missing = original.clone();
+    missing[token]["data"]
+        .as_object_mut()
+        .unwrap()
+        .remove("firmware");
+    let mut retyped = original.clone();
+    retyped[wrapped]["data"]["index"] = json!("1");
+    let cases = [
+        (
+            extra,
+            wrapped,
+            "the wrapped line's data does not fit a wrapped line: unknown field `note`, expected one of `index`, `key_label`, `kcv`, `check_sha256`, `out`, `files`, `warning`",
+        ),
+        (
+            missing,
+            token,
+            "the token line's data does not fit a token line: missing field `firmware`",
+        ),
+        (
+            retyped,
+            wrapped,
+            "the wrapped line's data does not fit a wrapped line: invalid type: string \"1\", expected usize",
+        ),
+    ];
+    for (n, (v, line, reason)) in cases.into_iter().enumerate() {
+        let file = path(&c, &format!("misfit-{n}.jsonl"));
+        write_lines(&file, &pin_holder_reseal(&c.token, "ceremony-signer", &v));
+        let out = Command::new(env!("CARGO_BIN_EXE_keyrite"))
+            .arg("verify")
+            .arg(&file)
+            .arg("--signer")
+            .arg(&signer)
+            .arg("--policy")
+            .arg(&policy)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{out:?}");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(
+            verdict(&out),
+            format!("INVALID: structure check failed at line {line}: {reason} (exit 1)"),
+            "{stdout}"
+        );
+        for check in ["chain", "seal"] {
+            assert!(
+                stdout
+                    .lines()
+                    .any(|l| l.starts_with(&format!("  {check:<10} passed"))),
+                "{check}: {stdout}"
+            );
+        }
+    }
+}

@@ -14,6 +14,7 @@ use super::{Error, read_once};
 use crate::kms::{Provider, ProviderOptions};
 use crate::pin::PinSource;
 use crate::spec::{ALL_KEY_SPECS, KeyLabel, KeySpec, WrappingAlgorithm, WrappingKeySpec};
+use crate::transcript::Step as TranscriptStep;
 
 /// The plan format version.
 pub const VERSION: u32 = 1;
@@ -155,12 +156,12 @@ impl Step {
     }
 
     /// The transcript step names announcing this step and recording its result.
-    pub fn record_names(&self) -> (&'static str, &'static str) {
+    pub fn record_names(&self) -> (TranscriptStep, TranscriptStep) {
         match self.kind() {
-            Action::Generate => ("generate", "generated"),
-            Action::Wrap => ("wrap", "wrapped"),
-            Action::Rewrap => ("rewrap", "rewrapped"),
-            Action::Destroy => ("destroy", "destroyed"),
+            Action::Generate => (TranscriptStep::Generate, TranscriptStep::Generated),
+            Action::Wrap => (TranscriptStep::Wrap, TranscriptStep::Wrapped),
+            Action::Rewrap => (TranscriptStep::Rewrap, TranscriptStep::Rewrapped),
+            Action::Destroy => (TranscriptStep::Destroy, TranscriptStep::Destroyed),
         }
     }
 }
@@ -228,14 +229,6 @@ pub enum Action {
 }
 
 impl Action {
-    /// Every action, in the order the documentation lists them.
-    pub const ALL: [Action; 4] = [
-        Action::Generate,
-        Action::Wrap,
-        Action::Rewrap,
-        Action::Destroy,
-    ];
-
     /// The name a plan gives it.
     pub fn name(self) -> &'static str {
         match self {
@@ -263,26 +256,9 @@ pub struct NotOneOf {
     pub choice: Choice,
 }
 
-impl std::str::FromStr for Action {
-    type Err = NotOneOf;
-
-    /// Parses the name, exactly as spelt.
-    fn from_str(s: &str) -> Result<Self, NotOneOf> {
-        Action::ALL
-            .into_iter()
-            .find(|a| a.name() == s)
-            .ok_or_else(|| NotOneOf {
-                value: s.to_owned(),
-                choice: Choice::Action,
-            })
-    }
-}
-
 /// A closed set of names a plan field takes one of.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Choice {
-    /// A step's action.
-    Action,
     /// A key spec (`key_spec`).
     KeySpec,
     /// A KMS (`provider`).
@@ -295,7 +271,6 @@ impl Choice {
     /// The names accepted, in order.
     pub fn accepted(self) -> Vec<&'static str> {
         match self {
-            Choice::Action => Action::ALL.map(Action::name).to_vec(),
             Choice::KeySpec => ALL_KEY_SPECS.map(KeySpec::name).to_vec(),
             Choice::Provider => Provider::ALL.map(Provider::name).to_vec(),
             Choice::WrappingKeySpec => WrappingKeySpec::ALL.map(WrappingKeySpec::name).to_vec(),
@@ -1295,7 +1270,10 @@ mod tests {
             panic!("not a wrap step");
         };
         assert_eq!(existing, &Some(("a1b2c3".to_owned(), KeySpec::Hmac256)));
-        assert_eq!(plan.steps[0].record_names(), ("rewrap", "rewrapped"));
+        assert_eq!(
+            plan.steps[0].record_names(),
+            (TranscriptStep::Rewrap, TranscriptStep::Rewrapped)
+        );
         let plan = check(&steps(&[&rewrap(&format!(
             "expect_kcv = \"a1b2c3\"\n{WRAP}"
         ))]))
@@ -1334,15 +1312,15 @@ mod tests {
     }
 
     #[test]
-    fn an_action_parses_from_its_name() {
-        for action in Action::ALL {
-            assert_eq!(action.name().parse::<Action>().unwrap(), action);
+    fn an_action_displays_as_its_name() {
+        for action in [
+            Action::Generate,
+            Action::Wrap,
+            Action::Rewrap,
+            Action::Destroy,
+        ] {
             assert_eq!(action.to_string(), action.name());
         }
-        assert_eq!(
-            "Wrap".parse::<Action>().unwrap_err().to_string(),
-            "\"Wrap\" is not one of generate, wrap, rewrap, destroy"
-        );
     }
 
     #[test]

@@ -79,6 +79,35 @@ pub enum Refusal {
     SecondApproval(String),
 }
 
+impl Quorum {
+    /// As the `approvals` line records it.
+    pub fn entry(&self) -> crate::transcript::entry::ApprovalsData {
+        use crate::transcript::entry;
+        entry::ApprovalsData {
+            approvals: self
+                .approvals
+                .iter()
+                .map(|a| entry::Approval {
+                    custodian: a.custodian.clone(),
+                    key_fingerprint: a.key_fingerprint.clone(),
+                    file: a.file.clone(),
+                    signature: a.signature.clone(),
+                })
+                .collect(),
+            rejected: self
+                .rejected
+                .iter()
+                .map(|r| entry::Rejected {
+                    file: r.file.clone(),
+                    reason: r.reason.clone(),
+                })
+                .collect(),
+            missing: self.missing.clone(),
+            threshold: self.threshold,
+        }
+    }
+}
+
 /// Checks one signature against the policy; returns the custodian's index.
 pub fn check_signature(
     policy: &Policy,

@@ -5,16 +5,26 @@
 
 use std::path::Path;
 
-use serde_json::json;
 use sha2::{Digest as _, Sha256};
 
-use super::plan::{PinSpec, Plan, Step};
+use super::plan::{PinSpec, Plan};
 use super::policy::Policy;
 use super::quorum::Quorum;
 use super::{ACTOR, Error, resume};
 use crate::hsm::{Module, Token};
 use crate::spec::KeyLabel;
-use crate::transcript::Transcript;
+use crate::transcript::{Entry, Transcript, entry};
+
+/// The persons a policy names, as its line records them.
+fn persons(people: &[super::policy::Person]) -> Vec<entry::Person> {
+    people
+        .iter()
+        .map(|c| entry::Person {
+            name: c.name.clone(),
+            key_fingerprint: c.fingerprint(),
+        })
+        .collect()
+}
 
 /// Records the policy, the plan and the approvals a ceremony runs under.
 pub(super) fn ceremony_lines(
@@ -25,38 +35,49 @@ pub(super) fn ceremony_lines(
     quorum: &Quorum,
 ) -> Result<(), Error> {
     t.append_unsynced(
-        "policy",
         ACTOR,
-        json!({
-            "file": policy.path.display().to_string(),
-            "sha256": policy.digest,
-            "threshold": policy.threshold,
-            "custodians": policy.custodians.iter().map(|c| json!({"name": c.name, "key_fingerprint": c.fingerprint()})).collect::<Vec<_>>(),
-            "witnesses": policy.witnesses.iter().map(|c| json!({"name": c.name, "key_fingerprint": c.fingerprint()})).collect::<Vec<_>>(),
-            "signer_fingerprint": policy.signer_fingerprint,
-            "token_serial": policy.token_serial,
-            "custodians_file": policy.custodians_file.as_ref().map(|(p, d)| json!({"file": p.display().to_string(), "sha256": d})),
-            "module_sha256": policy.module_sha256,
-            "module_path": policy.module_path.as_ref().map(|p| p.display().to_string()),
-            "require_trusted_wrapping": policy.require_trusted_wrapping,
-            "witnesses_required": policy.witnesses_required,
+        &Entry::Policy(entry::PolicyData {
+            file: policy.path.display().to_string(),
+            sha256: policy.digest.clone(),
+            threshold: policy.threshold,
+            custodians: persons(&policy.custodians),
+            witnesses: persons(&policy.witnesses),
+            signer_fingerprint: policy.signer_fingerprint.clone(),
+            token_serial: policy.token_serial.clone(),
+            custodians_file: policy
+                .custodians_file
+                .as_ref()
+                .map(|(p, d)| entry::FileDigest {
+                    file: p.display().to_string(),
+                    sha256: d.clone(),
+                }),
+            module_sha256: policy.module_sha256.clone(),
+            module_path: policy.module_path.as_ref().map(|p| p.display().to_string()),
+            require_trusted_wrapping: policy.require_trusted_wrapping,
+            witnesses_required: policy.witnesses_required,
         }),
     )?;
     t.append_unsynced(
-        "plan",
         ACTOR,
-        json!({
-            "ceremony_id": plan.ceremony_id,
-            "operator": plan.operator,
-            "file": plan.path.display().to_string(),
-            "sha256": plan.sha256,
-            "text": plan.text,
-            "digest_statement": statement,
-            "files": plan.files.iter().map(|f| json!({"name": f.name, "sha256": f.sha256})).collect::<Vec<_>>(),
-            "steps": plan.steps.iter().map(Step::action).collect::<Vec<_>>(),
+        &Entry::Plan(entry::PlanData {
+            ceremony_id: plan.ceremony_id.clone(),
+            operator: plan.operator.clone(),
+            file: plan.path.display().to_string(),
+            sha256: plan.sha256.clone(),
+            text: plan.text.clone(),
+            digest_statement: statement.to_owned(),
+            files: plan
+                .files
+                .iter()
+                .map(|f| entry::NamedDigest {
+                    name: f.name.clone(),
+                    sha256: f.sha256.clone(),
+                })
+                .collect(),
+            steps: plan.steps.iter().map(|s| s.action().to_owned()).collect(),
         }),
     )?;
-    t.append_unsynced("approvals", ACTOR, quorum)?;
+    t.append_unsynced(ACTOR, &Entry::Approvals(quorum.entry()))?;
     Ok(())
 }
 
@@ -67,16 +88,19 @@ pub(super) fn login_line(
     plan: &Plan,
     share_indexes: Option<&[u8]>,
 ) -> Result<(), Error> {
+    let pin = match (&plan.pin, share_indexes) {
+        (_, Some(_)) => "shares".to_owned(),
+        (PinSpec::Source(crate::pin::PinSource::Env(name)), None) => {
+            format!("environment variable {name}")
+        }
+        _ => "prompt".to_owned(),
+    };
     t.append_unsynced(
-        "login",
         &plan.operator,
-        match (&plan.pin, share_indexes) {
-            (_, Some(indexes)) => json!({"pin": "shares", "share_indexes": indexes}),
-            (PinSpec::Source(crate::pin::PinSource::Env(name)), None) => {
-                json!({"pin": format!("environment variable {name}")})
-            }
-            _ => json!({"pin": "prompt"}),
-        },
+        &Entry::Login(entry::LoginData {
+            pin,
+            share_indexes: share_indexes.map(<[u8]>::to_vec),
+        }),
     )?;
     Ok(())
 }
@@ -89,13 +113,15 @@ pub(super) fn resume_line(
     taken: &[resume::TakenKey],
 ) -> Result<(), Error> {
     t.append(
-        "resume",
         &plan.operator,
-        json!({
-            "from": r.path.display().to_string(),
-            "sha256": r.sha256,
-            "lines": r.lines,
-            "keys": taken.iter().map(|k| &k.record.label).collect::<Vec<_>>(),
+        &Entry::Resume(entry::ResumeData {
+            from: r.path.display().to_string(),
+            sha256: r.sha256.clone(),
+            lines: r.lines,
+            keys: taken
+                .iter()
+                .map(|k| k.record.label.as_str().to_owned())
+                .collect(),
         }),
     )?;
     Ok(())
@@ -113,21 +139,20 @@ pub(crate) fn token_line(
     let d = token.description();
     let (keyrite_path, keyrite_sha256) = keyrite_binary()?;
     t.append_unsynced(
-        "token",
         operator,
-        json!({
-            "module": module.path().display().to_string(),
-            "module_sha256": module.sha256(),
-            "keyrite_path": keyrite_path,
-            "keyrite_sha256": keyrite_sha256,
-            "library": module.library_description()?,
-            "label": d.label,
-            "serial": d.serial,
-            "manufacturer": d.manufacturer,
-            "model": d.model,
-            "firmware": d.firmware,
-            "signer_label": signer_label,
-            "signer_fingerprint": signer_fp,
+        &Entry::Token(entry::TokenData {
+            module: module.path().display().to_string(),
+            module_sha256: module.sha256().to_owned(),
+            keyrite_path,
+            keyrite_sha256,
+            library: module.library_description()?,
+            label: d.label.clone(),
+            serial: d.serial.clone(),
+            manufacturer: d.manufacturer.clone(),
+            model: d.model.clone(),
+            firmware: d.firmware.clone(),
+            signer_label: signer_label.as_str().to_owned(),
+            signer_fingerprint: signer_fp.to_owned(),
         }),
     )?;
     Ok(())

@@ -28,6 +28,7 @@ use super::plan::{Plan, Step};
 use super::policy::Policy;
 use crate::hsm::Token;
 use crate::spec::{KeyLabel, KeySpec};
+use crate::transcript::{Entry, Step as LineStep, entry};
 use crate::wrap::KeyRecord;
 
 /// What to do about a transcript that is not an intact record of this plan's interrupted run.
@@ -137,30 +138,50 @@ pub fn load(path: &Path, plan: &Plan, policy: &Policy) -> Result<Resume, Error> 
         }
         head = Sha256::digest(raw).into();
         resume.lines += 1;
-        let data = &line["data"];
-        match line["step"].as_str().unwrap_or_default() {
-            "seal" => {
-                return Err(refuse(
-                    "it is sealed: its run ended, there is nothing to resume".into(),
-                    RUN_ENDED,
-                ));
-            }
+        let step = line["step"].as_str().unwrap_or_default();
+        if step == LineStep::Seal.as_str() {
+            return Err(refuse(
+                "it is sealed: its run ended, there is nothing to resume".into(),
+                RUN_ENDED,
+            ));
+        }
+        // Only the lines it takes something from are read as their entries.
+        if !matches!(
+            LineStep::from_name(step),
+            Some(
+                LineStep::Policy
+                    | LineStep::Plan
+                    | LineStep::Generate
+                    | LineStep::Generated
+                    | LineStep::Finish
+            )
+        ) {
+            continue;
+        }
+        let entry = Entry::from_line(raw).map_err(|e| {
+            refuse(
+                format!(
+                    "line {n}'s data does not fit a {step} line: {}",
+                    entry::misfit(&e)
+                ),
+                PASS_THE_RECORD,
+            )
+        })?;
+        match entry {
             // A run that completed every step but was stopped before its seal (or whose seal
             // was cut off): resuming re-does every wrap and seals a new record of its own.
-            "finish" if data["outcome"] != "completed" => {
+            Entry::Finish(f) if f.outcome != "completed" => {
                 return Err(refuse(
                     "its run failed and settled its keys (its finish line says so): there is nothing to resume"
                         .into(),
                     RUN_ENDED,
                 ));
             }
-            "policy" => policy_ok = data["sha256"] == policy.digest.as_str(),
-            "plan" => plan_ok = data["digest_statement"] == plan.digest_statement().as_str(),
-            "generate" => resume
-                .announced
-                .push(data["key_label"].as_str().unwrap_or_default().to_owned()),
-            "generated" => {
-                let label = data["key"]["label"].as_str().unwrap_or_default();
+            Entry::Policy(p) => policy_ok = p.sha256 == policy.digest,
+            Entry::Plan(p) => plan_ok = p.digest_statement == plan.digest_statement(),
+            Entry::Generate(g) => resume.announced.push(g.key_label),
+            Entry::Generated(g) => {
+                let label = g.key.label.as_str();
                 if !generates.contains(&label) {
                     return Err(refuse(
                         format!(
@@ -169,7 +190,7 @@ pub fn load(path: &Path, plan: &Plan, policy: &Policy) -> Result<Resume, Error> 
                         PASS_THE_RECORD,
                     ));
                 }
-                let Some(kcv) = data["key"]["kcv"].as_str().filter(|k| !k.is_empty()) else {
+                let Some(kcv) = g.key.kcv.as_deref().filter(|k| !k.is_empty()) else {
                     return Err(refuse(
                         format!(
                             "line {n} records key {label:?} generated without a KCV, and resume takes over only a key the token proves by its KCV"
@@ -185,12 +206,11 @@ pub fn load(path: &Path, plan: &Plan, policy: &Policy) -> Result<Resume, Error> 
                         PASS_THE_RECORD,
                     ));
                 }
-                let text = |name: &str| data["key"][name].as_str().map(str::to_owned);
                 let key = RecordedKey {
                     kcv: kcv.to_owned(),
-                    kcv_method: text("kcv_method").unwrap_or_default(),
-                    id: text("id").unwrap_or_default(),
-                    check_sha256: text("check_sha256"),
+                    kcv_method: g.key.kcv_method.clone(),
+                    id: g.key.id.clone(),
+                    check_sha256: g.key.check_sha256.clone(),
                 };
                 if resume.generated.insert(label.to_owned(), key).is_some() {
                     return Err(refuse(

@@ -7,7 +7,6 @@
 use std::path::{Path, PathBuf};
 
 use cryptoki::object::ObjectHandle;
-use serde_json::json;
 
 use super::plan::{PinSpec, Step};
 use super::preflight::{self, OnToken, Prepared, RunRequest};
@@ -16,7 +15,7 @@ use super::{ACTOR, Error, Outcome, StepFailure, resume};
 use crate::hsm::{Module, Token};
 use crate::spec::{KeyLabel, KeySpec};
 use crate::timestamp::format_time;
-use crate::transcript::Transcript;
+use crate::transcript::{Entry, Transcript, entry};
 use crate::wrap::{self, CheckedWrap, KeyRecord, PreparedWrap};
 
 /// Runs a prepared ceremony on the token.
@@ -100,18 +99,17 @@ pub fn wrap_recorded(
     let operator = "keyrite wrap";
     let mut t = Transcript::create(transcript)?;
     t.append_unsynced(
-        "request",
         operator,
-        json!({
-            "provider": request.provider.name(),
-            "params": request.params.display().to_string(),
-            "params_sha256": prepared.params_sha256(),
-            "algorithm": prepared.algorithm().name(),
-            "key_label": request.key_label,
-            "key_spec": request.key_spec,
-            "wrap_with_trusted": request.wrap_with_trusted,
-            "out": request.out.display().to_string(),
-            "key_material_valid_to": request.material_valid_to.map(format_time),
+        &Entry::Request(entry::RequestData {
+            provider: request.provider.name().to_owned(),
+            params: request.params.display().to_string(),
+            params_sha256: prepared.params_sha256().to_owned(),
+            algorithm: prepared.algorithm().name().to_owned(),
+            key_label: request.key_label.as_str().to_owned(),
+            key_spec: request.key_spec.name().to_owned(),
+            wrap_with_trusted: request.wrap_with_trusted,
+            out: request.out.display().to_string(),
+            key_material_valid_to: request.material_valid_to.map(format_time),
         }),
     )?;
     token_line(&mut t, &token, &module, operator, signer_label, &signer_fp)?;
@@ -190,8 +188,12 @@ struct Settled {
 
 impl Settled {
     /// As the `finish` line records it.
-    fn to_json(&self) -> serde_json::Value {
-        json!({"label": self.label, "kcv": self.kcv, "fate": self.fate})
+    fn entry(&self) -> entry::Settled {
+        entry::Settled {
+            label: self.label.as_str().to_owned(),
+            kcv: self.kcv.clone(),
+            fate: self.fate.clone(),
+        }
     }
 }
 
@@ -230,12 +232,11 @@ impl Run<'_> {
         let mut unrecorded = None;
         if let Err(f) = &result {
             if let Err(w) = self.t.append(
-                "failure",
                 ACTOR,
-                json!({
-                    "index": f.index,
-                    "action": f.action,
-                    "error": f.error.to_string(),
+                &Entry::Failure(entry::FailureData {
+                    index: Some(f.index),
+                    action: f.action.to_owned(),
+                    error: f.error.to_string(),
                 }),
             ) {
                 unrecorded = Some(w);
@@ -248,14 +249,17 @@ impl Run<'_> {
         if let Some(e) = unrecorded {
             return Err(e.into());
         }
-        let reason = result
-            .as_ref()
-            .err()
-            .map(|f| json!({"step": f.index, "error": f.error.to_string()}));
+        let failure = result.as_ref().err().map(|f| entry::FinishFailure {
+            step: Some(f.index),
+            error: f.error.to_string(),
+        });
         self.t.append(
-            "finish",
             self.operator,
-            json!({"outcome": outcome, "failure": reason, "keys": keys.iter().map(Settled::to_json).collect::<Vec<_>>()}),
+            &Entry::Finish(entry::FinishData {
+                outcome: outcome.to_owned(),
+                failure,
+                keys: keys.iter().map(Settled::entry).collect(),
+            }),
         )?;
         let head = self.t.head();
         let path = self.t.path().to_path_buf();
@@ -333,7 +337,7 @@ impl Run<'_> {
                             .into(),
                         ));
                     };
-                    self.wrap(index, step, key_label, existing.as_ref(), prepared, checked)
+                    self.wrap(index, key_label, existing.as_ref(), prepared, checked)
                 }
             }
             .map_err(fail)?;
@@ -372,13 +376,12 @@ impl Run<'_> {
                 wrap::check_on_token(self.token, prepared, trusted).map_err(|e| fail(e.into()))?;
             self.t
                 .append_unsynced(
-                    "check",
                     ACTOR,
-                    json!({
-                        "index": index,
-                        "algorithm": prepared.algorithm().name(),
-                        "mechanism": c.method().mechanism(),
-                        "result": "a trial wrap with a throw-away key succeeded",
+                    &Entry::Check(entry::CheckData {
+                        index,
+                        algorithm: prepared.algorithm().name().to_owned(),
+                        mechanism: c.method().mechanism(),
+                        result: "a trial wrap with a throw-away key succeeded".to_owned(),
                     }),
                 )
                 .map_err(|e| fail(e.into()))?;
@@ -391,9 +394,11 @@ impl Run<'_> {
     fn leave_marker(&mut self) -> Result<(), Error> {
         if let Continue::Marker(ceremony_id, plan_sha256) = self.start {
             self.t.append(
-                "marker",
                 self.operator,
-                json!({"label": format!("keyrite-ceremony:{ceremony_id}"), "value": plan_sha256}),
+                &Entry::Marker(entry::MarkerData {
+                    label: format!("keyrite-ceremony:{ceremony_id}"),
+                    value: plan_sha256.to_owned(),
+                }),
             )?;
             self.token
                 .create_ceremony_marker(ceremony_id, plan_sha256)?;
@@ -421,17 +426,23 @@ impl Run<'_> {
                 existing: true,
             });
             self.t.append(
-                "resumed",
                 self.operator,
-                json!({"index": index, "action": "generate", "key": record}),
+                &Entry::Resumed(entry::ResumedData {
+                    index,
+                    action: "generate".to_owned(),
+                    key: record.entry(),
+                }),
             )?;
             return Ok(());
         }
         // Announced and fsynced before the token acts.
         self.t.append(
-            "generate",
             self.operator,
-            json!({"index": index, "key_label": key_label, "key_spec": key_spec}),
+            &Entry::Generate(entry::GenerateData {
+                index,
+                key_label: key_label.as_str().to_owned(),
+                key_spec: key_spec.name().to_owned(),
+            }),
         )?;
         let (handle, record) = wrap::generate(
             self.token,
@@ -448,8 +459,13 @@ impl Run<'_> {
             wraps_done: 0,
             existing: false,
         });
-        self.t
-            .append_unsynced("generated", ACTOR, json!({"index": index, "key": record}))?;
+        self.t.append_unsynced(
+            ACTOR,
+            &Entry::Generated(entry::GeneratedData {
+                index,
+                key: record.entry(),
+            }),
+        )?;
         Ok(())
     }
 
@@ -470,16 +486,25 @@ impl Run<'_> {
     ) -> Result<(), Error> {
         let (handle, record) = wrap::existing_key(self.token, key_label, expect_kcv, None)?;
         self.t.append(
-            "destroy",
             self.operator,
-            json!({"index": index, "key_label": key_label, "kcv": record.kcv, "check_sha256": record.check_sha256}),
+            &Entry::Destroy(entry::DestroyData {
+                index: Some(index),
+                key_label: key_label.as_str().to_owned(),
+                kcv: record.kcv.clone(),
+                check_sha256: record.check_sha256.clone(),
+                why: None,
+            }),
         )?;
         self.token.destroy_key(handle)?;
         self.generated.retain(|g| &g.label != key_label);
         self.t.append_unsynced(
-            "destroyed",
             ACTOR,
-            json!({"index": index, "key_label": key_label, "kcv": record.kcv, "check_sha256": record.check_sha256}),
+            &Entry::Destroyed(entry::DestroyedData {
+                index,
+                key_label: key_label.as_str().to_owned(),
+                kcv: record.kcv,
+                check_sha256: record.check_sha256,
+            }),
         )?;
         Ok(())
     }
@@ -489,7 +514,6 @@ impl Run<'_> {
     fn wrap(
         &mut self,
         index: usize,
-        step: &Step,
         key_label: &KeyLabel,
         existing: Option<&(String, KeySpec)>,
         prepared: &PreparedWrap,
@@ -507,7 +531,8 @@ impl Run<'_> {
                 });
             }
         }
-        let (announce, done) = step.record_names();
+        // A wrap of an existing key is a rewrap (`Step::action`).
+        let rewrap = existing.is_some();
         let key = self
             .generated
             .iter_mut()
@@ -518,22 +543,26 @@ impl Run<'_> {
         let params = prepared.params();
         // Written now, before the token wraps; made durable with the output's files, before
         // the output appears (a wrap changes nothing on the token).
+        let announce = entry::WrapData {
+            index,
+            key_label: key_label.as_str().to_owned(),
+            provider: prepared.request().provider.name().to_owned(),
+            kms_key_id: params.key_id.clone(),
+            algorithm: prepared.algorithm().name().to_owned(),
+            mechanism: checked.method().mechanism(),
+            mechanism_parameters: checked.method().parameters(),
+            wrapping_key_sha256: params.public_key.fingerprint().to_owned(),
+            parameters_valid_to: params.valid_to.map(format_time),
+            key_material_valid_to: prepared.request().material_valid_to.map(format_time),
+            out: prepared.request().out.display().to_string(),
+        };
         self.t.append_unsynced(
-            announce,
             self.operator,
-            json!({
-                "index": index,
-                "key_label": key_label,
-                "provider": prepared.request().provider.name(),
-                "kms_key_id": params.key_id,
-                "algorithm": prepared.algorithm().name(),
-                "mechanism": checked.method().mechanism(),
-                "mechanism_parameters": checked.method().parameters(),
-                "wrapping_key_sha256": params.public_key.fingerprint(),
-                "parameters_valid_to": params.valid_to.map(format_time),
-                "key_material_valid_to": prepared.request().material_valid_to.map(format_time),
-                "out": prepared.request().out.display().to_string(),
-            }),
+            &if rewrap {
+                Entry::Rewrap(announce)
+            } else {
+                Entry::Wrap(announce)
+            },
         )?;
         let outcome = wrap::wrap_and_write(
             self.token,
@@ -549,22 +578,31 @@ impl Run<'_> {
             source: Box::new(e),
         })?;
         key.wraps_done += 1;
-        let mut files = outcome.manifest.files.clone();
-        files.insert("manifest.json", outcome.manifest_sha256.clone());
+        let mut files: std::collections::BTreeMap<String, String> = outcome
+            .manifest
+            .files
+            .iter()
+            .map(|(name, sha256)| ((*name).to_owned(), sha256.clone()))
+            .collect();
+        files.insert("manifest.json".to_owned(), outcome.manifest_sha256.clone());
         // Names the output only once it is durable; durable itself with the next line that
         // announces a token action, or the seal.
+        let done = entry::WrappedData {
+            index,
+            key_label: key_label.as_str().to_owned(),
+            kcv: key.record.kcv.clone(),
+            check_sha256: key.record.check_sha256.clone(),
+            out: outcome.out.display().to_string(),
+            files,
+            warning: outcome.warning.clone(),
+        };
         self.t.append_unsynced(
-            done,
             ACTOR,
-            json!({
-                "index": index,
-                "key_label": key_label,
-                "kcv": key.record.kcv,
-                "check_sha256": key.record.check_sha256,
-                "out": outcome.out.display().to_string(),
-                "files": files,
-                "warning": outcome.warning,
-            }),
+            &if rewrap {
+                Entry::Rewrapped(done)
+            } else {
+                Entry::Wrapped(done)
+            },
         )?;
         self.outputs.push(outcome.out);
         Ok(())
@@ -595,9 +633,16 @@ impl Run<'_> {
                 // Announced before the token acts, like every token action.
                 if unrecorded.is_none() {
                     if let Err(e) = self.t.append(
-                        "destroy",
                         self.operator,
-                        json!({"key_label": g.label, "kcv": g.record.kcv, "check_sha256": g.record.check_sha256, "why": "the ceremony failed and nothing was wrapped from it"}),
+                        &Entry::Destroy(entry::DestroyData {
+                            index: None,
+                            key_label: g.label.as_str().to_owned(),
+                            kcv: g.record.kcv.clone(),
+                            check_sha256: g.record.check_sha256.clone(),
+                            why: Some(
+                                "the ceremony failed and nothing was wrapped from it".to_owned(),
+                            ),
+                        }),
                     ) {
                         *unrecorded = Some(e);
                     }

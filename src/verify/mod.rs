@@ -10,7 +10,8 @@
 //! over the lines (`stream`) feeds each check family its file:
 //!
 //! - `chain`: each line's format and its link to the one before, and the seal;
-//! - `structure`: known steps only, where finish, failure, resume and restore lines may stand;
+//! - `structure`: known steps only, each line's data its step's [`Entry`](crate::transcript::Entry),
+//!   where finish, failure, resume and restore lines may stand;
 //! - `policy`: the policy, the quorum of approvals and the PIN shares;
 //! - `steps`: the plan against its digest, and the steps run against the plan's;
 //! - `kcv`: one KCV and one full check value per key label;

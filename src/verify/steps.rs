@@ -261,7 +261,7 @@ impl StepsRun {
         let k = self.k;
         let Some((index, want)) = self.steps.get(k / 2).map(|s| {
             let (announce, done) = s.record_names();
-            (k / 2, if k % 2 == 0 { announce } else { done })
+            (k / 2, if k % 2 == 0 { announce } else { done }.as_str())
         }) else {
             self.broken = Some(failed(
                 name,

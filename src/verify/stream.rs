@@ -16,7 +16,7 @@ use super::outputs::Outputs;
 use super::parsed::Parsed;
 use super::policy::policy_checks;
 use super::steps::{STEP_LINES, Steps};
-use super::structure::Structure;
+use super::structure::{Structure, misfit};
 use super::witnesses::witness_check;
 use super::{Check, Error, Report, Signer, Status, Verdict, field, not_checked, parse_line};
 use crate::ceremony::policy::Policy;
@@ -166,7 +166,12 @@ impl<'a> Stream<'a> {
             if STEP_LINES.contains(&step) {
                 self.steps.feed(i, step, data.unwrap_or(&Value::Null));
             }
-            self.structure.feed(i, step, data);
+            let misfit = if self.structure.has_misfit() {
+                None
+            } else {
+                misfit(step, raw)
+            };
+            self.structure.feed(i, step, data, misfit);
             if let (Some(data), "generated" | "resumed", None) = (data, step, &self.untrusted) {
                 if data["key"]["template"]["CKA_WRAP_WITH_TRUSTED"] != "true" {
                     let label = data["key"]["label"].as_str().unwrap_or_default();

@@ -1,4 +1,5 @@
-//! The structure check: only the step names keyrite records; one finish line, consistent with
+//! The structure check: only the step names keyrite records, each line's data fitting its step
+//! ([`Entry`]); one finish line, consistent with
 //! the failure lines, followed by nothing but the seal; resumed keys only under a resume line
 //! that names the interrupted record; each restore line answered by its restored line.
 //!
@@ -7,34 +8,22 @@
 use serde_json::Value;
 
 use super::{Check, failed, passed};
+use crate::transcript::{Entry, Step};
 
-/// The step names keyrite records; a line under any other name is refused.
-pub const KNOWN_STEPS: [&str; 24] = [
-    "policy",
-    "plan",
-    "approvals",
-    "token",
-    "login",
-    "resume",
-    "resumed",
-    "check",
-    "marker",
-    "generate",
-    "generated",
-    "wrap",
-    "wrapped",
-    "rewrap",
-    "rewrapped",
-    "destroy",
-    "destroyed",
-    "failure",
-    "finish",
-    "seal",
-    "witness",
-    "request",
-    "restore",
-    "restored",
-];
+/// The step names keyrite records ([`Step::ALL`]); a line under any other name is refused.
+pub const KNOWN_STEPS: [&str; Step::ALL.len()] = crate::transcript::entry::STEP_NAMES;
+
+/// Why a line's data does not fit its step ([`Entry::from_line`]), if it does not: serde's
+/// words, which name the field, without its position in the line.
+pub(super) fn misfit(step: &str, raw: &[u8]) -> Option<String> {
+    if matches!(Step::from_name(step), None | Some(Step::Seal)) {
+        return None;
+    }
+    let why = crate::transcript::entry::misfit(&Entry::from_line(raw).err()?);
+    Some(format!(
+        "the {step} line's data does not fit a {step} line: {why}"
+    ))
+}
 
 /// Whether a resume line's data names the interrupted record by its SHA-256 (64 hex digits).
 fn names_a_record(data: &Value) -> bool {
@@ -52,6 +41,9 @@ fn names_a_record(data: &Value) -> bool {
 pub(super) struct Structure {
     /// The first problem found, and its line.
     broken: Option<(String, usize)>,
+    /// The first line whose data does not fit its step, and why: reported when no other
+    /// problem is.
+    misfit: Option<(String, usize)>,
     /// The finish line: its index and outcome.
     finish: Option<(usize, Value)>,
     /// The first failure line.
@@ -68,12 +60,19 @@ impl Structure {
     pub(super) fn new() -> Self {
         Structure {
             broken: None,
+            misfit: None,
             finish: None,
             failure: None,
             resume: None,
             after_finish: None,
             restoring: None,
         }
+    }
+
+    /// Whether a line's data has been found not to fit its step: the lines after it need not
+    /// be read for that.
+    pub(super) fn has_misfit(&self) -> bool {
+        self.misfit.is_some()
     }
 
     /// Whether a line of `step` must be fed with its data.
@@ -85,11 +84,22 @@ impl Structure {
             )
     }
 
-    pub(super) fn feed(&mut self, line: usize, step: &str, data: Option<&Value>) {
+    /// Feeds a `step` line with its `data` if [`Structure::wants`] it, and why the data does
+    /// not fit the step ([`misfit`]), if it does not.
+    pub(super) fn feed(
+        &mut self,
+        line: usize,
+        step: &str,
+        data: Option<&Value>,
+        misfit: Option<String>,
+    ) {
         if self.broken.is_none() {
             self.broken = self
                 .problem(step, data.unwrap_or(&Value::Null))
                 .map(|why| (why, line));
+        }
+        if self.misfit.is_none() {
+            self.misfit = misfit.map(|why| (why, line));
         }
         if step == "finish" && self.finish.is_none() {
             let outcome = data.map_or(Value::Null, |d| d["outcome"].clone());
@@ -112,9 +122,10 @@ impl Structure {
         }
     }
 
-    /// What is wrong with a `step` line with `data` where it stands, if anything.
+    /// What is wrong with a `step` line with `data` where it stands, if anything (before
+    /// whether its data fits its step).
     fn problem(&self, step: &str, data: &Value) -> Option<String> {
-        if !KNOWN_STEPS.contains(&step) {
+        if Step::from_name(step).is_none() {
             return Some(format!(
                 "unknown step {:?}: keyrite records no such step",
                 step.chars().take(40).collect::<String>()
@@ -187,10 +198,13 @@ impl Structure {
                     Some(*line),
                 )
             }
-            _ => passed(
-                name,
-                "known steps only; one finish line, consistent with the failure lines, before the seal; resumed keys under a resume line; each restore answered by its restored line",
-            ),
+            _ => match self.misfit {
+                Some((why, line)) => failed(name, why, Some(line)),
+                None => passed(
+                    name,
+                    "known steps only; one finish line, consistent with the failure lines, before the seal; resumed keys under a resume line; each restore answered by its restored line",
+                ),
+            },
         }
     }
 }
