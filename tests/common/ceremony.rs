@@ -74,6 +74,13 @@ impl Ceremony {
         Self::on(TestToken::softhsm("ceremony"), regions)
     }
 
+    /// [`Ceremony::new`] with its plan approved by alice and bob.
+    pub fn approved(regions: &[&str]) -> Self {
+        let c = Self::new(regions);
+        c.approve_plan();
+        c
+    }
+
     /// The same on `token` (labelled "ceremony").
     pub fn on(token: TestToken, regions: &[&str]) -> Self {
         let dir = token.dir.path().to_path_buf();
@@ -195,15 +202,22 @@ impl Ceremony {
         for f in std::fs::read_dir(self.dir().join("approvals")).unwrap() {
             std::fs::remove_file(f.unwrap().path()).unwrap();
         }
-        self.digest();
-        self.approve("alice", "keyrite-plan", "alice.sig");
-        self.approve("bob", "keyrite-plan", "bob.sig");
+        self.approve_plan();
     }
 
     /// `keyrite plan digest plan.toml`, written to `plan.digest`.
     pub fn digest(&self) -> Vec<u8> {
         let digest = run_ok(self.token.keyrite().args(["plan", "digest", "plan.toml"]));
         std::fs::write(self.dir().join("plan.digest"), &digest).unwrap();
+        digest
+    }
+
+    /// `keyrite plan digest plan.toml`, signed by alice and bob (`approvals/alice.sig`,
+    /// `approvals/bob.sig`): the plan approved by the policy's threshold. Returns the digest.
+    pub fn approve_plan(&self) -> Vec<u8> {
+        let digest = self.digest();
+        self.approve("alice", "keyrite-plan", "alice.sig");
+        self.approve("bob", "keyrite-plan", "bob.sig");
         digest
     }
 
@@ -260,9 +274,7 @@ impl Ceremony {
 impl Ceremony {
     /// Sets up, approves (alice and bob) and runs the plan; panics unless it completes.
     pub fn run_approved(&self, transcript: &str) {
-        self.digest();
-        self.approve("alice", "keyrite-plan", "alice.sig");
-        self.approve("bob", "keyrite-plan", "bob.sig");
+        self.approve_plan();
         let out = self.run(transcript);
         assert!(
             out.status.success(),
@@ -343,8 +355,6 @@ impl Ceremony {
             .unwrap()
             .replace(&format!("pin = \"env:{PIN_ENV}\""), "pin = \"shares\"");
         std::fs::write(self.dir().join("plan.toml"), plan).unwrap();
-        self.digest();
-        self.approve("alice", "keyrite-plan", "alice.sig");
-        self.approve("bob", "keyrite-plan", "bob.sig");
+        self.approve_plan();
     }
 }
