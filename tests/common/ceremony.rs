@@ -205,6 +205,57 @@ impl Ceremony {
         self.approve_plan();
     }
 
+    /// The command `keyrite plan check plan.toml --policy policy.toml`, for the caller to add
+    /// to.
+    pub fn plan_check_command(&self) -> Command {
+        let mut cmd = self.token.keyrite();
+        cmd.args(["plan", "check", "plan.toml", "--policy", "policy.toml"]);
+        cmd
+    }
+
+    /// `keyrite plan check plan.toml --policy policy.toml`.
+    pub fn plan_check(&self) -> Output {
+        run(&mut self.plan_check_command())
+    }
+
+    /// `keyrite keys destroy --key-label LABEL` by the approved `plan.toml`, recorded in
+    /// `transcript`.
+    pub fn destroy(&self, label: &str, transcript: &str) -> Output {
+        run(self.token.keyrite().args([
+            "keys",
+            "destroy",
+            "--key-label",
+            label,
+            "--plan",
+            "plan.toml",
+            "--policy",
+            "policy.toml",
+            "--approvals",
+            "approvals",
+            "--transcript",
+            transcript,
+        ]))
+    }
+
+    /// The command `keyrite witness ARGS --signer signer.pem`, and `--policy policy.toml` but
+    /// for `witness message`.
+    pub fn witness_command(&self, args: &[&str]) -> Command {
+        let mut cmd = self.token.keyrite();
+        cmd.arg("witness")
+            .args(args)
+            .args(["--signer", "signer.pem"]);
+        if args[0] != "message" {
+            cmd.args(["--policy", "policy.toml"]);
+        }
+        cmd
+    }
+
+    /// `keyrite witness sign TRANSCRIPT --ssh-key KEY` with the SSH key of `who`.
+    pub fn witness_sign(&self, transcript: &str, who: &str) -> Output {
+        let key = self.person(who).key.display().to_string();
+        run(&mut self.witness_command(&["sign", transcript, "--ssh-key", &key]))
+    }
+
     /// `keyrite plan digest plan.toml`, written to `plan.digest`.
     pub fn digest(&self) -> Vec<u8> {
         let digest = run_ok(self.token.keyrite().args(["plan", "digest", "plan.toml"]));
