@@ -334,10 +334,9 @@ impl Ceremony {
         );
     }
 
-    /// Asserts `keyrite verify` with the policy, the plan and the outputs (this directory)
-    /// exits 0.
-    pub fn assert_verifies(&self, transcript: &str) {
-        let out = self.verify(
+    /// `keyrite verify` with the policy, the plan and the outputs (this directory).
+    pub fn verify_all(&self, transcript: &str) -> Output {
+        self.verify(
             transcript,
             &[
                 "--policy",
@@ -347,7 +346,12 @@ impl Ceremony {
                 "--outputs",
                 ".",
             ],
-        );
+        )
+    }
+
+    /// Asserts [`Ceremony::verify_all`] exits 0.
+    pub fn assert_verifies(&self, transcript: &str) {
+        let out = self.verify_all(transcript);
         assert_eq!(
             out.status.code(),
             Some(0),
