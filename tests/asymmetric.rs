@@ -16,6 +16,7 @@ use std::process::Command;
 
 use base64::Engine as _;
 use common::backup::{self, Proof, Record, backup_command, backup_key_for_pairs};
+use common::wrap::Wrap;
 use common::*;
 use serde_json::{Value, json};
 
@@ -31,12 +32,13 @@ fn aws_params(token: &TestToken, kms: &Kms, name: &str) -> std::path::PathBuf {
 
 /// `keyrite wrap` that must succeed; returns the output directory.
 fn wrap(token: &TestToken, provider: &str, params: &Path, args: &[&str], label: &str) -> String {
-    let out = run(token
-        .keyrite()
-        .args(["wrap", "--provider", provider, "--params"])
-        .arg(params)
+    let out = Wrap::new("wrap")
+        .provider(provider, params)
         .args(args)
-        .args(["--key-label", label, "--out", label, "--pin-env", PIN_ENV]));
+        .label(label)
+        .out(label)
+        .pin()
+        .run(token);
     assert!(
         out.status.success(),
         "{provider} {args:?}: {}",
@@ -514,13 +516,14 @@ fn key_pairs_refused_where_a_provider_or_an_algorithm_cannot_take_them() {
         ),
     ];
     for (provider, params, args, expected) in cases {
-        let out = run(token
-            .keyrite()
-            .env("KEYRITE_PKCS11_MODULE", "/nonexistent/libpkcs11.so")
-            .args(["wrap", "--provider", provider, "--params"])
-            .arg(params)
+        let out = run(Wrap::new("wrap")
+            .provider(provider, params)
             .args(&args)
-            .args(["--key-label", "k", "--out", "out", "--pin-env", PIN_ENV]));
+            .label("k")
+            .out("out")
+            .pin()
+            .command(&token)
+            .env("KEYRITE_PKCS11_MODULE", "/nonexistent/libpkcs11.so"));
         let stderr = String::from_utf8(out.stderr).unwrap();
         assert_eq!(out.status.code(), Some(1), "{provider} {args:?}: {stderr}");
         assert!(
@@ -548,12 +551,13 @@ fn softhsm2_pads_private_keys_and_is_refused_for_key_pairs() {
     let kms = Kms::new(token.dir.path(), 2048);
     let params = aws_params(&token, &kms, "params.json");
     for spec in ["RSA_2048", "EC_P256", "EC_P384"] {
-        let out = run(token
-            .keyrite()
-            .args(["wrap", "--provider", "aws", "--params"])
-            .arg(&params)
-            .args(["--algorithm", "RSA_AES_KEY_WRAP_SHA_1", "--key-spec", spec])
-            .args(["--key-label", "k", "--out", "out", "--pin-env", PIN_ENV]));
+        let out = Wrap::aws(&params)
+            .algorithm("RSA_AES_KEY_WRAP_SHA_1")
+            .spec(spec)
+            .label("k")
+            .out("out")
+            .pin()
+            .run(&token);
         assert_eq!(out.status.code(), Some(1));
         assert_refused(
             &out.stderr,
@@ -588,17 +592,13 @@ fn kryoptic_cannot_make_secp256k1_keys_and_nothing_is_left() {
     let token = TestToken::kryoptic("ceremony");
     let kms = Kms::new(token.dir.path(), 2048);
     let params = aws_params(&token, &kms, "params.json");
-    let out = run(token
-        .keyrite()
-        .args(["wrap", "--provider", "aws", "--params"])
-        .arg(&params)
-        .args([
-            "--algorithm",
-            "RSA_AES_KEY_WRAP_SHA_256",
-            "--key-spec",
-            "EC_SECP256K1",
-        ])
-        .args(["--key-label", "k", "--out", "out", "--pin-env", PIN_ENV]));
+    let out = Wrap::aws(&params)
+        .algorithm("RSA_AES_KEY_WRAP_SHA_256")
+        .spec("EC_SECP256K1")
+        .label("k")
+        .out("out")
+        .pin()
+        .run(&token);
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8(out.stderr).unwrap();
     assert!(
@@ -644,26 +644,15 @@ fn a_key_pair_is_rewrapped_proven_by_its_fingerprint() {
         &Kms::new(token.dir.path(), 4096).vault_wrapping_key(),
     );
     let wrong = "ab".repeat(32);
-    let refused = run(token
-        .keyrite()
-        .args([
-            "rewrap",
-            "--expect-kcv",
-            &wrong,
-            "--provider",
-            "vault",
-            "--params",
-        ])
-        .arg(&vault)
-        .args(["--vault-key", "signing", "--key-spec", "EC_P384"])
-        .args([
-            "--key-label",
-            "signing",
-            "--out",
-            "again",
-            "--pin-env",
-            PIN_ENV,
-        ]));
+    let refused = Wrap::rewrap()
+        .expect_kcv(&wrong)
+        .provider("vault", &vault)
+        .args(["--vault-key", "signing"])
+        .spec("EC_P384")
+        .label("signing")
+        .out("again")
+        .pin()
+        .run(&token);
     assert_eq!(refused.status.code(), Some(1));
     assert_refused(
         &refused.stderr,
@@ -676,33 +665,15 @@ fn a_key_pair_is_rewrapped_proven_by_its_fingerprint() {
     assert!(!token.path("again").exists());
 
     let aws_again = aws_params(&token, &kms, "aws-again.json");
-    run_ok(
-        token
-            .keyrite()
-            .args([
-                "rewrap",
-                "--expect-kcv",
-                &fingerprint.to_uppercase(),
-                "--provider",
-                "aws",
-                "--params",
-            ])
-            .arg(&aws_again)
-            .args([
-                "--algorithm",
-                "RSA_AES_KEY_WRAP_SHA_1",
-                "--key-spec",
-                "EC_P384",
-            ])
-            .args([
-                "--key-label",
-                "signing",
-                "--out",
-                "again",
-                "--pin-env",
-                PIN_ENV,
-            ]),
-    );
+    Wrap::rewrap()
+        .expect_kcv(&fingerprint.to_uppercase())
+        .provider("aws", &aws_again)
+        .algorithm("RSA_AES_KEY_WRAP_SHA_1")
+        .spec("EC_P384")
+        .label("signing")
+        .out("again")
+        .pin()
+        .ok(&token);
     let again_dir = token.path("again");
     let again = check_pair(
         &token,
@@ -719,14 +690,7 @@ fn a_key_pair_is_rewrapped_proven_by_its_fingerprint() {
         std::fs::read(first_dir.join("public.pem")).unwrap()
     );
 
-    let listed: Value = serde_json::from_slice(&run_ok(token.keyrite().args([
-        "keys",
-        "list",
-        "--json",
-        "--pin-env",
-        PIN_ENV,
-    ])))
-    .unwrap();
+    let listed: Value = token.keys_listed();
     assert_eq!(listed.as_array().unwrap().len(), 1);
     assert_eq!(listed[0]["label"], "signing");
     assert_eq!(listed[0]["spec"], "EC_P384");
@@ -879,14 +843,14 @@ fn a_key_pair_backed_up_and_restored_on_a_second_token() {
             .unwrap()
             .to_owned();
         let first_dir = src.path(&label);
-        run_ok(
-            src.keyrite()
-                .args(["rewrap", "--provider", "aws", "--params"])
-                .arg(&aws)
-                .args(args)
-                .args(["--key-label", &label, "--expect-kcv", &fingerprint])
-                .args(["--out", &label, "--pin-env", PIN_ENV]),
-        );
+        Wrap::rewrap()
+            .provider("aws", &aws)
+            .args(args)
+            .label(&label)
+            .expect_kcv(&fingerprint)
+            .out(&label)
+            .pin()
+            .ok(&src);
         let original = check_pair(
             &src,
             false,
@@ -1023,26 +987,15 @@ fn a_key_pair_backed_up_and_restored_on_a_second_token() {
         // The restored key wraps, on the second token, to the same PKCS#8.
         let dst_kms = Kms::new(dst.dir.path(), 3072);
         let dst_params = aws_params(&dst, &dst_kms, "aws.json");
-        run_ok(
-            dst.keyrite()
-                .args(["rewrap", "--provider", "aws", "--params"])
-                .arg(&dst_params)
-                .args([
-                    "--algorithm",
-                    "RSA_AES_KEY_WRAP_SHA_256",
-                    "--key-spec",
-                    spec,
-                ])
-                .args([
-                    "--key-label",
-                    &label,
-                    "--expect-kcv",
-                    &fingerprint,
-                    "--out",
-                    "again",
-                ])
-                .args(["--pin-env", PIN_ENV]),
-        );
+        Wrap::rewrap()
+            .provider("aws", &dst_params)
+            .algorithm("RSA_AES_KEY_WRAP_SHA_256")
+            .spec(spec)
+            .label(&label)
+            .expect_kcv(&fingerprint)
+            .out("again")
+            .pin()
+            .ok(&dst);
         let again_dir = dst.path("again");
         let again = check_pair(
             &dst,
@@ -1149,23 +1102,6 @@ fn key_pair_objects(token: &TestToken, args: &[&str]) -> String {
     String::from_utf8(out).unwrap().trim().to_owned()
 }
 
-fn listed(token: &TestToken, label: &str) -> Value {
-    let list: Value = serde_json::from_slice(&run_ok(token.keyrite().args([
-        "keys",
-        "list",
-        "--json",
-        "--pin-env",
-        PIN_ENV,
-    ])))
-    .unwrap();
-    list.as_array()
-        .unwrap()
-        .iter()
-        .find(|k| k["label"] == label)
-        .unwrap()
-        .clone()
-}
-
 /// A public key object is believed only as far as the private key backs it: someone with the
 /// PIN who puts another public key beside a key pair, or a second one, gets a key without an
 /// identity, which nothing that needs one (rewrap, destroy, backup) accepts.
@@ -1185,7 +1121,7 @@ fn a_public_key_object_that_is_not_the_private_keys_is_refused() {
         .as_str()
         .unwrap()
         .to_owned();
-    assert_eq!(listed(&token, "signing")["kcv"], fingerprint.as_str());
+    assert_eq!(token.listed_key("signing")["kcv"], fingerprint.as_str());
 
     // Another RSA public key in place of the real one.
     let other = Kms::new(token.dir.path(), 2048);
@@ -1195,27 +1131,21 @@ fn a_public_key_object_that_is_not_the_private_keys_is_refused() {
         &token,
         &["replace-public", "signing", pem.to_str().unwrap()],
     );
-    let entry = listed(&token, "signing");
+    let entry = token.listed_key("signing");
     assert_eq!(entry["kcv"], Value::Null);
     assert_eq!(
         entry["kcv_method"],
         "the public key object is not the one the private key reports"
     );
     for expected in [&fake, &fingerprint] {
-        let out = run(token
-            .keyrite()
-            .args(["rewrap", "--provider", "aws", "--params"])
-            .arg(&params)
+        let out = Wrap::rewrap()
+            .provider("aws", &params)
             .args(args)
-            .args([
-                "--key-label",
-                "signing",
-                "--expect-kcv",
-                expected,
-                "--out",
-                "again",
-            ])
-            .args(["--pin-env", PIN_ENV]));
+            .label("signing")
+            .expect_kcv(expected)
+            .out("again")
+            .pin()
+            .run(&token);
         assert_eq!(out.status.code(), Some(1));
         assert_refused(
             &out.stderr,
@@ -1238,10 +1168,10 @@ fn a_public_key_object_that_is_not_the_private_keys_is_refused() {
         &token,
         &["replace-public", "signing", pem.to_str().unwrap()],
     );
-    assert_eq!(listed(&token, "signing")["kcv"], fingerprint.as_str());
+    assert_eq!(token.listed_key("signing")["kcv"], fingerprint.as_str());
     key_pair_objects(&token, &["add-public", "signing", pem.to_str().unwrap()]);
     assert_eq!(
-        listed(&token, "signing")["kcv_method"],
+        token.listed_key("signing")["kcv_method"],
         "the token holds 2 public key objects with its label and CKA_ID; keyrite keeps exactly one"
     );
 }
@@ -1257,13 +1187,13 @@ fn a_public_key_object_that_is_not_the_private_keys_is_refused() {
 fn an_ec_key_that_reports_no_public_key_is_believed_only_if_generated_here() {
     let token = TestToken::softhsm("ceremony");
     let generated = key_pair_objects(&token, &["generate-ec", "generated"]);
-    let entry = listed(&token, "generated");
+    let entry = token.listed_key("generated");
     assert_eq!(entry["kcv"], generated.as_str());
     assert_eq!(entry["kcv_method"], "spki-sha256");
     assert_eq!(entry["spec"], "EC_P256");
 
     key_pair_objects(&token, &["import-ec", "imported"]);
-    let entry = listed(&token, "imported");
+    let entry = token.listed_key("imported");
     assert_eq!(entry["kcv"], Value::Null);
     assert_eq!(
         entry["kcv_method"],
@@ -1272,7 +1202,7 @@ fn an_ec_key_that_reports_no_public_key_is_believed_only_if_generated_here() {
     );
 
     key_pair_objects(&token, &["generate-ec-public-object", "exposed"]);
-    let entry = listed(&token, "exposed");
+    let entry = token.listed_key("exposed");
     assert_eq!(entry["kcv"], Value::Null);
     assert_eq!(
         entry["kcv_method"],
@@ -1292,7 +1222,7 @@ fn an_ec_key_that_reports_no_public_key_is_believed_only_if_generated_here() {
         (&json!(0), &json!(true)),
         "{added}"
     );
-    let entry = listed(&token, "generated");
+    let entry = token.listed_key("generated");
     assert_eq!(entry["kcv"], Value::Null);
     assert_eq!(
         entry["kcv_method"],

@@ -8,6 +8,7 @@ mod common;
 
 use common::backup::{Proof, Record, backup_key, plan_step, recorded_backup, restore};
 use common::verifiers::VERIFIERS;
+use common::wrap::{OAEP_SHA1, Wrap};
 use common::*;
 use serde_json::{Value, json};
 use sha2::Digest as _;
@@ -15,7 +16,7 @@ use sha2::Digest as _;
 const ARN_2: &str = "arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
 
 /// Wraps for AWS under a fresh KMS key pair and unwraps the output with the KMS private key.
-fn aws_material(token: &TestToken, args: &[&str], arn: &str, out: &str) -> Vec<u8> {
+fn aws_material(token: &TestToken, wrap: Wrap, arn: &str, out: &str) -> Vec<u8> {
     let kms = Kms::new(token.dir.path(), 2048);
     let params = format!("{out}.params.json");
     write_json(
@@ -23,20 +24,11 @@ fn aws_material(token: &TestToken, args: &[&str], arn: &str, out: &str) -> Vec<u
         &params,
         &kms.aws_params(arn, &hours_from_now(24)),
     );
-    let mut cmd = token.keyrite();
-    cmd.args(args).args([
-        "--provider",
-        "aws",
-        "--params",
-        &params,
-        "--algorithm",
-        "RSAES_OAEP_SHA_1",
-        "--out",
-        out,
-        "--pin-env",
-        PIN_ENV,
-    ]);
-    run_ok(&mut cmd);
+    wrap.provider("aws", &params)
+        .algorithm(OAEP_SHA1)
+        .out(out)
+        .pin()
+        .ok(token);
     let wrapped = std::fs::read(token.path(out).join("EncryptedKeyMaterial.bin")).unwrap();
     kms.unwrap_rsa_crate(&wrapped, "RSAES_OAEP_SHA_1")
 }
@@ -56,33 +48,11 @@ fn round_trip(src: &TestToken, dst: &TestToken, algorithm: &str, spec: &str) {
     // sealed by the source token's signer.
     let backup = dst.path("backup");
     let record = recorded_backup(src, &pem, algorithm, "payments", spec, &backup);
-    let listed: Value = serde_json::from_slice(&run_ok(src.keyrite().args([
-        "keys",
-        "list",
-        "--json",
-        "--pin-env",
-        PIN_ENV,
-    ])))
-    .unwrap();
-    let listed = listed
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|k| k["label"] == "payments")
-        .unwrap()
-        .clone();
+    let listed = src.listed_key("payments");
     let kcv = listed["kcv"].as_str().unwrap().to_owned();
     let original = aws_material(
         src,
-        &[
-            "rewrap",
-            "--key-label",
-            "payments",
-            "--key-spec",
-            spec,
-            "--expect-kcv",
-            &kcv,
-        ],
+        Wrap::rewrap().label("payments").spec(spec).expect_kcv(&kcv),
         AWS_ARN,
         "first",
     );
@@ -187,31 +157,14 @@ fn round_trip(src: &TestToken, dst: &TestToken, algorithm: &str, spec: &str) {
     // value can match one); the full check value the backup's manifest records does.
     let full = manifest["key"]["check_sha256"].as_str().unwrap();
     assert_eq!(full, kcv_python("sha256", &original));
-    let args = |expect: &str, value: &str| {
-        [
-            "rewrap",
-            "--key-label",
-            "payments",
-            "--key-spec",
-            spec,
-            expect,
-            value,
-        ]
-        .map(str::to_owned)
-    };
-    let with_full = args("--expect-kcv", full);
-    let again = aws_material(
-        dst,
-        &with_full.iter().map(String::as_str).collect::<Vec<_>>(),
-        ARN_2,
-        "second",
-    );
-    let refused = run(dst
-        .keyrite()
-        .args(args("--expect-kcv", restored["kcv"].as_str().unwrap()))
-        .args(["--provider", "aws", "--params", "second.params.json"])
-        .args(["--algorithm", "RSAES_OAEP_SHA_1", "--out", "never"])
-        .args(["--pin-env", PIN_ENV]));
+    let rewrap = |kcv: &str| Wrap::rewrap().label("payments").spec(spec).expect_kcv(kcv);
+    let again = aws_material(dst, rewrap(full), ARN_2, "second");
+    let refused = rewrap(restored["kcv"].as_str().unwrap())
+        .provider("aws", "second.params.json")
+        .algorithm(OAEP_SHA1)
+        .out("never")
+        .pin()
+        .run(dst);
     assert_eq!(refused.status.code(), Some(1));
     assert!(
         String::from_utf8_lossy(&refused.stderr)
@@ -344,25 +297,11 @@ fn the_backup_is_rsa_oaep_and_restore_checks_the_directory_first() {
         "AES_256",
         &src.path("backup"),
     );
-    let listed: Value = serde_json::from_slice(&run_ok(src.keyrite().args([
-        "keys",
-        "list",
-        "--json",
-        "--pin-env",
-        PIN_ENV,
-    ])))
-    .unwrap();
-    let listed = listed
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|k| k["label"] == "payments")
-        .unwrap()
-        .clone();
+    let listed = src.listed_key("payments");
     let kcv = listed["kcv"].as_str().unwrap().to_owned();
     let original = aws_material(
         &src,
-        &["rewrap", "--key-label", "payments", "--expect-kcv", &kcv],
+        Wrap::rewrap().label("payments").expect_kcv(&kcv),
         AWS_ARN,
         "first",
     );

@@ -11,6 +11,7 @@
 mod common;
 
 use common::ceremony::policy_accepting_backup_oracle;
+use common::wrap::Wrap;
 use common::*;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -32,15 +33,14 @@ fn create(dst: &TestToken, label: &str, extra: &[&str]) -> std::process::Output 
 /// Wraps a new key `label` on `src` under the backup public key `pem`, into `out`.
 fn backup(src: &TestToken, pem: &PathBuf, label: &str, spec: &str, algorithm: &str) -> PathBuf {
     let out = src.path(&format!("{label}-backup"));
-    run_ok(
-        src.keyrite()
-            .args(["wrap", "--provider", "pkcs11-backup", "--params"])
-            .arg(pem)
-            .args(["--algorithm", algorithm, "--key-label", label])
-            .args(["--key-spec", spec, "--out"])
-            .arg(&out)
-            .args(["--pin-env", PIN_ENV]),
-    );
+    Wrap::new("wrap")
+        .provider("pkcs11-backup", pem)
+        .algorithm(algorithm)
+        .label(label)
+        .spec(spec)
+        .out(&out)
+        .pin()
+        .ok(src);
     out
 }
 
@@ -159,12 +159,13 @@ fn a_secret_key_is_never_backed_up_with_rsa_aes() {
     let made = create(&dst, "backup-2026", &[]);
     let pem = dst.path("backup-2026.pem");
     std::fs::write(&pem, &made.stdout).unwrap();
-    let out = run(src
-        .keyrite()
-        .args(["wrap", "--provider", "pkcs11-backup", "--params"])
-        .arg(&pem)
-        .args(["--algorithm", "RSA_AES_KEY_WRAP_SHA_1", "--key-label", "k"])
-        .args(["--out", "b", "--pin-env", PIN_ENV]));
+    let out = Wrap::new("wrap")
+        .provider("pkcs11-backup", &pem)
+        .algorithm("RSA_AES_KEY_WRAP_SHA_1")
+        .label("k")
+        .out("b")
+        .pin()
+        .run(&src);
     assert_refused(
         &out.stderr,
         &format!(

@@ -9,6 +9,7 @@ use std::process::{Command, Stdio};
 
 use base64::Engine as _;
 use common::ceremony::Ceremony;
+use common::wrap::Wrap;
 use common::*;
 use serde_json::Value;
 use sha2::{Digest as _, Sha256};
@@ -68,9 +69,7 @@ fn step<'a>(lines: &'a [(String, Value)], name: &str) -> Vec<&'a Value> {
 fn three_wraps_for_three_kms_keys_unwrap_to_the_same_key_and_the_record_checks_out() {
     let c = Ceremony::new(&["us-east-1", "eu-west-1", "ap-south-1"]);
     let objects_before = c.token.objects().len();
-    let digest = c.digest();
-    c.approve("alice", "keyrite-plan", "alice.sig");
-    c.approve("bob", "keyrite-plan", "bob.sig");
+    let digest = c.approve_plan();
     let out = c.run("t.jsonl");
     assert!(out.status.success(), "{}", stderr(&out));
     let stdout = String::from_utf8(out.stdout).unwrap();
@@ -297,9 +296,7 @@ fn quorum_and_input_refusals_happen_before_the_token_is_touched() {
         &hours_from_now(-24),
         "RSAES_OAEP_SHA_1",
     );
-    c.digest();
-    c.approve("alice", "keyrite-plan", "alice.sig");
-    c.approve("bob", "keyrite-plan", "bob.sig");
+    c.approve_plan();
     let out = c.run("t.jsonl");
     assert!(
         stderr(&out).starts_with("keyrite: the plan may run from "),
@@ -339,9 +336,7 @@ fn a_failed_ceremony_is_recorded_and_sealed() {
     let c = Ceremony::new(&["us-east-1"]);
     let objects = c.token.objects();
     c.write_plan("payments-2026", "RSAES_OAEP_SHA_256");
-    c.digest();
-    c.approve("alice", "keyrite-plan", "alice.sig");
-    c.approve("bob", "keyrite-plan", "bob.sig");
+    c.approve_plan();
     let out = c.run("t.jsonl");
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(
@@ -363,25 +358,11 @@ fn a_failed_ceremony_is_recorded_and_sealed() {
 #[test]
 fn a_single_wrap_can_be_recorded_and_sealed() {
     let c = Ceremony::new(&["us-east-1"]);
-    let out = run(c.token.keyrite().args([
-        "wrap",
-        "--provider",
-        "aws",
-        "--params",
-        "params/us-east-1.json",
-        "--algorithm",
-        "RSAES_OAEP_SHA_1",
-        "--key-label",
-        "ci-key",
-        "--out",
-        "ci-out",
-        "--pin-env",
-        PIN_ENV,
-        "--transcript",
-        "w.jsonl",
-        "--signer-label",
-        "ceremony-signer",
-    ]));
+    let out = Wrap::new("wrap")
+        .aws_oaep_sha1("params/us-east-1.json", "ci-key", "ci-out")
+        .pin()
+        .recorded("w.jsonl")
+        .run(&c.token);
     assert!(out.status.success(), "{}", stderr(&out));
     let lines = check_chain_and_seal(&c, "w.jsonl");
     let steps: Vec<&str> = lines
@@ -510,11 +491,7 @@ fn plan_errors_name_the_field() {
     ];
     for (text, expected) in cases {
         std::fs::write(c.dir().join("plan.toml"), text).unwrap();
-        let out =
-            run(c
-                .token
-                .keyrite()
-                .args(["plan", "check", "plan.toml", "--policy", "policy.toml"]));
+        let out = c.plan_check();
         assert_refused(&out.stderr, expected, "plan check");
         assert_eq!(out.status.code(), Some(1));
     }
@@ -612,11 +589,7 @@ fn plan_check_shows_names_escaped_and_each_wraps_kms_key_and_wrapping_key() {
 
     // A newline in a path the plan names is refused, and the refusal shows it escaped too.
     std::fs::write(c.dir().join("plan.toml"), text.replace("txt\"", "\\ntxt\"")).unwrap();
-    let out =
-        run(c
-            .token
-            .keyrite()
-            .args(["plan", "check", "plan.toml", "--policy", "policy.toml"]));
+    let out = c.plan_check();
     assert_eq!(out.status.code(), Some(1));
     let refusal = stderr(&out);
     assert_plain(&refusal, "refusal");

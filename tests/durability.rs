@@ -75,10 +75,7 @@ fn file_name(path: &str) -> &str {
 
 #[test]
 fn token_changes_wait_for_the_transcript_and_the_transcript_waits_for_the_outputs() {
-    let c = Ceremony::new(&["us-east-1", "eu-west-1"]);
-    c.digest();
-    c.approve("alice", "keyrite-plan", "alice.sig");
-    c.approve("bob", "keyrite-plan", "bob.sig");
+    let c = Ceremony::approved(&["us-east-1", "eu-west-1"]);
     let keyrite = c.token.keyrite();
     let trace = c.dir().join("calls.trace");
     let mut cmd = Command::new("strace");

@@ -9,6 +9,7 @@ mod common;
 use std::path::Path;
 use std::process::{Command, Output};
 
+use common::wrap::{OAEP_SHA1, Wrap};
 use common::*;
 use serde_json::Value;
 
@@ -108,21 +109,13 @@ fn lifecycle(token: &TestToken, algorithm: &str, extra: &[&str]) {
         .to_owned();
     assert_eq!(aws.state(&key), "PendingImport");
     let params = aws.params(&key, algorithm, dir, "params.json");
-    let wrap = run(token
-        .keyrite()
-        .args(["wrap", "--provider", "aws", "--params"])
-        .arg(&params)
-        .args([
-            "--algorithm",
-            algorithm,
-            "--key-label",
-            "e2e",
-            "--out",
-            "first",
-            "--pin-env",
-            PIN_ENV,
-        ])
-        .args(extra));
+    let wrap = Wrap::aws(&params)
+        .algorithm(algorithm)
+        .label("e2e")
+        .out("first")
+        .pin()
+        .args(extra)
+        .run(token);
     assert!(
         wrap.status.success(),
         "{algorithm}: {}",
@@ -159,28 +152,15 @@ fn lifecycle(token: &TestToken, algorithm: &str, extra: &[&str]) {
             .unwrap()
             .to_owned();
     let params = aws.params(&key, algorithm, dir, "params-again.json");
-    let rewrap = run(token
-        .keyrite()
-        .args([
-            "rewrap",
-            "--expect-kcv",
-            &kcv,
-            "--provider",
-            "aws",
-            "--params",
-        ])
-        .arg(&params)
-        .args([
-            "--algorithm",
-            algorithm,
-            "--key-label",
-            "e2e",
-            "--out",
-            "again",
-            "--pin-env",
-            PIN_ENV,
-        ])
-        .args(extra));
+    let rewrap = Wrap::rewrap()
+        .expect_kcv(&kcv)
+        .provider("aws", &params)
+        .algorithm(algorithm)
+        .label("e2e")
+        .out("again")
+        .pin()
+        .args(extra)
+        .run(token);
     assert!(
         rewrap.status.success(),
         "{algorithm}: {}",
@@ -261,21 +241,13 @@ fn an_expired_token_is_refused_by_keyrite_and_a_wrong_pairing_by_the_kms() {
     let mut p: Value = serde_json::from_slice(&std::fs::read(&params).unwrap()).unwrap();
     p["ParametersValidTo"] = Value::from("2020-01-01T00:00:00+00:00");
     let expired = write_json(dir, "expired.json", &p);
-    let out = run(token
-        .keyrite()
-        .env("KEYRITE_PKCS11_MODULE", "/nonexistent/module.so")
-        .args(["wrap", "--provider", "aws", "--params"])
-        .arg(&expired)
-        .args([
-            "--algorithm",
-            "RSAES_OAEP_SHA_1",
-            "--key-label",
-            "k",
-            "--out",
-            "x",
-            "--pin-env",
-            PIN_ENV,
-        ]));
+    let out = run(Wrap::aws(&expired)
+        .algorithm(OAEP_SHA1)
+        .label("k")
+        .out("x")
+        .pin()
+        .command(&token)
+        .env("KEYRITE_PKCS11_MODULE", "/nonexistent/module.so"));
     assert!(
         String::from_utf8_lossy(&out.stderr)
             .contains("the import parameters expired at 2020-01-01T00:00:00Z")
@@ -288,22 +260,12 @@ fn an_expired_token_is_refused_by_keyrite_and_a_wrong_pairing_by_the_kms() {
     let mut p: Value = serde_json::from_slice(&std::fs::read(&params).unwrap()).unwrap();
     p["KeyId"] = Value::from(other.clone());
     let swapped = write_json(dir, "swapped.json", &p);
-    run_ok(
-        token
-            .keyrite()
-            .args(["wrap", "--provider", "aws", "--params"])
-            .arg(&swapped)
-            .args([
-                "--algorithm",
-                "RSAES_OAEP_SHA_1",
-                "--key-label",
-                "k",
-                "--out",
-                "swapped",
-                "--pin-env",
-                PIN_ENV,
-            ]),
-    );
+    Wrap::aws(&swapped)
+        .algorithm(OAEP_SHA1)
+        .label("k")
+        .out("swapped")
+        .pin()
+        .ok(&token);
     let out = aws.import(&dir.join("swapped"));
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -364,19 +326,13 @@ fn aws_key_pairs_sign_in_the_kms_as_the_token_made_them() {
             &format!("{label}.json"),
         );
         let out = dir.join(&label);
-        run_ok(
-            token
-                .keyrite()
-                .args(["wrap", "--provider", "aws", "--params"])
-                .arg(&params)
-                .args([
-                    "--algorithm",
-                    "RSA_AES_KEY_WRAP_SHA_256",
-                    "--key-spec",
-                    spec,
-                ])
-                .args(["--key-label", &label, "--out", &label, "--pin-env", PIN_ENV]),
-        );
+        Wrap::aws(&params)
+            .algorithm("RSA_AES_KEY_WRAP_SHA_256")
+            .spec(spec)
+            .label(&label)
+            .out(&label)
+            .pin()
+            .ok(&token);
         let script = std::fs::read_to_string(out.join("import.sh")).unwrap();
         assert!(script.contains(&format!("--key-spec {aws_spec} --key-usage SIGN_VERIFY")));
         let imported = aws.import(&out);
@@ -453,26 +409,15 @@ fn aws_key_pairs_sign_in_the_kms_as_the_token_made_them() {
             &format!("{label}-again.json"),
         );
         let again = format!("{label}-again");
-        run_ok(
-            token
-                .keyrite()
-                .args([
-                    "rewrap",
-                    "--expect-kcv",
-                    &fingerprint,
-                    "--provider",
-                    "aws",
-                    "--params",
-                ])
-                .arg(&params)
-                .args([
-                    "--algorithm",
-                    "RSA_AES_KEY_WRAP_SHA_256",
-                    "--key-spec",
-                    spec,
-                ])
-                .args(["--key-label", &label, "--out", &again, "--pin-env", PIN_ENV]),
-        );
+        Wrap::rewrap()
+            .expect_kcv(&fingerprint)
+            .provider("aws", &params)
+            .algorithm("RSA_AES_KEY_WRAP_SHA_256")
+            .spec(spec)
+            .label(&label)
+            .out(&again)
+            .pin()
+            .ok(&token);
         let imported = aws.import(&dir.join(&again));
         assert!(
             imported.status.success(),

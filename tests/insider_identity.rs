@@ -54,14 +54,7 @@ fn write_policy(
 fn assert_policy_refused(c: &Ceremony, expected: &str) {
     let before = c.token.objects();
     let refusals = [
-        (
-            "plan check",
-            run(c
-                .token
-                .keyrite()
-                .args(["plan", "check", "plan.toml", "--policy", "policy.toml"])),
-            1,
-        ),
+        ("plan check", c.plan_check(), 1),
         ("ceremony run", c.run("t.jsonl"), 1),
     ];
     for (what, out, code) in refusals {

@@ -12,41 +12,21 @@ mod common;
 
 use common::ceremony::Ceremony;
 use common::verifiers::{VERIFIERS, pin_holder_reseal, verifiers};
+use common::wrap::Wrap;
 use common::*;
 use serde_json::Value;
 
-/// The arguments of a direct rewrap of `label` for the ceremony's first region into `out`.
-fn rewrap_args<'a>(label: &'a str, out: &'a str) -> [&'a str; 12] {
-    [
-        "--provider",
-        "aws",
-        "--params",
-        "params/us-east-1.json",
-        "--algorithm",
-        "RSAES_OAEP_SHA_1",
-        "--key-label",
-        label,
-        "--out",
-        out,
-        "--pin-env",
-        PIN_ENV,
-    ]
+/// `wrap` of `label` for the ceremony's first region into `out`, with the PIN.
+fn first_region(wrap: Wrap, label: &str, out: &str) -> Wrap {
+    wrap.aws_oaep_sha1("params/us-east-1.json", label, out)
+        .pin()
 }
 
 /// `keyrite wrap` of a new key `label` into `out`, recorded in `transcript` and sealed.
 fn wrap_recorded(c: &Ceremony, label: &str, out: &str, transcript: &str) {
-    run_ok(
-        c.token
-            .keyrite()
-            .arg("wrap")
-            .args(rewrap_args(label, out))
-            .args([
-                "--transcript",
-                transcript,
-                "--signer-label",
-                "ceremony-signer",
-            ]),
-    );
+    first_region(Wrap::new("wrap"), label, out)
+        .recorded(transcript)
+        .ok(&c.token);
 }
 
 /// `keys list --json`.
@@ -105,24 +85,15 @@ fn a_planted_look_alike_beside_the_ceremony_key_is_refused_naming_both() {
         "0".repeat(32)
     );
 
-    let out = run(c
-        .token
-        .keyrite()
-        .args(["rewrap", "--expect-kcv", &kcv])
-        .args(rewrap_args("payments", "second")));
+    let out = first_region(Wrap::rewrap().expect_kcv(&kcv), "payments", "second").run(&c.token);
     assert_exit(&out, 1);
     assert_refused(&out.stderr, &refusal, "rewrap --expect-kcv");
-    let out = run(c
-        .token
-        .keyrite()
-        .args([
-            "rewrap",
-            "--from-transcript",
-            "first.jsonl",
-            "--signer",
-            "signer.pem",
-        ])
-        .args(rewrap_args("payments", "second")));
+    let out = first_region(
+        Wrap::rewrap().args(["--from-transcript", "first.jsonl", "--signer", "signer.pem"]),
+        "payments",
+        "second",
+    )
+    .run(&c.token);
     assert_exit(&out, 1);
     assert_refused(&out.stderr, &refusal, "rewrap --from-transcript");
     assert!(!c.dir().join("second").exists());
@@ -131,20 +102,7 @@ fn a_planted_look_alike_beside_the_ceremony_key_is_refused_naming_both() {
         "payments-end",
         &format!("action = \"destroy\"\nkey_label = \"payments\"\nexpect_kcv = \"{kcv}\"\n"),
     );
-    let out = run(c.token.keyrite().args([
-        "keys",
-        "destroy",
-        "--key-label",
-        "payments",
-        "--plan",
-        "plan.toml",
-        "--policy",
-        "policy.toml",
-        "--approvals",
-        "approvals",
-        "--transcript",
-        "t.jsonl",
-    ]));
+    let out = c.destroy("payments", "t.jsonl");
     assert_exit(&out, 1);
     assert_refused(&out.stderr, &refusal, "keys destroy");
     assert!(!c.dir().join("t.jsonl").exists());
@@ -221,11 +179,7 @@ fn a_key_of_known_value_is_proven_only_by_its_full_check_value(c: &Ceremony, kcv
     assert_eq!(key["check_sha256"], full.as_str());
 
     let short = "keyrite: key \"legacy\" on the token was not generated in it (CKA_LOCAL false, CKA_ALWAYS_SENSITIVE false): anyone with the PIN can create a key of a value they know whose 3-byte KCV is any they want (about 2^24 tries), so keyrite proves such a key only by its full check value: give --expect-kcv (or the plan's expect_kcv) the 64-hex check_sha256 recorded for it, or --from-transcript a record of it\n";
-    let out = run(c
-        .token
-        .keyrite()
-        .args(["rewrap", "--expect-kcv", &kcv])
-        .args(rewrap_args("legacy", "reimport")));
+    let out = first_region(Wrap::rewrap().expect_kcv(&kcv), "legacy", "reimport").run(&c.token);
     assert_exit(&out, 1);
     assert_refused(&out.stderr, short, "rewrap with a 3-byte KCV");
     assert!(!c.dir().join("reimport").exists());
@@ -245,11 +199,7 @@ fn a_key_of_known_value_is_proven_only_by_its_full_check_value(c: &Ceremony, kcv
 
     // Another key's full check value is refused by the value the token computes.
     let other = kcv_python("sha256", &[0x3c; 32]);
-    let out = run(c
-        .token
-        .keyrite()
-        .args(["rewrap", "--expect-kcv", &other])
-        .args(rewrap_args("legacy", "reimport")));
+    let out = first_region(Wrap::rewrap().expect_kcv(&other), "legacy", "reimport").run(&c.token);
     assert_exit(&out, 1);
     assert_refused(
         &out.stderr,
@@ -260,12 +210,12 @@ fn a_key_of_known_value_is_proven_only_by_its_full_check_value(c: &Ceremony, kcv
     );
 
     // With the full check value, the rewrap runs, and the KMS gets exactly the known bytes.
-    run_ok(
-        c.token
-            .keyrite()
-            .args(["rewrap", "--expect-kcv", &full.to_uppercase()])
-            .args(rewrap_args("legacy", "reimport")),
-    );
+    first_region(
+        Wrap::rewrap().expect_kcv(&full.to_uppercase()),
+        "legacy",
+        "reimport",
+    )
+    .ok(&c.token);
     assert_eq!(unwrapped(c, "reimport"), material);
     let m = manifest(&c.dir().join("reimport"));
     assert_eq!(m["key"]["check_sha256"], full.as_str());
@@ -353,17 +303,12 @@ fn a_record_names_the_key_by_id_method_and_full_check_value() {
         std::fs::write(c.dir().join(name), out.join("\n") + "\n").unwrap();
     };
     let rewrap_from = |name: &str| {
-        run(c
-            .token
-            .keyrite()
-            .args([
-                "rewrap",
-                "--from-transcript",
-                name,
-                "--signer",
-                "signer.pem",
-            ])
-            .args(rewrap_args("payments", "second")))
+        first_region(
+            Wrap::rewrap().args(["--from-transcript", name, "--signer", "signer.pem"]),
+            "payments",
+            "second",
+        )
+        .run(&c.token)
     };
 
     // The same six digits, claimed as sha256-3: the method is compared, not only the digits.

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use common::ceremony::*;
+use common::wrap::Wrap;
 use common::*;
 use serde_json::Value;
 use sha2::Digest as _;
@@ -359,11 +360,7 @@ fn a_policy_with_pin_shares_must_pin_the_module() {
     let before = files(c.dir());
     let expected = "keyrite: policy.toml: module_sha256: a policy with pin_shares must pin the PKCS#11 module, which is given the PIN the shares rebuild\n\
         Put the SHA-256 of the module file the ceremony loads there, as `sha256sum MODULE` prints it (for SoftHSM2 on Debian: sha256sum /usr/lib/softhsm/libsofthsm2.so).\n";
-    let out =
-        run(c
-            .token
-            .keyrite()
-            .args(["plan", "check", "plan.toml", "--policy", "policy.toml"]));
+    let out = c.plan_check();
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(stderr(&out), expected);
     let out = run(with_shares(&mut c.run_command("t.jsonl")));
@@ -424,25 +421,15 @@ fn keyrite_wrap_transcripts_name_the_module_and_keyrite_and_every_seal_is_low_s(
     let keyrite = Path::new(env!("CARGO_BIN_EXE_keyrite"));
     for i in 0..12 {
         let transcript = format!("w{i}.jsonl");
-        let out = run(c.token.keyrite().args([
-            "wrap",
-            "--provider",
-            "aws",
-            "--params",
-            "params/us-east-1.json",
-            "--algorithm",
-            "RSAES_OAEP_SHA_1",
-            "--key-label",
-            &format!("k{i}"),
-            "--out",
-            &format!("out-{i}"),
-            "--pin-env",
-            PIN_ENV,
-            "--transcript",
-            &transcript,
-            "--signer-label",
-            "ceremony-signer",
-        ]));
+        let out = Wrap::new("wrap")
+            .aws_oaep_sha1(
+                "params/us-east-1.json",
+                &format!("k{i}"),
+                &format!("out-{i}"),
+            )
+            .pin()
+            .recorded(&transcript)
+            .run(&c.token);
         assert_ok(&out);
         let data = &token_line(&c, &transcript)["data"];
         assert_eq!(data["module_sha256"], sha256sum(Path::new(SOFTHSM2)));
@@ -525,10 +512,7 @@ fn the_signer_objects_are_private_and_not_modifiable() {
 
 #[test]
 fn a_public_key_object_an_attacker_adds_is_never_exported_or_sealed_with() {
-    let c = Ceremony::new(&["us-east-1"]);
-    c.digest();
-    c.approve("alice", "keyrite-plan", "alice.sig");
-    c.approve("bob", "keyrite-plan", "bob.sig");
+    let c = Ceremony::approved(&["us-east-1"]);
     // Without the PIN the attacker sees no signer object to destroy, but can add one.
     let attacked = attack(&c.token, "ceremony-signer");
     assert_eq!(attacked["found"], 0, "{attacked}");
@@ -604,9 +588,7 @@ fn a_replaced_public_key_of_an_old_signer_fails_the_proof() {
             attacked["attacker_spki_sha256"].as_str().unwrap(),
         );
     std::fs::write(c.dir().join("policy.toml"), policy).unwrap();
-    c.digest();
-    c.approve("alice", "keyrite-plan", "alice.sig");
-    c.approve("bob", "keyrite-plan", "bob.sig");
+    c.approve_plan();
     let objects = c.token.objects();
     let out = c.run("t.jsonl");
     assert_eq!(out.status.code(), Some(1));
@@ -614,25 +596,11 @@ fn a_replaced_public_key_of_an_old_signer_fails_the_proof() {
     assert!(!c.dir().join("t.jsonl").exists());
     assert_eq!(c.token.objects(), objects);
     // keyrite wrap --transcript likewise.
-    let out = run(c.token.keyrite().args([
-        "wrap",
-        "--provider",
-        "aws",
-        "--params",
-        "params/us-east-1.json",
-        "--algorithm",
-        "RSAES_OAEP_SHA_1",
-        "--key-label",
-        "k",
-        "--out",
-        "out",
-        "--pin-env",
-        PIN_ENV,
-        "--transcript",
-        "w.jsonl",
-        "--signer-label",
-        "old-signer",
-    ]));
+    let out = Wrap::new("wrap")
+        .aws_oaep_sha1("params/us-east-1.json", "k", "out")
+        .pin()
+        .args(["--transcript", "w.jsonl", "--signer-label", "old-signer"])
+        .run(&c.token);
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(stderr(&out), expected);
     assert!(!c.dir().join("w.jsonl").exists() && !c.dir().join("out").exists());
@@ -663,11 +631,7 @@ fn require_trusted_wrapping_refuses_a_plan_without_it_and_runs_one_with_it() {
     let before = files(c.dir());
     let expected = "keyrite: plan.toml: steps[0].wrap_with_trusted: the policy policy.toml sets require_trusted_wrapping = true, so every generate step must set wrap_with_trusted = true\n\
         Set wrap_with_trusted = true on every generate step (a changed plan needs new approvals); the security officer marks each KMS wrapping key trusted first (keyrite token trust-wrapping-key).\n";
-    let out =
-        run(c
-            .token
-            .keyrite()
-            .args(["plan", "check", "plan.toml", "--policy", "policy.toml"]));
+    let out = c.plan_check();
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(stderr(&out), expected);
     let out = run(with_shares(&mut c.run_command("t.jsonl")));
@@ -686,14 +650,8 @@ fn require_trusted_wrapping_refuses_a_plan_without_it_and_runs_one_with_it() {
             1,
         );
     std::fs::write(c.dir().join("plan.toml"), plan).unwrap();
-    run_ok(
-        c.token
-            .keyrite()
-            .args(["plan", "check", "plan.toml", "--policy", "policy.toml"]),
-    );
-    c.digest();
-    c.approve("alice", "keyrite-plan", "alice.sig");
-    c.approve("bob", "keyrite-plan", "bob.sig");
+    run_ok(&mut c.plan_check_command());
+    c.approve_plan();
     trust(&c, "params/us-east-1.json", "kms-us-east-1");
     let out = run(with_shares(&mut c.run_command("t.jsonl")));
     assert_ok(&out);
@@ -722,21 +680,10 @@ fn require_trusted_wrapping_refuses_a_rewrap_of_a_key_that_is_not_trusted_only()
     let c = shares_ceremony();
     set_policy(&c, "require_trusted_wrapping", Some("true"));
     // A key made outside any ceremony, wrappable under any key.
-    run_ok(c.token.keyrite().args([
-        "wrap",
-        "--provider",
-        "aws",
-        "--params",
-        "params/us-east-1.json",
-        "--algorithm",
-        "RSAES_OAEP_SHA_1",
-        "--key-label",
-        "legacy",
-        "--out",
-        "legacy-out",
-        "--pin-env",
-        PIN_ENV,
-    ]));
+    Wrap::new("wrap")
+        .aws_oaep_sha1("params/us-east-1.json", "legacy", "legacy-out")
+        .pin()
+        .ok(&c.token);
     let kcv = manifest(&c.dir().join("legacy-out"))["key"]["kcv"]
         .as_str()
         .unwrap()
@@ -754,14 +701,8 @@ fn require_trusted_wrapping_refuses_a_rewrap_of_a_key_that_is_not_trusted_only()
     .unwrap();
     // Nothing in the plan text says whether the key is trusted-only: plan check passes, the
     // token decides.
-    run_ok(
-        c.token
-            .keyrite()
-            .args(["plan", "check", "plan.toml", "--policy", "policy.toml"]),
-    );
-    c.digest();
-    c.approve("alice", "keyrite-plan", "alice.sig");
-    c.approve("bob", "keyrite-plan", "bob.sig");
+    run_ok(&mut c.plan_check_command());
+    c.approve_plan();
     let objects = c.token.objects();
     let before = files(c.dir());
     let out = run(with_shares(&mut c.run_command("t.jsonl")));

@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::backup::{self, Proof, Record, backup_key, recorded_backup};
+use common::wrap::{OAEP_SHA1, Wrap};
 use common::*;
 use serde_json::{Value, json};
 
@@ -296,20 +297,7 @@ fn a_backup_directory_no_sealed_record_wrote_is_refused_and_the_backup_token_is_
         String::from_utf8_lossy(&out.stderr)
     );
     let restored: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let listed: Value = serde_json::from_slice(&run_ok(src.keyrite().args([
-        "keys",
-        "list",
-        "--json",
-        "--pin-env",
-        PIN_ENV,
-    ])))
-    .unwrap();
-    let payments = listed
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|k| k["label"] == "payments")
-        .unwrap();
+    let payments = src.listed_key("payments");
     assert_eq!(restored["id"], payments["id"]);
     let matched = restored["matched"].as_object().unwrap();
     assert!(!matched.is_empty(), "{restored}");
@@ -329,37 +317,16 @@ fn a_backup_directory_no_sealed_record_wrote_is_refused_and_the_backup_token_is_
 /// The material of the key `label` on `src`, as a KMS receives it: rewrapped there for AWS
 /// under a fresh KMS key and unwrapped with its private key (the `rsa` crate).
 fn material(src: &TestToken, label: &str) -> Vec<u8> {
-    let listed: Value = serde_json::from_slice(&run_ok(src.keyrite().args([
-        "keys",
-        "list",
-        "--json",
-        "--pin-env",
-        PIN_ENV,
-    ])))
-    .unwrap();
-    let kcv = listed
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|k| k["label"] == label)
-        .unwrap()["kcv"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let kcv = src.listed_key(label)["kcv"].as_str().unwrap().to_owned();
     let kms = aws_kms(src.dir.path(), "kms.json");
-    run_ok(
-        src.keyrite()
-            .args(["rewrap", "--provider", "aws", "--params", "kms.json"])
-            .args(["--algorithm", "RSAES_OAEP_SHA_1", "--key-label", label])
-            .args([
-                "--expect-kcv",
-                &kcv,
-                "--out",
-                "kms-out",
-                "--pin-env",
-                PIN_ENV,
-            ]),
-    );
+    Wrap::rewrap()
+        .provider("aws", "kms.json")
+        .algorithm(OAEP_SHA1)
+        .label(label)
+        .expect_kcv(&kcv)
+        .out("kms-out")
+        .pin()
+        .ok(src);
     kms.unwrap_rsa_crate(
         &std::fs::read(src.path("kms-out/EncryptedKeyMaterial.bin")).unwrap(),
         "RSAES_OAEP_SHA_1",

@@ -27,15 +27,6 @@ const PASS_THE_RECORD: &str = "Pass the transcript the interrupted run of this p
 const KEY_NOT_PROVEN: &str = "Resume only from the transcript the interrupted run wrote, unaltered; if it is that one, the token's key is not the key that run generated: end it with an approved destroy plan (keyrite keys destroy).\n";
 const MOVE_OUTPUT_ASIDE: &str = "Move it aside (it holds only wrapped material) and resume again: the resumed run writes every output anew.\n";
 
-/// A ceremony with two wrap steps, approved by alice and bob.
-fn approved() -> Ceremony {
-    let c = Ceremony::new(&REGIONS);
-    c.digest();
-    c.approve("alice", "keyrite-plan", "alice.sig");
-    c.approve("bob", "keyrite-plan", "bob.sig");
-    c
-}
-
 /// Runs the plan into `transcript`, killed with SIGKILL at fault point `fault`.
 fn killed(c: &Ceremony, transcript: &str, fault: &str) {
     let out = run(c.run_command(transcript).env("KEYRITE_FAULT", fault));
@@ -138,6 +129,33 @@ fn assert_refusal(
 
 fn state(c: &Ceremony) -> (Vec<Value>, BTreeMap<String, String>) {
     (c.token.objects(), snapshot(c.dir()))
+}
+
+/// Resumes from `t.jsonl` into `t2.jsonl` and asserts it is refused as [`assert_refusal`]
+/// says; returns the state it left unchanged.
+fn assert_resume_refused(
+    c: &Ceremony,
+    message: &str,
+    advice: &str,
+) -> (Vec<Value>, BTreeMap<String, String>) {
+    let before = state(c);
+    let refused = resume(c, "t.jsonl", "t2.jsonl");
+    assert_refusal(c, &refused, message, advice, &before);
+    before
+}
+
+/// A line keyrite would have appended at `time` for `step` with `data`, before
+/// [`write_rechained`] gives it its `seq` and `prev`.
+fn appended(time: &Value, step: &str, data: Value) -> Value {
+    json!({
+        "v": 1,
+        "seq": 0,
+        "time": time,
+        "step": step,
+        "actor": "keyrite",
+        "data": data,
+        "prev": "",
+    })
 }
 
 /// The attacker's output directory `out`: their own AES-256 key, wrapped in software (Python
@@ -314,7 +332,7 @@ fn assert_resumed_record(c: &Ceremony, from: &str, transcript: &str, kcv: &str) 
 #[test]
 fn a_forged_wrapped_line_and_an_attackers_output_are_refused_and_the_resume_rewraps_the_tokens_key()
 {
-    let c = approved();
+    let c = Ceremony::approved(&REGIONS);
     let t = killed_after_generate(&c);
     let kcv = t.iter().find(|l| l["step"] == "generated").unwrap()["data"]["key"]["kcv"]
         .as_str()
@@ -329,24 +347,18 @@ fn a_forged_wrapped_line_and_an_attackers_output_are_refused_and_the_resume_rewr
     assert_eq!(out, format!("{KEY}-{}", REGIONS[0]));
     let (attacker_key, files) = attacker_output(&c, 0, &out, &kcv);
     let mut values = t.clone();
-    values.push(json!({
-        "v": 1,
-        "seq": 0,
-        "time": announced["time"],
-        "step": "wrapped",
-        "actor": "keyrite",
-        "data": {"index": 1, "key_label": KEY, "kcv": kcv, "out": out, "files": files, "warning": null},
-        "prev": "",
-    }));
+    values.push(appended(
+        &announced["time"],
+        "wrapped",
+        json!({"index": 1, "key_label": KEY, "kcv": kcv, "out": out, "files": files, "warning": null}),
+    ));
     let raw = raw_lines(&c, "t.jsonl");
     write_rechained(&c, "t.jsonl", &raw, &values, raw.len());
 
-    let before = state(&c);
-    let refused = resume(&c, "t.jsonl", "t2.jsonl");
     let message = format!(
         "cannot resume from t.jsonl: the output directory {out} (steps[1]) already exists; a resumed run re-does every wrap, and keyrite vouches only for outputs it writes in this run"
     );
-    assert_refusal(&c, &refused, &message, MOVE_OUTPUT_ASIDE, &before);
+    let before = assert_resume_refused(&c, &message, MOVE_OUTPUT_ASIDE);
     // Before the token is opened: with a module that does not exist, the refusal is the same.
     let no_module = run(c
         .run_command("t2.jsonl")
@@ -373,7 +385,7 @@ fn a_forged_wrapped_line_and_an_attackers_output_are_refused_and_the_resume_rewr
 #[test]
 fn a_seal_cut_off_a_completed_record_with_an_output_swapped_gives_no_second_record_of_its_outputs()
 {
-    let c = approved();
+    let c = Ceremony::approved(&REGIONS);
     let out = c.run("t.jsonl");
     assert!(
         out.status.success(),
@@ -398,17 +410,13 @@ fn a_seal_cut_off_a_completed_record_with_an_output_swapped_gives_no_second_reco
     values[at]["data"]["files"] = files;
     write_rechained(&c, "t.jsonl", &raw, &values, at);
 
-    let before = state(&c);
-    let refused = resume(&c, "t.jsonl", "t2.jsonl");
-    assert_refusal(
+    assert_resume_refused(
         &c,
-        &refused,
         &format!(
             "cannot resume from t.jsonl: the output directories {out} (steps[1]), {KEY}-{} (steps[2]) already exist; a resumed run re-does every wrap, and keyrite vouches only for outputs it writes in this run",
             REGIONS[1]
         ),
         MOVE_OUTPUT_ASIDE,
-        &before,
     );
 
     for region in REGIONS {
@@ -434,7 +442,7 @@ fn a_seal_cut_off_a_completed_record_with_an_output_swapped_gives_no_second_reco
 
 #[test]
 fn a_record_claiming_another_kcv_for_the_generated_key_is_refused() {
-    let c = approved();
+    let c = Ceremony::approved(&REGIONS);
     let t = killed_after_generate(&c);
     let kcv = token_kcv(&c);
     let claimed = if kcv == "000000" { "111111" } else { "000000" };
@@ -447,22 +455,18 @@ fn a_record_claiming_another_kcv_for_the_generated_key_is_refused() {
     values[at]["data"]["key"]["kcv"] = json!(claimed);
     write_rechained(&c, "t.jsonl", &raw, &values, at);
 
-    let before = state(&c);
-    let refused = resume(&c, "t.jsonl", "t2.jsonl");
-    assert_refusal(
+    assert_resume_refused(
         &c,
-        &refused,
         &format!(
             "cannot resume from t.jsonl: it records key \"{KEY}\" generated with KCV {claimed}, but the token's key has KCV {kcv}"
         ),
         KEY_NOT_PROVEN,
-        &before,
     );
 }
 
 #[test]
 fn a_key_planted_under_the_plans_label_by_a_pin_holder_is_not_taken_over() {
-    let c = approved();
+    let c = Ceremony::approved(&REGIONS);
     // Killed once the generate is announced, before the token makes the key.
     killed(
         &c,
@@ -479,37 +483,29 @@ fn a_key_planted_under_the_plans_label_by_a_pin_holder_is_not_taken_over() {
     pkcs11(&c, true, &["plant-key", KEY, &hex::encode(value)]);
     let kcv = kcv_python("aes-ecb-zero-3", &value);
     let mut values = t.clone();
-    values.push(json!({
-        "v": 1,
-        "seq": 0,
-        "time": t.last().unwrap()["time"],
-        "step": "generated",
-        "actor": "keyrite",
-        "data": {"index": 0, "key": {
+    values.push(appended(
+        &t.last().unwrap()["time"],
+        "generated",
+        json!({"index": 0, "key": {
             "label": KEY, "id": "00", "spec": "AES_256", "kcv": kcv,
             "kcv_method": "aes-ecb-zero-3", "template": {},
-        }},
-        "prev": "",
-    }));
+        }}),
+    ));
     let raw = raw_lines(&c, "t.jsonl");
     write_rechained(&c, "t.jsonl", &raw, &values, raw.len());
 
-    let before = state(&c);
-    let refused = resume(&c, "t.jsonl", "t2.jsonl");
-    assert_refusal(
+    assert_resume_refused(
         &c,
-        &refused,
         &format!(
             "cannot resume from t.jsonl: key \"{KEY}\" on the token was not generated in this token (CKA_LOCAL false, CKA_ALWAYS_SENSITIVE false), but the plan generates it"
         ),
         KEY_NOT_PROVEN,
-        &before,
     );
 }
 
 #[test]
 fn a_marker_left_by_another_plan_of_the_same_ceremony_id_is_refused() {
-    let c = approved();
+    let c = Ceremony::approved(&REGIONS);
     let t = killed_after_generate(&c);
     let first_plan = hex::encode(Sha256::digest(
         std::fs::read(c.dir().join("plan.toml")).unwrap(),
@@ -518,9 +514,7 @@ fn a_marker_left_by_another_plan_of_the_same_ceremony_id_is_refused() {
     // Another plan under the same ceremony id (a later window), approved; the interrupted
     // record rewritten as a run of it.
     c.write_plan_window(KEY, &c.window.0, &hours_from_now(30), "RSAES_OAEP_SHA_1");
-    let statement = String::from_utf8(c.digest()).unwrap();
-    c.approve("alice", "keyrite-plan", "alice.sig");
-    c.approve("bob", "keyrite-plan", "bob.sig");
+    let statement = String::from_utf8(c.approve_plan()).unwrap();
     let text = std::fs::read_to_string(c.dir().join("plan.toml")).unwrap();
     let second_plan = hex::encode(Sha256::digest(text.as_bytes()));
     assert_ne!(
@@ -535,22 +529,18 @@ fn a_marker_left_by_another_plan_of_the_same_ceremony_id_is_refused() {
     values[at]["data"]["digest_statement"] = json!(statement);
     write_rechained(&c, "t.jsonl", &raw, &values, at);
 
-    let before = state(&c);
-    let refused = resume(&c, "t.jsonl", "t2.jsonl");
-    assert_refusal(
+    assert_resume_refused(
         &c,
-        &refused,
         &format!(
             "cannot resume from t.jsonl: the marker of ceremony \"{KEY}\" on token \"ceremony\" was left by another plan (it does not hold this plan's SHA-256, {second_plan})"
         ),
         "Resume with the plan that ran (the marker holds its SHA-256); a new plan needs a new ceremony_id and new approvals.\n",
-        &before,
     );
 }
 
 #[test]
 fn a_generated_line_without_a_kcv_is_refused_by_its_line() {
-    let c = approved();
+    let c = Ceremony::approved(&REGIONS);
     let t = killed_after_generate(&c);
     let raw = raw_lines(&c, "t.jsonl");
     let mut values = t.clone();
@@ -564,23 +554,19 @@ fn a_generated_line_without_a_kcv_is_refused_by_its_line() {
         .remove("kcv");
     write_rechained(&c, "t.jsonl", &raw, &values, at);
 
-    let before = state(&c);
-    let refused = resume(&c, "t.jsonl", "t2.jsonl");
-    assert_refusal(
+    assert_resume_refused(
         &c,
-        &refused,
         &format!(
             "cannot resume from t.jsonl: line {} records key \"{KEY}\" generated without a KCV, and resume takes over only a key the token proves by its KCV",
             at + 1
         ),
         PASS_THE_RECORD,
-        &before,
     );
 }
 
 #[test]
 fn a_public_marker_anyone_can_make_without_the_pin_is_not_a_marker() {
-    let c = approved();
+    let c = Ceremony::approved(&REGIONS);
     // Killed once the marker is announced, before the token makes it.
     killed(
         &c,
@@ -590,16 +576,12 @@ fn a_public_marker_anyone_can_make_without_the_pin_is_not_a_marker() {
     let t = lines(&c, "t.jsonl");
     assert_eq!(t.last().unwrap()["step"], "marker");
     assert!(c.token.objects().iter().all(|o| o["class"] != "CKO_DATA"));
-    let before = state(&c);
-    let refused = resume(&c, "t.jsonl", "t2.jsonl");
-    assert_refusal(
+    assert_resume_refused(
         &c,
-        &refused,
         &format!(
             "cannot resume from t.jsonl: ceremony \"{KEY}\" never changed token \"ceremony\" (no marker)"
         ),
         "Run the plan without --resume-from.\n",
-        &before,
     );
 
     // A public marker holding this plan's SHA-256, made in a session that never logged in.
@@ -613,22 +595,18 @@ fn a_public_marker_anyone_can_make_without_the_pin_is_not_a_marker() {
             .iter()
             .any(|o| o["label"] == format!("keyrite-ceremony:{KEY}"))
     );
-    let before = state(&c);
-    let refused = resume(&c, "t.jsonl", "t2.jsonl");
-    assert_refusal(
+    assert_resume_refused(
         &c,
-        &refused,
         &format!(
             "cannot resume from t.jsonl: the marker of ceremony \"{KEY}\" on token \"ceremony\" is a public object, which anyone can make without the PIN; keyrite makes its markers private"
         ),
         "keyrite left no such object: have the token's objects checked (pkcs11-tool --list-objects --login) before a ceremony runs on it.\n",
-        &before,
     );
 }
 
 #[test]
 fn the_key_another_approved_plan_generated_under_the_same_label_is_not_taken_over() {
-    let c = approved();
+    let c = Ceremony::approved(&REGIONS);
     // Plan X is killed once its generate is announced: its marker is on the token, no key.
     killed(
         &c,
@@ -655,38 +633,28 @@ fn the_key_another_approved_plan_generated_under_the_same_label_is_not_taken_ove
     // Plan X approved again (its approvals were in the same files), and its record forged to
     // claim Y's key as the one it generated.
     std::fs::write(c.dir().join("plan.toml"), &plan_x).unwrap();
-    c.digest();
-    c.approve("alice", "keyrite-plan", "alice.sig");
-    c.approve("bob", "keyrite-plan", "bob.sig");
+    c.approve_plan();
     let y_key = lines(&c, "ty.jsonl")
         .into_iter()
         .find(|l| l["step"] == "generated")
         .unwrap()["data"]["key"]
         .clone();
     let mut values = t.clone();
-    values.push(json!({
-        "v": 1,
-        "seq": 0,
-        "time": t.last().unwrap()["time"],
-        "step": "generated",
-        "actor": "keyrite",
-        "data": {"index": 0, "key": y_key},
-        "prev": "",
-    }));
+    values.push(appended(
+        &t.last().unwrap()["time"],
+        "generated",
+        json!({"index": 0, "key": y_key}),
+    ));
     let raw = raw_lines(&c, "t.jsonl");
     write_rechained(&c, "t.jsonl", &raw, &values, raw.len());
 
-    let before = state(&c);
-    let refused = resume(&c, "t.jsonl", "t2.jsonl");
-    assert_refusal(
+    assert_resume_refused(
         &c,
-        &refused,
         &format!(
             "cannot resume from t.jsonl: key \"{KEY}\" on the token was not generated by a run of this plan (its CKA_ID {} is not bound to the plan's SHA-256)",
             y_key["id"].as_str().unwrap()
         ),
         KEY_NOT_PROVEN,
-        &before,
     );
     assert_eq!(y_key["kcv"], kcv.as_str());
 }

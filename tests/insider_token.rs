@@ -13,6 +13,7 @@ mod common;
 use std::process::Command;
 
 use common::ceremony::Ceremony;
+use common::wrap::{OAEP_SHA1, Wrap};
 use common::*;
 
 /// Plants a public AES-256 key labelled `label` with the value `value`, without logging in, and
@@ -57,23 +58,14 @@ fn a_public_look_alike_is_never_rewrapped_or_destroyed() {
     assert!(!c.dir().join("reimport").exists());
 
     // A direct rewrap by someone who has the PIN, told the same KCV.
-    let out = run(c.token.keyrite().args([
-        "rewrap",
-        "--key-label",
-        "legacy",
-        "--expect-kcv",
-        &kcv,
-        "--provider",
-        "aws",
-        "--params",
-        "params/us-east-1.json",
-        "--algorithm",
-        "RSAES_OAEP_SHA_1",
-        "--out",
-        "reimport",
-        "--pin-env",
-        PIN_ENV,
-    ]));
+    let out = Wrap::rewrap()
+        .label("legacy")
+        .expect_kcv(&kcv)
+        .provider("aws", "params/us-east-1.json")
+        .algorithm(OAEP_SHA1)
+        .out("reimport")
+        .pin()
+        .run(&c.token);
     assert_eq!(
         out.status.code(),
         Some(1),
@@ -89,20 +81,7 @@ fn a_public_look_alike_is_never_rewrapped_or_destroyed() {
         "legacy-end",
         &format!("action = \"destroy\"\nkey_label = \"legacy\"\nexpect_kcv = \"{kcv}\"\n"),
     );
-    let out = run(c.token.keyrite().args([
-        "keys",
-        "destroy",
-        "--key-label",
-        "legacy",
-        "--plan",
-        "plan.toml",
-        "--policy",
-        "policy.toml",
-        "--approvals",
-        "approvals",
-        "--transcript",
-        "t.jsonl",
-    ]));
+    let out = c.destroy("legacy", "t.jsonl");
     assert_eq!(
         out.status.code(),
         Some(1),
@@ -120,28 +99,13 @@ fn a_public_look_alike_is_never_rewrapped_or_destroyed() {
 #[test]
 fn a_kcv_is_believed_only_from_a_record_this_tokens_signer_sealed() {
     let c = Ceremony::new(&["us-east-1"]);
-    let aws = |out: &'static str| {
-        [
-            "--provider",
-            "aws",
-            "--params",
-            "params/us-east-1.json",
-            "--algorithm",
-            "RSAES_OAEP_SHA_1",
-            "--key-label",
-            "payments",
-            "--out",
-            out,
-            "--pin-env",
-            PIN_ENV,
-        ]
+    let aws = |wrap: Wrap, out: &str| {
+        wrap.aws_oaep_sha1("params/us-east-1.json", "payments", out)
+            .pin()
     };
-    run_ok(c.token.keyrite().arg("wrap").args(aws("first")).args([
-        "--transcript",
-        "first.jsonl",
-        "--signer-label",
-        "ceremony-signer",
-    ]));
+    aws(Wrap::new("wrap"), "first")
+        .recorded("first.jsonl")
+        .ok(&c.token);
     let dir = c.dir();
     run_ok(
         Command::new("openssl")
@@ -178,17 +142,13 @@ fn a_kcv_is_believed_only_from_a_record_this_tokens_signer_sealed() {
     .trim()
     .to_owned();
     let before = c.token.objects();
-    let out = run(c
-        .token
-        .keyrite()
-        .args([
-            "rewrap",
-            "--from-transcript",
-            "forged.jsonl",
-            "--signer",
-            "forger.pub.pem",
-        ])
-        .args(aws("second")));
+    let rewrap = |transcript: &str, signer: &str| {
+        aws(
+            Wrap::rewrap().args(["--from-transcript", transcript, "--signer", signer]),
+            "second",
+        )
+    };
+    let out = rewrap("forged.jsonl", "forger.pub.pem").run(&c.token);
     assert_eq!(
         out.status.code(),
         Some(1),
@@ -206,17 +166,6 @@ fn a_kcv_is_believed_only_from_a_record_this_tokens_signer_sealed() {
     assert!(!dir.join("second").exists());
     assert_eq!(c.token.objects(), before);
     // The record the token sealed is believed.
-    run_ok(
-        c.token
-            .keyrite()
-            .args([
-                "rewrap",
-                "--from-transcript",
-                "first.jsonl",
-                "--signer",
-                "signer.pem",
-            ])
-            .args(aws("second")),
-    );
+    rewrap("first.jsonl", "signer.pem").ok(&c.token);
     assert!(dir.join("second/manifest.json").exists());
 }

@@ -319,22 +319,6 @@ fn sealed_records_that_contradict_themselves_are_invalid_in_all_three() {
     }
 }
 
-/// `keyrite witness sign` by `who` (a witness of the policy, or not), on the transcript `name`.
-fn witness(c: &Ceremony, name: &str, who: &str) -> Output {
-    let key = c.person(who).key.display().to_string();
-    run(c.token.keyrite().args([
-        "witness",
-        "sign",
-        name,
-        "--ssh-key",
-        &key,
-        "--signer",
-        "signer.pem",
-        "--policy",
-        "policy.toml",
-    ]))
-}
-
 /// The OpenSSH fingerprint of `who`'s key, as ssh-keygen prints it.
 fn ssh_fingerprint(c: &Ceremony, who: &str) -> String {
     let out = run_ok(
@@ -413,7 +397,7 @@ fn bytes_no_signature_covers_give_one_verdict() {
     );
 
     // Wendy, a witness of the policy, co-signs: all three verify her signature.
-    assert!(witness(&c, "t.jsonl", "wendy").status.success());
+    assert!(c.witness_sign("t.jsonl", "wendy").status.success());
     let witnessed: Vec<String> = std::fs::read_to_string(path(&c, "t.jsonl"))
         .unwrap()
         .lines()
@@ -670,6 +654,19 @@ fn the_module_the_policy_pins_is_the_one_recorded() {
     let original = values(&c, "t.jsonl");
     let token = at(&original, "token");
     let policy_line = at(&original, "policy");
+    // `v` re-sealed by a PIN holder into `name`: INVALID in all three, by the policy check.
+    let refused = |name: &str, v: &[Value], why: &str| {
+        let file = path(&c, name);
+        write_lines(&file, &pin_holder_reseal(&c.token, "ceremony-signer", v));
+        all_three(
+            &file,
+            &signer,
+            Some(&policy),
+            None,
+            1,
+            &format!("INVALID: policy check failed at line {policy_line}: {why} (exit 1)"),
+        );
+    };
     // Until `ceremony run` records the module's digest, the intact record has none to match.
     match original[token]["data"]["module_sha256"].as_str() {
         Some(recorded) => {
@@ -699,16 +696,11 @@ fn the_module_the_policy_pins_is_the_one_recorded() {
     let other = sha256_file(Path::new("/bin/true"));
     let mut v = original.clone();
     v[token]["data"]["module_sha256"] = json!(other);
-    let file = path(&c, "other-module.jsonl");
-    write_lines(&file, &pin_holder_reseal(&c.token, "ceremony-signer", &v));
-    all_three(
-        &file,
-        &signer,
-        Some(&policy),
-        None,
-        1,
+    refused(
+        "other-module.jsonl",
+        &v,
         &format!(
-            "INVALID: policy check failed at line {policy_line}: the token line records the module SHA-256 {other}, but the policy pins module_sha256 = {module} (exit 1)"
+            "the token line records the module SHA-256 {other}, but the policy pins module_sha256 = {module}"
         ),
     );
     let mut v = original.clone();
@@ -716,16 +708,11 @@ fn the_module_the_policy_pins_is_the_one_recorded() {
         .as_object_mut()
         .unwrap()
         .remove("module_sha256");
-    let file = path(&c, "no-module.jsonl");
-    write_lines(&file, &pin_holder_reseal(&c.token, "ceremony-signer", &v));
-    all_three(
-        &file,
-        &signer,
-        Some(&policy),
-        None,
-        1,
+    refused(
+        "no-module.jsonl",
+        &v,
         &format!(
-            "INVALID: policy check failed at line {policy_line}: the token line records the module SHA-256 (none), but the policy pins module_sha256 = {module} (exit 1)"
+            "the token line records the module SHA-256 (none), but the policy pins module_sha256 = {module}"
         ),
     );
 
@@ -733,16 +720,11 @@ fn the_module_the_policy_pins_is_the_one_recorded() {
     let mut v = original.clone();
     v[token]["data"]["module_sha256"] = json!(module);
     v[token]["data"]["module"] = json!("/opt/evil/libpkcs11.so");
-    let file = path(&c, "other-path.jsonl");
-    write_lines(&file, &pin_holder_reseal(&c.token, "ceremony-signer", &v));
-    all_three(
-        &file,
-        &signer,
-        Some(&policy),
-        None,
-        1,
+    refused(
+        "other-path.jsonl",
+        &v,
         &format!(
-            "INVALID: policy check failed at line {policy_line}: the token line records the module \"/opt/evil/libpkcs11.so\", but the policy pins module_path = {} (exit 1)",
+            "the token line records the module \"/opt/evil/libpkcs11.so\", but the policy pins module_path = {}",
             c.token.module.display()
         ),
     );
@@ -753,17 +735,10 @@ fn the_module_the_policy_pins_is_the_one_recorded() {
     let mut v = original.clone();
     v[token]["data"]["module_sha256"] = json!(module);
     v[policy_line]["data"]["sha256"] = json!(strict);
-    let file = path(&c, "untrusted.jsonl");
-    write_lines(&file, &pin_holder_reseal(&c.token, "ceremony-signer", &v));
-    all_three(
-        &file,
-        &signer,
-        Some(&policy),
-        None,
-        1,
-        &format!(
-            "INVALID: policy check failed at line {policy_line}: steps[0] of the plan generates \"payments-2026\" without wrap_with_trusted, but the policy requires trusted wrapping (exit 1)"
-        ),
+    refused(
+        "untrusted.jsonl",
+        &v,
+        "steps[0] of the plan generates \"payments-2026\" without wrap_with_trusted, but the policy requires trusted wrapping",
     );
 }
 
@@ -799,7 +774,7 @@ fn witnesses_required_unmet_then_met() {
             stdout(&outs, which)
         );
     }
-    assert!(witness(&c, "t.jsonl", "wendy").status.success());
+    assert!(c.witness_sign("t.jsonl", "wendy").status.success());
     all_three(&t, &signer, Some(&policy), None, 3, &incomplete(1));
     // Without the policy nothing counts witnesses: NOT APPROVED, as ever.
     all_three(&t, &signer, None, None, 4, NOT_APPROVED);

@@ -11,6 +11,7 @@
 mod common;
 
 use common::ceremony::Ceremony;
+use common::wrap::Wrap;
 use common::*;
 use serde_json::{Map, Value, json};
 
@@ -95,24 +96,13 @@ fn every_object_has_exactly_its_attributes(token: TestToken) {
     let token = &c.token;
     let params = "params/eu-west-1.json";
     let wrap = |label: &str, algorithm: &str, spec: &str| {
-        keyrite_ok(
-            token,
-            &[
-                "wrap",
-                "--provider",
-                "aws",
-                "--params",
-                params,
-                "--algorithm",
-                algorithm,
-                "--key-spec",
-                spec,
-                "--key-label",
-                label,
-                "--out",
-                label,
-            ],
-        );
+        Wrap::aws(params)
+            .algorithm(algorithm)
+            .spec(spec)
+            .label(label)
+            .out(label)
+            .pin()
+            .ok(token);
     };
     wrap("standalone-aes", "RSAES_OAEP_SHA_1", "AES_256");
     wrap("standalone-hmac", "RSAES_OAEP_SHA_1", "HMAC_256");

@@ -249,17 +249,7 @@ fn a_ceremony_killed_at_any_point_leaves_a_state_to_reason_about() {
                 "{point}: {}",
                 String::from_utf8_lossy(&resumed.stderr)
             );
-            let verified = c.verify(
-                "t3.jsonl",
-                &[
-                    "--policy",
-                    "policy.toml",
-                    "--plan",
-                    "plan.toml",
-                    "--outputs",
-                    ".",
-                ],
-            );
+            let verified = c.verify_all("t3.jsonl");
             assert_eq!(
                 verified.status.code(),
                 Some(0),

@@ -6,6 +6,7 @@ mod common;
 
 use std::process::Command;
 
+use common::wrap::Wrap;
 use common::*;
 use serde_json::Value;
 
@@ -24,14 +25,13 @@ fn wrap(
     spec: &str,
     label: &str,
 ) -> std::path::PathBuf {
-    run_ok(
-        token
-            .keyrite()
-            .args(["wrap", "--provider", "aws", "--params"])
-            .arg(params)
-            .args(["--algorithm", algorithm, "--key-spec", spec])
-            .args(["--key-label", label, "--out", label, "--pin-env", PIN_ENV]),
-    );
+    Wrap::aws(params)
+        .algorithm(algorithm)
+        .spec(spec)
+        .label(label)
+        .out(label)
+        .pin()
+        .ok(token);
     token.path(label)
 }
 
@@ -175,20 +175,13 @@ fn a_pin_that_locks() {
     let kms = Kms::new(token.dir.path(), 2048);
     let params = kms.write_aws_params(token.dir.path(), "p.json");
     let attempt = |pin: &str| {
-        let out = run(token
-            .keyrite()
-            .env(PIN_ENV, pin)
-            .args(["wrap", "--provider", "aws", "--params"])
-            .arg(&params)
-            .args([
-                "--algorithm",
-                "RSAES_OAEP_SHA_256",
-                "--key-label",
-                "k",
-                "--out",
-                "out",
-            ])
-            .args(["--pin-env", PIN_ENV]));
+        let out = run(Wrap::aws(&params)
+            .algorithm("RSAES_OAEP_SHA_256")
+            .label("k")
+            .out("out")
+            .pin()
+            .command(&token)
+            .env(PIN_ENV, pin));
         assert_eq!(out.status.code(), Some(1));
         String::from_utf8(out.stderr).unwrap()
     };

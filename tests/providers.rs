@@ -14,19 +14,19 @@ use std::process::Command;
 
 use base64::Engine as _;
 use common::ceremony::Ceremony;
+use common::wrap::Wrap;
 use common::*;
 use serde_json::{Value, json};
 
 /// `keyrite wrap --provider PROVIDER --params PARAMS ARGS --key-label LABEL --out LABEL`.
 fn wrap(token: &TestToken, provider: &str, params: &Path, args: &[&str], label: &str) -> PathBuf {
-    run_ok(
-        token
-            .keyrite()
-            .args(["wrap", "--provider", provider, "--params"])
-            .arg(params)
-            .args(args)
-            .args(["--key-label", label, "--out", label, "--pin-env", PIN_ENV]),
-    );
+    Wrap::new("wrap")
+        .provider(provider, params)
+        .args(args)
+        .label(label)
+        .out(label)
+        .pin()
+        .ok(token);
     token.path(label)
 }
 
@@ -326,16 +326,15 @@ fn azure_pem_with_kid_expiry_and_explicit_algorithm() {
     let kms = Kms::new(token.dir.path(), 2048);
     let pem = token.path("kek.pem");
     std::fs::write(&pem, kms.public_pem()).unwrap();
-    let out = run_ok(
-        token
-            .keyrite()
-            .args(["wrap", "--provider", "azure", "--params"])
-            .arg(&pem)
-            .args(["--azure-kid", AZURE_KID, "--azure-key", "payments-2026"])
-            .args(["--algorithm", "RSA_AES_KEY_WRAP_SHA_1"])
-            .args(["--valid-to", "2099-01-31T00:00:00Z"])
-            .args(["--key-label", "k", "--out", "out", "--pin-env", PIN_ENV]),
-    );
+    let out = Wrap::new("wrap")
+        .provider("azure", &pem)
+        .args(["--azure-kid", AZURE_KID, "--azure-key", "payments-2026"])
+        .algorithm("RSA_AES_KEY_WRAP_SHA_1")
+        .args(["--valid-to", "2099-01-31T00:00:00Z"])
+        .label("k")
+        .out("out")
+        .pin()
+        .ok(&token);
     let stdout = String::from_utf8(out).unwrap();
     assert!(
         stdout.contains("AES keys import into Azure Managed HSM only"),
@@ -492,7 +491,6 @@ fn vault_mount_and_key_names_are_quoted_in_import_sh() {
 
 struct Refusal {
     name: &'static str,
-    provider: &'static str,
     /// The parameters file's contents.
     params: Vec<u8>,
     args: Vec<&'static str>,
@@ -515,19 +513,22 @@ fn edit(v: &Value, path: &[&str], value: Value) -> Value {
 
 /// Runs every refusal twice: with a module path that does not exist (so the refusal cannot come
 /// from a token) and with the real token, whose objects are then read back.
-fn check_refusals(token: &TestToken, cases: Vec<Refusal>) {
+fn check_refusals(token: &TestToken, provider: &str, cases: Vec<Refusal>) {
     let count = cases.len();
     for case in cases {
         std::fs::write(token.path("params"), &case.params).unwrap();
         for module in [Some("/nonexistent/libpkcs11.so"), None] {
-            let mut cmd = token.keyrite();
+            let mut cmd = Wrap::new("wrap")
+                .provider(provider, "params")
+                .args(&case.args)
+                .label("k")
+                .out("out")
+                .pin()
+                .command(token);
             if let Some(m) = module {
                 cmd.env("KEYRITE_PKCS11_MODULE", m);
             }
-            let out = run(cmd
-                .args(["wrap", "--provider", case.provider, "--params", "params"])
-                .args(&case.args)
-                .args(["--key-label", "k", "--out", "out", "--pin-env", PIN_ENV]));
+            let out = run(&mut cmd);
             assert_refused(&out.stderr, &case.stderr, case.name);
             assert_eq!(out.status.code(), Some(1), "{}", case.name);
             assert!(out.stdout.is_empty(), "{}", case.name);
@@ -555,14 +556,12 @@ fn gcp_refusals() {
     let cases = vec![
         Refusal {
             name: "an expired job",
-            provider: "gcp",
             params: json_bytes(&edit(&good, &["state"], json!("EXPIRED"))),
             args: key.clone(),
             stderr: format!("keyrite: params: the import job {GCP_JOB} is EXPIRED, not ACTIVE\n{hint}"),
         },
         Refusal {
             name: "a job still being generated",
-            provider: "gcp",
             params: json_bytes(&edit(&good, &["state"], json!("PENDING_GENERATION"))),
             args: key.clone(),
             stderr: format!(
@@ -571,7 +570,6 @@ fn gcp_refusals() {
         },
         Refusal {
             name: "an ACTIVE job past its expireTime",
-            provider: "gcp",
             params: json_bytes(&edit(&good, &["expireTime"], json!("2020-01-01T00:00:00.123456Z"))),
             args: key.clone(),
             stderr: format!(
@@ -580,7 +578,6 @@ fn gcp_refusals() {
         },
         Refusal {
             name: "a hostile job name",
-            provider: "gcp",
             params: json_bytes(&edit(&good, &["name"], json!(hostile))),
             args: key.clone(),
             stderr: format!(
@@ -590,7 +587,6 @@ fn gcp_refusals() {
         },
         Refusal {
             name: "an algorithm that is not the job's",
-            provider: "gcp",
             params: json_bytes(&good),
             args: vec!["--gcp-key", "payments-2026", "--algorithm", "RSA_AES_KEY_WRAP_SHA_256"],
             stderr: "keyrite: params: the import job's importMethod RSA_OAEP_3072_SHA1_AES_256 \
@@ -599,7 +595,6 @@ fn gcp_refusals() {
         },
         Refusal {
             name: "a public key of another size than the method's",
-            provider: "gcp",
             params: json_bytes(&edit(&good, &["importMethod"], json!("RSA_OAEP_4096_SHA1_AES_256"))),
             args: key.clone(),
             stderr: "keyrite: params: the import job's public key is RSA_3072, but importMethod \
@@ -608,7 +603,6 @@ fn gcp_refusals() {
         },
         Refusal {
             name: "an import method keyrite does not know",
-            provider: "gcp",
             params: json_bytes(&edit(&good, &["importMethod"], json!("RSA_OAEP_3072_SHA1_AES_128"))),
             args: key.clone(),
             stderr: "keyrite: params: importMethod \"RSA_OAEP_3072_SHA1_AES_128\" is not one keyrite \
@@ -619,14 +613,12 @@ fn gcp_refusals() {
         },
         Refusal {
             name: "a job without a public key",
-            provider: "gcp",
             params: json_bytes(&edit(&good, &["publicKey"], Value::Null)),
             args: key.clone(),
             stderr: "keyrite: params: the parameters file has no publicKey.pem\n".into(),
         },
         Refusal {
             name: "a public key that is not PEM",
-            provider: "gcp",
             params: json_bytes(&edit(&good, &["publicKey", "pem"], json!(b64(&kms.public_der)))),
             args: key.clone(),
             stderr: "keyrite: params: publicKey.pem is not a PEM public key (-----BEGIN PUBLIC KEY-----): \
@@ -635,7 +627,6 @@ fn gcp_refusals() {
         },
         Refusal {
             name: "duplicate keys",
-            provider: "gcp",
             params: {
                 let text = serde_json::to_string(&good).unwrap();
                 text.replacen('{', "{\"state\": \"ACTIVE\", ", 1).into_bytes()
@@ -645,7 +636,6 @@ fn gcp_refusals() {
         },
         Refusal {
             name: "no --gcp-key",
-            provider: "gcp",
             params: json_bytes(&good),
             args: vec![],
             stderr: "keyrite: Google Cloud KMS needs --gcp-key NAME: the key in the import job's key \
@@ -654,7 +644,6 @@ fn gcp_refusals() {
         },
         Refusal {
             name: "a hostile --gcp-key",
-            provider: "gcp",
             params: json_bytes(&good),
             args: vec!["--gcp-key", "k'$(touch pwned)'"],
             stderr: "keyrite: --gcp-key \"k'$(touch pwned)'\" is not a Google Cloud KMS key id \
@@ -664,7 +653,6 @@ fn gcp_refusals() {
         Refusal {
             // gcloud would read `--key -h` as its own help option.
             name: "a --gcp-key that gcloud would read as an option",
-            provider: "gcp",
             params: json_bytes(&good),
             args: vec!["--gcp-key=-h"],
             stderr: "keyrite: --gcp-key \"-h\" is not a Google Cloud KMS key id \
@@ -673,7 +661,6 @@ fn gcp_refusals() {
         },
         Refusal {
             name: "a job name with a segment gcloud would read as an option",
-            provider: "gcp",
             params: json_bytes(&edit(&good, &["name"], json!(GCP_JOB.replace("keyRings/", "keyRings/-")))),
             args: key.clone(),
             stderr: format!(
@@ -684,28 +671,25 @@ fn gcp_refusals() {
         },
         Refusal {
             name: "another provider's option",
-            provider: "gcp",
             params: json_bytes(&good),
             args: vec!["--gcp-key", "payments-2026", "--vault-key", "x"],
             stderr: "keyrite: --vault-key is for --provider vault, not gcp\n".into(),
         },
         Refusal {
             name: "HMAC material",
-            provider: "gcp",
             params: json_bytes(&good),
             args: vec!["--gcp-key", "payments-2026", "--key-spec", "HMAC_256"],
             stderr: "keyrite: params: Google Cloud KMS does not import HMAC_256 key material\n".into(),
         },
         Refusal {
             name: "--valid-to",
-            provider: "gcp",
             params: json_bytes(&good),
             args: vec!["--gcp-key", "payments-2026", "--valid-to", "2099-01-01T00:00:00Z"],
             stderr: "keyrite: Google Cloud KMS sets no expiry on imported key material: leave out --valid-to\n"
                 .into(),
         },
     ];
-    check_refusals(&token, cases);
+    check_refusals(&token, "gcp", cases);
 }
 
 #[test]
@@ -722,7 +706,6 @@ fn azure_refusals() {
     let cases = vec![
         Refusal {
             name: "a KEK without import in its operations",
-            provider: "azure",
             params: json_bytes(&kms.azure_kek(AZURE_KID, &["encrypt", "decrypt", "wrapKey"])),
             args: key.clone(),
             stderr: "keyrite: params: the key exchange key's key.keyOps are \
@@ -733,21 +716,18 @@ fn azure_refusals() {
         },
         Refusal {
             name: "a KEK without operations",
-            provider: "azure",
             params: json_bytes(&edit(&good, &["key", "keyOps"], Value::Null)),
             args: key.clone(),
             stderr: "keyrite: params: the parameters file has no key.keyOps\n".into(),
         },
         Refusal {
             name: "a software RSA key",
-            provider: "azure",
             params: json_bytes(&edit(&good, &["key", "kty"], json!("RSA"))),
             args: key.clone(),
             stderr: "keyrite: params: key.kty is \"RSA\"; a BYOK key exchange key is RSA-HSM\n".into(),
         },
         Refusal {
             name: "a Key Vault KEK (AES keys import into Managed HSM only)",
-            provider: "azure",
             params: json_bytes(&edit(&good, &["key", "kid"], json!(key_vault_kid))),
             args: key.clone(),
             stderr: "keyrite: params: AES_256 key material cannot be imported into the Azure Key \
@@ -759,21 +739,18 @@ fn azure_refusals() {
         },
         Refusal {
             name: "a hostile kid",
-            provider: "azure",
             params: json_bytes(&edit(&good, &["key", "kid"], json!(hostile_kid))),
             args: key.clone(),
             stderr: format!("keyrite: params: key.kid {hostile_kid:?} {kid_syntax}\n"),
         },
         Refusal {
             name: "a hostile --azure-kid beside a PEM",
-            provider: "azure",
             params: kms.public_pem().into_bytes(),
             args: vec!["--azure-key", "payments-2026", "--azure-kid", hostile_kid],
             stderr: format!("keyrite: --azure-kid {hostile_kid:?} {kid_syntax}\n"),
         },
         Refusal {
             name: "a PEM without --azure-kid",
-            provider: "azure",
             params: kms.public_pem().into_bytes(),
             args: key.clone(),
             stderr: "keyrite: params: a PEM key exchange key needs --azure-kid URL: its full versioned key id\n"
@@ -781,7 +758,6 @@ fn azure_refusals() {
         },
         Refusal {
             name: "--azure-kid that is not the KEK's",
-            provider: "azure",
             params: json_bytes(&good),
             args: vec![
                 "--azure-key",
@@ -796,7 +772,6 @@ fn azure_refusals() {
         },
         Refusal {
             name: "SHA-256",
-            provider: "azure",
             params: json_bytes(&good),
             args: vec!["--azure-key", "payments-2026", "--algorithm", "RSA_AES_KEY_WRAP_SHA_256"],
             stderr: "keyrite: params: Azure Key Vault does not import key material wrapped with \
@@ -805,7 +780,6 @@ fn azure_refusals() {
         },
         Refusal {
             name: "a disabled KEK",
-            provider: "azure",
             params: json_bytes(&edit(&good, &["attributes", "enabled"], json!(false))),
             args: key.clone(),
             stderr: format!(
@@ -815,7 +789,6 @@ fn azure_refusals() {
         },
         Refusal {
             name: "an expired KEK",
-            provider: "azure",
             params: json_bytes(&edit(&good, &["attributes", "expires"], json!("2020-01-01T00:00:00+00:00"))),
             args: key.clone(),
             stderr: format!(
@@ -825,7 +798,6 @@ fn azure_refusals() {
         },
         Refusal {
             name: "no --azure-key",
-            provider: "azure",
             params: json_bytes(&good),
             args: vec![],
             stderr: "keyrite: Azure Key Vault needs --azure-key NAME: the name of the key the import \
@@ -834,7 +806,6 @@ fn azure_refusals() {
         },
         Refusal {
             name: "a hostile --azure-key",
-            provider: "azure",
             params: json_bytes(&good),
             args: vec!["--azure-key", "x';touch pwned;'"],
             stderr: "keyrite: --azure-key \"x';touch pwned;'\" is not an Azure key name \
@@ -843,7 +814,6 @@ fn azure_refusals() {
         },
         Refusal {
             name: "an --azure-key that az would read as an option",
-            provider: "azure",
             params: json_bytes(&good),
             args: vec!["--azure-key=-h"],
             stderr: "keyrite: --azure-key \"-h\" is not an Azure key name \
@@ -852,13 +822,12 @@ fn azure_refusals() {
         },
         Refusal {
             name: "HMAC material",
-            provider: "azure",
             params: json_bytes(&good),
             args: vec!["--azure-key", "payments-2026", "--key-spec", "HMAC_256"],
             stderr: "keyrite: params: Azure Key Vault does not import HMAC_256 key material\n".into(),
         },
     ];
-    check_refusals(&token, cases);
+    check_refusals(&token, "azure", cases);
 }
 
 #[test]
@@ -871,28 +840,24 @@ fn vault_refusals() {
     let cases = vec![
         Refusal {
             name: "an RSA-2048 wrapping key",
-            provider: "vault",
             params: json_bytes(&small.vault_wrapping_key()),
             args: key.clone(),
             stderr: "keyrite: params: HashiCorp Vault transit does not use RSA_2048 wrapping keys\n".into(),
         },
         Refusal {
             name: "an RSA-2048 wrapping key as PEM",
-            provider: "vault",
             params: small.public_pem().into_bytes(),
             args: key.clone(),
             stderr: "keyrite: params: HashiCorp Vault transit does not use RSA_2048 wrapping keys\n".into(),
         },
         Refusal {
             name: "HMAC_224 (Vault's HMAC keys are 32 bytes or more)",
-            provider: "vault",
             params: json_bytes(&good),
             args: vec!["--vault-key", "payments-2026", "--key-spec", "HMAC_224"],
             stderr: "keyrite: params: HashiCorp Vault transit does not import HMAC_224 key material\n".into(),
         },
         Refusal {
             name: "direct OAEP",
-            provider: "vault",
             params: json_bytes(&good),
             args: vec!["--vault-key", "payments-2026", "--algorithm", "RSAES_OAEP_SHA_256"],
             stderr: "keyrite: params: HashiCorp Vault transit does not import key material wrapped with \
@@ -901,14 +866,12 @@ fn vault_refusals() {
         },
         Refusal {
             name: "no public key",
-            provider: "vault",
             params: json_bytes(&edit(&good, &["data"], json!({}))),
             args: key.clone(),
             stderr: "keyrite: params: the parameters file has no data.public_key\n".into(),
         },
         Refusal {
             name: "two PEM blocks",
-            provider: "vault",
             params: format!("{}{}", kms.public_pem(), kms.public_pem()).into_bytes(),
             args: key.clone(),
             stderr: "keyrite: params: the parameters file is not a PEM public key (-----BEGIN PUBLIC KEY-----): \
@@ -917,7 +880,6 @@ fn vault_refusals() {
         },
         Refusal {
             name: "no --vault-key",
-            provider: "vault",
             params: json_bytes(&good),
             args: vec![],
             stderr: "keyrite: HashiCorp Vault transit needs --vault-key NAME: the name of the transit \
@@ -926,7 +888,6 @@ fn vault_refusals() {
         },
         Refusal {
             name: "a hostile --vault-key",
-            provider: "vault",
             params: json_bytes(&good),
             args: vec!["--vault-key", "k' ; touch pwned ; '"],
             stderr: "keyrite: --vault-key \"k' ; touch pwned ; '\" is not a Vault transit key name \
@@ -935,7 +896,6 @@ fn vault_refusals() {
         },
         Refusal {
             name: "a mount that climbs out",
-            provider: "vault",
             params: json_bytes(&good),
             args: vec!["--vault-key", "payments-2026", "--vault-mount", "transit/../sys"],
             stderr: "keyrite: --vault-mount \"transit/../sys\" is not a Vault mount path (segments of \
@@ -945,7 +905,6 @@ fn vault_refusals() {
         Refusal {
             // vault would read the path `-h/keys/…/import` as its own help option.
             name: "a --vault-mount that vault would read as an option",
-            provider: "vault",
             params: json_bytes(&good),
             args: vec!["--vault-key", "payments-2026", "--vault-mount=-h"],
             stderr: "keyrite: --vault-mount \"-h\" is not a Vault mount path (segments of \
@@ -954,7 +913,6 @@ fn vault_refusals() {
         },
         Refusal {
             name: "--valid-to",
-            provider: "vault",
             params: json_bytes(&good),
             args: vec!["--vault-key", "payments-2026", "--valid-to", "2099-01-01T00:00:00Z"],
             stderr: "keyrite: HashiCorp Vault transit sets no expiry on imported key material: leave out --valid-to\n"
@@ -962,22 +920,21 @@ fn vault_refusals() {
         },
         Refusal {
             name: "an AWS option for Vault",
-            provider: "vault",
             params: json_bytes(&good),
             args: vec!["--vault-key", "payments-2026", "--gcp-key", "x"],
             stderr: "keyrite: --gcp-key is for --provider gcp, not vault\n".into(),
         },
-        Refusal {
-            name: "AWS without --algorithm",
-            provider: "aws",
-            params: json_bytes(&kms.aws_params(AWS_ARN, &hours_from_now(24))),
-            args: vec![],
-            stderr: "keyrite: AWS KMS needs --algorithm: the wrapping algorithm the import parameters \
-                     were requested for\n"
-                .into(),
-        },
     ];
-    check_refusals(&token, cases);
+    check_refusals(&token, "vault", cases);
+    let aws = vec![Refusal {
+        name: "AWS without --algorithm",
+        params: json_bytes(&kms.aws_params(AWS_ARN, &hours_from_now(24))),
+        args: vec![],
+        stderr: "keyrite: AWS KMS needs --algorithm: the wrapping algorithm the import parameters \
+                 were requested for\n"
+            .into(),
+    }];
+    check_refusals(&token, "aws", aws);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1022,20 +979,12 @@ fn a_plan_wraps_one_key_for_google_azure_and_vault() {
 
     // A typo in a provider field is refused, and so is another provider's field.
     std::fs::write(dir.join("plan.toml"), plan("gcp_keys = \"x\"\n")).unwrap();
-    let out =
-        run(c
-            .token
-            .keyrite()
-            .args(["plan", "check", "plan.toml", "--policy", "policy.toml"]));
+    let out = c.plan_check();
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8(out.stderr).unwrap();
     assert!(stderr.contains("unknown field `gcp_keys`"), "{stderr}");
     std::fs::write(dir.join("plan.toml"), plan("vault_key = \"x\"\n")).unwrap();
-    let out =
-        run(c
-            .token
-            .keyrite()
-            .args(["plan", "check", "plan.toml", "--policy", "policy.toml"]));
+    let out = c.plan_check();
     assert_refused(
         &out.stderr,
         "keyrite: plan.toml: steps[1]: --vault-key is for --provider vault, not gcp\n",
@@ -1043,11 +992,7 @@ fn a_plan_wraps_one_key_for_google_azure_and_vault() {
     );
 
     std::fs::write(dir.join("plan.toml"), plan("")).unwrap();
-    run_ok(
-        c.token
-            .keyrite()
-            .args(["plan", "check", "plan.toml", "--policy", "policy.toml"]),
-    );
+    run_ok(&mut c.plan_check_command());
     c.run_approved("t.jsonl");
 
     let transcript = c.transcript("t.jsonl");

@@ -219,9 +219,7 @@ fn a_completed_ceremony_reports_verified_and_escapes_the_operator() {
 fn a_failed_ceremony_reports_incomplete_and_marks_the_failure() {
     let c = Ceremony::new(&["us-east-1"]);
     c.write_plan("payments-2026", "RSAES_OAEP_SHA_256");
-    c.digest();
-    c.approve("alice", "keyrite-plan", "alice.sig");
-    c.approve("bob", "keyrite-plan", "bob.sig");
+    c.approve_plan();
     assert_eq!(c.run("t.jsonl").status.code(), Some(1));
     let (code, page) = report(&c, "t.jsonl", "failed.html");
     assert_eq!(code, 3);

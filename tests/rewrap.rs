@@ -34,7 +34,7 @@ fn a_rewrap_gives_the_same_material_under_new_parameters_and_a_wrong_kcv_stops_i
 
     // A wrong KCV (another key's) is refused before anything is wrapped.
     let out = Wrap::rewrap()
-        .args(["--expect-kcv", "ABCDEF"])
+        .expect_kcv("ABCDEF")
         .aws_oaep_sha1("params/eu-west-1.json", "payments", "second")
         .pin()
         .run(&c.token);
@@ -63,7 +63,7 @@ fn a_rewrap_gives_the_same_material_under_new_parameters_and_a_wrong_kcv_stops_i
 
     // The expected KCV in upper case works too; a rewrap never generates.
     Wrap::rewrap()
-        .args(["--expect-kcv", &kcv.to_uppercase()])
+        .expect_kcv(&kcv.to_uppercase())
         .aws_oaep_sha1("params/eu-west-1.json", "payments", "third")
         .pin()
         .ok(&c.token);
@@ -201,22 +201,7 @@ fn the_key_lifecycle_in_ceremonies() {
 
     // Destroying it (`keys destroy`) needs the quorum: one approval is not enough, two are; and
     // a plan that does anything but destroy the key named is refused.
-    let keys_destroy = |label: &str| {
-        run(c.token.keyrite().args([
-            "keys",
-            "destroy",
-            "--key-label",
-            label,
-            "--plan",
-            "plan.toml",
-            "--policy",
-            "policy.toml",
-            "--approvals",
-            "approvals",
-            "--transcript",
-            "t3.jsonl",
-        ]))
-    };
+    let keys_destroy = |label: &str| c.destroy(label, "t3.jsonl");
     let destroy = format!(
         "version = 1\nceremony_id = \"payments-2026-end\"\nnot_before = \"{}\"\nnot_after = \"{}\"\n\
          operator = \"Olivia\"\ntoken_label = \"ceremony\"\nsigning_key_label = \"ceremony-signer\"\n\

@@ -4,6 +4,7 @@
 
 mod common;
 
+use common::wrap::Wrap;
 use common::*;
 use serde_json::Value;
 
@@ -16,13 +17,13 @@ fn wrap(
 ) -> (Vec<u8>, Value) {
     let params = kms.write_aws_params(hsm.dir.path(), &format!("{label}.json"));
     let out = format!("{label}-out");
-    run_ok(
-        hsm.keyrite()
-            .args(["wrap", "--provider", "aws", "--params"])
-            .arg(&params)
-            .args(["--algorithm", algorithm, "--key-spec", key_spec])
-            .args(["--key-label", label, "--out", &out, "--pin-env", PIN_ENV]),
-    );
+    Wrap::aws(&params)
+        .algorithm(algorithm)
+        .spec(key_spec)
+        .label(label)
+        .out(&out)
+        .pin()
+        .ok(hsm);
     let dir = hsm.path(&out);
     let manifest: Value =
         serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).unwrap()).unwrap();
@@ -122,17 +123,13 @@ fn rsa_aes_of_hmac_224_is_refused_on_softhsm2_by_the_known_answer_test() {
     let hsm = TestToken::softhsm("ceremony");
     let kms = Kms::new(hsm.dir.path(), 2048);
     let params = kms.write_aws_params(hsm.dir.path(), "p.json");
-    let out = run(hsm
-        .keyrite()
-        .args(["wrap", "--provider", "aws", "--params"])
-        .arg(&params)
-        .args([
-            "--algorithm",
-            "RSA_AES_KEY_WRAP_SHA_1",
-            "--key-spec",
-            "HMAC_224",
-        ])
-        .args(["--key-label", "h", "--out", "out", "--pin-env", PIN_ENV]));
+    let out = Wrap::aws(&params)
+        .algorithm("RSA_AES_KEY_WRAP_SHA_1")
+        .spec("HMAC_224")
+        .label("h")
+        .out("out")
+        .pin()
+        .run(&hsm);
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(
         String::from_utf8(out.stderr).unwrap(),

@@ -15,6 +15,7 @@ use std::process::{Command, Stdio};
 use base64::Engine as _;
 use common::backup::{self, Proof, Record, backup_command, restore_command};
 use common::ceremony::Ceremony;
+use common::wrap::Wrap;
 use common::*;
 
 /// Every file below `dir`, but the token's storage.
@@ -108,31 +109,15 @@ fn no_pin_share_or_key_material_in_anything_keyrite_writes() {
     let kms = aws_kms(&dir, "p.json");
     std::fs::write(dir.join("pin.txt"), PIN).unwrap();
     std::fs::set_permissions(dir.join("pin.txt"), std::fs::Permissions::from_mode(0o600)).unwrap();
-    let wrap = |label: &'static str, out: &'static str| -> Vec<&'static str> {
-        vec![
-            "wrap",
-            "--provider",
-            "aws",
-            "--params",
-            "p.json",
-            "--algorithm",
-            "RSAES_OAEP_SHA_1",
-            "--key-label",
-            label,
-            "--out",
-            out,
-        ]
-    };
+    let wrap = |label: &str| Wrap::new("wrap").aws_oaep_sha1("p.json", label, label);
     record(
         "wrap --pin-file",
-        k().args(wrap("second", "second"))
-            .args(["--pin-file", "pin.txt", "--json"]),
+        k().args(wrap("second").args(["--pin-file", "pin.txt", "--json"])),
     );
     record(
         "wrap, wrong PIN",
         k().env(PIN_ENV, format!("{PIN}x"))
-            .args(wrap("third", "third"))
-            .args(["--pin-env", PIN_ENV]),
+            .args(wrap("third").pin()),
     );
     let second = kms.unwrap_rsa_crate(
         &std::fs::read(dir.join("second/EncryptedKeyMaterial.bin")).unwrap(),
@@ -141,24 +126,12 @@ fn no_pin_share_or_key_material_in_anything_keyrite_writes() {
     let kcv = kcv_python("aes-ecb-zero-3", &second);
     record(
         "rewrap",
-        k().args([
-            "rewrap",
-            "--expect-kcv",
-            &kcv,
-            "--provider",
-            "aws",
-            "--params",
-            "p.json",
-        ])
-        .args([
-            "--algorithm",
-            "RSAES_OAEP_SHA_1",
-            "--key-label",
-            "second",
-            "--out",
-            "again",
-        ])
-        .args(["--pin-env", PIN_ENV]),
+        k().args(
+            Wrap::rewrap()
+                .expect_kcv(&kcv)
+                .aws_oaep_sha1("p.json", "second", "again")
+                .pin(),
+        ),
     );
     record(
         "keys list",
@@ -345,25 +318,10 @@ fn the_process_holding_a_pin_cannot_dump_core_and_locks_the_pin_in_memory() {
     aws_kms(hsm.dir.path(), "p.json");
     let fifo = hsm.path("pin.fifo");
     run_ok(Command::new("mkfifo").args(["-m", "600"]).arg(&fifo));
-    let child = hsm
-        .keyrite()
-        .args([
-            "wrap",
-            "--provider",
-            "aws",
-            "--params",
-            "p.json",
-            "--algorithm",
-        ])
-        .args([
-            "RSAES_OAEP_SHA_1",
-            "--key-label",
-            "k",
-            "--out",
-            "out",
-            "--pin-file",
-            "pin.fifo",
-        ])
+    let child = Wrap::new("wrap")
+        .aws_oaep_sha1("p.json", "k", "out")
+        .args(["--pin-file", "pin.fifo"])
+        .command(&hsm)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -454,16 +412,11 @@ fn no_private_key_of_a_key_pair_in_anything_keyrite_writes() {
     let signer = src.path("signer.pem");
     std::fs::write(&signer, &made.stdout).unwrap();
     for (spec, label) in [("RSA_2048", "rsa"), ("EC_P256", "ec")] {
-        let aws = [
-            "--provider",
-            "aws",
-            "--params",
-            "aws.json",
-            "--algorithm",
-            "RSA_AES_KEY_WRAP_SHA_256",
-            "--key-spec",
-            spec,
-        ];
+        let aws = |wrap: Wrap| {
+            wrap.provider("aws", "aws.json")
+                .algorithm("RSA_AES_KEY_WRAP_SHA_256")
+                .spec(spec)
+        };
         let fingerprint = if spec.starts_with("RSA") {
             // The backup is recorded: generated and backed up in one run sealed by the signer,
             // then wrapped for AWS by its fingerprint.
@@ -486,25 +439,23 @@ fn no_private_key_of_a_key_pair_in_anything_keyrite_writes() {
                 .to_owned();
             record(
                 &format!("rewrap {spec}"),
-                src.keyrite()
-                    .arg("rewrap")
-                    .args(aws)
-                    .args(["--key-label", label, "--expect-kcv", &fingerprint])
-                    .args(["--out", label, "--pin-env", PIN_ENV]),
+                &mut aws(Wrap::rewrap())
+                    .label(label)
+                    .expect_kcv(&fingerprint)
+                    .out(label)
+                    .pin()
+                    .command(&src),
             );
             fingerprint
         } else {
             // EC keys are not backed up (a restore could not prove them).
             record(
                 &format!("wrap {spec}"),
-                src.keyrite().arg("wrap").args(aws).args([
-                    "--key-label",
-                    label,
-                    "--out",
-                    label,
-                    "--pin-env",
-                    PIN_ENV,
-                ]),
+                &mut aws(Wrap::new("wrap"))
+                    .label(label)
+                    .out(label)
+                    .pin()
+                    .command(&src),
             );
             manifest(&src.path(label))["key"]["kcv"]
                 .as_str()
@@ -513,18 +464,15 @@ fn no_private_key_of_a_key_pair_in_anything_keyrite_writes() {
         };
         record(
             &format!("rewrap {spec} for vault"),
-            src.keyrite()
-                .args(["rewrap", "--provider", "vault", "--params", "vault.json"])
-                .args([
-                    "--vault-key",
-                    label,
-                    "--key-spec",
-                    spec,
-                    "--expect-kcv",
-                    &fingerprint,
-                ])
-                .args(["--key-label", label, "--out", &format!("{label}-vault")])
-                .args(["--pin-env", PIN_ENV]),
+            &mut Wrap::rewrap()
+                .provider("vault", "vault.json")
+                .args(["--vault-key", label])
+                .spec(spec)
+                .expect_kcv(&fingerprint)
+                .label(label)
+                .out(format!("{label}-vault"))
+                .pin()
+                .command(&src),
         );
         let wrapped = src.path(label).join("EncryptedKeyMaterial.bin");
         materials.push((

@@ -12,6 +12,7 @@ use std::process::Command;
 
 use common::ceremony::Ceremony;
 use common::verifiers::{VERIFIERS, rechain, reseal, verifier_codes};
+use common::wrap::Wrap;
 use common::*;
 use serde_json::Value;
 
@@ -49,17 +50,7 @@ fn three_independent_verifiers_agree_on_every_tampered_transcript() {
 
     // A sealed transcript with a witness line after the seal.
     let wendy = c.person("wendy").key.display().to_string();
-    run_ok(c.token.keyrite().args([
-        "witness",
-        "sign",
-        "t.jsonl",
-        "--ssh-key",
-        &wendy,
-        "--signer",
-        "signer.pem",
-        "--policy",
-        "policy.toml",
-    ]));
+    run_ok(&mut c.witness_command(&["sign", "t.jsonl", "--ssh-key", &wendy]));
     let witnessed: Vec<String> = std::fs::read_to_string(c.dir().join("t.jsonl"))
         .unwrap()
         .lines()
@@ -79,9 +70,7 @@ fn three_independent_verifiers_agree_on_every_tampered_transcript() {
     // A sealed record of a failed ceremony (SHA-256 OAEP is beyond SoftHSM2).
     let failed_run = Ceremony::new(&["us-east-1"]);
     failed_run.write_plan("payments-2026", "RSAES_OAEP_SHA_256");
-    failed_run.digest();
-    failed_run.approve("alice", "keyrite-plan", "alice.sig");
-    failed_run.approve("bob", "keyrite-plan", "bob.sig");
+    failed_run.approve_plan();
     assert_eq!(failed_run.run("f.jsonl").status.code(), Some(1));
     let failed_lines: Vec<String> = std::fs::read_to_string(failed_run.dir().join("f.jsonl"))
         .unwrap()
@@ -336,25 +325,11 @@ fn the_policy_names_the_signer_and_a_record_without_quorum_fails_the_policy() {
     );
 
     // A single recorded wrap has no quorum: asked for the policy and a plan, verify fails it.
-    run_ok(c.token.keyrite().args([
-        "wrap",
-        "--provider",
-        "aws",
-        "--params",
-        "params/us-east-1.json",
-        "--algorithm",
-        "RSAES_OAEP_SHA_1",
-        "--key-label",
-        "unapproved",
-        "--out",
-        "unapproved",
-        "--pin-env",
-        PIN_ENV,
-        "--transcript",
-        "w.jsonl",
-        "--signer-label",
-        "ceremony-signer",
-    ]));
+    Wrap::new("wrap")
+        .aws_oaep_sha1("params/us-east-1.json", "unapproved", "unapproved")
+        .pin()
+        .recorded("w.jsonl")
+        .ok(&c.token);
     assert_eq!(
         verify("w.jsonl", "signer.pem", &["--no-policy"])
             .status

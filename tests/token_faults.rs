@@ -59,19 +59,10 @@ fn line_of(step: &str) -> usize {
         + 1
 }
 
-/// A ceremony approved by alice and bob, ready to run.
-fn approved() -> Ceremony {
-    let c = Ceremony::new(&["us-east-1"]);
-    c.digest();
-    c.approve("alice", "keyrite-plan", "alice.sig");
-    c.approve("bob", "keyrite-plan", "bob.sig");
-    c
-}
-
 #[test]
 fn the_token_made_read_only_before_the_key_is_generated() {
     let n = line_of("generate");
-    let c = approved();
+    let c = Ceremony::approved(&["us-east-1"]);
     let tokens = c.dir().join("tokens");
     let out = run_broken(&c, n, || {
         run_ok(
@@ -117,7 +108,7 @@ fn the_token_made_read_only_before_the_key_is_generated() {
 #[test]
 fn the_token_directory_removed_after_the_key_is_generated() {
     let n = line_of("generated");
-    let c = approved();
+    let c = Ceremony::approved(&["us-east-1"]);
     let tokens = c.dir().join("tokens");
     let out = run_broken(&c, n, || std::fs::remove_dir_all(&tokens).unwrap());
     assert_refused(

@@ -76,14 +76,7 @@ fn softhsm_wraps_a_trusted_only_key_under_the_officers_key_and_nothing_else() {
     let manifest: Value =
         serde_json::from_slice(&std::fs::read(token.path("first/manifest.json")).unwrap()).unwrap();
     assert_eq!(manifest["key"]["template"]["CKA_WRAP_WITH_TRUSTED"], "true");
-    let listed: Value = serde_json::from_slice(&run_ok(token.keyrite().args([
-        "keys",
-        "list",
-        "--json",
-        "--pin-env",
-        PIN_ENV,
-    ])))
-    .unwrap();
+    let listed: Value = token.keys_listed();
     assert_eq!(listed[0]["wrap_with_trusted"], true);
 
     // The token itself refuses any other wrapping key: PyKCS11 tries one of its own.
@@ -126,22 +119,14 @@ fn softhsm_wraps_a_trusted_only_key_under_the_officers_key_and_nothing_else() {
 fn rsa_aes_cannot_wrap_a_trusted_only_key() {
     let token = TestToken::softhsm("ceremony");
     let _kms = aws_kms(token.dir.path(), "p.json");
-    let out = run(token.keyrite().args([
-        "wrap",
-        "--wrap-with-trusted",
-        "--provider",
-        "aws",
-        "--params",
-        "p.json",
-        "--algorithm",
-        "RSA_AES_KEY_WRAP_SHA_1",
-        "--key-label",
-        "payments",
-        "--out",
-        "first",
-        "--module",
-        "/nonexistent/module.so",
-    ]));
+    let out = Wrap::new("wrap")
+        .arg("--wrap-with-trusted")
+        .provider("aws", "p.json")
+        .algorithm("RSA_AES_KEY_WRAP_SHA_1")
+        .label("payments")
+        .out("first")
+        .args(["--module", "/nonexistent/module.so"])
+        .run(&token);
     assert_eq!(
         String::from_utf8(out.stderr).unwrap(),
         "keyrite: RSA_AES_KEY_WRAP_SHA_1 cannot wrap a CKA_WRAP_WITH_TRUSTED key: its ephemeral AES key would itself need CKA_TRUSTED, which only the security officer can set; use RSAES_OAEP_SHA_256 or RSAES_OAEP_SHA_1\n"

@@ -18,20 +18,13 @@ fn a_witness_signs_and_ssh_keygen_verifies_it() {
     let c = Ceremony::new(&["us-east-1"]);
     c.run_approved("t.jsonl");
     let wendy = c.person("wendy").key.display().to_string();
-    let out = keyrite_ok(
-        &c,
-        &[
-            "witness",
-            "sign",
-            "t.jsonl",
-            "--ssh-key",
-            &wendy,
-            "--signer",
-            "signer.pem",
-            "--policy",
-            "policy.toml",
-        ],
-    );
+    let out = String::from_utf8(run_ok(&mut c.witness_command(&[
+        "sign",
+        "t.jsonl",
+        "--ssh-key",
+        &wendy,
+    ])))
+    .unwrap();
     assert_eq!(out, "Witness \"wendy\" signed t.jsonl.\n");
 
     let lines = c.transcript("t.jsonl");
@@ -73,17 +66,7 @@ fn a_witness_signs_and_ssh_keygen_verifies_it() {
     assert_eq!(report["witnesses"][0]["verified"], true);
 
     // The same witness twice is refused.
-    let again = run(c.token.keyrite().args([
-        "witness",
-        "sign",
-        "t.jsonl",
-        "--ssh-key",
-        &wendy,
-        "--signer",
-        "signer.pem",
-        "--policy",
-        "policy.toml",
-    ]));
+    let again = c.witness_sign("t.jsonl", "wendy");
     assert_eq!(
         String::from_utf8(again.stderr).unwrap(),
         "keyrite: wendy has already witnessed this transcript\n"
@@ -151,22 +134,10 @@ fn a_signature_made_elsewhere_is_added_and_outsiders_are_refused() {
     );
 }
 
-/// `keyrite witness ARGS… --signer signer.pem --policy policy.toml` (`message` takes no policy).
-fn witness(c: &Ceremony, args: &[&str]) -> Command {
-    let mut cmd = c.token.keyrite();
-    cmd.arg("witness")
-        .args(args)
-        .args(["--signer", "signer.pem"]);
-    if args[0] != "message" {
-        cmd.args(["--policy", "policy.toml"]);
-    }
-    cmd
-}
-
 /// wendy's signature over `t.jsonl`'s seal, made by `ssh-keygen` from `keyrite witness message`,
 /// in `wendy.sig`.
 fn wendy_signs(c: &Ceremony) {
-    let message = run_ok(&mut witness(c, &["message", "t.jsonl"]));
+    let message = run_ok(&mut c.witness_command(&["message", "t.jsonl"]));
     std::fs::write(c.dir().join("seal.head"), message).unwrap();
     run_ok(
         Command::new("ssh-keygen")
@@ -192,17 +163,14 @@ fn a_transcript_named_through_a_symbolic_link_is_refused_and_its_target_unchange
         vec!["sign", "link.jsonl", "--ssh-key", &wendy],
         vec!["message", "link.jsonl"],
     ] {
-        let out = run(&mut witness(&c, &args));
+        let out = run(&mut c.witness_command(&args));
         assert_refused(&out.stderr, refusal, args[0]);
         assert_eq!(out.status.code(), Some(1), "{}", args[0]);
         assert!(out.stdout.is_empty(), "{}", args[0]);
         assert_eq!(std::fs::read(c.dir().join("t.jsonl")).unwrap(), before);
     }
     // The file itself, by its own name, takes the same signature.
-    run_ok(&mut witness(
-        &c,
-        &["add", "t.jsonl", "--signature", "wendy.sig"],
-    ));
+    run_ok(&mut c.witness_command(&["add", "t.jsonl", "--signature", "wendy.sig"]));
     let lines = c.transcript("t.jsonl");
     assert_eq!(lines.last().unwrap().1["actor"], "wendy");
     assert_eq!(
@@ -216,7 +184,8 @@ fn a_transcript_named_through_a_symbolic_link_is_refused_and_its_target_unchange
 /// Runs `witness add t.jsonl` stopped after it verified the transcript and checked wendy's
 /// signature; `meanwhile` changes the files, then it continues.
 fn add_interrupted(c: &Ceremony, meanwhile: impl FnOnce()) -> std::process::Output {
-    let child = witness(c, &["add", "t.jsonl", "--signature", "wendy.sig"])
+    let child = c
+        .witness_command(&["add", "t.jsonl", "--signature", "wendy.sig"])
         .env("KEYRITE_FAULT", "witness-verified:1:stop")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -295,7 +264,8 @@ fn witness_sign_writes_no_file_and_needs_no_temporary_directory() {
     c.run_approved("t.jsonl");
     let wendy = c.person("wendy").key.display().to_string();
     // A TMPDIR that does not exist: signing does not need one.
-    let out = run(witness(&c, &["sign", "t.jsonl", "--ssh-key", &wendy])
+    let out = run(c
+        .witness_command(&["sign", "t.jsonl", "--ssh-key", &wendy])
         .env("TMPDIR", c.dir().join("no-such-dir")));
     assert!(
         out.status.success(),
@@ -345,7 +315,7 @@ fn witness_sign_writes_no_file_and_needs_no_temporary_directory() {
     let wendy2 = c2.person("wendy").key.display().to_string();
     let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
     run_ok(
-        witness(&c2, &["sign", "t.jsonl", "--ssh-key", &wendy2])
+        c2.witness_command(&["sign", "t.jsonl", "--ssh-key", &wendy2])
             .env("TMPDIR", &tmp)
             .env("PATH", path),
     );
@@ -353,7 +323,7 @@ fn witness_sign_writes_no_file_and_needs_no_temporary_directory() {
         std::fs::read_to_string(seen.join("args")).unwrap(),
         format!("-q\n-Y\nsign\n-n\nkeyrite-witness\n-f\n{wendy2}\n")
     );
-    let message = run_ok(&mut witness(&c2, &["message", "t.jsonl"]));
+    let message = run_ok(&mut c2.witness_command(&["message", "t.jsonl"]));
     assert_eq!(std::fs::read(seen.join("stdin")).unwrap(), message);
     assert!(listing(&tmp).is_empty(), "{:?}", listing(&tmp));
     assert_eq!(listing(c2.dir()), files_before);

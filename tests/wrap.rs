@@ -7,6 +7,7 @@ use std::path::Path;
 use std::process::Command;
 
 use base64::Engine as _;
+use common::wrap::{OAEP_SHA1, Wrap};
 use common::*;
 use serde_json::Value;
 use sha2::{Digest as _, Sha256};
@@ -220,20 +221,14 @@ fn alibaba_outputs_base64_and_unix_expiry() {
         "params.json",
         &kms.alibaba_params(key_id, &hours_from_now(24)),
     );
-    run_ok(
-        hsm.keyrite()
-            .args(["wrap", "--provider", "alibaba", "--params"])
-            .arg(&params)
-            .args([
-                "--algorithm",
-                "RSAES_OAEP_SHA_1",
-                "--key-label",
-                "ali",
-                "--out",
-                "ali-out",
-            ])
-            .args(["--valid-to", "2099-01-31T00:00:00Z", "--pin-env", PIN_ENV]),
-    );
+    Wrap::new("wrap")
+        .provider("alibaba", &params)
+        .algorithm(OAEP_SHA1)
+        .label("ali")
+        .out("ali-out")
+        .args(["--valid-to", "2099-01-31T00:00:00Z"])
+        .pin()
+        .ok(&hsm);
     let dir = hsm.path("ali-out");
     let b64 = base64::engine::general_purpose::STANDARD;
     let wrapped = b64

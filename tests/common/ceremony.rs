@@ -74,6 +74,13 @@ impl Ceremony {
         Self::on(TestToken::softhsm("ceremony"), regions)
     }
 
+    /// [`Ceremony::new`] with its plan approved by alice and bob.
+    pub fn approved(regions: &[&str]) -> Self {
+        let c = Self::new(regions);
+        c.approve_plan();
+        c
+    }
+
     /// The same on `token` (labelled "ceremony").
     pub fn on(token: TestToken, regions: &[&str]) -> Self {
         let dir = token.dir.path().to_path_buf();
@@ -195,15 +202,73 @@ impl Ceremony {
         for f in std::fs::read_dir(self.dir().join("approvals")).unwrap() {
             std::fs::remove_file(f.unwrap().path()).unwrap();
         }
-        self.digest();
-        self.approve("alice", "keyrite-plan", "alice.sig");
-        self.approve("bob", "keyrite-plan", "bob.sig");
+        self.approve_plan();
+    }
+
+    /// The command `keyrite plan check plan.toml --policy policy.toml`, for the caller to add
+    /// to.
+    pub fn plan_check_command(&self) -> Command {
+        let mut cmd = self.token.keyrite();
+        cmd.args(["plan", "check", "plan.toml", "--policy", "policy.toml"]);
+        cmd
+    }
+
+    /// `keyrite plan check plan.toml --policy policy.toml`.
+    pub fn plan_check(&self) -> Output {
+        run(&mut self.plan_check_command())
+    }
+
+    /// `keyrite keys destroy --key-label LABEL` by the approved `plan.toml`, recorded in
+    /// `transcript`.
+    pub fn destroy(&self, label: &str, transcript: &str) -> Output {
+        run(self.token.keyrite().args([
+            "keys",
+            "destroy",
+            "--key-label",
+            label,
+            "--plan",
+            "plan.toml",
+            "--policy",
+            "policy.toml",
+            "--approvals",
+            "approvals",
+            "--transcript",
+            transcript,
+        ]))
+    }
+
+    /// The command `keyrite witness ARGS --signer signer.pem`, and `--policy policy.toml` but
+    /// for `witness message`.
+    pub fn witness_command(&self, args: &[&str]) -> Command {
+        let mut cmd = self.token.keyrite();
+        cmd.arg("witness")
+            .args(args)
+            .args(["--signer", "signer.pem"]);
+        if args[0] != "message" {
+            cmd.args(["--policy", "policy.toml"]);
+        }
+        cmd
+    }
+
+    /// `keyrite witness sign TRANSCRIPT --ssh-key KEY` with the SSH key of `who`.
+    pub fn witness_sign(&self, transcript: &str, who: &str) -> Output {
+        let key = self.person(who).key.display().to_string();
+        run(&mut self.witness_command(&["sign", transcript, "--ssh-key", &key]))
     }
 
     /// `keyrite plan digest plan.toml`, written to `plan.digest`.
     pub fn digest(&self) -> Vec<u8> {
         let digest = run_ok(self.token.keyrite().args(["plan", "digest", "plan.toml"]));
         std::fs::write(self.dir().join("plan.digest"), &digest).unwrap();
+        digest
+    }
+
+    /// `keyrite plan digest plan.toml`, signed by alice and bob (`approvals/alice.sig`,
+    /// `approvals/bob.sig`): the plan approved by the policy's threshold. Returns the digest.
+    pub fn approve_plan(&self) -> Vec<u8> {
+        let digest = self.digest();
+        self.approve("alice", "keyrite-plan", "alice.sig");
+        self.approve("bob", "keyrite-plan", "bob.sig");
         digest
     }
 
@@ -260,9 +325,7 @@ impl Ceremony {
 impl Ceremony {
     /// Sets up, approves (alice and bob) and runs the plan; panics unless it completes.
     pub fn run_approved(&self, transcript: &str) {
-        self.digest();
-        self.approve("alice", "keyrite-plan", "alice.sig");
-        self.approve("bob", "keyrite-plan", "bob.sig");
+        self.approve_plan();
         let out = self.run(transcript);
         assert!(
             out.status.success(),
@@ -271,10 +334,9 @@ impl Ceremony {
         );
     }
 
-    /// Asserts `keyrite verify` with the policy, the plan and the outputs (this directory)
-    /// exits 0.
-    pub fn assert_verifies(&self, transcript: &str) {
-        let out = self.verify(
+    /// `keyrite verify` with the policy, the plan and the outputs (this directory).
+    pub fn verify_all(&self, transcript: &str) -> Output {
+        self.verify(
             transcript,
             &[
                 "--policy",
@@ -284,7 +346,12 @@ impl Ceremony {
                 "--outputs",
                 ".",
             ],
-        );
+        )
+    }
+
+    /// Asserts [`Ceremony::verify_all`] exits 0.
+    pub fn assert_verifies(&self, transcript: &str) {
+        let out = self.verify_all(transcript);
         assert_eq!(
             out.status.code(),
             Some(0),
@@ -343,8 +410,6 @@ impl Ceremony {
             .unwrap()
             .replace(&format!("pin = \"env:{PIN_ENV}\""), "pin = \"shares\"");
         std::fs::write(self.dir().join("plan.toml"), plan).unwrap();
-        self.digest();
-        self.approve("alice", "keyrite-plan", "alice.sig");
-        self.approve("bob", "keyrite-plan", "bob.sig");
+        self.approve_plan();
     }
 }

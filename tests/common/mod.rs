@@ -222,6 +222,26 @@ impl TestToken {
         run_ok(&mut cmd);
     }
 
+    /// `keyrite keys list --json`, parsed.
+    pub fn keys_listed(&self) -> Value {
+        let out = run_ok(
+            self.keyrite()
+                .args(["keys", "list", "--json", "--pin-env", PIN_ENV]),
+        );
+        serde_json::from_slice(&out).unwrap()
+    }
+
+    /// The entry of `keyrite keys list --json` for the one key labelled `label`.
+    pub fn listed_key(&self, label: &str) -> Value {
+        self.keys_listed()
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|k| k["label"] == label)
+            .unwrap()
+            .clone()
+    }
+
     /// A path inside the test's directory.
     pub fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)

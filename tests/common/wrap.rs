@@ -67,6 +67,11 @@ impl Wrap {
         self.args(["--key-spec", spec])
     }
 
+    /// `--expect-kcv KCV`: the key to rewrap is the one with this check value.
+    pub fn expect_kcv(self, kcv: &str) -> Self {
+        self.args(["--expect-kcv", kcv])
+    }
+
     /// `--out OUT`.
     pub fn out(self, out: impl AsRef<OsStr>) -> Self {
         self.arg("--out").arg(out)
