@@ -40,3 +40,26 @@ keyrite_install_deps() {
   keyrite_apt_install "$(keyrite_missing_packages | sort -u | tr '\n' ' ')" || return 1
   command -v cargo >/dev/null 2>&1 || { echo "keyrite: cargo is missing (install Rust with rustup)" >&2; return 1; }
 }
+
+# Stops the processes whose PIDs the named variables hold, in order, waits for each, and empties
+# the variables; a variable already empty is skipped, so a stop runs safely twice or before start.
+keyrite_stop_pids() {
+  local var pid
+  for var in "$@"; do
+    pid=${!var:-}
+    if [ -n "$pid" ]; then
+      kill "$pid" 2>/dev/null
+      wait "$pid" 2>/dev/null
+      printf -v "$var" '%s' ''
+    fi
+  done
+}
+
+# Removes the directory the named variable holds, if any, and empties the variable.
+keyrite_remove_dir_var() {
+  local var=$1
+  if [ -n "${!var:-}" ]; then
+    rm -rf "${!var}"
+    printf -v "$var" '%s' ''
+  fi
+}

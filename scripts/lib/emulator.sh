@@ -46,9 +46,5 @@ keyrite_emulator_start() {
 }
 
 keyrite_emulator_stop() {
-  if [ -n "${keyrite_emulator_pid:-}" ]; then
-    kill "$keyrite_emulator_pid" 2>/dev/null
-    wait "$keyrite_emulator_pid" 2>/dev/null
-    keyrite_emulator_pid=
-  fi
+  keyrite_stop_pids keyrite_emulator_pid
 }

@@ -103,19 +103,8 @@ keyrite_opencryptoki_start() {
 }
 
 keyrite_opencryptoki_stop() {
-  local var pid
-  for var in keyrite_opencryptoki_slotd_pid keyrite_opencryptoki_ns_pid; do
-    pid=${!var:-}
-    if [ -n "$pid" ]; then
-      kill "$pid" 2>/dev/null
-      wait "$pid" 2>/dev/null
-      printf -v "$var" '%s' ''
-    fi
-  done
-  if [ -n "${KEYRITE_OPENCRYPTOKI_DIR:-}" ]; then
-    rm -rf "$KEYRITE_OPENCRYPTOKI_DIR"
-    KEYRITE_OPENCRYPTOKI_DIR=
-  fi
+  keyrite_stop_pids keyrite_opencryptoki_slotd_pid keyrite_opencryptoki_ns_pid
+  keyrite_remove_dir_var KEYRITE_OPENCRYPTOKI_DIR
 }
 
 keyrite_opencryptoki_tests() {

@@ -85,13 +85,6 @@ keyrite_p11kit_start() {
 }
 
 keyrite_p11kit_stop() {
-  if [ -n "${keyrite_p11kit_pid:-}" ]; then
-    kill "$keyrite_p11kit_pid" 2>/dev/null
-    wait "$keyrite_p11kit_pid" 2>/dev/null
-    keyrite_p11kit_pid=
-  fi
-  if [ -n "${KEYRITE_P11KIT_DIR:-}" ]; then
-    rm -rf "$KEYRITE_P11KIT_DIR"
-    KEYRITE_P11KIT_DIR=
-  fi
+  keyrite_stop_pids keyrite_p11kit_pid
+  keyrite_remove_dir_var KEYRITE_P11KIT_DIR
 }

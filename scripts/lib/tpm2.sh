@@ -111,17 +111,6 @@ keyrite_tpm2_start() {
 }
 
 keyrite_tpm2_stop() {
-  local var pid
-  for var in keyrite_tpm2_abrmd_pid keyrite_tpm2_bus_pid keyrite_tpm2_swtpm_pid; do
-    pid=${!var:-}
-    if [ -n "$pid" ]; then
-      kill "$pid" 2>/dev/null
-      wait "$pid" 2>/dev/null
-      printf -v "$var" '%s' ''
-    fi
-  done
-  if [ -n "${KEYRITE_TPM2_DIR:-}" ]; then
-    rm -rf "$KEYRITE_TPM2_DIR"
-    KEYRITE_TPM2_DIR=
-  fi
+  keyrite_stop_pids keyrite_tpm2_abrmd_pid keyrite_tpm2_bus_pid keyrite_tpm2_swtpm_pid
+  keyrite_remove_dir_var KEYRITE_TPM2_DIR
 }
