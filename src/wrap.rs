@@ -23,6 +23,9 @@ use crate::timestamp::format_time;
 use crate::transcript::Transcript;
 use crate::{hsm, kms, output, pin, transcript};
 
+/// Why a key pair cannot be wrapped only under trusted keys.
+pub const TRUSTED_PAIR: &str = "a key pair cannot have CKA_WRAP_WITH_TRUSTED: its private key is wrapped with RSA-AES, whose ephemeral AES key would itself need CKA_TRUSTED, which only the security officer can set";
+
 /// What the user asked for.
 #[derive(Debug, Clone)]
 pub struct WrapRequest {
@@ -1034,7 +1037,7 @@ pub enum Error {
         source: Box<Error>,
     },
     /// `--wrap-with-trusted` for a key pair, which only RSA-AES can carry.
-    #[error("{}", crate::ceremony::plan::TRUSTED_PAIR)]
+    #[error("{TRUSTED_PAIR}")]
     TrustedKeyPair,
     /// `--wrap-with-trusted` with RSA-AES, whose ephemeral key nobody can mark trusted.
     #[error(

@@ -15,6 +15,7 @@ use crate::kms::{Provider, ProviderOptions};
 use crate::pin::PinSource;
 use crate::spec::{ALL_KEY_SPECS, KeyLabel, KeySpec, WrappingAlgorithm, WrappingKeySpec};
 use crate::transcript::Step as TranscriptStep;
+use crate::wrap::TRUSTED_PAIR;
 
 /// The plan format version.
 pub const VERSION: u32 = 1;
@@ -58,9 +59,6 @@ struct GenerateFile {
     #[serde(default)]
     wrap_with_trusted: bool,
 }
-
-/// Why a key pair cannot be wrapped only under trusted keys.
-pub const TRUSTED_PAIR: &str = "a key pair cannot have CKA_WRAP_WITH_TRUSTED: its private key is wrapped with RSA-AES, whose ephemeral AES key would itself need CKA_TRUSTED, which only the security officer can set";
 
 fn default_spec() -> String {
     KeySpec::Aes256.name().to_owned()
