@@ -136,3 +136,40 @@ fn the_token_with_the_odd_clock_is_used_by_label_and_the_others_are_unaffected()
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Without `--token`, a readable token is not "the only one" while a slot keyrite cannot read
+/// may hold another: the wrap is refused and nothing is generated.
+#[test]
+fn an_unreadable_slot_means_a_token_must_be_named() {
+    let token = TestToken::softhsm("good");
+    token.init_token("unreadable");
+    let so = shim(token.dir.path());
+    let kms = Kms::new(token.dir.path(), 2048);
+    let params = kms.write_aws_params(token.dir.path(), "p.json");
+    let wrap = |named: bool| {
+        let mut cmd = keyrite(&token, &so);
+        cmd.args(["wrap", "--provider", "aws", "--params"])
+            .arg(&params)
+            .args(["--algorithm", "RSAES_OAEP_SHA_1", "--key-label", "k"])
+            .args(["--pin-env", PIN_ENV, "--out", "out"]);
+        if named {
+            cmd.args(["--token", "good"]);
+        }
+        run(&mut cmd)
+    };
+    let out = wrap(false);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("name the token with --token LABEL; tokens found: \"good\""),
+        "{stderr}"
+    );
+    assert!(!token.path("out").exists());
+    let out = wrap(true);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(token.path("out").join("EncryptedKeyMaterial.bin").exists());
+}

@@ -309,14 +309,13 @@ impl Module {
     }
 
     /// Finds the one initialised token with `label`, or the only initialised token when no label
-    /// is given.
+    /// is given. A slot whose token info cannot be read may hold another token, so without a
+    /// label no token is "the only one" while such a slot is there.
     pub fn find_token(&self, label: Option<&str>) -> Result<TokenDescription, Error> {
-        let tokens: Vec<TokenDescription> = self
-            .tokens()?
-            .tokens
-            .into_iter()
-            .filter(|t| t.initialized)
-            .collect();
+        let list = self.tokens()?;
+        let unreadable = !list.unreadable.is_empty();
+        let tokens: Vec<TokenDescription> =
+            list.tokens.into_iter().filter(|t| t.initialized).collect();
         let found = || {
             let mut labels: Vec<String> = tokens.iter().map(|t| t.label.clone()).collect();
             labels.sort();
@@ -327,6 +326,7 @@ impl Module {
             None => tokens.iter().collect(),
         };
         match (matching.len(), label) {
+            (1, None) if unreadable => Err(Error::TokenRequired { found: found() }),
             (1, _) => Ok(matching.remove(0).clone()),
             (0, Some(l)) => Err(Error::NoSuchToken {
                 label: l.to_owned(),
