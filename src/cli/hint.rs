@@ -243,7 +243,7 @@ fn ceremony(e: &ceremony::Error) -> Option<String> {
             "A plan runs once per token: give a new ceremony_id, and have it approved again."
                 .to_owned()
         }
-        ceremony::Error::Resume { advice, .. } => (*advice).to_owned(),
+        ceremony::Error::Resume { reason, .. } => resume(reason).to_owned(),
         ceremony::Error::Read { .. } | ceremony::Error::Lock { .. } => {
             "Check the path names the plan, policy or approval meant; keyrite reads at most 1 MiB of each."
                 .to_owned()
@@ -278,6 +278,43 @@ fn ceremony(e: &ceremony::Error) -> Option<String> {
         }
         _ => return None,
     })
+}
+
+fn resume(e: &ceremony::Unresumable) -> &'static str {
+    use ceremony::Unresumable as U;
+    match e {
+        U::Sealed | U::Settled => {
+            "That run ended: a new run needs a new ceremony_id and new approvals."
+        }
+        U::OutputsExist { .. } => {
+            "Move it aside (it holds only wrapped material) and resume again: the resumed run writes every output anew."
+        }
+        U::NoMarker { .. } => "Run the plan without --resume-from.",
+        U::PublicMarker { .. } | U::Markers { .. } => {
+            "keyrite left no such object: have the token's objects checked (pkcs11-tool --list-objects --login) before a ceremony runs on it."
+        }
+        U::OtherPlanMarker { .. } => {
+            "Resume with the plan that ran (the marker holds its SHA-256); a new plan needs a new ceremony_id and new approvals."
+        }
+        U::HalfGenerated { .. } => {
+            "End the key with an approved destroy plan (keyrite keys destroy), then run the plan under a new ceremony_id."
+        }
+        U::KeyNotFound { .. }
+        | U::PublicKeyObject { .. }
+        | U::NotCeremonyKey { .. }
+        | U::NotLocal { .. }
+        | U::IdDiffers { .. }
+        | U::IdNotBound { .. }
+        | U::OtherSpec { .. }
+        | U::KcvDiffers { .. }
+        | U::KcvMethodDiffers { .. }
+        | U::CheckValueDiffers { .. } => {
+            "Resume only from the transcript the interrupted run wrote, unaltered; if it is that one, the token's key is not the key that run generated: end it with an approved destroy plan (keyrite keys destroy)."
+        }
+        _ => {
+            "Pass the transcript the interrupted run of this plan left, as it left it; keyrite verify T --policy POLICY --plan PLAN says whether it is intact."
+        }
+    }
 }
 
 fn shares(e: &shares::Error) -> Option<String> {
