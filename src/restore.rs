@@ -284,6 +284,18 @@ pub enum Error {
         /// The value the token gives (for a 3-byte value given: every one it gives).
         actual: String,
     },
+    /// The backup token could not be opened or logged in to.
+    #[error(transparent)]
+    Open(#[from] crate::wrap::Error),
+    /// The backup token refused or failed.
+    #[error(transparent)]
+    Hsm(#[from] crate::hsm::Error),
+    /// The restore could not be recorded.
+    #[error(transparent)]
+    Transcript(#[from] crate::transcript::Error),
+    /// The token line could not be recorded.
+    #[error(transparent)]
+    TokenLine(#[from] crate::ceremony::Error),
     /// The restored key lacks a ceremony key's protections.
     #[error(
         "the restored key {label:?} is not protected as a ceremony key on this token (sensitive, extractable only by wrapping, of no other use, not modifiable), so it was destroyed"
@@ -749,16 +761,12 @@ pub fn restore(
     record: &RecordTo,
 ) -> Result<Restored, crate::Error> {
     let proven = load(dir, label)?.proven(proof)?;
-    run(proven, access, record)
+    Ok(run(proven, access, record)?)
 }
 
 /// Restores a proven backup into the token and records it: see the module documentation. A
 /// restore that fails is recorded as failed, and leaves the token as it was.
-pub fn run(
-    proven: Proven,
-    access: &TokenAccess,
-    record: &RecordTo,
-) -> Result<Restored, crate::Error> {
+pub fn run(proven: Proven, access: &TokenAccess, record: &RecordTo) -> Result<Restored, Error> {
     if std::fs::symlink_metadata(&record.path).is_ok() {
         return Err(crate::transcript::Error::Exists {
             path: record.path.clone(),
@@ -836,7 +844,7 @@ pub fn run(
                 )
             }),
     };
-    let sealed = recorded.map_err(crate::Error::from).and_then(|()| {
+    let sealed = recorded.map_err(Error::from).and_then(|()| {
         let signature = token.sign_digest(&record.signer_label, &t.head())?;
         Ok(t.seal(&signer_fp, &signature)?)
     });
@@ -857,7 +865,7 @@ fn unwrap_proven(
     token: &Token,
     proven: &Proven,
     record: &Path,
-) -> Result<(ObjectHandle, Restored), crate::Error> {
+) -> Result<(ObjectHandle, Restored), Error> {
     let backup = &proven.backup;
     let (private, backup_key) = token.backup_private_key(&backup.backup_key_sha256)?;
     let modulus_len = backup_key.modulus_len();
@@ -880,8 +888,7 @@ fn unwrap_proven(
             spec: backup.spec,
             algorithm: backup.algorithm,
             bits,
-        }
-        .into());
+        });
     }
     let kwp = if backup.algorithm.is_rsa_aes() {
         Some(token.select_kwp(backup.spec)?)
@@ -922,7 +929,7 @@ fn store_public_key(
     handle: ObjectHandle,
     backup: &Backup,
     public: &PublicKey,
-) -> Result<(), crate::Error> {
+) -> Result<(), Error> {
     match token.own_public_key(handle)? {
         Some(own) if own == *public => {}
         Some(own) => {
@@ -930,15 +937,13 @@ fn store_public_key(
                 method: KcvMethod::SpkiSha256.name().to_owned(),
                 expected: public.fingerprint(),
                 actual: own.fingerprint(),
-            }
-            .into());
+            });
         }
         None => {
             return Err(Error::PairUnproven {
                 label: backup.label.to_string(),
                 spec: backup.spec,
-            }
-            .into());
+            });
         }
     }
     token.create_public_key(&backup.label, &backup.id, backup.spec, public)?;
@@ -952,7 +957,7 @@ fn prove(
     handle: ObjectHandle,
     proven: &Proven,
     record: &Path,
-) -> Result<Restored, crate::Error> {
+) -> Result<Restored, Error> {
     let backup = &proven.backup;
     let given = token.check_values(handle, backup.spec.key_type())?;
     let values: &[Kcv] = given.as_deref().unwrap_or_default();
@@ -964,8 +969,7 @@ fn prove(
                     method: kcv.method.name().to_owned(),
                     expected: expected.to_ascii_lowercase(),
                     actual: kcv.value.clone(),
-                }
-                .into());
+                });
             }
             matched.insert(kcv.method.name().to_owned(), kcv.value.clone());
         }
@@ -986,8 +990,7 @@ fn prove(
                 .cloned()
                 .collect::<Vec<_>>()
                 .join(", "),
-        }
-        .into());
+        });
     };
     let check_sha256 = if backup.spec.is_asymmetric() {
         match token.public_key_of(handle) {
@@ -1011,18 +1014,16 @@ fn prove(
                 },
                 expected: value.clone(),
                 actual: actual.clone(),
-            }
-            .into());
+            });
         }
         (Some(ExpectedKcv::Full(_)), Err(why)) => {
-            return Err(Error::NoFullCheckValue { why: why.clone() }.into());
+            return Err(Error::NoFullCheckValue { why: why.clone() });
         }
         (Some(ExpectedKcv::Short(value)), Ok(_)) => {
             return Err(Error::ShortExpectedKcv {
                 value: value.clone(),
                 pair: false,
-            }
-            .into());
+            });
         }
         (Some(ExpectedKcv::Short(value)), Err(_)) => {
             if !values.iter().any(|k| k.value == *value) {
@@ -1034,8 +1035,7 @@ fn prove(
                         .map(|k| k.to_string())
                         .collect::<Vec<_>>()
                         .join(", "),
-                }
-                .into());
+                });
             }
         }
     }
@@ -1043,8 +1043,7 @@ fn prove(
     if !info.is_ceremony_key() || !info.may_be(backup.spec) {
         return Err(Error::Unprotected {
             label: backup.label.to_string(),
-        }
-        .into());
+        });
     }
     let description = token.description();
     Ok(Restored {
