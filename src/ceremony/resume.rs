@@ -28,6 +28,7 @@ use super::error::Unresumable;
 use super::plan::{Plan, Step};
 use super::policy::Policy;
 use crate::hsm::Token;
+use crate::hsm::keys::KeyInfo;
 use crate::spec::{KeyLabel, KeySpec};
 use crate::transcript::{Entry, Step as LineStep, entry};
 use crate::wrap::KeyRecord;
@@ -241,66 +242,91 @@ pub fn prove(
     recorded: &RecordedKey,
     plan_sha256: &str,
 ) -> Result<TakenKey, Error> {
-    let kcv = recorded.kcv.as_str();
-    let refuse = |reason: Unresumable| resume.refuse(reason);
-    let key = label;
-    let label = || key.as_str().to_owned();
-    let (handle, info) = token.key(key).map_err(|source| {
-        refuse(Unresumable::KeyNotFound {
-            label: label(),
+    let (handle, info) = token.key(label).map_err(|source| {
+        resume.refuse(Unresumable::KeyNotFound {
+            label: label.as_str().to_owned(),
             source,
         })
     })?;
+    generated_here(&info, label, spec, recorded, plan_sha256).map_err(|r| resume.refuse(r))?;
+    recorded_values(&info, label, recorded).map_err(|r| resume.refuse(r))?;
+    Ok(TakenKey {
+        handle,
+        record: crate::wrap::key_record(label, spec, &info),
+    })
+}
+
+/// The token's key `info` labelled `label` is a private ceremony key generated in this token,
+/// under the `CKA_ID` recorded, bound to the plan `plan_sha256`, of `spec`.
+fn generated_here(
+    info: &KeyInfo,
+    label: &KeyLabel,
+    spec: KeySpec,
+    recorded: &RecordedKey,
+    plan_sha256: &str,
+) -> Result<(), Unresumable> {
+    let label = || label.as_str().to_owned();
     if info.private != Some(true) {
-        return Err(refuse(Unresumable::PublicKeyObject { label: label() }));
+        return Err(Unresumable::PublicKeyObject { label: label() });
     }
     if !info.is_ceremony_key() {
-        return Err(refuse(Unresumable::NotCeremonyKey { label: label() }));
+        return Err(Unresumable::NotCeremonyKey { label: label() });
     }
     if info.local != Some(true) || info.always_sensitive != Some(true) {
-        return Err(refuse(Unresumable::NotLocal {
+        return Err(Unresumable::NotLocal {
             label: label(),
             local: info.local,
             always_sensitive: info.always_sensitive,
-        }));
+        });
     }
     if !info.id.eq_ignore_ascii_case(&recorded.id) {
-        return Err(refuse(Unresumable::IdDiffers {
+        return Err(Unresumable::IdDiffers {
             label: label(),
             recorded: recorded.id.clone(),
             actual: info.id.clone(),
-        }));
+        });
     }
     if !crate::hsm::keys::plan_key_id_binds(&info.id, plan_sha256) {
-        return Err(refuse(Unresumable::IdNotBound {
+        return Err(Unresumable::IdNotBound {
             label: label(),
             id: info.id.clone(),
-        }));
+        });
     }
     if !info.may_be(spec) {
-        return Err(refuse(Unresumable::OtherSpec {
+        return Err(Unresumable::OtherSpec {
             label: label(),
             key_type: info.key_type.clone(),
             spec,
-        }));
+        });
     }
+    Ok(())
+}
+
+/// The token's key `info` labelled `label` has the KCV recorded, by the method recorded, and
+/// the full check value where one is recorded.
+fn recorded_values(
+    info: &KeyInfo,
+    label: &KeyLabel,
+    recorded: &RecordedKey,
+) -> Result<(), Unresumable> {
+    let label = || label.as_str().to_owned();
     if !info
         .kcv
         .as_deref()
-        .is_some_and(|k| k.eq_ignore_ascii_case(kcv))
+        .is_some_and(|k| k.eq_ignore_ascii_case(&recorded.kcv))
     {
-        return Err(refuse(Unresumable::KcvDiffers {
+        return Err(Unresumable::KcvDiffers {
             label: label(),
-            recorded: kcv.to_owned(),
+            recorded: recorded.kcv.clone(),
             actual: info.kcv.clone(),
-        }));
+        });
     }
     if info.kcv_method != recorded.kcv_method {
-        return Err(refuse(Unresumable::KcvMethodDiffers {
+        return Err(Unresumable::KcvMethodDiffers {
             label: label(),
             recorded: recorded.kcv_method.clone(),
             actual: info.kcv_method.clone(),
-        }));
+        });
     }
     if let Some(full) = &recorded.check_sha256 {
         if !info
@@ -308,15 +334,12 @@ pub fn prove(
             .as_deref()
             .is_some_and(|c| c.eq_ignore_ascii_case(full))
         {
-            return Err(refuse(Unresumable::CheckValueDiffers {
+            return Err(Unresumable::CheckValueDiffers {
                 label: label(),
                 recorded: full.clone(),
                 actual: info.check_sha256.clone(),
-            }));
+            });
         }
     }
-    Ok(TakenKey {
-        handle,
-        record: crate::wrap::key_record(key, spec, &info),
-    })
+    Ok(())
 }
