@@ -59,6 +59,9 @@ pub enum Error {
     /// PIN shares could not be made or used.
     #[error(transparent)]
     Shares(#[from] shares::Error),
+    /// A token command was refused or failed.
+    #[error(transparent)]
+    Token(#[from] token::Error),
     /// A witness signature was refused.
     #[error(transparent)]
     Witness(#[from] witness::Error),
@@ -66,17 +69,3 @@ pub enum Error {
     #[error(transparent)]
     Verify(#[from] verify::Error),
 }
-
-/// The errors of the modules below `wrap` reach [`Error`] as `wrap::Error`'s, so each has one
-/// place in it (and `?` works in the modules above, `restore`, `token`, `witness`).
-macro_rules! through_wrap {
-    ($($module:ident),*) => {$(
-        impl From<$module::Error> for Error {
-            fn from(e: $module::Error) -> Self {
-                Error::Wrap(wrap::Error::from(e))
-            }
-        }
-    )*};
-}
-
-through_wrap!(hsm, output, pin, transcript);

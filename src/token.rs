@@ -10,7 +10,6 @@ use std::path::{Path, PathBuf};
 
 use time::OffsetDateTime;
 
-use crate::Error;
 use crate::ceremony::policy::Policy;
 use crate::hsm::Module;
 use crate::hsm::backup::{BackupKey, BackupKeyKind};
@@ -21,6 +20,24 @@ use crate::kms::{Provider, ProviderOptions};
 use crate::pin::PinSource;
 use crate::spec::KeyLabel;
 use crate::wrap::{self, TokenAccess, open_logged_in};
+
+/// Why a token command was refused or failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Opening and logging in to the token, or reading the import parameters, failed.
+    #[error(transparent)]
+    Wrap(#[from] wrap::Error),
+    /// The token refused or failed.
+    #[error(transparent)]
+    Hsm(#[from] crate::hsm::Error),
+    /// No PIN.
+    #[error(transparent)]
+    Pin(#[from] crate::pin::Error),
+    /// The policy was refused.
+    #[error(transparent)]
+    Policy(#[from] crate::ceremony::Error),
+}
 
 /// Reports every token of the module (or only the one labelled `token`) and what it can do;
 /// with a PIN source, after logging in (see [`info::report`]).

@@ -262,10 +262,11 @@ fn print_report(report: &info::Report) {
 
 /// Prints the signer's public key, and its fingerprint on standard error.
 fn print_signer(key: &SignerPublicKey) -> Result<(), Error> {
-    print!("{}", key.pem()?);
+    let token = keyrite::token::Error::from;
+    print!("{}", key.pem().map_err(token)?);
     eprintln!(
         "Signer fingerprint (the policy's signer_fingerprint): {}",
-        key.fingerprint()?
+        key.fingerprint().map_err(token)?
     );
     Ok(())
 }
