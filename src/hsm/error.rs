@@ -638,10 +638,9 @@ pub enum Error {
         /// The mechanisms missing for RSA-PSS.
         rsa: String,
     },
-    /// A signer made without explicit usages came with usages it must not have; it was
-    /// destroyed.
+    /// A signer came with usages it must not have; it was destroyed.
     #[error(
-        "token {token:?} refused a signer template with its unwanted usages set to false, and the signer {label:?} it made without them has {usages}: it was destroyed"
+        "token {token:?} made the signer {label:?} with {usages}, which a signer must not have: it was destroyed"
     )]
     SignerUsages {
         /// The token label.

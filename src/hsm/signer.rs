@@ -102,9 +102,9 @@ enum Protection {
     PublicFixed,
     /// `CKA_MODIFIABLE=false` on the private key object.
     PrivateFixed,
-    /// The usages the keys must not have, set to false explicitly (`CKA_DECRYPT=false`…): a
-    /// token that refuses them in a template gets a template without them, and the new keys'
-    /// usages are read back instead — any of them true, and the signer is destroyed.
+    /// The usages that no mechanism of the signer's key type uses (`CKA_DECRYPT` on an EC key,
+    /// `CKA_DERIVE` on an RSA key), which keyrite sets to false only to be explicit: a token that
+    /// refuses them in a template gets a template without them, and they are read back instead.
     ExplicitUsages,
 }
 
@@ -122,7 +122,7 @@ impl Protection {
             Protection::PublicFixed => "CKA_MODIFIABLE=false on the public key object",
             Protection::PrivateFixed => "CKA_MODIFIABLE=false on the private key object",
             Protection::ExplicitUsages => {
-                "the usages it must not have, set to false in the template (they were read back false instead)"
+                "the usages no mechanism of its key type uses, set to false in the template"
             }
         }
     }
@@ -137,10 +137,14 @@ pub struct CreatedSigner {
     pub weakened: Vec<String>,
 }
 
-/// A token's refusal of an attribute value in a template.
+/// A token's refusal of an attribute value in a template. tpm2-pkcs11 answers
+/// `CKR_GENERAL_ERROR` to a usage it does not take (`CKA_DECRYPT=false` on an EC key), so that
+/// counts too: the templates tried next only leave out what keyrite sets to be explicit, and
+/// where all fail the first error is the one reported.
 fn refuses_template(e: &cryptoki::error::Error) -> bool {
     use cryptoki::error::RvError;
     [
+        RvError::GeneralError,
         RvError::AttributeValueInvalid,
         RvError::AttributeTypeInvalid,
         RvError::TemplateInconsistent,
@@ -165,6 +169,15 @@ const PRIVATE_NOT: [AttributeType; 4] = [
     AttributeType::Derive,
     AttributeType::Unwrap,
 ];
+
+/// Whether no mechanism of a signer's key type uses `usage`: EC keys only sign, verify and
+/// derive (ECDH); RSA keys do everything but derive.
+fn inert(algorithm: SignerAlgorithm, usage: AttributeType) -> bool {
+    match algorithm {
+        SignerAlgorithm::EcdsaP256 => usage != AttributeType::Derive,
+        SignerAlgorithm::RsaPss3072 => usage == AttributeType::Derive,
+    }
+}
 
 /// `attribute` set to false.
 fn unset(attribute: AttributeType) -> Attribute {
@@ -212,10 +225,10 @@ fn signer_templates(
         Attribute::Label(label_bytes),
         Attribute::Id(id.to_vec()),
     ];
-    if wanted(Protection::ExplicitUsages) {
-        public.extend(PUBLIC_NOT.map(unset));
-        private.extend(PRIVATE_NOT.map(unset));
-    }
+    let kept =
+        |usage: &&AttributeType| wanted(Protection::ExplicitUsages) || !inert(algorithm, **usage);
+    public.extend(PUBLIC_NOT.iter().filter(kept).copied().map(unset));
+    private.extend(PRIVATE_NOT.iter().filter(kept).copied().map(unset));
     if wanted(Protection::PublicPrivate) {
         public.push(Attribute::Private(true));
     }
@@ -314,15 +327,15 @@ impl Token {
                 let Some((pair, p)) = found else {
                     return Err(first.into());
                 };
-                if p == Protection::ExplicitUsages {
-                    self.check_usages_unset(label, pair)?;
-                }
                 weakened.push(format!(
                     "token {:?} refused {} ({}); the signer was made without it",
                     self.label(),
                     p.describe(),
                     super::Pkcs11Failure::from_error(first).code()
                 ));
+                if p == Protection::ExplicitUsages {
+                    self.check_usages_unset(label, algorithm, pair, &mut weakened)?;
+                }
                 pair
             }
             Err(e) => return Err(e.into()),
@@ -333,24 +346,37 @@ impl Token {
         Ok(CreatedSigner { public, weakened })
     }
 
-    /// Reads back the usages a signer made without explicit ones must not have; where the
-    /// token gave any of them, destroys the pair and refuses.
+    /// Reads back the usages of a signer made without the inert ones (see
+    /// [`Protection::ExplicitUsages`]): where the token gave it one it must not have, destroys
+    /// the pair and refuses; an inert one the token set is said in `weakened`.
     fn check_usages_unset(
         &self,
         label: &KeyLabel,
+        algorithm: SignerAlgorithm,
         (public, private): (ObjectHandle, ObjectHandle),
+        weakened: &mut Vec<String>,
     ) -> Result<(), Error> {
         let mut granted = Vec::new();
         for (object, attributes) in [(public, &PUBLIC_NOT[..]), (private, &PRIVATE_NOT[..])] {
             for &attribute in attributes {
-                // A usage the key type does not have (CKA_DERIVE on RSA) reads as no attribute.
+                // A usage the token does not keep for the key type reads as no attribute.
                 let set = self
                     .session()
                     .get_attributes(object, &[attribute])
                     .ok()
                     .is_some_and(|attrs| attrs.iter().any(is_true));
-                if set {
-                    granted.push(format!("{attribute:?}"));
+                if !set {
+                    continue;
+                }
+                if inert(algorithm, attribute) {
+                    weakened.push(format!(
+                        "token {:?} set {attribute}=true on the new {} signer, which no {} mechanism uses",
+                        self.label(),
+                        kind(algorithm),
+                        kind(algorithm)
+                    ));
+                } else {
+                    granted.push(attribute.to_string());
                 }
             }
         }
@@ -629,8 +655,19 @@ mod tests {
                 not.iter()
                     .all(|n| template.iter().all(|a| a.attribute_type() != *n))
             };
-            assert!(left_out(&public, &PUBLIC_NOT));
-            assert!(left_out(&private, &PRIVATE_NOT));
+            let inert_of = |not: &[AttributeType]| {
+                not.iter()
+                    .copied()
+                    .filter(|u| inert(algorithm, *u))
+                    .collect::<Vec<_>>()
+            };
+            assert!(left_out(&public, &inert_of(&PUBLIC_NOT)));
+            assert!(left_out(&private, &inert_of(&PRIVATE_NOT)));
+            for (template, not) in [(&public, &PUBLIC_NOT), (&private, &PRIVATE_NOT)] {
+                for usage in not.iter().filter(|u| !inert(algorithm, **u)) {
+                    assert!(template.contains(&unset(*usage)), "{usage} stays false");
+                }
+            }
             assert!(public.contains(&Attribute::Verify(true)));
             assert!(private.contains(&Attribute::Sign(true)));
         }
