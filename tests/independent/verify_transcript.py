@@ -13,7 +13,8 @@ data.sha256, and only for a generated key; a restored line only after the restor
 same key, one for one, and a completed finish only once each restore line has its restored
 line), that each key label has one KCV and one full check value (data.check_sha256, or none)
 wherever the record names it, and the seal: its signer against SIGNER_PEM's
-fingerprint and its low-S ECDSA P-256 signature over the chain head. Each witness line's SSH
+fingerprint and its signature over the chain head: low-S ECDSA P-256, or RSA-PSS 3072 (SHA-256,
+MGF1-SHA-256, salt 32) from a token without EC. Each witness line's SSH
 signature (PROTOCOL.sshsig, Ed25519, ECDSA or RSA keys) must verify over the seal under the key
 it carries, whose fingerprint must be the recorded key_fingerprint; with a policy, the key must
 be a witness of it by that name. With --policy POLICY (the policy TOML, read with
@@ -40,7 +41,7 @@ scripts/verify-with-openssl:
      line that says "failed", or fewer witnesses than the policy's witnesses_required
   1  invalid: anything else
   2  usage error: wrong arguments (neither --policy nor --no-policy), a file that cannot be
-     read, a SIGNER_PEM that is not an ECDSA P-256 public key, a POLICY that is not TOML
+     read, a SIGNER_PEM that is not an ECDSA P-256 or RSA 3072 public key, a POLICY that is not TOML
 
 All three verifiers read JSON the same strict way (RFC 8259: no NaN or Infinity, no duplicate
 keys, no lone surrogate escapes, valid UTF-8), refuse a line nested deeper than 64 levels, and
@@ -60,7 +61,7 @@ import tomllib
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed, decode_dss_signature
 
 USAGE = "usage: verify_transcript.py TRANSCRIPT SIGNER_PEM (--policy POLICY | --no-policy) [OUTPUTS_DIR]"
@@ -239,8 +240,11 @@ def load_signer(path):
         key = serialization.load_pem_public_key(pem)
     except (ValueError, TypeError) as e:
         raise Usage(f"{path} is not a PEM public key ({e})") from None
-    if not (isinstance(key, ec.EllipticCurvePublicKey) and key.curve.name == "secp256r1"):
-        raise Usage(f"{path} is not an ECDSA P-256 public key")
+    if isinstance(key, rsa.RSAPublicKey):
+        if key.key_size != 3072:
+            raise Usage(f"{path} is an RSA key of {key.key_size} bits, where a keyrite signer's RSA key has 3072")
+    elif not (isinstance(key, ec.EllipticCurvePublicKey) and key.curve.name == "secp256r1"):
+        raise Usage(f"{path} is not an ECDSA P-256 or RSA 3072 public key")
     spki = key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     return key, hashlib.sha256(spki).hexdigest()
 
@@ -352,7 +356,7 @@ def ssh_fingerprint(blob):
 def sshsig_verify(armored, namespace, message):
     """Verifies an armored SSH signature (PROTOCOL.sshsig) over message in namespace with the key
     it carries (Ed25519, ECDSA or RSA). Returns the key's public blob; BadSshSig says why not."""
-    from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
+    from cryptography.hazmat.primitives.asymmetric import ed25519
     from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
     text = armored.strip()
@@ -783,23 +787,30 @@ def verify(transcript_path, signer_path, policy_path, outputs=None):
     # signature
     signature = base64.b64decode(s["signature"], validate=True)
     head = bytes.fromhex(s["prev"])
+    if isinstance(key, rsa.RSAPublicKey):
+        # RSASSA-PSS over the 32-byte chain head: SHA-256, MGF1 with SHA-256, a 32-byte salt.
+        scheme = "RSA-PSS (SHA-256, MGF1-SHA-256, salt 32)"
+        algorithm = (padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=32), Prehashed(hashes.SHA256()))
+    else:
+        try:
+            _, sig_s = decode_dss_signature(signature)
+        except ValueError:
+            sig_s = 0
+        if sig_s > P256_N // 2:
+            return invalid(
+                "signature",
+                f"line {seal}: the seal's signature is high-S (s > n/2): keyrite seals with low-S only, so this seal line is not one keyrite made",
+            )
+        scheme = "low-S ECDSA P-256"
+        algorithm = (ec.ECDSA(Prehashed(hashes.SHA256())),)
     try:
-        _, sig_s = decode_dss_signature(signature)
-    except ValueError:
-        sig_s = 0
-    if sig_s > P256_N // 2:
-        return invalid(
-            "signature",
-            f"line {seal}: the seal's signature is high-S (s > n/2): keyrite seals with low-S only, so this seal line is not one keyrite made",
-        )
-    try:
-        key.verify(signature, head, ec.ECDSA(Prehashed(hashes.SHA256())))
+        key.verify(signature, head, *algorithm)
     except InvalidSignature:
         return invalid(
             "signature",
             f"line {seal}: the seal's signature does not verify with the signer PEM over the chain head {s['prev']}",
         )
-    results["signature"] = ("PASS", f"low-S ECDSA P-256 signature over the chain head {s['prev']} verifies")
+    results["signature"] = ("PASS", f"{scheme} signature over the chain head {s['prev']} verifies")
 
     # witnesses
     problem, names = check_witnesses(lines, raw_lines, seal, policy)
