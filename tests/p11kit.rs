@@ -1,0 +1,98 @@
+//! p11-kit remoting (`p11-kit server` in front of SoftHSM2, keyrite on `p11-kit-client.so`), the
+//! way a network HSM or a token forwarded into a container looks: keyrite reaches the token
+//! through the server the harness starts, the server is gone with the test's token, and with the
+//! server down the client module shows no token, which keyrite says plainly.
+//!
+//! The suite's token-facing tests run through p11-kit too, in `scripts/test`'s p11-kit families
+//! (`KEYRITE_TEST_FAMILY`, tests/common/p11kit.rs).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::p11kit::P11KIT_CLIENT;
+use common::*;
+use serde_json::Value;
+
+#[test]
+fn keyrite_reaches_the_token_through_the_server_and_the_server_ends_with_the_token() {
+    let token = TestToken::softhsm("ceremony").through_p11kit();
+    let out = run_ok(token.keyrite().args(["token", "info", "--json"]));
+    let report: Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(report["module"], P11KIT_CLIENT, "{report}");
+    assert!(
+        report["library"]
+            .as_str()
+            .unwrap()
+            .contains("PKCS#11 Kit Proxy Module"),
+        "{report}"
+    );
+    assert_eq!(report["tokens"][0]["label"], "ceremony", "{report}");
+    assert_eq!(token.keyrite_module(), Path::new(P11KIT_CLIENT));
+    let pid = token.remote.as_ref().unwrap().pid();
+    assert!(Path::new(&format!("/proc/{pid}")).exists());
+    drop(token);
+    assert!(
+        !Path::new(&format!("/proc/{pid}")).exists(),
+        "the p11-kit server {pid} outlived its token"
+    );
+}
+
+/// With its server down, p11-kit's client module shows no token: `token info` and `wrap` fail
+/// saying so, and do not send the user to `token info` for a list that is empty.
+#[test]
+fn with_the_server_down_keyrite_says_the_module_shows_no_token() {
+    let mut token = TestToken::softhsm("ceremony").through_p11kit();
+    aws_kms(token.dir.path(), "params.json");
+    let address = token.remote.as_ref().unwrap().address.clone();
+    drop(token.remote.take());
+    let keyrite = || {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_keyrite"));
+        cmd.current_dir(token.dir.path())
+            .env("KEYRITE_PKCS11_MODULE", P11KIT_CLIENT)
+            .env("P11_KIT_SERVER_ADDRESS", &address)
+            .env(PIN_ENV, PIN);
+        cmd
+    };
+    let wrap = [
+        "wrap",
+        "--provider",
+        "aws",
+        "--params",
+        "params.json",
+        "--algorithm",
+        "RSAES_OAEP_SHA_1",
+        "--key-label",
+        "k",
+        "--out",
+        "out",
+        "--token",
+        "ceremony",
+        "--pin-env",
+        PIN_ENV,
+    ];
+    for (what, args) in [
+        ("token info", &["token", "info"][..]),
+        ("token info --json", &["token", "info", "--json"][..]),
+        ("wrap", &wrap[..]),
+    ] {
+        let out = run(keyrite().args(args));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success(),
+            "{what} exited 0 with no token: {}{stderr}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        assert!(
+            stderr.contains("no token"),
+            "{what}: stderr does not say the module shows no token: {stderr}"
+        );
+        assert!(
+            !stderr.contains("keyrite token info"),
+            "{what}: sends the user to token info, which lists nothing: {stderr}"
+        );
+        assert!(!token.path("out").exists(), "{what}: an output directory");
+    }
+}
