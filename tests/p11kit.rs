@@ -13,6 +13,7 @@ use std::path::Path;
 use std::process::Command;
 
 use common::p11kit::P11KIT_CLIENT;
+use common::wrap::Wrap;
 use common::*;
 use serde_json::Value;
 
@@ -94,5 +95,88 @@ fn with_the_server_down_keyrite_says_the_module_shows_no_token() {
             "{what}: sends the user to token info, which lists nothing: {stderr}"
         );
         assert!(!token.path("out").exists(), "{what}: an output directory");
+    }
+}
+
+/// Through p11-kit in front of kryoptic, which has SHA-256: an OAEP SHA-256 wrap of every key
+/// kind, unwrapped by three independent implementations with the KCV checked, each key on the
+/// token with the ceremony template (read back by PyKCS11 from kryoptic itself, in a session of
+/// its own) and nothing else added; RSA-AES, whose AES key wraps p11-kit's RPC does not carry,
+/// is refused before anything is made, naming the missing mechanisms, and leaves nothing.
+#[test]
+fn oaep_sha256_every_key_kind_through_p11kit_on_kryoptic_and_rsa_aes_refused() {
+    let token = TestToken::kryoptic("ceremony").through_p11kit();
+    let kms = Kms::new(token.dir.path(), 2048);
+    let params = kms.write_aws_params(token.dir.path(), "p.json");
+    let algorithm = "RSAES_OAEP_SHA_256";
+    let before = token.objects();
+    let mut labels = Vec::new();
+    for (spec, len) in [
+        ("AES_256", 32),
+        ("HMAC_224", 28),
+        ("HMAC_256", 32),
+        ("HMAC_384", 48),
+        ("HMAC_512", 64),
+    ] {
+        let label = format!("oaep256-{spec}").to_lowercase().replace('_', "-");
+        Wrap::aws(&params)
+            .algorithm(algorithm)
+            .spec(spec)
+            .label(&label)
+            .out(&label)
+            .pin()
+            .ok(&token);
+        let file = token.path(&label).join("EncryptedKeyMaterial.bin");
+        let material = kms.unwrap_python(&file, algorithm);
+        assert_eq!(material.len(), len, "{label}");
+        assert_eq!(
+            kms.unwrap_rsa_crate(&std::fs::read(&file).unwrap(), algorithm),
+            material,
+            "{label}"
+        );
+        assert_eq!(kms.unwrap_openssl(&file, algorithm), material, "{label}");
+        let m = manifest(&token.path(&label));
+        assert_eq!(m["key"]["kcv_method"], "sha256-3", "{label}");
+        assert_eq!(
+            m["key"]["kcv"].as_str().unwrap(),
+            kcv_python("sha256-3", &material),
+            "{label}"
+        );
+        labels.push(label);
+    }
+    let after = token.objects();
+    let added: Vec<&Value> = after.iter().filter(|o| !before.contains(o)).collect();
+    let mut added_labels: Vec<&str> = added.iter().map(|o| o["label"].as_str().unwrap()).collect();
+    added_labels.sort_unstable();
+    labels.sort_unstable();
+    assert_eq!(added_labels, labels, "{added:?}");
+    for key in added {
+        assert_ceremony_key(key);
+    }
+
+    for algorithm in ["RSA_AES_KEY_WRAP_SHA_1", "RSA_AES_KEY_WRAP_SHA_256"] {
+        let out = Wrap::aws(&params)
+            .algorithm(algorithm)
+            .label("rsa-aes")
+            .out("rsa-aes")
+            .pin()
+            .run(&token);
+        assert_eq!(out.status.code(), Some(1), "{algorithm}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let mut lines = stderr.lines();
+        assert_eq!(
+            lines.next(),
+            Some(
+                "keyrite: token \"ceremony\" has no AES key wrap with padding (RFC 5649) keyrite can trust: the token offers neither CKM_AES_KEY_WRAP_KWP nor CKM_AES_KEY_WRAP_PAD for wrapping"
+            ),
+            "{algorithm}: {stderr}"
+        );
+        assert_eq!(lines.count(), 1, "{algorithm}: {stderr}");
+        assert!(
+            !stderr.contains("known-answer"),
+            "{algorithm}: no known-answer test ran, yet the message names one: {stderr}"
+        );
+        assert!(!token.path("rsa-aes").exists(), "{algorithm}");
+        assert_eq!(token.objects(), after, "{algorithm} left an object");
     }
 }
