@@ -407,7 +407,7 @@ impl Ceremony {
             "\n[[custodians]]",
             &format!(
                 "pin_shares = {digests:?}\nmodule_sha256 = \"{}\"\n\n[[custodians]]",
-                sha256sum(&self.token.module)
+                sha256sum(self.token.keyrite_module())
             ),
             1,
         );
