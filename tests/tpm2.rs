@@ -357,7 +357,7 @@ fn keys_list_leaves_nothing() {
 /// The token has ECDSA P-256, so it holds a ceremony signer: `token signer create` makes one
 /// key pair — its private and public key, nothing else — and prints a P-256 public key. (The
 /// module refuses an EC private key template that says `CKA_DECRYPT=false`; keyrite only sets
-/// that to be explicit.) The signer is deleted afterwards with pkcs11-tool, so the shared token
+/// that to be explicit, and makes the signer without it, saying so.) The signer is deleted afterwards with pkcs11-tool, so the shared token
 /// is as it was.
 #[test]
 fn signer_create_makes_one_p256_key_pair_and_nothing_else() {
@@ -384,10 +384,22 @@ fn signer_create_makes_one_p256_key_pair_and_nothing_else() {
     );
     let pem = String::from_utf8(out.stdout.clone()).unwrap();
     p256::PublicKey::from_public_key_pem(&pem).unwrap();
+    // The module takes no explicit CKA_DECRYPT=false (CKR_GENERAL_ERROR): the template leaves
+    // out the usages no EC mechanism uses, and the ones the module set anyway are said.
+    let stderr = keyrite_stderr(&out);
     assert!(
-        keyrite_stderr(&out).starts_with("Signer fingerprint (the policy's signer_fingerprint): "),
-        "{}",
-        keyrite_stderr(&out)
+        stderr
+            .lines()
+            .last()
+            .unwrap()
+            .starts_with("Signer fingerprint (the policy's signer_fingerprint): "),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(
+            "keyrite: warning: token \"keyrite-tpm2\" set CKA_DECRYPT=true on the new EC signer, which no EC mechanism uses"
+        ),
+        "{stderr}"
     );
     let mut added: Vec<(String, String)> = after
         .pykcs11
