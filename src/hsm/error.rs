@@ -778,6 +778,15 @@ pub enum Error {
         /// What the token said.
         failure: Pkcs11Failure,
     },
+    /// An object keyrite made for itself (the imported KMS public key, an ephemeral or trial
+    /// key) could not be destroyed once its work was done.
+    #[error("cannot destroy {what}, which keyrite made for itself: {failure}")]
+    ObjectNotDestroyed {
+        /// The object, as "the imported KMS public key".
+        what: &'static str,
+        /// What the token said.
+        failure: Pkcs11Failure,
+    },
     /// A PKCS#11 call failed.
     #[error("{0}")]
     Pkcs11(Pkcs11Failure),

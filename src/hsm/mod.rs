@@ -9,6 +9,7 @@ pub mod backup;
 mod error;
 pub mod keys;
 pub mod kwp;
+pub mod object;
 pub mod pair;
 pub mod signer;
 pub mod template;
@@ -366,6 +367,42 @@ impl fmt::Debug for Token {
         f.debug_struct("Token")
             .field("label", &self.info.label)
             .finish()
+    }
+}
+
+/// For the tests of "nothing left behind" (a session object is invisible to any other process,
+/// so only keyrite itself can list its own): with the `fault-injection` feature,
+/// `KEYRITE_OBJECTS_LEFT=FILE` appends to FILE, as the session closes, one line naming the
+/// token and the classes of the session objects still on it (`token "L": ` and nothing after
+/// it when none is left).
+#[cfg(feature = "fault-injection")]
+impl Drop for Token {
+    fn drop(&mut self) {
+        use cryptoki::object::{Attribute, AttributeType};
+        let Some(path) = std::env::var_os("KEYRITE_OBJECTS_LEFT") else {
+            return;
+        };
+        let classes: Vec<String> = match self.session.find_objects(&[Attribute::Token(false)]) {
+            Ok(handles) => handles
+                .into_iter()
+                .map(
+                    |h| match self.session.get_attributes(h, &[AttributeType::Class]) {
+                        Ok(attrs) => match attrs.first() {
+                            Some(Attribute::Class(c)) => c.to_string(),
+                            _ => "an object of no class".to_owned(),
+                        },
+                        Err(e) => Pkcs11Failure::from_error(e).to_string(),
+                    },
+                )
+                .collect(),
+            Err(e) => vec![Pkcs11Failure::from_error(e).to_string()],
+        };
+        let line = format!("token {:?}: {}\n", self.info.label, classes.join(", "));
+        let _ = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .and_then(|mut f| f.write_all(line.as_bytes()));
     }
 }
 
