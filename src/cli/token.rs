@@ -231,6 +231,12 @@ fn print_report(report: &info::Report) {
             "  serial {}, manufacturer {}, model {}, firmware {}, hardware {}",
             d.serial, d.manufacturer, d.model, d.firmware, d.hardware
         );
+        if let Some(refused) = &t.login_needed {
+            println!(
+                "  login needed: the token makes no object before a login, not even a session object ({refused}), so the trials below could not run; run again with --token {:?} --pin-env NAME (or --pin-file PATH)",
+                d.label
+            );
+        }
         println!("  wrapping algorithms:");
         for a in &t.wrapping {
             println!(

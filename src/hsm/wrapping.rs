@@ -91,6 +91,22 @@ pub struct AlgorithmSupport {
     pub detail: String,
 }
 
+impl AlgorithmSupport {
+    /// Every algorithm unsupported, for a token on which the trials could not even start
+    /// (`detail`: why).
+    pub fn none_tried(detail: &str) -> Vec<AlgorithmSupport> {
+        WrappingAlgorithm::ALL
+            .into_iter()
+            .map(|algorithm| AlgorithmSupport {
+                algorithm: algorithm.name(),
+                mechanism: rsa_mechanism_name(algorithm).to_owned(),
+                supported: false,
+                detail: format!("not tried: {detail}"),
+            })
+            .collect()
+    }
+}
+
 fn check_len(actual: usize, expected: usize) -> Result<(), Error> {
     if actual == expected {
         Ok(())
