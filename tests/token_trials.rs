@@ -118,3 +118,31 @@ fn a_trial_that_fails_unforeseen_is_a_no_and_the_next_is_tried() {
     assert_eq!(report["kcv"], format!("none: the trial failed: {refused}"));
     assert!(report.get("login_needed").is_none(), "{report}");
 }
+
+#[test]
+fn rsa_aes_on_a_token_without_aes_key_wrap_names_the_mechanisms_and_no_known_answer_test() {
+    let token = TestToken::softhsm("no-kwp");
+    let so = shim(token.dir.path());
+    let kms = Kms::new(token.dir.path(), 2048);
+    let params = kms.write_aws_params(token.dir.path(), "p.json");
+    let out = run(token
+        .keyrite()
+        .env("KEYRITE_PKCS11_MODULE", &so)
+        .env("REFUSING_TOKEN_REAL", SOFTHSM2)
+        .args(["wrap", "--provider", "aws", "--params"])
+        .arg(&params)
+        .args(["--algorithm", "RSA_AES_KEY_WRAP_SHA_1", "--key-label", "k"])
+        .args(["--out", "out", "--pin-env", PIN_ENV]));
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8(out.stderr).unwrap(),
+        "keyrite: token \"no-kwp\" has no AES key wrap with padding (RFC 5649) keyrite can trust: \
+         the token offers neither CKM_AES_KEY_WRAP_KWP nor CKM_AES_KEY_WRAP_PAD for wrapping\n\
+         RSA-AES needs AES key wrap with padding in the token (CKM_AES_KEY_WRAP_KWP or \
+         CKM_AES_KEY_WRAP_PAD), and keyrite refuses before generating anything when it has none \
+         to test: use a token that offers one (see `keyrite token info`), or, for a secret key, \
+         RSAES_OAEP_SHA_1 or RSAES_OAEP_SHA_256.\n"
+    );
+    assert!(token.objects().is_empty());
+    assert!(!token.path("out").exists());
+}

@@ -576,6 +576,9 @@ pub enum Error {
         token: String,
         /// What each candidate did.
         tried: String,
+        /// Whether a known-answer test ran (and failed): `false` when the token offers no
+        /// candidate for wrapping, or the host could not compute the answer.
+        tested: bool,
     },
     /// Wrapping the key under the ephemeral AES key (the KWP half of RSA-AES) failed.
     #[error("C_WrapKey with {mechanism} failed: {failure}")]

@@ -177,6 +177,7 @@ impl Token {
         let expected = kat_expected(spec).ok_or_else(|| Error::NoKwp {
             token: self.label().to_owned(),
             tried: "the host could not compute the known answer".to_owned(),
+            tested: false,
         })?;
         let mut tried = Vec::new();
         for candidate in KwpMechanism::CANDIDATES {
@@ -189,17 +190,22 @@ impl Token {
             }
             let session = self.ctx().open_rw_session(self.slot())?;
             let result = known_answer_test(&session, candidate, spec, &expected, self.label());
-            session.close()?;
+            let closed = session.close();
             match result {
-                Ok(()) => return Ok(candidate),
+                Ok(()) => {
+                    closed?;
+                    return Ok(candidate);
+                }
                 Err(Error::KnownAnswer { source, .. }) => {
                     tried.push(format!("{}: {source}", candidate.name()))
                 }
                 Err(e) => return Err(e),
             }
+            closed?;
         }
         Err(Error::NoKwp {
             token: self.label().to_owned(),
+            tested: !tried.is_empty(),
             tried: if tried.is_empty() {
                 "the token offers neither CKM_AES_KEY_WRAP_KWP nor CKM_AES_KEY_WRAP_PAD for wrapping"
                     .to_owned()
