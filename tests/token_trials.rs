@@ -146,3 +146,55 @@ fn rsa_aes_on_a_token_without_aes_key_wrap_names_the_mechanisms_and_no_known_ans
     assert!(token.objects().is_empty());
     assert!(!token.path("out").exists());
 }
+
+#[test]
+fn a_module_that_shows_no_token_is_said_to_show_none_by_every_command() {
+    let token = TestToken::softhsm("hidden");
+    let so = shim(token.dir.path());
+    let no_slots = |args: &[&str]| {
+        let out = run(token
+            .keyrite()
+            .env("KEYRITE_PKCS11_MODULE", &so)
+            .env("REFUSING_TOKEN_REAL", SOFTHSM2)
+            .env("REFUSING_TOKEN_NO_SLOTS", "1")
+            .args(args));
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {out:?}");
+        assert!(out.stdout.is_empty(), "{args:?}: {out:?}");
+        String::from_utf8(out.stderr).unwrap()
+    };
+    let expected = format!(
+        "keyrite: the module shows no token: no slot of {} (SoftHSM Implementation of PKCS11 2.6 (Cryptoki 2.40)) has a token present\n\
+         Check that the module is the one meant and that what it reaches is there: a p11-kit client needs its server running (P11_KIT_SERVER_ADDRESS), a network HSM its connection, a USB token to be plugged in.\n",
+        so.display()
+    );
+    assert_eq!(no_slots(&["token", "info"]), expected);
+    assert_eq!(no_slots(&["token", "info", "--json"]), expected);
+    assert_eq!(
+        no_slots(&["token", "info", "--token", "hidden", "--pin-env", PIN_ENV]),
+        expected
+    );
+    let kms = Kms::new(token.dir.path(), 2048);
+    let params = kms.write_aws_params(token.dir.path(), "p.json");
+    let params = params.to_str().unwrap();
+    assert_eq!(
+        no_slots(&[
+            "wrap",
+            "--provider",
+            "aws",
+            "--params",
+            params,
+            "--algorithm",
+            "RSAES_OAEP_SHA_1",
+            "--key-label",
+            "k",
+            "--out",
+            "out",
+            "--token",
+            "hidden",
+            "--pin-env",
+            PIN_ENV,
+        ]),
+        expected
+    );
+    assert_eq!(no_slots(&["keys", "list", "--pin-env", PIN_ENV]), expected);
+}

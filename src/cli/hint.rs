@@ -120,6 +120,10 @@ fn hsm(e: &H) -> Option<String> {
         H::NoModule | H::ModuleNotFound { .. } | H::ModuleRead { .. } | H::ModuleNotRegular { .. } => {
             format!("Pass --module PATH or set {}; for SoftHSM2 on Debian: apt-get install softhsm2.", hsm::MODULE_ENV)
         }
+        H::NoToken { .. } => {
+            "Check that the module is the one meant and that what it reaches is there: a p11-kit client needs its server running (P11_KIT_SERVER_ADDRESS), a network HSM its connection, a USB token to be plugged in."
+                .to_owned()
+        }
         H::NoSuchToken { .. } | H::TokenRequired { .. } | H::AmbiguousToken { .. } => {
             "Run `keyrite token info` to list the tokens, then pass --token LABEL.".to_owned()
         }

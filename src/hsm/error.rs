@@ -483,6 +483,15 @@ pub enum Error {
         #[source]
         source: CkError,
     },
+    /// The module shows no token at all: no slot has one present (a p11-kit client whose server
+    /// is down, a network HSM out of reach).
+    #[error("the module shows no token: no slot of {} ({library}) has a token present", module.display())]
+    NoToken {
+        /// The module path.
+        module: PathBuf,
+        /// The module's own description, as `C_GetInfo` gave it.
+        library: String,
+    },
     /// No token has the label.
     #[error("no token labelled {label:?}; tokens found: {}", list_or_none(found))]
     NoSuchToken {

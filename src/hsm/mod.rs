@@ -257,7 +257,7 @@ impl Module {
         ))
     }
 
-    /// Every slot with a token present.
+    /// Every slot with a token present; none at all is [`Error::NoToken`].
     pub fn tokens(&self) -> Result<TokenList, Error> {
         let mut out = Vec::new();
         let mut unreadable = Vec::new();
@@ -301,6 +301,14 @@ impl Module {
                 so_pin_locked: info.so_pin_locked(),
                 so_pin_final_try: info.so_pin_final_try(),
                 warnings,
+            });
+        }
+        if out.is_empty() && unreadable.is_empty() {
+            return Err(Error::NoToken {
+                module: self.path.clone(),
+                library: self
+                    .library_description()
+                    .unwrap_or_else(|e| format!("its description unreadable: {e}")),
             });
         }
         Ok(TokenList {

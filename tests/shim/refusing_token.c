@@ -6,7 +6,8 @@
  * "no-keygen…" C_GenerateKey returns CKR_FUNCTION_NOT_SUPPORTED (tpm2-pkcs11 generates no AES
  * key), and that on a token labelled "no-kwp…" C_GetMechanismInfo of CKM_AES_KEY_WRAP_PAD and
  * CKM_AES_KEY_WRAP_KWP returns CKR_MECHANISM_INVALID (openCryptoki 3.8 and tpm2-pkcs11 have
- * neither).
+ * neither). With REFUSING_TOKEN_NO_SLOTS set, C_GetSlotList lists no slot at all (as
+ * p11-kit's client does when its server is down).
  *
  * Self-contained (no PKCS#11 header): a CK_FUNCTION_LIST of version 2.40 is a CK_VERSION and 68
  * function pointers. Build: gcc -shared -fPIC -o refusing.so refusing_token.c
@@ -23,6 +24,7 @@ typedef struct {
 typedef void *CK_FN; /* a function pointer, as the loader hands them out */
 
 #define FUNCTIONS 68
+#define C_GET_SLOT_LIST 4
 #define C_GET_TOKEN_INFO 6
 #define C_GET_MECHANISM_INFO 8
 #define C_GET_SESSION_INFO 15
@@ -88,6 +90,13 @@ static int token_is(CK_ULONG session, const char *prefix, int *public) {
     return memcmp(t.label, prefix, strlen(prefix)) == 0;
 }
 
+static CK_RV no_slots(unsigned char token_present, CK_ULONG *list, CK_ULONG *count) {
+    (void)token_present;
+    (void)list;
+    *count = 0;
+    return 0;
+}
+
 static CK_RV refusing_get_mechanism_info(CK_ULONG slot, CK_ULONG type, void *info) {
     struct token_info t;
     if ((type == CKM_AES_KEY_WRAP_PAD || type == CKM_AES_KEY_WRAP_KWP) &&
@@ -130,6 +139,9 @@ CK_RV C_GetFunctionList(struct function_list **out) {
         return CKR_GENERAL_ERROR;
     }
     memcpy(&copy, real, sizeof copy);
+    if (getenv("REFUSING_TOKEN_NO_SLOTS") != NULL) {
+        copy.f[C_GET_SLOT_LIST] = (CK_FN)no_slots;
+    }
     copy.f[C_GET_MECHANISM_INFO] = (CK_FN)refusing_get_mechanism_info;
     copy.f[C_CREATE_OBJECT] = (CK_FN)refusing_create_object;
     copy.f[C_GENERATE_KEY] = (CK_FN)refusing_generate_key;
