@@ -144,9 +144,7 @@ pub fn run(command: TokenCommand, module: Option<PathBuf>) -> Result<(), Error> 
                 .then(|| pin_source(args.pin_env, args.pin_file));
             let report =
                 keyrite::token::info(module.as_deref(), args.token.as_deref(), pin.as_ref())?;
-            for warning in &report.warnings {
-                eprintln!("keyrite: warning: {warning}");
-            }
+            keyrite::hsm::warn_once(&report.warnings);
             if args.json {
                 print_json(&report)
             } else {

@@ -320,8 +320,12 @@ impl Module {
     /// Finds the one initialised token with `label`, or the only initialised token when no label
     /// is given. A slot whose token info cannot be read may hold another token, so without a
     /// label no token is "the only one" while such a slot is there.
+    ///
+    /// Every command finds its token here, so the slot warnings are printed here (standard
+    /// error, once): those of slots that could not be read, and the token's own.
     pub fn find_token(&self, label: Option<&str>) -> Result<TokenDescription, Error> {
         let list = self.tokens()?;
+        warn_once(&list.unreadable);
         let unreadable = !list.unreadable.is_empty();
         let tokens: Vec<TokenDescription> =
             list.tokens.into_iter().filter(|t| t.initialized).collect();
@@ -336,7 +340,11 @@ impl Module {
         };
         match (matching.len(), label) {
             (1, None) if unreadable => Err(Error::TokenRequired { found: found() }),
-            (1, _) => Ok(matching.remove(0).clone()),
+            (1, _) => {
+                let token = matching.remove(0).clone();
+                warn_once(&token.warnings);
+                Ok(token)
+            }
             (0, Some(l)) => Err(Error::NoSuchToken {
                 label: l.to_owned(),
                 found: found(),
@@ -358,6 +366,23 @@ impl Module {
             info: token,
             _image: Arc::clone(&self.image),
         })
+    }
+}
+
+/// Prints each of `warnings` (what a slot's token info did not let keyrite read) on standard
+/// error as `keyrite: warning: …`, each once in the process however often the slots are
+/// listed.
+pub fn warn_once(warnings: &[String]) {
+    static SAID: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    let Ok(mut said) = SAID.lock() else {
+        return;
+    };
+    let mut stderr = std::io::stderr().lock();
+    for warning in warnings {
+        if !said.contains(warning) {
+            let _ = writeln!(stderr, "keyrite: warning: {warning}");
+            said.push(warning.clone());
+        }
     }
 }
 
