@@ -198,3 +198,42 @@ fn a_module_that_shows_no_token_is_said_to_show_none_by_every_command() {
     );
     assert_eq!(no_slots(&["keys", "list", "--pin-env", PIN_ENV]), expected);
 }
+
+/// A failure to destroy what keyrite made for itself is an error naming the object where the
+/// work succeeded, and never hides the error of work that failed.
+#[test]
+fn a_failed_destroy_names_the_object_and_never_hides_the_first_error() {
+    let token = TestToken::softhsm("no-destroy");
+    let so = shim(token.dir.path());
+    let kms = Kms::new(token.dir.path(), 2048);
+    let params = kms.write_aws_params(token.dir.path(), "p.json");
+    let wrap = |algorithm: &str, out: &str| {
+        let out = run(token
+            .keyrite()
+            .env("KEYRITE_PKCS11_MODULE", &so)
+            .env("REFUSING_TOKEN_REAL", SOFTHSM2)
+            .args(["wrap", "--provider", "aws", "--params"])
+            .arg(&params)
+            .args(["--algorithm", algorithm, "--key-label", out, "--out", out])
+            .args(["--pin-env", PIN_ENV]));
+        assert_eq!(out.status.code(), Some(1), "{out:?}");
+        String::from_utf8(out.stderr).unwrap()
+    };
+    // The trial wrap worked; its throw-away key could not be destroyed.
+    let stderr = wrap("RSAES_OAEP_SHA_1", "ok");
+    assert!(
+        stderr.starts_with(
+            "keyrite: cannot destroy the trial wrap's throw-away AES key, which keyrite made for itself: C_DestroyObject returned CKR_FUNCTION_FAILED\n"
+        ),
+        "{stderr}"
+    );
+    // SoftHSM2 refuses OAEP with SHA-256: that refusal is the error, not the destroy after it.
+    let stderr = wrap("RSAES_OAEP_SHA_256", "refused");
+    assert!(
+        stderr.starts_with(
+            "keyrite: token \"no-destroy\" cannot wrap with CKM_RSA_PKCS_OAEP using SHA-256 (MGF1 with SHA-256): "
+        ),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("cannot destroy"), "{stderr}");
+}

@@ -6,7 +6,8 @@
  * "no-keygen…" C_GenerateKey returns CKR_FUNCTION_NOT_SUPPORTED (tpm2-pkcs11 generates no AES
  * key), and that on a token labelled "no-kwp…" C_GetMechanismInfo of CKM_AES_KEY_WRAP_PAD and
  * CKM_AES_KEY_WRAP_KWP returns CKR_MECHANISM_INVALID (openCryptoki 3.8 and tpm2-pkcs11 have
- * neither). With REFUSING_TOKEN_NO_SLOTS set, C_GetSlotList lists no slot at all (as
+ * neither), and that on a token labelled "no-destroy…" C_DestroyObject returns
+ * CKR_FUNCTION_FAILED. With REFUSING_TOKEN_NO_SLOTS set, C_GetSlotList lists no slot at all (as
  * p11-kit's client does when its server is down).
  *
  * Self-contained (no PKCS#11 header): a CK_FUNCTION_LIST of version 2.40 is a CK_VERSION and 68
@@ -29,8 +30,10 @@ typedef void *CK_FN; /* a function pointer, as the loader hands them out */
 #define C_GET_MECHANISM_INFO 8
 #define C_GET_SESSION_INFO 15
 #define C_CREATE_OBJECT 20
+#define C_DESTROY_OBJECT 22
 #define C_GENERATE_KEY 58
 #define CKR_GENERAL_ERROR 5UL
+#define CKR_FUNCTION_FAILED 6UL
 #define CKR_FUNCTION_NOT_SUPPORTED 0x54UL
 #define CKR_SESSION_READ_ONLY 0xB5UL
 #define CKR_MECHANISM_INVALID 0x70UL
@@ -70,6 +73,7 @@ typedef CK_RV (*create_object_fn)(CK_ULONG session, void *template, CK_ULONG cou
 typedef CK_RV (*generate_key_fn)(CK_ULONG session, void *mechanism, void *template,
                                  CK_ULONG count, CK_ULONG *key);
 typedef CK_RV (*get_mechanism_info_fn)(CK_ULONG slot, CK_ULONG type, void *info);
+typedef CK_RV (*destroy_object_fn)(CK_ULONG session, CK_ULONG object);
 typedef CK_RV (*get_list_fn)(struct function_list **list);
 
 static struct function_list copy;
@@ -128,6 +132,14 @@ static CK_RV refusing_generate_key(CK_ULONG session, void *mechanism, void *temp
     return ((generate_key_fn)real->f[C_GENERATE_KEY])(session, mechanism, template, count, key);
 }
 
+static CK_RV refusing_destroy_object(CK_ULONG session, CK_ULONG object) {
+    int public = 0;
+    if (token_is(session, "no-destroy", &public)) {
+        return CKR_FUNCTION_FAILED;
+    }
+    return ((destroy_object_fn)real->f[C_DESTROY_OBJECT])(session, object);
+}
+
 CK_RV C_GetFunctionList(struct function_list **out) {
     const char *path = getenv("REFUSING_TOKEN_REAL");
     void *lib = dlopen(path != NULL ? path : "/usr/lib/softhsm/libsofthsm2.so", RTLD_NOW | RTLD_LOCAL);
@@ -144,6 +156,7 @@ CK_RV C_GetFunctionList(struct function_list **out) {
     }
     copy.f[C_GET_MECHANISM_INFO] = (CK_FN)refusing_get_mechanism_info;
     copy.f[C_CREATE_OBJECT] = (CK_FN)refusing_create_object;
+    copy.f[C_DESTROY_OBJECT] = (CK_FN)refusing_destroy_object;
     copy.f[C_GENERATE_KEY] = (CK_FN)refusing_generate_key;
     *out = &copy;
     return 0;
