@@ -11,6 +11,7 @@ use crate::hsm::pair::KeyPairSupport;
 use crate::hsm::wrapping::{AlgorithmSupport, TrustedWrapSupport};
 use crate::hsm::{Module, Pkcs11Failure, TokenDescription};
 use crate::pin::PinSource;
+use crate::signer_key::SignerAlgorithm;
 use crate::spec::KeySpec;
 use crate::wrap::Error;
 
@@ -30,6 +31,8 @@ pub struct TokenReport {
     pub key_pairs: KeyPairSupport,
     /// Whether the token applies `CKA_UNWRAP_TEMPLATE` (what a backup key relies on).
     pub unwrap_template: UnwrapTemplateSupport,
+    /// The ceremony signer `token signer create` makes here, by the mechanisms the token offers.
+    pub signer: String,
     /// Present when the token made no object, not even a session object, in a session that
     /// has not logged in: the call and its return value. The trials then say little; run
     /// again logged in.
@@ -121,6 +124,13 @@ pub fn report(
                     applied: false,
                     detail: format!("NOT known: the trial failed: {}", failed(e)),
                 });
+        let signer = match token.signer_algorithm() {
+            Ok(algorithm @ SignerAlgorithm::EcdsaP256) => {
+                format!("{algorithm} (the token offers CKM_EC_KEY_PAIR_GEN and CKM_ECDSA)")
+            }
+            Ok(algorithm) => format!("{algorithm}, for want of ECDSA P-256"),
+            Err(e) => format!("none: {}", failed(e)),
+        };
         tokens.push(TokenReport {
             token: description,
             wrapping,
@@ -128,6 +138,7 @@ pub fn report(
             wrap_with_trusted,
             key_pairs,
             unwrap_template,
+            signer,
             login_needed,
         });
     }

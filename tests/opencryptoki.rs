@@ -87,6 +87,12 @@ fn token_info_warns_of_the_clock_and_reports_the_token() {
         ),
         "{stdout}"
     );
+    assert!(
+        stdout.contains(
+            "  ceremony signer: RSA-PSS 3072 (SHA-256, MGF1-SHA-256, salt 32), for want of ECDSA P-256\n"
+        ),
+        "{stdout}"
+    );
     // A trial the token refuses is a "no" with its reason, not the end of the report.
     assert!(
         stdout.contains("CKA_WRAP_WITH_TRUSTED: no: the token would not generate a key with CKA_WRAP_WITH_TRUSTED (CKR_ATTRIBUTE_TYPE_INVALID)"),

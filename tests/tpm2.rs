@@ -182,6 +182,7 @@ fn token_info_answers_every_capability_and_leaves_nothing() {
         "  CKA_WRAP_WITH_TRUSTED: ",
         "  key pairs: ",
         "  CKA_UNWRAP_TEMPLATE: ",
+        "  ceremony signer: ",
     ] {
         let line = stdout
             .lines()
@@ -189,6 +190,12 @@ fn token_info_answers_every_capability_and_leaves_nothing() {
             .unwrap_or_else(|| panic!("no {capability:?} line: {stdout}"));
         assert!(line.len() > capability.len() + 3, "no answer: {line}");
     }
+    assert!(
+        stdout.contains(
+            "  ceremony signer: ECDSA P-256 (the token offers CKM_EC_KEY_PAIR_GEN and CKM_ECDSA)\n"
+        ),
+        "{stdout}"
+    );
 
     let out = leaves_nothing(
         keyrite(dir.path())

@@ -107,10 +107,11 @@ keyrite_opencryptoki_stop() {
   keyrite_remove_dir_var KEYRITE_OPENCRYPTOKI_DIR
 }
 
+# The tests share the one token and each lists its objects before and after: one at a time.
 keyrite_opencryptoki_tests() {
   local status
   keyrite_opencryptoki_start || { keyrite_opencryptoki_stop; return 1; }
-  keyrite_opencryptoki_exec cargo nextest run "$@" --test opencryptoki
+  keyrite_opencryptoki_exec cargo nextest run "$@" --test opencryptoki --test-threads 1
   status=$?
   keyrite_opencryptoki_stop
   return $status

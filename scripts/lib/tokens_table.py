@@ -103,13 +103,20 @@ def main(argv):
     lines.append(
         "| token | "
         + " | ".join(
-            f"{c[1]['manufacturer']}, {c[1]['model']}, firmware {c[1]['firmware']}" if c[1] else "—"
+            clean(f"{c[1]['manufacturer']}, {c[1]['model']}, firmware {c[1]['firmware']}")
+            if c[1]
+            else "—"
             for c in columns
         )
         + " |"
     )
     lines.append(
         "| key check value | " + " | ".join(c[1]["kcv"] if c[1] else "—" for c in columns) + " |"
+    )
+    lines.append(
+        "| ceremony signer | "
+        + " | ".join(c[1]["signer"].split(" (")[0].split(",")[0] if c[1] else "—" for c in columns)
+        + " |"
     )
     rows = {}
     reasons = []

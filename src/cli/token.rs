@@ -273,6 +273,7 @@ fn print_report(report: &info::Report) {
             t.key_pairs.detail
         );
         println!("  CKA_UNWRAP_TEMPLATE: {}", t.unwrap_template.detail);
+        println!("  ceremony signer: {}", t.signer);
     }
     for slot in &report.uninitialized_slots {
         println!();
