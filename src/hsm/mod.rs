@@ -206,6 +206,12 @@ pub struct TokenDescription {
     pub warnings: Vec<String>,
 }
 
+/// A fixed-width token info field without its padding: spaces, as PKCS#11 pads, and NULs, as
+/// tpm2-pkcs11 pads its model ("SW   TPM" and eight NULs).
+fn unpadded(field: &str) -> String {
+    field.trim_end_matches(['\0', ' ']).to_owned()
+}
+
 /// The slots with a token present, as [`Module::tokens`] found them.
 #[derive(Debug)]
 pub struct TokenList {
@@ -250,8 +256,8 @@ impl Module {
         let info = self.ctx.get_library_info()?;
         Ok(format!(
             "{} {} {} (Cryptoki {})",
-            info.manufacturer_id(),
-            info.library_description(),
+            unpadded(info.manufacturer_id()),
+            unpadded(info.library_description()),
             info.library_version(),
             info.cryptoki_version()
         ))
@@ -287,10 +293,10 @@ impl Module {
                 .collect();
             out.push(TokenDescription {
                 slot: slot.id(),
-                label: info.label().to_owned(),
-                serial: info.serial_number().to_owned(),
-                manufacturer: info.manufacturer_id().to_owned(),
-                model: info.model().to_owned(),
+                label: unpadded(info.label()),
+                serial: unpadded(info.serial_number()),
+                manufacturer: unpadded(info.manufacturer_id()),
+                model: unpadded(info.model()),
                 firmware: info.firmware_version().to_string(),
                 hardware: info.hardware_version().to_string(),
                 initialized: info.token_initialized(),
@@ -570,5 +576,12 @@ mod tests {
                 .to_string(),
             "cannot read PKCS#11 module /dev/zero: it is not a regular file"
         );
+    }
+
+    #[test]
+    fn token_info_fields_lose_their_padding_of_spaces_and_nuls() {
+        assert_eq!(unpadded("SW   TPM\0\0\0\0\0\0\0\0"), "SW   TPM");
+        assert_eq!(unpadded("SoftHSM v2      "), "SoftHSM v2");
+        assert_eq!(unpadded("\0"), "");
     }
 }
