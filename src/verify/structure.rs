@@ -8,28 +8,38 @@
 use serde_json::Value;
 
 use super::{Check, failed, passed};
+use crate::transcript::entry::ResumeData;
 use crate::transcript::{Entry, Step};
 
 /// The step names keyrite records ([`Step::ALL`]); a line under any other name is refused.
 pub const KNOWN_STEPS: [&str; Step::ALL.len()] = crate::transcript::entry::STEP_NAMES;
 
-/// Why a line's data does not fit its step ([`Entry::from_line`]), if it does not: serde's
-/// words, which name the field, without its position in the line.
-pub(super) fn misfit(step: &str, raw: &[u8]) -> Option<String> {
+/// A line of `step` read as its [`Entry`] ([`Entry::from_line`]) from its exact bytes `raw`;
+/// else, for a step that has an entry, why its data does not fit: serde's words, which name the
+/// field, without its position in the line.
+pub(super) fn read_entry(step: &str, raw: &[u8]) -> (Option<Entry>, Option<String>) {
     if matches!(Step::from_name(step), None | Some(Step::Seal)) {
-        return None;
+        return (None, None);
     }
-    let why = crate::transcript::entry::misfit(&Entry::from_line(raw).err()?);
-    Some(format!(
-        "the {step} line's data does not fit a {step} line: {why}"
-    ))
+    match Entry::from_line(raw) {
+        Ok(entry) => (Some(entry), None),
+        Err(e) => {
+            let why = crate::transcript::entry::misfit(&e);
+            let misfit = format!("the {step} line's data does not fit a {step} line: {why}");
+            (None, Some(misfit))
+        }
+    }
 }
 
-/// Whether a resume line's data names the interrupted record by its SHA-256 (64 hex digits).
-fn names_a_record(data: &Value) -> bool {
-    data["sha256"]
-        .as_str()
-        .is_some_and(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+/// Whether a resume line names the interrupted record by its SHA-256 (64 hex digits).
+fn names_a_record(resume: &ResumeData) -> bool {
+    let h = &resume.sha256;
+    h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// `s` as JSON writes it.
+fn json(s: Option<&str>) -> Value {
+    s.map_or(Value::Null, Value::from)
 }
 
 /// The structure check, fed line by line: only known step names; at most one finish line, and
@@ -37,23 +47,25 @@ fn names_a_record(data: &Value) -> bool {
 /// `resumed` lines only after a `resume` line that names the interrupted record by its SHA-256,
 /// and only for a generated key (a resume re-does every wrap); a `restored` line only after the
 /// `restore` line of the same key, one for one, and a completed finish only once every restore
-/// line has its restored line.
+/// line has its restored line. What it reads of a line's data, it reads of its entry: a line
+/// whose data does not fit its step is reported as such.
 pub(super) struct Structure {
     /// The first problem found, and its line.
     broken: Option<(String, usize)>,
     /// The first line whose data does not fit its step, and why: reported when no other
     /// problem is.
     misfit: Option<(String, usize)>,
-    /// The finish line: its index and outcome.
-    finish: Option<(usize, Value)>,
+    /// The finish line: its index and outcome (`None` if its data does not fit).
+    finish: Option<(usize, Option<String>)>,
     /// The first failure line.
     failure: Option<usize>,
     /// The first resume line that names a record.
     resume: Option<usize>,
     /// The line before, if it is a finish line.
     after_finish: Option<usize>,
-    /// The restore line no restored line has answered yet, and the key label it restores.
-    restoring: Option<(usize, Value)>,
+    /// The restore line no restored line has answered yet, and the key label it restores (`None`
+    /// if its data does not fit).
+    restoring: Option<(usize, Option<String>)>,
 }
 
 impl Structure {
@@ -69,62 +81,50 @@ impl Structure {
         }
     }
 
-    /// Whether a line's data has been found not to fit its step: the lines after it need not
-    /// be read for that.
-    pub(super) fn has_misfit(&self) -> bool {
-        self.misfit.is_some()
-    }
-
-    /// Whether a line of `step` must be fed with its data.
-    pub(super) fn wants(&self, step: &str) -> bool {
-        self.broken.is_none()
-            && matches!(
-                step,
-                "finish" | "resume" | "resumed" | "restore" | "restored"
-            )
-    }
-
-    /// Feeds a `step` line with its `data` if [`Structure::wants`] it, and why the data does
-    /// not fit the step ([`misfit`]), if it does not.
+    /// Feeds a `step` line with its `entry` if its data fits its step, else why not (`misfit`).
     pub(super) fn feed(
         &mut self,
         line: usize,
         step: &str,
-        data: Option<&Value>,
+        entry: Option<&Entry>,
         misfit: Option<String>,
     ) {
         if self.broken.is_none() {
-            self.broken = self
-                .problem(step, data.unwrap_or(&Value::Null))
-                .map(|why| (why, line));
+            self.broken = self.problem(step, entry).map(|why| (why, line));
         }
         if self.misfit.is_none() {
             self.misfit = misfit.map(|why| (why, line));
         }
         if step == "finish" && self.finish.is_none() {
-            let outcome = data.map_or(Value::Null, |d| d["outcome"].clone());
+            let outcome = match entry {
+                Some(Entry::Finish(f)) => Some(f.outcome.clone()),
+                _ => None,
+            };
             self.finish = Some((line, outcome));
         }
         self.after_finish = (step == "finish").then_some(line);
-        match step {
-            "failure" => {
+        match (step, entry) {
+            ("failure", _) => {
                 self.failure.get_or_insert(line);
             }
-            "resume" if names_a_record(data.unwrap_or(&Value::Null)) => {
+            ("resume", Some(Entry::Resume(r))) if names_a_record(r) => {
                 self.resume.get_or_insert(line);
             }
-            "restore" => {
-                let label = data.map_or(Value::Null, |d| d["key_label"].clone());
+            ("restore", _) => {
+                let label = match entry {
+                    Some(Entry::Restore(r)) => Some(r.key_label.clone()),
+                    _ => None,
+                };
                 self.restoring = Some((line, label));
             }
-            "restored" => self.restoring = None,
+            ("restored", _) => self.restoring = None,
             _ => {}
         }
     }
 
-    /// What is wrong with a `step` line with `data` where it stands, if anything (before
+    /// What is wrong with a `step` line with `entry` where it stands, if anything (before
     /// whether its data fits its step).
-    fn problem(&self, step: &str, data: &Value) -> Option<String> {
+    fn problem(&self, step: &str, entry: Option<&Entry>) -> Option<String> {
         if Step::from_name(step).is_none() {
             return Some(format!(
                 "unknown step {:?}: keyrite records no such step",
@@ -139,28 +139,39 @@ impl Structure {
                 "a {step:?} line after the finish line (line {finish}): only the seal may follow it"
             ));
         }
-        match step {
-            "resumed" if self.resume.is_none() => Some(
+        match (step, entry) {
+            ("resumed", _) if self.resume.is_none() => Some(
                 "a resumed line without a resume line before it naming the interrupted record (data.sha256)"
                     .to_owned(),
             ),
-            "resumed" if data["action"] != "generate" => Some(format!(
+            ("resumed", Some(Entry::Resumed(r))) if r.action != "generate" => Some(format!(
                 "a resumed line with data.action {}: a resume carries over only generated keys and re-does every wrap",
-                data["action"]
+                json(Some(&r.action))
             )),
-            "restore" => self.restoring.as_ref().map(|(first, _)| {
+            ("restore", _) => self.restoring.as_ref().map(|(first, _)| {
                 format!("a second restore line before the restored line of the first (line {first})")
             }),
-            "restored" => match &self.restoring {
-                None => Some("a restored line without a restore line before it".to_owned()),
-                Some((first, label)) if data["key"]["label"] != *label || !label.is_string() => {
-                    Some(format!(
-                        "a restored line for key {}, but the restore line (line {first}) restores {label}",
-                        data["key"]["label"]
-                    ))
-                }
-                Some(_) => None,
-            },
+            ("restored", _) => self.restored_problem(entry),
+            _ => None,
+        }
+    }
+
+    /// What is wrong with a restored line with `entry`, if anything: it answers the restore
+    /// line before it, of the same key.
+    fn restored_problem(&self, entry: Option<&Entry>) -> Option<String> {
+        let restored = match entry {
+            Some(Entry::Restored(r)) => Some(r.key.label.as_str()),
+            _ => None,
+        };
+        match (&self.restoring, restored) {
+            (None, _) => Some("a restored line without a restore line before it".to_owned()),
+            (Some((first, label)), Some(restored)) if label.as_deref() != Some(restored) => {
+                Some(format!(
+                    "a restored line for key {}, but the restore line (line {first}) restores {}",
+                    json(Some(restored)),
+                    json(label.as_deref())
+                ))
+            }
             _ => None,
         }
     }
@@ -170,34 +181,37 @@ impl Structure {
         if let Some((why, line)) = self.broken {
             return failed(name, why, Some(line));
         }
-        match (&self.finish, self.failure) {
+        let finish = match &self.finish {
+            Some((line, Some(outcome))) => Some((*line, outcome.as_str())),
+            _ => None,
+        };
+        match (finish, self.failure) {
             (Some((line, outcome)), _) if outcome != "completed" && outcome != "failed" => failed(
                 name,
                 format!(
-                    "the finish line's data.outcome is {outcome}, not \"completed\" or \"failed\""
+                    "the finish line's data.outcome is {}, not \"completed\" or \"failed\"",
+                    json(Some(outcome))
                 ),
-                Some(*line),
+                Some(line),
             ),
-            (Some((line, outcome)), Some(failure)) if outcome == "completed" => failed(
+            (Some((line, "completed")), Some(failure)) => failed(
                 name,
                 format!("a failure line (line {failure}), but the finish line says \"completed\""),
-                Some(*line),
+                Some(line),
             ),
-            (Some((line, outcome)), None) if outcome == "failed" => failed(
+            (Some((line, "failed")), None) => failed(
                 name,
                 "the finish line says \"failed\", but no failure line records why",
-                Some(*line),
+                Some(line),
             ),
-            (Some((line, outcome)), _) if outcome == "completed" && self.restoring.is_some() => {
-                failed(
-                    name,
-                    format!(
-                        "the finish line says \"completed\", but the restore line (line {}) has no restored line",
-                        self.restoring.as_ref().map_or(0, |(l, _)| *l)
-                    ),
-                    Some(*line),
-                )
-            }
+            (Some((line, "completed")), _) if self.restoring.is_some() => failed(
+                name,
+                format!(
+                    "the finish line says \"completed\", but the restore line (line {}) has no restored line",
+                    self.restoring.as_ref().map_or(0, |(l, _)| *l)
+                ),
+                Some(line),
+            ),
             _ => match self.misfit {
                 Some((why, line)) => failed(name, why, Some(line)),
                 None => passed(
