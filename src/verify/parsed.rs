@@ -4,11 +4,13 @@
 //!
 //! It trusts nothing it keeps: every field is the transcript's, checked by whoever reads it.
 
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer};
+use serde_json::Value;
 
 use super::head::Head;
 use crate::transcript::entry::{
-    ApprovalsData, FinishData, LoginData, PlanData, PolicyData, TokenData, WitnessData,
+    ApprovalsData, FinishData, LoginData, PlanData, PolicyData, WitnessData,
 };
 use crate::transcript::{Entry, Step};
 
@@ -60,6 +62,73 @@ fn string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
         .map(str::to_owned))
 }
 
+/// A value read as `T`, or `T`'s default where it is not one (a field of another type, or an
+/// object that is not `T`'s).
+fn loose<'de, D: Deserializer<'de>, T: DeserializeOwned + Default>(d: D) -> Result<T, D::Error> {
+    Ok(T::deserialize(Value::deserialize(d)?).unwrap_or_default())
+}
+
+/// A line's `data`, read as `T` where the line holds an object (and `T`'s default otherwise).
+#[derive(Deserialize)]
+struct DataOf<T: DeserializeOwned + Default> {
+    #[serde(default, deserialize_with = "loose")]
+    data: T,
+}
+
+/// What `T` reads of the data of the line `raw`: its default where `raw` is not a JSON object,
+/// or its data not an object.
+pub(super) fn data_of<T: DeserializeOwned + Default>(raw: &[u8]) -> T {
+    serde_json::from_slice::<DataOf<T>>(raw).map_or_else(|_| T::default(), |d| d.data)
+}
+
+/// A key's label as a line holds it.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub(super) struct KeyLabelOf {
+    /// `label`, or `null`.
+    pub(super) label: Value,
+}
+
+/// What the structure check reads of a line's data to judge where the line stands, before (and
+/// whether or not) the data fits its step: each field as the line holds it, `null` where it is
+/// absent, as the independent verifiers read it.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub(super) struct Placement {
+    /// A resumed line's `action`.
+    pub(super) action: Value,
+    /// A resume line's `sha256`.
+    pub(super) sha256: Value,
+    /// A finish line's `outcome`.
+    pub(super) outcome: Value,
+    /// A restore line's `key_label`.
+    pub(super) key_label: Value,
+    /// A restored line's `key.label`.
+    #[serde(deserialize_with = "loose")]
+    pub(super) key: KeyLabelOf,
+}
+
+impl Placement {
+    /// The steps whose lines the structure check reads this of.
+    pub(super) const STEPS: [&str; 5] = ["finish", "resume", "resumed", "restore", "restored"];
+}
+
+/// What the policy check reads of the token line against what the policy pins, whether or not
+/// its data fits a token line: each field as the line holds it, `null` where it is absent, as
+/// the independent verifiers read it.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub(super) struct TokenPins {
+    /// The signer key's fingerprint.
+    pub(super) signer_fingerprint: Value,
+    /// The token's serial.
+    pub(super) serial: Value,
+    /// The module's SHA-256.
+    pub(super) module_sha256: Value,
+    /// The module's path.
+    pub(super) module: Value,
+}
+
 /// What the seal check reads of a seal line, each `None` where it is not a string.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub(super) struct SealHead {
@@ -97,6 +166,8 @@ pub(super) struct Parsed {
     pub(super) count: usize,
     /// The first line of each step of [`FIRSTS`] that appears, and its entry if it fits.
     firsts: Vec<(usize, Step, Option<Entry>)>,
+    /// What the first token line records of what a policy pins.
+    pub(super) token_pins: Option<TokenPins>,
     /// The seal line, once [`check_seal`](super::chain::check_seal) has found it in its place.
     pub(super) seal: Option<usize>,
     /// The first seal line.
@@ -121,6 +192,7 @@ impl Parsed {
         Parsed {
             count: 0,
             firsts: Vec::new(),
+            token_pins: None,
             seal: None,
             first_seal: None,
             second_seal: None,
@@ -142,14 +214,6 @@ impl Parsed {
     pub(super) fn policy(&self) -> First<'_, PolicyData> {
         self.first(Step::Policy).map(|(i, e)| match e {
             Some(Entry::Policy(d)) => (i, Some(d)),
-            _ => (i, None),
-        })
-    }
-
-    /// The first token line.
-    pub(super) fn token(&self) -> First<'_, TokenData> {
-        self.first(Step::Token).map(|(i, e)| match e {
-            Some(Entry::Token(d)) => (i, Some(d)),
             _ => (i, None),
         })
     }
@@ -221,6 +285,9 @@ impl Parsed {
                 self.witnesses.push((i, actor, data));
             }
             Some(step) if FIRSTS.contains(&step) && self.first(step).is_none() => {
+                if step == Step::Token {
+                    self.token_pins = Some(data_of(raw));
+                }
                 self.firsts.push((i, step, entry.cloned()));
             }
             _ => {}

@@ -9,12 +9,12 @@ use std::path::Path;
 
 use ssh_key::{HashAlg, SshSig};
 
-use super::parsed::Parsed;
+use super::parsed::{Parsed, TokenPins};
 use super::{Check, failed, not_checked, passed, unfit};
 use crate::ceremony::plan::{Plan, Step};
 use crate::ceremony::policy::Policy;
 use crate::ceremony::quorum::{PLAN_NAMESPACE, Refusal, check_signature};
-use crate::transcript::entry::{Approval, PolicyData, TokenData};
+use crate::transcript::entry::{Approval, PolicyData};
 
 /// With `require_trusted_wrapping`: why the record does not show every key made wrappable only
 /// under trusted keys — a generate step of the recorded plan without `wrap_with_trusted`, or a
@@ -65,10 +65,9 @@ pub(super) fn policy_checks(
     let Some((line, recorded)) = parsed.policy() else {
         return without_policy_line(parsed);
     };
-    let policy_check = match (recorded, parsed.token()) {
-        (None, _) => unfit("policy", "policy"),
-        (Some(_), Some((_, None))) => unfit("policy", "token"),
-        (Some(recorded), _) => {
+    let policy_check = match recorded {
+        None => unfit("policy", "policy"),
+        Some(recorded) => {
             match policy_problems(parsed, recorded, policy, signer_fp, untrusted).first() {
                 None => passed(
                     "policy",
@@ -131,9 +130,12 @@ fn policy_problems(
             policy.signer_fingerprint
         ));
     }
-    if parsed.token().is_some() || parsed.seal.is_some() {
-        let token = parsed.token().and_then(|(_, t)| t);
-        problems.extend(token_problems(token, policy));
+    if parsed.token_pins.is_some() || parsed.seal.is_some() {
+        let none = TokenPins::default();
+        problems.extend(token_problems(
+            parsed.token_pins.as_ref().unwrap_or(&none),
+            policy,
+        ));
     }
     if policy.require_trusted_wrapping {
         if let Some(why) = untrusted_generate(parsed, untrusted) {
@@ -143,33 +145,36 @@ fn policy_problems(
     problems
 }
 
-/// What the token line records (`None`: there is none) against what the policy pins: the
-/// signer, and the serial, the module's SHA-256 and its path where the policy pins them.
-fn token_problems(token: Option<&TokenData>, policy: &Policy) -> Vec<String> {
+/// What the token line records (`null` throughout: there is none) against what the policy
+/// pins: the signer, and the serial, the module's SHA-256 and its path where the policy pins them.
+fn token_problems(token: &TokenPins, policy: &Policy) -> Vec<String> {
     let mut problems = Vec::new();
-    if token.map(|t| &t.signer_fingerprint) != Some(&policy.signer_fingerprint) {
+    if token.signer_fingerprint != policy.signer_fingerprint.as_str() {
         problems.push("the token's signer recorded is not the policy's".to_owned());
     }
     if let Some(serial) = &policy.token_serial {
-        if token.map(|t| &t.serial) != Some(serial) {
+        if token.serial != serial.as_str() {
             problems.push(format!(
                 "the token's serial is not {serial:?}, the one the policy pins"
             ));
         }
     }
     if let Some(pinned) = &policy.module_sha256 {
-        if token.map(|t| &t.module_sha256) != Some(pinned) {
+        if token.module_sha256 != pinned.as_str() {
             problems.push(format!(
                 "the token line records the module SHA-256 {}, but the policy pins module_sha256 = {pinned}",
-                token.map_or("(none)", |t| t.module_sha256.as_str())
+                token.module_sha256.as_str().unwrap_or("(none)")
             ));
         }
     }
     if let Some(pinned) = &policy.module_path {
-        if token.map(|t| t.module.clone()) != Some(pinned.display().to_string()) {
+        if token.module != pinned.display().to_string().as_str() {
             problems.push(format!(
                 "the token line records the module {}, but the policy pins module_path = {}",
-                token.map_or_else(|| "(none)".to_owned(), |t| format!("{:?}", t.module)),
+                token
+                    .module
+                    .as_str()
+                    .map_or_else(|| "(none)".to_owned(), |m| format!("{m:?}")),
                 pinned.display()
             ));
         }

@@ -12,7 +12,7 @@ use super::chain::{Chain, check_seal};
 use super::head::Head;
 use super::kcv::Kcvs;
 use super::outputs::Outputs;
-use super::parsed::{Line, Parsed};
+use super::parsed::{Line, Parsed, Placement, data_of};
 use super::policy::policy_checks;
 use super::steps::{STEP_LINES, Steps};
 use super::structure::{Structure, read_entry};
@@ -150,16 +150,23 @@ impl<'a> Stream<'a> {
         self.parsed
             .observe(i, raw, head.as_ref(), entry.as_ref(), self.after_finish);
         if let (Some(step), Some(head)) = (step, &head) {
-            self.feed(i, step, entry.as_ref(), misfit);
+            self.feed(i, step, raw, entry.as_ref(), misfit);
             self.kcvs.feed(i, step, &head.data);
         }
         self.after_finish = step == Some("finish");
         self.parsed.count += 1;
     }
 
-    /// Feeds line `i` of `step`, with its `entry` if its data fits its step (else why not,
-    /// `misfit`), to the checks that run as the lines go by.
-    fn feed(&mut self, i: usize, step: &str, entry: Option<&Entry>, misfit: Option<String>) {
+    /// Feeds line `i` of `step` (its exact bytes `raw`), with its `entry` if its data fits its
+    /// step (else why not, `misfit`), to the checks that run as the lines go by.
+    fn feed(
+        &mut self,
+        i: usize,
+        step: &str,
+        raw: &[u8],
+        entry: Option<&Entry>,
+        misfit: Option<String>,
+    ) {
         if step == "plan" && !self.steps.has_plan() {
             let plan = match entry {
                 Some(Entry::Plan(plan)) => Some(plan),
@@ -170,7 +177,12 @@ impl<'a> Stream<'a> {
         if STEP_LINES.contains(&step) {
             self.steps.feed(i, step, entry);
         }
-        self.structure.feed(i, step, entry, misfit);
+        let placement = if Placement::STEPS.contains(&step) {
+            data_of(raw)
+        } else {
+            Placement::default()
+        };
+        self.structure.feed(i, step, &placement, misfit);
         if let (
             Some(
                 Entry::Generated(GeneratedData { key, .. })

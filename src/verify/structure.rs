@@ -7,8 +7,8 @@
 
 use serde_json::Value;
 
+use super::parsed::Placement;
 use super::{Check, failed, passed};
-use crate::transcript::entry::ResumeData;
 use crate::transcript::{Entry, Step};
 
 /// The step names keyrite records ([`Step::ALL`]); a line under any other name is refused.
@@ -32,14 +32,10 @@ pub(super) fn read_entry(step: &str, raw: &[u8]) -> (Option<Entry>, Option<Strin
 }
 
 /// Whether a resume line names the interrupted record by its SHA-256 (64 hex digits).
-fn names_a_record(resume: &ResumeData) -> bool {
-    let h = &resume.sha256;
-    h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit())
-}
-
-/// `s` as JSON writes it.
-fn json(s: Option<&str>) -> Value {
-    s.map_or(Value::Null, Value::from)
+fn names_a_record(data: &Placement) -> bool {
+    data.sha256
+        .as_str()
+        .is_some_and(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 /// The structure check, fed line by line: only known step names; at most one finish line, and
@@ -47,25 +43,24 @@ fn json(s: Option<&str>) -> Value {
 /// `resumed` lines only after a `resume` line that names the interrupted record by its SHA-256,
 /// and only for a generated key (a resume re-does every wrap); a `restored` line only after the
 /// `restore` line of the same key, one for one, and a completed finish only once every restore
-/// line has its restored line. What it reads of a line's data, it reads of its entry: a line
-/// whose data does not fit its step is reported as such.
+/// line has its restored line. Where a line stands is judged before whether its data fits its
+/// step, so it reads what it needs of the data ([`Placement`]) as the line holds it.
 pub(super) struct Structure {
     /// The first problem found, and its line.
     broken: Option<(String, usize)>,
     /// The first line whose data does not fit its step, and why: reported when no other
     /// problem is.
     misfit: Option<(String, usize)>,
-    /// The finish line: its index and outcome (`None` if its data does not fit).
-    finish: Option<(usize, Option<String>)>,
+    /// The finish line: its index and outcome.
+    finish: Option<(usize, Value)>,
     /// The first failure line.
     failure: Option<usize>,
     /// The first resume line that names a record.
     resume: Option<usize>,
     /// The line before, if it is a finish line.
     after_finish: Option<usize>,
-    /// The restore line no restored line has answered yet, and the key label it restores (`None`
-    /// if its data does not fit).
-    restoring: Option<(usize, Option<String>)>,
+    /// The restore line no restored line has answered yet, and the key label it restores.
+    restoring: Option<(usize, Value)>,
 }
 
 impl Structure {
@@ -81,50 +76,46 @@ impl Structure {
         }
     }
 
-    /// Feeds a `step` line with its `entry` if its data fits its step, else why not (`misfit`).
+    /// Feeds a `step` line with what it holds of its data (`data`, read for the steps
+    /// [`Placement::STEPS`]), and why the data does not fit the step ([`read_entry`]), if it
+    /// does not.
     pub(super) fn feed(
         &mut self,
         line: usize,
         step: &str,
-        entry: Option<&Entry>,
+        data: &Placement,
         misfit: Option<String>,
     ) {
         if self.broken.is_none() {
-            self.broken = self.problem(step, entry).map(|why| (why, line));
+            self.broken = self.problem(step, data).map(|why| (why, line));
         }
         if self.misfit.is_none() {
             self.misfit = misfit.map(|why| (why, line));
         }
         if step == "finish" && self.finish.is_none() {
-            let outcome = match entry {
-                Some(Entry::Finish(f)) => Some(f.outcome.clone()),
-                _ => None,
-            };
+            let outcome = data.outcome.clone();
             self.finish = Some((line, outcome));
         }
         self.after_finish = (step == "finish").then_some(line);
-        match (step, entry) {
-            ("failure", _) => {
+        match step {
+            "failure" => {
                 self.failure.get_or_insert(line);
             }
-            ("resume", Some(Entry::Resume(r))) if names_a_record(r) => {
+            "resume" if names_a_record(data) => {
                 self.resume.get_or_insert(line);
             }
-            ("restore", _) => {
-                let label = match entry {
-                    Some(Entry::Restore(r)) => Some(r.key_label.clone()),
-                    _ => None,
-                };
+            "restore" => {
+                let label = data.key_label.clone();
                 self.restoring = Some((line, label));
             }
-            ("restored", _) => self.restoring = None,
+            "restored" => self.restoring = None,
             _ => {}
         }
     }
 
-    /// What is wrong with a `step` line with `entry` where it stands, if anything (before
+    /// What is wrong with a `step` line with `data` where it stands, if anything (before
     /// whether its data fits its step).
-    fn problem(&self, step: &str, entry: Option<&Entry>) -> Option<String> {
+    fn problem(&self, step: &str, data: &Placement) -> Option<String> {
         if Step::from_name(step).is_none() {
             return Some(format!(
                 "unknown step {:?}: keyrite records no such step",
@@ -139,39 +130,28 @@ impl Structure {
                 "a {step:?} line after the finish line (line {finish}): only the seal may follow it"
             ));
         }
-        match (step, entry) {
-            ("resumed", _) if self.resume.is_none() => Some(
+        match step {
+            "resumed" if self.resume.is_none() => Some(
                 "a resumed line without a resume line before it naming the interrupted record (data.sha256)"
                     .to_owned(),
             ),
-            ("resumed", Some(Entry::Resumed(r))) if r.action != "generate" => Some(format!(
+            "resumed" if data.action != "generate" => Some(format!(
                 "a resumed line with data.action {}: a resume carries over only generated keys and re-does every wrap",
-                json(Some(&r.action))
+                data.action
             )),
-            ("restore", _) => self.restoring.as_ref().map(|(first, _)| {
+            "restore" => self.restoring.as_ref().map(|(first, _)| {
                 format!("a second restore line before the restored line of the first (line {first})")
             }),
-            ("restored", _) => self.restored_problem(entry),
-            _ => None,
-        }
-    }
-
-    /// What is wrong with a restored line with `entry`, if anything: it answers the restore
-    /// line before it, of the same key.
-    fn restored_problem(&self, entry: Option<&Entry>) -> Option<String> {
-        let restored = match entry {
-            Some(Entry::Restored(r)) => Some(r.key.label.as_str()),
-            _ => None,
-        };
-        match (&self.restoring, restored) {
-            (None, _) => Some("a restored line without a restore line before it".to_owned()),
-            (Some((first, label)), Some(restored)) if label.as_deref() != Some(restored) => {
-                Some(format!(
-                    "a restored line for key {}, but the restore line (line {first}) restores {}",
-                    json(Some(restored)),
-                    json(label.as_deref())
-                ))
-            }
+            "restored" => match &self.restoring {
+                None => Some("a restored line without a restore line before it".to_owned()),
+                Some((first, label)) if data.key.label != *label || !label.is_string() => {
+                    Some(format!(
+                        "a restored line for key {}, but the restore line (line {first}) restores {label}",
+                        data.key.label
+                    ))
+                }
+                Some(_) => None,
+            },
             _ => None,
         }
     }
@@ -181,37 +161,34 @@ impl Structure {
         if let Some((why, line)) = self.broken {
             return failed(name, why, Some(line));
         }
-        let finish = match &self.finish {
-            Some((line, Some(outcome))) => Some((*line, outcome.as_str())),
-            _ => None,
-        };
-        match (finish, self.failure) {
+        match (&self.finish, self.failure) {
             (Some((line, outcome)), _) if outcome != "completed" && outcome != "failed" => failed(
                 name,
                 format!(
-                    "the finish line's data.outcome is {}, not \"completed\" or \"failed\"",
-                    json(Some(outcome))
+                    "the finish line's data.outcome is {outcome}, not \"completed\" or \"failed\""
                 ),
-                Some(line),
+                Some(*line),
             ),
-            (Some((line, "completed")), Some(failure)) => failed(
+            (Some((line, outcome)), Some(failure)) if outcome == "completed" => failed(
                 name,
                 format!("a failure line (line {failure}), but the finish line says \"completed\""),
-                Some(line),
+                Some(*line),
             ),
-            (Some((line, "failed")), None) => failed(
+            (Some((line, outcome)), None) if outcome == "failed" => failed(
                 name,
                 "the finish line says \"failed\", but no failure line records why",
-                Some(line),
+                Some(*line),
             ),
-            (Some((line, "completed")), _) if self.restoring.is_some() => failed(
-                name,
-                format!(
-                    "the finish line says \"completed\", but the restore line (line {}) has no restored line",
-                    self.restoring.as_ref().map_or(0, |(l, _)| *l)
-                ),
-                Some(line),
-            ),
+            (Some((line, outcome)), _) if outcome == "completed" && self.restoring.is_some() => {
+                failed(
+                    name,
+                    format!(
+                        "the finish line says \"completed\", but the restore line (line {}) has no restored line",
+                        self.restoring.as_ref().map_or(0, |(l, _)| *l)
+                    ),
+                    Some(*line),
+                )
+            }
             _ => match self.misfit {
                 Some((why, line)) => failed(name, why, Some(line)),
                 None => passed(
