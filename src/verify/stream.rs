@@ -143,9 +143,9 @@ impl<'a> Stream<'a> {
         let head = Head::parse(raw);
         self.chain.feed(i, raw, head.as_ref(), digest);
         let step = head.as_ref().and_then(Head::step);
-        let (entry, misfit) = match step {
-            Some(step) => read_entry(step, raw),
-            None => (None, None),
+        let (entry, misfit) = match (step, &head) {
+            (Some(step), Some(head)) => read_entry(step, raw, &head.data),
+            _ => (None, None),
         };
         self.parsed
             .observe(i, raw, head.as_ref(), entry.as_ref(), self.after_finish);

@@ -7,6 +7,7 @@
 
 use serde_json::Value;
 
+use super::head::{DataView, Scalar};
 use super::parsed::Placement;
 use super::{Check, failed, passed};
 use crate::transcript::{Entry, Step};
@@ -14,20 +15,41 @@ use crate::transcript::{Entry, Step};
 /// The step names keyrite records ([`Step::ALL`]); a line under any other name is refused.
 pub const KNOWN_STEPS: [&str; Step::ALL.len()] = crate::transcript::entry::STEP_NAMES;
 
-/// A line of `step` read as its [`Entry`] ([`Entry::from_line`]) from its exact bytes `raw`;
-/// else, for a step that has an entry, why its data does not fit: serde's words, which name the
-/// field, without its position in the line.
-pub(super) fn read_entry(step: &str, raw: &[u8]) -> (Option<Entry>, Option<String>) {
+/// A line of `step` read as its [`Entry`] ([`Entry::from_line`]) from its exact bytes `raw`
+/// (read as `data` by the one-pass reader); else, for a step that has an entry, why its data
+/// does not fit: serde's words, which name the field, without its position in the line.
+pub(super) fn read_entry(
+    step: &str,
+    raw: &[u8],
+    data: &DataView<'_>,
+) -> (Option<Entry>, Option<String>) {
     if matches!(Step::from_name(step), None | Some(Step::Seal)) {
         return (None, None);
     }
-    match Entry::from_line(raw) {
-        Ok(entry) => (Some(entry), None),
-        Err(e) => {
-            let why = crate::transcript::entry::misfit(&e);
-            let misfit = format!("the {step} line's data does not fit a {step} line: {why}");
-            (None, Some(misfit))
-        }
+    let why = match Entry::from_line(raw) {
+        Ok(entry) => match absent_check_value(&entry, data) {
+            None => return (Some(entry), None),
+            Some(field) => format!("missing field `{field}`"),
+        },
+        Err(e) => crate::transcript::entry::misfit(&e),
+    };
+    let misfit = format!("the {step} line's data does not fit a {step} line: {why}");
+    (None, Some(misfit))
+}
+
+/// The check value a generated or resumed key lacks, if it lacks one: its entry reads an absent
+/// `kcv` or `check_sha256` as `null` (for resume's own words), but keyrite always writes both,
+/// so an absent one does not fit.
+fn absent_check_value(entry: &Entry, data: &DataView<'_>) -> Option<&'static str> {
+    if !matches!(entry, Entry::Generated(_) | Entry::Resumed(_)) {
+        return None;
+    }
+    if data.kcv_in_key == Scalar::Absent {
+        Some("kcv")
+    } else if data.check_sha256_in_key == Scalar::Absent {
+        Some("check_sha256")
+    } else {
+        None
     }
 }
 
@@ -197,5 +219,55 @@ impl Structure {
                 ),
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::verify::head::Head;
+
+    fn read(line: &str) -> (Option<Entry>, Option<String>) {
+        let head = Head::parse(line.as_bytes()).unwrap();
+        read_entry(head.step().unwrap(), line.as_bytes(), &head.data)
+    }
+
+    #[test]
+    fn a_key_without_a_check_value_field_does_not_fit_but_a_null_one_does() {
+        let generated = |kcv: &str, full: &str| {
+            format!(
+                r#"{{"data":{{"index":0,"key":{{"label":"k","id":"01","spec":"AES_256",{kcv}"kcv_method":"m",{full}"template":{{}}}}}},"step":"generated"}}"#
+            )
+        };
+        let (entry, misfit) = read(&generated(r#""kcv":null,"#, r#""check_sha256":null,"#));
+        assert!(matches!(entry, Some(Entry::Generated(_))), "{misfit:?}");
+        assert_eq!(misfit, None);
+        for (kcv, full, field) in [
+            ("", r#""check_sha256":null,"#, "kcv"),
+            (r#""kcv":"abcdef","#, "", "check_sha256"),
+        ] {
+            let (entry, misfit) = read(&generated(kcv, full));
+            assert!(entry.is_none());
+            assert_eq!(
+                misfit.unwrap(),
+                format!(
+                    "the generated line's data does not fit a generated line: missing field `{field}`"
+                )
+            );
+        }
+    }
+
+    #[test]
+    fn a_witness_line_refuses_a_field_it_does_not_name() {
+        let witness = r#"{"data":{"name":"w","key_fingerprint":"f","message":"m","signature":"s"},"step":"witness"}"#;
+        assert!(matches!(read(witness), (Some(Entry::Witness(_)), None)));
+        let extra = witness.replace(r#""name":"w","#, r#""name":"w","note":[[0]],"#);
+        let (entry, misfit) = read(&extra);
+        assert!(entry.is_none());
+        assert_eq!(
+            misfit.unwrap(),
+            "the witness line's data does not fit a witness line: unknown field `note`, expected one of `name`, `key_fingerprint`, `message`, `signature`"
+        );
     }
 }
