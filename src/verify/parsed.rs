@@ -242,12 +242,12 @@ impl Parsed {
         })
     }
 
-    /// The first finish line.
-    pub(super) fn finish(&self) -> First<'_, FinishData> {
-        self.first(Step::Finish).map(|(i, e)| match e {
-            Some(Entry::Finish(d)) => (i, Some(d)),
-            _ => (i, None),
-        })
+    /// The outcome the first finish line records, if its data fits a finish line.
+    pub(super) fn outcome(&self) -> Option<&str> {
+        match self.first(Step::Finish) {
+            Some((_, Some(Entry::Finish(FinishData { outcome, .. })))) => Some(outcome),
+            _ => None,
+        }
     }
 
     /// Takes note of line `i`: its exact bytes, its step (read as `head`) if it has one, and its

@@ -16,7 +16,7 @@ use serde_json::{Map, Value};
 use sha2::{Digest as _, Sha256};
 
 use crate::transcript::entry::{
-    ApprovalsData, PlanData, PolicyData, Provenance, RestoreData, RestoredData,
+    Approval, ApprovalsData, PlanData, PolicyData, Provenance, RestoreData, RestoredData,
 };
 use crate::transcript::{Entry, Step};
 use crate::verify::{Line, Report, Status, Verdict, parse_line};
@@ -486,6 +486,33 @@ fn restore_section(report: &Report) -> Markup {
     }
 }
 
+fn approvals_table(approvals: &[Approval]) -> Markup {
+    html! {
+        div class="scroll" {
+            table {
+                caption { "Approvals" }
+                thead { tr {
+                    th scope="col" { "Custodian" }
+                    th scope="col" { "SSH key fingerprint" }
+                    th scope="col" { "Approval file" }
+                } }
+                tbody {
+                    @for a in approvals {
+                        tr {
+                            td { (a.custodian) }
+                            td class="mono" { (a.key_fingerprint) }
+                            td { (a.file) }
+                        }
+                    }
+                    @if approvals.is_empty() {
+                        tr { td colspan="3" class="muted" { "none" } }
+                    }
+                }
+            }
+        }
+    }
+}
+
 fn quorum_section(report: &Report) -> Markup {
     let Some((line, d)) = first_approvals(report) else {
         return html! {
@@ -519,28 +546,7 @@ fn quorum_section(report: &Report) -> Markup {
                 "; the policy requires " (d.threshold) "."
                 @if let Some(c) = check { " " (status_sentence(&c.status)) }
             }
-            div class="scroll" {
-                table {
-                    caption { "Approvals" }
-                    thead { tr {
-                        th scope="col" { "Custodian" }
-                        th scope="col" { "SSH key fingerprint" }
-                        th scope="col" { "Approval file" }
-                    } }
-                    tbody {
-                        @for a in &d.approvals {
-                            tr {
-                                td { (a.custodian) }
-                                td class="mono" { (a.key_fingerprint) }
-                                td { (a.file) }
-                            }
-                        }
-                        @if d.approvals.is_empty() {
-                            tr { td colspan="3" class="muted" { "none" } }
-                        }
-                    }
-                }
-            }
+            (approvals_table(&d.approvals))
             p {
                 strong { "Did not approve: " }
                 @if did_not.is_empty() { "none" } @else { (did_not.join(", ")) }
@@ -723,8 +729,8 @@ pub fn render(report: &Report, transcript: &Path) -> String {
     let (word, class, meaning) = verdict_words(report.verdict);
     let ceremony = first_plan(report)
         .and_then(|(_, d)| d)
-        .map(|d| d.ceremony_id.clone())
-        .unwrap_or_default();
+        .map(|d| d.ceremony_id.as_str());
+    let ceremony = ceremony.unwrap_or_default();
     let title = if ceremony.is_empty() {
         format!("{word}: keyrite audit report")
     } else {

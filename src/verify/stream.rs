@@ -273,14 +273,10 @@ impl<'a> Stream<'a> {
         let (witness, witnesses, cosigned) = witness_check(&parsed, policy.as_ref());
         checks.push(witness);
         let required = policy.as_ref().map_or(0, |p| p.witnesses_required);
-        let outcome = parsed
-            .finish()
-            .and_then(|(_, d)| d)
-            .map(|d| d.outcome.as_str());
         let (verdict, summary) = verdict(
             &checks,
             parsed.seal.is_some(),
-            outcome,
+            parsed.outcome(),
             (cosigned, required),
             policy.is_some(),
         );
