@@ -724,6 +724,21 @@ fn witnesses_section(report: &Report) -> Markup {
     }
 }
 
+/// The links to the report's sections.
+fn sections_nav(report: &Report) -> Markup {
+    html! {
+        nav aria-label="Sections" {
+            a href="#policy" { "Policy" } " · "
+            a href="#plan" { "Plan" } " · "
+            @if first(report, Step::Restore).is_some() { a href="#restore" { "Restore" } " · " }
+            a href="#quorum" { "Quorum" } " · "
+            a href="#timeline" { "Timeline" } " · "
+            a href="#checks" { "Checks" } " · "
+            a href="#witnesses" { "Witnesses" }
+        }
+    }
+}
+
 /// Renders the report of `transcript` as one self-contained HTML page.
 pub fn render(report: &Report, transcript: &Path) -> String {
     let (word, class, meaning) = verdict_words(report.verdict);
@@ -763,15 +778,7 @@ pub fn render(report: &Report, transcript: &Path) -> String {
                         ", " (report.lines.len()) " line(s). Made by keyrite "
                         (env!("CARGO_PKG_VERSION")) " verify."
                     }
-                    nav aria-label="Sections" {
-                        a href="#policy" { "Policy" } " · "
-                        a href="#plan" { "Plan" } " · "
-                        @if first(report, Step::Restore).is_some() { a href="#restore" { "Restore" } " · " }
-                        a href="#quorum" { "Quorum" } " · "
-                        a href="#timeline" { "Timeline" } " · "
-                        a href="#checks" { "Checks" } " · "
-                        a href="#witnesses" { "Witnesses" }
-                    }
+                    (sections_nav(report))
                 }
                 main {
                     (policy_section(report))
