@@ -2,7 +2,8 @@
 //! feeds each line to the checks that run as the lines go by (chain, structure, steps, KCVs,
 //! outputs), keeps what the others need ([`Parsed`]), and makes the report once the lines end.
 //!
-//! It trusts nothing it reads: each line is untrusted input, parsed only as far as a check needs.
+//! It trusts nothing it reads: each line is untrusted input, read once for the chain (its exact
+//! bytes, [`Head`]) and once as its typed [`Entry`], whose fields the other checks read.
 
 use std::path::Path;
 

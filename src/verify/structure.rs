@@ -1,7 +1,8 @@
 //! The structure check: only the step names keyrite records, each line's data fitting its step
-//! ([`Entry`]); one finish line, consistent with
-//! the failure lines, followed by nothing but the seal; resumed keys only under a resume line
-//! that names the interrupted record; each restore line answered by its restored line.
+//! ([`Entry`]; a generated or resumed key with its `kcv` and `check_sha256` fields, `null` or
+//! not); one finish line, consistent with the failure lines, followed by nothing but the seal;
+//! resumed keys only under a resume line that names the interrupted record; each restore line
+//! answered by its restored line.
 //!
 //! It trusts nothing: every line it reads is the transcript's.
 
