@@ -7,6 +7,7 @@
 //! At the bottom, importing nothing of keyrite:
 //! - [`spec`]: key kinds, labels, wrapping algorithms and keys, the PKCS#8 size arithmetic;
 //! - [`json`], [`timestamp`]: strict JSON and RFC 3339;
+//! - [`signer_key`]: the ceremony signer's public key (ECDSA P-256 or RSA-PSS) and its check;
 //! - [`pin`]: where a PIN comes from (never the command line), held as a secret;
 //! - [`output`]: output directories that appear whole or not at all.
 //!
@@ -34,6 +35,7 @@ pub mod output;
 pub mod pin;
 pub mod restore;
 pub mod shares;
+pub mod signer_key;
 pub mod spec;
 pub mod timestamp;
 pub mod token;
@@ -59,6 +61,9 @@ pub enum Error {
     /// PIN shares could not be made or used.
     #[error(transparent)]
     Shares(#[from] shares::Error),
+    /// A token command was refused or failed.
+    #[error(transparent)]
+    Token(#[from] token::Error),
     /// A witness signature was refused.
     #[error(transparent)]
     Witness(#[from] witness::Error),
@@ -66,17 +71,3 @@ pub enum Error {
     #[error(transparent)]
     Verify(#[from] verify::Error),
 }
-
-/// The errors of the modules below `wrap` reach [`Error`] as `wrap::Error`'s, so each has one
-/// place in it (and `?` works in the modules above, `restore`, `token`, `witness`).
-macro_rules! through_wrap {
-    ($($module:ident),*) => {$(
-        impl From<$module::Error> for Error {
-            fn from(e: $module::Error) -> Self {
-                Error::Wrap(wrap::Error::from(e))
-            }
-        }
-    )*};
-}
-
-through_wrap!(hsm, output, pin, transcript);

@@ -284,6 +284,18 @@ pub enum Error {
         /// The value the token gives (for a 3-byte value given: every one it gives).
         actual: String,
     },
+    /// The backup token could not be opened or logged in to.
+    #[error(transparent)]
+    Open(#[from] crate::wrap::Error),
+    /// The backup token refused or failed.
+    #[error(transparent)]
+    Hsm(#[from] crate::hsm::Error),
+    /// The restore could not be recorded.
+    #[error(transparent)]
+    Transcript(#[from] crate::transcript::Error),
+    /// The token line could not be recorded.
+    #[error(transparent)]
+    TokenLine(#[from] crate::ceremony::Error),
     /// The restored key lacks a ceremony key's protections.
     #[error(
         "the restored key {label:?} is not protected as a ceremony key on this token (sensitive, extractable only by wrapping, of no other use, not modifiable), so it was destroyed"
@@ -485,100 +497,18 @@ fn list(dir: &Path) -> Result<BTreeMap<String, String>, Error> {
 /// manifest, the digests of its files, the algorithm, the key kind and the wrapped length.
 pub fn load(dir: &Path, label: &KeyLabel) -> Result<Backup, Error> {
     let listing = list(dir)?;
-    let manifest_path = dir.join("manifest.json");
-    let bad = |problem: ManifestProblem| Error::Manifest {
-        path: manifest_path.clone(),
-        problem,
-    };
-    let bytes = read(&manifest_path, MAX_MANIFEST)?;
-    let map = json::parse_json_object(&bytes).map_err(|e| {
-        bad(match e {
-            json::Error::Syntax { source } => ManifestProblem::NotJson(source),
-            json::Error::DuplicateKey { key } => ManifestProblem::DuplicateKey { key },
-            _ => ManifestProblem::NotAnObject,
-        })
-    })?;
-    let m: BackupManifest = serde_json::from_value(serde_json::Value::Object(map))
-        .map_err(|e| bad(ManifestProblem::NotKeyrite(e)))?;
-    if m.provider != kms::Provider::Pkcs11Backup.name() {
-        return Err(bad(ManifestProblem::NotABackup {
-            provider: m.provider,
-        }));
-    }
+    let manifest = dir.join("manifest.json");
+    let (m, bytes) = read_manifest(&manifest)?;
     if m.key.label != label.as_str() {
         return Err(Error::OtherKey {
             asked: label.to_string(),
             holds: m.key.label,
         });
     }
-    let algorithm: WrappingAlgorithm = m
-        .algorithm
-        .parse()
-        .ok()
-        .filter(|a| kms::Provider::Pkcs11Backup.algorithms().contains(a))
-        .ok_or_else(|| {
-            bad(ManifestProblem::Algorithm {
-                algorithm: m.algorithm.clone(),
-            })
-        })?;
-    let spec = ALL_KEY_SPECS
-        .into_iter()
-        .find(|s| s.name() == m.key.spec)
-        .ok_or_else(|| {
-            bad(ManifestProblem::KeySpec {
-                spec: m.key.spec.clone(),
-            })
-        })?;
-    if !kms::Provider::Pkcs11Backup.key_specs().contains(&spec) {
-        return Err(bad(ManifestProblem::NotBackedUp { spec }));
-    }
-    let id = hex::decode(&m.key.id).map_err(|_| bad(ManifestProblem::IdNotHex))?;
-    if m.key.check_values.is_empty() {
-        return Err(bad(ManifestProblem::NoCheckValues));
-    }
-    let is_hex = |v: &str, len| v.len() == len && v.bytes().all(|b| b.is_ascii_hexdigit());
-    let check_values_ok = m.key.check_values.iter().all(|(method, v)| {
-        if method == KcvMethod::SpkiSha256.name() {
-            spec.is_asymmetric() && is_hex(v, 64)
-        } else {
-            !spec.is_asymmetric() && is_hex(v, 6)
-        }
-    });
-    if !check_values_ok {
-        return Err(bad(ManifestProblem::CheckValue));
-    }
-    let mut wrapped = None;
-    let mut public_pem = None;
-    for (name, digest) in &m.files {
-        if name.contains('/') || name == "manifest.json" {
-            return Err(bad(ManifestProblem::Outside { name: name.clone() }));
-        }
-        let path = dir.join(name);
-        let contents = read(&path, MAX_MANIFEST)?;
-        if !hex::encode(Sha256::digest(&contents)).eq_ignore_ascii_case(digest) {
-            return Err(Error::Digest { path });
-        }
-        if name == WRAPPED {
-            wrapped = Some(contents);
-        } else if name == kms::PUBLIC_PEM {
-            public_pem = Some(contents);
-        }
-    }
-    let wrapped = wrapped.ok_or_else(|| bad(ManifestProblem::NoWrapped))?;
-    let public_key = match (spec.is_asymmetric(), public_pem) {
-        (false, _) => None,
-        (true, None) => {
-            return Err(bad(ManifestProblem::NoPublicPem));
-        }
-        (true, Some(pem)) => {
-            let public = PublicKey::from_pem(&pem)
-                .map_err(|e| bad(ManifestProblem::PublicPem { source: e }))?;
-            if m.key.check_values.get(KcvMethod::SpkiSha256.name()) != Some(&public.fingerprint()) {
-                return Err(bad(ManifestProblem::PublicPemNotRecorded));
-            }
-            Some(public)
-        }
-    };
+    let (algorithm, spec) = algorithm_and_spec(&manifest, &m)?;
+    let id = check_key(&manifest, &m.key, spec)?;
+    let (wrapped, public_pem) = read_files(dir, &manifest, &m.files)?;
+    let public_key = public_key(&manifest, spec, public_pem, &m.key.check_values)?;
     Ok(Backup {
         dir: dir.to_owned(),
         source: m.token,
@@ -593,6 +523,148 @@ pub fn load(dir: &Path, label: &KeyLabel) -> Result<Backup, Error> {
         listing,
         public_key,
     })
+}
+
+/// The manifest at `path` is not a backup manifest keyrite wrote: `problem`.
+fn bad(path: &Path, problem: ManifestProblem) -> Error {
+    Error::Manifest {
+        path: path.to_owned(),
+        problem,
+    }
+}
+
+/// The manifest at `path`, parsed strictly, a backup's, with its bytes.
+fn read_manifest(path: &Path) -> Result<(BackupManifest, Vec<u8>), Error> {
+    let bytes = read(path, MAX_MANIFEST)?;
+    let map = json::parse_json_object(&bytes).map_err(|e| {
+        bad(
+            path,
+            match e {
+                json::Error::Syntax { source } => ManifestProblem::NotJson(source),
+                json::Error::DuplicateKey { key } => ManifestProblem::DuplicateKey { key },
+                _ => ManifestProblem::NotAnObject,
+            },
+        )
+    })?;
+    let m: BackupManifest = serde_json::from_value(serde_json::Value::Object(map))
+        .map_err(|e| bad(path, ManifestProblem::NotKeyrite(e)))?;
+    if m.provider != kms::Provider::Pkcs11Backup.name() {
+        return Err(bad(
+            path,
+            ManifestProblem::NotABackup {
+                provider: m.provider,
+            },
+        ));
+    }
+    Ok((m, bytes))
+}
+
+/// The manifest's algorithm and key kind, each one a backup is made with.
+fn algorithm_and_spec(
+    path: &Path,
+    m: &BackupManifest,
+) -> Result<(WrappingAlgorithm, KeySpec), Error> {
+    let algorithm: WrappingAlgorithm = m
+        .algorithm
+        .parse()
+        .ok()
+        .filter(|a| kms::Provider::Pkcs11Backup.algorithms().contains(a))
+        .ok_or_else(|| {
+            bad(
+                path,
+                ManifestProblem::Algorithm {
+                    algorithm: m.algorithm.clone(),
+                },
+            )
+        })?;
+    let spec = ALL_KEY_SPECS
+        .into_iter()
+        .find(|s| s.name() == m.key.spec)
+        .ok_or_else(|| {
+            bad(
+                path,
+                ManifestProblem::KeySpec {
+                    spec: m.key.spec.clone(),
+                },
+            )
+        })?;
+    if !kms::Provider::Pkcs11Backup.key_specs().contains(&spec) {
+        return Err(bad(path, ManifestProblem::NotBackedUp { spec }));
+    }
+    Ok((algorithm, spec))
+}
+
+/// The key's `CKA_ID` (hex in the manifest), once its check values are those of a `spec` key:
+/// a key pair's public key SHA-256 (64 hex digits), a secret key's 3-byte KCVs.
+fn check_key(path: &Path, key: &ManifestKey, spec: KeySpec) -> Result<Vec<u8>, Error> {
+    let id = hex::decode(&key.id).map_err(|_| bad(path, ManifestProblem::IdNotHex))?;
+    if key.check_values.is_empty() {
+        return Err(bad(path, ManifestProblem::NoCheckValues));
+    }
+    let is_hex = |v: &str, len| v.len() == len && v.bytes().all(|b| b.is_ascii_hexdigit());
+    let check_values_ok = key.check_values.iter().all(|(method, v)| {
+        if method == KcvMethod::SpkiSha256.name() {
+            spec.is_asymmetric() && is_hex(v, 64)
+        } else {
+            !spec.is_asymmetric() && is_hex(v, 6)
+        }
+    });
+    if !check_values_ok {
+        return Err(bad(path, ManifestProblem::CheckValue));
+    }
+    Ok(id)
+}
+
+/// Reads every file the manifest lists, in the directory, each matching its digest: the
+/// wrapped key, and the public key if there is one.
+fn read_files(
+    dir: &Path,
+    manifest: &Path,
+    files: &BTreeMap<String, String>,
+) -> Result<(Vec<u8>, Option<Vec<u8>>), Error> {
+    let mut wrapped = None;
+    let mut public_pem = None;
+    for (name, digest) in files {
+        if name.contains('/') || name == "manifest.json" {
+            return Err(bad(
+                manifest,
+                ManifestProblem::Outside { name: name.clone() },
+            ));
+        }
+        let path = dir.join(name);
+        let contents = read(&path, MAX_MANIFEST)?;
+        if !hex::encode(Sha256::digest(&contents)).eq_ignore_ascii_case(digest) {
+            return Err(Error::Digest { path });
+        }
+        if name == WRAPPED {
+            wrapped = Some(contents);
+        } else if name == kms::PUBLIC_PEM {
+            public_pem = Some(contents);
+        }
+    }
+    let wrapped = wrapped.ok_or_else(|| bad(manifest, ManifestProblem::NoWrapped))?;
+    Ok((wrapped, public_pem))
+}
+
+/// For a key pair, its public key from `public.pem`, whose fingerprint the manifest records.
+fn public_key(
+    manifest: &Path,
+    spec: KeySpec,
+    public_pem: Option<Vec<u8>>,
+    check_values: &BTreeMap<String, String>,
+) -> Result<Option<PublicKey>, Error> {
+    match (spec.is_asymmetric(), public_pem) {
+        (false, _) => Ok(None),
+        (true, None) => Err(bad(manifest, ManifestProblem::NoPublicPem)),
+        (true, Some(pem)) => {
+            let public = PublicKey::from_pem(&pem)
+                .map_err(|e| bad(manifest, ManifestProblem::PublicPem { source: e }))?;
+            if check_values.get(KcvMethod::SpkiSha256.name()) != Some(&public.fingerprint()) {
+                return Err(bad(manifest, ManifestProblem::PublicPemNotRecorded));
+            }
+            Ok(Some(public))
+        }
+    }
 }
 
 impl Backup {
@@ -749,16 +821,12 @@ pub fn restore(
     record: &RecordTo,
 ) -> Result<Restored, crate::Error> {
     let proven = load(dir, label)?.proven(proof)?;
-    run(proven, access, record)
+    Ok(run(proven, access, record)?)
 }
 
 /// Restores a proven backup into the token and records it: see the module documentation. A
 /// restore that fails is recorded as failed, and leaves the token as it was.
-pub fn run(
-    proven: Proven,
-    access: &TokenAccess,
-    record: &RecordTo,
-) -> Result<Restored, crate::Error> {
+pub fn run(proven: Proven, access: &TokenAccess, record: &RecordTo) -> Result<Restored, Error> {
     if std::fs::symlink_metadata(&record.path).is_ok() {
         return Err(crate::transcript::Error::Exists {
             path: record.path.clone(),
@@ -782,7 +850,29 @@ pub fn run(
     // Durable before the token acts.
     t.append(OPERATOR, &proven.entry())?;
     let result = unwrap_proven(&token, &proven, &record.path);
-    let recorded = match &result {
+    let recorded = record_outcome(&mut t, &result);
+    let sealed = recorded.map_err(Error::from).and_then(|()| {
+        let signature = token.sign_digest(&record.signer_label, &t.head())?;
+        Ok(t.seal(&signer_fp, &signature)?)
+    });
+    match (result, sealed) {
+        (Ok((_, restored)), Ok(_)) => Ok(restored),
+        // A restore its record does not seal is not kept.
+        (Ok((handle, _)), Err(e)) => {
+            token.destroy_key(handle)?;
+            Err(e)
+        }
+        (Err(e), _) => Err(e),
+    }
+}
+
+/// Records how the unwrap ended: the `restored` and `finish` lines, or the `failure` and
+/// `finish` lines.
+fn record_outcome(
+    t: &mut Transcript,
+    result: &Result<(ObjectHandle, Restored), Error>,
+) -> Result<(), crate::transcript::Error> {
+    match result {
         Ok((_, restored)) => t
             .append_unsynced(
                 OPERATOR,
@@ -835,19 +925,6 @@ pub fn run(
                     }),
                 )
             }),
-    };
-    let sealed = recorded.map_err(crate::Error::from).and_then(|()| {
-        let signature = token.sign_digest(&record.signer_label, &t.head())?;
-        Ok(t.seal(&signer_fp, &signature)?)
-    });
-    match (result, sealed) {
-        (Ok((_, restored)), Ok(_)) => Ok(restored),
-        // A restore its record does not seal is not kept.
-        (Ok((handle, _)), Err(e)) => {
-            token.destroy_key(handle)?;
-            Err(e)
-        }
-        (Err(e), _) => Err(e),
     }
 }
 
@@ -857,7 +934,7 @@ fn unwrap_proven(
     token: &Token,
     proven: &Proven,
     record: &Path,
-) -> Result<(ObjectHandle, Restored), crate::Error> {
+) -> Result<(ObjectHandle, Restored), Error> {
     let backup = &proven.backup;
     let (private, backup_key) = token.backup_private_key(&backup.backup_key_sha256)?;
     let modulus_len = backup_key.modulus_len();
@@ -880,8 +957,7 @@ fn unwrap_proven(
             spec: backup.spec,
             algorithm: backup.algorithm,
             bits,
-        }
-        .into());
+        });
     }
     let kwp = if backup.algorithm.is_rsa_aes() {
         Some(token.select_kwp(backup.spec)?)
@@ -922,7 +998,7 @@ fn store_public_key(
     handle: ObjectHandle,
     backup: &Backup,
     public: &PublicKey,
-) -> Result<(), crate::Error> {
+) -> Result<(), Error> {
     match token.own_public_key(handle)? {
         Some(own) if own == *public => {}
         Some(own) => {
@@ -930,15 +1006,13 @@ fn store_public_key(
                 method: KcvMethod::SpkiSha256.name().to_owned(),
                 expected: public.fingerprint(),
                 actual: own.fingerprint(),
-            }
-            .into());
+            });
         }
         None => {
             return Err(Error::PairUnproven {
                 label: backup.label.to_string(),
                 spec: backup.spec,
-            }
-            .into());
+            });
         }
     }
     token.create_public_key(&backup.label, &backup.id, backup.spec, public)?;
@@ -952,99 +1026,19 @@ fn prove(
     handle: ObjectHandle,
     proven: &Proven,
     record: &Path,
-) -> Result<Restored, crate::Error> {
+) -> Result<Restored, Error> {
     let backup = &proven.backup;
     let given = token.check_values(handle, backup.spec.key_type())?;
     let values: &[Kcv] = given.as_deref().unwrap_or_default();
-    let mut matched = BTreeMap::new();
-    for kcv in values {
-        if let Some(expected) = backup.check_values.get(kcv.method.name()) {
-            if !expected.eq_ignore_ascii_case(&kcv.value) {
-                return Err(Error::KcvMismatch {
-                    method: kcv.method.name().to_owned(),
-                    expected: expected.to_ascii_lowercase(),
-                    actual: kcv.value.clone(),
-                }
-                .into());
-            }
-            matched.insert(kcv.method.name().to_owned(), kcv.value.clone());
-        }
-    }
-    let Some(first) = values.first().filter(|_| !matched.is_empty()) else {
-        return Err(Error::NoCommonKcv {
-            token: match &given {
-                Err(why) => why.to_string(),
-                Ok(values) => values
-                    .iter()
-                    .map(|k| k.method.name())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            },
-            backup: backup
-                .check_values
-                .keys()
-                .cloned()
-                .collect::<Vec<_>>()
-                .join(", "),
-        }
-        .into());
-    };
-    let check_sha256 = if backup.spec.is_asymmetric() {
-        match token.public_key_of(handle) {
-            Ok(public) => Ok(public.fingerprint()),
-            Err(crate::hsm::Error::PublicKey { problem, .. }) => Err(NoKcv::PublicKey(problem)),
-            Err(e) => return Err(e.into()),
-        }
-    } else {
-        token.full_check_value(handle)
-    };
+    let (matched, first) = match_backup(backup, &given)?;
+    let check_sha256 = full_check_value(token, handle, backup)?;
     let expected = proven.expected();
-    match (expected, &check_sha256) {
-        (None, _) => {}
-        (Some(ExpectedKcv::Full(value)), Ok(actual)) if value == actual => {}
-        (Some(ExpectedKcv::Full(value)), Ok(actual)) => {
-            return Err(Error::ExpectedKcvMismatch {
-                method: if backup.spec.is_asymmetric() {
-                    KcvMethod::SpkiSha256.name().to_owned()
-                } else {
-                    "full SHA-256 (C_DigestKey)".to_owned()
-                },
-                expected: value.clone(),
-                actual: actual.clone(),
-            }
-            .into());
-        }
-        (Some(ExpectedKcv::Full(_)), Err(why)) => {
-            return Err(Error::NoFullCheckValue { why: why.clone() }.into());
-        }
-        (Some(ExpectedKcv::Short(value)), Ok(_)) => {
-            return Err(Error::ShortExpectedKcv {
-                value: value.clone(),
-                pair: false,
-            }
-            .into());
-        }
-        (Some(ExpectedKcv::Short(value)), Err(_)) => {
-            if !values.iter().any(|k| k.value == *value) {
-                return Err(Error::ExpectedKcvMismatch {
-                    method: "3-byte".to_owned(),
-                    expected: value.clone(),
-                    actual: values
-                        .iter()
-                        .map(|k| k.to_string())
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                }
-                .into());
-            }
-        }
-    }
+    check_expected(backup, expected, &check_sha256, values)?;
     let (_, info) = token.key(&backup.label)?;
     if !info.is_ceremony_key() || !info.may_be(backup.spec) {
         return Err(Error::Unprotected {
             label: backup.label.to_string(),
-        }
-        .into());
+        });
     }
     let description = token.description();
     Ok(Restored {
@@ -1063,4 +1057,102 @@ fn prove(
         kcv: first.value.clone(),
         kcv_method: first.method.name().to_owned(),
     })
+}
+
+/// Every check value the token `given` for the restored key that the backup records too must
+/// be the one recorded, and there must be one: those matched, and the token's first.
+fn match_backup<'a>(
+    backup: &Backup,
+    given: &'a Result<Vec<Kcv>, NoKcv>,
+) -> Result<(BTreeMap<String, String>, &'a Kcv), Error> {
+    let values: &[Kcv] = given.as_deref().unwrap_or_default();
+    let mut matched = BTreeMap::new();
+    for kcv in values {
+        if let Some(expected) = backup.check_values.get(kcv.method.name()) {
+            if !expected.eq_ignore_ascii_case(&kcv.value) {
+                return Err(Error::KcvMismatch {
+                    method: kcv.method.name().to_owned(),
+                    expected: expected.to_ascii_lowercase(),
+                    actual: kcv.value.clone(),
+                });
+            }
+            matched.insert(kcv.method.name().to_owned(), kcv.value.clone());
+        }
+    }
+    let Some(first) = values.first().filter(|_| !matched.is_empty()) else {
+        return Err(Error::NoCommonKcv {
+            token: match given {
+                Err(why) => why.to_string(),
+                Ok(values) => values
+                    .iter()
+                    .map(|k| k.method.name())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            },
+            backup: backup
+                .check_values
+                .keys()
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", "),
+        });
+    };
+    Ok((matched, first))
+}
+
+/// The restored key's full check value on this token (a key pair's public key SHA-256, a
+/// secret key's SHA-256 by `C_DigestKey`), or why the token gives none.
+fn full_check_value(
+    token: &Token,
+    handle: ObjectHandle,
+    backup: &Backup,
+) -> Result<Result<String, NoKcv>, Error> {
+    if !backup.spec.is_asymmetric() {
+        return Ok(token.full_check_value(handle));
+    }
+    match token.public_key_of(handle) {
+        Ok(public) => Ok(Ok(public.fingerprint())),
+        Err(crate::hsm::Error::PublicKey { problem, .. }) => Ok(Err(NoKcv::PublicKey(problem))),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The restored key has the check value given out of band, if one was: a full one where the
+/// token computes it (a 3-byte one is refused there), else one of its 3-byte KCVs `values`.
+fn check_expected(
+    backup: &Backup,
+    expected: Option<&ExpectedKcv>,
+    check_sha256: &Result<String, NoKcv>,
+    values: &[Kcv],
+) -> Result<(), Error> {
+    match (expected, check_sha256) {
+        (None, _) => Ok(()),
+        (Some(ExpectedKcv::Full(value)), Ok(actual)) if value == actual => Ok(()),
+        (Some(ExpectedKcv::Full(value)), Ok(actual)) => Err(Error::ExpectedKcvMismatch {
+            method: if backup.spec.is_asymmetric() {
+                KcvMethod::SpkiSha256.name().to_owned()
+            } else {
+                "full SHA-256 (C_DigestKey)".to_owned()
+            },
+            expected: value.clone(),
+            actual: actual.clone(),
+        }),
+        (Some(ExpectedKcv::Full(_)), Err(why)) => Err(Error::NoFullCheckValue { why: why.clone() }),
+        (Some(ExpectedKcv::Short(value)), Ok(_)) => Err(Error::ShortExpectedKcv {
+            value: value.clone(),
+            pair: false,
+        }),
+        (Some(ExpectedKcv::Short(value)), Err(_)) if !values.iter().any(|k| k.value == *value) => {
+            Err(Error::ExpectedKcvMismatch {
+                method: "3-byte".to_owned(),
+                expected: value.clone(),
+                actual: values
+                    .iter()
+                    .map(|k| k.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })
+        }
+        (Some(ExpectedKcv::Short(_)), Err(_)) => Ok(()),
+    }
 }

@@ -32,6 +32,9 @@ pub enum Error {
     /// The PIN is too long to pad.
     #[error("the PIN is longer than {} bytes", PADDED - 1)]
     PinTooLong,
+    /// The PIN to split could not be read.
+    #[error(transparent)]
+    Pin(#[from] crate::pin::Error),
     /// The two prompts differ.
     #[error("the two PINs typed differ")]
     Mismatch,
@@ -217,21 +220,21 @@ pub fn split_pin(
     threshold: u8,
     count: u8,
     dir: &Path,
-) -> Result<Vec<(PathBuf, String)>, crate::Error> {
+) -> Result<Vec<(PathBuf, String)>, Error> {
     let pin = match pin_env {
         Some(name) => PinSource::Env(name).read("")?,
         None => {
             let first = PinSource::Prompt.read("User PIN to split: ")?;
             let again = PinSource::Prompt.read("The same PIN again: ")?;
             if first.expose_secret() != again.expose_secret() {
-                return Err(Error::Mismatch.into());
+                return Err(Error::Mismatch);
             }
             first
         }
     };
     let made = split(&pin, threshold, count)?;
     drop(pin);
-    Ok(write(dir, &made)?)
+    write(dir, &made)
 }
 
 /// Rebuilds the PIN from shares that the policy pins. Each share is checked the moment it is

@@ -10,7 +10,6 @@ use std::path::{Path, PathBuf};
 
 use time::OffsetDateTime;
 
-use crate::Error;
 use crate::ceremony::policy::Policy;
 use crate::hsm::Module;
 use crate::hsm::backup::{BackupKey, BackupKeyKind};
@@ -19,8 +18,27 @@ use crate::hsm::signer::{CreatedSigner, SignerPublicKey};
 use crate::info;
 use crate::kms::{Provider, ProviderOptions};
 use crate::pin::PinSource;
+use crate::signer_key::SignerAlgorithm;
 use crate::spec::KeyLabel;
 use crate::wrap::{self, TokenAccess, open_logged_in};
+
+/// Why a token command was refused or failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Opening and logging in to the token, or reading the import parameters, failed.
+    #[error(transparent)]
+    Wrap(#[from] wrap::Error),
+    /// The token refused or failed.
+    #[error(transparent)]
+    Hsm(#[from] crate::hsm::Error),
+    /// No PIN.
+    #[error(transparent)]
+    Pin(#[from] crate::pin::Error),
+    /// The policy was refused.
+    #[error(transparent)]
+    Policy(#[from] crate::ceremony::Error),
+}
 
 /// Reports every token of the module (or only the one labelled `token`) and what it can do;
 /// with a PIN source, after logging in (see [`info::report`]).
@@ -53,10 +71,19 @@ pub fn keys(access: &TokenAccess) -> Result<KeyList, Error> {
     })
 }
 
-/// Makes the signer key pair labelled `label` on the token.
-pub fn create_signer(access: &TokenAccess, label: &KeyLabel) -> Result<CreatedSigner, Error> {
+/// Makes the signer key pair labelled `label` on the token, of `algorithm`, or of the one the
+/// token can hold (ECDSA P-256 where it has EC).
+pub fn create_signer(
+    access: &TokenAccess,
+    label: &KeyLabel,
+    algorithm: Option<SignerAlgorithm>,
+) -> Result<CreatedSigner, Error> {
     let (_module, token) = open_logged_in(access)?;
-    Ok(token.create_signer(label)?)
+    let algorithm = match algorithm {
+        Some(a) => a,
+        None => token.signer_algorithm()?,
+    };
+    Ok(token.create_signer(label, algorithm)?)
 }
 
 /// The public key of the signer labelled `label`, once a fresh signature by its private key

@@ -114,6 +114,33 @@ pub enum Error {
         /// The path.
         path: PathBuf,
     },
+    /// A file could not be read.
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        /// The path.
+        path: PathBuf,
+        /// What the system said.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The transcript could not be locked to append to it.
+    #[error("cannot read {}: cannot lock it: {source}", path.display())]
+    Lock {
+        /// The path.
+        path: PathBuf,
+        /// What the system said.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The policy naming the witnesses was refused.
+    #[error(transparent)]
+    Policy(#[from] crate::ceremony::Error),
+    /// The transcript could not be verified at all.
+    #[error(transparent)]
+    Verify(#[from] crate::verify::Error),
+    /// The witness line could not be appended.
+    #[error(transparent)]
+    Transcript(#[from] crate::transcript::Error),
     /// The transcript changed after it was verified.
     #[error(
         "{} changed while it was being verified (written by something that does not take its lock); nothing was appended: run the command again",
@@ -126,7 +153,7 @@ pub enum Error {
 }
 
 /// The message a witness signs for `transcript`, after checking it is intact and sealed.
-pub fn message(transcript: &Path, signer: &Path) -> Result<String, crate::Error> {
+pub fn message(transcript: &Path, signer: &Path) -> Result<String, Error> {
     let file = open(transcript, Access::Read)?;
     let sealed = sealed(file, transcript, signer, None)?;
     Ok(witness_message(&sealed.seal_line))
@@ -145,9 +172,9 @@ enum Access {
 /// a FIFO (`O_NONBLOCK`), a regular file only. To append, it is opened `O_APPEND` and locked
 /// (`flock`), held until the line is appended, so two witnesses never chain from the same last
 /// line.
-fn open(transcript: &Path, access: Access) -> Result<File, crate::Error> {
+fn open(transcript: &Path, access: Access) -> Result<File, Error> {
     use rustix::fs::{FlockOperation, Mode, OFlags};
-    let read_err = |source: std::io::Error| crate::ceremony::Error::Read {
+    let read_err = |source: std::io::Error| Error::Read {
         path: transcript.to_path_buf(),
         source,
     };
@@ -163,11 +190,11 @@ fn open(transcript: &Path, access: Access) -> Result<File, crate::Error> {
     .map_err(|e| {
         let link = std::fs::symlink_metadata(transcript).is_ok_and(|m| m.file_type().is_symlink());
         if e == rustix::io::Errno::LOOP && link {
-            crate::Error::from(Error::Symlink {
+            Error::Symlink {
                 path: transcript.to_path_buf(),
-            })
+            }
         } else {
-            read_err(std::io::Error::from(e)).into()
+            read_err(std::io::Error::from(e))
         }
     })?;
     let file = File::from(fd);
@@ -175,15 +202,12 @@ fn open(transcript: &Path, access: Access) -> Result<File, crate::Error> {
     if !metadata.is_file() {
         return Err(Error::NotRegular {
             path: transcript.to_path_buf(),
-        }
-        .into());
+        });
     }
     if access == Access::Append {
-        rustix::fs::flock(&file, FlockOperation::LockExclusive).map_err(|e| {
-            crate::ceremony::Error::Lock {
-                path: transcript.to_path_buf(),
-                source: std::io::Error::from(e),
-            }
+        rustix::fs::flock(&file, FlockOperation::LockExclusive).map_err(|e| Error::Lock {
+            path: transcript.to_path_buf(),
+            source: std::io::Error::from(e),
         })?;
     }
     Ok(file)
@@ -203,8 +227,8 @@ fn sealed(
     transcript: &Path,
     signer: &Path,
     policy: Option<&Path>,
-) -> Result<Sealed, crate::Error> {
-    let read_err = |e: std::io::Error| crate::ceremony::Error::Read {
+) -> Result<Sealed, Error> {
+    let read_err = |e: std::io::Error| Error::Read {
         path: transcript.to_path_buf(),
         source: e,
     };
@@ -227,10 +251,10 @@ fn sealed(
         summary,
     };
     if report.verdict == Verdict::Invalid {
-        return Err(not_sealed(report.summary.clone()).into());
+        return Err(not_sealed(report.summary.clone()));
     }
     let Some(seal_line) = report.seal_line.clone() else {
-        return Err(not_sealed(report.summary.clone()).into());
+        return Err(not_sealed(report.summary.clone()));
     };
     Ok(Sealed {
         file,
@@ -248,7 +272,7 @@ pub fn add(
     signer: &Path,
     policy: &Path,
     signature_file: &Path,
-) -> Result<String, crate::Error> {
+) -> Result<String, Error> {
     let policy_loaded = Policy::load(policy)?;
     let sealed = sealed(
         open(transcript, Access::Append)?,
@@ -256,12 +280,11 @@ pub fn add(
         signer,
         Some(policy),
     )?;
-    let text = crate::input::read(signature_file, crate::input::MAX_SMALL).map_err(|e| {
-        crate::ceremony::Error::Read {
+    let text =
+        crate::input::read(signature_file, crate::input::MAX_SMALL).map_err(|e| Error::Read {
             path: signature_file.to_path_buf(),
             source: e,
-        }
-    })?;
+        })?;
     let sig = SshSig::from_pem(&text).map_err(|e| Error::NotSignature {
         path: signature_file.to_path_buf(),
         source: e,
@@ -276,12 +299,11 @@ fn append(
     transcript: &Path,
     policy: &Policy,
     sig: &SshSig,
-) -> Result<String, crate::Error> {
+) -> Result<String, Error> {
     if sig.namespace() != WITNESS_NAMESPACE {
         return Err(Error::Namespace {
             namespace: sig.namespace().to_owned(),
-        }
-        .into());
+        });
     }
     let witness = policy
         .witnesses
@@ -305,8 +327,7 @@ fn append(
     {
         return Err(Error::AlreadySigned {
             name: witness.name.clone(),
-        }
-        .into());
+        });
     }
     crate::fault::point("witness-verified");
     // Verified under the lock: the chain continues from its last line, unless something that
@@ -314,7 +335,7 @@ fn append(
     let len = sealed
         .file
         .metadata()
-        .map_err(|e| crate::ceremony::Error::Read {
+        .map_err(|e| Error::Read {
             path: transcript.to_path_buf(),
             source: e,
         })?
@@ -322,8 +343,7 @@ fn append(
     if len != sealed.verified_len {
         return Err(Error::Changed {
             path: transcript.to_path_buf(),
-        }
-        .into());
+        });
     }
     let mut t = Transcript::reopen(
         sealed.file,
@@ -352,7 +372,7 @@ pub fn sign(
     signer: &Path,
     policy: &Path,
     ssh_key: &Path,
-) -> Result<String, crate::Error> {
+) -> Result<String, Error> {
     let policy_loaded = Policy::load(policy)?;
     let sealed = sealed(
         open(transcript, Access::Append)?,
@@ -381,13 +401,12 @@ pub fn sign(
     if !out.status.success() {
         return Err(failed(SshKeygenFailure::Refused {
             stderr: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
-        })
-        .into());
+        }));
     }
     match written {
         Some(Ok(())) => {}
-        Some(Err(e)) => return Err(failed(SshKeygenFailure::Stdin(e)).into()),
-        None => return Err(failed(SshKeygenFailure::NoStdin).into()),
+        Some(Err(e)) => return Err(failed(SshKeygenFailure::Stdin(e))),
+        None => return Err(failed(SshKeygenFailure::NoStdin)),
     }
     let sig =
         SshSig::from_pem(&out.stdout).map_err(|e| failed(SshKeygenFailure::NoSignature(e)))?;

@@ -9,10 +9,12 @@
 mod common;
 
 use std::collections::BTreeMap;
+use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::ceremony::Ceremony;
+use common::wrap::Wrap;
 use common::*;
 use serde_json::{Value, json};
 use sha2::Digest as _;
@@ -65,27 +67,20 @@ impl Drop for Mount {
     }
 }
 
-fn wrap_args<'a>(
-    params: &'a str,
-    provider: &'a str,
-    algorithm: &'a str,
-    out: &'a str,
-) -> Vec<&'a str> {
-    vec![
-        "wrap",
-        "--provider",
-        provider,
-        "--params",
-        params,
-        "--algorithm",
-        algorithm,
-        "--key-label",
-        "hostile",
-        "--out",
-        out,
-        "--pin-env",
-        PIN_ENV,
-    ]
+/// A case's arguments.
+fn args<S: AsRef<OsStr>>(args: impl IntoIterator<Item = S>) -> Vec<OsString> {
+    args.into_iter().map(|a| a.as_ref().to_owned()).collect()
+}
+
+/// `keyrite wrap` of key "hostile": `provider`'s parameters `params`, under `algorithm`, into
+/// `out`, the PIN from the environment.
+fn wrap_args(params: &str, provider: &str, algorithm: &str, out: &str) -> Wrap {
+    Wrap::new("wrap")
+        .provider(provider, params)
+        .algorithm(algorithm)
+        .label("hostile")
+        .out(out)
+        .pin()
 }
 
 #[test]
@@ -197,21 +192,21 @@ fn bad_inputs_are_refused_with_their_message_and_change_nothing() {
             second,
         ];
         v.extend(extra);
-        v
+        args(v)
     };
     let ceremony = |extra: &[&'static str]| run_with("plan.toml", "shares/share-2.txt", extra);
     let ceremony_one_share = |share: &'static str| run_with("plan.toml", share, &[]);
     let run_plan = |p: &'static str| run_with(p, "shares/share-2.txt", &[]);
-    let verify = |t: &'static str| vec!["verify", t, "--signer", "signer.pem", "--no-policy"];
-    let check = |p: &'static str, pol: &'static str| vec!["plan", "check", p, "--policy", pol];
-    let p = |name: &'static str| wrap_args(name, "aws", "RSAES_OAEP_SHA_1", "out");
+    let verify = |t: &'static str| args(["verify", t, "--signer", "signer.pem", "--no-policy"]);
+    let check = |p: &'static str, pol: &'static str| args(["plan", "check", p, "--policy", pol]);
+    let p = |name: &'static str| args(wrap_args(name, "aws", "RSAES_OAEP_SHA_1", "out"));
 
     type Files = Vec<(&'static str, Vec<u8>)>;
     let none: Files = Vec::new();
     let f = |name: &'static str, bytes: Vec<u8>| -> Files { vec![(name, bytes)] };
 
     #[rustfmt::skip]
-    let cases: Vec<(&str, Files, Vec<&str>, i32, &str)> = vec![
+    let cases: Vec<(&str, Files, Vec<OsString>, i32, &str)> = vec![
         // Import parameters.
         ("params: empty file", f("x.json", vec![]), p("x.json"), 1, "keyrite: x.json: the parameters file is not valid JSON: it is empty"),
         ("params: truncated JSON", f("x.json", truncated.clone()), p("x.json"), 1, "keyrite: x.json: the parameters file is not valid JSON: EOF while parsing a string at line 1 column 40"),
@@ -233,21 +228,21 @@ fn bad_inputs_are_refused_with_their_message_and_change_nothing() {
         ("params: larger than 1 MiB", f("x.json", vec![b' '; (1 << 20) + 1]), p("x.json"), 1, "keyrite: cannot read x.json: it is larger than 1 MiB, the most keyrite reads from such a file"),
         ("params: a directory", none.clone(), p("approvals"), 1, "keyrite: cannot read approvals: Is a directory (os error 21)"),
         ("params: missing", none.clone(), p("nowhere.json"), 1, "keyrite: cannot read nowhere.json: No such file or directory (os error 2)"),
-        ("alibaba: expired", f("x.json", alibaba("2020-01-01T00:00:00Z")), wrap_args("x.json", "alibaba", "RSAES_OAEP_SHA_1", "out"), 1, "keyrite: x.json: the import parameters expired at 2020-01-01T00:00:00Z"),
-        ("alibaba: RSA-AES is not an Alibaba algorithm", f("x.json", alibaba(&hours_from_now(24))), wrap_args("x.json", "alibaba", "RSA_AES_KEY_WRAP_SHA_1", "out"), 1, "keyrite: x.json: Alibaba Cloud KMS does not import key material wrapped with RSA_AES_KEY_WRAP_SHA_1"),
-        ("gcp: job expired", f("x.json", job("ACTIVE", "2020-01-01T00:00:00Z")), [wrap_args("x.json", "gcp", "RSAES_OAEP_SHA_256", "out"), vec!["--gcp-key", "k"]].concat(), 1, "keyrite: x.json: the import job projects/payments-prod/locations/us-east1/keyRings/byok/importJobs/job-1 expired at 2020-01-01T00:00:00Z"),
-        ("gcp: job pending", f("x.json", job("PENDING_GENERATION", "2099-01-01T00:00:00Z")), [wrap_args("x.json", "gcp", "RSAES_OAEP_SHA_256", "out"), vec!["--gcp-key", "k"]].concat(), 1, "keyrite: x.json: the import job projects/payments-prod/locations/us-east1/keyRings/byok/importJobs/job-1 is PENDING_GENERATION, not ACTIVE"),
-        ("azure: an option of another provider", f("x.json", good_bytes.clone()), [wrap_args("x.json", "azure", "RSA_AES_KEY_WRAP_SHA_1", "out"), vec!["--gcp-key", "k"]].concat(), 1, "keyrite: --gcp-key is for --provider gcp, not azure"),
-        ("vault: a 2048-bit wrapping key", f("x.json", serde_json::to_vec(&json!({"data": {"public_key": "-----BEGIN PUBLIC KEY-----\n".to_owned() + &public_b64 + "\n-----END PUBLIC KEY-----\n"}})).unwrap()), [wrap_args("x.json", "vault", "RSA_AES_KEY_WRAP_SHA_256", "out"), vec!["--vault-key", "k"]].concat(), 1, "keyrite: x.json: HashiCorp Vault transit does not use RSA_2048 wrapping keys"),
-        ("wrong wrapping key size named", f("x.json", good_bytes.clone()), [p("x.json"), vec!["--wrapping-key-spec", "RSA_4096"]].concat(), 1, "keyrite: x.json: PublicKey is RSA_2048, not the RSA_4096 asked for"),
-        ("--valid-to in the past", f("x.json", good_bytes.clone()), [p("x.json"), vec!["--valid-to", "2020-01-01T00:00:00Z"]].concat(), 1, "keyrite: --valid-to 2020-01-01T00:00:00Z is not in the future"),
-        ("unknown algorithm", f("x.json", good_bytes.clone()), wrap_args("x.json", "aws", "RSAES_OAEP_SHA_512", "out"), 2, "error: invalid value 'RSAES_OAEP_SHA_512' for '--algorithm <ALGORITHM>': unknown wrapping algorithm \"RSAES_OAEP_SHA_512\"; known: RSAES_OAEP_SHA_1, RSAES_OAEP_SHA_256, RSA_AES_KEY_WRAP_SHA_1, RSA_AES_KEY_WRAP_SHA_256, RSAES_PKCS1_V1_5"),
+        ("alibaba: expired", f("x.json", alibaba("2020-01-01T00:00:00Z")), args(wrap_args("x.json", "alibaba", "RSAES_OAEP_SHA_1", "out")), 1, "keyrite: x.json: the import parameters expired at 2020-01-01T00:00:00Z"),
+        ("alibaba: RSA-AES is not an Alibaba algorithm", f("x.json", alibaba(&hours_from_now(24))), args(wrap_args("x.json", "alibaba", "RSA_AES_KEY_WRAP_SHA_1", "out")), 1, "keyrite: x.json: Alibaba Cloud KMS does not import key material wrapped with RSA_AES_KEY_WRAP_SHA_1"),
+        ("gcp: job expired", f("x.json", job("ACTIVE", "2020-01-01T00:00:00Z")), args(wrap_args("x.json", "gcp", "RSAES_OAEP_SHA_256", "out").args(["--gcp-key", "k"])), 1, "keyrite: x.json: the import job projects/payments-prod/locations/us-east1/keyRings/byok/importJobs/job-1 expired at 2020-01-01T00:00:00Z"),
+        ("gcp: job pending", f("x.json", job("PENDING_GENERATION", "2099-01-01T00:00:00Z")), args(wrap_args("x.json", "gcp", "RSAES_OAEP_SHA_256", "out").args(["--gcp-key", "k"])), 1, "keyrite: x.json: the import job projects/payments-prod/locations/us-east1/keyRings/byok/importJobs/job-1 is PENDING_GENERATION, not ACTIVE"),
+        ("azure: an option of another provider", f("x.json", good_bytes.clone()), args(wrap_args("x.json", "azure", "RSA_AES_KEY_WRAP_SHA_1", "out").args(["--gcp-key", "k"])), 1, "keyrite: --gcp-key is for --provider gcp, not azure"),
+        ("vault: a 2048-bit wrapping key", f("x.json", serde_json::to_vec(&json!({"data": {"public_key": "-----BEGIN PUBLIC KEY-----\n".to_owned() + &public_b64 + "\n-----END PUBLIC KEY-----\n"}})).unwrap()), args(wrap_args("x.json", "vault", "RSA_AES_KEY_WRAP_SHA_256", "out").args(["--vault-key", "k"])), 1, "keyrite: x.json: HashiCorp Vault transit does not use RSA_2048 wrapping keys"),
+        ("wrong wrapping key size named", f("x.json", good_bytes.clone()), [p("x.json"), args(["--wrapping-key-spec", "RSA_4096"])].concat(), 1, "keyrite: x.json: PublicKey is RSA_2048, not the RSA_4096 asked for"),
+        ("--valid-to in the past", f("x.json", good_bytes.clone()), [p("x.json"), args(["--valid-to", "2020-01-01T00:00:00Z"])].concat(), 1, "keyrite: --valid-to 2020-01-01T00:00:00Z is not in the future"),
+        ("unknown algorithm", f("x.json", good_bytes.clone()), args(wrap_args("x.json", "aws", "RSAES_OAEP_SHA_512", "out")), 2, "error: invalid value 'RSAES_OAEP_SHA_512' for '--algorithm <ALGORITHM>': unknown wrapping algorithm \"RSAES_OAEP_SHA_512\"; known: RSAES_OAEP_SHA_1, RSAES_OAEP_SHA_256, RSA_AES_KEY_WRAP_SHA_1, RSA_AES_KEY_WRAP_SHA_256, RSAES_PKCS1_V1_5"),
         // Outputs.
-        ("out: exists", f("x.json", good_bytes.clone()), wrap_args("x.json", "aws", "RSAES_OAEP_SHA_1", "approvals"), 1, "keyrite: approvals already exists; keyrite never replaces an output"),
-        ("out: a symlink to a directory", f("x.json", good_bytes.clone()), wrap_args("x.json", "aws", "RSAES_OAEP_SHA_1", "linked-out"), 1, "keyrite: linked-out already exists; keyrite never replaces an output"),
-        ("out: on a read-only filesystem", f("x.json", good_bytes.clone()), wrap_args("x.json", "aws", "RSAES_OAEP_SHA_1", "mnt/ro/out"), 1, "keyrite: the directory mnt/ro for the output is not writable: Read-only file system (os error 30)"),
-        ("out: on a full filesystem", f("x.json", good_bytes.clone()), wrap_args("x.json", "aws", "RSAES_OAEP_SHA_1", "mnt/full/out"), 1, "keyrite: the file system of mnt/full has 4096 bytes free; keyrite wants at least 1048576 before it writes outputs"),
-        ("out: parent missing", f("x.json", good_bytes.clone()), wrap_args("x.json", "aws", "RSAES_OAEP_SHA_1", "no/such/out"), 1, "keyrite: the directory no/such for the output does not exist"),
+        ("out: exists", f("x.json", good_bytes.clone()), args(wrap_args("x.json", "aws", "RSAES_OAEP_SHA_1", "approvals")), 1, "keyrite: approvals already exists; keyrite never replaces an output"),
+        ("out: a symlink to a directory", f("x.json", good_bytes.clone()), args(wrap_args("x.json", "aws", "RSAES_OAEP_SHA_1", "linked-out")), 1, "keyrite: linked-out already exists; keyrite never replaces an output"),
+        ("out: on a read-only filesystem", f("x.json", good_bytes.clone()), args(wrap_args("x.json", "aws", "RSAES_OAEP_SHA_1", "mnt/ro/out")), 1, "keyrite: the directory mnt/ro for the output is not writable: Read-only file system (os error 30)"),
+        ("out: on a full filesystem", f("x.json", good_bytes.clone()), args(wrap_args("x.json", "aws", "RSAES_OAEP_SHA_1", "mnt/full/out")), 1, "keyrite: the file system of mnt/full has 4096 bytes free; keyrite wants at least 1048576 before it writes outputs"),
+        ("out: parent missing", f("x.json", good_bytes.clone()), args(wrap_args("x.json", "aws", "RSAES_OAEP_SHA_1", "no/such/out")), 1, "keyrite: the directory no/such for the output does not exist"),
         // Plans.
         ("plan: larger than 1 MiB", f("bad.toml", [plan.as_bytes(), &vec![b'#'; 1 << 20]].concat()), check("bad.toml", "policy.toml"), 1, "keyrite: cannot read bad.toml: it is larger than 1 MiB, the most keyrite reads from such a file"),
         ("plan: empty", f("bad.toml", vec![]), check("bad.toml", "policy.toml"), 1, "keyrite: bad.toml: line 1: missing field `version`"),
@@ -295,11 +290,11 @@ fn bad_inputs_are_refused_with_their_message_and_change_nothing() {
         ("transcript: a line not JSON", f("t.jsonl", t_garbage.clone()), verify("t.jsonl"), 1, "chain      FAILED       line 0: not a JSON object (or a key appears twice)"),
         ("transcript: not UTF-8", f("t.jsonl", t_bin.clone()), verify("t.jsonl"), 1, "chain      FAILED       line 0: not a JSON object (or a key appears twice)"),
         ("transcript: NUL byte", f("t.jsonl", t_nul.clone()), verify("t.jsonl"), 1, "chain      FAILED       line 0: not a JSON object (or a key appears twice)"),
-        ("verify: signer not a PEM key", f("s.pem", b"hello".to_vec()), vec!["verify", "good.jsonl", "--signer", "s.pem", "--no-policy"], 2, "keyrite: s.pem is not an ECDSA P-256 public key (PEM): ASN.1 error: PEM error: PEM preamble contains invalid data (NUL byte)"),
+        ("verify: signer not a PEM key", f("s.pem", b"hello".to_vec()), args(["verify", "good.jsonl", "--signer", "s.pem", "--no-policy"]), 2, "keyrite: s.pem is not a ceremony signer's public key: not an ECDSA P-256 or RSA public key (PEM): ASN.1 error: PEM error: PEM preamble contains invalid data (NUL byte)"),
         // Backups and witnesses.
-        ("restore: not a backup", none.clone(), vec!["restore", "--backup", "seed-us-east-1", "--key-label", "seed", "--transcript", "good.jsonl", "--signer", "signer.pem", "--record", "r.jsonl", "--signer-label", "ceremony-signer", "--pin-env", PIN_ENV], 1, "keyrite: seed-us-east-1/manifest.json: it records a wrap for \"aws\", not a backup (--provider pkcs11-backup)"),
-        ("restore: manifest truncated", f("b/manifest.json", b"{\"provider\": \"pkcs11-".to_vec()), vec!["restore", "--backup", "b", "--key-label", "seed", "--transcript", "good.jsonl", "--signer", "signer.pem", "--record", "r.jsonl", "--signer-label", "ceremony-signer", "--pin-env", PIN_ENV], 1, "keyrite: b/manifest.json: it is not valid JSON: EOF while parsing a string at line 1 column 21"),
-        ("witness: a signature that is not one", f("w.sig", b"garbage".to_vec()), vec!["witness", "add", "good.jsonl", "--signature", "w.sig", "--signer", "signer.pem", "--policy", "seed-policy.toml"], 1, "keyrite: w.sig is not an SSH signature: PEM preamble contains invalid data (NUL byte)"),
+        ("restore: not a backup", none.clone(), args(["restore", "--backup", "seed-us-east-1", "--key-label", "seed", "--transcript", "good.jsonl", "--signer", "signer.pem", "--record", "r.jsonl", "--signer-label", "ceremony-signer", "--pin-env", PIN_ENV]), 1, "keyrite: seed-us-east-1/manifest.json: it records a wrap for \"aws\", not a backup (--provider pkcs11-backup)"),
+        ("restore: manifest truncated", f("b/manifest.json", b"{\"provider\": \"pkcs11-".to_vec()), args(["restore", "--backup", "b", "--key-label", "seed", "--transcript", "good.jsonl", "--signer", "signer.pem", "--record", "r.jsonl", "--signer-label", "ceremony-signer", "--pin-env", PIN_ENV]), 1, "keyrite: b/manifest.json: it is not valid JSON: EOF while parsing a string at line 1 column 21"),
+        ("witness: a signature that is not one", f("w.sig", b"garbage".to_vec()), args(["witness", "add", "good.jsonl", "--signature", "w.sig", "--signer", "signer.pem", "--policy", "seed-policy.toml"]), 1, "keyrite: w.sig is not an SSH signature: PEM preamble contains invalid data (NUL byte)"),
     ];
 
     let objects_before = c.token.objects();

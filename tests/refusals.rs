@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 struct Case {
     name: &'static str,
     /// Extra arguments and changes to the standard AWS parameters.
-    args: Vec<String>,
+    args: Wrap,
     params: Value,
     /// The PIN the environment variable holds.
     pin: &'static str,
@@ -22,23 +22,15 @@ struct Case {
     stderr: String,
 }
 
-/// `keyrite wrap` of "payments-2026" for AWS with OAEP SHA-1, as strings [`with`] can change.
-fn std_args(params: &str, out: &str) -> Vec<String> {
-    Wrap::new("wrap")
-        .aws_oaep_sha1(params, "payments-2026", out)
-        .pin()
-        .into_iter()
-        .map(|a| a.into_string().unwrap())
-        .collect()
+/// `keyrite wrap` of "payments-2026" for AWS with OAEP SHA-1, the PIN from where the caller
+/// says.
+fn wrap(params: &str, out: &str) -> Wrap {
+    Wrap::new("wrap").aws_oaep_sha1(params, "payments-2026", out)
 }
 
-fn with(args: &[String], flag: &str, value: &str) -> Vec<String> {
-    let mut args = args.to_vec();
-    match args.iter().position(|a| a == flag) {
-        Some(i) => args[i + 1] = value.to_owned(),
-        None => args.extend([flag.to_owned(), value.to_owned()]),
-    }
-    args
+/// [`wrap`], the PIN from the environment.
+fn std_args(params: &str, out: &str) -> Wrap {
+    wrap(params, out).pin()
 }
 
 fn der_of(dir: &Path, genpkey_args: &[&str]) -> Vec<u8> {
@@ -75,7 +67,7 @@ fn refusals_have_exact_messages_and_leave_nothing_behind() {
 
     // A first, successful wrap: its key is the only object the token may hold afterwards.
     write_json(dir, "params.json", &good);
-    run_ok(hsm.keyrite().args(with(&base, "--key-label", "taken")));
+    run_ok(hsm.keyrite().args(base.clone().set("--key-label", "taken")));
     std::fs::rename(hsm.path("out"), hsm.path("first-out")).unwrap();
     std::fs::create_dir(hsm.path("already-here")).unwrap();
     std::fs::write(hsm.path("pin-0644.txt"), format!("{PIN}\n")).unwrap();
@@ -182,7 +174,7 @@ fn refusals_have_exact_messages_and_leave_nothing_behind() {
         },
         Case {
             name: "algorithm keyrite does not know",
-            args: with(&base, "--algorithm", "SM2PKE"),
+            args: base.clone().set("--algorithm", "SM2PKE"),
             params: good.clone(),
             pin: PIN,
             status: 2,
@@ -194,7 +186,7 @@ fn refusals_have_exact_messages_and_leave_nothing_behind() {
         },
         Case {
             name: "wrapping key of a size the provider does not use",
-            args: with(&base, "--provider", "alibaba"),
+            args: base.clone().set("--provider", "alibaba"),
             params: json!({
                 "KeyId": "key-hzz62f1cb66fa42qo1234",
                 "ImportToken": b64(b"t"),
@@ -207,7 +199,7 @@ fn refusals_have_exact_messages_and_leave_nothing_behind() {
         },
         Case {
             name: "algorithm the provider does not accept",
-            args: with(&with(&base, "--provider", "alibaba"), "--algorithm", "RSA_AES_KEY_WRAP_SHA_1"),
+            args: base.clone().set("--provider", "alibaba").set("--algorithm", "RSA_AES_KEY_WRAP_SHA_1"),
             params: alibaba.clone(),
             pin: PIN,
             status: 1,
@@ -216,7 +208,7 @@ fn refusals_have_exact_messages_and_leave_nothing_behind() {
         },
         Case {
             name: "key material the provider does not import",
-            args: with(&with(&base, "--provider", "alibaba"), "--key-spec", "HMAC_256"),
+            args: base.clone().set("--provider", "alibaba").set("--key-spec", "HMAC_256"),
             params: alibaba.clone(),
             pin: PIN,
             status: 1,
@@ -224,7 +216,7 @@ fn refusals_have_exact_messages_and_leave_nothing_behind() {
         },
         Case {
             name: "RSA_AES_KEY_WRAP_SHA_256 on SoftHSM2 (OAEP fails after the KWP half)",
-            args: with(&base, "--algorithm", "RSA_AES_KEY_WRAP_SHA_256"),
+            args: base.clone().set("--algorithm", "RSA_AES_KEY_WRAP_SHA_256"),
             params: good.clone(),
             pin: PIN,
             status: 1,
@@ -236,7 +228,7 @@ fn refusals_have_exact_messages_and_leave_nothing_behind() {
         },
         Case {
             name: "wrapping key not the spec asked for",
-            args: with(&base, "--wrapping-key-spec", "RSA_4096"),
+            args: base.clone().set("--wrapping-key-spec", "RSA_4096"),
             params: good.clone(),
             pin: PIN,
             status: 1,
@@ -246,7 +238,7 @@ fn refusals_have_exact_messages_and_leave_nothing_behind() {
         },
         Case {
             name: "RSAES_OAEP_SHA_256 on SoftHSM2",
-            args: with(&base, "--algorithm", "RSAES_OAEP_SHA_256"),
+            args: base.clone().set("--algorithm", "RSAES_OAEP_SHA_256"),
             params: good.clone(),
             pin: PIN,
             status: 1,
@@ -258,7 +250,7 @@ fn refusals_have_exact_messages_and_leave_nothing_behind() {
         },
         Case {
             name: "PKCS#1 v1.5 without the flag",
-            args: with(&base, "--algorithm", "RSAES_PKCS1_V1_5"),
+            args: base.clone().set("--algorithm", "RSAES_PKCS1_V1_5"),
             params: good.clone(),
             pin: PIN,
             status: 1,
@@ -268,7 +260,7 @@ fn refusals_have_exact_messages_and_leave_nothing_behind() {
         },
         Case {
             name: "existing label",
-            args: with(&base, "--key-label", "taken"),
+            args: base.clone().set("--key-label", "taken"),
             params: good.clone(),
             pin: PIN,
             status: 1,
@@ -278,7 +270,7 @@ fn refusals_have_exact_messages_and_leave_nothing_behind() {
         },
         Case {
             name: "existing output directory",
-            args: with(&base, "--out", "already-here"),
+            args: base.clone().set("--out", "already-here"),
             params: good.clone(),
             pin: PIN,
             status: 1,
@@ -288,7 +280,7 @@ fn refusals_have_exact_messages_and_leave_nothing_behind() {
         },
         Case {
             name: "--valid-to in the past",
-            args: with(&base, "--valid-to", "2020-01-01T00:00:00Z"),
+            args: base.clone().set("--valid-to", "2020-01-01T00:00:00Z"),
             params: good.clone(),
             pin: PIN,
             status: 1,
@@ -306,7 +298,7 @@ fn refusals_have_exact_messages_and_leave_nothing_behind() {
         },
         Case {
             name: "missing token",
-            args: with(&base, "--token", "nope"),
+            args: base.clone().set("--token", "nope"),
             params: good.clone(),
             pin: PIN,
             status: 1,
@@ -316,7 +308,7 @@ fn refusals_have_exact_messages_and_leave_nothing_behind() {
         },
         Case {
             name: "missing module",
-            args: with(&base, "--module", "/nonexistent/libpkcs11.so"),
+            args: base.clone().set("--module", "/nonexistent/libpkcs11.so"),
             params: good.clone(),
             pin: PIN,
             status: 1,
@@ -326,11 +318,7 @@ fn refusals_have_exact_messages_and_leave_nothing_behind() {
         },
         Case {
             name: "--pin-file with mode 0644",
-            args: {
-                let mut a = base[..base.len() - 2].to_vec();
-                a.extend(["--pin-file".into(), "pin-0644.txt".into()]);
-                a
-            },
+            args: wrap("params.json", "out").args(["--pin-file", "pin-0644.txt"]),
             params: good.clone(),
             pin: PIN,
             status: 1,
@@ -343,7 +331,7 @@ fn refusals_have_exact_messages_and_leave_nothing_behind() {
     let count = cases.len();
     for case in cases {
         write_json(dir, "params.json", &case.params);
-        let out = run(hsm.keyrite().env(PIN_ENV, case.pin).args(&case.args));
+        let out = run(hsm.keyrite().env(PIN_ENV, case.pin).args(case.args));
         assert_refused(&out.stderr, &case.stderr, case.name);
         assert_eq!(
             out.status.code(),
@@ -378,13 +366,15 @@ fn duplicate_keys_and_missing_files_are_refused() {
     let doubled = good.replacen('{', &format!("{{\"KeyId\": {AWS_ARN:?}, "), 1);
     std::fs::write(hsm.path("params.json"), doubled).unwrap();
     let base = std_args("params.json", "out");
-    let out = run(hsm.keyrite().args(&base));
+    let out = run(hsm.keyrite().args(base.clone()));
     assert_refused(
         &out.stderr,
         "keyrite: params.json: the parameters file has the key \"KeyId\" more than once\n",
         "duplicate KeyId",
     );
-    let out = run(hsm.keyrite().args(with(&base, "--params", "missing.json")));
+    let out = run(hsm
+        .keyrite()
+        .args(base.clone().set("--params", "missing.json")));
     assert_refused(
         &out.stderr,
         "keyrite: cannot read missing.json: No such file or directory (os error 2)\n",
@@ -407,7 +397,7 @@ fn a_token_must_be_named_when_there_are_several() {
     );
     run_ok(
         hsm.keyrite()
-            .args(with(&std_args("params.json", "out"), "--token", "second")),
+            .args(std_args("params.json", "out").set("--token", "second")),
     );
     assert_eq!(
         serde_json::from_slice::<Value>(&std::fs::read(hsm.path("out/manifest.json")).unwrap())

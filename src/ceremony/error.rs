@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use super::plan::Action;
 use super::quorum::Quorum;
+use crate::spec::{KeyLabel, KeySpec};
 
 /// Why a ceremony was refused or failed.
 #[derive(Debug, thiserror::Error)]
@@ -220,12 +221,11 @@ pub enum Error {
         /// The interrupted transcript.
         path: PathBuf,
         /// Why not.
-        reason: String,
-        /// What to do.
-        advice: &'static str,
+        #[source]
+        reason: Box<Unresumable>,
     },
     /// A step failed; the transcript records it, sealed if the token can still sign.
-    #[error("{0}")]
+    #[error(transparent)]
     Failed(Box<StepFailure>),
 }
 
@@ -253,6 +253,262 @@ pub enum NotDestroy {
     NoSteps,
 }
 
+/// Why an interrupted transcript cannot be resumed: it is not an intact, unsealed record of
+/// this plan's run, the token does not hold what it records, or the run's outputs exist.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Unresumable {
+    /// The file is empty or its last line has no newline.
+    #[error("it is empty or its last line is cut short")]
+    CutShort,
+    /// A line is not JSON.
+    #[error("line {line} is not JSON")]
+    NotJson {
+        /// The line, from 1.
+        line: usize,
+    },
+    /// A line's `prev` is not the digest of the line before.
+    #[error("line {line} is not chained to the one before")]
+    NotChained {
+        /// The line, from 1.
+        line: usize,
+    },
+    /// The transcript is sealed.
+    #[error("it is sealed: its run ended, there is nothing to resume")]
+    Sealed,
+    /// A line's data does not fit its step.
+    #[error("line {line}'s data does not fit a {step} line: {}", crate::transcript::entry::misfit(.source))]
+    Misfit {
+        /// The line, from 1.
+        line: usize,
+        /// Its step.
+        step: String,
+        /// What serde said.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// The run's finish line says it failed and settled its keys.
+    #[error(
+        "its run failed and settled its keys (its finish line says so): there is nothing to resume"
+    )]
+    Settled,
+    /// A key recorded generated that the plan does not generate.
+    #[error("line {line} records key {label:?} generated, which the plan does not generate")]
+    NotPlanned {
+        /// The line, from 1.
+        line: usize,
+        /// The key label.
+        label: String,
+    },
+    /// A key recorded generated without a KCV.
+    #[error(
+        "line {line} records key {label:?} generated without a KCV, and resume takes over only a key the token proves by its KCV"
+    )]
+    NoKcv {
+        /// The line, from 1.
+        line: usize,
+        /// The key label.
+        label: String,
+    },
+    /// A key recorded generated with a KCV that is not hex.
+    #[error("line {line} records key {label:?} generated with a KCV that is not hex digits")]
+    KcvNotHex {
+        /// The line, from 1.
+        line: usize,
+        /// The key label.
+        label: String,
+    },
+    /// A key recorded generated twice.
+    #[error("line {line} records key {label:?} generated a second time")]
+    GeneratedTwice {
+        /// The line, from 1.
+        line: usize,
+        /// The key label.
+        label: String,
+    },
+    /// The transcript's policy digest is not this policy's.
+    #[error("it is not a run under this policy")]
+    OtherPolicy,
+    /// The transcript's plan digest is not this plan's.
+    #[error("it is not a run of this plan")]
+    OtherPlan,
+    /// Planned output directories exist.
+    #[error(
+        "the output director{} {} already exist{}; a resumed run re-does every wrap, and keyrite vouches only for outputs it writes in this run",
+        if .existing.len() == 1 { "y" } else { "ies" },
+        .existing.iter().map(|(path, index)| format!("{} (steps[{index}])", path.display())).collect::<Vec<_>>().join(", "),
+        if .existing.len() == 1 { "s" } else { "" }
+    )]
+    OutputsExist {
+        /// Each existing output directory, with its wrap step.
+        existing: Vec<(PathBuf, usize)>,
+    },
+    /// The token holds no marker of the ceremony.
+    #[error("ceremony {id:?} never changed token {token:?} (no marker)")]
+    NoMarker {
+        /// The ceremony id.
+        id: String,
+        /// The token label.
+        token: String,
+    },
+    /// The ceremony's marker is a public object.
+    #[error(
+        "the marker of ceremony {id:?} on token {token:?} is a public object, which anyone can make without the PIN; keyrite makes its markers private"
+    )]
+    PublicMarker {
+        /// The ceremony id.
+        id: String,
+        /// The token label.
+        token: String,
+    },
+    /// The ceremony's marker holds another plan's SHA-256.
+    #[error(
+        "the marker of ceremony {id:?} on token {token:?} was left by another plan (it does not hold this plan's SHA-256, {plan_sha256})"
+    )]
+    OtherPlanMarker {
+        /// The ceremony id.
+        id: String,
+        /// The token label.
+        token: String,
+        /// This plan's SHA-256.
+        plan_sha256: String,
+    },
+    /// The token holds more than one marker of the ceremony.
+    #[error("token {token:?} holds {count} markers of ceremony {id:?}, not one")]
+    Markers {
+        /// The ceremony id.
+        id: String,
+        /// The token label.
+        token: String,
+        /// How many.
+        count: usize,
+    },
+    /// A key announced but not recorded generated is on the token.
+    #[error(
+        "key {label:?} is on the token, but the run stopped while generating it and recorded no KCV"
+    )]
+    HalfGenerated {
+        /// The key label.
+        label: String,
+    },
+    /// The token has no one key of a label recorded generated.
+    #[error("it records key {label:?} generated, but {source}")]
+    KeyNotFound {
+        /// The key label.
+        label: String,
+        /// What the token said.
+        #[source]
+        source: crate::hsm::Error,
+    },
+    /// The key is a public object.
+    #[error(
+        "key {label:?} on the token is a public object (CKA_PRIVATE false), which anyone can create without the PIN"
+    )]
+    PublicKeyObject {
+        /// The key label.
+        label: String,
+    },
+    /// The key lacks a ceremony key's protections.
+    #[error(
+        "key {label:?} on the token is not a ceremony key (sensitive, extractable only by wrapping, of no other use, not modifiable)"
+    )]
+    NotCeremonyKey {
+        /// The key label.
+        label: String,
+    },
+    /// The key was not generated in the token.
+    #[error(
+        "key {label:?} on the token was not generated in this token (CKA_LOCAL {}, CKA_ALWAYS_SENSITIVE {}), but the plan generates it",
+        reported(*.local),
+        reported(*.always_sensitive)
+    )]
+    NotLocal {
+        /// The key label.
+        label: String,
+        /// Its `CKA_LOCAL`, if reported.
+        local: Option<bool>,
+        /// Its `CKA_ALWAYS_SENSITIVE`, if reported.
+        always_sensitive: Option<bool>,
+    },
+    /// The key's `CKA_ID` is not the one recorded.
+    #[error(
+        "it records key {label:?} generated with CKA_ID {recorded}, but the token's key has CKA_ID {actual}"
+    )]
+    IdDiffers {
+        /// The key label.
+        label: String,
+        /// The `CKA_ID` recorded, hex.
+        recorded: String,
+        /// The token key's, hex.
+        actual: String,
+    },
+    /// The key's `CKA_ID` is not bound to this plan.
+    #[error(
+        "key {label:?} on the token was not generated by a run of this plan (its CKA_ID {id} is not bound to the plan's SHA-256)"
+    )]
+    IdNotBound {
+        /// The key label.
+        label: String,
+        /// Its `CKA_ID`, hex.
+        id: String,
+    },
+    /// The key is not of the plan's key spec.
+    #[error("key {label:?} on the token is {key_type}, but the plan generates {spec}")]
+    OtherSpec {
+        /// The key label.
+        label: String,
+        /// The token key's type.
+        key_type: String,
+        /// The plan's key spec.
+        spec: KeySpec,
+    },
+    /// The key's KCV is not the one recorded.
+    #[error(
+        "it records key {label:?} generated with KCV {}, but the token's key has KCV {}",
+        .recorded.to_ascii_lowercase(),
+        .actual.as_deref().unwrap_or("none")
+    )]
+    KcvDiffers {
+        /// The key label.
+        label: String,
+        /// The KCV recorded.
+        recorded: String,
+        /// The token key's, if any.
+        actual: Option<String>,
+    },
+    /// The key's KCV is computed by another method than the one recorded.
+    #[error(
+        "it records key {label:?} generated with a KCV computed by {recorded}, but the token's key's is computed by {actual}"
+    )]
+    KcvMethodDiffers {
+        /// The key label.
+        label: String,
+        /// The method recorded.
+        recorded: String,
+        /// The token key's.
+        actual: String,
+    },
+    /// The key's full check value is not the one recorded.
+    #[error(
+        "it records key {label:?} generated with the SHA-256 check value {}, but the token's key has {}",
+        .recorded.to_ascii_lowercase(),
+        .actual.as_deref().unwrap_or("none")
+    )]
+    CheckValueDiffers {
+        /// The key label.
+        label: String,
+        /// The check value recorded.
+        recorded: String,
+        /// The token key's, if any.
+        actual: Option<String>,
+    },
+}
+
+/// A boolean attribute as a refusal words it.
+fn reported(b: Option<bool>) -> String {
+    b.map_or("not reported".to_owned(), |b| b.to_string())
+}
+
 /// A ceremony step that failed, and what became of the keys and the transcript.
 #[derive(Debug)]
 pub struct StepFailure {
@@ -261,11 +517,11 @@ pub struct StepFailure {
     /// Its action.
     pub action: &'static str,
     /// What went wrong.
-    pub reason: String,
-    /// What happened to the keys generated.
-    pub keys: String,
+    pub reason: Error,
+    /// What happened to each key the run held, by label.
+    pub keys: Vec<(KeyLabel, Fate)>,
     /// Why the transcript could not be sealed, if it could not.
-    pub sealed: Option<String>,
+    pub sealed: Option<Error>,
     /// The transcript.
     pub transcript: PathBuf,
 }
@@ -274,9 +530,17 @@ impl std::fmt::Display for StepFailure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "the ceremony failed at steps[{}] ({}): {}.{} ",
-            self.index, self.action, self.reason, self.keys
+            "the ceremony failed at steps[{}] ({}): {}.",
+            self.index, self.action, self.reason
         )?;
+        for (label, fate) in &self.keys {
+            write!(
+                f,
+                " Key {}: {fate}.",
+                serde_json::Value::from(label.as_str())
+            )?;
+        }
+        f.write_str(" ")?;
         match &self.sealed {
             None => write!(f, "The sealed transcript is {}.", self.transcript.display()),
             Some(e) => write!(
@@ -286,6 +550,34 @@ impl std::fmt::Display for StepFailure {
             ),
         }
     }
+}
+
+impl std::error::Error for StepFailure {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.reason)
+    }
+}
+
+/// What became of a key the run held when it ended, as the transcript's `finish` line records
+/// it.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Fate {
+    /// Kept, for the wraps written from it (which may be on their way to a KMS).
+    #[error("kept ({wraps} wrap{} written)", if *.wraps == 1 { "" } else { "s" })]
+    Kept {
+        /// How many wraps were written.
+        wraps: usize,
+    },
+    /// Kept: it existed before the ceremony.
+    #[error("kept (it existed before this ceremony)")]
+    Existing,
+    /// Destroyed: nothing was wrapped from it.
+    #[error("destroyed (nothing was wrapped from it)")]
+    Destroyed,
+    /// Nothing was wrapped from it, and the token did not destroy it.
+    #[error("NOT destroyed ({0}): remove it by hand")]
+    NotDestroyed(#[source] crate::hsm::Error),
 }
 
 fn quorum_message(q: &Quorum) -> String {

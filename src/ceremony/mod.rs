@@ -22,7 +22,7 @@ mod run;
 
 use std::path::{Path, PathBuf};
 
-pub use error::{Error, NotDestroy, StepFailure};
+pub use error::{Error, NotDestroy, StepFailure, Unresumable};
 pub use preflight::{
     CheckedPlan, Prepared, RunRequest, check_destroys_only, check_plan, check_trusted_wrapping,
     load_module, prepare, prepare_wraps,

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use time::OffsetDateTime;
 
-use super::error::NotDestroy;
+use super::error::{NotDestroy, Unresumable};
 use super::plan::{Plan, Step};
 use super::policy::Policy;
 use super::quorum::{self, Quorum};
@@ -75,28 +75,19 @@ pub fn prepare(req: &RunRequest, now: OffsetDateTime) -> Result<Prepared, Error>
     // one the interrupted run left (or anyone put there) is refused by name, not vouched for.
     if let Some(r) = &resume {
         let dir = plan.dir();
-        let existing: Vec<String> = plan
+        let existing: Vec<(PathBuf, usize)> = plan
             .steps
             .iter()
             .enumerate()
             .filter_map(|(index, step)| match step {
                 Step::Wrap { out, .. } if std::fs::symlink_metadata(dir.join(out)).is_ok() => {
-                    Some(format!("{} (steps[{index}])", dir.join(out).display()))
+                    Some((dir.join(out), index))
                 }
                 _ => None,
             })
             .collect();
         if !existing.is_empty() {
-            return Err(r
-                .refuse(
-                    format!(
-                        "the output director{} {} already exist{}; a resumed run re-does every wrap, and keyrite vouches only for outputs it writes in this run",
-                        if existing.len() == 1 { "y" } else { "ies" },
-                        existing.join(", "),
-                        if existing.len() == 1 { "s" } else { "" },
-                    ),
-                    resume::MOVE_OUTPUT_ASIDE,
-                ));
+            return Err(r.refuse(Unresumable::OutputsExist { existing }));
         }
     }
     let wraps = prepare_wraps(&plan, now)?;
@@ -303,38 +294,30 @@ fn check_marker(
     plan: &Plan,
     token: &str,
 ) -> Result<(), Error> {
-    let id = &plan.ceremony_id;
+    let id = || plan.ceremony_id.clone();
+    let token = || token.to_owned();
     match markers {
-        [] => Err(r.refuse(
-            format!("ceremony {id:?} never changed token {token:?} (no marker)"),
-            "Run the plan without --resume-from.",
-        )),
-        [marker] if marker.private != Some(true) => Err(r.refuse(
-            format!(
-                "the marker of ceremony {id:?} on token {token:?} is a public object, which anyone can make without the PIN; keyrite makes its markers private"
-            ),
-            FOREIGN_MARKER,
-        )),
-        [marker] if !marker.this_plan => Err(r.refuse(
-            format!(
-                "the marker of ceremony {id:?} on token {token:?} was left by another plan (it does not hold this plan's SHA-256, {})",
-                plan.sha256
-            ),
-            "Resume with the plan that ran (the marker holds its SHA-256); a new plan needs a new ceremony_id and new approvals.",
-        )),
+        [] => Err(r.refuse(Unresumable::NoMarker {
+            id: id(),
+            token: token(),
+        })),
+        [marker] if marker.private != Some(true) => Err(r.refuse(Unresumable::PublicMarker {
+            id: id(),
+            token: token(),
+        })),
+        [marker] if !marker.this_plan => Err(r.refuse(Unresumable::OtherPlanMarker {
+            id: id(),
+            token: token(),
+            plan_sha256: plan.sha256.clone(),
+        })),
         [_] => Ok(()),
-        more => Err(r.refuse(
-            format!(
-                "token {token:?} holds {} markers of ceremony {id:?}, not one",
-                more.len()
-            ),
-            FOREIGN_MARKER,
-        )),
+        more => Err(r.refuse(Unresumable::Markers {
+            id: id(),
+            token: token(),
+            count: more.len(),
+        })),
     }
 }
-
-/// What to do about a marker keyrite did not leave.
-const FOREIGN_MARKER: &str = "keyrite left no such object: have the token's objects checked (pkcs11-tool --list-objects --login) before a ceremony runs on it.";
 
 /// Refuses a token whose serial is not the one the policy pins (checked before login).
 pub(super) fn check_serial(
@@ -398,13 +381,9 @@ fn take_over(
     check_marker(r, markers, plan, token.label())?;
     for label in &r.announced {
         if !r.generated.contains_key(label) && !token.objects_labelled(label)?.is_empty() {
-            return Err(r
-                .refuse(
-                    format!(
-                        "key {label:?} is on the token, but the run stopped while generating it and recorded no KCV"
-                    ),
-                    "End the key with an approved destroy plan (keyrite keys destroy), then run the plan under a new ceremony_id.",
-                ));
+            return Err(r.refuse(Unresumable::HalfGenerated {
+                label: label.clone(),
+            }));
         }
     }
     let mut taken = Vec::new();

@@ -26,17 +26,17 @@ pub struct Approval {
     pub signature: String,
 }
 
-/// An approval file that did not count, and why, as the transcript records it.
-#[derive(Debug, Clone, Serialize)]
+/// An approval file that did not count, and why.
+#[derive(Debug, Clone)]
 pub struct Rejected {
     /// The file name.
     pub file: String,
-    /// Why it does not count: a [`Refusal`]'s text.
-    pub reason: String,
+    /// Why it does not count.
+    pub reason: Refusal,
 }
 
 /// The approvals found.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct Quorum {
     /// The approvals that count, one per custodian.
     pub approvals: Vec<Approval>,
@@ -49,7 +49,7 @@ pub struct Quorum {
 }
 
 /// Why an approval does not count.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum Refusal {
     /// Not an SSH signature.
@@ -99,7 +99,7 @@ impl Quorum {
                 .iter()
                 .map(|r| entry::Rejected {
                     file: r.file.clone(),
-                    reason: r.reason.clone(),
+                    reason: r.reason.to_string(),
                 })
                 .collect(),
             missing: self.missing.clone(),
@@ -180,10 +180,7 @@ pub fn verify(policy: &Policy, statement: &str, dir: &Path) -> Result<Quorum, Er
         });
         match outcome {
             Ok(a) => approvals.push(a),
-            Err(refusal) => rejected.push(Rejected {
-                file,
-                reason: refusal.to_string(),
-            }),
+            Err(reason) => rejected.push(Rejected { file, reason }),
         }
     }
     let missing = policy

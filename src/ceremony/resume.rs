@@ -24,24 +24,14 @@ use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 
 use super::Error;
+use super::error::Unresumable;
 use super::plan::{Plan, Step};
 use super::policy::Policy;
 use crate::hsm::Token;
+use crate::hsm::keys::KeyInfo;
 use crate::spec::{KeyLabel, KeySpec};
 use crate::transcript::{Entry, Step as LineStep, entry};
 use crate::wrap::KeyRecord;
-
-/// What to do about a transcript that is not an intact record of this plan's interrupted run.
-const PASS_THE_RECORD: &str = "Pass the transcript the interrupted run of this plan left, as it left it; keyrite verify T --policy POLICY --plan PLAN says whether it is intact.";
-
-/// What to do about a run that ended.
-const RUN_ENDED: &str = "That run ended: a new run needs a new ceremony_id and new approvals.";
-
-/// What to do when the token does not prove a key the interrupted record claims.
-pub(super) const KEY_NOT_PROVEN: &str = "Resume only from the transcript the interrupted run wrote, unaltered; if it is that one, the token's key is not the key that run generated: end it with an approved destroy plan (keyrite keys destroy).";
-
-/// What to do about a planned output that exists.
-pub(super) const MOVE_OUTPUT_ASIDE: &str = "Move it aside (it holds only wrapped material) and resume again: the resumed run writes every output anew.";
 
 /// What an interrupted transcript records, checked against the plan and policy.
 #[derive(Debug)]
@@ -81,69 +71,73 @@ pub struct TakenKey {
 }
 
 impl Resume {
-    /// A refusal of this resume, with what to do.
-    pub fn refuse(&self, reason: String, advice: &'static str) -> Error {
+    /// A refusal of this resume.
+    pub fn refuse(&self, reason: Unresumable) -> Error {
         Error::Resume {
             path: self.path.clone(),
-            reason,
-            advice,
+            reason: Box::new(reason),
         }
     }
 }
 
 /// Reads and checks the interrupted transcript at `path`.
 pub fn load(path: &Path, plan: &Plan, policy: &Policy) -> Result<Resume, Error> {
-    let refuse = |reason: String, advice: &'static str| Error::Resume {
+    let refuse = |reason: Unresumable| Error::Resume {
         path: path.to_path_buf(),
-        reason,
-        advice,
+        reason: Box::new(reason),
     };
     let bytes =
         crate::input::read(path, crate::input::MAX_TRANSCRIPT).map_err(|e| Error::Read {
             path: path.to_path_buf(),
             source: e,
         })?;
-    let Some(body) = bytes.strip_suffix(b"\n") else {
-        return Err(refuse(
-            "it is empty or its last line is cut short".into(),
-            PASS_THE_RECORD,
-        ));
+    let body = bytes
+        .strip_suffix(b"\n")
+        .ok_or_else(|| refuse(Unresumable::CutShort))?;
+    let mut reading = Reading {
+        plan,
+        policy,
+        head: Sha256::digest(b"").into(),
+        resume: Resume {
+            path: path.to_path_buf(),
+            sha256: hex::encode(Sha256::digest(&bytes)),
+            lines: 0,
+            generated: BTreeMap::new(),
+            announced: Vec::new(),
+        },
+        plan_ok: false,
+        policy_ok: false,
     };
-    let generates: Vec<&str> = plan
-        .steps
-        .iter()
-        .filter_map(|s| match s {
-            Step::Generate { key_label, .. } => Some(key_label.as_str()),
-            _ => None,
-        })
-        .collect();
-    let mut head: [u8; 32] = Sha256::digest(b"").into();
-    let mut resume = Resume {
-        path: path.to_path_buf(),
-        sha256: hex::encode(Sha256::digest(&bytes)),
-        lines: 0,
-        generated: BTreeMap::new(),
-        announced: Vec::new(),
-    };
-    let (mut plan_ok, mut policy_ok) = (false, false);
     for (i, raw) in body.split(|&b| b == b'\n').enumerate() {
-        let n = i + 1;
-        let line: Value = serde_json::from_slice(raw)
-            .map_err(|_| refuse(format!("line {n} is not JSON"), PASS_THE_RECORD))?;
-        if line["prev"] != hex::encode(head).as_str() {
-            return Err(refuse(
-                format!("line {n} is not chained to the one before"),
-                PASS_THE_RECORD,
-            ));
+        reading.line(i + 1, raw).map_err(refuse)?;
+    }
+    reading.finish().map_err(refuse)
+}
+
+/// An interrupted transcript part-read: the chain's head and what the lines so far recorded.
+struct Reading<'a> {
+    plan: &'a Plan,
+    policy: &'a Policy,
+    head: [u8; 32],
+    resume: Resume,
+    plan_ok: bool,
+    policy_ok: bool,
+}
+
+impl Reading<'_> {
+    /// Line `n`, `raw`: chained to the one before, not a seal, and read as its entry if resume
+    /// takes something from it.
+    fn line(&mut self, n: usize, raw: &[u8]) -> Result<(), Unresumable> {
+        let line: Value =
+            serde_json::from_slice(raw).map_err(|_| Unresumable::NotJson { line: n })?;
+        if line["prev"] != hex::encode(self.head).as_str() {
+            return Err(Unresumable::NotChained { line: n });
         }
-        head = Sha256::digest(raw).into();
-        resume.lines += 1;
+        self.head = Sha256::digest(raw).into();
+        self.resume.lines += 1;
         let step = line["step"].as_str().unwrap_or_default();
         if step == LineStep::Seal.as_str() {
-            return Err(refuse(
-                "it is sealed: its run ended, there is nothing to resume".into(),
-                RUN_ENDED,
-            ));
+            return Err(Unresumable::Sealed);
         }
         // Only the lines it takes something from are read as their entries.
         if !matches!(
@@ -156,85 +150,81 @@ pub fn load(path: &Path, plan: &Plan, policy: &Policy) -> Result<Resume, Error> 
                     | LineStep::Finish
             )
         ) {
-            continue;
+            return Ok(());
         }
-        let entry = Entry::from_line(raw).map_err(|e| {
-            refuse(
-                format!(
-                    "line {n}'s data does not fit a {step} line: {}",
-                    entry::misfit(&e)
-                ),
-                PASS_THE_RECORD,
-            )
+        let entry = Entry::from_line(raw).map_err(|source| Unresumable::Misfit {
+            line: n,
+            step: step.to_owned(),
+            source,
         })?;
         match entry {
             // A run that completed every step but was stopped before its seal (or whose seal
             // was cut off): resuming re-does every wrap and seals a new record of its own.
-            Entry::Finish(f) if f.outcome != "completed" => {
-                return Err(refuse(
-                    "its run failed and settled its keys (its finish line says so): there is nothing to resume"
-                        .into(),
-                    RUN_ENDED,
-                ));
-            }
-            Entry::Policy(p) => policy_ok = p.sha256 == policy.digest,
-            Entry::Plan(p) => plan_ok = p.digest_statement == plan.digest_statement(),
-            Entry::Generate(g) => resume.announced.push(g.key_label),
-            Entry::Generated(g) => {
-                let label = g.key.label.as_str();
-                if !generates.contains(&label) {
-                    return Err(refuse(
-                        format!(
-                            "line {n} records key {label:?} generated, which the plan does not generate"
-                        ),
-                        PASS_THE_RECORD,
-                    ));
-                }
-                let Some(kcv) = g.key.kcv.as_deref().filter(|k| !k.is_empty()) else {
-                    return Err(refuse(
-                        format!(
-                            "line {n} records key {label:?} generated without a KCV, and resume takes over only a key the token proves by its KCV"
-                        ),
-                        PASS_THE_RECORD,
-                    ));
-                };
-                if !kcv.bytes().all(|b| b.is_ascii_hexdigit()) {
-                    return Err(refuse(
-                        format!(
-                            "line {n} records key {label:?} generated with a KCV that is not hex digits"
-                        ),
-                        PASS_THE_RECORD,
-                    ));
-                }
-                let key = RecordedKey {
-                    kcv: kcv.to_owned(),
-                    kcv_method: g.key.kcv_method.clone(),
-                    id: g.key.id.clone(),
-                    check_sha256: g.key.check_sha256.clone(),
-                };
-                if resume.generated.insert(label.to_owned(), key).is_some() {
-                    return Err(refuse(
-                        format!("line {n} records key {label:?} generated a second time"),
-                        PASS_THE_RECORD,
-                    ));
-                }
-            }
+            Entry::Finish(f) if f.outcome != "completed" => return Err(Unresumable::Settled),
+            Entry::Policy(p) => self.policy_ok = p.sha256 == self.policy.digest,
+            Entry::Plan(p) => self.plan_ok = p.digest_statement == self.plan.digest_statement(),
+            Entry::Generate(g) => self.resume.announced.push(g.key_label),
+            Entry::Generated(g) => self.generated(n, &g.key)?,
             _ => {}
         }
+        Ok(())
     }
-    if !policy_ok {
-        return Err(refuse(
-            "it is not a run under this policy".into(),
-            PASS_THE_RECORD,
-        ));
+
+    /// Line `n` records `key` generated: a key of the plan, once, with a KCV of hex digits.
+    fn generated(&mut self, n: usize, key: &entry::Key) -> Result<(), Unresumable> {
+        let label = key.label.as_str();
+        let planned =
+            self.plan.steps.iter().any(
+                |s| matches!(s, Step::Generate { key_label, .. } if key_label.as_str() == label),
+            );
+        if !planned {
+            return Err(Unresumable::NotPlanned {
+                line: n,
+                label: label.to_owned(),
+            });
+        }
+        let Some(kcv) = key.kcv.as_deref().filter(|k| !k.is_empty()) else {
+            return Err(Unresumable::NoKcv {
+                line: n,
+                label: label.to_owned(),
+            });
+        };
+        if !kcv.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(Unresumable::KcvNotHex {
+                line: n,
+                label: label.to_owned(),
+            });
+        }
+        let recorded = RecordedKey {
+            kcv: kcv.to_owned(),
+            kcv_method: key.kcv_method.clone(),
+            id: key.id.clone(),
+            check_sha256: key.check_sha256.clone(),
+        };
+        if self
+            .resume
+            .generated
+            .insert(label.to_owned(), recorded)
+            .is_some()
+        {
+            return Err(Unresumable::GeneratedTwice {
+                line: n,
+                label: label.to_owned(),
+            });
+        }
+        Ok(())
     }
-    if !plan_ok {
-        return Err(refuse(
-            "it is not a run of this plan".into(),
-            PASS_THE_RECORD,
-        ));
+
+    /// The whole transcript read: a run under this policy, of this plan.
+    fn finish(self) -> Result<Resume, Unresumable> {
+        if !self.policy_ok {
+            return Err(Unresumable::OtherPolicy);
+        }
+        if !self.plan_ok {
+            return Err(Unresumable::OtherPlan);
+        }
+        Ok(self.resume)
     }
-    Ok(resume)
 }
 
 /// Proves on the token the key labelled `label` that the interrupted record says it generated
@@ -252,65 +242,91 @@ pub fn prove(
     recorded: &RecordedKey,
     plan_sha256: &str,
 ) -> Result<TakenKey, Error> {
-    let kcv = recorded.kcv.as_str();
-    let refuse = |reason: String| resume.refuse(reason, KEY_NOT_PROVEN);
-    let key = label;
-    let label = label.as_str();
-    let (handle, info) = token
-        .key(key)
-        .map_err(|e| refuse(format!("it records key {label:?} generated, but {e}")))?;
+    let (handle, info) = token.key(label).map_err(|source| {
+        resume.refuse(Unresumable::KeyNotFound {
+            label: label.as_str().to_owned(),
+            source,
+        })
+    })?;
+    generated_here(&info, label, spec, recorded, plan_sha256).map_err(|r| resume.refuse(r))?;
+    recorded_values(&info, label, recorded).map_err(|r| resume.refuse(r))?;
+    Ok(TakenKey {
+        handle,
+        record: crate::wrap::key_record(label, spec, &info),
+    })
+}
+
+/// The token's key `info` labelled `label` is a private ceremony key generated in this token,
+/// under the `CKA_ID` recorded, bound to the plan `plan_sha256`, of `spec`.
+fn generated_here(
+    info: &KeyInfo,
+    label: &KeyLabel,
+    spec: KeySpec,
+    recorded: &RecordedKey,
+    plan_sha256: &str,
+) -> Result<(), Unresumable> {
+    let label = || label.as_str().to_owned();
     if info.private != Some(true) {
-        return Err(refuse(format!(
-            "key {label:?} on the token is a public object (CKA_PRIVATE false), which anyone can create without the PIN"
-        )));
+        return Err(Unresumable::PublicKeyObject { label: label() });
     }
     if !info.is_ceremony_key() {
-        return Err(refuse(format!(
-            "key {label:?} on the token is not a ceremony key (sensitive, extractable only by wrapping, of no other use, not modifiable)"
-        )));
+        return Err(Unresumable::NotCeremonyKey { label: label() });
     }
     if info.local != Some(true) || info.always_sensitive != Some(true) {
-        let show = |b: Option<bool>| b.map_or("not reported".to_owned(), |b| b.to_string());
-        return Err(refuse(format!(
-            "key {label:?} on the token was not generated in this token (CKA_LOCAL {}, CKA_ALWAYS_SENSITIVE {}), but the plan generates it",
-            show(info.local),
-            show(info.always_sensitive)
-        )));
+        return Err(Unresumable::NotLocal {
+            label: label(),
+            local: info.local,
+            always_sensitive: info.always_sensitive,
+        });
     }
     if !info.id.eq_ignore_ascii_case(&recorded.id) {
-        return Err(refuse(format!(
-            "it records key {label:?} generated with CKA_ID {}, but the token's key has CKA_ID {}",
-            recorded.id, info.id
-        )));
+        return Err(Unresumable::IdDiffers {
+            label: label(),
+            recorded: recorded.id.clone(),
+            actual: info.id.clone(),
+        });
     }
     if !crate::hsm::keys::plan_key_id_binds(&info.id, plan_sha256) {
-        return Err(refuse(format!(
-            "key {label:?} on the token was not generated by a run of this plan (its CKA_ID {} is not bound to the plan's SHA-256)",
-            info.id
-        )));
+        return Err(Unresumable::IdNotBound {
+            label: label(),
+            id: info.id.clone(),
+        });
     }
     if !info.may_be(spec) {
-        return Err(refuse(format!(
-            "key {label:?} on the token is {}, but the plan generates {spec}",
-            info.key_type
-        )));
+        return Err(Unresumable::OtherSpec {
+            label: label(),
+            key_type: info.key_type.clone(),
+            spec,
+        });
     }
+    Ok(())
+}
+
+/// The token's key `info` labelled `label` has the KCV recorded, by the method recorded, and
+/// the full check value where one is recorded.
+fn recorded_values(
+    info: &KeyInfo,
+    label: &KeyLabel,
+    recorded: &RecordedKey,
+) -> Result<(), Unresumable> {
+    let label = || label.as_str().to_owned();
     if !info
         .kcv
         .as_deref()
-        .is_some_and(|k| k.eq_ignore_ascii_case(kcv))
+        .is_some_and(|k| k.eq_ignore_ascii_case(&recorded.kcv))
     {
-        return Err(refuse(format!(
-            "it records key {label:?} generated with KCV {}, but the token's key has KCV {}",
-            kcv.to_ascii_lowercase(),
-            info.kcv.as_deref().unwrap_or("none")
-        )));
+        return Err(Unresumable::KcvDiffers {
+            label: label(),
+            recorded: recorded.kcv.clone(),
+            actual: info.kcv.clone(),
+        });
     }
     if info.kcv_method != recorded.kcv_method {
-        return Err(refuse(format!(
-            "it records key {label:?} generated with a KCV computed by {}, but the token's key's is computed by {}",
-            recorded.kcv_method, info.kcv_method
-        )));
+        return Err(Unresumable::KcvMethodDiffers {
+            label: label(),
+            recorded: recorded.kcv_method.clone(),
+            actual: info.kcv_method.clone(),
+        });
     }
     if let Some(full) = &recorded.check_sha256 {
         if !info
@@ -318,15 +334,12 @@ pub fn prove(
             .as_deref()
             .is_some_and(|c| c.eq_ignore_ascii_case(full))
         {
-            return Err(refuse(format!(
-                "it records key {label:?} generated with the SHA-256 check value {}, but the token's key has {}",
-                full.to_ascii_lowercase(),
-                info.check_sha256.as_deref().unwrap_or("none")
-            )));
+            return Err(Unresumable::CheckValueDiffers {
+                label: label(),
+                recorded: full.clone(),
+                actual: info.check_sha256.clone(),
+            });
         }
     }
-    Ok(TakenKey {
-        handle,
-        record: crate::wrap::key_record(key, spec, &info),
-    })
+    Ok(())
 }

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use cryptoki::object::ObjectHandle;
 
+use super::error::Fate;
 use super::plan::{PinSpec, Step};
 use super::preflight::{self, OnToken, Prepared, RunRequest};
 use super::record::{self, token_line};
@@ -183,7 +184,7 @@ struct Generated {
 struct Settled {
     label: KeyLabel,
     kcv: Option<String>,
-    fate: String,
+    fate: Fate,
 }
 
 impl Settled {
@@ -192,7 +193,7 @@ impl Settled {
         entry::Settled {
             label: self.label.as_str().to_owned(),
             kcv: self.kcv.clone(),
-            fate: self.fate.clone(),
+            fate: self.fate.to_string(),
         }
     }
 }
@@ -280,18 +281,9 @@ impl Run<'_> {
             (Err(f), sealed) => Err(Error::Failed(Box::new(StepFailure {
                 index: f.index,
                 action: f.action,
-                reason: f.error.to_string(),
-                keys: keys
-                    .iter()
-                    .map(|k| {
-                        format!(
-                            " Key {}: {}.",
-                            serde_json::Value::from(k.label.as_str()),
-                            k.fate
-                        )
-                    })
-                    .collect(),
-                sealed: sealed.err().map(|e| e.to_string()),
+                reason: f.error,
+                keys: keys.into_iter().map(|k| (k.label, k.fate)).collect(),
+                sealed: sealed.err(),
                 transcript: path,
             }))),
         }
@@ -615,7 +607,9 @@ impl Run<'_> {
             .map(|g| Settled {
                 label: g.label.clone(),
                 kcv: g.record.kcv.clone(),
-                fate: kept(g.wraps_done),
+                fate: Fate::Kept {
+                    wraps: g.wraps_done,
+                },
             })
             .collect()
     }
@@ -626,9 +620,11 @@ impl Run<'_> {
         let mut settled = Vec::new();
         for g in &self.generated {
             let fate = if g.existing {
-                "kept (it existed before this ceremony)".to_owned()
+                Fate::Existing
             } else if g.wraps_done > 0 {
-                kept(g.wraps_done)
+                Fate::Kept {
+                    wraps: g.wraps_done,
+                }
             } else {
                 // Announced before the token acts, like every token action.
                 if unrecorded.is_none() {
@@ -648,8 +644,8 @@ impl Run<'_> {
                     }
                 }
                 match self.token.destroy_key(g.handle) {
-                    Ok(()) => "destroyed (nothing was wrapped from it)".to_owned(),
-                    Err(e) => format!("NOT destroyed ({e}): remove it by hand"),
+                    Ok(()) => Fate::Destroyed,
+                    Err(e) => Fate::NotDestroyed(e),
                 }
             };
             settled.push(Settled {
@@ -660,12 +656,4 @@ impl Run<'_> {
         }
         settled
     }
-}
-
-/// The fate of a key kept for its wraps.
-fn kept(wraps_done: usize) -> String {
-    format!(
-        "kept ({wraps_done} wrap{} written)",
-        if wraps_done == 1 { "" } else { "s" }
-    )
 }

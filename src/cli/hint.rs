@@ -3,7 +3,11 @@
 
 use keyrite::hsm::Error as H;
 use keyrite::wrap::Error as W;
-use keyrite::{Error, ceremony, hsm, kms, output, pin, restore, shares, verify, witness};
+use keyrite::{Error, ceremony, hsm, kms, output, pin, restore, shares, token, verify, witness};
+
+/// What to do about a file of a ceremony (or a transcript a witness signs) that cannot be read.
+const READ: &str =
+    "Check the path names the plan, policy or approval meant; keyrite reads at most 1 MiB of each.";
 
 /// One sentence on what to do about `e`, if keyrite has one.
 pub fn hint(e: &Error) -> Option<String> {
@@ -14,6 +18,7 @@ pub fn hint(e: &Error) -> Option<String> {
         Error::Shares(e) => shares(e),
         Error::Verify(e) => verify(e),
         Error::Witness(e) => witness(e),
+        Error::Token(e) => token(e),
         _ => None,
     }
 }
@@ -194,6 +199,10 @@ fn pin(e: &pin::Error) -> Option<String> {
 
 fn restore(e: &restore::Error) -> Option<String> {
     Some(match e {
+        restore::Error::Open(e) => return wrap(e),
+        restore::Error::Hsm(e) => return hsm(e),
+        restore::Error::TokenLine(e) => return ceremony(e),
+        restore::Error::Transcript(_) => return None,
         restore::Error::KcvMismatch { .. } | restore::Error::NoCommonKcv { .. } => {
             "Check the backup against the sealed transcript of the run that made it (keyrite verify T --outputs DIR) before trusting it again."
                 .to_owned()
@@ -222,7 +231,7 @@ fn restore(e: &restore::Error) -> Option<String> {
             "Pass the directory a recorded wrap with --provider pkcs11-backup wrote, unchanged, and the key label it holds."
                 .to_owned()
         }
-            })
+    })
 }
 
 fn ceremony(e: &ceremony::Error) -> Option<String> {
@@ -243,11 +252,8 @@ fn ceremony(e: &ceremony::Error) -> Option<String> {
             "A plan runs once per token: give a new ceremony_id, and have it approved again."
                 .to_owned()
         }
-        ceremony::Error::Resume { advice, .. } => (*advice).to_owned(),
-        ceremony::Error::Read { .. } | ceremony::Error::Lock { .. } => {
-            "Check the path names the plan, policy or approval meant; keyrite reads at most 1 MiB of each."
-                .to_owned()
-        }
+        ceremony::Error::Resume { reason, .. } => resume(reason).to_owned(),
+        ceremony::Error::Read { .. } | ceremony::Error::Lock { .. } => READ.to_owned(),
         ceremony::Error::ModuleUnpinned { .. } => {
             "Put the SHA-256 of the module file the ceremony loads there, as `sha256sum MODULE` prints it (for SoftHSM2 on Debian: sha256sum /usr/lib/softhsm/libsofthsm2.so)."
                 .to_owned()
@@ -280,16 +286,54 @@ fn ceremony(e: &ceremony::Error) -> Option<String> {
     })
 }
 
+fn resume(e: &ceremony::Unresumable) -> &'static str {
+    use ceremony::Unresumable as U;
+    match e {
+        U::Sealed | U::Settled => {
+            "That run ended: a new run needs a new ceremony_id and new approvals."
+        }
+        U::OutputsExist { .. } => {
+            "Move it aside (it holds only wrapped material) and resume again: the resumed run writes every output anew."
+        }
+        U::NoMarker { .. } => "Run the plan without --resume-from.",
+        U::PublicMarker { .. } | U::Markers { .. } => {
+            "keyrite left no such object: have the token's objects checked (pkcs11-tool --list-objects --login) before a ceremony runs on it."
+        }
+        U::OtherPlanMarker { .. } => {
+            "Resume with the plan that ran (the marker holds its SHA-256); a new plan needs a new ceremony_id and new approvals."
+        }
+        U::HalfGenerated { .. } => {
+            "End the key with an approved destroy plan (keyrite keys destroy), then run the plan under a new ceremony_id."
+        }
+        U::KeyNotFound { .. }
+        | U::PublicKeyObject { .. }
+        | U::NotCeremonyKey { .. }
+        | U::NotLocal { .. }
+        | U::IdDiffers { .. }
+        | U::IdNotBound { .. }
+        | U::OtherSpec { .. }
+        | U::KcvDiffers { .. }
+        | U::KcvMethodDiffers { .. }
+        | U::CheckValueDiffers { .. } => {
+            "Resume only from the transcript the interrupted run wrote, unaltered; if it is that one, the token's key is not the key that run generated: end it with an approved destroy plan (keyrite keys destroy)."
+        }
+        _ => {
+            "Pass the transcript the interrupted run of this plan left, as it left it; keyrite verify T --policy POLICY --plan PLAN says whether it is intact."
+        }
+    }
+}
+
 fn shares(e: &shares::Error) -> Option<String> {
     Some(match e {
-
-            shares::Error::Malformed { .. }
-            | shares::Error::NotPinned { .. }
-            | shares::Error::Duplicate { .. }
-            | shares::Error::TooFew { .. }
-            | shares::Error::Io { .. }
-         => "Use the share files `keyrite pin split` wrote, unchanged, from as many custodians as the threshold."
-            .to_owned(),
+        shares::Error::Pin(e) => return pin(e),
+        shares::Error::Malformed { .. }
+        | shares::Error::NotPinned { .. }
+        | shares::Error::Duplicate { .. }
+        | shares::Error::TooFew { .. }
+        | shares::Error::Io { .. } => {
+            "Use the share files `keyrite pin split` wrote, unchanged, from as many custodians as the threshold."
+                .to_owned()
+        }
         _ => return None,
     })
 }
@@ -315,14 +359,25 @@ fn verify(e: &verify::Error) -> Option<String> {
     })
 }
 
+fn token(e: &token::Error) -> Option<String> {
+    match e {
+        token::Error::Wrap(e) => wrap(e),
+        token::Error::Hsm(e) => hsm(e),
+        token::Error::Pin(e) => pin(e),
+        token::Error::Policy(e) => ceremony(e),
+        _ => None,
+    }
+}
+
 fn witness(e: &witness::Error) -> Option<String> {
     Some(match e {
-
-            witness::Error::NotSignature { .. }
-            | witness::Error::Namespace { .. }
-            | witness::Error::NotWitness { .. }
-            | witness::Error::BadSignature { .. }
-         => {
+        witness::Error::Policy(e) => return ceremony(e),
+        witness::Error::Verify(e) => return verify(e),
+        witness::Error::Read { .. } | witness::Error::Lock { .. } => READ.to_owned(),
+        witness::Error::NotSignature { .. }
+        | witness::Error::Namespace { .. }
+        | witness::Error::NotWitness { .. }
+        | witness::Error::BadSignature { .. } => {
             "Sign with `keyrite witness sign` (or ssh-keygen -Y sign -n keyrite-witness over `keyrite witness message`) with a witness key of the policy."
                 .to_owned()
         }

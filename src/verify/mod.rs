@@ -22,11 +22,11 @@
 
 use std::path::{Path, PathBuf};
 
-use p256::pkcs8::{DecodePublicKey as _, EncodePublicKey as _};
 use serde::Serialize;
 use sha2::{Digest as _, Sha256};
 
 use crate::ceremony::policy::Policy;
+use crate::signer_key::SignerKey;
 
 mod chain;
 mod head;
@@ -176,13 +176,13 @@ pub enum Error {
         /// Why not.
         reason: ReadProblem,
     },
-    /// The signer file is not a P-256 public key.
-    #[error("{} is not an ECDSA P-256 public key (PEM): {reason}", path.display())]
+    /// The signer file is not a signer's public key.
+    #[error("{} is not a ceremony signer's public key: {reason}", path.display())]
     Signer {
         /// The path.
         path: PathBuf,
         /// What the parser said.
-        reason: SignerProblem,
+        reason: crate::signer_key::KeyError,
     },
     /// The policy file is invalid.
     #[error(transparent)]
@@ -244,18 +244,6 @@ pub enum ReadProblem {
     ReaderStopped,
 }
 
-/// Why the signer file is not a P-256 public key.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum SignerProblem {
-    /// It is not UTF-8.
-    #[error("{0}")]
-    Utf8(std::str::Utf8Error),
-    /// It is not a P-256 public key's PEM, or its DER does not encode.
-    #[error("{0}")]
-    Key(p256::pkcs8::spki::Error),
-}
-
 /// Why an output directory is not one an earlier transcript records.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -315,10 +303,10 @@ fn read(path: &Path, limit: u64) -> Result<Vec<u8>, Error> {
     })
 }
 
-/// The auditor's trust anchor: the ceremony signer's ECDSA P-256 public key.
+/// The auditor's trust anchor: the ceremony signer's public key (ECDSA P-256 or RSA-PSS 3072).
 #[derive(Debug, Clone)]
 pub struct Signer {
-    key: p256::PublicKey,
+    key: SignerKey,
     fingerprint: String,
 }
 
@@ -326,20 +314,12 @@ impl Signer {
     /// Parses the signer's public key, as `keyrite token signer export` prints it (PEM), from
     /// the bytes of the file at `path`.
     pub fn from_pem(path: &Path, pem: &[u8]) -> Result<Self, Error> {
-        let signer_err = |reason: SignerProblem| Error::Signer {
+        let signer_err = |reason: crate::signer_key::KeyError| Error::Signer {
             path: path.to_path_buf(),
             reason,
         };
-        let key = std::str::from_utf8(pem)
-            .map_err(|e| signer_err(SignerProblem::Utf8(e)))
-            .and_then(|pem| {
-                p256::PublicKey::from_public_key_pem(pem)
-                    .map_err(|e| signer_err(SignerProblem::Key(e)))
-            })?;
-        let fingerprint = key
-            .to_public_key_der()
-            .map(|der| hex::encode(Sha256::digest(der.as_bytes())))
-            .map_err(|e| signer_err(SignerProblem::Key(e)))?;
+        let key = SignerKey::from_pem(pem).map_err(&signer_err)?;
+        let fingerprint = key.fingerprint().map_err(signer_err)?;
         Ok(Signer { key, fingerprint })
     }
 

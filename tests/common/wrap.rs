@@ -16,6 +16,7 @@ pub const SIGNER: &str = "ceremony-signer";
 
 /// The arguments of one `keyrite wrap` or `keyrite rewrap`, in the order they were given.
 #[must_use]
+#[derive(Clone)]
 pub struct Wrap {
     args: Vec<OsString>,
 }
@@ -87,6 +88,17 @@ impl Wrap {
         self.arg("--transcript")
             .arg(transcript)
             .args(["--signer-label", SIGNER])
+    }
+
+    /// `FLAG VALUE`, in place of the value given to `FLAG` before if there is one, else added.
+    pub fn set(mut self, flag: &str, value: impl AsRef<OsStr>) -> Self {
+        match self.args.iter().position(|a| a == flag) {
+            Some(i) => {
+                self.args[i + 1] = value.as_ref().to_owned();
+                self
+            }
+            None => self.arg(flag).arg(value),
+        }
     }
 
     /// One more argument.
