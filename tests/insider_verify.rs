@@ -336,9 +336,10 @@ fn ssh_fingerprint(c: &Ceremony, who: &str) -> String {
 
 /// Attack 6: bytes no signature covers are read alike. A number that is not a canonical
 /// integer (`1e400`, in a line a PIN holder re-sealed), the seal written `"v":1.0`, a witness
-/// line nested 70 deep, a witness line naming another key than the one that signed, and the
-/// high-S twin of the seal: INVALID in all three, each by name; the untouched, witnessed
-/// transcript is VERIFIED by all three.
+/// line nested 70 deep (or 64 deep, within the limit, in a field a witness line does not name),
+/// a witness line naming another key than the one that signed, and the high-S twin of the seal:
+/// INVALID in all three, each by name; the untouched, witnessed transcript is VERIFIED by all
+/// three.
 #[test]
 fn bytes_no_signature_covers_give_one_verdict() {
     let c = sealed();
@@ -428,7 +429,8 @@ fn bytes_no_signature_covers_give_one_verdict() {
         &lines,
         format!("INVALID: chain check failed at line {w}: nested deeper than 64 levels (exit 1)"),
     );
-    // 64 deep is within the limit, in all three.
+    // 64 deep is within the limit, in all three: no verifier says it is nested too deep, and
+    // the line is refused only as witness data with a field a witness line does not name.
     let mut v: Value = serde_json::from_str(&witnessed[w]).unwrap();
     let mut deep = json!(0);
     for _ in 0..62 {
@@ -438,7 +440,24 @@ fn bytes_no_signature_covers_give_one_verdict() {
     lines[w] = serde_json::to_string(&v).unwrap();
     let file = path(&c, "deep-64.jsonl");
     write_lines(&file, &lines);
-    all_three(&file, &signer, Some(&policy), None, 0, VERIFIED);
+    let outs = all_three(
+        &file,
+        &signer,
+        Some(&policy),
+        None,
+        1,
+        &format!(
+            "INVALID: structure check failed at line {w}: the witness line's data does not fit a witness line: unknown field `note`, expected one of `name`, `key_fingerprint`, `message`, `signature` (exit 1)"
+        ),
+    );
+    for (name, out) in VERIFIERS.iter().zip(&outs) {
+        let said = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(!said.contains("nested deeper than"), "{name}: {said}");
+    }
 
     // Her line naming alice's key, though wendy's key made the signature.
     let mut v: Value = serde_json::from_str(&witnessed[w]).unwrap();

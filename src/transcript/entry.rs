@@ -358,13 +358,14 @@ pub struct Key {
     /// The kind of material.
     pub spec: String,
     /// The key check value, or `null` when the token gives none. Read, an absent one is
-    /// `null` too, as verify's KCV check and resume have always taken it (resume refuses a key
-    /// without one in its own words).
+    /// `null` too, so that resume refuses a key without one in its own words; verify refuses
+    /// an absent one as data that does not fit its step (keyrite always writes the field).
     #[serde(default)]
     pub kcv: Option<String>,
     /// How it was computed, or why there is none.
     pub kcv_method: String,
-    /// The full check value, or `null` (read, an absent one is `null`, as for `kcv`).
+    /// The full check value, or `null` (read, an absent one is `null`; verify refuses it, as
+    /// for `kcv`).
     #[serde(default)]
     pub check_sha256: Option<String>,
     /// The attribute template.
@@ -574,10 +575,11 @@ pub struct FinishData {
     pub keys: Vec<Settled>,
 }
 
-/// The `witness` line. Unlike every other line's, its data may hold fields it does not name:
-/// witness lines follow the seal, where no signature covers them, and verify reads only the
-/// fields it checks (the chain check still bounds the rest).
+/// The `witness` line. Like every other line's, its data refuses a field it does not name:
+/// witness lines follow the seal, where no signature covers them, so nothing but the fields
+/// verify checks may stand there.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct WitnessData {
     /// The witness's name.
     pub name: String,

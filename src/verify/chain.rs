@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 use sha2::{Digest as _, Sha256};
 
 use super::head::{self, Head};
-use super::parsed::Parsed;
+use super::parsed::{FirstSeal, Parsed, SealHead};
 use super::{Check, failed, not_checked, passed};
 use crate::signer_key::{Signed, SignerKey};
 
@@ -276,7 +276,7 @@ fn check_head(index: usize, head: Option<&Head<'_>>, prev: &[u8; 32]) -> Result<
 /// seal is the signer's signature over the chain head.
 pub(super) fn check_seal(parsed: &mut Parsed, signer: &SignerKey, signer_fp: &str) -> Check {
     let name = "seal";
-    let Some((i, seal, _)) = &parsed.first_seal else {
+    let Some(FirstSeal { line: i, head, .. }) = &parsed.first_seal else {
         return not_checked(
             name,
             "a seal line (there is none: the ceremony did not finish)",
@@ -286,17 +286,17 @@ pub(super) fn check_seal(parsed: &mut Parsed, signer: &SignerKey, signer_fp: &st
     if let Some(misplaced) = misplaced_seal(parsed, i) {
         return misplaced;
     }
-    if seal.get("signer").and_then(Value::as_str) != Some(signer_fp) {
+    if head.signer.as_deref() != Some(signer_fp) {
         return failed(
             name,
             format!(
                 "sealed by the key with fingerprint {}, not by --signer ({signer_fp})",
-                seal.get("signer").and_then(Value::as_str).unwrap_or("?")
+                head.signer.as_deref().unwrap_or("?")
             ),
             Some(i),
         );
     }
-    let check = seal_signature(seal, signer, i);
+    let check = seal_signature(head, signer, i);
     parsed.seal = Some(i);
     check
 }
@@ -326,14 +326,14 @@ fn misplaced_seal(parsed: &Parsed, i: usize) -> Option<Check> {
 
 /// The seal line `seal` (line `i`) signs its `prev`, the chain head, under `signer`: an ECDSA
 /// signature low-S, an RSA-PSS one with SHA-256, MGF1-SHA-256 and a 32-byte salt.
-fn seal_signature(seal: &Map<String, Value>, signer: &SignerKey, i: usize) -> Check {
+fn seal_signature(seal: &SealHead, signer: &SignerKey, i: usize) -> Check {
     let name = "seal";
     let head: Option<[u8; 32]> = seal
-        .get("prev")
-        .and_then(Value::as_str)
+        .prev
+        .as_deref()
         .and_then(|h| hex::decode(h).ok())
         .and_then(|h| h.try_into().ok());
-    let signature = seal.get("signature").and_then(Value::as_str).and_then(|s| {
+    let signature = seal.signature.as_deref().and_then(|s| {
         use base64::Engine as _;
         base64::engine::general_purpose::STANDARD.decode(s).ok()
     });
@@ -367,7 +367,6 @@ fn seal_signature(seal: &Map<String, Value>, signer: &SignerKey, i: usize) -> Ch
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use crate::verify::field;
 
     /// A line's fields with `data` and the other values given: `{data}` and `{rest}` spliced in.
     fn line_with(prev: &str, data: &str, rest: &str) -> String {
@@ -499,7 +498,7 @@ mod tests {
                 "{line}"
             );
             if let (Some(map), Some(head)) = (&map, &head) {
-                let d = field(map, "data");
+                let d = map.get("data").unwrap_or(&Value::Null);
                 let text = |v: &Value| v.as_str().map(str::to_owned);
                 let own = |s: &head::Scalar<'_>| s.as_str().map(str::to_owned);
                 assert_eq!(own(&head.data.key_label), text(&d["key_label"]), "{line}");

@@ -23,7 +23,6 @@
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
-use serde_json::{Map, Value};
 use sha2::{Digest as _, Sha256};
 
 use crate::ceremony::policy::Policy;
@@ -43,6 +42,7 @@ mod structure;
 mod witnesses;
 
 pub use chain::{LineError, MAX_DEPTH, check_line, parse_line};
+pub use parsed::Line;
 pub use recorded::{RecordedKcv, RecordedOutput, recorded_kcv, recorded_output};
 pub use structure::KNOWN_STEPS;
 pub use witnesses::Witness;
@@ -122,10 +122,10 @@ pub struct Report {
     pub checks: Vec<Check>,
     /// The witnesses.
     pub witnesses: Vec<Witness>,
-    /// The transcript's lines, parsed (for reports), when [`Inputs::keep_lines`] asked for
-    /// them; empty entries for lines that do not parse.
+    /// The transcript's lines, read (for reports), when [`Inputs::keep_lines`] asked for
+    /// them; a line cut short at the end of the input is an empty one.
     #[serde(skip)]
-    pub lines: Vec<Option<Map<String, Value>>>,
+    pub lines: Vec<Line>,
     /// How many lines the transcript has.
     #[serde(skip)]
     pub line_count: usize,
@@ -173,8 +173,8 @@ pub enum Error {
     Read {
         /// The path.
         path: PathBuf,
-        /// What the system said.
-        reason: String,
+        /// Why not.
+        reason: ReadProblem,
     },
     /// The signer file is not a signer's public key.
     #[error("{} is not a ceremony signer's public key: {reason}", path.display())]
@@ -182,7 +182,7 @@ pub enum Error {
         /// The path.
         path: PathBuf,
         /// What the parser said.
-        reason: String,
+        reason: crate::signer_key::KeyError,
     },
     /// The policy file is invalid.
     #[error(transparent)]
@@ -203,7 +203,7 @@ pub enum Error {
         /// The transcript.
         transcript: PathBuf,
         /// What does not match.
-        reason: String,
+        reason: Unrecorded,
     },
     /// An earlier transcript names no token signer.
     #[error("{} names no token signer (its token line has no signer_label)", path.display())]
@@ -219,6 +219,47 @@ pub enum Error {
         /// The key label.
         label: String,
     },
+}
+
+/// Why a file `verify` reads could not be read.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReadProblem {
+    /// What the system said.
+    #[error("{0}")]
+    Io(std::io::Error),
+    /// A transcript line is longer than keyrite reads.
+    #[error(
+        "line {line} is larger than {}, the most keyrite reads of one transcript line",
+        crate::input::describe(*limit)
+    )]
+    LongLine {
+        /// The 0-based line.
+        line: usize,
+        /// The most keyrite reads of one line, in bytes.
+        limit: u64,
+    },
+    /// The thread reading the transcript stopped before its end.
+    #[error("the thread reading it stopped")]
+    ReaderStopped,
+}
+
+/// Why an output directory is not one an earlier transcript records.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Unrecorded {
+    /// No wrap the transcript records wrote its manifest.
+    #[error("no wrap it records wrote this manifest.json")]
+    NoManifest,
+    /// A file in it is not the one the transcript records.
+    #[error("{0} is not the file the transcript records")]
+    OtherFile(String),
+    /// A file in it is in no record.
+    #[error("{0} is in no record of this output")]
+    ExtraFile(String),
+    /// The transcript has no token line.
+    #[error("it records no token line")]
+    NoToken,
 }
 
 fn failed(name: &'static str, reason: impl Into<String>, line: Option<usize>) -> Check {
@@ -249,15 +290,16 @@ fn not_checked(name: &'static str, missing: impl Into<String>) -> Check {
     }
 }
 
-/// A line's field, or null: the transcript is untrusted, a field may be missing.
-fn field<'a>(line: &'a Map<String, Value>, name: &str) -> &'a Value {
-    line.get(name).unwrap_or(&Value::Null)
+/// The check `name`, which reads the `step` line, when that line's data does not fit its step:
+/// the structure check fails it, saying why.
+fn unfit(name: &'static str, step: &str) -> Check {
+    not_checked(name, format!("a {step} line whose data fits a {step} line"))
 }
 
 fn read(path: &Path, limit: u64) -> Result<Vec<u8>, Error> {
     crate::input::read(path, limit).map_err(|e| Error::Read {
         path: path.to_path_buf(),
-        reason: e.to_string(),
+        reason: ReadProblem::Io(e),
     })
 }
 
@@ -272,12 +314,12 @@ impl Signer {
     /// Parses the signer's public key, as `keyrite token signer export` prints it (PEM), from
     /// the bytes of the file at `path`.
     pub fn from_pem(path: &Path, pem: &[u8]) -> Result<Self, Error> {
-        let signer_err = |reason: String| Error::Signer {
+        let signer_err = |reason: crate::signer_key::KeyError| Error::Signer {
             path: path.to_path_buf(),
             reason,
         };
-        let key = SignerKey::from_pem(pem).map_err(|e| signer_err(e.to_string()))?;
-        let fingerprint = key.fingerprint().map_err(|e| signer_err(e.to_string()))?;
+        let key = SignerKey::from_pem(pem).map_err(&signer_err)?;
+        let fingerprint = key.fingerprint().map_err(signer_err)?;
         Ok(Signer { key, fingerprint })
     }
 
@@ -292,7 +334,7 @@ impl Signer {
 pub fn verify(inputs: &Inputs) -> Result<Report, Error> {
     let file = std::fs::File::open(&inputs.transcript).map_err(|e| Error::Read {
         path: inputs.transcript.clone(),
-        reason: e.to_string(),
+        reason: ReadProblem::Io(e),
     })?;
     verify_open(file, inputs)
 }
@@ -328,7 +370,7 @@ pub fn verify_open(file: std::fs::File, inputs: &Inputs) -> Result<Report, Error
         reader.join().unwrap_or_else(|_| {
             Err(Error::Read {
                 path: inputs.transcript.clone(),
-                reason: "the thread reading it stopped".to_owned(),
+                reason: ReadProblem::ReaderStopped,
             })
         })
     })?;

@@ -5,21 +5,24 @@
 //! It trusts the directory the auditor names, and reads in it only regular files directly in
 //! each output directory, never through a symlink: the names come from the transcript.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 
-use super::{Check, failed, not_checked, passed};
+use super::{Check, failed, not_checked, passed, unfit};
+use crate::transcript::Entry;
+use crate::transcript::entry::WrappedData;
 
 /// The outputs check, fed line by line (with `--outputs`): every output file's SHA-256 matches
 /// and each manifest's KCV is the one recorded. The failure reported is the first of the wrapped
-/// lines, else of the rewrapped lines, else of the resumed ones.
+/// lines, else of the rewrapped lines.
 pub(super) struct Outputs<'a> {
     dir: Option<&'a Path>,
     files: usize,
-    /// The first failure among wrapped, rewrapped and resumed lines.
-    broken: [Option<Check>; 3],
+    /// The first failure among wrapped lines, and among rewrapped lines.
+    broken: [Option<Check>; 2],
 }
 
 impl<'a> Outputs<'a> {
@@ -27,27 +30,26 @@ impl<'a> Outputs<'a> {
         Outputs {
             dir,
             files: 0,
-            broken: [None, None, None],
+            broken: [None, None],
         }
     }
 
-    /// Whether a line of `step` must be fed with its data.
-    pub(super) fn wants(&self, step: &str) -> bool {
-        self.dir.is_some() && matches!(step, "wrapped" | "rewrapped" | "resumed")
-    }
-
-    pub(super) fn feed(&mut self, line: usize, step: &str, d: &Value) {
+    /// Feeds a line of `step`, with its entry if its data fits its step.
+    pub(super) fn feed(&mut self, line: usize, step: &str, entry: Option<&Entry>) {
         let Some(dir) = self.dir else { return };
         let kind = match step {
             "wrapped" => 0,
             "rewrapped" => 1,
-            "resumed" if d.get("out").is_some() => 2,
             _ => return,
         };
         if self.broken[kind].is_some() {
             return;
         }
-        let out = Path::new(d["out"].as_str().unwrap_or_default());
+        let (Some(Entry::Wrapped(d)) | Some(Entry::Rewrapped(d))) = entry else {
+            self.broken[kind] = Some(unfit("outputs", step));
+            return;
+        };
+        let out = Path::new(&d.out);
         let Some(base) = out.file_name() else {
             self.broken[kind] = Some(failed(
                 "outputs",
@@ -64,12 +66,11 @@ impl<'a> Outputs<'a> {
     /// What is wrong with the output directory `here` of the wrap recorded as `d`, if anything:
     /// it is a directory (not a symlink), each recorded file has its recorded SHA-256 (counted
     /// as it matches), nothing else is in it, and its manifest records the wrap's check values.
-    fn directory_problem(&mut self, here: &Path, d: &Value) -> Option<String> {
+    fn directory_problem(&mut self, here: &Path, d: &WrappedData) -> Option<String> {
         if let Some(why) = not_a_directory(here) {
             return Some(why);
         }
-        let empty = Map::new();
-        let files = d["files"].as_object().unwrap_or(&empty);
+        let files = &d.files;
         for (file, digest) in files {
             let path = here.join(file);
             if let Some(why) = file_problem(&path, file, digest) {
@@ -113,7 +114,7 @@ fn not_a_directory(here: &Path) -> Option<String> {
 /// What is wrong with the output file `file` at `path`, if anything, against its recorded
 /// `digest`. The names come from the transcript: only a regular file directly in the output
 /// directory is read, never through a symlink and never waiting (a FIFO, a device).
-fn file_problem(path: &Path, file: &str, digest: &Value) -> Option<String> {
+fn file_problem(path: &Path, file: &str, digest: &str) -> Option<String> {
     let plain = !file.is_empty() && file != "." && file != ".." && !file.contains('/');
     let read = if plain {
         crate::input::read_regular(path, crate::input::MAX_SMALL)
@@ -121,11 +122,7 @@ fn file_problem(path: &Path, file: &str, digest: &Value) -> Option<String> {
         Err(std::io::Error::other("not a file name"))
     };
     match read {
-        Ok(b)
-            if hex::encode(Sha256::digest(&b)).as_str() == digest.as_str().unwrap_or_default() =>
-        {
-            None
-        }
+        Ok(b) if hex::encode(Sha256::digest(&b)) == digest => None,
         Ok(_) => Some("differs from the transcript".to_owned()),
         Err(_) if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) => {
             Some("is a symlink: an output file is never followed".to_owned())
@@ -139,7 +136,7 @@ fn file_problem(path: &Path, file: &str, digest: &Value) -> Option<String> {
 
 /// The first file (by name) in `here` that `files` does not list, if any: an extra script is not
 /// what the ceremony wrote.
-fn extra_file(here: &Path, files: &Map<String, Value>) -> Option<String> {
+fn extra_file(here: &Path, files: &BTreeMap<String, String>) -> Option<String> {
     let mut extra: Vec<String> = std::fs::read_dir(here)
         .map(|entries| {
             entries
@@ -160,16 +157,18 @@ fn extra_file(here: &Path, files: &Map<String, Value>) -> Option<String> {
 
 /// What is wrong with the manifest in `here`, if anything: it records the KCV and the full check
 /// value (`check_sha256`) the wrap `d` does.
-fn manifest_problem(here: &Path, d: &Value) -> Option<String> {
+fn manifest_problem(here: &Path, d: &WrappedData) -> Option<String> {
+    // The manifest's values, as JSON: a value of another type is another value.
+    let recorded = |v: &Option<String>| v.as_deref().map_or(Value::Null, Value::from);
     let manifest_key =
         crate::input::read_regular(&here.join("manifest.json"), crate::input::MAX_SMALL)
             .ok()
             .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
             .map(|m| m["key"].clone());
     match manifest_key {
-        Some(key) if key["kcv"] != d["kcv"] => {}
+        Some(key) if key["kcv"] != recorded(&d.kcv) => {}
         // Absent and null alike: no full check value.
-        Some(key) if key["check_sha256"] == d["check_sha256"] => return None,
+        Some(key) if key["check_sha256"] == recorded(&d.check_sha256) => return None,
         Some(_) => {
             return Some(format!(
                 "{}'s manifest records another full check value (check_sha256)",

@@ -7,14 +7,14 @@
 
 use std::path::Path;
 
-use serde_json::Value;
 use ssh_key::{HashAlg, SshSig};
 
-use super::parsed::Parsed;
-use super::{Check, failed, field, not_checked, passed};
+use super::parsed::{Parsed, TokenPins};
+use super::{Check, failed, not_checked, passed, unfit};
 use crate::ceremony::plan::{Plan, Step};
 use crate::ceremony::policy::Policy;
-use crate::ceremony::quorum::{PLAN_NAMESPACE, check_signature};
+use crate::ceremony::quorum::{PLAN_NAMESPACE, Refusal, check_signature};
+use crate::transcript::entry::{Approval, PolicyData};
 
 /// With `require_trusted_wrapping`: why the record does not show every key made wrappable only
 /// under trusted keys — a generate step of the recorded plan without `wrap_with_trusted`, or a
@@ -22,9 +22,9 @@ use crate::ceremony::quorum::{PLAN_NAMESPACE, check_signature};
 /// first such line and its label).
 fn untrusted_generate(parsed: &Parsed, untrusted: Option<&(usize, String)>) -> Option<String> {
     let text = parsed
-        .data("plan")
-        .and_then(|d| d["text"].as_str())
-        .unwrap_or_default();
+        .plan()
+        .and_then(|(_, d)| d)
+        .map_or("", |d| d.text.as_str());
     if let Ok(plan) = Plan::from_bytes(Path::new("plan.toml"), text.as_bytes().to_vec(), false) {
         for (i, step) in plan.steps.iter().enumerate() {
             if let Step::Generate {
@@ -62,18 +62,23 @@ pub(super) fn policy_checks(
             not_checked("pin_shares", "--policy"),
         ];
     };
-    let Some((line, _)) = parsed.first("policy") else {
+    let Some((line, recorded)) = parsed.policy() else {
         return without_policy_line(parsed);
     };
-    let problems = policy_problems(parsed, policy, signer_fp, untrusted);
+    let policy_check = match recorded {
+        None => unfit("policy", "policy"),
+        Some(recorded) => {
+            match policy_problems(parsed, recorded, policy, signer_fp, untrusted).first() {
+                None => passed(
+                    "policy",
+                    "the policy's SHA-256 is the one recorded, and it names this signer",
+                ),
+                Some(p) => failed("policy", p.clone(), Some(line)),
+            }
+        }
+    };
     vec![
-        match problems.first() {
-            None => passed(
-                "policy",
-                "the policy's SHA-256 is the one recorded, and it names this signer",
-            ),
-            Some(p) => failed("policy", p.clone(), Some(line)),
-        },
+        policy_check,
         quorum_check(parsed, policy),
         shares_check(parsed, policy),
     ]
@@ -104,17 +109,17 @@ fn without_policy_line(parsed: &Parsed) -> Vec<Check> {
 /// and trusted wrapping where it requires it.
 fn policy_problems(
     parsed: &Parsed,
+    recorded: &PolicyData,
     policy: &Policy,
     signer_fp: &str,
     untrusted: Option<&(usize, String)>,
 ) -> Vec<String> {
-    let recorded = parsed.data("policy").cloned().unwrap_or_default();
     let mut problems = Vec::new();
-    if recorded["sha256"] != policy.digest {
+    if recorded.sha256 != policy.digest {
         problems.push("the policy's SHA-256 differs from the one recorded".to_owned());
     }
     if let Some((_, digest)) = &policy.custodians_file {
-        if recorded["custodians_file"]["sha256"] != *digest {
+        if recorded.custodians_file.as_ref().map(|f| &f.sha256) != Some(digest) {
             problems.push("the custodians file's SHA-256 differs from the one recorded".to_owned());
         }
     }
@@ -125,8 +130,12 @@ fn policy_problems(
             policy.signer_fingerprint
         ));
     }
-    if parsed.first("token").is_some() || parsed.seal.is_some() {
-        problems.extend(token_problems(parsed, policy));
+    if parsed.token_pins.is_some() || parsed.seal.is_some() {
+        let none = TokenPins::default();
+        problems.extend(token_problems(
+            parsed.token_pins.as_ref().unwrap_or(&none),
+            policy,
+        ));
     }
     if policy.require_trusted_wrapping {
         if let Some(why) = untrusted_generate(parsed, untrusted) {
@@ -136,34 +145,34 @@ fn policy_problems(
     problems
 }
 
-/// What the token line records against what the policy pins: the signer, and the serial, the
-/// module's SHA-256 and its path where the policy pins them.
-fn token_problems(parsed: &Parsed, policy: &Policy) -> Vec<String> {
-    let token = parsed.data("token").cloned().unwrap_or_default();
+/// What the token line records (`null` throughout: there is none) against what the policy
+/// pins: the signer, and the serial, the module's SHA-256 and its path where the policy pins them.
+fn token_problems(token: &TokenPins, policy: &Policy) -> Vec<String> {
     let mut problems = Vec::new();
-    if token["signer_fingerprint"] != policy.signer_fingerprint.as_str() {
+    if token.signer_fingerprint != policy.signer_fingerprint.as_str() {
         problems.push("the token's signer recorded is not the policy's".to_owned());
     }
     if let Some(serial) = &policy.token_serial {
-        if token["serial"] != serial.as_str() {
+        if token.serial != serial.as_str() {
             problems.push(format!(
                 "the token's serial is not {serial:?}, the one the policy pins"
             ));
         }
     }
     if let Some(pinned) = &policy.module_sha256 {
-        if token["module_sha256"] != pinned.as_str() {
+        if token.module_sha256 != pinned.as_str() {
             problems.push(format!(
                 "the token line records the module SHA-256 {}, but the policy pins module_sha256 = {pinned}",
-                token["module_sha256"].as_str().unwrap_or("(none)")
+                token.module_sha256.as_str().unwrap_or("(none)")
             ));
         }
     }
     if let Some(pinned) = &policy.module_path {
-        if token["module"] != pinned.display().to_string().as_str() {
+        if token.module != pinned.display().to_string().as_str() {
             problems.push(format!(
                 "the token line records the module {}, but the policy pins module_path = {}",
-                token["module"]
+                token
+                    .module
                     .as_str()
                     .map_or_else(|| "(none)".to_owned(), |m| format!("{m:?}")),
                 pinned.display()
@@ -176,13 +185,16 @@ fn token_problems(parsed: &Parsed, policy: &Policy) -> Vec<String> {
 /// PIN share indexes, if the PIN came from shares, are distinct and among the policy's shares.
 fn shares_check(parsed: &Parsed, policy: &Policy) -> Check {
     let name = "pin_shares";
-    let Some((line, login)) = parsed.first("login") else {
+    let Some((line, login)) = parsed.login() else {
         return passed(name, "no login line (no PIN shares used)");
     };
-    let Some(indexes) = field(login, "data")["share_indexes"].as_array() else {
+    let Some(login) = login else {
+        return unfit(name, "login");
+    };
+    let Some(indexes) = &login.share_indexes else {
         return passed(name, "the PIN did not come from shares");
     };
-    let indexes: Vec<u64> = indexes.iter().filter_map(Value::as_u64).collect();
+    let indexes: Vec<u64> = indexes.iter().map(|&i| u64::from(i)).collect();
     let mut seen = indexes.clone();
     seen.sort_unstable();
     seen.dedup();
@@ -202,7 +214,7 @@ fn shares_check(parsed: &Parsed, policy: &Policy) -> Check {
 
 fn quorum_check(parsed: &Parsed, policy: &Policy) -> Check {
     let name = "quorum";
-    let Some((line, _)) = parsed.first("approvals") else {
+    let Some((line, approvals)) = parsed.approvals() else {
         if parsed.seal.is_none() {
             return not_checked(
                 name,
@@ -211,18 +223,21 @@ fn quorum_check(parsed: &Parsed, policy: &Policy) -> Check {
         }
         return failed(name, "the transcript has no approvals line", None);
     };
+    let (Some(approvals), None | Some((_, Some(_)))) = (approvals, parsed.plan()) else {
+        let step = if approvals.is_none() {
+            "approvals"
+        } else {
+            "plan"
+        };
+        return unfit(name, step);
+    };
     let statement = parsed
-        .data("plan")
-        .and_then(|d| d["digest_statement"].as_str())
-        .unwrap_or_default();
-    let approvals = parsed
-        .data("approvals")
-        .and_then(|d| d["approvals"].as_array())
-        .cloned()
-        .unwrap_or_default();
-    let who = match approvers(policy, statement, &approvals) {
+        .plan()
+        .and_then(|(_, d)| d)
+        .map_or("", |d| d.digest_statement.as_str());
+    let who = match approvers(policy, statement, &approvals.approvals) {
         Ok(who) => who,
-        Err(why) => return failed(name, why, Some(line)),
+        Err(why) => return failed(name, why.to_string(), Some(line)),
     };
     if who.len() < policy.threshold {
         return failed(
@@ -247,35 +262,42 @@ fn quorum_check(parsed: &Parsed, policy: &Policy) -> Check {
     )
 }
 
+/// Why an approval the transcript records does not count.
+#[derive(Debug, thiserror::Error)]
+enum ApprovalProblem {
+    /// Its signature is not an SSH signature.
+    #[error("an approval is not an SSH signature")]
+    NotSignature,
+    /// Its signature is not a custodian's over the plan digest.
+    #[error(transparent)]
+    Refused(#[from] Refusal),
+    /// It is recorded under another custodian's name or key.
+    #[error("an approval by {0} is recorded under another name or key")]
+    Misrecorded(String),
+    /// The custodian approved twice.
+    #[error("{0} is counted twice")]
+    Twice(String),
+}
+
 /// The custodians whose `approvals` of the plan digest `statement` verify under their keys of
 /// the policy, recorded under their names and keys, each once; or why one does not count.
-fn approvers(policy: &Policy, statement: &str, approvals: &[Value]) -> Result<Vec<String>, String> {
+fn approvers(
+    policy: &Policy,
+    statement: &str,
+    approvals: &[Approval],
+) -> Result<Vec<String>, ApprovalProblem> {
     let mut who: Vec<String> = Vec::new();
     for a in approvals {
-        let sig = a["signature"]
-            .as_str()
-            .and_then(|s| SshSig::from_pem(s).ok());
-        let Some(sig) = sig else {
-            return Err("an approval is not an SSH signature".to_owned());
-        };
-        let index = check_signature(policy, statement.as_bytes(), PLAN_NAMESPACE, &sig)
-            .map_err(|refusal| refusal.to_string())?;
+        let sig = SshSig::from_pem(&a.signature).map_err(|_| ApprovalProblem::NotSignature)?;
+        let index = check_signature(policy, statement.as_bytes(), PLAN_NAMESPACE, &sig)?;
         let custodian = &policy.custodians[index];
-        if a["custodian"] != custodian.name.as_str()
-            || a["key_fingerprint"]
-                != custodian
-                    .key
-                    .fingerprint(HashAlg::Sha256)
-                    .to_string()
-                    .as_str()
+        if a.custodian != custodian.name
+            || a.key_fingerprint != custodian.key.fingerprint(HashAlg::Sha256).to_string()
         {
-            return Err(format!(
-                "an approval by {} is recorded under another name or key",
-                custodian.name
-            ));
+            return Err(ApprovalProblem::Misrecorded(custodian.name.clone()));
         }
         if who.contains(&custodian.name) {
-            return Err(format!("{} is counted twice", custodian.name));
+            return Err(ApprovalProblem::Twice(custodian.name.clone()));
         }
         who.push(custodian.name.clone());
     }

@@ -8,10 +8,11 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
-use serde_json::Value;
 
-use super::{Error, Inputs, Report, Verdict, field, parse_line, verify};
-
+use super::parsed::SealHead;
+use super::{Error, Inputs, Report, Unrecorded, Verdict, verify};
+use crate::transcript::Entry;
+use crate::transcript::entry::Key;
 /// A key as an earlier, verified transcript records its generation, with the token signer that
 /// sealed that transcript: the record is believed only on the token whose signer this is.
 #[derive(Debug)]
@@ -32,7 +33,7 @@ pub struct RecordedKcv {
 
 /// An earlier transcript that carries facts into this run, verified under `signer` with every
 /// line kept: it must be sealed, completed and intact.
-fn verified(transcript: &Path, signer: &Path) -> Result<Report, crate::Error> {
+fn verified(transcript: &Path, signer: &Path) -> Result<Report, Error> {
     let report = verify(&Inputs {
         transcript: transcript.to_path_buf(),
         signer: signer.to_path_buf(),
@@ -45,8 +46,7 @@ fn verified(transcript: &Path, signer: &Path) -> Result<Report, crate::Error> {
         return Err(Error::NotVerified {
             path: transcript.to_path_buf(),
             summary: report.summary,
-        }
-        .into());
+        });
     }
     Ok(report)
 }
@@ -81,57 +81,55 @@ pub fn recorded_output(
     dir: &Path,
     manifest_sha256: &str,
     found: &BTreeMap<String, String>,
-) -> Result<RecordedOutput, crate::Error> {
+) -> Result<RecordedOutput, Error> {
     let report = verified(transcript, signer)?;
-    let refuse = |reason: String| Error::NotRecorded {
+    let refuse = |reason: Unrecorded| Error::NotRecorded {
         dir: dir.to_path_buf(),
         transcript: transcript.to_path_buf(),
         reason,
     };
-    let recorded = report
-        .lines
-        .iter()
-        .flatten()
-        .filter(|l| {
-            matches!(
-                l.get("step").and_then(Value::as_str),
-                Some("wrapped" | "rewrapped")
-            )
+    let recorded = entries(&report)
+        .find_map(|e| match e {
+            Entry::Wrapped(w) | Entry::Rewrapped(w)
+                if w.files.get("manifest.json").map(String::as_str) == Some(manifest_sha256) =>
+            {
+                Some(&w.files)
+            }
+            _ => None,
         })
-        .map(|l| &field(l, "data")["files"])
-        .find(|files| files["manifest.json"] == manifest_sha256)
-        .and_then(Value::as_object)
-        .ok_or_else(|| refuse("no wrap it records wrote this manifest.json".to_owned()))?;
+        .ok_or_else(|| refuse(Unrecorded::NoManifest))?;
     for (name, digest) in recorded {
-        if found.get(name).map(String::as_str) != digest.as_str() {
-            return Err(refuse(format!("{name} is not the file the transcript records")).into());
+        if found.get(name) != Some(digest) {
+            return Err(refuse(Unrecorded::OtherFile(name.clone())));
         }
     }
     if let Some(extra) = found.keys().find(|name| !recorded.contains_key(*name)) {
-        return Err(refuse(format!("{extra} is in no record of this output")).into());
+        return Err(refuse(Unrecorded::ExtraFile(extra.clone())));
     }
-    let token = report
-        .lines
-        .iter()
-        .flatten()
-        .find(|l| l.get("step").and_then(Value::as_str) == Some("token"))
-        .map(|l| field(l, "data"))
-        .ok_or_else(|| refuse("it records no token line".to_owned()))?;
-    let text = |v: &Value| v.as_str().unwrap_or_default().to_owned();
+    let token = entries(&report)
+        .find_map(|e| match e {
+            Entry::Token(t) => Some(t),
+            _ => None,
+        })
+        .ok_or_else(|| refuse(Unrecorded::NoToken))?;
     let chain_head = report
         .seal_line
         .as_deref()
-        .and_then(parse_line)
-        .map(|seal| text(field(&seal, "prev")))
+        .and_then(|seal| SealHead::parse(seal).prev)
         .unwrap_or_default();
     Ok(RecordedOutput {
         transcript: transcript.to_path_buf(),
         sha256: report.sha256.clone(),
         chain_head,
         signer_fingerprint: report.signer_fingerprint.clone(),
-        token_label: text(&token["label"]),
-        token_serial: text(&token["serial"]),
+        token_label: token.label.clone(),
+        token_serial: token.serial.clone(),
     })
+}
+
+/// The entries of a verified transcript's lines, in order.
+fn entries(report: &Report) -> impl Iterator<Item = &Entry> {
+    report.lines.iter().filter_map(|l| l.entry.as_ref())
 }
 
 /// The KCV an earlier transcript recorded for `label`, after verifying that transcript: it must
@@ -142,46 +140,33 @@ pub fn recorded_kcv(
     transcript: &Path,
     signer: &Path,
     label: &crate::spec::KeyLabel,
-) -> Result<RecordedKcv, crate::Error> {
+) -> Result<RecordedKcv, Error> {
     let report = verified(transcript, signer)?;
     let no_kcv = || Error::NoKcv {
         path: transcript.to_path_buf(),
         label: label.to_string(),
     };
-    let key = report
-        .lines
-        .iter()
-        .flatten()
-        .find_map(|l| {
-            let d = field(l, "data");
-            match l.get("step").and_then(Value::as_str) {
-                Some("generated") if d["key"]["label"] == label.as_str() => Some(&d["key"]),
-                _ => None,
-            }
+    let key: &Key = entries(&report)
+        .find_map(|e| match e {
+            Entry::Generated(g) if g.key.label == label.as_str() => Some(&g.key),
+            _ => None,
         })
         .ok_or_else(no_kcv)?;
-    let text = |name: &str| key[name].as_str().map(str::to_owned);
-    let kcv = text("kcv").ok_or_else(no_kcv)?;
-    let (kcv_method, id, check_sha256) = (
-        text("kcv_method").unwrap_or_default(),
-        text("id").unwrap_or_default(),
-        text("check_sha256"),
-    );
-    let signer_label = report
-        .lines
-        .iter()
-        .flatten()
-        .find(|l| l.get("step").and_then(Value::as_str) == Some("token"))
-        .and_then(|l| field(l, "data")["signer_label"].as_str())
-        .and_then(|s| s.parse::<crate::spec::KeyLabel>().ok())
+    let kcv = key.kcv.clone().ok_or_else(no_kcv)?;
+    let signer_label = entries(&report)
+        .find_map(|e| match e {
+            Entry::Token(t) => Some(t),
+            _ => None,
+        })
+        .and_then(|t| t.signer_label.parse::<crate::spec::KeyLabel>().ok())
         .ok_or_else(|| Error::NoSignerLabel {
             path: transcript.to_path_buf(),
         })?;
     Ok(RecordedKcv {
         kcv,
-        kcv_method,
-        id,
-        check_sha256,
+        kcv_method: key.kcv_method.clone(),
+        id: key.id.clone(),
+        check_sha256: key.check_sha256.clone(),
         signer_label,
         signer_fingerprint: report.signer_fingerprint,
     })

@@ -15,7 +15,11 @@ use maud::{DOCTYPE, Markup, PreEscaped, html};
 use serde_json::{Map, Value};
 use sha2::{Digest as _, Sha256};
 
-use crate::verify::{Report, Status, Verdict};
+use crate::transcript::entry::{
+    Approval, ApprovalsData, PlanData, PolicyData, Provenance, RestoreData, RestoredData,
+};
+use crate::transcript::{Entry, Step};
+use crate::verify::{Line, Report, Status, Verdict, parse_line};
 
 /// Writes `html` to `path`, created new (see [`crate::output::write_new_file`]).
 pub fn write(path: &Path, html: &str) -> Result<(), crate::output::Error> {
@@ -109,38 +113,74 @@ fn text(v: &Value) -> String {
     }
 }
 
-fn people(v: &Value) -> Vec<Person> {
-    v.as_array()
-        .map(|a| {
-            a.iter()
-                .map(|p| Person {
-                    name: text(&p["name"]),
-                    fingerprint: text(&p["key_fingerprint"]),
-                })
-                .collect()
+fn people(recorded: &[crate::transcript::entry::Person]) -> Vec<Person> {
+    recorded
+        .iter()
+        .map(|p| Person {
+            name: p.name.clone(),
+            fingerprint: p.key_fingerprint.clone(),
         })
-        .unwrap_or_default()
+        .collect()
 }
 
-/// The first parsed line of a step, with its index.
-fn first<'a>(report: &'a Report, step: &str) -> Option<(usize, &'a Map<String, Value>)> {
+/// The first line of a step, with its index, and its entry if its data fits the step.
+fn first(report: &Report, step: Step) -> Option<(usize, Option<&Entry>)> {
     report
         .lines
         .iter()
         .enumerate()
-        .filter_map(|(i, l)| l.as_ref().map(|l| (i, l)))
-        .find(|(_, l)| l.get("step").and_then(Value::as_str) == Some(step))
+        .find(|(_, l)| l.step.as_deref() == Some(step.as_str()))
+        .map(|(i, l)| (i, l.entry.as_ref()))
 }
 
-fn data<'a>(report: &'a Report, step: &str) -> &'a Value {
-    first(report, step)
-        .and_then(|(_, l)| l.get("data"))
-        .unwrap_or(&Value::Null)
+/// The first line of a step, with its index, and its data if it fits the step.
+macro_rules! first_data {
+    ($report:expr, $variant:ident) => {
+        first($report, Step::$variant).map(|(i, e)| match e {
+            Some(Entry::$variant(d)) => (i, Some(d)),
+            _ => (i, None),
+        })
+    };
 }
 
-fn policy_view(report: &Report) -> Option<PolicyView> {
+fn first_policy(report: &Report) -> Option<(usize, Option<&PolicyData>)> {
+    first_data!(report, Policy)
+}
+
+fn first_plan(report: &Report) -> Option<(usize, Option<&PlanData>)> {
+    first_data!(report, Plan)
+}
+
+fn first_approvals(report: &Report) -> Option<(usize, Option<&ApprovalsData>)> {
+    first_data!(report, Approvals)
+}
+
+fn first_restore(report: &Report) -> Option<(usize, Option<&RestoreData>)> {
+    first_data!(report, Restore)
+}
+
+fn first_restored(report: &Report) -> Option<(usize, Option<&RestoredData>)> {
+    first_data!(report, Restored)
+}
+
+/// What a section shows of a line whose data does not fit its step.
+fn unfit_section(id: &str, title: &str, step: &str, line: usize) -> Markup {
+    html! {
+        section aria-labelledby=(id) {
+            h2 id=(id) { (title) }
+            p class="failed" {
+                "The " (step) " line (" (line_link(line)) ") is not shown: its data does not fit a "
+                (step) " line."
+            }
+        }
+    }
+}
+
+/// The policy as shown: from `--policy` when given, else from the transcript's policy line
+/// (`Err` with its index if its data does not fit a policy line).
+fn policy_view(report: &Report) -> Option<Result<PolicyView, usize>> {
     if let Some(p) = &report.policy {
-        return Some(PolicyView {
+        return Some(Ok(PolicyView {
             source: format!("{} (given with --policy)", p.path.display()),
             threshold: p.threshold.to_string(),
             custodians: p
@@ -160,20 +200,22 @@ fn policy_view(report: &Report) -> Option<PolicyView> {
                 })
                 .collect(),
             signer_fingerprint: p.signer_fingerprint.clone(),
-        });
+        }));
     }
-    let (line, l) = first(report, "policy")?;
-    let d = l.get("data").unwrap_or(&Value::Null);
-    Some(PolicyView {
+    let (line, d) = first_policy(report)?;
+    let Some(d) = d else {
+        return Some(Err(line));
+    };
+    Some(Ok(PolicyView {
         source: format!(
             "{} (as recorded in the transcript, line {line}; give --policy to check it)",
-            text(&d["file"])
+            d.file
         ),
-        threshold: text(&d["threshold"]),
-        custodians: people(&d["custodians"]),
-        witnesses: people(&d["witnesses"]),
-        signer_fingerprint: text(&d["signer_fingerprint"]),
-    })
+        threshold: d.threshold.to_string(),
+        custodians: people(&d.custodians),
+        witnesses: people(&d.witnesses),
+        signer_fingerprint: d.signer_fingerprint.clone(),
+    }))
 }
 
 fn verdict_words(v: Verdict) -> (&'static str, &'static str, &'static str) {
@@ -268,10 +310,13 @@ fn line_pairs(l: &Map<String, Value>) -> Vec<(String, String)> {
     pairs
 }
 
-fn is_failure_line(l: &Map<String, Value>) -> bool {
-    let step = l.get("step").and_then(Value::as_str).unwrap_or_default();
-    let d = l.get("data").unwrap_or(&Value::Null);
-    step == "failure" || (step == "finish" && d["outcome"].as_str() != Some("completed"))
+fn is_failure_line(l: &Line) -> bool {
+    let completed = matches!(&l.entry, Some(Entry::Finish(f)) if f.outcome == "completed");
+    match l.step.as_deref() {
+        Some("failure") => true,
+        Some("finish") => !completed,
+        _ => false,
+    }
 }
 
 fn head(title: &str) -> Markup {
@@ -288,13 +333,17 @@ fn head(title: &str) -> Markup {
 }
 
 fn policy_section(report: &Report) -> Markup {
-    let Some(p) = policy_view(report) else {
-        return html! {
-            section aria-labelledby="policy" {
-                h2 id="policy" { "Policy" }
-                p { "No policy: no --policy was given and the transcript records none." }
-            }
-        };
+    let p = match policy_view(report) {
+        Some(Ok(p)) => p,
+        Some(Err(line)) => return unfit_section("policy", "Policy", "policy", line),
+        None => {
+            return html! {
+                section aria-labelledby="policy" {
+                    h2 id="policy" { "Policy" }
+                    p { "No policy: no --policy was given and the transcript records none." }
+                }
+            };
+        }
     };
     html! {
         section aria-labelledby="policy" {
@@ -331,7 +380,7 @@ fn people_table(caption: &str, people: &[Person]) -> Markup {
 }
 
 fn plan_section(report: &Report) -> Markup {
-    let Some((line, l)) = first(report, "plan") else {
+    let Some((line, d)) = first_plan(report) else {
         return html! {
             section aria-labelledby="plan" {
                 h2 id="plan" { "Plan" }
@@ -339,99 +388,125 @@ fn plan_section(report: &Report) -> Markup {
             }
         };
     };
-    let d = l.get("data").unwrap_or(&Value::Null);
-    let steps: Vec<String> = d["steps"]
-        .as_array()
-        .map(|a| a.iter().map(text).collect())
-        .unwrap_or_default();
+    let Some(d) = d else {
+        return unfit_section("plan", "Plan", "plan", line);
+    };
     html! {
         section aria-labelledby="plan" {
             h2 id="plan" { "Plan" }
             dl {
-                dt { "Ceremony" } dd { (text(&d["ceremony_id"])) }
-                dt { "Operator" } dd { (text(&d["operator"])) }
-                dt { "File" } dd { (text(&d["file"])) " (recorded on " (line_link(line)) ")" }
-                dt { "SHA-256" } dd class="mono" { (text(&d["sha256"])) }
+                dt { "Ceremony" } dd { (d.ceremony_id) }
+                dt { "Operator" } dd { (d.operator) }
+                dt { "File" } dd { (d.file) " (recorded on " (line_link(line)) ")" }
+                dt { "SHA-256" } dd class="mono" { (d.sha256) }
                 dt { "Steps" } dd {
                     ol start="0" {
-                        @for s in &steps { li { (s) } }
+                        @for s in &d.steps { li { (s) } }
                     }
                 }
             }
-            @let files = d["files"].as_array().cloned().unwrap_or_default();
-            @if !files.is_empty() {
+            @if !d.files.is_empty() {
                 div class="scroll" {
                     table {
                         caption { "Files the plan names" }
                         thead { tr { th scope="col" { "File" } th scope="col" { "SHA-256" } } }
                         tbody {
-                            @for f in &files {
-                                tr { td { (text(&f["name"])) } td class="mono" { (text(&f["sha256"])) } }
+                            @for f in &d.files {
+                                tr { td { (f.name) } td class="mono" { (f.sha256) } }
                             }
                         }
                     }
                 }
             }
-            @let plan_text = text(&d["text"]);
             details {
-                summary { "The plan text, as recorded (" (plan_text.lines().count()) " lines)" }
-                pre { (plan_text) }
+                summary { "The plan text, as recorded (" (d.text.lines().count()) " lines)" }
+                pre { (d.text) }
             }
         }
     }
 }
 
+/// What proved where a backup came from, in words.
+fn provenance(p: &Provenance) -> Markup {
+    match p {
+        Provenance::Transcript(t) => html! {
+            "the sealed transcript " span class="mono" { (t.transcript) }
+            " (SHA-256 " span class="mono" { (t.sha256) }
+            ", chain head " span class="mono" { (t.chain_head) }
+            ", signer " span class="mono" { (t.signer_fingerprint) }
+            "), whose token line records token " (t.token_label)
+            ", serial " span class="mono" { (t.token_serial) }
+        },
+        Provenance::ExpectedKcv { value } => html! {
+            "the check value " span class="mono" { (value) }
+            " given out of band; the source token is the manifest's claim"
+        },
+    }
+}
+
 /// A recorded restore: the backup as read, what proved where it came from, and the key restored.
 fn restore_section(report: &Report) -> Markup {
-    let Some((line, l)) = first(report, "restore") else {
+    let Some((line, d)) = first_restore(report) else {
         return html! {};
     };
-    let d = l.get("data").unwrap_or(&Value::Null);
-    let p = &d["provenance"];
-    let restored = first(report, "restored");
-    let key = restored
-        .and_then(|(_, l)| l.get("data"))
-        .map_or(&Value::Null, |d| &d["key"]);
-    let done = restored.and_then(|(_, l)| l.get("data"));
+    let Some(d) = d else {
+        return unfit_section("restore", "Restore", "restore", line);
+    };
     html! {
         section aria-labelledby="restore" {
             h2 id="restore" { "Restore" }
             dl {
-                dt { "Backup" } dd { (text(&d["backup"])) " (recorded on " (line_link(line)) ")" }
-                dt { "Key" } dd { (text(&d["key_label"])) }
-                dt { "Manifest SHA-256" } dd class="mono" { (text(&d["manifest_sha256"])) }
-                dt { "Source token" } dd { (text(&d["source"]["label"])) ", serial " span class="mono" { (text(&d["source"]["serial"])) } }
-                dt { "Proven by" } dd {
-                    @match p["by"].as_str() {
-                        Some("transcript") => {
-                            "the sealed transcript " span class="mono" { (text(&p["transcript"])) }
-                            " (SHA-256 " span class="mono" { (text(&p["sha256"])) }
-                            ", chain head " span class="mono" { (text(&p["chain_head"])) }
-                            ", signer " span class="mono" { (text(&p["signer_fingerprint"])) }
-                            "), whose token line records token " (text(&p["token_label"]))
-                            ", serial " span class="mono" { (text(&p["token_serial"])) }
-                        }
-                        Some("expected_kcv") => {
-                            "the check value " span class="mono" { (text(&p["value"])) }
-                            " given out of band; the source token is the manifest's claim"
-                        }
-                        _ => { span class="failed" { "nothing the transcript records" } }
-                    }
-                }
-                @match (restored, done) {
-                    (Some((rline, _)), Some(done)) => {
+                dt { "Backup" } dd { (d.backup) " (recorded on " (line_link(line)) ")" }
+                dt { "Key" } dd { (d.key_label) }
+                dt { "Manifest SHA-256" } dd class="mono" { (d.manifest_sha256) }
+                dt { "Source token" } dd { (d.source.label) ", serial " span class="mono" { (d.source.serial) } }
+                dt { "Proven by" } dd { (provenance(&d.provenance)) }
+                @match first_restored(report) {
+                    Some((rline, Some(done))) => {
                         dt { "Restored" } dd {
-                            (text(&key["label"])) " (" (text(&key["spec"])) ", id "
-                            span class="mono" { (text(&key["id"])) } ") on " (line_link(rline))
+                            (done.key.label) " (" (done.key.spec) ", id "
+                            span class="mono" { (done.key.id) } ") on " (line_link(rline))
                         }
                         dt { "Check values matched" } dd class="mono" {
-                            @for (method, value) in done["matched"].as_object().cloned().unwrap_or_default() {
-                                (text(&value)) " (" (method) ") "
+                            @for (method, value) in &done.matched {
+                                (value) " (" (method) ") "
                             }
-                            @if !done["expected"].is_null() { (text(&done["expected"])) " (--expect-kcv)" }
+                            @if let Some(expected) = &done.expected { (expected) " (--expect-kcv)" }
                         }
                     }
-                    _ => { dt { "Restored" } dd class="failed" { "nothing: the transcript records no restored line" } }
+                    Some((rline, None)) => {
+                        dt { "Restored" } dd class="failed" {
+                            "not shown: the restored line (" (line_link(rline)) ") does not fit a restored line"
+                        }
+                    }
+                    None => { dt { "Restored" } dd class="failed" { "nothing: the transcript records no restored line" } }
+                }
+            }
+        }
+    }
+}
+
+fn approvals_table(approvals: &[Approval]) -> Markup {
+    html! {
+        div class="scroll" {
+            table {
+                caption { "Approvals" }
+                thead { tr {
+                    th scope="col" { "Custodian" }
+                    th scope="col" { "SSH key fingerprint" }
+                    th scope="col" { "Approval file" }
+                } }
+                tbody {
+                    @for a in approvals {
+                        tr {
+                            td { (a.custodian) }
+                            td class="mono" { (a.key_fingerprint) }
+                            td { (a.file) }
+                        }
+                    }
+                    @if approvals.is_empty() {
+                        tr { td colspan="3" class="muted" { "none" } }
+                    }
                 }
             }
         }
@@ -439,7 +514,7 @@ fn restore_section(report: &Report) -> Markup {
 }
 
 fn quorum_section(report: &Report) -> Markup {
-    let Some((line, _)) = first(report, "approvals") else {
+    let Some((line, d)) = first_approvals(report) else {
         return html! {
             section aria-labelledby="quorum" {
                 h2 id="quorum" { "Quorum" }
@@ -447,67 +522,43 @@ fn quorum_section(report: &Report) -> Markup {
             }
         };
     };
-    let d = data(report, "approvals");
-    let approvals = d["approvals"].as_array().cloned().unwrap_or_default();
-    let approved: BTreeSet<String> = approvals.iter().map(|a| text(&a["custodian"])).collect();
+    let Some(d) = d else {
+        return unfit_section("quorum", "Quorum", "approvals", line);
+    };
+    let approved: BTreeSet<&str> = d.approvals.iter().map(|a| a.custodian.as_str()).collect();
     let custodians: Vec<String> = match policy_view(report) {
-        Some(p) => p.custodians.into_iter().map(|c| c.name).collect(),
-        None => Vec::new(),
+        Some(Ok(p)) => p.custodians.into_iter().map(|c| c.name).collect(),
+        _ => Vec::new(),
     };
     let mut did_not: Vec<String> = custodians
         .into_iter()
-        .filter(|c| !approved.contains(c))
+        .filter(|c| !approved.contains(c.as_str()))
         .collect();
     if did_not.is_empty() {
-        did_not = d["missing"]
-            .as_array()
-            .map(|a| a.iter().map(text).collect())
-            .unwrap_or_default();
+        did_not = d.missing.clone();
     }
-    let rejected = d["rejected"].as_array().cloned().unwrap_or_default();
     let check = report.checks.iter().find(|c| c.name == "quorum");
     html! {
         section aria-labelledby="quorum" {
             h2 id="quorum" { "Quorum" }
             p {
-                (approvals.len()) " approval(s) recorded on " (line_link(line))
-                "; the policy requires " (text(&d["threshold"])) "."
+                (d.approvals.len()) " approval(s) recorded on " (line_link(line))
+                "; the policy requires " (d.threshold) "."
                 @if let Some(c) = check { " " (status_sentence(&c.status)) }
             }
-            div class="scroll" {
-                table {
-                    caption { "Approvals" }
-                    thead { tr {
-                        th scope="col" { "Custodian" }
-                        th scope="col" { "SSH key fingerprint" }
-                        th scope="col" { "Approval file" }
-                    } }
-                    tbody {
-                        @for a in &approvals {
-                            tr {
-                                td { (text(&a["custodian"])) }
-                                td class="mono" { (text(&a["key_fingerprint"])) }
-                                td { (text(&a["file"])) }
-                            }
-                        }
-                        @if approvals.is_empty() {
-                            tr { td colspan="3" class="muted" { "none" } }
-                        }
-                    }
-                }
-            }
+            (approvals_table(&d.approvals))
             p {
                 strong { "Did not approve: " }
                 @if did_not.is_empty() { "none" } @else { (did_not.join(", ")) }
             }
-            @if !rejected.is_empty() {
+            @if !d.rejected.is_empty() {
                 div class="scroll" {
                     table {
                         caption { "Rejected approval files" }
                         thead { tr { th scope="col" { "File" } th scope="col" { "Why" } } }
                         tbody {
-                            @for r in &rejected {
-                                tr { td { (text(&r["file"])) } td { (text(&r["reason"])) } }
+                            @for r in &d.rejected {
+                                tr { td { (r.file) } td { (r.reason) } }
                             }
                         }
                     }
@@ -561,11 +612,11 @@ fn timeline_section(report: &Report) -> Markup {
                     tbody {
                         @for (i, l) in report.lines.iter().enumerate() {
                             @let problems: Vec<&String> = broken.iter().filter(|(b, _)| *b == i).map(|(_, r)| r).collect();
-                            @let failed_step = l.as_ref().is_some_and(is_failure_line);
+                            @let failed_step = is_failure_line(l);
                             @let class = if problems.is_empty() && !failed_step { "" } else { "row-failed" };
                             tr id={ "line-" (i) } class=(class) {
                                 th scope="row" { (i) }
-                                @if let Some(l) = l {
+                                @if let Some(l) = parse_line(&l.raw) {
                                     td class="mono" { (text(l.get("time").unwrap_or(&Value::Null))) }
                                     td {
                                         (text(l.get("step").unwrap_or(&Value::Null)))
@@ -574,7 +625,7 @@ fn timeline_section(report: &Report) -> Markup {
                                     td { (text(l.get("actor").unwrap_or(&Value::Null))) }
                                     td {
                                         @for p in &problems { p class="broken" { "✗ " (p) } }
-                                        @let pairs = line_pairs(l);
+                                        @let pairs = line_pairs(&l);
                                         @if !pairs.is_empty() {
                                             dl {
                                                 @for (k, v) in &pairs { dt { (k) } dd class="mono" { (v) } }
@@ -673,10 +724,28 @@ fn witnesses_section(report: &Report) -> Markup {
     }
 }
 
+/// The links to the report's sections.
+fn sections_nav(report: &Report) -> Markup {
+    html! {
+        nav aria-label="Sections" {
+            a href="#policy" { "Policy" } " · "
+            a href="#plan" { "Plan" } " · "
+            @if first(report, Step::Restore).is_some() { a href="#restore" { "Restore" } " · " }
+            a href="#quorum" { "Quorum" } " · "
+            a href="#timeline" { "Timeline" } " · "
+            a href="#checks" { "Checks" } " · "
+            a href="#witnesses" { "Witnesses" }
+        }
+    }
+}
+
 /// Renders the report of `transcript` as one self-contained HTML page.
 pub fn render(report: &Report, transcript: &Path) -> String {
     let (word, class, meaning) = verdict_words(report.verdict);
-    let ceremony = text(&data(report, "plan")["ceremony_id"]);
+    let ceremony = first_plan(report)
+        .and_then(|(_, d)| d)
+        .map(|d| d.ceremony_id.as_str());
+    let ceremony = ceremony.unwrap_or_default();
     let title = if ceremony.is_empty() {
         format!("{word}: keyrite audit report")
     } else {
@@ -709,15 +778,7 @@ pub fn render(report: &Report, transcript: &Path) -> String {
                         ", " (report.lines.len()) " line(s). Made by keyrite "
                         (env!("CARGO_PKG_VERSION")) " verify."
                     }
-                    nav aria-label="Sections" {
-                        a href="#policy" { "Policy" } " · "
-                        a href="#plan" { "Plan" } " · "
-                        @if first(report, "restore").is_some() { a href="#restore" { "Restore" } " · " }
-                        a href="#quorum" { "Quorum" } " · "
-                        a href="#timeline" { "Timeline" } " · "
-                        a href="#checks" { "Checks" } " · "
-                        a href="#witnesses" { "Witnesses" }
-                    }
+                    (sections_nav(report))
                 }
                 main {
                     (policy_section(report))

@@ -8,24 +8,23 @@
 
 use std::path::Path;
 
-use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 
-use super::{Check, failed, not_checked, passed};
+use super::{Check, failed, not_checked, passed, unfit};
 use crate::ceremony::plan::{Plan, Step};
+use crate::transcript::Entry;
+use crate::transcript::entry::{Key, PlanData};
 
 /// The plan check at the first plan line: the plan's digest, recomputed from its text and the
 /// recorded file digests (with `--plan`, the auditor's plan and its files); and the steps the
 /// steps check compares the transcript with, or that check's result when it cannot run.
 fn plan_check(
     line: usize,
-    data: &Value,
+    data: &PlanData,
     plan_file: Option<&Path>,
 ) -> (Check, Result<Vec<Step>, Check>) {
-    let text = data["text"].as_str().unwrap_or_default();
-    let statement = data["digest_statement"].as_str().unwrap_or_default();
-    let recorded_name = data["file"].as_str().unwrap_or("plan.toml");
-    let path = Path::new(recorded_name);
+    let (text, statement) = (data.text.as_str(), data.digest_statement.as_str());
+    let path = Path::new(&data.file);
     let embedded = match Plan::from_bytes(path, text.as_bytes().to_vec(), false) {
         Ok(p) => p,
         Err(e) => {
@@ -65,7 +64,7 @@ fn plan_check(
 
 /// The digest statement the recorded plan text and the recorded file digests rebuild, in the
 /// form the custodians signed.
-fn recorded_statement(embedded: &Plan, text: &str, path: &Path, data: &Value) -> String {
+fn recorded_statement(embedded: &Plan, text: &str, path: &Path, data: &PlanData) -> String {
     let mut expected = format!(
         "keyrite plan digest v1\nceremony_id {}\n{}  {}\n",
         embedded.ceremony_id,
@@ -74,12 +73,8 @@ fn recorded_statement(embedded: &Plan, text: &str, path: &Path, data: &Value) ->
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default()
     );
-    for f in data["files"].as_array().cloned().unwrap_or_default() {
-        expected.push_str(&format!(
-            "{}  {}\n",
-            f["sha256"].as_str().unwrap_or_default(),
-            f["name"].as_str().unwrap_or_default()
-        ));
+    for f in &data.files {
+        expected.push_str(&format!("{}  {}\n", f.sha256, f.name));
     }
     expected
 }
@@ -150,8 +145,17 @@ impl Steps {
         }
     }
 
-    pub(super) fn on_plan(&mut self, line: usize, data: &Value, plan_file: Option<&Path>) {
-        let (check, steps) = plan_check(line, data, plan_file);
+    /// Feeds the first plan line, with its data if it fits a plan line.
+    pub(super) fn on_plan(
+        &mut self,
+        line: usize,
+        data: Option<&PlanData>,
+        plan_file: Option<&Path>,
+    ) {
+        let (check, steps) = match data {
+            Some(data) => plan_check(line, data, plan_file),
+            None => (unfit("plan", "plan"), Err(unfit("steps", "plan"))),
+        };
         let mut run = steps.map(StepsRun::new);
         if let (Ok(run), Some((early, step))) = (&mut run, &self.early) {
             run.broken = Some(failed(
@@ -168,23 +172,12 @@ impl Steps {
         self.plan.is_some()
     }
 
-    pub(super) fn feed(&mut self, line: usize, step: &str, data: &Value) {
+    /// Feeds a line of one of [`STEP_LINES`], with its entry if its data fits its step.
+    pub(super) fn feed(&mut self, line: usize, step: &str, entry: Option<&Entry>) {
         match &mut self.plan {
             None if self.early.is_none() => self.early = Some((line, step.to_owned())),
-            Some((_, Ok(run))) => run.feed(line, step, data),
+            Some((_, Ok(run))) => run.feed(line, step, entry),
             _ => {}
-        }
-    }
-
-    /// Whether a line of `step` must be fed with its data: the first plan line, and step lines
-    /// while the steps run is being checked.
-    pub(super) fn wants(&self, step: &str) -> bool {
-        match &self.plan {
-            None => step == "plan",
-            Some((_, Ok(run))) => {
-                STEP_LINES.contains(&step) && run.broken.is_none() && run.failure.is_none()
-            }
-            Some((_, Err(_))) => false,
         }
     }
 
@@ -236,7 +229,7 @@ struct StepsRun {
     /// The check, once a line broke the order.
     broken: Option<Check>,
     /// The step index a failure line records, once one is met: the lines stop there.
-    failure: Option<Option<u64>>,
+    failure: Option<Option<usize>>,
 }
 
 impl StepsRun {
@@ -249,13 +242,17 @@ impl StepsRun {
         }
     }
 
-    pub(super) fn feed(&mut self, line: usize, step: &str, data: &Value) {
+    fn feed(&mut self, line: usize, step: &str, entry: Option<&Entry>) {
         let name = "steps";
         if self.broken.is_some() || self.failure.is_some() {
             return;
         }
-        if step == "failure" {
-            self.failure = Some(data["index"].as_u64());
+        let Some(entry) = entry else {
+            self.broken = Some(unfit(name, step));
+            return;
+        };
+        if let Entry::Failure(failure) = entry {
+            self.failure = Some(failure.index);
             return;
         }
         let k = self.k;
@@ -273,18 +270,19 @@ impl StepsRun {
         // A step the interrupted run finished, taken over by a resumed run: one line stands
         // for its announcement and its result.
         let resumed = step == "resumed" && k % 2 == 0;
-        if (step != want && !resumed) || data["index"].as_u64() != Some(index as u64) {
+        let recorded = step_index(entry);
+        if (step != want && !resumed) || recorded != Some(index) {
             self.broken = Some(failed(
                 name,
                 format!(
                     "{step} of steps[{}] where the plan has {want} of steps[{index}]",
-                    data["index"]
+                    recorded.map_or_else(|| "null".to_owned(), |i| i.to_string())
                 ),
                 Some(line),
             ));
             return;
         }
-        let label_ok = ran_as_planned(&self.steps[index], step, want, resumed, data);
+        let label_ok = ran_as_planned(&self.steps[index], step, want, resumed, entry);
         if !label_ok {
             self.broken = Some(failed(
                 name,
@@ -333,11 +331,13 @@ impl StepsRun {
 /// Whether a `step` line (`want`, the line the plan expects; `resumed`, a resumed run's line
 /// standing for an announcement and its result) records the key, algorithm and check value the
 /// `planned` step names.
-fn ran_as_planned(planned: &Step, step: &str, want: &str, resumed: bool, data: &Value) -> bool {
+fn ran_as_planned(planned: &Step, step: &str, want: &str, resumed: bool, entry: &Entry) -> bool {
+    let action_is = |want: &str| !resumed || matches!(entry, Entry::Resumed(r) if r.action == want);
     match planned {
         Step::Generate { key_label, .. } => {
-            (data["key_label"] == key_label.as_str() || data["key"]["label"] == key_label.as_str())
-                && (!resumed || data["action"] == "generate")
+            (key_label_of(entry) == Some(key_label.as_str())
+                || key_of(entry).is_some_and(|k| k.label == key_label.as_str()))
+                && action_is("generate")
         }
         Step::Wrap {
             key_label,
@@ -345,23 +345,75 @@ fn ran_as_planned(planned: &Step, step: &str, want: &str, resumed: bool, data: &
             existing,
             ..
         } => {
-            data["key_label"] == key_label.as_str()
-                && (!resumed || data["action"] == want)
-                && (step.ends_with("ed") || data["algorithm"] == algorithm.name())
-                && existing
-                    .as_ref()
-                    .is_none_or(|(expected, _)| data.get("kcv").is_none() || proves(data, expected))
+            let algorithm_of = match entry {
+                Entry::Wrap(w) | Entry::Rewrap(w) => Some(w.algorithm.as_str()),
+                _ => None,
+            };
+            key_label_of(entry) == Some(key_label.as_str())
+                && action_is(want)
+                && (step.ends_with("ed") || algorithm_of == Some(algorithm.name()))
+                && existing.as_ref().is_none_or(|(expected, _)| {
+                    check_values(entry).is_none() || proves(entry, expected)
+                })
         }
         Step::Destroy {
             key_label,
             expect_kcv,
-        } => data["key_label"] == key_label.as_str() && proves(data, expect_kcv),
+        } => key_label_of(entry) == Some(key_label.as_str()) && proves(entry, expect_kcv),
     }
 }
 
-/// Whether a line's `data` records the key by the check value a plan step expects: its KCV (a
-/// key pair's public key SHA-256), or its full check value (`check_sha256`) for 64 hex digits.
-fn proves(data: &Value, expected: &str) -> bool {
-    data.get("kcv").is_some_and(|k| k == expected)
-        || (expected.len() == 64 && data.get("check_sha256").is_some_and(|k| k == expected))
+/// The plan step a step line records.
+fn step_index(entry: &Entry) -> Option<usize> {
+    match entry {
+        Entry::Generate(d) => Some(d.index),
+        Entry::Generated(d) => Some(d.index),
+        Entry::Wrap(d) | Entry::Rewrap(d) => Some(d.index),
+        Entry::Wrapped(d) | Entry::Rewrapped(d) => Some(d.index),
+        Entry::Destroy(d) => d.index,
+        Entry::Destroyed(d) => Some(d.index),
+        Entry::Resumed(d) => Some(d.index),
+        _ => None,
+    }
+}
+
+/// The key label a step line's data names (its `key_label`).
+fn key_label_of(entry: &Entry) -> Option<&str> {
+    match entry {
+        Entry::Generate(d) => Some(&d.key_label),
+        Entry::Wrap(d) | Entry::Rewrap(d) => Some(&d.key_label),
+        Entry::Wrapped(d) | Entry::Rewrapped(d) => Some(&d.key_label),
+        Entry::Destroy(d) => Some(&d.key_label),
+        Entry::Destroyed(d) => Some(&d.key_label),
+        _ => None,
+    }
+}
+
+/// The key a generated or resumed line records.
+fn key_of(entry: &Entry) -> Option<&Key> {
+    match entry {
+        Entry::Generated(d) => Some(&d.key),
+        Entry::Resumed(d) => Some(&d.key),
+        _ => None,
+    }
+}
+
+/// The KCV and full check value (`check_sha256`) a line's data records, where it has them.
+fn check_values(entry: &Entry) -> Option<(Option<&str>, Option<&str>)> {
+    match entry {
+        Entry::Wrapped(d) | Entry::Rewrapped(d) => {
+            Some((d.kcv.as_deref(), d.check_sha256.as_deref()))
+        }
+        Entry::Destroy(d) => Some((d.kcv.as_deref(), d.check_sha256.as_deref())),
+        Entry::Destroyed(d) => Some((d.kcv.as_deref(), d.check_sha256.as_deref())),
+        _ => None,
+    }
+}
+
+/// Whether a line records the key by the check value a plan step expects: its KCV (a key
+/// pair's public key SHA-256), or its full check value (`check_sha256`) for 64 hex digits.
+fn proves(entry: &Entry, expected: &str) -> bool {
+    check_values(entry).is_some_and(|(kcv, full)| {
+        kcv == Some(expected) || (expected.len() == 64 && full == Some(expected))
+    })
 }

@@ -2,24 +2,26 @@
 //! feeds each line to the checks that run as the lines go by (chain, structure, steps, KCVs,
 //! outputs), keeps what the others need ([`Parsed`]), and makes the report once the lines end.
 //!
-//! It trusts nothing it reads: each line is untrusted input, parsed only as far as a check needs.
+//! It trusts nothing it reads: each line is untrusted input, read once for the chain (its exact
+//! bytes, [`Head`]) and once as its typed [`Entry`], whose fields the other checks read.
 
 use std::path::Path;
 
-use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 
 use super::chain::{Chain, check_seal};
 use super::head::Head;
 use super::kcv::Kcvs;
 use super::outputs::Outputs;
-use super::parsed::Parsed;
+use super::parsed::{Line, Parsed, Placement, data_of};
 use super::policy::policy_checks;
 use super::steps::{STEP_LINES, Steps};
-use super::structure::{Structure, misfit};
+use super::structure::{Structure, read_entry};
 use super::witnesses::witness_check;
-use super::{Check, Error, Report, Signer, Status, Verdict, field, not_checked, parse_line};
+use super::{Check, Error, ReadProblem, Report, Signer, Status, Verdict, not_checked};
 use crate::ceremony::policy::Policy;
+use crate::transcript::Entry;
+use crate::transcript::entry::{GeneratedData, ResumedData};
 
 /// Complete lines read from a transcript: their bytes, and where each line is (without its
 /// newline) with its SHA-256.
@@ -49,7 +51,7 @@ pub(super) fn read_batches(
     batches: std::sync::mpsc::SyncSender<Batch>,
 ) -> Result<(bool, String), Error> {
     use std::io::{BufRead as _, Read as _};
-    let read_err = |reason: String| Error::Read {
+    let read_err = |reason: ReadProblem| Error::Read {
         path: path.to_path_buf(),
         reason,
     };
@@ -63,7 +65,7 @@ pub(super) fn read_batches(
         let n = (&mut reader)
             .take(limit + 1)
             .read_until(b'\n', &mut batch.bytes)
-            .map_err(|e| read_err(e.to_string()))?;
+            .map_err(|e| read_err(ReadProblem::Io(e)))?;
         file_digest.update(&batch.bytes[start..]);
         if n == 0 {
             break false;
@@ -83,10 +85,7 @@ pub(super) fn read_batches(
                 }
             }
         } else if n as u64 > limit {
-            return Err(read_err(format!(
-                "line {count} is larger than {}, the most keyrite reads of one transcript line",
-                crate::input::describe(limit)
-            )));
+            return Err(read_err(ReadProblem::LongLine { line: count, limit }));
         } else {
             // The end of the file, in the middle of a line.
             batch.bytes.truncate(start);
@@ -139,57 +138,72 @@ impl<'a> Stream<'a> {
     }
 
     /// Feeds one line's exact bytes, without its newline, and their SHA-256. The line is read
-    /// once without being built ([`Head`]); its whole `Map` is built only when a check needs more.
+    /// once without being built ([`Head`]) for the chain, and once as its [`Entry`].
     pub(super) fn line(&mut self, raw: &[u8], digest: [u8; 32]) {
         let i = self.parsed.count;
         let head = Head::parse(raw);
         self.chain.feed(i, raw, head.as_ref(), digest);
         let step = head.as_ref().and_then(Head::step);
-        let wanted = self.parsed.lines.is_some()
-            || step.is_some_and(|s| {
-                self.parsed.wants(s)
-                    || self.steps.wants(s)
-                    || self.structure.wants(s)
-                    || self.outputs.wants(s)
-                    || (self.untrusted.is_none() && matches!(s, "generated" | "resumed"))
-            });
-        let map = if wanted { parse_line(raw) } else { None };
+        let (entry, misfit) = match (step, &head) {
+            (Some(step), Some(head)) => read_entry(step, raw, &head.data),
+            _ => (None, None),
+        };
         self.parsed
-            .observe(i, raw, step, map.as_ref(), self.after_finish);
+            .observe(i, raw, head.as_ref(), entry.as_ref(), self.after_finish);
         if let (Some(step), Some(head)) = (step, &head) {
-            let data = map.as_ref().map(|m| field(m, "data"));
-            if step == "plan" && !self.steps.has_plan() {
-                if let Some(data) = data {
-                    self.steps.on_plan(i, data, self.plan_file);
-                }
-            }
-            if STEP_LINES.contains(&step) {
-                self.steps.feed(i, step, data.unwrap_or(&Value::Null));
-            }
-            let misfit = if self.structure.has_misfit() {
-                None
-            } else {
-                misfit(step, raw)
-            };
-            self.structure.feed(i, step, data, misfit);
-            if let (Some(data), "generated" | "resumed", None) = (data, step, &self.untrusted) {
-                if data["key"]["template"]["CKA_WRAP_WITH_TRUSTED"] != "true" {
-                    let label = data["key"]["label"].as_str().unwrap_or_default();
-                    self.untrusted = Some((i, label.to_owned()));
-                }
-            }
-            if let Some(data) = data {
-                self.outputs.feed(i, step, data);
-            }
+            self.feed(i, step, raw, entry.as_ref(), misfit);
             self.kcvs.feed(i, step, &head.data);
-            if step == "seal" {
-                self.steps.on_seal();
-            }
         }
         self.after_finish = step == Some("finish");
         self.parsed.count += 1;
-        if let Some(lines) = &mut self.parsed.lines {
-            lines.push(map);
+    }
+
+    /// Feeds line `i` of `step` (its exact bytes `raw`), with its `entry` if its data fits its
+    /// step (else why not, `misfit`), to the checks that run as the lines go by.
+    fn feed(
+        &mut self,
+        i: usize,
+        step: &str,
+        raw: &[u8],
+        entry: Option<&Entry>,
+        misfit: Option<String>,
+    ) {
+        if step == "plan" && !self.steps.has_plan() {
+            let plan = match entry {
+                Some(Entry::Plan(plan)) => Some(plan),
+                _ => None,
+            };
+            self.steps.on_plan(i, plan, self.plan_file);
+        }
+        if STEP_LINES.contains(&step) {
+            self.steps.feed(i, step, entry);
+        }
+        let placement = if Placement::STEPS.contains(&step) {
+            data_of(raw)
+        } else {
+            Placement::default()
+        };
+        self.structure.feed(i, step, &placement, misfit);
+        if let (
+            Some(
+                Entry::Generated(GeneratedData { key, .. })
+                | Entry::Resumed(ResumedData { key, .. }),
+            ),
+            None,
+        ) = (entry, &self.untrusted)
+        {
+            if key
+                .template
+                .get("CKA_WRAP_WITH_TRUSTED")
+                .map(String::as_str)
+                != Some("true")
+            {
+                self.untrusted = Some((i, key.label.clone()));
+            }
+        }
+        self.outputs.feed(i, step, entry);
+        if step == "seal" {
+            self.steps.on_seal();
         }
     }
 
@@ -200,7 +214,7 @@ impl<'a> Stream<'a> {
         let keep_lines = self.parsed.lines.is_some();
         let mut parsed = Parsed::new(keep_lines);
         parsed.count = count;
-        parsed.lines = keep_lines.then(|| vec![None; count]);
+        parsed.lines = keep_lines.then(|| vec![Line::default(); count]);
         Stream {
             parsed,
             steps: Steps::new(),
@@ -260,11 +274,10 @@ impl<'a> Stream<'a> {
         let (witness, witnesses, cosigned) = witness_check(&parsed, policy.as_ref());
         checks.push(witness);
         let required = policy.as_ref().map_or(0, |p| p.witnesses_required);
-        let outcome = parsed.data("finish").and_then(|d| d["outcome"].as_str());
         let (verdict, summary) = verdict(
             &checks,
             parsed.seal.is_some(),
-            outcome,
+            parsed.outcome(),
             (cosigned, required),
             policy.is_some(),
         );
@@ -276,7 +289,7 @@ impl<'a> Stream<'a> {
             witnesses,
             lines: parsed.lines.unwrap_or_default(),
             line_count: parsed.count,
-            seal_line: parsed.first_seal.map(|(_, _, raw)| raw),
+            seal_line: parsed.first_seal.map(|seal| seal.raw),
             last_line: last_line.to_vec(),
             policy,
             signer_fingerprint: signer_fp,

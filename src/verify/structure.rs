@@ -1,33 +1,62 @@
 //! The structure check: only the step names keyrite records, each line's data fitting its step
-//! ([`Entry`]); one finish line, consistent with
-//! the failure lines, followed by nothing but the seal; resumed keys only under a resume line
-//! that names the interrupted record; each restore line answered by its restored line.
+//! ([`Entry`]; a generated or resumed key with its `kcv` and `check_sha256` fields, `null` or
+//! not); one finish line, consistent with the failure lines, followed by nothing but the seal;
+//! resumed keys only under a resume line that names the interrupted record; each restore line
+//! answered by its restored line.
 //!
 //! It trusts nothing: every line it reads is the transcript's.
 
 use serde_json::Value;
 
+use super::head::{DataView, Scalar};
+use super::parsed::Placement;
 use super::{Check, failed, passed};
 use crate::transcript::{Entry, Step};
 
 /// The step names keyrite records ([`Step::ALL`]); a line under any other name is refused.
 pub const KNOWN_STEPS: [&str; Step::ALL.len()] = crate::transcript::entry::STEP_NAMES;
 
-/// Why a line's data does not fit its step ([`Entry::from_line`]), if it does not: serde's
-/// words, which name the field, without its position in the line.
-pub(super) fn misfit(step: &str, raw: &[u8]) -> Option<String> {
+/// A line of `step` read as its [`Entry`] ([`Entry::from_line`]) from its exact bytes `raw`
+/// (read as `data` by the one-pass reader); else, for a step that has an entry, why its data
+/// does not fit: serde's words, which name the field, without its position in the line.
+pub(super) fn read_entry(
+    step: &str,
+    raw: &[u8],
+    data: &DataView<'_>,
+) -> (Option<Entry>, Option<String>) {
     if matches!(Step::from_name(step), None | Some(Step::Seal)) {
-        return None;
+        return (None, None);
     }
-    let why = crate::transcript::entry::misfit(&Entry::from_line(raw).err()?);
-    Some(format!(
-        "the {step} line's data does not fit a {step} line: {why}"
-    ))
+    let why = match Entry::from_line(raw) {
+        Ok(entry) => match absent_check_value(&entry, data) {
+            None => return (Some(entry), None),
+            Some(field) => format!("missing field `{field}`"),
+        },
+        Err(e) => crate::transcript::entry::misfit(&e),
+    };
+    let misfit = format!("the {step} line's data does not fit a {step} line: {why}");
+    (None, Some(misfit))
 }
 
-/// Whether a resume line's data names the interrupted record by its SHA-256 (64 hex digits).
-fn names_a_record(data: &Value) -> bool {
-    data["sha256"]
+/// The check value a generated or resumed key lacks, if it lacks one: its entry reads an absent
+/// `kcv` or `check_sha256` as `null` (for resume's own words), but keyrite always writes both,
+/// so an absent one does not fit.
+fn absent_check_value(entry: &Entry, data: &DataView<'_>) -> Option<&'static str> {
+    if !matches!(entry, Entry::Generated(_) | Entry::Resumed(_)) {
+        return None;
+    }
+    if data.kcv_in_key == Scalar::Absent {
+        Some("kcv")
+    } else if data.check_sha256_in_key == Scalar::Absent {
+        Some("check_sha256")
+    } else {
+        None
+    }
+}
+
+/// Whether a resume line names the interrupted record by its SHA-256 (64 hex digits).
+fn names_a_record(data: &Placement) -> bool {
+    data.sha256
         .as_str()
         .is_some_and(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
 }
@@ -37,7 +66,8 @@ fn names_a_record(data: &Value) -> bool {
 /// `resumed` lines only after a `resume` line that names the interrupted record by its SHA-256,
 /// and only for a generated key (a resume re-does every wrap); a `restored` line only after the
 /// `restore` line of the same key, one for one, and a completed finish only once every restore
-/// line has its restored line.
+/// line has its restored line. Where a line stands is judged before whether its data fits its
+/// step, so it reads what it needs of the data ([`Placement`]) as the line holds it.
 pub(super) struct Structure {
     /// The first problem found, and its line.
     broken: Option<(String, usize)>,
@@ -69,40 +99,24 @@ impl Structure {
         }
     }
 
-    /// Whether a line's data has been found not to fit its step: the lines after it need not
-    /// be read for that.
-    pub(super) fn has_misfit(&self) -> bool {
-        self.misfit.is_some()
-    }
-
-    /// Whether a line of `step` must be fed with its data.
-    pub(super) fn wants(&self, step: &str) -> bool {
-        self.broken.is_none()
-            && matches!(
-                step,
-                "finish" | "resume" | "resumed" | "restore" | "restored"
-            )
-    }
-
-    /// Feeds a `step` line with its `data` if [`Structure::wants`] it, and why the data does
-    /// not fit the step ([`misfit`]), if it does not.
+    /// Feeds a `step` line with what it holds of its data (`data`, read for the steps
+    /// [`Placement::STEPS`]), and why the data does not fit the step ([`read_entry`]), if it
+    /// does not.
     pub(super) fn feed(
         &mut self,
         line: usize,
         step: &str,
-        data: Option<&Value>,
+        data: &Placement,
         misfit: Option<String>,
     ) {
         if self.broken.is_none() {
-            self.broken = self
-                .problem(step, data.unwrap_or(&Value::Null))
-                .map(|why| (why, line));
+            self.broken = self.problem(step, data).map(|why| (why, line));
         }
         if self.misfit.is_none() {
             self.misfit = misfit.map(|why| (why, line));
         }
         if step == "finish" && self.finish.is_none() {
-            let outcome = data.map_or(Value::Null, |d| d["outcome"].clone());
+            let outcome = data.outcome.clone();
             self.finish = Some((line, outcome));
         }
         self.after_finish = (step == "finish").then_some(line);
@@ -110,11 +124,11 @@ impl Structure {
             "failure" => {
                 self.failure.get_or_insert(line);
             }
-            "resume" if names_a_record(data.unwrap_or(&Value::Null)) => {
+            "resume" if names_a_record(data) => {
                 self.resume.get_or_insert(line);
             }
             "restore" => {
-                let label = data.map_or(Value::Null, |d| d["key_label"].clone());
+                let label = data.key_label.clone();
                 self.restoring = Some((line, label));
             }
             "restored" => self.restoring = None,
@@ -124,7 +138,7 @@ impl Structure {
 
     /// What is wrong with a `step` line with `data` where it stands, if anything (before
     /// whether its data fits its step).
-    fn problem(&self, step: &str, data: &Value) -> Option<String> {
+    fn problem(&self, step: &str, data: &Placement) -> Option<String> {
         if Step::from_name(step).is_none() {
             return Some(format!(
                 "unknown step {:?}: keyrite records no such step",
@@ -144,19 +158,19 @@ impl Structure {
                 "a resumed line without a resume line before it naming the interrupted record (data.sha256)"
                     .to_owned(),
             ),
-            "resumed" if data["action"] != "generate" => Some(format!(
+            "resumed" if data.action != "generate" => Some(format!(
                 "a resumed line with data.action {}: a resume carries over only generated keys and re-does every wrap",
-                data["action"]
+                data.action
             )),
             "restore" => self.restoring.as_ref().map(|(first, _)| {
                 format!("a second restore line before the restored line of the first (line {first})")
             }),
             "restored" => match &self.restoring {
                 None => Some("a restored line without a restore line before it".to_owned()),
-                Some((first, label)) if data["key"]["label"] != *label || !label.is_string() => {
+                Some((first, label)) if data.key.label != *label || !label.is_string() => {
                     Some(format!(
                         "a restored line for key {}, but the restore line (line {first}) restores {label}",
-                        data["key"]["label"]
+                        data.key.label
                     ))
                 }
                 Some(_) => None,
@@ -206,5 +220,55 @@ impl Structure {
                 ),
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::verify::head::Head;
+
+    fn read(line: &str) -> (Option<Entry>, Option<String>) {
+        let head = Head::parse(line.as_bytes()).unwrap();
+        read_entry(head.step().unwrap(), line.as_bytes(), &head.data)
+    }
+
+    #[test]
+    fn a_key_without_a_check_value_field_does_not_fit_but_a_null_one_does() {
+        let generated = |kcv: &str, full: &str| {
+            format!(
+                r#"{{"data":{{"index":0,"key":{{"label":"k","id":"01","spec":"AES_256",{kcv}"kcv_method":"m",{full}"template":{{}}}}}},"step":"generated"}}"#
+            )
+        };
+        let (entry, misfit) = read(&generated(r#""kcv":null,"#, r#""check_sha256":null,"#));
+        assert!(matches!(entry, Some(Entry::Generated(_))), "{misfit:?}");
+        assert_eq!(misfit, None);
+        for (kcv, full, field) in [
+            ("", r#""check_sha256":null,"#, "kcv"),
+            (r#""kcv":"abcdef","#, "", "check_sha256"),
+        ] {
+            let (entry, misfit) = read(&generated(kcv, full));
+            assert!(entry.is_none());
+            assert_eq!(
+                misfit.unwrap(),
+                format!(
+                    "the generated line's data does not fit a generated line: missing field `{field}`"
+                )
+            );
+        }
+    }
+
+    #[test]
+    fn a_witness_line_refuses_a_field_it_does_not_name() {
+        let witness = r#"{"data":{"name":"w","key_fingerprint":"f","message":"m","signature":"s"},"step":"witness"}"#;
+        assert!(matches!(read(witness), (Some(Entry::Witness(_)), None)));
+        let extra = witness.replace(r#""name":"w","#, r#""name":"w","note":[[0]],"#);
+        let (entry, misfit) = read(&extra);
+        assert!(entry.is_none());
+        assert_eq!(
+            misfit.unwrap(),
+            "the witness line's data does not fit a witness line: unknown field `note`, expected one of `name`, `key_fingerprint`, `message`, `signature`"
+        );
     }
 }

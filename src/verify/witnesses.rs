@@ -6,12 +6,12 @@
 //! only the key its signature carries.
 
 use serde::Serialize;
-use serde_json::{Map, Value};
 use ssh_key::{HashAlg, SshSig};
 
 use super::parsed::Parsed;
-use super::{Check, failed, field, not_checked, passed};
+use super::{Check, failed, not_checked, passed, unfit};
 use crate::ceremony::policy::Policy;
+use crate::transcript::entry::WitnessData;
 use crate::transcript::{WITNESS_NAMESPACE, witness_message};
 
 /// A witness line, as found.
@@ -38,18 +38,21 @@ pub(super) fn witness_check(
     policy: Option<&Policy>,
 ) -> (Check, Vec<Witness>, usize) {
     let name = "witnesses";
-    let (Some(_), Some((_, _, seal_line))) = (parsed.seal, &parsed.first_seal) else {
+    let (Some(_), Some(seal)) = (parsed.seal, &parsed.first_seal) else {
         return (not_checked(name, "a seal"), Vec::new(), 0);
     };
-    let message = witness_message(seal_line);
+    if parsed.witnesses.iter().any(|(_, _, d)| d.is_none()) {
+        return (unfit(name, "witness"), Vec::new(), 0);
+    }
+    let message = witness_message(&seal.raw);
     let mut witnesses = Vec::new();
     let mut problem: Option<(String, usize)> = None;
-    for (line, l) in &parsed.witnesses {
-        let line = *line;
-        let d = field(l, "data");
-        let recorded_name = d["name"].as_str().unwrap_or_default();
-        let recorded_fp = d["key_fingerprint"].as_str().unwrap_or_default();
-        let why = signature_problem(l, &message, policy);
+    for (line, actor, d) in &parsed.witnesses {
+        let (line, Some(d)) = (*line, d) else {
+            continue;
+        };
+        let (recorded_name, recorded_fp) = (d.name.as_str(), d.key_fingerprint.as_str());
+        let why = signature_problem(actor.as_deref(), d, &message, policy);
         let repeated = witnesses
             .iter()
             .any(|w: &Witness| w.key_fingerprint == recorded_fp || w.name == recorded_name);
@@ -80,19 +83,15 @@ pub(super) fn witness_check(
 
 /// What is wrong with one witness line's signature, if anything: it is an SSH signature in the
 /// witness namespace over `message` (the seal's witness message), made by the key the line
-/// records, by the actor the line names; with a policy, by that witness of the policy.
+/// records, by the `actor` the line names; with a policy, by that witness of the policy.
 fn signature_problem(
-    l: &Map<String, Value>,
+    actor: Option<&str>,
+    d: &WitnessData,
     message: &str,
     policy: Option<&Policy>,
 ) -> Option<String> {
-    let d = field(l, "data");
-    let recorded_name = d["name"].as_str().unwrap_or_default();
-    let recorded_fp = d["key_fingerprint"].as_str().unwrap_or_default();
-    let sig = d["signature"]
-        .as_str()
-        .and_then(|s| SshSig::from_pem(s).ok());
-    let Some(sig) = &sig else {
+    let (recorded_name, recorded_fp) = (d.name.as_str(), d.key_fingerprint.as_str());
+    let Ok(sig) = &SshSig::from_pem(&d.signature) else {
         return Some("the witness signature is not an SSH signature".to_owned());
     };
     let key = ssh_key::PublicKey::from(sig.public_key().clone());
@@ -106,9 +105,9 @@ fn signature_problem(
     } else if recorded_fp != actual {
         Some(format!(
             "the witness line records the key {}, but the signature was made by {actual}",
-            d["key_fingerprint"]
+            serde_json::Value::from(recorded_fp)
         ))
-    } else if *field(l, "actor") != d["name"] {
+    } else if actor != Some(recorded_name) {
         Some("the witness line's actor is not its name".to_owned())
     } else {
         policy.and_then(|p| policy_problem(p, sig, recorded_name, &actual))
