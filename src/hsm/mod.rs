@@ -12,6 +12,7 @@ pub mod kwp;
 pub mod pair;
 pub mod signer;
 pub mod template;
+pub mod trace;
 #[cfg(test)]
 mod usage;
 pub mod wrapping;
@@ -31,11 +32,13 @@ use std::sync::Arc;
 
 use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
 use cryptoki::error::{Error as CkError, RvError};
-use cryptoki::session::{Session, UserType};
+use cryptoki::session::UserType;
 use cryptoki::slot::Slot;
 use secrecy::SecretString;
 use serde::Serialize;
 use sha2::{Digest as _, Sha256};
+
+use trace::{TracedContext, TracedSession};
 
 /// Where Debian's `softhsm2` package installs the module; the default when none is named.
 pub const SOFTHSM2_DEBIAN: &str = "/usr/lib/softhsm/libsofthsm2.so";
@@ -136,7 +139,7 @@ impl ModuleFile {
             path: self.path.clone(),
             source,
         };
-        let ctx = Pkcs11::new(self.loaded_path()).map_err(load_err)?;
+        let ctx = TracedContext::new(Pkcs11::new(self.loaded_path()).map_err(load_err)?);
         ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK))
             .map_err(load_err)?;
         Ok(Module {
@@ -150,7 +153,7 @@ impl ModuleFile {
 
 /// A loaded and initialised PKCS#11 module.
 pub struct Module {
-    ctx: Pkcs11,
+    ctx: TracedContext,
     path: PathBuf,
     sha256: String,
     /// The sealed copy the library was loaded from, open as long as the library may be: the
@@ -354,8 +357,8 @@ impl Module {
 
 /// An open session on one token.
 pub struct Token {
-    ctx: Pkcs11,
-    session: Session,
+    ctx: TracedContext,
+    session: TracedSession,
     info: TokenDescription,
     /// The module's sealed copy, open while the token's library is loaded.
     _image: Arc<OwnedFd>,
@@ -428,8 +431,9 @@ impl Token {
         }
     }
 
-    /// The underlying `cryptoki` session, for what keyrite's own methods do not cover.
-    pub fn session(&self) -> &Session {
+    /// The underlying `cryptoki` session, traced (see [`trace`]), for what keyrite's own
+    /// methods do not cover.
+    pub fn session(&self) -> &TracedSession {
         &self.session
     }
 
@@ -437,7 +441,7 @@ impl Token {
         self.info.slot_handle
     }
 
-    pub(crate) fn ctx(&self) -> &Pkcs11 {
+    pub(crate) fn ctx(&self) -> &TracedContext {
         &self.ctx
     }
 }
