@@ -1,5 +1,6 @@
 //! A trace of every PKCS#11 call keyrite makes, for a token vendor's support: one JSON object a
-//! line, `{"fn","args","rv","us"}` and, when the call succeeded, `"out"`.
+//! line, `{"fn","args","rv","us"}`, then what a call that succeeded returned (`"out"`), or
+//! for a failed call that `cryptoki` makes of several, which of them failed (`"in"`).
 //!
 //! [`TracedContext`] and [`TracedSession`] stand where `cryptoki`'s `Pkcs11` and `Session` stood,
 //! with the same method names and signatures; each times the call, makes it, and when a trace
@@ -24,6 +25,7 @@ use cryptoki::session::{Session, UserType};
 use cryptoki::slot::{Slot, TokenInfo};
 use cryptoki::types::AuthPin;
 use cryptoki_sys::CK_ATTRIBUTE;
+use serde::Serialize;
 use serde_json::{Map, Value, json};
 
 use super::kwp::KwpMechanism;
@@ -70,14 +72,18 @@ pub fn open(path: &Path) -> Result<(), Error> {
 
 /// Writes one line; the first write that fails is reported on stderr, and the trace stops
 /// there, so that it never silently misses a call in its middle.
-fn write_line(sink: &Mutex<Sink>, line: &Value) {
+fn write_line(sink: &Mutex<Sink>, line: &Line) {
     let mut sink = sink.lock().unwrap_or_else(PoisonError::into_inner);
     if sink.failed {
         return;
     }
-    let mut bytes = line.to_string().into_bytes();
-    bytes.push(b'\n');
-    if let Err(e) = sink.file.write_all(&bytes) {
+    let written = serde_json::to_vec(line)
+        .map_err(std::io::Error::from)
+        .and_then(|mut bytes| {
+            bytes.push(b'\n');
+            sink.file.write_all(&bytes)
+        });
+    if let Err(e) = written {
         sink.failed = true;
         eprintln!("keyrite: the PKCS#11 trace could not be written ({e}); it stops here");
     }
@@ -96,17 +102,38 @@ fn call<T>(
     let start = Instant::now();
     let result = make();
     let us = u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX);
-    let mut line = json!({"fn": name, "args": args(), "rv": rv(&result), "us": us});
-    match &result {
-        Ok(value) => line["out"] = out(value),
+    let (out, failed_in) = match &result {
+        Ok(value) => (Some(out(value)).filter(|v| !v.is_null()), None),
         // cryptoki makes some calls of several: say which one returned the error.
-        Err(CkError::Pkcs11(_, function)) if format!("C_{function:?}") != name => {
-            line["in"] = json!(format!("C_{function:?}"))
+        Err(CkError::Pkcs11(_, function)) => {
+            (None, Some(format!("C_{function:?}")).filter(|f| f != name))
         }
-        Err(_) => {}
-    }
+        Err(_) => (None, None),
+    };
+    let line = Line {
+        function: name,
+        args: args(),
+        rv: rv(&result),
+        us,
+        out,
+        failed_in,
+    };
     write_line(sink, &line);
     result
+}
+
+/// One line of the trace, its fields in this order.
+#[derive(Serialize)]
+struct Line<'a> {
+    #[serde(rename = "fn")]
+    function: &'a str,
+    args: Value,
+    rv: String,
+    us: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    out: Option<Value>,
+    #[serde(rename = "in", skip_serializing_if = "Option::is_none")]
+    failed_in: Option<String>,
 }
 
 /// `CKR_OK`, the `CKR_` name of the error, or what cryptoki said when no PKCS#11 return value.
@@ -634,6 +661,30 @@ mod tests {
         let text = template.to_string();
         assert!(!text.contains(&hex::encode(&secret)));
         assert!(!text.contains("90, 90"));
+    }
+
+    #[test]
+    fn a_failed_write_stops_the_trace_once() {
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .unwrap();
+        let sink = Mutex::new(Sink {
+            file,
+            failed: false,
+        });
+        let line = Line {
+            function: "C_Login",
+            args: json!({}),
+            rv: "CKR_OK".to_owned(),
+            us: 1,
+            out: None,
+            failed_in: None,
+        };
+        write_line(&sink, &line);
+        assert!(sink.lock().unwrap().failed);
+        write_line(&sink, &line);
+        assert!(sink.lock().unwrap().failed);
     }
 
     #[test]
