@@ -299,7 +299,8 @@ fn a_trace_onto_an_existing_file_is_refused_and_the_file_unchanged() {
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(
         String::from_utf8(out.stderr).unwrap(),
-        "keyrite: cannot create the PKCS#11 trace trace.jsonl: File exists (os error 17)\n"
+        "keyrite: cannot create the PKCS#11 trace trace.jsonl: File exists (os error 17)\n\
+         Name a new file for --trace (or KEYRITE_TRACE): keyrite never replaces a file, and nothing was done on the token.\n"
     );
     assert_eq!(
         std::fs::read(hsm.path("trace.jsonl")).unwrap(),

@@ -125,6 +125,9 @@ fn hsm(e: &H) -> Option<String> {
         H::NoModule | H::ModuleNotFound { .. } | H::ModuleRead { .. } | H::ModuleNotRegular { .. } => {
             format!("Pass --module PATH or set {}; for SoftHSM2 on Debian: apt-get install softhsm2.", hsm::MODULE_ENV)
         }
+        H::TraceOpen { .. } => {
+            "Name a new file for --trace (or KEYRITE_TRACE): keyrite never replaces a file, and nothing was done on the token.".to_owned()
+        }
         H::NoSuchToken { .. } | H::TokenRequired { .. } | H::AmbiguousToken { .. } => {
             "Run `keyrite token info` to list the tokens, then pass --token LABEL.".to_owned()
         }

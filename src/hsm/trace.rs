@@ -9,6 +9,12 @@
 //! the values of booleans, classes, key types, labels, ids and sizes, and for every other
 //! attribute, every byte string passed in and every byte string returned, its length only. A
 //! PIN appears in no form, not even its length.
+//!
+//! It trusts `cryptoki` to make each call as its method says, and, for the two mechanism
+//! parameters `cryptoki` keeps private (OAEP's MGF and label length, GCM's IV length), the
+//! crate's own `Debug` rendering of them (the unit tests below pin it). Calls `cryptoki` makes
+//! on its own when a value is dropped (`C_CloseSession` of a dropped session, `C_Finalize`) are
+//! not in the trace.
 
 use std::fs::File;
 use std::io::Write as _;
