@@ -7,6 +7,7 @@
 //! At the bottom, importing nothing of keyrite:
 //! - [`spec`]: key kinds, labels, wrapping algorithms and keys, the PKCS#8 size arithmetic;
 //! - [`json`], [`timestamp`]: strict JSON and RFC 3339;
+//! - [`signer_key`]: the ceremony signer's public key (ECDSA P-256 or RSA-PSS) and its check;
 //! - [`pin`]: where a PIN comes from (never the command line), held as a secret;
 //! - [`output`]: output directories that appear whole or not at all.
 //!
@@ -34,6 +35,7 @@ pub mod output;
 pub mod pin;
 pub mod restore;
 pub mod shares;
+pub mod signer_key;
 pub mod spec;
 pub mod timestamp;
 pub mod token;

@@ -18,6 +18,7 @@ use crate::hsm::signer::{CreatedSigner, SignerPublicKey};
 use crate::info;
 use crate::kms::{Provider, ProviderOptions};
 use crate::pin::PinSource;
+use crate::signer_key::SignerAlgorithm;
 use crate::spec::KeyLabel;
 use crate::wrap::{self, TokenAccess, open_logged_in};
 
@@ -70,10 +71,19 @@ pub fn keys(access: &TokenAccess) -> Result<KeyList, Error> {
     })
 }
 
-/// Makes the signer key pair labelled `label` on the token.
-pub fn create_signer(access: &TokenAccess, label: &KeyLabel) -> Result<CreatedSigner, Error> {
+/// Makes the signer key pair labelled `label` on the token, of `algorithm`, or of the one the
+/// token can hold (ECDSA P-256 where it has EC).
+pub fn create_signer(
+    access: &TokenAccess,
+    label: &KeyLabel,
+    algorithm: Option<SignerAlgorithm>,
+) -> Result<CreatedSigner, Error> {
     let (_module, token) = open_logged_in(access)?;
-    Ok(token.create_signer(label)?)
+    let algorithm = match algorithm {
+        Some(a) => a,
+        None => token.signer_algorithm()?,
+    };
+    Ok(token.create_signer(label, algorithm)?)
 }
 
 /// The public key of the signer labelled `label`, once a fresh signature by its private key

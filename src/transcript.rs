@@ -1,7 +1,8 @@
 //! The ceremony transcript: JSON Lines, append-only, chained line to line by `prev`, the SHA-256 (hex) of the previous line's exact bytes
 //! without its newline. A `finish` line states the outcome; the seal line,
-//! `{v, seq, time, step:"seal", prev, signer, signature}`, carries the token's ECDSA P-256
-//! signature (DER, standard base64) over the 32-byte chain head, which is its own `prev`.
+//! `{v, seq, time, step:"seal", prev, signer, signature}`, carries the token signer's signature
+//! (standard base64: ECDSA P-256 as DER, or RSA-PSS) over the 32-byte chain head, which is its
+//! own `prev`.
 //!
 //! A line is durable (fsynced) before anything it announces happens: [`Transcript::append`]
 //! writes and fsyncs; [`Transcript::append_unsynced`] only writes, for lines that announce

@@ -814,9 +814,10 @@ fn witnesses_required_unmet_then_met() {
     );
 }
 
-/// keyrite verify reads each line as the typed entry of its step: a sealed record whose data
-/// holds a field keyrite never writes, lacks one it always writes, or holds one of another type
-/// is INVALID, naming the line and the field, though its chain and seal hold.
+/// The three verifiers read each line's data as its step's: a sealed record whose data holds a
+/// field keyrite never writes (at the top or in a nested struct), lacks one it always writes,
+/// holds one of another type, or null where a value is required, is INVALID in all three, each
+/// naming the line (and the step, and the field), though its chain and seal hold.
 #[test]
 fn data_that_does_not_fit_its_step_is_invalid() {
     let c = sealed();
@@ -824,6 +825,7 @@ fn data_that_does_not_fit_its_step_is_invalid() {
     let original = values(&c, "t.jsonl");
     let wrapped = at(&original, "wrapped");
     let token = at(&original, "token");
+    let generated = at(&original, "generated");
     let mut extra = original.clone();
     extra[wrapped]["data"]["note"] = json!("an extra field");
     let mut missing = original.clone();
@@ -833,48 +835,76 @@ fn data_that_does_not_fit_its_step_is_invalid() {
         .remove("firmware");
     let mut retyped = original.clone();
     retyped[wrapped]["data"]["index"] = json!("1");
+    let mut nested = original.clone();
+    nested[generated]["data"]["key"]["note"] = json!("an extra field");
+    let mut null = original.clone();
+    null[wrapped]["data"]["key_label"] = Value::Null;
     let cases = [
         (
             extra,
             wrapped,
             "the wrapped line's data does not fit a wrapped line: unknown field `note`, expected one of `index`, `key_label`, `kcv`, `check_sha256`, `out`, `files`, `warning`",
+            "data has an unknown field \"note\"",
         ),
         (
             missing,
             token,
             "the token line's data does not fit a token line: missing field `firmware`",
+            "data has no field firmware",
         ),
         (
             retyped,
             wrapped,
             "the wrapped line's data does not fit a wrapped line: invalid type: string \"1\", expected usize",
+            "data.index is \"1\", not an integer 0..18446744073709551615",
+        ),
+        (
+            nested,
+            generated,
+            "the generated line's data does not fit a generated line: unknown field `note`, expected one of `label`, `id`, `spec`, `kcv`, `kcv_method`, `check_sha256`, `template`, `check_values`, `discarded`",
+            "data.key has an unknown field \"note\"",
+        ),
+        (
+            null,
+            wrapped,
+            "the wrapped line's data does not fit a wrapped line: invalid type: null, expected a string",
+            "data.key_label is null, not a string",
         ),
     ];
-    for (n, (v, line, reason)) in cases.into_iter().enumerate() {
+    for (n, (v, line, reason, independent)) in cases.into_iter().enumerate() {
         let file = path(&c, &format!("misfit-{n}.jsonl"));
         write_lines(&file, &pin_holder_reseal(&c.token, "ceremony-signer", &v));
-        let out = Command::new(env!("CARGO_BIN_EXE_keyrite"))
-            .arg("verify")
-            .arg(&file)
-            .arg("--signer")
-            .arg(&signer)
-            .arg("--policy")
-            .arg(&policy)
-            .output()
-            .unwrap();
-        assert_eq!(out.status.code(), Some(1), "{out:?}");
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        assert_eq!(
-            verdict(&out),
-            format!("INVALID: structure check failed at line {line}: {reason} (exit 1)"),
-            "{stdout}"
+        let outs = all_three(
+            &file,
+            &signer,
+            Some(&policy),
+            None,
+            1,
+            &format!("INVALID: structure check failed at line {line}: {reason} (exit 1)"),
         );
+        let keyrite = stdout(&outs, 0);
+        let step = v[line]["step"].as_str().unwrap();
         for check in ["chain", "seal"] {
             assert!(
-                stdout
+                keyrite
                     .lines()
                     .any(|l| l.starts_with(&format!("  {check:<10} passed"))),
-                "{check}: {stdout}"
+                "{check}: {keyrite}"
+            );
+        }
+        for which in [1, 2] {
+            let out = stdout(&outs, which);
+            assert!(
+                out.lines().any(|l| l.starts_with("chain      PASS")),
+                "{}: {out}",
+                VERIFIERS[which]
+            );
+            assert!(
+                out.lines()
+                    .any(|l| l
+                        == format!("structure  FAIL        line {line} ({step}): {independent}")),
+                "{}: {out}",
+                VERIFIERS[which]
             );
         }
     }

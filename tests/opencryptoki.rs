@@ -163,3 +163,85 @@ fn the_token_with_the_odd_clock_is_found_by_label_and_wraps() {
         ]
     );
 }
+
+/// openCryptoki has no EC: `token signer create` makes an RSA-PSS 3072 signer by itself, and
+/// says so; a wrap recorded in a transcript it seals has its seal verified by all three verifiers, and the
+/// signer is the only thing left besides the wrapped key.
+#[test]
+fn without_ec_the_signer_is_rsa_pss_and_its_seal_verifies_in_all_three_verifiers() {
+    use common::verifiers::{VERIFIERS, verifiers};
+    let dir = tempfile::tempdir().unwrap();
+    let label = started("KEYRITE_OPENCRYPTOKI_LABEL");
+    let signer = "ock-pss-signer";
+    let key_label = "ock-pss-sealed";
+    let before = objects();
+    let out = run(keyrite(dir.path())
+        .args(["token", "signer", "create", "--label", signer])
+        .args(["--token", &label, "--pin-env", PIN_ENV]));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(
+            "keyrite: the token has no ECDSA P-256, so the signer is RSA-PSS 3072 (SHA-256, MGF1-SHA-256, salt 32)"
+        ),
+        "{stderr}"
+    );
+    let pem = dir.path().join("signer.pem");
+    std::fs::write(&pem, &out.stdout).unwrap();
+    let text = run_ok(
+        Command::new("openssl")
+            .args(["pkey", "-pubin", "-noout", "-text", "-in"])
+            .arg(&pem),
+    );
+    assert!(
+        String::from_utf8(text)
+            .unwrap()
+            .starts_with("Public-Key: (3072 bit)")
+    );
+
+    let kms = Kms::new(dir.path(), 2048);
+    let params = kms.write_aws_params(dir.path(), "p.json");
+    let transcript = dir.path().join("t.jsonl");
+    run_ok(
+        keyrite(dir.path())
+            .args(["wrap", "--provider", "aws", "--params"])
+            .arg(&params)
+            .args([
+                "--algorithm",
+                "RSAES_OAEP_SHA_256",
+                "--key-label",
+                key_label,
+            ])
+            .args(["--token", &label, "--pin-env", PIN_ENV, "--out"])
+            .arg(dir.path().join("out"))
+            .arg("--transcript")
+            .arg(&transcript)
+            .args(["--signer-label", signer]),
+    );
+    // A single wrap has no policy, so the best verdict is "not approved" (exit 4), with the seal
+    // passed: every check that ran passed.
+    let outs = verifiers(&transcript, &pem, None, None, &[]);
+    for (name, out) in VERIFIERS.iter().zip(&outs) {
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(
+            out.status.code(),
+            Some(4),
+            "{name}: {stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(stdout.contains("RSA-PSS"), "{name}: {stdout}");
+    }
+    assert!(String::from_utf8_lossy(&outs[0].stdout).contains(
+        "seal       passed       the signer's RSA-PSS signature over the chain head verifies"
+    ));
+    let mut added: Vec<(String, String)> = objects()
+        .into_iter()
+        .filter(|o| !before.contains(o))
+        .collect();
+    added.sort();
+    assert_eq!(
+        added.iter().map(|(_, l)| l.as_str()).collect::<Vec<_>>(),
+        [signer, signer, key_label],
+        "{added:?}"
+    );
+}

@@ -5,9 +5,12 @@
 #
 #   keyrite_tpm2_install
 #   keyrite_tpm2_start   exports KEYRITE_TPM2_MODULE, TPM2_PKCS11_STORE, TPM2_PKCS11_TCTI,
-#                        TPM2TOOLS_TCTI, DBUS_SESSION_BUS_ADDRESS, KEYRITE_TPM2_DIR and
-#                        KEYRITE_TPM2_LABEL
+#                        TPM2TOOLS_TCTI, DBUS_SESSION_BUS_ADDRESS, KEYRITE_TPM2_DIR,
+#                        KEYRITE_TPM2_LABEL and KEYRITE_TPM2_PIN (the user PIN, for tests/tpm2.rs)
 #   keyrite_tpm2_stop    stops tpm2-abrmd, the bus and swtpm by their PIDs, removes the directory
+#   keyrite_tpm2_tests ARGS   starts the token, runs `cargo nextest run ARGS --test tpm2` one test
+#                        at a time (they share the token and compare its objects before and
+#                        after), stops it (the main test run must leave that binary out)
 #
 # The token is added with the label $KEYRITE_TOKEN_LABEL (default keyrite-tpm2), the SO PIN
 # $KEYRITE_TOKEN_SO_PIN and the user PIN $KEYRITE_TOKEN_PIN (defaults: the tests' PINs);
@@ -105,7 +108,8 @@ keyrite_tpm2_start() {
 
   KEYRITE_TPM2_MODULE=$KEYRITE_TPM2_PKCS11
   KEYRITE_TPM2_LABEL=$label
-  export KEYRITE_TPM2_MODULE KEYRITE_TPM2_DIR KEYRITE_TPM2_LABEL
+  KEYRITE_TPM2_PIN=$pin
+  export KEYRITE_TPM2_MODULE KEYRITE_TPM2_DIR KEYRITE_TPM2_LABEL KEYRITE_TPM2_PIN
   echo "keyrite: tpm2-pkcs11 on swtpm (port $port, pid $keyrite_tpm2_swtpm_pid) via tpm2-abrmd" \
     "(pid $keyrite_tpm2_abrmd_pid), store $TPM2_PKCS11_STORE" >&2
 }
@@ -113,4 +117,13 @@ keyrite_tpm2_start() {
 keyrite_tpm2_stop() {
   keyrite_stop_pids keyrite_tpm2_abrmd_pid keyrite_tpm2_bus_pid keyrite_tpm2_swtpm_pid
   keyrite_remove_dir_var KEYRITE_TPM2_DIR
+}
+
+keyrite_tpm2_tests() {
+  local status
+  keyrite_tpm2_start || { keyrite_tpm2_stop; return 1; }
+  cargo nextest run "$@" --test tpm2 --test-threads 1
+  status=$?
+  keyrite_tpm2_stop
+  return $status
 }

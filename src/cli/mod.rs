@@ -18,6 +18,7 @@ pub mod wrap;
 
 use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use keyrite::kms::Provider;
+use keyrite::signer_key::SignerAlgorithm;
 use keyrite::spec::{ALL_KEY_SPECS, KeySpec, WrappingKeySpec};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -190,6 +191,20 @@ pub(crate) fn wrapping_key_spec_parser() -> impl TypedValueParser<Value = Wrappi
 }
 
 /// `--key-spec`: the names and aliases `KeySpec` parses, each name with its help line.
+/// The ceremony signer's algorithms, with their help lines.
+pub(crate) fn signer_algorithm_parser() -> impl TypedValueParser<Value = SignerAlgorithm> {
+    let help = |a: SignerAlgorithm| match a {
+        SignerAlgorithm::EcdsaP256 => "ECDSA on NIST P-256 (the default where the token has it)",
+        SignerAlgorithm::RsaPss3072 => {
+            "RSA-PSS, 3072 bits, SHA-256, MGF1-SHA-256, salt 32 (the default on a token without EC)"
+        }
+    };
+    PossibleValuesParser::new(
+        SignerAlgorithm::ALL.map(|a| PossibleValue::new(a.name()).help(help(a))),
+    )
+    .try_map(|s| s.parse::<SignerAlgorithm>())
+}
+
 pub(crate) fn key_spec_parser() -> impl TypedValueParser<Value = KeySpec> {
     let help = |k: KeySpec| match k {
         KeySpec::Aes256 => "A 256-bit AES key (AWS `SYMMETRIC_DEFAULT`, Alibaba `Aliyun_AES_256`)",

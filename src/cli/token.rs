@@ -11,6 +11,7 @@ use time::OffsetDateTime;
 use keyrite::hsm::backup::{BackupKey, BackupKeyKind};
 use keyrite::hsm::signer::SignerPublicKey;
 use keyrite::kms::{Provider, ProviderOptions};
+use keyrite::signer_key::SignerAlgorithm;
 use keyrite::spec::KeyLabel;
 use keyrite::token::TrustRequest;
 use keyrite::{Error, info};
@@ -103,6 +104,10 @@ pub enum SignerCommand {
         /// The signer's label.
         #[arg(long, value_name = "LABEL")]
         label: KeyLabel,
+        /// The signer's algorithm (default: ECDSA P-256 where the token has it, RSA-PSS where
+        /// it has no EC).
+        #[arg(long, value_parser = super::signer_algorithm_parser())]
+        algorithm: Option<SignerAlgorithm>,
         #[command(flatten)]
         token: TokenArgs,
     },
@@ -154,8 +159,19 @@ pub fn run(command: TokenCommand, module: Option<PathBuf>) -> Result<(), Error> 
                 Ok(())
             }
         }
-        TokenCommand::Signer(SignerCommand::Create { label, token }) => {
-            let created = keyrite::token::create_signer(&token_access(module, &token), &label)?;
+        TokenCommand::Signer(SignerCommand::Create {
+            label,
+            algorithm,
+            token,
+        }) => {
+            let created =
+                keyrite::token::create_signer(&token_access(module, &token), &label, algorithm)?;
+            if algorithm.is_none() && created.public.algorithm() != SignerAlgorithm::EcdsaP256 {
+                eprintln!(
+                    "keyrite: the token has no ECDSA P-256, so the signer is {}",
+                    created.public.algorithm()
+                );
+            }
             for weakened in &created.weakened {
                 eprintln!("keyrite: warning: {weakened}");
             }

@@ -207,22 +207,30 @@ fn known_material(spec: spec::KeySpec) -> String {
     }
 }
 
-/// Why a signer's public key object is not proven to be its private key's.
+/// Why a signer's public key object is not proven to be its private key's. `kind` is the
+/// signer's key type as messages name it ("EC", "RSA").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum Unproven {
     /// Several private keys have the label.
-    #[error("{count} EC private key objects have that label, where a signer has one")]
+    #[error("{count} {kind} private key objects have that label, where a signer has one")]
     PrivateObjects {
+        /// The key type.
+        kind: &'static str,
         /// How many.
         count: usize,
     },
     /// No public key has the label.
-    #[error("no EC public key object has that label")]
-    NoPublicObject,
+    #[error("no {kind} public key object has that label")]
+    NoPublicObject {
+        /// The key type.
+        kind: &'static str,
+    },
     /// Several public keys have the label.
-    #[error("{count} EC public key objects have that label, where a signer has one")]
+    #[error("{count} {kind} public key objects have that label, where a signer has one")]
     PublicObjects {
+        /// The key type.
+        kind: &'static str,
         /// How many.
         count: usize,
     },
@@ -266,9 +274,12 @@ pub enum BackupUnproven {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SignerProblem {
-    /// Its public key cannot be encoded.
+    /// Its public key is not a signer's, or cannot be encoded.
     #[error("{0}")]
-    Spki(#[source] p256::pkcs8::spki::Error),
+    Key(#[source] crate::signer_key::KeyError),
+    /// The token gave no `CKA_MODULUS` and `CKA_PUBLIC_EXPONENT` on an RSA signer.
+    #[error("the token gave no CKA_MODULUS and CKA_PUBLIC_EXPONENT")]
+    NoModulus,
     /// The token gave no `CKA_EC_POINT`.
     #[error("the token gave no CKA_EC_POINT")]
     NoEcPoint,
@@ -623,6 +634,30 @@ pub enum Error {
         token: String,
         /// The signer label.
         label: String,
+    },
+    /// The token can hold no signer.
+    #[error(
+        "token {token:?} can hold no ceremony signer: it lacks {ec} for ECDSA P-256, and {rsa} for RSA-PSS"
+    )]
+    NoSignerMechanism {
+        /// The token label.
+        token: String,
+        /// The mechanisms missing for ECDSA P-256.
+        ec: String,
+        /// The mechanisms missing for RSA-PSS.
+        rsa: String,
+    },
+    /// A signer came with usages it must not have; it was destroyed.
+    #[error(
+        "token {token:?} made the signer {label:?} with {usages}, which a signer must not have: it was destroyed"
+    )]
+    SignerUsages {
+        /// The token label.
+        token: String,
+        /// The signer label.
+        label: String,
+        /// The usages it had.
+        usages: String,
     },
     /// The signer's public key object is not proven to belong to its private key.
     #[error("token {token:?}: the signer {label:?} is not proven: {why}")]

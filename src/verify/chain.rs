@@ -6,13 +6,13 @@
 //! It trusts the `--signer` key and nothing in the transcript: the seal's own `signer` field is
 //! only compared with that key's fingerprint.
 
-use p256::ecdsa::signature::hazmat::PrehashVerifier as _;
 use serde_json::{Map, Value};
 use sha2::{Digest as _, Sha256};
 
 use super::head::{self, Head};
 use super::parsed::Parsed;
 use super::{Check, failed, not_checked, passed};
+use crate::signer_key::{Signed, SignerKey};
 
 const LINE_KEYS: [&str; 7] = ["actor", "data", "prev", "seq", "step", "time", "v"];
 const SEAL_KEYS: [&str; 7] = ["prev", "seq", "signature", "signer", "step", "time", "v"];
@@ -274,7 +274,7 @@ fn check_head(index: usize, head: Option<&Head<'_>>, prev: &[u8; 32]) -> Result<
 
 /// Check 2: a finish line precedes exactly one seal line, only witness lines follow it, and the
 /// seal is the signer's signature over the chain head.
-pub(super) fn check_seal(parsed: &mut Parsed, signer: &p256::PublicKey, signer_fp: &str) -> Check {
+pub(super) fn check_seal(parsed: &mut Parsed, signer: &SignerKey, signer_fp: &str) -> Check {
     let name = "seal";
     let Some((i, seal, _)) = &parsed.first_seal else {
         return not_checked(
@@ -324,47 +324,42 @@ fn misplaced_seal(parsed: &Parsed, i: usize) -> Option<Check> {
     })
 }
 
-/// The seal line `seal` (line `i`) signs its `prev`, the chain head, under `signer`, with a
-/// low-S signature.
-fn seal_signature(seal: &Map<String, Value>, signer: &p256::PublicKey, i: usize) -> Check {
+/// The seal line `seal` (line `i`) signs its `prev`, the chain head, under `signer`: an ECDSA
+/// signature low-S, an RSA-PSS one with SHA-256, MGF1-SHA-256 and a 32-byte salt.
+fn seal_signature(seal: &Map<String, Value>, signer: &SignerKey, i: usize) -> Check {
     let name = "seal";
-    let head = seal
+    let head: Option<[u8; 32]> = seal
         .get("prev")
         .and_then(Value::as_str)
         .and_then(|h| hex::decode(h).ok())
-        .unwrap_or_default();
-    let signature = seal
-        .get("signature")
-        .and_then(Value::as_str)
-        .and_then(|s| {
-            use base64::Engine as _;
-            base64::engine::general_purpose::STANDARD.decode(s).ok()
-        })
-        .and_then(|der| p256::ecdsa::Signature::from_der(&der).ok());
-    // A high-S signature is the twin of a valid low-S one: anyone could make a second seal line.
-    if signature.is_some_and(|sig| sig.normalize_s().is_some()) {
-        return failed(
+        .and_then(|h| h.try_into().ok());
+    let signature = seal.get("signature").and_then(Value::as_str).and_then(|s| {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.decode(s).ok()
+    });
+    let signed = match (head, signature) {
+        (Some(head), Some(signature)) => signer.check(&head, &signature),
+        _ => Signed::Refused,
+    };
+    match signed {
+        Signed::Verified => passed(
+            name,
+            format!(
+                "the signer's {} signature over the chain head verifies",
+                signer.algorithm().short()
+            ),
+        ),
+        // A high-S signature is the twin of a valid low-S one: anyone could make a second seal line.
+        Signed::HighS => failed(
             name,
             "the signature is high-S (s > n/2): keyrite seals with low-S only, so this seal line is not one keyrite made",
             Some(i),
-        );
-    }
-    let verified = signature.is_some_and(|sig| {
-        p256::ecdsa::VerifyingKey::from(signer)
-            .verify_prehash(&head, &sig)
-            .is_ok()
-    });
-    if verified {
-        passed(
-            name,
-            "the signer's ECDSA P-256 signature over the chain head verifies",
-        )
-    } else {
-        failed(
+        ),
+        Signed::Refused => failed(
             name,
             "the signature does not verify under --signer",
             Some(i),
-        )
+        ),
     }
 }
 

@@ -22,12 +22,12 @@
 
 use std::path::{Path, PathBuf};
 
-use p256::pkcs8::{DecodePublicKey as _, EncodePublicKey as _};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use sha2::{Digest as _, Sha256};
 
 use crate::ceremony::policy::Policy;
+use crate::signer_key::SignerKey;
 
 mod chain;
 mod head;
@@ -176,8 +176,8 @@ pub enum Error {
         /// What the system said.
         reason: String,
     },
-    /// The signer file is not a P-256 public key.
-    #[error("{} is not an ECDSA P-256 public key (PEM): {reason}", path.display())]
+    /// The signer file is not a signer's public key.
+    #[error("{} is not a ceremony signer's public key: {reason}", path.display())]
     Signer {
         /// The path.
         path: PathBuf,
@@ -261,10 +261,10 @@ fn read(path: &Path, limit: u64) -> Result<Vec<u8>, Error> {
     })
 }
 
-/// The auditor's trust anchor: the ceremony signer's ECDSA P-256 public key.
+/// The auditor's trust anchor: the ceremony signer's public key (ECDSA P-256 or RSA-PSS 3072).
 #[derive(Debug, Clone)]
 pub struct Signer {
-    key: p256::PublicKey,
+    key: SignerKey,
     fingerprint: String,
 }
 
@@ -276,15 +276,8 @@ impl Signer {
             path: path.to_path_buf(),
             reason,
         };
-        let key = std::str::from_utf8(pem)
-            .map_err(|e| signer_err(e.to_string()))
-            .and_then(|pem| {
-                p256::PublicKey::from_public_key_pem(pem).map_err(|e| signer_err(e.to_string()))
-            })?;
-        let fingerprint = key
-            .to_public_key_der()
-            .map(|der| hex::encode(Sha256::digest(der.as_bytes())))
-            .map_err(|e| signer_err(e.to_string()))?;
+        let key = SignerKey::from_pem(pem).map_err(|e| signer_err(e.to_string()))?;
+        let fingerprint = key.fingerprint().map_err(|e| signer_err(e.to_string()))?;
         Ok(Signer { key, fingerprint })
     }
 

@@ -83,10 +83,16 @@ impl Ceremony {
 
     /// The same on `token` (labelled "ceremony").
     pub fn on(token: TestToken, regions: &[&str]) -> Self {
+        Self::signed_by(token, regions, &[])
+    }
+
+    /// [`Ceremony::on`], with `signer_args` given to `token signer create` (`--algorithm …`).
+    pub fn signed_by(token: TestToken, regions: &[&str], signer_args: &[&str]) -> Self {
         let dir = token.dir.path().to_path_buf();
         let out = run(token
             .keyrite()
             .args(["token", "signer", "create", "--label", "ceremony-signer"])
+            .args(signer_args)
             .args(["--pin-env", PIN_ENV]));
         assert!(
             out.status.success(),
@@ -401,7 +407,7 @@ impl Ceremony {
             "\n[[custodians]]",
             &format!(
                 "pin_shares = {digests:?}\nmodule_sha256 = \"{}\"\n\n[[custodians]]",
-                sha256sum(&self.token.module)
+                sha256sum(self.token.keyrite_module())
             ),
             1,
         );

@@ -2,13 +2,15 @@
 //!
 //! Every test gets a fresh token (SoftHSM2, or kryoptic for what SoftHSM2 lacks) in its own
 //! temporary directory; keyrite runs as a child process with `SOFTHSM2_CONF` or `KRYOPTIC_CONF`
-//! pointing there. The tests play the KMS: they hold the RSA
+//! pointing there; with `KEYRITE_TEST_FAMILY` set, through p11-kit remoting ([`p11kit`]). The
+//! tests play the KMS: they hold the RSA
 //! private key (made by `openssl`) and check keyrite's output with code that shares nothing with
 //! keyrite — the `rsa` crate, `openssl pkeyutl`, Python `cryptography` and PyKCS11.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 pub mod backup;
 pub mod ceremony;
+pub mod p11kit;
 pub mod verifiers;
 pub mod wrap;
 
@@ -71,6 +73,10 @@ pub enum Kind {
 
 /// A token in its own directory, of either kind.
 pub struct TestToken {
+    /// The `p11-kit server` keyrite reaches the token through, when the run's family is p11-kit
+    /// remoting of this kind ([`p11kit::remoted_kind`]). First, so it is killed before the
+    /// token's directory is removed.
+    pub remote: Option<p11kit::P11KitServer>,
     pub dir: tempfile::TempDir,
     pub kind: Kind,
     pub module: PathBuf,
@@ -99,6 +105,7 @@ impl TestToken {
         )
         .unwrap();
         let token = TestToken {
+            remote: None,
             dir,
             kind: Kind::SoftHsm2,
             module: PathBuf::from(SOFTHSM2),
@@ -106,13 +113,14 @@ impl TestToken {
             label: label.to_owned(),
         };
         token.init_token(label);
-        token
+        token.served()
     }
 
     /// A fresh kryoptic token labelled `label`.
     pub fn kryoptic(label: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let token = TestToken {
+            remote: None,
             conf: dir.path().join("token.sql"),
             dir,
             kind: Kind::Kryoptic,
@@ -120,7 +128,41 @@ impl TestToken {
             label: label.to_owned(),
         };
         token.init_token(label);
-        token
+        token.served()
+    }
+
+    /// The token behind its own `p11-kit server` when the run's family remotes tokens of this
+    /// kind; as it is otherwise. A run that remotes the other kind refuses the test:
+    /// `scripts/test` selects only the tests a family runs.
+    fn served(self) -> Self {
+        match p11kit::remoted_kind() {
+            None => self,
+            Some(kind) if kind == self.kind => self.through_p11kit(),
+            Some(kind) => panic!(
+                "{}: this run serves {kind:?} tokens through p11-kit, and this test makes a {:?} token: it is not one of that family's tests (scripts/test)",
+                p11kit::FAMILY_ENV,
+                self.kind
+            ),
+        }
+    }
+
+    /// The token behind a `p11-kit server` of its own, whatever the run's family: what keyrite
+    /// runs reach it through ([`TestToken::keyrite`]).
+    pub fn through_p11kit(mut self) -> Self {
+        self.remote = Some(p11kit::P11KitServer::start(
+            &self.module,
+            self.conf_env(),
+            &self.conf,
+        ));
+        self
+    }
+
+    /// The module keyrite loads: p11-kit's client when the token is remoted, else the token's.
+    pub fn keyrite_module(&self) -> &Path {
+        match self.remote {
+            Some(_) => Path::new(p11kit::P11KIT_CLIENT),
+            None => &self.module,
+        }
     }
 
     /// The environment variable naming the configuration.
@@ -164,15 +206,24 @@ impl TestToken {
     }
 
     /// `keyrite` with this token's configuration and the PIN in `KR_TEST_PIN`. SoftHSM2 is
-    /// keyrite's default module; kryoptic is named by `KEYRITE_PKCS11_MODULE`.
+    /// keyrite's default module; kryoptic is named by `KEYRITE_PKCS11_MODULE`. A remoted token
+    /// is reached through p11-kit's client alone: `KEYRITE_PKCS11_MODULE` names it,
+    /// `P11_KIT_SERVER_ADDRESS` its server, and the token's configuration is not in keyrite's
+    /// environment.
     pub fn keyrite(&self) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_keyrite"));
-        cmd.env(self.conf_env(), &self.conf)
-            .env(PIN_ENV, PIN)
-            .current_dir(self.dir.path());
-        match self.kind {
-            Kind::SoftHsm2 => cmd.env_remove("KEYRITE_PKCS11_MODULE"),
-            Kind::Kryoptic => cmd.env("KEYRITE_PKCS11_MODULE", &self.module),
+        cmd.env(PIN_ENV, PIN).current_dir(self.dir.path());
+        match (&self.remote, self.kind) {
+            (Some(server), _) => cmd
+                .env_remove(self.conf_env())
+                .env("KEYRITE_PKCS11_MODULE", p11kit::P11KIT_CLIENT)
+                .env("P11_KIT_SERVER_ADDRESS", &server.address),
+            (None, Kind::SoftHsm2) => cmd
+                .env(self.conf_env(), &self.conf)
+                .env_remove("KEYRITE_PKCS11_MODULE"),
+            (None, Kind::Kryoptic) => cmd
+                .env(self.conf_env(), &self.conf)
+                .env("KEYRITE_PKCS11_MODULE", &self.module),
         };
         cmd
     }

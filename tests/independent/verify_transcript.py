@@ -10,10 +10,13 @@ seal and witness lines stand, the record's structure (only the step names keyrit
 exactly one finish line, followed only by the seal; a failure line if and only if the finish
 says "failed"; resumed lines only under a resume line naming the interrupted record by
 data.sha256, and only for a generated key; a restored line only after the restore line of the
-same key, one for one, and a completed finish only once each restore line has its restored
-line), that each key label has one KCV and one full check value (data.check_sha256, or none)
+same key, one for one, a completed finish only once each restore line has its restored line,
+and each line's data fitting its step: exactly the fields that step's data holds, none missing
+(a field that may be null is there, as null) and none other, each of its type, as deep as it
+goes; witness lines too), that each key label has one KCV and one full check value (data.check_sha256, or none)
 wherever the record names it, and the seal: its signer against SIGNER_PEM's
-fingerprint and its low-S ECDSA P-256 signature over the chain head. Each witness line's SSH
+fingerprint and its signature over the chain head: low-S ECDSA P-256, or RSA-PSS 3072 (SHA-256,
+MGF1-SHA-256, salt 32) from a token without EC. Each witness line's SSH
 signature (PROTOCOL.sshsig, Ed25519, ECDSA or RSA keys) must verify over the seal under the key
 it carries, whose fingerprint must be the recorded key_fingerprint; with a policy, the key must
 be a witness of it by that name. With --policy POLICY (the policy TOML, read with
@@ -40,7 +43,7 @@ scripts/verify-with-openssl:
      line that says "failed", or fewer witnesses than the policy's witnesses_required
   1  invalid: anything else
   2  usage error: wrong arguments (neither --policy nor --no-policy), a file that cannot be
-     read, a SIGNER_PEM that is not an ECDSA P-256 public key, a POLICY that is not TOML
+     read, a SIGNER_PEM that is not an ECDSA P-256 or RSA 3072 public key, a POLICY that is not TOML
 
 All three verifiers read JSON the same strict way (RFC 8259: no NaN or Infinity, no duplicate
 keys, no lone surrogate escapes, valid UTF-8), refuse a line nested deeper than 64 levels, and
@@ -60,7 +63,7 @@ import tomllib
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed, decode_dss_signature
 
 USAGE = "usage: verify_transcript.py TRANSCRIPT SIGNER_PEM (--policy POLICY | --no-policy) [OUTPUTS_DIR]"
@@ -86,10 +89,118 @@ CHECKS = [
     "file", "json", "shape", "seq", "chain", "order", "structure", "kcv", "signer", "signature", "policy", "approvals",
     "witnesses", "outputs", "outcome",
 ]
-KNOWN_STEPS = frozenset(
-    "policy plan approvals token login resume resumed check marker generate generated wrap wrapped rewrap rewrapped "
-    "destroy destroyed failure finish seal witness request restore restored".split()
-)
+# What each step's data holds, written from the transcript format (keyrite's
+# src/transcript/entry.rs is its reference): a step's data is one of the STRUCTS, which names
+# every field it may hold (no other field is allowed) as (type, presence). A type is one of
+# "string", "bool", "usize" (an integer 0 .. 2^64-1), "u8" (an integer 0 .. 255), the name of a
+# struct or a tagged union, ("list", T), ("map", T) (an object whose values are T), or
+# ("null or", T). Presence is REQUIRED (the field is there, even when it may be null) or
+# MAY_BE_ABSENT.
+REQUIRED, MAY_BE_ABSENT = True, False
+STRING, BOOL, USIZE, U8 = "string", "bool", "usize", "u8"
+
+
+def required(*fields):
+    return {name: (kind, REQUIRED) for name, kind in fields}
+
+
+def null_or(kind):
+    return ("null or", kind)
+
+
+STRUCTS = {
+    "Person": required(("name", STRING), ("key_fingerprint", STRING)),
+    "FileDigest": required(("file", STRING), ("sha256", STRING)),
+    "NamedDigest": required(("name", STRING), ("sha256", STRING)),
+    "Approval": required(("custodian", STRING), ("key_fingerprint", STRING), ("file", STRING), ("signature", STRING)),
+    "Rejected": required(("file", STRING), ("reason", STRING)),
+    "Key": {
+        **required(
+            ("label", STRING), ("id", STRING), ("spec", STRING), ("kcv", null_or(STRING)), ("kcv_method", STRING),
+            ("check_sha256", null_or(STRING)), ("template", ("map", STRING)),
+        ),
+        "check_values": (("map", STRING), MAY_BE_ABSENT),
+        "discarded": (USIZE, MAY_BE_ABSENT),
+    },
+    "FinishFailure": {"step": (null_or(USIZE), MAY_BE_ABSENT), "error": (STRING, REQUIRED)},
+    "Settled": required(("label", STRING), ("kcv", null_or(STRING)), ("fate", STRING)),
+    "Source": required(("label", STRING), ("serial", STRING)),
+    "RecordedTranscript": required(
+        ("transcript", STRING), ("sha256", STRING), ("chain_head", STRING), ("signer_fingerprint", STRING),
+        ("token_label", STRING), ("token_serial", STRING),
+    ),
+    "ExpectedKcv": required(("value", STRING)),
+    "RestoredKey": required(("label", STRING), ("id", STRING), ("spec", STRING), ("kcv", STRING), ("kcv_method", STRING)),
+    "policy": required(
+        ("file", STRING), ("sha256", STRING), ("threshold", USIZE), ("custodians", ("list", "Person")),
+        ("witnesses", ("list", "Person")), ("signer_fingerprint", STRING), ("token_serial", null_or(STRING)),
+        ("custodians_file", null_or("FileDigest")), ("module_sha256", null_or(STRING)),
+        ("module_path", null_or(STRING)), ("require_trusted_wrapping", BOOL), ("witnesses_required", USIZE),
+    ),
+    "plan": required(
+        ("ceremony_id", STRING), ("operator", STRING), ("file", STRING), ("sha256", STRING), ("text", STRING),
+        ("digest_statement", STRING), ("files", ("list", "NamedDigest")), ("steps", ("list", STRING)),
+    ),
+    "approvals": required(
+        ("approvals", ("list", "Approval")), ("rejected", ("list", "Rejected")), ("missing", ("list", STRING)),
+        ("threshold", USIZE),
+    ),
+    "token": required(
+        ("module", STRING), ("module_sha256", STRING), ("keyrite_path", STRING), ("keyrite_sha256", STRING),
+        ("library", STRING), ("label", STRING), ("serial", STRING), ("manufacturer", STRING), ("model", STRING),
+        ("firmware", STRING), ("signer_label", STRING), ("signer_fingerprint", STRING),
+    ),
+    "login": {"pin": (STRING, REQUIRED), "share_indexes": (null_or(("list", U8)), MAY_BE_ABSENT)},
+    "resume": required(("from", STRING), ("sha256", STRING), ("lines", USIZE), ("keys", ("list", STRING))),
+    "resumed": required(("index", USIZE), ("action", STRING), ("key", "Key")),
+    "check": required(("index", USIZE), ("algorithm", STRING), ("mechanism", STRING), ("result", STRING)),
+    "marker": required(("label", STRING), ("value", STRING)),
+    "generate": required(("index", USIZE), ("key_label", STRING), ("key_spec", STRING)),
+    "generated": required(("index", USIZE), ("key", "Key")),
+    "wrap": required(
+        ("index", USIZE), ("key_label", STRING), ("provider", STRING), ("kms_key_id", STRING), ("algorithm", STRING),
+        ("mechanism", STRING), ("mechanism_parameters", STRING), ("wrapping_key_sha256", STRING),
+        ("parameters_valid_to", null_or(STRING)), ("key_material_valid_to", null_or(STRING)), ("out", STRING),
+    ),
+    "wrapped": required(
+        ("index", USIZE), ("key_label", STRING), ("kcv", null_or(STRING)), ("check_sha256", null_or(STRING)),
+        ("out", STRING), ("files", ("map", STRING)), ("warning", null_or(STRING)),
+    ),
+    "destroy": {
+        "index": (null_or(USIZE), MAY_BE_ABSENT),
+        **required(("key_label", STRING), ("kcv", null_or(STRING)), ("check_sha256", null_or(STRING))),
+        "why": (null_or(STRING), MAY_BE_ABSENT),
+    },
+    "destroyed": required(
+        ("index", USIZE), ("key_label", STRING), ("kcv", null_or(STRING)), ("check_sha256", null_or(STRING)),
+    ),
+    "failure": {"index": (null_or(USIZE), MAY_BE_ABSENT), **required(("action", STRING), ("error", STRING))},
+    "finish": required(("outcome", STRING), ("failure", null_or("FinishFailure")), ("keys", ("list", "Settled"))),
+    "witness": required(("name", STRING), ("key_fingerprint", STRING), ("message", STRING), ("signature", STRING)),
+    "request": required(
+        ("provider", STRING), ("params", STRING), ("params_sha256", STRING), ("algorithm", STRING),
+        ("key_label", STRING), ("key_spec", STRING), ("wrap_with_trusted", BOOL), ("out", STRING),
+        ("key_material_valid_to", null_or(STRING)),
+    ),
+    "restore": required(
+        ("backup", STRING), ("key_label", STRING), ("files", ("map", STRING)), ("manifest_sha256", STRING),
+        ("source", "Source"), ("algorithm", STRING), ("backup_key_sha256", STRING), ("provenance", "Provenance"),
+    ),
+    "restored": required(
+        ("key", "RestoredKey"), ("matched", ("map", STRING)), ("check_sha256", null_or(STRING)),
+        ("expected", null_or(STRING)),
+    ),
+}
+# A tagged union: the field that names the kind, and each kind's struct (which holds the rest).
+UNIONS = {"Provenance": ("by", {"transcript": "RecordedTranscript", "expected_kcv": "ExpectedKcv"})}
+# Each step's data, by the step's name; the seal line has no data.
+STEP_DATA = {
+    step: step
+    for step in "policy plan approvals token login resume resumed check marker generate generated wrap wrapped "
+    "destroy destroyed failure finish witness request restore restored".split()
+}
+STEP_DATA.update(rewrap="wrap", rewrapped="wrapped")
+KNOWN_STEPS = frozenset(STEP_DATA) | {"seal"}
 # The order of the P-256 group: a seal's s must be at most half of it (low-S).
 P256_N = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
 
@@ -239,8 +350,11 @@ def load_signer(path):
         key = serialization.load_pem_public_key(pem)
     except (ValueError, TypeError) as e:
         raise Usage(f"{path} is not a PEM public key ({e})") from None
-    if not (isinstance(key, ec.EllipticCurvePublicKey) and key.curve.name == "secp256r1"):
-        raise Usage(f"{path} is not an ECDSA P-256 public key")
+    if isinstance(key, rsa.RSAPublicKey):
+        if key.key_size != 3072:
+            raise Usage(f"{path} is an RSA key of {key.key_size} bits, where a keyrite signer's RSA key has 3072")
+    elif not (isinstance(key, ec.EllipticCurvePublicKey) and key.curve.name == "secp256r1"):
+        raise Usage(f"{path} is not an ECDSA P-256 or RSA 3072 public key")
     spki = key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     return key, hashlib.sha256(spki).hexdigest()
 
@@ -249,8 +363,9 @@ def check_structure(lines):
     """Known steps only; one finish line, followed only by the seal; a failure line if and only if
     the finish says "failed"; resumed lines only under a resume line naming the interrupted record
     (data.sha256), and only for a generated key; a restored line only after the restore line of the
-    same key (data.key.label against data.key_label), one for one, and a completed finish only once
-    each restore line has its restored line. Returns a problem, or None."""
+    same key (data.key.label against data.key_label), one for one, a completed finish only once
+    each restore line has its restored line, and each line's data fitting its step (check_data).
+    Returns a problem, or None."""
     finish = failure = resume = restoring = None
     for i, obj in enumerate(lines):
         step, data = obj["step"], obj["data"] if isinstance(obj.get("data"), dict) else {}
@@ -292,6 +407,70 @@ def check_structure(lines):
             return f"line {finish}: a failure line (line {failure}), but the finish line says \"completed\""
         if failure is None and data.get("outcome") == "failed":
             return f"line {finish}: the finish line says \"failed\", but no failure line records why"
+    return check_data(lines)
+
+
+def what(kind):
+    """A type, in words."""
+    if isinstance(kind, tuple):
+        return {"list": "a list", "map": "an object", "null or": "null or " + what(kind[1])}[kind[0]]
+    return {STRING: "a string", BOOL: "true or false", USIZE: f"an integer 0..{INT_MAX}", U8: "an integer 0..255"}.get(
+        kind, "an object"
+    )
+
+
+def data_misfit(value, kind, path):
+    """Why value, found at path, is not of kind (see STRUCTS), or None."""
+    if isinstance(kind, tuple) and kind[0] == "null or":
+        return None if value is None else data_misfit(value, kind[1], path)
+    if isinstance(kind, tuple):
+        container = list if kind[0] == "list" else dict
+        if not isinstance(value, container):
+            return f"{path} is {show(value)}, not {what(kind)}"
+        items = enumerate(value) if kind[0] == "list" else ((show(k), v) for k, v in value.items())
+        return next((why for k, v in items if (why := data_misfit(v, kind[1], f"{path}[{k}]"))), None)
+    if kind in UNIONS:
+        tag, kinds = UNIONS[kind]
+        if not isinstance(value, dict):
+            return f"{path} is {show(value)}, not an object"
+        if tag not in value:
+            return f"{path} has no field {tag}"
+        if not isinstance(value[tag], str) or value[tag] not in kinds:
+            return f"{path}.{tag} is {show(value[tag])}, not one of {', '.join(show(k) for k in kinds)}"
+        return data_misfit({k: v for k, v in value.items() if k != tag}, kinds[value[tag]], path)
+    if kind in STRUCTS:
+        fields = STRUCTS[kind]
+        if not isinstance(value, dict):
+            return f"{path} is {show(value)}, not an object"
+        unknown = [k for k in value if k not in fields]
+        if unknown:
+            return f"{path} has an unknown field {show(unknown[0])}"
+        for name, (field_kind, presence) in fields.items():
+            if name in value:
+                why = data_misfit(value[name], field_kind, f"{path}.{name}")
+                if why:
+                    return why
+            elif presence is REQUIRED:
+                return f"{path} has no field {name}"
+        return None
+    fits = {
+        STRING: isinstance(value, str),
+        BOOL: isinstance(value, bool),
+        USIZE: type(value) is int and 0 <= value <= INT_MAX,
+        U8: type(value) is int and 0 <= value <= 255,
+    }[kind]
+    return None if fits else f"{path} is {show(value)}, not {what(kind)}"
+
+
+def check_data(lines):
+    """Each line's data fits its step (STEP_DATA): every field the step's data holds, of its type,
+    and no other, as deep as it goes. The first line whose data does not, and why, or None."""
+    for i, obj in enumerate(lines):
+        step = obj["step"]
+        if step in STEP_DATA:
+            why = data_misfit(obj["data"], STEP_DATA[step], "data")
+            if why:
+                return f"line {i} ({step}): {why}"
     return None
 
 
@@ -352,7 +531,7 @@ def ssh_fingerprint(blob):
 def sshsig_verify(armored, namespace, message):
     """Verifies an armored SSH signature (PROTOCOL.sshsig) over message in namespace with the key
     it carries (Ed25519, ECDSA or RSA). Returns the key's public blob; BadSshSig says why not."""
-    from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
+    from cryptography.hazmat.primitives.asymmetric import ed25519
     from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
     text = armored.strip()
@@ -783,23 +962,30 @@ def verify(transcript_path, signer_path, policy_path, outputs=None):
     # signature
     signature = base64.b64decode(s["signature"], validate=True)
     head = bytes.fromhex(s["prev"])
+    if isinstance(key, rsa.RSAPublicKey):
+        # RSASSA-PSS over the 32-byte chain head: SHA-256, MGF1 with SHA-256, a 32-byte salt.
+        scheme = "RSA-PSS (SHA-256, MGF1-SHA-256, salt 32)"
+        algorithm = (padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=32), Prehashed(hashes.SHA256()))
+    else:
+        try:
+            _, sig_s = decode_dss_signature(signature)
+        except ValueError:
+            sig_s = 0
+        if sig_s > P256_N // 2:
+            return invalid(
+                "signature",
+                f"line {seal}: the seal's signature is high-S (s > n/2): keyrite seals with low-S only, so this seal line is not one keyrite made",
+            )
+        scheme = "low-S ECDSA P-256"
+        algorithm = (ec.ECDSA(Prehashed(hashes.SHA256())),)
     try:
-        _, sig_s = decode_dss_signature(signature)
-    except ValueError:
-        sig_s = 0
-    if sig_s > P256_N // 2:
-        return invalid(
-            "signature",
-            f"line {seal}: the seal's signature is high-S (s > n/2): keyrite seals with low-S only, so this seal line is not one keyrite made",
-        )
-    try:
-        key.verify(signature, head, ec.ECDSA(Prehashed(hashes.SHA256())))
+        key.verify(signature, head, *algorithm)
     except InvalidSignature:
         return invalid(
             "signature",
             f"line {seal}: the seal's signature does not verify with the signer PEM over the chain head {s['prev']}",
         )
-    results["signature"] = ("PASS", f"low-S ECDSA P-256 signature over the chain head {s['prev']} verifies")
+    results["signature"] = ("PASS", f"{scheme} signature over the chain head {s['prev']} verifies")
 
     # witnesses
     problem, names = check_witnesses(lines, raw_lines, seal, policy)
