@@ -375,6 +375,16 @@ impl TracedContext {
         )
     }
 
+    /// `C_GetMechanismList`.
+    pub fn get_mechanism_list(&self, slot: Slot) -> CkResult<Vec<MechanismType>> {
+        call(
+            "C_GetMechanismList",
+            || json!({ "slot": slot.id() }),
+            || self.ctx.get_mechanism_list(slot),
+            |list| json!({ "mechs": list.iter().map(|m| mechanism_name(*m)).collect::<Vec<_>>() }),
+        )
+    }
+
     /// `C_GetMechanismInfo`.
     pub fn get_mechanism_info(&self, slot: Slot, type_: MechanismType) -> CkResult<MechanismInfo> {
         call(
