@@ -719,6 +719,20 @@ mod tests {
                 "source_len": 0,
             })
         );
+        let pss = Mechanism::RsaPkcsPss(cryptoki::mechanism::rsa::PkcsPssParams {
+            hash_alg: MechanismType::SHA256,
+            mgf: PkcsMgfType::MGF1_SHA256,
+            s_len: 32.into(),
+        });
+        assert_eq!(
+            describe_mechanism(&pss),
+            json!({
+                "mech": "CKM_RSA_PKCS_PSS",
+                "hash": "CKM_SHA256",
+                "mgf": "CKG_MGF1_SHA256",
+                "salt_len": 32,
+            })
+        );
         let mut iv = [7u8; 12];
         let gcm = Mechanism::AesGcm(
             cryptoki::mechanism::aead::GcmParams::new(&mut iv, &[], 128.into()).unwrap(),
