@@ -145,12 +145,12 @@ fn wrap_loop(
         for key in &keys {
             let method = token.wrap_method(WrappingAlgorithm::RsaesOaepSha1, KeySpec::Aes256)?;
             let handle = token.import_wrapping_key(key)?;
-            token.check_wrapping(&method, handle, key.modulus_len(), false)?;
+            token.check_wrapping(&method, handle.handle(), key.modulus_len(), false)?;
             imported.push(handle);
         }
     }
     for (i, key_label) in labels.iter().enumerate() {
-        let wrapping_key = imported[i];
+        let wrapping_key = imported[i].handle();
         if let Some(log) = &mut log {
             use std::io::Write as _;
             writeln!(log, "{{\"generate\": {i}}}")?;
@@ -206,7 +206,7 @@ fn ceremony_ops(
     for wk in &wrapping_keys {
         let method = token.wrap_method(algorithm, KeySpec::Aes256)?;
         let handle = token.import_wrapping_key(wk)?;
-        token.check_wrapping(&method, handle, wk.modulus_len(), false)?;
+        token.check_wrapping(&method, handle.handle(), wk.modulus_len(), false)?;
         checked.push((method, handle, wk.modulus_len()));
     }
     token.create_ceremony_marker(ceremony_id, &"0".repeat(64))?;
@@ -215,7 +215,7 @@ fn ceremony_ops(
     for (method, handle, modulus_len) in &checked {
         token.wrap(
             method,
-            *handle,
+            handle.handle(),
             generated.handle,
             *modulus_len,
             KeySpec::Aes256,

@@ -1,13 +1,15 @@
 //! `keyrite token info`: the module, its tokens, and what each token can really do — found by
 //! trial with throw-away public session objects, so no PIN is needed on most tokens.
 
+use cryptoki::context::Function;
+use cryptoki::error::RvError;
 use serde::Serialize;
 
 use crate::hsm::backup::UnwrapTemplateSupport;
 use crate::hsm::keys::KcvResult;
 use crate::hsm::pair::KeyPairSupport;
 use crate::hsm::wrapping::{AlgorithmSupport, TrustedWrapSupport};
-use crate::hsm::{Module, TokenDescription};
+use crate::hsm::{Module, Pkcs11Failure, TokenDescription};
 use crate::pin::PinSource;
 use crate::spec::KeySpec;
 use crate::wrap::Error;
@@ -28,6 +30,11 @@ pub struct TokenReport {
     pub key_pairs: KeyPairSupport,
     /// Whether the token applies `CKA_UNWRAP_TEMPLATE` (what a backup key relies on).
     pub unwrap_template: UnwrapTemplateSupport,
+    /// Present when the token made no object, not even a session object, in a session that
+    /// has not logged in: the call and its return value. The trials then say little; run
+    /// again logged in.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub login_needed: Option<String>,
 }
 
 /// The whole report.
@@ -77,14 +84,43 @@ pub fn report(
             let pin = source.read(&format!("User PIN for token {:?}: ", description.label))?;
             token.login(&pin)?;
         }
-        let wrapping = token.wrapping_support()?;
-        let kcv = match token.kcv_support(KeySpec::Aes256)? {
-            KcvResult::Known(k) => format!("{} (read from the token)", k.method.name()),
-            KcvResult::Unavailable(why) => format!("none: {why}"),
+        // Each capability is its own trial: one that fails in a way keyrite did not foresee
+        // is a "no" with what the token said, and the next one is tried all the same.
+        let mut login_needed = None;
+        let mut failed = |e: crate::hsm::Error| {
+            if pin.is_none() && login_needed.is_none() {
+                login_needed = needs_login(&e);
+            }
+            e.to_string()
         };
-        let wrap_with_trusted = token.trusted_wrap_support()?;
-        let key_pairs = token.key_pair_support()?;
-        let unwrap_template = token.unwrap_template_support()?;
+        let wrapping = token
+            .wrapping_support()
+            .unwrap_or_else(|e| AlgorithmSupport::none_tried(&failed(e)));
+        let kcv = match token.kcv_support(KeySpec::Aes256) {
+            Ok(KcvResult::Known(k)) => format!("{} (read from the token)", k.method.name()),
+            Ok(KcvResult::Unavailable(why)) => format!("none: {why}"),
+            Err(e) => format!("none: the trial failed: {}", failed(e)),
+        };
+        let wrap_with_trusted =
+            token
+                .trusted_wrap_support()
+                .unwrap_or_else(|e| TrustedWrapSupport {
+                    enforced: false,
+                    trusted_set_by: "not known",
+                    detail: format!("no: the trial failed: {}", failed(e)),
+                });
+        let key_pairs = token.key_pair_support().unwrap_or_else(|e| KeyPairSupport {
+            rsa: false,
+            ec: false,
+            detail: format!("the trial failed: {}", failed(e)),
+        });
+        let unwrap_template =
+            token
+                .unwrap_template_support()
+                .unwrap_or_else(|e| UnwrapTemplateSupport {
+                    applied: false,
+                    detail: format!("NOT known: the trial failed: {}", failed(e)),
+                });
         tokens.push(TokenReport {
             token: description,
             wrapping,
@@ -92,6 +128,7 @@ pub fn report(
             wrap_with_trusted,
             key_pairs,
             unwrap_template,
+            login_needed,
         });
     }
     Ok(Report {
@@ -101,4 +138,15 @@ pub fn report(
         uninitialized_slots,
         warnings,
     })
+}
+
+/// The call and return value, when `e` is a token refusing to make an object in a session that
+/// has not logged in (tpm2-pkcs11: `C_CreateObject` returns `CKR_SESSION_READ_ONLY`).
+fn needs_login(e: &crate::hsm::Error) -> Option<String> {
+    let crate::hsm::Error::Pkcs11(failure @ Pkcs11Failure::Returned { function, rv }) = e else {
+        return None;
+    };
+    let makes = matches!(function, Function::CreateObject | Function::GenerateKey);
+    let refused = matches!(rv, RvError::SessionReadOnly | RvError::UserNotLoggedIn);
+    (makes && refused).then(|| failure.to_string())
 }

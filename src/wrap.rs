@@ -14,6 +14,7 @@ use sha2::{Digest as _, Sha256};
 use time::OffsetDateTime;
 
 use crate::hsm::keys::{GeneratedKey, KcvResult, KeyInfo};
+use crate::hsm::object::SessionObject;
 use crate::hsm::wrapping::WrapMethod;
 use crate::hsm::{Module, Token};
 use crate::kms::{ImportParams, OutputFile, Provider, ProviderOptions};
@@ -99,28 +100,40 @@ impl PreparedWrap {
 }
 
 /// A prepared wrap that the token has shown it can do: the KMS key imported as a session
-/// object, the mechanism tried on a throw-away key.
+/// object, the mechanism tried on a throw-away key. The imported key is destroyed by
+/// [`CheckedWrap::finish`] once the wrap is done, or, on an error path, when this is dropped.
 #[derive(Debug)]
-pub struct CheckedWrap {
+pub struct CheckedWrap<'t> {
     method: WrapMethod,
     wrapping_key: ObjectHandle,
+    /// The imported KMS key; `None` for the security officer's trusted token object, which
+    /// stays.
+    imported: Option<SessionObject<'t>>,
 }
 
-impl CheckedWrap {
+impl CheckedWrap<'_> {
     /// How the token will wrap.
     pub fn method(&self) -> &WrapMethod {
         &self.method
+    }
+
+    /// Destroys the imported KMS key, the wrap done: a failure is an error naming it.
+    pub fn finish(self) -> Result<(), Error> {
+        match self.imported {
+            Some(imported) => Ok(imported.destroy()?),
+            None => Ok(()),
+        }
     }
 }
 
 /// Imports the KMS public key and tries the exact mechanism before any ceremony key exists. For
 /// a key with `CKA_WRAP_WITH_TRUSTED` (`trusted`), the KMS key is instead the token object the
 /// security officer stored as trusted, and the trial key carries the attribute too.
-pub fn check_on_token(
-    token: &Token,
+pub fn check_on_token<'t>(
+    token: &'t Token,
     prepared: &PreparedWrap,
     trusted: bool,
-) -> Result<CheckedWrap, Error> {
+) -> Result<CheckedWrap<'t>, Error> {
     let request = &prepared.request;
     let public_key = &prepared.params.public_key;
     if trusted && prepared.algorithm.is_rsa_aes() {
@@ -130,15 +143,18 @@ pub fn check_on_token(
     }
     let method = token.wrap_method(prepared.algorithm, request.key_spec)?;
     token.check_pair_support(request.key_spec)?;
-    let wrapping_key = if trusted {
-        token.trusted_wrapping_key(public_key)?
+    let (wrapping_key, imported) = if trusted {
+        (token.trusted_wrapping_key(public_key)?, None)
     } else {
-        token.import_wrapping_key(public_key)?
+        let imported = token.import_wrapping_key(public_key)?;
+        (imported.handle(), Some(imported))
     };
+    // A refused trial drops `imported`, which destroys it.
     token.check_wrapping(&method, wrapping_key, public_key.modulus_len(), trusted)?;
     Ok(CheckedWrap {
         method,
         wrapping_key,
+        imported,
     })
 }
 
@@ -651,12 +667,13 @@ pub fn rewrap(
     };
     let trusted = is_wrap_with_trusted(&token, &request.key_label)?;
     let checked = check_on_token(&token, &prepared, trusted)?;
-    wrap_and_write(&token, &module, &prepared, &checked, handle, &key, None).map_err(
-        |(step, source)| Error::StepFailed {
+    let outcome = wrap_and_write(&token, &module, &prepared, &checked, handle, &key, None)
+        .map_err(|(step, source)| Error::StepFailed {
             step,
             source: Box::new(source),
-        },
-    )
+        })?;
+    checked.finish()?;
+    Ok(outcome)
 }
 
 /// Runs a prepared wrap on a token: log in, check, generate, wrap, write. Any failure after the
@@ -673,14 +690,15 @@ pub fn run(prepared: PreparedWrap, access: &TokenAccess) -> Result<WrapOutcome, 
         request.wrap_with_trusted,
         None,
     )?;
-    wrap_and_write(&token, &module, &prepared, &checked, handle, &key, None).map_err(
-        |(step, source)| Error::Step {
+    let outcome = wrap_and_write(&token, &module, &prepared, &checked, handle, &key, None)
+        .map_err(|(step, source)| Error::Step {
             step,
             source: Box::new(source),
             key_label: request.key_label.to_string(),
             destroyed: token.destroy_key(handle).map_err(Box::new),
-        },
-    )
+        })?;
+    checked.finish()?;
+    Ok(outcome)
 }
 
 /// Wraps an existing key as checked and writes the provider's files and the manifest. An error
@@ -693,7 +711,7 @@ pub fn wrap_and_write(
     token: &Token,
     module: &Module,
     prepared: &PreparedWrap,
-    checked: &CheckedWrap,
+    checked: &CheckedWrap<'_>,
     handle: ObjectHandle,
     key: &KeyRecord,
     announced: Option<&Transcript>,

@@ -127,7 +127,7 @@ fn ephemeral_destroyed_when_the_second_wrap_fails(token: &Token) -> Result<(), F
         algorithm: WrappingAlgorithm::RsaAesKeyWrapSha256,
         kwp: Some(KwpMechanism::Pad),
     };
-    match token.wrap(&method, public, target, 256, KeySpec::Aes256) {
+    match token.wrap(&method, public.handle(), target, 256, KeySpec::Aes256) {
         Err(Error::Pkcs11(failure)) => {
             assert_eq!(failure.to_string(), "C_WrapKey returned CKR_ARGUMENTS_BAD")
         }
@@ -145,7 +145,7 @@ fn ephemeral_destroyed_when_the_second_wrap_fails(token: &Token) -> Result<(), F
     };
     assert_eq!(
         token
-            .wrap(&method, public, target, 256, KeySpec::Aes256)?
+            .wrap(&method, public.handle(), target, 256, KeySpec::Aes256)?
             .len(),
         296
     );

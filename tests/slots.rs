@@ -173,3 +173,59 @@ fn an_unreadable_slot_means_a_token_must_be_named() {
     );
     assert!(token.path("out").join("EncryptedKeyMaterial.bin").exists());
 }
+
+/// Every command that opens the module says, once, what it could not read of a slot: the
+/// slots left out, and the token's own odd field.
+#[test]
+fn every_command_warns_once_of_the_slots_it_could_not_read() {
+    let (token, so) = three_tokens();
+    let odd = slot_of(&token, "odd-clock");
+    let unreadable = slot_of(&token, "unreadable");
+    let clock = format!(
+        "keyrite: warning: slot {odd}: the token info field utcTime is \"07:11:35\\0\\0\\0\\0\\0\\0\\0\\0\", not YYYYMMDDhhmmss: ignored\n"
+    );
+    let skipped = format!(
+        "keyrite: warning: slot {unreadable}: its token info could not be read (C_GetTokenInfo returned CKR_GENERAL_ERROR): slot skipped\n"
+    );
+    let kms = Kms::new(token.dir.path(), 2048);
+    let params = kms.write_aws_params(token.dir.path(), "p.json");
+    let stderr_of = |args: &[&str]| {
+        let out = run(keyrite(&token, &so).args(args));
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert!(out.status.success(), "{args:?}: {stderr}");
+        stderr
+    };
+    let wrap = |label: &str| {
+        stderr_of(&[
+            "wrap",
+            "--provider",
+            "aws",
+            "--params",
+            params.to_str().unwrap(),
+            "--algorithm",
+            "RSAES_OAEP_SHA_1",
+            "--key-label",
+            "k",
+            "--token",
+            label,
+            "--pin-env",
+            PIN_ENV,
+            "--out",
+            &format!("out-{label}"),
+        ])
+    };
+    assert_eq!(wrap("good"), skipped);
+    assert_eq!(wrap("odd-clock"), format!("{skipped}{clock}"));
+    for label in ["good", "odd-clock"] {
+        let listed = stderr_of(&["keys", "list", "--token", label, "--pin-env", PIN_ENV]);
+        assert_eq!(listed.matches(&skipped).count(), 1, "{listed}");
+        assert_eq!(
+            listed.matches(&clock).count(),
+            usize::from(label == "odd-clock"),
+            "{listed}"
+        );
+    }
+    // token info of one token: the same, each once.
+    let info = stderr_of(&["token", "info", "--token", "odd-clock"]);
+    assert_eq!(info, format!("{skipped}{clock}"));
+}

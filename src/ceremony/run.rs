@@ -223,7 +223,7 @@ pub(super) struct Run<'a> {
     outputs: Vec<PathBuf>,
 }
 
-impl Run<'_> {
+impl<'a> Run<'a> {
     /// Runs the steps, recording each, then the outcome, and seals the transcript with the
     /// signer.
     fn execute(mut self, signer_label: &KeyLabel, signer_fp: &str) -> Result<Outcome, Error> {
@@ -291,7 +291,7 @@ impl Run<'_> {
 
     /// Checks every wrap on the token, leaves the marker, then runs each step in order.
     fn run_steps(&mut self) -> Result<(), Box<Failed>> {
-        let checked = self.check_wraps()?;
+        let mut checked = self.check_wraps()?;
         let (steps, wraps) = (self.steps, self.wraps);
         for (index, step) in steps.iter().enumerate() {
             let fail = |error: Error| {
@@ -319,9 +319,10 @@ impl Run<'_> {
                     existing,
                     ..
                 } => {
-                    let (Some(Some(prepared)), Some(Some(checked))) =
-                        (wraps.get(index), checked.get(index))
-                    else {
+                    let (Some(Some(prepared)), Some(checked)) = (
+                        wraps.get(index),
+                        checked.get_mut(index).and_then(Option::take),
+                    ) else {
                         return Err(fail(
                             crate::wrap::Error::Internal {
                                 what: format!("steps[{index}] was not prepared"),
@@ -329,7 +330,10 @@ impl Run<'_> {
                             .into(),
                         ));
                     };
-                    self.wrap(index, key_label, existing.as_ref(), prepared, checked)
+                    // The step's imported KMS key is destroyed once it has wrapped, or, if the
+                    // step fails, as `checked` drops.
+                    self.wrap(index, key_label, existing.as_ref(), prepared, &checked)
+                        .and_then(|()| Ok(checked.finish()?))
                 }
             }
             .map_err(fail)?;
@@ -339,7 +343,7 @@ impl Run<'_> {
 
     /// Before anything changes on the token: can it wrap every step exactly as planned? Each
     /// check is recorded.
-    fn check_wraps(&mut self) -> Result<Vec<Option<CheckedWrap>>, Box<Failed>> {
+    fn check_wraps(&mut self) -> Result<Vec<Option<CheckedWrap<'a>>>, Box<Failed>> {
         let mut checked = Vec::new();
         for (index, (step, w)) in self.steps.iter().zip(self.wraps).enumerate() {
             let Some(prepared) = w else {
@@ -509,7 +513,7 @@ impl Run<'_> {
         key_label: &KeyLabel,
         existing: Option<&(String, KeySpec)>,
         prepared: &PreparedWrap,
-        checked: &CheckedWrap,
+        checked: &CheckedWrap<'_>,
     ) -> Result<(), Error> {
         if let Some((kcv, spec)) = existing {
             if !self.generated.iter().any(|g| &g.label == key_label) {

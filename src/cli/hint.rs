@@ -128,6 +128,10 @@ fn hsm(e: &H) -> Option<String> {
         H::TraceOpen { .. } => {
             "Name a new file for --trace (or KEYRITE_TRACE): keyrite never replaces a file, and nothing was done on the token.".to_owned()
         }
+        H::NoToken { .. } => {
+            "Check that the module is the one meant and that what it reaches is there: a p11-kit client needs its server running (P11_KIT_SERVER_ADDRESS), a network HSM its connection, a USB token to be plugged in."
+                .to_owned()
+        }
         H::NoSuchToken { .. } | H::TokenRequired { .. } | H::AmbiguousToken { .. } => {
             "Run `keyrite token info` to list the tokens, then pass --token LABEL.".to_owned()
         }
@@ -139,6 +143,10 @@ fn hsm(e: &H) -> Option<String> {
         }
         H::LabelExists { .. } => {
             "Choose another --key-label; keyrite never reuses or replaces a key.".to_owned()
+        }
+        H::NoKwp { tested: false, .. } => {
+            "RSA-AES needs AES key wrap with padding in the token (CKM_AES_KEY_WRAP_KWP or CKM_AES_KEY_WRAP_PAD), and keyrite refuses before generating anything when it has none to test: use a token that offers one (see `keyrite token info`), or, for a secret key, RSAES_OAEP_SHA_1 or RSAES_OAEP_SHA_256."
+                .to_owned()
         }
         H::KnownAnswer { .. } | H::NoKwp { .. } => {
             "keyrite never wraps with a mechanism that failed its known-answer test: use a token whose AES key wrap with padding passes (see `keyrite token info`), or, for a secret key, RSAES_OAEP_SHA_1 or RSAES_OAEP_SHA_256."

@@ -149,9 +149,7 @@ pub fn run(command: TokenCommand, module: Option<PathBuf>) -> Result<(), Error> 
                 .then(|| pin_source(args.pin_env, args.pin_file));
             let report =
                 keyrite::token::info(module.as_deref(), args.token.as_deref(), pin.as_ref())?;
-            for warning in &report.warnings {
-                eprintln!("keyrite: warning: {warning}");
-            }
+            keyrite::hsm::warn_once(&report.warnings);
             if args.json {
                 print_json(&report)
             } else {
@@ -247,6 +245,12 @@ fn print_report(report: &info::Report) {
             "  serial {}, manufacturer {}, model {}, firmware {}, hardware {}",
             d.serial, d.manufacturer, d.model, d.firmware, d.hardware
         );
+        if let Some(refused) = &t.login_needed {
+            println!(
+                "  login needed: the token makes no object before a login, not even a session object ({refused}), so the trials below could not run; run again with --token {:?} --pin-env NAME (or --pin-file PATH)",
+                d.label
+            );
+        }
         println!("  wrapping algorithms:");
         for a in &t.wrapping {
             println!(

@@ -22,6 +22,7 @@ use serde::Serialize;
 
 use super::keys::restore_key_template;
 use super::kwp::KwpMechanism;
+use super::object::SessionObject;
 use super::template::{Element, UnwrapTemplate};
 use super::wrapping::rsa_mechanism;
 use super::{BackupKeyProblem, BackupUnproven, Error, Pkcs11Failure, Token};
@@ -324,14 +325,15 @@ impl Token {
         let mut found = None;
         for algorithm in BackupKeyKind::SecretKeys.algorithms() {
             let rsa = rsa_mechanism(algorithm);
-            let Ok(wrapped) = self.session().wrap_key(&rsa, public, throwaway) else {
+            let Ok(wrapped) = self.session().wrap_key(&rsa, public, throwaway.handle()) else {
                 continue;
             };
             if let Ok(readable) =
                 self.session()
                     .unwrap_key(&rsa, private, &wrapped, &readable_template())
             {
-                self.destroy(readable)?;
+                SessionObject::new(self.session(), readable, "the trial's readable key")
+                    .destroy()?;
                 found = Some(format!(
                     "a key wrapped under it with {algorithm} was unwrapped into a readable key: the \
                      token does not apply its CKA_UNWRAP_TEMPLATE, or the key has none"
@@ -339,7 +341,7 @@ impl Token {
             }
             break;
         }
-        self.destroy(throwaway)?;
+        throwaway.destroy()?;
         Ok(found)
     }
 
@@ -357,7 +359,10 @@ impl Token {
             )
         });
         let (public, private) = match pair {
-            Ok(pair) => pair,
+            Ok((public, private)) => (
+                SessionObject::new(self.session(), public, "the trial key pair's public key"),
+                SessionObject::new(self.session(), private, "the trial key pair's private key"),
+            ),
             Err(e) => {
                 return Ok(UnwrapTemplateSupport {
                     applied: false,
@@ -381,13 +386,19 @@ impl Token {
         let mut outcome = None;
         for algorithm in BackupKeyKind::SecretKeys.algorithms() {
             let rsa = rsa_mechanism(algorithm);
-            let Ok(wrapped) = self.session().wrap_key(&rsa, public, throwaway) else {
+            let Ok(wrapped) = self
+                .session()
+                .wrap_key(&rsa, public.handle(), throwaway.handle())
+            else {
                 continue;
             };
             let try_unwrap = |template: &[Attribute]| {
-                let made = self.session().unwrap_key(&rsa, private, &wrapped, template);
+                let made = self
+                    .session()
+                    .unwrap_key(&rsa, private.handle(), &wrapped, template);
                 if let Ok(handle) = made {
-                    self.destroy(handle)?;
+                    SessionObject::new(self.session(), handle, "the trial's unwrapped key")
+                        .destroy()?;
                 }
                 Ok::<_, Error>(made.map(|_| ()))
             };
@@ -397,9 +408,9 @@ impl Token {
             ));
             break;
         }
-        self.destroy(throwaway)?;
-        self.destroy(private)?;
-        self.destroy(public)?;
+        throwaway.destroy()?;
+        private.destroy()?;
+        public.destroy()?;
         let (applied, detail) = match outcome {
             None => (false, "not tried: the token wraps with neither OAEP hash".to_owned()),
             Some((Err(refused), Ok(()))) => (
@@ -425,10 +436,15 @@ impl Token {
     }
 
     /// A throw-away AES-256 public session key that can be wrapped.
-    fn throwaway_key(&self) -> Result<ObjectHandle, Error> {
-        Ok(self
+    fn throwaway_key(&self) -> Result<SessionObject<'_>, Error> {
+        let handle = self
             .session()
-            .generate_key(&Mechanism::AesKeyGen, &throwaway_template())?)
+            .generate_key(&Mechanism::AesKeyGen, &throwaway_template())?;
+        Ok(SessionObject::new(
+            self.session(),
+            handle,
+            "the trial's throw-away AES key",
+        ))
     }
 
     fn backup_pair(
@@ -547,23 +563,18 @@ impl Token {
         let throwaway = self.throwaway_key()?;
         let result = self
             .session()
-            .wrap_key(&rsa, public, throwaway)
+            .wrap_key(&rsa, public, throwaway.handle())
             .and_then(|wrapped| {
-                let back = self
-                    .session()
-                    .unwrap_key(&rsa, private, &wrapped, &template)?;
-                self.session().destroy_object(back)
+                self.session()
+                    .unwrap_key(&rsa, private, &wrapped, &template)
             });
-        self.destroy(throwaway)?;
-        result.map_err(|e| match e {
-            cryptoki::error::Error::Pkcs11(RvError::TemplateInconsistent, _) => Error::BackupKey {
-                source: match kind {
-                    BackupKeyKind::SecretKeys => BackupKeyProblem::TemplateForKeyPairs,
-                    BackupKeyKind::KeyPairs => BackupKeyProblem::TemplateForSecretKeys,
-                },
-            },
-            e => Error::Pkcs11(Pkcs11Failure::from_error(e)),
-        })
+        let back = match result {
+            Ok(back) => back,
+            // The refusal is the answer: the throw-away key goes as its guard drops.
+            Err(e) => return Err(trial_unwrap_error(kind, e)),
+        };
+        SessionObject::new(self.session(), back, "the trial unwrap's key").destroy()?;
+        throwaway.destroy()
     }
 
     /// The private key of the backup key whose SubjectPublicKeyInfo has SHA-256 `fingerprint`,
@@ -676,20 +687,34 @@ impl Token {
                 what: format!("the ephemeral key (CKM_RSA_PKCS_OAEP, {algorithm})"),
                 failure: Pkcs11Failure::from_error(e),
             })?;
+        let ephemeral = SessionObject::new(self.session(), ephemeral, "the ephemeral AES key");
         let restored = self
             .session()
-            .unwrap_key(&kwp.mechanism(), ephemeral, kwp_part, template)
+            .unwrap_key(&kwp.mechanism(), ephemeral.handle(), kwp_part, template)
             .map_err(|e| Error::BackupUnwrap {
                 what: format!("the key ({})", kwp.name()),
                 failure: Pkcs11Failure::from_error(e),
-            });
-        let destroyed = self.destroy(ephemeral);
-        let restored = restored?;
+            })?;
+        let destroyed = ephemeral.destroy();
         if let Err(e) = destroyed {
             self.destroy(restored)?;
             return Err(e);
         }
         Ok(restored)
+    }
+}
+
+/// What a refused trial unwrap of `kind` means: a template made for the other kind, or the
+/// token's refusal.
+fn trial_unwrap_error(kind: BackupKeyKind, e: cryptoki::error::Error) -> Error {
+    match e {
+        cryptoki::error::Error::Pkcs11(RvError::TemplateInconsistent, _) => Error::BackupKey {
+            source: match kind {
+                BackupKeyKind::SecretKeys => BackupKeyProblem::TemplateForKeyPairs,
+                BackupKeyKind::KeyPairs => BackupKeyProblem::TemplateForSecretKeys,
+            },
+        },
+        e => Error::Pkcs11(Pkcs11Failure::from_error(e)),
     }
 }
 

@@ -503,6 +503,15 @@ pub enum Error {
         #[source]
         source: CkError,
     },
+    /// The module shows no token at all: no slot has one present (a p11-kit client whose server
+    /// is down, a network HSM out of reach).
+    #[error("the module shows no token: no slot of {} ({library}) has a token present", module.display())]
+    NoToken {
+        /// The module path.
+        module: PathBuf,
+        /// The module's own description, as `C_GetInfo` gave it.
+        library: String,
+    },
     /// No token has the label.
     #[error("no token labelled {label:?}; tokens found: {}", list_or_none(found))]
     NoSuchToken {
@@ -596,6 +605,9 @@ pub enum Error {
         token: String,
         /// What each candidate did.
         tried: String,
+        /// Whether a known-answer test ran (and failed): `false` when the token offers no
+        /// candidate for wrapping, or the host could not compute the answer.
+        tested: bool,
     },
     /// Wrapping the key under the ephemeral AES key (the KWP half of RSA-AES) failed.
     #[error("C_WrapKey with {mechanism} failed: {failure}")]
@@ -819,6 +831,15 @@ pub enum Error {
     TrustRefused {
         /// The token label.
         token: String,
+        /// What the token said.
+        failure: Pkcs11Failure,
+    },
+    /// An object keyrite made for itself (the imported KMS public key, an ephemeral or trial
+    /// key) could not be destroyed once its work was done.
+    #[error("cannot destroy {what}, which keyrite made for itself: {failure}")]
+    ObjectNotDestroyed {
+        /// The object, as "the imported KMS public key".
+        what: &'static str,
         /// What the token said.
         failure: Pkcs11Failure,
     },

@@ -8,6 +8,7 @@ use cryptoki::mechanism::Mechanism;
 use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHandle};
 use serde::Serialize;
 
+use super::object::SessionObject;
 use super::{Error, NoKcv, Pkcs11Failure, Token};
 use crate::spec::{ALL_KEY_SPECS, KeyLabel, KeySpec};
 
@@ -485,10 +486,13 @@ impl Token {
                 _ => {}
             }
         }
-        let key = self.session().generate_key(&spec.mechanism(), &template)?;
-        let result = self.key_check_value(key, spec.key_type());
-        self.destroy(key)?;
-        result
+        let key = SessionObject::new(
+            self.session(),
+            self.session().generate_key(&spec.mechanism(), &template)?,
+            "the check value trial's key",
+        );
+        let result = self.key_check_value(key.handle(), spec.key_type());
+        key.finish(result)
     }
 
     /// The full-length check value of a secret key: SHA-256 of its material by `C_DigestKey`

@@ -14,6 +14,7 @@ use cryptoki::mechanism::{Mechanism, MechanismType};
 use cryptoki::object::{Attribute, KeyType, ObjectClass};
 use serde::Serialize;
 
+use super::object::SessionObject;
 use super::trace::TracedSession;
 use super::{Error, KnownAnswerFailure, Pkcs11Failure, Token};
 use crate::spec::KeySpec;
@@ -138,18 +139,18 @@ pub fn known_answer_test(
     token: &str,
 ) -> Result<(), Error> {
     let (kek, target_type, target) = kat_keys(spec);
-    let kek_handle = session.create_object(&kat_key_template(&kek, KeyType::AES, true))?;
-    let target_handle = match session.create_object(&kat_key_template(&target, target_type, false))
-    {
-        Ok(h) => h,
-        Err(e) => {
-            session.destroy_object(kek_handle)?;
-            return Err(e.into());
-        }
-    };
-    let wrapped = session.wrap_key(&mechanism.mechanism(), kek_handle, target_handle);
-    session.destroy_object(target_handle)?;
-    session.destroy_object(kek_handle)?;
+    let kek = SessionObject::make(session, "the known-answer test's AES key", |s| {
+        s.create_object(&kat_key_template(&kek, KeyType::AES, true))
+    })?;
+    let target_handle = SessionObject::make(session, "the known-answer test's target key", |s| {
+        s.create_object(&kat_key_template(&target, target_type, false))
+    })?;
+    let wrapped = session.wrap_key(&mechanism.mechanism(), kek.handle(), target_handle.handle());
+    // After a refused wrap, the refusal is the answer: the keys go as their guards drop.
+    if wrapped.is_ok() {
+        target_handle.destroy()?;
+        kek.destroy()?;
+    }
     let refused = |source: KnownAnswerFailure| Error::KnownAnswer {
         token: token.to_owned(),
         mechanism: mechanism.name(),
@@ -176,6 +177,7 @@ impl Token {
         let expected = kat_expected(spec).ok_or_else(|| Error::NoKwp {
             token: self.label().to_owned(),
             tried: "the host could not compute the known answer".to_owned(),
+            tested: false,
         })?;
         let mut tried = Vec::new();
         for candidate in KwpMechanism::CANDIDATES {
@@ -188,17 +190,22 @@ impl Token {
             }
             let session = self.ctx().open_rw_session(self.slot())?;
             let result = known_answer_test(&session, candidate, spec, &expected, self.label());
-            session.close()?;
+            let closed = session.close();
             match result {
-                Ok(()) => return Ok(candidate),
+                Ok(()) => {
+                    closed?;
+                    return Ok(candidate);
+                }
                 Err(Error::KnownAnswer { source, .. }) => {
                     tried.push(format!("{}: {source}", candidate.name()))
                 }
                 Err(e) => return Err(e),
             }
+            closed?;
         }
         Err(Error::NoKwp {
             token: self.label().to_owned(),
+            tested: !tried.is_empty(),
             tried: if tried.is_empty() {
                 "the token offers neither CKM_AES_KEY_WRAP_KWP nor CKM_AES_KEY_WRAP_PAD for wrapping"
                     .to_owned()

@@ -9,6 +9,7 @@ pub mod backup;
 mod error;
 pub mod keys;
 pub mod kwp;
+pub mod object;
 pub mod pair;
 pub mod signer;
 pub mod template;
@@ -259,7 +260,7 @@ impl Module {
         ))
     }
 
-    /// Every slot with a token present.
+    /// Every slot with a token present; none at all is [`Error::NoToken`].
     pub fn tokens(&self) -> Result<TokenList, Error> {
         let mut out = Vec::new();
         let mut unreadable = Vec::new();
@@ -305,6 +306,14 @@ impl Module {
                 warnings,
             });
         }
+        if out.is_empty() && unreadable.is_empty() {
+            return Err(Error::NoToken {
+                module: self.path.clone(),
+                library: self
+                    .library_description()
+                    .unwrap_or_else(|e| format!("its description unreadable: {e}")),
+            });
+        }
         Ok(TokenList {
             tokens: out,
             unreadable,
@@ -314,8 +323,12 @@ impl Module {
     /// Finds the one initialised token with `label`, or the only initialised token when no label
     /// is given. A slot whose token info cannot be read may hold another token, so without a
     /// label no token is "the only one" while such a slot is there.
+    ///
+    /// Every command finds its token here, so the slot warnings are printed here (standard
+    /// error, once): those of slots that could not be read, and the token's own.
     pub fn find_token(&self, label: Option<&str>) -> Result<TokenDescription, Error> {
         let list = self.tokens()?;
+        warn_once(&list.unreadable);
         let unreadable = !list.unreadable.is_empty();
         let tokens: Vec<TokenDescription> =
             list.tokens.into_iter().filter(|t| t.initialized).collect();
@@ -330,7 +343,11 @@ impl Module {
         };
         match (matching.len(), label) {
             (1, None) if unreadable => Err(Error::TokenRequired { found: found() }),
-            (1, _) => Ok(matching.remove(0).clone()),
+            (1, _) => {
+                let token = matching.remove(0).clone();
+                warn_once(&token.warnings);
+                Ok(token)
+            }
             (0, Some(l)) => Err(Error::NoSuchToken {
                 label: l.to_owned(),
                 found: found(),
@@ -355,6 +372,23 @@ impl Module {
     }
 }
 
+/// Prints each of `warnings` (what a slot's token info did not let keyrite read) on standard
+/// error as `keyrite: warning: …`, each once in the process however often the slots are
+/// listed.
+pub fn warn_once(warnings: &[String]) {
+    static SAID: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    let Ok(mut said) = SAID.lock() else {
+        return;
+    };
+    let mut stderr = std::io::stderr().lock();
+    for warning in warnings {
+        if !said.contains(warning) {
+            let _ = writeln!(stderr, "keyrite: warning: {warning}");
+            said.push(warning.clone());
+        }
+    }
+}
+
 /// An open session on one token.
 pub struct Token {
     ctx: TracedContext,
@@ -369,6 +403,42 @@ impl fmt::Debug for Token {
         f.debug_struct("Token")
             .field("label", &self.info.label)
             .finish()
+    }
+}
+
+/// For the tests of "nothing left behind" (a session object is invisible to any other process,
+/// so only keyrite itself can list its own): with the `fault-injection` feature,
+/// `KEYRITE_OBJECTS_LEFT=FILE` appends to FILE, as the session closes, one line naming the
+/// token and the classes of the session objects still on it (`token "L": ` and nothing after
+/// it when none is left).
+#[cfg(feature = "fault-injection")]
+impl Drop for Token {
+    fn drop(&mut self) {
+        use cryptoki::object::{Attribute, AttributeType};
+        let Some(path) = std::env::var_os("KEYRITE_OBJECTS_LEFT") else {
+            return;
+        };
+        let classes: Vec<String> = match self.session.find_objects(&[Attribute::Token(false)]) {
+            Ok(handles) => handles
+                .into_iter()
+                .map(
+                    |h| match self.session.get_attributes(h, &[AttributeType::Class]) {
+                        Ok(attrs) => match attrs.first() {
+                            Some(Attribute::Class(c)) => c.to_string(),
+                            _ => "an object of no class".to_owned(),
+                        },
+                        Err(e) => Pkcs11Failure::from_error(e).to_string(),
+                    },
+                )
+                .collect(),
+            Err(e) => vec![Pkcs11Failure::from_error(e).to_string()],
+        };
+        let line = format!("token {:?}: {}\n", self.info.label, classes.join(", "));
+        let _ = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .and_then(|mut f| f.write_all(line.as_bytes()));
     }
 }
 

@@ -19,6 +19,7 @@ use der::{Decode as _, Encode as _};
 use sha2::{Digest as _, Sha256};
 use spki::{AlgorithmIdentifierOwned, SubjectPublicKeyInfoOwned};
 
+use super::object::SessionObject;
 use super::{Error, PemKeyProblem, Pkcs11Failure, PublicKeyProblem, Token};
 use crate::spec::{ALL_KEY_SPECS, KeyLabel, KeySpec, curve, rsa_bits};
 
@@ -445,21 +446,23 @@ impl Token {
     /// session key, destroyed on every path, and the output thrown away. Nothing but the length
     /// leaves the token, and it is not recorded.
     pub fn pkcs8_len(&self, key: ObjectHandle) -> Result<usize, Error> {
-        let ephemeral = self.session().generate_key(
-            &Mechanism::AesKeyGen,
-            &super::wrapping::ephemeral_template(),
-        )?;
+        let ephemeral = SessionObject::new(
+            self.session(),
+            self.session().generate_key(
+                &Mechanism::AesKeyGen,
+                &super::wrapping::ephemeral_template(),
+            )?,
+            "the PKCS#8 length probe's AES key",
+        );
         let result = self.session().generate_random_vec(12).and_then(|mut iv| {
             let params = GcmParams::new(&mut iv, &[], 128.into())?;
             self.session()
-                .wrap_key(&Mechanism::AesGcm(params), ephemeral, key)
+                .wrap_key(&Mechanism::AesGcm(params), ephemeral.handle(), key)
                 .map(|out| zeroize::Zeroizing::new(out).len())
         });
-        let destroyed = self.destroy(ephemeral);
-        let len = result.map_err(|e| Error::Pkcs8Probe {
+        let len = ephemeral.finish(result.map_err(|e| Error::Pkcs8Probe {
             failure: Pkcs11Failure::from_error(e),
-        })?;
-        destroyed?;
+        }))?;
         len.checked_sub(16).ok_or(Error::Pkcs8Probe {
             failure: Pkcs11Failure::ShortGcmOutput,
         })
@@ -505,10 +508,12 @@ impl Token {
         let (public, private) =
             self.session()
                 .generate_key_pair(&Mechanism::EccKeyPairGen, &public, &private)?;
-        let probed = self.pkcs8_len(private);
-        self.destroy(private)?;
-        self.destroy(public)?;
-        probed.map(|_| ())
+        let public = SessionObject::new(self.session(), public, "the trial key pair's public key");
+        let private =
+            SessionObject::new(self.session(), private, "the trial key pair's private key");
+        let probed = self.pkcs8_len(private.handle());
+        let probed = private.finish(probed);
+        public.finish(probed).map(|_| ())
     }
 
     /// Whether keyrite can wrap key pairs on this token, in words, for `token info`: the RFC

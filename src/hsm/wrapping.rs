@@ -15,6 +15,7 @@ use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHan
 use serde::Serialize;
 
 use super::kwp::KwpMechanism;
+use super::object::SessionObject;
 use super::{Error, Pkcs11Failure, Token, WrappingUnsupported};
 use crate::spec::{KeyLabel, KeySpec, OaepHash, WrappingAlgorithm, WrappingKey};
 
@@ -88,6 +89,22 @@ pub struct AlgorithmSupport {
     pub supported: bool,
     /// What the token said.
     pub detail: String,
+}
+
+impl AlgorithmSupport {
+    /// Every algorithm unsupported, for a token on which the trials could not even start
+    /// (`detail`: why).
+    pub fn none_tried(detail: &str) -> Vec<AlgorithmSupport> {
+        WrappingAlgorithm::ALL
+            .into_iter()
+            .map(|algorithm| AlgorithmSupport {
+                algorithm: algorithm.name(),
+                mechanism: rsa_mechanism_name(algorithm).to_owned(),
+                supported: false,
+                detail: format!("not tried: {detail}"),
+            })
+            .collect()
+    }
 }
 
 fn check_len(actual: usize, expected: usize) -> Result<(), Error> {
@@ -213,11 +230,27 @@ pub(crate) fn trusted_trial_template() -> Vec<Attribute> {
 }
 
 impl Token {
-    /// Imports an RSA public key as a session object that can only wrap.
-    pub fn import_wrapping_key(&self, key: &WrappingKey) -> Result<ObjectHandle, Error> {
-        Ok(self
-            .session()
-            .create_object(&wrapping_key_template(key.modulus(), key.exponent()))?)
+    /// Imports an RSA public key as a session object that can only wrap, destroyed when the
+    /// guard returned is done with (see [`SessionObject`]).
+    pub fn import_wrapping_key(&self, key: &WrappingKey) -> Result<SessionObject<'_>, Error> {
+        let template = wrapping_key_template(key.modulus(), key.exponent());
+        Ok(SessionObject::make(
+            self.session(),
+            "the imported KMS public key",
+            |s| s.create_object(&template),
+        )?)
+    }
+
+    /// Generates an AES-256 session key of `template` (ephemeral or throw-away), held by a
+    /// guard that destroys it on every path.
+    fn session_aes_key(
+        &self,
+        template: &[Attribute],
+        what: &'static str,
+    ) -> Result<SessionObject<'_>, Error> {
+        Ok(SessionObject::make(self.session(), what, |s| {
+            s.generate_key(&Mechanism::AesKeyGen, template)
+        })?)
     }
 
     /// Decides how the algorithm runs on this token for key material of `spec`: for RSA-AES,
@@ -275,19 +308,17 @@ impl Token {
         if wrap_with_trusted {
             template.push(Attribute::WrapWithTrusted(true));
         }
-        let throwaway = self
-            .session()
-            .generate_key(&Mechanism::AesKeyGen, &template)?;
+        let throwaway = self.session_aes_key(&template, "the trial wrap's throw-away AES key")?;
         let trial = self.wrap(
             method,
             wrapping_key,
-            throwaway,
+            throwaway.handle(),
             modulus_len,
             KeySpec::Aes256,
         );
-        self.destroy(throwaway)?;
+        // A refused trial is the answer: the key goes as its guard drops.
         match trial {
-            Ok(_) => Ok(()),
+            Ok(_) => throwaway.destroy(),
             Err(Error::Pkcs11(failure)) => {
                 Err(unsupported(WrappingUnsupported::TrialWrap(failure)))
             }
@@ -316,18 +347,19 @@ impl Token {
         let wrapped = match method.kwp {
             None => self.session().wrap_key(&rsa, wrapping_key, key)?,
             Some(kwp) => {
-                let ephemeral = self
-                    .session()
-                    .generate_key(&Mechanism::AesKeyGen, &ephemeral_template())?;
+                let ephemeral =
+                    self.session_aes_key(&ephemeral_template(), "the ephemeral AES key")?;
                 let composed = self
                     .session()
-                    .wrap_key(&kwp.mechanism(), ephemeral, key)
+                    .wrap_key(&kwp.mechanism(), ephemeral.handle(), key)
                     .map_err(|e| Error::KwpWrap {
                         mechanism: kwp.name(),
                         failure: Pkcs11Failure::from_error(e),
                     })
                     .and_then(|target| {
-                        let rsa_part = self.session().wrap_key(&rsa, wrapping_key, ephemeral)?;
+                        let rsa_part =
+                            self.session()
+                                .wrap_key(&rsa, wrapping_key, ephemeral.handle())?;
                         // Each part is checked on its own: the token's lengths are not trusted.
                         check_len(rsa_part.len(), modulus_len)?;
                         match exact {
@@ -336,10 +368,7 @@ impl Token {
                         }
                         Ok([rsa_part, target].concat())
                     });
-                let destroyed = self.destroy(ephemeral);
-                let composed = composed?;
-                destroyed?;
-                composed
+                ephemeral.finish(composed)?
             }
         };
         // A private key's RSA-AES parts were each checked above.
@@ -355,10 +384,13 @@ impl Token {
     /// The RSA-2048 public key of [`TRIAL_MODULUS`] as a public session object that can only
     /// wrap, for trials: no login is needed, and no key pair is generated (RSA key generation
     /// takes a software token most of a second).
-    fn trial_wrapping_key(&self) -> Result<ObjectHandle, Error> {
-        Ok(self
-            .session()
-            .create_object(&wrapping_key_template(&TRIAL_MODULUS, &[1, 0, 1]))?)
+    fn trial_wrapping_key(&self) -> Result<SessionObject<'_>, Error> {
+        let template = wrapping_key_template(&TRIAL_MODULUS, &[1, 0, 1]);
+        Ok(SessionObject::make(
+            self.session(),
+            "the trials' RSA public key",
+            |s| s.create_object(&template),
+        )?)
     }
 
     /// What the token can really do, for every algorithm keyrite knows: each algorithm is tried
@@ -368,9 +400,10 @@ impl Token {
         let support = WrappingAlgorithm::ALL
             .into_iter()
             .map(|algorithm| {
-                let result = self
-                    .wrap_method(algorithm, KeySpec::Aes256)
-                    .and_then(|m| self.check_wrapping(&m, public, 256, false).map(|()| m));
+                let result = self.wrap_method(algorithm, KeySpec::Aes256).and_then(|m| {
+                    self.check_wrapping(&m, public.handle(), 256, false)
+                        .map(|()| m)
+                });
                 let (supported, mechanism, detail) = match result {
                     Ok(m) => {
                         let hash = algorithm.oaep_hash().map(|h| format!(" with {h}"));
@@ -403,7 +436,7 @@ impl Token {
                 }
             })
             .collect();
-        self.destroy(public)?;
+        public.destroy()?;
         Ok(support)
     }
 }
@@ -482,10 +515,12 @@ impl Token {
     /// `CKA_WRAP_WITH_TRUSTED` key under a key nobody trusted, and whether it knows `CKA_TRUSTED`.
     pub fn trusted_wrap_support(&self) -> Result<TrustedWrapSupport, Error> {
         let public = self.trial_wrapping_key()?;
-        let set_trusted = self.session().create_object(&trusted_trial_template());
+        let set_trusted = SessionObject::make(self.session(), "the trial's CKA_TRUSTED key", |s| {
+            s.create_object(&trusted_trial_template())
+        });
         let trusted_set_by = match set_trusted {
-            Ok(handle) => {
-                self.destroy(handle)?;
+            Ok(key) => {
+                key.destroy()?;
                 "anyone"
             }
             Err(e) if Pkcs11Failure::rv_is(&e, RvError::AttributeTypeInvalid) => "nobody",
@@ -493,13 +528,14 @@ impl Token {
         };
         let mut template = throwaway_template();
         template.push(Attribute::WrapWithTrusted(true));
-        let key = match self
-            .session()
-            .generate_key(&Mechanism::AesKeyGen, &template)
-        {
+        let key = match SessionObject::make(
+            self.session(),
+            "the trial's CKA_WRAP_WITH_TRUSTED key",
+            |s| s.generate_key(&Mechanism::AesKeyGen, &template),
+        ) {
             Ok(key) => key,
             Err(e) => {
-                self.destroy(public)?;
+                public.destroy()?;
                 return Ok(TrustedWrapSupport {
                     enforced: false,
                     trusted_set_by,
@@ -512,11 +548,11 @@ impl Token {
         };
         let trial = self.session().wrap_key(
             &rsa_mechanism(WrappingAlgorithm::RsaesOaepSha1),
-            public,
-            key,
+            public.handle(),
+            key.handle(),
         );
-        self.destroy(key)?;
-        self.destroy(public)?;
+        key.destroy()?;
+        public.destroy()?;
         let (enforced, detail) = match (trial, trusted_set_by) {
             (Ok(_), _) => (
                 false,

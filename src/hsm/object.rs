@@ -1,0 +1,97 @@
+//! The objects keyrite makes for itself — the imported KMS public key, ephemeral AES keys,
+//! the trials' and the known-answer test's keys — each held by a [`SessionObject`] that
+//! destroys it on every path: explicitly on success ([`SessionObject::destroy`],
+//! [`SessionObject::finish`]), where a failure is an error naming the object, and, when an error
+//! path drops it first, by `Drop`, best-effort, so the first error is the one reported. A token
+//! may keep session objects beyond the session (tpm2-pkcs11 persists them), so closing the
+//! session is not enough.
+
+use cryptoki::object::{Attribute, ObjectHandle};
+
+use super::trace::TracedSession;
+use super::{Error, Pkcs11Failure};
+
+/// An object keyrite made for itself, destroyed when its work is done: a session object, but
+/// for the token key a backup key's trial unwraps into.
+#[derive(Debug)]
+pub struct SessionObject<'s> {
+    session: &'s TracedSession,
+    handle: ObjectHandle,
+    what: &'static str,
+    live: bool,
+}
+
+impl<'s> SessionObject<'s> {
+    /// Makes a session object with `make` (`C_CreateObject`, `C_GenerateKey`) and holds it.
+    /// When `make` fails, every session object that appeared meanwhile is destroyed,
+    /// best-effort: SoftHSM2 2.6.1 leaves a half-made one behind a refused `C_CreateObject`.
+    pub(crate) fn make(
+        session: &'s TracedSession,
+        what: &'static str,
+        make: impl FnOnce(&TracedSession) -> cryptoki::error::Result<ObjectHandle>,
+    ) -> cryptoki::error::Result<Self> {
+        let session_objects = || session.find_objects(&[Attribute::Token(false)]);
+        let before = session_objects();
+        match make(session) {
+            Ok(handle) => Ok(SessionObject::new(session, handle, what)),
+            Err(e) => {
+                if let (Ok(before), Ok(after)) = (before, session_objects()) {
+                    for left in after.into_iter().filter(|h| !before.contains(h)) {
+                        drop(SessionObject::new(session, left, what));
+                    }
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Holds `handle`, just made in `session`; `what` names it in an error, as "the imported
+    /// KMS public key".
+    pub(crate) fn new(
+        session: &'s TracedSession,
+        handle: ObjectHandle,
+        what: &'static str,
+    ) -> Self {
+        SessionObject {
+            session,
+            handle,
+            what,
+            live: true,
+        }
+    }
+
+    /// The object's handle, for the calls that use it.
+    pub fn handle(&self) -> ObjectHandle {
+        self.handle
+    }
+
+    /// Destroys the object: a failure is an error naming it.
+    pub fn destroy(mut self) -> Result<(), Error> {
+        self.live = false;
+        self.session
+            .destroy_object(self.handle)
+            .map_err(|e| Error::ObjectNotDestroyed {
+                what: self.what,
+                failure: Pkcs11Failure::from_error(e),
+            })
+    }
+
+    /// Ends the object's work with `result`: on success it is destroyed, and a failure to
+    /// destroy it is the error; on failure it is destroyed best-effort and `result`'s error is
+    /// the one returned.
+    pub fn finish<T>(self, result: Result<T, Error>) -> Result<T, Error> {
+        match result {
+            Ok(value) => self.destroy().map(|()| value),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+impl Drop for SessionObject<'_> {
+    fn drop(&mut self) {
+        if self.live {
+            // Best-effort, on an error path: the error that led here is the one reported.
+            let _ = self.session.destroy_object(self.handle);
+        }
+    }
+}

@@ -1,0 +1,187 @@
+//! Nothing left behind: every object keyrite makes for itself — the imported KMS public key,
+//! ephemeral AES keys, the trials' and the known-answer test's keys — is destroyed on every
+//! path, a wrap's success, its refusal, a failing rewrap and `token info`. A token that keeps
+//! session objects (tpm2-pkcs11 persists them) would otherwise fill up.
+//!
+//! Checked twice: the token objects, listed by PyKCS11 in a process of its own before and after,
+//! are the same but for the key meant; and the session objects, which no other process can see,
+//! are listed by keyrite itself as its session closes (`KEYRITE_OBJECTS_LEFT`, fault-injection
+//! builds only).
+#![cfg(feature = "fault-injection")]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use common::wrap::{OAEP_SHA1, Wrap};
+use common::*;
+use serde_json::Value;
+
+/// Runs `cmd` with keyrite listing the session objects left on each token it opened into
+/// `file` (a new one), and returns its output and those lines.
+fn run_listing(mut cmd: Command, file: &Path) -> (Output, Vec<String>) {
+    let _ = std::fs::remove_file(file);
+    let out = run(cmd.env("KEYRITE_OBJECTS_LEFT", file));
+    let lines = std::fs::read_to_string(file)
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    (out, lines)
+}
+
+/// Asserts keyrite opened the token and left no session object on it.
+fn assert_none_left(lines: &[String], label: &str, what: &str) {
+    assert!(!lines.is_empty(), "{what}: the token was never opened");
+    for line in lines {
+        assert_eq!(
+            line,
+            &format!("token {label:?}: "),
+            "{what}: session objects left behind"
+        );
+    }
+}
+
+/// The labels of the token's objects as PyKCS11 lists them, logged in, sorted.
+fn labels(token: &TestToken) -> Vec<String> {
+    let mut labels: Vec<String> = token
+        .objects()
+        .iter()
+        .map(|o: &Value| format!("{} {}", o["class"], o["label"]))
+        .collect();
+    labels.sort();
+    labels
+}
+
+#[test]
+fn wraps_refusals_a_failing_rewrap_and_token_info_leave_nothing_on_softhsm2() {
+    let hsm = TestToken::softhsm("left-behind");
+    let file = hsm.path("left.txt");
+    let kms = Kms::new(hsm.dir.path(), 2048);
+    let params = kms.write_aws_params(hsm.dir.path(), "params.json");
+    let params = params.to_str().unwrap();
+    let before = labels(&hsm);
+
+    let (out, lines) = run_listing(Wrap::new("token").arg("info").command(&hsm), &file);
+    assert!(out.status.success(), "{out:?}");
+    assert_none_left(&lines, &hsm.label, "token info");
+    assert_eq!(labels(&hsm), before, "token info");
+
+    // SoftHSM2 takes OAEP with SHA-1 only: the trial under the imported KMS key is refused.
+    let (out, lines) = run_listing(
+        Wrap::aws(params)
+            .algorithm("RSAES_OAEP_SHA_256")
+            .label("refused")
+            .out("refused")
+            .pin()
+            .command(&hsm),
+        &file,
+    );
+    assert!(!out.status.success(), "{out:?}");
+    assert_none_left(&lines, &hsm.label, "a refused wrap");
+    assert_eq!(labels(&hsm), before, "a refused wrap");
+
+    let (out, lines) = run_listing(
+        Wrap::new("wrap")
+            .aws_oaep_sha1(params, "direct", "direct")
+            .pin()
+            .command(&hsm),
+        &file,
+    );
+    assert!(out.status.success(), "{out:?}");
+    assert_none_left(&lines, &hsm.label, "an OAEP wrap");
+    let after_direct = labels(&hsm);
+    assert_eq!(after_direct.len(), before.len() + 1, "{after_direct:?}");
+    assert!(
+        after_direct.iter().any(|l| l.ends_with("\"direct\"")),
+        "{after_direct:?}"
+    );
+
+    // RSA-AES: the ephemeral AES key, and the known-answer test's keys.
+    let (out, lines) = run_listing(
+        Wrap::aws(params)
+            .algorithm("RSA_AES_KEY_WRAP_SHA_1")
+            .label("composed")
+            .out("composed")
+            .pin()
+            .command(&hsm),
+        &file,
+    );
+    assert!(out.status.success(), "{out:?}");
+    assert_none_left(&lines, &hsm.label, "an RSA-AES wrap");
+    let after_composed = labels(&hsm);
+    assert_eq!(after_composed.len(), before.len() + 2, "{after_composed:?}");
+
+    // A rewrap of the key that the trial under the new parameters refuses.
+    let kcv = manifest(&hsm.path("direct"))["key"]["kcv"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (out, lines) = run_listing(
+        Wrap::rewrap()
+            .provider("aws", params)
+            .algorithm("RSAES_OAEP_SHA_256")
+            .label("direct")
+            .expect_kcv(&kcv)
+            .out("again")
+            .pin()
+            .command(&hsm),
+        &file,
+    );
+    assert!(!out.status.success(), "{out:?}");
+    assert_none_left(&lines, &hsm.label, "a failing rewrap");
+    assert_eq!(labels(&hsm), after_composed, "a failing rewrap");
+
+    let (out, lines) = run_listing(
+        Wrap::rewrap()
+            .provider("aws", params)
+            .algorithm(OAEP_SHA1)
+            .label("direct")
+            .expect_kcv(&kcv)
+            .out("again")
+            .pin()
+            .command(&hsm),
+        &file,
+    );
+    assert!(out.status.success(), "{out:?}");
+    assert_none_left(&lines, &hsm.label, "a rewrap");
+    assert_eq!(labels(&hsm), after_composed, "a rewrap");
+}
+
+#[test]
+fn token_info_and_an_rsa_aes_wrap_leave_nothing_on_kryoptic() {
+    let hsm = TestToken::kryoptic("left-behind");
+    let file = hsm.path("left.txt");
+    let kms = Kms::new(hsm.dir.path(), 2048);
+    let params = kms.write_aws_params(hsm.dir.path(), "params.json");
+    let params = params.to_str().unwrap();
+    let before = labels(&hsm);
+
+    let (out, lines) = run_listing(Wrap::new("token").arg("info").command(&hsm), &file);
+    assert!(out.status.success(), "{out:?}");
+    assert_none_left(&lines, &hsm.label, "token info");
+    assert_eq!(labels(&hsm), before, "token info");
+
+    for (algorithm, spec, label) in [
+        ("RSA_AES_KEY_WRAP_SHA_256", "AES_256", "composed"),
+        ("RSA_AES_KEY_WRAP_SHA_256", "ECC_NIST_P256", "pair"),
+    ] {
+        let (out, lines) = run_listing(
+            Wrap::aws(params)
+                .algorithm(algorithm)
+                .spec(spec)
+                .label(label)
+                .out(label)
+                .pin()
+                .command(&hsm),
+            &file,
+        );
+        assert!(out.status.success(), "{out:?}");
+        assert_none_left(&lines, &hsm.label, label);
+    }
+    let after = labels(&hsm);
+    // The AES key, and the key pair's two halves.
+    assert_eq!(after.len(), before.len() + 3, "{after:?}");
+}
