@@ -52,11 +52,14 @@ pub fn open(path: &Path) -> Result<(), Error> {
         path: path.to_path_buf(),
         source,
     };
-    if SINK.get().is_some() {
-        return Err(failed(std::io::Error::new(
+    let twice = || {
+        failed(std::io::Error::new(
             std::io::ErrorKind::AlreadyExists,
             "a trace is already being written",
-        )));
+        ))
+    };
+    if SINK.get().is_some() {
+        return Err(twice());
     }
     let file = std::fs::OpenOptions::new()
         .write(true)
@@ -68,12 +71,7 @@ pub fn open(path: &Path) -> Result<(), Error> {
         file,
         failed: false,
     }))
-    .map_err(|_| {
-        failed(std::io::Error::new(
-            std::io::ErrorKind::AlreadyExists,
-            "a trace is already being written",
-        ))
-    })
+    .map_err(|_| twice())
 }
 
 /// Writes one line; the first write that fails is reported on stderr, and the trace stops
