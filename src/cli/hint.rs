@@ -125,6 +125,9 @@ fn hsm(e: &H) -> Option<String> {
         H::NoModule | H::ModuleNotFound { .. } | H::ModuleRead { .. } | H::ModuleNotRegular { .. } => {
             format!("Pass --module PATH or set {}; for SoftHSM2 on Debian: apt-get install softhsm2.", hsm::MODULE_ENV)
         }
+        H::TraceOpen { .. } => {
+            "Name a new file for --trace (or KEYRITE_TRACE): keyrite never replaces a file, and nothing was done on the token.".to_owned()
+        }
         H::NoToken { .. } => {
             "Check that the module is the one meant and that what it reaches is there: a p11-kit client needs its server running (P11_KIT_SERVER_ADDRESS), a network HSM its connection, a USB token to be plugged in."
                 .to_owned()

@@ -53,6 +53,11 @@ pub struct Cli {
     )]
     pub module: Option<PathBuf>,
 
+    /// Write every PKCS#11 call to this new file, one JSON object a line (function, arguments
+    /// without PIN or key bytes, return code, microseconds), for the token vendor's support.
+    #[arg(long, global = true, env = "KEYRITE_TRACE", value_name = "FILE")]
+    pub trace: Option<PathBuf>,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -123,6 +128,9 @@ pub struct TokenArgs {
 
 /// Runs the command; its exit code on success (verify's is its verdict's).
 pub fn run(cli: Cli) -> Result<ExitCode, Error> {
+    if let Some(path) = &cli.trace {
+        keyrite::hsm::trace::open(path).map_err(keyrite::token::Error::from)?;
+    }
     let module = cli.module;
     match cli.command {
         Command::Verify(args) => return verify::run(args),

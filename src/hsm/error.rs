@@ -468,6 +468,15 @@ pub enum Error {
         /// The path.
         path: PathBuf,
     },
+    /// The PKCS#11 call trace (`--trace`) could not be created.
+    #[error("cannot create the PKCS#11 trace {}: {source}", path.display())]
+    TraceOpen {
+        /// The path.
+        path: PathBuf,
+        /// What the system said.
+        #[source]
+        source: std::io::Error,
+    },
     /// The module file could not be read into the sealed copy keyrite loads.
     #[error("cannot read PKCS#11 module {}: {}{source}", path.display(), step.prefix())]
     ModuleRead {

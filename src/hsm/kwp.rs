@@ -12,10 +12,10 @@ use aes_kw::KeyInit as _;
 use cryptoki::mechanism::vendor_defined::VendorDefinedMechanism;
 use cryptoki::mechanism::{Mechanism, MechanismType};
 use cryptoki::object::{Attribute, KeyType, ObjectClass};
-use cryptoki::session::Session;
 use serde::Serialize;
 
 use super::object::SessionObject;
+use super::trace::TracedSession;
 use super::{Error, KnownAnswerFailure, Pkcs11Failure, Token};
 use crate::spec::KeySpec;
 
@@ -132,7 +132,7 @@ pub(crate) fn kat_key_template(value: &[u8], key_type: KeyType, wrap: bool) -> V
 /// Wraps the known-answer target with `mechanism` in `session` (session objects only, destroyed
 /// afterwards) and compares with `expected`.
 pub fn known_answer_test(
-    session: &Session,
+    session: &TracedSession,
     mechanism: KwpMechanism,
     spec: KeySpec,
     expected: &[u8],

@@ -13,6 +13,7 @@ pub mod object;
 pub mod pair;
 pub mod signer;
 pub mod template;
+pub mod trace;
 #[cfg(test)]
 mod usage;
 pub mod wrapping;
@@ -32,11 +33,13 @@ use std::sync::Arc;
 
 use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
 use cryptoki::error::{Error as CkError, RvError};
-use cryptoki::session::{Session, UserType};
+use cryptoki::session::UserType;
 use cryptoki::slot::Slot;
 use secrecy::SecretString;
 use serde::Serialize;
 use sha2::{Digest as _, Sha256};
+
+use trace::{TracedContext, TracedSession};
 
 /// Where Debian's `softhsm2` package installs the module; the default when none is named.
 pub const SOFTHSM2_DEBIAN: &str = "/usr/lib/softhsm/libsofthsm2.so";
@@ -137,7 +140,7 @@ impl ModuleFile {
             path: self.path.clone(),
             source,
         };
-        let ctx = Pkcs11::new(self.loaded_path()).map_err(load_err)?;
+        let ctx = TracedContext::new(Pkcs11::new(self.loaded_path()).map_err(load_err)?);
         ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK))
             .map_err(load_err)?;
         Ok(Module {
@@ -151,7 +154,7 @@ impl ModuleFile {
 
 /// A loaded and initialised PKCS#11 module.
 pub struct Module {
-    ctx: Pkcs11,
+    ctx: TracedContext,
     path: PathBuf,
     sha256: String,
     /// The sealed copy the library was loaded from, open as long as the library may be: the
@@ -394,8 +397,8 @@ pub fn warn_once(warnings: &[String]) {
 
 /// An open session on one token.
 pub struct Token {
-    ctx: Pkcs11,
-    session: Session,
+    ctx: TracedContext,
+    session: TracedSession,
     info: TokenDescription,
     /// The module's sealed copy, open while the token's library is loaded.
     _image: Arc<OwnedFd>,
@@ -504,8 +507,9 @@ impl Token {
         }
     }
 
-    /// The underlying `cryptoki` session, for what keyrite's own methods do not cover.
-    pub fn session(&self) -> &Session {
+    /// The underlying `cryptoki` session, traced (see [`trace`]), for what keyrite's own
+    /// methods do not cover.
+    pub fn session(&self) -> &TracedSession {
         &self.session
     }
 
@@ -513,7 +517,7 @@ impl Token {
         self.info.slot_handle
     }
 
-    pub(crate) fn ctx(&self) -> &Pkcs11 {
+    pub(crate) fn ctx(&self) -> &TracedContext {
         &self.ctx
     }
 }

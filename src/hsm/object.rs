@@ -7,15 +7,15 @@
 //! session is not enough.
 
 use cryptoki::object::{Attribute, ObjectHandle};
-use cryptoki::session::Session;
 
+use super::trace::TracedSession;
 use super::{Error, Pkcs11Failure};
 
 /// An object keyrite made for itself, destroyed when its work is done: a session object, but
 /// for the token key a backup key's trial unwraps into.
 #[derive(Debug)]
 pub struct SessionObject<'s> {
-    session: &'s Session,
+    session: &'s TracedSession,
     handle: ObjectHandle,
     what: &'static str,
     live: bool,
@@ -26,9 +26,9 @@ impl<'s> SessionObject<'s> {
     /// When `make` fails, every session object that appeared meanwhile is destroyed,
     /// best-effort: SoftHSM2 2.6.1 leaves a half-made one behind a refused `C_CreateObject`.
     pub(crate) fn make(
-        session: &'s Session,
+        session: &'s TracedSession,
         what: &'static str,
-        make: impl FnOnce(&Session) -> cryptoki::error::Result<ObjectHandle>,
+        make: impl FnOnce(&TracedSession) -> cryptoki::error::Result<ObjectHandle>,
     ) -> cryptoki::error::Result<Self> {
         let session_objects = || session.find_objects(&[Attribute::Token(false)]);
         let before = session_objects();
@@ -47,7 +47,11 @@ impl<'s> SessionObject<'s> {
 
     /// Holds `handle`, just made in `session`; `what` names it in an error, as "the imported
     /// KMS public key".
-    pub(crate) fn new(session: &'s Session, handle: ObjectHandle, what: &'static str) -> Self {
+    pub(crate) fn new(
+        session: &'s TracedSession,
+        handle: ObjectHandle,
+        what: &'static str,
+    ) -> Self {
         SessionObject {
             session,
             handle,

@@ -1,0 +1,747 @@
+//! A trace of every PKCS#11 call keyrite makes, for a token vendor's support: one JSON object a
+//! line, `{"fn","args","rv","us"}`, then what a call that succeeded returned (`"out"`), or
+//! for a failed call that `cryptoki` makes of several, which of them failed (`"in"`).
+//!
+//! [`TracedContext`] and [`TracedSession`] stand where `cryptoki`'s `Pkcs11` and `Session` stood,
+//! with the same method names and signatures; each times the call, makes it, and when a trace
+//! is open ([`open`]) writes its line. What a line may hold is decided here and nowhere else:
+//! handles, slot ids, mechanism names with their non-secret parameters, attribute names with
+//! the values of booleans, classes, key types, labels, ids and sizes, and for every other
+//! attribute, every byte string passed in and every byte string returned, its length only. A
+//! PIN appears in no form, not even its length.
+//!
+//! It trusts `cryptoki` to make each call as its method says, and, for the two mechanism
+//! parameters `cryptoki` keeps private (OAEP's MGF and label length, GCM's IV length), the
+//! crate's own `Debug` rendering of them (the unit tests below pin it). Calls `cryptoki` makes
+//! on its own when a value is dropped (`C_CloseSession` of a dropped session, `C_Finalize`) are
+//! not in the trace.
+
+use std::fs::File;
+use std::io::Write as _;
+use std::os::unix::fs::OpenOptionsExt as _;
+use std::path::Path;
+use std::sync::{Mutex, OnceLock, PoisonError};
+use std::time::Instant;
+
+use cryptoki::context::{CInitializeArgs, Pkcs11};
+use cryptoki::error::{Error as CkError, Result as CkResult};
+use cryptoki::mechanism::{Mechanism, MechanismInfo, MechanismType};
+use cryptoki::object::{Attribute, AttributeType, ObjectHandle};
+use cryptoki::session::{Session, UserType};
+use cryptoki::slot::{Slot, TokenInfo};
+use cryptoki::types::AuthPin;
+use cryptoki_sys::CK_ATTRIBUTE;
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+
+use super::kwp::KwpMechanism;
+use super::{Error, ckr_name};
+
+/// The open trace: the file, and whether a write already failed (reported once).
+struct Sink {
+    file: File,
+    failed: bool,
+}
+
+static SINK: OnceLock<Mutex<Sink>> = OnceLock::new();
+
+/// Starts the trace: creates `path` (never an existing file; mode 0600) and writes every later
+/// PKCS#11 call of this process to it. A process has at most one trace.
+pub fn open(path: &Path) -> Result<(), Error> {
+    let failed = |source: std::io::Error| Error::TraceOpen {
+        path: path.to_path_buf(),
+        source,
+    };
+    let twice = || {
+        failed(std::io::Error::new(
+            std::io::ErrorKind::AlreadyExists,
+            "a trace is already being written",
+        ))
+    };
+    if SINK.get().is_some() {
+        return Err(twice());
+    }
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(failed)?;
+    SINK.set(Mutex::new(Sink {
+        file,
+        failed: false,
+    }))
+    .map_err(|_| twice())
+}
+
+/// Writes one line; the first write that fails is reported on stderr, and the trace stops
+/// there, so that it never silently misses a call in its middle.
+fn write_line(sink: &Mutex<Sink>, line: &Line) {
+    let mut sink = sink.lock().unwrap_or_else(PoisonError::into_inner);
+    if sink.failed {
+        return;
+    }
+    let written = serde_json::to_vec(line)
+        .map_err(std::io::Error::from)
+        .and_then(|mut bytes| {
+            bytes.push(b'\n');
+            sink.file.write_all(&bytes)
+        });
+    if let Err(e) = written {
+        sink.failed = true;
+        eprintln!("keyrite: the PKCS#11 trace could not be written ({e}); it stops here");
+    }
+}
+
+/// Makes one call and, when tracing, writes its line: `args` and `out` are only evaluated then.
+fn call<T>(
+    name: &str,
+    args: impl FnOnce() -> Value,
+    make: impl FnOnce() -> CkResult<T>,
+    out: impl FnOnce(&T) -> Value,
+) -> CkResult<T> {
+    let Some(sink) = SINK.get() else {
+        return make();
+    };
+    let start = Instant::now();
+    let result = make();
+    let us = u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX);
+    let (out, failed_in) = match &result {
+        Ok(value) => (Some(out(value)).filter(|v| !v.is_null()), None),
+        // cryptoki makes some calls of several: say which one returned the error.
+        Err(CkError::Pkcs11(_, function)) => {
+            (None, Some(format!("C_{function:?}")).filter(|f| f != name))
+        }
+        Err(_) => (None, None),
+    };
+    let line = Line {
+        function: name,
+        args: args(),
+        rv: rv(&result),
+        us,
+        out,
+        failed_in,
+    };
+    write_line(sink, &line);
+    result
+}
+
+/// One line of the trace, its fields in this order.
+#[derive(Serialize)]
+struct Line<'a> {
+    #[serde(rename = "fn")]
+    function: &'a str,
+    args: Value,
+    rv: String,
+    us: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    out: Option<Value>,
+    #[serde(rename = "in", skip_serializing_if = "Option::is_none")]
+    failed_in: Option<String>,
+}
+
+/// `CKR_OK`, the `CKR_` name of the error, or what cryptoki said when no PKCS#11 return value.
+fn rv<T>(result: &CkResult<T>) -> String {
+    match result {
+        Ok(_) => "CKR_OK".to_owned(),
+        Err(CkError::Pkcs11(rv, _)) => ckr_name(*rv).into_owned(),
+        Err(other) => format!("cryptoki: {other}"),
+    }
+}
+
+fn none<T>(_: &T) -> Value {
+    Value::Null
+}
+
+fn handle(h: &ObjectHandle) -> Value {
+    json!(h.handle())
+}
+
+fn len(bytes: &[u8]) -> Value {
+    json!({ "len": bytes.len() })
+}
+
+/// One field of a `Debug` rendering, `name: VALUE`, as a number: the way to read parameters
+/// `cryptoki` keeps private (OAEP's MGF and source, GCM's IV length) without `unsafe`.
+fn debug_number(debug: &str, name: &str) -> Option<u64> {
+    let start = debug.find(&format!("{name}: "))? + name.len() + 2;
+    let digits: String = debug[start..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits.parse().ok()
+}
+
+fn mgf_name(value: Option<u64>) -> Value {
+    json!(match value {
+        Some(1) => "CKG_MGF1_SHA1",
+        Some(2) => "CKG_MGF1_SHA256",
+        Some(3) => "CKG_MGF1_SHA384",
+        Some(4) => "CKG_MGF1_SHA512",
+        Some(5) => "CKG_MGF1_SHA224",
+        _ => "unknown",
+    })
+}
+
+fn mechanism_name(mechanism_type: MechanismType) -> String {
+    if mechanism_type == KwpMechanism::Kwp.mechanism_type() {
+        KwpMechanism::Kwp.name().to_owned()
+    } else {
+        mechanism_type.to_string()
+    }
+}
+
+/// A mechanism: its `CKM_` name and its non-secret parameters.
+pub fn describe_mechanism(m: &Mechanism) -> Value {
+    let mut out = Map::new();
+    out.insert("mech".into(), json!(mechanism_name(m.mechanism_type())));
+    match m {
+        Mechanism::RsaPkcsOaep(params) => {
+            let debug = format!("{params:?}");
+            out.insert("hash".into(), json!(params.hash_alg().to_string()));
+            out.insert(
+                "mgf".into(),
+                mgf_name(debug_number(&debug, "mgf: PkcsMgfType { val")),
+            );
+            out.insert(
+                "source_len".into(),
+                json!(debug_number(&debug, "source_data_len: Ulong { val")),
+            );
+        }
+        Mechanism::RsaPkcsPss(params)
+        | Mechanism::Sha1RsaPkcsPss(params)
+        | Mechanism::Sha256RsaPkcsPss(params)
+        | Mechanism::Sha384RsaPkcsPss(params)
+        | Mechanism::Sha512RsaPkcsPss(params) => {
+            out.insert("hash".into(), json!(params.hash_alg.to_string()));
+            out.insert("mgf".into(), mgf_name(Some(*params.mgf)));
+            out.insert("salt_len".into(), json!(u64::from(params.s_len)));
+        }
+        Mechanism::AesGcm(params) => {
+            let debug = format!("{params:?}");
+            out.insert("iv_len".into(), json!(debug_number(&debug, "ulIvLen")));
+            out.insert("tag_bits".into(), json!(u64::from(params.tag_bits())));
+        }
+        _ => {}
+    }
+    Value::Object(out)
+}
+
+/// One attribute: its name, and its value where the value is a flag, a class, a key type, a
+/// label, an id (hex) or a size; for anything else, its length only.
+pub fn describe_attribute(a: &Attribute) -> (String, Value) {
+    let value = match a {
+        Attribute::AlwaysAuthenticate(b)
+        | Attribute::AlwaysSensitive(b)
+        | Attribute::Copyable(b)
+        | Attribute::Decrypt(b)
+        | Attribute::Derive(b)
+        | Attribute::Destroyable(b)
+        | Attribute::Encrypt(b)
+        | Attribute::Extractable(b)
+        | Attribute::Local(b)
+        | Attribute::Modifiable(b)
+        | Attribute::NeverExtractable(b)
+        | Attribute::Private(b)
+        | Attribute::Sensitive(b)
+        | Attribute::Sign(b)
+        | Attribute::SignRecover(b)
+        | Attribute::Token(b)
+        | Attribute::Trusted(b)
+        | Attribute::Unwrap(b)
+        | Attribute::Verify(b)
+        | Attribute::VerifyRecover(b)
+        | Attribute::Wrap(b)
+        | Attribute::WrapWithTrusted(b) => json!(b),
+        Attribute::Class(c) => json!(c.to_string()),
+        Attribute::KeyType(k) => json!(k.to_string()),
+        Attribute::KeyGenMechanism(m) => json!(mechanism_name(*m)),
+        Attribute::Label(l) => json!(String::from_utf8_lossy(l)),
+        Attribute::Id(id) => json!(hex::encode(id)),
+        Attribute::ModulusBits(n) | Attribute::ValueLen(n) => json!(u64::from(*n)),
+        other => json!({ "len": CK_ATTRIBUTE::from(other).ulValueLen }),
+    };
+    (a.attribute_type().to_string(), value)
+}
+
+/// A template, or attributes read back, summarised by [`describe_attribute`].
+pub fn describe_attributes(template: &[Attribute]) -> Value {
+    Value::Object(template.iter().map(describe_attribute).collect())
+}
+
+fn describe_attribute_types(types: &[AttributeType]) -> Value {
+    json!(types.iter().map(ToString::to_string).collect::<Vec<_>>())
+}
+
+fn user_name(user: UserType) -> Value {
+    json!(match user {
+        UserType::So => "CKU_SO".to_owned(),
+        UserType::User => "CKU_USER".to_owned(),
+        UserType::ContextSpecific => "CKU_CONTEXT_SPECIFIC".to_owned(),
+        UserType::VendorExtension(n) => format!("vendor-defined user type {n:#x}"),
+    })
+}
+
+fn token_info(info: &TokenInfo) -> Value {
+    json!({
+        "label": info.label(),
+        "manufacturer": info.manufacturer_id(),
+        "model": info.model(),
+        "serial": info.serial_number(),
+        "firmware": info.firmware_version().to_string(),
+        "hardware": info.hardware_version().to_string(),
+        "initialized": info.token_initialized(),
+        "login_required": info.login_required(),
+    })
+}
+
+fn mechanism_info(info: &MechanismInfo) -> Value {
+    json!({
+        "min_key_size": info.min_key_size(),
+        "max_key_size": info.max_key_size(),
+        "hardware": info.hardware(),
+        "encrypt": info.encrypt(),
+        "decrypt": info.decrypt(),
+        "digest": info.digest(),
+        "sign": info.sign(),
+        "verify": info.verify(),
+        "generate": info.generate(),
+        "generate_key_pair": info.generate_key_pair(),
+        "wrap": info.wrap(),
+        "unwrap": info.unwrap(),
+        "derive": info.derive(),
+    })
+}
+
+/// A `cryptoki` context whose calls are traced.
+#[derive(Debug, Clone)]
+pub struct TracedContext {
+    ctx: Pkcs11,
+}
+
+impl TracedContext {
+    /// Wraps a loaded (not yet initialised) module.
+    pub fn new(ctx: Pkcs11) -> Self {
+        TracedContext { ctx }
+    }
+
+    /// `C_Initialize`.
+    pub fn initialize(&self, init_args: CInitializeArgs) -> CkResult<()> {
+        let described = format!("{init_args:?}");
+        call(
+            "C_Initialize",
+            || json!({ "init_args": described }),
+            || self.ctx.initialize(init_args),
+            none,
+        )
+    }
+
+    /// `C_GetInfo`.
+    pub fn get_library_info(&self) -> CkResult<cryptoki::context::Info> {
+        call(
+            "C_GetInfo",
+            || json!({}),
+            || self.ctx.get_library_info(),
+            |info| {
+                json!({
+                    "manufacturer": info.manufacturer_id(),
+                    "library": info.library_description(),
+                    "library_version": info.library_version().to_string(),
+                    "cryptoki_version": info.cryptoki_version().to_string(),
+                })
+            },
+        )
+    }
+
+    /// `C_GetSlotList` with `tokenPresent`.
+    pub fn get_slots_with_token(&self) -> CkResult<Vec<Slot>> {
+        call(
+            "C_GetSlotList",
+            || json!({ "token_present": true }),
+            || self.ctx.get_slots_with_token(),
+            |slots| json!({ "slots": slots.iter().map(Slot::id).collect::<Vec<_>>() }),
+        )
+    }
+
+    /// `C_GetTokenInfo`.
+    pub fn get_token_info(&self, slot: Slot) -> CkResult<TokenInfo> {
+        call(
+            "C_GetTokenInfo",
+            || json!({ "slot": slot.id() }),
+            || self.ctx.get_token_info(slot),
+            token_info,
+        )
+    }
+
+    /// `C_GetMechanismList`.
+    pub fn get_mechanism_list(&self, slot: Slot) -> CkResult<Vec<MechanismType>> {
+        call(
+            "C_GetMechanismList",
+            || json!({ "slot": slot.id() }),
+            || self.ctx.get_mechanism_list(slot),
+            |list| json!({ "mechs": list.iter().map(|m| mechanism_name(*m)).collect::<Vec<_>>() }),
+        )
+    }
+
+    /// `C_GetMechanismInfo`.
+    pub fn get_mechanism_info(&self, slot: Slot, type_: MechanismType) -> CkResult<MechanismInfo> {
+        call(
+            "C_GetMechanismInfo",
+            || json!({ "slot": slot.id(), "mech": mechanism_name(type_) }),
+            || self.ctx.get_mechanism_info(slot, type_),
+            mechanism_info,
+        )
+    }
+
+    /// `C_OpenSession`, read-write.
+    pub fn open_rw_session(&self, slot: Slot) -> CkResult<TracedSession> {
+        call(
+            "C_OpenSession",
+            || json!({ "slot": slot.id(), "rw": true }),
+            || self.ctx.open_rw_session(slot),
+            |session| json!({ "session": session.handle() }),
+        )
+        .map(|session| TracedSession { session })
+    }
+}
+
+/// A `cryptoki` session whose calls are traced; the session is closed when dropped, as
+/// `cryptoki`'s is.
+#[derive(Debug)]
+pub struct TracedSession {
+    session: Session,
+}
+
+impl TracedSession {
+    fn args(&self, mut args: Value) -> Value {
+        args["session"] = json!(self.session.handle());
+        args
+    }
+
+    /// `C_Login`: the trace names the user type only.
+    pub fn login(&self, user_type: UserType, pin: Option<&AuthPin>) -> CkResult<()> {
+        call(
+            "C_Login",
+            || self.args(json!({ "user": user_name(user_type) })),
+            || self.session.login(user_type, pin),
+            none,
+        )
+    }
+
+    /// `C_FindObjectsInit`, `C_FindObjects` and `C_FindObjectsFinal`.
+    pub fn find_objects(&self, template: &[Attribute]) -> CkResult<Vec<ObjectHandle>> {
+        call(
+            "C_FindObjects",
+            || self.args(json!({ "template": describe_attributes(template) })),
+            || self.session.find_objects(template),
+            |found| json!({ "handles": found.iter().map(ObjectHandle::handle).collect::<Vec<_>>() }),
+        )
+    }
+
+    /// `C_GetAttributeValue`.
+    pub fn get_attributes(
+        &self,
+        object: ObjectHandle,
+        attribute_types: &[AttributeType],
+    ) -> CkResult<Vec<Attribute>> {
+        call(
+            "C_GetAttributeValue",
+            || {
+                self.args(json!({
+                    "object": handle(&object),
+                    "types": describe_attribute_types(attribute_types),
+                }))
+            },
+            || self.session.get_attributes(object, attribute_types),
+            |read| describe_attributes(read),
+        )
+    }
+
+    /// `C_CreateObject`.
+    pub fn create_object(&self, template: &[Attribute]) -> CkResult<ObjectHandle> {
+        call(
+            "C_CreateObject",
+            || self.args(json!({ "template": describe_attributes(template) })),
+            || self.session.create_object(template),
+            handle,
+        )
+    }
+
+    /// `C_DestroyObject`.
+    pub fn destroy_object(&self, object: ObjectHandle) -> CkResult<()> {
+        call(
+            "C_DestroyObject",
+            || self.args(json!({ "object": handle(&object) })),
+            || self.session.destroy_object(object),
+            none,
+        )
+    }
+
+    /// `C_GenerateKey`.
+    pub fn generate_key(
+        &self,
+        mechanism: &Mechanism,
+        template: &[Attribute],
+    ) -> CkResult<ObjectHandle> {
+        call(
+            "C_GenerateKey",
+            || {
+                self.args(json!({
+                    "mechanism": describe_mechanism(mechanism),
+                    "template": describe_attributes(template),
+                }))
+            },
+            || self.session.generate_key(mechanism, template),
+            handle,
+        )
+    }
+
+    /// `C_GenerateKeyPair`.
+    pub fn generate_key_pair(
+        &self,
+        mechanism: &Mechanism,
+        pub_key_template: &[Attribute],
+        priv_key_template: &[Attribute],
+    ) -> CkResult<(ObjectHandle, ObjectHandle)> {
+        call(
+            "C_GenerateKeyPair",
+            || {
+                self.args(json!({
+                    "mechanism": describe_mechanism(mechanism),
+                    "public_template": describe_attributes(pub_key_template),
+                    "private_template": describe_attributes(priv_key_template),
+                }))
+            },
+            || {
+                self.session
+                    .generate_key_pair(mechanism, pub_key_template, priv_key_template)
+            },
+            |(public, private)| json!({ "public": handle(public), "private": handle(private) }),
+        )
+    }
+
+    /// `C_WrapKey`: the trace has the wrapped key's length, never its bytes.
+    pub fn wrap_key(
+        &self,
+        mechanism: &Mechanism,
+        wrapping_key: ObjectHandle,
+        key: ObjectHandle,
+    ) -> CkResult<Vec<u8>> {
+        call(
+            "C_WrapKey",
+            || {
+                self.args(json!({
+                    "mechanism": describe_mechanism(mechanism),
+                    "wrapping_key": handle(&wrapping_key),
+                    "key": handle(&key),
+                }))
+            },
+            || self.session.wrap_key(mechanism, wrapping_key, key),
+            |wrapped| len(wrapped),
+        )
+    }
+
+    /// `C_UnwrapKey`: the trace has the wrapped key's length, never its bytes.
+    pub fn unwrap_key(
+        &self,
+        mechanism: &Mechanism,
+        unwrapping_key: ObjectHandle,
+        wrapped_key: &[u8],
+        template: &[Attribute],
+    ) -> CkResult<ObjectHandle> {
+        call(
+            "C_UnwrapKey",
+            || {
+                self.args(json!({
+                    "mechanism": describe_mechanism(mechanism),
+                    "unwrapping_key": handle(&unwrapping_key),
+                    "wrapped_key": len(wrapped_key),
+                    "template": describe_attributes(template),
+                }))
+            },
+            || {
+                self.session
+                    .unwrap_key(mechanism, unwrapping_key, wrapped_key, template)
+            },
+            handle,
+        )
+    }
+
+    /// `C_SignInit` and `C_Sign`: the trace has the data's and the signature's lengths.
+    pub fn sign(&self, mechanism: &Mechanism, key: ObjectHandle, data: &[u8]) -> CkResult<Vec<u8>> {
+        call(
+            "C_Sign",
+            || {
+                self.args(json!({
+                    "mechanism": describe_mechanism(mechanism),
+                    "key": handle(&key),
+                    "data": len(data),
+                }))
+            },
+            || self.session.sign(mechanism, key, data),
+            |signature| len(signature),
+        )
+    }
+
+    /// `C_DigestInit`.
+    pub fn digest_init(&self, m: &Mechanism) -> CkResult<()> {
+        call(
+            "C_DigestInit",
+            || self.args(json!({ "mechanism": describe_mechanism(m) })),
+            || self.session.digest_init(m),
+            none,
+        )
+    }
+
+    /// `C_DigestKey`.
+    pub fn digest_key(&self, key: ObjectHandle) -> CkResult<()> {
+        call(
+            "C_DigestKey",
+            || self.args(json!({ "key": handle(&key) })),
+            || self.session.digest_key(key),
+            none,
+        )
+    }
+
+    /// `C_DigestFinal`: the trace has the digest's length, never its bytes.
+    pub fn digest_final(&self) -> CkResult<Vec<u8>> {
+        call(
+            "C_DigestFinal",
+            || self.args(json!({})),
+            || self.session.digest_final(),
+            |digest| len(digest),
+        )
+    }
+
+    /// `C_GenerateRandom`: the trace has the length, never the bytes.
+    pub fn generate_random_vec(&self, random_len: u32) -> CkResult<Vec<u8>> {
+        call(
+            "C_GenerateRandom",
+            || self.args(json!({ "len": random_len })),
+            || self.session.generate_random_vec(random_len),
+            |random| len(random),
+        )
+    }
+
+    /// `C_CloseSession`.
+    pub fn close(self) -> CkResult<()> {
+        let session = self.session.handle();
+        call(
+            "C_CloseSession",
+            || json!({ "session": session }),
+            || self.session.close(),
+            none,
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use cryptoki::mechanism::rsa::{PkcsMgfType, PkcsOaepParams, PkcsOaepSource};
+    use cryptoki::object::{KeyType, ObjectClass};
+
+    use super::*;
+
+    #[test]
+    fn a_value_attribute_shows_its_length_only() {
+        let secret = vec![0x5a; 32];
+        let (name, value) = describe_attribute(&Attribute::Value(secret.clone()));
+        assert_eq!(name, "CKA_VALUE");
+        assert_eq!(value, json!({ "len": 32 }));
+        let template = describe_attributes(&[
+            Attribute::Class(ObjectClass::SECRET_KEY),
+            Attribute::KeyType(KeyType::AES),
+            Attribute::Sensitive(true),
+            Attribute::Label(b"ceremony-key".to_vec()),
+            Attribute::Id(vec![0xab, 0x01]),
+            Attribute::ValueLen(32u64.into()),
+            Attribute::Value(secret.clone()),
+            Attribute::Modulus(vec![0xc3; 256]),
+        ]);
+        assert_eq!(
+            template,
+            json!({
+                "CKA_CLASS": "CKO_SECRET_KEY",
+                "CKA_KEY_TYPE": "CKK_AES",
+                "CKA_SENSITIVE": true,
+                "CKA_LABEL": "ceremony-key",
+                "CKA_ID": "ab01",
+                "CKA_VALUE_LEN": 32,
+                "CKA_VALUE": { "len": 32 },
+                "CKA_MODULUS": { "len": 256 },
+            })
+        );
+        let text = template.to_string();
+        assert!(!text.contains(&hex::encode(&secret)));
+        assert!(!text.contains("90, 90"));
+    }
+
+    #[test]
+    fn a_failed_write_stops_the_trace_once() {
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .unwrap();
+        let sink = Mutex::new(Sink {
+            file,
+            failed: false,
+        });
+        let line = Line {
+            function: "C_Login",
+            args: json!({}),
+            rv: "CKR_OK".to_owned(),
+            us: 1,
+            out: None,
+            failed_in: None,
+        };
+        write_line(&sink, &line);
+        assert!(sink.lock().unwrap().failed);
+        write_line(&sink, &line);
+        assert!(sink.lock().unwrap().failed);
+    }
+
+    #[test]
+    fn mechanisms_show_their_non_secret_parameters() {
+        let oaep = Mechanism::RsaPkcsOaep(PkcsOaepParams::new(
+            MechanismType::SHA256,
+            PkcsMgfType::MGF1_SHA256,
+            PkcsOaepSource::empty(),
+        ));
+        assert_eq!(
+            describe_mechanism(&oaep),
+            json!({
+                "mech": "CKM_RSA_PKCS_OAEP",
+                "hash": "CKM_SHA256",
+                "mgf": "CKG_MGF1_SHA256",
+                "source_len": 0,
+            })
+        );
+        let pss = Mechanism::RsaPkcsPss(cryptoki::mechanism::rsa::PkcsPssParams {
+            hash_alg: MechanismType::SHA256,
+            mgf: PkcsMgfType::MGF1_SHA256,
+            s_len: 32.into(),
+        });
+        assert_eq!(
+            describe_mechanism(&pss),
+            json!({
+                "mech": "CKM_RSA_PKCS_PSS",
+                "hash": "CKM_SHA256",
+                "mgf": "CKG_MGF1_SHA256",
+                "salt_len": 32,
+            })
+        );
+        let mut iv = [7u8; 12];
+        let gcm = Mechanism::AesGcm(
+            cryptoki::mechanism::aead::GcmParams::new(&mut iv, &[], 128.into()).unwrap(),
+        );
+        assert_eq!(
+            describe_mechanism(&gcm),
+            json!({ "mech": "CKM_AES_GCM", "iv_len": 12, "tag_bits": 128 })
+        );
+        assert_eq!(
+            describe_mechanism(&KwpMechanism::Kwp.mechanism()),
+            json!({ "mech": "CKM_AES_KEY_WRAP_KWP" })
+        );
+    }
+}
