@@ -928,3 +928,76 @@ fn data_that_does_not_fit_its_step_is_invalid() {
         }
     }
 }
+
+/// serde reads a struct from a list of its values in order as well as from an object; keyrite
+/// writes objects only, and a PIN holder who re-seals a line whose data (or a struct within it)
+/// is such a list gets INVALID from all three verifiers, not a reading of nulls.
+#[test]
+fn data_written_as_a_list_of_its_values_is_invalid() {
+    let c = sealed();
+    let (signer, policy) = (path(&c, "signer.pem"), path(&c, "policy.toml"));
+    let original = values(&c, "t.jsonl");
+    let wrapped = at(&original, "wrapped");
+    let generated = at(&original, "generated");
+    // The values in the order the structs declare their fields, as serde reads a list (a
+    // trailing field left out, as the writer leaves out an empty one, is its default).
+    let as_list = |v: &Value, fields: &[&str]| {
+        Value::Array(fields.iter().filter_map(|f| v.get(*f).cloned()).collect())
+    };
+    let mut whole = original.clone();
+    whole[wrapped]["data"] = as_list(
+        &original[wrapped]["data"],
+        &[
+            "index",
+            "key_label",
+            "kcv",
+            "check_sha256",
+            "out",
+            "files",
+            "warning",
+        ],
+    );
+    let mut nested = original.clone();
+    nested[generated]["data"]["key"] = as_list(
+        &original[generated]["data"]["key"],
+        &[
+            "label",
+            "id",
+            "spec",
+            "kcv",
+            "kcv_method",
+            "check_sha256",
+            "template",
+            "check_values",
+            "discarded",
+        ],
+    );
+    let cases = [
+        (whole, wrapped, "data", "wrapped"),
+        (nested, generated, "data.key", "generated"),
+    ];
+    for (n, (v, line, at_path, step)) in cases.into_iter().enumerate() {
+        let file = path(&c, &format!("list-{n}.jsonl"));
+        write_lines(&file, &pin_holder_reseal(&c.token, "ceremony-signer", &v));
+        let outs = all_three(
+            &file,
+            &signer,
+            Some(&policy),
+            None,
+            1,
+            &format!(
+                "INVALID: structure check failed at line {line}: the {step} line's data does not fit a {step} line: {at_path} is a list where the line names its fields (exit 1)"
+            ),
+        );
+        for which in [1, 2] {
+            let out = stdout(&outs, which);
+            let prefix = format!("structure  FAIL        line {line} ({step}): {at_path} is [");
+            assert!(
+                out.lines()
+                    .any(|l| l.starts_with(&prefix) && l.ends_with(", not an object")),
+                "{}: {out}",
+                VERIFIERS[which]
+            );
+        }
+    }
+}

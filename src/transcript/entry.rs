@@ -141,12 +141,32 @@ impl Entry {
         let mut line = serde_json::Map::new();
         line.insert("step".to_owned(), Value::String(step.to_owned()));
         line.insert("data".to_owned(), data.clone());
-        serde_json::from_value(Value::Object(line))
+        let entry: Entry = serde_json::from_value(Value::Object(line))?;
+        entry.check_shape(data)?;
+        Ok(entry)
     }
 
     /// The entry of a whole line's exact bytes: its `step` and `data`.
     pub fn from_line(line: &[u8]) -> Result<Entry, serde_json::Error> {
-        serde_json::from_slice(line)
+        let entry: Entry = serde_json::from_slice(line)?;
+        // serde reads a struct from a list of its values in order as well as from an object;
+        // only a line with a list can hold one.
+        if line.contains(&b'[') {
+            let value: Value = serde_json::from_slice(line)?;
+            entry.check_shape(value.get("data").unwrap_or(&Value::Null))?;
+        }
+        Ok(entry)
+    }
+
+    /// Refuses `data` where it holds a list in the place of a struct this entry names by its
+    /// fields: keyrite writes every struct as an object, and so do the other two verifiers read.
+    fn check_shape(&self, data: &Value) -> Result<(), serde_json::Error> {
+        match shape_misfit(data, &self.data()?, "data") {
+            None => Ok(()),
+            Some(at) => Err(<serde_json::Error as serde::de::Error>::custom(format!(
+                "{at} is a list where the line names its fields"
+            ))),
+        }
     }
 
     /// Its `data`, as the line holds it.
@@ -156,6 +176,24 @@ impl Entry {
             .as_object_mut()
             .and_then(|m| m.remove("data"))
             .unwrap_or(Value::Null))
+    }
+}
+
+/// Where `read` (as the line holds it) has a list where `typed` (the same data written by its
+/// entry) has an object: the path, from `at`.
+fn shape_misfit(read: &Value, typed: &Value, at: &str) -> Option<String> {
+    match (read, typed) {
+        (Value::Array(_), Value::Object(_)) => Some(at.to_owned()),
+        (Value::Object(read), Value::Object(typed)) => typed.iter().find_map(|(k, t)| {
+            read.get(k)
+                .and_then(|r| shape_misfit(r, t, &format!("{at}.{k}")))
+        }),
+        (Value::Array(read), Value::Array(typed)) => read
+            .iter()
+            .zip(typed)
+            .enumerate()
+            .find_map(|(i, (r, t))| shape_misfit(r, t, &format!("{at}[{i}]"))),
+        _ => None,
     }
 }
 
