@@ -144,6 +144,10 @@ pub enum ManifestProblem {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
+    /// The sealed record of the run that made the backup could not be verified (boxed: it is
+    /// large).
+    #[error(transparent)]
+    Verify(Box<crate::verify::Error>),
     /// A file of the backup could not be read.
     #[error("cannot read {}: {source}", path.display())]
     Read {
@@ -688,7 +692,7 @@ impl Backup {
     /// transcript, the directory must be an output it records and its token line the source
     /// token the manifest claims; with a check value given out of band, a key pair (whose full
     /// check value, its public key's SHA-256, is always known) needs the full value.
-    pub fn proven(self, proof: Proof) -> Result<Proven, crate::Error> {
+    pub fn proven(self, proof: Proof) -> Result<Proven, Error> {
         let provenance = match proof {
             Proof::Recorded { transcript, signer } => {
                 let recorded = crate::verify::recorded_output(
@@ -697,7 +701,8 @@ impl Backup {
                     &self.dir,
                     &self.manifest_sha256,
                     &self.listing,
-                )?;
+                )
+                .map_err(|e| Error::Verify(Box::new(e)))?;
                 if recorded.token_serial != self.source.serial
                     || recorded.token_label != self.source.label
                 {
@@ -708,13 +713,12 @@ impl Backup {
                             label: recorded.token_label,
                             serial: recorded.token_serial,
                         }),
-                    }
-                    .into());
+                    });
                 }
                 Provenance::Transcript(recorded)
             }
             Proof::Expected(ExpectedKcv::Short(value)) if self.spec.is_asymmetric() => {
-                return Err(Error::ShortExpectedKcv { value, pair: true }.into());
+                return Err(Error::ShortExpectedKcv { value, pair: true });
             }
             Proof::Expected(value) => Provenance::ExpectedKcv { value },
         };
@@ -819,9 +823,9 @@ pub fn restore(
     proof: Proof,
     access: &TokenAccess,
     record: &RecordTo,
-) -> Result<Restored, crate::Error> {
+) -> Result<Restored, Error> {
     let proven = load(dir, label)?.proven(proof)?;
-    Ok(run(proven, access, record)?)
+    run(proven, access, record)
 }
 
 /// Restores a proven backup into the token and records it: see the module documentation. A

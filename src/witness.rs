@@ -222,6 +222,23 @@ struct Sealed {
     verified_len: u64,
 }
 
+/// The policy, and the transcript opened to append a witness line, once verified as sealed by
+/// `signer` under that policy.
+fn sealed_for_witness(
+    transcript: &Path,
+    signer: &Path,
+    policy: &Path,
+) -> Result<(Policy, Sealed), Error> {
+    let loaded = Policy::load(policy)?;
+    let sealed = sealed(
+        open(transcript, Access::Append)?,
+        transcript,
+        signer,
+        Some(policy),
+    )?;
+    Ok((loaded, sealed))
+}
+
 fn sealed(
     file: File,
     transcript: &Path,
@@ -273,13 +290,7 @@ pub fn add(
     policy: &Path,
     signature_file: &Path,
 ) -> Result<String, Error> {
-    let policy_loaded = Policy::load(policy)?;
-    let sealed = sealed(
-        open(transcript, Access::Append)?,
-        transcript,
-        signer,
-        Some(policy),
-    )?;
+    let (policy_loaded, sealed) = sealed_for_witness(transcript, signer, policy)?;
     let text =
         crate::input::read(signature_file, crate::input::MAX_SMALL).map_err(|e| Error::Read {
             path: signature_file.to_path_buf(),
@@ -373,13 +384,7 @@ pub fn sign(
     policy: &Path,
     ssh_key: &Path,
 ) -> Result<String, Error> {
-    let policy_loaded = Policy::load(policy)?;
-    let sealed = sealed(
-        open(transcript, Access::Append)?,
-        transcript,
-        signer,
-        Some(policy),
-    )?;
+    let (policy_loaded, sealed) = sealed_for_witness(transcript, signer, policy)?;
     let message = witness_message(&sealed.seal_line);
     let failed = |source: SshKeygenFailure| Error::SshKeygen { source };
     let mut child = Command::new("ssh-keygen")

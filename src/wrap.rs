@@ -629,11 +629,12 @@ pub fn prepare_rewrap(
     request: WrapRequest,
     source: ExpectedSource,
     now: OffsetDateTime,
-) -> Result<(PreparedWrap, Expected), crate::Error> {
+) -> Result<(PreparedWrap, Expected), Error> {
     let expected = match source {
         ExpectedSource::Given(value) => Expected::Given(value),
         ExpectedSource::Transcript { transcript, signer } => Expected::Recorded(
-            crate::verify::recorded_kcv(&transcript, &signer, &request.key_label)?,
+            crate::verify::recorded_kcv(&transcript, &signer, &request.key_label)
+                .map_err(|e| Error::Verify(Box::new(e)))?,
         ),
     };
     Ok((prepare(request, now)?, expected))
@@ -865,6 +866,10 @@ impl std::fmt::Display for Step {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
+    /// The sealed record a rewrap takes its key from could not be verified (boxed: verify's
+    /// error holds the ceremony's, which holds this one).
+    #[error(transparent)]
+    Verify(Box<crate::verify::Error>),
     /// The parameters file could not be read.
     #[error("cannot read {}: {source}", path.display())]
     ReadParams {

@@ -140,19 +140,7 @@ fn a_seal_by_another_rsa_key_is_invalid_in_all_three() {
     assert_eq!(seal_value["step"], "seal");
     let head = hex::decode(seal_value["prev"].as_str().unwrap()).unwrap();
     std::fs::write(c.dir().join("head.bin"), head).unwrap();
-    let key = c.dir().join("other-key.pem");
-    run_ok(
-        Command::new("openssl")
-            .args([
-                "genpkey",
-                "-algorithm",
-                "RSA",
-                "-pkeyopt",
-                "rsa_keygen_bits:3072",
-                "-out",
-            ])
-            .arg(&key),
-    );
+    let key = Kms::new(c.dir(), 3072).private_pem;
     let signature = run_ok(
         Command::new("openssl")
             .args(["pkeyutl", "-sign", "-inkey"])
@@ -194,25 +182,7 @@ fn an_rsa_signer_of_2048_bits_is_refused_by_all_three() {
     c.approve_plan();
     c.run_approved("t.jsonl");
     let small = c.dir().join("small.pem");
-    let key = c.dir().join("small-key.pem");
-    run_ok(
-        Command::new("openssl")
-            .args([
-                "genpkey",
-                "-algorithm",
-                "RSA",
-                "-pkeyopt",
-                "rsa_keygen_bits:2048",
-                "-out",
-            ])
-            .arg(&key),
-    );
-    let pem = run_ok(
-        Command::new("openssl")
-            .args(["pkey", "-pubout", "-in"])
-            .arg(&key),
-    );
-    std::fs::write(&small, pem).unwrap();
+    std::fs::write(&small, Kms::new(c.dir(), 2048).public_pem()).unwrap();
     let outs = verifiers(
         &c.dir().join("t.jsonl"),
         &small,

@@ -25,6 +25,7 @@ pub fn hint(e: &Error) -> Option<String> {
 
 fn wrap(e: &W) -> Option<String> {
     Some(match e {
+        W::Verify(e) => return verify(e),
         W::Hsm(e) => return hsm(e),
         W::Output(e) => return output(e),
         W::Pin(e) => return pin(e),
@@ -210,6 +211,7 @@ fn pin(e: &pin::Error) -> Option<String> {
 
 fn restore(e: &restore::Error) -> Option<String> {
     Some(match e {
+        restore::Error::Verify(e) => return verify(e),
         restore::Error::Open(e) => return wrap(e),
         restore::Error::Hsm(e) => return hsm(e),
         restore::Error::TokenLine(e) => return ceremony(e),

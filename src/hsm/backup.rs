@@ -28,6 +28,9 @@ use super::wrapping::rsa_mechanism;
 use super::{BackupKeyProblem, BackupUnproven, Error, Pkcs11Failure, Token};
 use crate::spec::{KeyLabel, KeySpec, WrappingAlgorithm, WrappingKey};
 
+/// An RSA public key's modulus and public exponent, big-endian, as a token gives them.
+pub(crate) type RsaParts = (Vec<u8>, Vec<u8>);
+
 /// The size of a backup key pair, in bits.
 pub const BACKUP_KEY_BITS: u64 = 3072;
 
@@ -505,13 +508,12 @@ impl Token {
         Ok((public, private, own))
     }
 
-    /// The RSA public key an object carries in `CKA_MODULUS` and `CKA_PUBLIC_EXPONENT` (a public
-    /// key object, or an RSA private key object, which keeps both), checked as a wrapping key;
-    /// `None` where the token gives neither.
-    fn rsa_public_key(
+    /// An RSA object's `CKA_MODULUS` and `CKA_PUBLIC_EXPONENT`, big-endian; `None` where the
+    /// token gives either empty or not at all.
+    pub(crate) fn modulus_and_exponent(
         &self,
         object: ObjectHandle,
-    ) -> Result<Option<(WrappingKey, rsa::PublicKey)>, Error> {
+    ) -> Result<Option<RsaParts>, Error> {
         let attrs = self.session().get_attributes(
             object,
             &[AttributeType::Modulus, AttributeType::PublicExponent],
@@ -524,7 +526,17 @@ impl Token {
                 _ => {}
             }
         }
-        let (Some(n), Some(e)) = (n, e) else {
+        Ok(n.zip(e))
+    }
+
+    /// The RSA public key an object carries in `CKA_MODULUS` and `CKA_PUBLIC_EXPONENT` (a public
+    /// key object, or an RSA private key object, which keeps both), checked as a wrapping key;
+    /// `None` where the token gives neither.
+    fn rsa_public_key(
+        &self,
+        object: ObjectHandle,
+    ) -> Result<Option<(WrappingKey, rsa::PublicKey)>, Error> {
+        let Some((n, e)) = self.modulus_and_exponent(object)? else {
             return Ok(None);
         };
         let key = rsa::PublicKey::new(

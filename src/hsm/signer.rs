@@ -449,23 +449,9 @@ impl Token {
                 SignerKey::EcdsaP256(parse_ec_point(&point)?)
             }
             SignerAlgorithm::RsaPss3072 => {
-                let attrs = self.session().get_attributes(
-                    public,
-                    &[AttributeType::Modulus, AttributeType::PublicExponent],
-                )?;
-                let (mut n, mut e) = (None, None);
-                for a in attrs {
-                    match a {
-                        Attribute::Modulus(v) if !v.is_empty() => n = Some(v),
-                        Attribute::PublicExponent(v) if !v.is_empty() => e = Some(v),
-                        _ => {}
-                    }
-                }
-                let (Some(n), Some(e)) = (n, e) else {
-                    return Err(Error::Signer {
-                        source: SignerProblem::NoModulus,
-                    });
-                };
+                let (n, e) = self.modulus_and_exponent(public)?.ok_or(Error::Signer {
+                    source: SignerProblem::NoModulus,
+                })?;
                 SignerKey::rsa(&n, &e).map_err(key_problem)?
             }
         };
