@@ -1,6 +1,7 @@
 //! openCryptoki's soft token, whose token info has a clock (`utcTime`) in no PKCS#11 form: one
 //! odd field is a warning naming the slot and the field, never a failed command, and the token is
-//! found by its label and wraps.
+//! found by its label and wraps, and each wrapped key's attributes, read back by an independent
+//! peer, are what keyrite's template promises.
 //!
 //! openCryptoki has one daemon and fixed paths, so these tests share the one token that
 //! `scripts/lib/opencryptoki.sh` starts in a private namespace, and run inside it:
@@ -58,6 +59,49 @@ fn objects() -> Vec<(String, String)> {
         }
     }
     objects
+}
+
+/// The token's objects as `tests/independent/token_objects.py` (PyKCS11, no keyrite code) reads
+/// them after a user login: each one's class, label and attributes, and whether its value could
+/// be read.
+fn peer_objects() -> Vec<Value> {
+    let out = run_ok(
+        Command::new(PYTHON)
+            .arg(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/independent/token_objects.py"
+            ))
+            .arg(started("KEYRITE_OPENCRYPTOKI_MODULE"))
+            .arg(started("KEYRITE_OPENCRYPTOKI_LABEL"))
+            .arg("KEYRITE_OPENCRYPTOKI_PIN"),
+    );
+    serde_json::from_slice(&out).unwrap()
+}
+
+/// Asserts the secret key `label`, read back by the independent peer, is what keyrite's ceremony
+/// key template (`hsm::keys::ceremony_key_template`) promises: an AES-256 token object, private,
+/// sensitive and always so, extractable only to be wrapped, not modifiable, of no other use, its
+/// `CKA_VALUE` unreadable. openCryptoki 3.8 knows neither `CKA_COPYABLE`, `CKA_DESTROYABLE`,
+/// `CKA_TRUSTED` nor `CKA_WRAP_WITH_TRUSTED` on a secret key: the peer reads them as null.
+fn assert_ceremony_key_attributes(objects: &[Value], label: &str) {
+    let key = objects
+        .iter()
+        .find(|o| o["class"] == "CKO_SECRET_KEY" && o["label"] == label)
+        .unwrap_or_else(|| panic!("no secret key {label:?}: {objects:?}"));
+    assert_eq!(
+        key["attributes"],
+        serde_json::json!({
+            "token": true, "private": true, "modifiable": false, "copyable": null,
+            "destroyable": null, "sensitive": true, "extractable": true,
+            "always_sensitive": true, "never_extractable": false, "local": true,
+            "encrypt": false, "decrypt": false, "sign": false, "verify": false, "wrap": false,
+            "unwrap": false, "derive": false, "wrap_with_trusted": null, "trusted": null,
+        }),
+        "{label}"
+    );
+    assert_eq!(key["key_type"], "CKK_AES", "{label}");
+    assert_eq!(key["value_len"], 32, "{label}");
+    assert_eq!(key["value_readable"], false, "{label}: {key}");
 }
 
 fn clock_warning(stderr: &str) {
@@ -153,6 +197,10 @@ fn the_token_with_the_odd_clock_is_found_by_label_and_wraps() {
             kcv_python("sha256-3", &material),
             "{algorithm}"
         );
+    }
+    let peer = peer_objects();
+    for label in ["ock-clock-rsaes-oaep-sha-1", "ock-clock-rsaes-oaep-sha-256"] {
+        assert_ceremony_key_attributes(&peer, label);
     }
     // The two keys, and nothing else: no trial key or imported KMS key stayed behind.
     let mut added: Vec<(String, String)> = objects()
