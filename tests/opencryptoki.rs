@@ -299,3 +299,99 @@ fn without_ec_the_signer_is_rsa_pss_and_its_seal_verifies_in_all_three_verifiers
         "{added:?}"
     );
 }
+
+/// keyrite's stderr after the clock warning, which comes first in every command that opens the
+/// token.
+fn after_clock_warning(stderr: &[u8]) -> String {
+    let stderr = String::from_utf8_lossy(stderr);
+    let (warning, rest) = stderr.split_once('\n').unwrap();
+    clock_warning(warning);
+    rest.to_owned()
+}
+
+/// What the token cannot do, keyrite refuses, with exactly these words (and exit code 1), before
+/// it generates anything: RSA-AES (no AES key wrap with padding), for a secret key or a key pair;
+/// `--wrap-with-trusted` (no CKA_WRAP_WITH_TRUSTED); a backup key (no CKA_UNWRAP_TEMPLATE). The
+/// token's objects are the same after each refusal as before it.
+#[test]
+fn what_the_token_cannot_do_is_refused_with_its_reason_and_leaves_nothing() {
+    use sha2::{Digest as _, Sha256};
+    let dir = tempfile::tempdir().unwrap();
+    let label = started("KEYRITE_OPENCRYPTOKI_LABEL");
+    let kms = Kms::new(dir.path(), 2048);
+    let params = kms.write_aws_params(dir.path(), "p.json");
+    let no_kwp = format!(
+        "keyrite: token {label:?} has no AES key wrap with padding (RFC 5649) keyrite can trust: the token offers neither CKM_AES_KEY_WRAP_KWP nor CKM_AES_KEY_WRAP_PAD for wrapping\n\
+         RSA-AES needs AES key wrap with padding in the token (CKM_AES_KEY_WRAP_KWP or CKM_AES_KEY_WRAP_PAD), and keyrite refuses before generating anything when it has none to test: use a token that offers one (see `keyrite token info`), or, for a secret key, RSAES_OAEP_SHA_1 or RSAES_OAEP_SHA_256.\n"
+    );
+    let no_trusted = format!(
+        "keyrite: token {label:?} holds no key marked CKA_TRUSTED with the wrapping public key of SHA-256 {}\n\
+         The security officer stores the KMS key first (keyrite token trust-wrapping-key); `keyrite token info` says whether the token can trust a key at all.\n",
+        hex::encode(Sha256::digest(&kms.public_der))
+    );
+    let wrap = |algorithm: &str, more: &[&str]| {
+        let mut cmd = keyrite(dir.path());
+        cmd.args(["wrap", "--provider", "aws", "--params"])
+            .arg(&params)
+            .args(["--algorithm", algorithm, "--key-label", "ock-refused"])
+            .args(more)
+            .args(["--token", &label, "--pin-env", PIN_ENV, "--out"])
+            .arg(dir.path().join("out"));
+        cmd
+    };
+    let cases: Vec<(&str, Command, &str)> = vec![
+        (
+            "RSA_AES_KEY_WRAP_SHA_1",
+            wrap("RSA_AES_KEY_WRAP_SHA_1", &[]),
+            &no_kwp,
+        ),
+        (
+            "RSA_AES_KEY_WRAP_SHA_256",
+            wrap("RSA_AES_KEY_WRAP_SHA_256", &[]),
+            &no_kwp,
+        ),
+        (
+            "an EC P-256 key pair",
+            wrap("RSA_AES_KEY_WRAP_SHA_256", &["--key-spec", "EC_P256"]),
+            &no_kwp,
+        ),
+        (
+            "an RSA 2048 key pair",
+            wrap("RSA_AES_KEY_WRAP_SHA_1", &["--key-spec", "RSA_2048"]),
+            &no_kwp,
+        ),
+        (
+            "--wrap-with-trusted",
+            wrap("RSAES_OAEP_SHA_256", &["--wrap-with-trusted"]),
+            &no_trusted,
+        ),
+        (
+            "backup-key create",
+            {
+                let mut cmd = keyrite(dir.path());
+                cmd.args(["token", "backup-key", "create", "--label", "ock-backup"])
+                    .args(["--token", &label, "--pin-env", PIN_ENV]);
+                cmd
+            },
+            "keyrite: C_GenerateKeyPair returned CKR_ATTRIBUTE_TYPE_INVALID\n",
+        ),
+    ];
+    for (what, mut cmd, expected) in cases {
+        let before = peer_objects();
+        let out = run(&mut cmd);
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{what}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(after_clock_warning(&out.stderr), expected, "{what}");
+        assert!(out.stdout.is_empty(), "{what}");
+        assert!(!dir.path().join("out").exists(), "{what}");
+        assert_eq!(
+            peer_objects(),
+            before,
+            "{what}: the token's objects changed"
+        );
+    }
+}
