@@ -395,3 +395,85 @@ fn what_the_token_cannot_do_is_refused_with_its_reason_and_leaves_nothing() {
         );
     }
 }
+
+/// A whole ceremony on the shared token, as a team would run it (`common::ceremony`): custodians'
+/// approvals, one key generated and wrapped with RSAES_OAEP_SHA_256, sealed by the RSA-PSS signer
+/// the token makes for want of EC; all three verifiers accept it (exit 0) with the policy, the plan and
+/// the outputs; the output unwraps with the KMS private key to the KCV recorded; and the token
+/// gains the signer, the ceremony's marker and its key, with the key's attributes as promised.
+#[test]
+fn a_ceremony_with_approvals_sealed_by_rsa_pss_verifies_in_all_three_verifiers() {
+    use common::ceremony::Ceremony;
+    use common::verifiers::{VERIFIERS, verifiers};
+    let objects_of = |objects: Vec<Value>| -> Vec<(String, String)> {
+        objects
+            .iter()
+            .map(|o| {
+                (
+                    o["class"].as_str().unwrap().to_owned(),
+                    o["label"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    };
+    let before = objects_of(peer_objects());
+    let c = Ceremony::on(TestToken::opencryptoki(), &["eu-west-1"]);
+    c.write_plan("payments-2026", "RSAES_OAEP_SHA_256");
+    c.run_approved("t.jsonl");
+    let plan = c.dir().join("plan.toml");
+    let outs = verifiers(
+        &c.dir().join("t.jsonl"),
+        &c.signer_pem,
+        Some(&c.dir().join("policy.toml")),
+        Some(c.dir()),
+        &["--plan", plan.to_str().unwrap()],
+    );
+    // keyrite says VERIFIED; the two independent verifiers, VALID.
+    let verdicts = [
+        "VERIFIED: sealed, completed, and every check that ran passed",
+        "VALID: a sealed record of a completed ceremony",
+        "VALID: a sealed record of a completed ceremony",
+    ];
+    for ((name, out), verdict) in VERIFIERS.iter().zip(&outs).zip(verdicts) {
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{name}: {stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(stdout.contains(verdict), "{name}: {stdout}");
+        assert!(stdout.contains("RSA-PSS"), "{name}: {stdout}");
+    }
+
+    let out = c.dir().join("payments-2026-eu-west-1");
+    let material = c.regions[0].kms.unwrap_rsa_crate(
+        &std::fs::read(out.join("EncryptedKeyMaterial.bin")).unwrap(),
+        "RSAES_OAEP_SHA_256",
+    );
+    assert_eq!(material.len(), 32);
+    let m = manifest(&out);
+    assert_eq!(m["key"]["kcv_method"], "sha256-3");
+    assert_eq!(
+        m["key"]["kcv"].as_str().unwrap(),
+        kcv_python("sha256-3", &material)
+    );
+
+    let peer = peer_objects();
+    assert_ceremony_key_attributes(&peer, "payments-2026");
+    let mut added: Vec<(String, String)> = objects_of(peer)
+        .into_iter()
+        .filter(|o| !before.contains(o))
+        .collect();
+    added.sort();
+    let object = |class: &str, label: &str| (class.to_owned(), label.to_owned());
+    assert_eq!(
+        added,
+        [
+            object("CKO_DATA", "keyrite-ceremony:payments-2026"),
+            object("CKO_PRIVATE_KEY", "ceremony-signer"),
+            object("CKO_PUBLIC_KEY", "ceremony-signer"),
+            object("CKO_SECRET_KEY", "payments-2026"),
+        ]
+    );
+}
