@@ -1,6 +1,7 @@
 //! openCryptoki's soft token, whose token info has a clock (`utcTime`) in no PKCS#11 form: one
 //! odd field is a warning naming the slot and the field, never a failed command, and the token is
-//! found by its label and wraps.
+//! found by its label and wraps, and each wrapped key's attributes, read back by an independent
+//! peer, are what keyrite's template promises.
 //!
 //! openCryptoki has one daemon and fixed paths, so these tests share the one token that
 //! `scripts/lib/opencryptoki.sh` starts in a private namespace, and run inside it:
@@ -58,6 +59,49 @@ fn objects() -> Vec<(String, String)> {
         }
     }
     objects
+}
+
+/// The token's objects as `tests/independent/token_objects.py` (PyKCS11, no keyrite code) reads
+/// them after a user login: each one's class, label and attributes, and whether its value could
+/// be read.
+fn peer_objects() -> Vec<Value> {
+    let out = run_ok(
+        Command::new(PYTHON)
+            .arg(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/independent/token_objects.py"
+            ))
+            .arg(started("KEYRITE_OPENCRYPTOKI_MODULE"))
+            .arg(started("KEYRITE_OPENCRYPTOKI_LABEL"))
+            .arg("KEYRITE_OPENCRYPTOKI_PIN"),
+    );
+    serde_json::from_slice(&out).unwrap()
+}
+
+/// Asserts the secret key `label`, read back by the independent peer, is what keyrite's ceremony
+/// key template (`hsm::keys::ceremony_key_template`) promises: an AES-256 token object, private,
+/// sensitive and always so, extractable only to be wrapped, not modifiable, of no other use, its
+/// `CKA_VALUE` unreadable. openCryptoki 3.8 knows neither `CKA_COPYABLE`, `CKA_DESTROYABLE`,
+/// `CKA_TRUSTED` nor `CKA_WRAP_WITH_TRUSTED` on a secret key: the peer reads them as null.
+fn assert_ceremony_key_attributes(objects: &[Value], label: &str) {
+    let key = objects
+        .iter()
+        .find(|o| o["class"] == "CKO_SECRET_KEY" && o["label"] == label)
+        .unwrap_or_else(|| panic!("no secret key {label:?}: {objects:?}"));
+    assert_eq!(
+        key["attributes"],
+        serde_json::json!({
+            "token": true, "private": true, "modifiable": false, "copyable": null,
+            "destroyable": null, "sensitive": true, "extractable": true,
+            "always_sensitive": true, "never_extractable": false, "local": true,
+            "encrypt": false, "decrypt": false, "sign": false, "verify": false, "wrap": false,
+            "unwrap": false, "derive": false, "wrap_with_trusted": null, "trusted": null,
+        }),
+        "{label}"
+    );
+    assert_eq!(key["key_type"], "CKK_AES", "{label}");
+    assert_eq!(key["value_len"], 32, "{label}");
+    assert_eq!(key["value_readable"], false, "{label}: {key}");
 }
 
 fn clock_warning(stderr: &str) {
@@ -154,6 +198,10 @@ fn the_token_with_the_odd_clock_is_found_by_label_and_wraps() {
             "{algorithm}"
         );
     }
+    let peer = peer_objects();
+    for label in ["ock-clock-rsaes-oaep-sha-1", "ock-clock-rsaes-oaep-sha-256"] {
+        assert_ceremony_key_attributes(&peer, label);
+    }
     // The two keys, and nothing else: no trial key or imported KMS key stayed behind.
     let mut added: Vec<(String, String)> = objects()
         .into_iter()
@@ -249,5 +297,183 @@ fn without_ec_the_signer_is_rsa_pss_and_its_seal_verifies_in_all_three_verifiers
         added.iter().map(|(_, l)| l.as_str()).collect::<Vec<_>>(),
         [signer, signer, key_label],
         "{added:?}"
+    );
+}
+
+/// keyrite's stderr after the clock warning, which comes first in every command that opens the
+/// token.
+fn after_clock_warning(stderr: &[u8]) -> String {
+    let stderr = String::from_utf8_lossy(stderr);
+    let (warning, rest) = stderr.split_once('\n').unwrap();
+    clock_warning(warning);
+    rest.to_owned()
+}
+
+/// What the token cannot do, keyrite refuses, with exactly these words (and exit code 1), before
+/// it generates anything: RSA-AES (no AES key wrap with padding), for a secret key or a key pair;
+/// `--wrap-with-trusted` (no CKA_WRAP_WITH_TRUSTED); a backup key (no CKA_UNWRAP_TEMPLATE). The
+/// token's objects are the same after each refusal as before it.
+#[test]
+fn what_the_token_cannot_do_is_refused_with_its_reason_and_leaves_nothing() {
+    use sha2::{Digest as _, Sha256};
+    let dir = tempfile::tempdir().unwrap();
+    let label = started("KEYRITE_OPENCRYPTOKI_LABEL");
+    let kms = Kms::new(dir.path(), 2048);
+    let params = kms.write_aws_params(dir.path(), "p.json");
+    let no_kwp = format!(
+        "keyrite: token {label:?} has no AES key wrap with padding (RFC 5649) keyrite can trust: the token offers neither CKM_AES_KEY_WRAP_KWP nor CKM_AES_KEY_WRAP_PAD for wrapping\n\
+         RSA-AES needs AES key wrap with padding in the token (CKM_AES_KEY_WRAP_KWP or CKM_AES_KEY_WRAP_PAD), and keyrite refuses before generating anything when it has none to test: use a token that offers one (see `keyrite token info`), or, for a secret key, RSAES_OAEP_SHA_1 or RSAES_OAEP_SHA_256.\n"
+    );
+    let no_trusted = format!(
+        "keyrite: token {label:?} holds no key marked CKA_TRUSTED with the wrapping public key of SHA-256 {}\n\
+         The security officer stores the KMS key first (keyrite token trust-wrapping-key); `keyrite token info` says whether the token can trust a key at all.\n",
+        hex::encode(Sha256::digest(&kms.public_der))
+    );
+    let wrap = |algorithm: &str, more: &[&str]| {
+        let mut cmd = keyrite(dir.path());
+        cmd.args(["wrap", "--provider", "aws", "--params"])
+            .arg(&params)
+            .args(["--algorithm", algorithm, "--key-label", "ock-refused"])
+            .args(more)
+            .args(["--token", &label, "--pin-env", PIN_ENV, "--out"])
+            .arg(dir.path().join("out"));
+        cmd
+    };
+    let cases: Vec<(&str, Command, &str)> = vec![
+        (
+            "RSA_AES_KEY_WRAP_SHA_1",
+            wrap("RSA_AES_KEY_WRAP_SHA_1", &[]),
+            &no_kwp,
+        ),
+        (
+            "RSA_AES_KEY_WRAP_SHA_256",
+            wrap("RSA_AES_KEY_WRAP_SHA_256", &[]),
+            &no_kwp,
+        ),
+        (
+            "an EC P-256 key pair",
+            wrap("RSA_AES_KEY_WRAP_SHA_256", &["--key-spec", "EC_P256"]),
+            &no_kwp,
+        ),
+        (
+            "an RSA 2048 key pair",
+            wrap("RSA_AES_KEY_WRAP_SHA_1", &["--key-spec", "RSA_2048"]),
+            &no_kwp,
+        ),
+        (
+            "--wrap-with-trusted",
+            wrap("RSAES_OAEP_SHA_256", &["--wrap-with-trusted"]),
+            &no_trusted,
+        ),
+        (
+            "backup-key create",
+            {
+                let mut cmd = keyrite(dir.path());
+                cmd.args(["token", "backup-key", "create", "--label", "ock-backup"])
+                    .args(["--token", &label, "--pin-env", PIN_ENV]);
+                cmd
+            },
+            "keyrite: C_GenerateKeyPair returned CKR_ATTRIBUTE_TYPE_INVALID\n",
+        ),
+    ];
+    for (what, mut cmd, expected) in cases {
+        let before = peer_objects();
+        let out = run(&mut cmd);
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{what}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(after_clock_warning(&out.stderr), expected, "{what}");
+        assert!(out.stdout.is_empty(), "{what}");
+        assert!(!dir.path().join("out").exists(), "{what}");
+        assert_eq!(
+            peer_objects(),
+            before,
+            "{what}: the token's objects changed"
+        );
+    }
+}
+
+/// A whole ceremony on the shared token, as a team would run it (`common::ceremony`): custodians'
+/// approvals, one key generated and wrapped with RSAES_OAEP_SHA_256, sealed by the RSA-PSS signer
+/// the token makes for want of EC; all three verifiers accept it (exit 0) with the policy, the plan and
+/// the outputs; the output unwraps with the KMS private key to the KCV recorded; and the token
+/// gains the signer, the ceremony's marker and its key, with the key's attributes as promised.
+#[test]
+fn a_ceremony_with_approvals_sealed_by_rsa_pss_verifies_in_all_three_verifiers() {
+    use common::ceremony::Ceremony;
+    use common::verifiers::{VERIFIERS, verifiers};
+    let objects_of = |objects: Vec<Value>| -> Vec<(String, String)> {
+        objects
+            .iter()
+            .map(|o| {
+                (
+                    o["class"].as_str().unwrap().to_owned(),
+                    o["label"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    };
+    let before = objects_of(peer_objects());
+    let c = Ceremony::on(TestToken::opencryptoki(), &["eu-west-1"]);
+    c.write_plan("payments-2026", "RSAES_OAEP_SHA_256");
+    c.run_approved("t.jsonl");
+    let plan = c.dir().join("plan.toml");
+    let outs = verifiers(
+        &c.dir().join("t.jsonl"),
+        &c.signer_pem,
+        Some(&c.dir().join("policy.toml")),
+        Some(c.dir()),
+        &["--plan", plan.to_str().unwrap()],
+    );
+    // keyrite says VERIFIED; the two independent verifiers, VALID.
+    let verdicts = [
+        "VERIFIED: sealed, completed, and every check that ran passed",
+        "VALID: a sealed record of a completed ceremony",
+        "VALID: a sealed record of a completed ceremony",
+    ];
+    for ((name, out), verdict) in VERIFIERS.iter().zip(&outs).zip(verdicts) {
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{name}: {stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(stdout.contains(verdict), "{name}: {stdout}");
+        assert!(stdout.contains("RSA-PSS"), "{name}: {stdout}");
+    }
+
+    let out = c.dir().join("payments-2026-eu-west-1");
+    let material = c.regions[0].kms.unwrap_rsa_crate(
+        &std::fs::read(out.join("EncryptedKeyMaterial.bin")).unwrap(),
+        "RSAES_OAEP_SHA_256",
+    );
+    assert_eq!(material.len(), 32);
+    let m = manifest(&out);
+    assert_eq!(m["key"]["kcv_method"], "sha256-3");
+    assert_eq!(
+        m["key"]["kcv"].as_str().unwrap(),
+        kcv_python("sha256-3", &material)
+    );
+
+    let peer = peer_objects();
+    assert_ceremony_key_attributes(&peer, "payments-2026");
+    let mut added: Vec<(String, String)> = objects_of(peer)
+        .into_iter()
+        .filter(|o| !before.contains(o))
+        .collect();
+    added.sort();
+    let object = |class: &str, label: &str| (class.to_owned(), label.to_owned());
+    assert_eq!(
+        added,
+        [
+            object("CKO_DATA", "keyrite-ceremony:payments-2026"),
+            object("CKO_PRIVATE_KEY", "ceremony-signer"),
+            object("CKO_PUBLIC_KEY", "ceremony-signer"),
+            object("CKO_SECRET_KEY", "payments-2026"),
+        ]
     );
 }

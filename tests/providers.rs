@@ -48,7 +48,7 @@ fn check_material(token: &TestToken, material: &[u8], spec: &str, m: &Value) {
         other => panic!("{other}"),
     };
     let method = match (token.kind, spec) {
-        (Kind::Kryoptic, _) => "sha256-3",
+        (Kind::Kryoptic | Kind::OpenCryptoki, _) => "sha256-3",
         (Kind::SoftHsm2, "AES_256") => "aes-ecb-zero-3",
         (Kind::SoftHsm2, _) => "sha1-3",
     };
@@ -243,6 +243,7 @@ fn check_byok(token: &TestToken, out: &Path, kid: &str) -> Vec<u8> {
     let model = match token.kind {
         Kind::SoftHsm2 => "SoftHSM project, SoftHSM v2, firmware 2.6",
         Kind::Kryoptic => "Kryoptic Project, v1, firmware 1.5",
+        Kind::OpenCryptoki => unreachable!("tests/opencryptoki.rs runs no provider tests"),
     };
     assert_eq!(
         generator,

@@ -181,9 +181,9 @@ impl Ceremony {
     pub fn write_plan_window(&self, id: &str, not_before: &str, not_after: &str, algorithm: &str) {
         let mut text = format!(
             "version = 1\nceremony_id = \"{id}\"\nnot_before = \"{}\"\nnot_after = \"{}\"\n\
-             operator = \"Olivia\"\ntoken_label = \"ceremony\"\nsigning_key_label = \"ceremony-signer\"\n\
+             operator = \"Olivia\"\ntoken_label = \"{}\"\nsigning_key_label = \"ceremony-signer\"\n\
              pin = \"env:{PIN_ENV}\"\n\n[[steps]]\naction = \"generate\"\nkey_label = \"{id}\"\n",
-            not_before, not_after,
+            not_before, not_after, self.token.label,
         );
         for r in &self.regions {
             text.push_str(&format!(
@@ -200,9 +200,9 @@ impl Ceremony {
     pub fn write_approved_plan(&self, id: &str, step: &str) {
         let plan = format!(
             "version = 1\nceremony_id = \"{id}\"\nnot_before = \"{}\"\nnot_after = \"{}\"\n\
-             operator = \"Olivia\"\ntoken_label = \"ceremony\"\nsigning_key_label = \"ceremony-signer\"\n\
+             operator = \"Olivia\"\ntoken_label = \"{}\"\nsigning_key_label = \"ceremony-signer\"\n\
              pin = \"env:{PIN_ENV}\"\n\n[[steps]]\n{step}",
-            self.window.0, self.window.1
+            self.window.0, self.window.1, self.token.label
         );
         std::fs::write(self.dir().join("plan.toml"), plan).unwrap();
         for f in std::fs::read_dir(self.dir().join("approvals")).unwrap() {

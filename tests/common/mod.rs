@@ -69,6 +69,9 @@ pub enum Kind {
     SoftHsm2,
     /// kryoptic, built from crates.io.
     Kryoptic,
+    /// openCryptoki's soft token: the one token `scripts/lib/opencryptoki.sh` initialises and
+    /// serves, shared by the tests of `tests/opencryptoki.rs`.
+    OpenCryptoki,
 }
 
 /// A token in its own directory, of either kind.
@@ -83,6 +86,8 @@ pub struct TestToken {
     /// The configuration: `SOFTHSM2_CONF`'s file, or `KRYOPTIC_CONF`'s database.
     pub conf: PathBuf,
     pub label: String,
+    /// The user PIN: [`PIN`], but on a token whose PINs cannot be that long.
+    pub pin: String,
 }
 
 impl TestToken {
@@ -111,6 +116,7 @@ impl TestToken {
             module: PathBuf::from(SOFTHSM2),
             conf,
             label: label.to_owned(),
+            pin: PIN.to_owned(),
         };
         token.init_token(label);
         token.served()
@@ -126,9 +132,31 @@ impl TestToken {
             kind: Kind::Kryoptic,
             module: kryoptic_module(),
             label: label.to_owned(),
+            pin: PIN.to_owned(),
         };
         token.init_token(label);
         token.served()
+    }
+
+    /// The shared openCryptoki token, with a directory of its own for the test's files: its
+    /// module, label and user PIN as `keyrite_opencryptoki_start` exports them, its
+    /// "configuration" the directory of its private namespace. Only for tests run in that
+    /// namespace (`keyrite_opencryptoki_tests`).
+    pub fn opencryptoki() -> Self {
+        let started = |name: &str| {
+            std::env::var(name).unwrap_or_else(|_| {
+                panic!("{name} is not set: run through keyrite_opencryptoki_tests (scripts/lib/opencryptoki.sh)")
+            })
+        };
+        TestToken {
+            remote: None,
+            dir: tempfile::tempdir().unwrap(),
+            kind: Kind::OpenCryptoki,
+            module: PathBuf::from(started("KEYRITE_OPENCRYPTOKI_MODULE")),
+            conf: PathBuf::from(started("KEYRITE_OPENCRYPTOKI_DIR")),
+            label: started("KEYRITE_OPENCRYPTOKI_LABEL"),
+            pin: started("KEYRITE_OPENCRYPTOKI_PIN"),
+        }
     }
 
     /// The token behind its own `p11-kit server` when the run's family remotes tokens of this
@@ -170,6 +198,7 @@ impl TestToken {
         match self.kind {
             Kind::SoftHsm2 => "SOFTHSM2_CONF",
             Kind::Kryoptic => "KRYOPTIC_CONF",
+            Kind::OpenCryptoki => "KEYRITE_OPENCRYPTOKI_DIR",
         }
     }
 
@@ -202,17 +231,20 @@ impl TestToken {
                         .collect::<Vec<_>>(),
                 );
             }
+            Kind::OpenCryptoki => {
+                panic!("scripts/lib/opencryptoki.sh initialises the shared openCryptoki token")
+            }
         }
     }
 
-    /// `keyrite` with this token's configuration and the PIN in `KR_TEST_PIN`. SoftHSM2 is
-    /// keyrite's default module; kryoptic is named by `KEYRITE_PKCS11_MODULE`. A remoted token
+    /// `keyrite` with this token's configuration and its PIN in `KR_TEST_PIN`. SoftHSM2 is
+    /// keyrite's default module; kryoptic and openCryptoki are named by `KEYRITE_PKCS11_MODULE`. A remoted token
     /// is reached through p11-kit's client alone: `KEYRITE_PKCS11_MODULE` names it,
     /// `P11_KIT_SERVER_ADDRESS` its server, and the token's configuration is not in keyrite's
     /// environment.
     pub fn keyrite(&self) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_keyrite"));
-        cmd.env(PIN_ENV, PIN).current_dir(self.dir.path());
+        cmd.env(PIN_ENV, &self.pin).current_dir(self.dir.path());
         match (&self.remote, self.kind) {
             (Some(server), _) => cmd
                 .env_remove(self.conf_env())
@@ -221,7 +253,7 @@ impl TestToken {
             (None, Kind::SoftHsm2) => cmd
                 .env(self.conf_env(), &self.conf)
                 .env_remove("KEYRITE_PKCS11_MODULE"),
-            (None, Kind::Kryoptic) => cmd
+            (None, Kind::Kryoptic | Kind::OpenCryptoki) => cmd
                 .env(self.conf_env(), &self.conf)
                 .env("KEYRITE_PKCS11_MODULE", &self.module),
         };
@@ -241,7 +273,7 @@ impl TestToken {
         );
         let mut cmd = Command::new(PYTHON);
         cmd.env(self.conf_env(), &self.conf)
-            .env(PIN_ENV, PIN)
+            .env(PIN_ENV, &self.pin)
             .arg(script)
             .arg(&self.module)
             .arg(&self.label);
@@ -263,7 +295,7 @@ impl TestToken {
         );
         let mut cmd = Command::new(PYTHON);
         cmd.env(self.conf_env(), &self.conf)
-            .env(PIN_ENV, PIN)
+            .env(PIN_ENV, &self.pin)
             .arg(script)
             .arg(&self.module)
             .args([self.label.as_str(), label, &hex::encode(value)]);
@@ -303,7 +335,7 @@ impl TestToken {
     pub fn independent(&self, script: &str) -> Command {
         let mut cmd = Command::new(PYTHON);
         cmd.env(self.conf_env(), &self.conf)
-            .env(PIN_ENV, PIN)
+            .env(PIN_ENV, &self.pin)
             .arg(format!(
                 "{}/tests/independent/{script}",
                 env!("CARGO_MANIFEST_DIR")
