@@ -199,7 +199,7 @@ fn ceremony_ops(
     let algorithm = WrappingAlgorithm::RsaesOaepSha1;
     let start = Instant::now();
     let token = login(module, label, pin_env)?;
-    token.signer_public_key(&signer)?.fingerprint()?;
+    let signer_fp = token.signer_public_key(&signer)?.fingerprint()?;
     token.ceremony_markers(ceremony_id, &"0".repeat(64))?;
     token.check_label_free(&key)?;
     let mut checked = Vec::new();
@@ -221,6 +221,6 @@ fn ceremony_ops(
             KeySpec::Aes256,
         )?;
     }
-    token.sign_digest(&signer, &[0x42; 32])?;
+    token.sign_digest(&signer, &signer_fp, &[0x42; 32])?;
     Ok((wrapping_keys.len(), start.elapsed().as_secs_f64()))
 }

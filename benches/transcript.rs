@@ -169,7 +169,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             keys: Vec::new(),
         }),
     )?;
-    let signature = token.sign_digest(&signer, &t.head())?;
+    let signature = token.sign_digest(&signer, &signer_fp, &t.head())?;
     t.seal(&signer_fp, &signature)?;
     Ok(())
 }

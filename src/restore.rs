@@ -856,7 +856,7 @@ pub fn run(proven: Proven, access: &TokenAccess, record: &RecordTo) -> Result<Re
     let result = unwrap_proven(&token, &proven, &record.path);
     let recorded = record_outcome(&mut t, &result);
     let sealed = recorded.map_err(Error::from).and_then(|()| {
-        let signature = token.sign_digest(&record.signer_label, &t.head())?;
+        let signature = token.sign_digest(&record.signer_label, &signer_fp, &t.head())?;
         Ok(t.seal(&signer_fp, &signature)?)
     });
     match (result, sealed) {

@@ -268,7 +268,7 @@ impl<'a> Run<'a> {
         // same, and said, in an unsealed transcript.
         let sealed = self
             .token
-            .sign_digest(signer_label, &head)
+            .sign_digest(signer_label, signer_fp, &head)
             .map_err(Error::from)
             .and_then(|signature| Ok(self.t.seal(signer_fp, &signature)?));
         match (result, sealed) {

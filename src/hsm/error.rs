@@ -234,6 +234,11 @@ pub enum Unproven {
         /// How many.
         count: usize,
     },
+    /// Key pairs of both kinds have the label.
+    #[error(
+        "both an EC and an RSA key pair have that label, where a signer is one key pair: one of them was not made by `token signer create`"
+    )]
+    BothKinds,
     /// A signature by the private key does not verify under the public key object.
     #[error(
         "a signature by its private key does not verify under the public key object of that label, which is therefore not the signer's"
@@ -646,6 +651,20 @@ pub enum Error {
         token: String,
         /// The signer label.
         label: String,
+    },
+    /// The signer is not the one a run began with.
+    #[error(
+        "token {token:?}: the signer {label:?} has the fingerprint {}, not {}, which it had when the run began: it was replaced, and nothing was signed",
+        fingerprints.1,
+        fingerprints.0
+    )]
+    SignerChanged {
+        /// The token label.
+        token: String,
+        /// The signer label.
+        label: String,
+        /// The fingerprint the run began with, and the one now (boxed: errors stay small).
+        fingerprints: Box<(String, String)>,
     },
     /// The token can hold no signer.
     #[error(

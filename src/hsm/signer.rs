@@ -461,16 +461,23 @@ impl Token {
     /// The signer's private key object and the public key its public key object holds, not yet
     /// proven to be a pair: an EC signer of that label, or else an RSA one. Needs a login: both
     /// objects are private.
+    /// A label held by key pairs of both kinds names no signer: a PIN holder can plant a
+    /// pair of the other kind beside the one the token made.
     fn signer_pair(&self, label: &KeyLabel) -> Result<(ObjectHandle, SignerPublicKey), Error> {
-        for algorithm in [SignerAlgorithm::EcdsaP256, SignerAlgorithm::RsaPss3072] {
-            if let Some(pair) = self.signer_pair_of(label, algorithm)? {
-                return Ok(pair);
-            }
+        let ec = self.signer_pair_of(label, SignerAlgorithm::EcdsaP256)?;
+        let rsa = self.signer_pair_of(label, SignerAlgorithm::RsaPss3072)?;
+        match (ec, rsa) {
+            (Some(pair), None) | (None, Some(pair)) => Ok(pair),
+            (Some(_), Some(_)) => Err(Error::SignerUnproven {
+                token: self.label().to_owned(),
+                label: label.to_string(),
+                why: Unproven::BothKinds,
+            }),
+            (None, None) => Err(Error::NoSigner {
+                token: self.label().to_owned(),
+                label: label.to_string(),
+            }),
         }
-        Err(Error::NoSigner {
-            token: self.label().to_owned(),
-            label: label.to_string(),
-        })
     }
 
     /// [`Token::signer_pair`] for one algorithm: `None` where no private key of its kind has
@@ -568,9 +575,23 @@ impl Token {
 
     /// Signs a 32-byte digest with the signer's private key; returns the signature (an ECDSA
     /// one as the DER of its low-S form), checked against the signer's public key object
-    /// before it is returned.
-    pub fn sign_digest(&self, label: &KeyLabel, digest: &[u8; 32]) -> Result<Vec<u8>, Error> {
+    /// before it is returned. The signer must still be the one of fingerprint `expected`, as
+    /// a run read it when it began: a signer swapped since is refused, not used.
+    pub fn sign_digest(
+        &self,
+        label: &KeyLabel,
+        expected: &str,
+        digest: &[u8; 32],
+    ) -> Result<Vec<u8>, Error> {
         let (private, public) = self.signer_pair(label)?;
+        let actual = public.fingerprint()?;
+        if actual != expected {
+            return Err(Error::SignerChanged {
+                token: self.label().to_owned(),
+                label: label.to_string(),
+                fingerprints: Box::new((expected.to_owned(), actual)),
+            });
+        }
         self.prove(label, private, &public, digest)
     }
 }
