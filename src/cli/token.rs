@@ -24,7 +24,8 @@ use super::{TokenArgs, pin_source, token_access};
 pub enum TokenCommand {
     /// List the tokens and, for each, which wrapping algorithms it can really do (by trial).
     Info(InfoArgs),
-    /// The ceremony signer: an ECDSA P-256 key pair in the token that seals transcripts.
+    /// The ceremony signer: a key pair in the token that seals transcripts (ECDSA P-256, or
+    /// RSA-PSS on a token without EC).
     #[command(subcommand)]
     Signer(SignerCommand),
     /// As the security officer, store a KMS wrapping public key as a CKA_TRUSTED token object,
