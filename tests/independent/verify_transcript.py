@@ -962,6 +962,15 @@ def verify(transcript_path, signer_path, policy_path, outputs=None):
     # signature
     signature = base64.b64decode(s["signature"], validate=True)
     head = bytes.fromhex(s["prev"])
+    # One encoding of one signature: padding bits set, or a short RSA signature, would let anyone
+    # write a second seal line that verifies.
+    if base64.b64encode(signature).decode() != s["signature"]:
+        return invalid("signature", f"line {seal}: the seal's signature is not in canonical base64")
+    if isinstance(key, rsa.RSAPublicKey) and len(signature) != key.key_size // 8:
+        return invalid(
+            "signature",
+            f"line {seal}: the seal's RSA signature is {len(signature)} bytes, not the modulus's {key.key_size // 8}",
+        )
     if isinstance(key, rsa.RSAPublicKey):
         # RSASSA-PSS over the 32-byte chain head: SHA-256, MGF1 with SHA-256, a 32-byte salt.
         scheme = "RSA-PSS (SHA-256, MGF1-SHA-256, salt 32)"
