@@ -19,12 +19,19 @@ pub enum Error {
     },
 }
 
-/// Parses an RFC 3339 time.
+/// Parses an RFC 3339 time, but never a leap second (`:60`), which keyrite never writes and
+/// which the independent verifiers refuse as well.
 pub fn rfc3339(field: &'static str, text: &str) -> Result<OffsetDateTime, Error> {
-    OffsetDateTime::parse(text, &Rfc3339).map_err(|_| Error::BadTime {
+    let bad = || Error::BadTime {
         field,
         value: text.to_owned(),
-    })
+    };
+    // A parsed RFC 3339 time is ASCII, its seconds at bytes 17 and 18.
+    let t = OffsetDateTime::parse(text, &Rfc3339).map_err(|_| bad())?;
+    if text.get(17..19) == Some("60") {
+        return Err(bad());
+    }
+    Ok(t)
 }
 
 /// Formats a time as RFC 3339 in UTC, to the second.
@@ -35,4 +42,16 @@ pub fn format_time(t: OffsetDateTime) -> String {
         .unwrap_or(t);
     t.format(&Rfc3339)
         .unwrap_or_else(|_| t.unix_timestamp().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_leap_second_is_no_time_keyrite_takes() {
+        assert!(rfc3339("time", "2016-12-31T23:59:59Z").is_ok());
+        assert!(rfc3339("time", "2016-12-31T23:59:60Z").is_err());
+        assert!(rfc3339("time", "2026-12-03T10:38:60Z").is_err());
+    }
 }
