@@ -12,7 +12,7 @@
 
 mod common;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use common::wrap::{OAEP_SHA1, Wrap};
@@ -55,19 +55,25 @@ fn labels(token: &TestToken) -> Vec<String> {
     labels
 }
 
-#[test]
-fn wraps_refusals_a_failing_rewrap_and_token_info_leave_nothing_on_softhsm2() {
-    let hsm = TestToken::softhsm("left-behind");
+/// The listing file, AWS parameters for a fresh KMS key, and the token's labels, once `token info`
+/// has been run and left nothing on the token: how each family's test begins.
+fn token_info_leaves_nothing(hsm: &TestToken) -> (PathBuf, PathBuf, Vec<String>) {
     let file = hsm.path("left.txt");
     let kms = Kms::new(hsm.dir.path(), 2048);
     let params = kms.write_aws_params(hsm.dir.path(), "params.json");
-    let params = params.to_str().unwrap();
-    let before = labels(&hsm);
-
-    let (out, lines) = run_listing(Wrap::new("token").arg("info").command(&hsm), &file);
+    let before = labels(hsm);
+    let (out, lines) = run_listing(Wrap::new("token").arg("info").command(hsm), &file);
     assert!(out.status.success(), "{out:?}");
     assert_none_left(&lines, &hsm.label, "token info");
-    assert_eq!(labels(&hsm), before, "token info");
+    assert_eq!(labels(hsm), before, "token info");
+    (file, params, before)
+}
+
+#[test]
+fn wraps_refusals_a_failing_rewrap_and_token_info_leave_nothing_on_softhsm2() {
+    let hsm = TestToken::softhsm("left-behind");
+    let (file, params, before) = token_info_leaves_nothing(&hsm);
+    let params = params.to_str().unwrap();
 
     // SoftHSM2 takes OAEP with SHA-1 only: the trial under the imported KMS key is refused.
     let (out, lines) = run_listing(
@@ -153,16 +159,8 @@ fn wraps_refusals_a_failing_rewrap_and_token_info_leave_nothing_on_softhsm2() {
 #[test]
 fn token_info_and_an_rsa_aes_wrap_leave_nothing_on_kryoptic() {
     let hsm = TestToken::kryoptic("left-behind");
-    let file = hsm.path("left.txt");
-    let kms = Kms::new(hsm.dir.path(), 2048);
-    let params = kms.write_aws_params(hsm.dir.path(), "params.json");
+    let (file, params, before) = token_info_leaves_nothing(&hsm);
     let params = params.to_str().unwrap();
-    let before = labels(&hsm);
-
-    let (out, lines) = run_listing(Wrap::new("token").arg("info").command(&hsm), &file);
-    assert!(out.status.success(), "{out:?}");
-    assert_none_left(&lines, &hsm.label, "token info");
-    assert_eq!(labels(&hsm), before, "token info");
 
     for (algorithm, spec, label) in [
         ("RSA_AES_KEY_WRAP_SHA_256", "AES_256", "composed"),
