@@ -224,3 +224,81 @@ fn a_pin_that_locks() {
     );
     assert!(!token.path("out").exists());
 }
+
+/// A whole ceremony on kryoptic with OAEP SHA-256 (which SoftHSM2 2.6.1 lacks): approved by
+/// two custodians, sealed by the token's ECDSA signer, VERIFIED by keyrite and VALID in both
+/// independent verifiers; the KMS private key unwraps the material and its SHA-256 check value
+/// is the manifest's; the token holds only the ceremony key, its record and the signer after.
+/// Under `KEYRITE_TEST_FAMILY=p11kit-kryoptic` all of it runs through p11-kit remoting.
+#[test]
+fn a_ceremony_with_oaep_sha256_on_kryoptic_verifies_in_all_three_verifiers() {
+    use common::ceremony::Ceremony;
+    use common::verifiers::{VERIFIERS, verifiers};
+    let c = Ceremony::on(TestToken::kryoptic("ceremony"), &["eu-west-1"]);
+    let labels = |objects: Vec<Value>| -> Vec<(String, String)> {
+        let mut labels: Vec<(String, String)> = objects
+            .iter()
+            .map(|o| {
+                (
+                    o["class"].as_str().unwrap().to_owned(),
+                    o["label"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect();
+        labels.sort();
+        labels
+    };
+    let object = |class: &str, label: &str| (class.to_owned(), label.to_owned());
+    let signer = [
+        object("CKO_PRIVATE_KEY", "ceremony-signer"),
+        object("CKO_PUBLIC_KEY", "ceremony-signer"),
+    ];
+    assert_eq!(labels(c.token.objects()), signer);
+
+    c.write_plan("payments-2026", "RSAES_OAEP_SHA_256");
+    c.run_approved("t.jsonl");
+    let outs = verifiers(
+        &c.dir().join("t.jsonl"),
+        &c.signer_pem,
+        Some(&c.dir().join("policy.toml")),
+        Some(c.dir()),
+        &["--plan", c.dir().join("plan.toml").to_str().unwrap()],
+    );
+    let verdicts = [
+        "VERIFIED: sealed, completed, and every check that ran passed",
+        "VALID: a sealed record of a completed ceremony",
+        "VALID: a sealed record of a completed ceremony",
+    ];
+    for ((name, out), verdict) in VERIFIERS.iter().zip(&outs).zip(verdicts) {
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{name}: {stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(stdout.contains(verdict), "{name}: {stdout}");
+    }
+
+    let out = c.dir().join("payments-2026-eu-west-1");
+    let material = c.regions[0].kms.unwrap_rsa_crate(
+        &std::fs::read(out.join("EncryptedKeyMaterial.bin")).unwrap(),
+        "RSAES_OAEP_SHA_256",
+    );
+    assert_eq!(material.len(), 32);
+    let m = manifest(&out);
+    assert_eq!(m["key"]["kcv_method"], "sha256-3");
+    assert_eq!(
+        m["key"]["kcv"].as_str().unwrap(),
+        kcv_python("sha256-3", &material)
+    );
+    assert_eq!(
+        labels(c.token.objects()),
+        [
+            object("CKO_DATA", "keyrite-ceremony:payments-2026"),
+            signer[0].clone(),
+            signer[1].clone(),
+            object("CKO_SECRET_KEY", "payments-2026"),
+        ]
+    );
+}
