@@ -95,10 +95,10 @@ fn wrap(e: &W) -> Option<String> {
                 .to_owned()
         }
         W::ReadParams { .. } => {
-            "Pass the file the KMS's CLI printed (see the README's provider table).".to_owned()
+            "Pass the file the KMS's CLI printed (docs/operators.md: Providers).".to_owned()
         }
         W::Params { .. } | W::Options(_) => {
-            "Pass the import parameters exactly as the KMS's CLI printed them, with the options that provider takes (README: Providers, Options of keyrite wrap)."
+            "Pass the import parameters exactly as the KMS's CLI printed them, with the options that provider takes (docs/operators.md: Providers, Options of keyrite wrap)."
                 .to_owned()
         }
         W::ValidToPast { .. } => {
