@@ -820,6 +820,17 @@ pub enum Error {
         /// How.
         why: String,
     },
+    /// The token would not make a key pair with a `CKA_UNWRAP_TEMPLATE`, which a backup key
+    /// needs: found before anything was generated.
+    #[error(
+        "token {token:?} cannot make a backup key: it would not make a key pair with CKA_UNWRAP_TEMPLATE ({failure}), and nothing was generated"
+    )]
+    NoUnwrapTemplate {
+        /// The token label.
+        token: String,
+        /// What the token said to the trial key pair.
+        failure: Pkcs11Failure,
+    },
     /// The backup key is unusable.
     #[error("the backup key: {source}")]
     BackupKey {
@@ -844,6 +855,14 @@ pub enum Error {
         token: String,
         /// The KMS public key's fingerprint.
         fingerprint: String,
+    },
+    /// No key on the token can be wrapped only under a trusted key, as its trials show.
+    #[error("token {token:?} lacks CKA_WRAP_WITH_TRUSTED: {why}")]
+    NoWrapWithTrusted {
+        /// The token label.
+        token: String,
+        /// What the trial showed.
+        why: String,
     },
     /// The token would not store a trusted wrapping key.
     #[error("token {token:?} would not store a CKA_TRUSTED wrapping key: {failure}")]
