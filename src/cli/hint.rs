@@ -181,6 +181,20 @@ fn hsm(e: &H) -> Option<String> {
             "Restore on the token that made the backup key (--token LABEL), or make the backup again under this token's key."
                 .to_owned()
         }
+        H::SignerUnproven {
+            why: hsm::Unproven::OriginUnreported { .. },
+            ..
+        } => {
+            "Nothing was printed or signed. keyrite seals only with a signer whose private key the token shows it generated and kept secret (CKA_LOCAL, CKA_NEVER_EXTRACTABLE, CKA_ALWAYS_SENSITIVE): use a token that reports them."
+                .to_owned()
+        }
+        H::SignerUnproven {
+            why: hsm::Unproven::NotMadeInToken { .. },
+            ..
+        } => {
+            "Nothing was printed or signed. A PIN holder can put a private key they know on the token under the signer's label: have the token's objects of that label removed with the security team, make a new signer (keyrite token signer create) and pin its fingerprint."
+                .to_owned()
+        }
         H::SignerUnproven { .. } => {
             "Nothing was printed or signed. A session without the PIN can add public objects to a token: list the token's objects of that label, remove what is not the signer's with the security team, or make a new signer (keyrite token signer create) and pin its fingerprint."
                 .to_owned()

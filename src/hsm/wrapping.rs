@@ -593,7 +593,7 @@ impl Token {
             (Err(e), _) => {
                 let code = Pkcs11Failure::from_error(e).code();
                 lacking = Some(format!(
-                    "it does not know CKA_TRUSTED ({code}), so a CKA_WRAP_WITH_TRUSTED key can never be wrapped there"
+                    "it does not know CKA_TRUSTED, and refused the trial wrap of a CKA_WRAP_WITH_TRUSTED key ({code}): such a key can never be wrapped there"
                 ));
                 (
                     true,
