@@ -111,6 +111,7 @@ pub fn report(
                     enforced: false,
                     trusted_set_by: "not known",
                     detail: format!("no: the trial failed: {}", failed(e)),
+                    lacking: None,
                 });
         let key_pairs = token.key_pair_support().unwrap_or_else(|e| KeyPairSupport {
             rsa: false,

@@ -315,7 +315,6 @@ fn after_clock_warning(stderr: &[u8]) -> String {
 /// token's objects are the same after each refusal as before it.
 #[test]
 fn what_the_token_cannot_do_is_refused_with_its_reason_and_leaves_nothing() {
-    use sha2::{Digest as _, Sha256};
     let dir = tempfile::tempdir().unwrap();
     let label = started("KEYRITE_OPENCRYPTOKI_LABEL");
     let kms = Kms::new(dir.path(), 2048);
@@ -325,9 +324,12 @@ fn what_the_token_cannot_do_is_refused_with_its_reason_and_leaves_nothing() {
          RSA-AES needs AES key wrap with padding in the token (CKM_AES_KEY_WRAP_KWP or CKM_AES_KEY_WRAP_PAD), and keyrite refuses before generating anything when it has none to test: use a token that offers one (see `keyrite token info`), or, for a secret key, RSAES_OAEP_SHA_1 or RSAES_OAEP_SHA_256.\n"
     );
     let no_trusted = format!(
-        "keyrite: token {label:?} holds no key marked CKA_TRUSTED with the wrapping public key of SHA-256 {}\n\
-         The security officer stores the KMS key first (keyrite token trust-wrapping-key); `keyrite token info` says whether the token can trust a key at all.\n",
-        hex::encode(Sha256::digest(&kms.public_der))
+        "keyrite: token {label:?} lacks CKA_WRAP_WITH_TRUSTED: it would not generate a key with CKA_WRAP_WITH_TRUSTED (CKR_ATTRIBUTE_TYPE_INVALID)\n\
+         No key on this token can be wrapped only under a trusted key, and trust-wrapping-key cannot change that: leave out --wrap-with-trusted (or wrap_with_trusted in the plan), or use a token whose `keyrite token info` says CKA_WRAP_WITH_TRUSTED: enforced.\n"
+    );
+    let no_unwrap_template = format!(
+        "keyrite: token {label:?} cannot make a backup key: it would not make a key pair with CKA_UNWRAP_TEMPLATE (C_GenerateKeyPair returned CKR_ATTRIBUTE_TYPE_INVALID), and nothing was generated\n\
+         A backup key needs a token that applies CKA_UNWRAP_TEMPLATE: make it on a token whose `keyrite token info` says CKA_UNWRAP_TEMPLATE: applied.\n"
     );
     let wrap = |algorithm: &str, more: &[&str]| {
         let mut cmd = keyrite(dir.path());
@@ -373,7 +375,7 @@ fn what_the_token_cannot_do_is_refused_with_its_reason_and_leaves_nothing() {
                     .args(["--token", &label, "--pin-env", PIN_ENV]);
                 cmd
             },
-            "keyrite: C_GenerateKeyPair returned CKR_ATTRIBUTE_TYPE_INVALID\n",
+            &no_unwrap_template,
         ),
     ];
     for (what, mut cmd, expected) in cases {

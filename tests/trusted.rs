@@ -153,13 +153,14 @@ fn kryoptic_cannot_trust_a_key_and_says_so() {
         "keyrite: token \"ceremony\" would not store a CKA_TRUSTED wrapping key: C_CreateObject returned CKR_ATTRIBUTE_TYPE_INVALID"
     );
     let out = wrap(&token, "wrap", "p.json", "first", &["--wrap-with-trusted"]);
-    let stderr = String::from_utf8(out.stderr).unwrap();
-    assert!(
-        stderr.starts_with(
-            "keyrite: token \"ceremony\" holds no key marked CKA_TRUSTED with the wrapping public key"
-        ),
-        "{stderr}"
+    // The token can hold no trusted key, so the refusal says so rather than send the user to
+    // `token trust-wrapping-key`, just refused.
+    assert_eq!(
+        String::from_utf8(out.stderr).unwrap(),
+        "keyrite: token \"ceremony\" lacks CKA_WRAP_WITH_TRUSTED: it does not know CKA_TRUSTED, and refused the trial wrap of a CKA_WRAP_WITH_TRUSTED key (CKR_WRAPPING_KEY_HANDLE_INVALID): such a key can never be wrapped there\n\
+         No key on this token can be wrapped only under a trusted key, and trust-wrapping-key cannot change that: leave out --wrap-with-trusted (or wrap_with_trusted in the plan), or use a token whose `keyrite token info` says CKA_WRAP_WITH_TRUSTED: enforced.\n"
     );
+    assert_eq!(out.status.code(), Some(1));
     assert!(
         token
             .objects()
@@ -205,4 +206,31 @@ fn a_ceremony_generates_a_trusted_only_key() {
         c.token.wrap_attempt("payments"),
         "refused CKR_KEY_NOT_WRAPPABLE"
     );
+}
+
+/// On kryoptic, which can hold no trusted key, a plan whose generate step asks for
+/// `wrap_with_trusted` is refused before anything is generated, naming what the token lacks,
+/// rather than generate a key that could never be wrapped.
+#[test]
+fn a_ceremony_on_kryoptic_refuses_a_trusted_only_key_before_generating_it() {
+    use common::ceremony::Ceremony;
+    let c = Ceremony::on(TestToken::kryoptic("ceremony"), &["us-east-1"]);
+    c.write_plan("payments", "RSAES_OAEP_SHA_1");
+    let plan = std::fs::read_to_string(c.dir().join("plan.toml")).unwrap();
+    let plan = plan.replacen(
+        "action = \"generate\"\nkey_label = \"payments\"\n",
+        "action = \"generate\"\nkey_label = \"payments\"\nwrap_with_trusted = true\n",
+        1,
+    );
+    std::fs::write(c.dir().join("plan.toml"), plan).unwrap();
+    c.approve_plan();
+    let objects = c.token.objects();
+    let out = c.run("t.jsonl");
+    assert_eq!(
+        String::from_utf8(out.stderr).unwrap(),
+        "keyrite: token \"ceremony\" lacks CKA_WRAP_WITH_TRUSTED: it does not know CKA_TRUSTED, and refused the trial wrap of a CKA_WRAP_WITH_TRUSTED key (CKR_WRAPPING_KEY_HANDLE_INVALID): such a key can never be wrapped there\n\
+         No key on this token can be wrapped only under a trusted key, and trust-wrapping-key cannot change that: leave out --wrap-with-trusted (or wrap_with_trusted in the plan), or use a token whose `keyrite token info` says CKA_WRAP_WITH_TRUSTED: enforced.\n"
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(c.token.objects(), objects, "the token's objects changed");
 }

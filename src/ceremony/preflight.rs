@@ -436,6 +436,13 @@ fn check_steps(
     plan: &Plan,
     taken: &[resume::TakenKey],
 ) -> Result<(), Error> {
+    let trusted_to_generate = plan.steps.iter().any(|step| {
+        matches!(step, Step::Generate { key_label, wrap_with_trusted: true, .. }
+            if !taken.iter().any(|k| &k.record.label == key_label))
+    });
+    if trusted_to_generate {
+        token.check_wrap_with_trusted()?;
+    }
     for (index, step) in plan.steps.iter().enumerate() {
         match step {
             Step::Generate { key_label, .. }

@@ -157,6 +157,10 @@ fn hsm(e: &H) -> Option<String> {
             "The security officer stores the KMS key first (keyrite token trust-wrapping-key); `keyrite token info` says whether the token can trust a key at all."
                 .to_owned()
         }
+        H::NoWrapWithTrusted { .. } => {
+            "No key on this token can be wrapped only under a trusted key, and trust-wrapping-key cannot change that: leave out --wrap-with-trusted (or wrap_with_trusted in the plan), or use a token whose `keyrite token info` says CKA_WRAP_WITH_TRUSTED: enforced."
+                .to_owned()
+        }
         H::UnsupportedWrapping { .. } => {
             "keyrite never falls back to another algorithm: use a token that supports this one (see `keyrite token info`), or ask the KMS for another wrapping algorithm."
                 .to_owned()
@@ -169,8 +173,26 @@ fn hsm(e: &H) -> Option<String> {
             "Nothing was left on the token. For secret keys, make the backup key without --for-key-pairs on a token whose `keyrite token info` says it applies unwrap templates; to accept the risk, name a policy with accept_backup_unwrap_oracle = true (--policy)."
                 .to_owned()
         }
+        H::NoUnwrapTemplate { .. } => {
+            "A backup key needs a token that applies CKA_UNWRAP_TEMPLATE: make it on a token whose `keyrite token info` says CKA_UNWRAP_TEMPLATE: applied."
+                .to_owned()
+        }
         H::NoBackupKeyFor { .. } | H::NoBackupKey { .. } => {
             "Restore on the token that made the backup key (--token LABEL), or make the backup again under this token's key."
+                .to_owned()
+        }
+        H::SignerUnproven {
+            why: hsm::Unproven::OriginUnreported { .. },
+            ..
+        } => {
+            "Nothing was printed or signed. keyrite seals only with a signer whose private key the token shows it generated and kept secret (CKA_LOCAL, CKA_NEVER_EXTRACTABLE, CKA_ALWAYS_SENSITIVE): use a token that reports them."
+                .to_owned()
+        }
+        H::SignerUnproven {
+            why: hsm::Unproven::NotMadeInToken { .. },
+            ..
+        } => {
+            "Nothing was printed or signed. A PIN holder can put a private key they know on the token under the signer's label: have the token's objects of that label removed with the security team, make a new signer (keyrite token signer create) and pin its fingerprint."
                 .to_owned()
         }
         H::SignerUnproven { .. } => {

@@ -194,6 +194,28 @@ fn backup_private_template(label: &[u8], id: &[u8]) -> Vec<Attribute> {
     ]
 }
 
+/// The trial key pair of [`Token::unwrap_template_support`], or the token's refusal to make it.
+enum TrialPair<'s> {
+    /// Its public key and its private key, with the unwrap template.
+    Made(SessionObject<'s>, SessionObject<'s>),
+    /// What the token said.
+    Refused(Pkcs11Failure),
+}
+
+impl TrialPair<'_> {
+    /// Destroys a pair made; a refusal is returned as it is.
+    fn destroy(self) -> Result<Result<(), Pkcs11Failure>, Error> {
+        match self {
+            TrialPair::Made(public, private) => {
+                private.destroy()?;
+                public.destroy()?;
+                Ok(Ok(()))
+            }
+            TrialPair::Refused(failure) => Ok(Err(failure)),
+        }
+    }
+}
+
 /// The throw-away RSA-2048 public session key pair of [`Token::unwrap_template_support`]: the
 /// public key wraps, the private key unwraps (its unwrap template is added to it).
 fn trial_pair_templates() -> (Vec<Attribute>, Vec<Attribute>) {
@@ -236,6 +258,14 @@ impl Token {
         accept_oracle: bool,
     ) -> Result<BackupKey, Error> {
         self.check_label_free(label)?;
+        // The trial `token info` makes: a token that refuses a key pair with an unwrap template
+        // is refused here, before anything is generated.
+        if let Err(failure) = self.unwrap_template_pair()?.destroy()? {
+            return Err(Error::NoUnwrapTemplate {
+                token: self.label().to_owned(),
+                failure,
+            });
+        }
         let id = self.session().generate_random_vec(16)?;
         let label_bytes = label.as_str().as_bytes().to_vec();
         let public_template = backup_public_template(&label_bytes, &id);
@@ -348,10 +378,10 @@ impl Token {
         Ok(found)
     }
 
-    /// Whether the token applies `CKA_UNWRAP_TEMPLATE`, found with a throw-away RSA-2048 session
-    /// key pair whose template says `CKA_SENSITIVE=true`: a throw-away key wrapped under it must
-    /// unwrap as a sensitive key and be refused as a readable one.
-    pub fn unwrap_template_support(&self) -> Result<UnwrapTemplateSupport, Error> {
+    /// The throw-away RSA-2048 public session key pair whose private key's
+    /// `CKA_UNWRAP_TEMPLATE` says `CKA_SENSITIVE=true`, or what the token said when it would not
+    /// make one.
+    fn unwrap_template_pair(&self) -> Result<TrialPair<'_>, Error> {
         let template = UnwrapTemplate::new(&[Element::Bool(AttributeType::Sensitive, true)]);
         let (public_template, private_template) = trial_pair_templates();
         let pair = template.with(|unwrap_template| {
@@ -361,17 +391,26 @@ impl Token {
                 &[private_template, vec![unwrap_template]].concat(),
             )
         });
-        let (public, private) = match pair {
-            Ok((public, private)) => (
+        Ok(match pair {
+            Ok((public, private)) => TrialPair::Made(
                 SessionObject::new(self.session(), public, "the trial key pair's public key"),
                 SessionObject::new(self.session(), private, "the trial key pair's private key"),
             ),
-            Err(e) => {
+            Err(e) => TrialPair::Refused(Pkcs11Failure::from_error(e)),
+        })
+    }
+
+    /// Whether the token applies `CKA_UNWRAP_TEMPLATE`, found with a throw-away RSA-2048 session
+    /// key pair whose template says `CKA_SENSITIVE=true`: a throw-away key wrapped under it must
+    /// unwrap as a sensitive key and be refused as a readable one.
+    pub fn unwrap_template_support(&self) -> Result<UnwrapTemplateSupport, Error> {
+        let (public, private) = match self.unwrap_template_pair()? {
+            TrialPair::Made(public, private) => (public, private),
+            TrialPair::Refused(failure) => {
                 return Ok(UnwrapTemplateSupport {
                     applied: false,
                     detail: format!(
-                        "NOT applied: a key pair with one could not be made ({}): no backup key here",
-                        Pkcs11Failure::from_error(e)
+                        "NOT applied: a key pair with one could not be made ({failure}): no backup key here"
                     ),
                 });
             }

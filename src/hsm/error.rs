@@ -239,6 +239,28 @@ pub enum Unproven {
         "both an EC and an RSA key pair have that label, where a signer is one key pair: one of them was not made by `token signer create`"
     )]
     BothKinds,
+    /// The private key does not show that the token made it and kept it secret since: a PIN
+    /// holder can create (`C_CreateObject`) or unwrap a private key they know under the
+    /// signer's label.
+    #[error(
+        "its private key has {attribute}={actual}, where the private key `token signer create` makes in the token has {attribute}={expected}: this one was not generated there and kept secret since, so someone may hold a copy"
+    )]
+    NotMadeInToken {
+        /// The attribute that differs.
+        attribute: cryptoki::object::AttributeType,
+        /// What a signer made in the token has.
+        expected: bool,
+        /// What the token reports.
+        actual: bool,
+    },
+    /// The token does not report an attribute that shows where the private key was made.
+    #[error(
+        "the token does not report {attribute} on its private key, so nothing shows that the token generated it and kept it secret since"
+    )]
+    OriginUnreported {
+        /// The attribute the token does not report.
+        attribute: cryptoki::object::AttributeType,
+    },
     /// A signature by the private key does not verify under the public key object.
     #[error(
         "a signature by its private key does not verify under the public key object of that label, which is therefore not the signer's"
@@ -820,6 +842,17 @@ pub enum Error {
         /// How.
         why: String,
     },
+    /// The token would not make a key pair with a `CKA_UNWRAP_TEMPLATE`, which a backup key
+    /// needs: found before anything was generated.
+    #[error(
+        "token {token:?} cannot make a backup key: it would not make a key pair with CKA_UNWRAP_TEMPLATE ({failure}), and nothing was generated"
+    )]
+    NoUnwrapTemplate {
+        /// The token label.
+        token: String,
+        /// What the token said to the trial key pair.
+        failure: Pkcs11Failure,
+    },
     /// The backup key is unusable.
     #[error("the backup key: {source}")]
     BackupKey {
@@ -844,6 +877,14 @@ pub enum Error {
         token: String,
         /// The KMS public key's fingerprint.
         fingerprint: String,
+    },
+    /// No key on the token can be wrapped only under a trusted key, as its trials show.
+    #[error("token {token:?} lacks CKA_WRAP_WITH_TRUSTED: {why}")]
+    NoWrapWithTrusted {
+        /// The token label.
+        token: String,
+        /// What the trial showed.
+        why: String,
     },
     /// The token would not store a trusted wrapping key.
     #[error("token {token:?} would not store a CKA_TRUSTED wrapping key: {failure}")]

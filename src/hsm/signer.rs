@@ -154,6 +154,31 @@ fn refuses_template(e: &cryptoki::error::Error) -> bool {
     .any(|rv| super::Pkcs11Failure::rv_is(e, rv))
 }
 
+/// What a signer's private key reports, and must: generated in the token (`CKA_LOCAL`), never
+/// readable or extractable since, able to sign. A private key a PIN holder created or unwrapped
+/// under the signer's label, whose value they may keep, differs in one of them at least.
+const ORIGIN: [(AttributeType, bool); 6] = [
+    (AttributeType::Local, true),
+    (AttributeType::NeverExtractable, true),
+    (AttributeType::AlwaysSensitive, true),
+    (AttributeType::Sensitive, true),
+    (AttributeType::Extractable, false),
+    (AttributeType::Sign, true),
+];
+
+/// The value of one of the [`ORIGIN`] attributes read back.
+fn origin_value(a: &Attribute) -> Option<bool> {
+    match a {
+        Attribute::Local(b)
+        | Attribute::NeverExtractable(b)
+        | Attribute::AlwaysSensitive(b)
+        | Attribute::Sensitive(b)
+        | Attribute::Extractable(b)
+        | Attribute::Sign(b) => Some(*b),
+        _ => None,
+    }
+}
+
 /// The usages a signer's public key must not have.
 const PUBLIC_NOT: [AttributeType; 4] = [
     AttributeType::VerifyRecover,
@@ -341,6 +366,12 @@ impl Token {
             Err(e) => return Err(e.into()),
         };
         self.read_back_protections(public, private, &mut weakened);
+        if let Err(e) = self.check_origin(label, private) {
+            for object in [public, private] {
+                self.session().destroy_object(object)?;
+            }
+            return Err(e);
+        }
         let public = self.read_signer_public(public, algorithm)?;
         self.prove(label, private, &public, &challenge()?)?;
         Ok(CreatedSigner { public, weakened })
@@ -427,6 +458,36 @@ impl Token {
         }
     }
 
+    /// Refuses a signer whose private key does not report each of the [`ORIGIN`] attributes as
+    /// a key the token generated and kept secret since does, naming the first that differs or
+    /// that the token does not report.
+    fn check_origin(&self, label: &KeyLabel, private: ObjectHandle) -> Result<(), Error> {
+        let read = self
+            .session()
+            .get_attributes(private, &ORIGIN.map(|(attribute, _)| attribute))?;
+        for (attribute, expected) in ORIGIN {
+            let reported = read
+                .iter()
+                .find(|a| a.attribute_type() == attribute)
+                .and_then(origin_value);
+            let why = match reported {
+                Some(actual) if actual == expected => continue,
+                Some(actual) => Unproven::NotMadeInToken {
+                    attribute,
+                    expected,
+                    actual,
+                },
+                None => Unproven::OriginUnreported { attribute },
+            };
+            return Err(Error::SignerUnproven {
+                token: self.label().to_owned(),
+                label: label.to_string(),
+                why,
+            });
+        }
+        Ok(())
+    }
+
     fn read_signer_public(
         &self,
         public: ObjectHandle,
@@ -459,7 +520,8 @@ impl Token {
     }
 
     /// The signer's private key object and the public key its public key object holds, not yet
-    /// proven to be a pair: an EC signer of that label, or else an RSA one. Needs a login: both
+    /// proven to be a pair: an EC signer of that label, or else an RSA one, whose private key
+    /// reports that the token generated it and kept it secret since. Needs a login: both
     /// objects are private.
     /// A label held by key pairs of both kinds names no signer: a PIN holder can plant a
     /// pair of the other kind beside the one the token made.
@@ -467,7 +529,10 @@ impl Token {
         let ec = self.signer_pair_of(label, SignerAlgorithm::EcdsaP256)?;
         let rsa = self.signer_pair_of(label, SignerAlgorithm::RsaPss3072)?;
         match (ec, rsa) {
-            (Some(pair), None) | (None, Some(pair)) => Ok(pair),
+            (Some(pair), None) | (None, Some(pair)) => {
+                self.check_origin(label, pair.0)?;
+                Ok(pair)
+            }
             (Some(_), Some(_)) => Err(Error::SignerUnproven {
                 token: self.label().to_owned(),
                 label: label.to_string(),

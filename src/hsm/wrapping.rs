@@ -452,9 +452,25 @@ pub struct TrustedWrapSupport {
     pub trusted_set_by: &'static str,
     /// What the trials showed, in words.
     pub detail: String,
+    /// Why no key on the token can be wrapped only under a trusted key, when none can: it
+    /// would not generate a `CKA_WRAP_WITH_TRUSTED` key, or it does not know `CKA_TRUSTED`.
+    #[serde(skip)]
+    pub lacking: Option<String>,
 }
 
 impl Token {
+    /// Refuses, naming what the token lacks, where [`Token::trusted_wrap_support`] finds that no
+    /// key on it can be wrapped only under a trusted key.
+    pub fn check_wrap_with_trusted(&self) -> Result<(), Error> {
+        match self.trusted_wrap_support()?.lacking {
+            Some(why) => Err(Error::NoWrapWithTrusted {
+                token: self.label().to_owned(),
+                why,
+            }),
+            None => Ok(()),
+        }
+    }
+
     /// Finds the token object the security officer marked `CKA_TRUSTED` that holds `key`.
     pub fn trusted_wrapping_key(&self, key: &WrappingKey) -> Result<ObjectHandle, Error> {
         let candidates = self.session().find_objects(&[
@@ -492,6 +508,7 @@ impl Token {
                 return Ok(handle);
             }
         }
+        self.check_wrap_with_trusted()?;
         Err(Error::NoTrustedKey {
             token: self.label().to_owned(),
             fingerprint: key.fingerprint().to_owned(),
@@ -536,13 +553,16 @@ impl Token {
             Ok(key) => key,
             Err(e) => {
                 public.destroy()?;
+                let code = Pkcs11Failure::from_error(e).code();
                 return Ok(TrustedWrapSupport {
                     enforced: false,
                     trusted_set_by,
                     detail: format!(
-                        "no: the token would not generate a key with CKA_WRAP_WITH_TRUSTED ({}), so wrap --wrap-with-trusted cannot be used here",
-                        Pkcs11Failure::from_error(e).code()
+                        "no: the token would not generate a key with CKA_WRAP_WITH_TRUSTED ({code}), so wrap --wrap-with-trusted cannot be used here"
                     ),
+                    lacking: Some(format!(
+                        "it would not generate a key with CKA_WRAP_WITH_TRUSTED ({code})"
+                    )),
                 });
             }
         };
@@ -553,6 +573,7 @@ impl Token {
         );
         key.destroy()?;
         public.destroy()?;
+        let mut lacking = None;
         let (enforced, detail) = match (trial, trusted_set_by) {
             (Ok(_), _) => (
                 false,
@@ -569,18 +590,24 @@ impl Token {
                 false,
                 "NOT a protection: the token refuses untrusted wrapping keys, but an ordinary session may mark any key CKA_TRUSTED".to_owned(),
             ),
-            (Err(e), _) => (
-                true,
-                format!(
-                    "every wrap refused: the token does not know CKA_TRUSTED ({}), so a CKA_WRAP_WITH_TRUSTED key can never be wrapped here",
-                    Pkcs11Failure::from_error(e).code()
-                ),
-            ),
+            (Err(e), _) => {
+                let code = Pkcs11Failure::from_error(e).code();
+                lacking = Some(format!(
+                    "it does not know CKA_TRUSTED, and refused the trial wrap of a CKA_WRAP_WITH_TRUSTED key ({code}): such a key can never be wrapped there"
+                ));
+                (
+                    true,
+                    format!(
+                        "every wrap refused: the token does not know CKA_TRUSTED ({code}), so a CKA_WRAP_WITH_TRUSTED key can never be wrapped here"
+                    ),
+                )
+            }
         };
         Ok(TrustedWrapSupport {
             enforced,
             trusted_set_by,
             detail,
+            lacking,
         })
     }
 }
