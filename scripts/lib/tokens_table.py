@@ -69,6 +69,13 @@ def capabilities(token):
     rows.append(("wrap EC P-256 key pairs", pairs["ec"], pairs["detail"]))
     trusted = token["wrap_with_trusted"]
     rows.append(("CKA_WRAP_WITH_TRUSTED enforced", trusted["enforced"], trusted["detail"]))
+    rows.append(
+        (
+            "trusted-only wrapping usable (enforced, CKA_TRUSTED set by the SO only)",
+            trusted["enforced"] and trusted["trusted_set_by"] == "security officer",
+            trusted["detail"],
+        )
+    )
     template = token["unwrap_template"]
     rows.append(("CKA_UNWRAP_TEMPLATE applied", template["applied"], template["detail"]))
     return rows
