@@ -183,3 +183,51 @@ fn token_info_and_an_rsa_aes_wrap_leave_nothing_on_kryoptic() {
     // The AES key, and the key pair's two halves.
     assert_eq!(after.len(), before.len() + 3, "{after:?}");
 }
+
+/// A wrap interrupted while it holds objects of its own (`KEYRITE_FAULT=session-object:N:pause`:
+/// the first is the imported KMS public key, the second the trial's throw-away key beside it)
+/// destroys them before it exits, with 128 + the signal's number and one line; no key is made
+/// and no output written.
+fn interrupted_wraps_leave_nothing(hsm: &TestToken) {
+    let (file, params, before) = token_info_leaves_nothing(hsm);
+    let params = params.to_str().unwrap();
+    for (signal, code, objects) in [("INT", 130, 1), ("TERM", 143, 2), ("HUP", 129, 1)] {
+        let what = format!("a wrap interrupted by SIG{signal}");
+        let _ = std::fs::remove_file(&file);
+        let mut cmd = Wrap::new("wrap")
+            .aws_oaep_sha1(params, "interrupted", "interrupted")
+            .pin()
+            .command(hsm);
+        cmd.env("KEYRITE_OBJECTS_LEFT", &file);
+        let out = interrupted(&mut cmd, &format!("session-object:{objects}"), signal);
+        assert_eq!(out.status.code(), Some(code), "{what}: {out:?}");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stderr),
+            format!(
+                "keyrite: interrupted (SIG{signal}); {objects} object{} keyrite made for itself on the token {} destroyed\n",
+                if objects == 1 { "" } else { "s" },
+                if objects == 1 { "was" } else { "were" },
+            ),
+            "{what}"
+        );
+        assert!(out.stdout.is_empty(), "{what}: {out:?}");
+        let lines: Vec<String> = std::fs::read_to_string(&file)
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_owned)
+            .collect();
+        assert_none_left(&lines, &hsm.label, &what);
+        assert_eq!(labels(hsm), before, "{what}");
+        assert!(!hsm.path("interrupted").exists(), "{what}: an output");
+    }
+}
+
+#[test]
+fn interrupted_wraps_leave_nothing_on_softhsm2() {
+    interrupted_wraps_leave_nothing(&TestToken::softhsm("left-behind"));
+}
+
+#[test]
+fn interrupted_wraps_leave_nothing_on_kryoptic() {
+    interrupted_wraps_leave_nothing(&TestToken::kryoptic("left-behind"));
+}
