@@ -18,6 +18,7 @@
 //!
 //! It trusts `signal-hook` to deliver the signals to its thread.
 
+use std::io::Write as _;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
@@ -97,7 +98,8 @@ fn exit(s: MutexGuard<'_, State>) -> ! {
     let signal = s.signal.unwrap_or(SIGINT);
     let message = message(&s, signal);
     drop(s);
-    eprintln!("{message}");
+    // A terminal that hung up (SIGHUP) may refuse the line: keyrite exits all the same.
+    let _ = writeln!(std::io::stderr(), "{message}");
     signal_hook::low_level::exit(128 + signal)
 }
 

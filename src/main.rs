@@ -18,7 +18,8 @@ fn main() -> ExitCode {
     // SIGINT, SIGTERM and SIGHUP exit (128 + the signal) once keyrite's own objects on a token
     // are destroyed; without the thread that waits for them, they end keyrite as before.
     if let Err(e) = keyrite::interrupt::install() {
-        eprintln!(
+        let _ = writeln!(
+            std::io::stderr(),
             "keyrite: warning: SIGINT, SIGTERM and SIGHUP cannot be caught ({e}); they end keyrite at once"
         );
     }
