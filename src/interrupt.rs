@@ -10,7 +10,7 @@
 //! or an output directory is then in a state a power cut could leave, which `ceremony run
 //! --resume-from` takes. Otherwise the signal is only noted ([`received`]): from then on no
 //! session opens and every PKCS#11 call is refused but those that only read (`C_FindObjects`,
-//! `C_GetAttributeValue`) and the destruction of keyrite's own objects
+//! `C_GetAttributeValue`), `C_CloseSession` and the destruction of keyrite's own objects
 //! (`src/hsm/trace.rs`). The main thread's next call is refused, its error unwinds through the
 //! guards that destroy those objects, and when the last session closes keyrite exits, saying
 //! how many it destroyed. Nothing else runs on that path: a ceremony's run records nothing
