@@ -32,9 +32,10 @@ pub(crate) fn describe(limit: u64) -> String {
 }
 
 /// Reads the file at `path`, refusing it if it holds more than `limit` bytes: the error (of
-/// kind `FileTooLarge`) says the limit.
+/// kind `FileTooLarge`) says the limit. A file that makes it wait (a pipe) does not hold up
+/// SIGINT, SIGTERM or SIGHUP ([`crate::interrupt::reading`]).
 pub(crate) fn read(path: &Path, limit: u64) -> std::io::Result<Vec<u8>> {
-    read_limited(std::fs::File::open(path)?, limit)
+    crate::interrupt::reading(|| read_limited(std::fs::File::open(path)?, limit))
 }
 
 /// Reads `file` to its end, refusing it if it holds more than `limit` bytes.

@@ -9,7 +9,9 @@
 //! - [`json`], [`timestamp`]: strict JSON and RFC 3339;
 //! - [`signer_key`]: the ceremony signer's public key (ECDSA P-256 or RSA-PSS) and its check;
 //! - [`pin`]: where a PIN comes from (never the command line), held as a secret;
-//! - [`output`]: output directories that appear whole or not at all.
+//! - [`output`]: output directories that appear whole or not at all;
+//! - [`interrupt`]: SIGINT, SIGTERM and SIGHUP, which wait for keyrite's own objects on a token
+//!   to be destroyed.
 //!
 //! Above them, neither importing the other:
 //! - [`kms`]: import parameters in, import files out, one module per provider;
@@ -29,6 +31,7 @@ pub mod fault;
 pub mod hsm;
 pub mod info;
 mod input;
+pub mod interrupt;
 pub mod json;
 pub mod kms;
 pub mod output;

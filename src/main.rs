@@ -1,5 +1,6 @@
 //! The `keyrite` binary: parse the command line, run the command, print its error with what to
-//! do about it, and exit (0 success, 1 refused or failed, 2 usage). The only place that exits.
+//! do about it, and exit (0 success, 1 refused or failed, 2 usage). The only place that exits,
+//! but for SIGINT, SIGTERM and SIGHUP (130, 143, 129), which `keyrite::interrupt` handles.
 
 mod cli;
 
@@ -14,6 +15,14 @@ use cli::{Cli, Command};
 
 fn main() -> ExitCode {
     keyrite::pin::harden_process();
+    // SIGINT, SIGTERM and SIGHUP exit (128 + the signal) once keyrite's own objects on a token
+    // are destroyed; without the thread that waits for them, they end keyrite as before.
+    if let Err(e) = keyrite::interrupt::install() {
+        let _ = writeln!(
+            std::io::stderr(),
+            "keyrite: warning: SIGINT, SIGTERM and SIGHUP cannot be caught ({e}); they end keyrite at once"
+        );
+    }
     let cli = Cli::parse();
     let verifying = matches!(cli.command, Command::Verify(_));
     match cli::run(cli) {

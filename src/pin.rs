@@ -80,8 +80,13 @@ pub enum Error {
 }
 
 impl PinSource {
-    /// Reads the PIN. `prompt` is shown on the terminal when prompting.
+    /// Reads the PIN. `prompt` is shown on the terminal when prompting. A read that may block
+    /// (the prompt, a file that is a pipe) ends at once on SIGINT, SIGTERM or SIGHUP.
     pub fn read(&self, prompt: &str) -> Result<SecretString, Error> {
+        crate::interrupt::reading(|| self.read_now(prompt))
+    }
+
+    fn read_now(&self, prompt: &str) -> Result<SecretString, Error> {
         match self {
             PinSource::Env(name) => {
                 let value =

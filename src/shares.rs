@@ -356,8 +356,10 @@ pub fn rebuild(files: &[PathBuf], pinned: &[String]) -> Result<(SecretString, Ve
         let mut n = 1;
         while !r.complete() {
             let typed = Zeroizing::new(
-                rpassword::prompt_password(format!("PIN share {n} (not shown), then Enter: "))
-                    .map_err(|_| Error::NoTerminal)?,
+                crate::interrupt::reading(|| {
+                    rpassword::prompt_password(format!("PIN share {n} (not shown), then Enter: "))
+                })
+                .map_err(|_| Error::NoTerminal)?,
             );
             match r.offer(&typed, &format!("share {n}")) {
                 Ok(()) => {

@@ -294,3 +294,72 @@ fn a_ceremony_killed_at_any_point_leaves_a_state_to_reason_about() {
         "no kill point left an output for resume to refuse"
     );
 }
+
+/// A ceremony interrupted (SIGTERM) in the middle of its steps — just after the second wrap is
+/// announced, while the third step's imported KMS public key is held as well — destroys the
+/// imported KMS keys it holds, records nothing more and keeps its key, as after a power cut, so
+/// that its transcript verifies as incomplete and `--resume-from` completes it.
+#[test]
+fn a_ceremony_interrupted_at_a_step_destroys_its_own_objects_and_resumes() {
+    let announced = |c: &Ceremony, transcript: &str| {
+        c.transcript(transcript)
+            .iter()
+            .position(|(_, l)| l["step"] == "wrap" && l["data"]["index"] == 2)
+            .unwrap()
+            + 1
+    };
+    let line = {
+        let c = Ceremony::new(&REGIONS);
+        c.run_approved("t.jsonl");
+        announced(&c, "t.jsonl")
+    };
+    let c = Ceremony::approved(&REGIONS);
+    let dir = c.dir().to_path_buf();
+    let left = dir.join("left.txt");
+    let out = interrupted(
+        c.run_command("t.jsonl").env("KEYRITE_OBJECTS_LEFT", &left),
+        &format!("transcript-line:{line}"),
+        "TERM",
+    );
+    assert_eq!(out.status.code(), Some(143), "{out:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "keyrite: interrupted (SIGTERM); 2 objects keyrite made for itself on the token were destroyed\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&left).unwrap(),
+        "token \"ceremony\": \n",
+        "session objects left behind"
+    );
+    // Nothing recorded after the signal: the last line is the announcement.
+    assert_eq!(c.transcript("t.jsonl").len(), line);
+    assert_eq!(announced(&c, "t.jsonl"), line);
+    assert_eq!(
+        c.verify(
+            "t.jsonl",
+            &["--policy", "policy.toml", "--plan", "plan.toml"]
+        )
+        .status
+        .code(),
+        Some(3)
+    );
+    assert!(
+        c.token
+            .objects()
+            .iter()
+            .any(|o| o["label"] == "payments-2026"),
+        "the key was not kept"
+    );
+
+    // The first wrap's output is moved aside (a resumed run re-does every wrap), then the run
+    // resumes and completes.
+    let first = format!("payments-2026-{}", REGIONS[0]);
+    std::fs::rename(dir.join(&first), dir.join(format!("kept-{first}"))).unwrap();
+    let resumed = run(c.run_command("t2.jsonl").args(["--resume-from", "t.jsonl"]));
+    assert!(
+        resumed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&resumed.stderr)
+    );
+    c.assert_verifies("t2.jsonl");
+}

@@ -183,3 +183,123 @@ fn token_info_and_an_rsa_aes_wrap_leave_nothing_on_kryoptic() {
     // The AES key, and the key pair's two halves.
     assert_eq!(after.len(), before.len() + 3, "{after:?}");
 }
+
+/// A wrap interrupted while it holds objects of its own (`KEYRITE_FAULT=session-object:N:pause`:
+/// the first is the imported KMS public key, the second the trial's throw-away key beside it)
+/// destroys them before it exits, with 128 + the signal's number and one line; no key is made
+/// and no output written.
+fn interrupted_wraps_leave_nothing(hsm: &TestToken) {
+    let (file, params, before) = token_info_leaves_nothing(hsm);
+    let params = params.to_str().unwrap();
+    for (signal, code, objects) in [("INT", 130, 1), ("TERM", 143, 2), ("HUP", 129, 1)] {
+        let what = format!("a wrap interrupted by SIG{signal}");
+        let _ = std::fs::remove_file(&file);
+        let mut cmd = Wrap::new("wrap")
+            .aws_oaep_sha1(params, "interrupted", "interrupted")
+            .pin()
+            .command(hsm);
+        cmd.env("KEYRITE_OBJECTS_LEFT", &file);
+        let out = interrupted(&mut cmd, &format!("session-object:{objects}"), signal);
+        assert_eq!(out.status.code(), Some(code), "{what}: {out:?}");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stderr),
+            format!(
+                "keyrite: interrupted (SIG{signal}); {objects} object{} keyrite made for itself on the token {} destroyed\n",
+                if objects == 1 { "" } else { "s" },
+                if objects == 1 { "was" } else { "were" },
+            ),
+            "{what}"
+        );
+        assert!(out.stdout.is_empty(), "{what}: {out:?}");
+        let lines: Vec<String> = std::fs::read_to_string(&file)
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_owned)
+            .collect();
+        assert_none_left(&lines, &hsm.label, &what);
+        assert_eq!(labels(hsm), before, "{what}");
+        assert!(!hsm.path("interrupted").exists(), "{what}: an output");
+    }
+}
+
+#[test]
+fn interrupted_wraps_leave_nothing_on_softhsm2() {
+    interrupted_wraps_leave_nothing(&TestToken::softhsm("left-behind"));
+}
+
+#[test]
+fn interrupted_wraps_leave_nothing_on_kryoptic() {
+    interrupted_wraps_leave_nothing(&TestToken::kryoptic("left-behind"));
+}
+
+/// Runs `cmd`, which reads its PIN from the pipe `fifo`, and once it has opened the pipe (and
+/// waits on it for the PIN) sends it SIGINT: it must end at once.
+fn interrupted_reading(cmd: &mut Command, fifo: &Path) -> Output {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    run_ok(Command::new("mkfifo").args(["-m", "600"]).arg(fifo));
+    let mut child = cmd
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Opening the pipe for writing succeeds once keyrite has it open for reading.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let _writer = loop {
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
+            .open(fifo)
+        {
+            Ok(writer) => break writer,
+            Err(_) => {
+                assert!(
+                    child.try_wait().unwrap().is_none() && std::time::Instant::now() < deadline,
+                    "keyrite never opened the PIN pipe"
+                );
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+        }
+    };
+    run_ok(Command::new("kill").args(["-INT", &child.id().to_string()]));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("keyrite still waits for its PIN 20 s after SIGINT");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    child.wait_with_output().unwrap()
+}
+
+/// A PIN that never comes (a pipe nobody writes to) does not hold keyrite up on Ctrl-C: it ends
+/// at once, whether it waits before opening the token (`wrap`) or with a session open and no
+/// object of its own yet (`token info`).
+#[test]
+fn a_wait_for_the_pin_ends_at_once_on_sigint() {
+    let hsm = TestToken::softhsm("left-behind");
+    let kms = Kms::new(hsm.dir.path(), 2048);
+    let params = kms.write_aws_params(hsm.dir.path(), "params.json");
+    for (name, expected) in [
+        ("wrap", "keyrite: interrupted (SIGINT)\n"),
+        (
+            "token info",
+            "keyrite: interrupted (SIGINT); no object keyrite made for itself was on the token\n",
+        ),
+    ] {
+        let fifo = hsm.path(&format!("{}.pin", name.replace(' ', "-")));
+        let mut cmd = hsm.keyrite();
+        if name == "wrap" {
+            cmd.args(["wrap", "--provider", "aws", "--params"])
+                .arg(&params)
+                .args(["--algorithm", OAEP_SHA1, "--key-label", "never", "--out"])
+                .arg(hsm.path("never"));
+        } else {
+            cmd.args(["token", "info", "--token", &hsm.label]);
+        }
+        cmd.arg("--pin-file").arg(&fifo);
+        let out = interrupted_reading(&mut cmd, &fifo);
+        assert_eq!(out.status.code(), Some(130), "{name}: {out:?}");
+        assert_eq!(String::from_utf8_lossy(&out.stderr), expected, "{name}");
+    }
+}

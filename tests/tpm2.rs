@@ -348,6 +348,37 @@ fn rsa_aes_is_refused_naming_the_missing_mechanism_and_leaves_nothing() {
     }
 }
 
+/// The token keeps the session objects a process leaves: `token info` interrupted (SIGINT,
+/// SIGTERM) while it holds its first object of its own (the trials' RSA public key,
+/// `KEYRITE_FAULT=session-object:1:pause`) destroys it before it exits, with 128 + the
+/// signal's number and one line, and the token holds exactly what it held before.
+#[test]
+fn an_interrupted_token_info_leaves_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    for (signal, code) in [("INT", 130), ("TERM", 143)] {
+        let before = objects();
+        let out = interrupted(
+            keyrite(dir.path()).args(["token", "info", "--token", &label(), "--pin-env", PIN_ENV]),
+            "session-object:1",
+            signal,
+        );
+        assert_eq!(
+            objects(),
+            before,
+            "token info interrupted by SIG{signal} left objects on the token (before: the first list); keyrite said: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(out.status.code(), Some(code), "SIG{signal}: {out:?}");
+        assert_eq!(
+            keyrite_stderr(&out),
+            format!(
+                "keyrite: interrupted (SIG{signal}); 1 object keyrite made for itself on the token was destroyed\n"
+            ),
+        );
+        assert!(out.stdout.is_empty(), "SIG{signal}: {out:?}");
+    }
+}
+
 /// Listing the keys is read-only.
 #[test]
 fn keys_list_leaves_nothing() {

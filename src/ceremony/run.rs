@@ -227,7 +227,13 @@ impl<'a> Run<'a> {
     /// Runs the steps, recording each, then the outcome, and seals the transcript with the
     /// signer.
     fn execute(mut self, signer_label: &KeyLabel, signer_fp: &str) -> Result<Outcome, Error> {
-        let result = self.run_steps();
+        let result = match self.run_steps() {
+            // Interrupted (SIGINT, SIGTERM, SIGHUP): nothing more is recorded and no key
+            // settled, as after a power cut, so that `--resume-from` takes the transcript; the
+            // imported KMS keys were destroyed as the steps' guards dropped.
+            Err(f) if crate::interrupt::received() => return Err(f.error),
+            result => result,
+        };
         // A failed run is recorded, and its keys settled, whatever the transcript can still
         // take: a key nothing was wrapped from is destroyed even if the disk is full.
         let mut unrecorded = None;

@@ -4,7 +4,9 @@
 //! [`SessionObject::finish`]), where a failure is an error naming the object, and, when an error
 //! path drops it first, by `Drop`, best-effort, so the first error is the one reported. A token
 //! may keep session objects beyond the session (tpm2-pkcs11 persists them), so closing the
-//! session is not enough.
+//! session is not enough. They are destroyed even once SIGINT, SIGTERM or SIGHUP came, when
+//! every other call is refused ([`crate::interrupt`]), and the process waits for that before it
+//! ends.
 
 use cryptoki::object::{Attribute, ObjectHandle};
 
@@ -52,6 +54,8 @@ impl<'s> SessionObject<'s> {
         handle: ObjectHandle,
         what: &'static str,
     ) -> Self {
+        crate::interrupt::object_made();
+        crate::fault::point("session-object");
         SessionObject {
             session,
             handle,
@@ -67,13 +71,21 @@ impl<'s> SessionObject<'s> {
 
     /// Destroys the object: a failure is an error naming it.
     pub fn destroy(mut self) -> Result<(), Error> {
+        self.release().map_err(|e| Error::ObjectNotDestroyed {
+            what: self.what,
+            failure: Pkcs11Failure::from_error(e),
+        })
+    }
+
+    /// Destroys the object if it is still there.
+    fn release(&mut self) -> cryptoki::error::Result<()> {
+        if !self.live {
+            return Ok(());
+        }
         self.live = false;
-        self.session
-            .destroy_object(self.handle)
-            .map_err(|e| Error::ObjectNotDestroyed {
-                what: self.what,
-                failure: Pkcs11Failure::from_error(e),
-            })
+        let destroyed = self.session.destroy_own_object(self.handle);
+        crate::interrupt::object_released(destroyed.is_ok());
+        destroyed
     }
 
     /// Ends the object's work with `result`: on success it is destroyed, and a failure to
@@ -89,9 +101,7 @@ impl<'s> SessionObject<'s> {
 
 impl Drop for SessionObject<'_> {
     fn drop(&mut self) {
-        if self.live {
-            // Best-effort, on an error path: the error that led here is the one reported.
-            let _ = self.session.destroy_object(self.handle);
-        }
+        // Best-effort, on an error path: the error that led here is the one reported.
+        let _ = self.release();
     }
 }

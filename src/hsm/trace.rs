@@ -23,8 +23,8 @@ use std::path::Path;
 use std::sync::{Mutex, OnceLock, PoisonError};
 use std::time::Instant;
 
-use cryptoki::context::{CInitializeArgs, Pkcs11};
-use cryptoki::error::{Error as CkError, Result as CkResult};
+use cryptoki::context::{CInitializeArgs, Function, Pkcs11};
+use cryptoki::error::{Error as CkError, Result as CkResult, RvError};
 use cryptoki::mechanism::{Mechanism, MechanismInfo, MechanismType};
 use cryptoki::object::{Attribute, AttributeType, ObjectHandle};
 use cryptoki::session::{Session, UserType};
@@ -94,8 +94,30 @@ fn write_line(sink: &Mutex<Sink>, line: &Line) {
 }
 
 /// Makes one call and, when tracing, writes its line: `args` and `out` are only evaluated then.
+/// Once SIGINT, SIGTERM or SIGHUP came ([`crate::interrupt`]), a call that would make, use or
+/// change anything on the token is refused, with `CKR_FUNCTION_CANCELED`, and not made: only
+/// the calls that read (`C_FindObjects`, `C_GetAttributeValue`), `C_CloseSession` and
+/// [`TracedSession::destroy_own_object`] are still made.
 fn call<T>(
-    name: &str,
+    function: Function,
+    args: impl FnOnce() -> Value,
+    make: impl FnOnce() -> CkResult<T>,
+    out: impl FnOnce(&T) -> Value,
+) -> CkResult<T> {
+    if crate::interrupt::received()
+        && !matches!(
+            function,
+            Function::FindObjects | Function::GetAttributeValue | Function::CloseSession
+        )
+    {
+        return Err(CkError::Pkcs11(RvError::FunctionCanceled, function));
+    }
+    call_anyway(function, args, make, out)
+}
+
+/// Makes one call, interrupted or not, and when tracing writes its line.
+fn call_anyway<T>(
+    function: Function,
     args: impl FnOnce() -> Value,
     make: impl FnOnce() -> CkResult<T>,
     out: impl FnOnce(&T) -> Value,
@@ -103,6 +125,7 @@ fn call<T>(
     let Some(sink) = SINK.get() else {
         return make();
     };
+    let name = format!("C_{function:?}");
     let start = Instant::now();
     let result = make();
     let us = u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX);
@@ -110,12 +133,12 @@ fn call<T>(
         Ok(value) => (Some(out(value)).filter(|v| !v.is_null()), None),
         // cryptoki makes some calls of several: say which one returned the error.
         Err(CkError::Pkcs11(_, function)) => {
-            (None, Some(format!("C_{function:?}")).filter(|f| f != name))
+            (None, Some(format!("C_{function:?}")).filter(|f| *f != name))
         }
         Err(_) => (None, None),
     };
     let line = Line {
-        function: name,
+        function: &name,
         args: args(),
         rv: rv(&result),
         us,
@@ -329,7 +352,7 @@ impl TracedContext {
     pub fn initialize(&self, init_args: CInitializeArgs) -> CkResult<()> {
         let described = format!("{init_args:?}");
         call(
-            "C_Initialize",
+            Function::Initialize,
             || json!({ "init_args": described }),
             || self.ctx.initialize(init_args),
             none,
@@ -339,7 +362,7 @@ impl TracedContext {
     /// `C_GetInfo`.
     pub fn get_library_info(&self) -> CkResult<cryptoki::context::Info> {
         call(
-            "C_GetInfo",
+            Function::GetInfo,
             || json!({}),
             || self.ctx.get_library_info(),
             |info| {
@@ -356,7 +379,7 @@ impl TracedContext {
     /// `C_GetSlotList` with `tokenPresent`.
     pub fn get_slots_with_token(&self) -> CkResult<Vec<Slot>> {
         call(
-            "C_GetSlotList",
+            Function::GetSlotList,
             || json!({ "token_present": true }),
             || self.ctx.get_slots_with_token(),
             |slots| json!({ "slots": slots.iter().map(Slot::id).collect::<Vec<_>>() }),
@@ -366,7 +389,7 @@ impl TracedContext {
     /// `C_GetTokenInfo`.
     pub fn get_token_info(&self, slot: Slot) -> CkResult<TokenInfo> {
         call(
-            "C_GetTokenInfo",
+            Function::GetTokenInfo,
             || json!({ "slot": slot.id() }),
             || self.ctx.get_token_info(slot),
             token_info,
@@ -376,7 +399,7 @@ impl TracedContext {
     /// `C_GetMechanismList`.
     pub fn get_mechanism_list(&self, slot: Slot) -> CkResult<Vec<MechanismType>> {
         call(
-            "C_GetMechanismList",
+            Function::GetMechanismList,
             || json!({ "slot": slot.id() }),
             || self.ctx.get_mechanism_list(slot),
             |list| json!({ "mechs": list.iter().map(|m| mechanism_name(*m)).collect::<Vec<_>>() }),
@@ -386,22 +409,31 @@ impl TracedContext {
     /// `C_GetMechanismInfo`.
     pub fn get_mechanism_info(&self, slot: Slot, type_: MechanismType) -> CkResult<MechanismInfo> {
         call(
-            "C_GetMechanismInfo",
+            Function::GetMechanismInfo,
             || json!({ "slot": slot.id(), "mech": mechanism_name(type_) }),
             || self.ctx.get_mechanism_info(slot, type_),
             mechanism_info,
         )
     }
 
-    /// `C_OpenSession`, read-write.
+    /// `C_OpenSession`, read-write; refused once SIGINT, SIGTERM or SIGHUP came.
     pub fn open_rw_session(&self, slot: Slot) -> CkResult<TracedSession> {
+        let Some(open) = crate::interrupt::Session::opening() else {
+            return Err(CkError::Pkcs11(
+                RvError::FunctionCanceled,
+                Function::OpenSession,
+            ));
+        };
         call(
-            "C_OpenSession",
+            Function::OpenSession,
             || json!({ "slot": slot.id(), "rw": true }),
             || self.ctx.open_rw_session(slot),
             |session| json!({ "session": session.handle() }),
         )
-        .map(|session| TracedSession { session })
+        .map(|session| TracedSession {
+            session,
+            _open: open,
+        })
     }
 }
 
@@ -410,6 +442,9 @@ impl TracedContext {
 #[derive(Debug)]
 pub struct TracedSession {
     session: Session,
+    /// Dropped after `session` (fields drop in order): a signal that came while the session
+    /// was open ends the process once it is closed.
+    _open: crate::interrupt::Session,
 }
 
 impl TracedSession {
@@ -421,7 +456,7 @@ impl TracedSession {
     /// `C_Login`: the trace names the user type only.
     pub fn login(&self, user_type: UserType, pin: Option<&AuthPin>) -> CkResult<()> {
         call(
-            "C_Login",
+            Function::Login,
             || self.args(json!({ "user": user_name(user_type) })),
             || self.session.login(user_type, pin),
             none,
@@ -431,7 +466,7 @@ impl TracedSession {
     /// `C_FindObjectsInit`, `C_FindObjects` and `C_FindObjectsFinal`.
     pub fn find_objects(&self, template: &[Attribute]) -> CkResult<Vec<ObjectHandle>> {
         call(
-            "C_FindObjects",
+            Function::FindObjects,
             || self.args(json!({ "template": describe_attributes(template) })),
             || self.session.find_objects(template),
             |found| json!({ "handles": found.iter().map(ObjectHandle::handle).collect::<Vec<_>>() }),
@@ -445,7 +480,7 @@ impl TracedSession {
         attribute_types: &[AttributeType],
     ) -> CkResult<Vec<Attribute>> {
         call(
-            "C_GetAttributeValue",
+            Function::GetAttributeValue,
             || {
                 self.args(json!({
                     "object": handle(&object),
@@ -460,7 +495,7 @@ impl TracedSession {
     /// `C_CreateObject`.
     pub fn create_object(&self, template: &[Attribute]) -> CkResult<ObjectHandle> {
         call(
-            "C_CreateObject",
+            Function::CreateObject,
             || self.args(json!({ "template": describe_attributes(template) })),
             || self.session.create_object(template),
             handle,
@@ -470,7 +505,18 @@ impl TracedSession {
     /// `C_DestroyObject`.
     pub fn destroy_object(&self, object: ObjectHandle) -> CkResult<()> {
         call(
-            "C_DestroyObject",
+            Function::DestroyObject,
+            || self.args(json!({ "object": handle(&object) })),
+            || self.session.destroy_object(object),
+            none,
+        )
+    }
+
+    /// `C_DestroyObject` of an object keyrite made for itself
+    /// ([`super::object::SessionObject`]): made even once SIGINT, SIGTERM or SIGHUP came.
+    pub(crate) fn destroy_own_object(&self, object: ObjectHandle) -> CkResult<()> {
+        call_anyway(
+            Function::DestroyObject,
             || self.args(json!({ "object": handle(&object) })),
             || self.session.destroy_object(object),
             none,
@@ -484,7 +530,7 @@ impl TracedSession {
         template: &[Attribute],
     ) -> CkResult<ObjectHandle> {
         call(
-            "C_GenerateKey",
+            Function::GenerateKey,
             || {
                 self.args(json!({
                     "mechanism": describe_mechanism(mechanism),
@@ -504,7 +550,7 @@ impl TracedSession {
         priv_key_template: &[Attribute],
     ) -> CkResult<(ObjectHandle, ObjectHandle)> {
         call(
-            "C_GenerateKeyPair",
+            Function::GenerateKeyPair,
             || {
                 self.args(json!({
                     "mechanism": describe_mechanism(mechanism),
@@ -528,7 +574,7 @@ impl TracedSession {
         key: ObjectHandle,
     ) -> CkResult<Vec<u8>> {
         call(
-            "C_WrapKey",
+            Function::WrapKey,
             || {
                 self.args(json!({
                     "mechanism": describe_mechanism(mechanism),
@@ -550,7 +596,7 @@ impl TracedSession {
         template: &[Attribute],
     ) -> CkResult<ObjectHandle> {
         call(
-            "C_UnwrapKey",
+            Function::UnwrapKey,
             || {
                 self.args(json!({
                     "mechanism": describe_mechanism(mechanism),
@@ -570,7 +616,7 @@ impl TracedSession {
     /// `C_SignInit` and `C_Sign`: the trace has the data's and the signature's lengths.
     pub fn sign(&self, mechanism: &Mechanism, key: ObjectHandle, data: &[u8]) -> CkResult<Vec<u8>> {
         call(
-            "C_Sign",
+            Function::Sign,
             || {
                 self.args(json!({
                     "mechanism": describe_mechanism(mechanism),
@@ -586,7 +632,7 @@ impl TracedSession {
     /// `C_DigestInit`.
     pub fn digest_init(&self, m: &Mechanism) -> CkResult<()> {
         call(
-            "C_DigestInit",
+            Function::DigestInit,
             || self.args(json!({ "mechanism": describe_mechanism(m) })),
             || self.session.digest_init(m),
             none,
@@ -596,7 +642,7 @@ impl TracedSession {
     /// `C_DigestKey`.
     pub fn digest_key(&self, key: ObjectHandle) -> CkResult<()> {
         call(
-            "C_DigestKey",
+            Function::DigestKey,
             || self.args(json!({ "key": handle(&key) })),
             || self.session.digest_key(key),
             none,
@@ -606,7 +652,7 @@ impl TracedSession {
     /// `C_DigestFinal`: the trace has the digest's length, never its bytes.
     pub fn digest_final(&self) -> CkResult<Vec<u8>> {
         call(
-            "C_DigestFinal",
+            Function::DigestFinal,
             || self.args(json!({})),
             || self.session.digest_final(),
             |digest| len(digest),
@@ -616,7 +662,7 @@ impl TracedSession {
     /// `C_GenerateRandom`: the trace has the length, never the bytes.
     pub fn generate_random_vec(&self, random_len: u32) -> CkResult<Vec<u8>> {
         call(
-            "C_GenerateRandom",
+            Function::GenerateRandom,
             || self.args(json!({ "len": random_len })),
             || self.session.generate_random_vec(random_len),
             |random| len(random),
@@ -627,7 +673,7 @@ impl TracedSession {
     pub fn close(self) -> CkResult<()> {
         let session = self.session.handle();
         call(
-            "C_CloseSession",
+            Function::CloseSession,
             || json!({ "session": session }),
             || self.session.close(),
             none,

@@ -687,3 +687,20 @@ pub fn wait_stopped(pid: u32, point: &str) {
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
 }
+
+/// Runs `cmd` paused at the fault point `point` (`KEYRITE_FAULT=POINT:pause`, see
+/// src/fault.rs), sends it `signal` (`INT`, `TERM`, `HUP`) there, lets it go on, and returns its
+/// output: keyrite goes on from that point interrupted.
+pub fn interrupted(cmd: &mut Command, point: &str, signal: &str) -> Output {
+    let child = cmd
+        .env("KEYRITE_FAULT", format!("{point}:pause"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    let pid = child.id().to_string();
+    wait_stopped(child.id(), point);
+    run_ok(Command::new("kill").args([&format!("-{signal}"), &pid]));
+    run_ok(Command::new("kill").args(["-CONT", &pid]));
+    child.wait_with_output().unwrap()
+}

@@ -1,0 +1,241 @@
+//! SIGINT, SIGTERM and SIGHUP: keyrite ends with the conventional exit status (128 + the
+//! signal's number: 130, 143, 129) and one line on standard error, but never before the objects
+//! it made for itself on a token (imported KMS public keys, ephemeral AES keys, trial keys, each
+//! a [`crate::hsm::object::SessionObject`]) are destroyed: some tokens keep session objects
+//! beyond the process (tpm2-pkcs11 persists them).
+//!
+//! A thread of its own waits for the signals ([`install`]). When one comes and no token
+//! session is open, or the main thread waits on its input (a PIN prompt) while no object of
+//! its own exists, keyrite exits at once, as the signal's default would end it: a transcript
+//! or an output directory is then in a state a power cut could leave, which `ceremony run
+//! --resume-from` takes. Otherwise the signal is only noted ([`received`]): from then on no
+//! session opens and every PKCS#11 call is refused but those that only read (`C_FindObjects`,
+//! `C_GetAttributeValue`), `C_CloseSession` and the destruction of keyrite's own objects
+//! (`src/hsm/trace.rs`). The main thread's next call is refused, its error unwinds through the
+//! guards that destroy those objects, and when the last session closes keyrite exits, saying
+//! how many it destroyed. Nothing else runs on that path: a ceremony's run records nothing
+//! after the signal (its transcript stays resumable, as after a power cut), and its keys stay.
+//!
+//! It trusts `signal-hook` to deliver the signals to its thread.
+
+use std::io::Write as _;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+use signal_hook::iterator::Signals;
+
+/// What the process is doing that a signal must not cut short, and what it did since one came.
+struct State {
+    /// The first signal received.
+    signal: Option<i32>,
+    /// Whether a token session was open when it came.
+    in_session: bool,
+    /// Token sessions open, or being opened.
+    sessions: usize,
+    /// Objects keyrite made for itself and has not destroyed yet.
+    objects: usize,
+    /// Blocking reads of the user's input in progress.
+    reading: usize,
+    /// Of the objects alive when the signal came, how many were destroyed, and how many could
+    /// not be.
+    destroyed: usize,
+    not_destroyed: usize,
+}
+
+static STATE: Mutex<State> = Mutex::new(State {
+    signal: None,
+    in_session: false,
+    sessions: 0,
+    objects: 0,
+    reading: 0,
+    destroyed: 0,
+    not_destroyed: 0,
+});
+
+/// Set with [`State::signal`], for the check before every PKCS#11 call.
+static RECEIVED: AtomicBool = AtomicBool::new(false);
+
+fn state() -> MutexGuard<'static, State> {
+    STATE.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Starts the thread that waits for SIGINT, SIGTERM and SIGHUP; from then on they no longer
+/// end the process by themselves.
+pub fn install() -> std::io::Result<()> {
+    let mut signals = Signals::new([SIGINT, SIGTERM, SIGHUP])?;
+    std::thread::Builder::new()
+        .name("signals".to_owned())
+        .spawn(move || {
+            for signal in signals.forever() {
+                arrived(signal);
+            }
+        })?;
+    Ok(())
+}
+
+/// A signal came: noted, and the process ends at once if nothing of keyrite's is on a token.
+fn arrived(signal: i32) {
+    let mut s = state();
+    if s.signal.is_none() {
+        s.signal = Some(signal);
+        s.in_session = s.sessions > 0;
+        RECEIVED.store(true, Ordering::SeqCst);
+    }
+    if s.sessions == 0 || (s.reading > 0 && s.objects == 0) {
+        exit(s);
+    }
+}
+
+/// Whether SIGINT, SIGTERM or SIGHUP came.
+pub fn received() -> bool {
+    RECEIVED.load(Ordering::SeqCst)
+}
+
+/// Says why keyrite stops, and ends the process with 128 + the signal's number, without
+/// running anything else (`_exit`).
+fn exit(s: MutexGuard<'_, State>) -> ! {
+    let signal = s.signal.unwrap_or(SIGINT);
+    let message = message(&s, signal);
+    drop(s);
+    // A terminal that hung up (SIGHUP) may refuse the line: keyrite exits all the same.
+    let _ = writeln!(std::io::stderr(), "{message}");
+    signal_hook::low_level::exit(128 + signal)
+}
+
+/// The line said on the way out.
+fn message(s: &State, signal: i32) -> String {
+    let name = signal_hook::low_level::signal_name(signal).unwrap_or("a signal");
+    let mut line = format!("keyrite: interrupted ({name})");
+    if !s.in_session {
+        return line;
+    }
+    let objects = |n: usize| if n == 1 { "object" } else { "objects" };
+    match (s.destroyed, s.not_destroyed) {
+        (0, 0) => line.push_str("; no object keyrite made for itself was on the token"),
+        (n, 0) => line.push_str(&format!(
+            "; {n} {} keyrite made for itself on the token {} destroyed",
+            objects(n),
+            if n == 1 { "was" } else { "were" },
+        )),
+        (n, failed) => line.push_str(&format!(
+            "; {n} {} keyrite made for itself on the token {} destroyed, {failed} could not be: remove {} by hand",
+            objects(n),
+            if n == 1 { "was" } else { "were" },
+            if failed == 1 { "it" } else { "them" },
+        )),
+    }
+    line
+}
+
+/// A token session open (or being opened): while one is, a signal waits for the session to
+/// close. Dropped after the session closes.
+#[derive(Debug)]
+pub(crate) struct Session(());
+
+impl Session {
+    /// Before a session opens: `None` once a signal came (no session opens then).
+    pub(crate) fn opening() -> Option<Session> {
+        let mut s = state();
+        if s.signal.is_some() {
+            return None;
+        }
+        s.sessions += 1;
+        Some(Session(()))
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        let mut s = state();
+        s.sessions = s.sessions.saturating_sub(1);
+        if s.signal.is_some() && s.sessions == 0 {
+            exit(s);
+        }
+    }
+}
+
+/// An object keyrite made for itself exists.
+pub(crate) fn object_made() {
+    state().objects += 1;
+}
+
+/// An object keyrite made for itself is gone: `destroyed` says whether its destruction
+/// succeeded.
+pub(crate) fn object_released(destroyed: bool) {
+    let mut s = state();
+    s.objects = s.objects.saturating_sub(1);
+    if s.signal.is_some() {
+        if destroyed {
+            s.destroyed += 1;
+        } else {
+            s.not_destroyed += 1;
+        }
+    }
+}
+
+/// Runs `read`, a read of the user's input that may block (a PIN prompt): a signal during it
+/// ends the process at once unless an object keyrite made for itself exists.
+pub(crate) fn reading<T>(read: impl FnOnce() -> T) -> T {
+    {
+        let mut s = state();
+        if s.signal.is_some() && s.objects == 0 {
+            exit(s);
+        }
+        s.reading += 1;
+    }
+    let value = read();
+    let mut s = state();
+    s.reading = s.reading.saturating_sub(1);
+    value
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn after(in_session: bool, destroyed: usize, not_destroyed: usize) -> State {
+        State {
+            signal: Some(SIGINT),
+            in_session,
+            sessions: 0,
+            objects: 0,
+            reading: 0,
+            destroyed,
+            not_destroyed,
+        }
+    }
+
+    #[test]
+    fn the_line_says_the_signal_and_what_was_destroyed() {
+        for (state, signal, expected) in [
+            (
+                after(false, 0, 0),
+                SIGTERM,
+                "keyrite: interrupted (SIGTERM)",
+            ),
+            (
+                after(true, 0, 0),
+                SIGINT,
+                "keyrite: interrupted (SIGINT); no object keyrite made for itself was on the token",
+            ),
+            (
+                after(true, 1, 0),
+                SIGHUP,
+                "keyrite: interrupted (SIGHUP); 1 object keyrite made for itself on the token was destroyed",
+            ),
+            (
+                after(true, 3, 0),
+                SIGINT,
+                "keyrite: interrupted (SIGINT); 3 objects keyrite made for itself on the token were destroyed",
+            ),
+            (
+                after(true, 1, 2),
+                SIGINT,
+                "keyrite: interrupted (SIGINT); 1 object keyrite made for itself on the token was destroyed, 2 could not be: remove them by hand",
+            ),
+        ] {
+            assert_eq!(message(&state, signal), expected);
+        }
+    }
+}
