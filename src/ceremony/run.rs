@@ -1,8 +1,9 @@
 //! A ceremony's run on the token: `run` (a prepared plan) and `wrap_recorded` (one recorded
 //! wrap) open the token, check it, and record the opening lines; a [`Run`] then carries the
 //! steps out one method per kind — `generate`, `wrap`, `destroy` — each announced before the
-//! token acts and recorded after, settles the keys if a step fails, and seals the transcript.
-//! It trusts what the preflight checked, and the token for what it reports.
+//! token acts and recorded after, then reported to the caller's [`Observer`]; it settles the
+//! keys if a step fails, and seals the transcript. It trusts what the preflight checked, and the
+//! token for what it reports.
 
 use std::path::{Path, PathBuf};
 
@@ -11,6 +12,7 @@ use cryptoki::object::ObjectHandle;
 use super::error::Fate;
 use super::plan::{PinSpec, Step};
 use super::preflight::{self, OnToken, Prepared, RunRequest};
+use super::progress::{Done, Held, Observer};
 use super::record::{self, token_line};
 use super::{ACTOR, Error, Outcome, StepFailure, resume};
 use crate::hsm::{Module, Token};
@@ -19,8 +21,12 @@ use crate::timestamp::format_time;
 use crate::transcript::{Entry, Transcript, entry};
 use crate::wrap::{self, CheckedWrap, KeyRecord, PreparedWrap};
 
-/// Runs a prepared ceremony on the token.
-pub fn run(prepared: Prepared, req: &RunRequest) -> Result<Outcome, Error> {
+/// Runs a prepared ceremony on the token, telling `observer` of each step in order.
+pub fn run(
+    prepared: Prepared,
+    req: &RunRequest,
+    observer: &mut dyn Observer,
+) -> Result<Outcome, Error> {
     let Prepared {
         policy,
         plan,
@@ -75,17 +81,20 @@ pub fn run(prepared: Prepared, req: &RunRequest) -> Result<Outcome, Error> {
         },
         generated: Vec::new(),
         outputs: Vec::new(),
+        observer,
     }
     .execute(&plan.signing_key_label, &signer_fp)
 }
 
 /// `keyrite wrap --transcript T --signer-label L`: one key generated and wrapped, recorded and
-/// sealed like a ceremony (CI runs are recorded the same way), without a plan or quorum.
+/// sealed like a ceremony (CI runs are recorded the same way), without a plan or quorum; its
+/// two steps (generate, wrap) told to `observer` like a ceremony's.
 pub fn wrap_recorded(
     prepared: PreparedWrap,
     access: &wrap::TokenAccess,
     transcript: &Path,
     signer_label: &KeyLabel,
+    observer: &mut dyn Observer,
 ) -> Result<Outcome, Error> {
     if std::fs::symlink_metadata(transcript).is_ok() {
         return Err(crate::transcript::Error::Exists {
@@ -143,6 +152,7 @@ pub fn wrap_recorded(
         start: Continue::Single,
         generated: Vec::new(),
         outputs: Vec::new(),
+        observer,
     }
     .execute(signer_label, &signer_fp)
 }
@@ -221,6 +231,8 @@ pub(super) struct Run<'a> {
     generated: Vec<Generated>,
     /// Every output directory written.
     outputs: Vec<PathBuf>,
+    /// Told of each step as it begins and as it finishes.
+    observer: &'a mut dyn Observer,
 }
 
 impl<'a> Run<'a> {
@@ -289,10 +301,12 @@ impl<'a> Run<'a> {
         }
     }
 
-    /// Checks every wrap on the token, leaves the marker, then runs each step in order.
+    /// Checks every wrap on the token, leaves the marker, then runs each step in order, each
+    /// told to the observer as it begins and once it is recorded.
     fn run_steps(&mut self) -> Result<(), Box<Failed>> {
         let mut checked = self.check_wraps()?;
         let (steps, wraps) = (self.steps, self.wraps);
+        let total = steps.len();
         for (index, step) in steps.iter().enumerate() {
             let fail = |error: Error| {
                 Box::new(Failed {
@@ -304,6 +318,7 @@ impl<'a> Run<'a> {
             if index == 0 {
                 self.leave_marker().map_err(fail)?;
             }
+            self.observer.starting(index, total, step);
             match step {
                 Step::Generate {
                     key_label,
@@ -345,11 +360,13 @@ impl<'a> Run<'a> {
     /// check is recorded.
     fn check_wraps(&mut self) -> Result<Vec<Option<CheckedWrap<'a>>>, Box<Failed>> {
         let mut checked = Vec::new();
+        let total = self.steps.len();
         for (index, (step, w)) in self.steps.iter().zip(self.wraps).enumerate() {
             let Some(prepared) = w else {
                 checked.push(None);
                 continue;
             };
+            self.observer.checking(index, total, step);
             let fail = |error: Error| {
                 Box::new(Failed {
                     index,
@@ -429,6 +446,8 @@ impl<'a> Run<'a> {
                     key: record.entry(),
                 }),
             )?;
+            self.observer
+                .finished(index, self.steps.len(), &Done::Resumed(&record));
             return Ok(());
         }
         // Announced and fsynced before the token acts.
@@ -462,6 +481,8 @@ impl<'a> Run<'a> {
                 key: record.entry(),
             }),
         )?;
+        self.observer
+            .finished(index, self.steps.len(), &Done::Generated(&record));
         Ok(())
     }
 
@@ -502,6 +523,14 @@ impl<'a> Run<'a> {
                 check_sha256: record.check_sha256,
             }),
         )?;
+        self.observer.finished(
+            index,
+            self.steps.len(),
+            &Done::Destroyed {
+                label: key_label,
+                expect_kcv,
+            },
+        );
         Ok(())
     }
 
@@ -515,7 +544,9 @@ impl<'a> Run<'a> {
         prepared: &PreparedWrap,
         checked: &CheckedWrap<'_>,
     ) -> Result<(), Error> {
+        let mut held = Held::Generated;
         if let Some((kcv, spec)) = existing {
+            held = Held::FoundBefore;
             if !self.generated.iter().any(|g| &g.label == key_label) {
                 let (handle, record) = wrap::existing_key(self.token, key_label, kcv, Some(*spec))?;
                 self.generated.push(Generated {
@@ -525,6 +556,7 @@ impl<'a> Run<'a> {
                     wraps_done: 0,
                     existing: true,
                 });
+                held = Held::Found;
             }
         }
         // A wrap of an existing key is a rewrap (`Step::action`).
@@ -600,6 +632,15 @@ impl<'a> Run<'a> {
                 Entry::Wrapped(done)
             },
         )?;
+        self.observer.finished(
+            index,
+            self.steps.len(),
+            &Done::Wrapped {
+                key: &key.record,
+                out: &outcome.out,
+                held,
+            },
+        );
         self.outputs.push(outcome.out);
         Ok(())
     }
