@@ -770,3 +770,41 @@ fn a_resumed_ceremony_says_which_steps_were_resumed() {
         )
     );
 }
+
+/// On a terminal (`script` gives the run a pseudo-terminal), a progress bar on stderr shows
+/// "step k/N" and the step under way, and every step's line is printed above it, in order.
+#[test]
+fn on_a_terminal_a_progress_bar_shows_the_step_under_way() {
+    let c = Ceremony::new(&["us-east-1"]);
+    write_many_steps(&c, 3);
+    let keyrite = c.run_command("t.jsonl");
+    let mut line = String::new();
+    for word in std::iter::once(keyrite.get_program()).chain(keyrite.get_args()) {
+        line.push_str(&format!("'{}' ", word.to_str().unwrap()));
+    }
+    let out = run(Command::new("script")
+        .args(["-q", "-e", "-c", &line, "/dev/null"])
+        .envs(
+            keyrite
+                .get_envs()
+                .filter_map(|(k, v)| v.map(|v| (k.to_owned(), v.to_owned()))),
+        )
+        .current_dir(c.dir())
+        .stdin(Stdio::null()));
+    let screen = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{screen:?}");
+    for shown in [
+        "step 0/6 checking step 2: a trial wrap",
+        "step 1/6 generate AES_256 key \"key-00\"",
+        "step 6/6 wrap \"key-02\" into out-02",
+    ] {
+        assert!(screen.contains(shown), "{shown:?} not shown: {screen:?}");
+    }
+    let mut rest = screen.as_str();
+    for expected in many_steps_lines(&c, "t.jsonl", 3) {
+        let at = rest
+            .find(&format!("{expected}\r\n"))
+            .unwrap_or_else(|| panic!("{expected:?} not printed in order: {screen:?}"));
+        rest = &rest[at + expected.len()..];
+    }
+}

@@ -82,14 +82,13 @@ impl StepPrinter {
 }
 
 impl Observer for StepPrinter {
-    fn checking(&mut self, index: usize, total: usize, step: &Step) {
+    fn checking(&mut self, index: usize, total: usize, _step: &Step) {
         self.show(
             0,
             total,
             format!(
-                "checking: a trial wrap for step {} ({})",
-                index + 1,
-                describe(step)
+                "checking step {}: a trial wrap, before anything changes",
+                index + 1
             ),
         );
     }
