@@ -396,6 +396,16 @@ fn a_single_wrap_can_be_recorded_and_sealed() {
         step(&lines, "generated")[0]["key"]["kcv"].as_str().unwrap(),
         kcv_python("aes-ecb-zero-3", &material)
     );
+    // Its two steps, each as it finished, then the sealed transcript.
+    assert_eq!(
+        String::from_utf8(out.stdout.clone()).unwrap(),
+        format!(
+            "Key \"ci-key\" (AES_256): KCV {} (aes-ecb-zero-3).\n\
+             Wrote ci-out/ — next: sh ci-out/import.sh\n\
+             Completed. Sealed transcript: w.jsonl\n",
+            step(&lines, "generated")[0]["key"]["kcv"].as_str().unwrap()
+        )
+    );
     let params = std::fs::read(c.dir().join("params/us-east-1.json")).unwrap();
     assert_eq!(
         step(&lines, "request")[0]["params_sha256"],

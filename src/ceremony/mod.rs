@@ -33,8 +33,6 @@ pub use progress::{Done, Held, Observer};
 pub(crate) use record::token_line;
 pub use run::{run, wrap_recorded};
 
-use crate::wrap::KeyRecord;
-
 /// The actor of the lines keyrite itself records (checks, results), as opposed to the operator's.
 const ACTOR: &str = "keyrite";
 
@@ -46,13 +44,10 @@ pub(crate) fn read_once(path: &Path) -> Result<Vec<u8>, Error> {
     })
 }
 
-/// The result of a completed ceremony.
+/// The result of a completed ceremony (what each step did was told to the run's
+/// [`Observer`] as it finished).
 #[derive(Debug)]
 pub struct Outcome {
     /// The sealed transcript.
     pub transcript: PathBuf,
-    /// Every output directory written.
-    pub outputs: Vec<PathBuf>,
-    /// The keys generated, with their check values.
-    pub keys: Vec<KeyRecord>,
 }

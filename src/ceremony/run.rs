@@ -5,7 +5,7 @@
 //! keys if a step fails, and seals the transcript. It trusts what the preflight checked, and the
 //! token for what it reports.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use cryptoki::object::ObjectHandle;
 
@@ -80,7 +80,6 @@ pub fn run(
             None => Continue::Marker(&plan.ceremony_id, &plan.sha256),
         },
         generated: Vec::new(),
-        outputs: Vec::new(),
         observer,
     }
     .execute(&plan.signing_key_label, &signer_fp)
@@ -151,7 +150,6 @@ pub fn wrap_recorded(
         wraps: &[None, Some(prepared)],
         start: Continue::Single,
         generated: Vec::new(),
-        outputs: Vec::new(),
         observer,
     }
     .execute(signer_label, &signer_fp)
@@ -229,8 +227,6 @@ pub(super) struct Run<'a> {
     start: Continue<'a>,
     /// The keys the run holds, in the order it came to hold them.
     generated: Vec<Generated>,
-    /// Every output directory written.
-    outputs: Vec<PathBuf>,
     /// Told of each step as it begins and as it finishes.
     observer: &'a mut dyn Observer,
 }
@@ -284,11 +280,7 @@ impl<'a> Run<'a> {
             .map_err(Error::from)
             .and_then(|signature| Ok(self.t.seal(signer_fp, &signature)?));
         match (result, sealed) {
-            (Ok(()), Ok(transcript)) => Ok(Outcome {
-                transcript,
-                outputs: self.outputs,
-                keys: self.generated.into_iter().map(|g| g.record).collect(),
-            }),
+            (Ok(()), Ok(transcript)) => Ok(Outcome { transcript }),
             (Ok(()), Err(e)) => Err(e),
             (Err(f), sealed) => Err(Error::Failed(Box::new(StepFailure {
                 index: f.index,
@@ -641,7 +633,6 @@ impl<'a> Run<'a> {
                 held,
             },
         );
-        self.outputs.push(outcome.out);
         Ok(())
     }
 
