@@ -799,6 +799,7 @@ fn on_a_terminal_a_progress_bar_shows_the_step_under_way() {
                 .get_envs()
                 .filter_map(|(k, v)| v.map(|v| (k.to_owned(), v.to_owned()))),
         )
+        .env("TERM", "xterm")
         .current_dir(c.dir())
         .stdin(Stdio::null()));
     let screen = String::from_utf8_lossy(&out.stdout).into_owned();

@@ -1,9 +1,9 @@
 //! A ceremony's steps shown as they happen (`ceremony run`, `keys destroy`, `wrap --transcript`):
 //! each finished step's line on stdout, in step order, the moment the library reports it; and,
-//! when stderr is a terminal, a progress bar there ("step k/N" and the step under way), which
-//! clears itself for each line and is gone before the result or an error is printed. Piped or
-//! redirected, only the lines are written, without a byte of terminal control. Trusts the
-//! library's report of each step.
+//! when stderr is a terminal (not `TERM=dumb`), a progress bar there ("step k/N" and the step
+//! under way), which clears itself for each line and is gone before the result or an error is
+//! printed. Piped or redirected, only the lines are written, without a byte of terminal control.
+//! Trusts the library's report of each step.
 
 use std::io::IsTerminal as _;
 
@@ -43,7 +43,9 @@ struct StepPrinter {
 impl StepPrinter {
     fn new() -> Self {
         Self {
-            terminal: std::io::stderr().is_terminal(),
+            // A dumb terminal (an editor's shell) cannot take the bar's line redraws.
+            terminal: std::io::stderr().is_terminal()
+                && std::env::var_os("TERM").is_none_or(|term| term != "dumb"),
             bar: None,
         }
     }
