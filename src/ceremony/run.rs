@@ -5,7 +5,7 @@
 //! keys if a step fails, and seals the transcript. It trusts what the preflight checked, and the
 //! token for what it reports.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use cryptoki::object::ObjectHandle;
 
@@ -206,6 +206,13 @@ impl Settled {
     }
 }
 
+/// A wrap step's output written, for the observer once the step is done.
+struct Wrapped {
+    key: KeyRecord,
+    out: PathBuf,
+    held: Held,
+}
+
 /// The step that failed, and why.
 struct Failed {
     index: usize,
@@ -338,9 +345,21 @@ impl<'a> Run<'a> {
                         ));
                     };
                     // The step's imported KMS key is destroyed once it has wrapped, or, if the
-                    // step fails, as `checked` drops.
+                    // step fails, as `checked` drops; only then is the step done.
                     self.wrap(index, key_label, existing.as_ref(), prepared, &checked)
-                        .and_then(|()| Ok(checked.finish()?))
+                        .and_then(|wrapped| {
+                            checked.finish()?;
+                            self.observer.finished(
+                                index,
+                                total,
+                                &Done::Wrapped {
+                                    key: &wrapped.key,
+                                    out: &wrapped.out,
+                                    held: wrapped.held,
+                                },
+                            );
+                            Ok(())
+                        })
                 }
             }
             .map_err(fail)?;
@@ -527,7 +546,7 @@ impl<'a> Run<'a> {
     }
 
     /// Wraps a key the run holds (or, for a rewrap, an existing key it finds) and writes the
-    /// output.
+    /// output; returns what to tell the observer once the step is done.
     fn wrap(
         &mut self,
         index: usize,
@@ -535,7 +554,7 @@ impl<'a> Run<'a> {
         existing: Option<&(String, KeySpec)>,
         prepared: &PreparedWrap,
         checked: &CheckedWrap<'_>,
-    ) -> Result<(), Error> {
+    ) -> Result<Wrapped, Error> {
         let mut held = Held::Generated;
         if let Some((kcv, spec)) = existing {
             held = Held::FoundBefore;
@@ -624,16 +643,11 @@ impl<'a> Run<'a> {
                 Entry::Wrapped(done)
             },
         )?;
-        self.observer.finished(
-            index,
-            self.steps.len(),
-            &Done::Wrapped {
-                key: &key.record,
-                out: &outcome.out,
-                held,
-            },
-        );
-        Ok(())
+        Ok(Wrapped {
+            key: key.record.clone(),
+            out: outcome.out,
+            held,
+        })
     }
 
     /// After success: every key is kept.
