@@ -339,6 +339,11 @@ fn a_failed_ceremony_is_recorded_and_sealed() {
     c.approve_plan();
     let out = c.run("t.jsonl");
     assert_eq!(out.status.code(), Some(1));
+    // It failed in the trial wraps, before any step: no step is printed.
+    assert_eq!(
+        String::from_utf8(out.stdout.clone()).unwrap(),
+        "Plan \"payments-2026\" approved by 2 of 2 required: alice, bob.\n"
+    );
     assert_eq!(
         stderr(&out),
         "keyrite: the ceremony failed at steps[1] (wrap): token \"ceremony\" cannot wrap with \
@@ -390,6 +395,16 @@ fn a_single_wrap_can_be_recorded_and_sealed() {
     assert_eq!(
         step(&lines, "generated")[0]["key"]["kcv"].as_str().unwrap(),
         kcv_python("aes-ecb-zero-3", &material)
+    );
+    // Its two steps, each as it finished, then the sealed transcript.
+    assert_eq!(
+        String::from_utf8(out.stdout.clone()).unwrap(),
+        format!(
+            "Key \"ci-key\" (AES_256): KCV {} (aes-ecb-zero-3).\n\
+             Wrote ci-out/ — next: sh ci-out/import.sh\n\
+             Completed. Sealed transcript: w.jsonl\n",
+            step(&lines, "generated")[0]["key"]["kcv"].as_str().unwrap()
+        )
     );
     let params = std::fs::read(c.dir().join("params/us-east-1.json")).unwrap();
     assert_eq!(
@@ -599,4 +614,208 @@ fn plan_check_shows_names_escaped_and_each_wraps_kms_key_and_wrapping_key() {
         ),
         "{refusal}"
     );
+}
+
+/// Writes and has alice and bob approve plan "many": `keys` keys, each generated, then wrapped
+/// for the one region into `out-KK`.
+fn write_many_steps(c: &Ceremony, keys: usize) {
+    let steps: Vec<String> = (0..keys)
+        .map(|k| {
+            format!(
+                "action = \"generate\"\nkey_label = \"key-{k:02}\"\n\n[[steps]]\naction = \"wrap\"\n\
+                 key_label = \"key-{k:02}\"\nprovider = \"aws\"\nparams = \"params/us-east-1.json\"\n\
+                 algorithm = \"RSAES_OAEP_SHA_1\"\nout = \"out-{k:02}\"\n"
+            )
+        })
+        .collect();
+    c.write_approved_plan("many", &steps.join("\n[[steps]]\n"));
+}
+
+/// What a completed run of [`write_many_steps`] prints: who approved it, one line a step in step
+/// order (each key with the KCV its transcript records), and where the sealed transcript is.
+fn many_steps_lines(c: &Ceremony, transcript: &str, keys: usize) -> Vec<String> {
+    let lines = c.transcript(transcript);
+    let generated = step(&lines, "generated");
+    assert_eq!(generated.len(), keys);
+    let mut expected = vec!["Plan \"many\" approved by 2 of 2 required: alice, bob.".to_owned()];
+    for (k, g) in generated.iter().enumerate() {
+        assert_eq!(g["key"]["label"], format!("key-{k:02}"));
+        expected.push(format!(
+            "Key \"key-{k:02}\" (AES_256): KCV {} (aes-ecb-zero-3).",
+            g["key"]["kcv"].as_str().unwrap()
+        ));
+        expected.push(format!("Wrote out-{k:02}/ — next: sh out-{k:02}/import.sh"));
+    }
+    expected.push(format!("Completed. Sealed transcript: {transcript}"));
+    expected
+}
+
+/// Waits until process `pid` has stopped itself at a `KEYRITE_FAULT=…:stop` point.
+fn wait_stopped(pid: u32) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+        if stat.split_whitespace().nth(2) == Some("T") {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "keyrite did not stop (is it built with --features fault-injection, as scripts/test builds it?)"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+/// `ceremony run` into `t.jsonl`, stdout to `stdout.txt`, stopped at fault point `stop`; what
+/// it had printed by then, and its output once `meanwhile` ran and it was let go on.
+fn run_stopped(
+    c: &Ceremony,
+    stop: &str,
+    meanwhile: impl FnOnce(),
+) -> (String, std::process::Output, String) {
+    let printed = c.dir().join("stdout.txt");
+    let child = c
+        .run_command("t.jsonl")
+        .env("KEYRITE_FAULT", format!("{stop}:stop"))
+        .stdout(std::fs::File::create(&printed).unwrap())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    wait_stopped(pid);
+    let so_far = std::fs::read_to_string(&printed).unwrap();
+    meanwhile();
+    run_ok(Command::new("kill").args(["-CONT", &pid.to_string()]));
+    let out = child.wait_with_output().unwrap();
+    (so_far, out, std::fs::read_to_string(&printed).unwrap())
+}
+
+/// A 30-step ceremony prints each step the moment it is done, in step order, one line a step:
+/// stopped while its sixth output is staged, it has printed the eleven steps before that one and
+/// nothing after. Piped, not a byte of terminal control is written.
+#[test]
+fn a_long_ceremony_prints_each_step_as_it_finishes_in_step_order() {
+    let c = Ceremony::new(&["us-east-1"]);
+    write_many_steps(&c, 15);
+    let (so_far, out, printed) = run_stopped(&c, "output-staged:6", || {});
+    assert!(out.status.success(), "{}", stderr(&out));
+    let expected = many_steps_lines(&c, "t.jsonl", 15);
+    assert_eq!(expected.len(), 32);
+    assert_eq!(printed.lines().collect::<Vec<_>>(), expected);
+    assert_eq!(so_far.lines().collect::<Vec<_>>(), expected[..12]);
+    assert!(printed.ends_with('\n') && so_far.ends_with('\n'));
+    assert!(!printed.contains('\u{1b}'), "{printed:?}");
+    assert_eq!(stderr(&out), "");
+    c.assert_verifies("t.jsonl");
+}
+
+/// A ceremony that fails mid-run has printed the steps it did, in step order, and then says
+/// why it failed: here an output directory that appeared under the run, after the checks.
+#[test]
+fn a_ceremony_failing_mid_run_printed_the_steps_done_then_the_error() {
+    let c = Ceremony::new(&["us-east-1"]);
+    write_many_steps(&c, 3);
+    let (so_far, out, printed) = run_stopped(&c, "output-staged:1", || {
+        std::fs::create_dir(c.dir().join("out-01")).unwrap();
+    });
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let lines = c.transcript("t.jsonl");
+    let kcv = |k: usize| {
+        step(&lines, "generated")[k]["key"]["kcv"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(
+        printed.lines().collect::<Vec<_>>(),
+        [
+            "Plan \"many\" approved by 2 of 2 required: alice, bob.".to_owned(),
+            format!("Key \"key-00\" (AES_256): KCV {} (aes-ecb-zero-3).", kcv(0)),
+            "Wrote out-00/ — next: sh out-00/import.sh".to_owned(),
+            format!("Key \"key-01\" (AES_256): KCV {} (aes-ecb-zero-3).", kcv(1)),
+        ]
+    );
+    assert_eq!(so_far.lines().count(), 2, "{so_far}");
+    assert!(
+        stderr(&out).starts_with("keyrite: the ceremony failed at steps[3] (wrap): "),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(step(&lines, "finish")[0]["outcome"], "failed");
+}
+
+/// A resumed run says which steps it took over from the interrupted one, and prints the rest as
+/// a first run does.
+#[test]
+fn a_resumed_ceremony_says_which_steps_were_resumed() {
+    let c = Ceremony::approved(&["us-east-1"]);
+    let killed = run(c
+        .run_command("t.jsonl")
+        .env("KEYRITE_FAULT", "output-file:1"));
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&killed.status),
+        Some(9),
+        "{}",
+        stderr(&killed)
+    );
+    let lines = c.transcript("t.jsonl");
+    let kcv = step(&lines, "generated")[0]["key"]["kcv"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let key = format!("Key \"payments-2026\" (AES_256): KCV {kcv} (aes-ecb-zero-3)");
+    let approved = "Plan \"payments-2026\" approved by 2 of 2 required: alice, bob.";
+    assert_eq!(
+        String::from_utf8(killed.stdout).unwrap(),
+        format!("{approved}\n{key}.\n")
+    );
+    let resumed = run(c.run_command("t2.jsonl").args(["--resume-from", "t.jsonl"]));
+    assert!(resumed.status.success(), "{}", stderr(&resumed));
+    assert_eq!(
+        String::from_utf8(resumed.stdout).unwrap(),
+        format!(
+            "{approved}\n{key}, resumed: generated by the interrupted run.\n\
+             Wrote payments-2026-us-east-1/ — next: sh payments-2026-us-east-1/import.sh\n\
+             Completed. Sealed transcript: t2.jsonl\n"
+        )
+    );
+}
+
+/// On a terminal (`script` gives the run a pseudo-terminal), a progress bar on stderr shows
+/// "step k/N" and the step under way, and every step's line is printed above it, in order.
+#[test]
+fn on_a_terminal_a_progress_bar_shows_the_step_under_way() {
+    let c = Ceremony::new(&["us-east-1"]);
+    write_many_steps(&c, 3);
+    let keyrite = c.run_command("t.jsonl");
+    let mut line = String::new();
+    for word in std::iter::once(keyrite.get_program()).chain(keyrite.get_args()) {
+        line.push_str(&format!("'{}' ", word.to_str().unwrap()));
+    }
+    let out = run(Command::new("script")
+        .args(["-q", "-e", "-c", &line, "/dev/null"])
+        .envs(
+            keyrite
+                .get_envs()
+                .filter_map(|(k, v)| v.map(|v| (k.to_owned(), v.to_owned()))),
+        )
+        .env("TERM", "xterm")
+        .current_dir(c.dir())
+        .stdin(Stdio::null()));
+    let screen = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{screen:?}");
+    for shown in [
+        "step 0/6 checking step 2: a trial wrap",
+        "step 1/6 generate AES_256 key \"key-00\"",
+        "step 6/6 wrap \"key-02\" into out-02",
+    ] {
+        assert!(screen.contains(shown), "{shown:?} not shown: {screen:?}");
+    }
+    let mut rest = screen.as_str();
+    for expected in many_steps_lines(&c, "t.jsonl", 3) {
+        let at = rest
+            .find(&format!("{expected}\r\n"))
+            .unwrap_or_else(|| panic!("{expected:?} not printed in order: {screen:?}"));
+        rest = &rest[at + expected.len()..];
+    }
 }

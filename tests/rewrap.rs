@@ -188,7 +188,23 @@ fn the_key_lifecycle_in_ceremonies() {
     for f in std::fs::read_dir(c.dir().join("approvals")).unwrap() {
         std::fs::remove_file(f.unwrap().path()).unwrap();
     }
-    c.run_approved("t2.jsonl");
+    c.approve_plan();
+    let out = c.run("t2.jsonl");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The rewrap's step: the existing key found, with its KCV, then the output written.
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        format!(
+            "Plan \"payments-2026-reimport\" approved by 2 of 2 required: alice, bob.\n\
+             Key \"payments-2026\" (AES_256): KCV {kcv} (aes-ecb-zero-3).\n\
+             Wrote reimport/ — next: sh reimport/import.sh\n\
+             Completed. Sealed transcript: t2.jsonl\n"
+        )
+    );
     assert_eq!(c.verify("t2.jsonl", &full).status.code(), Some(0));
     let wrapped = std::fs::read(c.dir().join("reimport/EncryptedKeyMaterial.bin")).unwrap();
     assert_eq!(kms.unwrap_rsa_crate(&wrapped, "RSAES_OAEP_SHA_1"), material);
@@ -241,9 +257,21 @@ fn the_key_lifecycle_in_ceremonies() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(String::from_utf8(out.stdout).unwrap().contains(&format!(
-        "Destroyed key \"payments-2026\" (KCV {kcv}, checked first)."
-    )),);
+    assert!(
+        String::from_utf8(out.stdout.clone())
+            .unwrap()
+            .contains(&format!(
+                "Destroyed key \"payments-2026\" (KCV {kcv}, checked first)."
+            )),
+    );
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        format!(
+            "Plan \"payments-2026-end\" approved by 2 of 2 required: alice, carol.\n\
+             Destroyed key \"payments-2026\" (KCV {kcv}, checked first).\n\
+             Completed. Sealed transcript: t3.jsonl\n"
+        )
+    );
     assert!(
         !c.token
             .objects()

@@ -119,6 +119,18 @@ fn the_token_directory_removed_after_the_key_is_generated() {
         "token directory removed",
     );
     let lines = transcript(&c);
+    // The step done before the failure was printed as it finished; nothing after it.
+    let kcv = lines.iter().find(|l| l["step"] == "generated").unwrap()["data"]["key"]["kcv"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        format!(
+            "Plan \"payments-2026\" approved by 2 of 2 required: alice, bob.\n\
+             Key \"payments-2026\" (AES_256): KCV {kcv} (aes-ecb-zero-3).\n"
+        )
+    );
     let failure = lines.iter().find(|l| l["step"] == "failure").unwrap();
     assert_eq!(
         failure["data"]["error"],

@@ -9,12 +9,14 @@
 //! is the transcript created and the first token object made.
 //!
 //! `preflight` holds those checks, `record` the transcript lines that open a run, `run` the
-//! steps on the token, `error` what can go wrong.
+//! steps on the token, `progress` what a run tells its caller step by step, `error` what can go
+//! wrong.
 
 mod error;
 pub mod plan;
 pub mod policy;
 mod preflight;
+pub mod progress;
 pub mod quorum;
 mod record;
 pub mod resume;
@@ -27,10 +29,9 @@ pub use preflight::{
     CheckedPlan, Prepared, RunRequest, check_destroys_only, check_plan, check_trusted_wrapping,
     load_module, prepare, prepare_wraps,
 };
+pub use progress::{Done, Held, Observer};
 pub(crate) use record::token_line;
 pub use run::{run, wrap_recorded};
-
-use crate::wrap::KeyRecord;
 
 /// The actor of the lines keyrite itself records (checks, results), as opposed to the operator's.
 const ACTOR: &str = "keyrite";
@@ -43,13 +44,10 @@ pub(crate) fn read_once(path: &Path) -> Result<Vec<u8>, Error> {
     })
 }
 
-/// The result of a completed ceremony.
+/// The result of a completed ceremony (what each step did was told to the run's
+/// [`Observer`] as it finished).
 #[derive(Debug)]
 pub struct Outcome {
     /// The sealed transcript.
     pub transcript: PathBuf,
-    /// Every output directory written.
-    pub outputs: Vec<PathBuf>,
-    /// The keys generated, with their check values.
-    pub keys: Vec<KeyRecord>,
 }

@@ -1,8 +1,9 @@
 //! A ceremony's run on the token: `run` (a prepared plan) and `wrap_recorded` (one recorded
 //! wrap) open the token, check it, and record the opening lines; a [`Run`] then carries the
 //! steps out one method per kind — `generate`, `wrap`, `destroy` — each announced before the
-//! token acts and recorded after, settles the keys if a step fails, and seals the transcript.
-//! It trusts what the preflight checked, and the token for what it reports.
+//! token acts and recorded after, then reported to the caller's [`Observer`]; it settles the
+//! keys if a step fails, and seals the transcript. It trusts what the preflight checked, and the
+//! token for what it reports.
 
 use std::path::{Path, PathBuf};
 
@@ -11,6 +12,7 @@ use cryptoki::object::ObjectHandle;
 use super::error::Fate;
 use super::plan::{PinSpec, Step};
 use super::preflight::{self, OnToken, Prepared, RunRequest};
+use super::progress::{Done, Held, Observer};
 use super::record::{self, token_line};
 use super::{ACTOR, Error, Outcome, StepFailure, resume};
 use crate::hsm::{Module, Token};
@@ -19,8 +21,12 @@ use crate::timestamp::format_time;
 use crate::transcript::{Entry, Transcript, entry};
 use crate::wrap::{self, CheckedWrap, KeyRecord, PreparedWrap};
 
-/// Runs a prepared ceremony on the token.
-pub fn run(prepared: Prepared, req: &RunRequest) -> Result<Outcome, Error> {
+/// Runs a prepared ceremony on the token, telling `observer` of each step in order.
+pub fn run(
+    prepared: Prepared,
+    req: &RunRequest,
+    observer: &mut dyn Observer,
+) -> Result<Outcome, Error> {
     let Prepared {
         policy,
         plan,
@@ -74,18 +80,20 @@ pub fn run(prepared: Prepared, req: &RunRequest) -> Result<Outcome, Error> {
             None => Continue::Marker(&plan.ceremony_id, &plan.sha256),
         },
         generated: Vec::new(),
-        outputs: Vec::new(),
+        observer,
     }
     .execute(&plan.signing_key_label, &signer_fp)
 }
 
 /// `keyrite wrap --transcript T --signer-label L`: one key generated and wrapped, recorded and
-/// sealed like a ceremony (CI runs are recorded the same way), without a plan or quorum.
+/// sealed like a ceremony (CI runs are recorded the same way), without a plan or quorum; its
+/// two steps (generate, wrap) told to `observer` like a ceremony's.
 pub fn wrap_recorded(
     prepared: PreparedWrap,
     access: &wrap::TokenAccess,
     transcript: &Path,
     signer_label: &KeyLabel,
+    observer: &mut dyn Observer,
 ) -> Result<Outcome, Error> {
     if std::fs::symlink_metadata(transcript).is_ok() {
         return Err(crate::transcript::Error::Exists {
@@ -142,7 +150,7 @@ pub fn wrap_recorded(
         wraps: &[None, Some(prepared)],
         start: Continue::Single,
         generated: Vec::new(),
-        outputs: Vec::new(),
+        observer,
     }
     .execute(signer_label, &signer_fp)
 }
@@ -198,6 +206,13 @@ impl Settled {
     }
 }
 
+/// A wrap step's output written, for the observer once the step is done.
+struct Wrapped {
+    key: KeyRecord,
+    out: PathBuf,
+    held: Held,
+}
+
 /// The step that failed, and why.
 struct Failed {
     index: usize,
@@ -219,8 +234,8 @@ pub(super) struct Run<'a> {
     start: Continue<'a>,
     /// The keys the run holds, in the order it came to hold them.
     generated: Vec<Generated>,
-    /// Every output directory written.
-    outputs: Vec<PathBuf>,
+    /// Told of each step as it begins and as it finishes.
+    observer: &'a mut dyn Observer,
 }
 
 impl<'a> Run<'a> {
@@ -278,11 +293,7 @@ impl<'a> Run<'a> {
             .map_err(Error::from)
             .and_then(|signature| Ok(self.t.seal(signer_fp, &signature)?));
         match (result, sealed) {
-            (Ok(()), Ok(transcript)) => Ok(Outcome {
-                transcript,
-                outputs: self.outputs,
-                keys: self.generated.into_iter().map(|g| g.record).collect(),
-            }),
+            (Ok(()), Ok(transcript)) => Ok(Outcome { transcript }),
             (Ok(()), Err(e)) => Err(e),
             (Err(f), sealed) => Err(Error::Failed(Box::new(StepFailure {
                 index: f.index,
@@ -295,10 +306,12 @@ impl<'a> Run<'a> {
         }
     }
 
-    /// Checks every wrap on the token, leaves the marker, then runs each step in order.
+    /// Checks every wrap on the token, leaves the marker, then runs each step in order, each
+    /// told to the observer as it begins and once it is recorded.
     fn run_steps(&mut self) -> Result<(), Box<Failed>> {
         let mut checked = self.check_wraps()?;
         let (steps, wraps) = (self.steps, self.wraps);
+        let total = steps.len();
         for (index, step) in steps.iter().enumerate() {
             let fail = |error: Error| {
                 Box::new(Failed {
@@ -310,6 +323,7 @@ impl<'a> Run<'a> {
             if index == 0 {
                 self.leave_marker().map_err(fail)?;
             }
+            self.observer.starting(index, total, step);
             match step {
                 Step::Generate {
                     key_label,
@@ -337,9 +351,21 @@ impl<'a> Run<'a> {
                         ));
                     };
                     // The step's imported KMS key is destroyed once it has wrapped, or, if the
-                    // step fails, as `checked` drops.
+                    // step fails, as `checked` drops; only then is the step done.
                     self.wrap(index, key_label, existing.as_ref(), prepared, &checked)
-                        .and_then(|()| Ok(checked.finish()?))
+                        .and_then(|wrapped| {
+                            checked.finish()?;
+                            self.observer.finished(
+                                index,
+                                total,
+                                &Done::Wrapped {
+                                    key: &wrapped.key,
+                                    out: &wrapped.out,
+                                    held: wrapped.held,
+                                },
+                            );
+                            Ok(())
+                        })
                 }
             }
             .map_err(fail)?;
@@ -351,11 +377,13 @@ impl<'a> Run<'a> {
     /// check is recorded.
     fn check_wraps(&mut self) -> Result<Vec<Option<CheckedWrap<'a>>>, Box<Failed>> {
         let mut checked = Vec::new();
+        let total = self.steps.len();
         for (index, (step, w)) in self.steps.iter().zip(self.wraps).enumerate() {
             let Some(prepared) = w else {
                 checked.push(None);
                 continue;
             };
+            self.observer.checking(index, total, step);
             let fail = |error: Error| {
                 Box::new(Failed {
                     index,
@@ -435,6 +463,8 @@ impl<'a> Run<'a> {
                     key: record.entry(),
                 }),
             )?;
+            self.observer
+                .finished(index, self.steps.len(), &Done::Resumed(&record));
             return Ok(());
         }
         // Announced and fsynced before the token acts.
@@ -468,6 +498,8 @@ impl<'a> Run<'a> {
                 key: record.entry(),
             }),
         )?;
+        self.observer
+            .finished(index, self.steps.len(), &Done::Generated(&record));
         Ok(())
     }
 
@@ -508,11 +540,19 @@ impl<'a> Run<'a> {
                 check_sha256: record.check_sha256,
             }),
         )?;
+        self.observer.finished(
+            index,
+            self.steps.len(),
+            &Done::Destroyed {
+                label: key_label,
+                expect_kcv,
+            },
+        );
         Ok(())
     }
 
     /// Wraps a key the run holds (or, for a rewrap, an existing key it finds) and writes the
-    /// output.
+    /// output; returns what to tell the observer once the step is done.
     fn wrap(
         &mut self,
         index: usize,
@@ -520,8 +560,10 @@ impl<'a> Run<'a> {
         existing: Option<&(String, KeySpec)>,
         prepared: &PreparedWrap,
         checked: &CheckedWrap<'_>,
-    ) -> Result<(), Error> {
+    ) -> Result<Wrapped, Error> {
+        let mut held = Held::Generated;
         if let Some((kcv, spec)) = existing {
+            held = Held::FoundBefore;
             if !self.generated.iter().any(|g| &g.label == key_label) {
                 let (handle, record) = wrap::existing_key(self.token, key_label, kcv, Some(*spec))?;
                 self.generated.push(Generated {
@@ -531,6 +573,7 @@ impl<'a> Run<'a> {
                     wraps_done: 0,
                     existing: true,
                 });
+                held = Held::Found;
             }
         }
         // A wrap of an existing key is a rewrap (`Step::action`).
@@ -606,8 +649,11 @@ impl<'a> Run<'a> {
                 Entry::Wrapped(done)
             },
         )?;
-        self.outputs.push(outcome.out);
-        Ok(())
+        Ok(Wrapped {
+            key: key.record.clone(),
+            out: outcome.out,
+            held,
+        })
     }
 
     /// After success: every key is kept.

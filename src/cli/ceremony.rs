@@ -1,6 +1,6 @@
 //! `keyrite ceremony run` (and the run behind `keys destroy`): an approved plan run on the
 //! token. The library checks the plan, the policy and the quorum and runs the steps; this file
-//! prints who approved it, what was destroyed and what was made.
+//! prints who approved it, then each step as it finishes (`progress`).
 
 use std::path::PathBuf;
 
@@ -10,6 +10,8 @@ use time::OffsetDateTime;
 use keyrite::Error;
 use keyrite::ceremony::{self, RunRequest};
 use keyrite::spec::KeyLabel;
+
+use super::progress::print_run;
 
 /// What every approved run takes beside its plan: the policy, the approvals, the transcript.
 #[derive(Debug, Args)]
@@ -81,18 +83,6 @@ pub fn run_plan(
     if let Some(label) = destroying {
         ceremony::check_destroys_only(&prepared.plan, label)?;
     }
-    let destroys: Vec<_> = prepared
-        .plan
-        .steps
-        .iter()
-        .filter_map(|step| match step {
-            ceremony::plan::Step::Destroy {
-                key_label,
-                expect_kcv,
-            } => Some((key_label.clone(), expect_kcv.clone())),
-            _ => None,
-        })
-        .collect();
     println!(
         "Plan {:?} approved by {} of {} required: {}.",
         prepared.plan.ceremony_id,
@@ -106,37 +96,5 @@ pub fn run_plan(
             .collect::<Vec<_>>()
             .join(", ")
     );
-    let outcome = ceremony::run(prepared, &req)?;
-    for (label, kcv) in &destroys {
-        println!(
-            "Destroyed key {:?} (KCV {kcv}, checked first).",
-            label.as_str()
-        );
-    }
-    print_outcome(&outcome);
-    Ok(())
-}
-
-/// Prints the keys a ceremony made, its outputs and its sealed transcript.
-pub fn print_outcome(outcome: &ceremony::Outcome) {
-    for key in &outcome.keys {
-        println!(
-            "Key {:?} ({}): KCV {} ({}).",
-            key.label.as_str(),
-            key.spec,
-            key.kcv.as_deref().unwrap_or("none"),
-            key.kcv_method
-        );
-    }
-    for out in &outcome.outputs {
-        println!(
-            "Wrote {}/ — next: sh {}",
-            out.display(),
-            out.join("import.sh").display()
-        );
-    }
-    println!(
-        "Completed. Sealed transcript: {}",
-        outcome.transcript.display()
-    );
+    print_run(|observer| ceremony::run(prepared, &req, observer))
 }

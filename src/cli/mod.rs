@@ -9,6 +9,7 @@ pub mod keys;
 pub mod pin;
 pub mod plan;
 pub mod print;
+pub mod progress;
 pub mod restore;
 pub mod rewrap;
 pub mod token;

@@ -16,6 +16,7 @@ use keyrite::wrap::{self, WrapOutcome, WrapRequest};
 use keyrite::{Error, ceremony};
 
 use super::print::print_json;
+use super::progress::print_run;
 use super::{TokenArgs, token_access};
 
 /// `keyrite wrap`
@@ -101,9 +102,9 @@ pub fn run(args: &WrapArgs, module: Option<PathBuf>) -> Result<(), Error> {
     let access = token_access(module, &args.token);
     let valid_to = prepared.params().valid_to;
     if let (Some(transcript), Some(signer)) = (&args.transcript, &args.signer_label) {
-        let outcome = ceremony::wrap_recorded(prepared, &access, transcript, signer)?;
-        super::ceremony::print_outcome(&outcome);
-        return Ok(());
+        return print_run(|observer| {
+            ceremony::wrap_recorded(prepared, &access, transcript, signer, observer)
+        });
     }
     let outcome = wrap::run(prepared, &access)?;
     finish(args, &outcome, valid_to)

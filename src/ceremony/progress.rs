@@ -1,0 +1,57 @@
+//! What a run tells its caller as it goes: each trial wrap before anything changes on the
+//! token, each step as it begins, and each as it finishes, in step order, to an [`Observer`]
+//! the caller gives. The library prints nothing; what is shown, and where, is the caller's.
+
+use std::path::Path;
+
+use super::plan::Step;
+use crate::spec::KeyLabel;
+use crate::wrap::KeyRecord;
+
+/// Told of a run's progress, step by step, on the thread that runs it.
+pub trait Observer {
+    /// Before anything changes on the token: a trial wrap for step `index` of `total`.
+    fn checking(&mut self, index: usize, total: usize, step: &Step);
+    /// Step `index` of `total` begins.
+    fn starting(&mut self, index: usize, total: usize, step: &Step);
+    /// Step `index` of `total` finished, as `done` says; it is recorded in the transcript.
+    fn finished(&mut self, index: usize, total: usize, done: &Done<'_>);
+}
+
+/// What a step that finished did.
+#[derive(Debug)]
+pub enum Done<'a> {
+    /// A key generated in the token.
+    Generated(&'a KeyRecord),
+    /// A key the interrupted run generated, proven on the token and taken over by the resumed
+    /// run instead of being generated again.
+    Resumed(&'a KeyRecord),
+    /// A key wrapped and its output written: a generated key's wrap, or an existing key's
+    /// rewrap.
+    Wrapped {
+        /// The key, as the token reports it.
+        key: &'a KeyRecord,
+        /// The output directory written.
+        out: &'a Path,
+        /// How the run came to hold the key it wrapped.
+        held: Held,
+    },
+    /// An existing key destroyed, after its check value was found to be the one expected.
+    Destroyed {
+        /// The key's label.
+        label: &'a KeyLabel,
+        /// The check value the plan expected, and the key had.
+        expect_kcv: &'a str,
+    },
+}
+
+/// How a run holds the key a wrap step wraps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Held {
+    /// Generated (or taken over) by an earlier step of this run.
+    Generated,
+    /// An existing key, found on the token and proven by this step (a rewrap).
+    Found,
+    /// An existing key that an earlier rewrap step of this run found.
+    FoundBefore,
+}
