@@ -81,9 +81,15 @@ pub enum Error {
 
 impl PinSource {
     /// Reads the PIN. `prompt` is shown on the terminal when prompting. A read that may block
-    /// (the prompt, a file that is a pipe) ends at once on SIGINT, SIGTERM or SIGHUP.
+    /// (the prompt, a file that is a pipe) ends at once on SIGINT, SIGTERM or SIGHUP, the
+    /// terminal's mode put back as the prompt found it.
     pub fn read(&self, prompt: &str) -> Result<SecretString, Error> {
-        crate::interrupt::reading(|| self.read_now(prompt))
+        match self {
+            PinSource::Prompt => crate::interrupt::prompting(|| self.read_now(prompt)),
+            PinSource::Env(_) | PinSource::File(_) => {
+                crate::interrupt::reading(|| self.read_now(prompt))
+            }
+        }
     }
 
     fn read_now(&self, prompt: &str) -> Result<SecretString, Error> {

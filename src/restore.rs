@@ -32,6 +32,7 @@ use sha2::{Digest as _, Sha256};
 use crate::hsm::keys::{Kcv, KcvMethod};
 use crate::hsm::pair::PublicKey;
 use crate::hsm::{NoKcv, PemKeyProblem, Token};
+use crate::interrupt::Made;
 use crate::json;
 use crate::kms::{self, backup::WRAPPED};
 use crate::spec::{ALL_KEY_SPECS, KeyLabel, KeySpec, WrappingAlgorithm};
@@ -863,7 +864,7 @@ pub fn run(proven: Proven, access: &TokenAccess, record: &RecordTo) -> Result<Re
         (Ok((_, restored)), Ok(_)) => Ok(restored),
         // A restore its record does not seal is not kept.
         (Ok((handle, _)), Err(e)) => {
-            token.destroy_key(handle)?;
+            token.discard_key(handle, &proven.backup.label, Made::Restored)?;
             Err(e)
         }
         (Err(e), _) => Err(e),
@@ -980,14 +981,14 @@ fn unwrap_proven(
     )?;
     if let Some(public) = &backup.public_key {
         if let Err(e) = store_public_key(token, handle, backup, public) {
-            token.destroy_key(handle)?;
+            token.discard_key(handle, &backup.label, Made::Restored)?;
             return Err(e);
         }
     }
     match prove(token, handle, proven, record) {
         Ok(restored) => Ok((handle, restored)),
         Err(e) => {
-            token.destroy_key(handle)?;
+            token.discard_key(handle, &backup.label, Made::Restored)?;
             Err(e)
         }
     }

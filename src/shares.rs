@@ -356,7 +356,7 @@ pub fn rebuild(files: &[PathBuf], pinned: &[String]) -> Result<(SecretString, Ve
         let mut n = 1;
         while !r.complete() {
             let typed = Zeroizing::new(
-                crate::interrupt::reading(|| {
+                crate::interrupt::prompting(|| {
                     rpassword::prompt_password(format!("PIN share {n} (not shown), then Enter: "))
                 })
                 .map_err(|_| Error::NoTerminal)?,

@@ -17,6 +17,7 @@ use crate::hsm::keys::{GeneratedKey, KcvResult, KeyInfo};
 use crate::hsm::object::SessionObject;
 use crate::hsm::wrapping::WrapMethod;
 use crate::hsm::{Module, Token};
+use crate::interrupt::Made;
 use crate::kms::{ImportParams, OutputFile, Provider, ProviderOptions};
 use crate::pin::PinSource;
 use crate::spec::{KeyLabel, KeySpec, WrappingAlgorithm, WrappingKeySpec};
@@ -193,7 +194,9 @@ pub fn generate(
             step: Step::KeyCheckValue,
             source: Box::new(e.into()),
             key_label: label.to_string(),
-            destroyed: token.destroy_key(key.handle).map_err(Box::new),
+            destroyed: token
+                .discard_key(key.handle, label, Made::Generated)
+                .map_err(Box::new),
         }),
     }
 }
@@ -696,7 +699,9 @@ pub fn run(prepared: PreparedWrap, access: &TokenAccess) -> Result<WrapOutcome, 
             step,
             source: Box::new(source),
             key_label: request.key_label.to_string(),
-            destroyed: token.destroy_key(handle).map_err(Box::new),
+            destroyed: token
+                .discard_key(handle, &request.key_label, Made::Generated)
+                .map_err(Box::new),
         })?;
     checked.finish()?;
     Ok(outcome)

@@ -232,6 +232,128 @@ fn interrupted_wraps_leave_nothing_on_kryoptic() {
     interrupted_wraps_leave_nothing(&TestToken::kryoptic("left-behind"));
 }
 
+/// The lines keyrite wrote, as its sessions closed, naming the session objects left: none.
+fn assert_none_left_in(file: &Path, label: &str, what: &str) {
+    let lines: Vec<String> = std::fs::read_to_string(file)
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    assert_none_left(&lines, label, what);
+}
+
+/// A plain wrap interrupted once its key exists ends as its failure does: the key it generated
+/// is destroyed with the objects it made for itself, and its one line says so. The pause points
+/// (`session-object:N`) were counted on SoftHSM2 and kryoptic alike: with RSA-AES, the 6th
+/// object is the ephemeral AES key the wrap itself makes, after the key was generated (the
+/// imported KMS key is the other one alive); for an EC key pair, the 9th is the key the
+/// PKCS#8 encoding probe makes right after the pair was generated, the 10th the wrap's
+/// ephemeral AES key.
+fn interrupted_wraps_destroy_their_key(hsm: &TestToken, cases: &[(&str, &str, &str, usize)]) {
+    let (file, params, before) = token_info_leaves_nothing(hsm);
+    for &(spec, algorithm, signal, nth) in cases {
+        let what = format!("a wrap of {spec} interrupted by SIG{signal} at its object {nth}");
+        let _ = std::fs::remove_file(&file);
+        let mut cmd = Wrap::aws(&params)
+            .algorithm(algorithm)
+            .spec(spec)
+            .label("interrupted")
+            .out("interrupted")
+            .pin()
+            .command(hsm);
+        cmd.env("KEYRITE_OBJECTS_LEFT", &file);
+        let out = interrupted(&mut cmd, &format!("session-object:{nth}"), signal);
+        let code = match signal {
+            "INT" => 130,
+            "TERM" => 143,
+            _ => 129,
+        };
+        assert_eq!(out.status.code(), Some(code), "{what}: {out:?}");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stderr),
+            format!(
+                "keyrite: interrupted (SIG{signal}); 2 objects keyrite made for itself on the token were destroyed; the key \"interrupted\" it generated was destroyed\n"
+            ),
+            "{what}"
+        );
+        assert!(out.stdout.is_empty(), "{what}: {out:?}");
+        assert_none_left_in(&file, &hsm.label, &what);
+        assert_eq!(labels(hsm), before, "{what}");
+        assert!(!hsm.path("interrupted").exists(), "{what}: an output");
+    }
+}
+
+#[test]
+fn an_interrupted_wrap_destroys_the_key_it_generated_on_softhsm2() {
+    interrupted_wraps_destroy_their_key(
+        &TestToken::softhsm("left-behind"),
+        &[
+            ("AES_256", "RSA_AES_KEY_WRAP_SHA_1", "INT", 6),
+            ("AES_256", "RSA_AES_KEY_WRAP_SHA_1", "HUP", 6),
+        ],
+    );
+}
+
+#[test]
+fn an_interrupted_wrap_destroys_the_key_or_key_pair_it_generated_on_kryoptic() {
+    interrupted_wraps_destroy_their_key(
+        &TestToken::kryoptic("left-behind"),
+        &[
+            ("AES_256", "RSA_AES_KEY_WRAP_SHA_256", "TERM", 6),
+            ("ECC_NIST_P256", "RSA_AES_KEY_WRAP_SHA_256", "INT", 9),
+            ("ECC_NIST_P256", "RSA_AES_KEY_WRAP_SHA_256", "INT", 10),
+        ],
+    );
+}
+
+/// A rewrap interrupted while it wraps (at the ephemeral AES key its RSA-AES wrap makes, the
+/// 6th object of its own) destroys its own objects and never the key, which existed before it:
+/// the token's objects are as they were, and the key rewraps afterwards.
+#[test]
+fn an_interrupted_rewrap_keeps_the_existing_key() {
+    let hsm = TestToken::softhsm("left-behind");
+    let (file, params, _) = token_info_leaves_nothing(&hsm);
+    let params = params.to_str().unwrap();
+    let out = run(&mut Wrap::new("wrap")
+        .aws_oaep_sha1(params, "existing", "first")
+        .pin()
+        .command(&hsm));
+    assert!(out.status.success(), "{out:?}");
+    let kcv = manifest(&hsm.path("first"))["key"]["kcv"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let before = labels(&hsm);
+    let rewrap = || {
+        Wrap::rewrap()
+            .provider("aws", params)
+            .algorithm("RSA_AES_KEY_WRAP_SHA_1")
+            .label("existing")
+            .expect_kcv(&kcv)
+            .out("again")
+            .pin()
+            .command(&hsm)
+    };
+    let _ = std::fs::remove_file(&file);
+    let mut cmd = rewrap();
+    cmd.env("KEYRITE_OBJECTS_LEFT", &file);
+    let out = interrupted(&mut cmd, "session-object:6", "INT");
+    assert_eq!(out.status.code(), Some(130), "{out:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "keyrite: interrupted (SIGINT); 2 objects keyrite made for itself on the token were destroyed\n"
+    );
+    assert!(out.stdout.is_empty(), "{out:?}");
+    assert_none_left_in(&file, &hsm.label, "an interrupted rewrap");
+    assert_eq!(labels(&hsm), before, "an interrupted rewrap");
+    assert!(
+        !hsm.path("again").exists(),
+        "an interrupted rewrap's output"
+    );
+    let out = run(&mut rewrap());
+    assert!(out.status.success(), "the rewrap after: {out:?}");
+}
+
 /// Runs `cmd`, which reads its PIN from the pipe `fifo`, and once it has opened the pipe (and
 /// waits on it for the PIN) sends it SIGINT: it must end at once.
 fn interrupted_reading(cmd: &mut Command, fifo: &Path) -> Output {

@@ -16,6 +16,7 @@ use super::progress::{Done, Held, Observer};
 use super::record::{self, token_line};
 use super::{ACTOR, Error, Outcome, StepFailure, resume};
 use crate::hsm::{Module, Token};
+use crate::interrupt::Made;
 use crate::spec::{KeyLabel, KeySpec};
 use crate::timestamp::format_time;
 use crate::transcript::{Entry, Transcript, entry};
@@ -243,10 +244,15 @@ impl<'a> Run<'a> {
     /// signer.
     fn execute(mut self, signer_label: &KeyLabel, signer_fp: &str) -> Result<Outcome, Error> {
         let result = match self.run_steps() {
-            // Interrupted (SIGINT, SIGTERM, SIGHUP): nothing more is recorded and no key
-            // settled, as after a power cut, so that `--resume-from` takes the transcript; the
-            // imported KMS keys were destroyed as the steps' guards dropped.
-            Err(f) if crate::interrupt::received() => return Err(f.error),
+            // A plan's run interrupted (SIGINT, SIGTERM, SIGHUP): nothing more is recorded and
+            // no key settled, as after a power cut, so that `--resume-from` takes the
+            // transcript; the imported KMS keys were destroyed as the steps' guards dropped. A
+            // single recorded wrap, which nothing resumes, ends as its failure does: recorded
+            // as failed and its key destroyed if nothing was wrapped from it (the seal, which
+            // the token would have to make, is refused after the signal).
+            Err(f) if crate::interrupt::received() && self.start.plan().is_some() => {
+                return Err(f.error);
+            }
             result => result,
         };
         // A failed run is recorded, and its keys settled, whatever the transcript can still
@@ -699,7 +705,7 @@ impl<'a> Run<'a> {
                         *unrecorded = Some(e);
                     }
                 }
-                match self.token.destroy_key(g.handle) {
+                match self.token.discard_key(g.handle, &g.label, Made::Generated) {
                     Ok(()) => Fate::Destroyed,
                     Err(e) => Fate::NotDestroyed(e),
                 }

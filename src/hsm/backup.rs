@@ -291,8 +291,7 @@ impl Token {
             Err(_) => Some(String::new()),
         };
         if let Some(why) = refuse {
-            self.destroy(private)?;
-            self.destroy(public)?;
+            self.discard([private, public], label, crate::interrupt::Made::Generated)?;
             if !why.is_empty() {
                 return Err(Error::BackupKeyOracle {
                     token: self.label().to_owned(),
@@ -748,7 +747,7 @@ impl Token {
             })?;
         let destroyed = ephemeral.destroy();
         if let Err(e) = destroyed {
-            self.destroy(restored)?;
+            self.session().destroy_new_object(restored)?;
             return Err(e);
         }
         Ok(restored)

@@ -272,7 +272,7 @@ impl Token {
                 match self.check_pkcs8(private, spec) {
                     Ok(_) => break private,
                     Err(e) => {
-                        self.destroy_key(private)?;
+                        self.discard_key(private, label, crate::interrupt::Made::Generated)?;
                         discarded += 1;
                         if !matches!(e, Error::NotRfc5915 { .. })
                             || discarded == super::pair::EC_ATTEMPTS

@@ -564,6 +564,41 @@ impl Token {
         Ok(())
     }
 
+    /// Destroys a key this command made (`made`: generated or unwrapped here) on its failure
+    /// path: for a private key, its public key object too. Unlike [`Token::destroy_key`], this
+    /// is done even once SIGINT, SIGTERM or SIGHUP came, for the objects this session made only
+    /// ([`super::trace::TracedSession::destroy_new_object`]), and keyrite's last line then says
+    /// what became of the key.
+    pub(crate) fn discard_key(
+        &self,
+        handle: ObjectHandle,
+        label: &KeyLabel,
+        made: crate::interrupt::Made,
+    ) -> Result<(), Error> {
+        match self.public_objects_of(handle) {
+            Ok(publics) => self.discard([vec![handle], publics].concat(), label, made),
+            Err(e) => {
+                crate::interrupt::key_discarded(label.as_str(), made, false);
+                Err(e)
+            }
+        }
+    }
+
+    /// Destroys `objects`, made by this command (`made`), labelled `label`, as
+    /// [`Token::discard_key`] does: the first failure is the one reported.
+    pub(crate) fn discard(
+        &self,
+        objects: impl IntoIterator<Item = ObjectHandle>,
+        label: &KeyLabel,
+        made: crate::interrupt::Made,
+    ) -> Result<(), Error> {
+        let destroyed = objects
+            .into_iter()
+            .try_for_each(|object| self.session().destroy_new_object(object));
+        crate::interrupt::key_discarded(label.as_str(), made, destroyed.is_ok());
+        Ok(destroyed?)
+    }
+
     /// Whether `object` is a private object (`CKA_PRIVATE` true): one that only a session that
     /// knew the PIN can create, see or destroy.
     pub(crate) fn is_private_object(&self, object: ObjectHandle) -> Result<bool, Error> {

@@ -9,6 +9,7 @@ use cryptoki::mechanism::{Mechanism, MechanismType};
 use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHandle};
 
 use super::{Error, SignerProblem, Token, Unproven};
+use crate::interrupt::Made;
 use crate::signer_key::{RSA_PSS_BITS, RSA_PSS_SALT, Signed, SignerAlgorithm, SignerKey};
 use crate::spec::KeyLabel;
 
@@ -367,9 +368,7 @@ impl Token {
         };
         self.read_back_protections(public, private, &mut weakened);
         if let Err(e) = self.check_origin(label, private) {
-            for object in [public, private] {
-                self.session().destroy_object(object)?;
-            }
+            self.discard([public, private], label, Made::Generated)?;
             return Err(e);
         }
         let public = self.read_signer_public(public, algorithm)?;
@@ -414,9 +413,7 @@ impl Token {
         if granted.is_empty() {
             return Ok(());
         }
-        for object in [public, private] {
-            self.session().destroy_object(object)?;
-        }
+        self.discard([public, private], label, Made::Generated)?;
         Err(Error::SignerUsages {
             token: self.label().to_owned(),
             label: label.to_string(),

@@ -20,7 +20,7 @@ use std::fs::File;
 use std::io::Write as _;
 use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::Path;
-use std::sync::{Mutex, OnceLock, PoisonError};
+use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::Instant;
 
 use cryptoki::context::{CInitializeArgs, Function, Pkcs11};
@@ -96,8 +96,9 @@ fn write_line(sink: &Mutex<Sink>, line: &Line) {
 /// Makes one call and, when tracing, writes its line: `args` and `out` are only evaluated then.
 /// Once SIGINT, SIGTERM or SIGHUP came ([`crate::interrupt`]), a call that would make, use or
 /// change anything on the token is refused, with `CKR_FUNCTION_CANCELED`, and not made: only
-/// the calls that read (`C_FindObjects`, `C_GetAttributeValue`), `C_CloseSession` and
-/// [`TracedSession::destroy_own_object`] are still made.
+/// the calls that read (`C_FindObjects`, `C_GetAttributeValue`), `C_CloseSession`,
+/// [`TracedSession::destroy_own_object`] and [`TracedSession::destroy_new_object`] of an object
+/// the session made are still made.
 fn call<T>(
     function: Function,
     args: impl FnOnce() -> Value,
@@ -432,6 +433,7 @@ impl TracedContext {
         )
         .map(|session| TracedSession {
             session,
+            made: Mutex::new(Vec::new()),
             _open: open,
         })
     }
@@ -442,6 +444,9 @@ impl TracedContext {
 #[derive(Debug)]
 pub struct TracedSession {
     session: Session,
+    /// The objects this session made (created, generated, unwrapped) and has not destroyed:
+    /// the only ones [`TracedSession::destroy_new_object`] destroys once a signal came.
+    made: Mutex<Vec<ObjectHandle>>,
     /// Dropped after `session` (fields drop in order): a signal that came while the session
     /// was open ends the process once it is closed.
     _open: crate::interrupt::Session,
@@ -451,6 +456,22 @@ impl TracedSession {
     fn args(&self, mut args: Value) -> Value {
         args["session"] = json!(self.session.handle());
         args
+    }
+
+    fn made(&self) -> MutexGuard<'_, Vec<ObjectHandle>> {
+        self.made.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Notes the objects a call made, for [`TracedSession::destroy_new_object`].
+    fn note_made<T>(
+        &self,
+        made: CkResult<T>,
+        handles: impl Fn(&T) -> Vec<ObjectHandle>,
+    ) -> CkResult<T> {
+        if let Ok(value) = &made {
+            self.made().extend(handles(value));
+        }
+        made
     }
 
     /// `C_Login`: the trace names the user type only.
@@ -494,11 +515,14 @@ impl TracedSession {
 
     /// `C_CreateObject`.
     pub fn create_object(&self, template: &[Attribute]) -> CkResult<ObjectHandle> {
-        call(
-            Function::CreateObject,
-            || self.args(json!({ "template": describe_attributes(template) })),
-            || self.session.create_object(template),
-            handle,
+        self.note_made(
+            call(
+                Function::CreateObject,
+                || self.args(json!({ "template": describe_attributes(template) })),
+                || self.session.create_object(template),
+                handle,
+            ),
+            |h| vec![*h],
         )
     }
 
@@ -523,22 +547,45 @@ impl TracedSession {
         )
     }
 
+    /// `C_DestroyObject` of an object this session made — a key the command generated or
+    /// unwrapped, which its failure path destroys (`wrap`, `restore`, a signer or backup key
+    /// refused): made even once SIGINT, SIGTERM or SIGHUP came, so that an interrupt ends the
+    /// command as its failure does. Any other object (a key that existed before, as a rewrap's
+    /// or a destroy step's) is refused then, as by [`TracedSession::destroy_object`].
+    pub(crate) fn destroy_new_object(&self, object: ObjectHandle) -> CkResult<()> {
+        let new = self.made().contains(&object);
+        let args = || self.args(json!({ "object": handle(&object) }));
+        let destroy = || self.session.destroy_object(object);
+        let destroyed = if new {
+            call_anyway(Function::DestroyObject, args, destroy, none)
+        } else {
+            call(Function::DestroyObject, args, destroy, none)
+        };
+        if destroyed.is_ok() {
+            self.made().retain(|h| *h != object);
+        }
+        destroyed
+    }
+
     /// `C_GenerateKey`.
     pub fn generate_key(
         &self,
         mechanism: &Mechanism,
         template: &[Attribute],
     ) -> CkResult<ObjectHandle> {
-        call(
-            Function::GenerateKey,
-            || {
-                self.args(json!({
-                    "mechanism": describe_mechanism(mechanism),
-                    "template": describe_attributes(template),
-                }))
-            },
-            || self.session.generate_key(mechanism, template),
-            handle,
+        self.note_made(
+            call(
+                Function::GenerateKey,
+                || {
+                    self.args(json!({
+                        "mechanism": describe_mechanism(mechanism),
+                        "template": describe_attributes(template),
+                    }))
+                },
+                || self.session.generate_key(mechanism, template),
+                handle,
+            ),
+            |h| vec![*h],
         )
     }
 
@@ -549,20 +596,23 @@ impl TracedSession {
         pub_key_template: &[Attribute],
         priv_key_template: &[Attribute],
     ) -> CkResult<(ObjectHandle, ObjectHandle)> {
-        call(
-            Function::GenerateKeyPair,
-            || {
-                self.args(json!({
-                    "mechanism": describe_mechanism(mechanism),
-                    "public_template": describe_attributes(pub_key_template),
-                    "private_template": describe_attributes(priv_key_template),
-                }))
-            },
-            || {
-                self.session
-                    .generate_key_pair(mechanism, pub_key_template, priv_key_template)
-            },
-            |(public, private)| json!({ "public": handle(public), "private": handle(private) }),
+        self.note_made(
+            call(
+                Function::GenerateKeyPair,
+                || {
+                    self.args(json!({
+                        "mechanism": describe_mechanism(mechanism),
+                        "public_template": describe_attributes(pub_key_template),
+                        "private_template": describe_attributes(priv_key_template),
+                    }))
+                },
+                || {
+                    self.session
+                        .generate_key_pair(mechanism, pub_key_template, priv_key_template)
+                },
+                |(public, private)| json!({ "public": handle(public), "private": handle(private) }),
+            ),
+            |(public, private)| vec![*public, *private],
         )
     }
 
@@ -595,21 +645,24 @@ impl TracedSession {
         wrapped_key: &[u8],
         template: &[Attribute],
     ) -> CkResult<ObjectHandle> {
-        call(
-            Function::UnwrapKey,
-            || {
-                self.args(json!({
-                    "mechanism": describe_mechanism(mechanism),
-                    "unwrapping_key": handle(&unwrapping_key),
-                    "wrapped_key": len(wrapped_key),
-                    "template": describe_attributes(template),
-                }))
-            },
-            || {
-                self.session
-                    .unwrap_key(mechanism, unwrapping_key, wrapped_key, template)
-            },
-            handle,
+        self.note_made(
+            call(
+                Function::UnwrapKey,
+                || {
+                    self.args(json!({
+                        "mechanism": describe_mechanism(mechanism),
+                        "unwrapping_key": handle(&unwrapping_key),
+                        "wrapped_key": len(wrapped_key),
+                        "template": describe_attributes(template),
+                    }))
+                },
+                || {
+                    self.session
+                        .unwrap_key(mechanism, unwrapping_key, wrapped_key, template)
+                },
+                handle,
+            ),
+            |h| vec![*h],
         )
     }
 
