@@ -425,3 +425,65 @@ fn a_wait_for_the_pin_ends_at_once_on_sigint() {
         assert_eq!(String::from_utf8_lossy(&out.stderr), expected, "{name}");
     }
 }
+
+/// Ctrl-C at the no-echo PIN prompt, on a real terminal (`script` gives the shell below a
+/// pseudo-terminal, on which keyrite prompts): keyrite exits at once (130, its one line), and
+/// leaves the terminal's mode as it found it, echo on, where the prompt had turned it off.
+#[test]
+fn sigint_at_the_pin_prompt_leaves_the_terminal_echoing() {
+    let hsm = TestToken::softhsm("left-behind");
+    let kms = Kms::new(hsm.dir.path(), 2048);
+    let params = kms.write_aws_params(hsm.dir.path(), "params.json");
+    let keyrite = Wrap::new("wrap")
+        .aws_oaep_sha1(params.to_str().unwrap(), "never", "never")
+        .command(&hsm);
+    let mut line = String::new();
+    for word in std::iter::once(keyrite.get_program()).chain(keyrite.get_args()) {
+        line.push_str(&format!("'{}' ", word.to_str().unwrap()));
+    }
+    // The shell waits for the prompt to turn echo off, interrupts keyrite there, then reads
+    // the terminal's mode back.
+    let echo = "stty -a | tr ' ;' '\\n\\n' | grep -x -e echo -e -echo";
+    std::fs::write(
+        hsm.path("prompt.sh"),
+        format!(
+            "{line} </dev/tty 2>stderr.txt &\n\
+             pid=$!\n\
+             i=0\n\
+             until [ \"$({echo})\" = -echo ]; do\n\
+             \x20 i=$((i + 1)); [ $i -lt 3000 ] || {{ echo 'no prompt'; exit 1; }}; sleep 0.01\n\
+             done\n\
+             echo \"during the prompt: $({echo})\"\n\
+             kill -INT $pid\n\
+             wait $pid\n\
+             echo \"exit $?\"\n\
+             echo \"after: $({echo})\"\n"
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new("script")
+        .args(["-q", "-e", "-c", "sh prompt.sh", "/dev/null"])
+        .envs(
+            keyrite
+                .get_envs()
+                .filter_map(|(k, v)| v.map(|v| (k.to_owned(), v.to_owned()))),
+        )
+        .current_dir(hsm.dir.path())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Held open until the run is over: an end of input would answer the prompt.
+    let _input = child.stdin.take();
+    let out = child.wait_with_output().unwrap();
+    let screen = String::from_utf8_lossy(&out.stdout).replace('\r', "");
+    assert!(out.status.success(), "{screen:?}");
+    for shown in ["during the prompt: -echo\n", "exit 130\n", "after: echo\n"] {
+        assert!(screen.contains(shown), "{shown:?} not shown: {screen:?}");
+    }
+    assert_eq!(
+        std::fs::read_to_string(hsm.path("stderr.txt")).unwrap(),
+        "keyrite: interrupted (SIGINT)\n"
+    );
+}
