@@ -487,3 +487,53 @@ fn sigint_at_the_pin_prompt_leaves_the_terminal_echoing() {
         "keyrite: interrupted (SIGINT)\n"
     );
 }
+
+/// A recorded wrap (`wrap --transcript`), which no run resumes, interrupted once its key exists
+/// (the 6th object of its own, its RSA-AES wrap's ephemeral AES key) ends as its failure does:
+/// the transcript records the failure and the key's destruction, the key is destroyed, and the
+/// line says so; only the seal, which the token would have to make, is missing.
+#[test]
+fn an_interrupted_recorded_wrap_ends_as_its_failure_does() {
+    let c = common::ceremony::Ceremony::new(&["us-east-1"]);
+    let before = labels(&c.token);
+    let mut cmd = Wrap::aws("params/us-east-1.json")
+        .algorithm("RSA_AES_KEY_WRAP_SHA_1")
+        .label("ci-key")
+        .out("ci-out")
+        .pin()
+        .recorded("w.jsonl")
+        .command(&c.token);
+    let out = interrupted(&mut cmd, "session-object:6", "INT");
+    assert_eq!(out.status.code(), Some(130), "{out:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "keyrite: interrupted (SIGINT); 2 objects keyrite made for itself on the token were destroyed; the key \"ci-key\" it generated was destroyed\n"
+    );
+    assert_eq!(labels(&c.token), before);
+    assert!(!c.dir().join("ci-out").exists(), "an output");
+    let lines = c.transcript("w.jsonl");
+    let steps: Vec<&str> = lines
+        .iter()
+        .map(|(_, v)| v["step"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            "request",
+            "token",
+            "check",
+            "generate",
+            "generated",
+            "wrap",
+            "failure",
+            "destroy",
+            "finish"
+        ]
+    );
+    let finish = &lines.last().unwrap().1["data"];
+    assert_eq!(finish["outcome"], "failed");
+    assert_eq!(
+        finish["keys"][0]["fate"],
+        "destroyed (nothing was wrapped from it)"
+    );
+}
