@@ -10,11 +10,18 @@
 //! or an output directory is then in a state a power cut could leave, which `ceremony run
 //! --resume-from` takes. Otherwise the signal is only noted ([`received`]): from then on no
 //! session opens and every PKCS#11 call is refused but those that only read (`C_FindObjects`,
-//! `C_GetAttributeValue`), `C_CloseSession` and the destruction of keyrite's own objects
-//! (`src/hsm/trace.rs`). The main thread's next call is refused, its error unwinds through the
-//! guards that destroy those objects, and when the last session closes keyrite exits, saying
-//! how many it destroyed. Nothing else runs on that path: a ceremony's run records nothing
-//! after the signal (its transcript stays resumable, as after a power cut), and its keys stay.
+//! `C_GetAttributeValue`), `C_CloseSession`, the destruction of keyrite's own objects, and
+//! that of a key the same session made (`src/hsm/trace.rs`). The main thread's next call is
+//! refused, and its error takes the command's failure path: it unwinds through the guards that
+//! destroy keyrite's own objects, and a key the command made is destroyed where its failure
+//! destroys it (a plain `wrap`'s, a `restore`'s; never one that existed before, as a rewrap's),
+//! which the last line names (`key_discarded`). When the last session closes keyrite exits,
+//! saying how many objects it destroyed. A ceremony's run alone ends otherwise: it records
+//! nothing after the signal (its transcript stays resumable, as after a power cut), and its
+//! keys stay for `--resume-from`.
+//!
+//! A signal during a no-echo PIN prompt (`prompting`) ends keyrite at once, the terminal's
+//! mode first put back as the prompt found it.
 //!
 //! It trusts `signal-hook` to deliver the signals to its thread.
 
