@@ -528,23 +528,13 @@ impl TracedSession {
 
     /// `C_DestroyObject`.
     pub fn destroy_object(&self, object: ObjectHandle) -> CkResult<()> {
-        call(
-            Function::DestroyObject,
-            || self.args(json!({ "object": handle(&object) })),
-            || self.session.destroy_object(object),
-            none,
-        )
+        self.destroy(object, false)
     }
 
     /// `C_DestroyObject` of an object keyrite made for itself
     /// ([`super::object::SessionObject`]): made even once SIGINT, SIGTERM or SIGHUP came.
     pub(crate) fn destroy_own_object(&self, object: ObjectHandle) -> CkResult<()> {
-        call_anyway(
-            Function::DestroyObject,
-            || self.args(json!({ "object": handle(&object) })),
-            || self.session.destroy_object(object),
-            none,
-        )
+        self.destroy(object, true)
     }
 
     /// `C_DestroyObject` of an object this session made — a key the command generated or
@@ -554,9 +544,15 @@ impl TracedSession {
     /// or a destroy step's) is refused then, as by [`TracedSession::destroy_object`].
     pub(crate) fn destroy_new_object(&self, object: ObjectHandle) -> CkResult<()> {
         let new = self.made().contains(&object);
+        self.destroy(object, new)
+    }
+
+    /// `C_DestroyObject`, made once a signal came only if `anyway`; a handle destroyed is no
+    /// longer one the session made (a token may give the number to another object).
+    fn destroy(&self, object: ObjectHandle, anyway: bool) -> CkResult<()> {
         let args = || self.args(json!({ "object": handle(&object) }));
         let destroy = || self.session.destroy_object(object);
-        let destroyed = if new {
+        let destroyed = if anyway {
             call_anyway(Function::DestroyObject, args, destroy, none)
         } else {
             call(Function::DestroyObject, args, destroy, none)
