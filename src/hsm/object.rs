@@ -5,8 +5,8 @@
 //! path drops it first, by `Drop`, best-effort, so the first error is the one reported. A token
 //! may keep session objects beyond the session (tpm2-pkcs11 persists them), so closing the
 //! session is not enough. They are destroyed even once SIGINT, SIGTERM or SIGHUP came, when
-//! every other call is refused ([`crate::interrupt`]), and the process waits for that before it
-//! ends.
+//! every other call that changes the token is refused but the destruction of a key the same
+//! session made ([`crate::interrupt`]), and the process waits for that before it ends.
 
 use cryptoki::object::{Attribute, ObjectHandle};
 
