@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand};
 use time::OffsetDateTime;
 
+use super::out::outln;
 use keyrite::Error;
 use keyrite::ceremony::{self, RunRequest};
 use keyrite::spec::KeyLabel;
@@ -93,7 +94,7 @@ pub fn run_plan(
             _ => None,
         })
         .collect();
-    println!(
+    outln!(
         "Plan {:?} approved by {} of {} required: {}.",
         prepared.plan.ceremony_id,
         prepared.quorum.approvals.len(),
@@ -108,7 +109,7 @@ pub fn run_plan(
     );
     let outcome = ceremony::run(prepared, &req)?;
     for (label, kcv) in &destroys {
-        println!(
+        outln!(
             "Destroyed key {:?} (KCV {kcv}, checked first).",
             label.as_str()
         );
@@ -120,7 +121,7 @@ pub fn run_plan(
 /// Prints the keys a ceremony made, its outputs and its sealed transcript.
 pub fn print_outcome(outcome: &ceremony::Outcome) {
     for key in &outcome.keys {
-        println!(
+        outln!(
             "Key {:?} ({}): KCV {} ({}).",
             key.label.as_str(),
             key.spec,
@@ -129,13 +130,13 @@ pub fn print_outcome(outcome: &ceremony::Outcome) {
         );
     }
     for out in &outcome.outputs {
-        println!(
+        outln!(
             "Wrote {}/ — next: sh {}",
             out.display(),
             out.join("import.sh").display()
         );
     }
-    println!(
+    outln!(
         "Completed. Sealed transcript: {}",
         outcome.transcript.display()
     );
