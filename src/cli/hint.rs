@@ -205,6 +205,14 @@ fn pin(e: &pin::Error) -> Option<String> {
             "Pass --pin-env NAME (the name of a variable holding the PIN) or --pin-file PATH."
                 .to_owned()
         }
+        pin::Error::EnvName | pin::Error::EnvUnset => {
+            "Name a variable that holds the PIN, never the PIN itself: `read -rs KR_PIN && export KR_PIN`, then --pin-env KR_PIN (in a plan, pin = \"env:KR_PIN\")."
+                .to_owned()
+        }
+        pin::Error::FileOpen { .. } => {
+            "Give --pin-file the path of a file holding the PIN (mode 0600), never the PIN itself."
+                .to_owned()
+        }
         _ => return None,
     })
 }
@@ -343,6 +351,7 @@ fn shares(e: &shares::Error) -> Option<String> {
         | shares::Error::NotPinned { .. }
         | shares::Error::Duplicate { .. }
         | shares::Error::TooFew { .. }
+        | shares::Error::ShareFileOpen { .. }
         | shares::Error::Io { .. } => {
             "Use the share files `keyrite pin split` wrote, unchanged, from as many custodians as the threshold."
                 .to_owned()
