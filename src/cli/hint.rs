@@ -374,6 +374,13 @@ fn verify(e: &verify::Error) -> Option<String> {
             "Pass a transcript that `keyrite verify T --signer PEM` reports VERIFIED, with the signer.pem the security team holds: a transcript sealed by any other key proves nothing."
                 .to_owned()
         }
+        verify::Error::NoOutputs(unfound) => match &unfound.suggestion {
+            Some(dir) => format!(
+                "Did you mean --outputs {}? --outputs names the directory that holds the output directories.",
+                dir.display()
+            ),
+            None => "--outputs names the directory that holds the output directories (each the `out` a wrap or a plan step named): pass that one.".to_owned(),
+        },
         verify::Error::Signer { .. } => {
             "Pass the signer's public key as `keyrite token signer export` printed it.".to_owned()
         }
