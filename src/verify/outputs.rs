@@ -170,8 +170,8 @@ impl std::fmt::Display for Unfound {
 }
 
 /// The `--outputs` that holds the output directory recorded as `out`, found from `dir`: the
-/// recorded path's parent under `dir`, or `dir`'s own parent when `dir` is the output directory
-/// itself.
+/// recorded path's parent under `dir`, `dir`'s own parent when `dir` is the output directory
+/// itself, or the recorded path's parent (the current directory if none).
 fn suggestion(dir: &Path, out: &Path) -> Option<PathBuf> {
     let base = out.file_name()?;
     let parent = out.parent().filter(|p| !p.as_os_str().is_empty());
@@ -187,7 +187,8 @@ fn suggestion(dir: &Path, out: &Path) -> Option<PathBuf> {
             .filter(|p| !p.as_os_str().is_empty())
             .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
     });
-    [under, above, parent.map(Path::to_path_buf)]
+    let here = parent.map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+    [under, above, Some(here)]
         .into_iter()
         .flatten()
         .find(|p| p.join(base).is_dir())
