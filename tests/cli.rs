@@ -304,7 +304,7 @@ fn verify_outputs_where_there_are_none_is_a_usage_error_and_an_altered_file_is_i
 
 /// Runs `cmd` with its standard output a pipe nobody reads any more.
 fn closed_stdout(mut cmd: Command) -> Output {
-    let (reader, writer) = std::io::pipe().unwrap();
+    let (reader, writer) = rustix::pipe::pipe().unwrap();
     drop(reader);
     run(cmd.stdout(writer))
 }

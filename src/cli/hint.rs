@@ -379,7 +379,7 @@ fn verify(e: &verify::Error) -> Option<String> {
                 "Did you mean --outputs {}? --outputs names the directory that holds the output directories.",
                 dir.display()
             ),
-            None => "--outputs names the directory that holds the output directories (each the `out` a wrap or a plan step named): pass that one.".to_owned(),
+            None => "--outputs names the directory that holds the output directories (the one a plan's `out` paths start from): pass that one.".to_owned(),
         },
         verify::Error::Signer { .. } => {
             "Pass the signer's public key as `keyrite token signer export` printed it.".to_owned()

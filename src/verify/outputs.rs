@@ -55,13 +55,14 @@ impl<'a> Outputs<'a> {
         }
     }
 
-    /// Counts the output directory a wrap records, and whether anything of its name is there.
+    /// Counts the output directory a wrap records, and whether anything of its name is there
+    /// (a record of no directory's name counts as there: its failure is the record's).
     fn note(&mut self, dir: &Path, d: &WrappedData) {
         self.recorded.0 += 1;
         self.recorded.1.get_or_insert_with(|| d.out.clone());
-        if let Some(base) = Path::new(&d.out).file_name() {
-            self.present |= std::fs::symlink_metadata(dir.join(base)).is_ok();
-        }
+        self.present |= Path::new(&d.out)
+            .file_name()
+            .is_none_or(|base| std::fs::symlink_metadata(dir.join(base)).is_ok());
     }
 
     /// With `--outputs`, when the transcript records output directories and none of them is
