@@ -494,7 +494,7 @@ fn plan_errors_name_the_field() {
         ),
         (
             plan.replace("pin = \"env:KR_TEST_PIN\"", "pin = \"1234\""),
-            "keyrite: plan.toml: pin: \"1234\" is not \"prompt\", \"env:NAME\" or \"shares\"\n",
+            "keyrite: plan.toml: pin: the value is not \"prompt\", \"env:NAME\" or \"shares\"; it is not repeated here, in case it is the PIN\n",
         ),
         (
             plan.replace(

@@ -30,7 +30,9 @@ struct PlanFile {
     operator: String,
     token_label: String,
     signing_key_label: String,
-    pin: String,
+    /// Any TOML value, so that one of another type is refused without TOML's message, which
+    /// would repeat it (a PIN given here).
+    pin: toml::Value,
     steps: Vec<StepFile>,
 }
 
@@ -328,9 +330,16 @@ pub enum Problem {
     /// A key label breaks the rules.
     #[error(transparent)]
     KeyLabel(crate::spec::BadKeyLabel),
-    /// Not a way for the PIN to come.
-    #[error("{0:?} is not \"prompt\", \"env:NAME\" or \"shares\"")]
-    Pin(String),
+    /// Not a way for the PIN to come: never repeated, in case it is the PIN.
+    #[error(
+        "the value is not \"prompt\", \"env:NAME\" or \"shares\"; it is not repeated here, in case it is the PIN"
+    )]
+    Pin,
+    /// `env:` and no environment variable's name: never repeated, in case it is the PIN.
+    #[error(
+        "\"env:\" must be followed by an environment variable's name (letters, digits and _, not starting with a digit); the value is not repeated here, in case it is the PIN"
+    )]
+    PinEnvName,
     /// No steps.
     #[error("a plan needs at least one step")]
     NoSteps,
@@ -480,7 +489,12 @@ impl Header {
         }
         let signing_key_label =
             key_label(&file.signing_key_label).map_err(at("signing_key_label"))?;
-        let pin = pin(&file.pin).map_err(at("pin"))?;
+        let pin = file
+            .pin
+            .as_str()
+            .ok_or(Problem::Pin)
+            .and_then(pin)
+            .map_err(at("pin"))?;
         if file.steps.is_empty() {
             return Err(("steps", Problem::NoSteps));
         }
@@ -499,8 +513,11 @@ fn pin(value: &str) -> Result<PinSpec, Problem> {
         "prompt" => Ok(PinSpec::Source(PinSource::Prompt)),
         "shares" => Ok(PinSpec::Shares),
         other => match other.strip_prefix("env:") {
-            Some(name) if !name.is_empty() => Ok(PinSpec::Source(PinSource::Env(name.to_owned()))),
-            _ => Err(Problem::Pin(other.to_owned())),
+            Some(name) if crate::pin::is_env_name(name) => {
+                Ok(PinSpec::Source(PinSource::Env(name.to_owned())))
+            }
+            Some(_) => Err(Problem::PinEnvName),
+            None => Err(Problem::Pin),
         },
     }
 }
@@ -943,11 +960,27 @@ mod tests {
             ),
             (
                 header("pin", "pin = \"ask\"", GENERATE_K),
-                Some("pin: \"ask\" is not \"prompt\", \"env:NAME\" or \"shares\""),
+                Some(
+                    "pin: the value is not \"prompt\", \"env:NAME\" or \"shares\"; it is not repeated here, in case it is the PIN",
+                ),
+            ),
+            (
+                header("pin", "pin = 87654321", GENERATE_K),
+                Some(
+                    "pin: the value is not \"prompt\", \"env:NAME\" or \"shares\"; it is not repeated here, in case it is the PIN",
+                ),
             ),
             (
                 header("pin", "pin = \"env:\"", GENERATE_K),
-                Some("pin: \"env:\" is not \"prompt\", \"env:NAME\" or \"shares\""),
+                Some(
+                    "pin: \"env:\" must be followed by an environment variable's name (letters, digits and _, not starting with a digit); the value is not repeated here, in case it is the PIN",
+                ),
+            ),
+            (
+                header("pin", "pin = \"env:87654321\"", GENERATE_K),
+                Some(
+                    "pin: \"env:\" must be followed by an environment variable's name (letters, digits and _, not starting with a digit); the value is not repeated here, in case it is the PIN",
+                ),
             ),
             (header("pin", "pin = \"env:KEYRITE_PIN\"", GENERATE_K), None),
             (header("pin", "pin = \"shares\"", GENERATE_K), None),

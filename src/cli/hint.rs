@@ -227,6 +227,14 @@ fn pin(e: &pin::Error) -> Option<String> {
             "Pass --pin-env NAME (the name of a variable holding the PIN) or --pin-file PATH."
                 .to_owned()
         }
+        pin::Error::EnvName | pin::Error::EnvUnset => {
+            "Name a variable that holds the PIN, never the PIN itself: `read -rs KR_PIN && export KR_PIN`, then --pin-env KR_PIN (in a plan, pin = \"env:KR_PIN\")."
+                .to_owned()
+        }
+        pin::Error::FileOpen { .. } => {
+            "Give --pin-file the path of a file holding the PIN (mode 0600), never the PIN itself."
+                .to_owned()
+        }
         _ => return None,
     })
 }
@@ -365,6 +373,7 @@ fn shares(e: &shares::Error) -> Option<String> {
         | shares::Error::NotPinned { .. }
         | shares::Error::Duplicate { .. }
         | shares::Error::TooFew { .. }
+        | shares::Error::ShareFileOpen { .. }
         | shares::Error::Io { .. } => {
             "Use the share files `keyrite pin split` wrote, unchanged, from as many custodians as the threshold."
                 .to_owned()
@@ -387,6 +396,13 @@ fn verify(e: &verify::Error) -> Option<String> {
             "Pass a transcript that `keyrite verify T --signer PEM` reports VERIFIED, with the signer.pem the security team holds: a transcript sealed by any other key proves nothing."
                 .to_owned()
         }
+        verify::Error::NoOutputs(unfound) => match &unfound.suggestion {
+            Some(dir) => format!(
+                "Did you mean --outputs {}? --outputs names the directory that holds the output directories.",
+                dir.display()
+            ),
+            None => "--outputs names the directory that holds the output directories (the one a plan's `out` paths start from): pass that one.".to_owned(),
+        },
         verify::Error::Signer { .. } => {
             "Pass the signer's public key as `keyrite token signer export` printed it.".to_owned()
         }

@@ -42,6 +42,7 @@ mod structure;
 mod witnesses;
 
 pub use chain::{LineError, MAX_DEPTH, check_line, parse_line};
+pub use outputs::Unfound;
 pub use parsed::Line;
 pub use recorded::{RecordedKcv, RecordedOutput, recorded_kcv, recorded_output};
 pub use structure::KNOWN_STEPS;
@@ -205,6 +206,10 @@ pub enum Error {
         /// What does not match.
         reason: Unrecorded,
     },
+    /// `--outputs` names a directory under which none of the recorded output directories is:
+    /// a wrong path, not altered outputs.
+    #[error("{0}")]
+    NoOutputs(Box<Unfound>),
     /// An earlier transcript names no token signer.
     #[error("{} names no token signer (its token line has no signer_label)", path.display())]
     NoSignerLabel {
@@ -374,7 +379,15 @@ pub fn verify_open(file: std::fs::File, inputs: &Inputs) -> Result<Report, Error
             })
         })
     })?;
-    Ok(stream.finish(cut_short, &last, &signer, policy, sha256))
+    let unfound = stream.outputs_unfound();
+    let report = stream.finish(cut_short, &last, &signer, policy, sha256);
+    // A wrong --outputs is a usage error, unless the transcript is invalid anyway.
+    match unfound {
+        Some(unfound) if report.verdict != Verdict::Invalid => {
+            Err(Error::NoOutputs(Box::new(unfound)))
+        }
+        _ => Ok(report),
+    }
 }
 
 /// Verifies the transcript `bytes` once [`verify`] has read its inputs: under `signer`, with

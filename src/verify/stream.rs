@@ -226,6 +226,11 @@ impl<'a> Stream<'a> {
         }
     }
 
+    /// With `--outputs`, when none of the output directories the lines fed record is there.
+    pub(super) fn outputs_unfound(&self) -> Option<super::outputs::Unfound> {
+        self.outputs.unfound()
+    }
+
     /// The report, once every line has been fed; `cut_short` if the input ends inside a line,
     /// which then counts as a line but is not parsed — nor is any other line.
     pub(super) fn finish(
