@@ -4,6 +4,10 @@
 //! (standard base64: ECDSA P-256 as DER, or RSA-PSS) over the 32-byte chain head, which is its
 //! own `prev`.
 //!
+//! Each line has one encoding, keyrite's ([`line_text`], [`seal_text`]), and `verify` takes no
+//! other: the seal and witness lines are covered by no signature over their own bytes, so a
+//! second encoding of one would be a second line for the same seal.
+//!
 //! A line is durable (fsynced) before anything it announces happens: [`Transcript::append`]
 //! writes and fsyncs; [`Transcript::append_unsynced`] only writes, for lines that announce
 //! nothing irreversible (a result, a trial), which become durable with the next fsync — at the

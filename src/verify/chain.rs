@@ -634,6 +634,77 @@ mod tests {
     }
 
     #[test]
+    fn only_the_escapes_serde_json_writes_are_keyrites() {
+        use Encoding::{Escape, Whitespace};
+        for (text, found) in [
+            (
+                r#"{"a":"\"\\\b\f\n\r\t\u0000\u001f\u000b","b":"x y/é"}"#,
+                None,
+            ),
+            (r#"{"a":"\\u0041\\/"}"#, None),
+            (r#"{"a":"\/"}"#, Some(Escape)),
+            (r#"{"a":"\u0041"}"#, Some(Escape)),
+            (r#"{"a":"\u000a"}"#, Some(Escape)),
+            (r#"{"a":"\u001F"}"#, Some(Escape)),
+            (r#"{"a":"\u00e9"}"#, Some(Escape)),
+            (r#"{"a":"\ud83d\ude00"}"#, Some(Escape)),
+            (r#"{"a": 1}"#, Some(Whitespace)),
+            (r#"{"a":1} "#, Some(Whitespace)),
+            ("{\"a\":1,\t\"b\":2}", Some(Whitespace)),
+        ] {
+            assert_eq!(misencoded(text.as_bytes()), found, "{text}");
+        }
+        let every: String = (0..0x80u8).map(char::from).chain(['é', '😀']).collect();
+        let written = serde_json::to_string(&Value::from(every)).unwrap();
+        assert_eq!(misencoded(written.as_bytes()), None, "{written}");
+    }
+
+    #[test]
+    fn a_line_is_in_keyrites_encoding_only_as_keyrite_writes_it() {
+        use crate::transcript::entry::DestroyData;
+        let check = |text: &str| {
+            let head = Head::parse(text.as_bytes());
+            let entry = Entry::from_line(text.as_bytes()).ok();
+            check_encoding(text.as_bytes(), head.as_ref(), entry.as_ref())
+        };
+        let entry = Entry::Destroy(DestroyData {
+            index: None,
+            key_label: "k\n".into(),
+            kcv: None,
+            check_sha256: None,
+            why: None,
+        });
+        let (time, prev) = ("2026-01-01T00:00:00Z", hex::encode([0u8; 32]));
+        let line = line_text(3, time, "keyrite", &entry, &prev).unwrap();
+        assert_eq!(check(&line), Ok(()));
+        let seal = seal_text(4, time, &prev, "fp", "c2ln").unwrap();
+        assert_eq!(check(&seal), Ok(()));
+        let wrong = |e| Err(LineError::Encoding(e));
+        assert_eq!(check(&format!("{seal} ")), wrong(Encoding::Whitespace));
+        assert_eq!(
+            check(&line.replace("\\n", "\\u000a")),
+            wrong(Encoding::Escape)
+        );
+        let reversed = line.replacen(r#"{"actor":"keyrite","#, "{", 1).replacen(
+            r#""v":1}"#,
+            r#""v":1,"actor":"keyrite"}"#,
+            1,
+        );
+        assert_eq!(check(&reversed), wrong(Encoding::KeyOrder));
+        let why = line.replacen(
+            r#""key_label":"k\n"}"#,
+            r#""key_label":"k\n","why":null}"#,
+            1,
+        );
+        assert_ne!(why, line);
+        assert_eq!(check(&why), wrong(Encoding::Absent));
+        assert_eq!(
+            LineError::Encoding(Encoding::KeyOrder).to_string(),
+            "not in keyrite's encoding: keys out of order"
+        );
+    }
+
+    #[test]
     fn line_errors_read_as_before() {
         let prev = hex::encode(Sha256::digest(b""));
         let line = |text: &str| check_line(0, parse_line(text.as_bytes()).as_ref(), &prev);
