@@ -53,7 +53,7 @@ take a line only in keyrite's encoding, the one byte form keyrite writes for it:
 (no whitespace between tokens), every object's keys in order (sorted by code point, at every
 depth), strings escaped as keyrite escapes them (only ", \\ and control characters: \\b \\f \\n
 \\r \\t, other control characters as \\u00xx in lowercase hex; never \\/, never an escaped
-character keyrite writes as itself), and a field keyrite leaves out when empty (LEFT_OUT_WHEN)
+character keyrite writes as itself), and a field keyrite leaves out when empty (left_out_when in STRUCTS)
 left out, never written as null, 0 or {}. A seal or witness line re-encoded, which no signature
 covers, would otherwise be a second line for one seal, with another SHA-256 for witnesses to sign.
 """
