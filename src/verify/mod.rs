@@ -41,7 +41,7 @@ mod stream;
 mod structure;
 mod witnesses;
 
-pub use chain::{LineError, MAX_DEPTH, check_line, parse_line};
+pub use chain::{Encoding, LineError, MAX_DEPTH, check_line, parse_line};
 pub use outputs::Unfound;
 pub use parsed::Line;
 pub use recorded::{RecordedKcv, RecordedOutput, recorded_kcv, recorded_output};

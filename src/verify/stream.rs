@@ -142,12 +142,13 @@ impl<'a> Stream<'a> {
     pub(super) fn line(&mut self, raw: &[u8], digest: [u8; 32]) {
         let i = self.parsed.count;
         let head = Head::parse(raw);
-        self.chain.feed(i, raw, head.as_ref(), digest);
         let step = head.as_ref().and_then(Head::step);
         let (entry, misfit) = match (step, &head) {
             (Some(step), Some(head)) => read_entry(step, raw, &head.data),
             _ => (None, None),
         };
+        self.chain
+            .feed(i, raw, head.as_ref(), entry.as_ref(), digest);
         self.parsed
             .observe(i, raw, head.as_ref(), entry.as_ref(), self.after_finish);
         if let (Some(step), Some(head)) = (step, &head) {

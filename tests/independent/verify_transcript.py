@@ -48,7 +48,14 @@ scripts/verify-with-openssl:
 All three verifiers read JSON the same strict way (RFC 8259: no NaN or Infinity, no duplicate
 keys, no lone surrogate escapes, valid UTF-8), refuse a line nested deeper than 64 levels, and
 accept only canonical integers within 64 bits (-?(0|[1-9][0-9]*), not -0, -2^63 .. 2^64-1: no
-fraction, no exponent), so that they give the same verdict on the same bytes.
+fraction, no exponent), so that they give the same verdict on the same bytes. And all three
+take a line only in keyrite's encoding, the one byte form keyrite writes for it: compact JSON
+(no whitespace between tokens), every object's keys in order (sorted by code point, at every
+depth), strings escaped as keyrite escapes them (only ", \\ and control characters: \\b \\f \\n
+\\r \\t, other control characters as \\u00xx in lowercase hex; never \\/, never an escaped
+character keyrite writes as itself), and a field keyrite leaves out when empty (left_out_when in STRUCTS)
+left out, never written as null, 0 or {}. A seal or witness line re-encoded, which no signature
+covers, would otherwise be a second line for one seal, with another SHA-256 for witnesses to sign.
 """
 
 import base64
@@ -84,6 +91,10 @@ TIME = re.compile(
 # whitespace between tokens; a newline ends the line).
 RAW_CONTROL = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 SURROGATE = re.compile(r"[\ud800-\udfff]")
+# keyrite's encoding: a string token, each escape in one, and the escapes keyrite writes.
+STRING_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"')
+ESCAPE = re.compile(r"\\(?:u[0-9A-Fa-f]{4}|.)")
+WRITTEN_ESCAPE = re.compile(r'\\(?:["\\bfnrt]|u00(?:0[0-7bef]|1[0-9a-f]))')
 
 CHECKS = [
     "file", "json", "shape", "seq", "chain", "order", "structure", "kcv", "signer", "signature", "policy", "approvals",
@@ -95,13 +106,18 @@ CHECKS = [
 # "string", "bool", "usize" (an integer 0 .. 2^64-1), "u8" (an integer 0 .. 255), the name of a
 # struct or a tagged union, ("list", T), ("map", T) (an object whose values are T), or
 # ("null or", T). Presence is REQUIRED (the field is there, even when it may be null) or
-# MAY_BE_ABSENT.
-REQUIRED, MAY_BE_ABSENT = True, False
+# left_out_when(EMPTY): keyrite leaves the field out when it is EMPTY (null, 0 or {}), so it is
+# either absent or there with another value, never there as EMPTY.
+REQUIRED = True
 STRING, BOOL, USIZE, U8 = "string", "bool", "usize", "u8"
 
 
 def required(*fields):
     return {name: (kind, REQUIRED) for name, kind in fields}
+
+
+def left_out_when(empty):
+    return ("left out when", empty)
 
 
 def null_or(kind):
@@ -119,10 +135,10 @@ STRUCTS = {
             ("label", STRING), ("id", STRING), ("spec", STRING), ("kcv", null_or(STRING)), ("kcv_method", STRING),
             ("check_sha256", null_or(STRING)), ("template", ("map", STRING)),
         ),
-        "check_values": (("map", STRING), MAY_BE_ABSENT),
-        "discarded": (USIZE, MAY_BE_ABSENT),
+        "check_values": (("map", STRING), left_out_when({})),
+        "discarded": (USIZE, left_out_when(0)),
     },
-    "FinishFailure": {"step": (null_or(USIZE), MAY_BE_ABSENT), "error": (STRING, REQUIRED)},
+    "FinishFailure": {"step": (USIZE, left_out_when(None)), "error": (STRING, REQUIRED)},
     "Settled": required(("label", STRING), ("kcv", null_or(STRING)), ("fate", STRING)),
     "Source": required(("label", STRING), ("serial", STRING)),
     "RecordedTranscript": required(
@@ -150,7 +166,7 @@ STRUCTS = {
         ("library", STRING), ("label", STRING), ("serial", STRING), ("manufacturer", STRING), ("model", STRING),
         ("firmware", STRING), ("signer_label", STRING), ("signer_fingerprint", STRING),
     ),
-    "login": {"pin": (STRING, REQUIRED), "share_indexes": (null_or(("list", U8)), MAY_BE_ABSENT)},
+    "login": {"pin": (STRING, REQUIRED), "share_indexes": (("list", U8), left_out_when(None))},
     "resume": required(("from", STRING), ("sha256", STRING), ("lines", USIZE), ("keys", ("list", STRING))),
     "resumed": required(("index", USIZE), ("action", STRING), ("key", "Key")),
     "check": required(("index", USIZE), ("algorithm", STRING), ("mechanism", STRING), ("result", STRING)),
@@ -167,14 +183,14 @@ STRUCTS = {
         ("out", STRING), ("files", ("map", STRING)), ("warning", null_or(STRING)),
     ),
     "destroy": {
-        "index": (null_or(USIZE), MAY_BE_ABSENT),
+        "index": (USIZE, left_out_when(None)),
         **required(("key_label", STRING), ("kcv", null_or(STRING)), ("check_sha256", null_or(STRING))),
-        "why": (null_or(STRING), MAY_BE_ABSENT),
+        "why": (STRING, left_out_when(None)),
     },
     "destroyed": required(
         ("index", USIZE), ("key_label", STRING), ("kcv", null_or(STRING)), ("check_sha256", null_or(STRING)),
     ),
-    "failure": {"index": (null_or(USIZE), MAY_BE_ABSENT), **required(("action", STRING), ("error", STRING))},
+    "failure": {"index": (USIZE, left_out_when(None)), **required(("action", STRING), ("error", STRING))},
     "finish": required(("outcome", STRING), ("failure", null_or("FinishFailure")), ("keys", ("list", "Settled"))),
     "witness": required(("name", STRING), ("key_fingerprint", STRING), ("message", STRING), ("signature", STRING)),
     "request": required(
@@ -289,6 +305,29 @@ def parse_line(raw):
     if _walk(value) > MAX_DEPTH:
         raise BadJson(f"nested deeper than {MAX_DEPTH} levels")
     return value
+
+
+def encoding_problem(raw, obj):
+    """How a line (its bytes, parsed as obj) is not in keyrite's encoding (see the top), or None.
+    Whether a field keyrite leaves out when empty is there is the data's check (check_data)."""
+    text = raw.decode("utf-8")
+    if re.search(r"[ \t\r]", STRING_TOKEN.sub('""', text)):
+        return "whitespace between tokens"
+    if any(not WRITTEN_ESCAPE.fullmatch(m.group()) for m in ESCAPE.finditer(text)):
+        return (
+            'a string escape keyrite does not write (it escapes only ", \\ and control characters: '
+            "\\b \\f \\n \\r \\t, others as \\u00xx in lowercase hex)"
+        )
+    stack = [obj]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            if list(item) != sorted(item):
+                return "keys out of order"
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return None
 
 
 def is_number(value):
@@ -446,6 +485,11 @@ def data_misfit(value, kind, path):
         if unknown:
             return f"{path} has an unknown field {show(unknown[0])}"
         for name, (field_kind, presence) in fields.items():
+            if name in value and presence is not REQUIRED and is_exactly(value[name], presence[1]):
+                return (
+                    f"not in keyrite's encoding: {path}.{name} is written as {show(presence[1])}, "
+                    "where keyrite leaves the field out"
+                )
             if name in value:
                 why = data_misfit(value[name], field_kind, f"{path}.{name}")
                 if why:
@@ -460,6 +504,11 @@ def data_misfit(value, kind, path):
         U8: type(value) is int and 0 <= value <= 255,
     }[kind]
     return None if fits else f"{path} is {show(value)}, not {what(kind)}"
+
+
+def is_exactly(value, empty):
+    """Whether value is empty (null, 0 or {}) itself: of its type (0 is not false) and equal."""
+    return type(value) is type(empty) and value == empty
 
 
 def check_data(lines):
@@ -857,6 +906,9 @@ def verify(transcript_path, signer_path, policy_path, outputs=None):
             lines.append(parse_line(raw))
         except BadJson as e:
             return invalid("json", f"line {i}: {e}")
+        problem = encoding_problem(raw, lines[-1])
+        if problem:
+            return invalid("json", f"line {i}: not in keyrite's encoding: {problem}")
     results["json"] = ("PASS", "every line is one JSON object (UTF-8, strict)")
 
     # shape
