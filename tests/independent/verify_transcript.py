@@ -43,7 +43,9 @@ scripts/verify-with-openssl:
      line that says "failed", or fewer witnesses than the policy's witnesses_required
   1  invalid: anything else
   2  usage error: wrong arguments (neither --policy nor --no-policy), a file that cannot be
-     read, a SIGNER_PEM that is not an ECDSA P-256 or RSA 3072 public key, a POLICY that is not TOML
+     read, a SIGNER_PEM that is not a ceremony signer's public key by keyrite's rule (signer_der
+     and signer_key: one PEM block of the canonical DER of an ECDSA P-256 or RSA 3072 key), a
+     POLICY that is not TOML
 
 All three verifiers read JSON the same strict way (RFC 8259: no NaN or Infinity, no duplicate
 keys, no lone surrogate escapes, valid UTF-8), refuse a line nested deeper than 64 levels, and
@@ -379,23 +381,126 @@ def shape_problem(obj):
     return None
 
 
+SIGNER_BEGIN = b"-----BEGIN PUBLIC KEY-----"
+SIGNER_END = b"-----END PUBLIC KEY-----"
+EC_PUBLIC_KEY = bytes.fromhex("2a8648ce3d0201")
+PRIME256V1 = bytes.fromhex("06082a8648ce3d030107")
+RSA_ENCRYPTION = bytes.fromhex("2a864886f70d010101")
+RSASSA_PSS = bytes.fromhex("2a864886f70d01010a")
+
+
+class BadSigner(Exception):
+    """Why a signer file is not a ceremony signer's public key."""
+
+
+def signer_der(pem):
+    """The DER of a signer file's one PEM block: only whitespace (space, tab, CR, LF) around one
+    -----BEGIN PUBLIC KEY----- block, lines ending in LF or CRLF, its body the standard base64 of
+    the DER in lines of 64 characters (the last 1 to 64)."""
+    if b"-----BEGIN RSA PUBLIC KEY-----" in pem:
+        raise BadSigner("it is a PKCS#1 -----BEGIN RSA PUBLIC KEY----- block, where a signer's is "
+                        "-----BEGIN PUBLIC KEY----- (SubjectPublicKeyInfo)")
+    blocks = pem.count(b"-----BEGIN ")
+    if blocks > 1:
+        raise BadSigner(f"it holds {blocks} PEM blocks, where a signer's file holds one")
+    lines = [line.removesuffix(b"\r") for line in pem.strip(b" \t\r\n").split(b"\n")]
+    if lines[0] != SIGNER_BEGIN:
+        raise BadSigner("it does not begin with -----BEGIN PUBLIC KEY----- (only whitespace may come before it)")
+    if len(lines) < 2 or lines[-1] != SIGNER_END:
+        raise BadSigner("it does not end with -----END PUBLIC KEY----- (only whitespace may come after it)")
+    body = lines[1:-1]
+    if not body or any(len(line) != 64 for line in body[:-1]) or not 1 <= len(body[-1]) <= 64:
+        raise BadSigner("its base64 is not in lines of 64 characters (the last 1 to 64)")
+    b64 = b"".join(body)
+    try:
+        der = base64.b64decode(b64, validate=True)
+    except ValueError:
+        raise BadSigner("its body is not canonical standard base64") from None
+    if base64.b64encode(der) != b64:
+        raise BadSigner("its body is not canonical standard base64")
+    return der
+
+
+def der_element(data, at, tag, what):
+    """The value of the DER element of `tag` at `at` in `data`, and where the next one starts."""
+    if at + 2 > len(data) or data[at] != tag:
+        raise BadSigner(f"its DER is not {what}")
+    length, at = data[at + 1], at + 2
+    if length & 0x80:
+        size = length & 0x7F
+        if not 1 <= size <= 4 or at + size > len(data):
+            raise BadSigner(f"its DER is not {what}")
+        length, at = int.from_bytes(data[at:at + size], "big"), at + size
+    if at + length > len(data):
+        raise BadSigner(f"its DER is not {what}")
+    return data[at:at + length], at + length
+
+
+def signer_key(der):
+    """The key of a signer's SubjectPublicKeyInfo DER: id-ecPublicKey on prime256v1 with an
+    uncompressed point on the curve, or rsaEncryption with NULL parameters, an odd 3072-bit
+    modulus and the exponent 65537; the DER exactly that key's canonical encoding."""
+    spki, _ = der_element(der, 0, 0x30, "a SubjectPublicKeyInfo")
+    algorithm, at = der_element(spki, 0, 0x30, "a SubjectPublicKeyInfo")
+    bits, at = der_element(spki, at, 0x03, "a SubjectPublicKeyInfo")
+    oid, params = der_element(algorithm, 0, 0x06, "a SubjectPublicKeyInfo")
+    params = algorithm[params:]
+    if at != len(spki) or not bits:
+        raise BadSigner("its DER is not a SubjectPublicKeyInfo")
+    unused, bits = bits[0], bits[1:]
+    if oid == EC_PUBLIC_KEY:
+        if params != PRIME256V1:
+            raise BadSigner("an EC key whose parameters are not the named curve prime256v1 (P-256)")
+        if bits[:1] in (b"\x02", b"\x03"):
+            raise BadSigner("its EC point is compressed, where a signer's is uncompressed (04 || x || y)")
+        if unused or len(bits) != 65 or bits[0] != 4:
+            raise BadSigner("its EC point is not a point of P-256")
+        try:
+            key = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), bits)
+        except ValueError:
+            raise BadSigner("its EC point is not a point of P-256") from None
+    elif oid == RSA_ENCRYPTION:
+        if params != b"\x05\x00":
+            raise BadSigner("its rsaEncryption algorithm has no NULL parameters")
+        what = "an RSAPublicKey"
+        if unused:
+            raise BadSigner(f"its RSA public key is not {what}")
+        numbers, _ = der_element(bits, 0, 0x30, what)
+        n, at = der_element(numbers, 0, 0x02, what)
+        e, at = der_element(numbers, at, 0x02, what)
+        if not (n and e) or (n[0] | e[0]) & 0x80:
+            raise BadSigner(f"its RSA public key is not {what}")
+        n, e = int.from_bytes(n, "big"), int.from_bytes(e, "big")
+        if n.bit_length() != 3072:
+            raise BadSigner(f"an RSA key of {n.bit_length()} bits, where a keyrite signer's RSA key has 3072")
+        if e != 65537:
+            raise BadSigner(f"an RSA key of public exponent {e:#x}, where a keyrite signer's has 65537")
+        if n % 2 == 0:
+            raise BadSigner("its RSA modulus is even")
+        key = rsa.RSAPublicNumbers(e, n).public_key()
+    elif oid == RSASSA_PSS:
+        raise BadSigner("its algorithm is id-RSASSA-PSS, where a signer's is id-ecPublicKey (ECDSA P-256) or rsaEncryption (RSA-PSS 3072)")
+    else:
+        raise BadSigner(f"its algorithm is the OID {oid.hex()} (hex), where a signer's is id-ecPublicKey (ECDSA P-256) or rsaEncryption (RSA-PSS 3072)")
+    if key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo) != der:
+        raise BadSigner("its DER is not the canonical encoding of its key (minimal lengths, nothing after it)")
+    return key
+
+
 def load_signer(path):
+    """The signer's key and fingerprint (the SHA-256 of its SubjectPublicKeyInfo DER), by the one
+    rule keyrite and scripts/verify-with-openssl apply to a signer file."""
     try:
         with open(path, "rb") as f:
             pem = f.read()
     except OSError as e:
         raise Usage(f"cannot read the signer {path}: {e.strerror or e}") from None
     try:
-        key = serialization.load_pem_public_key(pem)
-    except (ValueError, TypeError) as e:
-        raise Usage(f"{path} is not a PEM public key ({e})") from None
-    if isinstance(key, rsa.RSAPublicKey):
-        if key.key_size != 3072:
-            raise Usage(f"{path} is an RSA key of {key.key_size} bits, where a keyrite signer's RSA key has 3072")
-    elif not (isinstance(key, ec.EllipticCurvePublicKey) and key.curve.name == "secp256r1"):
-        raise Usage(f"{path} is not an ECDSA P-256 or RSA 3072 public key")
-    spki = key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-    return key, hashlib.sha256(spki).hexdigest()
+        der = signer_der(pem)
+        key = signer_key(der)
+    except BadSigner as e:
+        raise Usage(f"{path} is not a ceremony signer's public key: {e}") from None
+    return key, hashlib.sha256(der).hexdigest()
 
 
 def check_structure(lines):
