@@ -138,10 +138,12 @@ pub enum Error {
         policy: PathBuf,
     },
     /// The plan is invalid.
-    #[error("{}: {field}: {problem}", path.display())]
+    #[error("{}:{at}: {}{problem}", path.display(), field.prefix())]
     Plan {
         /// The plan file.
         path: PathBuf,
+        /// Where in it: the offending key or value, else the table that lacks it.
+        at: super::plan::Position,
         /// The field, by path.
         field: super::plan::Field,
         /// What is wrong.
