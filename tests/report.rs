@@ -280,8 +280,19 @@ fn a_tampered_transcript_reports_invalid_at_the_first_broken_line() {
     lines[i].0 = serde_json::to_string(&v).unwrap();
     let text: String = lines.iter().map(|(l, _)| format!("{l}\n")).collect();
     std::fs::write(c.dir().join("tampered.jsonl"), text).unwrap();
-    // The line after the altered one no longer chains to it.
-    let broken = i + 1;
+    // The line after the altered one no longer chains to it: the report numbers it from 1,
+    // as sed does.
+    let broken = i + 2;
+    let sed = run_ok(
+        std::process::Command::new("sed")
+            .arg("-n")
+            .arg(format!("{broken}p"))
+            .arg(c.dir().join("tampered.jsonl")),
+    );
+    assert_eq!(
+        String::from_utf8(sed).unwrap(),
+        format!("{}\n", lines[i + 1].0)
+    );
     let (code, page) = report(&c, "tampered.jsonl", "tampered.html");
     assert_eq!(code, 1);
     let dom = dom(c.dir(), &page);
