@@ -293,6 +293,24 @@ fn a_tampered_transcript_reports_invalid_at_the_first_broken_line() {
         String::from_utf8(sed).unwrap(),
         format!("{}\n", lines[i + 1].0)
     );
+    // The same number in the text and in --json.
+    let text = c.verify("tampered.jsonl", &["--policy", "policy.toml"]);
+    let text = String::from_utf8(text.stdout).unwrap();
+    assert!(
+        text.contains(&format!(
+            "INVALID: chain check failed at line {broken}: prev is not the SHA-256"
+        )),
+        "{text}"
+    );
+    let json = c.verify("tampered.jsonl", &["--policy", "policy.toml", "--json"]);
+    let json: Value = serde_json::from_slice(&json.stdout).unwrap();
+    let chain = json["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|check| check["name"] == "chain")
+        .unwrap();
+    assert_eq!(chain["line"], broken, "{json}");
     let (code, page) = report(&c, "tampered.jsonl", "tampered.html");
     assert_eq!(code, 1);
     let dom = dom(c.dir(), &page);

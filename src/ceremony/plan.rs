@@ -755,13 +755,13 @@ impl Plan {
         })?;
         // toml's own error points at what it could not read: the key or value (or, for a
         // field missing, the table that lacks it).
-        let toml_err = |field: Field, e: toml::de::Error, table: std::ops::Range<usize>| {
+        let toml_err = |field: Field, e: Box<toml::de::Error>, table: std::ops::Range<usize>| {
             let at = Position::of(&text, e.span().unwrap_or(table).start);
-            err(at, field, Problem::Toml(Box::new(e)))
+            err(at, field, Problem::Toml(e))
         };
-        let doc = DeTable::parse(&text).map_err(|e| toml_err(Field::File, e, 0..0))?;
+        let doc = DeTable::parse(&text).map_err(|e| toml_err(Field::File, Box::new(e), 0..0))?;
         let file = PlanFile::deserialize(toml::de::Deserializer::from(doc.clone()))
-            .map_err(|e| toml_err(Field::File, e, 0..0))?;
+            .map_err(|e| toml_err(Field::File, Box::new(e), 0..0))?;
         let step_files = read_steps(&doc).map_err(|(field, e, table)| toml_err(field, e, table))?;
         // A refusal of a field points at its value, else at the table that lacks it.
         let at = |field: Field| Position::of(&text, span_of(&doc, field).start);
@@ -837,13 +837,14 @@ impl Plan {
     }
 }
 
+/// A step's table refused by toml: the field it concerns, toml's error and the table's span.
+type StepRefusal = (Field, Box<toml::de::Error>, std::ops::Range<usize>);
+
 /// Reads each `[[steps]]` table as the step its `action` names. toml's deserializer reads each
 /// table itself (serde's internally tagged enums would read a copy without positions), so its
 /// errors point at the key or value they are about. A refusal is the field it concerns, toml's
 /// error and the span of the step's table.
-fn read_steps(
-    doc: &Spanned<DeTable<'_>>,
-) -> Result<Vec<StepFile>, (Field, toml::de::Error, std::ops::Range<usize>)> {
+fn read_steps(doc: &Spanned<DeTable<'_>>) -> Result<Vec<StepFile>, StepRefusal> {
     let items = match doc.get_ref().get("steps").map(Spanned::get_ref) {
         Some(DeValue::Array(items)) => items.as_ref(),
         _ => &[],
@@ -853,7 +854,7 @@ fn read_steps(
         let span = item.span();
         let refuse = |field: Field| {
             let span = span.clone();
-            move |e: toml::de::Error| (field, e, span)
+            move |e: toml::de::Error| (field, Box::new(e), span)
         };
         let DeValue::Table(table) = item.get_ref() else {
             return Err(refuse(Field::StepTable(i))(toml::de::Error::custom(
