@@ -575,6 +575,43 @@ fn plan_check_refuses_a_plan_that_can_never_run() {
              Get new import parameters from the KMS close to the ceremony (they expire: AWS's after 24 hours, a Google import job after 3 days), or open the window earlier; either change needs new approvals.\n"
         )
     );
+
+    // The same for a step's valid_to, the key material's expiry in the KMS.
+    params("2032-01-01T00:00:00Z");
+    let with_valid_to = |not_before: &str| {
+        c.write_plan_window(
+            "payments-2026",
+            not_before,
+            "2031-01-01T00:00:00Z",
+            "RSAES_OAEP_SHA_1",
+        );
+        let plan = std::fs::read_to_string(c.dir().join("plan.toml")).unwrap();
+        std::fs::write(
+            c.dir().join("plan.toml"),
+            plan.replace(
+                "out = \"payments-2026-us-east-1\"",
+                "out = \"payments-2026-us-east-1\"\nvalid_to = \"2030-01-01T00:00:00Z\"",
+            ),
+        )
+        .unwrap();
+        c.plan_check()
+    };
+    let out = with_valid_to("2020-01-01T00:00:00Z");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        stderr(&out),
+        "keyrite: warning: plan.toml: steps[1].valid_to: 2030-01-01T00:00:00Z is before the plan's window closes at 2031-01-01T00:00:00Z: a run after 2030-01-01T00:00:00Z is refused\n\
+         Run the ceremony before the step's valid_to, or give a later one (the plan then needs new approvals).\n"
+    );
+    let out = with_valid_to("2030-06-01T00:00:00Z");
+    assert_eq!(
+        (out.status.code(), stderr(&out).as_str()),
+        (
+            Some(1),
+            "keyrite: plan.toml: steps[1].valid_to: 2030-01-01T00:00:00Z is before the plan's window opens at 2030-06-01T00:00:00Z: every run refuses material that expires before it is wrapped\n\
+             Give a valid_to after the plan's window (RFC 3339), or leave it out for material that never expires; a changed plan needs new approvals.\n"
+        )
+    );
     assert!(!c.dir().join("t.jsonl").exists());
     assert_eq!(c.token.objects(), objects, "the token changed");
 }

@@ -190,6 +190,21 @@ pub enum Error {
         /// The plan's not_before.
         not_before: String,
     },
+    /// A wrap step's `valid_to` for the key material comes before the plan's window opens.
+    #[error(
+        "{}: steps[{index}].valid_to: {valid_to} is before the plan's window opens at {not_before}: every run refuses material that expires before it is wrapped",
+        plan.display()
+    )]
+    ValidToBeforeWindow {
+        /// The plan file.
+        plan: PathBuf,
+        /// The step.
+        index: usize,
+        /// The step's valid_to.
+        valid_to: String,
+        /// The plan's not_before.
+        not_before: String,
+    },
     /// Too few custodians approved.
     #[error("{}", quorum_message(.0))]
     NoQuorum(Box<Quorum>),
@@ -269,6 +284,21 @@ pub enum Warning {
         /// The parameters file, as the plan names it.
         params: String,
         /// When they expire.
+        valid_to: String,
+        /// The plan's not_after.
+        not_after: String,
+    },
+    /// A wrap step's `valid_to` for the key material comes before the plan's window closes.
+    #[error(
+        "{}: steps[{index}].valid_to: {valid_to} is before the plan's window closes at {not_after}: a run after {valid_to} is refused",
+        plan.display()
+    )]
+    ValidToInWindow {
+        /// The plan file.
+        plan: PathBuf,
+        /// The step.
+        index: usize,
+        /// The step's valid_to.
         valid_to: String,
         /// The plan's not_after.
         not_after: String,

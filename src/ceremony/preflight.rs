@@ -197,17 +197,44 @@ fn window(plan: &Plan, now: OffsetDateTime) -> Error {
     }
 }
 
-/// Refuses a wrap step whose import parameters expire before the plan's window opens (no run
-/// can use them); returns a warning for each that expires before the window closes.
+/// Refuses a wrap step whose import parameters, or whose `valid_to` for the key material,
+/// come before the plan's window opens (every run refuses them); returns a warning for each
+/// that comes before the window closes.
 pub fn check_params_expiry(
     plan: &Plan,
     wraps: &[Option<PreparedWrap>],
 ) -> Result<Vec<Warning>, Error> {
     let mut warnings = Vec::new();
     for (index, (step, wrap)) in plan.steps.iter().zip(wraps).enumerate() {
-        let (Step::Wrap { params, .. }, Some(wrap)) = (step, wrap) else {
+        let (
+            Step::Wrap {
+                params,
+                valid_to: material_valid_to,
+                ..
+            },
+            Some(wrap),
+        ) = (step, wrap)
+        else {
             continue;
         };
+        if let Some(t) = material_valid_to {
+            if *t <= plan.not_before {
+                return Err(Error::ValidToBeforeWindow {
+                    plan: plan.path.clone(),
+                    index,
+                    valid_to: format_time(*t),
+                    not_before: format_time(plan.not_before),
+                });
+            }
+            if *t < plan.not_after {
+                warnings.push(Warning::ValidToInWindow {
+                    plan: plan.path.clone(),
+                    index,
+                    valid_to: format_time(*t),
+                    not_after: format_time(plan.not_after),
+                });
+            }
+        }
         let Some(valid_to) = wrap.params().valid_to else {
             continue;
         };

@@ -303,6 +303,10 @@ fn ceremony(e: &ceremony::Error) -> Option<String> {
             "Get new import parameters from the KMS close to the ceremony (they expire: AWS's after 24 hours, a Google import job after 3 days), or open the window earlier; either change needs new approvals."
                 .to_owned()
         }
+        ceremony::Error::ValidToBeforeWindow { .. } => {
+            "Give a valid_to after the plan's window (RFC 3339), or leave it out for material that never expires; a changed plan needs new approvals."
+                .to_owned()
+        }
         ceremony::Error::NoQuorum(_) => {
             "Each custodian signs the output of `keyrite plan digest` with ssh-keygen -Y sign -n keyrite-plan; put the signatures in the approvals directory."
                 .to_owned()
@@ -316,6 +320,9 @@ pub fn warning(w: &ceremony::Warning) -> &'static str {
     match w {
         ceremony::Warning::ParamsExpireInWindow { .. } => {
             "Run the ceremony before the parameters expire, or get new ones from the KMS (the plan then needs new approvals)."
+        }
+        ceremony::Warning::ValidToInWindow { .. } => {
+            "Run the ceremony before the step's valid_to, or give a later one (the plan then needs new approvals)."
         }
         _ => "Check the plan before the custodians approve it.",
     }
