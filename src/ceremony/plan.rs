@@ -1072,6 +1072,11 @@ mod tests {
                 ),
                 "plan.toml:12:13: steps[0].key_label: key label \"é\" is not valid: use 1 to 64 of A-Z a-z 0-9 . _ -, starting with a letter or digit",
             ),
+            // A step that is not a table.
+            (
+                format!("{HEADER}steps = [1]\n"),
+                "plan.toml:9:10: steps[0]: a step is a table ([[steps]])",
+            ),
             // A top-level value.
             (
                 header(
