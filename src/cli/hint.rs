@@ -321,12 +321,41 @@ fn ceremony(e: &ceremony::Error) -> Option<String> {
         ceremony::Error::Policy { .. } => {
             "Fix the policy (ceremony/README.md documents every field).".to_owned()
         }
+        ceremony::Error::Window { over: true, .. } => {
+            "A plan never runs after its not_after: write a new plan with a new window and a new ceremony_id, and have it approved."
+                .to_owned()
+        }
+        ceremony::Error::Window { over: false, .. } => {
+            "Run the plan once its window has opened; moving the window changes the plan, which then needs new approvals."
+                .to_owned()
+        }
+        ceremony::Error::ParamsExpireBeforeWindow { .. } => {
+            "Get new import parameters from the KMS close to the ceremony (they expire: AWS's after 24 hours, a Google import job after 3 days), or open the window earlier; either change needs new approvals."
+                .to_owned()
+        }
+        ceremony::Error::ValidToBeforeWindow { .. } => {
+            "Give a valid_to after the plan's window (RFC 3339), or leave it out for material that never expires; a changed plan needs new approvals."
+                .to_owned()
+        }
         ceremony::Error::NoQuorum(_) => {
             "Each custodian signs the output of `keyrite plan digest` with ssh-keygen -Y sign -n keyrite-plan; put the signatures in the approvals directory."
                 .to_owned()
         }
         _ => return None,
     })
+}
+
+/// What to do about a warning of `plan check`.
+pub fn warning(w: &ceremony::Warning) -> &'static str {
+    match w {
+        ceremony::Warning::ParamsExpireInWindow { .. } => {
+            "Run the ceremony before the parameters expire, or get new ones from the KMS (the plan then needs new approvals)."
+        }
+        ceremony::Warning::ValidToInWindow { .. } => {
+            "Run the ceremony before the step's valid_to, or give a later one (the plan then needs new approvals)."
+        }
+        _ => "Check the plan before the custodians approve it.",
+    }
 }
 
 fn resume(e: &ceremony::Unresumable) -> &'static str {
@@ -376,6 +405,10 @@ fn shares(e: &shares::Error) -> Option<String> {
         | shares::Error::ShareFileOpen { .. }
         | shares::Error::Io { .. } => {
             "Use the share files `keyrite pin split` wrote, unchanged, from as many custodians as the threshold."
+                .to_owned()
+        }
+        shares::Error::NoPolicyShares => {
+            "Put the pin_shares line `keyrite pin split` printed in the policy (with module_sha256), or have the plan take the PIN another way (pin = \"prompt\" or \"env:NAME\"), which needs new approvals."
                 .to_owned()
         }
         _ => return None,

@@ -40,6 +40,10 @@ pub fn run(command: PlanCommand) -> Result<(), Error> {
         }
         PlanCommand::Check { plan, policy } => {
             let checked = ceremony::check_plan(&plan, &policy, OffsetDateTime::now_utc())?;
+            for warning in &checked.warnings {
+                eprintln!("keyrite: warning: {warning}");
+                eprintln!("{}", super::hint::warning(warning));
+            }
             print_check(&checked);
         }
     }
@@ -52,6 +56,7 @@ fn print_check(checked: &CheckedPlan) {
         policy,
         plan,
         wraps,
+        ..
     } = checked;
     // Everything shown that came from a file or the command line goes through visible():
     // a newline or a bidi override in a name must not redraw what the custodians read.

@@ -63,7 +63,8 @@ pub enum Status {
     Failed {
         /// Why.
         reason: String,
-        /// The 0-based line it concerns, if one.
+        /// The line it concerns, if one: its number from 1, as editors, `sed -n Np` and
+        /// `grep -n` count (the transcript's `seq` counts from 0).
         line: Option<usize>,
     },
     /// It could not run.
@@ -239,7 +240,7 @@ pub enum ReadProblem {
         crate::input::describe(*limit)
     )]
     LongLine {
-        /// The 0-based line.
+        /// The line, from 1.
         line: usize,
         /// The most keyrite reads of one line, in bytes.
         limit: u64,
@@ -267,14 +268,21 @@ pub enum Unrecorded {
     NoToken,
 }
 
-fn failed(name: &'static str, reason: impl Into<String>, line: Option<usize>) -> Check {
+/// A failed check; `index` is the 0-based index of the line it concerns, shown from 1.
+fn failed(name: &'static str, reason: impl Into<String>, index: Option<usize>) -> Check {
     Check {
         name,
         status: Status::Failed {
             reason: reason.into(),
-            line,
+            line: index.map(line_number),
         },
     }
+}
+
+/// The number keyrite shows for the line at 0-based `index`: from 1, as editors, `sed -n Np`
+/// and `grep -n` count.
+pub(super) fn line_number(index: usize) -> usize {
+    index + 1
 }
 
 fn passed(name: &'static str, detail: impl Into<String>) -> Check {
@@ -454,7 +462,7 @@ mod tests {
         assert_eq!(
             verify(&inputs).unwrap_err().to_string(),
             format!(
-                "cannot read {}: line 0 is larger than 16 MiB, the most keyrite reads of one transcript line",
+                "cannot read {}: line 1 is larger than 16 MiB, the most keyrite reads of one transcript line",
                 transcript.display()
             )
         );

@@ -85,7 +85,10 @@ pub(super) fn read_batches(
                 }
             }
         } else if n as u64 > limit {
-            return Err(read_err(ReadProblem::LongLine { line: count, limit }));
+            return Err(read_err(ReadProblem::LongLine {
+                line: super::line_number(count),
+                limit,
+            }));
         } else {
             // The end of the file, in the middle of a line.
             batch.bytes.truncate(start);

@@ -33,7 +33,8 @@ approvals (SSH signatures); scripts/verify-with-openssl does, with ssh-keygen. W
 (--no-policy: one of the two must be given) nothing says a quorum approved the record, so the
 best verdict is NOT APPROVED (exit 4), never 0.
 
-It prints one line per check and a verdict, and exits with the same codes as
+It prints one line per check and a verdict (line numbers count from 1, as editors, sed -n Np
+and grep -n count; seq counts from 0), and exits with the same codes as
 scripts/verify-with-openssl:
   0  every check passed, with --policy: a sealed record of a completed ceremony
   4  every check passed, but --no-policy: a sealed record of a completed ceremony that nothing
@@ -514,11 +515,11 @@ def check_structure(lines):
     for i, obj in enumerate(lines):
         step, data = obj["step"], obj["data"] if isinstance(obj.get("data"), dict) else {}
         if step not in KNOWN_STEPS:
-            return f"line {i}: unknown step {show(step)}: keyrite records no such step"
+            return f"line {i + 1}: unknown step {show(step)}: keyrite records no such step"
         if step == "finish" and finish is not None:
-            return f"line {i}: a second finish line (the first is line {finish})"
+            return f"line {i + 1}: a second finish line (the first is line {finish + 1})"
         if finish is not None and i == finish + 1 and step != "seal":
-            return f"line {i}: a {show(step)} line after the finish line (line {finish}): only the seal may follow it"
+            return f"line {i + 1}: a {show(step)} line after the finish line (line {finish + 1}): only the seal may follow it"
         if step == "finish":
             finish = i
         elif step == "failure" and failure is None:
@@ -528,29 +529,29 @@ def check_structure(lines):
                 resume = i
         elif step == "resumed":
             if resume is None:
-                return f"line {i}: a resumed line without a resume line before it naming the interrupted record (data.sha256)"
+                return f"line {i + 1}: a resumed line without a resume line before it naming the interrupted record (data.sha256)"
             if data.get("action") != "generate":
-                return f"line {i}: a resumed line with data.action {show(data.get('action'))}: a resume carries over only generated keys and re-does every wrap"
+                return f"line {i + 1}: a resumed line with data.action {show(data.get('action'))}: a resume carries over only generated keys and re-does every wrap"
         elif step == "restore":
             if restoring is not None:
-                return f"line {i}: a second restore line before the restored line of the first (line {restoring[0]})"
+                return f"line {i + 1}: a second restore line before the restored line of the first (line {restoring[0] + 1})"
             restoring = (i, data.get("key_label"))
         elif step == "restored":
             if restoring is None:
-                return f"line {i}: a restored line without a restore line before it"
+                return f"line {i + 1}: a restored line without a restore line before it"
             key = data.get("key") if isinstance(data.get("key"), dict) else {}
             label = key.get("label")
             if not isinstance(restoring[1], str) or not isinstance(label, str) or label != restoring[1]:
-                return f"line {i}: a restored line for key {show(label)}, but the restore line (line {restoring[0]}) restores {show(restoring[1])}"
+                return f"line {i + 1}: a restored line for key {show(label)}, but the restore line (line {restoring[0] + 1}) restores {show(restoring[1])}"
             restoring = None
     if finish is not None:
         data = lines[finish]["data"] if isinstance(lines[finish]["data"], dict) else {}
         if restoring is not None and data.get("outcome") == "completed":
-            return f"line {finish}: the finish line says \"completed\", but the restore line (line {restoring[0]}) has no restored line"
+            return f"line {finish + 1}: the finish line says \"completed\", but the restore line (line {restoring[0] + 1}) has no restored line"
         if failure is not None and data.get("outcome") == "completed":
-            return f"line {finish}: a failure line (line {failure}), but the finish line says \"completed\""
+            return f"line {finish + 1}: a failure line (line {failure + 1}), but the finish line says \"completed\""
         if failure is None and data.get("outcome") == "failed":
-            return f"line {finish}: the finish line says \"failed\", but no failure line records why"
+            return f"line {finish + 1}: the finish line says \"failed\", but no failure line records why"
     return check_data(lines)
 
 
@@ -624,7 +625,7 @@ def check_data(lines):
         if step in STEP_DATA:
             why = data_misfit(obj["data"], STEP_DATA[step], "data")
             if why:
-                return f"line {i} ({step}): {why}"
+                return f"line {i + 1} ({step}): {why}"
     return None
 
 
@@ -651,9 +652,9 @@ def check_kcvs(lines):
         if label not in known:
             known[label] = seen
         elif known[label][0] != seen[0]:
-            return f"line {i}: key {show(label)} appears with another KCV"
+            return f"line {i + 1}: key {show(label)} appears with another KCV"
         elif known[label][1] != seen[1]:
-            return f"line {i}: key {show(label)} appears with another full check value (check_sha256)"
+            return f"line {i + 1}: key {show(label)} appears with another full check value (check_sha256)"
     return None
 
 
@@ -762,26 +763,26 @@ def check_witnesses(lines, raw_lines, seal, policy):
         data = lines[i]["data"] if isinstance(lines[i]["data"], dict) else {}
         name, fp, sig = data.get("name"), data.get("key_fingerprint"), data.get("signature")
         if not isinstance(sig, str):
-            return f"line {i}: the witness signature is not an SSH signature", names
+            return f"line {i + 1}: the witness signature is not an SSH signature", names
         try:
             key = sshsig_verify(sig, "keyrite-witness", message)
         except BadSshSig as e:
-            return f"line {i}: the witness signature does not verify over this seal ({e})", names
+            return f"line {i + 1}: the witness signature does not verify over this seal ({e})", names
         actual = ssh_fingerprint(key)
         if fp != actual:
-            return f"line {i}: the witness line records the key {show(fp)}, but the signature was made by {actual}", names
+            return f"line {i + 1}: the witness line records the key {show(fp)}, but the signature was made by {actual}", names
         if lines[i]["actor"] != name:
-            return f"line {i}: the witness line's actor is not its name", names
+            return f"line {i + 1}: the witness line's actor is not its name", names
         if policy:
             by_key = [n for n, k in witnesses if k == key]
             if not by_key:
                 also = [n for n, k in custodians if k == key]
                 extra = f" (it is custodian {also[0]}'s key)" if also else ""
-                return f"line {i}: {actual} is not a witness key of the policy{extra}", names
+                return f"line {i + 1}: {actual} is not a witness key of the policy{extra}", names
             if by_key[0] != name:
-                return f"line {i}: signed by {by_key[0]}'s key, recorded as {show(name)}", names
+                return f"line {i + 1}: signed by {by_key[0]}'s key, recorded as {show(name)}", names
         if actual in seen or name in names:
-            return f"line {i}: {show(name)} has signed twice", names
+            return f"line {i + 1}: {show(name)} has signed twice", names
         seen.add(actual)
         names.append(name)
     return None, names
@@ -867,23 +868,23 @@ def check_policy(lines, seal, fingerprint, policy):
     data = lines[at]["data"]
     recorded = data.get("sha256") if isinstance(data, dict) else None
     if recorded != digest:
-        return False, f"line {at}: the policy line records the SHA-256 {show(recorded)}, but POLICY's is {digest}"
+        return False, f"line {at + 1}: the policy line records the SHA-256 {show(recorded)}, but POLICY's is {digest}"
     token = next((l for l in lines if l["step"] == "token"), None)
     if token is not None or seal is not None:
         tdata = token["data"] if token is not None and isinstance(token["data"], dict) else {}
         pinned = pol.get("module_sha256")
         if isinstance(pinned, str) and tdata.get("module_sha256") != pinned.lower():
             got = tdata.get("module_sha256") if isinstance(tdata.get("module_sha256"), str) else "(none)"
-            return False, f"line {at}: the token line records the module SHA-256 {got}, but the policy pins module_sha256 = {pinned.lower()}"
+            return False, f"line {at + 1}: the token line records the module SHA-256 {got}, but the policy pins module_sha256 = {pinned.lower()}"
         pinned = pol.get("module_path")
         if isinstance(pinned, str) and tdata.get("module") != pinned:
             got = tdata.get("module") if isinstance(tdata.get("module"), str) else "(none)"
-            return False, f"line {at}: the token line records the module {show(got)}, but the policy pins module_path = {pinned}"
+            return False, f"line {at + 1}: the token line records the module {show(got)}, but the policy pins module_path = {pinned}"
     if pol.get("require_trusted_wrapping") is True:
         why = untrusted_generate(lines)
         if why:
-            return False, f"line {at}: {why}"
-    return True, f"line {at} records the policy's SHA-256 {digest}; it names the signer {want}"
+            return False, f"line {at + 1}: {why}"
+    return True, f"line {at + 1} records the policy's SHA-256 {digest}; it names the signer {want}"
 
 
 def untrusted_generate(lines):
@@ -905,7 +906,7 @@ def untrusted_generate(lines):
             template = key.get("template") if isinstance(key, dict) else None
             if not (isinstance(template, dict) and template.get("CKA_WRAP_WITH_TRUSTED") == "true"):
                 label = key.get("label") if isinstance(key, dict) else None
-                return f"the key {show(label)} was generated without CKA_WRAP_WITH_TRUSTED (line {i}), but the policy requires trusted wrapping"
+                return f"the key {show(label)} was generated without CKA_WRAP_WITH_TRUSTED (line {i + 1}), but the policy requires trusted wrapping"
     return None
 
 
@@ -938,37 +939,37 @@ def check_outputs(lines, end, outputs):
             continue
         data = line["data"]
         if not isinstance(data, dict) or not isinstance(data.get("out"), str) or not isinstance(data.get("files"), dict):
-            return False, f"line {i}: a {line['step']} line without data.out and data.files"
+            return False, f"line {i + 1}: a {line['step']} line without data.out and data.files"
         base = os.path.basename(data["out"].rstrip("/"))
         here = os.path.join(outputs, base)
         if base in ("", ".", ".."):
-            return False, f"line {i}: an output path {show(base)} outside OUTPUTS_DIR"
+            return False, f"line {i + 1}: an output path {show(base)} outside OUTPUTS_DIR"
         try:
             mode = os.lstat(here).st_mode
         except OSError:
             mode = 0
         if stat.S_ISLNK(mode):
-            return False, f"line {i}: {base} is a symlink: an output directory is never followed"
+            return False, f"line {i + 1}: {base} is a symlink: an output directory is never followed"
         if not stat.S_ISDIR(mode):
-            return False, f"line {i}: {base} is not a directory (or is missing)"
+            return False, f"line {i + 1}: {base} is not a directory (or is missing)"
         for name, digest in data["files"].items():
             if "/" in name or name in ("", ".", ".."):
-                return False, f"line {i}: an output path {base}/{name} outside OUTPUTS_DIR"
+                return False, f"line {i + 1}: an output path {base}/{name} outside OUTPUTS_DIR"
             path = os.path.join(here, name)
             try:
                 actual = hashlib.sha256(read_regular(path)).hexdigest()
             except OSError as e:
                 if os.path.islink(path):
-                    return False, f"line {i}: {base}/{name} is a symlink: an output file is never followed"
+                    return False, f"line {i + 1}: {base}/{name} is a symlink: an output file is never followed"
                 if e.args == ("not a regular file",):
-                    return False, f"line {i}: {base}/{name} is not a regular file"
+                    return False, f"line {i + 1}: {base}/{name} is not a regular file"
                 actual = None
             if actual != digest:
-                return False, f"line {i}: {base}/{name} differs from the transcript, or is missing"
+                return False, f"line {i + 1}: {base}/{name} differs from the transcript, or is missing"
             count += 1
         extra = sorted(set(os.listdir(here)) - set(data["files"]))
         if extra:
-            return False, f"line {i}: {base} holds {show(extra[0])}, which the transcript does not list"
+            return False, f"line {i + 1}: {base} holds {show(extra[0])}, which the transcript does not list"
     return True, f"{count} output file(s) under {outputs} match the transcript, and nothing else is there"
 
 
@@ -998,7 +999,7 @@ def verify(transcript_path, signer_path, policy_path, outputs=None):
     if raw_lines[-1] != b"":
         return invalid(
             "file",
-            f"line {len(raw_lines) - 1}: no newline at its end (a torn or cut-off last line)",
+            f"line {len(raw_lines)}: no newline at its end (a torn or cut-off last line)",
         )
     raw_lines.pop()
     n = len(raw_lines)
@@ -1010,23 +1011,23 @@ def verify(transcript_path, signer_path, policy_path, outputs=None):
         try:
             lines.append(parse_line(raw))
         except BadJson as e:
-            return invalid("json", f"line {i}: {e}")
+            return invalid("json", f"line {i + 1}: {e}")
         problem = encoding_problem(raw, lines[-1])
         if problem:
-            return invalid("json", f"line {i}: not in keyrite's encoding: {problem}")
+            return invalid("json", f"line {i + 1}: not in keyrite's encoding: {problem}")
     results["json"] = ("PASS", "every line is one JSON object (UTF-8, strict)")
 
     # shape
     for i, obj in enumerate(lines):
         problem = shape_problem(obj)
         if problem:
-            return invalid("shape", f"line {i}: {problem}")
+            return invalid("shape", f"line {i + 1}: {problem}")
     results["shape"] = ("PASS", "exact keys, v 1, an RFC 3339 time, string fields, hex prev")
 
     # seq
     for i, obj in enumerate(lines):
         if obj["seq"] != i:
-            return invalid("seq", f"line {i}: seq is {show(obj['seq'])}, not {i}")
+            return invalid("seq", f"line {i + 1}: seq is {show(obj['seq'])}, not {i}")
     results["seq"] = ("PASS", f"seq runs 0..{n - 1} without gaps")
 
     # chain
@@ -1036,10 +1037,10 @@ def verify(transcript_path, signer_path, policy_path, outputs=None):
             if i == 0:
                 why = f"not the SHA-256 of the empty string, {expected}"
             else:
-                why = f"but the SHA-256 of line {i - 1} is {expected}: line {i - 1} or this prev was changed, or a line is missing"
-            return invalid("chain", f"line {i}: prev is {obj['prev']}, {why}")
+                why = f"but the SHA-256 of line {i} is {expected}: line {i} or this prev was changed, or a line is missing"
+            return invalid("chain", f"line {i + 1}: prev is {obj['prev']}, {why}")
         expected = hashlib.sha256(raw).hexdigest()
-    results["chain"] = ("PASS", f"every prev is the SHA-256 of the line before; line {n - 1} hashes to {expected}")
+    results["chain"] = ("PASS", f"every prev is the SHA-256 of the line before; line {n} hashes to {expected}")
 
     # order
     seal = None
@@ -1049,31 +1050,31 @@ def verify(transcript_path, signer_path, policy_path, outputs=None):
             if step != "seal":
                 continue
             if i == 0:
-                return invalid("order", "line 0: a seal with no finish line before it")
+                return invalid("order", "line 1: a seal with no finish line before it")
             before = lines[i - 1]
             if before["step"] != "finish":
                 return invalid(
                     "order",
-                    f"line {i - 1}: the line before the seal (line {i}) is {show(before['step'])}, not a finish line",
+                    f"line {i}: the line before the seal (line {i + 1}) is {show(before['step'])}, not a finish line",
                 )
             data = before["data"]
             outcome = data.get("outcome") if isinstance(data, dict) else None
             if outcome not in ("completed", "failed"):
                 return invalid(
                     "order",
-                    f"line {i - 1}: the finish line's data.outcome is {show(outcome)}, not \"completed\" or \"failed\"",
+                    f"line {i}: the finish line's data.outcome is {show(outcome)}, not \"completed\" or \"failed\"",
                 )
             seal = i
         elif step == "seal":
-            return invalid("order", f"line {i}: a second seal (the first is line {seal})")
+            return invalid("order", f"line {i + 1}: a second seal (the first is line {seal + 1})")
         elif step != "witness":
-            return invalid("order", f"line {i}: step {show(step)} after the seal (line {seal}); only witness lines may follow it")
+            return invalid("order", f"line {i + 1}: step {show(step)} after the seal (line {seal + 1}); only witness lines may follow it")
     if seal is None:
         results["order"] = ("PASS", "no seal yet; no line is out of place")
     else:
         results["order"] = (
             "PASS",
-            f"finish at line {seal - 1}, seal at line {seal}, {n - 1 - seal} witness line(s) after it",
+            f"finish at line {seal}, seal at line {seal + 1}, {n - 1 - seal} witness line(s) after it",
         )
 
     problem = check_structure(lines)
@@ -1102,7 +1103,7 @@ def verify(transcript_path, signer_path, policy_path, outputs=None):
     results["outputs"] = ("PASS" if ok else "NOT CHECKED", reason)
 
     if seal is None:
-        why = f"no seal: the transcript ends at line {n - 1}"
+        why = f"no seal: the transcript ends at line {n}"
         for check in ("signer", "signature", "witnesses", "outcome"):
             results[check] = ("NOT CHECKED", why)
         return results, 3, "INCOMPLETE: every line is valid and chained, but the transcript is not sealed (an unsealed prefix: a crash or a truncated file)"
@@ -1112,7 +1113,7 @@ def verify(transcript_path, signer_path, policy_path, outputs=None):
     if s["signer"] != fingerprint:
         return invalid(
             "signer",
-            f"line {seal}: the seal's signer is {s['signer']}, the signer PEM's fingerprint is {fingerprint}",
+            f"line {seal + 1}: the seal's signer is {s['signer']}, the signer PEM's fingerprint is {fingerprint}",
         )
     results["signer"] = ("PASS", f"the seal's signer is the signer PEM's fingerprint {fingerprint}")
 
@@ -1122,11 +1123,11 @@ def verify(transcript_path, signer_path, policy_path, outputs=None):
     # One encoding of one signature: padding bits set, or a short RSA signature, would let anyone
     # write a second seal line that verifies.
     if base64.b64encode(signature).decode() != s["signature"]:
-        return invalid("signature", f"line {seal}: the seal's signature is not in canonical base64")
+        return invalid("signature", f"line {seal + 1}: the seal's signature is not in canonical base64")
     if isinstance(key, rsa.RSAPublicKey) and len(signature) != key.key_size // 8:
         return invalid(
             "signature",
-            f"line {seal}: the seal's RSA signature is {len(signature)} bytes, not the modulus's {key.key_size // 8}",
+            f"line {seal + 1}: the seal's RSA signature is {len(signature)} bytes, not the modulus's {key.key_size // 8}",
         )
     if isinstance(key, rsa.RSAPublicKey):
         # RSASSA-PSS over the 32-byte chain head: SHA-256, MGF1 with SHA-256, a 32-byte salt.
@@ -1140,7 +1141,7 @@ def verify(transcript_path, signer_path, policy_path, outputs=None):
         if sig_s > P256_N // 2:
             return invalid(
                 "signature",
-                f"line {seal}: the seal's signature is high-S (s > n/2): keyrite seals with low-S only, so this seal line is not one keyrite made",
+                f"line {seal + 1}: the seal's signature is high-S (s > n/2): keyrite seals with low-S only, so this seal line is not one keyrite made",
             )
         scheme = "low-S ECDSA P-256"
         algorithm = (ec.ECDSA(Prehashed(hashes.SHA256())),)
@@ -1149,7 +1150,7 @@ def verify(transcript_path, signer_path, policy_path, outputs=None):
     except InvalidSignature:
         return invalid(
             "signature",
-            f"line {seal}: the seal's signature does not verify with the signer PEM over the chain head {s['prev']}",
+            f"line {seal + 1}: the seal's signature does not verify with the signer PEM over the chain head {s['prev']}",
         )
     results["signature"] = ("PASS", f"{scheme} signature over the chain head {s['prev']} verifies")
 
@@ -1162,9 +1163,9 @@ def verify(transcript_path, signer_path, policy_path, outputs=None):
     # outcome
     outcome = lines[seal - 1]["data"]["outcome"]
     if outcome == "failed":
-        results["outcome"] = ("FAIL", f"line {seal - 1}: the finish line says \"failed\"")
+        results["outcome"] = ("FAIL", f"line {seal}: the finish line says \"failed\"")
         return results, 3, "INCOMPLETE: a valid, sealed record of a ceremony that failed"
-    results["outcome"] = ("PASS", f"line {seal - 1}: the finish line says \"completed\"")
+    results["outcome"] = ("PASS", f"line {seal}: the finish line says \"completed\"")
     required = policy[1].get("witnesses_required", 0) if policy else 0
     if isinstance(required, int) and len(names) < required:
         results["witnesses"] = ("FAIL", f"{len(names)} of {required} required witnesses have co-signed")
