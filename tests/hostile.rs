@@ -284,7 +284,7 @@ fn bad_inputs_are_refused_with_their_message_and_change_nothing() {
         // Transcripts.
         ("transcript: a line larger than 16 MiB", f("t.jsonl", [transcript.as_bytes(), &vec![b' '; (16 << 20) + 1]].concat()), verify("t.jsonl"), 2, "keyrite: cannot read t.jsonl: line 14 is larger than 16 MiB, the most keyrite reads of one transcript line"),
         ("transcript: empty", f("t.jsonl", vec![]), verify("t.jsonl"), 1, "chain      FAILED       the transcript is empty"),
-        ("transcript: CRLF line ends", f("t.jsonl", crlf.clone()), verify("t.jsonl"), 1, "chain      FAILED       line 2: prev is not the SHA-256 of the previous line's bytes"),
+        ("transcript: CRLF line ends", f("t.jsonl", crlf.clone()), verify("t.jsonl"), 1, "chain      FAILED       line 1: not in keyrite's encoding: whitespace between tokens"),
         ("transcript: byte order mark", f("t.jsonl", t_bom.clone()), verify("t.jsonl"), 1, "chain      FAILED       line 1: not a JSON object (or a key appears twice)"),
         ("transcript: cut inside the last line", f("t.jsonl", t_cut.clone()), verify("t.jsonl"), 1, "chain      FAILED       line 13: the last line has no newline (cut short)"),
         ("transcript: a line not JSON", f("t.jsonl", t_garbage.clone()), verify("t.jsonl"), 1, "chain      FAILED       line 1: not a JSON object (or a key appears twice)"),
