@@ -1,6 +1,10 @@
 //! Where a PIN comes from: an environment variable the user names, a file only its owner can
 //! read, or a no-echo prompt on a terminal. Never a command-line value, never logged: the PIN
 //! is a `SecretString` from the moment it is read (zeroised on drop, `Debug` prints REDACTED).
+//!
+//! Nor is the value given where a PIN's source belongs ever repeated in an error: the most
+//! likely mistake is the PIN itself given as the variable's name or the file's path. A file's
+//! path is named only once the file is open, which a PIN typed in its place never is.
 
 use std::fs::File;
 use std::io::{IsTerminal as _, Read as _};
@@ -28,13 +32,25 @@ pub enum PinSource {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// The named variable is unset or not UTF-8.
-    #[error("the environment variable {name}, named to hold the PIN, is not set")]
-    EnvUnset {
-        /// The variable's name.
-        name: String,
+    /// The value given for the variable's name is not an environment variable's name: often
+    /// the PIN itself, so it is never repeated.
+    #[error(
+        "the value given for the PIN's environment variable is not a variable name (letters, digits and _, not starting with a digit); it is not repeated here, in case it is the PIN"
+    )]
+    EnvName,
+    /// The named variable is unset or not UTF-8 (its name is not repeated: it may be the PIN).
+    #[error("the environment variable named to hold the PIN is not set")]
+    EnvUnset,
+    /// The PIN file could not be opened (its path is not repeated: it may be the PIN).
+    #[error(
+        "cannot open the file named to hold the PIN: {source}; its name is not repeated here, in case it is the PIN"
+    )]
+    FileOpen {
+        /// What the system said.
+        #[source]
+        source: std::io::Error,
     },
-    /// The PIN file could not be read.
+    /// The PIN file, once open, could not be read.
     #[error("cannot read the PIN file {}: {source}", path.display())]
     File {
         /// The path.
@@ -95,10 +111,12 @@ impl PinSource {
     fn read_now(&self, prompt: &str) -> Result<SecretString, Error> {
         match self {
             PinSource::Env(name) => {
-                let value =
-                    std::env::var(name).map_err(|_| Error::EnvUnset { name: name.clone() })?;
+                if !is_env_name(name) {
+                    return Err(Error::EnvName);
+                }
+                let value = std::env::var(name).map_err(|_| Error::EnvUnset)?;
                 finish(Zeroizing::new(value), || {
-                    format!("the environment variable {name}")
+                    "the environment variable named to hold it".to_owned()
                 })
             }
             PinSource::File(path) => {
@@ -106,7 +124,7 @@ impl PinSource {
                     path: path.clone(),
                     source,
                 };
-                let mut file = File::open(path).map_err(file_err)?;
+                let mut file = File::open(path).map_err(|source| Error::FileOpen { source })?;
                 // The mode is checked on the opened file, so a swap after the check cannot slip by.
                 let mode = file.metadata().map_err(file_err)?.permissions().mode() & 0o7777;
                 if mode & 0o077 != 0 {
@@ -147,6 +165,15 @@ impl PinSource {
             }
         }
     }
+}
+
+/// Whether `name` is an environment variable's name as the shell writes one: letters, digits
+/// and `_`, not starting with a digit. A PIN of digits given in its place is not.
+pub fn is_env_name(name: &str) -> bool {
+    name.bytes()
+        .next()
+        .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
 fn finish(

@@ -53,6 +53,15 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// A share file could not be opened (its path is not repeated: it may be the share).
+    #[error(
+        "cannot open a file given to --pin-share: {source}; its name is not repeated here, in case it is the share itself"
+    )]
+    ShareFileOpen {
+        /// What the system said.
+        #[source]
+        source: std::io::Error,
+    },
     /// A share is malformed.
     #[error("{source_name} is not a keyrite PIN share")]
     Malformed {
@@ -328,7 +337,7 @@ fn read_share_file(path: &Path) -> Result<Zeroizing<String>, Error> {
         path: path.to_path_buf(),
         source,
     };
-    let file = std::fs::File::open(path).map_err(io)?;
+    let file = std::fs::File::open(path).map_err(|source| Error::ShareFileOpen { source })?;
     let mut bytes = Zeroizing::new(Vec::with_capacity(MAX_SHARE_FILE + 1));
     file.take(MAX_SHARE_FILE as u64 + 1)
         .read_to_end(&mut bytes)

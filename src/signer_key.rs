@@ -4,9 +4,20 @@
 //! SubjectPublicKeyInfo DER, which a policy pins whichever the algorithm), and the check of a
 //! signature over a 32-byte digest — the one check the token's proof and the seal share.
 //!
+//! A `--signer` file is read by one rule, which `scripts/verify-with-openssl` and
+//! `tests/independent/verify_transcript.py` apply in their own code: whitespace (space, tab, CR,
+//! LF) around exactly one `-----BEGIN PUBLIC KEY-----` block whose lines end in LF or CRLF and
+//! whose body is the standard base64 of its DER in lines of 64 characters; that DER is a
+//! SubjectPublicKeyInfo of id-ecPublicKey on prime256v1 with an uncompressed point on the curve,
+//! or of rsaEncryption with NULL parameters, an odd 3072-bit modulus and the exponent 65537; and
+//! it is exactly the canonical DER of that key. The fingerprint is the SHA-256 of those bytes.
+//!
 //! It imports nothing of keyrite: `hsm` makes and proves signers with it, `verify` checks seals.
 
-use p256::pkcs8::{DecodePublicKey as _, EncodePublicKey as _, LineEnding};
+use base64::Engine as _;
+use der::Decode as _;
+use der::asn1::{ObjectIdentifier, UintRef};
+use p256::pkcs8::{EncodePublicKey as _, LineEnding};
 use rsa::traits::PublicKeyParts as _;
 use sha2::{Digest as _, Sha256};
 
@@ -15,6 +26,25 @@ pub const RSA_PSS_BITS: u32 = 3072;
 
 /// The salt length of an RSA-PSS seal, in bytes (that of SHA-256).
 pub const RSA_PSS_SALT: usize = 32;
+
+/// The public exponent of an RSA-PSS signer, big-endian: 65537.
+pub const RSA_PSS_EXPONENT: [u8; 3] = [1, 0, 1];
+
+/// The line that opens a signer's PEM block.
+const PEM_BEGIN: &str = "-----BEGIN PUBLIC KEY-----";
+/// The line that closes it.
+const PEM_END: &str = "-----END PUBLIC KEY-----";
+/// The length of each base64 line of the block but the last.
+const PEM_WIDTH: usize = 64;
+
+/// `id-ecPublicKey`.
+const EC_PUBLIC_KEY: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
+/// `prime256v1` (P-256).
+const PRIME256V1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.3.1.7");
+/// `rsaEncryption`.
+const RSA_ENCRYPTION: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
+/// `id-RSASSA-PSS`.
+const RSASSA_PSS: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.10");
 
 /// A signer's signature algorithm.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,6 +106,35 @@ impl std::str::FromStr for SignerAlgorithm {
     }
 }
 
+/// What is wrong with a signer file's PEM text.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PemProblem {
+    /// A PKCS#1 block.
+    #[error(
+        "it is a PKCS#1 `-----BEGIN RSA PUBLIC KEY-----` block, where a signer's is \
+         `-----BEGIN PUBLIC KEY-----` (SubjectPublicKeyInfo)"
+    )]
+    Pkcs1,
+    /// More than one block.
+    #[error("it holds {0} PEM blocks, where a signer's file holds one")]
+    Blocks(usize),
+    /// Something else than whitespace before the block, or no block.
+    #[error(
+        "it does not begin with `-----BEGIN PUBLIC KEY-----` (only whitespace may come before it)"
+    )]
+    NoBegin,
+    /// Something else than whitespace after the block, or no end to it.
+    #[error("it does not end with `-----END PUBLIC KEY-----` (only whitespace may come after it)")]
+    NoEnd,
+    /// Its base64 is not in lines of 64 characters.
+    #[error("its base64 is not in lines of 64 characters (the last 1 to 64)")]
+    Lines,
+    /// Its body is not canonical standard base64.
+    #[error("its body is not canonical standard base64")]
+    Base64,
+}
+
 /// Why bytes are not a signer's public key.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -83,15 +142,51 @@ pub enum KeyError {
     /// Not UTF-8 text.
     #[error("{0}")]
     NotText(#[source] std::str::Utf8Error),
-    /// Neither an EC P-256 nor an RSA public key in PEM.
-    #[error("not an ECDSA P-256 or RSA public key (PEM): {0}")]
-    NotAKey(#[source] p256::pkcs8::spki::Error),
+    /// Not one `PUBLIC KEY` PEM block as a signer's file holds it.
+    #[error("not a public key PEM as `keyrite token signer export` writes it: {0}")]
+    Pem(#[source] PemProblem),
+    /// Its DER is not a SubjectPublicKeyInfo.
+    #[error("its DER is not a SubjectPublicKeyInfo: {0}")]
+    NotSpki(#[source] der::Error),
+    /// A key of another algorithm than a signer's.
+    #[error(
+        "its algorithm is {0}, where a signer's is id-ecPublicKey (ECDSA P-256) or rsaEncryption \
+         (RSA-PSS 3072)"
+    )]
+    Algorithm(String),
+    /// An EC key on another curve, or without a named curve.
+    #[error("an EC key whose parameters are not the named curve prime256v1 (P-256)")]
+    Curve,
+    /// An EC point in compressed form.
+    #[error("its EC point is compressed, where a signer's is uncompressed (04 || x || y)")]
+    Compressed,
+    /// An EC point that is not one of P-256.
+    #[error("its EC point is not a point of P-256")]
+    EcPoint,
+    /// rsaEncryption without its NULL parameters.
+    #[error("its rsaEncryption algorithm has no NULL parameters")]
+    RsaParameters,
+    /// The key inside is not a PKCS#1 RSAPublicKey.
+    #[error("its RSA public key is not an RSAPublicKey: {0}")]
+    RsaKey(#[source] der::Error),
     /// An RSA key of another size than a signer's.
     #[error("an RSA key of {bits} bits, where a keyrite signer's RSA key has {RSA_PSS_BITS}")]
     RsaBits {
         /// Its modulus size.
         bits: u32,
     },
+    /// An RSA key of another public exponent than a signer's.
+    #[error("an RSA key of public exponent 0x{exponent}, where a keyrite signer's has 65537")]
+    RsaExponent {
+        /// Its exponent, hex.
+        exponent: String,
+    },
+    /// An even modulus.
+    #[error("its RSA modulus is even")]
+    EvenModulus,
+    /// DER that is not the canonical encoding of the key it holds.
+    #[error("its DER is not the canonical encoding of its key (minimal lengths, nothing after it)")]
+    NotCanonical,
     /// Its SubjectPublicKeyInfo cannot be encoded.
     #[error("{0}")]
     Spki(#[source] p256::pkcs8::spki::Error),
@@ -101,6 +196,77 @@ pub enum KeyError {
     /// A modulus and exponent that make no RSA key.
     #[error("{0}")]
     Rsa(#[source] rsa::Error),
+}
+
+/// The body of a signer file's one PEM block, decoded, by the rule the module says.
+fn pem_der(text: &str) -> Result<Vec<u8>, PemProblem> {
+    if text.contains("-----BEGIN RSA PUBLIC KEY-----") {
+        return Err(PemProblem::Pkcs1);
+    }
+    let blocks = text.matches("-----BEGIN ").count();
+    if blocks > 1 {
+        return Err(PemProblem::Blocks(blocks));
+    }
+    let text = text.trim_matches(|c| matches!(c, ' ' | '\t' | '\r' | '\n'));
+    let lines: Vec<&str> = text
+        .split('\n')
+        .map(|l| l.strip_suffix('\r').unwrap_or(l))
+        .collect();
+    let Some((&first, rest)) = lines.split_first() else {
+        return Err(PemProblem::NoBegin);
+    };
+    if first != PEM_BEGIN {
+        return Err(PemProblem::NoBegin);
+    }
+    let Some((&last, body)) = rest.split_last() else {
+        return Err(PemProblem::NoEnd);
+    };
+    if last != PEM_END {
+        return Err(PemProblem::NoEnd);
+    }
+    let Some((&final_line, full)) = body.split_last() else {
+        return Err(PemProblem::Lines);
+    };
+    if full.iter().any(|l| l.len() != PEM_WIDTH) || !(1..=PEM_WIDTH).contains(&final_line.len()) {
+        return Err(PemProblem::Lines);
+    }
+    let b64 = body.concat();
+    let engine = base64::engine::general_purpose::STANDARD;
+    let der = engine.decode(&b64).map_err(|_| PemProblem::Base64)?;
+    if engine.encode(&der) != b64 {
+        return Err(PemProblem::Base64);
+    }
+    Ok(der)
+}
+
+/// The bit length of a big-endian unsigned integer without leading zero bytes.
+fn bit_length(bytes: &[u8]) -> u32 {
+    match bytes.first() {
+        None => 0,
+        Some(&top) => {
+            let whole = u32::try_from(bytes.len() - 1).unwrap_or(u32::MAX / 16);
+            whole.saturating_mul(8) + (8 - top.leading_zeros())
+        }
+    }
+}
+
+/// Refuses an RSA modulus and exponent (big-endian, no leading zero bytes) that are not a
+/// signer's: [`RSA_PSS_BITS`] bits, odd, exponent 65537.
+fn check_rsa_numbers(modulus: &[u8], exponent: &[u8]) -> Result<(), KeyError> {
+    let bits = bit_length(modulus);
+    if bits != RSA_PSS_BITS {
+        return Err(KeyError::RsaBits { bits });
+    }
+    if exponent != RSA_PSS_EXPONENT {
+        let hex = hex::encode(exponent);
+        return Err(KeyError::RsaExponent {
+            exponent: hex.trim_start_matches('0').to_owned(),
+        });
+    }
+    if modulus.last().is_some_and(|b| b & 1 == 0) {
+        return Err(KeyError::EvenModulus);
+    }
+    Ok(())
 }
 
 /// What a signature over a digest is.
@@ -125,35 +291,67 @@ pub enum SignerKey {
 
 impl SignerKey {
     /// An RSA-PSS signer's key from its modulus and public exponent (big-endian), as a token
-    /// gives them.
+    /// gives them: an odd modulus of [`RSA_PSS_BITS`] bits and the exponent 65537.
     pub fn rsa(modulus: &[u8], exponent: &[u8]) -> Result<Self, KeyError> {
+        let unpadded =
+            |b: &[u8]| -> Vec<u8> { b.iter().copied().skip_while(|&x| x == 0).collect() };
+        let (modulus, exponent) = (unpadded(modulus), unpadded(exponent));
+        check_rsa_numbers(&modulus, &exponent)?;
         let key = rsa::PublicKey::new(
-            rsa::BoxedUint::from_be_slice_vartime(modulus),
-            rsa::BoxedUint::from_be_slice_vartime(exponent),
+            rsa::BoxedUint::from_be_slice_vartime(&modulus),
+            rsa::BoxedUint::from_be_slice_vartime(&exponent),
         )
         .map_err(KeyError::Rsa)?;
-        Self::checked_rsa(key)
-    }
-
-    fn checked_rsa(key: rsa::PublicKey) -> Result<Self, KeyError> {
-        let bits = key.n().bit_width();
-        if bits != RSA_PSS_BITS {
-            return Err(KeyError::RsaBits { bits });
-        }
         Ok(SignerKey::RsaPss(key))
     }
 
-    /// Parses a SubjectPublicKeyInfo PEM: an EC P-256 or a 3072-bit RSA public key.
+    /// Parses a signer file: one SubjectPublicKeyInfo PEM of an EC P-256 or a 3072-bit RSA
+    /// public key, by the rule the module says.
     pub fn from_pem(pem: &[u8]) -> Result<Self, KeyError> {
-        let pem = std::str::from_utf8(pem).map_err(KeyError::NotText)?;
-        match p256::PublicKey::from_public_key_pem(pem) {
-            Ok(key) => Ok(SignerKey::EcdsaP256(key)),
-            Err(ec) => {
-                match <rsa::PublicKey as rsa::pkcs8::DecodePublicKey>::from_public_key_pem(pem) {
-                    Ok(key) => Self::checked_rsa(key),
-                    Err(_) => Err(KeyError::NotAKey(ec)),
+        let text = std::str::from_utf8(pem).map_err(KeyError::NotText)?;
+        let der = pem_der(text).map_err(KeyError::Pem)?;
+        let key = Self::from_spki(&der)?;
+        if key.der()? != der {
+            return Err(KeyError::NotCanonical);
+        }
+        Ok(key)
+    }
+
+    /// The key a SubjectPublicKeyInfo holds, if it is a signer's (its encoding not yet checked
+    /// to be canonical).
+    fn from_spki(der: &[u8]) -> Result<Self, KeyError> {
+        let spki = spki::SubjectPublicKeyInfoRef::from_der(der).map_err(KeyError::NotSpki)?;
+        let params = spki.algorithm.parameters;
+        let bits = spki.subject_public_key.as_bytes();
+        match spki.algorithm.oid {
+            EC_PUBLIC_KEY => {
+                let curve = params.and_then(|p| p.decode_as::<ObjectIdentifier>().ok());
+                if curve != Some(PRIME256V1) {
+                    return Err(KeyError::Curve);
                 }
+                let point = bits.ok_or(KeyError::EcPoint)?;
+                if matches!(point.first(), Some(2 | 3)) {
+                    return Err(KeyError::Compressed);
+                }
+                if point.len() != 65 || point.first() != Some(&4) {
+                    return Err(KeyError::EcPoint);
+                }
+                p256::PublicKey::from_sec1_bytes(point)
+                    .map(SignerKey::EcdsaP256)
+                    .map_err(|_| KeyError::EcPoint)
             }
+            RSA_ENCRYPTION => {
+                if !params.is_some_and(|p| p.is_null()) {
+                    return Err(KeyError::RsaParameters);
+                }
+                let key = bits
+                    .ok_or(der::Tag::BitString.value_error().to_error())
+                    .and_then(pkcs1::RsaPublicKey::<UintRef<'_>>::from_der)
+                    .map_err(KeyError::RsaKey)?;
+                Self::rsa(key.modulus.as_bytes(), key.public_exponent.as_bytes())
+            }
+            RSASSA_PSS => Err(KeyError::Algorithm("id-RSASSA-PSS".to_owned())),
+            other => Err(KeyError::Algorithm(other.to_string())),
         }
     }
 
@@ -251,15 +449,51 @@ mod tests {
     }
 
     #[test]
+    fn an_rsa_key_of_another_exponent_is_refused() {
+        let mut modulus = vec![0xffu8; 384];
+        modulus[383] = 0xfb;
+        let Err(err) = SignerKey::rsa(&modulus, &[0, 3]) else {
+            unreachable!("exponent 3 is no signer's")
+        };
+        assert_eq!(
+            err.to_string(),
+            "an RSA key of public exponent 0x3, where a keyrite signer's has 65537"
+        );
+    }
+
+    #[test]
+    fn the_pem_is_one_block_of_64_character_lines() {
+        let der = |text: &str| pem_der(text).map_err(|e| e.to_string());
+        let body = "QUJD".repeat(16);
+        let good = format!("\r\n {PEM_BEGIN}\r\n{body}\nAAAA\r\n{PEM_END}\t\n\n");
+        assert_eq!(der(&good), Ok([b"ABC".repeat(16), vec![0; 3]].concat()));
+        for (text, problem) in [
+            (format!("x{good}"), PemProblem::NoBegin),
+            (format!("{good}x"), PemProblem::NoEnd),
+            (format!("{good}{good}"), PemProblem::Blocks(2)),
+            (good.replace("PUBLIC", "RSA PUBLIC"), PemProblem::Pkcs1),
+            (good.replace("\nAAAA", "AAAA"), PemProblem::Lines),
+            (good.replace("QUJD\n", "QUJD\r\r\n"), PemProblem::Lines),
+            (good.replace("QUJDQUJD", "QUJD"), PemProblem::Lines),
+            (good.replace("AAAA\r", "AAAA \r"), PemProblem::Base64),
+            (good.replace("AAAA\r", "AAB=\r"), PemProblem::Base64),
+            (good.replace("AAAA\r", "AB==\r"), PemProblem::Base64),
+            (format!("{PEM_BEGIN}\n{PEM_END}\n"), PemProblem::Lines),
+            (String::new(), PemProblem::NoBegin),
+        ] {
+            assert_eq!(der(&text), Err(problem.to_string()), "{text:?}");
+        }
+    }
+
+    #[test]
     fn garbage_is_no_key() {
         let pem = b"-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n";
         let Err(err) = SignerKey::from_pem(pem) else {
             unreachable!("no key")
         };
-        assert!(
-            err.to_string()
-                .starts_with("not an ECDSA P-256 or RSA public key (PEM)"),
-            "{err}"
+        assert_eq!(
+            err.to_string(),
+            "its DER is not a SubjectPublicKeyInfo: unknown/unsupported ASN.1 DER tag: 0x00 at DER byte 1"
         );
     }
 }

@@ -4,6 +4,10 @@
 //! (standard base64: ECDSA P-256 as DER, or RSA-PSS) over the 32-byte chain head, which is its
 //! own `prev`.
 //!
+//! Each line has one encoding, keyrite's ([`line_text`], [`seal_text`]), and `verify` takes no
+//! other: the seal and witness lines are covered by no signature over their own bytes, so a
+//! second encoding of one would be a second line for the same seal.
+//!
 //! A line is durable (fsynced) before anything it announces happens: [`Transcript::append`]
 //! writes and fsyncs; [`Transcript::append_unsynced`] only writes, for lines that announce
 //! nothing irreversible (a result, a trial), which become durable with the next fsync — at the
@@ -21,7 +25,7 @@ use std::fs::{File, OpenOptions};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
-use serde_json::{Value, json};
+use serde_json::json;
 use sha2::{Digest as _, Sha256};
 
 /// The transcript format version.
@@ -146,12 +150,16 @@ impl Transcript {
         })
     }
 
-    fn write_line(&mut self, line: &Value, durable: bool) -> Result<(), Error> {
+    fn write_line(
+        &mut self,
+        text: Result<String, serde_json::Error>,
+        durable: bool,
+    ) -> Result<(), Error> {
         let io = |e: std::io::Error| Error::Io {
             path: self.path.clone(),
             source: e,
         };
-        let text = serde_json::to_string(line).map_err(|e| Error::Serialize {
+        let text = text.map_err(|e| Error::Serialize {
             path: self.path.clone(),
             source: e,
         })?;
@@ -181,45 +189,80 @@ impl Transcript {
     }
 
     fn append_line(&mut self, actor: &str, entry: &Entry, durable: bool) -> Result<(), Error> {
-        let data = entry.data().map_err(|e| Error::Serialize {
-            path: self.path.clone(),
-            source: e,
-        })?;
-        let line = json!({
-            "v": VERSION,
-            "seq": self.seq,
-            "time": now(),
-            "step": entry.step().as_str(),
-            "actor": actor,
-            "data": data,
-            "prev": hex::encode(self.head),
-        });
-        self.write_line(&line, durable)
+        let text = line_text(self.seq, &now(), actor, entry, &hex::encode(self.head));
+        self.write_line(text, durable)
     }
 
-    /// Appends the seal line: `signature` is the DER ECDSA signature over [`Transcript::head`]
-    /// by the key whose fingerprint is `signer`. Consumes the transcript: nothing follows a seal
-    /// but witness lines, which are appended by other runs.
+    /// Appends the seal line: `signature_der` is the signature over [`Transcript::head`] (DER
+    /// ECDSA, or RSA-PSS) by the key whose fingerprint is `signer`. Consumes the transcript:
+    /// nothing follows a seal but witness lines, which are appended by other runs.
     pub fn seal(mut self, signer: &str, signature_der: &[u8]) -> Result<PathBuf, Error> {
         use base64::Engine as _;
-        let line = json!({
-            "v": VERSION,
-            "seq": self.seq,
-            "time": now(),
-            "step": Step::Seal.as_str(),
-            "prev": hex::encode(self.head),
-            "signer": signer,
-            "signature": base64::engine::general_purpose::STANDARD.encode(signature_der),
-        });
-        self.write_line(&line, true)?;
+        let signature = base64::engine::general_purpose::STANDARD.encode(signature_der);
+        let text = seal_text(
+            self.seq,
+            &now(),
+            &hex::encode(self.head),
+            signer,
+            &signature,
+        );
+        self.write_line(text, true)?;
         Ok(self.path)
     }
+}
+
+/// The exact text keyrite writes for line `seq` of `entry` (without its newline), at `time`, by
+/// `actor`, chained to `prev` (hex). Its encoding is keyrite's, and the only one `verify` takes:
+/// compact JSON (no whitespace between tokens), every object's keys in byte order, at every
+/// depth, serde_json's string escapes (`\"`, `\\`, `\b \f \n \r \t`, other control
+/// characters as `\u00xx` in lowercase hex, nothing else escaped), canonical integers, and each
+/// optional field as [`Entry`] writes it (left out, or `null`).
+pub fn line_text(
+    seq: u64,
+    time: &str,
+    actor: &str,
+    entry: &Entry,
+    prev: &str,
+) -> Result<String, serde_json::Error> {
+    let line = json!({
+        "v": VERSION,
+        "seq": seq,
+        "time": time,
+        "step": entry.step().as_str(),
+        "actor": actor,
+        "data": entry.data()?,
+        "prev": prev,
+    });
+    serde_json::to_string(&line)
+}
+
+/// The exact text keyrite writes for the seal line `seq` (without its newline), at `time`,
+/// over the chain head `prev` (hex), by the key whose fingerprint is `signer`, with `signature`
+/// (standard base64), in keyrite's encoding ([`line_text`]).
+pub fn seal_text(
+    seq: u64,
+    time: &str,
+    prev: &str,
+    signer: &str,
+    signature: &str,
+) -> Result<String, serde_json::Error> {
+    let line = json!({
+        "v": VERSION,
+        "seq": seq,
+        "time": time,
+        "step": Step::Seal.as_str(),
+        "prev": prev,
+        "signer": signer,
+        "signature": signature,
+    });
+    serde_json::to_string(&line)
 }
 
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+    use serde_json::Value;
 
     #[test]
     fn lines_chain_by_the_previous_lines_exact_bytes() {

@@ -464,6 +464,173 @@ fn custodians_from_an_allowed_signers_file() {
     assert_eq!(approved, ["bob", "carol"]);
 }
 
+/// `keyrite plan check` calls "valid" only a plan that can still run: what `ceremony run`
+/// refuses before the token is opened, it refuses too, with the same message; parameters that
+/// expire inside the window are a warning.
+#[test]
+fn plan_check_refuses_a_plan_that_can_never_run() {
+    let c = Ceremony::new(&["us-east-1"]);
+    let objects = c.token.objects();
+    let lines = |out: &std::process::Output| {
+        stderr(out)
+            .lines()
+            .map(str::to_owned)
+            .collect::<Vec<String>>()
+    };
+    let params = |valid_to: &str| {
+        write_json(
+            c.dir(),
+            "params/us-east-1.json",
+            &c.regions[0].kms.aws_params(
+                "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+                valid_to,
+            ),
+        );
+    };
+
+    // A window already over: refused by plan check and by ceremony run, in the same words.
+    let (start, end) = ("2020-01-01T00:00:00Z", "2020-01-02T00:00:00Z");
+    c.write_plan_window("payments-2026", start, end, "RSAES_OAEP_SHA_1");
+    c.approve_plan();
+    let hint = "A plan never runs after its not_after: write a new plan with a new window and a new ceremony_id, and have it approved.";
+    for (name, out) in [
+        ("plan check", c.plan_check()),
+        ("ceremony run", c.run("t.jsonl")),
+    ] {
+        let got = lines(&out);
+        assert_eq!(out.status.code(), Some(1), "{name}: {got:?}");
+        assert_eq!(got.len(), 2, "{name}: {got:?}");
+        let now = got[0]
+            .strip_prefix(&format!(
+                "keyrite: the plan may run from {start} to {end}; it is now "
+            ))
+            .unwrap_or_else(|| panic!("{name}: {got:?}"));
+        assert!(now.starts_with("20") && now.ends_with('Z'), "{name}: {now}");
+        assert_eq!(got[1], hint, "{name}");
+    }
+
+    // A window that has not begun is a plan custodians may approve; only the run waits.
+    let (start, end) = (hours_from_now(1), hours_from_now(23));
+    c.write_plan_window("payments-2026", &start, &end, "RSAES_OAEP_SHA_1");
+    c.approve_plan();
+    let out = c.plan_check();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stderr(&out), "");
+    let out = c.run("t.jsonl");
+    let got = lines(&out);
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert!(
+        got[0].starts_with("keyrite: the plan may run from "),
+        "{got:?}"
+    );
+    assert_eq!(
+        got[1],
+        "Run the plan once its window has opened; moving the window changes the plan, which then needs new approvals."
+    );
+
+    // The PIN from shares, under a policy that pins none: refused before the module is loaded.
+    c.write_plan("payments-2026", "RSAES_OAEP_SHA_1");
+    let plan = std::fs::read_to_string(c.dir().join("plan.toml")).unwrap();
+    std::fs::write(
+        c.dir().join("plan.toml"),
+        plan.replace(&format!("pin = \"env:{PIN_ENV}\""), "pin = \"shares\""),
+    )
+    .unwrap();
+    c.approve_plan();
+    let expected = "keyrite: the plan takes the PIN from shares, but the policy pins no pin_shares\n\
+        Put the pin_shares line `keyrite pin split` printed in the policy (with module_sha256), or have the plan take the PIN another way (pin = \"prompt\" or \"env:NAME\"), which needs new approvals.\n";
+    let out = c.plan_check();
+    assert_eq!(
+        (out.status.code(), stderr(&out).as_str()),
+        (Some(1), expected)
+    );
+    let out = run(c
+        .run_command("t.jsonl")
+        .args(["--module", "/nonexistent/module.so"]));
+    assert_eq!(
+        (out.status.code(), stderr(&out).as_str()),
+        (Some(1), expected)
+    );
+
+    // Parameters that expire inside the window: a warning naming the step, the file and both
+    // times; the plan is still shown.
+    c.write_plan_window(
+        "payments-2026",
+        "2020-01-01T00:00:00Z",
+        "2031-01-01T00:00:00Z",
+        "RSAES_OAEP_SHA_1",
+    );
+    params("2030-01-01T00:00:00Z");
+    let out = c.plan_check();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        stderr(&out),
+        "keyrite: warning: plan.toml: steps[1]: the import parameters params/us-east-1.json expire at 2030-01-01T00:00:00Z, before the plan's window closes at 2031-01-01T00:00:00Z: a run after 2030-01-01T00:00:00Z is refused\n\
+         Run the ceremony before the parameters expire, or get new ones from the KMS (the plan then needs new approvals).\n"
+    );
+    assert!(
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .starts_with("Plan \"payments-2026\" (plan.toml) is valid: 2 steps,")
+    );
+
+    // Parameters that expire before the window opens: no run can use them.
+    c.write_plan_window(
+        "payments-2026",
+        "2030-06-01T00:00:00Z",
+        "2031-01-01T00:00:00Z",
+        "RSAES_OAEP_SHA_1",
+    );
+    let out = c.plan_check();
+    assert_eq!(
+        (out.status.code(), stderr(&out).as_str()),
+        (
+            Some(1),
+            "keyrite: plan.toml: steps[1]: the import parameters params/us-east-1.json expire at 2030-01-01T00:00:00Z, before the plan's window opens at 2030-06-01T00:00:00Z: no run can use them\n\
+             Get new import parameters from the KMS close to the ceremony (they expire: AWS's after 24 hours, a Google import job after 3 days), or open the window earlier; either change needs new approvals.\n"
+        )
+    );
+
+    // The same for a step's valid_to, the key material's expiry in the KMS.
+    params("2032-01-01T00:00:00Z");
+    let with_valid_to = |not_before: &str| {
+        c.write_plan_window(
+            "payments-2026",
+            not_before,
+            "2031-01-01T00:00:00Z",
+            "RSAES_OAEP_SHA_1",
+        );
+        let plan = std::fs::read_to_string(c.dir().join("plan.toml")).unwrap();
+        std::fs::write(
+            c.dir().join("plan.toml"),
+            plan.replace(
+                "out = \"payments-2026-us-east-1\"",
+                "out = \"payments-2026-us-east-1\"\nvalid_to = \"2030-01-01T00:00:00Z\"",
+            ),
+        )
+        .unwrap();
+        c.plan_check()
+    };
+    let out = with_valid_to("2020-01-01T00:00:00Z");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        stderr(&out),
+        "keyrite: warning: plan.toml: steps[1].valid_to: 2030-01-01T00:00:00Z is before the plan's window closes at 2031-01-01T00:00:00Z: a run after 2030-01-01T00:00:00Z is refused\n\
+         Run the ceremony before the step's valid_to, or give a later one (the plan then needs new approvals).\n"
+    );
+    let out = with_valid_to("2030-06-01T00:00:00Z");
+    assert_eq!(
+        (out.status.code(), stderr(&out).as_str()),
+        (
+            Some(1),
+            "keyrite: plan.toml: steps[1].valid_to: 2030-01-01T00:00:00Z is before the plan's window opens at 2030-06-01T00:00:00Z: every run refuses material that expires before it is wrapped\n\
+             Give a valid_to after the plan's window (RFC 3339), or leave it out for material that never expires; a changed plan needs new approvals.\n"
+        )
+    );
+    assert!(!c.dir().join("t.jsonl").exists());
+    assert_eq!(c.token.objects(), objects, "the token changed");
+}
+
 /// `keyrite plan check` names the field by its path and the accepted values.
 #[test]
 fn plan_errors_name_the_field() {
@@ -472,36 +639,37 @@ fn plan_errors_name_the_field() {
     let cases = [
         (
             plan.replace("params/us-east-1.json", "params/eu.json"),
-            "keyrite: plan.toml: steps[1].params: file not found: params/eu.json\n",
+            "keyrite: plan.toml:18:10: steps[1].params: file not found: params/eu.json\n",
         ),
         (
             plan.replace("provider = \"aws\"", "provider = \"oci\""),
-            "keyrite: plan.toml: steps[1].provider: \"oci\" is not one of aws, alibaba, gcp, azure, vault, pkcs11-backup\n",
+            "keyrite: plan.toml:17:12: steps[1].provider: \"oci\" is not one of aws, alibaba, gcp, azure, vault, pkcs11-backup\n",
         ),
         (
             plan.replace(
                 "params = \"params/us-east-1.json\"",
                 "params = \"../params/us-east-1.json\"",
             ),
-            "keyrite: plan.toml: steps[1].params: \"../params/us-east-1.json\" must be a path relative to the plan's directory, without `..`\n",
+            "keyrite: plan.toml:18:10: steps[1].params: \"../params/us-east-1.json\" must be a path relative to the plan's directory, without `..`\n",
         ),
         (
             plan.replace(
                 "key_label = \"payments-2026\"\nprovider",
                 "key_label = \"other\"\nprovider",
             ),
-            "keyrite: plan.toml: steps[1].key_label: \"other\" is not generated by an earlier step (to wrap a key already on the token, use rewrap)\n",
+            "keyrite: plan.toml:16:13: steps[1].key_label: \"other\" is not generated by an earlier step (to wrap a key already on the token, use rewrap)\n",
         ),
         (
             plan.replace("pin = \"env:KR_TEST_PIN\"", "pin = \"1234\""),
-            "keyrite: plan.toml: pin: \"1234\" is not \"prompt\", \"env:NAME\" or \"shares\"\n",
+            "keyrite: plan.toml:8:7: pin: the value is not \"prompt\", \"env:NAME\" or \"shares\"; it is not repeated here, in case it is the PIN
+",
         ),
         (
             plan.replace(
                 "operator = \"Olivia\"",
                 "operator = \"Olivia\"\ncustodians = []",
             ),
-            "keyrite: plan.toml: line 6: unknown field `custodians`, expected one of `version`, `ceremony_id`, `not_before`, `not_after`, `operator`, `token_label`, `signing_key_label`, `pin`, `steps`\n",
+            "keyrite: plan.toml:6:1: unknown field `custodians`, expected one of `version`, `ceremony_id`, `not_before`, `not_after`, `operator`, `token_label`, `signing_key_label`, `pin`, `steps`\n",
         ),
     ];
     for (text, expected) in cases {
@@ -610,7 +778,7 @@ fn plan_check_shows_names_escaped_and_each_wraps_kms_key_and_wrapping_key() {
     assert_plain(&refusal, "refusal");
     assert!(
         refusal.starts_with(
-            "keyrite: plan.toml: steps[1].out: \"payments-2026-us-east-1\\u{202e}\\ntxt\" must be a path"
+            "keyrite: plan.toml:20:7: steps[1].out: \"payments-2026-us-east-1\\u{202e}\\ntxt\" must be a path"
         ),
         "{refusal}"
     );

@@ -713,7 +713,7 @@ fn the_source_token_is_checked_and_the_restore_is_recorded_and_verified() {
         .arg("--no-policy"));
     assert!(
         String::from_utf8_lossy(&json.stdout)
-            .contains("line 1: a restored line without a restore line before it"),
+            .contains("line 2: a restored line without a restore line before it"),
         "{}",
         String::from_utf8_lossy(&json.stdout)
     );

@@ -194,7 +194,7 @@ fn sealed_records_that_contradict_themselves_are_invalid_in_all_three() {
             "two finish lines",
             v,
             finish + 1,
-            format!("a second finish line (the first is line {finish})"),
+            format!("a second finish line (the first is line {})", finish + 1),
         ));
     }
     {
@@ -208,7 +208,10 @@ fn sealed_records_that_contradict_themselves_are_invalid_in_all_three() {
             "a failure line with finish completed",
             v,
             finish + 1,
-            format!("a failure line (line {finish}), but the finish line says \"completed\""),
+            format!(
+                "a failure line (line {}), but the finish line says \"completed\"",
+                finish + 1
+            ),
         ));
     }
     {
@@ -284,6 +287,8 @@ fn sealed_records_that_contradict_themselves_are_invalid_in_all_three() {
         ));
     }
     for (n, (name, v, line, reason)) in cases.into_iter().enumerate() {
+        // The line as the verifiers number it, from 1 (`line` indexes `v`).
+        let number = line + 1;
         let lines = pin_holder_reseal(&c.token, "ceremony-signer", &v);
         let file = path(&c, &format!("case-{n}.jsonl"));
         write_lines(&file, &lines);
@@ -293,7 +298,7 @@ fn sealed_records_that_contradict_themselves_are_invalid_in_all_three() {
             Some(&policy),
             None,
             1,
-            &format!("INVALID: structure check failed at line {line}: {reason} (exit 1)"),
+            &format!("INVALID: structure check failed at line {number}: {reason} (exit 1)"),
         );
         // Only the new rule catches it: the chain and the token's seal hold.
         let keyrite = stdout(&outs, 0);
@@ -310,7 +315,7 @@ fn sealed_records_that_contradict_themselves_are_invalid_in_all_three() {
                 // The independent verifiers name an unknown outcome in their order check.
                 stdout(&outs, which).lines().any(|l| {
                     (l.starts_with("structure  FAIL") || l.starts_with("order      FAIL"))
-                        && l.ends_with(&format!("FAIL        line {line}: {reason}"))
+                        && l.ends_with(&format!("FAIL        line {number}: {reason}"))
                 }),
                 "{name}: {}",
                 stdout(&outs, which)
@@ -372,7 +377,8 @@ fn bytes_no_signature_covers_give_one_verdict() {
         "note.jsonl",
         &lines,
         format!(
-            "INVALID: chain check failed at line {generated}: the number 1e400 is not a canonical integer (digits only, no fraction, exponent or -0, within 64 bits) (exit 1)"
+            "INVALID: chain check failed at line {}: the number 1e400 is not a canonical integer (digits only, no fraction, exponent or -0, within 64 bits) (exit 1)",
+            generated + 1
         ),
     );
 
@@ -383,7 +389,10 @@ fn bytes_no_signature_covers_give_one_verdict() {
     check(
         "v.jsonl",
         &lines,
-        format!("INVALID: chain check failed at line {seal}: v is not 1 (exit 1)"),
+        format!(
+            "INVALID: chain check failed at line {}: v is not 1 (exit 1)",
+            seal + 1
+        ),
     );
 
     // The high-S twin of the seal verifies under the signer as well.
@@ -393,7 +402,8 @@ fn bytes_no_signature_covers_give_one_verdict() {
         "high-s.jsonl",
         &lines,
         format!(
-            "INVALID: seal check failed at line {seal}: the signature is high-S (s > n/2): keyrite seals with low-S only, so this seal line is not one keyrite made (exit 1)"
+            "INVALID: seal check failed at line {}: the signature is high-S (s > n/2): keyrite seals with low-S only, so this seal line is not one keyrite made (exit 1)",
+            seal + 1
         ),
     );
 
@@ -427,7 +437,10 @@ fn bytes_no_signature_covers_give_one_verdict() {
     check(
         "deep.jsonl",
         &lines,
-        format!("INVALID: chain check failed at line {w}: nested deeper than 64 levels (exit 1)"),
+        format!(
+            "INVALID: chain check failed at line {}: nested deeper than 64 levels (exit 1)",
+            w + 1
+        ),
     );
     // 64 deep is within the limit, in all three: no verifier says it is nested too deep, and
     // the line is refused only as witness data with a field a witness line does not name.
@@ -447,7 +460,8 @@ fn bytes_no_signature_covers_give_one_verdict() {
         None,
         1,
         &format!(
-            "INVALID: structure check failed at line {w}: the witness line's data does not fit a witness line: unknown field `note`, expected one of `name`, `key_fingerprint`, `message`, `signature` (exit 1)"
+            "INVALID: structure check failed at line {}: the witness line's data does not fit a witness line: unknown field `note`, expected one of `name`, `key_fingerprint`, `message`, `signature` (exit 1)",
+            w + 1
         ),
     );
     for (name, out) in VERIFIERS.iter().zip(&outs) {
@@ -470,7 +484,8 @@ fn bytes_no_signature_covers_give_one_verdict() {
         "fingerprint.jsonl",
         &lines,
         format!(
-            "INVALID: witnesses check failed at line {w}: the witness line records the key \"{alice}\", but the signature was made by {wendy} (exit 1)"
+            "INVALID: witnesses check failed at line {}: the witness line records the key \"{alice}\", but the signature was made by {wendy} (exit 1)",
+            w + 1
         ),
     );
 }
@@ -498,8 +513,12 @@ fn output_directories_are_judged_alike() {
     let t = path(&c, "t.jsonl");
     let out = "payments-2026-us-east-1";
     let wrapped = at(&values(&c, "t.jsonl"), "wrapped");
-    let verdict_for =
-        |why: String| format!("INVALID: outputs check failed at line {wrapped}: {why} (exit 1)");
+    let verdict_for = |why: String| {
+        format!(
+            "INVALID: outputs check failed at line {}: {why} (exit 1)",
+            wrapped + 1
+        )
+    };
 
     let fifo = path(&c, "fifo");
     copy_output(&c, out, &fifo);
@@ -569,7 +588,8 @@ fn output_directories_are_judged_alike() {
     for which in [1, 2] {
         assert!(
             stdout(&outs, which).contains(&format!(
-                "line {wrapped}: {out} holds \"run-me.sh\", which the transcript does not list"
+                "line {}: {out} holds \"run-me.sh\", which the transcript does not list",
+                wrapped + 1
             )),
             "{}",
             stdout(&outs, which)
@@ -633,7 +653,8 @@ fn output_directories_are_judged_alike() {
         Some(&altered),
         1,
         &format!(
-            "INVALID: outputs check failed at line {rewrapped}: {} differs from the transcript (exit 1)",
+            "INVALID: outputs check failed at line {}: {} differs from the transcript (exit 1)",
+            rewrapped + 1,
             victim.display()
         ),
     );
@@ -683,7 +704,10 @@ fn the_module_the_policy_pins_is_the_one_recorded() {
             Some(&policy),
             None,
             1,
-            &format!("INVALID: policy check failed at line {policy_line}: {why} (exit 1)"),
+            &format!(
+                "INVALID: policy check failed at line {}: {why} (exit 1)",
+                policy_line + 1
+            ),
         );
     };
     // Until `ceremony run` records the module's digest, the intact record has none to match.
@@ -707,7 +731,8 @@ fn the_module_the_policy_pins_is_the_one_recorded() {
                 None,
                 1,
                 &format!(
-                    "INVALID: policy check failed at line {policy_line}: the token line records the module SHA-256 (none), but the policy pins module_sha256 = {module} (exit 1)"
+                    "INVALID: policy check failed at line {}: the token line records the module SHA-256 (none), but the policy pins module_sha256 = {module} (exit 1)",
+                    policy_line + 1
                 ),
             );
         }
@@ -891,6 +916,8 @@ fn data_that_does_not_fit_its_step_is_invalid() {
         ),
     ];
     for (n, (v, line, reason, independent)) in cases.into_iter().enumerate() {
+        // The line as the verifiers number it, from 1 (`line` indexes `v`).
+        let number = line + 1;
         let file = path(&c, &format!("misfit-{n}.jsonl"));
         write_lines(&file, &pin_holder_reseal(&c.token, "ceremony-signer", &v));
         let outs = all_three(
@@ -899,7 +926,7 @@ fn data_that_does_not_fit_its_step_is_invalid() {
             Some(&policy),
             None,
             1,
-            &format!("INVALID: structure check failed at line {line}: {reason} (exit 1)"),
+            &format!("INVALID: structure check failed at line {number}: {reason} (exit 1)"),
         );
         let keyrite = stdout(&outs, 0);
         let step = v[line]["step"].as_str().unwrap();
@@ -919,9 +946,8 @@ fn data_that_does_not_fit_its_step_is_invalid() {
                 VERIFIERS[which]
             );
             assert!(
-                out.lines()
-                    .any(|l| l
-                        == format!("structure  FAIL        line {line} ({step}): {independent}")),
+                out.lines().any(|l| l
+                    == format!("structure  FAIL        line {number} ({step}): {independent}")),
                 "{}: {out}",
                 VERIFIERS[which]
             );
@@ -977,6 +1003,8 @@ fn data_written_as_a_list_of_its_values_is_invalid() {
         (nested, generated, "data.key", "generated"),
     ];
     for (n, (v, line, at_path, step)) in cases.into_iter().enumerate() {
+        // The line as the verifiers number it, from 1 (`line` indexes `v`).
+        let number = line + 1;
         let file = path(&c, &format!("list-{n}.jsonl"));
         write_lines(&file, &pin_holder_reseal(&c.token, "ceremony-signer", &v));
         let outs = all_three(
@@ -986,12 +1014,12 @@ fn data_written_as_a_list_of_its_values_is_invalid() {
             None,
             1,
             &format!(
-                "INVALID: structure check failed at line {line}: the {step} line's data does not fit a {step} line: {at_path} is a list where the line names its fields (exit 1)"
+                "INVALID: structure check failed at line {number}: the {step} line's data does not fit a {step} line: {at_path} is a list where the line names its fields (exit 1)"
             ),
         );
         for which in [1, 2] {
             let out = stdout(&outs, which);
-            let prefix = format!("structure  FAIL        line {line} ({step}): {at_path} is [");
+            let prefix = format!("structure  FAIL        line {number} ({step}): {at_path} is [");
             assert!(
                 out.lines()
                     .any(|l| l.starts_with(&prefix) && l.ends_with(", not an object")),

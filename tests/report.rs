@@ -280,8 +280,37 @@ fn a_tampered_transcript_reports_invalid_at_the_first_broken_line() {
     lines[i].0 = serde_json::to_string(&v).unwrap();
     let text: String = lines.iter().map(|(l, _)| format!("{l}\n")).collect();
     std::fs::write(c.dir().join("tampered.jsonl"), text).unwrap();
-    // The line after the altered one no longer chains to it.
-    let broken = i + 1;
+    // The line after the altered one no longer chains to it: the report numbers it from 1,
+    // as sed does.
+    let broken = i + 2;
+    let sed = run_ok(
+        std::process::Command::new("sed")
+            .arg("-n")
+            .arg(format!("{broken}p"))
+            .arg(c.dir().join("tampered.jsonl")),
+    );
+    assert_eq!(
+        String::from_utf8(sed).unwrap(),
+        format!("{}\n", lines[i + 1].0)
+    );
+    // The same number in the text and in --json.
+    let text = c.verify("tampered.jsonl", &["--policy", "policy.toml"]);
+    let text = String::from_utf8(text.stdout).unwrap();
+    assert!(
+        text.contains(&format!(
+            "INVALID: chain check failed at line {broken}: prev is not the SHA-256"
+        )),
+        "{text}"
+    );
+    let json = c.verify("tampered.jsonl", &["--policy", "policy.toml", "--json"]);
+    let json: Value = serde_json::from_slice(&json.stdout).unwrap();
+    let chain = json["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|check| check["name"] == "chain")
+        .unwrap();
+    assert_eq!(chain["line"], broken, "{json}");
     let (code, page) = report(&c, "tampered.jsonl", "tampered.html");
     assert_eq!(code, 1);
     let dom = dom(c.dir(), &page);

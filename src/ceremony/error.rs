@@ -138,10 +138,12 @@ pub enum Error {
         policy: PathBuf,
     },
     /// The plan is invalid.
-    #[error("{}: {field}: {problem}", path.display())]
+    #[error("{}:{at}: {}{problem}", path.display(), field.prefix())]
     Plan {
         /// The plan file.
         path: PathBuf,
+        /// Where in it: the offending key or value, else the table that lacks it.
+        at: super::plan::Position,
         /// The field, by path.
         field: super::plan::Field,
         /// What is wrong.
@@ -167,6 +169,41 @@ pub enum Error {
         not_after: String,
         /// Now.
         now: String,
+        /// Whether the window is over (else it has not begun).
+        over: bool,
+    },
+    /// A wrap step's import parameters expire before the plan's window opens.
+    #[error(
+        "{}: steps[{index}]: the import parameters {} expire at {valid_to}, before the plan's window opens at {not_before}: no run can use them",
+        plan.display(),
+        crate::visible::visible(params)
+    )]
+    ParamsExpireBeforeWindow {
+        /// The plan file.
+        plan: PathBuf,
+        /// The step.
+        index: usize,
+        /// The parameters file, as the plan names it.
+        params: String,
+        /// When they expire.
+        valid_to: String,
+        /// The plan's not_before.
+        not_before: String,
+    },
+    /// A wrap step's `valid_to` for the key material comes before the plan's window opens.
+    #[error(
+        "{}: steps[{index}].valid_to: {valid_to} is before the plan's window opens at {not_before}: every run refuses material that expires before it is wrapped",
+        plan.display()
+    )]
+    ValidToBeforeWindow {
+        /// The plan file.
+        plan: PathBuf,
+        /// The step.
+        index: usize,
+        /// The step's valid_to.
+        valid_to: String,
+        /// The plan's not_before.
+        not_before: String,
     },
     /// Too few custodians approved.
     #[error("{}", quorum_message(.0))]
@@ -227,6 +264,45 @@ pub enum Error {
     /// A step failed; the transcript records it, sealed if the token can still sign.
     #[error(transparent)]
     Failed(Box<StepFailure>),
+}
+
+/// What may stop a run of a plan `plan check` accepts, in part of its window.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Warning {
+    /// A wrap step's import parameters expire before the plan's window closes.
+    #[error(
+        "{}: steps[{index}]: the import parameters {} expire at {valid_to}, before the plan's window closes at {not_after}: a run after {valid_to} is refused",
+        plan.display(),
+        crate::visible::visible(params)
+    )]
+    ParamsExpireInWindow {
+        /// The plan file.
+        plan: PathBuf,
+        /// The step.
+        index: usize,
+        /// The parameters file, as the plan names it.
+        params: String,
+        /// When they expire.
+        valid_to: String,
+        /// The plan's not_after.
+        not_after: String,
+    },
+    /// A wrap step's `valid_to` for the key material comes before the plan's window closes.
+    #[error(
+        "{}: steps[{index}].valid_to: {valid_to} is before the plan's window closes at {not_after}: a run after {valid_to} is refused",
+        plan.display()
+    )]
+    ValidToInWindow {
+        /// The plan file.
+        plan: PathBuf,
+        /// The step.
+        index: usize,
+        /// The step's valid_to.
+        valid_to: String,
+        /// The plan's not_after.
+        not_after: String,
+    },
 }
 
 /// What a plan given to `keys destroy` does instead of destroying only its key.

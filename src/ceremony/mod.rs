@@ -24,10 +24,10 @@ mod run;
 
 use std::path::{Path, PathBuf};
 
-pub use error::{Error, NotDestroy, StepFailure, Unresumable};
+pub use error::{Error, NotDestroy, StepFailure, Unresumable, Warning};
 pub use preflight::{
-    CheckedPlan, Prepared, RunRequest, check_destroys_only, check_plan, check_trusted_wrapping,
-    load_module, prepare, prepare_wraps,
+    CheckedPlan, Prepared, RunRequest, check_destroys_only, check_params_expiry, check_plan,
+    check_runnable, check_trusted_wrapping, load_module, prepare, prepare_wraps,
 };
 pub use progress::{Done, Held, Observer};
 pub(crate) use record::token_line;

@@ -7,8 +7,11 @@
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
+use serde::de::{Error as _, IgnoredAny};
 use sha2::{Digest as _, Sha256};
 use time::OffsetDateTime;
+use toml::Spanned;
+use toml::de::{DeTable, DeValue, ValueDeserializer};
 
 use super::{Error, read_once};
 use crate::kms::{Provider, ProviderOptions};
@@ -30,12 +33,24 @@ struct PlanFile {
     operator: String,
     token_label: String,
     signing_key_label: String,
-    pin: String,
-    steps: Vec<StepFile>,
+    /// Any TOML value, so that one of another type is refused without TOML's message, which
+    /// would repeat it (a PIN given here).
+    pin: toml::Value,
+    /// Read here for their number; each is read as a step by [`read_steps`].
+    steps: Vec<IgnoredAny>,
 }
 
+/// A step's `action`, which names the fields the rest of its table holds.
 #[derive(Debug, Deserialize)]
-#[serde(tag = "action", rename_all = "lowercase")]
+#[serde(rename_all = "lowercase")]
+enum ActionFile {
+    Generate,
+    Wrap,
+    Rewrap,
+    Destroy,
+}
+
+#[derive(Debug)]
 enum StepFile {
     Generate(GenerateFile),
     Wrap(Box<WrapFile>),
@@ -279,21 +294,58 @@ impl Choice {
 /// A field of a plan, as a refusal names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Field {
-    /// A line of a file that does not parse.
-    Line(usize),
+    /// The file as a whole (its syntax, or a top-level field it lacks or should not have).
+    File,
     /// A top-level field.
     Top(&'static str),
+    /// The table of the step at this index.
+    StepTable(usize),
     /// A field of the step at this index.
     Step(usize, &'static str),
 }
 
-impl std::fmt::Display for Field {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl Field {
+    /// The field's path and `": "`, as a refusal starts; nothing for the file as a whole.
+    pub fn prefix(&self) -> String {
         match self {
-            Field::Line(n) => write!(f, "line {n}"),
-            Field::Top(name) => f.write_str(name),
-            Field::Step(i, name) => write!(f, "steps[{i}].{name}"),
+            Field::File => String::new(),
+            Field::Top(name) => format!("{name}: "),
+            Field::StepTable(i) => format!("steps[{i}]: "),
+            Field::Step(i, name) => format!("steps[{i}].{name}: "),
         }
+    }
+}
+
+/// Where in a file a refusal points: the 1-based line and column (in characters), as rustc,
+/// toml and editors count them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Position {
+    /// The line, from 1.
+    pub line: usize,
+    /// The column, in characters, from 1.
+    pub column: usize,
+}
+
+impl Position {
+    /// The position of byte `offset` of `text` (clamped to its end, and back to a character
+    /// boundary).
+    pub(crate) fn of(text: &str, offset: usize) -> Self {
+        let mut end = offset.min(text.len());
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        let before = &text[..end];
+        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+        Position {
+            line: before.matches('\n').count() + 1,
+            column: before[line_start..].chars().count() + 1,
+        }
+    }
+}
+
+impl std::fmt::Display for Position {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.line, self.column)
     }
 }
 
@@ -328,9 +380,16 @@ pub enum Problem {
     /// A key label breaks the rules.
     #[error(transparent)]
     KeyLabel(crate::spec::BadKeyLabel),
-    /// Not a way for the PIN to come.
-    #[error("{0:?} is not \"prompt\", \"env:NAME\" or \"shares\"")]
-    Pin(String),
+    /// Not a way for the PIN to come: never repeated, in case it is the PIN.
+    #[error(
+        "the value is not \"prompt\", \"env:NAME\" or \"shares\"; it is not repeated here, in case it is the PIN"
+    )]
+    Pin,
+    /// `env:` and no environment variable's name: never repeated, in case it is the PIN.
+    #[error(
+        "\"env:\" must be followed by an environment variable's name (letters, digits and _, not starting with a digit); the value is not repeated here, in case it is the PIN"
+    )]
+    PinEnvName,
     /// No steps.
     #[error("a plan needs at least one step")]
     NoSteps,
@@ -480,7 +539,12 @@ impl Header {
         }
         let signing_key_label =
             key_label(&file.signing_key_label).map_err(at("signing_key_label"))?;
-        let pin = pin(&file.pin).map_err(at("pin"))?;
+        let pin = file
+            .pin
+            .as_str()
+            .ok_or(Problem::Pin)
+            .and_then(pin)
+            .map_err(at("pin"))?;
         if file.steps.is_empty() {
             return Err(("steps", Problem::NoSteps));
         }
@@ -499,8 +563,11 @@ fn pin(value: &str) -> Result<PinSpec, Problem> {
         "prompt" => Ok(PinSpec::Source(PinSource::Prompt)),
         "shares" => Ok(PinSpec::Shares),
         other => match other.strip_prefix("env:") {
-            Some(name) if !name.is_empty() => Ok(PinSpec::Source(PinSource::Env(name.to_owned()))),
-            _ => Err(Problem::Pin(other.to_owned())),
+            Some(name) if crate::pin::is_env_name(name) => {
+                Ok(PinSpec::Source(PinSource::Env(name.to_owned())))
+            }
+            Some(_) => Err(Problem::PinEnvName),
+            None => Err(Problem::Pin),
         },
     }
 }
@@ -688,20 +755,37 @@ impl Plan {
     /// Checks a plan given as bytes (an auditor has it from the transcript). With
     /// `read_files` false, the files it names are not read: `files` then lists none.
     pub fn from_bytes(path: &Path, bytes: Vec<u8>, read_files: bool) -> Result<Self, Error> {
-        let err = |field: Field, problem: Problem| Error::Plan {
+        let err = |at: Position, field: Field, problem: Problem| Error::Plan {
             path: path.to_path_buf(),
+            at,
             field,
             problem: Box::new(problem),
         };
-        let text =
-            String::from_utf8(bytes.clone()).map_err(|_| err(Field::Line(1), Problem::NotUtf8))?;
-        let file: PlanFile = toml::from_str(&text).map_err(|e| {
+        let text = String::from_utf8(bytes.clone()).map_err(|e| {
+            let valid = &bytes[..e.utf8_error().valid_up_to()];
+            let valid = std::str::from_utf8(valid).unwrap_or_default();
             err(
-                Field::Line(line_of(&text, e.span())),
-                Problem::Toml(Box::new(e)),
+                Position::of(valid, valid.len()),
+                Field::File,
+                Problem::NotUtf8,
             )
         })?;
-        let header = Header::check(&file).map_err(|(f, p)| err(Field::Top(f), p))?;
+        // toml's own error points at what it could not read: the key or value (or, for a
+        // field missing, the table that lacks it).
+        let toml_err = |field: Field, e: Box<toml::de::Error>, table: std::ops::Range<usize>| {
+            let at = Position::of(&text, e.span().unwrap_or(table).start);
+            err(at, field, Problem::Toml(e))
+        };
+        let doc = DeTable::parse(&text).map_err(|e| toml_err(Field::File, Box::new(e), 0..0))?;
+        let file = PlanFile::deserialize(toml::de::Deserializer::from(doc.clone()))
+            .map_err(|e| toml_err(Field::File, Box::new(e), 0..0))?;
+        let step_files = read_steps(&doc).map_err(|(field, e, table)| toml_err(field, e, table))?;
+        // A refusal of a field points at its value, else at the table that lacks it.
+        let at = |field: Field| Position::of(&text, span_of(&doc, field).start);
+        let header = Header::check(&file).map_err(|(f, p)| {
+            let field = Field::Top(f);
+            err(at(field), field, p)
+        })?;
         let mut steps = Steps {
             dir: path.parent().map(Path::to_path_buf).unwrap_or_default(),
             read_files,
@@ -710,10 +794,11 @@ impl Plan {
             generated: Vec::new(),
             outs: Vec::new(),
         };
-        for (i, step) in file.steps.into_iter().enumerate() {
-            steps
-                .add(step)
-                .map_err(|(f, p)| err(Field::Step(i, f), p))?;
+        for (i, step) in step_files.into_iter().enumerate() {
+            steps.add(step).map_err(|(f, p)| {
+                let field = Field::Step(i, f);
+                err(at(field), field, p)
+            })?;
         }
         Ok(Plan {
             path: path.to_path_buf(),
@@ -769,6 +854,73 @@ impl Plan {
     }
 }
 
+/// A step's table refused by toml: the field it concerns, toml's error and the table's span.
+type StepRefusal = (Field, Box<toml::de::Error>, std::ops::Range<usize>);
+
+/// Reads each `[[steps]]` table as the step its `action` names. toml's deserializer reads each
+/// table itself (serde's internally tagged enums would read a copy without positions), so its
+/// errors point at the key or value they are about. A refusal is the field it concerns, toml's
+/// error and the span of the step's table.
+fn read_steps(doc: &Spanned<DeTable<'_>>) -> Result<Vec<StepFile>, StepRefusal> {
+    let items = match doc.get_ref().get("steps").map(Spanned::get_ref) {
+        Some(DeValue::Array(items)) => items.as_ref(),
+        _ => &[],
+    };
+    let mut steps = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let span = item.span();
+        let refuse = |field: Field| {
+            let span = span.clone();
+            move |e: toml::de::Error| (field, Box::new(e), span)
+        };
+        let DeValue::Table(table) = item.get_ref() else {
+            return Err(refuse(Field::StepTable(i))(toml::de::Error::custom(
+                "a step is a table ([[steps]])",
+            )));
+        };
+        let mut table = table.clone();
+        let action = table
+            .remove("action")
+            .ok_or_else(|| toml::de::Error::missing_field("action"))
+            .map_err(refuse(Field::StepTable(i)))?;
+        let action = ActionFile::deserialize(ValueDeserializer::from(action))
+            .map_err(refuse(Field::Step(i, "action")))?;
+        let rest = ValueDeserializer::from(Spanned::new(span.clone(), DeValue::Table(table)));
+        let step = match action {
+            ActionFile::Generate => GenerateFile::deserialize(rest).map(StepFile::Generate),
+            ActionFile::Wrap => WrapFile::deserialize(rest).map(|w| StepFile::Wrap(Box::new(w))),
+            ActionFile::Rewrap => {
+                WrapFile::deserialize(rest).map(|w| StepFile::Rewrap(Box::new(w)))
+            }
+            ActionFile::Destroy => DestroyFile::deserialize(rest).map(StepFile::Destroy),
+        }
+        .map_err(refuse(Field::StepTable(i)))?;
+        steps.push(step);
+    }
+    Ok(steps)
+}
+
+/// The span a refusal of `field` points at: the field's value, else the table that lacks it,
+/// else the start of the file.
+fn span_of(doc: &Spanned<DeTable<'_>>, field: Field) -> std::ops::Range<usize> {
+    let top = doc.get_ref();
+    let step = |i: usize| match top.get("steps").map(Spanned::get_ref) {
+        Some(DeValue::Array(items)) => items.get(i),
+        _ => None,
+    };
+    let in_step = |i: usize, name: &str| match step(i).map(Spanned::get_ref) {
+        Some(DeValue::Table(t)) => t.get(name).map(Spanned::span),
+        _ => None,
+    };
+    match field {
+        Field::File => None,
+        Field::Top(name) => top.get(name).map(Spanned::span),
+        Field::StepTable(i) => step(i).map(Spanned::span),
+        Field::Step(i, name) => in_step(i, name).or_else(|| step(i).map(Spanned::span)),
+    }
+    .unwrap_or(0..0)
+}
+
 /// The 1-based line where a span starts.
 pub(crate) fn line_of(text: &str, span: Option<std::ops::Range<usize>>) -> usize {
     let start = span.map_or(0, |s| s.start.min(text.len()));
@@ -800,13 +952,53 @@ mod tests {
     }
 
     /// Runs a table: each row is a plan's text and the message it is refused with, or `None`
-    /// for a plan accepted.
+    /// for a plan accepted. A message that starts with its field's path is expected at the
+    /// position [`expected_at`] finds by reading the text; one about the file as a whole, or
+    /// about what toml could not read, names its position.
     fn table(rows: &[(String, Option<&str>)]) {
         for (text, want) in rows {
             let got = check(text).map(|_| ());
-            let want = want.map_or(Ok(()), |m| Err(format!("plan.toml: {m}")));
+            let want = want.map_or(Ok(()), |m| {
+                if m.starts_with(|c: char| c.is_ascii_digit()) {
+                    Err(format!("plan.toml:{m}"))
+                } else {
+                    Err(format!("plan.toml:{}: {m}", expected_at(text, m)))
+                }
+            });
             assert_eq!(got, want, "for the plan\n{text}");
         }
+    }
+
+    /// Where a refusal starting with a field's path (`pin: …`, `steps[1].out: …`) points, found
+    /// line by line in the plan's text, as a reader would: the value on the line that sets the
+    /// field, else the step's `[[steps]]` header.
+    fn expected_at(text: &str, message: &str) -> String {
+        let path = message.split(": ").next().unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        let headers: Vec<usize> = (0..lines.len())
+            .filter(|&n| lines[n] == "[[steps]]")
+            .collect();
+        let (range, key) = match path.strip_prefix("steps[") {
+            Some(rest) => {
+                let (index, key) = rest.split_once(']').unwrap();
+                let i: usize = index.parse().unwrap();
+                let end = headers.get(i + 1).copied().unwrap_or(lines.len());
+                (headers[i]..end, key.strip_prefix('.'))
+            }
+            None => (
+                0..headers.first().copied().unwrap_or(lines.len()),
+                Some(path),
+            ),
+        };
+        let header = range.start;
+        let set = key.and_then(|key| {
+            range
+                .clone()
+                .find(|&n| lines[n].starts_with(&format!("{key} = ")))
+                .map(|n| (n, key.len() + 4))
+        });
+        let (line, column) = set.unwrap_or((header, 1));
+        format!("{}:{column}", line + 1)
     }
 
     /// The header with `field`'s line replaced by `line` (removed if empty), then `steps`.
@@ -837,17 +1029,17 @@ mod tests {
             (
                 format!("{HEADER}colour = \"red\"\n{GENERATE_K}"),
                 Some(
-                    "line 9: unknown field `colour`, expected one of `version`, `ceremony_id`, `not_before`, `not_after`, `operator`, `token_label`, `signing_key_label`, `pin`, `steps`",
+                    "9:1: unknown field `colour`, expected one of `version`, `ceremony_id`, `not_before`, `not_after`, `operator`, `token_label`, `signing_key_label`, `pin`, `steps`",
                 ),
             ),
             (
                 header("operator", "", GENERATE_K),
-                Some("line 1: missing field `operator`"),
+                Some("1:1: missing field `operator`"),
             ),
             (
                 steps(&["[[steps]]\naction = \"sign\"\nkey_label = \"k\"\n"]),
                 Some(
-                    "line 11: unknown variant `sign`, expected one of `generate`, `wrap`, `rewrap`, `destroy`",
+                    "11:10: steps[0].action: unknown variant `sign`, expected one of `generate`, `wrap`, `rewrap`, `destroy`",
                 ),
             ),
         ]);
@@ -855,7 +1047,80 @@ mod tests {
             Plan::from_bytes(Path::new("plan.toml"), vec![0xff], false)
                 .unwrap_err()
                 .to_string(),
-            "plan.toml: line 1: not UTF-8 text"
+            "plan.toml:1:1: not UTF-8 text"
+        );
+    }
+
+    /// Every refusal points at the line and column (1-based, in characters) of the key or value
+    /// it is about, like rustc's and toml's `file:line:col`, not at the `[[steps]]` header.
+    #[test]
+    fn a_refusal_points_at_the_key_or_value() {
+        let wrap = "[[steps]]\naction = \"wrap\"\nkey_label = \"k\"\n";
+        let rows = [
+            // A bad value, in the second step: line 17 is `provider = "AWS"`.
+            (
+                steps(&[GENERATE_K, &format!("{wrap}{}", WRAP.replace("aws", "AWS"))]),
+                "plan.toml:17:12: steps[1].provider: \"AWS\" is not one of aws, alibaba, gcp, azure, vault, pkcs11-backup",
+            ),
+            // An unknown key, after the keys the step takes.
+            (
+                steps(&[GENERATE_K, &format!("{wrap}{WRAP}colour = \"red\"\n")]),
+                "plan.toml:21:1: steps[1]: unknown field `colour`, expected one of `key_label`, `provider`, `params`, `algorithm`, `out`, `wrapping_key_spec`, `valid_to`, `allow_legacy_pkcs1`, `gcp_key`, `gcp_algorithm`, `azure_key`, `azure_kid`, `vault_key`, `vault_mount`, `expect_kcv`, `key_spec`",
+            ),
+            // A value of the wrong type.
+            (
+                steps(&[
+                    GENERATE_K,
+                    &format!("{wrap}{WRAP}allow_legacy_pkcs1 = \"yes\"\n"),
+                ]),
+                "plan.toml:21:22: steps[1]: invalid type: string \"yes\", expected a boolean",
+            ),
+            // A step without an action, and a field the table lacks: its header.
+            (
+                steps(&[GENERATE_K, "[[steps]]\nkey_label = \"k\"\n"]),
+                "plan.toml:14:1: steps[1]: missing field `action`",
+            ),
+            // Columns count characters, not bytes.
+            (
+                header(
+                    "operator",
+                    "operator = \"Zoë\"  # ünïcödé",
+                    "[[steps]]\naction = \"generate\"\nkey_label = \"é\"\n",
+                ),
+                "plan.toml:12:13: steps[0].key_label: key label \"é\" is not valid: use 1 to 64 of A-Z a-z 0-9 . _ -, starting with a letter or digit",
+            ),
+            // A step that is not a table.
+            (
+                format!("{HEADER}steps = [1]\n"),
+                "plan.toml:9:10: steps[0]: a step is a table ([[steps]])",
+            ),
+            // A top-level value.
+            (
+                header(
+                    "not_after",
+                    "not_after = \"2026-01-01T00:00:00Z\"",
+                    GENERATE_K,
+                ),
+                "plan.toml:4:13: not_after: must be later than not_before",
+            ),
+            // TOML that does not parse.
+            (
+                format!("{HEADER}\n[[steps]]\naction = generate\n"),
+                "plan.toml:11:10: string values must be quoted, expected literal string",
+            ),
+        ];
+        for (text, want) in rows {
+            assert_eq!(check(&text).map(|_| ()), Err(want.to_owned()), "{text}");
+        }
+        assert_eq!(
+            Plan::from_bytes(
+                Path::new("plan.toml"),
+                b"version = 1\nceremony_id = \"\xc3\xa9\xff\"\n".to_vec(),
+                false
+            )
+            .unwrap_err()
+            .to_string(),
+            "plan.toml:2:17: not UTF-8 text"
         );
     }
 
@@ -943,11 +1208,27 @@ mod tests {
             ),
             (
                 header("pin", "pin = \"ask\"", GENERATE_K),
-                Some("pin: \"ask\" is not \"prompt\", \"env:NAME\" or \"shares\""),
+                Some(
+                    "pin: the value is not \"prompt\", \"env:NAME\" or \"shares\"; it is not repeated here, in case it is the PIN",
+                ),
+            ),
+            (
+                header("pin", "pin = 87654321", GENERATE_K),
+                Some(
+                    "pin: the value is not \"prompt\", \"env:NAME\" or \"shares\"; it is not repeated here, in case it is the PIN",
+                ),
             ),
             (
                 header("pin", "pin = \"env:\"", GENERATE_K),
-                Some("pin: \"env:\" is not \"prompt\", \"env:NAME\" or \"shares\""),
+                Some(
+                    "pin: \"env:\" must be followed by an environment variable's name (letters, digits and _, not starting with a digit); the value is not repeated here, in case it is the PIN",
+                ),
+            ),
+            (
+                header("pin", "pin = \"env:87654321\"", GENERATE_K),
+                Some(
+                    "pin: \"env:\" must be followed by an environment variable's name (letters, digits and _, not starting with a digit); the value is not repeated here, in case it is the PIN",
+                ),
             ),
             (header("pin", "pin = \"env:KEYRITE_PIN\"", GENERATE_K), None),
             (header("pin", "pin = \"shares\"", GENERATE_K), None),
@@ -1065,7 +1346,7 @@ mod tests {
             ),
             (
                 steps(&[&destroy("key_label = \"old\"\n")]),
-                Some("line 10: missing field `expect_kcv`"),
+                Some("10:1: steps[0]: missing field `expect_kcv`"),
             ),
             (
                 steps(&[&destroy(&format!(
@@ -1182,7 +1463,7 @@ mod tests {
             (
                 with("colour", "colour = \"red\""),
                 Some(
-                    "line 10: unknown field `colour`, expected one of `key_label`, `provider`, `params`, `algorithm`, `out`, `wrapping_key_spec`, `valid_to`, `allow_legacy_pkcs1`, `gcp_key`, `gcp_algorithm`, `azure_key`, `azure_kid`, `vault_key`, `vault_mount`, `expect_kcv`, `key_spec`",
+                    "21:1: steps[1]: unknown field `colour`, expected one of `key_label`, `provider`, `params`, `algorithm`, `out`, `wrapping_key_spec`, `valid_to`, `allow_legacy_pkcs1`, `gcp_key`, `gcp_algorithm`, `azure_key`, `azure_kid`, `vault_key`, `vault_mount`, `expect_kcv`, `key_spec`",
                 ),
             ),
             (
@@ -1296,7 +1577,7 @@ mod tests {
         assert_eq!(
             Plan::load(&plan).unwrap_err().to_string(),
             format!(
-                "{}: steps[1].params: file not found: p.json",
+                "{}:18:10: steps[1].params: file not found: p.json",
                 plan.display()
             )
         );
@@ -1339,7 +1620,7 @@ mod tests {
         assert_eq!(
             Plan::load(&plan).unwrap_err().to_string(),
             format!(
-                "{}: steps[1].params: cannot read big.json: it is larger than 1 MiB, the most keyrite reads from such a file",
+                "{}:18:10: steps[1].params: cannot read big.json: it is larger than 1 MiB, the most keyrite reads from such a file",
                 plan.display()
             )
         );

@@ -25,8 +25,10 @@ struct PolicyFile {
     custodians_file: Option<String>,
     #[serde(default)]
     witnesses: Vec<PersonFile>,
+    /// Any TOML values, so that one of another type is refused without TOML's message, which
+    /// would repeat it (a PIN or a share given here).
     #[serde(default)]
-    pin_shares: Vec<String>,
+    pin_shares: Vec<toml::Value>,
     module_sha256: Option<String>,
     module_path: Option<String>,
     #[serde(default)]
@@ -453,11 +455,11 @@ fn sha256_hex(value: &str) -> Option<String> {
 }
 
 /// The SHA-256 of each PIN share, in share order.
-fn pin_shares(shares: &[String]) -> Result<Vec<String>, Problem> {
+fn pin_shares(shares: &[toml::Value]) -> Result<Vec<String>, Problem> {
     shares
         .iter()
         .enumerate()
-        .map(|(i, h)| sha256_hex(h).ok_or(Problem::PinShare(i)))
+        .map(|(i, h)| h.as_str().and_then(sha256_hex).ok_or(Problem::PinShare(i)))
         .collect()
 }
 

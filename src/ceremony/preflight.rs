@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 
 use time::OffsetDateTime;
 
-use super::error::{NotDestroy, Unresumable};
-use super::plan::{Plan, Step};
+use super::error::{NotDestroy, Unresumable, Warning};
+use super::plan::{PinSpec, Plan, Step};
 use super::policy::Policy;
 use super::quorum::{self, Quorum};
 use super::{Error, resume};
@@ -57,13 +57,9 @@ pub struct Prepared {
 pub fn prepare(req: &RunRequest, now: OffsetDateTime) -> Result<Prepared, Error> {
     let policy = Policy::load(&req.policy)?;
     let plan = Plan::load(&req.plan)?;
-    check_trusted_wrapping(&policy, &plan)?;
-    if now < plan.not_before || now > plan.not_after {
-        return Err(Error::Window {
-            not_before: format_time(plan.not_before),
-            not_after: format_time(plan.not_after),
-            now: format_time(now),
-        });
+    check_runnable(&policy, &plan, now)?;
+    if now < plan.not_before {
+        return Err(window(&plan, now));
     }
     let statement = plan.digest_statement();
     let quorum = quorum::verify(&policy, &statement, &req.approvals)?;
@@ -175,6 +171,95 @@ pub fn prepare_wraps(plan: &Plan, now: OffsetDateTime) -> Result<Vec<Option<Prep
     Ok(wraps)
 }
 
+/// Refuses a plan that no run under `policy` gets past, whatever the token holds: a generate
+/// step the policy's trusted-wrapping rule forbids, a window over at `now`, or a PIN taken from
+/// shares the policy does not pin. `ceremony run` and `plan check` both ask this; a window that
+/// has not begun yet refuses only a run.
+pub fn check_runnable(policy: &Policy, plan: &Plan, now: OffsetDateTime) -> Result<(), Error> {
+    check_trusted_wrapping(policy, plan)?;
+    if now > plan.not_after {
+        return Err(window(plan, now));
+    }
+    if let PinSpec::Shares = plan.pin {
+        // The check the run makes when it takes the shares, made before anything else.
+        crate::shares::Rebuilder::new(&policy.pin_shares)?;
+    }
+    Ok(())
+}
+
+/// The refusal of a run at `now`, outside the plan's window.
+fn window(plan: &Plan, now: OffsetDateTime) -> Error {
+    Error::Window {
+        not_before: format_time(plan.not_before),
+        not_after: format_time(plan.not_after),
+        now: format_time(now),
+        over: now > plan.not_after,
+    }
+}
+
+/// Refuses a wrap step whose import parameters, or whose `valid_to` for the key material,
+/// come before the plan's window opens (every run refuses them); returns a warning for each
+/// that comes before the window closes.
+pub fn check_params_expiry(
+    plan: &Plan,
+    wraps: &[Option<PreparedWrap>],
+) -> Result<Vec<Warning>, Error> {
+    let mut warnings = Vec::new();
+    for (index, (step, wrap)) in plan.steps.iter().zip(wraps).enumerate() {
+        let (
+            Step::Wrap {
+                params,
+                valid_to: material_valid_to,
+                ..
+            },
+            Some(wrap),
+        ) = (step, wrap)
+        else {
+            continue;
+        };
+        if let Some(t) = material_valid_to {
+            if *t <= plan.not_before {
+                return Err(Error::ValidToBeforeWindow {
+                    plan: plan.path.clone(),
+                    index,
+                    valid_to: format_time(*t),
+                    not_before: format_time(plan.not_before),
+                });
+            }
+            if *t < plan.not_after {
+                warnings.push(Warning::ValidToInWindow {
+                    plan: plan.path.clone(),
+                    index,
+                    valid_to: format_time(*t),
+                    not_after: format_time(plan.not_after),
+                });
+            }
+        }
+        let Some(valid_to) = wrap.params().valid_to else {
+            continue;
+        };
+        if valid_to <= plan.not_before {
+            return Err(Error::ParamsExpireBeforeWindow {
+                plan: plan.path.clone(),
+                index,
+                params: params.clone(),
+                valid_to: format_time(valid_to),
+                not_before: format_time(plan.not_before),
+            });
+        }
+        if valid_to < plan.not_after {
+            warnings.push(Warning::ParamsExpireInWindow {
+                plan: plan.path.clone(),
+                index,
+                params: params.clone(),
+                valid_to: format_time(valid_to),
+                not_after: format_time(plan.not_after),
+            });
+        }
+    }
+    Ok(warnings)
+}
+
 /// Refuses, under a policy with `require_trusted_wrapping`, a plan with a generate step
 /// without `wrap_with_trusted = true` (a wrap of an existing key is checked on the token).
 pub fn check_trusted_wrapping(policy: &Policy, plan: &Plan) -> Result<(), Error> {
@@ -208,20 +293,26 @@ pub struct CheckedPlan {
     pub plan: Plan,
     /// Each step's prepared wrap, `None` for a step that wraps nothing.
     pub wraps: Vec<Option<PreparedWrap>>,
+    /// What may still stop a run in part of the window.
+    pub warnings: Vec<Warning>,
 }
 
-/// Checks a plan, and every file it names, against a policy without a token: the policy and
-/// the plan read and validated, the policy's trusted-wrapping rule, and every wrap step's
-/// parameters, options and output (see [`prepare_wraps`]).
+/// Checks a plan, and every file it names, against a policy without a token, as `ceremony run`
+/// does before it opens the token: the policy and the plan read and validated, what no run
+/// gets past ([`check_runnable`]), and every wrap step's parameters, options and output (see
+/// [`prepare_wraps`]); then the parameters' expiry against the window
+/// ([`check_params_expiry`]). The approvals, the module and the transcript are the run's.
 pub fn check_plan(plan: &Path, policy: &Path, now: OffsetDateTime) -> Result<CheckedPlan, Error> {
     let policy = Policy::load(policy)?;
     let plan = Plan::load(plan)?;
-    check_trusted_wrapping(&policy, &plan)?;
+    check_runnable(&policy, &plan, now)?;
     let wraps = prepare_wraps(&plan, now)?;
+    let warnings = check_params_expiry(&plan, &wraps)?;
     Ok(CheckedPlan {
         policy,
         plan,
         wraps,
+        warnings,
     })
 }
 

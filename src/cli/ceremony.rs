@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand};
 use time::OffsetDateTime;
 
+use super::out::outln;
 use keyrite::Error;
 use keyrite::ceremony::{self, RunRequest};
 use keyrite::spec::KeyLabel;
@@ -83,7 +84,7 @@ pub fn run_plan(
     if let Some(label) = destroying {
         ceremony::check_destroys_only(&prepared.plan, label)?;
     }
-    println!(
+    outln!(
         "Plan {:?} approved by {} of {} required: {}.",
         prepared.plan.ceremony_id,
         prepared.quorum.approvals.len(),

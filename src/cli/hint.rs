@@ -227,6 +227,14 @@ fn pin(e: &pin::Error) -> Option<String> {
             "Pass --pin-env NAME (the name of a variable holding the PIN) or --pin-file PATH."
                 .to_owned()
         }
+        pin::Error::EnvName | pin::Error::EnvUnset => {
+            "Name a variable that holds the PIN, never the PIN itself: `read -rs KR_PIN && export KR_PIN`, then --pin-env KR_PIN (in a plan, pin = \"env:KR_PIN\")."
+                .to_owned()
+        }
+        pin::Error::FileOpen { .. } => {
+            "Give --pin-file the path of a file holding the PIN (mode 0600), never the PIN itself."
+                .to_owned()
+        }
         _ => return None,
     })
 }
@@ -313,12 +321,41 @@ fn ceremony(e: &ceremony::Error) -> Option<String> {
         ceremony::Error::Policy { .. } => {
             "Fix the policy (ceremony/README.md documents every field).".to_owned()
         }
+        ceremony::Error::Window { over: true, .. } => {
+            "A plan never runs after its not_after: write a new plan with a new window and a new ceremony_id, and have it approved."
+                .to_owned()
+        }
+        ceremony::Error::Window { over: false, .. } => {
+            "Run the plan once its window has opened; moving the window changes the plan, which then needs new approvals."
+                .to_owned()
+        }
+        ceremony::Error::ParamsExpireBeforeWindow { .. } => {
+            "Get new import parameters from the KMS close to the ceremony (they expire: AWS's after 24 hours, a Google import job after 3 days), or open the window earlier; either change needs new approvals."
+                .to_owned()
+        }
+        ceremony::Error::ValidToBeforeWindow { .. } => {
+            "Give a valid_to after the plan's window (RFC 3339), or leave it out for material that never expires; a changed plan needs new approvals."
+                .to_owned()
+        }
         ceremony::Error::NoQuorum(_) => {
             "Each custodian signs the output of `keyrite plan digest` with ssh-keygen -Y sign -n keyrite-plan; put the signatures in the approvals directory."
                 .to_owned()
         }
         _ => return None,
     })
+}
+
+/// What to do about a warning of `plan check`.
+pub fn warning(w: &ceremony::Warning) -> &'static str {
+    match w {
+        ceremony::Warning::ParamsExpireInWindow { .. } => {
+            "Run the ceremony before the parameters expire, or get new ones from the KMS (the plan then needs new approvals)."
+        }
+        ceremony::Warning::ValidToInWindow { .. } => {
+            "Run the ceremony before the step's valid_to, or give a later one (the plan then needs new approvals)."
+        }
+        _ => "Check the plan before the custodians approve it.",
+    }
 }
 
 fn resume(e: &ceremony::Unresumable) -> &'static str {
@@ -365,8 +402,13 @@ fn shares(e: &shares::Error) -> Option<String> {
         | shares::Error::NotPinned { .. }
         | shares::Error::Duplicate { .. }
         | shares::Error::TooFew { .. }
+        | shares::Error::ShareFileOpen { .. }
         | shares::Error::Io { .. } => {
             "Use the share files `keyrite pin split` wrote, unchanged, from as many custodians as the threshold."
+                .to_owned()
+        }
+        shares::Error::NoPolicyShares => {
+            "Put the pin_shares line `keyrite pin split` printed in the policy (with module_sha256), or have the plan take the PIN another way (pin = \"prompt\" or \"env:NAME\"), which needs new approvals."
                 .to_owned()
         }
         _ => return None,
@@ -387,6 +429,13 @@ fn verify(e: &verify::Error) -> Option<String> {
             "Pass a transcript that `keyrite verify T --signer PEM` reports VERIFIED, with the signer.pem the security team holds: a transcript sealed by any other key proves nothing."
                 .to_owned()
         }
+        verify::Error::NoOutputs(unfound) => match &unfound.suggestion {
+            Some(dir) => format!(
+                "Did you mean --outputs {}? --outputs names the directory that holds the output directories.",
+                dir.display()
+            ),
+            None => "--outputs names the directory that holds the output directories (the one a plan's `out` paths start from): pass that one.".to_owned(),
+        },
         verify::Error::Signer { .. } => {
             "Pass the signer's public key as `keyrite token signer export` printed it.".to_owned()
         }

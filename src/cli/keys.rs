@@ -13,6 +13,7 @@ use keyrite::token::KeyList;
 use keyrite::visible::visible;
 
 use super::ceremony::{RunArgs, run_plan};
+use super::out::outln;
 use super::print::print_json_ascii;
 use super::{TokenArgs, token_access};
 
@@ -71,7 +72,7 @@ fn print_list(list: &KeyList) {
         Some(false) => format!("!{name}"),
         None => format!("{name}?"),
     };
-    println!(
+    outln!(
         "{} secret and private key(s) on token {:?}",
         keys.len(),
         list.token
@@ -82,7 +83,7 @@ fn print_list(list: &KeyList) {
         } else {
             "KCV"
         };
-        println!(
+        outln!(
             "  {:<24} {:<12} {identity} {} ({})  id {}",
             visible(&k.label),
             k.spec.map_or(k.key_type.as_str(), |s| s.name()),
@@ -90,7 +91,7 @@ fn print_list(list: &KeyList) {
             k.kcv_method,
             k.id
         );
-        println!(
+        outln!(
             "  {:<24} {} {} {} {} {} {} {}",
             "",
             flag("sensitive", k.sensitive),
@@ -106,13 +107,13 @@ fn print_list(list: &KeyList) {
             }
         );
         if let Some(full) = &k.check_sha256 {
-            println!("  {:<24} check_sha256 {full}", "");
+            outln!("  {:<24} check_sha256 {full}", "");
         }
         if let Some(planted) = k.planted {
-            println!("  {:<24} PLANTED: {planted}", "");
+            outln!("  {:<24} PLANTED: {planted}", "");
         }
         if !k.usages.is_empty() {
-            println!(
+            outln!(
                 "  {:<24} usable to {}: not a ceremony key",
                 "",
                 k.usages.join(", ")

@@ -6,6 +6,7 @@
 pub mod ceremony;
 pub mod hint;
 pub mod keys;
+pub mod out;
 pub mod pin;
 pub mod plan;
 pub mod print;

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use clap::Subcommand;
 
+use super::out::outln;
 use keyrite::Error;
 
 /// `keyrite pin …`
@@ -38,15 +39,15 @@ pub fn run(command: PinCommand) -> Result<(), Error> {
         pin_env,
     } = command;
     let written = keyrite::shares::split_pin(pin_env, threshold, shares, &out_dir)?;
-    println!(
+    outln!(
         "{} shares written; any {threshold} rebuild the PIN. Give each to one custodian.",
         written.len()
     );
-    println!("Put their SHA-256 in the policy, in this order:");
-    println!("pin_shares = [");
+    outln!("Put their SHA-256 in the policy, in this order:");
+    outln!("pin_shares = [");
     for (path, digest) in &written {
-        println!("    \"{digest}\",  # {}", path.display());
+        outln!("    \"{digest}\",  # {}", path.display());
     }
-    println!("]");
+    outln!("]");
     Ok(())
 }

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use clap::Subcommand;
 use time::OffsetDateTime;
 
+use super::out::{out, outln};
 use keyrite::Error;
 use keyrite::ceremony::{self, CheckedPlan, plan::Step};
 use keyrite::timestamp::format_time;
@@ -35,10 +36,14 @@ pub fn run(command: PlanCommand) -> Result<(), Error> {
     match command {
         PlanCommand::Digest { plan } => {
             let plan = ceremony::plan::Plan::load(&plan)?;
-            print!("{}", plan.digest_statement());
+            out!("{}", plan.digest_statement());
         }
         PlanCommand::Check { plan, policy } => {
             let checked = ceremony::check_plan(&plan, &policy, OffsetDateTime::now_utc())?;
+            for warning in &checked.warnings {
+                eprintln!("keyrite: warning: {warning}");
+                eprintln!("{}", super::hint::warning(warning));
+            }
             print_check(&checked);
         }
     }
@@ -51,10 +56,11 @@ fn print_check(checked: &CheckedPlan) {
         policy,
         plan,
         wraps,
+        ..
     } = checked;
     // Everything shown that came from a file or the command line goes through visible():
     // a newline or a bidi override in a name must not redraw what the custodians read.
-    println!(
+    outln!(
         "Plan {:?} ({}) is valid: {} step{}, to run between {} and {} on token {:?} by {}.",
         plan.ceremony_id,
         visible(&plan.path.to_string_lossy()),
@@ -66,10 +72,10 @@ fn print_check(checked: &CheckedPlan) {
         visible(&plan.operator)
     );
     for (i, (step, wrap)) in plan.steps.iter().zip(wraps).enumerate() {
-        println!("  steps[{i}] {}", describe_step(step));
+        outln!("  steps[{i}] {}", describe_step(step));
         if let Some(wrap) = wrap {
             let params = wrap.params();
-            println!(
+            outln!(
                 "    KMS key {}, wrapping key SHA-256 {}{}",
                 visible(&params.key_id),
                 params.public_key.fingerprint(),
@@ -81,7 +87,7 @@ fn print_check(checked: &CheckedPlan) {
             );
         }
     }
-    println!(
+    outln!(
         "Approval needs {} of the policy's {} custodians: {}.",
         policy.threshold,
         policy.custodians.len(),
@@ -94,13 +100,13 @@ fn print_check(checked: &CheckedPlan) {
     );
     let statement = plan.digest_statement_visible();
     if statement == plan.digest_statement() {
-        println!("Digest to sign (keyrite plan digest):");
+        outln!("Digest to sign (keyrite plan digest):");
     } else {
-        println!(
+        outln!(
             "Digest to sign, its names shown escaped (keyrite plan digest prints the bytes to sign):"
         );
     }
-    print!("{statement}");
+    out!("{statement}");
 }
 
 /// One line on what a step does, its names through `visible`.

@@ -1,6 +1,7 @@
 //! JSON on standard output, shared by every command that has a `--json`. Trusts serde_json to
 //! serialise what the library returns.
 
+use super::out::outln;
 use keyrite::Error;
 
 /// Prints `value` as pretty JSON.
@@ -8,7 +9,7 @@ pub fn print_json<T: serde::Serialize>(value: &T) -> Result<(), Error> {
     let text = serde_json::to_string_pretty(value).map_err(|e| keyrite::wrap::Error::Internal {
         what: format!("cannot serialise JSON: {e}"),
     })?;
-    println!("{text}");
+    outln!("{text}");
     Ok(())
 }
 
@@ -28,6 +29,6 @@ pub fn print_json_ascii<T: serde::Serialize>(value: &T) -> Result<(), Error> {
             }
         }
     }
-    println!("{ascii}");
+    outln!("{ascii}");
     Ok(())
 }

@@ -9,6 +9,7 @@ use std::io::IsTerminal as _;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
+use super::out::outln;
 use keyrite::Error;
 use keyrite::ceremony::plan::Step;
 use keyrite::ceremony::{self, Done, Held, Observer, Outcome};
@@ -24,7 +25,7 @@ pub fn print_run(
     let result = run(&mut printer);
     printer.finish();
     let outcome = result?;
-    println!(
+    outln!(
         "Completed. Sealed transcript: {}",
         outcome.transcript.display()
     );
@@ -70,8 +71,8 @@ impl StepPrinter {
     /// Prints `line` on stdout, above the bar if there is one.
     fn line(&self, line: &str) {
         match &self.bar {
-            Some(bar) => bar.suspend(|| println!("{line}")),
-            None => println!("{line}"),
+            Some(bar) => bar.suspend(|| outln!("{line}")),
+            None => outln!("{line}"),
         }
     }
 

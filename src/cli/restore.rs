@@ -11,6 +11,7 @@ use keyrite::Error;
 use keyrite::restore::{ExpectedKcv, Proof, Provenance, RecordTo, Restored};
 use keyrite::spec::KeyLabel;
 
+use super::out::{errln, outln};
 use super::print::print_json;
 use super::{TokenArgs, token_access};
 
@@ -55,10 +56,10 @@ pub struct RestoreArgs {
 /// Restores the backup once proven, and prints what was restored.
 pub fn run(args: RestoreArgs, module: Option<PathBuf>) -> Result<ExitCode, Error> {
     let (Some(record), Some(signer_label)) = (args.record, args.signer_label) else {
-        eprintln!(
+        errln!(
             "keyrite: restore needs --record R.jsonl and --signer-label S: a restore puts a key under a ceremony label on this token, and is believed only from its sealed record"
         );
-        eprintln!(
+        errln!(
             "Give --record (a new transcript file) and --signer-label (this token's signer, from `keyrite token signer create`); check the record with `keyrite verify R.jsonl --signer PEM --no-policy`."
         );
         return Ok(ExitCode::from(2));
@@ -67,10 +68,10 @@ pub fn run(args: RestoreArgs, module: Option<PathBuf>) -> Result<ExitCode, Error
         (Some(transcript), Some(signer), None) => Proof::Recorded { transcript, signer },
         (None, None, Some(kcv)) => Proof::Expected(kcv),
         _ => {
-            eprintln!(
+            errln!(
                 "keyrite: restore needs proof of where the backup came from: --transcript T --signer PEM (the sealed record of the run that made it), or --expect-kcv HEX (the key's check value, given out of band)"
             );
-            eprintln!(
+            errln!(
                 "Anyone can write a backup directory under the backup key's public key: pass one of the two."
             );
             return Ok(ExitCode::from(2));
@@ -96,7 +97,7 @@ pub fn run(args: RestoreArgs, module: Option<PathBuf>) -> Result<ExitCode, Error
 
 /// Prints the restored key, where it came from, and the check values that match.
 fn print_restored(restored: &Restored) {
-    println!(
+    outln!(
         "Restored {} key {:?} (id {}) into token {:?} (serial {}), unwrapped there from {}.",
         restored.spec,
         restored.label.as_str(),
@@ -106,14 +107,14 @@ fn print_restored(restored: &Restored) {
         restored.algorithm
     );
     match &restored.provenance {
-        Provenance::Transcript(t) => println!(
+        Provenance::Transcript(t) => outln!(
             "  From token {:?} (serial {}), as the manifest and the token line of {} (sealed by {}) record it",
             restored.source.label,
             restored.source.serial,
             t.transcript.display(),
             t.signer_fingerprint
         ),
-        Provenance::ExpectedKcv { value } => println!(
+        Provenance::ExpectedKcv { value } => outln!(
             "  The manifest names token {:?} (serial {}), unproven; the key has the check value {} given with --expect-kcv",
             restored.source.label,
             restored.source.serial,
@@ -121,14 +122,15 @@ fn print_restored(restored: &Restored) {
         ),
     }
     for (method, value) in &restored.matched {
-        println!("  KCV {value} ({method}) matches the backup's record");
+        outln!("  KCV {value} ({method}) matches the backup's record");
     }
     if let Some(full) = &restored.check_sha256 {
-        println!("  Full check value (SHA-256) {full}");
+        outln!("  Full check value (SHA-256) {full}");
     }
-    println!(
+    outln!(
         "Its KCV on this token is {} ({}); a restored key is proven by its full check value: give rewrap --expect-kcv the check_sha256 its backup's manifest records.",
-        restored.kcv, restored.kcv_method
+        restored.kcv,
+        restored.kcv_method
     );
-    println!("Recorded and sealed in {}.", restored.record.display());
+    outln!("Recorded and sealed in {}.", restored.record.display());
 }

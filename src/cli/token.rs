@@ -16,6 +16,7 @@ use keyrite::spec::KeyLabel;
 use keyrite::token::TrustRequest;
 use keyrite::{Error, info};
 
+use super::out::{errln, out, outln};
 use super::print::print_json;
 use super::{TokenArgs, pin_source, token_access};
 
@@ -166,13 +167,13 @@ pub fn run(command: TokenCommand, module: Option<PathBuf>) -> Result<(), Error> 
             let created =
                 keyrite::token::create_signer(&token_access(module, &token), &label, algorithm)?;
             if algorithm.is_none() && created.public.algorithm() != SignerAlgorithm::EcdsaP256 {
-                eprintln!(
+                errln!(
                     "keyrite: the token has no ECDSA P-256, so the signer is {}",
                     created.public.algorithm()
                 );
             }
             for weakened in &created.weakened {
-                eprintln!("keyrite: warning: {weakened}");
+                errln!("keyrite: warning: {weakened}");
             }
             print_signer(&created.public)
         }
@@ -197,7 +198,7 @@ pub fn run(command: TokenCommand, module: Option<PathBuf>) -> Result<(), Error> 
                 so_pin: pin_source(args.so_pin_env, args.so_pin_file),
             };
             let trusted = keyrite::token::trust_wrapping_key(&request, OffsetDateTime::now_utc())?;
-            println!(
+            outln!(
                 "Stored {} wrapping key {} (SHA-256 {}) on token {:?} as trusted object {:?}: keys made with --wrap-with-trusted can be wrapped under it.",
                 request.provider.display_name(),
                 trusted.key_id,
@@ -237,24 +238,28 @@ pub fn run(command: TokenCommand, module: Option<PathBuf>) -> Result<(), Error> 
 
 /// Prints what each token can do, and the slots without a token.
 fn print_report(report: &info::Report) {
-    println!("Module {}: {}", report.module, report.library);
+    outln!("Module {}: {}", report.module, report.library);
     for t in &report.tokens {
         let d = &t.token;
-        println!();
-        println!("Token {:?} (slot {})", d.label, d.slot);
-        println!(
+        outln!();
+        outln!("Token {:?} (slot {})", d.label, d.slot);
+        outln!(
             "  serial {}, manufacturer {}, model {}, firmware {}, hardware {}",
-            d.serial, d.manufacturer, d.model, d.firmware, d.hardware
+            d.serial,
+            d.manufacturer,
+            d.model,
+            d.firmware,
+            d.hardware
         );
         if let Some(refused) = &t.login_needed {
-            println!(
+            outln!(
                 "  login needed: the token makes no object before a login, not even a session object ({refused}), so the trials below could not run; run again with --token {:?} --pin-env NAME (or --pin-file PATH)",
                 d.label
             );
         }
-        println!("  wrapping algorithms:");
+        outln!("  wrapping algorithms:");
         for a in &t.wrapping {
-            println!(
+            outln!(
                 "    {:<24} {:<4} {}: {}",
                 a.algorithm,
                 if a.supported { "yes" } else { "no" },
@@ -262,9 +267,9 @@ fn print_report(report: &info::Report) {
                 a.detail
             );
         }
-        println!("  key check values: {}", t.kcv);
-        println!("  CKA_WRAP_WITH_TRUSTED: {}", t.wrap_with_trusted.detail);
-        println!(
+        outln!("  key check values: {}", t.kcv);
+        outln!("  CKA_WRAP_WITH_TRUSTED: {}", t.wrap_with_trusted.detail);
+        outln!(
             "  key pairs: {}: {}",
             match (t.key_pairs.rsa, t.key_pairs.ec) {
                 (true, true) => "yes",
@@ -273,20 +278,20 @@ fn print_report(report: &info::Report) {
             },
             t.key_pairs.detail
         );
-        println!("  CKA_UNWRAP_TEMPLATE: {}", t.unwrap_template.detail);
-        println!("  ceremony signer: {}", t.signer);
+        outln!("  CKA_UNWRAP_TEMPLATE: {}", t.unwrap_template.detail);
+        outln!("  ceremony signer: {}", t.signer);
     }
     for slot in &report.uninitialized_slots {
-        println!();
-        println!("Slot {slot}: token not initialised");
+        outln!();
+        outln!("Slot {slot}: token not initialised");
     }
 }
 
 /// Prints the signer's public key, and its fingerprint on standard error.
 fn print_signer(key: &SignerPublicKey) -> Result<(), Error> {
     let token = keyrite::token::Error::from;
-    print!("{}", key.pem().map_err(token)?);
-    eprintln!(
+    out!("{}", key.pem().map_err(token)?);
+    errln!(
         "Signer fingerprint (the policy's signer_fingerprint): {}",
         key.fingerprint().map_err(token)?
     );
@@ -295,23 +300,23 @@ fn print_signer(key: &SignerPublicKey) -> Result<(), Error> {
 
 /// Prints the backup key's public key, and on standard error what the token unwraps with it.
 fn print_backup_key(key: &BackupKey, label: &KeyLabel) {
-    print!("{}", key.pem);
-    eprintln!(
+    out!("{}", key.pem);
+    errln!(
         "Backup key {:?}: SHA-256 {}",
         label.as_str(),
         key.fingerprint
     );
     for algorithm in &key.unwraps {
-        eprintln!("  this token unwraps backups made with --algorithm {algorithm}");
+        errln!("  this token unwraps backups made with --algorithm {algorithm}");
     }
     for (algorithm, why) in &key.refuses {
-        eprintln!("  this token cannot unwrap {algorithm}: {why}");
+        errln!("  this token cannot unwrap {algorithm}: {why}");
     }
     match &key.oracle {
-        Some(why) => eprintln!(
+        Some(why) => errln!(
             "  WARNING: whoever holds this token's PIN can unwrap a backup made for this key into a key they can read: {why}"
         ),
-        None => eprintln!(
+        None => errln!(
             "  what it unwraps takes the ceremony template (CKA_UNWRAP_TEMPLATE, applied by this token): never readable, of no use but to be wrapped"
         ),
     }

@@ -10,6 +10,7 @@ use clap::Args;
 use keyrite::Error;
 use keyrite::verify::{self, Status};
 
+use super::out::{errln, outln};
 use super::print::print_json;
 
 /// `keyrite verify`
@@ -48,17 +49,17 @@ pub fn run(args: VerifyArgs) -> Result<ExitCode, Error> {
     // A report that cannot be written is a usage error (exit 2), like verify's other unusable
     // inputs; it is refused before anything is verified.
     let report_failed = |e: keyrite::output::Error| {
-        eprintln!("keyrite: {e}");
-        eprintln!(
+        errln!("keyrite: {e}");
+        errln!(
             "Choose a new --report path in an existing directory; keyrite never replaces a file."
         );
         Ok(ExitCode::from(2))
     };
     if args.policy.is_none() && !args.no_policy {
-        eprintln!(
+        errln!(
             "keyrite: verify needs the policy: without it no quorum is checked, and nothing says who approved the transcript"
         );
-        eprintln!(
+        errln!(
             "Give --policy POLICY (the policy the ceremony ran under), or --no-policy to verify without it (the verdict is then NOT APPROVED, exit 4)."
         );
         return Ok(ExitCode::from(2));
@@ -87,14 +88,14 @@ pub fn run(args: VerifyArgs) -> Result<ExitCode, Error> {
         if let Err(e) = keyrite::verify::report::write(path, &html) {
             return report_failed(e);
         }
-        eprintln!("keyrite: audit report written to {}", path.display());
+        errln!("keyrite: audit report written to {}", path.display());
     }
     Ok(ExitCode::from(report.exit_code))
 }
 
 /// Prints every check, every witness and the verdict.
 fn print_report(report: &verify::Report, transcript: &std::path::Path) {
-    println!("Transcript {}", transcript.display());
+    outln!("Transcript {}", transcript.display());
     for c in &report.checks {
         let (status, text) = match &c.status {
             Status::Passed { detail } => ("passed", detail.clone()),
@@ -107,7 +108,7 @@ fn print_report(report: &verify::Report, transcript: &std::path::Path) {
             ),
             Status::NotChecked { missing } => ("not checked", format!("needs {missing}")),
         };
-        println!("  {:<10} {:<12} {}", c.name, status, text);
+        outln!("  {:<10} {:<12} {}", c.name, status, text);
     }
     for w in &report.witnesses {
         let state = match w.verified {
@@ -117,10 +118,12 @@ fn print_report(report: &verify::Report, transcript: &std::path::Path) {
                 "signature verifies under the key it carries (no --policy: not held to the policy's witnesses)"
             }
         };
-        println!(
+        outln!(
             "  witness {:?} ({}), line {}: {state}",
-            w.name, w.key_fingerprint, w.line
+            w.name,
+            w.key_fingerprint,
+            w.line
         );
     }
-    println!("{} (exit {})", report.summary, report.exit_code);
+    outln!("{} (exit {})", report.summary, report.exit_code);
 }

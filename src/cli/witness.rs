@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use clap::Subcommand;
 
+use super::out::{out, outln};
 use keyrite::{Error, witness};
 
 /// `keyrite witness …`
@@ -53,7 +54,7 @@ pub enum WitnessCommand {
 pub fn run(command: WitnessCommand) -> Result<(), Error> {
     match command {
         WitnessCommand::Message { transcript, signer } => {
-            print!("{}", witness::message(&transcript, &signer)?);
+            out!("{}", witness::message(&transcript, &signer)?);
         }
         WitnessCommand::Sign {
             transcript,
@@ -62,7 +63,7 @@ pub fn run(command: WitnessCommand) -> Result<(), Error> {
             policy,
         } => {
             let name = witness::sign(&transcript, &signer, &policy, &ssh_key)?;
-            println!("Witness {name:?} signed {}.", transcript.display());
+            outln!("Witness {name:?} signed {}.", transcript.display());
         }
         WitnessCommand::Add {
             transcript,
@@ -71,7 +72,7 @@ pub fn run(command: WitnessCommand) -> Result<(), Error> {
             policy,
         } => {
             let name = witness::add(&transcript, &signer, &policy, &signature)?;
-            println!("Witness {name:?} added to {}.", transcript.display());
+            outln!("Witness {name:?} added to {}.", transcript.display());
         }
     }
     Ok(())

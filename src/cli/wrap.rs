@@ -15,6 +15,7 @@ use keyrite::timestamp::format_time;
 use keyrite::wrap::{self, WrapOutcome, WrapRequest};
 use keyrite::{Error, ceremony};
 
+use super::out::{errln, outln};
 use super::print::print_json;
 use super::progress::print_run;
 use super::{TokenArgs, token_access};
@@ -141,7 +142,7 @@ pub fn finish(
     valid_to: Option<OffsetDateTime>,
 ) -> Result<(), Error> {
     if let Some(warning) = &outcome.warning {
-        eprintln!("keyrite: warning: {warning}");
+        errln!("keyrite: warning: {warning}");
     }
     if args.json {
         print_json(&outcome.manifest)
@@ -158,8 +159,14 @@ fn print_summary(outcome: &WrapOutcome, params_valid_to: Option<OffsetDateTime>)
         Some(v) => format!("KCV {v} ({})", m.key.kcv_method),
         None => format!("no KCV: {}", m.key.kcv_method),
     };
-    println!(
-        "Generated {} key{} {:?} in token {:?} (serial {}): {kcv}.",
+    let rewrap = m.key.existing;
+    outln!(
+        "{} {} key{} {:?} in token {:?} (serial {}): {kcv}{}.",
+        if rewrap {
+            "Found the existing"
+        } else {
+            "Generated"
+        },
         m.key.spec,
         if m.key.spec.is_asymmetric() {
             " pair"
@@ -168,15 +175,21 @@ fn print_summary(outcome: &WrapOutcome, params_valid_to: Option<OffsetDateTime>)
         },
         m.key.label.as_str(),
         m.token.label,
-        m.token.serial
+        m.token.serial,
+        if rewrap {
+            ", the check value expected; nothing was generated"
+        } else {
+            ""
+        }
     );
     if m.key.discarded > 0 {
-        println!(
+        outln!(
             "The token made {} {} key pair(s) before it whose private key it encodes other than by RFC 5915 (a private key shorter than the curve's size); keyrite destroyed them.",
-            m.key.discarded, m.key.spec
+            m.key.discarded,
+            m.key.spec
         );
     }
-    println!(
+    outln!(
         "Wrapped it in the token with {} ({}) under the {} wrapping key of {} key {}.",
         m.algorithm,
         m.mechanism,
@@ -184,26 +197,30 @@ fn print_summary(outcome: &WrapOutcome, params_valid_to: Option<OffsetDateTime>)
         outcome.provider.display_name(),
         m.kms_key_id
     );
-    println!("Wrote {}/", outcome.out.display());
+    outln!("Wrote {}/", outcome.out.display());
     for (name, digest) in &m.files {
-        println!("  {name:<26} sha256 {digest}");
+        outln!("  {name:<26} sha256 {digest}");
     }
-    println!("  {:<26} (the record of this wrap)", "manifest.json");
+    outln!(
+        "  {:<26} (the record of this {})",
+        "manifest.json",
+        if rewrap { "rewrap" } else { "wrap" }
+    );
     if let Some(valid_to) = params_valid_to {
-        println!(
+        outln!(
             "The import parameters expire at {}: import before then.",
             format_time(valid_to)
         );
     }
     if let Some(note) = outcome.provider.import_note(m.key.spec) {
-        println!("{note}");
+        outln!("{note}");
     }
     let script = outcome.out.join("import.sh");
     let shown = script.display().to_string();
     let safe = shown
         .bytes()
         .all(|b| b.is_ascii_alphanumeric() || b"/._-+:@".contains(&b));
-    println!(
+    outln!(
         "Next: sh {}",
         if safe { shown } else { shell_quote(&shown) }
     );

@@ -10,7 +10,9 @@ use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHan
 
 use super::{Error, SignerProblem, Token, Unproven};
 use crate::interrupt::Made;
-use crate::signer_key::{RSA_PSS_BITS, RSA_PSS_SALT, Signed, SignerAlgorithm, SignerKey};
+use crate::signer_key::{
+    RSA_PSS_BITS, RSA_PSS_EXPONENT, RSA_PSS_SALT, Signed, SignerAlgorithm, SignerKey,
+};
 use crate::spec::KeyLabel;
 
 /// DER of the OID of the P-256 curve (prime256v1), as `CKA_EC_PARAMS` takes it.
@@ -234,7 +236,7 @@ fn signer_templates(
         SignerAlgorithm::EcdsaP256 => public.push(Attribute::EcParams(P256_PARAMS.to_vec())),
         SignerAlgorithm::RsaPss3072 => public.extend([
             Attribute::ModulusBits(u64::from(RSA_PSS_BITS).into()),
-            Attribute::PublicExponent(vec![1, 0, 1]),
+            Attribute::PublicExponent(RSA_PSS_EXPONENT.to_vec()),
         ]),
     }
     public.extend([

@@ -1,7 +1,8 @@
 //! The chain and seal checks, on each line's exact bytes: every line has exactly the format's
-//! fields, canonical integers and a bounded depth, `seq` runs without gaps and each `prev` is the
-//! SHA-256 of the line before; one seal line follows the finish line, signed over the chain head
-//! by the key the auditor gives.
+//! fields, canonical integers and a bounded depth, and is in keyrite's encoding (the bytes
+//! keyrite writes for it); `seq` runs without gaps and each `prev` is the SHA-256 of the line
+//! before; one seal line follows the finish line, signed over the chain head by the key the
+//! auditor gives.
 //!
 //! It trusts the `--signer` key and nothing in the transcript: the seal's own `signer` field is
 //! only compared with that key's fingerprint.
@@ -13,12 +14,14 @@ use super::head::{self, Head};
 use super::parsed::{FirstSeal, Parsed, SealHead};
 use super::{Check, failed, not_checked, passed};
 use crate::signer_key::{Signed, SignerKey};
+use crate::transcript::{Entry, line_text, seal_text};
 
 const LINE_KEYS: [&str; 7] = ["actor", "data", "prev", "seq", "step", "time", "v"];
 const SEAL_KEYS: [&str; 7] = ["prev", "seq", "signature", "signer", "step", "time", "v"];
 
-/// Check 1: every line parses with exactly the format's fields, `seq` runs without gaps, and
-/// each `prev` is the SHA-256 of the previous line's exact bytes. Fed line by line.
+/// Check 1: every line parses with exactly the format's fields, in keyrite's encoding, `seq`
+/// runs without gaps, and each `prev` is the SHA-256 of the previous line's exact bytes. Fed
+/// line by line.
 pub(super) struct Chain {
     /// The chain head: SHA-256 of the last line fed, or of nothing.
     head: [u8; 32],
@@ -34,8 +37,16 @@ impl Chain {
         }
     }
 
-    /// Feeds line `i`, its exact bytes `raw` read as `head`, whose SHA-256 is `digest`.
-    pub(super) fn feed(&mut self, i: usize, raw: &[u8], head: Option<&Head<'_>>, digest: [u8; 32]) {
+    /// Feeds line `i`, its exact bytes `raw` read as `head` and as `entry` (where its data fits
+    /// its step), whose SHA-256 is `digest`.
+    pub(super) fn feed(
+        &mut self,
+        i: usize,
+        raw: &[u8],
+        head: Option<&Head<'_>>,
+        entry: Option<&Entry>,
+        digest: [u8; 32],
+    ) {
         if self.broken.is_none() {
             // serde_json refuses a number beyond f64 (1e400) as it builds the line: name it.
             let number = || {
@@ -44,7 +55,9 @@ impl Chain {
             };
             let checked = match head {
                 None if number() => check_tokens(raw),
-                _ => check_head(i, head, &self.head).and_then(|()| check_tokens(raw)),
+                _ => check_head(i, head, &self.head)
+                    .and_then(|()| check_tokens(raw))
+                    .and_then(|()| check_encoding(raw, head, entry)),
             };
             if let Err(e) = checked {
                 self.broken = Some((e, i));
@@ -126,6 +139,30 @@ pub enum LineError {
     /// Objects and arrays nested deeper than [`MAX_DEPTH`].
     #[error("nested deeper than {MAX_DEPTH} levels")]
     Depth,
+    /// The bytes are not those keyrite writes for the line.
+    #[error("not in keyrite's encoding: {0}")]
+    Encoding(Encoding),
+}
+
+/// How a line's bytes differ from those keyrite writes for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Encoding {
+    /// Whitespace between tokens: keyrite writes compact JSON.
+    #[error("whitespace between tokens")]
+    Whitespace,
+    /// A string escape serde_json does not write (`\/`, `\u` for a character it writes as
+    /// itself or in short form, uppercase hex).
+    #[error(
+        r#"a string escape keyrite does not write (it escapes only ", \ and control characters: \b \f \n \r \t, others as \u00xx in lowercase hex)"#
+    )]
+    Escape,
+    /// An object's keys not in byte order.
+    #[error("keys out of order")]
+    KeyOrder,
+    /// An optional field written where keyrite leaves it out (`null`, `0`, `{}`).
+    #[error("a field written that keyrite leaves out when it is empty (null, 0 or {{}})")]
+    Absent,
 }
 
 /// How deep objects and arrays may nest in a line (the line's own object is level 1): the same
@@ -179,6 +216,88 @@ fn check_tokens(raw: &[u8]) -> Result<(), LineError> {
         i += 1;
     }
     Ok(())
+}
+
+/// Checks that the line `raw`, read as `head` and as `entry` (where its data fits its step), is
+/// exactly the bytes keyrite writes for it ([`line_text`], [`seal_text`]): one encoding per
+/// line, so that no one can re-encode a line (the seal line, a witness line, which no signature
+/// covers) into a second line with another SHA-256. A line that is neither an entry nor a seal
+/// is held to the same encoding of what it holds (its own checks fail it).
+fn check_encoding(
+    raw: &[u8],
+    head: Option<&Head<'_>>,
+    entry: Option<&Entry>,
+) -> Result<(), LineError> {
+    let written = head.and_then(|head| keyrite_text(raw, head, entry));
+    if written.as_deref().map(str::as_bytes) == Some(raw) {
+        return Ok(());
+    }
+    if let Some(e) = misencoded(raw) {
+        return Err(LineError::Encoding(e));
+    }
+    let reencoded = serde_json::from_slice::<Value>(raw)
+        .and_then(|v| serde_json::to_string(&v))
+        .ok();
+    if reencoded.is_some_and(|r| r.as_bytes() != raw) {
+        return Err(LineError::Encoding(Encoding::KeyOrder));
+    }
+    match written {
+        Some(_) => Err(LineError::Encoding(Encoding::Absent)),
+        None => Ok(()),
+    }
+}
+
+/// The bytes keyrite writes for the line `raw` read as `head` and `entry`: an entry's line, or
+/// the seal line; `None` for any other line, or where a field is not what keyrite writes.
+fn keyrite_text(raw: &[u8], head: &Head<'_>, entry: Option<&Entry>) -> Option<String> {
+    let seq = head.seq.as_u64()?;
+    let (time, prev) = (head.time.as_str()?, head.prev.as_str()?);
+    match entry {
+        Some(entry) => line_text(seq, time, head.actor.as_str()?, entry, prev).ok(),
+        None if head.step() == Some("seal") => {
+            let seal = SealHead::parse(raw);
+            let (signer, signature) = (seal.signer?, seal.signature?);
+            seal_text(seq, time, prev, &signer, &signature).ok()
+        }
+        None => None,
+    }
+}
+
+/// How the JSON line `raw` is encoded otherwise than serde_json writes any line: whitespace
+/// between tokens, or a string escape serde_json does not write.
+fn misencoded(raw: &[u8]) -> Option<Encoding> {
+    let (mut in_string, mut i) = (false, 0);
+    while i < raw.len() {
+        match (in_string, raw[i]) {
+            (false, b' ' | b'\t' | b'\n' | b'\r') => return Some(Encoding::Whitespace),
+            (_, b'"') => in_string = !in_string,
+            (true, b'\\') => {
+                let written = match raw.get(i + 1) {
+                    Some(b'"' | b'\\' | b'b' | b'f' | b'n' | b'r' | b't') => true,
+                    Some(b'u') => raw.get(i + 2..i + 6).is_some_and(written_as_u_escape),
+                    _ => false,
+                };
+                if !written {
+                    return Some(Encoding::Escape);
+                }
+                i += if raw.get(i + 1) == Some(&b'u') { 6 } else { 2 };
+                continue;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    None
+}
+
+/// Whether the four hex digits of a `\u` escape are one serde_json writes: a control character
+/// without a short form (`\b \t \n \f \r`), in lowercase hex.
+fn written_as_u_escape(hex: &[u8]) -> bool {
+    let lower = hex.iter().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f'));
+    let code = std::str::from_utf8(hex)
+        .ok()
+        .and_then(|h| u16::from_str_radix(h, 16).ok());
+    lower && code.is_some_and(|c| c < 0x20 && !matches!(c, 0x08 | 0x09 | 0x0a | 0x0c | 0x0d))
 }
 
 /// `-?(0|[1-9][0-9]*)`, not `-0`, and within i64 or u64.
@@ -512,6 +631,77 @@ mod tests {
                 assert_eq!(head.data.has_key, d.get("key").is_some(), "{line}");
             }
         }
+    }
+
+    #[test]
+    fn only_the_escapes_serde_json_writes_are_keyrites() {
+        use Encoding::{Escape, Whitespace};
+        for (text, found) in [
+            (
+                r#"{"a":"\"\\\b\f\n\r\t\u0000\u001f\u000b","b":"x y/é"}"#,
+                None,
+            ),
+            (r#"{"a":"\\u0041\\/"}"#, None),
+            (r#"{"a":"\/"}"#, Some(Escape)),
+            (r#"{"a":"\u0041"}"#, Some(Escape)),
+            (r#"{"a":"\u000a"}"#, Some(Escape)),
+            (r#"{"a":"\u001F"}"#, Some(Escape)),
+            (r#"{"a":"\u00e9"}"#, Some(Escape)),
+            (r#"{"a":"\ud83d\ude00"}"#, Some(Escape)),
+            (r#"{"a": 1}"#, Some(Whitespace)),
+            (r#"{"a":1} "#, Some(Whitespace)),
+            ("{\"a\":1,\t\"b\":2}", Some(Whitespace)),
+        ] {
+            assert_eq!(misencoded(text.as_bytes()), found, "{text}");
+        }
+        let every: String = (0..0x80u8).map(char::from).chain(['é', '😀']).collect();
+        let written = serde_json::to_string(&Value::from(every)).unwrap();
+        assert_eq!(misencoded(written.as_bytes()), None, "{written}");
+    }
+
+    #[test]
+    fn a_line_is_in_keyrites_encoding_only_as_keyrite_writes_it() {
+        use crate::transcript::entry::DestroyData;
+        let check = |text: &str| {
+            let head = Head::parse(text.as_bytes());
+            let entry = Entry::from_line(text.as_bytes()).ok();
+            check_encoding(text.as_bytes(), head.as_ref(), entry.as_ref())
+        };
+        let entry = Entry::Destroy(DestroyData {
+            index: None,
+            key_label: "k\n".into(),
+            kcv: None,
+            check_sha256: None,
+            why: None,
+        });
+        let (time, prev) = ("2026-01-01T00:00:00Z", hex::encode([0u8; 32]));
+        let line = line_text(3, time, "keyrite", &entry, &prev).unwrap();
+        assert_eq!(check(&line), Ok(()));
+        let seal = seal_text(4, time, &prev, "fp", "c2ln").unwrap();
+        assert_eq!(check(&seal), Ok(()));
+        let wrong = |e| Err(LineError::Encoding(e));
+        assert_eq!(check(&format!("{seal} ")), wrong(Encoding::Whitespace));
+        assert_eq!(
+            check(&line.replace("\\n", "\\u000a")),
+            wrong(Encoding::Escape)
+        );
+        let reversed = line.replacen(r#"{"actor":"keyrite","#, "{", 1).replacen(
+            r#""v":1}"#,
+            r#""v":1,"actor":"keyrite"}"#,
+            1,
+        );
+        assert_eq!(check(&reversed), wrong(Encoding::KeyOrder));
+        let why = line.replacen(
+            r#""key_label":"k\n"}"#,
+            r#""key_label":"k\n","why":null}"#,
+            1,
+        );
+        assert_ne!(why, line);
+        assert_eq!(check(&why), wrong(Encoding::Absent));
+        assert_eq!(
+            LineError::Encoding(Encoding::KeyOrder).to_string(),
+            "not in keyrite's encoding: keys out of order"
+        );
     }
 
     #[test]

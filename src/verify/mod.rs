@@ -41,7 +41,8 @@ mod stream;
 mod structure;
 mod witnesses;
 
-pub use chain::{LineError, MAX_DEPTH, check_line, parse_line};
+pub use chain::{Encoding, LineError, MAX_DEPTH, check_line, parse_line};
+pub use outputs::Unfound;
 pub use parsed::Line;
 pub use recorded::{RecordedKcv, RecordedOutput, recorded_kcv, recorded_output};
 pub use structure::KNOWN_STEPS;
@@ -62,7 +63,8 @@ pub enum Status {
     Failed {
         /// Why.
         reason: String,
-        /// The 0-based line it concerns, if one.
+        /// The line it concerns, if one: its number from 1, as editors, `sed -n Np` and
+        /// `grep -n` count (the transcript's `seq` counts from 0).
         line: Option<usize>,
     },
     /// It could not run.
@@ -205,6 +207,10 @@ pub enum Error {
         /// What does not match.
         reason: Unrecorded,
     },
+    /// `--outputs` names a directory under which none of the recorded output directories is:
+    /// a wrong path, not altered outputs.
+    #[error("{0}")]
+    NoOutputs(Box<Unfound>),
     /// An earlier transcript names no token signer.
     #[error("{} names no token signer (its token line has no signer_label)", path.display())]
     NoSignerLabel {
@@ -234,7 +240,7 @@ pub enum ReadProblem {
         crate::input::describe(*limit)
     )]
     LongLine {
-        /// The 0-based line.
+        /// The line, from 1.
         line: usize,
         /// The most keyrite reads of one line, in bytes.
         limit: u64,
@@ -262,14 +268,21 @@ pub enum Unrecorded {
     NoToken,
 }
 
-fn failed(name: &'static str, reason: impl Into<String>, line: Option<usize>) -> Check {
+/// A failed check; `index` is the 0-based index of the line it concerns, shown from 1.
+fn failed(name: &'static str, reason: impl Into<String>, index: Option<usize>) -> Check {
     Check {
         name,
         status: Status::Failed {
             reason: reason.into(),
-            line,
+            line: index.map(line_number),
         },
     }
+}
+
+/// The number keyrite shows for the line at 0-based `index`: from 1, as editors, `sed -n Np`
+/// and `grep -n` count.
+pub(super) fn line_number(index: usize) -> usize {
+    index + 1
 }
 
 fn passed(name: &'static str, detail: impl Into<String>) -> Check {
@@ -374,7 +387,15 @@ pub fn verify_open(file: std::fs::File, inputs: &Inputs) -> Result<Report, Error
             })
         })
     })?;
-    Ok(stream.finish(cut_short, &last, &signer, policy, sha256))
+    let unfound = stream.outputs_unfound();
+    let report = stream.finish(cut_short, &last, &signer, policy, sha256);
+    // A wrong --outputs is a usage error, unless the transcript is invalid anyway.
+    match unfound {
+        Some(unfound) if report.verdict != Verdict::Invalid => {
+            Err(Error::NoOutputs(Box::new(unfound)))
+        }
+        _ => Ok(report),
+    }
 }
 
 /// Verifies the transcript `bytes` once [`verify`] has read its inputs: under `signer`, with
@@ -441,7 +462,7 @@ mod tests {
         assert_eq!(
             verify(&inputs).unwrap_err().to_string(),
             format!(
-                "cannot read {}: line 0 is larger than 16 MiB, the most keyrite reads of one transcript line",
+                "cannot read {}: line 1 is larger than 16 MiB, the most keyrite reads of one transcript line",
                 transcript.display()
             )
         );

@@ -6,7 +6,7 @@
 //! each output directory, never through a symlink: the names come from the transcript.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 use sha2::{Digest as _, Sha256};
@@ -23,6 +23,25 @@ pub(super) struct Outputs<'a> {
     files: usize,
     /// The first failure among wrapped lines, and among rewrapped lines.
     broken: [Option<Check>; 2],
+    /// How many output directories the transcript records, and the first of them.
+    recorded: (usize, Option<String>),
+    /// Whether any of them is under the directory named (anything of its name).
+    present: bool,
+}
+
+/// No output directory the transcript records is under the directory named: a wrong
+/// `--outputs`, not altered outputs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unfound {
+    /// The directory named.
+    pub dir: PathBuf,
+    /// How many output directories the transcript records.
+    pub count: usize,
+    /// The first, as recorded.
+    pub first: String,
+    /// Where they seem to be, if an output directory of that name is found nearby: the
+    /// `--outputs` meant.
+    pub suggestion: Option<PathBuf>,
 }
 
 impl<'a> Outputs<'a> {
@@ -31,7 +50,33 @@ impl<'a> Outputs<'a> {
             dir,
             files: 0,
             broken: [None, None],
+            recorded: (0, None),
+            present: false,
         }
+    }
+
+    /// Counts the output directory a wrap records, and whether anything of its name is there
+    /// (a record of no directory's name counts as there: its failure is the record's).
+    fn note(&mut self, dir: &Path, d: &WrappedData) {
+        self.recorded.0 += 1;
+        self.recorded.1.get_or_insert_with(|| d.out.clone());
+        self.present |= Path::new(&d.out)
+            .file_name()
+            .is_none_or(|base| std::fs::symlink_metadata(dir.join(base)).is_ok());
+    }
+
+    /// With `--outputs`, when the transcript records output directories and none of them is
+    /// there: the directory named is not where the outputs are.
+    pub(super) fn unfound(&self) -> Option<Unfound> {
+        let (dir, (count, Some(first))) = (self.dir?, &self.recorded) else {
+            return None;
+        };
+        (!self.present).then(|| Unfound {
+            dir: dir.to_path_buf(),
+            count: *count,
+            first: first.clone(),
+            suggestion: suggestion(dir, Path::new(first)),
+        })
     }
 
     /// Feeds a line of `step`, with its entry if its data fits its step.
@@ -42,6 +87,9 @@ impl<'a> Outputs<'a> {
             "rewrapped" => 1,
             _ => return,
         };
+        if let Some(Entry::Wrapped(d) | Entry::Rewrapped(d)) = entry {
+            self.note(dir, d);
+        }
         if self.broken[kind].is_some() {
             return;
         }
@@ -82,8 +130,17 @@ impl<'a> Outputs<'a> {
     }
 
     pub(super) fn check(self) -> Check {
-        if self.dir.is_none() {
+        let Some(dir) = self.dir else {
             return not_checked("outputs", "--outputs");
+        };
+        if self.unfound().is_some() {
+            return not_checked(
+                "outputs",
+                format!(
+                    "--outputs naming the directory that holds the output directories: none is under {}",
+                    dir.display()
+                ),
+            );
         }
         let files = self.files;
         self.broken.into_iter().flatten().next().unwrap_or_else(|| {
@@ -93,6 +150,49 @@ impl<'a> Outputs<'a> {
             )
         })
     }
+}
+
+impl std::fmt::Display for Unfound {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "no outputs found under {}: ", self.dir.display())?;
+        match self.count {
+            1 => write!(
+                f,
+                "the transcript records the output directory {:?}, and it is not there",
+                self.first
+            ),
+            n => write!(
+                f,
+                "the transcript records {n} output directories, such as {:?}, and none is there",
+                self.first
+            ),
+        }
+    }
+}
+
+/// The `--outputs` that holds the output directory recorded as `out`, found from `dir`: the
+/// recorded path's parent under `dir`, `dir`'s own parent when `dir` is the output directory
+/// itself, or the recorded path's parent (the current directory if none).
+fn suggestion(dir: &Path, out: &Path) -> Option<PathBuf> {
+    let base = out.file_name()?;
+    let parent = out.parent().filter(|p| !p.as_os_str().is_empty());
+    let under = parent.filter(|_| out.is_relative()).map(|p| {
+        if dir == Path::new(".") {
+            p.to_path_buf()
+        } else {
+            dir.join(p)
+        }
+    });
+    let above = (dir.file_name() == Some(base)).then(|| {
+        dir.parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+    });
+    let here = parent.map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+    [under, above, Some(here)]
+        .into_iter()
+        .flatten()
+        .find(|p| p.join(base).is_dir())
 }
 
 /// Why `here` is not an output directory, if it is not: the directory itself is never followed

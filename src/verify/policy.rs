@@ -42,7 +42,8 @@ fn untrusted_generate(parsed: &Parsed, untrusted: Option<&(usize, String)>) -> O
     }
     untrusted.map(|(line, label)| {
         format!(
-            "the key {label:?} was generated without CKA_WRAP_WITH_TRUSTED (line {line}), but the policy requires trusted wrapping"
+            "the key {label:?} was generated without CKA_WRAP_WITH_TRUSTED (line {}), but the policy requires trusted wrapping",
+            super::line_number(*line)
         )
     })
 }

@@ -123,17 +123,17 @@ fn people(recorded: &[crate::transcript::entry::Person]) -> Vec<Person> {
         .collect()
 }
 
-/// The first line of a step, with its index, and its entry if its data fits the step.
+/// The first line of a step, with its number (from 1), and its entry if its data fits the step.
 fn first(report: &Report, step: Step) -> Option<(usize, Option<&Entry>)> {
     report
         .lines
         .iter()
         .enumerate()
         .find(|(_, l)| l.step.as_deref() == Some(step.as_str()))
-        .map(|(i, l)| (i, l.entry.as_ref()))
+        .map(|(i, l)| (super::line_number(i), l.entry.as_ref()))
 }
 
-/// The first line of a step, with its index, and its data if it fits the step.
+/// The first line of a step, with its number (from 1), and its data if it fits the step.
 macro_rules! first_data {
     ($report:expr, $variant:ident) => {
         first($report, Step::$variant).map(|(i, e)| match e {
@@ -251,6 +251,7 @@ fn first_broken(report: &Report) -> Option<(&'static str, &str, Option<usize>)> 
     })
 }
 
+/// A link to the timeline's row of the line numbered `line` (from 1).
 fn line_link(line: usize) -> Markup {
     html! { a href={ "#line-" (line) } { "line " (line) } }
 }
@@ -598,7 +599,7 @@ fn timeline_section(report: &Report) -> Markup {
     html! {
         section aria-labelledby="timeline" {
             h2 id="timeline" { "Timeline" }
-            p { (report.lines.len()) " line(s), in order. Line numbers count from 0." }
+            p { (report.lines.len()) " line(s), in order. Line numbers count from 1, as editors, sed -n Np and grep -n count them (seq counts from 0)." }
             div class="scroll" {
                 table {
                     caption { "Every line of the transcript" }
@@ -611,11 +612,12 @@ fn timeline_section(report: &Report) -> Markup {
                     } }
                     tbody {
                         @for (i, l) in report.lines.iter().enumerate() {
-                            @let problems: Vec<&String> = broken.iter().filter(|(b, _)| *b == i).map(|(_, r)| r).collect();
+                            @let number = super::line_number(i);
+                            @let problems: Vec<&String> = broken.iter().filter(|(b, _)| *b == number).map(|(_, r)| r).collect();
                             @let failed_step = is_failure_line(l);
                             @let class = if problems.is_empty() && !failed_step { "" } else { "row-failed" };
-                            tr id={ "line-" (i) } class=(class) {
-                                th scope="row" { (i) }
+                            tr id={ "line-" (number) } class=(class) {
+                                th scope="row" { (number) }
                                 @if let Some(l) = parse_line(&l.raw) {
                                     td class="mono" { (text(l.get("time").unwrap_or(&Value::Null))) }
                                     td {

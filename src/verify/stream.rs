@@ -85,7 +85,10 @@ pub(super) fn read_batches(
                 }
             }
         } else if n as u64 > limit {
-            return Err(read_err(ReadProblem::LongLine { line: count, limit }));
+            return Err(read_err(ReadProblem::LongLine {
+                line: super::line_number(count),
+                limit,
+            }));
         } else {
             // The end of the file, in the middle of a line.
             batch.bytes.truncate(start);
@@ -142,12 +145,13 @@ impl<'a> Stream<'a> {
     pub(super) fn line(&mut self, raw: &[u8], digest: [u8; 32]) {
         let i = self.parsed.count;
         let head = Head::parse(raw);
-        self.chain.feed(i, raw, head.as_ref(), digest);
         let step = head.as_ref().and_then(Head::step);
         let (entry, misfit) = match (step, &head) {
             (Some(step), Some(head)) => read_entry(step, raw, &head.data),
             _ => (None, None),
         };
+        self.chain
+            .feed(i, raw, head.as_ref(), entry.as_ref(), digest);
         self.parsed
             .observe(i, raw, head.as_ref(), entry.as_ref(), self.after_finish);
         if let (Some(step), Some(head)) = (step, &head) {
@@ -224,6 +228,11 @@ impl<'a> Stream<'a> {
             outputs: Outputs::new(self.outputs_dir),
             ..self
         }
+    }
+
+    /// With `--outputs`, when none of the output directories the lines fed record is there.
+    pub(super) fn outputs_unfound(&self) -> Option<super::outputs::Unfound> {
+        self.outputs.unfound()
     }
 
     /// The report, once every line has been fed; `cut_short` if the input ends inside a line,

@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use super::head::{DataView, Scalar};
 use super::parsed::Placement;
-use super::{Check, failed, passed};
+use super::{Check, failed, line_number, passed};
 use crate::transcript::{Entry, Step};
 
 /// The step names keyrite records ([`Step::ALL`]); a line under any other name is refused.
@@ -146,11 +146,15 @@ impl Structure {
             ));
         }
         if let (Some((first, _)), "finish") = (&self.finish, step) {
-            return Some(format!("a second finish line (the first is line {first})"));
+            return Some(format!(
+                "a second finish line (the first is line {})",
+                line_number(*first)
+            ));
         }
         if let (Some(finish), false) = (self.after_finish, step == "seal") {
             return Some(format!(
-                "a {step:?} line after the finish line (line {finish}): only the seal may follow it"
+                "a {step:?} line after the finish line (line {}): only the seal may follow it",
+                line_number(finish)
             ));
         }
         match step {
@@ -163,14 +167,18 @@ impl Structure {
                 data.action
             )),
             "restore" => self.restoring.as_ref().map(|(first, _)| {
-                format!("a second restore line before the restored line of the first (line {first})")
+                format!(
+                    "a second restore line before the restored line of the first (line {})",
+                    line_number(*first)
+                )
             }),
             "restored" => match &self.restoring {
                 None => Some("a restored line without a restore line before it".to_owned()),
                 Some((first, label)) if data.key.label != *label || !label.is_string() => {
                     Some(format!(
-                        "a restored line for key {}, but the restore line (line {first}) restores {label}",
-                        data.key.label
+                        "a restored line for key {}, but the restore line (line {}) restores {label}",
+                        data.key.label,
+                        line_number(*first)
                     ))
                 }
                 Some(_) => None,
@@ -194,7 +202,10 @@ impl Structure {
             ),
             (Some((line, outcome)), Some(failure)) if outcome == "completed" => failed(
                 name,
-                format!("a failure line (line {failure}), but the finish line says \"completed\""),
+                format!(
+                    "a failure line (line {}), but the finish line says \"completed\"",
+                    line_number(failure)
+                ),
                 Some(*line),
             ),
             (Some((line, outcome)), None) if outcome == "failed" => failed(
@@ -207,7 +218,7 @@ impl Structure {
                     name,
                     format!(
                         "the finish line says \"completed\", but the restore line (line {}) has no restored line",
-                        self.restoring.as_ref().map_or(0, |(l, _)| *l)
+                        self.restoring.as_ref().map_or(0, |(l, _)| line_number(*l))
                     ),
                     Some(*line),
                 )

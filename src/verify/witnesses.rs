@@ -24,7 +24,7 @@ pub struct Witness {
     /// Whether its signature verified under a witness key of the policy (`None`: no policy, and
     /// the signature verifies under the key it carries).
     pub verified: Option<bool>,
-    /// The line.
+    /// Its line, from 1.
     pub line: usize,
 }
 
@@ -68,7 +68,7 @@ pub(super) fn witness_check(
                 (None, Some(_)) => Some(true),
                 (None, None) => None,
             },
-            line,
+            line: super::line_number(line),
         });
     }
     let count = witnesses.len();

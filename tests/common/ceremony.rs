@@ -133,7 +133,8 @@ impl Ceremony {
             })
             .collect();
         let c = Ceremony {
-            window: (hours_from_now(-1), hours_from_now(24)),
+            // Closing before the parameters expire (a day from now), as a plan should.
+            window: (hours_from_now(-1), hours_from_now(23)),
             token,
             signer_pem,
             signer_fingerprint,

@@ -33,7 +33,8 @@ approvals (SSH signatures); scripts/verify-with-openssl does, with ssh-keygen. W
 (--no-policy: one of the two must be given) nothing says a quorum approved the record, so the
 best verdict is NOT APPROVED (exit 4), never 0.
 
-It prints one line per check and a verdict, and exits with the same codes as
+It prints one line per check and a verdict (line numbers count from 1, as editors, sed -n Np
+and grep -n count; seq counts from 0), and exits with the same codes as
 scripts/verify-with-openssl:
   0  every check passed, with --policy: a sealed record of a completed ceremony
   4  every check passed, but --no-policy: a sealed record of a completed ceremony that nothing
@@ -43,12 +44,21 @@ scripts/verify-with-openssl:
      line that says "failed", or fewer witnesses than the policy's witnesses_required
   1  invalid: anything else
   2  usage error: wrong arguments (neither --policy nor --no-policy), a file that cannot be
-     read, a SIGNER_PEM that is not an ECDSA P-256 or RSA 3072 public key, a POLICY that is not TOML
+     read, a SIGNER_PEM that is not a ceremony signer's public key by keyrite's rule (signer_der
+     and signer_key: one PEM block of the canonical DER of an ECDSA P-256 or RSA 3072 key), a
+     POLICY that is not TOML
 
 All three verifiers read JSON the same strict way (RFC 8259: no NaN or Infinity, no duplicate
 keys, no lone surrogate escapes, valid UTF-8), refuse a line nested deeper than 64 levels, and
 accept only canonical integers within 64 bits (-?(0|[1-9][0-9]*), not -0, -2^63 .. 2^64-1: no
-fraction, no exponent), so that they give the same verdict on the same bytes.
+fraction, no exponent), so that they give the same verdict on the same bytes. And all three
+take a line only in keyrite's encoding, the one byte form keyrite writes for it: compact JSON
+(no whitespace between tokens), every object's keys in order (sorted by code point, at every
+depth), strings escaped as keyrite escapes them (only ", \\ and control characters: \\b \\f \\n
+\\r \\t, other control characters as \\u00xx in lowercase hex; never \\/, never an escaped
+character keyrite writes as itself), and a field keyrite leaves out when empty (left_out_when in STRUCTS)
+left out, never written as null, 0 or {}. A seal or witness line re-encoded, which no signature
+covers, would otherwise be a second line for one seal, with another SHA-256 for witnesses to sign.
 """
 
 import base64
@@ -84,6 +94,10 @@ TIME = re.compile(
 # whitespace between tokens; a newline ends the line).
 RAW_CONTROL = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 SURROGATE = re.compile(r"[\ud800-\udfff]")
+# keyrite's encoding: a string token, each escape in one, and the escapes keyrite writes.
+STRING_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"')
+ESCAPE = re.compile(r"\\(?:u[0-9A-Fa-f]{4}|.)")
+WRITTEN_ESCAPE = re.compile(r'\\(?:["\\bfnrt]|u00(?:0[0-7bef]|1[0-9a-f]))')
 
 CHECKS = [
     "file", "json", "shape", "seq", "chain", "order", "structure", "kcv", "signer", "signature", "policy", "approvals",
@@ -95,13 +109,18 @@ CHECKS = [
 # "string", "bool", "usize" (an integer 0 .. 2^64-1), "u8" (an integer 0 .. 255), the name of a
 # struct or a tagged union, ("list", T), ("map", T) (an object whose values are T), or
 # ("null or", T). Presence is REQUIRED (the field is there, even when it may be null) or
-# MAY_BE_ABSENT.
-REQUIRED, MAY_BE_ABSENT = True, False
+# left_out_when(EMPTY): keyrite leaves the field out when it is EMPTY (null, 0 or {}), so it is
+# either absent or there with another value, never there as EMPTY.
+REQUIRED = True
 STRING, BOOL, USIZE, U8 = "string", "bool", "usize", "u8"
 
 
 def required(*fields):
     return {name: (kind, REQUIRED) for name, kind in fields}
+
+
+def left_out_when(empty):
+    return ("left out when", empty)
 
 
 def null_or(kind):
@@ -119,10 +138,10 @@ STRUCTS = {
             ("label", STRING), ("id", STRING), ("spec", STRING), ("kcv", null_or(STRING)), ("kcv_method", STRING),
             ("check_sha256", null_or(STRING)), ("template", ("map", STRING)),
         ),
-        "check_values": (("map", STRING), MAY_BE_ABSENT),
-        "discarded": (USIZE, MAY_BE_ABSENT),
+        "check_values": (("map", STRING), left_out_when({})),
+        "discarded": (USIZE, left_out_when(0)),
     },
-    "FinishFailure": {"step": (null_or(USIZE), MAY_BE_ABSENT), "error": (STRING, REQUIRED)},
+    "FinishFailure": {"step": (USIZE, left_out_when(None)), "error": (STRING, REQUIRED)},
     "Settled": required(("label", STRING), ("kcv", null_or(STRING)), ("fate", STRING)),
     "Source": required(("label", STRING), ("serial", STRING)),
     "RecordedTranscript": required(
@@ -150,7 +169,7 @@ STRUCTS = {
         ("library", STRING), ("label", STRING), ("serial", STRING), ("manufacturer", STRING), ("model", STRING),
         ("firmware", STRING), ("signer_label", STRING), ("signer_fingerprint", STRING),
     ),
-    "login": {"pin": (STRING, REQUIRED), "share_indexes": (null_or(("list", U8)), MAY_BE_ABSENT)},
+    "login": {"pin": (STRING, REQUIRED), "share_indexes": (("list", U8), left_out_when(None))},
     "resume": required(("from", STRING), ("sha256", STRING), ("lines", USIZE), ("keys", ("list", STRING))),
     "resumed": required(("index", USIZE), ("action", STRING), ("key", "Key")),
     "check": required(("index", USIZE), ("algorithm", STRING), ("mechanism", STRING), ("result", STRING)),
@@ -167,14 +186,14 @@ STRUCTS = {
         ("out", STRING), ("files", ("map", STRING)), ("warning", null_or(STRING)),
     ),
     "destroy": {
-        "index": (null_or(USIZE), MAY_BE_ABSENT),
+        "index": (USIZE, left_out_when(None)),
         **required(("key_label", STRING), ("kcv", null_or(STRING)), ("check_sha256", null_or(STRING))),
-        "why": (null_or(STRING), MAY_BE_ABSENT),
+        "why": (STRING, left_out_when(None)),
     },
     "destroyed": required(
         ("index", USIZE), ("key_label", STRING), ("kcv", null_or(STRING)), ("check_sha256", null_or(STRING)),
     ),
-    "failure": {"index": (null_or(USIZE), MAY_BE_ABSENT), **required(("action", STRING), ("error", STRING))},
+    "failure": {"index": (USIZE, left_out_when(None)), **required(("action", STRING), ("error", STRING))},
     "finish": required(("outcome", STRING), ("failure", null_or("FinishFailure")), ("keys", ("list", "Settled"))),
     "witness": required(("name", STRING), ("key_fingerprint", STRING), ("message", STRING), ("signature", STRING)),
     "request": required(
@@ -291,6 +310,29 @@ def parse_line(raw):
     return value
 
 
+def encoding_problem(raw, obj):
+    """How a line (its bytes, parsed as obj) is not in keyrite's encoding (see the top), or None.
+    Whether a field keyrite leaves out when empty is there is the data's check (check_data)."""
+    text = raw.decode("utf-8")
+    if re.search(r"[ \t\r]", STRING_TOKEN.sub('""', text)):
+        return "whitespace between tokens"
+    if any(not WRITTEN_ESCAPE.fullmatch(m.group()) for m in ESCAPE.finditer(text)):
+        return (
+            'a string escape keyrite does not write (it escapes only ", \\ and control characters: '
+            "\\b \\f \\n \\r \\t, others as \\u00xx in lowercase hex)"
+        )
+    stack = [obj]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            if list(item) != sorted(item):
+                return "keys out of order"
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return None
+
+
 def is_number(value):
     return type(value) in (int, float)
 
@@ -340,23 +382,126 @@ def shape_problem(obj):
     return None
 
 
+SIGNER_BEGIN = b"-----BEGIN PUBLIC KEY-----"
+SIGNER_END = b"-----END PUBLIC KEY-----"
+EC_PUBLIC_KEY = bytes.fromhex("2a8648ce3d0201")
+PRIME256V1 = bytes.fromhex("06082a8648ce3d030107")
+RSA_ENCRYPTION = bytes.fromhex("2a864886f70d010101")
+RSASSA_PSS = bytes.fromhex("2a864886f70d01010a")
+
+
+class BadSigner(Exception):
+    """Why a signer file is not a ceremony signer's public key."""
+
+
+def signer_der(pem):
+    """The DER of a signer file's one PEM block: only whitespace (space, tab, CR, LF) around one
+    -----BEGIN PUBLIC KEY----- block, lines ending in LF or CRLF, its body the standard base64 of
+    the DER in lines of 64 characters (the last 1 to 64)."""
+    if b"-----BEGIN RSA PUBLIC KEY-----" in pem:
+        raise BadSigner("it is a PKCS#1 -----BEGIN RSA PUBLIC KEY----- block, where a signer's is "
+                        "-----BEGIN PUBLIC KEY----- (SubjectPublicKeyInfo)")
+    blocks = pem.count(b"-----BEGIN ")
+    if blocks > 1:
+        raise BadSigner(f"it holds {blocks} PEM blocks, where a signer's file holds one")
+    lines = [line.removesuffix(b"\r") for line in pem.strip(b" \t\r\n").split(b"\n")]
+    if lines[0] != SIGNER_BEGIN:
+        raise BadSigner("it does not begin with -----BEGIN PUBLIC KEY----- (only whitespace may come before it)")
+    if len(lines) < 2 or lines[-1] != SIGNER_END:
+        raise BadSigner("it does not end with -----END PUBLIC KEY----- (only whitespace may come after it)")
+    body = lines[1:-1]
+    if not body or any(len(line) != 64 for line in body[:-1]) or not 1 <= len(body[-1]) <= 64:
+        raise BadSigner("its base64 is not in lines of 64 characters (the last 1 to 64)")
+    b64 = b"".join(body)
+    try:
+        der = base64.b64decode(b64, validate=True)
+    except ValueError:
+        raise BadSigner("its body is not canonical standard base64") from None
+    if base64.b64encode(der) != b64:
+        raise BadSigner("its body is not canonical standard base64")
+    return der
+
+
+def der_element(data, at, tag, what):
+    """The value of the DER element of `tag` at `at` in `data`, and where the next one starts."""
+    if at + 2 > len(data) or data[at] != tag:
+        raise BadSigner(f"its DER is not {what}")
+    length, at = data[at + 1], at + 2
+    if length & 0x80:
+        size = length & 0x7F
+        if not 1 <= size <= 4 or at + size > len(data):
+            raise BadSigner(f"its DER is not {what}")
+        length, at = int.from_bytes(data[at:at + size], "big"), at + size
+    if at + length > len(data):
+        raise BadSigner(f"its DER is not {what}")
+    return data[at:at + length], at + length
+
+
+def signer_key(der):
+    """The key of a signer's SubjectPublicKeyInfo DER: id-ecPublicKey on prime256v1 with an
+    uncompressed point on the curve, or rsaEncryption with NULL parameters, an odd 3072-bit
+    modulus and the exponent 65537; the DER exactly that key's canonical encoding."""
+    spki, _ = der_element(der, 0, 0x30, "a SubjectPublicKeyInfo")
+    algorithm, at = der_element(spki, 0, 0x30, "a SubjectPublicKeyInfo")
+    bits, at = der_element(spki, at, 0x03, "a SubjectPublicKeyInfo")
+    oid, params = der_element(algorithm, 0, 0x06, "a SubjectPublicKeyInfo")
+    params = algorithm[params:]
+    if at != len(spki) or not bits:
+        raise BadSigner("its DER is not a SubjectPublicKeyInfo")
+    unused, bits = bits[0], bits[1:]
+    if oid == EC_PUBLIC_KEY:
+        if params != PRIME256V1:
+            raise BadSigner("an EC key whose parameters are not the named curve prime256v1 (P-256)")
+        if bits[:1] in (b"\x02", b"\x03"):
+            raise BadSigner("its EC point is compressed, where a signer's is uncompressed (04 || x || y)")
+        if unused or len(bits) != 65 or bits[0] != 4:
+            raise BadSigner("its EC point is not a point of P-256")
+        try:
+            key = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), bits)
+        except ValueError:
+            raise BadSigner("its EC point is not a point of P-256") from None
+    elif oid == RSA_ENCRYPTION:
+        if params != b"\x05\x00":
+            raise BadSigner("its rsaEncryption algorithm has no NULL parameters")
+        what = "an RSAPublicKey"
+        if unused:
+            raise BadSigner(f"its RSA public key is not {what}")
+        numbers, _ = der_element(bits, 0, 0x30, what)
+        n, at = der_element(numbers, 0, 0x02, what)
+        e, at = der_element(numbers, at, 0x02, what)
+        if not (n and e) or (n[0] | e[0]) & 0x80:
+            raise BadSigner(f"its RSA public key is not {what}")
+        n, e = int.from_bytes(n, "big"), int.from_bytes(e, "big")
+        if n.bit_length() != 3072:
+            raise BadSigner(f"an RSA key of {n.bit_length()} bits, where a keyrite signer's RSA key has 3072")
+        if e != 65537:
+            raise BadSigner(f"an RSA key of public exponent {e:#x}, where a keyrite signer's has 65537")
+        if n % 2 == 0:
+            raise BadSigner("its RSA modulus is even")
+        key = rsa.RSAPublicNumbers(e, n).public_key()
+    elif oid == RSASSA_PSS:
+        raise BadSigner("its algorithm is id-RSASSA-PSS, where a signer's is id-ecPublicKey (ECDSA P-256) or rsaEncryption (RSA-PSS 3072)")
+    else:
+        raise BadSigner(f"its algorithm is the OID {oid.hex()} (hex), where a signer's is id-ecPublicKey (ECDSA P-256) or rsaEncryption (RSA-PSS 3072)")
+    if key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo) != der:
+        raise BadSigner("its DER is not the canonical encoding of its key (minimal lengths, nothing after it)")
+    return key
+
+
 def load_signer(path):
+    """The signer's key and fingerprint (the SHA-256 of its SubjectPublicKeyInfo DER), by the one
+    rule keyrite and scripts/verify-with-openssl apply to a signer file."""
     try:
         with open(path, "rb") as f:
             pem = f.read()
     except OSError as e:
         raise Usage(f"cannot read the signer {path}: {e.strerror or e}") from None
     try:
-        key = serialization.load_pem_public_key(pem)
-    except (ValueError, TypeError) as e:
-        raise Usage(f"{path} is not a PEM public key ({e})") from None
-    if isinstance(key, rsa.RSAPublicKey):
-        if key.key_size != 3072:
-            raise Usage(f"{path} is an RSA key of {key.key_size} bits, where a keyrite signer's RSA key has 3072")
-    elif not (isinstance(key, ec.EllipticCurvePublicKey) and key.curve.name == "secp256r1"):
-        raise Usage(f"{path} is not an ECDSA P-256 or RSA 3072 public key")
-    spki = key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-    return key, hashlib.sha256(spki).hexdigest()
+        der = signer_der(pem)
+        key = signer_key(der)
+    except BadSigner as e:
+        raise Usage(f"{path} is not a ceremony signer's public key: {e}") from None
+    return key, hashlib.sha256(der).hexdigest()
 
 
 def check_structure(lines):
@@ -370,11 +515,11 @@ def check_structure(lines):
     for i, obj in enumerate(lines):
         step, data = obj["step"], obj["data"] if isinstance(obj.get("data"), dict) else {}
         if step not in KNOWN_STEPS:
-            return f"line {i}: unknown step {show(step)}: keyrite records no such step"
+            return f"line {i + 1}: unknown step {show(step)}: keyrite records no such step"
         if step == "finish" and finish is not None:
-            return f"line {i}: a second finish line (the first is line {finish})"
+            return f"line {i + 1}: a second finish line (the first is line {finish + 1})"
         if finish is not None and i == finish + 1 and step != "seal":
-            return f"line {i}: a {show(step)} line after the finish line (line {finish}): only the seal may follow it"
+            return f"line {i + 1}: a {show(step)} line after the finish line (line {finish + 1}): only the seal may follow it"
         if step == "finish":
             finish = i
         elif step == "failure" and failure is None:
@@ -384,29 +529,29 @@ def check_structure(lines):
                 resume = i
         elif step == "resumed":
             if resume is None:
-                return f"line {i}: a resumed line without a resume line before it naming the interrupted record (data.sha256)"
+                return f"line {i + 1}: a resumed line without a resume line before it naming the interrupted record (data.sha256)"
             if data.get("action") != "generate":
-                return f"line {i}: a resumed line with data.action {show(data.get('action'))}: a resume carries over only generated keys and re-does every wrap"
+                return f"line {i + 1}: a resumed line with data.action {show(data.get('action'))}: a resume carries over only generated keys and re-does every wrap"
         elif step == "restore":
             if restoring is not None:
-                return f"line {i}: a second restore line before the restored line of the first (line {restoring[0]})"
+                return f"line {i + 1}: a second restore line before the restored line of the first (line {restoring[0] + 1})"
             restoring = (i, data.get("key_label"))
         elif step == "restored":
             if restoring is None:
-                return f"line {i}: a restored line without a restore line before it"
+                return f"line {i + 1}: a restored line without a restore line before it"
             key = data.get("key") if isinstance(data.get("key"), dict) else {}
             label = key.get("label")
             if not isinstance(restoring[1], str) or not isinstance(label, str) or label != restoring[1]:
-                return f"line {i}: a restored line for key {show(label)}, but the restore line (line {restoring[0]}) restores {show(restoring[1])}"
+                return f"line {i + 1}: a restored line for key {show(label)}, but the restore line (line {restoring[0] + 1}) restores {show(restoring[1])}"
             restoring = None
     if finish is not None:
         data = lines[finish]["data"] if isinstance(lines[finish]["data"], dict) else {}
         if restoring is not None and data.get("outcome") == "completed":
-            return f"line {finish}: the finish line says \"completed\", but the restore line (line {restoring[0]}) has no restored line"
+            return f"line {finish + 1}: the finish line says \"completed\", but the restore line (line {restoring[0] + 1}) has no restored line"
         if failure is not None and data.get("outcome") == "completed":
-            return f"line {finish}: a failure line (line {failure}), but the finish line says \"completed\""
+            return f"line {finish + 1}: a failure line (line {failure + 1}), but the finish line says \"completed\""
         if failure is None and data.get("outcome") == "failed":
-            return f"line {finish}: the finish line says \"failed\", but no failure line records why"
+            return f"line {finish + 1}: the finish line says \"failed\", but no failure line records why"
     return check_data(lines)
 
 
@@ -446,6 +591,11 @@ def data_misfit(value, kind, path):
         if unknown:
             return f"{path} has an unknown field {show(unknown[0])}"
         for name, (field_kind, presence) in fields.items():
+            if name in value and presence is not REQUIRED and is_exactly(value[name], presence[1]):
+                return (
+                    f"not in keyrite's encoding: {path}.{name} is written as {show(presence[1])}, "
+                    "where keyrite leaves the field out"
+                )
             if name in value:
                 why = data_misfit(value[name], field_kind, f"{path}.{name}")
                 if why:
@@ -462,6 +612,11 @@ def data_misfit(value, kind, path):
     return None if fits else f"{path} is {show(value)}, not {what(kind)}"
 
 
+def is_exactly(value, empty):
+    """Whether value is empty (null, 0 or {}) itself: of its type (0 is not false) and equal."""
+    return type(value) is type(empty) and value == empty
+
+
 def check_data(lines):
     """Each line's data fits its step (STEP_DATA): every field the step's data holds, of its type,
     and no other, as deep as it goes. The first line whose data does not, and why, or None."""
@@ -470,7 +625,7 @@ def check_data(lines):
         if step in STEP_DATA:
             why = data_misfit(obj["data"], STEP_DATA[step], "data")
             if why:
-                return f"line {i} ({step}): {why}"
+                return f"line {i + 1} ({step}): {why}"
     return None
 
 
@@ -497,9 +652,9 @@ def check_kcvs(lines):
         if label not in known:
             known[label] = seen
         elif known[label][0] != seen[0]:
-            return f"line {i}: key {show(label)} appears with another KCV"
+            return f"line {i + 1}: key {show(label)} appears with another KCV"
         elif known[label][1] != seen[1]:
-            return f"line {i}: key {show(label)} appears with another full check value (check_sha256)"
+            return f"line {i + 1}: key {show(label)} appears with another full check value (check_sha256)"
     return None
 
 
@@ -608,26 +763,26 @@ def check_witnesses(lines, raw_lines, seal, policy):
         data = lines[i]["data"] if isinstance(lines[i]["data"], dict) else {}
         name, fp, sig = data.get("name"), data.get("key_fingerprint"), data.get("signature")
         if not isinstance(sig, str):
-            return f"line {i}: the witness signature is not an SSH signature", names
+            return f"line {i + 1}: the witness signature is not an SSH signature", names
         try:
             key = sshsig_verify(sig, "keyrite-witness", message)
         except BadSshSig as e:
-            return f"line {i}: the witness signature does not verify over this seal ({e})", names
+            return f"line {i + 1}: the witness signature does not verify over this seal ({e})", names
         actual = ssh_fingerprint(key)
         if fp != actual:
-            return f"line {i}: the witness line records the key {show(fp)}, but the signature was made by {actual}", names
+            return f"line {i + 1}: the witness line records the key {show(fp)}, but the signature was made by {actual}", names
         if lines[i]["actor"] != name:
-            return f"line {i}: the witness line's actor is not its name", names
+            return f"line {i + 1}: the witness line's actor is not its name", names
         if policy:
             by_key = [n for n, k in witnesses if k == key]
             if not by_key:
                 also = [n for n, k in custodians if k == key]
                 extra = f" (it is custodian {also[0]}'s key)" if also else ""
-                return f"line {i}: {actual} is not a witness key of the policy{extra}", names
+                return f"line {i + 1}: {actual} is not a witness key of the policy{extra}", names
             if by_key[0] != name:
-                return f"line {i}: signed by {by_key[0]}'s key, recorded as {show(name)}", names
+                return f"line {i + 1}: signed by {by_key[0]}'s key, recorded as {show(name)}", names
         if actual in seen or name in names:
-            return f"line {i}: {show(name)} has signed twice", names
+            return f"line {i + 1}: {show(name)} has signed twice", names
         seen.add(actual)
         names.append(name)
     return None, names
@@ -713,23 +868,23 @@ def check_policy(lines, seal, fingerprint, policy):
     data = lines[at]["data"]
     recorded = data.get("sha256") if isinstance(data, dict) else None
     if recorded != digest:
-        return False, f"line {at}: the policy line records the SHA-256 {show(recorded)}, but POLICY's is {digest}"
+        return False, f"line {at + 1}: the policy line records the SHA-256 {show(recorded)}, but POLICY's is {digest}"
     token = next((l for l in lines if l["step"] == "token"), None)
     if token is not None or seal is not None:
         tdata = token["data"] if token is not None and isinstance(token["data"], dict) else {}
         pinned = pol.get("module_sha256")
         if isinstance(pinned, str) and tdata.get("module_sha256") != pinned.lower():
             got = tdata.get("module_sha256") if isinstance(tdata.get("module_sha256"), str) else "(none)"
-            return False, f"line {at}: the token line records the module SHA-256 {got}, but the policy pins module_sha256 = {pinned.lower()}"
+            return False, f"line {at + 1}: the token line records the module SHA-256 {got}, but the policy pins module_sha256 = {pinned.lower()}"
         pinned = pol.get("module_path")
         if isinstance(pinned, str) and tdata.get("module") != pinned:
             got = tdata.get("module") if isinstance(tdata.get("module"), str) else "(none)"
-            return False, f"line {at}: the token line records the module {show(got)}, but the policy pins module_path = {pinned}"
+            return False, f"line {at + 1}: the token line records the module {show(got)}, but the policy pins module_path = {pinned}"
     if pol.get("require_trusted_wrapping") is True:
         why = untrusted_generate(lines)
         if why:
-            return False, f"line {at}: {why}"
-    return True, f"line {at} records the policy's SHA-256 {digest}; it names the signer {want}"
+            return False, f"line {at + 1}: {why}"
+    return True, f"line {at + 1} records the policy's SHA-256 {digest}; it names the signer {want}"
 
 
 def untrusted_generate(lines):
@@ -751,7 +906,7 @@ def untrusted_generate(lines):
             template = key.get("template") if isinstance(key, dict) else None
             if not (isinstance(template, dict) and template.get("CKA_WRAP_WITH_TRUSTED") == "true"):
                 label = key.get("label") if isinstance(key, dict) else None
-                return f"the key {show(label)} was generated without CKA_WRAP_WITH_TRUSTED (line {i}), but the policy requires trusted wrapping"
+                return f"the key {show(label)} was generated without CKA_WRAP_WITH_TRUSTED (line {i + 1}), but the policy requires trusted wrapping"
     return None
 
 
@@ -784,37 +939,37 @@ def check_outputs(lines, end, outputs):
             continue
         data = line["data"]
         if not isinstance(data, dict) or not isinstance(data.get("out"), str) or not isinstance(data.get("files"), dict):
-            return False, f"line {i}: a {line['step']} line without data.out and data.files"
+            return False, f"line {i + 1}: a {line['step']} line without data.out and data.files"
         base = os.path.basename(data["out"].rstrip("/"))
         here = os.path.join(outputs, base)
         if base in ("", ".", ".."):
-            return False, f"line {i}: an output path {show(base)} outside OUTPUTS_DIR"
+            return False, f"line {i + 1}: an output path {show(base)} outside OUTPUTS_DIR"
         try:
             mode = os.lstat(here).st_mode
         except OSError:
             mode = 0
         if stat.S_ISLNK(mode):
-            return False, f"line {i}: {base} is a symlink: an output directory is never followed"
+            return False, f"line {i + 1}: {base} is a symlink: an output directory is never followed"
         if not stat.S_ISDIR(mode):
-            return False, f"line {i}: {base} is not a directory (or is missing)"
+            return False, f"line {i + 1}: {base} is not a directory (or is missing)"
         for name, digest in data["files"].items():
             if "/" in name or name in ("", ".", ".."):
-                return False, f"line {i}: an output path {base}/{name} outside OUTPUTS_DIR"
+                return False, f"line {i + 1}: an output path {base}/{name} outside OUTPUTS_DIR"
             path = os.path.join(here, name)
             try:
                 actual = hashlib.sha256(read_regular(path)).hexdigest()
             except OSError as e:
                 if os.path.islink(path):
-                    return False, f"line {i}: {base}/{name} is a symlink: an output file is never followed"
+                    return False, f"line {i + 1}: {base}/{name} is a symlink: an output file is never followed"
                 if e.args == ("not a regular file",):
-                    return False, f"line {i}: {base}/{name} is not a regular file"
+                    return False, f"line {i + 1}: {base}/{name} is not a regular file"
                 actual = None
             if actual != digest:
-                return False, f"line {i}: {base}/{name} differs from the transcript, or is missing"
+                return False, f"line {i + 1}: {base}/{name} differs from the transcript, or is missing"
             count += 1
         extra = sorted(set(os.listdir(here)) - set(data["files"]))
         if extra:
-            return False, f"line {i}: {base} holds {show(extra[0])}, which the transcript does not list"
+            return False, f"line {i + 1}: {base} holds {show(extra[0])}, which the transcript does not list"
     return True, f"{count} output file(s) under {outputs} match the transcript, and nothing else is there"
 
 
@@ -844,7 +999,7 @@ def verify(transcript_path, signer_path, policy_path, outputs=None):
     if raw_lines[-1] != b"":
         return invalid(
             "file",
-            f"line {len(raw_lines) - 1}: no newline at its end (a torn or cut-off last line)",
+            f"line {len(raw_lines)}: no newline at its end (a torn or cut-off last line)",
         )
     raw_lines.pop()
     n = len(raw_lines)
@@ -856,20 +1011,23 @@ def verify(transcript_path, signer_path, policy_path, outputs=None):
         try:
             lines.append(parse_line(raw))
         except BadJson as e:
-            return invalid("json", f"line {i}: {e}")
+            return invalid("json", f"line {i + 1}: {e}")
+        problem = encoding_problem(raw, lines[-1])
+        if problem:
+            return invalid("json", f"line {i + 1}: not in keyrite's encoding: {problem}")
     results["json"] = ("PASS", "every line is one JSON object (UTF-8, strict)")
 
     # shape
     for i, obj in enumerate(lines):
         problem = shape_problem(obj)
         if problem:
-            return invalid("shape", f"line {i}: {problem}")
+            return invalid("shape", f"line {i + 1}: {problem}")
     results["shape"] = ("PASS", "exact keys, v 1, an RFC 3339 time, string fields, hex prev")
 
     # seq
     for i, obj in enumerate(lines):
         if obj["seq"] != i:
-            return invalid("seq", f"line {i}: seq is {show(obj['seq'])}, not {i}")
+            return invalid("seq", f"line {i + 1}: seq is {show(obj['seq'])}, not {i}")
     results["seq"] = ("PASS", f"seq runs 0..{n - 1} without gaps")
 
     # chain
@@ -879,10 +1037,10 @@ def verify(transcript_path, signer_path, policy_path, outputs=None):
             if i == 0:
                 why = f"not the SHA-256 of the empty string, {expected}"
             else:
-                why = f"but the SHA-256 of line {i - 1} is {expected}: line {i - 1} or this prev was changed, or a line is missing"
-            return invalid("chain", f"line {i}: prev is {obj['prev']}, {why}")
+                why = f"but the SHA-256 of line {i} is {expected}: line {i} or this prev was changed, or a line is missing"
+            return invalid("chain", f"line {i + 1}: prev is {obj['prev']}, {why}")
         expected = hashlib.sha256(raw).hexdigest()
-    results["chain"] = ("PASS", f"every prev is the SHA-256 of the line before; line {n - 1} hashes to {expected}")
+    results["chain"] = ("PASS", f"every prev is the SHA-256 of the line before; line {n} hashes to {expected}")
 
     # order
     seal = None
@@ -892,31 +1050,31 @@ def verify(transcript_path, signer_path, policy_path, outputs=None):
             if step != "seal":
                 continue
             if i == 0:
-                return invalid("order", "line 0: a seal with no finish line before it")
+                return invalid("order", "line 1: a seal with no finish line before it")
             before = lines[i - 1]
             if before["step"] != "finish":
                 return invalid(
                     "order",
-                    f"line {i - 1}: the line before the seal (line {i}) is {show(before['step'])}, not a finish line",
+                    f"line {i}: the line before the seal (line {i + 1}) is {show(before['step'])}, not a finish line",
                 )
             data = before["data"]
             outcome = data.get("outcome") if isinstance(data, dict) else None
             if outcome not in ("completed", "failed"):
                 return invalid(
                     "order",
-                    f"line {i - 1}: the finish line's data.outcome is {show(outcome)}, not \"completed\" or \"failed\"",
+                    f"line {i}: the finish line's data.outcome is {show(outcome)}, not \"completed\" or \"failed\"",
                 )
             seal = i
         elif step == "seal":
-            return invalid("order", f"line {i}: a second seal (the first is line {seal})")
+            return invalid("order", f"line {i + 1}: a second seal (the first is line {seal + 1})")
         elif step != "witness":
-            return invalid("order", f"line {i}: step {show(step)} after the seal (line {seal}); only witness lines may follow it")
+            return invalid("order", f"line {i + 1}: step {show(step)} after the seal (line {seal + 1}); only witness lines may follow it")
     if seal is None:
         results["order"] = ("PASS", "no seal yet; no line is out of place")
     else:
         results["order"] = (
             "PASS",
-            f"finish at line {seal - 1}, seal at line {seal}, {n - 1 - seal} witness line(s) after it",
+            f"finish at line {seal}, seal at line {seal + 1}, {n - 1 - seal} witness line(s) after it",
         )
 
     problem = check_structure(lines)
@@ -945,7 +1103,7 @@ def verify(transcript_path, signer_path, policy_path, outputs=None):
     results["outputs"] = ("PASS" if ok else "NOT CHECKED", reason)
 
     if seal is None:
-        why = f"no seal: the transcript ends at line {n - 1}"
+        why = f"no seal: the transcript ends at line {n}"
         for check in ("signer", "signature", "witnesses", "outcome"):
             results[check] = ("NOT CHECKED", why)
         return results, 3, "INCOMPLETE: every line is valid and chained, but the transcript is not sealed (an unsealed prefix: a crash or a truncated file)"
@@ -955,7 +1113,7 @@ def verify(transcript_path, signer_path, policy_path, outputs=None):
     if s["signer"] != fingerprint:
         return invalid(
             "signer",
-            f"line {seal}: the seal's signer is {s['signer']}, the signer PEM's fingerprint is {fingerprint}",
+            f"line {seal + 1}: the seal's signer is {s['signer']}, the signer PEM's fingerprint is {fingerprint}",
         )
     results["signer"] = ("PASS", f"the seal's signer is the signer PEM's fingerprint {fingerprint}")
 
@@ -965,11 +1123,11 @@ def verify(transcript_path, signer_path, policy_path, outputs=None):
     # One encoding of one signature: padding bits set, or a short RSA signature, would let anyone
     # write a second seal line that verifies.
     if base64.b64encode(signature).decode() != s["signature"]:
-        return invalid("signature", f"line {seal}: the seal's signature is not in canonical base64")
+        return invalid("signature", f"line {seal + 1}: the seal's signature is not in canonical base64")
     if isinstance(key, rsa.RSAPublicKey) and len(signature) != key.key_size // 8:
         return invalid(
             "signature",
-            f"line {seal}: the seal's RSA signature is {len(signature)} bytes, not the modulus's {key.key_size // 8}",
+            f"line {seal + 1}: the seal's RSA signature is {len(signature)} bytes, not the modulus's {key.key_size // 8}",
         )
     if isinstance(key, rsa.RSAPublicKey):
         # RSASSA-PSS over the 32-byte chain head: SHA-256, MGF1 with SHA-256, a 32-byte salt.
@@ -983,7 +1141,7 @@ def verify(transcript_path, signer_path, policy_path, outputs=None):
         if sig_s > P256_N // 2:
             return invalid(
                 "signature",
-                f"line {seal}: the seal's signature is high-S (s > n/2): keyrite seals with low-S only, so this seal line is not one keyrite made",
+                f"line {seal + 1}: the seal's signature is high-S (s > n/2): keyrite seals with low-S only, so this seal line is not one keyrite made",
             )
         scheme = "low-S ECDSA P-256"
         algorithm = (ec.ECDSA(Prehashed(hashes.SHA256())),)
@@ -992,7 +1150,7 @@ def verify(transcript_path, signer_path, policy_path, outputs=None):
     except InvalidSignature:
         return invalid(
             "signature",
-            f"line {seal}: the seal's signature does not verify with the signer PEM over the chain head {s['prev']}",
+            f"line {seal + 1}: the seal's signature does not verify with the signer PEM over the chain head {s['prev']}",
         )
     results["signature"] = ("PASS", f"{scheme} signature over the chain head {s['prev']} verifies")
 
@@ -1005,9 +1163,9 @@ def verify(transcript_path, signer_path, policy_path, outputs=None):
     # outcome
     outcome = lines[seal - 1]["data"]["outcome"]
     if outcome == "failed":
-        results["outcome"] = ("FAIL", f"line {seal - 1}: the finish line says \"failed\"")
+        results["outcome"] = ("FAIL", f"line {seal}: the finish line says \"failed\"")
         return results, 3, "INCOMPLETE: a valid, sealed record of a ceremony that failed"
-    results["outcome"] = ("PASS", f"line {seal - 1}: the finish line says \"completed\"")
+    results["outcome"] = ("PASS", f"line {seal}: the finish line says \"completed\"")
     required = policy[1].get("witnesses_required", 0) if policy else 0
     if isinstance(required, int) and len(names) < required:
         results["witnesses"] = ("FAIL", f"{len(names)} of {required} required witnesses have co-signed")
