@@ -577,9 +577,11 @@ impl Token {
     ) -> Result<(), Error> {
         match self.public_objects_of(handle) {
             Ok(publics) => self.discard([vec![handle], publics].concat(), label, made),
-            Err(e) => {
-                crate::interrupt::key_discarded(label.as_str(), made, false);
-                Err(e)
+            // The key itself is destroyed all the same, and a failure to is the one reported;
+            // only then the search for its public objects.
+            Err(search) => {
+                self.discard([handle], label, made)?;
+                Err(search)
             }
         }
     }
