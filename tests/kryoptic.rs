@@ -233,7 +233,7 @@ fn a_pin_that_locks() {
 #[test]
 fn a_ceremony_with_oaep_sha256_on_kryoptic_verifies_in_all_three_verifiers() {
     use common::ceremony::Ceremony;
-    use common::verifiers::{VERIFIERS, verifiers};
+    use common::verifiers::{assert_completed_in_all_three, verifiers};
     let c = Ceremony::on(TestToken::kryoptic("ceremony"), &["eu-west-1"]);
     let labels = |objects: Vec<Value>| -> Vec<(String, String)> {
         let mut labels: Vec<(String, String)> = objects
@@ -264,21 +264,7 @@ fn a_ceremony_with_oaep_sha256_on_kryoptic_verifies_in_all_three_verifiers() {
         Some(c.dir()),
         &["--plan", c.dir().join("plan.toml").to_str().unwrap()],
     );
-    let verdicts = [
-        "VERIFIED: sealed, completed, and every check that ran passed",
-        "VALID: a sealed record of a completed ceremony",
-        "VALID: a sealed record of a completed ceremony",
-    ];
-    for ((name, out), verdict) in VERIFIERS.iter().zip(&outs).zip(verdicts) {
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "{name}: {stdout}{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert!(stdout.contains(verdict), "{name}: {stdout}");
-    }
+    assert_completed_in_all_three(&outs);
 
     let out = c.dir().join("payments-2026-eu-west-1");
     let material = c.regions[0].kms.unwrap_rsa_crate(

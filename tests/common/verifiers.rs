@@ -64,6 +64,29 @@ pub const VERIFIERS: [&str; 3] = [
     "verify_transcript.py",
 ];
 
+/// Asserts that each of the three verifiers' outputs ([`verifiers`]) says a sealed, completed
+/// ceremony passed: keyrite VERIFIED, the two independent verifiers VALID, all exit 0. Their
+/// standard outputs, in the order of [`VERIFIERS`].
+pub fn assert_completed_in_all_three(outs: &[Output; 3]) -> [String; 3] {
+    let verdicts = [
+        "VERIFIED: sealed, completed, and every check that ran passed",
+        "VALID: a sealed record of a completed ceremony",
+        "VALID: a sealed record of a completed ceremony",
+    ];
+    std::array::from_fn(|i| {
+        let (name, out) = (VERIFIERS[i], &outs[i]);
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{name}: {stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(stdout.contains(verdicts[i]), "{name}: {stdout}");
+        stdout
+    })
+}
+
 /// Runs the three verifiers on `transcript` under `signer`, with `policy` (`None`:
 /// `--no-policy`) and the output directories under `outputs` if given, and `extra` arguments
 /// for keyrite alone. Each verifier's output, in the order of [`VERIFIERS`].
