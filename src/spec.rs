@@ -234,6 +234,17 @@ pub fn curve(spec: KeySpec) -> Option<(ObjectIdentifier, usize)> {
     }
 }
 
+/// The name of an EC key spec's curve, as `keys list --json` gives it, and its size in bits.
+pub fn curve_name(spec: KeySpec) -> Option<(&'static str, usize)> {
+    match spec {
+        KeySpec::EcP256 => Some(("P-256", 256)),
+        KeySpec::EcP384 => Some(("P-384", 384)),
+        KeySpec::EcP521 => Some(("P-521", 521)),
+        KeySpec::EcSecp256k1 => Some(("secp256k1", 256)),
+        _ => None,
+    }
+}
+
 /// The modulus size of an RSA key spec in bits.
 pub fn rsa_bits(spec: KeySpec) -> Option<usize> {
     match spec {

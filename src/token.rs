@@ -8,6 +8,7 @@
 
 use std::path::{Path, PathBuf};
 
+use serde::Serialize;
 use time::OffsetDateTime;
 
 use crate::ceremony::policy::Policy;
@@ -20,7 +21,7 @@ use crate::kms::{Provider, ProviderOptions};
 use crate::pin::PinSource;
 use crate::signer_key::SignerAlgorithm;
 use crate::spec::KeyLabel;
-use crate::wrap::{self, TokenAccess, open_logged_in};
+use crate::wrap::{self, TokenAccess, TokenRecord, open_logged_in};
 
 /// Why a token command was refused or failed.
 #[derive(Debug, thiserror::Error)]
@@ -53,20 +54,20 @@ pub fn info(
 }
 
 /// A token's secret and private keys, as `keys list` shows them.
-#[derive(Debug)]
+#[derive(Debug, Serialize)]
 pub struct KeyList {
-    /// The token's label.
-    pub token: String,
+    /// The token, as a manifest names it: module, label, serial, manufacturer, model, firmware.
+    pub token: TokenRecord,
     /// Its keys: attributes and check values, never a value.
     pub keys: Vec<KeyInfo>,
 }
 
 /// Lists the secret and private keys on the token, logged in.
 pub fn keys(access: &TokenAccess) -> Result<KeyList, Error> {
-    let (_module, token) = open_logged_in(access)?;
+    let (module, token) = open_logged_in(access)?;
     let keys = token.keys()?.into_iter().map(|(_, k)| k).collect();
     Ok(KeyList {
-        token: token.label().to_owned(),
+        token: TokenRecord::of(&module, token.description()),
         keys,
     })
 }

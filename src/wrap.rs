@@ -376,6 +376,20 @@ pub struct TokenRecord {
     pub firmware: String,
 }
 
+impl TokenRecord {
+    /// The token `description` of `module`, as a manifest records it.
+    pub fn of(module: &Module, description: &crate::hsm::TokenDescription) -> Self {
+        TokenRecord {
+            module: module.path().display().to_string(),
+            label: description.label.clone(),
+            serial: description.serial.clone(),
+            manufacturer: description.manufacturer.clone(),
+            model: description.model.clone(),
+            firmware: description.firmware.clone(),
+        }
+    }
+}
+
 /// `manifest.json`: what was wrapped, how, by which token, and the SHA-256 of every file.
 #[derive(Debug, Clone, Serialize)]
 pub struct Manifest {
@@ -795,14 +809,7 @@ pub fn wrap_and_write(
         wrapping_key_id: params.wrapping_key_id.clone(),
         parameters_valid_to: params.valid_to.map(format_time),
         key_material_valid_to: request.material_valid_to.map(format_time),
-        token: TokenRecord {
-            module: module.path().display().to_string(),
-            label: description.label.clone(),
-            serial: description.serial.clone(),
-            manufacturer: description.manufacturer.clone(),
-            model: description.model.clone(),
-            firmware: description.firmware.clone(),
-        },
+        token: TokenRecord::of(module, description),
         key,
         files: files
             .iter()

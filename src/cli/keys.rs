@@ -14,7 +14,7 @@ use keyrite::visible::visible;
 
 use super::ceremony::{RunArgs, run_plan};
 use super::out::outln;
-use super::print::print_json_ascii;
+use super::print::{Schema, print_json_ascii};
 use super::{TokenArgs, token_access};
 
 /// `keyrite keys …`
@@ -50,7 +50,7 @@ pub fn run(command: KeysCommand, module: Option<PathBuf>) -> Result<(), Error> {
             let list = keyrite::token::keys(&token_access(module, &token))?;
             if json {
                 // ASCII only: a label's bidi override or C1 control reaches no terminal raw.
-                print_json_ascii(&list.keys)
+                print_json_ascii(Schema::KeysList, &list)
             } else {
                 print_list(&list);
                 Ok(())
@@ -75,7 +75,7 @@ fn print_list(list: &KeyList) {
     outln!(
         "{} secret and private key(s) on token {:?}",
         keys.len(),
-        list.token
+        list.token.label
     );
     for k in keys {
         let identity = if k.kcv_method == KcvMethod::SpkiSha256.name() {

@@ -12,7 +12,7 @@ use keyrite::restore::{ExpectedKcv, Proof, Provenance, RecordTo, Restored};
 use keyrite::spec::KeyLabel;
 
 use super::out::{errln, outln};
-use super::print::print_json;
+use super::print::{Schema, print_json};
 use super::{TokenArgs, token_access};
 
 /// `keyrite restore`
@@ -88,7 +88,7 @@ pub fn run(args: RestoreArgs, module: Option<PathBuf>) -> Result<ExitCode, Error
         },
     )?;
     if args.json {
-        print_json(&restored)?;
+        print_json(Schema::Restore, &restored)?;
     } else {
         print_restored(&restored);
     }

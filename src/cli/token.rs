@@ -17,7 +17,7 @@ use keyrite::token::TrustRequest;
 use keyrite::{Error, info};
 
 use super::out::{errln, out, outln};
-use super::print::print_json;
+use super::print::{Schema, print_json};
 use super::{TokenArgs, pin_source, token_access};
 
 /// `keyrite token …`
@@ -153,7 +153,7 @@ pub fn run(command: TokenCommand, module: Option<PathBuf>) -> Result<(), Error> 
                 keyrite::token::info(module.as_deref(), args.token.as_deref(), pin.as_ref())?;
             keyrite::hsm::warn_once(&report.warnings);
             if args.json {
-                print_json(&report)
+                print_json(Schema::TokenInfo, &report)
             } else {
                 print_report(&report);
                 Ok(())

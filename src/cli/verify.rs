@@ -11,7 +11,7 @@ use keyrite::Error;
 use keyrite::verify::{self, Status};
 
 use super::out::{errln, outln};
-use super::print::print_json;
+use super::print::{Schema, print_json};
 
 /// `keyrite verify`
 #[derive(Debug, Args)]
@@ -79,7 +79,7 @@ pub fn run(args: VerifyArgs) -> Result<ExitCode, Error> {
         keep_lines: args.report.is_some(),
     })?;
     if args.json {
-        print_json(&report)?;
+        print_json(Schema::Verify, &report)?;
     } else {
         print_report(&report, &args.transcript);
     }

@@ -16,7 +16,7 @@ use keyrite::wrap::{self, WrapOutcome, WrapRequest};
 use keyrite::{Error, ceremony};
 
 use super::out::{errln, outln};
-use super::print::print_json;
+use super::print::{Schema, print_json};
 use super::progress::print_run;
 use super::{TokenArgs, token_access};
 
@@ -145,7 +145,7 @@ pub fn finish(
         errln!("keyrite: warning: {warning}");
     }
     if args.json {
-        print_json(&outcome.manifest)
+        print_json(Schema::Wrap, &outcome.manifest)
     } else {
         print_summary(outcome, valid_to);
         Ok(())

@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use super::object::SessionObject;
 use super::{Error, NoKcv, Pkcs11Failure, Token};
-use crate::spec::{ALL_KEY_SPECS, KeyLabel, KeySpec};
+use crate::spec::{ALL_KEY_SPECS, KeyLabel, KeySpec, curve_name};
 
 /// How the token's `CKA_CHECK_VALUE` is computed for a key type (PKCS#11 3.0); `None` for types
 /// keyrite does not make.
@@ -596,10 +596,22 @@ pub struct KeyInfo {
     pub id: String,
     /// The kind of material, when keyrite knows it (`AES_256`, `HMAC_256`…).
     pub spec: Option<KeySpec>,
-    /// The PKCS#11 key type and length, as the token reports them.
+    /// The PKCS#11 key type (`CKA_KEY_TYPE`) without its `CKK_` prefix: `AES`,
+    /// `GENERIC_SECRET`, `RSA`, `EC`…; `None` where the token reports none.
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    /// The key's size in bits: a secret key's length, an RSA key's modulus, an EC key's curve;
+    /// `None` where the token does not report it.
+    pub bits: Option<usize>,
+    /// An EC key's curve (`P-256`, `P-384`, `P-521`, `secp256k1`), when it is one keyrite
+    /// knows; `None` for any other key.
+    pub curve: Option<&'static str>,
+    /// The PKCS#11 key type and length, as the token reports them, in words (`keys list`).
+    #[serde(skip)]
     pub key_type: String,
     /// `CKA_VALUE_LEN` in bytes, where the token reports it (SoftHSM2 does not for keys it
     /// unwrapped).
+    #[serde(skip)]
     pub value_len: Option<usize>,
     /// The key check value, six hex digits, when the token gives one; for a private key, its
     /// public key's SHA-256 fingerprint.
@@ -784,6 +796,9 @@ impl Token {
             label: String::new(),
             id: String::new(),
             spec: None,
+            kind: None,
+            bits: None,
+            curve: None,
             key_type: String::new(),
             value_len: None,
             kcv: None,
@@ -841,6 +856,17 @@ impl Token {
                 (None, None) => format!("{t} (length not reported)"),
             };
             info.spec = pair.or_else(|| info.value_len.and_then(|len| spec_of(t, len)));
+            let named = t.to_string();
+            info.kind = Some(named.strip_prefix("CKK_").unwrap_or(&named).to_owned());
+            let ec = pair.and_then(curve_name);
+            info.curve = ec.map(|(name, _)| name);
+            info.bits = if t == KeyType::RSA {
+                modulus_bits
+            } else if t == KeyType::EC {
+                ec.map(|(_, bits)| bits)
+            } else {
+                info.value_len.map(|len| len * 8)
+            };
             if check_value_method(t).is_some() {
                 info.check_sha256 = self.check_sha256(handle);
             }
