@@ -37,8 +37,7 @@ fn listed(c: &Ceremony) -> Vec<Value> {
             .args(["keys", "list", "--json", "--pin-env", PIN_ENV]),
     );
     assert!(out.is_ascii(), "keys list --json writes ASCII only");
-    serde_json::from_slice::<Value>(&out)
-        .unwrap()
+    serde_json::from_slice::<Value>(&out).unwrap()["keys"]
         .as_array()
         .unwrap()
         .clone()

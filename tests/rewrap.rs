@@ -81,7 +81,10 @@ fn a_rewrap_gives_the_same_material_under_new_parameters_and_a_wrong_kcv_stops_i
             .keyrite()
             .args(["keys", "list", "--json", "--pin-env", PIN_ENV]),
     );
-    let list: Value = serde_json::from_slice(&listed).unwrap();
+    let listed_json: Value = serde_json::from_slice(&listed).unwrap();
+    assert_eq!(listed_json["schema"], "keyrite.keys.list/1");
+    assert_eq!(listed_json["token"]["label"], "ceremony");
+    let list = &listed_json["keys"];
     let labels: Vec<&str> = list
         .as_array()
         .unwrap()
@@ -94,17 +97,21 @@ fn a_rewrap_gives_the_same_material_under_new_parameters_and_a_wrong_kcv_stops_i
     assert_eq!(list[0]["kcv"], c.signer_fingerprint.as_str());
     assert_eq!(list[0]["kcv_method"], "spki-sha256");
     assert_eq!(list[0]["spec"], "EC_P256");
+    assert_eq!(list[0]["type"], "EC");
+    assert_eq!(list[0]["bits"], 256);
+    assert_eq!(list[0]["curve"], "P-256");
     let entry = &list[1];
     assert_eq!(
         entry.as_object().unwrap().keys().collect::<Vec<_>>(),
         [
             "always_sensitive",
+            "bits",
             "check_sha256",
+            "curve",
             "extractable",
             "id",
             "kcv",
             "kcv_method",
-            "key_type",
             "label",
             "local",
             "modifiable",
@@ -114,14 +121,16 @@ fn a_rewrap_gives_the_same_material_under_new_parameters_and_a_wrong_kcv_stops_i
             "sensitive",
             "spec",
             "start_date",
+            "type",
             "usages",
-            "value_len",
             "wrap_with_trusted"
         ]
     );
     assert_eq!(entry["local"], true);
     assert_eq!(entry["usages"], serde_json::json!([]));
-    assert_eq!(entry["value_len"], 32);
+    assert_eq!(entry["type"], "AES");
+    assert_eq!(entry["bits"], 256);
+    assert_eq!(entry["curve"], Value::Null);
     assert_eq!(entry["label"], "payments");
     assert_eq!(entry["kcv"], kcv.as_str());
     // The full check value is SHA-256 of the material, as Python computes it from the bytes the

@@ -305,13 +305,15 @@ impl TestToken {
         run_ok(&mut cmd);
     }
 
-    /// `keyrite keys list --json`, parsed.
+    /// The keys of `keyrite keys list --json` (its `keys` array), parsed.
     pub fn keys_listed(&self) -> Value {
         let out = run_ok(
             self.keyrite()
                 .args(["keys", "list", "--json", "--pin-env", PIN_ENV]),
         );
-        serde_json::from_slice(&out).unwrap()
+        let listed: Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(listed["schema"], "keyrite.keys.list/1", "{listed}");
+        listed["keys"].clone()
     }
 
     /// The entry of `keyrite keys list --json` for the one key labelled `label`.
