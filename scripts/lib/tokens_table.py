@@ -33,6 +33,9 @@ WRAPPINGS = [
 
 TEMPORARY = re.compile(r"/tmp/keyrite-[A-Za-z0-9._-]+")
 
+# The JSON this table reads (docs/json.md): another version is reported, not misread.
+SCHEMA = "keyrite.token.info/1"
+
 
 def clean(text):
     """One line, without the temporary directory a run used."""
@@ -48,6 +51,8 @@ def measured(out, family):
     if rc != "0":
         return None, None, f"token info exited {rc}: {err}"
     info = json.loads((out / f"{family}.json").read_text())
+    if info.get("schema") != SCHEMA:
+        return None, None, f"token info printed schema {info.get('schema')!r}, not {SCHEMA!r}"
     tokens = info.get("tokens", [])
     if len(tokens) != 1:
         return None, info.get("library"), f"token info showed {len(tokens)} tokens, not the one asked for"
