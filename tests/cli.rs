@@ -550,7 +550,12 @@ fn module_and_trace_before_the_subcommand_still_reach_it_and_the_old_flag_names_
             .keyrite()
             .args(["--trace", "before.jsonl", "token", "info"]),
     );
-    assert!(std::fs::read(token.path("before.jsonl")).unwrap().len() > 0);
+    let trace = std::fs::read_to_string(token.path("before.jsonl")).unwrap();
+    assert!(!trace.is_empty());
+    for line in trace.lines() {
+        let call: Value = serde_json::from_str(line).unwrap();
+        assert!(call["fn"].as_str().unwrap().starts_with("C_"), "{line}");
+    }
     // --label and --out-dir, the names before --key-label and --out.
     let signer = run_ok(token.keyrite().args([
         "token",
