@@ -220,19 +220,19 @@ pub fn write(dir: &Path, shares: &[ShareText]) -> Result<Vec<(PathBuf, String)>,
     Ok(out)
 }
 
-/// Reads the user PIN — from the environment variable `pin_env`, or typed twice on the
+/// Reads the user PIN — from `pin`'s environment variable or file, or typed twice on the
 /// terminal, the two compared — splits it into `count` shares, any `threshold` of which
 /// rebuild it, and writes them to the new directory `dir` (see [`write()`]). The PIN is dropped
 /// (zeroised) before anything is written. Returns each share file with its SHA-256.
 pub fn split_pin(
-    pin_env: Option<String>,
+    pin: &PinSource,
     threshold: u8,
     count: u8,
     dir: &Path,
 ) -> Result<Vec<(PathBuf, String)>, Error> {
-    let pin = match pin_env {
-        Some(name) => PinSource::Env(name).read("")?,
-        None => {
+    let pin = match pin {
+        PinSource::Env(_) | PinSource::File(_) => pin.read("")?,
+        PinSource::Prompt => {
             let first = PinSource::Prompt.read("User PIN to split: ")?;
             let again = PinSource::Prompt.read("The same PIN again: ")?;
             if first.expose_secret() != again.expose_secret() {

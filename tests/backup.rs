@@ -458,7 +458,7 @@ fn a_swapped_backup_public_key_is_refused(dst: TestToken) {
         "token",
         "backup-key",
         "export",
-        "--label",
+        "--key-label",
         "backup-2026",
         "--pin-env",
         PIN_ENV,

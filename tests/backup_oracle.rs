@@ -25,7 +25,7 @@ const ORACLE: &str = concat!(
 fn create(dst: &TestToken, label: &str, extra: &[&str]) -> std::process::Output {
     run(dst
         .keyrite()
-        .args(["token", "backup-key", "create", "--label", label])
+        .args(["token", "backup-key", "create", "--key-label", label])
         .args(["--pin-env", PIN_ENV])
         .args(extra))
 }
@@ -114,7 +114,7 @@ fn the_pin_holder_cannot_read_a_secret_key_backup(src: TestToken, dst: TestToken
         "token",
         "backup-key",
         "export",
-        "--label",
+        "--key-label",
         "plain",
         "--pin-env",
         PIN_ENV,

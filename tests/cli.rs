@@ -16,6 +16,8 @@ mod common;
 
 use std::process::{Command, Output};
 
+use secrecy::ExposeSecret as _;
+
 use common::ceremony::Ceremony;
 use common::wrap::Wrap;
 use common::*;
@@ -109,7 +111,7 @@ fn a_pin_given_where_its_source_belongs_is_never_printed() {
             "2",
             "--shares",
             "3",
-            "--out-dir",
+            "--out",
             "shares",
             "--pin-env",
             pin,
@@ -347,7 +349,13 @@ fn a_closed_standard_output_ends_every_command_quietly_with_its_own_exit_code() 
         pinned(&["token", "info", "--json"]),
         pinned(&["keys", "list"]),
         pinned(&["keys", "list", "--json"]),
-        pinned(&["token", "signer", "export", "--label", "ceremony-signer"]),
+        pinned(&[
+            "token",
+            "signer",
+            "export",
+            "--key-label",
+            "ceremony-signer",
+        ]),
         verify(&["--policy", "policy.toml"]),
         verify(&["--policy", "policy.toml", "--json"]),
         verify(&["--no-policy"]),
@@ -361,7 +369,7 @@ fn a_closed_standard_output_ends_every_command_quietly_with_its_own_exit_code() 
             "2",
             "--shares",
             "3",
-            "--out-dir",
+            "--out",
             "shares",
         ]),
         wrap("closed-wrap").command(&c.token),
@@ -405,4 +413,232 @@ fn a_closed_standard_output_ends_every_command_quietly_with_its_own_exit_code() 
 
 fn read_json(c: &Ceremony, name: &str) -> Value {
     serde_json::from_slice(&std::fs::read(c.dir().join(name)).unwrap()).unwrap()
+}
+
+/// `keyrite ARGS` outside any token's configuration, with neither `KEYRITE_PKCS11_MODULE` nor
+/// `KEYRITE_TRACE` set (help shows their values).
+fn bare_keyrite(args: &[&str]) -> Output {
+    run(Command::new(env!("CARGO_BIN_EXE_keyrite"))
+        .args(args)
+        .env_remove("KEYRITE_PKCS11_MODULE")
+        .env_remove("KEYRITE_TRACE"))
+}
+
+/// The subcommands a help text lists under "Commands:", but `help`.
+fn subcommands(help: &str) -> Vec<String> {
+    let Some((_, listed)) = help.split_once("\nCommands:\n") else {
+        return Vec::new();
+    };
+    listed
+        .lines()
+        .take_while(|l| !l.is_empty())
+        .filter(|l| l.starts_with("  ") && !l.starts_with("   "))
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|name| *name != "help")
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The commands that never use a token: their help shows no --module and no --trace.
+const TOKENLESS: [&str; 11] = [
+    "",
+    "plan",
+    "plan check",
+    "plan digest",
+    "pin",
+    "pin split",
+    "witness",
+    "witness sign",
+    "witness add",
+    "witness message",
+    "verify",
+];
+
+#[test]
+fn every_command_has_help_with_examples_and_module_only_where_a_token_is_used() {
+    let mut pending = vec![Vec::<String>::new()];
+    let mut seen = Vec::new();
+    while let Some(path) = pending.pop() {
+        let mut args: Vec<&str> = path.iter().map(String::as_str).collect();
+        args.push("--help");
+        let out = bare_keyrite(&args);
+        let help = String::from_utf8(out.stdout).unwrap();
+        let name = path.join(" ");
+        assert_eq!(out.status.code(), Some(0), "keyrite {name} --help");
+        assert!(out.stderr.is_empty(), "keyrite {name} --help");
+        assert!(
+            help.contains("\nExamples:\n  "),
+            "keyrite {name} --help has no examples"
+        );
+        let leaf = subcommands(&help);
+        if leaf.is_empty() {
+            let shown = help.contains("--module <PATH>") && help.contains("--trace <FILE>");
+            let tokenless = TOKENLESS.contains(&name.as_str());
+            assert_eq!(
+                shown, !tokenless,
+                "keyrite {name} --help: --module, --trace"
+            );
+        } else {
+            assert!(!help.contains("--module"), "keyrite {name} --help");
+        }
+        let snapshot: Vec<&str> = std::iter::once("help_keyrite")
+            .chain(path.iter().map(String::as_str))
+            .collect();
+        insta::assert_snapshot!(snapshot.join("_"), help);
+        for sub in leaf {
+            let mut next = path.clone();
+            next.push(sub);
+            pending.push(next);
+        }
+        seen.push(name);
+    }
+    // The walk reached every command of these lists.
+    for name in TOKENLESS
+        .iter()
+        .chain(&["wrap", "rewrap", "token signer create"])
+    {
+        assert!(seen.iter().any(|s| s == name), "{name}");
+    }
+}
+
+#[test]
+fn module_and_trace_before_the_subcommand_still_reach_it_and_the_old_flag_names_still_work() {
+    let token = TestToken::softhsm("ceremony");
+    let missing = |args: &[&str], env: Option<&str>| {
+        let mut cmd = token.keyrite();
+        cmd.args(args).env_remove("KEYRITE_PKCS11_MODULE");
+        if let Some(module) = env {
+            cmd.env("KEYRITE_PKCS11_MODULE", module);
+        }
+        let out = run(&mut cmd);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        stderr.lines().next().unwrap().to_owned()
+    };
+    let not_found = |path: &str| format!("keyrite: PKCS#11 module not found: {path}");
+    // Before the subcommand, after it, after its parent; the command line over the environment.
+    for (args, env, used) in [
+        (
+            &["--module", "/no/a.so", "token", "info"][..],
+            None,
+            "/no/a.so",
+        ),
+        (&["token", "info", "--module", "/no/a.so"], None, "/no/a.so"),
+        (&["token", "--module", "/no/a.so", "info"], None, "/no/a.so"),
+        (&["token", "info"], Some("/no/env.so"), "/no/env.so"),
+        (
+            &["--module", "/no/a.so", "token", "info"],
+            Some("/no/env.so"),
+            "/no/a.so",
+        ),
+        (
+            &["token", "info", "--module", "/no/a.so"],
+            Some("/no/env.so"),
+            "/no/a.so",
+        ),
+        (
+            &["--module", "/no/a.so", "keys", "list", "--pin-env", PIN_ENV],
+            None,
+            "/no/a.so",
+        ),
+    ] {
+        assert_eq!(missing(args, env), not_found(used), "{args:?} {env:?}");
+    }
+    // A trace asked for before the subcommand is written.
+    run_ok(
+        token
+            .keyrite()
+            .args(["--trace", "before.jsonl", "token", "info"]),
+    );
+    let trace = std::fs::read_to_string(token.path("before.jsonl")).unwrap();
+    assert!(!trace.is_empty());
+    for line in trace.lines() {
+        let call: Value = serde_json::from_str(line).unwrap();
+        assert!(call["fn"].as_str().unwrap().starts_with("C_"), "{line}");
+    }
+    // --label and --out-dir, the names before --key-label and --out.
+    let signer = run_ok(token.keyrite().args([
+        "token",
+        "signer",
+        "create",
+        "--label",
+        "old-name",
+        "--pin-env",
+        PIN_ENV,
+    ]));
+    let exported = run_ok(token.keyrite().args([
+        "token",
+        "signer",
+        "export",
+        "--key-label",
+        "old-name",
+        "--pin-env",
+        PIN_ENV,
+    ]));
+    assert_eq!(signer, exported);
+    run_ok(token.keyrite().args([
+        "pin",
+        "split",
+        "--threshold",
+        "2",
+        "--shares",
+        "2",
+        "--out-dir",
+        "old-shares",
+        "--pin-env",
+        PIN_ENV,
+    ]));
+    assert!(token.path("old-shares/share-2.txt").exists());
+}
+
+#[test]
+fn pin_split_reads_the_pin_from_a_file_only_its_owner_can_read() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let token = TestToken::softhsm("ceremony");
+    let pin_file = token.path("pin.txt");
+    std::fs::write(&pin_file, format!("{PIN}\n")).unwrap();
+    let split = |out: &str| {
+        run(token.keyrite().env_remove(PIN_ENV).args([
+            "pin",
+            "split",
+            "--threshold",
+            "2",
+            "--shares",
+            "3",
+            "--out",
+            out,
+            "--pin-file",
+            "pin.txt",
+        ]))
+    };
+    std::fs::set_permissions(&pin_file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = split("refused");
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8(out.stderr)
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap(),
+        "keyrite: the PIN file pin.txt has mode 0644; it must not be accessible to group or others"
+    );
+    assert!(!token.path("refused").exists());
+
+    std::fs::set_permissions(&pin_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let out = split("shares");
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let digests: Vec<String> = stdout
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix('"')?.split_once('"'))
+        .map(|(digest, _)| digest.to_owned())
+        .collect();
+    assert_eq!(digests.len(), 3, "{stdout}");
+    // Any two of the shares rebuild the PIN the file held.
+    let mut rebuilder = keyrite::shares::Rebuilder::new(&digests).unwrap();
+    for name in ["share-1.txt", "share-3.txt"] {
+        let text = std::fs::read_to_string(token.path("shares").join(name)).unwrap();
+        rebuilder.offer(&text, name).unwrap();
+    }
+    assert_eq!(rebuilder.pin().unwrap().expose_secret(), PIN);
 }

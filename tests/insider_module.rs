@@ -474,7 +474,7 @@ fn attack(token: &TestToken, label: &str) -> Value {
 fn export(token: &TestToken, label: &str) -> Output {
     run(token
         .keyrite()
-        .args(["token", "signer", "export", "--label", label])
+        .args(["token", "signer", "export", "--key-label", label])
         .args(["--pin-env", PIN_ENV]))
 }
 
@@ -499,7 +499,7 @@ fn the_signer_objects_are_private_and_not_modifiable() {
         "token",
         "signer",
         "export",
-        "--label",
+        "--key-label",
         "ceremony-signer",
         "--pin-env",
         "KR_NO_SUCH_VARIABLE",
@@ -616,7 +616,7 @@ fn trust(c: &Ceremony, params: &str, label: &str) {
         "aws",
         "--params",
         params,
-        "--label",
+        "--key-label",
         label,
         "--so-pin-env",
         SO_ENV,
@@ -721,7 +721,13 @@ fn kryoptic_loads_from_the_sealed_copy_and_keeps_the_signer_private_and_fixed() 
     let token = TestToken::kryoptic("ceremony");
     let out = run(token
         .keyrite()
-        .args(["token", "signer", "create", "--label", "ceremony-signer"])
+        .args([
+            "token",
+            "signer",
+            "create",
+            "--key-label",
+            "ceremony-signer",
+        ])
         .args(["--pin-env", PIN_ENV]));
     assert_ok(&out);
     // No protection refused: the only line on standard error is the fingerprint.

@@ -118,7 +118,13 @@ fn every_object_has_exactly_its_attributes(token: TestToken) {
     }
     keyrite_ok(
         token,
-        &["token", "backup-key", "create", "--label", "backup-2026"],
+        &[
+            "token",
+            "backup-key",
+            "create",
+            "--key-label",
+            "backup-2026",
+        ],
     );
     // Only the security officer marks a key trusted; kryoptic knows no CKA_TRUSTED at all.
     let trusted = run(token.keyrite().env(SO_ENV, SO_PIN).args([
@@ -128,7 +134,7 @@ fn every_object_has_exactly_its_attributes(token: TestToken) {
         "aws",
         "--params",
         params,
-        "--label",
+        "--key-label",
         "kms-trusted",
         "--so-pin-env",
         SO_ENV,

@@ -230,7 +230,7 @@ fn without_ec_the_signer_is_rsa_pss_and_its_seal_verifies_in_all_three_verifiers
     let key_label = "ock-pss-sealed";
     let before = objects();
     let out = run(keyrite(dir.path())
-        .args(["token", "signer", "create", "--label", signer])
+        .args(["token", "signer", "create", "--key-label", signer])
         .args(["--token", &label, "--pin-env", PIN_ENV]));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
@@ -371,7 +371,7 @@ fn what_the_token_cannot_do_is_refused_with_its_reason_and_leaves_nothing() {
             "backup-key create",
             {
                 let mut cmd = keyrite(dir.path());
-                cmd.args(["token", "backup-key", "create", "--label", "ock-backup"])
+                cmd.args(["token", "backup-key", "create", "--key-label", "ock-backup"])
                     .args(["--token", &label, "--pin-env", PIN_ENV]);
                 cmd
             },

@@ -147,8 +147,14 @@ fn no_pin_share_or_key_material_in_anything_keyrite_writes() {
     );
     record(
         "signer export",
-        k().args(["token", "signer", "export", "--label", "ceremony-signer"])
-            .args(["--pin-env", PIN_ENV]),
+        k().args([
+            "token",
+            "signer",
+            "export",
+            "--key-label",
+            "ceremony-signer",
+        ])
+        .args(["--pin-env", PIN_ENV]),
     );
     record(
         "trust-wrapping-key",
@@ -160,7 +166,12 @@ fn no_pin_share_or_key_material_in_anything_keyrite_writes() {
             "--params",
             "p.json",
         ])
-        .args(["--label", "kms-trusted", "--so-pin-env", "SO_PIN_FOR_TEST"]),
+        .args([
+            "--key-label",
+            "kms-trusted",
+            "--so-pin-env",
+            "SO_PIN_FOR_TEST",
+        ]),
     );
 
     // A backup into a second token and its restore, recorded there.
@@ -171,7 +182,7 @@ fn no_pin_share_or_key_material_in_anything_keyrite_writes() {
             "token",
             "backup-key",
             "create",
-            "--label",
+            "--key-label",
             "bk",
             "--pin-env",
             PIN_ENV,
@@ -393,7 +404,13 @@ fn no_private_key_of_a_key_pair_in_anything_keyrite_writes() {
     let created = record(
         "backup-key create",
         dst.keyrite()
-            .args(["token", "backup-key", "create", "--label", "backup-2026"])
+            .args([
+                "token",
+                "backup-key",
+                "create",
+                "--key-label",
+                "backup-2026",
+            ])
             .args(["--for-key-pairs", "--policy"])
             .arg(common::ceremony::policy_accepting_backup_oracle(
                 dst.dir.path(),
@@ -406,7 +423,13 @@ fn no_private_key_of_a_key_pair_in_anything_keyrite_writes() {
     let made = record(
         "signer create",
         src.keyrite()
-            .args(["token", "signer", "create", "--label", "ceremony-signer"])
+            .args([
+                "token",
+                "signer",
+                "create",
+                "--key-label",
+                "ceremony-signer",
+            ])
             .args(["--pin-env", PIN_ENV]),
     );
     let signer = src.path("signer.pem");

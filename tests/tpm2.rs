@@ -404,7 +404,7 @@ fn signer_create_makes_one_p256_key_pair_and_nothing_else() {
     let signer = "tpm2-signer";
     let before = objects();
     let out = run(keyrite(dir.path())
-        .args(["token", "signer", "create", "--label", signer])
+        .args(["token", "signer", "create", "--key-label", signer])
         .args(["--token", &label(), "--pin-env", PIN_ENV]));
     let after = objects();
     for kind in ["privkey", "pubkey"] {

@@ -20,7 +20,7 @@ fn trust(token: &TestToken, params: &str, so_pin: &str) -> std::process::Output 
         "aws",
         "--params",
         params,
-        "--label",
+        "--key-label",
         "kms-us-east-1",
         "--so-pin-env",
         SO_ENV,

@@ -91,7 +91,7 @@ class Token:
             env=self.env(),
         )
         out = subprocess.run(
-            [keyrite, "token", "signer", "create", "--label", "ceremony-signer", "--pin-env", PIN_ENV],
+            [keyrite, "token", "signer", "create", "--key-label", "ceremony-signer", "--pin-env", PIN_ENV],
             env=self.env(),
             capture_output=True,
             cwd=directory,

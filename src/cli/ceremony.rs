@@ -12,6 +12,7 @@ use keyrite::Error;
 use keyrite::ceremony::{self, RunRequest};
 use keyrite::spec::KeyLabel;
 
+use super::ModuleArgs;
 use super::progress::print_run;
 
 /// What every approved run takes beside its plan: the policy, the approvals, the transcript.
@@ -30,12 +31,16 @@ pub struct RunArgs {
     /// any, custodians type their shares on the terminal).
     #[arg(long, value_name = "FILE")]
     pub pin_share: Vec<PathBuf>,
+    #[command(flatten)]
+    pub module: ModuleArgs,
 }
 
 /// `keyrite ceremony …`
 #[derive(Debug, Subcommand)]
+#[command(after_help = super::examples::CEREMONY)]
 pub enum CeremonyCommand {
     /// Run a plan once a quorum of custodians approved it, recording a sealed transcript.
+    #[command(after_help = super::examples::CEREMONY_RUN)]
     Run {
         /// The plan file.
         plan: PathBuf,
@@ -53,24 +58,24 @@ pub enum CeremonyCommand {
 }
 
 /// Runs a `ceremony` subcommand.
-pub fn run(command: CeremonyCommand, module: Option<PathBuf>) -> Result<(), Error> {
+pub fn run(command: CeremonyCommand) -> Result<(), Error> {
     let CeremonyCommand::Run {
         plan,
         run,
         resume_from,
     } = command;
-    run_plan(module, plan, run, None, resume_from)
+    run_plan(plan, run, None, resume_from)
 }
 
 /// Runs an approved plan; for `keys destroy`, only a plan that destroys `destroying` and nothing
 /// else.
 pub fn run_plan(
-    module: Option<PathBuf>,
     plan: PathBuf,
     run: RunArgs,
     destroying: Option<&KeyLabel>,
     resume_from: Option<PathBuf>,
 ) -> Result<(), Error> {
+    let module = run.module.open()?;
     let req = RunRequest {
         plan,
         policy: run.policy,

@@ -19,9 +19,11 @@ use super::{TokenArgs, token_access};
 
 /// `keyrite keys …`
 #[derive(Debug, Subcommand)]
+#[command(after_help = super::examples::KEYS)]
 pub enum KeysCommand {
     /// List the token's secret keys: label, id, kind, KCV and the attributes that matter —
     /// never a value.
+    #[command(after_help = super::examples::KEYS_LIST)]
     List {
         #[command(flatten)]
         token: TokenArgs,
@@ -31,6 +33,7 @@ pub enum KeysCommand {
     },
     /// Destroy a key on purpose, ending its life: runs an approved plan whose only steps
     /// destroy this key (after checking its KCV), and records a sealed transcript.
+    #[command(after_help = super::examples::KEYS_DESTROY)]
     Destroy {
         /// The key to destroy; the plan must destroy it and nothing else.
         #[arg(long, value_name = "LABEL")]
@@ -44,9 +47,10 @@ pub enum KeysCommand {
 }
 
 /// Runs a `keys` subcommand.
-pub fn run(command: KeysCommand, module: Option<PathBuf>) -> Result<(), Error> {
+pub fn run(command: KeysCommand) -> Result<(), Error> {
     match command {
         KeysCommand::List { token, json } => {
+            let module = token.module.open()?;
             let list = keyrite::token::keys(&token_access(module, &token))?;
             if json {
                 // ASCII only: a label's bidi override or C1 control reaches no terminal raw.
@@ -60,7 +64,7 @@ pub fn run(command: KeysCommand, module: Option<PathBuf>) -> Result<(), Error> {
             key_label,
             plan,
             run,
-        } => run_plan(module, plan, run, Some(&key_label), None),
+        } => run_plan(plan, run, Some(&key_label), None),
     }
 }
 

@@ -4,6 +4,7 @@
 //! printed.
 
 pub mod ceremony;
+pub mod examples;
 pub mod hint;
 pub mod keys;
 pub mod out;
@@ -25,7 +26,7 @@ use keyrite::spec::{ALL_KEY_SPECS, KeySpec, WrappingKeySpec};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Arg, Args, Parser, Subcommand, value_parser};
 
 use keyrite::Error;
 use keyrite::pin::PinSource;
@@ -44,22 +45,17 @@ use wrap::WrapArgs;
 
 /// Hardware-backed key ceremonies for cloud KMS key import.
 #[derive(Debug, Parser)]
-#[command(name = "keyrite", version, about)]
+#[command(name = "keyrite", version, about, after_help = examples::KEYRITE)]
+// `--module` and `--trace` are taken by the commands that use a token (`ModuleArgs`), and shown
+// in their help only. Given before the subcommand, as `keyrite --module PATH wrap …` (and every
+// script written before they moved), they are still accepted, hidden: clap hands a global
+// argument's value to the subcommand's own argument of the same id, and after the subcommand
+// the command's own definition (with its environment variable) is the one parsed.
+#[command(
+    arg(before_subcommand("module", "PATH")),
+    arg(before_subcommand("trace", "FILE"))
+)]
 pub struct Cli {
-    /// The PKCS#11 module (default: Debian's SoftHSM2).
-    #[arg(
-        long,
-        global = true,
-        env = "KEYRITE_PKCS11_MODULE",
-        value_name = "PATH"
-    )]
-    pub module: Option<PathBuf>,
-
-    /// Write every PKCS#11 call to this new file, one JSON object a line (function, arguments
-    /// without PIN or key bytes, return code, microseconds), for the token vendor's support.
-    #[arg(long, global = true, env = "KEYRITE_TRACE", value_name = "FILE")]
-    pub trace: Option<PathBuf>,
-
     #[command(subcommand)]
     pub command: Command,
 }
@@ -126,25 +122,57 @@ pub struct TokenArgs {
     /// Read the user PIN from this file (mode 0600 or stricter).
     #[arg(long, value_name = "PATH")]
     pub pin_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub module: ModuleArgs,
+}
+
+/// The PKCS#11 module, and a trace of its calls: what every command that uses a token takes.
+#[derive(Debug, Args)]
+pub struct ModuleArgs {
+    /// The PKCS#11 module (default: Debian's SoftHSM2).
+    #[arg(long, env = "KEYRITE_PKCS11_MODULE", value_name = "PATH")]
+    pub module: Option<PathBuf>,
+    /// Write every PKCS#11 call to this new file, one JSON object a line (function, arguments
+    /// without PIN or key bytes, return code, microseconds), for the token vendor's support.
+    #[arg(long, env = "KEYRITE_TRACE", value_name = "FILE")]
+    pub trace: Option<PathBuf>,
+}
+
+impl ModuleArgs {
+    /// Starts the trace, when one is asked for, before anything is done on the token; returns
+    /// the module to load.
+    fn open(&self) -> Result<Option<PathBuf>, Error> {
+        if let Some(path) = &self.trace {
+            keyrite::hsm::trace::open(path).map_err(keyrite::token::Error::from)?;
+        }
+        Ok(self.module.clone())
+    }
+}
+
+/// `--module` or `--trace` given before the subcommand: accepted for every command, as before
+/// they moved into the commands that use a token, and never shown.
+fn before_subcommand(id: &'static str, value_name: &'static str) -> Arg {
+    Arg::new(id)
+        .long(id)
+        .value_name(value_name)
+        .value_parser(value_parser!(PathBuf))
+        .global(true)
+        .hide(true)
 }
 
 /// Runs the command; its exit code on success (verify's is its verdict's).
 pub fn run(cli: Cli) -> Result<ExitCode, Error> {
-    if let Some(path) = &cli.trace {
-        keyrite::hsm::trace::open(path).map_err(keyrite::token::Error::from)?;
-    }
-    let module = cli.module;
     match cli.command {
         Command::Verify(args) => return verify::run(args),
-        Command::Restore(args) => return restore::run(args, module),
+        Command::Restore(args) => return restore::run(args),
         Command::Pin(command) => pin::run(command),
         Command::Witness(command) => witness::run(command),
-        Command::Keys(command) => keys::run(command, module),
-        Command::Token(command) => token::run(command, module),
+        Command::Keys(command) => keys::run(command),
+        Command::Token(command) => token::run(command),
         Command::Plan(command) => plan::run(command),
-        Command::Ceremony(command) => ceremony::run(command, module),
-        Command::Wrap(args) => wrap::run(&args, module),
-        Command::Rewrap(args) => rewrap::run(&args, module),
+        Command::Ceremony(command) => ceremony::run(command),
+        Command::Wrap(args) => wrap::run(&args),
+        Command::Rewrap(args) => rewrap::run(&args),
     }?;
     Ok(ExitCode::SUCCESS)
 }

@@ -7,13 +7,16 @@ use std::path::PathBuf;
 use clap::Subcommand;
 
 use super::out::outln;
+use super::pin_source;
 use keyrite::Error;
 
 /// `keyrite pin …`
 #[derive(Debug, Subcommand)]
+#[command(after_help = super::examples::PIN)]
 pub enum PinCommand {
     /// Split the user PIN into N shares, any M of which rebuild it; prints each share's SHA-256
     /// for the policy's pin_shares.
+    #[command(after_help = super::examples::PIN_SPLIT)]
     Split {
         /// M: how many shares rebuild the PIN.
         #[arg(long, value_name = "M")]
@@ -22,11 +25,15 @@ pub enum PinCommand {
         #[arg(long, value_name = "N")]
         shares: u8,
         /// A new directory for the share files (mode 0700; files 0600).
-        #[arg(long, value_name = "DIR")]
-        out_dir: PathBuf,
-        /// Read the PIN from this environment variable instead of prompting (twice).
-        #[arg(long, value_name = "NAME")]
+        #[arg(long, value_name = "DIR", alias = "out-dir")]
+        out: PathBuf,
+        /// Read the PIN from the environment variable of this NAME (not the PIN itself) instead
+        /// of prompting (twice).
+        #[arg(long, value_name = "NAME", conflicts_with = "pin_file")]
         pin_env: Option<String>,
+        /// Read the PIN from this file (mode 0600 or stricter) instead of prompting (twice).
+        #[arg(long, value_name = "PATH")]
+        pin_file: Option<PathBuf>,
     },
 }
 
@@ -35,10 +42,12 @@ pub fn run(command: PinCommand) -> Result<(), Error> {
     let PinCommand::Split {
         threshold,
         shares,
-        out_dir,
+        out,
         pin_env,
+        pin_file,
     } = command;
-    let written = keyrite::shares::split_pin(pin_env, threshold, shares, &out_dir)?;
+    let written =
+        keyrite::shares::split_pin(&pin_source(pin_env, pin_file), threshold, shares, &out)?;
     outln!(
         "{} shares written; any {threshold} rebuild the PIN. Give each to one custodian.",
         written.len()

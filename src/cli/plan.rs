@@ -15,8 +15,10 @@ use keyrite::visible::visible;
 
 /// `keyrite plan …`
 #[derive(Debug, Subcommand)]
+#[command(after_help = super::examples::PLAN)]
 pub enum PlanCommand {
     /// Check a plan (and every file it names) against a policy, without a token.
+    #[command(after_help = super::examples::PLAN_CHECK)]
     Check {
         /// The plan file.
         plan: PathBuf,
@@ -25,6 +27,7 @@ pub enum PlanCommand {
         policy: PathBuf,
     },
     /// Print the statement custodians sign: the SHA-256 of the plan and every file it names.
+    #[command(after_help = super::examples::PLAN_DIGEST)]
     Digest {
         /// The plan file.
         plan: PathBuf,

@@ -17,6 +17,7 @@ use super::{TokenArgs, token_access};
 
 /// `keyrite restore`
 #[derive(Debug, Args)]
+#[command(after_help = super::examples::RESTORE)]
 pub struct RestoreArgs {
     /// The backup directory (`--out` of the recorded wrap that made it).
     #[arg(long, value_name = "DIR")]
@@ -54,7 +55,8 @@ pub struct RestoreArgs {
 }
 
 /// Restores the backup once proven, and prints what was restored.
-pub fn run(args: RestoreArgs, module: Option<PathBuf>) -> Result<ExitCode, Error> {
+pub fn run(args: RestoreArgs) -> Result<ExitCode, Error> {
+    let module = args.token.module.open()?;
     let (Some(record), Some(signer_label)) = (args.record, args.signer_label) else {
         errln!(
             "keyrite: restore needs --record R.jsonl and --signer-label S: a restore puts a key under a ceremony label on this token, and is believed only from its sealed record"

@@ -13,8 +13,32 @@ use keyrite::wrap::{self, ExpectedSource};
 use super::token_access;
 use super::wrap::{WrapArgs, finish, request};
 
-/// `keyrite rewrap`: the options of `keyrite wrap`, `--key-label` naming the existing key.
+/// `keyrite rewrap`: the options of `keyrite wrap`, `--key-label` naming the existing key, each
+/// described as rewrap uses it. Those of wrap that rewrap refuses (a key's CKA_WRAP_WITH_TRUSTED
+/// is the key's own; a rewrap writes no transcript) are not shown.
 #[derive(Debug, Args)]
+#[command(
+    after_help = super::examples::REWRAP,
+    mut_arg("params", |a| a.help(
+        "The new import parameters, as the KMS's CLI printed them (JSON; for azure and vault also a bare PEM public key)"
+    )),
+    mut_arg("key_spec", |a| a.help(
+        "What the existing key is: checked against the key in the token, never generated"
+    )),
+    mut_arg("key_label", |a| a.help(
+        "The label of the existing key in the token (the --key-label it was wrapped or restored with)"
+    )),
+    mut_arg("out", |a| a.help(
+        "The output directory to create (must not exist) for the key wrapped again"
+    )),
+    mut_arg("valid_to", |a| a.help(
+        "When the material imported again expires in the KMS (RFC 3339); it never does if left out"
+    )),
+    mut_arg("json", |a| a.help("Print the rewrap's manifest as JSON instead of a summary")),
+    mut_arg("wrap_with_trusted", |a| a.hide(true)),
+    mut_arg("transcript", |a| a.hide(true)),
+    mut_arg("signer_label", |a| a.hide(true)),
+)]
 pub struct RewrapArgs {
     /// The check value the existing key must have, any case: its 6-hex KCV (accepted only for a
     /// key generated in this token), or its 64-hex full check value (check_sha256 in keys list
@@ -34,7 +58,8 @@ pub struct RewrapArgs {
 }
 
 /// Re-wraps the existing key, after proving it is the key expected.
-pub fn run(args: &RewrapArgs, module: Option<PathBuf>) -> Result<(), Error> {
+pub fn run(args: &RewrapArgs) -> Result<(), Error> {
+    let module = args.wrap.token.module.open()?;
     if args.wrap.transcript.is_some() {
         return Err(wrap::Error::RewrapRecording.into());
     }

@@ -18,12 +18,14 @@ use keyrite::{Error, info};
 
 use super::out::{errln, out, outln};
 use super::print::{Schema, print_json};
-use super::{TokenArgs, pin_source, token_access};
+use super::{ModuleArgs, TokenArgs, pin_source, token_access};
 
 /// `keyrite token …`
 #[derive(Debug, Subcommand)]
+#[command(after_help = super::examples::TOKEN)]
 pub enum TokenCommand {
     /// List the tokens and, for each, which wrapping algorithms it can really do (by trial).
+    #[command(after_help = super::examples::TOKEN_INFO)]
     Info(InfoArgs),
     /// The ceremony signer: a key pair in the token that seals transcripts (ECDSA P-256, or
     /// RSA-PSS on a token without EC).
@@ -31,6 +33,7 @@ pub enum TokenCommand {
     Signer(SignerCommand),
     /// As the security officer, store a KMS wrapping public key as a CKA_TRUSTED token object,
     /// so keys made with --wrap-with-trusted can be wrapped under it (and under nothing else).
+    #[command(after_help = super::examples::TOKEN_TRUST_WRAPPING_KEY)]
     TrustWrappingKey(TrustArgs),
     /// The backup key: an RSA-3072 key pair in a second token that receives backups, its
     /// private key able only to unwrap.
@@ -51,7 +54,7 @@ pub struct TrustArgs {
     #[arg(long, value_name = "NAME")]
     pub gcp_key: Option<String>,
     /// The label of the trusted object to create.
-    #[arg(long, value_name = "LABEL")]
+    #[arg(long = "key-label", alias = "label", value_name = "LABEL")]
     pub label: KeyLabel,
     /// The token's label (may be left out when there is exactly one token).
     #[arg(long, value_name = "LABEL")]
@@ -62,18 +65,22 @@ pub struct TrustArgs {
     /// Read the security officer's PIN from this file (mode 0600 or stricter).
     #[arg(long, value_name = "PATH")]
     pub so_pin_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub module: ModuleArgs,
 }
 
 /// `keyrite token backup-key …`
 #[derive(Debug, Subcommand)]
+#[command(after_help = super::examples::TOKEN_BACKUP_KEY)]
 pub enum BackupKeyCommand {
     /// Make the backup key pair in this token; prints its public key (PEM) on standard output
     /// (the --params of `wrap`/`rewrap --provider pkcs11-backup`) and, on standard error, its
     /// fingerprint and the algorithms the token was seen to unwrap. Its private key can unwrap
     /// only into the ceremony template: what it unwraps is never readable.
+    #[command(after_help = super::examples::TOKEN_BACKUP_KEY_CREATE)]
     Create {
         /// The backup key's label.
-        #[arg(long, value_name = "LABEL")]
+        #[arg(long = "key-label", alias = "label", value_name = "LABEL")]
         label: KeyLabel,
         /// For backups of key pairs (RSA-AES). Its PIN holder can unwrap any backup made for it
         /// into a readable key, so it is made only under a policy that says
@@ -88,9 +95,10 @@ pub enum BackupKeyCommand {
         token: TokenArgs,
     },
     /// Print the backup key's public key (PEM) again, with the same report on standard error.
+    #[command(after_help = super::examples::TOKEN_BACKUP_KEY_EXPORT)]
     Export {
         /// The backup key's label.
-        #[arg(long, value_name = "LABEL")]
+        #[arg(long = "key-label", alias = "label", value_name = "LABEL")]
         label: KeyLabel,
         #[command(flatten)]
         token: TokenArgs,
@@ -99,12 +107,14 @@ pub enum BackupKeyCommand {
 
 /// `keyrite token signer …`
 #[derive(Debug, Subcommand)]
+#[command(after_help = super::examples::TOKEN_SIGNER)]
 pub enum SignerCommand {
     /// Make the signer key pair in the token; prints its public key (PEM) on standard output
     /// and its fingerprint, for the policy, on standard error.
+    #[command(after_help = super::examples::TOKEN_SIGNER_CREATE)]
     Create {
         /// The signer's label.
-        #[arg(long, value_name = "LABEL")]
+        #[arg(long = "key-label", alias = "label", value_name = "LABEL")]
         label: KeyLabel,
         /// The signer's algorithm (default: ECDSA P-256 where the token has it, RSA-PSS where
         /// it has no EC).
@@ -116,9 +126,10 @@ pub enum SignerCommand {
     /// Print the signer's public key (PEM) again, and its fingerprint on standard error, once a
     /// fresh signature by the signer's private key verifies under it (a login is needed: both
     /// signer objects are private).
+    #[command(after_help = super::examples::TOKEN_SIGNER_EXPORT)]
     Export {
         /// The signer's label.
-        #[arg(long, value_name = "LABEL")]
+        #[arg(long = "key-label", alias = "label", value_name = "LABEL")]
         label: KeyLabel,
         #[command(flatten)]
         token: TokenArgs,
@@ -141,12 +152,15 @@ pub struct InfoArgs {
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub module: ModuleArgs,
 }
 
 /// Runs a `token` subcommand.
-pub fn run(command: TokenCommand, module: Option<PathBuf>) -> Result<(), Error> {
+pub fn run(command: TokenCommand) -> Result<(), Error> {
     match command {
         TokenCommand::Info(args) => {
+            let module = args.module.open()?;
             let pin = (args.pin_env.is_some() || args.pin_file.is_some())
                 .then(|| pin_source(args.pin_env, args.pin_file));
             let report =
@@ -164,6 +178,7 @@ pub fn run(command: TokenCommand, module: Option<PathBuf>) -> Result<(), Error> 
             algorithm,
             token,
         }) => {
+            let module = token.module.open()?;
             let created =
                 keyrite::token::create_signer(&token_access(module, &token), &label, algorithm)?;
             if algorithm.is_none() && created.public.algorithm() != SignerAlgorithm::EcdsaP256 {
@@ -178,6 +193,7 @@ pub fn run(command: TokenCommand, module: Option<PathBuf>) -> Result<(), Error> 
             print_signer(&created.public)
         }
         TokenCommand::Signer(SignerCommand::Export { label, token }) => {
+            let module = token.module.open()?;
             // Both signer objects are private: the public key is read, and proven, logged in.
             print_signer(&keyrite::token::export_signer(
                 &token_access(module, &token),
@@ -185,6 +201,7 @@ pub fn run(command: TokenCommand, module: Option<PathBuf>) -> Result<(), Error> 
             )?)
         }
         TokenCommand::TrustWrappingKey(args) => {
+            let module = args.module.open()?;
             let request = TrustRequest {
                 provider: args.provider,
                 params: args.params,
@@ -214,6 +231,7 @@ pub fn run(command: TokenCommand, module: Option<PathBuf>) -> Result<(), Error> 
             policy,
             token,
         }) => {
+            let module = token.module.open()?;
             let kind = if for_key_pairs {
                 BackupKeyKind::KeyPairs
             } else {
@@ -229,6 +247,7 @@ pub fn run(command: TokenCommand, module: Option<PathBuf>) -> Result<(), Error> 
             Ok(())
         }
         TokenCommand::BackupKey(BackupKeyCommand::Export { label, token }) => {
+            let module = token.module.open()?;
             let key = keyrite::token::export_backup_key(&token_access(module, &token), &label)?;
             print_backup_key(&key, &label);
             Ok(())

@@ -15,6 +15,7 @@ use super::print::{Schema, print_json};
 
 /// `keyrite verify`
 #[derive(Debug, Args)]
+#[command(after_help = super::examples::VERIFY)]
 pub struct VerifyArgs {
     /// The transcript.
     pub transcript: PathBuf,

@@ -10,8 +10,10 @@ use keyrite::{Error, witness};
 
 /// `keyrite witness …`
 #[derive(Debug, Subcommand)]
+#[command(after_help = super::examples::WITNESS)]
 pub enum WitnessCommand {
     /// Sign the transcript's seal with your SSH key (via ssh-keygen) and append the witness line.
+    #[command(after_help = super::examples::WITNESS_SIGN)]
     Sign {
         /// The sealed transcript.
         transcript: PathBuf,
@@ -27,6 +29,7 @@ pub enum WitnessCommand {
     },
     /// Append a witness signature made elsewhere with
     /// `ssh-keygen -Y sign -n keyrite-witness` over `keyrite witness message`.
+    #[command(after_help = super::examples::WITNESS_ADD)]
     Add {
         /// The sealed transcript.
         transcript: PathBuf,
@@ -41,6 +44,7 @@ pub enum WitnessCommand {
         policy: PathBuf,
     },
     /// Print what a witness signs: the SHA-256 of the seal line, after verifying the seal.
+    #[command(after_help = super::examples::WITNESS_MESSAGE)]
     Message {
         /// The sealed transcript.
         transcript: PathBuf,

@@ -22,6 +22,7 @@ use super::{TokenArgs, token_access};
 
 /// `keyrite wrap`
 #[derive(Debug, Args)]
+#[command(after_help = super::examples::WRAP)]
 pub struct WrapArgs {
     /// The KMS.
     #[arg(long, value_parser = super::provider_parser())]
@@ -98,7 +99,8 @@ pub struct WrapArgs {
 }
 
 /// Generates and wraps the key, recorded in a sealed transcript when one is asked for.
-pub fn run(args: &WrapArgs, module: Option<PathBuf>) -> Result<(), Error> {
+pub fn run(args: &WrapArgs) -> Result<(), Error> {
+    let module = args.token.module.open()?;
     let prepared = wrap::prepare(request(args), OffsetDateTime::now_utc())?;
     let access = token_access(module, &args.token);
     let valid_to = prepared.params().valid_to;

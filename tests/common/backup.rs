@@ -42,7 +42,7 @@ fn make_backup_key(dst: &TestToken, extra: &[&str]) -> (PathBuf, String) {
     signer(dst, RESTORE_SIGNER);
     let out = run(dst
         .keyrite()
-        .args(["token", "backup-key", "create", "--label", BACKUP_KEY])
+        .args(["token", "backup-key", "create", "--key-label", BACKUP_KEY])
         .args(["--pin-env", PIN_ENV])
         .args(extra));
     let stderr = String::from_utf8(out.stderr).unwrap();
@@ -59,7 +59,7 @@ pub fn signer(token: &TestToken, label: &str) -> PathBuf {
     if !pem.exists() {
         let made = run(token
             .keyrite()
-            .args(["token", "signer", "create", "--label", label])
+            .args(["token", "signer", "create", "--key-label", label])
             .args(["--pin-env", PIN_ENV]));
         assert!(
             made.status.success(),

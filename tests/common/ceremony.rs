@@ -91,7 +91,13 @@ impl Ceremony {
         let dir = token.dir.path().to_path_buf();
         let out = run(token
             .keyrite()
-            .args(["token", "signer", "create", "--label", "ceremony-signer"])
+            .args([
+                "token",
+                "signer",
+                "create",
+                "--key-label",
+                "ceremony-signer",
+            ])
             .args(signer_args)
             .args(["--pin-env", PIN_ENV]));
         assert!(
@@ -388,7 +394,7 @@ impl Ceremony {
             threshold,
             "--shares",
             shares,
-            "--out-dir",
+            "--out",
             dir,
             "--pin-env",
             PIN_ENV,
