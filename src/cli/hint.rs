@@ -123,9 +123,19 @@ fn hsm(e: &H) -> Option<String> {
             "keyrite makes one key per label, always private: have the token's objects checked (pkcs11-tool --list-objects --login) and remove the one that is not the ceremony key before running again."
                 .to_owned()
         }
-        H::NoModule | H::ModuleNotFound { .. } | H::ModuleRead { .. } | H::ModuleNotRegular { .. } => {
-            format!("Pass --module PATH or set {}; for SoftHSM2 on Debian: apt-get install softhsm2.", hsm::MODULE_ENV)
-        }
+        H::NoModule
+        | H::ModuleNotFound { .. }
+        | H::ModuleRead { .. }
+        | H::ModuleNotRegular { .. }
+        | H::NotModule { .. } => format!(
+            "Pass --module the PKCS#11 module of the token, the .so its vendor installs (the one pkcs11-tool --module takes), or set {} to it; SoftHSM2's is {} (on Debian: apt-get install softhsm2).",
+            hsm::MODULE_ENV,
+            hsm::SOFTHSM2_DEBIAN
+        ),
+        H::ModuleLoad { .. } => format!(
+            "Check that --module (or {}) names the PKCS#11 module of the token, built for this machine, and that the libraries it needs are installed (ldd shows them) and its configuration is in place (SoftHSM2: SOFTHSM2_CONF).",
+            hsm::MODULE_ENV
+        ),
         H::TraceOpen { .. } => {
             "Name a new file for --trace (or KEYRITE_TRACE): keyrite never replaces a file, and nothing was done on the token.".to_owned()
         }

@@ -375,6 +375,18 @@ impl ModuleReadStep {
     }
 }
 
+/// Why a module file is no PKCS#11 module.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum NotModule {
+    /// The file is no ELF object: a text file, a script, an archive.
+    #[error("it is not a shared library: a PKCS#11 module is an ELF .so file")]
+    NotElf,
+    /// A shared library that exports no `C_GetFunctionList`, as every PKCS#11 module does.
+    #[error("it has no C_GetFunctionList")]
+    NoFunctionList,
+}
+
 /// The PKCS#11 name of a return value: the constant cryptoki maps to it (cryptoki 0.12.1,
 /// `src/error/rv.rs`), one arm per variant, so a new variant fails to compile here rather than
 /// print a made-up name.
@@ -520,6 +532,14 @@ pub enum Error {
     ModuleNotRegular {
         /// The path.
         path: PathBuf,
+    },
+    /// The module file is no PKCS#11 module at all.
+    #[error("{} is not a PKCS#11 module ({why})", path.display())]
+    NotModule {
+        /// The path.
+        path: PathBuf,
+        /// What it is instead.
+        why: NotModule,
     },
     /// The module exists but could not be loaded or initialised.
     #[error("could not load PKCS#11 module {}: {source}", path.display())]

@@ -19,7 +19,7 @@ mod usage;
 pub mod wrapping;
 
 pub use error::{
-    BackupKeyProblem, BackupUnproven, Error, KnownAnswerFailure, ModuleReadStep, NoKcv,
+    BackupKeyProblem, BackupUnproven, Error, KnownAnswerFailure, ModuleReadStep, NoKcv, NotModule,
     PemKeyProblem, Pkcs11Failure, PublicKeyProblem, SignerProblem, Unproven, WrappingUnsupported,
     ckr_name,
 };
@@ -54,6 +54,8 @@ pub const MODULE_ENV: &str = "KEYRITE_PKCS11_MODULE";
 pub struct ModuleFile {
     path: PathBuf,
     sha256: String,
+    /// Whether the file starts as an ELF object does: anything else is no shared library.
+    elf: bool,
     image: OwnedFd,
 }
 
@@ -93,6 +95,7 @@ impl ModuleFile {
         file.read_to_end(&mut bytes)
             .map_err(err(ModuleReadStep::Read))?;
         drop(file);
+        let elf = bytes.starts_with(b"\x7fELF");
         let sha256 = hex::encode(Sha256::digest(&bytes));
         // MFD_EXEC says the copy is to be mapped executable (Linux 6.3 and later, where a
         // memfd made without it may be refused execution); older kernels do not know it.
@@ -115,6 +118,7 @@ impl ModuleFile {
         Ok(ModuleFile {
             path: path.to_path_buf(),
             sha256,
+            elf,
             image: OwnedFd::from(copy),
         })
     }
@@ -136,11 +140,24 @@ impl ModuleFile {
 
     /// Loads and initialises the sealed copy, and nothing else.
     pub fn load(self) -> Result<Module, Error> {
+        if !self.elf {
+            return Err(Error::NotModule {
+                path: self.path,
+                why: NotModule::NotElf,
+            });
+        }
         let load_err = |source: CkError| Error::ModuleLoad {
             path: self.path.clone(),
             source,
         };
-        let ctx = TracedContext::new(Pkcs11::new(self.loaded_path()).map_err(load_err)?);
+        let library = Pkcs11::new(self.loaded_path()).map_err(|e| match e {
+            CkError::MissingSymbol("C_GetFunctionList") => Error::NotModule {
+                path: self.path.clone(),
+                why: NotModule::NoFunctionList,
+            },
+            e => load_err(e),
+        })?;
+        let ctx = TracedContext::new(library);
         ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK))
             .map_err(load_err)?;
         Ok(Module {
