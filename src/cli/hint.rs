@@ -74,6 +74,25 @@ fn wrap(e: &W) -> Option<String> {
             ..
         } => "Import AES keys into a Managed HSM: use a key exchange key made there (az keyvault key create --hsm-name …)."
             .to_owned(),
+        W::Params {
+            source: kms::Error::OtherProvider { detected, .. },
+            ..
+        } => {
+            let (option, field) = match detected {
+                kms::Provider::Gcp => (", with --gcp-key NAME", ", gcp_key"),
+                kms::Provider::Azure => (", with --azure-key NAME", ", azure_key"),
+                kms::Provider::Vault => (", with --vault-key NAME", ", vault_key"),
+                _ => ("", ""),
+            };
+            format!(
+                "Use --provider {detected} for it{option} (in a plan: provider = \"{detected}\"{field}), or pass the parameters file of the KMS meant."
+            )
+        }
+        W::Params {
+            source: kms::Error::PemParams { .. },
+            ..
+        } => "A bare PEM public key is a backup key's (--provider pkcs11-backup), a Vault transit wrapping key (--provider vault) or an Azure key exchange key (--provider azure --azure-kid URL): use the provider it came from, or pass the parameters file of the KMS meant."
+            .to_owned(),
         W::TrustedKeyPair => {
             "Leave out --wrap-with-trusted (or wrap_with_trusted in the plan) for a key pair."
                 .to_owned()
