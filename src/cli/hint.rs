@@ -2,6 +2,7 @@
 //! binary's words. The library's errors state the facts; this table only reads them.
 
 use keyrite::hsm::Error as H;
+use keyrite::signer_key::{KeyError, PemProblem};
 use keyrite::wrap::Error as W;
 use keyrite::{Error, ceremony, hsm, kms, output, pin, restore, shares, token, verify, witness};
 
@@ -465,6 +466,27 @@ fn verify(e: &verify::Error) -> Option<String> {
             ),
             None => "--outputs names the directory that holds the output directories (the one a plan's `out` paths start from): pass that one.".to_owned(),
         },
+        verify::Error::Signer {
+            reason: KeyError::Pem(PemProblem::SshPublicKey(_) | PemProblem::SshPrivateKey),
+            ..
+        } => {
+            "--signer takes the token's ceremony signer, the PEM `keyrite token signer export` printed; SSH keys are the custodians' and witnesses' (a policy's ssh_key, `keyrite witness sign --ssh-key`)."
+                .to_owned()
+        }
+        verify::Error::Signer {
+            reason: KeyError::Pem(PemProblem::Certificate),
+            ..
+        } => {
+            "--signer takes the token's ceremony signer as a bare public key, the PEM `keyrite token signer export` printed, never a certificate."
+                .to_owned()
+        }
+        verify::Error::Signer {
+            reason: KeyError::Pem(PemProblem::PrivateKey(_)),
+            ..
+        } => {
+            "--signer takes the token's ceremony signer, whose private key never leaves the token: pass the public key `keyrite token signer export` printed."
+                .to_owned()
+        }
         verify::Error::Signer { .. } => {
             "Pass the signer's public key as `keyrite token signer export` printed it.".to_owned()
         }
