@@ -121,6 +121,39 @@ fn wrap(e: &W) -> Option<String> {
             "Pass the import parameters exactly as the KMS's CLI printed them, with the options that provider takes (docs/operators.md: Providers, Options of keyrite wrap)."
                 .to_owned()
         }
+        W::StepFailed { source, .. } => return wrap(source),
+        W::RewrapNeedsKcv => {
+            "Take the check value from the record of the key, never from the token: the key.kcv (or key.check_sha256) of the manifest.json its wrap wrote, or that run's sealed transcript (--from-transcript T --signer PEM)."
+                .to_owned()
+        }
+        W::RewrapTrusted => {
+            "Leave out --wrap-with-trusted: a key made with CKA_WRAP_WITH_TRUSTED keeps it, and is wrapped only under a KMS key the security officer trusted (keyrite token trust-wrapping-key)."
+                .to_owned()
+        }
+        W::RewrapRecording => {
+            "Leave out --transcript, or put the rewrap in a ceremony plan (action = \"rewrap\", ceremony/README.md) to have it approved and recorded."
+                .to_owned()
+        }
+        W::BadExpectedKcv { .. } => {
+            "Give the check value the key's record holds: its 6-hex KCV or its 64-hex check_sha256, as the manifest.json of the wrap that made it records them."
+                .to_owned()
+        }
+        W::KcvMismatch { .. } | W::CheckValueMismatch { .. } | W::NotTheRecordedKey { .. } => {
+            "The token's key of that label is other material than the one expected: check that --key-label names the key meant (`keyrite keys list` shows the labels) and that the check value is the one its record holds; never wrap a key that does not match."
+                .to_owned()
+        }
+        W::NoCheckSha256 { .. } => {
+            "Prove the key by its 6-hex KCV (accepted for a key this token generated) or by the sealed record of the run that made it (--from-transcript T --signer PEM)."
+                .to_owned()
+        }
+        W::NotCeremonyKey { .. } => {
+            "keyrite wraps only a key that is sensitive, extractable by wrapping alone and unmodifiable, as it makes them: this key's attributes say otherwise, so it was made by something else or changed. Have the token's objects checked (pkcs11-tool --list-objects --login) before trusting it."
+                .to_owned()
+        }
+        W::ExistingSpec { .. } => {
+            "Pass --key-spec the kind the key is (`keyrite keys list` shows it), or --key-label the key meant."
+                .to_owned()
+        }
         W::ValidToPast { .. } => {
             "Give a --valid-to in the future (RFC 3339), or leave it out for material that never expires."
                 .to_owned()
@@ -171,6 +204,10 @@ fn hsm(e: &H) -> Option<String> {
         }
         H::PinLocked { .. } | H::PinFinalTry { .. } => {
             "The token's security officer must reset the user PIN before keyrite logs in.".to_owned()
+        }
+        H::NoSuchKey { .. } => {
+            "Run `keyrite keys list` to see the labels of the token's keys, and name the key meant (--key-label, in a plan key_label); `keyrite wrap` makes a new key, rewrap and destroy take one the token holds."
+                .to_owned()
         }
         H::LabelExists { .. } => {
             "Choose another --key-label; keyrite never reuses or replaces a key.".to_owned()

@@ -676,15 +676,13 @@ pub enum Error {
         /// Each key, as [`super::keys::KeyInfo::describe`] names it.
         keys: String,
     },
-    /// Not exactly one secret key has the label.
-    #[error("token {token:?} holds {count} secret keys labelled {label:?}, not one")]
-    KeyCount {
+    /// No secret or private key has the label.
+    #[error("token {token:?} holds no secret or private key labelled {label:?}")]
+    NoSuchKey {
         /// The token label.
         token: String,
         /// The key label.
         label: String,
-        /// How many there are.
-        count: usize,
     },
     /// The token has no ceremony signer of that label.
     #[error("token {token:?} has no signer key labelled {label:?}")]
