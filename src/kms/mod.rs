@@ -736,6 +736,59 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_parameters_file_has_a_provider_s_shape_only_by_that_provider_s_fields() {
+        let json = |v: serde_json::Value| v.to_string().into_bytes();
+        let aws = serde_json::json!({
+            "KeyId": "k", "ImportToken": "t", "PublicKey": "p", "ParametersValidTo": 0
+        });
+        let alibaba = serde_json::json!({
+            "KeyId": "k", "ImportToken": "t", "PublicKey": "p", "TokenExpireTime": "x"
+        });
+        for (bytes, shape) in [
+            (json(aws), Some(ParamsShape::Of(Provider::Aws))),
+            (json(alibaba), Some(ParamsShape::Of(Provider::Alibaba))),
+            (
+                json(serde_json::json!({"KeyId": "k", "ImportToken": "t", "PublicKey": "p"})),
+                None,
+            ),
+            (
+                json(serde_json::json!({"importMethod": "RSA_OAEP_3072_SHA256"})),
+                Some(ParamsShape::Of(Provider::Gcp)),
+            ),
+            (
+                json(serde_json::json!({"name": "projects/p/locations/l/keyRings/r/importJobs/j"})),
+                Some(ParamsShape::Of(Provider::Gcp)),
+            ),
+            (
+                json(serde_json::json!({"key": {"kid": "https://v/keys/k/1"}})),
+                Some(ParamsShape::Of(Provider::Azure)),
+            ),
+            (
+                json(serde_json::json!({"data": {"public_key": "p"}})),
+                Some(ParamsShape::Of(Provider::Vault)),
+            ),
+            (json(serde_json::json!({"key": "k", "data": "d"})), None),
+            (json(serde_json::json!(["KeyId"])), None),
+            (
+                b"-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n".to_vec(),
+                Some(ParamsShape::PemPublicKey),
+            ),
+            (
+                b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n".to_vec(),
+                None,
+            ),
+            (b"not json".to_vec(), None),
+        ] {
+            assert_eq!(
+                ParamsShape::of(&bytes),
+                shape,
+                "{}",
+                String::from_utf8_lossy(&bytes)
+            );
+        }
+    }
+
+    #[test]
     fn shell_quote_survives_quotes() {
         assert_eq!(shell_quote("a'b"), r"'a'\''b'");
         assert_eq!(shell_quote("$(x)"), "'$(x)'");
