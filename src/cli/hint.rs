@@ -147,7 +147,7 @@ fn wrap(e: &W) -> Option<String> {
                 .to_owned()
         }
         W::NotCeremonyKey { .. } => {
-            "keyrite wraps only a key that is sensitive, extractable by wrapping alone and unmodifiable, as it makes them: this key's attributes say otherwise, so it was made by something else or changed. Have the token's objects checked (pkcs11-tool --list-objects --login) before trusting it."
+            "keyrite wraps only a key that is sensitive, extractable by wrapping alone and unmodifiable, as it makes them, so this one was made by something else or changed: have the token's objects checked (pkcs11-tool --list-objects --login) before trusting it."
                 .to_owned()
         }
         W::ExistingSpec { .. } => {
