@@ -382,6 +382,9 @@ pub enum NotModule {
     /// The file is no ELF object: a text file, a script, an archive.
     #[error("it is not a shared library: a PKCS#11 module is an ELF .so file")]
     NotElf,
+    /// A program, which the loader refused as a library.
+    #[error("it is a program, not a shared library")]
+    Program,
     /// A shared library that exports no `C_GetFunctionList`, as every PKCS#11 module does.
     #[error("it has no C_GetFunctionList")]
     NoFunctionList,
