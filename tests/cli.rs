@@ -445,10 +445,15 @@ fn a_module_file_that_is_no_pkcs11_module_is_named_with_where_modules_live() {
     .expect("zlib");
     let mut names = run_names(&c);
     names.push((libz.to_owned(), "[LIBZ]"));
-    let runs: Vec<Vec<String>> = ["notes.txt", libz, "/nonexistent/libvendor-pkcs11.so"]
-        .into_iter()
-        .map(|module| argv(&["token", "info", "--module", module]))
-        .collect();
+    let runs: Vec<Vec<String>> = [
+        "notes.txt",
+        "/bin/ls",
+        libz,
+        "/nonexistent/libvendor-pkcs11.so",
+    ]
+    .into_iter()
+    .map(|module| argv(&["token", "info", "--module", module]))
+    .collect();
     insta::assert_snapshot!("not_a_module", shown_runs(&c, &runs, &names));
 }
 
