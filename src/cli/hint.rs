@@ -76,24 +76,9 @@ fn wrap(e: &W) -> Option<String> {
         } => "Import AES keys into a Managed HSM: use a key exchange key made there (az keyvault key create --hsm-name …)."
             .to_owned(),
         W::Params {
-            source: kms::Error::OtherProvider { detected, .. },
+            source: source @ (kms::Error::OtherProvider { .. } | kms::Error::PemParams { .. }),
             ..
-        } => {
-            let (option, field) = match detected {
-                kms::Provider::Gcp => (", with --gcp-key NAME", ", gcp_key"),
-                kms::Provider::Azure => (", with --azure-key NAME", ", azure_key"),
-                kms::Provider::Vault => (", with --vault-key NAME", ", vault_key"),
-                _ => ("", ""),
-            };
-            format!(
-                "Use --provider {detected} for it{option} (in a plan: provider = \"{detected}\"{field}), or pass the parameters file of the KMS meant."
-            )
-        }
-        W::Params {
-            source: kms::Error::PemParams { .. },
-            ..
-        } => "A bare PEM public key is a backup key's (--provider pkcs11-backup), a Vault transit wrapping key (--provider vault) or an Azure key exchange key (--provider azure --azure-kid URL): use the provider it came from, or pass the parameters file of the KMS meant."
-            .to_owned(),
+        } => return other_provider(source, false),
         W::TrustedKeyPair => {
             "Leave out --wrap-with-trusted (or wrap_with_trusted in the plan) for a key pair."
                 .to_owned()
@@ -156,6 +141,47 @@ fn wrap(e: &W) -> Option<String> {
         }
         W::ValidToPast { .. } => {
             "Give a --valid-to in the future (RFC 3339), or leave it out for material that never expires."
+                .to_owned()
+        }
+        _ => return None,
+    })
+}
+
+/// What to do about a plan step's parameters of another provider than the step names.
+fn plan_params(e: &W) -> Option<String> {
+    match e {
+        W::Params { source, .. } => other_provider(source, true),
+        _ => None,
+    }
+}
+
+/// What to do about parameters of another provider than the one named, on the command line or
+/// in a plan's step (`plan`); `None` for any other refusal of parameters.
+fn other_provider(e: &kms::Error, plan: bool) -> Option<String> {
+    Some(match e {
+        kms::Error::OtherProvider { detected, .. } => {
+            let (option, field) = match detected {
+                kms::Provider::Gcp => (", with --gcp-key NAME", " and gcp_key"),
+                kms::Provider::Azure => (", with --azure-key NAME", " and azure_key"),
+                kms::Provider::Vault => (", with --vault-key NAME", " and vault_key"),
+                _ => ("", ""),
+            };
+            if plan {
+                format!(
+                    "Set provider = \"{detected}\"{field} in that step, or name the parameters file of the KMS meant; a changed plan needs new approvals."
+                )
+            } else {
+                format!(
+                    "Use --provider {detected} for it{option} (in a plan: provider = \"{detected}\"{field}), or pass the parameters file of the KMS meant."
+                )
+            }
+        }
+        kms::Error::PemParams { .. } if plan => {
+            "A bare PEM public key is a backup key's (provider = \"pkcs11-backup\"), a Vault transit wrapping key (\"vault\") or an Azure key exchange key (\"azure\", with azure_kid): set the step's provider to the one it came from, or name the parameters file of the KMS meant; a changed plan needs new approvals."
+                .to_owned()
+        }
+        kms::Error::PemParams { .. } => {
+            "A bare PEM public key is a backup key's (--provider pkcs11-backup), a Vault transit wrapping key (--provider vault) or an Azure key exchange key (--provider azure --azure-kid URL): use the provider it came from, or pass the parameters file of the KMS meant."
                 .to_owned()
         }
         _ => return None,
@@ -350,6 +376,9 @@ fn ceremony(e: &ceremony::Error) -> Option<String> {
         ceremony::Error::Hsm(e) => return hsm(e),
         ceremony::Error::Pin(e) => return pin(e),
         ceremony::Error::Shares(e) => return shares(e),
+        ceremony::Error::StepInput { source, .. } if plan_params(source).is_some() => {
+            return plan_params(source);
+        }
         ceremony::Error::Plan { .. } | ceremony::Error::StepInput { .. } => {
             "Fix the plan (ceremony/README.md documents every field); a changed plan needs new approvals."
                 .to_owned()
