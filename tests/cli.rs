@@ -543,6 +543,20 @@ fn a_parameters_file_of_another_provider_names_that_provider() {
         "--pin-env",
         PIN_ENV,
     ]));
+    // In a plan: an AWS step given a Google import job, and a bare PEM public key.
+    let plan = std::fs::read_to_string(c.dir().join("plan.toml")).unwrap();
+    for (name, params) in [
+        ("plan-gcp.toml", "gcp-job.json"),
+        ("plan-pem.toml", "backup-key.pem"),
+    ] {
+        let text = plan.replace(
+            "params = \"params/us-east-1.json\"",
+            &format!("params = \"{params}\""),
+        );
+        assert_ne!(text, plan);
+        std::fs::write(c.dir().join(name), text).unwrap();
+        runs.push(argv(&["plan", "check", name, "--policy", "policy.toml"]));
+    }
     insta::assert_snapshot!(
         "params_of_another_provider",
         shown_runs(&c, &runs, &run_names(&c))
