@@ -133,6 +133,60 @@ pub enum PemProblem {
     /// Its body is not canonical standard base64.
     #[error("its body is not canonical standard base64")]
     Base64,
+    /// An SSH public key line (`ssh-ed25519 AAAA…`), as custodians and witnesses have.
+    #[error(
+        "it is an SSH public key ({0}), where a signer's is a `-----BEGIN PUBLIC KEY-----` block"
+    )]
+    SshPublicKey(String),
+    /// An OpenSSH private key.
+    #[error(
+        "it is an OpenSSH private key, where a signer's is a `-----BEGIN PUBLIC KEY-----` block"
+    )]
+    SshPrivateKey,
+    /// An X.509 certificate.
+    #[error("it is an X.509 certificate, where a signer's is a `-----BEGIN PUBLIC KEY-----` block")]
+    Certificate,
+    /// A private key of PEM, the block's label given.
+    #[error(
+        "it is a private key (`-----BEGIN {0}-----`), where a signer's is a `-----BEGIN PUBLIC KEY-----` block"
+    )]
+    PrivateKey(String),
+}
+
+/// The algorithms of SSH public key lines.
+const SSH_KEY_TYPES: [&str; 8] = [
+    "ssh-ed25519",
+    "ssh-rsa",
+    "ssh-dss",
+    "ecdsa-sha2-nistp256",
+    "ecdsa-sha2-nistp384",
+    "ecdsa-sha2-nistp521",
+    "sk-ssh-ed25519@openssh.com",
+    "sk-ecdsa-sha2-nistp256@openssh.com",
+];
+
+/// What a signer file that is some other kind of key holds, by its first line: an SSH public
+/// key, an OpenSSH private key, a certificate or a private key.
+fn other_key(text: &str) -> Option<PemProblem> {
+    let first = text
+        .trim_start_matches([' ', '\t', '\r', '\n'])
+        .lines()
+        .next()?
+        .trim_end();
+    if let Some(kind) = first
+        .split_ascii_whitespace()
+        .next()
+        .filter(|word| SSH_KEY_TYPES.contains(word))
+    {
+        return Some(PemProblem::SshPublicKey(kind.to_owned()));
+    }
+    let label = first.strip_prefix("-----BEGIN ")?.strip_suffix("-----")?;
+    match label {
+        "OPENSSH PRIVATE KEY" => Some(PemProblem::SshPrivateKey),
+        "CERTIFICATE" | "TRUSTED CERTIFICATE" | "X509 CERTIFICATE" => Some(PemProblem::Certificate),
+        _ if label.ends_with("PRIVATE KEY") => Some(PemProblem::PrivateKey(label.to_owned())),
+        _ => None,
+    }
 }
 
 /// Why bytes are not a signer's public key.
@@ -200,6 +254,9 @@ pub enum KeyError {
 
 /// The body of a signer file's one PEM block, decoded, by the rule the module says.
 fn pem_der(text: &str) -> Result<Vec<u8>, PemProblem> {
+    if let Some(problem) = other_key(text) {
+        return Err(problem);
+    }
     if text.contains("-----BEGIN RSA PUBLIC KEY-----") {
         return Err(PemProblem::Pkcs1);
     }
@@ -480,6 +537,26 @@ mod tests {
             (good.replace("AAAA\r", "AB==\r"), PemProblem::Base64),
             (format!("{PEM_BEGIN}\n{PEM_END}\n"), PemProblem::Lines),
             (String::new(), PemProblem::NoBegin),
+            (
+                "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5 wendy@laptop\n".to_owned(),
+                PemProblem::SshPublicKey("ssh-ed25519".to_owned()),
+            ),
+            (
+                "\necdsa-sha2-nistp256 AAAAE2VjZHNh\n".to_owned(),
+                PemProblem::SshPublicKey("ecdsa-sha2-nistp256".to_owned()),
+            ),
+            (
+                good.replace("PUBLIC KEY", "OPENSSH PRIVATE KEY"),
+                PemProblem::SshPrivateKey,
+            ),
+            (
+                good.replace("PUBLIC KEY", "CERTIFICATE"),
+                PemProblem::Certificate,
+            ),
+            (
+                good.replace("PUBLIC KEY", "EC PRIVATE KEY"),
+                PemProblem::PrivateKey("EC PRIVATE KEY".to_owned()),
+            ),
         ] {
             assert_eq!(der(&text), Err(problem.to_string()), "{text:?}");
         }

@@ -642,3 +642,389 @@ fn pin_split_reads_the_pin_from_a_file_only_its_owner_can_read() {
     }
     assert_eq!(rebuilder.pin().unwrap().expose_secret(), PIN);
 }
+
+/// Runs each of `runs` in the ceremony's directory and shows them all, one after the other.
+fn shown_runs(c: &Ceremony, runs: &[Vec<String>], names: &[(String, &str)]) -> String {
+    let mut snapshot = String::new();
+    for args in runs {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = keyrite(c, &args);
+        snapshot.push_str(&shown(&args, &out, names));
+        snapshot.push('\n');
+    }
+    snapshot
+}
+
+/// Owned arguments, from words.
+fn argv(words: &[&str]) -> Vec<String> {
+    words.iter().map(|w| (*w).to_owned()).collect()
+}
+
+#[test]
+fn a_module_file_that_is_no_pkcs11_module_is_named_with_where_modules_live() {
+    let c = Ceremony::new(&["us-east-1"]);
+    std::fs::write(
+        c.dir().join("notes.txt"),
+        "the module is on the HSM vendor's CD\n",
+    )
+    .unwrap();
+    // A shared library that is no PKCS#11 module: zlib, wherever this system keeps it.
+    let libz = [
+        "/usr/lib/x86_64-linux-gnu/libz.so.1",
+        "/usr/lib/aarch64-linux-gnu/libz.so.1",
+        "/lib/x86_64-linux-gnu/libz.so.1",
+        "/usr/lib64/libz.so.1",
+        "/usr/lib/libz.so.1",
+    ]
+    .into_iter()
+    .find(|p| std::path::Path::new(p).exists())
+    .expect("zlib");
+    let mut names = run_names(&c);
+    names.push((libz.to_owned(), "[LIBZ]"));
+    let runs: Vec<Vec<String>> = [
+        "notes.txt",
+        "/bin/ls",
+        libz,
+        "/nonexistent/libvendor-pkcs11.so",
+    ]
+    .into_iter()
+    .map(|module| argv(&["token", "info", "--module", module]))
+    .collect();
+    insta::assert_snapshot!("not_a_module", shown_runs(&c, &runs, &names));
+}
+
+#[test]
+fn a_parameters_file_of_another_provider_names_that_provider() {
+    let c = Ceremony::new(&["us-east-1"]);
+    let kms = Kms::new(c.dir(), 3072);
+    let valid_to = hours_from_now(24);
+    write_json(
+        c.dir(),
+        "gcp-job.json",
+        &kms.gcp_job("RSA_OAEP_3072_SHA256", "ACTIVE", &valid_to),
+    );
+    write_json(
+        c.dir(),
+        "azure-kek.json",
+        &kms.azure_kek(AZURE_KID, &["import"]),
+    );
+    write_json(c.dir(), "vault-key.json", &kms.vault_wrapping_key());
+    write_json(
+        c.dir(),
+        "alibaba.json",
+        &kms.alibaba_params("key-hzz62f1e0b9d3c4a5b6c7", &valid_to),
+    );
+    std::fs::write(c.dir().join("backup-key.pem"), kms.public_pem()).unwrap();
+    let wrap = |provider: &str, params: &str, extra: &[&str]| {
+        let mut args = argv(&[
+            "wrap",
+            "--provider",
+            provider,
+            "--params",
+            params,
+            "--algorithm",
+            wrap::OAEP_SHA1,
+            "--key-label",
+            "k",
+            "--out",
+            "out",
+        ]);
+        args.extend(argv(extra));
+        args.extend(argv(&["--pin-env", PIN_ENV]));
+        args
+    };
+    let mut runs = Vec::new();
+    for params in [
+        "gcp-job.json",
+        "azure-kek.json",
+        "vault-key.json",
+        "alibaba.json",
+        "backup-key.pem",
+    ] {
+        runs.push(wrap("aws", params, &[]));
+    }
+    runs.push(wrap("alibaba", "params/us-east-1.json", &[]));
+    runs.push(wrap(
+        "gcp",
+        "params/us-east-1.json",
+        &["--gcp-key", "payments-2026"],
+    ));
+    runs.push(argv(&[
+        "wrap",
+        "--provider",
+        "pkcs11-backup",
+        "--params",
+        "gcp-job.json",
+        "--key-label",
+        "k",
+        "--out",
+        "out",
+        "--pin-env",
+        PIN_ENV,
+    ]));
+    runs.push(argv(&[
+        "rewrap",
+        "--provider",
+        "aws",
+        "--params",
+        "gcp-job.json",
+        "--algorithm",
+        wrap::OAEP_SHA1,
+        "--key-label",
+        "k",
+        "--out",
+        "out",
+        "--expect-kcv",
+        "000000",
+        "--pin-env",
+        PIN_ENV,
+    ]));
+    // In a plan: an AWS step given a Google import job, and a bare PEM public key.
+    let plan = std::fs::read_to_string(c.dir().join("plan.toml")).unwrap();
+    for (name, params) in [
+        ("plan-gcp.toml", "gcp-job.json"),
+        ("plan-pem.toml", "backup-key.pem"),
+    ] {
+        let text = plan.replace(
+            "params = \"params/us-east-1.json\"",
+            &format!("params = \"{params}\""),
+        );
+        assert_ne!(text, plan);
+        std::fs::write(c.dir().join(name), text).unwrap();
+        runs.push(argv(&["plan", "check", name, "--policy", "policy.toml"]));
+    }
+    insta::assert_snapshot!(
+        "params_of_another_provider",
+        shown_runs(&c, &runs, &run_names(&c))
+    );
+    assert!(!c.dir().join("out").exists());
+}
+
+#[test]
+fn a_signer_that_is_an_ssh_key_a_certificate_or_a_private_key_is_named() {
+    let c = Ceremony::new(&["us-east-1"]);
+    c.run_approved("t.jsonl");
+    run_ok(
+        Command::new("openssl")
+            .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
+            .args(["ec_paramgen_curve:P-256", "-nodes", "-subj", "/CN=signer"])
+            .args([
+                "-days",
+                "1",
+                "-keyout",
+                "signer-key.pem",
+                "-out",
+                "signer-cert.pem",
+            ])
+            .current_dir(c.dir()),
+    );
+    let mut runs = Vec::new();
+    for signer in [
+        "keys/alice.key.pub",
+        "keys/bob.key.pub",
+        "keys/alice.key",
+        "signer-cert.pem",
+        "signer-key.pem",
+    ] {
+        runs.push(argv(&[
+            "verify",
+            "t.jsonl",
+            "--signer",
+            signer,
+            "--no-policy",
+        ]));
+    }
+    runs.push(argv(&[
+        "witness",
+        "message",
+        "t.jsonl",
+        "--signer",
+        "keys/wendy.key.pub",
+    ]));
+    runs.push(argv(&[
+        "witness",
+        "sign",
+        "t.jsonl",
+        "--ssh-key",
+        "keys/wendy.key",
+        "--signer",
+        "keys/wendy.key",
+        "--policy",
+        "policy.toml",
+    ]));
+    insta::assert_snapshot!("signer_not_a_signer", shown_runs(&c, &runs, &run_names(&c)));
+}
+
+#[test]
+fn a_plan_run_given_pin_options_says_the_plan_names_the_pin_and_never_prints_them() {
+    let c = Ceremony::approved(&["us-east-1"]);
+    let mut runs: Vec<(Vec<&str>, Output)> = Vec::new();
+    let run_args = [
+        "--policy",
+        "policy.toml",
+        "--approvals",
+        "approvals",
+        "--transcript",
+        "t.jsonl",
+    ];
+    for pin in WRONG_PLACE {
+        for option in ["--pin-env", "--pin-file"] {
+            let mut args = vec!["ceremony", "run", "plan.toml"];
+            args.extend(run_args);
+            args.extend([option, pin]);
+            runs.push((args.clone(), keyrite(&c, &args)));
+        }
+        let mut args = vec!["keys", "destroy", "--key-label", "payments-2026"];
+        args.extend(["--plan", "plan.toml"]);
+        args.extend(run_args);
+        args.push("--pin-env");
+        args.push(pin);
+        runs.push((args.clone(), keyrite(&c, &args)));
+    }
+    let mut args = vec!["ceremony", "run", "plan.toml"];
+    args.extend(run_args);
+    args.push("--pin-env");
+    runs.push((args.clone(), keyrite(&c, &args)));
+    assert_no_pin_printed(&runs);
+    let names = run_names(&c);
+    let mut snapshot = String::new();
+    for (args, out) in &runs {
+        snapshot.push_str(&shown(args, out, &names));
+        snapshot.push('\n');
+    }
+    insta::assert_snapshot!("plan_run_pin_options", snapshot);
+    assert!(!c.dir().join("t.jsonl").exists());
+}
+
+#[test]
+fn every_rewrap_refusal_says_what_to_do() {
+    let c = Ceremony::new(&["us-east-1"]);
+    c.run_approved("t.jsonl");
+    let key = &read_json(&c, "payments-2026-us-east-1/manifest.json")["key"];
+    let kcv = key["kcv"].as_str().unwrap().to_owned();
+    let mut names = run_names(&c);
+    names.push((kcv.clone(), "[KCV]"));
+    if let Some(full) = key["check_sha256"].as_str() {
+        names.push((full.to_owned(), "[CHECK SHA-256]"));
+    }
+    // A key of a value its maker knows, put on the token by a PIN holder; one without a
+    // ceremony key's protections, made by pkcs11-tool; one anyone could make, without the PIN.
+    c.token.plant_key("planted", &[7; 32], true);
+    c.token.plant_key("public", &[8; 32], false);
+    let mut tool = Command::new("pkcs11-tool");
+    for (name, value) in c.token.keyrite().get_envs() {
+        if let Some(value) = value {
+            tool.env(name, value);
+        }
+    }
+    run_ok(
+        tool.arg("--module")
+            .arg(&c.token.module)
+            .args(["--token-label", "ceremony", "--login", "--pin", PIN])
+            .args(["--keygen", "--key-type", "AES:32", "--label", "unprotected"])
+            .arg("--private"),
+    );
+    let rewrap = |label: &str, extra: &[&str]| {
+        let mut args = argv(&[
+            "rewrap",
+            "--provider",
+            "aws",
+            "--params",
+            "params/us-east-1.json",
+            "--algorithm",
+            wrap::OAEP_SHA1,
+            "--key-label",
+            label,
+            "--out",
+            "rewrapped",
+        ]);
+        args.extend(argv(extra));
+        args.extend(argv(&["--pin-env", PIN_ENV]));
+        args
+    };
+    let zeros = "0".repeat(64);
+    let other_kcv = if kcv == "000000" { "111111" } else { "000000" };
+    let runs = vec![
+        rewrap("payments-2026", &[]),
+        rewrap("payments-2026", &["--expect-kcv", "12345"]),
+        rewrap("no-such-key", &["--expect-kcv", &kcv]),
+        rewrap("payments-2026", &["--expect-kcv", other_kcv]),
+        rewrap("payments-2026", &["--expect-kcv", &zeros]),
+        rewrap(
+            "payments-2026",
+            &["--expect-kcv", &kcv, "--key-spec", "HMAC_256"],
+        ),
+        rewrap(
+            "payments-2026",
+            &["--expect-kcv", &kcv, "--wrap-with-trusted"],
+        ),
+        rewrap(
+            "payments-2026",
+            &[
+                "--expect-kcv",
+                &kcv,
+                "--transcript",
+                "r.jsonl",
+                "--signer-label",
+                wrap::SIGNER,
+            ],
+        ),
+        rewrap("planted", &["--expect-kcv", "123456"]),
+        rewrap("public", &["--expect-kcv", "123456"]),
+        rewrap("unprotected", &["--expect-kcv", "123456"]),
+        rewrap(
+            "payments-2026",
+            &[
+                "--from-transcript",
+                "t.jsonl",
+                "--signer",
+                "keys/alice.key.pub",
+            ],
+        ),
+    ];
+    insta::assert_snapshot!("rewrap_refusals", shown_runs(&c, &runs, &names));
+    assert!(!c.dir().join("rewrapped").exists());
+    assert!(!c.dir().join("r.jsonl").exists());
+}
+
+#[test]
+fn an_unset_pin_variable_and_a_window_over_say_what_to_do() {
+    let c = Ceremony::new(&["us-east-1"]);
+    c.write_plan_window(
+        "payments-2020",
+        "2020-01-01T00:00:00Z",
+        "2020-01-02T00:00:00Z",
+        wrap::OAEP_SHA1,
+    );
+    c.approve_plan();
+    let runs = vec![
+        argv(&["keys", "list", "--pin-env", "KR_NOT_SET"]),
+        argv(&["plan", "check", "plan.toml", "--policy", "policy.toml"]),
+        argv(&[
+            "ceremony",
+            "run",
+            "plan.toml",
+            "--policy",
+            "policy.toml",
+            "--approvals",
+            "approvals",
+            "--transcript",
+            "t.jsonl",
+        ]),
+    ];
+    // The time now, as the refusal of the window says it, named.
+    let snapshot = shown_runs(&c, &runs, &run_names(&c));
+    let mut names = Vec::new();
+    for (i, _) in snapshot.match_indices("it is now ") {
+        let at = i + "it is now ".len();
+        names.push((
+            snapshot[at..at + "2026-01-01T00:00:00Z".len()].to_owned(),
+            "[NOW]",
+        ));
+    }
+    let snapshot = names
+        .iter()
+        .fold(snapshot, |s, (now, name)| s.replace(now.as_str(), name));
+    insta::assert_snapshot!("unset_pin_and_window_over", snapshot);
+    assert!(!c.dir().join("t.jsonl").exists());
+}

@@ -313,7 +313,7 @@ fn refusals_have_exact_messages_and_leave_nothing_behind() {
             pin: PIN,
             status: 1,
             stderr: "keyrite: PKCS#11 module not found: /nonexistent/libpkcs11.so\n\
-                     Pass --module PATH or set KEYRITE_PKCS11_MODULE; for SoftHSM2 on Debian: apt-get install softhsm2.\n"
+                     Pass --module the PKCS#11 module of the token, the .so its vendor installs (the one pkcs11-tool --module takes), or set KEYRITE_PKCS11_MODULE to it; SoftHSM2's is /usr/lib/softhsm/libsofthsm2.so (on Debian: apt-get install softhsm2).\n"
                 .into(),
         },
         Case {

@@ -41,7 +41,8 @@ fn a_rewrap_gives_the_same_material_under_new_parameters_and_a_wrong_kcv_stops_i
     assert_eq!(
         String::from_utf8(out.stderr).unwrap(),
         format!(
-            "keyrite: key \"payments\" on the token has KCV {kcv}, not the abcdef expected; nothing was wrapped\n"
+            "keyrite: key \"payments\" on the token has KCV {kcv}, not the abcdef expected; nothing was wrapped\n\
+             The token's key of that label is other material than the one expected: check that --key-label names the key meant (`keyrite keys list` shows the labels) and that the check value is the one its record holds; never wrap a key that does not match.\n"
         )
     );
     assert!(!c.dir().join("second").exists());

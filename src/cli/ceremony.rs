@@ -2,9 +2,12 @@
 //! token. The library checks the plan, the policy and the quorum and runs the steps; this file
 //! prints who approved it, then each step as it finishes (`progress`).
 
+use std::ffi::OsStr;
 use std::path::PathBuf;
 
-use clap::{Args, Subcommand};
+use clap::builder::TypedValueParser;
+use clap::error::ErrorKind;
+use clap::{Arg, Args, Subcommand};
 use time::OffsetDateTime;
 
 use super::out::outln;
@@ -16,7 +19,9 @@ use super::ModuleArgs;
 use super::progress::print_run;
 
 /// What every approved run takes beside its plan: the policy, the approvals, the transcript.
+/// `--pin-env` and `--pin-file`, hidden, are refused: the plan names where its PIN comes from.
 #[derive(Debug, Args)]
+#[command(args = [plan_pin("pin-env"), plan_pin("pin-file")])]
 pub struct RunArgs {
     /// The policy file (who may approve, the threshold, the signer).
     #[arg(long, value_name = "FILE")]
@@ -33,6 +38,51 @@ pub struct RunArgs {
     pub pin_share: Vec<PathBuf>,
     #[command(flatten)]
     pub module: ModuleArgs,
+}
+
+/// A hidden `--OPTION` (`pin-env` or `pin-file`) that a run of a plan refuses, with or without
+/// a value, as a usage error that never prints the value: it may be the PIN itself.
+fn plan_pin(option: &'static str) -> Arg {
+    Arg::new(option)
+        .long(option)
+        .hide(true)
+        .num_args(0..=1)
+        .default_missing_value("")
+        .value_parser(PlanPin(option))
+}
+
+/// The parser of [`plan_pin`]'s option: refuses whatever it is given, unread.
+#[derive(Debug, Clone, Copy)]
+struct PlanPin(&'static str);
+
+impl TypedValueParser for PlanPin {
+    type Value = String;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        _arg: Option<&Arg>,
+        _value: &OsStr,
+    ) -> Result<String, clap::Error> {
+        let command = match cmd.get_name() {
+            "destroy" => "keys destroy",
+            _ => "ceremony run",
+        };
+        let option = self.0;
+        let what = match option {
+            "pin-env" => "set pin = \"env:NAME\" in the plan, NAME the variable that holds the PIN",
+            _ => {
+                "a plan's pin is \"prompt\", \"env:NAME\" or \"shares\" (the share files given with --pin-share FILE)"
+            }
+        };
+        Err(clap::Error::raw(
+            ErrorKind::ArgumentConflict,
+            format!(
+                "{command} takes the PIN source from the plan, not from --{option}: {what}; a changed plan needs new approvals\n"
+            ),
+        )
+        .with_cmd(cmd))
+    }
 }
 
 /// `keyrite ceremony …`

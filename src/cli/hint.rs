@@ -2,6 +2,7 @@
 //! binary's words. The library's errors state the facts; this table only reads them.
 
 use keyrite::hsm::Error as H;
+use keyrite::signer_key::{KeyError, PemProblem};
 use keyrite::wrap::Error as W;
 use keyrite::{Error, ceremony, hsm, kms, output, pin, restore, shares, token, verify, witness};
 
@@ -74,6 +75,10 @@ fn wrap(e: &W) -> Option<String> {
             ..
         } => "Import AES keys into a Managed HSM: use a key exchange key made there (az keyvault key create --hsm-name …)."
             .to_owned(),
+        W::Params {
+            source: source @ (kms::Error::OtherProvider { .. } | kms::Error::PemParams { .. }),
+            ..
+        } => return other_provider(source, false),
         W::TrustedKeyPair => {
             "Leave out --wrap-with-trusted (or wrap_with_trusted in the plan) for a key pair."
                 .to_owned()
@@ -101,8 +106,82 @@ fn wrap(e: &W) -> Option<String> {
             "Pass the import parameters exactly as the KMS's CLI printed them, with the options that provider takes (docs/operators.md: Providers, Options of keyrite wrap)."
                 .to_owned()
         }
+        W::StepFailed { source, .. } => return wrap(source),
+        W::RewrapNeedsKcv => {
+            "Take the check value from the record of the key, never from the token: the key.kcv (or key.check_sha256) of the manifest.json its wrap wrote, or that run's sealed transcript (--from-transcript T --signer PEM)."
+                .to_owned()
+        }
+        W::RewrapTrusted => {
+            "Leave out --wrap-with-trusted: a key made with CKA_WRAP_WITH_TRUSTED keeps it, and is wrapped only under a KMS key the security officer trusted (keyrite token trust-wrapping-key)."
+                .to_owned()
+        }
+        W::RewrapRecording => {
+            "Leave out --transcript, or put the rewrap in a ceremony plan (action = \"rewrap\", ceremony/README.md) to have it approved and recorded."
+                .to_owned()
+        }
+        W::BadExpectedKcv { .. } => {
+            "Give the check value the key's record holds: its 6-hex KCV or its 64-hex check_sha256, as the manifest.json of the wrap that made it records them."
+                .to_owned()
+        }
+        W::KcvMismatch { .. } | W::CheckValueMismatch { .. } | W::NotTheRecordedKey { .. } => {
+            "The token's key of that label is other material than the one expected: check that --key-label names the key meant (`keyrite keys list` shows the labels) and that the check value is the one its record holds; never wrap a key that does not match."
+                .to_owned()
+        }
+        W::NoCheckSha256 { .. } => {
+            "Prove the key by its 6-hex KCV (accepted for a key this token generated) or by the sealed record of the run that made it (--from-transcript T --signer PEM)."
+                .to_owned()
+        }
+        W::NotCeremonyKey { .. } => {
+            "keyrite wraps only a key that is sensitive, extractable by wrapping alone and unmodifiable, as it makes them, so this one was made by something else or changed: have the token's objects checked (pkcs11-tool --list-objects --login) before trusting it."
+                .to_owned()
+        }
+        W::ExistingSpec { .. } => {
+            "Pass --key-spec the kind the key is (`keyrite keys list` shows it), or --key-label the key meant."
+                .to_owned()
+        }
         W::ValidToPast { .. } => {
             "Give a --valid-to in the future (RFC 3339), or leave it out for material that never expires."
+                .to_owned()
+        }
+        _ => return None,
+    })
+}
+
+/// What to do about a plan step's parameters of another provider than the step names.
+fn plan_params(e: &W) -> Option<String> {
+    match e {
+        W::Params { source, .. } => other_provider(source, true),
+        _ => None,
+    }
+}
+
+/// What to do about parameters of another provider than the one named, on the command line or
+/// in a plan's step (`plan`); `None` for any other refusal of parameters.
+fn other_provider(e: &kms::Error, plan: bool) -> Option<String> {
+    Some(match e {
+        kms::Error::OtherProvider { detected, .. } => {
+            let (option, field) = match detected {
+                kms::Provider::Gcp => (", with --gcp-key NAME", " and gcp_key"),
+                kms::Provider::Azure => (", with --azure-key NAME", " and azure_key"),
+                kms::Provider::Vault => (", with --vault-key NAME", " and vault_key"),
+                _ => ("", ""),
+            };
+            if plan {
+                format!(
+                    "Set provider = \"{detected}\"{field} in that step, or name the parameters file of the KMS meant; a changed plan needs new approvals."
+                )
+            } else {
+                format!(
+                    "Use --provider {detected} for it{option} (in a plan: provider = \"{detected}\"{field}), or pass the parameters file of the KMS meant."
+                )
+            }
+        }
+        kms::Error::PemParams { .. } if plan => {
+            "A bare PEM public key is a backup key's (provider = \"pkcs11-backup\"), a Vault transit wrapping key (\"vault\") or an Azure key exchange key (\"azure\", with azure_kid): set the step's provider to the one it came from, or name the parameters file of the KMS meant; a changed plan needs new approvals."
+                .to_owned()
+        }
+        kms::Error::PemParams { .. } => {
+            "A bare PEM public key is a backup key's (--provider pkcs11-backup), a Vault transit wrapping key (--provider vault) or an Azure key exchange key (--provider azure --azure-kid URL): use the provider it came from, or pass the parameters file of the KMS meant."
                 .to_owned()
         }
         _ => return None,
@@ -123,9 +202,19 @@ fn hsm(e: &H) -> Option<String> {
             "keyrite makes one key per label, always private: have the token's objects checked (pkcs11-tool --list-objects --login) and remove the one that is not the ceremony key before running again."
                 .to_owned()
         }
-        H::NoModule | H::ModuleNotFound { .. } | H::ModuleRead { .. } | H::ModuleNotRegular { .. } => {
-            format!("Pass --module PATH or set {}; for SoftHSM2 on Debian: apt-get install softhsm2.", hsm::MODULE_ENV)
-        }
+        H::NoModule
+        | H::ModuleNotFound { .. }
+        | H::ModuleRead { .. }
+        | H::ModuleNotRegular { .. }
+        | H::NotModule { .. } => format!(
+            "Pass --module the PKCS#11 module of the token, the .so its vendor installs (the one pkcs11-tool --module takes), or set {} to it; SoftHSM2's is {} (on Debian: apt-get install softhsm2).",
+            hsm::MODULE_ENV,
+            hsm::SOFTHSM2_DEBIAN
+        ),
+        H::ModuleLoad { .. } => format!(
+            "Check that --module (or {}) names the PKCS#11 module of the token, built for this machine, and that the libraries it needs are installed (ldd shows them) and its configuration is in place (SoftHSM2: SOFTHSM2_CONF).",
+            hsm::MODULE_ENV
+        ),
         H::TraceOpen { .. } => {
             "Name a new file for --trace (or KEYRITE_TRACE): keyrite never replaces a file, and nothing was done on the token.".to_owned()
         }
@@ -141,6 +230,10 @@ fn hsm(e: &H) -> Option<String> {
         }
         H::PinLocked { .. } | H::PinFinalTry { .. } => {
             "The token's security officer must reset the user PIN before keyrite logs in.".to_owned()
+        }
+        H::NoSuchKey { .. } => {
+            "Run `keyrite keys list` to see the labels of the token's keys, and name the key meant (--key-label, in a plan key_label); `keyrite wrap` makes a new key, rewrap and destroy take one the token holds."
+                .to_owned()
         }
         H::LabelExists { .. } => {
             "Choose another --key-label; keyrite never reuses or replaces a key.".to_owned()
@@ -283,6 +376,9 @@ fn ceremony(e: &ceremony::Error) -> Option<String> {
         ceremony::Error::Hsm(e) => return hsm(e),
         ceremony::Error::Pin(e) => return pin(e),
         ceremony::Error::Shares(e) => return shares(e),
+        ceremony::Error::StepInput { source, .. } if plan_params(source).is_some() => {
+            return plan_params(source);
+        }
         ceremony::Error::Plan { .. } | ceremony::Error::StepInput { .. } => {
             "Fix the plan (ceremony/README.md documents every field); a changed plan needs new approvals."
                 .to_owned()
@@ -436,6 +532,27 @@ fn verify(e: &verify::Error) -> Option<String> {
             ),
             None => "--outputs names the directory that holds the output directories (the one a plan's `out` paths start from): pass that one.".to_owned(),
         },
+        verify::Error::Signer {
+            reason: KeyError::Pem(PemProblem::SshPublicKey(_) | PemProblem::SshPrivateKey),
+            ..
+        } => {
+            "--signer takes the token's ceremony signer, the PEM `keyrite token signer export` printed; SSH keys are the custodians' and witnesses' (a policy's ssh_key, `keyrite witness sign --ssh-key`)."
+                .to_owned()
+        }
+        verify::Error::Signer {
+            reason: KeyError::Pem(PemProblem::Certificate),
+            ..
+        } => {
+            "--signer takes the token's ceremony signer as a bare public key, the PEM `keyrite token signer export` printed, never a certificate."
+                .to_owned()
+        }
+        verify::Error::Signer {
+            reason: KeyError::Pem(PemProblem::PrivateKey(_)),
+            ..
+        } => {
+            "--signer takes the token's ceremony signer, whose private key never leaves the token: pass the public key `keyrite token signer export` printed."
+                .to_owned()
+        }
         verify::Error::Signer { .. } => {
             "Pass the signer's public key as `keyrite token signer export` printed it.".to_owned()
         }

@@ -375,6 +375,21 @@ impl ModuleReadStep {
     }
 }
 
+/// Why a module file is no PKCS#11 module.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum NotModule {
+    /// The file is no ELF object: a text file, a script, an archive.
+    #[error("it is not a shared library: a PKCS#11 module is an ELF .so file")]
+    NotElf,
+    /// A program, which the loader refused as a library.
+    #[error("it is a program, not a shared library")]
+    Program,
+    /// A shared library that exports no `C_GetFunctionList`, as every PKCS#11 module does.
+    #[error("it has no C_GetFunctionList")]
+    NoFunctionList,
+}
+
 /// The PKCS#11 name of a return value: the constant cryptoki maps to it (cryptoki 0.12.1,
 /// `src/error/rv.rs`), one arm per variant, so a new variant fails to compile here rather than
 /// print a made-up name.
@@ -521,6 +536,14 @@ pub enum Error {
         /// The path.
         path: PathBuf,
     },
+    /// The module file is no PKCS#11 module at all.
+    #[error("{} is not a PKCS#11 module ({why})", path.display())]
+    NotModule {
+        /// The path.
+        path: PathBuf,
+        /// What it is instead.
+        why: NotModule,
+    },
     /// The module exists but could not be loaded or initialised.
     #[error("could not load PKCS#11 module {}: {source}", path.display())]
     ModuleLoad {
@@ -656,15 +679,13 @@ pub enum Error {
         /// Each key, as [`super::keys::KeyInfo::describe`] names it.
         keys: String,
     },
-    /// Not exactly one secret key has the label.
-    #[error("token {token:?} holds {count} secret keys labelled {label:?}, not one")]
-    KeyCount {
+    /// No secret or private key has the label.
+    #[error("token {token:?} holds no secret or private key labelled {label:?}")]
+    NoSuchKey {
         /// The token label.
         token: String,
         /// The key label.
         label: String,
-        /// How many there are.
-        count: usize,
     },
     /// The token has no ceremony signer of that label.
     #[error("token {token:?} has no signer key labelled {label:?}")]

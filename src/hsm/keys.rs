@@ -744,10 +744,9 @@ impl Token {
             .collect();
         match found.len() {
             1 => Ok(found.remove(0)),
-            0 => Err(Error::KeyCount {
+            0 => Err(Error::NoSuchKey {
                 token: self.label().to_owned(),
                 label: label.to_string(),
-                count: 0,
             }),
             _ => Err(Error::SameLabel {
                 token: self.label().to_owned(),

@@ -19,7 +19,7 @@ mod usage;
 pub mod wrapping;
 
 pub use error::{
-    BackupKeyProblem, BackupUnproven, Error, KnownAnswerFailure, ModuleReadStep, NoKcv,
+    BackupKeyProblem, BackupUnproven, Error, KnownAnswerFailure, ModuleReadStep, NoKcv, NotModule,
     PemKeyProblem, Pkcs11Failure, PublicKeyProblem, SignerProblem, Unproven, WrappingUnsupported,
     ckr_name,
 };
@@ -54,6 +54,8 @@ pub const MODULE_ENV: &str = "KEYRITE_PKCS11_MODULE";
 pub struct ModuleFile {
     path: PathBuf,
     sha256: String,
+    /// What kind of file it is, by its ELF header.
+    kind: FileKind,
     image: OwnedFd,
 }
 
@@ -93,6 +95,7 @@ impl ModuleFile {
         file.read_to_end(&mut bytes)
             .map_err(err(ModuleReadStep::Read))?;
         drop(file);
+        let kind = FileKind::of(&bytes);
         let sha256 = hex::encode(Sha256::digest(&bytes));
         // MFD_EXEC says the copy is to be mapped executable (Linux 6.3 and later, where a
         // memfd made without it may be refused execution); older kernels do not know it.
@@ -115,6 +118,7 @@ impl ModuleFile {
         Ok(ModuleFile {
             path: path.to_path_buf(),
             sha256,
+            kind,
             image: OwnedFd::from(copy),
         })
     }
@@ -136,11 +140,30 @@ impl ModuleFile {
 
     /// Loads and initialises the sealed copy, and nothing else.
     pub fn load(self) -> Result<Module, Error> {
+        if self.kind == FileKind::NotElf {
+            return Err(Error::NotModule {
+                path: self.path,
+                why: NotModule::NotElf,
+            });
+        }
         let load_err = |source: CkError| Error::ModuleLoad {
             path: self.path.clone(),
             source,
         };
-        let ctx = TracedContext::new(Pkcs11::new(self.loaded_path()).map_err(load_err)?);
+        let not_module = |why| Error::NotModule {
+            path: self.path.clone(),
+            why,
+        };
+        let library = Pkcs11::new(self.loaded_path()).map_err(|e| match e {
+            CkError::MissingSymbol("C_GetFunctionList") => not_module(NotModule::NoFunctionList),
+            // What the loader refused is named a program only then: a program can be a library
+            // too (libc is), and a module that loads is never refused for its header.
+            CkError::LibraryLoading(_) if self.kind == FileKind::Program => {
+                not_module(NotModule::Program)
+            }
+            e => load_err(e),
+        })?;
+        let ctx = TracedContext::new(library);
         ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK))
             .map_err(load_err)?;
         Ok(Module {
@@ -149,6 +172,67 @@ impl ModuleFile {
             sha256: self.sha256,
             image: Arc::new(self.image),
         })
+    }
+}
+
+/// What a module file is, by its ELF header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FileKind {
+    /// No ELF object at all: a text file, a script, an archive.
+    NotElf,
+    /// An ELF program: of type `ET_EXEC`, or with an interpreter (`PT_INTERP`), as executables
+    /// have and libraries (but for the C library and the loader) do not.
+    Program,
+    /// Any other ELF object, a shared library among them.
+    Object,
+}
+
+impl FileKind {
+    /// `ET_EXEC`, an ELF file's type of a program loaded at a fixed address.
+    const ET_EXEC: u64 = 2;
+    /// `PT_INTERP`, the program header that names a program's interpreter.
+    const PT_INTERP: u64 = 3;
+
+    /// The kind of `bytes`, from the ELF header and program headers (32 or 64 bits, either
+    /// byte order); headers cut short say no more than an ELF object.
+    fn of(bytes: &[u8]) -> Self {
+        if !bytes.starts_with(b"\x7fELF") {
+            return FileKind::NotElf;
+        }
+        let wide = bytes.get(4) == Some(&2);
+        let big = bytes.get(5) == Some(&2);
+        // An unsigned field of `len` bytes at `at`, if the file has it.
+        let field = |at: usize, len: usize| -> Option<u64> {
+            let b = bytes.get(at..at.checked_add(len)?)?;
+            let fold = |v: u64, x: &u8| (v << 8) | u64::from(*x);
+            Some(if big {
+                b.iter().fold(0, fold)
+            } else {
+                b.iter().rev().fold(0, fold)
+            })
+        };
+        let (phoff, entsize, count) = if wide {
+            (field(32, 8), field(54, 2), field(56, 2))
+        } else {
+            (field(28, 4), field(42, 2), field(44, 2))
+        };
+        let interpreter = || -> Option<bool> {
+            let (phoff, entsize) = (
+                usize::try_from(phoff?).ok()?,
+                usize::try_from(entsize?).ok()?,
+            );
+            Some((0..usize::try_from(count?).ok()?).any(|i| {
+                i.checked_mul(entsize)
+                    .and_then(|o| o.checked_add(phoff))
+                    .and_then(|at| field(at, 4))
+                    == Some(Self::PT_INTERP)
+            }))
+        };
+        if field(16, 2) == Some(Self::ET_EXEC) || interpreter() == Some(true) {
+            FileKind::Program
+        } else {
+            FileKind::Object
+        }
     }
 }
 
@@ -526,6 +610,36 @@ impl Token {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    /// A 64-bit little-endian ELF header of type `e_type` with one program header of type
+    /// `p_type` right after it.
+    fn elf64(e_type: u16, p_type: u32) -> Vec<u8> {
+        let mut b = vec![0u8; 64 + 56];
+        b[..4].copy_from_slice(b"\x7fELF");
+        b[4] = 2;
+        b[5] = 1;
+        b[16..18].copy_from_slice(&e_type.to_le_bytes());
+        b[32..40].copy_from_slice(&64u64.to_le_bytes());
+        b[54..56].copy_from_slice(&56u16.to_le_bytes());
+        b[56..58].copy_from_slice(&1u16.to_le_bytes());
+        b[64..68].copy_from_slice(&p_type.to_le_bytes());
+        b
+    }
+
+    #[test]
+    fn a_module_file_is_told_from_a_program_and_from_what_is_no_elf_object() {
+        // ET_DYN with a PT_LOAD: a library; with PT_INTERP: a position-independent program.
+        assert_eq!(FileKind::of(&elf64(3, 1)), FileKind::Object);
+        assert_eq!(FileKind::of(&elf64(3, 3)), FileKind::Program);
+        assert_eq!(FileKind::of(&elf64(2, 1)), FileKind::Program);
+        let mut big = elf64(3, 3);
+        big[5] = 2;
+        assert_eq!(FileKind::of(&big), FileKind::Object);
+        assert_eq!(FileKind::of(&elf64(3, 3)[..66]), FileKind::Object);
+        assert_eq!(FileKind::of(b"\x7fELF"), FileKind::Object);
+        assert_eq!(FileKind::of(b"#!/bin/sh\n"), FileKind::NotElf);
+        assert_eq!(FileKind::of(b""), FileKind::NotElf);
+    }
 
     #[test]
     fn a_module_file_is_loaded_from_a_sealed_copy_of_the_bytes_hashed() {

@@ -310,6 +310,20 @@ pub enum Error {
         /// The parameters' value.
         kid: String,
     },
+    /// The parameters file is another provider's.
+    #[error("the parameters file is {}, not {}", detected.params_name(), provider.params_name())]
+    OtherProvider {
+        /// The provider of the request.
+        provider: Provider,
+        /// The provider whose parameters the file holds.
+        detected: Provider,
+    },
+    /// A bare PEM public key given to a provider whose parameters are JSON.
+    #[error("the parameters file is a PEM public key, not {}", provider.params_name())]
+    PemParams {
+        /// The provider of the request.
+        provider: Provider,
+    },
     /// A bare PEM key exchange key without its id.
     #[error("a PEM key exchange key needs --azure-kid URL: its full versioned key id")]
     KidRequired,

@@ -295,14 +295,100 @@ impl Provider {
         options: &ProviderOptions,
         now: OffsetDateTime,
     ) -> Result<ImportParams, Error> {
-        match self {
+        let parsed = match self {
             Provider::Aws => aws::parse(bytes, now),
             Provider::Alibaba => alibaba::parse(bytes, now),
             Provider::Gcp => gcp::parse(bytes, options, now),
             Provider::Azure => azure::parse(bytes, options, now),
             Provider::Vault => vault::parse(bytes, options),
             Provider::Pkcs11Backup => backup::parse(bytes),
+        };
+        // Refused parameters that are plainly another provider's are named as such.
+        parsed.map_err(|e| match ParamsShape::of(bytes) {
+            Some(ParamsShape::Of(detected)) if detected != self => Error::OtherProvider {
+                provider: self,
+                detected,
+            },
+            Some(ParamsShape::PemPublicKey) if !self.takes_pem() => {
+                Error::PemParams { provider: self }
+            }
+            _ => e,
+        })
+    }
+
+    /// Whether a bare PEM public key can be this provider's parameters.
+    fn takes_pem(self) -> bool {
+        matches!(
+            self,
+            Provider::Azure | Provider::Vault | Provider::Pkcs11Backup
+        )
+    }
+
+    /// What this provider's parameters file is, for people.
+    pub fn params_name(self) -> &'static str {
+        match self {
+            Provider::Aws => "AWS KMS import parameters",
+            Provider::Alibaba => "Alibaba Cloud KMS import parameters",
+            Provider::Gcp => "a Google Cloud KMS import job",
+            Provider::Azure => "an Azure Key Vault key exchange key",
+            Provider::Vault => "a HashiCorp Vault transit wrapping key",
+            Provider::Pkcs11Backup => "a backup key's public key",
         }
+    }
+}
+
+/// What a parameters file looks like, by the fields only one provider's parameters have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ParamsShape {
+    /// That provider's parameters (`KeyId`, `ImportToken`, `PublicKey` and AWS's
+    /// `ParametersValidTo` or Alibaba's `TokenExpireTime`; a Google job's `importMethod` or
+    /// `name`; an Azure key's `key.kid` or `key.kty`; Vault's `data.public_key`).
+    Of(Provider),
+    /// A bare PEM public key: a backup key's, a Vault wrapping key or an Azure key exchange key.
+    PemPublicKey,
+}
+
+impl ParamsShape {
+    /// The shape of `bytes`, if they have one of a provider's; `None` for anything else.
+    fn of(bytes: &[u8]) -> Option<Self> {
+        if is_pem(bytes) {
+            let text = std::str::from_utf8(bytes).ok()?;
+            return text
+                .trim_start()
+                .starts_with("-----BEGIN PUBLIC KEY-----")
+                .then_some(ParamsShape::PemPublicKey);
+        }
+        let Ok(Value::Object(map)) = serde_json::from_slice::<Value>(bytes) else {
+            return None;
+        };
+        let has = |field: &str| map.contains_key(field);
+        let object_has = |field: &str, inner: &[&str]| {
+            map.get(field)
+                .and_then(Value::as_object)
+                .is_some_and(|o| inner.iter().any(|f| o.contains_key(*f)))
+        };
+        let job_name = map
+            .get("name")
+            .and_then(Value::as_str)
+            .is_some_and(|n| n.contains("/importJobs/"));
+        let provider = if has("KeyId") && has("ImportToken") && has("PublicKey") {
+            if has("ParametersValidTo") {
+                Provider::Aws
+            } else if has("TokenExpireTime") {
+                Provider::Alibaba
+            } else {
+                return None;
+            }
+        } else if has("importMethod") || job_name {
+            Provider::Gcp
+        } else if object_has("key", &["kid", "kty"]) {
+            Provider::Azure
+        } else if object_has("data", &["public_key"]) {
+            Provider::Vault
+        } else {
+            return None;
+        };
+        Some(ParamsShape::Of(provider))
     }
 }
 
@@ -648,6 +734,59 @@ pub(crate) fn script_prologue(comment: &str, arguments: &str) -> String {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn a_parameters_file_has_a_provider_s_shape_only_by_that_provider_s_fields() {
+        let json = |v: serde_json::Value| v.to_string().into_bytes();
+        let aws = serde_json::json!({
+            "KeyId": "k", "ImportToken": "t", "PublicKey": "p", "ParametersValidTo": 0
+        });
+        let alibaba = serde_json::json!({
+            "KeyId": "k", "ImportToken": "t", "PublicKey": "p", "TokenExpireTime": "x"
+        });
+        for (bytes, shape) in [
+            (json(aws), Some(ParamsShape::Of(Provider::Aws))),
+            (json(alibaba), Some(ParamsShape::Of(Provider::Alibaba))),
+            (
+                json(serde_json::json!({"KeyId": "k", "ImportToken": "t", "PublicKey": "p"})),
+                None,
+            ),
+            (
+                json(serde_json::json!({"importMethod": "RSA_OAEP_3072_SHA256"})),
+                Some(ParamsShape::Of(Provider::Gcp)),
+            ),
+            (
+                json(serde_json::json!({"name": "projects/p/locations/l/keyRings/r/importJobs/j"})),
+                Some(ParamsShape::Of(Provider::Gcp)),
+            ),
+            (
+                json(serde_json::json!({"key": {"kid": "https://v/keys/k/1"}})),
+                Some(ParamsShape::Of(Provider::Azure)),
+            ),
+            (
+                json(serde_json::json!({"data": {"public_key": "p"}})),
+                Some(ParamsShape::Of(Provider::Vault)),
+            ),
+            (json(serde_json::json!({"key": "k", "data": "d"})), None),
+            (json(serde_json::json!(["KeyId"])), None),
+            (
+                b"-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n".to_vec(),
+                Some(ParamsShape::PemPublicKey),
+            ),
+            (
+                b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n".to_vec(),
+                None,
+            ),
+            (b"not json".to_vec(), None),
+        ] {
+            assert_eq!(
+                ParamsShape::of(&bytes),
+                shape,
+                "{}",
+                String::from_utf8_lossy(&bytes)
+            );
+        }
+    }
 
     #[test]
     fn shell_quote_survives_quotes() {
