@@ -44,7 +44,12 @@ use wrap::WrapArgs;
 
 /// Hardware-backed key ceremonies for cloud KMS key import.
 #[derive(Debug, Parser)]
-#[command(name = "keyrite", version, about)]
+#[command(
+    name = "keyrite",
+    version,
+    about,
+    after_help = "Exit codes: 0 success, 1 refused or failed, 2 usage (an input or option that cannot be used); verify also 3 incomplete, 4 not approved; 129/130/143 on SIGHUP/SIGINT/SIGTERM. Every command's codes: docs/cli.md."
+)]
 pub struct Cli {
     /// The PKCS#11 module (default: Debian's SoftHSM2).
     #[arg(
