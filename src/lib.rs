@@ -74,3 +74,23 @@ pub enum Error {
     #[error(transparent)]
     Verify(#[from] verify::Error),
 }
+
+impl Error {
+    /// The exit code keyrite ends with for this error (the table in docs/cli.md): 2 for a usage
+    /// error, keyrite told what it cannot use (an input named cannot be read or does not parse
+    /// as what it must be, an option is missing or does not apply, an output path is taken,
+    /// the PIN source gives no PIN, the token is not named), else 1, refused or failed. Every
+    /// error of `verify` is 2: its 1 means INVALID.
+    pub fn exit_code(&self) -> u8 {
+        let usage = match self {
+            Error::Wrap(e) => e.is_usage(),
+            Error::Restore(e) => e.is_usage(),
+            Error::Ceremony(e) => e.is_usage(),
+            Error::Shares(e) => e.is_usage(),
+            Error::Token(e) => e.is_usage(),
+            Error::Witness(e) => e.is_usage(),
+            Error::Verify(_) => true,
+        };
+        if usage { 2 } else { 1 }
+    }
+}

@@ -1,6 +1,7 @@
 //! The `keyrite` binary: parse the command line, run the command, print its error with what to
-//! do about it, and exit (0 success, 1 refused or failed, 2 usage). The only place that exits,
-//! but for SIGINT, SIGTERM and SIGHUP (130, 143, 129), which `keyrite::interrupt` handles.
+//! do about it, and exit (0 success, 1 refused or failed, 2 usage: `keyrite::Error::exit_code`;
+//! the table of every command's codes is docs/cli.md). The only place that exits, but for
+//! SIGINT, SIGTERM and SIGHUP (130, 143, 129), which `keyrite::interrupt` handles.
 //!
 //! A closed standard output ends a command quietly with the exit code it would have had
 //! (`cli::out`); another failure to write it is reported here, exit 1 (2 for `verify`, whose 1
@@ -11,8 +12,6 @@ mod cli;
 use std::process::ExitCode;
 
 use clap::Parser as _;
-
-use keyrite::Error;
 
 use cli::out::errln;
 use cli::{Cli, Command};
@@ -41,12 +40,7 @@ fn main() -> ExitCode {
             if let Some(hint) = cli::hint::hint(&e) {
                 errln!("{hint}");
             }
-            // verify's inputs that cannot be used at all are a usage error.
-            ExitCode::from(if verifying && matches!(e, Error::Verify(_)) {
-                2
-            } else {
-                1
-            })
+            ExitCode::from(e.exit_code())
         }
     }
 }

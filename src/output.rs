@@ -69,6 +69,17 @@ pub enum Error {
     },
 }
 
+impl Error {
+    /// Whether this is a usage error (exit 2): the output path named exists, or its directory
+    /// does not or is not writable. A write that fails on the way is not.
+    pub(crate) fn is_usage(&self) -> bool {
+        match self {
+            Error::Exists { .. } | Error::NoParent { .. } | Error::NotWritable { .. } => true,
+            Error::NoRoom { .. } | Error::Io { .. } | Error::SyncPanicked { .. } => false,
+        }
+    }
+}
+
 fn io<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> Error + 'a {
     move |e| Error::Io {
         action,

@@ -95,6 +95,26 @@ pub enum Error {
     Prompt(String),
 }
 
+impl Error {
+    /// Whether this is a usage error (exit 2): the PIN source named gives no PIN (a name that
+    /// is not a variable's, an unset variable, a file that cannot be read or is open to others,
+    /// an empty or overlong PIN, no terminal to prompt on). A prompt that fails is not.
+    pub(crate) fn is_usage(&self) -> bool {
+        match self {
+            Error::EnvName
+            | Error::EnvUnset
+            | Error::FileOpen { .. }
+            | Error::File { .. }
+            | Error::FileMode { .. }
+            | Error::Empty { .. }
+            | Error::TooLong { .. }
+            | Error::NotText { .. }
+            | Error::NoTerminal => true,
+            Error::Prompt(_) => false,
+        }
+    }
+}
+
 impl PinSource {
     /// Reads the PIN. `prompt` is shown on the terminal when prompting. A read that may block
     /// (the prompt, a file that is a pipe) ends at once on SIGINT, SIGTERM or SIGHUP, the

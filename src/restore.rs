@@ -311,6 +311,36 @@ pub enum Error {
     },
 }
 
+impl Error {
+    /// Whether this is a usage error (exit 2): the backup directory or a file in it cannot be
+    /// read, or the restore's own inputs (its record, the token, the PIN source) cannot be used.
+    /// A backup that does not hold up (not a plain directory of regular files, its manifest, its
+    /// files, its check values) is not: the check said no.
+    pub(crate) fn is_usage(&self) -> bool {
+        match self {
+            Error::Verify(e) => e.is_usage(),
+            Error::Open(e) => e.is_usage(),
+            Error::Hsm(e) => e.is_usage(),
+            Error::Transcript(e) => e.is_usage(),
+            Error::TokenLine(e) => e.is_usage(),
+            Error::Read { .. } | Error::TooLarge { .. } => true,
+            Error::NotPlain { .. }
+            | Error::Manifest { .. }
+            | Error::OtherKey { .. }
+            | Error::Digest { .. }
+            | Error::Length { .. }
+            | Error::NoCommonKcv { .. }
+            | Error::KcvMismatch { .. }
+            | Error::PairUnproven { .. }
+            | Error::OtherSource { .. }
+            | Error::ShortExpectedKcv { .. }
+            | Error::NoFullCheckValue { .. }
+            | Error::ExpectedKcvMismatch { .. }
+            | Error::Unprotected { .. } => false,
+        }
+    }
+}
+
 #[derive(Debug, Deserialize)]
 struct ManifestKey {
     label: String,

@@ -105,6 +105,31 @@ pub enum Error {
     Rebuild,
 }
 
+impl Error {
+    /// Whether this is a usage error (exit 2): counts that make no split, the PIN source or a
+    /// share file named cannot be used, a share that is not one, a share given twice or too
+    /// few, the output directory exists, no terminal to prompt on. Shares the policy does not
+    /// pin, or that rebuild no PIN, are not.
+    pub(crate) fn is_usage(&self) -> bool {
+        match self {
+            Error::Pin(e) => e.is_usage(),
+            Error::Counts
+            | Error::Exists { .. }
+            | Error::ShareFileOpen { .. }
+            | Error::Malformed { .. }
+            | Error::Duplicate { .. }
+            | Error::TooFew { .. }
+            | Error::NoTerminal => true,
+            Error::PinTooLong
+            | Error::Mismatch
+            | Error::Io { .. }
+            | Error::NotPinned { .. }
+            | Error::NoPolicyShares
+            | Error::Rebuild => false,
+        }
+    }
+}
+
 /// One share, parsed.
 pub struct ShareText {
     text: Zeroizing<String>,

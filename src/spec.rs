@@ -569,6 +569,20 @@ pub enum Error {
     },
 }
 
+impl Error {
+    /// Whether this is a usage error (exit 2): a name keyrite does not know, or a public key
+    /// that is not an RSA key at all; a size keyrite refuses is not.
+    pub(crate) fn is_usage(&self) -> bool {
+        match self {
+            Error::PublicKey(_)
+            | Error::UnknownAlgorithm { .. }
+            | Error::UnknownKeySpec { .. }
+            | Error::UnknownWrappingKeySpec { .. } => true,
+            Error::KeyTooSmall { .. } | Error::KeySizeUnusual { .. } => false,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]

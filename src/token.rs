@@ -41,6 +41,18 @@ pub enum Error {
     Policy(#[from] crate::ceremony::Error),
 }
 
+impl Error {
+    /// Whether this is a usage error (exit 2), as the error it holds says.
+    pub(crate) fn is_usage(&self) -> bool {
+        match self {
+            Error::Wrap(e) => e.is_usage(),
+            Error::Hsm(e) => e.is_usage(),
+            Error::Pin(e) => e.is_usage(),
+            Error::Policy(e) => e.is_usage(),
+        }
+    }
+}
+
 /// Reports every token of the module (or only the one labelled `token`) and what it can do;
 /// with a PIN source, after logging in (see [`info::report`]).
 pub fn info(

@@ -70,6 +70,17 @@ pub enum Error {
     },
 }
 
+impl Error {
+    /// Whether this is a usage error (exit 2): the transcript path named exists. A write that
+    /// fails is not.
+    pub(crate) fn is_usage(&self) -> bool {
+        match self {
+            Error::Exists { .. } => true,
+            Error::Io { .. } | Error::Serialize { .. } => false,
+        }
+    }
+}
+
 /// An open transcript, appended to line by line.
 #[derive(Debug)]
 pub struct Transcript {

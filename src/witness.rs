@@ -152,6 +152,31 @@ pub enum Error {
     },
 }
 
+impl Error {
+    /// Whether this is a usage error (exit 2): a file named cannot be read, or the policy does
+    /// not parse. A transcript or a signature that does not hold up (a transcript reached by a
+    /// symbolic link or not a regular file among them), and `ssh-keygen` failing, are not.
+    pub(crate) fn is_usage(&self) -> bool {
+        match self {
+            Error::Policy(e) => e.is_usage(),
+            Error::Verify(e) => e.is_usage(),
+            Error::Transcript(e) => e.is_usage(),
+            Error::Read { .. } => true,
+            Error::Symlink { .. }
+            | Error::NotRegular { .. }
+            | Error::NotSealed { .. }
+            | Error::NotSignature { .. }
+            | Error::Namespace { .. }
+            | Error::NotWitness { .. }
+            | Error::BadSignature { .. }
+            | Error::AlreadySigned { .. }
+            | Error::SshKeygen { .. }
+            | Error::Lock { .. }
+            | Error::Changed { .. } => false,
+        }
+    }
+}
+
 /// The message a witness signs for `transcript`, after checking it is intact and sealed.
 pub fn message(transcript: &Path, signer: &Path) -> Result<String, Error> {
     let file = open(transcript, Access::Read)?;

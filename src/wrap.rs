@@ -1119,6 +1119,45 @@ pub enum Error {
     },
 }
 
+impl Error {
+    /// Whether this is a usage error (exit 2): an input named cannot be read or does not parse,
+    /// an option is missing or does not apply, an output path cannot be used, the PIN source
+    /// gives no PIN, the token is not named. What the parameters' provider, the token or a
+    /// check refuses, and a step that fails, are not.
+    pub(crate) fn is_usage(&self) -> bool {
+        match self {
+            Error::Verify(e) => e.is_usage(),
+            Error::ReadParams { .. }
+            | Error::LegacyRefused { .. }
+            | Error::RewrapNeedsKcv
+            | Error::RewrapTrusted
+            | Error::RewrapRecording
+            | Error::BadExpectedKcv { .. } => true,
+            Error::Params { source, .. } | Error::Options(source) => source.is_usage(),
+            Error::Output(e) => e.is_usage(),
+            Error::Pin(e) => e.is_usage(),
+            Error::Hsm(e) => e.is_usage(),
+            Error::Transcript(e) => e.is_usage(),
+            Error::ValidToPast { .. }
+            | Error::Step { .. }
+            | Error::KcvMismatch { .. }
+            | Error::KcvTooShort { .. }
+            | Error::NoCheckSha256 { .. }
+            | Error::CheckValueMismatch { .. }
+            | Error::NotTheRecordedKey { .. }
+            | Error::NotCeremonyKey { .. }
+            | Error::RecordOfAnotherToken { .. }
+            | Error::PublicKeyObject { .. }
+            | Error::ExistingSpec { .. }
+            | Error::StepFailed { .. }
+            | Error::TrustedKeyPair
+            | Error::TrustedNeedsDirect { .. }
+            | Error::BackupWithoutKcv { .. }
+            | Error::Internal { .. } => false,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]

@@ -393,7 +393,7 @@ fn key_pairs_refused_where_a_provider_or_an_algorithm_cannot_take_them() {
         file_name(&gcp_direct),
         file_name(&vault),
     );
-    let cases: Vec<(&str, &str, Vec<&str>, String)> = vec![
+    let cases: Vec<(&str, &str, Vec<&str>, i32, String)> = vec![
         (
             "aws",
             aws_2048,
@@ -403,6 +403,7 @@ fn key_pairs_refused_where_a_provider_or_an_algorithm_cannot_take_them() {
                 "--key-spec",
                 "EC_P521",
             ],
+            1,
             "keyrite: aws-2048.json: AWS KMS does not import EC_P521 key material under an RSA_2048 \
              wrapping key\n\
              Ask the KMS for import parameters with an RSA_3072 or RSA_4096 wrapping key \
@@ -418,6 +419,7 @@ fn key_pairs_refused_where_a_provider_or_an_algorithm_cannot_take_them() {
                 "--key-spec",
                 "RSA_2048",
             ],
+            1,
             "keyrite: aws-2048.json: a RSA_2048 private key cannot be wrapped with RSAES_OAEP_SHA_256: \
              its PKCS#8 encoding is longer than one RSA block can carry, so a key pair needs \
              RSA_AES_KEY_WRAP_SHA_1 or RSA_AES_KEY_WRAP_SHA_256\n\
@@ -435,6 +437,7 @@ fn key_pairs_refused_where_a_provider_or_an_algorithm_cannot_take_them() {
                 "EC_P256",
                 "--wrap-with-trusted",
             ],
+            1,
             "keyrite: a key pair cannot have CKA_WRAP_WITH_TRUSTED: its private key is wrapped \
              with RSA-AES, whose ephemeral AES key would itself need CKA_TRUSTED, which only the \
              security officer can set\n"
@@ -444,12 +447,14 @@ fn key_pairs_refused_where_a_provider_or_an_algorithm_cannot_take_them() {
             "alibaba",
             alibaba,
             vec!["--algorithm", "RSAES_OAEP_SHA_256", "--key-spec", "EC_P256"],
+            1,
             "keyrite: alibaba.json: Alibaba Cloud KMS does not import EC_P256 key material\n".to_owned(),
         ),
         (
             "gcp",
             gcp,
             vec!["--gcp-key", "k", "--key-spec", "RSA_2048"],
+            2,
             "keyrite: job.json: Google Cloud KMS needs --gcp-algorithm NAME: the imported \
              version's algorithm (e.g. rsa-sign-pss-2048-sha256, ec-sign-p256-sha256), which the \
              key's purpose must allow\n\
@@ -468,6 +473,7 @@ fn key_pairs_refused_where_a_provider_or_an_algorithm_cannot_take_them() {
                 "--key-spec",
                 "EC_P256",
             ],
+            1,
             "keyrite: job.json: the Google Cloud KMS algorithm rsa-sign-pss-2048-sha256 does not \
              take EC_P256 key material\n"
                 .to_owned(),
@@ -483,6 +489,7 @@ fn key_pairs_refused_where_a_provider_or_an_algorithm_cannot_take_them() {
                 "--key-spec",
                 "EC_P521",
             ],
+            2,
             "keyrite: --gcp-algorithm \"ec-sign-p521-sha512\" is not a Google Cloud KMS algorithm \
              keyrite imports"
                 .to_owned(),
@@ -491,6 +498,7 @@ fn key_pairs_refused_where_a_provider_or_an_algorithm_cannot_take_them() {
             "gcp",
             gcp,
             vec!["--gcp-key", "k", "--key-spec", "EC_P521"],
+            1,
             "keyrite: job.json: Google Cloud KMS does not import EC_P521 key material\n".to_owned(),
         ),
         (
@@ -504,6 +512,7 @@ fn key_pairs_refused_where_a_provider_or_an_algorithm_cannot_take_them() {
                 "--key-spec",
                 "EC_P256",
             ],
+            1,
             "keyrite: job-direct.json: a EC_P256 private key cannot be wrapped with RSAES_OAEP_SHA_256"
                 .to_owned(),
         ),
@@ -511,11 +520,12 @@ fn key_pairs_refused_where_a_provider_or_an_algorithm_cannot_take_them() {
             "vault",
             vault,
             vec!["--vault-key", "k", "--key-spec", "EC_SECP256K1"],
+            1,
             "keyrite: vault.json: HashiCorp Vault transit does not import EC_SECP256K1 key material\n"
                 .to_owned(),
         ),
     ];
-    for (provider, params, args, expected) in cases {
+    for (provider, params, args, status, expected) in cases {
         let out = run(Wrap::new("wrap")
             .provider(provider, params)
             .args(&args)
@@ -525,7 +535,11 @@ fn key_pairs_refused_where_a_provider_or_an_algorithm_cannot_take_them() {
             .command(&token)
             .env("KEYRITE_PKCS11_MODULE", "/nonexistent/libpkcs11.so"));
         let stderr = String::from_utf8(out.stderr).unwrap();
-        assert_eq!(out.status.code(), Some(1), "{provider} {args:?}: {stderr}");
+        assert_eq!(
+            out.status.code(),
+            Some(status),
+            "{provider} {args:?}: {stderr}"
+        );
         assert!(
             stderr.starts_with(&expected),
             "{provider} {args:?}:\nexpected {expected:?}\ngot      {stderr:?}"

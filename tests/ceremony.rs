@@ -676,7 +676,7 @@ fn plan_errors_name_the_field() {
         std::fs::write(c.dir().join("plan.toml"), text).unwrap();
         let out = c.plan_check();
         assert_refused(&out.stderr, expected, "plan check");
-        assert_eq!(out.status.code(), Some(1));
+        assert_eq!(out.status.code(), Some(2));
     }
 }
 
@@ -773,7 +773,7 @@ fn plan_check_shows_names_escaped_and_each_wraps_kms_key_and_wrapping_key() {
     // A newline in a path the plan names is refused, and the refusal shows it escaped too.
     std::fs::write(c.dir().join("plan.toml"), text.replace("txt\"", "\\ntxt\"")).unwrap();
     let out = c.plan_check();
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     let refusal = stderr(&out);
     assert_plain(&refusal, "refusal");
     assert!(

@@ -2,8 +2,10 @@
 //! with its exact exit code, standard output and standard error; a PIN given where its source
 //! belongs (an environment variable's name, a file's path, a plan's `pin`, a policy's
 //! `pin_shares`, a share file's path) never printed back; `rewrap` saying what it did; a wrong
-//! `verify --outputs` told apart from an altered output; and a closed standard output for every
-//! command that prints, which ends it quietly with the code it would have had.
+//! `verify --outputs` told apart from an altered output; a closed standard output for every
+//! command that prints, which ends it quietly with the code it would have had; and every
+//! command's exit code for an input it names that is not there (2), a command-line mistake (2)
+//! and a refusal (1), held to docs/cli.md's table, which must name every command there is.
 //!
 //! The runs are real: a SoftHSM2 token with its signer and an approved ceremony run on it
 //! ([`Ceremony`]). What differs from run to run (the test's directory, the token's serial, key
@@ -511,7 +513,7 @@ fn module_and_trace_before_the_subcommand_still_reach_it_and_the_old_flag_names_
             cmd.env("KEYRITE_PKCS11_MODULE", module);
         }
         let out = run(&mut cmd);
-        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
         let stderr = String::from_utf8(out.stderr).unwrap();
         stderr.lines().next().unwrap().to_owned()
     };
@@ -613,7 +615,7 @@ fn pin_split_reads_the_pin_from_a_file_only_its_owner_can_read() {
     };
     std::fs::set_permissions(&pin_file, std::fs::Permissions::from_mode(0o644)).unwrap();
     let out = split("refused");
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     assert_eq!(
         String::from_utf8(out.stderr)
             .unwrap()
@@ -1027,4 +1029,379 @@ fn an_unset_pin_variable_and_a_window_over_say_what_to_do() {
         .fold(snapshot, |s, (now, name)| s.replace(now.as_str(), name));
     insta::assert_snapshot!("unset_pin_and_window_over", snapshot);
     assert!(!c.dir().join("t.jsonl").exists());
+}
+
+/// Every command keyrite has, as its words on the command line (`token signer create`): the
+/// leaves of `keyrite --help`'s command tree, found by asking each command for its help.
+fn every_command() -> Vec<String> {
+    fn walk(path: &[&str], found: &mut Vec<String>) {
+        let out = run(Command::new(env!("CARGO_BIN_EXE_keyrite"))
+            .args(path)
+            .arg("--help"));
+        assert!(out.status.success(), "keyrite {path:?} --help");
+        let help = String::from_utf8(out.stdout).unwrap();
+        let subcommands: Vec<String> = help
+            .split("\nCommands:\n")
+            .nth(1)
+            .map(|rest| {
+                rest.lines()
+                    .take_while(|l| l.starts_with("  "))
+                    .filter_map(|l| l.split_whitespace().next())
+                    .filter(|name| *name != "help")
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default();
+        if subcommands.is_empty() {
+            found.push(path.join(" "));
+        }
+        for name in &subcommands {
+            let mut deeper = path.to_vec();
+            deeper.push(name);
+            walk(&deeper, found);
+        }
+    }
+    let mut found = Vec::new();
+    walk(&[], &mut found);
+    found
+}
+
+/// docs/cli.md's table of every command: each command (`token info`) with the exit codes its
+/// row gives a meaning (a cell other than "—"), in the columns' order 0, 1, 2, 3, 4.
+fn documented_codes() -> Vec<(String, Vec<i32>)> {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/cli.md")).unwrap();
+    let header = "| command | 0 | 1 | 2 | 3 | 4 |";
+    let table = &doc[doc
+        .find(header)
+        .expect("docs/cli.md has the table of every command")..];
+    table
+        .lines()
+        .skip(2)
+        .take_while(|l| l.starts_with('|'))
+        .map(|row| {
+            let cells: Vec<&str> = row.trim_matches('|').split(" | ").map(str::trim).collect();
+            assert_eq!(cells.len(), 6, "{row}");
+            let command = cells[0]
+                .strip_prefix("`keyrite ")
+                .and_then(|c| c.strip_suffix('`'))
+                .unwrap_or_else(|| panic!("not a command: {row}"));
+            let codes = (0..5)
+                .filter(|&code| cells[1 + code as usize] != "—")
+                .collect();
+            (command.to_owned(), codes)
+        })
+        .collect()
+}
+
+#[test]
+fn docs_cli_md_names_every_command_once() {
+    let mut documented: Vec<String> = documented_codes().into_iter().map(|(c, _)| c).collect();
+    documented.sort();
+    let mut commands = every_command();
+    commands.sort();
+    assert_eq!(documented, commands);
+}
+
+/// Each command's words, and the run of it that a case makes: its arguments.
+struct ExitCase {
+    command: &'static str,
+    args: Vec<String>,
+}
+
+fn case(command: &'static str, rest: &[&str]) -> ExitCase {
+    let mut args: Vec<String> = command.split(' ').map(str::to_owned).collect();
+    args.extend(rest.iter().map(|a| (*a).to_owned()));
+    ExitCase { command, args }
+}
+
+#[test]
+fn every_command_exits_2_for_a_missing_input_and_a_usage_error_and_1_for_a_refusal() {
+    let c = Ceremony::new(&["us-east-1"]);
+    let names = run_names(&c);
+    let kcv = "0".repeat(6);
+    let wendy = c.person("wendy").key.display().to_string();
+    let module = ["--module", "missing.so"];
+    let pinned = ["--pin-env", PIN_ENV];
+    // For every command an input it names that is not there: a file, else the module (the
+    // commands that take no file but the token), else the PIN's variable (pin split).
+    let missing = vec![
+        case("token info", &module),
+        case(
+            "token signer create",
+            &[&["--key-label", "s2"][..], &module].concat(),
+        ),
+        case(
+            "token signer export",
+            &[&["--key-label", "ceremony-signer"][..], &module].concat(),
+        ),
+        case(
+            "token trust-wrapping-key",
+            &[
+                "--provider",
+                "aws",
+                "--params",
+                "missing.json",
+                "--key-label",
+                "k",
+                "--so-pin-env",
+                "KR_SO",
+            ],
+        ),
+        case(
+            "token backup-key create",
+            &[
+                "--key-label",
+                "b",
+                "--for-key-pairs",
+                "--policy",
+                "missing.toml",
+            ],
+        ),
+        case(
+            "token backup-key export",
+            &[&["--key-label", "b"][..], &module].concat(),
+        ),
+        case(
+            "wrap",
+            &[
+                &[
+                    "--provider",
+                    "aws",
+                    "--params",
+                    "missing.json",
+                    "--algorithm",
+                    "RSAES_OAEP_SHA_1",
+                ][..],
+                &["--key-label", "k", "--out", "out"],
+                &pinned,
+            ]
+            .concat(),
+        ),
+        case(
+            "rewrap",
+            &[
+                &[
+                    "--provider",
+                    "aws",
+                    "--params",
+                    "missing.json",
+                    "--algorithm",
+                    "RSAES_OAEP_SHA_1",
+                ][..],
+                &[
+                    "--key-label",
+                    "payments-2026",
+                    "--expect-kcv",
+                    &kcv,
+                    "--out",
+                    "out",
+                ],
+                &pinned,
+            ]
+            .concat(),
+        ),
+        case("keys list", &module),
+        case(
+            "keys destroy",
+            &[
+                "--key-label",
+                "payments-2026",
+                "--plan",
+                "missing.toml",
+                "--policy",
+                "policy.toml",
+                "--approvals",
+                "approvals",
+                "--transcript",
+                "d.jsonl",
+            ],
+        ),
+        case(
+            "restore",
+            &[
+                "--backup",
+                "missing",
+                "--key-label",
+                "payments-2026",
+                "--expect-kcv",
+                &kcv,
+                "--record",
+                "r.jsonl",
+                "--signer-label",
+                "ceremony-signer",
+                "--pin-env",
+                PIN_ENV,
+            ],
+        ),
+        case("plan check", &["missing.toml", "--policy", "policy.toml"]),
+        case("plan digest", &["missing.toml"]),
+        case(
+            "ceremony run",
+            &[
+                "missing.toml",
+                "--policy",
+                "policy.toml",
+                "--approvals",
+                "approvals",
+                "--transcript",
+                "t.jsonl",
+            ],
+        ),
+        case(
+            "pin split",
+            &[
+                "--threshold",
+                "2",
+                "--shares",
+                "3",
+                "--out",
+                "shares",
+                "--pin-env",
+                "KR_UNSET",
+            ],
+        ),
+        case(
+            "witness sign",
+            &[
+                "missing.jsonl",
+                "--ssh-key",
+                &wendy,
+                "--signer",
+                "signer.pem",
+                "--policy",
+                "policy.toml",
+            ],
+        ),
+        case(
+            "witness add",
+            &[
+                "missing.jsonl",
+                "--signature",
+                "w.sig",
+                "--signer",
+                "signer.pem",
+                "--policy",
+                "policy.toml",
+            ],
+        ),
+        case(
+            "witness message",
+            &["missing.jsonl", "--signer", "signer.pem"],
+        ),
+        case(
+            "verify",
+            &[
+                "missing.jsonl",
+                "--signer",
+                "signer.pem",
+                "--policy",
+                "policy.toml",
+            ],
+        ),
+    ];
+    // What keyrite refuses once it has understood the request.
+    let refused = vec![
+        case("token info", &["--pin-env", "KR_WRONG_PIN"]),
+        case(
+            "token signer export",
+            &[&["--key-label", "nobody"][..], &pinned].concat(),
+        ),
+        case(
+            "wrap",
+            &[
+                &["--provider", "aws", "--params", "params/us-east-1.json"][..],
+                &[
+                    "--algorithm",
+                    "RSAES_OAEP_SHA_256",
+                    "--key-label",
+                    "k",
+                    "--out",
+                    "out",
+                ],
+                &pinned,
+            ]
+            .concat(),
+        ),
+        case(
+            "rewrap",
+            &[
+                &["--provider", "aws", "--params", "params/us-east-1.json"][..],
+                &[
+                    "--algorithm",
+                    "RSAES_OAEP_SHA_1",
+                    "--key-label",
+                    "payments-2026",
+                ],
+                &["--expect-kcv", &kcv, "--out", "out"],
+                &pinned,
+            ]
+            .concat(),
+        ),
+        case("keys list", &["--pin-env", "KR_WRONG_PIN"]),
+        case(
+            "ceremony run",
+            &[
+                "plan.toml",
+                "--policy",
+                "policy.toml",
+                "--approvals",
+                "approvals",
+                "--transcript",
+                "t.jsonl",
+            ],
+        ),
+    ];
+    let documented = documented_codes();
+    let mut snapshot = String::new();
+    let mut seen: Vec<(String, i32)> = Vec::new();
+    for (cases, code) in [(&missing, 2), (&refused, 1)] {
+        for ExitCase { command, args } in cases {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let out = run(c
+                .token
+                .keyrite()
+                .env("KR_WRONG_PIN", "not-the-pin")
+                .env_remove("KR_UNSET")
+                .env_remove("KR_SO")
+                .stdin(std::process::Stdio::null())
+                .args(&args));
+            assert_eq!(out.status.code(), Some(code), "keyrite {args:?}: {out:?}");
+            snapshot.push_str(&shown(&args, &out, &names).replace(&wendy, "[DIR]/keys/wendy.key"));
+            snapshot.push('\n');
+            seen.push(((*command).to_owned(), code));
+        }
+    }
+    insta::assert_snapshot!("exit_codes", snapshot);
+    // Every command's command-line mistake is clap's: exit 2.
+    for command in every_command() {
+        let mut args: Vec<&str> = command.split(' ').collect();
+        args.push("--no-such-option");
+        let out = keyrite(&c, &args);
+        assert_eq!(out.status.code(), Some(2), "keyrite {args:?}: {out:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr)
+                .starts_with("error: unexpected argument '--no-such-option' found"),
+            "keyrite {args:?}: {out:?}"
+        );
+        seen.push((command, 2));
+    }
+    // Each code seen is the one docs/cli.md gives the command; every command was seen with 2.
+    for (command, code) in &seen {
+        let (_, codes) = documented
+            .iter()
+            .find(|(c, _)| c == command)
+            .unwrap_or_else(|| panic!("docs/cli.md has no row for {command:?}"));
+        assert!(
+            codes.contains(code),
+            "docs/cli.md gives {command:?} no exit {code}"
+        );
+    }
+    for command in every_command() {
+        assert!(
+            missing.iter().any(|m| m.command == command),
+            "no missing input for {command:?}"
+        );
+    }
+    // Nothing ran: no transcript, no output, and no key was generated.
+    assert!(!c.dir().join("t.jsonl").exists() && !c.dir().join("out").exists());
 }

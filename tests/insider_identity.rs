@@ -48,14 +48,14 @@ fn write_policy(
     std::fs::write(c.dir().join("policy.toml"), text).unwrap();
 }
 
-/// Every command that reads the policy refuses it with `expected`, exit 1 (verify: 2, its code
-/// for inputs it cannot use), and nothing changes: no transcript, the token's objects as they
-/// were.
+/// Every command that reads the policy refuses it with `expected`, exit 2 (a policy that fails
+/// its own checks is a usage error, as for verify), and nothing changes: no transcript, the
+/// token's objects as they were.
 fn assert_policy_refused(c: &Ceremony, expected: &str) {
     let before = c.token.objects();
     let refusals = [
-        ("plan check", c.plan_check(), 1),
-        ("ceremony run", c.run("t.jsonl"), 1),
+        ("plan check", c.plan_check(), 2),
+        ("ceremony run", c.run("t.jsonl"), 2),
     ];
     for (what, out, code) in refusals {
         assert_eq!(

@@ -361,10 +361,10 @@ fn a_policy_with_pin_shares_must_pin_the_module() {
     let expected = "keyrite: policy.toml: module_sha256: a policy with pin_shares must pin the PKCS#11 module, which is given the PIN the shares rebuild\n\
         Put the SHA-256 of the module file the ceremony loads there, as `sha256sum MODULE` prints it (for SoftHSM2 on Debian: sha256sum /usr/lib/softhsm/libsofthsm2.so).\n";
     let out = c.plan_check();
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     assert_eq!(stderr(&out), expected);
     let out = run(with_shares(&mut c.run_command("t.jsonl")));
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     assert_eq!(stderr(&out), expected);
     assert_eq!(c.token.objects(), objects);
     assert_files(c.dir(), &before, "files");
@@ -504,7 +504,7 @@ fn the_signer_objects_are_private_and_not_modifiable() {
         "--pin-env",
         "KR_NO_SUCH_VARIABLE",
     ]));
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     let out = export(&c.token, "ceremony-signer");
     assert_ok(&out);
     assert_eq!(out.stdout, std::fs::read(&c.signer_pem).unwrap());

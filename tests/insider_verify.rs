@@ -504,8 +504,9 @@ fn copy_output(c: &Ceremony, name: &str, into: &Path) {
 /// Attack 7: output directories are judged alike. A FIFO in place of an output (no verifier
 /// waits on it), a symlinked `import.sh` whose target has the recorded bytes, an output directory
 /// that is a symlink to a faithful copy, an extra script beside the recorded files, and a
-/// re-wrapped output altered: INVALID in all three, naming the file; the untouched outputs of both
-/// ceremonies are VERIFIED by all three.
+/// re-wrapped output altered: INVALID in all three, naming the file; a directory holding no
+/// recorded output: a usage error in all three (INVALID if the transcript is anyway); the
+/// untouched outputs of both ceremonies are VERIFIED by all three.
 #[test]
 fn output_directories_are_judged_alike() {
     let c = sealed();
@@ -614,6 +615,57 @@ fn output_directories_are_judged_alike() {
             newline.join(out).display()
         )),
     );
+    // A directory holding none of the recorded output directories is a wrong path, not altered
+    // outputs: a usage error in all three (exit 2), naming the directory; but a transcript that
+    // is invalid anyway is INVALID (exit 1).
+    let nowhere = path(&c, "nowhere");
+    std::fs::create_dir(&nowhere).unwrap();
+    let unfound = format!(
+        "no outputs found under {}: the transcript records the output directory \"{out}\", and it is not there",
+        nowhere.display()
+    );
+    for (name, outcome) in
+        VERIFIERS
+            .iter()
+            .zip(verifiers(&t, &signer, Some(&policy), Some(&nowhere), &[]))
+    {
+        let stderr = String::from_utf8_lossy(&outcome.stderr);
+        assert_eq!(outcome.status.code(), Some(2), "{name}: {stderr}");
+        assert!(stderr.contains(&unfound), "{name}: {stderr}");
+        assert!(
+            !String::from_utf8_lossy(&outcome.stdout).contains("VERIFIED"),
+            "{name}"
+        );
+    }
+    let mut lines: Vec<String> = std::fs::read_to_string(&t)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    let prev = lines[1].find("\"prev\":\"").unwrap() + 8;
+    let digit = if lines[1].as_bytes()[prev] == b'0' {
+        "1"
+    } else {
+        "0"
+    };
+    lines[1].replace_range(prev..=prev, digit);
+    let broken = path(&c, "broken.jsonl");
+    write_lines(&broken, &lines);
+    for (name, outcome) in VERIFIERS.iter().zip(verifiers(
+        &broken,
+        &signer,
+        Some(&policy),
+        Some(&nowhere),
+        &[],
+    )) {
+        assert_eq!(
+            outcome.status.code(),
+            Some(1),
+            "{name}: {}{}",
+            String::from_utf8_lossy(&outcome.stdout),
+            String::from_utf8_lossy(&outcome.stderr)
+        );
+    }
     all_three(&t, &signer, Some(&policy), Some(c.dir()), 0, VERIFIED);
 
     // A second ceremony re-wraps the key for new import parameters: its rewrapped output is

@@ -495,6 +495,9 @@ struct Refusal {
     /// The parameters file's contents.
     params: Vec<u8>,
     args: Vec<&'static str>,
+    /// The exit code: 2 for a parameters file that does not parse or an option missing, not
+    /// for this provider or not of its form; 1 for what the provider's rules refuse.
+    status: i32,
     stderr: String,
 }
 
@@ -531,7 +534,7 @@ fn check_refusals(token: &TestToken, provider: &str, cases: Vec<Refusal>) {
             }
             let out = run(&mut cmd);
             assert_refused(&out.stderr, &case.stderr, case.name);
-            assert_eq!(out.status.code(), Some(1), "{}", case.name);
+            assert_eq!(out.status.code(), Some(case.status), "{}", case.name);
             assert!(out.stdout.is_empty(), "{}", case.name);
             assert!(!token.path("out").exists(), "{}", case.name);
             assert!(
@@ -559,12 +562,14 @@ fn gcp_refusals() {
             name: "an expired job",
             params: json_bytes(&edit(&good, &["state"], json!("EXPIRED"))),
             args: key.clone(),
+            status: 1,
             stderr: format!("keyrite: params: the import job {GCP_JOB} is EXPIRED, not ACTIVE\n{hint}"),
         },
         Refusal {
             name: "a job still being generated",
             params: json_bytes(&edit(&good, &["state"], json!("PENDING_GENERATION"))),
             args: key.clone(),
+            status: 1,
             stderr: format!(
                 "keyrite: params: the import job {GCP_JOB} is PENDING_GENERATION, not ACTIVE\n{hint}"
             ),
@@ -573,6 +578,7 @@ fn gcp_refusals() {
             name: "an ACTIVE job past its expireTime",
             params: json_bytes(&edit(&good, &["expireTime"], json!("2020-01-01T00:00:00.123456Z"))),
             args: key.clone(),
+            status: 1,
             stderr: format!(
                 "keyrite: params: the import job {GCP_JOB} expired at 2020-01-01T00:00:00Z\n{hint}"
             ),
@@ -581,6 +587,7 @@ fn gcp_refusals() {
             name: "a hostile job name",
             params: json_bytes(&edit(&good, &["name"], json!(hostile))),
             args: key.clone(),
+            status: 2,
             stderr: format!(
                 "keyrite: params: name {hostile:?} is not a Google Cloud KMS import job name \
                  (projects/PROJECT/locations/LOCATION/keyRings/KEY_RING/importJobs/JOB)\n"
@@ -590,6 +597,7 @@ fn gcp_refusals() {
             name: "an algorithm that is not the job's",
             params: json_bytes(&good),
             args: vec!["--gcp-key", "payments-2026", "--algorithm", "RSA_AES_KEY_WRAP_SHA_256"],
+            status: 1,
             stderr: "keyrite: params: the import job's importMethod RSA_OAEP_3072_SHA1_AES_256 \
                      wraps with RSA_AES_KEY_WRAP_SHA_1, not the RSA_AES_KEY_WRAP_SHA_256 asked for\n"
                 .into(),
@@ -598,6 +606,7 @@ fn gcp_refusals() {
             name: "a public key of another size than the method's",
             params: json_bytes(&edit(&good, &["importMethod"], json!("RSA_OAEP_4096_SHA1_AES_256"))),
             args: key.clone(),
+            status: 1,
             stderr: "keyrite: params: the import job's public key is RSA_3072, but importMethod \
                      RSA_OAEP_4096_SHA1_AES_256 names RSA-4096\n"
                 .into(),
@@ -606,6 +615,7 @@ fn gcp_refusals() {
             name: "an import method keyrite does not know",
             params: json_bytes(&edit(&good, &["importMethod"], json!("RSA_OAEP_3072_SHA1_AES_128"))),
             args: key.clone(),
+            status: 1,
             stderr: "keyrite: params: importMethod \"RSA_OAEP_3072_SHA1_AES_128\" is not one keyrite \
                      wraps for; known: RSA_OAEP_3072_SHA1_AES_256, RSA_OAEP_4096_SHA1_AES_256, \
                      RSA_OAEP_3072_SHA256_AES_256, RSA_OAEP_4096_SHA256_AES_256, RSA_OAEP_3072_SHA256, \
@@ -616,12 +626,14 @@ fn gcp_refusals() {
             name: "a job without a public key",
             params: json_bytes(&edit(&good, &["publicKey"], Value::Null)),
             args: key.clone(),
+            status: 2,
             stderr: "keyrite: params: the parameters file has no publicKey.pem\n".into(),
         },
         Refusal {
             name: "a public key that is not PEM",
             params: json_bytes(&edit(&good, &["publicKey", "pem"], json!(b64(&kms.public_der)))),
             args: key.clone(),
+            status: 2,
             stderr: "keyrite: params: publicKey.pem is not a PEM public key (-----BEGIN PUBLIC KEY-----): \
                      it does not start with -----BEGIN PUBLIC KEY-----\n"
                 .into(),
@@ -633,12 +645,14 @@ fn gcp_refusals() {
                 text.replacen('{', "{\"state\": \"ACTIVE\", ", 1).into_bytes()
             },
             args: key.clone(),
+            status: 2,
             stderr: "keyrite: params: the parameters file has the key \"state\" more than once\n".into(),
         },
         Refusal {
             name: "no --gcp-key",
             params: json_bytes(&good),
             args: vec![],
+            status: 2,
             stderr: "keyrite: Google Cloud KMS needs --gcp-key NAME: the key in the import job's key \
                      ring that the new version is imported into\n"
                 .into(),
@@ -647,6 +661,7 @@ fn gcp_refusals() {
             name: "a hostile --gcp-key",
             params: json_bytes(&good),
             args: vec!["--gcp-key", "k'$(touch pwned)'"],
+            status: 2,
             stderr: "keyrite: --gcp-key \"k'$(touch pwned)'\" is not a Google Cloud KMS key id \
                      (1 to 63 of A-Z a-z 0-9 _ -, not starting with -)\n"
                 .into(),
@@ -656,6 +671,7 @@ fn gcp_refusals() {
             name: "a --gcp-key that gcloud would read as an option",
             params: json_bytes(&good),
             args: vec!["--gcp-key=-h"],
+            status: 2,
             stderr: "keyrite: --gcp-key \"-h\" is not a Google Cloud KMS key id \
                      (1 to 63 of A-Z a-z 0-9 _ -, not starting with -)\n"
                 .into(),
@@ -664,6 +680,7 @@ fn gcp_refusals() {
             name: "a job name with a segment gcloud would read as an option",
             params: json_bytes(&edit(&good, &["name"], json!(GCP_JOB.replace("keyRings/", "keyRings/-")))),
             args: key.clone(),
+            status: 2,
             stderr: format!(
                 "keyrite: params: name {:?} is not a Google Cloud KMS import job name \
                  (projects/PROJECT/locations/LOCATION/keyRings/KEY_RING/importJobs/JOB)\n",
@@ -674,18 +691,21 @@ fn gcp_refusals() {
             name: "another provider's option",
             params: json_bytes(&good),
             args: vec!["--gcp-key", "payments-2026", "--vault-key", "x"],
+            status: 2,
             stderr: "keyrite: --vault-key is for --provider vault, not gcp\n".into(),
         },
         Refusal {
             name: "HMAC material",
             params: json_bytes(&good),
             args: vec!["--gcp-key", "payments-2026", "--key-spec", "HMAC_256"],
+            status: 1,
             stderr: "keyrite: params: Google Cloud KMS does not import HMAC_256 key material\n".into(),
         },
         Refusal {
             name: "--valid-to",
             params: json_bytes(&good),
             args: vec!["--gcp-key", "payments-2026", "--valid-to", "2099-01-01T00:00:00Z"],
+            status: 2,
             stderr: "keyrite: Google Cloud KMS sets no expiry on imported key material: leave out --valid-to\n"
                 .into(),
         },
@@ -709,6 +729,7 @@ fn azure_refusals() {
             name: "a KEK without import in its operations",
             params: json_bytes(&kms.azure_kek(AZURE_KID, &["encrypt", "decrypt", "wrapKey"])),
             args: key.clone(),
+            status: 1,
             stderr: "keyrite: params: the key exchange key's key.keyOps are \
                      [\"encrypt\",\"decrypt\",\"wrapKey\"]; a BYOK key exchange key must allow import\n\
                      Make the key exchange key with import as its only operation \
@@ -719,18 +740,21 @@ fn azure_refusals() {
             name: "a KEK without operations",
             params: json_bytes(&edit(&good, &["key", "keyOps"], Value::Null)),
             args: key.clone(),
+            status: 2,
             stderr: "keyrite: params: the parameters file has no key.keyOps\n".into(),
         },
         Refusal {
             name: "a software RSA key",
             params: json_bytes(&edit(&good, &["key", "kty"], json!("RSA"))),
             args: key.clone(),
+            status: 1,
             stderr: "keyrite: params: key.kty is \"RSA\"; a BYOK key exchange key is RSA-HSM\n".into(),
         },
         Refusal {
             name: "a Key Vault KEK (AES keys import into Managed HSM only)",
             params: json_bytes(&edit(&good, &["key", "kid"], json!(key_vault_kid))),
             args: key.clone(),
+            status: 1,
             stderr: "keyrite: params: AES_256 key material cannot be imported into the Azure Key \
                      Vault \"contoso\": a Key Vault imports RSA and EC keys only, AES keys go into a \
                      Managed HSM\n\
@@ -742,18 +766,21 @@ fn azure_refusals() {
             name: "a hostile kid",
             params: json_bytes(&edit(&good, &["key", "kid"], json!(hostile_kid))),
             args: key.clone(),
+            status: 2,
             stderr: format!("keyrite: params: key.kid {hostile_kid:?} {kid_syntax}\n"),
         },
         Refusal {
             name: "a hostile --azure-kid beside a PEM",
             params: kms.public_pem().into_bytes(),
             args: vec!["--azure-key", "payments-2026", "--azure-kid", hostile_kid],
+            status: 2,
             stderr: format!("keyrite: --azure-kid {hostile_kid:?} {kid_syntax}\n"),
         },
         Refusal {
             name: "a PEM without --azure-kid",
             params: kms.public_pem().into_bytes(),
             args: key.clone(),
+            status: 2,
             stderr: "keyrite: params: a PEM key exchange key needs --azure-kid URL: its full versioned key id\n"
                 .into(),
         },
@@ -766,6 +793,7 @@ fn azure_refusals() {
                 "--azure-kid",
                 "https://contoso-hsm.managedhsm.azure.net/keys/KEKforBYOK/00000000000000000000000000000000",
             ],
+            status: 1,
             stderr: format!(
                 "keyrite: params: --azure-kid \"https://contoso-hsm.managedhsm.azure.net/keys/KEKforBYOK/\
                  00000000000000000000000000000000\" is not the key exchange key's key.kid {AZURE_KID:?}\n"
@@ -775,6 +803,7 @@ fn azure_refusals() {
             name: "SHA-256",
             params: json_bytes(&good),
             args: vec!["--azure-key", "payments-2026", "--algorithm", "RSA_AES_KEY_WRAP_SHA_256"],
+            status: 1,
             stderr: "keyrite: params: Azure Key Vault does not import key material wrapped with \
                      RSA_AES_KEY_WRAP_SHA_256\n"
                 .into(),
@@ -783,6 +812,7 @@ fn azure_refusals() {
             name: "a disabled KEK",
             params: json_bytes(&edit(&good, &["attributes", "enabled"], json!(false))),
             args: key.clone(),
+            status: 1,
             stderr: format!(
                 "keyrite: params: the key exchange key {AZURE_KID} is disabled (attributes.enabled is false)\n\
                  Make a new key exchange key (az keyvault key create --kty RSA-HSM --ops import) and show it again.\n"
@@ -792,6 +822,7 @@ fn azure_refusals() {
             name: "an expired KEK",
             params: json_bytes(&edit(&good, &["attributes", "expires"], json!("2020-01-01T00:00:00+00:00"))),
             args: key.clone(),
+            status: 1,
             stderr: format!(
                 "keyrite: params: the key exchange key {AZURE_KID} expired at 2020-01-01T00:00:00Z\n\
                  Make a new key exchange key (az keyvault key create --kty RSA-HSM --ops import) and show it again.\n"
@@ -801,6 +832,7 @@ fn azure_refusals() {
             name: "no --azure-key",
             params: json_bytes(&good),
             args: vec![],
+            status: 2,
             stderr: "keyrite: Azure Key Vault needs --azure-key NAME: the name of the key the import \
                      creates in the Managed HSM or Key Vault\n"
                 .into(),
@@ -809,6 +841,7 @@ fn azure_refusals() {
             name: "a hostile --azure-key",
             params: json_bytes(&good),
             args: vec!["--azure-key", "x';touch pwned;'"],
+            status: 2,
             stderr: "keyrite: --azure-key \"x';touch pwned;'\" is not an Azure key name \
                      (1 to 127 of A-Z a-z 0-9 -, not starting with -)\n"
                 .into(),
@@ -817,6 +850,7 @@ fn azure_refusals() {
             name: "an --azure-key that az would read as an option",
             params: json_bytes(&good),
             args: vec!["--azure-key=-h"],
+            status: 2,
             stderr: "keyrite: --azure-key \"-h\" is not an Azure key name \
                      (1 to 127 of A-Z a-z 0-9 -, not starting with -)\n"
                 .into(),
@@ -825,6 +859,7 @@ fn azure_refusals() {
             name: "HMAC material",
             params: json_bytes(&good),
             args: vec!["--azure-key", "payments-2026", "--key-spec", "HMAC_256"],
+            status: 1,
             stderr: "keyrite: params: Azure Key Vault does not import HMAC_256 key material\n".into(),
         },
     ];
@@ -843,24 +878,28 @@ fn vault_refusals() {
             name: "an RSA-2048 wrapping key",
             params: json_bytes(&small.vault_wrapping_key()),
             args: key.clone(),
+            status: 1,
             stderr: "keyrite: params: HashiCorp Vault transit does not use RSA_2048 wrapping keys\n".into(),
         },
         Refusal {
             name: "an RSA-2048 wrapping key as PEM",
             params: small.public_pem().into_bytes(),
             args: key.clone(),
+            status: 1,
             stderr: "keyrite: params: HashiCorp Vault transit does not use RSA_2048 wrapping keys\n".into(),
         },
         Refusal {
             name: "HMAC_224 (Vault's HMAC keys are 32 bytes or more)",
             params: json_bytes(&good),
             args: vec!["--vault-key", "payments-2026", "--key-spec", "HMAC_224"],
+            status: 1,
             stderr: "keyrite: params: HashiCorp Vault transit does not import HMAC_224 key material\n".into(),
         },
         Refusal {
             name: "direct OAEP",
             params: json_bytes(&good),
             args: vec!["--vault-key", "payments-2026", "--algorithm", "RSAES_OAEP_SHA_256"],
+            status: 1,
             stderr: "keyrite: params: HashiCorp Vault transit does not import key material wrapped with \
                      RSAES_OAEP_SHA_256\n"
                 .into(),
@@ -869,12 +908,14 @@ fn vault_refusals() {
             name: "no public key",
             params: json_bytes(&edit(&good, &["data"], json!({}))),
             args: key.clone(),
+            status: 2,
             stderr: "keyrite: params: the parameters file has no data.public_key\n".into(),
         },
         Refusal {
             name: "two PEM blocks",
             params: format!("{}{}", kms.public_pem(), kms.public_pem()).into_bytes(),
             args: key.clone(),
+            status: 2,
             stderr: "keyrite: params: the parameters file is not a PEM public key (-----BEGIN PUBLIC KEY-----): \
                      it holds more than one PEM block or PEM headers\n"
                 .into(),
@@ -883,6 +924,7 @@ fn vault_refusals() {
             name: "no --vault-key",
             params: json_bytes(&good),
             args: vec![],
+            status: 2,
             stderr: "keyrite: HashiCorp Vault transit needs --vault-key NAME: the name of the transit \
                      key the import creates\n"
                 .into(),
@@ -891,6 +933,7 @@ fn vault_refusals() {
             name: "a hostile --vault-key",
             params: json_bytes(&good),
             args: vec!["--vault-key", "k' ; touch pwned ; '"],
+            status: 2,
             stderr: "keyrite: --vault-key \"k' ; touch pwned ; '\" is not a Vault transit key name \
                      (A-Z a-z 0-9 _, and . - @ inside)\n"
                 .into(),
@@ -899,6 +942,7 @@ fn vault_refusals() {
             name: "a mount that climbs out",
             params: json_bytes(&good),
             args: vec!["--vault-key", "payments-2026", "--vault-mount", "transit/../sys"],
+            status: 2,
             stderr: "keyrite: --vault-mount \"transit/../sys\" is not a Vault mount path (segments of \
                      A-Z a-z 0-9 . _ - separated by /, no . or .. segment, not starting with -)\n"
                 .into(),
@@ -908,6 +952,7 @@ fn vault_refusals() {
             name: "a --vault-mount that vault would read as an option",
             params: json_bytes(&good),
             args: vec!["--vault-key", "payments-2026", "--vault-mount=-h"],
+            status: 2,
             stderr: "keyrite: --vault-mount \"-h\" is not a Vault mount path (segments of \
                      A-Z a-z 0-9 . _ - separated by /, no . or .. segment, not starting with -)\n"
                 .into(),
@@ -916,6 +961,7 @@ fn vault_refusals() {
             name: "--valid-to",
             params: json_bytes(&good),
             args: vec!["--vault-key", "payments-2026", "--valid-to", "2099-01-01T00:00:00Z"],
+            status: 2,
             stderr: "keyrite: HashiCorp Vault transit sets no expiry on imported key material: leave out --valid-to\n"
                 .into(),
         },
@@ -923,6 +969,7 @@ fn vault_refusals() {
             name: "an AWS option for Vault",
             params: json_bytes(&good),
             args: vec!["--vault-key", "payments-2026", "--gcp-key", "x"],
+            status: 2,
             stderr: "keyrite: --gcp-key is for --provider gcp, not vault\n".into(),
         },
     ];
@@ -931,6 +978,7 @@ fn vault_refusals() {
         name: "AWS without --algorithm",
         params: json_bytes(&kms.aws_params(AWS_ARN, &hours_from_now(24))),
         args: vec![],
+        status: 2,
         stderr: "keyrite: AWS KMS needs --algorithm: the wrapping algorithm the import parameters \
                  were requested for\n"
             .into(),
@@ -981,7 +1029,7 @@ fn a_plan_wraps_one_key_for_google_azure_and_vault() {
     // A typo in a provider field is refused, and so is another provider's field.
     std::fs::write(dir.join("plan.toml"), plan("gcp_keys = \"x\"\n")).unwrap();
     let out = c.plan_check();
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8(out.stderr).unwrap();
     assert!(stderr.contains("unknown field `gcp_keys`"), "{stderr}");
     std::fs::write(dir.join("plan.toml"), plan("vault_key = \"x\"\n")).unwrap();

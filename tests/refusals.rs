@@ -18,6 +18,8 @@ struct Case {
     params: Value,
     /// The PIN the environment variable holds.
     pin: &'static str,
+    /// The exit code: 2 for an input that does not parse or cannot be used as named, or an
+    /// option missing; 1 for what the KMS's rules, the token or a check refuse.
     status: i32,
     stderr: String,
 }
@@ -98,7 +100,7 @@ fn refusals_have_exact_messages_and_leave_nothing_behind() {
             args: base.clone(),
             params: edit("KeyId", json!(quote_arn)),
             pin: PIN,
-            status: 1,
+            status: 2,
             stderr: format!("keyrite: params.json: KeyId {quote_arn:?} {KEY_ID_SYNTAX}\n"),
         },
         Case {
@@ -106,7 +108,7 @@ fn refusals_have_exact_messages_and_leave_nothing_behind() {
             args: base.clone(),
             params: edit("KeyId", json!("$(touch pwned)")),
             pin: PIN,
-            status: 1,
+            status: 2,
             stderr: format!("keyrite: params.json: KeyId \"$(touch pwned)\" {KEY_ID_SYNTAX}\n"),
         },
         Case {
@@ -133,7 +135,7 @@ fn refusals_have_exact_messages_and_leave_nothing_behind() {
             args: base.clone(),
             params: edit("PublicKey", json!(ec)),
             pin: PIN,
-            status: 1,
+            status: 2,
             stderr: "keyrite: params.json: PublicKey is not an RSA public key (SubjectPublicKeyInfo): \
                      unknown/unsupported algorithm OID: 1.2.840.10045.2.1\n"
                 .into(),
@@ -143,7 +145,7 @@ fn refusals_have_exact_messages_and_leave_nothing_behind() {
             args: base.clone(),
             params: edit("PublicKey", json!("MIIB!!notbase64")),
             pin: PIN,
-            status: 1,
+            status: 2,
             stderr: "keyrite: params.json: PublicKey in the parameters file is not valid base64\n"
                 .into(),
         },
@@ -152,7 +154,7 @@ fn refusals_have_exact_messages_and_leave_nothing_behind() {
             args: base.clone(),
             params: json!("not an object"),
             pin: PIN,
-            status: 1,
+            status: 2,
             stderr: "keyrite: params.json: the parameters file is not a JSON object\n".into(),
         },
         Case {
@@ -160,7 +162,7 @@ fn refusals_have_exact_messages_and_leave_nothing_behind() {
             args: base.clone(),
             params: edit("ImportToken", Value::Null),
             pin: PIN,
-            status: 1,
+            status: 2,
             stderr: "keyrite: params.json: the parameters file has no ImportToken\n".into(),
         },
         Case {
@@ -168,7 +170,7 @@ fn refusals_have_exact_messages_and_leave_nothing_behind() {
             args: base.clone(),
             params: edit("ParametersValidTo", json!(1e15)),
             pin: PIN,
-            status: 1,
+            status: 2,
             stderr: "keyrite: params.json: ParametersValidTo in the parameters file is not a valid time: 1000000000000000.0\n"
                 .into(),
         },
@@ -253,7 +255,7 @@ fn refusals_have_exact_messages_and_leave_nothing_behind() {
             args: base.clone().set("--algorithm", "RSAES_PKCS1_V1_5"),
             params: good.clone(),
             pin: PIN,
-            status: 1,
+            status: 2,
             stderr: "keyrite: RSAES_PKCS1_V1_5 is a retired wrapping algorithm and needs --allow-legacy-pkcs1\n\
                      Prefer RSAES_OAEP_SHA_256 or RSAES_OAEP_SHA_1; pass --allow-legacy-pkcs1 only if the KMS accepts nothing else.\n"
                 .into(),
@@ -273,7 +275,7 @@ fn refusals_have_exact_messages_and_leave_nothing_behind() {
             args: base.clone().set("--out", "already-here"),
             params: good.clone(),
             pin: PIN,
-            status: 1,
+            status: 2,
             stderr: "keyrite: already-here already exists; keyrite never replaces an output\n\
                      Choose a new --out directory; keyrite never replaces an output.\n"
                 .into(),
@@ -301,7 +303,7 @@ fn refusals_have_exact_messages_and_leave_nothing_behind() {
             args: base.clone().set("--token", "nope"),
             params: good.clone(),
             pin: PIN,
-            status: 1,
+            status: 2,
             stderr: "keyrite: no token labelled \"nope\"; tokens found: \"ceremony\"\n\
                      Run `keyrite token info` to list the tokens, then pass --token LABEL.\n"
                 .into(),
@@ -311,7 +313,7 @@ fn refusals_have_exact_messages_and_leave_nothing_behind() {
             args: base.clone().set("--module", "/nonexistent/libpkcs11.so"),
             params: good.clone(),
             pin: PIN,
-            status: 1,
+            status: 2,
             stderr: "keyrite: PKCS#11 module not found: /nonexistent/libpkcs11.so\n\
                      Pass --module the PKCS#11 module of the token, the .so its vendor installs (the one pkcs11-tool --module takes), or set KEYRITE_PKCS11_MODULE to it; SoftHSM2's is /usr/lib/softhsm/libsofthsm2.so (on Debian: apt-get install softhsm2).\n"
                 .into(),
@@ -321,7 +323,7 @@ fn refusals_have_exact_messages_and_leave_nothing_behind() {
             args: wrap("params.json", "out").args(["--pin-file", "pin-0644.txt"]),
             params: good.clone(),
             pin: PIN,
-            status: 1,
+            status: 2,
             stderr: "keyrite: the PIN file pin-0644.txt has mode 0644; it must not be accessible to group or others\n\
                      Run: chmod 600 pin-0644.txt\n"
                 .into(),
@@ -372,6 +374,7 @@ fn duplicate_keys_and_missing_files_are_refused() {
         "keyrite: params.json: the parameters file has the key \"KeyId\" more than once\n",
         "duplicate KeyId",
     );
+    assert_eq!(out.status.code(), Some(2), "duplicate KeyId");
     let out = run(hsm
         .keyrite()
         .args(base.clone().set("--params", "missing.json")));
@@ -380,6 +383,7 @@ fn duplicate_keys_and_missing_files_are_refused() {
         "keyrite: cannot read missing.json: No such file or directory (os error 2)\n",
         "missing parameters file",
     );
+    assert_eq!(out.status.code(), Some(2), "missing parameters file");
     assert!(hsm.objects().is_empty());
     assert!(!hsm.path("out").exists());
 }

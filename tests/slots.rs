@@ -159,7 +159,7 @@ fn an_unreadable_slot_means_a_token_must_be_named() {
     };
     let out = wrap(false);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(
         stderr.contains("name the token with --token LABEL; tokens found: \"good\""),
         "{stderr}"

@@ -104,7 +104,7 @@ fn token_info_logs_in_to_one_named_token_only() {
     let hsm = TestToken::softhsm("first");
     hsm.init_token("second");
     let out = run(hsm.keyrite().args(["token", "info", "--pin-env", PIN_ENV]));
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     assert_eq!(
         String::from_utf8(out.stderr).unwrap(),
         "keyrite: name the token with --token LABEL; tokens found: \"first\", \"second\"\n\

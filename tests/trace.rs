@@ -296,7 +296,7 @@ fn a_trace_onto_an_existing_file_is_refused_and_the_file_unchanged() {
         .pin()
         .args(["--trace", "trace.jsonl"])
         .run(&hsm);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     assert_eq!(
         String::from_utf8(out.stderr).unwrap(),
         "keyrite: cannot create the PKCS#11 trace trace.jsonl: File exists (os error 17)\n\

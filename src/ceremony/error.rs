@@ -266,6 +266,43 @@ pub enum Error {
     Failed(Box<StepFailure>),
 }
 
+impl Error {
+    /// Whether this is a usage error (exit 2): a file named (by the command line or the plan)
+    /// cannot be read, the plan or the policy does not parse or fails its own checks, a plan
+    /// given to `keys destroy` does more, or a wrap step's inputs are unusable as `keyrite wrap`
+    /// finds them. What the policy, the quorum, the window or the token refuse in a plan that
+    /// parses, and a step that fails, are not.
+    pub(crate) fn is_usage(&self) -> bool {
+        match self {
+            Error::Wrap(e) => e.is_usage(),
+            Error::Hsm(e) => e.is_usage(),
+            Error::Transcript(e) => e.is_usage(),
+            Error::Pin(e) => e.is_usage(),
+            Error::Shares(e) => e.is_usage(),
+            Error::StepInput { source, .. } => source.is_usage(),
+            Error::NotADestroyPlan { .. }
+            | Error::Read { .. }
+            | Error::Policy { .. }
+            | Error::ModuleUnpinned { .. }
+            | Error::Plan { .. } => true,
+            Error::Lock { .. }
+            | Error::ModulePath { .. }
+            | Error::ModuleDigest { .. }
+            | Error::TrustedWrappingRequired { .. }
+            | Error::ExistingNotTrusted { .. }
+            | Error::Window { .. }
+            | Error::ParamsExpireBeforeWindow { .. }
+            | Error::ValidToBeforeWindow { .. }
+            | Error::NoQuorum(_)
+            | Error::SignerMismatch { .. }
+            | Error::SerialMismatch { .. }
+            | Error::Replay { .. }
+            | Error::Resume { .. }
+            | Error::Failed(_) => false,
+        }
+    }
+}
+
 /// What may stop a run of a plan `plan check` accepts, in part of its window.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]

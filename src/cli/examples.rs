@@ -14,7 +14,11 @@ Examples:
   keyrite verify try-1.jsonl --signer signer.pem --policy policy.toml --plan plan.toml --outputs .
 
 Each command's --help has its own examples. A first wrap and ceremony on SoftHSM2, without a
-cloud account: the README's \"Try it in two minutes\".";
+cloud account: the README's \"Try it in two minutes\".
+
+Exit codes: 0 success, 1 refused or failed, 2 usage (an input or option that cannot be used);
+verify also 3 incomplete, 4 not approved; 129/130/143 on SIGHUP/SIGINT/SIGTERM. Every command's
+codes: docs/cli.md.";
 
 /// `keyrite token`
 pub const TOKEN: &str = "\

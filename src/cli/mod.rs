@@ -106,7 +106,8 @@ pub enum Command {
     #[command(subcommand)]
     Witness(WitnessCommand),
     /// Replay a transcript without an HSM: exit 0 verified, 3 an intact record of a ceremony
-    /// that failed or did not finish, 1 invalid, 2 usage.
+    /// that failed or did not finish, 4 not approved (verified with --no-policy), 1 invalid,
+    /// 2 usage.
     Verify(VerifyArgs),
 }
 

@@ -929,6 +929,25 @@ pub enum Error {
     Pkcs11(Pkcs11Failure),
 }
 
+impl Error {
+    /// Whether this is a usage error (exit 2): the module or trace path named cannot be used,
+    /// or the token is not named when it must be or names none. All the token and the module
+    /// refuse or fail is not.
+    pub(crate) fn is_usage(&self) -> bool {
+        matches!(
+            self,
+            Error::NoModule
+                | Error::ModuleNotFound { .. }
+                | Error::TraceOpen { .. }
+                | Error::ModuleRead { .. }
+                | Error::ModuleNotRegular { .. }
+                | Error::NotModule { .. }
+                | Error::NoSuchToken { .. }
+                | Error::TokenRequired { .. }
+        )
+    }
+}
+
 fn list_or_none(found: &[String]) -> String {
     if found.is_empty() {
         "none".to_owned()

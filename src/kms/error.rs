@@ -328,3 +328,51 @@ pub enum Error {
     #[error("a PEM key exchange key needs --azure-kid URL: its full versioned key id")]
     KidRequired,
 }
+
+impl Error {
+    /// Whether this is a usage error (exit 2): the parameters file does not parse as the
+    /// provider's (not its JSON, a field missing, of the wrong type or syntax), or an option is
+    /// missing or not for this provider. What the provider's rules refuse in parameters that
+    /// parse (expired, a key or an algorithm it does not take) is not.
+    pub(crate) fn is_usage(&self) -> bool {
+        match self {
+            Error::Spec(e) => e.is_usage(),
+            Error::Json(_)
+            | Error::Time(_)
+            | Error::Base64 { .. }
+            | Error::Empty { .. }
+            | Error::InvalidKeyId { .. }
+            | Error::PublicKey { .. }
+            | Error::UnknownProvider { .. }
+            | Error::AlgorithmRequired { .. }
+            | Error::OptionRequired { .. }
+            | Error::OptionNotForProvider { .. }
+            | Error::ValidToUnsupported { .. }
+            | Error::InvalidName { .. }
+            | Error::Pem { .. }
+            | Error::OtherProvider { .. }
+            | Error::PemParams { .. }
+            | Error::KidRequired => true,
+            Error::Expired { .. }
+            | Error::KeySpecMismatch { .. }
+            | Error::KeySpecNotAllowed { .. }
+            | Error::KeySpecNotImported { .. }
+            | Error::KeyVaultNoSecretKeys { .. }
+            | Error::GcpAlgorithmMismatch { .. }
+            | Error::PrivateKeyNeedsRsaAes { .. }
+            | Error::BackupOfSecretKeyNeedsOaep { .. }
+            | Error::WrappingKeyTooSmallFor { .. }
+            | Error::AlgorithmNotAllowed { .. }
+            | Error::AlgorithmMismatch { .. }
+            | Error::JobNotActive { .. }
+            | Error::JobExpired { .. }
+            | Error::UnknownImportMethod { .. }
+            | Error::ImportMethodKeySize { .. }
+            | Error::NoImportOperation { .. }
+            | Error::KeyTypeNotRsaHsm { .. }
+            | Error::KekDisabled { .. }
+            | Error::KekExpired { .. }
+            | Error::KidMismatch { .. } => false,
+        }
+    }
+}

@@ -227,6 +227,24 @@ pub enum Error {
     },
 }
 
+impl Error {
+    /// Whether this is a usage error where another command checks a record (a rewrap's
+    /// `--from-transcript`, a restore's record, a witness's transcript): a file named cannot be
+    /// read, the signer is not a public key, the policy does not parse, `--outputs` names no
+    /// recorded output. A record that does not verify, or does not record what it must, is not.
+    /// (`keyrite verify` exits 2 for every one of these: its 1 means INVALID.)
+    pub(crate) fn is_usage(&self) -> bool {
+        match self {
+            Error::Ceremony(e) => e.is_usage(),
+            Error::Read { .. } | Error::Signer { .. } | Error::NoOutputs(_) => true,
+            Error::NotVerified { .. }
+            | Error::NotRecorded { .. }
+            | Error::NoSignerLabel { .. }
+            | Error::NoKcv { .. } => false,
+        }
+    }
+}
+
 /// Why a file `verify` reads could not be read.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

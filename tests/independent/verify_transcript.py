@@ -46,7 +46,9 @@ scripts/verify-with-openssl:
   2  usage error: wrong arguments (neither --policy nor --no-policy), a file that cannot be
      read, a SIGNER_PEM that is not a ceremony signer's public key by keyrite's rule (signer_der
      and signer_key: one PEM block of the canonical DER of an ECDSA P-256 or RSA 3072 key), a
-     POLICY that is not TOML
+     POLICY that is not TOML, an OUTPUTS_DIR under which none of the output directories the
+     transcript records is ("no outputs found under ...": a wrong path, not altered outputs;
+     INVALID, 1, if the transcript is invalid anyway)
 
 All three verifiers read JSON the same strict way (RFC 8259: no NaN or Infinity, no duplicate
 keys, no lone surrogate escapes, valid UTF-8), refuse a line nested deeper than 64 levels, and
@@ -973,8 +975,49 @@ def check_outputs(lines, end, outputs):
     return True, f"{count} output file(s) under {outputs} match the transcript, and nothing else is there"
 
 
+def outputs_unfound(lines, end, outputs):
+    """With OUTPUTS_DIR: when the transcript records output directories and none of them is
+    under OUTPUTS_DIR (nothing of its name there), what says so: a wrong OUTPUTS_DIR, not altered
+    outputs. Else None. A record of no directory's name counts as there: its failure is the
+    record's."""
+    if outputs is None:
+        return None
+    recorded, present = [], False
+    for line in lines[:end]:
+        if line["step"] not in ("wrapped", "rewrapped"):
+            continue
+        data = line["data"]
+        if not isinstance(data, dict) or not isinstance(data.get("out"), str):
+            continue
+        recorded.append(data["out"])
+        base = os.path.basename(data["out"].rstrip("/"))
+        present = present or base in ("", ".", "..") or os.path.lexists(os.path.join(outputs, base))
+    if not recorded or present:
+        return None
+    if len(recorded) == 1:
+        return f"no outputs found under {outputs}: the transcript records the output directory {show(recorded[0])}, and it is not there"
+    return f"no outputs found under {outputs}: the transcript records {len(recorded)} output directories, such as {show(recorded[0])}, and none is there"
+
+
 def verify(transcript_path, signer_path, policy_path, outputs=None):
-    """Runs the checks (policy_path None: --no-policy); returns (results, exit code, verdict)."""
+    """Runs the checks (policy_path None: --no-policy); returns (results, exit code, verdict).
+    An OUTPUTS_DIR under which none of the recorded output directories is raises Usage (exit 2),
+    unless the transcript is invalid anyway."""
+    results, code, verdict = run_checks(transcript_path, signer_path, policy_path, outputs)
+    status, reason = results["outputs"]
+    if status == UNFOUND:
+        if code != 1:
+            raise Usage(reason)
+        results["outputs"] = ("NOT CHECKED", reason)
+    return results, code, verdict
+
+
+# The outputs check's status while OUTPUTS_DIR holds none of the recorded output directories.
+UNFOUND = "UNFOUND"
+
+
+def run_checks(transcript_path, signer_path, policy_path, outputs):
+    """The checks of verify, in order, stopping at the first that fails."""
     try:
         with open(transcript_path, "rb") as f:
             content = f.read()
@@ -1097,10 +1140,14 @@ def verify(transcript_path, signer_path, policy_path, outputs=None):
 
     results["approvals"] = ("NOT CHECKED", "this tool does not check approvals (scripts/verify-with-openssl does)")
 
-    ok, reason = check_outputs(lines, n, outputs)
-    if ok is False:
-        return invalid("outputs", reason)
-    results["outputs"] = ("PASS" if ok else "NOT CHECKED", reason)
+    unfound = outputs_unfound(lines, n, outputs)
+    if unfound:
+        results["outputs"] = (UNFOUND, unfound)
+    else:
+        ok, reason = check_outputs(lines, n, outputs)
+        if ok is False:
+            return invalid("outputs", reason)
+        results["outputs"] = ("PASS" if ok else "NOT CHECKED", reason)
 
     if seal is None:
         why = f"no seal: the transcript ends at line {n}"
