@@ -337,9 +337,13 @@ fn a_closed_standard_output_ends_every_command_quietly_with_its_own_exit_code() 
         cmd.args(extra);
         cmd
     };
+    std::fs::create_dir(c.dir().join("man1")).unwrap();
     let mut runs: Vec<Command> = vec![
         command(&["--help"]),
         command(&["wrap", "--help"]),
+        command(&["--version"]),
+        command(&["completions", "bash"]),
+        command(&["man", "--out-dir", "man1"]),
         command(&["plan", "check", "plan.toml", "--policy", "policy.toml"]),
         command(&["plan", "digest", "plan.toml"]),
         c.run_command("t.jsonl"),

@@ -4,8 +4,10 @@
 //! printed.
 
 pub mod ceremony;
+pub mod completions;
 pub mod hint;
 pub mod keys;
+pub mod man;
 pub mod out;
 pub mod pin;
 pub mod plan;
@@ -32,7 +34,9 @@ use keyrite::pin::PinSource;
 use keyrite::wrap::TokenAccess;
 
 use ceremony::CeremonyCommand;
+use completions::CompletionsArgs;
 use keys::KeysCommand;
+use man::ManArgs;
 use pin::PinCommand;
 use plan::PlanCommand;
 use restore::RestoreArgs;
@@ -42,9 +46,17 @@ use verify::VerifyArgs;
 use witness::WitnessCommand;
 use wrap::WrapArgs;
 
+/// `keyrite --version`: the package's version and the commit it was built from (build.rs).
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    env!("KEYRITE_BUILD_COMMIT"),
+    ")"
+);
+
 /// Hardware-backed key ceremonies for cloud KMS key import.
 #[derive(Debug, Parser)]
-#[command(name = "keyrite", version, about)]
+#[command(name = "keyrite", version = VERSION, about)]
 pub struct Cli {
     /// The PKCS#11 module (default: Debian's SoftHSM2).
     #[arg(
@@ -112,6 +124,10 @@ pub enum Command {
     /// Replay a transcript without an HSM: exit 0 verified, 3 an intact record of a ceremony
     /// that failed or did not finish, 1 invalid, 2 usage.
     Verify(VerifyArgs),
+    /// Print keyrite's completion script for bash, zsh or fish.
+    Completions(CompletionsArgs),
+    /// Write keyrite's manual pages: keyrite.1 and one per subcommand (keyrite-wrap.1, …).
+    Man(ManArgs),
 }
 
 /// How to reach the token.
@@ -145,6 +161,8 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Ceremony(command) => ceremony::run(command, module),
         Command::Wrap(args) => wrap::run(&args, module),
         Command::Rewrap(args) => rewrap::run(&args, module),
+        Command::Completions(args) => completions::run(&args),
+        Command::Man(args) => man::run(&args),
     }?;
     Ok(ExitCode::SUCCESS)
 }
