@@ -11,9 +11,9 @@ use keyrite::Error;
 /// `keyrite completions …`
 #[derive(Debug, Args)]
 #[command(after_help = "\
-Install (see the README):
+Examples:
   keyrite completions bash > ~/.local/share/bash-completion/completions/keyrite
-  keyrite completions zsh > ~/.local/share/zsh/site-functions/_keyrite
+  keyrite completions zsh > ~/.zfunc/_keyrite     # a directory on $fpath
   keyrite completions fish > ~/.config/fish/completions/keyrite.fish")]
 pub struct CompletionsArgs {
     /// The shell the script is for.

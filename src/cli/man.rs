@@ -17,7 +17,7 @@ use keyrite::output;
 /// `keyrite man …`
 #[derive(Debug, Args)]
 #[command(after_help = "\
-Install (see the README):
+Examples:
   mkdir -p ~/.local/share/man/man1 && keyrite man --out-dir ~/.local/share/man/man1")]
 pub struct ManArgs {
     /// The directory the pages are written into (it must exist).
