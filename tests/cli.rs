@@ -341,9 +341,13 @@ fn a_closed_standard_output_ends_every_command_quietly_with_its_own_exit_code() 
         cmd.args(extra);
         cmd
     };
+    std::fs::create_dir(c.dir().join("man1")).unwrap();
     let mut runs: Vec<Command> = vec![
         command(&["--help"]),
         command(&["wrap", "--help"]),
+        command(&["--version"]),
+        command(&["completions", "bash"]),
+        command(&["man", "--out-dir", "man1"]),
         command(&["plan", "check", "plan.toml", "--policy", "policy.toml"]),
         command(&["plan", "digest", "plan.toml"]),
         c.run_command("t.jsonl"),
@@ -442,7 +446,7 @@ fn subcommands(help: &str) -> Vec<String> {
 }
 
 /// The commands that never use a token: their help shows no --module and no --trace.
-const TOKENLESS: [&str; 11] = [
+const TOKENLESS: [&str; 13] = [
     "",
     "plan",
     "plan check",
@@ -454,6 +458,8 @@ const TOKENLESS: [&str; 11] = [
     "witness add",
     "witness message",
     "verify",
+    "completions",
+    "man",
 ];
 
 #[test]
@@ -1298,6 +1304,9 @@ fn every_command_exits_2_for_a_missing_input_and_a_usage_error_and_1_for_a_refus
                 "policy.toml",
             ],
         ),
+        // completions names no file: a shell it has no script for is its usage error.
+        case("completions", &["powershell"]),
+        case("man", &["--out", "missing"]),
     ];
     // What keyrite refuses once it has understood the request.
     let refused = vec![

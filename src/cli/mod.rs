@@ -4,9 +4,11 @@
 //! printed.
 
 pub mod ceremony;
+pub mod completions;
 pub mod examples;
 pub mod hint;
 pub mod keys;
+pub mod man;
 pub mod out;
 pub mod pin;
 pub mod plan;
@@ -33,7 +35,9 @@ use keyrite::pin::PinSource;
 use keyrite::wrap::TokenAccess;
 
 use ceremony::CeremonyCommand;
+use completions::CompletionsArgs;
 use keys::KeysCommand;
+use man::ManArgs;
 use pin::PinCommand;
 use plan::PlanCommand;
 use restore::RestoreArgs;
@@ -43,9 +47,17 @@ use verify::VerifyArgs;
 use witness::WitnessCommand;
 use wrap::WrapArgs;
 
+/// `keyrite --version`: the package's version and the commit it was built from (build.rs).
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    env!("KEYRITE_BUILD_COMMIT"),
+    ")"
+);
+
 /// Hardware-backed key ceremonies for cloud KMS key import.
 #[derive(Debug, Parser)]
-#[command(name = "keyrite", version, about, after_help = examples::KEYRITE)]
+#[command(name = "keyrite", version = VERSION, about, after_help = examples::KEYRITE)]
 // `--module` and `--trace` are taken by the commands that use a token (`ModuleArgs`), and shown
 // in their help only. Given before the subcommand, as `keyrite --module PATH wrap …` (and every
 // script written before they moved), they are still accepted, hidden: clap hands a global
@@ -109,6 +121,10 @@ pub enum Command {
     /// that failed or did not finish, 4 not approved (verified with --no-policy), 1 invalid,
     /// 2 usage.
     Verify(VerifyArgs),
+    /// Print keyrite's completion script for bash, zsh or fish.
+    Completions(CompletionsArgs),
+    /// Write keyrite's manual pages: keyrite.1 and one per subcommand (keyrite-wrap.1, …).
+    Man(ManArgs),
 }
 
 /// How to reach the token.
@@ -174,6 +190,8 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Ceremony(command) => ceremony::run(command),
         Command::Wrap(args) => wrap::run(&args),
         Command::Rewrap(args) => rewrap::run(&args),
+        Command::Completions(args) => completions::run(&args),
+        Command::Man(args) => man::run(&args),
     }?;
     Ok(ExitCode::SUCCESS)
 }
