@@ -353,6 +353,45 @@ mod tests {
     }
 
     #[test]
+    fn nested_objects_are_written_alike_however_often_their_buffers_are_reused() {
+        let (time, prev) = ("2026-01-01T00:00:00Z", hex::encode([7u8; 32]));
+        let key = |label: &str| entry::Key {
+            label: label.into(),
+            id: "01".into(),
+            spec: "AES_256".into(),
+            kcv: Some("abcdef".into()),
+            kcv_method: "aes-ecb-zero-3".into(),
+            check_sha256: None,
+            template: [("CKA_TOKEN", "true"), ("CKA_CLASS", "CKO_SECRET_KEY")]
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .into(),
+            check_values: [("b", "2"), ("a", "1")]
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .into(),
+            discarded: 1,
+        };
+        for label in ["k", "a longer label, written into buffers used before", "é"] {
+            let entry = Entry::Generated(entry::GeneratedData {
+                index: 3,
+                key: key(label),
+            });
+            let value = serde_json::json!({
+                "v": VERSION,
+                "seq": 1,
+                "time": time,
+                "step": "generated",
+                "actor": "keyrite",
+                "data": entry.data().unwrap(),
+                "prev": prev,
+            });
+            assert_eq!(
+                line_text(1, time, "keyrite", &entry, &prev).unwrap(),
+                serde_json::to_string(&value).unwrap()
+            );
+        }
+    }
+
+    #[test]
     fn lines_chain_by_the_previous_lines_exact_bytes() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.jsonl");

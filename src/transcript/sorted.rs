@@ -4,6 +4,7 @@
 //! keys; anything else it refuses (an error), and the caller writes that through a `Value`.
 
 use std::borrow::Cow;
+use std::cell::RefCell;
 use std::ops::Range;
 
 use serde::Serialize;
@@ -32,13 +33,57 @@ impl Sorted<'_> {
     }
 }
 
+/// An object's keys, each with where its value's bytes are.
+type Entries = Vec<(Cow<'static, str>, Range<usize>)>;
+
+/// Spare buffers for the objects being written, kept from objects written before: once as many
+/// objects as nest in a value have been written, the next such value costs no allocation.
+struct Spare {
+    buffers: RefCell<Vec<(Vec<u8>, Entries)>>,
+}
+
+impl Spare {
+    /// A buffer larger than this goes back to the allocator, not to the spares.
+    const KEPT: usize = 1 << 16;
+
+    fn take(&self) -> (Vec<u8>, Entries) {
+        self.buffers.borrow_mut().pop().unwrap_or_default()
+    }
+
+    fn give(&self, (mut values, mut entries): (Vec<u8>, Entries)) {
+        if values.capacity() <= Self::KEPT {
+            values.clear();
+            entries.clear();
+            self.buffers.borrow_mut().push((values, entries));
+        }
+    }
+}
+
+thread_local! {
+    static SPARE: Spare = const {
+        Spare {
+            buffers: RefCell::new(Vec::new()),
+        }
+    };
+}
+
 /// An object's entries: each key with where its value's bytes are in `values`, written in key
-/// order at the end.
+/// order at the end. Its buffers go back to the spares when it is dropped.
 struct Object<'o> {
     out: &'o mut Vec<u8>,
     values: Vec<u8>,
-    entries: Vec<(Cow<'static, str>, Range<usize>)>,
+    entries: Entries,
     key: Option<String>,
+}
+
+impl Drop for Object<'_> {
+    fn drop(&mut self) {
+        let buffers = (
+            std::mem::take(&mut self.values),
+            std::mem::take(&mut self.entries),
+        );
+        SPARE.with(|spare| spare.give(buffers));
+    }
 }
 
 impl Object<'_> {
@@ -53,7 +98,7 @@ impl Object<'_> {
         Ok(())
     }
 
-    fn finish(mut self) -> Result<(), Error> {
+    fn finish(&mut self) -> Result<(), Error> {
         // A stable sort: of values given for one key, the last stands, as in a JSON object.
         self.entries.sort_by(|(a, _), (b, _)| a.cmp(b));
         self.out.push(b'{');
@@ -107,7 +152,7 @@ impl ser::SerializeStruct for Object<'_> {
     ) -> Result<(), Error> {
         self.entry(Cow::Borrowed(key), value)
     }
-    fn end(self) -> Result<(), Error> {
+    fn end(mut self) -> Result<(), Error> {
         self.finish()
     }
 }
@@ -123,7 +168,7 @@ impl ser::SerializeMap for Object<'_> {
         let key = self.key.take().ok_or_else(unsupported)?;
         self.entry(Cow::Owned(key), value)
     }
-    fn end(self) -> Result<(), Error> {
+    fn end(mut self) -> Result<(), Error> {
         self.finish()
     }
 }
@@ -273,10 +318,11 @@ impl<'o> ser::Serializer for Sorted<'o> {
         })
     }
     fn serialize_map(self, _: Option<usize>) -> Result<Object<'o>, Error> {
+        let (values, entries) = SPARE.with(Spare::take);
         Ok(Object {
             out: self.out,
-            values: Vec::new(),
-            entries: Vec::new(),
+            values,
+            entries,
             key: None,
         })
     }

@@ -58,9 +58,15 @@ impl Chain {
             };
             let checked = match head {
                 None if number() => check_tokens(raw),
-                _ => check_head(i, head, &self.head)
-                    .and_then(|()| check_tokens(raw))
-                    .and_then(|()| check_encoding(&mut self.text, raw, head, entry)),
+                // The bytes keyrite writes hold only canonical integers, nested no deeper than
+                // its entries: a line that is exactly those bytes passes check_tokens.
+                _ => check_head(i, head, &self.head).and_then(|()| {
+                    if as_keyrite_writes(&mut self.text, raw, head, entry) {
+                        return Ok(());
+                    }
+                    check_tokens(raw)
+                        .and_then(|()| check_encoding(&mut self.text, raw, head, entry))
+                }),
             };
             if let Err(e) = checked {
                 self.broken = Some((e, i));
@@ -238,11 +244,10 @@ fn check_encoding(
     head: Option<&Head<'_>>,
     entry: Option<&Entry>,
 ) -> Result<(), LineError> {
-    text.clear();
-    let written = head.is_some_and(|head| keyrite_text(text, raw, head, entry));
-    if written && text[..] == *raw {
+    if as_keyrite_writes(text, raw, head, entry) {
         return Ok(());
     }
+    let written = !text.is_empty();
     if let Some(e) = misencoded(raw) {
         return Err(LineError::Encoding(e));
     }
@@ -257,6 +262,22 @@ fn check_encoding(
     } else {
         Ok(())
     }
+}
+
+/// Whether the line `raw`, read as `head` and `entry`, is exactly the bytes keyrite writes for
+/// it, which are left in `text` (empty where keyrite writes no such line).
+fn as_keyrite_writes(
+    text: &mut Vec<u8>,
+    raw: &[u8],
+    head: Option<&Head<'_>>,
+    entry: Option<&Entry>,
+) -> bool {
+    text.clear();
+    let written = head.is_some_and(|head| keyrite_text(text, raw, head, entry));
+    if !written {
+        text.clear();
+    }
+    written && text[..] == *raw
 }
 
 /// Writes into `text` the bytes keyrite writes for the line `raw` read as `head` and `entry`:
