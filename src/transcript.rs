@@ -18,6 +18,7 @@
 //! unsealed prefix.
 
 pub mod entry;
+mod sorted;
 
 pub use entry::{Entry, Step};
 
@@ -25,7 +26,6 @@ use std::fs::{File, OpenOptions};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
-use serde_json::json;
 use sha2::{Digest as _, Sha256};
 
 /// The transcript format version.
@@ -235,16 +235,36 @@ pub fn line_text(
     entry: &Entry,
     prev: &str,
 ) -> Result<String, serde_json::Error> {
-    let line = json!({
-        "v": VERSION,
-        "seq": seq,
-        "time": time,
-        "step": entry.step().as_str(),
-        "actor": actor,
-        "data": entry.data()?,
-        "prev": prev,
-    });
-    serde_json::to_string(&line)
+    let mut text = Vec::new();
+    write_line_text(&mut text, seq, time, actor, entry, prev)?;
+    utf8(text)
+}
+
+/// Appends [`line_text`]'s bytes to `out`.
+pub fn write_line_text(
+    out: &mut Vec<u8>,
+    seq: u64,
+    time: &str,
+    actor: &str,
+    entry: &Entry,
+    prev: &str,
+) -> Result<(), serde_json::Error> {
+    // The fields in byte order, as serde_json writes an object's.
+    write_field(out, "{\"actor\":", actor)?;
+    out.extend_from_slice(b",\"data\":");
+    let start = out.len();
+    if entry::write_sorted_data(out, entry).is_err() {
+        // A shape the sorted writer leaves to a JSON value: written through one.
+        out.truncate(start);
+        serde_json::to_writer(&mut *out, &entry.data()?)?;
+    }
+    write_field(out, ",\"prev\":", prev)?;
+    write_field(out, ",\"seq\":", &seq)?;
+    write_field(out, ",\"step\":", entry.step().as_str())?;
+    write_field(out, ",\"time\":", time)?;
+    write_field(out, ",\"v\":", &VERSION)?;
+    out.push(b'}');
+    Ok(())
 }
 
 /// The exact text keyrite writes for the seal line `seq` (without its newline), at `time`,
@@ -257,16 +277,44 @@ pub fn seal_text(
     signer: &str,
     signature: &str,
 ) -> Result<String, serde_json::Error> {
-    let line = json!({
-        "v": VERSION,
-        "seq": seq,
-        "time": time,
-        "step": Step::Seal.as_str(),
-        "prev": prev,
-        "signer": signer,
-        "signature": signature,
-    });
-    serde_json::to_string(&line)
+    let mut text = Vec::new();
+    write_seal_text(&mut text, seq, time, prev, signer, signature)?;
+    utf8(text)
+}
+
+/// Appends [`seal_text`]'s bytes to `out`.
+pub fn write_seal_text(
+    out: &mut Vec<u8>,
+    seq: u64,
+    time: &str,
+    prev: &str,
+    signer: &str,
+    signature: &str,
+) -> Result<(), serde_json::Error> {
+    write_field(out, "{\"prev\":", prev)?;
+    write_field(out, ",\"seq\":", &seq)?;
+    write_field(out, ",\"signature\":", signature)?;
+    write_field(out, ",\"signer\":", signer)?;
+    write_field(out, ",\"step\":", Step::Seal.as_str())?;
+    write_field(out, ",\"time\":", time)?;
+    write_field(out, ",\"v\":", &VERSION)?;
+    out.push(b'}');
+    Ok(())
+}
+
+/// Appends `before` (punctuation and a key) and `value` as serde_json writes it.
+fn write_field<T: serde::Serialize + ?Sized>(
+    out: &mut Vec<u8>,
+    before: &str,
+    value: &T,
+) -> Result<(), serde_json::Error> {
+    out.extend_from_slice(before.as_bytes());
+    serde_json::to_writer(out, value)
+}
+
+/// The text serde_json wrote.
+fn utf8(bytes: Vec<u8>) -> Result<String, serde_json::Error> {
+    String::from_utf8(bytes).map_err(serde::ser::Error::custom)
 }
 
 #[cfg(test)]
@@ -274,6 +322,85 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use serde_json::Value;
+
+    #[test]
+    fn the_line_writer_writes_what_serde_json_writes_for_the_line_as_a_value() {
+        let (time, prev) = ("2026-01-01T00:00:00Z", hex::encode([7u8; 32]));
+        let entry = Entry::Destroy(entry::DestroyData {
+            index: Some(2),
+            key_label: "k\n\"\u{1}é".into(),
+            kcv: None,
+            check_sha256: Some("ab".into()),
+            why: None,
+        });
+        for actor in ["keyrite", "a\\b\u{7f}"] {
+            let value = serde_json::json!({
+                "v": VERSION,
+                "seq": u64::MAX,
+                "time": time,
+                "step": entry.step().as_str(),
+                "actor": actor,
+                "data": entry.data().unwrap(),
+                "prev": prev,
+            });
+            assert_eq!(
+                line_text(u64::MAX, time, actor, &entry, &prev).unwrap(),
+                serde_json::to_string(&value).unwrap()
+            );
+        }
+        let value = serde_json::json!({
+            "v": VERSION,
+            "seq": 9,
+            "time": time,
+            "step": "seal",
+            "prev": prev,
+            "signer": "f\"p",
+            "signature": "c2ln",
+        });
+        assert_eq!(
+            seal_text(9, time, &prev, "f\"p", "c2ln").unwrap(),
+            serde_json::to_string(&value).unwrap()
+        );
+    }
+
+    #[test]
+    fn nested_objects_are_written_alike_however_often_their_buffers_are_reused() {
+        let (time, prev) = ("2026-01-01T00:00:00Z", hex::encode([7u8; 32]));
+        let key = |label: &str| entry::Key {
+            label: label.into(),
+            id: "01".into(),
+            spec: "AES_256".into(),
+            kcv: Some("abcdef".into()),
+            kcv_method: "aes-ecb-zero-3".into(),
+            check_sha256: None,
+            template: [("CKA_TOKEN", "true"), ("CKA_CLASS", "CKO_SECRET_KEY")]
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .into(),
+            check_values: [("b", "2"), ("a", "1")]
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .into(),
+            discarded: 1,
+        };
+        for label in ["k", "a longer label, written into buffers used before", "é"] {
+            let entry = Entry::Generated(entry::GeneratedData {
+                index: 3,
+                key: key(label),
+            });
+            let value = serde_json::json!({
+                "v": VERSION,
+                "seq": 1,
+                "time": time,
+                "step": "generated",
+                "actor": "keyrite",
+                "data": entry.data().unwrap(),
+                "prev": prev,
+            });
+            assert_eq!(
+                line_text(1, time, "keyrite", &entry, &prev).unwrap(),
+                serde_json::to_string(&value).unwrap()
+            );
+        }
+    }
 
     #[test]
     fn lines_chain_by_the_previous_lines_exact_bytes() {

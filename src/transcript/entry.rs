@@ -57,6 +57,13 @@ macro_rules! entries {
             }
         }
 
+        /// Appends `entry`'s `data` to `out` as [`Entry::data`] writes through a JSON value.
+        pub(super) fn write_sorted_data(out: &mut Vec<u8>, entry: &Entry) -> Result<(), serde_json::Error> {
+            match entry {
+                $(Entry::$variant(data) => super::sorted::write(out, data),)*
+            }
+        }
+
         impl Entry {
             /// Its step.
             pub fn step(&self) -> Step {
@@ -65,7 +72,52 @@ macro_rules! entries {
                 }
             }
         }
+
+        impl<'de> serde::de::Visitor<'de> for LineOf {
+            type Value = Entry;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a transcript line")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Entry, A::Error> {
+                let mut entry = None;
+                while let Some(is_data) = map.next_key_seed(IsData)? {
+                    if !is_data {
+                        map.next_value::<serde::de::IgnoredAny>()?;
+                        continue;
+                    }
+                    entry = Some(match self.0 {
+                        $(Step::$variant => Entry::$variant(map.next_value()?),)*
+                        Step::Seal => return Err(serde::de::Error::custom("a seal line has no entry")),
+                    });
+                }
+                entry.ok_or_else(|| serde::de::Error::missing_field("data"))
+            }
+        }
     };
+}
+
+/// Reads a whole line as the entry of its step, known beforehand: its `data` straight into that
+/// step's type, its other fields skipped.
+struct LineOf(Step);
+
+/// An object key: whether it is `data`.
+struct IsData;
+
+impl<'de> serde::de::DeserializeSeed<'de> for IsData {
+    type Value = bool;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl serde::de::Visitor<'_> for IsData {
+    type Value = bool;
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a key")
+    }
+    fn visit_str<E>(self, v: &str) -> Result<bool, E> {
+        Ok(v == "data")
+    }
 }
 
 entries! {
@@ -156,6 +208,19 @@ impl Entry {
             entry.check_shape(value.get("data").unwrap_or(&Value::Null))?;
         }
         Ok(entry)
+    }
+
+    /// [`Entry::from_line`] for a line whose `step` is known to be `step`: the same entry, or
+    /// the same error, read without buffering the line's `data` until its `step` is read. The
+    /// line must not repeat a key (verify's reader has refused any that does).
+    pub fn from_line_of(step: Step, line: &[u8]) -> Result<Entry, serde_json::Error> {
+        let mut de = serde_json::Deserializer::from_slice(line);
+        let read = serde::Deserializer::deserialize_map(&mut de, LineOf(step))
+            .and_then(|entry| de.end().map(|()| entry));
+        match read {
+            Ok(entry) if entry.step() == step && !line.contains(&b'[') => Ok(entry),
+            _ => Entry::from_line(line),
+        }
     }
 
     /// Refuses `data` where it holds a list in the place of a struct this entry names by its
@@ -983,6 +1048,48 @@ mod tests {
                 expected: None,
             }),
         ]
+    }
+
+    #[test]
+    fn the_sorted_writer_writes_each_entrys_data_as_its_json_value() {
+        let mut entries = one_of_each();
+        let mut generated = GeneratedData {
+            index: 1,
+            key: key(),
+        };
+        generated.key.check_values =
+            BTreeMap::from([("b".into(), "1".into()), ("a\"".into(), "2".into())]);
+        generated.key.discarded = 3;
+        generated
+            .key
+            .template
+            .insert("A\u{1}é".into(), "x\ny".into());
+        entries.push(Entry::Generated(generated));
+        for entry in &entries {
+            let mut out = Vec::new();
+            write_sorted_data(&mut out, entry).unwrap();
+            let value = serde_json::to_string(&entry.data().unwrap()).unwrap();
+            assert_eq!(String::from_utf8(out).unwrap(), value, "{entry:?}");
+        }
+    }
+
+    #[test]
+    fn a_line_read_for_its_step_is_the_line_read_whole() {
+        for entry in one_of_each() {
+            let line = crate::transcript::line_text(0, "t", "a", &entry, "p").unwrap();
+            let step = entry.step();
+            let read = Entry::from_line_of(step, line.as_bytes()).unwrap();
+            assert_eq!(read, Entry::from_line(line.as_bytes()).unwrap());
+            let spoiled = line.replacen("\"data\":{", "\"data\":{\"x\":1,", 1);
+            assert_eq!(
+                Entry::from_line_of(step, spoiled.as_bytes())
+                    .unwrap_err()
+                    .to_string(),
+                Entry::from_line(spoiled.as_bytes())
+                    .unwrap_err()
+                    .to_string()
+            );
+        }
     }
 
     #[test]

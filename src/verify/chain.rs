@@ -14,7 +14,7 @@ use super::head::{self, Head};
 use super::parsed::{FirstSeal, Parsed, SealHead};
 use super::{Check, failed, not_checked, passed};
 use crate::signer_key::{Signed, SignerKey};
-use crate::transcript::{Entry, line_text, seal_text};
+use crate::transcript::{Entry, write_line_text, write_seal_text};
 
 const LINE_KEYS: [&str; 7] = ["actor", "data", "prev", "seq", "step", "time", "v"];
 const SEAL_KEYS: [&str; 7] = ["prev", "seq", "signature", "signer", "step", "time", "v"];
@@ -27,6 +27,8 @@ pub(super) struct Chain {
     head: [u8; 32],
     /// The first line that breaks the format, and how.
     broken: Option<(LineError, usize)>,
+    /// Where the bytes keyrite writes for a line are put, line after line.
+    text: Vec<u8>,
 }
 
 impl Chain {
@@ -34,6 +36,7 @@ impl Chain {
         Chain {
             head: Sha256::digest(b"").into(),
             broken: None,
+            text: Vec::new(),
         }
     }
 
@@ -55,9 +58,15 @@ impl Chain {
             };
             let checked = match head {
                 None if number() => check_tokens(raw),
-                _ => check_head(i, head, &self.head)
-                    .and_then(|()| check_tokens(raw))
-                    .and_then(|()| check_encoding(raw, head, entry)),
+                // The bytes keyrite writes hold only canonical integers, nested no deeper than
+                // its entries: a line that is exactly those bytes passes check_tokens.
+                _ => check_head(i, head, &self.head).and_then(|()| {
+                    if as_keyrite_writes(&mut self.text, raw, head, entry) {
+                        return Ok(());
+                    }
+                    check_tokens(raw)
+                        .and_then(|()| check_encoding(&mut self.text, raw, head, entry))
+                }),
             };
             if let Err(e) = checked {
                 self.broken = Some((e, i));
@@ -174,20 +183,25 @@ pub const MAX_DEPTH: usize = 64;
 /// -2^63 and 2^64-1), and nothing nests deeper than [`MAX_DEPTH`]. Every line is held to it,
 /// witness lines included, so no verifier reads a number or a depth another would refuse.
 fn check_tokens(raw: &[u8]) -> Result<(), LineError> {
-    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    let (mut depth, mut in_string) = (0usize, false);
     let mut i = 0;
     while i < raw.len() {
-        let b = raw[i];
         if in_string {
-            match b {
-                _ if escaped => escaped = false,
-                b'\\' => escaped = true,
-                b'"' => in_string = false,
-                _ => {}
+            // To the next quote or backslash: nothing between them is a token.
+            let Some(n) = memchr::memchr2(b'"', b'\\', &raw[i..]) else {
+                break;
+            };
+            i += n;
+            // An escape is a backslash and the character after it.
+            if raw[i] == b'\\' {
+                i += 2;
+            } else {
+                in_string = false;
+                i += 1;
             }
-            i += 1;
             continue;
         }
+        let b = raw[i];
         match b {
             b'"' => in_string = true,
             b'{' | b'[' => {
@@ -219,19 +233,21 @@ fn check_tokens(raw: &[u8]) -> Result<(), LineError> {
 }
 
 /// Checks that the line `raw`, read as `head` and as `entry` (where its data fits its step), is
-/// exactly the bytes keyrite writes for it ([`line_text`], [`seal_text`]): one encoding per
+/// exactly the bytes keyrite writes for it ([`crate::transcript::line_text`],
+/// [`crate::transcript::seal_text`], written into `text`): one encoding per
 /// line, so that no one can re-encode a line (the seal line, a witness line, which no signature
 /// covers) into a second line with another SHA-256. A line that is neither an entry nor a seal
 /// is held to the same encoding of what it holds (its own checks fail it).
 fn check_encoding(
+    text: &mut Vec<u8>,
     raw: &[u8],
     head: Option<&Head<'_>>,
     entry: Option<&Entry>,
 ) -> Result<(), LineError> {
-    let written = head.and_then(|head| keyrite_text(raw, head, entry));
-    if written.as_deref().map(str::as_bytes) == Some(raw) {
+    if as_keyrite_writes(text, raw, head, entry) {
         return Ok(());
     }
+    let written = !text.is_empty();
     if let Some(e) = misencoded(raw) {
         return Err(LineError::Encoding(e));
     }
@@ -241,26 +257,47 @@ fn check_encoding(
     if reencoded.is_some_and(|r| r.as_bytes() != raw) {
         return Err(LineError::Encoding(Encoding::KeyOrder));
     }
-    match written {
-        Some(_) => Err(LineError::Encoding(Encoding::Absent)),
-        None => Ok(()),
+    if written {
+        Err(LineError::Encoding(Encoding::Absent))
+    } else {
+        Ok(())
     }
 }
 
-/// The bytes keyrite writes for the line `raw` read as `head` and `entry`: an entry's line, or
-/// the seal line; `None` for any other line, or where a field is not what keyrite writes.
-fn keyrite_text(raw: &[u8], head: &Head<'_>, entry: Option<&Entry>) -> Option<String> {
-    let seq = head.seq.as_u64()?;
-    let (time, prev) = (head.time.as_str()?, head.prev.as_str()?);
-    match entry {
-        Some(entry) => line_text(seq, time, head.actor.as_str()?, entry, prev).ok(),
-        None if head.step() == Some("seal") => {
-            let seal = SealHead::parse(raw);
-            let (signer, signature) = (seal.signer?, seal.signature?);
-            seal_text(seq, time, prev, &signer, &signature).ok()
-        }
-        None => None,
+/// Whether the line `raw`, read as `head` and `entry`, is exactly the bytes keyrite writes for
+/// it, which are left in `text` (empty where keyrite writes no such line).
+fn as_keyrite_writes(
+    text: &mut Vec<u8>,
+    raw: &[u8],
+    head: Option<&Head<'_>>,
+    entry: Option<&Entry>,
+) -> bool {
+    text.clear();
+    let written = head.is_some_and(|head| keyrite_text(text, raw, head, entry));
+    if !written {
+        text.clear();
     }
+    written && text[..] == *raw
+}
+
+/// Writes into `text` the bytes keyrite writes for the line `raw` read as `head` and `entry`:
+/// an entry's line, or the seal line; `false` for any other line, or where a field is not what
+/// keyrite writes.
+fn keyrite_text(text: &mut Vec<u8>, raw: &[u8], head: &Head<'_>, entry: Option<&Entry>) -> bool {
+    let mut written = || {
+        let seq = head.seq.as_u64()?;
+        let (time, prev) = (head.time.as_str()?, head.prev.as_str()?);
+        match entry {
+            Some(entry) => write_line_text(text, seq, time, head.actor.as_str()?, entry, prev).ok(),
+            None if head.step() == Some("seal") => {
+                let seal = SealHead::parse(raw);
+                let (signer, signature) = (seal.signer?, seal.signature?);
+                write_seal_text(text, seq, time, prev, &signer, &signature).ok()
+            }
+            None => None,
+        }
+    };
+    written().is_some()
 }
 
 /// How the JSON line `raw` is encoded otherwise than serde_json writes any line: whitespace
@@ -662,10 +699,16 @@ mod tests {
     #[test]
     fn a_line_is_in_keyrites_encoding_only_as_keyrite_writes_it() {
         use crate::transcript::entry::DestroyData;
+        use crate::transcript::{line_text, seal_text};
         let check = |text: &str| {
             let head = Head::parse(text.as_bytes());
             let entry = Entry::from_line(text.as_bytes()).ok();
-            check_encoding(text.as_bytes(), head.as_ref(), entry.as_ref())
+            check_encoding(
+                &mut Vec::new(),
+                text.as_bytes(),
+                head.as_ref(),
+                entry.as_ref(),
+            )
         };
         let entry = Entry::Destroy(DestroyData {
             index: None,

@@ -105,9 +105,11 @@ struct Keys<'a> {
     stack: Vec<Cow<'a, str>>,
 }
 
-/// The keys of one object: where they start on the stack, and a set once there are many.
+/// The keys of one object: where they start on the stack, whether each came after the one
+/// before in byte order (so far), and a set once there are many.
 struct Frame<'a> {
     start: usize,
+    ascending: bool,
     many: Option<BTreeSet<Cow<'a, str>>>,
 }
 
@@ -118,6 +120,7 @@ impl<'a> Keys<'a> {
     fn open(&self) -> Frame<'a> {
         Frame {
             start: self.stack.len(),
+            ascending: true,
             many: None,
         }
     }
@@ -127,7 +130,10 @@ impl<'a> Keys<'a> {
         let repeated = match &mut frame.many {
             Some(many) => !many.insert(key),
             None if self.stack.len() - frame.start < Self::FEW => {
-                let repeated = self.stack[frame.start..].contains(&key);
+                let keys = &self.stack[frame.start..];
+                // Keys in byte order so far, and this one after the last: a new key.
+                frame.ascending &= keys.last().is_none_or(|last| **last < *key);
+                let repeated = !frame.ascending && keys.contains(&key);
                 self.stack.push(key);
                 repeated
             }

@@ -16,7 +16,7 @@ use crate::transcript::{Entry, Step};
 /// The step names keyrite records ([`Step::ALL`]); a line under any other name is refused.
 pub const KNOWN_STEPS: [&str; Step::ALL.len()] = crate::transcript::entry::STEP_NAMES;
 
-/// A line of `step` read as its [`Entry`] ([`Entry::from_line`]) from its exact bytes `raw`
+/// A line of `step` read as its [`Entry`] ([`Entry::from_line_of`]) from its exact bytes `raw`
 /// (read as `data` by the one-pass reader); else, for a step that has an entry, why its data
 /// does not fit: serde's words, which name the field, without its position in the line.
 pub(super) fn read_entry(
@@ -24,10 +24,11 @@ pub(super) fn read_entry(
     raw: &[u8],
     data: &DataView<'_>,
 ) -> (Option<Entry>, Option<String>) {
-    if matches!(Step::from_name(step), None | Some(Step::Seal)) {
-        return (None, None);
-    }
-    let why = match Entry::from_line(raw) {
+    let step_of = match Step::from_name(step) {
+        None | Some(Step::Seal) => return (None, None),
+        Some(step_of) => step_of,
+    };
+    let why = match Entry::from_line_of(step_of, raw) {
         Ok(entry) => match absent_check_value(&entry, data) {
             None => return (Some(entry), None),
             Some(field) => format!("missing field `{field}`"),
