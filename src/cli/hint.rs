@@ -530,7 +530,7 @@ fn verify(e: &verify::Error) -> Option<String> {
                 "Did you mean --outputs {}? --outputs names the directory that holds the output directories.",
                 dir.display()
             ),
-            None => "--outputs names the directory that holds the output directories (the one a plan's `out` paths start from): pass that one.".to_owned(),
+            None => "--outputs names the directory that holds each output directory by its last name: for a plan step's `out = \"out/us-east-1\"`, pass --outputs out (the plan's directory's out).".to_owned(),
         },
         verify::Error::Signer {
             reason: KeyError::Pem(PemProblem::SshPublicKey(_) | PemProblem::SshPrivateKey),

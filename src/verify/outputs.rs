@@ -39,6 +39,8 @@ pub struct Unfound {
     pub count: usize,
     /// The first, as recorded.
     pub first: String,
+    /// Where the first was looked for: its name under the directory named.
+    pub looked: PathBuf,
     /// Where they seem to be, if an output directory of that name is found nearby: the
     /// `--outputs` meant.
     pub suggestion: Option<PathBuf>,
@@ -75,6 +77,9 @@ impl<'a> Outputs<'a> {
             dir: dir.to_path_buf(),
             count: *count,
             first: first.clone(),
+            looked: Path::new(first)
+                .file_name()
+                .map_or_else(|| dir.to_path_buf(), |base| dir.join(base)),
             suggestion: suggestion(dir, Path::new(first)),
         })
     }
@@ -158,13 +163,15 @@ impl std::fmt::Display for Unfound {
         match self.count {
             1 => write!(
                 f,
-                "the transcript records the output directory {:?}, and it is not there",
-                self.first
+                "the transcript records the output directory {:?}, and {} is not there",
+                self.first,
+                self.looked.display()
             ),
             n => write!(
                 f,
-                "the transcript records {n} output directories, such as {:?}, and none is there",
-                self.first
+                "the transcript records {n} output directories, such as {:?}, and none is there ({} is not)",
+                self.first,
+                self.looked.display()
             ),
         }
     }
