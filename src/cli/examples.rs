@@ -131,8 +131,8 @@ Examples:
   # after the backup of `keyrite token backup-key create --help` (token backup, backup-try/)
   keyrite token signer create --key-label backup-signer --token backup --pin-env KR_PIN \\
       > backup-signer.pem
-  keyrite restore --backup backup-try --key-label try-backed-up --transcript backup.jsonl \\
-      --signer signer.pem --record restore.jsonl --signer-label backup-signer \\
+  keyrite restore --backup backup-try --key-label try-backed-up \\
+      --from-transcript backup.jsonl --signer signer.pem --record restore.jsonl --signer-label backup-signer \\
       --token backup --pin-env KR_PIN
   keyrite verify restore.jsonl --signer backup-signer.pem --no-policy    # NOT APPROVED, exit 4";
 
