@@ -132,8 +132,8 @@ Examples:
   keyrite token signer create --key-label backup-signer --token backup --pin-env KR_PIN \\
       > backup-signer.pem
   keyrite restore --backup backup-try --key-label try-backed-up \\
-      --from-transcript backup.jsonl --signer signer.pem --record restore.jsonl --signer-label backup-signer \\
-      --token backup --pin-env KR_PIN
+      --from-transcript backup.jsonl --signer signer.pem \\
+      --record restore.jsonl --signer-label backup-signer --token backup --pin-env KR_PIN
   keyrite verify restore.jsonl --signer backup-signer.pem --no-policy    # NOT APPROVED, exit 4";
 
 /// `keyrite plan`
