@@ -27,6 +27,9 @@ pub(super) struct Outputs<'a> {
     recorded: (usize, Option<String>),
     /// Whether any of them is under the directory named (anything of its name).
     present: bool,
+    /// Whether the transcript has any wrapped or rewrapped line: without one there are no
+    /// outputs to check, `--outputs` or not.
+    any: bool,
 }
 
 /// No output directory the transcript records is under the directory named: a wrong
@@ -54,6 +57,7 @@ impl<'a> Outputs<'a> {
             broken: [None, None],
             recorded: (0, None),
             present: false,
+            any: false,
         }
     }
 
@@ -86,12 +90,13 @@ impl<'a> Outputs<'a> {
 
     /// Feeds a line of `step`, with its entry if its data fits its step.
     pub(super) fn feed(&mut self, line: usize, step: &str, entry: Option<&Entry>) {
-        let Some(dir) = self.dir else { return };
         let kind = match step {
             "wrapped" => 0,
             "rewrapped" => 1,
             _ => return,
         };
+        self.any = true;
+        let Some(dir) = self.dir else { return };
         if let Some(Entry::Wrapped(d) | Entry::Rewrapped(d)) = entry {
             self.note(dir, d);
         }
@@ -135,6 +140,12 @@ impl<'a> Outputs<'a> {
     }
 
     pub(super) fn check(self) -> Check {
+        if !self.any {
+            return passed(
+                "outputs",
+                "no outputs recorded (nothing was wrapped): nothing to check",
+            );
+        }
         let Some(dir) = self.dir else {
             return not_checked("outputs", "--outputs");
         };
