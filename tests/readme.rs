@@ -150,7 +150,12 @@ fn between<'a>(text: &'a str, before: &str, after: &str) -> &'a str {
 fn the_readme_sample_window_is_the_one_its_plan_sets() {
     let blocks = blocks();
     let commands = blocks.iter().step_by(2).cloned().collect::<String>();
-    let shown = blocks.iter().skip(1).step_by(2).cloned().collect::<String>();
+    let shown = blocks
+        .iter()
+        .skip(1)
+        .step_by(2)
+        .cloned()
+        .collect::<String>();
     let from_now = |field: &str| -> i64 {
         let line = between(&commands, &format!("{field} = \"$(date -u"), "\n");
         if !line.contains("-d") {

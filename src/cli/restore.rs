@@ -28,12 +28,7 @@ pub struct RestoreArgs {
     /// The sealed transcript of the run that wrote the backup: the backup directory must be an
     /// output it records, file for file, and its token line the source token the manifest
     /// names (needs --signer). Read, never written: the restore's own record is --record.
-    #[arg(
-        long,
-        value_name = "FILE",
-        requires = "signer",
-        alias = "transcript"
-    )]
+    #[arg(long, value_name = "FILE", requires = "signer", alias = "transcript")]
     pub from_transcript: Option<PathBuf>,
     /// The public key (PEM) of the signer that sealed --from-transcript: the one the security
     /// team holds (the trust anchor; a transcript verifies under whatever key sealed it).
