@@ -4,14 +4,14 @@
 //! SIGINT, SIGTERM and SIGHUP (130, 143, 129), which `keyrite::interrupt` handles.
 //!
 //! A closed standard output ends a command quietly with the exit code it would have had
-//! (`cli::out`); another failure to write it is reported here, exit 1 (2 for `verify`, whose 1
-//! means INVALID).
+//! (`cli::out`); another failure to write it is reported here as the command finished and its
+//! report lost, exit 1 (2 for `verify`, whose 1 means INVALID).
 
 mod cli;
 
 use std::process::ExitCode;
 
-use clap::Parser as _;
+use clap::{ArgMatches, CommandFactory as _, FromArgMatches as _};
 
 use cli::out::errln;
 use cli::{Cli, Command};
@@ -25,14 +25,23 @@ fn main() -> ExitCode {
             "keyrite: warning: SIGINT, SIGTERM and SIGHUP cannot be caught ({e}); they end keyrite at once"
         );
     }
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let name = command_name(&matches);
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     let verifying = matches!(cli.command, Command::Verify(_));
     let result = cli::run(cli);
     let unwritten = cli::out::finish();
     match (result, unwritten) {
         (Ok(code), None) => code,
         (Ok(_), Some(e)) => {
-            errln!("keyrite: cannot write to standard output: {e}");
+            errln!(
+                "keyrite: {name} finished, but its report could not be written to standard output: {e}; what it did (files written, keys made on the token) stands"
+            );
+            if name == "pin split" {
+                errln!(
+                    "The policy's pin_shares are each share file's SHA-256 without its newline, in order: tr -d '\\n' < DIR/share-1.txt | sha256sum (DIR is --out)."
+                );
+            }
             ExitCode::from(if verifying { 2 } else { 1 })
         }
         (Err(e), _) => {
@@ -43,4 +52,15 @@ fn main() -> ExitCode {
             ExitCode::from(e.exit_code())
         }
     }
+}
+
+/// The command's words as typed (`wrap`, `pin split`), subcommands included.
+fn command_name(matches: &ArgMatches) -> String {
+    let mut words = Vec::new();
+    let mut at = matches;
+    while let Some((word, sub)) = at.subcommand() {
+        words.push(word);
+        at = sub;
+    }
+    words.join(" ")
 }

@@ -949,14 +949,13 @@ fn a_resumed_ceremony_says_which_steps_were_resumed() {
     );
 }
 
-/// On a terminal (`script` gives the run a pseudo-terminal), a progress bar on stderr shows
-/// "step k/N" and the step under way, and every step's line is printed above it, in order.
-#[test]
-fn on_a_terminal_a_progress_bar_shows_the_step_under_way() {
+/// What a ceremony of three keys, each wrapped once, shows on a pseudo-terminal (`script`)
+/// whose line is `columns` wide (the terminal's own width if `None`).
+fn many_steps_on_a_terminal(columns: Option<u16>) -> (Ceremony, String) {
     let c = Ceremony::new(&["us-east-1"]);
     write_many_steps(&c, 3);
     let keyrite = c.run_command("t.jsonl");
-    let mut line = String::new();
+    let mut line = columns.map_or_else(String::new, |n| format!("stty cols {n} && "));
     for word in std::iter::once(keyrite.get_program()).chain(keyrite.get_args()) {
         line.push_str(&format!("'{}' ", word.to_str().unwrap()));
     }
@@ -972,12 +971,31 @@ fn on_a_terminal_a_progress_bar_shows_the_step_under_way() {
         .stdin(Stdio::null()));
     let screen = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(out.status.success(), "{screen:?}");
+    (c, screen)
+}
+
+/// On a terminal (`script` gives the run a pseudo-terminal), a progress bar on stderr shows
+/// "step k/N" and the step under way, then that it is done, and every step's line is printed
+/// above it, in order.
+#[test]
+fn on_a_terminal_a_progress_bar_shows_the_step_under_way() {
+    let (c, screen) = many_steps_on_a_terminal(None);
     for shown in [
         "step 0/6 checking step 2: a trial wrap",
         "step 1/6 generate AES_256 key \"key-00\"",
+        "step 1/6 done: generate AES_256 key \"key-00\"",
+        "step 2/6 wrap \"key-00\" into out-00",
         "step 6/6 wrap \"key-02\" into out-02",
+        "step 6/6 done: wrap \"key-02\" into out-02",
     ] {
         assert!(screen.contains(shown), "{shown:?} not shown: {screen:?}");
+    }
+    // A step's label is never shown with the number of the step before or after it.
+    for never in [
+        "step 2/6 generate AES_256 key \"key-00\"",
+        "step 1/6 wrap \"key-00\"",
+    ] {
+        assert!(!screen.contains(never), "{never:?} shown: {screen:?}");
     }
     let mut rest = screen.as_str();
     for expected in many_steps_lines(&c, "t.jsonl", 3) {
@@ -986,4 +1004,15 @@ fn on_a_terminal_a_progress_bar_shows_the_step_under_way() {
             .unwrap_or_else(|| panic!("{expected:?} not printed in order: {screen:?}"));
         rest = &rest[at + expected.len()..];
     }
+}
+
+/// On a narrow terminal the bar's label is cut after a whole word, with "…", never mid-word.
+#[test]
+fn on_a_narrow_terminal_the_progress_label_is_cut_at_a_word() {
+    let (_, screen) = many_steps_on_a_terminal(Some(70));
+    assert!(
+        screen.contains("step 0/6 checking step 2: a trial…"),
+        "{screen:?}"
+    );
+    assert!(!screen.contains("a trial wra"), "{screen:?}");
 }

@@ -1414,3 +1414,197 @@ fn every_command_exits_2_for_a_missing_input_and_a_usage_error_and_1_for_a_refus
     // Nothing ran: no transcript, no output, and no key was generated.
     assert!(!c.dir().join("t.jsonl").exists() && !c.dir().join("out").exists());
 }
+
+#[test]
+fn counts_that_make_no_split_and_wrap_json_with_a_transcript_are_usage_errors() {
+    let token = TestToken::softhsm("ceremony");
+    let mut snapshot = String::new();
+    let split = |threshold: &'static str, shares: &'static str| {
+        vec![
+            "pin",
+            "split",
+            "--threshold",
+            threshold,
+            "--shares",
+            shares,
+            "--out",
+            "shares",
+            "--pin-env",
+            PIN_ENV,
+        ]
+    };
+    let wrap_json = vec![
+        "wrap",
+        "--provider",
+        "pkcs11-backup",
+        "--params",
+        "backup.pem",
+        "--algorithm",
+        "RSAES_OAEP_SHA_1",
+        "--key-label",
+        "k",
+        "--out",
+        "out",
+        "--transcript",
+        "t.jsonl",
+        "--signer-label",
+        "ceremony-signer",
+        "--json",
+    ];
+    for args in [
+        split("4", "3"),
+        split("2", "300"),
+        split("2", "1"),
+        split("1", "3"),
+        split("0", "3"),
+        wrap_json,
+    ] {
+        let out = run(token.keyrite().args(&args));
+        assert_eq!(out.status.code(), Some(2), "keyrite {args:?}: {out:?}");
+        snapshot.push_str(&shown(&args, &out, &[]));
+        snapshot.push('\n');
+    }
+    // Nothing was written: no shares, no output, no transcript.
+    for name in ["shares", "out", "t.jsonl"] {
+        assert!(!token.path(name).exists(), "{name}");
+    }
+    insta::assert_snapshot!("usage_counts_and_json", snapshot);
+}
+
+/// Runs `args` in the ceremony's directory with standard output `/dev/full`.
+fn full_stdout(c: &Ceremony, args: &[&str]) -> Output {
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    run(c.token.keyrite().args(args).stdout(full))
+}
+
+#[test]
+fn a_report_that_cannot_be_written_says_the_command_finished_and_how_to_get_it_again() {
+    let c = Ceremony::new(&["us-east-1"]);
+    let names = run_names(&c);
+    let wrap = [
+        "wrap",
+        "--provider",
+        "aws",
+        "--params",
+        "params/us-east-1.json",
+        "--algorithm",
+        "RSAES_OAEP_SHA_1",
+        "--key-label",
+        "full1",
+        "--out",
+        "full1",
+        "--pin-env",
+        PIN_ENV,
+    ];
+    let split = [
+        "pin",
+        "split",
+        "--threshold",
+        "2",
+        "--shares",
+        "3",
+        "--out",
+        "shares",
+        "--pin-env",
+        PIN_ENV,
+    ];
+    let mut snapshot = String::new();
+    for args in [&wrap[..], &split[..]] {
+        let out = full_stdout(&c, args);
+        assert_eq!(out.status.code(), Some(1), "keyrite {args:?}: {out:?}");
+        snapshot.push_str(&shown(args, &out, &names));
+        snapshot.push('\n');
+    }
+    insta::assert_snapshot!("report_not_written", snapshot);
+    // What it did stands: the wrap's output, and the shares, whose digests the second line
+    // says how to get again are the ones pin split prints.
+    assert!(c.dir().join("full1/manifest.json").is_file());
+    let again = run_ok(c.token.keyrite().args([
+        "pin",
+        "split",
+        "--threshold",
+        "2",
+        "--shares",
+        "3",
+        "--out",
+        "shares-2",
+        "--pin-env",
+        PIN_ENV,
+    ]));
+    let printed = String::from_utf8(again).unwrap();
+    for i in 1..=3 {
+        let digest = run_ok(
+            Command::new("sh")
+                .args(["-c", "tr -d '\\n' < \"$1\" | sha256sum", "sh"])
+                .arg(c.dir().join(format!("shares-2/share-{i}.txt"))),
+        );
+        let digest = String::from_utf8(digest).unwrap();
+        let digest = digest.split_whitespace().next().unwrap();
+        assert!(
+            printed.contains(&format!("\"{digest}\",  # shares-2/share-{i}.txt")),
+            "{printed}"
+        );
+    }
+}
+
+#[test]
+fn a_transcript_that_wraps_nothing_has_no_outputs_to_check() {
+    let c = Ceremony::new(&["us-east-1"]);
+    c.run_approved("t.jsonl");
+    let names = run_names(&c);
+    let kcv = c
+        .transcript("t.jsonl")
+        .into_iter()
+        .find(|(_, v)| v["step"] == "generated")
+        .unwrap()
+        .1["data"]["key"]["kcv"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let label = c
+        .transcript("t.jsonl")
+        .into_iter()
+        .find(|(_, v)| v["step"] == "generated")
+        .unwrap()
+        .1["data"]["key"]["label"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let destroy = format!(
+        "version = 1\nceremony_id = \"end\"\nnot_before = \"{}\"\nnot_after = \"{}\"\n\
+         operator = \"Olivia\"\ntoken_label = \"ceremony\"\nsigning_key_label = \"ceremony-signer\"\n\
+         pin = \"env:{PIN_ENV}\"\n\n[[steps]]\naction = \"destroy\"\nkey_label = \"{label}\"\n\
+         expect_kcv = \"{kcv}\"\n",
+        c.window.0, c.window.1
+    );
+    std::fs::write(c.dir().join("plan.toml"), destroy).unwrap();
+    for f in std::fs::read_dir(c.dir().join("approvals")).unwrap() {
+        std::fs::remove_file(f.unwrap().path()).unwrap();
+    }
+    c.approve_plan();
+    let out = c.destroy(&label, "end.jsonl");
+    assert!(out.status.success(), "{out:?}");
+    let mut snapshot = String::new();
+    for outputs in [&[][..], &["--outputs", "."][..]] {
+        let args = [
+            &[
+                "verify",
+                "end.jsonl",
+                "--signer",
+                "signer.pem",
+                "--policy",
+                "policy.toml",
+            ][..],
+            outputs,
+        ]
+        .concat();
+        let out = keyrite(&c, &args);
+        assert_eq!(out.status.code(), Some(0), "{out:?}");
+        snapshot.push_str(&shown(&args, &out, &names).replace(&kcv, "[KCV]"));
+        snapshot.push('\n');
+    }
+    insta::assert_snapshot!("verify_nothing_wrapped", snapshot);
+}

@@ -373,7 +373,7 @@ fn a_restore_without_a_record_or_a_proof_is_refused() {
     assert_eq!(out.status.code(), Some(2));
     assert_eq!(
         String::from_utf8_lossy(&out.stderr),
-        "keyrite: restore needs proof of where the backup came from: --transcript T --signer PEM \
+        "keyrite: restore needs proof of where the backup came from: --from-transcript T --signer PEM \
          (the sealed record of the run that made it), or --expect-kcv HEX (the key's check \
          value, given out of band)\n\
          Anyone can write a backup directory under the backup key's public key: pass one of the \

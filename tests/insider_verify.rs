@@ -621,8 +621,9 @@ fn output_directories_are_judged_alike() {
     let nowhere = path(&c, "nowhere");
     std::fs::create_dir(&nowhere).unwrap();
     let unfound = format!(
-        "no outputs found under {}: the transcript records the output directory \"{out}\", and it is not there",
-        nowhere.display()
+        "no outputs found under {}: the transcript records the output directory \"{out}\", and {} is not there",
+        nowhere.display(),
+        nowhere.join(out).display()
     );
     for (name, outcome) in
         VERIFIERS

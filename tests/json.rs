@@ -487,7 +487,7 @@ fn restore_json_is_keyrite_restore_1_as_documented() {
         &["--json", "--pin-env", PIN_ENV],
     );
     let by_record = json_run(
-        "restore --backup backup --key-label payments --transcript T --signer PEM … --json",
+        "restore --backup backup --key-label payments --from-transcript T --signer PEM … --json",
         &by_record.out,
         0,
         &names,

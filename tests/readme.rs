@@ -2,7 +2,8 @@
 //! blocks in order, in one shell, with keyrite on the PATH. Every line of each output block the
 //! README shows must appear, in order, in what the commands before it printed (hex digests, key
 //! check values, serials, times and counts aside), and the KCV the KMS side computes with
-//! `openssl` is the one keyrite printed. A README that drifts from keyrite fails here.
+//! `openssl` is the one keyrite printed; the window its sample `plan check` shows is as long as
+//! the one its plan sets. A README that drifts from keyrite fails here.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::Path;
@@ -135,5 +136,41 @@ fn the_readme_try_it_runs_as_written_and_prints_what_it_shows() {
         outputs[1].trim(),
         kcv_of(&outputs[0]),
         "the KCV openssl computes from the unwrapped key is the one keyrite printed"
+    );
+}
+
+/// The text between `before` and the next `after` in `text`.
+fn between<'a>(text: &'a str, before: &str, after: &str) -> &'a str {
+    let start = text.find(before).unwrap() + before.len();
+    let end = text[start..].find(after).unwrap();
+    &text[start..start + end]
+}
+
+#[test]
+fn the_readme_sample_window_is_the_one_its_plan_sets() {
+    let blocks = blocks();
+    let commands = blocks.iter().step_by(2).cloned().collect::<String>();
+    let shown = blocks
+        .iter()
+        .skip(1)
+        .step_by(2)
+        .cloned()
+        .collect::<String>();
+    let from_now = |field: &str| -> i64 {
+        let line = between(&commands, &format!("{field} = \"$(date -u"), "\n");
+        if !line.contains("-d") {
+            return 0;
+        }
+        between(line, "-d \"+", " hours\"").parse().unwrap()
+    };
+    let window = between(&shown, "to run between ", " on token");
+    let (start, end) = window.split_once(" and ").unwrap();
+    let rfc3339 = &time::format_description::well_known::Rfc3339;
+    let start = time::OffsetDateTime::parse(start, rfc3339).unwrap();
+    let end = time::OffsetDateTime::parse(end, rfc3339).unwrap();
+    assert_eq!(
+        (end - start).whole_hours(),
+        from_now("not_after") - from_now("not_before"),
+        "the README's sample plan check shows a window of another length than its plan's: {window}"
     );
 }

@@ -3,7 +3,8 @@
 //! the fake AWS parameters `params.json`, the signer `try-signer`, the policy, the plan and the
 //! ceremony's transcript `try-1.jsonl`), once the README's steps have run; `plan` and
 //! `ceremony run` are the README's own steps, before the ceremony ran. Where an example needs
-//! more than that setup, its comment says what.
+//! more than that setup, its comment says what. An example that may run once the backup
+//! examples have made a second token (`backup`) names its token (`--token try`).
 
 /// `keyrite`
 pub const KEYRITE: &str = "\
@@ -118,12 +119,14 @@ Examples:
 /// `keyrite rewrap`
 pub const REWRAP: &str = "\
 Examples:
+  # --token try: the key is on the token try (needed once a second token, such as the backup
+  # of `keyrite token backup-key create --help`, is there)
   keyrite rewrap --provider aws --params params.json --algorithm RSAES_OAEP_SHA_1 \\
       --key-label try-key --expect-kcv \"$(jq -r .key.kcv import-try/manifest.json)\" \\
-      --out import-try-again --pin-env KR_PIN
+      --out import-try-again --token try --pin-env KR_PIN
   keyrite rewrap --provider aws --params params.json --algorithm RSAES_OAEP_SHA_1 \\
       --key-label try-ceremony --from-transcript try-1.jsonl --signer signer.pem \\
-      --out import-ceremony-again --pin-env KR_PIN";
+      --out import-ceremony-again --token try --pin-env KR_PIN";
 
 /// `keyrite restore`
 pub const RESTORE: &str = "\
@@ -131,9 +134,9 @@ Examples:
   # after the backup of `keyrite token backup-key create --help` (token backup, backup-try/)
   keyrite token signer create --key-label backup-signer --token backup --pin-env KR_PIN \\
       > backup-signer.pem
-  keyrite restore --backup backup-try --key-label try-backed-up --transcript backup.jsonl \\
-      --signer signer.pem --record restore.jsonl --signer-label backup-signer \\
-      --token backup --pin-env KR_PIN
+  keyrite restore --backup backup-try --key-label try-backed-up \\
+      --from-transcript backup.jsonl --signer signer.pem \\
+      --record restore.jsonl --signer-label backup-signer --token backup --pin-env KR_PIN
   keyrite verify restore.jsonl --signer backup-signer.pem --no-policy    # NOT APPROVED, exit 4";
 
 /// `keyrite plan`

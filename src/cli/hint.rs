@@ -344,15 +344,15 @@ fn restore(e: &restore::Error) -> Option<String> {
                 .to_owned()
         }
         restore::Error::ShortExpectedKcv { pair: true, .. } => {
-            "Pass --expect-kcv with the key pair's spki-sha256 (64 hex digits, as `keyrite keys list` on the source token shows it), or --transcript T --signer PEM, the sealed record of the run that made the backup."
+            "Pass --expect-kcv with the key pair's spki-sha256 (64 hex digits, as `keyrite keys list` on the source token shows it), or --from-transcript T --signer PEM, the sealed record of the run that made the backup."
                 .to_owned()
         }
         restore::Error::ShortExpectedKcv { pair: false, .. } => {
-            "Pass --expect-kcv with the key's full check value (64 hex digits, the check_sha256 the source token reports), or --transcript T --signer PEM, the sealed record of the run that made the backup."
+            "Pass --expect-kcv with the key's full check value (64 hex digits, the check_sha256 the source token reports), or --from-transcript T --signer PEM, the sealed record of the run that made the backup."
                 .to_owned()
         }
         restore::Error::NoFullCheckValue { .. } => {
-            "On this token pass the key's 6-digit KCV with --expect-kcv, or --transcript T --signer PEM, the sealed record of the run that made the backup."
+            "On this token pass the key's 6-digit KCV with --expect-kcv, or --from-transcript T --signer PEM, the sealed record of the run that made the backup."
                 .to_owned()
         }
         restore::Error::ExpectedKcvMismatch { .. } => {
@@ -530,7 +530,7 @@ fn verify(e: &verify::Error) -> Option<String> {
                 "Did you mean --outputs {}? --outputs names the directory that holds the output directories.",
                 dir.display()
             ),
-            None => "--outputs names the directory that holds the output directories (the one a plan's `out` paths start from): pass that one.".to_owned(),
+            None => "--outputs names the directory that holds each output directory by its last name: for a plan step's `out = \"out/us-east-1\"`, pass --outputs out (the plan's directory's out).".to_owned(),
         },
         verify::Error::Signer {
             reason: KeyError::Pem(PemProblem::SshPublicKey(_) | PemProblem::SshPrivateKey),

@@ -92,9 +92,9 @@ pub enum Command {
     ///
     /// Anyone can wrap a key of their own under the backup key's public key and write a
     /// manifest to match it, so restore believes a backup directory only with proof of where it
-    /// came from, one of two. Either the sealed record of the run that wrote it: --transcript
-    /// must verify under --signer, one of its wrapped or rewrapped lines must record this
-    /// manifest.json, its token line must be the source token the manifest names, and the
+    /// came from, one of two. Either the sealed record of the run that wrote it:
+    /// --from-transcript must verify under --signer, one of its wrapped or rewrapped lines must
+    /// record this manifest.json, its token line must be the source token the manifest names, and the
     /// directory (a directory itself, not a symbolic link) must hold exactly the regular files
     /// that line records. Such a record comes from `keyrite wrap --provider pkcs11-backup
     /// --transcript T --signer-label L` or a ceremony plan's wrap step; `keyrite rewrap` writes

@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use clap::Subcommand;
+use clap::{Subcommand, value_parser};
 
 use super::out::outln;
 use super::pin_source;
@@ -18,11 +18,11 @@ pub enum PinCommand {
     /// for the policy's pin_shares.
     #[command(after_help = super::examples::PIN_SPLIT)]
     Split {
-        /// M: how many shares rebuild the PIN.
-        #[arg(long, value_name = "M")]
+        /// M: how many shares rebuild the PIN, 2 to N.
+        #[arg(long, value_name = "M", value_parser = value_parser!(u8).range(2..=255))]
         threshold: u8,
-        /// N: how many shares to make.
-        #[arg(long, value_name = "N")]
+        /// N: how many shares to make, 2 to 255.
+        #[arg(long, value_name = "N", value_parser = value_parser!(u8).range(2..=255))]
         shares: u8,
         /// A new directory for the share files (mode 0700; files 0600).
         #[arg(long, value_name = "DIR", alias = "out-dir")]
@@ -46,6 +46,10 @@ pub fn run(command: PinCommand) -> Result<(), Error> {
         pin_env,
         pin_file,
     } = command;
+    // Counts that make no split are a usage error before the PIN is asked for.
+    if threshold > shares {
+        return Err(keyrite::shares::Error::Counts.into());
+    }
     let written =
         keyrite::shares::split_pin(&pin_source(pin_env, pin_file), threshold, shares, &out)?;
     outln!(

@@ -1,8 +1,9 @@
 //! A ceremony's steps shown as they happen (`ceremony run`, `keys destroy`, `wrap --transcript`):
 //! each finished step's line on stdout, in step order, the moment the library reports it; and,
-//! when stderr is a terminal (not `TERM=dumb`), a progress bar there ("step k/N" and the step
-//! under way), which clears itself for each line and is gone before the result or an error is
-//! printed. Piped or redirected, only the lines are written, without a byte of terminal control.
+//! when stderr is a terminal (not `TERM=dumb`), a progress bar there, filled to the steps done,
+//! with "step k/N" and the step under way (then "step k/N done: …" once it is), cut at a word
+//! to fit the terminal's width; it clears itself for each line and is gone before the result or
+//! an error is printed. Piped or redirected, only the lines are written, without a byte of terminal control.
 //! Trusts the library's report of each step.
 
 use std::io::IsTerminal as _;
@@ -39,7 +40,15 @@ struct StepPrinter {
     terminal: bool,
     /// The bar, made at the first step reported: after every prompt (PIN, shares) is answered.
     bar: Option<ProgressBar>,
+    /// The step under way, as the bar shows it.
+    under_way: String,
 }
+
+/// The columns the bar itself and the space after it take.
+const BAR_COLUMNS: usize = 31;
+
+/// The width assumed for a terminal that does not say its own.
+const DEFAULT_COLUMNS: usize = 80;
 
 impl StepPrinter {
     fn new() -> Self {
@@ -48,24 +57,30 @@ impl StepPrinter {
             terminal: std::io::stderr().is_terminal()
                 && std::env::var_os("TERM").is_none_or(|term| term != "dumb"),
             bar: None,
+            under_way: String::new(),
         }
     }
 
-    /// Shows `message` on the bar at `position` of `total`, the bar made if it is the first.
-    fn show(&mut self, position: usize, total: usize, message: String) {
+    /// Shows `message` on the bar, filled to `done` steps of `total`, the bar made if it is the
+    /// first; the message cut at a word to fit the terminal.
+    fn show(&mut self, done: usize, total: usize, message: &str) {
         if !self.terminal {
             return;
         }
         let bar = self.bar.get_or_insert_with(|| {
             let bar = ProgressBar::new(total as u64);
-            if let Ok(style) = ProgressStyle::with_template("{bar:30} step {pos}/{len} {wide_msg}")
-            {
+            if let Ok(style) = ProgressStyle::with_template("{bar:30} {msg}") {
                 bar.set_style(style);
             }
             bar
         });
-        bar.set_position(position as u64);
-        bar.set_message(message);
+        let columns = rustix::termios::tcgetwinsize(std::io::stderr())
+            .ok()
+            .map(|size| usize::from(size.ws_col))
+            .filter(|&columns| columns > 0)
+            .unwrap_or(DEFAULT_COLUMNS);
+        bar.set_position(done as u64);
+        bar.set_message(fit(message, columns.saturating_sub(BAR_COLUMNS + 1)));
     }
 
     /// Prints `line` on stdout, above the bar if there is one.
@@ -89,18 +104,22 @@ impl Observer for StepPrinter {
         self.show(
             0,
             total,
-            format!(
-                "checking step {}: a trial wrap, before anything changes",
+            &format!(
+                "step 0/{total} checking step {}: a trial wrap, before anything changes",
                 index + 1
             ),
         );
     }
 
     fn starting(&mut self, index: usize, total: usize, step: &Step) {
-        self.show(index + 1, total, describe(step));
+        self.under_way = describe(step);
+        let message = format!("step {}/{total} {}", index + 1, self.under_way);
+        self.show(index, total, &message);
     }
 
-    fn finished(&mut self, _index: usize, _total: usize, done: &Done<'_>) {
+    fn finished(&mut self, index: usize, total: usize, done: &Done<'_>) {
+        let message = format!("step {}/{total} done: {}", index + 1, self.under_way);
+        self.show(index + 1, total, &message);
         match done {
             Done::Generated(key) => self.line(&format!("{}.", key_line(key))),
             Done::Resumed(key) => self.line(&format!(
@@ -136,6 +155,22 @@ fn key_line(key: &KeyRecord) -> String {
     )
 }
 
+/// `text` in at most `columns` characters: whole, or cut after its last word that fits, with
+/// "…" (a word longer than the line is cut where the line ends).
+fn fit(text: &str, columns: usize) -> String {
+    if text.chars().count() <= columns {
+        return text.to_owned();
+    }
+    let room: String = text.chars().take(columns.saturating_sub(1)).collect();
+    let whole_words = match text.chars().nth(room.chars().count()) {
+        Some(' ' | ',' | ':' | '.') => room.as_str(),
+        _ => room
+            .rfind(' ')
+            .map_or(room.as_str(), |space| &room[..space]),
+    };
+    format!("{}…", whole_words.trim_end_matches([' ', ',', ':']))
+}
+
 /// The step under way, as the bar shows it.
 fn describe(step: &Step) -> String {
     match step {
@@ -151,5 +186,25 @@ fn describe(step: &Step) -> String {
             visible(out)
         ),
         Step::Destroy { key_label, .. } => format!("destroy {:?}", key_label.as_str()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fit;
+
+    #[test]
+    fn a_message_too_long_for_the_line_is_cut_after_a_whole_word() {
+        let text = "step 0/6 checking step 2: a trial wrap, before anything changes";
+        assert_eq!(fit(text, 80), text);
+        assert_eq!(fit(text, text.len()), text);
+        assert_eq!(
+            fit(text, 48),
+            "step 0/6 checking step 2: a trial wrap, before…"
+        );
+        assert_eq!(fit(text, 43), "step 0/6 checking step 2: a trial wrap…");
+        assert_eq!(fit(text, 39), "step 0/6 checking step 2: a trial wrap…");
+        assert_eq!(fit("generate-a-very-long-label", 10), "generate-…");
+        assert_eq!(fit("anything", 0), "…");
     }
 }

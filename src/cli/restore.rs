@@ -27,18 +27,18 @@ pub struct RestoreArgs {
     pub key_label: KeyLabel,
     /// The sealed transcript of the run that wrote the backup: the backup directory must be an
     /// output it records, file for file, and its token line the source token the manifest
-    /// names (needs --signer).
-    #[arg(long, value_name = "FILE", requires = "signer")]
-    pub transcript: Option<PathBuf>,
-    /// The public key (PEM) of the signer that sealed --transcript: the one the security team
-    /// holds (the trust anchor; a transcript verifies under whatever key sealed it).
-    #[arg(long, value_name = "PEM", requires = "transcript")]
+    /// names (needs --signer). Read, never written: the restore's own record is --record.
+    #[arg(long, value_name = "FILE", requires = "signer", alias = "transcript")]
+    pub from_transcript: Option<PathBuf>,
+    /// The public key (PEM) of the signer that sealed --from-transcript: the one the security
+    /// team holds (the trust anchor; a transcript verifies under whatever key sealed it).
+    #[arg(long, value_name = "PEM", requires = "from_transcript")]
     pub signer: Option<PathBuf>,
-    /// Instead of --transcript: the key's check value, given out of band, which the restored
+    /// Instead of --from-transcript: the key's check value, given out of band, which the restored
     /// key must have. The 64 hex digits of its full check value (a secret key's SHA-256 by
     /// C_DigestKey, a key pair's spki-sha256); the 6 of a KCV only where this token computes no
     /// full value, since anyone who chooses the key matches 3 bytes in about 2^24 tries.
-    #[arg(long, value_name = "HEX", conflicts_with = "transcript")]
+    #[arg(long, value_name = "HEX", conflicts_with = "from_transcript")]
     pub expect_kcv: Option<ExpectedKcv>,
     /// Record the restore in this new transcript, sealed by this token's signer (required,
     /// with --signer-label).
@@ -66,12 +66,12 @@ pub fn run(args: RestoreArgs) -> Result<ExitCode, Error> {
         );
         return Ok(ExitCode::from(2));
     };
-    let proof = match (args.transcript, args.signer, args.expect_kcv) {
+    let proof = match (args.from_transcript, args.signer, args.expect_kcv) {
         (Some(transcript), Some(signer), None) => Proof::Recorded { transcript, signer },
         (None, None, Some(kcv)) => Proof::Expected(kcv),
         _ => {
             errln!(
-                "keyrite: restore needs proof of where the backup came from: --transcript T --signer PEM (the sealed record of the run that made it), or --expect-kcv HEX (the key's check value, given out of band)"
+                "keyrite: restore needs proof of where the backup came from: --from-transcript T --signer PEM (the sealed record of the run that made it), or --expect-kcv HEX (the key's check value, given out of band)"
             );
             errln!(
                 "Anyone can write a backup directory under the backup key's public key: pass one of the two."

@@ -33,7 +33,10 @@ pub struct VerifyArgs {
     /// The plan: checks it and every file it names against the digest the custodians signed.
     #[arg(long, value_name = "FILE")]
     pub plan: Option<PathBuf>,
-    /// The directory holding the output directories: checks every file's SHA-256.
+    /// The directory holding the output directories, each found there by the last name of its
+    /// recorded path: for a plan's `out = "out/us-east-1"`, --outputs out (from the plan's
+    /// directory); for `wrap --out full1`, the directory holding full1. Checks every file's
+    /// SHA-256.
     #[arg(long, value_name = "DIR")]
     pub outputs: Option<PathBuf>,
     /// Print the verdict and every check as JSON.

@@ -85,7 +85,8 @@ pub struct WrapArgs {
     /// any other. Direct RSA-OAEP only. (A rewrap reads the attribute from the key.)
     #[arg(long)]
     pub wrap_with_trusted: bool,
-    /// Print the manifest as JSON instead of a summary.
+    /// Print the manifest as JSON instead of a summary. Not with --transcript: a recorded wrap
+    /// prints its steps on stdout as they are recorded; its manifest is OUT/manifest.json.
     #[arg(long, conflicts_with = "transcript")]
     pub json: bool,
     /// Record the run in a new transcript, sealed by the token's signer (needs --signer-label).

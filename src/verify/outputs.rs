@@ -27,6 +27,9 @@ pub(super) struct Outputs<'a> {
     recorded: (usize, Option<String>),
     /// Whether any of them is under the directory named (anything of its name).
     present: bool,
+    /// Whether the transcript has any wrapped or rewrapped line: without one there are no
+    /// outputs to check, `--outputs` or not.
+    any: bool,
 }
 
 /// No output directory the transcript records is under the directory named: a wrong
@@ -39,6 +42,8 @@ pub struct Unfound {
     pub count: usize,
     /// The first, as recorded.
     pub first: String,
+    /// Where the first was looked for: its name under the directory named.
+    pub looked: PathBuf,
     /// Where they seem to be, if an output directory of that name is found nearby: the
     /// `--outputs` meant.
     pub suggestion: Option<PathBuf>,
@@ -52,6 +57,7 @@ impl<'a> Outputs<'a> {
             broken: [None, None],
             recorded: (0, None),
             present: false,
+            any: false,
         }
     }
 
@@ -75,18 +81,22 @@ impl<'a> Outputs<'a> {
             dir: dir.to_path_buf(),
             count: *count,
             first: first.clone(),
+            looked: Path::new(first)
+                .file_name()
+                .map_or_else(|| dir.to_path_buf(), |base| dir.join(base)),
             suggestion: suggestion(dir, Path::new(first)),
         })
     }
 
     /// Feeds a line of `step`, with its entry if its data fits its step.
     pub(super) fn feed(&mut self, line: usize, step: &str, entry: Option<&Entry>) {
-        let Some(dir) = self.dir else { return };
         let kind = match step {
             "wrapped" => 0,
             "rewrapped" => 1,
             _ => return,
         };
+        self.any = true;
+        let Some(dir) = self.dir else { return };
         if let Some(Entry::Wrapped(d) | Entry::Rewrapped(d)) = entry {
             self.note(dir, d);
         }
@@ -130,6 +140,12 @@ impl<'a> Outputs<'a> {
     }
 
     pub(super) fn check(self) -> Check {
+        if !self.any {
+            return passed(
+                "outputs",
+                "no outputs recorded (nothing was wrapped): nothing to check",
+            );
+        }
         let Some(dir) = self.dir else {
             return not_checked("outputs", "--outputs");
         };
@@ -158,13 +174,15 @@ impl std::fmt::Display for Unfound {
         match self.count {
             1 => write!(
                 f,
-                "the transcript records the output directory {:?}, and it is not there",
-                self.first
+                "the transcript records the output directory {:?}, and {} is not there",
+                self.first,
+                self.looked.display()
             ),
             n => write!(
                 f,
-                "the transcript records {n} output directories, such as {:?}, and none is there",
-                self.first
+                "the transcript records {n} output directories, such as {:?}, and none is there ({} is not)",
+                self.first,
+                self.looked.display()
             ),
         }
     }

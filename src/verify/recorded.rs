@@ -1,5 +1,6 @@
-//! Facts an earlier transcript carries into another command (`wrap --existing`, `restore`): the
-//! KCV it recorded for a key, and the wrap that wrote an output directory.
+//! Facts an earlier transcript carries into another command (`rewrap --from-transcript`,
+//! `restore --from-transcript`): the KCV it recorded for a key, and the wrap that wrote an
+//! output directory.
 //!
 //! It believes a transcript only once it verifies — sealed, completed and intact — under the
 //! signer key the caller gives; the caller compares that signer with the token it acts on.

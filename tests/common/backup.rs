@@ -136,7 +136,7 @@ pub fn plan_step(label: &str, params: &str, algorithm: &str, out: &str) -> Strin
 /// What proves where a backup came from, for [`restore`].
 #[derive(Clone, Copy)]
 pub enum Proof<'a> {
-    /// The sealed record of the run that made it (`--transcript`, `--signer`).
+    /// The sealed record of the run that made it (`--from-transcript`, `--signer`).
     Record(&'a Record),
     /// A check value given out of band (`--expect-kcv`).
     Kcv(&'a str),
@@ -176,7 +176,7 @@ pub fn restore_command(
         .args(["--key-label", label]);
     match proof {
         Proof::Record(r) => cmd
-            .arg("--transcript")
+            .arg("--from-transcript")
             .arg(&r.transcript)
             .arg("--signer")
             .arg(&r.signer),

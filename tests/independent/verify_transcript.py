@@ -994,9 +994,10 @@ def outputs_unfound(lines, end, outputs):
         present = present or base in ("", ".", "..") or os.path.lexists(os.path.join(outputs, base))
     if not recorded or present:
         return None
+    looked = os.path.join(outputs, os.path.basename(recorded[0].rstrip("/")))
     if len(recorded) == 1:
-        return f"no outputs found under {outputs}: the transcript records the output directory {show(recorded[0])}, and it is not there"
-    return f"no outputs found under {outputs}: the transcript records {len(recorded)} output directories, such as {show(recorded[0])}, and none is there"
+        return f"no outputs found under {outputs}: the transcript records the output directory {show(recorded[0])}, and {looked} is not there"
+    return f"no outputs found under {outputs}: the transcript records {len(recorded)} output directories, such as {show(recorded[0])}, and none is there ({looked} is not)"
 
 
 def verify(transcript_path, signer_path, policy_path, outputs=None):
