@@ -12,6 +12,7 @@ mod cli;
 use std::process::ExitCode;
 
 use clap::Parser as _;
+use clap::error::{ContextKind, ContextValue, ErrorKind};
 
 use cli::out::errln;
 use cli::{Cli, Command};
@@ -25,7 +26,11 @@ fn main() -> ExitCode {
             "keyrite: warning: SIGINT, SIGTERM and SIGHUP cannot be caught ({e}); they end keyrite at once"
         );
     }
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return command_line_error(&e),
+    };
+    let context = cli::hint::Context::of(&cli.command);
     let verifying = matches!(cli.command, Command::Verify(_));
     let result = cli::run(cli);
     let unwritten = cli::out::finish();
@@ -37,10 +42,37 @@ fn main() -> ExitCode {
         }
         (Err(e), _) => {
             errln!("keyrite: {e}");
-            if let Some(hint) = cli::hint::hint(&e) {
+            if let Some(hint) = cli::hint::hint(&e, context) {
                 errln!("{hint}");
             }
             ExitCode::from(e.exit_code())
         }
     }
+}
+
+/// Prints clap's error (or help, or version) and returns its exit code: 2, or 0 for `--help`
+/// and `--version`. An error that would quote a word of the command line that is no option
+/// (an unexpected argument, an unknown subcommand) is printed without it: that word may be
+/// the PIN, typed where its variable's name or file's path belongs.
+fn command_line_error(e: &clap::Error) -> ExitCode {
+    let quoted = matches!(
+        e.kind(),
+        ErrorKind::UnknownArgument | ErrorKind::InvalidSubcommand
+    ) && matches!(
+        e.get(ContextKind::InvalidArg),
+        Some(ContextValue::String(word)) if !word.starts_with('-')
+    );
+    if quoted {
+        let usage = match e.get(ContextKind::Usage) {
+            Some(ContextValue::StyledStr(usage)) => format!("\n{usage}\n"),
+            _ => String::new(),
+        };
+        errln!(
+            "error: an unexpected argument, not repeated here in case it is a PIN\n{usage}\nFor more information, try '--help'."
+        );
+    } else {
+        // A closed standard output ends `--help` quietly, as it ends every command.
+        let _ = e.print();
+    }
+    ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2))
 }
