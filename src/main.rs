@@ -55,13 +55,12 @@ fn main() -> ExitCode {
 /// (an unexpected argument, an unknown subcommand) is printed without it: that word may be
 /// the PIN, typed where its variable's name or file's path belongs.
 fn command_line_error(e: &clap::Error) -> ExitCode {
-    let quoted = matches!(
-        e.kind(),
-        ErrorKind::UnknownArgument | ErrorKind::InvalidSubcommand
-    ) && matches!(
-        e.get(ContextKind::InvalidArg),
-        Some(ContextValue::String(word)) if !word.starts_with('-')
-    );
+    let word = match e.kind() {
+        ErrorKind::UnknownArgument => e.get(ContextKind::InvalidArg),
+        ErrorKind::InvalidSubcommand => e.get(ContextKind::InvalidSubcommand),
+        _ => None,
+    };
+    let quoted = matches!(word, Some(ContextValue::String(word)) if !word.starts_with('-'));
     if quoted {
         let usage = match e.get(ContextKind::Usage) {
             Some(ContextValue::StyledStr(usage)) => format!("\n{usage}\n"),

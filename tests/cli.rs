@@ -1031,6 +1031,134 @@ fn an_unset_pin_variable_and_a_window_over_say_what_to_do() {
     assert!(!c.dir().join("t.jsonl").exists());
 }
 
+#[test]
+fn hints_name_where_the_command_takes_its_input_and_a_stray_word_is_never_echoed() {
+    let c = Ceremony::new(&["us-east-1"]);
+    c.run_approved("t.jsonl");
+    let pin = WRONG_PLACE[0];
+    let runs = vec![
+        // A stray word, which may be the PIN: an unexpected argument, an unknown subcommand.
+        argv(&["keys", "list", "--pin-env=", pin, "--token", "try"]),
+        argv(&["keys", "list", "--token", "try", pin]),
+        argv(&[pin]),
+        // verify needs no PIN, whatever follows --pin-env.
+        argv(&[
+            "verify",
+            "t.jsonl",
+            "--signer",
+            "signer.pem",
+            "--no-policy",
+            "--pin-env",
+            "KR_PIN",
+        ]),
+        argv(&[
+            "verify",
+            "t.jsonl",
+            "--signer",
+            "signer.pem",
+            "--no-policy",
+            "--pin-file",
+        ]),
+        // The security officer's PIN: its variable unset, then the user PIN given as it.
+        argv(&[
+            "token",
+            "trust-wrapping-key",
+            "--provider",
+            "aws",
+            "--params",
+            "params/us-east-1.json",
+            "--key-label",
+            "trusted",
+            "--so-pin-env",
+            pin,
+        ]),
+        argv(&[
+            "token",
+            "trust-wrapping-key",
+            "--provider",
+            "aws",
+            "--params",
+            "params/us-east-1.json",
+            "--key-label",
+            "trusted",
+            "--so-pin-env",
+            PIN_ENV,
+        ]),
+        // keyrite's own signer named as the key to rewrap.
+        argv(&[
+            "rewrap",
+            "--provider",
+            "aws",
+            "--params",
+            "params/us-east-1.json",
+            "--algorithm",
+            wrap::OAEP_SHA1,
+            "--key-label",
+            wrap::SIGNER,
+            "--expect-kcv",
+            "123456",
+            "--out",
+            "rewrapped",
+            "--pin-env",
+            PIN_ENV,
+        ]),
+    ];
+    let names = run_names(&c);
+    let mut done: Vec<(Vec<String>, Output)> = Vec::new();
+    let mut each = |args: Vec<String>| {
+        let words: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = keyrite(&c, &words);
+        done.push((args, out));
+    };
+    for args in runs {
+        each(args);
+    }
+    // A plan whose token is not there, and one whose PIN is typed with no terminal, each
+    // approved: the hints name the plan's fields.
+    let plan = std::fs::read_to_string(c.dir().join("plan.toml")).unwrap();
+    let token_line = format!("token_label = \"{}\"", c.token.label);
+    let pin_line = format!("pin = \"env:{PIN_ENV}\"");
+    for (from, to) in [
+        (token_line.as_str(), "token_label = \"nosuch\""),
+        (pin_line.as_str(), "pin = \"prompt\""),
+    ] {
+        let text = plan
+            .replace(from, to)
+            .replace("payments-2026", "payments-2027");
+        assert_ne!(text.replace("payments-2027", "payments-2026"), plan);
+        std::fs::write(c.dir().join("plan.toml"), text).unwrap();
+        c.approve_plan();
+        each(argv(&[
+            "ceremony",
+            "run",
+            "plan.toml",
+            "--policy",
+            "policy.toml",
+            "--approvals",
+            "approvals",
+            "--transcript",
+            "t2.jsonl",
+        ]));
+    }
+    let mut snapshot = String::new();
+    let mut printed: Vec<(Vec<&str>, Output)> = Vec::new();
+    for (args, out) in &done {
+        let words: Vec<&str> = args.iter().map(String::as_str).collect();
+        snapshot.push_str(&shown(&words, out, &names));
+        snapshot.push('\n');
+        printed.push((words, out.clone()));
+    }
+    assert_no_pin_printed(&printed);
+    insta::assert_snapshot!("hints_in_context", snapshot);
+    assert!(!c.dir().join("rewrapped").exists());
+    assert!(!c.dir().join("t2.jsonl").exists());
+    // --help and --version still exit 0.
+    for flag in ["--help", "--version"] {
+        let out = bare_keyrite(&["keys", "list", flag]);
+        assert_eq!(out.status.code(), Some(0), "{flag}");
+    }
+}
+
 /// Every command keyrite has, as its words on the command line (`token signer create`): the
 /// leaves of `keyrite --help`'s command tree, found by asking each command for its help.
 fn every_command() -> Vec<String> {
