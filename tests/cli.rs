@@ -1153,9 +1153,10 @@ fn hints_name_where_the_command_takes_its_input_and_a_stray_word_is_never_echoed
     assert!(!c.dir().join("rewrapped").exists());
     assert!(!c.dir().join("t2.jsonl").exists());
     // --help and --version still exit 0.
-    for flag in ["--help", "--version"] {
-        let out = bare_keyrite(&["keys", "list", flag]);
-        assert_eq!(out.status.code(), Some(0), "{flag}");
+    for args in [&["keys", "list", "--help"][..], &["--version"]] {
+        let out = bare_keyrite(args);
+        assert_eq!(out.status.code(), Some(0), "{args:?}");
+        assert!(!out.stdout.is_empty(), "{args:?}");
     }
 }
 
