@@ -1160,6 +1160,176 @@ fn hints_name_where_the_command_takes_its_input_and_a_stray_word_is_never_echoed
     }
 }
 
+#[test]
+fn refusals_that_had_no_hint_say_what_to_do() {
+    let c = Ceremony::new(&["us-east-1"]);
+    c.run_approved("t.jsonl");
+    std::fs::create_dir(c.dir().join("taken")).unwrap();
+    let policy = std::fs::read_to_string(c.dir().join("policy.toml")).unwrap();
+    std::fs::write(
+        c.dir().join("other-signer.toml"),
+        policy.replace(
+            &c.signer_fingerprint,
+            &"0".repeat(c.signer_fingerprint.len()),
+        ),
+    )
+    .unwrap();
+    let verify = |rest: &[&str]| {
+        let mut args = argv(&["verify", "t.jsonl"]);
+        args.extend(argv(rest));
+        args
+    };
+    let run_with = |policy: &str, rest: &[&str]| {
+        let mut args = argv(&[
+            "ceremony",
+            "run",
+            "plan.toml",
+            "--policy",
+            policy,
+            "--approvals",
+            "approvals",
+            "--transcript",
+            "t2.jsonl",
+        ]);
+        args.extend(argv(rest));
+        args
+    };
+    let runs = vec![
+        argv(&[
+            "pin",
+            "split",
+            "--threshold",
+            "1",
+            "--shares",
+            "3",
+            "--out",
+            "shares",
+            "--pin-env",
+            PIN_ENV,
+        ]),
+        argv(&[
+            "pin",
+            "split",
+            "--threshold",
+            "2",
+            "--shares",
+            "3",
+            "--out",
+            "taken",
+            "--pin-env",
+            PIN_ENV,
+        ]),
+        argv(&[
+            "token",
+            "signer",
+            "export",
+            "--key-label",
+            "nosuch",
+            "--pin-env",
+            PIN_ENV,
+        ]),
+        verify(&["--signer", "signer.pem", "--policy", "plan.toml"]),
+        verify(&["--signer", "signer.pem", "--policy", "nope.toml"]),
+        verify(&["--signer", "/dev/zero", "--no-policy"]),
+        argv(&[
+            "witness",
+            "add",
+            "t.jsonl",
+            "--signature",
+            "nope.sig",
+            "--signer",
+            "signer.pem",
+            "--policy",
+            "policy.toml",
+        ]),
+        run_with("policy.toml", &["--resume-from", "nope.jsonl"]),
+        run_with("other-signer.toml", &[]),
+        argv(&[
+            "keys",
+            "destroy",
+            "--key-label",
+            "payments-2026",
+            "--plan",
+            "plan.toml",
+            "--policy",
+            "policy.toml",
+            "--approvals",
+            "approvals",
+            "--transcript",
+            "d.jsonl",
+        ]),
+        argv(&[
+            "rewrap",
+            "--provider",
+            "aws",
+            "--params",
+            "params/us-east-1.json",
+            "--algorithm",
+            wrap::OAEP_SHA1,
+            "--key-label",
+            "unrecorded",
+            "--from-transcript",
+            "t.jsonl",
+            "--signer",
+            "signer.pem",
+            "--out",
+            "rewrapped",
+            "--pin-env",
+            PIN_ENV,
+        ]),
+    ];
+    let mut names = run_names(&c);
+    names.push((c.signer_fingerprint.clone(), "[SIGNER FINGERPRINT]"));
+    let mut snapshot = shown_runs(&c, &runs, &names);
+    // With the run's output moved aside, the plan meets the signer check, and keys destroy
+    // the check that the plan destroys its key.
+    std::fs::rename(
+        c.dir().join("payments-2026-us-east-1"),
+        c.dir().join("moved-aside"),
+    )
+    .unwrap();
+    let again = vec![
+        run_with("other-signer.toml", &[]),
+        argv(&[
+            "keys",
+            "destroy",
+            "--key-label",
+            "payments-2026",
+            "--plan",
+            "plan.toml",
+            "--policy",
+            "policy.toml",
+            "--approvals",
+            "approvals",
+            "--transcript",
+            "d.jsonl",
+        ]),
+    ];
+    snapshot.push_str(&shown_runs(&c, &again, &names));
+    // A module whose only token is not initialised: SoftHSM2 with an empty token directory.
+    let empty = c.dir().join("empty-tokens");
+    std::fs::create_dir(&empty).unwrap();
+    let conf = c.dir().join("empty.conf");
+    std::fs::write(
+        &conf,
+        format!("directories.tokendir = {}\n", empty.display()),
+    )
+    .unwrap();
+    let args = ["keys", "list", "--pin-env", PIN_ENV];
+    let out = run(c
+        .token
+        .keyrite()
+        .args(args)
+        .env("SOFTHSM2_CONF", &conf)
+        .env("KEYRITE_PKCS11_MODULE", SOFTHSM2));
+    snapshot.push_str(&shown(&args, &out, &names));
+    insta::assert_snapshot!("hints_for_refusals", snapshot);
+    assert!(!c.dir().join("t2.jsonl").exists());
+    assert!(!c.dir().join("d.jsonl").exists());
+    assert!(!c.dir().join("rewrapped").exists());
+    assert!(!c.dir().join("shares").exists());
+}
+
 /// Every command keyrite has, as its words on the command line (`token signer create`): the
 /// leaves of `keyrite --help`'s command tree, found by asking each command for its help.
 fn every_command() -> Vec<String> {

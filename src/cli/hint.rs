@@ -192,6 +192,15 @@ fn wrap(e: &W, c: Context) -> Option<String> {
     })
 }
 
+/// Whether a policy's problem is a plan's field (`ceremony_id`): a plan given as the policy.
+fn looks_like_plan(problem: &keyrite::ceremony::policy::Problem) -> bool {
+    matches!(
+        problem,
+        keyrite::ceremony::policy::Problem::Toml { error, .. }
+            if error.message().contains("`ceremony_id`")
+    )
+}
+
 /// What to do about a plan step's parameters of another provider than the step names.
 fn plan_params(e: &W) -> Option<String> {
     match e {
@@ -289,6 +298,10 @@ fn hsm(e: &H, c: Context) -> Option<String> {
         }
         H::NoSuchKey { .. } => {
             "Run `keyrite keys list` to see the labels of the token's keys, and name the key meant (--key-label, in a plan key_label); `keyrite wrap` makes a new key, rewrap and destroy take one the token holds."
+                .to_owned()
+        }
+        H::NoSigner { .. } => {
+            "Name the token's signer with --key-label: `keyrite token info` shows it (ceremony signer) and `keyrite keys list` every label; `keyrite token signer create` makes one."
                 .to_owned()
         }
         H::LabelExists { .. } => {
@@ -443,6 +456,12 @@ fn ceremony(e: &ceremony::Error, c: Context) -> Option<String> {
         ceremony::Error::StepInput { source, .. } if plan_params(source).is_some() => {
             return plan_params(source);
         }
+        ceremony::Error::StepInput { source, .. }
+            if matches!(**source, W::Output(output::Error::Exists { .. })) =>
+        {
+            "If this plan already ran, its outputs are there: a new ceremony needs a new ceremony_id and new approvals; otherwise move the directory aside or give the step another out (a changed plan needs new approvals)."
+                .to_owned()
+        }
         ceremony::Error::Plan { .. } | ceremony::Error::StepInput { .. } => {
             "Fix the plan (ceremony/README.md documents every field); a changed plan needs new approvals."
                 .to_owned()
@@ -478,6 +497,10 @@ fn ceremony(e: &ceremony::Error, c: Context) -> Option<String> {
             "A key made without CKA_WRAP_WITH_TRUSTED never gains it: leave it out of this plan, or wrap it under a policy without require_trusted_wrapping."
                 .to_owned()
         }
+        ceremony::Error::Policy { problem, .. } if looks_like_plan(problem) => {
+            "This looks like a plan, not a policy: pass it as --plan, and the policy (the file with threshold and custodians) as --policy."
+                .to_owned()
+        }
         ceremony::Error::Policy { .. } => {
             "Fix the policy (ceremony/README.md documents every field).".to_owned()
         }
@@ -495,6 +518,18 @@ fn ceremony(e: &ceremony::Error, c: Context) -> Option<String> {
         }
         ceremony::Error::ValidToBeforeWindow { .. } => {
             "Give a valid_to after the plan's window (RFC 3339), or leave it out for material that never expires; a changed plan needs new approvals."
+                .to_owned()
+        }
+        ceremony::Error::SignerMismatch { .. } => {
+            "Check that this is the token meant (--module, the plan's token_label) and its signer the one the policy pins: `keyrite token signer export` prints the token's signer fingerprint; only the security team changes the policy's signer_fingerprint."
+                .to_owned()
+        }
+        ceremony::Error::SerialMismatch { .. } => {
+            "Run the ceremony on the production token the policy pins (its token_serial; `keyrite token info` shows each token's serial)."
+                .to_owned()
+        }
+        ceremony::Error::NotADestroyPlan { .. } => {
+            "Pass --key-label the key the plan destroys, or a plan whose only steps destroy that key (action = \"destroy\", ceremony/README.md), approved."
                 .to_owned()
         }
         ceremony::Error::NoQuorum(_) => {
@@ -567,6 +602,14 @@ fn shares(e: &shares::Error, c: Context) -> Option<String> {
             "Use the share files `keyrite pin split` wrote, unchanged, from as many custodians as the threshold."
                 .to_owned()
         }
+        shares::Error::Counts => {
+            "Pass a --threshold from 2 to --shares, and --shares at most 255 (for example --threshold 2 --shares 3)."
+                .to_owned()
+        }
+        shares::Error::Exists { .. } => {
+            "Choose a new --out directory: keyrite writes shares only into a directory it creates."
+                .to_owned()
+        }
         shares::Error::NoPolicyShares => {
             "Put the pin_shares line `keyrite pin split` printed in the policy (with module_sha256), or have the plan take the PIN another way (pin = \"prompt\" or \"env:NAME\"), which needs new approvals."
                 .to_owned()
@@ -577,8 +620,21 @@ fn shares(e: &shares::Error, c: Context) -> Option<String> {
 
 fn verify(e: &verify::Error) -> Option<String> {
     Some(match e {
-        verify::Error::Read { .. } => {
+        verify::Error::Read {
+            reason: verify::ReadProblem::LongLine { .. },
+            ..
+        } => {
             "Pass the transcript and signer files keyrite wrote; it reads at most 16 MiB of one transcript line."
+                .to_owned()
+        }
+        verify::Error::Read { .. }
+        | verify::Error::Ceremony(ceremony::Error::Read { .. } | ceremony::Error::Lock { .. }) => {
+            "Check the path names the transcript, the signer's public key (the PEM `keyrite token signer export` printed), the policy or the plan meant; keyrite reads at most 1 MiB of a signer, policy or plan."
+                .to_owned()
+        }
+        verify::Error::Ceremony(e) => return ceremony(e, Context::Options),
+        verify::Error::NoKcv { .. } => {
+            "Name a key that transcript records (`keyrite verify T --signer PEM --no-policy` lists its steps and their keys) with --key-label, or pass the key's check value from its record with --expect-kcv."
                 .to_owned()
         }
         verify::Error::NotRecorded { .. } => {
