@@ -1163,6 +1163,10 @@ fn hints_name_where_the_command_takes_its_input_and_a_stray_word_is_never_echoed
 #[test]
 fn refusals_that_had_no_hint_say_what_to_do() {
     let c = Ceremony::new(&["us-east-1"]);
+    // The ceremony runs under a policy without witnesses.
+    let with_witnesses = std::fs::read_to_string(c.dir().join("policy.toml")).unwrap();
+    let witnesses_at = with_witnesses.find("\n[[witnesses]]").unwrap();
+    std::fs::write(c.dir().join("policy.toml"), &with_witnesses[..witnesses_at]).unwrap();
     c.run_approved("t.jsonl");
     std::fs::create_dir(c.dir().join("taken")).unwrap();
     let policy = std::fs::read_to_string(c.dir().join("policy.toml")).unwrap();
@@ -1174,6 +1178,7 @@ fn refusals_that_had_no_hint_say_what_to_do() {
         ),
     )
     .unwrap();
+    let wendy = c.person("wendy").key.display().to_string();
     let verify = |rest: &[&str]| {
         let mut args = argv(&["verify", "t.jsonl"]);
         args.extend(argv(rest));
@@ -1243,6 +1248,26 @@ fn refusals_that_had_no_hint_say_what_to_do() {
             "policy.toml",
         ]),
         run_with("policy.toml", &["--resume-from", "nope.jsonl"]),
+        argv(&[
+            "witness",
+            "sign",
+            "t.jsonl",
+            "--ssh-key",
+            &wendy,
+            "--signer",
+            "signer.pem",
+            "--policy",
+            "policy.toml",
+        ]),
+        argv(&[
+            "token",
+            "backup-key",
+            "export",
+            "--key-label",
+            wrap::SIGNER,
+            "--pin-env",
+            PIN_ENV,
+        ]),
         run_with("other-signer.toml", &[]),
         argv(&[
             "keys",

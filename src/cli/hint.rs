@@ -9,7 +9,7 @@ use keyrite::{Error, ceremony, hsm, kms, output, pin, restore, shares, token, ve
 use super::Command;
 use super::ceremony::CeremonyCommand;
 use super::keys::KeysCommand;
-use super::token::TokenCommand;
+use super::token::{BackupKeyCommand, TokenCommand};
 
 /// What to do about a file of a ceremony that cannot be read.
 const READ: &str = "Check the path names the plan, policy, approval or (for --resume-from) interrupted run's transcript meant; keyrite reads at most 1 MiB of each.";
@@ -24,6 +24,8 @@ pub enum Context {
     Options,
     /// An approved plan (`ceremony run`, `keys destroy`): its fields (`token_label`, `pin`).
     Plan,
+    /// `token backup-key export`, which names a backup key to print, never a backup.
+    BackupKeyExport,
     /// The security officer's options (`token trust-wrapping-key`: `--so-pin-env`), who logs
     /// in with the SO PIN.
     SecurityOfficer,
@@ -36,6 +38,9 @@ impl Context {
             Command::Ceremony(CeremonyCommand::Run { .. })
             | Command::Keys(KeysCommand::Destroy { .. }) => Context::Plan,
             Command::Token(TokenCommand::TrustWrappingKey(_)) => Context::SecurityOfficer,
+            Command::Token(TokenCommand::BackupKey(BackupKeyCommand::Export { .. })) => {
+                Context::BackupKeyExport
+            }
             _ => Context::Options,
         }
     }
@@ -339,6 +344,10 @@ fn hsm(e: &H, c: Context) -> Option<String> {
             "A backup key needs a token that applies CKA_UNWRAP_TEMPLATE: make it on a token whose `keyrite token info` says CKA_UNWRAP_TEMPLATE: applied."
                 .to_owned()
         }
+        H::NoBackupKey { .. } if c == Context::BackupKeyExport => {
+            "Name the backup key with --key-label (`keyrite keys list` on the backup token shows the labels; `keyrite token backup-key create` makes one)."
+                .to_owned()
+        }
         H::NoBackupKeyFor { .. } | H::NoBackupKey { .. } => {
             "Restore on the token that made the backup key (--token LABEL), or make the backup again under this token's key."
                 .to_owned()
@@ -388,13 +397,13 @@ fn pin(e: &pin::Error, c: Context) -> Option<String> {
         pin::Error::NoTerminal => match c {
             Context::Plan => "The plan takes the PIN from a terminal (pin = \"prompt\"): run it on one, or have the plan say pin = \"env:NAME\", NAME a variable holding the PIN; a changed plan needs new approvals.",
             Context::SecurityOfficer => "Pass --so-pin-env NAME (the name of a variable holding the SO PIN) or --so-pin-file PATH.",
-            Context::Options => "Pass --pin-env NAME (the name of a variable holding the PIN) or --pin-file PATH.",
+            Context::Options | Context::BackupKeyExport => "Pass --pin-env NAME (the name of a variable holding the PIN) or --pin-file PATH.",
         }
         .to_owned(),
         pin::Error::EnvName | pin::Error::EnvUnset => match c {
             Context::Plan => "Name a variable that holds the PIN, never the PIN itself: `read -rs KR_PIN && export KR_PIN`, with pin = \"env:KR_PIN\" in the plan (a changed plan needs new approvals).",
             Context::SecurityOfficer => "Name a variable that holds the SO PIN, never the PIN itself: `read -rs KR_SO_PIN && export KR_SO_PIN`, then --so-pin-env KR_SO_PIN.",
-            Context::Options => "Name a variable that holds the PIN, never the PIN itself: `read -rs KR_PIN && export KR_PIN`, then --pin-env KR_PIN (in a plan, pin = \"env:KR_PIN\").",
+            Context::Options | Context::BackupKeyExport => "Name a variable that holds the PIN, never the PIN itself: `read -rs KR_PIN && export KR_PIN`, then --pin-env KR_PIN (in a plan, pin = \"env:KR_PIN\").",
         }
         .to_owned(),
         pin::Error::FileOpen { .. } if c == Context::SecurityOfficer => {
@@ -695,6 +704,10 @@ fn witness(e: &witness::Error, c: Context) -> Option<String> {
         witness::Error::Policy(e) => return ceremony(e, c),
         witness::Error::Verify(e) => return verify(e),
         witness::Error::Read { .. } | witness::Error::Lock { .. } => WITNESS_READ.to_owned(),
+        witness::Error::NoWitnesses => {
+            "A witness signs only a transcript whose policy lists their ssh_key under [[witnesses]]; this ceremony's policy lists none, so its transcript takes no witness."
+                .to_owned()
+        }
         witness::Error::NotSignature { .. }
         | witness::Error::Namespace { .. }
         | witness::Error::NotWitness { .. }
