@@ -11,6 +11,7 @@ mod cli;
 
 use std::process::ExitCode;
 
+use clap::error::{ContextKind, ContextValue, ErrorKind};
 use clap::{ArgMatches, CommandFactory as _, FromArgMatches as _};
 
 use cli::out::errln;
@@ -25,9 +26,16 @@ fn main() -> ExitCode {
             "keyrite: warning: SIGINT, SIGTERM and SIGHUP cannot be caught ({e}); they end keyrite at once"
         );
     }
-    let matches = Cli::command().get_matches();
+    let matches = match Cli::command().try_get_matches() {
+        Ok(matches) => matches,
+        Err(e) => return command_line_error(&e),
+    };
     let name = command_name(&matches);
-    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => return command_line_error(&e),
+    };
+    let context = cli::hint::Context::of(&cli.command);
     let verifying = matches!(cli.command, Command::Verify(_));
     let result = cli::run(cli);
     let unwritten = cli::out::finish();
@@ -46,7 +54,7 @@ fn main() -> ExitCode {
         }
         (Err(e), _) => {
             errln!("keyrite: {e}");
-            if let Some(hint) = cli::hint::hint(&e) {
+            if let Some(hint) = cli::hint::hint(&e, context) {
                 errln!("{hint}");
             }
             ExitCode::from(e.exit_code())
@@ -63,4 +71,30 @@ fn command_name(matches: &ArgMatches) -> String {
         at = sub;
     }
     words.join(" ")
+}
+
+/// Prints clap's error (or help, or version) and returns its exit code: 2, or 0 for `--help`
+/// and `--version`. An error that would quote a word of the command line that is no option
+/// (an unexpected argument, an unknown subcommand) is printed without it: that word may be
+/// the PIN, typed where its variable's name or file's path belongs.
+fn command_line_error(e: &clap::Error) -> ExitCode {
+    let word = match e.kind() {
+        ErrorKind::UnknownArgument => e.get(ContextKind::InvalidArg),
+        ErrorKind::InvalidSubcommand => e.get(ContextKind::InvalidSubcommand),
+        _ => None,
+    };
+    let quoted = matches!(word, Some(ContextValue::String(word)) if !word.starts_with('-'));
+    if quoted {
+        let usage = match e.get(ContextKind::Usage) {
+            Some(ContextValue::StyledStr(usage)) => format!("\n{usage}\n"),
+            _ => String::new(),
+        };
+        errln!(
+            "error: an unexpected argument, not repeated here in case it is a PIN\n{usage}\nFor more information, try '--help'."
+        );
+    } else {
+        // A closed standard output ends `--help` quietly, as it ends every command.
+        let _ = e.print();
+    }
+    ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2))
 }

@@ -100,7 +100,7 @@ pub enum ManifestProblem {
     },
     /// It holds a kind of key keyrite does not back up.
     #[error(
-        "it holds a {spec} key, which keyrite does not back up: a restored EC private key reports no public key, so nothing could prove it is the key backed up"
+        "it holds an {spec} key, which keyrite does not back up: a restored EC private key reports no public key, so nothing could prove it is the key backed up"
     )]
     NotBackedUp {
         /// The key spec.

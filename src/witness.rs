@@ -74,6 +74,9 @@ pub enum Error {
         /// The namespace used.
         namespace: String,
     },
+    /// The policy names no witness at all.
+    #[error("the policy lists no witnesses ([[witnesses]]), so it takes no witness signature")]
+    NoWitnesses,
     /// The key is not a witness's.
     #[error("the key {fingerprint} is not a witness's in the policy")]
     NotWitness {
@@ -168,6 +171,7 @@ impl Error {
             | Error::NotSignature { .. }
             | Error::Namespace { .. }
             | Error::NotWitness { .. }
+            | Error::NoWitnesses
             | Error::BadSignature { .. }
             | Error::AlreadySigned { .. }
             | Error::SshKeygen { .. }
@@ -340,6 +344,9 @@ fn append(
         return Err(Error::Namespace {
             namespace: sig.namespace().to_owned(),
         });
+    }
+    if policy.witnesses.is_empty() {
+        return Err(Error::NoWitnesses);
     }
     let witness = policy
         .witnesses

@@ -540,6 +540,7 @@ fn ceremony_key(
     if !info.is_ceremony_key() {
         return Err(Error::NotCeremonyKey {
             label: label.to_string(),
+            role: info.keyrite_role(),
         });
     }
     // A token that does not report the length of an unwrapped key leaves AES_256 as the only
@@ -1042,13 +1043,18 @@ pub enum Error {
         /// What the token says.
         actual: String,
     },
-    /// The existing key no longer has a ceremony key's protections.
-    #[error(
-        "key {label:?} is not a ceremony key (it must be sensitive since it was made or restored, extractable only by wrapping, of no other use, and not modifiable)"
-    )]
+    /// The existing key no longer has a ceremony key's protections, or is one of keyrite's
+    /// other keys (`role`).
+    #[error("key {label:?} is {}", match role {
+        Some(role) => format!("{role}, not a ceremony key"),
+        None => "not a ceremony key (it must be sensitive since it was made or restored, extractable only by wrapping, of no other use, and not modifiable)".to_owned(),
+    })]
     NotCeremonyKey {
         /// The key label.
         label: String,
+        /// What keyrite key it is instead, when it has the protections of one
+        /// ([`KeyInfo::keyrite_role`](crate::hsm::keys::KeyInfo::keyrite_role)).
+        role: Option<&'static str>,
     },
     /// An earlier transcript was sealed by a key that is not this token's signer.
     #[error(

@@ -420,7 +420,7 @@ fn key_pairs_refused_where_a_provider_or_an_algorithm_cannot_take_them() {
                 "RSA_2048",
             ],
             1,
-            "keyrite: aws-2048.json: a RSA_2048 private key cannot be wrapped with RSAES_OAEP_SHA_256: \
+            "keyrite: aws-2048.json: an RSA_2048 private key cannot be wrapped with RSAES_OAEP_SHA_256: \
              its PKCS#8 encoding is longer than one RSA block can carry, so a key pair needs \
              RSA_AES_KEY_WRAP_SHA_1 or RSA_AES_KEY_WRAP_SHA_256\n\
              Ask the KMS for import parameters for RSA_AES_KEY_WRAP_SHA_256 (or _SHA_1) and pass \
@@ -513,7 +513,7 @@ fn key_pairs_refused_where_a_provider_or_an_algorithm_cannot_take_them() {
                 "EC_P256",
             ],
             1,
-            "keyrite: job-direct.json: a EC_P256 private key cannot be wrapped with RSAES_OAEP_SHA_256"
+            "keyrite: job-direct.json: an EC_P256 private key cannot be wrapped with RSAES_OAEP_SHA_256"
                 .to_owned(),
         ),
         (
@@ -578,7 +578,7 @@ fn softhsm2_pads_private_keys_and_is_refused_for_key_pairs() {
             &format!(
                 "keyrite: token \"ceremony\" has no AES key wrap with padding (RFC 5649) keyrite \
                  can trust: CKM_AES_KEY_WRAP_PAD: it wrapped a 67-byte secret (standing for the \
-                 PKCS#8 of a {spec} private key) of known value to 80 bytes that differ from RFC \
+                 PKCS#8 of an {spec} private key) of known value to 80 bytes that differ from RFC \
                  5649\n"
             ),
             spec,
@@ -959,7 +959,7 @@ fn a_key_pair_backed_up_and_restored_on_a_second_token() {
         assert_refused(
             &out.stderr,
             &format!(
-                "keyrite: {}: it holds a EC_P256 key, which keyrite does not back up: a restored \
+                "keyrite: {}: it holds an EC_P256 key, which keyrite does not back up: a restored \
                  EC private key reports no public key, so nothing could prove it is the key \
                  backed up\n",
                 ec_claim.join("manifest.json").display()

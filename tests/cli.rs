@@ -1037,6 +1037,330 @@ fn an_unset_pin_variable_and_a_window_over_say_what_to_do() {
     assert!(!c.dir().join("t.jsonl").exists());
 }
 
+#[test]
+fn hints_name_where_the_command_takes_its_input_and_a_stray_word_is_never_echoed() {
+    let c = Ceremony::new(&["us-east-1"]);
+    c.run_approved("t.jsonl");
+    let pin = WRONG_PLACE[0];
+    let runs = vec![
+        // A stray word, which may be the PIN: an unexpected argument, an unknown subcommand.
+        argv(&["keys", "list", "--pin-env=", pin, "--token", "try"]),
+        argv(&["keys", "list", "--token", "try", pin]),
+        argv(&[pin]),
+        // verify needs no PIN, whatever follows --pin-env.
+        argv(&[
+            "verify",
+            "t.jsonl",
+            "--signer",
+            "signer.pem",
+            "--no-policy",
+            "--pin-env",
+            "KR_PIN",
+        ]),
+        argv(&[
+            "verify",
+            "t.jsonl",
+            "--signer",
+            "signer.pem",
+            "--no-policy",
+            "--pin-file",
+        ]),
+        // The security officer's PIN: its variable unset, then the user PIN given as it.
+        argv(&[
+            "token",
+            "trust-wrapping-key",
+            "--provider",
+            "aws",
+            "--params",
+            "params/us-east-1.json",
+            "--key-label",
+            "trusted",
+            "--so-pin-env",
+            pin,
+        ]),
+        argv(&[
+            "token",
+            "trust-wrapping-key",
+            "--provider",
+            "aws",
+            "--params",
+            "params/us-east-1.json",
+            "--key-label",
+            "trusted",
+            "--so-pin-env",
+            PIN_ENV,
+        ]),
+        // keyrite's own signer named as the key to rewrap.
+        argv(&[
+            "rewrap",
+            "--provider",
+            "aws",
+            "--params",
+            "params/us-east-1.json",
+            "--algorithm",
+            wrap::OAEP_SHA1,
+            "--key-label",
+            wrap::SIGNER,
+            "--expect-kcv",
+            "123456",
+            "--out",
+            "rewrapped",
+            "--pin-env",
+            PIN_ENV,
+        ]),
+    ];
+    let names = run_names(&c);
+    let mut done: Vec<(Vec<String>, Output)> = Vec::new();
+    let mut each = |args: Vec<String>| {
+        let words: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = keyrite(&c, &words);
+        done.push((args, out));
+    };
+    for args in runs {
+        each(args);
+    }
+    // A plan whose token is not there, and one whose PIN is typed with no terminal, each
+    // approved: the hints name the plan's fields.
+    let plan = std::fs::read_to_string(c.dir().join("plan.toml")).unwrap();
+    let token_line = format!("token_label = \"{}\"", c.token.label);
+    let pin_line = format!("pin = \"env:{PIN_ENV}\"");
+    for (from, to) in [
+        (token_line.as_str(), "token_label = \"nosuch\""),
+        (pin_line.as_str(), "pin = \"prompt\""),
+    ] {
+        let text = plan
+            .replace(from, to)
+            .replace("payments-2026", "payments-2027");
+        assert_ne!(text.replace("payments-2027", "payments-2026"), plan);
+        std::fs::write(c.dir().join("plan.toml"), text).unwrap();
+        c.approve_plan();
+        each(argv(&[
+            "ceremony",
+            "run",
+            "plan.toml",
+            "--policy",
+            "policy.toml",
+            "--approvals",
+            "approvals",
+            "--transcript",
+            "t2.jsonl",
+        ]));
+    }
+    let mut snapshot = String::new();
+    let mut printed: Vec<(Vec<&str>, Output)> = Vec::new();
+    for (args, out) in &done {
+        let words: Vec<&str> = args.iter().map(String::as_str).collect();
+        snapshot.push_str(&shown(&words, out, &names));
+        snapshot.push('\n');
+        printed.push((words, out.clone()));
+    }
+    assert_no_pin_printed(&printed);
+    insta::assert_snapshot!("hints_in_context", snapshot);
+    assert!(!c.dir().join("rewrapped").exists());
+    assert!(!c.dir().join("t2.jsonl").exists());
+    // --help and --version still exit 0.
+    for args in [&["keys", "list", "--help"][..], &["--version"]] {
+        let out = bare_keyrite(args);
+        assert_eq!(out.status.code(), Some(0), "{args:?}");
+        assert!(!out.stdout.is_empty(), "{args:?}");
+    }
+}
+
+#[test]
+fn refusals_that_had_no_hint_say_what_to_do() {
+    let c = Ceremony::new(&["us-east-1"]);
+    // The ceremony runs under a policy without witnesses.
+    let with_witnesses = std::fs::read_to_string(c.dir().join("policy.toml")).unwrap();
+    let witnesses_at = with_witnesses.find("\n[[witnesses]]").unwrap();
+    std::fs::write(c.dir().join("policy.toml"), &with_witnesses[..witnesses_at]).unwrap();
+    c.run_approved("t.jsonl");
+    std::fs::create_dir(c.dir().join("taken")).unwrap();
+    let policy = std::fs::read_to_string(c.dir().join("policy.toml")).unwrap();
+    std::fs::write(
+        c.dir().join("other-signer.toml"),
+        policy.replace(
+            &c.signer_fingerprint,
+            &"0".repeat(c.signer_fingerprint.len()),
+        ),
+    )
+    .unwrap();
+    let wendy = c.person("wendy").key.display().to_string();
+    let verify = |rest: &[&str]| {
+        let mut args = argv(&["verify", "t.jsonl"]);
+        args.extend(argv(rest));
+        args
+    };
+    let run_with = |policy: &str, rest: &[&str]| {
+        let mut args = argv(&[
+            "ceremony",
+            "run",
+            "plan.toml",
+            "--policy",
+            policy,
+            "--approvals",
+            "approvals",
+            "--transcript",
+            "t2.jsonl",
+        ]);
+        args.extend(argv(rest));
+        args
+    };
+    let runs = vec![
+        argv(&[
+            "pin",
+            "split",
+            "--threshold",
+            "1",
+            "--shares",
+            "3",
+            "--out",
+            "shares",
+            "--pin-env",
+            PIN_ENV,
+        ]),
+        argv(&[
+            "pin",
+            "split",
+            "--threshold",
+            "2",
+            "--shares",
+            "3",
+            "--out",
+            "taken",
+            "--pin-env",
+            PIN_ENV,
+        ]),
+        argv(&[
+            "token",
+            "signer",
+            "export",
+            "--key-label",
+            "nosuch",
+            "--pin-env",
+            PIN_ENV,
+        ]),
+        verify(&["--signer", "signer.pem", "--policy", "plan.toml"]),
+        verify(&["--signer", "signer.pem", "--policy", "nope.toml"]),
+        verify(&["--signer", "/dev/zero", "--no-policy"]),
+        argv(&[
+            "witness",
+            "add",
+            "t.jsonl",
+            "--signature",
+            "nope.sig",
+            "--signer",
+            "signer.pem",
+            "--policy",
+            "policy.toml",
+        ]),
+        run_with("policy.toml", &["--resume-from", "nope.jsonl"]),
+        argv(&[
+            "witness",
+            "sign",
+            "t.jsonl",
+            "--ssh-key",
+            &wendy,
+            "--signer",
+            "signer.pem",
+            "--policy",
+            "policy.toml",
+        ]),
+        argv(&[
+            "token",
+            "backup-key",
+            "export",
+            "--key-label",
+            wrap::SIGNER,
+            "--pin-env",
+            PIN_ENV,
+        ]),
+        run_with("other-signer.toml", &[]),
+        argv(&[
+            "keys",
+            "destroy",
+            "--key-label",
+            "payments-2026",
+            "--plan",
+            "plan.toml",
+            "--policy",
+            "policy.toml",
+            "--approvals",
+            "approvals",
+            "--transcript",
+            "d.jsonl",
+        ]),
+        argv(&[
+            "rewrap",
+            "--provider",
+            "aws",
+            "--params",
+            "params/us-east-1.json",
+            "--algorithm",
+            wrap::OAEP_SHA1,
+            "--key-label",
+            "unrecorded",
+            "--from-transcript",
+            "t.jsonl",
+            "--signer",
+            "signer.pem",
+            "--out",
+            "rewrapped",
+            "--pin-env",
+            PIN_ENV,
+        ]),
+    ];
+    let mut names = run_names(&c);
+    names.push((c.signer_fingerprint.clone(), "[SIGNER FINGERPRINT]"));
+    let mut snapshot = shown_runs(&c, &runs, &names);
+    // With the run's output moved aside, the plan meets the signer check, and keys destroy
+    // the check that the plan destroys its key.
+    std::fs::rename(
+        c.dir().join("payments-2026-us-east-1"),
+        c.dir().join("moved-aside"),
+    )
+    .unwrap();
+    let again = vec![
+        run_with("other-signer.toml", &[]),
+        argv(&[
+            "keys",
+            "destroy",
+            "--key-label",
+            "payments-2026",
+            "--plan",
+            "plan.toml",
+            "--policy",
+            "policy.toml",
+            "--approvals",
+            "approvals",
+            "--transcript",
+            "d.jsonl",
+        ]),
+    ];
+    snapshot.push_str(&shown_runs(&c, &again, &names));
+    // A module whose only token is not initialised: SoftHSM2 with an empty token directory.
+    let empty = c.dir().join("empty-tokens");
+    std::fs::create_dir(&empty).unwrap();
+    let conf = c.dir().join("empty.conf");
+    std::fs::write(
+        &conf,
+        format!("directories.tokendir = {}\n", empty.display()),
+    )
+    .unwrap();
+    let args = ["keys", "list", "--pin-env", PIN_ENV];
+    let out = run(c
+        .token
+        .keyrite()
+        .args(args)
+        .env("SOFTHSM2_CONF", &conf)
+        .env("KEYRITE_PKCS11_MODULE", SOFTHSM2));
+    snapshot.push_str(&shown(&args, &out, &names));
+    insta::assert_snapshot!("hints_for_refusals", snapshot);
+    assert!(!c.dir().join("t2.jsonl").exists());
+    assert!(!c.dir().join("d.jsonl").exists());
+    assert!(!c.dir().join("rewrapped").exists());
+    assert!(!c.dir().join("shares").exists());
+}
+
 /// Every command keyrite has, as its words on the command line (`token signer create`): the
 /// leaves of `keyrite --help`'s command tree, found by asking each command for its help.
 fn every_command() -> Vec<String> {

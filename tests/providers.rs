@@ -589,8 +589,9 @@ fn gcp_refusals() {
             args: key.clone(),
             status: 2,
             stderr: format!(
-                "keyrite: params: name {hostile:?} is not a Google Cloud KMS import job name \
-                 (projects/PROJECT/locations/LOCATION/keyRings/KEY_RING/importJobs/JOB)\n"
+                "keyrite: params: name {hostile:?} is not a Google Cloud KMS import job name: \
+                 its key ring (after keyRings/) must be 1 to 63 of A-Z a-z 0-9 _ -, not starting \
+                 with -\n"
             ),
         },
         Refusal {
@@ -682,8 +683,9 @@ fn gcp_refusals() {
             args: key.clone(),
             status: 2,
             stderr: format!(
-                "keyrite: params: name {:?} is not a Google Cloud KMS import job name \
-                 (projects/PROJECT/locations/LOCATION/keyRings/KEY_RING/importJobs/JOB)\n",
+                "keyrite: params: name {:?} is not a Google Cloud KMS import job name: \
+                 its key ring (after keyRings/) must be 1 to 63 of A-Z a-z 0-9 _ -, not starting \
+                 with -\n",
                 GCP_JOB.replace("keyRings/", "keyRings/-")
             ),
         },

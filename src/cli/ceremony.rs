@@ -40,9 +40,10 @@ pub struct RunArgs {
     pub module: ModuleArgs,
 }
 
-/// A hidden `--OPTION` (`pin-env` or `pin-file`) that a run of a plan refuses, with or without
-/// a value, as a usage error that never prints the value: it may be the PIN itself.
-fn plan_pin(option: &'static str) -> Arg {
+/// A hidden `--OPTION` (`pin-env` or `pin-file`) that a run of a plan (and `verify`, which
+/// needs no PIN) refuses, with or without a value, as a usage error that never prints the
+/// value: it may be the PIN itself.
+pub(super) fn plan_pin(option: &'static str) -> Arg {
     Arg::new(option)
         .long(option)
         .hide(true)
@@ -64,11 +65,20 @@ impl TypedValueParser for PlanPin {
         _arg: Option<&Arg>,
         _value: &OsStr,
     ) -> Result<String, clap::Error> {
+        let option = self.0;
         let command = match cmd.get_name() {
+            "verify" => {
+                return Err(clap::Error::raw(
+                    ErrorKind::ArgumentConflict,
+                    format!(
+                        "verify needs no token and no PIN: it replays the transcript with the signer's public key (--signer PEM) alone; leave out --{option}\n"
+                    ),
+                )
+                .with_cmd(cmd));
+            }
             "destroy" => "keys destroy",
             _ => "ceremony run",
         };
-        let option = self.0;
         let what = match option {
             "pin-env" => "set pin = \"env:NAME\" in the plan, NAME the variable that holds the PIN",
             _ => {

@@ -6,30 +6,76 @@ use keyrite::signer_key::{KeyError, PemProblem};
 use keyrite::wrap::Error as W;
 use keyrite::{Error, ceremony, hsm, kms, output, pin, restore, shares, token, verify, witness};
 
-/// What to do about a file of a ceremony (or a transcript a witness signs) that cannot be read.
-const READ: &str =
-    "Check the path names the plan, policy or approval meant; keyrite reads at most 1 MiB of each.";
+use super::Command;
+use super::ceremony::CeremonyCommand;
+use super::keys::KeysCommand;
+use super::token::{BackupKeyCommand, TokenCommand};
+
+/// What to do about a file of a ceremony that cannot be read.
+const READ: &str = "Check the path names the plan, policy, approval or (for --resume-from) interrupted run's transcript meant; keyrite reads at most 1 MiB of each.";
+
+/// What to do about a file a witness command names that cannot be read.
+const WITNESS_READ: &str = "Check the path names the sealed transcript, policy or witness signature (the file `keyrite witness sign` wrote) meant; keyrite reads at most 1 MiB of each.";
+
+/// Where the command that failed took what it was told: its hints name that place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Context {
+    /// Its options (`--token`, `--pin-env`).
+    Options,
+    /// An approved plan (`ceremony run`, `keys destroy`): its fields (`token_label`, `pin`).
+    Plan,
+    /// `token backup-key export`, which names a backup key to print, never a backup.
+    BackupKeyExport,
+    /// The security officer's options (`token trust-wrapping-key`: `--so-pin-env`), who logs
+    /// in with the SO PIN.
+    SecurityOfficer,
+}
+
+impl Context {
+    /// The context of `command`.
+    pub fn of(command: &Command) -> Self {
+        match command {
+            Command::Ceremony(CeremonyCommand::Run { .. })
+            | Command::Keys(KeysCommand::Destroy { .. }) => Context::Plan,
+            Command::Token(TokenCommand::TrustWrappingKey(_)) => Context::SecurityOfficer,
+            Command::Token(TokenCommand::BackupKey(BackupKeyCommand::Export { .. })) => {
+                Context::BackupKeyExport
+            }
+            _ => Context::Options,
+        }
+    }
+}
+
+/// What to do about a token not found, in the words of where its label is given.
+fn name_the_token(c: Context) -> &'static str {
+    match c {
+        Context::Plan => {
+            "Run `keyrite token info` to list the tokens, then set token_label in the plan to the token's label; a changed plan needs new approvals."
+        }
+        _ => "Run `keyrite token info` to list the tokens, then pass --token LABEL.",
+    }
+}
 
 /// One sentence on what to do about `e`, if keyrite has one.
-pub fn hint(e: &Error) -> Option<String> {
+pub fn hint(e: &Error, c: Context) -> Option<String> {
     match e {
-        Error::Wrap(e) => wrap(e),
-        Error::Ceremony(e) => ceremony(e),
-        Error::Restore(e) => restore(e),
-        Error::Shares(e) => shares(e),
+        Error::Wrap(e) => wrap(e, c),
+        Error::Ceremony(e) => ceremony(e, c),
+        Error::Restore(e) => restore(e, c),
+        Error::Shares(e) => shares(e, c),
         Error::Verify(e) => verify(e),
-        Error::Witness(e) => witness(e),
-        Error::Token(e) => token(e),
+        Error::Witness(e) => witness(e, c),
+        Error::Token(e) => token(e, c),
         _ => None,
     }
 }
 
-fn wrap(e: &W) -> Option<String> {
+fn wrap(e: &W, c: Context) -> Option<String> {
     Some(match e {
         W::Verify(e) => return verify(e),
-        W::Hsm(e) => return hsm(e),
+        W::Hsm(e) => return hsm(e, c),
         W::Output(e) => return output(e),
-        W::Pin(e) => return pin(e),
+        W::Pin(e) => return pin(e, c),
         W::Params {
             source: kms::Error::Expired { .. },
             ..
@@ -106,7 +152,7 @@ fn wrap(e: &W) -> Option<String> {
             "Pass the import parameters exactly as the KMS's CLI printed them, with the options that provider takes (docs/operators.md: Providers, Options of keyrite wrap)."
                 .to_owned()
         }
-        W::StepFailed { source, .. } => return wrap(source),
+        W::StepFailed { source, .. } => return wrap(source, c),
         W::RewrapNeedsKcv => {
             "Take the check value from the record of the key, never from the token: the key.kcv (or key.check_sha256) of the manifest.json its wrap wrote, or that run's sealed transcript (--from-transcript T --signer PEM)."
                 .to_owned()
@@ -131,6 +177,10 @@ fn wrap(e: &W) -> Option<String> {
             "Prove the key by its 6-hex KCV (accepted for a key this token generated) or by the sealed record of the run that made it (--from-transcript T --signer PEM)."
                 .to_owned()
         }
+        W::NotCeremonyKey { role: Some(_), .. } => {
+            "Name the ceremony key meant with --key-label (`keyrite keys list` shows the labels): keyrite's signer and backup keys never leave the token, and are never wrapped."
+                .to_owned()
+        }
         W::NotCeremonyKey { .. } => {
             "keyrite wraps only a key that is sensitive, extractable by wrapping alone and unmodifiable, as it makes them, so this one was made by something else or changed: have the token's objects checked (pkcs11-tool --list-objects --login) before trusting it."
                 .to_owned()
@@ -145,6 +195,15 @@ fn wrap(e: &W) -> Option<String> {
         }
         _ => return None,
     })
+}
+
+/// Whether a policy's problem is a plan's field (`ceremony_id`): a plan given as the policy.
+fn looks_like_plan(problem: &keyrite::ceremony::policy::Problem) -> bool {
+    matches!(
+        problem,
+        keyrite::ceremony::policy::Problem::Toml { error, .. }
+            if error.message().contains("`ceremony_id`")
+    )
 }
 
 /// What to do about a plan step's parameters of another provider than the step names.
@@ -188,7 +247,7 @@ fn other_provider(e: &kms::Error, plan: bool) -> Option<String> {
     })
 }
 
-fn hsm(e: &H) -> Option<String> {
+fn hsm(e: &H, c: Context) -> Option<String> {
     Some(match e {
         H::BackupKeyUnproven { .. } | H::BackupPublicKeySwapped { .. } | H::BackupKeyCopies { .. } => {
             "Nothing was exported or restored: have the backup token's objects checked (pkcs11-tool --list-objects --login); a backup key is an RSA private key, a private object, and one public key object of its label holding its public key."
@@ -223,16 +282,31 @@ fn hsm(e: &H) -> Option<String> {
                 .to_owned()
         }
         H::NoSuchToken { .. } | H::TokenRequired { .. } | H::AmbiguousToken { .. } => {
-            "Run `keyrite token info` to list the tokens, then pass --token LABEL.".to_owned()
+            name_the_token(c).to_owned()
+        }
+        H::NoInitializedToken => match c {
+            Context::Plan => "Initialise a token first, with the vendor's tool (SoftHSM2: softhsm2-util --init-token --free --label LABEL), and set token_label in the plan to its label; a changed plan needs new approvals.",
+            _ => "Initialise a token first, with the vendor's tool (SoftHSM2: softhsm2-util --init-token --free --label LABEL), then pass --token LABEL.",
+        }
+        .to_owned(),
+        H::WrongPin { .. } if c == Context::SecurityOfficer => {
+            "Check the SO PIN: most tokens lock the SO PIN after a few wrong attempts (SoftHSM2 never does).".to_owned()
         }
         H::WrongPin { .. } => {
             "Check the PIN: most tokens lock the user PIN after a few wrong attempts (SoftHSM2 never does).".to_owned()
+        }
+        H::PinLocked { .. } | H::PinFinalTry { .. } if c == Context::SecurityOfficer => {
+            "The SO PIN is locked or one wrong attempt from it: only the token's vendor tool can help (most tokens must then be initialised again).".to_owned()
         }
         H::PinLocked { .. } | H::PinFinalTry { .. } => {
             "The token's security officer must reset the user PIN before keyrite logs in.".to_owned()
         }
         H::NoSuchKey { .. } => {
             "Run `keyrite keys list` to see the labels of the token's keys, and name the key meant (--key-label, in a plan key_label); `keyrite wrap` makes a new key, rewrap and destroy take one the token holds."
+                .to_owned()
+        }
+        H::NoSigner { .. } => {
+            "Name the token's signer with --key-label: `keyrite token info` shows it (ceremony signer) and `keyrite keys list` every label; `keyrite token signer create` makes one."
                 .to_owned()
         }
         H::LabelExists { .. } => {
@@ -268,6 +342,10 @@ fn hsm(e: &H) -> Option<String> {
         }
         H::NoUnwrapTemplate { .. } => {
             "A backup key needs a token that applies CKA_UNWRAP_TEMPLATE: make it on a token whose `keyrite token info` says CKA_UNWRAP_TEMPLATE: applied."
+                .to_owned()
+        }
+        H::NoBackupKey { .. } if c == Context::BackupKeyExport => {
+            "Name the backup key with --key-label (`keyrite keys list` on the backup token shows the labels; `keyrite token backup-key create` makes one)."
                 .to_owned()
         }
         H::NoBackupKeyFor { .. } | H::NoBackupKey { .. } => {
@@ -311,17 +389,25 @@ fn output(e: &output::Error) -> Option<String> {
     })
 }
 
-fn pin(e: &pin::Error) -> Option<String> {
+fn pin(e: &pin::Error, c: Context) -> Option<String> {
     Some(match e {
         pin::Error::FileMode { path, .. } => {
             format!("Run: chmod 600 {}", path.display())
         }
-        pin::Error::NoTerminal => {
-            "Pass --pin-env NAME (the name of a variable holding the PIN) or --pin-file PATH."
-                .to_owned()
+        pin::Error::NoTerminal => match c {
+            Context::Plan => "The plan takes the PIN from a terminal (pin = \"prompt\"): run it on one, or have the plan say pin = \"env:NAME\", NAME a variable holding the PIN; a changed plan needs new approvals.",
+            Context::SecurityOfficer => "Pass --so-pin-env NAME (the name of a variable holding the SO PIN) or --so-pin-file PATH.",
+            Context::Options | Context::BackupKeyExport => "Pass --pin-env NAME (the name of a variable holding the PIN) or --pin-file PATH.",
         }
-        pin::Error::EnvName | pin::Error::EnvUnset => {
-            "Name a variable that holds the PIN, never the PIN itself: `read -rs KR_PIN && export KR_PIN`, then --pin-env KR_PIN (in a plan, pin = \"env:KR_PIN\")."
+        .to_owned(),
+        pin::Error::EnvName | pin::Error::EnvUnset => match c {
+            Context::Plan => "Name a variable that holds the PIN, never the PIN itself: `read -rs KR_PIN && export KR_PIN`, with pin = \"env:KR_PIN\" in the plan (a changed plan needs new approvals).",
+            Context::SecurityOfficer => "Name a variable that holds the SO PIN, never the PIN itself: `read -rs KR_SO_PIN && export KR_SO_PIN`, then --so-pin-env KR_SO_PIN.",
+            Context::Options | Context::BackupKeyExport => "Name a variable that holds the PIN, never the PIN itself: `read -rs KR_PIN && export KR_PIN`, then --pin-env KR_PIN (in a plan, pin = \"env:KR_PIN\").",
+        }
+        .to_owned(),
+        pin::Error::FileOpen { .. } if c == Context::SecurityOfficer => {
+            "Give --so-pin-file the path of a file holding the SO PIN (mode 0600), never the PIN itself."
                 .to_owned()
         }
         pin::Error::FileOpen { .. } => {
@@ -332,12 +418,12 @@ fn pin(e: &pin::Error) -> Option<String> {
     })
 }
 
-fn restore(e: &restore::Error) -> Option<String> {
+fn restore(e: &restore::Error, c: Context) -> Option<String> {
     Some(match e {
         restore::Error::Verify(e) => return verify(e),
-        restore::Error::Open(e) => return wrap(e),
-        restore::Error::Hsm(e) => return hsm(e),
-        restore::Error::TokenLine(e) => return ceremony(e),
+        restore::Error::Open(e) => return wrap(e, c),
+        restore::Error::Hsm(e) => return hsm(e, c),
+        restore::Error::TokenLine(e) => return ceremony(e, c),
         restore::Error::Transcript(_) => return None,
         restore::Error::KcvMismatch { .. } | restore::Error::NoCommonKcv { .. } => {
             "Check the backup against the sealed transcript of the run that made it (keyrite verify T --outputs DIR) before trusting it again."
@@ -370,14 +456,20 @@ fn restore(e: &restore::Error) -> Option<String> {
     })
 }
 
-fn ceremony(e: &ceremony::Error) -> Option<String> {
+fn ceremony(e: &ceremony::Error, c: Context) -> Option<String> {
     Some(match e {
-        ceremony::Error::Wrap(e) => return wrap(e),
-        ceremony::Error::Hsm(e) => return hsm(e),
-        ceremony::Error::Pin(e) => return pin(e),
-        ceremony::Error::Shares(e) => return shares(e),
+        ceremony::Error::Wrap(e) => return wrap(e, c),
+        ceremony::Error::Hsm(e) => return hsm(e, c),
+        ceremony::Error::Pin(e) => return pin(e, c),
+        ceremony::Error::Shares(e) => return shares(e, c),
         ceremony::Error::StepInput { source, .. } if plan_params(source).is_some() => {
             return plan_params(source);
+        }
+        ceremony::Error::StepInput { source, .. }
+            if matches!(**source, W::Output(output::Error::Exists { .. })) =>
+        {
+            "If this plan already ran, its outputs are there: a new ceremony needs a new ceremony_id and new approvals; otherwise move the directory aside or give the step another out (a changed plan needs new approvals)."
+                .to_owned()
         }
         ceremony::Error::Plan { .. } | ceremony::Error::StepInput { .. } => {
             "Fix the plan (ceremony/README.md documents every field); a changed plan needs new approvals."
@@ -414,6 +506,10 @@ fn ceremony(e: &ceremony::Error) -> Option<String> {
             "A key made without CKA_WRAP_WITH_TRUSTED never gains it: leave it out of this plan, or wrap it under a policy without require_trusted_wrapping."
                 .to_owned()
         }
+        ceremony::Error::Policy { problem, .. } if looks_like_plan(problem) => {
+            "This looks like a plan, not a policy: pass it as --plan, and the policy (the file with threshold and custodians) as --policy."
+                .to_owned()
+        }
         ceremony::Error::Policy { .. } => {
             "Fix the policy (ceremony/README.md documents every field).".to_owned()
         }
@@ -431,6 +527,18 @@ fn ceremony(e: &ceremony::Error) -> Option<String> {
         }
         ceremony::Error::ValidToBeforeWindow { .. } => {
             "Give a valid_to after the plan's window (RFC 3339), or leave it out for material that never expires; a changed plan needs new approvals."
+                .to_owned()
+        }
+        ceremony::Error::SignerMismatch { .. } => {
+            "Check that this is the token meant (--module, the plan's token_label) and its signer the one the policy pins: `keyrite token signer export` prints the token's signer fingerprint; only the security team changes the policy's signer_fingerprint."
+                .to_owned()
+        }
+        ceremony::Error::SerialMismatch { .. } => {
+            "Run the ceremony on the production token the policy pins (its token_serial; `keyrite token info` shows each token's serial)."
+                .to_owned()
+        }
+        ceremony::Error::NotADestroyPlan { .. } => {
+            "Pass --key-label the key the plan destroys, or a plan whose only steps destroy that key (action = \"destroy\", ceremony/README.md), approved."
                 .to_owned()
         }
         ceremony::Error::NoQuorum(_) => {
@@ -491,9 +599,9 @@ fn resume(e: &ceremony::Unresumable) -> &'static str {
     }
 }
 
-fn shares(e: &shares::Error) -> Option<String> {
+fn shares(e: &shares::Error, c: Context) -> Option<String> {
     Some(match e {
-        shares::Error::Pin(e) => return pin(e),
+        shares::Error::Pin(e) => return pin(e, c),
         shares::Error::Malformed { .. }
         | shares::Error::NotPinned { .. }
         | shares::Error::Duplicate { .. }
@@ -501,6 +609,14 @@ fn shares(e: &shares::Error) -> Option<String> {
         | shares::Error::ShareFileOpen { .. }
         | shares::Error::Io { .. } => {
             "Use the share files `keyrite pin split` wrote, unchanged, from as many custodians as the threshold."
+                .to_owned()
+        }
+        shares::Error::Counts => {
+            "Pass a --threshold from 2 to --shares, and --shares at most 255 (for example --threshold 2 --shares 3)."
+                .to_owned()
+        }
+        shares::Error::Exists { .. } => {
+            "Choose a new --out directory: keyrite writes shares only into a directory it creates."
                 .to_owned()
         }
         shares::Error::NoPolicyShares => {
@@ -513,8 +629,21 @@ fn shares(e: &shares::Error) -> Option<String> {
 
 fn verify(e: &verify::Error) -> Option<String> {
     Some(match e {
-        verify::Error::Read { .. } => {
+        verify::Error::Read {
+            reason: verify::ReadProblem::LongLine { .. },
+            ..
+        } => {
             "Pass the transcript and signer files keyrite wrote; it reads at most 16 MiB of one transcript line."
+                .to_owned()
+        }
+        verify::Error::Read { .. }
+        | verify::Error::Ceremony(ceremony::Error::Read { .. } | ceremony::Error::Lock { .. }) => {
+            "Check the path names the transcript, the signer's public key (the PEM `keyrite token signer export` printed), the policy or the plan meant; keyrite reads at most 1 MiB of a signer, policy or plan."
+                .to_owned()
+        }
+        verify::Error::Ceremony(e) => return ceremony(e, Context::Options),
+        verify::Error::NoKcv { .. } => {
+            "Name a key that transcript records (`keyrite verify T --signer PEM --no-policy` lists its steps and their keys) with --key-label, or pass the key's check value from its record with --expect-kcv."
                 .to_owned()
         }
         verify::Error::NotRecorded { .. } => {
@@ -560,21 +689,25 @@ fn verify(e: &verify::Error) -> Option<String> {
     })
 }
 
-fn token(e: &token::Error) -> Option<String> {
+fn token(e: &token::Error, c: Context) -> Option<String> {
     match e {
-        token::Error::Wrap(e) => wrap(e),
-        token::Error::Hsm(e) => hsm(e),
-        token::Error::Pin(e) => pin(e),
-        token::Error::Policy(e) => ceremony(e),
+        token::Error::Wrap(e) => wrap(e, c),
+        token::Error::Hsm(e) => hsm(e, c),
+        token::Error::Pin(e) => pin(e, c),
+        token::Error::Policy(e) => ceremony(e, c),
         _ => None,
     }
 }
 
-fn witness(e: &witness::Error) -> Option<String> {
+fn witness(e: &witness::Error, c: Context) -> Option<String> {
     Some(match e {
-        witness::Error::Policy(e) => return ceremony(e),
+        witness::Error::Policy(e) => return ceremony(e, c),
         witness::Error::Verify(e) => return verify(e),
-        witness::Error::Read { .. } | witness::Error::Lock { .. } => READ.to_owned(),
+        witness::Error::Read { .. } | witness::Error::Lock { .. } => WITNESS_READ.to_owned(),
+        witness::Error::NoWitnesses => {
+            "A witness signs only a transcript whose policy lists their ssh_key under [[witnesses]]; this ceremony's policy lists none, so its transcript takes no witness."
+                .to_owned()
+        }
         witness::Error::NotSignature { .. }
         | witness::Error::Namespace { .. }
         | witness::Error::NotWitness { .. }

@@ -21,8 +21,8 @@ use super::{TokenArgs, token_access};
 #[derive(Debug, Subcommand)]
 #[command(after_help = super::examples::KEYS)]
 pub enum KeysCommand {
-    /// List the token's secret keys: label, id, kind, KCV and the attributes that matter —
-    /// never a value.
+    /// List the token's keys, secret and private (ceremony keys, the signer, backup keys):
+    /// label, id, kind, KCV and the attributes that matter — never a value.
     #[command(after_help = super::examples::KEYS_LIST)]
     List {
         #[command(flatten)]

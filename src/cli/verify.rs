@@ -10,12 +10,14 @@ use clap::Args;
 use keyrite::Error;
 use keyrite::verify::{self, Status};
 
+use super::ceremony::plan_pin;
 use super::out::{errln, outln};
 use super::print::{Schema, print_json};
 
-/// `keyrite verify`
+/// `keyrite verify`. `--pin-env` and `--pin-file`, hidden, are refused: verify needs no PIN.
 #[derive(Debug, Args)]
 #[command(after_help = super::examples::VERIFY)]
+#[command(args = [plan_pin("pin-env"), plan_pin("pin-file")])]
 pub struct VerifyArgs {
     /// The transcript.
     pub transcript: PathBuf,
@@ -92,7 +94,7 @@ pub fn run(args: VerifyArgs) -> Result<ExitCode, Error> {
         if let Err(e) = keyrite::verify::report::write(path, &html) {
             return report_failed(e);
         }
-        errln!("keyrite: audit report written to {}", path.display());
+        errln!("Wrote the audit report {}", path.display());
     }
     Ok(ExitCode::from(report.exit_code))
 }

@@ -201,7 +201,7 @@ pub enum KnownAnswerFailure {
 
 fn known_material(spec: spec::KeySpec) -> String {
     if spec.is_asymmetric() {
-        format!("secret (standing for the PKCS#8 of a {spec} private key)")
+        format!("secret (standing for the PKCS#8 of an {spec} private key)")
     } else {
         format!("{spec} key")
     }
@@ -562,6 +562,9 @@ pub enum Error {
         /// The module's own description, as `C_GetInfo` gave it.
         library: String,
     },
+    /// Every token the module shows is not initialised.
+    #[error("the module shows no initialised token: each token it shows is not initialised")]
+    NoInitializedToken,
     /// No token has the label.
     #[error("no token labelled {label:?}; tokens found: {}", list_or_none(found))]
     NoSuchToken {
@@ -944,6 +947,7 @@ impl Error {
                 | Error::NotModule { .. }
                 | Error::NoSuchToken { .. }
                 | Error::TokenRequired { .. }
+                | Error::NoInitializedToken
         )
     }
 }

@@ -672,6 +672,20 @@ impl KeyInfo {
             && (self.generated_here() || self.local == Some(false))
     }
 
+    /// Which of keyrite's other keys this private key has the protections of, in words: the
+    /// token's ceremony signer (able only to sign) or a backup key (able only to unwrap), each
+    /// private, sensitive and never extractable; `None` for any other key.
+    pub fn keyrite_role(&self) -> Option<&'static str> {
+        let fixed = self.private == Some(true)
+            && self.sensitive == Some(true)
+            && self.extractable == Some(false);
+        match self.usages.as_slice() {
+            ["sign"] if fixed => Some("the token's ceremony signer"),
+            ["unwrap"] if fixed => Some("a backup key (keyrite token backup-key create)"),
+            _ => None,
+        }
+    }
+
     /// Generated in this token and sensitive since (`CKA_LOCAL` and `CKA_ALWAYS_SENSITIVE`
     /// true): nobody ever chose or saw its value, so nobody can make such a key have a KCV they
     /// want. A key unwrapped into the token or created from a value (`C_CreateObject`) is neither.

@@ -431,6 +431,9 @@ impl Module {
             Some(l) => tokens.iter().filter(|t| t.label == l).collect(),
             None => tokens.iter().collect(),
         };
+        if tokens.is_empty() && !unreadable {
+            return Err(Error::NoInitializedToken);
+        }
         match (matching.len(), label) {
             (1, None) if unreadable => Err(Error::TokenRequired { found: found() }),
             (1, _) => {

@@ -528,7 +528,9 @@ impl Token {
         let kwp = match self.select_kwp(KeySpec::EcP256) {
             Ok(kwp) => kwp,
             Err(e @ (Error::NoKwp { .. } | Error::KnownAnswer { .. })) => {
-                return Ok(no(e.to_string()));
+                return Ok(no(format!(
+                    "RSA-AES can wrap secret keys here, whose length is a multiple of 8 bytes, but a key pair's PKCS#8 is not: it needs AES key wrap with padding (RFC 5649), tried on a 67-byte secret: {e}"
+                )));
             }
             Err(e) => return Err(e),
         };

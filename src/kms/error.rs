@@ -142,7 +142,7 @@ pub enum Error {
     },
     /// Direct RSA cannot carry a private key.
     #[error(
-        "a {key_spec} private key cannot be wrapped with {algorithm}: its PKCS#8 encoding is longer than one RSA block can carry, so a key pair needs RSA_AES_KEY_WRAP_SHA_1 or RSA_AES_KEY_WRAP_SHA_256"
+        "an {key_spec} private key cannot be wrapped with {algorithm}: its PKCS#8 encoding is longer than one RSA block can carry, so a key pair needs RSA_AES_KEY_WRAP_SHA_1 or RSA_AES_KEY_WRAP_SHA_256"
     )]
     PrivateKeyNeedsRsaAes {
         /// The key material.

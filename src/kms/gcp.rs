@@ -247,30 +247,48 @@ pub(crate) fn check_key_name(name: &str) -> Result<(), Error> {
     }
 }
 
-/// Splits `projects/P/locations/L/keyRings/R/importJobs/J` into its checked parts.
-fn parse_job_name(name: &str) -> Option<(&str, &str, &str, &str)> {
+/// Splits `projects/P/locations/L/keyRings/R/importJobs/J` into its checked parts; `Err`
+/// names the part that is wrong, with what it must be.
+fn parse_job_name(name: &str) -> Result<(&str, &str, &str, &str), &'static str> {
     let parts: Vec<&str> = name.split('/').collect();
-    match parts.as_slice() {
-        [
-            "projects",
-            project,
-            "locations",
-            location,
-            "keyRings",
-            ring,
-            "importJobs",
-            job,
-        ] if is_project(project)
-            && location.len() <= 63
-            && !location.starts_with('-')
-            && is_region(location)
-            && is_resource_id(ring)
-            && is_resource_id(job) =>
-        {
-            Some((project, location, ring, job))
-        }
-        _ => None,
+    let [
+        "projects",
+        project,
+        "locations",
+        location,
+        "keyRings",
+        ring,
+        "importJobs",
+        job,
+    ] = parts.as_slice()
+    else {
+        return Err(JOB_NAME_SYNTAX);
+    };
+    if !is_project(project) {
+        return Err(concat!(
+            "a Google Cloud KMS import job name: its project (after projects/) must be a project id ",
+            "(6 to 30 of a-z 0-9 -, starting with a letter, not ending with -) or a project number"
+        ));
     }
+    if location.len() > 63 || location.starts_with('-') || !is_region(location) {
+        return Err(concat!(
+            "a Google Cloud KMS import job name: its location (after locations/) must be a ",
+            "Google Cloud location (us-east1, europe-west4, global, …)"
+        ));
+    }
+    if !is_resource_id(ring) {
+        return Err(concat!(
+            "a Google Cloud KMS import job name: its key ring (after keyRings/) must be ",
+            "1 to 63 of A-Z a-z 0-9 _ -, not starting with -"
+        ));
+    }
+    if !is_resource_id(job) {
+        return Err(concat!(
+            "a Google Cloud KMS import job name: its job (after importJobs/) must be ",
+            "1 to 63 of A-Z a-z 0-9 _ -, not starting with -"
+        ));
+    }
+    Ok((project, location, ring, job))
 }
 
 /// Parses an import job and checks it can be used now.
@@ -282,10 +300,10 @@ pub fn parse(
     let map = parse_json_object(bytes)?;
     let name = string_at(&map, "name")?;
     let (project, location, key_ring, import_job) =
-        parse_job_name(name).ok_or_else(|| Error::InvalidName {
+        parse_job_name(name).map_err(|expected| Error::InvalidName {
             field: "name",
             value: name.to_owned(),
-            expected: JOB_NAME_SYNTAX,
+            expected,
         })?;
     let state = string_at(&map, "state")?;
     if state != "ACTIVE" {
@@ -418,11 +436,9 @@ mod tests {
             parse_job_name(
                 "projects/my-project/locations/us-east1/keyRings/ring_1/importJobs/job-2"
             ),
-            Some(("my-project", "us-east1", "ring_1", "job-2"))
+            Ok(("my-project", "us-east1", "ring_1", "job-2"))
         );
-        assert!(
-            parse_job_name("projects/123456/locations/global/keyRings/r/importJobs/j").is_some()
-        );
+        assert!(parse_job_name("projects/123456/locations/global/keyRings/r/importJobs/j").is_ok());
         for bad in [
             "",
             "projects/my-project/locations/us-east1/keyRings/ring/importJobs/",
@@ -437,8 +453,36 @@ mod tests {
             "projects/my-project/locations/us-east1/keyRings/-h/importJobs/j",
             "projects/my-project/locations/us-east1/keyRings/ring/importJobs/-h",
         ] {
-            assert!(parse_job_name(bad).is_none(), "{bad}");
+            assert!(parse_job_name(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_job_name_refused_names_its_wrong_part() {
+        for (bad, part) in [
+            (
+                "projects/p/locations/us-east1/keyRings/r/importJobs/job-1",
+                "its project",
+            ),
+            (
+                "projects/my-project/locations/US/keyRings/r/importJobs/j",
+                "its location",
+            ),
+            (
+                "projects/my-project/locations/us-east1/keyRings/-h/importJobs/j",
+                "its key ring",
+            ),
+            (
+                "projects/my-project/locations/us-east1/keyRings/r/importJobs/-h",
+                "its job",
+            ),
+        ] {
+            assert!(
+                parse_job_name(bad).is_err_and(|e| e.contains(part)),
+                "{bad}"
+            );
+        }
+        assert_eq!(parse_job_name("projects/p"), Err(JOB_NAME_SYNTAX));
     }
 
     #[test]
