@@ -1205,6 +1205,20 @@ fn refusals_that_had_no_hint_say_what_to_do() {
         args.extend(argv(rest));
         args
     };
+    let destroy = argv(&[
+        "keys",
+        "destroy",
+        "--key-label",
+        "payments-2026",
+        "--plan",
+        "plan.toml",
+        "--policy",
+        "policy.toml",
+        "--approvals",
+        "approvals",
+        "--transcript",
+        "d.jsonl",
+    ]);
     let runs = vec![
         argv(&[
             "pin",
@@ -1275,20 +1289,7 @@ fn refusals_that_had_no_hint_say_what_to_do() {
             PIN_ENV,
         ]),
         run_with("other-signer.toml", &[]),
-        argv(&[
-            "keys",
-            "destroy",
-            "--key-label",
-            "payments-2026",
-            "--plan",
-            "plan.toml",
-            "--policy",
-            "policy.toml",
-            "--approvals",
-            "approvals",
-            "--transcript",
-            "d.jsonl",
-        ]),
+        destroy.clone(),
         argv(&[
             "rewrap",
             "--provider",
@@ -1319,23 +1320,7 @@ fn refusals_that_had_no_hint_say_what_to_do() {
         c.dir().join("moved-aside"),
     )
     .unwrap();
-    let again = vec![
-        run_with("other-signer.toml", &[]),
-        argv(&[
-            "keys",
-            "destroy",
-            "--key-label",
-            "payments-2026",
-            "--plan",
-            "plan.toml",
-            "--policy",
-            "policy.toml",
-            "--approvals",
-            "approvals",
-            "--transcript",
-            "d.jsonl",
-        ]),
-    ];
+    let again = vec![run_with("other-signer.toml", &[]), destroy];
     snapshot.push_str(&shown_runs(&c, &again, &names));
     // A module whose only token is not initialised: SoftHSM2 with an empty token directory.
     let empty = c.dir().join("empty-tokens");
