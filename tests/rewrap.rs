@@ -258,7 +258,8 @@ fn the_key_lifecycle_in_ceremonies() {
     let other = keys_destroy("payments-2027");
     assert_eq!(
         String::from_utf8(other.stderr).unwrap(),
-        "keyrite: plan.toml: keys destroy runs only a plan whose steps destroy \"payments-2027\"; steps[0] destroys \"payments-2026\"\n"
+        "keyrite: plan.toml: keys destroy runs only a plan whose steps destroy \"payments-2027\"; steps[0] destroys \"payments-2026\"\n\
+         Pass --key-label the key the plan destroys, or a plan whose only steps destroy that key (action = \"destroy\", ceremony/README.md), approved.\n"
     );
     assert!(!c.dir().join("t3.jsonl").exists());
     let out = keys_destroy("payments-2026");

@@ -64,9 +64,8 @@ fn softhsm2_offers_oaep_sha1_and_pkcs1_but_not_oaep_sha256() {
     assert_eq!(t["key_pairs"]["ec"], false);
     assert_eq!(
         t["key_pairs"]["detail"],
-        "RSA-AES can wrap secret keys here, whose length is a multiple of 8 bytes, but a key \
-         pair's PKCS#8 is not: it needs AES key wrap with padding (RFC 5649), tried on a 67-byte \
-         secret: token \"ceremony\" has no AES key wrap with padding (RFC 5649) keyrite can trust: \
+        "a key pair's PKCS#8 is not a multiple of 8 bytes long, so it needs AES key wrap with \
+         padding (RFC 5649), tried on a 67-byte secret: token \"ceremony\" has no AES key wrap with padding (RFC 5649) keyrite can trust: \
          CKM_AES_KEY_WRAP_PAD: it wrapped a 67-byte secret (standing for the PKCS#8 of an EC_P256 \
          private key) of known value to 80 bytes that differ from RFC 5649"
     );

@@ -108,7 +108,7 @@ fn a_trial_that_fails_unforeseen_is_a_no_and_the_next_is_tried() {
     // fails the known-answer test of a length that is not a multiple of 8.
     assert!(
         text.contains(
-            "  key pairs: no: token \"no-keygen\" has no AES key wrap with padding (RFC 5649) keyrite can trust: CKM_AES_KEY_WRAP_PAD: it wrapped"
+            "  key pairs: no: a key pair's PKCS#8 is not a multiple of 8 bytes long, so it needs AES key wrap with padding (RFC 5649), tried on a 67-byte secret: token \"no-keygen\" has no AES key wrap with padding (RFC 5649) keyrite can trust: CKM_AES_KEY_WRAP_PAD: it wrapped"
         ),
         "{text}"
     );

@@ -529,7 +529,7 @@ impl Token {
             Ok(kwp) => kwp,
             Err(e @ (Error::NoKwp { .. } | Error::KnownAnswer { .. })) => {
                 return Ok(no(format!(
-                    "RSA-AES can wrap secret keys here, whose length is a multiple of 8 bytes, but a key pair's PKCS#8 is not: it needs AES key wrap with padding (RFC 5649), tried on a 67-byte secret: {e}"
+                    "a key pair's PKCS#8 is not a multiple of 8 bytes long, so it needs AES key wrap with padding (RFC 5649), tried on a 67-byte secret: {e}"
                 )));
             }
             Err(e) => return Err(e),
