@@ -43,12 +43,16 @@ fn main() -> ExitCode {
         (Ok(code), None) => code,
         (Ok(_), Some(e)) => {
             errln!(
-                "keyrite: {name} finished, but its report could not be written to standard output: {e}; what it did (files written, keys made on the token) stands"
+                "keyrite: {name} finished, but its report could not be written to standard output: {e}; anything it did (files written, keys made on the token) stands"
             );
-            if name == "pin split" {
-                errln!(
+            match name.as_str() {
+                "pin split" => errln!(
                     "The policy's pin_shares are each share file's SHA-256 without its newline, in order: tr -d '\\n' < DIR/share-1.txt | sha256sum (DIR is --out)."
-                );
+                ),
+                "token signer create" => errln!(
+                    "The signer was made: `keyrite token signer export --key-label L` prints its PEM again."
+                ),
+                _ => {}
             }
             ExitCode::from(if verifying { 2 } else { 1 })
         }
@@ -89,8 +93,20 @@ fn command_line_error(e: &clap::Error) -> ExitCode {
             Some(ContextValue::StyledStr(usage)) => format!("\n{usage}\n"),
             _ => String::new(),
         };
+        // A suggestion is one of keyrite's own names, never the word typed.
+        let tip = match e.get(ContextKind::SuggestedSubcommand) {
+            Some(ContextValue::Strings(names)) if !names.is_empty() => format!(
+                "\n  tip: a similar subcommand exists: {}\n",
+                names
+                    .iter()
+                    .map(|n| format!("'{n}'"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            _ => String::new(),
+        };
         errln!(
-            "error: an unexpected argument, not repeated here in case it is a PIN\n{usage}\nFor more information, try '--help'."
+            "error: an unexpected argument, not repeated here in case it is a PIN\n{tip}{usage}\nFor more information, try '--help'."
         );
     } else {
         // A closed standard output ends `--help` quietly, as it ends every command.

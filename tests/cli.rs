@@ -1047,6 +1047,8 @@ fn hints_name_where_the_command_takes_its_input_and_a_stray_word_is_never_echoed
         argv(&["keys", "list", "--pin-env=", pin, "--token", "try"]),
         argv(&["keys", "list", "--token", "try", pin]),
         argv(&[pin]),
+        // A mistyped command keeps clap's suggestion, which is keyrite's own word.
+        argv(&["wrpa"]),
         // verify needs no PIN, whatever follows --pin-env.
         argv(&[
             "verify",

@@ -16,7 +16,7 @@ use super::{
 pub const WRAPPED: &str = "backup.bin";
 
 /// What to tell the user beside the command to run.
-pub const NOTE: &str = "Carry the directory, with the sealed transcript of this run, to the backup token's machine; the restore (--transcript T --signer PEM --record R --signer-label S) unwraps it inside that token, checks the key check values and records itself.";
+pub const NOTE: &str = "Carry the directory to the backup token's machine, with the sealed transcript of the run that wrote it if it was recorded (wrap --transcript, or a ceremony); there its import.sh runs the restore (--from-transcript T --signer PEM, or --expect-kcv HEX for a wrap that was not recorded, and --record R --signer-label S), which unwraps it inside that token, checks the key check values and records itself.";
 
 /// Parses the backup key's public key (a PEM `PUBLIC KEY` block).
 pub fn parse(bytes: &[u8]) -> Result<ImportParams, Error> {
@@ -47,7 +47,7 @@ pub fn files(import: &Import<'_>) -> Vec<OutputFile> {
                 "Restores the {} key wrapped in an HSM with {} into the backup token, inside it.",
                 import.key_spec, import.algorithm
             ),
-            "--transcript T --signer PEM, the sealed record of this backup and its signer's key, with --token LABEL --pin-env NAME",
+            "--from-transcript T --signer PEM (the sealed record of this backup and its signer's key) or --expect-kcv HEX, and --record R --signer-label S, with --token LABEL --pin-env NAME",
         ),
         label = shell_quote(import.key_label),
     );
