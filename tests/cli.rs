@@ -1919,3 +1919,35 @@ fn a_transcript_that_wraps_nothing_has_no_outputs_to_check() {
     }
     insta::assert_snapshot!("verify_nothing_wrapped", snapshot);
 }
+
+/// A plan whose key label the token already holds is told to change the plan, which
+/// `ceremony run` takes its labels from, not an option it does not have.
+#[test]
+fn a_plan_whose_key_label_is_taken_is_told_to_change_the_plan() {
+    let c = Ceremony::new(&["us-east-1"]);
+    c.token.plant_key("payments-2026", &[7; 32], true);
+    c.approve_plan();
+    let out = keyrite(
+        &c,
+        &[
+            "ceremony",
+            "run",
+            "plan.toml",
+            "--policy",
+            "policy.toml",
+            "--approvals",
+            "approvals",
+            "--transcript",
+            "t.jsonl",
+        ],
+    );
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(
+            "\nChoose another key_label in the plan (a changed plan needs new approvals); keyrite never reuses or replaces a key.\n"
+        ),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("--key-label"), "{stderr}");
+}

@@ -306,12 +306,13 @@ fn hsm(e: &H, c: Context) -> Option<String> {
                 .to_owned()
         }
         H::NoSigner { .. } => {
-            "Name the token's signer with --key-label: `keyrite token info` shows it (ceremony signer) and `keyrite keys list` every label; `keyrite token signer create` makes one."
+            "Name the token's signer with --key-label: `keyrite keys list` shows every label on the token, signers among them; `keyrite token signer create` makes one."
                 .to_owned()
         }
-        H::LabelExists { .. } => {
-            "Choose another --key-label; keyrite never reuses or replaces a key.".to_owned()
-        }
+        H::LabelExists { .. } => match c {
+            Context::Plan => "Choose another key_label in the plan (a changed plan needs new approvals); keyrite never reuses or replaces a key.".to_owned(),
+            _ => "Choose another --key-label; keyrite never reuses or replaces a key.".to_owned(),
+        },
         H::NoKwp { tested: false, .. } => {
             "RSA-AES needs AES key wrap with padding in the token (CKM_AES_KEY_WRAP_KWP or CKM_AES_KEY_WRAP_PAD), and keyrite refuses before generating anything when it has none to test: use a token that offers one (see `keyrite token info`), or, for a secret key, RSAES_OAEP_SHA_1 or RSAES_OAEP_SHA_256."
                 .to_owned()
@@ -643,7 +644,7 @@ fn verify(e: &verify::Error) -> Option<String> {
         }
         verify::Error::Ceremony(e) => return ceremony(e, Context::Options),
         verify::Error::NoKcv { .. } => {
-            "Name a key that transcript records (`keyrite verify T --signer PEM --no-policy` lists its steps and their keys) with --key-label, or pass the key's check value from its record with --expect-kcv."
+            "Name a key that transcript records (a key_label of the plan its run carried out) with --key-label, or pass the key's check value from its record with --expect-kcv."
                 .to_owned()
         }
         verify::Error::NotRecorded { .. } => {
