@@ -62,14 +62,7 @@ fn run_names(c: &Ceremony) -> Vec<(String, &'static str)> {
         .unwrap()
         .to_string_lossy()
         .into_owned();
-    let info: Value = serde_json::from_slice(&run_ok(c.token.keyrite().args([
-        "token",
-        "info",
-        "--json",
-        "--pin-env",
-        PIN_ENV,
-    ])))
-    .unwrap();
+    let info = c.token.token_info();
     let serial = info["tokens"][0]["serial"].as_str().map(str::to_owned);
     let mut names = vec![(canonical, "[DIR]"), (dir, "[DIR]")];
     if let Some(serial) = serial {
@@ -186,12 +179,7 @@ fn a_pin_given_where_its_source_belongs_is_never_printed() {
     }
 
     assert_no_pin_printed(&runs);
-    let names = run_names(&c);
-    let mut snapshot = String::new();
-    for (args, out) in &runs {
-        snapshot.push_str(&shown(args, out, &names));
-        snapshot.push('\n');
-    }
+    let snapshot = shown_all(&runs, &run_names(&c));
     insta::assert_snapshot!("pin_in_the_wrong_place", snapshot);
     // Nothing ran: no transcript, and no key was generated.
     assert!(!c.dir().join("t.jsonl").exists());
@@ -653,14 +641,22 @@ fn pin_split_reads_the_pin_from_a_file_only_its_owner_can_read() {
 
 /// Runs each of `runs` in the ceremony's directory and shows them all, one after the other.
 fn shown_runs(c: &Ceremony, runs: &[Vec<String>], names: &[(String, &str)]) -> String {
-    let mut snapshot = String::new();
-    for args in runs {
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let out = keyrite(c, &args);
-        snapshot.push_str(&shown(&args, &out, names));
-        snapshot.push('\n');
-    }
-    snapshot
+    let ran: Vec<(Vec<&str>, Output)> = runs
+        .iter()
+        .map(|args| {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let out = keyrite(c, &args);
+            (args, out)
+        })
+        .collect();
+    shown_all(&ran, names)
+}
+
+/// Each run shown, one after the other.
+fn shown_all(runs: &[(Vec<&str>, Output)], names: &[(String, &str)]) -> String {
+    runs.iter()
+        .map(|(args, out)| shown(args, out, names) + "\n")
+        .collect()
 }
 
 /// Owned arguments, from words.
@@ -894,12 +890,7 @@ fn a_plan_run_given_pin_options_says_the_plan_names_the_pin_and_never_prints_the
     args.push("--pin-env");
     runs.push((args.clone(), keyrite(&c, &args)));
     assert_no_pin_printed(&runs);
-    let names = run_names(&c);
-    let mut snapshot = String::new();
-    for (args, out) in &runs {
-        snapshot.push_str(&shown(args, out, &names));
-        snapshot.push('\n');
-    }
+    let snapshot = shown_all(&runs, &run_names(&c));
     insta::assert_snapshot!("plan_run_pin_options", snapshot);
     assert!(!c.dir().join("t.jsonl").exists());
 }

@@ -538,14 +538,7 @@ fn keys_list_json_is_keyrite_keys_list_1_names_its_token_and_splits_each_kind() 
         &dir_names(&c.token, "[DIR]"),
         &mut snapshot,
     );
-    let info: Value = serde_json::from_slice(&run_ok(c.token.keyrite().args([
-        "token",
-        "info",
-        "--json",
-        "--pin-env",
-        PIN_ENV,
-    ])))
-    .unwrap();
+    let info = c.token.token_info();
     let token = &info["tokens"][0];
     for field in ["label", "serial", "manufacturer", "model", "firmware"] {
         assert_eq!(listed["token"][field], token[field], "token.{field}");

@@ -316,6 +316,17 @@ impl TestToken {
         listed["keys"].clone()
     }
 
+    /// `keyrite token info --json`, logged in, parsed.
+    pub fn token_info(&self) -> Value {
+        let out = run_ok(
+            self.keyrite()
+                .args(["token", "info", "--json", "--pin-env", PIN_ENV]),
+        );
+        let info: Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(info["schema"], "keyrite.token.info/1", "{info}");
+        info
+    }
+
     /// The entry of `keyrite keys list --json` for the one key labelled `label`.
     pub fn listed_key(&self, label: &str) -> Value {
         self.keys_listed()
