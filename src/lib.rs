@@ -11,7 +11,8 @@
 //! - [`pin`]: where a PIN comes from (never the command line), held as a secret;
 //! - [`output`]: output directories that appear whole or not at all;
 //! - [`interrupt`]: SIGINT, SIGTERM and SIGHUP, which wait for keyrite's own objects on a token
-//!   to be destroyed.
+//!   to be destroyed;
+//! - [`words`]: digests as PGP words, read aloud.
 //!
 //! Above them, neither importing the other:
 //! - [`kms`]: import parameters in, import files out, one module per provider;
@@ -46,6 +47,7 @@ pub mod transcript;
 pub mod verify;
 pub mod visible;
 pub mod witness;
+pub mod words;
 pub mod wrap;
 
 /// Everything that can stop keyrite: each module's own error.
