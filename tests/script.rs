@@ -381,3 +381,54 @@ fn fifty_steps_print_on_at_most_twelve_pages() {
     let pages = printed_pages(c.dir(), &page);
     assert!((1..=12).contains(&pages), "{pages} pages");
 }
+
+/// A plan that rewraps and destroys existing keys, under a policy that pins the token's serial
+/// and takes the PIN from shares: the KCVs the plan pins in hex and words, the serial printed,
+/// and how the shares come.
+#[test]
+fn pinned_kcvs_the_serial_and_pin_shares_are_printed() {
+    let c = Ceremony::new(&["us-east-1"]);
+    let policy = std::fs::read_to_string(c.dir().join("policy.toml"))
+        .unwrap()
+        .replacen(
+            "\n[[custodians]]",
+            &format!(
+                "token_serial = \"SERIAL-1234\"\npin_shares = [\"{}\", \"{}\", \"{}\"]\nmodule_sha256 = \"{}\"\n\n[[custodians]]",
+                "aa".repeat(32),
+                "bb".repeat(32),
+                "cc".repeat(32),
+                sha256sum(c.token.keyrite_module())
+            ),
+            1,
+        );
+    std::fs::write(c.dir().join("policy.toml"), policy).unwrap();
+    let plan = format!(
+        "version = 1\nceremony_id = \"legacy-reimport\"\nnot_before = \"{}\"\nnot_after = \"{}\"\n\
+         operator = \"Olivia\"\ntoken_label = \"ceremony\"\nsigning_key_label = \"ceremony-signer\"\n\
+         pin = \"shares\"\n\n[[steps]]\naction = \"rewrap\"\nkey_label = \"legacy\"\n\
+         expect_kcv = \"0a1b2c\"\nprovider = \"aws\"\nparams = \"params/us-east-1.json\"\n\
+         algorithm = \"RSAES_OAEP_SHA_1\"\nout = \"again\"\n\n[[steps]]\naction = \"destroy\"\n\
+         key_label = \"old\"\nexpect_kcv = \"00aa11\"\n",
+        c.window.0, c.window.1
+    );
+    std::fs::write(c.dir().join("plan.toml"), plan).unwrap();
+    let html = std::fs::read_to_string(script_ok(&c, "script.html")).unwrap();
+    assert!(html.contains(
+        "Step 1 of 2 — rewrap the existing key <code><bdi>legacy</bdi></code> for AWS KMS into <code><bdi>again</bdi></code>"
+    ));
+    assert!(html.contains(&format!(
+        "The KCV the plan pins for <code><bdi>legacy</bdi></code>: {}",
+        shown_digest("0a1b2c")
+    )));
+    assert!(html.contains(
+        "Key &quot;<bdi>legacy</bdi>&quot; (AES_256): KCV <bdi>0a1b2c</bdi> (…).\nWrote"
+    ));
+    assert!(html.contains("Step 2 of 2 — destroy the existing key <code><bdi>old</bdi></code>"));
+    assert!(html.contains(
+        "Destroyed key &quot;<bdi>old</bdi>&quot; (KCV <bdi>00aa11</bdi>, checked first)."
+    ));
+    assert!(html.contains(&shown_digest("00aa11")));
+    assert!(html.contains("<code><bdi>SERIAL-1234</bdi></code> (pinned by the policy)"));
+    assert!(html.contains("The PIN is rebuilt from 2 PIN shares"));
+    assert!(!html.contains("KR_TEST_PIN"));
+}

@@ -68,8 +68,8 @@ table { border-collapse: collapse; width: 100%; margin: .25rem 0; table-layout: 
 th, td { text-align: left; vertical-align: top; padding: .15rem .35rem; border: 1px solid var(--line);
   overflow-wrap: anywhere; }
 th { background: #eef0f3; font-weight: 600; }
-col.role { width: 11rem; } col.name { width: 10rem; } col.tick { width: 2rem; } col.check { width: 8rem; }
-col.how { width: 36%; } col.file { width: 12rem; } col.date { width: 8rem; }
+col.role { width: 11rem; } col.name { width: 10rem; } col.tick { width: 2rem; } col.check { width: 7rem; }
+col.how { width: 30%; } col.file { width: 12rem; } col.date { width: 8rem; }
 .digest-main { border: 2px solid #000; padding: .3rem .5rem; margin: .3rem 0; }
 .digest-main .hex { font-size: 1rem; font-weight: 600; }
 .box { display: inline-block; width: 1.05em; height: 1.05em; border: 1.5px solid #000;
@@ -78,9 +78,6 @@ col.how { width: 36%; } col.file { width: 12rem; } col.date { width: 8rem; }
   vertical-align: bottom; }
 td .blank { min-width: min(12em, 100%); }
 .step { border: 1.5px solid #000; padding: .25rem .5rem; margin: .35rem 0; }
-.step-head { display: flex; flex-wrap: wrap; justify-content: space-between; align-items: baseline;
-  gap: .1rem 1rem; margin-bottom: .15rem; }
-.step-head h3 { margin: 0; }
 .step dl { margin: 0; display: grid; grid-template-columns: 6rem 1fr; gap: .05rem .5rem; }
 .step pre { border: none; padding: 0 .3rem; margin: 0; }
 .step dt { font-weight: 600; }
@@ -89,7 +86,7 @@ td .blank { min-width: min(12em, 100%); }
 .initials { display: flex; gap: 1.5rem; margin-top: .25rem; flex-wrap: wrap; }
 .initials span.field { white-space: nowrap; }
 .initials .blank { min-width: 7em; }
-.step .initials { gap: .5rem; margin: 0 0 0 auto; }
+.step .initials { float: right; gap: .5rem; margin: 0 0 0 .5rem; }
 .step .initials .blank { min-width: 3em; }
 .sign td { height: 2.2rem; }
 td.box-cell { text-align: center; }
@@ -428,9 +425,9 @@ impl Script<'_> {
     fn step(&self, index: usize, total: usize, step: &Step, wrap: Option<&PreparedWrap>) -> Markup {
         let number = index + 1;
         let runs = if index == 0 {
-            html! { "the command above; this is the first thing it does on the token." }
+            html! { "the command above; it begins here." }
         } else {
-            html! { "nothing new: " code { "keyrite ceremony run" } " goes on to this step by itself." }
+            html! { "nothing: " code { "ceremony run" } " goes on by itself." }
         };
         let (heading, screen, compare) = match step {
             Step::Generate {
@@ -495,12 +492,9 @@ impl Script<'_> {
         };
         html! {
             article class="step" id={ "step-" (number) } {
-                div class="step-head" {
-                    h3 { "Step " (number) " of " (total) " — " (heading) }
-                    (initials())
-                }
+                h3 { "Step " (number) " of " (total) " — " (heading) }
                 dl {
-                    dt { "Operator runs" } dd { (runs) }
+                    dt { "Operator runs" } dd { (initials()) (runs) }
                     dt { "Screen shows" } dd { pre { (screen) } }
                     dt { "Compare" } dd { ul { (compare) } }
                 }
