@@ -352,9 +352,10 @@ fn a_taken_out_is_refused_and_left_alone() {
     let out = script(&c, "script.html", &[]);
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8(out.stderr).unwrap();
-    assert!(
-        stderr.starts_with("keyrite: script.html already exists; keyrite never replaces an output"),
-        "{stderr}"
+    assert_eq!(
+        stderr,
+        "keyrite: script.html already exists; keyrite never replaces an output\n\
+         Choose a new --out file; keyrite never replaces a file.\n"
     );
     assert_eq!(
         std::fs::read_to_string(c.dir().join("script.html")).unwrap(),
