@@ -260,6 +260,9 @@ fn a_three_step_script_has_every_section_and_prints_on_at_most_three_pages() {
     assert!(dom.contains("Files written: <code>EncryptedKeyMaterial.bin</code>"));
     assert!(dom.contains("<code>manifest.json</code>"));
     assert!(dom.contains("Completed. Sealed transcript: <bdi>payments-2026.jsonl</bdi>"));
+    assert!(dom.contains(
+        "keyrite verify payments-2026.jsonl --signer signer.pem --policy policy.toml --plan plan.toml --outputs ."
+    ));
     // Boxes for initials and time: the start, each step and the close.
     assert_eq!(dom.matches("<div class=\"initials\">").count(), 5);
     // The signature block: each role's row.

@@ -504,12 +504,14 @@ impl Script<'_> {
 
     fn close(&self) -> Markup {
         let transcript = sh_path(&self.invocation.transcript);
-        let verify = format!(
-            "keyrite verify {transcript} --signer signer.pem --policy {} --plan {} --outputs {}",
+        let mut verify = format!(
+            "keyrite verify {transcript} --signer signer.pem --policy {} --plan {}",
             sh_path(&self.policy.path),
             sh_path(&self.plan.path),
-            sh_path(&dir_word(&self.plan.dir())),
         );
+        if let Some(dir) = outputs_dir(self.plan) {
+            verify.push_str(&format!(" --outputs {}", sh_path(&dir)));
+        }
         html! {
             section id="close" aria-labelledby="close-h" {
                 h2 id="close-h" { "Close the ceremony" }
@@ -543,13 +545,28 @@ impl Script<'_> {
     }
 }
 
-/// The directory the plan's outputs are in, as a command line names it (`.` for none).
-fn dir_word(dir: &Path) -> PathBuf {
-    if dir.as_os_str().is_empty() {
+/// The one directory holding every output directory of the plan, as `verify --outputs` takes
+/// it (`.` for the current directory); `None` when the plan writes none or they are in several.
+fn outputs_dir(plan: &Plan) -> Option<PathBuf> {
+    let dir = plan.dir();
+    let mut parents = plan.steps.iter().filter_map(|step| match step {
+        Step::Wrap { out, .. } => Some(
+            dir.join(out)
+                .parent()
+                .map(Path::to_path_buf)
+                .unwrap_or_default(),
+        ),
+        Step::Generate { .. } | Step::Destroy { .. } => None,
+    });
+    let first = parents.next()?;
+    if parents.any(|p| p != first) {
+        return None;
+    }
+    Some(if first.as_os_str().is_empty() {
         PathBuf::from(".")
     } else {
-        dir.to_path_buf()
-    }
+        first
+    })
 }
 
 /// A custodian's or witness's row: role, name, SSH fingerprint as OpenSSH shows it, in hex and
@@ -626,6 +643,7 @@ fn initials() -> Markup {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     #[test]
@@ -636,6 +654,38 @@ mod tests {
         assert_eq!(sh("it's"), r"'it'\''s'");
         assert_eq!(sh("$(rm -rf x)"), "'$(rm -rf x)'");
         assert_eq!(sh(""), "''");
+    }
+
+    /// A plan read without its files, with a wrap step into each of `outs`.
+    fn plan_with_outs(path: &str, outs: &[&str]) -> Plan {
+        let mut text = "version = 1\nceremony_id = \"c\"\nnot_before = \"2026-12-01T09:00:00Z\"\n\
+             not_after = \"2026-12-01T17:00:00Z\"\noperator = \"O\"\ntoken_label = \"t\"\n\
+             signing_key_label = \"s\"\npin = \"prompt\"\n\n[[steps]]\naction = \"generate\"\n\
+             key_label = \"k\"\n"
+            .to_owned();
+        for out in outs {
+            text.push_str(&format!(
+                "\n[[steps]]\naction = \"wrap\"\nkey_label = \"k\"\nprovider = \"aws\"\n\
+                 params = \"p.json\"\nalgorithm = \"RSAES_OAEP_SHA_256\"\nout = \"{out}\"\n"
+            ));
+        }
+        Plan::from_bytes(Path::new(path), text.into_bytes(), false).unwrap()
+    }
+
+    #[test]
+    fn verify_is_given_the_one_directory_holding_every_output() {
+        let dir = |path: &str, outs: &[&str]| outputs_dir(&plan_with_outs(path, outs));
+        assert_eq!(dir("plan.toml", &["a", "b"]), Some(PathBuf::from(".")));
+        assert_eq!(
+            dir("plan.toml", &["out/a", "out/b"]),
+            Some(PathBuf::from("out"))
+        );
+        assert_eq!(
+            dir("ceremony/plan.toml", &["out/a"]),
+            Some(PathBuf::from("ceremony/out"))
+        );
+        assert_eq!(dir("plan.toml", &["a", "out/b"]), None);
+        assert_eq!(dir("plan.toml", &[]), None);
     }
 
     #[test]
