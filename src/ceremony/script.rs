@@ -98,6 +98,7 @@ td.box-cell { text-align: center; }
   h3 { font-size: 9pt; }
   .step, tr, .digest-main, .sign { break-inside: avoid; }
   pre, th { background: none; }
+  col.role { width: 6.5rem; } col.name { width: 7.5rem; } col.file { width: 9rem; }
 }
 "#;
 
