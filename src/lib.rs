@@ -22,7 +22,8 @@
 //! The jobs, built on those:
 //! - [`wrap`]: one wrap or rewrap, inputs checked before the token is opened;
 //! - [`token`]: token information, signer and backup keys, trusted wrapping keys;
-//! - [`ceremony`]: a quorum-approved plan run step by step into a transcript;
+//! - [`ceremony`]: a quorum-approved plan run step by step into a transcript, and the script
+//!   printed for the people who run it;
 //! - [`restore`], [`shares`], [`witness`]: backups, PIN shares, witness signatures;
 //! - [`verify`]: a transcript replayed without a token (it imports no [`hsm`]), and its report.
 #![deny(unsafe_code)]

@@ -489,11 +489,12 @@ fn subcommands(help: &str) -> Vec<String> {
 }
 
 /// The commands that never use a token: their help shows no --module and no --trace.
-const TOKENLESS: [&str; 13] = [
+const TOKENLESS: [&str; 14] = [
     "",
     "plan",
     "plan check",
     "plan digest",
+    "plan script",
     "pin",
     "pin split",
     "witness",
@@ -1598,6 +1599,10 @@ fn every_command_exits_2_for_a_missing_input_and_a_usage_error_and_1_for_a_refus
         ),
         case("plan check", &["missing.toml", "--policy", "policy.toml"]),
         case("plan digest", &["missing.toml"]),
+        case(
+            "plan script",
+            &["missing.toml", "--policy", "policy.toml", "--out", "s.html"],
+        ),
         case(
             "ceremony run",
             &[

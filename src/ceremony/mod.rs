@@ -10,7 +10,7 @@
 //!
 //! `preflight` holds those checks, `record` the transcript lines that open a run, `run` the
 //! steps on the token, `progress` what a run tells its caller step by step, `error` what can go
-//! wrong.
+//! wrong, `script` the page printed before the day and read aloud while a plan runs.
 
 mod error;
 pub mod plan;
@@ -21,6 +21,7 @@ pub mod quorum;
 mod record;
 pub mod resume;
 mod run;
+pub mod script;
 
 use std::path::{Path, PathBuf};
 

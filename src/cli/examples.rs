@@ -143,7 +143,8 @@ Examples:
 pub const PLAN: &str = "\
 Examples:
   keyrite plan check plan.toml --policy policy.toml
-  keyrite plan digest plan.toml > plan.digest";
+  keyrite plan digest plan.toml > plan.digest
+  keyrite plan script plan.toml --policy policy.toml --out script.html";
 
 /// `keyrite plan check`
 pub const PLAN_CHECK: &str = "\
@@ -155,6 +156,13 @@ pub const PLAN_DIGEST: &str = "\
 Examples:
   keyrite plan digest plan.toml > plan.digest
   ssh-keygen -q -Y sign -f me -n keyrite-plan plan.digest    # a custodian's approval";
+
+/// `keyrite plan script`
+pub const PLAN_SCRIPT: &str = "\
+Examples:
+  keyrite plan script plan.toml --policy policy.toml --out script.html
+  chromium --headless --no-sandbox --no-pdf-header-footer --print-to-pdf=script.pdf \\
+      \"file://$PWD/script.html\"    # the PDF to print";
 
 /// `keyrite ceremony`
 pub const CEREMONY: &str = "\

@@ -9,6 +9,7 @@ use keyrite::{Error, ceremony, hsm, kms, output, pin, restore, shares, token, ve
 use super::Command;
 use super::ceremony::CeremonyCommand;
 use super::keys::KeysCommand;
+use super::plan::PlanCommand;
 use super::token::{BackupKeyCommand, TokenCommand};
 
 /// What to do about a file of a ceremony that cannot be read.
@@ -29,6 +30,8 @@ pub enum Context {
     /// The security officer's options (`token trust-wrapping-key`: `--so-pin-env`), who logs
     /// in with the SO PIN.
     SecurityOfficer,
+    /// `plan script`, whose `--out` is one file rather than a directory.
+    OutFile,
 }
 
 impl Context {
@@ -41,6 +44,7 @@ impl Context {
             Command::Token(TokenCommand::BackupKey(BackupKeyCommand::Export { .. })) => {
                 Context::BackupKeyExport
             }
+            Command::Plan(PlanCommand::Script { .. }) => Context::OutFile,
             _ => Context::Options,
         }
     }
@@ -74,7 +78,7 @@ fn wrap(e: &W, c: Context) -> Option<String> {
     Some(match e {
         W::Verify(e) => return verify(e),
         W::Hsm(e) => return hsm(e, c),
-        W::Output(e) => return output(e),
+        W::Output(e) => return output(e, c),
         W::Pin(e) => return pin(e, c),
         W::Params {
             source: kms::Error::Expired { .. },
@@ -375,8 +379,11 @@ fn hsm(e: &H, c: Context) -> Option<String> {
     })
 }
 
-fn output(e: &output::Error) -> Option<String> {
+fn output(e: &output::Error, c: Context) -> Option<String> {
     Some(match e {
+        output::Error::Exists { .. } if c == Context::OutFile => {
+            "Choose a new --out file; keyrite never replaces a file.".to_owned()
+        }
         output::Error::Exists { .. } => {
             "Choose a new --out directory; keyrite never replaces an output.".to_owned()
         }
@@ -398,13 +405,13 @@ fn pin(e: &pin::Error, c: Context) -> Option<String> {
         pin::Error::NoTerminal => match c {
             Context::Plan => "The plan takes the PIN from a terminal (pin = \"prompt\"): run it on one, or have the plan say pin = \"env:NAME\", NAME a variable holding the PIN; a changed plan needs new approvals.",
             Context::SecurityOfficer => "Pass --so-pin-env NAME (the name of a variable holding the SO PIN) or --so-pin-file PATH.",
-            Context::Options | Context::BackupKeyExport => "Pass --pin-env NAME (the name of a variable holding the PIN) or --pin-file PATH.",
+            Context::Options | Context::BackupKeyExport | Context::OutFile => "Pass --pin-env NAME (the name of a variable holding the PIN) or --pin-file PATH.",
         }
         .to_owned(),
         pin::Error::EnvName | pin::Error::EnvUnset => match c {
             Context::Plan => "Name a variable that holds the PIN, never the PIN itself: `read -rs KR_PIN && export KR_PIN`, with pin = \"env:KR_PIN\" in the plan (a changed plan needs new approvals).",
             Context::SecurityOfficer => "Name a variable that holds the SO PIN, never the PIN itself: `read -rs KR_SO_PIN && export KR_SO_PIN`, then --so-pin-env KR_SO_PIN.",
-            Context::Options | Context::BackupKeyExport => "Name a variable that holds the PIN, never the PIN itself: `read -rs KR_PIN && export KR_PIN`, then --pin-env KR_PIN (in a plan, pin = \"env:KR_PIN\").",
+            Context::Options | Context::BackupKeyExport | Context::OutFile => "Name a variable that holds the PIN, never the PIN itself: `read -rs KR_PIN && export KR_PIN`, then --pin-env KR_PIN (in a plan, pin = \"env:KR_PIN\").",
         }
         .to_owned(),
         pin::Error::FileOpen { .. } if c == Context::SecurityOfficer => {

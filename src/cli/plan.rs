@@ -1,16 +1,17 @@
-//! `keyrite plan check` and `keyrite plan digest`: a ceremony plan checked against its policy
-//! without a token, or the statement custodians sign. The library reads and checks; this file
-//! shows what custodians read, every name from a file or the command line through `visible`.
+//! `keyrite plan check`, `keyrite plan digest` and `keyrite plan script`: a ceremony plan checked
+//! against its policy without a token, the statement custodians sign, or the script printed for
+//! the day. The library reads, checks and renders; this file shows what custodians read, every
+//! name from a file or the command line through `visible`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::Subcommand;
 use time::OffsetDateTime;
 
 use super::aloud::digest_lines;
-use super::out::{out, outln};
+use super::out::{errln, out, outln};
 use keyrite::Error;
-use keyrite::ceremony::{self, CheckedPlan, plan::Step};
+use keyrite::ceremony::{self, CheckedPlan, plan::Step, script};
 use keyrite::timestamp::format_time;
 use keyrite::visible::visible;
 
@@ -33,6 +34,30 @@ pub enum PlanCommand {
         /// The plan file.
         plan: PathBuf,
     },
+    /// Write the ceremony script: one HTML page to print and read aloud on the day.
+    ///
+    /// Made from the plan and the policy alone, checked as `plan check` checks them: the plan
+    /// digest the custodians signed, the roles, a checklist, each step with what the operator
+    /// runs, what the screen shows and what to compare, boxes for initials and times, and a
+    /// signature block; every digest and fingerprint in hex and in PGP words. The same plan and
+    /// policy give the same bytes.
+    #[command(after_help = super::examples::PLAN_SCRIPT)]
+    Script {
+        /// The plan file.
+        plan: PathBuf,
+        /// The policy file.
+        #[arg(long, value_name = "FILE")]
+        policy: PathBuf,
+        /// The HTML file to write (created new; never replaces a file).
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// The approvals directory the script's `ceremony run` line names.
+        #[arg(long, value_name = "DIR", default_value = "approvals")]
+        approvals: PathBuf,
+        /// The transcript the script's `ceremony run` line names (default: CEREMONY_ID.jsonl).
+        #[arg(long, value_name = "FILE")]
+        transcript: Option<PathBuf>,
+    },
 }
 
 /// Runs a `plan` subcommand.
@@ -50,7 +75,45 @@ pub fn run(command: PlanCommand) -> Result<(), Error> {
             }
             print_check(&checked);
         }
+        PlanCommand::Script {
+            plan,
+            policy,
+            out,
+            approvals,
+            transcript,
+        } => write_script(&plan, &policy, &out, approvals, transcript)?,
     }
+    Ok(())
+}
+
+/// Writes the ceremony script of a plan checked as `plan check` checks it; the output path is
+/// refused before anything is read if it is taken.
+fn write_script(
+    plan: &Path,
+    policy: &Path,
+    out: &Path,
+    approvals: PathBuf,
+    transcript: Option<PathBuf>,
+) -> Result<(), Error> {
+    let output = |e| Error::from(keyrite::wrap::Error::Output(e));
+    keyrite::output::check_absent(out).map_err(output)?;
+    let checked = ceremony::check_plan(plan, policy, OffsetDateTime::now_utc())?;
+    for warning in &checked.warnings {
+        errln!("keyrite: warning: {warning}");
+        errln!("{}", super::hint::warning(warning));
+    }
+    let invocation = script::Invocation {
+        approvals,
+        transcript: transcript
+            .unwrap_or_else(|| PathBuf::from(format!("{}.jsonl", checked.plan.ceremony_id))),
+        keyrite_version: format!("keyrite {}", super::VERSION),
+    };
+    script::write(out, &script::render(&checked, &invocation)).map_err(output)?;
+    outln!(
+        "Wrote the ceremony script {} ({} steps); print it with headless Chromium (docs/operators.md).",
+        visible(&out.to_string_lossy()),
+        checked.plan.steps.len()
+    );
     Ok(())
 }
 
