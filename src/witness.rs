@@ -312,13 +312,13 @@ fn sealed(
 
 /// Appends a witness line for `signature_file` (made with `ssh-keygen -Y sign -n
 /// keyrite-witness` over [`message`]), after checking the transcript is intact and sealed by
-/// `signer`, and the signature is by a witness of the policy over its seal. Returns the name.
+/// `signer`, and the signature is by a witness of the policy over its seal.
 pub fn add(
     transcript: &Path,
     signer: &Path,
     policy: &Path,
     signature_file: &Path,
-) -> Result<String, Error> {
+) -> Result<Witnessed, Error> {
     let (policy_loaded, sealed) = sealed_for_witness(transcript, signer, policy)?;
     let text =
         crate::input::read(signature_file, crate::input::MAX_SMALL).map_err(|e| Error::Read {
@@ -339,7 +339,7 @@ fn append(
     transcript: &Path,
     policy: &Policy,
     sig: &SshSig,
-) -> Result<String, Error> {
+) -> Result<Witnessed, Error> {
     if sig.namespace() != WITNESS_NAMESPACE {
         return Err(Error::Namespace {
             namespace: sig.namespace().to_owned(),
@@ -403,7 +403,19 @@ fn append(
             signature: sig.to_pem(LineEnding::LF).unwrap_or_default(),
         }),
     )?;
-    Ok(witness.name.clone())
+    Ok(Witnessed {
+        name: witness.name.clone(),
+        chain_head: message.trim_end().to_owned(),
+    })
+}
+
+/// A witness line appended.
+#[derive(Debug)]
+pub struct Witnessed {
+    /// The witness's name, as the policy gives it.
+    pub name: String,
+    /// What they signed: the chain head at the seal (hex), as `ceremony run` showed it.
+    pub chain_head: String,
 }
 
 /// Signs the transcript's seal with `ssh-keygen -Y sign` and the witness's key (ssh-keygen
@@ -415,7 +427,7 @@ pub fn sign(
     signer: &Path,
     policy: &Path,
     ssh_key: &Path,
-) -> Result<String, Error> {
+) -> Result<Witnessed, Error> {
     let (policy_loaded, sealed) = sealed_for_witness(transcript, signer, policy)?;
     let message = witness_message(&sealed.seal_line);
     let failed = |source: SshKeygenFailure| Error::SshKeygen { source };

@@ -25,16 +25,27 @@ fn a_witness_signs_and_ssh_keygen_verifies_it() {
         &wendy,
     ])))
     .unwrap();
-    assert_eq!(out, "Witness \"wendy\" signed t.jsonl.\n");
 
     let lines = c.transcript("t.jsonl");
     let (_, last) = lines.last().unwrap();
     assert_eq!(last["step"], "witness");
     assert_eq!(last["actor"], "wendy");
-    // What was signed is the SHA-256 of the seal line, as sha256sum computes it.
+    // What was signed is the SHA-256 of the seal line, as sha256sum computes it; the witness
+    // is shown it in hex and PGP words, to compare with what was read aloud at the seal.
     let seal = &lines[lines.len() - 2].0;
     let head = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(seal.as_bytes()));
     assert_eq!(last["data"]["message"], head);
+    assert_eq!(
+        out,
+        format!(
+            "Witness \"wendy\" signed t.jsonl.\n{}",
+            aloud(
+                "  ",
+                "chain head at the seal (what the witness signed)",
+                &head
+            )
+        )
+    );
     std::fs::write(
         c.dir().join("allowed_witnesses"),
         format!("wendy {}\n", c.person("wendy").public()),

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use clap::Subcommand;
 
+use super::aloud::digest_lines;
 use super::out::{out, outln};
 use keyrite::{Error, witness};
 
@@ -66,8 +67,13 @@ pub fn run(command: WitnessCommand) -> Result<(), Error> {
             signer,
             policy,
         } => {
-            let name = witness::sign(&transcript, &signer, &policy, &ssh_key)?;
-            outln!("Witness {name:?} signed {}.", transcript.display());
+            let witnessed = witness::sign(&transcript, &signer, &policy, &ssh_key)?;
+            outln!(
+                "Witness {:?} signed {}.",
+                witnessed.name,
+                transcript.display()
+            );
+            print_signed(&witnessed);
         }
         WitnessCommand::Add {
             transcript,
@@ -75,9 +81,25 @@ pub fn run(command: WitnessCommand) -> Result<(), Error> {
             signer,
             policy,
         } => {
-            let name = witness::add(&transcript, &signer, &policy, &signature)?;
-            outln!("Witness {name:?} added to {}.", transcript.display());
+            let witnessed = witness::add(&transcript, &signer, &policy, &signature)?;
+            outln!(
+                "Witness {:?} added to {}.",
+                witnessed.name,
+                transcript.display()
+            );
+            print_signed(&witnessed);
         }
     }
     Ok(())
+}
+
+/// What the witness signed, to compare with what was read aloud at the seal.
+fn print_signed(witnessed: &witness::Witnessed) {
+    for line in digest_lines(
+        "  ",
+        "chain head at the seal (what the witness signed)",
+        &witnessed.chain_head,
+    ) {
+        outln!("{line}");
+    }
 }
