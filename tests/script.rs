@@ -259,6 +259,18 @@ fn a_three_step_script_has_every_section_and_prints_on_at_most_three_pages() {
     }
     assert!(dom.contains("Files written: <code>EncryptedKeyMaterial.bin</code>"));
     assert!(dom.contains("<code>manifest.json</code>"));
+    // The start's screen: the approval line, then the plan digest as `ceremony run` prints it.
+    assert!(
+        dom.contains(
+            aloud(
+                "  ",
+                "Plan digest (SHA-256 of the statement they signed)",
+                &hex::encode(signed)
+            )
+            .trim_end()
+        ),
+        "the start's screen shows the plan digest as ceremony run prints it"
+    );
     assert!(dom.contains("Completed. Sealed transcript: <bdi>payments-2026.jsonl</bdi>"));
     assert!(dom.contains(
         "keyrite verify payments-2026.jsonl --signer signer.pem --policy policy.toml --plan plan.toml --outputs ."
@@ -424,13 +436,15 @@ fn pinned_kcvs_the_serial_and_pin_shares_are_printed() {
         "The KCV the plan pins for <code><bdi>legacy</bdi></code>: {}",
         shown_digest("0a1b2c")
     )));
-    assert!(html.contains(
-        "Key &quot;<bdi>legacy</bdi>&quot; (AES_256): KCV <bdi>0a1b2c</bdi> (…).\nWrote"
-    ));
+    assert!(html.contains(&format!(
+        "Key &quot;<bdi>legacy</bdi>&quot; (AES_256): KCV <bdi>0a1b2c</bdi> [{}] (…).\nWrote",
+        keyrite::words::pgp_words_hex("0a1b2c").unwrap()
+    )));
     assert!(html.contains("Step 2 of 2 — destroy the existing key <code><bdi>old</bdi></code>"));
-    assert!(html.contains(
-        "Destroyed key &quot;<bdi>old</bdi>&quot; (KCV <bdi>00aa11</bdi>, checked first)."
-    ));
+    assert!(html.contains(&format!(
+        "Destroyed key &quot;<bdi>old</bdi>&quot; (KCV <bdi>00aa11</bdi> [{}], checked first).",
+        keyrite::words::pgp_words_hex("00aa11").unwrap()
+    )));
     assert!(html.contains(&shown_digest("00aa11")));
     assert!(html.contains("<code><bdi>SERIAL-1234</bdi></code> (pinned by the policy)"));
     assert!(html.contains("The PIN is rebuilt from 2 PIN shares"));

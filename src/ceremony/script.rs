@@ -27,7 +27,7 @@ use crate::kms::{Import, PUBLIC_PEM};
 use crate::pin::PinSource;
 use crate::timestamp::format_time;
 use crate::visible::visible;
-use crate::words::{pgp_words, pgp_words_hex};
+use crate::words::{digest_lines, inline_words, pgp_words, pgp_words_hex};
 use crate::wrap::PreparedWrap;
 
 /// What the script's command lines name beside the plan and the policy (whose paths are the
@@ -405,7 +405,10 @@ impl Script<'_> {
                 p { (pin) }
                 p { "The screen shows, before the first step:" }
                 pre { "Plan \"" (t(&self.plan.ceremony_id)) "\" approved by " (blank()) " of "
-                      (self.policy.threshold) " required: " (blank()) "." }
+                      (self.policy.threshold) " required: " (blank()) ".\n"
+                      (digest_lines("  ", "Plan digest (SHA-256 of the statement they signed)",
+                          &super::plan::statement_sha256(&self.plan.digest_statement())).join("\n")) }
+                ul { li { "The plan digest on the screen is the one on the first page, word for word." } }
                 (initials())
             }
         }
@@ -440,9 +443,9 @@ impl Script<'_> {
                     "generate " (spoken_spec(*key_spec)) " key " (c(key_label.as_str()))
                     @if *wrap_with_trusted { " (wrappable only under trusted keys)" }
                 },
-                html! { "Key \"" (t(key_label.as_str())) "\" (" (key_spec.name()) "): KCV " (blank()) " (…)." },
+                html! { "Key \"" (t(key_label.as_str())) "\" (" (key_spec.name()) "): KCV " (blank()) " [" (blank()) "] (…)." },
                 html! {
-                    li { "The key check value (KCV) shown, read aloud and written here: " (blank()) }
+                    li { "The key check value (KCV) shown, read aloud in its three words and written here: " (blank()) }
                 },
             ),
             Step::Wrap {
@@ -466,7 +469,7 @@ impl Script<'_> {
                     },
                     html! {
                         @if let Some((kcv, spec)) = existing {
-                            "Key \"" (t(key_label.as_str())) "\" (" (spec.name()) "): KCV " (t(kcv)) " (…).\n"
+                            "Key \"" (t(key_label.as_str())) "\" (" (spec.name()) "): KCV " (t(kcv)) (inline_words(kcv)) " (…).\n"
                         }
                         "Wrote " (t(&out_shown)) "/ — next: sh " (t(&out_shown)) "/import.sh"
                     },
@@ -484,7 +487,7 @@ impl Script<'_> {
             } => (
                 html! { "destroy the existing key " (c(key_label.as_str())) },
                 html! {
-                    "Destroyed key \"" (t(key_label.as_str())) "\" (KCV " (t(expect_kcv)) ", checked first)."
+                    "Destroyed key \"" (t(key_label.as_str())) "\" (KCV " (t(expect_kcv)) (inline_words(expect_kcv)) ", checked first)."
                 },
                 html! {
                     li { "The KCV the plan pins, checked by keyrite before it destroys the key: " (digest(expect_kcv)) }
@@ -517,7 +520,12 @@ impl Script<'_> {
             section id="close" aria-labelledby="close-h" {
                 h2 id="close-h" { "Close the ceremony" }
                 p { "The screen shows, after the last step:" }
-                pre { "Completed. Sealed transcript: " (t(&self.invocation.transcript.to_string_lossy())) }
+                pre { "Completed. Sealed transcript: " (t(&self.invocation.transcript.to_string_lossy())) "\n"
+                      "  Chain head at the seal (what witnesses sign): " (blank()) "\n    …" }
+                ul { li {
+                    "The chain head at the seal, read aloud in its 32 words and written here; each witness finds the same words after "
+                    code { "witness sign" } ": " (blank()) (blank()) (blank())
+                } }
                 p {
                     "Then the transcript is verified (exit 0, VERIFIED once the witnesses have signed) and each witness co-signs it:"
                 }

@@ -10,11 +10,11 @@ use clap::error::ErrorKind;
 use clap::{Arg, Args, Subcommand};
 use time::OffsetDateTime;
 
-use super::aloud::digest_lines;
 use super::out::outln;
 use keyrite::Error;
 use keyrite::ceremony::{self, RunRequest};
 use keyrite::spec::KeyLabel;
+use keyrite::words::digest_lines;
 
 use super::ModuleArgs;
 use super::progress::print_run;

@@ -8,12 +8,12 @@ use std::path::{Path, PathBuf};
 use clap::Subcommand;
 use time::OffsetDateTime;
 
-use super::aloud::digest_lines;
 use super::out::{errln, out, outln};
 use keyrite::Error;
 use keyrite::ceremony::{self, CheckedPlan, plan::Step, script};
 use keyrite::timestamp::format_time;
 use keyrite::visible::visible;
+use keyrite::words::digest_lines;
 
 /// `keyrite plan …`
 #[derive(Debug, Subcommand)]

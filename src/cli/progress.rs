@@ -10,12 +10,12 @@ use std::io::IsTerminal as _;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::aloud::{digest_lines, inline_words};
 use super::out::outln;
 use keyrite::Error;
 use keyrite::ceremony::plan::Step;
 use keyrite::ceremony::{self, Done, Held, Observer, Outcome};
 use keyrite::visible::visible;
+use keyrite::words::{digest_lines, inline_words};
 use keyrite::wrap::KeyRecord;
 
 /// Runs `run` with a [`StepPrinter`] as its observer, then prints where the sealed transcript

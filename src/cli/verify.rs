@@ -10,10 +10,10 @@ use clap::Args;
 use keyrite::Error;
 use keyrite::verify::{self, Status};
 
-use super::aloud::{digest_lines, inline_words};
 use super::ceremony::plan_pin;
 use super::out::{errln, outln};
 use super::print::{Schema, print_json};
+use keyrite::words::{digest_lines, inline_words};
 
 /// `keyrite verify`. `--pin-env` and `--pin-file`, hidden, are refused: verify needs no PIN.
 #[derive(Debug, Args)]

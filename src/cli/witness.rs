@@ -5,8 +5,8 @@ use std::path::PathBuf;
 
 use clap::Subcommand;
 
-use super::aloud::digest_lines;
 use super::out::{out, outln};
+use keyrite::words::digest_lines;
 use keyrite::{Error, witness};
 
 /// `keyrite witness …`
