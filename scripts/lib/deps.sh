@@ -14,6 +14,8 @@ keyrite_missing_packages() {
   command -v strace >/dev/null 2>&1 || echo strace
   # tests/report.rs opens the audit reports in a real headless browser.
   command -v chromium >/dev/null 2>&1 || echo chromium
+  # tests/report.rs counts the pages of the reports Chromium prints, and reads their text back.
+  command -v pdfinfo >/dev/null 2>&1 || echo poppler-utils
   command -v cc >/dev/null 2>&1 || echo build-essential
   [ -x /usr/bin/python3 ] || echo python3
   /usr/bin/python3 -c 'import cryptography' >/dev/null 2>&1 || echo python3-cryptography
