@@ -720,8 +720,9 @@ struct Event {
     label: Markup,
 }
 
-/// The longest outside value the drawing shows in full; the steps' words show all of it.
-const SVG_VALUE: usize = 48;
+/// The most characters of an outside value the drawing shows (the steps' words show it all):
+/// a row of the drawing stays within its width whatever the transcript holds.
+const SVG_VALUE: usize = 32;
 
 /// An outside value in the drawing: isolated, escaped, and cut to [`SVG_VALUE`] characters.
 fn svg_ext(s: &str) -> Markup {
@@ -730,6 +731,9 @@ fn svg_ext(s: &str) -> Markup {
     let more = shown.chars().count() > SVG_VALUE;
     html! { tspan class="ext" { (cut) @if more { "…" } } }
 }
+
+/// The most approvers the drawing names; the quorum section names them all.
+const APPROVERS: usize = 5;
 
 fn events(report: &Report, view: &CeremonyView<'_>) -> Vec<Event> {
     let mut events = Vec::new();
@@ -747,9 +751,10 @@ fn events(report: &Report, view: &CeremonyView<'_>) -> Vec<Event> {
             class: if failed { "bad" } else { "ok" },
             label: html! {
                 "Plan approved by "
-                @for (k, ap) in a.approvals.iter().enumerate() {
+                @for (k, ap) in a.approvals.iter().take(APPROVERS).enumerate() {
                     @if k > 0 { ", " } (svg_ext(&ap.custodian))
                 }
+                @if a.approvals.len() > APPROVERS { ", …" }
                 @if a.approvals.is_empty() { "no one" }
                 " (" (a.approvals.len()) " of " (a.threshold) " required)"
             },
@@ -1310,7 +1315,7 @@ pub fn render_at(report: &Report, transcript: &Path, verified_at: OffsetDateTime
                     p class={ "verdict " (class) } id="verdict" role="status" {
                         (word) " — " (meaning)
                     }
-                    p class="summary" { (report.summary) }
+                    p class="summary" { (visible(&report.summary)) }
                     @if let Some((name, reason, line)) = broken {
                         p class="broken" id="first-broken" {
                             @match line {
