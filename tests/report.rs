@@ -218,7 +218,12 @@ fn assert_common(dom: &str, c: &Ceremony, transcript: &str) {
         at(dom, "<h2 id=\"lines\">"),
     ];
     assert!(order.is_sorted(), "sections out of order: {order:?}");
-    assert!(dom.contains("<svg class=\"timeline\""));
+    // The timeline is drawn inline: nothing in it loads or links anything.
+    let svg = &dom[at(dom, "<svg class=\"timeline\"")..];
+    let svg = &svg[..svg.find("</svg>").unwrap()];
+    for external in ["href", "<image", "<foreignObject", "url(", "<use"] {
+        assert!(!svg.contains(external), "{external} in the timeline: {svg}");
+    }
     // The raw lines are one click away, collapsed; no line is flattened into paths.
     let lines = &dom[order[5]..];
     assert!(lines.contains("<details><summary>The "), "{lines}");
