@@ -480,6 +480,13 @@ fn a_failed_ceremony_reports_incomplete_and_marks_the_failure() {
          names it): <span class=\"failed\">✗ FAILED: </span><bdi>token \"ceremony\" cannot wrap"
     ));
     assert!(dom.contains("<circle class=\"bad\""));
+    // The trial wrap failed before anything was generated: step 1 never ran.
+    assert!(dom.contains(
+        "<strong>Step 1 of 2</strong> — <bdi>generate</bdi> (as the plan names it): \
+         <span class=\"not-checked\">not run</span>"
+    ));
+    assert!(dom.contains("Step 1 of 2: <tspan class=\"ext\">generate</tspan> — not run"));
+    assert!(dom.contains("Step 2 of 2: <tspan class=\"ext\">wrap</tspan> — FAILED"));
     screenshot(c.dir(), &page, "failed.png");
 }
 

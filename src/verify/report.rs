@@ -818,7 +818,8 @@ fn step_event(s: &StepView<'_>, total: usize) -> Event {
     let (class, end) = match &s.outcome {
         Outcome::Done { .. } => ("ok", ""),
         Outcome::Failed { .. } => ("bad", " — FAILED"),
-        Outcome::NotDone => ("open", " — not done"),
+        Outcome::NotDone if s.announced.is_some() => ("open", " — not done"),
+        Outcome::NotDone => ("open", " — not run"),
     };
     let label = html! {
         "Step " (s.index + 1) " of " (total) ": " (svg_ext(s.action()))
