@@ -206,8 +206,9 @@ impl Transcript {
 
     /// Appends the seal line: `signature_der` is the signature over [`Transcript::head`] (DER
     /// ECDSA, or RSA-PSS) by the key whose fingerprint is `signer`. Consumes the transcript:
-    /// nothing follows a seal but witness lines, which are appended by other runs.
-    pub fn seal(mut self, signer: &str, signature_der: &[u8]) -> Result<PathBuf, Error> {
+    /// nothing follows a seal but witness lines, which are appended by other runs. Returns its
+    /// path and the chain head at the seal line, what witnesses sign ([`witness_message`]).
+    pub fn seal(mut self, signer: &str, signature_der: &[u8]) -> Result<Sealed, Error> {
         use base64::Engine as _;
         let signature = base64::engine::general_purpose::STANDARD.encode(signature_der);
         let text = seal_text(
@@ -218,8 +219,21 @@ impl Transcript {
             &signature,
         );
         self.write_line(text, true)?;
-        Ok(self.path)
+        Ok(Sealed {
+            path: self.path,
+            seal_sha256: hex::encode(self.head),
+        })
     }
+}
+
+/// A sealed transcript.
+#[derive(Debug)]
+pub struct Sealed {
+    /// Its path.
+    pub path: PathBuf,
+    /// The chain head at its seal line: the SHA-256 (hex) of that line, what witnesses sign and
+    /// people read aloud at the seal.
+    pub seal_sha256: String,
 }
 
 /// The exact text keyrite writes for line `seq` of `entry` (without its newline), at `time`, by
@@ -416,10 +430,15 @@ mod tests {
         t.append("keyrite", &marker("a")).unwrap();
         t.append("keyrite", &marker("b")).unwrap();
         let head = t.head();
-        t.seal("fp", b"sig").unwrap();
+        let sealed = t.seal("fp", b"sig").unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 3);
+        assert_eq!(sealed.path, path);
+        assert_eq!(
+            format!("{}\n", sealed.seal_sha256),
+            witness_message(lines[2].as_bytes())
+        );
         let first: Value = serde_json::from_str(lines[0]).unwrap();
         assert_eq!(first["prev"], hex::encode(Sha256::digest(b"")));
         let second: Value = serde_json::from_str(lines[1]).unwrap();

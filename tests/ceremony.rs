@@ -208,6 +208,71 @@ fn three_wraps_for_three_kms_keys_unwrap_to_the_same_key_and_the_record_checks_o
     }
 }
 
+/// `verify` ends with what the room compares aloud, each value computed here from the files
+/// themselves: the SHA-256 of the statement `plan digest` prints, the KCV the KMS side gets
+/// from the unwrapped key (Python), the signer's fingerprint (openssl), and the SHA-256 of the
+/// seal line; then the verdict. A record that fails a check shows none of it.
+#[test]
+fn verify_shows_the_values_compared_aloud_in_hex_and_pgp_words() {
+    let c = Ceremony::new(&["us-east-1"]);
+    c.write_plan("payments-2026", "RSAES_OAEP_SHA_1");
+    let statement = c.approve_plan();
+    let out = c.run("t.jsonl");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let wrapped = std::fs::read(
+        c.dir()
+            .join("payments-2026-us-east-1/EncryptedKeyMaterial.bin"),
+    )
+    .unwrap();
+    let material = c.regions[0]
+        .kms
+        .unwrap_rsa_crate(&wrapped, "RSAES_OAEP_SHA_1");
+    let kcv = kcv_python("aes-ecb-zero-3", &material);
+    let spki = run_ok(
+        Command::new("openssl")
+            .args(["pkey", "-pubin", "-outform", "DER", "-in"])
+            .arg(&c.signer_pem),
+    );
+    let seal = std::fs::read_to_string(c.dir().join("t.jsonl"))
+        .unwrap()
+        .lines()
+        .last()
+        .unwrap()
+        .to_owned();
+    let expected = format!(
+        "To compare aloud:\n{}  key \"payments-2026\": KCV {}\n{}{}\
+         VERIFIED: sealed, completed, and every check that ran passed (exit 0)\n",
+        aloud(
+            "  ",
+            "plan digest",
+            &hex::encode(Sha256::digest(&statement))
+        ),
+        kcv_aloud(&kcv),
+        aloud(
+            "  ",
+            "signer fingerprint",
+            &hex::encode(Sha256::digest(&spki))
+        ),
+        aloud(
+            "  ",
+            "chain head at the seal (what witnesses sign)",
+            &hex::encode(Sha256::digest(seal.as_bytes()))
+        ),
+    );
+    let verified = String::from_utf8(c.verify_all("t.jsonl").stdout).unwrap();
+    assert!(verified.ends_with(&expected), "{verified}");
+    // One byte changed in the plan line: INVALID, and nothing to compare.
+    let text = std::fs::read_to_string(c.dir().join("t.jsonl")).unwrap();
+    std::fs::write(
+        c.dir().join("t.jsonl"),
+        text.replacen("payments-2026", "payments-2027", 1),
+    )
+    .unwrap();
+    let tampered = String::from_utf8(c.verify_all("t.jsonl").stdout).unwrap();
+    assert!(tampered.contains("INVALID"), "{tampered}");
+    assert!(!tampered.contains("To compare aloud"), "{tampered}");
+}
+
 #[test]
 fn quorum_and_input_refusals_happen_before_the_token_is_touched() {
     let c = Ceremony::new(&["us-east-1"]);
@@ -342,7 +407,10 @@ fn a_failed_ceremony_is_recorded_and_sealed() {
     // It failed in the trial wraps, before any step: no step is printed.
     assert_eq!(
         String::from_utf8(out.stdout.clone()).unwrap(),
-        "Plan \"payments-2026\" approved by 2 of 2 required: alice, bob.\n"
+        format!(
+            "Plan \"payments-2026\" approved by 2 of 2 required: alice, bob.\n{}",
+            c.plan_digest_aloud()
+        )
     );
     assert_eq!(
         stderr(&out),
@@ -402,8 +470,9 @@ fn a_single_wrap_can_be_recorded_and_sealed() {
         format!(
             "Key \"ci-key\" (AES_256): KCV {} (aes-ecb-zero-3).\n\
              Wrote ci-out/ — next: sh ci-out/import.sh\n\
-             Completed. Sealed transcript: w.jsonl\n",
-            step(&lines, "generated")[0]["key"]["kcv"].as_str().unwrap()
+             Completed. Sealed transcript: w.jsonl\n{}",
+            kcv_aloud(step(&lines, "generated")[0]["key"]["kcv"].as_str().unwrap()),
+            seal_aloud(&c.dir().join("w.jsonl"))
         )
     );
     let params = std::fs::read(c.dir().join("params/us-east-1.json")).unwrap();
@@ -735,30 +804,50 @@ fn plan_check_shows_names_escaped_and_each_wraps_kms_key_and_wrapping_key() {
         "{}",
         lines[0]
     );
+    let mut expected = vec![
+        "  steps[0] generate AES_256 key \"payments-2026\"".to_owned(),
+        "  steps[1] wrap \"payments-2026\" for AWS KMS (params/us-east-1\\u{202e}nosj.json) \
+         with RSAES_OAEP_SHA_1 into payments-2026-us-east-1\\u{202e}txt"
+            .to_owned(),
+        format!("    KMS key {}", arn("us-east-1")),
+    ];
+    expected.extend(
+        aloud(
+            "    ",
+            "wrapping key SHA-256",
+            &fingerprint(&c.regions[0].kms),
+        )
+        .lines()
+        .map(str::to_owned),
+    );
+    expected.extend([
+        "  steps[2] wrap \"payments-2026\" for AWS KMS (params/eu-west-1.json) \
+         with RSAES_OAEP_SHA_1 into payments-2026-eu-west-1"
+            .to_owned(),
+        format!("    KMS key {}", arn("eu-west-1")),
+    ]);
+    expected.extend(
+        aloud(
+            "    ",
+            "wrapping key SHA-256",
+            &fingerprint(&c.regions[1].kms),
+        )
+        .lines()
+        .map(str::to_owned),
+    );
+    assert_eq!(lines[1..16], expected);
+    // The plan digest: the SHA-256 of the statement `plan digest` prints (the bytes to sign).
+    let statement = run_ok(c.token.keyrite().args(["plan", "digest", plan_name]));
     assert_eq!(
-        lines[1..6],
-        [
-            "  steps[0] generate AES_256 key \"payments-2026\"".to_owned(),
-            "  steps[1] wrap \"payments-2026\" for AWS KMS (params/us-east-1\\u{202e}nosj.json) \
-             with RSAES_OAEP_SHA_1 into payments-2026-us-east-1\\u{202e}txt"
-                .to_owned(),
-            format!(
-                "    KMS key {}, wrapping key SHA-256 {}",
-                arn("us-east-1"),
-                fingerprint(&c.regions[0].kms)
-            ),
-            "  steps[2] wrap \"payments-2026\" for AWS KMS (params/eu-west-1.json) \
-             with RSAES_OAEP_SHA_1 into payments-2026-eu-west-1"
-                .to_owned(),
-            format!(
-                "    KMS key {}, wrapping key SHA-256 {}",
-                arn("eu-west-1"),
-                fingerprint(&c.regions[1].kms)
-            ),
-        ]
+        lines[17..22].join("\n") + "\n",
+        aloud(
+            "",
+            "Plan digest (SHA-256 of the statement below)",
+            &hex::encode(Sha256::digest(&statement)),
+        )
     );
     assert_eq!(
-        lines[7..],
+        lines[22..],
         [
             "Digest to sign, its names shown escaped (keyrite plan digest prints the bytes to sign):"
                 .to_owned(),
@@ -806,15 +895,21 @@ fn many_steps_lines(c: &Ceremony, transcript: &str, keys: usize) -> Vec<String> 
     let generated = step(&lines, "generated");
     assert_eq!(generated.len(), keys);
     let mut expected = vec!["Plan \"many\" approved by 2 of 2 required: alice, bob.".to_owned()];
+    expected.extend(c.plan_digest_aloud().lines().map(str::to_owned));
     for (k, g) in generated.iter().enumerate() {
         assert_eq!(g["key"]["label"], format!("key-{k:02}"));
         expected.push(format!(
             "Key \"key-{k:02}\" (AES_256): KCV {} (aes-ecb-zero-3).",
-            g["key"]["kcv"].as_str().unwrap()
+            kcv_aloud(g["key"]["kcv"].as_str().unwrap())
         ));
         expected.push(format!("Wrote out-{k:02}/ — next: sh out-{k:02}/import.sh"));
     }
     expected.push(format!("Completed. Sealed transcript: {transcript}"));
+    expected.extend(
+        seal_aloud(&c.dir().join(transcript))
+            .lines()
+            .map(str::to_owned),
+    );
     expected
 }
 
@@ -868,9 +963,9 @@ fn a_long_ceremony_prints_each_step_as_it_finishes_in_step_order() {
     let (so_far, out, printed) = run_stopped(&c, "output-staged:6", || {});
     assert!(out.status.success(), "{}", stderr(&out));
     let expected = many_steps_lines(&c, "t.jsonl", 15);
-    assert_eq!(expected.len(), 32);
+    assert_eq!(expected.len(), 42);
     assert_eq!(printed.lines().collect::<Vec<_>>(), expected);
-    assert_eq!(so_far.lines().collect::<Vec<_>>(), expected[..12]);
+    assert_eq!(so_far.lines().collect::<Vec<_>>(), expected[..17]);
     assert!(printed.ends_with('\n') && so_far.ends_with('\n'));
     assert!(!printed.contains('\u{1b}'), "{printed:?}");
     assert_eq!(stderr(&out), "");
@@ -894,16 +989,21 @@ fn a_ceremony_failing_mid_run_printed_the_steps_done_then_the_error() {
             .unwrap()
             .to_owned()
     };
-    assert_eq!(
-        printed.lines().collect::<Vec<_>>(),
-        [
-            "Plan \"many\" approved by 2 of 2 required: alice, bob.".to_owned(),
-            format!("Key \"key-00\" (AES_256): KCV {} (aes-ecb-zero-3).", kcv(0)),
-            "Wrote out-00/ — next: sh out-00/import.sh".to_owned(),
-            format!("Key \"key-01\" (AES_256): KCV {} (aes-ecb-zero-3).", kcv(1)),
-        ]
-    );
-    assert_eq!(so_far.lines().count(), 2, "{so_far}");
+    let mut expected = vec!["Plan \"many\" approved by 2 of 2 required: alice, bob.".to_owned()];
+    expected.extend(c.plan_digest_aloud().lines().map(str::to_owned));
+    expected.extend([
+        format!(
+            "Key \"key-00\" (AES_256): KCV {} (aes-ecb-zero-3).",
+            kcv_aloud(&kcv(0))
+        ),
+        "Wrote out-00/ — next: sh out-00/import.sh".to_owned(),
+        format!(
+            "Key \"key-01\" (AES_256): KCV {} (aes-ecb-zero-3).",
+            kcv_aloud(&kcv(1))
+        ),
+    ]);
+    assert_eq!(printed.lines().collect::<Vec<_>>(), expected);
+    assert_eq!(so_far.lines().count(), 7, "{so_far}");
     assert!(
         stderr(&out).starts_with("keyrite: the ceremony failed at steps[3] (wrap): "),
         "{}",
@@ -931,8 +1031,14 @@ fn a_resumed_ceremony_says_which_steps_were_resumed() {
         .as_str()
         .unwrap()
         .to_owned();
-    let key = format!("Key \"payments-2026\" (AES_256): KCV {kcv} (aes-ecb-zero-3)");
-    let approved = "Plan \"payments-2026\" approved by 2 of 2 required: alice, bob.";
+    let key = format!(
+        "Key \"payments-2026\" (AES_256): KCV {} (aes-ecb-zero-3)",
+        kcv_aloud(&kcv)
+    );
+    let approved = format!(
+        "Plan \"payments-2026\" approved by 2 of 2 required: alice, bob.\n{}",
+        c.plan_digest_aloud().trim_end()
+    );
     assert_eq!(
         String::from_utf8(killed.stdout).unwrap(),
         format!("{approved}\n{key}.\n")
@@ -944,7 +1050,8 @@ fn a_resumed_ceremony_says_which_steps_were_resumed() {
         format!(
             "{approved}\n{key}, resumed: generated by the interrupted run.\n\
              Wrote payments-2026-us-east-1/ — next: sh payments-2026-us-east-1/import.sh\n\
-             Completed. Sealed transcript: t2.jsonl\n"
+             Completed. Sealed transcript: t2.jsonl\n{}",
+            seal_aloud(&c.dir().join("t2.jsonl"))
         )
     );
 }

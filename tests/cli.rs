@@ -44,7 +44,62 @@ fn shown(args: &[&str], out: &Output, names: &[(String, &str)]) -> String {
     for (value, name) in names {
         text = text.replace(value.as_str(), name);
     }
-    text
+    aloud_masked(&text)
+}
+
+/// `text` with the values people compare aloud masked, as they change from run to run (plans
+/// carry their window, tokens make their own signer): each `LABEL: HEX` line that PGP words
+/// follow shows `LABEL: [HEX]`, the words lines `[WORDS]`, and a KCV with its bracketed words
+/// `[KCV] [WORDS]`. tests/ceremony.rs checks the values and the words themselves.
+fn aloud_masked(text: &str) -> String {
+    let is_words = |line: &str| {
+        let words = line.trim_start();
+        words.len() < line.len()
+            && words.split(' ').count() >= 3
+            && words
+                .split(' ')
+                .all(|w| !w.is_empty() && w.chars().all(|c| c.is_ascii_alphabetic()))
+    };
+    let mut lines: Vec<String> = Vec::new();
+    for line in text.split_inclusive('\n') {
+        let bare = line.trim_end_matches('\n');
+        if is_words(bare) {
+            let indent = &bare[..bare.len() - bare.trim_start().len()];
+            let masked = format!("{indent}[WORDS]\n");
+            if lines.last().is_some_and(|l| l.trim() == "[WORDS]") {
+                continue;
+            }
+            if let Some(label_line) = lines.last_mut() {
+                if let Some((label, hex)) = label_line.trim_end().rsplit_once(": ") {
+                    if hex.len() >= 6 && hex.chars().all(|c| c.is_ascii_hexdigit()) {
+                        *label_line = format!("{label}: [HEX]\n");
+                    }
+                }
+            }
+            lines.push(masked);
+            continue;
+        }
+        let mut line = line.to_owned();
+        if let (Some(open), Some(close)) = (line.find(" ["), line.rfind(']')) {
+            let inner = &line[open + 2..close];
+            if open < close
+                && inner.split(' ').count() == 3
+                && inner
+                    .split(' ')
+                    .all(|w| !w.is_empty() && w.chars().all(|c| c.is_ascii_alphabetic()))
+            {
+                let before = match line[..open].rsplit_once(' ') {
+                    Some((head, kcv)) if kcv.chars().all(|c| c.is_ascii_hexdigit()) => {
+                        format!("{head} [KCV]")
+                    }
+                    _ => line[..open].to_owned(),
+                };
+                line = format!("{before} [WORDS]{}", &line[close + 1..]);
+            }
+        }
+        lines.push(line);
+    }
+    lines.concat()
 }
 
 /// Runs keyrite with `args` in the ceremony's directory.

@@ -43,7 +43,8 @@ fn blocks() -> Vec<String> {
 /// Runs of six or more lowercase hex digits become `#`, then runs of digits `0`: what differs
 /// between runs (digests, KCVs, serials, times, slot numbers) reads the same.
 fn normalise(line: &str) -> String {
-    let chars: Vec<char> = line.trim_end().chars().collect();
+    let line = words_gone(line.trim_end());
+    let chars: Vec<char> = line.chars().collect();
     let mut hex_gone = String::new();
     let mut i = 0;
     while i < chars.len() {
@@ -73,6 +74,27 @@ fn normalise(line: &str) -> String {
         }
     }
     out
+}
+
+/// `line` with its PGP words (which change with every digest) replaced by `WORDS`: an indented
+/// line of words alone, or words in brackets after a KCV.
+fn words_gone(line: &str) -> String {
+    let words = |text: &str| {
+        !text.is_empty()
+            && text
+                .split(' ')
+                .all(|w| !w.is_empty() && w.chars().all(|c| c.is_ascii_alphabetic()))
+    };
+    let trimmed = line.trim_start();
+    if trimmed.len() < line.len() && words(trimmed) {
+        return format!("{}WORDS", &line[..line.len() - trimmed.len()]);
+    }
+    match (line.find(" ["), line.find(']')) {
+        (Some(open), Some(close)) if open < close && words(&line[open + 2..close]) => {
+            format!("{} [WORDS]{}", &line[..open], &line[close + 1..])
+        }
+        _ => line.to_owned(),
+    }
 }
 
 fn kcv_of(output: &str) -> String {

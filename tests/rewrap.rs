@@ -209,10 +209,13 @@ fn the_key_lifecycle_in_ceremonies() {
     assert_eq!(
         String::from_utf8(out.stdout).unwrap(),
         format!(
-            "Plan \"payments-2026-reimport\" approved by 2 of 2 required: alice, bob.\n\
-             Key \"payments-2026\" (AES_256): KCV {kcv} (aes-ecb-zero-3).\n\
+            "Plan \"payments-2026-reimport\" approved by 2 of 2 required: alice, bob.\n{}\
+             Key \"payments-2026\" (AES_256): KCV {} (aes-ecb-zero-3).\n\
              Wrote reimport/ — next: sh reimport/import.sh\n\
-             Completed. Sealed transcript: t2.jsonl\n"
+             Completed. Sealed transcript: t2.jsonl\n{}",
+            c.plan_digest_aloud(),
+            kcv_aloud(&kcv),
+            seal_aloud(&c.dir().join("t2.jsonl"))
         )
     );
     assert_eq!(c.verify("t2.jsonl", &full).status.code(), Some(0));
@@ -272,15 +275,19 @@ fn the_key_lifecycle_in_ceremonies() {
         String::from_utf8(out.stdout.clone())
             .unwrap()
             .contains(&format!(
-                "Destroyed key \"payments-2026\" (KCV {kcv}, checked first)."
+                "Destroyed key \"payments-2026\" (KCV {}, checked first).",
+                kcv_aloud(&kcv)
             )),
     );
     assert_eq!(
         String::from_utf8(out.stdout).unwrap(),
         format!(
-            "Plan \"payments-2026-end\" approved by 2 of 2 required: alice, carol.\n\
-             Destroyed key \"payments-2026\" (KCV {kcv}, checked first).\n\
-             Completed. Sealed transcript: t3.jsonl\n"
+            "Plan \"payments-2026-end\" approved by 2 of 2 required: alice, carol.\n{}\
+             Destroyed key \"payments-2026\" (KCV {}, checked first).\n\
+             Completed. Sealed transcript: t3.jsonl\n{}",
+            c.plan_digest_aloud(),
+            kcv_aloud(&kcv),
+            seal_aloud(&c.dir().join("t3.jsonl"))
         )
     );
     assert!(

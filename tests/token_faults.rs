@@ -127,8 +127,10 @@ fn the_token_directory_removed_after_the_key_is_generated() {
     assert_eq!(
         String::from_utf8(out.stdout).unwrap(),
         format!(
-            "Plan \"payments-2026\" approved by 2 of 2 required: alice, bob.\n\
-             Key \"payments-2026\" (AES_256): KCV {kcv} (aes-ecb-zero-3).\n"
+            "Plan \"payments-2026\" approved by 2 of 2 required: alice, bob.\n{}\
+             Key \"payments-2026\" (AES_256): KCV {} (aes-ecb-zero-3).\n",
+            c.plan_digest_aloud(),
+            kcv_aloud(&kcv)
         )
     );
     let failure = lines.iter().find(|l| l["step"] == "failure").unwrap();

@@ -50,4 +50,6 @@ pub(crate) fn read_once(path: &Path) -> Result<Vec<u8>, Error> {
 pub struct Outcome {
     /// The sealed transcript.
     pub transcript: PathBuf,
+    /// The chain head at its seal line (hex), what witnesses sign.
+    pub seal_sha256: String,
 }

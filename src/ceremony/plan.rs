@@ -823,6 +823,12 @@ impl Plan {
         self.statement(str::to_owned)
     }
 
+    /// The plan digest people compare aloud: the SHA-256 (hex) of [`Plan::digest_statement`],
+    /// the bytes the custodians sign (`sha256sum plan.digest`).
+    pub fn statement_sha256(&self) -> String {
+        statement_sha256(&self.digest_statement())
+    }
+
     /// The digest statement as `plan check` shows it: each file name with its control, bidi
     /// and other invisible characters escaped ([`crate::visible::visible`]). For names without
     /// them it is [`Plan::digest_statement`] itself.
@@ -929,6 +935,12 @@ pub(crate) fn line_of(text: &str, span: Option<std::ops::Range<usize>>) -> usize
         .filter(|&&b| b == b'\n')
         .count()
         + 1
+}
+
+/// The SHA-256 (hex) of a digest statement: the plan digest people compare aloud, as `plan
+/// check`, `ceremony run`, `verify`, the report and the ceremony script show it.
+pub fn statement_sha256(statement: &str) -> String {
+    hex::encode(Sha256::digest(statement.as_bytes()))
 }
 
 #[cfg(test)]

@@ -299,7 +299,10 @@ impl<'a> Run<'a> {
             .map_err(Error::from)
             .and_then(|signature| Ok(self.t.seal(signer_fp, &signature)?));
         match (result, sealed) {
-            (Ok(()), Ok(transcript)) => Ok(Outcome { transcript }),
+            (Ok(()), Ok(sealed)) => Ok(Outcome {
+                transcript: sealed.path,
+                seal_sha256: sealed.seal_sha256,
+            }),
             (Ok(()), Err(e)) => Err(e),
             (Err(f), sealed) => Err(Error::Failed(Box::new(StepFailure {
                 index: f.index,

@@ -10,6 +10,7 @@ use clap::error::ErrorKind;
 use clap::{Arg, Args, Subcommand};
 use time::OffsetDateTime;
 
+use super::aloud::digest_lines;
 use super::out::outln;
 use keyrite::Error;
 use keyrite::ceremony::{self, RunRequest};
@@ -162,5 +163,12 @@ pub fn run_plan(
             .collect::<Vec<_>>()
             .join(", ")
     );
+    for line in digest_lines(
+        "  ",
+        "Plan digest (SHA-256 of the statement they signed)",
+        &prepared.plan.statement_sha256(),
+    ) {
+        outln!("{line}");
+    }
     print_run(|observer| ceremony::run(prepared, &req, observer))
 }

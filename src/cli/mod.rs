@@ -3,6 +3,7 @@
 //! library for every check and every token action; here only requests are built and results
 //! printed.
 
+pub mod aloud;
 pub mod ceremony;
 pub mod completions;
 pub mod examples;

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use clap::Subcommand;
 use time::OffsetDateTime;
 
+use super::aloud::digest_lines;
 use super::out::{out, outln};
 use keyrite::Error;
 use keyrite::ceremony::{self, CheckedPlan, plan::Step};
@@ -79,15 +80,21 @@ fn print_check(checked: &CheckedPlan) {
         if let Some(wrap) = wrap {
             let params = wrap.params();
             outln!(
-                "    KMS key {}, wrapping key SHA-256 {}{}",
+                "    KMS key {}{}",
                 visible(&params.key_id),
-                params.public_key.fingerprint(),
                 params
                     .wrapping_key_id
                     .as_deref()
-                    .map(|id| format!(" ({})", visible(id)))
+                    .map(|id| format!(", wrapping key {}", visible(id)))
                     .unwrap_or_default()
             );
+            for line in digest_lines(
+                "    ",
+                "wrapping key SHA-256",
+                params.public_key.fingerprint(),
+            ) {
+                outln!("{line}");
+            }
         }
     }
     outln!(
@@ -101,6 +108,13 @@ fn print_check(checked: &CheckedPlan) {
             .collect::<Vec<_>>()
             .join(", ")
     );
+    for line in digest_lines(
+        "",
+        "Plan digest (SHA-256 of the statement below)",
+        &plan.statement_sha256(),
+    ) {
+        outln!("{line}");
+    }
     let statement = plan.digest_statement_visible();
     if statement == plan.digest_statement() {
         outln!("Digest to sign (keyrite plan digest):");

@@ -10,6 +10,7 @@ use std::io::IsTerminal as _;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
+use super::aloud::{digest_lines, inline_words};
 use super::out::outln;
 use keyrite::Error;
 use keyrite::ceremony::plan::Step;
@@ -30,6 +31,13 @@ pub fn print_run(
         "Completed. Sealed transcript: {}",
         outcome.transcript.display()
     );
+    for line in digest_lines(
+        "  ",
+        "Chain head at the seal (what witnesses sign)",
+        &outcome.seal_sha256,
+    ) {
+        outln!("{line}");
+    }
     Ok(())
 }
 
@@ -137,8 +145,9 @@ impl Observer for StepPrinter {
                 ));
             }
             Done::Destroyed { label, expect_kcv } => self.line(&format!(
-                "Destroyed key {:?} (KCV {expect_kcv}, checked first).",
-                label.as_str()
+                "Destroyed key {:?} (KCV {expect_kcv}{}, checked first).",
+                label.as_str(),
+                inline_words(expect_kcv)
             )),
         }
     }
@@ -146,11 +155,12 @@ impl Observer for StepPrinter {
 
 /// A key with its check value, as a step's line begins.
 fn key_line(key: &KeyRecord) -> String {
+    let kcv = key.kcv.as_deref().unwrap_or("none");
     format!(
-        "Key {:?} ({}): KCV {} ({})",
+        "Key {:?} ({}): KCV {kcv}{} ({})",
         key.label.as_str(),
         key.spec,
-        key.kcv.as_deref().unwrap_or("none"),
+        inline_words(kcv),
         key.kcv_method
     )
 }

@@ -10,6 +10,7 @@ use clap::Args;
 use keyrite::Error;
 use keyrite::verify::{self, Status};
 
+use super::aloud::{digest_lines, inline_words};
 use super::ceremony::plan_pin;
 use super::out::{errln, outln};
 use super::print::{Schema, print_json};
@@ -131,5 +132,42 @@ fn print_report(report: &verify::Report, transcript: &std::path::Path) {
             w.line
         );
     }
+    print_aloud(report);
     outln!("{} (exit {})", report.summary, report.exit_code);
+}
+
+/// What the room compares aloud — the plan digest, each key's KCV, the signer's fingerprint,
+/// the chain head at the seal — in hex and PGP words; only when no check failed, as values of
+/// a record that does not hold up are nothing to compare.
+fn print_aloud(report: &verify::Report) {
+    if report
+        .checks
+        .iter()
+        .any(|c| matches!(c.status, Status::Failed { .. }))
+    {
+        return;
+    }
+    outln!("To compare aloud:");
+    let mut lines = Vec::new();
+    if let Some(digest) = &report.plan_digest {
+        lines.extend(digest_lines("  ", "plan digest", digest));
+    }
+    for (label, kcv) in &report.kcvs {
+        lines.push(format!("  key {label:?}: KCV {kcv}{}", inline_words(kcv)));
+    }
+    lines.extend(digest_lines(
+        "  ",
+        "signer fingerprint",
+        &report.signer_fingerprint,
+    ));
+    if let Some(seal) = report.seal_sha256() {
+        lines.extend(digest_lines(
+            "  ",
+            "chain head at the seal (what witnesses sign)",
+            &seal,
+        ));
+    }
+    for line in lines {
+        outln!("{line}");
+    }
 }

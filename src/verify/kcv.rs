@@ -61,12 +61,19 @@ impl Kcvs {
         ));
     }
 
-    pub(super) fn check(self) -> Check {
-        self.broken.unwrap_or_else(|| {
+    /// The check, and each key label with the KCV its first line gives.
+    pub(super) fn check(self) -> (Check, BTreeMap<String, String>) {
+        let kcvs = self
+            .kcvs
+            .into_iter()
+            .map(|(label, (kcv, _))| (label, kcv))
+            .collect();
+        let check = self.broken.unwrap_or_else(|| {
             passed(
                 "kcv",
                 "every key label has one KCV and one full check value throughout",
             )
-        })
+        });
+        (check, kcvs)
     }
 }

@@ -20,6 +20,7 @@
 //! - `recorded`: facts an earlier, verified transcript carries into another command;
 //! - [`report`]: the HTML audit report.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -146,6 +147,22 @@ pub struct Report {
     /// The SHA-256 (hex) of the transcript's bytes, as read and verified.
     #[serde(skip)]
     pub sha256: String,
+    /// The plan digest the plan line records: the SHA-256 (hex) of the statement the
+    /// custodians signed.
+    #[serde(skip)]
+    pub plan_digest: Option<String>,
+    /// Each key label the transcript names, with the KCV its first line gives.
+    #[serde(skip)]
+    pub kcvs: BTreeMap<String, String>,
+}
+
+impl Report {
+    /// The chain head at the first seal line (hex): what witnesses sign.
+    pub fn seal_sha256(&self) -> Option<String> {
+        self.seal_line
+            .as_deref()
+            .map(|seal| hex::encode(Sha256::digest(seal)))
+    }
 }
 
 /// What the auditor supplies.

@@ -278,11 +278,16 @@ impl<'a> Stream<'a> {
             not_checked("structure", "an intact chain")
         });
         checks.extend(steps.checks(parsed.seal, plan_file));
-        checks.push(kcvs.check());
+        let (kcv_check, kcvs) = kcvs.check();
+        checks.push(kcv_check);
         checks.push(outputs.check());
         let (witness, witnesses, cosigned) = witness_check(&parsed, policy.as_ref());
         checks.push(witness);
         let required = policy.as_ref().map_or(0, |p| p.witnesses_required);
+        let plan_digest = parsed
+            .plan()
+            .and_then(|(_, d)| d)
+            .map(|d| crate::ceremony::plan::statement_sha256(&d.digest_statement));
         let (verdict, summary) = verdict(
             &checks,
             parsed.seal.is_some(),
@@ -303,6 +308,8 @@ impl<'a> Stream<'a> {
             policy,
             signer_fingerprint: signer_fp,
             sha256,
+            plan_digest,
+            kcvs,
         }
     }
 }

@@ -276,6 +276,16 @@ impl Ceremony {
         digest
     }
 
+    /// What `ceremony run` prints after its approval line: the plan digest, the SHA-256 of
+    /// what `keyrite plan digest plan.toml` prints, and its words (lines, each with its newline).
+    pub fn plan_digest_aloud(&self) -> String {
+        super::aloud(
+            "  ",
+            "Plan digest (SHA-256 of the statement they signed)",
+            &hex::encode(sha2::Sha256::digest(self.digest())),
+        )
+    }
+
     /// `keyrite plan digest plan.toml`, signed by alice and bob (`approvals/alice.sig`,
     /// `approvals/bob.sig`): the plan approved by the policy's threshold. Returns the digest.
     pub fn approve_plan(&self) -> Vec<u8> {

@@ -19,6 +19,7 @@ use std::process::{Command, Output};
 
 use base64::Engine as _;
 use serde_json::{Value, json};
+use sha2::{Digest as _, Sha256};
 
 /// The module the tests load (Debian's SoftHSM2; `scripts/test` installs it).
 pub const SOFTHSM2: &str = "/usr/lib/softhsm/libsofthsm2.so";
@@ -716,4 +717,37 @@ pub fn interrupted(cmd: &mut Command, point: &str, signal: &str) -> Output {
     run_ok(Command::new("kill").args([&format!("-{signal}"), &pid]));
     run_ok(Command::new("kill").args(["-CONT", &pid]));
     child.wait_with_output().unwrap()
+}
+
+/// The lines keyrite prints for a value people compare aloud: `INDENT LABEL: HEX`, then its PGP
+/// words eight to a line, indented two more (the words from `keyrite::words`, which its own
+/// tests check against IANA's and Wikipedia's vectors).
+pub fn aloud(indent: &str, label: &str, hex: &str) -> String {
+    let words = keyrite::words::pgp_words_hex(hex).unwrap();
+    let words: Vec<&str> = words.split(' ').collect();
+    let mut text = format!("{indent}{label}: {hex}\n");
+    for chunk in words.chunks(8) {
+        text.push_str(&format!("{indent}  {}\n", chunk.join(" ")));
+    }
+    text
+}
+
+/// A KCV as a step's line shows it: `cc7f36 [spigot integrate Christmas]`.
+pub fn kcv_aloud(kcv: &str) -> String {
+    format!("{kcv} [{}]", keyrite::words::pgp_words_hex(kcv).unwrap())
+}
+
+/// What `ceremony run` prints after `Completed. Sealed transcript: …`: the SHA-256 of the
+/// transcript's seal line, read from the file, and its words.
+pub fn seal_aloud(transcript: &Path) -> String {
+    let text = std::fs::read_to_string(transcript).unwrap();
+    let seal = text
+        .lines()
+        .find(|l| l.contains("\"step\":\"seal\""))
+        .unwrap();
+    aloud(
+        "  ",
+        "Chain head at the seal (what witnesses sign)",
+        &hex::encode(Sha256::digest(seal.as_bytes())),
+    )
 }
