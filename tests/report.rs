@@ -388,20 +388,37 @@ fn a_completed_ceremony_reports_verified_and_escapes_the_operator() {
         "<strong>Step 1 of 3</strong> — generate <code><bdi>payments-2026</bdi></code> \
          (<bdi>AES_256</bdi>) on the token: <span class=\"passed\">✓ done</span>"
     ));
-    // The plan digest the custodians signed, and the chain head the seal signs: the SHA-256 of
-    // the finish line's bytes.
-    let plan_digest = sha256sum(&c.dir().join("plan.toml"));
+    // The plan digest (the SHA-256 of the statement the custodians signed) and the chain head
+    // at the seal (the SHA-256 of the seal line, what witnesses sign), as verify's text gives
+    // them to compare aloud.
+    let plan_digest = sha256sum(&c.dir().join("plan.digest"));
+    let seal = lines.iter().position(|(_, v)| v["step"] == "seal").unwrap();
+    let head = sha256_hex(lines[seal].0.as_bytes());
+    let text = c.verify("t.jsonl", &["--policy", "policy.toml"]);
+    let text = String::from_utf8(text.stdout).unwrap();
+    assert!(
+        text.contains(&format!("  plan digest: {plan_digest}\n")),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "  chain head at the seal (what witnesses sign): {head}\n"
+        )),
+        "{text}"
+    );
     assert!(dom.contains(&format!(
         "<td id=\"plan-digest\">{}",
         digest_html(&plan_digest)
     )));
-    let seal = lines.iter().position(|(_, v)| v["step"] == "seal").unwrap();
-    let head = sha256_hex(lines[seal - 1].0.as_bytes());
-    assert_eq!(lines[seal].1["prev"], head.as_str());
     assert!(
         dom.contains(&format!("<td id=\"chain-head\">{}", digest_html(&head))),
         "{dom}"
     );
+    // The plan file's own SHA-256, in the plan section.
+    assert!(dom.contains(&format!(
+        "<dt>SHA-256</dt><dd>{}</dd>",
+        digest_html(&sha256sum(&c.dir().join("plan.toml")))
+    )));
     // The drawn timeline: the approval, the steps, the seal, the witness.
     let svg = &dom[at(&dom, "<svg class=\"timeline\"")..];
     let svg = &svg[..svg.find("</svg>").unwrap()];

@@ -456,24 +456,27 @@ fn summary_section(
                         tr {
                             th scope="row" { "Plan digest" }
                             td id="plan-digest" {
-                                @match plan {
-                                    Some((line, d)) => {
-                                        (digest(&d.sha256))
-                                        span class="muted" { "SHA-256 of " (code(&d.file)) ", the plan the custodians signed the digest of (" (line_link(line)) ")" }
+                                @match (&report.plan_digest, plan) {
+                                    (Some(plan_digest), Some((line, d))) => {
+                                        (digest(plan_digest))
+                                        span class="muted" {
+                                            "SHA-256 of the digest statement the custodians signed "
+                                            "(keyrite plan digest " (code(&d.file)) "), as recorded on " (line_link(line))
+                                        }
                                     }
-                                    None => span class="muted" { "no plan recorded" },
+                                    _ => span class="muted" { "no plan recorded" },
                                 }
                             }
                         }
                         tr {
                             th scope="row" { "Chain head at the seal" }
                             td id="chain-head" {
-                                @match &view.chain_head {
-                                    Some((head, line)) => {
-                                        (digest(head))
-                                        span class="muted" { "what the seal (" (line_link(*line)) ") signs: the SHA-256 of the line before it" }
+                                @match (report.seal_sha256(), view.seal) {
+                                    (Some(head), Some(line)) => {
+                                        (digest(&head))
+                                        span class="muted" { "SHA-256 of the seal line (" (line_link(line)) "): what witnesses sign" }
                                     }
-                                    None => span class="muted" { "no seal: the transcript has no seal line" },
+                                    _ => span class="muted" { "no seal: the transcript has no seal line" },
                                 }
                             }
                         }
@@ -785,7 +788,7 @@ fn events(report: &Report, view: &CeremonyView<'_>) -> Vec<Event> {
             label: html! { "Finished: " (svg_ext(outcome)) },
         });
     }
-    if let Some((_, line)) = &view.chain_head {
+    if let Some(line) = &view.seal {
         let seal = report.checks.iter().find(|c| c.name == "seal");
         let passed = matches!(seal.map(|c| &c.status), Some(Status::Passed { .. }));
         events.push(Event {
@@ -933,6 +936,7 @@ fn plan_section(report: &Report) -> Markup {
                 dt { "Ceremony" } dd { (ext(&d.ceremony_id)) }
                 dt { "Operator" } dd { (ext(&d.operator)) }
                 dt { "File" } dd { (code(&d.file)) " (recorded on " (line_link(line)) ")" }
+                dt { "SHA-256" } dd { (digest(&d.sha256)) }
                 dt { "Steps" } dd {
                     (d.steps.len()) ": "
                     @for (k, s) in d.steps.iter().enumerate() {

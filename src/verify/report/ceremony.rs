@@ -1,6 +1,6 @@
 //! What the report tells of the ceremony, read from the transcript's lines: each plan step with
 //! what it did and how it ended, each key with its check value, each destination a key was
-//! wrapped for, and the chain head the seal signs.
+//! wrapped for, and where the seal is.
 //!
 //! It trusts nothing it reads: every string is the transcript's, shown through the page's
 //! isolation and escapes. A line whose data does not fit its step adds nothing here (the
@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use crate::transcript::Entry;
 use crate::transcript::entry::{Key, WrapData};
-use crate::verify::{Line, Report, line_number, parse_line};
+use crate::verify::{Report, line_number};
 
 /// What a plan step did, as announced.
 pub(super) enum What<'a> {
@@ -101,8 +101,8 @@ pub(super) struct CeremonyView<'a> {
     pub total: usize,
     pub keys: Vec<KeyView<'a>>,
     pub destinations: Vec<Destination<'a>>,
-    /// The chain head the first seal line signs (its `prev`), and that line's number.
-    pub chain_head: Option<(String, usize)>,
+    /// The number of the first seal line, if there is one.
+    pub seal: Option<usize>,
 }
 
 impl<'a> CeremonyView<'a> {
@@ -112,7 +112,7 @@ impl<'a> CeremonyView<'a> {
         let mut keys = Vec::new();
         let mut destinations: Vec<Destination<'a>> = Vec::new();
         let mut planned: &'a [String] = &[];
-        let mut chain_head = None;
+        let mut seal = None;
         for (i, l) in report.lines.iter().enumerate() {
             let number = line_number(i);
             let time = l.time.as_deref();
@@ -213,9 +213,7 @@ impl<'a> CeremonyView<'a> {
                         }
                     }
                 }
-                None if chain_head.is_none() && l.step.as_deref() == Some("seal") => {
-                    chain_head = seal_prev(l).map(|prev| (prev, number));
-                }
+                None if seal.is_none() && l.step.as_deref() == Some("seal") => seal = Some(number),
                 _ => {}
             }
         }
@@ -235,7 +233,7 @@ impl<'a> CeremonyView<'a> {
             total,
             keys,
             destinations,
-            chain_head,
+            seal,
         }
     }
 }
@@ -263,9 +261,4 @@ fn key_view<'a>(key: &'a Key, how: &'static str, line: usize) -> KeyView<'a> {
         how,
         line,
     }
-}
-
-/// The seal line's `prev`: the chain head its signature covers.
-fn seal_prev(l: &Line) -> Option<String> {
-    parse_line(&l.raw)?.get("prev")?.as_str().map(str::to_owned)
 }
