@@ -14,7 +14,8 @@ keyrite_missing_packages() {
   command -v strace >/dev/null 2>&1 || echo strace
   # tests/report.rs opens the audit reports in a real headless browser.
   command -v chromium >/dev/null 2>&1 || echo chromium
-  # tests/script.rs counts the pages of the ceremony script Chromium prints.
+  # tests/script.rs and tests/report.rs count the pages Chromium prints (pdfinfo), and read
+  # a report's text back (pdftotext).
   command -v pdfinfo >/dev/null 2>&1 || echo poppler-utils
   command -v cc >/dev/null 2>&1 || echo build-essential
   [ -x /usr/bin/python3 ] || echo python3
