@@ -6,7 +6,7 @@
 //!
 //! `pin split` logs in with the PIN it splits and proves the new shares rebuild it before it
 //! writes them; with a policy, each custodian's share is encrypted to their SSH public key
-//! (`share-NAME.age`, see [`encrypted`]).
+//! (`share-NAME.age`, in the age format).
 
 mod encrypted;
 
