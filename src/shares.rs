@@ -820,6 +820,22 @@ mod tests {
     }
 
     #[test]
+    fn the_new_shares_prove_the_pin_split_and_no_other() {
+        let pin = SecretString::from("kr-Pin-7301-quince");
+        for (m, n) in [(2, 2), (2, 3), (3, 5), (4, 4)] {
+            let shares = split(&pin, m, n).unwrap();
+            prove(&pin, &shares, m).unwrap();
+            let other = SecretString::from("kr-Pin-7301-quincE");
+            assert!(matches!(prove(&other, &shares, m), Err(Error::Unproven)));
+        }
+        // Every share is in a window: a last share of another split is caught.
+        let mut shares = split(&pin, 2, 3).unwrap();
+        let mut foreign = split(&SecretString::from("kr-Pin-0000-medlar"), 2, 3).unwrap();
+        shares[2] = foreign.remove(2);
+        assert!(matches!(prove(&pin, &shares, 2), Err(Error::Unproven)));
+    }
+
+    #[test]
     fn a_share_file_is_read_up_to_its_limit() {
         let pin = SecretString::from("kr-Pin-7301-quince");
         let shares = split(&pin, 2, 2).unwrap();
@@ -840,6 +856,30 @@ mod tests {
             format!(
                 "{}: it is larger than 1024 bytes, the most keyrite reads from a share file",
                 big.display()
+            )
+        );
+        let sealed = dir.path().join("big.age");
+        let mut age_file = b"age-encryption.org/v1\n".to_vec();
+        age_file.resize(encrypted::MAX_AGE_FILE + 1, b'A');
+        std::fs::write(&sealed, age_file).unwrap();
+        assert_eq!(
+            read_share_file(&sealed, &mut none())
+                .unwrap_err()
+                .to_string(),
+            format!(
+                "{}: it is larger than 8192 bytes, the most keyrite reads from an encrypted share file",
+                sealed.display()
+            )
+        );
+        let small = dir.path().join("small.age");
+        std::fs::write(&small, b"age-encryption.org/v1\n-> X25519 x\n").unwrap();
+        assert_eq!(
+            read_share_file(&small, &mut none())
+                .unwrap_err()
+                .to_string(),
+            format!(
+                "{} is encrypted to a custodian's SSH key: pass that custodian's private key with --identity KEY",
+                small.display()
             )
         );
         let endless = Path::new("/dev/zero");
