@@ -514,6 +514,23 @@ fn pin_split_logs_in_with_the_pin_it_splits_and_a_wrong_one_writes_nothing() {
     let stderr = String::from_utf8(out.stderr).unwrap();
     assert!(stderr.contains("0000"), "{stderr}");
     assert!(!c.dir().join("shares").exists());
+    // A policy that pins another module: refused before it is loaded.
+    std::fs::write(
+        c.dir().join("other-module.toml"),
+        policy.replace(&sha256sum(c.token.keyrite_module()), &"0".repeat(64)),
+    )
+    .unwrap();
+    let out = split(PIN, &["--to-policy", "other-module.toml"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        stderr.contains(&format!(
+            "pins module_sha256 = {}; it was not loaded",
+            "0".repeat(64)
+        )),
+        "{stderr}"
+    );
+    assert!(!c.dir().join("shares").exists());
 
     // The right PIN writes.
     let out = split(PIN, &plaintext);
