@@ -200,6 +200,29 @@ fn shares_to_a_policy_open_with_age_and_with_keyrite_and_run_a_ceremony() {
     let objects = c.token.objects();
 
     let (alice, carol, rita) = (key(&c, "alice"), key(&c, "carol"), key(&c, "rita"));
+    // alice's share as she might re-encrypt it, armoured, with the real age.
+    std::fs::create_dir(c.dir().join("armored")).unwrap();
+    let mut age_armor = Command::new("age")
+        .args(["-e", "-a", "-R"])
+        .arg(format!("{alice}.pub"))
+        .args(["-o", "armored/share-alice.age"])
+        .current_dir(c.dir())
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write as _;
+        let mut stdin = age_armor.stdin.take().unwrap();
+        stdin
+            .write_all(format!("{}\n", plaintexts[0]).as_bytes())
+            .unwrap();
+    }
+    assert!(age_armor.wait().unwrap().success());
+    assert!(
+        std::fs::read(c.dir().join("armored/share-alice.age"))
+            .unwrap()
+            .starts_with(b"-----BEGIN AGE ENCRYPTED FILE-----")
+    );
     let alice_pub = format!("{alice}.pub");
     for (args, expected) in [
         (
@@ -221,6 +244,20 @@ fn shares_to_a_policy_open_with_age_and_with_keyrite_and_run_a_ceremony() {
                 "shares/share-carol.age",
             ],
             "keyrite: shares/share-alice.age: none of the 1 --identity key(s) given opens it; it was encrypted to another custodian's key\n".to_owned(),
+        ),
+        (
+            vec![
+                "--pin-share",
+                "armored/share-alice.age",
+                "--identity",
+                &carol,
+            ],
+            "keyrite: armored/share-alice.age: none of the 1 --identity key(s) given opens it; it was encrypted to another custodian's key\n".to_owned(),
+        ),
+        // Opened with alice's key, the share is hers and pinned: only the count is short.
+        (
+            vec!["--pin-share", "armored/share-alice.age", "--identity", &alice],
+            "keyrite: 1 share(s) given; 2 are needed\n".to_owned(),
         ),
         (
             vec![

@@ -132,8 +132,8 @@ impl Identities {
         if self.keys.is_empty() {
             return Err(Error::NoIdentity { path: file() });
         }
-        let decryptor =
-            age::Decryptor::new_buffered(bytes).map_err(|_| Error::NotAge { path: file() })?;
+        let decryptor = age::Decryptor::new(age::armor::ArmoredReader::new(bytes))
+            .map_err(|_| Error::NotAge { path: file() })?;
         let reader = decryptor
             .decrypt(self.keys.iter().map(|k| k as &dyn age::Identity))
             .map_err(|e| match e {
