@@ -3,17 +3,28 @@
 //! line of text — `keyrite-pin-share-v1:INDEX:THRESHOLD:HEX` — whose SHA-256 the policy pins,
 //! so a mistyped, corrupted or substituted share is caught the moment it is entered, without
 //! involving the PIN. The PIN is rebuilt in memory only, zeroised after login.
+//!
+//! `pin split` logs in with the PIN it splits and proves the new shares rebuild it before it
+//! writes them; with a policy, each custodian's share is encrypted to their SSH public key
+//! (`share-NAME.age`, in the age format).
+
+mod encrypted;
+
+pub use encrypted::Unusable;
 
 use std::fs::OpenOptions;
 use std::io::{IsTerminal as _, Write as _};
-use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
+use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 
 use blahaj::{Share, Sharks};
+use rustix::fs::{CWD, RenameFlags, renameat_with};
 use secrecy::{ExposeSecret as _, SecretString};
 use sha2::{Digest as _, Sha256};
 use zeroize::Zeroizing;
 
+use crate::ceremony::policy::Policy;
+use crate::hsm::Module;
 use crate::pin::PinSource;
 
 /// The padded length of a PIN: one length byte, the PIN, zeros.
@@ -103,29 +114,148 @@ pub enum Error {
     /// The shares rebuild no valid padded PIN.
     #[error("the shares do not rebuild a PIN")]
     Rebuild,
+    /// Neither recipients nor plaintext asked for.
+    #[error(
+        "pin split needs --to-policy POLICY (each custodian's share encrypted to their SSH key) or --plaintext (share files in the clear)"
+    )]
+    NoRecipients,
+    /// The policy (read for its custodians) was refused, or the module or token is not the
+    /// one it pins (boxed: a ceremony's error holds this one).
+    #[error(transparent)]
+    Policy(Box<crate::ceremony::Error>),
+    /// The token could not be opened, or refused the PIN.
+    #[error(transparent)]
+    Token(#[from] crate::hsm::Error),
+    /// `--shares` is not the number of the policy's custodians.
+    #[error(
+        "--shares {given}: the policy names {custodians} custodian(s), one share each; leave out --shares"
+    )]
+    SharesNotCustodians {
+        /// `--shares`.
+        given: u8,
+        /// How many custodians the policy names.
+        custodians: usize,
+    },
+    /// Too few or too many custodians for shares.
+    #[error(
+        "the policy names {0} custodian(s); shares to a policy need 2 to 255 custodians, one share each"
+    )]
+    Custodians(usize),
+    /// A custodian whose name cannot be part of a file name.
+    #[error(
+        "custodian {0:?}: a name with '/' cannot name a share file (share-NAME.age); rename the custodian in the policy"
+    )]
+    CustodianName(String),
+    /// A custodian whose key cannot receive a share.
+    #[error("custodian {custodian:?}'s key is {reason}; nothing was written")]
+    Recipient {
+        /// The custodian.
+        custodian: String,
+        /// Why.
+        reason: Unusable,
+    },
+    /// Encrypting a share failed.
+    #[error("cannot encrypt the share of custodian {custodian:?}: {reason}")]
+    Encrypt {
+        /// The custodian.
+        custodian: String,
+        /// What age said.
+        reason: String,
+    },
+    /// The new shares did not give back the PIN split.
+    #[error("the new shares do not rebuild the PIN split; nothing was written")]
+    Unproven,
+    /// An encrypted share file, and no key to open it.
+    #[error(
+        "{} is encrypted to a custodian's SSH key: pass that custodian's private key with --identity KEY",
+        path.display()
+    )]
+    NoIdentity {
+        /// The share file.
+        path: PathBuf,
+    },
+    /// None of the identities given opens an encrypted share file.
+    #[error(
+        "{}: none of the {count} --identity key(s) given opens it; it was encrypted to another custodian's key",
+        path.display()
+    )]
+    NotForThese {
+        /// The share file.
+        path: PathBuf,
+        /// How many identities were tried.
+        count: usize,
+    },
+    /// An encrypted share file that does not decrypt (corrupted, truncated).
+    #[error("{} is not an age file keyrite can decrypt (corrupted or truncated?)", path.display())]
+    NotAge {
+        /// The share file.
+        path: PathBuf,
+    },
+    /// An `--identity` file keyrite cannot use.
+    #[error("--identity {}: {reason}", path.display())]
+    Identity {
+        /// The key file.
+        path: PathBuf,
+        /// Why.
+        reason: &'static str,
+    },
+    /// A passphrase-protected identity and no terminal to ask on.
+    #[error(
+        "--identity {} is protected by a passphrase: run on a terminal to type it",
+        path.display()
+    )]
+    Passphrase {
+        /// The key file.
+        path: PathBuf,
+    },
+    /// The passphrase typed does not unlock the identity.
+    #[error("--identity {}: the passphrase typed does not unlock it", path.display())]
+    WrongPassphrase {
+        /// The key file.
+        path: PathBuf,
+    },
 }
 
 impl Error {
-    /// Whether this is a usage error (exit 2): counts that make no split, the PIN source or a
-    /// share file named cannot be used, a share that is not one, a share given twice or too
-    /// few, the output directory exists, no terminal to prompt on. Shares the policy does not
-    /// pin, or that rebuild no PIN, are not.
+    /// Whether this is a usage error (exit 2): counts that make no split (or that are not the
+    /// policy's custodians), neither `--to-policy` nor `--plaintext`, the PIN source or a share
+    /// file named cannot be used, a share that is not one, an encrypted share without an
+    /// identity that opens it, an identity that is no usable key or whose passphrase cannot be
+    /// asked, a share given twice or too few, the output directory exists, no terminal to
+    /// prompt on; the policy, module and token as their own errors say. Shares the policy does
+    /// not pin, or that rebuild no PIN, a custodian whose key or name cannot take a share, a
+    /// wrong passphrase, are not.
     pub(crate) fn is_usage(&self) -> bool {
         match self {
             Error::Pin(e) => e.is_usage(),
+            Error::Policy(e) => e.is_usage(),
+            Error::Token(e) => e.is_usage(),
             Error::Counts
             | Error::Exists { .. }
             | Error::ShareFileOpen { .. }
             | Error::Malformed { .. }
             | Error::Duplicate { .. }
             | Error::TooFew { .. }
-            | Error::NoTerminal => true,
+            | Error::NoTerminal
+            | Error::NoRecipients
+            | Error::SharesNotCustodians { .. }
+            | Error::Custodians(_)
+            | Error::NoIdentity { .. }
+            | Error::NotForThese { .. }
+            | Error::NotAge { .. }
+            | Error::Identity { .. }
+            | Error::Passphrase { .. } => true,
             Error::PinTooLong
             | Error::Mismatch
             | Error::Io { .. }
             | Error::NotPinned { .. }
             | Error::NoPolicyShares
-            | Error::Rebuild => false,
+            | Error::Rebuild
+            | Error::CustodianName(_)
+            | Error::Recipient { .. }
+            | Error::Encrypt { .. }
+            | Error::Unproven
+            | Error::WrongPassphrase { .. } => false,
         }
     }
 }
@@ -212,50 +342,147 @@ pub fn split(pin: &SecretString, threshold: u8, count: u8) -> Result<Vec<ShareTe
         .collect()
 }
 
-/// Writes shares as `share-I.txt` (mode 0600, created new) in a new directory (mode 0700).
-pub fn write(dir: &Path, shares: &[ShareText]) -> Result<Vec<(PathBuf, String)>, Error> {
-    let io = |path: &Path, source: std::io::Error| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    if std::fs::symlink_metadata(dir).is_ok() {
-        return Err(Error::Exists {
-            path: dir.to_path_buf(),
-        });
-    }
-    std::fs::DirBuilder::new()
-        .mode(0o700)
-        .create(dir)
-        .map_err(|e| io(dir, e))?;
-    let mut out = Vec::new();
-    for share in shares {
-        let path = dir.join(format!("share-{}.txt", share.index));
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&path)
-            .map_err(|e| io(&path, e))?;
-        file.write_all(share.text.as_bytes())
-            .and_then(|()| file.write_all(b"\n"))
-            .and_then(|()| file.sync_all())
-            .map_err(|e| io(&path, e))?;
-        out.push((path, share.sha256()));
-    }
-    Ok(out)
+/// Where `pin split` puts the shares.
+#[derive(Debug, Clone)]
+pub enum Recipients {
+    /// `share-I.txt`, the share in the clear (`--plaintext`).
+    Plaintext,
+    /// `share-NAME.age`, one for each custodian of this policy, encrypted to their SSH key.
+    Policy(PathBuf),
+}
+
+/// What `pin split` is asked to do.
+#[derive(Debug)]
+pub struct SplitRequest {
+    /// The PKCS#11 module; `None` for the default.
+    pub module: Option<PathBuf>,
+    /// The token label; `None` when there is exactly one token.
+    pub token: Option<String>,
+    /// Where the PIN comes from (typed twice on the terminal when prompted).
+    pub pin: PinSource,
+    /// M; with a policy, `None` takes the policy's threshold.
+    pub threshold: Option<u8>,
+    /// N; with a policy, `None` (or the number of its custodians).
+    pub shares: Option<u8>,
+    /// The new directory for the share files.
+    pub out: PathBuf,
+    /// Plaintext files or a policy's custodians.
+    pub to: Recipients,
+}
+
+/// One share file written.
+#[derive(Debug)]
+pub struct Written {
+    /// Its path.
+    pub path: PathBuf,
+    /// The custodian it is encrypted to, if any.
+    pub custodian: Option<String>,
+    /// The share's SHA-256 ([`ShareText::sha256`]), for the policy's `pin_shares`.
+    pub sha256: String,
+}
+
+/// What `pin split` did.
+#[derive(Debug)]
+pub struct Split {
+    /// M: how many shares rebuild the PIN.
+    pub threshold: u8,
+    /// The share files, in share order.
+    pub files: Vec<Written>,
 }
 
 /// Reads the user PIN — from `pin`'s environment variable or file, or typed twice on the
-/// terminal, the two compared — splits it into `count` shares, any `threshold` of which
-/// rebuild it, and writes them to the new directory `dir` (see [`write()`]). The PIN is dropped
-/// (zeroised) before anything is written. Returns each share file with its SHA-256.
-pub fn split_pin(
-    pin: &PinSource,
-    threshold: u8,
-    count: u8,
-    dir: &Path,
-) -> Result<Vec<(PathBuf, String)>, Error> {
-    let pin = match pin {
+/// terminal, the two compared — logs in to the token with it (a wrong PIN is refused, and
+/// counts toward the token's lockout), splits it into N shares, any M of which rebuild it,
+/// rebuilds it in memory from M-sized windows of the new shares (every share in one) and
+/// compares, then writes the shares into the new directory `out`, all at once: `share-I.txt`
+/// in the clear, or, to a policy, `share-NAME.age` encrypted to each custodian's SSH public
+/// key, the module and token checked against the policy's `module_sha256`, `module_path` and
+/// `token_serial` as `ceremony run` does. Nothing is written unless everything before
+/// succeeded. The PIN is dropped (zeroised) before anything is written.
+pub fn split_pin(req: &SplitRequest) -> Result<Split, Error> {
+    let policy_error = |e: crate::ceremony::Error| Error::Policy(Box::new(e));
+    let policy = match &req.to {
+        Recipients::Policy(path) => Some(Policy::load(path).map_err(policy_error)?),
+        Recipients::Plaintext => None,
+    };
+    let recipients = policy
+        .as_ref()
+        .map(|p| custodians(p, req.shares))
+        .transpose()?;
+    let count = match (&recipients, req.shares) {
+        (Some(r), _) => u8::try_from(r.len()).map_err(|_| Error::Custodians(r.len()))?,
+        (None, Some(n)) => n,
+        (None, None) => return Err(Error::Counts),
+    };
+    let threshold = match (req.threshold, &policy) {
+        (Some(m), _) => m,
+        (None, Some(p)) => u8::try_from(p.threshold).map_err(|_| Error::Counts)?,
+        (None, None) => return Err(Error::Counts),
+    };
+    // Counts that make no split are a usage error before the PIN is asked for.
+    if threshold < 2 || threshold > count {
+        return Err(Error::Counts);
+    }
+    let pin = read_pin(&req.pin)?;
+    if std::fs::symlink_metadata(&req.out).is_ok() {
+        return Err(Error::Exists {
+            path: req.out.clone(),
+        });
+    }
+    let module = match &policy {
+        Some(p) => crate::ceremony::load_module(p, req.module.as_deref()).map_err(policy_error)?,
+        None => Module::load(&Module::resolve(req.module.as_deref())?)?,
+    };
+    let description = module.find_token(req.token.as_deref())?;
+    if let Some(p) = &policy {
+        crate::ceremony::check_serial(p, &description).map_err(policy_error)?;
+    }
+    module.open(description)?.login(&pin)?;
+    let made = split(&pin, threshold, count)?;
+    prove(&pin, &made, threshold)?;
+    drop(pin);
+    let mut files = Vec::new();
+    for (i, share) in made.iter().enumerate() {
+        let line = Zeroizing::new(format!("{}\n", share.text.as_str()));
+        let (name, custodian, bytes) = match &recipients {
+            None => (
+                format!("share-{}.txt", share.index),
+                None,
+                Zeroizing::new(line.as_bytes().to_vec()),
+            ),
+            Some(r) => {
+                let (custodian, recipient) = &r[i];
+                let sealed = encrypted::encrypt(custodian, recipient, line.as_bytes())?;
+                (
+                    format!("share-{custodian}.age"),
+                    Some(custodian.clone()),
+                    Zeroizing::new(sealed),
+                )
+            }
+        };
+        files.push((name, custodian, bytes, share.sha256()));
+    }
+    let contents: Vec<(&str, &[u8])> = files
+        .iter()
+        .map(|(name, _, bytes, _)| (name.as_str(), bytes.as_slice()))
+        .collect();
+    write(&req.out, &contents)?;
+    Ok(Split {
+        threshold,
+        files: files
+            .into_iter()
+            .map(|(name, custodian, _, sha256)| Written {
+                path: req.out.join(name),
+                custodian,
+                sha256,
+            })
+            .collect(),
+    })
+}
+
+/// The PIN to split: from its variable or file, or typed twice and compared.
+fn read_pin(pin: &PinSource) -> Result<SecretString, Error> {
+    Ok(match pin {
         PinSource::Env(_) | PinSource::File(_) => pin.read("")?,
         PinSource::Prompt => {
             let first = PinSource::Prompt.read("User PIN to split: ")?;
@@ -265,10 +492,106 @@ pub fn split_pin(
             }
             first
         }
+    })
+}
+
+/// The policy's custodians as recipients, one share each: `shares` (if given) must be their
+/// number, each name must make a file name, each key must be one age encrypts to.
+fn custodians(
+    policy: &Policy,
+    shares: Option<u8>,
+) -> Result<Vec<(String, age::ssh::Recipient)>, Error> {
+    let n = policy.custodians.len();
+    if let Some(given) = shares {
+        if usize::from(given) != n {
+            return Err(Error::SharesNotCustodians {
+                given,
+                custodians: n,
+            });
+        }
+    }
+    if !(2..=255).contains(&n) {
+        return Err(Error::Custodians(n));
+    }
+    if let Some(p) = policy.custodians.iter().find(|p| p.name.contains('/')) {
+        return Err(Error::CustodianName(p.name.clone()));
+    }
+    encrypted::recipients(&policy.custodians)
+}
+
+/// Rebuilds the PIN from consecutive windows of `threshold` of the new shares (wrapping, so
+/// every share is in one), each compared with the PIN split.
+fn prove(pin: &SecretString, made: &[ShareText], threshold: u8) -> Result<(), Error> {
+    let pinned: Vec<String> = made.iter().map(ShareText::sha256).collect();
+    let (n, m) = (made.len(), usize::from(threshold));
+    for start in (0..n).step_by(m.max(1)) {
+        let mut r = Rebuilder::new(&pinned).map_err(|_| Error::Unproven)?;
+        for share in made.iter().cycle().skip(start).take(m) {
+            r.offer(&share.text, "a new share")
+                .map_err(|_| Error::Unproven)?;
+        }
+        let rebuilt = r.pin().map_err(|_| Error::Unproven)?;
+        if rebuilt.expose_secret() != pin.expose_secret() {
+            return Err(Error::Unproven);
+        }
+    }
+    Ok(())
+}
+
+/// Writes `files` (name, bytes), each mode 0600 and created new, into the new directory `dir`
+/// (mode 0700), all at once: built under a temporary name beside it, fsynced, then moved into
+/// place without replacing anything. On a failure before the move nothing is left.
+fn write(dir: &Path, files: &[(&str, &[u8])]) -> Result<(), Error> {
+    let io = |path: &Path, source: std::io::Error| Error::Io {
+        path: path.to_path_buf(),
+        source,
     };
-    let made = split(&pin, threshold, count)?;
-    drop(pin);
-    write(dir, &made)
+    let exists = || Error::Exists {
+        path: dir.to_path_buf(),
+    };
+    if std::fs::symlink_metadata(dir).is_ok() {
+        return Err(exists());
+    }
+    let parent = match dir.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let name = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let staged = tempfile::Builder::new()
+        .prefix(&format!(".{name}.keyrite-"))
+        .tempdir_in(parent)
+        .map_err(|e| io(parent, e))?;
+    let tmp = staged.path().to_path_buf();
+    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o700))
+        .map_err(|e| io(&tmp, e))?;
+    for (file_name, bytes) in files {
+        let path = tmp.join(file_name);
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+            .map_err(|e| io(&dir.join(file_name), e))?;
+        file.write_all(bytes)
+            .and_then(|()| file.sync_all())
+            .map_err(|e| io(&dir.join(file_name), e))?;
+    }
+    std::fs::File::open(&tmp)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| io(dir, e))?;
+    match renameat_with(CWD, &tmp, CWD, dir, RenameFlags::NOREPLACE) {
+        Ok(()) => {}
+        Err(rustix::io::Errno::EXIST) => return Err(exists()),
+        Err(e) => return Err(io(dir, e.into())),
+    }
+    // The directory now lives at its final name.
+    let _ = staged.keep();
+    std::fs::File::open(parent)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| io(parent, e))
 }
 
 /// Rebuilds the PIN from shares that the policy pins. Each share is checked the moment it is
@@ -354,19 +677,40 @@ impl<'a> Rebuilder<'a> {
 #[error("it is larger than {MAX_SHARE_FILE} bytes, the most keyrite reads from a share file")]
 pub struct TooLarge;
 
-/// Reads a share file: at most [`MAX_SHARE_FILE`] bytes of UTF-8, read into room made
-/// beforehand so a growing buffer leaves no copy of the share behind.
-fn read_share_file(path: &Path) -> Result<Zeroizing<String>, Error> {
+/// An encrypted share file larger than the most keyrite reads from one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "it is larger than {} bytes, the most keyrite reads from an encrypted share file",
+    encrypted::MAX_AGE_FILE
+)]
+pub struct TooLargeEncrypted;
+
+/// Reads a share file: at most [`MAX_SHARE_FILE`] bytes of UTF-8, or an age file of at most
+/// 8 KiB decrypted in memory with `identities` (read the first time one is needed), read into
+/// room made beforehand so a growing buffer leaves no copy of the share behind.
+fn read_share_file(
+    path: &Path,
+    identities: &mut Identities<'_>,
+) -> Result<Zeroizing<String>, Error> {
     use std::io::Read as _;
     let io = |source: std::io::Error| Error::Io {
         path: path.to_path_buf(),
         source,
     };
     let file = std::fs::File::open(path).map_err(|source| Error::ShareFileOpen { source })?;
-    let mut bytes = Zeroizing::new(Vec::with_capacity(MAX_SHARE_FILE + 1));
-    file.take(MAX_SHARE_FILE as u64 + 1)
+    let mut bytes = Zeroizing::new(Vec::with_capacity(encrypted::MAX_AGE_FILE + 1));
+    file.take(encrypted::MAX_AGE_FILE as u64 + 1)
         .read_to_end(&mut bytes)
         .map_err(io)?;
+    if encrypted::is_age(&bytes) {
+        if bytes.len() > encrypted::MAX_AGE_FILE {
+            return Err(io(std::io::Error::new(
+                std::io::ErrorKind::FileTooLarge,
+                TooLargeEncrypted,
+            )));
+        }
+        return identities.get()?.decrypt(&bytes, path);
+    }
     if bytes.len() > MAX_SHARE_FILE {
         return Err(io(std::io::Error::new(
             std::io::ErrorKind::FileTooLarge,
@@ -379,9 +723,30 @@ fn read_share_file(path: &Path) -> Result<Zeroizing<String>, Error> {
     Ok(Zeroizing::new(text.to_owned()))
 }
 
-/// Rebuilds the PIN from share files, or, with none, from shares typed on the terminal one
-/// custodian at a time (no echo, the screen cleared between). Returns the PIN and the indexes.
-pub fn rebuild(files: &[PathBuf], pinned: &[String]) -> Result<(SecretString, Vec<u8>), Error> {
+/// The `--identity` keys, read when the first encrypted share file needs them.
+struct Identities<'a> {
+    paths: &'a [PathBuf],
+    loaded: Option<encrypted::Identities>,
+}
+
+impl Identities<'_> {
+    fn get(&mut self) -> Result<&encrypted::Identities, Error> {
+        match &mut self.loaded {
+            Some(loaded) => Ok(loaded),
+            slot => Ok(slot.insert(encrypted::Identities::load(self.paths)?)),
+        }
+    }
+}
+
+/// Rebuilds the PIN from share files — in the clear, or encrypted to a custodian's SSH key and
+/// opened with one of `identities` (SSH private keys) — or, with none, from shares typed on
+/// the terminal one custodian at a time (no echo, the screen cleared between). Returns the PIN
+/// and the indexes.
+pub fn rebuild(
+    files: &[PathBuf],
+    identities: &[PathBuf],
+    pinned: &[String],
+) -> Result<(SecretString, Vec<u8>), Error> {
     let mut r = Rebuilder::new(pinned)?;
     if files.is_empty() {
         if !std::io::stdin().is_terminal() {
@@ -406,11 +771,15 @@ pub fn rebuild(files: &[PathBuf], pinned: &[String]) -> Result<(SecretString, Ve
             }
         }
     } else {
+        let mut identities = Identities {
+            paths: identities,
+            loaded: None,
+        };
         for file in files {
             if r.complete() {
                 break;
             }
-            let text = read_share_file(file)?;
+            let text = read_share_file(file, &mut identities)?;
             r.offer(&text, &file.display().to_string())?;
         }
     }
@@ -451,25 +820,72 @@ mod tests {
     }
 
     #[test]
+    fn the_new_shares_prove_the_pin_split_and_no_other() {
+        let pin = SecretString::from("kr-Pin-7301-quince");
+        for (m, n) in [(2, 2), (2, 3), (3, 5), (4, 4)] {
+            let shares = split(&pin, m, n).unwrap();
+            prove(&pin, &shares, m).unwrap();
+            let other = SecretString::from("kr-Pin-7301-quincE");
+            assert!(matches!(prove(&other, &shares, m), Err(Error::Unproven)));
+        }
+        // Every share is in a window: a last share of another split is caught.
+        let mut shares = split(&pin, 2, 3).unwrap();
+        let mut foreign = split(&SecretString::from("kr-Pin-0000-medlar"), 2, 3).unwrap();
+        shares[2] = foreign.remove(2);
+        assert!(matches!(prove(&pin, &shares, 2), Err(Error::Unproven)));
+    }
+
+    #[test]
     fn a_share_file_is_read_up_to_its_limit() {
         let pin = SecretString::from("kr-Pin-7301-quince");
         let shares = split(&pin, 2, 2).unwrap();
         let dir = tempfile::tempdir().unwrap();
         let good = dir.path().join("share.txt");
         std::fs::write(&good, format!("{}\n", shares[0].text.as_str())).unwrap();
-        let text = read_share_file(&good).unwrap();
+        let none = || Identities {
+            paths: &[],
+            loaded: None,
+        };
+        let text = read_share_file(&good, &mut none()).unwrap();
         assert_eq!(text.trim(), shares[0].text.as_str());
 
         let big = dir.path().join("big.txt");
         std::fs::write(&big, vec![b' '; MAX_SHARE_FILE + 1]).unwrap();
         assert_eq!(
-            read_share_file(&big).unwrap_err().to_string(),
+            read_share_file(&big, &mut none()).unwrap_err().to_string(),
             format!(
                 "{}: it is larger than 1024 bytes, the most keyrite reads from a share file",
                 big.display()
             )
         );
+        let sealed = dir.path().join("big.age");
+        let mut age_file = b"age-encryption.org/v1\n".to_vec();
+        age_file.resize(encrypted::MAX_AGE_FILE + 1, b'A');
+        std::fs::write(&sealed, age_file).unwrap();
+        assert_eq!(
+            read_share_file(&sealed, &mut none())
+                .unwrap_err()
+                .to_string(),
+            format!(
+                "{}: it is larger than 8192 bytes, the most keyrite reads from an encrypted share file",
+                sealed.display()
+            )
+        );
+        let small = dir.path().join("small.age");
+        std::fs::write(&small, b"age-encryption.org/v1\n-> X25519 x\n").unwrap();
+        assert_eq!(
+            read_share_file(&small, &mut none())
+                .unwrap_err()
+                .to_string(),
+            format!(
+                "{} is encrypted to a custodian's SSH key: pass that custodian's private key with --identity KEY",
+                small.display()
+            )
+        );
         let endless = Path::new("/dev/zero");
-        assert!(matches!(read_share_file(endless), Err(Error::Io { .. })));
+        assert!(matches!(
+            read_share_file(endless, &mut none()),
+            Err(Error::Io { .. })
+        ));
     }
 }

@@ -157,6 +157,7 @@ fn a_pin_given_where_its_source_belongs_is_never_printed() {
         each(vec![
             "pin",
             "split",
+            "--plaintext",
             "--threshold",
             "2",
             "--shares",
@@ -414,6 +415,7 @@ fn a_closed_standard_output_ends_every_command_quietly_with_its_own_exit_code() 
         pinned(&[
             "pin",
             "split",
+            "--plaintext",
             "--threshold",
             "2",
             "--shares",
@@ -489,14 +491,13 @@ fn subcommands(help: &str) -> Vec<String> {
 }
 
 /// The commands that never use a token: their help shows no --module and no --trace.
-const TOKENLESS: [&str; 14] = [
+const TOKENLESS: [&str; 13] = [
     "",
     "plan",
     "plan check",
     "plan digest",
     "plan script",
     "pin",
-    "pin split",
     "witness",
     "witness sign",
     "witness add",
@@ -547,7 +548,7 @@ fn every_command_has_help_with_examples_and_module_only_where_a_token_is_used() 
     // The walk reached every command of these lists.
     for name in TOKENLESS
         .iter()
-        .chain(&["wrap", "rewrap", "token signer create"])
+        .chain(&["wrap", "rewrap", "token signer create", "pin split"])
     {
         assert!(seen.iter().any(|s| s == name), "{name}");
     }
@@ -631,6 +632,7 @@ fn module_and_trace_before_the_subcommand_still_reach_it_and_the_old_flag_names_
     run_ok(token.keyrite().args([
         "pin",
         "split",
+        "--plaintext",
         "--threshold",
         "2",
         "--shares",
@@ -653,6 +655,7 @@ fn pin_split_reads_the_pin_from_a_file_only_its_owner_can_read() {
         run(token.keyrite().env_remove(PIN_ENV).args([
             "pin",
             "split",
+            "--plaintext",
             "--threshold",
             "2",
             "--shares",
@@ -1272,6 +1275,7 @@ fn refusals_that_had_no_hint_say_what_to_do() {
         argv(&[
             "pin",
             "split",
+            "--plaintext",
             "--threshold",
             "1",
             "--shares",
@@ -1284,6 +1288,7 @@ fn refusals_that_had_no_hint_say_what_to_do() {
         argv(&[
             "pin",
             "split",
+            "--plaintext",
             "--threshold",
             "2",
             "--shares",
@@ -1618,6 +1623,7 @@ fn every_command_exits_2_for_a_missing_input_and_a_usage_error_and_1_for_a_refus
         case(
             "pin split",
             &[
+                "--plaintext",
                 "--threshold",
                 "2",
                 "--shares",
@@ -1785,6 +1791,7 @@ fn counts_that_make_no_split_and_wrap_json_with_a_transcript_are_usage_errors() 
         vec![
             "pin",
             "split",
+            "--plaintext",
             "--threshold",
             threshold,
             "--shares",
@@ -1864,6 +1871,7 @@ fn a_report_that_cannot_be_written_says_the_command_finished_and_how_to_get_it_a
     let split = [
         "pin",
         "split",
+        "--plaintext",
         "--threshold",
         "2",
         "--shares",
@@ -1887,6 +1895,7 @@ fn a_report_that_cannot_be_written_says_the_command_finished_and_how_to_get_it_a
     let again = run_ok(c.token.keyrite().args([
         "pin",
         "split",
+        "--plaintext",
         "--threshold",
         "2",
         "--shares",

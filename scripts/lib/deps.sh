@@ -21,6 +21,8 @@ keyrite_missing_packages() {
   [ -x /usr/bin/python3 ] || echo python3
   /usr/bin/python3 -c 'import cryptography' >/dev/null 2>&1 || echo python3-cryptography
   /usr/bin/python3 -c 'import PyKCS11' >/dev/null 2>&1 || echo python3-pykcs11
+  # tests/shares_age.rs opens the shares pin split encrypts with the reference age.
+  command -v age >/dev/null 2>&1 || echo age
 }
 
 # Installs the Debian packages named in $1 (space-separated; nothing when empty).

@@ -26,6 +26,7 @@ pub mod script;
 use std::path::{Path, PathBuf};
 
 pub use error::{Error, NotDestroy, StepFailure, Unresumable, Warning};
+pub(crate) use preflight::check_serial;
 pub use preflight::{
     CheckedPlan, Prepared, RunRequest, check_destroys_only, check_params_expiry, check_plan,
     check_runnable, check_trusted_wrapping, load_module, prepare, prepare_wraps,

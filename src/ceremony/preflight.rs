@@ -33,6 +33,8 @@ pub struct RunRequest {
     pub module: Option<PathBuf>,
     /// PIN share files, when the plan takes the PIN from shares (none: typed on the terminal).
     pub pin_shares: Vec<PathBuf>,
+    /// SSH private keys that open the encrypted share files among `pin_shares`.
+    pub identities: Vec<PathBuf>,
     /// The unsealed transcript of an interrupted run of this plan, to continue from.
     pub resume_from: Option<PathBuf>,
 }
@@ -411,7 +413,7 @@ fn check_marker(
 }
 
 /// Refuses a token whose serial is not the one the policy pins (checked before login).
-pub(super) fn check_serial(
+pub(crate) fn check_serial(
     policy: &Policy,
     description: &crate::hsm::TokenDescription,
 ) -> Result<(), Error> {

@@ -45,7 +45,8 @@ pub fn run(
             None,
         ),
         PinSpec::Shares => {
-            let (pin, indexes) = crate::shares::rebuild(&req.pin_shares, &policy.pin_shares)?;
+            let (pin, indexes) =
+                crate::shares::rebuild(&req.pin_shares, &req.identities, &policy.pin_shares)?;
             (pin, Some(indexes))
         }
     };

@@ -37,6 +37,11 @@ pub struct RunArgs {
     /// any, custodians type their shares on the terminal).
     #[arg(long, value_name = "FILE")]
     pub pin_share: Vec<PathBuf>,
+    /// An SSH private key that opens the --pin-share files encrypted to a custodian's key
+    /// (share-NAME.age), repeat for each; one protected by a passphrase asks for it on the
+    /// terminal.
+    #[arg(long, value_name = "KEY", requires = "pin_share")]
+    pub identity: Vec<PathBuf>,
     #[command(flatten)]
     pub module: ModuleArgs,
 }
@@ -144,6 +149,7 @@ pub fn run_plan(
         transcript: run.transcript,
         module,
         pin_shares: run.pin_share,
+        identities: run.identity,
         resume_from,
     };
     let prepared = ceremony::prepare(&req, OffsetDateTime::now_utc())?;

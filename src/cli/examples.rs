@@ -174,18 +174,24 @@ Examples:
 pub const CEREMONY_RUN: &str = "\
 Examples:
   keyrite ceremony run plan.toml --policy policy.toml --approvals approvals \\
-      --transcript try-1.jsonl";
+      --transcript try-1.jsonl
+  # a plan with pin = \"shares\", its shares split by pin split --to-policy (alice's and bob's keys)
+  keyrite ceremony run plan.toml --policy policy.toml --approvals approvals \\
+      --transcript try-2.jsonl --pin-share pin-shares-age/share-alice.age --identity alice \\
+      --pin-share pin-shares-age/share-bob.age --identity bob";
 
 /// `keyrite pin`
 pub const PIN: &str = "\
 Examples:
-  keyrite pin split --threshold 2 --shares 3 --out pin-shares --pin-env KR_PIN";
+  keyrite pin split --plaintext --threshold 2 --shares 3 --out pin-shares --pin-env KR_PIN";
 
 /// `keyrite pin split`
 pub const PIN_SPLIT: &str = "\
 Examples:
-  keyrite pin split --threshold 2 --shares 3 --out pin-shares --pin-env KR_PIN
-  keyrite pin split --threshold 3 --shares 5 --out pin-shares-3of5    # type the PIN, twice";
+  keyrite pin split --plaintext --threshold 2 --shares 3 --out pin-shares --pin-env KR_PIN
+  keyrite pin split --plaintext --threshold 3 --shares 5 --out pin-shares-3of5    # type the PIN, twice
+  # a policy of 2 or more custodians with ssh-ed25519 or ssh-rsa keys: share-NAME.age for each
+  keyrite pin split --to-policy policy.toml --threshold 2 --out pin-shares-age --pin-env KR_PIN";
 
 /// `keyrite witness`
 pub const WITNESS: &str = "\

@@ -610,6 +610,18 @@ fn resume(e: &ceremony::Unresumable) -> &'static str {
 fn shares(e: &shares::Error, c: Context) -> Option<String> {
     Some(match e {
         shares::Error::Pin(e) => return pin(e, c),
+        shares::Error::Token(e) => return hsm(e, c),
+        shares::Error::Policy(e) => return ceremony(e, c),
+        shares::Error::NoRecipients => {
+            "Pass --to-policy policy.toml to encrypt each custodian's share to their SSH key (share-NAME.age), or --plaintext for share files in the clear."
+                .to_owned()
+        }
+        shares::Error::NoIdentity { .. }
+        | shares::Error::NotForThese { .. }
+        | shares::Error::WrongPassphrase { .. } => {
+            "Give each custodian's SSH private key with --identity KEY (repeat for each), or have the custodian open their share with `age -d -i KEY FILE` and type it."
+                .to_owned()
+        }
         shares::Error::Malformed { .. }
         | shares::Error::NotPinned { .. }
         | shares::Error::Duplicate { .. }

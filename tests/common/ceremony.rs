@@ -400,6 +400,7 @@ impl Ceremony {
         let out = String::from_utf8(run_ok(self.token.keyrite().args([
             "pin",
             "split",
+            "--plaintext",
             "--threshold",
             threshold,
             "--shares",
