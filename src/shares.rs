@@ -1,8 +1,15 @@
 //! PIN shares, for tokens without M-of-N login: the user PIN, padded to a fixed length, split
 //! with Shamir's scheme over GF(256) into N shares of which any M rebuild it. Each share is one
-//! line of text — `keyrite-pin-share-v1:INDEX:THRESHOLD:HEX` — whose SHA-256 the policy pins,
-//! so a mistyped, corrupted or substituted share is caught the moment it is entered, without
-//! involving the PIN. The PIN is rebuilt in memory only, zeroised after login.
+//! line of text — groups of five characters, each group with its check character (the format
+//! is in `src/shares/text.rs` and `docs/operators.md`) — whose SHA-256 the policy pins, so a
+//! mistyped, corrupted or substituted share is caught the moment it is entered, without
+//! involving the PIN, and a typo is found in its group. Shares of the first format,
+//! `keyrite-pin-share-v1:INDEX:THRESHOLD:HEX`, are still read. The PIN is rebuilt in memory
+//! only, zeroised after login.
+
+mod text;
+
+pub use text::Typo;
 
 use std::fs::OpenOptions;
 use std::io::{IsTerminal as _, Write as _};
@@ -16,7 +23,8 @@ use zeroize::Zeroizing;
 
 use crate::pin::PinSource;
 
-/// The padded length of a PIN: one length byte, the PIN, zeros.
+/// The longest padded length of a PIN (one length byte, the PIN, zeros), and the only one of
+/// shares of the first format.
 const PADDED: usize = 64;
 const PREFIX: &str = "keyrite-pin-share-v1";
 /// The most a share file may hold: a share is one line of about 160 bytes.
@@ -68,6 +76,15 @@ pub enum Error {
         /// Where it came from.
         source_name: String,
     },
+    /// A share's text has a typo, found where it is.
+    #[error("{source_name}: {typo}")]
+    Typo {
+        /// Where it came from.
+        source_name: String,
+        /// What is wrong, and where.
+        #[source]
+        typo: Typo,
+    },
     /// A share is not one the policy pins.
     #[error(
         "{source_name} is not one of the policy's pin_shares (mistyped, corrupted, or from another split)"
@@ -117,6 +134,7 @@ impl Error {
             | Error::Exists { .. }
             | Error::ShareFileOpen { .. }
             | Error::Malformed { .. }
+            | Error::Typo { .. }
             | Error::Duplicate { .. }
             | Error::TooFew { .. }
             | Error::NoTerminal => true,
@@ -132,9 +150,12 @@ impl Error {
 
 /// One share, parsed.
 pub struct ShareText {
+    /// The canonical text: what is written, and what the policy's digest is of.
     text: Zeroizing<String>,
     index: u8,
     threshold: u8,
+    /// The y values.
+    y: Zeroizing<Vec<u8>>,
 }
 
 impl std::fmt::Debug for ShareText {
@@ -144,32 +165,60 @@ impl std::fmt::Debug for ShareText {
 }
 
 impl ShareText {
-    /// Parses a share line (surrounding whitespace ignored).
+    /// Parses a share: the grouped text `split` writes (spaces, dashes and case aside), or a
+    /// `keyrite-pin-share-v1:` line (surrounding whitespace ignored).
     pub fn parse(text: &str, source_name: &str) -> Result<Self, Error> {
         let malformed = || Error::Malformed {
             source_name: source_name.to_owned(),
         };
-        let text = Zeroizing::new(text.trim().to_owned());
+        let trimmed = text.trim();
+        if trimmed.contains(':') {
+            return Self::parse_v1(trimmed).ok_or_else(malformed);
+        }
+        match text::decode(trimmed) {
+            Ok(d) => Ok(ShareText {
+                text: d.canonical,
+                index: d.index,
+                threshold: d.threshold,
+                y: d.y,
+            }),
+            Err(Typo::NotShare) => Err(malformed()),
+            Err(typo) => Err(Error::Typo {
+                source_name: source_name.to_owned(),
+                typo,
+            }),
+        }
+    }
+
+    /// Parses `keyrite-pin-share-v1:INDEX:THRESHOLD:HEX`, its hex digits in either case (the
+    /// canonical text has them in lowercase, as `split` wrote them).
+    fn parse_v1(text: &str) -> Option<Self> {
         let parts: Vec<&str> = text.split(':').collect();
         let [prefix, index, threshold, hex] = parts.as_slice() else {
-            return Err(malformed());
+            return None;
         };
         if *prefix != PREFIX || hex.len() != 2 * PADDED {
-            return Err(malformed());
+            return None;
         }
-        let index: u8 = index.parse().map_err(|_| malformed())?;
-        let threshold: u8 = threshold.parse().map_err(|_| malformed())?;
+        let index: u8 = index.parse().ok()?;
+        let threshold: u8 = threshold.parse().ok()?;
         if index == 0 || threshold < 2 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(malformed());
+            return None;
         }
-        Ok(ShareText {
+        let y = Zeroizing::new(hex::decode(hex).ok()?);
+        let text = Zeroizing::new(format!(
+            "{PREFIX}:{index}:{threshold}:{}",
+            hex.to_ascii_lowercase()
+        ));
+        Some(ShareText {
+            text,
             index,
             threshold,
-            text,
+            y,
         })
     }
 
-    /// The share's SHA-256 (hex): what the policy pins.
+    /// The SHA-256 (hex) of the share's canonical text: what the policy pins.
     pub fn sha256(&self) -> String {
         hex::encode(Sha256::digest(self.text.as_bytes()))
     }
@@ -180,10 +229,9 @@ impl ShareText {
     }
 
     fn share(&self) -> Result<Share, Error> {
-        let hex = self.text.rsplit(':').next().unwrap_or_default();
-        let mut bytes = Zeroizing::new(vec![self.index]);
-        let decoded = Zeroizing::new(hex::decode(hex).map_err(|_| Error::Rebuild)?);
-        bytes.extend_from_slice(&decoded);
+        let mut bytes = Zeroizing::new(Vec::with_capacity(1 + self.y.len()));
+        bytes.push(self.index);
+        bytes.extend_from_slice(&self.y);
         Share::try_from(bytes.as_slice()).map_err(|_| Error::Rebuild)
     }
 }
@@ -194,10 +242,8 @@ pub fn split(pin: &SecretString, threshold: u8, count: u8) -> Result<Vec<ShareTe
         return Err(Error::Counts);
     }
     let bytes = pin.expose_secret().as_bytes();
-    if bytes.len() >= PADDED {
-        return Err(Error::PinTooLong);
-    }
-    let mut padded = Zeroizing::new(vec![0u8; PADDED]);
+    let padded_len = text::padded_len(bytes.len()).ok_or(Error::PinTooLong)?;
+    let mut padded = Zeroizing::new(vec![0u8; padded_len]);
     padded[0] = bytes.len() as u8;
     padded[1..=bytes.len()].copy_from_slice(bytes);
     Sharks(threshold)
@@ -205,8 +251,7 @@ pub fn split(pin: &SecretString, threshold: u8, count: u8) -> Result<Vec<ShareTe
         .take(usize::from(count))
         .map(|share| {
             let raw = Zeroizing::new(Vec::<u8>::from(&share));
-            let hex = Zeroizing::new(hex::encode(&raw[1..]));
-            let text = Zeroizing::new(format!("{PREFIX}:{}:{threshold}:{}", raw[0], hex.as_str()));
+            let text = text::encode(raw[0], threshold, &raw[1..]).ok_or(Error::Rebuild)?;
             ShareText::parse(&text, "a new share")
         })
         .collect()
@@ -341,7 +386,7 @@ impl<'a> Rebuilder<'a> {
                 .map_err(|_| Error::Rebuild)?,
         );
         let len = usize::from(*padded.first().ok_or(Error::Rebuild)?);
-        if padded.len() != PADDED || len >= PADDED || padded[len + 1..].iter().any(|&b| b != 0) {
+        if len >= padded.len() || padded[len + 1..].iter().any(|&b| b != 0) {
             return Err(Error::Rebuild);
         }
         let pin = std::str::from_utf8(&padded[1..=len]).map_err(|_| Error::Rebuild)?;
@@ -448,6 +493,88 @@ mod tests {
             r.offer(&shares[1].text, "t"),
             Err(Error::Duplicate { index: 2, .. })
         ));
+    }
+
+    /// Shares in the first format, as keyrite wrote them before.
+    fn v1_split(pin: &str, threshold: u8, count: u8) -> Vec<String> {
+        let mut padded = vec![0u8; PADDED];
+        padded[0] = pin.len() as u8;
+        padded[1..=pin.len()].copy_from_slice(pin.as_bytes());
+        Sharks(threshold)
+            .dealer(&padded)
+            .take(usize::from(count))
+            .map(|share| {
+                let raw = Vec::<u8>::from(&share);
+                format!("{PREFIX}:{}:{threshold}:{}", raw[0], hex::encode(&raw[1..]))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn shares_of_the_first_format_still_rebuild_the_pin_pinned_as_before() {
+        let texts = v1_split("kr-Pin-7301-quince", 2, 3);
+        let pinned: Vec<String> = texts
+            .iter()
+            .map(|t| hex::encode(Sha256::digest(t.as_bytes())))
+            .collect();
+        let mut r = Rebuilder::new(&pinned).unwrap();
+        r.offer(&format!("  {}\n", texts[2]), "t").unwrap();
+        // Its hex digits in capitals are the same share.
+        let (head, hex) = texts[0].rsplit_once(':').unwrap();
+        r.offer(&format!("{head}:{}", hex.to_ascii_uppercase()), "t")
+            .unwrap();
+        assert_eq!(r.pin().unwrap().expose_secret(), "kr-Pin-7301-quince");
+        assert_eq!(r.indexes(), [3, 1]);
+    }
+
+    #[test]
+    fn new_shares_are_grouped_short_for_short_pins_and_typed_in_any_case() {
+        for (pin, groups) in [
+            ("1234", 16),
+            (&"p".repeat(31)[..], 16),
+            (&"q".repeat(32)[..], 28),
+            (&"r".repeat(63)[..], 28),
+        ] {
+            let shares = split(&SecretString::from(pin), 2, 3).unwrap();
+            let pinned: Vec<String> = shares.iter().map(ShareText::sha256).collect();
+            for share in &shares {
+                assert_eq!(share.text.split('-').count(), groups, "{pin}");
+                assert_eq!(
+                    share.sha256(),
+                    hex::encode(Sha256::digest(share.text.as_bytes()))
+                );
+            }
+            let mut r = Rebuilder::new(&pinned).unwrap();
+            let sloppy = shares[1].text.to_ascii_lowercase().replace('-', " ");
+            r.offer(&sloppy, "t").unwrap();
+            r.offer(&shares[0].text.replace('-', ""), "t").unwrap();
+            assert_eq!(r.pin().unwrap().expose_secret(), pin);
+        }
+        assert!(matches!(
+            split(&SecretString::from("s".repeat(64)), 2, 3),
+            Err(Error::PinTooLong)
+        ));
+    }
+
+    #[test]
+    fn a_typo_is_refused_with_its_group_and_other_text_as_no_share() {
+        let shares = split(&SecretString::from("kr-Pin-7301-quince"), 2, 3).unwrap();
+        let pinned: Vec<String> = shares.iter().map(ShareText::sha256).collect();
+        let mut r = Rebuilder::new(&pinned).unwrap();
+        let text = shares[0].text.as_str();
+        let at = 6 * 6 + 1;
+        let typo = if &text[at..=at] == "7" { "8" } else { "7" };
+        let typed = format!("{}{typo}{}", &text[..at], &text[at + 1..]);
+        assert_eq!(
+            r.offer(&typed, "share 1").unwrap_err().to_string(),
+            "share 1: group 7 of 16 does not match its checksum"
+        );
+        for other in ["", " - ", "keyrite-pin-share-v9:1:2:00ff"] {
+            assert_eq!(
+                r.offer(other, "x").unwrap_err().to_string(),
+                "x is not a keyrite PIN share"
+            );
+        }
     }
 
     #[test]

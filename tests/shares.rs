@@ -50,7 +50,7 @@ fn m_shares_log_in_for_a_real_ceremony_and_bad_shares_are_refused_by_name() {
         (vec!["shares/share-1.txt"], "keyrite: 1 share(s) given; 2 are needed\n".to_owned()),
         (
             vec!["shares/share-1.txt", "changed.txt"],
-            "keyrite: changed.txt is not one of the policy's pin_shares (mistyped, corrupted, or from another split)\n".to_owned(),
+            "keyrite: changed.txt: group 16 of 16 does not match its checksum\n".to_owned(),
         ),
         (
             vec!["other/share-2.txt", "shares/share-1.txt"],

@@ -604,6 +604,7 @@ fn shares(e: &shares::Error, c: Context) -> Option<String> {
     Some(match e {
         shares::Error::Pin(e) => return pin(e, c),
         shares::Error::Malformed { .. }
+        | shares::Error::Typo { .. }
         | shares::Error::NotPinned { .. }
         | shares::Error::Duplicate { .. }
         | shares::Error::TooFew { .. }
