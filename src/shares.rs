@@ -101,6 +101,27 @@ pub enum Error {
         /// Its index.
         index: u8,
     },
+    /// A share the policy names another custodian as holder of.
+    #[error("{source_name} is {holder}'s share, not {custodian}'s")]
+    NotTheirs {
+        /// Where it came from.
+        source_name: String,
+        /// Who holds it, by the policy.
+        holder: String,
+        /// Whose turn it was.
+        custodian: String,
+    },
+    /// Every custodian the policy names was asked, and too few gave their share.
+    #[error(
+        "every custodian named in the policy's pin_shares was asked: {given} share(s) given{}",
+        threshold.map_or_else(String::new, |m| format!("; {m} are needed"))
+    )]
+    NotHere {
+        /// How many were given.
+        given: usize,
+        /// How many are needed, once a share has said.
+        threshold: Option<u8>,
+    },
     /// Not enough shares.
     #[error("{given} share(s) given; {threshold} are needed")]
     TooFew {
@@ -135,6 +156,7 @@ impl Error {
             | Error::ShareFileOpen { .. }
             | Error::Malformed { .. }
             | Error::Typo { .. }
+            | Error::NotTheirs { .. }
             | Error::Duplicate { .. }
             | Error::TooFew { .. }
             | Error::NoTerminal => true,
@@ -143,6 +165,7 @@ impl Error {
             | Error::Io { .. }
             | Error::NotPinned { .. }
             | Error::NoPolicyShares
+            | Error::NotHere { .. }
             | Error::Rebuild => false,
         }
     }
@@ -320,6 +343,8 @@ pub fn split_pin(
 /// read: pinned by the policy, not a repeat; reading stops at the threshold.
 pub struct Rebuilder<'a> {
     pinned: &'a [String],
+    /// Who holds each pinned share, when the policy names them.
+    holders: Option<&'a [String]>,
     taken: Vec<ShareText>,
 }
 
@@ -331,8 +356,47 @@ impl<'a> Rebuilder<'a> {
         }
         Ok(Rebuilder {
             pinned,
+            holders: None,
             taken: Vec::new(),
         })
+    }
+
+    /// Names the custodian who holds each pinned share, in the same order (the policy's
+    /// `pin_share_custodians`), if it names them.
+    pub fn held_by(self, holders: Option<&'a [String]>) -> Self {
+        Rebuilder { holders, ..self }
+    }
+
+    /// How many shares rebuild the PIN, once one has said.
+    pub fn threshold(&self) -> Option<u8> {
+        self.taken.first().map(|s| s.threshold)
+    }
+
+    /// Checks and keeps the share `custodian` gives: as [`offer`](Self::offer), and the policy
+    /// must not name another custodian as its holder.
+    pub fn offer_from(
+        &mut self,
+        text: &str,
+        source_name: &str,
+        custodian: &str,
+    ) -> Result<(), Error> {
+        let share = self.check(text, source_name)?;
+        let holder = self.holders.and_then(|holders| {
+            let digest = share.sha256();
+            self.pinned
+                .iter()
+                .position(|p| p.eq_ignore_ascii_case(&digest))
+                .and_then(|i| holders.get(i))
+        });
+        if let Some(holder) = holder.filter(|h| *h != custodian) {
+            return Err(Error::NotTheirs {
+                source_name: source_name.to_owned(),
+                holder: holder.clone(),
+                custodian: custodian.to_owned(),
+            });
+        }
+        self.taken.push(share);
+        Ok(())
     }
 
     /// Whether the threshold is reached.
@@ -344,6 +408,13 @@ impl<'a> Rebuilder<'a> {
 
     /// Checks and keeps one share.
     pub fn offer(&mut self, text: &str, source_name: &str) -> Result<(), Error> {
+        let share = self.check(text, source_name)?;
+        self.taken.push(share);
+        Ok(())
+    }
+
+    /// Parses a share and checks it is pinned and not a repeat.
+    fn check(&self, text: &str, source_name: &str) -> Result<ShareText, Error> {
         let share = ShareText::parse(text, source_name)?;
         let digest = share.sha256();
         if !self.pinned.iter().any(|p| p.eq_ignore_ascii_case(&digest)) {
@@ -357,8 +428,7 @@ impl<'a> Rebuilder<'a> {
                 index: share.index,
             });
         }
-        self.taken.push(share);
-        Ok(())
+        Ok(share)
     }
 
     /// The indexes taken, in order.
@@ -425,31 +495,19 @@ fn read_share_file(path: &Path) -> Result<Zeroizing<String>, Error> {
 }
 
 /// Rebuilds the PIN from share files, or, with none, from shares typed on the terminal one
-/// custodian at a time (no echo, the screen cleared between). Returns the PIN and the indexes.
-pub fn rebuild(files: &[PathBuf], pinned: &[String]) -> Result<(SecretString, Vec<u8>), Error> {
-    let mut r = Rebuilder::new(pinned)?;
+/// custodian at a time (see [`prompt_shares`]). `holders` names who holds each pinned share,
+/// when the policy does. Returns the PIN and the indexes.
+pub fn rebuild(
+    files: &[PathBuf],
+    pinned: &[String],
+    holders: Option<&[String]>,
+) -> Result<(SecretString, Vec<u8>), Error> {
+    let mut r = Rebuilder::new(pinned)?.held_by(holders);
     if files.is_empty() {
         if !std::io::stdin().is_terminal() {
             return Err(Error::NoTerminal);
         }
-        let mut n = 1;
-        while !r.complete() {
-            let typed = Zeroizing::new(
-                crate::interrupt::prompting(|| {
-                    rpassword::prompt_password(format!("PIN share {n} (not shown), then Enter: "))
-                })
-                .map_err(|_| Error::NoTerminal)?,
-            );
-            match r.offer(&typed, &format!("share {n}")) {
-                Ok(()) => {
-                    n += 1;
-                    // Clear the screen for the next custodian.
-                    eprint!("\x1b[2J\x1b[H");
-                    eprintln!("Share accepted ({} so far).", r.indexes().len());
-                }
-                Err(e) => eprintln!("{e}; try again."),
-            }
-        }
+        prompt_shares(&mut r)?;
     } else {
         for file in files {
             if r.complete() {
@@ -460,6 +518,108 @@ pub fn rebuild(files: &[PathBuf], pinned: &[String]) -> Result<(SecretString, Ve
         }
     }
     Ok((r.pin()?, r.indexes()))
+}
+
+/// Asks for shares on the terminal, without echo, until the threshold is reached. When the
+/// policy names the holders, it asks each in turn, in the policy's order, by name — Enter alone
+/// says they are not here — and a share held by another is refused as theirs; otherwise it
+/// asks the next custodian. A typo is reported by its group and the same custodian asked again;
+/// a repeat, or a share of another split, is said to be one. The screen is cleared after each
+/// share accepted. What was typed is never shown.
+fn prompt_shares(r: &mut Rebuilder<'_>) -> Result<(), Error> {
+    let holders = r.holders;
+    let mut asked = vec![false; holders.map_or(0, <[String]>::len)];
+    while !r.complete() {
+        let turn = match holders {
+            Some(names) => {
+                let Some(i) = asked.iter().position(|&done| !done) else {
+                    return Err(Error::NotHere {
+                        given: r.taken.len(),
+                        threshold: r.threshold(),
+                    });
+                };
+                Some((i, names[i].as_str()))
+            }
+            None => None,
+        };
+        let k = r.taken.len() + 1;
+        let of = r
+            .threshold()
+            .map_or_else(String::new, |m| format!(" of {m}"));
+        let prompt = match turn {
+            Some((_, name)) => format!(
+                "PIN share {k}{of} — {name}, type now (not shown), or Enter alone if {name} is not here: "
+            ),
+            None => format!("PIN share {k}{of} — next custodian, type now (not shown): "),
+        };
+        let typed = Zeroizing::new(
+            crate::interrupt::prompting(|| rpassword::prompt_password(prompt))
+                .map_err(|_| Error::NoTerminal)?,
+        );
+        let again = turn.map_or_else(
+            || "type the share again".to_owned(),
+            |(_, name)| format!("{name}, type your share again"),
+        );
+        if typed.trim().is_empty() {
+            match turn {
+                Some((i, name)) => {
+                    asked[i] = true;
+                    eprintln!("{name} is not here; on to the next custodian.");
+                }
+                None => eprintln!("Nothing was typed; type a share."),
+            }
+            continue;
+        }
+        let offered = match turn {
+            Some((_, name)) => r.offer_from(&typed, "that share", name),
+            None => r.offer(&typed, "that share"),
+        };
+        match offered {
+            Ok(()) => {
+                if let Some((i, _)) = turn {
+                    asked[i] = true;
+                }
+                // Clear the screen for the next custodian.
+                eprint!("\x1b[2J\x1b[H");
+                let from = turn.map_or_else(String::new, |(_, name)| format!(" from {name}"));
+                let m = r.threshold().map_or(0, usize::from);
+                let given = r.taken.len();
+                if given >= m {
+                    eprintln!("Share {given} of {m} accepted{from}: the PIN can be rebuilt.");
+                } else {
+                    eprintln!(
+                        "Share {given} of {m} accepted{from}; {} more needed.",
+                        m - given
+                    );
+                }
+            }
+            Err(Error::Typo { typo, .. }) => {
+                eprintln!("{}; {again}.", capitalized(&typo.to_string()))
+            }
+            Err(Error::Malformed { .. }) => {
+                eprintln!("That is not a keyrite PIN share; {again}.");
+            }
+            Err(Error::NotPinned { .. }) => eprintln!(
+                "That share is not one of the policy's pin_shares: a share of another split, or more than one typo; {again}."
+            ),
+            Err(Error::Duplicate { index, .. }) => {
+                eprintln!("That share (share {index}) was given already; {again}.");
+            }
+            Err(Error::NotTheirs {
+                holder, custodian, ..
+            }) => eprintln!("That is {holder}'s share, not {custodian}'s; {again}."),
+            Err(e) => eprintln!("{e}; {again}."),
+        }
+    }
+    Ok(())
+}
+
+/// `s` with its first letter a capital.
+fn capitalized(s: &str) -> String {
+    let mut chars = s.chars();
+    chars.next().map_or_else(String::new, |first| {
+        first.to_uppercase().chain(chars).collect()
+    })
 }
 
 #[cfg(test)]
@@ -575,6 +735,43 @@ mod tests {
                 "x is not a keyrite PIN share"
             );
         }
+    }
+
+    #[test]
+    fn a_share_given_by_a_custodian_must_be_theirs() {
+        let shares = split(&SecretString::from("kr-Pin-7301-quince"), 2, 3).unwrap();
+        let pinned: Vec<String> = shares.iter().map(ShareText::sha256).collect();
+        let holders = ["alice", "bob", "carol"].map(str::to_owned);
+        let mut r = Rebuilder::new(&pinned).unwrap().held_by(Some(&holders));
+        assert_eq!(r.threshold(), None);
+        assert_eq!(
+            r.offer_from(&shares[1].text, "that share", "alice")
+                .unwrap_err()
+                .to_string(),
+            "that share is bob's share, not alice's"
+        );
+        r.offer_from(&shares[2].text, "that share", "carol")
+            .unwrap();
+        assert_eq!(r.threshold(), Some(2));
+        assert!(matches!(
+            r.offer_from(&shares[2].text, "that share", "alice"),
+            Err(Error::Duplicate { index: 3, .. })
+        ));
+        r.offer_from(&shares[0].text, "that share", "alice")
+            .unwrap();
+        assert_eq!(r.pin().unwrap().expose_secret(), "kr-Pin-7301-quince");
+        // Without holders, anyone's share is taken.
+        let mut r = Rebuilder::new(&pinned).unwrap().held_by(None);
+        r.offer_from(&shares[1].text, "that share", "alice")
+            .unwrap();
+        assert_eq!(
+            Error::NotHere {
+                given: 1,
+                threshold: Some(2)
+            }
+            .to_string(),
+            "every custodian named in the policy's pin_shares was asked: 1 share(s) given; 2 are needed"
+        );
     }
 
     #[test]

@@ -18,6 +18,8 @@ keyrite_missing_packages() {
   [ -x /usr/bin/python3 ] || echo python3
   /usr/bin/python3 -c 'import cryptography' >/dev/null 2>&1 || echo python3-cryptography
   /usr/bin/python3 -c 'import PyKCS11' >/dev/null 2>&1 || echo python3-pykcs11
+  # tests/shares.rs types PIN shares in a real terminal.
+  command -v tmux >/dev/null 2>&1 || echo tmux
 }
 
 # Installs the Debian packages named in $1 (space-separated; nothing when empty).
