@@ -229,10 +229,8 @@ impl ShareText {
             return None;
         }
         let y = Zeroizing::new(hex::decode(hex).ok()?);
-        let text = Zeroizing::new(format!(
-            "{PREFIX}:{index}:{threshold}:{}",
-            hex.to_ascii_lowercase()
-        ));
+        let lower = Zeroizing::new(hex.to_ascii_lowercase());
+        let text = Zeroizing::new(format!("{PREFIX}:{index}:{threshold}:{}", lower.as_str()));
         Some(ShareText {
             text,
             index,
@@ -495,8 +493,8 @@ fn read_share_file(path: &Path) -> Result<Zeroizing<String>, Error> {
 }
 
 /// Rebuilds the PIN from share files, or, with none, from shares typed on the terminal one
-/// custodian at a time (see [`prompt_shares`]). `holders` names who holds each pinned share,
-/// when the policy does. Returns the PIN and the indexes.
+/// custodian at a time, by name when `holders` (who holds each pinned share, when the policy
+/// says) is given. Returns the PIN and the indexes.
 pub fn rebuild(
     files: &[PathBuf],
     pinned: &[String],
