@@ -29,14 +29,14 @@
 //!     scheme over GF(256);
 //!   - `CHECK` is the first bytes of the SHA-256 of the bytes before it: 5 of them with a
 //!     32-byte `Y` and 3 with a 64-byte one, which fill the last group. It catches what the
-//!     group checks cannot: groups dropped or repeated with the length kept, two typos in one
+//!     group checks cannot: groups repeated or reordered with the length kept, two typos in one
 //!     group.
 //!
 //! A share of a PIN up to 31 bytes is so 40 bytes, 64 data characters, 16 groups (80
 //! characters typed); one of a longer PIN is 70 bytes, 28 groups (140 characters). The padding
 //! hides a PIN's length within its class, no further: a share tells whether the PIN is at most
-//! 31 bytes long — which shortens by half what most PINs' custodians type, and which the token's
-//! own PIN rules (most allow 4 to 32 or 64 bytes) say about as plainly.
+//! 31 bytes long. That is the trade for halving what the custodians of most PINs type; a team
+//! that wants the length hidden up to 63 bytes uses a PIN of 32 bytes or more.
 //!
 //! The canonical text — capitals, groups joined by `-`, no spaces — is what `pin split`
 //! writes and what the policy's digest is taken of, so the same share typed with other
