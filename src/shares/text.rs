@@ -29,8 +29,8 @@
 //!     scheme over GF(256);
 //!   - `CHECK` is the first bytes of the SHA-256 of the bytes before it: 5 of them with a
 //!     32-byte `Y` and 3 with a 64-byte one, which fill the last group. It catches what the
-//!     group checks cannot: groups repeated or reordered with the length kept, two typos in one
-//!     group.
+//!     group checks can miss: more than one typo in a group that happens to keep its check
+//!     (one time in 32).
 //!
 //! A share of a PIN up to 31 bytes is so 40 bytes, 64 data characters, 16 groups (80
 //! characters typed); one of a longer PIN is 70 bytes, 28 groups (140 characters). The padding
@@ -146,7 +146,7 @@ pub enum Typo {
     },
     /// Each group checks, the whole does not.
     #[error(
-        "each group matches its checksum but the whole share does not: groups in the wrong order or repeated, or two typos in one group"
+        "each group matches its checksum but the whole share does not: more than one typo in a group"
     )]
     Whole,
     /// Well formed, but not a keyrite PIN share this version reads.
