@@ -1,16 +1,21 @@
 //! PIN shares, for tokens without M-of-N login: the user PIN, padded to a fixed length, split
 //! with Shamir's scheme over GF(256) into N shares of which any M rebuild it. Each share is one
-//! line of text — `keyrite-pin-share-v1:INDEX:THRESHOLD:HEX` — whose SHA-256 the policy pins,
-//! so a mistyped, corrupted or substituted share is caught the moment it is entered, without
-//! involving the PIN. The PIN is rebuilt in memory only, zeroised after login.
+//! line of text — groups of five characters, each group with its check character (the format
+//! is in `src/shares/text.rs` and `docs/operators.md`) — whose SHA-256 the policy pins, so a
+//! mistyped, corrupted or substituted share is caught the moment it is entered, without
+//! involving the PIN, and a typo is found in its group. Shares of the first format,
+//! `keyrite-pin-share-v1:INDEX:THRESHOLD:HEX`, are still read. The PIN is rebuilt in memory
+//! only, zeroised after login.
 //!
 //! `pin split` logs in with the PIN it splits and proves the new shares rebuild it before it
 //! writes them; with a policy, each custodian's share is encrypted to their SSH public key
 //! (`share-NAME.age`, in the age format).
 
 mod encrypted;
+mod text;
 
 pub use encrypted::Unusable;
+pub use text::Typo;
 
 use std::fs::OpenOptions;
 use std::io::{IsTerminal as _, Write as _};
@@ -27,7 +32,8 @@ use crate::ceremony::policy::Policy;
 use crate::hsm::Module;
 use crate::pin::PinSource;
 
-/// The padded length of a PIN: one length byte, the PIN, zeros.
+/// The longest padded length of a PIN (one length byte, the PIN, zeros), and the only one of
+/// shares of the first format.
 const PADDED: usize = 64;
 const PREFIX: &str = "keyrite-pin-share-v1";
 /// The most a share file may hold: a share is one line of about 160 bytes.
@@ -79,6 +85,15 @@ pub enum Error {
         /// Where it came from.
         source_name: String,
     },
+    /// A share's text has a typo, found where it is.
+    #[error("{source_name}: {typo}")]
+    Typo {
+        /// Where it came from.
+        source_name: String,
+        /// What is wrong, and where.
+        #[source]
+        typo: Typo,
+    },
     /// A share is not one the policy pins.
     #[error(
         "{source_name} is not one of the policy's pin_shares (mistyped, corrupted, or from another split)"
@@ -94,6 +109,27 @@ pub enum Error {
         source_name: String,
         /// Its index.
         index: u8,
+    },
+    /// A share the policy names another custodian as holder of.
+    #[error("{source_name} is {holder}'s share, not {custodian}'s")]
+    NotTheirs {
+        /// Where it came from.
+        source_name: String,
+        /// Who holds it, by the policy.
+        holder: String,
+        /// Whose turn it was.
+        custodian: String,
+    },
+    /// Every custodian the policy names was asked, and too few gave their share.
+    #[error(
+        "every custodian named in the policy's pin_shares was asked: {given} share(s) given{}",
+        threshold.map_or_else(String::new, |m| format!("; {m} are needed"))
+    )]
+    NotHere {
+        /// How many were given.
+        given: usize,
+        /// How many are needed, once a share has said.
+        threshold: Option<u8>,
     },
     /// Not enough shares.
     #[error("{given} share(s) given; {threshold} are needed")]
@@ -234,6 +270,8 @@ impl Error {
             | Error::Exists { .. }
             | Error::ShareFileOpen { .. }
             | Error::Malformed { .. }
+            | Error::Typo { .. }
+            | Error::NotTheirs { .. }
             | Error::Duplicate { .. }
             | Error::TooFew { .. }
             | Error::NoTerminal
@@ -255,16 +293,20 @@ impl Error {
             | Error::Recipient { .. }
             | Error::Encrypt { .. }
             | Error::Unproven
-            | Error::WrongPassphrase { .. } => false,
+            | Error::WrongPassphrase { .. }
+            | Error::NotHere { .. } => false,
         }
     }
 }
 
 /// One share, parsed.
 pub struct ShareText {
+    /// The canonical text: what is written, and what the policy's digest is of.
     text: Zeroizing<String>,
     index: u8,
     threshold: u8,
+    /// The y values.
+    y: Zeroizing<Vec<u8>>,
 }
 
 impl std::fmt::Debug for ShareText {
@@ -274,32 +316,58 @@ impl std::fmt::Debug for ShareText {
 }
 
 impl ShareText {
-    /// Parses a share line (surrounding whitespace ignored).
+    /// Parses a share: the grouped text `split` writes (spaces, dashes and case aside), or a
+    /// `keyrite-pin-share-v1:` line (surrounding whitespace ignored).
     pub fn parse(text: &str, source_name: &str) -> Result<Self, Error> {
         let malformed = || Error::Malformed {
             source_name: source_name.to_owned(),
         };
-        let text = Zeroizing::new(text.trim().to_owned());
+        let trimmed = text.trim();
+        if trimmed.contains(':') {
+            return Self::parse_v1(trimmed).ok_or_else(malformed);
+        }
+        match text::decode(trimmed) {
+            Ok(d) => Ok(ShareText {
+                text: d.canonical,
+                index: d.index,
+                threshold: d.threshold,
+                y: d.y,
+            }),
+            Err(Typo::NotShare) => Err(malformed()),
+            Err(typo) => Err(Error::Typo {
+                source_name: source_name.to_owned(),
+                typo,
+            }),
+        }
+    }
+
+    /// Parses `keyrite-pin-share-v1:INDEX:THRESHOLD:HEX`, its hex digits in either case (the
+    /// canonical text has them in lowercase, as `split` wrote them).
+    fn parse_v1(text: &str) -> Option<Self> {
         let parts: Vec<&str> = text.split(':').collect();
         let [prefix, index, threshold, hex] = parts.as_slice() else {
-            return Err(malformed());
+            return None;
         };
         if *prefix != PREFIX || hex.len() != 2 * PADDED {
-            return Err(malformed());
+            return None;
         }
-        let index: u8 = index.parse().map_err(|_| malformed())?;
-        let threshold: u8 = threshold.parse().map_err(|_| malformed())?;
+        let index: u8 = index.parse().ok()?;
+        let threshold: u8 = threshold.parse().ok()?;
         if index == 0 || threshold < 2 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(malformed());
+            return None;
         }
-        Ok(ShareText {
+        let y = Zeroizing::new(hex::decode(hex).ok()?);
+        let lower = Zeroizing::new(hex.to_ascii_lowercase());
+        let text = Zeroizing::new(format!("{PREFIX}:{index}:{threshold}:{}", lower.as_str()));
+        Some(ShareText {
+            text,
             index,
             threshold,
-            text,
+            y,
         })
     }
 
-    /// The share's SHA-256 (hex): what the policy pins.
+    /// The SHA-256 (hex) of the share's canonical text: what the policy pins.
     pub fn sha256(&self) -> String {
         hex::encode(Sha256::digest(self.text.as_bytes()))
     }
@@ -310,10 +378,9 @@ impl ShareText {
     }
 
     fn share(&self) -> Result<Share, Error> {
-        let hex = self.text.rsplit(':').next().unwrap_or_default();
-        let mut bytes = Zeroizing::new(vec![self.index]);
-        let decoded = Zeroizing::new(hex::decode(hex).map_err(|_| Error::Rebuild)?);
-        bytes.extend_from_slice(&decoded);
+        let mut bytes = Zeroizing::new(Vec::with_capacity(1 + self.y.len()));
+        bytes.push(self.index);
+        bytes.extend_from_slice(&self.y);
         Share::try_from(bytes.as_slice()).map_err(|_| Error::Rebuild)
     }
 }
@@ -324,10 +391,8 @@ pub fn split(pin: &SecretString, threshold: u8, count: u8) -> Result<Vec<ShareTe
         return Err(Error::Counts);
     }
     let bytes = pin.expose_secret().as_bytes();
-    if bytes.len() >= PADDED {
-        return Err(Error::PinTooLong);
-    }
-    let mut padded = Zeroizing::new(vec![0u8; PADDED]);
+    let padded_len = text::padded_len(bytes.len()).ok_or(Error::PinTooLong)?;
+    let mut padded = Zeroizing::new(vec![0u8; padded_len]);
     padded[0] = bytes.len() as u8;
     padded[1..=bytes.len()].copy_from_slice(bytes);
     Sharks(threshold)
@@ -335,8 +400,7 @@ pub fn split(pin: &SecretString, threshold: u8, count: u8) -> Result<Vec<ShareTe
         .take(usize::from(count))
         .map(|share| {
             let raw = Zeroizing::new(Vec::<u8>::from(&share));
-            let hex = Zeroizing::new(hex::encode(&raw[1..]));
-            let text = Zeroizing::new(format!("{PREFIX}:{}:{threshold}:{}", raw[0], hex.as_str()));
+            let text = text::encode(raw[0], threshold, &raw[1..]).ok_or(Error::Rebuild)?;
             ShareText::parse(&text, "a new share")
         })
         .collect()
@@ -598,6 +662,8 @@ fn write(dir: &Path, files: &[(&str, &[u8])]) -> Result<(), Error> {
 /// read: pinned by the policy, not a repeat; reading stops at the threshold.
 pub struct Rebuilder<'a> {
     pinned: &'a [String],
+    /// Who holds each pinned share, when the policy names them.
+    holders: Option<&'a [String]>,
     taken: Vec<ShareText>,
 }
 
@@ -609,8 +675,47 @@ impl<'a> Rebuilder<'a> {
         }
         Ok(Rebuilder {
             pinned,
+            holders: None,
             taken: Vec::new(),
         })
+    }
+
+    /// Names the custodian who holds each pinned share, in the same order (the policy's
+    /// `pin_share_custodians`), if it names them.
+    pub fn held_by(self, holders: Option<&'a [String]>) -> Self {
+        Rebuilder { holders, ..self }
+    }
+
+    /// How many shares rebuild the PIN, once one has said.
+    pub fn threshold(&self) -> Option<u8> {
+        self.taken.first().map(|s| s.threshold)
+    }
+
+    /// Checks and keeps the share `custodian` gives: as [`offer`](Self::offer), and the policy
+    /// must not name another custodian as its holder.
+    pub fn offer_from(
+        &mut self,
+        text: &str,
+        source_name: &str,
+        custodian: &str,
+    ) -> Result<(), Error> {
+        let share = self.check(text, source_name)?;
+        let holder = self.holders.and_then(|holders| {
+            let digest = share.sha256();
+            self.pinned
+                .iter()
+                .position(|p| p.eq_ignore_ascii_case(&digest))
+                .and_then(|i| holders.get(i))
+        });
+        if let Some(holder) = holder.filter(|h| *h != custodian) {
+            return Err(Error::NotTheirs {
+                source_name: source_name.to_owned(),
+                holder: holder.clone(),
+                custodian: custodian.to_owned(),
+            });
+        }
+        self.taken.push(share);
+        Ok(())
     }
 
     /// Whether the threshold is reached.
@@ -622,6 +727,13 @@ impl<'a> Rebuilder<'a> {
 
     /// Checks and keeps one share.
     pub fn offer(&mut self, text: &str, source_name: &str) -> Result<(), Error> {
+        let share = self.check(text, source_name)?;
+        self.taken.push(share);
+        Ok(())
+    }
+
+    /// Parses a share and checks it is pinned and not a repeat.
+    fn check(&self, text: &str, source_name: &str) -> Result<ShareText, Error> {
         let share = ShareText::parse(text, source_name)?;
         let digest = share.sha256();
         if !self.pinned.iter().any(|p| p.eq_ignore_ascii_case(&digest)) {
@@ -635,8 +747,7 @@ impl<'a> Rebuilder<'a> {
                 index: share.index,
             });
         }
-        self.taken.push(share);
-        Ok(())
+        Ok(share)
     }
 
     /// The indexes taken, in order.
@@ -664,7 +775,7 @@ impl<'a> Rebuilder<'a> {
                 .map_err(|_| Error::Rebuild)?,
         );
         let len = usize::from(*padded.first().ok_or(Error::Rebuild)?);
-        if padded.len() != PADDED || len >= PADDED || padded[len + 1..].iter().any(|&b| b != 0) {
+        if len >= padded.len() || padded[len + 1..].iter().any(|&b| b != 0) {
             return Err(Error::Rebuild);
         }
         let pin = std::str::from_utf8(&padded[1..=len]).map_err(|_| Error::Rebuild)?;
@@ -740,36 +851,21 @@ impl Identities<'_> {
 
 /// Rebuilds the PIN from share files — in the clear, or encrypted to a custodian's SSH key and
 /// opened with one of `identities` (SSH private keys) — or, with none, from shares typed on
-/// the terminal one custodian at a time (no echo, the screen cleared between). Returns the PIN
-/// and the indexes.
+/// the terminal one custodian at a time (no echo, the screen cleared between), by name when
+/// `holders` (who holds each pinned share, when the policy says) is given. Returns the PIN and
+/// the indexes.
 pub fn rebuild(
     files: &[PathBuf],
     identities: &[PathBuf],
     pinned: &[String],
+    holders: Option<&[String]>,
 ) -> Result<(SecretString, Vec<u8>), Error> {
-    let mut r = Rebuilder::new(pinned)?;
+    let mut r = Rebuilder::new(pinned)?.held_by(holders);
     if files.is_empty() {
         if !std::io::stdin().is_terminal() {
             return Err(Error::NoTerminal);
         }
-        let mut n = 1;
-        while !r.complete() {
-            let typed = Zeroizing::new(
-                crate::interrupt::prompting(|| {
-                    rpassword::prompt_password(format!("PIN share {n} (not shown), then Enter: "))
-                })
-                .map_err(|_| Error::NoTerminal)?,
-            );
-            match r.offer(&typed, &format!("share {n}")) {
-                Ok(()) => {
-                    n += 1;
-                    // Clear the screen for the next custodian.
-                    eprint!("\x1b[2J\x1b[H");
-                    eprintln!("Share accepted ({} so far).", r.indexes().len());
-                }
-                Err(e) => eprintln!("{e}; try again."),
-            }
-        }
+        prompt_shares(&mut r)?;
     } else {
         let mut identities = Identities {
             paths: identities,
@@ -784,6 +880,108 @@ pub fn rebuild(
         }
     }
     Ok((r.pin()?, r.indexes()))
+}
+
+/// Asks for shares on the terminal, without echo, until the threshold is reached. When the
+/// policy names the holders, it asks each in turn, in the policy's order, by name — Enter alone
+/// says they are not here — and a share held by another is refused as theirs; otherwise it
+/// asks the next custodian. A typo is reported by its group and the same custodian asked again;
+/// a repeat, or a share of another split, is said to be one. The screen is cleared after each
+/// share accepted. What was typed is never shown.
+fn prompt_shares(r: &mut Rebuilder<'_>) -> Result<(), Error> {
+    let holders = r.holders;
+    let mut asked = vec![false; holders.map_or(0, <[String]>::len)];
+    while !r.complete() {
+        let turn = match holders {
+            Some(names) => {
+                let Some(i) = asked.iter().position(|&done| !done) else {
+                    return Err(Error::NotHere {
+                        given: r.taken.len(),
+                        threshold: r.threshold(),
+                    });
+                };
+                Some((i, names[i].as_str()))
+            }
+            None => None,
+        };
+        let k = r.taken.len() + 1;
+        let of = r
+            .threshold()
+            .map_or_else(String::new, |m| format!(" of {m}"));
+        let prompt = match turn {
+            Some((_, name)) => format!(
+                "PIN share {k}{of} — {name}, type now (not shown), or Enter alone if {name} is not here: "
+            ),
+            None => format!("PIN share {k}{of} — next custodian, type now (not shown): "),
+        };
+        let typed = Zeroizing::new(
+            crate::interrupt::prompting(|| rpassword::prompt_password(prompt))
+                .map_err(|_| Error::NoTerminal)?,
+        );
+        let again = turn.map_or_else(
+            || "type the share again".to_owned(),
+            |(_, name)| format!("{name}, type your share again"),
+        );
+        if typed.trim().is_empty() {
+            match turn {
+                Some((i, name)) => {
+                    asked[i] = true;
+                    eprintln!("{name} is not here; on to the next custodian.");
+                }
+                None => eprintln!("Nothing was typed; type a share."),
+            }
+            continue;
+        }
+        let offered = match turn {
+            Some((_, name)) => r.offer_from(&typed, "that share", name),
+            None => r.offer(&typed, "that share"),
+        };
+        match offered {
+            Ok(()) => {
+                if let Some((i, _)) = turn {
+                    asked[i] = true;
+                }
+                // Clear the screen for the next custodian.
+                eprint!("\x1b[2J\x1b[H");
+                let from = turn.map_or_else(String::new, |(_, name)| format!(" from {name}"));
+                let m = r.threshold().map_or(0, usize::from);
+                let given = r.taken.len();
+                if given >= m {
+                    eprintln!("Share {given} of {m} accepted{from}: the PIN can be rebuilt.");
+                } else {
+                    eprintln!(
+                        "Share {given} of {m} accepted{from}; {} more needed.",
+                        m - given
+                    );
+                }
+            }
+            Err(Error::Typo { typo, .. }) => {
+                eprintln!("{}; {again}.", capitalized(&typo.to_string()))
+            }
+            Err(Error::Malformed { .. }) => {
+                eprintln!("That is not a keyrite PIN share; {again}.");
+            }
+            Err(Error::NotPinned { .. }) => eprintln!(
+                "That share is not one of the policy's pin_shares: a share of another split, or more than one typo; {again}."
+            ),
+            Err(Error::Duplicate { index, .. }) => {
+                eprintln!("That share (share {index}) was given already; {again}.");
+            }
+            Err(Error::NotTheirs {
+                holder, custodian, ..
+            }) => eprintln!("That is {holder}'s share, not {custodian}'s; {again}."),
+            Err(e) => eprintln!("{e}; {again}."),
+        }
+    }
+    Ok(())
+}
+
+/// `s` with its first letter a capital.
+fn capitalized(s: &str) -> String {
+    let mut chars = s.chars();
+    chars.next().map_or_else(String::new, |first| {
+        first.to_uppercase().chain(chars).collect()
+    })
 }
 
 #[cfg(test)]
@@ -817,6 +1015,125 @@ mod tests {
             r.offer(&shares[1].text, "t"),
             Err(Error::Duplicate { index: 2, .. })
         ));
+    }
+
+    /// Shares in the first format, as keyrite wrote them before.
+    fn v1_split(pin: &str, threshold: u8, count: u8) -> Vec<String> {
+        let mut padded = vec![0u8; PADDED];
+        padded[0] = pin.len() as u8;
+        padded[1..=pin.len()].copy_from_slice(pin.as_bytes());
+        Sharks(threshold)
+            .dealer(&padded)
+            .take(usize::from(count))
+            .map(|share| {
+                let raw = Vec::<u8>::from(&share);
+                format!("{PREFIX}:{}:{threshold}:{}", raw[0], hex::encode(&raw[1..]))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn shares_of_the_first_format_still_rebuild_the_pin_pinned_as_before() {
+        let texts = v1_split("kr-Pin-7301-quince", 2, 3);
+        let pinned: Vec<String> = texts
+            .iter()
+            .map(|t| hex::encode(Sha256::digest(t.as_bytes())))
+            .collect();
+        let mut r = Rebuilder::new(&pinned).unwrap();
+        r.offer(&format!("  {}\n", texts[2]), "t").unwrap();
+        // Its hex digits in capitals are the same share.
+        let (head, hex) = texts[0].rsplit_once(':').unwrap();
+        r.offer(&format!("{head}:{}", hex.to_ascii_uppercase()), "t")
+            .unwrap();
+        assert_eq!(r.pin().unwrap().expose_secret(), "kr-Pin-7301-quince");
+        assert_eq!(r.indexes(), [3, 1]);
+    }
+
+    #[test]
+    fn new_shares_are_grouped_short_for_short_pins_and_typed_in_any_case() {
+        for (pin, groups) in [
+            ("1234", 16),
+            (&"p".repeat(31)[..], 16),
+            (&"q".repeat(32)[..], 28),
+            (&"r".repeat(63)[..], 28),
+        ] {
+            let shares = split(&SecretString::from(pin), 2, 3).unwrap();
+            let pinned: Vec<String> = shares.iter().map(ShareText::sha256).collect();
+            for share in &shares {
+                assert_eq!(share.text.split('-').count(), groups, "{pin}");
+                assert_eq!(
+                    share.sha256(),
+                    hex::encode(Sha256::digest(share.text.as_bytes()))
+                );
+            }
+            let mut r = Rebuilder::new(&pinned).unwrap();
+            let sloppy = shares[1].text.to_ascii_lowercase().replace('-', " ");
+            r.offer(&sloppy, "t").unwrap();
+            r.offer(&shares[0].text.replace('-', ""), "t").unwrap();
+            assert_eq!(r.pin().unwrap().expose_secret(), pin);
+        }
+        assert!(matches!(
+            split(&SecretString::from("s".repeat(64)), 2, 3),
+            Err(Error::PinTooLong)
+        ));
+    }
+
+    #[test]
+    fn a_typo_is_refused_with_its_group_and_other_text_as_no_share() {
+        let shares = split(&SecretString::from("kr-Pin-7301-quince"), 2, 3).unwrap();
+        let pinned: Vec<String> = shares.iter().map(ShareText::sha256).collect();
+        let mut r = Rebuilder::new(&pinned).unwrap();
+        let text = shares[0].text.as_str();
+        let at = 6 * 6 + 1;
+        let typo = if &text[at..=at] == "7" { "8" } else { "7" };
+        let typed = format!("{}{typo}{}", &text[..at], &text[at + 1..]);
+        assert_eq!(
+            r.offer(&typed, "share 1").unwrap_err().to_string(),
+            "share 1: group 7 of 16 does not match its checksum"
+        );
+        for other in ["", " - ", "keyrite-pin-share-v9:1:2:00ff"] {
+            assert_eq!(
+                r.offer(other, "x").unwrap_err().to_string(),
+                "x is not a keyrite PIN share"
+            );
+        }
+    }
+
+    #[test]
+    fn a_share_given_by_a_custodian_must_be_theirs() {
+        let shares = split(&SecretString::from("kr-Pin-7301-quince"), 2, 3).unwrap();
+        let pinned: Vec<String> = shares.iter().map(ShareText::sha256).collect();
+        let holders = ["alice", "bob", "carol"].map(str::to_owned);
+        let mut r = Rebuilder::new(&pinned).unwrap().held_by(Some(&holders));
+        assert_eq!(r.threshold(), None);
+        assert_eq!(
+            r.offer_from(&shares[1].text, "that share", "alice")
+                .unwrap_err()
+                .to_string(),
+            "that share is bob's share, not alice's"
+        );
+        r.offer_from(&shares[2].text, "that share", "carol")
+            .unwrap();
+        assert_eq!(r.threshold(), Some(2));
+        assert!(matches!(
+            r.offer_from(&shares[2].text, "that share", "alice"),
+            Err(Error::Duplicate { index: 3, .. })
+        ));
+        r.offer_from(&shares[0].text, "that share", "alice")
+            .unwrap();
+        assert_eq!(r.pin().unwrap().expose_secret(), "kr-Pin-7301-quince");
+        // Without holders, anyone's share is taken.
+        let mut r = Rebuilder::new(&pinned).unwrap().held_by(None);
+        r.offer_from(&shares[1].text, "that share", "alice")
+            .unwrap();
+        assert_eq!(
+            Error::NotHere {
+                given: 1,
+                threshold: Some(2)
+            }
+            .to_string(),
+            "every custodian named in the policy's pin_shares was asked: 1 share(s) given; 2 are needed"
+        );
     }
 
     #[test]

@@ -277,7 +277,7 @@ fn bad_inputs_are_refused_with_their_message_and_change_nothing() {
         ("approval: larger than 1 MiB", f("approvals/bob.sig", vec![b'A'; (1 << 20) + 1]), ceremony(&[]), 2, "keyrite: cannot read approvals/bob.sig: it is larger than 1 MiB, the most keyrite reads from such a file"),
         ("share: larger than 1 KiB", f("s.txt", vec![b'0'; 2048]), ceremony_one_share("s.txt"), 1, "keyrite: s.txt: it is larger than 1024 bytes, the most keyrite reads from a share file"),
         ("share: empty", f("s.txt", vec![]), ceremony_one_share("s.txt"), 2, "keyrite: s.txt is not a keyrite PIN share"),
-        ("share: truncated", f("s.txt", share_hex_cut.clone()), ceremony_one_share("s.txt"), 2, "keyrite: s.txt is not a keyrite PIN share"),
+        ("share: truncated", f("s.txt", share_hex_cut.clone()), ceremony_one_share("s.txt"), 2, "keyrite: s.txt: 76 characters (not counting spaces and dashes) where a share has 80, in 16 groups of 5"),
         ("share: another format", f("s.txt", b"keyrite-pin-share-v9:1:2:00ff\n".to_vec()), ceremony_one_share("s.txt"), 2, "keyrite: s.txt is not a keyrite PIN share"),
         ("share: not UTF-8", f("s.txt", vec![0xff; 16]), ceremony_one_share("s.txt"), 2, "keyrite: s.txt is not a keyrite PIN share"),
         ("share: NUL byte", f("s.txt", b"keyrite-pin-share-v1:1:2:\x0000\n".to_vec()), ceremony_one_share("s.txt"), 2, "keyrite: s.txt is not a keyrite PIN share"),

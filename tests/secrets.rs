@@ -269,7 +269,7 @@ fn no_pin_share_or_key_material_in_anything_keyrite_writes() {
         needles.push((format!("share {i}"), share.trim().as_bytes().to_vec()));
         needles.push((format!("share {i} payload"), payload.as_bytes().to_vec()));
         needles.extend(
-            forms(&hex::decode(&payload).unwrap())
+            forms(&share_bytes(share.trim()))
                 .into_iter()
                 .map(|f| (format!("share {i} bytes"), f)),
         );
@@ -604,4 +604,29 @@ fn no_private_key_of_a_key_pair_in_anything_keyrite_writes() {
         needles.len(),
         written.len()
     );
+}
+
+/// A share's y values: the hex of a first-format share (`keyrite-pin-share-v1:I:M:HEX`), or,
+/// for a grouped one, its data characters (Crockford base32, the first four of each group of
+/// five) read five bits each as bytes, less the kind, index and threshold before and the check
+/// after.
+fn share_bytes(share: &str) -> Vec<u8> {
+    if let Some((_, hex)) = share.rsplit_once(':') {
+        return hex::decode(hex).unwrap();
+    }
+    const ALPHABET: &str = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+    let (mut bits, mut held, mut bytes) = (0u32, 0, Vec::new());
+    for group in share.split('-') {
+        for c in group.chars().take(4) {
+            bits = (bits << 5) | ALPHABET.find(c).unwrap() as u32;
+            held += 5;
+            if held >= 8 {
+                held -= 8;
+                bytes.push((bits >> held) as u8);
+                bits &= (1 << held) - 1;
+            }
+        }
+    }
+    let y = if bytes[0] == 0x98 { 32 } else { 64 };
+    bytes[3..3 + y].to_vec()
 }

@@ -50,7 +50,7 @@ fn m_shares_log_in_for_a_real_ceremony_and_bad_shares_are_refused_by_name() {
         (vec!["shares/share-1.txt"], "keyrite: 1 share(s) given; 2 are needed\n".to_owned()),
         (
             vec!["shares/share-1.txt", "changed.txt"],
-            "keyrite: changed.txt is not one of the policy's pin_shares (mistyped, corrupted, or from another split)\n".to_owned(),
+            "keyrite: changed.txt: group 16 of 16 does not match its checksum\n".to_owned(),
         ),
         (
             vec!["other/share-2.txt", "shares/share-1.txt"],
@@ -186,4 +186,227 @@ fn shares_typed_on_a_terminal_one_custodian_at_a_time() {
     let lines = c.transcript("t.jsonl");
     let login = lines.iter().find(|(_, v)| v["step"] == "login").unwrap();
     assert_eq!(login.1["data"]["share_indexes"], serde_json::json!([2, 3]));
+}
+
+/// A terminal of its own: a tmux server on a socket in the ceremony's directory, 120×40, running
+/// one command; keys are sent to it and its screen read as a person would see it.
+struct Tmux {
+    socket: std::path::PathBuf,
+}
+
+impl Tmux {
+    fn start(dir: &std::path::Path, script: &str) -> Self {
+        std::fs::write(dir.join("pane.sh"), script).unwrap();
+        let tmux = Tmux {
+            socket: dir.join("tmux.sock"),
+        };
+        let mut cmd = tmux.run(&[
+            "new-session",
+            "-d",
+            "-x",
+            "120",
+            "-y",
+            "40",
+            "-s",
+            "keyrite",
+            "-c",
+        ]);
+        cmd.arg(dir).args(["sh", "pane.sh"]);
+        tmux.ok(cmd);
+        tmux
+    }
+
+    /// A `tmux -u -f /dev/null -S SOCKET ARGS…` command (UTF-8, no configuration file).
+    fn run(&self, args: &[&str]) -> std::process::Command {
+        let mut cmd = std::process::Command::new("tmux");
+        cmd.args(["-u", "-f", "/dev/null", "-S"])
+            .arg(&self.socket)
+            .args(args);
+        cmd
+    }
+
+    fn ok(&self, mut cmd: std::process::Command) -> String {
+        let out = cmd.output().unwrap();
+        assert!(
+            out.status.success(),
+            "tmux: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// The screen, wrapped lines joined.
+    fn screen(&self) -> String {
+        self.ok(self.run(&["capture-pane", "-p", "-J", "-t", "keyrite"]))
+    }
+
+    /// Waits (up to 60 s) until the screen shows `text`, and returns the screen.
+    fn wait_for(&self, text: &str) -> String {
+        let start = std::time::Instant::now();
+        loop {
+            let screen = self.screen();
+            if screen.contains(text) {
+                return screen;
+            }
+            assert!(
+                start.elapsed() < std::time::Duration::from_secs(60),
+                "waited for {text:?}; the screen:\n{screen}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    }
+
+    /// Types `text` (literally) and Enter.
+    fn type_line(&self, text: &str) {
+        self.ok(self.run(&["send-keys", "-t", "keyrite", "-l", text]));
+        self.ok(self.run(&["send-keys", "-t", "keyrite", "Enter"]));
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.run(&["kill-server"]).output();
+    }
+}
+
+/// The custodians named in the policy type their shares in a real terminal (tmux): a typo is
+/// refused by its group and the same custodian asked again, so is another custodian's share, a
+/// share of another split and a repeat; Enter alone passes to the next custodian; the screen
+/// never shows a share.
+#[test]
+fn named_custodians_type_their_shares_in_a_terminal() {
+    let c = Ceremony::new(&["us-east-1"]);
+    let digests = c.split_pin("shares", "2", "3");
+    c.use_shares(&digests);
+    // The policy names who holds each share.
+    let policy = std::fs::read_to_string(c.dir().join("policy.toml")).unwrap();
+    let named: Vec<String> = ["alice", "bob", "carol"]
+        .iter()
+        .zip(&digests)
+        .map(|(name, d)| format!("{{ custodian = \"{name}\", sha256 = \"{d}\" }}"))
+        .collect();
+    let policy = policy.replace(
+        &format!("pin_shares = {digests:?}"),
+        &format!("pin_shares = [{}]", named.join(", ")),
+    );
+    assert!(policy.contains("custodian = \"carol\""));
+    std::fs::write(c.dir().join("policy.toml"), policy).unwrap();
+    let share = |dir: &str, i: u8| {
+        std::fs::read_to_string(c.dir().join(format!("{dir}/share-{i}.txt")))
+            .unwrap()
+            .trim()
+            .to_owned()
+    };
+    c.split_pin("foreign", "2", "3");
+    let (alice, bob, carol, stranger) = (
+        share("shares", 1),
+        share("shares", 2),
+        share("shares", 3),
+        share("foreign", 1),
+    );
+    assert_eq!(alice.split('-').count(), 16);
+    // Alice's share with a typo in group 7, and as she might type it: lowercase, spaced.
+    let at = 6 * 6 + 2;
+    let typo = if &alice[at..=at] == "7" { "8" } else { "7" };
+    let mistyped = format!("{}{typo}{}", &alice[..at], &alice[at + 1..]);
+    let sloppy = alice.to_lowercase().replace('-', " ");
+    let typed = [&alice, &bob, &carol, &stranger, &mistyped, &sloppy];
+
+    let tmux = Tmux::start(
+        c.dir(),
+        &format!(
+            "unset KEYRITE_PKCS11_MODULE {PIN_ENV}\nexport {}='{}'\n'{}' ceremony run plan.toml --policy policy.toml --approvals approvals --transcript t.jsonl\necho $? > rc\nexec sleep 600\n",
+            c.token.conf_env(),
+            c.token.conf.display(),
+            env!("CARGO_BIN_EXE_keyrite"),
+        ),
+    );
+    let screens = std::cell::RefCell::new(Vec::new());
+    let step = |send: Option<&str>, want: &str| {
+        if let Some(text) = send {
+            tmux.type_line(text);
+        }
+        screens.borrow_mut().push(tmux.wait_for(want));
+    };
+    let alice_turn =
+        "PIN share 1 — alice, type now (not shown), or Enter alone if alice is not here:";
+    step(None, alice_turn);
+    step(
+        Some(&mistyped),
+        "Group 7 of 16 does not match its checksum; alice, type your share again.",
+    );
+    step(
+        Some(&bob),
+        "That is bob's share, not alice's; alice, type your share again.",
+    );
+    step(
+        Some(&stranger),
+        "That share is not one of the policy's pin_shares: a share of another split",
+    );
+    step(
+        Some(&sloppy),
+        "Share 1 of 2 accepted from alice; 1 more needed.",
+    );
+    let screen = screens.borrow().last().unwrap().clone();
+    assert!(
+        !screen.contains(alice_turn) && !screen.contains("Group 7"),
+        "the screen is cleared once a share is accepted:\n{screen}"
+    );
+    let bob_turn =
+        "PIN share 2 of 2 — bob, type now (not shown), or Enter alone if bob is not here:";
+    step(None, bob_turn);
+    step(
+        Some(&alice),
+        "That share (share 1) was given already; bob, type your share again.",
+    );
+    step(Some(""), "bob is not here; on to the next custodian.");
+    step(
+        None,
+        "PIN share 2 of 2 — carol, type now (not shown), or Enter alone if carol is not here:",
+    );
+    step(Some(&carol), "Completed. Sealed transcript: t.jsonl");
+    let start = std::time::Instant::now();
+    while !c.dir().join("rc").exists() {
+        assert!(start.elapsed() < std::time::Duration::from_secs(30));
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(
+        std::fs::read_to_string(c.dir().join("rc")).unwrap().trim(),
+        "0"
+    );
+    drop(tmux);
+
+    // No screen showed any share, in any form typed, nor its first two groups.
+    for screen in screens.borrow().iter() {
+        for text in typed {
+            let groups: Vec<&str> = text.split(['-', ' ']).collect();
+            for needle in [
+                text.to_owned(),
+                groups[..2].join("-"),
+                groups[..2].join(" "),
+            ] {
+                assert!(!screen.contains(&needle), "a share shown:\n{screen}");
+            }
+        }
+    }
+    let lines = c.transcript("t.jsonl");
+    let login = lines.iter().find(|(_, v)| v["step"] == "login").unwrap();
+    assert_eq!(login.1["data"]["share_indexes"], serde_json::json!([1, 3]));
+    let verified = c.verify("t.jsonl", &["--policy", "policy.toml", "--json"]);
+    assert_eq!(verified.status.code(), Some(0));
+    let report: serde_json::Value = serde_json::from_slice(&verified.stdout).unwrap();
+    let check = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "pin_shares")
+        .unwrap();
+    assert_eq!(check["status"], "passed");
+    assert!(
+        check["detail"]
+            .as_str()
+            .unwrap()
+            .ends_with("of the policy's 3 (alice's, carol's)"),
+        "{check}"
+    );
 }

@@ -1,5 +1,6 @@
-//! PIN shares (`keyrite-pin-share-v1:I:M:HEX`), one a line: each parsed; those that parse are
-//! pinned as a policy would pin them and offered to a `Rebuilder`, which then rebuilds the PIN.
+//! PIN shares (groups of Crockford base32 with check characters, or the first format,
+//! `keyrite-pin-share-v1:I:M:HEX`), one a line: each parsed; those that parse are pinned as a
+//! policy would pin them and offered to a `Rebuilder`, which then rebuilds the PIN.
 #![no_main]
 
 use keyrite::shares::{Rebuilder, ShareText};

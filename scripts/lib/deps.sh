@@ -23,6 +23,8 @@ keyrite_missing_packages() {
   /usr/bin/python3 -c 'import PyKCS11' >/dev/null 2>&1 || echo python3-pykcs11
   # tests/shares_age.rs opens the shares pin split encrypts with the reference age.
   command -v age >/dev/null 2>&1 || echo age
+  # tests/shares.rs types PIN shares in a real terminal.
+  command -v tmux >/dev/null 2>&1 || echo tmux
 }
 
 # Installs the Debian packages named in $1 (space-separated; nothing when empty).

@@ -81,6 +81,9 @@ pub struct Policy {
     pub witnesses: Vec<Person>,
     /// SHA-256 (hex) of each PIN share, in share order (index 1 first).
     pub pin_shares: Vec<String>,
+    /// The custodian who holds each of `pin_shares`, in the same order, when the policy names
+    /// them (`{ custodian = "alice", sha256 = "…" }`).
+    pub pin_share_custodians: Option<Vec<String>>,
     /// The `allowed_signers` file the custodians came from, with its SHA-256, if any.
     pub custodians_file: Option<(PathBuf, String)>,
     /// SHA-256 (hex) of the PKCS#11 module file a ceremony must load, if pinned.
@@ -243,6 +246,45 @@ pub enum Problem {
     /// Not a PIN share's digest.
     #[error("pin_shares[{0}]: must be the 64 hex digits `keyrite pin split` prints")]
     PinShare(usize),
+    /// A table that is not a named share.
+    #[error(
+        "pin_shares[{0}]: a share with its custodian is {{ custodian = \"NAME\", sha256 = \"HEX\" }}, with nothing else"
+    )]
+    PinShareEntry(usize),
+    /// A named share without a digest.
+    #[error("pin_shares[{0}].sha256: must be the 64 hex digits `keyrite pin split` prints")]
+    PinShareSha256(usize),
+    /// A share named to someone who is not a custodian.
+    #[error("pin_shares[{index}].custodian: not one of the policy's custodians ({custodians})")]
+    PinShareCustodian {
+        /// The entry.
+        index: usize,
+        /// The custodians' names, comma-separated.
+        custodians: String,
+    },
+    /// A custodian named for two shares.
+    #[error(
+        "pin_shares[{index}].custodian: {name:?} holds pin_shares[{first}] already: one share per custodian"
+    )]
+    PinShareCustodianTwice {
+        /// The entry.
+        index: usize,
+        /// The custodian.
+        name: String,
+        /// The entry that named them first.
+        first: usize,
+    },
+    /// A digest pinned twice.
+    #[error("pin_shares[{index}]: the same SHA-256 as pin_shares[{first}]: each share is another")]
+    PinShareTwice {
+        /// The entry.
+        index: usize,
+        /// The entry with it first.
+        first: usize,
+    },
+    /// Some shares named, some not.
+    #[error("pin_shares[{0}]: name the custodian of every share, or of none")]
+    PinSharesMixed(usize),
     /// Not a module file's digest.
     #[error("module_sha256: must be the 64 hex digits `sha256sum` prints of the module file")]
     ModuleSha256,
@@ -454,13 +496,73 @@ fn sha256_hex(value: &str) -> Option<String> {
         .then(|| value.to_ascii_lowercase())
 }
 
-/// The SHA-256 of each PIN share, in share order.
-fn pin_shares(shares: &[toml::Value]) -> Result<Vec<String>, Problem> {
-    shares
-        .iter()
-        .enumerate()
-        .map(|(i, h)| h.as_str().and_then(sha256_hex).ok_or(Problem::PinShare(i)))
-        .collect()
+/// One `pin_shares` entry: a digest, or `{ custodian, sha256 }` with the custodian checked
+/// against the policy's.
+fn pin_share(
+    i: usize,
+    value: &toml::Value,
+    custodians: &[Person],
+) -> Result<(String, Option<String>), Problem> {
+    let Some(table) = value.as_table() else {
+        let digest = value
+            .as_str()
+            .and_then(sha256_hex)
+            .ok_or(Problem::PinShare(i))?;
+        return Ok((digest, None));
+    };
+    if table.len() != 2 || !table.contains_key("custodian") {
+        return Err(Problem::PinShareEntry(i));
+    }
+    let digest = table
+        .get("sha256")
+        .and_then(toml::Value::as_str)
+        .and_then(sha256_hex)
+        .ok_or(Problem::PinShareSha256(i))?;
+    let name = table
+        .get("custodian")
+        .and_then(toml::Value::as_str)
+        .filter(|name| custodians.iter().any(|c| c.name == *name))
+        .ok_or_else(|| Problem::PinShareCustodian {
+            index: i,
+            custodians: custodians
+                .iter()
+                .map(|c| c.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+        })?;
+    Ok((digest, Some(name.to_owned())))
+}
+
+/// The SHA-256 of each PIN share, in share order, and, when the policy names them, who holds
+/// each: named all or none, a digest once, a custodian once.
+fn pin_shares(
+    shares: &[toml::Value],
+    custodians: &[Person],
+) -> Result<(Vec<String>, Option<Vec<String>>), Problem> {
+    let mut digests: Vec<String> = Vec::with_capacity(shares.len());
+    let mut names: Vec<String> = Vec::new();
+    let mut named = None;
+    for (i, value) in shares.iter().enumerate() {
+        let (digest, name) = pin_share(i, value, custodians)?;
+        if *named.get_or_insert(name.is_some()) != name.is_some() {
+            return Err(Problem::PinSharesMixed(i));
+        }
+        if let Some(first) = digests.iter().position(|d| *d == digest) {
+            return Err(Problem::PinShareTwice { index: i, first });
+        }
+        if let Some(name) = name {
+            if let Some(first) = names.iter().position(|n| *n == name) {
+                return Err(Problem::PinShareCustodianTwice {
+                    index: i,
+                    name,
+                    first,
+                });
+            }
+            names.push(name);
+        }
+        digests.push(digest);
+    }
+    Ok((digests, named.filter(|&n| n).map(|_| names)))
 }
 
 /// The module's absolute path, if pinned.
@@ -514,7 +616,8 @@ impl Policy {
         let threshold = threshold(file.threshold, &custodians).map_err(err)?;
         let signer_fingerprint =
             sha256_hex(&file.signer_fingerprint).ok_or_else(|| err(Problem::SignerFingerprint))?;
-        let pin_shares = pin_shares(&file.pin_shares).map_err(err)?;
+        let (pin_shares, pin_share_custodians) =
+            pin_shares(&file.pin_shares, &custodians).map_err(err)?;
         let module_sha256 = file
             .module_sha256
             .as_deref()
@@ -541,6 +644,7 @@ impl Policy {
             witnesses,
             custodians_file,
             pin_shares,
+            pin_share_custodians,
             module_sha256,
             module_path,
             require_trusted_wrapping: file.require_trusted_wrapping,
@@ -670,6 +774,17 @@ mod tests {
                 Some("pin_shares[1]: must be the 64 hex digits `keyrite pin split` prints"),
             ),
             (
+                top(
+                    "pin_shares",
+                    &format!(
+                        "pin_shares = [\"{share}\", \"{}\"]\n{module}",
+                        share.to_uppercase()
+                    ),
+                    &people(),
+                ),
+                Some("pin_shares[1]: the same SHA-256 as pin_shares[0]: each share is another"),
+            ),
+            (
                 top("module_sha256", "module_sha256 = \"abc\"", &people()),
                 Some(
                     "module_sha256: must be the 64 hex digits `sha256sum` prints of the module file",
@@ -736,6 +851,93 @@ mod tests {
         .unwrap();
         assert_eq!(policy.signer_fingerprint, "a".repeat(64));
         assert_eq!(policy.module_sha256, Some("b".repeat(64)));
+    }
+
+    #[test]
+    fn pin_shares_named_with_their_custodians() {
+        let module = format!("module_sha256 = \"{}\"\n", "b".repeat(64));
+        let digest = |c: char| c.to_string().repeat(64);
+        let named = |name: &str, c: char| {
+            format!("{{ custodian = \"{name}\", sha256 = \"{}\" }}", digest(c))
+        };
+        let with = |entries: &[String]| {
+            top(
+                "pin_shares",
+                &format!("pin_shares = [{}]\n{module}", entries.join(", ")),
+                &people(),
+            )
+        };
+        table(&[
+            (
+                with(&[named("alice", 'a'), named("dave", 'c')]),
+                Some(
+                    "pin_shares[1].custodian: not one of the policy's custodians (alice, bob, carol)",
+                ),
+            ),
+            (
+                with(&[named("wendy", 'a')]),
+                Some(
+                    "pin_shares[0].custodian: not one of the policy's custodians (alice, bob, carol)",
+                ),
+            ),
+            (
+                with(&[named("alice", 'a'), named("bob", 'c'), named("alice", 'd')]),
+                Some(
+                    "pin_shares[2].custodian: \"alice\" holds pin_shares[0] already: one share per custodian",
+                ),
+            ),
+            (
+                with(&[named("alice", 'a'), named("bob", 'a')]),
+                Some("pin_shares[1]: the same SHA-256 as pin_shares[0]: each share is another"),
+            ),
+            (
+                with(&[named("alice", 'a'), format!("\"{}\"", digest('c'))]),
+                Some("pin_shares[1]: name the custodian of every share, or of none"),
+            ),
+            (
+                with(&[format!("\"{}\"", digest('c')), named("alice", 'a')]),
+                Some("pin_shares[1]: name the custodian of every share, or of none"),
+            ),
+            (
+                with(&["{ custodian = \"alice\" }".to_owned()]),
+                Some(
+                    "pin_shares[0]: a share with its custodian is { custodian = \"NAME\", sha256 = \"HEX\" }, with nothing else",
+                ),
+            ),
+            (
+                with(&[format!(
+                    "{{ custodian = \"alice\", sha256 = \"{}\", note = 1 }}",
+                    digest('a')
+                )]),
+                Some(
+                    "pin_shares[0]: a share with its custodian is { custodian = \"NAME\", sha256 = \"HEX\" }, with nothing else",
+                ),
+            ),
+            (
+                with(&["{ custodian = \"alice\", sha256 = \"abc\" }".to_owned()]),
+                Some("pin_shares[0].sha256: must be the 64 hex digits `keyrite pin split` prints"),
+            ),
+            (
+                with(&["{ custodian = 7, sha256 = 7 }".to_owned()]),
+                Some("pin_shares[0].sha256: must be the 64 hex digits `keyrite pin split` prints"),
+            ),
+        ]);
+        let policy = Policy::from_bytes(
+            Path::new("policy.toml"),
+            with(&[named("carol", 'C'), named("alice", 'a')]).as_bytes(),
+        )
+        .unwrap();
+        assert_eq!(policy.pin_shares, [digest('c'), digest('a')]);
+        assert_eq!(
+            policy.pin_share_custodians,
+            Some(vec!["carol".to_owned(), "alice".to_owned()])
+        );
+        let plain = Policy::from_bytes(
+            Path::new("policy.toml"),
+            with(&[format!("\"{}\"", digest('a'))]).as_bytes(),
+        )
+        .unwrap();
+        assert_eq!(plain.pin_share_custodians, None);
     }
 
     #[test]

@@ -45,8 +45,12 @@ pub fn run(
             None,
         ),
         PinSpec::Shares => {
-            let (pin, indexes) =
-                crate::shares::rebuild(&req.pin_shares, &req.identities, &policy.pin_shares)?;
+            let (pin, indexes) = crate::shares::rebuild(
+                &req.pin_shares,
+                &req.identities,
+                &policy.pin_shares,
+                policy.pin_share_custodians.as_deref(),
+            )?;
             (pin, Some(indexes))
         }
     };

@@ -623,12 +623,18 @@ fn shares(e: &shares::Error, c: Context) -> Option<String> {
                 .to_owned()
         }
         shares::Error::Malformed { .. }
+        | shares::Error::Typo { .. }
+        | shares::Error::NotTheirs { .. }
         | shares::Error::NotPinned { .. }
         | shares::Error::Duplicate { .. }
         | shares::Error::TooFew { .. }
         | shares::Error::ShareFileOpen { .. }
         | shares::Error::Io { .. } => {
             "Use the share files `keyrite pin split` wrote, unchanged, from as many custodians as the threshold."
+                .to_owned()
+        }
+        shares::Error::NotHere { .. } => {
+            "Run the ceremony again when as many custodians as the threshold are here with their shares, or pass their share files with --pin-share."
                 .to_owned()
         }
         shares::Error::Counts => {

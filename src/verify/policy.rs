@@ -207,9 +207,22 @@ fn shares_check(parsed: &Parsed, policy: &Policy) -> Check {
             Some(line),
         );
     }
+    // When the policy names who holds each share, the detail names them too.
+    let holders = policy
+        .pin_share_custodians
+        .as_ref()
+        .map(|names| {
+            let held: Vec<String> = indexes
+                .iter()
+                .filter_map(|&i| usize::try_from(i - 1).ok().and_then(|i| names.get(i)))
+                .map(|name| format!("{name}'s"))
+                .collect();
+            format!(" ({})", held.join(", "))
+        })
+        .unwrap_or_default();
     passed(
         name,
-        format!("the PIN was rebuilt from shares {indexes:?} of the policy's {n}"),
+        format!("the PIN was rebuilt from shares {indexes:?} of the policy's {n}{holders}"),
     )
 }
 
