@@ -102,6 +102,18 @@ pub enum Error {
         /// Where it came from.
         source_name: String,
     },
+    /// A pinned share made for another threshold than the policy's `pin_threshold`.
+    #[error(
+        "{source_name} is a share for {share} of its split, but the policy's pin_threshold is {policy}"
+    )]
+    OtherThreshold {
+        /// Where it came from.
+        source_name: String,
+        /// The threshold the share carries.
+        share: u8,
+        /// The policy's.
+        policy: u8,
+    },
     /// The same share twice.
     #[error("{source_name} repeats share {index}")]
     Duplicate {
@@ -287,6 +299,7 @@ impl Error {
             | Error::Mismatch
             | Error::Io { .. }
             | Error::NotPinned { .. }
+            | Error::OtherThreshold { .. }
             | Error::NoPolicyShares
             | Error::Rebuild
             | Error::CustodianName(_)
@@ -664,6 +677,8 @@ pub struct Rebuilder<'a> {
     pinned: &'a [String],
     /// Who holds each pinned share, when the policy names them.
     holders: Option<&'a [String]>,
+    /// How many shares rebuild the PIN, when the policy says.
+    expected: Option<u8>,
     taken: Vec<ShareText>,
 }
 
@@ -676,6 +691,7 @@ impl<'a> Rebuilder<'a> {
         Ok(Rebuilder {
             pinned,
             holders: None,
+            expected: None,
             taken: Vec::new(),
         })
     }
@@ -686,9 +702,17 @@ impl<'a> Rebuilder<'a> {
         Rebuilder { holders, ..self }
     }
 
-    /// How many shares rebuild the PIN, once one has said.
+    /// Expects every share to be one of a split with this threshold (the policy's
+    /// `pin_threshold`), so the count is known before the first share.
+    pub fn expecting(self, expected: Option<u8>) -> Self {
+        Rebuilder { expected, ..self }
+    }
+
+    /// How many shares rebuild the PIN: the policy's `pin_threshold`, or what the first share
+    /// taken says.
     pub fn threshold(&self) -> Option<u8> {
-        self.taken.first().map(|s| s.threshold)
+        self.expected
+            .or_else(|| self.taken.first().map(|s| s.threshold))
     }
 
     /// Checks and keeps the share `custodian` gives: as [`offer`](Self::offer), and the policy
@@ -720,9 +744,8 @@ impl<'a> Rebuilder<'a> {
 
     /// Whether the threshold is reached.
     pub fn complete(&self) -> bool {
-        self.taken
-            .first()
-            .is_some_and(|s| self.taken.len() >= usize::from(s.threshold))
+        self.threshold()
+            .is_some_and(|t| !self.taken.is_empty() && self.taken.len() >= usize::from(t))
     }
 
     /// Checks and keeps one share.
@@ -739,6 +762,13 @@ impl<'a> Rebuilder<'a> {
         if !self.pinned.iter().any(|p| p.eq_ignore_ascii_case(&digest)) {
             return Err(Error::NotPinned {
                 source_name: source_name.to_owned(),
+            });
+        }
+        if let Some(policy) = self.expected.filter(|&t| t != share.threshold) {
+            return Err(Error::OtherThreshold {
+                source_name: source_name.to_owned(),
+                share: share.threshold,
+                policy,
             });
         }
         if self.taken.iter().any(|s| s.index == share.index) {
@@ -851,16 +881,17 @@ impl Identities<'_> {
 
 /// Rebuilds the PIN from share files — in the clear, or encrypted to a custodian's SSH key and
 /// opened with one of `identities` (SSH private keys) — or, with none, from shares typed on
-/// the terminal one custodian at a time (no echo, the screen cleared between), by name when
-/// `holders` (who holds each pinned share, when the policy says) is given. Returns the PIN and
-/// the indexes.
+/// the terminal one custodian at a time (no echo, the screen cleared between), by name when the
+/// policy names who holds each share. Every share must be one `policy` pins (and of its
+/// `pin_threshold`, when it gives one). Returns the PIN and the indexes.
 pub fn rebuild(
     files: &[PathBuf],
     identities: &[PathBuf],
-    pinned: &[String],
-    holders: Option<&[String]>,
+    policy: &Policy,
 ) -> Result<(SecretString, Vec<u8>), Error> {
-    let mut r = Rebuilder::new(pinned)?.held_by(holders);
+    let mut r = Rebuilder::new(&policy.pin_shares)?
+        .held_by(policy.pin_share_custodians.as_deref())
+        .expecting(policy.pin_threshold);
     if files.is_empty() {
         if !std::io::stdin().is_terminal() {
             return Err(Error::NoTerminal);
@@ -961,6 +992,9 @@ fn prompt_shares(r: &mut Rebuilder<'_>) -> Result<(), Error> {
             Err(Error::Malformed { .. }) => {
                 eprintln!("That is not a keyrite PIN share; {again}.");
             }
+            Err(Error::OtherThreshold { share, policy, .. }) => eprintln!(
+                "That share is of a split for {share} shares, not the policy's {policy}; {again}."
+            ),
             Err(Error::NotPinned { .. }) => eprintln!(
                 "That share is not one of the policy's pin_shares: a share of another split, or more than one typo; {again}."
             ),
@@ -1015,6 +1049,32 @@ mod tests {
             r.offer(&shares[1].text, "t"),
             Err(Error::Duplicate { index: 2, .. })
         ));
+    }
+
+    #[test]
+    fn the_policys_pin_threshold_counts_from_the_first_share_and_refuses_another_split() {
+        let pin = SecretString::from("kr-Pin-7301-quince");
+        let shares = split(&pin, 2, 3).unwrap();
+        let pinned: Vec<String> = shares.iter().map(ShareText::sha256).collect();
+        let r = Rebuilder::new(&pinned).unwrap();
+        assert_eq!(r.threshold(), None);
+        let mut r = Rebuilder::new(&pinned).unwrap().expecting(Some(2));
+        assert_eq!(r.threshold(), Some(2));
+        assert!(!r.complete());
+        r.offer(&shares[2].text, "t").unwrap();
+        assert!(!r.complete());
+        r.offer(&shares[0].text, "t").unwrap();
+        assert!(r.complete());
+        assert_eq!(r.pin().unwrap().expose_secret(), "kr-Pin-7301-quince");
+        // A policy that says 3 of these shares: each is refused for the threshold it carries.
+        let mut r = Rebuilder::new(&pinned).unwrap().expecting(Some(3));
+        assert_eq!(
+            r.offer(&shares[0].text, "share-1.txt")
+                .unwrap_err()
+                .to_string(),
+            "share-1.txt is a share for 2 of its split, but the policy's pin_threshold is 3"
+        );
+        assert!(r.indexes().is_empty());
     }
 
     /// Shares in the first format, as keyrite wrote them before.

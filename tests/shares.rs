@@ -285,9 +285,11 @@ fn named_custodians_type_their_shares_in_a_terminal() {
         .zip(&digests)
         .map(|(name, d)| format!("{{ custodian = \"{name}\", sha256 = \"{d}\" }}"))
         .collect();
+    // And how many shares rebuild the PIN, as `pin split` prints it: the prompts count to it
+    // from the first share.
     let policy = policy.replace(
         &format!("pin_shares = {digests:?}"),
-        &format!("pin_shares = [{}]", named.join(", ")),
+        &format!("pin_threshold = 2\npin_shares = [{}]", named.join(", ")),
     );
     assert!(policy.contains("custodian = \"carol\""));
     std::fs::write(c.dir().join("policy.toml"), policy).unwrap();
@@ -329,7 +331,7 @@ fn named_custodians_type_their_shares_in_a_terminal() {
         screens.borrow_mut().push(tmux.wait_for(want));
     };
     let alice_turn =
-        "PIN share 1 — alice, type now (not shown), or Enter alone if alice is not here:";
+        "PIN share 1 of 2 — alice, type now (not shown), or Enter alone if alice is not here:";
     step(None, alice_turn);
     step(
         Some(&mistyped),

@@ -29,6 +29,7 @@ struct PolicyFile {
     /// would repeat it (a PIN or a share given here).
     #[serde(default)]
     pin_shares: Vec<toml::Value>,
+    pin_threshold: Option<u8>,
     module_sha256: Option<String>,
     module_path: Option<String>,
     #[serde(default)]
@@ -84,6 +85,9 @@ pub struct Policy {
     /// The custodian who holds each of `pin_shares`, in the same order, when the policy names
     /// them (`{ custodian = "alice", sha256 = "…" }`).
     pub pin_share_custodians: Option<Vec<String>>,
+    /// How many of `pin_shares` rebuild the PIN, when the policy says (`pin split --to-policy`
+    /// prints it): a share made for another threshold is refused, and the prompts count to it.
+    pub pin_threshold: Option<u8>,
     /// The `allowed_signers` file the custodians came from, with its SHA-256, if any.
     pub custodians_file: Option<(PathBuf, String)>,
     /// SHA-256 (hex) of the PKCS#11 module file a ceremony must load, if pinned.
@@ -285,6 +289,16 @@ pub enum Problem {
     /// Some shares named, some not.
     #[error("pin_shares[{0}]: name the custodian of every share, or of none")]
     PinSharesMixed(usize),
+    /// A share threshold that no split of the pinned shares can have.
+    #[error(
+        "pin_threshold: must be at least 2 and at most the {shares} pin_shares (it is {threshold})"
+    )]
+    PinThreshold {
+        /// The threshold given.
+        threshold: u8,
+        /// How many shares are pinned.
+        shares: usize,
+    },
     /// Not a module file's digest.
     #[error("module_sha256: must be the 64 hex digits `sha256sum` prints of the module file")]
     ModuleSha256,
@@ -618,6 +632,14 @@ impl Policy {
             sha256_hex(&file.signer_fingerprint).ok_or_else(|| err(Problem::SignerFingerprint))?;
         let (pin_shares, pin_share_custodians) =
             pin_shares(&file.pin_shares, &custodians).map_err(err)?;
+        if let Some(t) = file.pin_threshold {
+            if t < 2 || usize::from(t) > pin_shares.len() {
+                return Err(err(Problem::PinThreshold {
+                    threshold: t,
+                    shares: pin_shares.len(),
+                }));
+            }
+        }
         let module_sha256 = file
             .module_sha256
             .as_deref()
@@ -645,6 +667,7 @@ impl Policy {
             custodians_file,
             pin_shares,
             pin_share_custodians,
+            pin_threshold: file.pin_threshold,
             module_sha256,
             module_path,
             require_trusted_wrapping: file.require_trusted_wrapping,
@@ -719,6 +742,35 @@ mod tests {
     }
 
     #[test]
+    fn a_pin_threshold_is_between_2_and_the_shares_pinned() {
+        let shares = format!(
+            "pin_shares = [\"{}\", \"{}\"]",
+            "a".repeat(64),
+            "b".repeat(64)
+        );
+        let module = format!("module_sha256 = \"{}\"", "c".repeat(64));
+        let policy = |extra: &str| {
+            let text = format!(
+                "version = 1\nthreshold = 1\nsigner_fingerprint = \"{}\"\n{extra}\n{shares}\n{module}\n\n[[custodians]]\nname = \"alice\"\nssh_key = \"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGhvbm9yIHRoZSBjdXN0b2RpYW5zIGluIHRoZSByb29t\"\n",
+                "0".repeat(64)
+            );
+            Policy::from_bytes(Path::new("policy.toml"), text.as_bytes())
+        };
+        assert_eq!(policy("").unwrap().pin_threshold, None);
+        assert_eq!(policy("pin_threshold = 2").unwrap().pin_threshold, Some(2));
+        for (t, shown) in [(1, 1), (3, 3)] {
+            assert_eq!(
+                policy(&format!("pin_threshold = {t}"))
+                    .unwrap_err()
+                    .to_string(),
+                format!(
+                    "policy.toml: pin_threshold: must be at least 2 and at most the 2 pin_shares (it is {shown})"
+                )
+            );
+        }
+    }
+
+    #[test]
     fn the_file_and_field_refusals() {
         let share = "a".repeat(64);
         let module = format!("module_sha256 = \"{}\"\n", "B".repeat(64));
@@ -726,7 +778,7 @@ mod tests {
             (
                 top("colour", "colour = 1", &people()),
                 Some(
-                    "line 4: unknown field `colour`, expected one of `version`, `threshold`, `signer_fingerprint`, `token_serial`, `custodians`, `custodians_file`, `witnesses`, `pin_shares`, `module_sha256`, `module_path`, `require_trusted_wrapping`, `witnesses_required`, `accept_backup_unwrap_oracle`",
+                    "line 4: unknown field `colour`, expected one of `version`, `threshold`, `signer_fingerprint`, `token_serial`, `custodians`, `custodians_file`, `witnesses`, `pin_shares`, `pin_threshold`, `module_sha256`, `module_path`, `require_trusted_wrapping`, `witnesses_required`, `accept_backup_unwrap_oracle`",
                 ),
             ),
             (

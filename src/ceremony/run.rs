@@ -45,12 +45,7 @@ pub fn run(
             None,
         ),
         PinSpec::Shares => {
-            let (pin, indexes) = crate::shares::rebuild(
-                &req.pin_shares,
-                &req.identities,
-                &policy.pin_shares,
-                policy.pin_share_custodians.as_deref(),
-            )?;
+            let (pin, indexes) = crate::shares::rebuild(&req.pin_shares, &req.identities, &policy)?;
             (pin, Some(indexes))
         }
     };

@@ -626,6 +626,7 @@ fn shares(e: &shares::Error, c: Context) -> Option<String> {
         | shares::Error::Typo { .. }
         | shares::Error::NotTheirs { .. }
         | shares::Error::NotPinned { .. }
+        | shares::Error::OtherThreshold { .. }
         | shares::Error::Duplicate { .. }
         | shares::Error::TooFew { .. }
         | shares::Error::ShareFileOpen { .. }
