@@ -12,7 +12,8 @@
 //! - [`output`]: output directories that appear whole or not at all;
 //! - [`interrupt`]: SIGINT, SIGTERM and SIGHUP, which wait for keyrite's own objects on a token
 //!   to be destroyed;
-//! - [`words`]: digests as PGP words, read aloud.
+//! - [`words`]: digests as PGP words, read aloud;
+//! - [`html`]: what the report and the ceremony script share: their CSP, outside values isolated.
 //!
 //! Above them, neither importing the other:
 //! - [`kms`]: import parameters in, import files out, one module per provider;
@@ -31,6 +32,7 @@
 pub mod ceremony;
 pub mod fault;
 pub mod hsm;
+pub mod html;
 pub mod info;
 mod input;
 pub mod interrupt;

@@ -15,14 +15,13 @@
 
 use std::path::{Path, PathBuf};
 
-use base64::Engine as _;
 use maud::{DOCTYPE, Markup, PreEscaped, html};
-use sha2::{Digest as _, Sha256};
 use ssh_key::HashAlg;
 
 use super::CheckedPlan;
 use super::plan::{PinSpec, Plan, Step};
 use super::policy::{Person, Policy};
+use crate::html::{code as c, ext as t};
 use crate::kms::{Import, PUBLIC_PEM};
 use crate::pin::PinSource;
 use crate::timestamp::format_time;
@@ -40,11 +39,6 @@ pub struct Invocation {
     pub transcript: PathBuf,
     /// What `keyrite --version` prints for the keyrite that made the script.
     pub keyrite_version: String,
-}
-
-/// Writes `html` to `path`, created new (see [`crate::output::write_new_file`]).
-pub fn write(path: &Path, html: &str) -> Result<(), crate::output::Error> {
-    crate::output::write_new_file(path, html.as_bytes())
 }
 
 /// The stylesheet: inline (the page loads nothing), allowed by its hash in the CSP.
@@ -101,26 +95,6 @@ td.box-cell { text-align: center; }
   col.role { width: 6.5rem; } col.name { width: 7.5rem; } col.file { width: 9rem; }
 }
 "#;
-
-/// The Content-Security-Policy: nothing may load or run, except the inline stylesheet.
-fn csp() -> String {
-    let hash = base64::engine::general_purpose::STANDARD.encode(Sha256::digest(STYLE.as_bytes()));
-    format!(
-        "default-src 'none'; script-src 'none'; style-src 'sha256-{hash}'; img-src 'none'; \
-         font-src 'none'; connect-src 'none'; object-src 'none'; base-uri 'none'; form-action 'none'"
-    )
-}
-
-/// Text from a file or the command line: escaped by maud, its control and bidi characters shown
-/// as escapes, isolated from the text around it.
-fn t(text: &str) -> Markup {
-    html! { bdi { (visible(text)) } }
-}
-
-/// Text from outside as code (a label, a path, a command line).
-fn c(text: &str) -> Markup {
-    html! { code { (t(text)) } }
-}
 
 /// A path from outside, as code.
 fn p(path: &Path) -> Markup {
@@ -194,7 +168,7 @@ pub fn render(checked: &CheckedPlan, invocation: &Invocation) -> String {
         html lang="en" {
             head {
                 meta charset="utf-8";
-                meta http-equiv="Content-Security-Policy" content=(csp());
+                meta http-equiv="Content-Security-Policy" content=(crate::html::csp(STYLE));
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 meta name="referrer" content="no-referrer";
                 title { (title) }
@@ -695,14 +669,5 @@ mod tests {
         );
         assert_eq!(dir("plan.toml", &["a", "out/b"]), None);
         assert_eq!(dir("plan.toml", &[]), None);
-    }
-
-    #[test]
-    fn the_csp_allows_only_this_stylesheet() {
-        assert!(csp().contains("script-src 'none'"));
-        assert!(csp().contains(&format!(
-            "'sha256-{}'",
-            base64::engine::general_purpose::STANDARD.encode(Sha256::digest(STYLE.as_bytes()))
-        )));
     }
 }

@@ -108,7 +108,7 @@ fn write_script(
             .unwrap_or_else(|| PathBuf::from(format!("{}.jsonl", checked.plan.ceremony_id))),
         keyrite_version: format!("keyrite {}", super::VERSION),
     };
-    script::write(out, &script::render(&checked, &invocation)).map_err(output)?;
+    keyrite::html::write(out, &script::render(&checked, &invocation)).map_err(output)?;
     outln!(
         "Wrote the ceremony script {} ({} steps); print it with headless Chromium (docs/operators.md).",
         visible(&out.to_string_lossy()),

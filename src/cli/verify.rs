@@ -92,7 +92,7 @@ pub fn run(args: VerifyArgs) -> Result<ExitCode, Error> {
     }
     if let Some(path) = &args.report {
         let html = keyrite::verify::report::render(&report, &args.transcript);
-        if let Err(e) = keyrite::verify::report::write(path, &html) {
+        if let Err(e) = keyrite::html::write(path, &html) {
             return report_failed(e);
         }
         errln!("Wrote the audit report {}", path.display());

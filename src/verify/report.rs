@@ -22,11 +22,10 @@ mod ceremony;
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use base64::Engine as _;
 use maud::{DOCTYPE, Markup, PreEscaped, html};
-use sha2::{Digest as _, Sha256};
 use time::OffsetDateTime;
 
+use crate::html::{code, ext};
 use crate::kms::Provider;
 use crate::transcript::entry::{
     Approval, ApprovalsData, FinishData, PlanData, PolicyData, Provenance, RestoreData,
@@ -37,11 +36,6 @@ use crate::verify::{Line, Report, Status, Verdict};
 use crate::visible::visible;
 use crate::words::pgp_words_hex;
 use ceremony::{CeremonyView, Destination, Outcome, StepView, What};
-
-/// Writes `html` to `path`, created new (see [`crate::output::write_new_file`]).
-pub fn write(path: &Path, html: &str) -> Result<(), crate::output::Error> {
-    crate::output::write_new_file(path, html.as_bytes())
-}
 
 /// The stylesheet: inline (the page loads nothing), allowed by its hash in the CSP.
 const STYLE: &str = r#"
@@ -144,29 +138,9 @@ nav { margin: .5rem 0; }
 }
 "#;
 
-/// The Content-Security-Policy: nothing may load or run, except the inline stylesheet.
-fn csp() -> String {
-    let hash = base64::engine::general_purpose::STANDARD.encode(Sha256::digest(STYLE.as_bytes()));
-    format!(
-        "default-src 'none'; script-src 'none'; style-src 'sha256-{hash}'; img-src 'none'; \
-         font-src 'none'; connect-src 'none'; object-src 'none'; base-uri 'none'; form-action 'none'"
-    )
-}
-
 /// A run of this many similar plan steps or more is one row of its own, its steps listed
 /// beneath it collapsed (and so not printed).
 const RUN: usize = 5;
-
-/// A value from outside (the transcript, the policy, a file name): isolated from the page's own
-/// text, with its control, bidi and other invisible characters shown as escapes.
-fn ext(s: &str) -> Markup {
-    html! { bdi { (visible(s)) } }
-}
-
-/// [`ext`] in a monospace `code` element: a name or an identifier.
-fn code(s: &str) -> Markup {
-    html! { code { bdi { (visible(s)) } } }
-}
 
 /// [`digest`] with its words in the same line of text.
 fn digest_inline(hex: &str) -> Markup {
@@ -380,7 +354,7 @@ fn head(title: &str) -> Markup {
     html! {
         head {
             meta charset="utf-8";
-            meta http-equiv="Content-Security-Policy" content=(csp());
+            meta http-equiv="Content-Security-Policy" content=(crate::html::csp(STYLE));
             meta name="viewport" content="width=device-width, initial-scale=1";
             meta name="referrer" content="no-referrer";
             title { (title) }
@@ -1359,7 +1333,7 @@ mod tests {
 
     #[test]
     fn the_csp_allows_only_this_stylesheet() {
-        let csp = csp();
+        let csp = crate::html::csp(STYLE);
         assert!(csp.contains("script-src 'none'"));
         assert!(csp.starts_with("default-src 'none'"));
         assert!(!csp.contains("unsafe-inline"));
