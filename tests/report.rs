@@ -7,115 +7,20 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::PathBuf;
+use std::process::Command;
 
 use common::ceremony::Ceremony;
+use common::chromium::*;
 use common::*;
 use keyrite::words::pgp_words_hex;
 use serde_json::Value;
-
-/// Free text a hostile operator could put in a plan or a transcript: must stay text.
-const HOSTILE: &str =
-    "<script>document.title='pwned'</script><img src=x onerror=document.title='pwned'>";
-/// How Chromium serialises it back as a text node.
-const HOSTILE_ESCAPED: &str = "&lt;script&gt;document.title='pwned'&lt;/script&gt;&lt;img src=x onerror=document.title='pwned'&gt;";
-
-/// Headless Chromium, isolated: an empty profile in `dir`, no network services.
-fn chromium(dir: &Path, args: &[&str], page: &Path) -> Output {
-    let profile = tempfile::tempdir_in(dir).unwrap();
-    Command::new("chromium")
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--no-first-run",
-            "--disable-quic",
-        ])
-        .arg(format!("--user-data-dir={}", profile.path().display()))
-        .args(args)
-        .arg(format!("file://{}", page.display()))
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run chromium: {e} (scripts/test installs chromium)"))
-}
-
-/// The DOM after Chromium loaded the page (and ran whatever it would run).
-fn dom(dir: &Path, page: &Path) -> String {
-    let out = chromium(dir, &["--dump-dom"], page);
-    assert!(
-        out.status.success(),
-        "chromium --dump-dom failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let dom = String::from_utf8(out.stdout).unwrap();
-    assert!(dom.contains("</html>"), "no DOM dumped: {dom}");
-    dom
-}
-
-/// A screenshot of the page, checked to be a real PNG with something on it.
-fn screenshot(dir: &Path, page: &Path, name: &str) -> PathBuf {
-    let png = dir.join(name);
-    let out = chromium(
-        dir,
-        &[
-            &format!("--screenshot={}", png.display()),
-            "--window-size=1280,2000",
-        ],
-        page,
-    );
-    assert!(
-        out.status.success(),
-        "chromium --screenshot failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let bytes = std::fs::read(&png).unwrap();
-    assert!(bytes.starts_with(b"\x89PNG\r\n\x1a\n"), "not a PNG");
-    // A blank 1280x2000 page compresses to a few kilobytes; a rendered report does not.
-    assert!(bytes.len() > 20_000, "{} bytes only", bytes.len());
-    png
-}
 
 /// The page's title as Chromium left it.
 fn title(dom: &str) -> &str {
     let start = dom.find("<title>").unwrap() + "<title>".len();
     let end = dom[start..].find("</title>").unwrap() + start;
     &dom[start..end]
-}
-
-/// The page printed to PDF by Chromium (no header or footer), and its page count by `pdfinfo`.
-fn printed_pages(dir: &Path, page: &Path, name: &str) -> (PathBuf, usize) {
-    let pdf = dir.join(name);
-    let out = chromium(
-        dir,
-        &[
-            &format!("--print-to-pdf={}", pdf.display()),
-            "--no-pdf-header-footer",
-        ],
-        page,
-    );
-    assert!(
-        out.status.success(),
-        "chromium --print-to-pdf failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let info = run(Command::new("pdfinfo").arg(&pdf));
-    assert!(
-        info.status.success(),
-        "pdfinfo failed (scripts/test installs poppler-utils): {}",
-        String::from_utf8_lossy(&info.stderr)
-    );
-    let info = String::from_utf8(info.stdout).unwrap();
-    let pages = info
-        .lines()
-        .find_map(|l| l.strip_prefix("Pages:"))
-        .unwrap_or_else(|| panic!("no page count: {info}"))
-        .trim()
-        .parse()
-        .unwrap();
-    (pdf, pages)
 }
 
 /// A digest as the report shows it: its hex, then its PGP words.
@@ -439,7 +344,7 @@ fn a_completed_ceremony_reports_verified_and_escapes_the_operator() {
     );
     let (_, pages) = printed_pages(c.dir(), &page, "report.pdf");
     assert!(pages <= 3, "a 3-step ceremony printed on {pages} pages");
-    screenshot(c.dir(), &page, "verified.png");
+    screenshot(c.dir(), &page, "verified.png", "1280,2000");
 
     // A report never replaces a file: a second one to the same path is refused (exit 2), and
     // the first is untouched.
@@ -504,7 +409,7 @@ fn a_failed_ceremony_reports_incomplete_and_marks_the_failure() {
     ));
     assert!(dom.contains("Step 1 of 2: <tspan class=\"ext\">generate</tspan> — not run"));
     assert!(dom.contains("Step 2 of 2: <tspan class=\"ext\">wrap</tspan> — FAILED"));
-    screenshot(c.dir(), &page, "failed.png");
+    screenshot(c.dir(), &page, "failed.png", "1280,2000");
 }
 
 /// A transcript cut short before its seal: INCOMPLETE, exit 3, with the KCV of what was done.
@@ -541,7 +446,7 @@ fn a_truncated_transcript_reports_incomplete() {
     assert!(dom.contains(
         "<td id=\"chain-head\"><span class=\"muted\">no seal: the transcript has no seal line"
     ));
-    screenshot(c.dir(), &page, "cut.png");
+    screenshot(c.dir(), &page, "cut.png", "1280,2000");
 }
 
 /// A sealed transcript whose wrap line was altered to hostile text: INVALID in red, exit 1,
@@ -621,7 +526,7 @@ fn a_tampered_transcript_reports_invalid_at_the_first_broken_line() {
         "for AWS KMS key <code><bdi>{HOSTILE_ESCAPED}</bdi></code> with"
     )));
     assert_common(&dom, &c, "tampered.jsonl");
-    screenshot(c.dir(), &page, "tampered.png");
+    screenshot(c.dir(), &page, "tampered.png", "1280,2000");
 }
 
 /// A ceremony of 200 wraps (one key, one KMS key's parameters, 200 output directories), run on

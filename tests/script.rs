@@ -6,79 +6,14 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output};
 
 use common::ceremony::Ceremony;
+use common::chromium::*;
 use common::*;
 use keyrite::words::{pgp_words, pgp_words_hex};
 use sha2::{Digest as _, Sha256};
-
-/// Free text a hostile operator could put in a plan or a policy: must stay text.
-const HOSTILE: &str =
-    "<script>document.title='pwned'</script><img src=x onerror=document.title='pwned'>";
-/// How Chromium serialises it back as a text node.
-const HOSTILE_ESCAPED: &str = "&lt;script&gt;document.title='pwned'&lt;/script&gt;&lt;img src=x onerror=document.title='pwned'&gt;";
-
-/// Headless Chromium, isolated: an empty profile in `dir`, no network services.
-fn chromium(dir: &Path, args: &[&str], page: &Path) -> Output {
-    let profile = tempfile::tempdir_in(dir).unwrap();
-    let out = Command::new("chromium")
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--no-first-run",
-            "--disable-quic",
-        ])
-        .arg(format!("--user-data-dir={}", profile.path().display()))
-        .args(args)
-        .arg(format!("file://{}", page.display()))
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run chromium: {e} (scripts/test installs chromium)"));
-    assert!(
-        out.status.success(),
-        "chromium {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
-/// The DOM after Chromium loaded the page (and ran whatever it would run).
-fn dom(dir: &Path, page: &Path) -> String {
-    let dom = String::from_utf8(chromium(dir, &["--dump-dom"], page).stdout).unwrap();
-    assert!(dom.contains("</html>"), "no DOM dumped: {dom}");
-    dom
-}
-
-/// The number of pages Chromium's print of the page takes, as `pdfinfo` counts them.
-fn printed_pages(dir: &Path, page: &Path) -> usize {
-    let pdf = page.with_extension("pdf");
-    chromium(
-        dir,
-        &[
-            &format!("--print-to-pdf={}", pdf.display()),
-            "--no-pdf-header-footer",
-        ],
-        page,
-    );
-    let info = run(Command::new("pdfinfo").arg(&pdf));
-    assert!(
-        info.status.success(),
-        "pdfinfo failed (scripts/test installs poppler-utils): {}",
-        String::from_utf8_lossy(&info.stderr)
-    );
-    let info = String::from_utf8(info.stdout).unwrap();
-    info.lines()
-        .find_map(|l| l.strip_prefix("Pages:"))
-        .unwrap_or_else(|| panic!("no page count: {info}"))
-        .trim()
-        .parse()
-        .unwrap()
-}
 
 /// `keyrite plan script plan.toml --policy policy.toml --out NAME` and more arguments.
 fn script(c: &Ceremony, name: &str, extra: &[&str]) -> Output {
@@ -282,20 +217,9 @@ fn a_three_step_script_has_every_section_and_prints_on_at_most_three_pages() {
     for name in ["Olivia", "alice", "bob", "carol", "wendy"] {
         assert!(signatures.contains(&format!("<td><bdi>{name}</bdi></td><td></td><td></td>")));
     }
-    let pages = printed_pages(c.dir(), &page);
+    let (_, pages) = printed_pages(c.dir(), &page, "script.pdf");
     assert!((1..=3).contains(&pages), "{pages} pages");
-    let png = c.dir().join("script.png");
-    chromium(
-        c.dir(),
-        &[
-            &format!("--screenshot={}", png.display()),
-            "--window-size=1200,1600",
-        ],
-        &page,
-    );
-    let bytes = std::fs::read(&png).unwrap();
-    assert!(bytes.starts_with(b"\x89PNG\r\n\x1a\n"), "not a PNG");
-    assert!(bytes.len() > 20_000, "{} bytes only", bytes.len());
+    screenshot(c.dir(), &page, "script.png", "1200,1600");
 }
 
 /// The same plan and policy give the same bytes, which name no path but the ones typed.
@@ -394,7 +318,7 @@ fn fifty_steps_print_on_at_most_twelve_pages() {
     let page = script_ok(&c, "script.html");
     let text = std::fs::read_to_string(&page).unwrap();
     assert!(text.contains("Step 50 of 50 — wrap"));
-    let pages = printed_pages(c.dir(), &page);
+    let (_, pages) = printed_pages(c.dir(), &page, "script.pdf");
     assert!((1..=12).contains(&pages), "{pages} pages");
 }
 

@@ -10,6 +10,7 @@
 
 pub mod backup;
 pub mod ceremony;
+pub mod chromium;
 pub mod p11kit;
 pub mod verifiers;
 pub mod wrap;
