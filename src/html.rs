@@ -7,7 +7,7 @@
 use std::path::Path;
 
 use base64::Engine as _;
-use maud::{Markup, html};
+use maud::{Markup, PreEscaped, html};
 use sha2::{Digest as _, Sha256};
 
 use crate::visible::visible;
@@ -25,6 +25,21 @@ pub fn csp(style: &str) -> String {
         "default-src 'none'; script-src 'none'; style-src 'sha256-{hash}'; img-src 'none'; \
          font-src 'none'; connect-src 'none'; object-src 'none'; base-uri 'none'; form-action 'none'"
     )
+}
+
+/// A page's `head`: its title (keyrite's own text, escaped all the same), the CSP of
+/// [`csp`], no referrer, and `style` inline.
+pub fn head(title: &str, style: &'static str) -> Markup {
+    html! {
+        head {
+            meta charset="utf-8";
+            meta http-equiv="Content-Security-Policy" content=(csp(style));
+            meta name="viewport" content="width=device-width, initial-scale=1";
+            meta name="referrer" content="no-referrer";
+            title { (title) }
+            style { (PreEscaped(style)) }
+        }
+    }
 }
 
 /// A value from outside (a transcript, a plan, a policy, a file name): isolated from the page's

@@ -146,29 +146,7 @@ fn shares_typed_on_a_terminal_one_custodian_at_a_time() {
     assert_eq!(foreign.len(), 3);
     let stranger = std::fs::read_to_string(c.dir().join("foreign/share-2.txt")).unwrap();
     let typed = format!("{}\n{}\n{}\n", stranger.trim(), share(2), share(3));
-    let command = format!(
-        "{} ceremony run plan.toml --policy policy.toml --approvals approvals --transcript t.jsonl",
-        env!("CARGO_BIN_EXE_keyrite")
-    );
-    let mut child = std::process::Command::new("script")
-        .args(["-qec", &command, "/dev/null"])
-        .current_dir(c.dir())
-        .env(c.token.conf_env(), &c.token.conf)
-        .env_remove("KEYRITE_PKCS11_MODULE")
-        .env_remove(PIN_ENV)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write as _;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(typed.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = c.run_on_a_terminal("t.jsonl", "", &typed);
     let screen = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(out.status.success(), "{screen}");
     assert!(

@@ -304,30 +304,13 @@ fn shares_to_a_policy_open_with_age_and_with_keyrite_and_run_a_ceremony() {
     // A whole ceremony from two encrypted shares, each opened with its custodian's key (RSA
     // first, then Ed25519, both keys given for each file), alice's passphrase typed on a
     // terminal (a real pty, from `script`).
-    let command = format!(
-        "{} ceremony run plan.toml --policy policy.toml --approvals approvals --transcript t.jsonl \
-         --pin-share shares/share-rita.age --pin-share shares/share-alice.age --identity {alice} --identity {rita}",
-        env!("CARGO_BIN_EXE_keyrite")
+    let out = c.run_on_a_terminal(
+        "t.jsonl",
+        &format!(
+            "--pin-share shares/share-rita.age --pin-share shares/share-alice.age --identity {alice} --identity {rita}"
+        ),
+        &format!("{passphrase}\n"),
     );
-    let mut child = Command::new("script")
-        .args(["-qec", &command, "/dev/null"])
-        .current_dir(c.dir())
-        .env(c.token.conf_env(), &c.token.conf)
-        .env_remove("KEYRITE_PKCS11_MODULE")
-        .env_remove(PIN_ENV)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write as _;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(format!("{passphrase}\n").as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
     let screen = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(out.status.success(), "{screen}");
     assert!(

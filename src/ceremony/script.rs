@@ -15,7 +15,7 @@
 
 use std::path::{Path, PathBuf};
 
-use maud::{DOCTYPE, Markup, PreEscaped, html};
+use maud::{DOCTYPE, Markup, html};
 use ssh_key::HashAlg;
 
 use super::CheckedPlan;
@@ -166,14 +166,7 @@ pub fn render(checked: &CheckedPlan, invocation: &Invocation) -> String {
     html! {
         (DOCTYPE)
         html lang="en" {
-            head {
-                meta charset="utf-8";
-                meta http-equiv="Content-Security-Policy" content=(crate::html::csp(STYLE));
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                meta name="referrer" content="no-referrer";
-                title { (title) }
-                style { (PreEscaped(STYLE)) }
-            }
+            (crate::html::head(&title, STYLE))
             body {
                 (s.first_page())
                 (s.roles())

@@ -22,7 +22,7 @@ mod ceremony;
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use maud::{DOCTYPE, Markup, PreEscaped, html};
+use maud::{DOCTYPE, Markup, html};
 use time::OffsetDateTime;
 
 use crate::html::{code, ext};
@@ -351,16 +351,7 @@ fn short_time(time: Option<&str>) -> String {
 }
 
 fn head(title: &str) -> Markup {
-    html! {
-        head {
-            meta charset="utf-8";
-            meta http-equiv="Content-Security-Policy" content=(crate::html::csp(STYLE));
-            meta name="viewport" content="width=device-width, initial-scale=1";
-            meta name="referrer" content="no-referrer";
-            title { (title) }
-            style { (PreEscaped(STYLE)) }
-        }
-    }
+    crate::html::head(title, STYLE)
 }
 
 fn checks_section(report: &Report) -> Markup {

@@ -330,6 +330,35 @@ impl Ceremony {
         cmd
     }
 
+    /// `keyrite ceremony run plan.toml` with a transcript named `transcript` and `extra`
+    /// arguments, on a pseudo-terminal (`script`) that is given `typed`: what the screen
+    /// showed, and how keyrite exited. The PIN comes from no environment variable.
+    pub fn run_on_a_terminal(&self, transcript: &str, extra: &str, typed: &str) -> Output {
+        let command = format!(
+            "{} ceremony run plan.toml --policy policy.toml --approvals approvals --transcript {transcript} {extra}",
+            env!("CARGO_BIN_EXE_keyrite")
+        );
+        let mut child = Command::new("script")
+            .args(["-qec", &command, "/dev/null"])
+            .current_dir(self.dir())
+            .env(self.token.conf_env(), &self.token.conf)
+            .env_remove("KEYRITE_PKCS11_MODULE")
+            .env_remove(PIN_ENV)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write as _;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(typed.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    }
+
     /// `keyrite ceremony run plan.toml` with a transcript named `transcript`.
     pub fn run(&self, transcript: &str) -> Output {
         run(&mut self.run_command(transcript))
