@@ -1168,3 +1168,22 @@ fn ceremony_run_shows_names_escaped_as_plan_check_does() {
     assert!(shown.contains("bob\\u{2067}"), "{shown}");
     assert_plain(&shown, "ceremony run");
 }
+
+/// `verify` prints its checks' details with the policy's names in them (the approvers of the
+/// quorum check, the holders of the PIN shares): a custodian's name with a bidi isolate must be
+/// shown escaped there too, as `plan check` and `ceremony run` show it.
+#[test]
+fn verify_shows_the_policys_names_escaped_in_its_checks() {
+    let c = Ceremony::new(&["us-east-1"]);
+    let policy = std::fs::read_to_string(c.dir().join("policy.toml"))
+        .unwrap()
+        .replace("name = \"bob\"", "name = \"bob\u{2067}\"");
+    std::fs::write(c.dir().join("policy.toml"), policy).unwrap();
+    c.approve_plan();
+    let out = c.run("t.jsonl");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let verified = c.verify_all("t.jsonl");
+    assert_eq!(verified.status.code(), Some(0), "{}", stderr(&verified));
+    let shown = String::from_utf8(verified.stdout).unwrap();
+    assert_plain(&shown, "verify");
+}
