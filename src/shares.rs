@@ -935,12 +935,15 @@ fn prompt_shares(r: &mut Rebuilder<'_>) -> Result<(), Error> {
             }
             None => None,
         };
+        // The name as shown: a bidi override in it must not reorder the prompt around it.
+        let shown = turn.map(|(_, name)| crate::visible::visible(name));
+        let shown = shown.as_deref();
         let k = r.taken.len() + 1;
         let of = r
             .threshold()
             .map_or_else(String::new, |m| format!(" of {m}"));
-        let prompt = match turn {
-            Some((_, name)) => format!(
+        let prompt = match shown {
+            Some(name) => format!(
                 "PIN share {k}{of} — {name}, type now (not shown), or Enter alone if {name} is not here: "
             ),
             None => format!("PIN share {k}{of} — next custodian, type now (not shown): "),
@@ -949,14 +952,15 @@ fn prompt_shares(r: &mut Rebuilder<'_>) -> Result<(), Error> {
             crate::interrupt::prompting(|| rpassword::prompt_password(prompt))
                 .map_err(|_| Error::NoTerminal)?,
         );
-        let again = turn.map_or_else(
+        let again = shown.map_or_else(
             || "type the share again".to_owned(),
-            |(_, name)| format!("{name}, type your share again"),
+            |name| format!("{name}, type your share again"),
         );
         if typed.trim().is_empty() {
             match turn {
-                Some((i, name)) => {
+                Some((i, _)) => {
                     asked[i] = true;
+                    let name = shown.unwrap_or_default();
                     eprintln!("{name} is not here; on to the next custodian.");
                 }
                 None => eprintln!("Nothing was typed; type a share."),
@@ -974,7 +978,7 @@ fn prompt_shares(r: &mut Rebuilder<'_>) -> Result<(), Error> {
                 }
                 // Clear the screen for the next custodian.
                 eprint!("\x1b[2J\x1b[H");
-                let from = turn.map_or_else(String::new, |(_, name)| format!(" from {name}"));
+                let from = shown.map_or_else(String::new, |name| format!(" from {name}"));
                 let m = r.threshold().map_or(0, usize::from);
                 let given = r.taken.len();
                 if given >= m {
@@ -1003,7 +1007,11 @@ fn prompt_shares(r: &mut Rebuilder<'_>) -> Result<(), Error> {
             }
             Err(Error::NotTheirs {
                 holder, custodian, ..
-            }) => eprintln!("That is {holder}'s share, not {custodian}'s; {again}."),
+            }) => eprintln!(
+                "That is {}'s share, not {}'s; {again}.",
+                crate::visible::visible(&holder),
+                crate::visible::visible(&custodian)
+            ),
             Err(e) => eprintln!("{e}; {again}."),
         }
     }

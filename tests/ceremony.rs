@@ -1138,3 +1138,52 @@ fn on_a_narrow_terminal_the_progress_label_is_cut_at_a_word() {
     );
     assert!(!screen.contains("a trial wra"), "{screen:?}");
 }
+
+/// `ceremony run` shows what came from the plan and the policy as `plan check` does, through
+/// `visible`: an output directory and a custodian's name with a bidi override or isolate,
+/// which `plan check` shows escaped, must not reorder the run's own lines (the approvers, each
+/// "Wrote …/ — next: sh …/import.sh") on the screen the room reads.
+#[test]
+fn ceremony_run_shows_names_escaped_as_plan_check_does() {
+    let c = Ceremony::new(&["us-east-1"]);
+    let text = std::fs::read_to_string(c.dir().join("plan.toml"))
+        .unwrap()
+        .replace(
+            "out = \"payments-2026-us-east-1\"",
+            "out = \"payments-2026-us-east-1\u{202e}txt\"",
+        );
+    std::fs::write(c.dir().join("plan.toml"), text).unwrap();
+    let policy = std::fs::read_to_string(c.dir().join("policy.toml"))
+        .unwrap()
+        .replace("name = \"bob\"", "name = \"bob\u{2067}\"");
+    assert!(policy.contains('\u{2067}'));
+    std::fs::write(c.dir().join("policy.toml"), policy).unwrap();
+    let checked = c.plan_check();
+    assert!(checked.status.success(), "{}", stderr(&checked));
+    assert_plain(&String::from_utf8(checked.stdout).unwrap(), "plan check");
+    c.approve_plan();
+    let out = c.run("t.jsonl");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let shown = String::from_utf8(out.stdout).unwrap();
+    assert!(shown.contains("bob\\u{2067}"), "{shown}");
+    assert_plain(&shown, "ceremony run");
+}
+
+/// `verify` prints its checks' details with the policy's names in them (the approvers of the
+/// quorum check, the holders of the PIN shares): a custodian's name with a bidi isolate must be
+/// shown escaped there too, as `plan check` and `ceremony run` show it.
+#[test]
+fn verify_shows_the_policys_names_escaped_in_its_checks() {
+    let c = Ceremony::new(&["us-east-1"]);
+    let policy = std::fs::read_to_string(c.dir().join("policy.toml"))
+        .unwrap()
+        .replace("name = \"bob\"", "name = \"bob\u{2067}\"");
+    std::fs::write(c.dir().join("policy.toml"), policy).unwrap();
+    c.approve_plan();
+    let out = c.run("t.jsonl");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let verified = c.verify_all("t.jsonl");
+    assert_eq!(verified.status.code(), Some(0), "{}", stderr(&verified));
+    let shown = String::from_utf8(verified.stdout).unwrap();
+    assert_plain(&shown, "verify");
+}

@@ -390,3 +390,74 @@ fn named_custodians_type_their_shares_in_a_terminal() {
         "{check}"
     );
 }
+
+/// The pin_shares check of `verify --policy`, as JSON.
+fn shares_check(c: &Ceremony, transcript: &str) -> (Option<i32>, serde_json::Value) {
+    let verified = c.verify(transcript, &["--policy", "policy.toml", "--json"]);
+    let report: serde_json::Value = serde_json::from_slice(&verified.stdout).unwrap();
+    let check = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "pin_shares")
+        .unwrap()
+        .clone();
+    (verified.status.code(), check)
+}
+
+/// A share's index is its x coordinate, not its place in the policy: a policy that pins only
+/// some shares of a split (shares 2 and 3 of 3, say, share 1 destroyed) lets the ceremony run
+/// from them, and verify must vouch for that run, not call index 3 out of range of 2 shares.
+#[test]
+fn verify_passes_a_run_from_pinned_shares_that_are_not_the_first_of_their_split() {
+    let c = Ceremony::new(&["us-east-1"]);
+    let digests = c.split_pin("shares", "2", "3");
+    c.use_shares(&digests[1..]);
+    let out = run_with(&c, "t.jsonl", &["shares/share-3.txt", "shares/share-2.txt"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines = c.transcript("t.jsonl");
+    let login = lines.iter().find(|(_, v)| v["step"] == "login").unwrap();
+    assert_eq!(login.1["data"]["share_indexes"], serde_json::json!([3, 2]));
+    let (code, check) = shares_check(&c, "t.jsonl");
+    assert_eq!(check["status"], "passed", "{check}");
+    assert_eq!(code, Some(0), "{check}");
+}
+
+/// Named pin_shares are matched to custodians by digest at the run; verify must name the same
+/// custodians, not whoever sits at the share index's place in the policy's list (entries
+/// written in another order than the split's: carol, alice, bob).
+#[test]
+fn verify_names_the_custodians_whose_shares_opened_the_token_in_any_policy_order() {
+    let c = Ceremony::new(&["us-east-1"]);
+    let digests = c.split_pin("shares", "2", "3");
+    c.use_shares(&digests);
+    let policy = std::fs::read_to_string(c.dir().join("policy.toml")).unwrap();
+    let named: Vec<String> = [("carol", 2), ("alice", 0), ("bob", 1)]
+        .iter()
+        .map(|(name, i)| format!("{{ custodian = \"{name}\", sha256 = \"{}\" }}", digests[*i]))
+        .collect();
+    let policy = policy.replace(
+        &format!("pin_shares = {digests:?}"),
+        &format!("pin_shares = [{}]", named.join(", ")),
+    );
+    assert!(policy.contains("custodian = \"carol\""));
+    std::fs::write(c.dir().join("policy.toml"), policy).unwrap();
+    // Alice's and carol's shares (1 and 3) open the token.
+    let out = run_with(&c, "t.jsonl", &["shares/share-1.txt", "shares/share-3.txt"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (code, check) = shares_check(&c, "t.jsonl");
+    assert_eq!(code, Some(0), "{check}");
+    let detail = check["detail"].as_str().unwrap();
+    assert!(
+        detail.ends_with("(alice's, carol's)"),
+        "verify names the wrong custodians: {detail}"
+    );
+}

@@ -564,3 +564,97 @@ fn pin_split_logs_in_with_the_pin_it_splits_and_a_wrong_one_writes_nothing() {
         ["share-1.txt", "share-2.txt", "share-3.txt"]
     );
 }
+
+/// Share files a custodian or the operator could hand over instead of an age file keyrite
+/// wrote: a passphrase (scrypt) stanza with a heavy work factor, which no SSH identity opens
+/// and which must never ask for a passphrase or do the work; a header of many stanzas for
+/// other keys; armour around junk. Each is refused at once, by file, as a usage error, before
+/// the token is touched, and nothing is written.
+#[test]
+fn hostile_age_files_are_refused_at_once_without_a_prompt() {
+    let c = age_ceremony();
+    let (out, printed) = split_to_policy(&c, "shares");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let digests: Vec<&str> = printed.iter().map(|(_, d, _)| d.as_str()).collect();
+    let policy = std::fs::read_to_string(c.dir().join("policy.toml"))
+        .unwrap()
+        .replacen(
+            "\n[[custodians]]",
+            &format!("pin_shares = {digests:?}\n\n[[custodians]]"),
+            1,
+        );
+    std::fs::write(c.dir().join("policy.toml"), policy).unwrap();
+    let plan = std::fs::read_to_string(c.dir().join("plan.toml"))
+        .unwrap()
+        .replace(&format!("pin = \"env:{PIN_ENV}\""), "pin = \"shares\"");
+    std::fs::write(c.dir().join("plan.toml"), plan).unwrap();
+    c.digest();
+    c.approve("alice", "keyrite-plan", "alice.sig");
+    c.approve("carol", "keyrite-plan", "carol.sig");
+    let objects = c.token.objects();
+
+    let b64 = |n: usize| base64::engine::general_purpose::STANDARD_NO_PAD.encode(vec![7u8; n]);
+    let real = std::fs::read(c.dir().join("shares/share-alice.age")).unwrap();
+    let mut many = b"age-encryption.org/v1\n".to_vec();
+    for _ in 0..60 {
+        many.extend_from_slice(format!("-> X25519 {}\n{}\n", b64(32), b64(32)).as_bytes());
+    }
+    many.extend_from_slice(&real[b"age-encryption.org/v1\n".len()..]);
+    assert!(many.len() < 8192);
+    let mut armored = b"-----BEGIN AGE ENCRYPTED FILE-----\n".to_vec();
+    for _ in 0..50 {
+        armored.extend_from_slice(b"!!!!not base64 at all!!!!\n");
+    }
+    armored.extend_from_slice(b"-----END AGE ENCRYPTED FILE-----\n");
+    let files: [(&str, Vec<u8>); 3] = [
+        (
+            "scrypt.age",
+            format!(
+                "age-encryption.org/v1\n-> scrypt {} 60\n{}\n--- {}\n",
+                b64(16),
+                b64(32),
+                b64(32)
+            )
+            .into_bytes()
+            .into_iter()
+            .chain(vec![0u8; 64])
+            .collect(),
+        ),
+        ("many.age", many),
+        ("armored.age", armored),
+    ];
+    std::fs::create_dir(c.dir().join("junk")).unwrap();
+    let alice = key(&c, "alice");
+    for (name, bytes) in files {
+        let path = format!("junk/{name}");
+        std::fs::write(c.dir().join(&path), bytes).unwrap();
+        let started = std::time::Instant::now();
+        let mut cmd = c.run_command("t.jsonl");
+        cmd.env_remove(PIN_ENV)
+            .args(["--pin-share", &path, "--identity", &alice])
+            .args(["--pin-share", "shares/share-carol.age"])
+            .stdin(std::process::Stdio::null());
+        let out = run(&mut cmd);
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "{name}: {:?}",
+            started.elapsed()
+        );
+        assert_eq!(out.status.code(), Some(2), "{name}: {stderr}");
+        assert!(
+            stderr.starts_with(&format!("keyrite: {path}")),
+            "{name}: {stderr}"
+        );
+        assert!(
+            !stderr.to_lowercase().contains("passphrase"),
+            "{name}: {stderr}"
+        );
+        assert!(!c.dir().join("t.jsonl").exists());
+        assert_eq!(c.token.objects(), objects);
+    }
+}

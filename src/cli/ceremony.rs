@@ -14,6 +14,7 @@ use super::out::outln;
 use keyrite::Error;
 use keyrite::ceremony::{self, RunRequest};
 use keyrite::spec::KeyLabel;
+use keyrite::visible::visible;
 use keyrite::words::digest_lines;
 
 use super::ModuleArgs;
@@ -165,7 +166,7 @@ pub fn run_plan(
             .quorum
             .approvals
             .iter()
-            .map(|a| a.custodian.as_str())
+            .map(|a| visible(&a.custodian))
             .collect::<Vec<_>>()
             .join(", ")
     );

@@ -29,7 +29,7 @@ pub fn print_run(
     let outcome = result?;
     outln!(
         "Completed. Sealed transcript: {}",
-        outcome.transcript.display()
+        visible(&outcome.transcript.to_string_lossy())
     );
     for line in digest_lines(
         "  ",
@@ -140,8 +140,8 @@ impl Observer for StepPrinter {
                 }
                 self.line(&format!(
                     "Wrote {}/ — next: sh {}",
-                    out.display(),
-                    out.join("import.sh").display()
+                    visible(&out.to_string_lossy()),
+                    visible(&out.join("import.sh").to_string_lossy())
                 ));
             }
             Done::Destroyed { label, expect_kcv } => self.line(&format!(
