@@ -102,6 +102,20 @@ pub enum Error {
         /// Where it came from.
         source_name: String,
     },
+    /// A pinned share listed at another place in `pin_shares` than its index: the transcript
+    /// records indexes, which verify reads as places in the policy's list.
+    #[error(
+        "{source_name} is share {index} of its split, but the policy pins it as pin_shares[{place}], the place of share {}; pin_shares lists a split's shares in order, from share 1",
+        place + 1
+    )]
+    Misplaced {
+        /// Where it came from.
+        source_name: String,
+        /// The share's index.
+        index: u8,
+        /// Its place in `pin_shares` (from 0).
+        place: usize,
+    },
     /// A pinned share made for another threshold than the policy's `pin_threshold`.
     #[error(
         "{source_name} is a share for {share} of its split, but the policy's pin_threshold is {policy}"
@@ -300,6 +314,7 @@ impl Error {
             | Error::Io { .. }
             | Error::NotPinned { .. }
             | Error::OtherThreshold { .. }
+            | Error::Misplaced { .. }
             | Error::NoPolicyShares
             | Error::Rebuild
             | Error::CustodianName(_)
@@ -759,9 +774,20 @@ impl<'a> Rebuilder<'a> {
     fn check(&self, text: &str, source_name: &str) -> Result<ShareText, Error> {
         let share = ShareText::parse(text, source_name)?;
         let digest = share.sha256();
-        if !self.pinned.iter().any(|p| p.eq_ignore_ascii_case(&digest)) {
+        let Some(place) = self
+            .pinned
+            .iter()
+            .position(|p| p.eq_ignore_ascii_case(&digest))
+        else {
             return Err(Error::NotPinned {
                 source_name: source_name.to_owned(),
+            });
+        };
+        if place + 1 != usize::from(share.index) {
+            return Err(Error::Misplaced {
+                source_name: source_name.to_owned(),
+                index: share.index,
+                place,
             });
         }
         if let Some(policy) = self.expected.filter(|&t| t != share.threshold) {
@@ -996,6 +1022,9 @@ fn prompt_shares(r: &mut Rebuilder<'_>) -> Result<(), Error> {
             Err(Error::Malformed { .. }) => {
                 eprintln!("That is not a keyrite PIN share; {again}.");
             }
+            Err(Error::Misplaced { index, place, .. }) => eprintln!(
+                "That share (share {index}) is pinned at pin_shares[{place}], not in its split's order; {again}."
+            ),
             Err(Error::OtherThreshold { share, policy, .. }) => eprintln!(
                 "That share is of a split for {share} shares, not the policy's {policy}; {again}."
             ),

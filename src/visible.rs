@@ -17,9 +17,36 @@ pub fn visible(text: &str) -> String {
     shown
 }
 
+/// keyrite's own sentence `text`, which may hold names from outside (a check's detail, with
+/// names already written as Rust strings or as they are): every character [`visible`] escapes
+/// is escaped but the backslash, so an escape the sentence already holds is not escaped again.
+pub fn visible_sentence(text: &str) -> String {
+    let mut shown = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '"' | '\'' | '\\' => shown.push(c),
+            _ => shown.extend(c.escape_debug()),
+        }
+    }
+    shown
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_sentence_keeps_its_own_escapes_and_escapes_what_a_name_brought() {
+        assert_eq!(
+            visible_sentence("2 of 2 required: alice, bob\u{2067}"),
+            "2 of 2 required: alice, bob\\u{2067}"
+        );
+        assert_eq!(
+            visible_sentence("key \"a\\u{202e}b\" appears twice"),
+            "key \"a\\u{202e}b\" appears twice"
+        );
+        assert_eq!(visible_sentence("line\nbreak"), "line\\nbreak");
+    }
 
     #[test]
     fn controls_bidi_and_backslashes_are_escaped_and_the_rest_is_kept() {

@@ -405,48 +405,64 @@ fn shares_check(c: &Ceremony, transcript: &str) -> (Option<i32>, serde_json::Val
     (verified.status.code(), check)
 }
 
-/// A share's index is its x coordinate, not its place in the policy: a policy that pins only
-/// some shares of a split (shares 2 and 3 of 3, say, share 1 destroyed) lets the ceremony run
-/// from them, and verify must vouch for that run, not call index 3 out of range of 2 shares.
+/// The transcript records each share by its index, and verify reads an index as a place in the
+/// policy's pin_shares: so `ceremony run` takes a share only at its own place. A policy that pins
+/// some shares of a split out of their places (shares 2 and 3 of 3 as the first two), or names
+/// custodians in another order than the split's (carol, alice, bob), is refused before the token
+/// is opened, naming the share and the place: no run can be recorded that verify would pass
+/// or fail for the wrong reason, or whose record names the wrong custodians.
 #[test]
-fn verify_passes_a_run_from_pinned_shares_that_are_not_the_first_of_their_split() {
+fn a_share_pinned_out_of_its_place_is_refused_before_the_token_so_verify_names_the_right_custodians()
+ {
     let c = Ceremony::new(&["us-east-1"]);
     let digests = c.split_pin("shares", "2", "3");
     c.use_shares(&digests[1..]);
+    let objects = c.token.objects();
     let out = run_with(&c, "t.jsonl", &["shares/share-3.txt", "shares/share-2.txt"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        stderr.starts_with(
+            "keyrite: shares/share-3.txt is share 3 of its split, but the policy pins it as pin_shares[1], the place of share 2"
+        ),
+        "{stderr}"
     );
-    let lines = c.transcript("t.jsonl");
-    let login = lines.iter().find(|(_, v)| v["step"] == "login").unwrap();
-    assert_eq!(login.1["data"]["share_indexes"], serde_json::json!([3, 2]));
-    let (code, check) = shares_check(&c, "t.jsonl");
-    assert_eq!(check["status"], "passed", "{check}");
-    assert_eq!(code, Some(0), "{check}");
-}
+    assert!(!c.dir().join("t.jsonl").exists(), "nothing is recorded");
+    assert_eq!(c.token.objects(), objects);
 
-/// Named pin_shares are matched to custodians by digest at the run; verify must name the same
-/// custodians, not whoever sits at the share index's place in the policy's list (entries
-/// written in another order than the split's: carol, alice, bob).
-#[test]
-fn verify_names_the_custodians_whose_shares_opened_the_token_in_any_policy_order() {
+    // Named in another order than the split's: refused likewise.
     let c = Ceremony::new(&["us-east-1"]);
     let digests = c.split_pin("shares", "2", "3");
     c.use_shares(&digests);
     let policy = std::fs::read_to_string(c.dir().join("policy.toml")).unwrap();
-    let named: Vec<String> = [("carol", 2), ("alice", 0), ("bob", 1)]
-        .iter()
-        .map(|(name, i)| format!("{{ custodian = \"{name}\", sha256 = \"{}\" }}", digests[*i]))
-        .collect();
-    let policy = policy.replace(
-        &format!("pin_shares = {digests:?}"),
-        &format!("pin_shares = [{}]", named.join(", ")),
+    let named = |order: &[(&str, usize)]| {
+        let entries: Vec<String> = order
+            .iter()
+            .map(|(name, i)| format!("{{ custodian = \"{name}\", sha256 = \"{}\" }}", digests[*i]))
+            .collect();
+        policy.replace(
+            &format!("pin_shares = {digests:?}"),
+            &format!("pin_shares = [{}]", entries.join(", ")),
+        )
+    };
+    let reordered = named(&[("carol", 2), ("alice", 0), ("bob", 1)]);
+    assert!(reordered.contains("custodian = \"carol\""));
+    std::fs::write(c.dir().join("policy.toml"), reordered).unwrap();
+    let out = run_with(&c, "t.jsonl", &["shares/share-1.txt", "shares/share-3.txt"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("is share 1 of its split, but the policy pins it as pin_shares[1]"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
     );
-    assert!(policy.contains("custodian = \"carol\""));
-    std::fs::write(c.dir().join("policy.toml"), policy).unwrap();
-    // Alice's and carol's shares (1 and 3) open the token.
+    assert!(!c.dir().join("t.jsonl").exists());
+    // In the split's order, the same shares run, and verify names alice and carol.
+    std::fs::write(
+        c.dir().join("policy.toml"),
+        named(&[("alice", 0), ("bob", 1), ("carol", 2)]),
+    )
+    .unwrap();
     let out = run_with(&c, "t.jsonl", &["shares/share-1.txt", "shares/share-3.txt"]);
     assert!(
         out.status.success(),
@@ -455,9 +471,11 @@ fn verify_names_the_custodians_whose_shares_opened_the_token_in_any_policy_order
     );
     let (code, check) = shares_check(&c, "t.jsonl");
     assert_eq!(code, Some(0), "{check}");
-    let detail = check["detail"].as_str().unwrap();
     assert!(
-        detail.ends_with("(alice's, carol's)"),
-        "verify names the wrong custodians: {detail}"
+        check["detail"]
+            .as_str()
+            .unwrap()
+            .ends_with("(alice's, carol's)"),
+        "{check}"
     );
 }

@@ -634,6 +634,10 @@ fn shares(e: &shares::Error, c: Context) -> Option<String> {
             "Use the share files `keyrite pin split` wrote, unchanged, from as many custodians as the threshold."
                 .to_owned()
         }
+        shares::Error::Misplaced { .. } => {
+            "List pin_shares in the order keyrite pin split printed them (share 1 first, every share of the split), and have the plan approved again if the policy changed."
+                .to_owned()
+        }
         shares::Error::NotHere { .. } => {
             "Run the ceremony again when as many custodians as the threshold are here with their shares, or pass their share files with --pin-share."
                 .to_owned()

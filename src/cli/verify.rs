@@ -13,6 +13,7 @@ use keyrite::verify::{self, Status};
 use super::ceremony::plan_pin;
 use super::out::{errln, outln};
 use super::print::{Schema, print_json};
+use keyrite::visible::visible_sentence;
 use keyrite::words::{digest_lines, inline_words};
 
 /// `keyrite verify`. `--pin-env` and `--pin-file`, hidden, are refused: verify needs no PIN.
@@ -115,7 +116,14 @@ fn print_report(report: &verify::Report, transcript: &std::path::Path) {
             ),
             Status::NotChecked { missing } => ("not checked", format!("needs {missing}")),
         };
-        outln!("  {:<10} {:<12} {}", c.name, status, text);
+        // Names from the policy or the transcript inside a detail: shown escaped, as plan check
+        // shows them, so none reorders or breaks the line.
+        outln!(
+            "  {:<10} {:<12} {}",
+            c.name,
+            status,
+            visible_sentence(&text)
+        );
     }
     for w in &report.witnesses {
         let state = match w.verified {
