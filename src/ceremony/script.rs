@@ -300,8 +300,9 @@ impl Script<'_> {
                             td class="box-cell" { (tick()) } td { "Signer fingerprint" }
                             td { (digest(&policy.signer_fingerprint)) }
                             td {
-                                code { "keyrite token signer export --key-label " (t(&sh(plan.signing_key_label.as_str()))) }
-                                " prints it on standard error (the policy's " code { "signer_fingerprint" } ")"
+                                code { "openssl pkey -pubin -in signer.pem -outform DER | sha256sum" }
+                                " on the signer's public key the security team keeps (no login needed); "
+                                code { "ceremony run" } " refuses a token whose signer is another"
                             }
                         }
                         tr {
@@ -360,8 +361,10 @@ impl Script<'_> {
             },
             PinSpec::Shares => html! {
                 "The PIN is rebuilt from " (self.policy.threshold) " PIN shares: keyrite asks each custodian "
-                "in turn to type theirs (no echo, the screen cleared between custodians), or the operator adds "
-                code { "--pin-share FILE" } " for each share file."
+                "in turn to type theirs (no echo, the screen cleared between custodians: compare the plan "
+                "digest below before the first share is typed), or the operator adds "
+                code { "--pin-share FILE" } " for each share file, and for each " code { "share-NAME.age" }
+                " also " code { "--identity KEY" } ", that custodian's SSH private key."
             },
         };
         html! {
@@ -467,7 +470,7 @@ impl Script<'_> {
                 dl {
                     dt { "Operator runs" } dd { (initials()) (runs) }
                     dt { "Screen shows" } dd { pre { (screen) } }
-                    dt { "Compare" } dd { ul { (compare) } }
+                    dt { "Compare" " (with " code { "plan check" } "'s output the custodians approved)" } dd { ul { (compare) } }
                 }
             }
         }
@@ -489,15 +492,22 @@ impl Script<'_> {
                 p { "The screen shows, after the last step:" }
                 pre { "Completed. Sealed transcript: " (t(&self.invocation.transcript.to_string_lossy())) "\n"
                       "  Chain head at the seal (what witnesses sign): " (blank()) "\n    …" }
-                ul { li {
-                    "The chain head at the seal, read aloud in its 32 words and written here; each witness finds the same words after "
-                    code { "witness sign" } ": " (blank()) (blank()) (blank())
-                } }
-                p {
-                    "Then the transcript is verified (exit 0, VERIFIED once the witnesses have signed) and each witness co-signs it:"
+                @if self.policy.witnesses.is_empty() {
+                    ul { li { "The chain head at the seal, read aloud in its 32 words and written here: "
+                        (blank()) (blank()) (blank()) } }
+                    p { "Then the transcript is verified (exit 0, VERIFIED):" }
+                    pre { (t(&verify)) }
+                } @else {
+                    ul { li {
+                        "The chain head at the seal, read aloud in its 32 words and written here; each witness finds the same words after "
+                        code { "witness sign" } ": " (blank()) (blank()) (blank())
+                    } }
+                    p {
+                        "Then the transcript is verified (exit 0, VERIFIED once the witnesses have signed) and each witness co-signs it:"
+                    }
+                    pre { (t(&verify)) "\n" "keyrite witness sign " (t(&transcript))
+                          " --ssh-key KEY --signer signer.pem --policy " (t(&sh_path(&self.policy.path))) }
                 }
-                pre { (t(&verify)) "\n" "keyrite witness sign " (t(&transcript))
-                      " --ssh-key KEY --signer signer.pem --policy " (t(&sh_path(&self.policy.path))) }
                 (initials())
                 table class="sign" id="signatures" {
                     colgroup { col class="role"; col class="name"; col; col class="date"; }

@@ -102,7 +102,9 @@ pub fn run(command: PinCommand) -> Result<(), Error> {
     } else {
         outln!("{n} shares written; any {m} rebuild the PIN. Give each to one custodian.");
     }
-    outln!("Put their SHA-256 and the threshold in the policy, the shares in this order:");
+    outln!(
+        "Put their SHA-256 and the threshold in the policy, above its first [[custodians]] table (TOML puts a key after a table inside it), the shares in this order:"
+    );
     outln!("pin_threshold = {m}");
     outln!("pin_shares = [");
     for file in &split.files {
