@@ -182,18 +182,7 @@ fn shares_to_a_policy_open_with_age_and_with_keyrite_and_run_a_ceremony() {
 
     // The policy pins the shares; the plan takes its PIN from them.
     let digests: Vec<&str> = printed.iter().map(|(_, d, _)| d.as_str()).collect();
-    let policy = std::fs::read_to_string(c.dir().join("policy.toml"))
-        .unwrap()
-        .replacen(
-            "\n[[custodians]]",
-            &format!("pin_shares = {digests:?}\n\n[[custodians]]"),
-            1,
-        );
-    std::fs::write(c.dir().join("policy.toml"), policy).unwrap();
-    let plan = std::fs::read_to_string(c.dir().join("plan.toml"))
-        .unwrap()
-        .replace(&format!("pin = \"env:{PIN_ENV}\""), "pin = \"shares\"");
-    std::fs::write(c.dir().join("plan.toml"), plan).unwrap();
+    c.take_pin_from_shares(&digests, "");
     c.digest();
     c.approve("alice", "keyrite-plan", "alice.sig");
     c.approve("carol", "keyrite-plan", "carol.sig");
@@ -580,18 +569,7 @@ fn hostile_age_files_are_refused_at_once_without_a_prompt() {
         String::from_utf8_lossy(&out.stderr)
     );
     let digests: Vec<&str> = printed.iter().map(|(_, d, _)| d.as_str()).collect();
-    let policy = std::fs::read_to_string(c.dir().join("policy.toml"))
-        .unwrap()
-        .replacen(
-            "\n[[custodians]]",
-            &format!("pin_shares = {digests:?}\n\n[[custodians]]"),
-            1,
-        );
-    std::fs::write(c.dir().join("policy.toml"), policy).unwrap();
-    let plan = std::fs::read_to_string(c.dir().join("plan.toml"))
-        .unwrap()
-        .replace(&format!("pin = \"env:{PIN_ENV}\""), "pin = \"shares\"");
-    std::fs::write(c.dir().join("plan.toml"), plan).unwrap();
+    c.take_pin_from_shares(&digests, "");
     c.digest();
     c.approve("alice", "keyrite-plan", "alice.sig");
     c.approve("carol", "keyrite-plan", "carol.sig");

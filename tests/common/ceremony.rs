@@ -449,20 +449,29 @@ impl Ceremony {
     /// Pins the shares' digests and the token's module (which a policy with shares must pin)
     /// in the policy, makes the plan take its PIN from shares, and has alice and bob approve it.
     pub fn use_shares(&self, digests: &[String]) {
-        let mut policy = std::fs::read_to_string(self.dir().join("policy.toml")).unwrap();
-        policy = policy.replacen(
-            "\n[[custodians]]",
-            &format!(
-                "pin_shares = {digests:?}\nmodule_sha256 = \"{}\"\n\n[[custodians]]",
-                sha256sum(self.token.keyrite_module())
-            ),
-            1,
+        let module = format!(
+            "\nmodule_sha256 = \"{}\"",
+            sha256sum(self.token.keyrite_module())
         );
+        self.take_pin_from_shares(digests, &module);
+        self.approve_plan();
+    }
+
+    /// Pins `digests` as the policy's pin_shares (followed by the policy lines `more`, before
+    /// its first custodian) and has the plan take its PIN from shares; the plan then needs
+    /// approving again.
+    pub fn take_pin_from_shares<D: AsRef<str> + std::fmt::Debug>(&self, digests: &[D], more: &str) {
+        let policy = std::fs::read_to_string(self.dir().join("policy.toml"))
+            .unwrap()
+            .replacen(
+                "\n[[custodians]]",
+                &format!("pin_shares = {digests:?}{more}\n\n[[custodians]]"),
+                1,
+            );
         std::fs::write(self.dir().join("policy.toml"), policy).unwrap();
         let plan = std::fs::read_to_string(self.dir().join("plan.toml"))
             .unwrap()
             .replace(&format!("pin = \"env:{PIN_ENV}\""), "pin = \"shares\"");
         std::fs::write(self.dir().join("plan.toml"), plan).unwrap();
-        self.approve_plan();
     }
 }
