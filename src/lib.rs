@@ -16,6 +16,7 @@
 //! - [`html`]: what the report and the ceremony script share: their CSP, outside values isolated.
 //!
 //! Above them, neither importing the other:
+//! - [`attest`]: Cloud HSM attestations of a KMS's wrapping key, checked offline;
 //! - [`kms`]: import parameters in, import files out, one module per provider;
 //! - [`hsm`]: the token: module, login, ceremony keys, key check values, wrapping;
 //! - [`transcript`]: the hash-chained, signed record of a ceremony.
@@ -29,6 +30,7 @@
 //! - [`verify`]: a transcript replayed without a token (it imports no [`hsm`]), and its report.
 #![deny(unsafe_code)]
 
+pub mod attest;
 pub mod ceremony;
 pub mod fault;
 pub mod hsm;

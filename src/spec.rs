@@ -473,6 +473,7 @@ pub struct WrappingKey {
     modulus: Vec<u8>,
     exponent: Vec<u8>,
     spec: WrappingKeySpec,
+    spki_der: Vec<u8>,
     spki_sha256: String,
 }
 
@@ -491,6 +492,7 @@ impl WrappingKey {
             modulus: key.n_bytes().to_vec(),
             exponent: key.e_bytes().to_vec(),
             spec,
+            spki_der: der.to_vec(),
             spki_sha256: hex::encode(Sha256::digest(der)),
         })
     }
@@ -513,6 +515,11 @@ impl WrappingKey {
     /// The modulus length in bytes: the exact length of an RSA ciphertext under this key.
     pub fn modulus_len(&self) -> usize {
         self.spec.bits() / 8
+    }
+
+    /// The SubjectPublicKeyInfo DER, as the KMS gave it.
+    pub fn spki_der(&self) -> &[u8] {
+        &self.spki_der
     }
 
     /// SHA-256 (hex) of the SubjectPublicKeyInfo DER: the key's fingerprint in manifests.
