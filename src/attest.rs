@@ -28,7 +28,7 @@ use sha2::{Digest as _, Sha256};
 
 pub use chain::ChainError;
 pub use marvell::ParseError;
-pub use roots::{Role, Root, Roots, RootsError, Trust};
+pub use roots::{Role, Root, Roots, RootsError, RootsFileText, Trust};
 
 /// Where an attestation comes from, and so how its chains are laid out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -318,11 +318,18 @@ impl Record {
     pub fn summary(&self) -> String {
         match self {
             Record::Attested(a) => format!(
-                "attested by {}: {}",
+                "attested by {}: a key made in the HSM that never leaves it (handle {:#x}); {}",
                 a.source.display_name(),
+                a.handle,
                 a.chains
                     .iter()
-                    .map(|c| format!("{} to {}", c.name, c.root.name))
+                    .map(|c| {
+                        let trust = match c.root.trust {
+                            Trust::Pinned => String::new(),
+                            other => format!(" ({})", other.describe()),
+                        };
+                        format!("{} to {}{trust}", c.name, c.root.name)
+                    })
                     .collect::<Vec<_>>()
                     .join(", ")
             ),

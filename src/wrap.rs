@@ -55,6 +55,57 @@ pub struct WrapRequest {
     /// Generate the key with `CKA_WRAP_WITH_TRUSTED`: it can then be wrapped only under a KMS
     /// key the security officer stored as trusted (`token trust-wrapping-key`); direct RSA only.
     pub wrap_with_trusted: bool,
+    /// What is asked of the wrapping key's attestation.
+    pub attestation: AttestationRequest,
+}
+
+/// What a wrap asks of the wrapping key's attestation: checked, where there is one, before any
+/// token is opened.
+#[derive(Debug, Clone)]
+pub struct AttestationRequest {
+    /// Azure: the key exchange key's attestation (`az keyvault key get-attestation`), as read,
+    /// with where it was read from.
+    pub azure: Option<(PathBuf, Vec<u8>)>,
+    /// The roots its chains must end in.
+    pub roots: crate::attest::Roots,
+    /// Refuse a wrapping key that is not attested.
+    pub required: bool,
+}
+
+impl AttestationRequest {
+    /// As the command line asks: an Azure attestation file, a roots file, required or not.
+    pub fn read(azure: Option<&Path>, roots: Option<&Path>, required: bool) -> Result<Self, Error> {
+        let azure = azure
+            .map(|path| {
+                crate::input::read(path, crate::input::MAX_SMALL)
+                    .map(|bytes| (path.to_path_buf(), bytes))
+                    .map_err(|source| Error::ReadAttestation {
+                        path: path.to_path_buf(),
+                        source,
+                    })
+            })
+            .transpose()?;
+        let roots = match roots {
+            Some(path) => crate::attest::Roots::load(path)?,
+            None => crate::attest::Roots::pinned(),
+        };
+        Ok(AttestationRequest {
+            azure,
+            roots,
+            required,
+        })
+    }
+}
+
+impl Default for AttestationRequest {
+    /// None given, keyrite's pinned roots, none required.
+    fn default() -> Self {
+        AttestationRequest {
+            azure: None,
+            roots: crate::attest::Roots::pinned(),
+            required: false,
+        }
+    }
 }
 
 /// Which token to use and how to log in.
@@ -75,6 +126,8 @@ pub struct PreparedWrap {
     params: ImportParams,
     algorithm: WrappingAlgorithm,
     params_sha256: String,
+    attestation: crate::attest::Record,
+    evidence: Option<crate::attest::Evidence>,
 }
 
 impl PreparedWrap {
@@ -87,6 +140,16 @@ impl PreparedWrap {
     /// The checked import parameters.
     pub fn params(&self) -> &ImportParams {
         &self.params
+    }
+
+    /// What the wrapping key's attestation proved, or why there is none.
+    pub fn attestation(&self) -> &crate::attest::Record {
+        &self.attestation
+    }
+
+    /// The attestation checked, as the KMS gave it; `None` if there is none.
+    pub fn evidence(&self) -> Option<&crate::attest::Evidence> {
+        self.evidence.as_ref()
     }
 
     /// SHA-256 (hex) of the parameters file, as read.
@@ -296,12 +359,66 @@ pub fn prepare_bytes(
     if request.wrap_with_trusted && algorithm.is_rsa_aes() {
         return Err(Error::TrustedNeedsDirect { algorithm });
     }
+    let (attestation, evidence) = check_attestation(&request, &params)?;
     Ok(PreparedWrap {
         request,
         params,
         algorithm,
         params_sha256: hex::encode(Sha256::digest(bytes)),
+        attestation,
+        evidence,
     })
+}
+
+/// Checks the wrapping key's attestation, the parameters' own or the one given for Azure, and
+/// refuses a key without one if one is required.
+fn check_attestation(
+    request: &WrapRequest,
+    params: &ImportParams,
+) -> Result<(crate::attest::Record, Option<crate::attest::Evidence>), Error> {
+    use crate::attest::{Evidence, Offered, Record};
+    let wanted = &request.attestation;
+    let offered = match &wanted.azure {
+        None => params.attestation.clone(),
+        Some((path, _)) if request.provider != Provider::Azure => {
+            return Err(Error::AttestationNotForProvider {
+                path: path.clone(),
+                provider: request.provider,
+            });
+        }
+        Some((path, bytes)) => {
+            let refused = |source| Error::Attestation {
+                path: path.clone(),
+                source: Box::new(source),
+            };
+            let (evidence, kid) = Evidence::from_azure(bytes).map_err(refused)?;
+            if let (Some(kid), Some(kek)) = (kid, &params.wrapping_key_id) {
+                if &kid != kek {
+                    return Err(Error::AttestationOfAnotherKey {
+                        path: path.clone(),
+                        kid,
+                        kek: kek.clone(),
+                    });
+                }
+            }
+            Offered::Evidence(Box::new(evidence))
+        }
+    };
+    match offered {
+        Offered::Evidence(evidence) => {
+            let attested = crate::attest::check(&evidence, &params.public_key, &wanted.roots)
+                .map_err(|source| Error::Attestation {
+                    path: wanted
+                        .azure
+                        .as_ref()
+                        .map_or_else(|| request.params.clone(), |(path, _)| path.clone()),
+                    source: Box::new(source),
+                })?;
+            Ok((Record::Attested(Box::new(attested)), Some(*evidence)))
+        }
+        Offered::None { reason } if wanted.required => Err(Error::AttestationRequired { reason }),
+        Offered::None { reason } => Ok((Record::NotAttested { reason }, None)),
+    }
 }
 
 /// The key as the manifest records it.
@@ -418,6 +535,10 @@ pub struct Manifest {
     /// Azure key exchange key, a Vault mount's wrapping key.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub wrapping_key_id: Option<String>,
+    /// What proves the wrapping key lives in the KMS's HSM: the attestation keyrite checked
+    /// (`"verdict": "attested"`, with its chains' certificates and roots and the attested key's
+    /// attributes), or `"verdict": "not attested"` and why.
+    pub wrapping_key_attestation: crate::attest::Record,
     /// When the import parameters expire; `null` for never.
     pub parameters_valid_to: Option<String>,
     /// When the imported material expires in the KMS; `null` for never.
@@ -808,6 +929,7 @@ pub fn wrap_and_write(
         wrapping_key_spec: params.public_key.spec().name(),
         wrapping_key_sha256: params.public_key.fingerprint().to_owned(),
         wrapping_key_id: params.wrapping_key_id.clone(),
+        wrapping_key_attestation: prepared.attestation.clone(),
         parameters_valid_to: params.valid_to.map(format_time),
         key_material_valid_to: request.material_valid_to.map(format_time),
         token: TokenRecord::of(module, description),
@@ -903,6 +1025,51 @@ pub enum Error {
     /// error holds the ceremony's, which holds this one).
     #[error(transparent)]
     Verify(Box<crate::verify::Error>),
+    /// The wrapping key's attestation does not hold.
+    #[error("the wrapping key's attestation in {} does not hold: {source}; keyrite wraps nothing under a key it cannot trust", path.display())]
+    Attestation {
+        /// The file it came in.
+        path: PathBuf,
+        /// The link that failed.
+        #[source]
+        source: Box<crate::attest::Refusal>,
+    },
+    /// An attestation is required, and the wrapping key has none.
+    #[error("an attestation of the wrapping key is required, and there is none: {reason}")]
+    AttestationRequired {
+        /// Why there is none.
+        reason: String,
+    },
+    /// A key attestation given for a provider that takes none.
+    #[error("{} is a key attestation, which keyrite takes for --provider azure only ({} attests in its parameters, or not at all)", path.display(), provider.name())]
+    AttestationNotForProvider {
+        /// The file.
+        path: PathBuf,
+        /// The provider.
+        provider: Provider,
+    },
+    /// The Azure attestation is of another key than the key exchange key.
+    #[error("{} attests the key {kid}, not the key exchange key {kek}", path.display())]
+    AttestationOfAnotherKey {
+        /// The file.
+        path: PathBuf,
+        /// The key it attests.
+        kid: String,
+        /// The key exchange key.
+        kek: String,
+    },
+    /// The attestation file could not be read.
+    #[error("cannot read the key attestation {}: {source}", path.display())]
+    ReadAttestation {
+        /// The path.
+        path: PathBuf,
+        /// What the system said.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The roots file was refused.
+    #[error(transparent)]
+    Roots(#[from] crate::attest::RootsError),
     /// The parameters file could not be read.
     #[error("cannot read {}: {source}", path.display())]
     ReadParams {
@@ -1138,6 +1305,9 @@ impl Error {
             | Error::RewrapNeedsKcv
             | Error::RewrapTrusted
             | Error::RewrapRecording
+            | Error::AttestationNotForProvider { .. }
+            | Error::ReadAttestation { .. }
+            | Error::Roots(_)
             | Error::BadExpectedKcv { .. } => true,
             Error::Params { source, .. } | Error::Options(source) => source.is_usage(),
             Error::Output(e) => e.is_usage(),
@@ -1159,6 +1329,9 @@ impl Error {
             | Error::TrustedKeyPair
             | Error::TrustedNeedsDirect { .. }
             | Error::BackupWithoutKcv { .. }
+            | Error::Attestation { .. }
+            | Error::AttestationRequired { .. }
+            | Error::AttestationOfAnotherKey { .. }
             | Error::Internal { .. } => false,
         }
     }
@@ -1186,6 +1359,7 @@ mod tests {
             material_valid_to: None,
             allow_legacy_pkcs1: false,
             wrap_with_trusted: false,
+            attestation: AttestationRequest::default(),
         };
         assert_eq!(
             prepare(request, OffsetDateTime::now_utc())

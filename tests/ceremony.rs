@@ -101,8 +101,11 @@ fn three_wraps_for_three_kms_keys_unwrap_to_the_same_key_and_the_record_checks_o
             "approvals",
             "token",
             "login",
+            "attestation",
             "check",
+            "attestation",
             "check",
+            "attestation",
             "check",
             "marker",
             "generate",
@@ -447,6 +450,7 @@ fn a_single_wrap_can_be_recorded_and_sealed() {
         [
             "request",
             "token",
+            "attestation",
             "check",
             "generate",
             "generated",
@@ -738,7 +742,7 @@ fn plan_errors_name_the_field() {
                 "operator = \"Olivia\"",
                 "operator = \"Olivia\"\ncustodians = []",
             ),
-            "keyrite: plan.toml:6:1: unknown field `custodians`, expected one of `version`, `ceremony_id`, `not_before`, `not_after`, `operator`, `token_label`, `signing_key_label`, `pin`, `steps`\n",
+            "keyrite: plan.toml:6:1: unknown field `custodians`, expected one of `version`, `ceremony_id`, `not_before`, `not_after`, `operator`, `token_label`, `signing_key_label`, `pin`, `attestation_roots`, `steps`\n",
         ),
     ];
     for (text, expected) in cases {

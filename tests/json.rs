@@ -442,8 +442,19 @@ fn wrap_and_rewrap_json_are_keyrite_wrap_1_as_documented() {
         "keyrite.wrap/1",
         &runs.iter().collect::<Vec<_>>(),
         // Only gcp, azure and vault name a wrapping key apart from the KMS key; only kryoptic
-        // makes P-521 keys whose encoding is not RFC 5915.
-        &["wrapping_key_id", "key.discarded"],
+        // makes P-521 keys whose encoding is not RFC 5915; an AWS or backup wrapping key is never
+        // attested (tests/attest.rs checks an attested manifest's fields).
+        &[
+            "wrapping_key_id",
+            "key.discarded",
+            "wrapping_key_attestation.source",
+            "wrapping_key_attestation.format",
+            "wrapping_key_attestation.chains",
+            "wrapping_key_attestation.partition_key_sha256",
+            "wrapping_key_attestation.handle",
+            "wrapping_key_attestation.attributes",
+            "wrapping_key_attestation.wrapping_key_sha256",
+        ],
     );
 }
 

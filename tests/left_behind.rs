@@ -521,6 +521,7 @@ fn an_interrupted_recorded_wrap_ends_as_its_failure_does() {
         [
             "request",
             "token",
+            "attestation",
             "check",
             "generate",
             "generated",

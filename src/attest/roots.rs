@@ -115,6 +115,18 @@ impl Root {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Roots {
     roots: Vec<Root>,
+    file: Option<RootsFileText>,
+}
+
+/// A roots file as read: a record keeps it whole, so an auditor rebuilds the same roots.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RootsFileText {
+    /// Where it was read from, as named.
+    pub path: String,
+    /// Its text.
+    pub text: String,
+    /// SHA-256 (hex) of its bytes.
+    pub sha256: String,
 }
 
 /// The roots keyrite pins: (role, name, SubjectPublicKeyInfo PEM), each pinned by its key, not
@@ -215,6 +227,7 @@ impl Roots {
                         .map(|der| Root::new(*role, name, der, Trust::Pinned))
                 })
                 .collect(),
+            file: None,
         }
     }
 
@@ -249,7 +262,14 @@ impl Roots {
             roots.retain(|r| !added.iter().any(|a| a.role == r.role));
         }
         roots.extend(added);
-        Ok(Roots { roots })
+        Ok(Roots {
+            roots,
+            file: Some(RootsFileText {
+                path: path.display().to_string(),
+                text: text.to_owned(),
+                sha256: hex::encode(Sha256::digest(bytes)),
+            }),
+        })
     }
 
     /// Reads a roots file.
@@ -271,5 +291,10 @@ impl Roots {
     /// Every root.
     pub fn all(&self) -> &[Root] {
         &self.roots
+    }
+
+    /// The roots file these came from, if any.
+    pub fn file(&self) -> Option<&RootsFileText> {
+        self.file.as_ref()
     }
 }

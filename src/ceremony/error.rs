@@ -118,6 +118,22 @@ pub enum Error {
         /// The policy file.
         policy: PathBuf,
     },
+    /// A plan names a roots file the policy does not accept.
+    #[error(
+        "{}: attestation_roots: the roots file {roots:?} (sha256 {sha256}) is not the one the policy {} accepts; a roots file decides which HSMs an attestation may come from, so the policy pins it (attestation_roots_sha256)",
+        plan.display(),
+        policy.display()
+    )]
+    AttestationRootsNotAccepted {
+        /// The plan file.
+        plan: PathBuf,
+        /// The roots file, as the plan names it.
+        roots: String,
+        /// Its SHA-256.
+        sha256: String,
+        /// The policy file.
+        policy: PathBuf,
+    },
     /// A wrap or rewrap of an existing key that is not `CKA_WRAP_WITH_TRUSTED`, where the policy
     /// requires trusted wrapping.
     #[error(
@@ -289,6 +305,7 @@ impl Error {
             | Error::ModulePath { .. }
             | Error::ModuleDigest { .. }
             | Error::TrustedWrappingRequired { .. }
+            | Error::AttestationRootsNotAccepted { .. }
             | Error::ExistingNotTrusted { .. }
             | Error::Window { .. }
             | Error::ParamsExpireBeforeWindow { .. }

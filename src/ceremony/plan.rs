@@ -36,6 +36,8 @@ struct PlanFile {
     /// Any TOML value, so that one of another type is refused without TOML's message, which
     /// would repeat it (a PIN given here).
     pin: toml::Value,
+    /// A roots file attestations may end in, beside keyrite's pinned roots.
+    attestation_roots: Option<String>,
     /// Read here for their number; each is read as a step by [`read_steps`].
     steps: Vec<IgnoredAny>,
 }
@@ -97,6 +99,11 @@ struct WrapFile {
     azure_kid: Option<String>,
     vault_key: Option<String>,
     vault_mount: Option<String>,
+    /// Azure: the key exchange key's attestation.
+    azure_attestation: Option<String>,
+    /// Refuse a wrapping key that is not attested.
+    #[serde(default)]
+    require_attestation: bool,
     /// Rewrap only: the KCV the existing key must have.
     expect_kcv: Option<String>,
     /// Rewrap only: the existing key's kind (default AES_256).
@@ -140,6 +147,10 @@ pub enum Step {
         /// For a rewrap: the key already exists on the token and must have this KCV, and be of
         /// this kind.
         existing: Option<(String, KeySpec)>,
+        /// Azure: the key exchange key's attestation file, as the plan names it.
+        azure_attestation: Option<String>,
+        /// Whether the wrapping key must be attested.
+        require_attestation: bool,
     },
     /// Destroy a key that exists on the token, ending its life on purpose.
     Destroy {
@@ -222,9 +233,12 @@ pub struct Plan {
     pub signing_key_label: KeyLabel,
     /// Where the PIN comes from.
     pub pin: PinSpec,
+    /// The roots file attestations may end in, beside keyrite's pinned roots, as the plan
+    /// names it.
+    pub attestation_roots: Option<String>,
     /// The steps, in order.
     pub steps: Vec<Step>,
-    /// Every file the steps refer to, in order of first mention.
+    /// Every file the plan refers to, in order of first mention.
     pub files: Vec<PlanFileRef>,
 }
 
@@ -694,6 +708,10 @@ impl Steps {
         }
         self.outs.push(normal);
         self.read_params(&w.params).map_err(at("params"))?;
+        if let Some(name) = &w.azure_attestation {
+            check_relative(name).map_err(at("azure_attestation"))?;
+            self.read_params(name).map_err(at("azure_attestation"))?;
+        }
         Ok(Step::Wrap {
             key_label,
             provider,
@@ -712,6 +730,8 @@ impl Steps {
                 vault_mount: w.vault_mount,
             }),
             existing,
+            azure_attestation: w.azure_attestation,
+            require_attestation: w.require_attestation,
         })
     }
 
@@ -794,6 +814,14 @@ impl Plan {
             generated: Vec::new(),
             outs: Vec::new(),
         };
+        if let Some(name) = &file.attestation_roots {
+            check_relative(name)
+                .and_then(|()| steps.read_params(name))
+                .map_err(|p| {
+                    let field = Field::Top("attestation_roots");
+                    err(at(field), field, p)
+                })?;
+        }
         for (i, step) in step_files.into_iter().enumerate() {
             steps.add(step).map_err(|(f, p)| {
                 let field = Field::Step(i, f);
@@ -811,6 +839,7 @@ impl Plan {
             token_label: file.token_label,
             signing_key_label: header.signing_key_label,
             pin: header.pin,
+            attestation_roots: file.attestation_roots,
             steps: steps.checked,
             files: steps.files,
         })
@@ -1041,7 +1070,7 @@ mod tests {
             (
                 format!("{HEADER}colour = \"red\"\n{GENERATE_K}"),
                 Some(
-                    "9:1: unknown field `colour`, expected one of `version`, `ceremony_id`, `not_before`, `not_after`, `operator`, `token_label`, `signing_key_label`, `pin`, `steps`",
+                    "9:1: unknown field `colour`, expected one of `version`, `ceremony_id`, `not_before`, `not_after`, `operator`, `token_label`, `signing_key_label`, `pin`, `attestation_roots`, `steps`",
                 ),
             ),
             (
@@ -1077,7 +1106,7 @@ mod tests {
             // An unknown key, after the keys the step takes.
             (
                 steps(&[GENERATE_K, &format!("{wrap}{WRAP}colour = \"red\"\n")]),
-                "plan.toml:21:1: steps[1]: unknown field `colour`, expected one of `key_label`, `provider`, `params`, `algorithm`, `out`, `wrapping_key_spec`, `valid_to`, `allow_legacy_pkcs1`, `gcp_key`, `gcp_algorithm`, `azure_key`, `azure_kid`, `vault_key`, `vault_mount`, `expect_kcv`, `key_spec`",
+                "plan.toml:21:1: steps[1]: unknown field `colour`, expected one of `key_label`, `provider`, `params`, `algorithm`, `out`, `wrapping_key_spec`, `valid_to`, `allow_legacy_pkcs1`, `gcp_key`, `gcp_algorithm`, `azure_key`, `azure_kid`, `vault_key`, `vault_mount`, `azure_attestation`, `require_attestation`, `expect_kcv`, `key_spec`",
             ),
             // A value of the wrong type.
             (
@@ -1475,7 +1504,7 @@ mod tests {
             (
                 with("colour", "colour = \"red\""),
                 Some(
-                    "21:1: steps[1]: unknown field `colour`, expected one of `key_label`, `provider`, `params`, `algorithm`, `out`, `wrapping_key_spec`, `valid_to`, `allow_legacy_pkcs1`, `gcp_key`, `gcp_algorithm`, `azure_key`, `azure_kid`, `vault_key`, `vault_mount`, `expect_kcv`, `key_spec`",
+                    "21:1: steps[1]: unknown field `colour`, expected one of `key_label`, `provider`, `params`, `algorithm`, `out`, `wrapping_key_spec`, `valid_to`, `allow_legacy_pkcs1`, `gcp_key`, `gcp_algorithm`, `azure_key`, `azure_kid`, `vault_key`, `vault_mount`, `azure_attestation`, `require_attestation`, `expect_kcv`, `key_spec`",
                 ),
             ),
             (

@@ -38,6 +38,9 @@ struct PolicyFile {
     witnesses_required: usize,
     #[serde(default)]
     accept_backup_unwrap_oracle: bool,
+    #[serde(default)]
+    require_attestation: bool,
+    attestation_roots_sha256: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -102,6 +105,11 @@ pub struct Policy {
     /// into a readable key (a key-pair backup key, or a token that ignores
     /// `CKA_UNWRAP_TEMPLATE`).
     pub accept_backup_unwrap_oracle: bool,
+    /// Every wrap must be under a wrapping key whose attestation holds.
+    pub require_attestation: bool,
+    /// SHA-256 (hex) of the one roots file (`attestation_roots` in a plan) a plan may name:
+    /// without it, attestations end in keyrite's pinned roots only.
+    pub attestation_roots_sha256: Option<String>,
 }
 
 /// Which list of people an entry is in.
@@ -302,6 +310,11 @@ pub enum Problem {
     /// Not a module file's digest.
     #[error("module_sha256: must be the 64 hex digits `sha256sum` prints of the module file")]
     ModuleSha256,
+    /// Not a roots file's digest.
+    #[error(
+        "attestation_roots_sha256: must be the 64 hex digits `sha256sum` prints of the roots file"
+    )]
+    AttestationRootsSha256,
     /// A relative module path.
     #[error("module_path: must be an absolute path")]
     ModulePath,
@@ -646,6 +659,12 @@ impl Policy {
             .map(|h| sha256_hex(h).ok_or(Problem::ModuleSha256))
             .transpose()
             .map_err(err)?;
+        let attestation_roots_sha256 = file
+            .attestation_roots_sha256
+            .as_deref()
+            .map(|h| sha256_hex(h).ok_or(Problem::AttestationRootsSha256))
+            .transpose()
+            .map_err(err)?;
         // The module is given the PIN the shares rebuild: a quorum that any module could
         // receive would protect nothing.
         if !pin_shares.is_empty() && module_sha256.is_none() {
@@ -673,6 +692,8 @@ impl Policy {
             require_trusted_wrapping: file.require_trusted_wrapping,
             witnesses_required,
             accept_backup_unwrap_oracle: file.accept_backup_unwrap_oracle,
+            require_attestation: file.require_attestation,
+            attestation_roots_sha256,
         })
     }
 }
@@ -778,7 +799,7 @@ mod tests {
             (
                 top("colour", "colour = 1", &people()),
                 Some(
-                    "line 4: unknown field `colour`, expected one of `version`, `threshold`, `signer_fingerprint`, `token_serial`, `custodians`, `custodians_file`, `witnesses`, `pin_shares`, `pin_threshold`, `module_sha256`, `module_path`, `require_trusted_wrapping`, `witnesses_required`, `accept_backup_unwrap_oracle`",
+                    "line 4: unknown field `colour`, expected one of `version`, `threshold`, `signer_fingerprint`, `token_serial`, `custodians`, `custodians_file`, `witnesses`, `pin_shares`, `pin_threshold`, `module_sha256`, `module_path`, `require_trusted_wrapping`, `witnesses_required`, `accept_backup_unwrap_oracle`, `require_attestation`, `attestation_roots_sha256`",
                 ),
             ),
             (

@@ -88,7 +88,7 @@ pub fn prepare(req: &RunRequest, now: OffsetDateTime) -> Result<Prepared, Error>
             return Err(r.refuse(Unresumable::OutputsExist { existing }));
         }
     }
-    let wraps = prepare_wraps(&plan, now)?;
+    let wraps = prepare_wraps(&plan, &policy, now)?;
     if std::fs::symlink_metadata(&req.transcript).is_ok() {
         return Err(crate::transcript::Error::Exists {
             path: req.transcript.clone(),
@@ -107,7 +107,11 @@ pub fn prepare(req: &RunRequest, now: OffsetDateTime) -> Result<Prepared, Error>
 
 /// Checks every wrap step's parameters (as read for the digest), options and output path (the
 /// output must not exist).
-pub fn prepare_wraps(plan: &Plan, now: OffsetDateTime) -> Result<Vec<Option<PreparedWrap>>, Error> {
+pub fn prepare_wraps(
+    plan: &Plan,
+    policy: &Policy,
+    now: OffsetDateTime,
+) -> Result<Vec<Option<PreparedWrap>>, Error> {
     let dir = plan.dir();
     let mut wraps = Vec::new();
     for (index, step) in plan.steps.iter().enumerate() {
@@ -122,6 +126,8 @@ pub fn prepare_wraps(plan: &Plan, now: OffsetDateTime) -> Result<Vec<Option<Prep
             allow_legacy_pkcs1,
             options,
             existing,
+            azure_attestation,
+            require_attestation,
         } = step
         else {
             wraps.push(None);
@@ -154,6 +160,13 @@ pub fn prepare_wraps(plan: &Plan, now: OffsetDateTime) -> Result<Vec<Option<Prep
             material_valid_to: *valid_to,
             allow_legacy_pkcs1: *allow_legacy_pkcs1,
             wrap_with_trusted: generated.is_some_and(|(_, trusted)| trusted),
+            attestation: attestation_request(
+                plan,
+                policy,
+                index,
+                azure_attestation.as_deref(),
+                *require_attestation,
+            )?,
         };
         let step_err = |e: crate::wrap::Error| Error::StepInput {
             path: plan.path.clone(),
@@ -179,6 +192,7 @@ pub fn prepare_wraps(plan: &Plan, now: OffsetDateTime) -> Result<Vec<Option<Prep
 /// has not begun yet refuses only a run.
 pub fn check_runnable(policy: &Policy, plan: &Plan, now: OffsetDateTime) -> Result<(), Error> {
     check_trusted_wrapping(policy, plan)?;
+    check_attestation_roots(policy, plan)?;
     if now > plan.not_after {
         return Err(window(plan, now));
     }
@@ -262,6 +276,56 @@ pub fn check_params_expiry(
     Ok(warnings)
 }
 
+/// What step `index` asks of its wrapping key's attestation: the Azure attestation file it
+/// names and the roots file the plan names, as read with the plan (so the approved digest
+/// covers both), required by the step or by the policy.
+fn attestation_request(
+    plan: &Plan,
+    policy: &Policy,
+    index: usize,
+    azure: Option<&str>,
+    required: bool,
+) -> Result<crate::wrap::AttestationRequest, Error> {
+    let dir = plan.dir();
+    let read = |name: &str| {
+        plan.file(name)
+            .map(|f| (dir.join(name), f.bytes.clone()))
+            .ok_or_else(|| crate::wrap::Error::Internal {
+                what: format!("steps[{index}]: {name:?} was not read with the plan"),
+            })
+    };
+    let roots = match &plan.attestation_roots {
+        Some(name) => {
+            let (path, bytes) = read(name)?;
+            crate::attest::Roots::with_file(&path, &bytes).map_err(crate::wrap::Error::from)?
+        }
+        None => crate::attest::Roots::pinned(),
+    };
+    Ok(crate::wrap::AttestationRequest {
+        azure: azure.map(read).transpose()?,
+        roots,
+        required: required || policy.require_attestation,
+    })
+}
+
+/// Refuses a plan that names a roots file the policy does not accept: a roots file decides
+/// which HSMs an attestation may come from, so only the policy's custodians choose one.
+pub fn check_attestation_roots(policy: &Policy, plan: &Plan) -> Result<(), Error> {
+    let Some(name) = &plan.attestation_roots else {
+        return Ok(());
+    };
+    let actual = plan.file(name).map(|f| f.sha256.as_str());
+    if actual.is_some() && actual == policy.attestation_roots_sha256.as_deref() {
+        return Ok(());
+    }
+    Err(Error::AttestationRootsNotAccepted {
+        plan: plan.path.clone(),
+        roots: name.clone(),
+        sha256: actual.unwrap_or("unread").to_owned(),
+        policy: policy.path.clone(),
+    })
+}
+
 /// Refuses, under a policy with `require_trusted_wrapping`, a plan with a generate step
 /// without `wrap_with_trusted = true` (a wrap of an existing key is checked on the token).
 pub fn check_trusted_wrapping(policy: &Policy, plan: &Plan) -> Result<(), Error> {
@@ -308,7 +372,7 @@ pub fn check_plan(plan: &Path, policy: &Path, now: OffsetDateTime) -> Result<Che
     let policy = Policy::load(policy)?;
     let plan = Plan::load(plan)?;
     check_runnable(&policy, &plan, now)?;
-    let wraps = prepare_wraps(&plan, now)?;
+    let wraps = prepare_wraps(&plan, &policy, now)?;
     let warnings = check_params_expiry(&plan, &wraps)?;
     Ok(CheckedPlan {
         policy,

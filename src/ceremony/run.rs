@@ -140,6 +140,12 @@ pub fn wrap_recorded(
             allow_legacy_pkcs1: request.allow_legacy_pkcs1,
             existing: None,
             options: Box::new(request.options.clone()),
+            azure_attestation: request
+                .attestation
+                .azure
+                .as_ref()
+                .map(|(path, _)| path.display().to_string()),
+            require_attestation: request.attestation.required,
         },
     ];
     Run {
@@ -413,6 +419,12 @@ impl<'a> Run<'a> {
             };
             let c =
                 wrap::check_on_token(self.token, prepared, trusted).map_err(|e| fail(e.into()))?;
+            self.t
+                .append_unsynced(
+                    ACTOR,
+                    &Entry::Attestation(attestation_data(index, prepared)),
+                )
+                .map_err(|e| fail(e.into()))?;
             self.t
                 .append_unsynced(
                     ACTOR,
@@ -720,5 +732,31 @@ impl<'a> Run<'a> {
             });
         }
         settled
+    }
+}
+
+/// The `attestation` line of wrap step `index`: the verdict keyrite reached before the token was
+/// opened, with the evidence, the wrapping key and the roots file it was reached from.
+fn attestation_data(index: usize, prepared: &PreparedWrap) -> entry::AttestationData {
+    use base64::Engine as _;
+    let key = &prepared.params().public_key;
+    // Both serialise as JSON objects of strings, numbers and maps: to_value cannot fail.
+    let value = |v: serde_json::Result<serde_json::Value>| v.unwrap_or_default();
+    entry::AttestationData {
+        index,
+        wrapping_key: base64::engine::general_purpose::STANDARD.encode(key.spki_der()),
+        wrapping_key_sha256: key.fingerprint().to_owned(),
+        record: value(serde_json::to_value(prepared.attestation())),
+        evidence: prepared.evidence().map(|e| value(serde_json::to_value(e))),
+        roots_file: prepared
+            .request()
+            .attestation
+            .roots
+            .file()
+            .map(|f| entry::RootsFileData {
+                path: f.path.clone(),
+                sha256: f.sha256.clone(),
+                text: f.text.clone(),
+            }),
     }
 }

@@ -77,7 +77,7 @@ pub fn run(args: &RewrapArgs) -> Result<(), Error> {
         _ => return Err(wrap::Error::RewrapNeedsKcv.into()),
     };
     let (prepared, expected) =
-        wrap::prepare_rewrap(request(&args.wrap), source, OffsetDateTime::now_utc())?;
+        wrap::prepare_rewrap(request(&args.wrap)?, source, OffsetDateTime::now_utc())?;
     let access = token_access(module, &args.wrap.token);
     let valid_to = prepared.params().valid_to;
     let outcome = wrap::rewrap(prepared, &access, &expected)?;

@@ -57,6 +57,18 @@ pub struct WrapArgs {
     /// vault: the transit mount's path [default: transit].
     #[arg(long, value_name = "PATH")]
     pub vault_mount: Option<String>,
+    /// azure: the key exchange key's attestation, as `az keyvault key get-attestation` printed
+    /// it; checked, chain and key, before the token is opened.
+    #[arg(long, value_name = "FILE")]
+    pub azure_attestation: Option<PathBuf>,
+    /// A roots file (TOML) adding roots an attestation may end in, or replacing keyrite's pinned
+    /// ones: for a test PKI or a rotated root (docs/attestation.md).
+    #[arg(long, value_name = "FILE")]
+    pub attestation_roots: Option<PathBuf>,
+    /// Refuse to wrap under a wrapping key that is not attested (only Google HSM import jobs
+    /// and Azure key exchange keys with --azure-attestation can be).
+    #[arg(long)]
+    pub require_attestation: bool,
     /// The wrapping key size the parameters were requested for; checked against the key.
     #[arg(long, value_parser = super::wrapping_key_spec_parser(), value_name = "SPEC")]
     pub wrapping_key_spec: Option<WrappingKeySpec>,
@@ -102,7 +114,7 @@ pub struct WrapArgs {
 /// Generates and wraps the key, recorded in a sealed transcript when one is asked for.
 pub fn run(args: &WrapArgs) -> Result<(), Error> {
     let module = args.token.module.open()?;
-    let prepared = wrap::prepare(request(args), OffsetDateTime::now_utc())?;
+    let prepared = wrap::prepare(request(args)?, OffsetDateTime::now_utc())?;
     let access = token_access(module, &args.token);
     let valid_to = prepared.params().valid_to;
     if let (Some(transcript), Some(signer)) = (&args.transcript, &args.signer_label) {
@@ -115,8 +127,8 @@ pub fn run(args: &WrapArgs) -> Result<(), Error> {
 }
 
 /// The library's request for the wrap the command line describes.
-pub fn request(args: &WrapArgs) -> WrapRequest {
-    WrapRequest {
+pub fn request(args: &WrapArgs) -> Result<WrapRequest, Error> {
+    Ok(WrapRequest {
         provider: args.provider,
         params: args.params.clone(),
         algorithm: args.algorithm,
@@ -135,7 +147,12 @@ pub fn request(args: &WrapArgs) -> WrapRequest {
         material_valid_to: args.valid_to,
         allow_legacy_pkcs1: args.allow_legacy_pkcs1,
         wrap_with_trusted: args.wrap_with_trusted,
-    }
+        attestation: wrap::AttestationRequest::read(
+            args.azure_attestation.as_deref(),
+            args.attestation_roots.as_deref(),
+            args.require_attestation,
+        )?,
+    })
 }
 
 /// Prints a wrap's (or a rewrap's) warning, then its manifest as JSON or its summary.
@@ -199,6 +216,10 @@ fn print_summary(outcome: &WrapOutcome, params_valid_to: Option<OffsetDateTime>)
         m.wrapping_key_spec,
         outcome.provider.display_name(),
         m.kms_key_id
+    );
+    outln!(
+        "The wrapping key is {}.",
+        m.wrapping_key_attestation.summary()
     );
     outln!("Wrote {}/", outcome.out.display());
     for (name, digest) in &m.files {

@@ -33,6 +33,9 @@ pub fn parse(bytes: &[u8], now: OffsetDateTime) -> Result<ImportParams, Error> {
         fixed_algorithm: None,
         wrapping_key_id: None,
         target: Target::Alibaba { import_token },
+        attestation: crate::attest::Offered::none(
+            "Alibaba Cloud KMS's GetParametersForImport carries no attestation of its wrapping key",
+        ),
     })
 }
 

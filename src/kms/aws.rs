@@ -50,6 +50,9 @@ pub fn parse(bytes: &[u8], now: OffsetDateTime) -> Result<ImportParams, Error> {
         fixed_algorithm: None,
         wrapping_key_id: None,
         target: Target::Aws { import_token },
+        attestation: crate::attest::Offered::none(
+            "AWS KMS's GetParametersForImport carries no attestation of its wrapping key",
+        ),
     })
 }
 

@@ -283,6 +283,9 @@ pub fn parse(
             store,
             key: key.to_owned(),
         }),
+        attestation: crate::attest::Offered::none(
+            "no key attestation of the key exchange key was given (az keyvault key get-attestation; --azure-attestation)",
+        ),
     })
 }
 

@@ -35,6 +35,9 @@ pub fn parse(bytes: &[u8]) -> Result<ImportParams, Error> {
         fixed_algorithm: None,
         wrapping_key_id: None,
         target: Target::Backup,
+        attestation: crate::attest::Offered::none(
+            "a backup key is the user's own key, not a KMS's: there is no attestation to check",
+        ),
     })
 }
 

@@ -249,6 +249,9 @@ pub enum Error {
         /// Its state.
         state: String,
     },
+    /// The wrapping key's attestation is not as the KMS gives one.
+    #[error(transparent)]
+    Attestation(Box<crate::attest::Refusal>),
     /// A Google import job has expired.
     #[error("the import job {name} expired at {expire_time}")]
     JobExpired {
@@ -372,7 +375,8 @@ impl Error {
             | Error::KeyTypeNotRsaHsm { .. }
             | Error::KekDisabled { .. }
             | Error::KekExpired { .. }
-            | Error::KidMismatch { .. } => false,
+            | Error::KidMismatch { .. }
+            | Error::Attestation(_) => false,
         }
     }
 }

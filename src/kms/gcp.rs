@@ -339,6 +339,7 @@ pub fn parse(
         provider: super::Provider::Gcp,
     })?;
     check_key_name(key)?;
+    let attestation = crate::attest::Evidence::from_google_job(&map).map_err(|e| Error::Attestation(Box::new(e)))?;
     Ok(ImportParams {
         key_id: format!(
             "projects/{project}/locations/{location}/keyRings/{key_ring}/cryptoKeys/{key}"
@@ -359,6 +360,7 @@ pub fn parse(
             method,
             algorithm: options.gcp_algorithm.clone(),
         }),
+        attestation,
     })
 }
 

@@ -446,6 +446,9 @@ pub struct ImportParams {
     pub wrapping_key_id: Option<String>,
     /// What the provider's import call needs, each value checked against the provider's syntax.
     pub target: Target,
+    /// The wrapping key's attestation the parameters carry (a Google HSM import job's), or why
+    /// there is none.
+    pub attestation: crate::attest::Offered,
 }
 
 /// An algorithm fixed by the parameters, and what fixed it.

@@ -122,6 +122,9 @@ pub fn parse(bytes: &[u8], options: &ProviderOptions) -> Result<ImportParams, Er
             mount: mount.to_owned(),
             key: key.to_owned(),
         }),
+        attestation: crate::attest::Offered::none(
+            "Vault's transit wrapping key carries no attestation",
+        ),
     })
 }
 

@@ -135,6 +135,8 @@ entries! {
     Resume(ResumeData) = "resume",
     /// A key taken over from the interrupted run.
     Resumed(ResumedData) = "resumed",
+    /// A wrap step's wrapping key's attestation, checked.
+    Attestation(AttestationData) = "attestation",
     /// A trial wrap on the token.
     Check(CheckData) = "check",
     /// The ceremony marker, announced.
@@ -505,6 +507,39 @@ pub struct CheckData {
     pub mechanism: String,
     /// What the trial found.
     pub result: String,
+}
+
+/// The `attestation` line: what proves a wrap step's wrapping key lives in the KMS's HSM, as
+/// checked before the token was opened, with all an auditor needs to check it again offline.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AttestationData {
+    /// The plan step.
+    pub index: usize,
+    /// The wrapping key's SubjectPublicKeyInfo, DER, base64.
+    pub wrapping_key: String,
+    /// Its SHA-256.
+    pub wrapping_key_sha256: String,
+    /// The verdict, as the manifest's `wrapping_key_attestation` records it.
+    pub record: Value,
+    /// The attestation as the KMS gave it, or `null` if there is none.
+    #[serde(deserialize_with = "present")]
+    pub evidence: Option<Value>,
+    /// The roots file the plan named, whole, or `null` for keyrite's pinned roots alone.
+    #[serde(deserialize_with = "present")]
+    pub roots_file: Option<RootsFileData>,
+}
+
+/// A roots file, as an `attestation` line keeps it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RootsFileData {
+    /// Its path, as named.
+    pub path: String,
+    /// Its SHA-256.
+    pub sha256: String,
+    /// Its text.
+    pub text: String,
 }
 
 /// The `marker` line.
@@ -939,6 +974,18 @@ mod tests {
                 action: "generate".into(),
                 key: key(),
             }),
+            Entry::Attestation(AttestationData {
+                index: 1,
+                wrapping_key: "AA==".into(),
+                wrapping_key_sha256: "00".into(),
+                record: serde_json::json!({"verdict": "not attested", "reason": "r"}),
+                evidence: Some(serde_json::json!({"source": "google-import-job", "blobs": ["x"]})),
+                roots_file: Some(RootsFileData {
+                    path: "r.toml".into(),
+                    sha256: "00".into(),
+                    text: "[[roots]]\n".into(),
+                }),
+            }),
             Entry::Check(CheckData {
                 index: 1,
                 algorithm: "a".into(),
@@ -1174,9 +1221,9 @@ mod tests {
         );
         let extra = br#"{"data":{"label":"l","value":"v","x":1},"step":"marker"}"#;
         assert!(Entry::from_line(extra).is_err());
-        assert_eq!(STEP_NAMES.len(), 24);
+        assert_eq!(STEP_NAMES.len(), 25);
         assert_eq!(STEP_NAMES[0], "policy");
-        assert_eq!(STEP_NAMES[23], "seal");
+        assert_eq!(STEP_NAMES[24], "seal");
     }
 
     #[test]

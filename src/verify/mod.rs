@@ -29,6 +29,7 @@ use sha2::{Digest as _, Sha256};
 use crate::ceremony::policy::Policy;
 use crate::signer_key::SignerKey;
 
+pub mod attestations;
 mod chain;
 mod head;
 mod kcv;
@@ -154,6 +155,9 @@ pub struct Report {
     /// Each key label the transcript names, with the KCV its first line gives.
     #[serde(skip)]
     pub kcvs: BTreeMap<String, String>,
+    /// What each wrap step's attestation line proved, checked again (for reports).
+    #[serde(skip)]
+    pub attestations: Vec<attestations::StepAttestation>,
 }
 
 impl Report {

@@ -25,6 +25,7 @@ use std::path::Path;
 use maud::{DOCTYPE, Markup, html};
 use time::OffsetDateTime;
 
+use crate::attest::Record;
 use crate::html::{code, ext};
 use crate::kms::Provider;
 use crate::transcript::entry::{
@@ -125,7 +126,7 @@ nav { margin: .5rem 0; }
   table.compact { font-size: 6.5pt; line-height: 1.15; }
   table.compact code, table.compact .words { font-size: 6.5pt; }
   table.compact td { padding: .05rem .2rem; }
-  table.compact .file.other { display: none; }
+  table.compact .file.other, table.compact .attestation { display: none; }
   th, td { padding: .1rem .3rem; }
   ul.steps > li { padding: .1rem .3rem; }
   tr, .verdict, svg.timeline { break-inside: avoid; }
@@ -506,6 +507,11 @@ fn destinations_table(view: &CeremonyView<'_>) -> Markup {
                 "SHA-256 of every file written; on screen, and among the transcript lines, each "
                 "file's is shown."
             }
+            @let attested = view.destinations.iter().filter(|d| d.attestation.is_some_and(|a| a.record.is_attested())).count();
+            p class="print-only muted" {
+                "Printed, the wrapping keys' attestations are counted here: " (attested) " of "
+                (view.destinations.len()) " attested; on screen each output shows its own."
+            }
         }
         div class="scroll" {
             table class=(if compact { "destinations compact" } else { "destinations" }) {
@@ -534,6 +540,19 @@ fn destination_row(d: &Destination<'_>) -> Markup {
                     (code(&w.kms_key_id)) " with " (ext(&w.algorithm))
                 }
                 div { "Wrapping key SHA-256 " (digest_inline(&w.wrapping_key_sha256)) }
+                @if let Some(a) = d.attestation {
+                    div class="attestation" {
+                        @match &a.record {
+                            Record::Attested(_) => { span class="passed" { "Attested" } }
+                            Record::NotAttested { .. } => { span class="muted" { "Not attested" } }
+                        }
+                        ": " (ext(&a.record.summary())) "."
+                        @if let Some((path, sha256)) = &a.roots_file {
+                            " Checked with the plan's roots file " (code(path)) " (SHA-256 "
+                            (digest_inline(sha256)) "), not only keyrite's pinned roots."
+                        }
+                    }
+                }
                 div class="files" {
                     "Written to " (code(&w.out)) ":"
                     @match d.files {

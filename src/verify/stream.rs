@@ -9,6 +9,7 @@ use std::path::Path;
 
 use sha2::{Digest as _, Sha256};
 
+use super::attestations::Attestations;
 use super::chain::{Chain, check_seal};
 use super::head::Head;
 use super::kcv::Kcvs;
@@ -113,6 +114,7 @@ pub(super) struct Stream<'a> {
     structure: Structure,
     kcvs: Kcvs,
     outputs: Outputs<'a>,
+    attestations: Attestations,
     /// The first generated (or resumed) key whose template lacks `CKA_WRAP_WITH_TRUSTED`: its
     /// line and label.
     untrusted: Option<(usize, String)>,
@@ -135,6 +137,7 @@ impl<'a> Stream<'a> {
             structure: Structure::new(),
             kcvs: Kcvs::new(),
             outputs: Outputs::new(outputs_dir),
+            attestations: Attestations::new(),
             untrusted: None,
             after_finish: false,
         }
@@ -206,6 +209,7 @@ impl<'a> Stream<'a> {
             }
         }
         self.outputs.feed(i, step, entry);
+        self.attestations.feed(i, step, entry);
         if step == "seal" {
             self.steps.on_seal();
         }
@@ -226,6 +230,7 @@ impl<'a> Stream<'a> {
             kcvs: Kcvs::new(),
             untrusted: None,
             outputs: Outputs::new(self.outputs_dir),
+            attestations: Attestations::new(),
             ..self
         }
     }
@@ -254,6 +259,7 @@ impl<'a> Stream<'a> {
             structure,
             kcvs,
             outputs,
+            attestations,
             untrusted,
             ..
         } = stream;
@@ -281,6 +287,9 @@ impl<'a> Stream<'a> {
         let (kcv_check, kcvs) = kcvs.check();
         checks.push(kcv_check);
         checks.push(outputs.check());
+        let (attestation_check, attestations) =
+            attestations.check(parsed.plan().and_then(|(_, d)| d), policy.as_ref());
+        checks.push(attestation_check);
         let (witness, witnesses, cosigned) = witness_check(&parsed, policy.as_ref());
         checks.push(witness);
         let required = policy.as_ref().map_or(0, |p| p.witnesses_required);
@@ -307,6 +316,7 @@ impl<'a> Stream<'a> {
             last_line: last_line.to_vec(),
             policy,
             signer_fingerprint: signer_fp,
+            attestations,
             sha256,
             plan_digest,
             kcvs,

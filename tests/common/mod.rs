@@ -506,20 +506,18 @@ impl Kms {
         pem
     }
 
-    /// An import job as `gcloud kms import-jobs describe --format=json` prints it.
+    /// An import job of protection level SOFTWARE as `gcloud kms import-jobs describe
+    /// --format=json` prints it: without an attestation (an HSM job's is made with a test PKI in
+    /// tests/attest.rs).
     pub fn gcp_job(&self, method: &str, state: &str, expire_time: &str) -> Value {
         json!({
-            "attestation": {
-                "content": b64(b"an attestation bundle keyrite ignores"),
-                "format": "CAVIUM_V2_COMPRESSED"
-            },
             "createTime": hours_from_now(-1),
             "expireEventTime": null,
             "expireTime": expire_time,
             "generateTime": hours_from_now(-1),
             "importMethod": method,
             "name": GCP_JOB,
-            "protectionLevel": "HSM",
+            "protectionLevel": "SOFTWARE",
             "publicKey": {"pem": self.public_pem()},
             "state": state
         })

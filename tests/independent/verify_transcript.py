@@ -115,6 +115,8 @@ CHECKS = [
 # either absent or there with another value, never there as EMPTY.
 REQUIRED = True
 STRING, BOOL, USIZE, U8 = "string", "bool", "usize", "u8"
+# Any JSON value: an attestation's record and evidence, which keyrite's own verify checks again.
+JSON = "json"
 
 
 def required(*fields):
@@ -152,6 +154,7 @@ STRUCTS = {
     ),
     "ExpectedKcv": required(("value", STRING)),
     "RestoredKey": required(("label", STRING), ("id", STRING), ("spec", STRING), ("kcv", STRING), ("kcv_method", STRING)),
+    "RootsFile": required(("path", STRING), ("sha256", STRING), ("text", STRING)),
     "policy": required(
         ("file", STRING), ("sha256", STRING), ("threshold", USIZE), ("custodians", ("list", "Person")),
         ("witnesses", ("list", "Person")), ("signer_fingerprint", STRING), ("token_serial", null_or(STRING)),
@@ -174,6 +177,10 @@ STRUCTS = {
     "login": {"pin": (STRING, REQUIRED), "share_indexes": (("list", U8), left_out_when(None))},
     "resume": required(("from", STRING), ("sha256", STRING), ("lines", USIZE), ("keys", ("list", STRING))),
     "resumed": required(("index", USIZE), ("action", STRING), ("key", "Key")),
+    "attestation": required(
+        ("index", USIZE), ("wrapping_key", STRING), ("wrapping_key_sha256", STRING), ("record", JSON),
+        ("evidence", null_or(JSON)), ("roots_file", null_or("RootsFile")),
+    ),
     "check": required(("index", USIZE), ("algorithm", STRING), ("mechanism", STRING), ("result", STRING)),
     "marker": required(("label", STRING), ("value", STRING)),
     "generate": required(("index", USIZE), ("key_label", STRING), ("key_spec", STRING)),
@@ -217,7 +224,7 @@ UNIONS = {"Provenance": ("by", {"transcript": "RecordedTranscript", "expected_kc
 # Each step's data, by the step's name; the seal line has no data.
 STEP_DATA = {
     step: step
-    for step in "policy plan approvals token login resume resumed check marker generate generated wrap wrapped "
+    for step in "policy plan approvals token login resume resumed attestation check marker generate generated wrap wrapped "
     "destroy destroyed failure finish witness request restore restored".split()
 }
 STEP_DATA.update(rewrap="wrap", rewrapped="wrapped")
@@ -568,6 +575,8 @@ def what(kind):
 
 def data_misfit(value, kind, path):
     """Why value, found at path, is not of kind (see STRUCTS), or None."""
+    if kind == JSON:
+        return None
     if isinstance(kind, tuple) and kind[0] == "null or":
         return None if value is None else data_misfit(value, kind[1], path)
     if isinstance(kind, tuple):

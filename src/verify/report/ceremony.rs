@@ -91,6 +91,8 @@ pub(super) struct Destination<'a> {
     pub line: usize,
     /// The files written, by name, with their SHA-256, once the wrap was recorded done.
     pub files: Option<&'a BTreeMap<String, String>>,
+    /// What its wrapping key's attestation line proved, checked again.
+    pub attestation: Option<&'a crate::verify::attestations::StepAttestation>,
 }
 
 /// What the report tells of the ceremony.
@@ -146,6 +148,7 @@ impl<'a> CeremonyView<'a> {
                         wrap: w,
                         line: number,
                         files: None,
+                        attestation: report.attestations.iter().find(|a| a.index == w.index),
                     });
                 }
                 Some(Entry::Wrapped(w) | Entry::Rewrapped(w)) => {
