@@ -5,9 +5,10 @@
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
+use keyrite::attest::Roots;
 use keyrite::ceremony::policy::Policy;
 use keyrite::kms::{Import, ImportParams, Provider};
-use keyrite::spec::{ALL_KEY_SPECS, WrappingAlgorithm};
+use keyrite::spec::{ALL_KEY_SPECS, WrappingAlgorithm, WrappingKey};
 use keyrite::verify::Signer;
 
 /// The time the targets run at: 2026-06-01T00:00:00Z, so the seeds' expiries (2099) are ahead
@@ -44,6 +45,29 @@ pub fn signer() -> &'static Signer {
 /// The plan digest statement the seed approvals sign.
 pub fn statement() -> &'static str {
     include_str!("../fixtures/plan.digest")
+}
+
+/// The wrapping key smallstep's RSA attestation (`tests/fixtures/attest/smallstep_rsa.dat`)
+/// attests, so the attestation seeds reach the binding checks.
+pub fn attested_wrapping_key() -> &'static WrappingKey {
+    static KEY: OnceLock<WrappingKey> = OnceLock::new();
+    KEY.get_or_init(|| {
+        WrappingKey::from_spki_der(include_bytes!("../fixtures/attest-wrapping-key.der"))
+            .unwrap_or_else(|e| panic!("fixtures/attest-wrapping-key.der: {e}"))
+    })
+}
+
+/// The pinned attestation roots with a Microsoft root added (Google's root, which the Azure
+/// seeds' bundle carries), so an Azure attestation is also checked against a roots file's root.
+pub fn attest_roots() -> &'static Roots {
+    static ROOTS: OnceLock<Roots> = OnceLock::new();
+    ROOTS.get_or_init(|| {
+        Roots::with_file(
+            Path::new("fixtures/attest-roots.toml"),
+            include_bytes!("../fixtures/attest-roots.toml"),
+        )
+        .unwrap_or_else(|e| panic!("fixtures/attest-roots.toml: {e}"))
+    })
 }
 
 /// A directory of this process's own, removed when the process ends normally.
