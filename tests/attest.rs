@@ -223,6 +223,15 @@ impl Files {
 impl Pki {
     /// A roots file of the test roots, in place of the pinned ones; the Microsoft root if asked.
     fn roots(&self, microsoft: bool) -> Roots {
+        Roots::with_file(
+            Path::new("test-roots.toml"),
+            self.roots_text(microsoft).as_bytes(),
+        )
+        .unwrap()
+    }
+
+    /// The text of [`Pki::roots`].
+    fn roots_text(&self, microsoft: bool) -> String {
         let mut text = format!(
             "replace_pinned = true\n\n[[roots]]\nrole = \"marvell\"\nname = \"Test Marvell root\"\n\
              certificate = \"\"\"\n{}\"\"\"\n\n[[roots]]\nrole = \"google\"\nname = \"Test Google root\"\n\
@@ -237,7 +246,7 @@ impl Pki {
                 self.public_pem("msroot")
             );
         }
-        Roots::with_file(Path::new("test-roots.toml"), text.as_bytes()).unwrap()
+        text
     }
 }
 
@@ -1123,4 +1132,201 @@ fn the_python_peer_agrees_on_a_real_attestation() {
         &other.public_pem("wrap"),
     );
     agree(&peer, &keyrite);
+}
+
+// ---------------------------------------------------------------------------------------------
+// keyrite wrap and a ceremony on a real token, under an attested Google HSM import job.
+
+/// The test PKI's wrapping key as a KMS key: its private key unwraps what keyrite wrapped.
+fn kms_of(pki: &Pki) -> common::Kms {
+    let public_der = common::run_ok(
+        Command::new("openssl")
+            .args(["pkey", "-pubout", "-outform", "DER", "-in"])
+            .arg(pki.path("wrap.key")),
+    );
+    common::Kms {
+        private_pem: pki.path("wrap.key"),
+        public_der,
+    }
+}
+
+/// An HSM import job for `kms`, as the test helpers write one, carrying `pki`'s attestation of
+/// the wrapping key (which is `kms`'s only if `kms` is [`kms_of`]).
+fn attested_job(pki: &Pki, kms: &common::Kms) -> Value {
+    let mut job = kms.gcp_job(
+        "RSA_OAEP_3072_SHA1_AES_256",
+        "ACTIVE",
+        &common::hours_from_now(72),
+    );
+    job["protectionLevel"] = json!("HSM");
+    job["attestation"] = google_job(pki, &good_content(pki))["attestation"].clone();
+    job
+}
+
+#[test]
+fn wrap_checks_a_google_jobs_attestation_before_the_token_and_records_it() {
+    let token = common::TestToken::softhsm("ceremony");
+    let dir = token.dir.path();
+    let pki = Pki::new();
+    let kms = kms_of(&pki);
+    std::fs::write(dir.join("roots.toml"), pki.roots_text(false)).unwrap();
+    let job = common::write_json(dir, "job.json", &attested_job(&pki, &kms));
+    let wrap = |job: &Path, out: &str| {
+        common::wrap::Wrap::new("wrap")
+            .provider("gcp", job)
+            .args([
+                "--gcp-key",
+                "payments-2026",
+                "--attestation-roots",
+                "roots.toml",
+            ])
+            .arg("--require-attestation")
+            .label(out)
+            .out(out)
+            .pin()
+            .run(&token)
+    };
+    let out = wrap(&job, "attested");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains(
+            "The wrapping key is attested by Google Cloud HSM (import job attestation): a key made in the HSM that never leaves it (handle 0x1a3); \
+             Marvell card and partition (caviumCerts) to Test Marvell root (added by a roots file, not pinned by keyrite)"
+        ),
+        "{stdout}"
+    );
+    let m = common::manifest(&dir.join("attested"));
+    let a = &m["wrapping_key_attestation"];
+    assert_eq!(a["verdict"], "attested");
+    assert_eq!(a["source"], "google-import-job");
+    assert_eq!(a["wrapping_key_sha256"], m["wrapping_key_sha256"]);
+    assert_eq!(a["attributes"]["CKA_NEVER_EXTRACTABLE"], "true");
+    assert_eq!(a["chains"][0]["root"]["trust"], "roots file");
+    // What was wrapped under the attested key unwraps with its private key.
+    let wrapped = std::fs::read(dir.join("attested/wrapped-key.bin")).unwrap();
+    assert_eq!(
+        kms.unwrap_python(
+            &dir.join("attested/wrapped-key.bin"),
+            "RSA_AES_KEY_WRAP_SHA_1"
+        )
+        .len(),
+        32,
+        "{} bytes wrapped",
+        wrapped.len()
+    );
+
+    // The same attestation in front of another wrapping key: refused before the token is opened,
+    // so nothing is generated.
+    let other = common::Kms::new(dir, 3072);
+    let mut swapped = attested_job(&pki, &kms);
+    swapped["publicKey"]["pem"] = json!(other.public_pem());
+    let job = common::write_json(dir, "swapped.json", &swapped);
+    let before = token.objects().len();
+    let out = wrap(&job, "swapped");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("does not hold: the attested public key (modulus SHA-256")
+            && stderr.contains("is not the wrapping key keyrite was given"),
+        "{stderr}"
+    );
+    assert_eq!(token.objects().len(), before);
+    assert!(!dir.join("swapped").exists());
+
+    // A SOFTWARE job has no attestation: required, it is refused; not required, it is recorded.
+    let job = common::write_json(
+        dir,
+        "software.json",
+        &kms.gcp_job(
+            "RSA_OAEP_3072_SHA1_AES_256",
+            "ACTIVE",
+            &common::hours_from_now(72),
+        ),
+    );
+    let out = wrap(&job, "software");
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).lines().next().unwrap(),
+        "keyrite: an attestation of the wrapping key is required, and there is none: the import job's protection level is SOFTWARE: Google attests the wrapping keys of HSM import jobs only"
+    );
+}
+
+#[test]
+fn a_ceremony_records_the_attestation_and_verify_checks_it_again() {
+    let c = common::ceremony::Ceremony::new(&[]);
+    let dir = c.dir().to_path_buf();
+    let pki = Pki::new();
+    let kms = kms_of(&pki);
+    let roots = pki.roots_text(false);
+    std::fs::write(dir.join("roots.toml"), &roots).unwrap();
+    common::write_json(&dir, "job.json", &attested_job(&pki, &kms));
+    c.write_policy(2);
+    let roots_sha256 = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(roots.as_bytes()));
+    let policy = dir.join("policy.toml");
+    let text = std::fs::read_to_string(&policy).unwrap().replacen(
+        "signer_fingerprint",
+        &format!("require_attestation = true\nattestation_roots_sha256 = \"{roots_sha256}\"\nsigner_fingerprint"),
+        1,
+    );
+    std::fs::write(&policy, text).unwrap();
+    c.write_approved_plan(
+        "attested",
+        "action = \"generate\"\nkey_label = \"attested\"\n\n[[steps]]\naction = \"wrap\"\n\
+         key_label = \"attested\"\nprovider = \"gcp\"\nparams = \"job.json\"\n\
+         algorithm = \"RSA_AES_KEY_WRAP_SHA_1\"\ngcp_key = \"payments-2026\"\nout = \"out\"\n",
+    );
+    // Without the roots file the test PKI's attestation does not hold: the run refuses it.
+    let out = c.run("refused.jsonl");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("caviumCerts holds no Marvell card certificate issued (by name and sha256WithRSA signature) by a Marvell root keyrite trusts"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The plan names the roots file the policy pins, and is approved again.
+    let plan = dir.join("plan.toml");
+    let text = std::fs::read_to_string(&plan).unwrap().replacen(
+        "pin = ",
+        "attestation_roots = \"roots.toml\"\npin = ",
+        1,
+    );
+    std::fs::write(&plan, text).unwrap();
+    for f in std::fs::read_dir(dir.join("approvals")).unwrap() {
+        std::fs::remove_file(f.unwrap().path()).unwrap();
+    }
+    c.run_approved("t.jsonl");
+    let lines = c.transcript("t.jsonl");
+    let (_, line) = lines
+        .iter()
+        .find(|(_, v)| v["step"] == "attestation")
+        .unwrap();
+    assert_eq!(line["data"]["index"], 1);
+    assert_eq!(line["data"]["record"]["verdict"], "attested");
+    assert_eq!(line["data"]["roots_file"]["sha256"], roots_sha256.as_str());
+    let out = c.verify_all("t.jsonl");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(
+        stdout.contains("1 of 1 wrapping key(s) attested, each checked again from its line"),
+        "{stdout}"
+    );
+    // A policy that does not pin the roots file refuses what the transcript checked against it.
+    let text = std::fs::read_to_string(&policy)
+        .unwrap()
+        .replace(&roots_sha256, &"0".repeat(64));
+    std::fs::write(dir.join("other-policy.toml"), text).unwrap();
+    let out = c.verify("t.jsonl", &["--policy", "other-policy.toml"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stdout)
+            .contains("which the policy does not accept (attestation_roots_sha256)"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
 }

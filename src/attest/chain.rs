@@ -134,7 +134,7 @@ pub enum ChainError {
     },
     /// No certificate of the list is issued by the issuer.
     #[error(
-        "{list} holds no {what} certificate issued by {issuer} (issuer name and sha256WithRSA signature)"
+        "{list} holds no {what} certificate issued (by name and sha256WithRSA signature) by {issuer}"
     )]
     Missing {
         /// The list's name.
@@ -300,8 +300,8 @@ impl Pool {
                     format!("a {role} root (keyrite pins none; add one with --attestation-roots)")
                 } else {
                     format!(
-                        "a {role} root keyrite trusts ({}; a test PKI or a rotated root is added with --attestation-roots)",
-                        roots.iter().map(|r| r.name.as_str()).collect::<Vec<_>>().join(", ")
+                        "a {role} root keyrite trusts: {}. A test PKI or a rotated root is added with --attestation-roots",
+                        roots.iter().map(|r| r.name.as_str()).collect::<Vec<_>>().join(" or ")
                     )
                 },
             })?;

@@ -339,7 +339,8 @@ pub fn parse(
         provider: super::Provider::Gcp,
     })?;
     check_key_name(key)?;
-    let attestation = crate::attest::Evidence::from_google_job(&map).map_err(|e| Error::Attestation(Box::new(e)))?;
+    let attestation = crate::attest::Evidence::from_google_job(&map)
+        .map_err(|e| Error::Attestation(Box::new(e)))?;
     Ok(ImportParams {
         key_id: format!(
             "projects/{project}/locations/{location}/keyRings/{key_ring}/cryptoKeys/{key}"
