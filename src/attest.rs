@@ -13,7 +13,7 @@
 //! was generated in the HSM (`CKA_LOCAL`), was never extractable, always sensitive, and unwraps;
 //! its public key must be the wrapping key keyrite is about to use.
 //!
-//! It imports nothing of keyrite but [`crate::input`] (the roots file's size limit),
+//! It imports nothing of keyrite but `crate::input` (the roots file's size limit),
 //! [`crate::json`] (the attestation JSON) and [`crate::spec::WrappingKey`].
 
 pub mod chain;
@@ -545,6 +545,15 @@ fn check_binding(
     }
     let modulus_sha = |m: &[u8]| hex::encode(Sha256::digest(trimmed(m)));
     let given = modulus_sha(wrapping_key.modulus());
+    // The private key's own modulus binds it: a public object, attested apart, may be any
+    // key's.
+    if private.get(marvell::MODULUS).is_none() || private.get(marvell::PUBLIC_EXPONENT).is_none() {
+        return Err(Refusal::Attribute {
+            attribute: "CKA_MODULUS",
+            expected: "its modulus and public exponent",
+            actual: "absent".into(),
+        });
+    }
     let keys: Vec<_> = [Some(private), public]
         .into_iter()
         .flatten()
@@ -553,12 +562,6 @@ fn check_binding(
                 .map(|m| (m, o.get(marvell::PUBLIC_EXPONENT)))
         })
         .collect();
-    if keys.is_empty() {
-        return Err(Refusal::NotTheWrappingKey {
-            attested: "absent".into(),
-            given,
-        });
-    }
     for (modulus, exponent) in keys {
         let same_exponent =
             exponent.is_some_and(|e| trimmed(e) == trimmed(wrapping_key.exponent()));

@@ -782,35 +782,27 @@ fn content_with_private(pki: &Pki, edit: impl FnOnce(Attributes) -> Attributes) 
 }
 
 #[test]
-fn an_extractable_private_key_is_refused() {
+fn a_private_key_extractable_or_not_made_in_the_hsm_is_refused() {
     let pki = Pki::new();
-    let content = content_with_private(&pki, |a| with(a, marvell::EXTRACTABLE, &[1]));
-    let refusal = google(&pki, &content, |_| {}).unwrap_err();
-    assert_eq!(
-        refusal,
-        Refusal::Attribute {
-            attribute: "CKA_EXTRACTABLE",
-            expected: "false",
-            actual: "true".into()
-        }
-    );
-    says(&refusal, &["CKA_EXTRACTABLE true, not false"]);
-}
-
-#[test]
-fn a_private_key_not_made_in_the_hsm_is_refused() {
-    let pki = Pki::new();
-    let content = content_with_private(&pki, |a| with(a, marvell::LOCAL, &[0]));
-    let refusal = google(&pki, &content, |_| {}).unwrap_err();
-    assert_eq!(
-        refusal,
-        Refusal::Attribute {
-            attribute: "CKA_LOCAL",
-            expected: "true",
-            actual: "false".into()
-        }
-    );
-    says(&refusal, &["CKA_LOCAL false, not true"]);
+    for (kind, value, attribute, expected, actual) in [
+        (marvell::EXTRACTABLE, 1, "CKA_EXTRACTABLE", "false", "true"),
+        (marvell::LOCAL, 0, "CKA_LOCAL", "true", "false"),
+    ] {
+        let content = content_with_private(&pki, |a| with(a, kind, &[value]));
+        let refusal = google(&pki, &content, |_| {}).unwrap_err();
+        assert_eq!(
+            refusal,
+            Refusal::Attribute {
+                attribute,
+                expected,
+                actual: actual.into()
+            }
+        );
+        says(
+            &refusal,
+            &[&format!("{attribute} {actual}, not {expected}")],
+        );
+    }
 }
 
 #[test]
@@ -1328,5 +1320,59 @@ fn a_ceremony_records_the_attestation_and_verify_checks_it_again() {
             .contains("which the policy does not accept (attestation_roots_sha256)"),
         "{}",
         String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+#[test]
+fn a_certificate_with_a_roots_key_but_not_signed_by_it_is_no_root_copy() {
+    let pki = Pki::new();
+    // The Marvell root's key, certified by another CA: not the root, and so left unused.
+    pki.issue("fake", "mroot", "/CN=Anything the editor wants", "groot");
+    let refusal = google(&pki, &good_content(&pki), |job| {
+        chain_list(job, "caviumCerts").push(pki.pem("fake").into());
+    })
+    .unwrap_err();
+    assert!(
+        matches!(
+            &refusal,
+            Refusal::Chain(ChainError::Unused { list, position: 4, subject })
+                if list == "caviumCerts" && subject == "CN=Anything the editor wants"
+        ),
+        "{refusal:?}"
+    );
+}
+
+#[test]
+fn bytes_after_the_gzip_stream_are_refused() {
+    let pki = Pki::new();
+    let content = [good_content(&pki), b"appended".to_vec()].concat();
+    assert_eq!(
+        google(&pki, &content, |_| {}).unwrap_err(),
+        Refusal::Blob {
+            what: "content",
+            problem: marvell::ParseError::Gzip("bytes follow the gzip stream".into())
+        }
+    );
+}
+
+#[test]
+fn a_private_key_without_its_modulus_is_not_bound_by_a_public_blob_of_another_key() {
+    let pki = Pki::new();
+    pki.key("other", 3072);
+    let other = pki.wrapping_key("other");
+    let private: Attributes = private_object(&pki.wrap)
+        .into_iter()
+        .filter(|(kind, _)| *kind != marvell::MODULUS)
+        .collect();
+    let private = pki.signed(&unsigned_blob(&[(PRIVATE_HANDLE, private)]), "part");
+    let public = pki.signed(&unsigned_blob(&[(0x777, public_object(&other))]), "part");
+    let (evidence, _) = Evidence::from_azure(&azure_json(&pki, &private, &public)).unwrap();
+    assert_eq!(
+        attest::check(&evidence, &other, &pki.roots(true)).unwrap_err(),
+        Refusal::Attribute {
+            attribute: "CKA_MODULUS",
+            expected: "its modulus and public exponent",
+            actual: "absent".into()
+        }
     );
 }

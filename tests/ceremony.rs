@@ -824,7 +824,10 @@ fn plan_check_shows_names_escaped_and_each_wraps_kms_key_and_wrapping_key() {
         .lines()
         .map(str::to_owned),
     );
+    let not_attested = "    the wrapping key is not attested: AWS KMS's GetParametersForImport \
+         carries no attestation of its wrapping key";
     expected.extend([
+        not_attested.to_owned(),
         "  steps[2] wrap \"payments-2026\" for AWS KMS (params/eu-west-1.json) \
          with RSAES_OAEP_SHA_1 into payments-2026-eu-west-1"
             .to_owned(),
@@ -839,11 +842,12 @@ fn plan_check_shows_names_escaped_and_each_wraps_kms_key_and_wrapping_key() {
         .lines()
         .map(str::to_owned),
     );
-    assert_eq!(lines[1..16], expected);
+    expected.push(not_attested.to_owned());
+    assert_eq!(lines[1..18], expected);
     // The plan digest: the SHA-256 of the statement `plan digest` prints (the bytes to sign).
     let statement = run_ok(c.token.keyrite().args(["plan", "digest", plan_name]));
     assert_eq!(
-        lines[17..22].join("\n") + "\n",
+        lines[19..24].join("\n") + "\n",
         aloud(
             "",
             "Plan digest (SHA-256 of the statement below)",
@@ -851,7 +855,7 @@ fn plan_check_shows_names_escaped_and_each_wraps_kms_key_and_wrapping_key() {
         )
     );
     assert_eq!(
-        lines[22..],
+        lines[24..],
         [
             "Digest to sign, its names shown escaped (keyrite plan digest prints the bytes to sign):"
                 .to_owned(),

@@ -471,7 +471,7 @@ fn a_key_planted_under_the_plans_label_by_a_pin_holder_is_not_taken_over() {
     killed(
         &c,
         "t.jsonl",
-        &format!("transcript-line:{}", 7 + REGIONS.len()),
+        &format!("transcript-line:{}", 7 + 2 * REGIONS.len()),
     );
     let t = lines(&c, "t.jsonl");
     assert_eq!(t.last().unwrap()["step"], "generate");
@@ -571,7 +571,7 @@ fn a_public_marker_anyone_can_make_without_the_pin_is_not_a_marker() {
     killed(
         &c,
         "t.jsonl",
-        &format!("transcript-line:{}", 6 + REGIONS.len()),
+        &format!("transcript-line:{}", 6 + 2 * REGIONS.len()),
     );
     let t = lines(&c, "t.jsonl");
     assert_eq!(t.last().unwrap()["step"], "marker");
@@ -611,7 +611,7 @@ fn the_key_another_approved_plan_generated_under_the_same_label_is_not_taken_ove
     killed(
         &c,
         "t.jsonl",
-        &format!("transcript-line:{}", 7 + REGIONS.len()),
+        &format!("transcript-line:{}", 7 + 2 * REGIONS.len()),
     );
     let t = lines(&c, "t.jsonl");
     assert_eq!(t.last().unwrap()["step"], "generate");

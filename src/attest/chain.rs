@@ -237,10 +237,13 @@ impl Pool {
     }
 
     /// Places the copies of `roots` the list carries (a root certificate is often included):
-    /// a certificate with a root's public key is that root.
+    /// a certificate with a root's public key, signed by that key, is that root.
     pub fn take_root_copies(&mut self, roots: &[&Root]) {
         for (cert, used) in self.certs.iter().zip(self.used.iter_mut()) {
-            if roots.iter().any(|r| r.spki_der == cert.spki_der) {
+            if roots
+                .iter()
+                .any(|r| r.spki_der == cert.spki_der && cert.signed_by(&r.spki_der))
+            {
                 *used = true;
             }
         }

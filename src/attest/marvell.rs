@@ -272,13 +272,16 @@ fn decompress(bytes: &[u8]) -> Result<(Vec<u8>, bool), ParseError> {
         return Ok((bytes.to_vec(), false));
     }
     let mut out = Vec::new();
-    let mut decoder = flate2::read::GzDecoder::new(bytes);
+    let mut decoder = flate2::bufread::GzDecoder::new(bytes);
     (&mut decoder)
         .take(MAX_BLOB as u64 + 1)
         .read_to_end(&mut out)
         .map_err(|e| ParseError::Gzip(e.to_string()))?;
     if out.len() > MAX_BLOB {
         return Err(ParseError::TooLarge);
+    }
+    if !decoder.into_inner().is_empty() {
+        return Err(ParseError::Gzip("bytes follow the gzip stream".into()));
     }
     Ok((out, true))
 }

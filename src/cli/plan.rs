@@ -158,6 +158,10 @@ fn print_check(checked: &CheckedPlan) {
             ) {
                 outln!("{line}");
             }
+            outln!(
+                "    the wrapping key is {}",
+                visible(&wrap.attestation().summary())
+            );
         }
     }
     outln!(

@@ -15,7 +15,7 @@ use crate::ceremony::policy::Policy;
 use crate::transcript::Entry;
 use crate::transcript::entry::{AttestationData, PlanData};
 
-const NAME: &str = "attestations";
+const NAME: &str = "attested";
 
 /// What one `attestation` line proved, for the report.
 #[derive(Debug, Clone)]
@@ -60,6 +60,10 @@ impl Attestations {
             },
             ("wrap" | "rewrap", Some(Entry::Wrap(w) | Entry::Rewrap(w))) => {
                 match self.seen.get(&w.index) {
+                    None => Some(format!(
+                        "step {} wraps without an attestation line before it: keyrite records what it found of every wrapping key's attestation before it wraps",
+                        w.index + 1
+                    )),
                     Some((_, _, key)) if *key != w.wrapping_key_sha256 => Some(format!(
                         "step {} wraps under the wrapping key {}, not the key {} its attestation line checked",
                         w.index + 1,
@@ -190,7 +194,9 @@ impl Attestations {
         for (i, a, _) in self.seen.values() {
             let step = a.index + 1;
             if let Some((path, sha256)) = &a.roots_file {
-                let approved = plan.is_some_and(|p| p.files.iter().any(|f| f.sha256 == *sha256));
+                // A single recorded wrap has no plan line: its roots file is the operator's own,
+                // as the roots' trust in the record (`roots file`) says.
+                let approved = plan.is_none_or(|p| p.files.iter().any(|f| f.sha256 == *sha256));
                 if !approved {
                     return (
                         failed(
@@ -239,17 +245,42 @@ impl Attestations {
                 found,
             );
         }
+        // One clause per distinct verdict, with the steps it holds for: a 300-step plan reads
+        // in a line.
+        let mut verdicts: Vec<(String, Vec<usize>)> = Vec::new();
+        for a in &found {
+            let summary = a.record.summary();
+            match verdicts.iter_mut().find(|(s, _)| *s == summary) {
+                Some((_, steps)) => steps.push(a.index + 1),
+                None => verdicts.push((summary, vec![a.index + 1])),
+            }
+        }
         let attested = found.iter().filter(|a| a.record.is_attested()).count();
         let detail = format!(
-            "{} of {} wrapping key(s) attested, each checked again from its line: {}",
-            attested,
+            "{attested} of {} wrapping key(s) attested, each checked again from its line: {}",
             found.len(),
-            found
+            verdicts
                 .iter()
-                .map(|a| format!("step {}: {}", a.index + 1, a.record.summary()))
+                .map(|(summary, steps)| format!("{} {summary}", steps_text(steps)))
                 .collect::<Vec<_>>()
                 .join("; ")
         );
         (passed(NAME, detail), found)
+    }
+}
+
+/// `step 3`, `steps 2, 4 and 6`, `steps 2 to 201` (a run of consecutive steps).
+fn steps_text(steps: &[usize]) -> String {
+    match steps {
+        [one] => format!("step {one}:"),
+        [first, .., last] if last - first + 1 == steps.len() => format!("steps {first} to {last}:"),
+        [rest @ .., last] => format!(
+            "steps {} and {last}:",
+            rest.iter()
+                .map(usize::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        [] => String::new(),
     }
 }
