@@ -508,10 +508,51 @@ fn signed_blob(
 }
 
 /// The object of `class` in a blob, if it holds one.
-fn object_of(blob: &marvell::Blob, class: u64) -> Option<&marvell::Object> {
+fn object_of<'b>(
+    blob: &'b marvell::Blob,
+    class: u64,
+    what: &'static str,
+) -> Result<&'b marvell::Object, Refusal> {
     blob.objects
         .iter()
         .find(|o| o.number(marvell::CLASS) == Some(class))
+        .ok_or(Refusal::NoObject {
+            what,
+            class: if class == marvell::CKO_PRIVATE_KEY {
+                "private key"
+            } else {
+                "public key"
+            },
+        })
+}
+
+/// A chain as the record names it.
+fn chain_record(name: String, certificates: &[&chain::Cert], root: &Root) -> ChainRecord {
+    ChainRecord {
+        name,
+        certificates: cert_records(certificates),
+        root: root_record(root),
+    }
+}
+
+/// What an attestation that holds proves: its chains, the partition key that signed it, and the
+/// attested key ([`check_binding`]'s handle and attributes), which is `wrapping_key`.
+fn attested(
+    evidence: &Evidence,
+    chains: Vec<ChainRecord>,
+    partition: &chain::Cert,
+    (handle, attributes): (u32, BTreeMap<String, String>),
+    wrapping_key: &crate::spec::WrappingKey,
+) -> Attested {
+    Attested {
+        source: evidence.source,
+        format: evidence.format.clone(),
+        chains,
+        partition_key_sha256: hex::encode(Sha256::digest(&partition.spki_der)),
+        handle,
+        attributes,
+        wrapping_key_sha256: wrapping_key.fingerprint().to_owned(),
+    }
 }
 
 /// Checks the attested private key's flags and that its public key (as the private object and
@@ -702,40 +743,33 @@ fn check_google(
         });
     };
     let blob = signed_blob("content", content, &partition)?;
-    let private = object_of(&blob, marvell::CKO_PRIVATE_KEY).ok_or(Refusal::NoObject {
-        what: "content",
-        class: "private key",
-    })?;
-    let public = object_of(&blob, marvell::CKO_PUBLIC_KEY).ok_or(Refusal::NoObject {
-        what: "content",
-        class: "public key",
-    })?;
-    let (handle, attributes) = check_binding(private, Some(public), wrapping_key)?;
-    Ok(Attested {
-        source: evidence.source,
-        format: evidence.format.clone(),
-        chains: vec![
-            ChainRecord {
-                name: format!("Marvell card and partition ({CAVIUM})"),
-                certificates: cert_records(&[&partition, &card]),
-                root: root_record(marvell_root),
-            },
-            ChainRecord {
-                name: format!("Google card ({GOOGLE_CARD})"),
-                certificates: cert_records(&[&owner_card]),
-                root: root_record(card_root),
-            },
-            ChainRecord {
-                name: format!("Google partition ({GOOGLE_PARTITION})"),
-                certificates: cert_records(&[&owner_partition]),
-                root: root_record(partition_root),
-            },
-        ],
-        partition_key_sha256: hex::encode(Sha256::digest(&partition.spki_der)),
-        handle,
-        attributes,
-        wrapping_key_sha256: wrapping_key.fingerprint().to_owned(),
-    })
+    let private = object_of(&blob, marvell::CKO_PRIVATE_KEY, "content")?;
+    let public = object_of(&blob, marvell::CKO_PUBLIC_KEY, "content")?;
+    let binding = check_binding(private, Some(public), wrapping_key)?;
+    let chains = vec![
+        chain_record(
+            format!("Marvell card and partition ({CAVIUM})"),
+            &[&partition, &card],
+            marvell_root,
+        ),
+        chain_record(
+            format!("Google card ({GOOGLE_CARD})"),
+            &[&owner_card],
+            card_root,
+        ),
+        chain_record(
+            format!("Google partition ({GOOGLE_PARTITION})"),
+            &[&owner_partition],
+            partition_root,
+        ),
+    ];
+    Ok(attested(
+        evidence,
+        chains,
+        &partition,
+        binding,
+        wrapping_key,
+    ))
 }
 
 /// Azure's one list of certificates.
@@ -796,43 +830,38 @@ fn check_azure(
         }
     };
     let private_blob = signed_blob("privateKeyAttestation", private_text, &partition)?;
-    let private = object_of(&private_blob, marvell::CKO_PRIVATE_KEY).ok_or(Refusal::NoObject {
-        what: "privateKeyAttestation",
-        class: "private key",
-    })?;
+    let private = object_of(
+        &private_blob,
+        marvell::CKO_PRIVATE_KEY,
+        "privateKeyAttestation",
+    )?;
     let public_blob = public_text
         .map(|text| signed_blob("publicKeyAttestation", text, &partition))
         .transpose()?;
     let public = public_blob
         .as_ref()
-        .map(|blob| {
-            object_of(blob, marvell::CKO_PUBLIC_KEY).ok_or(Refusal::NoObject {
-                what: "publicKeyAttestation",
-                class: "public key",
-            })
-        })
+        .map(|blob| object_of(blob, marvell::CKO_PUBLIC_KEY, "publicKeyAttestation"))
         .transpose()?;
-    let (handle, attributes) = check_binding(private, public, wrapping_key)?;
-    Ok(Attested {
-        source: evidence.source,
-        format: evidence.format.clone(),
-        chains: vec![
-            ChainRecord {
-                name: format!("Marvell card and partition ({AZURE_CERTS})"),
-                certificates: cert_records(&[&partition, &card]),
-                root: root_record(marvell_root),
-            },
-            ChainRecord {
-                name: format!("Microsoft partition ({AZURE_CERTS})"),
-                certificates: cert_records(&[&owner_partition]),
-                root: root_record(&owner_root),
-            },
-        ],
-        partition_key_sha256: hex::encode(Sha256::digest(&partition.spki_der)),
-        handle,
-        attributes,
-        wrapping_key_sha256: wrapping_key.fingerprint().to_owned(),
-    })
+    let binding = check_binding(private, public, wrapping_key)?;
+    let chains = vec![
+        chain_record(
+            format!("Marvell card and partition ({AZURE_CERTS})"),
+            &[&partition, &card],
+            marvell_root,
+        ),
+        chain_record(
+            format!("Microsoft partition ({AZURE_CERTS})"),
+            &[&owner_partition],
+            &owner_root,
+        ),
+    ];
+    Ok(attested(
+        evidence,
+        chains,
+        &partition,
+        binding,
+        wrapping_key,
+    ))
 }
 
 /// Checks `evidence` for `wrapping_key` against `roots`.
