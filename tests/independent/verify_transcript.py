@@ -183,6 +183,8 @@ STRUCTS = {
     ),
     "check": required(("index", USIZE), ("algorithm", STRING), ("mechanism", STRING), ("result", STRING)),
     "marker": required(("label", STRING), ("value", STRING)),
+    "batch": required(("first", USIZE), ("max_steps", USIZE), ("max_ms", USIZE), ("sessions", USIZE)),
+    "commit": required(("first", USIZE), ("last", USIZE), ("outputs", USIZE)),
     "generate": required(("index", USIZE), ("key_label", STRING), ("key_spec", STRING)),
     "generated": required(("index", USIZE), ("key", "Key")),
     "wrap": required(
@@ -224,7 +226,8 @@ UNIONS = {"Provenance": ("by", {"transcript": "RecordedTranscript", "expected_kc
 # Each step's data, by the step's name; the seal line has no data.
 STEP_DATA = {
     step: step
-    for step in "policy plan approvals token login resume resumed attestation check marker generate generated wrap wrapped "
+    for step in "policy plan approvals token login resume resumed attestation check marker batch commit generate generated "
+    "wrap wrapped "
     "destroy destroyed failure finish witness request restore restored".split()
 }
 STEP_DATA.update(rewrap="wrap", rewrapped="wrapped")
@@ -561,7 +564,124 @@ def check_structure(lines):
             return f"line {finish + 1}: a failure line (line {failure + 1}), but the finish line says \"completed\""
         if failure is None and data.get("outcome") == "failed":
             return f"line {finish + 1}: the finish line says \"failed\", but no failure line records why"
-    return check_data(lines)
+    return check_data(lines) or check_batches([(obj["step"], obj["data"]) for obj in lines])
+
+
+# A step's lines inside a batch: its announcement (or a resumed line), and the result that
+# follows it at once (a generate step's) or after the batch's commit line (a wrap step's).
+BATCHED_RESULT = {"generate": "generated", "wrap": "wrapped", "rewrap": "rewrapped"}
+
+
+def check_batches(steps):
+    """The lines of batches (group commit), given each line's (step, data) in order, data already
+    fitting its step: a batch line with max_steps and sessions at least 1; inside it, until its
+    commit line, only generate steps (generate then generated, or a resumed line) and wrap steps
+    (wrap or rewrap, their results deferred), each of an index within [first, first+max_steps),
+    in plan order (each index above the one before), and no destroy step; the commit line's first
+    the batch's, its last the last step written in the batch, its outputs the number of wrap and
+    rewrap lines; after it exactly those steps' wrapped and rewrapped lines, in order, before any
+    other step line (a failure line may cut them short); a batch with steps but no commit line
+    before the next batch, destroy or finish line is an error (a record that just ends is not).
+    Outside a batch a step is its announcement and its result, as before batches, and is not
+    checked here. Returns a problem, or None."""
+    batch = None  # the open batch: its line, first, end (first + max_steps), and what it holds
+    for i, (step, data) in enumerate(steps):
+        where = f"line {i + 1} ({step})"
+        if batch is not None and batch["pending"] is not None:
+            # After the commit line: the deferred results, in order.
+            if step in ("wrapped", "rewrapped") and batch["pending"]:
+                want, index = batch["pending"][0]
+                if step != want or data["index"] != index:
+                    return (
+                        f"{where}: a {step} line for step {data['index']}, but after the commit line (line "
+                        f"{batch['commit'] + 1}) the next result due is {want} for step {index}"
+                    )
+                batch["pending"].pop(0)
+                if not batch["pending"]:
+                    batch = None
+                continue
+            if step == "failure":
+                batch = None
+                continue
+            if step in STEP_LINES:
+                due = batch["pending"][0]
+                return (
+                    f"{where}: before the results of the batch of line {batch['line'] + 1} (its commit line, line "
+                    f"{batch['commit'] + 1}, is still owed {due[0]} for step {due[1]} and after)"
+                )
+            continue
+        if batch is not None:
+            # Inside the batch, before its commit line.
+            if step in ("generate", "wrap", "rewrap", "resumed"):
+                if batch["open"] is not None:
+                    return f"{where}: a new step before the generated line of step {batch['open']} (a generate step's lines follow each other)"
+                index = data["index"]
+                if not batch["first"] <= index < batch["end"]:
+                    return (
+                        f"{where}: step {index} inside the batch of line {batch['line'] + 1}, which covers steps "
+                        f"{batch['first']} to {batch['end'] - 1} (first {batch['first']}, max_steps {batch['end'] - batch['first']})"
+                    )
+                if batch["last"] is not None and index <= batch["last"]:
+                    return f"{where}: step {index} after step {batch['last']} in the batch of line {batch['line'] + 1}: not in plan order"
+                batch["last"] = index
+                if step == "generate":
+                    batch["open"] = index
+                elif step in ("wrap", "rewrap"):
+                    batch["wraps"].append((BATCHED_RESULT[step], index))
+                continue
+            if step == "generated":
+                if batch["open"] != data["index"]:
+                    return f"{where}: a generated line for step {data['index']} in the batch of line {batch['line'] + 1} not right after its generate line"
+                batch["open"] = None
+                continue
+            if step in ("wrapped", "rewrapped"):
+                return f"{where}: a {step} line inside the batch of line {batch['line'] + 1} before its commit line: a batched wrap step's result follows the commit"
+            if step in ("destroy", "destroyed"):
+                if batch["last"] is not None:
+                    return f"{where}: a destroy step inside the batch of line {batch['line'] + 1}, which has steps but no commit line"
+                batch = None
+            elif step == "commit":
+                if batch["open"] is not None:
+                    return f"{where}: a commit line before the generated line of step {batch['open']}"
+                if data["first"] != batch["first"]:
+                    return f"{where}: commit.first is {data['first']}, but the batch (line {batch['line'] + 1}) has first {batch['first']}"
+                if batch["last"] is None:
+                    return f"{where}: a commit line for the batch of line {batch['line'] + 1}, which wrote no step"
+                if data["last"] != batch["last"]:
+                    return f"{where}: commit.last is {data['last']}, but the last step written in the batch (line {batch['line'] + 1}) is {batch['last']}"
+                if data["outputs"] != len(batch["wraps"]):
+                    return f"{where}: commit.outputs is {data['outputs']}, but the batch (line {batch['line'] + 1}) holds {len(batch['wraps'])} wrap or rewrap line(s)"
+                batch["commit"], batch["pending"] = i, list(batch["wraps"])
+                if not batch["pending"]:
+                    batch = None
+                continue
+            elif step == "failure":
+                if batch["last"] is None:
+                    batch = None
+                    continue
+                return f"{where}: a failure line inside the batch of line {batch['line'] + 1}, which has steps but no commit line"
+            elif step in ("batch", "finish"):
+                if batch["last"] is not None:
+                    return f"{where}: the batch of line {batch['line'] + 1} has steps but no commit line"
+                batch = None
+            else:
+                continue
+        if step == "commit":
+            return f"{where}: a commit line without a batch line before it"
+        if step == "batch":
+            if data["max_steps"] < 1:
+                return f"{where}: max_steps is {data['max_steps']}, not at least 1"
+            if data["sessions"] < 1:
+                return f"{where}: sessions is {data['sessions']}, not at least 1"
+            batch = {"line": i, "first": data["first"], "end": data["first"] + data["max_steps"], "last": None,
+                     "open": None, "wraps": [], "commit": None, "pending": None}
+    return None
+
+
+# Every line of a step, batched or not.
+STEP_LINES = frozenset(
+    "batch commit generate generated resumed wrap rewrap wrapped rewrapped destroy destroyed finish".split()
+)
 
 
 def what(kind):
