@@ -11,7 +11,10 @@ the data holds only the fields the batch checks read.
 import hashlib
 import json
 import os
+import shutil
+import subprocess
 import sys
+import tempfile
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -107,6 +110,41 @@ class Batches(unittest.TestCase):
         self.assertIn("unknown field", vt.data_misfit({"first": 0, "last": 0, "outputs": 0, "sessions": 1}, "commit", "data"))
         self.assertIn("batch", vt.KNOWN_STEPS)
         self.assertIn("commit", vt.KNOWN_STEPS)
+
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+OPENSSL_VERIFIER = os.path.join(HERE, "..", "..", "scripts", "verify-with-openssl")
+
+
+@unittest.skipUnless(all(shutil.which(t) for t in ("jq", "tomlq", "openssl", "ssh-keygen")), "needs verify-with-openssl's tools")
+class Verifiers(unittest.TestCase):
+    """Both verifiers, run on each case written as an unsealed transcript: the same structure
+    result (PASS, or FAIL with the same message) and exit code (3: intact but unsealed; 1)."""
+
+    def test_agree(self):
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+
+        with tempfile.TemporaryDirectory() as d:
+            pem = ec.generate_private_key(ec.SECP256R1()).public_key().public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+            signer = os.path.join(d, "signer.pem")
+            with open(signer, "wb") as f:
+                f.write(pem)
+            cases = {name: (steps, None) for name, steps in GOOD.items()}
+            cases.update((name, case) for name, case in BAD.items() if case[0][-1][0] != "finish")
+            for name, (steps, words) in cases.items():
+                with self.subTest(name):
+                    path = os.path.join(d, f"{name}.jsonl")
+                    with open(path, "wb") as f:
+                        f.write(transcript(steps))
+                    runs = [subprocess.run(cmd + [path, signer, "--no-policy"], capture_output=True, text=True)
+                            for cmd in ([sys.executable, os.path.join(HERE, "verify_transcript.py")], [OPENSSL_VERIFIER])]
+                    structure = [next(l for l in r.stdout.splitlines() if l.startswith("structure")) for r in runs]
+                    self.assertEqual(structure[0], structure[1])
+                    self.assertEqual([r.returncode for r in runs], [3, 3] if words is None else [1, 1])
+                    if words is not None:
+                        self.assertIn(words, structure[0])
 
 
 # Full data for each step, for --write: what the data checks need (the batch checks read index,

@@ -13,7 +13,10 @@ data.sha256, and only for a generated key; a restored line only after the restor
 same key, one for one, a completed finish only once each restore line has its restored line,
 and each line's data fitting its step: exactly the fields that step's data holds, none missing
 (a field that may be null is there, as null) and none other, each of its type, as deep as it
-goes; witness lines too), that each key label has one KCV and one full check value (data.check_sha256, or none)
+goes; witness lines too; and batches (group commit, check_batches): a batch line's steps
+within [first, first+max_steps) in plan order, no destroy inside, its commit line's first, last
+and outputs those of the batch, the wrapped and rewrapped lines after it in order, before any
+other step), that each key label has one KCV and one full check value (data.check_sha256, or none)
 wherever the record names it, and the seal: its signer against SIGNER_PEM's
 fingerprint and its signature over the chain head: low-S ECDSA P-256, or RSA-PSS 3072 (SHA-256,
 MGF1-SHA-256, salt 32) from a token without EC. Each witness line's SSH
