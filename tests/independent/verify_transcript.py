@@ -567,7 +567,7 @@ def check_structure(lines):
             return f"line {finish + 1}: a failure line (line {failure + 1}), but the finish line says \"completed\""
         if failure is None and data.get("outcome") == "failed":
             return f"line {finish + 1}: the finish line says \"failed\", but no failure line records why"
-    return check_data(lines) or check_batches([(obj["step"], obj["data"]) for obj in lines])
+    return check_data(lines) or check_batches([(obj["step"], obj.get("data")) for obj in lines])
 
 
 # A step's lines inside a batch: its announcement (or a resumed line), and the result that
