@@ -2,10 +2,11 @@
 //!
 //! A directory is built under a temporary name beside its final place, every file created new;
 //! then its files and the directory are fsynced (in one round: the fsyncs run concurrently, so
-//! the file system commits them together rather than one after another), it is moved into place
-//! with `renameat2(RENAME_NOREPLACE)` — a plain `rename` would silently replace an empty
-//! directory that appeared meanwhile — and the parent fsynced. If anything fails before the
-//! move, the temporary directory is removed.
+//! the file system commits them together rather than one after another; a ceremony's batch of
+//! outputs shares one round), it is moved into place with `renameat2(RENAME_NOREPLACE)` — a
+//! plain `rename` would silently replace an empty directory that appeared meanwhile — and the
+//! parent fsynced (once for all the outputs of a round that share it). If anything fails before
+//! the move, the temporary directory is removed.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write as _;
@@ -226,37 +227,32 @@ impl StagedDir {
         self,
         also: impl FnOnce() -> Result<(), Error> + Send,
     ) -> Result<(PathBuf, Option<String>), Error> {
-        let tmp_path = self.tmp.path().to_path_buf();
-        fs::set_permissions(&tmp_path, fs::Permissions::from_mode(0o755))
-            .map_err(io("cannot set permissions of", &tmp_path))?;
-        let dir = File::open(&tmp_path).map_err(io("cannot open", &tmp_path))?;
-        // One round: every fsync in flight at once, so the file system can commit them
-        // together; each is waited for before anything moves.
-        let results: Vec<Result<(), Error>> = std::thread::scope(|scope| {
-            let also = scope.spawn(also);
-            let syncs: Vec<_> = self
-                .files
-                .iter()
-                .map(|(path, file)| (path.as_path(), file))
-                .chain([(tmp_path.as_path(), &dir)])
-                .map(|(path, file)| {
-                    scope.spawn(move || file.sync_all().map_err(io("cannot sync", path)))
-                })
-                .collect();
-            std::iter::once(also)
-                .chain(syncs)
-                .map(|handle| {
-                    handle.join().unwrap_or_else(|_| {
-                        Err(Error::SyncPanicked {
-                            path: tmp_path.clone(),
-                        })
-                    })
-                })
-                .collect()
-        });
-        results.into_iter().collect::<Result<(), Error>>()?;
-        crate::fault::point("output-staged");
-        match renameat_with(CWD, &tmp_path, CWD, &self.target, RenameFlags::NOREPLACE) {
+        let staged = [self];
+        sync_round(&staged, also)?;
+        let [dir] = staged;
+        let target = dir.move_into_place()?;
+        let warning = sync_parents([target.as_path()])
+            .into_iter()
+            .next()
+            .flatten();
+        Ok((target, warning))
+    }
+
+    /// The path the directory moves to.
+    pub fn target(&self) -> &Path {
+        &self.target
+    }
+
+    /// Moves the directory, made durable by [`sync_round`], into place without replacing
+    /// anything; the move is durable once [`sync_parents`] has fsynced its parent.
+    pub fn move_into_place(self) -> Result<PathBuf, Error> {
+        match renameat_with(
+            CWD,
+            self.tmp.path(),
+            CWD,
+            &self.target,
+            RenameFlags::NOREPLACE,
+        ) {
             Ok(()) => {}
             Err(rustix::io::Errno::EXIST) => {
                 return Err(Error::Exists {
@@ -268,19 +264,97 @@ impl StagedDir {
         // The directory now lives at its final name; the temporary name is gone.
         let _ = self.tmp.keep();
         crate::fault::point("output-moved");
-        let parent = parent_of(&self.target);
-        let warning = File::open(&parent)
-            .and_then(|d| d.sync_all())
-            .err()
-            .map(|e| {
-                format!(
-                    "{} was written, but syncing {} failed: {e}",
-                    self.target.display(),
-                    parent.display()
-                )
-            });
-        Ok((self.target, warning))
+        Ok(self.target)
     }
+}
+
+/// How many fsyncs of one round are in flight at once: enough for the file system to commit a
+/// batch's files together, few enough that a round of hundreds of files does not start hundreds
+/// of threads.
+const SYNC_THREADS: usize = 16;
+
+/// Makes every file and directory of `dirs` durable in one round, with `also` (what must be
+/// durable before any of them appears: the transcript lines announcing them): every fsync in
+/// flight at once, up to sixteen, so the file system commits them together; each is
+/// waited for, and if any fails nothing may move.
+pub fn sync_round(
+    dirs: &[StagedDir],
+    also: impl FnOnce() -> Result<(), Error> + Send,
+) -> Result<(), Error> {
+    let mut opened = Vec::with_capacity(dirs.len());
+    for d in dirs.iter() {
+        let path = d.tmp.path().to_path_buf();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o755))
+            .map_err(io("cannot set permissions of", &path))?;
+        let dir = File::open(&path).map_err(io("cannot open", &path))?;
+        opened.push((path, dir));
+    }
+    let work: Vec<(&Path, &File)> = dirs
+        .iter()
+        .flat_map(|d| d.files.iter().map(|(path, file)| (path.as_path(), file)))
+        .chain(opened.iter().map(|(path, dir)| (path.as_path(), dir)))
+        .collect();
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let panicked = || Error::SyncPanicked {
+        path: dirs.first().map(|d| d.target.clone()).unwrap_or_default(),
+    };
+    let results: Vec<Result<(), Error>> = std::thread::scope(|scope| {
+        let also = scope.spawn(also);
+        let workers: Vec<_> = (0..SYNC_THREADS.min(work.len()))
+            .map(|_| {
+                scope.spawn(|| {
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some((path, file)) = work.get(i) else {
+                            return Ok(());
+                        };
+                        file.sync_all().map_err(io("cannot sync", path))?;
+                    }
+                })
+            })
+            .collect();
+        std::iter::once(also)
+            .chain(workers)
+            .map(|handle| handle.join().unwrap_or_else(|_| Err(panicked())))
+            .collect()
+    });
+    results.into_iter().collect::<Result<(), Error>>()?;
+    crate::fault::point("output-staged");
+    Ok(())
+}
+
+/// Makes the moves of outputs now at `targets` durable: each distinct parent directory fsynced
+/// once. Returns, for each target in order, a warning if its parent could not be synced (the
+/// output exists all the same).
+pub fn sync_parents<'a>(targets: impl IntoIterator<Item = &'a Path>) -> Vec<Option<String>> {
+    let targets: Vec<&Path> = targets.into_iter().collect();
+    let mut parents: Vec<(PathBuf, Option<String>)> = Vec::new();
+    for target in &targets {
+        let parent = parent_of(target);
+        if parents.iter().any(|(p, _)| p == &parent) {
+            continue;
+        }
+        let failed = File::open(&parent).and_then(|d| d.sync_all()).err();
+        parents.push((parent, failed.map(|e| e.to_string())));
+    }
+    targets
+        .iter()
+        .map(|target| {
+            let parent = parent_of(target);
+            parents
+                .iter()
+                .find(|(p, _)| p == &parent)
+                .and_then(|(p, e)| {
+                    e.as_ref().map(|e| {
+                        format!(
+                            "{} was written, but syncing {} failed: {e}",
+                            target.display(),
+                            p.display()
+                        )
+                    })
+                })
+        })
+        .collect()
 }
 
 #[cfg(test)]

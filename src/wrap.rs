@@ -877,6 +877,65 @@ pub fn wrap_and_write(
     key: &KeyRecord,
     announced: Option<&Transcript>,
 ) -> Result<WrapOutcome, (Step, Error)> {
+    let staged = wrap_and_stage(token, module, prepared, checked, handle, key)?;
+    let StagedWrap {
+        dir,
+        provider,
+        manifest,
+        manifest_sha256,
+    } = staged;
+    let (out, warning) = dir
+        .commit_with(|| match announced {
+            Some(t) => sync_transcript(t),
+            None => Ok(()),
+        })
+        .map_err(|e| (Step::Write, e.into()))?;
+    Ok(WrapOutcome {
+        provider,
+        out,
+        manifest,
+        manifest_sha256,
+        warning,
+    })
+}
+
+/// A wrap's output written under a temporary name, not yet durable: [`output::sync_round`]
+/// makes it durable (with the outputs of the same batch and the transcript lines announcing
+/// them), then it moves into place.
+#[derive(Debug)]
+pub struct StagedWrap {
+    /// The output directory, staged.
+    pub dir: output::StagedDir,
+    /// The KMS.
+    pub provider: Provider,
+    /// The manifest written into it.
+    pub manifest: Manifest,
+    /// SHA-256 (hex) of `manifest.json` as written.
+    pub manifest_sha256: String,
+}
+
+/// The transcript `t` fsynced, as a step of an output's commit round.
+pub fn sync_transcript(t: &Transcript) -> Result<(), output::Error> {
+    t.sync().map_err(|e| output::Error::Io {
+        action: "cannot sync the transcript",
+        path: t.path().to_path_buf(),
+        source: match e {
+            crate::transcript::Error::Io { source, .. } => source,
+            other => std::io::Error::other(other),
+        },
+    })
+}
+
+/// [`wrap_and_write`] up to the output staged: the key wrapped as checked, the provider's files
+/// and the manifest written under a temporary name beside the output, nothing fsynced.
+pub fn wrap_and_stage(
+    token: &Token,
+    module: &Module,
+    prepared: &PreparedWrap,
+    checked: &CheckedWrap<'_>,
+    handle: ObjectHandle,
+    key: &KeyRecord,
+) -> Result<StagedWrap, (Step, Error)> {
     let request = &prepared.request;
     let params = &prepared.params;
     let method = &checked.method;
@@ -939,14 +998,13 @@ pub fn wrap_and_write(
             .map(|f| (f.name, hex::encode(Sha256::digest(&f.contents))))
             .collect(),
     };
-    let (out, manifest_sha256, warning) =
-        write_outputs(&request.out, &files, &manifest, announced).map_err(|e| (Step::Write, e))?;
-    Ok(WrapOutcome {
+    let (dir, manifest_sha256) =
+        stage_outputs(&request.out, &files, &manifest).map_err(|e| (Step::Write, e))?;
+    Ok(StagedWrap {
+        dir,
         provider: request.provider,
-        out,
         manifest,
         manifest_sha256,
-        warning,
     })
 }
 
@@ -967,12 +1025,11 @@ fn public_pem(token: &Token, handle: ObjectHandle, key: &KeyRecord) -> Result<Ou
     ))
 }
 
-fn write_outputs(
+fn stage_outputs(
     out: &Path,
     files: &[OutputFile],
     manifest: &Manifest,
-    announced: Option<&Transcript>,
-) -> Result<(PathBuf, String, Option<String>), Error> {
+) -> Result<(output::StagedDir, String), Error> {
     let mut staged = output::StagedDir::new(out)?;
     for f in files {
         staged.write(f.name, &f.contents, f.executable)?;
@@ -982,18 +1039,7 @@ fn write_outputs(
     })?;
     json.push(b'\n');
     staged.write("manifest.json", &json, false)?;
-    let (path, warning) = staged.commit_with(|| match announced {
-        Some(t) => t.sync().map_err(|e| output::Error::Io {
-            action: "cannot sync the transcript",
-            path: t.path().to_path_buf(),
-            source: match e {
-                crate::transcript::Error::Io { source, .. } => source,
-                other => std::io::Error::other(other),
-            },
-        }),
-        None => Ok(()),
-    })?;
-    Ok((path, hex::encode(Sha256::digest(&json)), warning))
+    Ok((staged, hex::encode(Sha256::digest(&json))))
 }
 
 /// A step of a wrap after the key exists; a failure there destroys the key.

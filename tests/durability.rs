@@ -1,8 +1,9 @@
 //! Record before acting, and name only what is durable — seen from the outside, in the system
 //! calls of a real ceremony traced by `strace`: no token object file is created while a written
-//! transcript line is not yet fsynced; no output directory moves into place before its files,
-//! itself and the transcript are fsynced; and no transcript line naming an output is written
-//! before the move is made durable by an fsync of the directory it moved into.
+//! transcript line is not yet fsynced, unless a durable `batch` line announced it (a batch's
+//! steps write their lines once done on the token); no output directory moves into place before
+//! its files, itself and the transcript are fsynced; and no transcript line naming an output is
+//! written before the move is made durable by an fsync of the directory it moved into.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -75,6 +76,17 @@ fn file_name(path: &str) -> &str {
 
 #[test]
 fn token_changes_wait_for_the_transcript_and_the_transcript_waits_for_the_outputs() {
+    traced_run(&[]);
+}
+
+#[test]
+fn every_batch_boundary_keeps_the_order_when_each_step_is_a_batch() {
+    traced_run(&["--batch-steps", "1"]);
+}
+
+/// Runs a two-wrap ceremony under `strace` with `extra` options and checks the order of its
+/// calls.
+fn traced_run(extra: &[&str]) {
     let c = Ceremony::approved(&["us-east-1", "eu-west-1"]);
     let keyrite = c.token.keyrite();
     let trace = c.dir().join("calls.trace");
@@ -94,6 +106,7 @@ fn token_changes_wait_for_the_transcript_and_the_transcript_waits_for_the_output
             "--transcript",
             "t.jsonl",
         ])
+        .args(extra)
         .current_dir(c.dir());
     for (key, value) in keyrite.get_envs() {
         match value {
@@ -108,6 +121,10 @@ fn token_changes_wait_for_the_transcript_and_the_transcript_waits_for_the_output
     let is_transcript = |path: &str| path.ends_with("/t.jsonl");
     // Written transcript lines not yet fsynced.
     let mut unsynced = 0;
+    // A batch line written, and whether an fsync of the transcript has made it durable: until
+    // the batch's commit line, its steps' token changes need no fsync of their own.
+    let (mut batch_written, mut batch_durable) = (false, false);
+    let mut batches = 0;
     // Every file and directory fsynced so far, by path.
     let mut synced: Vec<String> = Vec::new();
     // Files created in each staging directory, by the directory's name.
@@ -134,11 +151,19 @@ fn token_changes_wait_for_the_transcript_and_the_transcript_waits_for_the_output
                     );
                     named += 1;
                 }
+                if call.line.contains(r#"\"step\":\"batch\""#) {
+                    assert!(!batch_written, "a batch line inside a batch: {}", call.line);
+                    (batch_written, batches) = (true, batches + 1);
+                }
+                if call.line.contains(r#"\"step\":\"commit\""#) {
+                    (batch_written, batch_durable) = (false, false);
+                }
                 unsynced += 1;
             }
             "fsync" => {
                 if is_transcript(&call.path) {
                     unsynced = 0;
+                    batch_durable = batch_written;
                 }
                 for (out, durable) in &mut moved {
                     if c.dir().join(&*out).parent().unwrap().to_str() == Some(&call.path) {
@@ -156,8 +181,8 @@ fn token_changes_wait_for_the_transcript_and_the_transcript_waits_for_the_output
                 {
                     seen.push(call.path.clone());
                     if call.line.contains("O_CREAT") {
-                        assert_eq!(
-                            unsynced, 0,
+                        assert!(
+                            unsynced == 0 || batch_durable,
                             "a token object was created before the transcript line announcing it was durable: {}",
                             call.line
                         );
@@ -214,4 +239,5 @@ fn token_changes_wait_for_the_transcript_and_the_transcript_waits_for_the_output
     // The ceremony's marker and its key are token objects; two outputs, each named once.
     assert!(objects >= 2, "{objects} token objects created");
     assert_eq!((outputs, named), (2, 2));
+    assert!(batches >= 1, "no batch line in the transcript");
 }

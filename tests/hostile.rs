@@ -282,11 +282,11 @@ fn bad_inputs_are_refused_with_their_message_and_change_nothing() {
         ("share: not UTF-8", f("s.txt", vec![0xff; 16]), ceremony_one_share("s.txt"), 2, "keyrite: s.txt is not a keyrite PIN share"),
         ("share: NUL byte", f("s.txt", b"keyrite-pin-share-v1:1:2:\x0000\n".to_vec()), ceremony_one_share("s.txt"), 2, "keyrite: s.txt is not a keyrite PIN share"),
         // Transcripts.
-        ("transcript: a line larger than 16 MiB", f("t.jsonl", [transcript.as_bytes(), &vec![b' '; (16 << 20) + 1]].concat()), verify("t.jsonl"), 2, "keyrite: cannot read t.jsonl: line 15 is larger than 16 MiB, the most keyrite reads of one transcript line"),
+        ("transcript: a line larger than 16 MiB", f("t.jsonl", [transcript.as_bytes(), &vec![b' '; (16 << 20) + 1]].concat()), verify("t.jsonl"), 2, "keyrite: cannot read t.jsonl: line 17 is larger than 16 MiB, the most keyrite reads of one transcript line"),
         ("transcript: empty", f("t.jsonl", vec![]), verify("t.jsonl"), 1, "chain      FAILED       the transcript is empty"),
         ("transcript: CRLF line ends", f("t.jsonl", crlf.clone()), verify("t.jsonl"), 1, "chain      FAILED       line 1: not in keyrite's encoding: whitespace between tokens"),
         ("transcript: byte order mark", f("t.jsonl", t_bom.clone()), verify("t.jsonl"), 1, "chain      FAILED       line 1: not a JSON object (or a key appears twice)"),
-        ("transcript: cut inside the last line", f("t.jsonl", t_cut.clone()), verify("t.jsonl"), 1, "chain      FAILED       line 14: the last line has no newline (cut short)"),
+        ("transcript: cut inside the last line", f("t.jsonl", t_cut.clone()), verify("t.jsonl"), 1, "chain      FAILED       line 16: the last line has no newline (cut short)"),
         ("transcript: a line not JSON", f("t.jsonl", t_garbage.clone()), verify("t.jsonl"), 1, "chain      FAILED       line 1: not a JSON object (or a key appears twice)"),
         ("transcript: not UTF-8", f("t.jsonl", t_bin.clone()), verify("t.jsonl"), 1, "chain      FAILED       line 1: not a JSON object (or a key appears twice)"),
         ("transcript: NUL byte", f("t.jsonl", t_nul.clone()), verify("t.jsonl"), 1, "chain      FAILED       line 1: not a JSON object (or a key appears twice)"),

@@ -38,12 +38,12 @@ fn killed(c: &Ceremony, transcript: &str, fault: &str) {
     );
 }
 
-/// Killed while writing the first output's files: after `generate`, before any output moves.
+/// Killed while writing the first output's files: after `generated`, before any output moves.
 fn killed_after_generate(c: &Ceremony) -> Vec<Value> {
     killed(c, "t.jsonl", "output-file:1");
     let t = lines(c, "t.jsonl");
     assert!(t.iter().any(|l| l["step"] == "generated"));
-    assert_eq!(t.last().unwrap()["step"], "wrap");
+    assert_eq!(t.last().unwrap()["step"], "generated");
     for region in REGIONS {
         assert!(!c.dir().join(format!("{KEY}-{region}")).exists());
     }
@@ -342,13 +342,12 @@ fn a_forged_wrapped_line_and_an_attackers_output_are_refused_and_the_resume_rewr
 
     // The attack: the attacker's key, wrapped under the first region's KMS key, in the output
     // directory the plan names, and a `wrapped` line for it appended with its chain link.
-    let announced = t.last().unwrap().clone();
-    let out = announced["data"]["out"].as_str().unwrap().to_owned();
-    assert_eq!(out, format!("{KEY}-{}", REGIONS[0]));
+    let last = t.last().unwrap().clone();
+    let out = format!("{KEY}-{}", REGIONS[0]);
     let (attacker_key, files) = attacker_output(&c, 0, &out, &kcv);
     let mut values = t.clone();
     values.push(appended(
-        &announced["time"],
+        &last["time"],
         "wrapped",
         json!({"index": 1, "key_label": KEY, "kcv": kcv, "out": out, "files": files, "warning": null}),
     ));
@@ -467,14 +466,14 @@ fn a_record_claiming_another_kcv_for_the_generated_key_is_refused() {
 #[test]
 fn a_key_planted_under_the_plans_label_by_a_pin_holder_is_not_taken_over() {
     let c = Ceremony::approved(&REGIONS);
-    // Killed once the generate is announced, before the token makes the key.
+    // Killed once the batch announcing the generate is written, before the token makes the key.
     killed(
         &c,
         "t.jsonl",
         &format!("transcript-line:{}", 7 + 2 * REGIONS.len()),
     );
     let t = lines(&c, "t.jsonl");
-    assert_eq!(t.last().unwrap()["step"], "generate");
+    assert_eq!(t.last().unwrap()["step"], "batch");
     assert!(c.token.objects().iter().all(|o| o["label"] != KEY));
 
     // A key of known value with the ceremony template, made with C_CreateObject, and a
@@ -607,14 +606,15 @@ fn a_public_marker_anyone_can_make_without_the_pin_is_not_a_marker() {
 #[test]
 fn the_key_another_approved_plan_generated_under_the_same_label_is_not_taken_over() {
     let c = Ceremony::approved(&REGIONS);
-    // Plan X is killed once its generate is announced: its marker is on the token, no key.
+    // Plan X is killed once the batch announcing its generate is written: its marker is on the
+    // token, no key.
     killed(
         &c,
         "t.jsonl",
         &format!("transcript-line:{}", 7 + 2 * REGIONS.len()),
     );
     let t = lines(&c, "t.jsonl");
-    assert_eq!(t.last().unwrap()["step"], "generate");
+    assert_eq!(t.last().unwrap()["step"], "batch");
     let plan_x = std::fs::read_to_string(c.dir().join("plan.toml")).unwrap();
 
     // Plan Y, a new ceremony id generating the same label for other outputs, is approved and

@@ -72,7 +72,7 @@ fn a_pair_planted_during_the_run_does_not_sign_the_seal() {
     run_ok(std::process::Command::new("kill").args(["-CONT", &pid.to_string()]));
     let out = child.wait_with_output().unwrap();
     let lines = c.transcript("t.jsonl");
-    assert_eq!(lines[12].1["step"], "finish", "the 13th line is the finish");
+    assert_eq!(lines[14].1["step"], "finish", "the 15th line is the finish");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "planted key {planted}: {stderr}");
     assert!(
@@ -91,10 +91,10 @@ fn a_pair_planted_during_the_run_does_not_sign_the_seal() {
 fn stopped_before_the_seal(c: &Ceremony) -> std::process::Child {
     use std::process::Stdio;
     c.approve_plan();
-    // The finish line is the 13th line of this plan's transcript (generate, one wrap).
+    // The finish line is the 15th line of this plan's transcript (a batch: generate, one wrap).
     let child = c
         .run_command("t.jsonl")
-        .env("KEYRITE_FAULT", "transcript-line:13:stop")
+        .env("KEYRITE_FAULT", "transcript-line:15:stop")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -130,7 +130,7 @@ fn signer_replaced_before_the_seal(c: &Ceremony, how: &str) -> (std::process::Ou
     run_ok(std::process::Command::new("kill").args(["-CONT", &child.id().to_string()]));
     let out = child.wait_with_output().unwrap();
     let lines = c.transcript("t.jsonl");
-    assert_eq!(lines[12].1["step"], "finish", "the 13th line is the finish");
+    assert_eq!(lines[14].1["step"], "finish", "the 15th line is the finish");
     assert!(
         lines.iter().all(|(_, l)| l["step"] != "seal"),
         "a seal was written"

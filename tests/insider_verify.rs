@@ -1082,3 +1082,86 @@ fn data_written_as_a_list_of_its_values_is_invalid() {
         }
     }
 }
+
+/// A batch rewritten by someone who holds the PIN (the seal is the token's own signature over
+/// the edited chain): results before the commit, a commit that miscounts or misnames its steps,
+/// a batch that announces fewer steps than it holds, the commit line dropped. keyrite's steps
+/// check and the independent verifiers' structure checks name the same line; only they catch it.
+#[test]
+fn a_batch_rewritten_and_resealed_by_a_pin_holder_is_invalid_in_all_three() {
+    let c = sealed();
+    let original = values(&c, "t.jsonl");
+    let (signer, policy) = (path(&c, "signer.pem"), path(&c, "policy.toml"));
+    let (batch, commit, wrap, wrapped) = (
+        at(&original, "batch"),
+        at(&original, "commit"),
+        at(&original, "wrap"),
+        at(&original, "wrapped"),
+    );
+    assert!(batch < wrap && wrap < commit && commit < wrapped);
+    // (what, the lines, the line every verifier names)
+    let mut cases: Vec<(&str, Vec<Value>, usize)> = Vec::new();
+    let mut v = original.clone();
+    v.swap(commit, wrapped);
+    cases.push(("the wrapped line before the commit", v, commit));
+    let mut v = original.clone();
+    v[commit]["data"]["outputs"] = json!(0);
+    cases.push(("a commit of no outputs", v, commit));
+    let mut v = original.clone();
+    v[commit]["data"]["last"] = json!(0);
+    cases.push(("a commit that stops short of its last step", v, commit));
+    let mut v = original.clone();
+    v[batch]["data"]["max_steps"] = json!(1);
+    cases.push(("a batch of one step holding two", v, wrap));
+    let mut v = original.clone();
+    v.remove(commit);
+    cases.push(("the commit line dropped", v, commit));
+    for (n, (name, v, line)) in cases.into_iter().enumerate() {
+        let number = line + 1;
+        let lines = pin_holder_reseal(&c.token, "ceremony-signer", &v);
+        let file = path(&c, &format!("batch-{n}.jsonl"));
+        write_lines(&file, &lines);
+        let outs = verifiers(&file, &signer, Some(&policy), None, &[]);
+        for (verifier, out) in VERIFIERS.iter().zip(&outs) {
+            assert_eq!(out.status.code(), Some(1), "{name}: {verifier}");
+        }
+        let keyrite = stdout(&outs, 0);
+        assert!(
+            verdict(&outs[0])
+                .starts_with(&format!("INVALID: steps check failed at line {number}: ")),
+            "{name}: {keyrite}"
+        );
+        for check in ["chain", "seal"] {
+            assert!(
+                keyrite
+                    .lines()
+                    .any(|l| l.starts_with(&format!("  {check:<10} passed"))),
+                "{name}: {keyrite}"
+            );
+        }
+        for which in [1, 2] {
+            assert!(
+                stdout(&outs, which).lines().any(|l| l
+                    .starts_with(&format!("structure  FAIL        line {number} "))
+                    || l.starts_with(&format!("structure  FAIL        line {number}:"))),
+                "{name}: {}",
+                stdout(&outs, which)
+            );
+        }
+    }
+}
+
+/// The independent verifiers' batch rules on hand-built line sequences: every order the
+/// format allows passes, every other is named by its line, and the two verifiers agree.
+#[test]
+fn the_independent_verifiers_batch_rules_pass_their_own_cases() {
+    let out = run(Command::new(PYTHON).arg(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/independent/test_batches.py"
+    )));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -523,9 +523,10 @@ fn an_interrupted_recorded_wrap_ends_as_its_failure_does() {
             "token",
             "attestation",
             "check",
+            "batch",
             "generate",
             "generated",
-            "wrap",
+            "commit",
             "failure",
             "destroy",
             "finish"

@@ -33,7 +33,7 @@ pub use preflight::{
 };
 pub use progress::{Done, Held, Observer};
 pub(crate) use record::token_line;
-pub use run::{run, wrap_recorded};
+pub use run::{Batching, DEFAULT_BATCH_MS, DEFAULT_BATCH_STEPS, run, wrap_recorded};
 
 /// The actor of the lines keyrite itself records (checks, results), as opposed to the operator's.
 const ACTOR: &str = "keyrite";

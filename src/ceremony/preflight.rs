@@ -37,6 +37,8 @@ pub struct RunRequest {
     pub identities: Vec<PathBuf>,
     /// The unsealed transcript of an interrupted run of this plan, to continue from.
     pub resume_from: Option<PathBuf>,
+    /// How the run groups its steps into batches.
+    pub batching: super::run::Batching,
 }
 
 /// A ceremony checked without the token.

@@ -145,6 +145,7 @@ impl Reading<'_> {
             Some(
                 LineStep::Policy
                     | LineStep::Plan
+                    | LineStep::Batch
                     | LineStep::Generate
                     | LineStep::Generated
                     | LineStep::Finish
@@ -163,11 +164,28 @@ impl Reading<'_> {
             Entry::Finish(f) if f.outcome != "completed" => return Err(Unresumable::Settled),
             Entry::Policy(p) => self.policy_ok = p.sha256 == self.policy.digest,
             Entry::Plan(p) => self.plan_ok = p.digest_statement == self.plan.digest_statement(),
+            Entry::Batch(b) => self.batch(&b),
             Entry::Generate(g) => self.resume.announced.push(g.key_label),
             Entry::Generated(g) => self.generated(n, &g.key)?,
             _ => {}
         }
         Ok(())
+    }
+
+    /// A `batch` line announces the generate steps it may take (up to its size, and not past
+    /// a destroy step, which no batch takes): a key of theirs may be on the token although the
+    /// interrupted run wrote no line of its own for it.
+    fn batch(&mut self, b: &entry::BatchData) {
+        let window = self.plan.steps.iter().skip(b.first).take(b.max_steps);
+        for step in window {
+            match step {
+                Step::Generate { key_label, .. } => {
+                    self.resume.announced.push(key_label.as_str().to_owned());
+                }
+                Step::Destroy { .. } => break,
+                Step::Wrap { .. } => {}
+            }
+        }
     }
 
     /// Line `n` records `key` generated: a key of the plan, once, with a KCV of hex digits.

@@ -5,7 +5,7 @@
 //! keys if a step fails, and seals the transcript. It trusts what the preflight checked, and the
 //! token for what it reports.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use cryptoki::object::ObjectHandle;
 
@@ -80,6 +80,7 @@ pub fn run(
             Some(_) => Continue::Resume(&taken, &plan.sha256),
             None => Continue::Marker(&plan.ceremony_id, &plan.sha256),
         },
+        batching: req.batching,
         generated: Vec::new(),
         observer,
     }
@@ -156,6 +157,7 @@ pub fn wrap_recorded(
         steps: &steps,
         wraps: &[None, Some(prepared)],
         start: Continue::Single,
+        batching: Batching::default(),
         generated: Vec::new(),
         observer,
     }
@@ -213,18 +215,90 @@ impl Settled {
     }
 }
 
-/// A wrap step's output written, for the observer once the step is done.
-struct Wrapped {
-    key: KeyRecord,
-    out: PathBuf,
-    held: Held,
+/// A wrap step done on the token in a batch, its output staged until the batch commits.
+struct StagedStep<'a> {
+    dir: crate::output::StagedDir,
+    pending: PendingWrap<'a>,
 }
+
+/// A step of a batch done on the token, told to the observer once the batch has committed.
+enum Finished<'a> {
+    /// A key generated, or (`resumed`) taken over from the interrupted run.
+    Key {
+        index: usize,
+        record: KeyRecord,
+        resumed: bool,
+    },
+    /// A wrap, its output staged.
+    Wrap(Box<StagedStep<'a>>),
+}
+
+/// A step of a committed batch, to tell the observer of: a key, or the wrap at this position
+/// among the batch's outputs.
+enum Told {
+    Key {
+        index: usize,
+        record: KeyRecord,
+        resumed: bool,
+    },
+    Wrap(usize),
+}
+
+/// What a staged wrap step's `wrapped` line and the observer are told once its output is in
+/// place.
+struct PendingWrap<'a> {
+    index: usize,
+    label: KeyLabel,
+    rewrap: bool,
+    held: Held,
+    key: KeyRecord,
+    manifest: crate::wrap::Manifest,
+    manifest_sha256: String,
+    /// The step's check: its imported KMS key, destroyed once the output is in place (or as
+    /// this drops).
+    checked: CheckedWrap<'a>,
+}
+
+/// How a run groups its steps into batches: a batch takes new steps until it has `max_steps`
+/// or `max_ms` have passed since its first began.
+#[derive(Debug, Clone, Copy)]
+pub struct Batching {
+    /// Steps per batch at most (1: each step committed on its own).
+    pub max_steps: usize,
+    /// Milliseconds a batch takes new steps for at most.
+    pub max_ms: u64,
+}
+
+impl Default for Batching {
+    fn default() -> Self {
+        Batching {
+            max_steps: DEFAULT_BATCH_STEPS,
+            max_ms: DEFAULT_BATCH_MS,
+        }
+    }
+}
+
+/// Steps per batch unless the run says otherwise: a batch's outputs share one fsync round.
+pub const DEFAULT_BATCH_STEPS: usize = 64;
+
+/// How long a batch takes new steps for: a slow token never holds a finished output back for
+/// longer.
+pub const DEFAULT_BATCH_MS: u64 = 250;
 
 /// The step that failed, and why.
 struct Failed {
     index: usize,
     action: &'static str,
     error: Error,
+}
+
+/// Step `index`, `step`, failed with `error`.
+fn failed(index: usize, step: &Step, error: Error) -> Box<Failed> {
+    Box::new(Failed {
+        index,
+        action: step.action(),
+        error,
+    })
 }
 
 /// A run of steps on a logged-in token, recorded in its transcript.
@@ -239,6 +313,8 @@ pub(super) struct Run<'a> {
     /// For each step, its wrap prepared without the token (`None` for a step that wraps nothing).
     wraps: &'a [Option<PreparedWrap>],
     start: Continue<'a>,
+    /// How its steps are grouped into batches.
+    batching: Batching,
     /// The keys the run holds, in the order it came to hold them.
     generated: Vec<Generated>,
     /// Told of each step as it begins and as it finishes.
@@ -321,70 +397,266 @@ impl<'a> Run<'a> {
         }
     }
 
-    /// Checks every wrap on the token, leaves the marker, then runs each step in order, each
-    /// told to the observer as it begins and once it is recorded.
+    /// Checks every wrap on the token, leaves the marker, then runs the steps in order: a
+    /// destroy step on its own, the others in batches; each step told to the observer as it
+    /// begins and once it is recorded.
     fn run_steps(&mut self) -> Result<(), Box<Failed>> {
         let mut checked = self.check_wraps()?;
-        let (steps, wraps) = (self.steps, self.wraps);
+        let steps = self.steps;
         let total = steps.len();
-        for (index, step) in steps.iter().enumerate() {
-            let fail = |error: Error| {
-                Box::new(Failed {
-                    index,
-                    action: step.action(),
-                    error,
-                })
-            };
+        let mut index = 0;
+        while let Some(step) = steps.get(index) {
+            let fail = |error: Error| failed(index, step, error);
             if index == 0 {
                 self.leave_marker().map_err(fail)?;
             }
+            if let Step::Destroy {
+                key_label,
+                expect_kcv,
+            } = step
+            {
+                self.observer.starting(index, total, step);
+                self.destroy(index, key_label, expect_kcv).map_err(fail)?;
+                index += 1;
+            } else {
+                index = self.batch(index, &mut checked)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs the batch of steps from `first`: its `batch` line fsynced, then generate and wrap
+    /// steps until the batch is full (by count or by time), a destroy step or the plan's end
+    /// comes, or a step fails; then the steps done are committed (their outputs made durable
+    /// with their lines in one round, then moved into place). Returns the next step to run.
+    fn batch(
+        &mut self,
+        first: usize,
+        checked: &mut [Option<CheckedWrap<'a>>],
+    ) -> Result<usize, Box<Failed>> {
+        let steps = self.steps;
+        let total = steps.len();
+        self.t
+            .append(
+                ACTOR,
+                &Entry::Batch(entry::BatchData {
+                    first,
+                    max_steps: self.batching.max_steps,
+                    max_ms: self.batching.max_ms,
+                    sessions: 1,
+                }),
+            )
+            .map_err(|e| failed(first, &steps[first], e.into()))?;
+        let started = std::time::Instant::now();
+        let max = std::time::Duration::from_millis(self.batching.max_ms);
+        let mut done = Vec::new();
+        let mut index = first;
+        let mut failure = None;
+        while let Some(step) = steps.get(index) {
+            let full = index - first >= self.batching.max_steps
+                || (index > first && started.elapsed() >= max);
+            if full || matches!(step, Step::Destroy { .. }) {
+                break;
+            }
             self.observer.starting(index, total, step);
-            match step {
+            let result = match step {
                 Step::Generate {
                     key_label,
                     key_spec,
                     wrap_with_trusted,
                 } => self.generate(index, key_label, *key_spec, *wrap_with_trusted),
-                Step::Destroy {
-                    key_label,
-                    expect_kcv,
-                } => self.destroy(index, key_label, expect_kcv),
                 Step::Wrap {
                     key_label,
                     existing,
                     ..
-                } => {
-                    let (Some(Some(prepared)), Some(checked)) = (
-                        wraps.get(index),
-                        checked.get_mut(index).and_then(Option::take),
-                    ) else {
-                        return Err(fail(
-                            crate::wrap::Error::Internal {
-                                what: format!("steps[{index}] was not prepared"),
-                            }
-                            .into(),
-                        ));
-                    };
-                    // The step's imported KMS key is destroyed once it has wrapped, or, if the
-                    // step fails, as `checked` drops; only then is the step done.
-                    self.wrap(index, key_label, existing.as_ref(), prepared, &checked)
-                        .and_then(|wrapped| {
-                            checked.finish()?;
-                            self.observer.finished(
-                                index,
-                                total,
-                                &Done::Wrapped {
-                                    key: &wrapped.key,
-                                    out: &wrapped.out,
-                                    held: wrapped.held,
-                                },
-                            );
-                            Ok(())
-                        })
+                } => self
+                    .stage(index, key_label, existing.as_ref(), checked)
+                    .map(|s| Finished::Wrap(Box::new(s))),
+                Step::Destroy { .. } => break,
+            };
+            match result {
+                Ok(finished) => done.push(finished),
+                Err(error) => {
+                    failure = Some(failed(index, step, error));
+                    break;
                 }
             }
-            .map_err(fail)?;
+            index += 1;
         }
+        // After a signal a plan's run records nothing more: the staged outputs are removed as
+        // they drop (a single recorded wrap records its failure, as `execute` says).
+        let recording = !crate::interrupt::received() || self.start.plan().is_none();
+        if index > first && recording {
+            self.commit(first, index - 1, done)?;
+        }
+        match failure {
+            Some(f) => Err(f),
+            None => Ok(index),
+        }
+    }
+
+    /// Commits the batch of steps `first..=last`, `done` on the token: the `commit` line,
+    /// fsynced in one round with every file and directory of their staged outputs; then each
+    /// output moved into place, the parents fsynced, and only then the lines naming the outputs
+    /// written. The observer is told of the steps, in order, up to the first that failed.
+    fn commit(
+        &mut self,
+        first: usize,
+        last: usize,
+        done: Vec<Finished<'a>>,
+    ) -> Result<(), Box<Failed>> {
+        let steps = self.steps;
+        let fail_at = |index: usize, error: Error| failed(index, &steps[index], error);
+        let write_failed = |index: usize, e: crate::output::Error| {
+            fail_at(
+                index,
+                crate::wrap::Error::StepFailed {
+                    step: crate::wrap::Step::Write,
+                    source: Box::new(e.into()),
+                }
+                .into(),
+            )
+        };
+        let mut dirs = Vec::new();
+        let mut pending = Vec::new();
+        let mut told = Vec::new();
+        for f in done {
+            match f {
+                Finished::Key {
+                    index,
+                    record,
+                    resumed,
+                } => told.push(Told::Key {
+                    index,
+                    record,
+                    resumed,
+                }),
+                Finished::Wrap(s) => {
+                    let StagedStep { dir, pending: p } = *s;
+                    dirs.push(dir);
+                    told.push(Told::Wrap(pending.len()));
+                    pending.push(p);
+                }
+            }
+        }
+        let first_wrap = pending.first().map_or(first, |p| p.index);
+        self.t
+            .append_unsynced(
+                ACTOR,
+                &Entry::Commit(entry::CommitData {
+                    first,
+                    last,
+                    outputs: dirs.len(),
+                }),
+            )
+            .map_err(|e| fail_at(first_wrap, e.into()))?;
+        let mut failure = None;
+        let mut moved = Vec::new();
+        if !dirs.is_empty() {
+            let t = &self.t;
+            crate::output::sync_round(&dirs, || crate::wrap::sync_transcript(t))
+                .map_err(|e| write_failed(first_wrap, e))?;
+        }
+        for (dir, p) in dirs.into_iter().zip(pending) {
+            match dir.move_into_place() {
+                Ok(out) => {
+                    // The output exists: whatever it wraps is kept from now on.
+                    if let Some(key) = self.generated.iter_mut().find(|g| g.label == p.label) {
+                        key.wraps_done += 1;
+                    }
+                    moved.push((out, p));
+                }
+                Err(e) => {
+                    failure = Some(write_failed(p.index, e));
+                    break;
+                }
+            }
+        }
+        let warnings = crate::output::sync_parents(moved.iter().map(|(out, _)| out.as_path()));
+        let mut wrapped = Vec::new();
+        for ((out, p), warning) in moved.into_iter().zip(warnings) {
+            let index = p.index;
+            // Names the output only once it is durable; durable itself with the next batch
+            // line, or the seal. The step's imported KMS key is destroyed once it has wrapped;
+            // only then is the step done.
+            let recorded = self.record_wrapped(&out, &p, warning);
+            let PendingWrap {
+                key, held, checked, ..
+            } = p;
+            if let Err(e) = recorded.and_then(|()| Ok(checked.finish()?)) {
+                failure.get_or_insert_with(|| fail_at(index, e));
+            }
+            wrapped.push((index, key, out, held));
+        }
+        let until = failure.as_ref().map_or(usize::MAX, |f| f.index);
+        for t in told {
+            let total = steps.len();
+            match t {
+                Told::Key {
+                    index,
+                    record,
+                    resumed,
+                } if index < until => self.observer.finished(
+                    index,
+                    total,
+                    &if resumed {
+                        Done::Resumed(&record)
+                    } else {
+                        Done::Generated(&record)
+                    },
+                ),
+                Told::Wrap(n) => {
+                    if let Some((index, key, out, held)) =
+                        wrapped.get(n).filter(|(index, ..)| *index < until)
+                    {
+                        self.observer.finished(
+                            *index,
+                            total,
+                            &Done::Wrapped {
+                                key,
+                                out,
+                                held: *held,
+                            },
+                        );
+                    }
+                }
+                Told::Key { .. } => {}
+            }
+        }
+        failure.map_or(Ok(()), Err)
+    }
+
+    /// The `wrapped` (or `rewrapped`) line of a wrap step whose output `out` is in place.
+    fn record_wrapped(
+        &mut self,
+        out: &Path,
+        p: &PendingWrap<'_>,
+        warning: Option<String>,
+    ) -> Result<(), Error> {
+        let mut files: std::collections::BTreeMap<String, String> = p
+            .manifest
+            .files
+            .iter()
+            .map(|(name, sha256)| ((*name).to_owned(), sha256.clone()))
+            .collect();
+        files.insert("manifest.json".to_owned(), p.manifest_sha256.clone());
+        let done = entry::WrappedData {
+            index: p.index,
+            key_label: p.label.as_str().to_owned(),
+            kcv: p.key.kcv.clone(),
+            check_sha256: p.key.check_sha256.clone(),
+            out: out.display().to_string(),
+            files,
+            warning,
+        };
+        self.t.append_unsynced(
+            ACTOR,
+            &if p.rewrap {
+                Entry::Rewrapped(done)
+            } else {
+                Entry::Wrapped(done)
+            },
+        )?;
         Ok(())
     }
 
@@ -399,13 +671,7 @@ impl<'a> Run<'a> {
                 continue;
             };
             self.observer.checking(index, total, step);
-            let fail = |error: Error| {
-                Box::new(Failed {
-                    index,
-                    action: step.action(),
-                    error,
-                })
-            };
+            let fail = |error: Error| failed(index, step, error);
             // An existing key's own attribute decides; a generated one's, its plan step.
             let trusted = match step {
                 Step::Wrap {
@@ -464,7 +730,7 @@ impl<'a> Run<'a> {
         key_label: &KeyLabel,
         key_spec: KeySpec,
         wrap_with_trusted: bool,
-    ) -> Result<(), Error> {
+    ) -> Result<Finished<'a>, Error> {
         if let Some(key) = self.resumed_key(key_label) {
             // Generated by the interrupted run, and proven on the token before this record
             // began: recorded as the token reports it now.
@@ -476,7 +742,7 @@ impl<'a> Run<'a> {
                 wraps_done: 0,
                 existing: true,
             });
-            self.t.append(
+            self.t.append_unsynced(
                 self.operator,
                 &Entry::Resumed(entry::ResumedData {
                     index,
@@ -484,12 +750,15 @@ impl<'a> Run<'a> {
                     key: record.entry(),
                 }),
             )?;
-            self.observer
-                .finished(index, self.steps.len(), &Done::Resumed(&record));
-            return Ok(());
+            return Ok(Finished::Key {
+                index,
+                record,
+                resumed: true,
+            });
         }
-        // Announced and fsynced before the token acts.
-        self.t.append(
+        // Announced by the batch's line, fsynced before this step began; its own line, in
+        // order, before the token acts, made durable with the batch's commit.
+        self.t.append_unsynced(
             self.operator,
             &Entry::Generate(entry::GenerateData {
                 index,
@@ -519,9 +788,11 @@ impl<'a> Run<'a> {
                 key: record.entry(),
             }),
         )?;
-        self.observer
-            .finished(index, self.steps.len(), &Done::Generated(&record));
-        Ok(())
+        Ok(Finished::Key {
+            index,
+            record,
+            resumed: false,
+        })
     }
 
     /// The key labelled `label`, if the run resumes and took it over from the interrupted run.
@@ -572,16 +843,25 @@ impl<'a> Run<'a> {
         Ok(())
     }
 
-    /// Wraps a key the run holds (or, for a rewrap, an existing key it finds) and writes the
-    /// output; returns what to tell the observer once the step is done.
-    fn wrap(
+    /// Wraps a key the run holds (or, for a rewrap, an existing key it finds) as its step was
+    /// checked, stages the output and writes the `wrap` (or `rewrap`) line; the batch's commit
+    /// makes both durable and moves the output into place.
+    fn stage(
         &mut self,
         index: usize,
         key_label: &KeyLabel,
         existing: Option<&(String, KeySpec)>,
-        prepared: &PreparedWrap,
-        checked: &CheckedWrap<'_>,
-    ) -> Result<Wrapped, Error> {
+        checked: &mut [Option<CheckedWrap<'a>>],
+    ) -> Result<StagedStep<'a>, Error> {
+        let (Some(Some(prepared)), Some(checked)) = (
+            self.wraps.get(index),
+            checked.get_mut(index).and_then(Option::take),
+        ) else {
+            return Err(crate::wrap::Error::Internal {
+                what: format!("steps[{index}] was not prepared"),
+            }
+            .into());
+        };
         let mut held = Held::Generated;
         if let Some((kcv, spec)) = existing {
             held = Held::FoundBefore;
@@ -601,14 +881,27 @@ impl<'a> Run<'a> {
         let rewrap = existing.is_some();
         let key = self
             .generated
-            .iter_mut()
+            .iter()
             .find(|g| &g.label == key_label)
             .ok_or_else(|| crate::wrap::Error::Internal {
                 what: format!("steps[{index}]: {key_label} was not generated"),
             })?;
+        let staged = wrap::wrap_and_stage(
+            self.token,
+            self.module,
+            prepared,
+            &checked,
+            key.handle,
+            &key.record,
+        )
+        .map_err(|(step, e)| crate::wrap::Error::StepFailed {
+            step,
+            source: Box::new(e),
+        })?;
+        let record = key.record.clone();
         let params = prepared.params();
-        // Written now, before the token wraps; made durable with the output's files, before
-        // the output appears (a wrap changes nothing on the token).
+        // Made durable with the output's files, before the output appears (a wrap changes
+        // nothing on the token).
         let announce = entry::WrapData {
             index,
             key_label: key_label.as_str().to_owned(),
@@ -630,50 +923,18 @@ impl<'a> Run<'a> {
                 Entry::Wrap(announce)
             },
         )?;
-        let outcome = wrap::wrap_and_write(
-            self.token,
-            self.module,
-            prepared,
-            checked,
-            key.handle,
-            &key.record,
-            Some(&self.t),
-        )
-        .map_err(|(step, e)| crate::wrap::Error::StepFailed {
-            step,
-            source: Box::new(e),
-        })?;
-        key.wraps_done += 1;
-        let mut files: std::collections::BTreeMap<String, String> = outcome
-            .manifest
-            .files
-            .iter()
-            .map(|(name, sha256)| ((*name).to_owned(), sha256.clone()))
-            .collect();
-        files.insert("manifest.json".to_owned(), outcome.manifest_sha256.clone());
-        // Names the output only once it is durable; durable itself with the next line that
-        // announces a token action, or the seal.
-        let done = entry::WrappedData {
-            index,
-            key_label: key_label.as_str().to_owned(),
-            kcv: key.record.kcv.clone(),
-            check_sha256: key.record.check_sha256.clone(),
-            out: outcome.out.display().to_string(),
-            files,
-            warning: outcome.warning.clone(),
-        };
-        self.t.append_unsynced(
-            ACTOR,
-            &if rewrap {
-                Entry::Rewrapped(done)
-            } else {
-                Entry::Wrapped(done)
+        Ok(StagedStep {
+            dir: staged.dir,
+            pending: PendingWrap {
+                index,
+                label: key_label.clone(),
+                rewrap,
+                held,
+                key: record,
+                manifest: staged.manifest,
+                manifest_sha256: staged.manifest_sha256,
+                checked,
             },
-        )?;
-        Ok(Wrapped {
-            key: key.record.clone(),
-            out: outcome.out,
-            held,
         })
     }
 

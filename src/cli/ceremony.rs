@@ -121,6 +121,16 @@ pub enum CeremonyCommand {
         /// interrupted run left (they hold only wrapped material).
         #[arg(long, value_name = "FILE")]
         resume_from: Option<PathBuf>,
+        /// Steps per batch at most (default 64): a batch's generate and wrap steps are
+        /// announced by one fsynced line, and its outputs made durable together in one round
+        /// with their lines before they move into place. 1 commits each step on its own. A
+        /// batch also closes after 250 ms, at a destroy step and at the plan's end.
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=4096))]
+        batch_steps: Option<u32>,
+        /// How long (milliseconds) a batch takes new steps for, from its first (default 250):
+        /// on a slow token, a finished output waits at most this long to be made durable.
+        #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..=600_000))]
+        batch_ms: Option<u64>,
     },
 }
 
@@ -130,8 +140,17 @@ pub fn run(command: CeremonyCommand) -> Result<(), Error> {
         plan,
         run,
         resume_from,
+        batch_steps,
+        batch_ms,
     } = command;
-    run_plan(plan, run, None, resume_from)
+    let mut batching = ceremony::Batching::default();
+    if let Some(n) = batch_steps {
+        batching.max_steps = n as usize;
+    }
+    if let Some(ms) = batch_ms {
+        batching.max_ms = ms;
+    }
+    run_plan(plan, run, None, resume_from, batching)
 }
 
 /// Runs an approved plan; for `keys destroy`, only a plan that destroys `destroying` and nothing
@@ -141,6 +160,7 @@ pub fn run_plan(
     run: RunArgs,
     destroying: Option<&KeyLabel>,
     resume_from: Option<PathBuf>,
+    batching: ceremony::Batching,
 ) -> Result<(), Error> {
     let module = run.module.open()?;
     let req = RunRequest {
@@ -152,6 +172,7 @@ pub fn run_plan(
         pin_shares: run.pin_share,
         identities: run.identity,
         resume_from,
+        batching,
     };
     let prepared = ceremony::prepare(&req, OffsetDateTime::now_utc())?;
     if let Some(label) = destroying {

@@ -64,7 +64,13 @@ pub fn run(command: KeysCommand) -> Result<(), Error> {
             key_label,
             plan,
             run,
-        } => run_plan(plan, run, Some(&key_label), None),
+        } => run_plan(
+            plan,
+            run,
+            Some(&key_label),
+            None,
+            keyrite::ceremony::Batching::default(),
+        ),
     }
 }
 

@@ -1,7 +1,8 @@
 //! A ceremony's steps shown as they happen (`ceremony run`, `keys destroy`, `wrap --transcript`):
 //! each finished step's line on stdout, in step order, the moment the library reports it; and,
 //! when stderr is a terminal (not `TERM=dumb`), a progress bar there, filled to the steps done,
-//! with "step k/N" and the step under way (then "step k/N done: …" once it is), cut at a word
+//! with "step k/N" and the step under way (then "step k/N done: …" once it is, with the steps
+//! done per second once a second has passed), cut at a word
 //! to fit the terminal's width; it clears itself for each line and is gone before the result or
 //! an error is printed. Piped or redirected, only the lines are written, without a byte of terminal control.
 //! Trusts the library's report of each step.
@@ -48,8 +49,11 @@ struct StepPrinter {
     terminal: bool,
     /// The bar, made at the first step reported: after every prompt (PIN, shares) is answered.
     bar: Option<ProgressBar>,
-    /// The step under way, as the bar shows it.
-    under_way: String,
+    /// The steps under way (begun, not yet reported done: a batch's steps are reported once
+    /// it commits), by index, as the bar shows them.
+    under_way: std::collections::BTreeMap<usize, String>,
+    /// When the first step began: the bar shows the steps done per second since.
+    started: Option<std::time::Instant>,
 }
 
 /// The columns the bar itself and the space after it take.
@@ -65,7 +69,8 @@ impl StepPrinter {
             terminal: std::io::stderr().is_terminal()
                 && std::env::var_os("TERM").is_none_or(|term| term != "dumb"),
             bar: None,
-            under_way: String::new(),
+            under_way: std::collections::BTreeMap::new(),
+            started: None,
         }
     }
 
@@ -120,13 +125,23 @@ impl Observer for StepPrinter {
     }
 
     fn starting(&mut self, index: usize, total: usize, step: &Step) {
-        self.under_way = describe(step);
-        let message = format!("step {}/{total} {}", index + 1, self.under_way);
-        self.show(index, total, &message);
+        self.started.get_or_insert_with(std::time::Instant::now);
+        let described = describe(step);
+        let message = format!("step {}/{total} {described}", index + 1);
+        self.under_way.insert(index, described);
+        let done = self.bar.as_ref().map_or(0, |b| b.position() as usize);
+        self.show(done, total, &message);
     }
 
     fn finished(&mut self, index: usize, total: usize, done: &Done<'_>) {
-        let message = format!("step {}/{total} done: {}", index + 1, self.under_way);
+        let described = self.under_way.remove(&index).unwrap_or_default();
+        let rate = self
+            .started
+            .map(|t| t.elapsed().as_secs_f64())
+            .filter(|&secs| secs >= 1.0)
+            .map(|secs| format!(", {:.0} steps/s", (index + 1) as f64 / secs))
+            .unwrap_or_default();
+        let message = format!("step {}/{total}{rate} done: {described}", index + 1);
         self.show(index + 1, total, &message);
         match done {
             Done::Generated(key) => self.line(&format!("{}.", key_line(key))),

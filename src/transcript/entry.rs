@@ -141,6 +141,10 @@ entries! {
     Check(CheckData) = "check",
     /// The ceremony marker, announced.
     Marker(MarkerData) = "marker",
+    /// A group of steps, announced before any of them touches the token.
+    Batch(BatchData) = "batch",
+    /// A group of steps done on the token, its outputs about to move into place.
+    Commit(CommitData) = "commit",
     /// A key generation, announced.
     Generate(GenerateData) = "generate",
     /// A key generated.
@@ -550,6 +554,36 @@ pub struct MarkerData {
     pub label: String,
     /// Its value: the plan's SHA-256.
     pub value: String,
+}
+
+/// The `batch` line: fsynced before any of its steps touches the token, it announces plan steps
+/// `first` to `first + max_steps - 1` at most; the batch may end earlier (by time, at a destroy
+/// step, at the plan's end, or at a failure), where its `commit` line says.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BatchData {
+    /// The first plan step of the batch.
+    pub first: usize,
+    /// How many steps the batch takes at most.
+    pub max_steps: usize,
+    /// How long (milliseconds) the batch takes new steps for at most, from its first.
+    pub max_ms: u64,
+    /// How many sessions of the token run its steps.
+    pub sessions: usize,
+}
+
+/// The `commit` line: written after the lines of steps `first` to `last` and fsynced in one
+/// round with the files and directories of the batch's outputs, before any of them moves into
+/// place. The batch's `wrapped` and `rewrapped` lines follow it, once the outputs have moved.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CommitData {
+    /// The batch's first plan step.
+    pub first: usize,
+    /// Its last.
+    pub last: usize,
+    /// How many output directories it moves into place.
+    pub outputs: usize,
 }
 
 /// The `generate` line.
@@ -996,6 +1030,17 @@ mod tests {
                 label: "keyrite-ceremony:c".into(),
                 value: "00".into(),
             }),
+            Entry::Batch(BatchData {
+                first: 0,
+                max_steps: 64,
+                max_ms: 250,
+                sessions: 1,
+            }),
+            Entry::Commit(CommitData {
+                first: 0,
+                last: 1,
+                outputs: 1,
+            }),
             Entry::Generate(GenerateData {
                 index: 0,
                 key_label: "k".into(),
@@ -1221,9 +1266,9 @@ mod tests {
         );
         let extra = br#"{"data":{"label":"l","value":"v","x":1},"step":"marker"}"#;
         assert!(Entry::from_line(extra).is_err());
-        assert_eq!(STEP_NAMES.len(), 25);
+        assert_eq!(STEP_NAMES.len(), 27);
         assert_eq!(STEP_NAMES[0], "policy");
-        assert_eq!(STEP_NAMES[24], "seal");
+        assert_eq!(STEP_NAMES[26], "seal");
     }
 
     #[test]

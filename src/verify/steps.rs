@@ -13,7 +13,7 @@ use sha2::{Digest as _, Sha256};
 use super::{Check, failed, not_checked, passed, unfit};
 use crate::ceremony::plan::{Plan, Step};
 use crate::transcript::Entry;
-use crate::transcript::entry::{Key, PlanData};
+use crate::transcript::entry::{self, Key, PlanData};
 
 /// The plan check at the first plan line: the plan's digest, recomputed from its text and the
 /// recorded file digests (with `--plan`, the auditor's plan and its files); and the steps the
@@ -109,8 +109,10 @@ fn auditor_plan_check(
     }
 }
 
-/// The lines the steps check reads: announcements, results and a recorded failure.
-pub(super) const STEP_LINES: [&str; 10] = [
+/// The lines the steps check reads: batches, announcements, results and a recorded failure.
+pub(super) const STEP_LINES: [&str; 12] = [
+    "batch",
+    "commit",
     "generate",
     "generated",
     "wrap",
@@ -220,78 +222,227 @@ impl Steps {
     }
 }
 
-/// The steps check against known steps: the lines that ran, one after the other.
+/// The steps check against known steps: the lines that ran, one after the other. Outside a
+/// batch a step is its announcement, then its result; inside a batch (`batch` … `commit`), each
+/// step's lines once it is done on the token, a wrap's result deferred until after the commit.
 #[derive(Clone)]
 struct StepsRun {
     steps: Vec<Step>,
-    /// How many of the expected lines (an announcement and a result per step) have run.
-    k: usize,
+    /// The next plan step to begin.
+    next: usize,
+    /// How many steps have their result recorded.
+    results: usize,
+    /// An unbatched step announced, or a batched generate step, whose result comes next.
+    open: Option<usize>,
+    /// A batched generate step announced whose batch committed the steps before it: the token
+    /// failed it, so once the batch's results are in, its failure must follow.
+    unfinished: Option<usize>,
+    /// The batch the lines are in, if any.
+    batch: Option<Batch>,
     /// The check, once a line broke the order.
     broken: Option<Check>,
     /// The step index a failure line records, once one is met: the lines stop there.
     failure: Option<Option<usize>>,
 }
 
+/// A batch being read.
+#[derive(Clone)]
+struct Batch {
+    /// Its `batch` line.
+    line: usize,
+    first: usize,
+    max_steps: usize,
+    /// Its wrap steps, announced, in order.
+    wraps: Vec<usize>,
+    /// Once its `commit` line is read: how many of the wraps' results have followed.
+    committed: Option<usize>,
+}
+
 impl StepsRun {
     pub(super) fn new(steps: Vec<Step>) -> Self {
         StepsRun {
             steps,
-            k: 0,
+            next: 0,
+            results: 0,
+            open: None,
+            unfinished: None,
+            batch: None,
             broken: None,
             failure: None,
         }
     }
 
     fn feed(&mut self, line: usize, step: &str, entry: Option<&Entry>) {
-        let name = "steps";
         if self.broken.is_some() || self.failure.is_some() {
             return;
         }
         let Some(entry) = entry else {
-            self.broken = Some(unfit(name, step));
+            self.broken = Some(unfit("steps", step));
             return;
         };
-        if let Entry::Failure(failure) = entry {
-            self.failure = Some(failure.index);
-            return;
+        if let Err(why) = self.take(step, entry) {
+            self.broken = Some(failed("steps", why, Some(line)));
+        } else if let (Entry::Batch(_), Some(b)) = (entry, &mut self.batch) {
+            b.line = line;
         }
-        let k = self.k;
-        let Some((index, want)) = self.steps.get(k / 2).map(|s| {
-            let (announce, done) = s.record_names();
-            (k / 2, if k % 2 == 0 { announce } else { done }.as_str())
-        }) else {
-            self.broken = Some(failed(
-                name,
-                format!("a {step} line the plan does not have"),
-                Some(line),
+    }
+
+    /// Takes the next line, or says why it breaks the order.
+    fn take(&mut self, step: &str, entry: &Entry) -> Result<(), String> {
+        match entry {
+            Entry::Failure(failure) => {
+                self.failure = Some(failure.index);
+                Ok(())
+            }
+            _ if self.unfinished.is_some() && self.batch.is_none() => Err(format!(
+                "a {step} line where the failure of steps[{}] is due",
+                self.unfinished.unwrap_or_default()
+            )),
+            Entry::Batch(b) => self.begin_batch(b),
+            Entry::Commit(c) => self.commit(c),
+            _ => self.step_line(step, entry),
+        }
+    }
+
+    fn begin_batch(&mut self, b: &entry::BatchData) -> Result<(), String> {
+        if let Some(open) = self.open {
+            return Err(format!("a batch line before the result of steps[{open}]"));
+        }
+        if let Some(batch) = &self.batch {
+            return Err(match batch.committed {
+                None => format!(
+                    "a batch line where the batch from steps[{}] has no commit line",
+                    batch.first
+                ),
+                Some(c) => format!(
+                    "a batch line before the result of steps[{}]",
+                    batch.wraps[c]
+                ),
+            });
+        }
+        if b.first != self.next {
+            return Err(format!(
+                "a batch from steps[{}] where the next step is steps[{}]",
+                b.first, self.next
             ));
-            return;
+        }
+        if b.max_steps == 0 || b.sessions == 0 {
+            return Err("a batch of no steps or no sessions".to_owned());
+        }
+        self.batch = Some(Batch {
+            line: 0,
+            first: b.first,
+            max_steps: b.max_steps,
+            wraps: Vec::new(),
+            committed: None,
+        });
+        Ok(())
+    }
+
+    fn commit(&mut self, c: &entry::CommitData) -> Result<(), String> {
+        let Some(batch) = self.batch.as_mut().filter(|b| b.committed.is_none()) else {
+            return Err("a commit line outside a batch".to_owned());
         };
+        // A generate step the token failed: the steps before it are committed, then it fails.
+        let ran = match self.open.take() {
+            Some(open) => {
+                self.unfinished = Some(open);
+                open
+            }
+            None => self.next,
+        };
+        if c.first != batch.first || ran == batch.first || c.last != ran - 1 {
+            return Err(format!(
+                "a commit of steps[{}..={}] where the batch (line {}) ran steps[{}..{}]",
+                c.first, c.last, batch.line, batch.first, ran
+            ));
+        }
+        if c.outputs != batch.wraps.len() {
+            return Err(format!(
+                "a commit of {} outputs where the batch wrapped {}",
+                c.outputs,
+                batch.wraps.len()
+            ));
+        }
+        batch.committed = Some(0);
+        if batch.wraps.is_empty() {
+            self.batch = None;
+        }
+        Ok(())
+    }
+
+    /// An announcement or a result of a step.
+    fn step_line(&mut self, step: &str, entry: &Entry) -> Result<(), String> {
+        let recorded = step_index(entry);
+        let mismatch = |want: &str, index: usize| {
+            format!(
+                "{step} of steps[{}] where the plan has {want} of steps[{index}]",
+                recorded.map_or_else(|| "null".to_owned(), |i| i.to_string())
+            )
+        };
+        // The result due next: an open step's, or, after a batch's commit, its next wrap's.
+        let due = self.open.or_else(|| {
+            self.batch
+                .as_ref()
+                .and_then(|b| b.committed.map(|c| b.wraps[c]))
+        });
+        if let Some(index) = due {
+            let want = self.steps[index].record_names().1;
+            if step != want.as_str() || recorded != Some(index) {
+                return Err(mismatch(want.as_str(), index));
+            }
+            if !ran_as_planned(&self.steps[index], step, want.as_str(), false, entry) {
+                return Err(format!("steps[{index}] did not run as planned"));
+            }
+            self.results += 1;
+            if self.open.take().is_none() {
+                if let Some(b) = &mut self.batch {
+                    let c = b.committed.unwrap_or_default() + 1;
+                    b.committed = Some(c);
+                    if c == b.wraps.len() {
+                        self.batch = None;
+                    }
+                }
+            }
+            return Ok(());
+        }
+        let index = self.next;
+        let Some(planned) = self.steps.get(index) else {
+            return Err(format!("a {step} line the plan does not have"));
+        };
+        let want = planned.record_names().0;
         // A step the interrupted run finished, taken over by a resumed run: one line stands
         // for its announcement and its result.
-        let resumed = step == "resumed" && k % 2 == 0;
-        let recorded = step_index(entry);
-        if (step != want && !resumed) || recorded != Some(index) {
-            self.broken = Some(failed(
-                name,
-                format!(
-                    "{step} of steps[{}] where the plan has {want} of steps[{index}]",
-                    recorded.map_or_else(|| "null".to_owned(), |i| i.to_string())
-                ),
-                Some(line),
-            ));
-            return;
+        let resumed = step == "resumed";
+        if (step != want.as_str() && !resumed) || recorded != Some(index) {
+            return Err(mismatch(want.as_str(), index));
         }
-        let label_ok = ran_as_planned(&self.steps[index], step, want, resumed, entry);
-        if !label_ok {
-            self.broken = Some(failed(
-                name,
-                format!("steps[{index}] did not run as planned"),
-                Some(line),
-            ));
-            return;
+        if !ran_as_planned(planned, step, want.as_str(), resumed, entry) {
+            return Err(format!("steps[{index}] did not run as planned"));
         }
-        self.k += if resumed { 2 } else { 1 };
+        if let Some(b) = &mut self.batch {
+            if index >= b.first + b.max_steps {
+                return Err(format!(
+                    "steps[{index}] in the batch of at most {} steps from steps[{}]",
+                    b.max_steps, b.first
+                ));
+            }
+            if matches!(planned, Step::Destroy { .. }) {
+                return Err(format!("the destroy of steps[{index}] inside a batch"));
+            }
+            if matches!(planned, Step::Wrap { .. }) {
+                b.wraps.push(index);
+                self.next += 1;
+                return Ok(());
+            }
+        }
+        self.next += 1;
+        if resumed {
+            self.results += 1;
+        } else {
+            self.open = Some(index);
+        }
+        Ok(())
     }
 
     fn check(self, sealed: bool) -> Check {
@@ -299,8 +450,9 @@ impl StepsRun {
         if let Some(broken) = self.broken {
             return broken;
         }
+        let all = self.results == self.steps.len();
         match self.failure {
-            None if self.k == 2 * self.steps.len() => passed(
+            None if all => passed(
                 name,
                 format!("all {} steps ran as planned, in order", self.steps.len()),
             ),
@@ -308,15 +460,25 @@ impl StepsRun {
                 name,
                 format!(
                     "{} of {} steps ran as planned before the record ends",
-                    self.k / 2,
+                    self.results,
                     self.steps.len()
                 ),
             ),
-            None => failed(
-                name,
-                "the transcript is sealed but not every step ran, and no failure is recorded",
-                None,
-            ),
+            None => match self.batch {
+                Some(b) if b.committed.is_none() => failed(
+                    name,
+                    format!(
+                        "the transcript is sealed but the batch from steps[{}] has no commit line",
+                        b.first
+                    ),
+                    Some(b.line),
+                ),
+                _ => failed(
+                    name,
+                    "the transcript is sealed but not every step ran, and no failure is recorded",
+                    None,
+                ),
+            },
             Some(index) => passed(
                 name,
                 format!(

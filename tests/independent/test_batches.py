@@ -54,6 +54,11 @@ GOOD = {
                                                  ("failure", {"index": 1}), ("finish", {})],
     "move_fails": [batch(0)] + [line("wrap", 0), line("wrap", 1), commit(0, 1, 2), line("wrapped", 0),
                                 ("failure", {"index": 1}), ("finish", {})],
+    "first_generate_fails": [batch(0), line("generate", 0), ("failure", {"index": 0}), ("finish", {})],
+    "generate_fails_inside": [batch(0)] + gen(0) + [line("wrap", 1), line("generate", 2), commit(0, 1, 1),
+                                                    line("wrapped", 1), ("failure", {"index": 2}), ("finish", {})],
+    "generate_fails_after_a_generate": [batch(0)] + gen(0) + [line("generate", 1), commit(0, 0, 0),
+                                                              ("failure", {"index": 1}), ("finish", {})],
     "interrupted": [batch(0)] + gen(0) + [line("wrap", 1)],
     "unbatched_after_batch": [batch(0, 1)] + gen(0) + [commit(0, 0, 0)] + gen(1) + [("finish", {})],
 }
@@ -82,6 +87,13 @@ BAD = {
     "no_commit_next_batch": ([batch(0)] + gen(0) + [batch(1)], "line 4 (batch): the batch of line 1 has steps but no commit line"),
     "no_commit_finish": ([batch(0)] + gen(0) + [("finish", {})], "line 4 (finish): the batch of line 1 has steps but no commit line"),
     "failure_before_commit": ([batch(0)] + gen(0) + [("failure", {"index": 1})], "line 4 (failure): a failure line inside the batch"),
+    "owed_failure": ([batch(0)] + gen(0) + [line("generate", 1), commit(0, 0, 0), batch(1)],
+                     "line 6 (batch): step 1 was announced and its batch committed without it"),
+    "owed_failure_after_results": ([batch(0)] + gen(0) + [line("wrap", 1), line("generate", 2), commit(0, 1, 1),
+                                   line("wrapped", 1)] + gen(3),
+                                   "line 8 (generate): step 2 was announced"),
+    "commit_with_open_last": ([batch(0)] + gen(0) + [line("generate", 1), commit(0, 1, 0)],
+                              "line 5 (commit): commit.last is 1"),
     "generated_apart": ([batch(0), line("generate", 0), line("wrap", 1)], "line 3 (wrap): a new step before the generated line"),
 }
 

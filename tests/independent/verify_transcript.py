@@ -588,8 +588,16 @@ def check_batches(steps):
     Outside a batch a step is its announcement and its result, as before batches, and is not
     checked here. Returns a problem, or None."""
     batch = None  # the open batch: its line, first, end (first + max_steps), and what it holds
+    owed = None  # a generate step announced in a batch that committed the steps before it: its failure
     for i, (step, data) in enumerate(steps):
         where = f"line {i + 1} ({step})"
+        if owed is not None and batch is None:
+            if step == "failure":
+                owed = None
+                continue
+            if step in STEP_LINES:
+                return f"{where}: step {owed} was announced and its batch committed without it, so its failure is due"
+            continue
         if batch is not None and batch["pending"] is not None:
             # After the commit line: the deferred results, in order.
             if step in ("wrapped", "rewrapped") and batch["pending"]:
@@ -626,6 +634,7 @@ def check_batches(steps):
                     )
                 if batch["last"] is not None and index <= batch["last"]:
                     return f"{where}: step {index} after step {batch['last']} in the batch of line {batch['line'] + 1}: not in plan order"
+                batch["before_open"] = batch["last"]
                 batch["last"] = index
                 if step == "generate":
                     batch["open"] = index
@@ -644,22 +653,26 @@ def check_batches(steps):
                     return f"{where}: a destroy step inside the batch of line {batch['line'] + 1}, which has steps but no commit line"
                 batch = None
             elif step == "commit":
-                if batch["open"] is not None:
-                    return f"{where}: a commit line before the generated line of step {batch['open']}"
+                # A generate step the token failed: the steps before it are committed, then it fails.
+                written = batch["last"] if batch["open"] is None else batch["before_open"]
+                if batch["open"] is not None and written is None:
+                    return f"{where}: a commit line before the generated line of step {batch['open']}, the batch's only step"
                 if data["first"] != batch["first"]:
                     return f"{where}: commit.first is {data['first']}, but the batch (line {batch['line'] + 1}) has first {batch['first']}"
                 if batch["last"] is None:
                     return f"{where}: a commit line for the batch of line {batch['line'] + 1}, which wrote no step"
-                if data["last"] != batch["last"]:
-                    return f"{where}: commit.last is {data['last']}, but the last step written in the batch (line {batch['line'] + 1}) is {batch['last']}"
+                if data["last"] != written:
+                    return f"{where}: commit.last is {data['last']}, but the last step written in the batch (line {batch['line'] + 1}) is {written}"
                 if data["outputs"] != len(batch["wraps"]):
                     return f"{where}: commit.outputs is {data['outputs']}, but the batch (line {batch['line'] + 1}) holds {len(batch['wraps'])} wrap or rewrap line(s)"
                 batch["commit"], batch["pending"] = i, list(batch["wraps"])
+                owed = batch["open"]
                 if not batch["pending"]:
                     batch = None
                 continue
             elif step == "failure":
-                if batch["last"] is None:
+                # The batch's first step failed: nothing to commit (a generate step announced).
+                if batch["last"] is None or (batch["open"] is not None and batch["before_open"] is None):
                     batch = None
                     continue
                 return f"{where}: a failure line inside the batch of line {batch['line'] + 1}, which has steps but no commit line"
@@ -677,7 +690,7 @@ def check_batches(steps):
             if data["sessions"] < 1:
                 return f"{where}: sessions is {data['sessions']}, not at least 1"
             batch = {"line": i, "first": data["first"], "end": data["first"] + data["max_steps"], "last": None,
-                     "open": None, "wraps": [], "commit": None, "pending": None}
+                     "before_open": None, "open": None, "wraps": [], "commit": None, "pending": None}
     return None
 
 
