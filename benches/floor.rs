@@ -2,7 +2,7 @@
 //! nothing of keyrite's around it.
 //!
 //! ```text
-//! floor wrap MODULE TOKEN_LABEL PIN_ENV [--token-calls] [--durable DIR] PARAMS_FILE...
+//! floor wrap MODULE TOKEN_LABEL PIN_ENV [--sessions N] [--token-calls] [--durable DIR] PARAMS_FILE...
 //! floor ceremony MODULE TOKEN_LABEL PIN_ENV SIGNER_LABEL CEREMONY_ID KEY_LABEL PARAMS_FILE...
 //! ```
 //!
@@ -19,6 +19,16 @@
 //! wrapped key, an import token, a script and a manifest written to a new directory in `DIR` with
 //! keyrite's own [`StagedDir`] (files and directory fsynced in one round, no-clobber move, parent
 //! fsynced).
+//!
+//! With `--sessions N` (default 1), the module is loaded and initialised once (keyrite's
+//! `C_Initialize` asks for `CKF_OS_LOCKING_OK`), N read-write sessions of the same token are
+//! opened and each logged in (login state belongs to the application: the second and later
+//! `C_Login` may answer `CKR_USER_ALREADY_LOGGED_IN`, taken as success), and the parameters
+//! files are split among N threads in contiguous shares, one session each. Every thread imports
+//! its own share's KMS keys in its own session (untimed, or with `--token-calls` timed as
+//! above), the threads wait at a barrier, and the clock runs from the barrier to the last
+//! thread's end: the whole parallel loop. With `--durable`, all threads append to the one
+//! `DIR/log`, each line written and fsynced under a lock, as one transcript would be.
 //!
 //! `ceremony` times, in this process, exactly the token operations of `keyrite ceremony run` of a
 //! plan that generates `KEY_LABEL` and wraps it once per parameters file: load and initialise the
@@ -54,7 +64,7 @@ fn main() -> ExitCode {
     }
 }
 
-const USAGE: &str = "usage: floor wrap MODULE TOKEN_LABEL PIN_ENV [--token-calls] [--durable DIR] PARAMS_FILE...\n       floor ceremony MODULE TOKEN_LABEL PIN_ENV SIGNER_LABEL CEREMONY_ID KEY_LABEL PARAMS_FILE...";
+const USAGE: &str = "usage: floor wrap MODULE TOKEN_LABEL PIN_ENV [--sessions N] [--token-calls] [--durable DIR] PARAMS_FILE...\n       floor ceremony MODULE TOKEN_LABEL PIN_ENV SIGNER_LABEL CEREMONY_ID KEY_LABEL PARAMS_FILE...";
 
 fn run() -> Result<()> {
     // `cargo bench` appends `--bench`.
@@ -64,6 +74,16 @@ fn run() -> Result<()> {
         .collect();
     let (keys, seconds) = match args.as_slice() {
         [mode, module, label, pin_env, rest @ ..] if mode == "wrap" => {
+            let (sessions, rest) = match rest {
+                [flag, n, rest @ ..] if flag == "--sessions" => {
+                    let n: usize = n.parse().map_err(|_| format!("--sessions {n}: not a number"))?;
+                    if n == 0 {
+                        return Err("--sessions must be at least 1".into());
+                    }
+                    (n, rest)
+                }
+                rest => (1, rest),
+            };
             let (calls, rest) = match rest {
                 [flag, rest @ ..] if flag == "--token-calls" => (true, rest),
                 rest => (false, rest),
@@ -74,8 +94,7 @@ fn run() -> Result<()> {
                 }
                 params => (None, params),
             };
-            let token = login(Path::new(module), label, pin_env)?;
-            wrap_loop(&token, calls, durable.as_deref(), params)?
+            parallel_wrap(Path::new(module), label, pin_env, sessions, calls, durable.as_deref(), params)?
         }
         [mode, module, label, pin_env, signer, id, key, params @ ..] if mode == "ceremony" => {
             ceremony_ops(Path::new(module), label, pin_env, signer, id, key, params)?
@@ -100,21 +119,111 @@ fn wrapping_key(params: &str) -> Result<WrappingKey> {
     Ok(WrappingKey::from_spki_der(&der)?)
 }
 
-fn wrap_loop(
-    token: &Token,
+/// `wrap` with `sessions` sessions of one token in as many threads, the parameters files split
+/// among them; the time is that of the whole parallel loop.
+fn parallel_wrap(
+    module: &Path,
+    label: &str,
+    pin_env: &str,
+    sessions: usize,
     calls: bool,
     durable: Option<&Path>,
     params: &[String],
 ) -> Result<(usize, f64)> {
-    let keys = params
-        .iter()
-        .map(|p| wrapping_key(p))
-        .collect::<Result<Vec<_>>>()?;
+    if sessions > params.len().max(1) {
+        return Err(format!("--sessions {sessions} is more than the {} keys", params.len()).into());
+    }
+    let module = Module::load(module)?;
+    let pin = SecretString::from(std::env::var(pin_env)?);
+    let mut tokens = Vec::with_capacity(sessions);
+    for _ in 0..sessions {
+        let token = module.open(module.find_token(Some(label))?)?;
+        // Token::login takes CKR_USER_ALREADY_LOGGED_IN as success: the login of the first
+        // session already holds for the others.
+        token.login(&pin)?;
+        tokens.push(token);
+    }
+    let log = match durable {
+        Some(dir) => Some(std::sync::Mutex::new(
+            std::fs::OpenOptions::new()
+                .create_new(true)
+                .append(true)
+                .open(dir.join("log"))?,
+        )),
+        None => None,
+    };
+    // Contiguous shares, the first ones one longer when N does not divide evenly.
+    let (base, extra) = (params.len() / sessions, params.len() % sessions);
+    let mut shares = Vec::with_capacity(sessions);
+    let mut first = 0;
+    for t in 0..sessions {
+        let len = base + usize::from(t < extra);
+        shares.push((first, &params[first..first + len]));
+        first += len;
+    }
+    let barrier = std::sync::Barrier::new(sessions + 1);
+    let results = std::thread::scope(|scope| {
+        let threads: Vec<_> = tokens
+            .into_iter()
+            .zip(&shares)
+            .map(|(token, &(first, share))| {
+                let barrier = &barrier;
+                let log = log.as_ref();
+                scope.spawn(move || -> std::result::Result<Instant, String> {
+                    wrap_loop(&token, calls, durable, log, first, share, barrier)
+                        .map_err(|e| e.to_string())
+                })
+            })
+            .collect();
+        barrier.wait();
+        let start = Instant::now();
+        let results: Vec<_> = threads
+            .into_iter()
+            .map(|t| t.join().unwrap_or_else(|_| Err("a thread panicked".into())))
+            .collect();
+        (start, results)
+    });
+    let (start, results) = results;
+    let mut end = start;
+    for r in results {
+        end = end.max(r?);
+    }
+    Ok((params.len(), end.duration_since(start).as_secs_f64()))
+}
+
+/// One session's share of `wrap`: keys `first..first + params.len()`. Waits at `barrier` once
+/// its untimed set-up is done (the parallel clock starts when every thread is there); returns
+/// when its last key was done, before its session objects are destroyed and its session closed
+/// (the clock stops at the last thread's).
+fn wrap_loop(
+    token: &Token,
+    calls: bool,
+    durable: Option<&Path>,
+    log: Option<&std::sync::Mutex<std::fs::File>>,
+    first: usize,
+    params: &[String],
+    barrier: &std::sync::Barrier,
+) -> Result<Instant> {
+    // The barrier is passed even when set-up fails, so the other threads are not left waiting.
+    let keys = params.iter().map(|p| wrapping_key(p)).collect::<Result<Vec<_>>>();
+    let keys = match keys {
+        Ok(keys) => keys,
+        Err(e) => {
+            barrier.wait();
+            return Err(e);
+        }
+    };
     // The bare loop imports the KMS keys before the clock starts; with the token calls, in it.
     let mut imported = Vec::new();
     if !calls {
         for key in &keys {
-            imported.push(token.import_wrapping_key(key)?);
+            match token.import_wrapping_key(key) {
+                Ok(handle) => imported.push(handle),
+                Err(e) => {
+                    barrier.wait();
+                    return Err(e.into());
+                }
+            }
         }
     }
     let oaep = Mechanism::RsaPkcsOaep(PkcsOaepParams::new(
@@ -122,20 +231,12 @@ fn wrap_loop(
         PkcsMgfType::MGF1_SHA1,
         PkcsOaepSource::empty(),
     ));
-    let mut log = match durable {
-        Some(dir) => Some(
-            std::fs::OpenOptions::new()
-                .create_new(true)
-                .append(true)
-                .open(dir.join("log"))?,
-        ),
-        None => None,
-    };
     let session = token.session();
-    let labels = (0..keys.len())
+    let labels = (first..first + keys.len())
         .map(|i| format!("floor-{i:06}").parse())
-        .collect::<std::result::Result<Vec<KeyLabel>, _>>()?;
-    let start = Instant::now();
+        .collect::<std::result::Result<Vec<KeyLabel>, _>>();
+    barrier.wait();
+    let labels = labels?;
     // As a ceremony does before anything changes on the token: every label looked up, every
     // KMS key imported and tried.
     if calls {
@@ -149,10 +250,12 @@ fn wrap_loop(
             imported.push(handle);
         }
     }
-    for (i, key_label) in labels.iter().enumerate() {
-        let wrapping_key = imported[i].handle();
-        if let Some(log) = &mut log {
+    for (j, key_label) in labels.iter().enumerate() {
+        let i = first + j;
+        let wrapping_key = imported[j].handle();
+        if let Some(log) = log {
             use std::io::Write as _;
+            let mut log = log.lock().map_err(|_| "the log's lock is poisoned")?;
             writeln!(log, "{{\"generate\": {i}}}")?;
             log.sync_all()?;
         }
@@ -178,7 +281,7 @@ fn wrap_loop(
             out.commit()?;
         }
     }
-    Ok((keys.len(), start.elapsed().as_secs_f64()))
+    Ok(Instant::now())
 }
 
 fn ceremony_ops(
