@@ -3,6 +3,8 @@ in the same run, interleaved round by round where the baseline is a separate pro
 neighbour slows both alike; each ratio is the median of its rounds, with the lowest and highest.
 
     bench.py --keyrite BIN --floor BIN --transcript BIN --out bench/results.md [--quick]
+             [--only PART,...]   (parts: bulk, sessions, sessions_p11kit, ceremony, verify, startup;
+                                  floor: only the floor loops of bulk and sessions, no keyrite run)
 
 Nothing here is asserted: scripts/test checks behaviour, this measures it.
 """
@@ -132,20 +134,20 @@ class Bench:
             )
         return d, people, params
 
-    def run_ceremony(self, d, people, token, transcript, threshold=3):
+    def run_ceremony(self, d, people, token, transcript, threshold=3, options=()):
         setup.write_policy(os.path.join(d, "policy.toml"), people, threshold, token.signer_fingerprint)
         out_dir = os.path.join(d, "out-bulk")
         shutil.rmtree(out_dir, ignore_errors=True)
         os.makedirs(out_dir)
         seconds, _ = timed(
             [self.keyrite, "ceremony", "run", "plan.toml", "--policy", "policy.toml",
-             "--approvals", "approvals", "--transcript", transcript],
+             "--approvals", "approvals", "--transcript", transcript, *options],
             env=token.env(), cwd=d,
         )
         return seconds
 
-    def floor_wrap(self, token, d, params, calls=False, durable=False):
-        cmd = [self.args.floor, "wrap", setup.SOFTHSM2, token.label, setup.PIN_ENV]
+    def floor_wrap(self, token, d, params, calls=False, durable=False, sessions=1):
+        cmd = [self.args.floor, "wrap", token.module, token.label, setup.PIN_ENV, "--sessions", str(sessions)]
         if calls:
             cmd.append("--token-calls")
         if durable:
@@ -224,6 +226,104 @@ class Bench:
             singles.append(seconds)
             self.drop(token)
         self.results["single_wrap"] = singles
+
+    # ---------------------------------------------------------------- batches and sessions
+
+    # keyrite's rows of the sessions parts: name -> `ceremony run` options.
+    KEYRITE_VARIANTS = {
+        "unbatched": ["--batch-steps", "1"],
+        "batched": [],
+        "sessions2": ["--batch-steps", "1", "--sessions", "2"],
+        "batched_sessions2": ["--sessions", "2"],
+    }
+
+    def require_batch_options(self):
+        """The sessions parts time `ceremony run --batch-steps/--sessions` (issue 25): fails the
+        bench, naming what is missing, when this keyrite does not have them."""
+        out = subprocess.run([self.keyrite, "ceremony", "run", "--help"], capture_output=True, text=True)
+        missing = [o for o in ("--batch-steps", "--sessions") if not re.search(rf"(^|\s){o}\b", out.stdout)]
+        if out.returncode != 0 or missing:
+            raise SystemExit(
+                f"bench: {self.keyrite} ceremony run --help does not list {' and '.join(missing) or 'its options'}: "
+                "the sessions parts measure keyrite's batches and parallel sessions (issue 25), which this "
+                "build lacks. Run them on a keyrite that has them, or only their floors: --only floor"
+            )
+
+    def sessions(self, floors_only=False):
+        """N = 100 and 1000 on SoftHSM2: keyrite unbatched, batched, with two sessions and both,
+        against the floor with one and two sessions, the durable-I/O loop and the openssl recipe,
+        all in one rotating order round after round."""
+        if not floors_only:
+            self.require_batch_options()
+        rounds = {100: 3, 1000: 2} if not self.args.quick else {100: 1, 1000: 1}
+        keyrites = [] if floors_only else [f"keyrite_{v}" for v in self.KEYRITE_VARIANTS]
+        floors = ["floor1", "floor2", "durable"] + ([] if floors_only else ["openssl"])
+        table = {}
+        for n in (100, 1000):
+            log(f"sessions, N={n}: {rounds[n]} rounds of {', '.join(keyrites + floors)}")
+            d, people, params = self.scene(n, f"sessions-{n}")
+            runs = {what: [] for what in keyrites + floors}
+            self.note(f"sessions N={n} start")
+            for r in range(rounds[n]):
+                order = keyrites + floors
+                k = r % len(order)
+                for what in order[k:] + order[:k]:
+                    if what == "openssl":
+                        runs[what].append(self.recipe(d))
+                        continue
+                    token = self.token()
+                    if what.startswith("keyrite_"):
+                        options = self.KEYRITE_VARIANTS[what[len("keyrite_"):]]
+                        runs[what].append(self.run_ceremony(d, people, token, f"t-{what}-{r}.jsonl", options=options))
+                    elif what == "durable":
+                        runs[what].append(self.floor_wrap(token, d, params, calls=True, durable=True)[0])
+                    else:
+                        runs[what].append(self.floor_wrap(token, d, params, sessions=int(what[-1]))[0])
+                    self.drop(token)
+            self.note(f"sessions N={n} end")
+            table[n] = runs
+            shutil.rmtree(d, ignore_errors=True)
+        self.results["sessions"] = table
+
+    def sessions_p11kit(self, floors_only=False):
+        """The same through p11-kit remoting (an RPC per call, as a network HSM): keyrite and the
+        floor with 1, 2 and 4 sessions, N = 100 and 1000, a fresh server and token per run."""
+        if not floors_only:
+            self.require_batch_options()
+        rounds = {100: 2, 1000: 1} if not self.args.quick else {100: 1, 1000: 1}
+        counts = (1, 2, 4)
+        keyrites = [] if floors_only else [f"keyrite{s}" for s in counts]
+        floors = [f"floor{s}" for s in counts]
+        table = {}
+        for n in (100, 1000):
+            log(f"sessions through p11-kit, N={n}: {rounds[n]} rounds of {', '.join(keyrites + floors)}")
+            d, people, params = self.scene(n, f"p11kit-{n}")
+            runs = {what: [] for what in keyrites + floors}
+            self.note(f"p11-kit N={n} start")
+            for r in range(rounds[n]):
+                order = keyrites + floors
+                k = r % len(order)
+                for what in order[k:] + order[:k]:
+                    token = setup.RemoteToken(self.keyrite)
+                    try:
+                        sessions = int(what[-1])
+                        if what.startswith("keyrite"):
+                            runs[what].append(self.run_ceremony(
+                                d, people, token, f"t-{what}-{r}.jsonl", options=["--sessions", str(sessions)]))
+                        else:
+                            runs[what].append(self.floor_wrap(token, d, params, sessions=sessions)[0])
+                    finally:
+                        token.stop()
+            self.note(f"p11-kit N={n} end")
+            table[n] = runs
+            shutil.rmtree(d, ignore_errors=True)
+        self.results["sessions_p11kit"] = table
+
+    def floor(self):
+        """Only the floor loops of the sessions parts (no keyrite run): what can be measured
+        before keyrite has --batch-steps and --sessions."""
+        self.sessions(floors_only=True)
+        self.sessions_p11kit(floors_only=True)
 
     # ---------------------------------------------------------------- ceremony overhead
 
@@ -441,9 +541,16 @@ def main():
     ap.add_argument("--out", required=True)
     ap.add_argument("--quick", action="store_true", help="one or two rounds each: to try the script")
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
-    ap.add_argument("--only", default="bulk,ceremony,verify,startup")
+    parts = ("bulk", "sessions", "sessions_p11kit", "floor", "ceremony", "verify", "startup")
+    ap.add_argument("--only", default="bulk,sessions,sessions_p11kit,ceremony,verify,startup",
+                    help=f"comma-separated parts, of: {', '.join(parts)}")
     args = ap.parse_args()
+    for part in args.only.split(","):
+        if part not in parts:
+            ap.error(f"--only: no part {part!r} (parts: {', '.join(parts)})")
     b = Bench(args)
+    if any(p in ("sessions", "sessions_p11kit") for p in args.only.split(",")):
+        b.require_batch_options()  # before any part runs, not minutes into the bench
     started = datetime.datetime.now(datetime.timezone.utc)
     t0 = time.perf_counter()
     try:

@@ -103,12 +103,81 @@ class Token:
             f.write(out.stdout)
         self.signer_fingerprint = out.stderr.decode().strip().rsplit(" ", 1)[-1]
 
+    module = SOFTHSM2
+
+    def stop(self):
+        pass
+
     def env(self):
         env = dict(os.environ)
         env["SOFTHSM2_CONF"] = self.conf
         env[PIN_ENV] = PIN
         env.pop("KEYRITE_PKCS11_MODULE", None)
         return env
+
+
+P11KIT_CLIENT = "/usr/lib/x86_64-linux-gnu/pkcs11/p11-kit-client.so"
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+class RemoteToken:
+    """A fresh SoftHSM2 token served by `p11-kit server`, reached through p11-kit-client.so: an
+    RPC over a Unix socket per PKCS#11 call, as a network HSM is. The server is started by
+    scripts/lib/p11kit.sh (keyrite_p11kit_start: its own temporary directory, the server's PID
+    kept) in a bash that holds it until stop() closes its standard input; its EXIT trap then
+    stops the server by that PID and removes the directory. The ceremony signer is made through
+    the client module, as on the local token."""
+
+    def __init__(self, keyrite, label="bench"):
+        self.keyrite = keyrite
+        self.label = label
+        script = (
+            ". scripts/lib/deps.sh && . scripts/lib/p11kit.sh || exit 1\n"
+            "trap keyrite_p11kit_stop EXIT\n"
+            "keyrite_p11kit_start softhsm2 || exit 1\n"
+            'echo "$P11_KIT_SERVER_ADDRESS $KEYRITE_P11KIT_DIR"\n'
+            "read -r _ || true\n"
+        )
+        env = dict(os.environ, KEYRITE_TOKEN_LABEL=label, KEYRITE_TOKEN_PIN=PIN, KEYRITE_TOKEN_SO_PIN=SO_PIN)
+        self.shell = subprocess.Popen(
+            ["bash", "-c", script], cwd=REPO, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, text=True,
+        )
+        line = self.shell.stdout.readline().split()
+        if len(line) != 2:
+            self.shell.stdin.close()
+            err = self.shell.stderr.read()
+            self.shell.wait()
+            raise SystemExit(f"bench: the p11-kit server did not start:\n{err}")
+        self.address, self.dir = line
+        out = subprocess.run(
+            [keyrite, "token", "signer", "create", "--key-label", "ceremony-signer", "--pin-env", PIN_ENV],
+            env=self.env(), capture_output=True, cwd=self.dir,
+        )
+        if out.returncode != 0:
+            self.stop()
+            raise SystemExit(f"bench: signer create through p11-kit failed: {out.stderr.decode(errors='replace')}")
+        self.signer_pem = os.path.join(self.dir, "signer.pem")
+        with open(self.signer_pem, "wb") as f:
+            f.write(out.stdout)
+        self.signer_fingerprint = out.stderr.decode().strip().rsplit(" ", 1)[-1]
+
+    @property
+    def module(self):
+        return P11KIT_CLIENT
+
+    def env(self):
+        env = dict(os.environ)
+        env.pop("SOFTHSM2_CONF", None)
+        env["P11_KIT_SERVER_ADDRESS"] = self.address
+        env["KEYRITE_PKCS11_MODULE"] = P11KIT_CLIENT
+        env[PIN_ENV] = PIN
+        return env
+
+    def stop(self):
+        if self.shell.poll() is None:
+            self.shell.stdin.close()
+            self.shell.wait(timeout=30)
 
 
 def custodians(directory, names=("alice", "bob", "carol")):
