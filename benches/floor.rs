@@ -76,7 +76,9 @@ fn run() -> Result<()> {
         [mode, module, label, pin_env, rest @ ..] if mode == "wrap" => {
             let (sessions, rest) = match rest {
                 [flag, n, rest @ ..] if flag == "--sessions" => {
-                    let n: usize = n.parse().map_err(|_| format!("--sessions {n}: not a number"))?;
+                    let n: usize = n
+                        .parse()
+                        .map_err(|_| format!("--sessions {n}: not a number"))?;
                     if n == 0 {
                         return Err("--sessions must be at least 1".into());
                     }
@@ -94,7 +96,15 @@ fn run() -> Result<()> {
                 }
                 params => (None, params),
             };
-            parallel_wrap(Path::new(module), label, pin_env, sessions, calls, durable.as_deref(), params)?
+            parallel_wrap(
+                Path::new(module),
+                label,
+                pin_env,
+                sessions,
+                calls,
+                durable.as_deref(),
+                params,
+            )?
         }
         [mode, module, label, pin_env, signer, id, key, params @ ..] if mode == "ceremony" => {
             ceremony_ops(Path::new(module), label, pin_env, signer, id, key, params)?
@@ -131,7 +141,11 @@ fn parallel_wrap(
     params: &[String],
 ) -> Result<(usize, f64)> {
     if sessions > params.len().max(1) {
-        return Err(format!("--sessions {sessions} is more than the {} keys", params.len()).into());
+        return Err(format!(
+            "--sessions {sessions} is more than the {} keys",
+            params.len()
+        )
+        .into());
     }
     let module = Module::load(module)?;
     let pin = SecretString::from(std::env::var(pin_env)?);
@@ -205,7 +219,10 @@ fn wrap_loop(
     barrier: &std::sync::Barrier,
 ) -> Result<Instant> {
     // The barrier is passed even when set-up fails, so the other threads are not left waiting.
-    let keys = params.iter().map(|p| wrapping_key(p)).collect::<Result<Vec<_>>>();
+    let keys = params
+        .iter()
+        .map(|p| wrapping_key(p))
+        .collect::<Result<Vec<_>>>();
     let keys = match keys {
         Ok(keys) => keys,
         Err(e) => {

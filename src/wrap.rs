@@ -175,10 +175,26 @@ pub struct CheckedWrap<'t> {
     imported: Option<SessionObject<'t>>,
 }
 
+/// How a checked wrap wraps: its method and wrapping key, for a session of the same token
+/// (session objects are the application's, in every session).
+#[derive(Debug, Clone, Copy)]
+pub struct WrapWith {
+    method: WrapMethod,
+    wrapping_key: ObjectHandle,
+}
+
 impl CheckedWrap<'_> {
     /// How the token will wrap.
     pub fn method(&self) -> &WrapMethod {
         &self.method
+    }
+
+    /// Its method and wrapping key.
+    pub fn with(&self) -> WrapWith {
+        WrapWith {
+            method: self.method,
+            wrapping_key: self.wrapping_key,
+        }
     }
 
     /// Destroys the imported KMS key, the wrap done: a failure is an error naming it.
@@ -877,7 +893,7 @@ pub fn wrap_and_write(
     key: &KeyRecord,
     announced: Option<&Transcript>,
 ) -> Result<WrapOutcome, (Step, Error)> {
-    let staged = wrap_and_stage(token, module, prepared, checked, handle, key)?;
+    let staged = wrap_and_stage(token, module, prepared, &checked.with(), handle, key)?;
     let StagedWrap {
         dir,
         provider,
@@ -932,17 +948,17 @@ pub fn wrap_and_stage(
     token: &Token,
     module: &Module,
     prepared: &PreparedWrap,
-    checked: &CheckedWrap<'_>,
+    with: &WrapWith,
     handle: ObjectHandle,
     key: &KeyRecord,
 ) -> Result<StagedWrap, (Step, Error)> {
     let request = &prepared.request;
     let params = &prepared.params;
-    let method = &checked.method;
+    let method = &with.method;
     let wrapped = token
         .wrap(
             method,
-            checked.wrapping_key,
+            with.wrapping_key,
             handle,
             params.public_key.modulus_len(),
             key.spec,

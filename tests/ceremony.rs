@@ -1035,6 +1035,125 @@ fn a_ceremony_failing_mid_run_printed_the_steps_done_then_the_error() {
     assert_eq!(step(&lines, "finish")[0]["outcome"], "failed");
 }
 
+/// Two sessions of the token run each batch's steps in parallel; the record and the printed
+/// lines keep the plan's order, every batch line says two sessions ran it, the three verifiers
+/// accept it, and each output unwraps (with the KMS key, in Rust's `rsa`) to a key whose KCV,
+/// computed by Python, is the one recorded.
+#[test]
+fn two_sessions_run_the_batches_in_parallel_and_the_record_keeps_the_plans_order() {
+    let c = Ceremony::new(&["us-east-1"]);
+    write_many_steps(&c, 12);
+    let out = run(c
+        .run_command("t.jsonl")
+        .args(["--sessions", "2", "--batch-steps", "8"]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .collect::<Vec<_>>()[..30],
+        many_steps_lines(&c, "t.jsonl", 12)[..30]
+    );
+    let lines = c.transcript("t.jsonl");
+    let batches = step(&lines, "batch");
+    assert!(batches.len() >= 3, "{batches:?}");
+    assert!(batches.iter().all(|b| b["sessions"] == 2), "{batches:?}");
+    c.assert_verifies("t.jsonl");
+    for (name, out) in common::verifiers::VERIFIERS
+        .iter()
+        .zip(common::verifiers::verifiers(
+            &c.dir().join("t.jsonl"),
+            &c.dir().join("signer.pem"),
+            Some(&c.dir().join("policy.toml")),
+            Some(c.dir()),
+            &[],
+        ))
+    {
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{name}: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
+    for (k, generated) in step(&lines, "generated").iter().enumerate() {
+        let wrapped =
+            std::fs::read(c.dir().join(format!("out-{k:02}/EncryptedKeyMaterial.bin"))).unwrap();
+        let material = c.regions[0]
+            .kms
+            .unwrap_rsa_crate(&wrapped, "RSAES_OAEP_SHA_1");
+        assert_eq!(
+            kcv_python("aes-ecb-zero-3", &material),
+            generated["key"]["kcv"].as_str().unwrap()
+        );
+    }
+}
+
+/// A step that fails in one session of a parallel batch stops the other at its next step: the
+/// steps before it are committed and printed, the failure names it, and the key it would have
+/// wrapped, wrapped nowhere, is destroyed.
+#[test]
+fn a_failure_in_one_session_stops_the_batch_and_the_record_says_which_steps_completed() {
+    let c = Ceremony::new(&["us-east-1"]);
+    write_many_steps(&c, 6);
+    let printed = c.dir().join("stdout.txt");
+    let child = c
+        .run_command("t.jsonl")
+        .args([
+            "--sessions",
+            "2",
+            "--batch-steps",
+            "4",
+            "--batch-ms",
+            "600000",
+        ])
+        .env("KEYRITE_FAULT", "output-staged:1:stop")
+        .stdout(std::fs::File::create(&printed).unwrap())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_stopped(child.id());
+    std::fs::create_dir(c.dir().join("out-03")).unwrap();
+    run_ok(Command::new("kill").args(["-CONT", &child.id().to_string()]));
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).starts_with("keyrite: the ceremony failed at steps[7] (wrap): "),
+        "{}",
+        stderr(&out)
+    );
+    let lines = c.transcript("t.jsonl");
+    let wrapped: Vec<u64> = step(&lines, "wrapped")
+        .iter()
+        .map(|w| w["index"].as_u64().unwrap())
+        .collect();
+    assert_eq!(wrapped, [1, 3, 5]);
+    assert_eq!(step(&lines, "failure")[0]["index"], 7);
+    let finish = &step(&lines, "finish")[0];
+    let fate = |label: &str| {
+        finish["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|k| k["label"] == label)
+            .map(|k| k["fate"].as_str().unwrap().to_owned())
+    };
+    assert!(fate("key-03").unwrap().starts_with("destroyed"), "{finish}");
+    assert!(fate("key-02").unwrap().starts_with("kept"), "{finish}");
+    assert!(!c.token.objects().iter().any(|o| o["label"] == "key-03"));
+    let printed = std::fs::read_to_string(&printed).unwrap();
+    assert_eq!(printed.lines().count(), 6 + 7, "{printed}");
+    assert_eq!(
+        c.verify(
+            "t.jsonl",
+            &["--policy", "policy.toml", "--plan", "plan.toml"]
+        )
+        .status
+        .code(),
+        Some(3)
+    );
+}
+
 /// A resumed run says which steps it took over from the interrupted one, and prints the rest as
 /// a first run does.
 #[test]

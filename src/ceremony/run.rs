@@ -49,8 +49,18 @@ pub fn run(
             (pin, Some(indexes))
         }
     };
-    let token = module.open(description)?;
+    let token = module.open(description.clone())?;
     token.login(&pin)?;
+    // More sessions for parallel batches, as many as the token opens (the batch lines record
+    // how many ran); the login is the application's, each session takes it.
+    let mut extra = Vec::new();
+    for _ in 1..req.batching.sessions {
+        let Ok(session) = module.open(description.clone()) else {
+            break;
+        };
+        session.login(&pin)?;
+        extra.push(session);
+    }
     drop(pin);
     let OnToken { signer_fp, taken } =
         preflight::check_on_token(&token, &policy, &plan, resume.as_ref())?;
@@ -72,6 +82,7 @@ pub fn run(
     Run {
         t,
         token: &token,
+        extra: &mut extra,
         module: &module,
         operator: &plan.operator,
         steps: &plan.steps,
@@ -152,6 +163,7 @@ pub fn wrap_recorded(
     Run {
         t,
         token: &token,
+        extra: &mut [],
         module: &module,
         operator,
         steps: &steps,
@@ -267,6 +279,8 @@ pub struct Batching {
     pub max_steps: usize,
     /// Milliseconds a batch takes new steps for at most.
     pub max_ms: u64,
+    /// Sessions of the token that run a batch's steps in parallel (1: one after the other).
+    pub sessions: usize,
 }
 
 impl Default for Batching {
@@ -274,6 +288,7 @@ impl Default for Batching {
         Batching {
             max_steps: DEFAULT_BATCH_STEPS,
             max_ms: DEFAULT_BATCH_MS,
+            sessions: 1,
         }
     }
 }
@@ -306,6 +321,8 @@ pub(super) struct Run<'a> {
     /// The transcript, its opening lines written.
     t: Transcript,
     token: &'a Token,
+    /// More sessions of the token, for batches run in parallel (none: one session).
+    extra: &'a mut [Token],
     module: &'a Module,
     /// Who the steps' announcements name.
     operator: &'a str,
@@ -434,6 +451,9 @@ impl<'a> Run<'a> {
         first: usize,
         checked: &mut [Option<CheckedWrap<'a>>],
     ) -> Result<usize, Box<Failed>> {
+        if !self.extra.is_empty() {
+            return self.batch_parallel(first, checked);
+        }
         let steps = self.steps;
         let total = steps.len();
         self.t
@@ -853,55 +873,83 @@ impl<'a> Run<'a> {
         existing: Option<&(String, KeySpec)>,
         checked: &mut [Option<CheckedWrap<'a>>],
     ) -> Result<StagedStep<'a>, Error> {
-        let (Some(Some(prepared)), Some(checked)) = (
-            self.wraps.get(index),
-            checked.get_mut(index).and_then(Option::take),
-        ) else {
-            return Err(crate::wrap::Error::Internal {
-                what: format!("steps[{index}] was not prepared"),
-            }
-            .into());
-        };
-        let mut held = Held::Generated;
-        if let Some((kcv, spec)) = existing {
-            held = Held::FoundBefore;
-            if !self.generated.iter().any(|g| &g.label == key_label) {
-                let (handle, record) = wrap::existing_key(self.token, key_label, kcv, Some(*spec))?;
-                self.generated.push(Generated {
-                    label: key_label.clone(),
-                    handle,
-                    record,
-                    wraps_done: 0,
-                    existing: true,
-                });
-                held = Held::Found;
-            }
-        }
-        // A wrap of an existing key is a rewrap (`Step::action`).
-        let rewrap = existing.is_some();
-        let key = self
-            .generated
-            .iter()
-            .find(|g| &g.label == key_label)
-            .ok_or_else(|| crate::wrap::Error::Internal {
-                what: format!("steps[{index}]: {key_label} was not generated"),
-            })?;
+        let (prepared, checked) = take_checked(self.wraps, checked, index)?;
+        let held = self.hold(key_label, existing)?;
+        let key = self.held_key(index, key_label)?;
+        let (handle, record) = (key.handle, key.record.clone());
         let staged = wrap::wrap_and_stage(
             self.token,
             self.module,
             prepared,
-            &checked,
-            key.handle,
-            &key.record,
+            &checked.with(),
+            handle,
+            &record,
         )
-        .map_err(|(step, e)| crate::wrap::Error::StepFailed {
-            step,
-            source: Box::new(e),
-        })?;
-        let record = key.record.clone();
+        .map_err(step_failed)?;
+        self.record_staged(
+            index,
+            key_label,
+            existing.is_some(),
+            held,
+            prepared,
+            checked,
+            staged,
+            record,
+        )
+    }
+
+    /// How the run holds the key a wrap step wraps: a rewrap's existing key is found on the
+    /// token (and held from then on) the first time a step needs it.
+    fn hold(
+        &mut self,
+        key_label: &KeyLabel,
+        existing: Option<&(String, KeySpec)>,
+    ) -> Result<Held, Error> {
+        let Some((kcv, spec)) = existing else {
+            return Ok(Held::Generated);
+        };
+        if self.generated.iter().any(|g| &g.label == key_label) {
+            return Ok(Held::FoundBefore);
+        }
+        let (handle, record) = wrap::existing_key(self.token, key_label, kcv, Some(*spec))?;
+        self.generated.push(Generated {
+            label: key_label.clone(),
+            handle,
+            record,
+            wraps_done: 0,
+            existing: true,
+        });
+        Ok(Held::Found)
+    }
+
+    /// The key labelled `key_label` the run holds, for wrap step `index`.
+    fn held_key(&self, index: usize, key_label: &KeyLabel) -> Result<&Generated, Error> {
+        self.generated
+            .iter()
+            .find(|g| &g.label == key_label)
+            .ok_or_else(|| {
+                crate::wrap::Error::Internal {
+                    what: format!("steps[{index}]: {key_label} was not generated"),
+                }
+                .into()
+            })
+    }
+
+    /// The `wrap` (or `rewrap`) line of wrap step `index`, its output `staged`; made durable
+    /// with the output's files, before the output appears (a wrap changes nothing on the token).
+    #[allow(clippy::too_many_arguments)]
+    fn record_staged(
+        &mut self,
+        index: usize,
+        key_label: &KeyLabel,
+        rewrap: bool,
+        held: Held,
+        prepared: &PreparedWrap,
+        checked: CheckedWrap<'a>,
+        staged: wrap::StagedWrap,
+        record: KeyRecord,
+    ) -> Result<StagedStep<'a>, Error> {
         let params = prepared.params();
-        // Made durable with the output's files, before the output appears (a wrap changes
-        // nothing on the token).
         let announce = entry::WrapData {
             index,
             key_label: key_label.as_str().to_owned(),
@@ -935,6 +983,202 @@ impl<'a> Run<'a> {
                 manifest_sha256: staged.manifest_sha256,
                 checked,
             },
+        })
+    }
+
+    /// [`Run::batch`] on several sessions of the token: the batch's steps are taken in plan
+    /// order by one worker per session (a wrap waits for its key's generate), until the batch
+    /// is full, its time is up or a step fails (the others stop at their next step); then the
+    /// steps done before the first that failed are recorded in plan order and committed. A key
+    /// generated after that step is held, so that the failure destroys it.
+    fn batch_parallel(
+        &mut self,
+        first: usize,
+        checked: &mut [Option<CheckedWrap<'a>>],
+    ) -> Result<usize, Box<Failed>> {
+        let steps = self.steps;
+        let total = steps.len();
+        let sessions = 1 + self.extra.len();
+        self.t
+            .append(
+                ACTOR,
+                &Entry::Batch(entry::BatchData {
+                    first,
+                    max_steps: self.batching.max_steps,
+                    max_ms: self.batching.max_ms,
+                    sessions,
+                }),
+            )
+            .map_err(|e| failed(first, &steps[first], e.into()))?;
+        let end = steps
+            .iter()
+            .enumerate()
+            .skip(first)
+            .take(self.batching.max_steps)
+            .find(|(_, s)| matches!(s, Step::Destroy { .. }))
+            .map_or((first + self.batching.max_steps).min(total), |(i, _)| i);
+        // What each worker needs of a step, found before they start: the existing keys of the
+        // batch's rewraps, and each wrap's key (held, or generated by a step of the batch).
+        let mut work = Vec::with_capacity(end - first);
+        for (index, step) in steps.iter().enumerate().take(end).skip(first) {
+            let fail = |error: Error| failed(index, step, error);
+            work.push(match step {
+                Step::Generate {
+                    key_label,
+                    key_spec,
+                    wrap_with_trusted,
+                } => match self.resumed_key(key_label) {
+                    Some(_) => Work::Resumed,
+                    None => Work::Generate {
+                        label: key_label,
+                        spec: *key_spec,
+                        trusted: *wrap_with_trusted,
+                    },
+                },
+                Step::Wrap {
+                    key_label,
+                    existing,
+                    ..
+                } => {
+                    let prepared = self
+                        .wraps
+                        .get(index)
+                        .and_then(Option::as_ref)
+                        .zip(checked.get(index).and_then(Option::as_ref))
+                        .ok_or_else(|| fail(not_prepared(index)))?;
+                    let generated_at = (first..index).find(|&g| {
+                        matches!(&steps[g], Step::Generate { key_label: l, .. } if l == key_label)
+                            && self.resumed_key(key_label).is_none()
+                    });
+                    let key = match (generated_at, self.resumed_key(key_label)) {
+                        (Some(g), _) => KeyOf::Step(g),
+                        (None, Some(k)) => {
+                            KeyOf::Held(k.handle, Box::new(k.record.clone()), Held::Generated)
+                        }
+                        (None, None) => {
+                            let held = self.hold(key_label, existing.as_ref()).map_err(fail)?;
+                            let key = self.held_key(index, key_label).map_err(fail)?;
+                            KeyOf::Held(key.handle, Box::new(key.record.clone()), held)
+                        }
+                    };
+                    Work::Wrap {
+                        prepared: prepared.0,
+                        with: prepared.1.with(),
+                        key,
+                    }
+                }
+                Step::Destroy { .. } => break,
+            });
+        }
+        let pool = Pool::new(first, work.len(), self.batching.max_ms);
+        let plan = self.start.plan();
+        let module = self.module;
+        std::thread::scope(|scope| {
+            for token in self.extra.iter_mut() {
+                let (pool, work) = (&pool, &work);
+                scope.spawn(move || pool.run(&*token, module, work, plan));
+            }
+            pool.run(self.token, module, &work, plan);
+        });
+        let results = pool.into_results();
+        // Every key generated is held, whatever became of the steps around it.
+        for r in &results {
+            if let Some(Ok(Output::Generated(label, handle, record))) = r {
+                self.generated.push(Generated {
+                    label: (*label).clone(),
+                    handle: *handle,
+                    record: record.clone(),
+                    wraps_done: 0,
+                    existing: false,
+                });
+            }
+        }
+        let mut done = Vec::new();
+        let mut failure = None;
+        let mut index = first;
+        for (r, w) in results.into_iter().zip(&work) {
+            let step = &steps[index];
+            self.observer.starting(index, total, step);
+            let recorded = match (r, w) {
+                (None, _) => break,
+                (Some(Err(e)), _) => Err(e),
+                (Some(Ok(Output::Generated(label, _, record))), Work::Generate { spec, .. }) => {
+                    self.record_generated(index, label, *spec, record)
+                        .map(|f| done.push(f))
+                }
+                (Some(Ok(Output::Resumed)), _) => match step {
+                    Step::Generate {
+                        key_label,
+                        key_spec,
+                        wrap_with_trusted,
+                    } => self
+                        .generate(index, key_label, *key_spec, *wrap_with_trusted)
+                        .map(|f| done.push(f)),
+                    _ => Err(not_prepared(index)),
+                },
+                (Some(Ok(Output::Staged(staged, record, held))), Work::Wrap { prepared, .. }) => {
+                    let (key_label, existing) = match step {
+                        Step::Wrap {
+                            key_label,
+                            existing,
+                            ..
+                        } => (key_label, existing.is_some()),
+                        _ => return Err(failed(index, step, not_prepared(index))),
+                    };
+                    match checked.get_mut(index).and_then(Option::take) {
+                        Some(c) => self
+                            .record_staged(
+                                index, key_label, existing, held, prepared, c, *staged, record,
+                            )
+                            .map(|s| done.push(Finished::Wrap(Box::new(s)))),
+                        None => Err(not_prepared(index)),
+                    }
+                }
+                _ => Err(not_prepared(index)),
+            };
+            if let Err(error) = recorded {
+                failure = Some(failed(index, step, error));
+                break;
+            }
+            index += 1;
+        }
+        let recording = !crate::interrupt::received() || self.start.plan().is_none();
+        if index > first && recording {
+            self.commit(first, index - 1, done)?;
+        }
+        match failure {
+            Some(f) => Err(f),
+            None => Ok(index),
+        }
+    }
+
+    /// The lines of generate step `index`, its key generated by a worker of a parallel batch.
+    fn record_generated(
+        &mut self,
+        index: usize,
+        key_label: &KeyLabel,
+        key_spec: KeySpec,
+        record: KeyRecord,
+    ) -> Result<Finished<'a>, Error> {
+        self.t.append_unsynced(
+            self.operator,
+            &Entry::Generate(entry::GenerateData {
+                index,
+                key_label: key_label.as_str().to_owned(),
+                key_spec: key_spec.name().to_owned(),
+            }),
+        )?;
+        self.t.append_unsynced(
+            ACTOR,
+            &Entry::Generated(entry::GeneratedData {
+                index,
+                key: record.entry(),
+            }),
+        )?;
+        Ok(Finished::Key {
+            index,
+            record,
+            resumed: false,
         })
     }
 
@@ -993,6 +1237,185 @@ impl<'a> Run<'a> {
             });
         }
         settled
+    }
+}
+
+/// Wrap step `index`'s prepared wrap and its check, taken for the step.
+fn take_checked<'a>(
+    wraps: &'a [Option<PreparedWrap>],
+    checked: &mut [Option<CheckedWrap<'a>>],
+    index: usize,
+) -> Result<(&'a PreparedWrap, CheckedWrap<'a>), Error> {
+    match (
+        wraps.get(index),
+        checked.get_mut(index).and_then(Option::take),
+    ) {
+        (Some(Some(prepared)), Some(checked)) => Ok((prepared, checked)),
+        _ => Err(not_prepared(index)),
+    }
+}
+
+/// A step the run did not prepare as it runs it: keyrite's own error.
+fn not_prepared(index: usize) -> Error {
+    crate::wrap::Error::Internal {
+        what: format!("steps[{index}] was not prepared"),
+    }
+    .into()
+}
+
+/// A wrap's failure, named by the part of the wrap that failed.
+fn step_failed((step, e): (crate::wrap::Step, crate::wrap::Error)) -> crate::wrap::Error {
+    crate::wrap::Error::StepFailed {
+        step,
+        source: Box::new(e),
+    }
+}
+
+/// A step of a parallel batch, as a worker runs it.
+enum Work<'a> {
+    /// A key the interrupted run generated: nothing for the token to do.
+    Resumed,
+    Generate {
+        label: &'a KeyLabel,
+        spec: KeySpec,
+        trusted: bool,
+    },
+    Wrap {
+        prepared: &'a PreparedWrap,
+        with: wrap::WrapWith,
+        key: KeyOf,
+    },
+}
+
+/// The key a wrap step of a parallel batch wraps.
+enum KeyOf {
+    /// Held by the run before the batch.
+    Held(ObjectHandle, Box<KeyRecord>, Held),
+    /// Generated by the batch's step at this plan index.
+    Step(usize),
+}
+
+/// What a worker's step did on the token.
+enum Output<'a> {
+    Generated(&'a KeyLabel, ObjectHandle, KeyRecord),
+    Resumed,
+    Staged(Box<wrap::StagedWrap>, KeyRecord, Held),
+}
+
+/// A parallel batch's steps, taken in plan order by its workers, and what each did.
+struct Pool<'a> {
+    first: usize,
+    started: std::time::Instant,
+    max: std::time::Duration,
+    state: std::sync::Mutex<PoolState<'a>>,
+    /// Told when a step's result is in.
+    done: std::sync::Condvar,
+}
+
+struct PoolState<'a> {
+    /// The next step to take, from the batch's first.
+    next: usize,
+    /// No more steps are taken: the time is up, or a step failed.
+    closed: bool,
+    results: Vec<Option<Result<Output<'a>, Error>>>,
+}
+
+impl<'a> Pool<'a> {
+    fn new(first: usize, steps: usize, max_ms: u64) -> Self {
+        Pool {
+            first,
+            started: std::time::Instant::now(),
+            max: std::time::Duration::from_millis(max_ms),
+            state: std::sync::Mutex::new(PoolState {
+                next: 0,
+                closed: false,
+                results: (0..steps).map(|_| None).collect(),
+            }),
+            done: std::sync::Condvar::new(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, PoolState<'a>> {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The next step to take, if the batch takes more.
+    fn take(&self) -> Option<usize> {
+        let mut st = self.lock();
+        if st.closed || st.next >= st.results.len() {
+            return None;
+        }
+        if st.next > 0 && self.started.elapsed() >= self.max {
+            st.closed = true;
+            return None;
+        }
+        st.next += 1;
+        Some(st.next - 1)
+    }
+
+    /// The key generated by the batch's step `at` (an offset), once it is; `None` if it failed.
+    fn generated(&self, at: usize) -> Option<(ObjectHandle, KeyRecord)> {
+        let mut st = self.lock();
+        loop {
+            match st.results.get(at) {
+                Some(Some(Ok(Output::Generated(_, handle, record)))) => {
+                    return Some((*handle, record.clone()));
+                }
+                Some(None) => {
+                    st = self
+                        .done
+                        .wait(st)
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
+                }
+                _ => return None,
+            }
+        }
+    }
+
+    /// A worker on `token`: takes steps until none is left for it, or one fails.
+    fn run(&self, token: &Token, module: &Module, work: &[Work<'a>], plan: Option<&str>) {
+        while let Some(at) = self.take() {
+            let out = match &work[at] {
+                Work::Resumed => Ok(Output::Resumed),
+                Work::Generate {
+                    label,
+                    spec,
+                    trusted,
+                } => wrap::generate(token, label, *spec, *trusted, plan)
+                    .map(|(handle, record)| Output::Generated(label, handle, record))
+                    .map_err(Error::from),
+                Work::Wrap {
+                    prepared,
+                    with,
+                    key,
+                } => {
+                    let (handle, record, held) = match key {
+                        KeyOf::Held(handle, record, held) => (*handle, (**record).clone(), *held),
+                        KeyOf::Step(g) => match self.generated(g - self.first) {
+                            Some((handle, record)) => (handle, record, Held::Generated),
+                            // Its key's step failed: the batch ends there.
+                            None => return,
+                        },
+                    };
+                    wrap::wrap_and_stage(token, module, prepared, with, handle, &record)
+                        .map(|staged| Output::Staged(Box::new(staged), record, held))
+                        .map_err(|e| step_failed(e).into())
+                }
+            };
+            let mut st = self.lock();
+            st.closed |= out.is_err();
+            st.results[at] = Some(out);
+            self.done.notify_all();
+        }
+    }
+
+    fn into_results(self) -> Vec<Option<Result<Output<'a>, Error>>> {
+        self.state
+            .into_inner()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .results
     }
 }
 

@@ -131,6 +131,12 @@ pub enum CeremonyCommand {
         /// on a slow token, a finished output waits at most this long to be made durable.
         #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..=600_000))]
         batch_ms: Option<u64>,
+        /// Sessions of the token that run a batch's generate and wrap steps in parallel
+        /// (default 1). The transcript keeps the plan's order and records how many ran; a
+        /// token that opens fewer runs on those it opens. Worth it where each call waits on the
+        /// token (a network HSM, PKCS#11 over p11-kit); SoftHSM2 serializes its calls.
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=64))]
+        sessions: Option<u32>,
     },
 }
 
@@ -142,6 +148,7 @@ pub fn run(command: CeremonyCommand) -> Result<(), Error> {
         resume_from,
         batch_steps,
         batch_ms,
+        sessions,
     } = command;
     let mut batching = ceremony::Batching::default();
     if let Some(n) = batch_steps {
@@ -149,6 +156,9 @@ pub fn run(command: CeremonyCommand) -> Result<(), Error> {
     }
     if let Some(ms) = batch_ms {
         batching.max_ms = ms;
+    }
+    if let Some(n) = sessions {
+        batching.sessions = n as usize;
     }
     run_plan(plan, run, None, resume_from, batching)
 }
