@@ -1143,15 +1143,7 @@ fn a_failure_in_one_session_stops_the_batch_and_the_record_says_which_steps_comp
     assert!(!c.token.objects().iter().any(|o| o["label"] == "key-03"));
     let printed = std::fs::read_to_string(&printed).unwrap();
     assert_eq!(printed.lines().count(), 6 + 7, "{printed}");
-    assert_eq!(
-        c.verify(
-            "t.jsonl",
-            &["--policy", "policy.toml", "--plan", "plan.toml"]
-        )
-        .status
-        .code(),
-        Some(3)
-    );
+    assert_eq!(c.verify_against_plan("t.jsonl"), Some(3));
 }
 
 /// A resumed run says which steps it took over from the interrupted one, and prints the rest as

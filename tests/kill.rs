@@ -344,15 +344,7 @@ fn a_ceremony_interrupted_at_a_step_destroys_its_own_objects_and_resumes() {
     // Nothing recorded after the signal: the last line is the announcement.
     assert_eq!(c.transcript("t.jsonl").len(), line);
     assert_eq!(announced(&c, "t.jsonl"), line);
-    assert_eq!(
-        c.verify(
-            "t.jsonl",
-            &["--policy", "policy.toml", "--plan", "plan.toml"]
-        )
-        .status
-        .code(),
-        Some(3)
-    );
+    assert_eq!(c.verify_against_plan("t.jsonl"), Some(3));
     assert!(
         c.token
             .objects()

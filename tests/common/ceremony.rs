@@ -412,6 +412,16 @@ impl Ceremony {
         );
     }
 
+    /// `keyrite verify` of `transcript` with the policy and the plan: its exit code.
+    pub fn verify_against_plan(&self, transcript: &str) -> Option<i32> {
+        self.verify(
+            transcript,
+            &["--policy", "policy.toml", "--plan", "plan.toml"],
+        )
+        .status
+        .code()
+    }
+
     /// `keyrite verify` with the given extra arguments (and `--no-policy` unless they give
     /// `--policy`).
     pub fn verify(&self, transcript: &str, extra: &[&str]) -> Output {
