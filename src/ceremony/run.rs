@@ -525,7 +525,21 @@ impl<'a> Run<'a> {
         failure: Option<Box<Failed>>,
     ) -> Result<usize, Box<Failed>> {
         let recording = !crate::interrupt::received() || self.start.plan().is_none();
-        if next > first && recording {
+        if !recording {
+            // Interrupted, even if no step failed (the signal came once the batch's last step
+            // was done on the token): the run ends here, as interrupted, recording nothing more.
+            return Err(failure.unwrap_or_else(|| {
+                failed(
+                    first,
+                    &self.steps[first],
+                    crate::wrap::Error::Internal {
+                        what: "interrupted before the batch committed".to_owned(),
+                    }
+                    .into(),
+                )
+            }));
+        }
+        if next > first {
             self.commit(first, next - 1, done)?;
         }
         match failure {
