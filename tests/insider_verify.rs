@@ -1163,3 +1163,33 @@ fn the_independent_verifiers_batch_rules_pass_their_own_cases() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// A plan whose last batch holds only generate steps (here: a plan of one generate step),
+/// sealed with that batch's commit line dropped and re-sealed by a PIN holder. The format says a
+/// batch with steps but no commit line before the finish line is an error (the Python and
+/// openssl verifiers say so), but keyrite's steps check only looks for a missing commit line
+/// when not every step has its result: a batch of generates has every result before its commit,
+/// so `keyrite verify` says VERIFIED.
+#[test]
+fn a_batch_of_generates_without_its_commit_line_is_invalid_in_all_three() {
+    let c = Ceremony::new(&[]);
+    c.run_approved("t.jsonl");
+    low_s_seal(&c.dir().join("t.jsonl"));
+    let original = values(&c, "t.jsonl");
+    let (signer, policy) = (path(&c, "signer.pem"), path(&c, "policy.toml"));
+    let commit = at(&original, "commit");
+    assert!(at(&original, "generated") < commit && commit < at(&original, "finish"));
+    let mut v = original.clone();
+    v.remove(commit);
+    let lines = pin_holder_reseal(&c.token, "ceremony-signer", &v);
+    let file = path(&c, "no-commit.jsonl");
+    write_lines(&file, &lines);
+    let outs = verifiers(&file, &signer, Some(&policy), None, &[]);
+    let codes: Vec<Option<i32>> = outs.iter().map(|o| o.status.code()).collect();
+    assert_eq!(
+        codes,
+        [Some(1); 3],
+        "{VERIFIERS:?}: keyrite says {}",
+        verdict(&outs[0])
+    );
+}

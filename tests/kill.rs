@@ -369,3 +369,56 @@ fn a_ceremony_interrupted_at_a_step_destroys_its_own_objects_and_resumes() {
     );
     c.assert_verifies("t2.jsonl");
 }
+
+/// A ceremony interrupted (SIGTERM) once the last step of a batch is done on the token — its
+/// wrap staged and its `wrap` line written — but before the batch commits. No further step
+/// makes a token call that the signal refuses, so the batch ends without a failure; its commit
+/// is skipped (the run records nothing after a signal) but the run goes on as if the batch had
+/// committed: at the end of the first batch it writes the next `batch` line, at the end of the
+/// plan a `finish` line saying "completed" while the batch's outputs were removed unmoved. It
+/// should end as every interrupted run does: exit 143, nothing recorded after the signal, a
+/// transcript that verifies as incomplete.
+#[test]
+fn a_ceremony_interrupted_after_a_batchs_last_step_records_nothing_more() {
+    let announced = |c: &Ceremony, transcript: &str, index: u64| {
+        c.transcript(transcript)
+            .iter()
+            .position(|(_, l)| l["step"] == "wrap" && l["data"]["index"] == index)
+            .unwrap()
+            + 1
+    };
+    let lines = {
+        let c = Ceremony::approved(&REGIONS);
+        run_ok(c.run_command("t.jsonl").args(BATCHES));
+        [announced(&c, "t.jsonl", 1), announced(&c, "t.jsonl", 3)]
+    };
+    let mut seen = Vec::new();
+    for (index, line) in [1, 3].into_iter().zip(lines) {
+        let what = format!("interrupted at the wrap line of steps[{index}] (line {line})");
+        let c = Ceremony::approved(&REGIONS);
+        let out = interrupted(
+            c.run_command("t.jsonl").args(BATCHES),
+            &format!("transcript-line:{line}"),
+            "TERM",
+        );
+        let t = c.transcript("t.jsonl");
+        let after: Vec<String> = t[line..]
+            .iter()
+            .map(|(_, l)| l["step"].as_str().unwrap().to_owned())
+            .collect();
+        let verified = c
+            .verify(
+                "t.jsonl",
+                &["--policy", "policy.toml", "--plan", "plan.toml"],
+            )
+            .status
+            .code();
+        seen.push((what, after, out.status.code(), verified));
+    }
+    let want: Vec<_> = seen
+        .iter()
+        .map(|(what, ..)| (what.clone(), Vec::<String>::new(), Some(143), Some(3)))
+        .collect();
+    // (what, the lines recorded after the signal, keyrite's exit status, verify's)
+    assert_eq!(seen, want);
+}

@@ -59,6 +59,11 @@ GOOD = {
                                                     line("wrapped", 1), ("failure", {"index": 2}), ("finish", {})],
     "generate_fails_after_a_generate": [batch(0)] + gen(0) + [line("generate", 1), commit(0, 0, 0),
                                                               ("failure", {"index": 1}), ("finish", {})],
+    # A generate step the token fails (the steps before it committed, its failure owed), then
+    # the commit's move of an earlier wrap fails: keyrite records the move's failure, which
+    # stands for the owed one, then settles the keys and finishes.
+    "generate_fails_then_a_move_fails": [batch(0)] + gen(0) + [line("wrap", 1), line("generate", 2), commit(0, 1, 1),
+                                                               ("failure", {"index": 1}), ("finish", {})],
     "interrupted": [batch(0)] + gen(0) + [line("wrap", 1)],
     "unbatched_after_batch": [batch(0, 1)] + gen(0) + [commit(0, 0, 0)] + gen(1) + [("finish", {})],
 }
