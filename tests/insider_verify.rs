@@ -1193,3 +1193,78 @@ fn a_batch_of_generates_without_its_commit_line_is_invalid_in_all_three() {
         verdict(&outs[0])
     );
 }
+
+/// A PIN holder hides a batch's commit: the record is cut after the batch's wrap line, before
+/// its commit line (which moved the output into place) and its wrapped line, and a failure of
+/// that wrap step, a failed finish and a new seal put after it. The format says a step failing
+/// inside a batch follows the batch's commit of the steps before it, and a failure line inside a
+/// batch with steps but no commit line is an error (the Python and openssl verifiers say so);
+/// keyrite's steps check stops reading at any failure line, and calls the forged record an
+/// intact failed ceremony (exit 3).
+#[test]
+fn a_failure_line_inside_a_batch_before_its_commit_is_invalid_in_all_three() {
+    let c = sealed();
+    let original = values(&c, "t.jsonl");
+    let (signer, policy) = (path(&c, "signer.pem"), path(&c, "policy.toml"));
+    let (wrap, commit, finish) = (
+        at(&original, "wrap"),
+        at(&original, "commit"),
+        at(&original, "finish"),
+    );
+    assert!(wrap < commit && commit < finish);
+    let index = original[wrap]["data"]["index"].clone();
+    let mut v: Vec<Value> = original[..commit].to_vec();
+    v.push(line(
+        "failure",
+        "keyrite",
+        json!({"index": index, "action": "wrap", "error": "C_WrapKey returned CKR_GENERAL_ERROR"}),
+    ));
+    let mut end = original[finish].clone();
+    end["data"]["outcome"] = json!("failed");
+    end["data"]["failure"] = json!({"step": index, "error": "C_WrapKey returned CKR_GENERAL_ERROR"});
+    v.push(end);
+    v.push(original.last().unwrap().clone());
+    let lines = pin_holder_reseal(&c.token, "ceremony-signer", &v);
+    let file = path(&c, "hidden-commit.jsonl");
+    write_lines(&file, &lines);
+    let outs = verifiers(&file, &signer, Some(&policy), None, &[]);
+    let codes: Vec<Option<i32>> = outs.iter().map(|o| o.status.code()).collect();
+    assert_eq!(
+        codes,
+        [Some(1); 3],
+        "{VERIFIERS:?}: keyrite says {}",
+        verdict(&outs[0])
+    );
+}
+
+/// A batch line of a sealed record (the second batch of a run with `--batch-steps 1`, from
+/// steps[1]) rewritten by a PIN holder to announce 2^64 - 1 steps, which its data's type allows:
+/// keyrite's steps check adds `first + max_steps` without a bound, and panics (overflow) instead
+/// of giving a verdict; the independent verifiers read the batch as announcing every step after.
+#[test]
+fn a_batch_of_the_most_steps_its_type_holds_gets_a_verdict_in_all_three() {
+    let c = Ceremony::approved(&["us-east-1"]);
+    let out = run(c.run_command("t.jsonl").args(["--batch-steps", "1"]));
+    assert!(out.status.success(), "{out:?}");
+    low_s_seal(&c.dir().join("t.jsonl"));
+    let original = values(&c, "t.jsonl");
+    let (signer, policy) = (path(&c, "signer.pem"), path(&c, "policy.toml"));
+    let second = original
+        .iter()
+        .position(|v| v["step"] == "batch" && v["data"]["first"] == 1)
+        .unwrap();
+    let mut v = original.clone();
+    v[second]["data"]["max_steps"] = json!(u64::MAX);
+    let lines = pin_holder_reseal(&c.token, "ceremony-signer", &v);
+    let file = path(&c, "huge-batch.jsonl");
+    write_lines(&file, &lines);
+    let outs = verifiers(&file, &signer, Some(&policy), None, &[]);
+    let codes: Vec<Option<i32>> = outs.iter().map(|o| o.status.code()).collect();
+    assert_eq!(
+        codes,
+        [Some(0); 3],
+        "{VERIFIERS:?}: keyrite says {}{}",
+        verdict(&outs[0]),
+        String::from_utf8_lossy(&outs[0].stderr)
+    );
+}
