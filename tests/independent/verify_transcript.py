@@ -612,7 +612,8 @@ def check_batches(steps):
                     batch = None
                 continue
             if step == "failure":
-                batch = None
+                # A move failed: its failure stands for a generate step's owed one too.
+                batch, owed = None, None
                 continue
             if step in STEP_LINES:
                 due = batch["pending"][0]
