@@ -291,6 +291,19 @@ impl StepsRun {
     fn take(&mut self, step: &str, entry: &Entry) -> Result<(), String> {
         match entry {
             Entry::Failure(failure) => {
+                // A step fails inside a batch once the steps before it are committed; only the
+                // batch's first step (its generate line at most written) fails before a commit.
+                if let Some(b) = self.batch.as_ref().filter(|b| b.committed.is_none()) {
+                    let only_first_announced =
+                        self.open == Some(b.first) && self.next == b.first + 1;
+                    if self.next > b.first && !only_first_announced {
+                        return Err(format!(
+                            "a failure line inside the batch from steps[{}] (line {}), which has steps but no commit line",
+                            b.first,
+                            b.line + 1
+                        ));
+                    }
+                }
                 self.failure = Some(failure.index);
                 Ok(())
             }
@@ -421,7 +434,7 @@ impl StepsRun {
             return Err(format!("steps[{index}] did not run as planned"));
         }
         if let Some(b) = &mut self.batch {
-            if index >= b.first + b.max_steps {
+            if index >= b.first.saturating_add(b.max_steps) {
                 return Err(format!(
                     "steps[{index}] in the batch of at most {} steps from steps[{}]",
                     b.max_steps, b.first
@@ -451,7 +464,24 @@ impl StepsRun {
             return broken;
         }
         let all = self.results == self.steps.len();
+        // A batch with steps but no commit line, in a sealed record (a batch of generate steps
+        // has all its results before its commit).
+        let uncommitted = self
+            .batch
+            .as_ref()
+            .filter(|b| b.committed.is_none() && self.next > b.first);
         match self.failure {
+            None if sealed && uncommitted.is_some() => {
+                let b = uncommitted.map_or((0, 0), |b| (b.first, b.line));
+                failed(
+                    name,
+                    format!(
+                        "the transcript is sealed but the batch from steps[{}] has no commit line",
+                        b.0
+                    ),
+                    Some(b.1),
+                )
+            }
             None if all => passed(
                 name,
                 format!("all {} steps ran as planned, in order", self.steps.len()),
