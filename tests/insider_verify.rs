@@ -1221,7 +1221,8 @@ fn a_failure_line_inside_a_batch_before_its_commit_is_invalid_in_all_three() {
     ));
     let mut end = original[finish].clone();
     end["data"]["outcome"] = json!("failed");
-    end["data"]["failure"] = json!({"step": index, "error": "C_WrapKey returned CKR_GENERAL_ERROR"});
+    end["data"]["failure"] =
+        json!({"step": index, "error": "C_WrapKey returned CKR_GENERAL_ERROR"});
     v.push(end);
     v.push(original.last().unwrap().clone());
     let lines = pin_holder_reseal(&c.token, "ceremony-signer", &v);
