@@ -1269,3 +1269,47 @@ fn a_batch_of_the_most_steps_its_type_holds_gets_a_verdict_in_all_three() {
         String::from_utf8_lossy(&outs[0].stderr)
     );
 }
+
+/// A PIN holder hides a wrap whose output is in place: in a batch of a key and two wraps, the
+/// record is cut after the commit line (both outputs moved) and a failure of the second wrap's
+/// move put after it, so the first wrap's `wrapped` line — the record of its output — is gone
+/// while the record says every step before steps[2] ran. The format puts a failure after a
+/// commit only at the next result due (the commit round failed: the batch's first wrap; a move
+/// failed: the wrap whose move failed, after the wrapped lines of those before it); each
+/// verifier took a failure line at any index there, calling the record an intact failed
+/// ceremony.
+#[test]
+fn a_failure_after_a_commit_that_skips_a_due_result_is_invalid_in_all_three() {
+    let c = Ceremony::approved(&["us-east-1", "eu-west-1"]);
+    let out = run(c.run_command("t.jsonl").args(["--batch-ms", "600000"]));
+    assert!(out.status.success(), "{out:?}");
+    low_s_seal(&c.dir().join("t.jsonl"));
+    let original = values(&c, "t.jsonl");
+    let (signer, policy) = (path(&c, "signer.pem"), path(&c, "policy.toml"));
+    let (commit, finish) = (at(&original, "commit"), at(&original, "finish"));
+    assert_eq!(original[commit]["data"]["outputs"], 2);
+    assert_eq!(original[commit + 1]["data"]["index"], 1);
+    let error = "cannot move the output into place: it exists";
+    let mut v: Vec<Value> = original[..=commit].to_vec();
+    v.push(line(
+        "failure",
+        "keyrite",
+        json!({"index": 2, "action": "wrap", "error": error}),
+    ));
+    let mut end = original[finish].clone();
+    end["data"]["outcome"] = json!("failed");
+    end["data"]["failure"] = json!({"step": 2, "error": error});
+    v.push(end);
+    v.push(original.last().unwrap().clone());
+    let lines = pin_holder_reseal(&c.token, "ceremony-signer", &v);
+    let file = path(&c, "skipped-result.jsonl");
+    write_lines(&file, &lines);
+    let outs = verifiers(&file, &signer, Some(&policy), None, &[]);
+    let codes: Vec<Option<i32>> = outs.iter().map(|o| o.status.code()).collect();
+    assert_eq!(
+        codes,
+        [Some(1); 3],
+        "{VERIFIERS:?}: keyrite says {}",
+        verdict(&outs[0])
+    );
+}
