@@ -304,6 +304,23 @@ impl StepsRun {
                         ));
                     }
                 }
+                // After a commit, a failure stands at the result due at most: the commit round
+                // (the batch's first wrap), a move (the wrap whose move failed, once those
+                // before it are recorded), or a wrap recorded but not finished before it.
+                if let Some(due) = self
+                    .batch
+                    .as_ref()
+                    .and_then(|b| b.committed.and_then(|c| b.wraps.get(c)))
+                {
+                    if failure.index.is_none_or(|i| i > *due) {
+                        return Err(format!(
+                            "a failure of steps[{}] where the result of steps[{due}] is due",
+                            failure
+                                .index
+                                .map_or_else(|| "null".to_owned(), |i| i.to_string())
+                        ));
+                    }
+                }
                 self.failure = Some(failure.index);
                 Ok(())
             }

@@ -99,6 +99,9 @@ BAD = {
                                    "line 8 (generate): step 2 was announced"),
     "commit_with_open_last": ([batch(0)] + gen(0) + [line("generate", 1), commit(0, 1, 0)],
                               "line 5 (commit): commit.last is 1"),
+    "failure_skips_a_result": ([batch(0)] + gen(0) + [line("wrap", 1), line("wrap", 2), commit(0, 2, 2),
+                                ("failure", {"index": 2})],
+                               "line 7 (failure): a failure of step 2, but after the commit line (line 6) the next result due is wrapped for step 1"),
     "generated_apart": ([batch(0), line("generate", 0), line("wrap", 1)], "line 3 (wrap): a new step before the generated line"),
 }
 

@@ -612,7 +612,14 @@ def check_batches(steps):
                     batch = None
                 continue
             if step == "failure":
-                # A move failed: its failure stands for a generate step's owed one too.
+                # The commit round or a move failed, at the result due at most (or a wrap
+                # recorded before it); its failure stands for a generate step's owed one too.
+                index = data.get("index")
+                if index is None or index > batch["pending"][0][1]:
+                    return (
+                        f"{where}: a failure of step {index}, but after the commit line (line "
+                        f"{batch['commit'] + 1}) the next result due is {batch['pending'][0][0]} for step {batch['pending'][0][1]}"
+                    )
                 batch, owed = None, None
                 continue
             if step in STEP_LINES:
