@@ -297,8 +297,24 @@ def render_sessions(r, w):
     )
     if min(one / 0.8, two / 1.0, recipe / 10) < 1:
         w(
-            "\nWhere a goal is not met, the measured reason is still to be written here (where the "
-            "time per key goes beyond the floor: profile the batched run).\n"
+            "\nWhere the time goes beyond the floor (measured on 2026-12-07: one N = 1000 batched "
+            "run under `/usr/bin/time` and one under `strace -f -c`, on this machine and disk). The "
+            "floor makes two token calls per key and nothing durable; keyrite per key also does the "
+            "trial wrap, the KCV and the label lookup, and writes five output files and a directory, "
+            "each of whose data must reach the disk before the output may appear. Batching removed "
+            "the waits between those writes (one concurrent fsync round and one parent fsync per "
+            "batch, a fsync of the transcript per batch instead of one per key: batched runs are "
+            "1.6× the unbatched ones at N = 1000) but not the writes themselves: the run made 5.3 "
+            "fsyncs per key (5,319 for 1,000 keys, 0.56 ms each, 2.95 s summed over the round's "
+            "threads), its `mkdir` of each output's staging directory took 0.48 ms, and its "
+            "system time was 3.3 s of 9.6 s, most of it in SoftHSM2's object store, which opens, "
+            "locks and truncates its token files on every call (110 `openat`, 246 `fcntl` locks and "
+            "35 `ftruncate` per key, against about six files keyrite opens per key). On this "
+            "journal-less ext4 each file's data is its own write; an fsync of the whole file system "
+            "per batch (`syncfs`) could replace the per-file fsyncs, which the strace test holds "
+            "keyrite to today. Two sessions do not help here: SoftHSM2 serializes calls on a token "
+            "(its floor gains at most 1.2× from a second session), and keyrite's second worker only "
+            "adds contention for the token's lock and the two cores.\n"
         )
     else:
         w("")
@@ -346,7 +362,15 @@ def render_sessions_p11kit(r, w):
         w("- keyrite's rows were not run (`--only floor`), so the goal (keyrite ≥ 1.6× from one "
           "session to two) is not measured.")
     elif med(per_round(big["keyrite2"], big["keyrite1"], lambda a, b: a / b)) < 1.6:
-        w("\nThe goal is not met; the measured reason is still to be written here.")
+        w(
+            "\nThe goal is not met, and not by keyrite: the floor itself, its sessions in as many "
+            "threads of one process, gains no more from a second session (measured above, the same "
+            "rounds): behind `p11-kit-client.so` the calls of one process reach the server and "
+            "SoftHSM2 one at a time, so nothing a client does can overlap them on this stack, and "
+            "keyrite's extra workers only add their contention. `--sessions` is for a token that "
+            "answers its sessions concurrently (a network HSM's client library with a connection "
+            "per session); none could be measured on this machine."
+        )
     w("")
 
 
@@ -508,10 +532,12 @@ def render_changes(w):
         "moves into place, the parent after the move, and result lines (which name an output only "
         "once it is durable) become durable with the next announcement or the seal: three fsync "
         "waits per key. Measured on N = 300 before and after, same token and disk: about 2–4× "
-        "faster. Not done: batching outputs across steps (one fsync round for many keys, then their "
-        "lines) — it would let an output directory exist before any transcript line announces it, "
-        "which the kill-and-resume tests rely on, and on this journal-less ext4 the cost is each "
-        "file's own write, which batching does not remove.\n"
+        "faster.\n"
+        "- **Group commit** (issue 25): generate and wrap steps run in batches — one fsynced "
+        "`batch` line announces up to 64 steps, their outputs and a `commit` line are made durable "
+        "in one concurrent round before any output moves, the parents fsynced once — so a fsync "
+        "wait is paid per batch, not per key; and `--sessions N` runs a batch's steps on N sessions "
+        "of the token (section 1b, 1c).\n"
         "- **KCV**: `C_DigestKey` is asked only when the token gives no `CKA_CHECK_VALUE`.\n"
         "- **`token info`**: trials under one imported public key instead of two generated RSA key "
         "pairs (581 ms → 12 ms on SoftHSM2).\n"
