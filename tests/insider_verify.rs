@@ -317,6 +317,24 @@ fn sealed_records_that_contradict_themselves_are_invalid_in_all_three() {
     }
 }
 
+/// `v` resealed by the PIN holder (the token's own signature over the edited chain) into the
+/// file `name` and verified with the policy: all three verifiers say INVALID (exit 1).
+fn resealed_invalid_in_all_three(c: &Ceremony, name: &str, v: &[Value]) -> [Output; 3] {
+    let lines = pin_holder_reseal(&c.token, "ceremony-signer", v);
+    let file = path(c, name);
+    write_lines(&file, &lines);
+    let (signer, policy) = (path(c, "signer.pem"), path(c, "policy.toml"));
+    let outs = verifiers(&file, &signer, Some(&policy), None, &[]);
+    let codes: Vec<Option<i32>> = outs.iter().map(|o| o.status.code()).collect();
+    assert_eq!(
+        codes,
+        [Some(1); 3],
+        "{name}: {VERIFIERS:?}: keyrite says {}",
+        verdict(&outs[0])
+    );
+    outs
+}
+
 /// keyrite's report (`keyrite`) of case `name` says its chain and seal checks passed.
 fn chain_and_seal_hold(name: &str, keyrite: &str) {
     for check in ["chain", "seal"] {
@@ -1176,22 +1194,11 @@ fn a_batch_of_generates_without_its_commit_line_is_invalid_in_all_three() {
     c.run_approved("t.jsonl");
     low_s_seal(&c.dir().join("t.jsonl"));
     let original = values(&c, "t.jsonl");
-    let (signer, policy) = (path(&c, "signer.pem"), path(&c, "policy.toml"));
     let commit = at(&original, "commit");
     assert!(at(&original, "generated") < commit && commit < at(&original, "finish"));
     let mut v = original.clone();
     v.remove(commit);
-    let lines = pin_holder_reseal(&c.token, "ceremony-signer", &v);
-    let file = path(&c, "no-commit.jsonl");
-    write_lines(&file, &lines);
-    let outs = verifiers(&file, &signer, Some(&policy), None, &[]);
-    let codes: Vec<Option<i32>> = outs.iter().map(|o| o.status.code()).collect();
-    assert_eq!(
-        codes,
-        [Some(1); 3],
-        "{VERIFIERS:?}: keyrite says {}",
-        verdict(&outs[0])
-    );
+    resealed_invalid_in_all_three(&c, "no-commit.jsonl", &v);
 }
 
 /// A PIN holder hides a batch's commit: the record is cut after the batch's wrap line, before
@@ -1205,7 +1212,6 @@ fn a_batch_of_generates_without_its_commit_line_is_invalid_in_all_three() {
 fn a_failure_line_inside_a_batch_before_its_commit_is_invalid_in_all_three() {
     let c = sealed();
     let original = values(&c, "t.jsonl");
-    let (signer, policy) = (path(&c, "signer.pem"), path(&c, "policy.toml"));
     let (wrap, commit, finish) = (
         at(&original, "wrap"),
         at(&original, "commit"),
@@ -1225,17 +1231,7 @@ fn a_failure_line_inside_a_batch_before_its_commit_is_invalid_in_all_three() {
         json!({"step": index, "error": "C_WrapKey returned CKR_GENERAL_ERROR"});
     v.push(end);
     v.push(original.last().unwrap().clone());
-    let lines = pin_holder_reseal(&c.token, "ceremony-signer", &v);
-    let file = path(&c, "hidden-commit.jsonl");
-    write_lines(&file, &lines);
-    let outs = verifiers(&file, &signer, Some(&policy), None, &[]);
-    let codes: Vec<Option<i32>> = outs.iter().map(|o| o.status.code()).collect();
-    assert_eq!(
-        codes,
-        [Some(1); 3],
-        "{VERIFIERS:?}: keyrite says {}",
-        verdict(&outs[0])
-    );
+    resealed_invalid_in_all_three(&c, "hidden-commit.jsonl", &v);
 }
 
 /// A batch line of a sealed record (the second batch of a run with `--batch-steps 1`, from
@@ -1285,7 +1281,6 @@ fn a_failure_after_a_commit_that_skips_a_due_result_is_invalid_in_all_three() {
     assert!(out.status.success(), "{out:?}");
     low_s_seal(&c.dir().join("t.jsonl"));
     let original = values(&c, "t.jsonl");
-    let (signer, policy) = (path(&c, "signer.pem"), path(&c, "policy.toml"));
     let (commit, finish) = (at(&original, "commit"), at(&original, "finish"));
     assert_eq!(original[commit]["data"]["outputs"], 2);
     assert_eq!(original[commit + 1]["data"]["index"], 1);
@@ -1301,15 +1296,5 @@ fn a_failure_after_a_commit_that_skips_a_due_result_is_invalid_in_all_three() {
     end["data"]["failure"] = json!({"step": 2, "error": error});
     v.push(end);
     v.push(original.last().unwrap().clone());
-    let lines = pin_holder_reseal(&c.token, "ceremony-signer", &v);
-    let file = path(&c, "skipped-result.jsonl");
-    write_lines(&file, &lines);
-    let outs = verifiers(&file, &signer, Some(&policy), None, &[]);
-    let codes: Vec<Option<i32>> = outs.iter().map(|o| o.status.code()).collect();
-    assert_eq!(
-        codes,
-        [Some(1); 3],
-        "{VERIFIERS:?}: keyrite says {}",
-        verdict(&outs[0])
-    );
+    resealed_invalid_in_all_three(&c, "skipped-result.jsonl", &v);
 }
