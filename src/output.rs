@@ -1,9 +1,9 @@
 //! Output directories that appear whole or not at all (DESIGN.md, invariant 5).
 //!
 //! A directory is built under a temporary name beside its final place, every file created new;
-//! then its files and the directory are fsynced (in one round: the fsyncs run concurrently, so
+//! then its files and the directory are made durable (one output: each fsynced, concurrently, so
 //! the file system commits them together rather than one after another; a ceremony's batch of
-//! outputs shares one round), it is moved into place with `renameat2(RENAME_NOREPLACE)` — a
+//! outputs: one `syncfs` of their file system, see [`sync_round`]), it is moved into place with `renameat2(RENAME_NOREPLACE)` — a
 //! plain `rename` would silently replace an empty directory that appeared meanwhile — and the
 //! parent fsynced (once for all the outputs of a round that share it). If anything fails before
 //! the move, the temporary directory is removed.
@@ -169,6 +169,12 @@ pub fn write_new_file(path: &Path, contents: &[u8]) -> Result<(), Error> {
 #[derive(Debug)]
 pub struct StagedDir {
     tmp: tempfile::TempDir,
+    /// The temporary directory, opened before any file in it was written: an error writing
+    /// them back is reported to a `syncfs` through it (Linux samples a file system's write
+    /// errors when a descriptor is opened).
+    dir: File,
+    /// When the directory was made: the earliest of a round is the one to `syncfs` through.
+    made: std::time::Instant,
     target: PathBuf,
     /// The files written, still open: [`StagedDir::commit`] fsyncs them.
     files: Vec<(PathBuf, File)>,
@@ -187,8 +193,12 @@ impl StagedDir {
             .prefix(&format!(".{name}.keyrite-"))
             .tempdir_in(&parent)
             .map_err(io("cannot create a temporary directory in", &parent))?;
+        let made = std::time::Instant::now();
+        let dir = File::open(tmp.path()).map_err(io("cannot open", tmp.path()))?;
         Ok(StagedDir {
             tmp,
+            dir,
+            made,
             target: target.to_path_buf(),
             files: Vec::new(),
         })
@@ -273,27 +283,42 @@ impl StagedDir {
 /// of threads.
 const SYNC_THREADS: usize = 16;
 
+/// What one thread of a round makes durable.
+enum Sync<'a> {
+    /// One file or directory: `fsync`.
+    One(&'a Path, &'a File),
+    /// Everything written on the file system of a batch's outputs: `syncfs`, through the
+    /// batch's earliest staging directory there (opened before any of their files was written).
+    FileSystem(&'a Path, &'a File),
+}
+
 /// Makes every file and directory of `dirs` durable in one round, with `also` (what must be
-/// durable before any of them appears: the transcript lines announcing them): every fsync in
-/// flight at once, up to sixteen, so the file system commits them together; each is
-/// waited for, and if any fails nothing may move.
+/// durable before any of them appears: the transcript lines announcing them), each waited for;
+/// if any fails nothing may move.
+///
+/// One output's files and directory are each fsynced, up to sixteen in flight at once, so the
+/// file system commits them together. Two or more (a ceremony's batch) are made durable by one
+/// `syncfs` per file system they are on: a batch of 64 outputs is 320 fsyncs, each waiting for
+/// the disk, or one. `syncfs` writes back everything dirty on that file system, so its cost
+/// grows with what other programs have written there and not yet synced; `--batch-steps 1`
+/// keeps to fsyncs. Linux reports write-back errors to `syncfs` only since 5.8: on an older
+/// kernel a batch's files are fsynced one by one.
 pub fn sync_round(
     dirs: &[StagedDir],
     also: impl FnOnce() -> Result<(), Error> + Send,
 ) -> Result<(), Error> {
-    let mut opened = Vec::with_capacity(dirs.len());
-    for d in dirs.iter() {
-        let path = d.tmp.path().to_path_buf();
-        fs::set_permissions(&path, fs::Permissions::from_mode(0o755))
-            .map_err(io("cannot set permissions of", &path))?;
-        let dir = File::open(&path).map_err(io("cannot open", &path))?;
-        opened.push((path, dir));
+    for d in dirs {
+        fs::set_permissions(d.tmp.path(), fs::Permissions::from_mode(0o755))
+            .map_err(io("cannot set permissions of", d.tmp.path()))?;
     }
-    let work: Vec<(&Path, &File)> = dirs
-        .iter()
-        .flat_map(|d| d.files.iter().map(|(path, file)| (path.as_path(), file)))
-        .chain(opened.iter().map(|(path, dir)| (path.as_path(), dir)))
-        .collect();
+    let work = if dirs.len() > 1 && syncfs_reports_errors() {
+        file_systems(dirs)?
+    } else {
+        dirs.iter()
+            .flat_map(|d| d.files.iter().map(|(path, file)| Sync::One(path, file)))
+            .chain(dirs.iter().map(|d| Sync::One(d.tmp.path(), &d.dir)))
+            .collect()
+    };
     let next = std::sync::atomic::AtomicUsize::new(0);
     let panicked = || Error::SyncPanicked {
         path: dirs.first().map(|d| d.target.clone()).unwrap_or_default(),
@@ -305,10 +330,17 @@ pub fn sync_round(
                 scope.spawn(|| {
                     loop {
                         let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        let Some((path, file)) = work.get(i) else {
-                            return Ok(());
-                        };
-                        file.sync_all().map_err(io("cannot sync", path))?;
+                        match work.get(i) {
+                            None => return Ok(()),
+                            Some(Sync::One(path, file)) => {
+                                file.sync_all().map_err(io("cannot sync", path))?
+                            }
+                            Some(Sync::FileSystem(path, dir)) => {
+                                rustix::fs::syncfs(dir).map_err(|e| {
+                                    io("cannot sync the file system of", path)(e.into())
+                                })?
+                            }
+                        }
                     }
                 })
             })
@@ -321,6 +353,37 @@ pub fn sync_round(
     results.into_iter().collect::<Result<(), Error>>()?;
     crate::fault::point("output-staged");
     Ok(())
+}
+
+/// One `syncfs` per file system the staging directories of `dirs` are on, through the earliest
+/// made there.
+fn file_systems(dirs: &[StagedDir]) -> Result<Vec<Sync<'_>>, Error> {
+    let mut earliest: Vec<(u64, &StagedDir)> = Vec::new();
+    for d in dirs {
+        let device = rustix::fs::fstat(&d.dir)
+            .map_err(|e| io("cannot read the file system of", d.tmp.path())(e.into()))?
+            .st_dev;
+        match earliest.iter_mut().find(|(dev, _)| *dev == device) {
+            Some((_, first)) if d.made < first.made => *first = d,
+            Some(_) => {}
+            None => earliest.push((device, d)),
+        }
+    }
+    Ok(earliest
+        .into_iter()
+        .map(|(_, d)| Sync::FileSystem(d.tmp.path(), &d.dir))
+        .collect())
+}
+
+/// Whether this kernel reports write-back errors to `syncfs` (Linux 5.8 and later).
+fn syncfs_reports_errors() -> bool {
+    let uname = rustix::system::uname();
+    let release = uname.release().to_string_lossy();
+    let mut parts = release
+        .split(|c: char| !c.is_ascii_digit())
+        .map(|p| p.parse::<u32>().unwrap_or(0));
+    let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    (major, minor) >= (5, 8)
 }
 
 /// Makes the moves of outputs now at `targets` durable: each distinct parent directory fsynced

@@ -2,8 +2,9 @@
 //! calls of a real ceremony traced by `strace`: no token object file is created while a written
 //! transcript line is not yet fsynced, unless a durable `batch` line announced it (a batch's
 //! steps write their lines once done on the token); no output directory moves into place before
-//! its files, itself and the transcript are fsynced; and no transcript line naming an output is
-//! written before the move is made durable by an fsync of the directory it moved into.
+//! its files, itself and the transcript are fsynced (a batch's outputs: all at once, by a
+//! `syncfs` of their file system); and no transcript line naming an output is written before the
+//! move is made durable by an fsync of the directory it moved into.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -76,23 +77,24 @@ fn file_name(path: &str) -> &str {
 
 #[test]
 fn token_changes_wait_for_the_transcript_and_the_transcript_waits_for_the_outputs() {
-    traced_run(&[]);
+    // One batch however slow the traced run: its two outputs share one syncfs.
+    traced_run(&["--batch-ms", "600000"], 1);
 }
 
 #[test]
 fn every_batch_boundary_keeps_the_order_when_each_step_is_a_batch() {
-    traced_run(&["--batch-steps", "1"]);
+    traced_run(&["--batch-steps", "1"], 0);
 }
 
 /// Runs a two-wrap ceremony under `strace` with `extra` options and checks the order of its
-/// calls.
-fn traced_run(extra: &[&str]) {
+/// calls, and that it made `syncfs` calls (a batch of two or more outputs makes one).
+fn traced_run(extra: &[&str], syncfs_calls: usize) {
     let c = Ceremony::approved(&["us-east-1", "eu-west-1"]);
     let keyrite = c.token.keyrite();
     let trace = c.dir().join("calls.trace");
     let mut cmd = Command::new("strace");
     cmd.args(["-f", "-qq", "-y", "-s", "1000000"])
-        .args(["-e", "trace=openat,write,fsync,renameat2", "-o"])
+        .args(["-e", "trace=openat,write,fsync,syncfs,renameat2", "-o"])
         .arg(&trace)
         .arg(keyrite.get_program())
         .args([
@@ -127,6 +129,7 @@ fn traced_run(extra: &[&str]) {
     let mut batches = 0;
     // Every file and directory fsynced so far, by path.
     let mut synced: Vec<String> = Vec::new();
+    let mut syncfs = 0;
     // Files created in each staging directory, by the directory's name.
     let mut staged: HashMap<String, Vec<String>> = HashMap::new();
     // Output directories moved into place, and whether their parent has been fsynced since.
@@ -171,6 +174,17 @@ fn traced_run(extra: &[&str]) {
                     }
                 }
                 synced.push(call.path.clone());
+            }
+            // Every file and directory written on the file system so far is durable (the
+            // ceremony's are all on one). The transcript and the parents are left to their
+            // fsyncs, which keyrite makes all the same.
+            "syncfs" => {
+                assert!(call.line.ends_with("= 0"), "a failed syncfs: {}", call.line);
+                for files in staged.values() {
+                    synced.extend(files.iter().cloned());
+                }
+                synced.extend(staged.keys().cloned());
+                syncfs += 1;
             }
             "openat" => {
                 // SoftHSM2 keeps each token object in a file: a new one is a change to the token.
@@ -240,4 +254,5 @@ fn traced_run(extra: &[&str]) {
     assert!(objects >= 2, "{objects} token objects created");
     assert_eq!((outputs, named), (2, 2));
     assert!(batches >= 1, "no batch line in the transcript");
+    assert_eq!(syncfs, syncfs_calls, "syncfs calls");
 }
