@@ -8,7 +8,7 @@
 //! every other call that changes the token is refused but the destruction of a key the same
 //! session made ([`crate::interrupt`]), and the process waits for that before it ends.
 
-use cryptoki::object::{Attribute, ObjectHandle};
+use cryptoki::object::ObjectHandle;
 
 use super::trace::TracedSession;
 use super::{Error, Pkcs11Failure};
@@ -25,21 +25,23 @@ pub struct SessionObject<'s> {
 
 impl<'s> SessionObject<'s> {
     /// Makes a session object with `make` (`C_CreateObject`, `C_GenerateKey`) and holds it.
-    /// When `make` fails, every session object that appeared meanwhile is destroyed,
-    /// best-effort: SoftHSM2 2.6.1 leaves a half-made one behind a refused `C_CreateObject`.
+    /// When `make` fails, every session object no session of the module made is destroyed,
+    /// best-effort: SoftHSM2 2.6.1 leaves a half-made one behind a refused `C_CreateObject`
+    /// (the session's ledger, [`TracedSession::start_ledger`], knows the others).
     pub(crate) fn make(
         session: &'s TracedSession,
         what: &'static str,
         make: impl FnOnce(&TracedSession) -> cryptoki::error::Result<ObjectHandle>,
     ) -> cryptoki::error::Result<Self> {
-        let session_objects = || session.find_objects(&[Attribute::Token(false)]);
-        let before = session_objects();
+        let started = session.start_ledger();
         match make(session) {
             Ok(handle) => Ok(SessionObject::new(session, handle, what)),
             Err(e) => {
-                if let (Ok(before), Ok(after)) = (before, session_objects()) {
-                    for left in after.into_iter().filter(|h| !before.contains(h)) {
-                        drop(SessionObject::new(session, left, what));
+                if started.is_ok()
+                    && let Ok(left) = session.left_behind()
+                {
+                    for handle in left {
+                        drop(SessionObject::new(session, handle, what));
                     }
                 }
                 Err(e)

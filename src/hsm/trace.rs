@@ -20,7 +20,7 @@ use std::fs::File;
 use std::io::Write as _;
 use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::Path;
-use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::Instant;
 
 use cryptoki::context::{CInitializeArgs, Function, Pkcs11};
@@ -341,12 +341,74 @@ fn mechanism_info(info: &MechanismInfo) -> Value {
 #[derive(Debug, Clone)]
 pub struct TracedContext {
     ctx: Pkcs11,
+    ledger: Arc<Ledger>,
+}
+
+/// The session objects the application's sessions can see, as [`SessionObject::make`] needs
+/// them to find what a failed `C_CreateObject` left behind (SoftHSM2 2.6.1 leaves a half-made
+/// object): a first scan of the session objects (`CKA_TOKEN` false) finds those already there,
+/// then every object its sessions make is added and every one destroyed, or whose session
+/// closed, taken away. So a make needs no scan of its own before it, only one after a failure:
+/// at a scan's cost, on SoftHSM2, of every object on the token, a ceremony checking a thousand
+/// wraps made two thousand scans of up to a thousand session objects each.
+///
+/// A failed make's scan takes for its leftover any session object not in the ledger: on a
+/// token that shows one application another's session objects, one another process made after
+/// the first scan would be taken for it too (keyrite's own sessions' are all in the ledger).
+///
+/// [`SessionObject::make`]: super::object::SessionObject::make
+#[derive(Debug, Default)]
+struct Ledger {
+    /// Once the first scan was taken, the objects known.
+    known: Mutex<Option<Vec<Known>>>,
+    /// The last session given a number.
+    sessions: std::sync::atomic::AtomicU64,
+}
+
+/// An object of the ledger, and the session that made it (`None`: found by the first scan).
+type Known = (ObjectHandle, Option<u64>);
+
+impl Ledger {
+    fn lock(&self) -> MutexGuard<'_, Option<Vec<Known>>> {
+        self.known.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A number for a new session, its own for as long as the module is loaded.
+    fn session(&self) -> u64 {
+        self.sessions
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Adds objects session `by` just made, once the first scan was taken (until then, it
+    /// will find them).
+    fn add(&self, made: &[ObjectHandle], by: u64) {
+        if let Some(known) = self.lock().as_mut() {
+            known.extend(made.iter().map(|h| (*h, Some(by))));
+        }
+    }
+
+    /// Takes away an object destroyed: a token may give its number to another.
+    fn remove(&self, gone: ObjectHandle) {
+        if let Some(known) = self.lock().as_mut() {
+            known.retain(|(h, _)| *h != gone);
+        }
+    }
+
+    /// Takes away the objects of session `by`, closed: its session objects went with it.
+    fn closed(&self, by: u64) {
+        if let Some(known) = self.lock().as_mut() {
+            known.retain(|(_, made_by)| *made_by != Some(by));
+        }
+    }
 }
 
 impl TracedContext {
     /// Wraps a loaded (not yet initialised) module.
     pub fn new(ctx: Pkcs11) -> Self {
-        TracedContext { ctx }
+        TracedContext {
+            ctx,
+            ledger: Arc::default(),
+        }
     }
 
     /// `C_Initialize`.
@@ -433,7 +495,11 @@ impl TracedContext {
         )
         .map(|session| TracedSession {
             session,
-            made: Mutex::new(Vec::new()),
+            made: Made {
+                handles: Mutex::new(Vec::new()),
+                ledger: Arc::clone(&self.ledger),
+                session: self.ledger.session(),
+            },
             _open: open,
         })
     }
@@ -446,10 +512,27 @@ pub struct TracedSession {
     session: Session,
     /// The objects this session made (created, generated, unwrapped) and has not destroyed:
     /// the only ones [`TracedSession::destroy_new_object`] destroys once a signal came.
-    made: Mutex<Vec<ObjectHandle>>,
+    made: Made,
     /// Dropped after `session` (fields drop in order): a signal that came while the session
     /// was open ends the process once it is closed.
     _open: crate::interrupt::Session,
+}
+
+/// The objects a session made and has not destroyed, and the module's [`Ledger`] they are in.
+#[derive(Debug)]
+struct Made {
+    handles: Mutex<Vec<ObjectHandle>>,
+    ledger: Arc<Ledger>,
+    /// The session's number in the ledger.
+    session: u64,
+}
+
+impl Drop for Made {
+    /// Dropped after the session: its objects go from the ledger, its session objects having
+    /// gone with it.
+    fn drop(&mut self) {
+        self.ledger.closed(self.session);
+    }
 }
 
 impl TracedSession {
@@ -459,7 +542,10 @@ impl TracedSession {
     }
 
     fn made(&self) -> MutexGuard<'_, Vec<ObjectHandle>> {
-        self.made.lock().unwrap_or_else(PoisonError::into_inner)
+        self.made
+            .handles
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Notes the objects a call made, for [`TracedSession::destroy_new_object`].
@@ -469,9 +555,37 @@ impl TracedSession {
         handles: impl Fn(&T) -> Vec<ObjectHandle>,
     ) -> CkResult<T> {
         if let Ok(value) = &made {
-            self.made().extend(handles(value));
+            let handles = handles(value);
+            self.made.ledger.add(&handles, self.made.session);
+            self.made().extend(handles);
         }
         made
+    }
+
+    /// Takes the ledger's first scan of the session objects (see [`Ledger`]), if no session
+    /// of the module has yet: before the first call that may leave a half-made object.
+    pub(crate) fn start_ledger(&self) -> CkResult<()> {
+        let mut ledger = self.made.ledger.lock();
+        if ledger.is_none() {
+            // Under the lock: an object another session makes meanwhile is added after it.
+            let found = self.find_objects(&[Attribute::Token(false)])?;
+            *ledger = Some(found.into_iter().map(|h| (h, None)).collect());
+        }
+        Ok(())
+    }
+
+    /// The session objects now on the token that no session of the module made, once the
+    /// ledger is started: what a failed call left behind.
+    pub(crate) fn left_behind(&self) -> CkResult<Vec<ObjectHandle>> {
+        let found = self.find_objects(&[Attribute::Token(false)])?;
+        let ledger = self.made.ledger.lock();
+        let Some(known) = ledger.as_ref() else {
+            return Ok(Vec::new());
+        };
+        Ok(found
+            .into_iter()
+            .filter(|h| !known.iter().any(|(k, _)| k == h))
+            .collect())
     }
 
     /// `C_Login`: the trace names the user type only.
@@ -559,6 +673,7 @@ impl TracedSession {
         };
         if destroyed.is_ok() {
             self.made().retain(|h| *h != object);
+            self.made.ledger.remove(object);
         }
         destroyed
     }
