@@ -193,8 +193,9 @@ impl StagedDir {
             .prefix(&format!(".{name}.keyrite-"))
             .tempdir_in(&parent)
             .map_err(io("cannot create a temporary directory in", &parent))?;
-        let made = std::time::Instant::now();
         let dir = File::open(tmp.path()).map_err(io("cannot open", tmp.path()))?;
+        // Once it is open: the directory made earliest by this clock was opened before it.
+        let made = std::time::Instant::now();
         Ok(StagedDir {
             tmp,
             dir,
@@ -298,11 +299,11 @@ enum Sync<'a> {
 ///
 /// One output's files and directory are each fsynced, up to sixteen in flight at once, so the
 /// file system commits them together. Two or more (a ceremony's batch) are made durable by one
-/// `syncfs` per file system they are on: a batch of 64 outputs is 320 fsyncs, each waiting for
-/// the disk, or one. `syncfs` writes back everything dirty on that file system, so its cost
-/// grows with what other programs have written there and not yet synced; `--batch-steps 1`
-/// keeps to fsyncs. Linux reports write-back errors to `syncfs` only since 5.8: on an older
-/// kernel a batch's files are fsynced one by one.
+/// `syncfs` per file system they are on, where that is known to report every failure
+/// ([`syncfs_reports_errors`]): a batch of 64 outputs is 320 fsyncs, each waiting for the disk,
+/// or one. `syncfs` writes back everything dirty on that file system, so its cost grows with
+/// what other programs have written there and not yet synced; `--batch-steps 1` keeps to
+/// fsyncs. Elsewhere a batch's files are fsynced one by one.
 pub fn sync_round(
     dirs: &[StagedDir],
     also: impl FnOnce() -> Result<(), Error> + Send,
@@ -311,7 +312,7 @@ pub fn sync_round(
         fs::set_permissions(d.tmp.path(), fs::Permissions::from_mode(0o755))
             .map_err(io("cannot set permissions of", d.tmp.path()))?;
     }
-    let work = if dirs.len() > 1 && syncfs_reports_errors() {
+    let work = if dirs.len() > 1 && dirs.iter().all(syncfs_reports_errors) {
         file_systems(dirs)?
     } else {
         dirs.iter()
@@ -375,15 +376,27 @@ fn file_systems(dirs: &[StagedDir]) -> Result<Vec<Sync<'_>>, Error> {
         .collect())
 }
 
-/// Whether this kernel reports write-back errors to `syncfs` (Linux 5.8 and later).
-fn syncfs_reports_errors() -> bool {
+/// The local block file systems whose `syncfs` writes back and commits everything, and fails
+/// if any of it fails (`linux/magic.h`): ext4 (and ext2/ext3 through it), XFS, Btrfs. Not
+/// overlayfs (its `syncfs` reports the overlay's errors, not those of the file system beneath,
+/// which `fsync` reaches), FUSE (its `syncfs` asks nothing of the daemon but on virtiofs,
+/// where `fsync` sends `FUSE_FSYNC`), network file systems, or any other.
+const SYNCFS_FILE_SYSTEMS: [u64; 3] = [0xEF53, 0x5846_5342, 0x9123_683E];
+
+/// Whether a `syncfs` of `dir`'s file system reports every failure to write it: on one of
+/// [`SYNCFS_FILE_SYSTEMS`], under Linux 5.17 or later (since 5.8 `syncfs` reports write-back
+/// errors, and since 5.17 a failure of the file system's own commit).
+fn syncfs_reports_errors(dir: &StagedDir) -> bool {
     let uname = rustix::system::uname();
     let release = uname.release().to_string_lossy();
     let mut parts = release
         .split(|c: char| !c.is_ascii_digit())
         .map(|p| p.parse::<u32>().unwrap_or(0));
     let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
-    (major, minor) >= (5, 8)
+    let file_system = rustix::fs::fstatfs(&dir.dir)
+        .ok()
+        .and_then(|stat| u64::try_from(stat.f_type).ok());
+    (major, minor) >= (5, 17) && file_system.is_some_and(|f| SYNCFS_FILE_SYSTEMS.contains(&f))
 }
 
 /// Makes the moves of outputs now at `targets` durable: each distinct parent directory fsynced
