@@ -346,30 +346,41 @@ pub struct TracedContext {
 
 /// The session objects the application's sessions can see, as [`SessionObject::make`] needs
 /// them to find what a failed `C_CreateObject` left behind (SoftHSM2 2.6.1 leaves a half-made
-/// object): a first scan of the session objects (`CKA_TOKEN` false) finds those already there,
-/// then every object its sessions make is added and every one destroyed, or whose session
-/// closed, taken away. So a make needs no scan of its own before it, only one after a failure:
-/// at a scan's cost, on SoftHSM2, of every object on the token, a ceremony checking a thousand
-/// wraps made two thousand scans of up to a thousand session objects each.
+/// object): every object the module's sessions make is added, every one destroyed, or whose
+/// session closed, taken away, and a first scan of the session objects (`CKA_TOKEN` false)
+/// adds those already there. So a make needs no scan of its own before it, only one after a
+/// failure: at a scan's cost, on SoftHSM2, of every object on the token, a ceremony checking a
+/// thousand wraps made two thousand scans of up to a thousand session objects each.
 ///
-/// A failed make's scan takes for its leftover any session object not in the ledger: on a
-/// token that shows one application another's session objects, one another process made after
-/// the first scan would be taken for it too (keyrite's own sessions' are all in the ledger).
+/// While a session makes an object, from the call to its entry here, no failed make's scan
+/// runs (`making`): another session's object, made but not yet added, is never taken for a
+/// leftover. A failed make's scan takes for its leftover any session object of its slot not in
+/// the ledger: on a token that shows one application another's session objects, one another
+/// process made after the first scan would be taken for it too.
 ///
 /// [`SessionObject::make`]: super::object::SessionObject::make
 #[derive(Debug, Default)]
 struct Ledger {
-    /// Once the first scan was taken, the objects known.
-    known: Mutex<Option<Vec<Known>>>,
+    /// The objects known, and whether the first scan was taken.
+    known: Mutex<(Vec<Known>, bool)>,
+    /// Held shared by a session from a call that makes objects to their entry, and alone by a
+    /// failed make's scan for what it left.
+    making: std::sync::RwLock<()>,
     /// The last session given a number.
     sessions: std::sync::atomic::AtomicU64,
 }
 
-/// An object of the ledger, and the session that made it (`None`: found by the first scan).
-type Known = (ObjectHandle, Option<u64>);
+/// An object of the ledger: its slot, its handle, and the session that made it (`None`: found
+/// by the first scan).
+#[derive(Debug)]
+struct Known {
+    slot: u64,
+    handle: ObjectHandle,
+    by: Option<u64>,
+}
 
 impl Ledger {
-    fn lock(&self) -> MutexGuard<'_, Option<Vec<Known>>> {
+    fn lock(&self) -> MutexGuard<'_, (Vec<Known>, bool)> {
         self.known.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -379,26 +390,16 @@ impl Ledger {
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     }
 
-    /// Adds objects session `by` just made, once the first scan was taken (until then, it
-    /// will find them).
-    fn add(&self, made: &[ObjectHandle], by: u64) {
-        if let Some(known) = self.lock().as_mut() {
-            known.extend(made.iter().map(|h| (*h, Some(by))));
-        }
-    }
-
-    /// Takes away an object destroyed: a token may give its number to another.
-    fn remove(&self, gone: ObjectHandle) {
-        if let Some(known) = self.lock().as_mut() {
-            known.retain(|(h, _)| *h != gone);
-        }
+    /// Takes away an object of `slot` destroyed: a token may give its number to another.
+    fn remove(&self, slot: u64, gone: ObjectHandle) {
+        self.lock()
+            .0
+            .retain(|k| !(k.slot == slot && k.handle == gone));
     }
 
     /// Takes away the objects of session `by`, closed: its session objects went with it.
     fn closed(&self, by: u64) {
-        if let Some(known) = self.lock().as_mut() {
-            known.retain(|(_, made_by)| *made_by != Some(by));
-        }
+        self.lock().0.retain(|k| k.by != Some(by));
     }
 }
 
@@ -499,6 +500,7 @@ impl TracedContext {
                 handles: Mutex::new(Vec::new()),
                 ledger: Arc::clone(&self.ledger),
                 session: self.ledger.session(),
+                slot: slot.id(),
             },
             _open: open,
         })
@@ -525,6 +527,8 @@ struct Made {
     ledger: Arc<Ledger>,
     /// The session's number in the ledger.
     session: u64,
+    /// The session's slot.
+    slot: u64,
 }
 
 impl Drop for Made {
@@ -548,15 +552,23 @@ impl TracedSession {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Notes the objects a call made, for [`TracedSession::destroy_new_object`].
+    /// Makes a call that makes objects and notes them, for
+    /// [`TracedSession::destroy_new_object`] and in the module's [`Ledger`].
     fn note_made<T>(
         &self,
-        made: CkResult<T>,
+        make: impl FnOnce() -> CkResult<T>,
         handles: impl Fn(&T) -> Vec<ObjectHandle>,
     ) -> CkResult<T> {
+        let ledger = &self.made.ledger;
+        let _making = ledger.making.read().unwrap_or_else(PoisonError::into_inner);
+        let made = make();
         if let Ok(value) = &made {
             let handles = handles(value);
-            self.made.ledger.add(&handles, self.made.session);
+            ledger.lock().0.extend(handles.iter().map(|h| Known {
+                slot: self.made.slot,
+                handle: *h,
+                by: Some(self.made.session),
+            }));
             self.made().extend(handles);
         }
         made
@@ -565,26 +577,59 @@ impl TracedSession {
     /// Takes the ledger's first scan of the session objects (see [`Ledger`]), if no session
     /// of the module has yet: before the first call that may leave a half-made object.
     pub(crate) fn start_ledger(&self) -> CkResult<()> {
-        let mut ledger = self.made.ledger.lock();
-        if ledger.is_none() {
-            // Under the lock: an object another session makes meanwhile is added after it.
-            let found = self.find_objects(&[Attribute::Token(false)])?;
-            *ledger = Some(found.into_iter().map(|h| (h, None)).collect());
+        let ledger = &self.made.ledger;
+        if ledger.lock().1 {
+            return Ok(());
         }
+        // Alone: no object is being made meanwhile, so each is found or already known.
+        let _alone = ledger
+            .making
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        if ledger.lock().1 {
+            return Ok(());
+        }
+        let found = self.find_objects(&[Attribute::Token(false)])?;
+        let mut known = ledger.lock();
+        for handle in found {
+            if !known
+                .0
+                .iter()
+                .any(|k| k.slot == self.made.slot && k.handle == handle)
+            {
+                known.0.push(Known {
+                    slot: self.made.slot,
+                    handle,
+                    by: None,
+                });
+            }
+        }
+        known.1 = true;
         Ok(())
     }
 
-    /// The session objects now on the token that no session of the module made, once the
+    /// The session objects of the session's slot that no session of the module made, once the
     /// ledger is started: what a failed call left behind.
     pub(crate) fn left_behind(&self) -> CkResult<Vec<ObjectHandle>> {
-        let found = self.find_objects(&[Attribute::Token(false)])?;
-        let ledger = self.made.ledger.lock();
-        let Some(known) = ledger.as_ref() else {
+        let ledger = &self.made.ledger;
+        // Alone: an object another session is making is in the ledger before the scan.
+        let _alone = ledger
+            .making
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        if !ledger.lock().1 {
             return Ok(Vec::new());
-        };
+        }
+        let found = self.find_objects(&[Attribute::Token(false)])?;
+        let known = ledger.lock();
         Ok(found
             .into_iter()
-            .filter(|h| !known.iter().any(|(k, _)| k == h))
+            .filter(|h| {
+                !known
+                    .0
+                    .iter()
+                    .any(|k| k.slot == self.made.slot && k.handle == *h)
+            })
             .collect())
     }
 
@@ -630,12 +675,14 @@ impl TracedSession {
     /// `C_CreateObject`.
     pub fn create_object(&self, template: &[Attribute]) -> CkResult<ObjectHandle> {
         self.note_made(
-            call(
-                Function::CreateObject,
-                || self.args(json!({ "template": describe_attributes(template) })),
-                || self.session.create_object(template),
-                handle,
-            ),
+            || {
+                call(
+                    Function::CreateObject,
+                    || self.args(json!({ "template": describe_attributes(template) })),
+                    || self.session.create_object(template),
+                    handle,
+                )
+            },
             |h| vec![*h],
         )
     }
@@ -673,7 +720,7 @@ impl TracedSession {
         };
         if destroyed.is_ok() {
             self.made().retain(|h| *h != object);
-            self.made.ledger.remove(object);
+            self.made.ledger.remove(self.made.slot, object);
         }
         destroyed
     }
@@ -685,17 +732,19 @@ impl TracedSession {
         template: &[Attribute],
     ) -> CkResult<ObjectHandle> {
         self.note_made(
-            call(
-                Function::GenerateKey,
-                || {
-                    self.args(json!({
-                        "mechanism": describe_mechanism(mechanism),
-                        "template": describe_attributes(template),
-                    }))
-                },
-                || self.session.generate_key(mechanism, template),
-                handle,
-            ),
+            || {
+                call(
+                    Function::GenerateKey,
+                    || {
+                        self.args(json!({
+                            "mechanism": describe_mechanism(mechanism),
+                            "template": describe_attributes(template),
+                        }))
+                    },
+                    || self.session.generate_key(mechanism, template),
+                    handle,
+                )
+            },
             |h| vec![*h],
         )
     }
@@ -708,7 +757,7 @@ impl TracedSession {
         priv_key_template: &[Attribute],
     ) -> CkResult<(ObjectHandle, ObjectHandle)> {
         self.note_made(
-            call(
+            || call(
                 Function::GenerateKeyPair,
                 || {
                     self.args(json!({
@@ -757,22 +806,24 @@ impl TracedSession {
         template: &[Attribute],
     ) -> CkResult<ObjectHandle> {
         self.note_made(
-            call(
-                Function::UnwrapKey,
-                || {
-                    self.args(json!({
-                        "mechanism": describe_mechanism(mechanism),
-                        "unwrapping_key": handle(&unwrapping_key),
-                        "wrapped_key": len(wrapped_key),
-                        "template": describe_attributes(template),
-                    }))
-                },
-                || {
-                    self.session
-                        .unwrap_key(mechanism, unwrapping_key, wrapped_key, template)
-                },
-                handle,
-            ),
+            || {
+                call(
+                    Function::UnwrapKey,
+                    || {
+                        self.args(json!({
+                            "mechanism": describe_mechanism(mechanism),
+                            "unwrapping_key": handle(&unwrapping_key),
+                            "wrapped_key": len(wrapped_key),
+                            "template": describe_attributes(template),
+                        }))
+                    },
+                    || {
+                        self.session
+                            .unwrap_key(mechanism, unwrapping_key, wrapped_key, template)
+                    },
+                    handle,
+                )
+            },
             |h| vec![*h],
         )
     }
