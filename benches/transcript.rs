@@ -1,13 +1,15 @@
 //! Big transcripts for `scripts/bench`'s verify figures, sealed by a real token.
 //!
 //! ```text
-//! transcript MODULE TOKEN_LABEL PIN_ENV SIGNER_LABEL LINES OUT
+//! transcript MODULE TOKEN_LABEL PIN_ENV SIGNER_LABEL LINES WRAPPING_KEY_DER OUT
 //! ```
 //!
 //! Writes a new transcript `OUT` of exactly `LINES` lines (at least 4) with keyrite's own
-//! [`Transcript`] writer: a `token` line, then `generate`, `generated`, `wrap`, `wrapped` lines in
-//! turn for keys of a thousand tenants (each key's lines as a ceremony writes them: attribute
-//! template, KCV, KMS key id, mechanism, output file digests), a `finish` line, and the seal: the
+//! [`Transcript`] writer: a `token` line, then `generate`, `generated`, `attestation`, `wrap`,
+//! `wrapped` lines in turn for keys of a thousand tenants (each key's lines as a ceremony writes
+//! them: attribute template, KCV, the wrapping key — `WRAPPING_KEY_DER`, an RSA
+//! SubjectPublicKeyInfo, for every wrap — and that AWS gives no attestation of it, KMS key id,
+//! mechanism, output file digests), a `finish` line, and the seal: the
 //! token's signer key signs the chain head with `CKM_ECDSA`, as `keyrite ceremony run` does.
 //! Lines are written unsynced and made durable once, by the seal. No plan, policy or approvals:
 //! `keyrite verify OUT --signer PEM --no-policy` checks the chain, the seal and the KCVs (the
@@ -18,6 +20,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use base64::Engine as _;
 use keyrite::hsm::Module;
 use keyrite::hsm::keys::{ceremony_key_template, describe_template};
 use keyrite::spec::{KeyLabel, KeySpec};
@@ -41,9 +44,16 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         .skip(1)
         .filter(|a| a != "--bench")
         .collect();
-    let [module, label, pin_env, signer, lines, out] = args.as_slice() else {
-        return Err("usage: transcript MODULE TOKEN_LABEL PIN_ENV SIGNER_LABEL LINES OUT".into());
+    let [module, label, pin_env, signer, lines, wrapping_key, out] = args.as_slice() else {
+        return Err(
+            "usage: transcript MODULE TOKEN_LABEL PIN_ENV SIGNER_LABEL LINES WRAPPING_KEY_DER OUT"
+                .into(),
+        );
     };
+    let wrapping_key = keyrite::spec::WrappingKey::from_spki_der(&std::fs::read(wrapping_key)?)?;
+    let attestation = serde_json::to_value(keyrite::attest::Record::NotAttested {
+        reason: "AWS KMS publishes no attestation of its wrapping keys".to_owned(),
+    })?;
     let lines: u64 = lines.parse()?;
     if lines < 4 {
         return Err("a transcript of fewer than 4 lines has no room for its steps".into());
@@ -75,7 +85,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         }),
     )?;
     for i in 0..lines - 3 {
-        let key = i / 4;
+        let key = i / 5;
         let tenant = key % 1000;
         let key_label: KeyLabel = format!("tenant-{tenant:04}-aes").parse()?;
         let label = key_label.as_str().to_owned();
@@ -83,7 +93,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         let kcv = hex::encode(&Sha256::digest(key_label.as_str())[..3]);
         let out_dir = format!("import/tenant-{tenant:04}/key-{key:07}");
         let index = usize::try_from(2 * key)?;
-        let (actor, entry) = match i % 4 {
+        let (actor, entry) = match i % 5 {
             0 => (
                 "Olivia Operator",
                 Entry::Generate(entry::GenerateData {
@@ -119,6 +129,18 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
                 )
             }
             2 => (
+                "keyrite",
+                Entry::Attestation(entry::AttestationData {
+                    index: index + 1,
+                    wrapping_key: base64::engine::general_purpose::STANDARD
+                        .encode(wrapping_key.spki_der()),
+                    wrapping_key_sha256: wrapping_key.fingerprint().to_owned(),
+                    record: attestation.clone(),
+                    evidence: None,
+                    roots_file: None,
+                }),
+            ),
+            3 => (
                 "Olivia Operator",
                 Entry::Wrap(entry::WrapData {
                     index: index + 1,
@@ -131,7 +153,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
                     mechanism: "CKM_RSA_PKCS_OAEP".to_owned(),
                     mechanism_parameters: "hashAlg=CKM_SHA_1, mgf=CKG_MGF1_SHA1, source=empty"
                         .to_owned(),
-                    wrapping_key_sha256: hex::encode(Sha256::digest(format!("kms-{key}"))),
+                    wrapping_key_sha256: wrapping_key.fingerprint().to_owned(),
                     parameters_valid_to: Some("2026-11-25T17:34:22Z".to_owned()),
                     key_material_valid_to: None,
                     out: out_dir,
