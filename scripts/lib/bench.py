@@ -382,37 +382,42 @@ class Bench:
                     ops.append(json.loads(out)["seconds"])
                 self.drop(token)
         self.note("ceremony end")
-        # One more run under strace, only to count the fsyncs and sum their time (strace slows it).
+        # One more run under strace, only to count the fsyncs and syncfs calls and sum their time
+        # (strace slows it).
         token = self.token()
         setup.write_policy(os.path.join(d, "policy.toml"), people, 2, token.signer_fingerprint)
         self.aside(os.path.join(d, "out-bulk"))
         os.makedirs(os.path.join(d, "out-bulk"))
         trace = os.path.join(self.work, "fsync.trace")
         timed(
-            ["strace", "-f", "-qq", "--seccomp-bpf", "-T", "-y", "-e", "trace=fsync,fdatasync", "-o", trace,
+            ["strace", "-f", "-qq", "--seccomp-bpf", "-T", "-y", "-e", "trace=fsync,fdatasync,syncfs", "-o", trace,
              self.keyrite, "ceremony", "run", "plan.toml", "--policy", "policy.toml", "--approvals", "approvals",
              "--transcript", "traced.jsonl"],
             env=token.env(), cwd=d,
         )
         self.drop(token)
-        fsyncs = {"transcript": [], "outputs": [], "other": []}
-        # Concurrent fsyncs (the output rounds' threads) show as "<unfinished ...>" and
-        # "<... fsync resumed>" lines: the path is on the first, the time on the second.
+        fsyncs = {"transcript": [], "outputs": [], "syncfs": [], "other": []}
+        # Concurrent calls (the output rounds' threads) show as "<unfinished ...>" and
+        # "<... fsync resumed>" lines: the call and path are on the first, the time on the second.
         pending = {}
         for line in open(trace):
             pid = line.split(maxsplit=1)[0]
-            start = re.search(r"f(?:data)?sync\(\d+<([^>]*)>", line)
+            start = re.search(r"(f(?:data)?sync|syncfs)\(\d+<([^>]*)>", line)
             if start and "unfinished" in line:
-                pending[pid] = start.group(1)
+                pending[pid] = (start.group(1), start.group(2))
                 continue
             end = re.search(r"=\s*0\s*<([\d.]+)>\s*$", line)
             if not end:
                 continue
-            path = start.group(1) if start else pending.pop(pid, None)
-            if path is None:
+            call = (start.group(1), start.group(2)) if start else pending.pop(pid, None)
+            if call is None:
                 continue
+            name, path = call
             seconds = float(end.group(1))
-            kind = "transcript" if path.endswith("traced.jsonl") else ("outputs" if "out-bulk" in path else "other")
+            if name == "syncfs":
+                kind = "syncfs"
+            else:
+                kind = "transcript" if path.endswith("traced.jsonl") else ("outputs" if "out-bulk" in path else "other")
             fsyncs[kind].append(seconds)
         with open(os.path.join(d, "traced.jsonl")) as f:
             lines = sum(1 for _ in f)

@@ -315,8 +315,8 @@ def render_sessions(r, w):
             "fsyncs in a thousand-key run before), and checking every wrap before the token changes "
             "no longer scans the session objects before each import and trial key (on SoftHSM2 a "
             "scan visits every object: 2,000 scans of up to 1,000 session objects took 0.77 s of a "
-            "3 s run); together they took a batched run from 0.29× to about 0.55× the floor. What "
-            "is left is the file system's and the token's. In `perf`, ext4 allocating the outputs' "
+            "3 s run); together they took a batched run from 0.29× the floor (in the results of "
+            f"2026-12-07 before them) to {ratio(one)}. What is left is the file system's and the token's. In `perf`, ext4 allocating the outputs' "
             "5,000 inodes is the largest part of a batched run's CPU (38% in `__ext4_new_inode` on "
             "a run right after other files were deleted, 33% of it in `recently_deleted()`: this "
             "journal-less ext4 checks each new inode against those deleted in the last minutes), "
@@ -324,9 +324,11 @@ def render_sessions(r, w):
             "every call (110 `openat`, 246 `fcntl` locks and 35 `ftruncate` per key). With the "
             "outputs on tmpfs instead of the disk, the same batched run measured 0.63× the floor "
             "(576 against 903 keys/s): that is what keyrite's checks, records and files cost with "
-            "no disk at all. Two sessions gain little here: SoftHSM2 serializes calls on a token "
-            "(its own floor gains the ratio shown above from a second session), and keyrite's "
-            "second worker adds contention for the token's lock and the two cores.\n"
+            "no disk at all. "
+            f"A second session gives keyrite {ratio(two / one)} where it gives the floor "
+            f"{ratio(med(fs))}: the floor's two threads only call the token, while keyrite's "
+            "second worker shares the machine's two cores with the thread that writes the "
+            "records and output files.\n"
         )
     else:
         w("")
@@ -406,22 +408,24 @@ def render_ceremony(r, w):
     w(f"| its token operations alone | {ms(med(ops))} | {ms(min(ops))}–{ms(max(ops))} |")
     w(f"| **overhead** (whole − token, per round) | **{ms(med(over))}** | {ms(min(over))}–{ms(max(over))} |")
     w("")
-    t, o = fs["transcript"], fs["outputs"]
+    t, o, sf = fs["transcript"], fs["outputs"], fs.get("syncfs", [])
     w(
         f"The transcript's fsyncs, counted separately in one more run under `strace` (which slows it; "
         f"the times are those of the fsync calls): the transcript has {c['lines']} lines and "
         f"{len(t)} fsyncs — before each change to the token (the marker, the generate), with each "
         f"wrap's output files, at the finish and at the seal — taking {ms(sum(t))} in all "
-        f"({ms(med(t)) if t else '–'} each, median); the outputs' files, directories and parent "
-        f"{len(o)} fsyncs taking {ms(sum(o))} summed over threads (each output's files and directory "
-        f"are fsynced concurrently, with the transcript's line announcing it); "
+        f"({ms(med(t)) if t else '–'} each, median); the outputs' {len(sf)} `syncfs` of their file "
+        f"system taking {ms(sum(sf))} (a batch's outputs are made durable together by one, with the "
+        f"transcript's line announcing them; an output alone by fsyncs of its files and directory) "
+        f"and {len(o)} fsyncs of files, directories and the parent taking {ms(sum(o))} summed over "
+        f"threads; "
         f"{len(fs['other'])} other (the transcript's directory when it is created). Before these "
         f"changes every line was fsynced on its own and every output file one after the other.\n"
     )
     start = r.get("startup", {}).get("version")
     w(
         f"Of the {ms(med(over))} of overhead, then: the transcript's fsyncs {ms(sum(t))}, the "
-        f"outputs' at most {ms(sum(o))} (less in wall time, as they run concurrently)"
+        f"outputs' at most {ms(sum(o) + sum(sf))} (less in wall time, as they run concurrently)"
         + (f", the process start about {ms(med(start))} (`keyrite --version`, section 5)" if start else "")
         + ". "
         f"The rest: reading and checking the "
