@@ -545,7 +545,9 @@ class Bench:
             feats = subprocess.run(["dumpe2fs", "-h", source], capture_output=True, text=True).stdout
             journal = "with a journal" if "has_journal" in feats else "without a journal"
         return {
-            "keyrite": first_line([self.keyrite, "--version"]) + f" (commit {commit}{', uncommitted changes' if dirty else ''})",
+            # The version names the commit it was built from; the checkout may have moved on.
+            "keyrite": first_line([self.keyrite, "--version"])
+            + (f" (checkout at {commit}, uncommitted changes)" if dirty else ""),
             "rustc": first_line(["rustc", "--version"]),
             "softhsm2": f"SoftHSM2 {softhsm} (Debian softhsm2)",
             "openssl": first_line(["openssl", "version"]),
