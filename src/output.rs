@@ -299,8 +299,8 @@ enum Sync<'a> {
 ///
 /// One output's files and directory are each fsynced, up to sixteen in flight at once, so the
 /// file system commits them together. Two or more (a ceremony's batch) are made durable by one
-/// `syncfs` per file system they are on, where that is known to report every failure
-/// ([`syncfs_reports_errors`]): a batch of 64 outputs is 320 fsyncs, each waiting for the disk,
+/// `syncfs` per file system they are on, where that is known to report every failure (ext4,
+/// XFS or Btrfs, under Linux 5.17 or later): a batch of 64 outputs is 320 fsyncs, each waiting for the disk,
 /// or one. `syncfs` writes back everything dirty on that file system, so its cost grows with
 /// what other programs have written there and not yet synced; `--batch-steps 1` keeps to
 /// fsyncs. Elsewhere a batch's files are fsynced one by one.
