@@ -379,6 +379,12 @@ struct Known {
     by: Option<u64>,
 }
 
+impl Known {
+    fn is(&self, slot: u64, handle: ObjectHandle) -> bool {
+        self.slot == slot && self.handle == handle
+    }
+}
+
 impl Ledger {
     fn lock(&self) -> MutexGuard<'_, (Vec<Known>, bool)> {
         self.known.lock().unwrap_or_else(PoisonError::into_inner)
@@ -392,9 +398,7 @@ impl Ledger {
 
     /// Takes away an object of `slot` destroyed: a token may give its number to another.
     fn remove(&self, slot: u64, gone: ObjectHandle) {
-        self.lock()
-            .0
-            .retain(|k| !(k.slot == slot && k.handle == gone));
+        self.lock().0.retain(|k| !k.is(slot, gone));
     }
 
     /// Takes away the objects of session `by`, closed: its session objects went with it.
@@ -497,7 +501,6 @@ impl TracedContext {
         .map(|session| TracedSession {
             session,
             made: Made {
-                handles: Mutex::new(Vec::new()),
                 ledger: Arc::clone(&self.ledger),
                 session: self.ledger.session(),
                 slot: slot.id(),
@@ -512,18 +515,18 @@ impl TracedContext {
 #[derive(Debug)]
 pub struct TracedSession {
     session: Session,
-    /// The objects this session made (created, generated, unwrapped) and has not destroyed:
-    /// the only ones [`TracedSession::destroy_new_object`] destroys once a signal came.
+    /// The session's place in the module's ledger, which knows the objects it made (created,
+    /// generated, unwrapped) and nobody destroyed: the only ones
+    /// [`TracedSession::destroy_new_object`] destroys once a signal came.
     made: Made,
     /// Dropped after `session` (fields drop in order): a signal that came while the session
     /// was open ends the process once it is closed.
     _open: crate::interrupt::Session,
 }
 
-/// The objects a session made and has not destroyed, and the module's [`Ledger`] they are in.
+/// A session's place in the module's [`Ledger`].
 #[derive(Debug)]
 struct Made {
-    handles: Mutex<Vec<ObjectHandle>>,
     ledger: Arc<Ledger>,
     /// The session's number in the ledger.
     session: u64,
@@ -545,13 +548,6 @@ impl TracedSession {
         args
     }
 
-    fn made(&self) -> MutexGuard<'_, Vec<ObjectHandle>> {
-        self.made
-            .handles
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-    }
-
     /// Makes a call that makes objects and notes them, for
     /// [`TracedSession::destroy_new_object`] and in the module's [`Ledger`].
     fn note_made<T>(
@@ -564,12 +560,14 @@ impl TracedSession {
         let made = make();
         if let Ok(value) = &made {
             let handles = handles(value);
-            ledger.lock().0.extend(handles.iter().map(|h| Known {
-                slot: self.made.slot,
-                handle: *h,
-                by: Some(self.made.session),
-            }));
-            self.made().extend(handles);
+            ledger
+                .lock()
+                .0
+                .extend(handles.into_iter().map(|handle| Known {
+                    slot: self.made.slot,
+                    handle,
+                    by: Some(self.made.session),
+                }));
         }
         made
     }
@@ -592,11 +590,7 @@ impl TracedSession {
         let found = self.find_objects(&[Attribute::Token(false)])?;
         let mut known = ledger.lock();
         for handle in found {
-            if !known
-                .0
-                .iter()
-                .any(|k| k.slot == self.made.slot && k.handle == handle)
-            {
+            if !known.0.iter().any(|k| k.is(self.made.slot, handle)) {
                 known.0.push(Known {
                     slot: self.made.slot,
                     handle,
@@ -624,12 +618,7 @@ impl TracedSession {
         let known = ledger.lock();
         Ok(found
             .into_iter()
-            .filter(|h| {
-                !known
-                    .0
-                    .iter()
-                    .any(|k| k.slot == self.made.slot && k.handle == *h)
-            })
+            .filter(|h| !known.0.iter().any(|k| k.is(self.made.slot, *h)))
             .collect())
     }
 
@@ -704,7 +693,13 @@ impl TracedSession {
     /// command as its failure does. Any other object (a key that existed before, as a rewrap's
     /// or a destroy step's) is refused then, as by [`TracedSession::destroy_object`].
     pub(crate) fn destroy_new_object(&self, object: ObjectHandle) -> CkResult<()> {
-        let new = self.made().contains(&object);
+        let new = self
+            .made
+            .ledger
+            .lock()
+            .0
+            .iter()
+            .any(|k| k.is(self.made.slot, object) && k.by == Some(self.made.session));
         self.destroy(object, new)
     }
 
@@ -719,7 +714,6 @@ impl TracedSession {
             call(Function::DestroyObject, args, destroy, none)
         };
         if destroyed.is_ok() {
-            self.made().retain(|h| *h != object);
             self.made.ledger.remove(self.made.slot, object);
         }
         destroyed
