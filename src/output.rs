@@ -312,7 +312,7 @@ pub fn sync_round(
         fs::set_permissions(d.tmp.path(), fs::Permissions::from_mode(0o755))
             .map_err(io("cannot set permissions of", d.tmp.path()))?;
     }
-    let work = if dirs.len() > 1 && dirs.iter().all(syncfs_reports_errors) {
+    let work = if dirs.len() > 1 && syncfs_reports_errors(dirs) {
         file_systems(dirs)?
     } else {
         dirs.iter()
@@ -383,20 +383,23 @@ fn file_systems(dirs: &[StagedDir]) -> Result<Vec<Sync<'_>>, Error> {
 /// where `fsync` sends `FUSE_FSYNC`), network file systems, or any other.
 const SYNCFS_FILE_SYSTEMS: [u64; 3] = [0xEF53, 0x5846_5342, 0x9123_683E];
 
-/// Whether a `syncfs` of `dir`'s file system reports every failure to write it: on one of
-/// [`SYNCFS_FILE_SYSTEMS`], under Linux 5.17 or later (since 5.8 `syncfs` reports write-back
-/// errors, and since 5.17 a failure of the file system's own commit).
-fn syncfs_reports_errors(dir: &StagedDir) -> bool {
+/// Whether a `syncfs` of the file systems of `dirs` reports every failure to write them: each
+/// one of [`SYNCFS_FILE_SYSTEMS`], under Linux 5.17 or later (since 5.8 `syncfs` reports
+/// write-back errors, and since 5.17 a failure of the file system's own commit).
+fn syncfs_reports_errors(dirs: &[StagedDir]) -> bool {
     let uname = rustix::system::uname();
     let release = uname.release().to_string_lossy();
     let mut parts = release
         .split(|c: char| !c.is_ascii_digit())
         .map(|p| p.parse::<u32>().unwrap_or(0));
     let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
-    let file_system = rustix::fs::fstatfs(&dir.dir)
-        .ok()
-        .and_then(|stat| u64::try_from(stat.f_type).ok());
-    (major, minor) >= (5, 17) && file_system.is_some_and(|f| SYNCFS_FILE_SYSTEMS.contains(&f))
+    (major, minor) >= (5, 17)
+        && dirs.iter().all(|d| {
+            rustix::fs::fstatfs(&d.dir)
+                .ok()
+                .and_then(|stat| u64::try_from(stat.f_type).ok())
+                .is_some_and(|f| SYNCFS_FILE_SYSTEMS.contains(&f))
+        })
 }
 
 /// Makes the moves of outputs now at `targets` durable: each distinct parent directory fsynced
