@@ -1089,6 +1089,87 @@ fn two_sessions_run_the_batches_in_parallel_and_the_record_keeps_the_plans_order
     }
 }
 
+/// A module that cannot lock for threads (`tests/shim/cant_lock.c` in front of the token: its
+/// `C_Initialize` answers `CKF_OS_LOCKING_OK` with `CKR_CANT_LOCK`) is initialised for one
+/// thread, and a run asked for four sessions says so and runs on one: no two calls overlap,
+/// every batch line records one session, and the transcript verifies. A token that opens only
+/// two sessions runs on two, and says so. The control, the same shim locking, runs on four and
+/// its calls do overlap: the shim would have seen it.
+#[test]
+fn a_module_that_cannot_lock_runs_on_one_session_and_says_so() {
+    let source = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/shim/cant_lock.c");
+    let cannot_lock = "keyrite: warning: 4 sessions were asked for; the steps run on 1: the module cannot lock for threads (C_Initialize answered CKF_OS_LOCKING_OK with CKR_CANT_LOCK), so keyrite calls it from one\n";
+    let two_open = "keyrite: warning: 4 sessions were asked for; the steps run on 2: the token opened no more: C_OpenSession returned CKR_SESSION_COUNT\n";
+    // (the shim's settings, what keyrite warns, C_Initialize's calls, sessions, calls overlap)
+    type Case = (
+        &'static [(&'static str, &'static str)],
+        &'static str,
+        &'static [&'static str],
+        u64,
+        bool,
+    );
+    let cases: [Case; 3] = [
+        (
+            &[],
+            cannot_lock,
+            &["initialize refused", "initialize one thread"],
+            1,
+            false,
+        ),
+        (
+            &[("CANT_LOCK_LOCKS", "1"), ("CANT_LOCK_SESSIONS", "2")],
+            two_open,
+            &["initialize locking"],
+            2,
+            true,
+        ),
+        (
+            &[("CANT_LOCK_LOCKS", "1")],
+            "",
+            &["initialize locking"],
+            4,
+            true,
+        ),
+    ];
+    for (env, warning, initialized, sessions, overlap) in cases {
+        let c = Ceremony::new(&["us-east-1"]);
+        write_many_steps(&c, 6);
+        let shim = c.dir().join("cant_lock.so");
+        run_ok(
+            Command::new("gcc")
+                .args(["-Wall", "-Wextra", "-Werror", "-shared", "-fPIC", "-o"])
+                .arg(&shim)
+                .arg(source),
+        );
+        let log = c.dir().join("calls.log");
+        let mut cmd = c.run_command("t.jsonl");
+        cmd.args(["--sessions", "4", "--batch-steps", "6", "--module"])
+            .arg(&shim)
+            .env("CANT_LOCK_REAL", c.token.keyrite_module())
+            .env("CANT_LOCK_LOG", &log)
+            .envs(env.iter().copied());
+        let out = run(&mut cmd);
+        assert!(out.status.success(), "{env:?}: {}", stderr(&out));
+        assert_eq!(stderr(&out), warning, "{env:?}");
+        let calls = std::fs::read_to_string(&log).unwrap();
+        let inits: Vec<&str> = calls
+            .lines()
+            .filter(|l| l.starts_with("initialize"))
+            .collect();
+        assert_eq!(inits, initialized, "{env:?}");
+        assert_eq!(calls.lines().any(|l| l == "concurrent"), overlap, "{env:?}");
+        let lines = c.transcript("t.jsonl");
+        let batches = step(&lines, "batch");
+        assert!(!batches.is_empty());
+        assert!(
+            batches.iter().all(|b| b["sessions"] == sessions),
+            "{env:?}: {batches:?}"
+        );
+        assert_eq!(step(&lines, "wrapped").len(), 6);
+        c.assert_verifies("t.jsonl");
+    }
+}
+
 /// A step that fails in one session of a parallel batch stops the other at its next step: the
 /// steps before it are committed and printed, the failure names it, and the key it would have
 /// wrapped, wrapped nowhere, is destroyed.

@@ -31,7 +31,7 @@ pub use preflight::{
     CheckedPlan, Prepared, RunRequest, check_destroys_only, check_params_expiry, check_plan,
     check_runnable, check_trusted_wrapping, load_module, prepare, prepare_wraps,
 };
-pub use progress::{Done, Held, Observer};
+pub use progress::{Done, FewerSessions, Held, Observer};
 pub(crate) use record::token_line;
 pub use run::{Batching, DEFAULT_BATCH_MS, DEFAULT_BATCH_STEPS, run, wrap_recorded};
 

@@ -16,6 +16,30 @@ pub trait Observer {
     fn starting(&mut self, index: usize, total: usize, step: &Step);
     /// Step `index` of `total` finished, as `done` says; it is recorded in the transcript.
     fn finished(&mut self, index: usize, total: usize, done: &Done<'_>);
+    /// Before the first step: the run was asked for `asked` sessions of the token and runs its
+    /// steps on `running`, fewer, for the reason `why`.
+    fn fewer_sessions(&mut self, asked: usize, running: usize, why: &FewerSessions);
+}
+
+/// Why a run has fewer sessions of the token than it was asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FewerSessions {
+    /// The module cannot lock for the application's threads (`C_Initialize` answered
+    /// `CKF_OS_LOCKING_OK` with `CKR_CANT_LOCK`): its sessions are called from one thread.
+    CannotLock,
+    /// The token opened no more: the error it gave for the next.
+    Refused(String),
+}
+
+impl std::fmt::Display for FewerSessions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FewerSessions::CannotLock => f.write_str(
+                "the module cannot lock for threads (C_Initialize answered CKF_OS_LOCKING_OK with CKR_CANT_LOCK), so keyrite calls it from one",
+            ),
+            FewerSessions::Refused(e) => write!(f, "the token opened no more: {e}"),
+        }
+    }
 }
 
 /// What a step that finished did.

@@ -12,7 +12,7 @@ use cryptoki::object::ObjectHandle;
 use super::error::Fate;
 use super::plan::{PinSpec, Step};
 use super::preflight::{self, OnToken, Prepared, RunRequest};
-use super::progress::{Done, Held, Observer};
+use super::progress::{Done, FewerSessions, Held, Observer};
 use super::record::{self, token_line};
 use super::{ACTOR, Error, Outcome, StepFailure, resume};
 use crate::hsm::{Module, Token};
@@ -54,12 +54,21 @@ pub fn run(
     // More sessions for parallel batches, as many as the token opens (the batch lines record
     // how many ran); the login is the application's, each session takes it.
     let mut extra = Vec::new();
-    for _ in 1..req.batching.sessions {
-        let Ok(session) = module.open(description.clone()) else {
-            break;
-        };
-        session.login(&pin)?;
-        extra.push(session);
+    let mut fewer = None;
+    if req.batching.sessions > 1 && !module.threads() {
+        fewer = Some(FewerSessions::CannotLock);
+    }
+    while fewer.is_none() && 1 + extra.len() < req.batching.sessions {
+        match module.open(description.clone()) {
+            Ok(session) => {
+                session.login(&pin)?;
+                extra.push(session);
+            }
+            Err(e) => fewer = Some(FewerSessions::Refused(e.to_string())),
+        }
+    }
+    if let Some(why) = &fewer {
+        observer.fewer_sessions(req.batching.sessions, 1 + extra.len(), why);
     }
     drop(pin);
     let OnToken { signer_fp, taken } =

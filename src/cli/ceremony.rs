@@ -133,8 +133,9 @@ pub enum CeremonyCommand {
         batch_ms: Option<u64>,
         /// Sessions of the token that run a batch's generate and wrap steps in parallel
         /// (default 1). The transcript keeps the plan's order and records how many ran; a
-        /// token that opens fewer runs on those it opens. Worth it where each call waits on the
-        /// token (a network HSM, PKCS#11 over p11-kit); SoftHSM2 serializes its calls.
+        /// token that opens fewer runs on those it opens, a module that cannot lock for threads
+        /// (CKR_CANT_LOCK) on one, and keyrite says so. Worth it where each call waits on the
+        /// token (a network HSM); SoftHSM2 gains little.
         #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=64))]
         sessions: Option<u32>,
     },

@@ -11,10 +11,10 @@ use std::io::IsTerminal as _;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::out::outln;
+use super::out::{errln, outln};
 use keyrite::Error;
 use keyrite::ceremony::plan::Step;
-use keyrite::ceremony::{self, Done, Held, Observer, Outcome};
+use keyrite::ceremony::{self, Done, FewerSessions, Held, Observer, Outcome};
 use keyrite::visible::visible;
 use keyrite::words::{digest_lines, inline_words};
 use keyrite::wrap::KeyRecord;
@@ -164,6 +164,18 @@ impl Observer for StepPrinter {
                 label.as_str(),
                 inline_words(expect_kcv)
             )),
+        }
+    }
+
+    fn fewer_sessions(&mut self, asked: usize, running: usize, why: &FewerSessions) {
+        let warn = || {
+            errln!(
+                "keyrite: warning: {asked} sessions were asked for; the steps run on {running}: {why}"
+            );
+        };
+        match &self.bar {
+            Some(bar) => bar.suspend(warn),
+            None => warn(),
         }
     }
 }

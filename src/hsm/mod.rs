@@ -164,10 +164,20 @@ impl ModuleFile {
             e => load_err(e),
         })?;
         let ctx = TracedContext::new(library);
-        ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK))
-            .map_err(load_err)?;
+        // A module that cannot lock for the application's threads says so (CKR_CANT_LOCK); it
+        // is initialised again for one thread at a time, and keyrite calls it from one.
+        let threads = match ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK)) {
+            Ok(()) => true,
+            Err(CkError::Pkcs11(RvError::CantLock, _)) => {
+                ctx.initialize(CInitializeArgs::new(CInitializeFlags::empty()))
+                    .map_err(load_err)?;
+                false
+            }
+            Err(e) => return Err(load_err(e)),
+        };
         Ok(Module {
             ctx,
+            threads,
             path: self.path,
             sha256: self.sha256,
             image: Arc::new(self.image),
@@ -239,6 +249,9 @@ impl FileKind {
 /// A loaded and initialised PKCS#11 module.
 pub struct Module {
     ctx: TracedContext,
+    /// Whether the module locks for the application's threads (`CKF_OS_LOCKING_OK` taken), so
+    /// that sessions may be used from several at once; if not, keyrite calls it from one.
+    threads: bool,
     path: PathBuf,
     sha256: String,
     /// The sealed copy the library was loaded from, open as long as the library may be: the
@@ -336,6 +349,13 @@ impl Module {
     /// SHA-256 (hex) of the module file's bytes that were loaded.
     pub fn sha256(&self) -> &str {
         &self.sha256
+    }
+
+    /// Whether the module's sessions may be used from several threads at once: false for one
+    /// that cannot lock for them (`C_Initialize` answered `CKF_OS_LOCKING_OK` with
+    /// `CKR_CANT_LOCK`).
+    pub fn threads(&self) -> bool {
+        self.threads
     }
 
     /// The module's own description: manufacturer, library and version.
