@@ -952,6 +952,30 @@ pub fn wrap_and_stage(
     handle: ObjectHandle,
     key: &KeyRecord,
 ) -> Result<StagedWrap, (Step, Error)> {
+    let WrappedOutput {
+        files,
+        provider,
+        manifest,
+        manifest_sha256,
+    } = wrap_for_output(token, module, prepared, with, handle, key)?;
+    Ok(StagedWrap {
+        dir: files.stage().map_err(|e| (Step::Write, e.into()))?,
+        provider,
+        manifest,
+        manifest_sha256,
+    })
+}
+
+/// [`wrap_and_stage`] but for the writing: the key wrapped as checked, the provider's files and
+/// the manifest made, for [`OutputFiles::stage`] to write (on another thread if the caller will).
+pub fn wrap_for_output(
+    token: &Token,
+    module: &Module,
+    prepared: &PreparedWrap,
+    with: &WrapWith,
+    handle: ObjectHandle,
+    key: &KeyRecord,
+) -> Result<WrappedOutput, (Step, Error)> {
     let request = &prepared.request;
     let params = &prepared.params;
     let method = &with.method;
@@ -1014,14 +1038,57 @@ pub fn wrap_and_stage(
             .map(|f| (f.name, hex::encode(Sha256::digest(&f.contents))))
             .collect(),
     };
-    let (dir, manifest_sha256) =
-        stage_outputs(&request.out, &files, &manifest).map_err(|e| (Step::Write, e))?;
-    Ok(StagedWrap {
-        dir,
+    let mut json = serde_json::to_vec_pretty(&manifest).map_err(|e| {
+        (
+            Step::Write,
+            Error::Internal {
+                what: format!("cannot serialise the manifest: {e}"),
+            },
+        )
+    })?;
+    json.push(b'\n');
+    let manifest_sha256 = hex::encode(Sha256::digest(&json));
+    files.push(OutputFile::data("manifest.json", json));
+    Ok(WrappedOutput {
+        files: OutputFiles {
+            out: request.out.clone(),
+            files,
+        },
         provider: request.provider,
         manifest,
         manifest_sha256,
     })
+}
+
+/// A wrap done on the token, its output's files made but not written.
+#[derive(Debug)]
+pub struct WrappedOutput {
+    /// The files, `manifest.json` last.
+    pub files: OutputFiles,
+    /// The KMS.
+    pub provider: Provider,
+    /// The manifest among the files.
+    pub manifest: Manifest,
+    /// SHA-256 (hex) of `manifest.json`.
+    pub manifest_sha256: String,
+}
+
+/// The files of an output directory, to write under a temporary name beside it.
+#[derive(Debug)]
+pub struct OutputFiles {
+    out: PathBuf,
+    files: Vec<OutputFile>,
+}
+
+impl OutputFiles {
+    /// Writes the files under a temporary name beside the output, nothing fsynced.
+    pub fn stage(&self) -> Result<output::StagedDir, output::Error> {
+        let mut staged = output::StagedDir::new(&self.out)?;
+        for f in &self.files {
+            staged.write(f.name, &f.contents, f.executable)?;
+        }
+        Ok(staged)
+    }
 }
 
 /// `public.pem`: the public key of the key pair whose private key was wrapped, to compare with
@@ -1039,23 +1106,6 @@ fn public_pem(token: &Token, handle: ObjectHandle, key: &KeyRecord) -> Result<Ou
         crate::kms::PUBLIC_PEM,
         public.pem()?.into_bytes(),
     ))
-}
-
-fn stage_outputs(
-    out: &Path,
-    files: &[OutputFile],
-    manifest: &Manifest,
-) -> Result<(output::StagedDir, String), Error> {
-    let mut staged = output::StagedDir::new(out)?;
-    for f in files {
-        staged.write(f.name, &f.contents, f.executable)?;
-    }
-    let mut json = serde_json::to_vec_pretty(manifest).map_err(|e| Error::Internal {
-        what: format!("cannot serialise the manifest: {e}"),
-    })?;
-    json.push(b'\n');
-    staged.write("manifest.json", &json, false)?;
-    Ok((staged, hex::encode(Sha256::digest(&json))))
 }
 
 /// A step of a wrap after the key exists; a failure there destroys the key.

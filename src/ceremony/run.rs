@@ -236,10 +236,18 @@ impl Settled {
     }
 }
 
-/// A wrap step done on the token in a batch, its output staged until the batch commits.
+/// A wrap step done on the token in a batch, its output staged until the batch commits (or
+/// the error staging it, which fails the step where its move would).
 struct StagedStep<'a> {
-    dir: crate::output::StagedDir,
+    dir: Result<crate::output::StagedDir, crate::output::Error>,
     pending: PendingWrap<'a>,
+}
+
+/// A step of a one-session batch done on the token: finished, or a wrap whose output the
+/// batch's writer thread is staging.
+enum Queued<'a> {
+    Done(Finished<'a>),
+    Writing(Box<PendingWrap<'a>>),
 }
 
 /// A step of a batch done on the token, told to the observer once the batch has committed.
@@ -468,39 +476,73 @@ impl<'a> Run<'a> {
         self.batch_line(first, 1)?;
         let started = std::time::Instant::now();
         let max = std::time::Duration::from_millis(self.batching.max_ms);
-        let mut done = Vec::new();
+        let mut queued = Vec::new();
         let mut index = first;
         let mut failure = None;
-        while let Some(step) = steps.get(index) {
-            let full = index - first >= self.batching.max_steps
-                || (index > first && started.elapsed() >= max);
-            if full || matches!(step, Step::Destroy { .. }) {
-                break;
-            }
-            self.observer.starting(index, total, step);
-            let result = match step {
-                Step::Generate {
-                    key_label,
-                    key_spec,
-                    wrap_with_trusted,
-                } => self.generate(index, key_label, *key_spec, *wrap_with_trusted),
-                Step::Wrap {
-                    key_label,
-                    existing,
-                    ..
-                } => self
-                    .stage(index, key_label, existing.as_ref(), checked)
-                    .map(|s| Finished::Wrap(Box::new(s))),
-                Step::Destroy { .. } => break,
-            };
-            match result {
-                Ok(finished) => done.push(finished),
-                Err(error) => {
-                    failure = Some(failed(index, step, error));
+        // The outputs' files are written by a thread of the batch's own while the token works
+        // on the next steps; the batch waits for them before it commits.
+        let written = std::thread::scope(|scope| {
+            let (queue, jobs) = std::sync::mpsc::channel::<wrap::OutputFiles>();
+            let writer = scope.spawn(move || {
+                jobs.into_iter()
+                    .map(|files| files.stage())
+                    .collect::<Vec<_>>()
+            });
+            while let Some(step) = steps.get(index) {
+                let full = index - first >= self.batching.max_steps
+                    || (index > first && started.elapsed() >= max);
+                if full || matches!(step, Step::Destroy { .. }) {
                     break;
                 }
+                self.observer.starting(index, total, step);
+                let result = match step {
+                    Step::Generate {
+                        key_label,
+                        key_spec,
+                        wrap_with_trusted,
+                    } => self
+                        .generate(index, key_label, *key_spec, *wrap_with_trusted)
+                        .map(Queued::Done),
+                    Step::Wrap {
+                        key_label,
+                        existing,
+                        ..
+                    } => self
+                        .stage(index, key_label, existing.as_ref(), checked, &queue)
+                        .map(|p| Queued::Writing(Box::new(p))),
+                    Step::Destroy { .. } => break,
+                };
+                match result {
+                    Ok(q) => queued.push(q),
+                    Err(error) => {
+                        failure = Some(failed(index, step, error));
+                        break;
+                    }
+                }
+                index += 1;
             }
-            index += 1;
+            drop(queue);
+            writer.join()
+        });
+        let mut written = written
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            .into_iter();
+        let mut done = Vec::with_capacity(queued.len());
+        for q in queued {
+            done.push(match q {
+                Queued::Done(f) => f,
+                Queued::Writing(pending) => match written.next() {
+                    Some(dir) => Finished::Wrap(Box::new(StagedStep {
+                        dir,
+                        pending: *pending,
+                    })),
+                    None => {
+                        let i = pending.index;
+                        failure = Some(failed(i, &steps[i], not_prepared(i)));
+                        break;
+                    }
+                },
+            });
         }
         self.close_batch(first, index, done, failure)
     }
@@ -602,24 +644,39 @@ impl<'a> Run<'a> {
             }
         }
         let first_wrap = pending.first().map_or(first, |p| p.index);
+        let outputs = dirs.len();
+        // The outputs staged, up to the first that could not be: its step fails where its move
+        // would have, once the outputs before it are in place.
+        let mut unstaged = None;
+        let mut staged = Vec::with_capacity(outputs);
+        for dir in dirs {
+            match dir {
+                Ok(dir) => staged.push(dir),
+                Err(e) => {
+                    unstaged = Some(e);
+                    break;
+                }
+            }
+        }
         self.t
             .append_unsynced(
                 ACTOR,
                 &Entry::Commit(entry::CommitData {
                     first,
                     last,
-                    outputs: dirs.len(),
+                    outputs,
                 }),
             )
             .map_err(|e| fail_at(first_wrap, e.into()))?;
         let mut failure = None;
         let mut moved = Vec::new();
-        if !dirs.is_empty() {
+        if !staged.is_empty() {
             let t = &self.t;
-            crate::output::sync_round(&dirs, || crate::wrap::sync_transcript(t))
+            crate::output::sync_round(&staged, || crate::wrap::sync_transcript(t))
                 .map_err(|e| write_failed(first_wrap, e))?;
         }
-        for (dir, p) in dirs.into_iter().zip(pending) {
+        let mut pending = pending.into_iter();
+        for (dir, p) in staged.into_iter().zip(pending.by_ref()) {
             match dir.move_into_place() {
                 Ok(out) => {
                     // The output exists: whatever it wraps is kept from now on.
@@ -633,6 +690,9 @@ impl<'a> Run<'a> {
                     break;
                 }
             }
+        }
+        if let (None, Some(e), Some(p)) = (&failure, unstaged, pending.next()) {
+            failure = Some(write_failed(p.index, e));
         }
         let warnings = crate::output::sync_parents(moved.iter().map(|(out, _)| out.as_path()));
         let mut wrapped = Vec::new();
@@ -899,20 +959,22 @@ impl<'a> Run<'a> {
     }
 
     /// Wraps a key the run holds (or, for a rewrap, an existing key it finds) as its step was
-    /// checked, stages the output and writes the `wrap` (or `rewrap`) line; the batch's commit
-    /// makes both durable and moves the output into place.
+    /// checked, queues its output's files for the batch's writer thread to stage and writes the
+    /// `wrap` (or `rewrap`) line; the batch's commit makes both durable and moves the output
+    /// into place.
     fn stage(
         &mut self,
         index: usize,
         key_label: &KeyLabel,
         existing: Option<&(String, KeySpec)>,
         checked: &mut [Option<CheckedWrap<'a>>],
-    ) -> Result<StagedStep<'a>, Error> {
+        writer: &std::sync::mpsc::Sender<wrap::OutputFiles>,
+    ) -> Result<PendingWrap<'a>, Error> {
         let (prepared, checked) = take_checked(self.wraps, checked, index)?;
         let held = self.hold(key_label, existing)?;
         let key = self.held_key(index, key_label)?;
         let (handle, record) = (key.handle, key.record.clone());
-        let staged = wrap::wrap_and_stage(
+        let wrapped = wrap::wrap_for_output(
             self.token,
             self.module,
             prepared,
@@ -921,16 +983,24 @@ impl<'a> Run<'a> {
             &record,
         )
         .map_err(step_failed)?;
-        self.record_staged(
+        let pending = self.record_staged(
             index,
             key_label,
             existing.is_some(),
             held,
             prepared,
             checked,
-            staged,
+            (wrapped.manifest, wrapped.manifest_sha256),
             record,
-        )
+        )?;
+        // Queued once its line is written: a run killed while its files are written has
+        // announced them.
+        writer.send(wrapped.files).map_err(|_| {
+            Error::from(crate::wrap::Error::Internal {
+                what: format!("steps[{index}]: the batch's writer thread has ended"),
+            })
+        })?;
+        Ok(pending)
     }
 
     /// How the run holds the key a wrap step wraps: a rewrap's existing key is found on the
@@ -970,8 +1040,9 @@ impl<'a> Run<'a> {
             })
     }
 
-    /// The `wrap` (or `rewrap`) line of wrap step `index`, its output `staged`; made durable
-    /// with the output's files, before the output appears (a wrap changes nothing on the token).
+    /// The `wrap` (or `rewrap`) line of wrap step `index`, its output's manifest and that
+    /// file's SHA-256 `made`; made durable with the output's files, before the output appears
+    /// (a wrap changes nothing on the token).
     #[allow(clippy::too_many_arguments)]
     fn record_staged(
         &mut self,
@@ -981,9 +1052,9 @@ impl<'a> Run<'a> {
         held: Held,
         prepared: &PreparedWrap,
         checked: CheckedWrap<'a>,
-        staged: wrap::StagedWrap,
+        made: (crate::wrap::Manifest, String),
         record: KeyRecord,
-    ) -> Result<StagedStep<'a>, Error> {
+    ) -> Result<PendingWrap<'a>, Error> {
         let params = prepared.params();
         let announce = entry::WrapData {
             index,
@@ -1006,18 +1077,16 @@ impl<'a> Run<'a> {
                 Entry::Wrap(announce)
             },
         )?;
-        Ok(StagedStep {
-            dir: staged.dir,
-            pending: PendingWrap {
-                index,
-                label: key_label.clone(),
-                rewrap,
-                held,
-                key: record,
-                manifest: staged.manifest,
-                manifest_sha256: staged.manifest_sha256,
-                checked,
-            },
+        let (manifest, manifest_sha256) = made;
+        Ok(PendingWrap {
+            index,
+            label: key_label.clone(),
+            rewrap,
+            held,
+            key: record,
+            manifest,
+            manifest_sha256,
+            checked,
         })
     }
 
@@ -1133,11 +1202,30 @@ impl<'a> Run<'a> {
                         _ => return Err(failed(index, step, not_prepared(index))),
                     };
                     match checked.get_mut(index).and_then(Option::take) {
-                        Some(c) => self
-                            .record_staged(
-                                index, key_label, existing, held, prepared, c, *staged, record,
+                        Some(c) => {
+                            let wrap::StagedWrap {
+                                dir,
+                                manifest,
+                                manifest_sha256,
+                                ..
+                            } = *staged;
+                            self.record_staged(
+                                index,
+                                key_label,
+                                existing,
+                                held,
+                                prepared,
+                                c,
+                                (manifest, manifest_sha256),
+                                record,
                             )
-                            .map(|s| done.push(Finished::Wrap(Box::new(s)))),
+                            .map(|pending| {
+                                done.push(Finished::Wrap(Box::new(StagedStep {
+                                    dir: Ok(dir),
+                                    pending,
+                                })))
+                            })
+                        }
                         None => Err(not_prepared(index)),
                     }
                 }
