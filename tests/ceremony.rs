@@ -1035,10 +1035,11 @@ fn a_ceremony_failing_mid_run_printed_the_steps_done_then_the_error() {
     assert_eq!(step(&lines, "finish")[0]["outcome"], "failed");
 }
 
-/// Two sessions of the token run each batch's steps in parallel; the record and the printed
-/// lines keep the plan's order, every batch line says two sessions ran it, the three verifiers
-/// accept it, and each output unwraps (with the KMS key, in Rust's `rsa`) to a key whose KCV,
-/// computed by Python, is the one recorded.
+/// Two sessions of the token run a batch's steps in parallel, once the run's first batch has
+/// run on one for a measure; the record and the printed lines keep the plan's order, every
+/// batch line says how many sessions ran it (after the second, two if they paid, else one and
+/// keyrite says so), the three verifiers accept it, and each output unwraps (with the KMS key,
+/// in Rust's `rsa`) to a key whose KCV, computed by Python, is the one recorded.
 #[test]
 fn two_sessions_run_the_batches_in_parallel_and_the_record_keeps_the_plans_order() {
     let c = Ceremony::new(&["us-east-1"]);
@@ -1047,6 +1048,7 @@ fn two_sessions_run_the_batches_in_parallel_and_the_record_keeps_the_plans_order
         .run_command("t.jsonl")
         .args(["--sessions", "2", "--batch-steps", "8"]));
     assert!(out.status.success(), "{}", stderr(&out));
+    let printed = stderr(&out);
     assert_eq!(
         String::from_utf8(out.stdout)
             .unwrap()
@@ -1055,9 +1057,24 @@ fn two_sessions_run_the_batches_in_parallel_and_the_record_keeps_the_plans_order
         many_steps_lines(&c, "t.jsonl", 12)[..30]
     );
     let lines = c.transcript("t.jsonl");
-    let batches = step(&lines, "batch");
+    let batches: Vec<&Value> = step(&lines, "batch")
+        .iter()
+        .map(|b| &b["sessions"])
+        .collect();
     assert!(batches.len() >= 3, "{batches:?}");
-    assert!(batches.iter().all(|b| b["sessions"] == 2), "{batches:?}");
+    assert_eq!(batches[..2], [1, 2], "{batches:?}");
+    let kept = batches[2] == 2;
+    assert!(batches[2..].iter().all(|b| *b == batches[2]), "{batches:?}");
+    if kept {
+        assert_eq!(printed, "");
+    } else {
+        assert!(
+            printed.starts_with(
+                "keyrite: warning: 2 sessions were asked for; the steps run on 1: from steps["
+            ) && printed.ends_with(": the token or its module serializes calls\n"),
+            "{printed}"
+        );
+    }
     c.assert_verifies("t.jsonl");
     for (name, out) in common::verifiers::VERIFIERS
         .iter()
@@ -1089,51 +1106,66 @@ fn two_sessions_run_the_batches_in_parallel_and_the_record_keeps_the_plans_order
     }
 }
 
-/// A module that cannot lock for threads (`tests/shim/cant_lock.c` in front of the token: its
-/// `C_Initialize` answers `CKF_OS_LOCKING_OK` with `CKR_CANT_LOCK`) is initialised for one
-/// thread, and a run asked for four sessions says so and runs on one: no two calls overlap,
-/// every batch line records one session, and the transcript verifies. A token that opens only
-/// two sessions runs on two, and says so. The control, the same shim locking, runs on four and
-/// its calls do overlap: the shim would have seen it.
+/// How a run asked for four sessions goes on a module in front of the token
+/// (`tests/shim/cant_lock.c`, its `C_GenerateKey` and `C_WrapKey` 20 ms slower, so that sessions
+/// pay where calls overlap).
+struct SessionsCase {
+    /// The shim's settings.
+    shim: &'static [(&'static str, &'static str)],
+    /// What keyrite says on stderr: all of it, or (`…` at the end) how it begins.
+    warning: &'static str,
+    /// The lines the shim logs for `C_Initialize`.
+    initialized: &'static [&'static str],
+    /// The sessions each batch line records.
+    batches: &'static [u64],
+    /// Whether two calls were ever in flight at once.
+    overlap: bool,
+}
+
+/// A module that cannot lock for threads (its `C_Initialize` answers `CKF_OS_LOCKING_OK` with
+/// `CKR_CANT_LOCK`) is initialised for one thread, and a run asked for four sessions says so and
+/// runs on one: no two calls overlap. A token that opens only two sessions runs on two, and says
+/// so. On a module that locks, the run's first batch runs on one session and the next on all
+/// four, which pay there and are kept; on a module that serializes its calls they do not pay,
+/// and the run says so and keeps to one. Every batch line records its sessions, and every
+/// transcript verifies.
 #[test]
-fn a_module_that_cannot_lock_runs_on_one_session_and_says_so() {
+fn a_module_that_cannot_lock_or_serializes_runs_on_one_session_and_says_so() {
     let source = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/shim/cant_lock.c");
-    let cannot_lock = "keyrite: warning: 4 sessions were asked for; the steps run on 1: the module cannot lock for threads (C_Initialize answered CKF_OS_LOCKING_OK with CKR_CANT_LOCK), so keyrite calls it from one\n";
-    let two_open = "keyrite: warning: 4 sessions were asked for; the steps run on 2: the token opened no more: C_OpenSession returned CKR_SESSION_COUNT\n";
-    // (the shim's settings, what keyrite warns, C_Initialize's calls, sessions, calls overlap)
-    type Case = (
-        &'static [(&'static str, &'static str)],
-        &'static str,
-        &'static [&'static str],
-        u64,
-        bool,
-    );
-    let cases: [Case; 3] = [
-        (
-            &[],
-            cannot_lock,
-            &["initialize refused", "initialize one thread"],
-            1,
-            false,
-        ),
-        (
-            &[("CANT_LOCK_LOCKS", "1"), ("CANT_LOCK_SESSIONS", "2")],
-            two_open,
-            &["initialize locking"],
-            2,
-            true,
-        ),
-        (
-            &[("CANT_LOCK_LOCKS", "1")],
-            "",
-            &["initialize locking"],
-            4,
-            true,
-        ),
+    let cases = [
+        SessionsCase {
+            shim: &[],
+            warning: "keyrite: warning: 4 sessions were asked for; the steps run on 1: the module cannot lock for threads (C_Initialize answered CKF_OS_LOCKING_OK with CKR_CANT_LOCK), so keyrite calls it from one\n",
+            initialized: &["initialize refused", "initialize one thread"],
+            batches: &[1, 1, 1, 1],
+            overlap: false,
+        },
+        SessionsCase {
+            shim: &[("CANT_LOCK_LOCKS", "1"), ("CANT_LOCK_SESSIONS", "2")],
+            warning: "keyrite: warning: 4 sessions were asked for; the steps run on 2: the token opened no more: C_OpenSession returned CKR_SESSION_COUNT\n",
+            initialized: &["initialize locking"],
+            batches: &[1, 2, 2, 2],
+            overlap: true,
+        },
+        SessionsCase {
+            shim: &[("CANT_LOCK_LOCKS", "1")],
+            warning: "",
+            initialized: &["initialize locking"],
+            batches: &[1, 4, 4, 4],
+            overlap: true,
+        },
+        SessionsCase {
+            shim: &[("CANT_LOCK_LOCKS", "1"), ("CANT_LOCK_SERIAL", "1")],
+            warning: "keyrite: warning: 4 sessions were asked for; the steps run on 1: from steps[12] on, as 4 sessions did the token's steps at …",
+            initialized: &["initialize locking"],
+            batches: &[1, 4, 1, 1],
+            overlap: false,
+        },
     ];
-    for (env, warning, initialized, sessions, overlap) in cases {
+    for case in cases {
+        let shim_env = case.shim;
         let c = Ceremony::new(&["us-east-1"]);
-        write_many_steps(&c, 6);
+        write_many_steps(&c, 12);
         let shim = c.dir().join("cant_lock.so");
         run_ok(
             Command::new("gcc")
@@ -1143,29 +1175,52 @@ fn a_module_that_cannot_lock_runs_on_one_session_and_says_so() {
         );
         let log = c.dir().join("calls.log");
         let mut cmd = c.run_command("t.jsonl");
-        cmd.args(["--sessions", "4", "--batch-steps", "6", "--module"])
-            .arg(&shim)
-            .env("CANT_LOCK_REAL", c.token.keyrite_module())
-            .env("CANT_LOCK_LOG", &log)
-            .envs(env.iter().copied());
+        // Batches closed by count alone, not by time, on a machine however busy.
+        cmd.args([
+            "--sessions",
+            "4",
+            "--batch-steps",
+            "6",
+            "--batch-ms",
+            "600000",
+        ])
+        .arg("--module")
+        .arg(&shim)
+        .env("CANT_LOCK_REAL", c.token.keyrite_module())
+        .env("CANT_LOCK_LOG", &log)
+        .envs(shim_env.iter().copied());
         let out = run(&mut cmd);
-        assert!(out.status.success(), "{env:?}: {}", stderr(&out));
-        assert_eq!(stderr(&out), warning, "{env:?}");
+        assert!(out.status.success(), "{shim_env:?}: {}", stderr(&out));
+        let printed = stderr(&out);
+        match case.warning.strip_suffix('…') {
+            Some(begins) => {
+                assert!(printed.starts_with(begins), "{shim_env:?}: {printed}");
+                assert!(
+                    printed.ends_with("the token or its module serializes calls\n"),
+                    "{printed}"
+                );
+                assert_eq!(printed.lines().count(), 1, "{printed}");
+            }
+            None => assert_eq!(printed, case.warning, "{shim_env:?}"),
+        }
         let calls = std::fs::read_to_string(&log).unwrap();
         let inits: Vec<&str> = calls
             .lines()
             .filter(|l| l.starts_with("initialize"))
             .collect();
-        assert_eq!(inits, initialized, "{env:?}");
-        assert_eq!(calls.lines().any(|l| l == "concurrent"), overlap, "{env:?}");
-        let lines = c.transcript("t.jsonl");
-        let batches = step(&lines, "batch");
-        assert!(!batches.is_empty());
-        assert!(
-            batches.iter().all(|b| b["sessions"] == sessions),
-            "{env:?}: {batches:?}"
+        assert_eq!(inits, case.initialized, "{shim_env:?}");
+        assert_eq!(
+            calls.lines().any(|l| l == "concurrent"),
+            case.overlap,
+            "{shim_env:?}"
         );
-        assert_eq!(step(&lines, "wrapped").len(), 6);
+        let lines = c.transcript("t.jsonl");
+        let batches: Vec<&Value> = step(&lines, "batch")
+            .iter()
+            .map(|b| &b["sessions"])
+            .collect();
+        assert_eq!(batches, case.batches, "{shim_env:?}");
+        assert_eq!(step(&lines, "wrapped").len(), 12);
         c.assert_verifies("t.jsonl");
     }
 }

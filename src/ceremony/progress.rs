@@ -16,19 +16,31 @@ pub trait Observer {
     fn starting(&mut self, index: usize, total: usize, step: &Step);
     /// Step `index` of `total` finished, as `done` says; it is recorded in the transcript.
     fn finished(&mut self, index: usize, total: usize, done: &Done<'_>);
-    /// Before the first step: the run was asked for `asked` sessions of the token and runs its
-    /// steps on `running`, fewer, for the reason `why`.
+    /// The run was asked for `asked` sessions of the token and runs its steps (from now on) on
+    /// `running`, fewer, for the reason `why`: before the first step, or once it has measured
+    /// that more do not pay.
     fn fewer_sessions(&mut self, asked: usize, running: usize, why: &FewerSessions);
 }
 
 /// Why a run has fewer sessions of the token than it was asked for.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum FewerSessions {
     /// The module cannot lock for the application's threads (`C_Initialize` answered
     /// `CKF_OS_LOCKING_OK` with `CKR_CANT_LOCK`): its sessions are called from one thread.
     CannotLock,
     /// The token opened no more: the error it gave for the next.
     Refused(String),
+    /// More sessions did the token's steps too little faster than one to pay.
+    NoFaster {
+        /// The sessions the run had.
+        sessions: usize,
+        /// The pace (steps a second) of a full batch on one session.
+        one: f64,
+        /// The pace of the next full batch, on all the sessions.
+        many: f64,
+        /// The step from which the run keeps to one session.
+        from: usize,
+    },
 }
 
 impl std::fmt::Display for FewerSessions {
@@ -38,6 +50,16 @@ impl std::fmt::Display for FewerSessions {
                 "the module cannot lock for threads (C_Initialize answered CKF_OS_LOCKING_OK with CKR_CANT_LOCK), so keyrite calls it from one",
             ),
             FewerSessions::Refused(e) => write!(f, "the token opened no more: {e}"),
+            FewerSessions::NoFaster {
+                sessions,
+                one,
+                many,
+                from,
+            } => write!(
+                f,
+                "from steps[{from}] on, as {sessions} sessions did the token's steps at {:.2}× the pace of one ({many:.0} against {one:.0} steps a second, on the run's first batches): the token or its module serializes calls",
+                many / one
+            ),
         }
     }
 }

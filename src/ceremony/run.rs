@@ -103,6 +103,7 @@ pub fn run(
         batching: req.batching,
         generated: Vec::new(),
         observer,
+        pace: Pace::Unmeasured,
     }
     .execute(&plan.signing_key_label, &signer_fp)
 }
@@ -172,7 +173,7 @@ pub fn wrap_recorded(
     Run {
         t,
         token: &token,
-        extra: &mut [],
+        extra: &mut Vec::new(),
         module: &module,
         operator,
         steps: &steps,
@@ -181,6 +182,7 @@ pub fn wrap_recorded(
         batching: Batching::default(),
         generated: Vec::new(),
         observer,
+        pace: Pace::Unmeasured,
     }
     .execute(signer_label, &signer_fp)
 }
@@ -317,6 +319,23 @@ pub const DEFAULT_BATCH_STEPS: usize = 64;
 /// longer.
 pub const DEFAULT_BATCH_MS: u64 = 250;
 
+/// How much faster than one session a run's sessions must do the token's steps for the run to
+/// keep them: a token or module that serializes calls (p11-kit's client; SoftHSM2 for the most
+/// part) gains nothing from more, and loses to their contention.
+const SESSIONS_PAY: f64 = 1.2;
+
+/// Whether a run's extra sessions pay, measured on its first full batches (closed by count or
+/// by time): one on one session, the next on all of them.
+#[derive(Debug, Clone, Copy)]
+enum Pace {
+    /// No full batch has run: the next runs on one session, its pace the measure of one.
+    Unmeasured,
+    /// A full batch ran on one session at this pace (steps a second): the next runs on all.
+    One(f64),
+    /// Decided: the run keeps the sessions it has.
+    Settled,
+}
+
 /// The step that failed, and why.
 struct Failed {
     index: usize,
@@ -339,7 +358,9 @@ pub(super) struct Run<'a> {
     t: Transcript,
     token: &'a Token,
     /// More sessions of the token, for batches run in parallel (none: one session).
-    extra: &'a mut [Token],
+    extra: &'a mut Vec<Token>,
+    /// Whether the extra sessions pay, as measured on the run's first batches.
+    pace: Pace,
     module: &'a Module,
     /// Who the steps' announcements name.
     operator: &'a str,
@@ -468,7 +489,7 @@ impl<'a> Run<'a> {
         first: usize,
         checked: &mut [Option<CheckedWrap<'a>>],
     ) -> Result<usize, Box<Failed>> {
-        if !self.extra.is_empty() {
+        if !self.extra.is_empty() && !matches!(self.pace, Pace::Unmeasured) {
             return self.batch_parallel(first, checked);
         }
         let steps = self.steps;
@@ -481,6 +502,7 @@ impl<'a> Run<'a> {
         let mut failure = None;
         // The outputs' files are written by a thread of the batch's own while the token works
         // on the next steps; the batch waits for them before it commits.
+        let mut full = false;
         let written = std::thread::scope(|scope| {
             let (queue, jobs) = std::sync::mpsc::channel::<wrap::OutputFiles>();
             let writer = scope.spawn(move || {
@@ -489,7 +511,7 @@ impl<'a> Run<'a> {
                     .collect::<Vec<_>>()
             });
             while let Some(step) = steps.get(index) {
-                let full = index - first >= self.batching.max_steps
+                full = index - first >= self.batching.max_steps
                     || (index > first && started.elapsed() >= max);
                 if full || matches!(step, Step::Destroy { .. }) {
                     break;
@@ -544,7 +566,43 @@ impl<'a> Run<'a> {
                 },
             });
         }
+        if failure.is_none() {
+            self.weigh(index - first, started.elapsed(), full, index);
+        }
         self.close_batch(first, index, done, failure)
+    }
+
+    /// Weighs a batch of `steps` that took `took` on the token (to the steps' lines, before the
+    /// commit), `full` if it closed by count or by time, the next step `next`: while a run with
+    /// several sessions measures whether they pay, the first full batch (on one session) gives
+    /// the pace of one, and the second (on all) decides; if they are not [`SESSIONS_PAY`] times
+    /// as fast, the extra sessions are closed, and the observer told.
+    fn weigh(&mut self, steps: usize, took: std::time::Duration, full: bool, next: usize) {
+        if self.extra.is_empty() || !full || steps == 0 || took.is_zero() {
+            return;
+        }
+        let pace = steps as f64 / took.as_secs_f64();
+        match self.pace {
+            Pace::Unmeasured => self.pace = Pace::One(pace),
+            Pace::One(one) => {
+                self.pace = Pace::Settled;
+                if pace < one * SESSIONS_PAY {
+                    let sessions = 1 + self.extra.len();
+                    self.extra.clear();
+                    self.observer.fewer_sessions(
+                        self.batching.sessions,
+                        1,
+                        &FewerSessions::NoFaster {
+                            sessions,
+                            one,
+                            many: pace,
+                            from: next,
+                        },
+                    );
+                }
+            }
+            Pace::Settled => {}
+        }
     }
 
     /// The `batch` line of the batch from `first`, run on `sessions` sessions, fsynced before
@@ -1146,6 +1204,7 @@ impl<'a> Run<'a> {
                 }
             }
         }
+        let started = std::time::Instant::now();
         let pool = Pool::new(first, work.len(), self.batching.max_ms);
         let plan = self.start.plan();
         let module = self.module;
@@ -1240,6 +1299,12 @@ impl<'a> Run<'a> {
         // The step that could not be prepared fails once every step before it has run.
         if failure.is_none() && index == first + work.len() {
             failure = unprepared;
+        }
+        if failure.is_none() {
+            let took = started.elapsed();
+            let full = index - first == self.batching.max_steps
+                || took >= std::time::Duration::from_millis(self.batching.max_ms);
+            self.weigh(index - first, took, full, index);
         }
         self.close_batch(first, index, done, failure)
     }

@@ -132,10 +132,11 @@ pub enum CeremonyCommand {
         #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..=600_000))]
         batch_ms: Option<u64>,
         /// Sessions of the token that run a batch's generate and wrap steps in parallel
-        /// (default 1). The transcript keeps the plan's order and records how many ran; a
-        /// token that opens fewer runs on those it opens, a module that cannot lock for threads
-        /// (CKR_CANT_LOCK) on one, and keyrite says so. Worth it where each call waits on the
-        /// token (a network HSM); SoftHSM2 gains little.
+        /// (default 1). The run's first batch runs on one session and the next on all; unless
+        /// they did the token's steps 1.2 times as fast, the rest runs on one (a token or module
+        /// that serializes calls gains nothing from more). A token that opens fewer runs on
+        /// those it opens, a module that cannot lock for threads (CKR_CANT_LOCK) on one; keyrite
+        /// says so. The transcript keeps the plan's order and records each batch's sessions.
         #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=64))]
         sessions: Option<u32>,
     },

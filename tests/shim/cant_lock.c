@@ -3,8 +3,10 @@
  * default Debian's SoftHSM2), except that C_Initialize with CKF_OS_LOCKING_OK returns
  * CKR_CANT_LOCK (unless CANT_LOCK_LOCKS is set: the control, a module that locks), and that
  * C_GenerateKey, C_WrapKey, C_GetAttributeValue and C_FindObjectsInit count the calls in flight,
- * C_GenerateKey and C_WrapKey taking 2 ms more so that calls from two threads would overlap;
- * with CANT_LOCK_SESSIONS=N, C_OpenSession answers CKR_SESSION_COUNT while N sessions are open.
+ * C_GenerateKey and C_WrapKey taking 20 ms more so that calls from two threads would overlap;
+ * with CANT_LOCK_SESSIONS=N, C_OpenSession answers CKR_SESSION_COUNT while N sessions are open;
+ * with CANT_LOCK_SERIAL set, those four calls take one lock, as a module that serializes its
+ * calls does (p11-kit's client), so that none overlaps another.
  * The file CANT_LOCK_LOG gets a line for each C_Initialize ("initialize locking",
  * "initialize refused", "initialize one thread") and "concurrent" whenever a call begins while
  * another is in flight.
@@ -13,6 +15,7 @@
  * function pointers, C_Initialize the 1st. Build: gcc -shared -fPIC -o cant_lock.so cant_lock.c
  */
 #include <dlfcn.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,6 +69,7 @@ typedef CK_RV (*get_list_fn)(struct function_list **list);
 static struct function_list copy;
 static struct function_list *real;
 static int in_flight;
+static pthread_mutex_t serial = PTHREAD_MUTEX_INITIALIZER;
 static int sessions_open;
 
 static void note(const char *line) {
@@ -78,17 +82,23 @@ static void note(const char *line) {
 }
 
 static void begin(int slow) {
+    if (getenv("CANT_LOCK_SERIAL") != NULL) {
+        pthread_mutex_lock(&serial);
+    }
     if (__atomic_add_fetch(&in_flight, 1, __ATOMIC_SEQ_CST) > 1) {
         note("concurrent");
     }
     if (slow) {
-        struct timespec pause = {0, 2000000};
+        struct timespec pause = {0, 20000000};
         nanosleep(&pause, NULL);
     }
 }
 
 static void end(void) {
     __atomic_sub_fetch(&in_flight, 1, __ATOMIC_SEQ_CST);
+    if (getenv("CANT_LOCK_SERIAL") != NULL) {
+        pthread_mutex_unlock(&serial);
+    }
 }
 
 static CK_RV shim_initialize(struct initialize_args *args) {
