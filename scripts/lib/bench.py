@@ -163,6 +163,14 @@ class Bench:
         )
         return seconds
 
+    def kept_sessions(self, part, n, what, transcript):
+        """Notes how many sessions the last batch of a keyrite run with several had: whether it
+        kept them, having measured that they pay, or went on with one (its batch lines)."""
+        with open(transcript) as f:
+            batches = [line["data"]["sessions"] for line in map(json.loads, f) if line["step"] == "batch"]
+        kept = self.results.setdefault("sessions_kept", {}).setdefault(part, {}).setdefault(str(n), {})
+        kept.setdefault(what, []).append(batches[-1] if batches else None)
+
     def floor_wrap(self, token, d, params, calls=False, durable=False, sessions=1):
         cmd = [self.args.floor, "wrap", token.module, token.label, setup.PIN_ENV, "--sessions", str(sessions)]
         if calls:
@@ -291,7 +299,10 @@ class Bench:
                     token = self.token()
                     if what.startswith("keyrite_"):
                         options = self.KEYRITE_VARIANTS[what[len("keyrite_"):]]
-                        runs[what].append(self.run_ceremony(d, people, token, f"t-{what}-{r}.jsonl", options=options))
+                        transcript = f"t-{what}-{r}.jsonl"
+                        runs[what].append(self.run_ceremony(d, people, token, transcript, options=options))
+                        if "--sessions" in options:
+                            self.kept_sessions("sessions", n, what, os.path.join(d, transcript))
                     elif what == "durable":
                         runs[what].append(self.floor_wrap(token, d, params, calls=True, durable=True)[0])
                     else:
@@ -325,8 +336,11 @@ class Bench:
                     try:
                         sessions = int(what[-1])
                         if what.startswith("keyrite"):
+                            transcript = f"t-{what}-{r}.jsonl"
                             runs[what].append(self.run_ceremony(
-                                d, people, token, f"t-{what}-{r}.jsonl", options=["--sessions", str(sessions)]))
+                                d, people, token, transcript, options=["--sessions", str(sessions)]))
+                            if sessions > 1:
+                                self.kept_sessions("sessions_p11kit", n, what, os.path.join(d, transcript))
                         else:
                             runs[what].append(self.floor_wrap(token, d, params, sessions=sessions)[0])
                     finally:

@@ -234,13 +234,26 @@ SESSION_ROWS = [
 ]
 
 
+def kept(r, part, what, asked):
+    """How often keyrite's runs of `what` kept their `asked` sessions (the last batch line on
+    all of them), over every N: having measured on their first two full batches whether they
+    pay, the others went on with one."""
+    runs = [last for by_what in r.get("sessions_kept", {}).get(part, {}).values()
+            for last in by_what.get(what, [])]
+    if not runs:
+        return ""
+    k = sum(1 for last in runs if last == asked)
+    return f" (kept {asked} sessions in {k} of {len(runs)} runs)"
+
+
 def render_sessions(r, w):
     w("## 1b. Batches and parallel sessions (SoftHSM2)\n")
     w(
         "The bulk scene of section 1 (N generate and N wrap steps, three approvals, a fresh token "
         "each run), with keyrite's group commit and parallel sessions (issue 25): "
         "`ceremony run --batch-steps 1` (every step its own batch: a fsync per step, as before "
-        "batches), the default batches, `--sessions 2` (two sessions of the token in parallel) "
+        "batches), the default batches, `--sessions 2` (two sessions of the token in parallel, "
+        "kept after the run's second batch only if they paid) "
         "unbatched and batched. Beside them, measured in the same rounds in a rotating order: "
         "`benches/floor.rs wrap` with one session and with `--sessions 2` (two threads in one "
         "process, each with its own session of the same token, the keys split between them, the "
@@ -269,7 +282,8 @@ def render_sessions(r, w):
                     continue
                 x = per_round(rates[n][k], rates[n][base], lambda a, b: a / b)
                 cells.append(f"{ratio(med(x))} ({rng(x)})")
-        w(f"| {name} | " + " | ".join(cells) + " |")
+        note = kept(r, "sessions", k, 2) if "sessions2" in k else ""
+        w(f"| {name}{note} | " + " | ".join(cells) + " |")
     w("")
     big = rates.get(1000)
     if not big:
@@ -304,31 +318,33 @@ def render_sessions(r, w):
     )
     if min(one / 0.8, two / 1.0, recipe / 10) < 1:
         w(
-            "\nWhere the time goes beyond the floor (measured on 2026-12-07 with `perf record` and "
-            "keyrite's own PKCS#11 trace, `--trace`, of N = 1000 batched runs on this machine). The "
-            "floor makes two token calls per key and writes nothing; keyrite per key also imports "
-            "the KMS key, makes a trial wrap of a throw-away key, reads the KCV and looks up the "
-            "label (about 0.35 ms per key of token calls, summed from the trace), and writes four "
-            "files and a directory that must be durable before they appear. Two changes of this "
-            "round removed what was keyrite's own: a batch's outputs are made durable by one "
-            "`syncfs` of their file system instead of an fsync of each file and directory (5,319 "
-            "fsyncs in a thousand-key run before), and checking every wrap before the token changes "
-            "no longer scans the session objects before each import and trial key (on SoftHSM2 a "
-            "scan visits every object: 2,000 scans of up to 1,000 session objects took 0.77 s of a "
-            "3 s run); together they took a batched run from 0.29× the floor (in the results of "
-            f"2026-12-07 before them) to {ratio(one)}. What is left is the file system's and the token's. In `perf`, ext4 allocating the outputs' "
-            "5,000 inodes is the largest part of a batched run's CPU (38% in `__ext4_new_inode` on "
-            "a run right after other files were deleted, 33% of it in `recently_deleted()`: this "
-            "journal-less ext4 checks each new inode against those deleted in the last minutes), "
-            "then SoftHSM2's object store, which opens, locks and truncates its token files on "
-            "every call (110 `openat`, 246 `fcntl` locks and 35 `ftruncate` per key). With the "
-            "outputs on tmpfs instead of the disk, the same batched run measured 0.63× the floor "
-            "(576 against 903 keys/s): that is what keyrite's checks, records and files cost with "
-            "no disk at all. "
-            f"A second session gives keyrite {ratio(two / one)} where it gives the floor "
-            f"{ratio(med(fs))}: the floor's two threads only call the token, while keyrite's "
-            "second worker shares the machine's two cores with the thread that writes the "
-            "records and output files.\n"
+            "\nWhere the time goes beyond the floor (measured on 2026-12-08 with keyrite's own "
+            "PKCS#11 trace, `--trace`, and `perf record` of an N = 1000 batched run on this "
+            "machine). The traced run spent 1.70 s of its 2.33 s inside token calls, 1.70 ms per "
+            "key. The floor's two calls took 1.28 ms of it (the token key's `C_GenerateKey` 1.14 ms "
+            "against about 0.9 ms in the floor's loop, the cores shared with the thread writing the "
+            "outputs); every other call keyrite makes per key took 0.42 ms: the trial wrap under the "
+            "step's own KMS key 0.13 ms, the label lookup (`C_FindObjects`, which on SoftHSM2 visits "
+            "every object) 0.11 ms, the key's attributes read back 0.08 ms, the KCV 0.03 ms, the "
+            "throw-away trial key 0.03 ms, the KMS key's import 0.02 ms, destroying both 0.01 ms. "
+            "Those calls alone bound one session at about 590 keys/s, 0.62× a floor of 950: 0.8× "
+            "would leave 0.27 ms per key beyond the floor's two calls, less than the checks the "
+            "record rests on take (the trial wrap that finds a key the token will not use before "
+            "anything changes, the KCV, the attributes proven on the token). The outputs' files are "
+            "off the token's thread: a batch's writer thread writes them while the token does the "
+            "next steps (in `perf`, 26% of the run's CPU samples, most of it ext4 allocating the "
+            "5,000 inodes), which took a batched run from 522 to 549 keys/s in rounds of both "
+            "(2026-12-08, N = 1000, against a floor of 956), and one `syncfs` per batch makes them "
+            "durable (5,319 fsyncs in a thousand-key run before); checking every wrap before the "
+            "token changes no longer scans the session objects before each import and trial key "
+            "(on SoftHSM2 2,000 scans of up to 1,000 session objects took 0.77 s of a 3 s run). "
+            "These changes of this round took a batched run from 0.29× the floor (the results of "
+            f"2026-12-07 before them) to {ratio(one)}. "
+            "With `--sessions 2` keyrite measures whether a second session pays (its first full "
+            "batch on one session, the next on two, two kept only if they did the token's steps "
+            "1.2 times as fast); the row says in how many runs it kept them. SoftHSM2 runs most of "
+            "a call under a lock of its own: the floor's two threads, which call nothing else, gain "
+            f"{ratio(med(fs))}, keyrite's two sessions {ratio(two / one)} of its one.\n"
         )
     else:
         w("")
@@ -362,7 +378,8 @@ def render_sessions_p11kit(r, w):
                     continue
                 x = per_round(rates[n][k], rates[n][f"{prog}1"], lambda a, b: a / b)
                 cells.append(f"{ratio(med(x))} ({rng(x)})")
-            w(f"| {name}, {s} session{'s' if s > 1 else ''} | " + " | ".join(cells) + " |")
+            note = kept(r, "sessions_p11kit", k, s) if prog == "keyrite" and s > 1 else ""
+            w(f"| {name}, {s} session{'s' if s > 1 else ''}{note} | " + " | ".join(cells) + " |")
     w("")
     big = rates.get(1000) or rates[ns[-1]]
     n_big = 1000 if 1000 in rates else ns[-1]
@@ -380,10 +397,12 @@ def render_sessions_p11kit(r, w):
             "\nThe goal is not met, and not by keyrite: the floor itself, its sessions in as many "
             "threads of one process, gains no more from a second session (measured above, the same "
             "rounds): behind `p11-kit-client.so` the calls of one process reach the server and "
-            "SoftHSM2 one at a time, so nothing a client does can overlap them on this stack, and "
-            "keyrite's extra workers only add their contention. `--sessions` is for a token that "
-            "answers its sessions concurrently (a network HSM's client library with a connection "
-            "per session); none could be measured on this machine."
+            "SoftHSM2 one at a time, so nothing a client does can overlap them on this stack. "
+            "keyrite measures that on its first two full batches and, where the sessions do not "
+            "pay, goes on with one (the rows say in how many runs it kept them). `--sessions` is "
+            "for a token that answers its sessions concurrently (a network HSM's client library "
+            "with a connection per session); none could be measured on this machine, and "
+            "tests/shim/cant_lock.c stands in for one in the tests (20 ms calls that overlap)."
         )
     w("")
 
@@ -553,7 +572,10 @@ def render_changes(w):
         "`batch` line announces up to 64 steps, their outputs and a `commit` line are made durable "
         "in one concurrent round before any output moves, the parents fsynced once — so a fsync "
         "wait is paid per batch, not per key; and `--sessions N` runs a batch's steps on N sessions "
-        "of the token (section 1b, 1c).\n"
+        "of the token, kept only where the run's first batches measure that they pay (section 1b, "
+        "1c).\n"
+        "- **A writer thread per batch** (issue 25): a one-session batch's output files are "
+        "written by a thread of their own while the token does the next steps.\n"
         "- **One `syncfs` per batch** (issue 25): a batch of two or more outputs on ext4, XFS or "
         "Btrfs under Linux 5.17 or later (where `syncfs` reports every failure) is made durable "
         "by one `syncfs` of its file system instead of an fsync of each of its files and "
