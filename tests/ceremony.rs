@@ -1225,6 +1225,80 @@ fn a_module_that_cannot_lock_or_serializes_runs_on_one_session_and_says_so() {
     }
 }
 
+/// An output directory someone else makes while a one-session batch runs (after the run's
+/// checks found it absent) fails the wrap step that writes it, where its move would have: the
+/// outputs before it are in place, whole and named; the keys they wrap are kept and every
+/// other is destroyed (those of the steps the batch began before its writer thread reported
+/// the failure included); the other directory is left as it was, no staging directory is left;
+/// and the three verifiers agree that the ceremony failed.
+#[test]
+fn an_output_made_by_someone_else_mid_batch_fails_its_step_and_settles_every_key() {
+    let c = Ceremony::new(&["us-east-1"]);
+    write_many_steps(&c, 6);
+    let dir = c.dir().to_path_buf();
+    // Stopped while the writer writes the first output's last file; out-02 made meanwhile.
+    let child = c
+        .run_command("t.jsonl")
+        .args(["--batch-steps", "12", "--batch-ms", "600000"])
+        .env("KEYRITE_FAULT", "output-file:5:stop")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_stopped(child.id());
+    std::fs::create_dir(dir.join("out-02")).unwrap();
+    std::fs::write(dir.join("out-02/theirs.txt"), b"not keyrite's").unwrap();
+    run_ok(Command::new("kill").args(["-CONT", &child.id().to_string()]));
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).starts_with("keyrite: the ceremony failed at steps[5] (wrap): "),
+        "{}",
+        stderr(&out)
+    );
+    let lines = c.transcript("t.jsonl");
+    assert_eq!(step(&lines, "failure")[0]["index"], 5);
+    let wrapped: Vec<&Value> = step(&lines, "wrapped")
+        .iter()
+        .map(|w| &w["index"])
+        .collect();
+    assert_eq!(wrapped, [1, 3]);
+    let kept: Vec<String> = c
+        .token
+        .objects()
+        .iter()
+        .filter_map(|o| o["label"].as_str().map(str::to_owned))
+        .filter(|l| l.starts_with("key-"))
+        .collect();
+    assert_eq!(kept, ["key-00", "key-01"]);
+    for k in 0..2 {
+        let out = dir.join(format!("out-{k:02}"));
+        let manifest = std::fs::read(out.join("manifest.json")).unwrap();
+        assert_eq!(
+            step(&lines, "wrapped")[k]["files"]["manifest.json"],
+            hex::encode(Sha256::digest(&manifest)).as_str()
+        );
+    }
+    assert_eq!(std::fs::read_dir(dir.join("out-02")).unwrap().count(), 1);
+    for k in 3..6 {
+        assert!(!dir.join(format!("out-{k:02}")).exists());
+    }
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+        assert!(!name.contains("keyrite-"), "{name} is left");
+    }
+    assert_eq!(c.verify_against_plan("t.jsonl"), Some(3));
+    assert_eq!(
+        common::verifiers::verifier_codes(
+            &dir.join("t.jsonl"),
+            &dir.join("signer.pem"),
+            Some(&dir.join("policy.toml")),
+            None,
+        ),
+        [3, 3, 3]
+    );
+}
+
 /// A step that fails in one session of a parallel batch stops the other at its next step: the
 /// steps before it are committed and printed, the failure names it, and the key it would have
 /// wrapped, wrapped nowhere, is destroyed.

@@ -503,17 +503,30 @@ impl<'a> Run<'a> {
         // The outputs' files are written by a thread of the batch's own while the token works
         // on the next steps; the batch waits for them before it commits.
         let mut full = false;
+        // Set by the writer once an output could not be staged: the batch takes no more steps,
+        // and that step fails when the batch commits.
+        let unstaged = std::sync::atomic::AtomicBool::new(false);
         let written = std::thread::scope(|scope| {
             let (queue, jobs) = std::sync::mpsc::channel::<wrap::OutputFiles>();
+            let unstaged = &unstaged;
             let writer = scope.spawn(move || {
                 jobs.into_iter()
-                    .map(|files| files.stage())
+                    .map(|files| {
+                        let staged = files.stage();
+                        if staged.is_err() {
+                            unstaged.store(true, std::sync::atomic::Ordering::SeqCst);
+                        }
+                        staged
+                    })
                     .collect::<Vec<_>>()
             });
             while let Some(step) = steps.get(index) {
                 full = index - first >= self.batching.max_steps
                     || (index > first && started.elapsed() >= max);
-                if full || matches!(step, Step::Destroy { .. }) {
+                if full
+                    || matches!(step, Step::Destroy { .. })
+                    || unstaged.load(std::sync::atomic::Ordering::SeqCst)
+                {
                     break;
                 }
                 self.observer.starting(index, total, step);
