@@ -1225,6 +1225,29 @@ fn a_module_that_cannot_lock_or_serializes_runs_on_one_session_and_says_so() {
     }
 }
 
+/// Sessions asked for with batches of one step: nothing to run in parallel, so the run keeps to
+/// one session and says so.
+#[test]
+fn sessions_with_one_step_batches_run_on_one_and_say_so() {
+    let c = Ceremony::new(&["us-east-1"]);
+    write_many_steps(&c, 3);
+    let out = run(c
+        .run_command("t.jsonl")
+        .args(["--sessions", "2", "--batch-steps", "1"]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        stderr(&out),
+        "keyrite: warning: 2 sessions were asked for; the steps run on 1: a batch of one step (--batch-steps 1) has nothing to run in parallel\n"
+    );
+    let lines = c.transcript("t.jsonl");
+    let batches: Vec<&Value> = step(&lines, "batch")
+        .iter()
+        .map(|b| &b["sessions"])
+        .collect();
+    assert_eq!(batches, [1; 6]);
+    c.assert_verifies("t.jsonl");
+}
+
 /// An output directory someone else makes while a one-session batch runs (after the run's
 /// checks found it absent) fails the wrap step that writes it, where its move would have: the
 /// outputs before it are in place, whole and named; the keys they wrap are kept and every

@@ -30,6 +30,8 @@ pub enum FewerSessions {
     CannotLock,
     /// The token opened no more: the error it gave for the next.
     Refused(String),
+    /// Every batch is of one step (`--batch-steps 1`): nothing to run in parallel.
+    OneStepBatches,
     /// More sessions did the token's steps too little faster than one to pay.
     NoFaster {
         /// The sessions the run had.
@@ -50,6 +52,9 @@ impl std::fmt::Display for FewerSessions {
                 "the module cannot lock for threads (C_Initialize answered CKF_OS_LOCKING_OK with CKR_CANT_LOCK), so keyrite calls it from one",
             ),
             FewerSessions::Refused(e) => write!(f, "the token opened no more: {e}"),
+            FewerSessions::OneStepBatches => f.write_str(
+                "a batch of one step (--batch-steps 1) has nothing to run in parallel",
+            ),
             FewerSessions::NoFaster {
                 sessions,
                 one,

@@ -55,7 +55,9 @@ pub fn run(
     // how many ran); the login is the application's, each session takes it.
     let mut extra = Vec::new();
     let mut fewer = None;
-    if req.batching.sessions > 1 && !module.threads() {
+    if req.batching.sessions > 1 && req.batching.max_steps < 2 {
+        fewer = Some(FewerSessions::OneStepBatches);
+    } else if req.batching.sessions > 1 && !module.threads() {
         fewer = Some(FewerSessions::CannotLock);
     }
     while fewer.is_none() && 1 + extra.len() < req.batching.sessions {
@@ -591,7 +593,8 @@ impl<'a> Run<'a> {
     /// the pace of one, and the second (on all) decides; if they are not [`SESSIONS_PAY`] times
     /// as fast, the extra sessions are closed, and the observer told.
     fn weigh(&mut self, steps: usize, took: std::time::Duration, full: bool, next: usize) {
-        if self.extra.is_empty() || !full || steps == 0 || took.is_zero() {
+        // A batch of one step has nothing to run in parallel, nor to measure a pace by.
+        if self.extra.is_empty() || !full || steps < 2 || took.is_zero() {
             return;
         }
         let pace = steps as f64 / took.as_secs_f64();
