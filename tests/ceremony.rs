@@ -1044,9 +1044,14 @@ fn a_ceremony_failing_mid_run_printed_the_steps_done_then_the_error() {
 fn two_sessions_run_the_batches_in_parallel_and_the_record_keeps_the_plans_order() {
     let c = Ceremony::new(&["us-east-1"]);
     write_many_steps(&c, 12);
-    let out = run(c
-        .run_command("t.jsonl")
-        .args(["--sessions", "2", "--batch-steps", "8"]));
+    let out = run(c.run_command("t.jsonl").args([
+        "--sessions",
+        "2",
+        "--batch-steps",
+        "8",
+        "--batch-ms",
+        "600000",
+    ]));
     assert!(out.status.success(), "{}", stderr(&out));
     let printed = stderr(&out);
     assert_eq!(
@@ -1061,16 +1066,15 @@ fn two_sessions_run_the_batches_in_parallel_and_the_record_keeps_the_plans_order
         .iter()
         .map(|b| &b["sessions"])
         .collect();
-    assert!(batches.len() >= 3, "{batches:?}");
+    assert_eq!(batches.len(), 3, "{batches:?}");
     assert_eq!(batches[..2], [1, 2], "{batches:?}");
     let kept = batches[2] == 2;
-    assert!(batches[2..].iter().all(|b| *b == batches[2]), "{batches:?}");
     if kept {
         assert_eq!(printed, "");
     } else {
         assert!(
             printed.starts_with(
-                "keyrite: warning: 2 sessions were asked for; the steps run on 1: from steps["
+                "keyrite: warning: 2 sessions were asked for; the steps run on 1: from steps[16] on, as 2 sessions did the token's steps at "
             ) && printed.ends_with(": the token or its module serializes calls\n"),
             "{printed}"
         );
@@ -1223,6 +1227,29 @@ fn a_module_that_cannot_lock_or_serializes_runs_on_one_session_and_says_so() {
         assert_eq!(step(&lines, "wrapped").len(), 12);
         c.assert_verifies("t.jsonl");
     }
+}
+
+/// Sessions asked for by a plan that ends within its first batch: no full batch gave the pace
+/// of one session to measure more by, so the plan ran on one, and keyrite says so at its end.
+#[test]
+fn sessions_asked_for_by_a_plan_of_one_batch_run_on_one_and_say_so() {
+    let c = Ceremony::new(&["us-east-1"]);
+    write_many_steps(&c, 3);
+    let out = run(c
+        .run_command("t.jsonl")
+        .args(["--sessions", "2", "--batch-ms", "600000"]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        stderr(&out),
+        "keyrite: warning: 2 sessions were asked for; the steps run on 1: the plan ended before a full batch on one session (closed by count or by time) gave the pace to measure more sessions by\n"
+    );
+    let lines = c.transcript("t.jsonl");
+    let batches: Vec<&Value> = step(&lines, "batch")
+        .iter()
+        .map(|b| &b["sessions"])
+        .collect();
+    assert_eq!(batches, [1]);
+    c.assert_verifies("t.jsonl");
 }
 
 /// Sessions asked for with batches of one step: nothing to run in parallel, so the run keeps to

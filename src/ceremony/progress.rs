@@ -32,6 +32,8 @@ pub enum FewerSessions {
     Refused(String),
     /// Every batch is of one step (`--batch-steps 1`): nothing to run in parallel.
     OneStepBatches,
+    /// The plan ended before a full batch on one session gave a pace to measure more by.
+    Unmeasured,
     /// More sessions did the token's steps too little faster than one to pay.
     NoFaster {
         /// The sessions the run had.
@@ -55,6 +57,9 @@ impl std::fmt::Display for FewerSessions {
             FewerSessions::OneStepBatches => f.write_str(
                 "a batch of one step (--batch-steps 1) has nothing to run in parallel",
             ),
+            FewerSessions::Unmeasured => f.write_str(
+                "the plan ended before a full batch on one session (closed by count or by time) gave the pace to measure more sessions by",
+            ),
             FewerSessions::NoFaster {
                 sessions,
                 one,
@@ -62,8 +67,10 @@ impl std::fmt::Display for FewerSessions {
                 from,
             } => write!(
                 f,
-                "from steps[{from}] on, as {sessions} sessions did the token's steps at {:.2}× the pace of one ({many:.0} against {one:.0} steps a second, on the run's first batches): the token or its module serializes calls",
-                many / one
+                "from steps[{from}] on, as {sessions} sessions did the token's steps at {:.3}× the pace of one ({} against {} steps a second, a full batch each): the token or its module serializes calls",
+                many / one,
+                steps_a_second(*many),
+                steps_a_second(*one)
             ),
         }
     }
@@ -105,4 +112,15 @@ pub enum Held {
     Found,
     /// An existing key that an earlier rewrap step of this run found.
     FoundBefore,
+}
+
+/// A pace, in steps a second, with three significant digits or more: a slow token's below one
+/// is not printed as 0.
+fn steps_a_second(pace: f64) -> String {
+    match pace {
+        p if p >= 100.0 => format!("{p:.0}"),
+        p if p >= 10.0 => format!("{p:.1}"),
+        p if p >= 1.0 => format!("{p:.2}"),
+        p => format!("{p:.3}"),
+    }
 }

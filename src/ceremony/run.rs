@@ -106,6 +106,7 @@ pub fn run(
         generated: Vec::new(),
         observer,
         pace: Pace::Unmeasured,
+        parallel_ran: false,
     }
     .execute(&plan.signing_key_label, &signer_fp)
 }
@@ -185,6 +186,7 @@ pub fn wrap_recorded(
         generated: Vec::new(),
         observer,
         pace: Pace::Unmeasured,
+        parallel_ran: false,
     }
     .execute(signer_label, &signer_fp)
 }
@@ -363,6 +365,8 @@ pub(super) struct Run<'a> {
     extra: &'a mut Vec<Token>,
     /// Whether the extra sessions pay, as measured on the run's first batches.
     pace: Pace,
+    /// Whether a batch has run on the extra sessions.
+    parallel_ran: bool,
     module: &'a Module,
     /// Who the steps' announcements name.
     operator: &'a str,
@@ -479,6 +483,10 @@ impl<'a> Run<'a> {
                 index = self.batch(index, &mut checked)?;
             }
         }
+        if !self.extra.is_empty() && !self.parallel_ran {
+            self.observer
+                .fewer_sessions(self.batching.sessions, 1, &FewerSessions::Unmeasured);
+        }
         Ok(())
     }
 
@@ -593,8 +601,10 @@ impl<'a> Run<'a> {
     /// the pace of one, and the second (on all) decides; if they are not [`SESSIONS_PAY`] times
     /// as fast, the extra sessions are closed, and the observer told.
     fn weigh(&mut self, steps: usize, took: std::time::Duration, full: bool, next: usize) {
-        // A batch of one step has nothing to run in parallel, nor to measure a pace by.
-        if self.extra.is_empty() || !full || steps < 2 || took.is_zero() {
+        // A batch of one step has nothing to run in parallel, nor to measure a pace by; after
+        // the plan's last step there is nothing to decide.
+        if self.extra.is_empty() || !full || steps < 2 || took.is_zero() || next >= self.steps.len()
+        {
             return;
         }
         let pace = steps as f64 / took.as_secs_f64();
@@ -1178,6 +1188,9 @@ impl<'a> Run<'a> {
         let total = steps.len();
         let sessions = 1 + self.extra.len();
         self.batch_line(first, sessions)?;
+        // Timed from here, as a one-session batch is: the preparation's token calls (a rewrap's
+        // key found) included.
+        let started = std::time::Instant::now();
         let end = steps
             .iter()
             .enumerate()
@@ -1220,7 +1233,6 @@ impl<'a> Run<'a> {
                 }
             }
         }
-        let started = std::time::Instant::now();
         let pool = Pool::new(first, work.len(), self.batching.max_ms);
         let plan = self.start.plan();
         let module = self.module;
@@ -1318,8 +1330,15 @@ impl<'a> Run<'a> {
         }
         if failure.is_none() {
             let took = started.elapsed();
-            let full = index - first == self.batching.max_steps
-                || took >= std::time::Duration::from_millis(self.batching.max_ms);
+            // Closed by count or by time, as a one-session batch is full: not cut short by a
+            // destroy step or the plan's end.
+            let cut = steps
+                .get(index)
+                .is_none_or(|s| matches!(s, Step::Destroy { .. }));
+            let full = !cut
+                && (index - first == self.batching.max_steps
+                    || took >= std::time::Duration::from_millis(self.batching.max_ms));
+            self.parallel_ran = true;
             self.weigh(index - first, took, full, index);
         }
         self.close_batch(first, index, done, failure)
