@@ -1229,50 +1229,43 @@ fn a_module_that_cannot_lock_or_serializes_runs_on_one_session_and_says_so() {
     }
 }
 
-/// Sessions asked for by a plan that ends within its first batch: no full batch gave the pace
-/// of one session to measure more by, so the plan ran on one, and keyrite says so at its end.
+/// Sessions asked for where nothing can run in parallel keep to one session, and keyrite says
+/// so: a plan that ends within its first batch (no full batch gave the pace of one session to
+/// measure more by; said at its end), and batches of one step.
 #[test]
-fn sessions_asked_for_by_a_plan_of_one_batch_run_on_one_and_say_so() {
-    let c = Ceremony::new(&["us-east-1"]);
-    write_many_steps(&c, 3);
-    let out = run(c
-        .run_command("t.jsonl")
-        .args(["--sessions", "2", "--batch-ms", "600000"]));
-    assert!(out.status.success(), "{}", stderr(&out));
-    assert_eq!(
-        stderr(&out),
-        "keyrite: warning: 2 sessions were asked for; the steps run on 1: the plan ended before a full batch on one session (closed by count or by time) gave the pace to measure more sessions by\n"
-    );
-    let lines = c.transcript("t.jsonl");
-    let batches: Vec<&Value> = step(&lines, "batch")
-        .iter()
-        .map(|b| &b["sessions"])
-        .collect();
-    assert_eq!(batches, [1]);
-    c.assert_verifies("t.jsonl");
-}
-
-/// Sessions asked for with batches of one step: nothing to run in parallel, so the run keeps to
-/// one session and says so.
-#[test]
-fn sessions_with_one_step_batches_run_on_one_and_say_so() {
-    let c = Ceremony::new(&["us-east-1"]);
-    write_many_steps(&c, 3);
-    let out = run(c
-        .run_command("t.jsonl")
-        .args(["--sessions", "2", "--batch-steps", "1"]));
-    assert!(out.status.success(), "{}", stderr(&out));
-    assert_eq!(
-        stderr(&out),
-        "keyrite: warning: 2 sessions were asked for; the steps run on 1: a batch of one step (--batch-steps 1) has nothing to run in parallel\n"
-    );
-    let lines = c.transcript("t.jsonl");
-    let batches: Vec<&Value> = step(&lines, "batch")
-        .iter()
-        .map(|b| &b["sessions"])
-        .collect();
-    assert_eq!(batches, [1; 6]);
-    c.assert_verifies("t.jsonl");
+fn sessions_that_cannot_pay_keep_to_one_and_say_so() {
+    let cases: [(&[&str], &str, &[u64]); 2] = [
+        (
+            &["--batch-ms", "600000"],
+            "the plan ended before a full batch on one session (closed by count or by time) gave the pace to measure more sessions by",
+            &[1],
+        ),
+        (
+            &["--batch-steps", "1"],
+            "a batch of one step (--batch-steps 1) has nothing to run in parallel",
+            &[1; 6],
+        ),
+    ];
+    for (args, why, sessions) in cases {
+        let c = Ceremony::new(&["us-east-1"]);
+        write_many_steps(&c, 3);
+        let out = run(c
+            .run_command("t.jsonl")
+            .args(["--sessions", "2"])
+            .args(args));
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+        assert_eq!(
+            stderr(&out),
+            format!("keyrite: warning: 2 sessions were asked for; the steps run on 1: {why}\n")
+        );
+        let lines = c.transcript("t.jsonl");
+        let batches: Vec<&Value> = step(&lines, "batch")
+            .iter()
+            .map(|b| &b["sessions"])
+            .collect();
+        assert_eq!(batches, sessions, "{args:?}");
+        c.assert_verifies("t.jsonl");
+    }
 }
 
 /// An output directory someone else makes while a one-session batch runs (after the run's
