@@ -32,7 +32,8 @@ pub enum FewerSessions {
     Refused(String),
     /// Every batch is of one step (`--batch-steps 1`): nothing to run in parallel.
     OneStepBatches,
-    /// The plan ended before a full batch on one session gave a pace to measure more by.
+    /// The plan's steps ended before a batch ran on more than one session (the run's first
+    /// full batch runs on one, for the pace to measure more by).
     Unmeasured,
     /// More sessions did the token's steps too little faster than one to pay.
     NoFaster {
@@ -58,7 +59,7 @@ impl std::fmt::Display for FewerSessions {
                 "a batch of one step (--batch-steps 1) has nothing to run in parallel",
             ),
             FewerSessions::Unmeasured => f.write_str(
-                "the plan ended before a full batch on one session (closed by count or by time) gave the pace to measure more sessions by",
+                "the plan's steps ended before a batch ran on more (a run's first full batch, closed by count or by time, runs on one session, for the pace to measure more by)",
             ),
             FewerSessions::NoFaster {
                 sessions,
